@@ -1,0 +1,62 @@
+# bgsite: `make run` serves the app, `make test` runs everything.
+# Each target sets up only what is missing (venv, packages, model, numba cache).
+
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+HOST ?= 127.0.0.1
+PORT ?= 8000
+export U2NET_HOME ?= $(CURDIR)/.cache/u2net
+MODEL := $(U2NET_HOME)/u2netp.onnx
+SERVE := $(PY) -m uvicorn bgsite.asgi:application --host $(HOST) --port $(PORT) --lifespan on --ws websockets
+
+.PHONY: run web worker test lint setup setup-dev migrate clean
+
+run: setup migrate
+	EMBEDDED_WORKERS=$${EMBEDDED_WORKERS:-2} $(SERVE)
+
+# Scaled topology: web processes without workers, and separate worker processes.
+web: setup migrate
+	EMBEDDED_WORKERS=0 $(SERVE)
+
+worker: setup
+	$(PY) manage.py runworker
+
+test: setup-dev migrate lint
+	$(PY) -m pytest
+
+lint: setup-dev
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy
+
+setup: $(VENV)/.runtime $(MODEL) $(VENV)/.numba-warm
+setup-dev: setup $(VENV)/.dev
+
+migrate: setup
+	$(PY) manage.py migrate --noinput -v 0
+
+$(VENV)/bin/python:
+	@python=$$(scripts/find-python.sh) && echo "creating $(VENV) with $$python" && "$$python" -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+
+$(VENV)/.runtime: requirements.txt | $(VENV)/bin/python
+	$(PY) -m pip install --quiet -r requirements.txt
+	touch $@
+
+$(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
+	$(PY) -m pip install --quiet -r requirements-dev.txt
+	touch $@
+
+$(MODEL): | $(VENV)/bin/python
+	$(PY) scripts/fetch_model.py $(U2NET_HOME)
+
+# pymatting (imported by rembg) compiles numba functions on first import (~40 s);
+# importing once here fills numba's on-disk cache inside the venv.
+$(VENV)/.numba-warm: $(VENV)/.runtime
+	@echo "warming numba's cache (first import of rembg, ~40 s once)"
+	$(PY) -c "import rembg"
+	touch $@
+
+clean:
+	rm -rf $(VENV) .cache data .pytest_cache .mypy_cache .ruff_cache

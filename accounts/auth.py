@@ -1,0 +1,78 @@
+"""Who is calling: an API key (header or parameter) or the browser session.
+
+API clients send their key as `Authorization: Bearer <key>`, `X-Api-Key: <key>`
+or a `key` parameter. Browsers use their session, and then CSRF protection
+applies to writes, as for any form.
+"""
+
+from typing import Any
+from urllib.parse import parse_qs
+
+from channels.security.websocket import OriginValidator
+from django.conf import settings
+from django.http import HttpRequest
+from django.middleware.csrf import CsrfViewMiddleware
+
+from accounts import services
+from removal.errors import Forbidden, Unauthorized
+
+
+def api_key_from_headers(headers: Any) -> str:
+    """The key from `Authorization: Bearer` or `X-Api-Key`, else ''."""
+    authorization = headers.get("Authorization", "")
+    if authorization[:7].lower() == "bearer ":
+        return authorization[7:].strip()
+    return headers.get("X-Api-Key", "").strip()
+
+
+def api_key_from_request(request: HttpRequest) -> str:
+    return api_key_from_headers(request.headers) or request.GET.get("key", "") or request.POST.get("key", "")
+
+
+def user_for_api_key(raw_key: str) -> Any:
+    try:
+        return services.api_key_authenticate(raw_key).user
+    except (services.InvalidApiKey, services.RevokedApiKey) as exc:
+        raise Unauthorized(str(exc)) from None
+
+
+def user_for_api_request(request: HttpRequest) -> Any:
+    """The calling user, or an Unauthorized/Forbidden error explaining why not."""
+    if raw_key := api_key_from_request(request):
+        return user_for_api_key(raw_key)
+    if request.user.is_authenticated:
+        if request.method not in ("GET", "HEAD", "OPTIONS"):
+            refusal = CsrfViewMiddleware(lambda r: None).process_view(request, None, (), {})  # type: ignore[arg-type,return-value]
+            if refusal is not None:
+                raise Forbidden("CSRF check failed: send the X-CSRFToken header with the csrftoken cookie's value")
+        return request.user
+    raise Unauthorized("authentication required: send your API key as 'Authorization: Bearer <key>' or 'X-Api-Key'")
+
+
+def user_for_websocket(scope: dict[str, Any]) -> Any:
+    """The websocket's user: an API key in the handshake headers or ?key=, else the session."""
+    headers = {name.decode("latin1").title(): value.decode("latin1") for name, value in scope.get("headers", [])}
+    query = parse_qs(scope.get("query_string", b"").decode("latin1"))
+    raw_key = api_key_from_headers(headers) or query.get("key", [""])[0]
+    if raw_key:
+        try:
+            return services.api_key_authenticate(raw_key).user
+        except (services.InvalidApiKey, services.RevokedApiKey):
+            return None
+    user = scope.get("user")
+    return user if user is not None and user.is_authenticated else None
+
+
+class BrowserOriginValidator(OriginValidator):
+    """Refuse cross-site websocket handshakes from browsers.
+
+    Browsers always send Origin, and it must name one of ALLOWED_HOSTS. Clients
+    that send none are programs, which must authenticate with an API key (a page
+    on another site cannot attach that), so they are let through.
+    """
+
+    def __init__(self, application: Any) -> None:
+        super().__init__(application, settings.ALLOWED_HOSTS)
+
+    def valid_origin(self, parsed_origin: Any) -> bool:
+        return parsed_origin is None or self.validate_origin(parsed_origin)

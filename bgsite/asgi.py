@@ -1,0 +1,23 @@
+"""ASGI entry point: HTTP, the progress websocket, and the lifespan that runs embedded workers."""
+
+import os
+
+from django.core.asgi import get_asgi_application
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bgsite.settings")
+django_http = get_asgi_application()
+
+from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up first)
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+
+from accounts.auth import BrowserOriginValidator  # noqa: E402
+from removal.lifespan import EmbeddedWorkers  # noqa: E402
+from removal.routing import websocket_urlpatterns  # noqa: E402
+
+application = ProtocolTypeRouter(
+    {
+        "http": django_http,
+        "websocket": BrowserOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        "lifespan": EmbeddedWorkers(),
+    }
+)

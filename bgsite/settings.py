@@ -1,0 +1,210 @@
+"""bgsite settings: every environment variable is read here and nowhere else.
+
+Defaults give the embedded single-process setup that `make run` starts (SQLite,
+in-memory channel layer, local media under DATA_DIR, two worker threads inside
+the web process). The scaled setup is the same code with DATABASE_URL,
+REDIS_URL and the AWS_* variables set; see docs/deploy.md and .env.example.
+"""
+
+import os
+import secrets
+from pathlib import Path
+
+import environ
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+env = environ.Env()
+
+DEBUG = env.bool("DEBUG", default=False)
+DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "data"))).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _secret_key() -> str:
+    """SECRET_KEY from the environment, else one generated once per data folder.
+
+    Scaled deployments with several web processes must set SECRET_KEY so that
+    all of them agree; a single embedded process keeps its own in DATA_DIR.
+    """
+    if key := env.str("SECRET_KEY", default=""):
+        return key
+    key_file = DATA_DIR / "secret_key"
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(50))
+        key_file.chmod(0o600)
+    return key_file.read_text().strip()
+
+
+SECRET_KEY = _secret_key()
+ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "django_tasks_db",
+    "channels",
+    "accounts",
+    "removal",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "bgsite.urls"
+ASGI_APPLICATION = "bgsite.asgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# Database: SQLite in DATA_DIR unless DATABASE_URL is set (e.g. postgres://...).
+DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}")}
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Worker threads and request threads write concurrently: WAL lets readers go on
+    # during a write, IMMEDIATE takes the write lock up front instead of failing
+    # mid-transaction, and the timeout waits for it rather than raising "locked".
+    DATABASES["default"]["OPTIONS"] = {
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# Jobs: Django's tasks framework on the durable database backend.
+TASKS = {
+    "default": {
+        "BACKEND": "django_tasks_db.DatabaseBackend",
+        "QUEUES": ["default"],
+    }
+}
+
+# Channels: in-memory inside one process, Redis when REDIS_URL is set.
+REDIS_URL = env.str("REDIS_URL", default="")
+if REDIS_URL:
+    CHANNEL_LAYERS = {
+        "default": {
+            "BACKEND": "channels_redis.core.RedisChannelLayer",
+            "CONFIG": {"hosts": [REDIS_URL]},
+        }
+    }
+else:
+    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+
+# Storage: local files under DATA_DIR/media, or S3 when a bucket is named.
+MEDIA_ROOT = DATA_DIR / "media"
+MEDIA_URL = "/media/"  # never served directly: files are private, see removal.views
+AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
+if AWS_STORAGE_BUCKET_NAME:
+    AWS_S3_ENDPOINT_URL = env.str("AWS_S3_ENDPOINT_URL", default="") or None
+    AWS_S3_REGION_NAME = env.str("AWS_S3_REGION_NAME", default="us-east-1")
+    AWS_ACCESS_KEY_ID = env.str("AWS_ACCESS_KEY_ID", default="") or None
+    AWS_SECRET_ACCESS_KEY = env.str("AWS_SECRET_ACCESS_KEY", default="") or None
+    AWS_QUERYSTRING_EXPIRE = env.int("AWS_QUERYSTRING_EXPIRE", default=3600)
+    AWS_DEFAULT_ACL = None
+    AWS_S3_FILE_OVERWRITE = False
+    default_storage = {"BACKEND": "storages.backends.s3.S3Storage"}
+else:
+    default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+STORAGES = {
+    "default": default_storage,
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}
+
+STATIC_URL = "/static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = DATA_DIR / "static"
+# Serve straight from the source folders: no collectstatic step to forget.
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+X_FRAME_OPTIONS = "DENY"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Processing ---------------------------------------------------------------
+# Worker threads started inside the web process (the embedded default). Set 0 for
+# a web-only process and run `manage.py runworker` separately.
+EMBEDDED_WORKERS = env.int("EMBEDDED_WORKERS", default=0)
+# Threads of one `manage.py runworker` process, each with its own model session.
+WORKER_THREADS = env.int("WORKER_THREADS", default=2)
+# How often an idle worker looks for jobs queued by other processes; jobs queued
+# in the same process wake its workers at once.
+WORKER_POLL_SECONDS = env.float("WORKER_POLL_SECONDS", default=0.5)
+# A processing item whose lease is not renewed for this long is taken to belong
+# to a dead worker and is queued again.
+ITEM_LEASE_SECONDS = env.int("ITEM_LEASE_SECONDS", default=60)
+ITEM_MAX_ATTEMPTS = env.int("ITEM_MAX_ATTEMPTS", default=3)
+
+REMBG_MODEL = env.str("REMBG_MODEL", default="u2netp")
+U2NET_HOME = Path(env.str("U2NET_HOME", default=str(BASE_DIR / ".cache" / "u2net"))).resolve()
+# rembg looks for its weights through this variable; set it before rembg is used.
+os.environ["U2NET_HOME"] = str(U2NET_HOME)
+PNG_COMPRESS_LEVEL = env.int("PNG_COMPRESS_LEVEL", default=1)
+
+# --- Limits -------------------------------------------------------------------
+MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=25 * 1024 * 1024)
+MAX_IMAGE_PIXELS = env.int("MAX_IMAGE_PIXELS", default=50_000_000)
+MAX_FILES_PER_REQUEST = env.int("MAX_FILES_PER_REQUEST", default=100)
+MAX_ITEMS_PER_BATCH = env.int("MAX_ITEMS_PER_BATCH", default=1000)
+DATA_UPLOAD_MAX_NUMBER_FILES = MAX_FILES_PER_REQUEST
+BATCHES_PER_PAGE = 20
+
+for _name in ("MAX_UPLOAD_BYTES", "MAX_IMAGE_PIXELS", "MAX_FILES_PER_REQUEST", "MAX_ITEMS_PER_BATCH"):
+    if globals()[_name] <= 0:
+        raise ImproperlyConfigured(f"{_name} must be a positive integer")
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
+    "loggers": {"django_tasks": {"level": "WARNING"}, "django_tasks_db": {"level": "WARNING"}},
+}

@@ -1,0 +1,50 @@
+"""The errors the HTTP API returns, as exceptions mapped to status codes in one place.
+
+Every error reply has the PixLab shape: {"status": <code>, "error": "<text>"},
+with the same HTTP status.
+"""
+
+from django.http import JsonResponse
+
+
+class ApiError(Exception):
+    status = 400
+
+    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.headers = headers or {}
+
+    def response(self) -> JsonResponse:
+        reply = JsonResponse({"status": self.status, "error": self.message}, status=self.status)
+        for name, value in self.headers.items():
+            reply[name] = value
+        return reply
+
+
+class BadRequest(ApiError):
+    status = 400
+
+
+class Unauthorized(ApiError):
+    status = 401
+
+
+class Forbidden(ApiError):
+    status = 403
+
+
+class NotFound(ApiError):
+    status = 404
+
+
+class MethodNotAllowed(ApiError):
+    status = 405
+
+
+class PayloadTooLarge(ApiError):
+    status = 413
+
+
+class ServiceUnavailable(ApiError):
+    status = 503

@@ -1,0 +1,64 @@
+"""Live progress: item state changes sent to the batch owner's websocket group.
+
+Workers run in plain threads. The in-memory channel layer is not thread-safe
+(its queues belong to the server's event loop), so when workers live inside the
+web process their messages are handed to that loop; separate worker processes
+use the Redis layer directly.
+"""
+
+import asyncio
+import logging
+import uuid
+from typing import Any
+
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
+
+logger = logging.getLogger(__name__)
+
+_server_loop: asyncio.AbstractEventLoop | None = None
+
+
+def bind_server_loop(loop: asyncio.AbstractEventLoop | None) -> None:
+    """Route messages from worker threads through the web server's event loop."""
+    global _server_loop
+    _server_loop = loop
+
+
+def batch_group(batch_id: uuid.UUID | str) -> str:
+    return f"batch.{batch_id}"
+
+
+def item_changed(*, item_id: uuid.UUID) -> None:
+    """Tell the item's batch group about the item's current state and the batch totals."""
+    from removal import selectors, serializers
+    from removal.models import Item
+
+    item = Item.objects.select_related("batch").filter(pk=item_id).first()
+    if item is None:
+        return
+    counts = selectors.batch_counts(item.batch)
+    publish(
+        batch_group(item.batch_id),
+        {
+            "type": "batch.event",
+            "event": "item",
+            "item": serializers.serialize_item(item),
+            "batch": serializers.serialize_batch_summary(item.batch, counts),
+        },
+    )
+
+
+def publish(group: str, message: dict[str, Any]) -> None:
+    """Send to a group; progress is best effort and never fails the caller's work."""
+    layer = get_channel_layer()
+    if layer is None:
+        return
+    try:
+        loop = _server_loop
+        if loop is not None and loop.is_running():
+            asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop).result(timeout=10)
+        else:
+            async_to_sync(layer.group_send)(group, message)
+    except Exception:
+        logger.warning("could not publish progress to %s", group, exc_info=True)

@@ -1,0 +1,67 @@
+"""Batches of uploaded images and the per-image items that workers process.
+
+Only removal.services writes these rows; reads that take an id from a request go
+through removal.selectors, which always scope by owner.
+"""
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class Batch(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="batches")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        verbose_name_plural = "batches"
+
+    def __str__(self) -> str:
+        return f"batch {self.id}"
+
+
+class Item(models.Model):
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        PROCESSING = "processing"
+        DONE = "done"
+        FAILED = "failed"
+
+    FINISHED = (Status.DONE, Status.FAILED)
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="items")
+    # The name the user uploaded, for display only; storage paths never use it.
+    filename = models.CharField(max_length=255)
+    source = models.FileField(max_length=300)
+    source_bytes = models.PositiveBigIntegerField()
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    result = models.FileField(max_length=300, blank=True)
+    result_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    error = models.TextField(blank=True)
+
+    # Bookkeeping for exactly-once processing: the worker that claims an item
+    # writes a fresh claim_token and keeps lease_until in the future while it
+    # works; only the holder of the current token may record the outcome.
+    task_id = models.UUIDField(null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    claim_token = models.CharField(max_length=32, blank=True)
+    lease_until = models.DateTimeField(null=True, blank=True)
+
+    created_at = models.DateTimeField(auto_now_add=True)
+    queued_at = models.DateTimeField()
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    processing_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["status", "lease_until"])]
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.status})"

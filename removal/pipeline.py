@@ -1,0 +1,159 @@
+"""Bytes in, cutout bytes out: inspect, decode, run the model, compose, encode.
+
+No Django here: the batch jobs, /bgremove and the benchmarks call these
+functions directly. Model sessions are created once per thread and reused.
+"""
+
+import io
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# Formats Pillow decodes that we accept; anything else is refused up front.
+ACCEPTED_FORMATS = {"JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO"}
+
+
+class ImageRejected(ValueError):
+    """The input is not an image we can process; the message is shown to the user."""
+
+
+class ModelNotInstalled(RuntimeError):
+    """The model weights are missing; processing cannot start (an operator problem)."""
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    format: str
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class Cutout:
+    png: bytes
+    width: int
+    height: int
+
+
+def inspect_image(source: IO[bytes], *, max_pixels: int) -> ImageInfo:
+    """Check, without decoding pixel data, that `source` is an image we accept.
+
+    Reads only the header, so it is cheap enough to run on every upload.
+    """
+    source.seek(0, io.SEEK_END)
+    if source.tell() == 0:
+        raise ImageRejected("the file is empty")
+    source.seek(0)
+    try:
+        with Image.open(source) as image:
+            info = ImageInfo(format=image.format or "", width=image.width, height=image.height)
+    except UnidentifiedImageError:
+        raise ImageRejected(
+            "not an image we can read; send JPEG, PNG, WebP, GIF, BMP or TIFF"
+        ) from None
+    except Image.DecompressionBombError:
+        raise ImageRejected(_too_many_pixels_message(None, None, max_pixels)) from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageRejected(f"the image header is corrupt ({exc})") from None
+    finally:
+        source.seek(0)
+    if info.format not in ACCEPTED_FORMATS:
+        raise ImageRejected(f"{info.format or 'this'} images are not supported; send JPEG, PNG, WebP, GIF, BMP or TIFF")
+    if info.width * info.height > max_pixels:
+        raise ImageRejected(_too_many_pixels_message(info.width, info.height, max_pixels))
+    return info
+
+
+def _too_many_pixels_message(width: int | None, height: int | None, max_pixels: int) -> str:
+    limit = f"the limit is {max_pixels / 1e6:g} megapixels"
+    if width is None or height is None:
+        return f"the image is too large to decode safely; {limit}"
+    return f"the image is {width}x{height} ({width * height / 1e6:.1f} megapixels); {limit}"
+
+
+def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
+    """Decode fully, apply EXIF orientation, and return an RGB or RGBA image."""
+    inspect_image(io.BytesIO(data), max_pixels=max_pixels)
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            opened.load()
+            image = ImageOps.exif_transpose(opened)
+    except Image.DecompressionBombError:
+        raise ImageRejected(_too_many_pixels_message(None, None, max_pixels)) from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageRejected(f"the image data is truncated or corrupt ({exc})") from None
+    if image.mode in ("RGB", "RGBA"):
+        return image
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit grey: scale to 8 bits rather than clipping everything to white.
+        image = Image.fromarray((np.asarray(image, dtype=np.uint32) >> 8).astype(np.uint8))
+    has_alpha = image.mode in ("LA", "PA", "La") or (image.mode == "P" and "transparency" in image.info)
+    return image.convert("RGBA" if has_alpha else "RGB")
+
+
+_sessions = threading.local()
+
+
+def thread_session(model_name: str, model_dir: Path) -> Any:
+    """The calling thread's model session, created on first use.
+
+    ONNX Runtime sessions run one inference at a time efficiently with a single
+    intra-op thread; parallelism comes from several worker threads, each with
+    its own session.
+    """
+    sessions: dict[str, Any] = _sessions.__dict__.setdefault("by_model", {})
+    if model_name not in sessions:
+        sessions[model_name] = create_session(model_name, model_dir)
+    return sessions[model_name]
+
+
+def create_session(model_name: str, model_dir: Path) -> Any:
+    weights = model_dir / f"{model_name}.onnx"
+    if not weights.exists():
+        # rembg would try to download the weights; we never fetch at run time.
+        raise ModelNotInstalled(f"model weights not found at {weights}; run `make setup` to install them")
+    import onnxruntime as ort
+    from rembg import new_session
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.inter_op_num_threads = 1
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    options.enable_mem_pattern = False
+    return new_session(model_name, sess_opts=options, providers=["CPUExecutionProvider"])
+
+
+def remove_background(image: Image.Image, *, session: Any) -> Image.Image:
+    """Return an RGBA cutout of `image`: the model's mask becomes the alpha channel.
+
+    Colour is kept unpremultiplied (soft edges keep their true colour); pixels
+    that end fully transparent are zeroed so the PNG compresses well. An input
+    that already had transparency keeps it where the mask would show it.
+    """
+    rgb = image.convert("RGB") if image.mode != "RGB" else image
+    (mask,) = session.predict(rgb)
+    alpha = np.asarray(mask, dtype=np.uint8)
+    if image.mode == "RGBA":
+        alpha = np.minimum(alpha, np.asarray(image.getchannel("A"), dtype=np.uint8))
+    pixels = np.empty((rgb.height, rgb.width, 4), dtype=np.uint8)
+    pixels[..., :3] = np.asarray(rgb, dtype=np.uint8)
+    pixels[..., 3] = alpha
+    pixels[alpha == 0, :3] = 0
+    return Image.fromarray(pixels)
+
+
+def encode_png(image: Image.Image, *, compress_level: int) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=compress_level)
+    return buffer.getvalue()
+
+
+def cut_out(data: bytes, *, session: Any, max_pixels: int, compress_level: int) -> Cutout:
+    """The whole pipeline: image file bytes to a transparent PNG."""
+    image = decode_image(data, max_pixels=max_pixels)
+    cutout = remove_background(image, session=session)
+    return Cutout(png=encode_png(cutout, compress_level=compress_level), width=cutout.width, height=cutout.height)

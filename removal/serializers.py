@@ -1,0 +1,46 @@
+"""The JSON shapes of batches and items, shared by the REST API and the websocket."""
+
+from typing import Any
+
+from django.urls import reverse
+
+from removal.models import Batch, Item
+
+
+def serialize_item(item: Item) -> dict[str, Any]:
+    done = item.status == Item.Status.DONE
+    return {
+        "id": str(item.id),
+        "filename": item.filename,
+        "status": item.status,
+        "result": reverse("api-item-result", args=[item.id]) if done else None,
+        "original": reverse("api-item-original", args=[item.id]),
+        "error": item.error or None,
+        "width": item.width,
+        "height": item.height,
+        "processing_ms": item.processing_ms,
+    }
+
+
+def serialize_batch_summary(batch: Batch, counts: dict[str, int]) -> dict[str, Any]:
+    return {
+        "id": str(batch.id),
+        "status": batch_status(counts),
+        "created_at": batch.created_at.isoformat(),
+        "counts": counts,
+        "ws": f"/ws/batches/{batch.id}",
+        "zip": reverse("api-batch-zip", args=[batch.id]),
+    }
+
+
+def serialize_batch(batch: Batch, items: list[Item], counts: dict[str, int]) -> dict[str, Any]:
+    return {**serialize_batch_summary(batch, counts), "items": [serialize_item(item) for item in items]}
+
+
+def batch_status(counts: dict[str, int]) -> str:
+    """'processing' while any item waits or runs, then 'done' (also when some failed)."""
+    if counts["total"] == 0:
+        return "empty"
+    if counts[Item.Status.QUEUED] or counts[Item.Status.PROCESSING]:
+        return "processing"
+    return "done"

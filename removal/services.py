@@ -1,0 +1,303 @@
+"""Writes: the only code that changes batches and items.
+
+The life of an item: `batch_add_files` stores the upload and enqueues one job
+(queued) -> a worker's `item_process` claims it with a conditional update
+(processing, under a lease it keeps renewing) -> the outcome is recorded only by
+the holder of the current claim (done / failed). A job that raised is retried
+with backoff; an item whose worker died is re-queued by `items_requeue_stale`
+once its lease runs out. So no accepted image is lost and none is recorded twice.
+"""
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import PurePosixPath
+from typing import IO, Any
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import close_old_connections, transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from django.utils.text import get_valid_filename
+from django_tasks_db.models import DBTaskResult
+from zipstream import ZipStream
+
+from removal import events, pipeline, selectors
+from removal.models import Batch, Item
+
+logger = logging.getLogger(__name__)
+
+Status = Item.Status
+STORAGE_CHUNK_BYTES = 256 * 1024
+
+
+@dataclass(frozen=True)
+class RejectedFile:
+    filename: str
+    error: str
+
+
+def batch_create(*, owner: Any) -> Batch:
+    return Batch.objects.create(owner=owner)
+
+
+def batch_add_files(*, batch: Batch, files: list[Any]) -> tuple[list[Item], list[RejectedFile]]:
+    """Store each acceptable upload and queue it; explain each refused one.
+
+    `files` are Django UploadedFile objects (anything with .name, .size and a
+    file interface). The whole upload is stored before its job exists, so a job
+    never points at a missing file.
+    """
+    room = settings.MAX_ITEMS_PER_BATCH - batch.items.count()
+    accepted: list[tuple[Item, Any]] = []
+    rejected: list[RejectedFile] = []
+    for upload in files:
+        filename = display_filename(upload.name)
+        error = _upload_error(upload, room - len(accepted))
+        if error is None:
+            try:
+                info = pipeline.inspect_image(upload, max_pixels=settings.MAX_IMAGE_PIXELS)
+            except pipeline.ImageRejected as exc:
+                error = str(exc)
+        if error is not None:
+            rejected.append(RejectedFile(filename=filename, error=error))
+            continue
+        item = Item(
+            id=uuid.uuid4(),
+            batch=batch,
+            filename=filename,
+            source_bytes=upload.size,
+            width=info.width,
+            height=info.height,
+        )
+        extension = {"JPEG": "jpg", "MPO": "jpg"}.get(info.format, info.format.lower())
+        item.source.name = default_storage.save(f"{_item_prefix(item)}/source.{extension}", upload)
+        accepted.append((item, upload))
+
+    items = [item for item, _ in accepted]
+    now = timezone.now()
+    with transaction.atomic():
+        for item in items:
+            item.queued_at = now
+            item.task_id = _enqueue_processing(item.id)
+        Item.objects.bulk_create(items)
+        for item in items:
+            _announce_after_commit(item)
+    return items, rejected
+
+
+def _upload_error(upload: Any, room: int) -> str | None:
+    if room <= 0:
+        return f"the batch is full ({settings.MAX_ITEMS_PER_BATCH} files at most); start a new batch"
+    if upload.size == 0:
+        return "the file is empty"
+    if upload.size > settings.MAX_UPLOAD_BYTES:
+        return (
+            f"the file is {upload.size / 1e6:.1f} MB; "
+            f"the limit is {settings.MAX_UPLOAD_BYTES / 1e6:g} MB per file"
+        )
+    return None
+
+
+def _item_prefix(item: Item) -> str:
+    # Per-user prefixes keep one account's files together (lifecycle rules,
+    # deletion); ids are random, so paths cannot be guessed.
+    return f"users/{item.batch.owner_id}/batches/{item.batch_id}/{item.id}"
+
+
+def display_filename(name: str | None) -> str:
+    """The uploaded name without any directory part, trimmed to fit the column."""
+    base = PurePosixPath((name or "").replace("\\", "/").replace("\x00", "")).name
+    return (base or "image")[:255]
+
+
+def _enqueue_processing(item_id: uuid.UUID, *, delay_seconds: float = 0) -> uuid.UUID:
+    from removal.tasks import process_item
+
+    job = process_item
+    if delay_seconds:
+        job = job.using(run_after=timezone.now() + timedelta(seconds=delay_seconds))
+    return uuid.UUID(str(job.enqueue(str(item_id)).id))
+
+
+def _announce_after_commit(item: Item) -> None:
+    transaction.on_commit(lambda: events.item_changed(item_id=item.id))
+
+
+def item_process(*, item_id: str) -> None:
+    """Process one item if it is still waiting (or its previous worker is gone)."""
+    now = timezone.now()
+    token = uuid.uuid4().hex
+    claimable = Q(status=Status.QUEUED) | Q(status=Status.PROCESSING, lease_until__lt=now)
+    claimed = Item.objects.filter(claimable, pk=item_id).update(
+        status=Status.PROCESSING,
+        claim_token=token,
+        lease_until=now + timedelta(seconds=settings.ITEM_LEASE_SECONDS),
+        attempts=F("attempts") + 1,
+        started_at=now,
+    )
+    if claimed != 1:
+        return  # finished already, or another worker holds a live claim
+    item = Item.objects.select_related("batch").get(pk=item_id)
+    events.item_changed(item_id=item.id)
+
+    if item.attempts > settings.ITEM_MAX_ATTEMPTS:
+        _item_finish(
+            item,
+            token,
+            status=Status.FAILED,
+            error=f"processing stopped unexpectedly {item.attempts - 1} times; giving up on this image",
+        )
+        return
+
+    started = time.monotonic()
+    try:
+        with _lease_renewed(item.pk, token), item.source.open("rb") as source:
+            cutout = pipeline.cut_out(
+                source.read(),
+                session=pipeline.thread_session(settings.REMBG_MODEL, settings.U2NET_HOME),
+                max_pixels=settings.MAX_IMAGE_PIXELS,
+                compress_level=settings.PNG_COMPRESS_LEVEL,
+            )
+        # A fresh name per claim: a stale worker can never overwrite the result
+        # that the current claim holder recorded.
+        result_name = default_storage.save(f"{_item_prefix(item)}/cutout-{token[:8]}.png", ContentFile(cutout.png))
+    except pipeline.ImageRejected as exc:
+        _item_finish(item, token, status=Status.FAILED, error=str(exc))
+        return
+    except Exception as exc:
+        logger.exception("processing item %s failed (attempt %s)", item.pk, item.attempts)
+        _item_retry_or_fail(item, token, error=f"processing failed: {exc}")
+        return
+
+    recorded = _item_finish(
+        item,
+        token,
+        status=Status.DONE,
+        result=result_name,
+        result_bytes=len(cutout.png),
+        processing_ms=int((time.monotonic() - started) * 1000),
+    )
+    if not recorded:
+        default_storage.delete(result_name)
+
+
+def _item_finish(item: Item, token: str, *, status: str, **fields: Any) -> bool:
+    """Record the outcome if `token` still holds the claim; True when recorded."""
+    recorded = Item.objects.filter(pk=item.pk, status=Status.PROCESSING, claim_token=token).update(
+        status=status, finished_at=timezone.now(), lease_until=None, **fields
+    )
+    if recorded:
+        events.item_changed(item_id=item.pk)
+    return recorded == 1
+
+
+def _item_retry_or_fail(item: Item, token: str, *, error: str) -> None:
+    if item.attempts >= settings.ITEM_MAX_ATTEMPTS:
+        _item_finish(item, token, status=Status.FAILED, error=f"{error} (gave up after {item.attempts} attempts)")
+        return
+    with transaction.atomic():
+        requeued = Item.objects.filter(pk=item.pk, status=Status.PROCESSING, claim_token=token).update(
+            status=Status.QUEUED, claim_token="", lease_until=None, queued_at=timezone.now()
+        )
+        if requeued:
+            task_id = _enqueue_processing(item.pk, delay_seconds=2**item.attempts)
+            Item.objects.filter(pk=item.pk).update(task_id=task_id)
+            _announce_after_commit(item)
+
+
+@contextmanager
+def _lease_renewed(item_id: uuid.UUID, token: str) -> Iterator[None]:
+    """Keep extending the item's lease from a helper thread while the body runs."""
+    stop = threading.Event()
+    lease = timedelta(seconds=settings.ITEM_LEASE_SECONDS)
+
+    def renew() -> None:
+        try:
+            while not stop.wait(settings.ITEM_LEASE_SECONDS / 3):
+                Item.objects.filter(pk=item_id, status=Status.PROCESSING, claim_token=token).update(
+                    lease_until=timezone.now() + lease
+                )
+        finally:
+            close_old_connections()
+
+    renewer = threading.Thread(target=renew, name=f"lease-{item_id}", daemon=True)
+    renewer.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        renewer.join()
+
+
+def items_requeue_stale() -> int:
+    """Queue again the items whose worker died; returns how many were re-queued.
+
+    Two cases: a processing item whose lease ran out (the worker stopped
+    renewing it), and a queued item whose job is no longer waiting to run (a
+    worker took the job and died before claiming the item).
+    """
+    now = timezone.now()
+    expired = Item.objects.filter(status=Status.PROCESSING, lease_until__lt=now)
+    orphaned = Item.objects.filter(
+        status=Status.QUEUED, queued_at__lt=now - timedelta(seconds=settings.ITEM_LEASE_SECONDS)
+    ).exclude(task_id__in=DBTaskResult.objects.filter(status="READY").values("id"))
+    requeued = 0
+    for item_id, old_task_id in [*expired.values_list("id", "task_id")[:500], *orphaned.values_list("id", "task_id")[:500]]:
+        with transaction.atomic():
+            still_stale = Item.objects.filter(
+                Q(status=Status.PROCESSING, lease_until__lt=now) | Q(status=Status.QUEUED),
+                pk=item_id,
+                task_id=old_task_id,
+            ).update(status=Status.QUEUED, claim_token="", lease_until=None, queued_at=now)
+            if not still_stale:
+                continue
+            Item.objects.filter(pk=item_id).update(task_id=_enqueue_processing(item_id))
+            # django-tasks-db would show the dead worker's job as running forever.
+            DBTaskResult.objects.filter(pk=old_task_id, status="RUNNING").update(
+                status="FAILED",
+                finished_at=now,
+                exception_class_path="removal.services.WorkerLost",
+                traceback="the worker running this job stopped; the item was queued again",
+            )
+        logger.warning("re-queued item %s: its worker stopped", item_id)
+        transaction.on_commit(lambda item_id=item_id: events.item_changed(item_id=item_id))
+        requeued += 1
+    return requeued
+
+
+def batch_zip(*, batch: Batch) -> ZipStream:
+    """A zip of the batch's finished cutouts, produced chunk by chunk as it is read.
+
+    Members are read from storage only while the zip is being sent, so memory
+    stays flat however many files the batch has. Names are safe and unique.
+    """
+    archive = ZipStream(sized=True)
+    taken: set[str] = set()
+    for item in selectors.done_items(batch).only("id", "filename", "result", "result_bytes", "created_at"):
+        archive.add(_storage_chunks(item.result.name), _unique_member_name(item.filename, taken), size=item.result_bytes)
+    return archive
+
+
+def _storage_chunks(name: str) -> Iterator[bytes]:
+    source: IO[bytes]
+    with default_storage.open(name, "rb") as source:
+        while chunk := source.read(STORAGE_CHUNK_BYTES):
+            yield chunk
+
+
+def _unique_member_name(filename: str, taken: set[str]) -> str:
+    stem = get_valid_filename(PurePosixPath(filename).stem.replace(".", "_")) if filename else ""
+    stem = (stem or "image")[:100]
+    candidate, counter = f"{stem}.png", 2
+    while candidate.lower() in taken:
+        candidate, counter = f"{stem}-{counter}.png", counter + 1
+    taken.add(candidate.lower())
+    return candidate

@@ -1,0 +1,10 @@
+"""Background jobs, enqueued through django.tasks. Each is one line over a service."""
+
+from django.tasks import task
+
+from removal import services
+
+
+@task()
+def process_item(item_id: str) -> None:
+    services.item_process(item_id=item_id)
