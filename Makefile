@@ -8,12 +8,12 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 export U2NET_HOME ?= $(CURDIR)/.cache/u2net
 MODEL := $(U2NET_HOME)/u2netp.onnx
-SERVE := $(PY) -m uvicorn bgsite.asgi:application --host $(HOST) --port $(PORT) --lifespan on --ws websockets
+SERVE := $(PY) -m uvicorn bgsite.asgi:application --host $(HOST) --port $(PORT) --lifespan on --ws websockets-sansio
 
 .PHONY: run web worker test lint setup setup-dev migrate clean
 
 run: setup migrate
-	EMBEDDED_WORKERS=$${EMBEDDED_WORKERS:-2} $(SERVE)
+	$(SERVE)
 
 # Scaled topology: web processes without workers, and separate worker processes.
 web: setup migrate

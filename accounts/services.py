@@ -38,7 +38,9 @@ def api_key_create(*, user: Any, name: str) -> tuple[ApiKey, str]:
             if not ApiKey.objects.filter(prefix=prefix).exists():
                 break
         secret = secrets.token_urlsafe(32)
-        key = ApiKey.objects.create(user=user, name=name.strip()[:100] or "key", prefix=prefix, secret_hash=_hash(secret))
+        key = ApiKey.objects.create(
+            user=user, name=name.strip()[:100] or "key", prefix=prefix, secret_hash=_hash(secret)
+        )
     return key, f"{prefix}_{secret}"
 
 

@@ -143,6 +143,7 @@ STORAGES = {
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns at start-up when it is missing
 # Serve straight from the source folders: no collectstatic step to forget.
 WHITENOISE_USE_FINDERS = True
 WHITENOISE_AUTOREFRESH = DEBUG
@@ -172,7 +173,7 @@ USE_TZ = True
 # --- Processing ---------------------------------------------------------------
 # Worker threads started inside the web process (the embedded default). Set 0 for
 # a web-only process and run `manage.py runworker` separately.
-EMBEDDED_WORKERS = env.int("EMBEDDED_WORKERS", default=0)
+EMBEDDED_WORKERS = env.int("EMBEDDED_WORKERS", default=2)
 # Threads of one `manage.py runworker` process, each with its own model session.
 WORKER_THREADS = env.int("WORKER_THREADS", default=2)
 # How often an idle worker looks for jobs queued by other processes; jobs queued
@@ -204,7 +205,9 @@ for _name in ("MAX_UPLOAD_BYTES", "MAX_IMAGE_PIXELS", "MAX_FILES_PER_REQUEST", "
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django_tasks": {"level": "WARNING"}, "django_tasks_db": {"level": "WARNING"}},
+    # A line per job state change is noise at hundreds of images per batch.
+    "loggers": {"django.tasks": {"level": "WARNING"}, "django_tasks_db": {"level": "WARNING"}},
 }

@@ -4,19 +4,26 @@ Every error reply has the PixLab shape: {"status": <code>, "error": "<text>"},
 with the same HTTP status.
 """
 
+from typing import Any
+
 from django.http import JsonResponse
 
 
 class ApiError(Exception):
     status = 400
 
-    def __init__(self, message: str, *, headers: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, message: str, *, headers: dict[str, str] | None = None, details: dict[str, Any] | None = None
+    ) -> None:
         super().__init__(message)
         self.message = message
         self.headers = headers or {}
+        # Extra keys for the reply body, e.g. which files were refused and why.
+        self.details = details or {}
 
     def response(self) -> JsonResponse:
-        reply = JsonResponse({"status": self.status, "error": self.message}, status=self.status)
+        body = {"status": self.status, "error": self.message, **self.details}
+        reply = JsonResponse(body, status=self.status)
         for name, value in self.headers.items():
             reply[name] = value
         return reply

@@ -52,9 +52,7 @@ def inspect_image(source: IO[bytes], *, max_pixels: int) -> ImageInfo:
         with Image.open(source) as image:
             info = ImageInfo(format=image.format or "", width=image.width, height=image.height)
     except UnidentifiedImageError:
-        raise ImageRejected(
-            "not an image we can read; send JPEG, PNG, WebP, GIF, BMP or TIFF"
-        ) from None
+        raise ImageRejected("not an image we can read; send JPEG, PNG, WebP, GIF, BMP or TIFF") from None
     except Image.DecompressionBombError:
         raise ImageRejected(_too_many_pixels_message(None, None, max_pixels)) from None
     except (OSError, ValueError, SyntaxError) as exc:

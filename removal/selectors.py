@@ -50,12 +50,7 @@ def batch_counts(batch: Batch) -> dict[str, int]:
 
 def batches_with_counts(batches: list[Batch]) -> list[tuple[Batch, dict[str, int]]]:
     """Counts for a page of batches in one query."""
-    rows = (
-        Item.objects.filter(batch__in=batches)
-        .values_list("batch_id", "status")
-        .annotate(n=Count("id"))
-        .order_by()
-    )
+    rows = Item.objects.filter(batch__in=batches).values_list("batch_id", "status").annotate(n=Count("id")).order_by()
     by_batch: dict[uuid.UUID, dict[str, int]] = {
         batch.id: {**{status: 0 for status in Item.Status.values}, "total": 0} for batch in batches
     }

@@ -13,6 +13,7 @@ def serialize_item(item: Item) -> dict[str, Any]:
         "id": str(item.id),
         "filename": item.filename,
         "status": item.status,
+        "revision": item_revision(item),
         "result": reverse("api-item-result", args=[item.id]) if done else None,
         "original": reverse("api-item-original", args=[item.id]),
         "error": item.error or None,
@@ -20,6 +21,21 @@ def serialize_item(item: Item) -> dict[str, Any]:
         "height": item.height,
         "processing_ms": item.processing_ms,
     }
+
+
+# Where each status sits within one processing attempt, for item_revision.
+_STATUS_RANK = {Item.Status.PROCESSING: 0, Item.Status.DONE: 1, Item.Status.FAILED: 1, Item.Status.QUEUED: 2}
+
+
+def item_revision(item: Item) -> int:
+    """A number that grows with every state change of the item.
+
+    Progress events are sent from several threads and processes, so a client can
+    receive an older state after a newer one; it keeps the highest revision.
+    Each attempt goes processing -> done/failed or back to queued (retry), and
+    `attempts` counts claims, so attempts * 3 + rank never goes backwards.
+    """
+    return item.attempts * 3 + _STATUS_RANK[Item.Status(item.status)]
 
 
 def serialize_batch_summary(batch: Batch, counts: dict[str, int]) -> dict[str, Any]:

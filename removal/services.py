@@ -20,6 +20,7 @@ from pathlib import PurePosixPath
 from typing import IO, Any
 
 from django.conf import settings
+from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import close_old_connections, transaction
@@ -99,10 +100,7 @@ def _upload_error(upload: Any, room: int) -> str | None:
     if upload.size == 0:
         return "the file is empty"
     if upload.size > settings.MAX_UPLOAD_BYTES:
-        return (
-            f"the file is {upload.size / 1e6:.1f} MB; "
-            f"the limit is {settings.MAX_UPLOAD_BYTES / 1e6:g} MB per file"
-        )
+        return f"the file is {upload.size / 1e6:.1f} MB; the limit is {settings.MAX_UPLOAD_BYTES / 1e6:g} MB per file"
     return None
 
 
@@ -250,7 +248,10 @@ def items_requeue_stale() -> int:
         status=Status.QUEUED, queued_at__lt=now - timedelta(seconds=settings.ITEM_LEASE_SECONDS)
     ).exclude(task_id__in=DBTaskResult.objects.filter(status="READY").values("id"))
     requeued = 0
-    for item_id, old_task_id in [*expired.values_list("id", "task_id")[:500], *orphaned.values_list("id", "task_id")[:500]]:
+    for item_id, old_task_id in [
+        *expired.values_list("id", "task_id")[:500],
+        *orphaned.values_list("id", "task_id")[:500],
+    ]:
         with transaction.atomic():
             still_stale = Item.objects.filter(
                 Q(status=Status.PROCESSING, lease_until__lt=now) | Q(status=Status.QUEUED),
@@ -282,7 +283,9 @@ def batch_zip(*, batch: Batch) -> ZipStream:
     archive = ZipStream(sized=True)
     taken: set[str] = set()
     for item in selectors.done_items(batch).only("id", "filename", "result", "result_bytes", "created_at"):
-        archive.add(_storage_chunks(item.result.name), _unique_member_name(item.filename, taken), size=item.result_bytes)
+        archive.add(
+            _storage_chunks(item.result.name), _unique_member_name(item.filename, taken), size=item.result_bytes
+        )
     return archive
 
 
@@ -293,9 +296,17 @@ def _storage_chunks(name: str) -> Iterator[bytes]:
             yield chunk
 
 
+def zip_member_stem(filename: str) -> str:
+    """A safe file name stem from an uploaded name: 'My photo.v2.JPG' -> 'My_photo_v2'."""
+    try:
+        stem = get_valid_filename(PurePosixPath(filename).stem.replace(".", "_"))
+    except SuspiciousFileOperation:  # nothing usable left, e.g. '???.jpg'
+        stem = ""
+    return (stem or "image")[:100]
+
+
 def _unique_member_name(filename: str, taken: set[str]) -> str:
-    stem = get_valid_filename(PurePosixPath(filename).stem.replace(".", "_")) if filename else ""
-    stem = (stem or "image")[:100]
+    stem = zip_member_stem(filename)
     candidate, counter = f"{stem}.png", 2
     while candidate.lower() in taken:
         candidate, counter = f"{stem}-{counter}.png", counter + 1

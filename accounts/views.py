@@ -1,0 +1,65 @@
+"""Sign-up and the account dashboard (API keys, usage). Log in/out and password
+change are Django's own views, wired in accounts/urls.py."""
+
+from django.contrib import messages
+from django.contrib.auth import login
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from accounts import selectors, services
+from accounts.forms import ApiKeyCreateForm, SignupForm
+
+
+def signup(request: HttpRequest) -> HttpResponse:
+    if request.user.is_authenticated:
+        return redirect("home")
+    form = SignupForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        user = form.save()
+        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
+        messages.success(request, f"Welcome, {user.username}! Drop some photos to get started.")
+        return redirect("home")
+    return render(request, "registration/signup.html", {"form": form})
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """API keys and usage. A key created just now is shown once, from the session."""
+    new_key = request.session.pop("new_api_key", None)
+    usage = selectors.usage_by_day(request.user)
+    return render(
+        request,
+        "accounts/dashboard.html",
+        {
+            "keys": selectors.api_keys_for(request.user),
+            "form": ApiKeyCreateForm(),
+            "new_key": new_key,
+            "usage": usage,
+            "usage_totals": selectors.usage_totals(usage),
+        },
+    )
+
+
+@login_required
+@require_POST
+def api_key_create(request: HttpRequest) -> HttpResponse:
+    form = ApiKeyCreateForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Give the key a name (up to 100 characters).")
+        return redirect("dashboard")
+    key, plain = services.api_key_create(user=request.user, name=form.cleaned_data["name"])
+    # Redirect-after-POST, carrying the plain key once; a reload no longer shows it.
+    request.session["new_api_key"] = {"name": key.name, "key": plain}
+    return redirect("dashboard")
+
+
+@login_required
+@require_POST
+def api_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
+    if services.api_key_revoke(user=request.user, key_id=key_id):
+        messages.success(request, "The key was revoked; requests using it are refused from now on.")
+    else:
+        messages.error(request, "No such active key.")
+    return redirect("dashboard")

@@ -1,0 +1,29 @@
+from django.contrib import admin
+
+from removal.models import Batch, Item
+
+
+class ItemInline(admin.TabularInline):
+    model = Item
+    extra = 0
+    can_delete = False
+    fields = ("filename", "status", "attempts", "error", "processing_ms", "created_at")
+    readonly_fields = fields
+    show_change_link = True
+
+
+@admin.register(Batch)
+class BatchAdmin(admin.ModelAdmin):
+    list_display = ("id", "owner", "created_at")
+    list_filter = ("created_at",)
+    search_fields = ("id", "owner__username", "owner__email")
+    readonly_fields = ("id", "owner", "created_at")
+    inlines = [ItemInline]
+
+
+@admin.register(Item)
+class ItemAdmin(admin.ModelAdmin):
+    list_display = ("filename", "status", "batch", "attempts", "processing_ms", "created_at")
+    list_filter = ("status", "created_at")
+    search_fields = ("id", "filename", "batch__id", "batch__owner__username")
+    readonly_fields = [field.name for field in Item._meta.fields]

@@ -1,0 +1,200 @@
+"""The batch API (JSON over HTTP), used by the web page and by programs.
+
+Each endpoint parses the request, calls a selector or service, and serializes.
+Errors are raised as removal.errors exceptions and turned into
+{"status": <code>, "error": <text>} replies by `api_endpoint`.
+"""
+
+import functools
+import mimetypes
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFilesSent
+from django.core.files.storage import FileSystemStorage, default_storage
+from django.core.paginator import Paginator
+from django.db import transaction
+from django.http import (
+    FileResponse,
+    HttpRequest,
+    HttpResponse,
+    HttpResponseRedirect,
+    JsonResponse,
+    StreamingHttpResponse,
+)
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+
+from accounts.auth import user_for_api_request
+from removal import selectors, serializers, services
+from removal.errors import ApiError, BadRequest, MethodNotAllowed, NotFound, PayloadTooLarge
+
+ApiView = Callable[..., HttpResponse]
+
+
+def api_endpoint(*methods: str) -> Callable[[ApiView], ApiView]:
+    """Allow `methods`, authenticate the caller, and turn errors into JSON replies.
+
+    The view receives the authenticated user after the request. CSRF is checked
+    by user_for_api_request for session callers only (API keys need none).
+    """
+
+    def decorate(view: ApiView) -> ApiView:
+        @csrf_exempt
+        @never_cache
+        @functools.wraps(view)
+        def endpoint(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            try:
+                if request.method not in methods:
+                    raise MethodNotAllowed(
+                        f"{request.method} is not allowed here; use {' or '.join(methods)}",
+                        headers={"Allow": ", ".join(methods)},
+                    )
+                user = user_for_api_request(request)
+                return view(request, user, *args, **kwargs)
+            except ApiError as exc:
+                return exc.response()
+            except TooManyFilesSent:
+                return BadRequest(
+                    f"too many files in one request; send at most {settings.MAX_FILES_PER_REQUEST} per request"
+                ).response()
+            except RequestDataTooBig:
+                return PayloadTooLarge("the request's form fields are too large").response()
+
+        return endpoint
+
+    return decorate
+
+
+def _uploaded_files(request: HttpRequest) -> list[Any]:
+    """Every uploaded file, from `files` fields first, then any other file field."""
+    files = request.FILES.getlist("files")
+    for field in request.FILES:
+        if field != "files":
+            files.extend(request.FILES.getlist(field))
+    if not files:
+        raise BadRequest("no files: send one or more images as multipart/form-data 'files' fields")
+    return files
+
+
+def _rejected(rejected: list[services.RejectedFile]) -> list[dict[str, str]]:
+    return [{"filename": refusal.filename, "error": refusal.error} for refusal in rejected]
+
+
+def _refuse_all(rejected: list[services.RejectedFile]) -> BadRequest:
+    if len(rejected) == 1:
+        message = f"{rejected[0].filename}: {rejected[0].error}"
+    else:
+        message = f"none of the {len(rejected)} files could be accepted; see 'rejected'"
+    return BadRequest(message, details={"rejected": _rejected(rejected)})
+
+
+@api_endpoint("GET", "POST")
+def batches(request: HttpRequest, user: Any) -> HttpResponse:
+    if request.method == "POST":
+        return _batch_create(request, user)
+    page = Paginator(selectors.batches_for(user), settings.BATCHES_PER_PAGE).get_page(request.GET.get("page"))
+    return JsonResponse(
+        {
+            "batches": [
+                serializers.serialize_batch_summary(batch, counts)
+                for batch, counts in selectors.batches_with_counts(list(page))
+            ],
+            "page": page.number,
+            "pages": page.paginator.num_pages,
+            "count": page.paginator.count,
+            "next": f"?page={page.next_page_number()}" if page.has_next() else None,
+            "previous": f"?page={page.previous_page_number()}" if page.has_previous() else None,
+        }
+    )
+
+
+def _batch_create(request: HttpRequest, user: Any) -> HttpResponse:
+    files = _uploaded_files(request)
+    with transaction.atomic():
+        batch = services.batch_create(owner=user)
+        items, rejected = services.batch_add_files(batch=batch, files=files)
+        if not items:
+            raise _refuse_all(rejected)  # rolls the empty batch back
+    reply = serializers.serialize_batch(batch, items, selectors.batch_counts(batch))
+    reply["rejected"] = _rejected(rejected)
+    return JsonResponse(reply, status=201)
+
+
+@api_endpoint("GET")
+def batch_detail(request: HttpRequest, user: Any, batch_id: str) -> HttpResponse:
+    batch = selectors.batch_for(user, batch_id)
+    return JsonResponse(serializers.serialize_batch(batch, selectors.batch_items(batch), selectors.batch_counts(batch)))
+
+
+@api_endpoint("POST")
+def batch_files(request: HttpRequest, user: Any, batch_id: str) -> HttpResponse:
+    batch = selectors.batch_for(user, batch_id)
+    items, rejected = services.batch_add_files(batch=batch, files=_uploaded_files(request))
+    if not items:
+        raise _refuse_all(rejected)
+    return JsonResponse(
+        {
+            "id": str(batch.id),
+            "items": [serializers.serialize_item(item) for item in items],
+            "rejected": _rejected(rejected),
+        },
+        status=201,
+    )
+
+
+@api_endpoint("GET")
+def batch_zip(request: HttpRequest, user: Any, batch_id: str) -> HttpResponse:
+    batch = selectors.batch_for(user, batch_id)
+    if not selectors.done_items(batch).exists():
+        raise NotFound("no finished cutouts in this batch yet")
+    archive = services.batch_zip(batch=batch)
+    reply = StreamingHttpResponse(_chunks_off_the_event_loop(iter(archive)), content_type="application/zip")
+    reply["Content-Length"] = str(len(archive))
+    reply["Content-Disposition"] = 'attachment; filename="cutouts.zip"'
+    return reply
+
+
+async def _chunks_off_the_event_loop(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """Yield the zip chunk by chunk, each read in a worker thread.
+
+    Under ASGI, Django would read a plain iterator to its end before sending
+    anything; an async iterator is sent as it is produced, so memory stays flat.
+    """
+    sentinel = object()
+    while (chunk := await sync_to_async(next, thread_sensitive=False)(chunks, sentinel)) is not sentinel:
+        yield chunk  # type: ignore[misc]
+
+
+@api_endpoint("GET")
+def item_result(request: HttpRequest, user: Any, item_id: str) -> HttpResponse:
+    item = selectors.item_for(user, item_id)
+    if not item.result:
+        raise NotFound(f"this item has no result (it is {item.status})")
+    return _stored_file(
+        item.result.name, download_name=f"{services.zip_member_stem(item.filename)}.png", request=request
+    )
+
+
+@api_endpoint("GET")
+def item_original(request: HttpRequest, user: Any, item_id: str) -> HttpResponse:
+    item = selectors.item_for(user, item_id)
+    return _stored_file(item.source.name, download_name=item.filename, request=request)
+
+
+def _stored_file(name: str, *, download_name: str, request: HttpRequest) -> HttpResponse:
+    """Send a stored file: straight from local storage, or by a time-limited link to S3."""
+    as_attachment = request.GET.get("download") in ("1", "true", "yes")
+    if not isinstance(default_storage, FileSystemStorage):
+        return HttpResponseRedirect(default_storage.url(name))
+    if not default_storage.exists(name):
+        raise NotFound("the stored file is missing")
+    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    return FileResponse(
+        default_storage.open(name, "rb"),
+        content_type=content_type,
+        as_attachment=as_attachment,
+        filename=download_name,
+    )

@@ -1,0 +1,26 @@
+import signal
+import threading
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandParser
+
+from removal.worker import WorkerPool
+
+
+class Command(BaseCommand):
+    help = "Run background-removal worker threads until stopped (SIGTERM/SIGINT finish the jobs in hand)."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--threads", type=int, default=None, help="default: WORKER_THREADS")
+
+    def handle(self, *args: Any, threads: int | None, **options: Any) -> None:
+        pool = WorkerPool(threads=threads or settings.WORKER_THREADS)
+        stop = threading.Event()
+        for signum in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(signum, lambda *_: stop.set())
+        pool.start()
+        self.stdout.write(f"worker {pool.name} running {pool.size} threads; SIGTERM to stop")
+        stop.wait()
+        self.stdout.write("stopping: finishing the jobs in hand")
+        pool.stop()

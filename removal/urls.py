@@ -1,0 +1,18 @@
+from django.urls import path
+
+from removal import api, views
+
+api_urlpatterns = [
+    path("batches", api.batches, name="api-batches"),
+    path("batches/<str:batch_id>", api.batch_detail, name="api-batch"),
+    path("batches/<str:batch_id>/files", api.batch_files, name="api-batch-files"),
+    path("batches/<str:batch_id>/zip", api.batch_zip, name="api-batch-zip"),
+    path("items/<str:item_id>/result", api.item_result, name="api-item-result"),
+    path("items/<str:item_id>/original", api.item_original, name="api-item-original"),
+]
+
+page_urlpatterns = [
+    path("", views.home, name="home"),
+    path("batches/", views.batch_list, name="batch-list"),
+    path("batches/<str:batch_id>/", views.batch_detail, name="batch-detail"),
+]

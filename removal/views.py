@@ -1,0 +1,47 @@
+"""Pages. They render the initial state; static/js/upload.js does the rest over the API."""
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.views.decorators.csrf import ensure_csrf_cookie
+
+from removal import selectors
+from removal.errors import NotFound
+
+
+def _upload_limits() -> dict[str, int]:
+    return {
+        "max_upload_bytes": settings.MAX_UPLOAD_BYTES,
+        "max_items_per_batch": settings.MAX_ITEMS_PER_BATCH,
+        "max_image_pixels": settings.MAX_IMAGE_PIXELS,
+    }
+
+
+@login_required
+@ensure_csrf_cookie
+def home(request: HttpRequest) -> HttpResponse:
+    """The upload page: drop images, follow each one, download the zip."""
+    return render(request, "removal/home.html", {"limits": _upload_limits(), "batch_id": None})
+
+
+@login_required
+def batch_list(request: HttpRequest) -> HttpResponse:
+    page = Paginator(selectors.batches_for(request.user), settings.BATCHES_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "removal/batch_list.html",
+        {"page": page, "batches": selectors.batches_with_counts(list(page))},
+    )
+
+
+@login_required
+@ensure_csrf_cookie
+def batch_detail(request: HttpRequest, batch_id: str) -> HttpResponse:
+    """A past (or running) batch on the same live page as uploads, ready for more files."""
+    try:
+        batch = selectors.batch_for(request.user, batch_id)
+    except NotFound:
+        raise Http404("no such batch") from None
+    return render(request, "removal/home.html", {"limits": _upload_limits(), "batch_id": str(batch.id)})
