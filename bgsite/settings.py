@@ -6,7 +6,6 @@ the web process). The scaled setup is the same code with DATABASE_URL,
 REDIS_URL and the AWS_* variables set; see docs/deploy.md and .env.example.
 """
 
-import os
 import secrets
 from pathlib import Path
 
@@ -186,8 +185,6 @@ ITEM_MAX_ATTEMPTS = env.int("ITEM_MAX_ATTEMPTS", default=3)
 
 REMBG_MODEL = env.str("REMBG_MODEL", default="u2netp")
 U2NET_HOME = Path(env.str("U2NET_HOME", default=str(BASE_DIR / ".cache" / "u2net"))).resolve()
-# rembg looks for its weights through this variable; set it before rembg is used.
-os.environ["U2NET_HOME"] = str(U2NET_HOME)
 PNG_COMPRESS_LEVEL = env.int("PNG_COMPRESS_LEVEL", default=1)
 
 # --- Limits -------------------------------------------------------------------

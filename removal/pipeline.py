@@ -5,6 +5,8 @@ functions directly. Model sessions are created once per thread and reused.
 """
 
 import io
+import os
+import re
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -53,8 +55,8 @@ def inspect_image(source: IO[bytes], *, max_pixels: int) -> ImageInfo:
             info = ImageInfo(format=image.format or "", width=image.width, height=image.height)
     except UnidentifiedImageError:
         raise ImageRejected("not an image we can read; send JPEG, PNG, WebP, GIF, BMP or TIFF") from None
-    except Image.DecompressionBombError:
-        raise ImageRejected(_too_many_pixels_message(None, None, max_pixels)) from None
+    except Image.DecompressionBombError as exc:
+        raise ImageRejected(_bomb_message(exc, max_pixels)) from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise ImageRejected(f"the image header is corrupt ({exc})") from None
     finally:
@@ -66,11 +68,18 @@ def inspect_image(source: IO[bytes], *, max_pixels: int) -> ImageInfo:
     return info
 
 
-def _too_many_pixels_message(width: int | None, height: int | None, max_pixels: int) -> str:
-    limit = f"the limit is {max_pixels / 1e6:g} megapixels"
-    if width is None or height is None:
-        return f"the image is too large to decode safely; {limit}"
-    return f"the image is {width}x{height} ({width * height / 1e6:.1f} megapixels); {limit}"
+def _too_many_pixels_message(width: int, height: int, max_pixels: int) -> str:
+    return (
+        f"the image is {width}x{height} ({width * height / 1e6:.1f} megapixels); "
+        f"the limit is {max_pixels / 1e6:g} megapixels"
+    )
+
+
+def _bomb_message(exc: Image.DecompressionBombError, max_pixels: int) -> str:
+    """Pillow refused to open the image at all; its message holds the pixel count."""
+    found = re.search(r"\((\d+) pixels\)", str(exc))
+    size = f"{int(found.group(1)) / 1e6:.1f} megapixels" if found else "too large to decode safely"
+    return f"the image is {size}; the limit is {max_pixels / 1e6:g} megapixels"
 
 
 def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
@@ -80,8 +89,8 @@ def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
         with Image.open(io.BytesIO(data)) as opened:
             opened.load()
             image = ImageOps.exif_transpose(opened)
-    except Image.DecompressionBombError:
-        raise ImageRejected(_too_many_pixels_message(None, None, max_pixels)) from None
+    except Image.DecompressionBombError as exc:
+        raise ImageRejected(_bomb_message(exc, max_pixels)) from None
     except (OSError, ValueError, SyntaxError) as exc:
         raise ImageRejected(f"the image data is truncated or corrupt ({exc})") from None
     if image.mode in ("RGB", "RGBA"):
@@ -117,6 +126,9 @@ def create_session(model_name: str, model_dir: Path) -> Any:
     import onnxruntime as ort
     from rembg import new_session
 
+    # rembg finds weights only through $U2NET_HOME (and downloads them when they
+    # are not there); point it at ours so it never goes to the network.
+    os.environ["U2NET_HOME"] = str(model_dir)
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1

@@ -1,0 +1,217 @@
+"""Shared fixtures: real photos, API clients, and real server processes.
+
+`REQUIRE_SERVICES=1` (set by .ci/run) turns every "service not available" skip
+into a failure, so CI cannot go green without Postgres, Redis, S3 or Chromium.
+"""
+
+import io
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+import skimage
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+SKIMAGE_DATA = Path(skimage.__file__).parent / "data"
+
+
+def require_or_skip(reason: str) -> None:
+    """Skip the test, unless the run requires every service (then fail)."""
+    if os.environ.get("REQUIRE_SERVICES") == "1":
+        pytest.fail(f"required service unavailable: {reason}")
+    pytest.skip(reason)
+
+
+# --- images --------------------------------------------------------------------
+
+
+def photo_path(name: str) -> Path:
+    """A photo shipped inside the scikit-image wheel (astronaut.png, chelsea.png, coffee.png...)."""
+    return SKIMAGE_DATA / name
+
+
+def photo_bytes(name: str = "astronaut.png", *, size: tuple[int, int] | None = None, fmt: str = "JPEG") -> bytes:
+    """A real photo, optionally resized, encoded as `fmt`."""
+    with Image.open(photo_path(name)) as image:
+        image = image.convert("RGB")
+        if size:
+            image = image.resize(size, Image.Resampling.LANCZOS)
+        buffer = io.BytesIO()
+        image.save(buffer, fmt, quality=90) if fmt == "JPEG" else image.save(buffer, fmt)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def astronaut_jpeg() -> bytes:
+    return photo_bytes("astronaut.png")
+
+
+# --- in-process tests ----------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _media_in_tmp(request: pytest.FixtureRequest, tmp_path: Path) -> None:
+    """Django tests store uploads and cutouts in a fresh folder each."""
+    if "settings" in request.fixturenames or request.node.get_closest_marker("django_db"):
+        settings = request.getfixturevalue("settings")
+        settings.MEDIA_ROOT = tmp_path / "media"
+
+
+@pytest.fixture
+def user(db: Any) -> Any:
+    from django.contrib.auth.models import User
+
+    return User.objects.create_user("alice", password="correct horse battery")
+
+
+@pytest.fixture
+def other_user(db: Any) -> Any:
+    from django.contrib.auth.models import User
+
+    return User.objects.create_user("bob", password="correct horse battery")
+
+
+@pytest.fixture
+def api_key(user: Any) -> str:
+    from accounts.services import api_key_create
+
+    return api_key_create(user=user, name="tests")[1]
+
+
+@pytest.fixture
+def api(client: Any, api_key: str) -> Any:
+    """Django's test client, authenticated with an API key header."""
+    client.defaults["HTTP_X_API_KEY"] = api_key
+    return client
+
+
+# --- real server processes -----------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@dataclass
+class LiveServer:
+    """bgsite served by uvicorn in its own process, as `make run` serves it."""
+
+    data_dir: Path
+    env_overrides: dict[str, str] = field(default_factory=dict)
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+    log_path: Path = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.log_path = self.data_dir / "server.log"
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def ws_url(self) -> str:
+        return f"ws://127.0.0.1:{self.port}"
+
+    @property
+    def env(self) -> dict[str, str]:
+        return {
+            **os.environ,
+            "DATA_DIR": str(self.data_dir),
+            "DJANGO_SETTINGS_MODULE": "bgsite.settings",
+            "PYTHONUNBUFFERED": "1",
+            **self.env_overrides,
+        }
+
+    def manage(self, *args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "manage.py", *args], cwd=REPO, env=self.env, capture_output=True, text=True, check=False
+        )
+        if done.returncode:
+            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+        return done.stdout
+
+    def create_user(self, username: str, password: str = "correct horse battery") -> str:
+        """Create a user in this server's database and return a new API key for it."""
+        self.manage(
+            "shell",
+            "-c",
+            f"from django.contrib.auth.models import User; User.objects.create_user({username!r}, password={password!r})",
+        )
+        return self.manage("createapikey", username, "--name", "tests").strip().splitlines()[-1]
+
+    def start(self, timeout: float = 60) -> None:
+        self.manage("migrate", "--noinput", "-v", "0")
+        log = self.log_path.open("ab")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "uvicorn", "bgsite.asgi:application", "--host", "127.0.0.1"]
+            + ["--port", str(self.port), "--lifespan", "on", "--ws", "websockets-sansio"],
+            cwd=REPO,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
+            try:
+                if requests.get(f"{self.url}/healthz", timeout=1).ok:
+                    return
+            except requests.ConnectionError:
+                pass
+            time.sleep(0.1)
+        raise RuntimeError(f"server did not start in {timeout} s:\n{self.log()}")
+
+    def stop(self, *, kill: bool = False) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        self.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+@pytest.fixture(scope="session")
+def server_factory() -> Iterator[Any]:
+    """Make servers with their own data folder; all are stopped at the end."""
+    servers: list[LiveServer] = []
+    root = Path(tempfile.mkdtemp(prefix="bgsite-live-"))
+
+    def make(**env_overrides: str) -> LiveServer:
+        server = LiveServer(data_dir=root / f"server-{len(servers)}", env_overrides=env_overrides)
+        server.data_dir.mkdir()
+        servers.append(server)
+        return server
+
+    yield make
+    for server in servers:
+        server.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def embedded_server(server_factory: Any) -> LiveServer:
+    """One embedded server (2 worker threads) shared by the live tests."""
+    server = server_factory()
+    server.start()
+    return server

@@ -1,0 +1,166 @@
+"""removal.pipeline on real photos: the cutout is transparent where the background was."""
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.conf import settings
+from PIL import Image
+
+from removal import pipeline
+from tests.conftest import photo_bytes
+
+MAX_PIXELS = 50_000_000
+
+
+@pytest.fixture(scope="session")
+def session() -> object:
+    return pipeline.thread_session(settings.REMBG_MODEL, settings.U2NET_HOME)
+
+
+def cut_out(data: bytes, session: object) -> np.ndarray:
+    cutout = pipeline.cut_out(data, session=session, max_pixels=MAX_PIXELS, compress_level=1)
+    with Image.open(io.BytesIO(cutout.png)) as image:
+        assert image.format == "PNG"
+        assert image.mode == "RGBA"
+        assert (image.width, image.height) == (cutout.width, cutout.height)
+        return np.asarray(image)
+
+
+def corners(alpha: np.ndarray) -> np.ndarray:
+    h, w = alpha.shape
+    return np.concatenate([alpha[: h // 10, : w // 10].ravel(), alpha[: h // 10, -w // 10 :].ravel()])
+
+
+def centre(alpha: np.ndarray) -> np.ndarray:
+    h, w = alpha.shape
+    return alpha[h * 3 // 8 : h * 5 // 8, w * 3 // 8 : w * 5 // 8]
+
+
+@pytest.mark.parametrize("name", ["astronaut.png", "coffee.png"])
+def test_cutout_is_transparent_around_the_subject_and_opaque_on_it(name: str, session: object) -> None:
+    pixels = cut_out(photo_bytes(name), session)
+    alpha = pixels[..., 3]
+    assert corners(alpha).mean() < 5, "the top corners are background"
+    assert centre(alpha).mean() > 200, "the centre is the subject"
+    assert (alpha == 0).mean() > 0.2
+    assert (alpha >= 250).mean() > 0.2
+    # Fully transparent pixels carry no colour (smaller files, no halo when scaled).
+    assert not pixels[alpha == 0, :3].any()
+
+
+def test_subject_keeps_its_colours(session: object) -> None:
+    original = np.asarray(Image.open(io.BytesIO(photo_bytes("coffee.png", fmt="PNG"))).convert("RGB"))
+    pixels = cut_out(photo_bytes("coffee.png", fmt="PNG"), session)
+    opaque = pixels[..., 3] > 0
+    assert np.array_equal(pixels[opaque, :3], original[opaque])
+
+
+def test_exif_orientation_is_applied(session: object) -> None:
+    upright = Image.open(io.BytesIO(photo_bytes("astronaut.png", size=(400, 300)))).convert("RGB")
+    # Stored rotated, with orientation 6 ("rotate 90° clockwise to display").
+    stored = upright.transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    stored.save(buffer, "JPEG", exif=exif, quality=95)
+
+    decoded = pipeline.decode_image(buffer.getvalue(), max_pixels=MAX_PIXELS)
+    assert decoded.size == (400, 300)
+    pixels = cut_out(buffer.getvalue(), session)
+    assert pixels.shape[:2] == (300, 400)
+
+
+def test_existing_transparency_is_kept(session: object) -> None:
+    image = Image.open(io.BytesIO(photo_bytes("coffee.png"))).convert("RGBA")
+    alpha = np.full((image.height, image.width), 255, dtype=np.uint8)
+    alpha[:, : image.width // 2] = 0
+    image.putalpha(Image.fromarray(alpha))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    pixels = cut_out(buffer.getvalue(), session)
+    assert not pixels[:, : image.width // 2, 3].any()
+
+
+@pytest.mark.parametrize("mode", ["L", "P", "CMYK", "I;16"])
+def test_other_colour_modes_are_converted(mode: str, session: object) -> None:
+    image = Image.open(io.BytesIO(photo_bytes("astronaut.png", size=(256, 256)))).convert("RGB")
+    if mode == "I;16":
+        image = Image.fromarray((np.asarray(image.convert("L"), dtype=np.uint16) * 257))
+    else:
+        image = image.convert(mode)
+    buffer = io.BytesIO()
+    image.save(buffer, "TIFF" if mode in ("CMYK", "I;16") else "PNG")
+    decoded = pipeline.decode_image(buffer.getvalue(), max_pixels=MAX_PIXELS)
+    assert decoded.mode in ("RGB", "RGBA")
+    if mode == "I;16":
+        # Scaled to 8 bits, not clipped to white.
+        assert 30 < np.asarray(decoded).mean() < 220
+    assert cut_out(buffer.getvalue(), session).shape == (256, 256, 4)
+
+
+def test_inspect_reads_format_and_size_only() -> None:
+    info = pipeline.inspect_image(io.BytesIO(photo_bytes("chelsea.png")), max_pixels=MAX_PIXELS)
+    assert (info.format, info.width, info.height) == ("JPEG", 451, 300)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "empty"),
+        (b"hello, this is text", "not an image"),
+        (b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>", "not an image"),
+    ],
+)
+def test_non_images_are_rejected_with_a_reason(data: bytes, message: str) -> None:
+    with pytest.raises(pipeline.ImageRejected, match=message):
+        pipeline.inspect_image(io.BytesIO(data), max_pixels=MAX_PIXELS)
+
+
+def test_truncated_image_is_rejected_when_decoded() -> None:
+    data = photo_bytes("astronaut.png")
+    with pytest.raises(pipeline.ImageRejected, match="truncated or corrupt"):
+        pipeline.decode_image(data[: len(data) // 2], max_pixels=MAX_PIXELS)
+
+
+def test_too_many_pixels_is_rejected_before_decoding() -> None:
+    # A 20000x20000 PNG header with almost no data: a decompression bomb.
+    image = Image.new("1", (20000, 20000))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    assert len(buffer.getvalue()) < 100_000
+    with pytest.raises(pipeline.ImageRejected, match="400.0 megapixels"):
+        pipeline.inspect_image(io.BytesIO(buffer.getvalue()), max_pixels=MAX_PIXELS)
+    with pytest.raises(pipeline.ImageRejected, match="megapixels"):
+        pipeline.decode_image(buffer.getvalue(), max_pixels=MAX_PIXELS)
+
+
+def test_unsupported_format_is_named() -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, "PPM")
+    with pytest.raises(pipeline.ImageRejected, match="PPM images are not supported"):
+        pipeline.inspect_image(buffer, max_pixels=MAX_PIXELS)
+
+
+def test_missing_weights_are_reported_not_downloaded(tmp_path: Path) -> None:
+    with pytest.raises(pipeline.ModelNotInstalled, match="make setup"):
+        pipeline.create_session("u2netp", tmp_path)
+
+
+def test_each_thread_gets_its_own_session_and_keeps_it() -> None:
+    import threading
+
+    seen: list[object] = []
+
+    def grab() -> None:
+        first = pipeline.thread_session(settings.REMBG_MODEL, settings.U2NET_HOME)
+        assert pipeline.thread_session(settings.REMBG_MODEL, settings.U2NET_HOME) is first
+        seen.append(first)
+
+    threads = [threading.Thread(target=grab) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(seen) == 2 and seen[0] is not seen[1]
