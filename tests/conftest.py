@@ -150,7 +150,8 @@ class LiveServer:
         self.manage(
             "shell",
             "-c",
-            f"from django.contrib.auth.models import User; User.objects.create_user({username!r}, password={password!r})",
+            "from django.contrib.auth.models import User; "
+            f"User.objects.create_user({username!r}, password={password!r})",
         )
         return self.manage("createapikey", username, "--name", "tests").strip().splitlines()[-1]
 
@@ -158,8 +159,10 @@ class LiveServer:
         self.manage("migrate", "--noinput", "-v", "0")
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "uvicorn", "bgsite.asgi:application", "--host", "127.0.0.1"]
-            + ["--port", str(self.port), "--lifespan", "on", "--ws", "websockets-sansio"],
+            [
+                *(sys.executable, "-m", "uvicorn", "bgsite.asgi:application", "--host", "127.0.0.1"),
+                *("--port", str(self.port), "--lifespan", "on", "--ws", "websockets-sansio"),
+            ],
             cwd=REPO,
             env=self.env,
             stdout=log,
