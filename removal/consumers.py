@@ -22,18 +22,24 @@ class BatchProgressConsumer(AsyncJsonWebsocketConsumer):
     async def connect(self) -> None:
         user = await database_sync_to_async(user_for_websocket)(self.scope)
         if user is None:
-            await self.close(code=CLOSE_UNAUTHENTICATED)
+            await self._refuse(CLOSE_UNAUTHENTICATED)
             return
         batch_id = self.scope["url_route"]["kwargs"]["batch_id"]
         try:
             batch = await database_sync_to_async(selectors.batch_for)(user, batch_id)
         except NotFound:
-            await self.close(code=CLOSE_NOT_FOUND)
+            await self._refuse(CLOSE_NOT_FOUND)
             return
         self.group = events.batch_group(batch.id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         await self.send_json({"event": "snapshot", "batch": await database_sync_to_async(_snapshot)(batch)})
+
+    async def _refuse(self, code: int) -> None:
+        # Accept first: a handshake refused outright reaches the client as a bare
+        # HTTP 403, while a close code tells it why (and not to retry).
+        await self.accept()
+        await self.close(code=code)
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "group"):

@@ -1,0 +1,82 @@
+"""accounts.services and the createapikey command."""
+
+import hashlib
+from datetime import timedelta
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+from django.utils import timezone
+
+from accounts import services
+from accounts.models import ApiKey
+
+pytestmark = pytest.mark.django_db
+
+
+def test_created_key_is_returned_once_and_stored_hashed(user: Any) -> None:
+    key, plain = services.api_key_create(user=user, name="  shop import  ")
+    assert key.name == "shop import"
+    assert plain.startswith(key.prefix + "_")
+    assert key.prefix.startswith("bgs_") and len(key.prefix) == 12
+    secret = plain[len(key.prefix) + 1 :]
+    assert len(secret) >= 40
+    stored = ApiKey.objects.get(pk=key.pk)
+    assert stored.secret_hash == hashlib.sha256(secret.encode()).hexdigest()
+    assert secret not in {getattr(stored, field.attname) for field in ApiKey._meta.fields}
+
+
+def test_authenticate_finds_the_key_and_notes_its_use(user: Any) -> None:
+    key, plain = services.api_key_create(user=user, name="k")
+    assert key.last_used_at is None
+    assert services.api_key_authenticate(plain).user == user
+    key.refresh_from_db()
+    first_use = key.last_used_at
+    assert first_use is not None
+    services.api_key_authenticate(plain)  # within a minute: no write
+    key.refresh_from_db()
+    assert key.last_used_at == first_use
+    ApiKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now() - timedelta(minutes=5))
+    services.api_key_authenticate(plain)
+    key.refresh_from_db()
+    assert key.last_used_at > first_use
+
+
+@pytest.mark.parametrize(
+    "mangle", [lambda k: k + "x", lambda k: k[:-1], lambda k: k.upper(), lambda k: "", lambda k: "bgs_"]
+)
+def test_wrong_keys_are_invalid(user: Any, mangle: Any) -> None:
+    _, plain = services.api_key_create(user=user, name="k")
+    with pytest.raises(services.InvalidApiKey):
+        services.api_key_authenticate(mangle(plain))
+
+
+def test_revoke_is_immediate_and_only_for_the_owner(user: Any, other_user: Any) -> None:
+    key, plain = services.api_key_create(user=user, name="k")
+    assert not services.api_key_revoke(user=other_user, key_id=key.pk)
+    services.api_key_authenticate(plain)
+    assert services.api_key_revoke(user=user, key_id=key.pk)
+    with pytest.raises(services.RevokedApiKey):
+        services.api_key_authenticate(plain)
+    assert not services.api_key_revoke(user=user, key_id=key.pk)  # already revoked
+
+
+def test_inactive_users_keys_stop_working(user: Any) -> None:
+    _, plain = services.api_key_create(user=user, name="k")
+    user.is_active = False
+    user.save()
+    with pytest.raises(services.InvalidApiKey):
+        services.api_key_authenticate(plain)
+
+
+def test_createapikey_prints_the_key_last(user: Any) -> None:
+    out = StringIO()
+    call_command("createapikey", user.username, "--name", "ci", stdout=out)
+    plain = out.getvalue().strip().splitlines()[-1]
+    assert services.api_key_authenticate(plain).name == "ci"
+
+
+def test_createapikey_unknown_user(db: Any) -> None:
+    with pytest.raises(CommandError, match="no user named 'ghost'"):
+        call_command("createapikey", "ghost")

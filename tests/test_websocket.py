@@ -1,0 +1,163 @@
+"""Live: a real server process, the batch API over HTTP, progress over the real websocket."""
+
+import io
+import json
+import zipfile
+from typing import Any
+
+import numpy as np
+import pytest
+import requests
+from PIL import Image
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+from websockets.sync.client import ClientConnection, connect
+
+from tests.conftest import LiveServer, photo_bytes
+
+pytestmark = pytest.mark.live
+
+FINISHED = {"done", "failed"}
+
+
+@pytest.fixture(scope="module")
+def key(embedded_server: LiveServer) -> str:
+    return embedded_server.create_user("wsuser")
+
+
+def follow(server: LiveServer, batch_id: str, key: str, **options: Any) -> ClientConnection:
+    return connect(f"{server.ws_url}/ws/batches/{batch_id}", additional_headers={"X-Api-Key": key}, **options)
+
+
+def upload(server: LiveServer, key: str, url: str, files: list[tuple[str, bytes]]) -> dict[str, Any]:
+    reply = requests.post(
+        f"{server.url}{url}",
+        headers={"X-Api-Key": key},
+        files=[("files", (name, data, "image/jpeg")) for name, data in files],
+        timeout=30,
+    )
+    assert reply.status_code == 201, reply.text
+    return reply.json()
+
+
+def test_every_state_change_reaches_the_owner_and_the_zip_is_complete(embedded_server: LiveServer, key: str) -> None:
+    batch = upload(embedded_server, key, "/api/v1/batches", [("first.jpg", photo_bytes("astronaut.png"))])
+    with follow(embedded_server, batch["id"], key) as socket:
+        snapshot = json.loads(socket.recv(timeout=10))
+        assert snapshot["event"] == "snapshot"
+        assert snapshot["batch"]["id"] == batch["id"]
+        assert [item["filename"] for item in snapshot["batch"]["items"]] == ["first.jpg"]
+
+        whole = photo_bytes("coffee.png", size=(1280, 960))
+        added = upload(
+            embedded_server,
+            key,
+            f"/api/v1/batches/{batch['id']}/files",
+            [("second.jpg", whole), ("third.jpg", photo_bytes("chelsea.png")), ("broken.jpg", whole[:5000])],
+        )
+        added_ids = {item["id"]: item["filename"] for item in added["items"]}
+        seen: dict[str, list[tuple[int, str]]] = {item_id: [] for item_id in added_ids}
+        latest: dict[str, dict[str, Any]] = {item["id"]: item for item in snapshot["batch"]["items"]}
+        totals: dict[str, Any] = {}
+        while len(latest) < 4 or any(item["status"] not in FINISHED for item in latest.values()):
+            event = json.loads(socket.recv(timeout=60))
+            assert event["event"] == "item"
+            item = event["item"]
+            if item["id"] in seen:
+                seen[item["id"]].append((item["revision"], item["status"]))
+            if item["id"] not in latest or item["revision"] >= latest[item["id"]]["revision"]:
+                latest[item["id"]] = item
+                totals = event["batch"]
+
+    # Each added item was seen queued, processing and finished, in revision order.
+    for item_id, states in seen.items():
+        in_order = [status for _, status in sorted(set(states))]
+        expected_end = "failed" if added_ids[item_id] == "broken.jpg" else "done"
+        assert in_order == ["queued", "processing", expected_end], (added_ids[item_id], states)
+    by_name = {item["filename"]: item for item in latest.values()}
+    assert "truncated or corrupt" in by_name["broken.jpg"]["error"]
+    assert totals["counts"] == {"queued": 0, "processing": 0, "done": 3, "failed": 1, "total": 4}
+    assert totals["status"] == "done"
+
+    download = requests.get(f"{embedded_server.url}{batch['zip']}", headers={"X-Api-Key": key}, timeout=60)
+    assert download.status_code == 200
+    assert download.headers["Content-Disposition"] == 'attachment; filename="cutouts.zip"'
+    assert int(download.headers["Content-Length"]) == len(download.content)
+    with zipfile.ZipFile(io.BytesIO(download.content)) as archive:
+        assert archive.namelist() == ["first.png", "second.png", "third.png"]
+        with Image.open(archive.open("second.png")) as cutout:
+            assert cutout.mode == "RGBA" and cutout.size == (1280, 960)
+            alpha = np.asarray(cutout.getchannel("A"))
+            assert (alpha == 0).mean() > 0.1 and (alpha > 200).mean() > 0.1
+
+
+def test_reconnecting_client_gets_the_current_state_first(embedded_server: LiveServer, key: str) -> None:
+    batch = upload(embedded_server, key, "/api/v1/batches", [("a.jpg", photo_bytes("chelsea.png"))])
+    with follow(embedded_server, batch["id"], key) as socket:
+        while json.loads(socket.recv(timeout=60))["batch"]["status"] != "done":
+            pass
+    with follow(embedded_server, batch["id"], key) as socket:
+        snapshot = json.loads(socket.recv(timeout=10))
+    assert snapshot["event"] == "snapshot"
+    assert snapshot["batch"]["status"] == "done"
+    assert snapshot["batch"]["items"][0]["status"] == "done"
+    assert snapshot["batch"]["items"][0]["result"].endswith("/result")
+
+
+def closed_with(socket: ClientConnection) -> int | None:
+    with pytest.raises(ConnectionClosed) as closed:
+        socket.recv(timeout=10)
+    return closed.value.rcvd.code if closed.value.rcvd else None
+
+
+def test_only_the_owner_may_follow(embedded_server: LiveServer, key: str) -> None:
+    batch = upload(embedded_server, key, "/api/v1/batches", [("a.jpg", photo_bytes("chelsea.png"))])
+    other_key = embedded_server.create_user("wsother")
+    with follow(embedded_server, batch["id"], other_key) as socket:
+        assert closed_with(socket) == 4404
+    with connect(f"{embedded_server.ws_url}/ws/batches/{batch['id']}") as socket:
+        assert closed_with(socket) == 4401
+    with follow(embedded_server, batch["id"], key[:-3] + "abc") as socket:
+        assert closed_with(socket) == 4401
+    with connect(f"{embedded_server.ws_url}/ws/batches/{batch['id']}?key={key}") as socket:
+        assert json.loads(socket.recv(timeout=10))["event"] == "snapshot"
+
+
+def test_browsers_from_other_sites_are_refused(embedded_server: LiveServer, key: str) -> None:
+    batch = upload(embedded_server, key, "/api/v1/batches", [("a.jpg", photo_bytes("chelsea.png"))])
+    with pytest.raises(InvalidStatus) as refused:
+        follow(embedded_server, batch["id"], key, origin="https://evil.example")
+    assert refused.value.response.status_code == 403
+    with follow(embedded_server, batch["id"], key, origin=embedded_server.url) as socket:
+        assert json.loads(socket.recv(timeout=10))["event"] == "snapshot"
+
+
+def test_the_page_session_authenticates_the_websocket(embedded_server: LiveServer) -> None:
+    embedded_server.create_user("sessionuser")
+    browser = requests.Session()
+    login_page = browser.get(f"{embedded_server.url}/accounts/login/", timeout=10)
+    assert login_page.status_code == 200
+    logged_in = browser.post(
+        f"{embedded_server.url}/accounts/login/",
+        data={
+            "username": "sessionuser",
+            "password": "correct horse battery",
+            "csrfmiddlewaretoken": browser.cookies["csrftoken"],
+        },
+        headers={"Referer": f"{embedded_server.url}/accounts/login/"},
+        timeout=10,
+    )
+    assert logged_in.status_code == 200 and "sessionid" in browser.cookies
+    created = browser.post(
+        f"{embedded_server.url}/api/v1/batches",
+        files=[("files", ("s.jpg", photo_bytes("coffee.png"), "image/jpeg"))],
+        headers={"X-CSRFToken": browser.cookies["csrftoken"]},
+        timeout=30,
+    )
+    assert created.status_code == 201, created.text
+    cookie = "; ".join(f"{name}={value}" for name, value in browser.cookies.items())
+    with connect(
+        f"{embedded_server.ws_url}{created.json()['ws']}",
+        additional_headers={"Cookie": cookie},
+        origin=embedded_server.url,
+    ) as socket:
+        assert json.loads(socket.recv(timeout=10))["batch"]["id"] == created.json()["id"]
