@@ -42,7 +42,7 @@ def user_for_api_request(request: HttpRequest) -> Any:
         return user_for_api_key(raw_key)
     if request.user.is_authenticated:
         if request.method not in ("GET", "HEAD", "OPTIONS"):
-            refusal = CsrfViewMiddleware(lambda r: None).process_view(request, None, (), {})  # type: ignore[arg-type,return-value]
+            refusal = CsrfViewMiddleware(lambda r: None).process_view(request, None, (), {})  # type: ignore[arg-type]
             if refusal is not None:
                 raise Forbidden("CSRF check failed: send the X-CSRFToken header with the csrftoken cookie's value")
         return request.user

@@ -19,11 +19,11 @@ from django.db import transaction
 from django.http import (
     FileResponse,
     HttpRequest,
-    HttpResponse,
     HttpResponseRedirect,
     JsonResponse,
     StreamingHttpResponse,
 )
+from django.http.response import HttpResponseBase
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
@@ -31,7 +31,7 @@ from accounts.auth import user_for_api_request
 from removal import selectors, serializers, services
 from removal.errors import ApiError, BadRequest, MethodNotAllowed, NotFound, PayloadTooLarge
 
-ApiView = Callable[..., HttpResponse]
+ApiView = Callable[..., HttpResponseBase]
 
 
 def api_endpoint(*methods: str) -> Callable[[ApiView], ApiView]:
@@ -45,7 +45,7 @@ def api_endpoint(*methods: str) -> Callable[[ApiView], ApiView]:
         @csrf_exempt
         @never_cache
         @functools.wraps(view)
-        def endpoint(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        def endpoint(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             try:
                 if request.method not in methods:
                     raise MethodNotAllowed(
@@ -92,7 +92,7 @@ def _refuse_all(rejected: list[services.RejectedFile]) -> BadRequest:
 
 
 @api_endpoint("GET", "POST")
-def batches(request: HttpRequest, user: Any) -> HttpResponse:
+def batches(request: HttpRequest, user: Any) -> HttpResponseBase:
     if request.method == "POST":
         return _batch_create(request, user)
     page = Paginator(selectors.batches_for(user), settings.BATCHES_PER_PAGE).get_page(request.GET.get("page"))
@@ -111,7 +111,7 @@ def batches(request: HttpRequest, user: Any) -> HttpResponse:
     )
 
 
-def _batch_create(request: HttpRequest, user: Any) -> HttpResponse:
+def _batch_create(request: HttpRequest, user: Any) -> HttpResponseBase:
     files = _uploaded_files(request)
     with transaction.atomic():
         batch = services.batch_create(owner=user)
@@ -124,13 +124,13 @@ def _batch_create(request: HttpRequest, user: Any) -> HttpResponse:
 
 
 @api_endpoint("GET")
-def batch_detail(request: HttpRequest, user: Any, batch_id: str) -> HttpResponse:
+def batch_detail(request: HttpRequest, user: Any, batch_id: str) -> HttpResponseBase:
     batch = selectors.batch_for(user, batch_id)
     return JsonResponse(serializers.serialize_batch(batch, selectors.batch_items(batch), selectors.batch_counts(batch)))
 
 
 @api_endpoint("POST")
-def batch_files(request: HttpRequest, user: Any, batch_id: str) -> HttpResponse:
+def batch_files(request: HttpRequest, user: Any, batch_id: str) -> HttpResponseBase:
     batch = selectors.batch_for(user, batch_id)
     items, rejected = services.batch_add_files(batch=batch, files=_uploaded_files(request))
     if not items:
@@ -146,7 +146,7 @@ def batch_files(request: HttpRequest, user: Any, batch_id: str) -> HttpResponse:
 
 
 @api_endpoint("GET")
-def batch_zip(request: HttpRequest, user: Any, batch_id: str) -> HttpResponse:
+def batch_zip(request: HttpRequest, user: Any, batch_id: str) -> HttpResponseBase:
     batch = selectors.batch_for(user, batch_id)
     if not selectors.done_items(batch).exists():
         raise NotFound("no finished cutouts in this batch yet")
@@ -163,28 +163,32 @@ async def _chunks_off_the_event_loop(chunks: Iterator[bytes]) -> AsyncIterator[b
     Under ASGI, Django would read a plain iterator to its end before sending
     anything; an async iterator is sent as it is produced, so memory stays flat.
     """
-    sentinel = object()
-    while (chunk := await sync_to_async(next, thread_sensitive=False)(chunks, sentinel)) is not sentinel:
-        yield chunk  # type: ignore[misc]
+    read_next = sync_to_async(_next_or_none, thread_sensitive=False)
+    while (chunk := await read_next(chunks)) is not None:
+        yield chunk
+
+
+def _next_or_none(chunks: Iterator[bytes]) -> bytes | None:
+    return next(chunks, None)
 
 
 @api_endpoint("GET")
-def item_result(request: HttpRequest, user: Any, item_id: str) -> HttpResponse:
+def item_result(request: HttpRequest, user: Any, item_id: str) -> HttpResponseBase:
     item = selectors.item_for(user, item_id)
     if not item.result:
         raise NotFound(f"this item has no result (it is {item.status})")
     return _stored_file(
-        item.result.name, download_name=f"{services.zip_member_stem(item.filename)}.png", request=request
+        str(item.result.name), download_name=f"{services.zip_member_stem(item.filename)}.png", request=request
     )
 
 
 @api_endpoint("GET")
-def item_original(request: HttpRequest, user: Any, item_id: str) -> HttpResponse:
+def item_original(request: HttpRequest, user: Any, item_id: str) -> HttpResponseBase:
     item = selectors.item_for(user, item_id)
-    return _stored_file(item.source.name, download_name=item.filename, request=request)
+    return _stored_file(str(item.source.name), download_name=item.filename, request=request)
 
 
-def _stored_file(name: str, *, download_name: str, request: HttpRequest) -> HttpResponse:
+def _stored_file(name: str, *, download_name: str, request: HttpRequest) -> HttpResponseBase:
     """Send a stored file: straight from local storage, or by a time-limited link to S3."""
     as_attachment = request.GET.get("download") in ("1", "true", "yes")
     if not isinstance(default_storage, FileSystemStorage):

@@ -22,7 +22,7 @@ def model_installed(**kwargs: Any) -> list[checks.CheckMessage]:
 
 @checks.register()
 def progress_reaches_browsers(**kwargs: Any) -> list[checks.CheckMessage]:
-    in_memory = settings.CHANNEL_LAYERS["default"]["BACKEND"].endswith("InMemoryChannelLayer")
+    in_memory = str(settings.CHANNEL_LAYERS["default"]["BACKEND"]).endswith("InMemoryChannelLayer")
     if in_memory and settings.EMBEDDED_WORKERS == 0 and not settings.DEBUG:
         return [
             checks.Warning(

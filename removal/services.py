@@ -8,6 +8,7 @@ with backoff; an item whose worker died is re-queued by `items_requeue_stale`
 once its lease runs out. So no accepted image is lost and none is recorded twice.
 """
 
+import functools
 import logging
 import threading
 import time
@@ -248,6 +249,8 @@ def items_requeue_stale() -> int:
         status=Status.QUEUED, queued_at__lt=now - timedelta(seconds=settings.ITEM_LEASE_SECONDS)
     ).exclude(task_id__in=DBTaskResult.objects.filter(status="READY").values("id"))
     requeued = 0
+    item_id: uuid.UUID
+    old_task_id: uuid.UUID | None
     for item_id, old_task_id in [
         *expired.values_list("id", "task_id")[:500],
         *orphaned.values_list("id", "task_id")[:500],
@@ -261,15 +264,16 @@ def items_requeue_stale() -> int:
             if not still_stale:
                 continue
             Item.objects.filter(pk=item_id).update(task_id=_enqueue_processing(item_id))
-            # django-tasks-db would show the dead worker's job as running forever.
-            DBTaskResult.objects.filter(pk=old_task_id, status="RUNNING").update(
-                status="FAILED",
-                finished_at=now,
-                exception_class_path="removal.services.WorkerLost",
-                traceback="the worker running this job stopped; the item was queued again",
-            )
+            if old_task_id is not None:
+                # django-tasks-db would show the dead worker's job as running forever.
+                DBTaskResult.objects.filter(pk=old_task_id, status="RUNNING").update(
+                    status="FAILED",
+                    finished_at=now,
+                    exception_class_path="removal.services.WorkerLost",
+                    traceback="the worker running this job stopped; the item was queued again",
+                )
         logger.warning("re-queued item %s: its worker stopped", item_id)
-        transaction.on_commit(lambda item_id=item_id: events.item_changed(item_id=item_id))
+        transaction.on_commit(functools.partial(events.item_changed, item_id=item_id))
         requeued += 1
     return requeued
 
@@ -284,7 +288,7 @@ def batch_zip(*, batch: Batch) -> ZipStream:
     taken: set[str] = set()
     for item in selectors.done_items(batch).only("id", "filename", "result", "result_bytes", "created_at"):
         archive.add(
-            _storage_chunks(item.result.name), _unique_member_name(item.filename, taken), size=item.result_bytes
+            _storage_chunks(str(item.result.name)), _unique_member_name(item.filename, taken), size=item.result_bytes
         )
     return archive
 
