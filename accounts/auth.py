@@ -18,10 +18,16 @@ from removal.errors import Forbidden, Unauthorized
 
 
 def api_key_from_headers(headers: Any) -> str:
-    """The key from `Authorization: Bearer` or `X-Api-Key`, else ''."""
-    authorization = headers.get("Authorization", "")
-    if authorization[:7].lower() == "bearer ":
-        return authorization[7:].strip()
+    """The key from `Authorization: Bearer`, `X-Api-Key` or `WWW-Authenticate`, else ''.
+
+    PixLab clients send the bare key (or `Bearer <key>`) in WWW-Authenticate.
+    """
+    for name in ("Authorization", "WWW-Authenticate"):
+        value = headers.get(name, "").strip()
+        if value[:7].lower() == "bearer ":
+            return value[7:].strip()
+        if name == "WWW-Authenticate" and value:
+            return value
     return headers.get("X-Api-Key", "").strip()
 
 
@@ -36,9 +42,12 @@ def user_for_api_key(raw_key: str) -> Any:
         raise Unauthorized(str(exc)) from None
 
 
-def user_for_api_request(request: HttpRequest) -> Any:
-    """The calling user, or an Unauthorized/Forbidden error explaining why not."""
-    if raw_key := api_key_from_request(request):
+def user_for_api_request(request: HttpRequest, *, key_in_body: str = "") -> Any:
+    """The calling user, or an Unauthorized/Forbidden error explaining why not.
+
+    `key_in_body` is a key the view found in a JSON body.
+    """
+    if raw_key := api_key_from_request(request) or key_in_body:
         return user_for_api_key(raw_key)
     if request.user.is_authenticated:
         if request.method not in ("GET", "HEAD", "OPTIONS"):

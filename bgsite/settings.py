@@ -195,6 +195,15 @@ MAX_ITEMS_PER_BATCH = env.int("MAX_ITEMS_PER_BATCH", default=1000)
 DATA_UPLOAD_MAX_NUMBER_FILES = MAX_FILES_PER_REQUEST
 BATCHES_PER_PAGE = 20
 
+# /bgremove: how long a caller waits for its cutout before a 504 (the job still
+# finishes and counts in usage), and how `img` URLs are fetched.
+BGREMOVE_TIMEOUT_SECONDS = env.float("BGREMOVE_TIMEOUT_SECONDS", default=60)
+FETCH_TIMEOUT_SECONDS = env.float("FETCH_TIMEOUT_SECONDS", default=15)
+FETCH_MAX_REDIRECTS = env.int("FETCH_MAX_REDIRECTS", default=5)
+# Only public addresses are fetched; list internal image hosts' networks here
+# (comma-separated CIDRs, e.g. "10.1.2.0/24,fd00:1::/64") to allow them.
+FETCH_ALLOWED_NETWORKS = env.list("FETCH_ALLOWED_NETWORKS", default=[])
+
 for _name in ("MAX_UPLOAD_BYTES", "MAX_IMAGE_PIXELS", "MAX_FILES_PER_REQUEST", "MAX_ITEMS_PER_BATCH"):
     if globals()[_name] <= 0:
         raise ImproperlyConfigured(f"{_name} must be a positive integer")

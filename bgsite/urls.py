@@ -2,7 +2,7 @@ from django.contrib import admin
 from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 
-from removal.urls import api_urlpatterns, page_urlpatterns
+from removal.urls import api_urlpatterns, page_urlpatterns, pixlab_urlpatterns
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -14,6 +14,7 @@ urlpatterns = [
     path("", include(page_urlpatterns)),
     path("accounts/", include("accounts.urls")),
     path("api/v1/", include(api_urlpatterns)),
+    path("", include(pixlab_urlpatterns)),
     path("admin/", admin.site.urls),
     path("healthz", healthz, name="healthz"),
 ]

@@ -47,28 +47,39 @@ def api_endpoint(*methods: str) -> Callable[[ApiView], ApiView]:
         @functools.wraps(view)
         def endpoint(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             try:
-                if request.method not in methods:
-                    raise MethodNotAllowed(
-                        f"{request.method} is not allowed here; use {' or '.join(methods)}",
-                        headers={"Allow": ", ".join(methods)},
-                    )
+                check_method(request, methods)
                 user = user_for_api_request(request)
                 return view(request, user, *args, **kwargs)
-            except ApiError as exc:
-                return exc.response()
-            except TooManyFilesSent:
-                return BadRequest(
-                    f"too many files in one request; send at most {settings.MAX_FILES_PER_REQUEST} per request"
-                ).response()
-            except RequestDataTooBig:
-                return PayloadTooLarge("the request's form fields are too large").response()
+            except Exception as exc:
+                if (error := as_api_error(exc)) is None:
+                    raise
+                return error.response()
 
         return endpoint
 
     return decorate
 
 
-def _uploaded_files(request: HttpRequest) -> list[Any]:
+def check_method(request: HttpRequest, methods: tuple[str, ...]) -> None:
+    if request.method not in methods:
+        raise MethodNotAllowed(
+            f"{request.method} is not allowed here; use {' or '.join(methods)}",
+            headers={"Allow": ", ".join(methods)},
+        )
+
+
+def as_api_error(exc: Exception) -> ApiError | None:
+    """The API error to reply with for `exc`, or None if it is a bug (then it propagates)."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, TooManyFilesSent):
+        return BadRequest(f"too many files in one request; send at most {settings.MAX_FILES_PER_REQUEST} per request")
+    if isinstance(exc, RequestDataTooBig):
+        return PayloadTooLarge("the request's form fields are too large")
+    return None
+
+
+def uploaded_files(request: HttpRequest) -> list[Any]:
     """Every uploaded file, from `files` fields first, then any other file field."""
     files = request.FILES.getlist("files")
     for field in request.FILES:
@@ -112,7 +123,7 @@ def batches(request: HttpRequest, user: Any) -> HttpResponseBase:
 
 
 def _batch_create(request: HttpRequest, user: Any) -> HttpResponseBase:
-    files = _uploaded_files(request)
+    files = uploaded_files(request)
     with transaction.atomic():
         batch = services.batch_create(owner=user)
         items, rejected = services.batch_add_files(batch=batch, files=files)
@@ -132,7 +143,7 @@ def batch_detail(request: HttpRequest, user: Any, batch_id: str) -> HttpResponse
 @api_endpoint("POST")
 def batch_files(request: HttpRequest, user: Any, batch_id: str) -> HttpResponseBase:
     batch = selectors.batch_for(user, batch_id)
-    items, rejected = services.batch_add_files(batch=batch, files=_uploaded_files(request))
+    items, rejected = services.batch_add_files(batch=batch, files=uploaded_files(request))
     if not items:
         raise _refuse_all(rejected)
     return JsonResponse(
@@ -177,7 +188,7 @@ def item_result(request: HttpRequest, user: Any, item_id: str) -> HttpResponseBa
     item = selectors.item_for(user, item_id)
     if not item.result:
         raise NotFound(f"this item has no result (it is {item.status})")
-    return _stored_file(
+    return stored_file_response(
         str(item.result.name), download_name=f"{services.zip_member_stem(item.filename)}.png", request=request
     )
 
@@ -185,10 +196,10 @@ def item_result(request: HttpRequest, user: Any, item_id: str) -> HttpResponseBa
 @api_endpoint("GET")
 def item_original(request: HttpRequest, user: Any, item_id: str) -> HttpResponseBase:
     item = selectors.item_for(user, item_id)
-    return _stored_file(str(item.source.name), download_name=item.filename, request=request)
+    return stored_file_response(str(item.source.name), download_name=item.filename, request=request)
 
 
-def _stored_file(name: str, *, download_name: str, request: HttpRequest) -> HttpResponseBase:
+def stored_file_response(name: str, *, download_name: str, request: HttpRequest) -> HttpResponseBase:
     """Send a stored file: straight from local storage, or by a time-limited link to S3."""
     as_attachment = request.GET.get("download") in ("1", "true", "yes")
     if not isinstance(default_storage, FileSystemStorage):

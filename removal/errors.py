@@ -53,5 +53,17 @@ class PayloadTooLarge(ApiError):
     status = 413
 
 
+class TooManyRequests(ApiError):
+    status = 429
+
+
+class InternalError(ApiError):
+    status = 500
+
+
 class ServiceUnavailable(ApiError):
     status = 503
+
+
+class GatewayTimeout(ApiError):
+    status = 504

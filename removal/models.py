@@ -11,8 +11,13 @@ from django.db import models
 
 
 class Batch(models.Model):
+    class Kind(models.TextChoices):
+        UPLOAD = "upload"  # made on the page or with the batch API
+        BGREMOVE = "bgremove"  # the single image of one /bgremove call
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="batches")
+    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.UPLOAD)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -44,6 +49,9 @@ class Item(models.Model):
     result = models.FileField(max_length=300, blank=True)
     result_bytes = models.PositiveBigIntegerField(null=True, blank=True)
     error = models.TextField(blank=True)
+    # True when it failed because of the input (not an image we can read), as
+    # opposed to our side (storage, model); callers get a 4xx or a 5xx.
+    input_rejected = models.BooleanField(default=False)
 
     # Bookkeeping for exactly-once processing: the worker that claims an item
     # writes a fresh claim_token and keeps lease_until in the future while it
@@ -65,3 +73,17 @@ class Item(models.Model):
 
     def __str__(self) -> str:
         return f"{self.filename} ({self.status})"
+
+
+class StoredImage(models.Model):
+    """An image uploaded with /store, to be named later in /bgremove by its link or id."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="stored_images")
+    filename = models.CharField(max_length=255)
+    file = models.FileField(max_length=300)
+    size_bytes = models.PositiveBigIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.id})"

@@ -1,12 +1,13 @@
 """Reads. Anything looked up by an id from a request is scoped to its owner here."""
 
+import re
 import uuid
 from typing import Any
 
 from django.db.models import Count, QuerySet
 
 from removal.errors import NotFound
-from removal.models import Batch, Item
+from removal.models import Batch, Item, StoredImage
 
 
 def _as_uuid(value: Any) -> uuid.UUID | None:
@@ -17,7 +18,8 @@ def _as_uuid(value: Any) -> uuid.UUID | None:
 
 
 def batches_for(user: Any) -> QuerySet[Batch]:
-    return Batch.objects.filter(owner=user).order_by("-created_at")
+    """The user's batches (a /bgremove call's one-image batch is not listed)."""
+    return Batch.objects.filter(owner=user, kind=Batch.Kind.UPLOAD).order_by("-created_at")
 
 
 def batch_for(user: Any, batch_id: Any) -> Batch:
@@ -62,3 +64,26 @@ def batches_with_counts(batches: list[Batch]) -> list[tuple[Batch, dict[str, int
 
 def done_items(batch: Batch) -> QuerySet[Item]:
     return batch.items.filter(status=Item.Status.DONE).order_by("created_at", "id")
+
+
+def item_finished(item_id: uuid.UUID) -> Item | None:
+    """The item if it is done or failed, else None (for callers waiting on it)."""
+    return Item.objects.filter(pk=item_id, status__in=Item.FINISHED).first()
+
+
+# The id in a /store link: .../api/v1/store/<id>, or an S3 key .../store/<id>.<ext>
+_STORED_ID = re.compile(r"/store/([0-9a-fA-F-]{36})(?:[./?]|$)")
+
+
+def stored_image_for(user: Any, reference: str) -> StoredImage:
+    """The user's stored image named by its id or by the link /store returned."""
+    found = _STORED_ID.search(reference)
+    parsed = _as_uuid(found.group(1) if found else reference)
+    image = StoredImage.objects.filter(pk=parsed, owner=user).first() if parsed else None
+    if image is None:
+        raise NotFound("no stored image with that id or link; upload it with /store first")
+    return image
+
+
+def is_stored_image_reference(reference: str) -> bool:
+    return _STORED_ID.search(reference) is not None or _as_uuid(reference) is not None

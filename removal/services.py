@@ -32,7 +32,7 @@ from django_tasks_db.models import DBTaskResult
 from zipstream import ZipStream
 
 from removal import events, pipeline, selectors
-from removal.models import Batch, Item
+from removal.models import Batch, Item, StoredImage
 
 logger = logging.getLogger(__name__)
 
@@ -79,8 +79,7 @@ def batch_add_files(*, batch: Batch, files: list[Any]) -> tuple[list[Item], list
             width=info.width,
             height=info.height,
         )
-        extension = {"JPEG": "jpg", "MPO": "jpg"}.get(info.format, info.format.lower())
-        item.source.name = default_storage.save(f"{_item_prefix(item)}/source.{extension}", upload)
+        item.source.name = default_storage.save(f"{_item_prefix(item)}/source.{_extension(info)}", upload)
         accepted.append((item, upload))
 
     items = [item for item, _ in accepted]
@@ -88,7 +87,7 @@ def batch_add_files(*, batch: Batch, files: list[Any]) -> tuple[list[Item], list
     with transaction.atomic():
         for item in items:
             item.queued_at = now
-            item.task_id = _enqueue_processing(item.id)
+            item.task_id = _enqueue_processing(item.id, kind=batch.kind)
         Item.objects.bulk_create(items)
         for item in items:
             _announce_after_commit(item)
@@ -105,6 +104,10 @@ def _upload_error(upload: Any, room: int) -> str | None:
     return None
 
 
+def _extension(info: pipeline.ImageInfo) -> str:
+    return {"JPEG": "jpg", "MPO": "jpg"}.get(info.format, info.format.lower())
+
+
 def _item_prefix(item: Item) -> str:
     # Per-user prefixes keep one account's files together (lifecycle rules,
     # deletion); ids are random, so paths cannot be guessed.
@@ -117,10 +120,14 @@ def display_filename(name: str | None) -> str:
     return (base or "image")[:255]
 
 
-def _enqueue_processing(item_id: uuid.UUID, *, delay_seconds: float = 0) -> uuid.UUID:
+# A /bgremove caller waits on its one image, so it goes ahead of bulk batches.
+JOB_PRIORITY = {Batch.Kind.UPLOAD: 0, Batch.Kind.BGREMOVE: 10}
+
+
+def _enqueue_processing(item_id: uuid.UUID, *, kind: str, delay_seconds: float = 0) -> uuid.UUID:
     from removal.tasks import process_item
 
-    job = process_item
+    job = process_item.using(priority=JOB_PRIORITY[Batch.Kind(kind)])
     if delay_seconds:
         job = job.using(run_after=timezone.now() + timedelta(seconds=delay_seconds))
     return uuid.UUID(str(job.enqueue(str(item_id)).id))
@@ -169,7 +176,7 @@ def item_process(*, item_id: str) -> None:
         # that the current claim holder recorded.
         result_name = default_storage.save(f"{_item_prefix(item)}/cutout-{token[:8]}.png", ContentFile(cutout.png))
     except pipeline.ImageRejected as exc:
-        _item_finish(item, token, status=Status.FAILED, error=str(exc))
+        _item_finish(item, token, status=Status.FAILED, error=str(exc), input_rejected=True)
         return
     except Exception as exc:
         logger.exception("processing item %s failed (attempt %s)", item.pk, item.attempts)
@@ -207,7 +214,7 @@ def _item_retry_or_fail(item: Item, token: str, *, error: str) -> None:
             status=Status.QUEUED, claim_token="", lease_until=None, queued_at=timezone.now()
         )
         if requeued:
-            task_id = _enqueue_processing(item.pk, delay_seconds=2**item.attempts)
+            task_id = _enqueue_processing(item.pk, kind=item.batch.kind, delay_seconds=2**item.attempts)
             Item.objects.filter(pk=item.pk).update(task_id=task_id)
             _announce_after_commit(item)
 
@@ -251,9 +258,10 @@ def items_requeue_stale() -> int:
     requeued = 0
     item_id: uuid.UUID
     old_task_id: uuid.UUID | None
-    for item_id, old_task_id in [
-        *expired.values_list("id", "task_id")[:500],
-        *orphaned.values_list("id", "task_id")[:500],
+    kind: str
+    for item_id, old_task_id, kind in [
+        *expired.values_list("id", "task_id", "batch__kind")[:500],
+        *orphaned.values_list("id", "task_id", "batch__kind")[:500],
     ]:
         with transaction.atomic():
             still_stale = Item.objects.filter(
@@ -263,7 +271,7 @@ def items_requeue_stale() -> int:
             ).update(status=Status.QUEUED, claim_token="", lease_until=None, queued_at=now)
             if not still_stale:
                 continue
-            Item.objects.filter(pk=item_id).update(task_id=_enqueue_processing(item_id))
+            Item.objects.filter(pk=item_id).update(task_id=_enqueue_processing(item_id, kind=kind))
             if old_task_id is not None:
                 # django-tasks-db would show the dead worker's job as running forever.
                 DBTaskResult.objects.filter(pk=old_task_id, status="RUNNING").update(
@@ -316,3 +324,30 @@ def _unique_member_name(filename: str, taken: set[str]) -> str:
         candidate, counter = f"{stem}-{counter}.png", counter + 1
     taken.add(candidate.lower())
     return candidate
+
+
+def bgremove_submit(*, owner: Any, upload: Any) -> Item:
+    """Queue one image for a waiting /bgremove caller (same pipeline and workers as batches).
+
+    `upload` is a Django File (an UploadedFile, or a ContentFile with a name).
+    Raises pipeline.ImageRejected when it is not an image we accept.
+    """
+    with transaction.atomic():
+        batch = Batch.objects.create(owner=owner, kind=Batch.Kind.BGREMOVE)
+        items, rejected = batch_add_files(batch=batch, files=[upload])
+        if rejected:
+            raise pipeline.ImageRejected(rejected[0].error)
+    return items[0]
+
+
+def stored_image_create(*, owner: Any, upload: Any) -> StoredImage:
+    """Keep an uploaded image for later /bgremove calls that name it (the /store flow)."""
+    error = _upload_error(upload, room=1)
+    if error is None:
+        info = pipeline.inspect_image(upload, max_pixels=settings.MAX_IMAGE_PIXELS)  # raises ImageRejected
+    else:
+        raise pipeline.ImageRejected(error)
+    image = StoredImage(id=uuid.uuid4(), owner=owner, filename=display_filename(upload.name), size_bytes=upload.size)
+    image.file.name = default_storage.save(f"users/{owner.pk}/store/{image.id}.{_extension(info)}", upload)
+    image.save()
+    return image

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from removal import api, views
+from removal import api, pixlab, views
 
 api_urlpatterns = [
     path("batches", api.batches, name="api-batches"),
@@ -9,6 +9,15 @@ api_urlpatterns = [
     path("batches/<str:batch_id>/zip", api.batch_zip, name="api-batch-zip"),
     path("items/<str:item_id>/result", api.item_result, name="api-item-result"),
     path("items/<str:item_id>/original", api.item_original, name="api-item-original"),
+    path("bgremove", pixlab.bgremove),
+    path("store", pixlab.store),
+    path("store/<str:image_id>", pixlab.stored_image, name="api-stored-image"),
+]
+
+# PixLab's own paths, so its clients only change the base URL.
+pixlab_urlpatterns = [
+    path("bgremove", pixlab.bgremove, name="bgremove"),
+    path("store", pixlab.store, name="store"),
 ]
 
 page_urlpatterns = [

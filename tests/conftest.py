@@ -12,11 +12,14 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import pytest
 import requests
@@ -56,6 +59,57 @@ def photo_bytes(name: str = "astronaut.png", *, size: tuple[int, int] | None = N
 @pytest.fixture(scope="session")
 def astronaut_jpeg() -> bytes:
     return photo_bytes("astronaut.png")
+
+
+# --- a local image host (for URL inputs) ---------------------------------------
+
+
+class ImageHostHandler(BaseHTTPRequestHandler):
+    """Serves /image.jpg, /big, /redirect?to=URL, /loop; remembers every request path."""
+
+    seen: list[str]
+    image: bytes
+
+    def do_GET(self) -> None:
+        self.seen.append(self.path)
+        if self.path.startswith("/redirect?to="):
+            self.send_response(302)
+            self.send_header("Location", unquote(self.path.split("=", 1)[1]))
+            self.end_headers()
+        elif self.path == "/loop":
+            self.send_response(302)
+            self.send_header("Location", "/loop")
+            self.end_headers()
+        elif self.path == "/big":
+            self.send_response(200)
+            self.end_headers()  # no Content-Length: the cap must apply while streaming
+            for _ in range(64):
+                self.wfile.write(b"x" * 65536)
+        elif self.path == "/image.jpg":
+            self.send_response(200)
+            self.send_header("Content-Type", "image/jpeg")
+            self.send_header("Content-Length", str(len(self.image)))
+            self.end_headers()
+            self.wfile.write(self.image)
+        else:
+            self.send_response(404)
+            self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def image_host() -> Iterator[tuple[str, list[str]]]:
+    """A local HTTP server: ("127.0.0.1:<port>", the paths it was asked for). Serves a real JPEG."""
+    seen: list[str] = []
+    handler = type("Handler", (ImageHostHandler,), {"seen": seen, "image": photo_bytes("chelsea.png")})
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield f"127.0.0.1:{server.server_address[1]}", seen
+    server.shutdown()
+    server.server_close()
 
 
 # --- in-process tests ----------------------------------------------------------

@@ -1,0 +1,174 @@
+"""Fetch an image from a URL given by an API caller, without letting them reach our network.
+
+The same method as requests-hardened: resolve the host once, check the address,
+and connect to that very address (the name is kept for the Host header, SNI and
+certificate checks), so DNS cannot change between the check and the connection.
+Every redirect hop goes through the same check. Our address policy is stricter
+than requests-hardened's `is_private` test (which misses e.g. 100.64.0.0/10):
+only globally routable addresses pass, unless the operator allowed a network
+with FETCH_ALLOWED_NETWORKS. Size, time and redirects are capped.
+"""
+
+import ipaddress
+import socket
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlsplit
+
+import requests
+from requests.adapters import HTTPAdapter
+from requests.structures import CaseInsensitiveDict
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+class FetchError(Exception):
+    """The URL could not be used; the message says why, for the API caller."""
+
+
+class AddressRefused(FetchError):
+    """The URL points at an address we do not fetch from."""
+
+
+@dataclass(frozen=True)
+class FetchLimits:
+    max_bytes: int
+    timeout_seconds: float
+    max_redirects: int
+    allowed_networks: Sequence[IPNetwork] = ()
+
+
+# Special-purpose ranges that some Python versions still call global
+# (cpython#113171), and relay/translation ranges that can lead inside.
+NOT_GLOBAL_EITHER = tuple(
+    ipaddress.ip_network(cidr)
+    for cidr in (
+        "192.0.0.0/24",
+        "192.88.99.0/24",
+        "100.64.0.0/10",
+        "64:ff9b:1::/48",
+        "2002::/16",
+        "3fff::/20",
+        "5f00::/16",
+        "2001:20::/28",
+    )
+)
+
+
+def parse_networks(cidrs: Sequence[str]) -> list[IPNetwork]:
+    return [ipaddress.ip_network(cidr.strip(), strict=False) for cidr in cidrs if cidr.strip()]
+
+
+def address_allowed(address: IPAddress, allowed_networks: Sequence[IPNetwork] = ()) -> bool:
+    """Public addresses only, unless in an operator-allowed network.
+
+    IPv4-mapped and NAT64/6to4-embedded forms are judged by the IPv4 address
+    they carry; anything not globally routable (private, loopback, link-local,
+    unique-local, CG-NAT, reserved, multicast, unspecified) is refused.
+    """
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour
+        if embedded is not None:
+            address = embedded
+        elif address in ipaddress.ip_network("64:ff9b::/96"):
+            address = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+    if any(address in network for network in allowed_networks if network.version == address.version):
+        return True
+    if any(address in network for network in NOT_GLOBAL_EITHER if network.version == address.version):
+        return False
+    return address.is_global and not address.is_multicast
+
+
+def resolve_checked(host: str, port: int, allowed_networks: Sequence[IPNetwork]) -> IPAddress:
+    """The address to connect to for `host`, or AddressRefused.
+
+    All of the host's addresses must pass: a name that resolves to one public
+    and one private address is refused rather than gambled on.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (socket.gaierror, UnicodeError):
+        raise FetchError(f"could not resolve the host name {host!r}") from None
+    addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
+    for address in addresses:
+        if not address_allowed(address, allowed_networks):
+            raise AddressRefused(f"the image URL points at a non-public address ({address}); refused")
+    return addresses[0]
+
+
+class PinnedAddressAdapter(HTTPAdapter):
+    """Connects to the checked address of the URL's host (see module docstring)."""
+
+    def __init__(self, allowed_networks: Sequence[IPNetwork]) -> None:
+        super().__init__(max_retries=0)
+        self.allowed_networks = allowed_networks
+
+    def build_connection_pool_key_attributes(
+        self, request: requests.PreparedRequest, verify: Any, cert: Any = None
+    ) -> tuple[dict[str, Any], dict[str, Any]]:
+        host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
+        hostname = host_params["host"]
+        port = host_params["port"] or (443 if host_params["scheme"] == "https" else 80)
+        request.headers = CaseInsensitiveDict(request.headers or {})
+        host_header = f"[{hostname}]" if ":" in hostname else hostname
+        if host_params["port"] is not None:
+            host_header += f":{host_params['port']}"
+        request.headers["Host"] = host_header
+        if host_params["scheme"] == "https":
+            pool_kwargs["assert_hostname"] = hostname
+            pool_kwargs["server_hostname"] = hostname
+        address = resolve_checked(hostname, port, self.allowed_networks)
+        host_params["host"] = str(address)
+        return host_params, pool_kwargs
+
+
+def fetch(url: str, limits: FetchLimits) -> bytes:
+    """GET `url` and return the body, or raise FetchError with a reason fit for the caller."""
+    scheme = urlsplit(url).scheme.lower()
+    if scheme not in ("http", "https"):
+        raise FetchError(f"only http and https image URLs are supported, not {scheme or 'this'!r}")
+    if not urlsplit(url).hostname:
+        raise FetchError("the image URL has no host name")
+    session = requests.Session()
+    session.trust_env = False  # never through a proxy from the environment
+    session.max_redirects = limits.max_redirects
+    adapter = PinnedAddressAdapter(limits.allowed_networks)
+    session.mount("http://", adapter)
+    session.mount("https://", adapter)
+    deadline = time.monotonic() + limits.timeout_seconds
+    try:
+        with session.get(
+            url, stream=True, timeout=limits.timeout_seconds, headers={"User-Agent": "bgsite-fetch/1"}
+        ) as reply:
+            if reply.status_code != 200:
+                raise FetchError(f"the image URL answered HTTP {reply.status_code}")
+            declared = reply.headers.get("Content-Length", "")
+            if declared.isdigit() and int(declared) > limits.max_bytes:
+                raise FetchError(_too_large(limits.max_bytes))
+            body = bytearray()
+            for chunk in reply.iter_content(64 * 1024):
+                body += chunk
+                if len(body) > limits.max_bytes:
+                    raise FetchError(_too_large(limits.max_bytes))
+                if time.monotonic() > deadline:
+                    raise FetchError(f"the image URL took longer than {limits.timeout_seconds:g} s to download")
+            return bytes(body)
+    except requests.TooManyRedirects:
+        raise FetchError(f"the image URL redirected more than {limits.max_redirects} times") from None
+    except requests.Timeout:
+        raise FetchError(f"the image URL did not answer within {limits.timeout_seconds:g} s") from None
+    except requests.ConnectionError as exc:
+        if isinstance(exc.__context__, FetchError):
+            raise exc.__context__ from None
+        raise FetchError("could not connect to the image URL's host") from None
+    except requests.RequestException as exc:
+        raise FetchError(f"could not fetch the image URL ({exc.__class__.__name__})") from None
+    finally:
+        session.close()
+
+
+def _too_large(max_bytes: int) -> str:
+    return f"the image at that URL is larger than {max_bytes / 1e6:g} MB"

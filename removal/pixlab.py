@@ -1,0 +1,169 @@
+"""PixLab-compatible endpoints: /bgremove (image in, cutout out, synchronously) and /store.
+
+Contract: shared/spec/bgremove-api.txt. The image is queued on the same workers
+as batches (ahead of them) and the request waits for it; replies are
+{"status": 200, "imgData"|"link", "mimeType", "extension"} or the raw PNG
+with blob=true; errors are {"status": <code>, "error": <text>}.
+"""
+
+import asyncio
+import base64
+import json
+import time
+import uuid
+from typing import Any
+from urllib.parse import unquote, urlsplit
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import FileSystemStorage, default_storage
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+
+from accounts.auth import user_for_api_request
+from removal import fetch, pipeline, selectors, services
+from removal.api import api_endpoint, as_api_error, check_method, stored_file_response, uploaded_files
+from removal.errors import BadRequest, GatewayTimeout, InternalError, PayloadTooLarge
+from removal.models import Item
+
+TRUE_WORDS = {"1", "true", "yes", "on"}
+PNG = {"mimeType": "image/png", "extension": "png"}
+
+
+@csrf_exempt  # session callers are CSRF-checked in user_for_api_request
+@never_cache
+async def bgremove(request: HttpRequest) -> HttpResponseBase:
+    try:
+        check_method(request, ("GET", "POST"))
+        item_id, blob = await sync_to_async(_accept)(request)
+        item = await _finished(item_id)
+        return await sync_to_async(_reply)(request, item, blob=blob)
+    except Exception as exc:
+        if (error := as_api_error(exc)) is None:
+            raise
+        return error.response()
+
+
+def _accept(request: HttpRequest) -> tuple[uuid.UUID, bool]:
+    """Authenticate, find the input image, queue it; (item id, blob wanted)."""
+    params = _parameters(request)
+    user = user_for_api_request(request, key_in_body=str(params.get("key") or ""))
+    upload = _input_image(request, user, params)
+    try:
+        item = services.bgremove_submit(owner=user, upload=upload)
+    except pipeline.ImageRejected as exc:
+        raise BadRequest(str(exc)) from None
+    return item.id, str(params.get("blob", "")).strip().lower() in TRUE_WORDS
+
+
+def _parameters(request: HttpRequest) -> dict[str, Any]:
+    """Query string, form fields and a JSON object body, merged (later ones win)."""
+    params: dict[str, Any] = request.GET.dict()
+    if request.method == "POST":
+        if request.content_type == "application/json":
+            try:
+                body = json.loads(request.body or b"{}")
+            except ValueError:
+                raise BadRequest("the request body is not valid JSON") from None
+            if not isinstance(body, dict):
+                raise BadRequest('the JSON body must be an object, e.g. {"img": "https://..."}')
+            params.update(body)
+        else:
+            params.update(request.POST.dict())
+    return params
+
+
+def _input_image(request: HttpRequest, user: Any, params: dict[str, Any]) -> Any:
+    """The image to process: an uploaded file, a stored image, or one fetched from a URL."""
+    files = uploaded_files(request) if request.FILES else []
+    if files:
+        upload = files[0]
+    else:
+        img = params.get("img")
+        if not isinstance(img, str) or not img.strip():
+            raise BadRequest(
+                "missing 'img': give an image URL, a link or id returned by /store, "
+                "or upload the image as multipart/form-data"
+            )
+        img = img.strip()
+        if selectors.is_stored_image_reference(img):
+            stored = selectors.stored_image_for(user, img)
+            with stored.file.open("rb") as source:
+                upload = ContentFile(source.read(), name=stored.filename)
+        else:
+            upload = ContentFile(_fetch(img), name=_url_filename(img))
+    if upload.size > settings.MAX_UPLOAD_BYTES:
+        raise PayloadTooLarge(f"the image is larger than {settings.MAX_UPLOAD_BYTES / 1e6:g} MB")
+    return upload
+
+
+def _fetch(url: str) -> bytes:
+    limits = fetch.FetchLimits(
+        max_bytes=settings.MAX_UPLOAD_BYTES,
+        timeout_seconds=settings.FETCH_TIMEOUT_SECONDS,
+        max_redirects=settings.FETCH_MAX_REDIRECTS,
+        allowed_networks=fetch.parse_networks(settings.FETCH_ALLOWED_NETWORKS),
+    )
+    try:
+        return fetch.fetch(url, limits)
+    except fetch.FetchError as exc:
+        if "larger than" in str(exc):
+            raise PayloadTooLarge(str(exc)) from None
+        raise BadRequest(str(exc)) from None
+
+
+def _url_filename(url: str) -> str:
+    return services.display_filename(unquote(urlsplit(url).path)) or "image"
+
+
+async def _finished(item_id: uuid.UUID) -> Item:
+    """Wait for the workers to finish the item, polling the database with a short backoff."""
+    deadline = time.monotonic() + settings.BGREMOVE_TIMEOUT_SECONDS
+    read = sync_to_async(selectors.item_finished, thread_sensitive=False)
+    delay = 0.02
+    while (item := await read(item_id)) is None:
+        if time.monotonic() > deadline:
+            raise GatewayTimeout(
+                f"the cutout was not ready within {settings.BGREMOVE_TIMEOUT_SECONDS:g} s; the service is busy, "
+                "try again later"
+            )
+        await asyncio.sleep(delay)
+        delay = min(delay * 1.5, 0.25)
+    return item
+
+
+def _reply(request: HttpRequest, item: Item, *, blob: bool) -> HttpResponseBase:
+    if item.status == Item.Status.FAILED:
+        raise BadRequest(item.error) if item.input_rejected else InternalError(item.error)
+    if blob:
+        with item.result.open("rb") as result:
+            return HttpResponse(result.read(), content_type=PNG["mimeType"])
+    if not isinstance(default_storage, FileSystemStorage):
+        return JsonResponse({"status": 200, "link": default_storage.url(str(item.result.name)), **PNG})
+    with item.result.open("rb") as result:
+        encoded = base64.b64encode(result.read()).decode("ascii")
+    return JsonResponse({"status": 200, "imgData": encoded, **PNG})
+
+
+@api_endpoint("POST")
+def store(request: HttpRequest, user: Any) -> HttpResponseBase:
+    """Keep an uploaded image; /bgremove can then name it by the returned link or id."""
+    upload = uploaded_files(request)[0]
+    if upload.size > settings.MAX_UPLOAD_BYTES:
+        raise PayloadTooLarge(f"the image is larger than {settings.MAX_UPLOAD_BYTES / 1e6:g} MB")
+    try:
+        image = services.stored_image_create(owner=user, upload=upload)
+    except pipeline.ImageRejected as exc:
+        raise BadRequest(f"{upload.name}: {exc}") from None
+    link = request.build_absolute_uri(reverse("api-stored-image", args=[image.id]))
+    return JsonResponse({"status": 200, "link": link, "id": str(image.id)})
+
+
+@api_endpoint("GET")
+def stored_image(request: HttpRequest, user: Any, image_id: str) -> HttpResponseBase:
+    image = selectors.stored_image_for(user, image_id)
+    return stored_file_response(str(image.file.name), download_name=image.filename, request=request)

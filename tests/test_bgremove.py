@@ -1,0 +1,229 @@
+"""Live: /bgremove and /store as PixLab clients call them, against a real server process."""
+
+import base64
+import io
+from typing import Any
+
+import numpy as np
+import pytest
+import requests
+from PIL import Image
+
+from tests.conftest import LiveServer, photo_bytes
+
+pytestmark = pytest.mark.live
+
+PHOTO = photo_bytes("astronaut.png", size=(320, 320))
+
+
+@pytest.fixture(scope="module")
+def key(embedded_server: LiveServer) -> str:
+    return embedded_server.create_user("pixlab")
+
+
+@pytest.fixture(scope="module")
+def loopback_server(server_factory: Any) -> tuple[LiveServer, str]:
+    """A server whose operator allowed fetching from 127.0.0.1."""
+    server = server_factory(FETCH_ALLOWED_NETWORKS="127.0.0.1/32")
+    server.start()
+    return server, server.create_user("fetcher")
+
+
+def assert_cutout_png(data: bytes) -> None:
+    with Image.open(io.BytesIO(data)) as image:
+        assert image.format == "PNG" and image.mode == "RGBA"
+        alpha = np.asarray(image.getchannel("A"))
+    assert (alpha == 0).any() and (alpha > 200).any()
+
+
+def assert_success(reply: requests.Response) -> dict[str, Any]:
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert set(body) == {"status", "imgData", "mimeType", "extension"}
+    assert body["status"] == 200 and isinstance(body["status"], int)
+    assert (body["mimeType"], body["extension"]) == ("image/png", "png")
+    assert_cutout_png(base64.b64decode(body["imgData"], validate=True))
+    return body
+
+
+def assert_error(reply: requests.Response, status: int, fragment: str) -> None:
+    assert reply.status_code == status, reply.text
+    body = reply.json()
+    assert set(body) == {"status", "error"}
+    assert body["status"] == status
+    assert fragment in body["error"], body["error"]
+
+
+@pytest.mark.parametrize("path", ["/bgremove", "/api/v1/bgremove"])
+@pytest.mark.parametrize(
+    "key_form", ["key-param", "www-authenticate", "www-authenticate-bearer", "x-api-key", "bearer"]
+)
+def test_multipart_upload_with_every_key_form(embedded_server: LiveServer, key: str, path: str, key_form: str) -> None:
+    headers = {
+        "www-authenticate": {"WWW-Authenticate": key},
+        "www-authenticate-bearer": {"WWW-Authenticate": f"Bearer {key}"},
+        "x-api-key": {"X-Api-Key": key},
+        "bearer": {"Authorization": f"Bearer {key}"},
+    }.get(key_form, {})
+    data = {"key": key} if key_form == "key-param" else {}
+    reply = requests.post(
+        f"{embedded_server.url}{path}",
+        files={"file": ("me.jpg", PHOTO, "image/jpeg")},
+        data=data,
+        headers=headers,
+        timeout=60,
+    )
+    assert_success(reply)
+
+
+@pytest.mark.parametrize("blob", ["true", "1", "yes"])
+def test_blob_returns_the_png_itself(embedded_server: LiveServer, key: str, blob: str) -> None:
+    reply = requests.post(
+        f"{embedded_server.url}/bgremove",
+        files={"image": ("me.jpg", PHOTO, "image/jpeg")},
+        data={"key": key, "blob": blob},
+        timeout=60,
+    )
+    assert reply.status_code == 200
+    assert reply.headers["Content-Type"] == "image/png"
+    assert_cutout_png(reply.content)
+
+
+def test_store_then_bgremove_by_link_or_id_with_a_json_body(embedded_server: LiveServer, key: str) -> None:
+    stored = requests.post(
+        f"{embedded_server.url}/store", files={"file": ("me.jpg", PHOTO, "image/jpeg")}, data={"key": key}, timeout=30
+    )
+    assert stored.status_code == 200, stored.text
+    body = stored.json()
+    assert body["status"] == 200 and body["link"].startswith(embedded_server.url)
+    assert requests.get(body["link"], headers={"X-Api-Key": key}, timeout=10).content == PHOTO
+    for reference in (body["link"], body["id"]):
+        reply = requests.post(f"{embedded_server.url}/bgremove", json={"img": reference, "key": key}, timeout=60)
+        assert_success(reply)
+    blob = requests.post(
+        f"{embedded_server.url}/bgremove", json={"img": body["id"], "key": key, "blob": True}, timeout=60
+    )
+    assert blob.headers["Content-Type"] == "image/png"
+
+
+def test_another_users_stored_image_cannot_be_used(embedded_server: LiveServer, key: str) -> None:
+    stored = requests.post(
+        f"{embedded_server.url}/store", files={"file": ("me.jpg", PHOTO, "image/jpeg")}, data={"key": key}, timeout=30
+    ).json()
+    other = embedded_server.create_user("pixlab-other")
+    reply = requests.post(f"{embedded_server.url}/bgremove", json={"img": stored["link"], "key": other}, timeout=30)
+    assert_error(reply, 404, "no stored image")
+    assert requests.get(stored["link"], headers={"X-Api-Key": other}, timeout=10).status_code == 404
+
+
+def test_url_input_from_an_allowed_host(loopback_server: Any, image_host: Any) -> None:
+    server, key = loopback_server
+    address, seen = image_host
+    url = f"http://{address}/image.jpg"
+    assert_success(requests.get(f"{server.url}/bgremove", params={"img": url, "key": key}, timeout=60))
+    assert_success(requests.post(f"{server.url}/bgremove", data={"img": url, "key": key}, timeout=60))
+    assert_success(requests.post(f"{server.url}/bgremove", json={"img": url, "key": key}, timeout=60))
+    assert seen == ["/image.jpg"] * 3
+
+
+def test_redirect_from_an_allowed_host_to_a_refused_one(loopback_server: Any, image_host: Any) -> None:
+    server, key = loopback_server
+    address, seen = image_host
+    port = address.rsplit(":", 1)[1]
+    url = f"http://{address}/redirect?to=http://localhost.:{port}/image.jpg"
+    target = f"http://127.0.0.2:{port}/image.jpg"
+    for img in (url, f"http://{address}/redirect?to={target}"):
+        reply = requests.get(f"{server.url}/bgremove", params={"img": img, "key": key}, timeout=30)
+        assert reply.status_code == 400, reply.text
+        assert "non-public address" in reply.json()["error"] or "could not resolve" in reply.json()["error"]
+    assert all(path.startswith("/redirect") for path in seen)
+
+
+@pytest.mark.parametrize(
+    "host", ["127.0.0.1", "localhost", "[::1]", "2130706433", "0x7f000001", "017700000001", "[::ffff:127.0.0.1]"]
+)
+def test_loopback_urls_are_refused_by_default(
+    embedded_server: LiveServer, key: str, image_host: Any, host: str
+) -> None:
+    address, seen = image_host
+    port = address.rsplit(":", 1)[1]
+    reply = requests.get(
+        f"{embedded_server.url}/bgremove", params={"img": f"http://{host}:{port}/image.jpg", "key": key}, timeout=30
+    )
+    assert_error(reply, 400, "non-public address")
+    assert seen == []
+
+
+@pytest.mark.parametrize(
+    ("params", "status", "fragment"),
+    [
+        ({}, 400, "missing 'img'"),
+        ({"img": ""}, 400, "missing 'img'"),
+        ({"img": "file:///etc/passwd"}, 400, "not 'file'"),
+        ({"img": "gopher://127.0.0.1:70/x"}, 400, "not 'gopher'"),
+        ({"img": "http://no-such-host.invalid/a.jpg"}, 400, "could not resolve"),
+    ],
+)
+def test_bad_img_values(
+    embedded_server: LiveServer, key: str, params: dict[str, str], status: int, fragment: str
+) -> None:
+    reply = requests.get(f"{embedded_server.url}/bgremove", params={**params, "key": key}, timeout=30)
+    assert_error(reply, status, fragment)
+
+
+def test_bad_keys(embedded_server: LiveServer, key: str) -> None:
+    url = f"{embedded_server.url}/bgremove"
+    assert_error(
+        requests.get(url, params={"img": "http://x.invalid/a.jpg"}, timeout=10), 401, "authentication required"
+    )
+    assert_error(requests.get(url, params={"img": "x", "key": "bgs_nope"}, timeout=10), 401, "invalid API key")
+    assert_error(
+        requests.get(url, params={"img": "x"}, headers={"WWW-Authenticate": key + "x"}, timeout=10), 401, "invalid"
+    )
+
+
+def test_revoked_key_is_refused_at_once(embedded_server: LiveServer) -> None:
+    embedded_server.create_user("revoker")
+    key = embedded_server.manage("createapikey", "revoker", "--name", "second").strip().splitlines()[-1]
+    prefix = key.split("_")[0] + "_" + key.split("_")[1]
+    files = {"file": ("me.jpg", PHOTO, "image/jpeg")}
+    assert requests.post(f"{embedded_server.url}/bgremove", files=files, data={"key": key}, timeout=60).ok
+    embedded_server.manage(
+        "shell",
+        "-c",
+        f"from accounts.models import ApiKey; from accounts.services import api_key_revoke; "
+        f"k = ApiKey.objects.get(prefix={prefix!r}); api_key_revoke(user=k.user, key_id=k.pk)",
+    )
+    reply = requests.post(f"{embedded_server.url}/bgremove", files=files, data={"key": key}, timeout=60)
+    assert_error(reply, 401, "revoked")
+
+
+@pytest.mark.parametrize(
+    ("payload", "fragment"),
+    [
+        (b"hello", "not an image"),
+        (b"", "empty"),
+        (PHOTO[: len(PHOTO) // 3], "truncated or corrupt"),
+    ],
+)
+def test_bad_images(embedded_server: LiveServer, key: str, payload: bytes, fragment: str) -> None:
+    reply = requests.post(
+        f"{embedded_server.url}/bgremove", files={"file": ("x.jpg", payload)}, data={"key": key}, timeout=60
+    )
+    assert_error(reply, 400, fragment)
+
+
+def test_malformed_json_and_wrong_method(embedded_server: LiveServer, key: str) -> None:
+    url = f"{embedded_server.url}/bgremove"
+    reply = requests.post(url, data=b"{not json", headers={"Content-Type": "application/json", "X-Api-Key": key})
+    assert_error(reply, 400, "not valid JSON")
+    reply = requests.post(url, data=b"[1, 2]", headers={"Content-Type": "application/json", "X-Api-Key": key})
+    assert_error(reply, 400, "must be an object")
+    assert_error(requests.delete(url, headers={"X-Api-Key": key}, timeout=10), 405, "not allowed")
+
+
+def test_bgremove_calls_do_not_show_up_as_batches(embedded_server: LiveServer) -> None:
+    key = embedded_server.create_user("onlyapi")
+    requests.post(f"{embedded_server.url}/bgremove", files={"f": ("a.jpg", PHOTO)}, data={"key": key}, timeout=60)
+    listing = requests.get(f"{embedded_server.url}/api/v1/batches", headers={"X-Api-Key": key}, timeout=10).json()
+    assert listing["count"] == 0

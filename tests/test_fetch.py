@@ -1,0 +1,131 @@
+"""removal.fetch: the address policy (below the network) and fetching on loopback only.
+
+No test here sends traffic outside 127.0.0.0/8: non-loopback ranges are checked
+at the address check; loopback cases run end to end against a local server.
+"""
+
+import ipaddress
+from typing import Any
+
+import pytest
+
+from removal import fetch
+
+REFUSED = [
+    "10.0.0.1",
+    "10.255.255.255",
+    "172.16.0.1",
+    "172.31.255.254",
+    "192.168.1.1",
+    "169.254.169.254",  # cloud metadata
+    "100.64.0.1",  # CG-NAT: is_private misses it
+    "127.0.0.1",
+    "127.8.9.10",
+    "0.0.0.0",
+    "255.255.255.255",
+    "224.0.0.1",
+    "192.0.0.8",
+    "198.18.0.1",
+    "::1",
+    "::",
+    "fc00::1",
+    "fd12:3456::1",
+    "fe80::1",
+    "ff02::1",
+    "::ffff:10.0.0.1",  # IPv4-mapped
+    "::ffff:127.0.0.1",
+    "::ffff:169.254.169.254",
+    "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254
+    "2002:7f00:1::",  # 6to4 of 127.0.0.1
+]
+ALLOWED = ["93.184.215.14", "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8"]
+
+
+@pytest.mark.parametrize("address", REFUSED)
+def test_non_public_addresses_are_refused(address: str) -> None:
+    assert not fetch.address_allowed(ipaddress.ip_address(address))
+
+
+@pytest.mark.parametrize("address", ALLOWED)
+def test_public_addresses_are_allowed(address: str) -> None:
+    assert fetch.address_allowed(ipaddress.ip_address(address))
+
+
+def test_operators_can_allow_internal_networks() -> None:
+    allowed = fetch.parse_networks(["10.1.2.0/24", " fd00:1::/64 ", ""])
+    assert fetch.address_allowed(ipaddress.ip_address("10.1.2.3"), allowed)
+    assert fetch.address_allowed(ipaddress.ip_address("fd00:1::5"), allowed)
+    assert not fetch.address_allowed(ipaddress.ip_address("10.1.3.3"), allowed)
+    assert not fetch.address_allowed(ipaddress.ip_address("169.254.169.254"), allowed)
+
+
+LIMITS = fetch.FetchLimits(max_bytes=1_000_000, timeout_seconds=5, max_redirects=3)
+LOOPBACK_ALLOWED = fetch.FetchLimits(
+    max_bytes=1_000_000, timeout_seconds=5, max_redirects=3, allowed_networks=fetch.parse_networks(["127.0.0.1/32"])
+)
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "localhost", "[::1]", "2130706433", "0x7f000001", "017700000001"])
+def test_loopback_in_any_spelling_is_refused_before_any_request(host: str, image_host: Any) -> None:
+    address, seen = image_host
+    port = address.rsplit(":", 1)[1]
+    with pytest.raises(fetch.AddressRefused, match="non-public address"):
+        fetch.fetch(f"http://{host}:{port}/image.jpg", LIMITS)
+    assert seen == []
+
+
+def test_allowed_network_is_served(image_host: Any) -> None:
+    address, seen = image_host
+    assert fetch.fetch(f"http://{address}/image.jpg", LOOPBACK_ALLOWED).startswith(b"\xff\xd8")
+    assert seen == ["/image.jpg"]
+
+
+def test_every_redirect_hop_is_checked(image_host: Any) -> None:
+    address, seen = image_host
+    port = address.rsplit(":", 1)[1]
+    # 127.0.0.1 is allowed here; the redirect targets are not.
+    with pytest.raises(fetch.AddressRefused, match=r"\(::1\)"):
+        fetch.fetch(f"http://{address}/redirect?to=http://[::1]:{port}/image.jpg", LOOPBACK_ALLOWED)
+    with pytest.raises(fetch.AddressRefused):
+        fetch.fetch(f"http://{address}/redirect?to=http://127.0.0.2:{port}/image.jpg", LOOPBACK_ALLOWED)
+    assert len(seen) == 2 and all(path.startswith("/redirect") for path in seen)
+
+
+def test_redirects_are_capped(image_host: Any) -> None:
+    address, _ = image_host
+    with pytest.raises(fetch.FetchError, match="redirected more than 3 times"):
+        fetch.fetch(f"http://{address}/loop", LOOPBACK_ALLOWED)
+
+
+def test_size_is_capped_while_streaming(image_host: Any) -> None:
+    address, _ = image_host
+    small = fetch.FetchLimits(**{**LOOPBACK_ALLOWED.__dict__, "max_bytes": 100_000})
+    with pytest.raises(fetch.FetchError, match=r"larger than 0\.1 MB"):
+        fetch.fetch(f"http://{address}/big", small)
+
+
+def test_http_errors_are_reported(image_host: Any) -> None:
+    address, _ = image_host
+    with pytest.raises(fetch.FetchError, match="answered HTTP 404"):
+        fetch.fetch(f"http://{address}/missing", LOOPBACK_ALLOWED)
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("file:///etc/passwd", "not 'file'"),
+        ("gopher://127.0.0.1/", "not 'gopher'"),
+        ("ftp://example.com/a.jpg", "not 'ftp'"),
+        ("javascript:alert(1)", "not 'javascript'"),
+        ("http:///nohost", "no host name"),
+        ("not a url", "only http and https"),
+    ],
+)
+def test_other_schemes_are_refused(url: str, message: str) -> None:
+    with pytest.raises(fetch.FetchError, match=message):
+        fetch.fetch(url, LIMITS)
+
+
+def test_unresolvable_names_are_reported() -> None:
+    with pytest.raises(fetch.FetchError, match="could not resolve"):
+        fetch.fetch("http://no-such-host.invalid/a.jpg", LIMITS)
