@@ -14,6 +14,7 @@ from django.http import HttpRequest
 from django.middleware.csrf import CsrfViewMiddleware
 
 from accounts import services
+from accounts.models import ApiKey
 from removal.errors import Forbidden, Unauthorized
 
 
@@ -35,9 +36,9 @@ def api_key_from_request(request: HttpRequest) -> str:
     return api_key_from_headers(request.headers) or request.GET.get("key", "") or request.POST.get("key", "")
 
 
-def user_for_api_key(raw_key: str) -> Any:
+def api_key_for(raw_key: str) -> ApiKey:
     try:
-        return services.api_key_authenticate(raw_key).user
+        return services.api_key_authenticate(raw_key)
     except (services.InvalidApiKey, services.RevokedApiKey) as exc:
         raise Unauthorized(str(exc)) from None
 
@@ -48,7 +49,9 @@ def user_for_api_request(request: HttpRequest, *, key_in_body: str = "") -> Any:
     `key_in_body` is a key the view found in a JSON body.
     """
     if raw_key := api_key_from_request(request) or key_in_body:
-        return user_for_api_key(raw_key)
+        key = api_key_for(raw_key)
+        request.api_key = key  # type: ignore[attr-defined]  # for per-key rate limits
+        return key.user
     if request.user.is_authenticated:
         if request.method not in ("GET", "HEAD", "OPTIONS"):
             refusal = CsrfViewMiddleware(lambda r: None).process_view(request, None, (), {})  # type: ignore[arg-type]

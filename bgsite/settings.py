@@ -119,6 +119,12 @@ if REDIS_URL:
 else:
     CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 
+# Cache (holds rate-limit counters): per process, or shared in Redis when scaled.
+if REDIS_URL:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+
 # Storage: local files under DATA_DIR/media, or S3 when a bucket is named.
 MEDIA_ROOT = DATA_DIR / "media"
 MEDIA_URL = "/media/"  # never served directly: files are private, see removal.views
@@ -194,6 +200,15 @@ MAX_FILES_PER_REQUEST = env.int("MAX_FILES_PER_REQUEST", default=100)
 MAX_ITEMS_PER_BATCH = env.int("MAX_ITEMS_PER_BATCH", default=1000)
 DATA_UPLOAD_MAX_NUMBER_FILES = MAX_FILES_PER_REQUEST
 BATCHES_PER_PAGE = 20
+
+# API rate limits (requests per key and per user, "<count>/<s|m|h|d>"), a daily
+# image quota per user (0: none), and how many queued images make the service
+# refuse new work with 503 until workers catch up.
+RATE_LIMIT_PER_KEY = env.str("RATE_LIMIT_PER_KEY", default="120/m")
+RATE_LIMIT_PER_USER = env.str("RATE_LIMIT_PER_USER", default="240/m")
+DAILY_IMAGE_QUOTA = env.int("DAILY_IMAGE_QUOTA", default=0)
+MAX_QUEUED_ITEMS = env.int("MAX_QUEUED_ITEMS", default=20_000)
+RATELIMIT_FAIL_OPEN = True  # a cache outage must not take the API down
 
 # /bgremove: how long a caller waits for its cutout before a 504 (the job still
 # finishes and counts in usage), and how `img` URLs are fetched.

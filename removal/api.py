@@ -28,7 +28,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
 from accounts.auth import user_for_api_request
-from removal import selectors, serializers, services
+from removal import limits, selectors, serializers, services
 from removal.errors import ApiError, BadRequest, MethodNotAllowed, NotFound, PayloadTooLarge
 
 ApiView = Callable[..., HttpResponseBase]
@@ -49,7 +49,11 @@ def api_endpoint(*methods: str) -> Callable[[ApiView], ApiView]:
             try:
                 check_method(request, methods)
                 user = user_for_api_request(request)
-                return view(request, user, *args, **kwargs)
+                rate_headers = limits.check_rate(request, user)
+                reply = view(request, user, *args, **kwargs)
+                for name, value in rate_headers.items():
+                    reply[name] = value
+                return reply
             except Exception as exc:
                 if (error := as_api_error(exc)) is None:
                     raise
@@ -124,6 +128,7 @@ def batches(request: HttpRequest, user: Any) -> HttpResponseBase:
 
 def _batch_create(request: HttpRequest, user: Any) -> HttpResponseBase:
     files = uploaded_files(request)
+    limits.check_new_work(user, images=len(files))
     with transaction.atomic():
         batch = services.batch_create(owner=user)
         items, rejected = services.batch_add_files(batch=batch, files=files)
@@ -143,7 +148,9 @@ def batch_detail(request: HttpRequest, user: Any, batch_id: str) -> HttpResponse
 @api_endpoint("POST")
 def batch_files(request: HttpRequest, user: Any, batch_id: str) -> HttpResponseBase:
     batch = selectors.batch_for(user, batch_id)
-    items, rejected = services.batch_add_files(batch=batch, files=uploaded_files(request))
+    files = uploaded_files(request)
+    limits.check_new_work(user, images=len(files))
+    items, rejected = services.batch_add_files(batch=batch, files=files)
     if not items:
         raise _refuse_all(rejected)
     return JsonResponse(

@@ -25,7 +25,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
 from accounts.auth import user_for_api_request
-from removal import fetch, pipeline, selectors, services
+from removal import fetch, limits, pipeline, selectors, services
 from removal.api import api_endpoint, as_api_error, check_method, stored_file_response, uploaded_files
 from removal.errors import BadRequest, GatewayTimeout, InternalError, PayloadTooLarge
 from removal.models import Item
@@ -39,25 +39,30 @@ PNG = {"mimeType": "image/png", "extension": "png"}
 async def bgremove(request: HttpRequest) -> HttpResponseBase:
     try:
         check_method(request, ("GET", "POST"))
-        item_id, blob = await sync_to_async(_accept)(request)
+        item_id, blob, rate_headers = await sync_to_async(_accept)(request)
         item = await _finished(item_id)
-        return await sync_to_async(_reply)(request, item, blob=blob)
+        reply = await sync_to_async(_reply)(request, item, blob=blob)
+        for name, value in rate_headers.items():
+            reply[name] = value
+        return reply
     except Exception as exc:
         if (error := as_api_error(exc)) is None:
             raise
         return error.response()
 
 
-def _accept(request: HttpRequest) -> tuple[uuid.UUID, bool]:
-    """Authenticate, find the input image, queue it; (item id, blob wanted)."""
+def _accept(request: HttpRequest) -> tuple[uuid.UUID, bool, dict[str, str]]:
+    """Authenticate, admit, find the input image, queue it; (item id, blob wanted, rate-limit headers)."""
     params = _parameters(request)
     user = user_for_api_request(request, key_in_body=str(params.get("key") or ""))
+    rate_headers = limits.check_rate(request, user)
+    limits.check_new_work(user, images=1)
     upload = _input_image(request, user, params)
     try:
         item = services.bgremove_submit(owner=user, upload=upload)
     except pipeline.ImageRejected as exc:
         raise BadRequest(str(exc)) from None
-    return item.id, str(params.get("blob", "")).strip().lower() in TRUE_WORDS
+    return item.id, str(params.get("blob", "")).strip().lower() in TRUE_WORDS, rate_headers
 
 
 def _parameters(request: HttpRequest) -> dict[str, Any]:

@@ -117,10 +117,13 @@ def image_host() -> Iterator[tuple[str, list[str]]]:
 
 @pytest.fixture(autouse=True)
 def _media_in_tmp(request: pytest.FixtureRequest, tmp_path: Path) -> None:
-    """Django tests store uploads and cutouts in a fresh folder each."""
+    """Django tests store uploads and cutouts in a fresh folder each, and start with no rate-limit counts."""
     if "settings" in request.fixturenames or request.node.get_closest_marker("django_db"):
+        from django.core.cache import cache
+
         settings = request.getfixturevalue("settings")
         settings.MEDIA_ROOT = tmp_path / "media"
+        cache.clear()
 
 
 @pytest.fixture

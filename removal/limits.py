@@ -1,0 +1,88 @@
+"""Admission control for API work: rate limits, the daily quota, and a full queue.
+
+Rate limits use django-ratelimit's counters in Django's cache (per process by
+default, Redis when REDIS_URL is set). Every refusal says when to come back:
+429 with Retry-After and RateLimit-* headers, or 503 with Retry-After.
+"""
+
+from datetime import UTC, datetime, time, timedelta
+from typing import Any
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.utils import timezone
+from django_ratelimit.core import get_usage
+
+from removal.errors import ServiceUnavailable, TooManyRequests
+from removal.models import Item
+
+QUEUE_FULL_RETRY_SECONDS = 30
+
+
+def check_rate(request: HttpRequest, user: Any) -> dict[str, str]:
+    """Count this request against the caller's key and user; the RateLimit-* headers to send.
+
+    Raises TooManyRequests when either limit is used up.
+    """
+    api_key = getattr(request, "api_key", None)
+    scopes = [("user", str(user.pk), settings.RATE_LIMIT_PER_USER)]
+    if api_key is not None:
+        scopes.insert(0, ("key", api_key.prefix, settings.RATE_LIMIT_PER_KEY))
+    headers: dict[str, str] = {}
+    tightest: int | None = None
+    for scope, identity, rate in scopes:
+        usage = get_usage(
+            request,
+            group=f"bgsite.api.{scope}",
+            key=lambda group, request, value=identity: value,
+            rate=rate,
+            increment=True,
+        )
+        if usage is None:  # rate limiting disabled, or the cache is unavailable (fail open)
+            continue
+        remaining = max(0, usage["limit"] - usage["count"])
+        reset = max(1, usage["time_left"])
+        limit_headers = {
+            "RateLimit-Limit": str(usage["limit"]),
+            "RateLimit-Remaining": str(remaining),
+            "RateLimit-Reset": str(reset),
+        }
+        if usage["should_limit"]:
+            raise TooManyRequests(
+                f"rate limit of {rate} per API {scope} exceeded; retry in {reset} s",
+                headers={**limit_headers, "Retry-After": str(reset)},
+            )
+        if tightest is None or remaining < tightest:
+            tightest, headers = remaining, limit_headers
+    return headers
+
+
+def check_daily_quota(user: Any, *, images: int) -> None:
+    """Refuse work that would take the user past DAILY_IMAGE_QUOTA images today (UTC)."""
+    quota = settings.DAILY_IMAGE_QUOTA
+    if quota <= 0:
+        return
+    midnight = datetime.combine(timezone.now().date(), time.min, tzinfo=UTC)
+    used = Item.objects.filter(batch__owner=user, created_at__gte=midnight).count()
+    if used + images > quota:
+        retry_after = int((midnight + timedelta(days=1) - timezone.now()).total_seconds()) + 1
+        left = max(0, quota - used)
+        raise TooManyRequests(
+            f"daily quota of {quota} images reached ({left} left today, {images} asked); it resets at 00:00 UTC",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
+def check_queue_room() -> None:
+    """Refuse new work while the queue is longer than MAX_QUEUED_ITEMS."""
+    if Item.objects.filter(status=Item.Status.QUEUED).count() >= settings.MAX_QUEUED_ITEMS:
+        raise ServiceUnavailable(
+            "the service is busy: too many images are waiting; try again shortly",
+            headers={"Retry-After": str(QUEUE_FULL_RETRY_SECONDS)},
+        )
+
+
+def check_new_work(user: Any, *, images: int) -> None:
+    """The checks for a request that adds `images` images of work."""
+    check_queue_room()
+    check_daily_quota(user, images=images)
