@@ -11,19 +11,21 @@ from removal import selectors
 from removal.errors import NotFound
 
 
-def _upload_limits() -> dict[str, int]:
-    return {
+def _upload_context() -> dict[str, object]:
+    limits = {
         "max_upload_bytes": settings.MAX_UPLOAD_BYTES,
         "max_items_per_batch": settings.MAX_ITEMS_PER_BATCH,
         "max_image_pixels": settings.MAX_IMAGE_PIXELS,
     }
+    # Decimal megabytes, as the API's error messages state the same limit.
+    return {"limits": limits, "max_upload_mb": f"{settings.MAX_UPLOAD_BYTES / 1e6:g}"}
 
 
 @login_required
 @ensure_csrf_cookie
 def home(request: HttpRequest) -> HttpResponse:
     """The upload page: drop images, follow each one, download the zip."""
-    return render(request, "removal/home.html", {"limits": _upload_limits(), "batch_id": None})
+    return render(request, "removal/home.html", {**_upload_context(), "batch_id": None})
 
 
 @login_required
@@ -44,4 +46,4 @@ def batch_detail(request: HttpRequest, batch_id: str) -> HttpResponse:
         batch = selectors.batch_for(request.user, batch_id)
     except NotFound:
         raise Http404("no such batch") from None
-    return render(request, "removal/home.html", {"limits": _upload_limits(), "batch_id": str(batch.id)})
+    return render(request, "removal/home.html", {**_upload_context(), "batch_id": str(batch.id)})

@@ -1,0 +1,66 @@
+/**
+ * Following one batch over its websocket, reconnecting with backoff.
+ *
+ * Every connection starts with a snapshot of the whole batch, so whatever was
+ * missed while disconnected is caught up on reconnect.
+ */
+
+const CLOSE_UNAUTHENTICATED = 4401;
+const CLOSE_NOT_FOUND = 4404;
+const FIRST_DELAY_MS = 1000;
+const MAX_DELAY_MS = 30000;
+
+/**
+ * @param {string} path the batch's `ws` path, e.g. /ws/batches/<id>
+ * @param {object} handlers
+ * @param {(message: object) => void} handlers.onMessage each parsed JSON message
+ * @param {(state: "open"|"reconnecting"|"unauthenticated"|"not-found") => void} handlers.onState
+ * @param {string} handlers.statusUrl the batch's REST URL, asked why when a handshake is refused
+ */
+export function followBatch(path, { onMessage, onState, statusUrl }) {
+  const scheme = location.protocol === "https:" ? "wss:" : "ws:";
+  let delay = FIRST_DELAY_MS;
+
+  function connect() {
+    let opened = false;
+    const socket = new WebSocket(`${scheme}//${location.host}${path}`);
+    socket.onopen = () => {
+      opened = true;
+      delay = FIRST_DELAY_MS;
+      onState("open");
+    };
+    socket.onmessage = (event) => onMessage(JSON.parse(event.data));
+    socket.onclose = async (event) => {
+      // A handshake that an ASGI server refuses outright (HTTP 403) reaches the
+      // browser as a bare 1006 without our close code: ask the REST API instead.
+      const verdict = opened ? closeVerdict(event.code) : await askWhy(statusUrl);
+      if (verdict) {
+        onState(verdict);
+        return;
+      }
+      onState("reconnecting");
+      setTimeout(connect, delay + Math.random() * 500);
+      delay = Math.min(delay * 2, MAX_DELAY_MS);
+    };
+  }
+
+  connect();
+}
+
+/** The final state a close code means, or null when reconnecting may help. */
+function closeVerdict(code) {
+  if (code === CLOSE_UNAUTHENTICATED) return "unauthenticated";
+  if (code === CLOSE_NOT_FOUND) return "not-found";
+  return null;
+}
+
+async function askWhy(statusUrl) {
+  try {
+    const reply = await fetch(statusUrl, { headers: { Accept: "application/json" } });
+    if (reply.status === 401 || reply.status === 403) return "unauthenticated";
+    if (reply.status === 404) return "not-found";
+  } catch {
+    // Offline or server down: keep retrying.
+  }
+  return null;
+}

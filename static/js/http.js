@@ -1,0 +1,100 @@
+/**
+ * Uploading to the batch API from the page. The session cookie authenticates
+ * the browser; writes carry Django's CSRF token in the X-CSRFToken header.
+ */
+
+/** Thrown when a request got no HTTP answer at all (offline, server down, connection reset). */
+export class NetworkError extends Error {}
+
+/** Django's CSRF token: the csrftoken cookie, else the one rendered by {% csrf_token %}. */
+export function csrfToken() {
+  const cookie = document.cookie.split("; ").find((pair) => pair.startsWith("csrftoken="));
+  if (cookie) return decodeURIComponent(cookie.slice("csrftoken=".length));
+  return document.querySelector("input[name=csrfmiddlewaretoken]")?.value ?? "";
+}
+
+/**
+ * POST one file as the multipart `files` field.
+ * @param {string} url
+ * @param {File} file
+ * @param {(fraction: number) => void} onProgress called with 0..1 of the bytes sent
+ * @returns {Promise<Reply>} any HTTP answer
+ *
+ * @typedef {{status: number, body: any, retryAfter: number | null}} Reply
+ *   body is the parsed JSON or null; retryAfter the Retry-After header in seconds
+ */
+function postFileOnce(url, file, onProgress) {
+  return new Promise((resolve, reject) => {
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", url);
+    xhr.responseType = "json";
+    xhr.setRequestHeader("Accept", "application/json");
+    xhr.setRequestHeader("X-CSRFToken", csrfToken());
+    xhr.upload.onprogress = (event) => {
+      if (event.lengthComputable) onProgress(event.loaded / event.total);
+    };
+    xhr.onload = () => {
+      const retryAfter = Number.parseInt(xhr.getResponseHeader("Retry-After") ?? "", 10);
+      resolve({ status: xhr.status, body: xhr.response, retryAfter: Number.isNaN(retryAfter) ? null : retryAfter });
+    };
+    xhr.onerror = () => reject(new NetworkError("the server could not be reached"));
+    xhr.onabort = () => reject(new NetworkError("the upload was interrupted"));
+    const form = new FormData();
+    form.append("files", file, file.name);
+    xhr.send(form);
+  });
+}
+
+const sleep = (seconds) => new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+
+// "Come back in a moment" (429 rate limit, 503 busy) is waited out this many
+// times, when the moment is short; a daily quota's "tomorrow" is shown instead.
+const MAX_WAITS = 5;
+const MAX_WAIT_SECONDS = 60;
+
+/**
+ * Upload one file, riding out what is temporary: a failed request (no answer or
+ * a 5xx) is tried once more, and a 429/503 with a short Retry-After is waited
+ * out. Other answers are the server's verdict on the file and are returned.
+ * @param {string} url
+ * @param {File} file
+ * @param {(fraction: number) => void} onProgress
+ * @param {(seconds: number) => void} onWait told before waiting for the server
+ * @returns {Promise<Reply>}
+ */
+export async function postFile(url, file, onProgress, onWait) {
+  let retried = false;
+  let waits = 0;
+  for (;;) {
+    let reply;
+    try {
+      reply = await postFileOnce(url, file, onProgress);
+    } catch (error) {
+      if (!(error instanceof NetworkError) || retried) throw error;
+      retried = true;
+      await sleep(1);
+      continue;
+    }
+    const comeBack = reply.status === 429 || reply.status === 503 ? reply.retryAfter : null;
+    if (comeBack !== null && comeBack <= MAX_WAIT_SECONDS && waits < MAX_WAITS) {
+      waits += 1;
+      onWait(comeBack);
+      await sleep(comeBack);
+    } else if (reply.status >= 500 && !retried) {
+      retried = true;
+      await sleep(1);
+    } else {
+      return reply;
+    }
+    onProgress(0);
+  }
+}
+
+/**
+ * The text explaining why a reply refused the file: the per-file reason when
+ * there is one, else the reply's `error`, else the bare HTTP status.
+ * @param {{status: number, body: any}} reply
+ */
+export function refusalText(reply) {
+  return reply.body?.rejected?.[0]?.error ?? reply.body?.error ?? `the server answered HTTP ${reply.status}`;
+}

@@ -1,0 +1,307 @@
+/**
+ * The upload page: drop or pick images, upload them into one batch, follow each
+ * item live over the websocket, and offer the finished cutouts as one zip.
+ *
+ * The first file creates the batch (POST /api/v1/batches); later files go to
+ * /api/v1/batches/<id>/files, one file per request and two requests at a time,
+ * so every row shows its own upload progress and its own error. A row is keyed
+ * by its item id once the server has accepted the file; websocket events then
+ * update it, keeping per item only the state with the highest revision.
+ */
+
+import { followBatch } from "./batch-socket.js";
+import { NetworkError, postFile, refusalText } from "./http.js";
+
+const PARALLEL_UPLOADS = 2;
+
+const root = document.getElementById("uploader");
+const limits = JSON.parse(document.getElementById("upload-limits").textContent);
+const apiBatches = root.dataset.apiBatches;
+const ui = {
+  input: document.getElementById("file-input"),
+  dropzone: document.getElementById("dropzone"),
+  list: document.getElementById("items"),
+  rowTemplate: document.getElementById("item-template"),
+  overall: document.getElementById("overall"),
+  overallBar: document.getElementById("overall-bar"),
+  zip: document.getElementById("download-zip"),
+  batchLink: document.getElementById("batch-link"),
+  newBatch: document.getElementById("new-batch"),
+  notice: document.getElementById("notice"),
+};
+
+const state = {
+  /** @type {{id: string, zip: string, ws: string} | null} set once the batch exists */
+  batch: null,
+  /** true while the request that creates the batch is in flight */
+  creating: false,
+  /** @type {{file: File, row: HTMLElement}[]} files waiting for their upload */
+  queue: [],
+  /** uploads in flight */
+  active: 0,
+  /** @type {Map<string, object>} item id -> the item JSON with the highest revision seen */
+  items: new Map(),
+  /** @type {Map<string, HTMLElement>} item id -> its row */
+  rows: new Map(),
+};
+
+// --- rows -------------------------------------------------------------------
+
+/** A new row at the end of the list. */
+function addRow(filename) {
+  const row = ui.rowTemplate.content.firstElementChild.cloneNode(true);
+  row.dataset.filename = filename;
+  row.querySelector(".filename").textContent = filename;
+  row.querySelector(".before img").alt = `${filename}, as uploaded`;
+  row.querySelector(".after img").alt = `${filename}, background removed`;
+  for (const img of row.querySelectorAll("img")) {
+    // Browsers cannot show every format we accept (TIFF), nor non-images.
+    img.addEventListener("error", () => img.closest("figure").classList.add("no-preview"));
+  }
+  ui.list.append(row);
+  return row;
+}
+
+/** @param {string} status pending|uploading|queued|processing|done|failed|rejected */
+function setStatus(row, status, label = status) {
+  row.dataset.status = status;
+  const badge = row.querySelector(".badge");
+  badge.className = `badge ${status}`;
+  badge.textContent = label;
+}
+
+function showError(row, text) {
+  const error = row.querySelector(".error");
+  error.textContent = text ?? "";
+  error.hidden = !text;
+}
+
+/** A file that never became an item: refused by the server or by the quick local check. */
+function refuse(row, text) {
+  setStatus(row, "rejected");
+  row.querySelector(".upload-progress").hidden = true;
+  showError(row, text);
+}
+
+/** Show an item's state on its row. */
+function renderItem(row, item) {
+  row.dataset.itemId = item.id;
+  setStatus(row, item.status);
+  row.querySelector(".upload-progress").hidden = true;
+  showError(row, item.error);
+
+  const before = row.querySelector(".before img");
+  if (!before.getAttribute("src")) before.src = item.original;
+  const after = row.querySelector(".after img");
+  const download = row.querySelector(".item-download");
+  if (item.result) {
+    if (after.getAttribute("src") !== item.result) after.src = item.result;
+    download.href = `${item.result}?download=1`;
+  }
+  after.hidden = download.hidden = !item.result;
+
+  const facts = [`${item.width}×${item.height}`];
+  if (item.processing_ms != null) facts.push(`${(item.processing_ms / 1000).toFixed(1)} s`);
+  row.querySelector(".meta").textContent = facts.join(" · ");
+}
+
+/**
+ * Take in an item's state from an upload reply or a websocket event.
+ * Events can arrive out of order, so a lower revision than the one known is ignored.
+ * @param {object} item item JSON
+ * @param {HTMLElement | null} uploadRow the row of the upload this item came from, if any
+ */
+function mergeItem(item, uploadRow = null) {
+  const known = state.items.get(item.id);
+  const newest = known && known.revision > item.revision ? known : item;
+  state.items.set(item.id, newest);
+
+  let row = uploadRow ?? state.rows.get(item.id);
+  if (!row) {
+    // The websocket often announces an item before its upload's reply arrives;
+    // wait for that reply rather than show the file twice (see showUnclaimedItems).
+    if (state.active) return;
+    row = addRow(item.filename);
+  }
+  state.rows.set(item.id, row);
+  renderItem(row, newest);
+}
+
+/** Rows for the items no upload of this page claimed: added from another tab or program. */
+function showUnclaimedItems() {
+  for (const item of state.items.values()) {
+    if (!state.rows.has(item.id)) mergeItem(item);
+  }
+}
+
+// --- summary ------------------------------------------------------------------
+
+function updateSummary() {
+  const rows = [...ui.list.children];
+  const count = (...statuses) => rows.filter((row) => statuses.includes(row.dataset.status)).length;
+  const done = count("done");
+  const failed = count("failed", "rejected");
+  const uploading = count("pending", "uploading");
+
+  let text = rows.length ? `${done} of ${rows.length} done, ${failed} failed` : "No images yet.";
+  if (uploading) text += ` · ${uploading} still uploading`;
+  ui.overall.textContent = text;
+  ui.overallBar.max = rows.length || 1;
+  ui.overallBar.value = done + failed;
+
+  if (state.batch && done > 0) {
+    ui.zip.href = state.batch.zip;
+    ui.zip.removeAttribute("aria-disabled");
+  } else {
+    ui.zip.removeAttribute("href");
+    ui.zip.setAttribute("aria-disabled", "true");
+  }
+}
+
+function showNotice(text) {
+  ui.notice.textContent = text ?? "";
+  ui.notice.hidden = !text;
+}
+
+// --- the batch and its websocket ----------------------------------------------
+
+/** Start following a batch: address bar, links, live updates. */
+function useBatch(batch) {
+  state.batch = { id: batch.id, zip: batch.zip, ws: batch.ws };
+  const page = `${root.dataset.batchPages}${batch.id}/`;
+  if (location.pathname !== page) history.replaceState(null, "", page);
+  ui.batchLink.href = page;
+  ui.batchLink.hidden = ui.newBatch.hidden = false;
+  followBatch(batch.ws, {
+    statusUrl: `${apiBatches}/${batch.id}`,
+    onMessage: onSocketMessage,
+    onState: onSocketState,
+  });
+}
+
+function onSocketMessage(message) {
+  if (message.event === "snapshot") {
+    state.batch.zip = message.batch.zip;
+    for (const item of message.batch.items) mergeItem(item);
+  } else if (message.event === "item") {
+    mergeItem(message.item);
+  }
+  updateSummary();
+}
+
+function onSocketState(socketState) {
+  const notices = {
+    open: null,
+    reconnecting: "Live updates were interrupted; reconnecting…",
+    unauthenticated: "You are logged out: log in again to follow this batch.",
+    "not-found": "This batch does not exist (any more).",
+  };
+  showNotice(notices[socketState]);
+}
+
+// --- uploads --------------------------------------------------------------------
+
+/** A quick local answer for files the server would refuse anyway; the server has the last word. */
+function localRefusal(file) {
+  if (file.size === 0) return "the file is empty";
+  if (file.size > limits.max_upload_bytes) {
+    // Decimal megabytes, worded as the server words the same refusal.
+    const mb = (bytes) => (bytes / 1e6).toFixed(1);
+    return `the file is ${mb(file.size)} MB; the limit is ${limits.max_upload_bytes / 1e6} MB per file`;
+  }
+  return null;
+}
+
+/** Add a row per file and queue the acceptable ones for upload. */
+function addFiles(files) {
+  for (const file of files) {
+    const row = addRow(file.name);
+    const refusal = localRefusal(file);
+    if (refusal) {
+      refuse(row, refusal);
+      continue;
+    }
+    row.querySelector(".before img").src = URL.createObjectURL(file);
+    setStatus(row, "pending", "waiting");
+    state.queue.push({ file, row });
+  }
+  updateSummary();
+  startUploads();
+}
+
+/** Start queued uploads: the first one alone (it creates the batch), then two at a time. */
+function startUploads() {
+  while (state.queue.length && state.active < PARALLEL_UPLOADS) {
+    if (!state.batch && state.creating) return;
+    if (!state.batch) state.creating = true;
+    upload(state.queue.shift());
+  }
+}
+
+async function upload({ file, row }) {
+  const creating = !state.batch;
+  const url = creating ? apiBatches : `${apiBatches}/${state.batch.id}/files`;
+  const progress = row.querySelector(".upload-progress");
+  state.active += 1;
+  setStatus(row, "uploading");
+  try {
+    const reply = await postFile(
+      url,
+      file,
+      (fraction) => {
+        progress.value = fraction;
+        setStatus(row, "uploading", `uploading ${Math.round(fraction * 100)}%`);
+      },
+      (seconds) => setStatus(row, "uploading", `server busy, retry in ${seconds} s`),
+    );
+    const accepted = reply.status === 201 ? reply.body.items[0] : null;
+    if (accepted) {
+      if (creating) useBatch(reply.body);
+      mergeItem(accepted, row);
+    } else {
+      refuse(row, refusalText(reply));
+    }
+  } catch (error) {
+    const reason = error instanceof NetworkError ? `network error: ${error.message} (tried twice)` : String(error);
+    refuse(row, `${reason}. Check your connection and add the file again.`);
+  } finally {
+    state.active -= 1;
+    if (creating) state.creating = false;
+    if (!state.active) showUnclaimedItems();
+    updateSummary();
+    startUploads();
+  }
+}
+
+// --- wiring -----------------------------------------------------------------------
+
+ui.input.addEventListener("change", () => {
+  addFiles([...ui.input.files]);
+  ui.input.value = ""; // so that picking the same file again is noticed
+});
+
+// Files dropped anywhere on the page are taken, rather than opened by the browser.
+document.addEventListener("dragover", (event) => {
+  event.preventDefault();
+  ui.dropzone.classList.add("dragging");
+});
+document.addEventListener("dragleave", (event) => {
+  if (!event.relatedTarget) ui.dropzone.classList.remove("dragging");
+});
+document.addEventListener("drop", (event) => {
+  event.preventDefault();
+  ui.dropzone.classList.remove("dragging");
+  if (event.dataTransfer?.files.length) addFiles([...event.dataTransfer.files]);
+});
+
+window.addEventListener("beforeunload", (event) => {
+  if (state.active || state.queue.length) event.preventDefault();
+});
+
+if (root.dataset.batchId) {
+  const id = root.dataset.batchId;
+  useBatch({ id, zip: `${apiBatches}/${id}/zip`, ws: `/ws/batches/${id}` });
+}
+updateSummary();
+// Files picked while this script was still loading.
+if (ui.input.files.length) ui.input.dispatchEvent(new Event("change"));

@@ -1,0 +1,267 @@
+"""The web UI in a real browser (Debian's Chromium through Playwright) against a live server."""
+
+import io
+import re
+import uuid
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import requests
+from PIL import Image
+
+from tests.conftest import photo_bytes, require_or_skip
+
+pytestmark = [pytest.mark.browser, pytest.mark.live]
+
+CHROMIUM = Path("/usr/bin/chromium")
+PROCESSING_TIMEOUT_MS = 120_000
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """One Chromium for the whole module; each test gets its own context (cookies)."""
+    if not CHROMIUM.exists():
+        require_or_skip("chromium not installed: apt-get install chromium")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=str(CHROMIUM),
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"],
+        )
+        yield browser
+        browser.close()
+
+
+@contextmanager
+def browsing(browser: Any, base_url: str) -> Iterator[Any]:
+    """A page in a fresh browser context (its own cookies); fails on uncaught JavaScript errors."""
+    context = browser.new_context(base_url=base_url, accept_downloads=True)
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    page_errors: list[str] = []
+    page.on("pageerror", lambda error: page_errors.append(str(error)))
+    try:
+        yield page
+    finally:
+        context.close()
+    assert page_errors == [], f"JavaScript errors on the page: {page_errors}"
+
+
+@pytest.fixture
+def page(browser: Any, embedded_server: Any) -> Iterator[Any]:
+    with browsing(browser, embedded_server.url) as page:
+        yield page
+
+
+def drop_file(page: Any, path: Path) -> None:
+    """Drop a file on the drop zone, as dragging it from the desktop does."""
+    page.evaluate(
+        """([name, hex]) => {
+            const bytes = new Uint8Array(hex.match(/../g).map((pair) => parseInt(pair, 16)));
+            const data = new DataTransfer();
+            data.items.add(new File([bytes], name, { type: "image/jpeg" }));
+            const drop = new DragEvent("drop", { dataTransfer: data, bubbles: true, cancelable: true });
+            document.getElementById("dropzone").dispatchEvent(drop);
+        }""",
+        [path.name, path.read_bytes().hex()],
+    )
+
+
+def sign_up(page: Any) -> str:
+    """Sign up a fresh user through the sign-up page; returns the username."""
+    from playwright.sync_api import expect
+
+    username = f"e2e-{uuid.uuid4().hex[:8]}"
+    page.goto("/accounts/signup/")
+    page.fill("#id_username", username)
+    page.fill("#id_password1", "correct horse battery")
+    page.fill("#id_password2", "correct horse battery")
+    page.click("button[type=submit]")
+    expect(page).to_have_url(re.compile(r"/$"))
+    expect(page.locator(".messages")).to_contain_text(f"Welcome, {username}")
+    return username
+
+
+def test_logged_out_visitor_is_sent_to_login(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.goto("/")
+    expect(page).to_have_url(re.compile(r"/accounts/login/\?next=/$"))
+    expect(page.locator("h1")).to_have_text("Log in")
+
+
+def test_upload_photos_follow_progress_and_download_the_zip(page: Any, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    sign_up(page)
+    photos = []
+    for name in ("astronaut", "chelsea", "coffee"):
+        path = tmp_path / f"{name}.jpg"
+        path.write_bytes(photo_bytes(f"{name}.png", size=(640, 480)))
+        photos.append(path)
+    # First in line, so the batch is created by the second file after this one is refused.
+    not_an_image = tmp_path / "notes.jpg"
+    not_an_image.write_text("shopping list: milk, eggs")
+
+    page.set_input_files("#file-input", [not_an_image, *photos])
+
+    expect(page).to_have_url(re.compile(r"/batches/[0-9a-f-]{36}/$"))
+    refused = page.locator('.item[data-filename="notes.jpg"]')
+    expect(refused).to_have_attribute("data-status", "rejected")
+    expect(refused.locator(".error")).to_be_visible()
+    expect(refused.locator(".error")).to_contain_text("not an image we can read")
+    for photo in photos:
+        row = page.locator(f'.item[data-filename="{photo.name}"]')
+        expect(row).to_have_attribute("data-status", "done", timeout=PROCESSING_TIMEOUT_MS)
+        expect(row).to_have_attribute("data-item-id", re.compile(r"^[0-9a-f-]{36}$"))
+        expect(row.locator(".error")).to_be_hidden()
+        cutout = row.locator(".after img")
+        cutout.scroll_into_view_if_needed()
+        page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=cutout.element_handle())
+    expect(page.locator("#overall")).to_have_text("3 of 4 done, 1 failed")
+    expect(page.locator(".item")).to_have_count(4)
+
+    with page.expect_download() as download_info:
+        page.click("#download-zip")
+    archive = zipfile.ZipFile(io.BytesIO(Path(download_info.value.path()).read_bytes()))
+    assert sorted(archive.namelist()) == ["astronaut.png", "chelsea.png", "coffee.png"]
+    for member in archive.namelist():
+        with Image.open(io.BytesIO(archive.read(member))) as cutout:
+            assert cutout.format == "PNG" and cutout.mode == "RGBA" and cutout.size == (640, 480)
+            alpha = np.asarray(cutout)[:, :, 3]
+        assert (alpha == 0).any() and (alpha == 255).any(), f"{member} is not a cutout"
+
+    # The address is the batch's page: a reload shows the same batch from the server.
+    batch_url = page.url
+    page.reload()
+    for photo in photos:
+        expect(page.locator(f'.item[data-filename="{photo.name}"]')).to_have_attribute("data-status", "done")
+    expect(page.locator(".item")).to_have_count(3)  # the refused file never joined the batch
+    expect(page.locator("#overall")).to_have_text("3 of 3 done, 0 failed")
+
+    page.click("nav >> text=Batches")
+    batch_id = batch_url.rstrip("/").rsplit("/", 1)[1]
+    listed = page.locator(f'tr[data-batch-id="{batch_id}"]')
+    expect(listed).to_contain_text("done")
+    expect(listed.locator("a", has_text="Zip")).to_have_attribute("href", f"/api/v1/batches/{batch_id}/zip")
+
+
+def test_files_dropped_later_join_the_same_batch(page: Any, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    sign_up(page)
+    first, second = tmp_path / "rocket.jpg", tmp_path / "astronaut-small.jpg"
+    first.write_bytes(photo_bytes("rocket.jpg", size=(320, 240)))
+    second.write_bytes(photo_bytes("astronaut.png", size=(320, 240)))
+    too_big = tmp_path / "huge.jpg"
+    too_big.write_bytes(b"\xff" * 25_100_000)  # over the default limit: refused without uploading
+
+    page.set_input_files("#file-input", [first])
+    expect(page).to_have_url(re.compile(r"/batches/[0-9a-f-]{36}/$"))
+    batch_url = page.url
+    page.set_input_files("#file-input", [too_big])
+    drop_file(page, second)
+
+    refused = page.locator('.item[data-filename="huge.jpg"]')
+    expect(refused).to_have_attribute("data-status", "rejected")
+    expect(refused.locator(".error")).to_have_text("the file is 25.1 MB; the limit is 25 MB per file")
+
+    for photo in (first, second):
+        row = page.locator(f'.item[data-filename="{photo.name}"]')
+        expect(row).to_have_attribute("data-status", "done", timeout=PROCESSING_TIMEOUT_MS)
+    assert page.url == batch_url
+    expect(page.locator(".item")).to_have_count(3)
+    expect(page.locator("#overall")).to_have_text("2 of 3 done, 1 failed")
+    expect(page.locator("#download-zip")).to_have_attribute("href", re.compile(r"/zip$"))
+
+
+def test_api_key_is_shown_once_and_revoking_it_refuses_it(page: Any, embedded_server: Any) -> None:
+    from playwright.sync_api import expect
+
+    sign_up(page)
+    page.click("nav >> text=API keys")
+    page.fill("#id_name", "browser test")
+    page.click("text=Create key")
+
+    shown = page.locator("#new-key")
+    expect(shown).to_be_visible()
+    expect(page.locator(".new-key")).to_contain_text("you will not see it again")
+    key = shown.inner_text().strip()
+    assert key.startswith("bgs_")
+    api = f"{embedded_server.url}/api/v1/batches"
+    assert requests.get(api, headers={"X-Api-Key": key}, timeout=10).status_code == 200
+
+    page.reload()
+    expect(page.locator("#new-key")).to_have_count(0)
+    assert key not in page.content()
+    row = page.locator("#api-keys tr", has_text="browser test")
+    expect(row).to_contain_text(key[:12] + "…")
+    expect(row).to_contain_text("active")
+
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    row.locator("text=Revoke").click()
+    page.wait_for_timeout(500)  # a form sent despite the answer would have been handled by now
+    assert requests.get(api, headers={"X-Api-Key": key}, timeout=10).status_code == 200
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.locator("text=Revoke").click()
+
+    expect(page.locator(".messages")).to_contain_text("The key was revoked")
+    expect(page.locator("#api-keys tr", has_text="browser test")).to_contain_text("revoked")
+    refused = requests.get(api, headers={"X-Api-Key": key}, timeout=10)
+    assert refused.status_code == 401 and refused.json()["error"] == "this API key was revoked"
+
+
+def test_page_recovers_when_the_server_restarts(browser: Any, server_factory: Any, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    server = server_factory()
+    server.start()
+    photos = {}
+    for name in ("chelsea", "coffee", "astronaut"):
+        photos[name] = tmp_path / f"{name}.jpg"
+        photos[name].write_bytes(photo_bytes(f"{name}.png", size=(320, 240)))
+
+    with browsing(browser, server.url) as page:
+        sign_up(page)
+        page.set_input_files("#file-input", [photos["chelsea"]])
+        expect(page.locator(".item")).to_have_attribute("data-status", "done", timeout=PROCESSING_TIMEOUT_MS)
+
+        server.stop()
+        expect(page.locator("#notice")).to_contain_text("reconnecting")
+        page.set_input_files("#file-input", [photos["coffee"]])
+        lost = page.locator('.item[data-filename="coffee.jpg"]')
+        expect(lost).to_have_attribute("data-status", "rejected")
+        expect(lost.locator(".error")).to_contain_text("network error")
+
+        server.start()
+        expect(page.locator("#notice")).to_be_hidden(timeout=45_000)
+        page.set_input_files("#file-input", [photos["astronaut"]])
+        row = page.locator('.item[data-filename="astronaut.jpg"]')
+        expect(row).to_have_attribute("data-status", "done", timeout=PROCESSING_TIMEOUT_MS)
+        expect(page.locator("#overall")).to_have_text("2 of 3 done, 1 failed")
+
+
+def test_uploads_wait_out_the_rate_limit(browser: Any, server_factory: Any, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    server = server_factory(RATE_LIMIT_PER_USER="3/s")
+    server.start()
+    photos = []
+    for number in range(8):
+        photos.append(tmp_path / f"photo-{number}.jpg")
+        photos[-1].write_bytes(photo_bytes("coffee.png", size=(64 + number, 48)))
+
+    with browsing(browser, server.url) as page:
+        sign_up(page)
+        page.set_input_files("#file-input", photos)
+        for photo in photos:
+            row = page.locator(f'.item[data-filename="{photo.name}"]')
+            expect(row).to_have_attribute("data-status", "done", timeout=PROCESSING_TIMEOUT_MS)
+        expect(page.locator("#overall")).to_have_text("8 of 8 done, 0 failed")
+    assert '/files HTTP/1.1" 429' in server.log()  # the limit was hit, and waited out

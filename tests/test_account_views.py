@@ -1,0 +1,233 @@
+"""Sign-up, log in/out, password change and the account dashboard (API keys, usage)."""
+
+import re
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.utils import timezone
+
+from accounts.models import ApiKey
+from removal.models import Batch, Item
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "correct horse battery"
+NEW_PASSWORD = "a much better phrase"
+
+
+def new_key_on(html: str) -> str | None:
+    """The plain key shown on the dashboard right after creating it, if any."""
+    match = re.search(r'<code id="new-key"[^>]*>([^<]+)</code>', html)
+    return match.group(1) if match else None
+
+
+def create_key(client: Any, name: str = "shop import") -> str:
+    response = client.post("/accounts/keys/", {"name": name}, follow=True)
+    assert response.status_code == 200
+    key = new_key_on(response.content.decode())
+    assert key is not None
+    return key
+
+
+# --- sign-up, log in, log out, password --------------------------------------------
+
+
+class TestSignup:
+    def test_signup_creates_user_and_logs_in(self, client: Any) -> None:
+        response = client.post(
+            "/accounts/signup/", {"username": "carol", "password1": PASSWORD, "password2": PASSWORD}, follow=True
+        )
+        assert response.redirect_chain == [("/", 302)]
+        assert User.objects.filter(username="carol").exists()
+        assert response.context["user"].username == "carol"
+        assert "Welcome, carol" in response.content.decode()
+
+    def test_bad_signup_shows_errors_and_creates_nobody(self, client: Any, user: Any) -> None:
+        mismatch = client.post("/accounts/signup/", {"username": "dave", "password1": PASSWORD, "password2": "other"})
+        taken = client.post("/accounts/signup/", {"username": "alice", "password1": PASSWORD, "password2": PASSWORD})
+        weak = client.post("/accounts/signup/", {"username": "erin", "password1": "123", "password2": "123"})
+
+        for response in (mismatch, taken, weak):
+            assert response.status_code == 200
+            assert 'class="errorlist' in response.content.decode()
+        assert "A user with that username already exists." in taken.content.decode()
+        assert not User.objects.filter(username__in=["dave", "erin"]).exists()
+
+    def test_logged_in_user_is_sent_home_from_signup(self, client: Any, user: Any) -> None:
+        client.force_login(user)
+        response = client.get("/accounts/signup/")
+        assert response.status_code == 302 and response["Location"] == "/"
+
+
+class TestLoginLogout:
+    def test_login_with_the_right_password_goes_home(self, client: Any, user: Any) -> None:
+        response = client.post("/accounts/login/", {"username": "alice", "password": PASSWORD})
+        assert response.status_code == 302 and response["Location"] == "/"
+        assert client.get("/").status_code == 200
+
+    def test_login_follows_next(self, client: Any, user: Any) -> None:
+        page = client.get("/accounts/login/?next=/batches/").content.decode()
+        assert 'name="next" value="/batches/"' in page
+        response = client.post("/accounts/login/", {"username": "alice", "password": PASSWORD, "next": "/batches/"})
+        assert response["Location"] == "/batches/"
+
+    def test_wrong_password_shows_an_error(self, client: Any, user: Any) -> None:
+        response = client.post("/accounts/login/", {"username": "alice", "password": "nope"})
+        assert response.status_code == 200
+        assert "Please enter a correct username and password" in response.content.decode()
+        assert client.get("/").status_code == 302
+
+    def test_logout_is_a_post_button(self, client: Any, user: Any) -> None:
+        client.force_login(user)
+        page = client.get("/").content.decode()
+        assert re.search(r'<form method="post" action="/accounts/logout/"', page)
+        assert client.get("/accounts/logout/").status_code == 405
+        assert client.post("/accounts/logout/")["Location"] == "/accounts/login/"
+        assert client.get("/").status_code == 302
+
+
+class TestPasswordChange:
+    def test_password_change(self, client: Any, user: Any) -> None:
+        client.force_login(user)
+        assert client.get("/accounts/password/").status_code == 200
+        response = client.post(
+            "/accounts/password/",
+            {"old_password": PASSWORD, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
+            follow=True,
+        )
+        assert response.redirect_chain == [("/accounts/password/done/", 302)]
+        assert "Password changed" in response.content.decode()
+        user.refresh_from_db()
+        assert user.check_password(NEW_PASSWORD)
+        assert client.get("/accounts/").status_code == 200  # still logged in here
+
+    def test_wrong_old_password_changes_nothing(self, client: Any, user: Any) -> None:
+        client.force_login(user)
+        response = client.post(
+            "/accounts/password/",
+            {"old_password": "wrong", "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD},
+        )
+        assert response.status_code == 200 and 'class="errorlist' in response.content.decode()
+        user.refresh_from_db()
+        assert user.check_password(PASSWORD)
+
+
+# --- dashboard: API keys and usage ------------------------------------------------
+
+
+class TestDashboard:
+    def test_dashboard_requires_login(self, client: Any) -> None:
+        response = client.get("/accounts/")
+        assert response.status_code == 302 and response["Location"] == "/accounts/login/?next=/accounts/"
+        assert client.post("/accounts/keys/", {"name": "x"}).status_code == 302
+        assert not ApiKey.objects.exists()
+
+    def test_new_key_is_shown_once(self, client: Any, user: Any) -> None:
+        client.force_login(user)
+        key = create_key(client)
+        again = client.get("/accounts/").content.decode()
+        assert new_key_on(again) is None
+        assert key not in again
+        prefix = ApiKey.objects.get(user=user).prefix
+        assert key.startswith(prefix) and f"<code>{prefix}…</code>" in again
+        assert "shop import" in again and "never" in again  # not used yet
+
+    def test_only_a_hash_of_the_key_is_stored(self, client: Any, user: Any) -> None:
+        client.force_login(user)
+        key = create_key(client)
+        secret = key.split("_", 2)[2]
+        stored = [str(value) for value in ApiKey.objects.values().get().values()]
+        assert not any(secret in value for value in stored)
+
+    def test_new_key_works_and_revoking_refuses_it_at_once(self, client: Any, user: Any) -> None:
+        client.force_login(user)
+        key = create_key(client)
+        assert Client().get("/api/v1/batches", HTTP_X_API_KEY=key).status_code == 200
+
+        key_id = ApiKey.objects.get(user=user).id
+        response = client.post(f"/accounts/keys/{key_id}/revoke/", follow=True)
+
+        assert "The key was revoked" in response.content.decode()
+        assert ">revoked<" in response.content.decode()
+        assert Client().get("/api/v1/batches", HTTP_X_API_KEY=key).status_code == 401
+
+    def test_another_user_cannot_revoke_my_key(self, client: Any, user: Any, other_user: Any, api_key: str) -> None:
+        key = ApiKey.objects.get(user=user)
+        client.force_login(other_user)
+        response = client.post(f"/accounts/keys/{key.id}/revoke/", follow=True)
+        assert "No such active key." in response.content.decode()
+        key.refresh_from_db()
+        assert key.revoked_at is None
+        assert Client().get("/api/v1/batches", HTTP_X_API_KEY=api_key).status_code == 200
+
+    def test_dashboard_lists_only_my_keys(self, client: Any, user: Any, other_user: Any) -> None:
+        client.force_login(other_user)
+        create_key(client, "bobs key")
+        client.force_login(user)
+        assert "bobs key" not in client.get("/accounts/").content.decode()
+
+    def test_key_without_a_name_is_refused(self, client: Any, user: Any) -> None:
+        client.force_login(user)
+        response = client.post("/accounts/keys/", {"name": ""}, follow=True)
+        assert "Give the key a name" in response.content.decode()
+        assert not ApiKey.objects.exists()
+
+    def test_usage_shows_the_days_count(self, client: Any, user: Any, other_user: Any) -> None:
+        now = timezone.now()
+        for owner, status in [(user, "done"), (user, "done"), (user, "failed"), (other_user, "done")]:
+            Item.objects.create(
+                batch=Batch.objects.create(owner=owner),
+                filename="photo.jpg",
+                source="x",
+                source_bytes=1,
+                width=1,
+                height=1,
+                status=status,
+                queued_at=now,
+                finished_at=now,
+                result_bytes=10 if status == "done" else None,
+            )
+        client.force_login(user)
+
+        html = client.get("/accounts/").content.decode()
+
+        usage = re.search(r'<table class="table numbers" id="usage">(.*?)</table>', html, re.S)
+        assert usage is not None
+        day_row = f"<tr><td>{now:%Y-%m-%d}</td><td>2</td><td>1</td><td>20\xa0bytes</td></tr>"
+        assert day_row in usage.group(1)
+        assert "<td>2</td><td>1</td><td></td></tr>" in usage.group(1)  # totals
+
+
+class TestCsrf:
+    """The forms are protected against cross-site requests."""
+
+    @pytest.fixture
+    def browser(self, user: Any) -> Client:
+        browser = Client(enforce_csrf_checks=True)
+        browser.force_login(user)
+        return browser
+
+    def test_forms_without_a_token_are_refused(self, browser: Client, user: Any, api_key: str) -> None:
+        key = ApiKey.objects.get(user=user)
+        assert browser.post("/accounts/keys/", {"name": "x"}).status_code == 403
+        assert browser.post(f"/accounts/keys/{key.id}/revoke/").status_code == 403
+        assert browser.post("/accounts/logout/").status_code == 403
+        assert browser.post("/accounts/password/", {"old_password": PASSWORD}).status_code == 403
+        assert ApiKey.objects.filter(user=user).count() == 1 and ApiKey.objects.get().revoked_at is None
+
+    def test_anonymous_forms_without_a_token_are_refused(self) -> None:
+        browser = Client(enforce_csrf_checks=True)
+        data = {"username": "carol", "password1": PASSWORD, "password2": PASSWORD}
+        assert browser.post("/accounts/signup/", data).status_code == 403
+        assert browser.post("/accounts/login/", {"username": "x", "password": "y"}).status_code == 403
+        assert not User.objects.filter(username="carol").exists()
+
+    def test_forms_with_the_pages_token_work(self, browser: Client, user: Any) -> None:
+        page = browser.get("/accounts/").content.decode()
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page)
+        assert token is not None
+        response = browser.post("/accounts/keys/", {"name": "x", "csrfmiddlewaretoken": token.group(1)})
+        assert response.status_code == 302
+        assert ApiKey.objects.filter(user=user).count() == 1
