@@ -12,6 +12,7 @@ from channels.security.websocket import OriginValidator
 from django.conf import settings
 from django.http import HttpRequest
 from django.middleware.csrf import CsrfViewMiddleware
+from django.utils.datastructures import CaseInsensitiveMapping
 
 from accounts import services
 from accounts.models import ApiKey
@@ -63,7 +64,9 @@ def user_for_api_request(request: HttpRequest, *, key_in_body: str = "") -> Any:
 
 def user_for_websocket(scope: dict[str, Any]) -> Any:
     """The websocket's user: an API key in the handshake headers or ?key=, else the session."""
-    headers = {name.decode("latin1").title(): value.decode("latin1") for name, value in scope.get("headers", [])}
+    headers = CaseInsensitiveMapping(
+        {name.decode("latin1"): value.decode("latin1") for name, value in scope.get("headers", [])}
+    )
     query = parse_qs(scope.get("query_string", b"").decode("latin1"))
     raw_key = api_key_from_headers(headers) or query.get("key", [""])[0]
     if raw_key:

@@ -6,7 +6,10 @@ the web process). The scaled setup is the same code with DATABASE_URL,
 REDIS_URL and the AWS_* variables set; see docs/deploy.md and .env.example.
 """
 
+import os
+import re
 import secrets
+import time
 from pathlib import Path
 
 import environ
@@ -15,6 +18,9 @@ from django.core.exceptions import ImproperlyConfigured
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
+# A .env file next to manage.py, if present, provides defaults; real environment
+# variables win. See .env.example for every variable.
+environ.Env.read_env(BASE_DIR / ".env")
 
 DEBUG = env.bool("DEBUG", default=False)
 DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "data"))).resolve()
@@ -30,10 +36,19 @@ def _secret_key() -> str:
     if key := env.str("SECRET_KEY", default=""):
         return key
     key_file = DATA_DIR / "secret_key"
-    if not key_file.exists():
-        key_file.write_text(secrets.token_urlsafe(50))
-        key_file.chmod(0o600)
-    return key_file.read_text().strip()
+    try:
+        # O_EXCL: when several processes start at once, exactly one writes the key.
+        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    else:
+        with os.fdopen(descriptor, "w") as out:
+            out.write(secrets.token_urlsafe(50))
+    for _ in range(50):  # another process may be between creating and writing it
+        if key := key_file.read_text().strip():
+            return key
+        time.sleep(0.1)
+    raise ImproperlyConfigured(f"{key_file} is empty; delete it or set SECRET_KEY")
 
 
 SECRET_KEY = _secret_key()
@@ -49,9 +64,11 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_tasks_db",
-    "channels",
+    # Before channels: our `manage.py runworker` (the image workers) replaces
+    # channels' command of the same name, which bgsite does not use.
     "accounts",
     "removal",
+    "channels",
 ]
 
 MIDDLEWARE = [
@@ -194,7 +211,7 @@ U2NET_HOME = Path(env.str("U2NET_HOME", default=str(BASE_DIR / ".cache" / "u2net
 PNG_COMPRESS_LEVEL = env.int("PNG_COMPRESS_LEVEL", default=1)
 
 # --- Limits -------------------------------------------------------------------
-MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=25 * 1024 * 1024)
+MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=25_000_000)
 MAX_IMAGE_PIXELS = env.int("MAX_IMAGE_PIXELS", default=50_000_000)
 MAX_FILES_PER_REQUEST = env.int("MAX_FILES_PER_REQUEST", default=100)
 MAX_ITEMS_PER_BATCH = env.int("MAX_ITEMS_PER_BATCH", default=1000)
@@ -208,7 +225,11 @@ RATE_LIMIT_PER_KEY = env.str("RATE_LIMIT_PER_KEY", default="120/m")
 RATE_LIMIT_PER_USER = env.str("RATE_LIMIT_PER_USER", default="240/m")
 DAILY_IMAGE_QUOTA = env.int("DAILY_IMAGE_QUOTA", default=0)
 MAX_QUEUED_ITEMS = env.int("MAX_QUEUED_ITEMS", default=20_000)
+RATELIMIT_ENABLE = env.bool("RATE_LIMITS_ENABLED", default=True)
 RATELIMIT_FAIL_OPEN = True  # a cache outage must not take the API down
+for _name in ("RATE_LIMIT_PER_KEY", "RATE_LIMIT_PER_USER"):
+    if not re.fullmatch(r"\d+/\d*[smhd]", globals()[_name]):
+        raise ImproperlyConfigured(f'{_name} must look like "120/m" (count per s, m, h or d)')
 
 # /bgremove: how long a caller waits for its cutout before a 504 (the job still
 # finishes and counts in usage), and how `img` URLs are fetched.

@@ -54,3 +54,11 @@ class BatchProgressConsumer(AsyncJsonWebsocketConsumer):
 
 def _snapshot(batch: Any) -> dict[str, Any]:
     return serializers.serialize_batch(batch, selectors.batch_items(batch), selectors.batch_counts(batch))
+
+
+class UnknownPathConsumer(AsyncJsonWebsocketConsumer):
+    """Any other websocket path: closed with 4404 (rather than an error in the server)."""
+
+    async def connect(self) -> None:
+        await self.accept()
+        await self.close(code=CLOSE_NOT_FOUND)

@@ -29,12 +29,15 @@ def batch_group(batch_id: uuid.UUID | str) -> str:
     return f"batch.{batch_id}"
 
 
-def item_changed(*, item_id: uuid.UUID) -> None:
-    """Tell the item's batch group about the item's current state and the batch totals."""
+def item_changed(*, item_id: uuid.UUID, state: Any = None) -> None:
+    """Tell the item's batch group about the item's state and the batch totals.
+
+    `state` is the Item as it was at the change; without it, the current row is sent.
+    """
     from removal import selectors, serializers
     from removal.models import Item
 
-    item = Item.objects.select_related("batch").filter(pk=item_id).first()
+    item = state or Item.objects.select_related("batch").filter(pk=item_id).first()
     if item is None:
         return
     counts = selectors.batch_counts(item.batch)

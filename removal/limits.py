@@ -25,6 +25,9 @@ def check_rate(request: HttpRequest, user: Any) -> dict[str, str]:
     Raises TooManyRequests when either limit is used up.
     """
     api_key = getattr(request, "api_key", None)
+    if api_key is None and request.method in ("GET", "HEAD", "OPTIONS"):
+        # A signed-in page loads a preview per image; only its uploads count.
+        return {}
     scopes = [("user", str(user.pk), settings.RATE_LIMIT_PER_USER)]
     if api_key is not None:
         scopes.insert(0, ("key", api_key.prefix, settings.RATE_LIMIT_PER_KEY))

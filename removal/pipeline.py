@@ -19,6 +19,11 @@ from PIL import Image, ImageOps, UnidentifiedImageError
 ACCEPTED_FORMATS = {"JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO"}
 
 
+EXIF_ORIENTATION = 0x0112
+# Orientations whose display turns the stored image by 90 degrees.
+ROTATED_A_QUARTER = {5, 6, 7, 8}
+
+
 class ImageRejected(ValueError):
     """The input is not an image we can process; the message is shown to the user."""
 
@@ -52,7 +57,10 @@ def inspect_image(source: IO[bytes], *, max_pixels: int) -> ImageInfo:
     source.seek(0)
     try:
         with Image.open(source) as image:
-            info = ImageInfo(format=image.format or "", width=image.width, height=image.height)
+            width, height = image.width, image.height
+            if image.getexif().get(EXIF_ORIENTATION) in ROTATED_A_QUARTER:
+                width, height = height, width  # as displayed, and as the cutout will be
+            info = ImageInfo(format=image.format or "", width=width, height=height)
     except UnidentifiedImageError:
         raise ImageRejected("not an image we can read; send JPEG, PNG, WebP, GIF, BMP or TIFF") from None
     except Image.DecompressionBombError as exc:

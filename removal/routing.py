@@ -1,7 +1,8 @@
-from django.urls import path
+from django.urls import path, re_path
 
-from removal.consumers import BatchProgressConsumer
+from removal.consumers import BatchProgressConsumer, UnknownPathConsumer
 
 websocket_urlpatterns = [
     path("ws/batches/<str:batch_id>", BatchProgressConsumer.as_asgi()),
+    re_path(r"", UnknownPathConsumer.as_asgi()),
 ]

@@ -8,6 +8,7 @@ with backoff; an item whose worker died is re-queued by `items_requeue_stale`
 once its lease runs out. So no accepted image is lost and none is recorded twice.
 """
 
+import copy
 import functools
 import logging
 import threading
@@ -24,7 +25,7 @@ from django.conf import settings
 from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import close_old_connections, transaction
+from django.db import connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.text import get_valid_filename
@@ -134,7 +135,13 @@ def _enqueue_processing(item_id: uuid.UUID, *, kind: str, delay_seconds: float =
 
 
 def _announce_after_commit(item: Item) -> None:
-    transaction.on_commit(lambda: events.item_changed(item_id=item.id))
+    """Publish the item as it is now, once the transaction commits.
+
+    The state is captured here: by the time the commit runs, a worker may
+    already have moved the item on, and every state must reach the page.
+    """
+    snapshot = copy.copy(item)
+    transaction.on_commit(lambda: events.item_changed(item_id=item.id, state=snapshot))
 
 
 def item_process(*, item_id: str) -> None:
@@ -216,6 +223,7 @@ def _item_retry_or_fail(item: Item, token: str, *, error: str) -> None:
         if requeued:
             task_id = _enqueue_processing(item.pk, kind=item.batch.kind, delay_seconds=2**item.attempts)
             Item.objects.filter(pk=item.pk).update(task_id=task_id)
+            item.status, item.task_id = Status.QUEUED, task_id
             _announce_after_commit(item)
 
 
@@ -232,7 +240,7 @@ def _lease_renewed(item_id: uuid.UUID, token: str) -> Iterator[None]:
                     lease_until=timezone.now() + lease
                 )
         finally:
-            close_old_connections()
+            connection.close()  # this thread's own connection
 
     renewer = threading.Thread(target=renew, name=f"lease-{item_id}", daemon=True)
     renewer.start()

@@ -164,3 +164,13 @@ def test_each_thread_gets_its_own_session_and_keeps_it() -> None:
     for thread in threads:
         thread.join()
     assert len(seen) == 2 and seen[0] is not seen[1]
+
+
+def test_inspect_reports_the_displayed_size_of_rotated_photos() -> None:
+    stored = Image.open(io.BytesIO(photo_bytes("astronaut.png", size=(400, 300))))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    stored.save(buffer, "JPEG", exif=exif)
+    info = pipeline.inspect_image(buffer, max_pixels=MAX_PIXELS)
+    assert (info.width, info.height) == (300, 400)

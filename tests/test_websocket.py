@@ -161,3 +161,14 @@ def test_the_page_session_authenticates_the_websocket(embedded_server: LiveServe
         origin=embedded_server.url,
     ) as socket:
         assert json.loads(socket.recv(timeout=10))["batch"]["id"] == created.json()["id"]
+
+
+def test_key_in_www_authenticate_and_unknown_paths(embedded_server: LiveServer, key: str) -> None:
+    batch = upload(embedded_server, key, "/api/v1/batches", [("a.jpg", photo_bytes("chelsea.png"))])
+    with connect(
+        f"{embedded_server.ws_url}/ws/batches/{batch['id']}", additional_headers={"WWW-Authenticate": key}
+    ) as socket:
+        assert json.loads(socket.recv(timeout=10))["event"] == "snapshot"
+    with connect(f"{embedded_server.ws_url}/ws/nothing-here") as socket:
+        assert closed_with(socket) == 4404
+    assert "Traceback" not in embedded_server.log()
