@@ -38,6 +38,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "new_key": new_key,
             "usage": usage,
             "usage_totals": selectors.usage_totals(usage),
+            "usage_chart": selectors.usage_chart(usage),
         },
     )
 

@@ -188,6 +188,7 @@ class TestDashboard:
                 queued_at=now,
                 finished_at=now,
                 result_bytes=10 if status == "done" else None,
+                processing_ms=1500 if status == "done" else None,
             )
         client.force_login(user)
 
@@ -195,9 +196,16 @@ class TestDashboard:
 
         usage = re.search(r'<table class="table numbers" id="usage">(.*?)</table>', html, re.S)
         assert usage is not None
-        day_row = f"<tr><td>{now:%Y-%m-%d}</td><td>2</td><td>1</td><td>20\xa0bytes</td></tr>"
+        day_row = (
+            f"<tr><td>{now:%Y-%m-%d}</td><td>2</td><td>1</td><td>3\xa0bytes</td><td>20\xa0bytes</td><td>3.0 s</td></tr>"
+        )
         assert day_row in usage.group(1)
-        assert "<td>2</td><td>1</td><td></td></tr>" in usage.group(1)  # totals
+        assert "<td>2</td><td>1</td><td></td><td></td><td></td></tr>" in usage.group(1)  # totals
+        # The chart has one day: a done bar at full height and a failed bar on top of it.
+        chart = re.search(r'<svg class="usage-chart".*?</svg>', html, re.S)
+        assert chart is not None
+        assert 'class="bar-done" x="0" y="27" width="14" height="53"' in chart.group(0)
+        assert 'class="bar-failed" x="0" y="0" width="14" height="27"' in chart.group(0)
 
 
 class TestCsrf:
