@@ -50,14 +50,9 @@ def api_endpoint(*methods: str) -> Callable[[ApiView], ApiView]:
                 check_method(request, methods)
                 user = user_for_api_request(request)
                 rate_headers = limits.check_rate(request, user)
-                reply = view(request, user, *args, **kwargs)
-                for name, value in rate_headers.items():
-                    reply[name] = value
-                return reply
+                return with_headers(view(request, user, *args, **kwargs), rate_headers)
             except Exception as exc:
-                if (error := as_api_error(exc)) is None:
-                    raise
-                return error.response()
+                return error_response(exc)
 
         return endpoint
 
@@ -70,6 +65,19 @@ def check_method(request: HttpRequest, methods: tuple[str, ...]) -> None:
             f"{request.method} is not allowed here; use {' or '.join(methods)}",
             headers={"Allow": ", ".join(methods)},
         )
+
+
+def with_headers(reply: HttpResponseBase, headers: dict[str, str]) -> HttpResponseBase:
+    for name, value in headers.items():
+        reply[name] = value
+    return reply
+
+
+def error_response(exc: Exception) -> HttpResponseBase:
+    """The JSON error reply for `exc`; anything that is not an API error is re-raised (a bug)."""
+    if (error := as_api_error(exc)) is None:
+        raise exc
+    return error.response()
 
 
 def as_api_error(exc: Exception) -> ApiError | None:

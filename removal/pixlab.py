@@ -26,7 +26,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from accounts.auth import user_for_api_request
 from removal import fetch, limits, pipeline, selectors, services
-from removal.api import api_endpoint, as_api_error, check_method, stored_file_response, uploaded_files
+from removal.api import api_endpoint, check_method, error_response, stored_file_response, uploaded_files, with_headers
 from removal.errors import BadRequest, GatewayTimeout, InternalError, PayloadTooLarge
 from removal.models import Item
 
@@ -41,14 +41,9 @@ async def bgremove(request: HttpRequest) -> HttpResponseBase:
         check_method(request, ("GET", "POST"))
         item_id, blob, rate_headers = await sync_to_async(_accept)(request)
         item = await _finished(item_id)
-        reply = await sync_to_async(_reply)(request, item, blob=blob)
-        for name, value in rate_headers.items():
-            reply[name] = value
-        return reply
+        return with_headers(await sync_to_async(_reply)(request, item, blob=blob), rate_headers)
     except Exception as exc:
-        if (error := as_api_error(exc)) is None:
-            raise
-        return error.response()
+        return error_response(exc)
 
 
 def _accept(request: HttpRequest) -> tuple[uuid.UUID, bool, dict[str, str]]:

@@ -126,6 +126,28 @@ def _media_in_tmp(request: pytest.FixtureRequest, tmp_path: Path) -> None:
         cache.clear()
 
 
+def make_item(batch: Any, status: str = "done", filename: str = "photo.jpg", processing_ms: int | None = None) -> Any:
+    """An Item row as processing would leave it (no files behind it), for pages and usage."""
+    from django.utils import timezone
+
+    from removal.models import Item
+
+    now = timezone.now()
+    return Item.objects.create(
+        batch=batch,
+        filename=filename,
+        source="x",
+        source_bytes=1,
+        width=1,
+        height=1,
+        status=status,
+        queued_at=now,
+        finished_at=now if status in Item.FINISHED else None,
+        result_bytes=10 if status == Item.Status.DONE else None,
+        processing_ms=processing_ms,
+    )
+
+
 @pytest.fixture
 def user(db: Any) -> Any:
     from django.contrib.auth.models import User

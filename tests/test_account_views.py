@@ -9,7 +9,8 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import ApiKey
-from removal.models import Batch, Item
+from removal.models import Batch
+from tests.conftest import make_item
 
 pytestmark = pytest.mark.django_db
 
@@ -177,19 +178,7 @@ class TestDashboard:
     def test_usage_shows_the_days_count(self, client: Any, user: Any, other_user: Any) -> None:
         now = timezone.now()
         for owner, status in [(user, "done"), (user, "done"), (user, "failed"), (other_user, "done")]:
-            Item.objects.create(
-                batch=Batch.objects.create(owner=owner),
-                filename="photo.jpg",
-                source="x",
-                source_bytes=1,
-                width=1,
-                height=1,
-                status=status,
-                queued_at=now,
-                finished_at=now,
-                result_bytes=10 if status == "done" else None,
-                processing_ms=1500 if status == "done" else None,
-            )
+            make_item(Batch.objects.create(owner=owner), status, processing_ms=1500 if status == "done" else None)
         client.force_login(user)
 
         html = client.get("/accounts/").content.decode()

@@ -5,28 +5,11 @@ import uuid
 from typing import Any
 
 import pytest
-from django.utils import timezone
 
 from removal.models import Batch, Item
+from tests.conftest import make_item
 
 pytestmark = pytest.mark.django_db
-
-
-def make_item(batch: Batch, status: str = Item.Status.DONE, filename: str = "photo.jpg") -> Item:
-    now = timezone.now()
-    finished = status in Item.FINISHED
-    return Item.objects.create(
-        batch=batch,
-        filename=filename,
-        source="x",
-        source_bytes=1,
-        width=1,
-        height=1,
-        status=status,
-        queued_at=now,
-        finished_at=now if finished else None,
-        result_bytes=10 if status == Item.Status.DONE else None,
-    )
 
 
 @pytest.mark.parametrize("path", ["/", "/batches/", f"/batches/{uuid.uuid4()}/"])
