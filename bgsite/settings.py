@@ -10,6 +10,7 @@ import os
 import re
 import secrets
 import time
+import warnings
 from pathlib import Path
 
 import environ
@@ -152,6 +153,7 @@ if AWS_STORAGE_BUCKET_NAME:
     AWS_ACCESS_KEY_ID = env.str("AWS_ACCESS_KEY_ID", default="") or None
     AWS_SECRET_ACCESS_KEY = env.str("AWS_SECRET_ACCESS_KEY", default="") or None
     AWS_QUERYSTRING_EXPIRE = env.int("AWS_QUERYSTRING_EXPIRE", default=3600)
+    AWS_S3_SIGNATURE_VERSION = "s3v4"  # presigned links that every region accepts
     AWS_DEFAULT_ACL = None
     AWS_S3_FILE_OVERWRITE = False
     default_storage = {"BACKEND": "storages.backends.s3.S3Storage"}
@@ -168,6 +170,9 @@ STATIC_ROOT = DATA_DIR / "static"
 STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns at start-up when it is missing
 # Serve straight from the source folders: no collectstatic step to forget.
 WHITENOISE_USE_FINDERS = True
+# WhiteNoise answers with a synchronous file iterator, which Django's ASGI
+# handler reads whole (fine for small static files) and warns about each time.
+warnings.filterwarnings("ignore", "StreamingHttpResponse must consume synchronous iterators", Warning)
 WHITENOISE_AUTOREFRESH = DEBUG
 
 AUTH_PASSWORD_VALIDATORS = [

@@ -17,13 +17,13 @@ from django.core.files.storage import FileSystemStorage, default_storage
 from django.core.paginator import Paginator
 from django.db import transaction
 from django.http import (
-    FileResponse,
     HttpRequest,
     HttpResponseRedirect,
     JsonResponse,
     StreamingHttpResponse,
 )
 from django.http.response import HttpResponseBase
+from django.utils.http import content_disposition_header
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
@@ -184,10 +184,11 @@ def batch_zip(request: HttpRequest, user: Any, batch_id: str) -> HttpResponseBas
 
 
 async def _chunks_off_the_event_loop(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
-    """Yield the zip chunk by chunk, each read in a worker thread.
+    """Yield a body chunk by chunk, each read in a worker thread.
 
-    Under ASGI, Django would read a plain iterator to its end before sending
-    anything; an async iterator is sent as it is produced, so memory stays flat.
+    Under ASGI, Django reads a plain iterator (and so a FileResponse) to its end
+    before sending anything; an async iterator is sent as it is produced, so
+    memory stays flat however large the file or zip.
     """
     read_next = sync_to_async(_next_or_none, thread_sensitive=False)
     while (chunk := await read_next(chunks)) is not None:
@@ -222,9 +223,8 @@ def stored_file_response(name: str, *, download_name: str, request: HttpRequest)
     if not default_storage.exists(name):
         raise NotFound("the stored file is missing")
     content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    return FileResponse(
-        default_storage.open(name, "rb"),
-        content_type=content_type,
-        as_attachment=as_attachment,
-        filename=download_name,
-    )
+    reply = StreamingHttpResponse(_chunks_off_the_event_loop(services.storage_chunks(name)), content_type=content_type)
+    reply["Content-Length"] = str(default_storage.size(name))
+    if disposition := content_disposition_header(as_attachment, download_name):
+        reply["Content-Disposition"] = disposition
+    return reply

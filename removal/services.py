@@ -304,12 +304,13 @@ def batch_zip(*, batch: Batch) -> ZipStream:
     taken: set[str] = set()
     for item in selectors.done_items(batch).only("id", "filename", "result", "result_bytes", "created_at"):
         archive.add(
-            _storage_chunks(str(item.result.name)), _unique_member_name(item.filename, taken), size=item.result_bytes
+            storage_chunks(str(item.result.name)), _unique_member_name(item.filename, taken), size=item.result_bytes
         )
     return archive
 
 
-def _storage_chunks(name: str) -> Iterator[bytes]:
+def storage_chunks(name: str) -> Iterator[bytes]:
+    """A stored file, read a chunk at a time (for streamed replies and zips)."""
     source: IO[bytes]
     with default_storage.open(name, "rb") as source:
         while chunk := source.read(STORAGE_CHUNK_BYTES):

@@ -83,8 +83,11 @@ class ImageHostHandler(BaseHTTPRequestHandler):
         elif self.path == "/big":
             self.send_response(200)
             self.end_headers()  # no Content-Length: the cap must apply while streaming
-            for _ in range(64):
-                self.wfile.write(b"x" * 65536)
+            try:
+                for _ in range(64):
+                    self.wfile.write(b"x" * 65536)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client stopped reading at its size cap, as it should
         elif self.path == "/image.jpg":
             self.send_response(200)
             self.send_header("Content-Type", "image/jpeg")
@@ -297,3 +300,61 @@ def embedded_server(server_factory: Any) -> LiveServer:
     server = server_factory()
     server.start()
     return server
+
+
+# --- S3 (moto's server mode, over real HTTP) -----------------------------------
+
+
+@dataclass
+class S3Server:
+    endpoint: str
+    bucket: str = "bgsite-test"
+
+    @property
+    def env(self) -> dict[str, str]:
+        """The settings a bgsite process needs to use this bucket."""
+        return {
+            "AWS_STORAGE_BUCKET_NAME": self.bucket,
+            "AWS_S3_ENDPOINT_URL": self.endpoint,
+            "AWS_S3_REGION_NAME": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+        }
+
+    def client(self) -> Any:
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.endpoint,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """moto's S3 server in its own process on a free port, with an empty bucket."""
+    executable = shutil.which("moto_server", path=str(Path(sys.executable).parent))
+    if executable is None:
+        require_or_skip("moto_server not installed (pip install 'moto[server]')")
+    port = free_port()
+    process = subprocess.Popen(
+        [str(executable), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    server = S3Server(endpoint=f"http://127.0.0.1:{port}")
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            requests.get(server.endpoint, timeout=1)
+            break
+        except requests.ConnectionError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                require_or_skip("moto_server did not start")
+            time.sleep(0.1)
+    server.client().create_bucket(Bucket=server.bucket)
+    yield server
+    process.terminate()
+    process.wait(10)

@@ -1,0 +1,83 @@
+"""Live: bgsite with S3 storage (moto's server over HTTP): uploads, cutouts and zips in the bucket."""
+
+import io
+import zipfile
+from typing import Any
+
+import pytest
+import requests
+from PIL import Image
+
+from tests.conftest import LiveServer, S3Server, photo_bytes
+
+pytestmark = pytest.mark.live
+
+
+@pytest.fixture(scope="module")
+def s3_site(server_factory: Any, s3_server: S3Server) -> tuple[LiveServer, str]:
+    server = server_factory(**s3_server.env)
+    server.start()
+    return server, server.create_user("s3user")
+
+
+def bucket_keys(s3_server: S3Server) -> list[str]:
+    listing = s3_server.client().list_objects_v2(Bucket=s3_server.bucket)
+    return [entry["Key"] for entry in listing.get("Contents", [])]
+
+
+def test_bgremove_replies_with_a_time_limited_link(s3_site: Any, s3_server: S3Server) -> None:
+    server, key = s3_site
+    reply = requests.post(
+        f"{server.url}/bgremove",
+        files={"file": ("me.jpg", photo_bytes("astronaut.png"))},
+        data={"key": key},
+        timeout=60,
+    )
+    assert reply.status_code == 200, reply.text
+    body = reply.json()
+    assert set(body) == {"status", "link", "mimeType", "extension"}
+    assert body["link"].startswith(f"{s3_server.endpoint}/{s3_server.bucket}/users/")
+    assert "X-Amz-Expires=" in body["link"] and "X-Amz-Signature=" in body["link"]
+    cutout = requests.get(body["link"], timeout=10)
+    assert cutout.status_code == 200
+    with Image.open(io.BytesIO(cutout.content)) as image:
+        assert image.mode == "RGBA"
+
+    blob = requests.post(
+        f"{server.url}/bgremove",
+        files={"file": ("me.jpg", photo_bytes("astronaut.png"))},
+        data={"key": key, "blob": "1"},
+        timeout=60,
+    )
+    assert blob.headers["Content-Type"] == "image/png"
+
+
+def test_batch_files_live_in_the_bucket_and_the_zip_streams_from_it(s3_site: Any, s3_server: S3Server) -> None:
+    server, key = s3_site
+    headers = {"X-Api-Key": key}
+    files = [
+        ("files", (f"p{index}.jpg", photo_bytes("coffee.png", size=(320, 240)), "image/jpeg")) for index in range(3)
+    ]
+    batch = requests.post(f"{server.url}/api/v1/batches", headers=headers, files=files, timeout=30).json()
+    url = f"{server.url}/api/v1/batches/{batch['id']}"
+    for _ in range(600):
+        state = requests.get(url, headers=headers, timeout=10).json()
+        if state["status"] == "done":
+            break
+    assert state["counts"]["done"] == 3
+
+    keys = bucket_keys(s3_server)
+    for item in state["items"]:
+        assert any(item["id"] in key and "/cutout-" in key for key in keys)
+        assert any(item["id"] in key and "/source.jpg" in key for key in keys)
+        # Downloads go straight to the bucket by a presigned link, not through Django.
+        result = requests.get(f"{server.url}{item['result']}", headers=headers, allow_redirects=False, timeout=10)
+        assert result.status_code == 302
+        assert result.headers["Location"].startswith(s3_server.endpoint)
+        assert requests.get(result.headers["Location"], timeout=10).content[:8] == b"\x89PNG\r\n\x1a\n"
+
+    download = requests.get(f"{url}/zip", headers=headers, timeout=60)
+    assert download.status_code == 200
+    with zipfile.ZipFile(io.BytesIO(download.content)) as archive:
+        assert archive.namelist() == ["p0.png", "p1.png", "p2.png"]
+        assert archive.testzip() is None
