@@ -1,14 +1,8 @@
 from django.contrib import admin
-from django.http import HttpRequest, JsonResponse
 from django.urls import include, path
 
+from removal import health
 from removal.urls import api_urlpatterns, page_urlpatterns, pixlab_urlpatterns
-
-
-def healthz(request: HttpRequest) -> JsonResponse:
-    """The process is up and serving requests."""
-    return JsonResponse({"status": "ok"})
-
 
 urlpatterns = [
     path("", include(page_urlpatterns)),
@@ -16,5 +10,6 @@ urlpatterns = [
     path("api/v1/", include(api_urlpatterns)),
     path("", include(pixlab_urlpatterns)),
     path("admin/", admin.site.urls),
-    path("healthz", healthz, name="healthz"),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
 ]

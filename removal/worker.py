@@ -82,6 +82,14 @@ def run_ready_jobs(worker_id: str = "inline") -> int:
     return ran
 
 
+_pools: list["WorkerPool"] = []
+
+
+def live_worker_threads() -> int:
+    """Worker threads running in this process (0 in a web-only process)."""
+    return sum(thread.is_alive() for pool in _pools for thread in pool._threads)
+
+
 class WorkerPool:
     """N job threads (each with its own model session) plus one reaper thread."""
 
@@ -98,6 +106,7 @@ class WorkerPool:
             self._threads.append(thread)
         reaper = threading.Thread(target=self._reap, name=f"{self.name}-reaper", daemon=True)
         reaper.start()
+        _pools.append(self)
         logger.info("started %s with %d worker threads", self.name, self.size)
 
     def stop(self, timeout: float | None = None) -> None:

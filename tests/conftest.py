@@ -358,3 +358,40 @@ def s3_server() -> Iterator[S3Server]:
     yield server
     process.terminate()
     process.wait(10)
+
+
+# --- PostgreSQL and Redis (the machine's own services) ---------------------------
+
+POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
+REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A new, empty PostgreSQL database for this test session; dropped at the end."""
+    import uuid
+
+    import psycopg
+
+    try:
+        admin = psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as exc:
+        require_or_skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {exc}")
+    name = f"bgsite_test_{uuid.uuid4().hex[:10]}"
+    with admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """Redis on this machine (database 15, emptied first)."""
+    import redis
+
+    client = redis.Redis.from_url(REDIS_TEST_URL, socket_connect_timeout=3)
+    try:
+        client.flushdb()
+    except redis.RedisError as exc:
+        require_or_skip(f"Redis not reachable at {REDIS_TEST_URL}: {exc}")
+    return REDIS_TEST_URL

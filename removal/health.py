@@ -1,0 +1,70 @@
+"""Health endpoints for load balancers and orchestrators (no authentication, no secrets)."""
+
+import time
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db import connection
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+
+from removal import worker
+
+
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    """The process is up and answering."""
+    return JsonResponse({"status": "ok"})
+
+
+@never_cache
+async def readyz(request: HttpRequest) -> JsonResponse:
+    """Ready to take work: database, channel layer, storage and model all answer.
+
+    200 when every check passes, else 503; each check reports ok/error and its time.
+    """
+    checks = {
+        "database": await _timed(sync_to_async(_database)),
+        "channel_layer": await _timed(_channel_layer),
+        "storage": await _timed(sync_to_async(_storage)),
+        "model": await _timed(sync_to_async(_model)),
+    }
+    ready = all(check["ok"] for check in checks.values())
+    return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
+
+
+async def _timed(check: Any) -> dict[str, Any]:
+    started = time.monotonic()
+    try:
+        detail = await check()
+    except Exception as exc:  # a readiness probe reports failures, it does not raise them
+        return {"ok": False, "error": f"{exc.__class__.__name__}: {exc}"[:300]}
+    return {"ok": True, "ms": round((time.monotonic() - started) * 1000, 1), **(detail or {})}
+
+
+def _database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+async def _channel_layer() -> dict[str, str]:
+    layer = get_channel_layer()
+    if layer is None:
+        raise RuntimeError("no channel layer configured")
+    await layer.group_send("readyz", {"type": "readyz.probe"})
+    return {"backend": layer.__class__.__name__}
+
+
+def _storage() -> dict[str, str]:
+    default_storage.exists("readyz-probe")
+    return {"backend": default_storage.__class__.__name__}
+
+
+def _model() -> dict[str, Any]:
+    weights = settings.U2NET_HOME / f"{settings.REMBG_MODEL}.onnx"
+    if not weights.is_file():
+        raise FileNotFoundError(f"{weights} is missing; run `make setup`")
+    return {"name": settings.REMBG_MODEL, "workers_in_this_process": worker.live_worker_threads()}

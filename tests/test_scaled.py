@@ -1,0 +1,136 @@
+"""Live, scaled topology as separate OS processes: 1 web + 2 workers on PostgreSQL, Redis and S3.
+
+The same commands the Dockerfile and compose.yaml run: uvicorn with
+EMBEDDED_WORKERS=0, and `manage.py runworker`. One worker is SIGKILLed
+mid-batch; every item must still finish exactly once and the zip must be whole.
+"""
+
+import io
+import json
+import signal
+import subprocess
+import sys
+import threading
+import time
+import zipfile
+from typing import Any
+
+import psycopg
+import pytest
+import requests
+from websockets.sync.client import connect
+
+from tests.conftest import REPO, LiveServer, S3Server, photo_bytes
+
+pytestmark = pytest.mark.live
+
+PHOTOS = 8
+
+
+def start_worker(web: LiveServer, name: str) -> subprocess.Popen[str]:
+    log = (web.data_dir / f"{name}.log").open("w")
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "runworker", "--threads", "1"],
+        cwd=REPO,
+        env=web.env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+
+
+def item_rows(database_url: str) -> dict[str, dict[str, Any]]:
+    with psycopg.connect(database_url) as db, db.cursor(row_factory=psycopg.rows.dict_row) as cursor:
+        cursor.execute("SELECT id, filename, status, attempts, result, finished_at, claim_token FROM removal_item")
+        return {row["filename"]: row for row in cursor.fetchall()}
+
+
+def test_scaled_topology_survives_a_killed_worker(
+    server_factory: Any, postgres_url: str, redis_url: str, s3_server: S3Server
+) -> None:
+    web = server_factory(
+        DATABASE_URL=postgres_url,
+        REDIS_URL=redis_url,
+        EMBEDDED_WORKERS="0",
+        ITEM_LEASE_SECONDS="3",
+        SECRET_KEY="shared-by-every-process-of-this-deployment",
+        **s3_server.env,
+    )
+    web.start()
+    key = web.create_user("scaled")
+    photo = photo_bytes("coffee.png", size=(1280, 960))
+    files = [("files", (f"p{index}.jpg", photo, "image/jpeg")) for index in range(PHOTOS)]
+    batch = requests.post(f"{web.url}/api/v1/batches", headers={"X-Api-Key": key}, files=files, timeout=60).json()
+
+    # Follow the batch over the websocket; events come from the workers through Redis.
+    events: list[dict[str, Any]] = []
+    finished = threading.Event()
+
+    def follow() -> None:
+        with connect(f"{web.ws_url}{batch['ws']}", additional_headers={"X-Api-Key": key}) as socket:
+            while not finished.is_set():
+                try:
+                    event = json.loads(socket.recv(timeout=120))
+                except TimeoutError:
+                    return
+                events.append(event)
+                if event["batch"]["status"] == "done":
+                    finished.set()
+
+    follower = threading.Thread(target=follow, daemon=True)
+    follower.start()
+
+    doomed, survivor = start_worker(web, "worker-1"), start_worker(web, "worker-2")
+    try:
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            statuses = [row["status"] for row in item_rows(postgres_url).values()]
+            if statuses.count("done") >= 1 and statuses.count("processing") == 2:
+                break
+            time.sleep(0.05)
+        doomed.send_signal(signal.SIGKILL)
+        doomed.wait(10)
+        at_kill = item_rows(postgres_url)
+        assert "queued" in [row["status"] for row in at_kill.values()], "killed too late to prove anything"
+
+        assert finished.wait(180), f"batch not finished; events: {len(events)}\n{web.log()}"
+    finally:
+        for worker in (doomed, survivor):
+            if worker.poll() is None:
+                worker.send_signal(signal.SIGTERM)
+                worker.wait(60)
+    assert survivor.returncode == 0
+
+    after = item_rows(postgres_url)
+    assert {row["status"] for row in after.values()} == {"done"}
+    for name, row in at_kill.items():
+        if row["status"] == "done":
+            assert after[name]["result"] == row["result"] and after[name]["finished_at"] == row["finished_at"]
+        assert after[name]["attempts"] <= 2
+    # The killed worker's item was claimed twice in all; everything else once.
+    assert sum(row["attempts"] for row in after.values()) in (PHOTOS + 1, PHOTOS + 2)
+
+    assert events[0]["event"] == "snapshot"
+    assert events[-1]["batch"]["counts"]["done"] == PHOTOS
+    seen_done = {event["item"]["id"] for event in events[1:] if event["item"]["status"] == "done"}
+    snapshot_done = {item["id"] for item in events[0]["batch"]["items"] if item["status"] == "done"}
+    assert seen_done | snapshot_done == {item["id"] for item in batch["items"]}
+
+    download = requests.get(f"{web.url}{batch['zip']}", headers={"X-Api-Key": key}, timeout=60)
+    with zipfile.ZipFile(io.BytesIO(download.content)) as archive:
+        assert sorted(archive.namelist()) == sorted(f"p{index}.png" for index in range(PHOTOS))
+        assert archive.testzip() is None
+    cutouts = [
+        entry["Key"]
+        for entry in s3_server.client().list_objects_v2(Bucket=s3_server.bucket).get("Contents", [])
+        if "/cutout-" in entry["Key"] and batch["id"] in entry["Key"]
+    ]
+    # Recorded results are exactly the zip's; a killed worker may leave one unrecorded extra object at most.
+    assert PHOTOS <= len(cutouts) <= PHOTOS + 1
+
+    ready = requests.get(f"{web.url}/readyz", timeout=10)
+    assert ready.status_code == 200, ready.text
+    checks = ready.json()["checks"]
+    assert checks["channel_layer"]["backend"] == "RedisChannelLayer"
+    assert checks["storage"]["backend"] == "S3Storage"
+    assert checks["model"]["workers_in_this_process"] == 0
