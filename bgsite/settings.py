@@ -210,6 +210,9 @@ WORKER_POLL_SECONDS = env.float("WORKER_POLL_SECONDS", default=0.5)
 # to a dead worker and is queued again.
 ITEM_LEASE_SECONDS = env.int("ITEM_LEASE_SECONDS", default=60)
 ITEM_MAX_ATTEMPTS = env.int("ITEM_MAX_ATTEMPTS", default=3)
+# Uploads, cutouts, /store images and job records older than this many days are
+# deleted by `manage.py purge_expired` (workers also run it hourly). 0 keeps everything.
+RETENTION_DAYS = env.int("RETENTION_DAYS", default=30)
 
 REMBG_MODEL = env.str("REMBG_MODEL", default="u2netp")
 U2NET_HOME = Path(env.str("U2NET_HOME", default=str(BASE_DIR / ".cache" / "u2net"))).resolve()

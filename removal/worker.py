@@ -9,12 +9,15 @@ running forever).
 
 import logging
 import threading
+import time
 import uuid
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.db import OperationalError, close_old_connections, transaction
 from django.tasks.signals import task_enqueued
+from django.utils import timezone
 from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
@@ -83,6 +86,7 @@ def run_ready_jobs(worker_id: str = "inline") -> int:
 
 
 _pools: list["WorkerPool"] = []
+PURGE_EVERY_SECONDS = 3600
 
 
 def live_worker_threads() -> int:
@@ -140,9 +144,15 @@ class WorkerPool:
 
     def _reap(self) -> None:
         interval = max(1.0, settings.ITEM_LEASE_SECONDS / 4)
+        next_purge = time.monotonic() + PURGE_EVERY_SECONDS / 10  # not all at start-up
         while not self._stopping.wait(interval):
             try:
                 close_old_connections()
                 services.items_requeue_stale()
+                if settings.RETENTION_DAYS > 0 and time.monotonic() >= next_purge:
+                    next_purge = time.monotonic() + PURGE_EVERY_SECONDS
+                    counts = services.expired_purge(older_than=timezone.now() - timedelta(days=settings.RETENTION_DAYS))
+                    if counts.batches or counts.stored_images:
+                        logger.info("retention: %s", counts)
             except Exception:
                 logger.exception("reaper pass failed; will retry")

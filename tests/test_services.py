@@ -1,5 +1,6 @@
 """removal.services: claiming, exactly-once outcomes, retries and recovery of lost work."""
 
+import io
 from datetime import timedelta
 from typing import Any
 
@@ -170,3 +171,29 @@ def test_too_many_lost_attempts_give_up(user: Any, settings: Any) -> None:
 )
 def test_display_filename(uploaded: str, shown: str) -> None:
     assert services.display_filename(uploaded) == shown
+
+
+def test_expired_purge_deletes_old_work_and_its_files(user: Any, settings: Any) -> None:
+    from django.core.management import call_command
+
+    from removal.models import Batch
+
+    old, _ = queue_items(user, 2)  # one batch of two
+    run_ready_jobs()
+    old.refresh_from_db()
+    Batch.objects.filter(pk=old.batch_id).update(created_at=timezone.now() - timedelta(days=40))
+    fresh = queue_items(user)[0]
+    old_files = [old.source.name, old.result.name]
+
+    counts = services.expired_purge(older_than=timezone.now() - timedelta(days=30))
+    assert counts.batches == 1 and counts.files == 4  # both items shared the old batch: 2 sources + 2 cutouts
+    assert not any(default_storage.exists(name) for name in old_files)
+    assert list(Item.objects.values_list("pk", flat=True)) == [fresh.pk]
+    assert default_storage.exists(fresh.source.name)
+
+    out = io.StringIO()
+    call_command("purge_expired", "--days", "1", stdout=out)
+    assert "purged 0 batches" in out.getvalue()
+    settings.RETENTION_DAYS = 0
+    with pytest.raises(Exception, match="retention is off"):
+        call_command("purge_expired")

@@ -1,0 +1,25 @@
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.utils import timezone
+
+from removal.services import expired_purge
+
+
+class Command(BaseCommand):
+    help = "Delete uploads, cutouts, stored images and job records older than RETENTION_DAYS."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--days", type=int, default=None, help="default: RETENTION_DAYS")
+
+    def handle(self, *args: Any, days: int | None, **options: Any) -> None:
+        days = settings.RETENTION_DAYS if days is None else days
+        if days <= 0:
+            raise CommandError("retention is off (RETENTION_DAYS=0); pass --days N to purge anyway")
+        counts = expired_purge(older_than=timezone.now() - timedelta(days=days))
+        self.stdout.write(
+            f"purged {counts.batches} batches, {counts.stored_images} stored images, "
+            f"{counts.files} files and {counts.jobs} job records older than {days} days"
+        )
