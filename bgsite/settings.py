@@ -149,6 +149,9 @@ MEDIA_URL = "/media/"  # never served directly: files are private, see removal.v
 AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
 if AWS_STORAGE_BUCKET_NAME:
     AWS_S3_ENDPOINT_URL = env.str("AWS_S3_ENDPOINT_URL", default="") or None
+    # Where browsers and API clients reach the bucket, when not at AWS_S3_ENDPOINT_URL
+    # (e.g. compose: servers use http://minio:9000, users http://localhost:9000).
+    AWS_S3_PUBLIC_ENDPOINT_URL = env.str("AWS_S3_PUBLIC_ENDPOINT_URL", default="") or None
     AWS_S3_REGION_NAME = env.str("AWS_S3_REGION_NAME", default="us-east-1")
     AWS_ACCESS_KEY_ID = env.str("AWS_ACCESS_KEY_ID", default="") or None
     AWS_SECRET_ACCESS_KEY = env.str("AWS_SECRET_ACCESS_KEY", default="") or None
@@ -156,7 +159,7 @@ if AWS_STORAGE_BUCKET_NAME:
     AWS_S3_SIGNATURE_VERSION = "s3v4"  # presigned links that every region accepts
     AWS_DEFAULT_ACL = None
     AWS_S3_FILE_OVERWRITE = False
-    default_storage = {"BACKEND": "storages.backends.s3.S3Storage"}
+    default_storage = {"BACKEND": "removal.storage.LinkingS3Storage"}
 else:
     default_storage = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
 STORAGES = {

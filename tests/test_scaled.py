@@ -132,5 +132,5 @@ def test_scaled_topology_survives_a_killed_worker(
     assert ready.status_code == 200, ready.text
     checks = ready.json()["checks"]
     assert checks["channel_layer"]["backend"] == "RedisChannelLayer"
-    assert checks["storage"]["backend"] == "S3Storage"
+    assert checks["storage"]["backend"] == "LinkingS3Storage"
     assert checks["model"]["workers_in_this_process"] == 0

@@ -1,0 +1,47 @@
+"""Docker does not run here: these keep the Dockerfile and compose.yaml saying what the tests run."""
+
+import re
+
+import yaml
+
+from tests.conftest import REPO, LiveServer
+
+UVICORN_ARGS = ["bgsite.asgi:application", "--lifespan", "on", "--ws", "websockets-sansio"]
+
+
+def test_dockerfile_serves_like_the_tests_and_the_makefile() -> None:
+    dockerfile = (REPO / "Dockerfile").read_text()
+    command = re.search(r"^CMD (.+)$", dockerfile, re.M)
+    assert command is not None
+    for argument in UVICORN_ARGS:
+        assert argument in command.group(1)
+    assert "manage.py migrate --noinput" in command.group(1)
+    makefile = (REPO / "Makefile").read_text()
+    assert "bgsite.asgi:application" in makefile and "--lifespan on --ws websockets-sansio" in makefile
+    assert re.search(r"^USER bgsite$", dockerfile, re.M), "the image runs as a non-root user"
+    assert "fetch_model.py" in dockerfile and 'python -c "import rembg"' in dockerfile
+    assert "HEALTHCHECK" in dockerfile and "/healthz" in dockerfile
+
+
+def test_live_server_fixture_uses_the_same_arguments() -> None:
+    source = (REPO / "tests" / "conftest.py").read_text()
+    start = source[source.index("def start(") : source.index("def stop(")]
+    for argument in UVICORN_ARGS:
+        assert f'"{argument}"' in start
+    assert LiveServer.__name__ == "LiveServer"
+
+
+def test_compose_runs_the_scaled_topology_with_the_tested_settings() -> None:
+    compose = yaml.safe_load((REPO / "compose.yaml").read_text())
+    services = compose["services"]
+    assert set(services) >= {"web", "worker", "postgres", "redis", "minio"}
+    assert services["web"]["environment"]["EMBEDDED_WORKERS"] == "0"
+    assert services["worker"]["command"] == ["python", "manage.py", "runworker"]
+    assert services["worker"]["deploy"]["replicas"] == 2
+    settings_source = (REPO / "bgsite" / "settings.py").read_text()
+    for service in ("web", "worker"):
+        for name in services[service]["environment"]:
+            assert f'"{name}"' in settings_source, f"{name} is not a setting bgsite reads"
+    env_example = (REPO / ".env.example").read_text()
+    for name in re.findall(r'env\.\w+\("([A-Z0-9_]+)"', settings_source):
+        assert name in env_example, f"{name} is missing from .env.example"
