@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from removal.models import Batch, Item
+from removal.models import Batch, Item, StoredImage
 
 
 class ItemInline(admin.TabularInline):
@@ -14,10 +14,10 @@ class ItemInline(admin.TabularInline):
 
 @admin.register(Batch)
 class BatchAdmin(admin.ModelAdmin):
-    list_display = ("id", "owner", "created_at")
-    list_filter = ("created_at",)
+    list_display = ("id", "owner", "kind", "created_at")
+    list_filter = ("kind", "created_at")
     search_fields = ("id", "owner__username", "owner__email")
-    readonly_fields = ("id", "owner", "created_at")
+    readonly_fields = ("id", "owner", "kind", "created_at")
     inlines = [ItemInline]
 
 
@@ -27,3 +27,11 @@ class ItemAdmin(admin.ModelAdmin):
     list_filter = ("status", "created_at")
     search_fields = ("id", "filename", "batch__id", "batch__owner__username")
     readonly_fields = [field.name for field in Item._meta.fields]
+
+
+@admin.register(StoredImage)
+class StoredImageAdmin(admin.ModelAdmin):
+    list_display = ("filename", "owner", "size_bytes", "created_at")
+    list_filter = ("created_at",)
+    search_fields = ("id", "filename", "owner__username")
+    readonly_fields = ("id", "owner", "filename", "file", "size_bytes", "created_at")
