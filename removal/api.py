@@ -190,7 +190,7 @@ async def _chunks_off_the_event_loop(chunks: Iterator[bytes]) -> AsyncIterator[b
     before sending anything; an async iterator is sent as it is produced, so
     memory stays flat however large the file or zip.
     """
-    read_next = sync_to_async(_next_or_none, thread_sensitive=False)
+    read_next = sync_to_async(_next_or_none, thread_sensitive=True)
     while (chunk := await read_next(chunks)) is not None:
         yield chunk
 

@@ -1,0 +1,115 @@
+"""Live: the batch zip streams from S3 with the server's memory flat in the number and size of files.
+
+Two batches are put in the bucket directly (40 cutouts / 10 MB and 200 cutouts /
+200 MB); the server's RSS is sampled while each zip is read by a slowish client.
+The figures are printed (run with -s). Measured here: +36 MB for the small zip,
++40 MB for the large one: a fixed cost (the S3 client), nothing per file or byte.
+"""
+
+import io
+import threading
+import time
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+
+from tests.conftest import LiveServer, S3Server
+
+pytestmark = pytest.mark.live
+
+SMALL = (40, 256 * 1024)  # a 10 MB zip
+LARGE = (200, 1024 * 1024)  # a 200 MB zip
+
+SEED = """
+import os, uuid
+from django.contrib.auth.models import User
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.utils import timezone
+from removal.models import Batch, Item
+
+owner = User.objects.get(username="zipper")
+batch = Batch.objects.create(owner=owner)
+now = timezone.now()
+items = []
+for index in range({count}):
+    item_id = uuid.uuid4()
+    name = default_storage.save(
+        f"users/{{owner.pk}}/batches/{{batch.pk}}/{{item_id}}/cutout.png", ContentFile(os.urandom({size}))
+    )
+    items.append(Item(id=item_id, batch=batch, filename=f"photo-{{index}}.jpg", source="unused", source_bytes=1,
+                      width=1, height=1, status="done", result=name, result_bytes={size}, queued_at=now,
+                      finished_at=now))
+Item.objects.bulk_create(items)
+print(batch.pk)
+"""
+
+
+def rss_bytes(pid: int) -> int:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError("no VmRSS")
+
+
+def download_sampling_rss(server: LiveServer, key: str, batch_id: str, pid: int) -> tuple[int, int, float]:
+    """(zip size, peak server RSS, seconds to first byte), reading the zip like a slowish client."""
+    peak = rss_bytes(pid)
+    sampling = True
+
+    def sample() -> None:
+        nonlocal peak
+        while sampling:
+            peak = max(peak, rss_bytes(pid))
+            time.sleep(0.02)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    started = time.monotonic()
+    first_byte = 0.0
+    body = io.BytesIO()
+    with requests.get(
+        f"{server.url}/api/v1/batches/{batch_id}/zip", headers={"X-Api-Key": key}, stream=True, timeout=300
+    ) as reply:
+        assert reply.status_code == 200
+        for chunk in reply.iter_content(256 * 1024):
+            first_byte = first_byte or time.monotonic() - started
+            body.write(chunk)
+            time.sleep(0.001)  # the server must not run ahead of its client and buffer
+    sampling = False
+    sampler.join()
+    with zipfile.ZipFile(body) as archive:
+        assert archive.testzip() is None
+    return body.tell(), peak, first_byte
+
+
+def test_zip_streams_from_s3_with_memory_flat_in_files_and_size(server_factory: Any, s3_server: S3Server) -> None:
+    if not Path("/proc/self/status").exists():
+        pytest.skip("needs /proc to read the server's memory")
+    server: LiveServer = server_factory(**s3_server.env, EMBEDDED_WORKERS="0")
+    server.start()
+    key = server.create_user("zipper")
+    assert server.process is not None
+    pid = server.process.pid
+    batches = {
+        label: server.manage("shell", "-c", SEED.format(count=count, size=size)).strip().splitlines()[-1]
+        for label, (count, size) in {"small": SMALL, "large": LARGE}.items()
+    }
+    requests.get(f"{server.url}/api/v1/batches", headers={"X-Api-Key": key}, timeout=30)  # warm up
+    baseline = rss_bytes(pid)
+    small_size, small_peak, _ = download_sampling_rss(server, key, batches["small"], pid)
+    large_size, large_peak, first_byte = download_sampling_rss(server, key, batches["large"], pid)
+
+    print(
+        f"\nzip from S3, server RSS baseline {baseline / 1e6:.0f} MB: "
+        f"{SMALL[0]} cutouts / {small_size / 1e6:.0f} MB -> +{(small_peak - baseline) / 1e6:.1f} MB; "
+        f"{LARGE[0]} cutouts / {large_size / 1e6:.0f} MB -> +{(large_peak - baseline) / 1e6:.1f} MB, "
+        f"first byte after {first_byte:.2f} s"
+    )
+    assert large_size > LARGE[0] * LARGE[1]
+    # A fixed cost (the S3 client) is allowed; growth with files and bytes is not.
+    assert large_peak - small_peak < 16e6
+    assert large_peak - baseline < 64e6
