@@ -1,15 +1,37 @@
 """Sign-up and the account dashboard (API keys, usage). Log in/out and password
 change are Django's own views, wired in accounts/urls.py."""
 
+from typing import Any
+
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.views import LoginView
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
+from django_ratelimit.core import is_ratelimited
 
 from accounts import selectors, services
 from accounts.forms import ApiKeyCreateForm, SignupForm
+
+
+class ThrottledLoginView(LoginView):
+    """Django's log-in, refusing rapid attempts per client address and per username."""
+
+    redirect_authenticated_user = True
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        limited = any(
+            is_ratelimited(request, group="login", key=key, rate=settings.LOGIN_RATE_LIMIT, increment=True)
+            for key in ("ip", "post:username")
+        )
+        if limited:
+            form = self.get_form()
+            form.add_error(None, "Too many log-in attempts. Wait a minute, then try again.")
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+        return super().post(request, *args, **kwargs)
 
 
 def signup(request: HttpRequest) -> HttpResponse:

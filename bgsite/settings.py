@@ -12,9 +12,11 @@ import secrets
 import time
 import warnings
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
+from django.utils.csp import CSP
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -26,6 +28,11 @@ environ.Env.read_env(BASE_DIR / ".env")
 DEBUG = env.bool("DEBUG", default=False)
 DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "data"))).resolve()
 DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _secret_key() -> str:
@@ -81,6 +88,7 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django.middleware.csp.ContentSecurityPolicyMiddleware",
 ]
 
 ROOT_URLCONF = "bgsite.urls"
@@ -193,6 +201,23 @@ SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
 X_FRAME_OPTIONS = "DENY"
+# Content-Security-Policy: no inline script, nothing from other sites, except
+# result images that S3 storage serves through presigned links.
+_image_sources = [CSP.SELF, "data:", "blob:"]
+if AWS_STORAGE_BUCKET_NAME:
+    _bucket_url = AWS_S3_PUBLIC_ENDPOINT_URL or AWS_S3_ENDPOINT_URL
+    _image_sources.append(_origin(_bucket_url) if _bucket_url else "https://*.amazonaws.com")
+SECURE_CSP = {
+    "default-src": [CSP.SELF],
+    "script-src": [CSP.SELF],
+    "style-src": [CSP.SELF],
+    "img-src": _image_sources,
+    "connect-src": [CSP.SELF],
+    "object-src": [CSP.NONE],
+    "base-uri": [CSP.SELF],
+    "form-action": [CSP.SELF],
+    "frame-ancestors": [CSP.NONE],
+}
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
 LANGUAGE_CODE = "en-us"
@@ -237,8 +262,10 @@ RATE_LIMIT_PER_USER = env.str("RATE_LIMIT_PER_USER", default="240/m")
 DAILY_IMAGE_QUOTA = env.int("DAILY_IMAGE_QUOTA", default=0)
 MAX_QUEUED_ITEMS = env.int("MAX_QUEUED_ITEMS", default=20_000)
 RATELIMIT_ENABLE = env.bool("RATE_LIMITS_ENABLED", default=True)
+# Log-in attempts per client address and per username (password guessing).
+LOGIN_RATE_LIMIT = env.str("LOGIN_RATE_LIMIT", default="10/m")
 RATELIMIT_FAIL_OPEN = True  # a cache outage must not take the API down
-for _name in ("RATE_LIMIT_PER_KEY", "RATE_LIMIT_PER_USER"):
+for _name in ("RATE_LIMIT_PER_KEY", "RATE_LIMIT_PER_USER", "LOGIN_RATE_LIMIT"):
     if not re.fullmatch(r"\d+/\d*[smhd]", globals()[_name]):
         raise ImproperlyConfigured(f'{_name} must look like "120/m" (count per s, m, h or d)')
 

@@ -228,3 +228,20 @@ class TestCsrf:
         response = browser.post("/accounts/keys/", {"name": "x", "csrfmiddlewaretoken": token.group(1)})
         assert response.status_code == 302
         assert ApiKey.objects.filter(user=user).count() == 1
+
+
+def test_login_attempts_are_throttled(client: Any, user: Any, settings: Any) -> None:
+    settings.LOGIN_RATE_LIMIT = "3/m"
+    for _ in range(3):
+        wrong = client.post("/accounts/login/", {"username": "alice", "password": "wrong"})
+        assert wrong.status_code == 200
+    refused = client.post("/accounts/login/", {"username": "alice", "password": "correct horse battery"})
+    assert refused.status_code == 429
+    assert "Too many log-in attempts" in refused.content.decode()
+    assert "_auth_user_id" not in client.session
+
+
+def test_pages_send_a_strict_content_security_policy(client: Any) -> None:
+    policy = client.get("/accounts/login/")["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "unsafe-inline" not in policy
+    assert "frame-ancestors 'none'" in policy
