@@ -16,7 +16,10 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 # Formats Pillow decodes that we accept; anything else is refused up front.
-ACCEPTED_FORMATS = {"JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF", "MPO"}
+ACCEPTED_FORMATS = {"JPEG", "PNG", "WEBP", "AVIF", "GIF", "BMP", "TIFF", "MPO"}
+ACCEPTED_NAMES = "JPEG, PNG, WebP, AVIF, GIF, BMP or TIFF"
+# ISO-BMFF brands of HEIC/HEIF photos (iPhones), which Pillow cannot read.
+HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}
 
 
 EXIF_ORIENTATION = 0x0112
@@ -62,7 +65,13 @@ def inspect_image(source: IO[bytes], *, max_pixels: int) -> ImageInfo:
                 width, height = height, width  # as displayed, and as the cutout will be
             info = ImageInfo(format=image.format or "", width=width, height=height)
     except UnidentifiedImageError:
-        raise ImageRejected("not an image we can read; send JPEG, PNG, WebP, GIF, BMP or TIFF") from None
+        source.seek(0)
+        head = source.read(12)
+        if head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS:
+            raise ImageRejected(
+                f"HEIC/HEIF images are not supported; convert to JPEG or send {ACCEPTED_NAMES}"
+            ) from None
+        raise ImageRejected(f"not an image we can read; send {ACCEPTED_NAMES}") from None
     except Image.DecompressionBombError as exc:
         raise ImageRejected(_bomb_message(exc, max_pixels)) from None
     except (OSError, ValueError, SyntaxError) as exc:
@@ -70,7 +79,7 @@ def inspect_image(source: IO[bytes], *, max_pixels: int) -> ImageInfo:
     finally:
         source.seek(0)
     if info.format not in ACCEPTED_FORMATS:
-        raise ImageRejected(f"{info.format or 'this'} images are not supported; send JPEG, PNG, WebP, GIF, BMP or TIFF")
+        raise ImageRejected(f"{info.format or 'this'} images are not supported; send {ACCEPTED_NAMES}")
     if info.width * info.height > max_pixels:
         raise ImageRejected(_too_many_pixels_message(info.width, info.height, max_pixels))
     return info

@@ -39,6 +39,14 @@ logger = logging.getLogger(__name__)
 
 Status = Item.Status
 STORAGE_CHUNK_BYTES = 256 * 1024
+WINDOWS_RESERVED_NAMES = {
+    "CON",
+    "PRN",
+    "AUX",
+    "NUL",
+    *(f"COM{n}" for n in range(1, 10)),
+    *(f"LPT{n}" for n in range(1, 10)),
+}
 
 
 @dataclass(frozen=True)
@@ -323,6 +331,8 @@ def zip_member_stem(filename: str) -> str:
         stem = get_valid_filename(PurePosixPath(filename).stem.replace(".", "_"))
     except SuspiciousFileOperation:  # nothing usable left, e.g. '???.jpg'
         stem = ""
+    if stem.upper() in WINDOWS_RESERVED_NAMES:
+        stem = f"{stem}_"  # 'con.png' cannot be extracted on Windows
     return (stem or "image")[:100]
 
 
