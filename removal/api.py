@@ -29,7 +29,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from accounts.auth import user_for_api_request
 from removal import limits, selectors, serializers, services
-from removal.errors import ApiError, BadRequest, MethodNotAllowed, NotFound, PayloadTooLarge
+from removal.errors import ApiError, BadRequest, MethodNotAllowed, NotFound, PayloadTooLarge, ServiceUnavailable
 
 ApiView = Callable[..., HttpResponseBase]
 
@@ -86,6 +86,8 @@ def as_api_error(exc: Exception) -> ApiError | None:
         return exc
     if isinstance(exc, TooManyFilesSent):
         return BadRequest(f"too many files in one request; send at most {settings.MAX_FILES_PER_REQUEST} per request")
+    if isinstance(exc, services.StorageUnavailable):
+        return ServiceUnavailable(str(exc), headers={"Retry-After": "30"})
     if isinstance(exc, RequestDataTooBig):
         return PayloadTooLarge("the request's form fields are too large")
     return None

@@ -21,6 +21,7 @@ from datetime import timedelta
 from pathlib import PurePosixPath
 from typing import IO, Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.base import ContentFile
@@ -47,6 +48,25 @@ WINDOWS_RESERVED_NAMES = {
     *(f"COM{n}" for n in range(1, 10)),
     *(f"LPT{n}" for n in range(1, 10)),
 }
+
+
+class StorageUnavailable(Exception):
+    """Storage refused a write (disk full, bucket unreachable); the request can be retried."""
+
+
+def _storage_save(name: str, content: Any) -> str:
+    try:
+        return default_storage.save(name, content)
+    except (OSError, BotoCoreError, ClientError) as exc:
+        logger.error("storage refused to save %s: %s", name, exc)
+        raise StorageUnavailable(f"storage is unavailable ({exc.__class__.__name__}); try again shortly") from exc
+
+
+def _storage_delete_quietly(name: str) -> None:
+    try:
+        default_storage.delete(name)
+    except (OSError, BotoCoreError, ClientError):
+        logger.warning("could not delete %s after a failed request", name)
 
 
 @dataclass(frozen=True)
@@ -88,7 +108,12 @@ def batch_add_files(*, batch: Batch, files: list[Any]) -> tuple[list[Item], list
             width=info.width,
             height=info.height,
         )
-        item.source.name = default_storage.save(f"{_item_prefix(item)}/source.{_extension(info)}", upload)
+        try:
+            item.source.name = _storage_save(f"{_item_prefix(item)}/source.{_extension(info)}", upload)
+        except StorageUnavailable:
+            for saved, _ in accepted:  # nothing of a refused request stays behind
+                _storage_delete_quietly(str(saved.source.name))
+            raise
         accepted.append((item, upload))
 
     items = [item for item, _ in accepted]
@@ -367,7 +392,7 @@ def stored_image_create(*, owner: Any, upload: Any) -> StoredImage:
     else:
         raise pipeline.ImageRejected(error)
     image = StoredImage(id=uuid.uuid4(), owner=owner, filename=display_filename(upload.name), size_bytes=upload.size)
-    image.file.name = default_storage.save(f"users/{owner.pk}/store/{image.id}.{_extension(info)}", upload)
+    image.file.name = _storage_save(f"users/{owner.pk}/store/{image.id}.{_extension(info)}", upload)
     image.save()
     return image
 

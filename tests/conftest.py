@@ -333,8 +333,7 @@ class S3Server:
         )
 
 
-@pytest.fixture(scope="session")
-def s3_server() -> Iterator[S3Server]:
+def start_s3_server(bucket: str) -> tuple[S3Server, subprocess.Popen[bytes]]:
     """moto's S3 server in its own process on a free port, with an empty bucket."""
     executable = shutil.which("moto_server", path=str(Path(sys.executable).parent))
     if executable is None:
@@ -343,7 +342,7 @@ def s3_server() -> Iterator[S3Server]:
     process = subprocess.Popen(
         [str(executable), "-H", "127.0.0.1", "-p", str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
     )
-    server = S3Server(endpoint=f"http://127.0.0.1:{port}")
+    server = S3Server(endpoint=f"http://127.0.0.1:{port}", bucket=bucket)
     deadline = time.monotonic() + 30
     while True:
         try:
@@ -355,6 +354,13 @@ def s3_server() -> Iterator[S3Server]:
                 require_or_skip("moto_server did not start")
             time.sleep(0.1)
     server.client().create_bucket(Bucket=server.bucket)
+    return server, process
+
+
+@pytest.fixture(scope="session")
+def s3_server() -> Iterator[S3Server]:
+    """An S3 server shared by the session's tests."""
+    server, process = start_s3_server("bgsite-test")
     yield server
     process.terminate()
     process.wait(10)
@@ -367,21 +373,27 @@ REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
 
 @pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A new, empty PostgreSQL database for this test session; dropped at the end."""
-    import uuid
-
+def postgres_admin() -> Iterator[Any]:
+    """An autocommit connection to the machine's PostgreSQL, for creating test databases."""
     import psycopg
 
     try:
         admin = psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True, connect_timeout=3)
     except psycopg.OperationalError as exc:
         require_or_skip(f"PostgreSQL not reachable at {POSTGRES_ADMIN_URL}: {exc}")
-    name = f"bgsite_test_{uuid.uuid4().hex[:10]}"
     with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        yield admin
+
+
+@pytest.fixture
+def postgres_url(postgres_admin: Any) -> Iterator[str]:
+    """A new, empty PostgreSQL database for one test; dropped after it."""
+    import uuid
+
+    name = f"bgsite_test_{uuid.uuid4().hex[:10]}"
+    postgres_admin.execute(f'CREATE DATABASE "{name}"')
+    yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    postgres_admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(scope="session")

@@ -134,3 +134,4 @@ def test_scaled_topology_survives_a_killed_worker(
     assert checks["channel_layer"]["backend"] == "RedisChannelLayer"
     assert checks["storage"]["backend"] == "LinkingS3Storage"
     assert checks["model"]["workers_in_this_process"] == 0
+    web.stop()

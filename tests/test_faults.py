@@ -1,0 +1,115 @@
+"""Live fault injection: lost database connections, a storage outage, a broken media folder.
+
+Each test runs its own server so a fault cannot leak into other tests.
+"""
+
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from tests.conftest import LiveServer, S3Server, photo_bytes, start_s3_server
+
+pytestmark = pytest.mark.live
+
+PHOTO = photo_bytes("coffee.png", size=(1280, 960))
+
+
+def upload(server: LiveServer, key: str, count: int) -> dict[str, Any]:
+    files = [("files", (f"p{index}.jpg", PHOTO, "image/jpeg")) for index in range(count)]
+    reply = requests.post(f"{server.url}/api/v1/batches", headers={"X-Api-Key": key}, files=files, timeout=60)
+    assert reply.status_code == 201, reply.text
+    return reply.json()
+
+
+def batch_state(server: LiveServer, key: str, batch_id: str) -> dict[str, Any]:
+    return requests.get(f"{server.url}/api/v1/batches/{batch_id}", headers={"X-Api-Key": key}, timeout=30).json()
+
+
+def wait_until_finished(server: LiveServer, key: str, batch_id: str, timeout: float = 180) -> dict[str, Any]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        state = batch_state(server, key, batch_id)
+        if state["status"] == "done":
+            return state
+        time.sleep(0.2)
+    raise AssertionError(f"batch not finished:\n{server.log()[-3000:]}")
+
+
+def test_killed_database_connections_lose_nothing(server_factory: Any, postgres_url: str, postgres_admin: Any) -> None:
+    server = server_factory(DATABASE_URL=postgres_url, ITEM_LEASE_SECONDS="3")
+    server.start()
+    key = server.create_user("pgfault")
+    batch = upload(server, key, 6)
+    while batch_state(server, key, batch["id"])["counts"]["done"] < 1:
+        time.sleep(0.05)
+    database = postgres_url.rsplit("/", 1)[1]
+    killed = postgres_admin.execute(
+        "SELECT count(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+        "WHERE datname = %s AND pid <> pg_backend_pid()) AS terminated",
+        (database,),
+    ).fetchone()[0]
+    assert killed >= 1
+
+    state = wait_until_finished(server, key, batch["id"])
+    assert state["counts"] == {"queued": 0, "processing": 0, "done": 6, "failed": 0, "total": 6}
+    assert requests.get(f"{server.url}/readyz", timeout=10).status_code == 200
+    server.stop()
+
+
+@pytest.fixture
+def private_s3() -> Iterator[tuple[S3Server, subprocess.Popen[bytes]]]:
+    """An S3 server of this test's own, which the test may stop."""
+    server, process = start_s3_server("outage")
+    yield server, process
+    process.kill()
+    process.wait()
+
+
+def test_storage_outage_fails_items_clearly_after_retries(server_factory: Any, private_s3: Any) -> None:
+    s3, process = private_s3
+    server = server_factory(**s3.env, ITEM_MAX_ATTEMPTS="2", EMBEDDED_WORKERS="1")
+    server.start()
+    key = server.create_user("s3fault")
+    batch = upload(server, key, 3)
+    process.kill()  # the bucket goes away with the images uploaded but not processed
+    process.wait()
+
+    state = wait_until_finished(server, key, batch["id"], timeout=120)
+    assert state["counts"]["failed"] >= 1
+    for item in state["items"]:
+        assert item["status"] in ("done", "failed")
+        if item["status"] == "failed":
+            assert item["error"].startswith("processing failed:")
+            assert "gave up after 2 attempts" in item["error"]
+            assert item["result"] is None
+    # Nothing half-written is listed as done: a done item's cutout is readable.
+    assert requests.get(f"{server.url}/healthz", timeout=10).status_code == 200
+    ready = requests.get(f"{server.url}/readyz", timeout=30)
+    assert ready.status_code == 503 and ready.json()["checks"]["storage"]["ok"] is False
+    server.stop()
+
+
+def test_broken_local_storage_refuses_uploads_with_a_clear_error(server_factory: Any) -> None:
+    server = server_factory()
+    server.start()
+    key = server.create_user("diskfault")
+    media = server.data_dir / "media"
+    shutil.rmtree(media, ignore_errors=True)
+    media.write_text("not a directory")  # every save now fails, as on a dead disk
+    reply = requests.post(
+        f"{server.url}/api/v1/batches",
+        headers={"X-Api-Key": key},
+        files=[("files", ("a.jpg", PHOTO, "image/jpeg"))],
+        timeout=30,
+    )
+    assert reply.status_code == 503, reply.text
+    assert reply.json()["error"].startswith("storage is unavailable")
+    assert reply.headers["Retry-After"]
+    media.unlink()
+    assert upload(server, key, 1)["items"][0]["status"] == "queued"
+    server.stop()
