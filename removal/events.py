@@ -63,5 +63,6 @@ def publish(group: str, message: dict[str, Any]) -> None:
             asyncio.run_coroutine_threadsafe(layer.group_send(group, message), loop).result(timeout=10)
         else:
             async_to_sync(layer.group_send)(group, message)
-    except Exception:
-        logger.warning("could not publish progress to %s", group, exc_info=True)
+    except Exception as exc:
+        # Clients that missed it get the true state from the snapshot when they reconnect.
+        logger.warning("could not publish progress to %s: %s: %s", group, exc.__class__.__name__, exc)

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import LiveServer, S3Server, photo_bytes, start_s3_server
+from tests.conftest import LiveServer, S3Server, photo_bytes, require_or_skip, start_s3_server
 
 pytestmark = pytest.mark.live
 
@@ -113,3 +113,54 @@ def test_broken_local_storage_refuses_uploads_with_a_clear_error(server_factory:
     media.unlink()
     assert upload(server, key, 1)["items"][0]["status"] == "queued"
     server.stop()
+
+
+def test_redis_restart_loses_no_item_and_clients_recover(server_factory: Any) -> None:
+    import json
+
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    from tests.conftest import free_port
+
+    if shutil.which("redis-server") is None:
+        require_or_skip("redis-server not installed")
+    port = free_port()
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        server = server_factory(REDIS_URL=f"redis://127.0.0.1:{port}/0", EMBEDDED_WORKERS="1")
+        server.start()
+        key = server.create_user("redisfault")
+        batch = upload(server, key, 6)
+        with connect(f"{server.ws_url}{batch['ws']}", additional_headers={"X-Api-Key": key}) as socket:
+            assert json.loads(socket.recv(timeout=10))["event"] == "snapshot"
+            redis.kill()
+            redis.wait()
+            # The server drops sockets whose channel layer is gone, so clients know to reconnect.
+            with pytest.raises(ConnectionClosed):
+                while True:
+                    socket.recv(timeout=30)
+        redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        time.sleep(0.5)
+
+        state = wait_until_finished(server, key, batch["id"])
+        assert state["counts"]["done"] == 6, "no item is lost while progress cannot be sent"
+        with connect(f"{server.ws_url}{batch['ws']}", additional_headers={"X-Api-Key": key}) as again:
+            snapshot = json.loads(again.recv(timeout=10))
+            assert snapshot["batch"]["counts"]["done"] == 6
+            more = requests.post(
+                f"{server.url}/api/v1/batches/{batch['id']}/files",
+                headers={"X-Api-Key": key},
+                files=[("files", ("late.jpg", PHOTO, "image/jpeg"))],
+                timeout=30,
+            )
+            assert more.status_code == 201
+            while (event := json.loads(again.recv(timeout=60)))["item"]["status"] != "done":
+                pass  # progress flows through the restarted Redis again
+            assert event["item"]["filename"] == "late.jpg"
+        server.stop()
+    finally:
+        redis.kill()
+        redis.wait()
