@@ -243,7 +243,7 @@ class LiveServer:
         self.process = subprocess.Popen(
             [
                 *(sys.executable, "-m", "uvicorn", "bgsite.asgi:application", "--host", "127.0.0.1"),
-                *("--port", str(self.port), "--lifespan", "on", "--ws", "websockets-sansio"),
+                *("--port", str(self.port), "--lifespan", "on", "--ws", "websockets-sansio", "--no-access-log"),
             ],
             cwd=REPO,
             env=self.env,

@@ -6,7 +6,7 @@ import yaml
 
 from tests.conftest import REPO, LiveServer
 
-UVICORN_ARGS = ["bgsite.asgi:application", "--lifespan", "on", "--ws", "websockets-sansio"]
+UVICORN_ARGS = ["bgsite.asgi:application", "--lifespan", "on", "--ws", "websockets-sansio", "--no-access-log"]
 
 
 def test_dockerfile_serves_like_the_tests_and_the_makefile() -> None:
@@ -17,7 +17,8 @@ def test_dockerfile_serves_like_the_tests_and_the_makefile() -> None:
         assert argument in command.group(1)
     assert "manage.py migrate --noinput" in command.group(1)
     makefile = (REPO / "Makefile").read_text()
-    assert "bgsite.asgi:application" in makefile and "--lifespan on --ws websockets-sansio" in makefile
+    assert "bgsite.asgi:application" in makefile
+    assert "--lifespan on --ws websockets-sansio --no-access-log" in makefile
     assert re.search(r"^USER bgsite$", dockerfile, re.M), "the image runs as a non-root user"
     assert "fetch_model.py" in dockerfile and 'python -c "import rembg"' in dockerfile
     assert "HEALTHCHECK" in dockerfile and "/healthz" in dockerfile

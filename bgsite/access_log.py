@@ -1,0 +1,63 @@
+"""One log line per request, with API keys taken out of the query string.
+
+Uvicorn's own access log prints query strings as they came, which would write
+`?key=<API key>` into the logs; it is turned off (--no-access-log) and this
+middleware logs instead.
+"""
+
+import logging
+import time
+from collections.abc import Callable
+from inspect import iscoroutinefunction
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+from django.http import HttpRequest
+from django.utils.decorators import sync_and_async_middleware
+
+logger = logging.getLogger("bgsite.access")
+SECRET_PARAMETERS = {"key", "api_key", "apikey", "token"}
+
+
+def loggable_path(request: HttpRequest) -> str:
+    query = request.META.get("QUERY_STRING", "")
+    if not query:
+        return request.path
+    pairs = [
+        (name, "[redacted]" if name.lower() in SECRET_PARAMETERS else value)
+        for name, value in parse_qsl(query, keep_blank_values=True)
+    ]
+    shown = urlencode(pairs, safe="[]/:")
+    return f"{request.path}?{shown[:500]}"
+
+
+def _log(request: HttpRequest, status: int, started: float) -> None:
+    logger.info(
+        '%s "%s %s" %s %.0fms',
+        request.META.get("REMOTE_ADDR", "-"),
+        request.method,
+        loggable_path(request),
+        status,
+        (time.monotonic() - started) * 1000,
+    )
+
+
+@sync_and_async_middleware
+def access_log_middleware(get_response: Callable[..., Any]) -> Callable[..., Any]:
+    if iscoroutinefunction(get_response):
+
+        async def log_async(request: HttpRequest) -> Any:
+            started = time.monotonic()
+            response = await get_response(request)
+            _log(request, response.status_code, started)
+            return response
+
+        return log_async
+
+    def log_sync(request: HttpRequest) -> Any:
+        started = time.monotonic()
+        response = get_response(request)
+        _log(request, response.status_code, started)
+        return response
+
+    return log_sync

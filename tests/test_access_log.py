@@ -1,0 +1,27 @@
+"""API keys never reach the logs, whichever way they are sent."""
+
+import pytest
+import requests
+
+from tests.conftest import LiveServer, photo_bytes
+
+pytestmark = pytest.mark.live
+
+
+def test_keys_are_redacted_from_the_access_log(embedded_server: LiveServer) -> None:
+    key = embedded_server.create_user("logged")
+    secret = key.split("_", 2)[2]
+    requests.get(f"{embedded_server.url}/api/v1/batches", params={"key": key, "page": "1"}, timeout=10)
+    requests.get(f"{embedded_server.url}/api/v1/batches", headers={"X-Api-Key": key}, timeout=10)
+    requests.post(
+        f"{embedded_server.url}/bgremove",
+        params={"key": key},
+        files={"file": ("a.jpg", photo_bytes("chelsea.png", size=(64, 48)))},
+        timeout=60,
+    )
+    requests.get(f"{embedded_server.url}/api/v1/batches", params={"key": key + "wrong"}, timeout=10)
+    log = embedded_server.log()
+    assert '"GET /api/v1/batches?key=[redacted]&page=1" 200' in log
+    assert '"POST /bgremove?key=[redacted]" 200' in log
+    assert '"GET /api/v1/batches?key=[redacted]" 401' in log
+    assert secret not in log
