@@ -10,7 +10,7 @@ export U2NET_HOME ?= $(CURDIR)/.cache/u2net
 MODEL := $(U2NET_HOME)/u2netp.onnx
 SERVE := $(PY) -m uvicorn bgsite.asgi:application --host $(HOST) --port $(PORT) --lifespan on --ws websockets-sansio --no-access-log
 
-.PHONY: run web worker test lint setup setup-dev migrate clean
+.PHONY: run web worker test lint loadtest setup setup-dev migrate clean
 
 run: setup migrate
 	$(SERVE)
@@ -24,6 +24,11 @@ worker: setup
 
 test: setup-dev migrate lint
 	$(PY) -m pytest
+
+# The long load run (the short one is part of `make test`): 200 concurrent /bgremove
+# calls and a 500-file batch at once; figures go to bench/results/loadtest.json.
+loadtest: setup-dev
+	$(PY) -m tests.loadgen --bgremove 200 --batch 500 --output bench/results/loadtest.json
 
 lint: setup-dev
 	$(PY) -m ruff check .

@@ -16,7 +16,7 @@ from django_ratelimit.core import get_usage
 from removal.errors import ServiceUnavailable, TooManyRequests
 from removal.models import Item
 
-QUEUE_FULL_RETRY_SECONDS = 30
+QUEUE_FULL_RETRY_SECONDS = 5
 
 
 def check_rate(request: HttpRequest, user: Any) -> dict[str, str]:
