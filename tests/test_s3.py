@@ -1,6 +1,7 @@
 """Live: bgsite with S3 storage (moto's server over HTTP): uploads, cutouts and zips in the bucket."""
 
 import io
+import time
 import zipfile
 from typing import Any
 
@@ -63,10 +64,11 @@ def test_batch_files_live_in_the_bucket_and_the_zip_streams_from_it(s3_site: Any
     ]
     batch = requests.post(f"{server.url}/api/v1/batches", headers=headers, files=files, timeout=30).json()
     url = f"{server.url}/api/v1/batches/{batch['id']}"
-    for _ in range(600):
+    for _ in range(300):
         state = requests.get(url, headers=headers, timeout=10).json()
         if state["status"] == "done":
             break
+        time.sleep(0.2)
     assert state["counts"]["done"] == 3
 
     keys = bucket_keys(s3_server)
