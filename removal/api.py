@@ -8,6 +8,7 @@ Errors are raised as removal.errors exceptions and turned into
 import functools
 import mimetypes
 from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import PurePosixPath
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -30,6 +31,7 @@ from django.views.decorators.csrf import csrf_exempt
 from accounts.auth import user_for_api_request
 from removal import limits, selectors, serializers, services
 from removal.errors import ApiError, BadRequest, MethodNotAllowed, NotFound, PayloadTooLarge, ServiceUnavailable
+from removal.options import InvalidOption, installed_models, parse_options
 
 ApiView = Callable[..., HttpResponseBase]
 
@@ -86,6 +88,8 @@ def as_api_error(exc: Exception) -> ApiError | None:
         return exc
     if isinstance(exc, TooManyFilesSent):
         return BadRequest(f"too many files in one request; send at most {settings.MAX_FILES_PER_REQUEST} per request")
+    if isinstance(exc, InvalidOption):
+        return BadRequest(str(exc))
     if isinstance(exc, services.StorageUnavailable):
         return ServiceUnavailable(str(exc), headers={"Retry-After": "30"})
     if isinstance(exc, RequestDataTooBig):
@@ -136,11 +140,17 @@ def batches(request: HttpRequest, user: Any) -> HttpResponseBase:
     )
 
 
+def request_options(params: Any) -> Any:
+    """The output options named in a request (removal.options), with this site's default model."""
+    return parse_options(params, default_model=settings.REMBG_MODEL, model_dir=settings.U2NET_HOME)
+
+
 def _batch_create(request: HttpRequest, user: Any) -> HttpResponseBase:
     files = uploaded_files(request)
+    options = request_options(request.POST)
     limits.check_new_work(user, images=len(files))
     with transaction.atomic():
-        batch = services.batch_create(owner=user)
+        batch = services.batch_create(owner=user, options=options)
         items, rejected = services.batch_add_files(batch=batch, files=files)
         if not items:
             raise _refuse_all(rejected)  # rolls the empty batch back
@@ -207,7 +217,9 @@ def item_result(request: HttpRequest, user: Any, item_id: str) -> HttpResponseBa
     if not item.result:
         raise NotFound(f"this item has no result (it is {item.status})")
     return stored_file_response(
-        str(item.result.name), download_name=f"{services.zip_member_stem(item.filename)}.png", request=request
+        str(item.result.name),
+        download_name=services.zip_member_stem(item.filename) + PurePosixPath(str(item.result.name)).suffix,
+        request=request,
     )
 
 
@@ -230,3 +242,9 @@ def stored_file_response(name: str, *, download_name: str, request: HttpRequest)
     if disposition := content_disposition_header(as_attachment, download_name):
         reply["Content-Disposition"] = disposition
     return reply
+
+
+@never_cache
+def models(request: HttpRequest) -> HttpResponseBase:
+    """The models installed here, usable as the `model` option (no authentication needed)."""
+    return JsonResponse({"models": installed_models(settings.U2NET_HOME), "default": settings.REMBG_MODEL})

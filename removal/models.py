@@ -18,6 +18,8 @@ class Batch(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="batches")
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.UPLOAD)
+    # Output options for every item of the batch (removal.options.Options as JSON).
+    options = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

@@ -5,6 +5,7 @@ functions directly. Model sessions are created once per thread and reused.
 """
 
 import io
+import math
 import os
 import re
 import threading
@@ -14,6 +15,10 @@ from typing import IO, Any
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
+
+from removal.options import PREVIEW_PIXELS, Options
+
+DEFAULT_OPTIONS = Options()
 
 # Formats Pillow decodes that we accept; anything else is refused up front.
 ACCEPTED_FORMATS = {"JPEG", "PNG", "WEBP", "AVIF", "GIF", "BMP", "TIFF", "MPO"}
@@ -44,9 +49,11 @@ class ImageInfo:
 
 @dataclass(frozen=True)
 class Cutout:
-    png: bytes
+    data: bytes
     width: int
     height: int
+    mime_type: str
+    extension: str
 
 
 def inspect_image(source: IO[bytes], *, max_pixels: int) -> ImageInfo:
@@ -179,8 +186,73 @@ def encode_png(image: Image.Image, *, compress_level: int) -> bytes:
     return buffer.getvalue()
 
 
-def cut_out(data: bytes, *, session: Any, max_pixels: int, compress_level: int) -> Cutout:
-    """The whole pipeline: image file bytes to a transparent PNG."""
-    image = decode_image(data, max_pixels=max_pixels)
+def fit_size(image: Image.Image, options: Options) -> Image.Image:
+    """Scale down (never up) to the requested size before the model runs."""
+    width, height = image.size
+    scale = 1.0
+    if options.size_preview and width * height > PREVIEW_PIXELS:
+        scale = math.sqrt(PREVIEW_PIXELS / (width * height))
+    if options.size_bound is not None:
+        scale = min(scale, options.size_bound[0] / width, options.size_bound[1] / height)
+    if scale >= 1:
+        return image
+    target = (max(1, int(width * scale)), max(1, int(height * scale)))
+    return image.resize(target, Image.Resampling.LANCZOS)
+
+
+def crop_to_subject(cutout: Image.Image, options: Options) -> Image.Image:
+    """Crop to the visible subject, plus a transparent margin (pixels or % of the subject's size)."""
+    box = cutout.getchannel("A").getbbox()
+    if box is None:
+        return cutout  # nothing found: keep the whole image rather than return nothing
+    left, top, right, bottom = box
+    margin_x = margin_y = options.crop_margin
+    if options.crop_margin_percent:
+        margin_x = round((right - left) * options.crop_margin / 100)
+        margin_y = round((bottom - top) * options.crop_margin / 100)
+    subject = cutout.crop(box)
+    if not margin_x and not margin_y:
+        return subject
+    canvas = Image.new("RGBA", (subject.width + 2 * margin_x, subject.height + 2 * margin_y), (0, 0, 0, 0))
+    canvas.paste(subject, (margin_x, margin_y))
+    return canvas
+
+
+def finish(cutout: Image.Image, options: Options) -> Image.Image:
+    """The requested channels and background."""
+    if options.channels == "alpha":
+        return cutout.getchannel("A")
+    if options.bg_color is not None:
+        background = Image.new("RGBA", cutout.size, options.bg_color)
+        background.alpha_composite(cutout)
+        return background.convert("RGB") if options.format == "jpg" else background
+    return cutout
+
+
+def encode(image: Image.Image, *, fmt: str, compress_level: int) -> bytes:
+    if fmt == "png":
+        return encode_png(image, compress_level=compress_level)
+    buffer = io.BytesIO()
+    if fmt == "webp":
+        image.save(buffer, format="WEBP", quality=90, method=4)
+    else:
+        image.convert("L" if image.mode == "L" else "RGB").save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def cut_out(
+    data: bytes, *, session: Any, max_pixels: int, compress_level: int, options: Options = DEFAULT_OPTIONS
+) -> Cutout:
+    """The whole pipeline: image file bytes to the cutout in the requested form (a transparent PNG by default)."""
+    image = fit_size(decode_image(data, max_pixels=max_pixels), options)
     cutout = remove_background(image, session=session)
-    return Cutout(png=encode_png(cutout, compress_level=compress_level), width=cutout.width, height=cutout.height)
+    if options.crop:
+        cutout = crop_to_subject(cutout, options)
+    result = finish(cutout, options)
+    return Cutout(
+        data=encode(result, fmt=options.format, compress_level=compress_level),
+        width=result.width,
+        height=result.height,
+        mime_type=options.mime_type,
+        extension=options.extension,
+    )

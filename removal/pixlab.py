@@ -26,12 +26,20 @@ from django.views.decorators.csrf import csrf_exempt
 
 from accounts.auth import user_for_api_request
 from removal import fetch, limits, pipeline, selectors, services
-from removal.api import api_endpoint, check_method, error_response, stored_file_response, uploaded_files, with_headers
+from removal.api import (
+    api_endpoint,
+    check_method,
+    error_response,
+    request_options,
+    stored_file_response,
+    uploaded_files,
+    with_headers,
+)
 from removal.errors import BadRequest, GatewayTimeout, InternalError, PayloadTooLarge
 from removal.models import Item
+from removal.options import Options
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
-PNG = {"mimeType": "image/png", "extension": "png"}
 
 
 @csrf_exempt  # session callers are CSRF-checked in user_for_api_request
@@ -52,9 +60,10 @@ def _accept(request: HttpRequest) -> tuple[uuid.UUID, bool, dict[str, str]]:
     user = user_for_api_request(request, key_in_body=str(params.get("key") or ""))
     rate_headers = limits.check_rate(request, user)
     limits.check_new_work(user, images=1)
+    options = request_options(params)
     upload = _input_image(request, user, params)
     try:
-        item = services.bgremove_submit(owner=user, upload=upload)
+        item = services.bgremove_submit(owner=user, upload=upload, options=options)
     except pipeline.ImageRejected as exc:
         raise BadRequest(str(exc)) from None
     return item.id, str(params.get("blob", "")).strip().lower() in TRUE_WORDS, rate_headers
@@ -139,14 +148,16 @@ async def _finished(item_id: uuid.UUID) -> Item:
 def _reply(request: HttpRequest, item: Item, *, blob: bool) -> HttpResponseBase:
     if item.status == Item.Status.FAILED:
         raise BadRequest(item.error) if item.input_rejected else InternalError(item.error)
+    options = Options.from_json(item.batch.options)
+    kind = {"mimeType": options.mime_type, "extension": options.extension}
     if blob:
         with item.result.open("rb") as result:
-            return HttpResponse(result.read(), content_type=PNG["mimeType"])
+            return HttpResponse(result.read(), content_type=options.mime_type)
     if not isinstance(default_storage, FileSystemStorage):
-        return JsonResponse({"status": 200, "link": default_storage.url(str(item.result.name)), **PNG})
+        return JsonResponse({"status": 200, "link": default_storage.url(str(item.result.name)), **kind})
     with item.result.open("rb") as result:
         encoded = base64.b64encode(result.read()).decode("ascii")
-    return JsonResponse({"status": 200, "imgData": encoded, **PNG})
+    return JsonResponse({"status": 200, "imgData": encoded, **kind})
 
 
 @api_endpoint("POST")

@@ -35,6 +35,7 @@ from zipstream import ZipStream
 
 from removal import events, pipeline, selectors
 from removal.models import Batch, Item, StoredImage
+from removal.options import Options
 
 logger = logging.getLogger(__name__)
 
@@ -75,8 +76,8 @@ class RejectedFile:
     error: str
 
 
-def batch_create(*, owner: Any) -> Batch:
-    return Batch.objects.create(owner=owner)
+def batch_create(*, owner: Any, options: Options | None = None) -> Batch:
+    return Batch.objects.create(owner=owner, options=(options or Options()).to_json())
 
 
 def batch_add_files(*, batch: Batch, files: list[Any]) -> tuple[list[Item], list[RejectedFile]]:
@@ -204,17 +205,21 @@ def item_process(*, item_id: str) -> None:
         return
 
     started = time.monotonic()
+    options = Options.from_json(item.batch.options)
     try:
         with _lease_renewed(item.pk, token), item.source.open("rb") as source:
             cutout = pipeline.cut_out(
                 source.read(),
-                session=pipeline.thread_session(settings.REMBG_MODEL, settings.U2NET_HOME),
+                session=pipeline.thread_session(options.model or settings.REMBG_MODEL, settings.U2NET_HOME),
                 max_pixels=settings.MAX_IMAGE_PIXELS,
                 compress_level=settings.PNG_COMPRESS_LEVEL,
+                options=options,
             )
         # A fresh name per claim: a stale worker can never overwrite the result
         # that the current claim holder recorded.
-        result_name = default_storage.save(f"{_item_prefix(item)}/cutout-{token[:8]}.png", ContentFile(cutout.png))
+        result_name = default_storage.save(
+            f"{_item_prefix(item)}/cutout-{token[:8]}.{cutout.extension}", ContentFile(cutout.data)
+        )
     except pipeline.ImageRejected as exc:
         _item_finish(item, token, status=Status.FAILED, error=str(exc), input_rejected=True)
         return
@@ -228,7 +233,7 @@ def item_process(*, item_id: str) -> None:
         token,
         status=Status.DONE,
         result=result_name,
-        result_bytes=len(cutout.png),
+        result_bytes=len(cutout.data),
         processing_ms=int((time.monotonic() - started) * 1000),
     )
     if not recorded:
@@ -336,9 +341,8 @@ def batch_zip(*, batch: Batch) -> ZipStream:
     archive = ZipStream(sized=True)
     taken: set[str] = set()
     for item in selectors.done_items(batch).only("id", "filename", "result", "result_bytes", "created_at"):
-        archive.add(
-            storage_chunks(str(item.result.name)), _unique_member_name(item.filename, taken), size=item.result_bytes
-        )
+        name = _unique_member_name(item.filename, PurePosixPath(str(item.result.name)).suffix, taken)
+        archive.add(storage_chunks(str(item.result.name)), name, size=item.result_bytes)
     return archive
 
 
@@ -361,23 +365,23 @@ def zip_member_stem(filename: str) -> str:
     return (stem or "image")[:100]
 
 
-def _unique_member_name(filename: str, taken: set[str]) -> str:
+def _unique_member_name(filename: str, suffix: str, taken: set[str]) -> str:
     stem = zip_member_stem(filename)
-    candidate, counter = f"{stem}.png", 2
+    candidate, counter = f"{stem}{suffix}", 2
     while candidate.lower() in taken:
-        candidate, counter = f"{stem}-{counter}.png", counter + 1
+        candidate, counter = f"{stem}-{counter}{suffix}", counter + 1
     taken.add(candidate.lower())
     return candidate
 
 
-def bgremove_submit(*, owner: Any, upload: Any) -> Item:
+def bgremove_submit(*, owner: Any, upload: Any, options: Options | None = None) -> Item:
     """Queue one image for a waiting /bgremove caller (same pipeline and workers as batches).
 
     `upload` is a Django File (an UploadedFile, or a ContentFile with a name).
     Raises pipeline.ImageRejected when it is not an image we accept.
     """
     with transaction.atomic():
-        batch = Batch.objects.create(owner=owner, kind=Batch.Kind.BGREMOVE)
+        batch = Batch.objects.create(owner=owner, kind=Batch.Kind.BGREMOVE, options=(options or Options()).to_json())
         items, rejected = batch_add_files(batch=batch, files=[upload])
         if rejected:
             raise pipeline.ImageRejected(rejected[0].error)

@@ -9,6 +9,7 @@ api_urlpatterns = [
     path("batches/<str:batch_id>/zip", api.batch_zip, name="api-batch-zip"),
     path("items/<str:item_id>/result", api.item_result, name="api-item-result"),
     path("items/<str:item_id>/original", api.item_original, name="api-item-original"),
+    path("models", api.models, name="api-models"),
     path("bgremove", pixlab.bgremove),
     path("store", pixlab.store),
     path("store/<str:image_id>", pixlab.stored_image, name="api-stored-image"),

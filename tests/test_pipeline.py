@@ -21,7 +21,7 @@ def session() -> object:
 
 def cut_out(data: bytes, session: object) -> np.ndarray:
     cutout = pipeline.cut_out(data, session=session, max_pixels=MAX_PIXELS, compress_level=1)
-    with Image.open(io.BytesIO(cutout.png)) as image:
+    with Image.open(io.BytesIO(cutout.data)) as image:
         assert image.format == "PNG"
         assert image.mode == "RGBA"
         assert (image.width, image.height) == (cutout.width, cutout.height)

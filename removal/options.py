@@ -1,0 +1,139 @@
+"""Output options, parsed once from a request and applied by the pipeline.
+
+The same names in /bgremove (query, form or JSON), the batch API (fields sent
+with the files that create a batch; they apply to the whole batch) and the
+remove.bg-compatible endpoint. A bad value is an InvalidOption naming the field.
+"""
+
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from PIL import ImageColor
+
+FORMATS = {"png": ("image/png", "png"), "webp": ("image/webp", "webp"), "jpg": ("image/jpeg", "jpg")}
+CHANNELS = ("rgba", "alpha")
+PREVIEW_PIXELS = 250_000  # "preview": at most 0.25 megapixels, as remove.bg
+OPTION_NAMES = ("format", "bg_color", "crop", "crop_margin", "channels", "size", "model")
+TRUE_WORDS = {"1", "true", "yes", "on"}
+FALSE_WORDS = {"0", "false", "no", "off", ""}
+
+
+class InvalidOption(ValueError):
+    """An option has a value we cannot use; the message names the field and what is allowed."""
+
+
+@dataclass(frozen=True)
+class Options:
+    format: str = "png"
+    bg_color: tuple[int, int, int, int] | None = None
+    crop: bool = False
+    crop_margin: int = 0
+    crop_margin_percent: bool = False
+    channels: str = "rgba"
+    # None: full size; else (max width, max height) to fit within.
+    size_bound: tuple[int, int] | None = None
+    size_preview: bool = False
+    model: str = ""
+
+    @property
+    def mime_type(self) -> str:
+        return FORMATS[self.format][0]
+
+    @property
+    def extension(self) -> str:
+        return FORMATS[self.format][1]
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, stored: Mapping[str, Any] | None) -> "Options":
+        if not stored:
+            return cls()
+        known = {field.name for field in fields(cls)}
+        values = {name: value for name, value in stored.items() if name in known}
+        for name in ("bg_color", "size_bound"):
+            if values.get(name) is not None:
+                values[name] = tuple(values[name])
+        return cls(**values)
+
+
+def installed_models(model_dir: Path) -> list[str]:
+    return sorted(path.stem for path in model_dir.glob("*.onnx"))
+
+
+def parse_options(params: Mapping[str, Any], *, default_model: str, model_dir: Path) -> Options:
+    """Options from request parameters; absent ones keep their defaults."""
+    values: dict[str, Any] = {}
+    fmt = _text(params, "format", "png").lower()
+    fmt = {"jpeg": "jpg", "auto": "png"}.get(fmt, fmt)
+    if fmt not in FORMATS:
+        raise InvalidOption(f"format: must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    values["format"] = fmt
+
+    if bg_color := _text(params, "bg_color", ""):
+        values["bg_color"] = parse_color(bg_color)
+    elif fmt == "jpg":
+        values["bg_color"] = (255, 255, 255, 255)  # JPEG has no transparency: white, as remove.bg
+
+    crop = _text(params, "crop", "false").lower()
+    if crop not in TRUE_WORDS | FALSE_WORDS:
+        raise InvalidOption(f"crop: must be true or false, not {crop!r}")
+    values["crop"] = crop in TRUE_WORDS
+    margin = _text(params, "crop_margin", "0")
+    found = re.fullmatch(r"(\d{1,4})(px|%)?", margin)
+    if found is None or (found.group(2) == "%" and int(found.group(1)) > 50):
+        raise InvalidOption(
+            f"crop_margin: must be pixels like '30' or '30px', or a percentage up to 50%, not {margin!r}"
+        )
+    values["crop_margin"] = int(found.group(1))
+    values["crop_margin_percent"] = found.group(2) == "%"
+
+    channels = _text(params, "channels", "rgba").lower()
+    if channels not in CHANNELS:
+        raise InvalidOption(f"channels: must be rgba or alpha, not {channels!r}")
+    values["channels"] = channels
+
+    size = _text(params, "size", "full").lower()
+    if size in ("preview", "small", "regular"):
+        values["size_preview"] = True
+    elif size not in ("full", "auto", "4k", "hd", "medium"):
+        bound = re.fullmatch(r"(\d{1,5})x(\d{1,5})", size)
+        if bound is None or 0 in (int(bound.group(1)), int(bound.group(2))):
+            raise InvalidOption(f"size: must be preview, full or WIDTHxHEIGHT like 800x600, not {size!r}")
+        values["size_bound"] = (int(bound.group(1)), int(bound.group(2)))
+
+    model = _text(params, "model", default_model)
+    available = installed_models(model_dir)
+    if model not in available:
+        raise InvalidOption(f"model: {model!r} is not installed; installed: {', '.join(available) or 'none'}")
+    values["model"] = model
+    return Options(**values)
+
+
+def parse_color(text: str) -> tuple[int, int, int, int]:
+    """'ff0000', '#ff0000cc', 'f00' or a CSS name -> RGBA."""
+    candidate = text.strip()
+    if re.fullmatch(r"[0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8}", candidate):
+        candidate = "#" + candidate
+    try:
+        color = ImageColor.getrgb(candidate)
+    except ValueError:
+        raise InvalidOption(
+            f"bg_color: must be a hex colour like ff0000 or #ff0000cc, or a colour name, not {text!r}"
+        ) from None
+    return (*color[:3], color[3] if len(color) == 4 else 255)
+
+
+def _text(params: Mapping[str, Any], name: str, default: str) -> str:
+    value = params.get(name)
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if not isinstance(value, str | int | float):
+        raise InvalidOption(f"{name}: must be a string")
+    return str(value).strip()

@@ -1,0 +1,183 @@
+"""Output options: parsing (bad values name their field) and their effect on real cutouts."""
+
+import io
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import requests
+from django.conf import settings
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
+
+from removal import pipeline
+from removal.models import Item
+from removal.options import InvalidOption, Options, parse_options
+from removal.worker import run_ready_jobs
+from tests.conftest import LiveServer, photo_bytes
+
+PHOTO = photo_bytes("astronaut.png", size=(400, 300))
+
+
+def parse(**params: Any) -> Options:
+    return parse_options(params, default_model="u2netp", model_dir=settings.U2NET_HOME)
+
+
+def test_defaults_are_a_full_size_transparent_png() -> None:
+    options = parse()
+    assert (options.format, options.channels, options.bg_color, options.crop, options.model) == (
+        "png",
+        "rgba",
+        None,
+        False,
+        "u2netp",
+    )
+    assert Options.from_json(options.to_json()) == options
+
+
+@pytest.mark.parametrize(
+    ("params", "expected"),
+    [
+        ({"format": "JPEG"}, {"format": "jpg", "bg_color": (255, 255, 255, 255)}),
+        ({"format": "webp", "bg_color": "ff0000"}, {"format": "webp", "bg_color": (255, 0, 0, 255)}),
+        ({"bg_color": "#00ff0080"}, {"bg_color": (0, 255, 0, 128)}),
+        ({"bg_color": "rebeccapurple"}, {"bg_color": (102, 51, 153, 255)}),
+        ({"crop": "true", "crop_margin": "10%"}, {"crop": True, "crop_margin": 10, "crop_margin_percent": True}),
+        ({"crop": True, "crop_margin": "25px"}, {"crop": True, "crop_margin": 25, "crop_margin_percent": False}),
+        ({"channels": "alpha"}, {"channels": "alpha"}),
+        ({"size": "preview"}, {"size_preview": True}),
+        ({"size": "800x600"}, {"size_bound": (800, 600)}),
+    ],
+)
+def test_valid_values(params: dict[str, Any], expected: dict[str, Any]) -> None:
+    options = parse(**params)
+    for name, value in expected.items():
+        assert getattr(options, name) == value
+    assert Options.from_json(options.to_json()) == options
+
+
+@pytest.mark.parametrize(
+    ("params", "field"),
+    [
+        ({"format": "gif"}, "format:"),
+        ({"bg_color": "nope"}, "bg_color:"),
+        ({"crop": "maybe"}, "crop:"),
+        ({"crop_margin": "-5"}, "crop_margin:"),
+        ({"crop_margin": "80%"}, "crop_margin:"),
+        ({"channels": "rgb"}, "channels:"),
+        ({"size": "huge"}, "size:"),
+        ({"size": "0x10"}, "size:"),
+        ({"model": "isnet-general-use"}, "model: 'isnet-general-use' is not installed; installed: u2netp"),
+        ({"format": ["png"]}, "format: must be a string"),
+    ],
+)
+def test_invalid_values_name_the_field(params: dict[str, Any], field: str) -> None:
+    with pytest.raises(InvalidOption, match=field.replace("(", r"\(")):
+        parse(**params)
+
+
+@pytest.fixture(scope="module")
+def session() -> Any:
+    return pipeline.thread_session("u2netp", settings.U2NET_HOME)
+
+
+def run(session: Any, **params: Any) -> tuple[pipeline.Cutout, Image.Image]:
+    cutout = pipeline.cut_out(PHOTO, session=session, max_pixels=50_000_000, compress_level=1, options=parse(**params))
+    return cutout, Image.open(io.BytesIO(cutout.data))
+
+
+def test_jpg_on_a_colour(session: Any) -> None:
+    cutout, image = run(session, format="jpg", bg_color="ff0000")
+    assert (cutout.mime_type, cutout.extension, image.format, image.mode) == ("image/jpeg", "jpg", "JPEG", "RGB")
+    corner = np.asarray(image)[:20, :20].reshape(-1, 3).mean(axis=0)
+    assert corner[0] > 230 and corner[1] < 30 and corner[2] < 30  # the background is now red
+
+
+def test_webp_keeps_transparency(session: Any) -> None:
+    cutout, image = run(session, format="webp")
+    assert (cutout.mime_type, image.format, image.mode) == ("image/webp", "WEBP", "RGBA")
+    assert np.asarray(image.getchannel("A"))[:20, :20].max() < 10
+
+
+def test_alpha_channel_only(session: Any) -> None:
+    _, image = run(session, channels="alpha")
+    assert image.mode == "L" and image.size == (400, 300)
+    mask = np.asarray(image)
+    assert mask[:20, :20].max() < 10 and mask[120:180, 170:230].mean() > 200
+
+
+def test_crop_to_the_subject_with_a_margin(session: Any) -> None:
+    _, full = run(session)
+    _, cropped = run(session, crop="true")
+    _, padded = run(session, crop="true", crop_margin="20px")
+    box = full.getchannel("A").getbbox()
+    assert box is not None
+    assert cropped.size == (box[2] - box[0], box[3] - box[1])
+    assert padded.size == (cropped.width + 40, cropped.height + 40)
+    assert np.asarray(padded.getchannel("A"))[:20].max() == 0  # the margin is transparent
+
+
+@pytest.mark.parametrize(
+    ("size", "expected"), [("preview", (577, 433)), ("200x200", (200, 150)), ("2000x2000", (1280, 960))]
+)
+def test_size(session: Any, size: str, expected: tuple[int, int]) -> None:
+    data = photo_bytes("coffee.png", size=(1280, 960))
+    cutout = pipeline.cut_out(data, session=session, max_pixels=50_000_000, compress_level=1, options=parse(size=size))
+    assert (cutout.width, cutout.height) == expected
+    assert cutout.width * cutout.height <= 250_000 or size != "preview"
+
+
+@pytest.mark.django_db
+def test_batch_options_apply_to_every_item(api: Any) -> None:
+    files = [SimpleUploadedFile(f"{name}.jpg", PHOTO) for name in ("a", "b")]
+    reply = api.post("/api/v1/batches", {"files": files, "format": "webp", "size": "200x200"})
+    assert reply.status_code == 201, reply.content
+    run_ready_jobs()
+    for item in Item.objects.all():
+        assert item.result.name.endswith(".webp")
+        with item.result.open("rb") as result, Image.open(result) as image:
+            assert image.format == "WEBP" and image.size == (200, 150)
+    assert api.get(f"/api/v1/items/{item.id}/result")["Content-Type"] == "image/webp"
+    body = b"".join(api.get(reply.json()["zip"]))
+    assert sorted(zipfile.ZipFile(io.BytesIO(body)).namelist()) == ["a.webp", "b.webp"]
+
+
+@pytest.mark.django_db
+def test_batch_with_a_bad_option_is_refused(api: Any) -> None:
+    reply = api.post("/api/v1/batches", {"files": [SimpleUploadedFile("a.jpg", PHOTO)], "channels": "rgb"})
+    assert reply.status_code == 400
+    assert reply.json()["error"].startswith("channels:")
+    assert not Item.objects.exists()
+
+
+def test_models_endpoint(client: Any) -> None:
+    assert client.get("/api/v1/models").json() == {"models": ["u2netp"], "default": "u2netp"}
+
+
+@pytest.mark.live
+def test_bgremove_options(embedded_server: LiveServer, tmp_path: Path) -> None:
+    key = embedded_server.create_user("options")
+    reply = requests.post(
+        f"{embedded_server.url}/bgremove",
+        files={"file": ("a.jpg", PHOTO)},
+        data={"key": key, "format": "jpg", "bg_color": "blue", "crop": "true"},
+        timeout=60,
+    )
+    body = reply.json()
+    assert (body["mimeType"], body["extension"]) == ("image/jpeg", "jpg")
+    blob = requests.post(
+        f"{embedded_server.url}/bgremove",
+        json={"img": "http://127.0.0.1:9/never", "key": key, "model": "nope"},
+        timeout=60,
+    )
+    assert blob.status_code == 400 and blob.json()["error"].startswith("model: 'nope' is not installed")
+    alpha = requests.post(
+        f"{embedded_server.url}/bgremove",
+        files={"file": ("a.jpg", PHOTO)},
+        data={"key": key, "channels": "alpha", "blob": "1"},
+        timeout=60,
+    )
+    assert alpha.headers["Content-Type"] == "image/png"
+    assert Image.open(io.BytesIO(alpha.content)).mode == "L"
