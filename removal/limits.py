@@ -60,16 +60,26 @@ def check_rate(request: HttpRequest, user: Any) -> dict[str, str]:
     return headers
 
 
+def images_left_today(user: Any) -> int | None:
+    """Images the user may still submit today (UTC) under DAILY_IMAGE_QUOTA; None without a quota."""
+    if settings.DAILY_IMAGE_QUOTA <= 0:
+        return None
+    used = Item.objects.filter(batch__owner=user, created_at__gte=_midnight()).count()
+    return max(0, settings.DAILY_IMAGE_QUOTA - used)
+
+
+def _midnight() -> datetime:
+    return datetime.combine(timezone.now().date(), time.min, tzinfo=UTC)
+
+
 def check_daily_quota(user: Any, *, images: int) -> None:
     """Refuse work that would take the user past DAILY_IMAGE_QUOTA images today (UTC)."""
-    quota = settings.DAILY_IMAGE_QUOTA
-    if quota <= 0:
+    left = images_left_today(user)
+    if left is None:
         return
-    midnight = datetime.combine(timezone.now().date(), time.min, tzinfo=UTC)
-    used = Item.objects.filter(batch__owner=user, created_at__gte=midnight).count()
-    if used + images > quota:
-        retry_after = int((midnight + timedelta(days=1) - timezone.now()).total_seconds()) + 1
-        left = max(0, quota - used)
+    quota = settings.DAILY_IMAGE_QUOTA
+    if images > left:
+        retry_after = int((_midnight() + timedelta(days=1) - timezone.now()).total_seconds()) + 1
         raise TooManyRequests(
             f"daily quota of {quota} images reached ({left} left today, {images} asked); it resets at 00:00 UTC",
             headers={"Retry-After": str(retry_after)},

@@ -50,6 +50,8 @@ class Item(models.Model):
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
     result = models.FileField(max_length=300, blank=True)
     result_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    # The subject's box in the result, [left, top, width, height] (remove.bg's X-Foreground-*).
+    foreground = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True)
     # True when it failed because of the input (not an image we can read), as
     # opposed to our side (storage, model); callers get a 4xx or a 5xx.

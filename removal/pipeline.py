@@ -54,6 +54,8 @@ class Cutout:
     height: int
     mime_type: str
     extension: str
+    # Where the subject is in the result: (left, top, width, height); None if nothing was found.
+    foreground: tuple[int, int, int, int] | None = None
 
 
 def inspect_image(source: IO[bytes], *, max_pixels: int) -> ImageInfo:
@@ -249,7 +251,9 @@ def cut_out(
     if options.crop:
         cutout = crop_to_subject(cutout, options)
     result = finish(cutout, options)
+    box = cutout.getchannel("A").getbbox()
     return Cutout(
+        foreground=(box[0], box[1], box[2] - box[0], box[3] - box[1]) if box else None,
         data=encode(result, fmt=options.format, compress_level=compress_level),
         width=result.width,
         height=result.height,

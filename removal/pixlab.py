@@ -48,7 +48,7 @@ async def bgremove(request: HttpRequest) -> HttpResponseBase:
     try:
         check_method(request, ("GET", "POST"))
         item_id, blob, rate_headers = await sync_to_async(_accept)(request)
-        item = await _finished(item_id)
+        item = await wait_finished(item_id)
         return with_headers(await sync_to_async(_reply)(request, item, blob=blob), rate_headers)
     except Exception as exc:
         return error_response(exc)
@@ -56,7 +56,7 @@ async def bgremove(request: HttpRequest) -> HttpResponseBase:
 
 def _accept(request: HttpRequest) -> tuple[uuid.UUID, bool, dict[str, str]]:
     """Authenticate, admit, find the input image, queue it; (item id, blob wanted, rate-limit headers)."""
-    params = _parameters(request)
+    params = request_parameters(request)
     user = user_for_api_request(request, key_in_body=str(params.get("key") or ""))
     rate_headers = limits.check_rate(request, user)
     limits.check_new_work(user, images=1)
@@ -69,7 +69,7 @@ def _accept(request: HttpRequest) -> tuple[uuid.UUID, bool, dict[str, str]]:
     return item.id, str(params.get("blob", "")).strip().lower() in TRUE_WORDS, rate_headers
 
 
-def _parameters(request: HttpRequest) -> dict[str, Any]:
+def request_parameters(request: HttpRequest) -> dict[str, Any]:
     """Query string, form fields and a JSON object body, merged (later ones win)."""
     params: dict[str, Any] = request.GET.dict()
     if request.method == "POST":
@@ -104,13 +104,13 @@ def _input_image(request: HttpRequest, user: Any, params: dict[str, Any]) -> Any
             with stored.file.open("rb") as source:
                 upload = ContentFile(source.read(), name=stored.filename)
         else:
-            upload = ContentFile(_fetch(img), name=_url_filename(img))
+            upload = ContentFile(fetch_image(img), name=url_filename(img))
     if upload.size > settings.MAX_UPLOAD_BYTES:
         raise PayloadTooLarge(f"the image is larger than {settings.MAX_UPLOAD_BYTES / 1e6:g} MB")
     return upload
 
 
-def _fetch(url: str) -> bytes:
+def fetch_image(url: str) -> bytes:
     limits = fetch.FetchLimits(
         max_bytes=settings.MAX_UPLOAD_BYTES,
         timeout_seconds=settings.FETCH_TIMEOUT_SECONDS,
@@ -125,11 +125,11 @@ def _fetch(url: str) -> bytes:
         raise BadRequest(str(exc)) from None
 
 
-def _url_filename(url: str) -> str:
+def url_filename(url: str) -> str:
     return services.display_filename(unquote(urlsplit(url).path)) or "image"
 
 
-async def _finished(item_id: uuid.UUID) -> Item:
+async def wait_finished(item_id: uuid.UUID) -> Item:
     """Wait for the workers to finish the item, polling the database with a short backoff."""
     deadline = time.monotonic() + settings.BGREMOVE_TIMEOUT_SECONDS
     read = sync_to_async(selectors.item_finished, thread_sensitive=False)

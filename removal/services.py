@@ -234,6 +234,7 @@ def item_process(*, item_id: str) -> None:
         status=Status.DONE,
         result=result_name,
         result_bytes=len(cutout.data),
+        foreground=list(cutout.foreground) if cutout.foreground else None,
         processing_ms=int((time.monotonic() - started) * 1000),
     )
     if not recorded:

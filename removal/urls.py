@@ -1,6 +1,6 @@
 from django.urls import path
 
-from removal import api, pixlab, views
+from removal import api, pixlab, removebg, views
 
 api_urlpatterns = [
     path("batches", api.batches, name="api-batches"),
@@ -15,10 +15,12 @@ api_urlpatterns = [
     path("store/<str:image_id>", pixlab.stored_image, name="api-stored-image"),
 ]
 
-# PixLab's own paths, so its clients only change the base URL.
+# PixLab's and remove.bg's own paths, so their clients only change the base URL.
 pixlab_urlpatterns = [
     path("bgremove", pixlab.bgremove, name="bgremove"),
     path("store", pixlab.store, name="store"),
+    path("v1.0/removebg", removebg.removebg, name="removebg"),
+    path("v1.0/account", removebg.account, name="removebg-account"),
 ]
 
 page_urlpatterns = [

@@ -1,0 +1,188 @@
+"""remove.bg-compatible endpoints: POST /v1.0/removebg and GET /v1.0/account.
+
+Clients written for remove.bg work by changing the base URL and key. Same
+pipeline, workers and limits as /bgremove; remove.bg's parameter names are
+mapped onto removal.options; replies and errors take remove.bg's shapes:
+the image itself (or {"data": {"result_b64", "foreground_*"}} with
+`Accept: application/json`), X-Width/X-Height/X-Type/X-Foreground-* headers,
+and {"errors": [{"title", "code"}]}.
+
+Not offered (400 naming the parameter): bg_image_url/bg_image_file, format
+zip, scale, position, roi other than the whole image, shadows.
+"""
+
+import base64
+import binascii
+import io
+import uuid
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from PIL import Image
+
+from accounts.auth import user_for_api_request
+from removal import limits, pipeline, services
+from removal.api import as_api_error, check_method, request_options, uploaded_files, with_headers
+from removal.errors import ApiError, BadRequest, PayloadTooLarge
+from removal.models import Item
+from removal.options import Options
+from removal.pixlab import fetch_image, request_parameters, url_filename, wait_finished
+
+# Our status -> remove.bg's (status, code).
+ERROR_CODES = {
+    400: (400, "invalid_parameter"),
+    401: (403, "auth_failed"),
+    403: (403, "auth_failed"),
+    404: (400, "invalid_parameter"),
+    405: (405, "method_not_allowed"),
+    413: (400, "file_too_large"),
+    429: (429, "rate_limit_exceeded"),
+    500: (500, "server_error"),
+    503: (503, "service_unavailable"),
+    504: (504, "timeout"),
+}
+UNSUPPORTED = ("bg_image_url", "bg_image_file", "shadow_type", "add_shadow", "semitransparency")
+SIZES = {"auto": "full", "full": "full", "4k": "full", "hd": "full", "50mp": "full", "medium": "full"}
+SIZES |= {"preview": "preview", "small": "preview", "regular": "preview"}
+UNLIMITED = 1_000_000_000  # no daily quota: what remove.bg clients read as credits
+TYPES = {"auto", "person", "product", "car", "animal", "graphic", "transportation"}
+
+
+def removebg_error(error: ApiError) -> HttpResponseBase:
+    status, code = ERROR_CODES.get(error.status, (error.status, "error"))
+    reply = JsonResponse({"errors": [{"title": error.message, "code": code}]}, status=status)
+    return with_headers(reply, error.headers)
+
+
+@csrf_exempt
+@never_cache
+async def removebg(request: HttpRequest) -> HttpResponseBase:
+    try:
+        check_method(request, ("POST",))
+        item_id, as_json, foreground_type, rate_headers = await sync_to_async(_accept)(request)
+        item = await wait_finished(item_id)
+        reply = await sync_to_async(_reply)(item, as_json=as_json, foreground_type=foreground_type)
+        return with_headers(reply, {**rate_headers, "X-Credits-Charged": "1"})
+    except Exception as exc:
+        if (error := as_api_error(exc)) is None:
+            raise
+        return removebg_error(error)
+
+
+def _accept(request: HttpRequest) -> tuple[uuid.UUID, bool, str, dict[str, str]]:
+    params = request_parameters(request)
+    user = user_for_api_request(request)
+    rate_headers = limits.check_rate(request, user)
+    limits.check_new_work(user, images=1)
+    requested_type = str(params.get("type") or "auto").lower()
+    if requested_type not in TYPES:
+        raise BadRequest(f"type: must be one of {', '.join(sorted(TYPES))}")
+    options = request_options(_our_options(params))
+    upload = _input_image(request, params)
+    try:
+        item = services.bgremove_submit(owner=user, upload=upload, options=options)
+    except pipeline.ImageRejected as exc:
+        raise BadRequest(str(exc)) from None
+    as_json = "application/json" in request.headers.get("Accept", "")
+    # We do not classify subjects: X-Type echoes the requested type, or "other".
+    return item.id, as_json, "other" if requested_type == "auto" else requested_type, rate_headers
+
+
+def _our_options(params: dict[str, Any]) -> dict[str, Any]:
+    """remove.bg's parameter names and values, as removal.options understands them."""
+    for name in UNSUPPORTED:
+        if params.get(name):
+            raise BadRequest(f"{name}: not supported by this server")
+    if str(params.get("scale") or "original").lower() != "original":
+        raise BadRequest("scale: only 'original' is supported by this server")
+    if str(params.get("position") or "original").lower() not in ("original", "center"):
+        raise BadRequest("position: only 'original' is supported by this server")
+    if str(params.get("roi") or "0% 0% 100% 100%") != "0% 0% 100% 100%":
+        raise BadRequest("roi: only the whole image (0% 0% 100% 100%) is supported by this server")
+    fmt = str(params.get("format") or "auto").lower()
+    if fmt == "zip":
+        raise BadRequest("format: zip is not supported by this server; use png, jpg or webp")
+    size = str(params.get("size") or "auto").lower()
+    if size not in SIZES and "x" not in size:
+        raise BadRequest(f"size: must be one of {', '.join(sorted(SIZES))}")
+    shared = ("bg_color", "crop", "crop_margin", "channels")
+    ours: dict[str, Any] = {name: params[name] for name in shared if name in params}
+    return {**ours, "format": "png" if fmt == "auto" else fmt, "size": SIZES.get(size, size)}
+
+
+def _input_image(request: HttpRequest, params: dict[str, Any]) -> Any:
+    if request.FILES:
+        upload = request.FILES.get("image_file") or uploaded_files(request)[0]
+    elif encoded := params.get("image_file_b64"):
+        try:
+            upload = ContentFile(base64.b64decode(str(encoded), validate=True), name="image")
+        except (binascii.Error, ValueError):
+            raise BadRequest("image_file_b64: not valid base64") from None
+    elif url := params.get("image_url"):
+        upload = ContentFile(fetch_image(str(url)), name=url_filename(str(url)))
+    else:
+        raise BadRequest("No image given: send image_file, image_file_b64 or image_url")
+    if upload.size > settings.MAX_UPLOAD_BYTES:
+        raise PayloadTooLarge(f"the image is larger than {settings.MAX_UPLOAD_BYTES / 1e6:g} MB")
+    return upload
+
+
+def _reply(item: Item, *, as_json: bool, foreground_type: str) -> HttpResponseBase:
+    if item.status == Item.Status.FAILED:
+        raise BadRequest(item.error) if item.input_rejected else ApiError(item.error)
+    with item.result.open("rb") as result:
+        data = result.read()
+    left, top, width, height = item.foreground or (0, 0, 0, 0)
+    with Image.open(io.BytesIO(data)) as image:  # reads the header only
+        size = image.size
+    headers = {
+        "X-Width": str(size[0]),
+        "X-Height": str(size[1]),
+        "X-Type": foreground_type,
+        "X-Foreground-Top": str(top),
+        "X-Foreground-Left": str(left),
+        "X-Foreground-Width": str(width),
+        "X-Foreground-Height": str(height),
+    }
+    if as_json:
+        body = {
+            "data": {
+                "result_b64": base64.b64encode(data).decode("ascii"),
+                "foreground_top": top,
+                "foreground_left": left,
+                "foreground_width": width,
+                "foreground_height": height,
+            }
+        }
+        return with_headers(JsonResponse(body), headers)
+    options = Options.from_json(item.batch.options)
+    return with_headers(HttpResponse(data, content_type=options.mime_type), headers)
+
+
+@csrf_exempt
+@never_cache
+def account(request: HttpRequest) -> HttpResponseBase:
+    """remove.bg's account call: what this key's owner may still process today."""
+    try:
+        check_method(request, ("GET",))
+        user = user_for_api_request(request)
+        headers = limits.check_rate(request, user)
+    except ApiError as error:
+        return removebg_error(error)
+    left = limits.images_left_today(user)
+    credits = left if left is not None else UNLIMITED
+    body = {
+        "data": {
+            "attributes": {
+                "credits": {"total": credits, "subscription": 0, "payg": credits, "enterprise": 0},
+                "api": {"free_calls": credits, "sizes": "all"},
+            }
+        }
+    }
+    return with_headers(JsonResponse(body), headers)

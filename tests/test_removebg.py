@@ -1,0 +1,120 @@
+"""Live: the remove.bg-compatible API, called the way remove.bg's own sample code calls it."""
+
+import base64
+import io
+from pathlib import Path
+from typing import Any
+
+import pytest
+import requests
+from PIL import Image
+
+from tests.conftest import LiveServer, photo_bytes
+
+pytestmark = pytest.mark.live
+
+PHOTO = photo_bytes("astronaut.png", size=(400, 300))
+
+
+@pytest.fixture(scope="module")
+def key(embedded_server: LiveServer) -> str:
+    return embedded_server.create_user("removebg")
+
+
+def test_sample_code_upload(embedded_server: LiveServer, key: str, tmp_path: Path) -> None:
+    source = tmp_path / "file.jpg"
+    source.write_bytes(PHOTO)
+    # As in remove.bg's Python sample, with only the base URL and key changed:
+    with source.open("rb") as image_file:
+        response = requests.post(
+            f"{embedded_server.url}/v1.0/removebg",
+            files={"image_file": image_file},
+            data={"size": "auto"},
+            headers={"X-Api-Key": key},
+            timeout=60,
+        )
+    assert response.status_code == requests.codes.ok, response.text
+    (tmp_path / "no-bg.png").write_bytes(response.content)
+
+    with Image.open(tmp_path / "no-bg.png") as cutout:
+        assert cutout.format == "PNG" and cutout.mode == "RGBA" and cutout.size == (400, 300)
+    headers = response.headers
+    assert (headers["X-Width"], headers["X-Height"]) == ("400", "300")
+    assert headers["X-Type"] == "other" and headers["X-Credits-Charged"] == "1"
+    top, left = int(headers["X-Foreground-Top"]), int(headers["X-Foreground-Left"])
+    width, height = int(headers["X-Foreground-Width"]), int(headers["X-Foreground-Height"])
+    assert 0 <= left < left + width <= 400 and 0 <= top < top + height <= 300 and width * height > 10_000
+
+
+def test_json_reply_base64_input_and_options(embedded_server: LiveServer, key: str) -> None:
+    response = requests.post(
+        f"{embedded_server.url}/v1.0/removebg",
+        data={
+            "image_file_b64": base64.b64encode(PHOTO).decode(),
+            "format": "jpg",
+            "bg_color": "00ff00",
+            "crop": "true",
+            "crop_margin": "10px",
+            "type": "person",
+        },
+        headers={"X-Api-Key": key, "Accept": "application/json"},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    data = response.json()["data"]
+    assert set(data) == {"result_b64", "foreground_top", "foreground_left", "foreground_width", "foreground_height"}
+    with Image.open(io.BytesIO(base64.b64decode(data["result_b64"]))) as image:
+        assert image.format == "JPEG"
+        assert image.size == (data["foreground_width"] + 20, data["foreground_height"] + 20)
+    assert response.headers["X-Type"] == "person"
+
+
+def test_alpha_channel_and_preview(embedded_server: LiveServer, key: str) -> None:
+    big = photo_bytes("coffee.png", size=(1280, 960))
+    response = requests.post(
+        f"{embedded_server.url}/v1.0/removebg",
+        files={"image_file": ("big.jpg", big)},
+        data={"size": "preview", "channels": "alpha"},
+        headers={"X-Api-Key": key},
+        timeout=60,
+    )
+    with Image.open(io.BytesIO(response.content)) as image:
+        assert image.mode == "L" and image.width * image.height <= 250_000
+
+
+@pytest.mark.parametrize(
+    ("data", "headers", "status", "code", "title"),
+    [
+        ({"size": "auto"}, {}, 403, "auth_failed", "authentication required"),
+        ({"size": "auto"}, {"X-Api-Key": "bgs_wrong"}, 403, "auth_failed", "invalid API key"),
+        ({"size": "auto"}, None, 400, "invalid_parameter", "No image given"),
+        ({"image_file_b64": "***"}, None, 400, "invalid_parameter", "not valid base64"),
+        ({"image_file_b64": base64.b64encode(b"text").decode()}, None, 400, "invalid_parameter", "not an image"),
+        ({"image_url": "http://127.0.0.1:1/x.jpg"}, None, 400, "invalid_parameter", "non-public address"),
+        ({"image_file_b64": "AA==", "format": "zip"}, None, 400, "invalid_parameter", "format: zip"),
+        ({"image_file_b64": "AA==", "bg_image_url": "https://x"}, None, 400, "invalid_parameter", "bg_image_url"),
+        ({"image_file_b64": "AA==", "channels": "rgb"}, None, 400, "invalid_parameter", "channels:"),
+        ({"image_file_b64": "AA==", "type": "planet"}, None, 400, "invalid_parameter", "type:"),
+    ],
+)
+def test_errors_have_remove_bg_shape(
+    embedded_server: LiveServer, key: str, data: Any, headers: Any, status: int, code: str, title: str
+) -> None:
+    response = requests.post(
+        f"{embedded_server.url}/v1.0/removebg",
+        data=data,
+        headers={"X-Api-Key": key} if headers is None else headers,
+        timeout=30,
+    )
+    assert response.status_code == status, response.text
+    (error,) = response.json()["errors"]
+    assert error["code"] == code and title in error["title"]
+
+
+def test_account(embedded_server: LiveServer, key: str) -> None:
+    response = requests.get(f"{embedded_server.url}/v1.0/account", headers={"X-Api-Key": key}, timeout=10)
+    assert response.status_code == 200
+    attributes = response.json()["data"]["attributes"]
+    assert set(attributes["credits"]) == {"total", "subscription", "payg", "enterprise"}
+    assert attributes["api"]["sizes"] == "all" and attributes["api"]["free_calls"] > 0
+    assert requests.get(f"{embedded_server.url}/v1.0/account", timeout=10).status_code == 403
