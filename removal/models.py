@@ -45,6 +45,10 @@ class Item(models.Model):
     filename = models.CharField(max_length=255)
     source = models.FileField(max_length=300)
     source_bytes = models.PositiveBigIntegerField()
+    # SHA-256 of the upload: the same bytes with the same options are processed once per account.
+    source_sha256 = models.CharField(max_length=64, blank=True, db_index=True)
+    # True when the result was reused from an earlier identical request instead of processed.
+    cached = models.BooleanField(default=False)
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)

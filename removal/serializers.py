@@ -20,6 +20,7 @@ def serialize_item(item: Item) -> dict[str, Any]:
         "width": item.width,
         "height": item.height,
         "processing_ms": item.processing_ms,
+        "cached": item.cached,
     }
 
 

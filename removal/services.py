@@ -10,6 +10,7 @@ once its lease runs out. So no accepted image is lost and none is recorded twice
 
 import copy
 import functools
+import hashlib
 import logging
 import threading
 import time
@@ -106,6 +107,7 @@ def batch_add_files(*, batch: Batch, files: list[Any]) -> tuple[list[Item], list
             batch=batch,
             filename=filename,
             source_bytes=upload.size,
+            source_sha256=_sha256(upload),
             width=info.width,
             height=info.height,
         )
@@ -122,11 +124,51 @@ def batch_add_files(*, batch: Batch, files: list[Any]) -> tuple[list[Item], list
     with transaction.atomic():
         for item in items:
             item.queued_at = now
-            item.task_id = _enqueue_processing(item.id, kind=batch.kind)
+            if not _reuse_earlier_result(item, now):
+                item.task_id = _enqueue_processing(item.id, kind=batch.kind)
         Item.objects.bulk_create(items)
         for item in items:
             _announce_after_commit(item)
     return items, rejected
+
+
+def _sha256(upload: Any) -> str:
+    digest = hashlib.sha256()
+    upload.seek(0)
+    while chunk := upload.read(STORAGE_CHUNK_BYTES):
+        digest.update(chunk)
+    upload.seek(0)
+    return digest.hexdigest()
+
+
+def _reuse_earlier_result(item: Item, now: Any) -> bool:
+    """Finish `item` from the owner's earlier result for the same bytes and options, if there is one.
+
+    The result is copied, not shared, so deleting either batch never breaks the other.
+    """
+    earlier = (
+        Item.objects.filter(
+            batch__owner_id=item.batch.owner_id,
+            batch__options=item.batch.options,
+            source_sha256=item.source_sha256,
+            status=Status.DONE,
+        )
+        .order_by("-finished_at")
+        .first()
+    )
+    if earlier is None:
+        return False
+    suffix = PurePosixPath(str(earlier.result.name)).suffix
+    try:
+        with earlier.result.open("rb") as result:
+            item.result.name = _storage_save(f"{_item_prefix(item)}/cutout-reused{suffix}", result)
+    except (OSError, BotoCoreError, ClientError, StorageUnavailable):
+        return False  # the earlier result is unreadable: process this one afresh
+    item.status, item.cached = Status.DONE, True
+    item.result_bytes, item.foreground = earlier.result_bytes, earlier.foreground
+    item.started_at = item.finished_at = now
+    item.processing_ms = 0
+    return True
 
 
 def _upload_error(upload: Any, room: int) -> str | None:

@@ -197,3 +197,27 @@ def test_expired_purge_deletes_old_work_and_its_files(user: Any, settings: Any) 
     settings.RETENTION_DAYS = 0
     with pytest.raises(Exception, match="retention is off"):
         call_command("purge_expired")
+
+
+def test_same_bytes_and_options_are_processed_once_per_account(user: Any, other_user: Any) -> None:
+    from removal.options import Options
+
+    def submit(owner: Any, options: Options | None = None) -> Item:
+        batch = services.batch_create(owner=owner, options=options)
+        upload = SimpleUploadedFile("same.jpg", photo_bytes("coffee.png", size=(160, 120)))
+        return services.batch_add_files(batch=batch, files=[upload])[0][0]
+
+    first = submit(user)
+    assert run_ready_jobs() == 1
+    first.refresh_from_db()
+
+    again = submit(user)
+    assert again.status == Status.DONE and again.cached and again.task_id is None
+    assert run_ready_jobs() == 0  # no job was queued for it
+    with first.result.open("rb") as original, again.result.open("rb") as reused:
+        assert original.read() == reused.read()
+    assert again.result.name != first.result.name  # a copy: deleting one batch cannot break the other
+
+    assert not submit(user, Options(format="webp")).cached  # other options: processed
+    assert not submit(other_user).cached  # another account: processed
+    assert run_ready_jobs() == 2
