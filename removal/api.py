@@ -93,7 +93,10 @@ def as_api_error(exc: Exception) -> ApiError | None:
     if isinstance(exc, services.StorageUnavailable):
         return ServiceUnavailable(str(exc), headers={"Retry-After": "30"})
     if isinstance(exc, RequestDataTooBig):
-        return PayloadTooLarge("the request's form fields are too large")
+        return PayloadTooLarge(
+            f"the request body is too large (form fields and JSON: {settings.DATA_UPLOAD_MAX_MEMORY_SIZE / 1e6:g} MB "
+            "at most; send images as files)"
+        )
     return None
 
 

@@ -136,9 +136,11 @@ async def wait_finished(item_id: uuid.UUID) -> Item:
     delay = 0.02
     while (item := await read(item_id)) is None:
         if time.monotonic() > deadline:
+            # The image is still processed: say where its result will be.
             raise GatewayTimeout(
-                f"the cutout was not ready within {settings.BGREMOVE_TIMEOUT_SECONDS:g} s; the service is busy, "
-                "try again later"
+                f"the cutout was not ready within {settings.BGREMOVE_TIMEOUT_SECONDS:g} s; the service is busy. "
+                "It is still being made: fetch it later from 'result'",
+                details={"id": str(item_id), "result": reverse("api-item-result", args=[item_id])},
             )
         await asyncio.sleep(delay)
         delay = min(delay * 1.5, 0.25)
@@ -163,6 +165,8 @@ def _reply(request: HttpRequest, item: Item, *, blob: bool) -> HttpResponseBase:
 @api_endpoint("POST")
 def store(request: HttpRequest, user: Any) -> HttpResponseBase:
     """Keep an uploaded image; /bgremove can then name it by the returned link or id."""
+    if not request.FILES:
+        raise BadRequest("no file: upload the image as multipart/form-data (any field name)")
     upload = uploaded_files(request)[0]
     if upload.size > settings.MAX_UPLOAD_BYTES:
         raise PayloadTooLarge(f"the image is larger than {settings.MAX_UPLOAD_BYTES / 1e6:g} MB")

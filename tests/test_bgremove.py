@@ -2,6 +2,7 @@
 
 import base64
 import io
+import time
 from typing import Any
 
 import numpy as np
@@ -245,3 +246,26 @@ def test_quota_and_rate_limits_answer_429_with_headers(server_factory: Any) -> N
     assert_error(too_fast, 429, "rate limit of 3/m per API key exceeded")
     assert too_fast.headers["RateLimit-Remaining"] == "0" and int(too_fast.headers["Retry-After"]) > 0
     server.stop()
+
+
+def test_timeout_answers_504_and_says_where_the_result_will_be(server_factory: Any) -> None:
+    server = server_factory(BGREMOVE_TIMEOUT_SECONDS="0.01")
+    server.start()
+    key = server.create_user("impatient")
+    reply = requests.post(f"{server.url}/bgremove", files={"f": ("a.jpg", PHOTO)}, data={"key": key}, timeout=60)
+    body = reply.json()
+    assert reply.status_code == 504 and body["status"] == 504
+    assert "still being made" in body["error"]
+    result_url = f"{server.url}{body['result']}"
+    for _ in range(300):
+        result = requests.get(result_url, headers={"X-Api-Key": key}, timeout=10)
+        if result.status_code == 200:
+            break
+        time.sleep(0.1)
+    assert_cutout_png(result.content)
+    server.stop()
+
+
+def test_store_without_a_file(embedded_server: LiveServer, key: str) -> None:
+    reply = requests.post(f"{embedded_server.url}/store", data={"key": key}, timeout=10)
+    assert_error(reply, 400, "no file: upload the image as multipart/form-data")
