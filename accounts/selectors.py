@@ -7,7 +7,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
 from accounts.models import ApiKey
-from removal.models import Item
+from removal.models import Item, WebhookDelivery
 
 
 def api_keys_for(user: Any) -> QuerySet[ApiKey]:
@@ -67,3 +67,7 @@ def usage_totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
         "done": sum(row["done"] for row in rows),
         "failed": sum(row["failed"] for row in rows),
     }
+
+
+def webhook_deliveries_for(user: Any) -> QuerySet[WebhookDelivery]:
+    return WebhookDelivery.objects.filter(batch__owner=user).order_by("-created_at")

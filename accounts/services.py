@@ -9,7 +9,7 @@ from typing import Any
 from django.db import transaction
 from django.utils import timezone
 
-from accounts.models import ApiKey
+from accounts.models import ApiKey, WebhookSecret
 
 KEY_TYPE = "bgs_"
 PREFIX_CHARS = 8
@@ -73,3 +73,18 @@ def _split(raw_key: str) -> tuple[str, str]:
 def api_key_revoke(*, user: Any, key_id: int) -> bool:
     """Revoke one of the user's keys at once; False if there is no such active key."""
     return ApiKey.objects.filter(pk=key_id, user=user, revoked_at__isnull=True).update(revoked_at=timezone.now()) == 1
+
+
+def webhook_secret_for(user: Any) -> str:
+    """The account's webhook signing secret, made on first use."""
+    secret, _ = WebhookSecret.objects.get_or_create(user=user, defaults={"secret": _new_webhook_secret()})
+    return secret.secret
+
+
+def webhook_secret_rotate(*, user: Any) -> str:
+    secret, _ = WebhookSecret.objects.update_or_create(user=user, defaults={"secret": _new_webhook_secret()})
+    return secret.secret
+
+
+def _new_webhook_secret() -> str:
+    return "whsec_" + secrets.token_urlsafe(32)

@@ -61,6 +61,8 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             "usage": usage,
             "usage_totals": selectors.usage_totals(usage),
             "usage_chart": selectors.usage_chart(usage),
+            "webhook_secret": services.webhook_secret_for(request.user),
+            "deliveries": selectors.webhook_deliveries_for(request.user)[:20],
         },
     )
 
@@ -85,4 +87,12 @@ def api_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
         messages.success(request, "The key was revoked; requests using it are refused from now on.")
     else:
         messages.error(request, "No such active key.")
+    return redirect("dashboard")
+
+
+@login_required
+@require_POST
+def webhook_secret_rotate(request: HttpRequest) -> HttpResponse:
+    services.webhook_secret_rotate(user=request.user)
+    messages.success(request, "A new webhook secret is in use; deliveries are signed with it from now on.")
     return redirect("dashboard")

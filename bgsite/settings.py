@@ -284,6 +284,11 @@ for _name in ("RATE_LIMIT_PER_KEY", "RATE_LIMIT_PER_USER", "LOGIN_RATE_LIMIT"):
     if not re.fullmatch(r"\d+/\d*[smhd]", globals()[_name]):
         raise ImproperlyConfigured(f'{_name} must look like "120/m" (count per s, m, h or d)')
 
+# Webhooks ("callback_url" on a batch): attempts, and the first retry's delay
+# (doubling after each failure).
+WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=5)
+WEBHOOK_RETRY_SECONDS = env.float("WEBHOOK_RETRY_SECONDS", default=30)
+
 # /bgremove: how long a caller waits for its cutout before a 504 (the job still
 # finishes and counts in usage), and how `img` URLs are fetched.
 BGREMOVE_TIMEOUT_SECONDS = env.float("BGREMOVE_TIMEOUT_SECONDS", default=60)

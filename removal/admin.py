@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from removal.models import Batch, Item, StoredImage
+from removal.models import Batch, Item, StoredImage, WebhookDelivery
 
 
 class ItemInline(admin.TabularInline):
@@ -35,3 +35,11 @@ class StoredImageAdmin(admin.ModelAdmin):
     list_filter = ("created_at",)
     search_fields = ("id", "filename", "owner__username")
     readonly_fields = ("id", "owner", "filename", "file", "size_bytes", "created_at")
+
+
+@admin.register(WebhookDelivery)
+class WebhookDeliveryAdmin(admin.ModelAdmin):
+    list_display = ("batch", "url", "status", "attempts", "last_status_code", "created_at")
+    list_filter = ("status", "created_at")
+    search_fields = ("batch__id", "url", "batch__owner__username")
+    readonly_fields = [field.name for field in WebhookDelivery._meta.fields]

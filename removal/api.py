@@ -29,7 +29,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
 from accounts.auth import user_for_api_request
-from removal import limits, selectors, serializers, services
+from removal import fetch, limits, selectors, serializers, services
 from removal.errors import ApiError, BadRequest, MethodNotAllowed, NotFound, PayloadTooLarge, ServiceUnavailable
 from removal.options import InvalidOption, installed_models, parse_options
 
@@ -151,9 +151,17 @@ def request_options(params: Any) -> Any:
 def _batch_create(request: HttpRequest, user: Any) -> HttpResponseBase:
     files = uploaded_files(request)
     options = request_options(request.POST)
+    callback_url = request.POST.get("callback_url", "").strip()
+    if callback_url:
+        try:
+            fetch.check_url(callback_url, "callback URL")
+        except fetch.FetchError as exc:
+            raise BadRequest(f"callback_url: {exc}") from None
+        if len(callback_url) > 2000:
+            raise BadRequest("callback_url: 2000 characters at most")
     limits.check_new_work(user, images=len(files))
     with transaction.atomic():
-        batch = services.batch_create(owner=user, options=options)
+        batch = services.batch_create(owner=user, options=options, callback_url=callback_url)
         items, rejected = services.batch_add_files(batch=batch, files=files)
         if not items:
             raise _refuse_all(rejected)  # rolls the empty batch back

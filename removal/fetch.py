@@ -125,19 +125,30 @@ class PinnedAddressAdapter(HTTPAdapter):
         return host_params, pool_kwargs
 
 
-def fetch(url: str, limits: FetchLimits) -> bytes:
-    """GET `url` and return the body, or raise FetchError with a reason fit for the caller."""
+def check_url(url: str, what: str = "image URL") -> None:
+    """Refuse anything but an http(s) URL with a host name (the address is checked on connecting)."""
     scheme = urlsplit(url).scheme.lower()
     if scheme not in ("http", "https"):
-        raise FetchError(f"only http and https image URLs are supported, not {scheme or 'this'!r}")
+        raise FetchError(f"only http and https {what}s are supported, not {scheme or 'this'!r}")
     if not urlsplit(url).hostname:
-        raise FetchError("the image URL has no host name")
+        raise FetchError(f"the {what} has no host name")
+
+
+def safe_session(limits: FetchLimits) -> requests.Session:
+    """A requests session that only connects to allowed addresses, on every hop."""
     session = requests.Session()
     session.trust_env = False  # never through a proxy from the environment
     session.max_redirects = limits.max_redirects
     adapter = PinnedAddressAdapter(limits.allowed_networks)
     session.mount("http://", adapter)
     session.mount("https://", adapter)
+    return session
+
+
+def fetch(url: str, limits: FetchLimits) -> bytes:
+    """GET `url` and return the body, or raise FetchError with a reason fit for the caller."""
+    check_url(url)
+    session = safe_session(limits)
     deadline = time.monotonic() + limits.timeout_seconds
     try:
         with session.get(

@@ -20,6 +20,8 @@ class Batch(models.Model):
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.UPLOAD)
     # Output options for every item of the batch (removal.options.Options as JSON).
     options = models.JSONField(default=dict, blank=True)
+    # POSTed a signed summary when the batch finishes (see removal.services.webhook_deliver).
+    callback_url = models.URLField(max_length=2000, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -95,3 +97,31 @@ class StoredImage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.filename} ({self.id})"
+
+
+class WebhookDelivery(models.Model):
+    """One "batch finished" notification to a batch's callback_url, retried until delivered or given up."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        DELIVERED = "delivered"
+        FAILED = "failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    # The batch's size when it finished: adding files and finishing again notifies again, once.
+    items_total = models.PositiveIntegerField()
+    url = models.URLField(max_length=2000)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    delivered_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [models.UniqueConstraint(fields=["batch", "items_total"], name="one_delivery_per_completion")]
+
+    def __str__(self) -> str:
+        return f"webhook for {self.batch_id} ({self.status})"

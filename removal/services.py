@@ -11,6 +11,8 @@ once its lease runs out. So no accepted image is lost and none is recorded twice
 import copy
 import functools
 import hashlib
+import hmac
+import json
 import logging
 import threading
 import time
@@ -22,20 +24,21 @@ from datetime import timedelta
 from pathlib import PurePosixPath
 from typing import IO, Any
 
+import requests
 from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.exceptions import SuspiciousFileOperation
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 from django_tasks_db.models import DBTaskResult
 from zipstream import ZipStream
 
-from removal import events, pipeline, selectors
-from removal.models import Batch, Item, StoredImage
+from removal import events, fetch, pipeline, selectors
+from removal.models import Batch, Item, StoredImage, WebhookDelivery
 from removal.options import Options
 
 logger = logging.getLogger(__name__)
@@ -77,8 +80,8 @@ class RejectedFile:
     error: str
 
 
-def batch_create(*, owner: Any, options: Options | None = None) -> Batch:
-    return Batch.objects.create(owner=owner, options=(options or Options()).to_json())
+def batch_create(*, owner: Any, options: Options | None = None, callback_url: str = "") -> Batch:
+    return Batch.objects.create(owner=owner, options=(options or Options()).to_json(), callback_url=callback_url)
 
 
 def batch_add_files(*, batch: Batch, files: list[Any]) -> tuple[list[Item], list[RejectedFile]]:
@@ -129,6 +132,8 @@ def batch_add_files(*, batch: Batch, files: list[Any]) -> tuple[list[Item], list
         Item.objects.bulk_create(items)
         for item in items:
             _announce_after_commit(item)
+        if any(item.cached for item in items):  # the batch may be finished already
+            transaction.on_commit(functools.partial(_notify_if_batch_finished, batch.pk))
     return items, rejected
 
 
@@ -290,6 +295,7 @@ def _item_finish(item: Item, token: str, *, status: str, **fields: Any) -> bool:
     )
     if recorded:
         events.item_changed(item_id=item.pk)
+        _notify_if_batch_finished(item.batch_id)
     return recorded == 1
 
 
@@ -474,3 +480,94 @@ def expired_purge(*, older_than: Any, chunk: int = 200) -> PurgeCounts:
         stored += len(images)
     jobs, _ = DBTaskResult.objects.filter(finished_at__lt=older_than).delete()
     return PurgeCounts(batches=batches, files=files, stored_images=stored, jobs=jobs)
+
+
+def _notify_if_batch_finished(batch_id: uuid.UUID) -> None:
+    """Queue the batch's webhook once it has nothing left to do (once per completion)."""
+    batch = Batch.objects.filter(pk=batch_id).exclude(callback_url="").first()
+    if batch is None:
+        return
+    counts = selectors.batch_counts(batch)
+    if counts[Status.QUEUED] or counts[Status.PROCESSING]:
+        return
+    try:
+        with transaction.atomic():
+            delivery = WebhookDelivery.objects.create(batch=batch, items_total=counts["total"], url=batch.callback_url)
+            _enqueue_webhook(delivery.pk)
+    except IntegrityError:
+        return  # another worker finished the last item at the same moment and queued it
+
+
+def _enqueue_webhook(delivery_id: uuid.UUID, *, delay_seconds: float = 0) -> None:
+    from removal.tasks import deliver_webhook
+
+    job = deliver_webhook
+    if delay_seconds:
+        job = job.using(run_after=timezone.now() + timedelta(seconds=delay_seconds))
+    job.enqueue(str(delivery_id))
+
+
+def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
+    """What X-Bgsite-Signature carries: HMAC-SHA256 of "<timestamp>.<body>" with the account's secret."""
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return f"sha256={mac.hexdigest()}"
+
+
+def webhook_deliver(*, delivery_id: str) -> None:
+    """POST the batch summary to its callback URL; retry with backoff, then give up."""
+    from accounts.services import webhook_secret_for
+    from removal import serializers
+
+    delivery = WebhookDelivery.objects.select_related("batch__owner").filter(pk=delivery_id).first()
+    if delivery is None or delivery.status != WebhookDelivery.Status.PENDING:
+        return
+    batch = delivery.batch
+    summary = serializers.serialize_batch_summary(batch, selectors.batch_counts(batch))
+    items = [
+        {key: value for key, value in serializers.serialize_item(item).items() if key in WEBHOOK_ITEM_FIELDS}
+        for item in selectors.batch_items(batch)
+    ]
+    body = json.dumps({"event": "batch.finished", "batch": summary, "items": items}).encode()
+    timestamp = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "bgsite-webhook/1",
+        "X-Bgsite-Event": "batch.finished",
+        "X-Bgsite-Delivery": str(delivery.pk),
+        "X-Bgsite-Timestamp": timestamp,
+        "X-Bgsite-Signature": webhook_signature(webhook_secret_for(batch.owner), timestamp, body),
+    }
+    status_code, error = None, ""
+    try:
+        fetch.check_url(delivery.url, "callback URL")
+        with fetch.safe_session(_webhook_limits()) as session:
+            reply = session.post(delivery.url, data=body, headers=headers, timeout=10, allow_redirects=False)
+        status_code = reply.status_code
+        if not 200 <= reply.status_code < 300:
+            error = f"answered HTTP {reply.status_code}"
+    except fetch.FetchError as exc:
+        error = str(exc)
+    except requests.RequestException as exc:
+        error = f"could not connect ({exc.__class__.__name__})"
+
+    delivery.attempts += 1
+    delivery.last_status_code, delivery.last_error = status_code, error
+    if not error:
+        delivery.status, delivery.delivered_at = WebhookDelivery.Status.DELIVERED, timezone.now()
+    elif delivery.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
+        delivery.status = WebhookDelivery.Status.FAILED
+    else:
+        _enqueue_webhook(delivery.pk, delay_seconds=settings.WEBHOOK_RETRY_SECONDS * 2 ** (delivery.attempts - 1))
+    delivery.save()
+
+
+WEBHOOK_ITEM_FIELDS = {"id", "filename", "status", "result", "error", "cached"}
+
+
+def _webhook_limits() -> fetch.FetchLimits:
+    return fetch.FetchLimits(
+        max_bytes=1_000_000,
+        timeout_seconds=10,
+        max_redirects=0,
+        allowed_networks=fetch.parse_networks(settings.FETCH_ALLOWED_NETWORKS),
+    )

@@ -8,3 +8,8 @@ from removal import services
 @task()
 def process_item(item_id: str) -> None:
     services.item_process(item_id=item_id)
+
+
+@task()
+def deliver_webhook(delivery_id: str) -> None:
+    services.webhook_deliver(delivery_id=delivery_id)
