@@ -25,6 +25,15 @@ RUN /opt/venv/bin/python -m pip install --quiet -r /tmp/requirements.txt
 COPY scripts/fetch_model.py /tmp/fetch_model.py
 RUN /opt/venv/bin/python /tmp/fetch_model.py /opt/u2net
 
+# More models users may choose with the `model` option (rembg downloads and
+# checks them here, at build time; the running container never fetches any).
+# Build with --build-arg EXTRA_MODELS="" for the bundled u2netp only.
+ARG EXTRA_MODELS="isnet-general-use birefnet-general-lite"
+RUN for model in $EXTRA_MODELS; do \
+        U2NET_HOME=/opt/u2net /opt/venv/bin/python -c "import sys; from rembg import new_session; new_session(sys.argv[1])" "$model" \
+        || exit 1; \
+    done
+
 # --- runtime ---------------------------------------------------------------------
 FROM ${PYTHON_IMAGE}
 

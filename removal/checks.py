@@ -5,12 +5,14 @@ from typing import Any
 from django.conf import settings
 from django.core import checks
 
+from removal.options import model_weights
+
 
 @checks.register()
 def model_installed(**kwargs: Any) -> list[checks.CheckMessage]:
-    weights = settings.U2NET_HOME / f"{settings.REMBG_MODEL}.onnx"
-    if weights.exists():
+    if model_weights(settings.U2NET_HOME, settings.REMBG_MODEL) is not None:
         return []
+    weights = settings.U2NET_HOME / f"{settings.REMBG_MODEL}.onnx"
     return [
         checks.Warning(
             f"model weights for {settings.REMBG_MODEL!r} not found at {weights}",

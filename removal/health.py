@@ -12,6 +12,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 
 from removal import worker
+from removal.options import model_weights
 
 
 @never_cache
@@ -64,7 +65,7 @@ def _storage() -> dict[str, str]:
 
 
 def _model() -> dict[str, Any]:
-    weights = settings.U2NET_HOME / f"{settings.REMBG_MODEL}.onnx"
-    if not weights.is_file():
+    if model_weights(settings.U2NET_HOME, settings.REMBG_MODEL) is None:
+        weights = settings.U2NET_HOME / f"{settings.REMBG_MODEL}.onnx"
         raise FileNotFoundError(f"{weights} is missing; run `make setup`")
     return {"name": settings.REMBG_MODEL, "workers_in_this_process": worker.live_worker_threads()}

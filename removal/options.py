@@ -61,8 +61,19 @@ class Options:
         return cls(**values)
 
 
+def model_weights(model_dir: Path, name: str) -> Path | None:
+    """Where `name`'s weights are under `model_dir`: flat (<name>.onnx, as setup installs the
+    bundled model) or in rembg's own layout (models/<name>/<name>.onnx, as the image build
+    downloads more); None when not installed."""
+    for path in (model_dir / f"{name}.onnx", model_dir / "models" / name / f"{name}.onnx"):
+        if path.is_file():
+            return path
+    return None
+
+
 def installed_models(model_dir: Path) -> list[str]:
-    return sorted(path.stem for path in model_dir.glob("*.onnx"))
+    names = {path.stem for path in model_dir.glob("*.onnx")} | {path.stem for path in model_dir.glob("models/*/*.onnx")}
+    return sorted(names)
 
 
 def parse_options(params: Mapping[str, Any], *, default_model: str, model_dir: Path) -> Options:

@@ -16,7 +16,7 @@ from typing import IO, Any
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from removal.options import PREVIEW_PIXELS, Options
+from removal.options import PREVIEW_PIXELS, Options, model_weights
 
 DEFAULT_OPTIONS = Options()
 
@@ -145,10 +145,11 @@ def thread_session(model_name: str, model_dir: Path) -> Any:
 
 
 def create_session(model_name: str, model_dir: Path) -> Any:
-    weights = model_dir / f"{model_name}.onnx"
-    if not weights.exists():
+    if model_weights(model_dir, model_name) is None:
         # rembg would try to download the weights; we never fetch at run time.
-        raise ModelNotInstalled(f"model weights not found at {weights}; run `make setup` to install them")
+        raise ModelNotInstalled(
+            f"model weights for {model_name!r} not found in {model_dir}; run `make setup` to install them"
+        )
     import onnxruntime as ort
     from rembg import new_session
 

@@ -181,3 +181,17 @@ def test_bgremove_options(embedded_server: LiveServer, tmp_path: Path) -> None:
     )
     assert alpha.headers["Content-Type"] == "image/png"
     assert Image.open(io.BytesIO(alpha.content)).mode == "L"
+
+
+def test_models_are_found_flat_or_in_rembgs_layout(tmp_path: Path) -> None:
+    from removal.options import installed_models, model_weights
+
+    (tmp_path / "u2netp.onnx").write_bytes(b"weights")
+    nested = tmp_path / "models" / "isnet-general-use" / "isnet-general-use.onnx"
+    nested.parent.mkdir(parents=True)
+    nested.write_bytes(b"weights")
+    assert installed_models(tmp_path) == ["isnet-general-use", "u2netp"]
+    assert model_weights(tmp_path, "isnet-general-use") == nested
+    assert model_weights(tmp_path, "birefnet-general-lite") is None
+    options = parse_options({"model": "isnet-general-use"}, default_model="u2netp", model_dir=tmp_path)
+    assert options.model == "isnet-general-use"
