@@ -151,6 +151,19 @@ def request_options(params: Any) -> Any:
 def _batch_create(request: HttpRequest, user: Any) -> HttpResponseBase:
     files = uploaded_files(request)
     options = request_options(request.POST)
+    callback_url = _callback_url(request)
+    limits.check_new_work(user, images=len(files))
+    with transaction.atomic():
+        batch = services.batch_create(owner=user, options=options, callback_url=callback_url)
+        items, rejected = services.batch_add_files(batch=batch, files=files)
+        if not items:
+            raise _refuse_all(rejected)  # rolls the empty batch back
+    reply = serializers.serialize_batch(batch, items, selectors.batch_counts(batch))
+    reply["rejected"] = _rejected(rejected)
+    return JsonResponse(reply, status=201)
+
+
+def _callback_url(request: HttpRequest) -> str:
     callback_url = request.POST.get("callback_url", "").strip()
     if callback_url:
         try:
@@ -159,13 +172,21 @@ def _batch_create(request: HttpRequest, user: Any) -> HttpResponseBase:
             raise BadRequest(f"callback_url: {exc}") from None
         if len(callback_url) > 2000:
             raise BadRequest("callback_url: 2000 characters at most")
-    limits.check_new_work(user, images=len(files))
+    return callback_url
+
+
+@api_endpoint("POST")
+def batch_rerun(request: HttpRequest, user: Any, batch_id: str) -> HttpResponseBase:
+    """The same uploads again with other options, as a new batch (no upload needed)."""
+    batch = selectors.batch_for(user, batch_id)
+    options = request_options(request.POST)
+    callback_url = _callback_url(request)
+    limits.check_new_work(user, images=batch.items.count())
     with transaction.atomic():
-        batch = services.batch_create(owner=user, options=options, callback_url=callback_url)
-        items, rejected = services.batch_add_files(batch=batch, files=files)
+        new_batch, items, rejected = services.batch_rerun(batch=batch, options=options, callback_url=callback_url)
         if not items:
-            raise _refuse_all(rejected)  # rolls the empty batch back
-    reply = serializers.serialize_batch(batch, items, selectors.batch_counts(batch))
+            raise _refuse_all(rejected) if rejected else BadRequest("this batch has no images to run again")
+    reply = serializers.serialize_batch(new_batch, items, selectors.batch_counts(new_batch))
     reply["rejected"] = _rejected(rejected)
     return JsonResponse(reply, status=201)
 

@@ -47,6 +47,7 @@ def serialize_batch_summary(batch: Batch, counts: dict[str, int]) -> dict[str, A
         "counts": counts,
         "ws": f"/ws/batches/{batch.id}",
         "zip": reverse("api-batch-zip", args=[batch.id]),
+        "options": batch.options,
     }
 
 

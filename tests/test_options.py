@@ -195,3 +195,26 @@ def test_models_are_found_flat_or_in_rembgs_layout(tmp_path: Path) -> None:
     assert model_weights(tmp_path, "birefnet-general-lite") is None
     options = parse_options({"model": "isnet-general-use"}, default_model="u2netp", model_dir=tmp_path)
     assert options.model == "isnet-general-use"
+
+
+@pytest.mark.django_db
+def test_rerun_a_batch_with_new_options_without_uploading(api: Any, other_user: Any, client: Any) -> None:
+    from accounts.services import api_key_create
+
+    files = [SimpleUploadedFile(f"{name}.jpg", PHOTO) for name in ("a", "b")]
+    first = api.post("/api/v1/batches", {"files": files}).json()
+    run_ready_jobs()
+    rerun = api.post(f"/api/v1/batches/{first['id']}/rerun", {"format": "jpg", "bg_color": "red"})
+    assert rerun.status_code == 201, rerun.content
+    body = rerun.json()
+    assert body["id"] != first["id"] and body["options"]["format"] == "jpg"
+    assert [item["filename"] for item in body["items"]] == ["a.jpg", "b.jpg"]
+    run_ready_jobs()
+    zipped = zipfile.ZipFile(io.BytesIO(b"".join(api.get(body["zip"]))))
+    assert sorted(zipped.namelist()) == ["a.jpg", "b.jpg"]
+    assert Image.open(zipped.open("a.jpg")).format == "JPEG"
+
+    bad = api.post(f"/api/v1/batches/{first['id']}/rerun", {"format": "tiff"})
+    assert bad.status_code == 400 and bad.json()["error"].startswith("format:")
+    _, other_key = api_key_create(user=other_user, name="x")
+    assert client.post(f"/api/v1/batches/{first['id']}/rerun", headers={"X-Api-Key": other_key}).status_code == 404
