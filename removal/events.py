@@ -52,6 +52,14 @@ def item_changed(*, item_id: uuid.UUID, state: Any = None) -> None:
     )
 
 
+def item_progress(item: Any, done: int, total: int) -> None:
+    """Frames done of an animation, while the item is processing."""
+    publish(
+        batch_group(item.batch_id),
+        {"type": "batch.event", "event": "progress", "item_id": str(item.id), "frames_done": done, "frames": total},
+    )
+
+
 def publish(group: str, message: dict[str, Any]) -> None:
     """Send to a group; progress is best effort and never fails the caller's work."""
     layer = get_channel_layer()

@@ -13,7 +13,12 @@ from typing import Any
 
 from PIL import ImageColor
 
-FORMATS = {"png": ("image/png", "png"), "webp": ("image/webp", "webp"), "jpg": ("image/jpeg", "jpg")}
+FORMATS = {
+    "png": ("image/png", "png"),
+    "webp": ("image/webp", "webp"),
+    "jpg": ("image/jpeg", "jpg"),
+    "gif": ("image/gif", "gif"),
+}
 CHANNELS = ("rgba", "alpha")
 PREVIEW_PIXELS = 250_000  # "preview": at most 0.25 megapixels, as remove.bg
 OPTION_NAMES = ("format", "bg_color", "crop", "crop_margin", "channels", "size", "model")

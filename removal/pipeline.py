@@ -9,12 +9,13 @@ import math
 import os
 import re
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
 from removal.options import PREVIEW_PIXELS, Options, model_weights
 
@@ -56,6 +57,7 @@ class Cutout:
     extension: str
     # Where the subject is in the result: (left, top, width, height); None if nothing was found.
     foreground: tuple[int, int, int, int] | None = None
+    frames: int = 1
 
 
 def inspect_image(source: IO[bytes], *, max_pixels: int) -> ImageInfo:
@@ -232,21 +234,135 @@ def finish(cutout: Image.Image, options: Options) -> Image.Image:
     return cutout
 
 
+ANIMATED_FORMATS = {"png", "webp", "gif"}  # APNG, animated WebP, GIF
+
+
+def _cut_out_animation(
+    frames: list[Image.Image],
+    durations: list[int],
+    *,
+    session: Any,
+    options: Options,
+    on_frame: Callable[[int, int], None] | None,
+) -> Cutout:
+    """Every frame through the model; cropping (if asked) to the box that holds the subject in all frames."""
+    cutouts = []
+    for index, frame in enumerate(frames):
+        cutouts.append(remove_background(fit_size(frame, options), session=session))
+        if on_frame is not None:
+            on_frame(index + 1, len(frames))
+    boxes = [box for cutout in cutouts if (box := cutout.getchannel("A").getbbox())]
+    union = (
+        (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+        if boxes
+        else None
+    )
+    if options.crop and union is not None:
+        cutouts = [cutout.crop(union) for cutout in cutouts]
+    results = [finish(cutout, options) for cutout in cutouts]
+    first, rest = results[0], results[1:]
+    buffer = io.BytesIO()
+    if options.format == "png":  # APNG: each frame replaces the last (no ghosting of transparent areas)
+        first.save(buffer, "PNG", save_all=True, append_images=rest, duration=durations, loop=0, disposal=1, blend=0)
+    elif options.format == "webp":
+        first.save(buffer, "WEBP", save_all=True, append_images=rest, duration=durations, loop=0, quality=90)
+    else:
+        paletted = [_gif_frame(result) for result in results]
+        paletted[0].save(
+            buffer,
+            "GIF",
+            save_all=True,
+            append_images=paletted[1:],
+            duration=durations,
+            loop=0,
+            disposal=2,
+            transparency=GIF_TRANSPARENT,
+        )
+    return Cutout(
+        data=buffer.getvalue(),
+        width=first.width,
+        height=first.height,
+        mime_type=options.mime_type,
+        extension=options.extension,
+        foreground=(union[0], union[1], union[2] - union[0], union[3] - union[1])
+        if union and not options.crop
+        else None,
+        frames=len(frames),
+    )
+
+
+GIF_TRANSPARENT = 255  # the palette index that GIF frames use for transparency
+
+
+def _gif_frame(image: Image.Image) -> Image.Image:
+    """255 colours plus one transparent index (GIF has 1-bit transparency: alpha < 128 is clear)."""
+    if image.mode != "RGBA":
+        return image.convert("RGB").quantize(GIF_TRANSPARENT)
+    paletted = image.convert("RGB").quantize(GIF_TRANSPARENT)
+    paletted.paste(GIF_TRANSPARENT, mask=image.getchannel("A").point(lambda alpha: 255 if alpha < 128 else 0))
+    paletted.info["transparency"] = GIF_TRANSPARENT
+    return paletted
+
+
 def encode(image: Image.Image, *, fmt: str, compress_level: int) -> bytes:
     if fmt == "png":
         return encode_png(image, compress_level=compress_level)
     buffer = io.BytesIO()
     if fmt == "webp":
         image.save(buffer, format="WEBP", quality=90, method=4)
+    elif fmt == "gif":
+        frame = _gif_frame(image)
+        frame.save(buffer, format="GIF", transparency=frame.info.get("transparency"))
     else:
         image.convert("L" if image.mode == "L" else "RGB").save(buffer, format="JPEG", quality=90)
     return buffer.getvalue()
 
 
+def decode_animation(data: bytes, *, max_pixels: int, max_frames: int) -> tuple[list[Image.Image], list[int]] | None:
+    """The frames (RGBA) and their durations (ms) of an animated GIF/WebP/PNG; None for a still image."""
+    with Image.open(io.BytesIO(data)) as opened:
+        frame_count = getattr(opened, "n_frames", 1)
+        if frame_count <= 1:
+            return None
+        if frame_count > max_frames:
+            raise ImageRejected(f"the animation has {frame_count} frames; the limit is {max_frames}")
+        total = opened.width * opened.height * frame_count
+        if total > max_pixels:
+            raise ImageRejected(
+                f"the animation has {frame_count} frames of {opened.width}x{opened.height} "
+                f"({total / 1e6:.1f} megapixels in all); the limit is {max_pixels / 1e6:g} megapixels"
+            )
+        frames, durations = [], []
+        try:
+            for frame in ImageSequence.Iterator(opened):
+                frames.append(frame.convert("RGBA"))
+                durations.append(int(frame.info.get("duration") or 100))
+        except (OSError, ValueError, SyntaxError) as exc:
+            raise ImageRejected(f"the animation is truncated or corrupt ({exc})") from None
+    return frames, durations
+
+
 def cut_out(
-    data: bytes, *, session: Any, max_pixels: int, compress_level: int, options: Options = DEFAULT_OPTIONS
+    data: bytes,
+    *,
+    session: Any,
+    max_pixels: int,
+    compress_level: int,
+    options: Options = DEFAULT_OPTIONS,
+    max_frames: int = 1,
+    on_frame: Callable[[int, int], None] | None = None,
 ) -> Cutout:
-    """The whole pipeline: image file bytes to the cutout in the requested form (a transparent PNG by default)."""
+    """The whole pipeline: image file bytes to the cutout in the requested form (a transparent PNG by default).
+
+    An animation (with max_frames > 1 and a format that can animate) comes out
+    animated, every frame processed and its timing kept; `on_frame(done, total)`
+    reports progress.
+    """
+    inspect_image(io.BytesIO(data), max_pixels=max_pixels)
+    if max_frames > 1 and options.format in ANIMATED_FORMATS:
+        animation = decode_animation(data, max_pixels=max_pixels, max_frames=max_frames)
+        if animation is not None:
+            return _cut_out_animation(*animation, session=session, options=options, on_frame=on_frame)
     image = fit_size(decode_image(data, max_pixels=max_pixels), options)
     cutout = remove_background(image, session=session)
     if options.crop:

@@ -261,6 +261,8 @@ def item_process(*, item_id: str) -> None:
                 max_pixels=settings.MAX_IMAGE_PIXELS,
                 compress_level=settings.PNG_COMPRESS_LEVEL,
                 options=options,
+                max_frames=settings.MAX_ANIMATION_FRAMES,
+                on_frame=functools.partial(events.item_progress, item),
             )
         # A fresh name per claim: a stale worker can never overwrite the result
         # that the current claim holder recorded.

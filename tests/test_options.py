@@ -61,7 +61,7 @@ def test_valid_values(params: dict[str, Any], expected: dict[str, Any]) -> None:
 @pytest.mark.parametrize(
     ("params", "field"),
     [
-        ({"format": "gif"}, "format:"),
+        ({"format": "tiff"}, "format:"),
         ({"bg_color": "nope"}, "bg_color:"),
         ({"crop": "maybe"}, "crop:"),
         ({"crop_margin": "-5"}, "crop_margin:"),
@@ -218,3 +218,55 @@ def test_rerun_a_batch_with_new_options_without_uploading(api: Any, other_user: 
     assert bad.status_code == 400 and bad.json()["error"].startswith("format:")
     _, other_key = api_key_create(user=other_user, name="x")
     assert client.post(f"/api/v1/batches/{first['id']}/rerun", headers={"X-Api-Key": other_key}).status_code == 404
+
+
+def animation(frames: int = 3) -> bytes:
+    images = [photo((160, 120)) for _ in range(frames)]
+    images = [image.rotate(index * 10) for index, image in enumerate(images)]
+    buffer = io.BytesIO()
+    images[0].save(buffer, "GIF", save_all=True, append_images=images[1:], duration=[80, 120, 200][:frames], loop=0)
+    return buffer.getvalue()
+
+
+def photo(size: tuple[int, int]) -> Image.Image:
+    return Image.open(io.BytesIO(photo_bytes("astronaut.png", size=size))).convert("RGB")
+
+
+@pytest.mark.parametrize(("fmt", "pil_format"), [("png", "PNG"), ("webp", "WEBP"), ("gif", "GIF")])
+def test_animations_stay_animated_with_every_frame_cut_out(session: Any, fmt: str, pil_format: str) -> None:
+    progress: list[tuple[int, int]] = []
+    cutout = pipeline.cut_out(
+        animation(),
+        session=session,
+        max_pixels=50_000_000,
+        compress_level=1,
+        options=parse(format=fmt),
+        max_frames=10,
+        on_frame=lambda done, total: progress.append((done, total)),
+    )
+    assert cutout.frames == 3 and progress == [(1, 3), (2, 3), (3, 3)]
+    with Image.open(io.BytesIO(cutout.data)) as result:
+        assert result.format == pil_format and getattr(result, "n_frames", 1) == 3
+        durations = []
+        for index in range(3):
+            result.seek(index)
+            rgba = result.convert("RGBA")
+            durations.append(result.info.get("duration"))
+            assert np.asarray(rgba.getchannel("A"))[:10, :10].max() < 128, "each frame's background is transparent"
+        assert durations == [80, 120, 200]
+
+
+def test_animation_limits(session: Any) -> None:
+    with pytest.raises(pipeline.ImageRejected, match="the animation has 3 frames; the limit is 2"):
+        pipeline.cut_out(animation(), session=session, max_pixels=50_000_000, compress_level=1, max_frames=2)
+    with pytest.raises(pipeline.ImageRejected, match=r"3 frames of 160x120 \(0\.1 megapixels in all\)"):
+        pipeline.cut_out(animation(), session=session, max_pixels=50_000, compress_level=1, max_frames=10)
+    still = pipeline.cut_out(
+        animation(),
+        session=session,
+        max_pixels=50_000_000,
+        compress_level=1,
+        options=parse(format="jpg"),
+        max_frames=10,
+    )
+    assert still.frames == 1 and Image.open(io.BytesIO(still.data)).format == "JPEG"  # JPEG cannot animate

@@ -172,3 +172,33 @@ def test_key_in_www_authenticate_and_unknown_paths(embedded_server: LiveServer, 
     with connect(f"{embedded_server.ws_url}/ws/nothing-here") as socket:
         assert closed_with(socket) == 4404
     assert "Traceback" not in embedded_server.log()
+
+
+def test_animation_frames_report_progress(embedded_server: LiveServer, key: str) -> None:
+    from PIL import Image
+
+    frames = [
+        Image.open(io.BytesIO(photo_bytes("astronaut.png", size=(96, 64)))).rotate(angle) for angle in (0, 15, 30)
+    ]
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    batch = upload(embedded_server, key, "/api/v1/batches", [("first.jpg", photo_bytes("chelsea.png"))])
+    with follow(embedded_server, batch["id"], key) as socket:
+        json.loads(socket.recv(timeout=10))  # snapshot
+        added = upload(
+            embedded_server, key, f"/api/v1/batches/{batch['id']}/files", [("moving.gif", buffer.getvalue())]
+        )
+        item_id = added["items"][0]["id"]
+        progress = []
+        while True:
+            event = json.loads(socket.recv(timeout=60))
+            if event["event"] == "progress" and event["item_id"] == item_id:
+                progress.append((event["frames_done"], event["frames"]))
+            if event["event"] == "item" and event["item"]["id"] == item_id and event["item"]["status"] == "done":
+                break
+    assert progress == [(1, 3), (2, 3), (3, 3)]
+    result = requests.get(
+        f"{embedded_server.url}/api/v1/items/{item_id}/result", headers={"X-Api-Key": key}, timeout=10
+    )
+    with Image.open(io.BytesIO(result.content)) as cutout:
+        assert cutout.format == "PNG" and cutout.n_frames == 3  # an animated PNG
