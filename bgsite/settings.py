@@ -267,7 +267,9 @@ MAX_IMAGE_PIXELS = env.int("MAX_IMAGE_PIXELS", default=50_000_000)
 MAX_FILES_PER_REQUEST = env.int("MAX_FILES_PER_REQUEST", default=100)
 MAX_ITEMS_PER_BATCH = env.int("MAX_ITEMS_PER_BATCH", default=1000)
 # Animated GIF/WebP/PNG: at most this many frames (and MAX_IMAGE_PIXELS across all of them).
-MAX_ANIMATION_FRAMES = env.int("MAX_ANIMATION_FRAMES", default=200)
+MAX_ANIMATION_FRAMES = env.int("MAX_ANIMATION_FRAMES", default=300)
+# Videos (MP4, MOV, WebM): at most this long, and MAX_ANIMATION_FRAMES frames.
+MAX_VIDEO_SECONDS = env.float("MAX_VIDEO_SECONDS", default=10)
 DATA_UPLOAD_MAX_NUMBER_FILES = MAX_FILES_PER_REQUEST
 BATCHES_PER_PAGE = 20
 

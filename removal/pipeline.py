@@ -9,6 +9,7 @@ import math
 import os
 import re
 import threading
+import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -17,6 +18,7 @@ from typing import IO, Any
 import numpy as np
 from PIL import Image, ImageOps, ImageSequence, UnidentifiedImageError
 
+from removal import video
 from removal.options import PREVIEW_PIXELS, Options, model_weights
 
 DEFAULT_OPTIONS = Options()
@@ -291,6 +293,32 @@ def _cut_out_animation(
     )
 
 
+def _cut_out_video(
+    data: bytes, *, session: Any, options: Options, max_frames: int, on_frame: Callable[[int, int], None] | None
+) -> Cutout:
+    """A zip of transparent PNG frames and a WebM with alpha (size applies; other options do not)."""
+
+    def cut_frame(frame: Image.Image) -> Image.Image:
+        return remove_background(fit_size(frame, options), session=session)
+
+    try:
+        archive = video.cut_out_video(data, cut_frame=cut_frame, max_frames=max_frames, on_frame=on_frame)
+    except video.VideoRejected as exc:
+        raise ImageRejected(str(exc)) from None
+    with zipfile.ZipFile(io.BytesIO(archive)) as listing:
+        frame_names = [name for name in listing.namelist() if name.startswith("frames/")]
+        with Image.open(listing.open(frame_names[0])) as first:
+            size = first.size
+    return Cutout(
+        data=archive,
+        width=size[0],
+        height=size[1],
+        mime_type="application/zip",
+        extension="zip",
+        frames=len(frame_names),
+    )
+
+
 GIF_TRANSPARENT = 255  # the palette index that GIF frames use for transparency
 
 
@@ -316,6 +344,22 @@ def encode(image: Image.Image, *, fmt: str, compress_level: int) -> bytes:
     else:
         image.convert("L" if image.mode == "L" else "RGB").save(buffer, format="JPEG", quality=90)
     return buffer.getvalue()
+
+
+def inspect_upload(source: IO[bytes], *, max_pixels: int, max_frames: int, max_video_seconds: float) -> ImageInfo:
+    """inspect_image, or for a video the size of its frames (format MP4 or WEBM)."""
+    source.seek(0)
+    head = source.read(12)
+    source.seek(0)
+    if not video.looks_like_video(head):
+        return inspect_image(source, max_pixels=max_pixels)
+    data = source.read()
+    source.seek(0)
+    try:
+        info = video.probe(data, max_seconds=max_video_seconds, max_frames=max_frames, max_pixels=max_pixels)
+    except video.VideoRejected as exc:
+        raise ImageRejected(str(exc)) from None
+    return ImageInfo(format="WEBM" if head[:4] == video.WEBM_MAGIC else "MP4", width=info.width, height=info.height)
 
 
 def decode_animation(data: bytes, *, max_pixels: int, max_frames: int) -> tuple[list[Image.Image], list[int]] | None:
@@ -358,6 +402,8 @@ def cut_out(
     animated, every frame processed and its timing kept; `on_frame(done, total)`
     reports progress.
     """
+    if max_frames > 1 and video.looks_like_video(data[:12]):
+        return _cut_out_video(data, session=session, options=options, max_frames=max_frames, on_frame=on_frame)
     inspect_image(io.BytesIO(data), max_pixels=max_pixels)
     if max_frames > 1 and options.format in ANIMATED_FORMATS:
         animation = decode_animation(data, max_pixels=max_pixels, max_frames=max_frames)

@@ -99,7 +99,12 @@ def batch_add_files(*, batch: Batch, files: list[Any]) -> tuple[list[Item], list
         error = _upload_error(upload, room - len(accepted))
         if error is None:
             try:
-                info = pipeline.inspect_image(upload, max_pixels=settings.MAX_IMAGE_PIXELS)
+                info = pipeline.inspect_upload(
+                    upload,
+                    max_pixels=settings.MAX_IMAGE_PIXELS,
+                    max_frames=settings.MAX_ANIMATION_FRAMES,
+                    max_video_seconds=settings.MAX_VIDEO_SECONDS,
+                )
             except pipeline.ImageRejected as exc:
                 error = str(exc)
         if error is not None:
