@@ -10,10 +10,12 @@ import mimetypes
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import PurePosixPath
 from typing import Any
+from urllib.parse import urlsplit
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFilesSent
+from django.core.files.base import ContentFile
 from django.core.files.storage import FileSystemStorage, default_storage
 from django.core.paginator import Paginator
 from django.db import transaction
@@ -29,7 +31,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
 from accounts.auth import user_for_api_request
-from removal import fetch, limits, selectors, serializers, services
+from removal import fetch, limits, pipeline, selectors, serializers, services
 from removal.errors import ApiError, BadRequest, MethodNotAllowed, NotFound, PayloadTooLarge, ServiceUnavailable
 from removal.options import InvalidOption, installed_models, parse_options
 
@@ -100,11 +102,14 @@ def as_api_error(exc: Exception) -> ApiError | None:
     return None
 
 
+BACKGROUND_FIELDS = ("bg_image", "bg_image_file")  # a background to composite onto, not an image to process
+
+
 def uploaded_files(request: HttpRequest) -> list[Any]:
-    """Every uploaded file, from `files` fields first, then any other file field."""
+    """Every uploaded image to process, from `files` fields first, then any other file field."""
     files = request.FILES.getlist("files")
     for field in request.FILES:
-        if field != "files":
+        if field != "files" and field not in BACKGROUND_FIELDS:
             files.extend(request.FILES.getlist(field))
     if not files:
         raise BadRequest("no files: send one or more images as multipart/form-data 'files' fields")
@@ -143,6 +148,44 @@ def batches(request: HttpRequest, user: Any) -> HttpResponseBase:
     )
 
 
+def fetch_image(url: str) -> bytes:
+    """An image from a caller's URL, fetched safely (removal.fetch); errors as API errors."""
+    limits = fetch.FetchLimits(
+        max_bytes=settings.MAX_UPLOAD_BYTES,
+        timeout_seconds=settings.FETCH_TIMEOUT_SECONDS,
+        max_redirects=settings.FETCH_MAX_REDIRECTS,
+        allowed_networks=fetch.parse_networks(settings.FETCH_ALLOWED_NETWORKS),
+    )
+    try:
+        return fetch.fetch(url, limits)
+    except fetch.FetchError as exc:
+        if "larger than" in str(exc):
+            raise PayloadTooLarge(str(exc)) from None
+        raise BadRequest(str(exc)) from None
+
+
+def background_image(request: HttpRequest, params: Any) -> Any:
+    """The `bg_image` to composite onto: an uploaded file, or a URL (also remove.bg's names); None if absent."""
+    upload: Any = next((request.FILES[field] for field in BACKGROUND_FIELDS if field in request.FILES), None)
+    if upload is None:
+        url = next((str(params[name]) for name in ("bg_image", "bg_image_url") if params.get(name)), "")
+        if not url:
+            return None
+        try:
+            data = fetch_image(url)
+        except ApiError as exc:
+            exc.message = f"bg_image: {exc.message}"
+            raise
+        upload = ContentFile(data, name=PurePosixPath(urlsplit(url).path).name or "background")
+    if upload.size > settings.MAX_UPLOAD_BYTES:
+        raise PayloadTooLarge(f"bg_image: larger than {settings.MAX_UPLOAD_BYTES / 1e6:g} MB")
+    try:
+        pipeline.inspect_image(upload, max_pixels=settings.MAX_IMAGE_PIXELS)
+    except pipeline.ImageRejected as exc:
+        raise BadRequest(f"bg_image: {exc}") from None
+    return upload
+
+
 def request_options(params: Any) -> Any:
     """The output options named in a request (removal.options), with this site's default model."""
     return parse_options(params, default_model=settings.REMBG_MODEL, model_dir=settings.U2NET_HOME)
@@ -152,9 +195,10 @@ def _batch_create(request: HttpRequest, user: Any) -> HttpResponseBase:
     files = uploaded_files(request)
     options = request_options(request.POST)
     callback_url = _callback_url(request)
+    background = background_image(request, request.POST)
     limits.check_new_work(user, images=len(files))
     with transaction.atomic():
-        batch = services.batch_create(owner=user, options=options, callback_url=callback_url)
+        batch = services.batch_create(owner=user, options=options, callback_url=callback_url, background=background)
         items, rejected = services.batch_add_files(batch=batch, files=files)
         if not items:
             raise _refuse_all(rejected)  # rolls the empty batch back

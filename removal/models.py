@@ -22,6 +22,8 @@ class Batch(models.Model):
     options = models.JSONField(default=dict, blank=True)
     # POSTed a signed summary when the batch finishes (see removal.services.webhook_deliver).
     callback_url = models.URLField(max_length=2000, blank=True)
+    # An image to composite every cutout onto (the `bg_image` option).
+    bg_image = models.FileField(max_length=300, blank=True)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:

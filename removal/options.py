@@ -42,6 +42,8 @@ class Options:
     size_bound: tuple[int, int] | None = None
     size_preview: bool = False
     model: str = ""
+    # SHA-256 of a background image to composite onto (the image itself is stored with the batch).
+    bg_image_sha256: str = ""
 
     @property
     def mime_type(self) -> str:

@@ -225,15 +225,18 @@ def crop_to_subject(cutout: Image.Image, options: Options) -> Image.Image:
     return canvas
 
 
-def finish(cutout: Image.Image, options: Options) -> Image.Image:
-    """The requested channels and background."""
+def finish(cutout: Image.Image, options: Options, background: Image.Image | None = None) -> Image.Image:
+    """The requested channels and background (an image, scaled and cropped to cover, or a colour)."""
     if options.channels == "alpha":
         return cutout.getchannel("A")
-    if options.bg_color is not None:
-        background = Image.new("RGBA", cutout.size, options.bg_color)
-        background.alpha_composite(cutout)
-        return background.convert("RGB") if options.format == "jpg" else background
-    return cutout
+    if background is not None:
+        canvas = ImageOps.fit(background.convert("RGBA"), cutout.size, Image.Resampling.LANCZOS)
+    elif options.bg_color is not None:
+        canvas = Image.new("RGBA", cutout.size, options.bg_color)
+    else:
+        return cutout
+    canvas.alpha_composite(cutout)
+    return canvas.convert("RGB") if options.format == "jpg" else canvas
 
 
 ANIMATED_FORMATS = {"png", "webp", "gif"}  # APNG, animated WebP, GIF
@@ -246,6 +249,7 @@ def _cut_out_animation(
     session: Any,
     options: Options,
     on_frame: Callable[[int, int], None] | None,
+    background: Image.Image | None = None,
 ) -> Cutout:
     """Every frame through the model; cropping (if asked) to the box that holds the subject in all frames."""
     cutouts = []
@@ -261,7 +265,7 @@ def _cut_out_animation(
     )
     if options.crop and union is not None:
         cutouts = [cutout.crop(union) for cutout in cutouts]
-    results = [finish(cutout, options) for cutout in cutouts]
+    results = [finish(cutout, options, background) for cutout in cutouts]
     first, rest = results[0], results[1:]
     buffer = io.BytesIO()
     if options.format == "png":  # APNG: each frame replaces the last (no ghosting of transparent areas)
@@ -395,6 +399,7 @@ def cut_out(
     options: Options = DEFAULT_OPTIONS,
     max_frames: int = 1,
     on_frame: Callable[[int, int], None] | None = None,
+    background: Image.Image | None = None,
 ) -> Cutout:
     """The whole pipeline: image file bytes to the cutout in the requested form (a transparent PNG by default).
 
@@ -408,12 +413,14 @@ def cut_out(
     if max_frames > 1 and options.format in ANIMATED_FORMATS:
         animation = decode_animation(data, max_pixels=max_pixels, max_frames=max_frames)
         if animation is not None:
-            return _cut_out_animation(*animation, session=session, options=options, on_frame=on_frame)
+            return _cut_out_animation(
+                *animation, session=session, options=options, on_frame=on_frame, background=background
+            )
     image = fit_size(decode_image(data, max_pixels=max_pixels), options)
     cutout = remove_background(image, session=session)
     if options.crop:
         cutout = crop_to_subject(cutout, options)
-    result = finish(cutout, options)
+    result = finish(cutout, options, background)
     box = cutout.getchannel("A").getbbox()
     return Cutout(
         foreground=(box[0], box[1], box[2] - box[0], box[3] - box[1]) if box else None,

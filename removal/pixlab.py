@@ -25,11 +25,13 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
 from accounts.auth import user_for_api_request
-from removal import fetch, limits, pipeline, selectors, services
+from removal import limits, pipeline, selectors, services
 from removal.api import (
     api_endpoint,
+    background_image,
     check_method,
     error_response,
+    fetch_image,
     request_options,
     stored_file_response,
     uploaded_files,
@@ -61,9 +63,10 @@ def _accept(request: HttpRequest) -> tuple[uuid.UUID, bool, dict[str, str]]:
     rate_headers = limits.check_rate(request, user)
     limits.check_new_work(user, images=1)
     options = request_options(params)
+    background = background_image(request, params)
     upload = _input_image(request, user, params)
     try:
-        item = services.bgremove_submit(owner=user, upload=upload, options=options)
+        item = services.bgremove_submit(owner=user, upload=upload, options=options, background=background)
     except pipeline.ImageRejected as exc:
         raise BadRequest(str(exc)) from None
     return item.id, str(params.get("blob", "")).strip().lower() in TRUE_WORDS, rate_headers
@@ -108,21 +111,6 @@ def _input_image(request: HttpRequest, user: Any, params: dict[str, Any]) -> Any
     if upload.size > settings.MAX_UPLOAD_BYTES:
         raise PayloadTooLarge(f"the image is larger than {settings.MAX_UPLOAD_BYTES / 1e6:g} MB")
     return upload
-
-
-def fetch_image(url: str) -> bytes:
-    limits = fetch.FetchLimits(
-        max_bytes=settings.MAX_UPLOAD_BYTES,
-        timeout_seconds=settings.FETCH_TIMEOUT_SECONDS,
-        max_redirects=settings.FETCH_MAX_REDIRECTS,
-        allowed_networks=fetch.parse_networks(settings.FETCH_ALLOWED_NETWORKS),
-    )
-    try:
-        return fetch.fetch(url, limits)
-    except fetch.FetchError as exc:
-        if "larger than" in str(exc):
-            raise PayloadTooLarge(str(exc)) from None
-        raise BadRequest(str(exc)) from None
 
 
 def url_filename(url: str) -> str:

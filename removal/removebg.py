@@ -7,8 +7,8 @@ the image itself (or {"data": {"result_b64", "foreground_*"}} with
 `Accept: application/json`), X-Width/X-Height/X-Type/X-Foreground-* headers,
 and {"errors": [{"title", "code"}]}.
 
-Not offered (400 naming the parameter): bg_image_url/bg_image_file, format
-zip, scale, position, roi other than the whole image, shadows.
+Not offered (400 naming the parameter): format zip, scale, position, roi
+other than the whole image, shadows.
 """
 
 import base64
@@ -28,11 +28,19 @@ from PIL import Image
 
 from accounts.auth import user_for_api_request
 from removal import limits, pipeline, services
-from removal.api import as_api_error, check_method, request_options, uploaded_files, with_headers
+from removal.api import (
+    as_api_error,
+    background_image,
+    check_method,
+    fetch_image,
+    request_options,
+    uploaded_files,
+    with_headers,
+)
 from removal.errors import ApiError, BadRequest, PayloadTooLarge
 from removal.models import Item
 from removal.options import Options
-from removal.pixlab import fetch_image, request_parameters, url_filename, wait_finished
+from removal.pixlab import request_parameters, url_filename, wait_finished
 
 # Our status -> remove.bg's (status, code).
 ERROR_CODES = {
@@ -47,7 +55,7 @@ ERROR_CODES = {
     503: (503, "service_unavailable"),
     504: (504, "timeout"),
 }
-UNSUPPORTED = ("bg_image_url", "bg_image_file", "shadow_type", "add_shadow", "semitransparency")
+UNSUPPORTED = ("shadow_type", "add_shadow", "semitransparency")
 SIZES = {"auto": "full", "full": "full", "4k": "full", "hd": "full", "50mp": "full", "medium": "full"}
 SIZES |= {"preview": "preview", "small": "preview", "regular": "preview"}
 UNLIMITED = 1_000_000_000  # no daily quota: what remove.bg clients read as credits
@@ -84,9 +92,10 @@ def _accept(request: HttpRequest) -> tuple[uuid.UUID, bool, str, dict[str, str]]
     if requested_type not in TYPES:
         raise BadRequest(f"type: must be one of {', '.join(sorted(TYPES))}")
     options = request_options(_our_options(params))
+    background = background_image(request, params)
     upload = _input_image(request, params)
     try:
-        item = services.bgremove_submit(owner=user, upload=upload, options=options)
+        item = services.bgremove_submit(owner=user, upload=upload, options=options, background=background)
     except pipeline.ImageRejected as exc:
         raise BadRequest(str(exc)) from None
     as_json = "application/json" in request.headers.get("Accept", "")

@@ -9,6 +9,7 @@ once its lease runs out. So no accepted image is lost and none is recorded twice
 """
 
 import copy
+import dataclasses
 import functools
 import hashlib
 import hmac
@@ -80,8 +81,24 @@ class RejectedFile:
     error: str
 
 
-def batch_create(*, owner: Any, options: Options | None = None, callback_url: str = "") -> Batch:
-    return Batch.objects.create(owner=owner, options=(options or Options()).to_json(), callback_url=callback_url)
+def batch_create(
+    *,
+    owner: Any,
+    options: Options | None = None,
+    callback_url: str = "",
+    background: Any = None,
+    kind: str = Batch.Kind.UPLOAD,
+) -> Batch:
+    """A new batch; `background` (a File, already checked to be an image) is kept for compositing."""
+    options = options or Options()
+    batch = Batch(owner=owner, callback_url=callback_url, kind=kind)
+    if background is not None:
+        options = dataclasses.replace(options, bg_image_sha256=_sha256(background))
+        name = f"users/{owner.pk}/batches/{batch.pk}/background{PurePosixPath(background.name or '').suffix[:8]}"
+        batch.bg_image.name = _storage_save(name, background)
+    batch.options = options.to_json()
+    batch.save()
+    return batch
 
 
 def batch_add_files(*, batch: Batch, files: list[Any]) -> tuple[list[Item], list[RejectedFile]]:
@@ -260,6 +277,7 @@ def item_process(*, item_id: str) -> None:
     options = Options.from_json(item.batch.options)
     try:
         with _lease_renewed(item.pk, token), item.source.open("rb") as source:
+            background = _background_of(item.batch)
             cutout = pipeline.cut_out(
                 source.read(),
                 session=pipeline.thread_session(options.model or settings.REMBG_MODEL, settings.U2NET_HOME),
@@ -268,6 +286,7 @@ def item_process(*, item_id: str) -> None:
                 options=options,
                 max_frames=settings.MAX_ANIMATION_FRAMES,
                 on_frame=functools.partial(events.item_progress, item),
+                background=background,
             )
         # A fresh name per claim: a stale worker can never overwrite the result
         # that the current claim holder recorded.
@@ -293,6 +312,13 @@ def item_process(*, item_id: str) -> None:
     )
     if not recorded:
         default_storage.delete(result_name)
+
+
+def _background_of(batch: Batch) -> Any:
+    if not batch.bg_image:
+        return None
+    with batch.bg_image.open("rb") as stored:
+        return pipeline.decode_image(stored.read(), max_pixels=settings.MAX_IMAGE_PIXELS)
 
 
 def _item_finish(item: Item, token: str, *, status: str, **fields: Any) -> bool:
@@ -430,14 +456,14 @@ def _unique_member_name(filename: str, suffix: str, taken: set[str]) -> str:
     return candidate
 
 
-def bgremove_submit(*, owner: Any, upload: Any, options: Options | None = None) -> Item:
+def bgremove_submit(*, owner: Any, upload: Any, options: Options | None = None, background: Any = None) -> Item:
     """Queue one image for a waiting /bgremove caller (same pipeline and workers as batches).
 
     `upload` is a Django File (an UploadedFile, or a ContentFile with a name).
     Raises pipeline.ImageRejected when it is not an image we accept.
     """
     with transaction.atomic():
-        batch = Batch.objects.create(owner=owner, kind=Batch.Kind.BGREMOVE, options=(options or Options()).to_json())
+        batch = batch_create(owner=owner, options=options, background=background, kind=Batch.Kind.BGREMOVE)
         items, rejected = batch_add_files(batch=batch, files=[upload])
         if rejected:
             raise pipeline.ImageRejected(rejected[0].error)

@@ -270,3 +270,27 @@ def test_animation_limits(session: Any) -> None:
         max_frames=10,
     )
     assert still.frames == 1 and Image.open(io.BytesIO(still.data)).format == "JPEG"  # JPEG cannot animate
+
+
+@pytest.mark.django_db
+def test_background_image_is_composited_and_part_of_the_options(api: Any) -> None:
+    red = io.BytesIO()
+    Image.new("RGB", (50, 50), (255, 0, 0)).save(red, "PNG")
+    files = [SimpleUploadedFile("a.jpg", PHOTO)]
+    reply = api.post(
+        "/api/v1/batches", {"files": files, "bg_image": SimpleUploadedFile("red.png", red.getvalue()), "format": "jpg"}
+    )
+    assert reply.status_code == 201, reply.content
+    assert [item["filename"] for item in reply.json()["items"]] == ["a.jpg"]  # the background is not processed
+    assert len(reply.json()["options"]["bg_image_sha256"]) == 64
+    run_ready_jobs()
+    item = Item.objects.get()
+    with item.result.open("rb") as result, Image.open(result) as image:
+        corner = np.asarray(image.convert("RGB"))[:20, :20].reshape(-1, 3).mean(axis=0)
+    assert corner[0] > 230 and corner[1] < 40, "the red background shows where the photo's background was"
+
+    bad = api.post(
+        "/api/v1/batches",
+        {"files": [SimpleUploadedFile("a.jpg", PHOTO)], "bg_image": SimpleUploadedFile("x.png", b"not an image")},
+    )
+    assert bad.status_code == 400 and bad.json()["error"].startswith("bg_image: not an image")
