@@ -499,12 +499,11 @@ def expired_purge(*, older_than: Any, chunk: int = 200) -> PurgeCounts:
     """
     batches = files = stored = 0
     while expired := list(Batch.objects.filter(created_at__lt=older_than).order_by("created_at")[:chunk]):
-        names = [*Item.objects.filter(batch__in=expired).values_list("source", "result")]
-        names.append(tuple(str(batch.bg_image) for batch in expired if batch.bg_image))
-        for row in names:
-            for file_name in filter(None, row):
-                default_storage.delete(file_name)
-                files += 1
+        names = [name for row in Item.objects.filter(batch__in=expired).values_list("source", "result") for name in row]
+        names += [str(batch.bg_image) for batch in expired if batch.bg_image]
+        for file_name in filter(None, names):
+            default_storage.delete(file_name)
+            files += 1
         Batch.objects.filter(pk__in=[batch.pk for batch in expired]).delete()
         batches += len(expired)
     while images := list(StoredImage.objects.filter(created_at__lt=older_than)[:chunk]):
