@@ -46,3 +46,10 @@ def test_compose_runs_the_scaled_topology_with_the_tested_settings() -> None:
     env_example = (REPO / ".env.example").read_text()
     for name in re.findall(r'env\.\w+\("([A-Z0-9_]+)"', settings_source):
         assert name in env_example, f"{name} is missing from .env.example"
+
+
+def test_every_setting_is_documented_for_operators() -> None:
+    settings_source = (REPO / "bgsite" / "settings.py").read_text()
+    deploy = (REPO / "docs" / "deploy.md").read_text()
+    for name in re.findall(r'env\.\w+\("([A-Z0-9_]+)"', settings_source):
+        assert f"`{name}`" in deploy, f"{name} is missing from docs/deploy.md"
