@@ -21,7 +21,7 @@ FORMATS = {
 }
 CHANNELS = ("rgba", "alpha")
 PREVIEW_PIXELS = 250_000  # "preview": at most 0.25 megapixels, as remove.bg
-OPTION_NAMES = ("format", "bg_color", "crop", "crop_margin", "channels", "size", "model")
+OPTION_NAMES = ("format", "bg_color", "crop", "crop_margin", "channels", "size", "model", "alpha_matting")
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off", ""}
 
@@ -42,6 +42,8 @@ class Options:
     size_bound: tuple[int, int] | None = None
     size_preview: bool = False
     model: str = ""
+    # rembg's alpha matting: (foreground threshold, background threshold, erode size), or None.
+    alpha_matting: tuple[int, int, int] | None = None
     # SHA-256 of a background image to composite onto (the image itself is stored with the batch).
     bg_image_sha256: str = ""
 
@@ -62,7 +64,7 @@ class Options:
             return cls()
         known = {field.name for field in fields(cls)}
         values = {name: value for name, value in stored.items() if name in known}
-        for name in ("bg_color", "size_bound"):
+        for name in ("bg_color", "size_bound", "alpha_matting"):
             if values.get(name) is not None:
                 values[name] = tuple(values[name])
         return cls(**values)
@@ -124,6 +126,16 @@ def parse_options(params: Mapping[str, Any], *, default_model: str, model_dir: P
             raise InvalidOption(f"size: must be preview, full or WIDTHxHEIGHT like 800x600, not {size!r}")
         values["size_bound"] = (int(bound.group(1)), int(bound.group(2)))
 
+    matting = _text(params, "alpha_matting", "false").lower()
+    if matting not in TRUE_WORDS | FALSE_WORDS:
+        raise InvalidOption(f"alpha_matting: must be true or false, not {matting!r}")
+    if matting in TRUE_WORDS:
+        values["alpha_matting"] = (
+            _number(params, "alpha_matting_foreground_threshold", 240, 0, 255),
+            _number(params, "alpha_matting_background_threshold", 10, 0, 255),
+            _number(params, "alpha_matting_erode_size", 10, 0, 40),
+        )
+
     model = _text(params, "model", default_model)
     available = installed_models(model_dir)
     if model not in available:
@@ -144,6 +156,13 @@ def parse_color(text: str) -> tuple[int, int, int, int]:
             f"bg_color: must be a hex colour like ff0000 or #ff0000cc, or a colour name, not {text!r}"
         ) from None
     return (*color[:3], color[3] if len(color) == 4 else 255)
+
+
+def _number(params: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:
+    text = _text(params, name, str(default))
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise InvalidOption(f"{name}: must be a whole number from {low} to {high}, not {text!r}")
+    return int(text)
 
 
 def _text(params: Mapping[str, Any], name: str, default: str) -> str:

@@ -168,16 +168,26 @@ def create_session(model_name: str, model_dir: Path) -> Any:
     return new_session(model_name, sess_opts=options, providers=["CPUExecutionProvider"])
 
 
-def remove_background(image: Image.Image, *, session: Any) -> Image.Image:
+def remove_background(image: Image.Image, *, session: Any, matting: tuple[int, int, int] | None = None) -> Image.Image:
     """Return an RGBA cutout of `image`: the model's mask becomes the alpha channel.
 
     Colour is kept unpremultiplied (soft edges keep their true colour); pixels
     that end fully transparent are zeroed so the PNG compresses well. An input
     that already had transparency keeps it where the mask would show it.
+    `matting` (foreground threshold, background threshold, erode size) refines
+    the edges with rembg's alpha matting (finer hair, slower).
     """
     rgb = image.convert("RGB") if image.mode != "RGB" else image
     (mask,) = session.predict(rgb)
     alpha = np.asarray(mask, dtype=np.uint8)
+    if matting is not None:
+        from rembg.bg import alpha_matting_cutout
+
+        try:
+            matted = alpha_matting_cutout(rgb, mask, *matting)
+            alpha = np.asarray(matted.getchannel("A"), dtype=np.uint8)
+        except ValueError:
+            pass  # matting finds no unknown region on some masks; the model's mask stands, as in rembg
     if image.mode == "RGBA":
         alpha = np.minimum(alpha, np.asarray(image.getchannel("A"), dtype=np.uint8))
     pixels = np.empty((rgb.height, rgb.width, 4), dtype=np.uint8)
@@ -254,7 +264,7 @@ def _cut_out_animation(
     """Every frame through the model; cropping (if asked) to the box that holds the subject in all frames."""
     cutouts = []
     for index, frame in enumerate(frames):
-        cutouts.append(remove_background(fit_size(frame, options), session=session))
+        cutouts.append(remove_background(fit_size(frame, options), session=session, matting=options.alpha_matting))
         if on_frame is not None:
             on_frame(index + 1, len(frames))
     boxes = [box for cutout in cutouts if (box := cutout.getchannel("A").getbbox())]
@@ -303,7 +313,7 @@ def _cut_out_video(
     """A zip of transparent PNG frames and a WebM with alpha (size applies; other options do not)."""
 
     def cut_frame(frame: Image.Image) -> Image.Image:
-        return remove_background(fit_size(frame, options), session=session)
+        return remove_background(fit_size(frame, options), session=session, matting=options.alpha_matting)
 
     try:
         archive = video.cut_out_video(data, cut_frame=cut_frame, max_frames=max_frames, on_frame=on_frame)
@@ -417,7 +427,7 @@ def cut_out(
                 *animation, session=session, options=options, on_frame=on_frame, background=background
             )
     image = fit_size(decode_image(data, max_pixels=max_pixels), options)
-    cutout = remove_background(image, session=session)
+    cutout = remove_background(image, session=session, matting=options.alpha_matting)
     if options.crop:
         cutout = crop_to_subject(cutout, options)
     result = finish(cutout, options, background)

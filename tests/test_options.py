@@ -294,3 +294,15 @@ def test_background_image_is_composited_and_part_of_the_options(api: Any) -> Non
         {"files": [SimpleUploadedFile("a.jpg", PHOTO)], "bg_image": SimpleUploadedFile("x.png", b"not an image")},
     )
     assert bad.status_code == 400 and bad.json()["error"].startswith("bg_image: not an image")
+
+
+def test_alpha_matting_refines_edges(session: Any) -> None:
+    options = parse(alpha_matting="true", alpha_matting_erode_size="5")
+    assert options.alpha_matting == (240, 10, 5)
+    _, plain = run(session)
+    _, matted = run(session, alpha_matting="true", alpha_matting_erode_size="5")
+    plain_alpha, matted_alpha = np.asarray(plain.getchannel("A")), np.asarray(matted.getchannel("A"))
+    assert matted.size == plain.size and not np.array_equal(plain_alpha, matted_alpha)
+    assert matted_alpha[:20, :20].max() < 10 and matted_alpha[120:180, 170:230].mean() > 200
+    with pytest.raises(InvalidOption, match="alpha_matting_foreground_threshold: must be a whole number from 0 to 255"):
+        parse(alpha_matting="1", alpha_matting_foreground_threshold="300")
