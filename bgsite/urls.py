@@ -1,7 +1,7 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from removal import health
+from removal import health, openapi
 from removal.urls import api_urlpatterns, page_urlpatterns, pixlab_urlpatterns
 
 urlpatterns = [
@@ -10,6 +10,8 @@ urlpatterns = [
     path("api/v1/", include(api_urlpatterns)),
     path("", include(pixlab_urlpatterns)),
     path("admin/", admin.site.urls),
+    path("api/schema", openapi.schema, name="api-schema"),
+    path("api/docs", openapi.docs, name="api-docs"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
 ]

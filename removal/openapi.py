@@ -1,0 +1,429 @@
+"""The OpenAPI 3.1 description of the HTTP API, served at /api/schema and rendered at /api/docs.
+
+Written by hand next to the code it describes; tests/test_openapi.py checks it
+against the URLconf and fuzzes the live server with schemathesis against it.
+"""
+
+from typing import Any
+
+from django.http import HttpRequest, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import cache_control
+
+JSON = "application/json"
+MULTIPART = "multipart/form-data"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _error(description: str, *, headers: tuple[str, ...] = ()) -> dict[str, Any]:
+    reply: dict[str, Any] = {"description": description, "content": {JSON: {"schema": _ref("Error")}}}
+    if headers:
+        reply["headers"] = {name: {"$ref": f"#/components/headers/{name}"} for name in headers}
+    return reply
+
+
+def _errors(*codes: int) -> dict[str, Any]:
+    texts = {
+        400: "Bad input; `error` says what and why.",
+        401: "No API key, or an invalid or revoked one.",
+        403: "A signed-in browser's write without the CSRF token.",
+        404: "No such object for this user.",
+        405: "Method not allowed.",
+        413: "Too large.",
+        429: "Rate limit or daily quota reached.",
+        500: "The image could not be processed on our side.",
+        503: "Busy (queue full) or storage unavailable.",
+        504: "The cutout was not ready in time; `result` says where it will be.",
+    }
+    limited = ("Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
+    return {
+        str(code): _error(texts[code], headers=limited if code == 429 else ("Retry-After",) if code == 503 else ())
+        for code in codes
+    }
+
+
+def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": schema}}}
+
+
+OPTION_PROPERTIES: dict[str, Any] = {
+    "format": {"type": "string", "enum": ["png", "webp", "jpg", "jpeg", "gif"]},
+    "bg_color": {"type": "string", "description": "Hex like ff0000 or #ff0000cc, or a CSS colour name."},
+    "bg_image": {"type": "string", "description": "An http(s) URL of an image to composite onto."},
+    "crop": {"type": "string", "enum": ["true", "false"]},
+    "crop_margin": {"type": "string", "description": "Pixels (30, 30px) or a percentage up to 50%."},
+    "channels": {"type": "string", "enum": ["rgba", "alpha"]},
+    "size": {"type": "string", "description": "preview, full, or WIDTHxHEIGHT."},
+    "model": {"type": "string", "description": "One of GET /api/v1/models."},
+    "alpha_matting": {"type": "string", "enum": ["true", "false"]},
+}
+KEY_SECURITY: list[dict[str, list[str]]] = [
+    {"apiKeyHeader": []},
+    {"bearer": []},
+    {"apiKeyQuery": []},
+    {"pixlabHeader": []},
+]
+ID = {"name": "batch_id", "in": "path", "required": True, "schema": {"type": "string"}}
+ITEM_ID = {"name": "item_id", "in": "path", "required": True, "schema": {"type": "string"}}
+BINARY = {"type": "string", "format": "binary"}
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "required": ["status", "error"],
+        "properties": {
+            "status": {"type": "integer"},
+            "error": {"type": "string"},
+            "rejected": {"type": "array", "items": _ref("Rejected")},
+            "id": {"type": "string"},
+            "result": {"type": "string"},
+        },
+    },
+    "Rejected": {
+        "type": "object",
+        "required": ["filename", "error"],
+        "properties": {"filename": {"type": "string"}, "error": {"type": "string"}},
+    },
+    "Item": {
+        "type": "object",
+        "required": ["id", "filename", "status", "revision", "result", "original", "error", "width", "height"],
+        "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "filename": {"type": "string"},
+            "status": {"type": "string", "enum": ["queued", "processing", "done", "failed"]},
+            "revision": {"type": "integer"},
+            "result": {"type": ["string", "null"]},
+            "original": {"type": "string"},
+            "error": {"type": ["string", "null"]},
+            "width": {"type": "integer"},
+            "height": {"type": "integer"},
+            "processing_ms": {"type": ["integer", "null"]},
+            "cached": {"type": "boolean"},
+        },
+    },
+    "Counts": {
+        "type": "object",
+        "required": ["queued", "processing", "done", "failed", "total"],
+        "properties": {name: {"type": "integer"} for name in ("queued", "processing", "done", "failed", "total")},
+    },
+    "BatchSummary": {
+        "type": "object",
+        "required": ["id", "status", "created_at", "counts", "ws", "zip"],
+        "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "status": {"type": "string", "enum": ["processing", "done", "empty"]},
+            "created_at": {"type": "string"},
+            "counts": _ref("Counts"),
+            "ws": {"type": "string"},
+            "zip": {"type": "string"},
+            "options": {"type": "object"},
+        },
+    },
+    "Batch": {
+        "allOf": [
+            _ref("BatchSummary"),
+            {
+                "type": "object",
+                "required": ["items"],
+                "properties": {
+                    "items": {"type": "array", "items": _ref("Item")},
+                    "rejected": {"type": "array", "items": _ref("Rejected")},
+                },
+            },
+        ]
+    },
+    "AddedFiles": {
+        "type": "object",
+        "required": ["id", "items", "rejected"],
+        "properties": {
+            "id": {"type": "string"},
+            "items": {"type": "array", "items": _ref("Item")},
+            "rejected": {"type": "array", "items": _ref("Rejected")},
+        },
+    },
+    "BatchList": {
+        "type": "object",
+        "required": ["batches", "page", "pages", "count", "next", "previous"],
+        "properties": {
+            "batches": {"type": "array", "items": _ref("BatchSummary")},
+            "page": {"type": "integer"},
+            "pages": {"type": "integer"},
+            "count": {"type": "integer"},
+            "next": {"type": ["string", "null"]},
+            "previous": {"type": ["string", "null"]},
+        },
+    },
+    "Cutout": {
+        "type": "object",
+        "required": ["status", "mimeType", "extension"],
+        "properties": {
+            "status": {"type": "integer", "const": 200},
+            "imgData": {"type": "string", "contentEncoding": "base64"},
+            "link": {"type": "string"},
+            "mimeType": {"type": "string"},
+            "extension": {"type": "string"},
+        },
+    },
+    "Stored": {
+        "type": "object",
+        "required": ["status", "link", "id"],
+        "properties": {"status": {"type": "integer"}, "link": {"type": "string"}, "id": {"type": "string"}},
+    },
+    "Models": {
+        "type": "object",
+        "required": ["models", "default"],
+        "properties": {"models": {"type": "array", "items": {"type": "string"}}, "default": {"type": "string"}},
+    },
+    "BgremoveParameters": {
+        "type": "object",
+        "properties": {
+            "img": {"type": "string", "description": "An http(s) image URL, or a /store link or id."},
+            "key": {"type": "string"},
+            "blob": {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no"]},
+            **OPTION_PROPERTIES,
+        },
+    },
+}
+
+BGREMOVE_RESPONSES: dict[str, Any] = {
+    "200": {
+        "description": "The cutout: JSON (imgData, or link with S3 storage), or the image itself with blob=true.",
+        "content": {JSON: {"schema": _ref("Cutout")}, "image/*": {"schema": BINARY}},
+    },
+    **_errors(400, 401, 403, 404, 405, 413, 429, 500, 503, 504),
+}
+BGREMOVE_QUERY = [
+    {"name": "img", "in": "query", "schema": {"type": "string"}},
+    {"name": "blob", "in": "query", "schema": {"type": "string", "enum": ["true", "false"]}},
+    *({"name": name, "in": "query", "schema": schema} for name, schema in OPTION_PROPERTIES.items()),
+]
+
+
+def _bgremove(summary: str) -> dict[str, Any]:
+    return {
+        "get": {
+            "summary": summary,
+            "operationId": f"bgremove_get_{summary[:3].lower()}",
+            "parameters": BGREMOVE_QUERY,
+            "security": KEY_SECURITY,
+            "responses": BGREMOVE_RESPONSES,
+        },
+        "post": {
+            "summary": summary + " (upload, form or JSON body)",
+            "operationId": f"bgremove_post_{summary[:3].lower()}",
+            "security": KEY_SECURITY,
+            "requestBody": {
+                "content": {
+                    MULTIPART: {
+                        "schema": {
+                            "allOf": [
+                                _ref("BgremoveParameters"),
+                                {"type": "object", "properties": {"file": BINARY}},
+                            ]
+                        }
+                    },
+                    JSON: {"schema": _ref("BgremoveParameters")},
+                }
+            },
+            "responses": BGREMOVE_RESPONSES,
+        },
+    }
+
+
+FILES_BODY = {
+    "required": True,
+    "content": {
+        MULTIPART: {
+            "schema": {
+                "type": "object",
+                "required": ["files"],
+                "properties": {
+                    "files": {"type": "array", "items": BINARY},
+                    "callback_url": {"type": "string"},
+                    **OPTION_PROPERTIES,
+                },
+            }
+        }
+    },
+}
+
+
+STORE = {
+    "post": {
+        "summary": "Keep an image for later /bgremove calls",
+        "requestBody": {
+            "required": True,
+            "content": {MULTIPART: {"schema": {"type": "object", "properties": {"file": BINARY}}}},
+        },
+        "responses": {
+            "200": _json(_ref("Stored"), "Stored; name it in /bgremove by link or id."),
+            **_errors(400, 401, 403, 405, 413, 429, 503),
+        },
+    }
+}
+
+
+def document() -> dict[str, Any]:
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "bgsite",
+            "version": "1",
+            "description": "Background removal: PixLab-compatible /bgremove and /store, remove.bg-compatible "
+            "/v1.0/removebg, and the batch API used by the web page. Errors are "
+            '{"status": <code>, "error": "<text>"} with the same HTTP status (remove.bg\'s own shape on /v1.0).',
+        },
+        "security": KEY_SECURITY,
+        "paths": {
+            "/bgremove": _bgremove("Remove the background of one image (PixLab path)"),
+            "/api/v1/bgremove": _bgremove("Remove the background of one image"),
+            "/store": STORE,
+            "/api/v1/store": STORE,
+            "/api/v1/store/{image_id}": {
+                "get": {
+                    "summary": "A stored image (owner only)",
+                    "parameters": [{"name": "image_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+                    "responses": {
+                        "200": {"description": "The image.", "content": {"image/*": {"schema": BINARY}}},
+                        **_errors(401, 404, 405, 429),
+                    },
+                }
+            },
+            "/api/v1/models": {
+                "get": {
+                    "summary": "Installed models",
+                    "security": [],
+                    "responses": {"200": _json(_ref("Models"), "Installed models and the default.")},
+                }
+            },
+            "/api/v1/batches": {
+                "get": {
+                    "summary": "The caller's batches, newest first",
+                    "parameters": [{"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}}],
+                    "responses": {"200": _json(_ref("BatchList"), "A page of batches."), **_errors(401, 405, 429)},
+                },
+                "post": {
+                    "summary": "Create a batch from one or more images",
+                    "requestBody": FILES_BODY,
+                    "responses": {
+                        "201": _json(_ref("Batch"), "Created; files that could not be accepted are in rejected."),
+                        **_errors(400, 401, 403, 405, 413, 429, 503),
+                    },
+                },
+            },
+            "/api/v1/batches/{batch_id}": {
+                "get": {
+                    "summary": "A batch and its items",
+                    "parameters": [ID],
+                    "responses": {"200": _json(_ref("Batch"), "The batch."), **_errors(401, 404, 405, 429)},
+                }
+            },
+            "/api/v1/batches/{batch_id}/files": {
+                "post": {
+                    "summary": "Add images to a batch",
+                    "parameters": [ID],
+                    "requestBody": FILES_BODY,
+                    "responses": {
+                        "201": _json(_ref("AddedFiles"), "Added."),
+                        **_errors(400, 401, 403, 404, 405, 413, 429, 503),
+                    },
+                }
+            },
+            "/api/v1/batches/{batch_id}/rerun": {
+                "post": {
+                    "summary": "The same uploads again with other options, as a new batch",
+                    "parameters": [ID],
+                    "requestBody": {
+                        "content": {MULTIPART: {"schema": {"type": "object", "properties": OPTION_PROPERTIES}}}
+                    },
+                    "responses": {
+                        "201": _json(_ref("Batch"), "The new batch."),
+                        **_errors(400, 401, 403, 404, 405, 413, 429, 503),
+                    },
+                }
+            },
+            "/api/v1/batches/{batch_id}/zip": {
+                "get": {
+                    "summary": "The finished cutouts as one zip, streamed",
+                    "parameters": [ID],
+                    "responses": {
+                        "200": {"description": "cutouts.zip", "content": {"application/zip": {"schema": BINARY}}},
+                        **_errors(401, 404, 405, 429),
+                    },
+                }
+            },
+            "/api/v1/items/{item_id}/result": {
+                "get": {
+                    "summary": "One cutout (a redirect to a presigned link with S3 storage)",
+                    "parameters": [ITEM_ID, {"name": "download", "in": "query", "schema": {"type": "string"}}],
+                    "responses": {
+                        "200": {"description": "The cutout.", "content": {"*/*": {"schema": BINARY}}},
+                        "302": {"description": "With S3 storage: the presigned link."},
+                        **_errors(401, 404, 405, 429),
+                    },
+                }
+            },
+            "/api/v1/items/{item_id}/original": {
+                "get": {
+                    "summary": "One uploaded original",
+                    "parameters": [ITEM_ID, {"name": "download", "in": "query", "schema": {"type": "string"}}],
+                    "responses": {
+                        "200": {"description": "The original.", "content": {"*/*": {"schema": BINARY}}},
+                        "302": {"description": "With S3 storage: the presigned link."},
+                        **_errors(401, 404, 405, 429),
+                    },
+                }
+            },
+        },
+        "components": {
+            "schemas": SCHEMAS,
+            "headers": {
+                name: {"schema": {"type": "integer"}}
+                for name in ("Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
+            },
+            "securitySchemes": {
+                "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "apiKeyQuery": {"type": "apiKey", "in": "query", "name": "key"},
+                "pixlabHeader": {"type": "apiKey", "in": "header", "name": "WWW-Authenticate"},
+            },
+        },
+    }
+
+
+@cache_control(max_age=300, public=True)
+def schema(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(document(), json_dumps_params={"indent": 2})
+
+
+def docs(request: HttpRequest) -> Any:
+    """A readable reference rendered on the server from the same document (no CDN, no script)."""
+    spec = document()
+    operations = [
+        {
+            "path": path,
+            "method": method.upper(),
+            "summary": operation.get("summary", ""),
+            "parameters": operation.get("parameters", []),
+            "body": sorted(_body_fields(operation)),
+            "responses": [(code, reply.get("description", "")) for code, reply in operation["responses"].items()],
+        }
+        for path, methods in spec["paths"].items()
+        for method, operation in methods.items()
+    ]
+    return render(request, "removal/api_docs.html", {"info": spec["info"], "operations": operations})
+
+
+def _body_fields(operation: dict[str, Any]) -> set[str]:
+    fields: set[str] = set()
+    for media in operation.get("requestBody", {}).get("content", {}).values():
+        schema = media["schema"]
+        parts = schema.get("allOf", [schema])
+        for part in parts:
+            if "$ref" in part:
+                part = SCHEMAS[part["$ref"].rsplit("/", 1)[1]]
+            fields |= set(part.get("properties", {}))
+    return fields
