@@ -6,9 +6,9 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 import schemathesis
-from schemathesis import checks
 from django.urls import URLPattern, URLResolver, get_resolver
 from hypothesis import HealthCheck, given, settings
+from schemathesis import checks
 
 from removal.openapi import document
 from tests.conftest import LiveServer
