@@ -179,6 +179,41 @@ def api(client: Any, api_key: str) -> Any:
     return client
 
 
+# --- memory of a server process -------------------------------------------------
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident memory of a process, from /proc."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmRSS for process {pid}")
+
+
+class PeakRss:
+    """Samples a process's RSS in a thread while the `with` block runs; `.peak` and `.baseline` in bytes."""
+
+    def __init__(self, pid: int, interval: float = 0.05) -> None:
+        self.pid, self.interval = pid, interval
+        self.baseline = self.peak = rss_bytes(pid)
+        self._running = threading.Event()
+
+    def __enter__(self) -> "PeakRss":
+        self._running.set()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._running.clear()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while self._running.is_set():
+            self.peak = max(self.peak, rss_bytes(self.pid))
+            time.sleep(self.interval)
+
+
 # --- real server processes -----------------------------------------------------
 
 

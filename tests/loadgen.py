@@ -25,7 +25,7 @@ from pathlib import Path
 
 import requests
 
-from tests.conftest import LiveServer, photo_bytes
+from tests.conftest import LiveServer, PeakRss, photo_bytes
 
 
 @dataclass
@@ -46,13 +46,6 @@ class LoadReport:
     notes: list[str] = field(default_factory=list)
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return 0.0
-
-
 def _warm_up(server: LiveServer, key: str, image: bytes) -> None:
     files = {"file": ("warm.jpg", image, "image/jpeg")}
     requests.post(f"{server.url}/bgremove", files=files, data={"key": key}, timeout=120).raise_for_status()
@@ -69,18 +62,6 @@ def run_load(
     # (ONNX Runtime's arena), which is not load.
     with ThreadPoolExecutor(max_workers=4) as warmers:
         list(warmers.map(lambda _: _warm_up(server, batch_key, image), range(4)))
-    baseline = rss_mb(pid)
-    peak = baseline
-    sampling = True
-
-    def sample() -> None:
-        nonlocal peak
-        while sampling:
-            peak = max(peak, rss_mb(pid))
-            time.sleep(0.1)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
 
     latencies: list[float] = []
     statuses: Counter[str] = Counter()
@@ -136,14 +117,13 @@ def run_load(
             time.sleep(0.5)
 
     batch_done = 0
-    uploader = threading.Thread(target=upload_batch)
-    uploader.start()
-    with ThreadPoolExecutor(max_workers=bgremove) as pool:
-        list(pool.map(one_bgremove, range(bgremove)))
-    uploader.join()
-    batch_seconds = time.monotonic() - batch_started
-    sampling = False
-    sampler.join()
+    with PeakRss(pid, interval=0.1) as memory:
+        uploader = threading.Thread(target=upload_batch)
+        uploader.start()
+        with ThreadPoolExecutor(max_workers=bgremove) as pool:
+            list(pool.map(one_bgremove, range(bgremove)))
+        uploader.join()
+        batch_seconds = time.monotonic() - batch_started
 
     ordered = sorted(latencies) or [0.0]
     server_errors = sum(n for code, n in (statuses + upload_statuses).items() if code.startswith("5") and code != "503")
@@ -159,8 +139,8 @@ def run_load(
         batch_upload_statuses=dict(upload_statuses),
         batch_seconds=round(batch_seconds, 1),
         server_errors=server_errors,
-        peak_rss_mb=round(peak, 1),
-        baseline_rss_mb=round(baseline, 1),
+        peak_rss_mb=round(memory.peak / 2**20, 1),
+        baseline_rss_mb=round(memory.baseline / 2**20, 1),
     )
 
 

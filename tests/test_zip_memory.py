@@ -7,7 +7,6 @@ The figures are printed (run with -s). Measured here: +36 MB for the small zip,
 """
 
 import io
-import threading
 import time
 import zipfile
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import LiveServer, S3Server
+from tests.conftest import LiveServer, PeakRss, S3Server, rss_bytes
 
 pytestmark = pytest.mark.live
 
@@ -48,39 +47,23 @@ print(batch.pk)
 """
 
 
-def rss_bytes(pid: int) -> int:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) * 1024
-    raise AssertionError("no VmRSS")
-
-
 def download_sampling_rss(server: LiveServer, key: str, batch_id: str, pid: int) -> tuple[int, int, float]:
     """(zip size, peak server RSS, seconds to first byte), reading the zip like a slowish client."""
-    peak = rss_bytes(pid)
-    sampling = True
-
-    def sample() -> None:
-        nonlocal peak
-        while sampling:
-            peak = max(peak, rss_bytes(pid))
-            time.sleep(0.02)
-
-    sampler = threading.Thread(target=sample, daemon=True)
-    sampler.start()
     started = time.monotonic()
     first_byte = 0.0
     body = io.BytesIO()
-    with requests.get(
-        f"{server.url}/api/v1/batches/{batch_id}/zip", headers={"X-Api-Key": key}, stream=True, timeout=300
-    ) as reply:
+    with (
+        PeakRss(pid, interval=0.02) as memory,
+        requests.get(
+            f"{server.url}/api/v1/batches/{batch_id}/zip", headers={"X-Api-Key": key}, stream=True, timeout=300
+        ) as reply,
+    ):
         assert reply.status_code == 200
         for chunk in reply.iter_content(256 * 1024):
             first_byte = first_byte or time.monotonic() - started
             body.write(chunk)
             time.sleep(0.001)  # the server must not run ahead of its client and buffer
-    sampling = False
-    sampler.join()
+    peak = memory.peak
     with zipfile.ZipFile(body) as archive:
         assert archive.testzip() is None
     return body.tell(), peak, first_byte
