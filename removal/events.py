@@ -74,3 +74,47 @@ def publish(group: str, message: dict[str, Any]) -> None:
     except Exception as exc:
         # Clients that missed it get the true state from the snapshot when they reconnect.
         logger.warning("could not publish progress to %s: %s: %s", group, exc.__class__.__name__, exc)
+
+
+class BatchListener:
+    """Receive a batch's events in this (async) process; used to wake a waiting /bgremove at once.
+
+    Best effort, like publishing: if the channel layer is unavailable, `next`
+    just waits out its timeout and the caller falls back to reading the database.
+    """
+
+    def __init__(self, batch_id: uuid.UUID | str) -> None:
+        self.group = batch_group(batch_id)
+        self.layer = get_channel_layer()
+        self.channel = ""
+
+    async def __aenter__(self) -> "BatchListener":
+        if self.layer is not None:
+            try:
+                self.channel = await self.layer.new_channel()
+                await self.layer.group_add(self.group, self.channel)
+            except Exception as exc:
+                logger.warning("cannot listen to %s: %s", self.group, exc)
+                self.channel = ""
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self.channel and self.layer is not None:
+            try:
+                await self.layer.group_discard(self.group, self.channel)
+            except Exception:
+                logger.debug("could not leave %s", self.group, exc_info=True)
+
+    async def next(self, timeout: float) -> dict[str, Any] | None:
+        """The next event, or None after `timeout` seconds."""
+        if not self.channel or self.layer is None:
+            await asyncio.sleep(timeout)
+            return None
+        try:
+            return await asyncio.wait_for(self.layer.receive(self.channel), timeout)
+        except TimeoutError:
+            return None
+        except Exception as exc:
+            logger.warning("listening to %s failed: %s", self.group, exc)
+            self.channel = ""
+            return None

@@ -135,20 +135,40 @@ def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
 _sessions = threading.local()
 
 
-def thread_session(model_name: str, model_dir: Path) -> Any:
+def thread_session(model_name: str, model_dir: Path, *, shared_pool_threads: int = 0) -> Any:
     """The calling thread's model session, created on first use.
 
-    ONNX Runtime sessions run one inference at a time efficiently with a single
-    intra-op thread; parallelism comes from several worker threads, each with
-    its own session.
+    Each worker thread has its own session; they either run one intra-op
+    thread each, or (shared_pool_threads > 0) share one pool of that many
+    threads, so a job running alone uses every core and concurrent jobs share
+    them (see docs/benchmarks.md: the lone-request latency drops by a third).
     """
     sessions: dict[str, Any] = _sessions.__dict__.setdefault("by_model", {})
     if model_name not in sessions:
-        sessions[model_name] = create_session(model_name, model_dir)
+        sessions[model_name] = create_session(model_name, model_dir, shared_pool_threads=shared_pool_threads)
     return sessions[model_name]
 
 
-def create_session(model_name: str, model_dir: Path) -> Any:
+_pool_lock = threading.Lock()
+_shared_pool_size = 0
+
+
+def _use_shared_pool(threads: int) -> bool:
+    """Set the process-wide intra-op pool once, before any session uses it; False if that is too late."""
+    global _shared_pool_size
+    with _pool_lock:
+        if _shared_pool_size == 0:
+            from onnxruntime.capi import _pybind_state
+
+            try:
+                _pybind_state.set_global_thread_pool_sizes(threads, 1)
+            except RuntimeError:
+                return False  # ONNX Runtime's environment exists already (sessions made without the pool)
+            _shared_pool_size = threads
+        return True
+
+
+def create_session(model_name: str, model_dir: Path, *, shared_pool_threads: int = 0) -> Any:
     if model_weights(model_dir, model_name) is None:
         # rembg would try to download the weights; we never fetch at run time.
         raise ModelNotInstalled(
@@ -161,7 +181,10 @@ def create_session(model_name: str, model_dir: Path) -> Any:
     # are not there); point it at ours so it never goes to the network.
     os.environ["U2NET_HOME"] = str(model_dir)
     options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
+    if shared_pool_threads > 0 and _use_shared_pool(shared_pool_threads):
+        options.use_per_session_threads = False
+    else:
+        options.intra_op_num_threads = 1
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.enable_mem_pattern = False

@@ -6,7 +6,6 @@ as batches (ahead of them) and the request waits for it; replies are
 with blob=true; errors are {"status": <code>, "error": <text>}.
 """
 
-import asyncio
 import base64
 import json
 import time
@@ -25,7 +24,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
 from accounts.auth import user_for_api_request
-from removal import limits, pipeline, selectors, services
+from removal import events, limits, pipeline, selectors, services
 from removal.api import (
     api_endpoint,
     background_image,
@@ -49,14 +48,14 @@ TRUE_WORDS = {"1", "true", "yes", "on"}
 async def bgremove(request: HttpRequest) -> HttpResponseBase:
     try:
         check_method(request, ("GET", "POST"))
-        item_id, blob, rate_headers = await sync_to_async(_accept)(request)
-        item = await wait_finished(item_id)
+        item_id, batch_id, blob, rate_headers = await sync_to_async(_accept)(request)
+        item = await wait_finished(item_id, batch_id)
         return with_headers(await sync_to_async(_reply)(request, item, blob=blob), rate_headers)
     except Exception as exc:
         return error_response(exc)
 
 
-def _accept(request: HttpRequest) -> tuple[uuid.UUID, bool, dict[str, str]]:
+def _accept(request: HttpRequest) -> tuple[uuid.UUID, uuid.UUID, bool, dict[str, str]]:
     """Authenticate, admit, find the input image, queue it; (item id, blob wanted, rate-limit headers)."""
     params = request_parameters(request)
     user = user_for_api_request(request, key_in_body=str(params.get("key") or ""))
@@ -69,7 +68,7 @@ def _accept(request: HttpRequest) -> tuple[uuid.UUID, bool, dict[str, str]]:
         item = services.bgremove_submit(owner=user, upload=upload, options=options, background=background)
     except pipeline.ImageRejected as exc:
         raise BadRequest(str(exc)) from None
-    return item.id, str(params.get("blob", "")).strip().lower() in TRUE_WORDS, rate_headers
+    return item.id, item.batch_id, str(params.get("blob", "")).strip().lower() in TRUE_WORDS, rate_headers
 
 
 def request_parameters(request: HttpRequest) -> dict[str, Any]:
@@ -117,21 +116,26 @@ def url_filename(url: str) -> str:
     return services.display_filename(unquote(urlsplit(url).path)) or "image"
 
 
-async def wait_finished(item_id: uuid.UUID) -> Item:
-    """Wait for the workers to finish the item, polling the database with a short backoff."""
+async def wait_finished(item_id: uuid.UUID, batch_id: uuid.UUID) -> Item:
+    """Wait for the workers to finish the item.
+
+    Woken by the item's own progress events (through the channel layer, from
+    embedded or separate workers alike); the database is read again on each
+    wake-up and at least every quarter second, so a lost event costs little.
+    """
     deadline = time.monotonic() + settings.BGREMOVE_TIMEOUT_SECONDS
     read = sync_to_async(selectors.item_finished, thread_sensitive=False)
-    delay = 0.02
-    while (item := await read(item_id)) is None:
-        if time.monotonic() > deadline:
-            # The image is still processed: say where its result will be.
-            raise GatewayTimeout(
-                f"the cutout was not ready within {settings.BGREMOVE_TIMEOUT_SECONDS:g} s; the service is busy. "
-                "It is still being made: fetch it later from 'result'",
-                details={"id": str(item_id), "result": reverse("api-item-result", args=[item_id])},
-            )
-        await asyncio.sleep(delay)
-        delay = min(delay * 1.5, 0.25)
+    async with events.BatchListener(batch_id) as listener:
+        while (item := await read(item_id)) is None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                # The image is still processed: say where its result will be.
+                raise GatewayTimeout(
+                    f"the cutout was not ready within {settings.BGREMOVE_TIMEOUT_SECONDS:g} s; the service is busy. "
+                    "It is still being made: fetch it later from 'result'",
+                    details={"id": str(item_id), "result": reverse("api-item-result", args=[item_id])},
+                )
+            await listener.next(timeout=min(0.25, remaining))
     return item
 
 

@@ -73,8 +73,8 @@ def removebg_error(error: ApiError) -> HttpResponseBase:
 async def removebg(request: HttpRequest) -> HttpResponseBase:
     try:
         check_method(request, ("POST",))
-        item_id, as_json, foreground_type, rate_headers = await sync_to_async(_accept)(request)
-        item = await wait_finished(item_id)
+        item_id, batch_id, as_json, foreground_type, rate_headers = await sync_to_async(_accept)(request)
+        item = await wait_finished(item_id, batch_id)
         reply = await sync_to_async(_reply)(item, as_json=as_json, foreground_type=foreground_type)
         return with_headers(reply, {**rate_headers, "X-Credits-Charged": "1"})
     except Exception as exc:
@@ -83,7 +83,7 @@ async def removebg(request: HttpRequest) -> HttpResponseBase:
         return removebg_error(error)
 
 
-def _accept(request: HttpRequest) -> tuple[uuid.UUID, bool, str, dict[str, str]]:
+def _accept(request: HttpRequest) -> tuple[uuid.UUID, uuid.UUID, bool, str, dict[str, str]]:
     params = request_parameters(request)
     user = user_for_api_request(request)
     rate_headers = limits.check_rate(request, user)
@@ -100,7 +100,7 @@ def _accept(request: HttpRequest) -> tuple[uuid.UUID, bool, str, dict[str, str]]
         raise BadRequest(str(exc)) from None
     as_json = "application/json" in request.headers.get("Accept", "")
     # We do not classify subjects: X-Type echoes the requested type, or "other".
-    return item.id, as_json, "other" if requested_type == "auto" else requested_type, rate_headers
+    return item.id, item.batch_id, as_json, "other" if requested_type == "auto" else requested_type, rate_headers
 
 
 def _our_options(params: dict[str, Any]) -> dict[str, Any]:

@@ -280,7 +280,11 @@ def item_process(*, item_id: str) -> None:
             background = _background_of(item.batch)
             cutout = pipeline.cut_out(
                 source.read(),
-                session=pipeline.thread_session(options.model or settings.REMBG_MODEL, settings.U2NET_HOME),
+                session=pipeline.thread_session(
+                    options.model or settings.REMBG_MODEL,
+                    settings.U2NET_HOME,
+                    shared_pool_threads=settings.ORT_SHARED_POOL_THREADS,
+                ),
                 max_pixels=settings.MAX_IMAGE_PIXELS,
                 compress_level=settings.PNG_COMPRESS_LEVEL,
                 options=options,

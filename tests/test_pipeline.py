@@ -174,3 +174,23 @@ def test_inspect_reports_the_displayed_size_of_rotated_photos() -> None:
     stored.save(buffer, "JPEG", exif=exif)
     info = pipeline.inspect_image(buffer, max_pixels=MAX_PIXELS)
     assert (info.width, info.height) == (300, 400)
+
+
+def test_sessions_can_share_one_thread_pool() -> None:
+    """Run in a fresh process: the pool must be set before ONNX Runtime makes its first session."""
+    import subprocess
+    import sys
+
+    script = (
+        "from pathlib import Path; from removal import pipeline, options; import io;"
+        "from tests.conftest import photo_bytes;"
+        "home = Path('.cache/u2net').resolve();"
+        "a = pipeline.create_session('u2netp', home, shared_pool_threads=2);"
+        "b = pipeline.create_session('u2netp', home, shared_pool_threads=2);"
+        "assert pipeline._shared_pool_size == 2;"
+        "c = pipeline.cut_out(photo_bytes('coffee.png'), session=b, max_pixels=10**8, compress_level=1);"
+        "print(c.width, c.height)"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["600", "400"]
