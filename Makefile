@@ -10,7 +10,7 @@ export U2NET_HOME ?= $(CURDIR)/.cache/u2net
 MODEL := $(U2NET_HOME)/u2netp.onnx
 SERVE := $(PY) -m uvicorn bgsite.asgi:application --host $(HOST) --port $(PORT) --lifespan on --ws websockets-sansio --no-access-log
 
-.PHONY: run web worker test lint loadtest setup setup-dev migrate clean
+.PHONY: run web worker test lint loadtest bench quality setup setup-dev migrate clean
 
 run: setup migrate
 	$(SERVE)
@@ -29,6 +29,17 @@ test: setup-dev migrate lint
 # calls and a 500-file batch at once; figures go to bench/results/loadtest.json.
 loadtest: setup-dev
 	$(PY) -m tests.loadgen --bgremove 200 --batch 500 --output bench/results/loadtest.json
+
+# bgsite against rembg (`rembg p`, `rembg s`, the in-process ceiling) on this machine, the
+# same images and model: prints a table, writes bench/results/latest.json, docs/benchmarks.md
+# and its chart. Makes bench/.venv-rembg on first use. BENCH_QUICK=1 for a short run.
+bench: setup-dev
+	$(PY) -m bench.run
+
+# The quality guard: cutouts of composites with known alpha, per installed model
+# (mean IoU, alpha error); writes bench/results/quality.json and docs/quality.md.
+quality: setup-dev
+	$(PY) -m bench.quality
 
 lint: setup-dev
 	$(PY) -m ruff check .

@@ -1,0 +1,1 @@
+"""`make bench`: bgsite against rembg on the same machine, images and model (see bench/run.py)."""
