@@ -24,7 +24,7 @@ def panels(r: dict[str, Any]) -> list[tuple[str, list[tuple[str, float, str]]]]:
         ("bgsite\nbulk", value(r.get("bulk_ips")), BGSITE),
         ("bgsite\n/bgremove c2", value(r.get("bgremove_ips_c2")), BGSITE),
         ("rembg s\nc2", value(r.get("rembg_s_ips_c2")), REMBG),
-        ("rembg p\n(best)", value(r.get("rembg_p_ips")), REMBG),
+        ("rembg p\n(as shipped)", value(r.get("rembg_p_ips")), REMBG),
     ]
     latency = [
         ("bgsite\np50 c1", value(bg.get("c1", {}).get("p50_ms")), BGSITE),

@@ -118,10 +118,14 @@ class Bench:
         for label, processes, extra in configs:
             runs[label] = folder_run(self.bulk_paths, processes=processes, extra_env=extra)
             log(f"rembg p {label}: {runs[label]['ips']} img/s (wall incl. start-up {runs[label]['wall_ips']})")
-        best = max(runs, key=lambda label: runs[label]["ips"])
+        # The comparison: rembg p as shipped, at concurrency 1 or 2, whichever is faster. The
+        # hand-tuned run (one ORT thread per process, which a user must know to ask for) is kept apart.
+        best = max(("c1", "c2"), key=lambda label: runs[label]["ips"])
         self.results["rembg_p_runs"] = runs
         self.results["rembg_p_ips"] = runs[best]["ips"]
         self.results["rembg_p_best"] = best
+        if "c2_omp1" in runs:
+            self.results["rembg_p_ips_tuned"] = runs["c2_omp1"]["ips"]
 
     def rembg_s(self) -> None:
         server = RembgServer()
