@@ -14,16 +14,17 @@ export function csrfToken() {
 }
 
 /**
- * POST one file as the multipart `files` field.
+ * POST one file as the multipart `files` field, after any other form fields.
  * @param {string} url
  * @param {File} file
  * @param {(fraction: number) => void} onProgress called with 0..1 of the bytes sent
+ * @param {[string, string][]} fields other form fields, e.g. the options of a new batch
  * @returns {Promise<Reply>} any HTTP answer
  *
  * @typedef {{status: number, body: any, retryAfter: number | null}} Reply
  *   body is the parsed JSON or null; retryAfter the Retry-After header in seconds
  */
-function postFileOnce(url, file, onProgress) {
+function postFileOnce(url, file, onProgress, fields) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", url);
@@ -40,6 +41,7 @@ function postFileOnce(url, file, onProgress) {
     xhr.onerror = () => reject(new NetworkError("the server could not be reached"));
     xhr.onabort = () => reject(new NetworkError("the upload was interrupted"));
     const form = new FormData();
+    for (const [name, value] of fields) form.append(name, value);
     form.append("files", file, file.name);
     xhr.send(form);
   });
@@ -60,15 +62,16 @@ const MAX_WAIT_SECONDS = 60;
  * @param {File} file
  * @param {(fraction: number) => void} onProgress
  * @param {(seconds: number) => void} onWait told before waiting for the server
+ * @param {[string, string][]} fields other form fields sent with the file
  * @returns {Promise<Reply>}
  */
-export async function postFile(url, file, onProgress, onWait) {
+export async function postFile(url, file, onProgress, onWait, fields = []) {
   let retried = false;
   let waits = 0;
   for (;;) {
     let reply;
     try {
-      reply = await postFileOnce(url, file, onProgress);
+      reply = await postFileOnce(url, file, onProgress, fields);
     } catch (error) {
       if (!(error instanceof NetworkError) || retried) throw error;
       retried = true;
@@ -88,6 +91,28 @@ export async function postFile(url, file, onProgress, onWait) {
     }
     onProgress(0);
   }
+}
+
+/**
+ * POST form fields (no file), once.
+ * @param {string} url
+ * @param {[string, string][]} fields
+ * @returns {Promise<Reply>}
+ */
+export async function postForm(url, fields) {
+  let reply;
+  try {
+    reply = await fetch(url, {
+      method: "POST",
+      headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
+      body: new URLSearchParams(fields),
+    });
+  } catch (error) {
+    throw new NetworkError(`the server could not be reached (${error.message})`);
+  }
+  const retryAfter = Number.parseInt(reply.headers.get("Retry-After") ?? "", 10);
+  const body = await reply.json().catch(() => null);
+  return { status: reply.status, body, retryAfter: Number.isNaN(retryAfter) ? null : retryAfter };
 }
 
 /**

@@ -7,10 +7,25 @@
  * so every row shows its own upload progress and its own error. A row is keyed
  * by its item id once the server has accepted the file; websocket events then
  * update it, keeping per item only the state with the highest revision.
+ *
+ * The settings panel's options go with the upload that creates the batch and
+ * then apply to all of it; the panel shows the batch's settings from then on.
+ * Once every item is finished, the same uploads can be run again with other
+ * settings (POST /api/v1/batches/<id>/rerun), which opens the new batch's page.
  */
 
+import {
+  backdropColor,
+  checkOptions,
+  loadModels,
+  optionFields,
+  resultLabel,
+  setEditable,
+  showOptions,
+} from "./batch-options.js";
 import { followBatch } from "./batch-socket.js";
-import { NetworkError, postFile, refusalText } from "./http.js";
+import { openCompare } from "./compare.js";
+import { NetworkError, postFile, postForm, refusalText } from "./http.js";
 
 const PARALLEL_UPLOADS = 2;
 
@@ -28,11 +43,21 @@ const ui = {
   batchLink: document.getElementById("batch-link"),
   newBatch: document.getElementById("new-batch"),
   notice: document.getElementById("notice"),
+  options: document.getElementById("batch-options"),
+  optionsNote: document.getElementById("options-note"),
+  rerunActions: document.getElementById("rerun-actions"),
+  editOptions: document.getElementById("options-edit"),
+  rerun: document.getElementById("rerun"),
+  rerunError: document.getElementById("rerun-error"),
 };
 
 const state = {
   /** @type {{id: string, zip: string, ws: string} | null} set once the batch exists */
   batch: null,
+  /** the batch's options JSON (removal/options.py), once known */
+  batchOptions: null,
+  /** true while the settings panel is open for a re-run */
+  editingOptions: false,
   /** true while the request that creates the batch is in flight */
   creating: false,
   /** @type {{file: File, row: HTMLElement}[]} files waiting for their upload */
@@ -54,6 +79,12 @@ function addRow(filename) {
   row.querySelector(".filename").textContent = filename;
   row.querySelector(".before img").alt = `${filename}, as uploaded`;
   row.querySelector(".after img").alt = `${filename}, background removed`;
+  const compare = () => {
+    const item = state.items.get(row.dataset.itemId);
+    if (item?.result) openCompare(item, backdropColor(state.batchOptions));
+  };
+  row.querySelector(".thumbs").addEventListener("click", compare);
+  row.querySelector(".compare-open").addEventListener("click", compare);
   for (const img of row.querySelectorAll("img")) {
     // Browsers cannot show every format we accept (TIFF), nor non-images.
     img.addEventListener("error", () => img.closest("figure").classList.add("no-preview"));
@@ -65,8 +96,8 @@ function addRow(filename) {
 /** @param {string} status pending|uploading|queued|processing|done|failed|rejected */
 function setStatus(row, status, label = status) {
   row.dataset.status = status;
-  const badge = row.querySelector(".badge");
-  badge.className = `badge ${status}`;
+  const badge = row.querySelector(".badge.status");
+  badge.className = `badge status ${status}`;
   badge.textContent = label;
 }
 
@@ -94,11 +125,15 @@ function renderItem(row, item) {
   if (!before.getAttribute("src")) before.src = item.original;
   const after = row.querySelector(".after img");
   const download = row.querySelector(".item-download");
+  const compare = row.querySelector(".compare-open");
   if (item.result) {
     if (after.getAttribute("src") !== item.result) after.src = item.result;
+    after.style.background = backdropColor(state.batchOptions) ?? "";
     download.href = `${item.result}?download=1`;
+    download.textContent = `Download ${resultLabel(state.batchOptions)}`;
   }
-  after.hidden = download.hidden = !item.result;
+  after.hidden = download.hidden = compare.hidden = !item.result;
+  row.querySelector(".badge.reused").hidden = !(item.cached && item.result);
 
   const facts = [`${item.width}×${item.height}`];
   if (item.processing_ms != null) facts.push(`${(item.processing_ms / 1000).toFixed(1)} s`);
@@ -156,6 +191,7 @@ function updateSummary() {
     ui.zip.removeAttribute("href");
     ui.zip.setAttribute("aria-disabled", "true");
   }
+  updateRerun();
 }
 
 function showNotice(text) {
@@ -163,11 +199,62 @@ function showNotice(text) {
   ui.notice.hidden = !text;
 }
 
+// --- settings and re-run ----------------------------------------------------------
+
+const NOTES = {
+  new: "Sent with the first image: they apply to the whole batch, and images added later join it with the same settings.",
+  batch: "This batch's settings: images added to it are processed with them.",
+  finished: "This batch's settings. To process the same images again with other settings, change them and re-run: a new batch, nothing is uploaded again.",
+};
+
+/** The panel shows (and locks) the batch's options, unless it is open for a re-run. */
+function showBatchOptions(options) {
+  state.batchOptions = options ?? {};
+  if (!state.editingOptions) showOptions(state.batchOptions);
+}
+
+/** Every item of the batch is done or failed, and nothing is still on its way up. */
+function batchFinished() {
+  if (!state.batch || state.active || state.queue.length || !state.items.size) return false;
+  return [...state.items.values()].every((item) => item.status === "done" || item.status === "failed");
+}
+
+function updateRerun() {
+  const finished = batchFinished();
+  if (!finished && state.editingOptions) {
+    state.editingOptions = false; // more images joined: the batch's settings hold again
+    showOptions(state.batchOptions);
+  }
+  if (state.batch) setEditable(state.editingOptions);
+  ui.rerunActions.hidden = !finished;
+  ui.editOptions.hidden = state.editingOptions;
+  ui.optionsNote.textContent = NOTES[state.batch ? (finished ? "finished" : "batch") : "new"];
+}
+
+async function rerun() {
+  if (!batchFinished() || !checkOptions()) return;
+  ui.rerun.disabled = true;
+  ui.rerunError.hidden = true;
+  try {
+    const reply = await postForm(`${apiBatches}/${state.batch.id}/rerun`, optionFields());
+    if (reply.status === 201) {
+      location.assign(`${root.dataset.batchPages}${reply.body.id}/`);
+      return;
+    }
+    ui.rerunError.textContent = `Could not re-run: ${refusalText(reply)}`;
+  } catch (error) {
+    ui.rerunError.textContent = `Could not re-run: ${error.message}`;
+  }
+  ui.rerunError.hidden = false;
+  ui.rerun.disabled = false;
+}
+
 // --- the batch and its websocket ----------------------------------------------
 
 /** Start following a batch: address bar, links, live updates. */
 function useBatch(batch) {
   state.batch = { id: batch.id, zip: batch.zip, ws: batch.ws };
+  if (batch.options) showBatchOptions(batch.options);
   const page = `${root.dataset.batchPages}${batch.id}/`;
   if (location.pathname !== page) history.replaceState(null, "", page);
   ui.batchLink.href = page;
@@ -182,6 +269,7 @@ function useBatch(batch) {
 function onSocketMessage(message) {
   if (message.event === "snapshot") {
     state.batch.zip = message.batch.zip;
+    showBatchOptions(message.batch.options);
     for (const item of message.batch.items) mergeItem(item);
   } else if (message.event === "item") {
     mergeItem(message.item);
@@ -214,6 +302,12 @@ function localRefusal(file) {
 
 /** Add a row per file and queue the acceptable ones for upload. */
 function addFiles(files) {
+  // The settings go with the first upload: they must be valid before it starts.
+  if (!state.batch && !state.creating && !checkOptions()) {
+    showNotice("Check the settings above, then add the images again.");
+    return;
+  }
+  showNotice(null);
   for (const file of files) {
     const row = addRow(file.name);
     const refusal = localRefusal(file);
@@ -233,7 +327,10 @@ function addFiles(files) {
 function startUploads() {
   while (state.queue.length && state.active < PARALLEL_UPLOADS) {
     if (!state.batch && state.creating) return;
-    if (!state.batch) state.creating = true;
+    if (!state.batch) {
+      state.creating = true;
+      setEditable(false); // these are the settings being sent
+    }
     upload(state.queue.shift());
   }
 }
@@ -241,6 +338,7 @@ function startUploads() {
 async function upload({ file, row }) {
   const creating = !state.batch;
   const url = creating ? apiBatches : `${apiBatches}/${state.batch.id}/files`;
+  const fields = creating ? optionFields() : [];
   const progress = row.querySelector(".upload-progress");
   state.active += 1;
   setStatus(row, "uploading");
@@ -253,6 +351,7 @@ async function upload({ file, row }) {
         setStatus(row, "uploading", `uploading ${Math.round(fraction * 100)}%`);
       },
       (seconds) => setStatus(row, "uploading", `server busy, retry in ${seconds} s`),
+      fields,
     );
     const accepted = reply.status === 201 ? reply.body.items[0] : null;
     if (accepted) {
@@ -266,7 +365,10 @@ async function upload({ file, row }) {
     refuse(row, `${reason}. Check your connection and add the file again.`);
   } finally {
     state.active -= 1;
-    if (creating) state.creating = false;
+    if (creating) {
+      state.creating = false;
+      if (!state.batch) setEditable(true); // refused: the next file creates the batch, perhaps with other settings
+    }
     if (!state.active) showUnclaimedItems();
     updateSummary();
     startUploads();
@@ -294,10 +396,21 @@ document.addEventListener("drop", (event) => {
   if (event.dataTransfer?.files.length) addFiles([...event.dataTransfer.files]);
 });
 
+ui.options.addEventListener("submit", (event) => {
+  event.preventDefault(); // Enter in a field submits: only a re-run is a submission
+  if (!ui.rerunActions.hidden) rerun();
+});
+ui.editOptions.addEventListener("click", () => {
+  state.editingOptions = true;
+  updateRerun();
+  ui.options.querySelector("select, input").focus();
+});
+
 window.addEventListener("beforeunload", (event) => {
   if (state.active || state.queue.length) event.preventDefault();
 });
 
+loadModels(root.dataset.apiModels);
 if (root.dataset.batchId) {
   const id = root.dataset.batchId;
   useBatch({ id, zip: `${apiBatches}/${id}/zip`, ws: `/ws/batches/${id}` });

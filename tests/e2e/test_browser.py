@@ -59,18 +59,39 @@ def page(browser: Any, embedded_server: Any) -> Iterator[Any]:
         yield page
 
 
-def drop_file(page: Any, path: Path) -> None:
-    """Drop a file on the drop zone, as dragging it from the desktop does."""
+def drop_files(page: Any, *paths: Path) -> None:
+    """Drop files on the drop zone together, as dragging them from the desktop does."""
     page.evaluate(
-        """([name, hex]) => {
-            const bytes = new Uint8Array(hex.match(/../g).map((pair) => parseInt(pair, 16)));
+        """(files) => {
             const data = new DataTransfer();
-            data.items.add(new File([bytes], name, { type: "image/jpeg" }));
+            for (const [name, hex] of files) {
+                const bytes = new Uint8Array(hex.match(/../g).map((pair) => parseInt(pair, 16)));
+                data.items.add(new File([bytes], name, { type: "image/jpeg" }));
+            }
             const drop = new DragEvent("drop", { dataTransfer: data, bubbles: true, cancelable: true });
             document.getElementById("dropzone").dispatchEvent(drop);
         }""",
-        [path.name, path.read_bytes().hex()],
+        [[path.name, path.read_bytes().hex()] for path in paths],
     )
+
+
+def downloaded_zip(page: Any) -> zipfile.ZipFile:
+    """Click "Download all" and open the zip it downloads."""
+    with page.expect_download() as download_info:
+        page.click("#download-zip")
+    return zipfile.ZipFile(io.BytesIO(Path(download_info.value.path()).read_bytes()))
+
+
+def expect_done_with_cutouts_shown(page: Any, photos: list[Path]) -> None:
+    """Each photo's row finishes, and the browser can display its cutout."""
+    from playwright.sync_api import expect
+
+    for photo in photos:
+        row = page.locator(f'.item[data-filename="{photo.name}"]')
+        expect(row).to_have_attribute("data-status", "done", timeout=PROCESSING_TIMEOUT_MS)
+        cutout = row.locator(".after img")
+        cutout.scroll_into_view_if_needed()
+        page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=cutout.element_handle())
 
 
 def sign_up(page: Any) -> str:
@@ -127,9 +148,7 @@ def test_upload_photos_follow_progress_and_download_the_zip(page: Any, tmp_path:
     expect(page.locator("#overall")).to_have_text("3 of 4 done, 1 failed")
     expect(page.locator(".item")).to_have_count(4)
 
-    with page.expect_download() as download_info:
-        page.click("#download-zip")
-    archive = zipfile.ZipFile(io.BytesIO(Path(download_info.value.path()).read_bytes()))
+    archive = downloaded_zip(page)
     assert sorted(archive.namelist()) == ["astronaut.png", "chelsea.png", "coffee.png"]
     for member in archive.namelist():
         with Image.open(io.BytesIO(archive.read(member))) as cutout:
@@ -166,7 +185,7 @@ def test_files_dropped_later_join_the_same_batch(page: Any, tmp_path: Path) -> N
     expect(page).to_have_url(re.compile(r"/batches/[0-9a-f-]{36}/$"))
     batch_url = page.url
     page.set_input_files("#file-input", [too_big])
-    drop_file(page, second)
+    drop_files(page, second)
 
     refused = page.locator('.item[data-filename="huge.jpg"]')
     expect(refused).to_have_attribute("data-status", "rejected")
@@ -179,6 +198,100 @@ def test_files_dropped_later_join_the_same_batch(page: Any, tmp_path: Path) -> N
     expect(page.locator(".item")).to_have_count(3)
     expect(page.locator("#overall")).to_have_text("2 of 3 done, 1 failed")
     expect(page.locator("#download-zip")).to_have_attribute("href", re.compile(r"/zip$"))
+
+
+def test_settings_chosen_before_upload_apply_to_the_batch_and_a_rerun_uses_new_ones(page: Any, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    sign_up(page)
+    photos = []
+    for name in ("astronaut", "chelsea"):
+        photos.append(tmp_path / f"{name}.jpg")
+        photos[-1].write_bytes(photo_bytes(f"{name}.png", size=(320, 240)))
+    expect(page.locator("#opt-model")).to_have_value("u2netp")  # the server's default, from /api/v1/models
+    page.select_option("#opt-format", "webp")
+    page.uncheck("#opt-transparent")
+    page.fill("#opt-bg-color", "#3366cc")
+    page.check("#opt-crop")
+    page.fill("#opt-crop-margin", "10px")
+
+    drop_files(page, *photos)
+
+    expect(page).to_have_url(re.compile(r"/batches/[0-9a-f-]{36}/$"))
+    first_batch_url = page.url
+    expect(page.locator("#opt-format")).to_be_disabled()  # the batch's settings, no longer editable
+    expect_done_with_cutouts_shown(page, photos)  # webp results display
+    expect(page.locator(".item-download").first).to_have_text("Download WEBP")
+    archive = downloaded_zip(page)
+    assert sorted(archive.namelist()) == ["astronaut.webp", "chelsea.webp"]
+    for member in archive.namelist():
+        with Image.open(io.BytesIO(archive.read(member))) as cutout:
+            assert cutout.format == "WEBP"
+            corner = cutout.convert("RGB").getpixel((0, 0))  # in the crop margin: the chosen colour
+        assert all(abs(got - want) <= 8 for got, want in zip(corner, (0x33, 0x66, 0xCC), strict=True)), corner
+
+    # A reload shows the batch's own settings, from the server.
+    page.reload()
+    expect(page.locator("#opt-format")).to_have_value("webp")
+    expect(page.locator("#opt-bg-color")).to_have_value("#3366cc")
+    expect(page.locator("#opt-crop")).to_be_checked()
+    expect(page.locator("#opt-crop-margin")).to_have_value("10px")
+    expect(page.locator("#opt-format")).to_be_disabled()
+
+    expect(page.locator("#rerun")).to_be_visible()
+    page.click("#options-edit")
+    page.select_option("#opt-format", "png")
+    page.check("#opt-transparent")
+    page.click("#rerun")
+
+    expect(page).not_to_have_url(first_batch_url)
+    expect(page).to_have_url(re.compile(r"/batches/[0-9a-f-]{36}/$"))
+    second_batch_url = page.url
+    expect_done_with_cutouts_shown(page, photos)
+    expect(page.locator("#opt-format")).to_have_value("png")
+    expect(page.locator(".badge.reused")).to_have_count(2)
+    expect(page.locator(".badge.reused").first).to_be_hidden()  # new settings: processed afresh
+    archive = downloaded_zip(page)
+    assert sorted(archive.namelist()) == ["astronaut.png", "chelsea.png"]
+    for member in archive.namelist():
+        with Image.open(io.BytesIO(archive.read(member))) as cutout:
+            assert cutout.format == "PNG" and cutout.mode == "RGBA"
+
+    # The same settings again: the results are reused, and say so.
+    page.click("#rerun")
+    expect(page).not_to_have_url(second_batch_url)
+    expect_done_with_cutouts_shown(page, photos)
+    for photo in photos:
+        expect(page.locator(f'.item[data-filename="{photo.name}"] .badge.reused')).to_be_visible()
+
+
+def test_compare_slider_uncovers_the_cutout(page: Any, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    sign_up(page)
+    photo = tmp_path / "coffee.jpg"
+    photo.write_bytes(photo_bytes("coffee.png", size=(320, 240)))
+    page.set_input_files("#file-input", [photo])
+    expect_done_with_cutouts_shown(page, [photo])
+
+    page.click(".item .after img")
+    dialog = page.locator("#compare")
+    expect(dialog).to_be_visible()
+    cutout = page.locator("#compare-after")
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=cutout.element_handle())
+    expect(cutout).to_have_class(re.compile(r"\bcheckerboard\b"))  # transparent: on a checkerboard
+    clip = "el => el.style.clipPath"
+    assert cutout.evaluate(clip) == "inset(0px 50% 0px 0px)"
+
+    page.focus("#compare-slider")
+    page.keyboard.press("End")
+    assert cutout.evaluate(clip) == "inset(0px 0% 0px 0px)"
+    for _ in range(3):
+        page.keyboard.press("ArrowLeft")
+    assert cutout.evaluate(clip) == "inset(0px 3% 0px 0px)"
+
+    page.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
 
 
 def test_api_key_is_shown_once_and_revoking_it_refuses_it(page: Any, embedded_server: Any) -> None:

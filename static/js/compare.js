@@ -1,0 +1,44 @@
+/**
+ * The before/after view: an item's original with its cutout stacked on top,
+ * and a slider that uncovers the cutout from the left.
+ */
+
+const dialog = document.getElementById("compare");
+const stage = document.getElementById("compare-stage");
+const before = document.getElementById("compare-before");
+const after = document.getElementById("compare-after");
+const slider = document.getElementById("compare-slider");
+const title = document.getElementById("compare-title");
+
+/** Show `percent` of the cutout's width; the original shows through on the right. */
+function clipCutout(percent) {
+  after.style.clipPath = `inset(0 ${100 - percent}% 0 0)`;
+}
+
+/**
+ * @param {object} item item JSON (original, result, filename, width, height)
+ * @param {string | null} backdrop the batch's background colour as CSS, or null for a checkerboard
+ */
+export function openCompare(item, backdrop) {
+  title.textContent = `${item.filename}: before / after`;
+  before.src = item.original;
+  before.alt = `${item.filename}, as uploaded`;
+  after.src = item.result;
+  after.alt = `${item.filename}, background removed`;
+  // Both images are fitted into a box of the original's proportions; a cropped
+  // cutout is centred in it rather than lined up with the original.
+  stage.style.setProperty("--ratio", String(item.width / item.height || 1));
+  after.classList.toggle("checkerboard", !backdrop);
+  after.style.background = backdrop ?? "";
+  slider.value = "50";
+  clipCutout(50);
+  dialog.showModal();
+  slider.focus();
+}
+
+slider.addEventListener("input", () => clipCutout(Number(slider.value)));
+document.getElementById("compare-close").addEventListener("click", () => dialog.close());
+// A click on the backdrop (outside the dialog's box) closes it, as Escape does.
+dialog.addEventListener("click", (event) => {
+  if (event.target === dialog) dialog.close();
+});
