@@ -225,9 +225,12 @@ def batch_rerun(request: HttpRequest, user: Any, batch_id: str) -> HttpResponseB
     batch = selectors.batch_for(user, batch_id)
     options = request_options(request.POST)
     callback_url = _callback_url(request)
+    background = background_image(request, request.POST)
     limits.check_new_work(user, images=batch.items.count())
     with transaction.atomic():
-        new_batch, items, rejected = services.batch_rerun(batch=batch, options=options, callback_url=callback_url)
+        new_batch, items, rejected = services.batch_rerun(
+            batch=batch, options=options, callback_url=callback_url, background=background
+        )
         if not items:
             raise _refuse_all(rejected) if rejected else BadRequest("this batch has no images to run again")
     reply = serializers.serialize_batch(new_batch, items, selectors.batch_counts(new_batch))

@@ -615,14 +615,14 @@ RERUN_CHUNK = 50
 
 
 def batch_rerun(
-    *, batch: Batch, options: Options, callback_url: str = ""
+    *, batch: Batch, options: Options, callback_url: str = "", background: Any = None
 ) -> tuple[Batch, list[Item], list[RejectedFile]]:
     """A new batch of the same uploads with other options; nothing is uploaded again.
 
     The sources are copied (so either batch can expire alone); identical
     bytes-and-options are reused as usual.
     """
-    new_batch = batch_create(owner=batch.owner, options=options, callback_url=callback_url)
+    new_batch = batch_create(owner=batch.owner, options=options, callback_url=callback_url, background=background)
     sources = list(batch.items.order_by("created_at", "id").values_list("source", "filename"))
     items: list[Item] = []
     rejected: list[RejectedFile] = []
