@@ -51,12 +51,24 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 OPTION_PROPERTIES: dict[str, Any] = {
     "format": {"type": "string", "enum": ["png", "webp", "jpg", "jpeg", "gif"]},
-    "bg_color": {"type": "string", "description": "Hex like ff0000 or #ff0000cc, or a CSS colour name."},
+    "bg_color": {
+        "type": "string",
+        "pattern": "^(#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})|[a-zA-Z]+)$",
+        "description": "Hex like ff0000 or #ff0000cc, or a CSS colour name.",
+    },
     "bg_image": {"type": "string", "description": "An http(s) URL of an image to composite onto."},
     "crop": {"type": "string", "enum": ["true", "false"]},
-    "crop_margin": {"type": "string", "description": "Pixels (30, 30px) or a percentage up to 50%."},
+    "crop_margin": {
+        "type": "string",
+        "pattern": "^[0-9]{1,4}(px|%)?$",
+        "description": "Pixels (30, 30px) or a percentage up to 50%.",
+    },
     "channels": {"type": "string", "enum": ["rgba", "alpha"]},
-    "size": {"type": "string", "description": "preview, full, or WIDTHxHEIGHT."},
+    "size": {
+        "type": "string",
+        "pattern": "^(preview|small|regular|full|auto|4k|hd|medium|[0-9]{1,5}x[0-9]{1,5})$",
+        "description": "preview, full, or WIDTHxHEIGHT to fit within.",
+    },
     "model": {"type": "string", "description": "One of GET /api/v1/models."},
     "alpha_matting": {"type": "string", "enum": ["true", "false"]},
 }
@@ -70,9 +82,21 @@ ID = {"name": "batch_id", "in": "path", "required": True, "schema": {"type": "st
 ITEM_ID = {"name": "item_id", "in": "path", "required": True, "schema": {"type": "string"}}
 BINARY = {"type": "string", "format": "binary"}
 
+BATCH_SUMMARY_REQUIRED = ["id", "status", "created_at", "counts", "ws", "zip", "options"]
+BATCH_SUMMARY_PROPERTIES: dict[str, Any] = {
+    "id": {"type": "string", "format": "uuid"},
+    "status": {"type": "string", "enum": ["processing", "done", "empty"]},
+    "created_at": {"type": "string", "format": "date-time"},
+    "counts": _ref("Counts"),
+    "ws": {"type": "string", "description": "The websocket path for this batch's progress events."},
+    "zip": {"type": "string"},
+    "options": {"type": "object", "description": "The options the batch was made with."},
+}
+
 SCHEMAS: dict[str, Any] = {
     "Error": {
         "type": "object",
+        "additionalProperties": False,
         "required": ["status", "error"],
         "properties": {
             "status": {"type": "integer"},
@@ -84,12 +108,17 @@ SCHEMAS: dict[str, Any] = {
     },
     "Rejected": {
         "type": "object",
+        "additionalProperties": False,
         "required": ["filename", "error"],
         "properties": {"filename": {"type": "string"}, "error": {"type": "string"}},
     },
     "Item": {
         "type": "object",
-        "required": ["id", "filename", "status", "revision", "result", "original", "error", "width", "height"],
+        "additionalProperties": False,
+        "required": [
+            *("id", "filename", "status", "revision", "result", "original", "error"),
+            *("width", "height", "processing_ms", "cached"),
+        ],
         "properties": {
             "id": {"type": "string", "format": "uuid"},
             "filename": {"type": "string"},
@@ -106,37 +135,29 @@ SCHEMAS: dict[str, Any] = {
     },
     "Counts": {
         "type": "object",
+        "additionalProperties": False,
         "required": ["queued", "processing", "done", "failed", "total"],
         "properties": {name: {"type": "integer"} for name in ("queued", "processing", "done", "failed", "total")},
     },
     "BatchSummary": {
         "type": "object",
-        "required": ["id", "status", "created_at", "counts", "ws", "zip"],
-        "properties": {
-            "id": {"type": "string", "format": "uuid"},
-            "status": {"type": "string", "enum": ["processing", "done", "empty"]},
-            "created_at": {"type": "string"},
-            "counts": _ref("Counts"),
-            "ws": {"type": "string"},
-            "zip": {"type": "string"},
-            "options": {"type": "object"},
-        },
+        "additionalProperties": False,
+        "required": BATCH_SUMMARY_REQUIRED,
+        "properties": BATCH_SUMMARY_PROPERTIES,
     },
     "Batch": {
-        "allOf": [
-            _ref("BatchSummary"),
-            {
-                "type": "object",
-                "required": ["items"],
-                "properties": {
-                    "items": {"type": "array", "items": _ref("Item")},
-                    "rejected": {"type": "array", "items": _ref("Rejected")},
-                },
-            },
-        ]
+        "type": "object",
+        "additionalProperties": False,
+        "required": [*BATCH_SUMMARY_REQUIRED, "items"],
+        "properties": {
+            **BATCH_SUMMARY_PROPERTIES,
+            "items": {"type": "array", "items": _ref("Item")},
+            "rejected": {"type": "array", "items": _ref("Rejected"), "description": "Only when creating."},
+        },
     },
     "AddedFiles": {
         "type": "object",
+        "additionalProperties": False,
         "required": ["id", "items", "rejected"],
         "properties": {
             "id": {"type": "string"},
@@ -146,6 +167,7 @@ SCHEMAS: dict[str, Any] = {
     },
     "BatchList": {
         "type": "object",
+        "additionalProperties": False,
         "required": ["batches", "page", "pages", "count", "next", "previous"],
         "properties": {
             "batches": {"type": "array", "items": _ref("BatchSummary")},
@@ -158,6 +180,7 @@ SCHEMAS: dict[str, Any] = {
     },
     "Cutout": {
         "type": "object",
+        "additionalProperties": False,
         "required": ["status", "mimeType", "extension"],
         "properties": {
             "status": {"type": "integer", "const": 200},
@@ -169,11 +192,13 @@ SCHEMAS: dict[str, Any] = {
     },
     "Stored": {
         "type": "object",
+        "additionalProperties": False,
         "required": ["status", "link", "id"],
         "properties": {"status": {"type": "integer"}, "link": {"type": "string"}, "id": {"type": "string"}},
     },
     "Models": {
         "type": "object",
+        "additionalProperties": False,
         "required": ["models", "default"],
         "properties": {"models": {"type": "array", "items": {"type": "string"}}, "default": {"type": "string"}},
     },

@@ -21,7 +21,10 @@ FORMATS = {
 }
 CHANNELS = ("rgba", "alpha")
 PREVIEW_PIXELS = 250_000  # "preview": at most 0.25 megapixels, as remove.bg
-OPTION_NAMES = ("format", "bg_color", "crop", "crop_margin", "channels", "size", "model", "alpha_matting")
+OPTION_NAMES = (
+    *("format", "bg_color", "crop", "crop_margin", "channels", "size", "model", "alpha_matting"),
+    *("roi", "scale", "position"),
+)
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off", ""}
 
@@ -44,6 +47,11 @@ class Options:
     model: str = ""
     # rembg's alpha matting: (foreground threshold, background threshold, erode size), or None.
     alpha_matting: tuple[int, int, int] | None = None
+    # remove.bg's roi: only the subject inside this box counts; 4 tokens "10%" or "25px".
+    roi: tuple[str, str, str, str] | None = None
+    # remove.bg's scale (subject size, % of the image) and position (x%, y% of the free space).
+    scale_percent: int | None = None
+    position: tuple[int, int] | None = None
     # SHA-256 of a background image to composite onto (the image itself is stored with the batch).
     bg_image_sha256: str = ""
 
@@ -64,7 +72,7 @@ class Options:
             return cls()
         known = {field.name for field in fields(cls)}
         values = {name: value for name, value in stored.items() if name in known}
-        for name in ("bg_color", "size_bound", "alpha_matting"):
+        for name in ("bg_color", "size_bound", "alpha_matting", "roi", "position"):
             if values.get(name) is not None:
                 values[name] = tuple(values[name])
         return cls(**values)
@@ -135,6 +143,28 @@ def parse_options(params: Mapping[str, Any], *, default_model: str, model_dir: P
             _number(params, "alpha_matting_background_threshold", 10, 0, 255),
             _number(params, "alpha_matting_erode_size", 10, 0, 40),
         )
+
+    roi = _text(params, "roi", "").split()
+    if roi and roi != ["0%", "0%", "100%", "100%"]:
+        if len(roi) != 4 or not all(re.fullmatch(r"\d{1,5}(px|%)", token) for token in roi):
+            raise InvalidOption("roi: must be four values like '10% 10% 90% 90%' or '0px 0px 400px 300px'")
+        values["roi"] = tuple(roi)
+    scale = _text(params, "scale", "original").lower()
+    if scale != "original":
+        found_scale = re.fullmatch(r"(\d{1,3})%", scale)
+        if found_scale is None or not 10 <= int(found_scale.group(1)) <= 100:
+            raise InvalidOption(f"scale: must be original or a percentage from 10% to 100%, not {scale!r}")
+        values["scale_percent"] = int(found_scale.group(1))
+    position = _text(params, "position", "original").lower()
+    if position == "center":
+        values["position"] = (50, 50)
+    elif position != "original":
+        found_position = re.fullmatch(r"(\d{1,3})%(?: (\d{1,3})%)?", position)
+        if found_position is None or int(found_position.group(1)) > 100 or int(found_position.group(2) or 0) > 100:
+            raise InvalidOption(f"position: must be original, center, or 'X% Y%', not {position!r}")
+        values["position"] = (int(found_position.group(1)), int(found_position.group(2) or found_position.group(1)))
+    elif "scale_percent" in values:
+        values["position"] = (50, 50)  # a scaled subject is centred unless told otherwise, as remove.bg
 
     model = _text(params, "model", default_model)
     available = installed_models(model_dir)

@@ -241,6 +241,44 @@ def fit_size(image: Image.Image, options: Options) -> Image.Image:
     return image.resize(target, Image.Resampling.LANCZOS)
 
 
+def _roi_box(roi: tuple[str, str, str, str], size: tuple[int, int]) -> tuple[int, int, int, int]:
+    def pixels(token: str, full: int) -> int:
+        number = int(token.rstrip("px%"))
+        return round(full * number / 100) if token.endswith("%") else number
+
+    left, top, right, bottom = (pixels(token, size[index % 2]) for index, token in enumerate(roi))
+    return left, top, max(left, right), max(top, bottom)
+
+
+def place_subject(cutout: Image.Image, options: Options) -> Image.Image:
+    """remove.bg's roi, scale and position: keep only the subject in the box, resize it, move it."""
+    if options.roi is not None:
+        inside = Image.new("L", cutout.size, 0)
+        inside.paste(255, _roi_box(options.roi, cutout.size))
+        alpha = Image.fromarray(np.minimum(np.asarray(cutout.getchannel("A")), np.asarray(inside)))
+        cutout = cutout.copy()
+        cutout.putalpha(alpha)
+    if options.position is None:
+        return cutout
+    box = cutout.getchannel("A").getbbox()
+    if box is None:
+        return cutout
+    subject = cutout.crop(box)
+    if options.scale_percent is not None:
+        factor = options.scale_percent / 100 * min(cutout.width / subject.width, cutout.height / subject.height)
+        subject = subject.resize(
+            (max(1, round(subject.width * factor)), max(1, round(subject.height * factor))), Image.Resampling.LANCZOS
+        )
+    x_percent, y_percent = options.position
+    canvas = Image.new("RGBA", cutout.size, (0, 0, 0, 0))
+    offset = (
+        round((cutout.width - subject.width) * x_percent / 100),
+        round((cutout.height - subject.height) * y_percent / 100),
+    )
+    canvas.alpha_composite(subject, (max(0, offset[0]), max(0, offset[1])))
+    return canvas
+
+
 def crop_to_subject(cutout: Image.Image, options: Options) -> Image.Image:
     """Crop to the visible subject, plus a transparent margin (pixels or % of the subject's size)."""
     box = cutout.getchannel("A").getbbox()
@@ -451,7 +489,7 @@ def cut_out(
                 *animation, session=session, options=options, on_frame=on_frame, background=background
             )
     image = fit_size(decode_image(data, max_pixels=max_pixels), options)
-    cutout = remove_background(image, session=session, matting=options.alpha_matting)
+    cutout = place_subject(remove_background(image, session=session, matting=options.alpha_matting), options)
     if options.crop:
         cutout = crop_to_subject(cutout, options)
     result = finish(cutout, options, background)

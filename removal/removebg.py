@@ -7,8 +7,7 @@ the image itself (or {"data": {"result_b64", "foreground_*"}} with
 `Accept: application/json`), X-Width/X-Height/X-Type/X-Foreground-* headers,
 and {"errors": [{"title", "code"}]}.
 
-Not offered (400 naming the parameter): format zip, scale, position, roi
-other than the whole image, shadows.
+Not offered (400 naming the parameter): format zip and shadows.
 """
 
 import base64
@@ -108,19 +107,13 @@ def _our_options(params: dict[str, Any]) -> dict[str, Any]:
     for name in UNSUPPORTED:
         if params.get(name):
             raise BadRequest(f"{name}: not supported by this server")
-    if str(params.get("scale") or "original").lower() != "original":
-        raise BadRequest("scale: only 'original' is supported by this server")
-    if str(params.get("position") or "original").lower() not in ("original", "center"):
-        raise BadRequest("position: only 'original' is supported by this server")
-    if str(params.get("roi") or "0% 0% 100% 100%") != "0% 0% 100% 100%":
-        raise BadRequest("roi: only the whole image (0% 0% 100% 100%) is supported by this server")
     fmt = str(params.get("format") or "auto").lower()
     if fmt == "zip":
         raise BadRequest("format: zip is not supported by this server; use png, jpg or webp")
     size = str(params.get("size") or "auto").lower()
     if size not in SIZES and "x" not in size:
         raise BadRequest(f"size: must be one of {', '.join(sorted(SIZES))}")
-    shared = ("bg_color", "crop", "crop_margin", "channels")
+    shared = ("bg_color", "crop", "crop_margin", "channels", "roi", "scale", "position")
     ours: dict[str, Any] = {name: params[name] for name in shared if name in params}
     return {**ours, "format": "png" if fmt == "auto" else fmt, "size": SIZES.get(size, size)}
 

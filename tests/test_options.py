@@ -306,3 +306,25 @@ def test_alpha_matting_refines_edges(session: Any) -> None:
     assert matted_alpha[:20, :20].max() < 10 and matted_alpha[120:180, 170:230].mean() > 200
     with pytest.raises(InvalidOption, match="alpha_matting_foreground_threshold: must be a whole number from 0 to 255"):
         parse(alpha_matting="1", alpha_matting_foreground_threshold="300")
+
+
+def test_roi_scale_and_position(session: Any) -> None:
+    assert parse(roi="0% 0% 100% 100%").roi is None
+    with pytest.raises(InvalidOption, match="roi:"):
+        parse(roi="10% 10%")
+    with pytest.raises(InvalidOption, match="scale:"):
+        parse(scale="5%")
+    with pytest.raises(InvalidOption, match="position:"):
+        parse(position="left")
+    assert parse(scale="50%").position == (50, 50)
+
+    _, left_half = run(session, roi="0% 0% 50% 100%")
+    alpha = np.asarray(left_half.getchannel("A"))
+    assert alpha[:, 200:].max() == 0 and alpha[:, :200].max() > 200  # nothing outside the box
+
+    _, small = run(session, scale="40%", position="0% 100%")
+    alpha = np.asarray(small.getchannel("A"))
+    box = small.getchannel("A").getbbox()
+    assert box is not None and small.size == (400, 300)
+    assert max((box[2] - box[0]) / 400, (box[3] - box[1]) / 300) == pytest.approx(0.4, abs=0.02)
+    assert box[0] == 0 and box[3] == 300  # pushed to the bottom-left corner

@@ -124,3 +124,16 @@ def test_account(embedded_server: LiveServer, key: str) -> None:
     assert set(attributes["credits"]) == {"total", "subscription", "payg", "enterprise"}
     assert attributes["api"]["sizes"] == "all" and attributes["api"]["free_calls"] > 0
     assert requests.get(f"{embedded_server.url}/v1.0/account", timeout=10).status_code == 403
+
+
+def test_roi_scale_position_as_remove_bg_names_them(embedded_server: LiveServer, key: str) -> None:
+    response = requests.post(
+        f"{embedded_server.url}/v1.0/removebg",
+        files={"image_file": ("a.jpg", PHOTO)},
+        data={"roi": "0% 0% 100% 100%", "scale": "50%", "position": "center"},
+        headers={"X-Api-Key": key},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    width, height = int(response.headers["X-Foreground-Width"]), int(response.headers["X-Foreground-Height"])
+    assert max(width / 400, height / 300) == pytest.approx(0.5, abs=0.03)
