@@ -434,7 +434,10 @@ def docs(request: HttpRequest) -> Any:
             "summary": operation.get("summary", ""),
             "parameters": operation.get("parameters", []),
             "body": sorted(_body_fields(operation)),
-            "responses": [(code, reply.get("description", "")) for code, reply in operation["responses"].items()],
+            "responses": [
+                (code, reply.get("description", ""), ", ".join(reply.get("content", {})))
+                for code, reply in operation["responses"].items()
+            ],
         }
         for path, methods in spec["paths"].items()
         for method, operation in methods.items()

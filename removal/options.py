@@ -18,6 +18,8 @@ FORMATS = {
     "webp": ("image/webp", "webp"),
     "jpg": ("image/jpeg", "jpg"),
     "gif": ("image/gif", "gif"),
+    # remove.bg's zip: color.jpg (the subject's colours) + alpha.png (its mask), small to send.
+    "zip": ("application/zip", "zip"),
 }
 CHANNELS = ("rgba", "alpha")
 PREVIEW_PIXELS = 250_000  # "preview": at most 0.25 megapixels, as remove.bg

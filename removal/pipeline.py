@@ -395,6 +395,19 @@ def _cut_out_video(
     )
 
 
+def _color_and_alpha_zip(image: Image.Image, *, compress_level: int) -> bytes:
+    """remove.bg's zip format: color.jpg (RGB) and alpha.png (the mask), to be recombined by the client."""
+    rgba = image.convert("RGBA")
+    color, alpha = io.BytesIO(), io.BytesIO()
+    rgba.convert("RGB").save(color, "JPEG", quality=90)
+    rgba.getchannel("A").save(alpha, "PNG", compress_level=compress_level)
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.writestr("color.jpg", color.getvalue())
+        bundle.writestr("alpha.png", alpha.getvalue())
+    return archive.getvalue()
+
+
 GIF_TRANSPARENT = 255  # the palette index that GIF frames use for transparency
 
 
@@ -409,6 +422,8 @@ def _gif_frame(image: Image.Image) -> Image.Image:
 
 
 def encode(image: Image.Image, *, fmt: str, compress_level: int) -> bytes:
+    if fmt == "zip":
+        return _color_and_alpha_zip(image, compress_level=compress_level)
     if fmt == "png":
         return encode_png(image, compress_level=compress_level)
     buffer = io.BytesIO()

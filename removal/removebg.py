@@ -7,13 +7,14 @@ the image itself (or {"data": {"result_b64", "foreground_*"}} with
 `Accept: application/json`), X-Width/X-Height/X-Type/X-Foreground-* headers,
 and {"errors": [{"title", "code"}]}.
 
-Not offered (400 naming the parameter): format zip and shadows.
+Not offered (400 naming the parameter): shadows.
 """
 
 import base64
 import binascii
 import io
 import uuid
+import zipfile
 from typing import Any
 
 from asgiref.sync import sync_to_async
@@ -108,8 +109,6 @@ def _our_options(params: dict[str, Any]) -> dict[str, Any]:
         if params.get(name):
             raise BadRequest(f"{name}: not supported by this server")
     fmt = str(params.get("format") or "auto").lower()
-    if fmt == "zip":
-        raise BadRequest("format: zip is not supported by this server; use png, jpg or webp")
     size = str(params.get("size") or "auto").lower()
     if size not in SIZES and "x" not in size:
         raise BadRequest(f"size: must be one of {', '.join(sorted(SIZES))}")
@@ -141,8 +140,7 @@ def _reply(item: Item, *, as_json: bool, foreground_type: str) -> HttpResponseBa
     with item.result.open("rb") as result:
         data = result.read()
     left, top, width, height = item.foreground or (0, 0, 0, 0)
-    with Image.open(io.BytesIO(data)) as image:  # reads the header only
-        size = image.size
+    size = _result_size(data)
     headers = {
         "X-Width": str(size[0]),
         "X-Height": str(size[1]),
@@ -165,6 +163,15 @@ def _reply(item: Item, *, as_json: bool, foreground_type: str) -> HttpResponseBa
         return with_headers(JsonResponse(body), headers)
     options = Options.from_json(item.batch.options)
     return with_headers(HttpResponse(data, content_type=options.mime_type), headers)
+
+
+def _result_size(data: bytes) -> tuple[int, int]:
+    """Width and height of a result: the image's header, or the alpha.png of a zip result."""
+    if data[:4] == b"PK\x03\x04":
+        with zipfile.ZipFile(io.BytesIO(data)) as bundle, Image.open(bundle.open("alpha.png")) as alpha:
+            return alpha.size
+    with Image.open(io.BytesIO(data)) as image:  # reads the header only
+        return image.size
 
 
 @csrf_exempt

@@ -91,7 +91,6 @@ def test_alpha_channel_and_preview(embedded_server: LiveServer, key: str) -> Non
         ({"image_file_b64": "***"}, None, 400, "invalid_parameter", "not valid base64"),
         ({"image_file_b64": base64.b64encode(b"text").decode()}, None, 400, "invalid_parameter", "not an image"),
         ({"image_url": "http://127.0.0.1:1/x.jpg"}, None, 400, "invalid_parameter", "non-public address"),
-        ({"image_file_b64": "AA==", "format": "zip"}, None, 400, "invalid_parameter", "format: zip"),
         (
             {"image_file_b64": "AA==", "bg_image_url": "http://127.0.0.1:1/b.jpg"},
             None,
@@ -137,3 +136,20 @@ def test_roi_scale_position_as_remove_bg_names_them(embedded_server: LiveServer,
     assert response.status_code == 200, response.text
     width, height = int(response.headers["X-Foreground-Width"]), int(response.headers["X-Foreground-Height"])
     assert max(width / 400, height / 300) == pytest.approx(0.5, abs=0.03)
+
+
+def test_zip_format_holds_color_and_alpha(embedded_server: LiveServer, key: str) -> None:
+    import zipfile
+
+    response = requests.post(
+        f"{embedded_server.url}/v1.0/removebg",
+        files={"image_file": ("a.jpg", PHOTO)},
+        data={"format": "zip"},
+        headers={"X-Api-Key": key},
+        timeout=60,
+    )
+    assert response.status_code == 200 and response.headers["Content-Type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(response.content)) as bundle:
+        assert sorted(bundle.namelist()) == ["alpha.png", "color.jpg"]
+        color, alpha = Image.open(bundle.open("color.jpg")), Image.open(bundle.open("alpha.png"))
+        assert (color.mode, alpha.mode, color.size, alpha.size) == ("RGB", "L", (400, 300), (400, 300))
