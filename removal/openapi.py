@@ -50,7 +50,11 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 
 OPTION_PROPERTIES: dict[str, Any] = {
-    "format": {"type": "string", "enum": ["png", "webp", "jpg", "jpeg", "gif"]},
+    "format": {
+        "type": "string",
+        "enum": ["png", "webp", "jpg", "jpeg", "gif", "zip"],
+        "description": "zip: color.jpg and alpha.png in one archive, as remove.bg.",
+    },
     "bg_color": {
         "type": "string",
         "pattern": "^(#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})|[a-zA-Z]+)$",
@@ -71,6 +75,23 @@ OPTION_PROPERTIES: dict[str, Any] = {
     },
     "model": {"type": "string", "description": "One of GET /api/v1/models."},
     "alpha_matting": {"type": "string", "enum": ["true", "false"]},
+    "roi": {
+        "type": "string",
+        "pattern": "^[0-9]{1,5}(px|%) [0-9]{1,5}(px|%) [0-9]{1,5}(px|%) [0-9]{1,5}(px|%)$",
+        "description": "Only the subject inside this box counts: x1 y1 x2 y2, like '10% 10% 90% 90%'.",
+    },
+    "scale": {
+        "type": "string",
+        "pattern": "^(original|[0-9]{1,3}%)$",
+        "description": "original, or the subject's size as 10% to 100% of the image.",
+    },
+    "position": {
+        "type": "string",
+        "pattern": "^(original|center|[0-9]{1,3}%( [0-9]{1,3}%)?)$",
+        "description": "original, center, or 'X% Y%' of the free space.",
+    },
+    "add_shadow": {"type": "string", "enum": ["true", "false"]},
+    "shadow_opacity": {"type": "string", "pattern": "^[0-9]{1,3}$", "description": "0 to 100 (with add_shadow)."},
 }
 KEY_SECURITY: list[dict[str, list[str]]] = [
     {"apiKeyHeader": []},
@@ -216,7 +237,11 @@ SCHEMAS: dict[str, Any] = {
 BGREMOVE_RESPONSES: dict[str, Any] = {
     "200": {
         "description": "The cutout: JSON (imgData, or link with S3 storage), or the image itself with blob=true.",
-        "content": {JSON: {"schema": _ref("Cutout")}, "image/*": {"schema": BINARY}},
+        "content": {
+            JSON: {"schema": _ref("Cutout")},
+            "image/*": {"schema": BINARY},
+            "application/zip": {"schema": BINARY},
+        },
     },
     **_errors(400, 401, 403, 404, 405, 413, 429, 500, 503, 504),
 }

@@ -25,7 +25,7 @@ CHANNELS = ("rgba", "alpha")
 PREVIEW_PIXELS = 250_000  # "preview": at most 0.25 megapixels, as remove.bg
 OPTION_NAMES = (
     *("format", "bg_color", "crop", "crop_margin", "channels", "size", "model", "alpha_matting"),
-    *("roi", "scale", "position"),
+    *("roi", "scale", "position", "add_shadow", "shadow_opacity"),
 )
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off", ""}
@@ -54,6 +54,8 @@ class Options:
     # remove.bg's scale (subject size, % of the image) and position (x%, y% of the free space).
     scale_percent: int | None = None
     position: tuple[int, int] | None = None
+    # A drop shadow under the subject: its opacity in percent, or None.
+    shadow_opacity: int | None = None
     # SHA-256 of a background image to composite onto (the image itself is stored with the batch).
     bg_image_sha256: str = ""
 
@@ -167,6 +169,12 @@ def parse_options(params: Mapping[str, Any], *, default_model: str, model_dir: P
         values["position"] = (int(found_position.group(1)), int(found_position.group(2) or found_position.group(1)))
     elif "scale_percent" in values:
         values["position"] = (50, 50)  # a scaled subject is centred unless told otherwise, as remove.bg
+
+    shadow = _text(params, "add_shadow", _text(params, "shadow", "false")).lower()
+    if shadow not in TRUE_WORDS | FALSE_WORDS:
+        raise InvalidOption(f"add_shadow: must be true or false, not {shadow!r}")
+    if shadow in TRUE_WORDS or params.get("shadow_type"):
+        values["shadow_opacity"] = _number(params, "shadow_opacity", 50, 0, 100)
 
     model = _text(params, "model", default_model)
     available = installed_models(model_dir)

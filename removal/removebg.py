@@ -7,7 +7,7 @@ the image itself (or {"data": {"result_b64", "foreground_*"}} with
 `Accept: application/json`), X-Width/X-Height/X-Type/X-Foreground-* headers,
 and {"errors": [{"title", "code"}]}.
 
-Not offered (400 naming the parameter): shadows.
+Not offered (400 naming the parameter): semitransparency.
 """
 
 import base64
@@ -55,7 +55,7 @@ ERROR_CODES = {
     503: (503, "service_unavailable"),
     504: (504, "timeout"),
 }
-UNSUPPORTED = ("shadow_type", "add_shadow", "semitransparency")
+UNSUPPORTED = ("semitransparency",)
 SIZES = {"auto": "full", "full": "full", "4k": "full", "hd": "full", "50mp": "full", "medium": "full"}
 SIZES |= {"preview": "preview", "small": "preview", "regular": "preview"}
 UNLIMITED = 1_000_000_000  # no daily quota: what remove.bg clients read as credits
@@ -112,7 +112,8 @@ def _our_options(params: dict[str, Any]) -> dict[str, Any]:
     size = str(params.get("size") or "auto").lower()
     if size not in SIZES and "x" not in size:
         raise BadRequest(f"size: must be one of {', '.join(sorted(SIZES))}")
-    shared = ("bg_color", "crop", "crop_margin", "channels", "roi", "scale", "position")
+    shared = [*("bg_color", "crop", "crop_margin", "channels", "roi", "scale", "position")]
+    shared += ["add_shadow", "shadow_type", "shadow_opacity"]
     ours: dict[str, Any] = {name: params[name] for name in shared if name in params}
     return {**ours, "format": "png" if fmt == "auto" else fmt, "size": SIZES.get(size, size)}
 

@@ -328,3 +328,16 @@ def test_roi_scale_and_position(session: Any) -> None:
     assert box is not None and small.size == (400, 300)
     assert max((box[2] - box[0]) / 400, (box[3] - box[1]) / 300) == pytest.approx(0.4, abs=0.02)
     assert box[0] == 0 and box[3] == 300  # pushed to the bottom-left corner
+
+
+def test_drop_shadow(session: Any) -> None:
+    assert parse(add_shadow="true").shadow_opacity == 50
+    assert parse(add_shadow="true", shadow_opacity="80").shadow_opacity == 80
+    with pytest.raises(InvalidOption, match="shadow_opacity:"):
+        parse(add_shadow="true", shadow_opacity="150")
+    _, plain = run(session)
+    _, shaded = run(session, add_shadow="true", shadow_opacity="80")
+    plain_alpha, shaded_alpha = np.asarray(plain.getchannel("A")), np.asarray(shaded.getchannel("A"))
+    assert (shaded_alpha >= plain_alpha).all() and shaded_alpha.sum() > plain_alpha.sum() * 1.01
+    shadow_only = (shaded_alpha > 0) & (plain_alpha == 0)
+    assert shadow_only.any() and np.asarray(shaded.convert("RGB"))[shadow_only].max() < 60  # dark, not coloured
