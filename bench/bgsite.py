@@ -28,6 +28,7 @@ from bench.common import (
     run_requests,
     stop_process,
 )
+from tests.conftest import run_manage
 
 CREATE_USERS = """
 import json
@@ -70,12 +71,7 @@ class BgsiteServer:
         self.keys: dict[str, str] = {}
 
     def manage(self, *args: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=REPO, env=self.env, capture_output=True, text=True, check=False
-        )
-        if done.returncode:
-            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-        return done.stdout
+        return run_manage(self.env, *args)
 
     def prepare(self, usernames: list[str]) -> None:
         """Database and API keys, before the server process starts (not part of its cold start)."""

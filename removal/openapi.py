@@ -316,6 +316,20 @@ STORE = {
 }
 
 
+def _stored_file(summary: str, description: str) -> dict[str, Any]:
+    return {
+        "get": {
+            "summary": f"{summary} (a redirect to a presigned link with S3 storage)",
+            "parameters": [ITEM_ID, {"name": "download", "in": "query", "schema": {"type": "string"}}],
+            "responses": {
+                "200": {"description": description, "content": {"*/*": {"schema": BINARY}}},
+                "302": {"description": "With S3 storage: the presigned link."},
+                **_errors(401, 404, 405, 429),
+            },
+        }
+    }
+
+
 def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
@@ -405,28 +419,8 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
-            "/api/v1/items/{item_id}/result": {
-                "get": {
-                    "summary": "One cutout (a redirect to a presigned link with S3 storage)",
-                    "parameters": [ITEM_ID, {"name": "download", "in": "query", "schema": {"type": "string"}}],
-                    "responses": {
-                        "200": {"description": "The cutout.", "content": {"*/*": {"schema": BINARY}}},
-                        "302": {"description": "With S3 storage: the presigned link."},
-                        **_errors(401, 404, 405, 429),
-                    },
-                }
-            },
-            "/api/v1/items/{item_id}/original": {
-                "get": {
-                    "summary": "One uploaded original",
-                    "parameters": [ITEM_ID, {"name": "download", "in": "query", "schema": {"type": "string"}}],
-                    "responses": {
-                        "200": {"description": "The original.", "content": {"*/*": {"schema": BINARY}}},
-                        "302": {"description": "With S3 storage: the presigned link."},
-                        **_errors(401, 404, 405, 429),
-                    },
-                }
-            },
+            "/api/v1/items/{item_id}/result": _stored_file("One cutout", "The cutout."),
+            "/api/v1/items/{item_id}/original": _stored_file("One uploaded original", "The original."),
         },
         "components": {
             "schemas": SCHEMAS,

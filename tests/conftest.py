@@ -223,6 +223,16 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def run_manage(env: dict[str, str], *args: str) -> str:
+    """`manage.py ARGS` in a child process with `env`; its output, or an error with both streams."""
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=REPO, env=env, capture_output=True, text=True, check=False
+    )
+    if done.returncode:
+        raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
+    return done.stdout
+
+
 @dataclass
 class LiveServer:
     """bgsite served by uvicorn in its own process, as `make run` serves it."""
@@ -255,12 +265,7 @@ class LiveServer:
         }
 
     def manage(self, *args: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=REPO, env=self.env, capture_output=True, text=True, check=False
-        )
-        if done.returncode:
-            raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}")
-        return done.stdout
+        return run_manage(self.env, *args)
 
     def create_user(self, username: str, password: str = "correct horse battery") -> str:
         """Create a user in this server's database and return a new API key for it."""
