@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import LiveServer, PeakRss, S3Server, rss_bytes
+from tests.conftest import LiveServer, PeakRss, S3Server, require_or_skip, rss_bytes
 
 pytestmark = pytest.mark.live
 
@@ -71,7 +71,7 @@ def download_sampling_rss(server: LiveServer, key: str, batch_id: str, pid: int)
 
 def test_zip_streams_from_s3_with_memory_flat_in_files_and_size(server_factory: Any, s3_server: S3Server) -> None:
     if not Path("/proc/self/status").exists():
-        pytest.skip("needs /proc to read the server's memory")
+        require_or_skip("needs /proc to read the server's memory")
     server: LiveServer = server_factory(**s3_server.env, EMBEDDED_WORKERS="0")
     server.start()
     key = server.create_user("zipper")
