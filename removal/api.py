@@ -164,6 +164,12 @@ def fetch_image(url: str) -> bytes:
         raise BadRequest(str(exc)) from None
 
 
+def check_upload_size(upload: Any, *, subject: str = "the image is") -> None:
+    """PayloadTooLarge when an upload (or a fetched image) is over MAX_UPLOAD_BYTES."""
+    if upload.size > settings.MAX_UPLOAD_BYTES:
+        raise PayloadTooLarge(f"{subject} larger than {settings.MAX_UPLOAD_BYTES / 1e6:g} MB")
+
+
 def background_image(request: HttpRequest, params: Any) -> Any:
     """The `bg_image` to composite onto: an uploaded file, or a URL (also remove.bg's names); None if absent."""
     upload: Any = next((request.FILES[field] for field in BACKGROUND_FIELDS if field in request.FILES), None)
@@ -177,8 +183,7 @@ def background_image(request: HttpRequest, params: Any) -> Any:
             exc.message = f"bg_image: {exc.message}"
             raise
         upload = ContentFile(data, name=PurePosixPath(urlsplit(url).path).name or "background")
-    if upload.size > settings.MAX_UPLOAD_BYTES:
-        raise PayloadTooLarge(f"bg_image: larger than {settings.MAX_UPLOAD_BYTES / 1e6:g} MB")
+    check_upload_size(upload, subject="bg_image:")
     try:
         pipeline.inspect_image(upload, max_pixels=settings.MAX_IMAGE_PIXELS)
     except pipeline.ImageRejected as exc:

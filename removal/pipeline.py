@@ -511,8 +511,8 @@ def cut_out(
     """
     if max_frames > 1 and video.looks_like_video(data[:12]):
         return _cut_out_video(data, session=session, options=options, max_frames=max_frames, on_frame=on_frame)
-    inspect_image(io.BytesIO(data), max_pixels=max_pixels)
     if max_frames > 1 and options.format in ANIMATED_FORMATS:
+        inspect_image(io.BytesIO(data), max_pixels=max_pixels)  # decode_image checks stills itself
         animation = decode_animation(data, max_pixels=max_pixels, max_frames=max_frames)
         if animation is not None:
             return _cut_out_animation(

@@ -29,6 +29,7 @@ from removal.api import (
     api_endpoint,
     background_image,
     check_method,
+    check_upload_size,
     error_response,
     fetch_image,
     request_options,
@@ -36,7 +37,7 @@ from removal.api import (
     uploaded_files,
     with_headers,
 )
-from removal.errors import BadRequest, GatewayTimeout, InternalError, PayloadTooLarge
+from removal.errors import ApiError, BadRequest, GatewayTimeout, InternalError
 from removal.models import Item
 from removal.options import Options
 
@@ -107,8 +108,7 @@ def _input_image(request: HttpRequest, user: Any, params: dict[str, Any]) -> Any
                 upload = ContentFile(source.read(), name=stored.filename)
         else:
             upload = ContentFile(fetch_image(img), name=url_filename(img))
-    if upload.size > settings.MAX_UPLOAD_BYTES:
-        raise PayloadTooLarge(f"the image is larger than {settings.MAX_UPLOAD_BYTES / 1e6:g} MB")
+    check_upload_size(upload)
     return upload
 
 
@@ -139,9 +139,14 @@ async def wait_finished(item_id: uuid.UUID, batch_id: uuid.UUID) -> Item:
     return item
 
 
+def failure_error(item: Item) -> ApiError:
+    """A failed item as an API error: 400 when its input was refused, 500 when processing failed."""
+    return BadRequest(item.error) if item.input_rejected else InternalError(item.error)
+
+
 def _reply(request: HttpRequest, item: Item, *, blob: bool) -> HttpResponseBase:
     if item.status == Item.Status.FAILED:
-        raise BadRequest(item.error) if item.input_rejected else InternalError(item.error)
+        raise failure_error(item)
     options = Options.from_json(item.batch.options)
     kind = {"mimeType": options.mime_type, "extension": options.extension}
     if blob:
@@ -160,8 +165,7 @@ def store(request: HttpRequest, user: Any) -> HttpResponseBase:
     if not request.FILES:
         raise BadRequest("no file: upload the image as multipart/form-data (any field name)")
     upload = uploaded_files(request)[0]
-    if upload.size > settings.MAX_UPLOAD_BYTES:
-        raise PayloadTooLarge(f"the image is larger than {settings.MAX_UPLOAD_BYTES / 1e6:g} MB")
+    check_upload_size(upload)
     try:
         image = services.stored_image_create(owner=user, upload=upload)
     except pipeline.ImageRejected as exc:

@@ -18,7 +18,6 @@ import zipfile
 from typing import Any
 
 from asgiref.sync import sync_to_async
-from django.conf import settings
 from django.core.files.base import ContentFile
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
@@ -32,15 +31,16 @@ from removal.api import (
     as_api_error,
     background_image,
     check_method,
+    check_upload_size,
     fetch_image,
     request_options,
     uploaded_files,
     with_headers,
 )
-from removal.errors import ApiError, BadRequest, PayloadTooLarge
+from removal.errors import ApiError, BadRequest
 from removal.models import Item
 from removal.options import Options
-from removal.pixlab import request_parameters, url_filename, wait_finished
+from removal.pixlab import failure_error, request_parameters, url_filename, wait_finished
 
 # Our status -> remove.bg's (status, code).
 ERROR_CODES = {
@@ -130,14 +130,13 @@ def _input_image(request: HttpRequest, params: dict[str, Any]) -> Any:
         upload = ContentFile(fetch_image(str(url)), name=url_filename(str(url)))
     else:
         raise BadRequest("No image given: send image_file, image_file_b64 or image_url")
-    if upload.size > settings.MAX_UPLOAD_BYTES:
-        raise PayloadTooLarge(f"the image is larger than {settings.MAX_UPLOAD_BYTES / 1e6:g} MB")
+    check_upload_size(upload)
     return upload
 
 
 def _reply(item: Item, *, as_json: bool, foreground_type: str) -> HttpResponseBase:
     if item.status == Item.Status.FAILED:
-        raise BadRequest(item.error) if item.input_rejected else ApiError(item.error)
+        raise failure_error(item)
     with item.result.open("rb") as result:
         data = result.read()
     left, top, width, height = item.foreground or (0, 0, 0, 0)
