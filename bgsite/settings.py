@@ -258,11 +258,11 @@ ITEM_MAX_ATTEMPTS = env.int("ITEM_MAX_ATTEMPTS", default=3)
 RETENTION_DAYS = env.int("RETENTION_DAYS", default=30)
 
 REMBG_MODEL = env.str("REMBG_MODEL", default="u2netp")
-# 0 (default): each worker thread runs the model on its own single thread, the
-# best throughput measured here. N > 0: the worker threads of a process share
-# one ONNX Runtime pool of N threads, so a lone image uses them all (lower
-# /bgremove latency when idle, see docs/benchmarks.md) at some cost under load.
-ORT_SHARED_POOL_THREADS = env.int("ORT_SHARED_POOL_THREADS", default=0)
+# Each worker thread runs the model on one thread of its own (the best throughput
+# when several images are in progress); an image that is the only one in
+# progress in its process runs on this many threads instead (lower latency for a
+# lone /bgremove call). Default: the CPUs this process may use; 1 turns it off.
+ORT_SOLO_THREADS = env.int("ORT_SOLO_THREADS", default=len(os.sched_getaffinity(0)))
 U2NET_HOME = Path(env.str("U2NET_HOME", default=str(BASE_DIR / ".cache" / "u2net"))).resolve()
 PNG_COMPRESS_LEVEL = env.int("PNG_COMPRESS_LEVEL", default=1)
 

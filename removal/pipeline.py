@@ -10,7 +10,8 @@ import os
 import re
 import threading
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -133,42 +134,77 @@ def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
 
 
 _sessions = threading.local()
+_making_sessions = threading.RLock()  # the solo session makes the arena: nested
+_counter_lock = threading.Lock()
+_solo_sessions: dict[str, Any] = {}
+_cutouts_in_progress = 0
+_env_arena_registered = False
 
 
-def thread_session(model_name: str, model_dir: Path, *, shared_pool_threads: int = 0) -> Any:
-    """The calling thread's model session, created on first use.
+class ModelSessions:
+    """How one worker thread runs a model: on its own single-threaded session, or alone on every core.
 
-    Each worker thread has its own session; they either run one intra-op
-    thread each, or (shared_pool_threads > 0) share one pool of that many
-    threads, so a job running alone uses every core and concurrent jobs share
-    them (see docs/benchmarks.md: the lone-request latency drops by a third).
+    Two images processed side by side run fastest each on its own single-threaded
+    session (measured in docs/benchmarks.md). An image that is the only one in
+    progress in this process instead runs on the process's solo session of
+    `solo_threads` intra-op threads, so a lone /bgremove call uses every core as
+    `rembg s` does. All sessions allocate from one process-wide arena, so the
+    solo session holds no memory of its own.
     """
-    sessions: dict[str, Any] = _sessions.__dict__.setdefault("by_model", {})
+
+    def __init__(self, model_name: str, model_dir: Path, *, solo_threads: int) -> None:
+        self.model_name, self.model_dir, self.solo_threads = model_name, model_dir, solo_threads
+        self.single = create_session(model_name, model_dir)
+        self.solo = _solo_session(model_name, model_dir, solo_threads) if solo_threads > 1 else None
+
+    def predict(self, image: Image.Image) -> Any:
+        if self.solo is not None and _cutouts_in_progress <= 1:
+            return self.solo.predict(image)
+        return self.single.predict(image)
+
+
+def thread_session(model_name: str, model_dir: Path, *, solo_threads: int = 1) -> ModelSessions:
+    """The calling thread's sessions for `model_name`, created on first use."""
+    sessions: dict[str, ModelSessions] = _sessions.__dict__.setdefault("by_model", {})
     if model_name not in sessions:
-        sessions[model_name] = create_session(model_name, model_dir, shared_pool_threads=shared_pool_threads)
+        sessions[model_name] = ModelSessions(model_name, model_dir, solo_threads=solo_threads)
     return sessions[model_name]
 
 
-_pool_lock = threading.Lock()
-_shared_pool_size = 0
+def _solo_session(model_name: str, model_dir: Path, threads: int) -> Any:
+    with _making_sessions:
+        if model_name not in _solo_sessions:
+            _solo_sessions[model_name] = create_session(model_name, model_dir, threads=threads)
+        return _solo_sessions[model_name]
 
 
-def _use_shared_pool(threads: int) -> bool:
-    """Set the process-wide intra-op pool once, before any session uses it; False if that is too late."""
-    global _shared_pool_size
-    with _pool_lock:
-        if _shared_pool_size == 0:
-            from onnxruntime.capi import _pybind_state
-
-            try:
-                _pybind_state.set_global_thread_pool_sizes(threads, 1)
-            except RuntimeError:
-                return False  # ONNX Runtime's environment exists already (sessions made without the pool)
-            _shared_pool_size = threads
-        return True
+@contextmanager
+def _counted_in_progress() -> Iterator[None]:
+    global _cutouts_in_progress
+    with _counter_lock:
+        _cutouts_in_progress += 1
+    try:
+        yield
+    finally:
+        with _counter_lock:
+            _cutouts_in_progress -= 1
 
 
-def create_session(model_name: str, model_dir: Path, *, shared_pool_threads: int = 0) -> Any:
+def _register_env_arena(ort: Any) -> None:
+    """One CPU arena for every session of the process, grown only by what a run asks for.
+
+    Each session's own arena would keep its largest run's activations for
+    good; shared, the arena holds what the runs in progress at one time need.
+    """
+    global _env_arena_registered
+    with _making_sessions:
+        if not _env_arena_registered:
+            memory = ort.OrtMemoryInfo("Cpu", ort.OrtAllocatorType.ORT_ARENA_ALLOCATOR, 0, ort.OrtMemType.DEFAULT)
+            ort.create_and_register_allocator(memory, ort.OrtArenaCfg({"arena_extend_strategy": 1}))  # kSameAsRequested
+            _env_arena_registered = True
+
+
+def create_session(model_name: str, model_dir: Path, *, threads: int = 1) -> Any:
     if model_weights(model_dir, model_name) is None:
         # rembg would try to download the weights; we never fetch at run time.
         raise ModelNotInstalled(
@@ -180,14 +216,16 @@ def create_session(model_name: str, model_dir: Path, *, shared_pool_threads: int
     # rembg finds weights only through $U2NET_HOME (and downloads them when they
     # are not there); point it at ours so it never goes to the network.
     os.environ["U2NET_HOME"] = str(model_dir)
+    _register_env_arena(ort)
     options = ort.SessionOptions()
-    if shared_pool_threads > 0 and _use_shared_pool(shared_pool_threads):
-        options.use_per_session_threads = False
-    else:
-        options.intra_op_num_threads = 1
+    options.intra_op_num_threads = threads
     options.inter_op_num_threads = 1
     options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
     options.enable_mem_pattern = False
+    options.add_session_config_entry("session.use_env_allocators", "1")
+    if threads > 1:
+        # Its threads sleep between runs instead of spinning on cores the single-threaded sessions need.
+        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     return new_session(model_name, sess_opts=options, providers=["CPUExecutionProvider"])
 
 
@@ -509,26 +547,27 @@ def cut_out(
     animated, every frame processed and its timing kept; `on_frame(done, total)`
     reports progress.
     """
-    if max_frames > 1 and video.looks_like_video(data[:12]):
-        return _cut_out_video(data, session=session, options=options, max_frames=max_frames, on_frame=on_frame)
-    if max_frames > 1 and options.format in ANIMATED_FORMATS:
-        inspect_image(io.BytesIO(data), max_pixels=max_pixels)  # decode_image checks stills itself
-        animation = decode_animation(data, max_pixels=max_pixels, max_frames=max_frames)
-        if animation is not None:
-            return _cut_out_animation(
-                *animation, session=session, options=options, on_frame=on_frame, background=background
-            )
-    image = fit_size(decode_image(data, max_pixels=max_pixels), options)
-    cutout = place_subject(remove_background(image, session=session, matting=options.alpha_matting), options)
-    if options.crop:
-        cutout = crop_to_subject(cutout, options)
-    result = finish(cutout, options, background)
-    box = cutout.getchannel("A").getbbox()
-    return Cutout(
-        foreground=(box[0], box[1], box[2] - box[0], box[3] - box[1]) if box else None,
-        data=encode(result, fmt=options.format, compress_level=compress_level),
-        width=result.width,
-        height=result.height,
-        mime_type=options.mime_type,
-        extension=options.extension,
-    )
+    with _counted_in_progress():  # what ModelSessions goes by
+        if max_frames > 1 and video.looks_like_video(data[:12]):
+            return _cut_out_video(data, session=session, options=options, max_frames=max_frames, on_frame=on_frame)
+        if max_frames > 1 and options.format in ANIMATED_FORMATS:
+            inspect_image(io.BytesIO(data), max_pixels=max_pixels)  # decode_image checks stills itself
+            animation = decode_animation(data, max_pixels=max_pixels, max_frames=max_frames)
+            if animation is not None:
+                return _cut_out_animation(
+                    *animation, session=session, options=options, on_frame=on_frame, background=background
+                )
+        image = fit_size(decode_image(data, max_pixels=max_pixels), options)
+        cutout = place_subject(remove_background(image, session=session, matting=options.alpha_matting), options)
+        if options.crop:
+            cutout = crop_to_subject(cutout, options)
+        result = finish(cutout, options, background)
+        box = cutout.getchannel("A").getbbox()
+        return Cutout(
+            foreground=(box[0], box[1], box[2] - box[0], box[3] - box[1]) if box else None,
+            data=encode(result, fmt=options.format, compress_level=compress_level),
+            width=result.width,
+            height=result.height,
+            mime_type=options.mime_type,
+            extension=options.extension,
+        )

@@ -283,7 +283,7 @@ def item_process(*, item_id: str) -> None:
                 session=pipeline.thread_session(
                     options.model or settings.REMBG_MODEL,
                     settings.U2NET_HOME,
-                    shared_pool_threads=settings.ORT_SHARED_POOL_THREADS,
+                    solo_threads=settings.ORT_SOLO_THREADS,
                 ),
                 max_pixels=settings.MAX_IMAGE_PIXELS,
                 compress_level=settings.PNG_COMPRESS_LEVEL,

@@ -123,9 +123,7 @@ class WorkerPool:
     def _work(self, worker_id: str) -> None:
         try:
             # Load the model before the first job so that job is not slowed by it.
-            pipeline.thread_session(
-                settings.REMBG_MODEL, settings.U2NET_HOME, shared_pool_threads=settings.ORT_SHARED_POOL_THREADS
-            )
+            pipeline.thread_session(settings.REMBG_MODEL, settings.U2NET_HOME, solo_threads=settings.ORT_SOLO_THREADS)
         except pipeline.ModelNotInstalled:
             logger.exception("worker %s has no model; jobs will fail until it is installed", worker_id)
         while not self._stopping.is_set():

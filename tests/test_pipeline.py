@@ -176,21 +176,38 @@ def test_inspect_reports_the_displayed_size_of_rotated_photos() -> None:
     assert (info.width, info.height) == (300, 400)
 
 
-def test_sessions_can_share_one_thread_pool() -> None:
-    """Run in a fresh process: the pool must be set before ONNX Runtime makes its first session."""
-    import subprocess
-    import sys
+class RecordingSession:
+    """A real session that notes, under `name`, each image it runs."""
 
-    script = (
-        "from pathlib import Path; from removal import pipeline, options; import io;"
-        "from tests.conftest import photo_bytes;"
-        "home = Path('.cache/u2net').resolve();"
-        "a = pipeline.create_session('u2netp', home, shared_pool_threads=2);"
-        "b = pipeline.create_session('u2netp', home, shared_pool_threads=2);"
-        "assert pipeline._shared_pool_size == 2;"
-        "c = pipeline.cut_out(photo_bytes('coffee.png'), session=b, max_pixels=10**8, compress_level=1);"
-        "print(c.width, c.height)"
-    )
-    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split() == ["600", "400"]
+    def __init__(self, session: object, name: str, used: list[str]) -> None:
+        self.session, self.name, self.used = session, name, used
+
+    def predict(self, image: Image.Image) -> object:
+        self.used.append(self.name)
+        return self.session.predict(image)  # type: ignore[attr-defined]
+
+
+def test_an_image_alone_runs_on_every_core_and_concurrent_ones_each_on_one() -> None:
+    sessions = pipeline.ModelSessions(settings.REMBG_MODEL, settings.U2NET_HOME, solo_threads=2)
+    used: list[str] = []
+    single, solo = sessions.single, sessions.solo
+    sessions.single, sessions.solo = RecordingSession(single, "single", used), RecordingSession(solo, "solo", used)
+    data = photo_bytes("coffee.png")
+
+    alone = cut_out(data, sessions)
+    with pipeline._counted_in_progress():  # another image in progress in this process
+        beside_another = cut_out(data, sessions)
+
+    assert used == ["solo", "single"]
+    # Same model, same weights: the number of threads changes only float rounding.
+    assert np.abs(alone.astype(int) - beside_another.astype(int)).max() <= 2
+    assert pipeline.ModelSessions(settings.REMBG_MODEL, settings.U2NET_HOME, solo_threads=2).solo is solo
+
+
+def test_solo_threads_one_keeps_every_image_on_its_thread_session() -> None:
+    sessions = pipeline.ModelSessions(settings.REMBG_MODEL, settings.U2NET_HOME, solo_threads=1)
+    assert sessions.solo is None
+    used: list[str] = []
+    sessions.single = RecordingSession(sessions.single, "single", used)
+    cut_out(photo_bytes("coffee.png"), sessions)
+    assert used == ["single"]
