@@ -251,12 +251,13 @@ def remove_background(image: Image.Image, *, session: Any, matting: tuple[int, i
             pass  # matting finds no unknown region on some masks; the model's mask stands, as in rembg
     if image.mode == "RGBA":
         alpha = np.minimum(alpha, np.asarray(image.getchannel("A"), dtype=np.uint8))
-    # Composed with Pillow rather than NumPy indexing: same pixels, a third of the time.
+    # Composed with Pillow rather than NumPy indexing (same pixels, a third of the time),
+    # in place: no second full-size RGBA image at any moment.
     mask = Image.fromarray(alpha)
     cutout = rgb.convert("RGBA")
     cutout.putalpha(mask)
-    transparent = Image.new("RGBA", rgb.size, (0, 0, 0, 0))
-    return Image.composite(cutout, transparent, mask.point(lambda value: 255 if value else 0))
+    cutout.paste((0, 0, 0, 0), mask=mask.point(lambda value: 0 if value else 255))
+    return cutout
 
 
 def encode_png(image: Image.Image, *, compress_level: int) -> bytes:
