@@ -19,7 +19,7 @@ from typing import IO, Any
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps, ImageSequence, UnidentifiedImageError
 
-from removal import video
+from removal import u2net, video
 from removal.options import PREVIEW_PIXELS, Options, model_weights
 
 DEFAULT_OPTIONS = Options()
@@ -205,17 +205,14 @@ def _register_env_arena(ort: Any) -> None:
 
 
 def create_session(model_name: str, model_dir: Path, *, threads: int = 1) -> Any:
-    if model_weights(model_dir, model_name) is None:
+    weights = model_weights(model_dir, model_name)
+    if weights is None:
         # rembg would try to download the weights; we never fetch at run time.
         raise ModelNotInstalled(
             f"model weights for {model_name!r} not found in {model_dir}; run `make setup` to install them"
         )
     import onnxruntime as ort
-    from rembg import new_session
 
-    # rembg finds weights only through $U2NET_HOME (and downloads them when they
-    # are not there); point it at ours so it never goes to the network.
-    os.environ["U2NET_HOME"] = str(model_dir)
     _register_env_arena(ort)
     options = ort.SessionOptions()
     options.intra_op_num_threads = threads
@@ -226,6 +223,13 @@ def create_session(model_name: str, model_dir: Path, *, threads: int = 1) -> Any
     if threads > 1:
         # Its threads sleep between runs instead of spinning on cores the single-threaded sessions need.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    if model_name in u2net.U2NET_MODELS:
+        return u2net.U2netSession(weights, options)  # rembg's prediction without importing rembg
+    from rembg import new_session
+
+    # rembg finds weights only through $U2NET_HOME (and downloads them when they
+    # are not there); point it at ours so it never goes to the network.
+    os.environ["U2NET_HOME"] = str(model_dir)
     return new_session(model_name, sess_opts=options, providers=["CPUExecutionProvider"])
 
 
