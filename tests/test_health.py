@@ -20,7 +20,7 @@ def test_readyz_reports_each_dependency(client: Any) -> None:
     assert all(check["ok"] for check in checks.values())
     assert checks["channel_layer"]["backend"] == "InMemoryChannelLayer"
     assert checks["storage"]["backend"] == "FileSystemStorage"
-    assert checks["model"]["name"] == "u2netp"
+    assert checks["model"]["name"] == "u2netp-int8"
 
 
 def test_readyz_is_503_when_the_model_is_missing(client: Any, settings: Any, tmp_path: Path) -> None:
@@ -29,5 +29,5 @@ def test_readyz_is_503_when_the_model_is_missing(client: Any, settings: Any, tmp
     assert reply.status_code == 503
     assert reply.json()["status"] == "unavailable"
     model = reply.json()["checks"]["model"]
-    assert model["ok"] is False and "u2netp.onnx is missing" in model["error"]
+    assert model["ok"] is False and "u2netp-int8.onnx is missing" in model["error"]
     assert reply.json()["checks"]["database"]["ok"] is True

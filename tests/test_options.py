@@ -69,7 +69,7 @@ def test_valid_values(params: dict[str, Any], expected: dict[str, Any]) -> None:
         ({"channels": "rgb"}, "channels:"),
         ({"size": "huge"}, "size:"),
         ({"size": "0x10"}, "size:"),
-        ({"model": "isnet-general-use"}, "model: 'isnet-general-use' is not installed; installed: u2netp"),
+        ({"model": "isnet-general-use"}, "model: 'isnet-general-use' is not installed; installed: u2netp, u2netp-int8"),
         ({"format": ["png"]}, "format: must be a string"),
     ],
 )
@@ -153,7 +153,7 @@ def test_batch_with_a_bad_option_is_refused(api: Any) -> None:
 
 
 def test_models_endpoint(client: Any) -> None:
-    assert client.get("/api/v1/models").json() == {"models": ["u2netp"], "default": "u2netp"}
+    assert client.get("/api/v1/models").json() == {"models": ["u2netp", "u2netp-int8"], "default": "u2netp-int8"}
 
 
 @pytest.mark.live

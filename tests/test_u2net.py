@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings
 from PIL import Image
 
-from removal import u2net
+from removal import pipeline, u2net
 from removal.options import model_weights
 from tests.conftest import photo_bytes
 
@@ -55,3 +55,16 @@ def test_the_bundled_model_runs_without_importing_rembg() -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["600", "400", "False", "False"]
+
+
+def test_the_int8_copy_made_at_setup_agrees_with_u2netp() -> None:
+    """The served default must cut out what u2netp cuts out (make quality holds it to the ground truth)."""
+    fp32 = pipeline.create_session("u2netp", settings.U2NET_HOME)
+    int8 = pipeline.create_session("u2netp-int8", settings.U2NET_HOME)
+    for photo in PHOTOS:
+        image = Image.open(io.BytesIO(photo_bytes(photo, size=(500, 375)))).convert("RGB")
+        (reference,), (quantized,) = fp32.predict(image), int8.predict(image)
+        a, b = np.asarray(reference, dtype=np.int16), np.asarray(quantized, dtype=np.int16)
+        iou = ((a > 127) & (b > 127)).sum() / ((a > 127) | (b > 127)).sum()
+        assert iou > 0.95, (photo, iou)
+        assert np.abs(a - b).mean() < 6, photo

@@ -208,7 +208,7 @@ def test_settings_chosen_before_upload_apply_to_the_batch_and_a_rerun_uses_new_o
     for name in ("astronaut", "chelsea"):
         photos.append(tmp_path / f"{name}.jpg")
         photos[-1].write_bytes(photo_bytes(f"{name}.png", size=(320, 240)))
-    expect(page.locator("#opt-model")).to_have_value("u2netp")  # the server's default, from /api/v1/models
+    expect(page.locator("#opt-model")).to_have_value("u2netp-int8")  # the server's default, from /api/v1/models
     page.select_option("#opt-format", "webp")
     page.uncheck("#opt-transparent")
     page.fill("#opt-bg-color", "#3366cc")
