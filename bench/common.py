@@ -15,6 +15,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 MODEL_DIR = Path(os.environ.get("U2NET_HOME") or REPO / ".cache" / "u2net").resolve()
 MODEL_MD5 = "8e83ca70e441ab06c318d82300c84806"
+# What bgsite serves by default (REMBG_MODEL in bgsite/settings.py): u2netp's int8 copy made at setup.
+SERVED_MODEL = os.environ.get("REMBG_MODEL", "u2netp-int8")
 # Any attempt to download (rembg's pooch, gradio's telemetry) fails at once instead of going out.
 OFFLINE_ENV = {
     "U2NET_HOME": str(MODEL_DIR),

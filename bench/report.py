@@ -208,80 +208,14 @@ def stage_rows(r: dict[str, Any]) -> list[list[str]]:
     names = [
         ("decode", "decode JPEG + EXIF"),
         ("model_input", "model input (resize to 320², normalise)"),
-        ("onnx_run", "ONNX Runtime run (1 thread)"),
+        ("onnx_run", "ONNX Runtime run, u2netp-int8 (1 thread)"),
+        ("onnx_run_fp32", "— the same run on u2netp fp32, for comparison"),
         ("mask_upscale", "mask upscale (LANCZOS)"),
-        ("compose", "compose RGBA (NumPy)"),
+        ("compose", "compose RGBA (Pillow, in place)"),
         ("png_level1", "PNG encode, level 1"),
         ("cut_out_total", "whole `pipeline.cut_out`"),
     ]
     return [[label, fmt(small.get(key), 1), fmt(large.get(key), 1)] for key, label in names]
-
-
-def alternative_rows(r: dict[str, Any]) -> list[list[str]]:
-    tuning = r.get("tuning", {})
-    small, large = tuning.get("profile_1280x960", {}), tuning.get("profile_12mp", {})
-    rows = []
-    for name in ("png_level0", "png_level1 (bgsite)", "png_level6 (rembg)", "webp_lossless_m0"):
-        a = small.get("alternatives", {}).get("encode", {}).get(name, {})
-        b = large.get("alternatives", {}).get("encode", {}).get(name, {})
-        rows.append(
-            [
-                f"encode: {name}",
-                f"{fmt(a.get('ms'), 1)} ms, {fmt(a.get('mb'))} MB",
-                f"{fmt(b.get('ms'), 1)} ms, {fmt(b.get('mb'))} MB",
-                "same pixels",
-            ]
-        )
-    for which, key in (
-        ("numpy (bgsite)", "numpy (bgsite)"),
-        ("Pillow putalpha + composite", "pillow putalpha+composite"),
-    ):
-        a = small.get("alternatives", {}).get("compose", {})
-        b = large.get("alternatives", {}).get("compose", {})
-        same = "identical pixels" if a.get("identical_pixels") and b.get("identical_pixels") else "differs"
-        rows.append([f"compose: {which}", f"{fmt(a.get(key), 1)} ms", f"{fmt(b.get(key), 1)} ms", same])
-    for which, key in (("LANCZOS (rembg)", "lanczos (rembg)"), ("BILINEAR", "bilinear")):
-        a = small.get("alternatives", {}).get("mask_upscale", {})
-        b = large.get("alternatives", {}).get("mask_upscale", {})
-        note = f"IoU {fmt(b.get('iou'), 4)}, alpha MAE {fmt(b.get('alpha_mae'))}/255" if key == "bilinear" else "—"
-        rows.append([f"mask upscale: {which}", f"{fmt(a.get(key), 1)} ms", f"{fmt(b.get(key), 1)} ms", note])
-    b = large.get("alternatives", {}).get("model_input", {})
-    reduced = next((key for key in b if key.startswith("reduce")), "reduce")
-    rows.append(
-        [
-            "model input: from the full image (rembg)",
-            f"{fmt(small.get('ms', {}).get('model_input'), 1)} ms",
-            f"{fmt(b.get('full image (rembg)'), 1)} ms",
-            "—",
-        ]
-    )
-    rows.append(
-        [
-            f"model input: Pillow {reduced} (12 MP)",
-            "—",
-            f"{fmt(b.get(reduced), 1)} ms",
-            f"IoU {fmt(b.get('iou'), 4)}, alpha MAE {fmt(b.get('alpha_mae'))}/255",
-        ]
-    )
-    a = small.get("alternatives", {}).get("direct_onnxruntime", {})
-    b = large.get("alternatives", {}).get("direct_onnxruntime", {})
-    rows.append(
-        [
-            "predict via onnxruntime alone (no `import rembg`)",
-            f"{fmt(a.get('predict_ms'), 1)} ms",
-            f"{fmt(b.get('predict_ms'), 1)} ms",
-            "identical mask" if a.get("identical_mask") and b.get("identical_mask") else "differs",
-        ]
-    )
-    rows.append(
-        [
-            "rembg's own `remove()` (PNG level 6)",
-            f"{fmt(small.get('alternatives', {}).get('rembg_remove_ms'), 1)} ms",
-            f"{fmt(large.get('alternatives', {}).get('rembg_remove_ms'), 1)} ms",
-            "—",
-        ]
-    )
-    return rows
 
 
 def memory_rows(r: dict[str, Any]) -> list[list[str]]:
