@@ -15,18 +15,10 @@ import numpy as np
 import skimage
 from PIL import Image, ImageOps
 
-SOURCES = (
-    "astronaut.png",
-    "chelsea.png",
-    "coffee.png",
-    "rocket.jpg",
-    "motorcycle_left.png",
-    "motorcycle_right.png",
-    "hubble_deep_field.jpg",
-    "retina.jpg",
-    "ihc.png",
-    "camera.png",
-)
+from scripts.quantize_model import CALIBRATION_PHOTOS
+
+# The same scikit-image photos the int8 model is calibrated on.
+SOURCES = CALIBRATION_PHOTOS
 # (left, top, right, bottom) as fractions of the largest 4:3 box, and whether to mirror.
 VARIANTS = (
     ((0.00, 0.00, 1.00, 1.00), False),
