@@ -267,6 +267,9 @@ REMBG_MODEL = env.str("REMBG_MODEL", default="u2netp-int8")
 ORT_SOLO_THREADS = env.int("ORT_SOLO_THREADS", default=len(os.sched_getaffinity(0)))
 U2NET_HOME = Path(env.str("U2NET_HOME", default=str(BASE_DIR / ".cache" / "u2net"))).resolve()
 PNG_COMPRESS_LEVEL = env.int("PNG_COMPRESS_LEVEL", default=1)
+# The output format when a request names none: png (PixLab's and remove.bg's clients expect
+# it), webp, jpg, gif or zip. PNG at level 1 is the fast default (docs/benchmarks.md).
+DEFAULT_FORMAT = env.str("DEFAULT_FORMAT", default="png").lower()
 
 # --- Limits -------------------------------------------------------------------
 MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=25_000_000)

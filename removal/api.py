@@ -192,8 +192,13 @@ def background_image(request: HttpRequest, params: Any) -> Any:
 
 
 def request_options(params: Any) -> Any:
-    """The output options named in a request (removal.options), with this site's default model."""
-    return parse_options(params, default_model=settings.REMBG_MODEL, model_dir=settings.U2NET_HOME)
+    """The output options named in a request (removal.options), with this site's default model and format."""
+    return parse_options(
+        params,
+        default_model=settings.REMBG_MODEL,
+        model_dir=settings.U2NET_HOME,
+        default_format=settings.DEFAULT_FORMAT,
+    )
 
 
 def _batch_create(request: HttpRequest, user: Any) -> HttpResponseBase:

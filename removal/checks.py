@@ -5,7 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.core import checks
 
-from removal.options import model_weights
+from removal.options import FORMATS, model_weights
 
 
 @checks.register()
@@ -18,6 +18,19 @@ def model_installed(**kwargs: Any) -> list[checks.CheckMessage]:
             f"model weights for {settings.REMBG_MODEL!r} not found at {weights}",
             hint="Run `make setup` (or scripts/fetch_model.py) to install them; jobs fail until then.",
             id="removal.W001",
+        )
+    ]
+
+
+@checks.register()
+def default_format_known(**kwargs: Any) -> list[checks.CheckMessage]:
+    if settings.DEFAULT_FORMAT in FORMATS:
+        return []
+    return [
+        checks.Error(
+            f"DEFAULT_FORMAT={settings.DEFAULT_FORMAT!r} is not an output format",
+            hint=f"Use one of {', '.join(FORMATS)}.",
+            id="removal.E001",
         )
     ]
 

@@ -97,10 +97,12 @@ def installed_models(model_dir: Path) -> list[str]:
     return sorted(names)
 
 
-def parse_options(params: Mapping[str, Any], *, default_model: str, model_dir: Path) -> Options:
+def parse_options(
+    params: Mapping[str, Any], *, default_model: str, model_dir: Path, default_format: str = "png"
+) -> Options:
     """Options from request parameters; absent ones keep their defaults."""
     values: dict[str, Any] = {}
-    fmt = _text(params, "format", "png").lower()
+    fmt = _text(params, "format", default_format).lower()
     fmt = {"jpeg": "jpg", "auto": "png"}.get(fmt, fmt)
     if fmt not in FORMATS:
         raise InvalidOption(f"format: must be one of {', '.join(FORMATS)}, not {fmt!r}")

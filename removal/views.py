@@ -18,7 +18,11 @@ def _upload_context() -> dict[str, object]:
         "max_image_pixels": settings.MAX_IMAGE_PIXELS,
     }
     # Decimal megabytes, as the API's error messages state the same limit.
-    return {"limits": limits, "max_upload_mb": f"{settings.MAX_UPLOAD_BYTES / 1e6:g}"}
+    return {
+        "limits": limits,
+        "max_upload_mb": f"{settings.MAX_UPLOAD_BYTES / 1e6:g}",
+        "default_format": settings.DEFAULT_FORMAT,
+    }
 
 
 @login_required

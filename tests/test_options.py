@@ -145,6 +145,25 @@ def test_batch_options_apply_to_every_item(api: Any) -> None:
 
 
 @pytest.mark.django_db
+def test_the_sites_default_format_applies_where_a_request_names_none(api: Any, settings: Any) -> None:
+    settings.DEFAULT_FORMAT = "webp"
+    reply = api.post("/api/v1/batches", {"files": [SimpleUploadedFile("a.jpg", PHOTO)]})
+    assert reply.status_code == 201, reply.content
+    named = api.post("/api/v1/batches", {"files": [SimpleUploadedFile("b.jpg", PHOTO)], "format": "png"})
+    run_ready_jobs()
+    assert Item.objects.get(batch_id=reply.json()["id"]).result.name.endswith(".webp")
+    assert Item.objects.get(batch_id=named.json()["id"]).result.name.endswith(".png")
+
+
+def test_an_unknown_default_format_stops_the_server_at_start_up(settings: Any) -> None:
+    from django.core import checks
+
+    settings.DEFAULT_FORMAT = "bmp"
+    errors = [message for message in checks.run_checks() if message.id == "removal.E001"]
+    assert len(errors) == 1 and "'bmp'" in errors[0].msg
+
+
+@pytest.mark.django_db
 def test_batch_with_a_bad_option_is_refused(api: Any) -> None:
     reply = api.post("/api/v1/batches", {"files": [SimpleUploadedFile("a.jpg", PHOTO)], "channels": "rgb"})
     assert reply.status_code == 400

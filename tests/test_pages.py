@@ -32,6 +32,14 @@ def test_home_renders_upload_page_with_limits(client: Any, user: Any, settings: 
     assert "csrftoken" in response.cookies  # the page's script posts with it
 
 
+def test_the_page_preselects_the_sites_default_format(client: Any, user: Any, settings: Any) -> None:
+    client.force_login(user)
+    assert '<option value="png" selected>' in client.get("/").content.decode()
+    settings.DEFAULT_FORMAT = "webp"
+    html = client.get("/").content.decode()
+    assert '<option value="webp" selected>' in html and '<option value="png">' in html
+
+
 def test_batch_detail_renders_own_batch(client: Any, user: Any) -> None:
     batch = Batch.objects.create(owner=user)
     client.force_login(user)
