@@ -20,6 +20,7 @@ from bench.common import (
     REPO,
     LatencyRun,
     RssSampler,
+    first_result_seconds,
     free_port,
     median,
     peak_rss_mb,
@@ -123,17 +124,9 @@ class BgsiteServer:
 
     def first_result_seconds(self, key: str, image: bytes, timeout: float = 120) -> float:
         assert self.process is not None
-        deadline = time.monotonic() + timeout
-        with requests.Session() as http:
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"bgsite exited:\n{self.log()}")
-                try:
-                    self.bgremove(http, key, image)
-                    return time.monotonic() - self.started_at
-                except requests.ConnectionError:
-                    time.sleep(0.05)
-        raise TimeoutError(f"bgsite gave no result in {timeout} s:\n{self.log()}")
+        return first_result_seconds(
+            "bgsite", self.process, self.started_at, lambda http: self.bgremove(http, key, image), self.log, timeout
+        )
 
     def run(self, key: str, images: list[bytes], concurrency: int) -> LatencyRun:
         sessions = [requests.Session() for _ in range(concurrency)]

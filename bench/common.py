@@ -12,6 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+import requests
+
 REPO = Path(__file__).resolve().parent.parent
 MODEL_DIR = Path(os.environ.get("U2NET_HOME") or REPO / ".cache" / "u2net").resolve()
 MODEL_MD5 = "8e83ca70e441ab06c318d82300c84806"
@@ -163,6 +165,28 @@ class LatencyRun:
             "ips": round(self.ips, 3),
             "seconds": round(self.seconds, 2),
         }
+
+
+def first_result_seconds(
+    name: str,
+    process: subprocess.Popen[bytes],
+    started_at: float,
+    call: Callable[[requests.Session], bytes],
+    log: Callable[[], str],
+    timeout: float,
+) -> float:
+    """Seconds from `started_at` (the process's start) to the first answer of `call`, polling until it listens."""
+    deadline = time.monotonic() + timeout
+    with requests.Session() as http:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"{name} exited:\n{log()}")
+            try:
+                call(http)
+                return time.monotonic() - started_at
+            except requests.ConnectionError:
+                time.sleep(0.05)
+    raise TimeoutError(f"{name} gave no result in {timeout} s:\n{log()}")
 
 
 def run_requests(

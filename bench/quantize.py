@@ -67,26 +67,25 @@ def main() -> None:
     from removal import pipeline
 
     paths = [Path(arg) for arg in sys.argv[1:]]
+    sessions = {
+        threads: {
+            "fp32": pipeline.create_session("u2netp", MODEL_DIR, threads=threads),
+            "int8": pipeline.create_session(SERVED_MODEL, MODEL_DIR, threads=threads),
+        }
+        for threads in (1, 2)
+    }
     with Image.open(paths[0]) as opened:
-        feed = pipeline.create_session("u2netp", MODEL_DIR).model_input(opened.convert("RGB"))
+        feed = sessions[1]["fp32"].model_input(opened.convert("RGB"))
     speed = {}
-    for threads in (1, 2):
-        times = run_ms(
-            {
-                "fp32": pipeline.create_session("u2netp", MODEL_DIR, threads=threads),
-                "int8": pipeline.create_session(SERVED_MODEL, MODEL_DIR, threads=threads),
-            },
-            feed,
-        )
+    for threads, pair in sessions.items():
+        times = run_ms(pair, feed)
         speed[f"threads_{threads}"] = {**times, "speedup": round(times["fp32"] / times["int8"], 2)}
     result = {
         "model": SERVED_MODEL,
         "model_mb": round((MODEL_DIR / f"{SERVED_MODEL}.onnx").stat().st_size / 1e6, 2),
         "fp32_mb": round((MODEL_DIR / "u2netp.onnx").stat().st_size / 1e6, 2),
         "run_ms": speed,
-        **agreement(
-            pipeline.create_session("u2netp", MODEL_DIR), pipeline.create_session(SERVED_MODEL, MODEL_DIR), paths
-        ),
+        **agreement(sessions[1]["fp32"], sessions[1]["int8"], paths),
     }
     print(json.dumps(result))
 

@@ -126,8 +126,8 @@ def main() -> None:
     rows = [score("u2netp", cases)]
     for weights in WEIGHTS:
         started = time.perf_counter()
-        rows.append({**score(weights.name, cases, session_for(weights)), "package": weights.package})
-        rows[-1]["licence"] = weights.licence
+        scores = score(weights.name, cases, session_for(weights))
+        rows.append({**scores, "package": weights.package, "licence": weights.licence})
         log(f"{weights.name}: {rows[-1]['mean_iou']} IoU in {time.perf_counter() - started:.0f} s")
     print(f"{'weights':<22}{'mean IoU':>10}{'worst IoU':>11}{'alpha MAE':>11}{'ms/image':>10}  licence")
     for row in rows:

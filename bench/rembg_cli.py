@@ -22,6 +22,7 @@ from bench.common import (
     OFFLINE_ENV,
     REPO,
     LatencyRun,
+    first_result_seconds,
     free_port,
     log,
     peak_rss_mb,
@@ -176,17 +177,9 @@ class RembgServer:
     def first_result_seconds(self, image: bytes, timeout: float = 120) -> float:
         """Seconds from process start to the first cutout (polling until it listens)."""
         assert self.process is not None
-        deadline = time.monotonic() + timeout
-        with requests.Session() as http:
-            while time.monotonic() < deadline:
-                if self.process.poll() is not None:
-                    raise RuntimeError(f"rembg s exited:\n{self.log()}")
-                try:
-                    self.remove(http, image)
-                    return time.monotonic() - self.started_at
-                except requests.ConnectionError:
-                    time.sleep(0.05)
-        raise TimeoutError(f"rembg s gave no result in {timeout} s:\n{self.log()}")
+        return first_result_seconds(
+            "rembg s", self.process, self.started_at, lambda http: self.remove(http, image), self.log, timeout
+        )
 
     def run(self, images: list[bytes], concurrency: int) -> LatencyRun:
         sessions = [requests.Session() for _ in range(concurrency)]

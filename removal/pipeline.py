@@ -153,7 +153,6 @@ class ModelSessions:
     """
 
     def __init__(self, model_name: str, model_dir: Path, *, solo_threads: int) -> None:
-        self.model_name, self.model_dir, self.solo_threads = model_name, model_dir, solo_threads
         self.single = create_session(model_name, model_dir)
         self.solo = _solo_session(model_name, model_dir, solo_threads) if solo_threads > 1 else None
 
