@@ -10,6 +10,8 @@ from django.http import HttpRequest, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import cache_control
 
+from removal.options import QUALITIES
+
 JSON = "application/json"
 MULTIPART = "multipart/form-data"
 
@@ -91,6 +93,11 @@ OPTION_PROPERTIES: dict[str, Any] = {
         "description": "original, center, or 'X% Y%' of the free space.",
     },
     "add_shadow": {"type": "string", "enum": ["true", "false"]},
+    "quality": {
+        "type": "string",
+        "enum": list(QUALITIES),
+        "description": "fast (default), or best: also the mirror image's mask, about twice the time.",
+    },
     "shadow_opacity": {"type": "string", "pattern": "^[0-9]{1,3}$", "description": "0 to 100 (with add_shadow)."},
 }
 KEY_SECURITY: list[dict[str, list[str]]] = [
@@ -220,8 +227,18 @@ SCHEMAS: dict[str, Any] = {
     "Models": {
         "type": "object",
         "additionalProperties": False,
-        "required": ["models", "default"],
-        "properties": {"models": {"type": "array", "items": {"type": "string"}}, "default": {"type": "string"}},
+        "required": ["models", "default", "qualities", "measured"],
+        "properties": {
+            "models": {"type": "array", "items": {"type": "string"}},
+            "default": {"type": "string"},
+            "qualities": {"type": "array", "items": {"type": "string", "enum": list(QUALITIES)}},
+            "measured": {
+                "type": "object",
+                "description": "What `make quality` last measured on real photos: photos (count), "
+                "measured_on (date), and models: {model: {preset: {iou, mae, residue, crop_iou, ms_per_image}}} "
+                "for the installed models it measured; empty when it has not run.",
+            },
+        },
     },
     "BgremoveParameters": {
         "type": "object",

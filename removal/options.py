@@ -5,6 +5,7 @@ with the files that create a batch; they apply to the whole batch) and the
 remove.bg-compatible endpoint. A bad value is an InvalidOption naming the field.
 """
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
@@ -22,10 +23,12 @@ FORMATS = {
     "zip": ("application/zip", "zip"),
 }
 CHANNELS = ("rgba", "alpha")
+# fast: one model run and the mask clean-up; best: also the mirror image's mask, averaged (docs/quality.md).
+QUALITIES = ("fast", "best")
 PREVIEW_PIXELS = 250_000  # "preview": at most 0.25 megapixels, as remove.bg
 OPTION_NAMES = (
     *("format", "bg_color", "crop", "crop_margin", "channels", "size", "model", "alpha_matting"),
-    *("roi", "scale", "position", "add_shadow", "shadow_opacity"),
+    *("roi", "scale", "position", "add_shadow", "shadow_opacity", "quality"),
 )
 TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off", ""}
@@ -56,6 +59,7 @@ class Options:
     position: tuple[int, int] | None = None
     # A drop shadow under the subject: its opacity in percent, or None.
     shadow_opacity: int | None = None
+    quality: str = "fast"
     # SHA-256 of a background image to composite onto (the image itself is stored with the batch).
     bg_image_sha256: str = ""
 
@@ -90,6 +94,22 @@ def model_weights(model_dir: Path, name: str) -> Path | None:
         if path.is_file():
             return path
     return None
+
+
+MEASURED_QUALITY = Path(__file__).with_name("measured_quality.json")
+
+
+def measured_quality(models: list[str]) -> dict[str, Any]:
+    """What `make quality` last measured on real photos, per model and preset, for `models`."""
+    try:
+        measured = json.loads(MEASURED_QUALITY.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {
+        "photos": measured.get("photos"),
+        "measured_on": measured.get("measured_on"),
+        "models": {name: figures for name, figures in measured.get("models", {}).items() if name in models},
+    }
 
 
 def installed_models(model_dir: Path) -> list[str]:
@@ -177,6 +197,11 @@ def parse_options(
         raise InvalidOption(f"add_shadow: must be true or false, not {shadow!r}")
     if shadow in TRUE_WORDS or params.get("shadow_type"):
         values["shadow_opacity"] = _number(params, "shadow_opacity", 50, 0, 100)
+
+    quality = _text(params, "quality", "fast").lower()
+    if quality not in QUALITIES:
+        raise InvalidOption(f"quality: must be one of {', '.join(QUALITIES)}, not {quality!r}")
+    values["quality"] = quality
 
     model = _text(params, "model", default_model)
     available = installed_models(model_dir)

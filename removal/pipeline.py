@@ -19,7 +19,7 @@ from typing import IO, Any
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps, ImageSequence, UnidentifiedImageError
 
-from removal import u2net, video
+from removal import refine, u2net, video
 from removal.options import PREVIEW_PIXELS, Options, model_weights
 
 DEFAULT_OPTIONS = Options()
@@ -232,23 +232,26 @@ def create_session(model_name: str, model_dir: Path, *, threads: int = 1) -> Any
     return new_session(model_name, sess_opts=options, providers=["CPUExecutionProvider"])
 
 
-def remove_background(image: Image.Image, *, session: Any, matting: tuple[int, int, int] | None = None) -> Image.Image:
-    """Return an RGBA cutout of `image`: the model's mask becomes the alpha channel.
+def remove_background(
+    image: Image.Image, *, session: Any, matting: tuple[int, int, int] | None = None, quality: str = "fast"
+) -> Image.Image:
+    """Return an RGBA cutout of `image`: the model's mask, cleaned, becomes the alpha channel.
 
-    Colour is kept unpremultiplied (soft edges keep their true colour); pixels
-    that end fully transparent are zeroed so the PNG compresses well. An input
-    that already had transparency keeps it where the mask would show it.
-    `matting` (foreground threshold, background threshold, erode size) refines
-    the edges with rembg's alpha matting (finer hair, slower).
+    The mask is cleaned and its soft edge pixels' colours freed of the background
+    (removal.refine); `quality="best"` also averages the model's masks of the
+    photo and of its mirror image. Colour is kept unpremultiplied; pixels that
+    end fully transparent are zeroed so the PNG compresses well. An input that
+    already had transparency keeps it where the mask would show it. `matting`
+    (foreground threshold, background threshold, erode size) refines the edges
+    with rembg's alpha matting (finer hair, slower).
     """
     rgb = image.convert("RGB") if image.mode != "RGB" else image
-    (mask,) = session.predict(rgb)
-    alpha = np.asarray(mask, dtype=np.uint8)
+    alpha = refine.refine_alpha(predict_mask(rgb, session=session, quality=quality))
     if matting is not None:
         from rembg.bg import alpha_matting_cutout
 
         try:
-            matted = alpha_matting_cutout(rgb, mask, *matting)
+            matted = alpha_matting_cutout(rgb, Image.fromarray(alpha), *matting)
             alpha = np.asarray(matted.getchannel("A"), dtype=np.uint8)
         except ValueError:
             pass  # matting finds no unknown region on some masks; the model's mask stands, as in rembg
@@ -257,10 +260,20 @@ def remove_background(image: Image.Image, *, session: Any, matting: tuple[int, i
     # Composed with Pillow rather than NumPy indexing (same pixels, a third of the time),
     # in place: no second full-size RGBA image at any moment.
     mask = Image.fromarray(alpha)
-    cutout = rgb.convert("RGBA")
+    cutout = refine.decontaminate(rgb, alpha).convert("RGBA")
     cutout.putalpha(mask)
     cutout.paste((0, 0, 0, 0), mask=mask.point(lambda value: 0 if value else 255))
     return cutout
+
+
+def predict_mask(rgb: Image.Image, *, session: Any, quality: str = "fast") -> np.ndarray:
+    """The model's mask of `rgb` (uint8, its size); for "best", the mean with the mirror image's mask."""
+    (mask,) = session.predict(rgb)
+    if quality != "best":
+        return np.asarray(mask, dtype=np.uint8)
+    (mirrored,) = session.predict(ImageOps.mirror(rgb))
+    both = np.asarray(mask, dtype=np.uint16) + np.asarray(ImageOps.mirror(mirrored), dtype=np.uint16)
+    return ((both + 1) // 2).astype(np.uint8)
 
 
 def encode_png(image: Image.Image, *, compress_level: int) -> bytes:
@@ -383,7 +396,11 @@ def _cut_out_animation(
     """Every frame through the model; cropping (if asked) to the box that holds the subject in all frames."""
     cutouts = []
     for index, frame in enumerate(frames):
-        cutouts.append(remove_background(fit_size(frame, options), session=session, matting=options.alpha_matting))
+        cutouts.append(
+            remove_background(
+                fit_size(frame, options), session=session, matting=options.alpha_matting, quality=options.quality
+            )
+        )
         if on_frame is not None:
             on_frame(index + 1, len(frames))
     boxes = [box for cutout in cutouts if (box := cutout.getchannel("A").getbbox())]
@@ -432,7 +449,9 @@ def _cut_out_video(
     """A zip of transparent PNG frames and a WebM with alpha (size applies; other options do not)."""
 
     def cut_frame(frame: Image.Image) -> Image.Image:
-        return remove_background(fit_size(frame, options), session=session, matting=options.alpha_matting)
+        return remove_background(
+            fit_size(frame, options), session=session, matting=options.alpha_matting, quality=options.quality
+        )
 
     try:
         archive = video.cut_out_video(data, cut_frame=cut_frame, max_frames=max_frames, on_frame=on_frame)
@@ -562,7 +581,8 @@ def cut_out(
                     *animation, session=session, options=options, on_frame=on_frame, background=background
                 )
         image = fit_size(decode_image(data, max_pixels=max_pixels), options)
-        cutout = place_subject(remove_background(image, session=session, matting=options.alpha_matting), options)
+        cutout = remove_background(image, session=session, matting=options.alpha_matting, quality=options.quality)
+        cutout = place_subject(cutout, options)
         if options.crop:
             cutout = crop_to_subject(cutout, options)
         result = finish(cutout, options, background)

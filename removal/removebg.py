@@ -113,7 +113,7 @@ def _our_options(params: dict[str, Any]) -> dict[str, Any]:
     if size not in SIZES and "x" not in size:
         raise BadRequest(f"size: must be one of {', '.join(sorted(SIZES))}")
     shared = [*("bg_color", "crop", "crop_margin", "channels", "roi", "scale", "position")]
-    shared += ["add_shadow", "shadow_type", "shadow_opacity"]
+    shared += ["add_shadow", "shadow_type", "shadow_opacity", "quality"]
     ours: dict[str, Any] = {name: params[name] for name in shared if name in params}
     return {**ours, "format": "png" if fmt == "auto" else fmt, "size": SIZES.get(size, size)}
 

@@ -1,6 +1,7 @@
 """Output options: parsing (bad values name their field) and their effect on real cutouts."""
 
 import io
+import json
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from PIL import Image
 
 from removal import pipeline
 from removal.models import Item
-from removal.options import InvalidOption, Options, parse_options
+from removal.options import MEASURED_QUALITY, InvalidOption, Options, parse_options
 from removal.worker import run_ready_jobs
 from tests.conftest import LiveServer, photo_bytes
 
@@ -172,7 +173,25 @@ def test_batch_with_a_bad_option_is_refused(api: Any) -> None:
 
 
 def test_models_endpoint(client: Any) -> None:
-    assert client.get("/api/v1/models").json() == {"models": ["u2netp", "u2netp-int8"], "default": "u2netp-int8"}
+    reply = client.get("/api/v1/models").json()
+    assert (reply["models"], reply["default"], reply["qualities"]) == (
+        ["u2netp", "u2netp-int8"],
+        "u2netp-int8",
+        ["fast", "best"],
+    )
+    measured = json.loads(MEASURED_QUALITY.read_text())
+    assert reply["measured"]["photos"] == measured["photos"] >= 40
+    assert set(reply["measured"]["models"]) == {"u2netp", "u2netp-int8"} & set(measured["models"])
+    figures = reply["measured"]["models"]["u2netp-int8"]
+    assert set(figures) == {"fast", "best"}
+    assert set(figures["best"]) == {"iou", "mae", "residue", "crop_iou", "ms_per_image"}
+
+
+def test_quality_option() -> None:
+    assert parse().quality == "fast"
+    assert parse(quality="BEST").quality == "best"
+    with pytest.raises(InvalidOption, match="quality: must be one of fast, best, not 'max'"):
+        parse(quality="max")
 
 
 @pytest.mark.live

@@ -19,6 +19,8 @@ const field = {
   width: document.getElementById("opt-width"),
   height: document.getElementById("opt-height"),
   model: document.getElementById("opt-model"),
+  quality: document.getElementById("opt-quality"),
+  measured: document.getElementById("opt-measured"),
   extra: document.getElementById("options-extra"),
 };
 
@@ -49,6 +51,22 @@ export async function loadModels(url) {
     ...names.map((name) => new Option(name === installed.default ? `${name} (default)` : name, name)),
   );
   selectModel(wantedModel ?? installed.default);
+  measured = installed.measured ?? {};
+  showMeasured();
+}
+
+/** What `make quality` measured on real photos ({"photos", "models": {name: {preset: figures}}}). */
+let measured = {};
+
+/** The selected model and preset's measured quality and speed, when the server has them. */
+function showMeasured() {
+  const figures = measured.models?.[field.model.value]?.[field.quality.value];
+  field.measured.hidden = !figures;
+  if (!figures) return;
+  field.measured.textContent =
+    `Measured on ${measured.photos} real photos: IoU ${figures.iou.toFixed(3)}, ` +
+    `alpha error ${figures.mae.toFixed(1)}/255, background left ${figures.residue.toFixed(1)} %, ` +
+    `${Math.round(figures.ms_per_image)} ms per photo on the benchmark machine.`;
 }
 
 function selectModel(name) {
@@ -69,6 +87,7 @@ export function optionFields() {
   const size = field.size.value === "custom" ? `${field.width.value}x${field.height.value}` : field.size.value;
   fields.push(["size", size]);
   if (field.model.value) fields.push(["model", field.model.value]);
+  fields.push(["quality", field.quality.value]);
   return fields;
 }
 
@@ -102,6 +121,8 @@ export function showOptions(stored) {
   }
   wantedModel = options.model || null;
   selectModel(wantedModel);
+  field.quality.value = options.quality ?? "fast";
+  showMeasured();
 
   // What the panel cannot set (API-only options), and so a re-run does not carry over.
   const extras = [];
@@ -134,5 +155,8 @@ function hexColor([red, green, blue]) {
   return `#${[red, green, blue].map((part) => part.toString(16).padStart(2, "0")).join("")}`;
 }
 
-form.addEventListener("change", syncDependents);
+form.addEventListener("change", () => {
+  syncDependents();
+  showMeasured();
+});
 syncDependents();
