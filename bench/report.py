@@ -211,6 +211,8 @@ def stage_rows(r: dict[str, Any]) -> list[list[str]]:
         ("onnx_run", "ONNX Runtime run, u2netp-int8 (1 thread)"),
         ("onnx_run_fp32", "— the same run on u2netp fp32, for comparison"),
         ("mask_upscale", "mask upscale (LANCZOS)"),
+        ("mask_cleanup", "mask clean-up (snap, specks, holes)"),
+        ("decontaminate", "edge colour decontamination"),
         ("compose", "compose RGBA (Pillow, in place)"),
         ("png_level1", "PNG encode, level 1"),
         ("cut_out_total", "whole `pipeline.cut_out`"),

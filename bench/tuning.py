@@ -52,7 +52,7 @@ def mask_difference(first: Image.Image, second: Image.Image) -> dict[str, float]
 
 
 def profile(path: Path, repeats: int) -> dict[str, Any]:
-    from removal import pipeline
+    from removal import pipeline, refine
 
     data = path.read_bytes()
     session = pipeline.create_session(SERVED_MODEL, MODEL_DIR)
@@ -67,8 +67,10 @@ def profile(path: Path, repeats: int) -> dict[str, Any]:
     ms["onnx_run_fp32"], _ = timed(lambda: fp32.inner_session.run(None, {fp32.input_name: feed}), repeats)
     predict_ms, (mask,) = timed(lambda: session.predict(image), repeats)
     ms["mask_upscale"] = max(0.0, predict_ms - ms["model_input"] - ms["onnx_run"])
+    ms["mask_cleanup"], alpha = timed(lambda: refine.refine_alpha(np.asarray(mask)), repeats)
+    ms["decontaminate"], _ = timed(lambda: refine.decontaminate(image, alpha), repeats)
     remove_ms, cutout = timed(lambda: pipeline.remove_background(image, session=session), repeats)
-    ms["compose"] = max(0.0, remove_ms - predict_ms)
+    ms["compose"] = max(0.0, remove_ms - predict_ms - ms["mask_cleanup"] - ms["decontaminate"])
     ms["png_level1"], png1 = timed(lambda: pipeline.encode_png(cutout, compress_level=1), repeats)
     ms["cut_out_total"], served = timed(
         lambda: pipeline.cut_out(data, session=session, max_pixels=MAX_PIXELS, compress_level=1), repeats
