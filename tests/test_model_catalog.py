@@ -162,3 +162,14 @@ def test_verify_checks_every_installed_model_and_reports_int8_copies_as_derived(
     (model_dir / "u2net.onnx").write_bytes(b"damaged")
     with pytest.raises(CommandError, match="checksum mismatch: u2net"):
         models("verify")
+
+
+def test_an_int8_copy_of_any_u2net_model_is_served_under_its_own_name(tmp_path: Path) -> None:
+    from removal import pipeline
+    from tests.conftest import photo_bytes
+
+    # rembg knows no "-int8" names: the copy must run on bgsite's own U²-Net session.
+    (tmp_path / "silueta-int8.onnx").write_bytes((settings.U2NET_HOME / "u2netp-int8.onnx").read_bytes())
+    session = pipeline.create_session("silueta-int8", tmp_path)
+    cutout = pipeline.cut_out(photo_bytes("chelsea.png"), session=session, max_pixels=50_000_000, compress_level=1)
+    assert cutout.data.startswith(b"\x89PNG")
