@@ -173,3 +173,9 @@ def test_an_int8_copy_of_any_u2net_model_is_served_under_its_own_name(tmp_path: 
     session = pipeline.create_session("silueta-int8", tmp_path)
     cutout = pipeline.cut_out(photo_bytes("chelsea.png"), session=session, max_pixels=50_000_000, compress_level=1)
     assert cutout.data.startswith(b"\x89PNG")
+
+
+def test_quantize_makes_int8_copies_of_u2net_models_only(model_dir: Path) -> None:
+    with pytest.raises(CommandError, match=r"only U²-Net models can be quantized here \(u2netp, u2net, "):
+        models("quantize", "isnet-general-use")
+    assert not model_dir.exists() or list(model_dir.iterdir()) == []
