@@ -199,7 +199,7 @@ def main(model_dir: Path, name: str = "u2netp") -> int:
     if target.is_file():
         print(f"int8 model present: {target}")
         return 0
-    print(f"making the int8 copy of {name} (about 15 s for u2netp, 2 min for u2net, once)")
+    print(f"making the int8 copy of {name} (under a minute for u2netp, a few for u2net, once)")
     try:
         keep_float = quantize(source, target)
     except Exception as exc:  # onnx/onnxruntime raise many kinds for a file that is not a usable model
