@@ -28,14 +28,26 @@ RUN /opt/venv/bin/python /tmp/fetch_model.py /opt/u2net
 COPY scripts/quantize_model.py /tmp/quantize_model.py
 RUN /opt/venv/bin/python /tmp/quantize_model.py /opt/u2net
 
-# More models users may choose with the `model` option (rembg downloads and
-# checks them here, at build time; the running container never fetches any).
-# Build with --build-arg EXTRA_MODELS="" for the bundled u2netp only.
+# More models users may choose with the `model` option, from the catalog of rembg's
+# releases (removal/model_catalog.py). `manage.py models pull` streams each to a .part
+# file, checks rembg's own checksum and only then installs it, so an interrupted or
+# damaged download fails the build instead of being baked in; the running container
+# never fetches any. Build with --build-arg EXTRA_MODELS="" for the bundled u2netp only.
+# A model whose licence forbids commercial use (bria-rmbg) is refused unless
+# --build-arg PULL_OPTIONS=--accept-non-commercial says this service is non-commercial.
+# The command needs the app's code, so this layer is rebuilt (and the models fetched
+# again) when the code changes: it comes last in this stage, after the packages.
 ARG EXTRA_MODELS="isnet-general-use birefnet-general-lite"
+ARG PULL_OPTIONS=""
+COPY manage.py /src/manage.py
+COPY bgsite /src/bgsite
+COPY accounts /src/accounts
+COPY removal /src/removal
 RUN for model in $EXTRA_MODELS; do \
-        U2NET_HOME=/opt/u2net /opt/venv/bin/python -c "import sys; from rembg import new_session; new_session(sys.argv[1])" "$model" \
+        U2NET_HOME=/opt/u2net DATA_DIR=/tmp/build-data /opt/venv/bin/python /src/manage.py models pull "$model" $PULL_OPTIONS \
         || exit 1; \
-    done
+    done \
+    && U2NET_HOME=/opt/u2net DATA_DIR=/tmp/build-data /opt/venv/bin/python /src/manage.py models verify
 
 # --- runtime ---------------------------------------------------------------------
 FROM ${PYTHON_IMAGE}

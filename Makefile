@@ -68,7 +68,7 @@ $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 $(MODEL): | $(VENV)/bin/python
 	$(PY) scripts/fetch_model.py $(U2NET_HOME)
 
-# The served default: u2netp quantized to int8 with onnxruntime's tools (~15 s once).
+# The served default: u2netp quantized to int8 with onnxruntime's tools (about a minute, once).
 $(MODEL_INT8): | $(MODEL) $(VENV)/.runtime
 	$(PY) scripts/quantize_model.py $(U2NET_HOME)
 

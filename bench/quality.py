@@ -32,6 +32,7 @@ from PIL import Image, ImageDraw, ImageFilter
 from bench import realphotos, scores
 from bench.common import MODEL_DIR, REPO, SERVED_MODEL
 from removal import pipeline, refine
+from removal.model_catalog import int8_base
 from removal.options import MEASURED_QUALITY, QUALITIES, Options, installed_models
 
 SKIMAGE_DATA = Path(__import__("skimage").__file__).parent / "data"
@@ -202,7 +203,7 @@ def int8_guard(results: list[dict[str, Any]]) -> list[tuple[str, bool]]:
     by_model = {row["model"]: row for row in results}
     verdicts = []
     for copy, row in by_model.items():
-        original = by_model.get(copy.removesuffix("-int8")) if copy.endswith("-int8") else None
+        original = by_model.get(int8_base(copy) or "")
         if original is None:
             continue
         iou_drop = original["mean_iou"] - row["mean_iou"]

@@ -16,7 +16,10 @@ def model_installed(**kwargs: Any) -> list[checks.CheckMessage]:
     return [
         checks.Warning(
             f"model weights for {settings.REMBG_MODEL!r} not found at {weights}",
-            hint="Run `make setup` (or scripts/fetch_model.py) to install them; jobs fail until then.",
+            hint=(
+                "Run `make setup` for the bundled u2netp and u2netp-int8, or `python manage.py models pull NAME` "
+                "for another model (docs/models.md); jobs fail until then."
+            ),
             id="removal.W001",
         )
     ]

@@ -2,8 +2,8 @@
 
 `import rembg` loads pymatting and numba for alpha matting: about 180 MB of
 memory and 1.3 s per process that the bundled model never uses. So the models
-whose rembg session is this U²-Net prediction (u2netp as shipped, and its int8
-copy made at setup) run here; every other model, and alpha matting, go through
+whose rembg session is this U²-Net prediction (u2netp as shipped, the other
+U²-Net models of the catalog, and their int8 copies) run here; every other model, and alpha matting, go through
 rembg itself, imported only then. `tests/test_u2net.py` checks the masks are
 byte for byte rembg's.
 """
@@ -14,9 +14,13 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-# Models whose rembg session is rembg.sessions.u2netp.U2netpSession (or U2netSession): 320x320 input,
-# ImageNet mean and deviation, the first output's first channel min-max scaled.
-U2NET_MODELS = {"u2netp", "u2netp-int8", "u2net", "u2net_human_seg"}
+from removal.model_catalog import CATALOG, INT8_SUFFIX
+
+# Models whose rembg session is rembg.sessions.u2netp.U2netpSession (or U2netSession, ...): 320x320
+# input, ImageNet mean and deviation, the first output's first channel min-max scaled; and their int8
+# copies (scripts/quantize_model.py), which rembg does not know by name.
+U2NET_MODELS = {model.name for model in CATALOG.values() if model.u2net_family}
+U2NET_MODELS |= {name + INT8_SUFFIX for name in U2NET_MODELS}
 SIDE = 320
 MEAN = (0.485, 0.456, 0.406)
 STD = (0.229, 0.224, 0.225)

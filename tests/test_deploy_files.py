@@ -3,7 +3,9 @@
 import re
 
 import yaml
+from django.conf import settings
 
+from removal.model_catalog import CATALOG
 from tests.conftest import REPO, LiveServer
 
 UVICORN_ARGS = ["bgsite.asgi:application", "--lifespan", "on", "--ws", "websockets-sansio", "--no-access-log"]
@@ -22,6 +24,21 @@ def test_dockerfile_serves_like_the_tests_and_the_makefile() -> None:
     assert re.search(r"^USER bgsite$", dockerfile, re.M), "the image runs as a non-root user"
     assert "fetch_model.py" in dockerfile and 'python -c "import rembg"' in dockerfile
     assert "HEALTHCHECK" in dockerfile and "/healthz" in dockerfile
+
+
+def test_dockerfile_installs_extra_models_through_the_checked_catalog() -> None:
+    dockerfile = (REPO / "Dockerfile").read_text()
+    default = re.search(r'^ARG EXTRA_MODELS="([^"]*)"$', dockerfile, re.M)
+    assert default is not None, "the EXTRA_MODELS build argument is kept"
+    for name in default.group(1).split():
+        assert name in CATALOG and CATALOG[name].commercial_use, f"{name}: a catalog model free for commercial use"
+    assert "new_session" not in dockerfile, "weights come through the catalog's checksum, not rembg's download"
+    assert re.search(r'manage\.py models pull "\$model" \$PULL_OPTIONS', dockerfile)
+    assert "manage.py models verify" in dockerfile
+    # The builder stage holds what `manage.py` imports: the project and every app of its own.
+    copied = set(re.findall(r"^COPY (\S+) /src/", dockerfile, re.M))
+    own_apps = {app.split(".")[0] for app in settings.INSTALLED_APPS if (REPO / app.split(".")[0]).is_dir()}
+    assert copied >= {"manage.py", "bgsite", *own_apps}
 
 
 def test_live_server_fixture_uses_the_same_arguments() -> None:
