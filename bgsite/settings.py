@@ -260,6 +260,9 @@ RETENTION_DAYS = env.int("RETENTION_DAYS", default=30)
 # u2netp-int8: the bundled u2netp quantized at setup (scripts/quantize_model.py), about
 # 2.7x as fast and as good as u2netp on the quality guard (docs/quality.md).
 REMBG_MODEL = env.str("REMBG_MODEL", default="u2netp-int8")
+# The second model quality=best averages in, when it is installed (manage.py models pull u2net, then
+# models quantize u2net); empty for none. Measured on real photos in docs/quality.md.
+QUALITY_BEST_PARTNER = env.str("QUALITY_BEST_PARTNER", default="u2net-int8")
 # Each worker thread runs the model on one thread of its own (the best throughput
 # when several images are in progress); an image that is the only one in
 # progress in its process runs on this many threads instead (lower latency for a

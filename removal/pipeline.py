@@ -170,6 +170,16 @@ def thread_session(model_name: str, model_dir: Path, *, solo_threads: int = 1) -
     return sessions[model_name]
 
 
+def best_partner(quality: str, model_name: str, partner_name: str, model_dir: Path) -> ModelSessions | None:
+    """The calling thread's sessions for the second model that `quality=best` averages in: `partner_name`,
+    when it is installed and is not the model itself (the operator's QUALITY_BEST_PARTNER)."""
+    if quality != "best" or not partner_name or partner_name == model_name:
+        return None
+    if model_weights(model_dir, partner_name) is None:
+        return None
+    return thread_session(partner_name, model_dir)
+
+
 def _solo_session(model_name: str, model_dir: Path, threads: int) -> Any:
     with _making_sessions:
         if model_name not in _solo_sessions:
@@ -233,20 +243,25 @@ def create_session(model_name: str, model_dir: Path, *, threads: int = 1) -> Any
 
 
 def remove_background(
-    image: Image.Image, *, session: Any, matting: tuple[int, int, int] | None = None, quality: str = "fast"
+    image: Image.Image,
+    *,
+    session: Any,
+    matting: tuple[int, int, int] | None = None,
+    quality: str = "fast",
+    partner: Any = None,
 ) -> Image.Image:
     """Return an RGBA cutout of `image`: the model's mask, cleaned, becomes the alpha channel.
 
     The mask is cleaned and its soft edge pixels' colours freed of the background
-    (removal.refine); `quality="best"` also averages the model's masks of the
-    photo and of its mirror image. Colour is kept unpremultiplied; pixels that
+    (removal.refine); `quality="best"` also averages in the model's mask of the
+    mirror image and the `partner` session's mask (see predict_mask). Colour is kept unpremultiplied; pixels that
     end fully transparent are zeroed so the PNG compresses well. An input that
     already had transparency keeps it where the mask would show it. `matting`
     (foreground threshold, background threshold, erode size) refines the edges
     with rembg's alpha matting (finer hair, slower).
     """
     rgb = image.convert("RGB") if image.mode != "RGB" else image
-    alpha = refine.refine_alpha(predict_mask(rgb, session=session, quality=quality))
+    alpha = refine.refine_alpha(predict_mask(rgb, session=session, quality=quality, partner=partner))
     if matting is not None:
         from rembg.bg import alpha_matting_cutout
 
@@ -266,14 +281,22 @@ def remove_background(
     return cutout
 
 
-def predict_mask(rgb: Image.Image, *, session: Any, quality: str = "fast") -> np.ndarray:
-    """The model's mask of `rgb` (uint8, its size); for "best", the mean with the mirror image's mask."""
+def predict_mask(rgb: Image.Image, *, session: Any, quality: str = "fast", partner: Any = None) -> np.ndarray:
+    """The model's mask of `rgb` (uint8, its size).
+
+    For "best", the mean of the masks of the photo and of its mirror image; with a
+    `partner` session (a second model), the mean of that and the partner's mask.
+    Measured on real photos (docs/quality.md): each step raises IoU.
+    """
     (mask,) = session.predict(rgb)
     if quality != "best":
         return np.asarray(mask, dtype=np.uint8)
     (mirrored,) = session.predict(ImageOps.mirror(rgb))
-    both = np.asarray(mask, dtype=np.uint16) + np.asarray(ImageOps.mirror(mirrored), dtype=np.uint16)
-    return ((both + 1) // 2).astype(np.uint8)
+    mean = (np.asarray(mask, dtype=np.float32) + np.asarray(ImageOps.mirror(mirrored), dtype=np.float32)) / 2
+    if partner is not None:
+        (partner_mask,) = partner.predict(rgb)
+        mean = (mean + np.asarray(partner_mask, dtype=np.float32)) / 2
+    return (mean + 0.5).astype(np.uint8)
 
 
 def encode_png(image: Image.Image, *, compress_level: int) -> bytes:
@@ -392,6 +415,7 @@ def _cut_out_animation(
     options: Options,
     on_frame: Callable[[int, int], None] | None,
     background: Image.Image | None = None,
+    partner: Any = None,
 ) -> Cutout:
     """Every frame through the model; cropping (if asked) to the box that holds the subject in all frames."""
     cutouts = []
@@ -444,13 +468,23 @@ def _cut_out_animation(
 
 
 def _cut_out_video(
-    data: bytes, *, session: Any, options: Options, max_frames: int, on_frame: Callable[[int, int], None] | None
+    data: bytes,
+    *,
+    session: Any,
+    options: Options,
+    max_frames: int,
+    on_frame: Callable[[int, int], None] | None,
+    partner: Any = None,
 ) -> Cutout:
     """A zip of transparent PNG frames and a WebM with alpha (size applies; other options do not)."""
 
     def cut_frame(frame: Image.Image) -> Image.Image:
         return remove_background(
-            fit_size(frame, options), session=session, matting=options.alpha_matting, quality=options.quality
+            fit_size(frame, options),
+            session=session,
+            matting=options.alpha_matting,
+            quality=options.quality,
+            partner=partner,
         )
 
     try:
@@ -563,8 +597,11 @@ def cut_out(
     max_frames: int = 1,
     on_frame: Callable[[int, int], None] | None = None,
     background: Image.Image | None = None,
+    partner: Any = None,
 ) -> Cutout:
     """The whole pipeline: image file bytes to the cutout in the requested form (a transparent PNG by default).
+
+    `partner` is a second model's session that `quality=best` averages in.
 
     An animation (with max_frames > 1 and a format that can animate) comes out
     animated, every frame processed and its timing kept; `on_frame(done, total)`
@@ -572,16 +609,25 @@ def cut_out(
     """
     with _counted_in_progress():  # what ModelSessions goes by
         if max_frames > 1 and video.looks_like_video(data[:12]):
-            return _cut_out_video(data, session=session, options=options, max_frames=max_frames, on_frame=on_frame)
+            return _cut_out_video(
+                data, session=session, options=options, max_frames=max_frames, on_frame=on_frame, partner=partner
+            )
         if max_frames > 1 and options.format in ANIMATED_FORMATS:
             inspect_image(io.BytesIO(data), max_pixels=max_pixels)  # decode_image checks stills itself
             animation = decode_animation(data, max_pixels=max_pixels, max_frames=max_frames)
             if animation is not None:
                 return _cut_out_animation(
-                    *animation, session=session, options=options, on_frame=on_frame, background=background
+                    *animation,
+                    session=session,
+                    options=options,
+                    on_frame=on_frame,
+                    background=background,
+                    partner=partner,
                 )
         image = fit_size(decode_image(data, max_pixels=max_pixels), options)
-        cutout = remove_background(image, session=session, matting=options.alpha_matting, quality=options.quality)
+        cutout = remove_background(
+            image, session=session, matting=options.alpha_matting, quality=options.quality, partner=partner
+        )
         cutout = place_subject(cutout, options)
         if options.crop:
             cutout = crop_to_subject(cutout, options)

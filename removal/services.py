@@ -278,12 +278,12 @@ def item_process(*, item_id: str) -> None:
     try:
         with _lease_renewed(item.pk, token), item.source.open("rb") as source:
             background = _background_of(item.batch)
+            model = options.model or settings.REMBG_MODEL
             cutout = pipeline.cut_out(
                 source.read(),
-                session=pipeline.thread_session(
-                    options.model or settings.REMBG_MODEL,
-                    settings.U2NET_HOME,
-                    solo_threads=settings.ORT_SOLO_THREADS,
+                session=pipeline.thread_session(model, settings.U2NET_HOME, solo_threads=settings.ORT_SOLO_THREADS),
+                partner=pipeline.best_partner(
+                    options.quality, model, settings.QUALITY_BEST_PARTNER, settings.U2NET_HOME
                 ),
                 max_pixels=settings.MAX_IMAGE_PIXELS,
                 compress_level=settings.PNG_COMPRESS_LEVEL,

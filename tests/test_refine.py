@@ -138,3 +138,18 @@ def test_best_averages_the_mirror_image(chelsea: Image.Image) -> None:
     ]
     assert np.abs(best - (fast + mirrored.astype(int)) / 2).max() <= 1
     assert not np.array_equal(best, fast)
+
+
+def test_best_averages_in_the_partner_model_when_it_is_installed(chelsea: Image.Image) -> None:
+    model_dir = settings.U2NET_HOME
+    assert pipeline.best_partner("fast", "u2netp-int8", "u2netp", model_dir) is None
+    assert pipeline.best_partner("best", "u2netp", "u2netp", model_dir) is None  # not itself
+    assert pipeline.best_partner("best", "u2netp-int8", "no-such-model", model_dir) is None
+    assert pipeline.best_partner("best", "u2netp-int8", "", model_dir) is None
+    partner = pipeline.best_partner("best", "u2netp-int8", "u2netp", model_dir)
+    assert partner is not None
+    session = pipeline.thread_session("u2netp-int8", model_dir)
+    alone = pipeline.predict_mask(chelsea, session=session, quality="best").astype(float)
+    partner_mask = pipeline.predict_mask(chelsea, session=partner).astype(float)
+    together = pipeline.predict_mask(chelsea, session=session, quality="best", partner=partner).astype(float)
+    assert np.abs(together - (alone + partner_mask) / 2).max() <= 1
