@@ -209,6 +209,10 @@ def test_settings_chosen_before_upload_apply_to_the_batch_and_a_rerun_uses_new_o
         photos.append(tmp_path / f"{name}.jpg")
         photos[-1].write_bytes(photo_bytes(f"{name}.png", size=(320, 240)))
     expect(page.locator("#opt-model")).to_have_value("u2netp-int8")  # the server's default, from /api/v1/models
+    expect(page.locator("#opt-measured")).to_contain_text("real photos: IoU")  # make quality's figures
+    fast_figures = page.locator("#opt-measured").inner_text()
+    page.select_option("#opt-quality", "best")
+    expect(page.locator("#opt-measured")).not_to_have_text(fast_figures)
     page.select_option("#opt-format", "webp")
     page.uncheck("#opt-transparent")
     page.fill("#opt-bg-color", "#3366cc")
@@ -233,6 +237,7 @@ def test_settings_chosen_before_upload_apply_to_the_batch_and_a_rerun_uses_new_o
     # A reload shows the batch's own settings, from the server.
     page.reload()
     expect(page.locator("#opt-format")).to_have_value("webp")
+    expect(page.locator("#opt-quality")).to_have_value("best")
     expect(page.locator("#opt-bg-color")).to_have_value("#3366cc")
     expect(page.locator("#opt-crop")).to_be_checked()
     expect(page.locator("#opt-crop-margin")).to_have_value("10px")
