@@ -185,7 +185,7 @@ def _reply(item: Item, *, as_json: bool, foreground_type: str) -> HttpResponseBa
                 "foreground_height": height,
             }
         }
-        return with_rate_headers(with_headers(JsonResponse(body), headers))
+        return with_headers(JsonResponse(body), headers)
     options = Options.from_json(item.batch.options)
     return with_headers(HttpResponse(data, content_type=options.mime_type), headers)
 
@@ -219,4 +219,4 @@ def account(request: HttpRequest) -> HttpResponseBase:
             }
         }
     }
-    return with_headers(JsonResponse(body), headers)
+    return with_rate_headers(with_headers(JsonResponse(body), headers))
