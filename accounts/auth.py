@@ -5,11 +5,13 @@ or a `key` parameter. Browsers use their session, and then CSRF protection
 applies to writes, as for any form.
 """
 
+import io
 from typing import Any
 from urllib.parse import parse_qs
 
-from channels.security.websocket import OriginValidator
-from django.conf import settings
+from channels.security.websocket import OriginValidator, WebsocketDenier
+from django.core.exceptions import DisallowedHost
+from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils.datastructures import CaseInsensitiveMapping
@@ -79,15 +81,31 @@ def user_for_websocket(scope: dict[str, Any]) -> Any:
 
 
 class BrowserOriginValidator(OriginValidator):
-    """Refuse cross-site websocket handshakes from browsers.
+    """Refuse cross-site websocket handshakes from browsers, by the same rule as CSRF.
 
-    Browsers always send Origin, and it must name one of ALLOWED_HOSTS. Clients
-    that send none are programs, which must authenticate with an API key (a page
-    on another site cannot attach that), so they are let through.
+    Browsers always send Origin, and it must be this site's own (scheme, host and
+    port, as the request reached us) or one of CSRF_TRUSTED_ORIGINS: Django's
+    CSRF origin check decides, so pages and websockets trust the same origins.
+    Clients that send none are programs, which must authenticate with an API key
+    (a page on another site cannot attach that), so they are let through.
     """
 
     def __init__(self, application: Any) -> None:
-        super().__init__(application, settings.ALLOWED_HOSTS)
+        super().__init__(application, ["*"])
 
-    def valid_origin(self, parsed_origin: Any) -> bool:
-        return parsed_origin is None or self.validate_origin(parsed_origin)
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> Any:
+        headers = dict(scope.get("headers", []))
+        if b"origin" in headers and not same_origin_as_csrf(scope, headers):
+            denier = WebsocketDenier()
+            return await denier(scope, receive, send)
+        return await self.application(scope, receive, send)
+
+
+def same_origin_as_csrf(scope: dict[str, Any], headers: dict[bytes, bytes]) -> bool:
+    """Whether the handshake's Origin passes Django's CSRF origin check for an equivalent HTTPS/HTTP request."""
+    scheme = "https" if scope.get("scheme") == "wss" else "http"
+    request = ASGIRequest({**scope, "type": "http", "method": "POST", "scheme": scheme}, io.BytesIO())
+    try:
+        return CsrfViewMiddleware(lambda r: None)._origin_verified(request)  # type: ignore[arg-type,attr-defined]
+    except DisallowedHost:
+        return False

@@ -215,6 +215,9 @@ SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+# Strict-Transport-Security on HTTPS replies: browsers then refuse plain HTTP to this
+# host for that many seconds. Off (0) by default; turn on once HTTPS works for good.
+SECURE_HSTS_SECONDS = env.int("HSTS_SECONDS", default=0)
 X_FRAME_OPTIONS = "DENY"
 # Content-Security-Policy: no inline script, nothing from other sites, except
 # result images that S3 storage serves through presigned links.

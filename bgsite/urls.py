@@ -15,3 +15,9 @@ urlpatterns = [
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
 ]
+
+# Under the API prefixes these answer in that API's JSON error shape (removal.http_errors).
+handler400 = "removal.http_errors.bad_request"
+handler403 = "removal.http_errors.permission_denied"
+handler404 = "removal.http_errors.page_not_found"
+handler500 = "removal.http_errors.server_error"

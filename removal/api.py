@@ -33,7 +33,7 @@ from django.views.decorators.csrf import csrf_exempt
 from accounts.auth import user_for_api_request
 from removal import fetch, limits, pipeline, selectors, serializers, services
 from removal.errors import ApiError, BadRequest, MethodNotAllowed, NotFound, PayloadTooLarge, ServiceUnavailable
-from removal.options import QUALITIES, InvalidOption, installed_models, measured_quality, parse_options
+from removal.options import QUALITIES, InvalidOption, Options, installed_models, measured_quality, parse_options
 
 ApiView = Callable[..., HttpResponseBase]
 
@@ -148,8 +148,8 @@ def batches(request: HttpRequest, user: Any) -> HttpResponseBase:
     )
 
 
-def fetch_image(url: str) -> bytes:
-    """An image from a caller's URL, fetched safely (removal.fetch); errors as API errors."""
+def fetch_image(url: str, *, field: str) -> bytes:
+    """An image from the URL in a caller's `field`, fetched safely (removal.fetch); errors as API errors naming it."""
     limits = fetch.FetchLimits(
         max_bytes=settings.MAX_UPLOAD_BYTES,
         timeout_seconds=settings.FETCH_TIMEOUT_SECONDS,
@@ -160,8 +160,8 @@ def fetch_image(url: str) -> bytes:
         return fetch.fetch(url, limits)
     except fetch.FetchError as exc:
         if "larger than" in str(exc):
-            raise PayloadTooLarge(str(exc)) from None
-        raise BadRequest(str(exc)) from None
+            raise PayloadTooLarge(f"{field}: {exc}") from None
+        raise BadRequest(f"{field}: {exc}") from None
 
 
 def check_upload_size(upload: Any, *, subject: str = "the image is") -> None:
@@ -174,15 +174,11 @@ def background_image(request: HttpRequest, params: Any) -> Any:
     """The `bg_image` to composite onto: an uploaded file, or a URL (also remove.bg's names); None if absent."""
     upload: Any = next((request.FILES[field] for field in BACKGROUND_FIELDS if field in request.FILES), None)
     if upload is None:
-        url = next((str(params[name]) for name in ("bg_image", "bg_image_url") if params.get(name)), "")
-        if not url:
+        field = next((name for name in ("bg_image", "bg_image_url") if params.get(name)), "")
+        if not field:
             return None
-        try:
-            data = fetch_image(url)
-        except ApiError as exc:
-            exc.message = f"bg_image: {exc.message}"
-            raise
-        upload = ContentFile(data, name=PurePosixPath(urlsplit(url).path).name or "background")
+        url = str(params[field])
+        upload = ContentFile(fetch_image(url, field=field), name=PurePosixPath(urlsplit(url).path).name or "background")
     check_upload_size(upload, subject="bg_image:")
     try:
         pipeline.inspect_image(upload, max_pixels=settings.MAX_IMAGE_PIXELS)
@@ -191,22 +187,23 @@ def background_image(request: HttpRequest, params: Any) -> Any:
     return upload
 
 
-def request_options(params: Any) -> Any:
+def request_options(params: Any, *, background: Any = None) -> Any:
     """The output options named in a request (removal.options), with this site's default model and format."""
     return parse_options(
         params,
         default_model=settings.REMBG_MODEL,
         model_dir=settings.U2NET_HOME,
         default_format=settings.DEFAULT_FORMAT,
+        background=background is not None,
     )
 
 
 def _batch_create(request: HttpRequest, user: Any) -> HttpResponseBase:
     files = uploaded_files(request)
-    options = request_options(request.POST)
-    callback_url = _callback_url(request)
     background = background_image(request, request.POST)
-    limits.check_new_work(user, images=len(files))
+    options = request_options(request.POST, background=background)
+    callback_url = _callback_url(request)
+    limits.check_new_work(user, images=len(files), options=options)
     with transaction.atomic():
         batch = services.batch_create(owner=user, options=options, callback_url=callback_url, background=background)
         items, rejected = services.batch_add_files(batch=batch, files=files)
@@ -233,10 +230,10 @@ def _callback_url(request: HttpRequest) -> str:
 def batch_rerun(request: HttpRequest, user: Any, batch_id: str) -> HttpResponseBase:
     """The same uploads again with other options, as a new batch (no upload needed)."""
     batch = selectors.batch_for(user, batch_id)
-    options = request_options(request.POST)
-    callback_url = _callback_url(request)
     background = background_image(request, request.POST)
-    limits.check_new_work(user, images=batch.items.count())
+    options = request_options(request.POST, background=background)
+    callback_url = _callback_url(request)
+    limits.check_new_work(user, images=batch.items.count(), options=options)
     with transaction.atomic():
         new_batch, items, rejected = services.batch_rerun(
             batch=batch, options=options, callback_url=callback_url, background=background
@@ -258,7 +255,7 @@ def batch_detail(request: HttpRequest, user: Any, batch_id: str) -> HttpResponse
 def batch_files(request: HttpRequest, user: Any, batch_id: str) -> HttpResponseBase:
     batch = selectors.batch_for(user, batch_id)
     files = uploaded_files(request)
-    limits.check_new_work(user, images=len(files))
+    limits.check_new_work(user, images=len(files), options=Options.from_json(batch.options))
     items, rejected = services.batch_add_files(batch=batch, files=files)
     if not items:
         raise _refuse_all(rejected)

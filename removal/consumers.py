@@ -45,8 +45,8 @@ class BatchProgressConsumer(AsyncJsonWebsocketConsumer):
         if hasattr(self, "group"):
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
-    async def receive_json(self, content: Any, **kwargs: Any) -> None:
-        """Clients only listen; anything they send is ignored."""
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        """Clients only listen; anything they send (JSON or not, text or binary) is ignored."""
 
     async def batch_event(self, message: dict[str, Any]) -> None:
         await self.send_json({key: value for key, value in message.items() if key != "type"})

@@ -57,6 +57,10 @@ class TooManyRequests(ApiError):
     status = 429
 
 
+class QuotaExceeded(TooManyRequests):
+    """The daily quota is used up (remove.bg's clients read it as 402 insufficient_credits)."""
+
+
 class InternalError(ApiError):
     status = 500
 

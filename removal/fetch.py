@@ -50,6 +50,9 @@ NOT_GLOBAL_EITHER = tuple(
         "192.88.99.0/24",
         "100.64.0.0/10",
         "64:ff9b:1::/48",
+        "::/96",  # IPv4-compatible (deprecated): ::7f00:1 is ::127.0.0.1
+        "::ffff:0:0:0/96",  # IPv4-translated (SIIT)
+        "2001::/32",  # Teredo: the client address inside is obfuscated, so none is trusted
         "2002::/16",
         "3fff::/20",
         "5f00::/16",
@@ -127,10 +130,15 @@ class PinnedAddressAdapter(HTTPAdapter):
 
 def check_url(url: str, what: str = "image URL") -> None:
     """Refuse anything but an http(s) URL with a host name (the address is checked on connecting)."""
-    scheme = urlsplit(url).scheme.lower()
+    try:
+        parts = urlsplit(url)
+        hostname, _ = parts.hostname, parts.port  # both parse lazily and raise on e.g. "http://[::"
+    except ValueError:
+        raise FetchError(f"the {what} is not a valid URL") from None
+    scheme = parts.scheme.lower()
     if scheme not in ("http", "https"):
         raise FetchError(f"only http and https {what}s are supported, not {scheme or 'this'!r}")
-    if not urlsplit(url).hostname:
+    if not hostname:
         raise FetchError(f"the {what} has no host name")
 
 

@@ -9,14 +9,17 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
+from django.db.models import Count, Q
 from django.http import HttpRequest
 from django.utils import timezone
 from django_ratelimit.core import get_usage
 
-from removal.errors import ServiceUnavailable, TooManyRequests
+from removal.errors import QuotaExceeded, ServiceUnavailable, TooManyRequests
 from removal.models import Item
+from removal.options import Options
 
 QUEUE_FULL_RETRY_SECONDS = 5
+PREVIEW_CREDITS = 0.25  # a size=preview image; any larger one costs 1, as remove.bg
 
 
 def check_rate(request: HttpRequest, user: Any) -> dict[str, str]:
@@ -60,28 +63,37 @@ def check_rate(request: HttpRequest, user: Any) -> dict[str, str]:
     return headers
 
 
-def images_left_today(user: Any) -> int | None:
-    """Images the user may still submit today (UTC) under DAILY_IMAGE_QUOTA; None without a quota."""
+def image_credits(options: Options | None) -> float:
+    """What one image costs against the daily quota, as remove.bg counts credits."""
+    return PREVIEW_CREDITS if options is not None and options.size_preview else 1.0
+
+
+def credits_left_today(user: Any) -> float | None:
+    """Credits the user may still spend today (UTC) under DAILY_IMAGE_QUOTA; None without a quota."""
     if settings.DAILY_IMAGE_QUOTA <= 0:
         return None
-    used = Item.objects.filter(batch__owner=user, created_at__gte=_midnight()).count()
-    return max(0, settings.DAILY_IMAGE_QUOTA - used)
+    counts = Item.objects.filter(batch__owner=user, created_at__gte=_midnight()).aggregate(
+        images=Count("id"), previews=Count("id", filter=Q(batch__options__size_preview=True))
+    )
+    used = counts["images"] - counts["previews"] + counts["previews"] * PREVIEW_CREDITS
+    return max(0.0, settings.DAILY_IMAGE_QUOTA - used)
 
 
 def _midnight() -> datetime:
     return datetime.combine(timezone.now().date(), time.min, tzinfo=UTC)
 
 
-def check_daily_quota(user: Any, *, images: int) -> None:
-    """Refuse work that would take the user past DAILY_IMAGE_QUOTA images today (UTC)."""
-    left = images_left_today(user)
+def check_daily_quota(user: Any, *, credits: float) -> None:
+    """Refuse work that would take the user past DAILY_IMAGE_QUOTA credits today (UTC)."""
+    left = credits_left_today(user)
     if left is None:
         return
     quota = settings.DAILY_IMAGE_QUOTA
-    if images > left:
+    if credits > left:
         retry_after = int((_midnight() + timedelta(days=1) - timezone.now()).total_seconds()) + 1
-        raise TooManyRequests(
-            f"daily quota of {quota} images reached ({left} left today, {images} asked); it resets at 00:00 UTC",
+        raise QuotaExceeded(
+            f"daily quota of {quota} credits reached ({left:g} left today, {credits:g} asked; an image costs 1, "
+            f"a preview {PREVIEW_CREDITS:g}); it resets at 00:00 UTC",
             headers={"Retry-After": str(retry_after)},
         )
 
@@ -95,7 +107,7 @@ def check_queue_room() -> None:
         )
 
 
-def check_new_work(user: Any, *, images: int) -> None:
-    """The checks for a request that adds `images` images of work."""
+def check_new_work(user: Any, *, images: int, options: Options | None) -> None:
+    """The checks for a request that adds `images` images of work with these options."""
     check_queue_room()
-    check_daily_quota(user, images=images)
+    check_daily_quota(user, credits=images * image_credits(options))

@@ -54,8 +54,9 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 OPTION_PROPERTIES: dict[str, Any] = {
     "format": {
         "type": "string",
-        "enum": ["png", "webp", "jpg", "jpeg", "gif", "zip"],
-        "description": "zip: color.jpg and alpha.png in one archive, as remove.bg.",
+        "enum": ["png", "webp", "jpg", "jpeg", "gif", "zip", "auto"],
+        "description": "zip: color.jpg and alpha.png in one archive, as remove.bg. "
+        "auto: jpg when the result has no transparency (an opaque bg_color or a bg_image), else png.",
     },
     "bg_color": {
         "type": "string",

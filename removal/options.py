@@ -22,6 +22,9 @@ FORMATS = {
     # remove.bg's zip: color.jpg (the subject's colours) + alpha.png (its mask), small to send.
     "zip": ("application/zip", "zip"),
 }
+# "auto" (remove.bg's default): JPEG when the result has no transparency left (an opaque
+# bg_color or a bg_image), PNG otherwise.
+AUTO_FORMAT = "auto"
 CHANNELS = ("rgba", "alpha")
 # fast: one model run and the mask clean-up; best: also the mirror image's mask, averaged (docs/quality.md).
 QUALITIES = ("fast", "best")
@@ -118,18 +121,30 @@ def installed_models(model_dir: Path) -> list[str]:
 
 
 def parse_options(
-    params: Mapping[str, Any], *, default_model: str, model_dir: Path, default_format: str = "png"
+    params: Mapping[str, Any],
+    *,
+    default_model: str,
+    model_dir: Path,
+    default_format: str = "png",
+    background: bool = False,
 ) -> Options:
-    """Options from request parameters; absent ones keep their defaults."""
+    """Options from request parameters; absent ones keep their defaults.
+
+    `background`: the request also brings a bg_image (which leaves no transparency).
+    """
     values: dict[str, Any] = {}
     fmt = _text(params, "format", default_format).lower()
-    fmt = {"jpeg": "jpg", "auto": "png"}.get(fmt, fmt)
-    if fmt not in FORMATS:
-        raise InvalidOption(f"format: must be one of {', '.join(FORMATS)}, not {fmt!r}")
+    fmt = {"jpeg": "jpg"}.get(fmt, fmt)
+    if fmt not in (*FORMATS, AUTO_FORMAT):
+        raise InvalidOption(f"format: must be one of {', '.join((*FORMATS, AUTO_FORMAT))}, not {fmt!r}")
+    bg_color = parse_color(text) if (text := _text(params, "bg_color", "")) else None
+    if fmt == AUTO_FORMAT:
+        opaque = background or (bg_color is not None and bg_color[3] == 255)
+        fmt = "jpg" if opaque and _text(params, "channels", "rgba").lower() == "rgba" else "png"
     values["format"] = fmt
 
-    if bg_color := _text(params, "bg_color", ""):
-        values["bg_color"] = parse_color(bg_color)
+    if bg_color is not None:
+        values["bg_color"] = bg_color
     elif fmt == "jpg":
         values["bg_color"] = (255, 255, 255, 255)  # JPEG has no transparency: white, as remove.bg
 

@@ -8,6 +8,7 @@ with blob=true; errors are {"status": <code>, "error": <text>}.
 
 import base64
 import json
+import re
 import time
 import uuid
 from typing import Any
@@ -42,6 +43,12 @@ from removal.models import Item
 from removal.options import Options
 
 TRUE_WORDS = {"1", "true", "yes", "on"}
+# Arrays and objects inside each other in a JSON body. Our bodies are one flat object;
+# json.loads on a few thousand levels raises RecursionError (a 500), so deeper ones are
+# refused before parsing. The body's size is bounded by DATA_UPLOAD_MAX_MEMORY_SIZE.
+JSON_MAX_DEPTH = 32
+# A string (to skip, also when unterminated: one pass, never backtracking) or a bracket.
+JSON_TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.S)
 
 
 @csrf_exempt  # session callers are CSRF-checked in user_for_api_request
@@ -61,9 +68,9 @@ def _accept(request: HttpRequest) -> tuple[uuid.UUID, uuid.UUID, bool, dict[str,
     params = request_parameters(request)
     user = user_for_api_request(request, key_in_body=str(params.get("key") or ""))
     rate_headers = limits.check_rate(request, user)
-    limits.check_new_work(user, images=1)
-    options = request_options(params)
     background = background_image(request, params)
+    options = request_options(params, background=background)
+    limits.check_new_work(user, images=1, options=options)
     upload = _input_image(request, user, params)
     try:
         item = services.bgremove_submit(owner=user, upload=upload, options=options, background=background)
@@ -77,6 +84,8 @@ def request_parameters(request: HttpRequest) -> dict[str, Any]:
     params: dict[str, Any] = request.GET.dict()
     if request.method == "POST":
         if request.content_type == "application/json":
+            if json_depth_over(request.body, JSON_MAX_DEPTH):
+                raise BadRequest(f"the JSON body nests arrays or objects more than {JSON_MAX_DEPTH} deep")
             try:
                 body = json.loads(request.body or b"{}")
             except ValueError:
@@ -87,6 +96,20 @@ def request_parameters(request: HttpRequest) -> dict[str, Any]:
         else:
             params.update(request.POST.dict())
     return params
+
+
+def json_depth_over(body: bytes, limit: int) -> bool:
+    """Whether arrays and objects nest more than `limit` deep in `body`, found without parsing it."""
+    depth = 0
+    for token in JSON_TOKENS.finditer(body):
+        bracket = token[0]
+        if bracket in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return True
+        elif bracket in (b"]", b"}"):
+            depth -= 1
+    return False
 
 
 def _input_image(request: HttpRequest, user: Any, params: dict[str, Any]) -> Any:
@@ -107,7 +130,7 @@ def _input_image(request: HttpRequest, user: Any, params: dict[str, Any]) -> Any
             with stored.file.open("rb") as source:
                 upload = ContentFile(source.read(), name=stored.filename)
         else:
-            upload = ContentFile(fetch_image(img), name=url_filename(img))
+            upload = ContentFile(fetch_image(img, field="img"), name=url_filename(img))
     check_upload_size(upload)
     return upload
 

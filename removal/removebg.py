@@ -13,6 +13,7 @@ Not offered (400 naming the parameter): semitransparency.
 import base64
 import binascii
 import io
+import time
 import uuid
 import zipfile
 from typing import Any
@@ -37,7 +38,7 @@ from removal.api import (
     uploaded_files,
     with_headers,
 )
-from removal.errors import ApiError, BadRequest
+from removal.errors import ApiError, BadRequest, QuotaExceeded
 from removal.models import Item
 from removal.options import Options
 from removal.pixlab import failure_error, request_parameters, url_filename, wait_finished
@@ -59,40 +60,60 @@ UNSUPPORTED = ("semitransparency",)
 SIZES = {"auto": "full", "full": "full", "4k": "full", "hd": "full", "50mp": "full", "medium": "full"}
 SIZES |= {"preview": "preview", "small": "preview", "regular": "preview"}
 UNLIMITED = 1_000_000_000  # no daily quota: what remove.bg clients read as credits
+INPUTS = ("image_file", "image_file_b64", "image_url")  # the ways to send the image: one per request
 TYPES = {"auto", "person", "product", "car", "animal", "graphic", "transportation"}
 
 
-def removebg_error(error: ApiError) -> HttpResponseBase:
+def removebg_error(error: ApiError, headers: dict[str, str] | None = None) -> HttpResponseBase:
+    """`error` in remove.bg's shape, with `headers` (the caller's rate-limit state) beneath its own."""
     status, code = ERROR_CODES.get(error.status, (error.status, "error"))
+    if isinstance(error, QuotaExceeded):
+        status, code = 402, "insufficient_credits"
     reply = JsonResponse({"errors": [{"title": error.message, "code": code}]}, status=status)
-    return with_headers(reply, error.headers)
+    return with_rate_headers(with_headers(reply, {**(headers or {}), **error.headers}))
+
+
+def with_rate_headers(reply: HttpResponseBase) -> HttpResponseBase:
+    """Add remove.bg's X-RateLimit-* names beside the IETF RateLimit-* headers (Reset as a Unix time)."""
+    if reply.has_header("RateLimit-Limit"):
+        reply["X-RateLimit-Limit"] = reply["RateLimit-Limit"]
+        reply["X-RateLimit-Remaining"] = reply["RateLimit-Remaining"]
+        reply["X-RateLimit-Reset"] = str(int(time.time()) + int(reply["RateLimit-Reset"]))
+    return reply
 
 
 @csrf_exempt
 @never_cache
 async def removebg(request: HttpRequest) -> HttpResponseBase:
+    rate_headers: dict[str, str] = {}
     try:
         check_method(request, ("POST",))
-        item_id, batch_id, as_json, foreground_type, rate_headers = await sync_to_async(_accept)(request)
+        params, user, rate_headers = await sync_to_async(_admit)(request)
+        item_id, batch_id, as_json, foreground_type, credits = await sync_to_async(_accept)(request, params, user)
         item = await wait_finished(item_id, batch_id)
         reply = await sync_to_async(_reply)(item, as_json=as_json, foreground_type=foreground_type)
-        return with_headers(reply, {**rate_headers, "X-Credits-Charged": "1"})
+        return with_rate_headers(with_headers(reply, {**rate_headers, "X-Credits-Charged": f"{credits:g}"}))
     except Exception as exc:
         if (error := as_api_error(exc)) is None:
             raise
-        return removebg_error(error)
+        return removebg_error(error, rate_headers)
 
 
-def _accept(request: HttpRequest) -> tuple[uuid.UUID, uuid.UUID, bool, str, dict[str, str]]:
+def _admit(request: HttpRequest) -> tuple[dict[str, Any], Any, dict[str, str]]:
+    """The request's parameters, its user, and the rate-limit headers every later reply carries."""
     params = request_parameters(request)
     user = user_for_api_request(request)
-    rate_headers = limits.check_rate(request, user)
-    limits.check_new_work(user, images=1)
+    return params, user, limits.check_rate(request, user)
+
+
+def _accept(request: HttpRequest, params: dict[str, Any], user: Any) -> tuple[uuid.UUID, uuid.UUID, bool, str, float]:
+    """Check the request and queue its image: (item id, batch id, JSON wanted, X-Type, credits charged)."""
     requested_type = str(params.get("type") or "auto").lower()
     if requested_type not in TYPES:
         raise BadRequest(f"type: must be one of {', '.join(sorted(TYPES))}")
-    options = request_options(_our_options(params))
     background = background_image(request, params)
+    options = request_options(_our_options(params), background=background)
+    limits.check_new_work(user, images=1, options=options)
     upload = _input_image(request, params)
     try:
         item = services.bgremove_submit(owner=user, upload=upload, options=options, background=background)
@@ -100,7 +121,8 @@ def _accept(request: HttpRequest) -> tuple[uuid.UUID, uuid.UUID, bool, str, dict
         raise BadRequest(str(exc)) from None
     as_json = "application/json" in request.headers.get("Accept", "")
     # We do not classify subjects: X-Type echoes the requested type, or "other".
-    return item.id, item.batch_id, as_json, "other" if requested_type == "auto" else requested_type, rate_headers
+    foreground_type = "other" if requested_type == "auto" else requested_type
+    return item.id, item.batch_id, as_json, foreground_type, limits.image_credits(options)
 
 
 def _our_options(params: dict[str, Any]) -> dict[str, Any]:
@@ -115,10 +137,13 @@ def _our_options(params: dict[str, Any]) -> dict[str, Any]:
     shared = [*("bg_color", "crop", "crop_margin", "channels", "roi", "scale", "position")]
     shared += ["add_shadow", "shadow_type", "shadow_opacity", "quality"]
     ours: dict[str, Any] = {name: params[name] for name in shared if name in params}
-    return {**ours, "format": "png" if fmt == "auto" else fmt, "size": SIZES.get(size, size)}
+    return {**ours, "format": fmt, "size": SIZES.get(size, size)}
 
 
 def _input_image(request: HttpRequest, params: dict[str, Any]) -> Any:
+    given = [name for name in INPUTS if name in request.FILES or params.get(name)]
+    if len(given) > 1:
+        raise BadRequest(f"send the image one way only, not {' and '.join(given)} together")
     if request.FILES:
         upload = request.FILES.get("image_file") or uploaded_files(request)[0]
     elif encoded := params.get("image_file_b64"):
@@ -127,7 +152,7 @@ def _input_image(request: HttpRequest, params: dict[str, Any]) -> Any:
         except (binascii.Error, ValueError):
             raise BadRequest("image_file_b64: not valid base64") from None
     elif url := params.get("image_url"):
-        upload = ContentFile(fetch_image(str(url)), name=url_filename(str(url)))
+        upload = ContentFile(fetch_image(str(url), field="image_url"), name=url_filename(str(url)))
     else:
         raise BadRequest("No image given: send image_file, image_file_b64 or image_url")
     check_upload_size(upload)
@@ -184,8 +209,8 @@ def account(request: HttpRequest) -> HttpResponseBase:
         headers = limits.check_rate(request, user)
     except ApiError as error:
         return removebg_error(error)
-    left = limits.images_left_today(user)
-    credits = left if left is not None else UNLIMITED
+    left = limits.credits_left_today(user)
+    credits = (int(left) if left.is_integer() else left) if left is not None else UNLIMITED
     body = {
         "data": {
             "attributes": {
@@ -194,4 +219,4 @@ def account(request: HttpRequest) -> HttpResponseBase:
             }
         }
     }
-    return with_headers(JsonResponse(body), headers)
+    return with_rate_headers(with_headers(JsonResponse(body), headers))

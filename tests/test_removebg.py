@@ -96,7 +96,7 @@ def test_alpha_channel_and_preview(embedded_server: LiveServer, key: str) -> Non
             None,
             400,
             "invalid_parameter",
-            "bg_image:",
+            "bg_image_url:",  # the error names the field it came from
         ),
         ({"image_file_b64": "AA==", "channels": "rgb"}, None, 400, "invalid_parameter", "channels:"),
         ({"image_file_b64": "AA==", "type": "planet"}, None, 400, "invalid_parameter", "type:"),
