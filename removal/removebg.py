@@ -101,7 +101,15 @@ async def removebg(request: HttpRequest) -> HttpResponseBase:
 
 def _admit(request: HttpRequest) -> tuple[dict[str, Any], Any, dict[str, str]]:
     """The request's parameters, its user, and the rate-limit headers every later reply carries."""
-    params = request_parameters(request)
+    if request.content_type == "multipart/form-data":
+        # Some HTTP libraries send image_file as a part without a filename, which Django keeps as
+        # text: decoded as Latin-1 its bytes survive, and every other text field is re-read as UTF-8.
+        request.encoding = LOSSLESS
+        params = {name: _text_field(name, value) for name, value in request_parameters(request).items()}
+        for upload in request.FILES.values():
+            upload.name = _text_field("name", upload.name)
+    else:
+        params = request_parameters(request)
     user = user_for_api_request(request)
     return params, user, limits.check_rate(request, user)
 
@@ -140,12 +148,25 @@ def _our_options(params: dict[str, Any]) -> dict[str, Any]:
     return {**ours, "format": fmt, "size": SIZES.get(size, size)}
 
 
+LOSSLESS = "iso-8859-1"  # one character per byte
+
+
+def _text_field(name: str, value: Any) -> Any:
+    """A multipart field read as Latin-1: image_file as the bytes that were sent, others as UTF-8 text."""
+    if not isinstance(value, str):
+        return value
+    raw = value.encode(LOSSLESS)
+    return raw if name == "image_file" else raw.decode("utf-8", errors="replace")
+
+
 def _input_image(request: HttpRequest, params: dict[str, Any]) -> Any:
     given = [name for name in INPUTS if name in request.FILES or params.get(name)]
     if len(given) > 1:
         raise BadRequest(f"send the image one way only, not {' and '.join(given)} together")
     if request.FILES:
         upload = request.FILES.get("image_file") or uploaded_files(request)[0]
+    elif isinstance(unnamed_part := params.get("image_file"), bytes):
+        upload = ContentFile(unnamed_part, name="image")
     elif encoded := params.get("image_file_b64"):
         try:
             upload = ContentFile(base64.b64decode(str(encoded), validate=True), name="image")

@@ -1,6 +1,8 @@
 """What outside clients and a hostile probe found (issue 14): no 5xx from input, tighter
 edges (origins, addresses, body sizes, HSTS) and remove.bg fidelity."""
 
+import base64
+import io
 import json
 import socket
 import time
@@ -394,3 +396,35 @@ def test_credits_charged_and_account_agree(api: Client, settings: Any) -> None:
     api.post("/api/v1/batches", {"files": [jpeg()]})
     assert Item.objects.count() == 3 and Batch.objects.count() == 2
     assert api.get("/v1.0/account").json()["data"]["attributes"]["credits"]["total"] == 8.5
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("filename", [None, ""], ids=["no filename", "empty filename"])
+def test_removebg_takes_an_image_file_part_without_a_filename(
+    embedded_server: LiveServer, key: str, filename: str | None
+) -> None:
+    """Some HTTP libraries send the file part without a filename: its bytes are still the image.
+    A UTF-8 text field in the same request keeps its characters."""
+    photo = photo_bytes("chelsea.png", size=(120, 90))
+    reply = requests.post(
+        f"{embedded_server.url}/v1.0/removebg",
+        files={"image_file": (filename, photo, "image/jpeg")},
+        data={"size": "auto", "type": "animal", "bg_color": "white"},
+        headers={"X-Api-Key": key, "Accept": "application/json"},
+        timeout=60,
+    )
+    assert reply.status_code == 200, reply.text[:300]
+    assert reply.headers["X-Type"] == "animal"
+    result = base64.b64decode(reply.json()["data"]["result_b64"])
+    with Image.open(io.BytesIO(result)) as cutout:
+        assert cutout.size == (120, 90)
+        assert cutout.format == "JPEG"  # format=auto with an opaque bg_color
+    bad_format = requests.post(
+        f"{embedded_server.url}/v1.0/removebg",
+        files={"image_file": (filename, photo, "image/jpeg")},
+        data={"format": "pngé"},
+        headers={"X-Api-Key": key},
+        timeout=60,
+    )
+    assert bad_format.status_code == 400
+    assert bad_format.json()["errors"][0]["title"].endswith("not 'pngé'")  # UTF-8 text fields read as UTF-8
