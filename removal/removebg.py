@@ -20,6 +20,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.cache import never_cache
@@ -107,7 +108,8 @@ def _admit(request: HttpRequest) -> tuple[dict[str, Any], Any, dict[str, str]]:
         request.encoding = LOSSLESS
         params = {name: _text_field(name, value) for name, value in request_parameters(request).items()}
         for upload in request.FILES.values():
-            upload.name = _text_field("name", upload.name)
+            if isinstance(upload, UploadedFile):
+                upload.name = _text_field("name", upload.name)
     else:
         params = request_parameters(request)
     user = user_for_api_request(request)
