@@ -29,7 +29,7 @@ class Refinement:
     # with every faint pixel not connected to a kept piece.
     keep_share: float = 0.1
     # Holes inside the confident subject smaller than this share of it are filled.
-    hole_share: float = 0.01
+    hole_share: float = 0.001
 
 
 DEFAULT = Refinement()
