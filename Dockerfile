@@ -37,14 +37,22 @@ RUN /opt/venv/bin/python /tmp/quantize_model.py /opt/u2net
 # --build-arg PULL_OPTIONS=--accept-non-commercial says this service is non-commercial.
 # The command needs the app's code, so this layer is rebuilt (and the models fetched
 # again) when the code changes: it comes last in this stage, after the packages.
-ARG EXTRA_MODELS="isnet-general-use birefnet-general-lite"
+# QUANTIZE_MODELS get an int8 copy once pulled: u2net-int8 is the second model that
+# quality=best averages in (QUALITY_BEST_PARTNER; docs/quality.md), about 4x as fast as u2net.
+ARG EXTRA_MODELS="u2net isnet-general-use birefnet-general-lite"
+ARG QUANTIZE_MODELS="u2net"
 ARG PULL_OPTIONS=""
 COPY manage.py /src/manage.py
 COPY bgsite /src/bgsite
 COPY accounts /src/accounts
 COPY removal /src/removal
+COPY scripts/quantize_model.py /src/scripts/quantize_model.py
 RUN for model in $EXTRA_MODELS; do \
         U2NET_HOME=/opt/u2net DATA_DIR=/tmp/build-data /opt/venv/bin/python /src/manage.py models pull "$model" $PULL_OPTIONS \
+        || exit 1; \
+    done \
+    && for model in $QUANTIZE_MODELS; do \
+        U2NET_HOME=/opt/u2net DATA_DIR=/tmp/build-data /opt/venv/bin/python /src/manage.py models quantize "$model" \
         || exit 1; \
     done \
     && U2NET_HOME=/opt/u2net DATA_DIR=/tmp/build-data /opt/venv/bin/python /src/manage.py models verify

@@ -37,6 +37,11 @@ def test_dockerfile_installs_extra_models_through_the_checked_catalog() -> None:
     assert "new_session" not in dockerfile, "weights come through the catalog's checksum, not rembg's download"
     assert re.search(r'manage\.py models pull "\$model" \$PULL_OPTIONS', dockerfile)
     assert "manage.py models verify" in dockerfile
+    quantized = re.search(r'^ARG QUANTIZE_MODELS="([^"]*)"$', dockerfile, re.M)
+    assert quantized is not None and set(quantized.group(1).split()) <= set(default.group(1).split())
+    assert re.search(r'manage\.py models quantize "\$model"', dockerfile)
+    assert "COPY scripts/quantize_model.py /src/scripts/quantize_model.py" in dockerfile  # where the command runs it
+    assert f"{settings.QUALITY_BEST_PARTNER.removesuffix('-int8')}" in quantized.group(1).split()
     # The builder stage holds what `manage.py` imports: the project and every app of its own.
     copied = set(re.findall(r"^COPY (\S+) /src/", dockerfile, re.M))
     own_apps = {app.split(".")[0] for app in settings.INSTALLED_APPS if (REPO / app.split(".")[0]).is_dir()}
