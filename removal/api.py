@@ -7,6 +7,7 @@ Errors are raised as removal.errors exceptions and turned into
 
 import functools
 import mimetypes
+import uuid
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import PurePosixPath
 from typing import Any
@@ -30,9 +31,18 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
-from accounts.auth import user_for_api_request
+from accounts.auth import CsrfFailed, NotAuthenticated, user_for_api_request
 from removal import fetch, limits, pipeline, selectors, serializers, services
-from removal.errors import ApiError, BadRequest, MethodNotAllowed, NotFound, PayloadTooLarge, ServiceUnavailable
+from removal.errors import (
+    ApiError,
+    BadRequest,
+    Forbidden,
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    Unauthorized,
+)
 from removal.options import QUALITIES, InvalidOption, Options, installed_models, measured_quality, parse_options
 
 ApiView = Callable[..., HttpResponseBase]
@@ -88,6 +98,10 @@ def as_api_error(exc: Exception) -> ApiError | None:
     """The API error to reply with for `exc`, or None if it is a bug (then it propagates)."""
     if isinstance(exc, ApiError):
         return exc
+    if isinstance(exc, NotAuthenticated):
+        return Unauthorized(str(exc))
+    if isinstance(exc, CsrfFailed):
+        return Forbidden(str(exc))
     if isinstance(exc, TooManyFilesSent):
         return BadRequest(f"too many files in one request; send at most {settings.MAX_FILES_PER_REQUEST} per request")
     if isinstance(exc, InvalidOption):
@@ -158,9 +172,9 @@ def fetch_image(url: str, *, field: str) -> bytes:
     )
     try:
         return fetch.fetch(url, limits)
+    except fetch.FetchedTooLarge as exc:
+        raise PayloadTooLarge(f"{field}: {exc}") from None
     except fetch.FetchError as exc:
-        if "larger than" in str(exc):
-            raise PayloadTooLarge(f"{field}: {exc}") from None
         raise BadRequest(f"{field}: {exc}") from None
 
 
@@ -227,7 +241,7 @@ def _callback_url(request: HttpRequest) -> str:
 
 
 @api_endpoint("POST")
-def batch_rerun(request: HttpRequest, user: Any, batch_id: str) -> HttpResponseBase:
+def batch_rerun(request: HttpRequest, user: Any, batch_id: uuid.UUID) -> HttpResponseBase:
     """The same uploads again with other options, as a new batch (no upload needed)."""
     batch = selectors.batch_for(user, batch_id)
     background = background_image(request, request.POST)
@@ -245,14 +259,23 @@ def batch_rerun(request: HttpRequest, user: Any, batch_id: str) -> HttpResponseB
     return JsonResponse(reply, status=201)
 
 
+NOUNS = {"batches": "batch", "items": "item", "store": "stored image with that id or link"}
+
+
+@api_endpoint("GET", "POST")
+def malformed_id(request: HttpRequest, user: Any, collection: str) -> HttpResponseBase:
+    """A path whose id is not a UUID: the same 404 as an id that does not exist."""
+    raise NotFound(f"no such {NOUNS[collection]}")
+
+
 @api_endpoint("GET")
-def batch_detail(request: HttpRequest, user: Any, batch_id: str) -> HttpResponseBase:
+def batch_detail(request: HttpRequest, user: Any, batch_id: uuid.UUID) -> HttpResponseBase:
     batch = selectors.batch_for(user, batch_id)
     return JsonResponse(serializers.serialize_batch(batch, selectors.batch_items(batch), selectors.batch_counts(batch)))
 
 
 @api_endpoint("POST")
-def batch_files(request: HttpRequest, user: Any, batch_id: str) -> HttpResponseBase:
+def batch_files(request: HttpRequest, user: Any, batch_id: uuid.UUID) -> HttpResponseBase:
     batch = selectors.batch_for(user, batch_id)
     files = uploaded_files(request)
     limits.check_new_work(user, images=len(files), options=Options.from_json(batch.options))
@@ -270,7 +293,7 @@ def batch_files(request: HttpRequest, user: Any, batch_id: str) -> HttpResponseB
 
 
 @api_endpoint("GET")
-def batch_zip(request: HttpRequest, user: Any, batch_id: str) -> HttpResponseBase:
+def batch_zip(request: HttpRequest, user: Any, batch_id: uuid.UUID) -> HttpResponseBase:
     batch = selectors.batch_for(user, batch_id)
     if not selectors.done_items(batch).exists():
         raise NotFound("no finished cutouts in this batch yet")
@@ -298,7 +321,7 @@ def _next_or_none(chunks: Iterator[bytes]) -> bytes | None:
 
 
 @api_endpoint("GET")
-def item_result(request: HttpRequest, user: Any, item_id: str) -> HttpResponseBase:
+def item_result(request: HttpRequest, user: Any, item_id: uuid.UUID) -> HttpResponseBase:
     item = selectors.item_for(user, item_id)
     if not item.result:
         raise NotFound(f"this item has no result (it is {item.status})")
@@ -310,7 +333,7 @@ def item_result(request: HttpRequest, user: Any, item_id: str) -> HttpResponseBa
 
 
 @api_endpoint("GET")
-def item_original(request: HttpRequest, user: Any, item_id: str) -> HttpResponseBase:
+def item_original(request: HttpRequest, user: Any, item_id: uuid.UUID) -> HttpResponseBase:
     item = selectors.item_for(user, item_id)
     return stored_file_response(str(item.source.name), download_name=item.filename, request=request)
 

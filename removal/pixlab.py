@@ -198,6 +198,6 @@ def store(request: HttpRequest, user: Any) -> HttpResponseBase:
 
 
 @api_endpoint("GET")
-def stored_image(request: HttpRequest, user: Any, image_id: str) -> HttpResponseBase:
-    image = selectors.stored_image_for(user, image_id)
+def stored_image(request: HttpRequest, user: Any, image_id: uuid.UUID) -> HttpResponseBase:
+    image = selectors.stored_image_for(user, str(image_id))
     return stored_file_response(str(image.file.name), download_name=image.filename, request=request)

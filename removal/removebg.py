@@ -207,7 +207,9 @@ def account(request: HttpRequest) -> HttpResponseBase:
         check_method(request, ("GET",))
         user = user_for_api_request(request)
         headers = limits.check_rate(request, user)
-    except ApiError as error:
+    except Exception as exc:
+        if (error := as_api_error(exc)) is None:
+            raise
         return removebg_error(error)
     left = limits.credits_left_today(user)
     credits = (int(left) if left.is_integer() else left) if left is not None else UNLIMITED

@@ -33,12 +33,14 @@ from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
+from django.tasks import TaskResultStatus
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 from django_tasks_db.models import DBTaskResult
 from zipstream import ZipStream
 
-from removal import events, fetch, pipeline, selectors
+from accounts.services import webhook_secret_for
+from removal import events, fetch, pipeline, selectors, serializers
 from removal.models import Batch, Item, StoredImage, WebhookDelivery
 from removal.options import Options
 
@@ -54,6 +56,14 @@ WINDOWS_RESERVED_NAMES = {
     *(f"COM{n}" for n in range(1, 10)),
     *(f"LPT{n}" for n in range(1, 10)),
 }
+
+
+class WorkerLost(Exception):
+    """Recorded on a job whose worker stopped (died, or lost its lease) before finishing it.
+
+    Never raised: items_requeue_stale writes its path on the abandoned django-tasks-db
+    row, where a job that really failed would carry its own exception's.
+    """
 
 
 class StorageUnavailable(Exception):
@@ -386,7 +396,7 @@ def items_requeue_stale() -> int:
     expired = Item.objects.filter(status=Status.PROCESSING, lease_until__lt=now)
     orphaned = Item.objects.filter(
         status=Status.QUEUED, queued_at__lt=now - timedelta(seconds=settings.ITEM_LEASE_SECONDS)
-    ).exclude(task_id__in=DBTaskResult.objects.filter(status="READY").values("id"))
+    ).exclude(task_id__in=DBTaskResult.objects.filter(status=TaskResultStatus.READY).values("id"))
     requeued = 0
     item_id: uuid.UUID
     old_task_id: uuid.UUID | None
@@ -406,10 +416,10 @@ def items_requeue_stale() -> int:
             Item.objects.filter(pk=item_id).update(task_id=_enqueue_processing(item_id, kind=kind))
             if old_task_id is not None:
                 # django-tasks-db would show the dead worker's job as running forever.
-                DBTaskResult.objects.filter(pk=old_task_id, status="RUNNING").update(
-                    status="FAILED",
+                DBTaskResult.objects.filter(pk=old_task_id, status=TaskResultStatus.RUNNING).update(
+                    status=TaskResultStatus.FAILED,
                     finished_at=now,
-                    exception_class_path="removal.services.WorkerLost",
+                    exception_class_path=f"{WorkerLost.__module__}.{WorkerLost.__qualname__}",
                     traceback="the worker running this job stopped; the item was queued again",
                 )
         logger.warning("re-queued item %s: its worker stopped", item_id)
@@ -553,9 +563,6 @@ def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
 
 def webhook_deliver(*, delivery_id: str) -> None:
     """POST the batch summary to its callback URL; retry with backoff, then give up."""
-    from accounts.services import webhook_secret_for
-    from removal import serializers
-
     delivery = WebhookDelivery.objects.select_related("batch__owner").filter(pk=delivery_id).first()
     if delivery is None or delivery.status != WebhookDelivery.Status.PENDING:
         return
