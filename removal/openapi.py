@@ -1,7 +1,8 @@
 """The OpenAPI 3.1 description of the HTTP API, served at /api/schema and rendered at /api/docs.
 
-Written by hand next to the code it describes; tests/test_openapi.py checks it
-against the URLconf and fuzzes the live server with schemathesis against it.
+Written by hand next to the code it describes, except the options, which come from
+their declaration (removal.options.OPTIONS); tests/test_openapi.py checks it against
+the URLconf and fuzzes the live server with schemathesis against it.
 """
 
 from typing import Any
@@ -10,7 +11,7 @@ from django.http import HttpRequest, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import cache_control
 
-from removal.options import QUALITIES
+from removal.options import OPTIONS, QUALITIES
 
 JSON = "application/json"
 MULTIPART = "multipart/form-data"
@@ -51,55 +52,10 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {JSON: {"schema": schema}}}
 
 
+# From the declaration in removal.options: each option, then the further parameters it reads.
 OPTION_PROPERTIES: dict[str, Any] = {
-    "format": {
-        "type": "string",
-        "enum": ["png", "webp", "jpg", "jpeg", "gif", "zip", "auto"],
-        "description": "zip: color.jpg and alpha.png in one archive, as remove.bg. "
-        "auto: jpg when the result has no transparency (an opaque bg_color or a bg_image), else png.",
-    },
-    "bg_color": {
-        "type": "string",
-        "pattern": "^(#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})|[a-zA-Z]+)$",
-        "description": "Hex like ff0000 or #ff0000cc, or a CSS colour name.",
-    },
-    "bg_image": {"type": "string", "description": "An http(s) URL of an image to composite onto."},
-    "crop": {"type": "string", "enum": ["true", "false"]},
-    "crop_margin": {
-        "type": "string",
-        "pattern": "^[0-9]{1,4}(px|%)?$",
-        "description": "Pixels (30, 30px) or a percentage up to 50%.",
-    },
-    "channels": {"type": "string", "enum": ["rgba", "alpha"]},
-    "size": {
-        "type": "string",
-        "pattern": "^(preview|small|regular|full|auto|4k|hd|medium|[0-9]{1,5}x[0-9]{1,5})$",
-        "description": "preview, full, or WIDTHxHEIGHT to fit within.",
-    },
-    "model": {"type": "string", "description": "One of GET /api/v1/models."},
-    "alpha_matting": {"type": "string", "enum": ["true", "false"]},
-    "roi": {
-        "type": "string",
-        "pattern": "^[0-9]{1,5}(px|%) [0-9]{1,5}(px|%) [0-9]{1,5}(px|%) [0-9]{1,5}(px|%)$",
-        "description": "Only the subject inside this box counts: x1 y1 x2 y2, like '10% 10% 90% 90%'.",
-    },
-    "scale": {
-        "type": "string",
-        "pattern": "^(original|[0-9]{1,3}%)$",
-        "description": "original, or the subject's size as 10% to 100% of the image.",
-    },
-    "position": {
-        "type": "string",
-        "pattern": "^(original|center|[0-9]{1,3}%( [0-9]{1,3}%)?)$",
-        "description": "original, center, or 'X% Y%' of the free space.",
-    },
-    "add_shadow": {"type": "string", "enum": ["true", "false"]},
-    "quality": {
-        "type": "string",
-        "enum": list(QUALITIES),
-        "description": "fast (default), or best: also the mirror image's mask, about twice the time.",
-    },
-    "shadow_opacity": {"type": "string", "pattern": "^[0-9]{1,3}$", "description": "0 to 100 (with add_shadow)."},
+    **{option.name: option.openapi() for option in OPTIONS},
+    **{name: {"type": "string"} for option in OPTIONS for name in option.params},
 }
 KEY_SECURITY: list[dict[str, list[str]]] = [
     {"apiKeyHeader": []},

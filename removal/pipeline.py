@@ -49,6 +49,8 @@ class ImageInfo:
     format: str
     width: int
     height: int
+    animated: bool = False  # more than one frame (an animated GIF/WebP/PNG, or a video)
+    video: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,8 @@ def inspect_image(source: IO[bytes], *, max_pixels: int) -> ImageInfo:
             width, height = image.width, image.height
             if image.getexif().get(EXIF_ORIENTATION) in ROTATED_A_QUARTER:
                 width, height = height, width  # as displayed, and as the cutout will be
-            info = ImageInfo(format=image.format or "", width=width, height=height)
+            animated = bool(getattr(image, "is_animated", False))
+            info = ImageInfo(format=image.format or "", width=width, height=height, animated=animated)
     except UnidentifiedImageError:
         source.seek(0)
         head = source.read(12)
@@ -422,7 +425,11 @@ def _cut_out_animation(
     for index, frame in enumerate(frames):
         cutouts.append(
             remove_background(
-                fit_size(frame, options), session=session, matting=options.alpha_matting, quality=options.quality
+                fit_size(frame, options),
+                session=session,
+                matting=options.alpha_matting,
+                quality=options.quality,
+                partner=partner,
             )
         )
         if on_frame is not None:
@@ -560,7 +567,18 @@ def inspect_upload(source: IO[bytes], *, max_pixels: int, max_frames: int, max_v
         info = video.probe(data, max_seconds=max_video_seconds, max_frames=max_frames, max_pixels=max_pixels)
     except video.VideoRejected as exc:
         raise ImageRejected(str(exc)) from None
-    return ImageInfo(format="WEBM" if head[:4] == video.WEBM_MAGIC else "MP4", width=info.width, height=info.height)
+    return ImageInfo(
+        format="WEBM" if head[:4] == video.WEBM_MAGIC else "MP4",
+        width=info.width,
+        height=info.height,
+        animated=True,
+        video=True,
+    )
+
+
+def comes_out_animated(info: ImageInfo, options: Options, *, max_frames: int) -> bool:
+    """Whether cut_out makes every frame of this input (an animation in a format that animates, or a video)."""
+    return max_frames > 1 and (info.video or (info.animated and options.format in ANIMATED_FORMATS))
 
 
 def decode_animation(data: bytes, *, max_pixels: int, max_frames: int) -> tuple[list[Image.Image], list[int]] | None:

@@ -161,3 +161,17 @@ def usage_totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 def webhook_deliveries_for(user: Any) -> QuerySet[WebhookDelivery]:
     return WebhookDelivery.objects.filter(batch__owner=user).order_by("-created_at")
+
+
+def batch_size(batch: Batch) -> int:
+    """How many images the batch holds, whatever their state."""
+    return batch.items.count()
+
+
+REUSE_CANDIDATES = 20
+
+
+def results_for_bytes(owner_id: Any, source_sha256: str) -> list[Item]:
+    """The owner's newest finished items made from these bytes (with any options), to reuse a result from."""
+    done = Item.objects.filter(batch__owner_id=owner_id, source_sha256=source_sha256, status=Item.Status.DONE)
+    return list(done.select_related("batch").order_by("-finished_at")[:REUSE_CANDIDATES])

@@ -42,7 +42,7 @@ from zipstream import ZipStream
 from accounts.services import webhook_secret_for
 from removal import events, fetch, pipeline, selectors, serializers
 from removal.models import Batch, Item, StoredImage, WebhookDelivery
-from removal.options import Options
+from removal.options import Options, not_for_animations
 
 logger = logging.getLogger(__name__)
 
@@ -91,6 +91,50 @@ class RejectedFile:
     error: str
 
 
+class NothingAccepted(Exception):
+    """No file of a request could be queued; `rejected` says why for each (nothing was kept)."""
+
+    def __init__(self, rejected: list[RejectedFile]) -> None:
+        if not rejected:
+            message = "this batch has no images to run again"
+        elif len(rejected) == 1:
+            message = f"{rejected[0].filename}: {rejected[0].error}"
+        else:
+            message = f"none of the {len(rejected)} files could be accepted; see 'rejected'"
+        super().__init__(message)
+        self.rejected = rejected
+
+    def rejected_json(self) -> list[dict[str, str]]:
+        return rejected_json(self.rejected)
+
+
+def rejected_json(rejected: list[RejectedFile]) -> list[dict[str, str]]:
+    return [{"filename": refusal.filename, "error": refusal.error} for refusal in rejected]
+
+
+def batch_submit(
+    *,
+    owner: Any,
+    files: list[Any],
+    options: Options,
+    background: Any = None,
+    callback_url: str = "",
+    kind: str = Batch.Kind.UPLOAD,
+) -> tuple[Batch, list[Item], list[RejectedFile]]:
+    """The one entry of every front door: a batch of `files` with `options`, each file stored and queued.
+
+    Raises NothingAccepted (and keeps nothing) when no file can be used. The batch API
+    sends many files; /bgremove and /v1.0/removebg one, as a hidden batch of kind BGREMOVE
+    whose jobs go first.
+    """
+    with transaction.atomic():
+        batch = batch_create(owner=owner, options=options, callback_url=callback_url, background=background, kind=kind)
+        items, rejected = batch_add_files(batch=batch, files=files)
+        if not items:
+            raise NothingAccepted(rejected)  # rolls the empty batch back
+    return batch, items, rejected
+
+
 def batch_create(
     *,
     owner: Any,
@@ -119,6 +163,7 @@ def batch_add_files(*, batch: Batch, files: list[Any]) -> tuple[list[Item], list
     never points at a missing file.
     """
     room = settings.MAX_ITEMS_PER_BATCH - batch.items.count()
+    options = Options.from_json(batch.options)
     accepted: list[tuple[Item, Any]] = []
     rejected: list[RejectedFile] = []
     for upload in files:
@@ -134,6 +179,8 @@ def batch_add_files(*, batch: Batch, files: list[Any]) -> tuple[list[Item], list
                 )
             except pipeline.ImageRejected as exc:
                 error = str(exc)
+            else:
+                error = _options_not_applicable(info, options)
         if error is not None:
             rejected.append(RejectedFile(filename=filename, error=error))
             continue
@@ -169,6 +216,16 @@ def batch_add_files(*, batch: Batch, files: list[Any]) -> tuple[list[Item], list
     return items, rejected
 
 
+def _options_not_applicable(info: pipeline.ImageInfo, options: Options) -> str | None:
+    """Options that cannot apply to this input (roi on an animation...) are refused by name, not ignored."""
+    names = not_for_animations(options)
+    if not names or not pipeline.comes_out_animated(info, options, max_frames=settings.MAX_ANIMATION_FRAMES):
+        return None
+    kind = "a video" if info.video else "an animation"
+    them = "it" if len(names) == 1 else "them"
+    return f"{', '.join(names)}: cannot apply to {kind} (every frame is cut out as it is); leave {them} out"
+
+
 def _sha256(upload: Any) -> str:
     digest = hashlib.sha256()
     upload.seek(0)
@@ -183,15 +240,14 @@ def _reuse_earlier_result(item: Item, now: Any) -> bool:
 
     The result is copied, not shared, so deleting either batch never breaks the other.
     """
-    earlier = (
-        Item.objects.filter(
-            batch__owner_id=item.batch.owner_id,
-            batch__options=item.batch.options,
-            source_sha256=item.source_sha256,
-            status=Status.DONE,
-        )
-        .order_by("-finished_at")
-        .first()
+    wanted = Options.from_json(item.batch.options).result_key()
+    earlier = next(
+        (
+            done
+            for done in selectors.results_for_bytes(item.batch.owner_id, item.source_sha256)
+            if Options.from_json(done.batch.options).result_key() == wanted
+        ),
+        None,
     )
     if earlier is None:
         return False
@@ -470,17 +526,18 @@ def _unique_member_name(filename: str, suffix: str, taken: set[str]) -> str:
     return candidate
 
 
-def bgremove_submit(*, owner: Any, upload: Any, options: Options | None = None, background: Any = None) -> Item:
-    """Queue one image for a waiting /bgremove caller (same pipeline and workers as batches).
+def image_submit(*, owner: Any, upload: Any, options: Options | None = None, background: Any = None) -> Item:
+    """batch_submit for one image whose caller waits (/bgremove, /v1.0/removebg): its jobs go first.
 
     `upload` is a Django File (an UploadedFile, or a ContentFile with a name).
     Raises pipeline.ImageRejected when it is not an image we accept.
     """
-    with transaction.atomic():
-        batch = batch_create(owner=owner, options=options, background=background, kind=Batch.Kind.BGREMOVE)
-        items, rejected = batch_add_files(batch=batch, files=[upload])
-        if rejected:
-            raise pipeline.ImageRejected(rejected[0].error)
+    try:
+        _, items, _ = batch_submit(
+            owner=owner, files=[upload], options=options or Options(), background=background, kind=Batch.Kind.BGREMOVE
+        )
+    except NothingAccepted as refused:
+        raise pipeline.ImageRejected(refused.rejected[0].error) from None
     return items[0]
 
 
@@ -627,8 +684,21 @@ def batch_rerun(
     """A new batch of the same uploads with other options; nothing is uploaded again.
 
     The sources are copied (so either batch can expire alone); identical
-    bytes-and-options are reused as usual.
+    bytes-and-options are reused as usual. Raises NothingAccepted (and keeps
+    nothing) when no image could be queued again.
     """
+    with transaction.atomic():
+        new_batch, items, rejected = _batch_rerun(
+            batch=batch, options=options, callback_url=callback_url, background=background
+        )
+        if not items:
+            raise NothingAccepted(rejected)
+    return new_batch, items, rejected
+
+
+def _batch_rerun(
+    *, batch: Batch, options: Options, callback_url: str, background: Any
+) -> tuple[Batch, list[Item], list[RejectedFile]]:
     new_batch = batch_create(owner=batch.owner, options=options, callback_url=callback_url, background=background)
     sources = list(batch.items.order_by("created_at", "id").values_list("source", "filename"))
     items: list[Item] = []

@@ -1,4 +1,4 @@
-from django.urls import path, re_path
+from django.urls import path
 
 from removal import api, pixlab, removebg, views
 
@@ -14,8 +14,6 @@ api_urlpatterns = [
     path("bgremove", pixlab.bgremove),
     path("store", pixlab.store),
     path("store/<uuid:image_id>", pixlab.stored_image, name="api-stored-image"),
-    # An id that is not a UUID names nothing: answered as an unknown one, after authentication.
-    re_path(r"^(?P<collection>batches|items|store)/[^/]+(?:/(?:files|zip|rerun|result|original))?$", api.malformed_id),
 ]
 
 # PixLab's and remove.bg's own paths, so their clients only change the base URL.

@@ -16,6 +16,7 @@ from accounts import selectors as account_selectors
 from accounts.forms import ApiKeyCreateForm
 from removal import selectors
 from removal.errors import NotFound
+from removal.options import page_choices
 
 
 def _upload_context() -> dict[str, object]:
@@ -29,6 +30,8 @@ def _upload_context() -> dict[str, object]:
         "limits": limits,
         "max_upload_mb": f"{settings.MAX_UPLOAD_BYTES / 1e6:g}",
         "default_format": settings.DEFAULT_FORMAT,
+        # The controls' values, labels, defaults and patterns come from the option declaration.
+        "option_choices": page_choices(),
     }
 
 
