@@ -304,6 +304,87 @@ def _stored_file(summary: str, description: str) -> dict[str, Any]:
     }
 
 
+PATHS: dict[str, Any] = {
+    "/bgremove": _bgremove("Remove the background of one image (PixLab path)"),
+    "/api/v1/bgremove": _bgremove("Remove the background of one image"),
+    "/store": STORE,
+    "/api/v1/store": STORE,
+    "/api/v1/store/{image_id}": {
+        "get": {
+            "summary": "A stored image (owner only)",
+            "parameters": [{"name": "image_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {
+                "200": {"description": "The image.", "content": {"image/*": {"schema": BINARY}}},
+                **_errors(401, 404, 405, 429),
+            },
+        }
+    },
+    "/api/v1/models": {
+        "get": {
+            "summary": "Installed models",
+            "security": [],
+            "responses": {"200": _json(_ref("Models"), "Installed models and the default.")},
+        }
+    },
+    "/api/v1/batches": {
+        "get": {
+            "summary": "The caller's batches, newest first",
+            "parameters": [{"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}}],
+            "responses": {"200": _json(_ref("BatchList"), "A page of batches."), **_errors(401, 405, 429)},
+        },
+        "post": {
+            "summary": "Create a batch from one or more images",
+            "requestBody": FILES_BODY,
+            "responses": {
+                "201": _json(_ref("Batch"), "Created; files that could not be accepted are in rejected."),
+                **_errors(400, 401, 403, 405, 413, 429, 503),
+            },
+        },
+    },
+    "/api/v1/batches/{batch_id}": {
+        "get": {
+            "summary": "A batch and its items",
+            "parameters": [ID],
+            "responses": {"200": _json(_ref("Batch"), "The batch."), **_errors(401, 404, 405, 429)},
+        }
+    },
+    "/api/v1/batches/{batch_id}/files": {
+        "post": {
+            "summary": "Add images to a batch",
+            "parameters": [ID],
+            "requestBody": FILES_BODY,
+            "responses": {
+                "201": _json(_ref("AddedFiles"), "Added."),
+                **_errors(400, 401, 403, 404, 405, 413, 429, 503),
+            },
+        }
+    },
+    "/api/v1/batches/{batch_id}/rerun": {
+        "post": {
+            "summary": "The same uploads again with other options, as a new batch",
+            "parameters": [ID],
+            "requestBody": {"content": {MULTIPART: {"schema": {"type": "object", "properties": OPTION_PROPERTIES}}}},
+            "responses": {
+                "201": _json(_ref("Batch"), "The new batch."),
+                **_errors(400, 401, 403, 404, 405, 413, 429, 503),
+            },
+        }
+    },
+    "/api/v1/batches/{batch_id}/zip": {
+        "get": {
+            "summary": "The finished cutouts as one zip, streamed",
+            "parameters": [ID],
+            "responses": {
+                "200": {"description": "cutouts.zip", "content": {"application/zip": {"schema": BINARY}}},
+                **_errors(401, 404, 405, 429),
+            },
+        }
+    },
+    "/api/v1/items/{item_id}/result": _stored_file("One cutout", "The cutout."),
+    "/api/v1/items/{item_id}/original": _stored_file("One uploaded original", "The original."),
+}
+
+
 def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
@@ -315,87 +396,7 @@ def document() -> dict[str, Any]:
             '{"status": <code>, "error": "<text>"} with the same HTTP status (remove.bg\'s own shape on /v1.0).',
         },
         "security": KEY_SECURITY,
-        "paths": {
-            "/bgremove": _bgremove("Remove the background of one image (PixLab path)"),
-            "/api/v1/bgremove": _bgremove("Remove the background of one image"),
-            "/store": STORE,
-            "/api/v1/store": STORE,
-            "/api/v1/store/{image_id}": {
-                "get": {
-                    "summary": "A stored image (owner only)",
-                    "parameters": [{"name": "image_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-                    "responses": {
-                        "200": {"description": "The image.", "content": {"image/*": {"schema": BINARY}}},
-                        **_errors(401, 404, 405, 429),
-                    },
-                }
-            },
-            "/api/v1/models": {
-                "get": {
-                    "summary": "Installed models",
-                    "security": [],
-                    "responses": {"200": _json(_ref("Models"), "Installed models and the default.")},
-                }
-            },
-            "/api/v1/batches": {
-                "get": {
-                    "summary": "The caller's batches, newest first",
-                    "parameters": [{"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}}],
-                    "responses": {"200": _json(_ref("BatchList"), "A page of batches."), **_errors(401, 405, 429)},
-                },
-                "post": {
-                    "summary": "Create a batch from one or more images",
-                    "requestBody": FILES_BODY,
-                    "responses": {
-                        "201": _json(_ref("Batch"), "Created; files that could not be accepted are in rejected."),
-                        **_errors(400, 401, 403, 405, 413, 429, 503),
-                    },
-                },
-            },
-            "/api/v1/batches/{batch_id}": {
-                "get": {
-                    "summary": "A batch and its items",
-                    "parameters": [ID],
-                    "responses": {"200": _json(_ref("Batch"), "The batch."), **_errors(401, 404, 405, 429)},
-                }
-            },
-            "/api/v1/batches/{batch_id}/files": {
-                "post": {
-                    "summary": "Add images to a batch",
-                    "parameters": [ID],
-                    "requestBody": FILES_BODY,
-                    "responses": {
-                        "201": _json(_ref("AddedFiles"), "Added."),
-                        **_errors(400, 401, 403, 404, 405, 413, 429, 503),
-                    },
-                }
-            },
-            "/api/v1/batches/{batch_id}/rerun": {
-                "post": {
-                    "summary": "The same uploads again with other options, as a new batch",
-                    "parameters": [ID],
-                    "requestBody": {
-                        "content": {MULTIPART: {"schema": {"type": "object", "properties": OPTION_PROPERTIES}}}
-                    },
-                    "responses": {
-                        "201": _json(_ref("Batch"), "The new batch."),
-                        **_errors(400, 401, 403, 404, 405, 413, 429, 503),
-                    },
-                }
-            },
-            "/api/v1/batches/{batch_id}/zip": {
-                "get": {
-                    "summary": "The finished cutouts as one zip, streamed",
-                    "parameters": [ID],
-                    "responses": {
-                        "200": {"description": "cutouts.zip", "content": {"application/zip": {"schema": BINARY}}},
-                        **_errors(401, 404, 405, 429),
-                    },
-                }
-            },
-            "/api/v1/items/{item_id}/result": _stored_file("One cutout", "The cutout."),
-            "/api/v1/items/{item_id}/original": _stored_file("One uploaded original", "The original."),
-        },
+        "paths": PATHS,
         "components": {
             "schemas": SCHEMAS,
             "headers": {

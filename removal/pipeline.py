@@ -443,11 +443,27 @@ def _cut_out_animation(
     if options.crop and union is not None:
         cutouts = [cutout.crop(union) for cutout in cutouts]
     results = [finish(cutout, options, background) for cutout in cutouts]
+    first = results[0]
+    return Cutout(
+        data=encode_animation(results, durations, fmt=options.format),
+        width=first.width,
+        height=first.height,
+        mime_type=options.mime_type,
+        extension=options.extension,
+        foreground=(union[0], union[1], union[2] - union[0], union[3] - union[1])
+        if union and not options.crop
+        else None,
+        frames=len(frames),
+    )
+
+
+def encode_animation(results: list[Image.Image], durations: list[int], *, fmt: str) -> bytes:
+    """Frames as an animated PNG, WebP or GIF, each keeping its duration."""
     first, rest = results[0], results[1:]
     buffer = io.BytesIO()
-    if options.format == "png":  # APNG: each frame replaces the last (no ghosting of transparent areas)
+    if fmt == "png":  # APNG: each frame replaces the last (no ghosting of transparent areas)
         first.save(buffer, "PNG", save_all=True, append_images=rest, duration=durations, loop=0, disposal=1, blend=0)
-    elif options.format == "webp":
+    elif fmt == "webp":
         first.save(buffer, "WEBP", save_all=True, append_images=rest, duration=durations, loop=0, quality=90)
     else:
         paletted = [_gif_frame(result) for result in results]
@@ -461,17 +477,7 @@ def _cut_out_animation(
             disposal=2,
             transparency=GIF_TRANSPARENT,
         )
-    return Cutout(
-        data=buffer.getvalue(),
-        width=first.width,
-        height=first.height,
-        mime_type=options.mime_type,
-        extension=options.extension,
-        foreground=(union[0], union[1], union[2] - union[0], union[3] - union[1])
-        if union and not options.crop
-        else None,
-        frames=len(frames),
-    )
+    return buffer.getvalue()
 
 
 def _cut_out_video(

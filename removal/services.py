@@ -340,24 +340,9 @@ def item_process(*, item_id: str) -> None:
         return
 
     started = time.monotonic()
-    options = Options.from_json(item.batch.options)
     try:
-        with _lease_renewed(item.pk, token), item.source.open("rb") as source:
-            background = _background_of(item.batch)
-            model = options.model or settings.REMBG_MODEL
-            cutout = pipeline.cut_out(
-                source.read(),
-                session=pipeline.thread_session(model, settings.U2NET_HOME, solo_threads=settings.ORT_SOLO_THREADS),
-                partner=pipeline.best_partner(
-                    options.quality, model, settings.QUALITY_BEST_PARTNER, settings.U2NET_HOME
-                ),
-                max_pixels=settings.MAX_IMAGE_PIXELS,
-                compress_level=settings.PNG_COMPRESS_LEVEL,
-                options=options,
-                max_frames=settings.MAX_ANIMATION_FRAMES,
-                on_frame=functools.partial(events.item_progress, item),
-                background=background,
-            )
+        with _lease_renewed(item.pk, token):
+            cutout = _cut_out(item)
         # A fresh name per claim: a stale worker can never overwrite the result
         # that the current claim holder recorded.
         result_name = default_storage.save(
@@ -382,6 +367,24 @@ def item_process(*, item_id: str) -> None:
     )
     if not recorded:
         default_storage.delete(result_name)
+
+
+def _cut_out(item: Item) -> pipeline.Cutout:
+    """The item's source through the pipeline, with its batch's options, model and background."""
+    options = Options.from_json(item.batch.options)
+    model = options.model or settings.REMBG_MODEL
+    with item.source.open("rb") as source:
+        return pipeline.cut_out(
+            source.read(),
+            session=pipeline.thread_session(model, settings.U2NET_HOME, solo_threads=settings.ORT_SOLO_THREADS),
+            partner=pipeline.best_partner(options.quality, model, settings.QUALITY_BEST_PARTNER, settings.U2NET_HOME),
+            max_pixels=settings.MAX_IMAGE_PIXELS,
+            compress_level=settings.PNG_COMPRESS_LEVEL,
+            options=options,
+            max_frames=settings.MAX_ANIMATION_FRAMES,
+            on_frame=functools.partial(events.item_progress, item),
+            background=_background_of(item.batch),
+        )
 
 
 def _background_of(batch: Batch) -> Any:
