@@ -18,7 +18,14 @@ from django.utils.datastructures import CaseInsensitiveMapping
 
 from accounts import services
 from accounts.models import ApiKey
-from removal.errors import Forbidden, Unauthorized
+
+
+class NotAuthenticated(Exception):
+    """No usable credentials: no key and no session, or an unknown or revoked key (HTTP 401)."""
+
+
+class CsrfFailed(Exception):
+    """A session caller's write without the CSRF token (HTTP 403)."""
 
 
 def api_key_from_headers(headers: Any) -> str:
@@ -43,11 +50,11 @@ def api_key_for(raw_key: str) -> ApiKey:
     try:
         return services.api_key_authenticate(raw_key)
     except (services.InvalidApiKey, services.RevokedApiKey) as exc:
-        raise Unauthorized(str(exc)) from None
+        raise NotAuthenticated(str(exc)) from None
 
 
 def user_for_api_request(request: HttpRequest, *, key_in_body: str = "") -> Any:
-    """The calling user, or an Unauthorized/Forbidden error explaining why not.
+    """The calling user, or NotAuthenticated/CsrfFailed explaining why not.
 
     `key_in_body` is a key the view found in a JSON body.
     """
@@ -59,9 +66,9 @@ def user_for_api_request(request: HttpRequest, *, key_in_body: str = "") -> Any:
         if request.method not in ("GET", "HEAD", "OPTIONS"):
             refusal = CsrfViewMiddleware(lambda r: None).process_view(request, None, (), {})  # type: ignore[arg-type]
             if refusal is not None:
-                raise Forbidden("CSRF check failed: send the X-CSRFToken header with the csrftoken cookie's value")
+                raise CsrfFailed("CSRF check failed: send the X-CSRFToken header with the csrftoken cookie's value")
         return request.user
-    raise Unauthorized("authentication required: send your API key as 'Authorization: Bearer <key>' or 'X-Api-Key'")
+    raise NotAuthenticated("authentication required: send your API key as 'Authorization: Bearer <key>' or 'X-Api-Key'")
 
 
 def user_for_websocket(scope: dict[str, Any]) -> Any:

@@ -1,5 +1,6 @@
-"""Sign-up and the account dashboard (API keys, usage). Log in/out and password
-change are Django's own views, wired in accounts/urls.py."""
+"""Sign-up and the account page's forms (API keys, webhook secret). Log in/out and password
+change are Django's own views, wired in accounts/urls.py; the page itself, which also shows
+removal's usage, is removal.views.dashboard (accounts never imports removal)."""
 
 from typing import Any
 
@@ -13,7 +14,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 from django_ratelimit.core import is_ratelimited
 
-from accounts import selectors, services
+from accounts import services
 from accounts.forms import ApiKeyCreateForm, SignupForm
 
 
@@ -44,27 +45,6 @@ def signup(request: HttpRequest) -> HttpResponse:
         messages.success(request, f"Welcome, {user.username}! Drop some photos to get started.")
         return redirect("home")
     return render(request, "registration/signup.html", {"form": form})
-
-
-@login_required
-def dashboard(request: HttpRequest) -> HttpResponse:
-    """API keys and usage. A key created just now is shown once, from the session."""
-    new_key = request.session.pop("new_api_key", None)
-    usage = selectors.usage_by_day(request.user)
-    return render(
-        request,
-        "accounts/dashboard.html",
-        {
-            "keys": selectors.api_keys_for(request.user),
-            "form": ApiKeyCreateForm(),
-            "new_key": new_key,
-            "usage": usage,
-            "usage_totals": selectors.usage_totals(usage),
-            "usage_chart": selectors.usage_chart(usage),
-            "webhook_secret": services.webhook_secret_for(request.user),
-            "deliveries": selectors.webhook_deliveries_for(request.user)[:20],
-        },
-    )
 
 
 @login_required

@@ -8,10 +8,11 @@ use the Redis layer directly.
 
 import asyncio
 import logging
+import time
 import uuid
 from typing import Any
 
-from asgiref.sync import async_to_sync
+from asgiref.sync import async_to_sync, sync_to_async
 from channels.layers import get_channel_layer
 
 logger = logging.getLogger(__name__)
@@ -118,3 +119,34 @@ class BatchListener:
             logger.warning("listening to %s failed: %s", self.group, exc)
             self.channel = ""
             return None
+
+
+class NotFinishedInTime(Exception):
+    """A waiting caller's item was not finished in time; it is still being made (HTTP 504)."""
+
+    def __init__(self, item_id: uuid.UUID, seconds: float) -> None:
+        super().__init__(
+            f"the cutout was not ready within {seconds:g} s; the service is busy. "
+            "It is still being made: fetch it later from 'result'"
+        )
+        self.item_id = item_id
+
+
+async def wait_finished(item_id: uuid.UUID, batch_id: uuid.UUID, *, timeout_seconds: float) -> Any:
+    """The item once the workers have finished it (done or failed), or NotFinishedInTime.
+
+    Woken by the item's own progress events (through the channel layer, from
+    embedded or separate workers alike); the database is read again on each
+    wake-up and at least every quarter second, so a lost event costs little.
+    """
+    from removal import selectors  # selectors -> models; imported late as item_changed does
+
+    deadline = time.monotonic() + timeout_seconds
+    read = sync_to_async(selectors.item_finished, thread_sensitive=False)
+    async with BatchListener(batch_id) as listener:
+        while (item := await read(item_id)) is None:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise NotFinishedInTime(item_id, timeout_seconds)
+            await listener.next(timeout=min(0.25, remaining))
+    return item

@@ -29,6 +29,10 @@ class FetchError(Exception):
     """The URL could not be used; the message says why, for the API caller."""
 
 
+class FetchedTooLarge(FetchError):
+    """The body passed FetchLimits.max_bytes (HTTP 413, not 400)."""
+
+
 class AddressRefused(FetchError):
     """The URL points at an address we do not fetch from."""
 
@@ -166,12 +170,12 @@ def fetch(url: str, limits: FetchLimits) -> bytes:
                 raise FetchError(f"the image URL answered HTTP {reply.status_code}")
             declared = reply.headers.get("Content-Length", "")
             if declared.isdigit() and int(declared) > limits.max_bytes:
-                raise FetchError(_too_large(limits.max_bytes))
+                raise FetchedTooLarge(_too_large(limits.max_bytes))
             body = bytearray()
             for chunk in reply.iter_content(64 * 1024):
                 body += chunk
                 if len(body) > limits.max_bytes:
-                    raise FetchError(_too_large(limits.max_bytes))
+                    raise FetchedTooLarge(_too_large(limits.max_bytes))
                 if time.monotonic() > deadline:
                     raise FetchError(f"the image URL took longer than {limits.timeout_seconds:g} s to download")
             return bytes(body)

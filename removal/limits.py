@@ -9,13 +9,12 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Count, Q
 from django.http import HttpRequest
 from django.utils import timezone
 from django_ratelimit.core import get_usage
 
+from removal import selectors
 from removal.errors import QuotaExceeded, ServiceUnavailable, TooManyRequests
-from removal.models import Item
 from removal.options import Options
 
 QUEUE_FULL_RETRY_SECONDS = 5
@@ -72,10 +71,8 @@ def credits_left_today(user: Any) -> float | None:
     """Credits the user may still spend today (UTC) under DAILY_IMAGE_QUOTA; None without a quota."""
     if settings.DAILY_IMAGE_QUOTA <= 0:
         return None
-    counts = Item.objects.filter(batch__owner=user, created_at__gte=_midnight()).aggregate(
-        images=Count("id"), previews=Count("id", filter=Q(batch__options__size_preview=True))
-    )
-    used = counts["images"] - counts["previews"] + counts["previews"] * PREVIEW_CREDITS
+    images, previews = selectors.images_since(user, _midnight())
+    used = images - previews + previews * PREVIEW_CREDITS
     return max(0.0, settings.DAILY_IMAGE_QUOTA - used)
 
 
@@ -100,7 +97,7 @@ def check_daily_quota(user: Any, *, credits: float) -> None:
 
 def check_queue_room() -> None:
     """Refuse new work while the queue is longer than MAX_QUEUED_ITEMS."""
-    if Item.objects.filter(status=Item.Status.QUEUED).count() >= settings.MAX_QUEUED_ITEMS:
+    if selectors.queued_count() >= settings.MAX_QUEUED_ITEMS:
         raise ServiceUnavailable(
             "the service is busy: too many images are waiting; try again shortly",
             headers={"Retry-After": str(QUEUE_FULL_RETRY_SECONDS)},

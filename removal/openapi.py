@@ -1,7 +1,8 @@
 """The OpenAPI 3.1 description of the HTTP API, served at /api/schema and rendered at /api/docs.
 
-Written by hand next to the code it describes; tests/test_openapi.py checks it
-against the URLconf and fuzzes the live server with schemathesis against it.
+Written by hand next to the code it describes, except the options, which come from
+their declaration (removal.options.OPTIONS); tests/test_openapi.py checks it against
+the URLconf and fuzzes the live server with schemathesis against it.
 """
 
 from typing import Any
@@ -10,7 +11,7 @@ from django.http import HttpRequest, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import cache_control
 
-from removal.options import QUALITIES
+from removal.options import OPTIONS, QUALITIES
 
 JSON = "application/json"
 MULTIPART = "multipart/form-data"
@@ -51,55 +52,10 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
     return {"description": description, "content": {JSON: {"schema": schema}}}
 
 
+# From the declaration in removal.options: each option, then the further parameters it reads.
 OPTION_PROPERTIES: dict[str, Any] = {
-    "format": {
-        "type": "string",
-        "enum": ["png", "webp", "jpg", "jpeg", "gif", "zip", "auto"],
-        "description": "zip: color.jpg and alpha.png in one archive, as remove.bg. "
-        "auto: jpg when the result has no transparency (an opaque bg_color or a bg_image), else png.",
-    },
-    "bg_color": {
-        "type": "string",
-        "pattern": "^(#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})|[a-zA-Z]+)$",
-        "description": "Hex like ff0000 or #ff0000cc, or a CSS colour name.",
-    },
-    "bg_image": {"type": "string", "description": "An http(s) URL of an image to composite onto."},
-    "crop": {"type": "string", "enum": ["true", "false"]},
-    "crop_margin": {
-        "type": "string",
-        "pattern": "^[0-9]{1,4}(px|%)?$",
-        "description": "Pixels (30, 30px) or a percentage up to 50%.",
-    },
-    "channels": {"type": "string", "enum": ["rgba", "alpha"]},
-    "size": {
-        "type": "string",
-        "pattern": "^(preview|small|regular|full|auto|4k|hd|medium|[0-9]{1,5}x[0-9]{1,5})$",
-        "description": "preview, full, or WIDTHxHEIGHT to fit within.",
-    },
-    "model": {"type": "string", "description": "One of GET /api/v1/models."},
-    "alpha_matting": {"type": "string", "enum": ["true", "false"]},
-    "roi": {
-        "type": "string",
-        "pattern": "^[0-9]{1,5}(px|%) [0-9]{1,5}(px|%) [0-9]{1,5}(px|%) [0-9]{1,5}(px|%)$",
-        "description": "Only the subject inside this box counts: x1 y1 x2 y2, like '10% 10% 90% 90%'.",
-    },
-    "scale": {
-        "type": "string",
-        "pattern": "^(original|[0-9]{1,3}%)$",
-        "description": "original, or the subject's size as 10% to 100% of the image.",
-    },
-    "position": {
-        "type": "string",
-        "pattern": "^(original|center|[0-9]{1,3}%( [0-9]{1,3}%)?)$",
-        "description": "original, center, or 'X% Y%' of the free space.",
-    },
-    "add_shadow": {"type": "string", "enum": ["true", "false"]},
-    "quality": {
-        "type": "string",
-        "enum": list(QUALITIES),
-        "description": "fast (default), or best: also the mirror image's mask, about twice the time.",
-    },
-    "shadow_opacity": {"type": "string", "pattern": "^[0-9]{1,3}$", "description": "0 to 100 (with add_shadow)."},
+    **{option.name: option.openapi() for option in OPTIONS},
+    **{name: {"type": "string"} for option in OPTIONS for name in option.params},
 }
 KEY_SECURITY: list[dict[str, list[str]]] = [
     {"apiKeyHeader": []},
@@ -348,6 +304,87 @@ def _stored_file(summary: str, description: str) -> dict[str, Any]:
     }
 
 
+PATHS: dict[str, Any] = {
+    "/bgremove": _bgremove("Remove the background of one image (PixLab path)"),
+    "/api/v1/bgremove": _bgremove("Remove the background of one image"),
+    "/store": STORE,
+    "/api/v1/store": STORE,
+    "/api/v1/store/{image_id}": {
+        "get": {
+            "summary": "A stored image (owner only)",
+            "parameters": [{"name": "image_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "responses": {
+                "200": {"description": "The image.", "content": {"image/*": {"schema": BINARY}}},
+                **_errors(401, 404, 405, 429),
+            },
+        }
+    },
+    "/api/v1/models": {
+        "get": {
+            "summary": "Installed models",
+            "security": [],
+            "responses": {"200": _json(_ref("Models"), "Installed models and the default.")},
+        }
+    },
+    "/api/v1/batches": {
+        "get": {
+            "summary": "The caller's batches, newest first",
+            "parameters": [{"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}}],
+            "responses": {"200": _json(_ref("BatchList"), "A page of batches."), **_errors(401, 405, 429)},
+        },
+        "post": {
+            "summary": "Create a batch from one or more images",
+            "requestBody": FILES_BODY,
+            "responses": {
+                "201": _json(_ref("Batch"), "Created; files that could not be accepted are in rejected."),
+                **_errors(400, 401, 403, 405, 413, 429, 503),
+            },
+        },
+    },
+    "/api/v1/batches/{batch_id}": {
+        "get": {
+            "summary": "A batch and its items",
+            "parameters": [ID],
+            "responses": {"200": _json(_ref("Batch"), "The batch."), **_errors(401, 404, 405, 429)},
+        }
+    },
+    "/api/v1/batches/{batch_id}/files": {
+        "post": {
+            "summary": "Add images to a batch",
+            "parameters": [ID],
+            "requestBody": FILES_BODY,
+            "responses": {
+                "201": _json(_ref("AddedFiles"), "Added."),
+                **_errors(400, 401, 403, 404, 405, 413, 429, 503),
+            },
+        }
+    },
+    "/api/v1/batches/{batch_id}/rerun": {
+        "post": {
+            "summary": "The same uploads again with other options, as a new batch",
+            "parameters": [ID],
+            "requestBody": {"content": {MULTIPART: {"schema": {"type": "object", "properties": OPTION_PROPERTIES}}}},
+            "responses": {
+                "201": _json(_ref("Batch"), "The new batch."),
+                **_errors(400, 401, 403, 404, 405, 413, 429, 503),
+            },
+        }
+    },
+    "/api/v1/batches/{batch_id}/zip": {
+        "get": {
+            "summary": "The finished cutouts as one zip, streamed",
+            "parameters": [ID],
+            "responses": {
+                "200": {"description": "cutouts.zip", "content": {"application/zip": {"schema": BINARY}}},
+                **_errors(401, 404, 405, 429),
+            },
+        }
+    },
+    "/api/v1/items/{item_id}/result": _stored_file("One cutout", "The cutout."),
+    "/api/v1/items/{item_id}/original": _stored_file("One uploaded original", "The original."),
+}
+
+
 def document() -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
@@ -359,87 +396,7 @@ def document() -> dict[str, Any]:
             '{"status": <code>, "error": "<text>"} with the same HTTP status (remove.bg\'s own shape on /v1.0).',
         },
         "security": KEY_SECURITY,
-        "paths": {
-            "/bgremove": _bgremove("Remove the background of one image (PixLab path)"),
-            "/api/v1/bgremove": _bgremove("Remove the background of one image"),
-            "/store": STORE,
-            "/api/v1/store": STORE,
-            "/api/v1/store/{image_id}": {
-                "get": {
-                    "summary": "A stored image (owner only)",
-                    "parameters": [{"name": "image_id", "in": "path", "required": True, "schema": {"type": "string"}}],
-                    "responses": {
-                        "200": {"description": "The image.", "content": {"image/*": {"schema": BINARY}}},
-                        **_errors(401, 404, 405, 429),
-                    },
-                }
-            },
-            "/api/v1/models": {
-                "get": {
-                    "summary": "Installed models",
-                    "security": [],
-                    "responses": {"200": _json(_ref("Models"), "Installed models and the default.")},
-                }
-            },
-            "/api/v1/batches": {
-                "get": {
-                    "summary": "The caller's batches, newest first",
-                    "parameters": [{"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}}],
-                    "responses": {"200": _json(_ref("BatchList"), "A page of batches."), **_errors(401, 405, 429)},
-                },
-                "post": {
-                    "summary": "Create a batch from one or more images",
-                    "requestBody": FILES_BODY,
-                    "responses": {
-                        "201": _json(_ref("Batch"), "Created; files that could not be accepted are in rejected."),
-                        **_errors(400, 401, 403, 405, 413, 429, 503),
-                    },
-                },
-            },
-            "/api/v1/batches/{batch_id}": {
-                "get": {
-                    "summary": "A batch and its items",
-                    "parameters": [ID],
-                    "responses": {"200": _json(_ref("Batch"), "The batch."), **_errors(401, 404, 405, 429)},
-                }
-            },
-            "/api/v1/batches/{batch_id}/files": {
-                "post": {
-                    "summary": "Add images to a batch",
-                    "parameters": [ID],
-                    "requestBody": FILES_BODY,
-                    "responses": {
-                        "201": _json(_ref("AddedFiles"), "Added."),
-                        **_errors(400, 401, 403, 404, 405, 413, 429, 503),
-                    },
-                }
-            },
-            "/api/v1/batches/{batch_id}/rerun": {
-                "post": {
-                    "summary": "The same uploads again with other options, as a new batch",
-                    "parameters": [ID],
-                    "requestBody": {
-                        "content": {MULTIPART: {"schema": {"type": "object", "properties": OPTION_PROPERTIES}}}
-                    },
-                    "responses": {
-                        "201": _json(_ref("Batch"), "The new batch."),
-                        **_errors(400, 401, 403, 404, 405, 413, 429, 503),
-                    },
-                }
-            },
-            "/api/v1/batches/{batch_id}/zip": {
-                "get": {
-                    "summary": "The finished cutouts as one zip, streamed",
-                    "parameters": [ID],
-                    "responses": {
-                        "200": {"description": "cutouts.zip", "content": {"application/zip": {"schema": BINARY}}},
-                        **_errors(401, 404, 405, 429),
-                    },
-                }
-            },
-            "/api/v1/items/{item_id}/result": _stored_file("One cutout", "The cutout."),
-            "/api/v1/items/{item_id}/original": _stored_file("One uploaded original", "The original."),
-        },
+        "paths": PATHS,
         "components": {
             "schemas": SCHEMAS,
             "headers": {

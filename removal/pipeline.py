@@ -49,6 +49,8 @@ class ImageInfo:
     format: str
     width: int
     height: int
+    animated: bool = False  # more than one frame (an animated GIF/WebP/PNG, or a video)
+    video: bool = False
 
 
 @dataclass(frozen=True)
@@ -77,7 +79,8 @@ def inspect_image(source: IO[bytes], *, max_pixels: int) -> ImageInfo:
             width, height = image.width, image.height
             if image.getexif().get(EXIF_ORIENTATION) in ROTATED_A_QUARTER:
                 width, height = height, width  # as displayed, and as the cutout will be
-            info = ImageInfo(format=image.format or "", width=width, height=height)
+            animated = bool(getattr(image, "is_animated", False))
+            info = ImageInfo(format=image.format or "", width=width, height=height, animated=animated)
     except UnidentifiedImageError:
         source.seek(0)
         head = source.read(12)
@@ -422,7 +425,11 @@ def _cut_out_animation(
     for index, frame in enumerate(frames):
         cutouts.append(
             remove_background(
-                fit_size(frame, options), session=session, matting=options.alpha_matting, quality=options.quality
+                fit_size(frame, options),
+                session=session,
+                matting=options.alpha_matting,
+                quality=options.quality,
+                partner=partner,
             )
         )
         if on_frame is not None:
@@ -436,11 +443,27 @@ def _cut_out_animation(
     if options.crop and union is not None:
         cutouts = [cutout.crop(union) for cutout in cutouts]
     results = [finish(cutout, options, background) for cutout in cutouts]
+    first = results[0]
+    return Cutout(
+        data=encode_animation(results, durations, fmt=options.format),
+        width=first.width,
+        height=first.height,
+        mime_type=options.mime_type,
+        extension=options.extension,
+        foreground=(union[0], union[1], union[2] - union[0], union[3] - union[1])
+        if union and not options.crop
+        else None,
+        frames=len(frames),
+    )
+
+
+def encode_animation(results: list[Image.Image], durations: list[int], *, fmt: str) -> bytes:
+    """Frames as an animated PNG, WebP or GIF, each keeping its duration."""
     first, rest = results[0], results[1:]
     buffer = io.BytesIO()
-    if options.format == "png":  # APNG: each frame replaces the last (no ghosting of transparent areas)
+    if fmt == "png":  # APNG: each frame replaces the last (no ghosting of transparent areas)
         first.save(buffer, "PNG", save_all=True, append_images=rest, duration=durations, loop=0, disposal=1, blend=0)
-    elif options.format == "webp":
+    elif fmt == "webp":
         first.save(buffer, "WEBP", save_all=True, append_images=rest, duration=durations, loop=0, quality=90)
     else:
         paletted = [_gif_frame(result) for result in results]
@@ -454,17 +477,7 @@ def _cut_out_animation(
             disposal=2,
             transparency=GIF_TRANSPARENT,
         )
-    return Cutout(
-        data=buffer.getvalue(),
-        width=first.width,
-        height=first.height,
-        mime_type=options.mime_type,
-        extension=options.extension,
-        foreground=(union[0], union[1], union[2] - union[0], union[3] - union[1])
-        if union and not options.crop
-        else None,
-        frames=len(frames),
-    )
+    return buffer.getvalue()
 
 
 def _cut_out_video(
@@ -560,7 +573,18 @@ def inspect_upload(source: IO[bytes], *, max_pixels: int, max_frames: int, max_v
         info = video.probe(data, max_seconds=max_video_seconds, max_frames=max_frames, max_pixels=max_pixels)
     except video.VideoRejected as exc:
         raise ImageRejected(str(exc)) from None
-    return ImageInfo(format="WEBM" if head[:4] == video.WEBM_MAGIC else "MP4", width=info.width, height=info.height)
+    return ImageInfo(
+        format="WEBM" if head[:4] == video.WEBM_MAGIC else "MP4",
+        width=info.width,
+        height=info.height,
+        animated=True,
+        video=True,
+    )
+
+
+def comes_out_animated(info: ImageInfo, options: Options, *, max_frames: int) -> bool:
+    """Whether cut_out makes every frame of this input (an animation in a format that animates, or a video)."""
+    return max_frames > 1 and (info.video or (info.animated and options.format in ANIMATED_FORMATS))
 
 
 def decode_animation(data: bytes, *, max_pixels: int, max_frames: int) -> tuple[list[Image.Image], list[int]] | None:

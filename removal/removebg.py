@@ -11,14 +11,14 @@ Not offered (400 naming the parameter): semitransparency.
 """
 
 import base64
-import binascii
 import io
-import time
 import uuid
 import zipfile
 from typing import Any
 
 from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.files import File
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -28,59 +28,15 @@ from django.views.decorators.csrf import csrf_exempt
 from PIL import Image
 
 from accounts.auth import user_for_api_request
-from removal import limits, pipeline, services
-from removal.api import (
-    as_api_error,
-    background_image,
-    check_method,
-    check_upload_size,
-    fetch_image,
-    request_options,
-    uploaded_files,
-    with_headers,
-)
-from removal.errors import ApiError, BadRequest, QuotaExceeded
+from removal import events, inputs, limits, services
+from removal.errors import BadRequest
+from removal.http_errors import item_failure_error, removebg_error, with_headers, with_removebg_rate_headers
 from removal.models import Item
-from removal.options import Options
-from removal.pixlab import failure_error, request_parameters, url_filename, wait_finished
+from removal.options import REMOVEBG_UNSUPPORTED, Options, removebg_params
 
-# Our status -> remove.bg's (status, code).
-ERROR_CODES = {
-    400: (400, "invalid_parameter"),
-    401: (403, "auth_failed"),
-    403: (403, "auth_failed"),
-    404: (400, "invalid_parameter"),
-    405: (405, "method_not_allowed"),
-    413: (400, "file_too_large"),
-    429: (429, "rate_limit_exceeded"),
-    500: (500, "server_error"),
-    503: (503, "service_unavailable"),
-    504: (504, "timeout"),
-}
-UNSUPPORTED = ("semitransparency",)
-SIZES = {"auto": "full", "full": "full", "4k": "full", "hd": "full", "50mp": "full", "medium": "full"}
-SIZES |= {"preview": "preview", "small": "preview", "regular": "preview"}
 UNLIMITED = 1_000_000_000  # no daily quota: what remove.bg clients read as credits
 INPUTS = ("image_file", "image_file_b64", "image_url")  # the ways to send the image: one per request
 TYPES = {"auto", "person", "product", "car", "animal", "graphic", "transportation"}
-
-
-def removebg_error(error: ApiError, headers: dict[str, str] | None = None) -> HttpResponseBase:
-    """`error` in remove.bg's shape, with `headers` (the caller's rate-limit state) beneath its own."""
-    status, code = ERROR_CODES.get(error.status, (error.status, "error"))
-    if isinstance(error, QuotaExceeded):
-        status, code = 402, "insufficient_credits"
-    reply = JsonResponse({"errors": [{"title": error.message, "code": code}]}, status=status)
-    return with_rate_headers(with_headers(reply, {**(headers or {}), **error.headers}))
-
-
-def with_rate_headers(reply: HttpResponseBase) -> HttpResponseBase:
-    """Add remove.bg's X-RateLimit-* names beside the IETF RateLimit-* headers (Reset as a Unix time)."""
-    if reply.has_header("RateLimit-Limit"):
-        reply["X-RateLimit-Limit"] = reply["RateLimit-Limit"]
-        reply["X-RateLimit-Remaining"] = reply["RateLimit-Remaining"]
-        reply["X-RateLimit-Reset"] = str(int(time.time()) + int(reply["RateLimit-Reset"]))
-    return reply
 
 
 @csrf_exempt
@@ -88,16 +44,14 @@ def with_rate_headers(reply: HttpResponseBase) -> HttpResponseBase:
 async def removebg(request: HttpRequest) -> HttpResponseBase:
     rate_headers: dict[str, str] = {}
     try:
-        check_method(request, ("POST",))
+        inputs.check_method(request, ("POST",))
         params, user, rate_headers = await sync_to_async(_admit)(request)
         item_id, batch_id, as_json, foreground_type, credits = await sync_to_async(_accept)(request, params, user)
-        item = await wait_finished(item_id, batch_id)
+        item = await events.wait_finished(item_id, batch_id, timeout_seconds=settings.BGREMOVE_TIMEOUT_SECONDS)
         reply = await sync_to_async(_reply)(item, as_json=as_json, foreground_type=foreground_type)
-        return with_rate_headers(with_headers(reply, {**rate_headers, "X-Credits-Charged": f"{credits:g}"}))
+        return with_removebg_rate_headers(with_headers(reply, {**rate_headers, "X-Credits-Charged": f"{credits:g}"}))
     except Exception as exc:
-        if (error := as_api_error(exc)) is None:
-            raise
-        return removebg_error(error, rate_headers)
+        return removebg_error(exc, rate_headers)
 
 
 def _admit(request: HttpRequest) -> tuple[dict[str, Any], Any, dict[str, str]]:
@@ -106,12 +60,12 @@ def _admit(request: HttpRequest) -> tuple[dict[str, Any], Any, dict[str, str]]:
         # Some HTTP libraries send image_file as a part without a filename, which Django keeps as
         # text: decoded as Latin-1 its bytes survive, and every other text field is re-read as UTF-8.
         request.encoding = LOSSLESS
-        params = {name: _text_field(name, value) for name, value in request_parameters(request).items()}
+        params = {name: _text_field(name, value) for name, value in inputs.request_parameters(request).items()}
         for upload in request.FILES.values():
             if isinstance(upload, UploadedFile):
                 upload.name = _text_field("name", upload.name)
     else:
-        params = request_parameters(request)
+        params = inputs.request_parameters(request)
     user = user_for_api_request(request)
     return params, user, limits.check_rate(request, user)
 
@@ -121,33 +75,18 @@ def _accept(request: HttpRequest, params: dict[str, Any], user: Any) -> tuple[uu
     requested_type = str(params.get("type") or "auto").lower()
     if requested_type not in TYPES:
         raise BadRequest(f"type: must be one of {', '.join(sorted(TYPES))}")
-    background = background_image(request, params)
-    options = request_options(_our_options(params), background=background)
+    for name in REMOVEBG_UNSUPPORTED:
+        if params.get(name):
+            raise BadRequest(f"{name}: not supported by this server")
+    background = inputs.background_image(request, params)
+    options = inputs.request_options(removebg_params(params), background=background)
     limits.check_new_work(user, images=1, options=options)
     upload = _input_image(request, params)
-    try:
-        item = services.bgremove_submit(owner=user, upload=upload, options=options, background=background)
-    except pipeline.ImageRejected as exc:
-        raise BadRequest(str(exc)) from None
+    item = services.image_submit(owner=user, upload=upload, options=options, background=background)
     as_json = "application/json" in request.headers.get("Accept", "")
     # We do not classify subjects: X-Type echoes the requested type, or "other".
     foreground_type = "other" if requested_type == "auto" else requested_type
     return item.id, item.batch_id, as_json, foreground_type, limits.image_credits(options)
-
-
-def _our_options(params: dict[str, Any]) -> dict[str, Any]:
-    """remove.bg's parameter names and values, as removal.options understands them."""
-    for name in UNSUPPORTED:
-        if params.get(name):
-            raise BadRequest(f"{name}: not supported by this server")
-    fmt = str(params.get("format") or "auto").lower()
-    size = str(params.get("size") or "auto").lower()
-    if size not in SIZES and "x" not in size:
-        raise BadRequest(f"size: must be one of {', '.join(sorted(SIZES))}")
-    shared = [*("bg_color", "crop", "crop_margin", "channels", "roi", "scale", "position")]
-    shared += ["add_shadow", "shadow_type", "shadow_opacity", "quality"]
-    ours: dict[str, Any] = {name: params[name] for name in shared if name in params}
-    return {**ours, "format": fmt, "size": SIZES.get(size, size)}
 
 
 LOSSLESS = "iso-8859-1"  # one character per byte
@@ -161,30 +100,27 @@ def _text_field(name: str, value: Any) -> Any:
     return raw if name == "image_file" else raw.decode("utf-8", errors="replace")
 
 
-def _input_image(request: HttpRequest, params: dict[str, Any]) -> Any:
+def _input_image(request: HttpRequest, params: dict[str, Any]) -> File:
     given = [name for name in INPUTS if name in request.FILES or params.get(name)]
     if len(given) > 1:
         raise BadRequest(f"send the image one way only, not {' and '.join(given)} together")
     if request.FILES:
-        upload = request.FILES.get("image_file") or uploaded_files(request)[0]
+        upload = request.FILES.get("image_file") or inputs.uploaded_files(request)[0]
     elif isinstance(unnamed_part := params.get("image_file"), bytes):
         upload = ContentFile(unnamed_part, name="image")
     elif encoded := params.get("image_file_b64"):
-        try:
-            upload = ContentFile(base64.b64decode(str(encoded), validate=True), name="image")
-        except (binascii.Error, ValueError):
-            raise BadRequest("image_file_b64: not valid base64") from None
+        upload = inputs.base64_file(str(encoded), field="image_file_b64")
     elif url := params.get("image_url"):
-        upload = ContentFile(fetch_image(str(url), field="image_url"), name=url_filename(str(url)))
+        upload = inputs.fetched_file(str(url), field="image_url")
     else:
         raise BadRequest("No image given: send image_file, image_file_b64 or image_url")
-    check_upload_size(upload)
+    inputs.check_upload_size(upload)
     return upload
 
 
 def _reply(item: Item, *, as_json: bool, foreground_type: str) -> HttpResponseBase:
     if item.status == Item.Status.FAILED:
-        raise failure_error(item)
+        raise item_failure_error(item)
     with item.result.open("rb") as result:
         data = result.read()
     left, top, width, height = item.foreground or (0, 0, 0, 0)
@@ -227,11 +163,11 @@ def _result_size(data: bytes) -> tuple[int, int]:
 def account(request: HttpRequest) -> HttpResponseBase:
     """remove.bg's account call: what this key's owner may still process today."""
     try:
-        check_method(request, ("GET",))
+        inputs.check_method(request, ("GET",))
         user = user_for_api_request(request)
         headers = limits.check_rate(request, user)
-    except ApiError as error:
-        return removebg_error(error)
+    except Exception as exc:
+        return removebg_error(exc)
     left = limits.credits_left_today(user)
     credits = (int(left) if left.is_integer() else left) if left is not None else UNLIMITED
     body = {
@@ -242,4 +178,4 @@ def account(request: HttpRequest) -> HttpResponseBase:
             }
         }
     }
-    return with_rate_headers(with_headers(JsonResponse(body), headers))
+    return with_removebg_rate_headers(with_headers(JsonResponse(body), headers))

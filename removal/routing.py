@@ -3,6 +3,6 @@ from django.urls import path, re_path
 from removal.consumers import BatchProgressConsumer, UnknownPathConsumer
 
 websocket_urlpatterns = [
-    path("ws/batches/<str:batch_id>", BatchProgressConsumer.as_asgi()),
+    path("ws/batches/<uuid:batch_id>", BatchProgressConsumer.as_asgi()),
     re_path(r"", UnknownPathConsumer.as_asgi()),
 ]

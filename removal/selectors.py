@@ -2,12 +2,14 @@
 
 import re
 import uuid
+from datetime import date, datetime
 from typing import Any
 
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models.functions import TruncDate
 
 from removal.errors import NotFound
-from removal.models import Batch, Item, StoredImage
+from removal.models import Batch, Item, StoredImage, WebhookDelivery
 
 
 def _as_uuid(value: Any) -> uuid.UUID | None:
@@ -87,3 +89,89 @@ def stored_image_for(user: Any, reference: str) -> StoredImage:
 
 def is_stored_image_reference(reference: str) -> bool:
     return _STORED_ID.search(reference) is not None or _as_uuid(reference) is not None
+
+
+def images_since(user: Any, since: datetime) -> tuple[int, int]:
+    """(images, of which size=preview) the user has sent since `since`, whichever API they came through."""
+    counts = Item.objects.filter(batch__owner=user, created_at__gte=since).aggregate(
+        images=Count("id"), previews=Count("id", filter=Q(batch__options__size_preview=True))
+    )
+    return counts["images"], counts["previews"]
+
+
+def queued_count() -> int:
+    """Images waiting for a worker, server-wide."""
+    return Item.objects.filter(status=Item.Status.QUEUED).count()
+
+
+def usage_by_day(user: Any, *, days: int = 30) -> list[dict[str, Any]]:
+    """Images finished per day (newest first): done, failed, bytes in and out, processing time."""
+    rows = (
+        Item.objects.filter(batch__owner=user, finished_at__isnull=False)
+        .annotate(day=TruncDate("finished_at"))
+        .values("day")
+        .annotate(
+            done=Count("id", filter=Q(status=Item.Status.DONE)),
+            failed=Count("id", filter=Q(status=Item.Status.FAILED)),
+            result_bytes=Sum("result_bytes"),
+            source_bytes=Sum("source_bytes"),
+            processing_ms=Sum("processing_ms"),
+        )
+        .order_by("-day")[:days]
+    )
+    return [
+        {
+            **row,
+            "result_bytes": row["result_bytes"] or 0,
+            "processing_seconds": (row["processing_ms"] or 0) / 1000,
+        }
+        for row in rows
+    ]
+
+
+def usage_chart(rows: list[dict[str, Any]], *, height: int = 80, bar_width: int = 14) -> list[dict[str, Any]]:
+    """Bars for the usage chart, oldest first: done and failed stacked, scaled to the busiest day."""
+    busiest = max((row["done"] + row["failed"] for row in rows), default=0) or 1
+    bars = []
+    for index, row in enumerate(reversed(rows)):
+        done_height = round(height * row["done"] / busiest)
+        failed_height = round(height * row["failed"] / busiest)
+        bars.append(
+            {
+                "x": index * (bar_width + 4),
+                "width": bar_width,
+                "done_y": height - done_height,
+                "done_height": done_height,
+                "failed_y": height - done_height - failed_height,
+                "failed_height": failed_height,
+                "row": row,
+            }
+        )
+    return bars
+
+
+def usage_totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    first: date | None = rows[-1]["day"] if rows else None
+    return {
+        "since": first,
+        "done": sum(row["done"] for row in rows),
+        "failed": sum(row["failed"] for row in rows),
+    }
+
+
+def webhook_deliveries_for(user: Any) -> QuerySet[WebhookDelivery]:
+    return WebhookDelivery.objects.filter(batch__owner=user).order_by("-created_at")
+
+
+def batch_size(batch: Batch) -> int:
+    """How many images the batch holds, whatever their state."""
+    return batch.items.count()
+
+
+REUSE_CANDIDATES = 20
+
+
+def results_for_bytes(owner_id: Any, source_sha256: str) -> list[Item]:
+    """The owner's newest finished items made from these bytes (with any options), to reuse a result from."""
+    done = Item.objects.filter(batch__owner_id=owner_id, source_sha256=source_sha256, status=Item.Status.DONE)
+    return list(done.select_related("batch").order_by("-finished_at")[:REUSE_CANDIDATES])

@@ -33,14 +33,16 @@ from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
+from django.tasks import TaskResultStatus
 from django.utils import timezone
 from django.utils.text import get_valid_filename
 from django_tasks_db.models import DBTaskResult
 from zipstream import ZipStream
 
-from removal import events, fetch, pipeline, selectors
+from accounts.services import webhook_secret_for
+from removal import events, fetch, pipeline, selectors, serializers
 from removal.models import Batch, Item, StoredImage, WebhookDelivery
-from removal.options import Options
+from removal.options import Options, not_for_animations
 
 logger = logging.getLogger(__name__)
 
@@ -54,6 +56,14 @@ WINDOWS_RESERVED_NAMES = {
     *(f"COM{n}" for n in range(1, 10)),
     *(f"LPT{n}" for n in range(1, 10)),
 }
+
+
+class WorkerLost(Exception):
+    """Recorded on a job whose worker stopped (died, or lost its lease) before finishing it.
+
+    Never raised: items_requeue_stale writes its path on the abandoned django-tasks-db
+    row, where a job that really failed would carry its own exception's.
+    """
 
 
 class StorageUnavailable(Exception):
@@ -79,6 +89,50 @@ def _storage_delete_quietly(name: str) -> None:
 class RejectedFile:
     filename: str
     error: str
+
+
+class NothingAccepted(Exception):
+    """No file of a request could be queued; `rejected` says why for each (nothing was kept)."""
+
+    def __init__(self, rejected: list[RejectedFile]) -> None:
+        if not rejected:
+            message = "this batch has no images to run again"
+        elif len(rejected) == 1:
+            message = f"{rejected[0].filename}: {rejected[0].error}"
+        else:
+            message = f"none of the {len(rejected)} files could be accepted; see 'rejected'"
+        super().__init__(message)
+        self.rejected = rejected
+
+    def rejected_json(self) -> list[dict[str, str]]:
+        return rejected_json(self.rejected)
+
+
+def rejected_json(rejected: list[RejectedFile]) -> list[dict[str, str]]:
+    return [{"filename": refusal.filename, "error": refusal.error} for refusal in rejected]
+
+
+def batch_submit(
+    *,
+    owner: Any,
+    files: list[Any],
+    options: Options,
+    background: Any = None,
+    callback_url: str = "",
+    kind: str = Batch.Kind.UPLOAD,
+) -> tuple[Batch, list[Item], list[RejectedFile]]:
+    """The one entry of every front door: a batch of `files` with `options`, each file stored and queued.
+
+    Raises NothingAccepted (and keeps nothing) when no file can be used. The batch API
+    sends many files; /bgremove and /v1.0/removebg one, as a hidden batch of kind BGREMOVE
+    whose jobs go first.
+    """
+    with transaction.atomic():
+        batch = batch_create(owner=owner, options=options, callback_url=callback_url, background=background, kind=kind)
+        items, rejected = batch_add_files(batch=batch, files=files)
+        if not items:
+            raise NothingAccepted(rejected)  # rolls the empty batch back
+    return batch, items, rejected
 
 
 def batch_create(
@@ -109,6 +163,7 @@ def batch_add_files(*, batch: Batch, files: list[Any]) -> tuple[list[Item], list
     never points at a missing file.
     """
     room = settings.MAX_ITEMS_PER_BATCH - batch.items.count()
+    options = Options.from_json(batch.options)
     accepted: list[tuple[Item, Any]] = []
     rejected: list[RejectedFile] = []
     for upload in files:
@@ -124,6 +179,8 @@ def batch_add_files(*, batch: Batch, files: list[Any]) -> tuple[list[Item], list
                 )
             except pipeline.ImageRejected as exc:
                 error = str(exc)
+            else:
+                error = _options_not_applicable(info, options)
         if error is not None:
             rejected.append(RejectedFile(filename=filename, error=error))
             continue
@@ -159,6 +216,16 @@ def batch_add_files(*, batch: Batch, files: list[Any]) -> tuple[list[Item], list
     return items, rejected
 
 
+def _options_not_applicable(info: pipeline.ImageInfo, options: Options) -> str | None:
+    """Options that cannot apply to this input (roi on an animation...) are refused by name, not ignored."""
+    names = not_for_animations(options)
+    if not names or not pipeline.comes_out_animated(info, options, max_frames=settings.MAX_ANIMATION_FRAMES):
+        return None
+    kind = "a video" if info.video else "an animation"
+    them = "it" if len(names) == 1 else "them"
+    return f"{', '.join(names)}: cannot apply to {kind} (every frame is cut out as it is); leave {them} out"
+
+
 def _sha256(upload: Any) -> str:
     digest = hashlib.sha256()
     upload.seek(0)
@@ -173,15 +240,14 @@ def _reuse_earlier_result(item: Item, now: Any) -> bool:
 
     The result is copied, not shared, so deleting either batch never breaks the other.
     """
-    earlier = (
-        Item.objects.filter(
-            batch__owner_id=item.batch.owner_id,
-            batch__options=item.batch.options,
-            source_sha256=item.source_sha256,
-            status=Status.DONE,
-        )
-        .order_by("-finished_at")
-        .first()
+    wanted = Options.from_json(item.batch.options).result_key()
+    earlier = next(
+        (
+            done
+            for done in selectors.results_for_bytes(item.batch.owner_id, item.source_sha256)
+            if Options.from_json(done.batch.options).result_key() == wanted
+        ),
+        None,
     )
     if earlier is None:
         return False
@@ -274,24 +340,9 @@ def item_process(*, item_id: str) -> None:
         return
 
     started = time.monotonic()
-    options = Options.from_json(item.batch.options)
     try:
-        with _lease_renewed(item.pk, token), item.source.open("rb") as source:
-            background = _background_of(item.batch)
-            model = options.model or settings.REMBG_MODEL
-            cutout = pipeline.cut_out(
-                source.read(),
-                session=pipeline.thread_session(model, settings.U2NET_HOME, solo_threads=settings.ORT_SOLO_THREADS),
-                partner=pipeline.best_partner(
-                    options.quality, model, settings.QUALITY_BEST_PARTNER, settings.U2NET_HOME
-                ),
-                max_pixels=settings.MAX_IMAGE_PIXELS,
-                compress_level=settings.PNG_COMPRESS_LEVEL,
-                options=options,
-                max_frames=settings.MAX_ANIMATION_FRAMES,
-                on_frame=functools.partial(events.item_progress, item),
-                background=background,
-            )
+        with _lease_renewed(item.pk, token):
+            cutout = _cut_out(item)
         # A fresh name per claim: a stale worker can never overwrite the result
         # that the current claim holder recorded.
         result_name = default_storage.save(
@@ -316,6 +367,24 @@ def item_process(*, item_id: str) -> None:
     )
     if not recorded:
         default_storage.delete(result_name)
+
+
+def _cut_out(item: Item) -> pipeline.Cutout:
+    """The item's source through the pipeline, with its batch's options, model and background."""
+    options = Options.from_json(item.batch.options)
+    model = options.model or settings.REMBG_MODEL
+    with item.source.open("rb") as source:
+        return pipeline.cut_out(
+            source.read(),
+            session=pipeline.thread_session(model, settings.U2NET_HOME, solo_threads=settings.ORT_SOLO_THREADS),
+            partner=pipeline.best_partner(options.quality, model, settings.QUALITY_BEST_PARTNER, settings.U2NET_HOME),
+            max_pixels=settings.MAX_IMAGE_PIXELS,
+            compress_level=settings.PNG_COMPRESS_LEVEL,
+            options=options,
+            max_frames=settings.MAX_ANIMATION_FRAMES,
+            on_frame=functools.partial(events.item_progress, item),
+            background=_background_of(item.batch),
+        )
 
 
 def _background_of(batch: Batch) -> Any:
@@ -386,7 +455,7 @@ def items_requeue_stale() -> int:
     expired = Item.objects.filter(status=Status.PROCESSING, lease_until__lt=now)
     orphaned = Item.objects.filter(
         status=Status.QUEUED, queued_at__lt=now - timedelta(seconds=settings.ITEM_LEASE_SECONDS)
-    ).exclude(task_id__in=DBTaskResult.objects.filter(status="READY").values("id"))
+    ).exclude(task_id__in=DBTaskResult.objects.filter(status=TaskResultStatus.READY).values("id"))
     requeued = 0
     item_id: uuid.UUID
     old_task_id: uuid.UUID | None
@@ -406,10 +475,10 @@ def items_requeue_stale() -> int:
             Item.objects.filter(pk=item_id).update(task_id=_enqueue_processing(item_id, kind=kind))
             if old_task_id is not None:
                 # django-tasks-db would show the dead worker's job as running forever.
-                DBTaskResult.objects.filter(pk=old_task_id, status="RUNNING").update(
-                    status="FAILED",
+                DBTaskResult.objects.filter(pk=old_task_id, status=TaskResultStatus.RUNNING).update(
+                    status=TaskResultStatus.FAILED,
                     finished_at=now,
-                    exception_class_path="removal.services.WorkerLost",
+                    exception_class_path=f"{WorkerLost.__module__}.{WorkerLost.__qualname__}",
                     traceback="the worker running this job stopped; the item was queued again",
                 )
         logger.warning("re-queued item %s: its worker stopped", item_id)
@@ -460,17 +529,18 @@ def _unique_member_name(filename: str, suffix: str, taken: set[str]) -> str:
     return candidate
 
 
-def bgremove_submit(*, owner: Any, upload: Any, options: Options | None = None, background: Any = None) -> Item:
-    """Queue one image for a waiting /bgremove caller (same pipeline and workers as batches).
+def image_submit(*, owner: Any, upload: Any, options: Options | None = None, background: Any = None) -> Item:
+    """batch_submit for one image whose caller waits (/bgremove, /v1.0/removebg): its jobs go first.
 
     `upload` is a Django File (an UploadedFile, or a ContentFile with a name).
     Raises pipeline.ImageRejected when it is not an image we accept.
     """
-    with transaction.atomic():
-        batch = batch_create(owner=owner, options=options, background=background, kind=Batch.Kind.BGREMOVE)
-        items, rejected = batch_add_files(batch=batch, files=[upload])
-        if rejected:
-            raise pipeline.ImageRejected(rejected[0].error)
+    try:
+        _, items, _ = batch_submit(
+            owner=owner, files=[upload], options=options or Options(), background=background, kind=Batch.Kind.BGREMOVE
+        )
+    except NothingAccepted as refused:
+        raise pipeline.ImageRejected(refused.rejected[0].error) from None
     return items[0]
 
 
@@ -553,9 +623,6 @@ def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
 
 def webhook_deliver(*, delivery_id: str) -> None:
     """POST the batch summary to its callback URL; retry with backoff, then give up."""
-    from accounts.services import webhook_secret_for
-    from removal import serializers
-
     delivery = WebhookDelivery.objects.select_related("batch__owner").filter(pk=delivery_id).first()
     if delivery is None or delivery.status != WebhookDelivery.Status.PENDING:
         return
@@ -620,8 +687,21 @@ def batch_rerun(
     """A new batch of the same uploads with other options; nothing is uploaded again.
 
     The sources are copied (so either batch can expire alone); identical
-    bytes-and-options are reused as usual.
+    bytes-and-options are reused as usual. Raises NothingAccepted (and keeps
+    nothing) when no image could be queued again.
     """
+    with transaction.atomic():
+        new_batch, items, rejected = _batch_rerun(
+            batch=batch, options=options, callback_url=callback_url, background=background
+        )
+        if not items:
+            raise NothingAccepted(rejected)
+    return new_batch, items, rejected
+
+
+def _batch_rerun(
+    *, batch: Batch, options: Options, callback_url: str, background: Any
+) -> tuple[Batch, list[Item], list[RejectedFile]]:
     new_batch = batch_create(owner=batch.owner, options=options, callback_url=callback_url, background=background)
     sources = list(batch.items.order_by("created_at", "id").values_list("source", "filename"))
     items: list[Item] = []

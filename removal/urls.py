@@ -4,16 +4,16 @@ from removal import api, pixlab, removebg, views
 
 api_urlpatterns = [
     path("batches", api.batches, name="api-batches"),
-    path("batches/<str:batch_id>", api.batch_detail, name="api-batch"),
-    path("batches/<str:batch_id>/files", api.batch_files, name="api-batch-files"),
-    path("batches/<str:batch_id>/zip", api.batch_zip, name="api-batch-zip"),
-    path("batches/<str:batch_id>/rerun", api.batch_rerun, name="api-batch-rerun"),
-    path("items/<str:item_id>/result", api.item_result, name="api-item-result"),
-    path("items/<str:item_id>/original", api.item_original, name="api-item-original"),
+    path("batches/<uuid:batch_id>", api.batch_detail, name="api-batch"),
+    path("batches/<uuid:batch_id>/files", api.batch_files, name="api-batch-files"),
+    path("batches/<uuid:batch_id>/zip", api.batch_zip, name="api-batch-zip"),
+    path("batches/<uuid:batch_id>/rerun", api.batch_rerun, name="api-batch-rerun"),
+    path("items/<uuid:item_id>/result", api.item_result, name="api-item-result"),
+    path("items/<uuid:item_id>/original", api.item_original, name="api-item-original"),
     path("models", api.models, name="api-models"),
     path("bgremove", pixlab.bgremove),
     path("store", pixlab.store),
-    path("store/<str:image_id>", pixlab.stored_image, name="api-stored-image"),
+    path("store/<uuid:image_id>", pixlab.stored_image, name="api-stored-image"),
 ]
 
 # PixLab's and remove.bg's own paths, so their clients only change the base URL.
@@ -27,5 +27,7 @@ pixlab_urlpatterns = [
 page_urlpatterns = [
     path("", views.home, name="home"),
     path("batches/", views.batch_list, name="batch-list"),
-    path("batches/<str:batch_id>/", views.batch_detail, name="batch-detail"),
+    path("batches/<uuid:batch_id>/", views.batch_detail, name="batch-detail"),
+    # The account page: API keys (accounts) beside this app's usage and webhook deliveries.
+    path("accounts/", views.dashboard, name="dashboard"),
 ]

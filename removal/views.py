@@ -1,4 +1,9 @@
-"""Pages. They render the initial state; static/js/upload.js does the rest over the API."""
+"""Pages. They render the initial state; static/js/upload.js does the rest over the API.
+
+The account page lives here too: it shows this app's usage and webhook deliveries beside
+the API keys of accounts (which, below removal, never imports it)."""
+
+import uuid
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
@@ -7,8 +12,11 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
+from accounts import selectors as account_selectors
+from accounts.forms import ApiKeyCreateForm
 from removal import selectors
 from removal.errors import NotFound
+from removal.options import page_choices
 
 
 def _upload_context() -> dict[str, object]:
@@ -22,6 +30,8 @@ def _upload_context() -> dict[str, object]:
         "limits": limits,
         "max_upload_mb": f"{settings.MAX_UPLOAD_BYTES / 1e6:g}",
         "default_format": settings.DEFAULT_FORMAT,
+        # The controls' values, labels, defaults and patterns come from the option declaration.
+        "option_choices": page_choices(),
     }
 
 
@@ -44,10 +54,31 @@ def batch_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @ensure_csrf_cookie
-def batch_detail(request: HttpRequest, batch_id: str) -> HttpResponse:
+def batch_detail(request: HttpRequest, batch_id: uuid.UUID) -> HttpResponse:
     """A past (or running) batch on the same live page as uploads, ready for more files."""
     try:
         batch = selectors.batch_for(request.user, batch_id)
     except NotFound:
         raise Http404("no such batch") from None
     return render(request, "removal/home.html", {**_upload_context(), "batch_id": str(batch.id)})
+
+
+@login_required
+def dashboard(request: HttpRequest) -> HttpResponse:
+    """API keys and usage. A key created just now is shown once, from the session."""
+    new_key = request.session.pop("new_api_key", None)
+    usage = selectors.usage_by_day(request.user)
+    return render(
+        request,
+        "accounts/dashboard.html",
+        {
+            "keys": account_selectors.api_keys_for(request.user),
+            "form": ApiKeyCreateForm(),
+            "new_key": new_key,
+            "usage": usage,
+            "usage_totals": selectors.usage_totals(usage),
+            "usage_chart": selectors.usage_chart(usage),
+            "webhook_secret": account_selectors.webhook_secret_of(request.user),
+            "deliveries": selectors.webhook_deliveries_for(request.user)[:20],
+        },
+    )

@@ -17,8 +17,8 @@ from PIL import Image
 from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
+from removal.inputs import JSON_MAX_DEPTH
 from removal.models import Batch, Item
-from removal.pixlab import JSON_MAX_DEPTH
 from tests.conftest import LiveServer, photo_bytes
 
 JSON_ENDPOINTS = ["/bgremove", "/api/v1/bgremove", "/v1.0/removebg"]

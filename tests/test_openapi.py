@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, settings, strategies
 from schemathesis import checks
 
 from removal.openapi import OPTION_PROPERTIES, document
-from removal.options import OPTION_NAMES
+from removal.options import OPTION_NAMES, OPTIONS
 from tests.conftest import LiveServer, photo_bytes
 
 DOCUMENTED_ELSEWHERE = {"v1.0/removebg", "v1.0/account"}  # remove.bg's own contract; see docs/api.md
@@ -49,6 +49,16 @@ def test_every_api_url_is_documented_and_nothing_else(db: Any) -> None:
 
 def test_every_option_is_documented() -> None:
     assert set(OPTION_NAMES) <= set(OPTION_PROPERTIES)
+
+
+def test_the_option_properties_are_the_declaration() -> None:
+    for option in OPTIONS:
+        assert OPTION_PROPERTIES[option.name] == option.openapi()
+    assert OPTION_PROPERTIES["quality"]["enum"] == ["fast", "best"]
+    assert document()["components"]["schemas"]["BgremoveParameters"]["properties"]["quality"]["enum"] == [
+        "fast",
+        "best",
+    ]
 
 
 def test_schema_and_docs_pages(client: Any, db: Any) -> None:

@@ -1,5 +1,6 @@
 """Output options: parsing (bad values name their field) and their effect on real cutouts."""
 
+import dataclasses
 import io
 import json
 import zipfile
@@ -15,7 +16,7 @@ from PIL import Image
 
 from removal import pipeline
 from removal.models import Item
-from removal.options import MEASURED_QUALITY, InvalidOption, Options, parse_options
+from removal.options import MEASURED_QUALITY, OPTIONS, InvalidOption, Options, options_table, parse_options
 from removal.worker import run_ready_jobs
 from tests.conftest import LiveServer, photo_bytes
 
@@ -379,3 +380,58 @@ def test_drop_shadow(session: Any) -> None:
     assert (shaded_alpha >= plain_alpha).all() and shaded_alpha.sum() > plain_alpha.sum() * 1.01
     shadow_only = (shaded_alpha > 0) & (plain_alpha == 0)
     assert shadow_only.any() and np.asarray(shaded.convert("RGB"))[shadow_only].max() < 60  # dark, not coloured
+
+
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"roi": "10% 10% 90% 90%"}, "roi"),
+        ({"scale": "50%"}, "scale, position"),  # a scaled subject is also centred
+        ({"position": "center"}, "position"),
+        ({"crop": "true", "crop_margin": "10px"}, "crop_margin"),
+    ],
+)
+def test_options_that_cannot_apply_to_an_animation_are_refused_by_name(
+    api: Any, params: dict[str, str], named: str
+) -> None:
+    reply = api.post("/api/v1/batches", {"files": [SimpleUploadedFile("a.gif", animation())], **params})
+    assert reply.status_code == 400
+    assert reply.json()["error"] == f"a.gif: {named}: cannot apply to an animation " + (
+        "(every frame is cut out as it is); leave " + ("them" if "," in named else "it") + " out"
+    )
+
+
+def test_an_animation_sent_as_a_still_format_takes_every_option(api: Any) -> None:
+    """jpg takes the first frame, a still image: roi applies to it."""
+    files = {"files": [SimpleUploadedFile("a.gif", animation())], "format": "jpg", "roi": "10% 10% 90% 90%"}
+    assert api.post("/api/v1/batches", files).status_code == 201
+
+
+def test_the_option_table_of_the_docs_is_the_declaration() -> None:
+    docs = (Path(settings.BASE_DIR) / "docs" / "api.md").read_text()
+    assert options_table() in docs, "docs/api.md's option table differs from removal.options.OPTIONS"
+
+
+def test_every_options_field_is_set_by_a_declared_option() -> None:
+    declared = {name for option in OPTIONS for name in option.fields}
+    assert declared == {field.name for field in dataclasses.fields(Options)}
+
+
+def test_results_are_reused_across_a_new_option_field(user: Any) -> None:
+    """A batch stored before a field existed (no key for it) has that field's default: its results still count."""
+    from removal import services
+    from removal.models import Batch
+
+    def submit(options_json: dict[str, Any]) -> Item:
+        batch = services.batch_create(owner=user)
+        Batch.objects.filter(pk=batch.pk).update(options=options_json)
+        batch.refresh_from_db()
+        upload = SimpleUploadedFile("same.jpg", photo_bytes("coffee.png", size=(160, 120)))
+        return services.batch_add_files(batch=batch, files=[upload])[0][0]
+
+    older = Options(model="u2netp").to_json()
+    del older["quality"]  # as stored before quality existed
+    submit(older)
+    assert run_ready_jobs() == 1
+    assert submit(Options(model="u2netp").to_json()).cached
+    assert not submit(Options(model="u2netp", quality="best").to_json()).cached

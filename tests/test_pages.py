@@ -1,5 +1,6 @@
 """The HTML pages of removal: upload page, batch list, batch detail."""
 
+import json
 import re
 import uuid
 from typing import Any
@@ -123,3 +124,21 @@ def assert_no_external_assets(html: str) -> None:
     assert "<script>" not in html and not re.search(r"<script(?![^>]*\bsrc=)(?![^>]*application/json)", html), (
         "inline scripts would break a CSP without 'unsafe-inline'"
     )
+
+
+def test_the_pages_option_controls_come_from_the_declaration(client: Any, user: Any) -> None:
+    from removal.options import BY_NAME
+
+    client.force_login(user)
+    page = client.get("/").content.decode()
+    for name in ("format", "size", "quality"):
+        for value, label in BY_NAME[name].labels.items():
+            assert f'<option value="{value}"' in page and label in page
+    assert '<option value="fast" selected>' in page
+    assert f'pattern="{BY_NAME["crop_margin"].pattern}"' in page
+    declared = json.loads(re.search(r'<script id="option-choices" type="application/json">(.*?)</script>', page)[1])
+    assert declared["quality"] == {
+        "default": "fast",
+        "choices": [["fast", "Fast"], ["best", "Best (about twice the time)"]],
+        "pattern": "",
+    }

@@ -8,6 +8,7 @@ import pytest
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
+from django.utils.module_loading import import_string
 from django_tasks_db.models import DBTaskResult
 
 from removal import services
@@ -119,6 +120,7 @@ def test_reaper_requeues_expired_leases_and_marks_the_dead_job(user: Any) -> Non
     assert item.status == Status.QUEUED and item.task_id != job.id
     job.refresh_from_db()
     assert job.status == "FAILED"
+    assert import_string(job.exception_class_path) is services.WorkerLost  # a real class, not just a name
     assert services.items_requeue_stale() == 0  # nothing else is stale
 
     assert run_ready_jobs() == 1

@@ -12,6 +12,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from accounts.models import WebhookSecret
 from accounts.services import webhook_secret_for, webhook_secret_rotate
 from removal.models import WebhookDelivery
 from removal.services import webhook_signature
@@ -148,3 +149,11 @@ def test_dashboard_shows_the_secret_and_deliveries(
     old = webhook_secret_for(user)
     assert client.post("/accounts/webhook-secret/").status_code == 302
     assert webhook_secret_for(user) != old
+
+
+def test_the_dashboard_writes_nothing(client: Any, user: Any) -> None:
+    client.force_login(user)
+    page = client.get("/accounts/").content.decode()
+    assert "No secret yet" in page and not WebhookSecret.objects.filter(user=user).exists()
+    assert client.post("/accounts/webhook-secret/").status_code == 302
+    assert webhook_secret_for(user) in client.get("/accounts/").content.decode()

@@ -5,6 +5,8 @@
  */
 
 const form = document.getElementById("batch-options");
+/** Each option's default, values and pattern, from its declaration (removal/options.py OPTIONS). */
+const declared = JSON.parse(document.getElementById("option-choices").textContent);
 const field = {
   all: document.getElementById("options-fields"),
   format: document.getElementById("opt-format"),
@@ -107,21 +109,21 @@ export function setEditable(editable) {
  */
 export function showOptions(stored) {
   const options = stored ?? {};
-  field.format.value = options.format ?? "png";
+  field.format.value = options.format ?? declared.format.default;
   field.transparent.checked = !options.bg_color;
   if (options.bg_color) field.bgColor.value = hexColor(options.bg_color);
   field.crop.checked = Boolean(options.crop);
-  field.cropMargin.value = `${options.crop_margin ?? 0}${options.crop_margin_percent ? "%" : "px"}`;
+  field.cropMargin.value = `${options.crop_margin ?? declared.crop_margin.default}${options.crop_margin_percent ? "%" : "px"}`;
   field.mask.checked = options.channels === "alpha";
   if (options.size_bound) {
     field.size.value = "custom";
     [field.width.value, field.height.value] = options.size_bound;
   } else {
-    field.size.value = options.size_preview ? "preview" : "full";
+    field.size.value = options.size_preview ? "preview" : declared.size.default;
   }
   wantedModel = options.model || null;
   selectModel(wantedModel);
-  field.quality.value = options.quality ?? "fast";
+  field.quality.value = options.quality ?? declared.quality.default;
   showMeasured();
 
   // What the panel cannot set (API-only options), and so a re-run does not carry over.
