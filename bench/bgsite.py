@@ -109,11 +109,12 @@ def zip_download(server: LiveServer, key: str, distinct: list[tuple[str, bytes]]
     with requests.Session() as http:
         batch = upload(server, http, key, distinct, "")
         copies = [(f"copy-{i:04d}.jpg", distinct[i % len(distinct)][1]) for i in range(total - len(distinct))]
-        watcher = BatchWatcher(server, key, batch, total)
-        watcher.start()
-        for start in range(0, len(copies), 100):
-            upload(server, http, key, copies[start : start + 100], batch)
-        watcher.wait()
+        for count, files in ((len(distinct), []), (total, copies)):  # the copies once the originals are done
+            watcher = BatchWatcher(server, key, batch, count)
+            watcher.start()
+            for start in range(0, len(files), 100):
+                upload(server, http, key, files[start : start + 100], batch)
+            watcher.wait()
         time.sleep(0.5)
         assert server.process is not None
         body, first_byte = io.BytesIO(), None

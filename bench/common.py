@@ -62,6 +62,12 @@ class LatencyRun:
     seconds: float
     output_bytes: int
 
+    @classmethod
+    def combined(cls, runs: list["LatencyRun"]) -> "LatencyRun":
+        """Runs of the same mix, one after another, as one."""
+        latencies = [latency for run in runs for latency in run.latencies_ms]
+        return cls(runs[0].concurrency, latencies, sum(r.seconds for r in runs), sum(r.output_bytes for r in runs))
+
     def summary(self) -> dict[str, float]:
         count = len(self.latencies_ms)
         return {

@@ -150,6 +150,7 @@ class RembgServer:
         return peak_rss_mb(self.process)
 
     def stop(self) -> None:
-        self.process.terminate()
-        self.process.wait(20)
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(20)
         self.log.close()

@@ -10,6 +10,7 @@ bench/results/latest.json, prints a table and writes docs/benchmarks.md with its
 if a phase failed (the others still report).
 """
 
+import contextlib
 import hashlib
 import importlib.metadata
 import io
@@ -29,9 +30,10 @@ import requests
 from PIL import Image
 
 from bench import bgsite, images, rembg_cli, report
-from bench.common import REPO, SERVED_MODEL, log, machine, run_requests, unique_jpeg
+from bench.common import REPO, SERVED_MODEL, LatencyRun, log, machine, run_requests, unique_jpeg
 from tests.conftest import LiveServer
 
+Send = Callable[[requests.Session, bytes], bytes]
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 # name: (full run, quick run)
 SIZES = {"bulk": (50, 10), "c1": (20, 5), "c2": (40, 10), "large_c1": (3, 1), "small_c1": (10, 3), "zip": (1000, 200)}
@@ -74,17 +76,22 @@ class Bench:
             self.results["errors"][name] = f"{exc.__class__.__name__}: {exc}"
             traceback.print_exc()
 
-    def latency(self, side: str, sender: Callable[[str], Callable[[requests.Session, bytes], bytes]]) -> dict[str, Any]:
-        """Each request mix; `sender(mix)` sends one image and returns its cutout."""
-        runs = {}
+    def latency(self, senders: dict[str, Callable[[str], Send]]) -> None:
+        """Every request mix on both servers, taking turns A B B A over the halves of each mix, so that what
+        else runs on the machine weighs on both alike; `senders[side](mix)` sends one image, returns its cutout."""
         for mix, (photos, concurrency) in self.mixes.items():
-            sent = [unique_jpeg(data, f"{side}-{mix}-{index}") for index, data in enumerate(photos)]
-            runs[mix] = summary = run_requests(sender(mix), sent, concurrency=concurrency).summary()
-            log(
-                f"  {side} {mix}: p50 {summary['p50_ms']} ms, p99 {summary['p99_ms']} ms, {summary['ips']} img/s, "
-                f"{summary['kb_per_image']} KB/image"
-            )
-        return runs
+            parts: dict[str, list[LatencyRun]] = {side: [] for side in senders}
+            halves = [photos[: len(photos) // 2], photos[len(photos) // 2 :]]
+            for half, order in zip(halves, (list(senders), list(senders)[::-1]), strict=True):
+                for side in order if half else []:
+                    sent = [unique_jpeg(data, f"{side}-{mix}-{len(parts[side])}-{i}") for i, data in enumerate(half)]
+                    parts[side].append(run_requests(senders[side](mix), sent, concurrency=concurrency))
+            for side, runs in parts.items():
+                self.results.setdefault(side, {})[mix] = summary = LatencyRun.combined(runs).summary()
+                log(
+                    f"  {side} {mix}: p50 {summary['p50_ms']} ms, p99 {summary['p99_ms']} ms, {summary['ips']} img/s, "
+                    f"{summary['kb_per_image']} KB/image"
+                )
 
     def ceiling(self) -> None:
         # 2x1: bgsite under load (2 workers, a 1-thread session each); 1x2: its solo session; then 2x1 on fp32.
@@ -109,43 +116,40 @@ class Bench:
         self.results |= {"rembg_p_runs": runs, "rembg_p_ips": runs[best]["ips"], "rembg_p_best": best}
         log(f"rembg p: {runs}")
 
-    def rembg_s(self) -> None:
-        server = rembg_cli.RembgServer()
-        try:
-            self.results["rembg_s_cold_start_s"] = round(server.cold_start_s(self.bulk[0]), 2)
-            run_requests(server.remove, [unique_jpeg(self.bulk[0], f"warm{i}") for i in range(2)], concurrency=2)
-            self.results["rembg_s"] = self.latency("rs", lambda mix: server.remove)
-            self.results["rembg_s_rss_mb"] = round(server.peak_rss_mb(), 1)
-        finally:
-            server.stop()
-
-    def bgsite(self) -> None:
-        server = LiveServer(data_dir=Path(tempfile.mkdtemp(prefix="bench-bgsite-")))
-        try:
-            keys = bgsite.create_keys(server, [*self.mixes, "cold", "bulk", "zip"])
-            server.start()
+    def servers(self) -> None:
+        """`rembg s` and bgsite's server side by side: cold starts one at a time, then the latency mixes in turns,
+        then bgsite's bulk batch and zip (memory peaks are each process's own, so neither counts the other's)."""
+        bg = LiveServer(data_dir=Path(tempfile.mkdtemp(prefix="bench-bgsite-")))
+        keys = bgsite.create_keys(bg, [*self.mixes, "cold", "bulk", "zip"])  # a key per mix: under the rate limit
+        with contextlib.ExitStack() as running:
+            running.push(lambda kind, error, trace: log(bg.log()[-3000:]) if kind else None)  # the server's view
+            bg.start()
+            running.callback(bg.stop)
             with requests.Session() as http:
-                served = bgsite.bgremove(server, keys["cold"], http, self.bulk[0])
-                self.results["cold_start_s"] = round(time.monotonic() - server.started_at, 2)
+                served = bgsite.bgremove(bg, keys["cold"], http, self.bulk[0])
+                self.results["cold_start_s"] = round(time.monotonic() - bg.started_at, 2)
                 self.results["bgsite_first_cutout_sha256"] = hashlib.sha256(served).hexdigest()
-                for index in range(2):  # both workers' first job
-                    bgsite.bgremove(server, keys["cold"], http, unique_jpeg(self.bulk[0], f"warm{index}"))
-            # A key per mix: each stays under the per-key rate limit.
-            self.results["bgremove"] = self.latency("bg", lambda mix: partial(bgsite.bgremove, server, keys[mix]))
-            self.results["bgremove_server_timings"] = bgsite.item_timings(server, "c1")
+            rembg = rembg_cli.RembgServer()
+            running.callback(rembg.stop)
+            self.results["rembg_s_cold_start_s"] = round(rembg.cold_start_s(self.bulk[0]), 2)
+            senders: dict[str, Callable[[str], Send]] = {
+                "rembg_s": lambda mix: rembg.remove,
+                "bgremove": lambda mix: partial(bgsite.bgremove, bg, keys[mix]),
+            }
+            for sender in senders.values():  # both request threads' or workers' first run
+                run_requests(sender("cold"), [unique_jpeg(self.bulk[0], f"warm{i}") for i in range(2)], concurrency=2)
+            self.latency(senders)
+            self.results["rembg_s_rss_mb"] = round(rembg.peak_rss_mb(), 1)
+            rembg.stop()
+            self.results["bgremove_server_timings"] = bgsite.item_timings(bg, "c1")
             files = [
                 (path.name, unique_jpeg(data, "bulk")) for path, data in zip(self.images.bulk, self.bulk, strict=True)
             ]
-            self.results["bulk"] = bgsite.bulk(server, keys["bulk"], files)
-            self.results["rss_mb"] = round(bgsite.peak_rss_mb(server), 1)
+            self.results["bulk"] = bgsite.bulk(bg, keys["bulk"], files)
+            self.results["rss_mb"] = round(bgsite.peak_rss_mb(bg), 1)
             log(f"bulk: {self.results['bulk']}; peak RSS {self.results['rss_mb']} MB")
-            self.results["zip"] = bgsite.zip_download(server, keys["zip"], self.small_photos(), size("zip"))
+            self.results["zip"] = bgsite.zip_download(bg, keys["zip"], self.small_photos(), size("zip"))
             log(f"zip: {self.results['zip']}")
-        except Exception:
-            log(server.log()[-3000:])
-            raise
-        finally:
-            server.stop()
 
     def small_photos(self) -> list[tuple[str, bytes]]:
         """160x120 copies of the first bulk photos, for the zip's batch."""
@@ -169,7 +173,7 @@ class Bench:
         names = ("rembg", "onnxruntime", "pillow", "numpy", "django", "uvicorn")
         self.results["versions"] = {"bgsite": ", ".join(f"{n} {importlib.metadata.version(n)}" for n in names)}
         self.phase("rembg versions", lambda: self.results["versions"].update(rembg=rembg_cli.versions()))
-        for name in ("ceiling", "rembg_p", "rembg_s", "bgsite", "stages"):
+        for name in ("ceiling", "rembg_p", "servers", "stages"):
             self.phase(name, getattr(self, name))
         self.results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
         report.finish(self.results)
