@@ -150,13 +150,15 @@ def fill(r: dict[str, Any]) -> str:
     bound = 2000 / onnx_ms if onnx_ms else None
     timings = r.get("bgremove_server_timings", {})
     p50, rembg_p = get(bg, "c1.p50_ms"), r.get("rembg_p_ips")
-    load = m.get("load_avg_at_start")
+    load, end_load = m.get("load_avg_at_start"), m.get("load_avg_at_end")
     layouts = r.get("ceiling_layouts", {})
     values = {
         "started": r.get("started"),
         "machine": f"**{m.get('cpu')}**, {m.get('cores')} cores, {m.get('ram_gb')} GB RAM (Linux {m.get('kernel')}, "
         f"Python {m.get('python')})",
-        "load": fmt(load) + (" (the machine was busy: these numbers are noisy)" if (load or 0) > 0.5 else ""),
+        "load": f"{fmt(load)} at the start"
+        + (f", {fmt(end_load)} at the end" if end_load is not None else "")
+        + (" (the machine was busy: these numbers are noisy)" if max(load or 0, end_load or 0) > 0.5 else ""),
         "quick": " This was a **quick** run (`BENCH_QUICK=1`); rerun `make bench` for the real figures." * r["quick"],
         "errors": "".join(
             f"\n**Failed in this run:** {name}: {error}\n" for name, error in r.get("errors", {}).items()

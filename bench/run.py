@@ -176,6 +176,7 @@ class Bench:
         for name in ("ceiling", "rembg_p", "servers", "stages"):
             self.phase(name, getattr(self, name))
         self.results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
+        self.results["machine"]["load_avg_at_end"] = round(os.getloadavg()[0], 2)
         report.finish(self.results)
         return 1 if self.results["errors"] else 0
 
