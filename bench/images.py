@@ -1,91 +1,67 @@
-"""The benchmark's image set, made deterministically from photos shipped in scikit-image.
+"""The photos `make bench` times: real camera photographs, cropped to 4:3 and resized, as JPEG (quality 90).
 
-50 photos of 1280x960 (ten source photos, five crops/flips each), one 12 MP
-(4000x3000) and one 640x480, as JPEG (quality 90) in bench/images/. A little
-seeded grain is added after upscaling so the files compress (and decode and
-re-encode) like camera photos rather than like smooth enlargements.
+The real-photo set of `make quality` (bench/realphotos: 64 photos of people, animals, products,
+plants and groups) when it is installed; otherwise, on a fresh clone, the camera photos that
+ship inside scikit-image. No grain or other generated pixels are added. Both sets are smaller
+than the bench sizes (480 to 854 pixels wide), so every image is an enlargement.
 """
 
 import io
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import skimage
 from PIL import Image, ImageOps
 
-from scripts.quantize_model import CALIBRATION_PHOTOS
+from bench import realphotos
 
-# The same scikit-image photos the int8 model is calibrated on.
-SOURCES = CALIBRATION_PHOTOS
-# (left, top, right, bottom) as fractions of the largest 4:3 box, and whether to mirror.
-VARIANTS = (
-    ((0.00, 0.00, 1.00, 1.00), False),
-    ((0.00, 0.00, 1.00, 1.00), True),
-    ((0.00, 0.05, 0.90, 0.95), False),
-    ((0.10, 0.00, 1.00, 0.90), True),
-    ((0.05, 0.10, 0.85, 0.90), False),
-)
-BULK_SIZE = (1280, 960)
-LARGE_SIZE = (4000, 3000)
-SMALL_SIZE = (640, 480)
-VERSION = 1  # bump when the recipe changes so old sets are rebuilt
-
-
-def _source(name: str) -> Image.Image:
-    with Image.open(Path(skimage.__file__).parent / "data" / name) as image:
-        return image.convert("RGB")
-
-
-def _four_by_three(image: Image.Image, fractions: tuple[float, float, float, float]) -> Image.Image:
-    width, height = image.size
-    box_w, box_h = (width, width * 3 // 4) if width * 3 <= height * 4 else (height * 4 // 3, height)
-    x0, y0 = (width - box_w) // 2, (height - box_h) // 2
-    left, top, right, bottom = fractions
-    box = (x0 + int(left * box_w), y0 + int(top * box_h), x0 + int(right * box_w), y0 + int(bottom * box_h))
-    crop = image.crop(box)
-    # Stretch the crop back to exactly 4:3 (a few percent at most).
-    return crop.resize((crop.width, crop.width * 3 // 4), Image.Resampling.BICUBIC)
-
-
-def _photo(image: Image.Image, size: tuple[int, int], seed: int) -> bytes:
-    enlarged = np.asarray(image.resize(size, Image.Resampling.LANCZOS), dtype=np.int16)
-    grain = np.random.default_rng(seed).normal(0, 3, (*enlarged.shape[:2], 1)).astype(np.int16)
-    buffer = io.BytesIO()
-    Image.fromarray(np.clip(enlarged + grain, 0, 255).astype(np.uint8)).save(buffer, "JPEG", quality=90)
-    return buffer.getvalue()
+SKIMAGE_PHOTOS = ["astronaut.png", "chelsea.png", "coffee.png", "motorcycle_left.png", "motorcycle_right.png"]
+SKIMAGE_PHOTOS += ["rocket.jpg"]
+BULK_SIZE, LARGE_SIZE, SMALL_SIZE = (1280, 960), (4000, 3000), (640, 480)
 
 
 @dataclass(frozen=True)
 class ImageSet:
+    source: str  # which photos: "realphotos" or "scikit-image"
     bulk: list[Path]
     large: Path
     small: Path
 
 
+def sources(count: int) -> tuple[str, list[Image.Image]]:
+    """`count` photos, spread evenly over the real-photo set, else scikit-image's (mirrored on the second
+    round and later, so that no two are the same picture)."""
+    try:
+        photos = realphotos.load()
+    except realphotos.PhotosMissing:
+        folder = Path(skimage.__file__).parent / "data"
+        originals = [Image.open(folder / name).convert("RGB") for name in SKIMAGE_PHOTOS]
+        chosen = [originals[index % len(originals)] for index in range(count)]
+        return "scikit-image", [ImageOps.mirror(im) if i // len(originals) % 2 else im for i, im in enumerate(chosen)]
+    picked = [photos[index * len(photos) // count] for index in range(count)]
+    return "realphotos", [Image.open(io.BytesIO(photo.jpeg)).convert("RGB") for photo in picked]
+
+
+def jpeg(image: Image.Image, size: tuple[int, int]) -> bytes:
+    buffer = io.BytesIO()
+    ImageOps.fit(image, size, Image.Resampling.LANCZOS).save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
 def build(folder: Path, *, count: int = 50) -> ImageSet:
-    """Write the set into `folder` (skipped when already there) and return its paths."""
-    bulk_dir = folder / "bulk"
-    stamp = folder / "set.json"
-    wanted = {"version": VERSION, "count": count}
-    paths = ImageSet(
-        bulk=[bulk_dir / f"photo-{index:02d}.jpg" for index in range(count)],
-        large=folder / "large-4000x3000.jpg",
-        small=folder / "small-640x480.jpg",
-    )
-    everything = [*paths.bulk, paths.large, paths.small]
-    if stamp.exists() and json.loads(stamp.read_text()) == wanted and all(path.exists() for path in everything):
-        return paths
-    bulk_dir.mkdir(parents=True, exist_ok=True)
-    for old in bulk_dir.glob("*.jpg"):
+    """Write the set into `folder` and return its paths."""
+    source, photos = sources(count)
+    (folder / "bulk").mkdir(parents=True, exist_ok=True)
+    for old in (folder / "bulk").glob("*.jpg"):
         old.unlink()
-    for index, path in enumerate(paths.bulk):
-        fractions, mirror = VARIANTS[(index // len(SOURCES)) % len(VARIANTS)]
-        image = _four_by_three(_source(SOURCES[index % len(SOURCES)]), fractions)
-        path.write_bytes(_photo(ImageOps.mirror(image) if mirror else image, BULK_SIZE, seed=index))
-    astronaut = _four_by_three(_source("astronaut.png"), VARIANTS[0][0])
-    paths.large.write_bytes(_photo(astronaut, LARGE_SIZE, seed=1000))
-    paths.small.write_bytes(_photo(astronaut, SMALL_SIZE, seed=1001))
-    stamp.write_text(json.dumps(wanted))
-    return paths
+    images = ImageSet(
+        source,
+        [folder / "bulk" / f"photo-{i:02d}.jpg" for i in range(count)],
+        folder / "large.jpg",
+        folder / "small.jpg",
+    )
+    for path, photo in zip(images.bulk, photos, strict=True):
+        path.write_bytes(jpeg(photo, BULK_SIZE))
+    images.large.write_bytes(jpeg(photos[0], LARGE_SIZE))
+    images.small.write_bytes(jpeg(photos[0], SMALL_SIZE))
+    return images

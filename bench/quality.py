@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import skimage
 from PIL import Image, ImageDraw, ImageFilter
 
 from bench import realphotos, scores
@@ -36,7 +37,7 @@ from removal import pipeline, refine
 from removal.model_catalog import int8_base
 from removal.options import MEASURED_QUALITY, QUALITIES, Options, installed_models
 
-SKIMAGE_DATA = Path(__import__("skimage").__file__).parent / "data"
+SKIMAGE_DATA = Path(skimage.__file__).parent / "data"
 BACKGROUNDS = ["brick.png", "grass.png", "gravel.png", "hubble_deep_field.jpg", "retina.jpg", "moon.png"]
 HORSE_COATS = ["chelsea.png", "coffee.png"]
 PHOTO_SUBJECTS = ["astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg"]

@@ -1,8 +1,8 @@
 """rembg as its users run it: `rembg p` (a folder) and `rembg s` (its HTTP server), from bench/.venv-rembg.
 
-The venv is made on first use from bench/requirements-rembg.txt; rembg finds the
-same offline u2netp weights through U2NET_HOME and any download attempt fails
-(the proxy variables point nowhere), so nothing is fetched at run time.
+The venv is made on first use from bench/requirements-rembg.txt. rembg finds the same offline
+u2netp weights through U2NET_HOME, and any download attempt fails (the proxy variables point
+nowhere), so nothing is fetched at run time.
 """
 
 import hashlib
@@ -16,187 +16,141 @@ from typing import Any
 
 import requests
 
-from bench.common import (
-    MODEL_DIR,
-    MODEL_MD5,
-    OFFLINE_ENV,
-    REPO,
-    LatencyRun,
-    first_result_seconds,
-    free_port,
-    log,
-    peak_rss_mb,
-    run_requests,
-    stop_process,
-)
+from bench.common import MODEL_DIR, REPO, log
+from tests.conftest import free_port, rss_bytes
 
 VENV = REPO / "bench" / ".venv-rembg"
 REQUIREMENTS = REPO / "bench" / "requirements-rembg.txt"
-PYTHON = VENV / "bin" / "python"
-REMBG = VENV / "bin" / "rembg"
+PYTHON, REMBG = str(VENV / "bin" / "python"), str(VENV / "bin" / "rembg")
+U2NETP_MD5 = "8e83ca70e441ab06c318d82300c84806"
+NOWHERE = "http://127.0.0.1:9"
+OFFLINE_ENV = {
+    **{name: NOWHERE for name in ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy")},
+    **{name: "127.0.0.1,localhost" for name in ("NO_PROXY", "no_proxy")},
+    "U2NET_HOME": str(MODEL_DIR),
+    "GRADIO_ANALYTICS_ENABLED": "False",
+    "HF_HUB_OFFLINE": "1",
+    "BROWSER": "true",  # `rembg s` opens a browser at start-up; make that a no-op
+    "PYTHONUNBUFFERED": "1",
+}
+
+
+def env(**extra: str) -> dict[str, str]:
+    return {**os.environ, **OFFLINE_ENV, **extra}
 
 
 def check_model() -> None:
     weights = MODEL_DIR / "u2netp.onnx"
     if not weights.exists():
         raise SystemExit(f"{weights} is missing: run `make setup` first (rembg must never download it)")
-    if hashlib.md5(weights.read_bytes(), usedforsecurity=False).hexdigest() != MODEL_MD5:
+    if hashlib.md5(weights.read_bytes(), usedforsecurity=False).hexdigest() != U2NETP_MD5:
         raise SystemExit(f"{weights} does not have rembg's u2netp checksum")
 
 
-def env() -> dict[str, str]:
-    return {**os.environ, **OFFLINE_ENV, "PYTHONUNBUFFERED": "1"}
-
-
 def ensure_venv() -> None:
-    """Create/refresh the venv when the requirements changed, then warm numba's cache once."""
+    """Make the venv when the requirements changed, then warm numba's cache once."""
     stamp = VENV / ".bench-ready"
     wanted = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
-    if stamp.exists() and stamp.read_text() == wanted and PYTHON.exists():
+    if stamp.exists() and stamp.read_text() == wanted and Path(PYTHON).exists():
         return
-    python = subprocess.run(
-        [str(REPO / "scripts" / "find-python.sh")], capture_output=True, text=True, check=True
-    ).stdout.strip()
-    log(f"creating {VENV.relative_to(REPO)} with {python} (rembg[cli], once)")
-    if VENV.exists():
-        shutil.rmtree(VENV)
-    subprocess.run([python, "-m", "venv", str(VENV)], check=True)
-    pip = [str(PYTHON), "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
+    python = subprocess.run([str(REPO / "scripts" / "find-python.sh")], capture_output=True, text=True, check=True)
+    log(f"creating {VENV.relative_to(REPO)} with {python.stdout.strip()} (rembg[cli], once)")
+    shutil.rmtree(VENV, ignore_errors=True)
+    subprocess.run([python.stdout.strip(), "-m", "venv", str(VENV)], check=True)
+    pip = [PYTHON, "-m", "pip", "install", "--quiet", "--disable-pip-version-check"]
     subprocess.run([*pip, "--upgrade", "pip"], check=True)
     subprocess.run([*pip, "-r", str(REQUIREMENTS)], check=True)
     log("warming numba's cache in the rembg venv (first import of rembg, ~40 s once)")
-    subprocess.run([str(PYTHON), "-c", "import rembg.bg"], check=True, env=env())
+    subprocess.run([PYTHON, "-c", "import rembg.bg"], check=True, env=env())
     stamp.write_text(wanted)
 
 
-def versions() -> dict[str, str]:
-    script = (
-        "import importlib.metadata as m, json; "
-        "print(json.dumps({n: m.version(n) for n in ('rembg', 'onnxruntime', 'pillow', 'numpy', 'gradio')}))"
-    )
-    import json
-
-    return json.loads(subprocess.run([str(PYTHON), "-c", script], capture_output=True, text=True, check=True).stdout)
+def versions() -> str:
+    names = ("rembg", "onnxruntime", "pillow")
+    script = f"import importlib.metadata as m; print(', '.join(n + ' ' + m.version(n) for n in {names!r}))"
+    return subprocess.run([PYTHON, "-c", script], capture_output=True, text=True, check=True).stdout.strip()
 
 
-# --- rembg p ------------------------------------------------------------------------
+def peak_rss_mb(process: subprocess.Popen[bytes]) -> float:
+    """The most memory `process` has held so far; 0 once it has exited."""
+    try:
+        return rss_bytes(process.pid, "VmHWM") / 2**20
+    except (AssertionError, OSError):
+        return 0.0
 
 
-def folder_run(images: list[Path], *, processes: int, extra_env: dict[str, str] | None = None) -> dict[str, Any]:
-    """`rembg p -m u2netp IN OUT` over `images`, split evenly across `processes` at once.
-
-    Throughput is taken between each process's first and last output file, so
-    the CLI's start-up (imports, session creation) is not counted against it.
-    """
+def folder_run(images: list[Path], *, processes: int, **extra_env: str) -> dict[str, Any]:
+    """`rembg p -m u2netp IN OUT` over `images`, split evenly across `processes` at once. Images/s runs
+    from each process's first output file to its last, so the CLI's start-up is not counted."""
     with tempfile.TemporaryDirectory(prefix="bench-rembg-p-") as tmp:
-        root = Path(tmp)
-        runs = []
-        for index in range(processes):
-            source, target = root / f"in{index}", root / f"out{index}"
+        folders = [(Path(tmp) / f"in{index}", Path(tmp) / f"out{index}") for index in range(processes)]
+        for index, (source, _) in enumerate(folders):
             source.mkdir()
             for image in images[index::processes]:
                 (source / image.name).symlink_to(image.resolve())
-            runs.append((source, target))
         started = time.monotonic()
-        logs = [(root / f"log{index}").open("w+b") for index in range(processes)]
         procs = [
             subprocess.Popen(
-                [str(REMBG), "p", "-m", "u2netp", str(source), str(target)],
-                env={**env(), **(extra_env or {})},
-                stdout=log,
-                stderr=subprocess.STDOUT,
+                [REMBG, "p", "-m", "u2netp", str(source), str(target)], env=env(**extra_env), stderr=subprocess.PIPE
             )
-            for (source, target), log in zip(runs, logs, strict=True)
+            for source, target in folders
         ]
         peak = 0.0
         while any(proc.poll() is None for proc in procs):
-            peak = max(peak, sum(peak_rss_mb(proc.pid) for proc in procs if proc.poll() is None))
+            peak = max(peak, sum(map(peak_rss_mb, procs)))
             time.sleep(0.05)
         wall = time.monotonic() - started
-        steady = 0.0
-        outputs = 0
-        for proc, (_, target), log in zip(procs, runs, logs, strict=True):
-            log.seek(0)
-            output = log.read().decode(errors="replace")
-            log.close()
-            if proc.returncode:
-                raise RuntimeError(f"rembg p failed: {output[-2000:]}")
-            times = sorted(path.stat().st_mtime for path in target.glob("*.png"))
-            outputs += len(times)
-            steady += (len(times) - 1) / (times[-1] - times[0])
-        if outputs != len(images):
-            raise RuntimeError(f"rembg p wrote {outputs} cutouts for {len(images)} images")
+        outputs = [sorted(target.glob("*.png"), key=lambda path: path.stat().st_mtime) for _, target in folders]
+        for proc in procs:
+            assert proc.stderr is not None
+            if proc.wait():
+                raise RuntimeError(f"rembg p failed: {proc.stderr.read()[-2000:]!r}")
+        if sum(map(len, outputs)) != len(images):
+            raise RuntimeError(f"rembg p wrote {sum(map(len, outputs))} cutouts for {len(images)} images")
+        steady = sum((len(out) - 1) / (out[-1].stat().st_mtime - out[0].stat().st_mtime) for out in outputs)
         return {
-            "processes": processes,
-            "images": len(images),
             "ips": round(steady, 3),
             "wall_ips": round(len(images) / wall, 3),
-            "wall_seconds": round(wall, 2),
             "peak_rss_mb": round(peak, 1),
-            "env": extra_env or {},
+            "kb_per_image": round(sum(path.stat().st_size for out in outputs for path in out) / len(images) / 1000, 1),
         }
 
 
-# --- rembg s ------------------------------------------------------------------------
-
-
 class RembgServer:
-    """`rembg s --no-ui` (the API without the Gradio page) on a free port."""
+    """`rembg s --no-ui` (the API without the Gradio page, its leanest form) on a free port."""
 
     def __init__(self) -> None:
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.process: subprocess.Popen[bytes] | None = None
-        self.started_at = 0.0
-        self.log_file = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop())
-
-    def start(self) -> None:
+        self.url = f"http://127.0.0.1:{free_port()}"
+        self.log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop())
         self.started_at = time.monotonic()
-        self.process = subprocess.Popen(
-            [str(REMBG), "s", "--host", "127.0.0.1", "--port", str(self.port), "--no-ui", "--log_level", "warning"],
-            env=env(),
-            stdout=self.log_file,
-            stderr=subprocess.STDOUT,
-        )
+        port = self.url.rsplit(":", 1)[1]
+        command = [REMBG, "s", "--host", "127.0.0.1", "--port", port, "--no-ui", "--log_level", "warning"]
+        self.process = subprocess.Popen(command, env=env(), stdout=self.log, stderr=subprocess.STDOUT)
 
-    def log(self) -> str:
-        self.log_file.seek(0)
-        return self.log_file.read().decode(errors="replace")[-3000:]
-
-    def remove(self, http: requests.Session, image: bytes, *, timeout: float = 120) -> bytes:
-        reply = http.post(
-            f"{self.url}/api/remove",
-            files={"file": ("photo.jpg", image, "image/jpeg")},
-            data={"model": "u2netp"},
-            timeout=timeout,
-        )
+    def remove(self, http: requests.Session, image: bytes) -> bytes:
+        files, data = {"file": ("photo.jpg", image, "image/jpeg")}, {"model": "u2netp"}
+        reply = http.post(f"{self.url}/api/remove", files=files, data=data, timeout=180)
         if reply.status_code != 200 or reply.headers.get("content-type") != "image/png":
             raise RuntimeError(f"rembg s answered {reply.status_code}: {reply.text[:300]}")
         return reply.content
 
-    def first_result_seconds(self, image: bytes, timeout: float = 120) -> float:
-        """Seconds from process start to the first cutout (polling until it listens)."""
-        assert self.process is not None
-        return first_result_seconds(
-            "rembg s", self.process, self.started_at, lambda http: self.remove(http, image), self.log, timeout
-        )
+    def cold_start_s(self, image: bytes, timeout: float = 120) -> float:
+        """From spawning the process to its first cutout (its session is made on the first request)."""
+        with requests.Session() as http:
+            while time.monotonic() < self.started_at + timeout and self.process.poll() is None:
+                try:
+                    self.remove(http, image)
+                    return time.monotonic() - self.started_at
+                except requests.ConnectionError:
+                    time.sleep(0.05)
+        self.log.seek(0)
+        raise RuntimeError(f"rembg s gave no cutout:\n{self.log.read().decode(errors='replace')[-3000:]}")
 
-    def run(self, images: list[bytes], concurrency: int) -> LatencyRun:
-        sessions = [requests.Session() for _ in range(concurrency)]
-        try:
-            return run_requests(
-                lambda client, image: self.remove(sessions[client], image), images, concurrency=concurrency
-            )
-        finally:
-            for http in sessions:
-                http.close()
-
-    @property
     def peak_rss_mb(self) -> float:
-        assert self.process is not None
-        return peak_rss_mb(self.process.pid)
+        return peak_rss_mb(self.process)
 
     def stop(self) -> None:
-        if self.process is not None:
-            stop_process(self.process)
-        self.log_file.close()
+        if self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(20)
+        self.log.close()

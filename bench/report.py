@@ -1,327 +1,245 @@
-"""Turn one run's measurements into bench/results/latest.json, a table, a chart and docs/benchmarks.md.
+"""One run's figures into bench/results/latest.json, the printed table, the chart and docs/benchmarks.md.
 
-`python -m bench.report` redraws the chart and rewrites docs/benchmarks.md from the last
-full run's bench/results/latest.json (after editing bench/docs_text.py, say) without measuring again.
+docs/benchmarks.md is bench/templates/benchmarks.md with the figures filled in. `python -m bench.report`
+rewrites it from the last bench/results/latest.json (after editing the template) without measuring again.
 """
 
 import json
 import math
+import string
 import subprocess
-from pathlib import Path
 from typing import Any
 
-from bench.common import REPO, log
+from bench.common import REPO, get, log
+from bench.rembg_cli import PYTHON as REMBG_PYTHON
 
-# (result key, comparison, threshold, what it means)
-TARGETS = [
-    ("bulk_vs_rembg_p", ">=", 2.5, "bulk batch vs `rembg p`"),
-    ("bulk_vs_ceiling", ">=", 0.9, "bulk batch vs the in-process ceiling"),
-    ("bgremove_p50_vs_rembg_s", "<=", 0.7, "/bgremove p50 vs `rembg s` p50 (c1)"),
-    ("bgremove_p99_c2_vs_p50", "<=", 2.0, "/bgremove p99 at c2 vs its p50 at c1"),
-    ("rss_vs_rembg_s", "<=", 0.8, "peak RSS vs `rembg s` (2 workers)"),
-    ("zip_rss_growth_mb", "<=", 64, "RSS growth streaming the zip, MB"),
-    ("zip_ttfb_s", "<=", 1.0, "zip time to first byte, s"),
-    ("cold_start_s", "<=", 5.0, "cold start to first /bgremove result, s"),
-]
-CHART_NAME = "benchmarks.png"
-
-
-def _ratio(numerator: Any, denominator: Any) -> float | None:
-    if not isinstance(numerator, int | float) or not isinstance(denominator, int | float) or not denominator:
-        return None
-    return round(numerator / denominator, 3)
-
-
-def add_ratios(results: dict[str, Any]) -> None:
-    results["bulk_vs_rembg_p"] = _ratio(results.get("bulk_ips"), results.get("rembg_p_ips"))
-    results["bulk_vs_rembg_p_tuned"] = _ratio(results.get("bulk_ips"), results.get("rembg_p_ips_tuned"))
-    results["bulk_vs_ceiling"] = _ratio(results.get("bulk_ips"), results.get("ceiling_ips"))
-    results["bgremove_p50_vs_rembg_s"] = _ratio(results.get("bgremove_p50_ms"), results.get("rembg_s_p50_ms"))
-    results["bgremove_p99_c2_vs_p50"] = _ratio(results.get("bgremove_p99_ms_c2"), results.get("bgremove_p50_ms"))
-    results["rss_vs_rembg_s"] = _ratio(results.get("rss_mb"), results.get("rembg_s_rss_mb"))
-    results["bgremove_ips_c2_vs_rembg_s"] = _ratio(results.get("bgremove_ips_c2"), results.get("rembg_s_ips_c2"))
-    same = results.get("ceiling_first_cutout_sha256")
-    results["ceiling_same_bytes_as_bgsite"] = bool(same) and same == results.get("bgsite_first_cutout_sha256")
-    verdicts = {}
-    for key, comparison, threshold, meaning in TARGETS:
-        value = results.get(key)
-        met = None
-        if isinstance(value, int | float):
-            met = value >= threshold if comparison == ">=" else value <= threshold
-        verdicts[key] = {"value": value, "target": f"{comparison} {threshold:g}", "met": met, "what": meaning}
-    results["targets"] = verdicts
+TEMPLATE = REPO / "bench" / "templates" / "benchmarks.md"
+RESULTS = REPO / "bench" / "results"
+IMAGE_SETS = {
+    "realphotos": "the real-photo set of `make quality` (`bench/realphotos`: alphamatting.com, Oxford-IIIT Pet and "
+    "DAVIS 2016 photographs of products, plants, animals, people and groups)",
+    "scikit-image": "the camera photos that ship with scikit-image (astronaut, chelsea, coffee, motorcycle_left, "
+    "motorcycle_right, rocket; the real-photo set was not installed)",
+}
+TUNED = "2 processes, OMP_NUM_THREADS=1"  # `rembg p` with one ORT thread per process, as bgsite's workers
+MIXES = {"c1": "1280x960, c1", "c2": "1280x960, c2", "large_c1": "12 MP, c1", "small_c1": "640x480, c1"}
+MIXES["bulk_c2"] = "50 photos, c2"
+STAGES = {
+    "decode": "decode JPEG + EXIF",
+    "model_input": "model input (resize to 320², normalise)",
+    "onnx_run": "ONNX Runtime run, u2netp-int8 (1 thread)",
+    "onnx_run_fp32": "— the same run on u2netp fp32, for comparison",
+    "mask_upscale": "mask upscale (LANCZOS)",
+    "mask_cleanup": "mask clean-up (snap, specks, holes)",
+    "decontaminate": "edge colour decontamination",
+    "compose": "compose RGBA (Pillow, in place)",
+    "png_level1": "PNG encode, level 1",
+    "cut_out_total": "whole `pipeline.cut_out`",
+}
 
 
-# --- formatting -------------------------------------------------------------------------------
+def ratio(numerator: Any, denominator: Any) -> float | None:
+    if isinstance(numerator, int | float) and isinstance(denominator, int | float) and denominator:
+        return round(numerator / denominator, 3)
+    return None
 
 
 def fmt(value: Any, digits: int = 2) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "—"
-    if isinstance(value, bool):
-        return "yes" if value else "no"
+    if isinstance(value, int):
+        return f"{value:,}"
     if isinstance(value, int | float):
         return f"{value:,.{digits}f}" if abs(value) < 100 else f"{value:,.0f}"
     return str(value)
 
 
-def mark(met: bool | None) -> str:
-    return {True: "met", False: "**missed**", None: "not measured"}[met]
+def targets(r: dict[str, Any]) -> dict[str, tuple[Any, str, float]]:
+    """Issue 6's targets: name -> (value, comparison, threshold)."""
+    return {
+        "bulk_vs_rembg_p": (ratio(get(r, "bulk.ips"), r.get("rembg_p_ips")), ">=", 2.5),
+        "bulk_vs_ceiling": (ratio(get(r, "bulk.ips"), r.get("ceiling_ips")), ">=", 0.9),
+        "bgremove_p50_vs_rembg_s": (ratio(get(r, "bgremove.c1.p50_ms"), get(r, "rembg_s.c1.p50_ms")), "<=", 0.7),
+        "bgremove_p99_c2_vs_p50": (ratio(get(r, "bgremove.c2.p99_ms"), get(r, "bgremove.c1.p50_ms")), "<=", 2.0),
+        "rss_vs_rembg_s": (ratio(r.get("rss_mb"), r.get("rembg_s_rss_mb")), "<=", 0.8),
+        "zip_rss_growth_mb": (get(r, "zip.rss_growth_mb"), "<=", 64),
+        "zip_ttfb_s": (get(r, "zip.ttfb_s"), "<=", 1.0),
+        "cold_start_s": (r.get("cold_start_s"), "<=", 5.0),
+    }
+
+
+def verdict(r: dict[str, Any], name: str) -> str:
+    """Target `name`'s value, threshold and whether it was met; "—" for no target."""
+    if not name:
+        return "—"
+    value, comparison, threshold = targets(r)[name]
+    if not isinstance(value, int | float):
+        return f"{comparison} {threshold:g}: not measured"
+    met = value >= threshold if comparison == ">=" else value <= threshold
+    return f"{fmt(value, 3)} {comparison} {threshold:g}: {'met' if met else '**missed**'}"
+
+
+# Measure, bgsite's figure, what it is compared with and its figure, target; figures are paths into the results.
+HEADLINE_ROWS = [
+    ("Bulk batch of 1280x960 photos, img/s", "bulk.ips", "`rembg p`", "rembg_p_ips", "bulk_vs_rembg_p"),
+    ("Bulk vs `rembg p` tuned by hand, img/s", "bulk.ips", TUNED, f"rembg_p_runs.{TUNED}.ips", ""),
+    ("Bulk vs in-process ceiling, img/s", "bulk.ips", "ceiling", "ceiling_ips", "bulk_vs_ceiling"),
+    (
+        "/bgremove p50, 1280x960, c1, ms",
+        "bgremove.c1.p50_ms",
+        "`rembg s`",
+        "rembg_s.c1.p50_ms",
+        "bgremove_p50_vs_rembg_s",
+    ),
+    (
+        "/bgremove p99, 1280x960, c2, ms (target: ÷ own c1 p50)",
+        "bgremove.c2.p99_ms",
+        "`rembg s`",
+        "rembg_s.c2.p99_ms",
+        "bgremove_p99_c2_vs_p50",
+    ),
+    ("Throughput via HTTP, c2, img/s", "bgremove.bulk_c2.ips", "`rembg s`", "rembg_s.bulk_c2.ips", ""),
+    ("/bgremove p50, 12 MP, ms", "bgremove.large_c1.p50_ms", "`rembg s`", "rembg_s.large_c1.p50_ms", ""),
+    (
+        "Output PNG per 1280x960 photo, KB",
+        "bgremove.bulk_c2.kb_per_image",
+        "`rembg s`",
+        "rembg_s.bulk_c2.kb_per_image",
+        "",
+    ),
+    ("Peak RSS of the server, MB", "rss_mb", "`rembg s`", "rembg_s_rss_mb", "rss_vs_rembg_s"),
+    ("Cold start to first result, s", "cold_start_s", "`rembg s`", "rembg_s_cold_start_s", "cold_start_s"),
+    ("Zip of a large batch: RSS growth, MB", "zip.rss_growth_mb", "", "", "zip_rss_growth_mb"),
+    ("Zip: time to first byte, s", "zip.ttfb_s", "", "", "zip_ttfb_s"),
+]
 
 
 def headline_rows(r: dict[str, Any]) -> list[list[str]]:
-    t = r.get("targets", {})
-
-    def verdict(key: str) -> str:
-        entry = t.get(key, {})
-        return f"{entry.get('target', '')} ({mark(entry.get('met'))})"
-
-    p = r.get("rembg_p_best", "")
-    return [
-        [
-            f"Bulk, {r.get('bulk', {}).get('images', 50)} x 1280x960, img/s",
-            fmt(r.get("bulk_ips")),
-            f"`rembg p` {fmt(r.get('rembg_p_ips'))} ({p})",
-            fmt(r.get("bulk_vs_rembg_p")),
-            verdict("bulk_vs_rembg_p"),
-        ],
-        [
-            "Bulk vs `rembg p` tuned by hand, img/s",
-            fmt(r.get("bulk_ips")),
-            f"2 processes, OMP_NUM_THREADS=1: {fmt(r.get('rembg_p_ips_tuned'))}",
-            fmt(r.get("bulk_vs_rembg_p_tuned")),
-            "— (not in the issue)",
-        ],
-        [
-            "Bulk vs in-process ceiling, img/s",
-            fmt(r.get("bulk_ips")),
-            f"ceiling {fmt(r.get('ceiling_ips'))} ({r.get('ceiling_layout', '')})",
-            fmt(r.get("bulk_vs_ceiling")),
-            verdict("bulk_vs_ceiling"),
-        ],
-        [
-            "/bgremove p50, 1280x960, c1, ms",
-            fmt(r.get("bgremove_p50_ms")),
-            f"`rembg s` {fmt(r.get('rembg_s_p50_ms'))}",
-            fmt(r.get("bgremove_p50_vs_rembg_s")),
-            verdict("bgremove_p50_vs_rembg_s"),
-        ],
-        [
-            "/bgremove p99, 1280x960, c2, ms",
-            fmt(r.get("bgremove_p99_ms_c2")),
-            f"`rembg s` {fmt(r.get('rembg_s_p99_ms_c2'))}",
-            f"{fmt(r.get('bgremove_p99_c2_vs_p50'))} x own p50",
-            verdict("bgremove_p99_c2_vs_p50"),
-        ],
-        [
-            "Throughput via HTTP, c2, img/s",
-            fmt(r.get("bgremove_ips_c2")),
-            f"`rembg s` {fmt(r.get('rembg_s_ips_c2'))}",
-            fmt(r.get("bgremove_ips_c2_vs_rembg_s")),
-            "—",
-        ],
-        [
-            "/bgremove p50, 12 MP, ms",
-            fmt(r.get("bgremove_large_p50_ms")),
-            f"`rembg s` {fmt(r.get('rembg_s_large_p50_ms'))}",
-            fmt(_ratio(r.get("bgremove_large_p50_ms"), r.get("rembg_s_large_p50_ms"))),
-            "—",
-        ],
-        [
-            "Peak RSS of the server, MB",
-            fmt(r.get("rss_mb")),
-            f"`rembg s` {fmt(r.get('rembg_s_rss_mb'))}",
-            fmt(r.get("rss_vs_rembg_s")),
-            verdict("rss_vs_rembg_s"),
-        ],
-        [
-            "Cold start to first result, s",
-            fmt(r.get("cold_start_s")),
-            f"`rembg s` {fmt(r.get('rembg_s_cold_start_s'))}",
-            "—",
-            verdict("cold_start_s"),
-        ],
-        [
-            f"Zip of {r.get('zip', {}).get('members', '—')} cutouts: RSS growth, MB",
-            fmt(r.get("zip_rss_growth_mb")),
-            "—",
-            "—",
-            verdict("zip_rss_growth_mb"),
-        ],
-        ["Zip: time to first byte, s", fmt(r.get("zip_ttfb_s"), 3), "—", "—", verdict("zip_ttfb_s")],
-    ]
+    rows = []
+    for label, ours, name, theirs, target in HEADLINE_ROWS:
+        ours_value, theirs_value = get(r, ours), get(r, theirs) if theirs else None
+        compared = f"{name} {fmt(theirs_value)}" if theirs else "—"
+        rows.append([label, fmt(ours_value), compared, fmt(ratio(ours_value, theirs_value)), verdict(r, target)])
+    return rows
 
 
 def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
+    lines = [header, ["---"] * len(header), *rows]
+    return "\n".join("| " + " | ".join(row) + " |" for row in lines)
+
+
+def run_table(header: list[str], runs: dict[str, dict[str, Any]], fields: list[str]) -> str:
+    """A row per run: its name, then its `fields`."""
+    return markdown_table(header, [[name] + [fmt(run.get(field)) for field in fields] for name, run in runs.items()])
 
 
 def text_table(header: list[str], rows: list[list[str]]) -> str:
-    cells = [header, *rows]
-    widths = [max(len(row[i].replace("`", "").replace("**", "")) for row in cells) for i in range(len(header))]
-    out = []
-    for index, row in enumerate(cells):
-        out.append(
-            "  ".join(
-                cell.replace("`", "").replace("**", "").ljust(width) for cell, width in zip(row, widths, strict=True)
-            )
-        )
-        if index == 0:
-            out.append("  ".join("-" * width for width in widths))
-    return "\n".join(out)
+    cells = [[cell.replace("`", "").replace("**", "") for cell in row] for row in [header, *rows]]
+    widths = [max(len(row[column]) for row in cells) for column in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in cells)
 
 
 HEADLINE = ["Measure", "bgsite", "rembg", "ratio", "target"]
 
 
-def latency_rows(r: dict[str, Any]) -> list[list[str]]:
-    labels = {
-        "c1": "1280x960, c1",
-        "c2": "1280x960, c2",
-        "large_c1": "12 MP, c1",
-        "small_c1": "640x480, c1",
-        "bulk_c2": "50 photos, c2",
+def fill(r: dict[str, Any]) -> str:
+    """bench/templates/benchmarks.md with this run's figures."""
+    m, bg, rs, stages = r.get("machine", {}), r.get("bgremove", {}), r.get("rembg_s", {}), r.get("stages", {})
+    small, large = stages.get("1280x960", {}), stages.get("4000x3000", {})
+    onnx_ms, cut_ms = small.get("onnx_run"), small.get("cut_out_total")
+    bound = 2000 / onnx_ms if onnx_ms else None
+    timings = r.get("bgremove_server_timings", {})
+    p50, rembg_p = get(bg, "c1.p50_ms"), r.get("rembg_p_ips")
+    load, end_load = m.get("load_avg_at_start"), m.get("load_avg_at_end")
+    layouts = r.get("ceiling_layouts", {})
+    values = {
+        "started": r.get("started"),
+        "machine": f"**{m.get('cpu')}**, {m.get('cores')} cores, {m.get('ram_gb')} GB RAM (Linux {m.get('kernel')}, "
+        f"Python {m.get('python')})",
+        "load": f"{fmt(load)} at the start"
+        + (f", {fmt(end_load)} at the end" if end_load is not None else "")
+        + (" (the machine was busy: these numbers are noisy)" if max(load or 0, end_load or 0) > 0.5 else ""),
+        "quick": " This was a **quick** run (`BENCH_QUICK=1`); rerun `make bench` for the real figures." * r["quick"],
+        "errors": "".join(
+            f"\n**Failed in this run:** {name}: {error}\n" for name, error in r.get("errors", {}).items()
+        ),
+        "headline_table": markdown_table(HEADLINE, headline_rows(r)),
+        "image_set": IMAGE_SETS.get(r.get("images", ""), "—"),
+        "bulk_count": get(r, "bulk.images"),
+        "zip_members": get(r, "zip.members"),
+        "zip_distinct": get(r, "zip.distinct_photos"),
+        "stage_table": markdown_table(
+            ["stage", "1280x960", "4000x3000"],
+            [[label, fmt(small.get(key), 1), fmt(large.get(key), 1)] for key, label in STAGES.items()],
+        ),
+        "model_share": f"{100 * onnx_ms / cut_ms:.0f} %" if onnx_ms and cut_ms else "—",
+        "onnx_fp32_ms": fmt(small.get("onnx_run_fp32"), 0),
+        "onnx_s": f"{onnx_ms / 1000:.3f}" if onnx_ms else "—",
+        "model_bound": fmt(bound),
+        "model_bound_vs_p": fmt(ratio(bound, rembg_p)),
+        "layout_table": run_table(
+            ["layout", "images/s", "per image when busy, ms", "alone, ms", "peak RSS, MB"],
+            layouts,
+            ["ips", "per_image_ms_p50", "solo_ms_p50", "peak_rss_mb"],
+        ),
+        "same_bytes": "the same"
+        if r.get("ceiling_first_cutout_sha256") == r.get("bgsite_first_cutout_sha256")
+        else "**not** the same",
+        "rembg_p_table": run_table(
+            ["configuration", "images/s (steady)", "images/s incl. start-up", "peak RSS, MB", "KB per image"],
+            r.get("rembg_p_runs", {}),
+            ["ips", "wall_ips", "peak_rss_mb", "kb_per_image"],
+        ),
+        "latency_table": markdown_table(
+            ["request mix", "n", "bgsite p50", "p99", "img/s", "KB/image", "rembg s p50", "p99", "img/s", "KB/image"],
+            [
+                [label, fmt(get(bg, f"{key}.requests"))]
+                + [
+                    fmt(get(side, f"{key}.{field}"), 1 if field == "kb_per_image" else 2)
+                    for side in (bg, rs)
+                    for field in ("p50_ms", "p99_ms", "ips", "kb_per_image")
+                ]
+                for key, label in MIXES.items()
+            ],
+        ),
+        "queue_ms": fmt(timings.get("queue_wait_ms_p50"), 0),
+        "worker_ms": fmt(timings.get("worker_ms_p50"), 0),
+        "finished_ms": fmt(timings.get("queued_to_finished_ms_p50"), 0),
+        "p50_ms": fmt(p50, 0),
+        "overhead_ms": fmt(p50 - timings["queued_to_finished_ms_p50"] if p50 and timings else None, 0),
+        "targets": "\n".join(f"- `{name}` {verdict(r, name)}" for name in targets(r)),
+        "rembg_p_x25": fmt(2.5 * rembg_p if rembg_p else None),
+        "worker_budget_ms": fmt(2000 / (2.5 * rembg_p) if rembg_p else None, 0),
+        "server_ms_per_image": fmt(2000 / get(r, "bulk.ips") if get(r, "bulk.ips") else None, 0),
+        "cut_ms": fmt(cut_ms, 0),
+        "onnx_ms": fmt(onnx_ms, 0),
+        "rembg_s_x07": fmt(0.7 * get(rs, "c1.p50_ms") if get(rs, "c1.p50_ms") else None, 0),
+        "bgsite_versions": r.get("versions", {}).get("bgsite"),
+        "rembg_versions": r.get("versions", {}).get("rembg"),
     }
-    rows = []
-    for key, label in labels.items():
-        ours, theirs = r.get("bgremove", {}).get(key, {}), r.get("rembg_s", {}).get(key, {})
-        rows.append(
-            [
-                label,
-                str(ours.get("requests", "—")),
-                fmt(ours.get("p50_ms")),
-                fmt(ours.get("p99_ms")),
-                fmt(ours.get("ips")),
-                fmt(theirs.get("p50_ms")),
-                fmt(theirs.get("p99_ms")),
-                fmt(theirs.get("ips")),
-            ]
-        )
-    return rows
+    return string.Template(TEMPLATE.read_text()).substitute(values)
 
 
-def stage_rows(r: dict[str, Any]) -> list[list[str]]:
-    tuning = r.get("tuning", {})
-    small, large = tuning.get("profile_1280x960", {}).get("ms", {}), tuning.get("profile_12mp", {}).get("ms", {})
-    names = [
-        ("decode", "decode JPEG + EXIF"),
-        ("model_input", "model input (resize to 320², normalise)"),
-        ("onnx_run", "ONNX Runtime run, u2netp-int8 (1 thread)"),
-        ("onnx_run_fp32", "— the same run on u2netp fp32, for comparison"),
-        ("mask_upscale", "mask upscale (LANCZOS)"),
-        ("mask_cleanup", "mask clean-up (snap, specks, holes)"),
-        ("decontaminate", "edge colour decontamination"),
-        ("compose", "compose RGBA (Pillow, in place)"),
-        ("png_level1", "PNG encode, level 1"),
-        ("cut_out_total", "whole `pipeline.cut_out`"),
-    ]
-    return [[label, fmt(small.get(key), 1), fmt(large.get(key), 1)] for key, label in names]
+def finish(results: dict[str, Any]) -> None:
+    """Write the results, print the table, draw the chart and the page (a quick run's go to bench/results/)."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(results, indent=2, sort_keys=True) + "\n"
+    (RESULTS / "latest.json").write_text(text)
+    if not results["quick"]:
+        (RESULTS / f"run-{results['started'].replace(' ', '_').replace(':', '')}.json").write_text(text)
+    write_page(results)
+    print("\n" + text_table(HEADLINE, headline_rows(results)) + "\n")
 
 
-def memory_rows(r: dict[str, Any]) -> list[list[str]]:
-    rows = []
-    for name, m in r.get("tuning", {}).get("memory", {}).items():
-        rows.append(
-            [
-                name,
-                fmt(m.get("import_and_sessions_s")),
-                fmt(m.get("rss_after_sessions_mb"), 0),
-                fmt(m.get("rss_after_runs_mb"), 0),
-                fmt(m.get("peak_rss_mb"), 0),
-                fmt(m.get("cut_out_ms_p50"), 0),
-            ]
-        )
-    return rows
-
-
-def layout_rows(r: dict[str, Any]) -> list[list[str]]:
-    return [
-        [
-            name,
-            fmt(run.get("ips")),
-            fmt(run.get("per_image_ms_p50"), 0),
-            fmt(run.get("solo_ms_p50"), 0),
-            fmt(run.get("peak_rss_mb"), 0),
-        ]
-        for name, run in r.get("ceiling_layouts", {}).items()
-    ]
-
-
-def rembg_p_rows(r: dict[str, Any]) -> list[list[str]]:
-    labels = {"c1": "1 process", "c2": "2 processes", "c2_omp1": "2 processes, OMP_NUM_THREADS=1"}
-    return [
-        [labels.get(name, name), fmt(run.get("ips")), fmt(run.get("wall_ips")), fmt(run.get("peak_rss_mb"), 0)]
-        for name, run in r.get("rembg_p_runs", {}).items()
-    ]
-
-
-# --- chart ---------------------------------------------------------------------------------------------
-
-
-def chart(results_path: Path, target: Path) -> str:
-    """Matplotlib in the bench venv; Pillow here if that fails. Returns what drew it."""
-    from bench.rembg_cli import PYTHON
-
-    if PYTHON.exists():
-        done = subprocess.run(
-            [str(PYTHON), "-m", "bench.chart", str(results_path), str(target)],
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            check=False,
-        )
-        if done.returncode == 0:
-            return "matplotlib"
-        log(f"matplotlib chart failed, drawing with Pillow: {done.stderr[-500:]}")
-    from bench.chart import draw_with_pillow
-
-    draw_with_pillow(json.loads(results_path.read_text()), target)
-    return "pillow"
-
-
-# --- the document ---------------------------------------------------------------------------------------
-
-
-def finish(results: dict[str, Any], results_dir: Path, docs_dir: Path) -> None:
-    add_ratios(results)
-    results_dir.mkdir(parents=True, exist_ok=True)
-    results_path = results_dir / "latest.json"
-    results_path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    stamp = results.get("started", "").replace(" ", "_").replace(":", "")
-    if not results.get("quick"):
-        (results_dir / f"run-{stamp}.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    try:
-        results["chart_drawn_with"] = chart(results_path, docs_dir / CHART_NAME)
-    except Exception as exc:  # the numbers matter more than the picture
-        log(f"no chart: {exc}")
-    results_path.write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
-    print()
-    print(text_table(HEADLINE, headline_rows(results)))
-    print()
-    if results.get("errors"):
-        print("Phases that failed:", json.dumps(results["errors"], indent=2))
-    (docs_dir / "benchmarks.md").write_text(document(results))
-    log(f"wrote {results_path.relative_to(REPO)} and {(docs_dir / 'benchmarks.md').relative_to(REPO)}")
-
-
-def document(r: dict[str, Any]) -> str:
-    from bench.docs_text import render
-
-    return render(r)
-
-
-def main() -> None:
-    results_path = REPO / "bench" / "results" / "latest.json"
-    results = json.loads(results_path.read_text())
-    docs_dir = REPO / "bench" / "results" if results.get("quick") else REPO / "docs"
-    add_ratios(results)
-    chart(results_path, docs_dir / CHART_NAME)
-    (docs_dir / "benchmarks.md").write_text(document(results))
-    print(text_table(HEADLINE, headline_rows(results)))
-    log(f"rewrote {(docs_dir / 'benchmarks.md').relative_to(REPO)} from {results_path.relative_to(REPO)}")
+def write_page(results: dict[str, Any]) -> None:
+    docs = RESULTS if results["quick"] else REPO / "docs"
+    chart = [REMBG_PYTHON, "-m", "bench.chart", str(RESULTS / "latest.json"), str(docs / "benchmarks.png")]
+    drawn = subprocess.run(chart, cwd=REPO, capture_output=True, text=True, check=False)
+    if drawn.returncode:  # the figures matter more than the picture
+        log(f"no chart: {drawn.stderr[-500:]}")
+    (docs / "benchmarks.md").write_text(fill(results))
+    log(f"wrote {(docs / 'benchmarks.md').relative_to(REPO)}")
 
 
 if __name__ == "__main__":
-    main()
+    write_page(json.loads((RESULTS / "latest.json").read_text()))

@@ -9,7 +9,6 @@ REDIS_URL and the AWS_* variables set; see docs/deploy.md and .env.example.
 import os
 import re
 import secrets
-import time
 import warnings
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -30,7 +29,6 @@ environ.Env.read_env(BASE_DIR / ".env")
 
 DEBUG = env.bool("DEBUG", default=False)
 DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "data"))).resolve()
-DATA_DIR.mkdir(parents=True, exist_ok=True)
 
 
 def _origin(url: str) -> str:
@@ -38,31 +36,17 @@ def _origin(url: str) -> str:
     return f"{parts.scheme}://{parts.netloc}"
 
 
-def _secret_key() -> str:
-    """SECRET_KEY from the environment, else one generated once per data folder.
+# Signs sessions and CSRF tokens. Set it, with one value, for web processes that do not share
+# DATA_DIR. Otherwise `manage.py migrate`, which every way of starting bgsite runs first, writes
+# one into DATA_DIR once (removal/management/commands/migrate.py) and this reads it. A process
+# that finds neither (a test run, a tool importing these settings) signs with a random key of
+# its own; check removal.W003 says so. Importing the settings writes nothing.
+SECRET_KEY = env.str("SECRET_KEY", default="")
+SECRET_KEY_FILE = None if SECRET_KEY else DATA_DIR / "secret_key"
+if SECRET_KEY_FILE is not None and SECRET_KEY_FILE.is_file():
+    SECRET_KEY = SECRET_KEY_FILE.read_text().strip()
+SECRET_KEY = SECRET_KEY or secrets.token_urlsafe(50)
 
-    Scaled deployments with several web processes must set SECRET_KEY so that
-    all of them agree; a single embedded process keeps its own in DATA_DIR.
-    """
-    if key := env.str("SECRET_KEY", default=""):
-        return key
-    key_file = DATA_DIR / "secret_key"
-    try:
-        # O_EXCL: when several processes start at once, exactly one writes the key.
-        descriptor = os.open(key_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    except FileExistsError:
-        pass
-    else:
-        with os.fdopen(descriptor, "w") as out:
-            out.write(secrets.token_urlsafe(50))
-    for _ in range(50):  # another process may be between creating and writing it
-        if key := key_file.read_text().strip():
-            return key
-        time.sleep(0.1)
-    raise ImproperlyConfigured(f"{key_file} is empty; delete it or set SECRET_KEY")
-
-
-SECRET_KEY = _secret_key()
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
@@ -192,9 +176,7 @@ STORAGES = {
 
 STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = DATA_DIR / "static"
-STATIC_ROOT.mkdir(exist_ok=True)  # whitenoise warns at start-up when it is missing
-# Serve straight from the source folders: no collectstatic step to forget.
+# Serve straight from the source folders: no collectstatic step to forget, and no STATIC_ROOT.
 WHITENOISE_USE_FINDERS = True
 # WhiteNoise answers with a synchronous file iterator, which Django's ASGI
 # handler reads whole (fine for small static files) and warns about each time.

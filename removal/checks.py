@@ -50,3 +50,17 @@ def progress_reaches_browsers(**kwargs: Any) -> list[checks.CheckMessage]:
             )
         ]
     return []
+
+
+@checks.register()
+def secret_key_kept(**kwargs: Any) -> list[checks.CheckMessage]:
+    if settings.SECRET_KEY_FILE is None or settings.SECRET_KEY_FILE.is_file():
+        return []
+    return [
+        checks.Warning(
+            f"SECRET_KEY is not set and {settings.SECRET_KEY_FILE} does not exist: this process signs sessions "
+            "and CSRF tokens with a random key of its own, which ends with it",
+            hint="Run `python manage.py migrate` (it writes the key into DATA_DIR once), or set SECRET_KEY.",
+            id="removal.W003",
+        )
+    ]

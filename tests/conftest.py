@@ -47,8 +47,8 @@ def photo_path(name: str) -> Path:
 
 def photo_bytes(name: str = "astronaut.png", *, size: tuple[int, int] | None = None, fmt: str = "JPEG") -> bytes:
     """A real photo, optionally resized, encoded as `fmt`."""
-    with Image.open(photo_path(name)) as image:
-        image = image.convert("RGB")
+    with Image.open(photo_path(name)) as opened:
+        image = opened.convert("RGB")
         if size:
             image = image.resize(size, Image.Resampling.LANCZOS)
         buffer = io.BytesIO()
@@ -182,12 +182,12 @@ def api(client: Any, api_key: str) -> Any:
 # --- memory of a server process -------------------------------------------------
 
 
-def rss_bytes(pid: int) -> int:
-    """Resident memory of a process, from /proc."""
+def rss_bytes(pid: int, field: str = "VmRSS") -> int:
+    """Resident memory of a process, from /proc: now (VmRSS), or the most it has had (VmHWM)."""
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
+        if line.startswith(f"{field}:"):
             return int(line.split()[1]) * 1024
-    raise AssertionError(f"no VmRSS for process {pid}")
+    raise AssertionError(f"no {field} for process {pid}")
 
 
 class PeakRss:
@@ -241,6 +241,7 @@ class LiveServer:
     env_overrides: dict[str, str] = field(default_factory=dict)
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
+    started_at: float = 0.0  # time.monotonic() when the server process was spawned
     log_path: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -280,6 +281,7 @@ class LiveServer:
     def start(self, timeout: float = 60) -> None:
         self.manage("migrate", "--noinput", "-v", "0")
         log = self.log_path.open("ab")
+        self.started_at = time.monotonic()
         self.process = subprocess.Popen(
             [
                 *(sys.executable, "-m", "uvicorn", "bgsite.asgi:application", "--host", "127.0.0.1"),

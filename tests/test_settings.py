@@ -1,0 +1,60 @@
+"""bgsite/settings.py reads and writes nothing of its own; `manage.py migrate` makes DATA_DIR and its secret key."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from removal import checks
+from tests.conftest import REPO, run_manage
+
+
+def settings_env(data_dir: Path) -> dict[str, str]:
+    env = {**os.environ, "DATA_DIR": str(data_dir), "DJANGO_SETTINGS_MODULE": "bgsite.settings"}
+    env.pop("SECRET_KEY", None)
+    return env
+
+
+def test_importing_the_settings_creates_nothing(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    done = subprocess.run(
+        [sys.executable, "-c", "from django.conf import settings; print(len(settings.SECRET_KEY))"],
+        cwd=REPO,
+        env=settings_env(data_dir),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert int(done.stdout) >= 50, "a process without a key file signs with a random key of its own"
+    assert not data_dir.exists()
+
+
+def test_migrate_makes_the_data_folder_and_one_secret_key_that_later_processes_read(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    env = settings_env(data_dir)
+    run_manage(env, "migrate", "--noinput", "-v", "0")
+    key_file = data_dir / "secret_key"
+    key = key_file.read_text()
+    assert len(key) >= 50
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert sorted(path.name for path in data_dir.iterdir()) == ["db.sqlite3", "secret_key"]
+    run_manage(env, "migrate", "--noinput", "-v", "0")
+    assert key_file.read_text() == key, "a second migrate keeps the key"
+    read = run_manage(env, "shell", "-c", "from django.conf import settings; print(settings.SECRET_KEY)")
+    assert read.strip().splitlines()[-1] == key
+
+
+def test_a_secret_key_from_the_environment_writes_no_file(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    run_manage({**settings_env(data_dir), "SECRET_KEY": "set-by-the-operator"}, "migrate", "--noinput", "-v", "0")
+    assert not (data_dir / "secret_key").exists()
+
+
+def test_check_warns_when_a_process_signs_with_a_key_of_its_own(settings: Any, tmp_path: Path) -> None:
+    settings.SECRET_KEY_FILE = tmp_path / "secret_key"
+    assert [message.id for message in checks.secret_key_kept()] == ["removal.W003"]
+    settings.SECRET_KEY_FILE.write_text("kept")
+    assert checks.secret_key_kept() == []
+    settings.SECRET_KEY_FILE = None  # SECRET_KEY came from the environment
+    assert checks.secret_key_kept() == []
