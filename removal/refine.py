@@ -35,6 +35,9 @@ class Refinement:
 DEFAULT = Refinement()
 NONE = Refinement(snap_low=0, snap_high=255, keep_share=0.0, hole_share=0.0)
 CONFIDENT = 128
+# Shrinking a large photo to a small working copy: a fast box reduce first, then the filter
+# (Pillow's reducing_gap; a third of the time at 12 MP, the same working copy to within a level).
+REDUCING_GAP = 3.0
 
 
 def refine_alpha(alpha: np.ndarray, refinement: Refinement = DEFAULT) -> np.ndarray:
@@ -50,7 +53,7 @@ def refine_alpha(alpha: np.ndarray, refinement: Refinement = DEFAULT) -> np.ndar
     height, width = alpha.shape
     scale = min(1.0, TOPOLOGY_SIDE / max(width, height))
     small_size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    small = np.asarray(Image.fromarray(alpha).resize(small_size, Image.Resampling.BILINEAR))
+    small = np.asarray(Image.fromarray(alpha).resize(small_size, Image.Resampling.BILINEAR, reducing_gap=REDUCING_GAP))
     if refinement.keep_share > 0:
         kept = ndimage.binary_dilation(connected_to_subject(small, refinement.keep_share))
         alpha = np.where(_full_size(kept, (width, height)), alpha, 0).astype(np.uint8)
@@ -139,8 +142,8 @@ def _local_means(
     height, width = alpha.shape
     scale = min(1.0, BLUR_SIDE / max(width, height))
     small_size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    photo = np.asarray(rgb.resize(small_size, Image.Resampling.BILINEAR), dtype=np.float32) / 255
-    weight = np.asarray(Image.fromarray(alpha).resize(small_size, Image.Resampling.BILINEAR), dtype=np.float32) / 255
+    photo = np.asarray(rgb.resize(small_size, Image.Resampling.BILINEAR, reducing_gap=REDUCING_GAP), dtype=np.float32) / 255
+    weight = np.asarray(Image.fromarray(alpha).resize(small_size, Image.Resampling.BILINEAR, reducing_gap=REDUCING_GAP), dtype=np.float32) / 255
     means = []
     for plane_weight in (weight**PURITY_POWER, (1 - weight) ** PURITY_POWER):
         total = ndimage.uniform_filter(plane_weight, BLUR_WINDOW)[..., None]
