@@ -53,7 +53,7 @@ def refine_alpha(alpha: np.ndarray, refinement: Refinement = DEFAULT) -> np.ndar
     height, width = alpha.shape
     scale = min(1.0, TOPOLOGY_SIDE / max(width, height))
     small_size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    small = np.asarray(Image.fromarray(alpha).resize(small_size, Image.Resampling.BILINEAR, reducing_gap=REDUCING_GAP))
+    small = np.asarray(_shrunk(Image.fromarray(alpha), small_size))
     if refinement.keep_share > 0:
         kept = ndimage.binary_dilation(connected_to_subject(small, refinement.keep_share))
         alpha = np.where(_full_size(kept, (width, height)), alpha, 0).astype(np.uint8)
@@ -96,6 +96,10 @@ def small_holes(alpha: np.ndarray, hole_share: float) -> np.ndarray:
         return holes
     areas = np.bincount(hole_labels.ravel())[1:]
     return np.isin(hole_labels, np.flatnonzero(areas < hole_share * confident.sum()) + 1)
+
+
+def _shrunk(image: Image.Image, size: tuple[int, int]) -> Image.Image:
+    return image.resize(size, Image.Resampling.BILINEAR, reducing_gap=REDUCING_GAP)
 
 
 def _full_size(mask: np.ndarray, size: tuple[int, int]) -> np.ndarray:
@@ -142,8 +146,8 @@ def _local_means(
     height, width = alpha.shape
     scale = min(1.0, BLUR_SIDE / max(width, height))
     small_size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    photo = np.asarray(rgb.resize(small_size, Image.Resampling.BILINEAR, reducing_gap=REDUCING_GAP), dtype=np.float32) / 255
-    weight = np.asarray(Image.fromarray(alpha).resize(small_size, Image.Resampling.BILINEAR, reducing_gap=REDUCING_GAP), dtype=np.float32) / 255
+    photo = np.asarray(_shrunk(rgb, small_size), dtype=np.float32) / 255
+    weight = np.asarray(_shrunk(Image.fromarray(alpha), small_size), dtype=np.float32) / 255
     means = []
     for plane_weight in (weight**PURITY_POWER, (1 - weight) ** PURITY_POWER):
         total = ndimage.uniform_filter(plane_weight, BLUR_WINDOW)[..., None]
