@@ -130,10 +130,10 @@ def stored_or_fetched(user: Any, reference: str, *, field: str) -> File:
     return fetched_file(reference, field=field)
 
 
-def check_upload_size(upload: File, *, subject: str = "the image is") -> None:
-    """PayloadTooLarge when an upload (or a fetched image) is over MAX_UPLOAD_BYTES."""
-    if upload.size > settings.MAX_UPLOAD_BYTES:
-        raise PayloadTooLarge(f"{subject} larger than {settings.MAX_UPLOAD_BYTES / 1e6:g} MB")
+def check_upload_size(upload: File, *, field: str = "") -> None:
+    """PayloadTooLarge when an upload (or a fetched image) is over MAX_UPLOAD_BYTES (services' rule)."""
+    if error := services.upload_size_error(upload.size):
+        raise PayloadTooLarge(f"{field}: {error}" if field else error)
 
 
 def background_image(request: HttpRequest, params: Any) -> File | None:
@@ -146,7 +146,7 @@ def background_image(request: HttpRequest, params: Any) -> File | None:
             return None
         url = str(params[field])
         upload = ContentFile(fetch_image(url, field=field), name=PurePosixPath(urlsplit(url).path).name or "background")
-    check_upload_size(upload, subject="bg_image:")
+    check_upload_size(upload, field="bg_image")
     try:
         pipeline.inspect_image(upload, max_pixels=settings.MAX_IMAGE_PIXELS)
     except pipeline.ImageRejected as exc:

@@ -269,8 +269,13 @@ def _upload_error(upload: Any, room: int) -> str | None:
         return f"the batch is full ({settings.MAX_ITEMS_PER_BATCH} files at most); start a new batch"
     if upload.size == 0:
         return "the file is empty"
-    if upload.size > settings.MAX_UPLOAD_BYTES:
-        return f"the file is {upload.size / 1e6:.1f} MB; the limit is {settings.MAX_UPLOAD_BYTES / 1e6:g} MB per file"
+    return upload_size_error(upload.size)
+
+
+def upload_size_error(size: int) -> str | None:
+    """Why a file of `size` bytes is refused, or None: the one upload-size rule of every front door."""
+    if size > settings.MAX_UPLOAD_BYTES:
+        return f"the file is {size / 1e6:.1f} MB; the limit is {settings.MAX_UPLOAD_BYTES / 1e6:g} MB per file"
     return None
 
 

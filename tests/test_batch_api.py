@@ -248,3 +248,17 @@ class TestIsolation:
     def test_unknown_ids_are_404(self, api: Any, bad_id: str) -> None:
         assert json_error(api.get(f"/api/v1/batches/{bad_id}"), 404) == "no such batch"
         assert json_error(api.get(f"/api/v1/items/{bad_id}/result"), 404) == "no such item"
+
+
+@pytest.mark.django_db
+def test_every_front_door_refuses_a_large_file_with_the_same_words(api: Any, settings: Any) -> None:
+    """One upload-size rule: the batch's per-file refusal and the single-image endpoints' 413 say the same."""
+    settings.MAX_UPLOAD_BYTES = 20_000
+    big = photo_bytes("astronaut.png", size=(1280, 960))
+    words = f"the file is {len(big) / 1e6:.1f} MB; the limit is 0.02 MB per file"
+    batch = api.post("/api/v1/batches", {"files": [SimpleUploadedFile("big.jpg", big, "image/jpeg")]})
+    assert batch.json()["error"] == words or batch.json()["rejected"][0]["error"] == words
+    pixlab = api.post("/bgremove", {"file": SimpleUploadedFile("big.jpg", big, "image/jpeg")})
+    assert (pixlab.status_code, pixlab.json()["error"]) == (413, words)
+    removebg = api.post("/v1.0/removebg", {"image_file": SimpleUploadedFile("big.jpg", big, "image/jpeg")})
+    assert removebg.json()["errors"][0]["title"] == words
