@@ -157,6 +157,7 @@ class Option:
     params: tuple[str, ...] = ()  # further parameters it reads (thresholds, other spellings)
     removebg: bool = True  # /v1.0/removebg takes it under this name
     animations: bool = True  # it applies to animations and videos; if not, setting it there is refused
+    videos: bool = True  # it applies to videos (a zip of frames and a WebM); if not, setting it is refused
     changes_result: bool = True  # an earlier result is reused only for the same value
     labels: Mapping[str, str] = field(default_factory=dict)  # values the upload page offers, with their labels
     parse: Parser | None = None  # None: a choice among `values`, stored in the field of its name
@@ -329,6 +330,7 @@ OPTIONS: tuple[Option, ...] = (
         doc_default="none (transparent)",
         pattern="#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})|[a-zA-Z]+",
         parse=_parse_bg_color,
+        videos=False,
     ),
     Option(
         "crop",
@@ -338,6 +340,7 @@ OPTIONS: tuple[Option, ...] = (
         values=("true", "false"),
         default="false",
         parse=_parse_flag,
+        videos=False,
     ),
     Option(
         "crop_margin",
@@ -349,6 +352,7 @@ OPTIONS: tuple[Option, ...] = (
         default="0",
         sets=("crop_margin", "crop_margin_percent"),
         animations=False,
+        videos=False,
         parse=_parse_crop_margin,
     ),
     Option(
@@ -358,6 +362,7 @@ OPTIONS: tuple[Option, ...] = (
         doc_default="`rgba`",
         values=("rgba", "alpha"),
         default="rgba",
+        videos=False,
     ),
     Option(
         "size",
@@ -419,6 +424,7 @@ OPTIONS: tuple[Option, ...] = (
         doc_default="whole image",
         pattern=" ".join([PX_OR_PERCENT] * 4),
         animations=False,
+        videos=False,
         parse=_parse_roi,
     ),
     Option(
@@ -431,6 +437,7 @@ OPTIONS: tuple[Option, ...] = (
         default="original",
         sets=("scale_percent",),
         animations=False,
+        videos=False,
         parse=_parse_scale,
     ),
     Option(
@@ -443,6 +450,7 @@ OPTIONS: tuple[Option, ...] = (
         pattern="[0-9]{1,3}%( [0-9]{1,3}%)?",
         default="original",
         animations=False,
+        videos=False,
         parse=_parse_position,
     ),
     Option(
@@ -454,6 +462,7 @@ OPTIONS: tuple[Option, ...] = (
         sets=("shadow_opacity",),
         params=("shadow_opacity", "shadow_type", "shadow"),
         parse=_parse_shadow,
+        videos=False,
     ),
     Option(
         "bg_image",
@@ -505,14 +514,18 @@ def removebg_params(params: Mapping[str, Any]) -> dict[str, Any]:
     return {**shared, "format": params.get("format") or AUTO_FORMAT}
 
 
-def not_for_animations(options: "Options") -> list[str]:
-    """The options set to something other than their default that do not apply to animations and videos."""
+def not_applicable(options: "Options", *, video: bool) -> list[str]:
+    """The options set to something other than their default that do not apply to an animation, or to a video."""
     defaults = Options()
-    return [
+    names = [
         option.name
         for option in OPTIONS
-        if not option.animations and any(getattr(options, name) != getattr(defaults, name) for name in option.fields)
+        if not (option.videos if video else option.animations)
+        and any(getattr(options, name) != getattr(defaults, name) for name in option.fields)
     ]
+    if video and options.bg_image_sha256:
+        names.append("bg_image")
+    return names
 
 
 def page_choices() -> dict[str, Any]:

@@ -42,7 +42,7 @@ from zipstream import ZipStream
 from accounts.services import webhook_secret_for
 from removal import events, fetch, pipeline, selectors, serializers
 from removal.models import Batch, Item, StoredImage, WebhookDelivery
-from removal.options import Options, not_for_animations
+from removal.options import Options, not_applicable
 
 logger = logging.getLogger(__name__)
 
@@ -218,8 +218,10 @@ def batch_add_files(*, batch: Batch, files: list[Any]) -> tuple[list[Item], list
 
 def _options_not_applicable(info: pipeline.ImageInfo, options: Options) -> str | None:
     """Options that cannot apply to this input (roi on an animation...) are refused by name, not ignored."""
-    names = not_for_animations(options)
-    if not names or not pipeline.comes_out_animated(info, options, max_frames=settings.MAX_ANIMATION_FRAMES):
+    if not pipeline.comes_out_animated(info, options, max_frames=settings.MAX_ANIMATION_FRAMES):
+        return None
+    names = not_applicable(options, video=info.video)
+    if not names:
         return None
     kind = "a video" if info.video else "an animation"
     them = "it" if len(names) == 1 else "them"

@@ -90,3 +90,26 @@ def test_video_through_the_batch_api(api: Any) -> None:
     assert item.result.name.endswith(".zip")
     body = b"".join(api.get(reply.json()["zip"]))
     assert zipfile.ZipFile(io.BytesIO(body)).namelist() == ["clip.zip"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("params", "named"),
+    [
+        ({"bg_color": "white"}, "bg_color"),
+        ({"crop": "true"}, "crop"),
+        ({"channels": "alpha", "add_shadow": "true"}, "channels, add_shadow"),
+    ],
+)
+def test_options_that_cannot_apply_to_a_video_are_refused_by_name(api: Any, params: dict[str, str], named: str) -> None:
+    clip = SimpleUploadedFile("clip.mp4", make_video(".mp4", "libx264", frames=3), content_type="video/mp4")
+    reply = api.post("/api/v1/batches", {"files": [clip], **params})
+    assert reply.status_code == 400
+    assert reply.json()["error"].startswith(f"clip.mp4: {named}: cannot apply to a video ")
+
+
+@pytest.mark.django_db
+def test_a_video_takes_the_options_that_apply_to_every_frame(api: Any) -> None:
+    clip = SimpleUploadedFile("clip.mp4", make_video(".mp4", "libx264", frames=3), content_type="video/mp4")
+    reply = api.post("/api/v1/batches", {"files": [clip], "size": "80x60", "quality": "best", "format": "webp"})
+    assert reply.status_code == 201, reply.content
