@@ -15,6 +15,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -102,17 +103,26 @@ class ImageHostHandler(BaseHTTPRequestHandler):
         pass
 
 
+@contextmanager
+def local_http_server(handler: type[BaseHTTPRequestHandler], **attributes: Any) -> Iterator[tuple[int, list[str]]]:
+    """`handler` served on 127.0.0.1 in a thread, given `attributes` and a `seen` list of request paths:
+    (its port, that list)."""
+    seen: list[str] = []
+    server = ThreadingHTTPServer(("127.0.0.1", 0), type("Handler", (handler,), {"seen": seen, **attributes}))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server.server_address[1], seen
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
 @pytest.fixture
 def image_host() -> Iterator[tuple[str, list[str]]]:
     """A local HTTP server: ("127.0.0.1:<port>", the paths it was asked for). Serves a real JPEG."""
-    seen: list[str] = []
-    handler = type("Handler", (ImageHostHandler,), {"seen": seen, "image": photo_bytes("chelsea.png")})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"127.0.0.1:{server.server_address[1]}", seen
-    server.shutdown()
-    server.server_close()
+    with local_http_server(ImageHostHandler, image=photo_bytes("chelsea.png")) as (port, seen):
+        yield f"127.0.0.1:{port}", seen
 
 
 # --- in-process tests ----------------------------------------------------------

@@ -2,9 +2,8 @@
 
 import hashlib
 import io
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +13,7 @@ from django.core.management import CommandError, call_command
 
 from removal.model_catalog import CATALOG
 from removal.options import parse_options
+from tests.conftest import local_http_server
 
 BUNDLED_U2NETP = settings.U2NET_HOME / "u2netp.onnx"
 
@@ -47,14 +47,8 @@ class ModelFileHandler(BaseHTTPRequestHandler):
 @pytest.fixture
 def file_server() -> Iterator[tuple[str, list[str]]]:
     """A local HTTP server standing in for rembg's release page: (its base URL, the paths asked for)."""
-    seen: list[str] = []
-    handler = type("Handler", (ModelFileHandler,), {"weights": BUNDLED_U2NETP.read_bytes(), "seen": seen})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield f"http://127.0.0.1:{server.server_address[1]}", seen
-    server.shutdown()
-    server.server_close()
+    with local_http_server(ModelFileHandler, weights=BUNDLED_U2NETP.read_bytes()) as (port, seen):
+        yield f"http://127.0.0.1:{port}", seen
 
 
 @pytest.fixture
