@@ -110,6 +110,13 @@ def batch_zip(request: HttpRequest, user: Any, batch_id: uuid.UUID) -> HttpRespo
 
 
 @api_endpoint("GET")
+def batch_manifest(request: HttpRequest, user: Any, batch_id: uuid.UUID) -> HttpResponseBase:
+    """The zip's manifest.json: every item, with its zip member name and its result's SHA-256."""
+    batch = selectors.batch_for(user, batch_id)
+    return JsonResponse(services.batch_manifest(batch=batch))
+
+
+@api_endpoint("GET")
 def item_result(request: HttpRequest, user: Any, item_id: uuid.UUID) -> HttpResponseBase:
     item = selectors.item_for(user, item_id)
     if not item.result:
