@@ -277,6 +277,16 @@ PNG_COMPRESS_LEVEL = env.int("PNG_COMPRESS_LEVEL", default=1)
 # it), webp, jpg, gif or zip. PNG at level 1 is the fast default (docs/benchmarks.md).
 DEFAULT_FORMAT = env.str("DEFAULT_FORMAT", default="png").lower()
 
+# --- Metrics ------------------------------------------------------------------
+# /metrics (Prometheus text format) answers only a request with
+# "Authorization: Bearer <METRICS_TOKEN>"; unset, /metrics is off (404).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# A folder shared by the web process and the `manage.py runworker` processes of one
+# host, emptied before they start: prometheus-client keeps each process's counters
+# there so that /metrics adds them up. Unset: /metrics reports its own process only
+# (enough for the embedded setup). Queue figures are read from the database either way.
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
+
 # --- Limits -------------------------------------------------------------------
 MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=25_000_000)
 MAX_IMAGE_PIXELS = env.int("MAX_IMAGE_PIXELS", default=50_000_000)

@@ -40,7 +40,7 @@ from django_tasks_db.models import DBTaskResult
 from zipstream import ZipStream
 
 from accounts.services import webhook_secret_for
-from removal import events, fetch, pipeline, selectors, serializers
+from removal import events, fetch, metrics, pipeline, selectors, serializers
 from removal.models import Batch, Item, StoredImage, WebhookDelivery
 from removal.options import Options, not_for_animations
 
@@ -410,6 +410,10 @@ def _item_finish(item: Item, token: str, *, status: str, **fields: Any) -> bool:
     )
     if recorded:
         events.item_changed(item_id=item.pk)
+        processing_ms = fields.get("processing_ms")
+        metrics.item_finished(
+            status=status, model=_model_of(item.batch), seconds=processing_ms / 1000 if processing_ms else None
+        )
         _notify_if_batch_finished(item.batch_id)
     return recorded == 1
 
@@ -692,6 +696,9 @@ def webhook_deliver(*, delivery_id: str) -> None:
     else:
         _enqueue_webhook(delivery.pk, delay_seconds=settings.WEBHOOK_RETRY_SECONDS * 2 ** (delivery.attempts - 1))
     delivery.save()
+    metrics.WEBHOOK_DELIVERIES.labels(
+        "retrying" if delivery.status == WebhookDelivery.Status.PENDING else delivery.status
+    ).inc()
 
 
 WEBHOOK_ITEM_FIELDS = {"id", "filename", "status", "result", "error", "cached"}
