@@ -271,6 +271,10 @@ QUALITY_BEST_PARTNER = env.str("QUALITY_BEST_PARTNER", default="u2net-int8")
 # progress in its process runs on this many threads instead (lower latency for a
 # lone /bgremove call). Default: the CPUs this process may use; 1 turns it off.
 ORT_SOLO_THREADS = env.int("ORT_SOLO_THREADS", default=len(os.sched_getaffinity(0)))
+# The ONNX Runtime execution providers that run the models: `auto` (CUDA when this
+# onnxruntime has it, i.e. onnxruntime-gpu from requirements-gpu.txt, else the CPU),
+# or a comma-separated list such as `cuda,cpu` or `CPUExecutionProvider`.
+ORT_PROVIDERS = env.list("ORT_PROVIDERS", default=["auto"])
 U2NET_HOME = Path(env.str("U2NET_HOME", default=str(BASE_DIR / ".cache" / "u2net"))).resolve()
 PNG_COMPRESS_LEVEL = env.int("PNG_COMPRESS_LEVEL", default=1)
 # The output format when a request names none: png (PixLab's and remove.bg's clients expect

@@ -15,7 +15,7 @@ from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.cache import never_cache
 
-from removal import inputs, limits, selectors, serializers, services
+from removal import inputs, limits, providers, selectors, serializers, services
 from removal.endpoints import api_endpoint, chunks_off_the_event_loop, stored_file_response
 from removal.errors import NotFound
 from removal.options import QUALITIES, Options, installed_models, measured_quality
@@ -143,6 +143,7 @@ def models(request: HttpRequest) -> HttpResponseBase:
         {
             "models": installed,
             "default": settings.REMBG_MODEL,
+            "providers": providers.active(),
             "qualities": list(QUALITIES),
             "measured": measured_quality(installed),
         }

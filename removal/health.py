@@ -16,7 +16,7 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 
-from removal import metrics, worker
+from removal import metrics, providers, worker
 from removal.options import model_weights
 
 
@@ -87,4 +87,8 @@ def _model() -> dict[str, Any]:
     if model_weights(settings.U2NET_HOME, settings.REMBG_MODEL) is None:
         weights = settings.U2NET_HOME / f"{settings.REMBG_MODEL}.onnx"
         raise FileNotFoundError(f"{weights} is missing; run `make setup`")
-    return {"name": settings.REMBG_MODEL, "workers_in_this_process": worker.live_worker_threads()}
+    return {
+        "name": settings.REMBG_MODEL,
+        "providers": providers.active(),
+        "workers_in_this_process": worker.live_worker_threads(),
+    }

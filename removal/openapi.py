@@ -221,10 +221,16 @@ SCHEMAS: dict[str, Any] = {
     "Models": {
         "type": "object",
         "additionalProperties": False,
-        "required": ["models", "default", "qualities", "measured"],
+        "required": ["models", "default", "providers", "qualities", "measured"],
         "properties": {
             "models": {"type": "array", "items": {"type": "string"}},
             "default": {"type": "string"},
+            "providers": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "The ONNX Runtime execution providers the models run on, in order "
+                "(e.g. CUDAExecutionProvider, CPUExecutionProvider); see ORT_PROVIDERS.",
+            },
             "qualities": {"type": "array", "items": {"type": "string", "enum": list(QUALITIES)}},
             "measured": {
                 "type": "object",
