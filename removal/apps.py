@@ -9,7 +9,9 @@ class RemovalConfig(AppConfig):
         from django.conf import settings
         from PIL import Image
 
-        from removal import checks, worker  # noqa: F401  (registers checks and the wake-up signal)
+        from removal import checks, providers, worker  # noqa: F401  (registers checks and the wake-up signal)
+
+        providers.configure(settings.ORT_PROVIDERS)
 
         # Pillow's own decompression-bomb guard uses the same limit as our checks.
         Image.MAX_IMAGE_PIXELS = settings.MAX_IMAGE_PIXELS

@@ -6,7 +6,7 @@ from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 
 from accounts.auth import user_for_websocket
-from removal import events, selectors, serializers
+from removal import events, metrics, selectors, serializers
 from removal.errors import NotFound
 
 CLOSE_UNAUTHENTICATED = 4401
@@ -33,6 +33,7 @@ class BatchProgressConsumer(AsyncJsonWebsocketConsumer):
         self.group = events.batch_group(batch.id)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
+        metrics.WEBSOCKET_CONNECTIONS.inc()
         await self.send_json({"event": "snapshot", "batch": await database_sync_to_async(_snapshot)(batch)})
 
     async def _refuse(self, code: int) -> None:
@@ -43,6 +44,7 @@ class BatchProgressConsumer(AsyncJsonWebsocketConsumer):
 
     async def disconnect(self, code: int) -> None:
         if hasattr(self, "group"):
+            metrics.WEBSOCKET_CONNECTIONS.dec()
             await self.channel_layer.group_discard(self.group, self.channel_name)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:

@@ -1,5 +1,10 @@
-"""Health endpoints for load balancers and orchestrators (no authentication, no secrets)."""
+"""Endpoints for load balancers, orchestrators and monitoring.
 
+/healthz and /readyz need no authentication and show no secrets; /metrics needs
+METRICS_TOKEN as a bearer token.
+"""
+
+import hmac
 import time
 from typing import Any
 
@@ -8,10 +13,10 @@ from channels.layers import get_channel_layer
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import connection
-from django.http import HttpRequest, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 
-from removal import worker
+from removal import metrics, providers, worker
 from removal.options import model_weights
 
 
@@ -35,6 +40,20 @@ async def readyz(request: HttpRequest) -> JsonResponse:
     }
     ready = all(check["ok"] for check in checks.values())
     return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
+
+
+@never_cache
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """Prometheus metrics (removal.metrics), for a scraper holding METRICS_TOKEN; 404 when it is unset."""
+    if not settings.METRICS_TOKEN:
+        return HttpResponse("metrics are off: set METRICS_TOKEN\n", status=404, content_type="text/plain")
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), settings.METRICS_TOKEN.encode()):
+        reply = HttpResponse("a bearer token is needed\n", status=401, content_type="text/plain")
+        reply["WWW-Authenticate"] = 'Bearer realm="metrics"'
+        return reply
+    body, content_type = metrics.exposition()
+    return HttpResponse(body, content_type=content_type)
 
 
 async def _timed(check: Any) -> dict[str, Any]:
@@ -68,4 +87,8 @@ def _model() -> dict[str, Any]:
     if model_weights(settings.U2NET_HOME, settings.REMBG_MODEL) is None:
         weights = settings.U2NET_HOME / f"{settings.REMBG_MODEL}.onnx"
         raise FileNotFoundError(f"{weights} is missing; run `make setup`")
-    return {"name": settings.REMBG_MODEL, "workers_in_this_process": worker.live_worker_threads()}
+    return {
+        "name": settings.REMBG_MODEL,
+        "providers": providers.active(),
+        "workers_in_this_process": worker.live_worker_threads(),
+    }

@@ -58,6 +58,10 @@ class Item(models.Model):
     status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
     result = models.FileField(max_length=300, blank=True)
     result_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    # SHA-256 of the result, listed in the zip's manifest.json so a download can be checked.
+    result_sha256 = models.CharField(max_length=64, blank=True)
+    # The model that made the result (the batch's option, or the server's default then).
+    model = models.CharField(max_length=40, blank=True)
     # The subject's box in the result, [left, top, width, height] (remove.bg's X-Foreground-*).
     foreground = models.JSONField(null=True, blank=True)
     error = models.TextField(blank=True)

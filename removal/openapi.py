@@ -67,7 +67,7 @@ ID = {"name": "batch_id", "in": "path", "required": True, "schema": {"type": "st
 ITEM_ID = {"name": "item_id", "in": "path", "required": True, "schema": {"type": "string"}}
 BINARY = {"type": "string", "format": "binary"}
 
-BATCH_SUMMARY_REQUIRED = ["id", "status", "created_at", "counts", "ws", "zip", "options"]
+BATCH_SUMMARY_REQUIRED = ["id", "status", "created_at", "counts", "ws", "zip", "manifest", "options"]
 BATCH_SUMMARY_PROPERTIES: dict[str, Any] = {
     "id": {"type": "string", "format": "uuid"},
     "status": {"type": "string", "enum": ["processing", "done", "empty"]},
@@ -75,6 +75,7 @@ BATCH_SUMMARY_PROPERTIES: dict[str, Any] = {
     "counts": _ref("Counts"),
     "ws": {"type": "string", "description": "The websocket path for this batch's progress events."},
     "zip": {"type": "string"},
+    "manifest": {"type": "string", "description": "The path of the batch's manifest (also manifest.json in the zip)."},
     "options": {"type": "object", "description": "The options the batch was made with."},
 }
 
@@ -116,6 +117,42 @@ SCHEMAS: dict[str, Any] = {
             "height": {"type": "integer"},
             "processing_ms": {"type": ["integer", "null"]},
             "cached": {"type": "boolean"},
+        },
+    },
+    "ManifestEntry": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": [
+            *("id", "original_name", "output_name", "status", "error", "width", "height"),
+            *("bytes", "sha256", "options", "model", "cached"),
+        ],
+        "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "original_name": {"type": "string", "description": "The uploaded file name."},
+            "output_name": {
+                "type": ["string", "null"],
+                "description": "The member's name in the zip; null unless done.",
+            },
+            "status": {"type": "string", "enum": ["queued", "processing", "done", "failed"]},
+            "error": {"type": ["string", "null"]},
+            "width": {"type": "integer"},
+            "height": {"type": "integer"},
+            "bytes": {"type": ["integer", "null"], "description": "The size of the output."},
+            "sha256": {"type": ["string", "null"], "description": "The SHA-256 of the output, in hex."},
+            "options": {"type": "object"},
+            "model": {"type": ["string", "null"], "description": "The model that made the output."},
+            "cached": {"type": "boolean"},
+        },
+    },
+    "Manifest": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["batch", "created_at", "options", "items"],
+        "properties": {
+            "batch": {"type": "string", "format": "uuid"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "options": {"type": "object"},
+            "items": {"type": "array", "items": _ref("ManifestEntry")},
         },
     },
     "Counts": {
@@ -184,10 +221,16 @@ SCHEMAS: dict[str, Any] = {
     "Models": {
         "type": "object",
         "additionalProperties": False,
-        "required": ["models", "default", "qualities", "measured"],
+        "required": ["models", "default", "providers", "qualities", "measured"],
         "properties": {
             "models": {"type": "array", "items": {"type": "string"}},
             "default": {"type": "string"},
+            "providers": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "The ONNX Runtime execution providers the models run on, in order "
+                "(e.g. CUDAExecutionProvider, CPUExecutionProvider); see ORT_PROVIDERS.",
+            },
             "qualities": {"type": "array", "items": {"type": "string", "enum": list(QUALITIES)}},
             "measured": {
                 "type": "object",
@@ -372,12 +415,19 @@ PATHS: dict[str, Any] = {
     },
     "/api/v1/batches/{batch_id}/zip": {
         "get": {
-            "summary": "The finished cutouts as one zip, streamed",
+            "summary": "The finished cutouts as one zip, streamed, ending with manifest.json",
             "parameters": [ID],
             "responses": {
                 "200": {"description": "cutouts.zip", "content": {"application/zip": {"schema": BINARY}}},
                 **_errors(401, 404, 405, 429),
             },
+        }
+    },
+    "/api/v1/batches/{batch_id}/manifest": {
+        "get": {
+            "summary": "Every item of the batch with its zip member name and output SHA-256 (the zip's manifest.json)",
+            "parameters": [ID],
+            "responses": {"200": _json(_ref("Manifest"), "The manifest."), **_errors(401, 404, 405, 429)},
         }
     },
     "/api/v1/items/{item_id}/result": _stored_file("One cutout", "The cutout."),

@@ -19,7 +19,7 @@ from typing import IO, Any
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps, ImageSequence, UnidentifiedImageError
 
-from removal import refine, u2net, video
+from removal import providers, refine, u2net, video
 from removal.options import PREVIEW_PIXELS, Options, model_weights
 
 DEFAULT_OPTIONS = Options()
@@ -236,13 +236,13 @@ def create_session(model_name: str, model_dir: Path, *, threads: int = 1) -> Any
         # Its threads sleep between runs instead of spinning on cores the single-threaded sessions need.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if model_name in u2net.U2NET_MODELS:
-        return u2net.U2netSession(weights, options)  # rembg's prediction without importing rembg
+        return u2net.U2netSession(weights, options, providers.active())  # rembg's prediction without importing rembg
     from rembg import new_session
 
     # rembg finds weights only through $U2NET_HOME (and downloads them when they
     # are not there); point it at ours so it never goes to the network.
     os.environ["U2NET_HOME"] = str(model_dir)
-    return new_session(model_name, sess_opts=options, providers=["CPUExecutionProvider"])
+    return new_session(model_name, sess_opts=options, providers=providers.active())
 
 
 def remove_background(

@@ -47,12 +47,41 @@ def serialize_batch_summary(batch: Batch, counts: dict[str, int]) -> dict[str, A
         "counts": counts,
         "ws": f"/ws/batches/{batch.id}",
         "zip": reverse("api-batch-zip", args=[batch.id]),
+        "manifest": reverse("api-batch-manifest", args=[batch.id]),
         "options": batch.options,
     }
 
 
 def serialize_batch(batch: Batch, items: list[Item], counts: dict[str, int]) -> dict[str, Any]:
     return {**serialize_batch_summary(batch, counts), "items": [serialize_item(item) for item in items]}
+
+
+def serialize_manifest(batch: Batch, items: list[Item], member_names: dict[Any, str]) -> dict[str, Any]:
+    """What the zip's manifest.json and GET /api/v1/batches/<id>/manifest hold: one entry per item."""
+    return {
+        "batch": str(batch.id),
+        "created_at": batch.created_at.isoformat(),
+        "options": batch.options,
+        "items": [_manifest_entry(item, member_names.get(item.id), batch.options) for item in items],
+    }
+
+
+def _manifest_entry(item: Item, output_name: str | None, options: dict[str, Any]) -> dict[str, Any]:
+    done = item.status == Item.Status.DONE
+    return {
+        "id": str(item.id),
+        "original_name": item.filename,
+        "output_name": output_name,
+        "status": item.status,
+        "error": item.error or None,
+        "width": item.width,
+        "height": item.height,
+        "bytes": item.result_bytes if done else None,
+        "sha256": (item.result_sha256 or None) if done else None,
+        "options": options,
+        "model": item.model or None,
+        "cached": item.cached,
+    }
 
 
 def batch_status(counts: dict[str, int]) -> str:

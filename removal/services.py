@@ -40,7 +40,7 @@ from django_tasks_db.models import DBTaskResult
 from zipstream import ZipStream
 
 from accounts.services import webhook_secret_for
-from removal import events, fetch, pipeline, selectors, serializers
+from removal import events, fetch, metrics, pipeline, selectors, serializers
 from removal.models import Batch, Item, StoredImage, WebhookDelivery
 from removal.options import Options, not_applicable
 
@@ -48,6 +48,8 @@ logger = logging.getLogger(__name__)
 
 Status = Item.Status
 STORAGE_CHUNK_BYTES = 256 * 1024
+# Every zip ends with this member, listing each item of the batch (failed ones too).
+MANIFEST_NAME = "manifest.json"
 WINDOWS_RESERVED_NAMES = {
     "CON",
     "PRN",
@@ -261,6 +263,7 @@ def _reuse_earlier_result(item: Item, now: Any) -> bool:
         return False  # the earlier result is unreadable: process this one afresh
     item.status, item.cached = Status.DONE, True
     item.result_bytes, item.foreground = earlier.result_bytes, earlier.foreground
+    item.result_sha256, item.model = earlier.result_sha256, earlier.model
     item.started_at = item.finished_at = now
     item.processing_ms = 0
     return True
@@ -369,6 +372,8 @@ def item_process(*, item_id: str) -> None:
         status=Status.DONE,
         result=result_name,
         result_bytes=len(cutout.data),
+        result_sha256=hashlib.sha256(cutout.data).hexdigest(),
+        model=_model_of(item.batch),
         foreground=list(cutout.foreground) if cutout.foreground else None,
         processing_ms=int((time.monotonic() - started) * 1000),
     )
@@ -379,7 +384,7 @@ def item_process(*, item_id: str) -> None:
 def _cut_out(item: Item) -> pipeline.Cutout:
     """The item's source through the pipeline, with its batch's options, model and background."""
     options = Options.from_json(item.batch.options)
-    model = options.model or settings.REMBG_MODEL
+    model = _model_of(item.batch)
     with item.source.open("rb") as source:
         return pipeline.cut_out(
             source.read(),
@@ -392,6 +397,10 @@ def _cut_out(item: Item) -> pipeline.Cutout:
             on_frame=functools.partial(events.item_progress, item),
             background=_background_of(item.batch),
         )
+
+
+def _model_of(batch: Batch) -> str:
+    return Options.from_json(batch.options).model or settings.REMBG_MODEL
 
 
 def _background_of(batch: Batch) -> Any:
@@ -408,6 +417,10 @@ def _item_finish(item: Item, token: str, *, status: str, **fields: Any) -> bool:
     )
     if recorded:
         events.item_changed(item_id=item.pk)
+        processing_ms = fields.get("processing_ms")
+        metrics.item_finished(
+            status=status, model=_model_of(item.batch), seconds=processing_ms / 1000 if processing_ms else None
+        )
         _notify_if_batch_finished(item.batch_id)
     return recorded == 1
 
@@ -495,17 +508,36 @@ def items_requeue_stale() -> int:
 
 
 def batch_zip(*, batch: Batch) -> ZipStream:
-    """A zip of the batch's finished cutouts, produced chunk by chunk as it is read.
+    """A zip of the batch's finished cutouts and their manifest.json, produced chunk by chunk as it is read.
 
     Members are read from storage only while the zip is being sent, so memory
     stays flat however many files the batch has. Names are safe and unique.
     """
     archive = ZipStream(sized=True)
-    taken: set[str] = set()
-    for item in selectors.done_items(batch).only("id", "filename", "result", "result_bytes", "created_at"):
-        name = _unique_member_name(item.filename, PurePosixPath(str(item.result.name)).suffix, taken)
-        archive.add(storage_chunks(str(item.result.name)), name, size=item.result_bytes)
+    items = selectors.batch_items(batch)
+    member_names = zip_member_names(items)
+    for item in items:
+        if item.id in member_names:
+            archive.add(storage_chunks(str(item.result.name)), member_names[item.id], size=item.result_bytes)
+    manifest = serializers.serialize_manifest(batch, items, member_names)
+    archive.add(json.dumps(manifest, indent=2).encode(), MANIFEST_NAME)
     return archive
+
+
+def batch_manifest(*, batch: Batch) -> dict[str, Any]:
+    """The zip's manifest.json for `batch`, naming each cutout as the zip does."""
+    items = selectors.batch_items(batch)
+    return serializers.serialize_manifest(batch, items, zip_member_names(items))
+
+
+def zip_member_names(items: list[Item]) -> dict[uuid.UUID, str]:
+    """The zip member name of each done item: its uploaded name made safe and unique."""
+    taken = {MANIFEST_NAME}
+    return {
+        item.id: _unique_member_name(item.filename, PurePosixPath(str(item.result.name)).suffix, taken)
+        for item in items
+        if item.status == Status.DONE
+    }
 
 
 def storage_chunks(name: str) -> Iterator[bytes]:
@@ -671,6 +703,9 @@ def webhook_deliver(*, delivery_id: str) -> None:
     else:
         _enqueue_webhook(delivery.pk, delay_seconds=settings.WEBHOOK_RETRY_SECONDS * 2 ** (delivery.attempts - 1))
     delivery.save()
+    metrics.WEBHOOK_DELIVERIES.labels(
+        "retrying" if delivery.status == WebhookDelivery.Status.PENDING else delivery.status
+    ).inc()
 
 
 WEBHOOK_ITEM_FIELDS = {"id", "filename", "status", "result", "error", "cached"}

@@ -29,10 +29,10 @@ STD = (0.229, 0.224, 0.225)
 class U2netSession:
     """What bgsite needs of a rembg session (`predict`) for a U²-Net model file."""
 
-    def __init__(self, model_path: Path, options: Any) -> None:
+    def __init__(self, model_path: Path, options: Any, providers: list[str]) -> None:
         import onnxruntime as ort
 
-        self.inner_session = ort.InferenceSession(str(model_path), options, providers=["CPUExecutionProvider"])
+        self.inner_session = ort.InferenceSession(str(model_path), options, providers=providers)
         self.input_name = self.inner_session.get_inputs()[0].name
 
     def model_input(self, image: Image.Image) -> np.ndarray:

@@ -7,6 +7,7 @@ api_urlpatterns = [
     path("batches/<uuid:batch_id>", api.batch_detail, name="api-batch"),
     path("batches/<uuid:batch_id>/files", api.batch_files, name="api-batch-files"),
     path("batches/<uuid:batch_id>/zip", api.batch_zip, name="api-batch-zip"),
+    path("batches/<uuid:batch_id>/manifest", api.batch_manifest, name="api-batch-manifest"),
     path("batches/<uuid:batch_id>/rerun", api.batch_rerun, name="api-batch-rerun"),
     path("items/<uuid:item_id>/result", api.item_result, name="api-item-result"),
     path("items/<uuid:item_id>/original", api.item_original, name="api-item-original"),

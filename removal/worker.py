@@ -22,7 +22,7 @@ from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
-from removal import pipeline, services
+from removal import metrics, pipeline, services
 
 logger = logging.getLogger(__name__)
 
@@ -111,6 +111,7 @@ class WorkerPool:
         reaper = threading.Thread(target=self._reap, name=f"{self.name}-reaper", daemon=True)
         reaper.start()
         _pools.append(self)
+        metrics.WORKER_THREADS.inc(self.size)
         logger.info("started %s with %d worker threads", self.name, self.size)
 
     def stop(self, timeout: float | None = None) -> None:
@@ -119,6 +120,7 @@ class WorkerPool:
         _notify_workers()
         for thread in self._threads:
             thread.join(timeout)
+        metrics.WORKER_THREADS.dec(self.size)
 
     def _work(self, worker_id: str) -> None:
         try:

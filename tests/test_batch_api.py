@@ -1,6 +1,8 @@
 """The batch API through Django's test client; jobs run inline with run_ready_jobs."""
 
+import hashlib
 import io
+import json
 import zipfile
 from typing import Any
 
@@ -167,8 +169,8 @@ class TestFollowAndDownload:
         body = b"".join(reply)
         assert int(reply["Content-Length"]) == len(body)
         with zipfile.ZipFile(io.BytesIO(body)) as archive:
-            assert archive.namelist() == ["one.png", "two.png"]
-            for name in archive.namelist():
+            assert archive.namelist() == ["one.png", "two.png", "manifest.json"]
+            for name in ["one.png", "two.png"]:
                 alpha = np.asarray(Image.open(archive.open(name)).getchannel("A"))
                 assert (alpha == 0).any() and (alpha > 200).any()
 
@@ -186,7 +188,29 @@ class TestFollowAndDownload:
             api.get(f"/api/v1/items/{items['cut.jpg']['id']}/result"), 404
         )
         with zipfile.ZipFile(io.BytesIO(b"".join(api.get(batch["zip"])))) as archive:
-            assert archive.namelist() == ["fine.png"]
+            assert archive.namelist() == ["fine.png", "manifest.json"]
+
+    def test_zip_manifest_hashes_match_its_members(self, api: Any, settings: Any) -> None:
+        whole = photo_bytes("astronaut.png", size=(320, 240))
+        truncated = SimpleUploadedFile("cut.jpg", whole[: len(whole) // 3])
+        batch = create_batch(api, jpeg("a.jpg"), jpeg("a.png", "coffee.png"), truncated)
+        run_ready_jobs()
+        with zipfile.ZipFile(io.BytesIO(b"".join(api.get(batch["zip"])))) as archive:
+            manifest = json.loads(archive.read("manifest.json"))
+            members = {name: archive.read(name) for name in archive.namelist() if name != "manifest.json"}
+        entries = {entry["original_name"]: entry for entry in manifest["items"]}
+        assert manifest["batch"] == batch["id"] and set(entries) == {"a.jpg", "a.png", "cut.jpg"}
+        assert {entries[name]["output_name"] for name in ("a.jpg", "a.png")} == set(members) == {"a.png", "a-2.png"}
+        for name in ("a.jpg", "a.png"):
+            entry, member = entries[name], members[entries[name]["output_name"]]
+            assert entry["status"] == "done" and entry["error"] is None
+            assert entry["sha256"] == hashlib.sha256(member).hexdigest() and entry["bytes"] == len(member)
+            assert (entry["width"], entry["height"]) == (320, 240)
+            assert entry["model"] == settings.REMBG_MODEL and entry["options"] == manifest["options"]
+        failed = entries["cut.jpg"]
+        assert failed["status"] == "failed" and "truncated or corrupt" in failed["error"]
+        assert failed["output_name"] is None and failed["sha256"] is None
+        assert api.get(batch["manifest"]).json() == manifest
 
     def test_zip_names_are_safe_and_unique(self, api: Any) -> None:
         names = ["photo.jpg", "photo.JPG", "Photo.png", "../../x.jpg", "???.jpg", "a b.c.jpg", "фото.jpg"]
@@ -194,7 +218,10 @@ class TestFollowAndDownload:
         run_ready_jobs()
         with zipfile.ZipFile(io.BytesIO(b"".join(api.get(batch["zip"])))) as archive:
             members = archive.namelist()
-        assert members == ["photo.png", "photo-2.png", "Photo-3.png", "x.png", "image.png", "a_b_c.png", "фото.png"]
+        assert members == [
+            *("photo.png", "photo-2.png", "Photo-3.png", "x.png", "image.png", "a_b_c.png", "фото.png"),
+            "manifest.json",
+        ]
 
     def test_add_files_to_a_batch(self, api: Any) -> None:
         batch = create_batch(api, jpeg("first.jpg"))

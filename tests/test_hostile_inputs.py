@@ -191,7 +191,7 @@ def test_hostile_file_names_give_safe_unique_zip_members(api: Any) -> None:
     run_ready_jobs()
     body = b"".join(api.get(reply.json()["zip"]))
     with zipfile.ZipFile(io.BytesIO(body)) as archive:
-        members = archive.namelist()
+        members = archive.namelist()[:-1]  # the last is manifest.json
     assert len(members) == len(set(name.lower() for name in members)) == len(names)
     for member in members:
         assert "/" not in member and "\\" not in member and "\x00" not in member and ".." not in member

@@ -143,7 +143,7 @@ def test_batch_options_apply_to_every_item(api: Any) -> None:
             assert image.format == "WEBP" and image.size == (200, 150)
     assert api.get(f"/api/v1/items/{item.id}/result")["Content-Type"] == "image/webp"
     body = b"".join(api.get(reply.json()["zip"]))
-    assert sorted(zipfile.ZipFile(io.BytesIO(body)).namelist()) == ["a.webp", "b.webp"]
+    assert sorted(zipfile.ZipFile(io.BytesIO(body)).namelist()) == ["a.webp", "b.webp", "manifest.json"]
 
 
 @pytest.mark.django_db
@@ -250,7 +250,7 @@ def test_rerun_a_batch_with_new_options_without_uploading(api: Any, other_user: 
     assert [item["filename"] for item in body["items"]] == ["a.jpg", "b.jpg"]
     run_ready_jobs()
     zipped = zipfile.ZipFile(io.BytesIO(b"".join(api.get(body["zip"]))))
-    assert sorted(zipped.namelist()) == ["a.jpg", "b.jpg"]
+    assert sorted(zipped.namelist()) == ["a.jpg", "b.jpg", "manifest.json"]
     assert Image.open(zipped.open("a.jpg")).format == "JPEG"
 
     bad = api.post(f"/api/v1/batches/{first['id']}/rerun", {"format": "tiff"})

@@ -67,5 +67,6 @@ def test_jobs_queued_or_running_when_killed_are_finished_after_restart(server_fa
 
     download = requests.get(f"{server.url}{batch['zip']}", headers={"X-Api-Key": key}, timeout=60)
     with zipfile.ZipFile(io.BytesIO(download.content)) as archive:
-        assert sorted(archive.namelist()) == [f"p{index}.png" for index in range(PHOTOS)]
+        assert archive.namelist()[-1] == "manifest.json"
+        assert sorted(archive.namelist()[:-1]) == [f"p{index}.png" for index in range(PHOTOS)]
     server.stop()

@@ -84,5 +84,5 @@ def test_batch_files_live_in_the_bucket_and_the_zip_streams_from_it(s3_site: Any
     download = requests.get(f"{url}/zip", headers=headers, timeout=60)
     assert download.status_code == 200
     with zipfile.ZipFile(io.BytesIO(download.content)) as archive:
-        assert archive.namelist() == ["p0.png", "p1.png", "p2.png"]
+        assert archive.namelist() == ["p0.png", "p1.png", "p2.png", "manifest.json"]
         assert archive.testzip() is None

@@ -118,7 +118,8 @@ def test_scaled_topology_survives_a_killed_worker(
 
     download = requests.get(f"{web.url}{batch['zip']}", headers={"X-Api-Key": key}, timeout=60)
     with zipfile.ZipFile(io.BytesIO(download.content)) as archive:
-        assert sorted(archive.namelist()) == sorted(f"p{index}.png" for index in range(PHOTOS))
+        assert archive.namelist()[-1] == "manifest.json"
+        assert sorted(archive.namelist()[:-1]) == sorted(f"p{index}.png" for index in range(PHOTOS))
         assert archive.testzip() is None
     cutouts = [
         entry["Key"]

@@ -27,7 +27,7 @@ def sessions() -> Iterator[tuple[object, object]]:
 
     options = ort.SessionOptions()
     options.intra_op_num_threads = 1
-    ours = u2net.U2netSession(model_weights(settings.U2NET_HOME, "u2netp"), options)
+    ours = u2net.U2netSession(model_weights(settings.U2NET_HOME, "u2netp"), options, ["CPUExecutionProvider"])
     theirs = new_session("u2netp", sess_opts=options, providers=["CPUExecutionProvider"])
     yield ours, theirs
     patch.undo()

@@ -89,7 +89,7 @@ def test_video_through_the_batch_api(api: Any) -> None:
     assert item.status == "done", item.error
     assert item.result.name.endswith(".zip")
     body = b"".join(api.get(reply.json()["zip"]))
-    assert zipfile.ZipFile(io.BytesIO(body)).namelist() == ["clip.zip"]
+    assert zipfile.ZipFile(io.BytesIO(body)).namelist() == ["clip.zip", "manifest.json"]
 
 
 @pytest.mark.django_db

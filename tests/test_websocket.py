@@ -83,7 +83,7 @@ def test_every_state_change_reaches_the_owner_and_the_zip_is_complete(embedded_s
     assert download.headers["Content-Disposition"] == 'attachment; filename="cutouts.zip"'
     assert int(download.headers["Content-Length"]) == len(download.content)
     with zipfile.ZipFile(io.BytesIO(download.content)) as archive:
-        assert archive.namelist() == ["first.png", "second.png", "third.png"]
+        assert archive.namelist() == ["first.png", "second.png", "third.png", "manifest.json"]
         with Image.open(archive.open("second.png")) as cutout:
             assert cutout.mode == "RGBA" and cutout.size == (1280, 960)
             alpha = np.asarray(cutout.getchannel("A"))

@@ -149,8 +149,9 @@ def test_upload_photos_follow_progress_and_download_the_zip(page: Any, tmp_path:
     expect(page.locator(".item")).to_have_count(4)
 
     archive = downloaded_zip(page)
-    assert sorted(archive.namelist()) == ["astronaut.png", "chelsea.png", "coffee.png"]
-    for member in archive.namelist():
+    assert archive.namelist()[-1] == "manifest.json"
+    assert sorted(archive.namelist()[:-1]) == ["astronaut.png", "chelsea.png", "coffee.png"]
+    for member in archive.namelist()[:-1]:
         with Image.open(io.BytesIO(archive.read(member))) as cutout:
             assert cutout.format == "PNG" and cutout.mode == "RGBA" and cutout.size == (640, 480)
             alpha = np.asarray(cutout)[:, :, 3]
@@ -227,8 +228,9 @@ def test_settings_chosen_before_upload_apply_to_the_batch_and_a_rerun_uses_new_o
     expect_done_with_cutouts_shown(page, photos)  # webp results display
     expect(page.locator(".item-download").first).to_have_text("Download WEBP")
     archive = downloaded_zip(page)
-    assert sorted(archive.namelist()) == ["astronaut.webp", "chelsea.webp"]
-    for member in archive.namelist():
+    assert archive.namelist()[-1] == "manifest.json"
+    assert sorted(archive.namelist()[:-1]) == ["astronaut.webp", "chelsea.webp"]
+    for member in archive.namelist()[:-1]:
         with Image.open(io.BytesIO(archive.read(member))) as cutout:
             assert cutout.format == "WEBP"
             corner = cutout.convert("RGB").getpixel((0, 0))  # in the crop margin: the chosen colour
@@ -257,8 +259,9 @@ def test_settings_chosen_before_upload_apply_to_the_batch_and_a_rerun_uses_new_o
     expect(page.locator(".badge.reused")).to_have_count(2)
     expect(page.locator(".badge.reused").first).to_be_hidden()  # new settings: processed afresh
     archive = downloaded_zip(page)
-    assert sorted(archive.namelist()) == ["astronaut.png", "chelsea.png"]
-    for member in archive.namelist():
+    assert archive.namelist()[-1] == "manifest.json"
+    assert sorted(archive.namelist()[:-1]) == ["astronaut.png", "chelsea.png"]
+    for member in archive.namelist()[:-1]:
         with Image.open(io.BytesIO(archive.read(member))) as cutout:
             assert cutout.format == "PNG" and cutout.mode == "RGBA"
 

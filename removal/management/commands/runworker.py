@@ -5,6 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
+from removal import metrics
 from removal.worker import WorkerPool
 
 
@@ -24,3 +25,4 @@ class Command(BaseCommand):
         stop.wait()
         self.stdout.write("stopping: finishing the jobs in hand")
         pool.stop()
+        metrics.process_exited()

@@ -1,0 +1,5 @@
+import sys
+
+from bgsite_client.cli import main
+
+sys.exit(main())

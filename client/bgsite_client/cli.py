@@ -1,0 +1,177 @@
+"""The `bgsite` command: remove backgrounds of files and folders, list, inspect and download batches.
+
+Exit status: 0 when everything succeeded, 1 when any image failed (each is
+listed with its reason), 2 when the server could not be used at all.
+"""
+
+import argparse
+import functools
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from bgsite_client import __version__
+from bgsite_client.folder import collect, plan, save_new
+from bgsite_client.remove import PER_BATCH, PER_REQUEST, Run
+from bgsite_client.server import Server, ServerError
+
+DEFAULT_URL = "http://127.0.0.1:8000"
+EXTENSIONS = {"png": "png", "webp": "webp", "jpg": "jpg", "jpeg": "jpg", "gif": "gif", "zip": "zip"}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if not args.key:
+        print("bgsite: no API key: set BGSITE_API_KEY or pass --key", file=sys.stderr)
+        return 2
+    try:
+        return int(args.run(args))
+    except ServerError as exc:
+        _report(args, {"ok": False, "error": str(exc)}, f"bgsite: {exc}")
+        return 2
+    except KeyboardInterrupt:
+        print("\nbgsite: interrupted; run the same command again to go on", file=sys.stderr)
+        return 130
+
+
+def parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--server", default=os.environ.get("BGSITE_URL", DEFAULT_URL), help="default: $BGSITE_URL")
+    common.add_argument("--key", default=os.environ.get("BGSITE_API_KEY", ""), help="default: $BGSITE_API_KEY")
+    common.add_argument("--json", action="store_true", help="print one JSON document instead of text")
+
+    root = argparse.ArgumentParser(prog="bgsite", description=__doc__.split("\n")[0])
+    root.add_argument("--version", action="version", version=f"bgsite {__version__}")
+    commands = root.add_subparsers(required=True, metavar="COMMAND")
+
+    remove = commands.add_parser("remove", parents=[common], help="cut out images and folders into OUT")
+    remove.add_argument("paths", nargs="+", type=Path, metavar="PATH", help="image files and folders")
+    remove.add_argument("-o", "--out", type=Path, required=True, help="folder for the cutouts (mirrors the inputs)")
+    remove.add_argument("-r", "--recursive", action="store_true", help="take images in sub-folders too")
+    remove.add_argument("--format", default="png", choices=sorted(EXTENSIONS), help="default: png")
+    remove.add_argument("--model", help="a model the server has installed (GET /api/v1/models)")
+    remove.add_argument("--quality", help="a quality preset, e.g. fast or best")
+    remove.add_argument("--size", help="e.g. preview, full")
+    remove.add_argument(
+        "-O", "--option", action="append", default=[], metavar="NAME=VALUE", help="any other option of the API"
+    )
+    remove.add_argument("--per-request", type=int, default=PER_REQUEST, help=argparse.SUPPRESS)
+    remove.add_argument("--per-batch", type=int, default=PER_BATCH, help=argparse.SUPPRESS)
+    remove.set_defaults(run=remove_command)
+
+    batches = commands.add_parser("batches", parents=[common], help="your recent batches")
+    batches.set_defaults(run=batches_command)
+
+    status = commands.add_parser("status", parents=[common], help="one batch: counts and failures")
+    status.add_argument("batch_id", metavar="ID")
+    status.set_defaults(run=status_command)
+
+    download = commands.add_parser("download", parents=[common], help="a batch's cutouts into DIR")
+    download.add_argument("batch_id", metavar="ID")
+    download.add_argument("-o", "--out", type=Path, required=True)
+    download.set_defaults(run=download_command)
+    return root
+
+
+def remove_command(args: argparse.Namespace) -> int:
+    options = _options(args)
+    jobs = plan(collect(args.paths, recursive=args.recursive), args.out, extension=EXTENSIONS[args.format])
+    todo = [job for job in jobs if not job.target.exists()]
+    run = Run(_server(args), options, quiet=args.json, per_request=args.per_request, per_batch=args.per_batch)
+    run.remove(todo)
+    failed = [{"path": str(job.source), "error": job.error} for job in todo if job.error]
+    summary = {
+        "ok": not failed,
+        "images": len(jobs),
+        "skipped": len(jobs) - len(todo),
+        "uploaded": sum(1 for job in todo if job.item_id),
+        "done": sum(1 for job in todo if job.done),
+        "failed": failed,
+        "batches": run.batches,
+        "out": str(args.out),
+    }
+    text = [
+        f"{summary['images']} images: {summary['done']} cut out, "
+        f"{summary['skipped']} already in {args.out}, {len(failed)} failed",
+        *(f"  failed: {entry['path']}: {entry['error']}" for entry in failed),
+    ]
+    _report(args, summary, "\n".join(text))
+    return 1 if failed else 0
+
+
+def batches_command(args: argparse.Namespace) -> int:
+    reply = _server(args).json("GET", "/api/v1/batches")
+    lines = [
+        f"{batch['id']}  {batch['created_at'][:19]}  {batch['status']:<10}  "
+        f"{batch['counts']['done']}/{batch['counts']['total']} done, {batch['counts']['failed']} failed"
+        for batch in reply["batches"]
+    ]
+    _report(args, reply, "\n".join(lines) or "no batches yet")
+    return 0
+
+
+def status_command(args: argparse.Namespace) -> int:
+    batch = _server(args).json("GET", f"/api/v1/batches/{args.batch_id}")
+    counts = batch["counts"]
+    lines = [
+        f"batch {batch['id']}: {batch['status']}",
+        f"  {counts['done']} done, {counts['failed']} failed, {counts['queued']} queued, "
+        f"{counts['processing']} processing, {counts['total']} in all",
+        *(f"  failed: {item['filename']}: {item['error']}" for item in batch["items"] if item["status"] == "failed"),
+    ]
+    _report(args, batch, "\n".join(lines))
+    return 0
+
+
+def download_command(args: argparse.Namespace) -> int:
+    """Each done item's cutout under the name the zip gives it; files already in DIR are kept."""
+    server = _server(args)
+    manifest = server.json("GET", f"/api/v1/batches/{args.batch_id}/manifest")
+    saved, kept = [], []
+    for entry in manifest["items"]:
+        if entry["status"] != "done":
+            continue
+        target = args.out / entry["output_name"]
+        result = functools.partial(server.download, f"/api/v1/items/{entry['id']}/result")
+        if target.exists() or not save_new(target, result):
+            kept.append(str(target))
+        else:
+            saved.append(str(target))
+    failed = [
+        {"name": entry["original_name"], "error": entry["error"]}
+        for entry in manifest["items"]
+        if entry["status"] == "failed"
+    ]
+    summary = {"ok": not failed, "saved": saved, "kept": kept, "failed": failed}
+    text = [
+        f"{len(saved)} saved, {len(kept)} already in {args.out}, {len(failed)} failed",
+        *(f"  failed: {entry['name']}: {entry['error']}" for entry in failed),
+    ]
+    _report(args, summary, "\n".join(text))
+    return 1 if failed else 0
+
+
+def _server(args: argparse.Namespace) -> Server:
+    return Server(args.server, args.key)
+
+
+def _options(args: argparse.Namespace) -> dict[str, str]:
+    options = {"format": args.format}
+    for name in ("model", "quality", "size"):
+        if getattr(args, name):
+            options[name] = getattr(args, name)
+    for pair in args.option:
+        name, equals, value = pair.partition("=")
+        if not equals:
+            raise SystemExit(f"bgsite: --option wants NAME=VALUE, not {pair!r}")
+        options[name] = value
+    return options
+
+
+def _report(args: argparse.Namespace, document: Any, text: str) -> None:
+    if args.json:
+        print(json.dumps(document, indent=2))
+    else:
+        print(text)

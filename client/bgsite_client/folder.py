@@ -1,0 +1,89 @@
+"""Which files to send and where each cutout goes: OUT mirrors the inputs' tree, nothing is overwritten."""
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+IMAGE_SUFFIXES = {
+    *(".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif"),
+    *(".mp4", ".mov", ".webm"),
+}
+PART_SUFFIX = ".bgsite-part"
+
+
+@dataclass
+class Job:
+    source: Path
+    target: Path
+    # Filled in as the run goes.
+    item_id: str | None = None
+    error: str | None = None
+    done: bool = False
+
+
+def collect(paths: list[Path], *, recursive: bool) -> list[tuple[Path, Path]]:
+    """(file, its path relative to the folder it was found in) for every input, in a stable order.
+
+    A file named on the command line is always taken; in a folder, only files
+    with an image or video suffix are (and sub-folders with --recursive).
+    """
+    found: list[tuple[Path, Path]] = []
+    for path in paths:
+        if path.is_dir():
+            pattern = "**/*" if recursive else "*"
+            found += [
+                (file, file.relative_to(path))
+                for file in sorted(path.glob(pattern))
+                if file.is_file() and file.suffix.lower() in IMAGE_SUFFIXES
+            ]
+        else:
+            found.append((path, Path(path.name)))
+    return found
+
+
+def plan(inputs: list[tuple[Path, Path]], out: Path, *, extension: str) -> list[Job]:
+    """Each input's output path: its relative path under `out` with the output's extension.
+
+    Two inputs that would land on one output (a.jpg and a.png as a.png, or the
+    same relative path under two input folders) are told apart by their
+    original suffix (a_jpg.png, a_png.png), and then by a counter; the choice
+    depends only on the list of inputs, so a rerun finds the same names.
+    """
+    wanted: dict[Path, list[int]] = {}
+    for index, (_, relative) in enumerate(inputs):
+        wanted.setdefault(_key(relative.with_suffix(f".{extension}")), []).append(index)
+    targets: dict[int, Path] = {}
+    taken: set[Path] = set()
+    for group in wanted.values():
+        for index in group:
+            relative = inputs[index][1]
+            name = relative.with_suffix(f".{extension}")
+            if len(group) > 1:
+                name = relative.with_name(f"{relative.stem}_{relative.suffix.lstrip('.').lower()}.{extension}")
+            candidate, counter = name, 2
+            while _key(candidate) in taken:
+                candidate, counter = name.with_name(f"{name.stem}-{counter}{name.suffix}"), counter + 1
+            taken.add(_key(candidate))
+            targets[index] = out / candidate
+    return [Job(source=source, target=targets[index]) for index, (source, _) in enumerate(inputs)]
+
+
+def _key(path: Path) -> Path:
+    # Case-insensitive file systems (macOS, Windows) would make A.png and a.png one file.
+    return Path(str(path).lower())
+
+
+def save_new(target: Path, write: Callable[[Path], object]) -> bool:
+    """Write `target` through a temporary file, never replacing one that exists; False if it existed."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    part = target.with_name(target.name + PART_SUFFIX)
+    part.unlink(missing_ok=True)  # left by an interrupted run
+    write(part)
+    try:
+        os.link(part, target)  # fails, rather than replacing, if target appeared meanwhile
+    except FileExistsError:
+        return False
+    finally:
+        part.unlink(missing_ok=True)
+    return True

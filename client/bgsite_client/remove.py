@@ -1,0 +1,130 @@
+"""`bgsite remove`: send the images that have no cutout yet, follow them, save each cutout as it finishes."""
+
+import functools
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+from tqdm import tqdm
+
+from bgsite_client.folder import Job, save_new
+from bgsite_client.server import Server, ServerError, limit_in
+
+# The server's defaults (MAX_FILES_PER_REQUEST, MAX_ITEMS_PER_BATCH); lowered when it says otherwise.
+PER_REQUEST = 100
+PER_BATCH = 1000
+BATCH_FULL = "the batch is full"
+
+
+@dataclass
+class Run:
+    server: Server
+    options: dict[str, str]
+    quiet: bool = False
+    per_request: int = PER_REQUEST
+    per_batch: int = PER_BATCH
+    batches: list[str] = field(default_factory=list)
+
+    def remove(self, jobs: list[Job]) -> None:
+        """Every job ends done (its target written) or with an error."""
+        bars = {
+            "upload": tqdm(total=len(jobs), desc="upload ", unit="img", disable=self.quiet, position=0),
+            "cutouts": tqdm(total=len(jobs), desc="cutouts", unit="img", disable=self.quiet, position=1),
+        }
+        self.bars = bars
+        waiting = list(jobs)
+        while waiting:
+            batch_id, sent = self._upload_batch(waiting)
+            if batch_id is not None:
+                self._follow(batch_id, [job for job in sent if job.item_id])
+            bars["cutouts"].update(sum(1 for job in sent if job.error and not job.item_id))
+        for bar in bars.values():
+            bar.close()
+
+    def _upload_batch(self, waiting: list[Job]) -> tuple[str | None, list[Job]]:
+        """Upload jobs from the front of `waiting` into one new batch, request by request."""
+        batch_id: str | None = None
+        sent: list[Job] = []
+        room = self.per_batch
+        while waiting and room > 0:
+            chunk = waiting[: min(self.per_request, room)]
+            try:
+                reply = self._send(batch_id, chunk)
+            except ServerError as exc:
+                if self._lowered_limit(exc, len(chunk)):
+                    continue
+                if exc.status != 400 or "rejected" not in exc.body:
+                    raise
+                reply = {"id": batch_id, "items": [], "rejected": exc.body["rejected"]}
+            del waiting[: len(chunk)]
+            batch_id = batch_id or reply.get("id")
+            full = _assign(chunk, reply["items"], reply.get("rejected", []))
+            if full:  # the server's batches are smaller than we thought: these go in the next one
+                waiting[:0] = full
+                chunk = [job for job in chunk if job not in full]
+                self.per_batch = max(1, self.per_batch - room + len(chunk))
+                room = len(chunk)
+            room -= len(chunk)
+            sent += chunk
+            self.bars["upload"].update(len(chunk))
+        if batch_id:
+            self.batches.append(batch_id)
+        return batch_id, sent
+
+    def _send(self, batch_id: str | None, chunk: list[Job]) -> dict[str, Any]:
+        with ExitStack() as stack:
+            files = [(job.source.name, stack.enter_context(job.source.open("rb"))) for job in chunk]
+            if batch_id is None:
+                return self.server.upload("/api/v1/batches", files, self.options)
+            return self.server.upload(f"/api/v1/batches/{batch_id}/files", files, {})
+
+    def _lowered_limit(self, exc: ServerError, sent: int) -> bool:
+        """True when the server refused the request for its size and the limit is now lower."""
+        stated = limit_in(exc.message, r"send at most (\d+)")
+        if stated and stated < sent:
+            self.per_request = stated
+            return True
+        if exc.status == 413 and sent > 1:
+            self.per_request = max(1, sent // 2)
+            return True
+        return False
+
+    def _follow(self, batch_id: str, jobs: list[Job]) -> None:
+        pending = {job.item_id: job for job in jobs}
+        if not pending:
+            return
+        for item in self.server.batch_items(batch_id):
+            job = pending.get(item["id"])
+            if job is None or item["status"] not in ("done", "failed"):
+                continue
+            if item["status"] == "done":
+                save_new(job.target, functools.partial(self.server.download, item["result"]))
+                job.done = True
+            else:
+                job.error = item["error"] or "failed"
+            del pending[item["id"]]
+            self.bars["cutouts"].update(1)
+            if not pending:
+                return
+
+
+def _assign(chunk: list[Job], items: list[dict[str, Any]], rejected: list[dict[str, Any]]) -> list[Job]:
+    """Match the server's items (in upload order) and refusals to the jobs sent; the jobs a full batch refused."""
+    accepted = iter(items)
+    upcoming = next(accepted, None)
+    refusals = list(rejected)
+    full: list[Job] = []
+    for job in chunk:
+        if upcoming is not None and upcoming["filename"] == job.source.name[:255]:
+            job.item_id = upcoming["id"]
+            upcoming = next(accepted, None)
+            continue
+        refusal = next((entry for entry in refusals if entry["filename"] == job.source.name[:255]), None)
+        if refusal is not None:
+            refusals.remove(refusal)
+        error = refusal["error"] if refusal else "not accepted by the server"
+        if error.startswith(BATCH_FULL):
+            full.append(job)
+        else:
+            job.error = error
+    return full

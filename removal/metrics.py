@@ -1,0 +1,101 @@
+"""Prometheus metrics: what operators watch, alert on and autoscale workers by (docs/deploy.md).
+
+Two sources. Queue figures (items waiting and running, the oldest one's age)
+are read from the database at scrape time, so they are right however many
+processes share the queue. Events (cutouts made, failures, processing time,
+webhook deliveries) and per-process figures (websocket connections, worker
+threads) are prometheus-client metrics of the process where they happen; with
+PROMETHEUS_MULTIPROC_DIR set, every process of the host writes them there and
+a scrape adds them up.
+"""
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Count, Min
+from django.utils import timezone
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    multiprocess,
+)
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from removal.models import Batch, Item
+
+ITEMS_PROCESSED = Counter("bgsite_items_processed", "Cutouts made, by model.", ["model"])
+ITEMS_FAILED = Counter("bgsite_items_failed", "Items that ended failed, by model.", ["model"])
+PROCESSING_SECONDS = Histogram(
+    "bgsite_processing_seconds",
+    "Time to make one cutout (model, compose, encode), by model.",
+    ["model"],
+    buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120),
+)
+WEBHOOK_DELIVERIES = Counter(
+    "bgsite_webhook_deliveries", "Webhook delivery attempts, by outcome (delivered, retrying, failed).", ["outcome"]
+)
+WEBSOCKET_CONNECTIONS = Gauge("bgsite_websocket_connections", "Open progress websockets.", multiprocess_mode="livesum")
+WORKER_THREADS = Gauge(
+    "bgsite_worker_threads",
+    "Worker threads running, per process (label pid when multi-process).",
+    multiprocess_mode="liveall",
+)
+
+
+class QueueCollector(Collector):
+    """Items queued and processing by batch kind, and the oldest queued item's age, from the database."""
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        waiting = Item.objects.filter(status__in=(Item.Status.QUEUED, Item.Status.PROCESSING))
+        counts = {
+            (row["status"], row["batch__kind"]): row["n"]
+            for row in waiting.values("status", "batch__kind").annotate(n=Count("id")).order_by()
+        }
+        for status, name, text in (
+            (Item.Status.QUEUED, "bgsite_items_queued", "Items waiting for a worker, by batch kind."),
+            (Item.Status.PROCESSING, "bgsite_items_processing", "Items a worker is processing, by batch kind."),
+        ):
+            family = GaugeMetricFamily(name, text, labels=["kind"])
+            for kind in Batch.Kind.values:
+                family.add_metric([kind], counts.get((status, kind), 0))
+            yield family
+        oldest = Item.objects.filter(status=Item.Status.QUEUED).aggregate(oldest=Min("queued_at"))["oldest"]
+        age = (timezone.now() - oldest).total_seconds() if oldest else 0.0
+        yield GaugeMetricFamily(
+            "bgsite_queue_oldest_age_seconds", "How long the oldest queued item has waited (0 when none).", value=age
+        )
+
+
+def exposition() -> tuple[bytes, str]:
+    """The text a scrape returns, and its content type."""
+    queue = CollectorRegistry()
+    queue.register(QueueCollector())
+    if settings.PROMETHEUS_MULTIPROC_DIR:
+        events = CollectorRegistry()
+        multiprocess.MultiProcessCollector(events, path=settings.PROMETHEUS_MULTIPROC_DIR)
+    else:
+        events = REGISTRY
+    return generate_latest(events) + generate_latest(queue), CONTENT_TYPE_LATEST
+
+
+def item_finished(*, status: str, model: str, seconds: float | None = None) -> None:
+    if status == Item.Status.DONE:
+        ITEMS_PROCESSED.labels(model).inc()
+        if seconds is not None:
+            PROCESSING_SECONDS.labels(model).observe(seconds)
+    else:
+        ITEMS_FAILED.labels(model).inc()
+
+
+def process_exited(**kwargs: Any) -> None:
+    """Drop this process's live gauges from the shared folder (a worker process ending)."""
+    if settings.PROMETHEUS_MULTIPROC_DIR:
+        multiprocess.mark_process_dead(os.getpid(), settings.PROMETHEUS_MULTIPROC_DIR)

@@ -1,0 +1,128 @@
+"""Live: the `bgsite` client (client/) against a running server: a folder run, killed and resumed."""
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import REPO, LiveServer, photo_bytes
+
+pytestmark = pytest.mark.live
+
+GOOD = 58
+BAD = {"bad/notes.jpg", "a/b/cut.jpg"}
+
+
+def make_tree(root: Path, offset: int) -> None:
+    """58 distinct photos over nested folders (a.jpg beside a.png among them), and two bad files."""
+    for index in range(GOOD):
+        folder = root / ("a/b" if index % 3 == 0 else "a" if index % 3 == 1 else ".")
+        folder.mkdir(parents=True, exist_ok=True)
+        name, fmt = (f"p{index}.png", "PNG") if index == 1 else (f"p{index}.jpg", "JPEG")
+        (folder / name).write_bytes(photo_bytes("astronaut.png", size=(200 + index + offset, 150), fmt=fmt))
+    (root / "a" / "p1.jpg").write_bytes(photo_bytes("coffee.png", size=(160, 120)))  # beside p1.png
+    (root / "bad").mkdir()
+    (root / "bad" / "notes.jpg").write_bytes(b"these are notes, not a photo")
+    (root / "a" / "b" / "cut.jpg").write_bytes(photo_bytes("chelsea.png")[:3000])
+
+
+def bgsite(server: LiveServer, key: str, *args: str) -> list[str]:
+    return [sys.executable, "-m", "bgsite_client", *args, "--server", server.url, "--key", key]
+
+
+def client_env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": str(REPO / "client"), "BGSITE_URL": "", "BGSITE_API_KEY": ""}
+
+
+def outputs(out: Path) -> dict[str, tuple[str, int]]:
+    return {
+        str(path.relative_to(out)): (hashlib.sha256(path.read_bytes()).hexdigest(), path.stat().st_mtime_ns)
+        for path in out.rglob("*.png")
+    }
+
+
+@pytest.mark.parametrize("as_json", [False, True], ids=["text", "json"])
+def test_a_killed_run_resumes_and_names_the_bad_files(
+    embedded_server: LiveServer, tmp_path: Path, as_json: bool
+) -> None:
+    key = embedded_server.create_user(f"cli{int(as_json)}")
+    photos, out = tmp_path / "photos", tmp_path / "out"
+    make_tree(photos, offset=100 * int(as_json))
+    command = bgsite(embedded_server, key, "remove", str(photos), "-o", str(out), "--recursive", "--per-request", "7")
+    if as_json:
+        command.append("--json")
+
+    first = subprocess.Popen(command, cwd=REPO, env=client_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while len(outputs(out) if out.exists() else {}) < 15 and time.monotonic() < deadline:
+        assert first.poll() is None, first.communicate()
+        time.sleep(0.05)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    before = outputs(out)
+    assert 15 <= len(before) < GOOD + 1
+
+    second = subprocess.run(command, cwd=REPO, env=client_env(), capture_output=True, text=True, timeout=300)
+    assert second.returncode == 1, second.stderr
+    after = outputs(out)
+    assert len(after) == GOOD + 1
+    assert {name: after[name] for name in before} == before  # nothing overwritten
+    assert {"a/p1_jpg.png", "a/p1_png.png"} <= set(after)  # a.jpg and a.png both survive
+    assert not list(out.rglob("*.bgsite-part"))
+
+    if as_json:
+        summary = json.loads(second.stdout)
+        assert summary["ok"] is False
+        assert (summary["images"], summary["skipped"]) == (GOOD + 1 + len(BAD), len(before))
+        assert summary["done"] == GOOD + 1 - len(before)  # only the rest was processed
+        failed = {str(Path(entry["path"]).relative_to(photos)): entry["error"] for entry in summary["failed"]}
+        assert set(failed) == BAD
+        assert "not an image" in failed["bad/notes.jpg"]
+        assert "truncated or corrupt" in failed["a/b/cut.jpg"]
+    else:
+        assert f"{GOOD + 1 - len(before)} cut out, {len(before)} already in" in second.stdout
+        for name in BAD:
+            assert f"failed: {photos / name}:" in second.stdout
+
+
+def test_batches_status_and_download(embedded_server: LiveServer, tmp_path: Path) -> None:
+    key = embedded_server.create_user("cli-download")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "one.jpg").write_bytes(photo_bytes("astronaut.png", size=(120, 90)))
+    (photos / "broken.jpg").write_bytes(photo_bytes("chelsea.png")[:3000])
+    env = client_env()
+    done = subprocess.run(
+        bgsite(embedded_server, key, "remove", str(photos), "-o", str(tmp_path / "out"), "--json"),
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    batch_id = json.loads(done.stdout)["batches"][0]
+
+    listed = subprocess.run(bgsite(embedded_server, key, "batches"), cwd=REPO, env=env, capture_output=True, text=True)
+    assert batch_id in listed.stdout and "1/2 done, 1 failed" in listed.stdout
+    status = subprocess.run(
+        bgsite(embedded_server, key, "status", batch_id), cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert "failed: broken.jpg:" in status.stdout
+
+    fetched: Any = subprocess.run(
+        bgsite(embedded_server, key, "download", batch_id, "-o", str(tmp_path / "dl"), "--json"),
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+    )
+    assert fetched.returncode == 1
+    assert json.loads(fetched.stdout)["saved"] == [str(tmp_path / "dl" / "one.png")]
+    assert (tmp_path / "dl" / "one.png").read_bytes() == (tmp_path / "out" / "one.png").read_bytes()
