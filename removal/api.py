@@ -127,6 +127,17 @@ def item_original(request: HttpRequest, user: Any, item_id: uuid.UUID) -> HttpRe
     return stored_file_response(str(item.source.name), download_name=item.filename, request=request)
 
 
+@api_endpoint("POST", "DELETE")
+def item_mask(request: HttpRequest, user: Any, item_id: uuid.UUID) -> HttpResponseBase:
+    """A hand-edited mask makes the item's newest result; `revert` (or DELETE) goes back to the model's."""
+    item = selectors.item_for(user, item_id)
+    if request.method == "DELETE" or inputs.is_true(request.POST.get("revert") or request.GET.get("revert", "")):
+        item = services.item_mask_revert(item=item)
+    else:
+        item = services.item_mask_save(item=item, mask_png=inputs.mask_upload(request))
+    return JsonResponse(serializers.serialize_item(item))
+
+
 @never_cache
 def models(request: HttpRequest) -> HttpResponseBase:
     """The models installed here, usable as the `model` option (no authentication needed), with the

@@ -60,6 +60,14 @@ class Item(models.Model):
     result_bytes = models.PositiveBigIntegerField(null=True, blank=True)
     # The subject's box in the result, [left, top, width, height] (remove.bg's X-Foreground-*).
     foreground = models.JSONField(null=True, blank=True)
+    # A hand-edited mask (POST /api/v1/items/<id>/mask) makes a new revision: `result`,
+    # `result_bytes` and `foreground` then hold the edited cutout, and these keep the
+    # model's own, to revert to and to reuse for identical uploads. `edits` counts
+    # saved edits and reverts, so the item's revision keeps growing.
+    model_result = models.FileField(max_length=300, blank=True)
+    model_result_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    model_foreground = models.JSONField(null=True, blank=True)
+    edits = models.PositiveIntegerField(default=0)
     error = models.TextField(blank=True)
     # True when it failed because of the input (not an image we can read), as
     # opposed to our side (storage, model); callers get a 4xx or a 5xx.

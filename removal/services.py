@@ -251,14 +251,19 @@ def _reuse_earlier_result(item: Item, now: Any) -> bool:
     )
     if earlier is None:
         return False
-    suffix = PurePosixPath(str(earlier.result.name)).suffix
+    # A hand-edited result fits that one photo's edit: the model's own is what is reused.
+    model_result = earlier.model_result if earlier.model_result else earlier.result
+    suffix = PurePosixPath(str(model_result.name)).suffix
     try:
-        with earlier.result.open("rb") as result:
+        with model_result.open("rb") as result:
             item.result.name = _storage_save(f"{_item_prefix(item)}/cutout-reused{suffix}", result)
     except (OSError, BotoCoreError, ClientError, StorageUnavailable):
         return False  # the earlier result is unreadable: process this one afresh
     item.status, item.cached = Status.DONE, True
-    item.result_bytes, item.foreground = earlier.result_bytes, earlier.foreground
+    if earlier.model_result:
+        item.result_bytes, item.foreground = earlier.model_result_bytes, earlier.model_foreground
+    else:
+        item.result_bytes, item.foreground = earlier.result_bytes, earlier.foreground
     item.started_at = item.finished_at = now
     item.processing_ms = 0
     return True
@@ -487,6 +492,95 @@ def items_requeue_stale() -> int:
     return requeued
 
 
+class ItemNotEditable(Exception):
+    """The item has no still cutout to edit (not finished, failed, or an animation)."""
+
+
+def item_mask_save(*, item: Item, mask_png: bytes) -> Item:
+    """A new revision of the item's result: its original composed with `mask_png` and the batch's options.
+
+    The mask is in the original's frame (as displayed), at its size or scaled down by
+    the same factor; pipeline.decode_mask says what it accepts (ImageRejected
+    otherwise). The model's result is kept, to revert to and to reuse.
+    """
+    options = _editable_options(item)
+    mask = pipeline.decode_mask(mask_png, size=(item.width, item.height), max_pixels=settings.MAX_IMAGE_PIXELS)
+    with item.source.open("rb") as source:
+        cutout = pipeline.recompose(
+            source.read(),
+            mask,
+            max_pixels=settings.MAX_IMAGE_PIXELS,
+            compress_level=settings.PNG_COMPRESS_LEVEL,
+            options=options,
+            background=_background_of(item.batch),
+        )
+    name = _storage_save(
+        f"{_item_prefix(item)}/cutout-edited-{uuid.uuid4().hex[:8]}.{cutout.extension}", ContentFile(cutout.data)
+    )
+    foreground = list(cutout.foreground) if cutout.foreground else None
+    return _item_revision_record(item, result=name, result_bytes=len(cutout.data), foreground=foreground)
+
+
+def item_mask_revert(*, item: Item) -> Item:
+    """Back to the model's cutout (nothing changes when the item was never edited)."""
+    _editable_options(item)
+    if not item.model_result:
+        return item
+    return _item_revision_record(
+        item, result=str(item.model_result.name), result_bytes=item.model_result_bytes, foreground=item.model_foreground
+    )
+
+
+def _editable_options(item: Item) -> Options:
+    if item.status != Status.DONE:
+        raise ItemNotEditable(f"this item is {item.status}; only a finished cutout can be edited")
+    options = Options.from_json(item.batch.options)
+    if options.format in pipeline.ANIMATED_FORMATS and _source_is_animated(item):
+        raise ItemNotEditable("only still cutouts can be edited, not animations or videos")
+    return options
+
+
+def _source_is_animated(item: Item) -> bool:
+    with item.source.open("rb") as source:
+        info = pipeline.inspect_upload(
+            source,
+            max_pixels=settings.MAX_IMAGE_PIXELS,
+            max_frames=settings.MAX_ANIMATION_FRAMES,
+            max_video_seconds=settings.MAX_VIDEO_SECONDS,
+        )
+    return info.animated or info.video
+
+
+def _item_revision_record(item: Item, *, result: str, result_bytes: Any, foreground: Any) -> Item:
+    """Make `result` the item's newest revision, keeping the model's; the replaced edit's file goes."""
+    with transaction.atomic():
+        current = Item.objects.select_for_update().select_related("batch").get(pk=item.pk)
+        model_result = str(current.model_result.name) or str(current.result.name)
+        replaced = str(current.result.name)
+        current.model_result.name = "" if result == model_result else model_result
+        if not current.model_result:
+            current.model_result_bytes = current.model_foreground = None
+        elif replaced == model_result:
+            current.model_result_bytes, current.model_foreground = current.result_bytes, current.foreground
+        current.result.name, current.result_bytes, current.foreground = result, result_bytes, foreground
+        current.edits += 1
+        current.save(
+            update_fields=[
+                "result",
+                "result_bytes",
+                "foreground",
+                "model_result",
+                "model_result_bytes",
+                "model_foreground",
+                "edits",
+            ]
+        )
+        if replaced not in (model_result, result):
+            transaction.on_commit(functools.partial(_storage_delete_quietly, replaced))
+        _announce_after_commit(current)
+    return current
+
+
 def batch_zip(*, batch: Batch) -> ZipStream:
     """A zip of the batch's finished cutouts, produced chunk by chunk as it is read.
 
@@ -573,7 +667,8 @@ def expired_purge(*, older_than: Any, chunk: int = 200) -> PurgeCounts:
     """
     batches = files = stored = 0
     while expired := list(Batch.objects.filter(created_at__lt=older_than).order_by("created_at")[:chunk]):
-        names = [name for row in Item.objects.filter(batch__in=expired).values_list("source", "result") for name in row]
+        rows = Item.objects.filter(batch__in=expired).values_list("source", "result", "model_result")
+        names = [name for row in rows for name in row]
         names += [str(batch.bg_image) for batch in expired if batch.bg_image]
         for file_name in filter(None, names):
             default_storage.delete(file_name)
