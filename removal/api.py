@@ -127,10 +127,20 @@ def item_original(request: HttpRequest, user: Any, item_id: uuid.UUID) -> HttpRe
     return stored_file_response(str(item.source.name), download_name=item.filename, request=request)
 
 
-@api_endpoint("POST", "DELETE")
+@api_endpoint("GET", "POST", "DELETE")
 def item_mask(request: HttpRequest, user: Any, item_id: uuid.UUID) -> HttpResponseBase:
-    """A hand-edited mask makes the item's newest result; `revert` (or DELETE) goes back to the model's."""
+    """The mask a hand edit starts from (GET); a hand-edited mask makes the item's newest result (POST);
+    `revert` (or DELETE) goes back to the model's."""
     item = selectors.item_for(user, item_id)
+    if request.method == "GET":
+        mask = item.edited_mask or item.mask
+        if not mask:
+            raise NotFound(
+                "no mask is kept for this item (it is not done, is an animation, or was made before masks were kept)"
+            )
+        return stored_file_response(
+            str(mask.name), download_name=services.zip_member_stem(item.filename) + "-mask.png", request=request
+        )
     if request.method == "DELETE" or inputs.is_true(request.POST.get("revert") or request.GET.get("revert", "")):
         item = services.item_mask_revert(item=item)
     else:

@@ -386,6 +386,10 @@ PATHS: dict[str, Any] = {
     "/api/v1/items/{item_id}/result": _stored_file("One cutout", "The cutout."),
     "/api/v1/items/{item_id}/original": _stored_file("One uploaded original", "The original."),
     "/api/v1/items/{item_id}/mask": {
+        "get": _stored_file(
+            "The cutout's mask (the last edit's, else the model's)",
+            "An L PNG in the original's frame: white keeps, black removes.",
+        )["get"],
         "post": {
             "summary": "Replace a cutout's mask (a new revision of its result), or revert to the model's",
             "description": "The mask is in the original's frame (as displayed): its size, or scaled down by the "

@@ -4,6 +4,7 @@ No Django here: the batch jobs, /bgremove and the benchmarks call these
 functions directly. Model sessions are created once per thread and reused.
 """
 
+import dataclasses
 import io
 import math
 import os
@@ -63,6 +64,9 @@ class Cutout:
     # Where the subject is in the result: (left, top, width, height); None if nothing was found.
     foreground: tuple[int, int, int, int] | None = None
     frames: int = 1
+    # A still's alpha before layout (placing, cropping, background), as an L PNG in the
+    # photo's frame: what a hand edit starts from (see decode_mask, recompose).
+    mask_png: bytes | None = None
 
 
 def inspect_image(source: IO[bytes], *, max_pixels: int) -> ImageInfo:
@@ -661,7 +665,8 @@ def cut_out(
         cutout = remove_background(
             image, session=session, matting=options.alpha_matting, quality=options.quality, partner=partner
         )
-        return _laid_out(cutout, options, background, compress_level=compress_level)
+        laid_out = _laid_out(cutout, options, background, compress_level=compress_level)
+        return dataclasses.replace(laid_out, mask_png=encode_png(cutout.getchannel("A"), compress_level=compress_level))
 
 
 def _laid_out(cutout: Image.Image, options: Options, background: Image.Image | None, *, compress_level: int) -> Cutout:

@@ -259,6 +259,12 @@ def _reuse_earlier_result(item: Item, now: Any) -> bool:
             item.result.name = _storage_save(f"{_item_prefix(item)}/cutout-reused{suffix}", result)
     except (OSError, BotoCoreError, ClientError, StorageUnavailable):
         return False  # the earlier result is unreadable: process this one afresh
+    if earlier.mask:
+        try:
+            with earlier.mask.open("rb") as mask:
+                item.mask.name = _storage_save(f"{_item_prefix(item)}/mask-reused.png", mask)
+        except (OSError, BotoCoreError, ClientError, StorageUnavailable):
+            pass  # the cutout stands; only a hand edit would miss its starting mask
     item.status, item.cached = Status.DONE, True
     if earlier.model_result:
         item.result_bytes, item.foreground = earlier.model_result_bytes, earlier.model_foreground
@@ -353,6 +359,11 @@ def item_process(*, item_id: str) -> None:
         result_name = default_storage.save(
             f"{_item_prefix(item)}/cutout-{token[:8]}.{cutout.extension}", ContentFile(cutout.data)
         )
+        mask_name = (
+            default_storage.save(f"{_item_prefix(item)}/mask-{token[:8]}.png", ContentFile(cutout.mask_png))
+            if cutout.mask_png
+            else ""
+        )
     except pipeline.ImageRejected as exc:
         _item_finish(item, token, status=Status.FAILED, error=str(exc), input_rejected=True)
         return
@@ -368,10 +379,12 @@ def item_process(*, item_id: str) -> None:
         result=result_name,
         result_bytes=len(cutout.data),
         foreground=list(cutout.foreground) if cutout.foreground else None,
+        mask=mask_name,
         processing_ms=int((time.monotonic() - started) * 1000),
     )
     if not recorded:
-        default_storage.delete(result_name)
+        for name in filter(None, (result_name, mask_name)):
+            default_storage.delete(name)
 
 
 def _cut_out(item: Item) -> pipeline.Cutout:
@@ -514,11 +527,14 @@ def item_mask_save(*, item: Item, mask_png: bytes) -> Item:
             options=options,
             background=_background_of(item.batch),
         )
+    mask_name = _storage_save(f"{_item_prefix(item)}/mask-edited-{uuid.uuid4().hex[:8]}.png", ContentFile(mask_png))
     name = _storage_save(
         f"{_item_prefix(item)}/cutout-edited-{uuid.uuid4().hex[:8]}.{cutout.extension}", ContentFile(cutout.data)
     )
     foreground = list(cutout.foreground) if cutout.foreground else None
-    return _item_revision_record(item, result=name, result_bytes=len(cutout.data), foreground=foreground)
+    return _item_revision_record(
+        item, result=name, result_bytes=len(cutout.data), foreground=foreground, edited_mask=mask_name
+    )
 
 
 def item_mask_revert(*, item: Item) -> Item:
@@ -527,7 +543,11 @@ def item_mask_revert(*, item: Item) -> Item:
     if not item.model_result:
         return item
     return _item_revision_record(
-        item, result=str(item.model_result.name), result_bytes=item.model_result_bytes, foreground=item.model_foreground
+        item,
+        result=str(item.model_result.name),
+        result_bytes=item.model_result_bytes,
+        foreground=item.model_foreground,
+        edited_mask="",
     )
 
 
@@ -551,8 +571,8 @@ def _source_is_animated(item: Item) -> bool:
     return info.animated or info.video
 
 
-def _item_revision_record(item: Item, *, result: str, result_bytes: Any, foreground: Any) -> Item:
-    """Make `result` the item's newest revision, keeping the model's; the replaced edit's file goes."""
+def _item_revision_record(item: Item, *, result: str, result_bytes: Any, foreground: Any, edited_mask: str) -> Item:
+    """Make `result` the item's newest revision, keeping the model's; the replaced edit's files go."""
     with transaction.atomic():
         current = Item.objects.select_for_update().select_related("batch").get(pk=item.pk)
         model_result = str(current.model_result.name) or str(current.result.name)
@@ -564,6 +584,7 @@ def _item_revision_record(item: Item, *, result: str, result_bytes: Any, foregro
             current.model_result_bytes, current.model_foreground = current.result_bytes, current.foreground
         current.result.name, current.result_bytes, current.foreground = result, result_bytes, foreground
         current.edits += 1
+        replaced_mask, current.edited_mask.name = str(current.edited_mask.name), edited_mask
         current.save(
             update_fields=[
                 "result",
@@ -573,10 +594,13 @@ def _item_revision_record(item: Item, *, result: str, result_bytes: Any, foregro
                 "model_result_bytes",
                 "model_foreground",
                 "edits",
+                "edited_mask",
             ]
         )
         if replaced not in (model_result, result):
             transaction.on_commit(functools.partial(_storage_delete_quietly, replaced))
+        if replaced_mask:
+            transaction.on_commit(functools.partial(_storage_delete_quietly, replaced_mask))
         _announce_after_commit(current)
     return current
 
@@ -667,7 +691,9 @@ def expired_purge(*, older_than: Any, chunk: int = 200) -> PurgeCounts:
     """
     batches = files = stored = 0
     while expired := list(Batch.objects.filter(created_at__lt=older_than).order_by("created_at")[:chunk]):
-        rows = Item.objects.filter(batch__in=expired).values_list("source", "result", "model_result")
+        rows = Item.objects.filter(batch__in=expired).values_list(
+            "source", "result", "model_result", "mask", "edited_mask"
+        )
         names = [name for row in rows for name in row]
         names += [str(batch.bg_image) for batch in expired if batch.bg_image]
         for file_name in filter(None, names):

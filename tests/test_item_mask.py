@@ -164,3 +164,33 @@ def test_another_users_item_is_404(api: Any, other_user: Any) -> None:
     assert json_error(intruder.post(item["mask"], {"mask": png(left_half_mask())}), 404) == "no such item"
     assert json_error(intruder.delete(item["mask"]), 404) == "no such item"
     assert api.get(f"/api/v1/batches/{item['batch']['id']}").json()["items"][0]["edited"] is False
+
+
+def mask_of(api: Any, item: dict[str, Any]) -> np.ndarray:
+    reply = api.get(item["mask"])
+    assert reply.status_code == 200, reply.content
+    with Image.open(io.BytesIO(b"".join(reply))) as mask:
+        assert mask.mode == "L"
+        return np.asarray(mask)
+
+
+def test_the_mask_to_start_from_is_the_models_then_the_last_edits(api: Any) -> None:
+    item = finished_item(api, bg_color="00ff00", crop="true")
+    model_mask = mask_of(api, item)
+    assert model_mask.shape == (HEIGHT, WIDTH)
+    assert (model_mask == 0).any() and (model_mask == 255).any()
+
+    api.post(item["mask"], {"mask": png(left_half_mask((WIDTH // 2, HEIGHT // 2)))})
+    assert np.array_equal(mask_of(api, item), np.asarray(left_half_mask((WIDTH // 2, HEIGHT // 2))))
+
+    api.delete(item["mask"])
+    assert np.array_equal(mask_of(api, item), model_mask)
+
+
+def test_a_reused_result_has_the_models_mask_too(api: Any) -> None:
+    first = finished_item(api)
+    model_mask = mask_of(api, first)
+    api.post(first["mask"], {"mask": png(left_half_mask())})
+    again = finished_item(api)
+    assert again["cached"] is True
+    assert np.array_equal(mask_of(api, again), model_mask)
