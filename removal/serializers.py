@@ -23,7 +23,8 @@ def serialize_item(item: Item) -> dict[str, Any]:
         "cached": item.cached,
         # True while the result is a hand-edited revision (POST .../mask); DELETE .../mask reverts.
         "edited": bool(item.model_result),
-        "mask": reverse("api-item-mask", args=[item.id]) if done else None,
+        # Where a hand edit starts from and is sent; null without a kept mask (animations, older items).
+        "mask": reverse("api-item-mask", args=[item.id]) if done and item.mask else None,
     }
 
 
