@@ -76,7 +76,10 @@ def batch_rerun(request: HttpRequest, user: Any, batch_id: uuid.UUID) -> HttpRes
 @api_endpoint("GET")
 def batch_detail(request: HttpRequest, user: Any, batch_id: uuid.UUID) -> HttpResponseBase:
     batch = selectors.batch_for(user, batch_id)
-    return JsonResponse(serializers.serialize_batch(batch, selectors.batch_items(batch), selectors.batch_counts(batch)))
+    # Counts first: an item that finishes between the two reads then shows done in `items`
+    # while the status may still say processing, never a "done" batch with an unfinished item.
+    counts = selectors.batch_counts(batch)
+    return JsonResponse(serializers.serialize_batch(batch, selectors.batch_items(batch), counts))
 
 
 @api_endpoint("POST")
