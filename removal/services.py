@@ -527,7 +527,9 @@ def item_mask_save(*, item: Item, mask_png: bytes) -> Item:
             options=options,
             background=_background_of(item.batch),
         )
-    mask_name = _storage_save(f"{_item_prefix(item)}/mask-edited-{uuid.uuid4().hex[:8]}.png", ContentFile(mask_png))
+    # Kept as the L image it means (whatever the PNG's mode was), for the next edit to start from.
+    kept_mask = pipeline.encode_png(mask, compress_level=settings.PNG_COMPRESS_LEVEL)
+    mask_name = _storage_save(f"{_item_prefix(item)}/mask-edited-{uuid.uuid4().hex[:8]}.png", ContentFile(kept_mask))
     name = _storage_save(
         f"{_item_prefix(item)}/cutout-edited-{uuid.uuid4().hex[:8]}.{cutout.extension}", ContentFile(cutout.data)
     )

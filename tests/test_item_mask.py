@@ -180,8 +180,13 @@ def test_the_mask_to_start_from_is_the_models_then_the_last_edits(api: Any) -> N
     assert model_mask.shape == (HEIGHT, WIDTH)
     assert (model_mask == 0).any() and (model_mask == 255).any()
 
-    api.post(item["mask"], {"mask": png(left_half_mask((WIDTH // 2, HEIGHT // 2)))})
-    assert np.array_equal(mask_of(api, item), np.asarray(left_half_mask((WIDTH // 2, HEIGHT // 2))))
+    # Sent as an editor sends it: a scaled-down black image whose alpha is the mask.
+    rgba = Image.new("RGBA", (WIDTH // 2, HEIGHT // 2), (0, 0, 0, 0))
+    rgba.putalpha(left_half_mask((WIDTH // 2, HEIGHT // 2)))
+    api.post(item["mask"], {"mask": png(rgba)})
+    edited = mask_of(api, item)
+    assert edited.shape == (HEIGHT, WIDTH)
+    assert (edited[:, : WIDTH // 2 - 2] == 255).all() and (edited[:, WIDTH // 2 + 2 :] == 0).all()
 
     api.delete(item["mask"])
     assert np.array_equal(mask_of(api, item), model_mask)

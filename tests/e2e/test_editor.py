@@ -118,7 +118,14 @@ def test_erase_and_restore_with_pointer_drags_then_save(browser: Any, embedded_s
         member = Image.open(downloaded_zip(page).open("astronaut.png"))
         assert np.array_equal(np.asarray(member), np.asarray(result))
 
-        # Opened again, the editor starts from the saved edit and can go back to the model's cutout.
+        # Opened again, the editor starts from the saved edit: saved untouched, the edit stands.
+        open_editor(page, row)
+        page.click("#editor-save")
+        expect(page.locator("#editor")).to_be_hidden(timeout=60_000)
+        again = Image.open(io.BytesIO(page.request.get(f"/api/v1/items/{item_id}/result").body()))
+        assert (alpha_around(again, inside) == 0).all() and (alpha_around(again, outside) == 255).all()
+
+        # And it can go back to the model's cutout.
         open_editor(page, row)
         page.click("#editor-revert")
         expect(page.locator("#editor")).to_be_hidden(timeout=60_000)
