@@ -76,7 +76,10 @@ def batch_rerun(request: HttpRequest, user: Any, batch_id: uuid.UUID) -> HttpRes
 @api_endpoint("GET")
 def batch_detail(request: HttpRequest, user: Any, batch_id: uuid.UUID) -> HttpResponseBase:
     batch = selectors.batch_for(user, batch_id)
-    return JsonResponse(serializers.serialize_batch(batch, selectors.batch_items(batch), selectors.batch_counts(batch)))
+    # Counts first: an item that finishes between the two reads then shows done in `items`
+    # while the status may still say processing, never a "done" batch with an unfinished item.
+    counts = selectors.batch_counts(batch)
+    return JsonResponse(serializers.serialize_batch(batch, selectors.batch_items(batch), counts))
 
 
 @api_endpoint("POST")
@@ -132,6 +135,27 @@ def item_result(request: HttpRequest, user: Any, item_id: uuid.UUID) -> HttpResp
 def item_original(request: HttpRequest, user: Any, item_id: uuid.UUID) -> HttpResponseBase:
     item = selectors.item_for(user, item_id)
     return stored_file_response(str(item.source.name), download_name=item.filename, request=request)
+
+
+@api_endpoint("GET", "POST", "DELETE")
+def item_mask(request: HttpRequest, user: Any, item_id: uuid.UUID) -> HttpResponseBase:
+    """The mask a hand edit starts from (GET); a hand-edited mask makes the item's newest result (POST);
+    `revert` (or DELETE) goes back to the model's."""
+    item = selectors.item_for(user, item_id)
+    if request.method == "GET":
+        mask = item.edited_mask or item.mask
+        if not mask:
+            raise NotFound(
+                "no mask is kept for this item (it is not done, is an animation, or was made before masks were kept)"
+            )
+        return stored_file_response(
+            str(mask.name), download_name=services.zip_member_stem(item.filename) + "-mask.png", request=request
+        )
+    if request.method == "DELETE" or inputs.is_true(request.POST.get("revert") or request.GET.get("revert", "")):
+        item = services.item_mask_revert(item=item)
+    else:
+        item = services.item_mask_save(item=item, mask_png=inputs.mask_upload(request))
+    return JsonResponse(serializers.serialize_item(item))
 
 
 @never_cache

@@ -28,6 +28,7 @@ from removal import events, fetch, pipeline, services
 from removal.errors import (
     ApiError,
     BadRequest,
+    Conflict,
     Forbidden,
     GatewayTimeout,
     InternalError,
@@ -55,6 +56,7 @@ REMOVEBG_CODES = {
     403: (403, "auth_failed"),
     404: (400, "invalid_parameter"),
     405: (405, "method_not_allowed"),
+    409: (409, "conflict"),
     413: (400, "file_too_large"),
     429: (429, "rate_limit_exceeded"),
     500: (500, "server_error"),
@@ -75,6 +77,8 @@ def as_api_error(exc: Exception) -> ApiError | None:
         return BadRequest(str(exc))
     if isinstance(exc, services.NothingAccepted):
         return BadRequest(str(exc), details={"rejected": exc.rejected_json()} if exc.rejected else {})
+    if isinstance(exc, services.ItemNotEditable):
+        return Conflict(str(exc))
     if isinstance(exc, fetch.FetchedTooLarge):
         return PayloadTooLarge(str(exc))
     if isinstance(exc, fetch.FetchError):

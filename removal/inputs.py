@@ -92,6 +92,22 @@ def uploaded_files(request: HttpRequest) -> list[File]:
     return list(files)
 
 
+def mask_upload(request: HttpRequest) -> bytes:
+    """An edited mask: the multipart `mask` file, or the whole body sent as image/png."""
+    upload = request.FILES.get("mask")
+    if upload is None and (request.content_type or "").startswith("image/"):
+        data = request.body
+    elif upload is not None:
+        data = upload.read(settings.MAX_UPLOAD_BYTES + 1)
+    else:
+        raise BadRequest(
+            "no mask: send a PNG as the multipart 'mask' field, or as the body with Content-Type image/png"
+        )
+    if len(data) > settings.MAX_UPLOAD_BYTES:
+        raise BadRequest(f"the mask is {len(data) / 1e6:.1f} MB; the limit is {settings.MAX_UPLOAD_BYTES / 1e6:g} MB")
+    return data
+
+
 def fetch_image(url: str, *, field: str) -> bytes:
     """An image from the URL in a caller's `field`, fetched safely (removal.fetch); its errors name the field."""
     limits = fetch.FetchLimits(

@@ -64,6 +64,19 @@ class Item(models.Model):
     model = models.CharField(max_length=40, blank=True)
     # The subject's box in the result, [left, top, width, height] (remove.bg's X-Foreground-*).
     foreground = models.JSONField(null=True, blank=True)
+    # A hand-edited mask (POST /api/v1/items/<id>/mask) makes a new revision: `result`,
+    # `result_bytes` and `foreground` then hold the edited cutout, and these keep the
+    # model's own, to revert to and to reuse for identical uploads. `edits` counts
+    # saved edits and reverts, so the item's revision keeps growing.
+    model_result = models.FileField(max_length=300, blank=True)
+    model_result_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    model_foreground = models.JSONField(null=True, blank=True)
+    edits = models.PositiveIntegerField(default=0)
+    # The alpha before layout, as an L PNG in the photo's frame: the model's (`mask`,
+    # from processing a still) and the last saved edit's (`edited_mask`, at the size it
+    # was sent). The editor starts from the newest.
+    mask = models.FileField(max_length=300, blank=True)
+    edited_mask = models.FileField(max_length=300, blank=True)
     error = models.TextField(blank=True)
     # True when it failed because of the input (not an image we can read), as
     # opposed to our side (storage, model); callers get a 4xx or a 5xx.

@@ -35,6 +35,7 @@ def _errors(*codes: int) -> dict[str, Any]:
         403: "A signed-in browser's write without the CSRF token.",
         404: "No such object for this user.",
         405: "Method not allowed.",
+        409: "Not possible in the object's state; `error` says why.",
         413: "Too large.",
         429: "Rate limit or daily quota reached.",
         500: "The image could not be processed on our side.",
@@ -103,7 +104,7 @@ SCHEMAS: dict[str, Any] = {
         "additionalProperties": False,
         "required": [
             *("id", "filename", "status", "revision", "result", "original", "error"),
-            *("width", "height", "processing_ms", "cached"),
+            *("width", "height", "processing_ms", "cached", "edited", "mask"),
         ],
         "properties": {
             "id": {"type": "string", "format": "uuid"},
@@ -117,6 +118,8 @@ SCHEMAS: dict[str, Any] = {
             "height": {"type": "integer"},
             "processing_ms": {"type": ["integer", "null"]},
             "cached": {"type": "boolean"},
+            "edited": {"type": "boolean"},
+            "mask": {"type": ["string", "null"]},
         },
     },
     "ManifestEntry": {
@@ -432,6 +435,43 @@ PATHS: dict[str, Any] = {
     },
     "/api/v1/items/{item_id}/result": _stored_file("One cutout", "The cutout."),
     "/api/v1/items/{item_id}/original": _stored_file("One uploaded original", "The original."),
+    "/api/v1/items/{item_id}/mask": {
+        "get": _stored_file(
+            "The cutout's mask (the last edit's, else the model's)",
+            "An L PNG in the original's frame: white keeps, black removes.",
+        )["get"],
+        "post": {
+            "summary": "Replace a cutout's mask (a new revision of its result), or revert to the model's",
+            "description": "The mask is in the original's frame (as displayed): its size, or scaled down by the "
+            "same factor in both directions. Grey levels are the alpha (L), or its alpha channel is (LA, RGBA). "
+            "The result is composed again from the original with the batch's options. `revert` (form or query) "
+            "goes back to the model's cutout.",
+            "parameters": [ITEM_ID, {"name": "revert", "in": "query", "schema": {"type": "string"}}],
+            "requestBody": {
+                "content": {
+                    MULTIPART: {
+                        "schema": {
+                            "type": "object",
+                            "properties": {"mask": BINARY, "revert": {"type": "string"}},
+                        }
+                    },
+                    "image/png": {"schema": BINARY},
+                }
+            },
+            "responses": {
+                "200": _json(_ref("Item"), "The item, with its newest result."),
+                **_errors(400, 401, 403, 404, 405, 409, 413, 429, 503),
+            },
+        },
+        "delete": {
+            "summary": "Revert a cutout to the model's",
+            "parameters": [ITEM_ID],
+            "responses": {
+                "200": _json(_ref("Item"), "The item, with the model's result."),
+                **_errors(401, 403, 404, 405, 409, 429),
+            },
+        },
+    },
 }
 
 

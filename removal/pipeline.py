@@ -4,6 +4,7 @@ No Django here: the batch jobs, /bgremove and the benchmarks call these
 functions directly. Model sessions are created once per thread and reused.
 """
 
+import dataclasses
 import io
 import math
 import os
@@ -63,6 +64,9 @@ class Cutout:
     # Where the subject is in the result: (left, top, width, height); None if nothing was found.
     foreground: tuple[int, int, int, int] | None = None
     frames: int = 1
+    # A still's alpha before layout (placing, cropping, background), as an L PNG in the
+    # photo's frame: what a hand edit starts from (see decode_mask, recompose).
+    mask_png: bytes | None = None
 
 
 def inspect_image(source: IO[bytes], *, max_pixels: int) -> ImageInfo:
@@ -273,6 +277,15 @@ def remove_background(
             alpha = np.asarray(matted.getchannel("A"), dtype=np.uint8)
         except ValueError:
             pass  # matting finds no unknown region on some masks; the model's mask stands, as in rembg
+    return compose_cutout(image, alpha)
+
+
+def compose_cutout(image: Image.Image, alpha: np.ndarray) -> Image.Image:
+    """`image` made transparent by `alpha` (uint8, its size), soft edges' colours freed of the background.
+
+    An input that already had transparency keeps it where the mask would show it.
+    """
+    rgb = image.convert("RGB") if image.mode != "RGB" else image
     if image.mode == "RGBA":
         alpha = np.minimum(alpha, np.asarray(image.getchannel("A"), dtype=np.uint8))
     # Composed with Pillow rather than NumPy indexing (same pixels, a third of the time),
@@ -652,16 +665,76 @@ def cut_out(
         cutout = remove_background(
             image, session=session, matting=options.alpha_matting, quality=options.quality, partner=partner
         )
-        cutout = place_subject(cutout, options)
-        if options.crop:
-            cutout = crop_to_subject(cutout, options)
-        result = finish(cutout, options, background)
-        box = cutout.getchannel("A").getbbox()
-        return Cutout(
-            foreground=(box[0], box[1], box[2] - box[0], box[3] - box[1]) if box else None,
-            data=encode(result, fmt=options.format, compress_level=compress_level),
-            width=result.width,
-            height=result.height,
-            mime_type=options.mime_type,
-            extension=options.extension,
+        laid_out = _laid_out(cutout, options, background, compress_level=compress_level)
+        return dataclasses.replace(laid_out, mask_png=encode_png(cutout.getchannel("A"), compress_level=compress_level))
+
+
+def _laid_out(cutout: Image.Image, options: Options, background: Image.Image | None, *, compress_level: int) -> Cutout:
+    """The cutout placed, cropped, finished and encoded as the options ask."""
+    cutout = place_subject(cutout, options)
+    if options.crop:
+        cutout = crop_to_subject(cutout, options)
+    result = finish(cutout, options, background)
+    box = cutout.getchannel("A").getbbox()
+    return Cutout(
+        foreground=(box[0], box[1], box[2] - box[0], box[3] - box[1]) if box else None,
+        data=encode(result, fmt=options.format, compress_level=compress_level),
+        width=result.width,
+        height=result.height,
+        mime_type=options.mime_type,
+        extension=options.extension,
+    )
+
+
+def decode_mask(data: bytes, *, size: tuple[int, int], max_pixels: int) -> Image.Image:
+    """A hand-edited mask for an image of `size` (as displayed), as an "L" image of exactly that size.
+
+    Grey levels are the alpha (L or 1 images), or the alpha channel is (LA, RGBA, a
+    palette with transparency). The mask may be a copy scaled down by the same factor
+    in both directions (an editor's working copy); it is scaled up here.
+    """
+    if not data:
+        raise ImageRejected("the mask is empty; send a PNG")
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            if opened.width * opened.height > max_pixels:
+                raise ImageRejected(_too_many_pixels_message(opened.width, opened.height, max_pixels))
+            opened.load()
+            mask = opened.copy()
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError):
+        raise ImageRejected("the mask is not an image we can read; send a PNG") from None
+    if mask.mode in ("LA", "La", "RGBA", "RGBa", "PA") or (mask.mode == "P" and "transparency" in mask.info):
+        mask = mask.convert("RGBA").getchannel("A")
+    elif mask.mode in ("L", "1"):
+        mask = mask.convert("L")
+    else:
+        raise ImageRejected(
+            f"the mask is {mask.mode}; send it as grayscale (L, white = kept) or with an alpha channel (LA or RGBA)"
         )
+    width, height = size
+    fits = mask.width <= width and abs(mask.width * height / width - mask.height) <= 1
+    if not fits:
+        raise ImageRejected(
+            f"the mask is {mask.width}x{mask.height}; send it at {width}x{height} "
+            "(the original's size) or scaled down by the same factor"
+        )
+    if mask.size != size:
+        mask = mask.resize(size, Image.Resampling.BILINEAR)
+    return mask
+
+
+def recompose(
+    data: bytes,
+    mask: Image.Image,
+    *,
+    max_pixels: int,
+    compress_level: int,
+    options: Options = DEFAULT_OPTIONS,
+    background: Image.Image | None = None,
+) -> Cutout:
+    """The cutout of a still image with `mask` (from decode_mask) instead of the model's, in the options' form."""
+    image = fit_size(decode_image(data, max_pixels=max_pixels), options)
+    if mask.size != image.size:  # size=preview or size=WxH scaled the photo down before the model
+        mask = mask.resize(image.size, Image.Resampling.BILINEAR)
+    cutout = compose_cutout(image, np.asarray(mask, dtype=np.uint8))
+    return _laid_out(cutout, options, background, compress_level=compress_level)

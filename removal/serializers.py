@@ -21,6 +21,10 @@ def serialize_item(item: Item) -> dict[str, Any]:
         "height": item.height,
         "processing_ms": item.processing_ms,
         "cached": item.cached,
+        # True while the result is a hand-edited revision (POST .../mask); DELETE .../mask reverts.
+        "edited": bool(item.model_result),
+        # Where a hand edit starts from and is sent; null without a kept mask (animations, older items).
+        "mask": reverse("api-item-mask", args=[item.id]) if done and item.mask else None,
     }
 
 
@@ -34,9 +38,10 @@ def item_revision(item: Item) -> int:
     Progress events are sent from several threads and processes, so a client can
     receive an older state after a newer one; it keeps the highest revision.
     Each attempt goes processing -> done/failed or back to queued (retry), and
-    `attempts` counts claims, so attempts * 3 + rank never goes backwards.
+    `attempts` counts claims, so attempts * 3 + rank never goes backwards. A done
+    item is never claimed again; its saved edits and reverts count on from there.
     """
-    return item.attempts * 3 + _STATUS_RANK[Item.Status(item.status)]
+    return item.attempts * 3 + _STATUS_RANK[Item.Status(item.status)] + item.edits
 
 
 def serialize_batch_summary(batch: Batch, counts: dict[str, int]) -> dict[str, Any]:

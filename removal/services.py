@@ -255,18 +255,39 @@ def _reuse_earlier_result(item: Item, now: Any) -> bool:
     )
     if earlier is None:
         return False
-    suffix = PurePosixPath(str(earlier.result.name)).suffix
+    # A hand-edited result fits that one photo's edit: the model's own is what is reused.
+    model_result = earlier.model_result if earlier.model_result else earlier.result
+    suffix = PurePosixPath(str(model_result.name)).suffix
     try:
-        with earlier.result.open("rb") as result:
+        with model_result.open("rb") as result:
             item.result.name = _storage_save(f"{_item_prefix(item)}/cutout-reused{suffix}", result)
+        # An edited item's sha256 is its edit's: the model's result is hashed here.
+        result_sha256 = earlier.result_sha256 if not earlier.model_result else _stored_sha256(item.result.name)
     except (OSError, BotoCoreError, ClientError, StorageUnavailable):
         return False  # the earlier result is unreadable: process this one afresh
+    if earlier.mask:
+        try:
+            with earlier.mask.open("rb") as mask:
+                item.mask.name = _storage_save(f"{_item_prefix(item)}/mask-reused.png", mask)
+        except (OSError, BotoCoreError, ClientError, StorageUnavailable):
+            pass  # the cutout stands; only a hand edit would miss its starting mask
     item.status, item.cached = Status.DONE, True
-    item.result_bytes, item.foreground = earlier.result_bytes, earlier.foreground
-    item.result_sha256, item.model = earlier.result_sha256, earlier.model
+    if earlier.model_result:
+        item.result_bytes, item.foreground = earlier.model_result_bytes, earlier.model_foreground
+    else:
+        item.result_bytes, item.foreground = earlier.result_bytes, earlier.foreground
+    item.result_sha256, item.model = result_sha256, earlier.model
     item.started_at = item.finished_at = now
     item.processing_ms = 0
     return True
+
+
+def _stored_sha256(name: str) -> str:
+    digest = hashlib.sha256()
+    with default_storage.open(name, "rb") as stored:
+        while chunk := stored.read(STORAGE_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def _upload_error(upload: Any, room: int) -> str | None:
@@ -358,6 +379,11 @@ def item_process(*, item_id: str) -> None:
         result_name = default_storage.save(
             f"{_item_prefix(item)}/cutout-{token[:8]}.{cutout.extension}", ContentFile(cutout.data)
         )
+        mask_name = (
+            default_storage.save(f"{_item_prefix(item)}/mask-{token[:8]}.png", ContentFile(cutout.mask_png))
+            if cutout.mask_png
+            else ""
+        )
     except pipeline.ImageRejected as exc:
         _item_finish(item, token, status=Status.FAILED, error=str(exc), input_rejected=True)
         return
@@ -375,10 +401,12 @@ def item_process(*, item_id: str) -> None:
         result_sha256=hashlib.sha256(cutout.data).hexdigest(),
         model=_model_of(item.batch),
         foreground=list(cutout.foreground) if cutout.foreground else None,
+        mask=mask_name,
         processing_ms=int((time.monotonic() - started) * 1000),
     )
     if not recorded:
-        default_storage.delete(result_name)
+        for name in filter(None, (result_name, mask_name)):
+            default_storage.delete(name)
 
 
 def _cut_out(item: Item) -> pipeline.Cutout:
@@ -507,6 +535,111 @@ def items_requeue_stale() -> int:
     return requeued
 
 
+class ItemNotEditable(Exception):
+    """The item has no still cutout to edit (not finished, failed, or an animation)."""
+
+
+def item_mask_save(*, item: Item, mask_png: bytes) -> Item:
+    """A new revision of the item's result: its original composed with `mask_png` and the batch's options.
+
+    The mask is in the original's frame (as displayed), at its size or scaled down by
+    the same factor; pipeline.decode_mask says what it accepts (ImageRejected
+    otherwise). The model's result is kept, to revert to and to reuse.
+    """
+    options = _editable_options(item)
+    mask = pipeline.decode_mask(mask_png, size=(item.width, item.height), max_pixels=settings.MAX_IMAGE_PIXELS)
+    with item.source.open("rb") as source:
+        cutout = pipeline.recompose(
+            source.read(),
+            mask,
+            max_pixels=settings.MAX_IMAGE_PIXELS,
+            compress_level=settings.PNG_COMPRESS_LEVEL,
+            options=options,
+            background=_background_of(item.batch),
+        )
+    # Kept as the L image it means (whatever the PNG's mode was), for the next edit to start from.
+    kept_mask = pipeline.encode_png(mask, compress_level=settings.PNG_COMPRESS_LEVEL)
+    mask_name = _storage_save(f"{_item_prefix(item)}/mask-edited-{uuid.uuid4().hex[:8]}.png", ContentFile(kept_mask))
+    name = _storage_save(
+        f"{_item_prefix(item)}/cutout-edited-{uuid.uuid4().hex[:8]}.{cutout.extension}", ContentFile(cutout.data)
+    )
+    foreground = list(cutout.foreground) if cutout.foreground else None
+    return _item_revision_record(
+        item, result=name, result_bytes=len(cutout.data), foreground=foreground, edited_mask=mask_name
+    )
+
+
+def item_mask_revert(*, item: Item) -> Item:
+    """Back to the model's cutout (nothing changes when the item was never edited)."""
+    _editable_options(item)
+    if not item.model_result:
+        return item
+    return _item_revision_record(
+        item,
+        result=str(item.model_result.name),
+        result_bytes=item.model_result_bytes,
+        foreground=item.model_foreground,
+        edited_mask="",
+    )
+
+
+def _editable_options(item: Item) -> Options:
+    if item.status != Status.DONE:
+        raise ItemNotEditable(f"this item is {item.status}; only a finished cutout can be edited")
+    options = Options.from_json(item.batch.options)
+    if options.format in pipeline.ANIMATED_FORMATS and _source_is_animated(item):
+        raise ItemNotEditable("only still cutouts can be edited, not animations or videos")
+    return options
+
+
+def _source_is_animated(item: Item) -> bool:
+    with item.source.open("rb") as source:
+        info = pipeline.inspect_upload(
+            source,
+            max_pixels=settings.MAX_IMAGE_PIXELS,
+            max_frames=settings.MAX_ANIMATION_FRAMES,
+            max_video_seconds=settings.MAX_VIDEO_SECONDS,
+        )
+    return info.animated or info.video
+
+
+def _item_revision_record(item: Item, *, result: str, result_bytes: Any, foreground: Any, edited_mask: str) -> Item:
+    """Make `result` the item's newest revision, keeping the model's; the replaced edit's files go."""
+    result_sha256 = _stored_sha256(result)  # for the manifest; read before the row is locked
+    with transaction.atomic():
+        current = Item.objects.select_for_update().select_related("batch").get(pk=item.pk)
+        model_result = str(current.model_result.name) or str(current.result.name)
+        replaced = str(current.result.name)
+        current.model_result.name = "" if result == model_result else model_result
+        if not current.model_result:
+            current.model_result_bytes = current.model_foreground = None
+        elif replaced == model_result:
+            current.model_result_bytes, current.model_foreground = current.result_bytes, current.foreground
+        current.result.name, current.result_bytes, current.foreground = result, result_bytes, foreground
+        current.result_sha256 = result_sha256
+        current.edits += 1
+        replaced_mask, current.edited_mask.name = str(current.edited_mask.name), edited_mask
+        current.save(
+            update_fields=[
+                "result",
+                "result_bytes",
+                "result_sha256",
+                "foreground",
+                "model_result",
+                "model_result_bytes",
+                "model_foreground",
+                "edits",
+                "edited_mask",
+            ]
+        )
+        if replaced not in (model_result, result):
+            transaction.on_commit(functools.partial(_storage_delete_quietly, replaced))
+        if replaced_mask:
+            transaction.on_commit(functools.partial(_storage_delete_quietly, replaced_mask))
+        _announce_after_commit(current)
+    return current
+
+
 def batch_zip(*, batch: Batch) -> ZipStream:
     """A zip of the batch's finished cutouts and their manifest.json, produced chunk by chunk as it is read.
 
@@ -612,7 +745,10 @@ def expired_purge(*, older_than: Any, chunk: int = 200) -> PurgeCounts:
     """
     batches = files = stored = 0
     while expired := list(Batch.objects.filter(created_at__lt=older_than).order_by("created_at")[:chunk]):
-        names = [name for row in Item.objects.filter(batch__in=expired).values_list("source", "result") for name in row]
+        rows = Item.objects.filter(batch__in=expired).values_list(
+            "source", "result", "model_result", "mask", "edited_mask"
+        )
+        names = [name for row in rows for name in row]
         names += [str(batch.bg_image) for batch in expired if batch.bg_image]
         for file_name in filter(None, names):
             default_storage.delete(file_name)

@@ -185,10 +185,11 @@ def test_expired_purge_deletes_old_work_and_its_files(user: Any, settings: Any) 
     old.refresh_from_db()
     Batch.objects.filter(pk=old.batch_id).update(created_at=timezone.now() - timedelta(days=40))
     fresh = queue_items(user)[0]
-    old_files = [old.source.name, old.result.name]
+    old_files = [old.source.name, old.result.name, old.mask.name]
 
     counts = services.expired_purge(older_than=timezone.now() - timedelta(days=30))
-    assert counts.batches == 1 and counts.files == 4  # both items shared the old batch: 2 sources + 2 cutouts
+    # both items shared the old batch: 2 sources + 2 cutouts + 2 masks
+    assert counts.batches == 1 and counts.files == 6
     assert not any(default_storage.exists(name) for name in old_files)
     assert list(Item.objects.values_list("pk", flat=True)) == [fresh.pk]
     assert default_storage.exists(fresh.source.name)

@@ -23,7 +23,7 @@ export function openCompare(item, backdrop) {
   title.textContent = `${item.filename}: before / after`;
   before.src = item.original;
   before.alt = `${item.filename}, as uploaded`;
-  after.src = item.result;
+  after.src = `${item.result}?r=${item.revision}`;
   after.alt = `${item.filename}, background removed`;
   // Both images are fitted into a box of the original's proportions; a cropped
   // cutout is centred in it rather than lined up with the original.

@@ -25,6 +25,7 @@ import {
 } from "./batch-options.js";
 import { followBatch } from "./batch-socket.js";
 import { openCompare } from "./compare.js";
+import { openEditor } from "./editor.js";
 import { NetworkError, postFile, postForm, refusalText } from "./http.js";
 
 const PARALLEL_UPLOADS = 2;
@@ -85,6 +86,10 @@ function addRow(filename) {
   };
   row.querySelector(".thumbs").addEventListener("click", compare);
   row.querySelector(".compare-open").addEventListener("click", compare);
+  row.querySelector(".edit-open").addEventListener("click", () => {
+    const item = state.items.get(row.dataset.itemId);
+    if (item?.mask) openEditor(item, backdropColor(state.batchOptions), (saved) => mergeItem(saved));
+  });
   for (const img of row.querySelectorAll("img")) {
     // Browsers cannot show every format we accept (TIFF), nor non-images.
     img.addEventListener("error", () => img.closest("figure").classList.add("no-preview"));
@@ -127,12 +132,15 @@ function renderItem(row, item) {
   const download = row.querySelector(".item-download");
   const compare = row.querySelector(".compare-open");
   if (item.result) {
-    if (after.getAttribute("src") !== item.result) after.src = item.result;
+    // An edit keeps the result's address; the revision makes the browser fetch the new one.
+    const shown = `${item.result}?r=${item.revision}`;
+    if (after.getAttribute("src") !== shown) after.src = shown;
     after.style.background = backdropColor(state.batchOptions) ?? "";
     download.href = `${item.result}?download=1`;
     download.textContent = `Download ${resultLabel(state.batchOptions)}`;
   }
   after.hidden = download.hidden = compare.hidden = !item.result;
+  row.querySelector(".edit-open").hidden = !item.mask;
   row.querySelector(".badge.reused").hidden = !(item.cached && item.result);
 
   const facts = [`${item.width}×${item.height}`];

@@ -1,0 +1,335 @@
+/**
+ * Fix a cutout by hand: erase and restore brushes over the cutout, on a working
+ * copy of the mask at most WORKING_SIDE pixels long (a 12-megapixel photo stays
+ * responsive); Save sends that mask to POST /api/v1/items/<id>/mask, and the
+ * server scales it to full size and composes the result with the batch's options.
+ */
+
+import { csrfToken } from "./http.js";
+
+const WORKING_SIDE = 2048;
+const UNDO_STEPS = 12;
+
+const dialog = document.getElementById("editor");
+const view = document.getElementById("editor-canvas");
+const title = document.getElementById("editor-title");
+const status = document.getElementById("editor-status");
+const sizeInput = document.getElementById("editor-size");
+const softInput = document.getElementById("editor-soft");
+const undoButton = document.getElementById("editor-undo");
+const redoButton = document.getElementById("editor-redo");
+const saveButton = document.getElementById("editor-save");
+const originalButton = document.getElementById("editor-original");
+const revertButton = document.getElementById("editor-revert");
+
+const session = {
+  item: null,
+  onSaved: null,
+  photo: null, // canvas: the original at working size
+  mask: null, // canvas: black, its alpha the mask
+  cutout: null, // canvas: photo shown through the mask
+  zoom: 1,
+  panX: 0,
+  panY: 0,
+  pointers: new Map(), // pointerId -> {x, y} in view pixels
+  stroke: null, // {last: [x, y]} while painting
+  pinch: null, // {distance, midX, midY} while two fingers are down
+  undo: [],
+  redo: [],
+  showOriginal: false,
+  backdrop: null,
+};
+
+const tool = () => document.querySelector("input[name=editor-tool]:checked").value;
+
+function canvas(width, height) {
+  const made = document.createElement("canvas");
+  made.width = width;
+  made.height = height;
+  return made;
+}
+
+function loadImage(url) {
+  return new Promise((resolve, reject) => {
+    const image = new Image();
+    image.onload = () => resolve(image);
+    image.onerror = () => reject(new Error(`could not load ${url}`));
+    image.src = url;
+  });
+}
+
+/**
+ * Open the editor on a finished item.
+ * @param {object} item item JSON (original, mask, filename, width, height)
+ * @param {string | null} backdrop the batch's background colour as CSS, or null for a checkerboard
+ * @param {(item: object) => void} onSaved called with the item JSON the server answers
+ */
+export async function openEditor(item, backdrop, onSaved) {
+  Object.assign(session, { item, onSaved, backdrop, undo: [], redo: [], showOriginal: false, stroke: null });
+  session.pointers.clear();
+  title.textContent = `Edit ${item.filename}`;
+  status.textContent = "Loading…";
+  saveButton.disabled = true;
+  revertButton.hidden = !item.edited;
+  revertButton.disabled = false;
+  originalButton.setAttribute("aria-pressed", "false");
+  view.classList.toggle("checkerboard", !backdrop);
+  view.style.background = backdrop ?? "";
+  dialog.showModal();
+  const started = performance.now();
+  try {
+    const [photo, mask] = await Promise.all([loadImage(item.original), loadImage(`${item.mask}?r=${item.revision}`)]);
+    prepare(photo, mask);
+  } catch (error) {
+    status.textContent = `The editor could not open this image: ${error.message}`;
+    return;
+  }
+  dialog.dataset.openMs = String(Math.round(performance.now() - started));
+  status.textContent = "";
+  saveButton.disabled = false;
+  updateHistoryButtons();
+  dialog.dataset.ready = "true";
+}
+
+/** The working copies: the photo and the mask (as alpha) at the same size, at most WORKING_SIDE long. */
+function prepare(photo, mask) {
+  const scale = Math.min(1, WORKING_SIDE / Math.max(session.item.width, session.item.height));
+  const width = Math.max(1, Math.round(session.item.width * scale));
+  const height = Math.max(1, Math.round(session.item.height * scale));
+  session.photo = canvas(width, height);
+  session.photo.getContext("2d").drawImage(photo, 0, 0, width, height);
+  session.mask = canvas(width, height);
+  const maskContext = session.mask.getContext("2d", { willReadFrequently: true });
+  maskContext.drawImage(mask, 0, 0, width, height);
+  const pixels = maskContext.getImageData(0, 0, width, height);
+  const data = pixels.data;
+  for (let index = 0; index < data.length; index += 4) {
+    data[index + 3] = data[index];
+    data[index] = data[index + 1] = data[index + 2] = 0;
+  }
+  maskContext.putImageData(pixels, 0, 0);
+  session.cutout = canvas(width, height);
+  fitView();
+}
+
+function fitView() {
+  const box = view.parentElement.getBoundingClientRect();
+  view.width = Math.max(1, Math.round(box.width));
+  view.height = Math.max(1, Math.round(box.height));
+  session.zoom = Math.min(view.width / session.mask.width, view.height / session.mask.height);
+  session.panX = (view.width - session.mask.width * session.zoom) / 2;
+  session.panY = (view.height - session.mask.height * session.zoom) / 2;
+  render();
+}
+
+function render() {
+  if (!session.mask) return;
+  const cutout = session.cutout.getContext("2d");
+  cutout.globalCompositeOperation = "copy";
+  cutout.drawImage(session.photo, 0, 0);
+  if (!session.showOriginal) {
+    cutout.globalCompositeOperation = "destination-in";
+    cutout.drawImage(session.mask, 0, 0);
+  }
+  const context = view.getContext("2d");
+  context.setTransform(1, 0, 0, 1, 0, 0);
+  context.clearRect(0, 0, view.width, view.height);
+  context.setTransform(session.zoom, 0, 0, session.zoom, session.panX, session.panY);
+  context.drawImage(session.cutout, 0, 0);
+}
+
+/** A view pixel as a working-copy pixel. */
+function toMask(x, y) {
+  return [(x - session.panX) / session.zoom, (y - session.panY) / session.zoom];
+}
+
+function viewPoint(event) {
+  const box = view.getBoundingClientRect();
+  return [((event.clientX - box.left) * view.width) / box.width, ((event.clientY - box.top) * view.height) / box.height];
+}
+
+/** One dab of the brush at a working-copy point: erase lowers the mask, restore raises it. */
+function dab(context, x, y, radius, soft) {
+  if (soft) {
+    const gradient = context.createRadialGradient(x, y, 0, x, y, radius);
+    gradient.addColorStop(0, "rgba(0,0,0,1)");
+    gradient.addColorStop(0.4, "rgba(0,0,0,0.8)");
+    gradient.addColorStop(1, "rgba(0,0,0,0)");
+    context.fillStyle = gradient;
+  } else {
+    context.fillStyle = "#000";
+  }
+  context.beginPath();
+  context.arc(x, y, radius, 0, Math.PI * 2);
+  context.fill();
+}
+
+function paintTo(x, y) {
+  const context = session.mask.getContext("2d", { willReadFrequently: true });
+  context.globalCompositeOperation = tool() === "erase" ? "destination-out" : "source-over";
+  // The brush size is in screen pixels, so it feels the same at any zoom.
+  const radius = Math.max(0.5, Number(sizeInput.value) / 2 / session.zoom);
+  const soft = softInput.checked;
+  const [lastX, lastY] = session.stroke.last;
+  const steps = Math.max(1, Math.ceil(Math.hypot(x - lastX, y - lastY) / Math.max(1, radius / 4)));
+  for (let step = 1; step <= steps; step += 1) {
+    dab(context, lastX + ((x - lastX) * step) / steps, lastY + ((y - lastY) * step) / steps, radius, soft);
+  }
+  session.stroke.last = [x, y];
+  render();
+}
+
+function remember() {
+  const context = session.mask.getContext("2d", { willReadFrequently: true });
+  session.undo.push(context.getImageData(0, 0, session.mask.width, session.mask.height));
+  if (session.undo.length > UNDO_STEPS) session.undo.shift();
+  session.redo = [];
+  updateHistoryButtons();
+}
+
+function swapHistory(from, to) {
+  const snapshot = from.pop();
+  if (!snapshot) return;
+  const context = session.mask.getContext("2d", { willReadFrequently: true });
+  to.push(context.getImageData(0, 0, session.mask.width, session.mask.height));
+  context.putImageData(snapshot, 0, 0);
+  updateHistoryButtons();
+  render();
+}
+
+function updateHistoryButtons() {
+  undoButton.disabled = session.undo.length === 0;
+  redoButton.disabled = session.redo.length === 0;
+}
+
+function zoomAt(x, y, factor) {
+  const zoom = Math.min(64, Math.max(0.02, session.zoom * factor));
+  session.panX = x - ((x - session.panX) * zoom) / session.zoom;
+  session.panY = y - ((y - session.panY) * zoom) / session.zoom;
+  session.zoom = zoom;
+}
+
+function pinchState() {
+  const [a, b] = [...session.pointers.values()];
+  return { distance: Math.hypot(a.x - b.x, a.y - b.y) || 1, midX: (a.x + b.x) / 2, midY: (a.y + b.y) / 2 };
+}
+
+view.addEventListener("pointerdown", (event) => {
+  if (!session.mask || dialog.dataset.ready !== "true") return;
+  view.setPointerCapture(event.pointerId);
+  const [x, y] = viewPoint(event);
+  session.pointers.set(event.pointerId, { x, y });
+  if (session.pointers.size === 2) {
+    // A second finger turns the gesture into pinch and pan; the first finger's dab is undone.
+    if (session.stroke) swapHistory(session.undo, []);
+    session.stroke = null;
+    session.pinch = pinchState();
+    return;
+  }
+  const panning = tool() === "pan" || event.button === 1 || event.button === 2;
+  if (panning) {
+    session.pinch = { distance: 0, midX: x, midY: y };
+    return;
+  }
+  remember();
+  session.stroke = { last: toMask(x, y) };
+  paintTo(...toMask(x, y));
+});
+
+view.addEventListener("pointermove", (event) => {
+  if (!session.pointers.has(event.pointerId)) return;
+  const [x, y] = viewPoint(event);
+  session.pointers.set(event.pointerId, { x, y });
+  if (session.pinch && session.pointers.size === 2) {
+    const now = pinchState();
+    session.panX += now.midX - session.pinch.midX;
+    session.panY += now.midY - session.pinch.midY;
+    zoomAt(now.midX, now.midY, now.distance / session.pinch.distance);
+    session.pinch = now;
+    render();
+  } else if (session.pinch) {
+    session.panX += x - session.pinch.midX;
+    session.panY += y - session.pinch.midY;
+    session.pinch = { distance: 0, midX: x, midY: y };
+    render();
+  } else if (session.stroke) {
+    // Coalesced events keep a fast pen stroke smooth.
+    for (const sample of event.getCoalescedEvents?.() ?? [event]) paintTo(...toMask(...viewPoint(sample)));
+  }
+});
+
+function pointerEnd(event) {
+  session.pointers.delete(event.pointerId);
+  if (session.pointers.size < 2) session.pinch = null;
+  if (session.pointers.size === 0) session.stroke = null;
+}
+view.addEventListener("pointerup", pointerEnd);
+view.addEventListener("pointercancel", pointerEnd);
+view.addEventListener("contextmenu", (event) => event.preventDefault());
+view.addEventListener(
+  "wheel",
+  (event) => {
+    event.preventDefault();
+    if (!session.mask) return;
+    const [x, y] = viewPoint(event);
+    zoomAt(x, y, Math.exp(-event.deltaY / 300));
+    render();
+  },
+  { passive: false },
+);
+
+undoButton.addEventListener("click", () => swapHistory(session.undo, session.redo));
+redoButton.addEventListener("click", () => swapHistory(session.redo, session.undo));
+document.getElementById("editor-fit").addEventListener("click", fitView);
+originalButton.addEventListener("click", () => {
+  session.showOriginal = !session.showOriginal;
+  originalButton.setAttribute("aria-pressed", String(session.showOriginal));
+  render();
+});
+document.getElementById("editor-cancel").addEventListener("click", () => dialog.close());
+dialog.addEventListener("close", () => {
+  dialog.dataset.ready = "false";
+  session.mask = session.photo = session.cutout = null;
+  session.undo = session.redo = [];
+});
+dialog.addEventListener("keydown", (event) => {
+  const key = event.key.toLowerCase();
+  if ((event.ctrlKey || event.metaKey) && key === "z") {
+    event.preventDefault();
+    swapHistory(...(event.shiftKey ? [session.redo, session.undo] : [session.undo, session.redo]));
+  }
+});
+
+/** Send the mask (or, with no body, DELETE it: back to the model's cutout); the item JSON goes to onSaved. */
+async function send(method, body) {
+  saveButton.disabled = revertButton.disabled = true;
+  status.textContent = "Saving…";
+  const started = performance.now();
+  try {
+    const reply = await fetch(session.item.mask, {
+      method,
+      body,
+      headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
+    });
+    const answer = await reply.json();
+    if (!reply.ok) throw new Error(answer.error ?? `HTTP ${reply.status}`);
+    dialog.dataset.saveMs = String(Math.round(performance.now() - started));
+    session.onSaved(answer);
+    dialog.close();
+  } catch (error) {
+    status.textContent = `Not saved: ${error.message}`;
+    saveButton.disabled = revertButton.disabled = false;
+  }
+}
+
+saveButton.addEventListener("click", async () => {
+  const blob = await new Promise((resolve) => session.mask.toBlob(resolve, "image/png"));
+  const form = new FormData();
+  form.append("mask", blob, "mask.png");
+  await send("POST", form);
+});
+revertButton.addEventListener("click", () => send("DELETE", null));
+
+window.addEventListener("resize", () => {
+  if (dialog.open && session.mask) fitView();
+});

@@ -1,0 +1,158 @@
+"""The mask editor on the batch page, in a real browser: pointer drags, Save, and what the server keeps."""
+
+import io
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.conftest import photo_bytes
+
+# test_browser's module-scoped Chromium, for this module too.
+from tests.e2e.test_browser import (
+    PROCESSING_TIMEOUT_MS,
+    browser,  # noqa: F401
+    browsing,
+    downloaded_zip,
+    sign_up,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.live]
+
+BLOCK = 24  # side of a region wholly inside (or outside) the subject, in image pixels
+
+
+def finished_row(page: Any, photo: Path) -> Any:
+    from playwright.sync_api import expect
+
+    page.set_input_files("#file-input", [photo])
+    row = page.locator(f'.item[data-filename="{photo.name}"]')
+    expect(row).to_have_attribute("data-status", "done", timeout=PROCESSING_TIMEOUT_MS)
+    return row
+
+
+def model_mask(page: Any, item_id: str) -> np.ndarray:
+    reply = page.request.get(f"/api/v1/items/{item_id}/mask")
+    assert reply.ok, reply.text()
+    return np.asarray(Image.open(io.BytesIO(reply.body())).convert("L"))
+
+
+def block_where(mask: np.ndarray, value: int) -> tuple[int, int]:
+    """The centre of the first BLOCK x BLOCK square (away from the border) whose mask is all `value`."""
+    height, width = mask.shape
+    for top in range(BLOCK, height - 2 * BLOCK, BLOCK // 2):
+        for left in range(BLOCK, width - 2 * BLOCK, BLOCK // 2):
+            if (mask[top : top + BLOCK, left : left + BLOCK] == value).all():
+                return left + BLOCK // 2, top + BLOCK // 2
+    raise AssertionError(f"no {BLOCK}px square of {value} in the model's mask")
+
+
+def open_editor(page: Any, row: Any) -> Any:
+    from playwright.sync_api import expect
+
+    row.locator(".edit-open").click()
+    dialog = page.locator("#editor")
+    expect(dialog).to_have_attribute("data-ready", "true", timeout=60_000)
+    return dialog
+
+
+def to_screen(page: Any, size: tuple[int, int], point: tuple[int, int]) -> tuple[float, float]:
+    """An image pixel on screen: the editor fits the working copy into its canvas, centred."""
+    box = page.locator("#editor-canvas").bounding_box()
+    working = min(1.0, 2048 / max(size))
+    width, height = round(size[0] * working), round(size[1] * working)
+    zoom = min(round(box["width"]) / width, round(box["height"]) / height)
+    left = box["x"] + (round(box["width"]) - width * zoom) / 2
+    top = box["y"] + (round(box["height"]) - height * zoom) / 2
+    return left + point[0] * working * zoom, top + point[1] * working * zoom
+
+
+def drag(page: Any, size: tuple[int, int], start: tuple[int, int], end: tuple[int, int]) -> None:
+    page.mouse.move(*to_screen(page, size, start))
+    page.mouse.down()
+    page.mouse.move(*to_screen(page, size, end), steps=8)
+    page.mouse.up()
+
+
+def alpha_around(image: Image.Image, centre: tuple[int, int], reach: int = 3) -> np.ndarray:
+    alpha = np.asarray(image.convert("RGBA").getchannel("A"))
+    x, y = centre
+    return alpha[y - reach : y + reach + 1, x - reach : x + reach + 1]
+
+
+def test_erase_and_restore_with_pointer_drags_then_save(browser: Any, embedded_server: Any, tmp_path: Path) -> None:  # noqa: F811
+    from playwright.sync_api import expect
+
+    with browsing(browser, embedded_server.url) as page:
+        sign_up(page)
+        photo = tmp_path / "astronaut.jpg"
+        photo.write_bytes(photo_bytes("astronaut.png", size=(640, 480)))
+        row = finished_row(page, photo)
+        item_id = row.get_attribute("data-item-id")
+        mask = model_mask(page, item_id)
+        inside, outside = block_where(mask, 255), block_where(mask, 0)
+
+        shown_before = row.locator(".after img").get_attribute("src")
+        open_editor(page, row)
+        page.uncheck("#editor-soft")
+        page.locator("#editor-size").fill("30")
+        drag(page, (640, 480), (inside[0] - 4, inside[1]), (inside[0] + 4, inside[1]))
+        page.check("input[name=editor-tool][value=restore]")
+        drag(page, (640, 480), (outside[0] - 4, outside[1]), (outside[0] + 4, outside[1]))
+        page.click("#editor-undo")
+        page.click("#editor-redo")
+        page.click("#editor-save")
+        expect(page.locator("#editor")).to_be_hidden(timeout=60_000)
+        # The row shows the new revision (its thumbnail's address changes with it).
+        expect(row.locator(".after img")).not_to_have_attribute("src", shown_before)
+
+        with page.expect_download() as download_info:
+            row.locator(".item-download").click()
+        result = Image.open(io.BytesIO(Path(download_info.value.path()).read_bytes()))
+        assert result.size == (640, 480)
+        assert (alpha_around(result, inside) == 0).all()
+        assert (alpha_around(result, outside) == 255).all()
+        member = Image.open(downloaded_zip(page).open("astronaut.png"))
+        assert np.array_equal(np.asarray(member), np.asarray(result))
+
+        # Opened again, the editor starts from the saved edit: saved untouched, the edit stands.
+        open_editor(page, row)
+        page.click("#editor-save")
+        expect(page.locator("#editor")).to_be_hidden(timeout=60_000)
+        again = Image.open(io.BytesIO(page.request.get(f"/api/v1/items/{item_id}/result").body()))
+        assert (alpha_around(again, inside) == 0).all() and (alpha_around(again, outside) == 255).all()
+
+        # And it can go back to the model's cutout.
+        open_editor(page, row)
+        page.click("#editor-revert")
+        expect(page.locator("#editor")).to_be_hidden(timeout=60_000)
+        reverted = page.request.get(f"/api/v1/items/{item_id}/result")
+        assert (alpha_around(Image.open(io.BytesIO(reverted.body())), inside) == 255).all()
+
+
+def test_a_12_megapixel_photo_opens_and_saves_in_seconds(browser: Any, embedded_server: Any, tmp_path: Path) -> None:  # noqa: F811
+    from playwright.sync_api import expect
+
+    with browsing(browser, embedded_server.url) as page:
+        sign_up(page)
+        photo = tmp_path / "big.jpg"
+        photo.write_bytes(photo_bytes("astronaut.png", size=(4000, 3000)))
+        row = finished_row(page, photo)
+
+        clicked = time.monotonic()
+        dialog = open_editor(page, row)
+        opened_s = time.monotonic() - clicked
+        page.locator("#editor-size").fill("80")
+        drag(page, (4000, 3000), (1000, 1000), (3000, 2000))
+        clicked = time.monotonic()
+        page.click("#editor-save")
+        expect(dialog).to_be_hidden(timeout=120_000)
+        saved_s = time.monotonic() - clicked
+        print(
+            f"\n12 MP editor: open {opened_s:.2f} s (in page {dialog.get_attribute('data-open-ms')} ms), "
+            f"save {saved_s:.2f} s (in page {dialog.get_attribute('data-save-ms')} ms)"
+        )
+        assert opened_s < 15 and saved_s < 60
