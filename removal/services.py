@@ -374,16 +374,7 @@ def item_process(*, item_id: str) -> None:
     try:
         with _lease_renewed(item.pk, token):
             cutout = _cut_out(item)
-        # A fresh name per claim: a stale worker can never overwrite the result
-        # that the current claim holder recorded.
-        result_name = default_storage.save(
-            f"{_item_prefix(item)}/cutout-{token[:8]}.{cutout.extension}", ContentFile(cutout.data)
-        )
-        mask_name = (
-            default_storage.save(f"{_item_prefix(item)}/mask-{token[:8]}.png", ContentFile(cutout.mask_png))
-            if cutout.mask_png
-            else ""
-        )
+        result_name, mask_name = _cutout_saved(item, cutout, token)
     except pipeline.ImageRejected as exc:
         _item_finish(item, token, status=Status.FAILED, error=str(exc), input_rejected=True)
         return
@@ -407,6 +398,20 @@ def item_process(*, item_id: str) -> None:
     if not recorded:
         for name in filter(None, (result_name, mask_name)):
             default_storage.delete(name)
+
+
+def _cutout_saved(item: Item, cutout: pipeline.Cutout, token: str) -> tuple[str, str]:
+    """The stored names of the cutout and of its mask ("" without one).
+
+    A fresh name per claim: a stale worker can never overwrite the result that the
+    current claim holder recorded.
+    """
+    result_name = default_storage.save(
+        f"{_item_prefix(item)}/cutout-{token[:8]}.{cutout.extension}", ContentFile(cutout.data)
+    )
+    if not cutout.mask_png:
+        return result_name, ""
+    return result_name, default_storage.save(f"{_item_prefix(item)}/mask-{token[:8]}.png", ContentFile(cutout.mask_png))
 
 
 def _cut_out(item: Item) -> pipeline.Cutout:
