@@ -4,12 +4,15 @@ import hashlib
 import hmac
 import secrets
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.db import transaction
 from django.utils import timezone
 
 from accounts.models import ApiKey, WebhookSecret
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 KEY_TYPE = "bgs_"
 PREFIX_CHARS = 8
@@ -30,7 +33,7 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
-def api_key_create(*, user: Any, name: str) -> tuple[ApiKey, str]:
+def api_key_create(*, user: "User", name: str) -> tuple[ApiKey, str]:
     """Create a key and return it with its plain text, which is never stored."""
     with transaction.atomic():
         while True:
@@ -70,18 +73,18 @@ def _split(raw_key: str) -> tuple[str, str]:
     return head, rest[1:]
 
 
-def api_key_revoke(*, user: Any, key_id: int) -> bool:
+def api_key_revoke(*, user: "User", key_id: int) -> bool:
     """Revoke one of the user's keys at once; False if there is no such active key."""
     return ApiKey.objects.filter(pk=key_id, user=user, revoked_at__isnull=True).update(revoked_at=timezone.now()) == 1
 
 
-def webhook_secret_for(user: Any) -> str:
+def webhook_secret_for(user: "User") -> str:
     """The account's webhook signing secret, made on first use."""
     secret, _ = WebhookSecret.objects.get_or_create(user=user, defaults={"secret": _new_webhook_secret()})
     return secret.secret
 
 
-def webhook_secret_rotate(*, user: Any) -> str:
+def webhook_secret_rotate(*, user: "User") -> str:
     secret, _ = WebhookSecret.objects.update_or_create(user=user, defaults={"secret": _new_webhook_secret()})
     return secret.secret
 

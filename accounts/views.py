@@ -15,6 +15,7 @@ from django.views.decorators.http import require_POST
 from django_ratelimit.core import is_ratelimited
 
 from accounts import services
+from accounts.auth import AuthenticatedHttpRequest
 from accounts.forms import ApiKeyCreateForm, SignupForm
 
 
@@ -49,7 +50,7 @@ def signup(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def api_key_create(request: HttpRequest) -> HttpResponse:
+def api_key_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = ApiKeyCreateForm(request.POST)
     if not form.is_valid():
         messages.error(request, "Give the key a name (up to 100 characters).")
@@ -62,7 +63,7 @@ def api_key_create(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def api_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
+def api_key_revoke(request: AuthenticatedHttpRequest, key_id: int) -> HttpResponse:
     if services.api_key_revoke(user=request.user, key_id=key_id):
         messages.success(request, "The key was revoked; requests using it are refused from now on.")
     else:
@@ -72,7 +73,7 @@ def api_key_revoke(request: HttpRequest, key_id: int) -> HttpResponse:
 
 @login_required
 @require_POST
-def webhook_secret_rotate(request: HttpRequest) -> HttpResponse:
+def webhook_secret_rotate(request: AuthenticatedHttpRequest) -> HttpResponse:
     services.webhook_secret_rotate(user=request.user)
     messages.success(request, "A new webhook secret is in use; deliveries are signed with it from now on.")
     return redirect("dashboard")

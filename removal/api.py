@@ -7,7 +7,7 @@ Errors are raised as removal.errors exceptions and turned into
 
 import uuid
 from pathlib import PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.paginator import Paginator
@@ -20,9 +20,12 @@ from removal.endpoints import api_endpoint, chunks_off_the_event_loop, stored_fi
 from removal.errors import NotFound
 from removal.options import QUALITIES, Options, installed_models, measured_quality
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
 
 @api_endpoint("GET", "POST")
-def batches(request: HttpRequest, user: Any) -> HttpResponseBase:
+def batches(request: HttpRequest, user: "User") -> HttpResponseBase:
     if request.method == "POST":
         return _batch_create(request, user)
     page = Paginator(selectors.batches_for(user), settings.BATCHES_PER_PAGE).get_page(request.GET.get("page"))
@@ -41,7 +44,7 @@ def batches(request: HttpRequest, user: Any) -> HttpResponseBase:
     )
 
 
-def _batch_create(request: HttpRequest, user: Any) -> HttpResponseBase:
+def _batch_create(request: HttpRequest, user: "User") -> HttpResponseBase:
     files = inputs.uploaded_files(request)
     background = inputs.background_image(request, request.POST)
     options = inputs.request_options(request.POST, background=background)
@@ -60,7 +63,7 @@ def _created(batch: Any, items: list[Any], rejected: list[services.RejectedFile]
 
 
 @api_endpoint("POST")
-def batch_rerun(request: HttpRequest, user: Any, batch_id: uuid.UUID) -> HttpResponseBase:
+def batch_rerun(request: HttpRequest, user: "User", batch_id: uuid.UUID) -> HttpResponseBase:
     """The same uploads again with other options, as a new batch (no upload needed)."""
     batch = selectors.batch_for(user, batch_id)
     background = inputs.background_image(request, request.POST)
@@ -74,7 +77,7 @@ def batch_rerun(request: HttpRequest, user: Any, batch_id: uuid.UUID) -> HttpRes
 
 
 @api_endpoint("GET")
-def batch_detail(request: HttpRequest, user: Any, batch_id: uuid.UUID) -> HttpResponseBase:
+def batch_detail(request: HttpRequest, user: "User", batch_id: uuid.UUID) -> HttpResponseBase:
     batch = selectors.batch_for(user, batch_id)
     # Counts first: an item that finishes between the two reads then shows done in `items`
     # while the status may still say processing, never a "done" batch with an unfinished item.
@@ -83,7 +86,7 @@ def batch_detail(request: HttpRequest, user: Any, batch_id: uuid.UUID) -> HttpRe
 
 
 @api_endpoint("POST")
-def batch_files(request: HttpRequest, user: Any, batch_id: uuid.UUID) -> HttpResponseBase:
+def batch_files(request: HttpRequest, user: "User", batch_id: uuid.UUID) -> HttpResponseBase:
     batch = selectors.batch_for(user, batch_id)
     files = inputs.uploaded_files(request)
     limits.check_new_work(user, images=len(files), options=Options.from_json(batch.options))
@@ -101,7 +104,7 @@ def batch_files(request: HttpRequest, user: Any, batch_id: uuid.UUID) -> HttpRes
 
 
 @api_endpoint("GET")
-def batch_zip(request: HttpRequest, user: Any, batch_id: uuid.UUID) -> HttpResponseBase:
+def batch_zip(request: HttpRequest, user: "User", batch_id: uuid.UUID) -> HttpResponseBase:
     batch = selectors.batch_for(user, batch_id)
     if not selectors.done_items(batch).exists():
         raise NotFound("no finished cutouts in this batch yet")
@@ -113,14 +116,14 @@ def batch_zip(request: HttpRequest, user: Any, batch_id: uuid.UUID) -> HttpRespo
 
 
 @api_endpoint("GET")
-def batch_manifest(request: HttpRequest, user: Any, batch_id: uuid.UUID) -> HttpResponseBase:
+def batch_manifest(request: HttpRequest, user: "User", batch_id: uuid.UUID) -> HttpResponseBase:
     """The zip's manifest.json: every item, with its zip member name and its result's SHA-256."""
     batch = selectors.batch_for(user, batch_id)
     return JsonResponse(services.batch_manifest(batch=batch))
 
 
 @api_endpoint("GET")
-def item_result(request: HttpRequest, user: Any, item_id: uuid.UUID) -> HttpResponseBase:
+def item_result(request: HttpRequest, user: "User", item_id: uuid.UUID) -> HttpResponseBase:
     item = selectors.item_for(user, item_id)
     if not item.result:
         raise NotFound(f"this item has no result (it is {item.status})")
@@ -132,13 +135,13 @@ def item_result(request: HttpRequest, user: Any, item_id: uuid.UUID) -> HttpResp
 
 
 @api_endpoint("GET")
-def item_original(request: HttpRequest, user: Any, item_id: uuid.UUID) -> HttpResponseBase:
+def item_original(request: HttpRequest, user: "User", item_id: uuid.UUID) -> HttpResponseBase:
     item = selectors.item_for(user, item_id)
     return stored_file_response(str(item.source.name), download_name=item.filename, request=request)
 
 
 @api_endpoint("GET", "POST", "DELETE")
-def item_mask(request: HttpRequest, user: Any, item_id: uuid.UUID) -> HttpResponseBase:
+def item_mask(request: HttpRequest, user: "User", item_id: uuid.UUID) -> HttpResponseBase:
     """The mask a hand edit starts from (GET); a hand-edited mask makes the item's newest result (POST);
     `revert` (or DELETE) goes back to the model's."""
     item = selectors.item_for(user, item_id)

@@ -13,7 +13,7 @@ import binascii
 import json
 import re
 from pathlib import PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
 
 from django.conf import settings
@@ -24,6 +24,9 @@ from django.http import HttpRequest
 from removal import fetch, pipeline, selectors, services
 from removal.errors import BadRequest, MethodNotAllowed, PayloadTooLarge
 from removal.options import TRUE_WORDS, Options, parse_options
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 # Arrays and objects inside each other in a JSON body. Our bodies are one flat object;
 # json.loads on a few thousand levels raises RecursionError (a 500), so deeper ones are
@@ -137,7 +140,7 @@ def base64_file(encoded: str, *, field: str) -> ContentFile[bytes]:
         raise BadRequest(f"{field}: not valid base64") from None
 
 
-def stored_or_fetched(user: Any, reference: str, *, field: str) -> File:
+def stored_or_fetched(user: "User", reference: str, *, field: str) -> File:
     """A /store link or id of the user's, or else an image URL to fetch."""
     if selectors.is_stored_image_reference(reference):
         stored = selectors.stored_image_for(user, reference)

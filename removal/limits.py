@@ -6,7 +6,7 @@ default, Redis when REDIS_URL is set). Every refusal says when to come back:
 """
 
 from datetime import UTC, datetime, time, timedelta
-from typing import Any
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -17,11 +17,14 @@ from removal import selectors
 from removal.errors import QuotaExceeded, ServiceUnavailable, TooManyRequests
 from removal.options import Options
 
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
 QUEUE_FULL_RETRY_SECONDS = 5
 PREVIEW_CREDITS = 0.25  # a size=preview image; any larger one costs 1, as remove.bg
 
 
-def check_rate(request: HttpRequest, user: Any) -> dict[str, str]:
+def check_rate(request: HttpRequest, user: "User") -> dict[str, str]:
     """Count this request against the caller's key and user; the RateLimit-* headers to send.
 
     Raises TooManyRequests when either limit is used up.
@@ -67,7 +70,7 @@ def image_credits(options: Options | None) -> float:
     return PREVIEW_CREDITS if options is not None and options.size_preview else 1.0
 
 
-def credits_left_today(user: Any) -> float | None:
+def credits_left_today(user: "User") -> float | None:
     """Credits the user may still spend today (UTC) under DAILY_IMAGE_QUOTA; None without a quota."""
     if settings.DAILY_IMAGE_QUOTA <= 0:
         return None
@@ -80,7 +83,7 @@ def _midnight() -> datetime:
     return datetime.combine(timezone.now().date(), time.min, tzinfo=UTC)
 
 
-def check_daily_quota(user: Any, *, credits: float) -> None:
+def check_daily_quota(user: "User", *, credits: float) -> None:
     """Refuse work that would take the user past DAILY_IMAGE_QUOTA credits today (UTC)."""
     left = credits_left_today(user)
     if left is None:
@@ -104,7 +107,7 @@ def check_queue_room() -> None:
         )
 
 
-def check_new_work(user: Any, *, images: int, options: Options | None) -> None:
+def check_new_work(user: "User", *, images: int, options: Options | None) -> None:
     """The checks for a request that adds `images` images of work with these options."""
     check_queue_room()
     check_daily_quota(user, credits=images * image_credits(options))

@@ -9,7 +9,7 @@ blob=true; errors are {"status": <code>, "error": <text>} (http_errors.pixlab_er
 
 import base64
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -28,6 +28,9 @@ from removal.errors import BadRequest
 from removal.http_errors import item_failure_error, pixlab_error, with_headers
 from removal.models import Item
 from removal.options import Options
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 @csrf_exempt  # session callers are CSRF-checked in user_for_api_request
@@ -55,7 +58,7 @@ def _accept(request: HttpRequest) -> tuple[uuid.UUID, uuid.UUID, bool, dict[str,
     return item.id, item.batch_id, inputs.is_true(params.get("blob", "")), rate_headers
 
 
-def _input_image(request: HttpRequest, user: Any, params: dict[str, Any]) -> File:
+def _input_image(request: HttpRequest, user: "User", params: dict[str, Any]) -> File:
     """The image to process: an uploaded file, a stored image, or one fetched from a URL."""
     if request.FILES:
         upload = inputs.uploaded_files(request)[0]
@@ -87,7 +90,7 @@ def _reply(item: Item, *, blob: bool) -> HttpResponseBase:
 
 
 @api_endpoint("POST")
-def store(request: HttpRequest, user: Any) -> HttpResponseBase:
+def store(request: HttpRequest, user: "User") -> HttpResponseBase:
     """Keep an uploaded image; /bgremove can then name it by the returned link or id."""
     if not request.FILES:
         raise BadRequest("no file: upload the image as multipart/form-data (any field name)")
@@ -102,6 +105,6 @@ def store(request: HttpRequest, user: Any) -> HttpResponseBase:
 
 
 @api_endpoint("GET")
-def stored_image(request: HttpRequest, user: Any, image_id: uuid.UUID) -> HttpResponseBase:
+def stored_image(request: HttpRequest, user: "User", image_id: uuid.UUID) -> HttpResponseBase:
     image = selectors.stored_image_for(user, str(image_id))
     return stored_file_response(str(image.file.name), download_name=image.filename, request=request)

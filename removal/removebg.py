@@ -14,7 +14,7 @@ import base64
 import io
 import uuid
 import zipfile
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
 from django.conf import settings
@@ -33,6 +33,9 @@ from removal.errors import BadRequest
 from removal.http_errors import item_failure_error, removebg_error, with_headers, with_removebg_rate_headers
 from removal.models import Item
 from removal.options import REMOVEBG_UNSUPPORTED, Options, removebg_params
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 UNLIMITED = 1_000_000_000  # no daily quota: what remove.bg clients read as credits
 INPUTS = ("image_file", "image_file_b64", "image_url")  # the ways to send the image: one per request
@@ -70,7 +73,9 @@ def _admit(request: HttpRequest) -> tuple[dict[str, Any], Any, dict[str, str]]:
     return params, user, limits.check_rate(request, user)
 
 
-def _accept(request: HttpRequest, params: dict[str, Any], user: Any) -> tuple[uuid.UUID, uuid.UUID, bool, str, float]:
+def _accept(
+    request: HttpRequest, params: dict[str, Any], user: "User"
+) -> tuple[uuid.UUID, uuid.UUID, bool, str, float]:
     """Check the request and queue its image: (item id, batch id, JSON wanted, X-Type, credits charged)."""
     requested_type = str(params.get("type") or "auto").lower()
     if requested_type not in TYPES:

@@ -3,13 +3,16 @@
 import re
 import uuid
 from datetime import date, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
 from removal.errors import NotFound
 from removal.models import Batch, Item, StoredImage, WebhookDelivery
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 
 def _as_uuid(value: Any) -> uuid.UUID | None:
@@ -19,12 +22,12 @@ def _as_uuid(value: Any) -> uuid.UUID | None:
         return None
 
 
-def batches_for(user: Any) -> QuerySet[Batch]:
+def batches_for(user: "User") -> QuerySet[Batch]:
     """The user's batches (a /bgremove call's one-image batch is not listed)."""
     return Batch.objects.filter(owner=user, kind=Batch.Kind.UPLOAD).order_by("-created_at")
 
 
-def batch_for(user: Any, batch_id: Any) -> Batch:
+def batch_for(user: "User", batch_id: Any) -> Batch:
     """The user's batch with that id; another user's batch is indistinguishable from none."""
     parsed = _as_uuid(batch_id)
     batch = batches_for(user).filter(pk=parsed).first() if parsed else None
@@ -33,7 +36,7 @@ def batch_for(user: Any, batch_id: Any) -> Batch:
     return batch
 
 
-def item_for(user: Any, item_id: Any) -> Item:
+def item_for(user: "User", item_id: Any) -> Item:
     parsed = _as_uuid(item_id)
     item = Item.objects.filter(pk=parsed, batch__owner=user).select_related("batch").first() if parsed else None
     if item is None:
@@ -77,7 +80,7 @@ def item_finished(item_id: uuid.UUID) -> Item | None:
 _STORED_ID = re.compile(r"/store/([0-9a-fA-F-]{36})(?:[./?]|$)")
 
 
-def stored_image_for(user: Any, reference: str) -> StoredImage:
+def stored_image_for(user: "User", reference: str) -> StoredImage:
     """The user's stored image named by its id or by the link /store returned."""
     found = _STORED_ID.search(reference)
     parsed = _as_uuid(found.group(1) if found else reference)
@@ -91,7 +94,7 @@ def is_stored_image_reference(reference: str) -> bool:
     return _STORED_ID.search(reference) is not None or _as_uuid(reference) is not None
 
 
-def images_since(user: Any, since: datetime) -> tuple[int, int]:
+def images_since(user: "User", since: datetime) -> tuple[int, int]:
     """(images, of which size=preview) the user has sent since `since`, whichever API they came through."""
     counts = Item.objects.filter(batch__owner=user, created_at__gte=since).aggregate(
         images=Count("id"), previews=Count("id", filter=Q(batch__options__size_preview=True))
@@ -104,7 +107,7 @@ def queued_count() -> int:
     return Item.objects.filter(status=Item.Status.QUEUED).count()
 
 
-def usage_by_day(user: Any, *, days: int = 30) -> list[dict[str, Any]]:
+def usage_by_day(user: "User", *, days: int = 30) -> list[dict[str, Any]]:
     """Images finished per day (newest first): done, failed, bytes in and out, processing time."""
     rows = (
         Item.objects.filter(batch__owner=user, finished_at__isnull=False)
@@ -159,7 +162,7 @@ def usage_totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def webhook_deliveries_for(user: Any) -> QuerySet[WebhookDelivery]:
+def webhook_deliveries_for(user: "User") -> QuerySet[WebhookDelivery]:
     return WebhookDelivery.objects.filter(batch__owner=user).order_by("-created_at")
 
 

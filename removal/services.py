@@ -23,7 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import PurePosixPath
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 import requests
 from botocore.exceptions import BotoCoreError, ClientError
@@ -43,6 +43,9 @@ from accounts.services import webhook_secret_for
 from removal import events, fetch, metrics, pipeline, selectors, serializers
 from removal.models import Batch, Item, StoredImage, WebhookDelivery
 from removal.options import Options, not_applicable
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -116,7 +119,7 @@ def rejected_json(rejected: list[RejectedFile]) -> list[dict[str, str]]:
 
 def batch_submit(
     *,
-    owner: Any,
+    owner: "User",
     files: list[Any],
     options: Options,
     background: Any = None,
@@ -139,7 +142,7 @@ def batch_submit(
 
 def batch_create(
     *,
-    owner: Any,
+    owner: "User",
     options: Options | None = None,
     callback_url: str = "",
     background: Any = None,
@@ -706,7 +709,7 @@ def _unique_member_name(filename: str, suffix: str, taken: set[str]) -> str:
     return candidate
 
 
-def image_submit(*, owner: Any, upload: Any, options: Options | None = None, background: Any = None) -> Item:
+def image_submit(*, owner: "User", upload: Any, options: Options | None = None, background: Any = None) -> Item:
     """batch_submit for one image whose caller waits (/bgremove, /v1.0/removebg): its jobs go first.
 
     `upload` is a Django File (an UploadedFile, or a ContentFile with a name).
@@ -721,7 +724,7 @@ def image_submit(*, owner: Any, upload: Any, options: Options | None = None, bac
     return items[0]
 
 
-def stored_image_create(*, owner: Any, upload: Any) -> StoredImage:
+def stored_image_create(*, owner: "User", upload: Any) -> StoredImage:
     """Keep an uploaded image for later /bgremove calls that name it (the /store flow)."""
     error = _upload_error(upload, room=1)
     if error is None:

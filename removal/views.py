@@ -8,11 +8,12 @@ import uuid
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.csrf import ensure_csrf_cookie
 
 from accounts import selectors as account_selectors
+from accounts.auth import AuthenticatedHttpRequest
 from accounts.forms import ApiKeyCreateForm
 from removal import selectors
 from removal.errors import NotFound
@@ -37,13 +38,13 @@ def _upload_context() -> dict[str, object]:
 
 @login_required
 @ensure_csrf_cookie
-def home(request: HttpRequest) -> HttpResponse:
+def home(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The upload page: drop images, follow each one, download the zip."""
     return render(request, "removal/home.html", {**_upload_context(), "batch_id": None})
 
 
 @login_required
-def batch_list(request: HttpRequest) -> HttpResponse:
+def batch_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     page = Paginator(selectors.batches_for(request.user), settings.BATCHES_PER_PAGE).get_page(request.GET.get("page"))
     return render(
         request,
@@ -54,7 +55,7 @@ def batch_list(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @ensure_csrf_cookie
-def batch_detail(request: HttpRequest, batch_id: uuid.UUID) -> HttpResponse:
+def batch_detail(request: AuthenticatedHttpRequest, batch_id: uuid.UUID) -> HttpResponse:
     """A past (or running) batch on the same live page as uploads, ready for more files."""
     try:
         batch = selectors.batch_for(request.user, batch_id)
@@ -64,7 +65,7 @@ def batch_detail(request: HttpRequest, batch_id: uuid.UUID) -> HttpResponse:
 
 
 @login_required
-def dashboard(request: HttpRequest) -> HttpResponse:
+def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
     """API keys and usage. A key created just now is shown once, from the session."""
     new_key = request.session.pop("new_api_key", None)
     usage = selectors.usage_by_day(request.user)
