@@ -51,9 +51,7 @@ def refine_alpha(alpha: np.ndarray, refinement: Refinement = DEFAULT) -> np.ndar
     if refinement.keep_share <= 0 and refinement.hole_share <= 0:
         return alpha
     height, width = alpha.shape
-    scale = min(1.0, TOPOLOGY_SIDE / max(width, height))
-    small_size = (max(1, round(width * scale)), max(1, round(height * scale)))
-    small = np.asarray(_shrunk(Image.fromarray(alpha), small_size))
+    small = np.asarray(_shrunk(Image.fromarray(alpha), _working_size(alpha, TOPOLOGY_SIDE)[0]))
     if refinement.keep_share > 0:
         kept = ndimage.binary_dilation(connected_to_subject(small, refinement.keep_share))
         alpha = np.where(_full_size(kept, (width, height)), alpha, 0).astype(np.uint8)
@@ -98,6 +96,13 @@ def small_holes(alpha: np.ndarray, hole_share: float) -> np.ndarray:
     return np.isin(hole_labels, np.flatnonzero(areas < hole_share * confident.sum()) + 1)
 
 
+def _working_size(alpha: np.ndarray, side: int) -> tuple[tuple[int, int], float]:
+    """The (width, height) of a working copy at most `side` pixels long, and its scale."""
+    height, width = alpha.shape
+    scale = min(1.0, side / max(width, height))
+    return (max(1, round(width * scale)), max(1, round(height * scale))), scale
+
+
 def _shrunk(image: Image.Image, size: tuple[int, int]) -> Image.Image:
     return image.resize(size, Image.Resampling.BILINEAR, reducing_gap=REDUCING_GAP)
 
@@ -115,9 +120,8 @@ def decontaminate(rgb: Image.Image, alpha: np.ndarray) -> Image.Image:
     Pitié's blur-fusion estimate (ICIP 2021) takes the local subject colour F
     and background colour B as means weighted by alpha and by 1 - alpha (here
     raised to a power, to favour pure pixels), and corrects F by what the mix
-    leaves unexplained. The means are smooth, so they
-    are taken on a copy at most `BLUR_SIDE` pixels long. Only pixels with
-    0 < alpha < 255 change.
+    leaves unexplained. The means are smooth, so they are taken on a copy at
+    most `BLUR_SIDE` pixels long. Only pixels with 0 < alpha < 255 change.
     """
     rows, cols = np.nonzero((alpha > 0) & (alpha < 255))
     if rows.size == 0:
@@ -143,9 +147,7 @@ def _local_means(
     rgb: Image.Image, alpha: np.ndarray, rows: np.ndarray, cols: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
     """The mean colours of subject and of background around the given pixels."""
-    height, width = alpha.shape
-    scale = min(1.0, BLUR_SIDE / max(width, height))
-    small_size = (max(1, round(width * scale)), max(1, round(height * scale)))
+    small_size, scale = _working_size(alpha, BLUR_SIDE)
     photo = np.asarray(_shrunk(rgb, small_size), dtype=np.float32) / 255
     weight = np.asarray(_shrunk(Image.fromarray(alpha), small_size), dtype=np.float32) / 255
     means = []
