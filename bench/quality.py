@@ -305,14 +305,21 @@ def worst_picture(
 
 
 def measured_for_page(real: dict[str, dict[str, Any]], photo_count: int) -> dict[str, Any]:
+    """The figures the models endpoint and the page show; `best` names the partner it was measured with,
+    so a server without that partner does not show them."""
     keep = ("iou", "mae", "residue", "crop_iou", "ms_per_image")
+
+    def figures(model: str, quality: str) -> dict[str, Any]:
+        shown: dict[str, Any] = {k: round(real[model][quality]["all"][k], 4) for k in keep}
+        if quality == "best":
+            partner = pipeline.best_partner(quality, model, BEST_PARTNER, MODEL_DIR)
+            shown["partner"] = BEST_PARTNER if partner is not None else None
+        return shown
+
     return {
         "photos": photo_count,
         "measured_on": datetime.date.today().isoformat(),
-        "models": {
-            model: {q: {k: round(variants[q]["all"][k], 4) for k in keep} for q in QUALITIES}
-            for model, variants in real.items()
-        },
+        "models": {model: {quality: figures(model, quality) for quality in QUALITIES} for model in real},
     }
 
 

@@ -110,7 +110,7 @@ MEASURED_QUALITY = Path(__file__).with_name("measured_quality.json")
 
 
 def measured_quality(models: list[str]) -> dict[str, Any]:
-    """What `make quality` last measured on real photos, per model and preset, for `models`."""
+    """What `make quality` last measured on real photos, per model and preset, for the installed `models`."""
     try:
         measured = json.loads(MEASURED_QUALITY.read_text())
     except (OSError, ValueError):
@@ -118,7 +118,16 @@ def measured_quality(models: list[str]) -> dict[str, Any]:
     return {
         "photos": measured.get("photos"),
         "measured_on": measured.get("measured_on"),
-        "models": {name: figures for name, figures in measured.get("models", {}).items() if name in models},
+        "models": {
+            name: {
+                # A preset measured with a partner model that is not installed here would promise too much.
+                preset: figures
+                for preset, figures in presets.items()
+                if figures.get("partner") is None or figures["partner"] in models
+            }
+            for name, presets in measured.get("models", {}).items()
+            if name in models
+        },
     }
 
 

@@ -184,8 +184,20 @@ def test_models_endpoint(client: Any) -> None:
     assert reply["measured"]["photos"] == measured["photos"] >= 40
     assert set(reply["measured"]["models"]) == {"u2netp", "u2netp-int8"} & set(measured["models"])
     figures = reply["measured"]["models"]["u2netp-int8"]
-    assert set(figures) == {"fast", "best"}
-    assert set(figures["best"]) == {"iou", "mae", "residue", "crop_iou", "ms_per_image"}
+    assert set(figures["fast"]) == {"iou", "mae", "residue", "crop_iou", "ms_per_image"}
+    best_partner = measured["models"]["u2netp-int8"]["best"]["partner"]
+    assert ("best" in figures) == (best_partner in (None, *reply["models"]))
+
+
+def test_best_figures_measured_with_a_partner_show_only_where_it_is_installed(tmp_path: Path, monkeypatch: Any) -> None:
+    from removal import options
+
+    figures = {"iou": 0.8, "mae": 14.0, "residue": 3.0, "crop_iou": 0.8, "ms_per_image": 200}
+    measured = {"fast": figures, "best": {**figures, "partner": "u2net-int8"}}
+    monkeypatch.setattr(options, "MEASURED_QUALITY", tmp_path / "measured.json")
+    options.MEASURED_QUALITY.write_text(json.dumps({"photos": 64, "models": {"u2netp-int8": measured}}))
+    assert set(options.measured_quality(["u2netp-int8"])["models"]["u2netp-int8"]) == {"fast"}
+    assert set(options.measured_quality(["u2netp-int8", "u2net-int8"])["models"]["u2netp-int8"]) == {"fast", "best"}
 
 
 def test_quality_option() -> None:

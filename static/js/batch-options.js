@@ -64,7 +64,10 @@ let measured = {};
 function showMeasured() {
   const figures = measured.models?.[field.model.value]?.[field.quality.value];
   field.measured.hidden = !figures;
-  if (!figures) return;
+  if (!figures) {
+    field.measured.textContent = "";
+    return;
+  }
   field.measured.textContent =
     `Measured on ${measured.photos} real photos: IoU ${figures.iou.toFixed(3)}, ` +
     `alpha error ${figures.mae.toFixed(1)}/255, background left ${figures.residue.toFixed(1)} %, ` +
