@@ -261,9 +261,9 @@ def remove_background(
 
     The mask is cleaned and its soft edge pixels' colours freed of the background
     (removal.refine); `quality="best"` also averages in the model's mask of the
-    mirror image and the `partner` session's mask (see predict_mask). Colour is kept unpremultiplied; pixels that
-    end fully transparent are zeroed so the PNG compresses well. An input that
-    already had transparency keeps it where the mask would show it. `matting`
+    mirror image and the `partner` session's mask (see predict_mask). Colour is
+    kept unpremultiplied; pixels that end fully transparent are zeroed so the PNG
+    compresses well (compose_cutout). `matting`
     (foreground threshold, background threshold, erode size) refines the edges
     with rembg's alpha matting (finer hair, slower).
     """
@@ -295,6 +295,17 @@ def compose_cutout(image: Image.Image, alpha: np.ndarray) -> Image.Image:
     cutout.putalpha(mask)
     cutout.paste((0, 0, 0, 0), mask=mask.point(lambda value: 0 if value else 255))
     return cutout
+
+
+def _cut_out_image(image: Image.Image, options: Options, *, session: Any, partner: Any) -> Image.Image:
+    """One still image or frame at the requested size, through remove_background with the options' model settings."""
+    return remove_background(
+        fit_size(image, options),
+        session=session,
+        matting=options.alpha_matting,
+        quality=options.quality,
+        partner=partner,
+    )
 
 
 def predict_mask(rgb: Image.Image, *, session: Any, quality: str = "fast", partner: Any = None) -> np.ndarray:
@@ -436,15 +447,7 @@ def _cut_out_animation(
     """Every frame through the model; cropping (if asked) to the box that holds the subject in all frames."""
     cutouts = []
     for index, frame in enumerate(frames):
-        cutouts.append(
-            remove_background(
-                fit_size(frame, options),
-                session=session,
-                matting=options.alpha_matting,
-                quality=options.quality,
-                partner=partner,
-            )
-        )
+        cutouts.append(_cut_out_image(frame, options, session=session, partner=partner))
         if on_frame is not None:
             on_frame(index + 1, len(frames))
     boxes = [box for cutout in cutouts if (box := cutout.getchannel("A").getbbox())]
@@ -505,13 +508,7 @@ def _cut_out_video(
     """A zip of transparent PNG frames and a WebM with alpha (size applies; other options do not)."""
 
     def cut_frame(frame: Image.Image) -> Image.Image:
-        return remove_background(
-            fit_size(frame, options),
-            session=session,
-            matting=options.alpha_matting,
-            quality=options.quality,
-            partner=partner,
-        )
+        return _cut_out_image(frame, options, session=session, partner=partner)
 
     try:
         archive = video.cut_out_video(data, cut_frame=cut_frame, max_frames=max_frames, on_frame=on_frame)
@@ -661,10 +658,7 @@ def cut_out(
                     background=background,
                     partner=partner,
                 )
-        image = fit_size(decode_image(data, max_pixels=max_pixels), options)
-        cutout = remove_background(
-            image, session=session, matting=options.alpha_matting, quality=options.quality, partner=partner
-        )
+        cutout = _cut_out_image(decode_image(data, max_pixels=max_pixels), options, session=session, partner=partner)
         laid_out = _laid_out(cutout, options, background, compress_level=compress_level)
         return dataclasses.replace(laid_out, mask_png=encode_png(cutout.getchannel("A"), compress_level=compress_level))
 
