@@ -79,6 +79,8 @@ def verdict(r: dict[str, Any], name: str) -> str:
     return f"{fmt(value, 3)} {comparison} {threshold:g}: {'met' if met else '**missed**'}"
 
 
+FRONTS = {"page": "upload page (Chromium), then the zip", "cli": "`bgsite remove DIR -o OUT`"}
+
 # Measure, bgsite's figure, what it is compared with and its figure, target; figures are paths into the results.
 HEADLINE_ROWS = [
     ("Bulk batch of 1280x960 photos, img/s", "bulk.ips", "`rembg p`", "rembg_p_ips", "bulk_vs_rembg_p"),
@@ -202,6 +204,13 @@ def fill(r: dict[str, Any]) -> str:
                 for key, label in MIXES.items()
             ],
         ),
+        "fronts_table": run_table(
+            ["front door", "photos", "first step to last cutout on disk, s", "images/s"],
+            {FRONTS[name]: run for name, run in r.get("fronts", {}).items()},
+            ["images", "seconds", "ips"],
+        ),
+        "page_done_s": fmt(get(r, "fronts.page.cutouts_done_s")),
+        "cli_vs_page": fmt(ratio(get(r, "fronts.cli.ips"), get(r, "fronts.page.ips"))),
         "queue_ms": fmt(timings.get("queue_wait_ms_p50"), 0),
         "worker_ms": fmt(timings.get("worker_ms_p50"), 0),
         "finished_ms": fmt(timings.get("queued_to_finished_ms_p50"), 0),

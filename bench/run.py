@@ -5,7 +5,8 @@
 
 Phases: the in-process ceiling (several thread layouts); `rembg p` and `rembg s` from their own
 venv; bgsite's server as `make run` starts it (cold start, /bgremove latency, a bulk batch over the
-websocket, the zip of a large batch); where the time goes inside one cutout. Writes
+websocket, the zip of a large batch); the same folder through the upload page and the `bgsite` CLI;
+where the time goes inside one cutout. Writes
 bench/results/latest.json, prints a table and writes docs/benchmarks.md with its chart. Exits 1
 if a phase failed (the others still report).
 """
@@ -29,7 +30,7 @@ from typing import Any
 import requests
 from PIL import Image
 
-from bench import bgsite, images, rembg_cli, report
+from bench import bgsite, fronts, images, rembg_cli, report
 from bench.common import REPO, SERVED_MODEL, LatencyRun, log, machine, run_requests, unique_jpeg
 from tests.conftest import LiveServer
 
@@ -37,7 +38,7 @@ Send = Callable[[requests.Session, bytes], bytes]
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 # name: (full run, quick run)
 SIZES = {"bulk": (50, 10), "c1": (20, 5), "c2": (40, 10), "large_c1": (3, 1), "small_c1": (10, 3), "zip": (1000, 200)}
-SIZES |= {"zip_distinct": (50, 10), "repeats": (5, 2), "repeats_large": (2, 1)}
+SIZES |= {"zip_distinct": (50, 10), "repeats": (5, 2), "repeats_large": (2, 1), "fronts": (200, 40)}
 
 
 def size(name: str) -> int:
@@ -160,6 +161,11 @@ class Bench:
             small.append((f"small-{index:02d}.jpg", buffer.getvalue()))
         return small
 
+    def fronts(self) -> None:
+        """The same photos through the upload page in Chromium and through the `bgsite` CLI."""
+        _, photos = images.sources(size("fronts"))
+        self.results["fronts"] = fronts.compare([images.jpeg(photo, images.BULK_SIZE) for photo in photos])
+
     def stages(self) -> None:
         self.results["stages"] = {
             "1280x960": json_of("bench.stages", str(self.images.bulk[0]), str(size("repeats"))),
@@ -173,7 +179,7 @@ class Bench:
         names = ("rembg", "onnxruntime", "pillow", "numpy", "django", "uvicorn")
         self.results["versions"] = {"bgsite": ", ".join(f"{n} {importlib.metadata.version(n)}" for n in names)}
         self.phase("rembg versions", lambda: self.results["versions"].update(rembg=rembg_cli.versions()))
-        for name in ("ceiling", "rembg_p", "servers", "stages"):
+        for name in ("ceiling", "rembg_p", "servers", "fronts", "stages"):
             self.phase(name, getattr(self, name))
         self.results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
         self.results["machine"]["load_avg_at_end"] = round(os.getloadavg()[0], 2)
