@@ -13,6 +13,13 @@ from tests.conftest import REPO, LiveServer
 UVICORN_ARGS = ["bgsite.asgi:application", "--lifespan", "on", "--ws", "websockets-sansio", "--no-access-log"]
 
 
+def variables_read_by_settings(settings_source: str) -> list[str]:
+    """The environment variables bgsite/settings.py reads: env.<type>("NAME", ...) or _networks("NAME")."""
+    names = re.findall(r'(?:env\.\w+|_networks)\("([A-Z0-9_]+)"', settings_source)
+    assert "METRICS_ALLOWED_NETWORKS" in names and "SECRET_KEY" in names
+    return names
+
+
 def test_dockerfile_serves_like_the_tests_and_the_makefile() -> None:
     dockerfile = (REPO / "Dockerfile").read_text()
     command = re.search(r"^CMD (.+)$", dockerfile, re.M)
@@ -68,14 +75,14 @@ def test_compose_runs_the_scaled_topology_with_the_tested_settings() -> None:
         for name in services[service]["environment"]:
             assert f'"{name}"' in settings_source, f"{name} is not a setting bgsite reads"
     env_example = (REPO / ".env.example").read_text()
-    for name in re.findall(r'env\.\w+\("([A-Z0-9_]+)"', settings_source):
+    for name in variables_read_by_settings(settings_source):
         assert name in env_example, f"{name} is missing from .env.example"
 
 
 def test_every_setting_is_documented_for_operators() -> None:
     settings_source = (REPO / "bgsite" / "settings.py").read_text()
     deploy = (REPO / "docs" / "deploy.md").read_text()
-    for name in re.findall(r'env\.\w+\("([A-Z0-9_]+)"', settings_source):
+    for name in variables_read_by_settings(settings_source):
         assert f"`{name}`" in deploy, f"{name} is missing from docs/deploy.md"
 
 
