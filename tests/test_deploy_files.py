@@ -1,12 +1,16 @@
 """Docker does not run here: these keep the Dockerfile and compose.yaml saying what the tests run."""
 
+import fnmatch
 import importlib.util
+import io
 import re
+import tarfile
 from pathlib import Path
 
 import yaml
 from django.conf import settings
 
+from removal.client_package import client_sdist
 from removal.model_catalog import CATALOG
 from tests.conftest import REPO, LiveServer
 
@@ -53,6 +57,17 @@ def test_dockerfile_installs_extra_models_through_the_checked_catalog() -> None:
     copied = set(re.findall(r"^COPY (\S+) /src/", dockerfile, re.M))
     own_apps = {app.split(".")[0] for app in settings.INSTALLED_APPS if (REPO / app.split(".")[0]).is_dir()}
     assert copied >= {"manage.py", "bgsite", *own_apps}
+
+
+def test_the_image_keeps_the_client_that_the_server_hands_out() -> None:
+    ignored = [line for line in (REPO / ".dockerignore").read_text().splitlines() if line and line[0] not in "#!"]
+    with tarfile.open(fileobj=io.BytesIO(client_sdist())) as archive:
+        paths = ["client/" + name.split("/", 1)[1] for name in archive.getnames()]
+    for path in paths:
+        assert (REPO / path).is_file()
+        parts = path.split("/")
+        for prefix in ("/".join(parts[:end]) for end in range(1, len(parts) + 1)):
+            assert not any(fnmatch.fnmatchcase(prefix, pattern) for pattern in ignored), f"{prefix} is not in the image"
 
 
 def test_live_server_fixture_uses_the_same_arguments() -> None:
