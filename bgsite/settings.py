@@ -20,6 +20,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from bgsite.networks import IPNetwork, parse_networks
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 env = environ.Env()
@@ -34,6 +36,14 @@ DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "data"))).resolve()
 def _origin(url: str) -> str:
     parts = urlsplit(url)
     return f"{parts.scheme}://{parts.netloc}"
+
+
+def _networks(name: str) -> list[IPNetwork]:
+    """A comma-separated list of CIDRs, parsed here once: a bad one stops the process at start."""
+    try:
+        return parse_networks(env.list(name, default=[]))
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"{name}: {exc} (give comma-separated CIDRs, e.g. 10.0.0.0/8,fd00::/8)") from None
 
 
 # Signs sessions and CSRF tokens. Set it, with one value, for web processes that do not share
@@ -264,9 +274,12 @@ PNG_COMPRESS_LEVEL = env.int("PNG_COMPRESS_LEVEL", default=1)
 DEFAULT_FORMAT = env.str("DEFAULT_FORMAT", default="png").lower()
 
 # --- Metrics ------------------------------------------------------------------
-# /metrics (Prometheus text format) answers only a request with
-# "Authorization: Bearer <METRICS_TOKEN>"; unset, /metrics is off (404).
+# /metrics (Prometheus text format) answers a request with "Authorization: Bearer
+# <METRICS_TOKEN>", or one whose REMOTE_ADDR is in METRICS_ALLOWED_NETWORKS (comma-separated
+# CIDRs; behind a reverse proxy REMOTE_ADDR may be the proxy's, see docs/deploy.md#metrics).
+# With neither set, /metrics is off (404).
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
+METRICS_ALLOWED_NETWORKS = _networks("METRICS_ALLOWED_NETWORKS")
 # A folder shared by the web process and the `manage.py runworker` processes of one
 # host, emptied before they start: prometheus-client keeps each process's counters
 # there so that /metrics adds them up. Unset: /metrics reports its own process only
@@ -312,7 +325,7 @@ FETCH_TIMEOUT_SECONDS = env.float("FETCH_TIMEOUT_SECONDS", default=15)
 FETCH_MAX_REDIRECTS = env.int("FETCH_MAX_REDIRECTS", default=5)
 # Only public addresses are fetched; list internal image hosts' networks here
 # (comma-separated CIDRs, e.g. "10.1.2.0/24,fd00:1::/64") to allow them.
-FETCH_ALLOWED_NETWORKS = env.list("FETCH_ALLOWED_NETWORKS", default=[])
+FETCH_ALLOWED_NETWORKS = _networks("FETCH_ALLOWED_NETWORKS")
 
 for _name in ("MAX_UPLOAD_BYTES", "MAX_IMAGE_PIXELS", "MAX_FILES_PER_REQUEST", "MAX_ITEMS_PER_BATCH"):
     if globals()[_name] <= 0:

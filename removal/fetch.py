@@ -21,8 +21,7 @@ import requests
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 
-IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
-IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+from bgsite.networks import IPAddress, IPNetwork, in_networks
 
 
 class FetchError(Exception):
@@ -65,10 +64,6 @@ NOT_GLOBAL_EITHER = tuple(
 )
 
 
-def parse_networks(cidrs: Sequence[str]) -> list[IPNetwork]:
-    return [ipaddress.ip_network(cidr.strip(), strict=False) for cidr in cidrs if cidr.strip()]
-
-
 def address_allowed(address: IPAddress, allowed_networks: Sequence[IPNetwork] = ()) -> bool:
     """Public addresses only, unless in an operator-allowed network.
 
@@ -82,9 +77,9 @@ def address_allowed(address: IPAddress, allowed_networks: Sequence[IPNetwork] = 
             address = embedded
         elif address in ipaddress.ip_network("64:ff9b::/96"):
             address = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-    if any(address in network for network in allowed_networks if network.version == address.version):
+    if in_networks(address, allowed_networks):
         return True
-    if any(address in network for network in NOT_GLOBAL_EITHER if network.version == address.version):
+    if in_networks(address, NOT_GLOBAL_EITHER):
         return False
     return address.is_global and not address.is_multicast
 

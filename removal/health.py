@@ -1,7 +1,7 @@
 """Endpoints for load balancers, orchestrators and monitoring.
 
 /healthz and /readyz need no authentication and show no secrets; /metrics needs
-METRICS_TOKEN as a bearer token.
+METRICS_TOKEN as a bearer token, or a scraper in METRICS_ALLOWED_NETWORKS.
 """
 
 import hmac
@@ -16,6 +16,7 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 
+from bgsite.networks import client_address, in_networks
 from removal import metrics, providers, worker
 from removal.options import model_weights
 
@@ -44,16 +45,39 @@ async def readyz(request: HttpRequest) -> JsonResponse:
 
 @never_cache
 def metrics_view(request: HttpRequest) -> HttpResponse:
-    """Prometheus metrics (removal.metrics), for a scraper holding METRICS_TOKEN; 404 when it is unset."""
-    if not settings.METRICS_TOKEN:
-        return HttpResponse("metrics are off: set METRICS_TOKEN\n", status=404, content_type="text/plain")
-    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
-    if scheme.lower() != "bearer" or not hmac.compare_digest(token.strip().encode(), settings.METRICS_TOKEN.encode()):
-        reply = HttpResponse("a bearer token is needed\n", status=401, content_type="text/plain")
-        reply["WWW-Authenticate"] = 'Bearer realm="metrics"'
-        return reply
+    """Prometheus metrics (removal.metrics) for a scraper in METRICS_ALLOWED_NETWORKS or holding
+    METRICS_TOKEN; 404 when neither is set."""
+    if not (settings.METRICS_TOKEN or settings.METRICS_ALLOWED_NETWORKS):
+        return HttpResponse(
+            "metrics are off: set METRICS_TOKEN or METRICS_ALLOWED_NETWORKS\n", status=404, content_type="text/plain"
+        )
+    if not (_from_allowed_network(request) or _holds_metrics_token(request)):
+        return _metrics_refused()
     body, content_type = metrics.exposition()
     return HttpResponse(body, content_type=content_type)
+
+
+def _from_allowed_network(request: HttpRequest) -> bool:
+    address = client_address(request.META.get("REMOTE_ADDR", ""))
+    return address is not None and in_networks(address, settings.METRICS_ALLOWED_NETWORKS)
+
+
+def _holds_metrics_token(request: HttpRequest) -> bool:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return (
+        bool(settings.METRICS_TOKEN)
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(token.strip().encode(), settings.METRICS_TOKEN.encode())
+    )
+
+
+def _metrics_refused() -> HttpResponse:
+    """401 with a challenge when a token would let the scraper in; 403 when only its address could."""
+    if not settings.METRICS_TOKEN:
+        return HttpResponse("metrics are not served to this address\n", status=403, content_type="text/plain")
+    reply = HttpResponse("a bearer token is needed\n", status=401, content_type="text/plain")
+    reply["WWW-Authenticate"] = 'Bearer realm="metrics"'
+    return reply
 
 
 async def _timed(check: Any) -> dict[str, Any]:

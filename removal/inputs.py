@@ -117,7 +117,7 @@ def fetch_image(url: str, *, field: str) -> bytes:
         max_bytes=settings.MAX_UPLOAD_BYTES,
         timeout_seconds=settings.FETCH_TIMEOUT_SECONDS,
         max_redirects=settings.FETCH_MAX_REDIRECTS,
-        allowed_networks=fetch.parse_networks(settings.FETCH_ALLOWED_NETWORKS),
+        allowed_networks=settings.FETCH_ALLOWED_NETWORKS,
     )
     try:
         return fetch.fetch(url, limits)

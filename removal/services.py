@@ -860,7 +860,7 @@ def _webhook_limits() -> fetch.FetchLimits:
         max_bytes=1_000_000,
         timeout_seconds=10,
         max_redirects=0,
-        allowed_networks=fetch.parse_networks(settings.FETCH_ALLOWED_NETWORKS),
+        allowed_networks=settings.FETCH_ALLOWED_NETWORKS,
     )
 
 

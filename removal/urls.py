@@ -32,4 +32,6 @@ page_urlpatterns = [
     path("batches/<uuid:batch_id>/", views.batch_detail, name="batch-detail"),
     # The account page: API keys (accounts) beside this app's usage and webhook deliveries.
     path("accounts/", views.dashboard, name="dashboard"),
+    # The command-line client as an sdist, so that users of this server can pip-install it.
+    path("client/bgsite-client.tar.gz", views.client_sdist, name="client-sdist"),
 ]

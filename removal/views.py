@@ -1,21 +1,24 @@
 """Pages. They render the initial state; static/js/upload.js does the rest over the API.
 
 The account page lives here too: it shows this app's usage and webhook deliveries beside
-the API keys of accounts (which, below removal, never imports it)."""
+the API keys of accounts (which, below removal, never imports it), and how to install the
+command-line client, which this module also serves."""
 
 import uuid
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.core.paginator import Paginator
-from django.http import Http404, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
+from django.urls import reverse
 from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import require_safe
 
 from accounts import selectors as account_selectors
 from accounts.auth import AuthenticatedHttpRequest
 from accounts.forms import ApiKeyCreateForm
-from removal import selectors
+from removal import client_package, selectors
 from removal.errors import NotFound
 from removal.options import page_choices
 
@@ -81,5 +84,18 @@ def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
             "usage_chart": selectors.usage_chart(usage),
             "webhook_secret": account_selectors.webhook_secret_of(request.user),
             "deliveries": selectors.webhook_deliveries_for(request.user)[:20],
+            # The command-line card: install the client from this very server, then point it here.
+            "client_sdist_url": request.build_absolute_uri(reverse("client-sdist")),
+            "server_url": request.build_absolute_uri("/").rstrip("/"),
         },
+    )
+
+
+@require_safe
+def client_sdist(request: HttpRequest) -> HttpResponse:
+    """The `bgsite` client for `pip install <this URL>` (removal.client_package); open to all, as pip cannot log in."""
+    return HttpResponse(
+        client_package.client_sdist(),
+        content_type="application/gzip",
+        headers={"Content-Disposition": 'attachment; filename="bgsite-client.tar.gz"'},
     )

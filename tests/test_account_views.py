@@ -1,7 +1,10 @@
 """Sign-up, log in/out, password change and the account dashboard (API keys, usage)."""
 
+import io
 import re
+import tarfile
 from typing import Any
+from urllib.parse import urlsplit
 
 import pytest
 from django.contrib.auth.models import User
@@ -22,6 +25,12 @@ def new_key_on(html: str) -> str | None:
     """The plain key shown on the dashboard right after creating it, if any."""
     match = re.search(r'<code id="new-key"[^>]*>([^<]+)</code>', html)
     return match.group(1) if match else None
+
+
+def cli_card(html: str) -> str:
+    match = re.search(r'<pre class="code" id="cli-setup"><code>(.*?)</code></pre>', html, re.S)
+    assert match is not None
+    return match.group(1)
 
 
 def create_key(client: Any, name: str = "shop import") -> str:
@@ -195,6 +204,32 @@ class TestDashboard:
         assert chart is not None
         assert 'class="bar-done" x="0" y="27" width="14" height="53"' in chart.group(0)
         assert 'class="bar-failed" x="0" y="0" width="14" height="27"' in chart.group(0)
+
+    def test_command_line_card_installs_the_client_from_this_server(self, client: Any, user: Any) -> None:
+        client.force_login(user)
+        just_created = client.post("/accounts/keys/", {"name": "laptop"}, follow=True).content.decode()
+        assert cli_card(just_created).splitlines() == [
+            "pip install http://testserver/client/bgsite-client.tar.gz",
+            "export BGSITE_URL=http://testserver",
+            f"export BGSITE_API_KEY={new_key_on(just_created)}",
+            "bgsite remove photos/ -o cutouts/ --recursive",
+        ]
+        later = cli_card(client.get("/accounts/", secure=True).content.decode())
+        assert later.splitlines()[:3] == [
+            "pip install https://testserver/client/bgsite-client.tar.gz",
+            "export BGSITE_URL=https://testserver",
+            "export BGSITE_API_KEY=bgs_…   # one of your keys",
+        ]
+
+        served = Client().get(urlsplit(later.split()[2]).path)  # anonymous: pip cannot log in
+        assert served.status_code == 200 and served["Content-Type"] == "application/gzip"
+        with tarfile.open(fileobj=io.BytesIO(served.content)) as archive:
+            names = archive.getnames()
+        top = names[0].split("/")[0]
+        assert re.fullmatch(r"bgsite_client-\d+\.\d+\.\d+", top)
+        members = {name.removeprefix(f"{top}/") for name in names}
+        assert {"pyproject.toml", "bgsite_client/cli.py", "bgsite_client/__init__.py"} <= members
+        assert all(name.startswith(f"{top}/") and "__pycache__" not in name for name in names)
 
 
 class TestCsrf:

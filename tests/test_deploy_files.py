@@ -1,16 +1,27 @@
 """Docker does not run here: these keep the Dockerfile and compose.yaml saying what the tests run."""
 
+import fnmatch
 import importlib.util
+import io
 import re
+import tarfile
 from pathlib import Path
 
 import yaml
 from django.conf import settings
 
+from removal.client_package import client_sdist
 from removal.model_catalog import CATALOG
 from tests.conftest import REPO, LiveServer
 
 UVICORN_ARGS = ["bgsite.asgi:application", "--lifespan", "on", "--ws", "websockets-sansio", "--no-access-log"]
+
+
+def variables_read_by_settings(settings_source: str) -> list[str]:
+    """The environment variables bgsite/settings.py reads: env.<type>("NAME", ...) or _networks("NAME")."""
+    names = re.findall(r'(?:env\.\w+|_networks)\("([A-Z0-9_]+)"', settings_source)
+    assert "METRICS_ALLOWED_NETWORKS" in names and "SECRET_KEY" in names
+    return names
 
 
 def test_dockerfile_serves_like_the_tests_and_the_makefile() -> None:
@@ -48,6 +59,17 @@ def test_dockerfile_installs_extra_models_through_the_checked_catalog() -> None:
     assert copied >= {"manage.py", "bgsite", *own_apps}
 
 
+def test_the_image_keeps_the_client_that_the_server_hands_out() -> None:
+    ignored = [line for line in (REPO / ".dockerignore").read_text().splitlines() if line and line[0] not in "#!"]
+    with tarfile.open(fileobj=io.BytesIO(client_sdist())) as archive:
+        paths = ["client/" + name.split("/", 1)[1] for name in archive.getnames()]
+    for path in paths:
+        assert (REPO / path).is_file()
+        parts = path.split("/")
+        for prefix in ("/".join(parts[:end]) for end in range(1, len(parts) + 1)):
+            assert not any(fnmatch.fnmatchcase(prefix, pattern) for pattern in ignored), f"{prefix} is not in the image"
+
+
 def test_live_server_fixture_uses_the_same_arguments() -> None:
     source = (REPO / "tests" / "conftest.py").read_text()
     start = source[source.index("def start(") : source.index("def stop(")]
@@ -68,14 +90,14 @@ def test_compose_runs_the_scaled_topology_with_the_tested_settings() -> None:
         for name in services[service]["environment"]:
             assert f'"{name}"' in settings_source, f"{name} is not a setting bgsite reads"
     env_example = (REPO / ".env.example").read_text()
-    for name in re.findall(r'env\.\w+\("([A-Z0-9_]+)"', settings_source):
+    for name in variables_read_by_settings(settings_source):
         assert name in env_example, f"{name} is missing from .env.example"
 
 
 def test_every_setting_is_documented_for_operators() -> None:
     settings_source = (REPO / "bgsite" / "settings.py").read_text()
     deploy = (REPO / "docs" / "deploy.md").read_text()
-    for name in re.findall(r'env\.\w+\("([A-Z0-9_]+)"', settings_source):
+    for name in variables_read_by_settings(settings_source):
         assert f"`{name}`" in deploy, f"{name} is missing from docs/deploy.md"
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 
+from bgsite.networks import parse_networks
 from removal import fetch
 
 REFUSED = [
@@ -61,7 +62,7 @@ def test_public_addresses_are_allowed(address: str) -> None:
 
 
 def test_operators_can_allow_internal_networks() -> None:
-    allowed = fetch.parse_networks(["10.1.2.0/24", " fd00:1::/64 ", ""])
+    allowed = parse_networks(["10.1.2.0/24", " fd00:1::/64 ", ""])
     assert fetch.address_allowed(ipaddress.ip_address("10.1.2.3"), allowed)
     assert fetch.address_allowed(ipaddress.ip_address("fd00:1::5"), allowed)
     assert not fetch.address_allowed(ipaddress.ip_address("10.1.3.3"), allowed)
@@ -70,7 +71,7 @@ def test_operators_can_allow_internal_networks() -> None:
 
 LIMITS = fetch.FetchLimits(max_bytes=1_000_000, timeout_seconds=5, max_redirects=3)
 LOOPBACK_ALLOWED = fetch.FetchLimits(
-    max_bytes=1_000_000, timeout_seconds=5, max_redirects=3, allowed_networks=fetch.parse_networks(["127.0.0.1/32"])
+    max_bytes=1_000_000, timeout_seconds=5, max_redirects=3, allowed_networks=parse_networks(["127.0.0.1/32"])
 )
 
 

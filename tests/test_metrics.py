@@ -1,4 +1,5 @@
-"""/metrics: Prometheus text, guarded by METRICS_TOKEN, with queue figures and counters that move."""
+"""/metrics: Prometheus text, guarded by METRICS_TOKEN or METRICS_ALLOWED_NETWORKS, with queue figures and counters
+that move."""
 
 import os
 from pathlib import Path
@@ -8,6 +9,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from prometheus_client.parser import text_string_to_metric_families
 
+from bgsite.networks import parse_networks
 from removal.worker import run_ready_jobs
 from tests.conftest import photo_bytes, run_manage
 
@@ -66,9 +68,44 @@ def test_refused_without_the_token(client: Any) -> None:
     assert client.get("/metrics", headers={"Authorization": f"Basic {TOKEN}"}).status_code == 401
 
 
-def test_off_when_no_token_is_set(client: Any, settings: Any) -> None:
+def test_off_when_neither_a_token_nor_a_network_is_set(client: Any, settings: Any) -> None:
     settings.METRICS_TOKEN = ""
+    settings.METRICS_ALLOWED_NETWORKS = []
     assert client.get("/metrics", headers={"Authorization": "Bearer "}).status_code == 404
+    assert client.get("/metrics", REMOTE_ADDR="127.0.0.1").status_code == 404
+
+
+@pytest.fixture
+def scrapers_network(settings: Any) -> None:
+    settings.METRICS_ALLOWED_NETWORKS = parse_networks(["10.0.0.0/8", "fd00:1::/64"])
+
+
+# A dual-stack socket reports an IPv4 client as ::ffff:a.b.c.d.
+@pytest.mark.parametrize("address", ["10.1.2.3", "::ffff:10.1.2.3", "fd00:1::7"])
+def test_a_scraper_in_an_allowed_network_needs_no_token(
+    client: Any, settings: Any, scrapers_network: None, address: str
+) -> None:
+    settings.METRICS_TOKEN = ""
+    reply = client.get("/metrics", REMOTE_ADDR=address)
+    assert reply.status_code == 200
+    assert "bgsite_items_queued" in reply.content.decode()
+
+
+# 2002:a01:203::1 is the 6to4 address that embeds 10.1.2.3: an IPv6 client, not one in 10.0.0.0/8.
+@pytest.mark.parametrize("address", ["192.0.2.7", "::ffff:192.0.2.7", "2002:a01:203::1", "fd00:2::7", "not-an-ip"])
+def test_outside_the_networks_without_a_token_is_refused(
+    client: Any, settings: Any, scrapers_network: None, address: str
+) -> None:
+    challenged = client.get("/metrics", REMOTE_ADDR=address)
+    assert challenged.status_code == 401 and challenged["WWW-Authenticate"].startswith("Bearer")
+    settings.METRICS_TOKEN = ""
+    forbidden = client.get("/metrics", REMOTE_ADDR=address, headers={"Authorization": "Bearer "})
+    assert forbidden.status_code == 403 and "WWW-Authenticate" not in forbidden
+
+
+def test_the_token_still_works_from_outside_the_networks(client: Any, scrapers_network: None) -> None:
+    reply = client.get("/metrics", REMOTE_ADDR="192.0.2.7", headers={"Authorization": f"Bearer {TOKEN}"})
+    assert reply.status_code == 200
 
 
 def test_processes_sharing_a_multiproc_dir_are_added_up(tmp_path: Path) -> None:

@@ -6,6 +6,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from removal import checks
 from tests.conftest import REPO, run_manage
 
@@ -58,3 +60,22 @@ def test_check_warns_when_a_process_signs_with_a_key_of_its_own(settings: Any, t
     assert checks.secret_key_kept() == []
     settings.SECRET_KEY_FILE = None  # SECRET_KEY came from the environment
     assert checks.secret_key_kept() == []
+
+
+@pytest.mark.parametrize("name", ["METRICS_ALLOWED_NETWORKS", "FETCH_ALLOWED_NETWORKS"])
+def test_a_bad_cidr_stops_the_process_at_start(tmp_path: Path, name: str) -> None:
+    def read(value: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run(
+            [sys.executable, "-c", f"from django.conf import settings; print(settings.{name})"],
+            cwd=REPO,
+            env={**settings_env(tmp_path / "data"), name: value},
+            capture_output=True,
+            text=True,
+        )
+
+    good = read("10.0.0.0/8, fd00::/8,::ffff:0:0/96")
+    assert good.returncode == 0, good.stderr
+    assert "IPv4Network('10.0.0.0/8'), IPv6Network('fd00::/8'), IPv6Network('::ffff:0:0/96')" in good.stdout
+    bad = read("10.0.0.0/8,10.0.0.300/8")
+    assert bad.returncode != 0
+    assert f"ImproperlyConfigured: {name}: '10.0.0.300/8' does not appear to be an IPv4 or IPv6 network" in bad.stderr

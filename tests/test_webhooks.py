@@ -14,6 +14,7 @@ from django_tasks_db.models import DBTaskResult
 
 from accounts.models import WebhookSecret
 from accounts.services import webhook_secret_for, webhook_secret_rotate
+from bgsite.networks import parse_networks
 from removal.models import WebhookDelivery
 from removal.services import webhook_signature
 from removal.worker import run_ready_jobs
@@ -47,7 +48,7 @@ def receiver() -> Iterator[tuple[str, list[dict[str, Any]], list[int]]]:
 
 @pytest.fixture
 def loopback_allowed(settings: Any) -> None:
-    settings.FETCH_ALLOWED_NETWORKS = ["127.0.0.1/32"]
+    settings.FETCH_ALLOWED_NETWORKS = parse_networks(["127.0.0.1/32"])
 
 
 def create(api: Any, url: str, count: int = 2) -> dict[str, Any]:
