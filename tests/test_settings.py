@@ -58,3 +58,16 @@ def test_check_warns_when_a_process_signs_with_a_key_of_its_own(settings: Any, t
     assert checks.secret_key_kept() == []
     settings.SECRET_KEY_FILE = None  # SECRET_KEY came from the environment
     assert checks.secret_key_kept() == []
+
+
+def test_an_unknown_ort_layout_stops_the_process_at_start(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=REPO,
+        env={**settings_env(tmp_path), "ORT_LAYOUT": "gpu"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "ImproperlyConfigured: ORT_LAYOUT='gpu' is not a layout: use auto, per-thread, shared" in done.stderr
