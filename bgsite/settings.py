@@ -267,6 +267,16 @@ ORT_SOLO_THREADS = env.int("ORT_SOLO_THREADS", default=len(os.sched_getaffinity(
 # onnxruntime has it, i.e. onnxruntime-gpu from requirements-gpu.txt, else the CPU),
 # or a comma-separated list such as `cuda,cpu` or `CPUExecutionProvider`.
 ORT_PROVIDERS = env.list("ORT_PROVIDERS", default=["auto"])
+# How worker threads share the model sessions: `per-thread` (each its own single-threaded session, plus the
+# solo session: the fastest on CPU cores), `shared` (one session per model for the whole process, the images
+# of concurrent threads run together in one batch where the model allows: for a GPU, which N sessions would
+# fill with N copies of the weights and contend for), or `auto`: shared when the first provider is not the CPU.
+# Checked at start-up (removal.providers.configure).
+ORT_LAYOUT = env.str("ORT_LAYOUT", default="auto").lower()
+# Shared layout: at most this many images per run of a model, and how long (ms) the first waiting image
+# waits for others to join its batch.
+ORT_MAX_BATCH = env.int("ORT_MAX_BATCH", default=8)
+ORT_BATCH_WAIT_MS = env.float("ORT_BATCH_WAIT_MS", default=5)
 U2NET_HOME = Path(env.str("U2NET_HOME", default=str(BASE_DIR / ".cache" / "u2net"))).resolve()
 PNG_COMPRESS_LEVEL = env.int("PNG_COMPRESS_LEVEL", default=1)
 # The output format when a request names none: png (PixLab's and remove.bg's clients expect

@@ -171,6 +171,7 @@ def models(request: HttpRequest) -> HttpResponseBase:
             "models": installed,
             "default": settings.REMBG_MODEL,
             "providers": providers.active(),
+            **providers.layout().summary(),
             "qualities": list(QUALITIES),
             "measured": measured_quality(installed),
         }

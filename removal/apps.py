@@ -7,11 +7,20 @@ class RemovalConfig(AppConfig):
 
     def ready(self) -> None:
         from django.conf import settings
+        from django.core.exceptions import ImproperlyConfigured
         from PIL import Image
 
         from removal import checks, providers, worker  # noqa: F401  (registers checks and the wake-up signal)
 
-        providers.configure(settings.ORT_PROVIDERS)
+        try:
+            providers.configure(
+                settings.ORT_PROVIDERS,
+                layout=settings.ORT_LAYOUT,
+                max_batch=settings.ORT_MAX_BATCH,
+                batch_wait_ms=settings.ORT_BATCH_WAIT_MS,
+            )
+        except ValueError as exc:
+            raise ImproperlyConfigured(str(exc)) from None
 
         # Pillow's own decompression-bomb guard uses the same limit as our checks.
         Image.MAX_IMAGE_PIXELS = settings.MAX_IMAGE_PIXELS

@@ -114,5 +114,6 @@ def _model() -> dict[str, Any]:
     return {
         "name": settings.REMBG_MODEL,
         "providers": providers.active(),
+        **providers.layout().summary(),
         "workers_in_this_process": worker.live_worker_threads(),
     }

@@ -11,6 +11,7 @@ from django.http import HttpRequest, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import cache_control
 
+from removal import providers
 from removal.options import OPTIONS, QUALITIES
 
 JSON = "application/json"
@@ -224,7 +225,7 @@ SCHEMAS: dict[str, Any] = {
     "Models": {
         "type": "object",
         "additionalProperties": False,
-        "required": ["models", "default", "providers", "qualities", "measured"],
+        "required": ["models", "default", "providers", "layout", "max_batch", "qualities", "measured"],
         "properties": {
             "models": {"type": "array", "items": {"type": "string"}},
             "default": {"type": "string"},
@@ -233,6 +234,16 @@ SCHEMAS: dict[str, Any] = {
                 "items": {"type": "string"},
                 "description": "The ONNX Runtime execution providers the models run on, in order "
                 "(e.g. CUDAExecutionProvider, CPUExecutionProvider); see ORT_PROVIDERS.",
+            },
+            "layout": {
+                "type": "string",
+                "enum": [providers.PER_THREAD, providers.SHARED],
+                "description": "How worker threads run the models: each on its own session, or all on one session "
+                "per model that runs their images in batches; see ORT_LAYOUT.",
+            },
+            "max_batch": {
+                "type": "integer",
+                "description": "Images per run of a model, at most (1 on the per-thread layout); see ORT_MAX_BATCH.",
             },
             "qualities": {"type": "array", "items": {"type": "string", "enum": list(QUALITIES)}},
             "measured": {

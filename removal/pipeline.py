@@ -1,7 +1,8 @@
 """Bytes in, cutout bytes out: inspect, decode, run the model, compose, encode.
 
 No Django here: the batch jobs, /bgremove and the benchmarks call these
-functions directly. Model sessions are created once per thread and reused.
+functions directly. Model sessions are created once per thread and reused,
+or, on the shared layout (ORT_LAYOUT), once per process for all threads.
 """
 
 import dataclasses
@@ -144,6 +145,7 @@ _sessions = threading.local()
 _making_sessions = threading.RLock()  # the solo session makes the arena: nested
 _counter_lock = threading.Lock()
 _solo_sessions: dict[str, Any] = {}
+_shared_sessions: dict[str, Any] = {}
 _cutouts_in_progress = 0
 _env_arena_registered = False
 
@@ -169,22 +171,50 @@ class ModelSessions:
         return self.single.predict(image)
 
 
+def model_session(model_name: str, model_dir: Path, *, solo_threads: int = 1) -> Any:
+    """What the calling worker thread runs `model_name` on, in this process's layout (providers.layout()):
+    the process's one session of it (shared), or the thread's own sessions (per-thread)."""
+    layout = providers.layout()
+    if layout.name == providers.SHARED:
+        return shared_session(
+            model_name,
+            model_dir,
+            threads=solo_threads,
+            max_batch=layout.max_batch,
+            batch_wait_seconds=layout.batch_wait_ms / 1000,
+        )
+    return thread_session(model_name, model_dir, solo_threads=solo_threads)
+
+
+def shared_session(model_name: str, model_dir: Path, *, threads: int, max_batch: int, batch_wait_seconds: float) -> Any:
+    """The process's one session for `model_name`, which every worker thread runs (the shared layout).
+
+    It has `threads` intra-op threads: on the CPU, each run (often a batch) uses every core.
+    """
+    with _making_sessions:
+        if model_name not in _shared_sessions:
+            _shared_sessions[model_name] = create_session(
+                model_name, model_dir, threads=threads, max_batch=max_batch, batch_wait_seconds=batch_wait_seconds
+            )
+        return _shared_sessions[model_name]
+
+
 def thread_session(model_name: str, model_dir: Path, *, solo_threads: int = 1) -> ModelSessions:
-    """The calling thread's sessions for `model_name`, created on first use."""
+    """The calling thread's sessions for `model_name`, created on first use (the per-thread layout)."""
     sessions: dict[str, ModelSessions] = _sessions.__dict__.setdefault("by_model", {})
     if model_name not in sessions:
         sessions[model_name] = ModelSessions(model_name, model_dir, solo_threads=solo_threads)
     return sessions[model_name]
 
 
-def best_partner(quality: str, model_name: str, partner_name: str, model_dir: Path) -> ModelSessions | None:
-    """The calling thread's sessions for the second model that `quality=best` averages in: `partner_name`,
+def best_partner(quality: str, model_name: str, partner_name: str, model_dir: Path) -> Any:
+    """The calling thread's session for the second model that `quality=best` averages in: `partner_name`,
     when it is installed and is not the model itself (the operator's QUALITY_BEST_PARTNER)."""
     if quality != "best" or not partner_name or partner_name == model_name:
         return None
     if model_weights(model_dir, partner_name) is None:
         return None
-    return thread_session(partner_name, model_dir)
+    return model_session(partner_name, model_dir)
 
 
 def _solo_session(model_name: str, model_dir: Path, threads: int) -> Any:
@@ -220,7 +250,11 @@ def _register_env_arena(ort: Any) -> None:
             _env_arena_registered = True
 
 
-def create_session(model_name: str, model_dir: Path, *, threads: int = 1) -> Any:
+def create_session(
+    model_name: str, model_dir: Path, *, threads: int = 1, max_batch: int = 1, batch_wait_seconds: float = 0.0
+) -> Any:
+    """A session of `model_name` with `threads` intra-op threads; U²-Net models run up to `max_batch`
+    concurrent callers' images in one batch when their graph allows (removal.u2net.open_session)."""
     weights = model_weights(model_dir, model_name)
     if weights is None:
         # rembg would try to download the weights; we never fetch at run time.
@@ -240,7 +274,10 @@ def create_session(model_name: str, model_dir: Path, *, threads: int = 1) -> Any
         # Its threads sleep between runs instead of spinning on cores the single-threaded sessions need.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
     if model_name in u2net.U2NET_MODELS:
-        return u2net.U2netSession(weights, options, providers.active())  # rembg's prediction without importing rembg
+        # rembg's prediction without importing rembg
+        return u2net.open_session(
+            weights, options, providers.active(), max_batch=max_batch, batch_wait_seconds=batch_wait_seconds
+        )
     from rembg import new_session
 
     # rembg finds weights only through $U2NET_HOME (and downloads them when they

@@ -1,13 +1,21 @@
-"""Which ONNX Runtime execution providers run the models (ORT_PROVIDERS), chosen once per process.
+"""Which ONNX Runtime execution providers run the models (ORT_PROVIDERS), and how the worker threads
+share sessions (ORT_LAYOUT), both chosen once per process.
 
 `auto` takes CUDA, then the CPU, as this onnxruntime reports them available
 (onnxruntime-gpu, from requirements-gpu.txt, has CUDA; the plain wheel has
 only the CPU), and logs when it falls back to the CPU. An explicit list is
-used as given and must name only available providers. No Django here.
+used as given and must name only available providers.
+
+The layout: `per-thread` gives each worker thread its own single-threaded
+session (the fastest on CPU cores); `shared` gives the process one session per
+model, which every worker thread runs, in batches where the model allows
+(one copy of the weights on one device, which the threads would otherwise
+contend for). `auto` shares when the first provider is not the CPU. No Django here.
 """
 
 import logging
 import threading
+from dataclasses import dataclass
 
 logger = logging.getLogger(__name__)
 
@@ -15,8 +23,27 @@ CPU = "CPUExecutionProvider"
 AUTO_ORDER = ("CUDAExecutionProvider", CPU)
 SHORT_NAMES = {"cuda": "CUDAExecutionProvider", "cpu": CPU, "tensorrt": "TensorrtExecutionProvider"}
 
+PER_THREAD, SHARED = "per-thread", "shared"
+LAYOUTS = ("auto", PER_THREAD, SHARED)
+
+
+@dataclass(frozen=True)
+class Layout:
+    """How this process's worker threads run the models."""
+
+    name: str  # PER_THREAD or SHARED once resolved; as configured, also "auto"
+    max_batch: int = 1  # images per run of a model, at most
+    batch_wait_ms: float = 0.0  # how long the first waiting image waits for others
+
+    def summary(self) -> dict[str, str | int]:
+        """What /readyz and GET /api/v1/models say of it."""
+        return {"layout": self.name, "max_batch": self.max_batch}
+
+
 _wanted: list[str] = ["auto"]
 _chosen: list[str] | None = None
+_wanted_layout = Layout("auto", max_batch=8, batch_wait_ms=5.0)
+_layout: Layout | None = None
 _lock = threading.Lock()
 
 
@@ -24,11 +51,19 @@ class ProvidersUnavailable(ValueError):
     pass
 
 
-def configure(wanted: list[str]) -> None:
-    """Set what ORT_PROVIDERS asks for; resolved when the first session is made."""
-    global _wanted, _chosen
+def configure(wanted: list[str], *, layout: str = "auto", max_batch: int = 8, batch_wait_ms: float = 5.0) -> None:
+    """Set what ORT_PROVIDERS, ORT_LAYOUT, ORT_MAX_BATCH and ORT_BATCH_WAIT_MS ask for; resolved when the
+    first session is made. A value out of range is a ValueError here, at start-up."""
+    global _wanted, _chosen, _wanted_layout, _layout
+    if layout not in LAYOUTS:
+        raise ValueError(f"ORT_LAYOUT={layout!r} is not a layout: use {', '.join(LAYOUTS)}")
+    if max_batch < 1:
+        raise ValueError(f"ORT_MAX_BATCH={max_batch} must be 1 or more")
+    if batch_wait_ms < 0:
+        raise ValueError(f"ORT_BATCH_WAIT_MS={batch_wait_ms:g} must be 0 or more")
     with _lock:
         _wanted, _chosen = list(wanted) or ["auto"], None
+        _wanted_layout, _layout = Layout(layout, max_batch=max_batch, batch_wait_ms=batch_wait_ms), None
 
 
 def resolve(wanted: list[str], available: list[str]) -> list[str]:
@@ -56,3 +91,31 @@ def active() -> list[str]:
             else:
                 logger.info("models run on %s", ", ".join(_chosen))
         return list(_chosen)
+
+
+def choose_layout(wanted: str, active_providers: list[str]) -> str:
+    """ORT_LAYOUT's choice: `auto` shares one session when a device other than the CPU runs the models."""
+    if wanted != "auto":
+        return wanted
+    return SHARED if active_providers and active_providers[0] != CPU else PER_THREAD
+
+
+def layout() -> Layout:
+    """How the worker threads of this process run the models; logged once, when first asked."""
+    global _layout
+    wanted = _wanted_layout
+    chosen = choose_layout(wanted.name, active())
+    with _lock:
+        if _layout is None:
+            if chosen == SHARED:
+                _layout = Layout(SHARED, wanted.max_batch, wanted.batch_wait_ms)
+                logger.info(
+                    "model sessions: shared, one per model for all worker threads, up to %d images per run "
+                    "(ORT_LAYOUT=%s)",
+                    _layout.max_batch,
+                    wanted.name,
+                )
+            else:
+                _layout = Layout(PER_THREAD)
+                logger.info("model sessions: per-thread, one per worker thread (ORT_LAYOUT=%s)", wanted.name)
+        return _layout

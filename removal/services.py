@@ -424,7 +424,7 @@ def _cut_out(item: Item) -> pipeline.Cutout:
     with item.source.open("rb") as source:
         return pipeline.cut_out(
             source.read(),
-            session=pipeline.thread_session(model, settings.U2NET_HOME, solo_threads=settings.ORT_SOLO_THREADS),
+            session=pipeline.model_session(model, settings.U2NET_HOME, solo_threads=settings.ORT_SOLO_THREADS),
             partner=pipeline.best_partner(options.quality, model, settings.QUALITY_BEST_PARTNER, settings.U2NET_HOME),
             max_pixels=settings.MAX_IMAGE_PIXELS,
             compress_level=settings.PNG_COMPRESS_LEVEL,

@@ -2,7 +2,7 @@
 
 Uses django-tasks-db's own job claiming and running; what is added here:
 threads that wake as soon as a job is queued in the same process (instead of
-sleeping out the poll interval), a warm model session per thread, and a reaper
+sleeping out the poll interval), model sessions warmed before the first job, and a reaper
 that re-queues items whose worker died (django-tasks-db alone would leave them
 running forever).
 """
@@ -95,7 +95,7 @@ def live_worker_threads() -> int:
 
 
 class WorkerPool:
-    """N job threads (each with its own model session) plus one reaper thread."""
+    """N job threads plus one reaper thread; the threads run the models as ORT_LAYOUT says (removal.providers)."""
 
     def __init__(self, *, threads: int, name: str = "worker") -> None:
         self.size = threads
@@ -125,7 +125,7 @@ class WorkerPool:
     def _work(self, worker_id: str) -> None:
         try:
             # Load the model before the first job so that job is not slowed by it.
-            pipeline.thread_session(settings.REMBG_MODEL, settings.U2NET_HOME, solo_threads=settings.ORT_SOLO_THREADS)
+            pipeline.model_session(settings.REMBG_MODEL, settings.U2NET_HOME, solo_threads=settings.ORT_SOLO_THREADS)
         except pipeline.ModelNotInstalled:
             logger.exception("worker %s has no model; jobs will fail until it is installed", worker_id)
         while not self._stopping.is_set():

@@ -1,6 +1,8 @@
 """removal.pipeline on real photos: the cutout is transparent where the background was."""
 
 import io
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -8,7 +10,7 @@ import pytest
 from django.conf import settings
 from PIL import Image
 
-from removal import pipeline
+from removal import pipeline, providers
 from tests.conftest import photo_bytes
 
 MAX_PIXELS = 50_000_000
@@ -151,8 +153,6 @@ def test_missing_weights_are_reported_not_downloaded(tmp_path: Path) -> None:
 
 
 def test_each_thread_gets_its_own_session_and_keeps_it() -> None:
-    import threading
-
     seen: list[object] = []
 
     def grab() -> None:
@@ -213,3 +213,35 @@ def test_solo_threads_one_keeps_every_image_on_its_thread_session() -> None:
     sessions.single = RecordingSession(sessions.single, "single", used)
     cut_out(photo_bytes("coffee.png"), sessions)
     assert used == ["single"]
+
+
+@pytest.fixture
+def shared_layout() -> Iterator[None]:
+    """ORT_LAYOUT=shared, as `auto` chooses on a GPU; this machine has only the CPU."""
+    providers.configure(["auto"], layout="shared")
+    yield
+    providers.configure(["auto"])
+
+
+def test_on_the_shared_layout_every_thread_runs_the_process_one_session(shared_layout: None) -> None:
+    seen: list[object] = []
+
+    def grab() -> None:
+        seen.append(pipeline.model_session(settings.REMBG_MODEL, settings.U2NET_HOME))
+
+    threads = [threading.Thread(target=grab) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(seen) == 3 and seen[0] is seen[1] is seen[2]
+    assert pipeline.best_partner("best", settings.REMBG_MODEL, "u2netp", settings.U2NET_HOME) is (
+        pipeline.model_session("u2netp", settings.U2NET_HOME)
+    )
+
+
+def test_the_shared_layout_cuts_out_what_the_per_thread_layout_does(shared_layout: None, session: object) -> None:
+    data = photo_bytes("coffee.png")
+    shared = pipeline.model_session(settings.REMBG_MODEL, settings.U2NET_HOME)
+    assert shared is not session
+    assert (cut_out(data, shared) == cut_out(data, session)).all()

@@ -79,3 +79,16 @@ def test_a_bad_cidr_stops_the_process_at_start(tmp_path: Path, name: str) -> Non
     bad = read("10.0.0.0/8,10.0.0.300/8")
     assert bad.returncode != 0
     assert f"ImproperlyConfigured: {name}: '10.0.0.300/8' does not appear to be an IPv4 or IPv6 network" in bad.stderr
+
+
+def test_an_unknown_ort_layout_stops_the_process_at_start(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=REPO,
+        env={**settings_env(tmp_path), "ORT_LAYOUT": "gpu"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "ImproperlyConfigured: ORT_LAYOUT='gpu' is not a layout: use auto, per-thread, shared" in done.stderr

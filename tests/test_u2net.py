@@ -1,9 +1,13 @@
-"""removal.u2net: rembg's U²-Net prediction without importing rembg, mask for mask."""
+"""removal.u2net: rembg's U²-Net prediction without importing rembg, mask for mask, alone or batched."""
 
 import io
+import logging
 import subprocess
 import sys
+import threading
+from collections import Counter
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -68,3 +72,71 @@ def test_the_int8_copy_made_at_setup_agrees_with_u2netp() -> None:
         iou = ((a > 127) & (b > 127)).sum() / ((a > 127) | (b > 127)).sum()
         assert iou > 0.95, (photo, iou)
         assert np.abs(a - b).mean() < 6, photo
+
+
+def shared_session(name: str, max_batch: int) -> u2net.U2netSession:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    weights = model_weights(settings.U2NET_HOME, name)
+    assert weights is not None
+    # A long wait: every thread's image is waiting before the batch runs, which it does once full.
+    return u2net.open_session(weights, options, ["CPUExecutionProvider"], max_batch=max_batch, batch_wait_seconds=10)
+
+
+def masks_from_threads(session: u2net.U2netSession, images: list[Image.Image]) -> list[bytes]:
+    masks: list[bytes] = [b""] * len(images)
+
+    def predict(index: int) -> None:
+        (mask,) = session.predict(images[index])
+        masks[index] = mask.tobytes()
+
+    threads = [threading.Thread(target=predict, args=(index,)) for index in range(len(images))]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return masks
+
+
+def photos_of_different_sizes() -> list[Image.Image]:
+    sizes = [(1280, 960), (500, 375), (375, 500), (640, 480)]
+    return [Image.open(io.BytesIO(photo_bytes(photo, size=size))) for photo, size in zip(PHOTOS, sizes, strict=True)]
+
+
+def test_threads_sharing_u2netp_run_in_one_batch_and_get_the_masks_of_their_own_sessions(
+    sessions: tuple[object, object],
+) -> None:
+    own_session, _ = sessions
+    images = photos_of_different_sizes()
+    shared = shared_session("u2netp", max_batch=len(images))
+    assert shared.batches is not None
+
+    masks = masks_from_threads(shared, images)
+
+    assert shared.batches.batch_sizes == Counter({4: 1})
+    # Byte for byte: a batch changes nothing in what the model computes for each image (on the CPU).
+    assert masks == [own_session.predict(image)[0].tobytes() for image in images]  # type: ignore[attr-defined]
+
+
+def test_an_int8_copy_fixes_its_batch_so_threads_sharing_it_run_one_image_each(caplog: Any) -> None:
+    with caplog.at_level(logging.INFO, logger="removal.u2net"):
+        shared = shared_session("u2netp-int8", max_batch=4)
+    assert shared.batches is None
+    assert "u2netp-int8 runs one image per run: its graph cannot run a batch" in caplog.text
+    images = photos_of_different_sizes()
+    own_session = pipeline.create_session("u2netp-int8", settings.U2NET_HOME)
+    assert masks_from_threads(shared, images) == [own_session.predict(image)[0].tobytes() for image in images]
+
+
+def test_the_batchable_graph_leaves_the_batch_open() -> None:
+    import onnxruntime as ort
+
+    weights = model_weights(settings.U2NET_HOME, "u2netp")
+    assert weights is not None
+    fixed = ort.InferenceSession(str(weights), providers=["CPUExecutionProvider"])
+    opened = ort.InferenceSession(u2net.batchable_graph(weights), providers=["CPUExecutionProvider"])
+    assert fixed.get_inputs()[0].shape == [1, 3, 320, 320]
+    assert opened.get_inputs()[0].shape == ["batch", 3, 320, 320]
+    assert [output.shape[0] for output in opened.get_outputs()] == ["batch"] * 7

@@ -1,4 +1,5 @@
-"""Live: the scaled shape on one machine: a web process without workers plus `manage.py runworker`."""
+"""Live: worker threads in real processes: the scaled shape on one machine (a web process without workers plus
+`manage.py runworker`), and a pool of threads sharing one model session (ORT_LAYOUT=shared)."""
 
 import signal
 import subprocess
@@ -47,3 +48,28 @@ def test_separate_worker_process_does_the_work_and_stops_cleanly(server_factory:
         output, _ = worker.communicate(timeout=60)
     assert worker.returncode == 0, output
     assert "running 2 threads" in output and "stopping" in output
+
+
+def test_four_worker_threads_sharing_one_session_finish_a_batch(server_factory: Any) -> None:
+    # The shared layout is what `auto` picks on a GPU; forced here on the CPU. u2netp's graph runs batches.
+    server = server_factory(EMBEDDED_WORKERS="4", ORT_LAYOUT="shared", REMBG_MODEL="u2netp")
+    server.start()
+    key = server.create_user("sharer")
+    photos = ["astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg"] * 2
+    files = [
+        ("files", (f"p{i}.jpg", photo_bytes(name, size=(640, 480)), "image/jpeg")) for i, name in enumerate(photos)
+    ]
+    batch = requests.post(f"{server.url}/api/v1/batches", headers={"X-Api-Key": key}, files=files, timeout=60).json()
+    deadline = time.monotonic() + 180
+    state = batch
+    while state["status"] != "done" and time.monotonic() < deadline:
+        time.sleep(0.2)
+        state = requests.get(
+            f"{server.url}/api/v1/batches/{batch['id']}", headers={"X-Api-Key": key}, timeout=10
+        ).json()
+    assert state["counts"]["done"] == 8, state
+    model = requests.get(f"{server.url}/readyz", timeout=10).json()["checks"]["model"]
+    assert (model["layout"], model["max_batch"], model["workers_in_this_process"]) == ("shared", 8, 4)
+    assert "model sessions: shared, one per model for all worker threads, up to 8 images per run" in server.log()
+    assert "u2netp runs up to 8 images per run" in server.log()
+    server.stop()
