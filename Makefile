@@ -68,8 +68,10 @@ $(VENV)/.dev: requirements-dev.txt $(VENV)/.runtime
 $(MODEL): | $(VENV)/bin/python
 	$(PY) scripts/fetch_model.py $(U2NET_HOME)
 
-# The served default: u2netp quantized to int8 with onnxruntime's tools (about a minute, once).
-$(MODEL_INT8): | $(MODEL) $(VENV)/.runtime
+# The served default: u2netp quantized to int8 with onnxruntime's tools (about a minute, once);
+# made again when the quantizer changes.
+$(MODEL_INT8): scripts/quantize_model.py | $(MODEL) $(VENV)/.runtime
+	rm -f $@
 	$(PY) scripts/quantize_model.py $(U2NET_HOME)
 
 # pymatting (imported by rembg) compiles numba functions on first import (~40 s);
