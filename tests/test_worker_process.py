@@ -15,6 +15,18 @@ from tests.conftest import REPO, photo_bytes
 pytestmark = pytest.mark.live
 
 
+def batch_when_done(url: str, key: str, batch_id: str, *, timeout: float) -> dict[str, Any]:
+    """The batch's state once it is done, or as it stands when `timeout` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while True:
+        state: dict[str, Any] = requests.get(
+            f"{url}/api/v1/batches/{batch_id}", headers={"X-Api-Key": key}, timeout=10
+        ).json()
+        if state["status"] == "done" or time.monotonic() > deadline:
+            return state
+        time.sleep(0.2)
+
+
 def test_separate_worker_process_does_the_work_and_stops_cleanly(server_factory: Any) -> None:
     web = server_factory(EMBEDDED_WORKERS="0")
     web.start()
@@ -36,12 +48,7 @@ def test_separate_worker_process_does_the_work_and_stops_cleanly(server_factory:
         text=True,
     )
     try:
-        deadline = time.monotonic() + 120
-        while state["status"] != "done" and time.monotonic() < deadline:
-            time.sleep(0.2)
-            state = requests.get(
-                f"{web.url}/api/v1/batches/{batch['id']}", headers={"X-Api-Key": key}, timeout=10
-            ).json()
+        state = batch_when_done(web.url, key, batch["id"], timeout=120)
         assert state["counts"]["done"] == 3, state
     finally:
         worker.send_signal(signal.SIGTERM)
@@ -60,13 +67,7 @@ def test_four_worker_threads_sharing_one_session_finish_a_batch(server_factory: 
         ("files", (f"p{i}.jpg", photo_bytes(name, size=(640, 480)), "image/jpeg")) for i, name in enumerate(photos)
     ]
     batch = requests.post(f"{server.url}/api/v1/batches", headers={"X-Api-Key": key}, files=files, timeout=60).json()
-    deadline = time.monotonic() + 180
-    state = batch
-    while state["status"] != "done" and time.monotonic() < deadline:
-        time.sleep(0.2)
-        state = requests.get(
-            f"{server.url}/api/v1/batches/{batch['id']}", headers={"X-Api-Key": key}, timeout=10
-        ).json()
+    state = batch_when_done(server.url, key, batch["id"], timeout=180)
     assert state["counts"]["done"] == 8, state
     model = requests.get(f"{server.url}/readyz", timeout=10).json()["checks"]["model"]
     assert (model["layout"], model["max_batch"], model["workers_in_this_process"]) == ("shared", 8, 4)
