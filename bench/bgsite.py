@@ -14,6 +14,9 @@ from websockets.sync.client import connect
 from tests.conftest import LiveServer, PeakRss, rss_bytes
 
 # One shell for every key (a `createapikey` per user would start Django a dozen times).
+# Every zip holds this beside the cutouts (removal.services.MANIFEST_NAME).
+MANIFEST = "manifest.json"
+
 CREATE_KEYS = """
 import json
 from django.contrib.auth.models import User
@@ -127,8 +130,9 @@ def zip_download(server: LiveServer, key: str, distinct: list[tuple[str, bytes]]
                     first_byte = first_byte or time.perf_counter() - started
                     body.write(chunk)
     with zipfile.ZipFile(body) as archive:
-        if len(archive.namelist()) != total or archive.testzip() is not None:
-            raise RuntimeError(f"the zip has {len(archive.namelist())} members, expected {total}, or a corrupt one")
+        cutouts = [name for name in archive.namelist() if name != MANIFEST]
+        if len(cutouts) != total or MANIFEST not in archive.namelist() or archive.testzip() is not None:
+            raise RuntimeError(f"the zip has {len(cutouts)} cutouts of {total}, or no {MANIFEST}, or a corrupt member")
     return {
         "members": total,
         "distinct_photos": len(distinct),

@@ -16,6 +16,7 @@ import zipfile
 from pathlib import Path
 from typing import Any
 
+from bench.bgsite import MANIFEST
 from bench.common import REPO, log, unique_jpeg
 from tests.conftest import LiveServer
 
@@ -61,7 +62,7 @@ def page_run(server: LiveServer, username: str, paths: list[Path], downloads: Pa
         finished = time.perf_counter()
         browser.close()
     with zipfile.ZipFile(zip_path) as archive:
-        cutouts = [name for name in archive.namelist() if name != "manifest.json"]
+        cutouts = [name for name in archive.namelist() if name != MANIFEST]
     if len(cutouts) != len(paths):
         raise RuntimeError(f"the page's zip holds {len(cutouts)} cutouts, not {len(paths)}")
     return _figures(len(paths), finished - started, cutouts_done_s=done - started)
