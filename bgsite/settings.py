@@ -252,8 +252,8 @@ ITEM_MAX_ATTEMPTS = env.int("ITEM_MAX_ATTEMPTS", default=3)
 # deleted by `manage.py purge_expired` (workers also run it hourly). 0 keeps everything.
 RETENTION_DAYS = env.int("RETENTION_DAYS", default=30)
 
-# u2netp-int8: the bundled u2netp quantized at setup (scripts/quantize_model.py), about
-# 2.7x as fast and as good as u2netp on the quality guard (docs/quality.md).
+# u2netp-int8: the bundled u2netp quantized at setup (scripts/quantize_model.py), as good as
+# u2netp on the quality guard (docs/quality.md); up to 2.7x as fast (1.6x on a CPU with AVX2 but no VNNI).
 REMBG_MODEL = env.str("REMBG_MODEL", default="u2netp-int8")
 # The second model quality=best averages in, when it is installed (manage.py models pull u2net, then
 # models quantize u2net); empty for none. Measured on real photos in docs/quality.md.
