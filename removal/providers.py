@@ -103,6 +103,8 @@ def choose_layout(wanted: str, active_providers: list[str]) -> str:
 def layout() -> Layout:
     """How the worker threads of this process run the models; logged once, when first asked."""
     global _layout
+    if _layout is not None:  # every cutout asks: once chosen, no lock and no second look at the providers
+        return _layout
     wanted = _wanted_layout
     chosen = choose_layout(wanted.name, active())
     with _lock:
