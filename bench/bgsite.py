@@ -11,6 +11,7 @@ from typing import Any
 import requests
 from websockets.sync.client import connect
 
+from bench.common import throughput
 from tests.conftest import LiveServer, PeakRss, rss_bytes
 
 # One shell for every key (a `createapikey` per user would start Django a dozen times).
@@ -103,7 +104,7 @@ def bulk(server: LiveServer, key: str, files: list[tuple[str, bytes]], per_reque
     watcher.wait()
     assert watcher.finished_at is not None
     seconds = watcher.finished_at - started
-    return {"images": len(files), "seconds": round(seconds, 2), "ips": round(len(files) / seconds, 3)}
+    return throughput(len(files), seconds)
 
 
 def zip_download(server: LiveServer, key: str, distinct: list[tuple[str, bytes]], total: int) -> dict[str, Any]:

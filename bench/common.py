@@ -111,6 +111,12 @@ def run_requests(send: Callable[[Any, bytes], bytes], images: list[bytes], *, co
     return LatencyRun(concurrency, latencies, time.perf_counter() - started, total_bytes)
 
 
+def throughput(images: int, seconds: float, **extra_seconds: float) -> dict[str, Any]:
+    """A run's figures as the results keep them: images, seconds, images/s, and any other times in seconds."""
+    rounded = {name: round(value, 2) for name, value in extra_seconds.items()}
+    return {"images": images, "seconds": round(seconds, 2), "ips": round(images / seconds, 3), **rounded}
+
+
 def unique_jpeg(data: bytes, tag: str) -> bytes:
     """The same JPEG with a comment naming `tag`: the same pixels in different bytes, so bgsite's
     per-account result reuse cannot answer from its cache."""

@@ -17,10 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from bench.bgsite import MANIFEST
-from bench.common import REPO, log, unique_jpeg
-from tests.conftest import LiveServer
+from bench.common import REPO, log, throughput, unique_jpeg
+from tests.conftest import CHROMIUM, LiveServer, launch_chromium
 
-CHROMIUM = Path("/usr/bin/chromium")
 PASSWORD = "correct horse battery"
 DONE_TIMEOUT_MS = 1_800_000
 
@@ -39,10 +38,7 @@ def page_run(server: LiveServer, username: str, paths: list[Path], downloads: Pa
     from playwright.sync_api import expect, sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"],
-        )
+        browser = launch_chromium(playwright)
         page = browser.new_context(base_url=server.url, accept_downloads=True).new_page()
         page.goto("/accounts/login/")
         page.fill("#id_username", username)
@@ -65,7 +61,7 @@ def page_run(server: LiveServer, username: str, paths: list[Path], downloads: Pa
         cutouts = [name for name in archive.namelist() if name != MANIFEST]
     if len(cutouts) != len(paths):
         raise RuntimeError(f"the page's zip holds {len(cutouts)} cutouts, not {len(paths)}")
-    return _figures(len(paths), finished - started, cutouts_done_s=done - started)
+    return throughput(len(paths), finished - started, cutouts_done_s=done - started)
 
 
 def cli_run(server: LiveServer, key: str, folder: Path, out: Path) -> dict[str, Any]:
@@ -80,12 +76,7 @@ def cli_run(server: LiveServer, key: str, folder: Path, out: Path) -> dict[str, 
     written = list(out.rglob("*.png"))
     if len(written) != len(list(folder.glob("*.jpg"))):
         raise RuntimeError(f"bgsite remove wrote {len(written)} cutouts")
-    return _figures(len(written), seconds)
-
-
-def _figures(images: int, seconds: float, **extra: float) -> dict[str, Any]:
-    rounded = {name: round(value, 2) for name, value in extra.items()}
-    return {"images": images, "seconds": round(seconds, 2), "ips": round(images / seconds, 3), **rounded}
+    return throughput(len(written), seconds)
 
 
 def compare(photos: list[bytes]) -> dict[str, Any]:

@@ -420,6 +420,18 @@ def s3_server() -> Iterator[S3Server]:
 
 # --- PostgreSQL and Redis (the machine's own services) ---------------------------
 
+# Debian's Chromium, which Playwright drives for the browser tests and `make bench`'s page phase.
+CHROMIUM = Path("/usr/bin/chromium")
+
+
+def launch_chromium(playwright: Any) -> Any:
+    """Headless Chromium as this machine runs it: as root, no GPU, and no calls home on a closed network."""
+    return playwright.chromium.launch(
+        executable_path=str(CHROMIUM),
+        args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"],
+    )
+
+
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 

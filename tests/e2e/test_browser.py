@@ -14,11 +14,10 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.conftest import photo_bytes, require_or_skip
+from tests.conftest import CHROMIUM, launch_chromium, photo_bytes, require_or_skip
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
-CHROMIUM = Path("/usr/bin/chromium")
 PROCESSING_TIMEOUT_MS = 120_000
 
 
@@ -30,10 +29,7 @@ def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=str(CHROMIUM),
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"],
-        )
+        browser = launch_chromium(playwright)
         yield browser
         browser.close()
 
