@@ -7,6 +7,7 @@ import pytest
 from django.conf import settings
 from PIL import Image, ImageFilter
 
+from bench import realphotos
 from removal.cutout import pipeline, refine
 from removal.cutout.options import Options
 from tests.conftest import photo_bytes
@@ -153,3 +154,54 @@ def test_best_averages_in_the_partner_model_when_it_is_installed(chelsea: Image.
     partner_mask = pipeline.predict_mask(chelsea, session=partner).astype(float)
     together = pipeline.predict_mask(chelsea, session=session, quality="best", partner=partner).astype(float)
     assert np.abs(together - (alone + partner_mask) / 2).max() <= 1
+
+
+def reference_compose(rgb: Image.Image, alpha: np.ndarray) -> np.ndarray:
+    """compose as first written: the correction F + w (C - w F - (1 - w) B) in floats over the whole photo,
+    then alpha put in and the colour of clear pixels zeroed."""
+    subject, background, small_rows, small_cols = refine._local_means(rgb, alpha)
+    rows, cols = np.nonzero((alpha > 0) & (alpha < 255))
+    photo = np.asarray(rgb)
+    colour = photo[rows, cols].astype(np.float32) / 255
+    weight = (alpha[rows, cols].astype(np.float32) / 255)[:, None]
+    fore = subject[small_rows[rows], small_cols[cols]] / 255
+    back = background[small_rows[rows], small_cols[cols]] / 255
+    fore = np.clip(fore + weight * (colour - weight * fore - (1 - weight) * back), 0, 1)
+    cutout = np.dstack([photo, alpha])
+    cutout[rows, cols, :3] = (fore * 255 + 0.5).astype(np.uint8)
+    cutout[alpha == 0] = 0
+    return cutout
+
+
+@pytest.fixture(scope="module")
+def real_photos() -> list[realphotos.Photo]:
+    """Four photographs of the real-photo set whose true alpha has soft edges (hair, fur, glass)."""
+    photos = [photo for photo in realphotos.load() if ((photo.truth > 0) & (photo.truth < 255)).sum() > 1000]
+    return [photos[index * len(photos) // 4] for index in range(4)]
+
+
+def test_compose_matches_the_reference_formulas_on_real_photos(real_photos: list[realphotos.Photo]) -> None:
+    """One pass, band by band, in other arithmetic: the same cutout to within one level of colour."""
+    session = pipeline.thread_session(settings.REMBG_MODEL, settings.U2NET_HOME)
+    for photo in real_photos:
+        rgb = pipeline.decode_image(photo.jpeg, max_pixels=MAX_PIXELS)
+        model_alpha = refine.refine_alpha(pipeline.predict_mask(rgb, session=session))
+        for alpha in (model_alpha, photo.truth):
+            cutout = np.asarray(refine.compose(rgb, alpha)).astype(int)
+            reference = reference_compose(rgb, alpha).astype(int)
+            assert np.array_equal(cutout[..., 3], alpha)
+            visible = alpha > 0
+            assert np.abs(cutout[visible, :3] - reference[visible, :3]).max() <= 1, photo.id
+            assert np.array_equal(cutout[alpha == 255], reference[alpha == 255])
+            assert not cutout[alpha == 0].any(), "clear pixels carry no colour"
+            soft = (alpha > 0) & (alpha < 255)
+            assert soft.sum() > 1000  # real soft edges were compared, not only opaque pixels
+
+
+def test_decontaminate_changes_only_soft_pixels_as_compose_does(real_photos: list[realphotos.Photo]) -> None:
+    photo = real_photos[0]
+    rgb = pipeline.decode_image(photo.jpeg, max_pixels=MAX_PIXELS)
+    colours = np.asarray(refine.decontaminate(rgb, photo.truth))
+    visible = photo.truth > 0
+    assert np.array_equal(colours[visible], np.asarray(refine.compose(rgb, photo.truth))[visible, :3])
+    assert np.array_equal(colours[~visible], np.asarray(rgb)[~visible])
