@@ -12,9 +12,9 @@ from django.utils.module_loading import import_string
 from django_tasks_db.models import DBTaskResult
 
 from removal import services
-from removal.services import processing
 from removal.models import Item
 from removal.ops.worker import claim_next_job, run_ready_jobs
+from removal.services import processing
 from tests.conftest import photo_bytes
 
 pytestmark = pytest.mark.django_db
