@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import MODEL_DIR, SERVED_MODEL
-from removal.cutout import pipeline
+from removal.cutout import pipeline, png
 from tests.conftest import rss_bytes
 
 
 def cut_out(data: bytes, session: Any) -> bytes:
-    return pipeline.cut_out(data, session=session, max_pixels=50_000_000, compress_level=1).data
+    return pipeline.cut_out(data, session=session, max_pixels=50_000_000, compress_level=png.DEFAULT_LEVEL).data
 
 
 def run(paths: list[Path], *, threads: int, ort_threads: int, model: str) -> dict[str, Any]:

@@ -278,9 +278,11 @@ ORT_LAYOUT = env.str("ORT_LAYOUT", default="auto").lower()
 ORT_MAX_BATCH = env.int("ORT_MAX_BATCH", default=8)
 ORT_BATCH_WAIT_MS = env.float("ORT_BATCH_WAIT_MS", default=5)
 U2NET_HOME = Path(env.str("U2NET_HOME", default=str(BASE_DIR / ".cache" / "u2net"))).resolve()
-PNG_COMPRESS_LEVEL = env.int("PNG_COMPRESS_LEVEL", default=1)
+# zlib-ng's deflate level for PNG cutouts (removal/cutout/png.py): 3, its DEFAULT_LEVEL, makes
+# smaller files than rembg's in a third of the time of Pillow's level 1 (docs/benchmarks.md).
+PNG_COMPRESS_LEVEL = env.int("PNG_COMPRESS_LEVEL", default=3)
 # The output format when a request names none: png (PixLab's and remove.bg's clients expect
-# it), webp, jpg, gif or zip. PNG at level 1 is the fast default (docs/benchmarks.md).
+# it), webp, jpg, gif or zip.
 DEFAULT_FORMAT = env.str("DEFAULT_FORMAT", default="png").lower()
 
 # --- Metrics ------------------------------------------------------------------

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 from PIL import Image
 
+from removal.cutout import png
+
 
 @dataclass(frozen=True)
 class Cutout:
@@ -23,9 +25,7 @@ class Cutout:
 
 
 def encode_png(image: Image.Image, *, compress_level: int) -> bytes:
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", compress_level=compress_level)
-    return buffer.getvalue()
+    return png.encode(image, level=compress_level)
 
 
 def encode(image: Image.Image, *, fmt: str, compress_level: int) -> bytes:
@@ -83,11 +83,10 @@ def _gif_frame(image: Image.Image) -> Image.Image:
 def _color_and_alpha_zip(image: Image.Image, *, compress_level: int) -> bytes:
     """remove.bg's zip format: color.jpg (RGB) and alpha.png (the mask), to be recombined by the client."""
     rgba = image.convert("RGBA")
-    color, alpha = io.BytesIO(), io.BytesIO()
+    color = io.BytesIO()
     rgba.convert("RGB").save(color, "JPEG", quality=90)
-    rgba.getchannel("A").save(alpha, "PNG", compress_level=compress_level)
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as bundle:
         bundle.writestr("color.jpg", color.getvalue())
-        bundle.writestr("alpha.png", alpha.getvalue())
+        bundle.writestr("alpha.png", encode_png(rgba.getchannel("A"), compress_level=compress_level))
     return archive.getvalue()

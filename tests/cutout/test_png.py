@@ -4,6 +4,7 @@ import io
 
 import numpy as np
 import pytest
+from django.conf import settings
 from PIL import Image
 
 from removal.cutout import png
@@ -52,3 +53,8 @@ def test_modes_without_an_8_bit_colour_type_go_through_pillow(cutout: Image.Imag
         back = decoded(png.encode(image))
         assert back.mode == image.mode
         assert np.array_equal(np.asarray(back), np.asarray(image))
+
+
+def test_the_server_encodes_at_the_default_level() -> None:
+    """What the bench's in-process ceiling encodes at (png.DEFAULT_LEVEL) is what the server serves."""
+    assert settings.PNG_COMPRESS_LEVEL == png.DEFAULT_LEVEL
