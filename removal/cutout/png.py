@@ -13,13 +13,13 @@ zlib stream, as pigz does. Images in modes PNG has no 8-bit colour type for go t
 
 import io
 import itertools
-import os
 import struct
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 from PIL import Image
 from zlib_ng import zlib_ng
+
+from removal.cutout import cores
 
 # zlib-ng's level 3 (deflate_medium); levels 1 and 2 are its fastest but compress
 # cutouts to 1.6x and 1.1x rembg's bytes.
@@ -30,8 +30,6 @@ COLOUR_TYPES = {"L": (0, 1), "RGB": (2, 3), "LA": (4, 2), "RGBA": (6, 4)}
 UP_FILTER = 2
 # Below this many bytes one thread deflates the whole image (a thread hand-off costs more than it saves).
 STRIP_BYTES = 1 << 20
-STRIPS = os.cpu_count() or 1
-_strip_pool = ThreadPoolExecutor(max_workers=STRIPS, thread_name_prefix="png-strip")
 
 
 def encode(image: Image.Image, *, level: int = DEFAULT_LEVEL) -> bytes:
@@ -53,20 +51,20 @@ def encode(image: Image.Image, *, level: int = DEFAULT_LEVEL) -> bytes:
 def zlib_stream(data: np.ndarray, level: int) -> bytes:
     """`data` as one zlib stream, its strips deflated side by side."""
     flat = memoryview(data.reshape(-1))
-    count = max(1, min(STRIPS, len(flat) // STRIP_BYTES))
+    count = max(1, min(cores.CORES, len(flat) // STRIP_BYTES))
     bounds = [len(flat) * index // count for index in range(count + 1)]
-    strips = [flat[start:end] for start, end in itertools.pairwise(bounds)]
-    last = len(strips) - 1
-    later = [_strip_pool.submit(_deflate, strip, level, index == last) for index, strip in enumerate(strips[1:], 1)]
-    deflated = [_deflate(strips[0], level, last == 0)] + [future.result() for future in later]
+    last = count - 1
+    strips = [(flat[start:end], level, index == last) for index, (start, end) in enumerate(itertools.pairwise(bounds))]
+    deflated = cores.each_on_a_core(_deflate, strips)
     # The zlib header (32 KB window, no preset dictionary) and the checksum of all the data.
     return b"\x78\x5e" + b"".join(deflated) + struct.pack(">I", zlib_ng.adler32(flat))
 
 
-def _deflate(strip: memoryview, level: int, final: bool) -> bytes:
+def _deflate(strip: tuple[memoryview, int, bool]) -> bytes:
     """Raw deflate of one strip: ended by a sync flush (byte-aligned, not final) unless it is the last."""
+    data, level, final = strip
     compressor = zlib_ng.compressobj(level, zlib_ng.DEFLATED, -zlib_ng.MAX_WBITS)
-    return compressor.compress(strip) + compressor.flush(zlib_ng.Z_FINISH if final else zlib_ng.Z_SYNC_FLUSH)
+    return compressor.compress(data) + compressor.flush(zlib_ng.Z_FINISH if final else zlib_ng.Z_SYNC_FLUSH)
 
 
 def _chunk(kind: bytes, body: bytes) -> bytes:
