@@ -175,26 +175,27 @@ def _decontaminate_into(target: Image.Image, rgb: Image.Image, alpha: np.ndarray
     subject, background = subject.reshape(-1, 3), background.reshape(-1, 3)
     channels = len(target.getbands())
 
-    def decontaminate_band(top: int) -> None:
-        columns = np.flatnonzero(soft[top : top + EDGE_BAND_ROWS].any(axis=0))
-        box = (int(columns[0]), top, int(columns[-1]) + 1, min(top + EDGE_BAND_ROWS, alpha.shape[0]))
-        width = box[2] - box[0]
-        band_alpha = alpha[top : box[3], box[0] : box[2]].ravel()
-        at = np.flatnonzero((band_alpha - np.uint8(1)) < 254)
-        level = band_alpha[at]
-        rows, cols = np.divmod(at, width)
-        means_at = small_rows[rows + top] * stride + small_cols[cols + box[0]]
-        pixels = np.array(target.crop(box)).reshape(-1, channels)
-        # F + w (C - w F - (1 - w) B), in 0..255 units, as F (1 - w^2) + w C - w (1 - w) B.
-        colour = pixels[at, :3] * OWN_SHARE[level][:, None]
-        colour += subject[means_at] * SUBJECT_SHARE[level][:, None]
-        colour -= background[means_at] * BACKGROUND_SHARE[level][:, None]
-        np.clip(colour, 0, 255, out=colour)
-        pixels[at, :3] = colour + 0.5
-        target.paste(Image.fromarray(pixels.reshape(box[3] - top, width, channels)), box)
+    def decontaminate_bands(tops: list[int]) -> None:
+        for top in tops:
+            columns = np.flatnonzero(soft[top : top + EDGE_BAND_ROWS].any(axis=0))
+            box = (int(columns[0]), top, int(columns[-1]) + 1, min(top + EDGE_BAND_ROWS, alpha.shape[0]))
+            width = box[2] - box[0]
+            band_alpha = alpha[top : box[3], box[0] : box[2]].ravel()
+            at = np.flatnonzero((band_alpha - np.uint8(1)) < 254)
+            level = band_alpha[at]
+            rows, cols = np.divmod(at, width)
+            means_at = small_rows[rows + top] * stride + small_cols[cols + box[0]]
+            pixels = np.array(target.crop(box)).reshape(-1, channels)
+            # F + w (C - w F - (1 - w) B), in 0..255 units, as F (1 - w^2) + w C - w (1 - w) B.
+            colour = pixels[at, :3] * OWN_SHARE[level][:, None]
+            colour += subject[means_at] * SUBJECT_SHARE[level][:, None]
+            colour -= background[means_at] * BACKGROUND_SHARE[level][:, None]
+            np.clip(colour, 0, 255, out=colour)
+            pixels[at, :3] = colour + 0.5
+            target.paste(Image.fromarray(pixels.reshape(box[3] - top, width, channels)), box)
 
     # Every other band on another core: the bands do not overlap.
-    cores.each_on_a_core(lambda tops: [decontaminate_band(top) for top in tops], [bands[0::2], bands[1::2]])
+    cores.each_on_a_core(decontaminate_bands, [bands[0::2], bands[1::2]])
 
 
 # The means of decontaminate: on a copy this long, over windows this wide (an eighth of the photo's
