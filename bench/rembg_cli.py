@@ -146,9 +146,6 @@ class RembgServer:
         self.log.seek(0)
         raise RuntimeError(f"rembg s gave no cutout:\n{self.log.read().decode(errors='replace')[-3000:]}")
 
-    def peak_rss_mb(self) -> float:
-        return peak_rss_mb(self.process)
-
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.terminate()
