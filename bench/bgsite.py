@@ -24,7 +24,7 @@ import requests
 from websockets.sync.client import connect
 
 from bench.common import REPO, log, throughput, unique_jpeg
-from tests.conftest import CHROMIUM, LiveServer, PeakRss, launch_chromium, rss_bytes
+from tests.conftest import CHROMIUM, LiveServer, PeakRss, launch_chromium
 
 # One shell for every key (a `createapikey` per user would start Django a dozen times).
 # Every zip holds this beside the cutouts (removal.services.MANIFEST_NAME).
@@ -153,11 +153,6 @@ def zip_download(server: LiveServer, key: str, distinct: list[tuple[str, bytes]]
         "ttfb_s": round(first_byte or 0.0, 3),
         "rss_growth_mb": round((rss.peak - rss.baseline) / 2**20, 1),
     }
-
-
-def peak_rss_mb(server: LiveServer) -> float:
-    assert server.process is not None
-    return rss_bytes(server.process.pid, "VmHWM") / 2**20
 
 
 PASSWORD = "correct horse battery"

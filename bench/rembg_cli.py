@@ -71,10 +71,10 @@ def versions() -> str:
     return subprocess.run([PYTHON, "-c", script], capture_output=True, text=True, check=True).stdout.strip()
 
 
-def peak_rss_mb(process: subprocess.Popen[bytes]) -> float:
-    """The most memory `process` has held so far; 0 once it has exited."""
+def peak_rss_mb(process: subprocess.Popen[bytes] | None) -> float:
+    """The most memory `process` (rembg's or bgsite's server) has held so far; 0 once it has exited."""
     try:
-        return rss_bytes(process.pid, "VmHWM") / 2**20
+        return rss_bytes(process.pid, "VmHWM") / 2**20 if process else 0.0
     except (AssertionError, OSError):
         return 0.0
 

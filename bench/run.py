@@ -145,7 +145,7 @@ class Bench:
                 (path.name, unique_jpeg(data, "bulk")) for path, data in zip(self.images.bulk, self.bulk, strict=True)
             ]
             self.results["bulk"] = bgsite.bulk(bg, keys["bulk"], files)
-            self.results["rss_mb"] = round(bgsite.peak_rss_mb(bg), 1)
+            self.results["rss_mb"] = round(rembg_cli.peak_rss_mb(bg.process), 1)
             log(f"bulk: {self.results['bulk']}; peak RSS {self.results['rss_mb']} MB")
             self.results["zip"] = bgsite.zip_download(bg, keys["zip"], self.small_photos(), size("zip"))
             log(f"zip: {self.results['zip']}")
