@@ -3,7 +3,8 @@
 The real-photo set of `make quality` (bench/realphotos: 64 photos of people, animals, products,
 plants and groups) when it is installed; otherwise, on a fresh clone, the camera photos that
 ship inside scikit-image. No grain or other generated pixels are added. Both sets are smaller
-than the bench sizes (480 to 854 pixels wide), so every image is an enlargement.
+than the bench sizes (480 to 854 pixels wide), so every image is an enlargement: the phone-size
+(12 MP) row takes the set's largest photos, upscaled, and says so.
 """
 
 import io
@@ -24,14 +25,18 @@ SKIMAGE_PHOTOS = [
     "rocket.jpg",
 ]
 BULK_SIZE, LARGE_SIZE, SMALL_SIZE = (1280, 960), (4000, 3000), (640, 480)
+HUGE_SIZE = (8160, 6120)  # 50 MP, the server's default MAX_IMAGE_PIXELS
 
 
 @dataclass(frozen=True)
 class ImageSet:
     source: str  # which photos: "realphotos" or "scikit-image"
     bulk: list[Path]
-    large: Path
+    large: Path  # the first phone-size photo
     small: Path
+    phone: list[Path]  # 12 MP: the largest photos of the set, upscaled (sources: their sizes before)
+    sources: list[str]
+    huge: Path
 
 
 def sources(count: int) -> tuple[str, list[Image.Image]]:
@@ -54,16 +59,21 @@ def jpeg(image: Image.Image, size: tuple[int, int]) -> bytes:
     return buffer.getvalue()
 
 
-def build(folder: Path, *, count: int = 50) -> ImageSet:
+def build(folder: Path, *, count: int = 50, phones: int = 6) -> ImageSet:
     """Write the set into `folder` and return its paths."""
     source, photos = sources(count)
     (folder / "bulk").mkdir(parents=True, exist_ok=True)
     for old in (folder / "bulk").glob("*.jpg"):
         old.unlink()
     bulk = [folder / "bulk" / f"photo-{i:02d}.jpg" for i in range(count)]
-    images = ImageSet(source, bulk, folder / "large.jpg", folder / "small.jpg")
-    for path, photo in zip(images.bulk, photos, strict=True):
+    largest = sorted(photos, key=lambda photo: photo.width * photo.height, reverse=True)[:phones]
+    phone = [folder / f"phone-{i}.jpg" for i in range(len(largest))]
+    sizes = [f"{photo.width}x{photo.height}" for photo in largest]
+    images = ImageSet(source, bulk, phone[0], folder / "small.jpg", phone, sizes, folder / "huge.jpg")
+    for path, photo in zip(bulk, photos, strict=True):
         path.write_bytes(jpeg(photo, BULK_SIZE))
-    images.large.write_bytes(jpeg(photos[0], LARGE_SIZE))
+    for path, photo in zip(phone, largest, strict=True):
+        path.write_bytes(jpeg(photo, LARGE_SIZE))
     images.small.write_bytes(jpeg(photos[0], SMALL_SIZE))
+    images.huge.write_bytes(jpeg(largest[0], HUGE_SIZE))
     return images

@@ -3,6 +3,7 @@ and reads the JSON line it prints.
 
     python -m bench.inprocess ceiling THREADS ORT_THREADS MODEL IMAGE...   # one thread layout's images/s
     python -m bench.inprocess stages IMAGE REPEATS                         # median ms per stage of one cutout
+    python -m bench.inprocess memory IMAGE                                 # one cutout's time and peak RSS
 
 The ceiling (model sessions, decode, clean-up, compose, PNG) makes the very bytes bgsite serves: it
 also prints the first cutout's digest. The stages say where the time goes inside one cutout.
@@ -81,8 +82,18 @@ def stages(path: Path, repeats: int) -> dict[str, float]:
     return {name: round(value, 1) for name, value in ms.items()}
 
 
+def memory(path: Path) -> dict[str, float]:
+    """A fresh process's peak RSS over one cutout of `path` (a 50 MP photo: what the server must hold)."""
+    session = pipeline.create_session(SERVED_MODEL, MODEL_DIR)
+    started = time.perf_counter()
+    cut_out(session, path.read_bytes())
+    return {"ms": round((time.perf_counter() - started) * 1000), "peak_rss_mb": rss_bytes(os.getpid(), "VmHWM") >> 20}
+
+
 if __name__ == "__main__":
-    if sys.argv[1] == "ceiling":
+    if sys.argv[1] == "memory":
+        print(json.dumps(memory(Path(sys.argv[2]))))
+    elif sys.argv[1] == "ceiling":
         threads, ort_threads, model, *images = sys.argv[2:]
         paths = [Path(p) for p in images]
         print(json.dumps(ceiling(paths, threads=int(threads), ort_threads=int(ort_threads), model=model)))

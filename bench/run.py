@@ -36,7 +36,7 @@ Send = Callable[[requests.Session, bytes], bytes]
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 # name: (full run, quick run)
 SIZES = {"bulk": (50, 10), "c1": (20, 5), "c2": (40, 10), "large_c1": (3, 1), "small_c1": (10, 3), "zip": (1000, 200)}
-SIZES |= {"zip_distinct": (50, 10), "repeats": (5, 2), "repeats_large": (2, 1), "fronts": (200, 40)}
+SIZES |= {"zip_distinct": (50, 10), "repeats": (5, 2), "repeats_large": (2, 1), "fronts": (200, 40), "phone": (6, 2)}
 
 
 def size(name: str) -> int:
@@ -54,15 +54,15 @@ def json_of(*command: str) -> Any:
 class Bench:
     def __init__(self) -> None:
         self.results: dict[str, Any] = {"quick": QUICK, "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"), "errors": {}}
-        self.images = images.build(REPO / "bench" / "images", count=size("bulk"))
-        self.results["images"] = self.images.source
+        self.images = images.build(REPO / "bench" / "images", count=size("bulk"), phones=size("phone"))
+        self.results |= {"images": self.images.source, "phone_sources": self.images.sources}
         self.bulk = [path.read_bytes() for path in self.images.bulk]
-        large, small = self.images.large.read_bytes(), self.images.small.read_bytes()
+        self.phone, small = [path.read_bytes() for path in self.images.phone], self.images.small.read_bytes()
         # The same request mix for both servers: the bulk photos in turn, each with bytes of its own.
         self.mixes = {
             "c1": ([self.bulk[i % len(self.bulk)] for i in range(size("c1"))], 1),
             "c2": ([self.bulk[i % len(self.bulk)] for i in range(size("c2"))], 2),
-            "large_c1": ([large] * size("large_c1"), 1),
+            "large_c1": ([self.phone[i % len(self.phone)] for i in range(size("large_c1"))], 1),
             "small_c1": ([small] * size("small_c1"), 1),
             "bulk_c2": (self.bulk, 2),
         }
@@ -113,13 +113,15 @@ class Bench:
             runs[report.TUNED] = rembg_cli.folder_run(self.images.bulk, processes=2, OMP_NUM_THREADS="1")
         best = max(("1 process", "2 processes"), key=lambda label: runs[label]["ips"])
         self.results |= {"rembg_p_runs": runs, "rembg_p_ips": runs[best]["ips"], "rembg_p_best": best}
+        self.results["rembg_p_12mp"] = rembg_cli.folder_run(self.images.phone, processes=1 + (best == "2 processes"))
         log(f"rembg p: {runs}")
 
     def servers(self) -> None:
         """`rembg s` and bgsite's server side by side: cold starts one at a time, then the latency mixes in turns,
         then bgsite's bulk batch and zip (memory peaks are each process's own, so neither counts the other's)."""
         bg = LiveServer(data_dir=Path(tempfile.mkdtemp(prefix="bench-bgsite-")))
-        keys = bgsite.create_keys(bg, [*self.mixes, "cold", "bulk", "zip"])  # a key per mix: under the rate limit
+        # A key per mix: each under the rate limit.
+        keys = bgsite.create_keys(bg, [*self.mixes, "cold", "bulk", "bulk_12mp", "zip"])
         with contextlib.ExitStack() as running:
             running.push(lambda kind, error, trace: log(bg.log()[-3000:]) if kind else None)  # the server's view
             bg.start()
@@ -147,6 +149,10 @@ class Bench:
             self.results["bulk"] = bgsite.bulk(bg, keys["bulk"], files)
             self.results["rss_mb"] = round(rembg_cli.peak_rss_mb(bg.process), 1)
             log(f"bulk: {self.results['bulk']}; peak RSS {self.results['rss_mb']} MB")
+            phone = [(path.name, unique_jpeg(self.phone[i], "bulk")) for i, path in enumerate(self.images.phone)]
+            self.results["bulk_12mp"] = bgsite.bulk(bg, keys["bulk_12mp"], phone)
+            self.results["rss_after_12mp_mb"] = round(rembg_cli.peak_rss_mb(bg.process), 1)
+            log(f"bulk 12 MP: {self.results['bulk_12mp']}; peak RSS {self.results['rss_after_12mp_mb']} MB")
             self.results["zip"] = bgsite.zip_download(bg, keys["zip"], self.small_photos(), size("zip"))
             log(f"zip: {self.results['zip']}")
 
@@ -169,6 +175,7 @@ class Bench:
             "1280x960": json_of("bench.inprocess", "stages", str(self.images.bulk[0]), str(size("repeats"))),
             "4000x3000": json_of("bench.inprocess", "stages", str(self.images.large), str(size("repeats_large"))),
         }
+        self.results["memory_50mp"] = json_of("bench.inprocess", "memory", str(self.images.huge))
 
     def run(self) -> int:
         rembg_cli.check_model()
