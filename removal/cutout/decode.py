@@ -99,7 +99,8 @@ def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
     try:
         with Image.open(io.BytesIO(data)) as opened:
             opened.load()
-            image = ImageOps.exif_transpose(opened)
+            ImageOps.exif_transpose(opened, in_place=True)  # not a copy of a photo that needs no turn
+            image = opened
     except Image.DecompressionBombError as exc:
         raise ImageRejected(_bomb_message(exc, max_pixels)) from None
     except (OSError, ValueError, SyntaxError) as exc:

@@ -190,7 +190,7 @@ def laid_out(cutout: Image.Image, options: Options, background: Image.Image | No
     if options.crop:
         cutout = crop_to_subject(cutout, options)
     result = finish(cutout, options, background)
-    box = cutout.getchannel("A").getbbox()
+    box = cutout.getbbox(alpha_only=True)  # the visible subject's box, without a copy of the alpha
     return Cutout(
         foreground=(box[0], box[1], box[2] - box[0], box[3] - box[1]) if box else None,
         data=encode(result, fmt=options.format, compress_level=compress_level),
