@@ -100,7 +100,7 @@ def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
         with Image.open(io.BytesIO(data)) as opened:
             opened.load()
             ImageOps.exif_transpose(opened, in_place=True)  # not a copy of a photo that needs no turn
-            image = opened
+            image: Image.Image = opened
     except Image.DecompressionBombError as exc:
         raise ImageRejected(_bomb_message(exc, max_pixels)) from None
     except (OSError, ValueError, SyntaxError) as exc:
