@@ -49,9 +49,10 @@ def refine_alpha(alpha: np.ndarray, refinement: Refinement = DEFAULT) -> np.ndar
     `TOPOLOGY_SIDE` pixels long (a model's mask has no finer detail than its
     input), and applied to the full-size alpha.
     """
-    alpha = snap(alpha, refinement.snap_low, refinement.snap_high)
+    snapped = snap(alpha, refinement.snap_low, refinement.snap_high)
     if refinement.keep_share <= 0 and refinement.hole_share <= 0:
-        return alpha
+        return snapped
+    alpha = snapped if snapped is not alpha else alpha.copy()  # cleaned in place below, never the caller's
     height, width = alpha.shape
     small = np.asarray(_shrunk(Image.fromarray(alpha), _working_size(alpha, TOPOLOGY_SIDE)[0]))
     rows, cols = _nearest(small.shape[0], height), _nearest(small.shape[1], width)

@@ -205,3 +205,12 @@ def test_decontaminate_changes_only_soft_pixels_as_compose_does(real_photos: lis
     visible = photo.truth > 0
     assert np.array_equal(colours[visible], np.asarray(refine.compose(rgb, photo.truth))[visible, :3])
     assert np.array_equal(colours[~visible], np.asarray(rgb)[~visible])
+
+
+def test_refine_alpha_leaves_the_callers_mask_as_it_was(model_mask: np.ndarray) -> None:
+    specked = model_mask.copy()
+    specked[far_corner(model_mask, 12)] = 255
+    before = specked.copy()
+    unsnapped = refine.Refinement(snap_low=0, snap_high=255)
+    assert not np.array_equal(refine.refine_alpha(specked, unsnapped), before)
+    assert np.array_equal(specked, before)
