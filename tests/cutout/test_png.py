@@ -31,7 +31,7 @@ def cutout() -> Image.Image:
 
 
 @pytest.mark.parametrize("mode", ["L", "LA", "RGB", "RGBA"])
-@pytest.mark.parametrize("size", [(1, 1), (3, 2), (640, 480)])
+@pytest.mark.parametrize("size", [(1, 1), (3, 2), (640, 480), (1000, 600)])
 def test_every_pixel_reads_back(cutout: Image.Image, mode: str, size: tuple[int, int]) -> None:
     image = cutout.resize(size).convert(mode)
     back = decoded(png.encode(image))
@@ -58,3 +58,11 @@ def test_modes_without_an_8_bit_colour_type_go_through_pillow(cutout: Image.Imag
 def test_the_server_encodes_at_the_default_level() -> None:
     """What the bench's in-process ceiling encodes at (png.DEFAULT_LEVEL) is what the server serves."""
     assert settings.PNG_COMPRESS_LEVEL == png.DEFAULT_LEVEL
+
+
+def test_a_small_cutout_goes_through_pillows_per_row_filters(cutout: Image.Image) -> None:
+    small = cutout.resize((640, 480))
+    data = png.encode(small)
+    pillow = io.BytesIO()
+    small.save(pillow, "PNG", compress_level=png.SMALL_LEVEL)
+    assert data == pillow.getvalue()
