@@ -97,6 +97,7 @@ def sign_up(page: Any) -> str:
     username = f"e2e-{uuid.uuid4().hex[:8]}"
     page.goto("/accounts/signup/")
     page.fill("#id_username", username)
+    page.fill("#id_email", f"{username}@example.com")
     page.fill("#id_password1", "correct horse battery")
     page.fill("#id_password2", "correct horse battery")
     page.click("button[type=submit]")
