@@ -1,7 +1,7 @@
 """Sign-up, account deletion and the account page's forms (API keys, webhook secret). Log
 in/out, password change and password reset by e-mail are Django's own views, wired in
-accounts/urls.py; the page itself, which also shows removal's usage, is removal's dashboard
-view (accounts never imports removal)."""
+accounts/urls.py; the page itself, which also shows removal's usage, is
+removal.web.views.dashboard (accounts never imports removal)."""
 
 from typing import Any
 

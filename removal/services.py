@@ -40,9 +40,11 @@ from django_tasks_db.models import DBTaskResult
 from zipstream import ZipStream
 
 from accounts.services import webhook_secret_for
-from removal import events, fetch, metrics, pipeline, selectors, serializers
+from removal import events, fetch, selectors, serializers
+from removal.cutout import pipeline
+from removal.cutout.options import Options, not_applicable
 from removal.models import Batch, Item, StoredImage, WebhookDelivery
-from removal.options import Options, not_applicable
+from removal.ops import metrics
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
