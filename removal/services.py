@@ -8,6 +8,7 @@ with backoff; an item whose worker died is re-queued by `items_requeue_stale`
 once its lease runs out. So no accepted image is lost and none is recorded twice.
 """
 
+import contextlib
 import copy
 import dataclasses
 import functools
@@ -22,7 +23,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
 from typing import IO, TYPE_CHECKING, Any
 
 import requests
@@ -39,7 +40,7 @@ from django.utils.text import get_valid_filename
 from django_tasks_db.models import DBTaskResult
 from zipstream import ZipStream
 
-from accounts.services import webhook_secret_for
+from accounts.services import AccountDataNotDeleted, webhook_secret_for
 from removal import events, fetch, selectors, serializers
 from removal.cutout import pipeline
 from removal.cutout.options import Options, not_applicable
@@ -755,9 +756,7 @@ def expired_purge(*, older_than: Any, chunk: int = 200) -> PurgeCounts:
     """
     batches = files = stored = 0
     while expired := list(Batch.objects.filter(created_at__lt=older_than).order_by("created_at")[:chunk]):
-        rows = Item.objects.filter(batch__in=expired).values_list(
-            "source", "result", "model_result", "mask", "edited_mask"
-        )
+        rows = Item.objects.filter(batch__in=expired).values_list(*Item.FILE_FIELDS)
         names = [name for row in rows for name in row]
         names += [str(batch.bg_image) for batch in expired if batch.bg_image]
         for file_name in filter(None, names):
@@ -773,6 +772,77 @@ def expired_purge(*, older_than: Any, chunk: int = 200) -> PurgeCounts:
         stored += len(images)
     jobs, _ = DBTaskResult.objects.filter(finished_at__lt=older_than).delete()
     return PurgeCounts(batches=batches, files=files, stored_images=stored, jobs=jobs)
+
+
+@dataclass(frozen=True)
+class UserPurgeCounts:
+    batches: int
+    items: int
+    stored_images: int
+    files: int
+    jobs: int
+
+
+def user_data_purge(*, user: "User") -> UserPurgeCounts:
+    """Delete every stored file of a user who is being deleted, and the job records naming their work.
+
+    Called inside the user's deletion (removal.signals), before the rows go by cascade in the
+    same transaction. Files are found both from the rows (wherever they were saved) and by
+    listing the user's folder, so old revisions and leftovers of interrupted work go too;
+    S3 or local, all through the storage API. A storage failure raises AccountDataNotDeleted,
+    which rolls the deletion back: files may be gone, never rows nobody can reach.
+    """
+    batches = Batch.objects.filter(owner=user)
+    items = Item.objects.filter(batch__owner=user)
+    names = {name for row in items.values_list(*Item.FILE_FIELDS) for name in row}
+    names |= set(batches.exclude(bg_image="").values_list("bg_image", flat=True))
+    names |= set(StoredImage.objects.filter(owner=user).values_list("file", flat=True))
+    folder = f"users/{user.pk}/"
+    try:
+        names |= set(_files_under(folder))
+        for name in sorted(filter(None, names)):
+            default_storage.delete(name)
+    except (OSError, BotoCoreError, ClientError) as exc:
+        logger.error("could not delete a user's files: %s", exc)
+        raise AccountDataNotDeleted(str(exc)) from exc
+    _remove_empty_folders(folder)
+    work_ids = [str(pk) for pk in items.values_list("id", flat=True)]
+    work_ids += [str(pk) for pk in WebhookDelivery.objects.filter(batch__owner=user).values_list("id", flat=True)]
+    jobs, _ = DBTaskResult.objects.filter(args_kwargs__args__0__in=work_ids).delete()
+    counts = UserPurgeCounts(
+        batches=batches.count(),
+        items=items.count(),
+        stored_images=StoredImage.objects.filter(owner=user).count(),
+        files=len(names),
+        jobs=jobs,
+    )
+    logger.info(
+        "deleted an account's data: %d batches, %d items, %d stored images, %d files, %d job records",
+        *dataclasses.astuple(counts),
+    )
+    return counts
+
+
+def _files_under(folder: str) -> Iterator[str]:
+    """Every file in storage under `folder` ("users/7/"), at any depth."""
+    try:
+        folders, files = default_storage.listdir(folder)
+    except FileNotFoundError:
+        return
+    yield from (folder + name for name in files)
+    for name in folders:
+        yield from _files_under(f"{folder}{name}/")
+
+
+def _remove_empty_folders(folder: str) -> None:
+    """Local storage keeps the folders files were in; take the user's (then empty) tree away too."""
+    try:
+        root = Path(default_storage.path(folder))
+    except NotImplementedError:  # S3 has no folders, only keys
+        return
+    for path in sorted(root.glob("**/"), key=lambda found: len(found.parts), reverse=True):
+        with contextlib.suppress(OSError):  # not empty: something arrived meanwhile, and stays visible
+            path.rmdir()
 
 
 def _notify_if_batch_finished(batch_id: uuid.UUID) -> None:
