@@ -19,6 +19,7 @@ from accounts import selectors as account_selectors
 from accounts.auth import AuthenticatedHttpRequest
 from accounts.forms import ApiKeyCreateForm
 from removal import selectors, services
+from removal.cutout import pipeline
 from removal.cutout.options import page_choices
 from removal.errors import NotFound
 from removal.ops import client_package
@@ -56,9 +57,11 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_safe
 def sample_cutout(request: HttpRequest) -> HttpResponse:
     """The first screen's "after": the bundled sample photo, cut out by this server's own pipeline."""
-    return HttpResponse(
-        services.sample_cutout(), content_type="image/png", headers={"Cache-Control": "public, max-age=86400"}
-    )
+    try:
+        cutout = services.sample_cutout()
+    except pipeline.ModelNotInstalled as exc:  # removal.W001 says so at start-up too
+        return HttpResponse(str(exc), content_type="text/plain", status=503)
+    return HttpResponse(cutout, content_type="image/png", headers={"Cache-Control": "public, max-age=86400"})
 
 
 @login_required
