@@ -63,6 +63,33 @@ def test_operations_never_import_a_front_door() -> None:
     assert offenders(list((REMOVAL / "ops").rglob("*.py")), ("removal.web",)) == {}
 
 
+def test_services_never_import_the_tasks_that_wrap_them() -> None:
+    """tasks.py -> services, one way: services enqueue by the task's stored path (removal.tasks.process_item)."""
+    assert offenders(list((REMOVAL / "services").rglob("*.py")), ("removal.tasks",)) == {}
+    assert "removal.services" in imported_modules(REMOVAL / "tasks.py")
+
+
+def test_service_modules_import_each_other_without_a_cycle() -> None:
+    graph = {
+        path.stem: {name.rsplit(".", 1)[1] for name in imported_modules(path) if name.startswith("removal.services.")}
+        for path in (REMOVAL / "services").glob("*.py")
+        if path.stem != "__init__"
+    }
+    assert graph["batches"]  # they do import each other
+    done: list[str] = []
+    while pending := [name for name, needs in graph.items() if name not in done and needs <= set(done)]:
+        done += pending
+    assert sorted(done) == sorted(graph), f"a cycle among {sorted(set(graph) - set(done))}"
+
+
+def test_services_enqueue_the_tasks_of_tasks_py() -> None:
+    from removal import tasks
+    from removal.services import files, processing, webhooks
+
+    assert files.queued_task(processing.PROCESS_ITEM_TASK) is tasks.process_item
+    assert files.queued_task(webhooks.DELIVER_WEBHOOK_TASK) is tasks.deliver_webhook
+
+
 def test_the_image_core_imports_without_django_settings() -> None:
     """Every module of removal.cutout imports in a bare interpreter, and Django is not loaded by it."""
     script = (

@@ -1,4 +1,4 @@
-"""removal.services: claiming, exactly-once outcomes, retries and recovery of lost work."""
+"""removal.services.processing: claiming, exactly-once outcomes, retries and recovery of lost work."""
 
 import io
 from datetime import timedelta
@@ -14,6 +14,7 @@ from django_tasks_db.models import DBTaskResult
 from removal import services
 from removal.models import Item
 from removal.ops.worker import claim_next_job, run_ready_jobs
+from removal.services import processing
 from tests.conftest import photo_bytes
 
 pytestmark = pytest.mark.django_db
@@ -69,7 +70,7 @@ def test_only_the_current_claim_may_record_an_outcome(user: Any) -> None:
     (item,) = queue_items(user)
     Item.objects.filter(pk=item.pk).update(status=Status.PROCESSING, claim_token="newer")
     item.refresh_from_db()
-    assert not services._item_finish(item, "stale", status=Status.FAILED, error="late")
+    assert not processing._item_finish(item, "stale", status=Status.FAILED, error="late")
     item.refresh_from_db()
     assert (item.status, item.error) == (Status.PROCESSING, "")
 
