@@ -13,7 +13,7 @@ of soft edge pixels are from the subject's true colours, with and without
 decontamination.
 
     python -m bench.quality    # prints the tables; writes bench/results/quality.json,
-                               # removal/measured_quality.json and docs/quality.md
+                               # removal/cutout/measured_quality.json and docs/quality.md
 """
 
 import datetime
@@ -34,8 +34,9 @@ from PIL import Image, ImageDraw, ImageFilter
 from bench import realphotos, scores
 from bench.common import MODEL_DIR, REPO, SERVED_MODEL
 from removal.cutout import pipeline, refine
+from removal.cutout.installed import MEASURED_QUALITY, installed_models
 from removal.cutout.model_catalog import int8_base
-from removal.cutout.options import MEASURED_QUALITY, QUALITIES, Options, installed_models
+from removal.cutout.options import QUALITIES, Options
 
 SKIMAGE_DATA = Path(skimage.__file__).parent / "data"
 BACKGROUNDS = ["brick.png", "grass.png", "gravel.png", "hubble_deep_field.jpg", "retina.jpg", "moon.png"]

@@ -17,7 +17,8 @@ from django.views.decorators.cache import never_cache
 
 from removal import selectors, serializers, services
 from removal.cutout import providers
-from removal.cutout.options import QUALITIES, Options, installed_models, measured_quality
+from removal.cutout.installed import installed_models, measured_quality
+from removal.cutout.options import QUALITIES, Options
 from removal.errors import NotFound
 from removal.ops import limits
 from removal.web import inputs

@@ -26,7 +26,7 @@ from django.views import defaults
 from accounts.auth import CsrfFailed, NotAuthenticated
 from removal import events, fetch, services
 from removal.cutout import pipeline
-from removal.cutout.options import InvalidOption
+from removal.cutout.option_parsing import InvalidOption
 from removal.errors import (
     ApiError,
     BadRequest,

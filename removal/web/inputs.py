@@ -23,7 +23,8 @@ from django.http import HttpRequest
 
 from removal import fetch, selectors, services
 from removal.cutout import pipeline
-from removal.cutout.options import TRUE_WORDS, Options, parse_options
+from removal.cutout.option_parsing import TRUE_WORDS
+from removal.cutout.options import Options, parse_options
 from removal.errors import BadRequest, MethodNotAllowed, PayloadTooLarge
 
 if TYPE_CHECKING:

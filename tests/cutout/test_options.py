@@ -15,7 +15,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
 from removal.cutout import pipeline
-from removal.cutout.options import MEASURED_QUALITY, OPTIONS, InvalidOption, Options, options_table, parse_options
+from removal.cutout.installed import MEASURED_QUALITY
+from removal.cutout.option_parsing import InvalidOption
+from removal.cutout.options import OPTIONS, Options, options_table, parse_options
 from removal.models import Item
 from removal.ops.worker import run_ready_jobs
 from tests.conftest import LiveServer, photo_bytes
@@ -190,14 +192,14 @@ def test_models_endpoint(client: Any) -> None:
 
 
 def test_best_figures_measured_with_a_partner_show_only_where_it_is_installed(tmp_path: Path, monkeypatch: Any) -> None:
-    from removal.cutout import options
+    from removal.cutout import installed
 
     figures = {"iou": 0.8, "mae": 14.0, "residue": 3.0, "crop_iou": 0.8, "ms_per_image": 200}
     measured = {"fast": figures, "best": {**figures, "partner": "u2net-int8"}}
-    monkeypatch.setattr(options, "MEASURED_QUALITY", tmp_path / "measured.json")
-    options.MEASURED_QUALITY.write_text(json.dumps({"photos": 64, "models": {"u2netp-int8": measured}}))
-    assert set(options.measured_quality(["u2netp-int8"])["models"]["u2netp-int8"]) == {"fast"}
-    assert set(options.measured_quality(["u2netp-int8", "u2net-int8"])["models"]["u2netp-int8"]) == {"fast", "best"}
+    monkeypatch.setattr(installed, "MEASURED_QUALITY", tmp_path / "measured.json")
+    installed.MEASURED_QUALITY.write_text(json.dumps({"photos": 64, "models": {"u2netp-int8": measured}}))
+    assert set(installed.measured_quality(["u2netp-int8"])["models"]["u2netp-int8"]) == {"fast"}
+    assert set(installed.measured_quality(["u2netp-int8", "u2net-int8"])["models"]["u2netp-int8"]) == {"fast", "best"}
 
 
 def test_quality_option() -> None:
@@ -235,7 +237,7 @@ def test_bgremove_options(embedded_server: LiveServer, tmp_path: Path) -> None:
 
 
 def test_models_are_found_flat_or_in_rembgs_layout(tmp_path: Path) -> None:
-    from removal.cutout.options import installed_models, model_weights
+    from removal.cutout.installed import installed_models, model_weights
 
     (tmp_path / "u2netp.onnx").write_bytes(b"weights")
     nested = tmp_path / "models" / "isnet-general-use" / "isnet-general-use.onnx"

@@ -119,11 +119,11 @@ def test_processes_sharing_a_multiproc_dir_are_added_up(tmp_path: Path) -> None:
         "DJANGO_SETTINGS_MODULE": "bgsite.settings",
     }
     run_manage(env, "migrate", "--noinput", "-v", "0")
-    count = "from removal import metrics; metrics.item_finished(status='done', model='m', seconds=0.2); "
+    count = "from removal.ops import metrics; metrics.item_finished(status='done', model='m', seconds=0.2); "
     for threads in (2, 3):
         run_manage(env, "shell", "-c", count + f"metrics.WORKER_THREADS.inc({threads})")
     scraped = run_manage(
-        env, "shell", "-v", "0", "-c", "from removal import metrics; print(metrics.exposition()[0].decode())"
+        env, "shell", "-v", "0", "-c", "from removal.ops import metrics; print(metrics.exposition()[0].decode())"
     )
     samples = {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value
