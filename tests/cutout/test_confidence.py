@@ -1,8 +1,14 @@
 """removal.cutout.confidence on the served model's own masks of real photos (scikit-image's)."""
 
+import io
+import tempfile
+from pathlib import Path
+
+import imageio_ffmpeg
 import numpy as np
 import pytest
 from django.conf import settings
+from PIL import Image
 
 from removal.cutout import confidence, pipeline
 from tests.conftest import photo_bytes
@@ -82,3 +88,48 @@ def test_the_signals_read_what_they_name() -> None:
     assert found.area_share == pytest.approx((100 * 100 + 50 * 50) / 320**2)
     assert found.split_share == pytest.approx(2500 / 12500)
     assert found.band_width == pytest.approx((104**2 - 100**2) / (4 * 99 + 4 * 49))  # soft ring / outlines
+
+
+def cut_out(data: bytes, *, max_frames: int = 1) -> pipeline.Cutout:
+    session = pipeline.thread_session(settings.REMBG_MODEL, settings.U2NET_HOME)
+    return pipeline.cut_out(data, session=session, max_pixels=MAX_PIXELS, compress_level=1, max_frames=max_frames)
+
+
+def test_a_still_cutout_carries_the_confidence_of_its_model_mask() -> None:
+    cutout = cut_out(photo_bytes("coffee.png"))
+    assert cutout.confidence == pytest.approx(confidence.confidence(model_mask("coffee.png")))
+    assert cutout.confidence is not None and cutout.confidence >= 0.9
+
+
+def frames_of(names: list[str], size: tuple[int, int]) -> list[Image.Image]:
+    return [Image.open(io.BytesIO(photo_bytes(name, size=size))).convert("RGB") for name in names]
+
+
+def test_an_animation_is_as_sure_as_its_least_confident_frame() -> None:
+    size = (400, 300)
+    frames = frames_of(["coffee.png", "grass.png", "coffee.png"], size)
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "PNG", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    cutout = cut_out(buffer.getvalue(), max_frames=10)
+    assert cutout.frames == 3
+    least = min(confidence.confidence(model_mask(name, size=size)) for name in ("coffee.png", "grass.png"))
+    assert cutout.confidence == pytest.approx(least, abs=0.02)
+    assert cutout.confidence is not None and confidence.needs_review(cutout.confidence)
+
+
+def video_of(names: list[str], size: tuple[int, int] = (320, 240)) -> bytes:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "clip.mp4"
+        writer = imageio_ffmpeg.write_frames(str(path), size, fps=10, codec="libx264", macro_block_size=1)
+        writer.send(None)
+        for frame in frames_of(names, size):
+            writer.send(frame.tobytes())
+        writer.close()
+        return path.read_bytes()
+
+
+def test_a_video_with_one_frame_the_model_cannot_read_is_flagged() -> None:
+    clear = cut_out(video_of(["coffee.png"] * 3), max_frames=10)
+    mixed = cut_out(video_of(["coffee.png", "coffee.png", "gravel.png"]), max_frames=10)
+    assert clear.confidence is not None and not confidence.needs_review(clear.confidence)
+    assert mixed.confidence is not None and confidence.needs_review(mixed.confidence)
