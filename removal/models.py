@@ -42,6 +42,8 @@ class Item(models.Model):
         FAILED = "failed"
 
     FINISHED = (Status.DONE, Status.FAILED)
+    # Every field naming a file in storage: the purges delete what these hold.
+    FILE_FIELDS = ("source", "result", "model_result", "mask", "edited_mask")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="items")

@@ -165,7 +165,7 @@ def make_item(batch: Any, status: str = "done", filename: str = "photo.jpg", pro
 def user(db: Any) -> Any:
     from django.contrib.auth.models import User
 
-    return User.objects.create_user("alice", password="correct horse battery")
+    return User.objects.create_user("alice", email="alice@example.com", password="correct horse battery")
 
 
 @pytest.fixture

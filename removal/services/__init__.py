@@ -5,7 +5,8 @@ processing  one item through the image core, claimed under a lease, recorded exa
 edits       a hand-edited mask as the item's newest result, or back to the model's
 zips        the batch's zip and its manifest.json, streamed
 webhooks    the signed batch summary POSTed when a batch finishes
-purge       expired batches, stored images and finished jobs, files first
+purge       expired batches, stored images and finished jobs, and a deleted user's data, files first
+samples     the first screen's sample cutout
 files       storage writes, names and the upload-size rule the others share
 
 Front doors call `services.<function>`; the names they use are re-exported here.
@@ -25,17 +26,20 @@ from removal.services.batches import (
 from removal.services.edits import ItemNotEditable, item_mask_revert, item_mask_save
 from removal.services.files import StorageUnavailable, display_filename, storage_chunks, upload_size_error
 from removal.services.processing import WorkerLost, item_process, items_requeue_stale
-from removal.services.purge import PurgeCounts, expired_purge
+from removal.services.purge import PurgeCounts, UserPurgeCounts, expired_purge, user_data_purge
+from removal.services.samples import SAMPLE_PHOTO, sample_cutout
 from removal.services.webhooks import webhook_deliver, webhook_signature
 from removal.services.zips import MANIFEST_NAME, batch_manifest, batch_zip, zip_member_names, zip_member_stem
 
 __all__ = [
     "MANIFEST_NAME",
+    "SAMPLE_PHOTO",
     "ItemNotEditable",
     "NothingAccepted",
     "PurgeCounts",
     "RejectedFile",
     "StorageUnavailable",
+    "UserPurgeCounts",
     "WorkerLost",
     "batch_add_files",
     "batch_create",
@@ -51,9 +55,11 @@ __all__ = [
     "item_process",
     "items_requeue_stale",
     "rejected_json",
+    "sample_cutout",
     "storage_chunks",
     "stored_image_create",
     "upload_size_error",
+    "user_data_purge",
     "webhook_deliver",
     "webhook_signature",
     "zip_member_names",

@@ -28,6 +28,7 @@ pixlab_urlpatterns = [
 
 page_urlpatterns = [
     path("", views.home, name="home"),
+    path("sample/cutout.png", views.sample_cutout, name="sample-cutout"),
     path("batches/", views.batch_list, name="batch-list"),
     path("batches/<uuid:batch_id>/", views.batch_detail, name="batch-detail"),
     # The account page: API keys (accounts) beside this app's usage and webhook deliveries.

@@ -47,7 +47,9 @@ def create_key(client: Any, name: str = "shop import") -> str:
 class TestSignup:
     def test_signup_creates_user_and_logs_in(self, client: Any) -> None:
         response = client.post(
-            "/accounts/signup/", {"username": "carol", "password1": PASSWORD, "password2": PASSWORD}, follow=True
+            "/accounts/signup/",
+            {"username": "carol", "email": "carol@example.com", "password1": PASSWORD, "password2": PASSWORD},
+            follow=True,
         )
         assert response.redirect_chain == [("/", 302)]
         assert User.objects.filter(username="carol").exists()
@@ -55,15 +57,22 @@ class TestSignup:
         assert "Welcome, carol" in response.content.decode()
 
     def test_bad_signup_shows_errors_and_creates_nobody(self, client: Any, user: Any) -> None:
-        mismatch = client.post("/accounts/signup/", {"username": "dave", "password1": PASSWORD, "password2": "other"})
-        taken = client.post("/accounts/signup/", {"username": "alice", "password1": PASSWORD, "password2": PASSWORD})
-        weak = client.post("/accounts/signup/", {"username": "erin", "password1": "123", "password2": "123"})
+        def sign_up(username: str, email: str, password2: str = PASSWORD, password1: str = PASSWORD) -> Any:
+            data = {"username": username, "email": email, "password1": password1, "password2": password2}
+            return client.post("/accounts/signup/", data)
 
-        for response in (mismatch, taken, weak):
+        mismatch = sign_up("dave", "dave@example.com", password2="other")
+        taken = sign_up("alice", "alice2@example.com")
+        weak = sign_up("erin", "erin@example.com", password1="123", password2="123")
+        no_email = sign_up("frank", "")
+        email_taken = sign_up("gina", "ALICE@example.com")
+
+        for response in (mismatch, taken, weak, no_email, email_taken):
             assert response.status_code == 200
             assert 'class="errorlist' in response.content.decode()
         assert "A user with that username already exists." in taken.content.decode()
-        assert not User.objects.filter(username__in=["dave", "erin"]).exists()
+        assert "An account with this e-mail address exists already." in email_taken.content.decode()
+        assert not User.objects.filter(username__in=["dave", "erin", "frank", "gina"]).exists()
 
     def test_logged_in_user_is_sent_home_from_signup(self, client: Any, user: Any) -> None:
         client.force_login(user)
@@ -251,7 +260,7 @@ class TestCsrf:
 
     def test_anonymous_forms_without_a_token_are_refused(self) -> None:
         browser = Client(enforce_csrf_checks=True)
-        data = {"username": "carol", "password1": PASSWORD, "password2": PASSWORD}
+        data = {"username": "carol", "email": "carol@example.com", "password1": PASSWORD, "password2": PASSWORD}
         assert browser.post("/accounts/signup/", data).status_code == 403
         assert browser.post("/accounts/login/", {"username": "x", "password": "y"}).status_code == 403
         assert not User.objects.filter(username="carol").exists()
