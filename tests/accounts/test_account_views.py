@@ -96,7 +96,7 @@ class TestLoginLogout:
         response = client.post("/accounts/login/", {"username": "alice", "password": "nope"})
         assert response.status_code == 200
         assert "Please enter a correct username and password" in response.content.decode()
-        assert client.get("/").status_code == 302
+        assert client.get("/accounts/").status_code == 302
 
     def test_logout_is_a_post_button(self, client: Any, user: Any) -> None:
         client.force_login(user)
@@ -104,7 +104,7 @@ class TestLoginLogout:
         assert re.search(r'<form method="post" action="/accounts/logout/"', page)
         assert client.get("/accounts/logout/").status_code == 405
         assert client.post("/accounts/logout/")["Location"] == "/accounts/login/"
-        assert client.get("/").status_code == 302
+        assert client.get("/accounts/").status_code == 302
 
 
 class TestPasswordChange:
@@ -204,7 +204,8 @@ class TestDashboard:
         usage = re.search(r'<table class="table numbers" id="usage">(.*?)</table>', html, re.S)
         assert usage is not None
         day_row = (
-            f"<tr><td>{now:%Y-%m-%d}</td><td>2</td><td>1</td><td>3\xa0bytes</td><td>20\xa0bytes</td><td>3.0 s</td></tr>"
+            # The date as English writes it (SHORT_DATE_FORMAT); see tests/web/test_languages.py for others.
+            f"<tr><td>{now:%m/%d/%Y}</td><td>2</td><td>1</td><td>3\xa0bytes</td><td>20\xa0bytes</td><td>3.0 s</td></tr>"
         )
         assert day_row in usage.group(1)
         assert "<td>2</td><td>1</td><td></td><td></td><td></td></tr>" in usage.group(1)  # totals

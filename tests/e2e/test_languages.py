@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 # test_browser's module-scoped Chromium, for this module too.
-from tests.e2e.test_browser import browser, drop_files  # noqa: F401
+from tests.e2e.test_browser import browser  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
@@ -93,9 +93,14 @@ def test_each_language_renders_the_first_screen_and_the_upload_page(
         assert drawn.std() > 10  # text, not a blank box
 
         # static/js speaks the language too: an empty file is refused on the page, before any upload.
-        empty = tmp_path / "empty.jpg"
-        empty.write_bytes(b"")
-        drop_files(page, empty)
+        page.evaluate(
+            """() => {
+                const data = new DataTransfer();
+                data.items.add(new File([], "empty.jpg", { type: "image/jpeg" }));
+                const drop = new DragEvent("drop", { dataTransfer: data, bubbles: true, cancelable: true });
+                document.getElementById("dropzone").dispatchEvent(drop);
+            }"""
+        )
         row = page.locator("#items .item").first
         expect(row.locator(".badge.status")).to_have_text(rejected)
         expect(row.locator(".error")).to_have_text(empty_file)
