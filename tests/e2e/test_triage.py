@@ -7,6 +7,7 @@ with best" are checked against what the batch API says of the same items.
 """
 
 import re
+from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 
 import pytest
@@ -44,6 +45,11 @@ def items_by_name(page: Any) -> dict[str, dict[str, Any]]:
     return {item["filename"]: {**item, "batch": batch} for item in batch["items"]}
 
 
+def as_percent(confidence: float) -> str:
+    """As the page writes it in English (Intl rounds the JSON's decimal digits half up)."""
+    return f"{(Decimal(str(confidence)) * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP)}%"
+
+
 def card(page: Any, name: str) -> Any:
     return page.locator(f'.item[data-filename="{name}"]')
 
@@ -71,14 +77,12 @@ def test_flagged_cards_are_counted_badged_filtered_ordered_and_cleared(browser: 
             badge = card(page, name).locator(".badge.needs-look")
             expect(badge).to_be_visible()
             expect(badge).to_have_text("needs a look")
-            percent = f"{round(items[name]['confidence'] * 100)}%"
-            expect(badge).to_have_attribute("title", re.compile(f"The model is {percent} sure"))
+            percent = as_percent(items[name]["confidence"])
+            expect(badge).to_have_attribute("title", re.compile(f"The model is {percent} sure .*Click to edit it"))
             expect(card(page, name).locator(".looks-fine")).to_be_visible()
         expect(card(page, SURE).locator(".badge.needs-look")).to_be_hidden()
         expect(card(page, SURE).locator(".looks-fine")).to_be_hidden()
-        expect(card(page, SURE).locator(".meta")).to_contain_text(
-            f"{round(items[SURE]['confidence'] * 100)}% confident"
-        )
+        expect(card(page, SURE).locator(".meta")).to_contain_text(f"{as_percent(items[SURE]['confidence'])} confident")
 
         # Least confident first, then back to upload order.
         page.check("#sort-confidence")
