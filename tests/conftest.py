@@ -309,7 +309,7 @@ class LiveServer:
             try:
                 if requests.get(f"{self.url}/healthz", timeout=1).ok:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # still starting, or a loaded machine
                 pass
             time.sleep(0.1)
         raise RuntimeError(f"server did not start in {timeout} s:\n{self.log()}")
