@@ -26,7 +26,7 @@ def expired_purge(*, older_than: Any, chunk: int = 200) -> PurgeCounts:
     batches = files = stored = 0
     while expired := list(Batch.objects.filter(created_at__lt=older_than).order_by("created_at")[:chunk]):
         rows = Item.objects.filter(batch__in=expired).values_list(
-            "source", "result", "model_result", "mask", "edited_mask"
+            "source", "result", "model_result", "previous_result", "mask", "edited_mask"
         )
         names = [name for row in rows for name in row]
         names += [str(batch.bg_image) for batch in expired if batch.bg_image]

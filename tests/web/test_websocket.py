@@ -75,7 +75,7 @@ def test_every_state_change_reaches_the_owner_and_the_zip_is_complete(embedded_s
         assert in_order == ["queued", "processing", expected_end], (added_ids[item_id], states)
     by_name = {item["filename"]: item for item in latest.values()}
     assert "truncated or corrupt" in by_name["broken.jpg"]["error"]
-    assert totals["counts"] == {"queued": 0, "processing": 0, "done": 3, "failed": 1, "total": 4}
+    assert totals["counts"] == {"queued": 0, "processing": 0, "done": 3, "failed": 1, "total": 4, "needs_review": 0}
     assert totals["status"] == "done"
 
     download = requests.get(f"{embedded_server.url}{batch['zip']}", headers={"X-Api-Key": key}, timeout=60)
