@@ -42,6 +42,14 @@ def review_fields(item: Item) -> dict[str, Any]:
     }
 
 
+def review_headers(item: Item) -> dict[str, str]:
+    """review_fields as response headers, for replies whose body is the image (remove.bg, PixLab's blob)."""
+    fields = review_fields(item)
+    if fields["confidence"] is None:
+        return {}
+    return {"X-Confidence": f"{fields['confidence']:.3f}", "X-Needs-Review": str(fields["needs_review"]).lower()}
+
+
 def item_quality(item: Item) -> str:
     """The quality preset of the item's current (or coming) result: its own, else its batch's."""
     return item.quality or Options.from_json(item.batch.options).quality
