@@ -97,16 +97,21 @@ def test_flagged_cards_are_counted_badged_filtered_ordered_and_cleared(browser: 
         expect(page.locator("#filter-flagged")).to_have_attribute("aria-pressed", "true")
         expect(card(page, SURE)).to_be_hidden()
         assert shown_names(page) == [UNSURE[0], UNSURE[1]]
-        page.click("#filter-flagged")
-        expect(page.locator("#filter-flagged")).to_have_attribute("aria-pressed", "false")
-        assert shown_names(page) == names
 
-        # "Looks fine" clears the badge, here and on the server.
+        # "Looks fine" clears the badge, here and on the server; the card stays in the filtered
+        # view (nothing moves under the pointer) until the filter is toggled.
         card(page, UNSURE[1]).locator(".looks-fine").click()
         expect(card(page, UNSURE[1]).locator(".badge.needs-look")).to_be_hidden()
         expect(page.locator("#filter-flagged")).to_have_text("Needs a look (1)")
         fine = items_by_name(page)[UNSURE[1]]
         assert fine["reviewed"] and not fine["needs_review"]
+        assert shown_names(page) == [UNSURE[0], UNSURE[1]]
+        page.click("#filter-flagged")
+        expect(page.locator("#filter-flagged")).to_have_attribute("aria-pressed", "false")
+        assert shown_names(page) == names
+        page.click("#filter-flagged")
+        expect(card(page, UNSURE[1])).to_be_hidden()
+        assert shown_names(page) == [UNSURE[0]]
 
         # The badge opens the editor; a saved hand edit clears it.
         card(page, UNSURE[0]).locator(".badge.needs-look").click()
@@ -158,3 +163,14 @@ def test_improve_flagged_with_best_reruns_only_the_flagged_cards_live(browser: A
         assert after[UNSURE[0]]["needs_review"], after[UNSURE[0]]["confidence"]
         expect(flagged_card.locator(".badge.needs-look")).to_be_visible()
         expect(page.locator("#filter-flagged")).to_have_text("Needs a look (1)")
+
+        # In German: the bar's words from the catalog, the percentage as German writes it.
+        page.context.add_cookies([{"name": "django_language", "value": "de", "url": embedded_server.url}])
+        page.reload()
+        expect(page.locator("#filter-flagged")).to_have_text("Zu prüfen (1)")
+        expect(page.locator("#improve-flagged")).to_have_text("Markierte mit best verbessern (1)")
+        confidence_pct, threshold_pct = (
+            as_percent(value)[:-1] for value in (after[UNSURE[0]]["confidence"], after[SURE]["batch"]["review_below"])
+        )
+        german_title = re.compile(rf"zu {confidence_pct}\s% sicher \(unter {threshold_pct}\s% wird markiert\)")
+        expect(flagged_card.locator(".badge.needs-look")).to_have_attribute("title", german_title)
