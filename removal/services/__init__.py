@@ -6,8 +6,8 @@ edits       a hand-edited mask as the item's newest result, or back to the model
 review      a person's look at a flagged cutout, and flagged items made again with quality=best
 zips        the batch's zip and its manifest.json, streamed
 webhooks    the signed batch summary POSTed when a batch finishes
-purge       expired batches, stored images and finished jobs, and a deleted user's data, files first
-samples     the first screen's sample cutout
+purge       expired batches, stored images and finished jobs, and a deleted user's everything, files first
+sample      the first screen's before/after, cut out by this server
 files       storage writes, names and the upload-size rule the others share
 
 Front doors call `services.<function>`; the names they use are re-exported here.
@@ -29,14 +29,13 @@ from removal.services.files import StorageUnavailable, display_filename, storage
 from removal.services.processing import WorkerLost, item_process, items_requeue_stale
 from removal.services.purge import PurgeCounts, UserPurgeCounts, expired_purge, user_data_purge
 from removal.services.review import IMPROVED_QUALITY, NothingToImprove, batch_improve, item_review
-from removal.services.samples import SAMPLE_PHOTO, sample_cutout
+from removal.services.sample import sample_cutout
 from removal.services.webhooks import webhook_deliver, webhook_signature
 from removal.services.zips import MANIFEST_NAME, batch_manifest, batch_zip, zip_member_names, zip_member_stem
 
 __all__ = [
     "IMPROVED_QUALITY",
     "MANIFEST_NAME",
-    "SAMPLE_PHOTO",
     "ItemNotEditable",
     "NothingAccepted",
     "NothingToImprove",

@@ -1,4 +1,5 @@
-"""Purging: expired batches, stored images and jobs, and a deleted user's data; files before rows."""
+"""Purging, files before rows: batches, stored images and finished jobs past their keeping time,
+and everything of a user whose account is deleted."""
 
 import contextlib
 import dataclasses
@@ -67,7 +68,7 @@ class UserPurgeCounts:
 def user_data_purge(*, user: "User") -> UserPurgeCounts:
     """Delete every stored file of a user who is being deleted, and the job records naming their work.
 
-    Called inside the user's deletion (removal.signals), before the rows go by cascade in the
+    Called inside the user's deletion (removal/signals.py), before the rows go by cascade in the
     same transaction. Files are found both from the rows (wherever they were saved) and by
     listing the user's folder, so old revisions and leftovers of interrupted work go too;
     S3 or local, all through the storage API. A storage failure raises AccountDataNotDeleted,

@@ -105,3 +105,14 @@ class TestInvite:
         client.logout()
         assert sign_up(client, "erin", path=match.group(1)).status_code == 302
         assert sign_up(client.__class__(), "fred", path=match.group(1)).status_code == 403
+
+
+@pytest.mark.parametrize(("mode", "note"), [("closed", None), ("invite", "Sign-up on this server is by invitation.")])
+def test_the_first_screen_offers_sign_up_only_when_open(
+    client: Any, settings: Any, mode: str, note: str | None
+) -> None:
+    settings.SIGNUP = mode
+    page = client.get("/").content.decode()
+    assert 'id="landing-signup"' not in page and "/accounts/signup/" not in page
+    assert 'id="landing-login"' in page
+    assert (note in page) if note else ("by invitation" not in page)

@@ -16,6 +16,8 @@ from tests.e2e.test_browser import browser  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
+WAIT_MS = 20_000  # as long as the other browser tests wait: the machine may be busy
+
 # Chromium's locale sets Accept-Language. Per language: the first screen's heading, the upload
 # page's heading, and what static/js writes for an empty file (its badge, its reason).
 LANGUAGES = {
@@ -34,7 +36,7 @@ LANGUAGES = {
 @contextmanager
 def browsing_in(browser: Any, base_url: str, locale: str) -> Iterator[Any]:  # noqa: F811
     context = browser.new_context(base_url=base_url, locale=locale)
-    context.set_default_timeout(20_000)
+    context.set_default_timeout(WAIT_MS)
     page = context.new_page()
     errors: list[str] = []
     page.on("pageerror", lambda error: errors.append(str(error)))
@@ -73,7 +75,7 @@ def test_each_language_renders_the_first_screen_and_the_upload_page(
     landing, upload, rejected, empty_file = LANGUAGES[locale]
     with browsing_in(browser, embedded_server.url, locale) as page:
         page.goto("/")
-        expect(page.locator("h1")).to_have_text(landing)
+        expect(page.locator("h1")).to_have_text(landing, timeout=WAIT_MS)
         cutout = page.locator("#sample-cutout")
         page.wait_for_function(
             "img => img.complete && img.naturalWidth === 480", arg=cutout.element_handle(), timeout=60_000
@@ -81,7 +83,7 @@ def test_each_language_renders_the_first_screen_and_the_upload_page(
 
         sign_up_here(page)
         heading = page.locator("h1")
-        expect(heading).to_have_text(upload)
+        expect(heading).to_have_text(upload, timeout=WAIT_MS)
         page.screenshot(path=str(tmp_path / f"upload-{locale}.png"), full_page=True)
         # The heading as drawn: put the English words in its place, and the pixels must change
         # unless this is English.
@@ -102,8 +104,8 @@ def test_each_language_renders_the_first_screen_and_the_upload_page(
             }"""
         )
         row = page.locator("#items .item").first
-        expect(row.locator(".badge.status")).to_have_text(rejected)
-        expect(row.locator(".error")).to_have_text(empty_file)
+        expect(row.locator(".badge.status")).to_have_text(rejected, timeout=WAIT_MS)
+        expect(row.locator(".error")).to_have_text(empty_file, timeout=WAIT_MS)
 
 
 def test_the_picker_switches_and_remembers_the_language(browser: Any, embedded_server: Any) -> None:  # noqa: F811
@@ -111,11 +113,11 @@ def test_the_picker_switches_and_remembers_the_language(browser: Any, embedded_s
 
     with browsing_in(browser, embedded_server.url, "de-DE") as page:
         page.goto("/accounts/login/")
-        expect(page.locator("h1")).to_have_text("Anmelden")
-        expect(page.locator("#language-apply")).to_be_hidden()  # language.js applies a choice at once
+        expect(page.locator("h1")).to_have_text("Anmelden", timeout=WAIT_MS)
+        expect(page.locator("#language-apply")).to_be_hidden(timeout=WAIT_MS)  # language.js applies a choice at once
         with page.expect_navigation():
             page.select_option("#language-select", "fr")
-        expect(page.locator("h1")).to_have_text("Se connecter")
+        expect(page.locator("h1")).to_have_text("Se connecter", timeout=WAIT_MS)
         page.goto("/accounts/password/reset/")
-        expect(page.locator("h1")).to_have_text("Réinitialiser votre mot de passe")
+        expect(page.locator("h1")).to_have_text("Réinitialiser votre mot de passe", timeout=WAIT_MS)
         assert page.evaluate("document.documentElement.lang") == "fr"

@@ -1,4 +1,4 @@
-"""The first screen's sample cutout, made by this server's own pipeline."""
+"""The first screen's demonstration: a photo shipped with bgsite, cut out by this server's own pipeline."""
 
 import functools
 from pathlib import Path
@@ -8,8 +8,7 @@ from django.conf import settings
 from removal.cutout import pipeline
 from removal.cutout.options import Options
 
-# The first screen's demonstration: a photo shipped with bgsite (NASA's portrait of Eileen
-# Collins, public domain, as scikit-image ships it), cut out by this server on first view.
+# NASA's portrait of Eileen Collins (public domain), as scikit-image ships it, made smaller.
 SAMPLE_PHOTO = Path(settings.BASE_DIR) / "static" / "samples" / "astronaut.jpg"
 
 
