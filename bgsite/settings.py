@@ -21,6 +21,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from bgsite.networks import IPNetwork, parse_networks
+from removal.cutout.confidence import DEFAULT_REVIEW_BELOW
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -296,6 +297,9 @@ REMBG_MODEL = env.str("REMBG_MODEL", default="u2netp-int8")
 # The second model quality=best averages in, when it is installed (manage.py models pull u2net, then
 # models quantize u2net); empty for none. Measured on real photos in docs/quality.md.
 QUALITY_BEST_PARTNER = env.str("QUALITY_BEST_PARTNER", default="u2net-int8")
+# A cutout less sure than this (its confidence, 0-1, see docs/quality.md) is flagged for a person's
+# look until someone edits or reviews it; read at query time, so a change applies to existing items.
+REVIEW_CONFIDENCE_BELOW = env.float("REVIEW_CONFIDENCE_BELOW", default=DEFAULT_REVIEW_BELOW)
 # Each worker thread runs the model on one thread of its own (the best throughput
 # when several images are in progress); an image that is the only one in
 # progress in its process runs on this many threads instead (lower latency for a

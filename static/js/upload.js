@@ -28,6 +28,7 @@ import { openCompare } from "./compare.js";
 import { openEditor } from "./editor.js";
 import { NetworkError, postFile, postForm, refusalText } from "./http.js";
 import { formatNumber, gettext, interpolate } from "./i18n.js";
+import { renderFlag, setReviewBelow, setupTriage, triageFacts, updateTriage, wireCard } from "./triage.js";
 
 const PARALLEL_UPLOADS = 2;
 
@@ -70,6 +71,8 @@ const state = {
   items: new Map(),
   /** @type {Map<string, HTMLElement>} item id -> its row */
   rows: new Map(),
+  /** rows made so far: each row's place in upload order */
+  rowCount: 0,
 };
 
 // --- rows -------------------------------------------------------------------
@@ -78,6 +81,7 @@ const state = {
 function addRow(filename) {
   const row = ui.rowTemplate.content.firstElementChild.cloneNode(true);
   row.dataset.filename = filename;
+  row.dataset.order = String(state.rowCount++);
   row.querySelector(".filename").textContent = filename;
   row.querySelector(".before img").alt = `${filename}, as uploaded`;
   row.querySelector(".after img").alt = `${filename}, background removed`;
@@ -87,10 +91,13 @@ function addRow(filename) {
   };
   row.querySelector(".thumbs").addEventListener("click", compare);
   row.querySelector(".compare-open").addEventListener("click", compare);
-  row.querySelector(".edit-open").addEventListener("click", () => {
+  const edit = () => {
     const item = state.items.get(row.dataset.itemId);
-    if (item?.mask) openEditor(item, backdropColor(state.batchOptions), (saved) => mergeItem(saved));
-  });
+    if (item?.mask) openEditor(item, backdropColor(state.batchOptions), (saved) => takeItem(saved));
+    else compare(); // no kept mask to edit (an animation): the cutout itself, to judge
+  };
+  row.querySelector(".edit-open").addEventListener("click", edit);
+  wireCard(row, { onEdit: edit, item: () => state.items.get(row.dataset.itemId), onReviewed: takeItem });
   for (const img of row.querySelectorAll("img")) {
     // Browsers cannot show every format we accept (TIFF), nor non-images.
     img.addEventListener("error", () => img.closest("figure").classList.add("no-preview"));
@@ -153,11 +160,13 @@ function renderItem(row, item) {
   after.hidden = download.hidden = compare.hidden = !item.result;
   row.querySelector(".edit-open").hidden = !item.mask;
   row.querySelector(".badge.reused").hidden = !(item.cached && item.result);
+  renderFlag(row, item);
 
   const facts = [`${item.width}×${item.height}`];
   if (item.processing_ms != null) {
     facts.push(interpolate(gettext("%(seconds)s s"), { seconds: formatNumber(item.processing_ms / 1000, 1) }));
   }
+  facts.push(...triageFacts(item));
   row.querySelector(".meta").textContent = facts.join(" · ");
 }
 
@@ -181,6 +190,12 @@ function mergeItem(item, uploadRow = null) {
   }
   state.rows.set(item.id, row);
   renderItem(row, newest);
+}
+
+/** An item's new state from a reply of this page (an edit, "Looks fine", an improve), then the summary. */
+function takeItem(item) {
+  mergeItem(item);
+  updateSummary();
 }
 
 /** Rows for the items no upload of this page claimed: added from another tab or program. */
@@ -219,6 +234,7 @@ function updateSummary() {
     ui.zip.setAttribute("aria-disabled", "true");
   }
   updateRerun();
+  updateTriage(ui.list, state.items, Boolean(state.batch));
 }
 
 function showNotice(text) {
@@ -301,6 +317,7 @@ function onSocketMessage(message) {
   if (message.event === "snapshot") {
     state.batch.zip = message.batch.zip;
     showBatchOptions(message.batch.options);
+    setReviewBelow(message.batch.review_below);
     for (const item of message.batch.items) mergeItem(item);
   } else if (message.event === "item") {
     mergeItem(message.item);
@@ -446,6 +463,12 @@ window.addEventListener("beforeunload", (event) => {
   if (state.active || state.queue.length) event.preventDefault();
 });
 
+setupTriage({
+  apiBatches,
+  batchId: () => state.batch?.id ?? null,
+  onImproved: (batch) => batch.items.forEach((item) => mergeItem(item)),
+  onViewChange: updateSummary,
+});
 loadModels(root.dataset.apiModels);
 if (root.dataset.batchId) {
   const id = root.dataset.batchId;
