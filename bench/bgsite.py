@@ -26,16 +26,16 @@ from bgsite_client.server import Server
 from bench.common import REPO, log, throughput, unique_jpeg
 from tests.conftest import CHROMIUM, LiveServer, PeakRss, launch_chromium
 
-# One shell for every key (a `createapikey` per user would start Django a dozen times).
 # Every zip holds this beside the cutouts (removal.services.MANIFEST_NAME).
 MANIFEST = "manifest.json"
-
+PASSWORD = "correct horse battery"
+# One shell for every user and key (a `createapikey` per user would start Django a dozen times).
 CREATE_KEYS = """
 import json
 from django.contrib.auth.models import User
 from accounts.services import api_key_create
-print("KEYS " + json.dumps({name: api_key_create(user=User.objects.create_user(name), name="bench")[1]
-                            for name in %r}))
+users = {name: User.objects.create_user(name, password=%r) for name in %r}
+print("KEYS " + json.dumps({name: api_key_create(user=user, name="bench")[1] for name, user in users.items()}))
 """
 # Server-side timestamps of a user's /bgremove items: latency split into queue, work and the rest.
 ITEM_TIMINGS = """
@@ -49,9 +49,10 @@ print("TIMINGS " + json.dumps([[(s - q).total_seconds() * 1000, (f - q).total_se
 
 
 def create_keys(server: LiveServer, usernames: list[str]) -> dict[str, str]:
-    """A user and an API key per name (one key per phase keeps each under the rate limit)."""
+    """A user (with PASSWORD) and an API key per name (one key per phase keeps each under the rate limit)."""
     server.manage("migrate", "--noinput", "-v", "0")
-    keys: dict[str, str] = json.loads(server.manage("shell", "-c", CREATE_KEYS % usernames).split("KEYS ", 1)[1])
+    script = CREATE_KEYS % (PASSWORD, usernames)
+    keys: dict[str, str] = json.loads(server.manage("shell", "-c", script).split("KEYS ", 1)[1])
     return keys
 
 
@@ -139,7 +140,6 @@ def zip_download(server: LiveServer, key: str, distinct: list[tuple[str, bytes]]
     }
 
 
-PASSWORD = "correct horse battery"
 DONE_TIMEOUT_MS = 1_800_000
 
 
@@ -204,8 +204,7 @@ def fronts(photos: list[bytes]) -> dict[str, Any]:
         raise RuntimeError("chromium is not installed (apt-get install chromium): the page cannot be timed")
     work = Path(tempfile.mkdtemp(prefix="bench-fronts-"))
     server = LiveServer(data_dir=work / "data")
-    server.manage("migrate", "--noinput", "-v", "0")
-    keys = {name: server.create_user(name, PASSWORD) for name in ("page", "cli")}
+    keys = create_keys(server, ["page", "cli"])
     server.start()
     page_photos = write_folder(work / "page", photos, "page")
     write_folder(work / "cli-in", photos, "cli")

@@ -59,23 +59,19 @@ class LatencyRun:
     seconds: float
     output_bytes: int
 
-    @classmethod
-    def combined(cls, runs: list["LatencyRun"]) -> "LatencyRun":
-        """Runs of the same mix, one after another, as one."""
-        latencies = [latency for run in runs for latency in run.latencies_ms]
-        return cls(runs[0].concurrency, latencies, sum(r.seconds for r in runs), sum(r.output_bytes for r in runs))
 
-    def summary(self) -> dict[str, float]:
-        count = len(self.latencies_ms)
-        return {
-            "concurrency": self.concurrency,
-            "requests": count,
-            "p50_ms": round(statistics.median(self.latencies_ms), 1),
-            # Nearest rank ("inverted_cdf"): p99 of 30 samples is the largest one.
-            "p99_ms": round(float(np.percentile(self.latencies_ms, 99, method="inverted_cdf")), 1),
-            "ips": round(count / self.seconds, 3),
-            "kb_per_image": round(self.output_bytes / count / 1000, 1),
-        }
+def summary(runs: list[LatencyRun]) -> dict[str, float]:
+    """Runs of the same mix, one after another, as one."""
+    latencies = [latency for run in runs for latency in run.latencies_ms]
+    return {
+        "concurrency": runs[0].concurrency,
+        "requests": len(latencies),
+        "p50_ms": round(statistics.median(latencies), 1),
+        # Nearest rank ("inverted_cdf"): p99 of 30 samples is the largest one.
+        "p99_ms": round(float(np.percentile(latencies, 99, method="inverted_cdf")), 1),
+        "ips": round(len(latencies) / sum(run.seconds for run in runs), 3),
+        "kb_per_image": round(sum(run.output_bytes for run in runs) / len(latencies) / 1000, 1),
+    }
 
 
 def run_requests(
