@@ -466,6 +466,27 @@ def launch_chromium(playwright: Any) -> Any:
     )
 
 
+# Browser tests skipped in this run for want of Chromium: said again in the run's last lines.
+_browser_tests_skipped: set[str] = set()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and "browser" in report.keywords and "chromium not installed" in str(report.longrepr):
+        _browser_tests_skipped.add(report.nodeid)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """After pytest's own summary: how many browser tests were skipped, and the one command that fixes it."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if _browser_tests_skipped and reporter is not None:
+        reporter.write_line(
+            f"{len(_browser_tests_skipped)} browser tests were skipped: {CHROMIUM} is missing. "
+            "Install it with `apt-get install chromium` (as root; `make test` does so itself when run as root).",
+            yellow=True,
+            bold=True,
+        )
+
+
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
 
