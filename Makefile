@@ -48,7 +48,8 @@ bench: setup-dev
 	$(PY) -m bench.run
 
 # The quality guard: cutouts of composites with known alpha, per installed model
-# (mean IoU, alpha error); writes bench/results/quality.json and docs/quality.md.
+# (mean IoU, alpha error) and the confidence rule (bench/triage.py); writes bench/results/quality.json
+# and docs/quality.md.
 quality: setup-dev
 	$(PY) -m bench.quality
 
