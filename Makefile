@@ -11,7 +11,7 @@ MODEL := $(U2NET_HOME)/u2netp.onnx
 MODEL_INT8 := $(U2NET_HOME)/u2netp-int8.onnx
 SERVE := $(PY) -m uvicorn bgsite.asgi:application --host $(HOST) --port $(PORT) --lifespan on --ws websockets-sansio --no-access-log
 
-.PHONY: run web worker test lint loadtest bench quality setup setup-dev migrate clean
+.PHONY: run web worker test lint loadtest bench quality setup setup-dev migrate chromium clean messages compilemessages
 
 run: setup migrate
 	$(SERVE)
@@ -23,8 +23,18 @@ web: setup migrate
 worker: setup
 	$(PY) manage.py runworker
 
-test: setup-dev migrate lint
+test: setup-dev migrate lint chromium
 	$(PY) -m pytest
+
+# The browser tests drive Debian's Chromium (/usr/bin/chromium). Installed here where this
+# user can (root, with apt-get), as CI does; elsewhere those tests are skipped and the
+# test run's last lines say so, with the command that installs it.
+chromium:
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing chromium for the browser tests (apt-get)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium \
+			|| echo "could not install chromium: the browser tests will be skipped"; \
+	fi
 
 # The long load run (the short one is part of `make test`): 200 concurrent /bgremove
 # calls and a 500-file batch at once; figures go to bench/results/loadtest.json.
@@ -38,7 +48,8 @@ bench: setup-dev
 	$(PY) -m bench.run
 
 # The quality guard: cutouts of composites with known alpha, per installed model
-# (mean IoU, alpha error); writes bench/results/quality.json and docs/quality.md.
+# (mean IoU, alpha error) and the confidence rule (bench/triage.py); writes bench/results/quality.json
+# and docs/quality.md.
 quality: setup-dev
 	$(PY) -m bench.quality
 
@@ -46,6 +57,19 @@ lint: setup-dev
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+
+# Translations (docs/translations.md). The compiled .mo files are committed, so serving needs
+# no gettext; these two need GNU gettext (apt-get install gettext) and are for whoever changes
+# strings: `messages` adds new marked strings to locale/*/LC_MESSAGES/*.po, `compilemessages`
+# turns the translated .po files into the .mo files that are served.
+LANGS := -l de -l es -l fr
+MESSAGES_IGNORE := -i .venv -i .cache -i client -i bench -i data -i tests -i scripts -i node_modules
+messages: setup
+	$(PY) manage.py makemessages $(LANGS) $(MESSAGES_IGNORE) --no-location
+	$(PY) manage.py makemessages -d djangojs $(LANGS) $(MESSAGES_IGNORE) --no-location
+
+compilemessages: setup
+	$(PY) manage.py compilemessages -i .venv -i .cache
 
 setup: $(VENV)/.runtime $(MODEL) $(MODEL_INT8) $(VENV)/.numba-warm
 setup-dev: setup $(VENV)/.dev

@@ -49,9 +49,11 @@ def cut_out_animation(
     partner: Any = None,
 ) -> Cutout:
     """Every frame through the model; cropping (if asked) to the box that holds the subject in all frames."""
-    cutouts = []
+    cutouts, confidences = [], []
     for index, frame in enumerate(frames):
-        cutouts.append(cut_out_image(frame, options, session=session, partner=partner))
+        cutout, sure = cut_out_image(frame, options, session=session, partner=partner)
+        cutouts.append(cutout)
+        confidences.append(sure)
         if on_frame is not None:
             on_frame(index + 1, len(frames))
     boxes = [box for cutout in cutouts if (box := cutout.getchannel("A").getbbox())]
@@ -74,6 +76,7 @@ def cut_out_animation(
         if union and not options.crop
         else None,
         frames=len(frames),
+        confidence=min(confidences),
     )
 
 

@@ -22,6 +22,9 @@ class Cutout:
     # A still's alpha before layout (placing, cropping, background), as an L PNG in the
     # photo's frame: what a hand edit starts from (see decode_mask, recompose).
     mask_png: bytes | None = None
+    # How sure the model is that the cutout is right, 0-1 (removal.cutout.confidence): for an
+    # animation or a video, its least confident frame; None for a hand-edited mask.
+    confidence: float | None = None
 
 
 def encode_png(image: Image.Image, *, compress_level: int) -> bytes:

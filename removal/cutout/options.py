@@ -53,6 +53,12 @@ PREVIEW_PIXELS = 250_000  # "preview": at most 0.25 megapixels, as remove.bg
 REMOVEBG_UNSUPPORTED = ("semitransparency",)
 
 
+def gettext_noop(label: str) -> str:
+    """Marks a label the upload page shows for `makemessages`, which looks for this name: Django's
+    gettext_noop, without importing Django here. The page translates the label when it renders."""
+    return label
+
+
 @dataclass(frozen=True)
 class Options:
     format: str = "png"
@@ -176,7 +182,7 @@ OPTIONS: tuple[Option, ...] = (
         pattern="[0-9]{1,5}x[0-9]{1,5}",
         default="full",
         sets=("size_bound", "size_preview"),
-        labels={"full": "Full size", "preview": "Preview (0.25 MP)"},
+        labels={"full": gettext_noop("Full size"), "preview": gettext_noop("Preview (0.25 MP)")},
         parse=parse_size,
     ),
     Option(
@@ -199,7 +205,7 @@ OPTIONS: tuple[Option, ...] = (
         doc_default="`fast`",
         values=("fast", "best"),
         default="fast",
-        labels={"fast": "Fast", "best": "Best (about twice the time)"},
+        labels={"fast": gettext_noop("Fast"), "best": gettext_noop("Best (about twice the time)")},
     ),
     Option(
         "alpha_matting",

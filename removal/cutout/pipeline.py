@@ -112,6 +112,9 @@ def cut_out(
                     background=background,
                     partner=partner,
                 )
-        cutout = cut_out_image(decode_image(data, max_pixels=max_pixels), options, session=session, partner=partner)
+        cutout, sure = cut_out_image(
+            decode_image(data, max_pixels=max_pixels), options, session=session, partner=partner
+        )
         result = laid_out(cutout, options, background, compress_level=compress_level)
-        return dataclasses.replace(result, mask_png=encode_png(cutout.getchannel("A"), compress_level=compress_level))
+        mask_png = encode_png(cutout.getchannel("A"), compress_level=compress_level)
+        return dataclasses.replace(result, mask_png=mask_png, confidence=sure)

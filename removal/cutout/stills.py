@@ -6,7 +6,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 
-from removal.cutout import refine
+from removal.cutout import confidence, refine
 from removal.cutout.decode import decode_image
 from removal.cutout.encode import Cutout, encode
 from removal.cutout.options import PREVIEW_PIXELS, Options
@@ -32,8 +32,23 @@ def remove_background(
     (foreground threshold, background threshold, erode size) refines the edges
     with rembg's alpha matting (finer hair, slower).
     """
+    return scored_cutout(image, session=session, matting=matting, quality=quality, partner=partner)[0]
+
+
+def scored_cutout(
+    image: Image.Image,
+    *,
+    session: Any,
+    matting: tuple[int, int, int] | None = None,
+    quality: str = "fast",
+    partner: Any = None,
+) -> tuple[Image.Image, float]:
+    """remove_background's cutout, and how sure the model is of it (removal.cutout.confidence, read
+    from the model's mask before the clean-up, as it was fitted)."""
     rgb = image.convert("RGB") if image.mode != "RGB" else image
-    alpha = refine.refine_alpha(predict_mask(rgb, session=session, quality=quality, partner=partner))
+    mask = predict_mask(rgb, session=session, quality=quality, partner=partner)
+    sure = confidence.confidence(mask)
+    alpha = refine.refine_alpha(mask)
     if matting is not None:
         from rembg.bg import alpha_matting_cutout
 
@@ -42,7 +57,7 @@ def remove_background(
             alpha = np.asarray(matted.getchannel("A"), dtype=np.uint8)
         except ValueError:
             pass  # matting finds no unknown region on some masks; the model's mask stands, as in rembg
-    return compose_cutout(image, alpha)
+    return compose_cutout(image, alpha), sure
 
 
 def compose_cutout(image: Image.Image, alpha: np.ndarray) -> Image.Image:
@@ -56,9 +71,10 @@ def compose_cutout(image: Image.Image, alpha: np.ndarray) -> Image.Image:
     return refine.compose(rgb, alpha)
 
 
-def cut_out_image(image: Image.Image, options: Options, *, session: Any, partner: Any) -> Image.Image:
-    """One still image or frame at the requested size, through remove_background with the options' model settings."""
-    return remove_background(
+def cut_out_image(image: Image.Image, options: Options, *, session: Any, partner: Any) -> tuple[Image.Image, float]:
+    """One still image or frame at the requested size, through scored_cutout with the options' model settings:
+    the cutout and its confidence."""
+    return scored_cutout(
         fit_size(image, options),
         session=session,
         matting=options.alpha_matting,

@@ -132,10 +132,14 @@ def cut_out(
     on_frame: Callable[[int, int], None] | None,
     partner: Any = None,
 ) -> Cutout:
-    """A zip of transparent PNG frames and a WebM with alpha (size applies; other options do not)."""
+    """A zip of transparent PNG frames and a WebM with alpha (size applies; other options do not);
+    its confidence is its least confident frame's."""
+    confidences: list[float] = []
 
     def cut_frame(frame: Image.Image) -> Image.Image:
-        return cut_out_image(frame, options, session=session, partner=partner)
+        cutout, sure = cut_out_image(frame, options, session=session, partner=partner)
+        confidences.append(sure)
+        return cutout
 
     try:
         archive = cut_out_video(data, cut_frame=cut_frame, max_frames=max_frames, on_frame=on_frame)
@@ -152,4 +156,5 @@ def cut_out(
         mime_type="application/zip",
         extension="zip",
         frames=len(frame_names),
+        confidence=min(confidences),
     )

@@ -197,3 +197,11 @@ def callback_url(params: Any) -> str:
         if len(url) > CALLBACK_URL_MAX_CHARS:
             raise BadRequest(f"callback_url: {CALLBACK_URL_MAX_CHARS} characters at most")
     return url
+
+
+def improve_quality(request: HttpRequest) -> str:
+    """The `quality` an improvement runs with (form field or JSON body); only "best" for now."""
+    quality = str(request_parameters(request).get("quality") or services.IMPROVED_QUALITY)
+    if quality != services.IMPROVED_QUALITY:
+        raise BadRequest(f"quality: improving runs the flagged items with {services.IMPROVED_QUALITY!r} only")
+    return quality

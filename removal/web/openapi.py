@@ -25,9 +25,16 @@ from removal.web.openapi_schemas import (
     ref,
 )
 
+REVIEW_HEADERS = {
+    "X-Confidence": {"$ref": "#/components/headers/X-Confidence"},
+    "X-Needs-Review": {"$ref": "#/components/headers/X-Needs-Review"},
+}
+
 BGREMOVE_RESPONSES: dict[str, Any] = {
     "200": {
-        "description": "The cutout: JSON (imgData, or link with S3 storage), or the image itself with blob=true.",
+        "description": "The cutout: JSON (imgData, or link with S3 storage), or the image itself with blob=true "
+        "(then X-Confidence and X-Needs-Review say what the JSON's confidence and needs_review say).",
+        "headers": REVIEW_HEADERS,
         "content": {
             JSON: {"schema": ref("Cutout")},
             "image/*": {"schema": BINARY},
@@ -189,6 +196,27 @@ PATHS: dict[str, Any] = {
             },
         }
     },
+    "/api/v1/batches/{batch_id}/improve": {
+        "post": {
+            "summary": "The batch's items that need review made again, in place, with quality=best",
+            "description": "Only done items whose confidence is below review_below and that nobody edited or "
+            "reviewed; their results are replaced (the previous one is kept on the server) and their events flow "
+            "over the websocket as usual. 409 when no item needs review.",
+            "parameters": [ID],
+            "requestBody": {
+                "content": {
+                    media: {
+                        "schema": {"type": "object", "properties": {"quality": {"type": "string", "enum": ["best"]}}}
+                    }
+                    for media in (MULTIPART, JSON)
+                }
+            },
+            "responses": {
+                "202": json_reply(ref("Batch"), "The batch, its flagged items queued again."),
+                **error_replies(400, 401, 403, 404, 405, 409, 429, 503),
+            },
+        }
+    },
     "/api/v1/batches/{batch_id}/zip": {
         "get": {
             "summary": "The finished cutouts as one zip, streamed, ending with manifest.json",
@@ -208,6 +236,16 @@ PATHS: dict[str, Any] = {
     },
     "/api/v1/items/{item_id}/result": _stored_file("One cutout", "The cutout."),
     "/api/v1/items/{item_id}/original": _stored_file("One uploaded original", "The original."),
+    "/api/v1/items/{item_id}/review": {
+        "post": {
+            "summary": "Mark a cutout as looked at (it will do): it no longer needs review",
+            "parameters": [ITEM_ID],
+            "responses": {
+                "200": json_reply(ref("Item"), "The item, reviewed; its result is unchanged."),
+                **error_replies(401, 403, 404, 405, 409, 429),
+            },
+        }
+    },
     "/api/v1/items/{item_id}/mask": {
         "get": _stored_file(
             "The cutout's mask (the last edit's, else the model's)",
@@ -263,8 +301,18 @@ def document() -> dict[str, Any]:
         "components": {
             "schemas": SCHEMAS,
             "headers": {
-                name: {"schema": {"type": "integer"}}
-                for name in ("Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
+                **{
+                    name: {"schema": {"type": "integer"}}
+                    for name in ("Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
+                },
+                "X-Confidence": {
+                    "description": "How sure the model is of the cutout, 0-1 with 3 decimals (as confidence).",
+                    "schema": {"type": "string", "pattern": "^[01]\\.[0-9]{3}$"},
+                },
+                "X-Needs-Review": {
+                    "description": "Whether the cutout may need a look (as needs_review).",
+                    "schema": {"type": "string", "enum": ["true", "false"]},
+                },
             },
             "securitySchemes": {
                 "apiKeyHeader": {"type": "apiKey", "in": "header", "name": "X-Api-Key"},

@@ -73,7 +73,23 @@ ITEM_ID = {"name": "item_id", "in": "path", "required": True, "schema": {"type":
 BINARY = {"type": "string", "format": "binary"}
 
 
-BATCH_SUMMARY_REQUIRED = ["id", "status", "created_at", "counts", "ws", "zip", "manifest", "options"]
+BATCH_SUMMARY_REQUIRED = ["id", "status", "created_at", "counts", "ws", "zip", "manifest", "options", "review_below"]
+
+# How sure the model is of a cutout, in every reply that reports one (serializers.review_fields).
+REVIEW_PROPERTIES: dict[str, Any] = {
+    "confidence": {
+        "type": ["number", "null"],
+        "minimum": 0,
+        "maximum": 1,
+        "description": "How sure the model is of the cutout, 0-1, read from its own mask (3 decimals); "
+        "null until the item is done, and for items made before it was measured.",
+    },
+    "needs_review": {
+        "type": "boolean",
+        "description": "A done item whose confidence is below the server's review_below (REVIEW_CONFIDENCE_BELOW) "
+        "and that nobody has edited or reviewed: it may need a look.",
+    },
+}
 
 
 BATCH_SUMMARY_PROPERTIES: dict[str, Any] = {
@@ -85,6 +101,10 @@ BATCH_SUMMARY_PROPERTIES: dict[str, Any] = {
     "zip": {"type": "string"},
     "manifest": {"type": "string", "description": "The path of the batch's manifest (also manifest.json in the zip)."},
     "options": {"type": "object", "description": "The options the batch was made with."},
+    "review_below": {
+        "type": "number",
+        "description": "Items less sure than this are flagged needs_review (the server's REVIEW_CONFIDENCE_BELOW).",
+    },
 }
 
 
@@ -113,6 +133,7 @@ SCHEMAS: dict[str, Any] = {
         "required": [
             *("id", "filename", "status", "revision", "result", "original", "error"),
             *("width", "height", "processing_ms", "cached", "edited", "mask"),
+            *("confidence", "needs_review", "reviewed", "quality"),
         ],
         "properties": {
             "id": {"type": "string", "format": "uuid"},
@@ -128,6 +149,17 @@ SCHEMAS: dict[str, Any] = {
             "cached": {"type": "boolean"},
             "edited": {"type": "boolean"},
             "mask": {"type": ["string", "null"]},
+            **REVIEW_PROPERTIES,
+            "reviewed": {
+                "type": "boolean",
+                "description": "A person edited the cutout or marked it reviewed (POST .../review); a revert keeps it.",
+            },
+            "quality": {
+                "type": "string",
+                "enum": ["fast", "best"],
+                "description": "The quality preset of the current (or coming) result: the batch's, or best once "
+                "improved (POST /api/v1/batches/{batch_id}/improve).",
+            },
         },
     },
     "ManifestEntry": {
@@ -135,7 +167,7 @@ SCHEMAS: dict[str, Any] = {
         "additionalProperties": False,
         "required": [
             *("id", "original_name", "output_name", "status", "error", "width", "height"),
-            *("bytes", "sha256", "options", "model", "cached"),
+            *("bytes", "sha256", "options", "model", "cached", "confidence", "needs_review"),
         ],
         "properties": {
             "id": {"type": "string", "format": "uuid"},
@@ -153,6 +185,7 @@ SCHEMAS: dict[str, Any] = {
             "options": {"type": "object"},
             "model": {"type": ["string", "null"], "description": "The model that made the output."},
             "cached": {"type": "boolean"},
+            **REVIEW_PROPERTIES,
         },
     },
     "Manifest": {
@@ -169,8 +202,10 @@ SCHEMAS: dict[str, Any] = {
     "Counts": {
         "type": "object",
         "additionalProperties": False,
-        "required": ["queued", "processing", "done", "failed", "total"],
-        "properties": {name: {"type": "integer"} for name in ("queued", "processing", "done", "failed", "total")},
+        "required": ["queued", "processing", "done", "failed", "total", "needs_review"],
+        "properties": {
+            name: {"type": "integer"} for name in ("queued", "processing", "done", "failed", "total", "needs_review")
+        },
     },
     "BatchSummary": {
         "type": "object",
@@ -214,13 +249,14 @@ SCHEMAS: dict[str, Any] = {
     "Cutout": {
         "type": "object",
         "additionalProperties": False,
-        "required": ["status", "mimeType", "extension"],
+        "required": ["status", "mimeType", "extension", "confidence", "needs_review"],
         "properties": {
             "status": {"type": "integer", "const": 200},
             "imgData": {"type": "string", "contentEncoding": "base64"},
             "link": {"type": "string"},
             "mimeType": {"type": "string"},
             "extension": {"type": "string"},
+            **REVIEW_PROPERTIES,
         },
     },
     "Stored": {

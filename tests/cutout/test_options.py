@@ -29,6 +29,18 @@ def parse(**params: Any) -> Options:
     return parse_options(params, default_model="u2netp", model_dir=settings.U2NET_HOME)
 
 
+@pytest.fixture
+def default_models_only(settings: Any, tmp_path: Path) -> Path:
+    """The model folder as a fresh `make setup` leaves it (u2netp and its int8 copy), whatever
+    else this machine has pulled: the replies below name the installed models."""
+    folder = tmp_path / "u2net"
+    folder.mkdir()
+    for name in ("u2netp.onnx", "u2netp-int8.onnx"):
+        (folder / name).symlink_to(Path(settings.U2NET_HOME) / name)
+    settings.U2NET_HOME = folder
+    return folder
+
+
 def test_defaults_are_a_full_size_transparent_png() -> None:
     options = parse()
     assert (options.format, options.channels, options.bg_color, options.crop, options.model) == (
@@ -77,7 +89,7 @@ def test_valid_values(params: dict[str, Any], expected: dict[str, Any]) -> None:
         ({"format": ["png"]}, "format: must be a string"),
     ],
 )
-def test_invalid_values_name_the_field(params: dict[str, Any], field: str) -> None:
+def test_invalid_values_name_the_field(params: dict[str, Any], field: str, default_models_only: Path) -> None:
     with pytest.raises(InvalidOption, match=field.replace("(", r"\(")):
         parse(**params)
 
@@ -175,7 +187,7 @@ def test_batch_with_a_bad_option_is_refused(api: Any) -> None:
     assert not Item.objects.exists()
 
 
-def test_models_endpoint(client: Any) -> None:
+def test_models_endpoint(client: Any, default_models_only: Path) -> None:
     reply = client.get("/api/v1/models").json()
     assert (reply["models"], reply["default"], reply["qualities"]) == (
         ["u2netp", "u2netp-int8"],
