@@ -9,7 +9,7 @@ PORT ?= 8000
 export U2NET_HOME ?= $(CURDIR)/.cache/u2net
 MODEL := $(U2NET_HOME)/u2netp.onnx
 MODEL_INT8 := $(U2NET_HOME)/u2netp-int8.onnx
-SERVE := $(PY) -m uvicorn bgsite.asgi:application --host $(HOST) --port $(PORT) --lifespan on --ws websockets-sansio --no-access-log
+SERVE := $(PY) -m uvicorn bgsite.asgi:application --host $(HOST) --port $(PORT) --lifespan on --http bgsite.server:HttpProtocol --ws bgsite.server:WebSocketProtocol --no-access-log
 
 .PHONY: run web worker test lint loadtest bench quality setup setup-dev migrate clean
 
