@@ -128,7 +128,8 @@ def test_http_errors_are_reported(image_host: Any) -> None:
         ("ftp://example.com/a.jpg", "not 'ftp'"),
         ("javascript:alert(1)", "not 'javascript'"),
         ("http:///nohost", "no host name"),
-        ("not a url", "only http and https"),
+        ("not a url", "has no scheme: give a full URL"),
+        ("example.com/a.jpg", "has no scheme: give a full URL"),
     ],
 )
 def test_other_schemes_are_refused(url: str, message: str) -> None:
