@@ -38,7 +38,7 @@ COPY scripts/quantize_model.py /tmp/quantize_model.py
 RUN /opt/venv/bin/python /tmp/quantize_model.py /opt/u2net
 
 # More models users may choose with the `model` option, from the catalog of rembg's
-# releases (removal/model_catalog.py). `manage.py models pull` streams each to a .part
+# releases (removal/cutout/model_catalog.py). `manage.py models pull` streams each to a .part
 # file, checks rembg's own checksum and only then installs it, so an interrupted or
 # damaged download fails the build instead of being baked in; the running container
 # never fetches any. Build with --build-arg EXTRA_MODELS="" for the bundled u2netp only.

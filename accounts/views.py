@@ -1,6 +1,6 @@
 """Sign-up and the account page's forms (API keys, webhook secret). Log in/out and password
 change are Django's own views, wired in accounts/urls.py; the page itself, which also shows
-removal's usage, is removal.views.dashboard (accounts never imports removal)."""
+removal's usage, is removal.web.views.dashboard (accounts never imports removal)."""
 
 from typing import Any
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from bench.common import MODEL_DIR, SERVED_MODEL
-from removal import pipeline
+from removal.cutout import pipeline
 from tests.conftest import rss_bytes
 
 

@@ -33,9 +33,9 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from bench import realphotos, scores
 from bench.common import MODEL_DIR, REPO, SERVED_MODEL
-from removal import pipeline, refine
-from removal.model_catalog import int8_base
-from removal.options import MEASURED_QUALITY, QUALITIES, Options, installed_models
+from removal.cutout import pipeline, refine
+from removal.cutout.model_catalog import int8_base
+from removal.cutout.options import MEASURED_QUALITY, QUALITIES, Options, installed_models
 
 SKIMAGE_DATA = Path(skimage.__file__).parent / "data"
 BACKGROUNDS = ["brick.png", "grass.png", "gravel.png", "hubble_deep_field.jpg", "retina.jpg", "moon.png"]

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from bench.common import MODEL_DIR, SERVED_MODEL
-from removal import pipeline, refine
+from removal.cutout import pipeline, refine
 
 MAX_PIXELS = 50_000_000
 

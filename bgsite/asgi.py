@@ -11,9 +11,9 @@ from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set u
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
 from accounts.auth import BrowserOriginValidator  # noqa: E402
-from removal.http_errors import BodySizeLimit  # noqa: E402
-from removal.lifespan import EmbeddedWorkers  # noqa: E402
-from removal.routing import websocket_urlpatterns  # noqa: E402
+from removal.ops.lifespan import EmbeddedWorkers  # noqa: E402
+from removal.web.http_errors import BodySizeLimit  # noqa: E402
+from removal.web.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {

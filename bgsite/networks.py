@@ -2,7 +2,7 @@
 
 bgsite/settings.py parses each list once, so a bad CIDR stops the process at start with the
 setting's name. removal.fetch matches the addresses it would connect to against
-FETCH_ALLOWED_NETWORKS; removal.health matches a scraper's address against
+FETCH_ALLOWED_NETWORKS; removal.ops.health matches a scraper's address against
 METRICS_ALLOWED_NETWORKS.
 """
 

@@ -162,7 +162,7 @@ else:
 
 # Storage: local files under DATA_DIR/media, or S3 when a bucket is named.
 MEDIA_ROOT = DATA_DIR / "media"
-MEDIA_URL = "/media/"  # never served directly: files are private, see removal.views
+MEDIA_URL = "/media/"  # never served directly: files are private, see removal.web.views
 AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
 if AWS_STORAGE_BUCKET_NAME:
     AWS_S3_ENDPOINT_URL = env.str("AWS_S3_ENDPOINT_URL", default="") or None
@@ -271,7 +271,7 @@ ORT_PROVIDERS = env.list("ORT_PROVIDERS", default=["auto"])
 # solo session: the fastest on CPU cores), `shared` (one session per model for the whole process, the images
 # of concurrent threads run together in one batch where the model allows: for a GPU, which N sessions would
 # fill with N copies of the weights and contend for), or `auto`: shared when the first provider is not the CPU.
-# Checked at start-up (removal.providers.configure).
+# Checked at start-up (removal.cutout.providers.configure).
 ORT_LAYOUT = env.str("ORT_LAYOUT", default="auto").lower()
 # Shared layout: at most this many images per run of a model, and how long (ms) the first waiting image
 # waits for others to join its batch.

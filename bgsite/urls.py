@@ -1,8 +1,9 @@
 from django.contrib import admin
 from django.urls import include, path
 
-from removal import health, openapi
-from removal.urls import api_urlpatterns, page_urlpatterns, pixlab_urlpatterns
+from removal.ops import health
+from removal.web import openapi
+from removal.web.urls import api_urlpatterns, page_urlpatterns, pixlab_urlpatterns
 
 urlpatterns = [
     path("", include(page_urlpatterns)),
@@ -17,8 +18,8 @@ urlpatterns = [
     path("metrics", health.metrics_view, name="metrics"),
 ]
 
-# Under the API prefixes these answer in that API's JSON error shape (removal.http_errors).
-handler400 = "removal.http_errors.bad_request"
-handler403 = "removal.http_errors.permission_denied"
-handler404 = "removal.http_errors.page_not_found"
-handler500 = "removal.http_errors.server_error"
+# Under the API prefixes these answer in that API's JSON error shape (removal.web.http_errors).
+handler400 = "removal.web.http_errors.bad_request"
+handler403 = "removal.web.http_errors.permission_denied"
+handler404 = "removal.web.http_errors.page_not_found"
+handler500 = "removal.web.http_errors.server_error"

@@ -10,7 +10,8 @@ class RemovalConfig(AppConfig):
         from django.core.exceptions import ImproperlyConfigured
         from PIL import Image
 
-        from removal import checks, providers, worker  # noqa: F401  (registers checks and the wake-up signal)
+        from removal.cutout import providers
+        from removal.ops import checks, worker  # noqa: F401  (registers checks and the wake-up signal)
 
         try:
             providers.configure(

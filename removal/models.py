@@ -18,7 +18,7 @@ class Batch(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="batches")
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.UPLOAD)
-    # Output options for every item of the batch (removal.options.Options as JSON).
+    # Output options for every item of the batch (removal.cutout.options.Options as JSON).
     options = models.JSONField(default=dict, blank=True)
     # POSTed a signed summary when the batch finishes (see removal.services.webhook_deliver).
     callback_url = models.URLField(max_length=2000, blank=True)

@@ -15,8 +15,8 @@ django.setup()
 from django.conf import settings  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
-from removal import pipeline  # noqa: E402
-from removal.options import parse_options  # noqa: E402
+from removal.cutout import pipeline  # noqa: E402
+from removal.cutout.options import parse_options  # noqa: E402
 from tests.conftest import photo_bytes  # noqa: E402
 
 OUT = Path(__file__).resolve().parent.parent / "docs" / "images"

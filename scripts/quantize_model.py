@@ -69,7 +69,7 @@ def calibration_images() -> Iterator[Image.Image]:
 
 
 def model_input(image: Image.Image) -> np.ndarray:
-    """rembg's normalisation for the U²-Net models (removal.u2net): all of them see 320x320."""
+    """rembg's normalisation for the U²-Net models (removal.cutout.u2net): all of them see 320x320."""
     pixels = np.array(image.resize((SIDE, SIDE), Image.Resampling.LANCZOS))
     pixels = pixels / max(np.max(pixels), 1e-6)
     planes = np.stack([(pixels[:, :, channel] - MEAN[channel]) / STD[channel] for channel in range(3)])

@@ -1,6 +1,6 @@
 """A bounded load generator: concurrent /bgremove calls plus a big batch upload, at once.
 
-Used by tests/test_load.py (short) and `make loadtest` (long):
+Used by tests/ops/test_load.py (short) and `make loadtest` (long):
 
     python -m tests.loadgen --bgremove 200 --batch 500
 

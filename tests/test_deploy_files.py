@@ -10,8 +10,8 @@ from pathlib import Path
 import yaml
 from django.conf import settings
 
-from removal.client_package import client_sdist
-from removal.model_catalog import CATALOG
+from removal.cutout.model_catalog import CATALOG
+from removal.ops.client_package import client_sdist
 from tests.conftest import REPO, LiveServer
 
 UVICORN_ARGS = [

@@ -1,9 +1,18 @@
-"""The layering the code keeps (docs/architecture.md): checked on the source, so a shortcut shows here."""
+"""The layering the code keeps (docs/architecture.md): checked on the source, so a shortcut shows here.
+
+Front doors (removal.web) -> domain (removal's own modules: models, services, selectors, tasks, ...)
+-> image core (removal.cutout). Operations (removal.ops) sit beside the domain and may read it; the
+core knows nothing of Django or of the layers above it.
+"""
 
 import ast
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+REMOVAL = ROOT / "removal"
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -14,13 +23,94 @@ def imported_modules(path: Path) -> set[str]:
             names |= {alias.name for alias in node.names}
         elif isinstance(node, ast.ImportFrom) and node.module:
             names.add(node.module)
+            if node.module == "removal":  # from removal import web -> removal.web
+                names |= {f"removal.{alias.name}" for alias in node.names}
     return names
+
+
+def offenders(paths: list[Path], forbidden: tuple[str, ...]) -> dict[str, list[str]]:
+    """Each file's imports that start with one of the forbidden prefixes (a package or a module)."""
+    found = {
+        str(path.relative_to(ROOT)): sorted(
+            name for name in imported_modules(path) if any(name == f or name.startswith(f"{f}.") for f in forbidden)
+        )
+        for path in paths
+    }
+    return {path: names for path, names in found.items() if names}
+
+
+def domain_files() -> list[Path]:
+    layers = {REMOVAL / "cutout", REMOVAL / "web", REMOVAL / "ops", REMOVAL / "management", REMOVAL / "migrations"}
+    return [path for path in REMOVAL.rglob("*.py") if not any(layer in path.parents for layer in layers)]
 
 
 def test_accounts_never_imports_removal() -> None:
     """removal builds on accounts (keys, who is calling); the other way round would be a cycle."""
-    offenders = {
-        str(path.relative_to(ROOT)): sorted(name for name in imported_modules(path) if name.split(".")[0] == "removal")
-        for path in (ROOT / "accounts").rglob("*.py")
+    assert offenders(list((ROOT / "accounts").rglob("*.py")), ("removal",)) == {}
+
+
+def test_the_image_core_imports_no_django_and_no_layer_above_it() -> None:
+    above = ("removal.web", "removal.ops", "django", "bgsite", "accounts", *_domain_modules())
+    assert offenders(list((REMOVAL / "cutout").rglob("*.py")), above) == {}
+
+
+def test_the_domain_never_imports_a_front_door() -> None:
+    assert domain_files()  # the rule holds over something
+    assert offenders(domain_files(), ("removal.web",)) == {}
+
+
+def test_operations_never_import_a_front_door() -> None:
+    assert offenders(list((REMOVAL / "ops").rglob("*.py")), ("removal.web",)) == {}
+
+
+def test_services_never_import_the_tasks_that_wrap_them() -> None:
+    """tasks.py -> services, one way: services enqueue by the task's stored path (removal.tasks.process_item)."""
+    assert offenders(list((REMOVAL / "services").rglob("*.py")), ("removal.tasks",)) == {}
+    assert "removal.services" in imported_modules(REMOVAL / "tasks.py")
+
+
+def test_service_modules_import_each_other_without_a_cycle() -> None:
+    graph = {
+        path.stem: {name.rsplit(".", 1)[1] for name in imported_modules(path) if name.startswith("removal.services.")}
+        for path in (REMOVAL / "services").glob("*.py")
+        if path.stem != "__init__"
     }
-    assert {path: names for path, names in offenders.items() if names} == {}
+    assert graph["batches"]  # they do import each other
+    done: list[str] = []
+    while pending := [name for name, needs in graph.items() if name not in done and needs <= set(done)]:
+        done += pending
+    assert sorted(done) == sorted(graph), f"a cycle among {sorted(set(graph) - set(done))}"
+
+
+def test_services_enqueue_the_tasks_of_tasks_py() -> None:
+    from removal import tasks
+    from removal.services import files, processing, webhooks
+
+    assert files.queued_task(processing.PROCESS_ITEM_TASK) is tasks.process_item
+    assert files.queued_task(webhooks.DELIVER_WEBHOOK_TASK) is tasks.deliver_webhook
+
+
+def test_the_image_core_imports_without_django_settings() -> None:
+    """Every module of removal.cutout imports in a bare interpreter, and Django is not loaded by it."""
+    script = (
+        "import importlib, pkgutil, sys\n"
+        "import removal.cutout as core\n"
+        "names = [m.name for m in pkgutil.iter_modules(core.__path__, 'removal.cutout.')]\n"
+        "for name in names: importlib.import_module(name)\n"
+        "loaded = sorted(m for m in sys.modules if m == 'django' or m.startswith(('django.', 'bgsite')))\n"
+        "print(len(names), loaded)\n"
+    )
+    env = {key: value for key, value in os.environ.items() if key != "DJANGO_SETTINGS_MODULE"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, env=env, capture_output=True, text=True, timeout=240, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    count, loaded = done.stdout.split(" ", 1)
+    assert int(count) >= 9 and loaded.strip() == "[]"
+
+
+def _domain_modules() -> tuple[str, ...]:
+    names = {
+        ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__") for path in domain_files()
+    }
+    return tuple(sorted(names - {"removal"}))

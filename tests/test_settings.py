@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from removal import checks
+from removal.ops import checks
 from tests.conftest import REPO, run_manage
 
 

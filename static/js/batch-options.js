@@ -1,11 +1,11 @@
 /**
  * The settings panel of the upload page: the output options of a batch
- * (removal/options.py), sent as form fields with the upload that creates the
+ * (removal/cutout/options.py), sent as form fields with the upload that creates the
  * batch or with a re-run, and shown from a batch's stored `options` JSON.
  */
 
 const form = document.getElementById("batch-options");
-/** Each option's default, values and pattern, from its declaration (removal/options.py OPTIONS). */
+/** Each option's default, values and pattern, from its declaration (removal/cutout/options.py OPTIONS). */
 const declared = JSON.parse(document.getElementById("option-choices").textContent);
 const field = {
   all: document.getElementById("options-fields"),
@@ -107,7 +107,7 @@ export function setEditable(editable) {
 }
 
 /**
- * Show a batch's stored options (Options.to_json in removal/options.py).
+ * Show a batch's stored options (Options.to_json in removal/cutout/options.py).
  * An empty object means the defaults.
  */
 export function showOptions(stored) {

@@ -55,7 +55,7 @@ const ui = {
 const state = {
   /** @type {{id: string, zip: string, ws: string} | null} set once the batch exists */
   batch: null,
-  /** the batch's options JSON (removal/options.py), once known */
+  /** the batch's options JSON (removal/cutout/options.py), once known */
   batchOptions: null,
   /** true while the settings panel is open for a re-run */
   editingOptions: false,

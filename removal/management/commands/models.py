@@ -1,6 +1,6 @@
 """`manage.py models list|pull NAME|verify|quantize NAME`: the model weights in U2NET_HOME.
 
-The catalog is removal/model_catalog.py; installing and checking is removal/model_files.py.
+The catalog is removal/cutout/model_catalog.py; installing and checking is removal/cutout/model_files.py.
 """
 
 import subprocess
@@ -11,9 +11,9 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from removal.model_catalog import CATALOG, int8_base
-from removal.model_files import ModelInstallError, installed_copies, model_pull, models_verify
-from removal.options import installed_models, model_weights
+from removal.cutout.model_catalog import CATALOG, int8_base
+from removal.cutout.model_files import ModelInstallError, installed_copies, model_pull, models_verify
+from removal.cutout.options import installed_models, model_weights
 
 QUANTIZER = Path(settings.BASE_DIR) / "scripts" / "quantize_model.py"
 

@@ -5,8 +5,8 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
-from removal import metrics
-from removal.worker import WorkerPool
+from removal.ops import metrics
+from removal.ops.worker import WorkerPool
 
 
 class Command(BaseCommand):

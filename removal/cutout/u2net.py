@@ -1,0 +1,134 @@
+"""The U²-Net family's prediction on onnxruntime directly, exactly as rembg makes it.
+
+`import rembg` loads pymatting and numba for alpha matting: about 180 MB of
+memory and 1.3 s per process that the bundled model never uses. So the models
+whose rembg session is this U²-Net prediction (u2netp as shipped, the other
+U²-Net models of the catalog, and their int8 copies) run here; every other model, and alpha matting, go through
+rembg itself, imported only then. `tests/cutout/test_u2net.py` checks the masks are
+byte for byte rembg's. On the shared layout (ORT_LAYOUT) the images of several
+threads run in one batch when the model file allows it (open_session).
+"""
+
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from removal.cutout.batching import BatchRunner
+from removal.cutout.model_catalog import CATALOG, INT8_SUFFIX
+
+logger = logging.getLogger(__name__)
+
+# Models whose rembg session is rembg.sessions.u2netp.U2netpSession (or U2netSession, ...): 320x320
+# input, ImageNet mean and deviation, the first output's first channel min-max scaled; and their int8
+# copies (scripts/quantize_model.py), which rembg does not know by name.
+U2NET_MODELS = {model.name for model in CATALOG.values() if model.u2net_family}
+U2NET_MODELS |= {name + INT8_SUFFIX for name in U2NET_MODELS}
+SIDE = 320
+MEAN = (0.485, 0.456, 0.406)
+STD = (0.229, 0.224, 0.225)
+# How far (on the model's 0..1 output) an image run in a batch may come out from the same image run alone
+# for the graph to count as running batches: float rounding (a GPU may pick other kernels for a batch) stays
+# far below it; a graph that mixes the images of a batch does not.
+SIDE_BY_SIDE_TOLERANCE = 1e-2
+
+
+class U2netSession:
+    """What bgsite needs of a rembg session (`predict`) for a U²-Net model file, or the bytes of one.
+
+    `predict` is model_input, run and mask_from_output in turn. With `batches`
+    (open_session, the shared layout), the run happens in a batch with other
+    threads' images; preparing the input and the mask stays in the caller's thread.
+    """
+
+    def __init__(self, model: Path | bytes, options: Any, providers: list[str]) -> None:
+        import onnxruntime as ort
+
+        self.inner_session = ort.InferenceSession(
+            model if isinstance(model, bytes) else str(model), options, providers=providers
+        )
+        self.input_name = self.inner_session.get_inputs()[0].name
+        self.batches: BatchRunner | None = None
+
+    def model_input(self, image: Image.Image) -> np.ndarray:
+        """rembg's BaseSession.normalize, without its copy of an image that is RGB already."""
+        rgb = image if image.mode == "RGB" else image.convert("RGB")
+        pixels = np.array(rgb.resize((SIDE, SIDE), Image.Resampling.LANCZOS))
+        pixels = pixels / max(np.max(pixels), 1e-6)
+        planes = np.zeros((SIDE, SIDE, 3))
+        for channel in range(3):
+            planes[:, :, channel] = (pixels[:, :, channel] - MEAN[channel]) / STD[channel]
+        return np.expand_dims(planes.transpose((2, 0, 1)), 0).astype(np.float32)
+
+    def run(self, model_input: np.ndarray, run_options: Any = None) -> np.ndarray:
+        """The model's first output (the fused mask) for a batch of inputs."""
+        return self.inner_session.run(None, {self.input_name: model_input}, run_options)[0]
+
+    def mask_from_output(self, output: np.ndarray, size: tuple[int, int]) -> Image.Image:
+        """One image's output min-max scaled to a mask of `size` (rembg's U2netpSession.predict)."""
+        prediction = output[:, 0, :, :]
+        highest, lowest = np.max(prediction), np.min(prediction)
+        prediction = np.squeeze((prediction - lowest) / (highest - lowest))
+        mask = Image.fromarray((prediction * 255).astype("uint8"), mode="L")
+        return mask.resize(size, Image.Resampling.LANCZOS)
+
+    def predict(self, image: Image.Image) -> list[Image.Image]:
+        """The subject's mask at the image's size."""
+        model_input = self.model_input(image)
+        output = self.run(model_input) if self.batches is None else self.batches.run(model_input)
+        return [self.mask_from_output(output, image.size)]
+
+    def runs_images_side_by_side(self) -> bool:
+        """Whether two images run in one batch each come out as they do alone.
+
+        Two different synthetic pictures, so that a graph mixing the images of a
+        batch shows. A graph that cannot run a batch fails a node: that is a
+        "no", so onnxruntime is told not to log it as an error.
+        """
+        import onnxruntime as ort
+
+        square = np.full((1, 3, SIDE, SIDE), -2.0, dtype=np.float32)
+        square[:, :, SIDE // 4 : SIDE // 2, SIDE // 3 : 3 * SIDE // 4] = 2.0
+        pictures = np.concatenate([square, -square[:, :, ::-1, :]])
+        quiet = ort.RunOptions()
+        quiet.log_severity_level = 4  # fatal only
+        try:
+            together = self.run(pictures, quiet)
+        except Exception:  # onnxruntime's Fail or InvalidArgument, for a batch this graph cannot run
+            return False
+        alone = np.concatenate([self.run(pictures[:1]), self.run(pictures[1:])])
+        return together.shape == alone.shape and bool(np.abs(together - alone).max() <= SIDE_BY_SIDE_TOLERANCE)
+
+
+def batchable_graph(model_path: Path) -> bytes:
+    """The model with the first dimension of its inputs and outputs named, not fixed (U²-Net files fix it to 1).
+
+    The shapes stored for its inner tensors were inferred for the fixed batch;
+    they are dropped, and onnxruntime infers them again.
+    """
+    import onnx
+
+    model = onnx.load(str(model_path))
+    for value in (*model.graph.input, *model.graph.output):
+        dims = value.type.tensor_type.shape.dim
+        if dims:
+            dims[0].dim_param = "batch"
+    del model.graph.value_info[:]
+    return model.SerializeToString()
+
+
+def open_session(
+    model_path: Path, options: Any, providers: list[str], *, max_batch: int = 1, batch_wait_seconds: float = 0.0
+) -> U2netSession:
+    """A session of the model; with `max_batch` > 1, one that runs concurrent callers' images in one batch
+    when its graph runs them (u2netp's fp32 file does; its int8 copy has the batch fixed in its inner sizes)."""
+    if max_batch > 1:
+        session = U2netSession(batchable_graph(model_path), options, providers)
+        if session.runs_images_side_by_side():
+            session.batches = BatchRunner(session.run, max_batch=max_batch, wait_seconds=batch_wait_seconds)
+            logger.info("%s runs up to %d images per run", model_path.stem, max_batch)
+            return session
+        logger.info("%s runs one image per run: its graph cannot run a batch", model_path.stem)
+    return U2netSession(model_path, options, providers)

@@ -1,0 +1,118 @@
+"""Short videos (MP4, MOV, WebM, MKV) in: a zip of transparent PNG frames and a WebM with alpha out.
+
+ffmpeg comes from the imageio-ffmpeg wheel (no system package needed). No
+Django here, like removal.cutout.pipeline, which calls this for video inputs.
+"""
+
+import io
+import tempfile
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import imageio_ffmpeg
+from PIL import Image
+
+WEBM_MAGIC = b"\x1a\x45\xdf\xa3"  # EBML: WebM and Matroska
+MP4_BRANDS = {b"isom", b"iso2", b"iso4", b"iso5", b"iso6", b"mp41", b"mp42", b"avc1", b"M4V ", b"qt  ", b"dash"}
+
+
+class VideoRejected(ValueError):
+    """Not a video we can read, or over the limits; the message says which."""
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    width: int
+    height: int
+    fps: float
+    seconds: float
+    frames: int
+
+
+def looks_like_video(head: bytes) -> bool:
+    return head[:4] == WEBM_MAGIC or (head[4:8] == b"ftyp" and head[8:12] in MP4_BRANDS)
+
+
+def _as_file(data: bytes) -> Any:
+    temporary = tempfile.NamedTemporaryFile(suffix=".video")  # noqa: SIM115 (closed by the caller)
+    temporary.write(data)
+    temporary.flush()
+    return temporary
+
+
+def probe(data: bytes, *, max_seconds: float, max_frames: int, max_pixels: int) -> VideoInfo:
+    """Size, rate and length, read from the container; refuses what is over the limits."""
+    with _as_file(data) as source:
+        reader = imageio_ffmpeg.read_frames(source.name)
+        try:
+            meta = next(reader)
+        except (RuntimeError, OSError, StopIteration) as exc:
+            raise VideoRejected(f"not a video we can read ({str(exc).splitlines()[0][:120]})") from None
+        finally:
+            reader.close()
+    width, height = meta["size"]
+    fps = float(meta.get("fps") or 0) or 25.0
+    seconds = float(meta.get("duration") or 0)
+    frames = round(seconds * fps)
+    if seconds > max_seconds:
+        raise VideoRejected(f"the video is {seconds:.1f} s long; the limit is {max_seconds:g} s")
+    if frames > max_frames:
+        raise VideoRejected(f"the video has about {frames} frames; the limit is {max_frames}")
+    if width * height > max_pixels:
+        raise VideoRejected(f"the video is {width}x{height}; the limit is {max_pixels / 1e6:g} megapixels a frame")
+    return VideoInfo(width=width, height=height, fps=fps, seconds=seconds, frames=frames)
+
+
+def frames(data: bytes) -> Iterator[tuple[Image.Image, float]]:
+    """The video's frames as RGB images, with the frame rate."""
+    with _as_file(data) as source:
+        reader = imageio_ffmpeg.read_frames(source.name, pix_fmt="rgb24")
+        meta = next(reader)
+        size, fps = tuple(meta["size"]), float(meta.get("fps") or 25)
+        for raw in reader:
+            yield Image.frombytes("RGB", size, raw), fps
+
+
+def cut_out_video(
+    data: bytes,
+    *,
+    cut_frame: Callable[[Image.Image], Image.Image],
+    max_frames: int,
+    on_frame: Callable[[int, int], None] | None = None,
+    expected_frames: int = 0,
+) -> bytes:
+    """A zip with frames/00001.png… (each frame's RGBA cutout) and cutout.webm (VP9 with alpha)."""
+    archive_buffer = io.BytesIO()
+    with tempfile.TemporaryDirectory() as folder, zipfile.ZipFile(archive_buffer, "w") as archive:
+        webm = Path(folder) / "cutout.webm"
+        writer = None
+        for count, (frame, fps) in enumerate(frames(data), start=1):
+            if count > max_frames:
+                raise VideoRejected(f"the video has more than {max_frames} frames")
+            cutout = cut_frame(frame).convert("RGBA")
+            png = io.BytesIO()
+            cutout.save(png, "PNG", compress_level=1)
+            archive.writestr(f"frames/{count:05d}.png", png.getvalue())
+            if writer is None:
+                writer = imageio_ffmpeg.write_frames(
+                    str(webm),
+                    cutout.size,
+                    pix_fmt_in="rgba",
+                    pix_fmt_out="yuva420p",
+                    fps=fps,
+                    codec="libvpx-vp9",
+                    macro_block_size=1,
+                    output_params=["-auto-alt-ref", "0", "-b:v", "0", "-crf", "32"],
+                )
+                writer.send(None)
+            writer.send(cutout.tobytes())
+            if on_frame is not None:
+                on_frame(count, max(count, expected_frames))
+        if writer is None:
+            raise VideoRejected("the video has no frames")
+        writer.close()
+        archive.write(webm, "cutout.webm")
+    return archive_buffer.getvalue()

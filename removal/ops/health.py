@@ -1,0 +1,120 @@
+"""Endpoints for load balancers, orchestrators and monitoring.
+
+/healthz and /readyz need no authentication and show no secrets; /metrics needs
+METRICS_TOKEN as a bearer token, or a scraper in METRICS_ALLOWED_NETWORKS.
+"""
+
+import hmac
+import time
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from channels.layers import get_channel_layer
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.db import connection
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.views.decorators.cache import never_cache
+
+from bgsite.networks import client_address, in_networks
+from removal.cutout import providers
+from removal.cutout.options import model_weights
+from removal.ops import metrics, worker
+
+
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    """The process is up and answering."""
+    return JsonResponse({"status": "ok"})
+
+
+@never_cache
+async def readyz(request: HttpRequest) -> JsonResponse:
+    """Ready to take work: database, channel layer, storage and model all answer.
+
+    200 when every check passes, else 503; each check reports ok/error and its time.
+    """
+    checks = {
+        "database": await _timed(sync_to_async(_database)),
+        "channel_layer": await _timed(_channel_layer),
+        "storage": await _timed(sync_to_async(_storage)),
+        "model": await _timed(sync_to_async(_model)),
+    }
+    ready = all(check["ok"] for check in checks.values())
+    return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
+
+
+@never_cache
+def metrics_view(request: HttpRequest) -> HttpResponse:
+    """Prometheus metrics (removal.ops.metrics) for a scraper in METRICS_ALLOWED_NETWORKS or holding
+    METRICS_TOKEN; 404 when neither is set."""
+    if not (settings.METRICS_TOKEN or settings.METRICS_ALLOWED_NETWORKS):
+        return HttpResponse(
+            "metrics are off: set METRICS_TOKEN or METRICS_ALLOWED_NETWORKS\n", status=404, content_type="text/plain"
+        )
+    if not (_from_allowed_network(request) or _holds_metrics_token(request)):
+        return _metrics_refused()
+    body, content_type = metrics.exposition()
+    return HttpResponse(body, content_type=content_type)
+
+
+def _from_allowed_network(request: HttpRequest) -> bool:
+    address = client_address(request.META.get("REMOTE_ADDR", ""))
+    return address is not None and in_networks(address, settings.METRICS_ALLOWED_NETWORKS)
+
+
+def _holds_metrics_token(request: HttpRequest) -> bool:
+    scheme, _, token = request.headers.get("Authorization", "").partition(" ")
+    return (
+        bool(settings.METRICS_TOKEN)
+        and scheme.lower() == "bearer"
+        and hmac.compare_digest(token.strip().encode(), settings.METRICS_TOKEN.encode())
+    )
+
+
+def _metrics_refused() -> HttpResponse:
+    """401 with a challenge when a token would let the scraper in; 403 when only its address could."""
+    if not settings.METRICS_TOKEN:
+        return HttpResponse("metrics are not served to this address\n", status=403, content_type="text/plain")
+    reply = HttpResponse("a bearer token is needed\n", status=401, content_type="text/plain")
+    reply["WWW-Authenticate"] = 'Bearer realm="metrics"'
+    return reply
+
+
+async def _timed(check: Any) -> dict[str, Any]:
+    started = time.monotonic()
+    try:
+        detail = await check()
+    except Exception as exc:  # a readiness probe reports failures, it does not raise them
+        return {"ok": False, "error": f"{exc.__class__.__name__}: {exc}"[:300]}
+    return {"ok": True, "ms": round((time.monotonic() - started) * 1000, 1), **(detail or {})}
+
+
+def _database() -> None:
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+async def _channel_layer() -> dict[str, str]:
+    layer = get_channel_layer()
+    if layer is None:
+        raise RuntimeError("no channel layer configured")
+    await layer.group_send("readyz", {"type": "readyz.probe"})
+    return {"backend": layer.__class__.__name__}
+
+
+def _storage() -> dict[str, str]:
+    default_storage.exists("readyz-probe")
+    return {"backend": default_storage.__class__.__name__}
+
+
+def _model() -> dict[str, Any]:
+    if model_weights(settings.U2NET_HOME, settings.REMBG_MODEL) is None:
+        weights = settings.U2NET_HOME / f"{settings.REMBG_MODEL}.onnx"
+        raise FileNotFoundError(f"{weights} is missing; run `make setup`")
+    return {
+        "name": settings.REMBG_MODEL,
+        "providers": providers.active(),
+        **providers.layout().summary(),
+        "workers_in_this_process": worker.live_worker_threads(),
+    }

@@ -1,0 +1,147 @@
+"""Admission control for API work: rate limits, the daily quota, and a full queue.
+
+Rate limits use django-ratelimit's counters in Django's cache (per process by
+default, Redis when REDIS_URL is set). Every refusal says when to come back:
+429 with Retry-After and RateLimit-* headers, or 503 with Retry-After.
+
+The waiting room bounds the synchronous calls (/bgremove, /v1.0/removebg) of one
+web process: past MAX_WAITING_CUTOUTS calls waiting for their cutout, the next one
+is answered 503 at once, rather than waiting minutes behind the others. The batch
+API is not bounded by it: its images wait in the durable queue (MAX_QUEUED_ITEMS).
+"""
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime, time, timedelta
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.http import HttpRequest
+from django.utils import timezone
+from django_ratelimit.core import get_usage
+
+from removal import selectors
+from removal.cutout.options import Options
+from removal.errors import QuotaExceeded, ServiceUnavailable, TooManyRequests
+from removal.ops import metrics
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+QUEUE_FULL_RETRY_SECONDS = 5
+# A place in the waiting room frees as soon as one cutout ahead is made (well under a second at the
+# default MAX_WAITING_CUTOUTS); a little longer spreads the retries of many refused clients.
+WAITING_ROOM_RETRY_SECONDS = 2
+_waiting_lock = threading.Lock()
+_waiting = 0
+PREVIEW_CREDITS = 0.25  # a size=preview image; any larger one costs 1, as remove.bg
+
+
+def check_rate(request: HttpRequest, user: "User") -> dict[str, str]:
+    """Count this request against the caller's key and user; the RateLimit-* headers to send.
+
+    A browser session's calls count against its user as a key's do. Raises
+    TooManyRequests when either limit is used up.
+    """
+    api_key = getattr(request, "api_key", None)
+    scopes = [("user", str(user.pk), settings.RATE_LIMIT_PER_USER)]
+    if api_key is not None:
+        scopes.insert(0, ("key", api_key.prefix, settings.RATE_LIMIT_PER_KEY))
+    headers: dict[str, str] = {}
+    tightest: int | None = None
+    for scope, identity, rate in scopes:
+        usage = get_usage(
+            request,
+            group=f"bgsite.api.{scope}",
+            key=lambda group, request, value=identity: value,
+            rate=rate,
+            increment=True,
+        )
+        if usage is None:  # rate limiting disabled, or the cache is unavailable (fail open)
+            continue
+        remaining = max(0, usage["limit"] - usage["count"])
+        reset = max(1, usage["time_left"])
+        limit_headers = {
+            "RateLimit-Limit": str(usage["limit"]),
+            "RateLimit-Remaining": str(remaining),
+            "RateLimit-Reset": str(reset),
+        }
+        if usage["should_limit"]:
+            raise TooManyRequests(
+                f"rate limit of {rate} per API {scope} exceeded; retry in {reset} s",
+                headers={**limit_headers, "Retry-After": str(reset)},
+            )
+        if tightest is None or remaining < tightest:
+            tightest, headers = remaining, limit_headers
+    return headers
+
+
+def image_credits(options: Options | None) -> float:
+    """What one image costs against the daily quota, as remove.bg counts credits."""
+    return PREVIEW_CREDITS if options is not None and options.size_preview else 1.0
+
+
+def credits_left_today(user: "User") -> float | None:
+    """Credits the user may still spend today (UTC) under DAILY_IMAGE_QUOTA; None without a quota."""
+    if settings.DAILY_IMAGE_QUOTA <= 0:
+        return None
+    images, previews = selectors.images_since(user, _midnight())
+    used = images - previews + previews * PREVIEW_CREDITS
+    return max(0.0, settings.DAILY_IMAGE_QUOTA - used)
+
+
+def _midnight() -> datetime:
+    return datetime.combine(timezone.now().date(), time.min, tzinfo=UTC)
+
+
+def check_daily_quota(user: "User", *, credits: float) -> None:
+    """Refuse work that would take the user past DAILY_IMAGE_QUOTA credits today (UTC)."""
+    left = credits_left_today(user)
+    if left is None:
+        return
+    quota = settings.DAILY_IMAGE_QUOTA
+    if credits > left:
+        retry_after = int((_midnight() + timedelta(days=1) - timezone.now()).total_seconds()) + 1
+        raise QuotaExceeded(
+            f"daily quota of {quota} credits reached ({left:g} left today, {credits:g} asked; an image costs 1, "
+            f"a preview {PREVIEW_CREDITS:g}); it resets at 00:00 UTC",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
+def check_queue_room() -> None:
+    """Refuse new work while the queue is longer than MAX_QUEUED_ITEMS."""
+    if selectors.queued_count() >= settings.MAX_QUEUED_ITEMS:
+        raise ServiceUnavailable(
+            "the service is busy: too many images are waiting; try again shortly",
+            headers={"Retry-After": str(QUEUE_FULL_RETRY_SECONDS)},
+        )
+
+
+@contextmanager
+def waiting_room(path: str) -> Iterator[None]:
+    """A place among this process's synchronous calls for the `with` block, or ServiceUnavailable at once."""
+    global _waiting
+    with _waiting_lock:
+        if _waiting >= settings.MAX_WAITING_CUTOUTS:
+            metrics.SYNC_CALLS_REFUSED.labels(path).inc()
+            raise ServiceUnavailable(
+                f"the service is busy: {_waiting} calls are waiting for their cutout; retry in "
+                f"{WAITING_ROOM_RETRY_SECONDS} s, or send many images through the batch API, which queues them",
+                headers={"Retry-After": str(WAITING_ROOM_RETRY_SECONDS)},
+            )
+        _waiting += 1
+        metrics.SYNC_CALLS_WAITING.inc()
+    try:
+        yield
+    finally:
+        with _waiting_lock:
+            _waiting -= 1
+            metrics.SYNC_CALLS_WAITING.dec()
+
+
+def check_new_work(user: "User", *, images: int, options: Options | None) -> None:
+    """The checks for a request that adds `images` images of work with these options."""
+    check_queue_room()
+    check_daily_quota(user, credits=images * image_credits(options))

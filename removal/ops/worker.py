@@ -1,0 +1,162 @@
+"""Worker threads that run the queued jobs, and the reaper that recovers lost ones.
+
+Uses django-tasks-db's own job claiming and running; what is added here:
+threads that wake as soon as a job is queued in the same process (instead of
+sleeping out the poll interval), model sessions warmed before the first job, and a reaper
+that re-queues items whose worker died (django-tasks-db alone would leave them
+running forever).
+"""
+
+import logging
+import threading
+import time
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import OperationalError, close_old_connections, transaction
+from django.tasks.signals import task_enqueued
+from django.utils import timezone
+from django_tasks_db.management.commands.db_worker import Worker
+from django_tasks_db.models import DBTaskResult
+from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
+
+from removal import services
+from removal.cutout import pipeline
+from removal.ops import metrics
+
+logger = logging.getLogger(__name__)
+
+# Idle workers wait on this; it is notified when a job is queued from this
+# process. The counter lets a worker notice a job queued between its last look
+# and its wait, so none sleeps out the poll interval with work waiting.
+_job_queued = threading.Condition()
+_jobs_queued_count = 0
+
+
+def _notify_workers() -> None:
+    global _jobs_queued_count
+    with _job_queued:
+        _jobs_queued_count += 1
+        _job_queued.notify_all()
+
+
+def _wake_workers(**kwargs: Any) -> None:
+    transaction.on_commit(_notify_workers)
+
+
+task_enqueued.connect(_wake_workers, dispatch_uid="removal.ops.worker.wake")
+
+
+def claim_next_job(worker_id: str) -> DBTaskResult | None:
+    """Take the next ready job, exactly as django-tasks-db's worker does."""
+    jobs = DBTaskResult.objects.ready().filter(backend_name="default")
+    with exclusive_transaction(jobs.db):
+        try:
+            job = jobs.get_locked()
+        except OperationalError as exc:
+            if is_locked_database_exception(exc):
+                return None
+            raise
+        if job is not None:
+            job.claim(worker_id)
+    return job
+
+
+def run_job(job: DBTaskResult, worker_id: str) -> None:
+    runner = Worker(
+        queue_names=["default"],
+        interval=0,
+        batch=True,
+        backend_name="default",
+        startup_delay=False,
+        max_tasks=None,
+        worker_id=worker_id,
+        excluded_queue_names=[],
+    )
+    runner.run_task(job)
+
+
+def run_ready_jobs(worker_id: str = "inline") -> int:
+    """Run jobs in the calling thread until none is ready (management, tests)."""
+    ran = 0
+    while (job := claim_next_job(worker_id)) is not None:
+        run_job(job, worker_id)
+        ran += 1
+    return ran
+
+
+_pools: list["WorkerPool"] = []
+PURGE_EVERY_SECONDS = 3600
+
+
+def live_worker_threads() -> int:
+    """Worker threads running in this process (0 in a web-only process)."""
+    return sum(thread.is_alive() for pool in _pools for thread in pool._threads)
+
+
+class WorkerPool:
+    """N job threads plus one reaper thread; the threads run the models as ORT_LAYOUT says (cutout.providers)."""
+
+    def __init__(self, *, threads: int, name: str = "worker") -> None:
+        self.size = threads
+        self.name = f"{name}-{uuid.uuid4().hex[:8]}"
+        self._stopping = threading.Event()
+        self._threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        for index in range(self.size):
+            thread = threading.Thread(target=self._work, args=(f"{self.name}-{index}",), name=f"{self.name}-{index}")
+            thread.start()
+            self._threads.append(thread)
+        reaper = threading.Thread(target=self._reap, name=f"{self.name}-reaper", daemon=True)
+        reaper.start()
+        _pools.append(self)
+        metrics.WORKER_THREADS.inc(self.size)
+        logger.info("started %s with %d worker threads", self.name, self.size)
+
+    def stop(self, timeout: float | None = None) -> None:
+        """Finish the jobs in hand, take no new ones."""
+        self._stopping.set()
+        _notify_workers()
+        for thread in self._threads:
+            thread.join(timeout)
+        metrics.WORKER_THREADS.dec(self.size)
+
+    def _work(self, worker_id: str) -> None:
+        try:
+            # Load the model before the first job so that job is not slowed by it.
+            pipeline.model_session(settings.REMBG_MODEL, settings.U2NET_HOME, solo_threads=settings.ORT_SOLO_THREADS)
+        except pipeline.ModelNotInstalled:
+            logger.exception("worker %s has no model; jobs will fail until it is installed", worker_id)
+        while not self._stopping.is_set():
+            with _job_queued:
+                seen = _jobs_queued_count
+            try:
+                close_old_connections()
+                job = claim_next_job(worker_id)
+                if job is not None:
+                    run_job(job, worker_id)
+                    continue
+            except Exception:
+                logger.exception("worker %s could not take a job; retrying", worker_id)
+            with _job_queued:
+                if seen == _jobs_queued_count:
+                    _job_queued.wait(settings.WORKER_POLL_SECONDS)
+        close_old_connections()
+
+    def _reap(self) -> None:
+        interval = max(1.0, settings.ITEM_LEASE_SECONDS / 4)
+        next_purge = time.monotonic() + PURGE_EVERY_SECONDS / 10  # not all at start-up
+        while not self._stopping.wait(interval):
+            try:
+                close_old_connections()
+                services.items_requeue_stale()
+                if settings.RETENTION_DAYS > 0 and time.monotonic() >= next_purge:
+                    next_purge = time.monotonic() + PURGE_EVERY_SECONDS
+                    counts = services.expired_purge(older_than=timezone.now() - timedelta(days=settings.RETENTION_DAYS))
+                    if counts.batches or counts.stored_images:
+                        logger.info("retention: %s", counts)
+            except Exception:
+                logger.exception("reaper pass failed; will retry")

@@ -1,0 +1,314 @@
+"""Batches: every front door's uploads stored and queued, or refused by name with nothing kept.
+
+`batch_submit` is the one entry (the batch API, the page, and as a hidden BGREMOVE batch
+whose jobs go first, /bgremove and /v1.0/removebg through `image_submit`); `batch_rerun`
+queues a batch's uploads again with other options; `stored_image_create` keeps an image
+for the /store flow. Identical bytes and options reuse the owner's earlier result.
+"""
+
+import dataclasses
+import functools
+import uuid
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from django.conf import settings
+from django.core.files.base import File
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.utils import timezone
+
+from removal import selectors
+from removal.cutout import pipeline
+from removal.cutout.options import Options, not_applicable
+from removal.models import Batch, Item, StoredImage
+from removal.services.files import (
+    StorageUnavailable,
+    display_filename,
+    extension_of,
+    item_prefix,
+    storage_delete_quietly,
+    storage_save,
+    stored_sha256,
+    upload_error,
+    upload_sha256,
+)
+from removal.services.processing import announce_after_commit, enqueue_processing
+from removal.services.webhooks import notify_if_batch_finished
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+Status = Item.Status
+
+
+@dataclass(frozen=True)
+class RejectedFile:
+    filename: str
+    error: str
+
+
+class NothingAccepted(Exception):
+    """No file of a request could be queued; `rejected` says why for each (nothing was kept)."""
+
+    def __init__(self, rejected: list[RejectedFile]) -> None:
+        if not rejected:
+            message = "this batch has no images to run again"
+        elif len(rejected) == 1:
+            message = f"{rejected[0].filename}: {rejected[0].error}"
+        else:
+            message = f"none of the {len(rejected)} files could be accepted; see 'rejected'"
+        super().__init__(message)
+        self.rejected = rejected
+
+    def rejected_json(self) -> list[dict[str, str]]:
+        return rejected_json(self.rejected)
+
+
+def rejected_json(rejected: list[RejectedFile]) -> list[dict[str, str]]:
+    return [{"filename": refusal.filename, "error": refusal.error} for refusal in rejected]
+
+
+def batch_submit(
+    *,
+    owner: "User",
+    files: list[Any],
+    options: Options,
+    background: Any = None,
+    callback_url: str = "",
+    kind: str = Batch.Kind.UPLOAD,
+) -> tuple[Batch, list[Item], list[RejectedFile]]:
+    """The one entry of every front door: a batch of `files` with `options`, each file stored and queued.
+
+    Raises NothingAccepted (and keeps nothing) when no file can be used. The batch API
+    sends many files; /bgremove and /v1.0/removebg one, as a hidden batch of kind BGREMOVE
+    whose jobs go first.
+    """
+    with transaction.atomic():
+        batch = batch_create(owner=owner, options=options, callback_url=callback_url, background=background, kind=kind)
+        items, rejected = batch_add_files(batch=batch, files=files)
+        if not items:
+            raise NothingAccepted(rejected)  # rolls the empty batch back
+    return batch, items, rejected
+
+
+def batch_create(
+    *,
+    owner: "User",
+    options: Options | None = None,
+    callback_url: str = "",
+    background: Any = None,
+    kind: str = Batch.Kind.UPLOAD,
+) -> Batch:
+    """A new batch; `background` (a File, already checked to be an image) is kept for compositing."""
+    options = options or Options()
+    batch = Batch(owner=owner, callback_url=callback_url, kind=kind)
+    if background is not None:
+        options = dataclasses.replace(options, bg_image_sha256=upload_sha256(background))
+        name = f"users/{owner.pk}/batches/{batch.pk}/background{PurePosixPath(background.name or '').suffix[:8]}"
+        batch.bg_image.name = storage_save(name, background)
+    batch.options = options.to_json()
+    batch.save()
+    return batch
+
+
+def batch_add_files(*, batch: Batch, files: list[Any]) -> tuple[list[Item], list[RejectedFile]]:
+    """Store each acceptable upload and queue it; explain each refused one.
+
+    `files` are Django UploadedFile objects (anything with .name, .size and a
+    file interface). The whole upload is stored before its job exists, so a job
+    never points at a missing file.
+    """
+    room = settings.MAX_ITEMS_PER_BATCH - batch.items.count()
+    options = Options.from_json(batch.options)
+    accepted: list[tuple[Item, Any]] = []
+    rejected: list[RejectedFile] = []
+    for upload in files:
+        filename = display_filename(upload.name)
+        error = upload_error(upload, room - len(accepted))
+        if error is None:
+            try:
+                info = pipeline.inspect_upload(
+                    upload,
+                    max_pixels=settings.MAX_IMAGE_PIXELS,
+                    max_frames=settings.MAX_ANIMATION_FRAMES,
+                    max_video_seconds=settings.MAX_VIDEO_SECONDS,
+                )
+            except pipeline.ImageRejected as exc:
+                error = str(exc)
+            else:
+                error = _options_not_applicable(info, options) or _animation_error(upload, info, options)
+        if error is not None:
+            rejected.append(RejectedFile(filename=filename, error=error))
+            continue
+        item = Item(
+            id=uuid.uuid4(),
+            batch=batch,
+            filename=filename,
+            source_bytes=upload.size,
+            source_sha256=upload_sha256(upload),
+            width=info.width,
+            height=info.height,
+        )
+        try:
+            item.source.name = storage_save(f"{item_prefix(item)}/source.{extension_of(info)}", upload)
+        except StorageUnavailable:
+            for saved, _ in accepted:  # nothing of a refused request stays behind
+                storage_delete_quietly(str(saved.source.name))
+            raise
+        accepted.append((item, upload))
+
+    items = [item for item, _ in accepted]
+    now = timezone.now()
+    with transaction.atomic():
+        for item in items:
+            item.queued_at = now
+            if not _reuse_earlier_result(item, now):
+                item.task_id = enqueue_processing(item.id, kind=batch.kind)
+        Item.objects.bulk_create(items)
+        for item in items:
+            announce_after_commit(item)
+        if any(item.cached for item in items):  # the batch may be finished already
+            transaction.on_commit(functools.partial(notify_if_batch_finished, batch.pk))
+    return items, rejected
+
+
+def _animation_error(upload: Any, info: pipeline.ImageInfo, options: Options) -> str | None:
+    """Why an animation that comes out animated is refused (frames, pixels in all), as its worker would; or None."""
+    if info.video or not pipeline.comes_out_animated(info, options, max_frames=settings.MAX_ANIMATION_FRAMES):
+        return None
+    try:
+        pipeline.check_animation(upload, max_pixels=settings.MAX_IMAGE_PIXELS, max_frames=settings.MAX_ANIMATION_FRAMES)
+    except pipeline.ImageRejected as exc:
+        return str(exc)
+    return None
+
+
+def _options_not_applicable(info: pipeline.ImageInfo, options: Options) -> str | None:
+    """Options that cannot apply to this input (roi on an animation...) are refused by name, not ignored."""
+    if not pipeline.comes_out_animated(info, options, max_frames=settings.MAX_ANIMATION_FRAMES):
+        return None
+    names = not_applicable(options, video=info.video)
+    if not names:
+        return None
+    kind = "a video" if info.video else "an animation"
+    them = "it" if len(names) == 1 else "them"
+    return f"{', '.join(names)}: cannot apply to {kind} (every frame is cut out as it is); leave {them} out"
+
+
+def _reuse_earlier_result(item: Item, now: Any) -> bool:
+    """Finish `item` from the owner's earlier result for the same bytes and options, if there is one.
+
+    The result is copied, not shared, so deleting either batch never breaks the other.
+    """
+    wanted = Options.from_json(item.batch.options).result_key()
+    earlier = next(
+        (
+            done
+            for done in selectors.results_for_bytes(item.batch.owner_id, item.source_sha256)
+            if Options.from_json(done.batch.options).result_key() == wanted
+        ),
+        None,
+    )
+    if earlier is None:
+        return False
+    # A hand-edited result fits that one photo's edit: the model's own is what is reused.
+    model_result = earlier.model_result if earlier.model_result else earlier.result
+    suffix = PurePosixPath(str(model_result.name)).suffix
+    try:
+        with model_result.open("rb") as result:
+            item.result.name = storage_save(f"{item_prefix(item)}/cutout-reused{suffix}", result)
+        # An edited item's sha256 is its edit's: the model's result is hashed here.
+        result_sha256 = earlier.result_sha256 if not earlier.model_result else stored_sha256(item.result.name)
+    except (OSError, BotoCoreError, ClientError, StorageUnavailable):
+        return False  # the earlier result is unreadable: process this one afresh
+    if earlier.mask:
+        try:
+            with earlier.mask.open("rb") as mask:
+                item.mask.name = storage_save(f"{item_prefix(item)}/mask-reused.png", mask)
+        except (OSError, BotoCoreError, ClientError, StorageUnavailable):
+            pass  # the cutout stands; only a hand edit would miss its starting mask
+    item.status, item.cached = Status.DONE, True
+    if earlier.model_result:
+        item.result_bytes, item.foreground = earlier.model_result_bytes, earlier.model_foreground
+    else:
+        item.result_bytes, item.foreground = earlier.result_bytes, earlier.foreground
+    item.result_sha256, item.model = result_sha256, earlier.model
+    item.started_at = item.finished_at = now
+    item.processing_ms = 0
+    return True
+
+
+def image_submit(*, owner: "User", upload: Any, options: Options | None = None, background: Any = None) -> Item:
+    """batch_submit for one image whose caller waits (/bgremove, /v1.0/removebg): its jobs go first.
+
+    `upload` is a Django File (an UploadedFile, or a ContentFile with a name).
+    Raises pipeline.ImageRejected when it is not an image we accept.
+    """
+    try:
+        _, items, _ = batch_submit(
+            owner=owner, files=[upload], options=options or Options(), background=background, kind=Batch.Kind.BGREMOVE
+        )
+    except NothingAccepted as refused:
+        raise pipeline.ImageRejected(refused.rejected[0].error) from None
+    return items[0]
+
+
+def stored_image_create(*, owner: "User", upload: Any) -> StoredImage:
+    """Keep an uploaded image for later /bgremove calls that name it (the /store flow)."""
+    error = upload_error(upload, room=1)
+    if error is None:
+        info = pipeline.inspect_image(upload, max_pixels=settings.MAX_IMAGE_PIXELS)  # raises ImageRejected
+    else:
+        raise pipeline.ImageRejected(error)
+    image = StoredImage(id=uuid.uuid4(), owner=owner, filename=display_filename(upload.name), size_bytes=upload.size)
+    image.file.name = storage_save(f"users/{owner.pk}/store/{image.id}.{extension_of(info)}", upload)
+    image.save()
+    return image
+
+
+RERUN_CHUNK = 50
+
+
+def batch_rerun(
+    *, batch: Batch, options: Options, callback_url: str = "", background: Any = None
+) -> tuple[Batch, list[Item], list[RejectedFile]]:
+    """A new batch of the same uploads with other options; nothing is uploaded again.
+
+    The sources are copied (so either batch can expire alone); identical
+    bytes-and-options are reused as usual. Raises NothingAccepted (and keeps
+    nothing) when no image could be queued again.
+    """
+    with transaction.atomic():
+        new_batch, items, rejected = _batch_rerun(
+            batch=batch, options=options, callback_url=callback_url, background=background
+        )
+        if not items:
+            raise NothingAccepted(rejected)
+    return new_batch, items, rejected
+
+
+def _batch_rerun(
+    *, batch: Batch, options: Options, callback_url: str, background: Any
+) -> tuple[Batch, list[Item], list[RejectedFile]]:
+    new_batch = batch_create(owner=batch.owner, options=options, callback_url=callback_url, background=background)
+    sources = list(batch.items.order_by("created_at", "id").values_list("source", "filename"))
+    items: list[Item] = []
+    rejected: list[RejectedFile] = []
+    for start in range(0, len(sources), RERUN_CHUNK):
+        files = []
+        try:
+            for source, filename in sources[start : start + RERUN_CHUNK]:
+                try:
+                    files.append(File(default_storage.open(source, "rb"), name=filename))
+                except (OSError, BotoCoreError, ClientError):
+                    rejected.append(RejectedFile(filename=filename, error="the original upload is no longer stored"))
+            added, refused = batch_add_files(batch=new_batch, files=files)
+            items += added
+            rejected += refused
+        finally:
+            for file in files:
+                file.close()
+    return new_batch, items, rejected

@@ -1,0 +1,122 @@
+"""Hand edits: a mask drawn on the page becomes the item's newest result; the model's is kept to revert to."""
+
+import functools
+import uuid
+from typing import Any
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+
+from removal.cutout import pipeline
+from removal.cutout.options import Options
+from removal.models import Item
+from removal.services.files import item_prefix, storage_delete_quietly, storage_save, stored_sha256
+from removal.services.processing import announce_after_commit, background_of
+
+Status = Item.Status
+
+
+class ItemNotEditable(Exception):
+    """The item has no still cutout to edit (not finished, failed, or an animation)."""
+
+
+def item_mask_save(*, item: Item, mask_png: bytes) -> Item:
+    """A new revision of the item's result: its original composed with `mask_png` and the batch's options.
+
+    The mask is in the original's frame (as displayed), at its size or scaled down by
+    the same factor; pipeline.decode_mask says what it accepts (ImageRejected
+    otherwise). The model's result is kept, to revert to and to reuse.
+    """
+    options = _editable_options(item)
+    mask = pipeline.decode_mask(mask_png, size=(item.width, item.height), max_pixels=settings.MAX_IMAGE_PIXELS)
+    with item.source.open("rb") as source:
+        cutout = pipeline.recompose(
+            source.read(),
+            mask,
+            max_pixels=settings.MAX_IMAGE_PIXELS,
+            compress_level=settings.PNG_COMPRESS_LEVEL,
+            options=options,
+            background=background_of(item.batch),
+        )
+    # Kept as the L image it means (whatever the PNG's mode was), for the next edit to start from.
+    kept_mask = pipeline.encode_png(mask, compress_level=settings.PNG_COMPRESS_LEVEL)
+    mask_name = storage_save(f"{item_prefix(item)}/mask-edited-{uuid.uuid4().hex[:8]}.png", ContentFile(kept_mask))
+    name = storage_save(
+        f"{item_prefix(item)}/cutout-edited-{uuid.uuid4().hex[:8]}.{cutout.extension}", ContentFile(cutout.data)
+    )
+    foreground = list(cutout.foreground) if cutout.foreground else None
+    return _item_revision_record(
+        item, result=name, result_bytes=len(cutout.data), foreground=foreground, edited_mask=mask_name
+    )
+
+
+def item_mask_revert(*, item: Item) -> Item:
+    """Back to the model's cutout (nothing changes when the item was never edited)."""
+    _editable_options(item)
+    if not item.model_result:
+        return item
+    return _item_revision_record(
+        item,
+        result=str(item.model_result.name),
+        result_bytes=item.model_result_bytes,
+        foreground=item.model_foreground,
+        edited_mask="",
+    )
+
+
+def _editable_options(item: Item) -> Options:
+    if item.status != Status.DONE:
+        raise ItemNotEditable(f"this item is {item.status}; only a finished cutout can be edited")
+    options = Options.from_json(item.batch.options)
+    if options.format in pipeline.ANIMATED_FORMATS and _source_is_animated(item):
+        raise ItemNotEditable("only still cutouts can be edited, not animations or videos")
+    return options
+
+
+def _source_is_animated(item: Item) -> bool:
+    with item.source.open("rb") as source:
+        info = pipeline.inspect_upload(
+            source,
+            max_pixels=settings.MAX_IMAGE_PIXELS,
+            max_frames=settings.MAX_ANIMATION_FRAMES,
+            max_video_seconds=settings.MAX_VIDEO_SECONDS,
+        )
+    return info.animated or info.video
+
+
+def _item_revision_record(item: Item, *, result: str, result_bytes: Any, foreground: Any, edited_mask: str) -> Item:
+    """Make `result` the item's newest revision, keeping the model's; the replaced edit's files go."""
+    result_sha256 = stored_sha256(result)  # for the manifest; read before the row is locked
+    with transaction.atomic():
+        current = Item.objects.select_for_update().select_related("batch").get(pk=item.pk)
+        model_result = str(current.model_result.name) or str(current.result.name)
+        replaced = str(current.result.name)
+        current.model_result.name = "" if result == model_result else model_result
+        if not current.model_result:
+            current.model_result_bytes = current.model_foreground = None
+        elif replaced == model_result:
+            current.model_result_bytes, current.model_foreground = current.result_bytes, current.foreground
+        current.result.name, current.result_bytes, current.foreground = result, result_bytes, foreground
+        current.result_sha256 = result_sha256
+        current.edits += 1
+        replaced_mask, current.edited_mask.name = str(current.edited_mask.name), edited_mask
+        current.save(
+            update_fields=[
+                "result",
+                "result_bytes",
+                "result_sha256",
+                "foreground",
+                "model_result",
+                "model_result_bytes",
+                "model_foreground",
+                "edits",
+                "edited_mask",
+            ]
+        )
+        if replaced not in (model_result, result):
+            transaction.on_commit(functools.partial(storage_delete_quietly, replaced))
+        if replaced_mask:
+            transaction.on_commit(functools.partial(storage_delete_quietly, replaced_mask))
+        announce_after_commit(current)
+    return current

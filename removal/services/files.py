@@ -1,0 +1,108 @@
+"""What the other services share: storage writes, stored names, hashes and the upload-size rule."""
+
+import hashlib
+import logging
+from collections.abc import Iterator
+from pathlib import PurePosixPath
+from typing import IO, Any
+
+from botocore.exceptions import BotoCoreError, ClientError
+from django.conf import settings
+from django.core.files.storage import default_storage
+from django.tasks import Task
+from django.utils.module_loading import import_string
+
+from removal.cutout import pipeline
+from removal.models import Item
+
+logger = logging.getLogger(__name__)
+
+
+STORAGE_CHUNK_BYTES = 256 * 1024
+
+
+class StorageUnavailable(Exception):
+    """Storage refused a write (disk full, bucket unreachable); the request can be retried."""
+
+
+def storage_save(name: str, content: Any) -> str:
+    try:
+        return default_storage.save(name, content)
+    except (OSError, BotoCoreError, ClientError) as exc:
+        logger.error("storage refused to save %s: %s", name, exc)
+        raise StorageUnavailable(f"storage is unavailable ({exc.__class__.__name__}); try again shortly") from exc
+
+
+def storage_delete_quietly(name: str) -> None:
+    try:
+        default_storage.delete(name)
+    except (OSError, BotoCoreError, ClientError):
+        logger.warning("could not delete %s after a failed request", name)
+
+
+def upload_sha256(upload: Any) -> str:
+    digest = hashlib.sha256()
+    upload.seek(0)
+    while chunk := upload.read(STORAGE_CHUNK_BYTES):
+        digest.update(chunk)
+    upload.seek(0)
+    return digest.hexdigest()
+
+
+def stored_sha256(name: str) -> str:
+    digest = hashlib.sha256()
+    with default_storage.open(name, "rb") as stored:
+        while chunk := stored.read(STORAGE_CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def upload_error(upload: Any, room: int) -> str | None:
+    if room <= 0:
+        return f"the batch is full ({settings.MAX_ITEMS_PER_BATCH} files at most); start a new batch"
+    if upload.size == 0:
+        return "the file is empty"
+    return upload_size_error(upload.size)
+
+
+def upload_size_error(size: int) -> str | None:
+    """Why a file of `size` bytes is refused, or None: the one upload-size rule of every front door."""
+    if size > settings.MAX_UPLOAD_BYTES:
+        return f"the file is {size / 1e6:.1f} MB; the limit is {settings.MAX_UPLOAD_BYTES / 1e6:g} MB per file"
+    return None
+
+
+def extension_of(info: pipeline.ImageInfo) -> str:
+    return {"JPEG": "jpg", "MPO": "jpg"}.get(info.format, info.format.lower())
+
+
+def item_prefix(item: Item) -> str:
+    # Per-user prefixes keep one account's files together (lifecycle rules,
+    # deletion); ids are random, so paths cannot be guessed.
+    return f"users/{item.batch.owner_id}/batches/{item.batch_id}/{item.id}"
+
+
+def display_filename(name: str | None) -> str:
+    """The uploaded name without any directory part, trimmed to fit the column."""
+    base = PurePosixPath((name or "").replace("\\", "/").replace("\x00", "")).name
+    return (base or "image")[:255]
+
+
+def storage_chunks(name: str) -> Iterator[bytes]:
+    """A stored file, read a chunk at a time (for streamed replies and zips)."""
+    source: IO[bytes]
+    with default_storage.open(name, "rb") as source:
+        while chunk := source.read(STORAGE_CHUNK_BYTES):
+            yield chunk
+
+
+def queued_task(path: str) -> Task:
+    """The django.tasks task at `path`, the name its queued jobs are stored under.
+
+    tasks.py imports the services it wraps, so the services look their tasks up by
+    that stored name instead of importing tasks.py back.
+    """
+    found = import_string(path)
+    if not isinstance(found, Task):
+        raise TypeError(f"{path} is not a task")
+    return found

@@ -1,0 +1,270 @@
+"""Processing one item: the life of an item after `batches` queued it.
+
+A worker's `item_process` claims it with a conditional update (processing, under a
+lease it keeps renewing) -> the outcome is recorded only by the holder of the current
+claim (done / failed). A job that raised is retried with backoff; an item whose worker
+died is re-queued by `items_requeue_stale` once its lease runs out. So no accepted image
+is lost and none is recorded twice.
+
+Jobs are enqueued by the path the queue stores (removal.tasks.process_item): tasks.py
+imports the services, never the other way round, and a job queued before an upgrade
+still finds its task after it.
+"""
+
+import copy
+import functools
+import hashlib
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import connection, transaction
+from django.db.models import F, Q
+from django.tasks import TaskResultStatus
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
+
+from removal import events
+from removal.cutout import pipeline
+from removal.cutout.options import Options
+from removal.models import Batch, Item
+from removal.ops import metrics
+from removal.services.files import item_prefix, queued_task
+from removal.services.webhooks import notify_if_batch_finished
+
+logger = logging.getLogger(__name__)
+Status = Item.Status
+
+
+class WorkerLost(Exception):
+    """Recorded on a job whose worker stopped (died, or lost its lease) before finishing it.
+
+    Never raised: items_requeue_stale writes its path on the abandoned django-tasks-db
+    row, where a job that really failed would carry its own exception's.
+    """
+
+
+PROCESS_ITEM_TASK = "removal.tasks.process_item"
+# A /bgremove caller waits on its one image, so it goes ahead of bulk batches.
+JOB_PRIORITY = {Batch.Kind.UPLOAD: 0, Batch.Kind.BGREMOVE: 10}
+
+
+def enqueue_processing(item_id: uuid.UUID, *, kind: str, delay_seconds: float = 0) -> uuid.UUID:
+    job = queued_task(PROCESS_ITEM_TASK).using(priority=JOB_PRIORITY[Batch.Kind(kind)])
+    if delay_seconds:
+        job = job.using(run_after=timezone.now() + timedelta(seconds=delay_seconds))
+    return uuid.UUID(str(job.enqueue(str(item_id)).id))
+
+
+def announce_after_commit(item: Item) -> None:
+    """Publish the item as it is now, once the transaction commits.
+
+    The state is captured here: by the time the commit runs, a worker may
+    already have moved the item on, and every state must reach the page.
+    """
+    snapshot = copy.copy(item)
+    transaction.on_commit(lambda: events.item_changed(item_id=item.id, state=snapshot))
+
+
+def item_process(*, item_id: str) -> None:
+    """Process one item if it is still waiting (or its previous worker is gone)."""
+    now = timezone.now()
+    token = uuid.uuid4().hex
+    claimable = Q(status=Status.QUEUED) | Q(status=Status.PROCESSING, lease_until__lt=now)
+    claimed = Item.objects.filter(claimable, pk=item_id).update(
+        status=Status.PROCESSING,
+        claim_token=token,
+        lease_until=now + timedelta(seconds=settings.ITEM_LEASE_SECONDS),
+        attempts=F("attempts") + 1,
+        started_at=now,
+    )
+    if claimed != 1:
+        return  # finished already, or another worker holds a live claim
+    item = Item.objects.select_related("batch").get(pk=item_id)
+    events.item_changed(item_id=item.id)
+
+    if item.attempts > settings.ITEM_MAX_ATTEMPTS:
+        _item_finish(
+            item,
+            token,
+            status=Status.FAILED,
+            error=f"processing stopped unexpectedly {item.attempts - 1} times; giving up on this image",
+        )
+        return
+
+    started = time.monotonic()
+    try:
+        with _lease_renewed(item.pk, token):
+            cutout = _cut_out(item)
+        result_name, mask_name = _cutout_saved(item, cutout, token)
+    except pipeline.ImageRejected as exc:
+        _item_finish(item, token, status=Status.FAILED, error=str(exc), input_rejected=True)
+        return
+    except Exception as exc:
+        logger.exception("processing item %s failed (attempt %s)", item.pk, item.attempts)
+        _item_retry_or_fail(item, token, error=f"processing failed: {exc}")
+        return
+
+    recorded = _item_finish(
+        item,
+        token,
+        status=Status.DONE,
+        result=result_name,
+        result_bytes=len(cutout.data),
+        result_sha256=hashlib.sha256(cutout.data).hexdigest(),
+        model=_model_of(item.batch),
+        foreground=list(cutout.foreground) if cutout.foreground else None,
+        mask=mask_name,
+        processing_ms=int((time.monotonic() - started) * 1000),
+    )
+    if not recorded:
+        for name in filter(None, (result_name, mask_name)):
+            default_storage.delete(name)
+
+
+def _cutout_saved(item: Item, cutout: pipeline.Cutout, token: str) -> tuple[str, str]:
+    """The stored names of the cutout and of its mask ("" without one).
+
+    A fresh name per claim: a stale worker can never overwrite the result that the
+    current claim holder recorded.
+    """
+    result_name = default_storage.save(
+        f"{item_prefix(item)}/cutout-{token[:8]}.{cutout.extension}", ContentFile(cutout.data)
+    )
+    if not cutout.mask_png:
+        return result_name, ""
+    return result_name, default_storage.save(f"{item_prefix(item)}/mask-{token[:8]}.png", ContentFile(cutout.mask_png))
+
+
+def _cut_out(item: Item) -> pipeline.Cutout:
+    """The item's source through the pipeline, with its batch's options, model and background."""
+    options = Options.from_json(item.batch.options)
+    model = _model_of(item.batch)
+    with item.source.open("rb") as source:
+        return pipeline.cut_out(
+            source.read(),
+            session=pipeline.model_session(model, settings.U2NET_HOME, solo_threads=settings.ORT_SOLO_THREADS),
+            partner=pipeline.best_partner(options.quality, model, settings.QUALITY_BEST_PARTNER, settings.U2NET_HOME),
+            max_pixels=settings.MAX_IMAGE_PIXELS,
+            compress_level=settings.PNG_COMPRESS_LEVEL,
+            options=options,
+            max_frames=settings.MAX_ANIMATION_FRAMES,
+            on_frame=functools.partial(events.item_progress, item),
+            background=background_of(item.batch),
+        )
+
+
+def _model_of(batch: Batch) -> str:
+    return Options.from_json(batch.options).model or settings.REMBG_MODEL
+
+
+def background_of(batch: Batch) -> Any:
+    if not batch.bg_image:
+        return None
+    with batch.bg_image.open("rb") as stored:
+        return pipeline.decode_image(stored.read(), max_pixels=settings.MAX_IMAGE_PIXELS)
+
+
+def _item_finish(item: Item, token: str, *, status: str, **fields: Any) -> bool:
+    """Record the outcome if `token` still holds the claim; True when recorded."""
+    recorded = Item.objects.filter(pk=item.pk, status=Status.PROCESSING, claim_token=token).update(
+        status=status, finished_at=timezone.now(), lease_until=None, **fields
+    )
+    if recorded:
+        events.item_changed(item_id=item.pk)
+        processing_ms = fields.get("processing_ms")
+        metrics.item_finished(
+            status=status, model=_model_of(item.batch), seconds=processing_ms / 1000 if processing_ms else None
+        )
+        notify_if_batch_finished(item.batch_id)
+    return recorded == 1
+
+
+def _item_retry_or_fail(item: Item, token: str, *, error: str) -> None:
+    if item.attempts >= settings.ITEM_MAX_ATTEMPTS:
+        _item_finish(item, token, status=Status.FAILED, error=f"{error} (gave up after {item.attempts} attempts)")
+        return
+    with transaction.atomic():
+        requeued = Item.objects.filter(pk=item.pk, status=Status.PROCESSING, claim_token=token).update(
+            status=Status.QUEUED, claim_token="", lease_until=None, queued_at=timezone.now()
+        )
+        if requeued:
+            task_id = enqueue_processing(item.pk, kind=item.batch.kind, delay_seconds=2**item.attempts)
+            Item.objects.filter(pk=item.pk).update(task_id=task_id)
+            item.status, item.task_id = Status.QUEUED, task_id
+            announce_after_commit(item)
+
+
+@contextmanager
+def _lease_renewed(item_id: uuid.UUID, token: str) -> Iterator[None]:
+    """Keep extending the item's lease from a helper thread while the body runs."""
+    stop = threading.Event()
+    lease = timedelta(seconds=settings.ITEM_LEASE_SECONDS)
+
+    def renew() -> None:
+        try:
+            while not stop.wait(settings.ITEM_LEASE_SECONDS / 3):
+                Item.objects.filter(pk=item_id, status=Status.PROCESSING, claim_token=token).update(
+                    lease_until=timezone.now() + lease
+                )
+        finally:
+            connection.close()  # this thread's own connection
+
+    renewer = threading.Thread(target=renew, name=f"lease-{item_id}", daemon=True)
+    renewer.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        renewer.join()
+
+
+def items_requeue_stale() -> int:
+    """Queue again the items whose worker died; returns how many were re-queued.
+
+    Two cases: a processing item whose lease ran out (the worker stopped
+    renewing it), and a queued item whose job is no longer waiting to run (a
+    worker took the job and died before claiming the item).
+    """
+    now = timezone.now()
+    expired = Item.objects.filter(status=Status.PROCESSING, lease_until__lt=now)
+    orphaned = Item.objects.filter(
+        status=Status.QUEUED, queued_at__lt=now - timedelta(seconds=settings.ITEM_LEASE_SECONDS)
+    ).exclude(task_id__in=DBTaskResult.objects.filter(status=TaskResultStatus.READY).values("id"))
+    requeued = 0
+    item_id: uuid.UUID
+    old_task_id: uuid.UUID | None
+    kind: str
+    for item_id, old_task_id, kind in [
+        *expired.values_list("id", "task_id", "batch__kind")[:500],
+        *orphaned.values_list("id", "task_id", "batch__kind")[:500],
+    ]:
+        with transaction.atomic():
+            still_stale = Item.objects.filter(
+                Q(status=Status.PROCESSING, lease_until__lt=now) | Q(status=Status.QUEUED),
+                pk=item_id,
+                task_id=old_task_id,
+            ).update(status=Status.QUEUED, claim_token="", lease_until=None, queued_at=now)
+            if not still_stale:
+                continue
+            Item.objects.filter(pk=item_id).update(task_id=enqueue_processing(item_id, kind=kind))
+            if old_task_id is not None:
+                # django-tasks-db would show the dead worker's job as running forever.
+                DBTaskResult.objects.filter(pk=old_task_id, status=TaskResultStatus.RUNNING).update(
+                    status=TaskResultStatus.FAILED,
+                    finished_at=now,
+                    exception_class_path=f"{WorkerLost.__module__}.{WorkerLost.__qualname__}",
+                    traceback="the worker running this job stopped; the item was queued again",
+                )
+        logger.warning("re-queued item %s: its worker stopped", item_id)
+        transaction.on_commit(functools.partial(events.item_changed, item_id=item_id))
+        requeued += 1
+    return requeued

@@ -1,0 +1,113 @@
+"""Webhooks: a batch with a callback URL is POSTed a signed summary once it finishes, with retries."""
+
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from datetime import timedelta
+
+import requests
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from accounts.services import webhook_secret_for
+from removal import fetch, selectors, serializers
+from removal.models import Batch, Item, WebhookDelivery
+from removal.ops import metrics
+from removal.services.files import queued_task
+
+Status = Item.Status
+
+
+def notify_if_batch_finished(batch_id: uuid.UUID) -> None:
+    """Queue the batch's webhook once it has nothing left to do (once per completion)."""
+    batch = Batch.objects.filter(pk=batch_id).exclude(callback_url="").first()
+    if batch is None:
+        return
+    counts = selectors.batch_counts(batch)
+    if counts[Status.QUEUED] or counts[Status.PROCESSING]:
+        return
+    try:
+        with transaction.atomic():
+            delivery = WebhookDelivery.objects.create(batch=batch, items_total=counts["total"], url=batch.callback_url)
+            enqueue_webhook(delivery.pk)
+    except IntegrityError:
+        return  # another worker finished the last item at the same moment and queued it
+
+
+DELIVER_WEBHOOK_TASK = "removal.tasks.deliver_webhook"
+
+
+def enqueue_webhook(delivery_id: uuid.UUID, *, delay_seconds: float = 0) -> None:
+    job = queued_task(DELIVER_WEBHOOK_TASK)
+    if delay_seconds:
+        job = job.using(run_after=timezone.now() + timedelta(seconds=delay_seconds))
+    job.enqueue(str(delivery_id))
+
+
+def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
+    """What X-Bgsite-Signature carries: HMAC-SHA256 of "<timestamp>.<body>" with the account's secret."""
+    mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
+    return f"sha256={mac.hexdigest()}"
+
+
+def webhook_deliver(*, delivery_id: str) -> None:
+    """POST the batch summary to its callback URL; retry with backoff, then give up."""
+    delivery = WebhookDelivery.objects.select_related("batch__owner").filter(pk=delivery_id).first()
+    if delivery is None or delivery.status != WebhookDelivery.Status.PENDING:
+        return
+    batch = delivery.batch
+    summary = serializers.serialize_batch_summary(batch, selectors.batch_counts(batch))
+    items = [
+        {key: value for key, value in serializers.serialize_item(item).items() if key in WEBHOOK_ITEM_FIELDS}
+        for item in selectors.batch_items(batch)
+    ]
+    body = json.dumps({"event": "batch.finished", "batch": summary, "items": items}).encode()
+    timestamp = str(int(time.time()))
+    headers = {
+        "Content-Type": "application/json",
+        "User-Agent": "bgsite-webhook/1",
+        "X-Bgsite-Event": "batch.finished",
+        "X-Bgsite-Delivery": str(delivery.pk),
+        "X-Bgsite-Timestamp": timestamp,
+        "X-Bgsite-Signature": webhook_signature(webhook_secret_for(batch.owner), timestamp, body),
+    }
+    status_code, error = None, ""
+    try:
+        fetch.check_url(delivery.url, "callback URL")
+        with fetch.safe_session(_webhook_limits()) as session:
+            reply = session.post(delivery.url, data=body, headers=headers, timeout=10, allow_redirects=False)
+        status_code = reply.status_code
+        if not 200 <= reply.status_code < 300:
+            error = f"answered HTTP {reply.status_code}"
+    except fetch.FetchError as exc:
+        error = str(exc)
+    except requests.RequestException as exc:
+        error = f"could not connect ({exc.__class__.__name__})"
+
+    delivery.attempts += 1
+    delivery.last_status_code, delivery.last_error = status_code, error
+    if not error:
+        delivery.status, delivery.delivered_at = WebhookDelivery.Status.DELIVERED, timezone.now()
+    elif delivery.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
+        delivery.status = WebhookDelivery.Status.FAILED
+    else:
+        enqueue_webhook(delivery.pk, delay_seconds=settings.WEBHOOK_RETRY_SECONDS * 2 ** (delivery.attempts - 1))
+    delivery.save()
+    metrics.WEBHOOK_DELIVERIES.labels(
+        "retrying" if delivery.status == WebhookDelivery.Status.PENDING else delivery.status
+    ).inc()
+
+
+WEBHOOK_ITEM_FIELDS = {"id", "filename", "status", "result", "error", "cached"}
+
+
+def _webhook_limits() -> fetch.FetchLimits:
+    return fetch.FetchLimits(
+        max_bytes=1_000_000,
+        timeout_seconds=10,
+        max_redirects=0,
+        allowed_networks=settings.FETCH_ALLOWED_NETWORKS,
+    )

@@ -1,0 +1,83 @@
+"""Zips: a batch's cutouts and manifest.json, streamed from storage, under safe and unique names."""
+
+import json
+import uuid
+from pathlib import PurePosixPath
+from typing import Any
+
+from django.core.exceptions import SuspiciousFileOperation
+from django.utils.text import get_valid_filename
+from zipstream import ZipStream
+
+from removal import selectors, serializers
+from removal.models import Batch, Item
+from removal.services.files import storage_chunks
+
+Status = Item.Status
+
+
+# Every zip ends with this member, listing each item of the batch (failed ones too).
+MANIFEST_NAME = "manifest.json"
+
+
+WINDOWS_RESERVED_NAMES = {
+    "CON",
+    "PRN",
+    "AUX",
+    "NUL",
+    *(f"COM{n}" for n in range(1, 10)),
+    *(f"LPT{n}" for n in range(1, 10)),
+}
+
+
+def batch_zip(*, batch: Batch) -> ZipStream:
+    """A zip of the batch's finished cutouts and their manifest.json, produced chunk by chunk as it is read.
+
+    Members are read from storage only while the zip is being sent, so memory
+    stays flat however many files the batch has. Names are safe and unique.
+    """
+    archive = ZipStream(sized=True)
+    items = selectors.batch_items(batch)
+    member_names = zip_member_names(items)
+    for item in items:
+        if item.id in member_names:
+            archive.add(storage_chunks(str(item.result.name)), member_names[item.id], size=item.result_bytes)
+    manifest = serializers.serialize_manifest(batch, items, member_names)
+    archive.add(json.dumps(manifest, indent=2).encode(), MANIFEST_NAME)
+    return archive
+
+
+def batch_manifest(*, batch: Batch) -> dict[str, Any]:
+    """The zip's manifest.json for `batch`, naming each cutout as the zip does."""
+    items = selectors.batch_items(batch)
+    return serializers.serialize_manifest(batch, items, zip_member_names(items))
+
+
+def zip_member_names(items: list[Item]) -> dict[uuid.UUID, str]:
+    """The zip member name of each done item: its uploaded name made safe and unique."""
+    taken = {MANIFEST_NAME}
+    return {
+        item.id: _unique_member_name(item.filename, PurePosixPath(str(item.result.name)).suffix, taken)
+        for item in items
+        if item.status == Status.DONE
+    }
+
+
+def zip_member_stem(filename: str) -> str:
+    """A safe file name stem from an uploaded name: 'My photo.v2.JPG' -> 'My_photo_v2'."""
+    try:
+        stem = get_valid_filename(PurePosixPath(filename).stem.replace(".", "_"))
+    except SuspiciousFileOperation:  # nothing usable left, e.g. '???.jpg'
+        stem = ""
+    if stem.upper() in WINDOWS_RESERVED_NAMES:
+        stem = f"{stem}_"  # 'con.png' cannot be extracted on Windows
+    return (stem or "image")[:100]
+
+
+def _unique_member_name(filename: str, suffix: str, taken: set[str]) -> str:
+    stem = zip_member_stem(filename)
+    candidate, counter = f"{stem}{suffix}", 2
+    while candidate.lower() in taken:
+        candidate, counter = f"{stem}-{counter}{suffix}", counter + 1
+    taken.add(candidate.lower())
+    return candidate

@@ -1,0 +1,186 @@
+"""The batch API (JSON over HTTP), used by the web page and by programs.
+
+Each endpoint parses the request, calls a selector or service, and serializes.
+Errors are raised as removal.errors exceptions and turned into
+{"status": <code>, "error": <text>} replies by `api_endpoint`.
+"""
+
+import uuid
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from django.conf import settings
+from django.core.paginator import Paginator
+from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.views.decorators.cache import never_cache
+
+from removal import selectors, serializers, services
+from removal.cutout import providers
+from removal.cutout.options import QUALITIES, Options, installed_models, measured_quality
+from removal.errors import NotFound
+from removal.ops import limits
+from removal.web import inputs
+from removal.web.endpoints import api_endpoint, chunks_off_the_event_loop, stored_file_response
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+
+@api_endpoint("GET", "POST")
+def batches(request: HttpRequest, user: "User") -> HttpResponseBase:
+    if request.method == "POST":
+        return _batch_create(request, user)
+    page = Paginator(selectors.batches_for(user), settings.BATCHES_PER_PAGE).get_page(request.GET.get("page"))
+    return JsonResponse(
+        {
+            "batches": [
+                serializers.serialize_batch_summary(batch, counts)
+                for batch, counts in selectors.batches_with_counts(list(page))
+            ],
+            "page": page.number,
+            "pages": page.paginator.num_pages,
+            "count": page.paginator.count,
+            "next": f"?page={page.next_page_number()}" if page.has_next() else None,
+            "previous": f"?page={page.previous_page_number()}" if page.has_previous() else None,
+        }
+    )
+
+
+def _batch_create(request: HttpRequest, user: "User") -> HttpResponseBase:
+    files = inputs.uploaded_files(request)
+    unreadable = inputs.unreadable_files(request)
+    background = inputs.background_image(request, request.POST)
+    options = inputs.request_options(request.POST, background=background)
+    callback_url = inputs.callback_url(request.POST)
+    limits.check_new_work(user, images=len(files), options=options)
+    try:
+        batch, items, rejected = services.batch_submit(
+            owner=user, files=files, options=options, callback_url=callback_url, background=background
+        )
+    except services.NothingAccepted as exc:
+        raise services.NothingAccepted(unreadable + exc.rejected) from None
+    return _created(batch, items, unreadable + rejected)
+
+
+def _created(batch: Any, items: list[Any], rejected: list[services.RejectedFile]) -> JsonResponse:
+    reply = serializers.serialize_batch(batch, items, selectors.batch_counts(batch))
+    reply["rejected"] = services.rejected_json(rejected)
+    return JsonResponse(reply, status=201)
+
+
+@api_endpoint("POST")
+def batch_rerun(request: HttpRequest, user: "User", batch_id: uuid.UUID) -> HttpResponseBase:
+    """The same uploads again with other options, as a new batch (no upload needed)."""
+    batch = selectors.batch_for(user, batch_id)
+    background = inputs.background_image(request, request.POST)
+    options = inputs.request_options(request.POST, background=background)
+    callback_url = inputs.callback_url(request.POST)
+    limits.check_new_work(user, images=selectors.batch_size(batch), options=options)
+    new_batch, items, rejected = services.batch_rerun(
+        batch=batch, options=options, callback_url=callback_url, background=background
+    )
+    return _created(new_batch, items, rejected)
+
+
+@api_endpoint("GET")
+def batch_detail(request: HttpRequest, user: "User", batch_id: uuid.UUID) -> HttpResponseBase:
+    batch = selectors.batch_for(user, batch_id)
+    # Counts first: an item that finishes between the two reads then shows done in `items`
+    # while the status may still say processing, never a "done" batch with an unfinished item.
+    counts = selectors.batch_counts(batch)
+    return JsonResponse(serializers.serialize_batch(batch, selectors.batch_items(batch), counts))
+
+
+@api_endpoint("POST")
+def batch_files(request: HttpRequest, user: "User", batch_id: uuid.UUID) -> HttpResponseBase:
+    batch = selectors.batch_for(user, batch_id)
+    files = inputs.uploaded_files(request)
+    limits.check_new_work(user, images=len(files), options=Options.from_json(batch.options))
+    items, rejected = services.batch_add_files(batch=batch, files=files)
+    rejected = inputs.unreadable_files(request) + rejected
+    if not items:
+        raise services.NothingAccepted(rejected)
+    return JsonResponse(
+        {
+            "id": str(batch.id),
+            "items": [serializers.serialize_item(item) for item in items],
+            "rejected": services.rejected_json(rejected),
+        },
+        status=201,
+    )
+
+
+@api_endpoint("GET")
+def batch_zip(request: HttpRequest, user: "User", batch_id: uuid.UUID) -> HttpResponseBase:
+    batch = selectors.batch_for(user, batch_id)
+    if not selectors.done_items(batch).exists():
+        raise NotFound("no finished cutouts in this batch yet")
+    archive = services.batch_zip(batch=batch)
+    reply = StreamingHttpResponse(chunks_off_the_event_loop(iter(archive)), content_type="application/zip")
+    reply["Content-Length"] = str(len(archive))
+    reply["Content-Disposition"] = 'attachment; filename="cutouts.zip"'
+    return reply
+
+
+@api_endpoint("GET")
+def batch_manifest(request: HttpRequest, user: "User", batch_id: uuid.UUID) -> HttpResponseBase:
+    """The zip's manifest.json: every item, with its zip member name and its result's SHA-256."""
+    batch = selectors.batch_for(user, batch_id)
+    return JsonResponse(services.batch_manifest(batch=batch))
+
+
+@api_endpoint("GET", reads_counted=False)
+def item_result(request: HttpRequest, user: "User", item_id: uuid.UUID) -> HttpResponseBase:
+    item = selectors.item_for(user, item_id)
+    if not item.result:
+        raise NotFound(f"this item has no result (it is {item.status})")
+    return stored_file_response(
+        str(item.result.name),
+        download_name=services.zip_member_stem(item.filename) + PurePosixPath(str(item.result.name)).suffix,
+        request=request,
+    )
+
+
+@api_endpoint("GET", reads_counted=False)
+def item_original(request: HttpRequest, user: "User", item_id: uuid.UUID) -> HttpResponseBase:
+    item = selectors.item_for(user, item_id)
+    return stored_file_response(str(item.source.name), download_name=item.filename, request=request)
+
+
+@api_endpoint("GET", "POST", "DELETE", reads_counted=False)
+def item_mask(request: HttpRequest, user: "User", item_id: uuid.UUID) -> HttpResponseBase:
+    """The mask a hand edit starts from (GET); a hand-edited mask makes the item's newest result (POST);
+    `revert` (or DELETE) goes back to the model's."""
+    item = selectors.item_for(user, item_id)
+    if request.method == "GET":
+        mask = item.edited_mask or item.mask
+        if not mask:
+            raise NotFound(
+                "no mask is kept for this item (it is not done, is an animation, or was made before masks were kept)"
+            )
+        return stored_file_response(
+            str(mask.name), download_name=services.zip_member_stem(item.filename) + "-mask.png", request=request
+        )
+    if request.method == "DELETE" or inputs.is_true(request.POST.get("revert") or request.GET.get("revert", "")):
+        item = services.item_mask_revert(item=item)
+    else:
+        item = services.item_mask_save(item=item, mask_png=inputs.mask_upload(request))
+    return JsonResponse(serializers.serialize_item(item))
+
+
+@never_cache
+def models(request: HttpRequest) -> HttpResponseBase:
+    """The models installed here, usable as the `model` option (no authentication needed), with the
+    quality presets and what the last `make quality` measured of each on real photos."""
+    installed = installed_models(settings.U2NET_HOME)
+    return JsonResponse(
+        {
+            "models": installed,
+            "default": settings.REMBG_MODEL,
+            "providers": providers.active(),
+            **providers.layout().summary(),
+            "qualities": list(QUALITIES),
+            "measured": measured_quality(installed),
+        }
+    )

@@ -1,0 +1,67 @@
+"""Websocket: the owner of a batch follows its items' progress live."""
+
+from typing import Any
+
+from channels.db import database_sync_to_async
+from channels.generic.websocket import AsyncJsonWebsocketConsumer
+
+from accounts.auth import user_for_websocket
+from removal import events, selectors, serializers
+from removal.errors import NotFound
+from removal.ops import metrics
+
+CLOSE_UNAUTHENTICATED = 4401
+CLOSE_NOT_FOUND = 4404
+
+
+class BatchProgressConsumer(AsyncJsonWebsocketConsumer):
+    """Sends a snapshot of the batch on connect, then every item change.
+
+    A client that reconnects therefore always starts from the true state.
+    """
+
+    async def connect(self) -> None:
+        user = await database_sync_to_async(user_for_websocket)(self.scope)
+        if user is None:
+            await self._refuse(CLOSE_UNAUTHENTICATED)
+            return
+        batch_id = self.scope["url_route"]["kwargs"]["batch_id"]
+        try:
+            batch = await database_sync_to_async(selectors.batch_for)(user, batch_id)
+        except NotFound:
+            await self._refuse(CLOSE_NOT_FOUND)
+            return
+        self.group = events.batch_group(batch.id)
+        await self.channel_layer.group_add(self.group, self.channel_name)
+        await self.accept()
+        metrics.WEBSOCKET_CONNECTIONS.inc()
+        await self.send_json({"event": "snapshot", "batch": await database_sync_to_async(_snapshot)(batch)})
+
+    async def _refuse(self, code: int) -> None:
+        # Accept first: a handshake refused outright reaches the client as a bare
+        # HTTP 403, while a close code tells it why (and not to retry).
+        await self.accept()
+        await self.close(code=code)
+
+    async def disconnect(self, code: int) -> None:
+        if hasattr(self, "group"):
+            metrics.WEBSOCKET_CONNECTIONS.dec()
+            await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
+        """Clients only listen; anything they send (JSON or not, text or binary) is ignored."""
+
+    async def batch_event(self, message: dict[str, Any]) -> None:
+        await self.send_json({key: value for key, value in message.items() if key != "type"})
+
+
+def _snapshot(batch: Any) -> dict[str, Any]:
+    return serializers.serialize_batch(batch, selectors.batch_items(batch), selectors.batch_counts(batch))
+
+
+class UnknownPathConsumer(AsyncJsonWebsocketConsumer):
+    """Any other websocket path: closed with 4404 (rather than an error in the server)."""
+
+    async def connect(self) -> None:
+        await self.accept()
+        await self.close(code=CLOSE_NOT_FOUND)

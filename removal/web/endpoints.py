@@ -1,0 +1,86 @@
+"""What the JSON front doors share around a view: the api_endpoint wrapper and stored files sent back.
+
+Not a view module: api.py and pixlab.py import it, never each other.
+"""
+
+import functools
+import mimetypes
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+from asgiref.sync import sync_to_async
+from django.core.files.storage import FileSystemStorage, default_storage
+from django.http import HttpRequest, HttpResponseRedirect, StreamingHttpResponse
+from django.http.response import HttpResponseBase
+from django.utils.http import content_disposition_header
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+
+from accounts.auth import SAFE_METHODS, user_for_api_request
+from removal import services
+from removal.errors import NotFound
+from removal.ops import limits
+from removal.web.http_errors import pixlab_error, with_headers
+from removal.web.inputs import check_method, is_true
+
+ApiView = Callable[..., HttpResponseBase]
+
+
+def api_endpoint(*methods: str, reads_counted: bool = True) -> Callable[[ApiView], ApiView]:
+    """Allow `methods`, authenticate the caller, count the call, and turn errors into JSON replies.
+
+    The view receives the authenticated user after the request. CSRF is checked
+    by user_for_api_request for session callers only (API keys need none).
+    `reads_counted=False`: GETs of a stored file (a result, an original) are not
+    counted against the rate limits, whoever asks: they make nothing, and the page
+    shows two per photo.
+    """
+
+    def decorate(view: ApiView) -> ApiView:
+        @csrf_exempt
+        @never_cache
+        @functools.wraps(view)
+        def endpoint(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            try:
+                check_method(request, methods)
+                user = user_for_api_request(request)
+                counted = reads_counted or request.method not in SAFE_METHODS
+                rate_headers = limits.check_rate(request, user) if counted else {}
+                return with_headers(view(request, user, *args, **kwargs), rate_headers)
+            except Exception as exc:
+                return pixlab_error(exc)
+
+        return endpoint
+
+    return decorate
+
+
+def stored_file_response(name: str, *, download_name: str, request: HttpRequest) -> HttpResponseBase:
+    """Send a stored file: straight from local storage, or by a time-limited link to S3."""
+    as_attachment = is_true(request.GET.get("download", ""))
+    if not isinstance(default_storage, FileSystemStorage):
+        return HttpResponseRedirect(default_storage.url(name))
+    if not default_storage.exists(name):
+        raise NotFound("the stored file is missing")
+    content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
+    reply = StreamingHttpResponse(chunks_off_the_event_loop(services.storage_chunks(name)), content_type=content_type)
+    reply["Content-Length"] = str(default_storage.size(name))
+    if disposition := content_disposition_header(as_attachment, download_name):
+        reply["Content-Disposition"] = disposition
+    return reply
+
+
+async def chunks_off_the_event_loop(chunks: Iterator[bytes]) -> AsyncIterator[bytes]:
+    """Yield a body chunk by chunk, each read in a worker thread.
+
+    Under ASGI, Django reads a plain iterator (and so a FileResponse) to its end
+    before sending anything; an async iterator is sent as it is produced, so
+    memory stays flat however large the file or zip.
+    """
+    read_next = sync_to_async(_next_or_none, thread_sensitive=True)
+    while (chunk := await read_next(chunks)) is not None:
+        yield chunk
+
+
+def _next_or_none(chunks: Iterator[bytes]) -> bytes | None:
+    return next(chunks, None)

@@ -1,0 +1,265 @@
+"""Errors as HTTP replies, in the shape of the API they belong to: the one place that maps them.
+
+`as_api_error` turns a domain error (an invalid option, an image refused, a fetch that
+failed or was too large, storage down, authentication) into the removal.errors class
+with its status; quota, rate and full-queue refusals are removal.errors classes already.
+`pixlab_error` gives the {"status", "error"} JSON of the batch API and the PixLab paths,
+`removebg_error` remove.bg's {"errors": [...]}. The handlers below answer unknown paths
+and server errors under those prefixes the same way (other paths keep Django's pages).
+`BodySizeLimit` refuses a request body that is too large before Django reads it
+(Django's ASGI handler spools the whole body first): from Content-Length at once, as
+soon as a chunked body passes the limit, or as soon as one part of a multipart body
+passes the per-file limit (bgsite.multipart_watch, which also notes the file parts
+Django would skip without a word, for the views to report).
+"""
+
+import re
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFilesSent
+from django.http import HttpRequest, JsonResponse
+from django.http.multipartparser import MultiPartParserError
+from django.http.response import HttpResponseBase
+from django.urls import reverse
+from django.views import defaults
+
+from accounts.auth import CsrfFailed, NotAuthenticated
+from bgsite.multipart_watch import DROPPED_PARTS_SCOPE_KEY, MultipartWatch, boundary_of
+from removal import events, fetch, services
+from removal.cutout import pipeline
+from removal.cutout.options import InvalidOption
+from removal.errors import (
+    ApiError,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    GatewayTimeout,
+    InternalError,
+    NotFound,
+    PayloadTooLarge,
+    QuotaExceeded,
+    ServiceUnavailable,
+    Unauthorized,
+)
+from removal.models import Item
+
+PIXLAB_PREFIXES = ("/api/", "/bgremove", "/store")
+REMOVEBG_PREFIX = "/v1.0/"
+# Batch uploads carry up to MAX_FILES_PER_REQUEST images; any other request at most an
+# image and a background. Form fields, JSON and multipart headers fit in the slack.
+BATCH_UPLOAD_PATH_PREFIX = "/api/v1/batches"
+BODY_SLACK_BYTES = 1_000_000
+
+
+# Our status -> remove.bg's (status, code).
+REMOVEBG_CODES = {
+    400: (400, "invalid_parameter"),
+    401: (403, "auth_failed"),
+    403: (403, "auth_failed"),
+    404: (400, "invalid_parameter"),
+    405: (405, "method_not_allowed"),
+    409: (409, "conflict"),
+    413: (400, "file_too_large"),
+    429: (429, "rate_limit_exceeded"),
+    500: (500, "server_error"),
+    503: (503, "service_unavailable"),
+    504: (504, "timeout"),
+}
+
+
+def as_api_error(exc: Exception) -> ApiError | None:
+    """The API error to reply with for `exc`, or None if it is a bug (then it propagates)."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, NotAuthenticated):
+        return Unauthorized(str(exc))
+    if isinstance(exc, CsrfFailed):
+        return Forbidden(str(exc))
+    if isinstance(exc, InvalidOption | pipeline.ImageRejected):
+        return BadRequest(str(exc))
+    if isinstance(exc, services.NothingAccepted):
+        return BadRequest(str(exc), details={"rejected": exc.rejected_json()} if exc.rejected else {})
+    if isinstance(exc, services.ItemNotEditable):
+        return Conflict(str(exc))
+    if isinstance(exc, fetch.FetchedTooLarge):
+        return PayloadTooLarge(str(exc))
+    if isinstance(exc, fetch.FetchError):
+        return BadRequest(str(exc))
+    if isinstance(exc, events.NotFinishedInTime):  # still being made: say where its result will be
+        details = {"id": str(exc.item_id), "result": reverse("api-item-result", args=[exc.item_id])}
+        return GatewayTimeout(str(exc), details=details)
+    if isinstance(exc, MultiPartParserError):
+        return BadRequest(f"the multipart/form-data body could not be read ({exc})")
+    if isinstance(exc, TooManyFilesSent):
+        return BadRequest(f"too many files in one request; send at most {settings.MAX_FILES_PER_REQUEST} per request")
+    if isinstance(exc, services.StorageUnavailable):
+        return ServiceUnavailable(str(exc), headers={"Retry-After": "30"})
+    if isinstance(exc, RequestDataTooBig):
+        return PayloadTooLarge(
+            f"the request body is too large (form fields and JSON: {settings.DATA_UPLOAD_MAX_MEMORY_SIZE / 1e6:g} MB "
+            "at most; send images as files)"
+        )
+    return None
+
+
+def item_failure_error(item: Item) -> ApiError:
+    """A failed item as an API error: 400 when its input was refused, 500 when processing failed."""
+    return BadRequest(item.error) if item.input_rejected else InternalError(item.error)
+
+
+def pixlab_error(exc: Exception, headers: dict[str, str] | None = None) -> HttpResponseBase:
+    """`exc` as {"status", "error"} JSON (the batch API's and PixLab's shape); a bug is re-raised."""
+    if (error := as_api_error(exc)) is None:
+        raise exc
+    return with_headers(error.response(), {**(headers or {}), **error.headers})
+
+
+def removebg_error(exc: Exception, headers: dict[str, str] | None = None) -> HttpResponseBase:
+    """`exc` in remove.bg's shape, with `headers` (the caller's rate-limit state) beneath its own."""
+    if (error := as_api_error(exc)) is None:
+        raise exc
+    status, code = REMOVEBG_CODES.get(error.status, (error.status, "error"))
+    if isinstance(error, QuotaExceeded):
+        status, code = 402, "insufficient_credits"
+    reply = JsonResponse({"errors": [{"title": error.message, "code": code}]}, status=status)
+    return with_removebg_rate_headers(with_headers(reply, {**(headers or {}), **error.headers}))
+
+
+def with_headers(reply: HttpResponseBase, headers: dict[str, str]) -> HttpResponseBase:
+    for name, value in headers.items():
+        reply[name] = value
+    return reply
+
+
+def with_removebg_rate_headers(reply: HttpResponseBase) -> HttpResponseBase:
+    """Add remove.bg's X-RateLimit-* names beside the IETF RateLimit-* headers (Reset as a Unix time)."""
+    if reply.has_header("RateLimit-Limit"):
+        reply["X-RateLimit-Limit"] = reply["RateLimit-Limit"]
+        reply["X-RateLimit-Remaining"] = reply["RateLimit-Remaining"]
+        reply["X-RateLimit-Reset"] = str(int(time.time()) + int(reply["RateLimit-Reset"]))
+    return reply
+
+
+def api_error_reply(path: str, error: ApiError) -> HttpResponseBase | None:
+    """`error` in the shape of the API that `path` belongs to; None outside the APIs."""
+    if path.startswith(REMOVEBG_PREFIX):
+        return removebg_error(error)
+    if path.startswith(PIXLAB_PREFIXES):
+        return error.response()
+    return None
+
+
+def max_body_bytes(path: str) -> int:
+    """The largest request body accepted at `path`: one rule for every endpoint."""
+    images = settings.MAX_FILES_PER_REQUEST if path.startswith(BATCH_UPLOAD_PATH_PREFIX) else 2
+    return images * settings.MAX_UPLOAD_BYTES + settings.DATA_UPLOAD_MAX_MEMORY_SIZE + BODY_SLACK_BYTES
+
+
+def body_too_large(path: str) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"the request body is larger than {max_body_bytes(path) / 1e6:g} MB, the most this endpoint accepts "
+        f"(each image at most {settings.MAX_UPLOAD_BYTES / 1e6:g} MB)"
+    )
+
+
+def bad_request(request: HttpRequest, exception: Exception, **kwargs: Any) -> HttpResponseBase:
+    reply = api_error_reply(request.path, BadRequest("bad request"))
+    return reply or defaults.bad_request(request, exception, **kwargs)
+
+
+def permission_denied(request: HttpRequest, exception: Exception, **kwargs: Any) -> HttpResponseBase:
+    reply = api_error_reply(request.path, Forbidden(str(exception) or "forbidden"))
+    return reply or defaults.permission_denied(request, exception, **kwargs)
+
+
+# An id that is not a UUID matches no <uuid:> route; it names nothing, as an unknown id.
+MALFORMED_ID = re.compile(r"^/api/v1/(batches|items)/[^/]+(/(files|zip|rerun|result|original))?$")
+NOUNS = {"batches": "batch", "items": "item"}
+
+
+def page_not_found(request: HttpRequest, exception: Exception, **kwargs: Any) -> HttpResponseBase:
+    if found := MALFORMED_ID.match(request.path):
+        error = NotFound(f"no such {NOUNS[found.group(1)]}")
+    else:
+        error = NotFound(f"no such endpoint: {request.path}; see /api/docs")
+    reply = api_error_reply(request.path, error)
+    return reply or defaults.page_not_found(request, exception, **kwargs)
+
+
+def server_error(request: HttpRequest, **kwargs: Any) -> HttpResponseBase:
+    reply = api_error_reply(request.path, InternalError("internal error; it has been logged"))
+    return reply or defaults.server_error(request, **kwargs)
+
+
+def _multipart_watch(content_type: bytes) -> MultipartWatch | None:
+    boundary = boundary_of(content_type.decode("latin-1"))
+    return MultipartWatch(boundary, max_part_bytes=settings.MAX_UPLOAD_BYTES) if boundary else None
+
+
+AsgiApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+
+
+def part_too_large(name: str) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"{name}: the file is larger than {settings.MAX_UPLOAD_BYTES / 1e6:g} MB, the limit per file; "
+        "the upload was stopped there"
+    )
+
+
+class BodySizeLimit:
+    """ASGI middleware: 413 for a body over max_body_bytes(path), or a multipart part over the per-file
+    limit, without reading the rest of it."""
+
+    def __init__(self, application: AsgiApp) -> None:
+        self.application = application
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.application(scope, receive, send)
+        path = scope.get("path", "")
+        limit = max_body_bytes(path)
+        headers = dict(scope.get("headers", []))
+        declared = headers.get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > limit:
+            return await self._refuse(path, send, body_too_large(path))
+        watch = _multipart_watch(headers.get(b"content-type", b""))
+        if watch is not None:
+            scope = {**scope, DROPPED_PARTS_SCOPE_KEY: watch.dropped}
+        received = 0
+        refusal: PayloadTooLarge | None = None
+        started = False
+
+        async def counting_receive() -> dict[str, Any]:
+            nonlocal received, refusal
+            message = await receive()
+            if message["type"] == "http.request":
+                body = message.get("body", b"")
+                received += len(body)
+                if watch is not None:
+                    watch.feed(body)
+                if received > limit:
+                    refusal = body_too_large(path)
+                elif watch is not None and watch.oversized is not None:
+                    refusal = part_too_large(watch.oversized)
+                if refusal is not None:
+                    return {"type": "http.disconnect"}  # Django stops reading and sends nothing
+            return dict(message)
+
+        async def watching_send(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        await self.application(scope, counting_receive, watching_send)
+        if refusal is not None and not started:
+            await self._refuse(path, send, refusal)
+
+    async def _refuse(self, path: str, send: Any, error: PayloadTooLarge) -> None:
+        reply = api_error_reply(path, error) or error.response()
+        reply["Connection"] = "close"  # the rest of the body is not read
+        headers = [(name.encode("latin1"), value.encode("latin1")) for name, value in reply.items()]
+        await send({"type": "http.response.start", "status": reply.status_code, "headers": headers})
+        await send({"type": "http.response.body", "body": reply.content})  # type: ignore[attr-defined]

@@ -1,0 +1,229 @@
+"""What every front door reads from a request: parameters, the input image, the background, options.
+
+The batch API (api.py), PixLab's /bgremove (pixlab.py) and remove.bg's /v1.0/removebg
+(removebg.py) each turn a request into one call of services.batch_submit with an
+input image, Options and the owner; the helpers for that live here, so the view
+modules never import each other. Errors are domain exceptions (InvalidOption,
+fetch.FetchError, pipeline.ImageRejected) or removal.errors API errors, turned into
+each API's reply shape by removal.web.http_errors.
+"""
+
+import base64
+import binascii
+import json
+import re
+from pathlib import PurePosixPath
+from typing import TYPE_CHECKING, Any
+from urllib.parse import unquote, urlsplit
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.base import ContentFile
+from django.http import HttpRequest
+
+from bgsite.multipart_watch import DROPPED_PARTS_SCOPE_KEY
+from removal import fetch, selectors, services
+from removal.cutout import pipeline
+from removal.cutout.options import TRUE_WORDS, Options, parse_options
+from removal.errors import BadRequest, MethodNotAllowed, PayloadTooLarge
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+# Arrays and objects inside each other in a JSON body. Our bodies are one flat object;
+# json.loads on a few thousand levels raises RecursionError (a 500), so deeper ones are
+# refused before parsing. The body's size is bounded by DATA_UPLOAD_MAX_MEMORY_SIZE.
+JSON_MAX_DEPTH = 32
+# A string (to skip, also when unterminated: one pass, never backtracking) or a bracket.
+JSON_TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.S)
+BACKGROUND_FIELDS = ("bg_image", "bg_image_file")  # a background to composite onto, not an image to process
+CALLBACK_URL_MAX_CHARS = 2000
+URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")  # RFC 3986's scheme, then its colon
+
+
+def check_method(request: HttpRequest, methods: tuple[str, ...]) -> None:
+    if request.method not in methods:
+        raise MethodNotAllowed(
+            f"{request.method} is not allowed here; use {' or '.join(methods)}",
+            headers={"Allow": ", ".join(methods)},
+        )
+
+
+def request_parameters(request: HttpRequest) -> dict[str, Any]:
+    """Query string, form fields and a JSON object body, merged (later ones win)."""
+    params: dict[str, Any] = request.GET.dict()
+    if request.method == "POST":
+        if request.content_type == "application/json":
+            if json_depth_over(request.body, JSON_MAX_DEPTH):
+                raise BadRequest(f"the JSON body nests arrays or objects more than {JSON_MAX_DEPTH} deep")
+            try:
+                body = json.loads(request.body or b"{}")
+            except ValueError:
+                raise BadRequest("the request body is not valid JSON") from None
+            if not isinstance(body, dict):
+                raise BadRequest('the JSON body must be an object, e.g. {"img": "https://..."}')
+            params.update(body)
+        else:
+            params.update(request.POST.dict())
+    return params
+
+
+def json_depth_over(body: bytes, limit: int) -> bool:
+    """Whether arrays and objects nest more than `limit` deep in `body`, found without parsing it."""
+    depth = 0
+    for token in JSON_TOKENS.finditer(body):
+        bracket = token[0]
+        if bracket in (b"[", b"{"):
+            depth += 1
+            if depth > limit:
+                return True
+        elif bracket in (b"]", b"}"):
+            depth -= 1
+    return False
+
+
+def is_true(value: object) -> bool:
+    """A yes/no parameter such as /bgremove's `blob`: true, 1, yes or on (any case), or JSON true."""
+    return str(value).strip().lower() in TRUE_WORDS
+
+
+def uploaded_files(request: HttpRequest) -> list[File]:
+    """Every uploaded image to process, from `files` fields first, then any other file field."""
+    files = request.FILES.getlist("files")
+    for field in request.FILES:
+        if field != "files" and field not in BACKGROUND_FIELDS:
+            files.extend(request.FILES.getlist(field))
+    if not files:
+        if unreadable := unreadable_files(request):
+            raise services.NothingAccepted(unreadable)
+        raise BadRequest("no files: send one or more images as multipart/form-data 'files' fields")
+    return list(files)
+
+
+def unreadable_files(request: HttpRequest) -> list[services.RejectedFile]:
+    """The uploaded files Django's parser skipped (a name like '..', headers not UTF-8), and why.
+
+    BodySizeLimit noted them while the body streamed in (bgsite.multipart_watch); a
+    front door lists them among its refused files.
+    """
+    dropped = getattr(request, "scope", {}).get(DROPPED_PARTS_SCOPE_KEY, [])
+    return [services.RejectedFile(filename=part.filename, error=part.reason) for part in dropped]
+
+
+def mask_upload(request: HttpRequest) -> bytes:
+    """An edited mask: the multipart `mask` file, or the whole body sent as image/png."""
+    upload = request.FILES.get("mask")
+    if upload is None and (request.content_type or "").startswith("image/"):
+        data = request.body
+    elif upload is not None:
+        data = upload.read(settings.MAX_UPLOAD_BYTES + 1)
+    else:
+        raise BadRequest(
+            "no mask: send a PNG as the multipart 'mask' field, or as the body with Content-Type image/png"
+        )
+    if len(data) > settings.MAX_UPLOAD_BYTES:
+        raise BadRequest(f"the mask is {len(data) / 1e6:.1f} MB; the limit is {settings.MAX_UPLOAD_BYTES / 1e6:g} MB")
+    return data
+
+
+def fetch_image(url: str, *, field: str) -> bytes:
+    """An image from the URL in a caller's `field`, fetched safely (removal.fetch); its errors name the field."""
+    limits = fetch.FetchLimits(
+        max_bytes=settings.MAX_UPLOAD_BYTES,
+        timeout_seconds=settings.FETCH_TIMEOUT_SECONDS,
+        max_redirects=settings.FETCH_MAX_REDIRECTS,
+        allowed_networks=settings.FETCH_ALLOWED_NETWORKS,
+    )
+    try:
+        return fetch.fetch(url, limits)
+    except fetch.FetchError as exc:
+        raise type(exc)(f"{field}: {exc}") from None
+
+
+def fetched_file(url: str, *, field: str) -> ContentFile[bytes]:
+    return ContentFile(fetch_image(url, field=field), name=url_filename(url))
+
+
+def url_filename(url: str) -> str:
+    return services.display_filename(unquote(urlsplit(url).path)) or "image"
+
+
+def base64_file(encoded: str, *, field: str) -> ContentFile[bytes]:
+    try:
+        return ContentFile(base64.b64decode(encoded, validate=True), name="image")
+    except (binascii.Error, ValueError):
+        raise BadRequest(f"{field}: not valid base64") from None
+
+
+def stored_or_fetched(user: "User", reference: str, *, field: str) -> File:
+    """A /store link or id of the user's, or else an image URL to fetch."""
+    if selectors.is_stored_image_reference(reference):
+        stored = selectors.stored_image_for(user, reference)
+        with stored.file.open("rb") as source:
+            return ContentFile(source.read(), name=stored.filename)
+    if not URL_SCHEME.match(reference):
+        raise BadRequest(
+            f"{field}: {reference[:100]!r} is neither an image URL nor an id or link returned by /store "
+            "(a URL starts with https:// or http://)"
+        )
+    return fetched_file(reference, field=field)
+
+
+def check_upload_size(upload: File, *, field: str = "") -> None:
+    """PayloadTooLarge when an upload (or a fetched image) is over MAX_UPLOAD_BYTES (services' rule)."""
+    if error := services.upload_size_error(upload.size):
+        raise PayloadTooLarge(f"{field}: {error}" if field else error)
+
+
+def background_image(request: HttpRequest, params: Any) -> File | None:
+    """The `bg_image` to composite onto: an uploaded file, or a URL (also remove.bg's names); None if absent."""
+    uploads = [request.FILES.getlist(field)[0] for field in BACKGROUND_FIELDS if field in request.FILES]
+    upload: File | None = uploads[0] if uploads else None
+    if upload is None:
+        field = next((name for name in ("bg_image", "bg_image_url") if params.get(name)), "")
+        if not field:
+            return None
+        url = str(params[field])
+        upload = ContentFile(fetch_image(url, field=field), name=PurePosixPath(urlsplit(url).path).name or "background")
+    check_upload_size(upload, field="bg_image")
+    try:
+        pipeline.inspect_image(upload, max_pixels=settings.MAX_IMAGE_PIXELS)
+    except pipeline.ImageRejected as exc:
+        raise BadRequest(f"bg_image: {exc}") from None
+    return upload
+
+
+def request_options(params: Any, *, background: File | None = None) -> Options:
+    """The output options named in a request (removal.cutout.options), with this site's default model and format."""
+    return parse_options(
+        params,
+        default_model=settings.REMBG_MODEL,
+        model_dir=settings.U2NET_HOME,
+        default_format=settings.DEFAULT_FORMAT,
+        background=background is not None,
+    )
+
+
+def callback_url(params: Any) -> str:
+    """The batch's webhook URL (`callback_url`), checked as fetch would check it; '' if absent.
+
+    A host that resolves to an address the server does not call (loopback, private...)
+    is refused now, as an image URL is; one that does not resolve yet is checked again
+    on each delivery (as every host is: its address may change).
+    """
+    url = str(params.get("callback_url", "")).strip()
+    if url:
+        try:
+            fetch.check_url(url, "callback URL")
+            parts = urlsplit(url)
+            default_port = 443 if parts.scheme.lower() == "https" else 80
+            fetch.resolve_checked(
+                parts.hostname or "", parts.port or default_port, settings.FETCH_ALLOWED_NETWORKS, "callback URL"
+            )
+        except fetch.HostNotFound:
+            pass
+        except fetch.FetchError as exc:
+            raise BadRequest(f"callback_url: {exc}") from None
+        if len(url) > CALLBACK_URL_MAX_CHARS:
+            raise BadRequest(f"callback_url: {CALLBACK_URL_MAX_CHARS} characters at most")
+    return url

@@ -1,0 +1,120 @@
+"""PixLab-compatible endpoints: /bgremove (image in, cutout out, synchronously) and /store.
+
+Contract: shared/spec/bgremove-api.txt. An adapter over services.image_submit: the
+request becomes (input image, Options, owner); the image is queued on the same
+workers as batches (ahead of them) and the request waits for it. Replies are
+{"status": 200, "imgData"|"link", "mimeType", "extension"} or the raw image with
+blob=true; errors are {"status": <code>, "error": <text>} (http_errors.pixlab_error).
+"""
+
+import base64
+import uuid
+from typing import TYPE_CHECKING, Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import FileSystemStorage, default_storage
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+
+from accounts.auth import user_for_api_request
+from removal import events, selectors, services
+from removal.cutout import pipeline
+from removal.cutout.options import Options
+from removal.errors import BadRequest
+from removal.models import Item
+from removal.ops import limits
+from removal.web import inputs
+from removal.web.endpoints import api_endpoint, stored_file_response
+from removal.web.http_errors import item_failure_error, pixlab_error, with_headers
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+
+@csrf_exempt  # session callers are CSRF-checked in user_for_api_request
+@never_cache
+async def bgremove(request: HttpRequest) -> HttpResponseBase:
+    rate_headers: dict[str, str] = {}
+    try:
+        inputs.check_method(request, ("GET", "POST"))
+        params, user, rate_headers = await sync_to_async(_admit)(request)
+        with limits.waiting_room(request.path):
+            item_id, batch_id, blob = await sync_to_async(_accept)(request, params, user)
+            item = await events.wait_finished(item_id, batch_id, timeout_seconds=settings.BGREMOVE_TIMEOUT_SECONDS)
+            return with_headers(await sync_to_async(_reply)(item, blob=blob), rate_headers)
+    except Exception as exc:
+        return pixlab_error(exc, rate_headers)
+
+
+def _admit(request: HttpRequest) -> tuple[dict[str, Any], "User", dict[str, str]]:
+    """The request's parameters, its user, and the rate-limit headers every later reply carries."""
+    params = inputs.request_parameters(request)
+    user = user_for_api_request(request, key_in_body=str(params.get("key") or ""), spends_credits=True)
+    return params, user, limits.check_rate(request, user)
+
+
+def _accept(request: HttpRequest, params: dict[str, Any], user: "User") -> tuple[uuid.UUID, uuid.UUID, bool]:
+    """Admit the work, find the input image, queue it; (item id, batch id, blob wanted)."""
+    background = inputs.background_image(request, params)
+    options = inputs.request_options(params, background=background)
+    limits.check_new_work(user, images=1, options=options)
+    upload = _input_image(request, user, params)
+    item = services.image_submit(owner=user, upload=upload, options=options, background=background)
+    return item.id, item.batch_id, inputs.is_true(params.get("blob", ""))
+
+
+def _input_image(request: HttpRequest, user: "User", params: dict[str, Any]) -> File:
+    """The image to process: an uploaded file, a stored image, or one fetched from a URL."""
+    if request.FILES:
+        upload = inputs.uploaded_files(request)[0]
+    else:
+        img = params.get("img")
+        if not isinstance(img, str) or not img.strip():
+            raise BadRequest(
+                "missing 'img': give an image URL, a link or id returned by /store, "
+                "or upload the image as multipart/form-data"
+            )
+        upload = inputs.stored_or_fetched(user, img.strip(), field="img")
+    inputs.check_upload_size(upload)
+    return upload
+
+
+def _reply(item: Item, *, blob: bool) -> HttpResponseBase:
+    if item.status == Item.Status.FAILED:
+        raise item_failure_error(item)
+    options = Options.from_json(item.batch.options)
+    kind = {"mimeType": options.mime_type, "extension": options.extension}
+    if blob:
+        with item.result.open("rb") as result:
+            return HttpResponse(result.read(), content_type=options.mime_type)
+    if not isinstance(default_storage, FileSystemStorage):
+        return JsonResponse({"status": 200, "link": default_storage.url(str(item.result.name)), **kind})
+    with item.result.open("rb") as result:
+        encoded = base64.b64encode(result.read()).decode("ascii")
+    return JsonResponse({"status": 200, "imgData": encoded, **kind})
+
+
+@api_endpoint("POST")
+def store(request: HttpRequest, user: "User") -> HttpResponseBase:
+    """Keep an uploaded image; /bgremove can then name it by the returned link or id."""
+    if not request.FILES:
+        raise BadRequest("no file: upload the image as multipart/form-data (any field name)")
+    upload = inputs.uploaded_files(request)[0]
+    inputs.check_upload_size(upload)
+    try:
+        image = services.stored_image_create(owner=user, upload=upload)
+    except pipeline.ImageRejected as exc:
+        raise BadRequest(f"{upload.name}: {exc}") from None
+    link = request.build_absolute_uri(reverse("api-stored-image", args=[image.id]))
+    return JsonResponse({"status": 200, "link": link, "id": str(image.id)})
+
+
+@api_endpoint("GET", reads_counted=False)
+def stored_image(request: HttpRequest, user: "User", image_id: uuid.UUID) -> HttpResponseBase:
+    image = selectors.stored_image_for(user, str(image_id))
+    return stored_file_response(str(image.file.name), download_name=image.filename, request=request)

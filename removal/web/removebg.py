@@ -1,0 +1,190 @@
+"""remove.bg-compatible endpoints: POST /v1.0/removebg and GET /v1.0/account.
+
+Clients written for remove.bg work by changing the base URL and key. Same
+pipeline, workers and limits as /bgremove; remove.bg's parameter names are
+mapped onto removal.cutout.options; replies and errors take remove.bg's shapes:
+the image itself (or {"data": {"result_b64", "foreground_*"}} with
+`Accept: application/json`), X-Width/X-Height/X-Type/X-Foreground-* headers,
+and {"errors": [{"title", "code"}]}.
+
+Not offered (400 naming the parameter): semitransparency.
+"""
+
+import base64
+import io
+import uuid
+import zipfile
+from typing import TYPE_CHECKING, Any
+
+from asgiref.sync import sync_to_async
+from django.conf import settings
+from django.core.files import File
+from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import UploadedFile
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http.response import HttpResponseBase
+from django.views.decorators.cache import never_cache
+from django.views.decorators.csrf import csrf_exempt
+from PIL import Image
+
+from accounts.auth import user_for_api_request
+from removal import events, services
+from removal.cutout.options import REMOVEBG_UNSUPPORTED, Options, removebg_params
+from removal.errors import BadRequest
+from removal.models import Item
+from removal.ops import limits
+from removal.web import inputs
+from removal.web.http_errors import item_failure_error, removebg_error, with_headers, with_removebg_rate_headers
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+UNLIMITED = 1_000_000_000  # no daily quota: what remove.bg clients read as credits
+INPUTS = ("image_file", "image_file_b64", "image_url")  # the ways to send the image: one per request
+TYPES = {"auto", "person", "product", "car", "animal", "graphic", "transportation"}
+
+
+@csrf_exempt
+@never_cache
+async def removebg(request: HttpRequest) -> HttpResponseBase:
+    rate_headers: dict[str, str] = {}
+    try:
+        inputs.check_method(request, ("POST",))
+        params, user, rate_headers = await sync_to_async(_admit)(request)
+        with limits.waiting_room(request.path):
+            item_id, batch_id, as_json, foreground_type, credits = await sync_to_async(_accept)(request, params, user)
+            item = await events.wait_finished(item_id, batch_id, timeout_seconds=settings.BGREMOVE_TIMEOUT_SECONDS)
+            reply = await sync_to_async(_reply)(item, as_json=as_json, foreground_type=foreground_type)
+        return with_removebg_rate_headers(with_headers(reply, {**rate_headers, "X-Credits-Charged": f"{credits:g}"}))
+    except Exception as exc:
+        return removebg_error(exc, rate_headers)
+
+
+def _admit(request: HttpRequest) -> tuple[dict[str, Any], Any, dict[str, str]]:
+    """The request's parameters, its user, and the rate-limit headers every later reply carries."""
+    if request.content_type == "multipart/form-data":
+        # Some HTTP libraries send image_file as a part without a filename, which Django keeps as
+        # text: decoded as Latin-1 its bytes survive, and every other text field is re-read as UTF-8.
+        request.encoding = LOSSLESS
+        params = {name: _text_field(name, value) for name, value in inputs.request_parameters(request).items()}
+        for upload in request.FILES.values():
+            if isinstance(upload, UploadedFile):
+                upload.name = _text_field("name", upload.name)
+    else:
+        params = inputs.request_parameters(request)
+    user = user_for_api_request(request, spends_credits=True)
+    return params, user, limits.check_rate(request, user)
+
+
+def _accept(
+    request: HttpRequest, params: dict[str, Any], user: "User"
+) -> tuple[uuid.UUID, uuid.UUID, bool, str, float]:
+    """Check the request and queue its image: (item id, batch id, JSON wanted, X-Type, credits charged)."""
+    requested_type = str(params.get("type") or "auto").lower()
+    if requested_type not in TYPES:
+        raise BadRequest(f"type: must be one of {', '.join(sorted(TYPES))}")
+    for name in REMOVEBG_UNSUPPORTED:
+        if params.get(name):
+            raise BadRequest(f"{name}: not supported by this server")
+    background = inputs.background_image(request, params)
+    options = inputs.request_options(removebg_params(params), background=background)
+    limits.check_new_work(user, images=1, options=options)
+    upload = _input_image(request, params)
+    item = services.image_submit(owner=user, upload=upload, options=options, background=background)
+    as_json = "application/json" in request.headers.get("Accept", "")
+    # We do not classify subjects: X-Type echoes the requested type, or "other".
+    foreground_type = "other" if requested_type == "auto" else requested_type
+    return item.id, item.batch_id, as_json, foreground_type, limits.image_credits(options)
+
+
+LOSSLESS = "iso-8859-1"  # one character per byte
+
+
+def _text_field(name: str, value: Any) -> Any:
+    """A multipart field read as Latin-1: image_file as the bytes that were sent, others as UTF-8 text."""
+    if not isinstance(value, str):
+        return value
+    raw = value.encode(LOSSLESS)
+    return raw if name == "image_file" else raw.decode("utf-8", errors="replace")
+
+
+def _input_image(request: HttpRequest, params: dict[str, Any]) -> File:
+    given = [name for name in INPUTS if name in request.FILES or params.get(name)]
+    if len(given) > 1:
+        raise BadRequest(f"send the image one way only, not {' and '.join(given)} together")
+    if request.FILES:
+        upload = request.FILES.get("image_file") or inputs.uploaded_files(request)[0]
+    elif isinstance(unnamed_part := params.get("image_file"), bytes):
+        upload = ContentFile(unnamed_part, name="image")
+    elif encoded := params.get("image_file_b64"):
+        upload = inputs.base64_file(str(encoded), field="image_file_b64")
+    elif url := params.get("image_url"):
+        upload = inputs.fetched_file(str(url), field="image_url")
+    else:
+        raise BadRequest("No image given: send image_file, image_file_b64 or image_url")
+    inputs.check_upload_size(upload)
+    return upload
+
+
+def _reply(item: Item, *, as_json: bool, foreground_type: str) -> HttpResponseBase:
+    if item.status == Item.Status.FAILED:
+        raise item_failure_error(item)
+    with item.result.open("rb") as result:
+        data = result.read()
+    left, top, width, height = item.foreground or (0, 0, 0, 0)
+    size = _result_size(data)
+    headers = {
+        "X-Width": str(size[0]),
+        "X-Height": str(size[1]),
+        "X-Type": foreground_type,
+        "X-Foreground-Top": str(top),
+        "X-Foreground-Left": str(left),
+        "X-Foreground-Width": str(width),
+        "X-Foreground-Height": str(height),
+    }
+    if as_json:
+        body = {
+            "data": {
+                "result_b64": base64.b64encode(data).decode("ascii"),
+                "foreground_top": top,
+                "foreground_left": left,
+                "foreground_width": width,
+                "foreground_height": height,
+            }
+        }
+        return with_headers(JsonResponse(body), headers)
+    options = Options.from_json(item.batch.options)
+    return with_headers(HttpResponse(data, content_type=options.mime_type), headers)
+
+
+def _result_size(data: bytes) -> tuple[int, int]:
+    """Width and height of a result: the image's header, or the alpha.png of a zip result."""
+    if data[:4] == b"PK\x03\x04":
+        with zipfile.ZipFile(io.BytesIO(data)) as bundle, Image.open(bundle.open("alpha.png")) as alpha:
+            return alpha.size
+    with Image.open(io.BytesIO(data)) as image:  # reads the header only
+        return image.size
+
+
+@csrf_exempt
+@never_cache
+def account(request: HttpRequest) -> HttpResponseBase:
+    """remove.bg's account call: what this key's owner may still process today."""
+    try:
+        inputs.check_method(request, ("GET",))
+        user = user_for_api_request(request)
+        headers = limits.check_rate(request, user)
+    except Exception as exc:
+        return removebg_error(exc)
+    left = limits.credits_left_today(user)
+    credits = (int(left) if left.is_integer() else left) if left is not None else UNLIMITED
+    body = {
+        "data": {
+            "attributes": {
+                "credits": {"total": credits, "subscription": 0, "payg": credits, "enterprise": 0},
+                # remove.bg types free_calls as an integer: whole calls left (a preview costs a quarter).
+                "api": {"free_calls": int(credits), "sizes": "all"},
+            }
+        }
+    }
+    return with_removebg_rate_headers(with_headers(JsonResponse(body), headers))

@@ -1,0 +1,102 @@
+"""Pages. They render the initial state; static/js/upload.js does the rest over the API.
+
+The account page lives here too: it shows this app's usage and webhook deliveries beside
+the API keys of accounts (which, below removal, never imports it), and how to install the
+command-line client, which this module also serves."""
+
+import uuid
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.csrf import ensure_csrf_cookie
+from django.views.decorators.http import require_safe
+
+from accounts import selectors as account_selectors
+from accounts.auth import AuthenticatedHttpRequest
+from accounts.forms import ApiKeyCreateForm
+from removal import selectors
+from removal.cutout.options import page_choices
+from removal.errors import NotFound
+from removal.ops import client_package
+
+
+def _upload_context() -> dict[str, object]:
+    limits = {
+        "max_upload_bytes": settings.MAX_UPLOAD_BYTES,
+        "max_items_per_batch": settings.MAX_ITEMS_PER_BATCH,
+        "max_image_pixels": settings.MAX_IMAGE_PIXELS,
+    }
+    # Decimal megabytes, as the API's error messages state the same limit.
+    return {
+        "limits": limits,
+        "max_upload_mb": f"{settings.MAX_UPLOAD_BYTES / 1e6:g}",
+        "default_format": settings.DEFAULT_FORMAT,
+        # The controls' values, labels, defaults and patterns come from the option declaration.
+        "option_choices": page_choices(),
+    }
+
+
+@login_required
+@ensure_csrf_cookie
+def home(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The upload page: drop images, follow each one, download the zip."""
+    return render(request, "removal/home.html", {**_upload_context(), "batch_id": None})
+
+
+@login_required
+def batch_list(request: AuthenticatedHttpRequest) -> HttpResponse:
+    page = Paginator(selectors.batches_for(request.user), settings.BATCHES_PER_PAGE).get_page(request.GET.get("page"))
+    return render(
+        request,
+        "removal/batch_list.html",
+        {"page": page, "batches": selectors.batches_with_counts(list(page))},
+    )
+
+
+@login_required
+@ensure_csrf_cookie
+def batch_detail(request: AuthenticatedHttpRequest, batch_id: uuid.UUID) -> HttpResponse:
+    """A past (or running) batch on the same live page as uploads, ready for more files."""
+    try:
+        batch = selectors.batch_for(request.user, batch_id)
+    except NotFound:
+        raise Http404("no such batch") from None
+    return render(request, "removal/home.html", {**_upload_context(), "batch_id": str(batch.id)})
+
+
+@login_required
+def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """API keys and usage. A key created just now is shown once, from the session."""
+    new_key = request.session.pop("new_api_key", None)
+    usage = selectors.usage_by_day(request.user)
+    return render(
+        request,
+        "accounts/dashboard.html",
+        {
+            "keys": account_selectors.api_keys_for(request.user),
+            "form": ApiKeyCreateForm(),
+            "new_key": new_key,
+            "usage": usage,
+            "usage_totals": selectors.usage_totals(usage),
+            "usage_chart": selectors.usage_chart(usage),
+            "webhook_secret": account_selectors.webhook_secret_of(request.user),
+            "deliveries": selectors.webhook_deliveries_for(request.user)[:20],
+            # The command-line card: install the client from this very server, then point it here.
+            "client_sdist_url": request.build_absolute_uri(reverse("client-sdist")),
+            "server_url": request.build_absolute_uri("/").rstrip("/"),
+        },
+    )
+
+
+@require_safe
+def client_sdist(request: HttpRequest) -> HttpResponse:
+    """The `bgsite` client for `pip install <this URL>` (ops.client_package); open to all, as pip cannot log in."""
+    return HttpResponse(
+        client_package.client_sdist(),
+        content_type="application/gzip",
+        headers={"Content-Disposition": 'attachment; filename="bgsite-client.tar.gz"'},
+    )

@@ -1,0 +1,247 @@
+"""removal.cutout.pipeline on real photos: the cutout is transparent where the background was."""
+
+import io
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.conf import settings
+from PIL import Image
+
+from removal.cutout import pipeline, providers
+from tests.conftest import photo_bytes
+
+MAX_PIXELS = 50_000_000
+
+
+@pytest.fixture(scope="session")
+def session() -> object:
+    return pipeline.thread_session(settings.REMBG_MODEL, settings.U2NET_HOME)
+
+
+def cut_out(data: bytes, session: object) -> np.ndarray:
+    cutout = pipeline.cut_out(data, session=session, max_pixels=MAX_PIXELS, compress_level=1)
+    with Image.open(io.BytesIO(cutout.data)) as image:
+        assert image.format == "PNG"
+        assert image.mode == "RGBA"
+        assert (image.width, image.height) == (cutout.width, cutout.height)
+        return np.asarray(image)
+
+
+def corners(alpha: np.ndarray) -> np.ndarray:
+    h, w = alpha.shape
+    return np.concatenate([alpha[: h // 10, : w // 10].ravel(), alpha[: h // 10, -w // 10 :].ravel()])
+
+
+def centre(alpha: np.ndarray) -> np.ndarray:
+    h, w = alpha.shape
+    return alpha[h * 3 // 8 : h * 5 // 8, w * 3 // 8 : w * 5 // 8]
+
+
+@pytest.mark.parametrize("name", ["astronaut.png", "coffee.png"])
+def test_cutout_is_transparent_around_the_subject_and_opaque_on_it(name: str, session: object) -> None:
+    pixels = cut_out(photo_bytes(name), session)
+    alpha = pixels[..., 3]
+    assert corners(alpha).mean() < 5, "the top corners are background"
+    assert centre(alpha).mean() > 200, "the centre is the subject"
+    assert (alpha == 0).mean() > 0.2
+    assert (alpha >= 250).mean() > 0.2
+    # Fully transparent pixels carry no colour (smaller files, no halo when scaled).
+    assert not pixels[alpha == 0, :3].any()
+
+
+def test_subject_keeps_its_colours(session: object) -> None:
+    """Opaque pixels keep the photo's colours; only soft edge pixels are decontaminated (test_refine.py)."""
+    original = np.asarray(Image.open(io.BytesIO(photo_bytes("coffee.png", fmt="PNG"))).convert("RGB"))
+    pixels = cut_out(photo_bytes("coffee.png", fmt="PNG"), session)
+    opaque = pixels[..., 3] == 255
+    assert opaque.sum() > 0.2 * opaque.size
+    assert np.array_equal(pixels[opaque, :3], original[opaque])
+
+
+def test_exif_orientation_is_applied(session: object) -> None:
+    upright = Image.open(io.BytesIO(photo_bytes("astronaut.png", size=(400, 300)))).convert("RGB")
+    # Stored rotated, with orientation 6 ("rotate 90° clockwise to display").
+    stored = upright.transpose(Image.Transpose.ROTATE_90)
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    stored.save(buffer, "JPEG", exif=exif, quality=95)
+
+    decoded = pipeline.decode_image(buffer.getvalue(), max_pixels=MAX_PIXELS)
+    assert decoded.size == (400, 300)
+    pixels = cut_out(buffer.getvalue(), session)
+    assert pixels.shape[:2] == (300, 400)
+
+
+def test_existing_transparency_is_kept(session: object) -> None:
+    image = Image.open(io.BytesIO(photo_bytes("coffee.png"))).convert("RGBA")
+    alpha = np.full((image.height, image.width), 255, dtype=np.uint8)
+    alpha[:, : image.width // 2] = 0
+    image.putalpha(Image.fromarray(alpha))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    pixels = cut_out(buffer.getvalue(), session)
+    assert not pixels[:, : image.width // 2, 3].any()
+
+
+@pytest.mark.parametrize("mode", ["L", "P", "CMYK", "I;16"])
+def test_other_colour_modes_are_converted(mode: str, session: object) -> None:
+    image = Image.open(io.BytesIO(photo_bytes("astronaut.png", size=(256, 256)))).convert("RGB")
+    if mode == "I;16":
+        image = Image.fromarray(np.asarray(image.convert("L"), dtype=np.uint16) * 257)
+    else:
+        image = image.convert(mode)
+    buffer = io.BytesIO()
+    image.save(buffer, "TIFF" if mode in ("CMYK", "I;16") else "PNG")
+    decoded = pipeline.decode_image(buffer.getvalue(), max_pixels=MAX_PIXELS)
+    assert decoded.mode in ("RGB", "RGBA")
+    if mode == "I;16":
+        # Scaled to 8 bits, not clipped to white.
+        assert 30 < np.asarray(decoded).mean() < 220
+    assert cut_out(buffer.getvalue(), session).shape == (256, 256, 4)
+
+
+def test_inspect_reads_format_and_size_only() -> None:
+    info = pipeline.inspect_image(io.BytesIO(photo_bytes("chelsea.png")), max_pixels=MAX_PIXELS)
+    assert (info.format, info.width, info.height) == ("JPEG", 451, 300)
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "empty"),
+        (b"hello, this is text", "not an image"),
+        (b"<svg xmlns='http://www.w3.org/2000/svg'><script>alert(1)</script></svg>", "not an image"),
+    ],
+)
+def test_non_images_are_rejected_with_a_reason(data: bytes, message: str) -> None:
+    with pytest.raises(pipeline.ImageRejected, match=message):
+        pipeline.inspect_image(io.BytesIO(data), max_pixels=MAX_PIXELS)
+
+
+def test_truncated_image_is_rejected_when_decoded() -> None:
+    data = photo_bytes("astronaut.png")
+    with pytest.raises(pipeline.ImageRejected, match="truncated or corrupt"):
+        pipeline.decode_image(data[: len(data) // 2], max_pixels=MAX_PIXELS)
+
+
+def test_too_many_pixels_is_rejected_before_decoding() -> None:
+    # A 20000x20000 PNG header with almost no data: a decompression bomb.
+    image = Image.new("1", (20000, 20000))
+    buffer = io.BytesIO()
+    image.save(buffer, "PNG")
+    assert len(buffer.getvalue()) < 100_000
+    with pytest.raises(pipeline.ImageRejected, match=r"400\.0 megapixels"):
+        pipeline.inspect_image(io.BytesIO(buffer.getvalue()), max_pixels=MAX_PIXELS)
+    with pytest.raises(pipeline.ImageRejected, match="megapixels"):
+        pipeline.decode_image(buffer.getvalue(), max_pixels=MAX_PIXELS)
+
+
+def test_unsupported_format_is_named() -> None:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8)).save(buffer, "PPM")
+    with pytest.raises(pipeline.ImageRejected, match="PPM images are not supported"):
+        pipeline.inspect_image(buffer, max_pixels=MAX_PIXELS)
+
+
+def test_missing_weights_are_reported_not_downloaded(tmp_path: Path) -> None:
+    with pytest.raises(pipeline.ModelNotInstalled, match="make setup"):
+        pipeline.create_session("u2netp", tmp_path)
+
+
+def test_each_thread_gets_its_own_session_and_keeps_it() -> None:
+    seen: list[object] = []
+
+    def grab() -> None:
+        first = pipeline.thread_session(settings.REMBG_MODEL, settings.U2NET_HOME)
+        assert pipeline.thread_session(settings.REMBG_MODEL, settings.U2NET_HOME) is first
+        seen.append(first)
+
+    threads = [threading.Thread(target=grab) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(seen) == 2 and seen[0] is not seen[1]
+
+
+def test_inspect_reports_the_displayed_size_of_rotated_photos() -> None:
+    stored = Image.open(io.BytesIO(photo_bytes("astronaut.png", size=(400, 300))))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    buffer = io.BytesIO()
+    stored.save(buffer, "JPEG", exif=exif)
+    info = pipeline.inspect_image(buffer, max_pixels=MAX_PIXELS)
+    assert (info.width, info.height) == (300, 400)
+
+
+class RecordingSession:
+    """A real session that notes, under `name`, each image it runs."""
+
+    def __init__(self, session: object, name: str, used: list[str]) -> None:
+        self.session, self.name, self.used = session, name, used
+
+    def predict(self, image: Image.Image) -> object:
+        self.used.append(self.name)
+        return self.session.predict(image)  # type: ignore[attr-defined]
+
+
+def test_an_image_alone_runs_on_every_core_and_concurrent_ones_each_on_one() -> None:
+    sessions = pipeline.ModelSessions(settings.REMBG_MODEL, settings.U2NET_HOME, solo_threads=2)
+    used: list[str] = []
+    single, solo = sessions.single, sessions.solo
+    sessions.single, sessions.solo = RecordingSession(single, "single", used), RecordingSession(solo, "solo", used)
+    data = photo_bytes("coffee.png")
+
+    alone = cut_out(data, sessions)
+    with pipeline._counted_in_progress():  # another image in progress in this process
+        beside_another = cut_out(data, sessions)
+
+    assert used == ["solo", "single"]
+    # Same model, same weights: the number of threads changes only float rounding.
+    assert np.abs(alone.astype(int) - beside_another.astype(int)).max() <= 2
+    assert pipeline.ModelSessions(settings.REMBG_MODEL, settings.U2NET_HOME, solo_threads=2).solo is solo
+
+
+def test_solo_threads_one_keeps_every_image_on_its_thread_session() -> None:
+    sessions = pipeline.ModelSessions(settings.REMBG_MODEL, settings.U2NET_HOME, solo_threads=1)
+    assert sessions.solo is None
+    used: list[str] = []
+    sessions.single = RecordingSession(sessions.single, "single", used)
+    cut_out(photo_bytes("coffee.png"), sessions)
+    assert used == ["single"]
+
+
+@pytest.fixture
+def shared_layout() -> Iterator[None]:
+    """ORT_LAYOUT=shared, as `auto` chooses on a GPU; this machine has only the CPU."""
+    providers.configure(["auto"], layout="shared")
+    yield
+    providers.configure(["auto"])
+
+
+def test_on_the_shared_layout_every_thread_runs_the_process_one_session(shared_layout: None) -> None:
+    seen: list[object] = []
+
+    def grab() -> None:
+        seen.append(pipeline.model_session(settings.REMBG_MODEL, settings.U2NET_HOME))
+
+    threads = [threading.Thread(target=grab) for _ in range(3)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(seen) == 3 and seen[0] is seen[1] is seen[2]
+    assert pipeline.best_partner("best", settings.REMBG_MODEL, "u2netp", settings.U2NET_HOME) is (
+        pipeline.model_session("u2netp", settings.U2NET_HOME)
+    )
+
+
+def test_the_shared_layout_cuts_out_what_the_per_thread_layout_does(shared_layout: None, session: object) -> None:
+    data = photo_bytes("coffee.png")
+    shared = pipeline.model_session(settings.REMBG_MODEL, settings.U2NET_HOME)
+    assert shared is not session
+    assert (cut_out(data, shared) == cut_out(data, session)).all()

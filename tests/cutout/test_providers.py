@@ -1,0 +1,83 @@
+"""ORT_PROVIDERS and ORT_LAYOUT: which ONNX Runtime providers run the models and how threads share sessions,
+and that /readyz and /api/v1/models say so."""
+
+import logging
+from typing import Any
+
+import pytest
+
+from removal.cutout import providers
+
+CUDA, CPU = "CUDAExecutionProvider", "CPUExecutionProvider"
+
+
+def test_auto_takes_cuda_first_when_onnxruntime_has_it() -> None:
+    assert providers.resolve(["auto"], [CUDA, CPU]) == [CUDA, CPU]
+    assert providers.resolve(["auto"], ["AzureExecutionProvider", CPU]) == [CPU]
+
+
+def test_an_explicit_list_is_used_as_given() -> None:
+    assert providers.resolve(["cpu"], [CUDA, CPU]) == [CPU]
+    assert providers.resolve(["cuda", "CPUExecutionProvider"], [CUDA, CPU]) == [CUDA, CPU]
+    with pytest.raises(providers.ProvidersUnavailable, match="names CUDAExecutionProvider"):
+        providers.resolve(["cuda", "cpu"], [CPU])
+
+
+@pytest.fixture
+def fresh_choice() -> Any:
+    providers.configure(["auto"])
+    yield
+    providers.configure(["auto"])
+
+
+def test_auto_falls_back_to_the_cpu_here_and_logs_it(fresh_choice: Any, caplog: Any) -> None:
+    # No GPU on the machines these tests run on: the plain onnxruntime wheel has no CUDA provider.
+    with caplog.at_level(logging.INFO, logger="removal.cutout.providers"):
+        assert providers.active() == [CPU]
+    assert "no CUDA in this onnxruntime" in caplog.text and "models run on the CPU" in caplog.text
+
+
+@pytest.mark.django_db
+def test_readyz_and_models_say_which_provider_runs(client: Any, fresh_choice: Any) -> None:
+    models, model_check = client.get("/api/v1/models").json(), client.get("/readyz").json()["checks"]["model"]
+    for reply in (models, model_check):
+        assert (reply["providers"], reply["layout"], reply["max_batch"]) == ([CPU], "per-thread", 1)
+
+
+def test_auto_layout_shares_one_session_when_a_gpu_runs_the_models() -> None:
+    assert providers.choose_layout("auto", [CPU]) == providers.PER_THREAD
+    assert providers.choose_layout("auto", [CUDA, CPU]) == providers.SHARED
+    assert providers.choose_layout("auto", ["TensorrtExecutionProvider", CUDA, CPU]) == providers.SHARED
+    assert providers.choose_layout("shared", [CPU]) == providers.SHARED
+    assert providers.choose_layout("per-thread", [CUDA, CPU]) == providers.PER_THREAD
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"layout": "gpu"}, "ORT_LAYOUT='gpu' is not a layout: use auto, per-thread, shared"),
+        ({"max_batch": 0}, "ORT_MAX_BATCH=0 must be 1 or more"),
+        ({"batch_wait_ms": -1}, "ORT_BATCH_WAIT_MS=-1 must be 0 or more"),
+    ],
+)
+def test_a_layout_setting_out_of_range_is_refused(setting: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        providers.configure(["auto"], **setting)
+
+
+def test_the_layout_is_logged_once(fresh_choice: Any, caplog: Any) -> None:
+    with caplog.at_level(logging.INFO, logger="removal.cutout.providers"):
+        assert providers.layout() == providers.Layout(providers.PER_THREAD)
+        assert providers.layout() == providers.Layout(providers.PER_THREAD)
+    assert caplog.text.count("model sessions: per-thread, one per worker thread (ORT_LAYOUT=auto)") == 1
+
+
+@pytest.mark.django_db
+def test_readyz_and_models_say_the_shared_layout_and_its_batch(client: Any) -> None:
+    providers.configure(["auto"], layout="shared", max_batch=6)
+    try:
+        models, model_check = client.get("/api/v1/models").json(), client.get("/readyz").json()["checks"]["model"]
+    finally:
+        providers.configure(["auto"])
+    for reply in (models, model_check):
+        assert (reply["providers"], reply["layout"], reply["max_batch"]) == ([CPU], "shared", 6)

@@ -1,0 +1,227 @@
+"""removal.services.processing: claiming, exactly-once outcomes, retries and recovery of lost work."""
+
+import io
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
+from django.utils.module_loading import import_string
+from django_tasks_db.models import DBTaskResult
+
+from removal import services
+from removal.models import Item
+from removal.ops.worker import claim_next_job, run_ready_jobs
+from removal.services import processing
+from tests.conftest import photo_bytes
+
+pytestmark = pytest.mark.django_db
+
+Status = Item.Status
+
+
+def queue_items(user: Any, count: int = 1) -> list[Item]:
+    batch = services.batch_create(owner=user)
+    uploads = [
+        SimpleUploadedFile(f"p{index}.jpg", photo_bytes("coffee.png", size=(160, 120))) for index in range(count)
+    ]
+    items, rejected = services.batch_add_files(batch=batch, files=uploads)
+    assert not rejected
+    return items
+
+
+def test_processing_records_the_outcome(user: Any) -> None:
+    (item,) = queue_items(user)
+    services.item_process(item_id=str(item.id))
+    item.refresh_from_db()
+    assert item.status == Status.DONE
+    assert item.attempts == 1
+    assert item.claim_token and item.lease_until is None
+    assert default_storage.exists(item.result.name)
+    assert item.result_bytes == default_storage.size(item.result.name)
+    assert item.started_at <= item.finished_at
+
+
+def test_a_finished_item_is_never_processed_again(user: Any) -> None:
+    (item,) = queue_items(user)
+    services.item_process(item_id=str(item.id))
+    item.refresh_from_db()
+    first_result, first_finished = item.result.name, item.finished_at
+    services.item_process(item_id=str(item.id))  # a duplicate delivery of the job
+    item.refresh_from_db()
+    assert (item.result.name, item.finished_at, item.attempts) == (first_result, first_finished, 1)
+    results = default_storage.listdir(item.result.name.rsplit("/", 1)[0])[1]
+    assert [name for name in results if name.startswith("cutout")] == [first_result.rsplit("/", 1)[1]]
+
+
+def test_an_item_under_a_live_claim_is_left_alone(user: Any) -> None:
+    (item,) = queue_items(user)
+    lease = timezone.now() + timedelta(seconds=60)
+    Item.objects.filter(pk=item.pk).update(status=Status.PROCESSING, claim_token="other", lease_until=lease)
+    services.item_process(item_id=str(item.id))
+    item.refresh_from_db()
+    assert (item.status, item.claim_token, item.attempts) == (Status.PROCESSING, "other", 0)
+
+
+def test_only_the_current_claim_may_record_an_outcome(user: Any) -> None:
+    """A worker that lost its claim (lease expired, item re-claimed) cannot overwrite the new outcome."""
+    (item,) = queue_items(user)
+    Item.objects.filter(pk=item.pk).update(status=Status.PROCESSING, claim_token="newer")
+    item.refresh_from_db()
+    assert not processing._item_finish(item, "stale", status=Status.FAILED, error="late")
+    item.refresh_from_db()
+    assert (item.status, item.error) == (Status.PROCESSING, "")
+
+
+def test_a_processing_item_whose_worker_died_is_claimed_again(user: Any) -> None:
+    (item,) = queue_items(user)
+    expired = timezone.now() - timedelta(seconds=1)
+    Item.objects.filter(pk=item.pk).update(
+        status=Status.PROCESSING, claim_token="dead", lease_until=expired, attempts=1
+    )
+    services.item_process(item_id=str(item.id))
+    item.refresh_from_db()
+    assert (item.status, item.attempts) == (Status.DONE, 2)
+
+
+def test_storage_failure_is_retried_with_backoff_then_fails_clearly(user: Any, settings: Any) -> None:
+    settings.ITEM_MAX_ATTEMPTS = 2
+    (item,) = queue_items(user)
+    default_storage.delete(item.source.name)  # the upload vanished from storage
+
+    before = timezone.now()
+    assert run_ready_jobs() == 1
+    item.refresh_from_db()
+    assert (item.status, item.attempts) == (Status.QUEUED, 1)
+    retry = DBTaskResult.objects.get(pk=item.task_id)
+    assert retry.status == "READY"
+    assert retry.run_after >= before + timedelta(seconds=2)  # backoff: 2 ** attempts seconds
+    assert claim_next_job("test") is None  # not due yet
+
+    DBTaskResult.objects.filter(pk=item.task_id).update(run_after=timezone.now())
+    assert run_ready_jobs() == 1
+    item.refresh_from_db()
+    assert item.status == Status.FAILED
+    assert item.error.startswith("processing failed:")
+    assert "gave up after 2 attempts" in item.error
+
+
+def test_reaper_requeues_expired_leases_and_marks_the_dead_job(user: Any) -> None:
+    (item,) = queue_items(user)
+    job = claim_next_job("doomed-worker")  # a worker took the job...
+    assert job is not None and str(job.id) == str(item.task_id)
+    expired = timezone.now() - timedelta(seconds=1)
+    Item.objects.filter(pk=item.pk).update(  # ...claimed the item, then died
+        status=Status.PROCESSING, claim_token="dead", lease_until=expired, attempts=1
+    )
+    assert services.items_requeue_stale() == 1
+    item.refresh_from_db()
+    assert item.status == Status.QUEUED and item.task_id != job.id
+    job.refresh_from_db()
+    assert job.status == "FAILED"
+    assert import_string(job.exception_class_path) is services.WorkerLost  # a real class, not just a name
+    assert services.items_requeue_stale() == 0  # nothing else is stale
+
+    assert run_ready_jobs() == 1
+    item.refresh_from_db()
+    assert (item.status, item.attempts) == (Status.DONE, 2)
+
+
+def test_reaper_requeues_items_whose_job_was_taken_but_never_started(user: Any, settings: Any) -> None:
+    settings.ITEM_LEASE_SECONDS = 1
+    (item,) = queue_items(user)
+    assert claim_next_job("doomed-worker") is not None  # taken, then the worker died before claiming the item
+    assert services.items_requeue_stale() == 0  # too recent to tell
+    Item.objects.filter(pk=item.pk).update(queued_at=timezone.now() - timedelta(seconds=5))
+    assert services.items_requeue_stale() == 1
+    assert run_ready_jobs() == 1
+    item.refresh_from_db()
+    assert item.status == Status.DONE
+
+
+def test_reaper_leaves_waiting_and_live_items_alone(user: Any, settings: Any) -> None:
+    settings.ITEM_LEASE_SECONDS = 1
+    waiting, live = queue_items(user, 2)
+    long_ago = timezone.now() - timedelta(seconds=30)
+    Item.objects.filter(pk=waiting.pk).update(queued_at=long_ago)  # its job is still READY
+    Item.objects.filter(pk=live.pk).update(
+        status=Status.PROCESSING, claim_token="alive", lease_until=timezone.now() + timedelta(seconds=30)
+    )
+    assert services.items_requeue_stale() == 0
+
+
+def test_too_many_lost_attempts_give_up(user: Any, settings: Any) -> None:
+    settings.ITEM_MAX_ATTEMPTS = 3
+    (item,) = queue_items(user)
+    Item.objects.filter(pk=item.pk).update(attempts=3)
+    services.item_process(item_id=str(item.id))
+    item.refresh_from_db()
+    assert item.status == Status.FAILED
+    assert "stopped unexpectedly 3 times" in item.error
+
+
+@pytest.mark.parametrize(
+    ("uploaded", "shown"),
+    [
+        ("../../a.jpg", "a.jpg"),
+        ("C:\\x\\b.png", "b.png"),
+        ("", "image"),
+        ("nul\x00.jpg", "nul.jpg"),
+        ("é" * 300, "é" * 255),
+    ],
+)
+def test_display_filename(uploaded: str, shown: str) -> None:
+    assert services.display_filename(uploaded) == shown
+
+
+def test_expired_purge_deletes_old_work_and_its_files(user: Any, settings: Any) -> None:
+    from django.core.management import call_command
+
+    from removal.models import Batch
+
+    old, _ = queue_items(user, 2)  # one batch of two
+    run_ready_jobs()
+    old.refresh_from_db()
+    Batch.objects.filter(pk=old.batch_id).update(created_at=timezone.now() - timedelta(days=40))
+    fresh = queue_items(user)[0]
+    old_files = [old.source.name, old.result.name, old.mask.name]
+
+    counts = services.expired_purge(older_than=timezone.now() - timedelta(days=30))
+    # both items shared the old batch: 2 sources + 2 cutouts + 2 masks
+    assert counts.batches == 1 and counts.files == 6
+    assert not any(default_storage.exists(name) for name in old_files)
+    assert list(Item.objects.values_list("pk", flat=True)) == [fresh.pk]
+    assert default_storage.exists(fresh.source.name)
+
+    out = io.StringIO()
+    call_command("purge_expired", "--days", "1", stdout=out)
+    assert "purged 0 batches" in out.getvalue()
+    settings.RETENTION_DAYS = 0
+    with pytest.raises(Exception, match="retention is off"):
+        call_command("purge_expired")
+
+
+def test_same_bytes_and_options_are_processed_once_per_account(user: Any, other_user: Any) -> None:
+    from removal.cutout.options import Options
+
+    def submit(owner: Any, options: Options | None = None) -> Item:
+        batch = services.batch_create(owner=owner, options=options)
+        upload = SimpleUploadedFile("same.jpg", photo_bytes("coffee.png", size=(160, 120)))
+        return services.batch_add_files(batch=batch, files=[upload])[0][0]
+
+    first = submit(user)
+    assert run_ready_jobs() == 1
+    first.refresh_from_db()
+
+    again = submit(user)
+    assert again.status == Status.DONE and again.cached and again.task_id is None
+    assert run_ready_jobs() == 0  # no job was queued for it
+    with first.result.open("rb") as original, again.result.open("rb") as reused:
+        assert original.read() == reused.read()
+    assert again.result.name != first.result.name  # a copy: deleting one batch cannot break the other
+
+    assert not submit(user, Options(format="webp")).cached  # other options: processed
+    assert not submit(other_user).cached  # another account: processed
+    assert run_ready_jobs() == 2

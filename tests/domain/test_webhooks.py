@@ -1,0 +1,176 @@
+"""Webhooks: a batch with callback_url is POSTed a signed summary when it finishes, with retries."""
+
+import json
+import threading
+from collections.abc import Iterator
+from datetime import timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
+
+from accounts.models import WebhookSecret
+from accounts.services import webhook_secret_for, webhook_secret_rotate
+from bgsite.networks import parse_networks
+from removal.models import WebhookDelivery
+from removal.ops.worker import run_ready_jobs
+from removal.services import webhook_signature
+from tests.conftest import photo_bytes
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def receiver() -> Iterator[tuple[str, list[dict[str, Any]], list[int]]]:
+    """A local endpoint: (url, requests it got, status codes to answer with in turn, then 200)."""
+    received: list[dict[str, Any]] = []
+    answers: list[int] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            received.append({"headers": dict(self.headers), "body": body})
+            self.send_response(answers.pop(0) if answers else 200)
+            self.end_headers()
+
+        def log_message(self, *args: Any) -> None:
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}/hook", received, answers
+    server.shutdown()
+    server.server_close()
+
+
+@pytest.fixture
+def loopback_allowed(settings: Any) -> None:
+    settings.FETCH_ALLOWED_NETWORKS = parse_networks(["127.0.0.1/32"])
+
+
+def create(api: Any, url: str, count: int = 2) -> dict[str, Any]:
+    files = [SimpleUploadedFile(f"p{index}.jpg", photo_bytes("coffee.png", size=(96, 64))) for index in range(count)]
+    reply = api.post("/api/v1/batches", {"files": files, "callback_url": url})
+    assert reply.status_code == 201, reply.content
+    return reply.json()
+
+
+def make_due(delivery: WebhookDelivery) -> None:
+    DBTaskResult.objects.filter(status="READY").update(run_after=timezone.now() - timedelta(seconds=1))
+
+
+def test_finished_batch_is_posted_once_and_signed(api: Any, user: Any, receiver: Any, loopback_allowed: None) -> None:
+    url, received, _ = receiver
+    batch = create(api, url)
+    run_ready_jobs()
+    assert len(received) == 1
+    request = received[0]
+    payload = json.loads(request["body"])
+    assert payload["event"] == "batch.finished"
+    assert payload["batch"]["id"] == batch["id"] and payload["batch"]["counts"]["done"] == 2
+    assert {item["status"] for item in payload["items"]} == {"done"}
+    headers = request["headers"]
+    expected = webhook_signature(webhook_secret_for(user), headers["X-Bgsite-Timestamp"], request["body"])
+    assert headers["X-Bgsite-Signature"] == expected
+    assert headers["X-Bgsite-Event"] == "batch.finished"
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("delivered", 1, 200)
+    assert run_ready_jobs() == 0 and len(received) == 1
+
+
+def test_failures_are_retried_with_backoff_then_given_up(
+    api: Any, receiver: Any, loopback_allowed: None, settings: Any
+) -> None:
+    settings.WEBHOOK_MAX_ATTEMPTS = 3
+    url, received, answers = receiver
+    answers.extend([500, 503, 500])
+    create(api, url, count=1)
+    run_ready_jobs()
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.attempts, delivery.last_error) == ("pending", 1, "answered HTTP 500")
+    retry = DBTaskResult.objects.get(status="READY")
+    assert retry.run_after > timezone.now() + timedelta(seconds=settings.WEBHOOK_RETRY_SECONDS - 5)
+    for _ in range(2):
+        make_due(delivery)
+        run_ready_jobs()
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("failed", 3, 500)
+    assert len(received) == 3
+
+
+def test_retry_succeeds(api: Any, receiver: Any, loopback_allowed: None) -> None:
+    url, received, answers = receiver
+    answers.append(502)
+    create(api, url, count=1)
+    run_ready_jobs()
+    make_due(WebhookDelivery.objects.get())
+    run_ready_jobs()
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.attempts) == ("delivered", 2)
+    assert len(received) == 2
+
+
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.1", "localhost", "[::1]", "0"])
+def test_callback_urls_to_our_network_are_refused_at_creation(api: Any, host: str) -> None:
+    reply = api.post(
+        "/api/v1/batches",
+        {
+            "files": [SimpleUploadedFile("a.jpg", photo_bytes("coffee.png", size=(64, 48)))],
+            "callback_url": f"http://{host}:9/hook",
+        },
+    )
+    assert reply.status_code == 400
+    assert reply.json()["error"].startswith("callback_url: the callback URL points at a non-public address (")
+
+
+def test_callback_urls_are_ssrf_checked_again_on_delivery(
+    api: Any, receiver: Any, loopback_allowed: None, settings: Any
+) -> None:
+    url, received, _ = receiver
+    create(api, url, count=1)
+    settings.FETCH_ALLOWED_NETWORKS = []  # the host's address is refused by the time the batch finishes
+    run_ready_jobs()
+    delivery = WebhookDelivery.objects.get()
+    assert "non-public address" in delivery.last_error
+    assert received == []
+
+
+@pytest.mark.parametrize("url", ["ftp://example.com/x", "file:///etc/passwd", "not a url"])
+def test_bad_callback_urls_are_refused_at_creation(api: Any, url: str) -> None:
+    reply = api.post(
+        "/api/v1/batches",
+        {"files": [SimpleUploadedFile("a.jpg", photo_bytes("coffee.png", size=(64, 48)))], "callback_url": url},
+    )
+    assert reply.status_code == 400 and reply.json()["error"].startswith("callback_url:")
+
+
+def test_secret_rotation(user: Any) -> None:
+    first = webhook_secret_for(user)
+    assert first.startswith("whsec_") and webhook_secret_for(user) == first
+    assert webhook_secret_rotate(user=user) != first
+
+
+def test_dashboard_shows_the_secret_and_deliveries(
+    client: Any, api: Any, user: Any, receiver: Any, loopback_allowed: None
+) -> None:
+    url, _, _ = receiver
+    create(api, url, count=1)
+    run_ready_jobs()
+    client.force_login(user)
+    page = client.get("/accounts/").content.decode()
+    assert webhook_secret_for(user) in page
+    assert "delivered" in page and "HTTP 200" in page
+    old = webhook_secret_for(user)
+    assert client.post("/accounts/webhook-secret/").status_code == 302
+    assert webhook_secret_for(user) != old
+
+
+def test_the_dashboard_writes_nothing(client: Any, user: Any) -> None:
+    client.force_login(user)
+    page = client.get("/accounts/").content.decode()
+    assert "No secret yet" in page and not WebhookSecret.objects.filter(user=user).exists()
+    assert client.post("/accounts/webhook-secret/").status_code == 302
+    assert webhook_secret_for(user) in client.get("/accounts/").content.decode()

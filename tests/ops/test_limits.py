@@ -1,0 +1,72 @@
+"""removal.ops.limits through the API: rate limits, the daily quota and a full queue."""
+
+from typing import Any
+
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+
+from accounts.services import api_key_create
+from tests.conftest import photo_bytes
+
+pytestmark = pytest.mark.django_db
+
+
+def jpeg(name: str = "a.jpg") -> Any:
+    return SimpleUploadedFile(name, photo_bytes("coffee.png", size=(64, 48)), content_type="image/jpeg")
+
+
+def test_rate_limit_per_key_then_per_user(client: Client, user: Any, settings: Any) -> None:
+    settings.RATE_LIMIT_PER_KEY = "2/m"
+    settings.RATE_LIMIT_PER_USER = "3/m"
+    first_key = api_key_create(user=user, name="one")[1]
+    second_key = api_key_create(user=user, name="two")[1]
+
+    ok = client.get("/api/v1/batches", headers={"X-Api-Key": first_key})
+    assert ok.status_code == 200
+    assert ok["RateLimit-Limit"] == "2" and ok["RateLimit-Remaining"] == "1"
+    assert 0 < int(ok["RateLimit-Reset"]) <= 60
+    assert client.get("/api/v1/batches", headers={"X-Api-Key": first_key}).status_code == 200
+
+    refused = client.get("/api/v1/batches", headers={"X-Api-Key": first_key})
+    assert refused.status_code == 429
+    assert refused.json()["status"] == 429
+    assert "rate limit of 2/m per API key exceeded" in refused.json()["error"]
+    assert refused["RateLimit-Remaining"] == "0"
+    assert 0 < int(refused["Retry-After"]) <= 60
+
+    # Another key of the same user has its own allowance, but the user's is shared
+    # (refused requests do not count): 2 used, 1 left.
+    assert client.get("/api/v1/batches", headers={"X-Api-Key": second_key}).status_code == 200
+    refused = client.get("/api/v1/batches", headers={"X-Api-Key": second_key})
+    assert refused.status_code == 429
+    assert "rate limit of 3/m per API user exceeded" in refused.json()["error"]
+
+
+def test_daily_quota_counts_images(client: Client, user: Any, api_key: str, settings: Any) -> None:
+    settings.DAILY_IMAGE_QUOTA = 3
+    headers = {"X-Api-Key": api_key}
+    created = client.post("/api/v1/batches", {"files": [jpeg(), jpeg()]}, headers=headers)
+    assert created.status_code == 201, created.content
+    too_many = client.post(
+        f"/api/v1/batches/{created.json()['id']}/files", {"files": [jpeg(), jpeg()]}, headers=headers
+    )
+    assert too_many.status_code == 429
+    assert "daily quota of 3 credits reached (1 left today, 2 asked;" in too_many.json()["error"]
+    assert int(too_many["Retry-After"]) <= 86400
+    one_more = client.post(f"/api/v1/batches/{created.json()['id']}/files", {"files": [jpeg()]}, headers=headers)
+    assert one_more.status_code == 201
+
+
+def test_full_queue_answers_503(client: Client, api_key: str, settings: Any) -> None:
+    settings.MAX_QUEUED_ITEMS = 2
+    headers = {"X-Api-Key": api_key}
+    assert client.post("/api/v1/batches", {"files": [jpeg(), jpeg()]}, headers=headers).status_code == 201
+    busy = client.post("/api/v1/batches", {"files": [jpeg()]}, headers=headers)
+    assert busy.status_code == 503
+    assert busy.json() == {
+        "status": 503,
+        "error": "the service is busy: too many images are waiting; try again shortly",
+    }
+    assert busy["Retry-After"] == "5"
+    assert client.get("/api/v1/batches", headers=headers).status_code == 200  # reads still work

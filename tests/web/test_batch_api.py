@@ -1,0 +1,291 @@
+"""The batch API through Django's test client; jobs run inline with run_ready_jobs."""
+
+import hashlib
+import io
+import json
+import zipfile
+from typing import Any
+
+import numpy as np
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.utils.crypto import get_random_string
+from PIL import Image
+
+from accounts.services import api_key_create, api_key_revoke
+from removal.models import Batch, Item
+from removal.ops.worker import run_ready_jobs
+from tests.conftest import photo_bytes
+
+pytestmark = pytest.mark.django_db
+
+
+def jpeg(name: str = "photo.jpg", photo: str = "astronaut.png", size: tuple[int, int] = (320, 240)) -> Any:
+    return SimpleUploadedFile(name, photo_bytes(photo, size=size), content_type="image/jpeg")
+
+
+def text_file(name: str = "notes.jpg") -> Any:
+    return SimpleUploadedFile(name, b"not an image at all", content_type="image/jpeg")
+
+
+def create_batch(api: Any, *files: Any) -> dict[str, Any]:
+    reply = api.post("/api/v1/batches", {"files": list(files)})
+    assert reply.status_code == 201, reply.content
+    return reply.json()
+
+
+def json_error(reply: Any, status: int) -> str:
+    assert reply.status_code == status, reply.content
+    assert reply["Content-Type"] == "application/json"
+    body = reply.json()
+    assert body["status"] == status
+    assert body["error"]
+    return body["error"]
+
+
+class TestCreateBatch:
+    def test_accepts_images_and_explains_refused_files(self, api: Any) -> None:
+        batch = create_batch(api, jpeg("a.jpg"), jpeg("b.jpg", "coffee.png"), text_file("c.jpg"))
+        assert batch["status"] == "processing"
+        assert [item["filename"] for item in batch["items"]] == ["a.jpg", "b.jpg"]
+        assert {item["status"] for item in batch["items"]} == {"queued"}
+        assert batch["rejected"] == [
+            {"filename": "c.jpg", "error": "not an image we can read; send JPEG, PNG, WebP, AVIF, GIF, BMP or TIFF"}
+        ]
+        assert batch["ws"] == f"/ws/batches/{batch['id']}"
+        assert batch["zip"] == f"/api/v1/batches/{batch['id']}/zip"
+        assert batch["counts"] == {"queued": 2, "processing": 0, "done": 0, "failed": 0, "total": 2}
+
+    def test_each_file_is_one_durable_job(self, api: Any) -> None:
+        from django_tasks_db.models import DBTaskResult
+
+        batch = create_batch(api, jpeg("a.jpg"), jpeg("b.jpg"))
+        jobs = DBTaskResult.objects.filter(task_path="removal.tasks.process_item", status="READY")
+        assert sorted(job.args_kwargs["args"][0] for job in jobs) == sorted(item["id"] for item in batch["items"])
+
+    def test_no_files_is_a_clear_400(self, api: Any) -> None:
+        assert "no files" in json_error(api.post("/api/v1/batches", {}), 400)
+
+    def test_only_refused_files_create_no_batch(self, api: Any) -> None:
+        reply = api.post("/api/v1/batches", {"files": [text_file("x.png"), SimpleUploadedFile("empty.jpg", b"")]})
+        assert "none of the 2 files" in json_error(reply, 400)
+        assert [refusal["filename"] for refusal in reply.json()["rejected"]] == ["x.png", "empty.jpg"]
+        assert reply.json()["rejected"][1]["error"] == "the file is empty"
+        assert not Batch.objects.exists()
+
+    def test_file_names_lose_their_directories(self, api: Any) -> None:
+        batch = create_batch(api, jpeg("../../etc/passwd.jpg"), jpeg("C:\\Users\\me\\cat.jpg"))
+        assert [item["filename"] for item in batch["items"]] == ["passwd.jpg", "cat.jpg"]
+        for item in Item.objects.all():
+            assert ".." not in item.source.name and "cat" not in item.source.name
+
+    def test_too_large_file_is_refused_and_others_accepted(self, api: Any, settings: Any) -> None:
+        settings.MAX_UPLOAD_BYTES = 20_000
+        big = jpeg("big.jpg", size=(1280, 960))
+        batch = create_batch(api, big, jpeg("small.jpg", size=(64, 48)))
+        assert [item["filename"] for item in batch["items"]] == ["small.jpg"]
+        assert "the limit is 0.02 MB per file" in batch["rejected"][0]["error"]
+
+    def test_too_many_pixels_is_refused(self, api: Any, settings: Any) -> None:
+        settings.MAX_IMAGE_PIXELS = 100 * 100
+        error = json_error(api.post("/api/v1/batches", {"files": [jpeg(size=(200, 100))]}), 400)
+        assert "200x100" in error and "the limit is 0.01 megapixels" in error
+
+    def test_too_many_files_in_one_request(self, api: Any, settings: Any) -> None:
+        settings.DATA_UPLOAD_MAX_NUMBER_FILES = 2
+        reply = api.post("/api/v1/batches", {"files": [jpeg("a.jpg"), jpeg("b.jpg"), jpeg("c.jpg")]})
+        assert "too many files" in json_error(reply, 400)
+
+
+class TestAuthentication:
+    def test_anonymous_gets_401_json(self, client: Client, db: Any) -> None:
+        assert "authentication required" in json_error(client.get("/api/v1/batches"), 401)
+
+    @pytest.mark.parametrize("how", ["bearer", "x-api-key", "query", "form"])
+    def test_key_in_header_or_parameter(self, client: Client, api_key: str, how: str) -> None:
+        headers = {"bearer": {"Authorization": f"Bearer {api_key}"}, "x-api-key": {"X-Api-Key": api_key}}
+        if how == "query":
+            reply = client.get(f"/api/v1/batches?key={api_key}")
+        elif how == "form":
+            reply = client.post("/api/v1/batches", {"key": api_key, "files": [jpeg()]})
+        else:
+            reply = client.get("/api/v1/batches", headers=headers[how])
+        assert reply.status_code in (200, 201), reply.content
+
+    def test_wrong_key(self, client: Client, api_key: str) -> None:
+        reply = client.get("/api/v1/batches", headers={"X-Api-Key": api_key[:-2] + "xx"})
+        assert json_error(reply, 401) == "invalid API key"
+        assert json_error(client.get("/api/v1/batches", headers={"X-Api-Key": "nonsense"}), 401) == "invalid API key"
+
+    def test_revoked_key_is_refused_at_once(self, client: Client, user: Any) -> None:
+        key, plain = api_key_create(user=user, name="soon gone")
+        assert client.get("/api/v1/batches", headers={"X-Api-Key": plain}).status_code == 200
+        assert api_key_revoke(user=user, key_id=key.pk)
+        assert "revoked" in json_error(client.get("/api/v1/batches", headers={"X-Api-Key": plain}), 401)
+
+    def test_session_writes_need_the_csrf_token(self, user: Any) -> None:
+        browser = Client(enforce_csrf_checks=True)
+        browser.force_login(user)
+        assert browser.get("/api/v1/batches").status_code == 200
+        assert "CSRF" in json_error(browser.post("/api/v1/batches", {"files": [jpeg()]}), 403)
+        token = get_random_string(32)
+        browser.cookies["csrftoken"] = token
+        reply = browser.post("/api/v1/batches", {"files": [jpeg()]}, headers={"X-CSRFToken": token})
+        assert reply.status_code == 201
+
+    def test_wrong_method(self, api: Any) -> None:
+        reply = api.delete("/api/v1/batches")
+        assert "DELETE is not allowed" in json_error(reply, 405)
+        assert reply["Allow"] == "GET, POST"
+
+
+class TestFollowAndDownload:
+    def test_whole_flow(self, api: Any) -> None:
+        batch = create_batch(api, jpeg("one.jpg"), jpeg("two.jpg", "coffee.png"))
+        assert api.get(batch["zip"]).status_code == 404  # nothing done yet
+
+        assert run_ready_jobs() == 2
+        state = api.get(f"/api/v1/batches/{batch['id']}").json()
+        assert state["status"] == "done"
+        assert state["counts"]["done"] == 2
+        for item in state["items"]:
+            assert item["status"] == "done" and item["error"] is None
+            assert item["processing_ms"] > 0
+            result = api.get(item["result"])
+            assert result["Content-Type"] == "image/png"
+            with Image.open(io.BytesIO(b"".join(result))) as cutout:
+                assert cutout.mode == "RGBA" and cutout.size == (320, 240)
+            original = api.get(item["original"])
+            assert original["Content-Type"] == "image/jpeg"
+
+        download = api.get(state["items"][0]["result"] + "?download=1")
+        assert download["Content-Disposition"] == 'attachment; filename="one.png"'
+
+        reply = api.get(batch["zip"])
+        assert reply["Content-Type"] == "application/zip"
+        assert reply["Content-Disposition"] == 'attachment; filename="cutouts.zip"'
+        assert reply.streaming
+        body = b"".join(reply)
+        assert int(reply["Content-Length"]) == len(body)
+        with zipfile.ZipFile(io.BytesIO(body)) as archive:
+            assert archive.namelist() == ["one.png", "two.png", "manifest.json"]
+            for name in ["one.png", "two.png"]:
+                alpha = np.asarray(Image.open(archive.open(name)).getchannel("A"))
+                assert (alpha == 0).any() and (alpha > 200).any()
+
+    def test_an_undecodable_file_fails_alone(self, api: Any) -> None:
+        whole = photo_bytes("astronaut.png", size=(320, 240))
+        truncated = SimpleUploadedFile("cut.jpg", whole[: len(whole) // 3])
+        batch = create_batch(api, truncated, jpeg("fine.jpg"))
+        run_ready_jobs()
+        items = {item["filename"]: item for item in api.get(f"/api/v1/batches/{batch['id']}").json()["items"]}
+        assert items["cut.jpg"]["status"] == "failed"
+        assert "truncated or corrupt" in items["cut.jpg"]["error"]
+        assert items["cut.jpg"]["result"] is None
+        assert items["fine.jpg"]["status"] == "done"
+        assert "has no result (it is failed)" in json_error(
+            api.get(f"/api/v1/items/{items['cut.jpg']['id']}/result"), 404
+        )
+        with zipfile.ZipFile(io.BytesIO(b"".join(api.get(batch["zip"])))) as archive:
+            assert archive.namelist() == ["fine.png", "manifest.json"]
+
+    def test_zip_manifest_hashes_match_its_members(self, api: Any, settings: Any) -> None:
+        whole = photo_bytes("astronaut.png", size=(320, 240))
+        truncated = SimpleUploadedFile("cut.jpg", whole[: len(whole) // 3])
+        batch = create_batch(api, jpeg("a.jpg"), jpeg("a.png", "coffee.png"), truncated)
+        run_ready_jobs()
+        with zipfile.ZipFile(io.BytesIO(b"".join(api.get(batch["zip"])))) as archive:
+            manifest = json.loads(archive.read("manifest.json"))
+            members = {name: archive.read(name) for name in archive.namelist() if name != "manifest.json"}
+        entries = {entry["original_name"]: entry for entry in manifest["items"]}
+        assert manifest["batch"] == batch["id"] and set(entries) == {"a.jpg", "a.png", "cut.jpg"}
+        assert {entries[name]["output_name"] for name in ("a.jpg", "a.png")} == set(members) == {"a.png", "a-2.png"}
+        for name in ("a.jpg", "a.png"):
+            entry, member = entries[name], members[entries[name]["output_name"]]
+            assert entry["status"] == "done" and entry["error"] is None
+            assert entry["sha256"] == hashlib.sha256(member).hexdigest() and entry["bytes"] == len(member)
+            assert (entry["width"], entry["height"]) == (320, 240)
+            assert entry["model"] == settings.REMBG_MODEL and entry["options"] == manifest["options"]
+        failed = entries["cut.jpg"]
+        assert failed["status"] == "failed" and "truncated or corrupt" in failed["error"]
+        assert failed["output_name"] is None and failed["sha256"] is None
+        assert api.get(batch["manifest"]).json() == manifest
+
+    def test_zip_names_are_safe_and_unique(self, api: Any) -> None:
+        names = ["photo.jpg", "photo.JPG", "Photo.png", "../../x.jpg", "???.jpg", "a b.c.jpg", "фото.jpg"]
+        batch = create_batch(api, *(jpeg(name, size=(64, 48)) for name in names))
+        run_ready_jobs()
+        with zipfile.ZipFile(io.BytesIO(b"".join(api.get(batch["zip"])))) as archive:
+            members = archive.namelist()
+        assert members == [
+            *("photo.png", "photo-2.png", "Photo-3.png", "x.png", "image.png", "a_b_c.png", "фото.png"),
+            "manifest.json",
+        ]
+
+    def test_add_files_to_a_batch(self, api: Any) -> None:
+        batch = create_batch(api, jpeg("first.jpg"))
+        reply = api.post(f"/api/v1/batches/{batch['id']}/files", {"files": [jpeg("second.jpg"), text_file()]})
+        assert reply.status_code == 201
+        assert [item["filename"] for item in reply.json()["items"]] == ["second.jpg"]
+        assert reply.json()["rejected"][0]["filename"] == "notes.jpg"
+        only_bad = api.post(f"/api/v1/batches/{batch['id']}/files", {"files": [text_file("bad.png")]})
+        assert json_error(only_bad, 400).startswith("bad.png: not an image")
+        assert api.get(f"/api/v1/batches/{batch['id']}").json()["counts"]["total"] == 2
+
+    def test_batch_size_limit(self, api: Any, settings: Any) -> None:
+        settings.MAX_ITEMS_PER_BATCH = 2
+        batch = create_batch(api, jpeg("a.jpg"), jpeg("b.jpg"), jpeg("c.jpg"))
+        assert len(batch["items"]) == 2
+        assert "the batch is full (2 files at most)" in batch["rejected"][0]["error"]
+        more = api.post(f"/api/v1/batches/{batch['id']}/files", {"files": [jpeg("d.jpg")]})
+        assert "the batch is full" in json_error(more, 400)
+
+    def test_list_is_newest_first_and_paginated(self, api: Any, settings: Any) -> None:
+        settings.BATCHES_PER_PAGE = 2
+        ids = [create_batch(api, jpeg())["id"] for _ in range(3)]
+        first = api.get("/api/v1/batches").json()
+        assert [batch["id"] for batch in first["batches"]] == ids[::-1][:2]
+        assert (first["page"], first["pages"], first["count"]) == (1, 2, 3)
+        assert first["next"] == "?page=2" and first["previous"] is None
+        second = api.get("/api/v1/batches" + first["next"]).json()
+        assert [batch["id"] for batch in second["batches"]] == [ids[0]]
+        assert second["batches"][0]["counts"]["queued"] == 1
+
+
+class TestIsolation:
+    def test_another_users_objects_do_not_exist_for_me(self, api: Any, other_user: Any, client: Client) -> None:
+        batch = create_batch(api, jpeg())
+        run_ready_jobs()
+        item_id = batch["items"][0]["id"]
+        _, other_key = api_key_create(user=other_user, name="b")
+        intruder = Client(headers={"X-Api-Key": other_key})
+        for url in (
+            f"/api/v1/batches/{batch['id']}",
+            f"/api/v1/batches/{batch['id']}/zip",
+            f"/api/v1/items/{item_id}/result",
+            f"/api/v1/items/{item_id}/original",
+        ):
+            assert json_error(intruder.get(url), 404).startswith("no such")
+        adding = intruder.post(f"/api/v1/batches/{batch['id']}/files", {"files": [jpeg()]})
+        assert json_error(adding, 404) == "no such batch"
+        assert intruder.get("/api/v1/batches").json()["count"] == 0
+
+    @pytest.mark.parametrize("bad_id", ["nope", "00000000-0000-0000-0000-000000000000", "1%27%20OR%201=1"])
+    def test_unknown_ids_are_404(self, api: Any, bad_id: str) -> None:
+        assert json_error(api.get(f"/api/v1/batches/{bad_id}"), 404) == "no such batch"
+        assert json_error(api.get(f"/api/v1/items/{bad_id}/result"), 404) == "no such item"
+
+
+@pytest.mark.django_db
+def test_every_front_door_refuses_a_large_file_with_the_same_words(api: Any, settings: Any) -> None:
+    """One upload-size rule: the batch's per-file refusal and the single-image endpoints' 413 say the same."""
+    settings.MAX_UPLOAD_BYTES = 20_000
+    big = photo_bytes("astronaut.png", size=(1280, 960))
+    words = f"the file is {len(big) / 1e6:.1f} MB; the limit is 0.02 MB per file"
+    batch = api.post("/api/v1/batches", {"files": [SimpleUploadedFile("big.jpg", big, "image/jpeg")]})
+    assert batch.json()["error"] == words or batch.json()["rejected"][0]["error"] == words
+    pixlab = api.post("/bgremove", {"file": SimpleUploadedFile("big.jpg", big, "image/jpeg")})
+    assert (pixlab.status_code, pixlab.json()["error"]) == (413, words)
+    removebg = api.post("/v1.0/removebg", {"image_file": SimpleUploadedFile("big.jpg", big, "image/jpeg")})
+    assert removebg.json()["errors"][0]["title"] == words

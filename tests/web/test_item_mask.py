@@ -1,0 +1,205 @@
+"""POST/DELETE /api/v1/items/<id>/mask: a hand-edited mask becomes the item's newest result."""
+
+import hashlib
+import io
+import json
+import zipfile
+from typing import Any
+
+import numpy as np
+import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from PIL import Image
+
+from accounts.services import api_key_create
+from removal.ops.worker import run_ready_jobs
+from tests.web.test_batch_api import create_batch, jpeg, json_error
+
+pytestmark = pytest.mark.django_db
+
+WIDTH, HEIGHT = 320, 240
+
+
+def png(image: Image.Image) -> SimpleUploadedFile:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return SimpleUploadedFile("mask.png", buffer.getvalue(), content_type="image/png")
+
+
+def left_half_mask(size: tuple[int, int] = (WIDTH, HEIGHT)) -> Image.Image:
+    mask = np.zeros((size[1], size[0]), dtype=np.uint8)
+    mask[:, : size[0] // 2] = 255
+    return Image.fromarray(mask)
+
+
+def finished_item(api: Any, **options: str) -> dict[str, Any]:
+    reply = api.post("/api/v1/batches", {"files": [jpeg("photo.jpg", size=(WIDTH, HEIGHT))], **options})
+    assert reply.status_code == 201, reply.content
+    run_ready_jobs()
+    batch = api.get(f"/api/v1/batches/{reply.json()['id']}").json()
+    assert batch["items"][0]["status"] == "done"
+    return {**batch["items"][0], "batch": batch}
+
+
+def result_image(api: Any, item: dict[str, Any]) -> Image.Image:
+    return Image.open(io.BytesIO(b"".join(api.get(item["result"]))))
+
+
+def test_an_edited_mask_becomes_the_result_download_and_zip_member(api: Any) -> None:
+    item = finished_item(api)
+    assert item["edited"] is False and item["mask"] == f"/api/v1/items/{item['id']}/mask"
+
+    reply = api.post(item["mask"], {"mask": png(left_half_mask())})
+
+    assert reply.status_code == 200, reply.content
+    edited = reply.json()
+    assert edited["edited"] is True
+    assert edited["revision"] > item["revision"]  # the page and the websocket keep the newest
+    alpha = np.asarray(result_image(api, edited).getchannel("A"))
+    assert alpha.shape == (HEIGHT, WIDTH)
+    assert (alpha[:, : WIDTH // 2 - 1] == 255).all() and (alpha[:, WIDTH // 2 + 1 :] == 0).all()
+    with zipfile.ZipFile(io.BytesIO(b"".join(api.get(item["batch"]["zip"])))) as archive:
+        member = np.asarray(Image.open(archive.open("photo.png")).getchannel("A"))
+        (entry,) = json.loads(archive.read("manifest.json"))["items"]
+        assert entry["sha256"] == hashlib.sha256(archive.read("photo.png")).hexdigest()  # the edit's own
+    assert np.array_equal(member, alpha)
+
+
+def test_a_scaled_down_mask_is_scaled_up_and_a_raw_png_body_works(api: Any) -> None:
+    item = finished_item(api)
+    body = png(left_half_mask((WIDTH // 4, HEIGHT // 4))).read()
+
+    reply = api.post(item["mask"], body, content_type="image/png")
+
+    assert reply.status_code == 200, reply.content
+    alpha = np.asarray(result_image(api, reply.json()).getchannel("A"))
+    assert alpha.shape == (HEIGHT, WIDTH)
+    assert (alpha[:, :100] == 255).all() and (alpha[:, 220:] == 0).all()
+
+
+def test_an_alpha_channel_is_the_mask(api: Any) -> None:
+    item = finished_item(api)
+    rgba = Image.new("RGBA", (WIDTH, HEIGHT), (255, 0, 0, 0))
+    rgba.putalpha(left_half_mask())
+
+    reply = api.post(item["mask"], {"mask": png(rgba)})
+
+    alpha = np.asarray(result_image(api, reply.json()).getchannel("A"))
+    assert (alpha[:, :100] == 255).all() and (alpha[:, 220:] == 0).all()
+
+
+def test_an_edited_result_keeps_the_batchs_background_colour_and_crop(api: Any) -> None:
+    item = finished_item(api, bg_color="00ff00", crop="true")
+    mask = np.zeros((HEIGHT, WIDTH), dtype=np.uint8)
+    mask[60:180, 40:120] = 255
+    mask[100:140, 60:100] = 0  # a hole, where the background colour shows
+
+    reply = api.post(item["mask"], {"mask": png(Image.fromarray(mask))})
+
+    result = result_image(api, reply.json()).convert("RGBA")
+    assert result.size == (80, 120)  # cropped to the edited subject
+    assert result.getpixel((40, 60)) == (0, 255, 0, 255)
+    assert result.getpixel((5, 5))[3] == 255
+
+
+def test_revert_restores_the_models_cutout(api: Any) -> None:
+    item = finished_item(api)
+    model_bytes = b"".join(api.get(item["result"]))
+    api.post(item["mask"], {"mask": png(left_half_mask())})
+    edited_again = api.post(item["mask"], {"mask": png(left_half_mask((WIDTH // 2, HEIGHT // 2)))}).json()
+
+    by_flag = api.post(item["mask"] + "?revert=1")
+    assert by_flag.status_code == 200, by_flag.content
+    assert by_flag.json()["edited"] is False
+    assert by_flag.json()["revision"] > edited_again["revision"]
+    assert b"".join(api.get(item["result"])) == model_bytes
+
+    api.post(item["mask"], {"mask": png(left_half_mask())})
+    by_delete = api.delete(item["mask"])
+    assert by_delete.status_code == 200 and by_delete.json()["edited"] is False
+    assert b"".join(api.get(item["result"])) == model_bytes
+
+
+def test_an_edited_result_is_never_reused_for_another_upload(api: Any) -> None:
+    item = finished_item(api)
+    model_bytes = b"".join(api.get(item["result"]))
+    api.post(item["mask"], {"mask": png(left_half_mask())})
+
+    again = finished_item(api)
+
+    assert again["cached"] is True
+    assert b"".join(api.get(again["result"])) == model_bytes
+
+
+@pytest.mark.parametrize(
+    ("mask", "error"),
+    [
+        (SimpleUploadedFile("mask.png", b"not a png at all"), "the mask is not an image we can read"),
+        (png(Image.new("RGB", (WIDTH, HEIGHT))), "the mask is RGB; send it as grayscale"),
+        (png(Image.new("L", (WIDTH, WIDTH))), "the mask is 320x320; send it at 320x240"),
+        (png(Image.new("L", (WIDTH * 2, HEIGHT * 2))), "the mask is 640x480"),
+    ],
+)
+def test_a_bad_mask_is_a_clear_400(api: Any, mask: Any, error: str) -> None:
+    item = finished_item(api)
+    mask.seek(0)
+    assert json_error(api.post(item["mask"], {"mask": mask}), 400).startswith(error)
+    assert api.get(f"/api/v1/items/{item['id']}/result").status_code == 200
+    assert api.get(f"/api/v1/batches/{item['batch']['id']}").json()["items"][0]["edited"] is False
+
+
+def test_no_mask_is_a_clear_400(api: Any) -> None:
+    item = finished_item(api)
+    assert json_error(api.post(item["mask"], {}), 400).startswith("no mask")
+
+
+def test_an_unfinished_item_cannot_be_edited(api: Any) -> None:
+    batch = create_batch(api, jpeg())
+    url = f"/api/v1/items/{batch['items'][0]['id']}/mask"
+    assert "only a finished cutout" in json_error(api.post(url, {"mask": png(left_half_mask())}), 409)
+
+
+def test_another_users_item_is_404(api: Any, other_user: Any) -> None:
+    item = finished_item(api)
+    _, other_key = api_key_create(user=other_user, name="b")
+    intruder = Client(headers={"X-Api-Key": other_key})
+
+    assert json_error(intruder.post(item["mask"], {"mask": png(left_half_mask())}), 404) == "no such item"
+    assert json_error(intruder.delete(item["mask"]), 404) == "no such item"
+    assert api.get(f"/api/v1/batches/{item['batch']['id']}").json()["items"][0]["edited"] is False
+
+
+def mask_of(api: Any, item: dict[str, Any]) -> np.ndarray:
+    reply = api.get(item["mask"])
+    assert reply.status_code == 200, reply.content
+    with Image.open(io.BytesIO(b"".join(reply))) as mask:
+        assert mask.mode == "L"
+        return np.asarray(mask)
+
+
+def test_the_mask_to_start_from_is_the_models_then_the_last_edits(api: Any) -> None:
+    item = finished_item(api, bg_color="00ff00", crop="true")
+    model_mask = mask_of(api, item)
+    assert model_mask.shape == (HEIGHT, WIDTH)
+    assert (model_mask == 0).any() and (model_mask == 255).any()
+
+    # Sent as an editor sends it: a scaled-down black image whose alpha is the mask.
+    rgba = Image.new("RGBA", (WIDTH // 2, HEIGHT // 2), (0, 0, 0, 0))
+    rgba.putalpha(left_half_mask((WIDTH // 2, HEIGHT // 2)))
+    api.post(item["mask"], {"mask": png(rgba)})
+    edited = mask_of(api, item)
+    assert edited.shape == (HEIGHT, WIDTH)
+    assert (edited[:, : WIDTH // 2 - 2] == 255).all() and (edited[:, WIDTH // 2 + 2 :] == 0).all()
+
+    api.delete(item["mask"])
+    assert np.array_equal(mask_of(api, item), model_mask)
+
+
+def test_a_reused_result_has_the_models_mask_too(api: Any) -> None:
+    first = finished_item(api)
+    model_mask = mask_of(api, first)
+    api.post(first["mask"], {"mask": png(left_half_mask())})
+    again = finished_item(api)
+    assert again["cached"] is True
+    assert np.array_equal(mask_of(api, again), model_mask)

@@ -1,0 +1,163 @@
+"""The OpenAPI document: valid, in step with the URLconf, and honoured by the live server under fuzzing."""
+
+import re
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+import requests
+import schemathesis
+from django.urls import URLPattern, URLResolver, get_resolver
+from hypothesis import HealthCheck, given, settings, strategies
+from schemathesis import checks
+
+from removal.cutout.options import OPTION_NAMES, OPTIONS
+from removal.web.openapi import OPTION_PROPERTIES, document
+from tests.conftest import LiveServer, photo_bytes
+
+DOCUMENTED_ELSEWHERE = {"v1.0/removebg", "v1.0/account"}  # remove.bg's own contract; see docs/api.md
+
+
+def django_api_paths() -> set[str]:
+    found: set[str] = set()
+
+    def walk(patterns: list[Any], prefix: str) -> None:
+        for pattern in patterns:
+            route = str(pattern.pattern)
+            if isinstance(pattern, URLResolver):
+                walk(pattern.url_patterns, prefix + route)
+            elif isinstance(pattern, URLPattern):
+                found.add(prefix + route)
+
+    walk(get_resolver().url_patterns, "")
+    return {
+        "/" + re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", path)
+        for path in found
+        if path.startswith(("api/v1/", "bgremove", "store")) and path not in DOCUMENTED_ELSEWHERE
+    }
+
+
+def test_document_is_valid_openapi() -> None:
+    schema = schemathesis.openapi.from_dict(document())
+    assert sum(1 for _ in schema.get_all_operations()) >= 15
+
+
+def test_every_api_url_is_documented_and_nothing_else(db: Any) -> None:
+    assert set(document()["paths"]) == django_api_paths()
+
+
+def test_every_option_is_documented() -> None:
+    assert set(OPTION_NAMES) <= set(OPTION_PROPERTIES)
+
+
+def test_the_option_properties_are_the_declaration() -> None:
+    for option in OPTIONS:
+        assert OPTION_PROPERTIES[option.name] == option.openapi()
+    assert OPTION_PROPERTIES["quality"]["enum"] == ["fast", "best"]
+    assert document()["components"]["schemas"]["BgremoveParameters"]["properties"]["quality"]["enum"] == [
+        "fast",
+        "best",
+    ]
+
+
+def test_schema_and_docs_pages(client: Any, db: Any) -> None:
+    assert client.get("/api/schema").json()["openapi"] == "3.1.0"
+    page = client.get("/api/docs").content.decode()
+    assert "POST /api/v1/batches" in page and "GET /bgremove" in page
+    assert "<th>Status</th>" in page and "<code>blob</code>" in page
+    assert 'src="http' not in page and 'href="http' not in page  # nothing from other sites
+
+
+@dataclass(frozen=True)
+class FuzzTarget:
+    """A server to fuzz, its key, and real objects of that key's user for path parameters."""
+
+    server: LiveServer
+    key: str
+    known: dict[str, str]
+
+
+@pytest.fixture(scope="module")
+def fuzz_target(server_factory: Any) -> FuzzTarget:
+    server = server_factory(RATE_LIMITS_ENABLED="false", BGREMOVE_TIMEOUT_SECONDS="30")
+    server.start()
+    key = server.create_user("fuzzer")
+    auth = {"X-Api-Key": key}
+    photo = photo_bytes("astronaut.png", size=(64, 64))
+    stored = requests.post(f"{server.url}/store", files={"file": ("a.jpg", photo)}, headers=auth, timeout=30)
+    batch = requests.post(
+        f"{server.url}/api/v1/batches", files={"files": ("a.jpg", photo)}, headers=auth, timeout=30
+    ).json()
+    deadline = time.monotonic() + 60
+    while batch["status"] != "done" and time.monotonic() < deadline:
+        time.sleep(0.2)
+        batch = requests.get(f"{server.url}/api/v1/batches/{batch['id']}", headers=auth, timeout=30).json()
+    assert batch["status"] == "done", batch
+    known = {"batch_id": batch["id"], "item_id": batch["items"][0]["id"], "image_id": stored.json()["id"]}
+    return FuzzTarget(server, key, known)
+
+
+CREDENTIALS = ("Authorization", "WWW-Authenticate", "X-Api-Key")
+REFUSED_URL = "http://127.0.0.1:9/x.jpg"  # loopback: refused by the server's address check
+
+
+def with_only_our_key(case: Any, target: FuzzTarget, *, img_is_stored: bool) -> None:
+    """Drop generated credentials (every case runs as the fuzzer) and make URL parameters harmless.
+
+    Generated URLs must never make the server reach outside 127.0.0.0/8, not even by DNS: each
+    becomes REFUSED_URL, which the server refuses before connecting. Values without "://" have
+    no host name, and the server refuses those before any lookup.
+    """
+    for name in CREDENTIALS:
+        case.headers.pop(name, None)
+    for container in (case.query, case.body if isinstance(case.body, dict) else None):
+        if container is None:
+            continue
+        container.pop("key", None)
+        for name in ("img", "bg_image", "callback_url"):
+            if isinstance(container.get(name), str) and "://" in container[name]:
+                container[name] = REFUSED_URL
+    if img_is_stored and case.operation.path.endswith("/bgremove"):
+        # The stored photo, so that the options are applied to a real cutout. A generated model
+        # name or background URL would only be refused, so those keep their defaults here.
+        for container in (case.query, case.body if isinstance(case.body, dict) else {}):
+            container.pop("model", None)
+            container.pop("bg_image", None)
+            container["img"] = target.known["image_id"]
+
+
+# Schema-valid input can still be refused (a random string is a valid `img` but not a reachable image),
+# so "positive data acceptance" is not checked; everything about the responses is.
+CHECKS = [
+    checks.not_a_server_error,
+    checks.status_code_conformance,
+    checks.content_type_conformance,
+    checks.response_headers_conformance,
+    checks.response_schema_conformance,
+]
+OPERATIONS = [result.ok() for result in schemathesis.openapi.from_dict(document()).get_all_operations()]
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("operation", OPERATIONS, ids=[f"{op.method.upper()} {op.path}" for op in OPERATIONS])
+def test_api_conforms_to_its_schema(operation: Any, fuzz_target: FuzzTarget) -> None:
+    """schemathesis cases for each operation: no 5xx, documented statuses, content types and bodies.
+
+    Path parameters are random ids (404) or the ids of real objects, so the 200 replies are checked too.
+    """
+    names = {parameter.name for parameter in operation.path_parameters}
+    real_ids = {name: value for name, value in fuzz_target.known.items() if name in names}
+    cases = operation.as_strategy()
+    if real_ids:
+        cases = strategies.one_of(cases, operation.as_strategy(path_parameters=real_ids))
+
+    @settings(max_examples=25, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @given(case=cases, img_is_stored=strategies.integers(0, 2).map(bool))
+    def check(case: Any, img_is_stored: bool) -> None:
+        with_only_our_key(case, fuzz_target, img_is_stored=img_is_stored)
+        case.call_and_validate(
+            base_url=fuzz_target.server.url, headers={"X-Api-Key": fuzz_target.key}, checks=CHECKS, timeout=60
+        )
+
+    check()

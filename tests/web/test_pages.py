@@ -1,0 +1,144 @@
+"""The HTML pages of removal: upload page, batch list, batch detail."""
+
+import json
+import re
+import uuid
+from typing import Any
+
+import pytest
+
+from removal.models import Batch, Item
+from tests.conftest import make_item
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.mark.parametrize("path", ["/", "/batches/", f"/batches/{uuid.uuid4()}/"])
+def test_pages_require_login(client: Any, path: str) -> None:
+    response = client.get(path)
+    assert response.status_code == 302
+    assert response["Location"] == f"/accounts/login/?next={path}"
+
+
+def test_home_renders_upload_page_with_limits(client: Any, user: Any, settings: Any) -> None:
+    settings.MAX_UPLOAD_BYTES = 3_000_000
+    client.force_login(user)
+    response = client.get("/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 'type="file"' in html and "multiple" in html and 'accept="image/*"' in html
+    assert 'id="upload-limits"' in html and '"max_upload_bytes": 3000000' in html
+    assert 'data-batch-id=""' in html
+    assert 'id="download-zip"' in html and 'id="overall"' in html
+    assert "csrftoken" in response.cookies  # the page's script posts with it
+
+
+def test_the_page_preselects_the_sites_default_format(client: Any, user: Any, settings: Any) -> None:
+    client.force_login(user)
+    assert '<option value="png" selected>' in client.get("/").content.decode()
+    settings.DEFAULT_FORMAT = "webp"
+    html = client.get("/").content.decode()
+    assert '<option value="webp" selected>' in html and '<option value="png">' in html
+
+
+def test_batch_detail_renders_own_batch(client: Any, user: Any) -> None:
+    batch = Batch.objects.create(owner=user)
+    client.force_login(user)
+    response = client.get(f"/batches/{batch.id}/")
+    assert response.status_code == 200
+    assert f'data-batch-id="{batch.id}"' in response.content.decode()
+    assert "csrftoken" in response.cookies
+
+
+def test_other_users_batch_is_404(client: Any, user: Any, other_user: Any) -> None:
+    batch = Batch.objects.create(owner=other_user)
+    client.force_login(user)
+    assert client.get(f"/batches/{batch.id}/").status_code == 404
+
+
+def test_malformed_batch_id_is_404(client: Any, user: Any) -> None:
+    client.force_login(user)
+    assert client.get("/batches/not-a-uuid/").status_code == 404
+
+
+def test_batch_list_shows_own_batches_with_counts(client: Any, user: Any, other_user: Any) -> None:
+    finished = Batch.objects.create(owner=user)
+    make_item(finished, Item.Status.DONE)
+    make_item(finished, Item.Status.FAILED)
+    running = Batch.objects.create(owner=user)
+    make_item(running, Item.Status.QUEUED)
+    someone_elses = Batch.objects.create(owner=other_user)
+    client.force_login(user)
+
+    response = client.get("/batches/")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert f"/batches/{finished.id}/" in html and f"/batches/{running.id}/" in html
+    assert str(someone_elses.id) not in html
+    assert f"/api/v1/batches/{finished.id}/zip" in html
+    assert f"/api/v1/batches/{running.id}/zip" not in html  # nothing done yet
+    rows = dict(re.findall(r'<tr data-batch-id="([^"]+)">(.*?)</tr>', html, re.S))
+    assert re.findall(r"<td>(\d+)</td>", rows[str(finished.id)]) == ["2", "1", "1", "0"]
+    assert ">done<" in rows[str(finished.id)] and ">processing<" in rows[str(running.id)]
+
+
+def test_batch_list_paginates(client: Any, user: Any, settings: Any) -> None:
+    settings.BATCHES_PER_PAGE = 2
+    for _ in range(3):
+        Batch.objects.create(owner=user)
+    client.force_login(user)
+
+    first = client.get("/batches/").content.decode()
+    second = client.get("/batches/?page=2").content.decode()
+
+    assert first.count("<tr data-batch-id=") == 2 and 'href="?page=2"' in first
+    assert second.count("<tr data-batch-id=") == 1 and 'href="?page=1"' in second
+
+
+def test_admin_link_is_shown_to_staff_only(client: Any, user: Any) -> None:
+    client.force_login(user)
+    assert 'href="/admin/"' not in client.get("/").content.decode()
+    user.is_staff = True
+    user.save()
+    assert 'href="/admin/"' in client.get("/").content.decode()
+
+
+def test_pages_load_no_external_scripts_or_styles(client: Any, user: Any) -> None:
+    anonymous_pages = ["/accounts/login/", "/accounts/signup/"]
+    pages = ["/", "/batches/", f"/batches/{Batch.objects.create(owner=user).id}/", "/accounts/", "/accounts/password/"]
+    for path in anonymous_pages:
+        assert_no_external_assets(client.get(path).content.decode())
+    client.force_login(user)
+    for path in pages:
+        response = client.get(path)
+        assert response.status_code == 200, path
+        assert_no_external_assets(response.content.decode())
+
+
+def assert_no_external_assets(html: str) -> None:
+    assets = re.findall(r"<(?:script|link|img|iframe)\b[^>]*?\b(?:src|href)=\"([^\"]*)\"", html)
+    assert assets, "expected the page to load its stylesheet"
+    external = [url for url in assets if re.match(r"(https?:)?//", url)]
+    assert external == []
+    assert "<script>" not in html and not re.search(r"<script(?![^>]*\bsrc=)(?![^>]*application/json)", html), (
+        "inline scripts would break a CSP without 'unsafe-inline'"
+    )
+
+
+def test_the_pages_option_controls_come_from_the_declaration(client: Any, user: Any) -> None:
+    from removal.cutout.options import BY_NAME
+
+    client.force_login(user)
+    page = client.get("/").content.decode()
+    for name in ("format", "size", "quality"):
+        for value, label in BY_NAME[name].labels.items():
+            assert f'<option value="{value}"' in page and label in page
+    assert '<option value="fast" selected>' in page
+    assert f'pattern="{BY_NAME["crop_margin"].pattern}"' in page
+    declared = json.loads(re.search(r'<script id="option-choices" type="application/json">(.*?)</script>', page)[1])
+    assert declared["quality"] == {
+        "default": "fast",
+        "choices": [["fast", "Fast"], ["best", "Best (about twice the time)"]],
+        "pattern": "",
+    }
