@@ -195,6 +195,8 @@ def fetch(url: str, limits: FetchLimits) -> bytes:
         raise FetchError("could not connect to the image URL's host") from None
     except requests.RequestException as exc:
         raise FetchError(f"could not fetch the image URL ({exc.__class__.__name__})") from None
+    except ValueError:  # urllib's parse of a redirect's Location, e.g. http://[::
+        raise FetchError("the image URL redirected to an invalid URL") from None
     finally:
         session.close()
 

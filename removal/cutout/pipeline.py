@@ -659,6 +659,8 @@ def check_animation(source: IO[bytes], *, max_pixels: int, max_frames: int) -> N
     try:
         with Image.open(source) as opened:
             _frame_count(opened, max_pixels=max_pixels, max_frames=max_frames)
+    except ImageRejected:
+        raise
     except (OSError, ValueError, SyntaxError) as exc:
         raise ImageRejected(f"the animation is truncated or corrupt ({exc})") from None
     finally:

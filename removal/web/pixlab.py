@@ -70,7 +70,7 @@ def _accept(request: HttpRequest, params: dict[str, Any], user: "User") -> tuple
 
 def _input_image(request: HttpRequest, user: "User", params: dict[str, Any]) -> File:
     """The image to process: an uploaded file, a stored image, or one fetched from a URL."""
-    if request.FILES:
+    if request.FILES or inputs.unreadable_files(request):  # uploaded_files says why none is usable
         upload = inputs.uploaded_files(request)[0]
     else:
         img = params.get("img")

@@ -112,7 +112,7 @@ def _input_image(request: HttpRequest, params: dict[str, Any]) -> File:
     given = [name for name in INPUTS if name in request.FILES or params.get(name)]
     if len(given) > 1:
         raise BadRequest(f"send the image one way only, not {' and '.join(given)} together")
-    if request.FILES:
+    if request.FILES or inputs.unreadable_files(request):  # uploaded_files says why none is usable
         upload = request.FILES.get("image_file") or inputs.uploaded_files(request)[0]
     elif isinstance(unnamed_part := params.get("image_file"), bytes):
         upload = ContentFile(unnamed_part, name="image")
