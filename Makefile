@@ -26,10 +26,19 @@ worker: setup
 test: setup-dev migrate lint
 	$(PY) -m pytest
 
-# The long load run (the short one is part of `make test`): 200 concurrent /bgremove
-# calls and a 500-file batch at once; figures go to bench/results/loadtest.json.
+# The long load runs (a short one is part of `make test`), over loopback only, each bounded in count
+# and time: 200 concurrent /bgremove calls and a 500-file batch at once; the soak (SOAK_CALLS
+# /bgremove calls of distinct real photos from SOAK_CLIENTS clients, then SOAK_SCALED photos through
+# the scaled topology's batch API with a worker killed); the queue's own capacity on PostgreSQL.
+# Figures go to bench/results/{loadtest,soak,queue_capacity}.json; docs/benchmarks.md quotes them.
+SOAK_CALLS ?= 10000
+SOAK_CLIENTS ?= 32
+SOAK_SCALED ?= 2000
 loadtest: setup-dev
 	$(PY) -m tests.loadgen --bgremove 200 --batch 500 --output bench/results/loadtest.json
+	$(PY) -m tests.soak --calls $(SOAK_CALLS) --clients $(SOAK_CLIENTS) --scaled $(SOAK_SCALED) \
+		--output bench/results/soak.json
+	$(PY) -m tests.queue_capacity --items 3000 --threads 8 --output bench/results/queue_capacity.json
 
 # bgsite against rembg (`rembg p`, `rembg s`, the in-process ceiling) on this machine, the
 # same images and model: prints a table, writes bench/results/latest.json, docs/benchmarks.md

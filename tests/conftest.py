@@ -310,7 +310,7 @@ class LiveServer:
             try:
                 if requests.get(f"{self.url}/healthz", timeout=1).ok:
                     return
-            except requests.ConnectionError:
+            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or busy starting
                 pass
             time.sleep(0.1)
         raise RuntimeError(f"server did not start in {timeout} s:\n{self.log()}")
