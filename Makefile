@@ -11,7 +11,7 @@ MODEL := $(U2NET_HOME)/u2netp.onnx
 MODEL_INT8 := $(U2NET_HOME)/u2netp-int8.onnx
 SERVE := $(PY) -m uvicorn bgsite.asgi:application --host $(HOST) --port $(PORT) --lifespan on --http bgsite.server:HttpProtocol --ws bgsite.server:WebSocketProtocol --no-access-log
 
-.PHONY: run web worker test lint loadtest bench quality setup setup-dev migrate clean
+.PHONY: run web worker test lint loadtest bench quality setup setup-dev migrate clean messages compilemessages
 
 run: setup migrate
 	$(SERVE)
@@ -55,6 +55,19 @@ lint: setup-dev
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
 	$(PY) -m mypy
+
+# Translations (docs/translations.md). The compiled .mo files are committed, so serving needs
+# no gettext; these two need GNU gettext (apt-get install gettext) and are for whoever changes
+# strings: `messages` adds new marked strings to locale/*/LC_MESSAGES/*.po, `compilemessages`
+# turns the translated .po files into the .mo files that are served.
+LANGS := -l de -l es -l fr
+MESSAGES_IGNORE := -i .venv -i .cache -i client -i bench -i data -i tests -i scripts -i node_modules
+messages: setup
+	$(PY) manage.py makemessages $(LANGS) $(MESSAGES_IGNORE) --no-location
+	$(PY) manage.py makemessages -d djangojs $(LANGS) $(MESSAGES_IGNORE) --no-location
+
+compilemessages: setup
+	$(PY) manage.py compilemessages -i .venv -i .cache
 
 setup: $(VENV)/.runtime $(MODEL) $(MODEL_INT8) $(VENV)/.numba-warm
 setup-dev: setup $(VENV)/.dev

@@ -1,6 +1,11 @@
-from django.contrib import admin
+from typing import Any
 
-from accounts.models import ApiKey
+from django.contrib import admin, messages
+from django.http import HttpRequest
+from django.utils.translation import gettext as _
+
+from accounts import services
+from accounts.models import ApiKey, Invitation
 
 
 @admin.register(ApiKey)
@@ -14,3 +19,25 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     def has_add_permission(self, request: object) -> bool:
         return False
+
+
+@admin.register(Invitation)
+class InvitationAdmin(admin.ModelAdmin):
+    """Sign-up links for SIGNUP=invite. Adding one shows its link once; only its hash is kept."""
+
+    list_display = ("__str__", "created_by", "created_at", "expires_at", "used_at", "used_by")
+    list_filter = ("used_at", "expires_at")
+    fields = ("note", "created_by", "created_at", "expires_at", "used_at", "used_by")
+    readonly_fields = ("created_by", "created_at", "expires_at", "used_at", "used_by")
+
+    def save_model(self, request: HttpRequest, obj: Invitation, form: Any, change: bool) -> None:
+        if change:
+            return super().save_model(request, obj, form, change)
+        obj.created_by = request.user  # type: ignore[assignment]
+        token = services.invitation_token_set(obj)
+        super().save_model(request, obj, form, change)
+        link = request.build_absolute_uri(services.invitation_path(token))
+        message = _("Send this sign-up link; it is shown only now, works once and expires on %(date)s: %(link)s")
+        self.message_user(
+            request, message % {"date": f"{obj.expires_at:%Y-%m-%d %H:%M} UTC", "link": link}, messages.WARNING
+        )

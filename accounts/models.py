@@ -36,3 +36,28 @@ class WebhookSecret(models.Model):
 
     def __str__(self) -> str:
         return f"webhook secret of {self.user}"
+
+
+class Invitation(models.Model):
+    """A sign-up link for SIGNUP=invite: used once, then or after expires_at it opens nothing.
+
+    Like API keys, only the token's SHA-256 is kept; the link is shown once, when made.
+    """
+
+    token_hash = models.CharField(max_length=64, unique=True)
+    note = models.CharField(max_length=200, blank=True, help_text="Whom it is for, for your own records.")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    used_at = models.DateTimeField(null=True, blank=True)
+    used_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.note or f"invitation of {self.created_at:%Y-%m-%d %H:%M}"

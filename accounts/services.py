@@ -1,18 +1,27 @@
-"""API key lifecycle: create (plain key returned once), authenticate, revoke."""
+"""Account lifecycle: sign-up (open or by invitation), deletion, API keys (plain key returned
+once, then authenticate, revoke) and the webhook secret."""
 
 import hashlib
 import hmac
+import logging
 import secrets
 from datetime import timedelta
 from typing import TYPE_CHECKING
+from urllib.parse import urlencode
 
-from django.db import transaction
+from django.conf import settings
+from django.db import models, transaction
+from django.urls import reverse
 from django.utils import timezone
 
-from accounts.models import ApiKey, WebhookSecret
+from accounts.models import ApiKey, Invitation, WebhookSecret
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
+
+    from accounts.forms import SignupForm
+
+logger = logging.getLogger(__name__)
 
 KEY_TYPE = "bgs_"
 PREFIX_CHARS = 8
@@ -91,3 +100,78 @@ def webhook_secret_rotate(*, user: "User") -> str:
 
 def _new_webhook_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(32)
+
+
+class SignupRefused(Exception):
+    """Sign-up is closed, or the invitation is unknown, used or expired."""
+
+
+def account_create(*, form: "SignupForm", invitation_token: str = "") -> "User":
+    """The new user from a valid sign-up form, under the SIGNUP rule.
+
+    With SIGNUP=invite the invitation is claimed in the same transaction as the user is
+    made: of two sign-ups racing on one link, exactly one gets an account.
+    """
+    if settings.SIGNUP == "closed":
+        raise SignupRefused("sign-up is closed")
+    with transaction.atomic():
+        user = form.save()
+        if settings.SIGNUP == "invite" and not invitation_redeem(token=invitation_token, user=user):
+            raise SignupRefused("invalid invitation")
+    return user
+
+
+def invitation_create(
+    *, created_by: "User | None" = None, note: str = "", days: int | None = None
+) -> tuple[Invitation, str]:
+    """A new invitation and its token (for the link), which is never stored."""
+    invitation = Invitation(note=note.strip()[:200], created_by=created_by)
+    token = invitation_token_set(invitation, days=days)
+    invitation.save()
+    return invitation, token
+
+
+def invitation_token_set(invitation: Invitation, *, days: int | None = None) -> str:
+    """Give an unsaved invitation its token hash and expiry; the token, for the link."""
+    token = secrets.token_urlsafe(24)
+    invitation.token_hash = _hash(token)
+    invitation.expires_at = timezone.now() + timedelta(days=settings.INVITATION_DAYS if days is None else days)
+    return token
+
+
+def invitation_path(token: str) -> str:
+    """The sign-up page's path with the invitation in it."""
+    return f"{reverse('signup')}?{urlencode({'invitation': token})}"
+
+
+def invitation_usable(token: str) -> bool:
+    """Whether the token opens sign-up now (unused and not expired)."""
+    return bool(token) and _open_invitations(token).exists()
+
+
+def invitation_redeem(*, token: str, user: "User") -> bool:
+    """Mark the invitation used by `user`; False if it was not usable (claimed by one update, never twice)."""
+    return bool(token) and _open_invitations(token).update(used_at=timezone.now(), used_by=user) == 1
+
+
+def _open_invitations(token: str) -> "models.QuerySet[Invitation]":
+    return Invitation.objects.filter(token_hash=_hash(token), used_at__isnull=True, expires_at__gt=timezone.now())
+
+
+class AccountDataNotDeleted(Exception):
+    """Raised by a `pre_delete` receiver that could not remove the user's data (storage down):
+    the deletion is rolled back, and the user may try again."""
+
+
+def account_delete(*, user: "User") -> None:
+    """Delete the user and everything that belongs to them, in one transaction.
+
+    The rows go by cascade; what lives outside the database (stored files) is removed by
+    the receivers of `pre_delete` for the user model (removal connects its purge there), so
+    deleting a user in the admin removes as much. Only counts are logged, nothing that
+    says who it was.
+    """
+    with transaction.atomic():
+        keys = ApiKey.objects.filter(user=user).count()
+        user.delete()
+    logger.info("an account was deleted, with its %d API keys", keys)

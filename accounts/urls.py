@@ -9,6 +9,16 @@ urlpatterns = [
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("password/", auth_views.PasswordChangeView.as_view(), name="password_change"),
     path("password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
+    # A forgotten password: Django's reset views, the link sent by e-mail (EMAIL_URL).
+    path("password/reset/", auth_views.PasswordResetView.as_view(), name="password_reset"),
+    path("password/reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
+    path(
+        "password/reset/<uidb64>/<token>/",
+        auth_views.PasswordResetConfirmView.as_view(),
+        name="password_reset_confirm",
+    ),
+    path("password/reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
+    path("delete/", views.account_delete, name="account-delete"),
     path("keys/", views.api_key_create, name="api-key-create"),
     path("keys/<int:key_id>/revoke/", views.api_key_revoke, name="api-key-revoke"),
     path("webhook-secret/", views.webhook_secret_rotate, name="webhook-secret-rotate"),

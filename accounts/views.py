@@ -1,22 +1,24 @@
-"""Sign-up and the account page's forms (API keys, webhook secret). Log in/out and password
-change are Django's own views, wired in accounts/urls.py; the page itself, which also shows
-removal's usage, is removal.web.views.dashboard (accounts never imports removal)."""
+"""Sign-up, account deletion and the account page's forms (API keys, webhook secret). Log
+in/out, password change and password reset by e-mail are Django's own views, wired in
+accounts/urls.py; the page itself, which also shows removal's usage, is
+removal.web.views.dashboard (accounts never imports removal)."""
 
 from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
-from django.contrib.auth import login
+from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_POST
 from django_ratelimit.core import is_ratelimited
 
 from accounts import services
 from accounts.auth import AuthenticatedHttpRequest
-from accounts.forms import ApiKeyCreateForm, SignupForm
+from accounts.forms import AccountDeleteForm, ApiKeyCreateForm, SignupForm
 
 
 class ThrottledLoginView(LoginView):
@@ -31,21 +33,59 @@ class ThrottledLoginView(LoginView):
         )
         if limited:
             form = self.get_form()
-            form.add_error(None, "Too many log-in attempts. Wait a minute, then try again.")
+            form.add_error(None, _("Too many log-in attempts. Wait a minute, then try again."))
             return self.render_to_response(self.get_context_data(form=form), status=429)
         return super().post(request, *args, **kwargs)
 
 
 def signup(request: HttpRequest) -> HttpResponse:
+    """Sign-up as settings.SIGNUP allows: open, closed, or with an invitation link (?invitation=)."""
     if request.user.is_authenticated:
         return redirect("home")
+    invitation = request.POST.get("invitation") or request.GET.get("invitation", "")
+    if refusal := _signup_refusal(invitation):
+        return _signup_refused(request, refusal)
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = form.save()
+        try:
+            user = services.account_create(form=form, invitation_token=invitation)
+        except services.SignupRefused:  # the invitation was used meanwhile
+            return _signup_refused(request, _signup_refusal(invitation))
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, f"Welcome, {user.username}! Drop some photos to get started.")
+        messages.success(request, _("Welcome, %(name)s! Drop some photos to get started.") % {"name": user.username})
         return redirect("home")
-    return render(request, "registration/signup.html", {"form": form})
+    return render(request, "registration/signup.html", {"form": form, "invitation": invitation})
+
+
+def _signup_refusal(invitation: str) -> str:
+    """Why this visitor may not sign up now, or ''."""
+    if settings.SIGNUP == "closed":
+        return _("Sign-up is closed on this server. Ask its operator for an account.")
+    if settings.SIGNUP == "invite" and not services.invitation_usable(invitation):
+        if invitation:
+            return _("This invitation link was used already or has expired. Ask for a new one.")
+        return _("Sign-up on this server is by invitation. Ask its operator for an invitation link.")
+    return ""
+
+
+def _signup_refused(request: HttpRequest, reason: str) -> HttpResponse:
+    return render(request, "registration/signup_refused.html", {"reason": reason}, status=403)
+
+
+@login_required
+def account_delete(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """Delete the account and all its data, once its password is given."""
+    form = AccountDeleteForm(request.user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.account_delete(user=request.user)
+        except services.AccountDataNotDeleted:
+            messages.error(request, _("Your stored files could not be deleted just now, so nothing was. Try again."))
+            return redirect("account-delete")
+        logout(request)
+        messages.success(request, _("Your account and all its data were deleted."))
+        return redirect("home")
+    return render(request, "accounts/account_delete.html", {"form": form})
 
 
 @login_required
@@ -53,7 +93,7 @@ def signup(request: HttpRequest) -> HttpResponse:
 def api_key_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = ApiKeyCreateForm(request.POST)
     if not form.is_valid():
-        messages.error(request, "Give the key a name (up to 100 characters).")
+        messages.error(request, _("Give the key a name (up to 100 characters)."))
         return redirect("dashboard")
     key, plain = services.api_key_create(user=request.user, name=form.cleaned_data["name"])
     # Redirect-after-POST, carrying the plain key once; a reload no longer shows it.
@@ -65,9 +105,9 @@ def api_key_create(request: AuthenticatedHttpRequest) -> HttpResponse:
 @require_POST
 def api_key_revoke(request: AuthenticatedHttpRequest, key_id: int) -> HttpResponse:
     if services.api_key_revoke(user=request.user, key_id=key_id):
-        messages.success(request, "The key was revoked; requests using it are refused from now on.")
+        messages.success(request, _("The key was revoked; requests using it are refused from now on."))
     else:
-        messages.error(request, "No such active key.")
+        messages.error(request, _("No such active key."))
     return redirect("dashboard")
 
 
@@ -75,5 +115,5 @@ def api_key_revoke(request: AuthenticatedHttpRequest, key_id: int) -> HttpRespon
 @require_POST
 def webhook_secret_rotate(request: AuthenticatedHttpRequest) -> HttpResponse:
     services.webhook_secret_rotate(user=request.user)
-    messages.success(request, "A new webhook secret is in use; deliveries are signed with it from now on.")
+    messages.success(request, _("A new webhook secret is in use; deliveries are signed with it from now on."))
     return redirect("dashboard")

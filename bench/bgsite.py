@@ -1,18 +1,30 @@
-"""bgsite as `make run` serves it (the test suite's LiveServer: uvicorn, 2 embedded workers), over its public API."""
+"""bgsite as `make run` serves it (the test suite's LiveServer: uvicorn, 2 embedded workers), over its public API.
+
+`fronts` puts the same folder of photos through the two bulk front doors, each timed from its first step
+to every cutout on the user's disk: the upload page in Chromium (files chosen to zip downloaded) and the
+`bgsite` CLI (start to exit; it downloads each cutout as it finishes), on one server, one after the other,
+each as its own user with photos of its own (no result is reused between them).
+"""
 
 import io
 import json
+import os
+import re
 import statistics
+import subprocess
+import sys
+import tempfile
 import threading
 import time
 import zipfile
+from pathlib import Path
 from typing import Any
 
 import requests
 from websockets.sync.client import connect
 
-from bench.common import throughput
-from tests.conftest import LiveServer, PeakRss, rss_bytes
+from bench.common import REPO, log, throughput, unique_jpeg
+from tests.conftest import CHROMIUM, LiveServer, PeakRss, launch_chromium
 
 # One shell for every key (a `createapikey` per user would start Django a dozen times).
 # Every zip holds this beside the cutouts (removal.services.MANIFEST_NAME).
@@ -143,6 +155,82 @@ def zip_download(server: LiveServer, key: str, distinct: list[tuple[str, bytes]]
     }
 
 
-def peak_rss_mb(server: LiveServer) -> float:
-    assert server.process is not None
-    return rss_bytes(server.process.pid, "VmHWM") / 2**20
+PASSWORD = "correct horse battery"
+DONE_TIMEOUT_MS = 1_800_000
+
+
+def write_folder(folder: Path, photos: list[bytes], tag: str) -> list[Path]:
+    """The photos as JPEG files of their own (bytes made distinct per `tag`)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = [folder / f"photo-{index:03d}.jpg" for index in range(len(photos))]
+    for index, (path, data) in enumerate(zip(paths, photos, strict=True)):
+        path.write_bytes(unique_jpeg(data, f"{tag}-{index}"))
+    return paths
+
+
+def page_run(server: LiveServer, username: str, paths: list[Path], downloads: Path) -> dict[str, Any]:
+    """Log in, choose the files on the upload page, wait for "N of N done", download the zip."""
+    from playwright.sync_api import expect, sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = launch_chromium(playwright)
+        page = browser.new_context(base_url=server.url, accept_downloads=True).new_page()
+        page.goto("/accounts/login/")
+        page.fill("#id_username", username)
+        page.fill("#id_password", PASSWORD)
+        page.click("button[type=submit]")
+        expect(page).to_have_url(re.compile(r"/$"))
+        started = time.perf_counter()
+        page.set_input_files("#file-input", [str(path) for path in paths])
+        expect(page.locator("#overall")).to_have_text(
+            f"{len(paths)} of {len(paths)} done, 0 failed", timeout=DONE_TIMEOUT_MS
+        )
+        done = time.perf_counter()
+        with page.expect_download(timeout=DONE_TIMEOUT_MS) as download:
+            page.click("#download-zip")
+        zip_path = downloads / "page.zip"
+        download.value.save_as(zip_path)
+        finished = time.perf_counter()
+        browser.close()
+    with zipfile.ZipFile(zip_path) as archive:
+        cutouts = [name for name in archive.namelist() if name != MANIFEST]
+    if len(cutouts) != len(paths):
+        raise RuntimeError(f"the page's zip holds {len(cutouts)} cutouts, not {len(paths)}")
+    return throughput(len(paths), finished - started, cutouts_done_s=done - started)
+
+
+def cli_run(server: LiveServer, key: str, folder: Path, out: Path) -> dict[str, Any]:
+    """`bgsite remove FOLDER -o OUT` as a user runs it, from the client/ package."""
+    env = {**os.environ, "PYTHONPATH": str(REPO / "client"), "BGSITE_URL": server.url, "BGSITE_API_KEY": key}
+    command = [sys.executable, "-m", "bgsite_client", "remove", str(folder), "-o", str(out), "--json"]
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=1800, check=False)
+    seconds = time.perf_counter() - started
+    if done.returncode:
+        raise RuntimeError(f"bgsite remove exited {done.returncode}: {done.stderr[-2000:]}")
+    written = list(out.rglob("*.png"))
+    if len(written) != len(list(folder.glob("*.jpg"))):
+        raise RuntimeError(f"bgsite remove wrote {len(written)} cutouts")
+    return throughput(len(written), seconds)
+
+
+def fronts(photos: list[bytes]) -> dict[str, Any]:
+    """The page's and the CLI's runs over the same photos (each its own copy), on one fresh server."""
+    if not CHROMIUM.exists():
+        raise RuntimeError("chromium is not installed (apt-get install chromium): the page cannot be timed")
+    work = Path(tempfile.mkdtemp(prefix="bench-fronts-"))
+    server = LiveServer(data_dir=work / "data")
+    server.manage("migrate", "--noinput", "-v", "0")
+    keys = {name: server.create_user(name, PASSWORD) for name in ("page", "cli")}
+    server.start()
+    page_photos = write_folder(work / "page", photos, "page")
+    write_folder(work / "cli-in", photos, "cli")
+    try:
+        results = {
+            "page": page_run(server, "page", page_photos, work),
+            "cli": cli_run(server, keys["cli"], work / "cli-in", work / "cli-out"),
+        }
+    finally:
+        server.stop()
+    log(f"fronts: page {results['page']}; cli {results['cli']}")
+    return results

@@ -10,6 +10,7 @@ import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -80,11 +81,18 @@ class LatencyRun:
         }
 
 
-def run_requests(send: Callable[[Any, bytes], bytes], images: list[bytes], *, concurrency: int) -> LatencyRun:
+def run_requests(
+    send: Callable[[Any, bytes], bytes],
+    images: list[bytes],
+    *,
+    concurrency: int,
+    open_client: Callable[[], AbstractContextManager[Any]] | None = None,
+) -> LatencyRun:
     """Every image once, by `concurrency` clients that each send their next one when the previous answer
-    is in; `send(http_session, image)` returns the cutout."""
+    is in; `send(client, image)` returns the cutout. A client is an HTTP session unless `open_client` says."""
     import requests
 
+    open_client = open_client or requests.Session
     latencies: list[float] = []
     total_bytes = 0
     lock = threading.Lock()
@@ -92,7 +100,7 @@ def run_requests(send: Callable[[Any, bytes], bytes], images: list[bytes], *, co
 
     def client() -> None:
         nonlocal total_bytes
-        with requests.Session() as http:
+        with open_client() as http:
             while True:
                 with lock:
                     image = next(queue, None)
@@ -123,3 +131,14 @@ def unique_jpeg(data: bytes, tag: str) -> bytes:
     assert data[:2] == b"\xff\xd8", "not a JPEG"
     comment = f"bench {tag}".encode()
     return data[:2] + b"\xff\xfe" + (len(comment) + 2).to_bytes(2, "big") + comment + data[2:]
+
+
+def markdown_table(header: list[str], rows: list[list[str]]) -> str:
+    lines = [header, ["---"] * len(header), *rows]
+    return "\n".join("| " + " | ".join(row) + " |" for row in lines)
+
+
+def text_table(header: list[str], rows: list[list[str]]) -> str:
+    cells = [[cell.replace("`", "").replace("**", "") for cell in row] for row in [header, *rows]]
+    widths = [max(len(row[column]) for row in cells) for column in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in cells)

@@ -15,8 +15,14 @@ from PIL import Image, ImageOps
 
 from bench import realphotos
 
-SKIMAGE_PHOTOS = ["astronaut.png", "chelsea.png", "coffee.png", "motorcycle_left.png", "motorcycle_right.png"]
-SKIMAGE_PHOTOS += ["rocket.jpg"]
+SKIMAGE_PHOTOS = [
+    "astronaut.png",
+    "chelsea.png",
+    "coffee.png",
+    "motorcycle_left.png",
+    "motorcycle_right.png",
+    "rocket.jpg",
+]
 BULK_SIZE, LARGE_SIZE, SMALL_SIZE = (1280, 960), (4000, 3000), (640, 480)
 
 
@@ -54,12 +60,8 @@ def build(folder: Path, *, count: int = 50) -> ImageSet:
     (folder / "bulk").mkdir(parents=True, exist_ok=True)
     for old in (folder / "bulk").glob("*.jpg"):
         old.unlink()
-    images = ImageSet(
-        source,
-        [folder / "bulk" / f"photo-{i:02d}.jpg" for i in range(count)],
-        folder / "large.jpg",
-        folder / "small.jpg",
-    )
+    bulk = [folder / "bulk" / f"photo-{i:02d}.jpg" for i in range(count)]
+    images = ImageSet(source, bulk, folder / "large.jpg", folder / "small.jpg")
     for path, photo in zip(images.bulk, photos, strict=True):
         path.write_bytes(jpeg(photo, BULK_SIZE))
     images.large.write_bytes(jpeg(photos[0], LARGE_SIZE))

@@ -1,19 +1,13 @@
 """`make quality`: cutouts scored against true alpha, on real photos first, composites second.
 
-Real photos (bench/realphotos): every installed model, with each quality preset,
-cuts out every photo through bgsite's own pipeline; the figures of bench/scores.py
-are reported per model, preset and category, beside the model's raw mask (what
-bgsite served before the mask clean-up). The served default and `best` are held to
-their targets (TARGETS); the exit status is 1 when one is missed.
-
-Composites (a second set, scikit-image's pictures, kept out of git): subjects with
-known alpha and known colours pasted onto real backgrounds. They hold each int8
-copy to the model it was made from, and measure colour bleed: how far the colours
-of soft edge pixels are from the subject's true colours, with and without
-decontamination.
+Real photos (bench/realphotos): every installed model, with each quality preset, through bgsite's own
+pipeline, scored (bench/scores.py) per model, preset and category beside the model's raw mask. The
+served default and `best` are held to TARGETS; the exit status is 1 when one is missed. Composites
+(scikit-image's pictures pasted with known alpha onto real backgrounds) hold each int8 copy to its
+model and measure colour bleed at soft edges, with and without decontamination.
 
     python -m bench.quality    # prints the tables; writes bench/results/quality.json,
-                               # removal/measured_quality.json and docs/quality.md
+                               # removal/cutout/measured_quality.json and docs/quality.md
 """
 
 import datetime
@@ -32,10 +26,11 @@ import skimage
 from PIL import Image, ImageDraw, ImageFilter
 
 from bench import realphotos, scores
-from bench.common import MODEL_DIR, REPO, SERVED_MODEL
+from bench.common import MODEL_DIR, REPO, SERVED_MODEL, markdown_table, text_table
 from removal.cutout import pipeline, refine
+from removal.cutout.installed import MEASURED_QUALITY, installed_models
 from removal.cutout.model_catalog import int8_base
-from removal.cutout.options import MEASURED_QUALITY, QUALITIES, Options, installed_models
+from removal.cutout.options import QUALITIES, Options
 
 SKIMAGE_DATA = Path(skimage.__file__).parent / "data"
 BACKGROUNDS = ["brick.png", "grass.png", "gravel.png", "hubble_deep_field.jpg", "retina.jpg", "moon.png"]
@@ -65,13 +60,9 @@ def cut_out_alpha(data: bytes, model: str, quality: str) -> tuple[np.ndarray, fl
     session = pipeline.thread_session(model, MODEL_DIR)
     partner = pipeline.best_partner(quality, model, BEST_PARTNER, MODEL_DIR)
     started = time.perf_counter()
+    options = Options(quality=quality)
     cutout = pipeline.cut_out(
-        data,
-        session=session,
-        max_pixels=50_000_000,
-        compress_level=1,
-        options=Options(quality=quality),
-        partner=partner,
+        data, session=session, max_pixels=50_000_000, compress_level=1, options=options, partner=partner
     )
     seconds = time.perf_counter() - started
     return np.asarray(Image.open(io.BytesIO(cutout.data)).getchannel("A")), seconds
@@ -220,14 +211,9 @@ def int8_guard(results: list[dict[str, Any]]) -> list[tuple[str, bool]]:
             continue
         iou_drop = original["mean_iou"] - row["mean_iou"]
         mae_rise = row["alpha_mae"] - original["alpha_mae"]
-        holds = iou_drop <= MAX_IOU_DROP and mae_rise <= MAX_MAE_RISE
-        verdicts.append(
-            (
-                f"`{copy}` against `{original['model']}`: mean IoU {-iou_drop:+.4f} (at most -{MAX_IOU_DROP}), "
-                f"alpha MAE {mae_rise:+.2f} (at most +{MAX_MAE_RISE})",
-                holds,
-            )
-        )
+        line = f"`{copy}` against `{original['model']}`: mean IoU {-iou_drop:+.4f} (at most -{MAX_IOU_DROP}), "
+        line += f"alpha MAE {mae_rise:+.2f} (at most +{MAX_MAE_RISE})"
+        verdicts.append((line, iou_drop <= MAX_IOU_DROP and mae_rise <= MAX_MAE_RISE))
     return verdicts
 
 
@@ -241,17 +227,12 @@ def target_verdicts(served: dict[str, Any]) -> list[tuple[str, bool]]:
 FIGURE_HEADER = ["IoU", "alpha MAE", "edge MAE", "residue %", "holes %", "crop IoU", "ms/image"]
 
 
+FIGURE_FORMATS = {"iou": ".3f", "mae": ".1f", "edge_mae": ".1f", "residue": ".1f", "holes": ".1f", "crop_iou": ".3f"}
+
+
 def figure_cells(figures: dict[str, Any]) -> list[str]:
     ms = figures.get("ms_per_image")
-    return [
-        f"{figures['iou']:.3f}",
-        f"{figures['mae']:.1f}",
-        f"{figures['edge_mae']:.1f}",
-        f"{figures['residue']:.1f}",
-        f"{figures['holes']:.1f}",
-        f"{figures['crop_iou']:.3f}",
-        "—" if ms is None else f"{ms:.0f}",
-    ]
+    return [format(figures[name], spec) for name, spec in FIGURE_FORMATS.items()] + ["—" if ms is None else f"{ms:.0f}"]
 
 
 def real_rows(real: dict[str, dict[str, Any]]) -> list[list[str]]:
@@ -263,18 +244,6 @@ def real_rows(real: dict[str, dict[str, Any]]) -> list[list[str]]:
                     label = "raw mask (before)" if variant == "raw" else variant
                     rows.append([model, label, f"{group} ({summary[group]['count']})", *figure_cells(summary[group])])
     return rows
-
-
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return "\n".join(lines + ["| " + " | ".join(row) + " |" for row in rows])
-
-
-def text_table(header: list[str], rows: list[list[str]]) -> str:
-    widths = [max(len(str(cell)) for cell in column) for column in zip(header, *rows, strict=True)]
-    return "\n".join(
-        "  ".join(str(cell).ljust(width) for cell, width in zip(row, widths, strict=True)) for row in [header, *rows]
-    )
 
 
 def worst_picture(
@@ -290,18 +259,9 @@ def worst_picture(
         loud = Image.new("RGB", image.size, (255, 0, 200))
         truth_on = Image.composite(image, loud, Image.fromarray(photo.truth))
         cutout_on = Image.composite(image, loud, Image.fromarray(alpha))
-        side = 300
-        height = round(image.height * side / image.width)
-        tile = Image.new("RGB", (3 * side, height))
-        for index, part in enumerate((image, truth_on, cutout_on)):
-            tile.paste(part.resize((side, height)), (index * side, 0))
-        tiles.append(tile)
-    sheet = Image.new("RGB", (3 * 300, sum(tile.height for tile in tiles)))
-    top = 0
-    for tile in tiles:
-        sheet.paste(tile, (0, top))
-        top += tile.height
-    return sheet
+        size = (300, round(image.height * 300 / image.width))
+        tiles.append(np.hstack([np.asarray(part.resize(size)) for part in (image, truth_on, cutout_on)]))
+    return Image.fromarray(np.vstack(tiles))
 
 
 def measured_for_page(real: dict[str, dict[str, Any]], photo_count: int) -> dict[str, Any]:
@@ -358,10 +318,9 @@ def main() -> int:
     results_dir.mkdir(parents=True, exist_ok=True)
     worst = worst_picture(SERVED_MODEL, photos, real[SERVED_MODEL]["fast"]["photos"])
     worst.save(results_dir / "quality-worst.jpg", quality=85)
+    machine = platform.processor() or platform.machine()
     (results_dir / "quality.json").write_text(
-        json.dumps(
-            {"machine": platform.processor() or platform.machine(), "real": real, "composites": composites}, indent=1
-        )
+        json.dumps({"machine": machine, "real": real, "composites": composites}, indent=1)
     )
     MEASURED_QUALITY.write_text(json.dumps(measured_for_page(real, len(photos)), indent=2) + "\n")
     template = string.Template((REPO / "bench" / "templates" / "quality.md").read_text())

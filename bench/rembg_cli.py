@@ -71,10 +71,10 @@ def versions() -> str:
     return subprocess.run([PYTHON, "-c", script], capture_output=True, text=True, check=True).stdout.strip()
 
 
-def peak_rss_mb(process: subprocess.Popen[bytes]) -> float:
-    """The most memory `process` has held so far; 0 once it has exited."""
+def peak_rss_mb(process: subprocess.Popen[bytes] | None) -> float:
+    """The most memory `process` (rembg's or bgsite's server) has held so far; 0 once it has exited."""
     try:
-        return rss_bytes(process.pid, "VmHWM") / 2**20
+        return rss_bytes(process.pid, "VmHWM") / 2**20 if process else 0.0
     except (AssertionError, OSError):
         return 0.0
 
@@ -145,9 +145,6 @@ class RembgServer:
                     time.sleep(0.05)
         self.log.seek(0)
         raise RuntimeError(f"rembg s gave no cutout:\n{self.log.read().decode(errors='replace')[-3000:]}")
-
-    def peak_rss_mb(self) -> float:
-        return peak_rss_mb(self.process)
 
     def stop(self) -> None:
         if self.process.poll() is None:

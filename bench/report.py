@@ -10,7 +10,7 @@ import string
 import subprocess
 from typing import Any
 
-from bench.common import REPO, get, log
+from bench.common import REPO, get, log, markdown_table, text_table
 from bench.rembg_cli import PYTHON as REMBG_PYTHON
 
 TEMPLATE = REPO / "bench" / "templates" / "benchmarks.md"
@@ -81,38 +81,24 @@ def verdict(r: dict[str, Any], name: str) -> str:
 
 FRONTS = {"page": "upload page (Chromium), then the zip", "cli": "`bgsite remove DIR -o OUT`"}
 
-# Measure, bgsite's figure, what it is compared with and its figure, target; figures are paths into the results.
+# Measure | bgsite's figure | what it is compared with | its figure | target; figures are paths into the results.
 HEADLINE_ROWS = [
-    ("Bulk batch of 1280x960 photos, img/s", "bulk.ips", "`rembg p`", "rembg_p_ips", "bulk_vs_rembg_p"),
-    ("Bulk vs `rembg p` tuned by hand, img/s", "bulk.ips", TUNED, f"rembg_p_runs.{TUNED}.ips", ""),
-    ("Bulk vs in-process ceiling, img/s", "bulk.ips", "ceiling", "ceiling_ips", "bulk_vs_ceiling"),
-    (
-        "/bgremove p50, 1280x960, c1, ms",
-        "bgremove.c1.p50_ms",
-        "`rembg s`",
-        "rembg_s.c1.p50_ms",
-        "bgremove_p50_vs_rembg_s",
-    ),
-    (
-        "/bgremove p99, 1280x960, c2, ms (target: ÷ own c1 p50)",
-        "bgremove.c2.p99_ms",
-        "`rembg s`",
-        "rembg_s.c2.p99_ms",
-        "bgremove_p99_c2_vs_p50",
-    ),
-    ("Throughput via HTTP, c2, img/s", "bgremove.bulk_c2.ips", "`rembg s`", "rembg_s.bulk_c2.ips", ""),
-    ("/bgremove p50, 12 MP, ms", "bgremove.large_c1.p50_ms", "`rembg s`", "rembg_s.large_c1.p50_ms", ""),
-    (
-        "Output PNG per 1280x960 photo, KB",
-        "bgremove.bulk_c2.kb_per_image",
-        "`rembg s`",
-        "rembg_s.bulk_c2.kb_per_image",
-        "",
-    ),
-    ("Peak RSS of the server, MB", "rss_mb", "`rembg s`", "rembg_s_rss_mb", "rss_vs_rembg_s"),
-    ("Cold start to first result, s", "cold_start_s", "`rembg s`", "rembg_s_cold_start_s", "cold_start_s"),
-    ("Zip of a large batch: RSS growth, MB", "zip.rss_growth_mb", "", "", "zip_rss_growth_mb"),
-    ("Zip: time to first byte, s", "zip.ttfb_s", "", "", "zip_ttfb_s"),
+    [cell.strip() for cell in line.split("|")]
+    for line in f"""
+Bulk batch of 1280x960 photos, img/s | bulk.ips | `rembg p` | rembg_p_ips | bulk_vs_rembg_p
+Bulk vs `rembg p` tuned by hand, img/s | bulk.ips | {TUNED} | rembg_p_runs.{TUNED}.ips |
+Bulk vs in-process ceiling, img/s | bulk.ips | ceiling | ceiling_ips | bulk_vs_ceiling
+/bgremove p50, 1280x960, c1, ms | bgremove.c1.p50_ms | `rembg s` | rembg_s.c1.p50_ms | bgremove_p50_vs_rembg_s
+/bgremove p99, 1280x960, c2, ms (target: ÷ own c1 p50) | bgremove.c2.p99_ms | `rembg s` | rembg_s.c2.p99_ms \
+| bgremove_p99_c2_vs_p50
+Throughput via HTTP, c2, img/s | bgremove.bulk_c2.ips | `rembg s` | rembg_s.bulk_c2.ips |
+/bgremove p50, 12 MP, ms | bgremove.large_c1.p50_ms | `rembg s` | rembg_s.large_c1.p50_ms |
+Output PNG per 1280x960 photo, KB | bgremove.bulk_c2.kb_per_image | `rembg s` | rembg_s.bulk_c2.kb_per_image |
+Peak RSS of the server, MB | rss_mb | `rembg s` | rembg_s_rss_mb | rss_vs_rembg_s
+Cold start to first result, s | cold_start_s | `rembg s` | rembg_s_cold_start_s | cold_start_s
+Zip of a large batch: RSS growth, MB | zip.rss_growth_mb | | | zip_rss_growth_mb
+Zip: time to first byte, s | zip.ttfb_s | | | zip_ttfb_s
+""".strip().splitlines()
 ]
 
 
@@ -125,20 +111,9 @@ def headline_rows(r: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-def markdown_table(header: list[str], rows: list[list[str]]) -> str:
-    lines = [header, ["---"] * len(header), *rows]
-    return "\n".join("| " + " | ".join(row) + " |" for row in lines)
-
-
 def run_table(header: list[str], runs: dict[str, dict[str, Any]], fields: list[str]) -> str:
     """A row per run: its name, then its `fields`."""
     return markdown_table(header, [[name] + [fmt(run.get(field)) for field in fields] for name, run in runs.items()])
-
-
-def text_table(header: list[str], rows: list[list[str]]) -> str:
-    cells = [[cell.replace("`", "").replace("**", "") for cell in row] for row in [header, *rows]]
-    widths = [max(len(row[column]) for row in cells) for column in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)) for row in cells)
 
 
 HEADLINE = ["Measure", "bgsite", "rembg", "ratio", "target"]

@@ -3,12 +3,10 @@
     python -m bench.run                 # everything (~6 minutes on 2 cores)
     BENCH_QUICK=1 python -m bench.run   # 10 photos, fewer repeats (~2 minutes), for development
 
-Phases: the in-process ceiling (several thread layouts); `rembg p` and `rembg s` from their own
-venv; bgsite's server as `make run` starts it (cold start, /bgremove latency, a bulk batch over the
-websocket, the zip of a large batch); the same folder through the upload page and the `bgsite` CLI;
-where the time goes inside one cutout. Writes
-bench/results/latest.json, prints a table and writes docs/benchmarks.md with its chart. Exits 1
-if a phase failed (the others still report).
+Phases: the in-process ceiling; `rembg p` and `rembg s` from their own venv; bgsite's server as `make run`
+starts it (cold start, /bgremove latency, a bulk batch, a large batch's zip); the upload page and the CLI;
+where the time goes inside one cutout. Writes bench/results/latest.json, prints a table, writes
+docs/benchmarks.md with its chart; exits 1 if a phase failed (the others still report).
 """
 
 import contextlib
@@ -30,7 +28,7 @@ from typing import Any
 import requests
 from PIL import Image
 
-from bench import bgsite, fronts, images, rembg_cli, report
+from bench import bgsite, images, rembg_cli, report
 from bench.common import REPO, SERVED_MODEL, LatencyRun, log, machine, run_requests, unique_jpeg
 from tests.conftest import LiveServer
 
@@ -99,7 +97,7 @@ class Bench:
         layouts = [("2", "1", SERVED_MODEL), ("1", "2", SERVED_MODEL)] + [("2", "1", "u2netp")] * (not QUICK)
         runs = {}
         for layout in layouts:
-            run = json_of("bench.ceiling", *layout, *map(str, self.images.bulk))
+            run = json_of("bench.inprocess", "ceiling", *layout, *map(str, self.images.bulk))
             runs[run["layout"]] = run
             log(f"ceiling {run['layout']}: {run['ips']} img/s; alone {run['solo_ms_p50']} ms")
         best = max((run for run in runs.values() if run["model"] == SERVED_MODEL), key=lambda run: run["ips"])
@@ -140,14 +138,14 @@ class Bench:
             for sender in senders.values():  # both request threads' or workers' first run
                 run_requests(sender("cold"), [unique_jpeg(self.bulk[0], f"warm{i}") for i in range(2)], concurrency=2)
             self.latency(senders)
-            self.results["rembg_s_rss_mb"] = round(rembg.peak_rss_mb(), 1)
+            self.results["rembg_s_rss_mb"] = round(rembg_cli.peak_rss_mb(rembg.process), 1)
             rembg.stop()
             self.results["bgremove_server_timings"] = bgsite.item_timings(bg, "c1")
             files = [
                 (path.name, unique_jpeg(data, "bulk")) for path, data in zip(self.images.bulk, self.bulk, strict=True)
             ]
             self.results["bulk"] = bgsite.bulk(bg, keys["bulk"], files)
-            self.results["rss_mb"] = round(bgsite.peak_rss_mb(bg), 1)
+            self.results["rss_mb"] = round(rembg_cli.peak_rss_mb(bg.process), 1)
             log(f"bulk: {self.results['bulk']}; peak RSS {self.results['rss_mb']} MB")
             self.results["zip"] = bgsite.zip_download(bg, keys["zip"], self.small_photos(), size("zip"))
             log(f"zip: {self.results['zip']}")
@@ -164,12 +162,12 @@ class Bench:
     def fronts(self) -> None:
         """The same photos through the upload page in Chromium and through the `bgsite` CLI."""
         _, photos = images.sources(size("fronts"))
-        self.results["fronts"] = fronts.compare([images.jpeg(photo, images.BULK_SIZE) for photo in photos])
+        self.results["fronts"] = bgsite.fronts([images.jpeg(photo, images.BULK_SIZE) for photo in photos])
 
     def stages(self) -> None:
         self.results["stages"] = {
-            "1280x960": json_of("bench.stages", str(self.images.bulk[0]), str(size("repeats"))),
-            "4000x3000": json_of("bench.stages", str(self.images.large), str(size("repeats_large"))),
+            "1280x960": json_of("bench.inprocess", "stages", str(self.images.bulk[0]), str(size("repeats"))),
+            "4000x3000": json_of("bench.inprocess", "stages", str(self.images.large), str(size("repeats_large"))),
         }
 
     def run(self) -> int:

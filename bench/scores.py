@@ -43,11 +43,8 @@ def box_iou(first: tuple[int, int, int, int] | None, second: tuple[int, int, int
     width = min(first[2], second[2]) - max(first[0], second[0])
     height = min(first[3], second[3]) - max(first[1], second[1])
     overlap = max(width, 0) * max(height, 0)
-
-    def area(b: tuple[int, int, int, int]) -> int:
-        return (b[2] - b[0]) * (b[3] - b[1])
-
-    return overlap / (area(first) + area(second) - overlap)
+    areas = [(b[2] - b[0]) * (b[3] - b[1]) for b in (first, second)]
+    return overlap / (sum(areas) - overlap)
 
 
 def score(alpha: np.ndarray, truth: np.ndarray, *, trimap: bool = False) -> dict[str, float]:

@@ -21,6 +21,7 @@ from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from bgsite.networks import IPNetwork, parse_networks
+from removal.cutout.confidence import DEFAULT_REVIEW_BELOW
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -81,6 +82,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # After sessions, before common: the language is the picker's cookie, else Accept-Language.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -100,6 +103,8 @@ TEMPLATES = [
         "OPTIONS": {
             "context_processors": [
                 "django.template.context_processors.request",
+                "django.template.context_processors.i18n",
+                "accounts.context_processors.signup",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
@@ -230,10 +235,44 @@ SECURE_CSP = {
 }
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
-LANGUAGE_CODE = "en-us"
+# The pages, e-mails and account pages speak these languages (catalogs in locale/, see
+# docs/translations.md); the API's error texts stay English, as clients parse them.
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("es", "Español"), ("fr", "Français")]
+LOCALE_PATHS = [BASE_DIR / "locale"]
+LANGUAGE_COOKIE_AGE = 365 * 24 * 3600  # the picker's choice outlives the session
+LANGUAGE_COOKIE_SAMESITE = "Lax"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+
+# --- Accounts -----------------------------------------------------------------
+# Who may create an account: `open` (anyone, the default), `closed` (nobody; staff create
+# users in the admin) or `invite` (only with an invitation link, made in the admin or by
+# `manage.py invite`, used once and expiring after INVITATION_DAYS).
+SIGNUP = env.str("SIGNUP", default="open").lower()
+if SIGNUP not in ("open", "closed", "invite"):
+    raise ImproperlyConfigured("SIGNUP must be open, closed or invite")
+INVITATION_DAYS = env.int("INVITATION_DAYS", default=7)
+# Password-reset mail: EMAIL_URL names the SMTP server (smtp://user:password@host:587 with
+# STARTTLS as smtp+tls://, implicit TLS as smtp+ssl://). Unset, mail is printed on the
+# console, so `make run` shows the reset link among its logs.
+_email = env.email_url("EMAIL_URL", default="consolemail://")
+_smtp = _email["EMAIL_BACKEND"] == "django.core.mail.backends.smtp.EmailBackend"
+_smtp_options = {
+    "host": _email["EMAIL_HOST"] or "localhost",
+    "port": _email["EMAIL_PORT"] or 25,
+    "username": _email["EMAIL_HOST_USER"] or "",
+    "password": _email["EMAIL_HOST_PASSWORD"] or "",
+    "use_tls": _email.get("EMAIL_USE_TLS", False),
+    "use_ssl": _email.get("EMAIL_USE_SSL", False),
+    "timeout": env.int("EMAIL_TIMEOUT", default=30),
+}
+MAILERS = {"default": {"BACKEND": _email["EMAIL_BACKEND"], "OPTIONS": _smtp_options if _smtp else {}}}
+DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="bgsite <noreply@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+# How long a password-reset link works.
+PASSWORD_RESET_TIMEOUT = env.int("PASSWORD_RESET_TIMEOUT", default=3 * 24 * 3600)
 
 # --- Processing ---------------------------------------------------------------
 # Worker threads started inside the web process (the embedded default). Set 0 for
@@ -258,6 +297,9 @@ REMBG_MODEL = env.str("REMBG_MODEL", default="u2netp-int8")
 # The second model quality=best averages in, when it is installed (manage.py models pull u2net, then
 # models quantize u2net); empty for none. Measured on real photos in docs/quality.md.
 QUALITY_BEST_PARTNER = env.str("QUALITY_BEST_PARTNER", default="u2net-int8")
+# A cutout less sure than this (its confidence, 0-1, see docs/quality.md) is flagged for a person's
+# look until someone edits or reviews it; read at query time, so a change applies to existing items.
+REVIEW_CONFIDENCE_BELOW = env.float("REVIEW_CONFIDENCE_BELOW", default=DEFAULT_REVIEW_BELOW)
 # Each worker thread runs the model on one thread of its own (the best throughput
 # when several images are in progress); an image that is the only one in
 # progress in its process runs on this many threads instead (lower latency for a

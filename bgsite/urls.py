@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from django.views.i18n import JavaScriptCatalog
 
 from removal.ops import health
 from removal.web import openapi
@@ -11,6 +12,10 @@ urlpatterns = [
     path("api/v1/", include(api_urlpatterns)),
     path("", include(pixlab_urlpatterns)),
     path("admin/", admin.site.urls),
+    # The language picker posts here (Django's set_language, which remembers it in a cookie);
+    # static/js gets its strings from the catalog.
+    path("i18n/", include("django.conf.urls.i18n")),
+    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("api/schema", openapi.schema, name="api-schema"),
     path("api/docs", openapi.docs, name="api-docs"),
     path("healthz", health.healthz, name="healthz"),

@@ -10,8 +10,11 @@ class RemovalConfig(AppConfig):
         from django.core.exceptions import ImproperlyConfigured
         from PIL import Image
 
+        from removal import signals
         from removal.cutout import providers
         from removal.ops import checks, worker  # noqa: F401  (registers checks and the wake-up signal)
+
+        signals.connect()
 
         try:
             providers.configure(

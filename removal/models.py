@@ -9,6 +9,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from removal.cutout import confidence
+
 
 class Batch(models.Model):
     class Kind(models.TextChoices):
@@ -34,6 +36,19 @@ class Batch(models.Model):
         return f"batch {self.id}"
 
 
+def needing_review() -> models.Q:
+    """Done items whose cutout is less sure than REVIEW_CONFIDENCE_BELOW and nobody has looked at.
+
+    Read at query time, so an operator's new threshold applies to existing items.
+    """
+    return models.Q(status=Item.Status.DONE, confidence__lt=settings.REVIEW_CONFIDENCE_BELOW, reviewed=False)
+
+
+class ItemQuerySet(models.QuerySet["Item"]):
+    def needing_review(self) -> "ItemQuerySet":
+        return self.filter(needing_review())
+
+
 class Item(models.Model):
     class Status(models.TextChoices):
         QUEUED = "queued"
@@ -42,6 +57,8 @@ class Item(models.Model):
         FAILED = "failed"
 
     FINISHED = (Status.DONE, Status.FAILED)
+    # Every field naming a file in storage: the purges delete what these hold.
+    FILE_FIELDS = ("source", "result", "model_result", "previous_result", "mask", "edited_mask")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="items")
@@ -72,6 +89,16 @@ class Item(models.Model):
     model_result_bytes = models.PositiveBigIntegerField(null=True, blank=True)
     model_foreground = models.JSONField(null=True, blank=True)
     edits = models.PositiveIntegerField(default=0)
+    # How sure the model is of its cutout, 0-1 (removal.cutout.confidence); null for items
+    # made before it was measured. A hand edit leaves it (it is the model's) and sets
+    # `reviewed`, as does POST .../review: a person looked, so the item no longer needs review.
+    confidence = models.FloatField(null=True, blank=True)
+    reviewed = models.BooleanField(default=False)
+    # The quality preset for this item, over its batch's: set when a flagged item is
+    # improved with quality=best, and by the worker to the one that made the result.
+    quality = models.CharField(max_length=10, blank=True)
+    # The result an improvement replaced (kept, not lost; purged with the batch).
+    previous_result = models.FileField(max_length=300, blank=True)
     # The alpha before layout, as an L PNG in the photo's frame: the model's (`mask`,
     # from processing a still) and the last saved edit's (`edited_mask`, at the size it
     # was sent). The editor starts from the newest.
@@ -87,6 +114,9 @@ class Item(models.Model):
     # works; only the holder of the current token may record the outcome.
     task_id = models.UUIDField(null=True, blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)
+    # Claims spent on earlier results (before an improvement queued the item again):
+    # ITEM_MAX_ATTEMPTS counts from here, while `attempts` keeps the revision growing.
+    attempts_before = models.PositiveSmallIntegerField(default=0)
     claim_token = models.CharField(max_length=32, blank=True)
     lease_until = models.DateTimeField(null=True, blank=True)
 
@@ -96,12 +126,24 @@ class Item(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     processing_ms = models.PositiveIntegerField(null=True, blank=True)
 
+    objects = ItemQuerySet.as_manager()
+
     class Meta:
         ordering = ["created_at", "id"]
         indexes = [models.Index(fields=["status", "lease_until"])]
 
     def __str__(self) -> str:
         return f"{self.filename} ({self.status})"
+
+    @property
+    def needs_review(self) -> bool:
+        """The row-wise form of ItemQuerySet.needing_review."""
+        return (
+            self.status == Item.Status.DONE
+            and self.confidence is not None
+            and not self.reviewed
+            and confidence.needs_review(self.confidence, settings.REVIEW_CONFIDENCE_BELOW)
+        )
 
 
 class StoredImage(models.Model):

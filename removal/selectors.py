@@ -9,7 +9,7 @@ from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
 from removal.errors import NotFound
-from removal.models import Batch, Item, StoredImage, WebhookDelivery
+from removal.models import Batch, Item, StoredImage, WebhookDelivery, needing_review
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -49,22 +49,31 @@ def batch_items(batch: Batch) -> list[Item]:
 
 
 def batch_counts(batch: Batch) -> dict[str, int]:
-    by_status = dict(batch.items.values_list("status").annotate(n=Count("id")).order_by())
-    counts = {status: by_status.get(status, 0) for status in Item.Status.values}
-    counts["total"] = sum(by_status.values())
-    return counts
+    """Items by status, their total, and how many need review."""
+    return batches_with_counts([batch])[0][1]
 
 
 def batches_with_counts(batches: list[Batch]) -> list[tuple[Batch, dict[str, int]]]:
     """Counts for a page of batches in one query."""
-    rows = Item.objects.filter(batch__in=batches).values_list("batch_id", "status").annotate(n=Count("id")).order_by()
+    rows = (
+        Item.objects.filter(batch__in=batches)
+        .values_list("batch_id", "status")
+        .annotate(n=Count("id"), flagged=Count("id", filter=needing_review()))
+        .order_by()
+    )
     by_batch: dict[uuid.UUID, dict[str, int]] = {
-        batch.id: {**{status: 0 for status in Item.Status.values}, "total": 0} for batch in batches
+        batch.id: {**{status: 0 for status in Item.Status.values}, "total": 0, "needs_review": 0} for batch in batches
     }
-    for batch_id, status, n in rows:
+    for batch_id, status, n, flagged in rows:
         by_batch[batch_id][status] = n
         by_batch[batch_id]["total"] += n
+        by_batch[batch_id]["needs_review"] += flagged
     return [(batch, by_batch[batch.id]) for batch in batches]
+
+
+def items_needing_review(batch: Batch) -> QuerySet[Item]:
+    """The batch's done items flagged for a look (REVIEW_CONFIDENCE_BELOW), in upload order."""
+    return Item.objects.needing_review().filter(batch=batch).order_by("created_at", "id")
 
 
 def done_items(batch: Batch) -> QuerySet[Item]:

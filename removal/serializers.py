@@ -2,8 +2,10 @@
 
 from typing import Any
 
+from django.conf import settings
 from django.urls import reverse
 
+from removal.cutout.options import Options
 from removal.models import Batch, Item
 
 
@@ -25,7 +27,32 @@ def serialize_item(item: Item) -> dict[str, Any]:
         "edited": bool(item.model_result),
         # Where a hand edit starts from and is sent; null without a kept mask (animations, older items).
         "mask": reverse("api-item-mask", args=[item.id]) if done and item.mask else None,
+        **review_fields(item),
+        "reviewed": item.reviewed,
+        "quality": item_quality(item),
     }
+
+
+def review_fields(item: Item) -> dict[str, Any]:
+    """How sure the model is of the cutout (0-1, null before it is made) and whether it is flagged for a look;
+    in every reply that reports a cutout (batch API, websocket, webhook, manifest, PixLab)."""
+    return {
+        "confidence": round(item.confidence, 3) if item.confidence is not None else None,
+        "needs_review": item.needs_review,
+    }
+
+
+def review_headers(item: Item) -> dict[str, str]:
+    """review_fields as response headers, for replies whose body is the image (remove.bg, PixLab's blob)."""
+    fields = review_fields(item)
+    if fields["confidence"] is None:
+        return {}
+    return {"X-Confidence": f"{fields['confidence']:.3f}", "X-Needs-Review": str(fields["needs_review"]).lower()}
+
+
+def item_quality(item: Item) -> str:
+    """The quality preset of the item's current (or coming) result: its own, else its batch's."""
+    return item.quality or Options.from_json(item.batch.options).quality
 
 
 # Where each status sits within one processing attempt, for item_revision.
@@ -54,6 +81,8 @@ def serialize_batch_summary(batch: Batch, counts: dict[str, int]) -> dict[str, A
         "zip": reverse("api-batch-zip", args=[batch.id]),
         "manifest": reverse("api-batch-manifest", args=[batch.id]),
         "options": batch.options,
+        # Items less sure than this are flagged `needs_review` (REVIEW_CONFIDENCE_BELOW).
+        "review_below": settings.REVIEW_CONFIDENCE_BELOW,
     }
 
 
@@ -86,6 +115,7 @@ def _manifest_entry(item: Item, output_name: str | None, options: dict[str, Any]
         "options": options,
         "model": item.model or None,
         "cached": item.cached,
+        **review_fields(item),
     }
 
 

@@ -165,7 +165,7 @@ def make_item(batch: Any, status: str = "done", filename: str = "photo.jpg", pro
 def user(db: Any) -> Any:
     from django.contrib.auth.models import User
 
-    return User.objects.create_user("alice", password="correct horse battery")
+    return User.objects.create_user("alice", email="alice@example.com", password="correct horse battery")
 
 
 @pytest.fixture
@@ -310,7 +310,7 @@ class LiveServer:
             try:
                 if requests.get(f"{self.url}/healthz", timeout=1).ok:
                     return
-            except (requests.ConnectionError, requests.Timeout):  # not listening yet, or busy starting
+            except (requests.ConnectionError, requests.Timeout):  # not up yet, or too busy to answer in 1 s
                 pass
             time.sleep(0.1)
         raise RuntimeError(f"server did not start in {timeout} s:\n{self.log()}")

@@ -114,3 +114,13 @@ def _domain_modules() -> tuple[str, ...]:
         ".".join(path.relative_to(ROOT).with_suffix("").parts).removesuffix(".__init__") for path in domain_files()
     }
     return tuple(sorted(names - {"removal"}))
+
+
+def test_no_module_of_removal_is_over_400_lines() -> None:
+    """Short modules (the team's rule): a module that grows past it is split by what it holds."""
+    long = {
+        str(path.relative_to(ROOT)): n
+        for path in REMOVAL.rglob("*.py")
+        if (n := len(path.read_text().splitlines())) > 400
+    }
+    assert long == {}

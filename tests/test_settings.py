@@ -92,3 +92,36 @@ def test_an_unknown_ort_layout_stops_the_process_at_start(tmp_path: Path) -> Non
     )
     assert done.returncode != 0
     assert "ImproperlyConfigured: ORT_LAYOUT='gpu' is not a layout: use auto, per-thread, shared" in done.stderr
+
+
+def test_an_unknown_signup_mode_stops_the_process_at_start(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-c", "import django; django.setup()"],
+        cwd=REPO,
+        env={**settings_env(tmp_path), "SIGNUP": "maybe"},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode != 0
+    assert "ImproperlyConfigured: SIGNUP must be open, closed or invite" in done.stderr
+
+
+def test_email_url_configures_the_default_mailer(tmp_path: Path) -> None:
+    def mailer(**env: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", "from django.conf import settings; print(settings.MAILERS['default'])"],
+            cwd=REPO,
+            env={**settings_env(tmp_path), **env},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        return done.stdout.strip()
+
+    assert mailer() == "{'BACKEND': 'django.core.mail.backends.console.EmailBackend', 'OPTIONS': {}}"
+    smtp = mailer(EMAIL_URL="smtp+tls://bgsite:p%40ss@mail.example.com:587", EMAIL_TIMEOUT="5")
+    assert smtp == (
+        "{'BACKEND': 'django.core.mail.backends.smtp.EmailBackend', 'OPTIONS': {'host': 'mail.example.com', "
+        "'port': 587, 'username': 'bgsite', 'password': 'p@ss', 'use_tls': True, 'use_ssl': False, 'timeout': 5}}"
+    )

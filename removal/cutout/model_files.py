@@ -4,7 +4,7 @@ Nothing half-made is ever installed. The bytes (downloaded, or copied from a fil
 operator fetched elsewhere) go to `<name>.onnx.part` beside the target, which becomes
 `<name>.onnx` by one rename only once its checksum matches the catalog's; on any failure,
 an interrupted download included, the .part file is deleted. The flat layout is the one
-`removal.cutout.options.model_weights` finds first, so an installed model can be named by
+`removal.cutout.installed.model_weights` finds first, so an installed model can be named by
 `model=NAME` or `REMBG_MODEL=NAME` at once.
 """
 
@@ -15,8 +15,8 @@ from pathlib import Path
 
 import requests
 
+from removal.cutout.installed import installed_models, model_weights
 from removal.cutout.model_catalog import CATALOG, CatalogModel, int8_base
-from removal.cutout.options import installed_models, model_weights
 
 CHUNK_BYTES = 1 << 20
 # Connect, then between two reads: a stalled download fails instead of hanging a build.

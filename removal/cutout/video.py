@@ -1,7 +1,7 @@
 """Short videos (MP4, MOV, WebM, MKV) in: a zip of transparent PNG frames and a WebM with alpha out.
 
 ffmpeg comes from the imageio-ffmpeg wheel (no system package needed). No
-Django here, like removal.cutout.pipeline, which calls this for video inputs.
+Django here, like removal.cutout.pipeline, which calls cut_out for video inputs.
 """
 
 import io
@@ -14,6 +14,11 @@ from typing import Any
 
 import imageio_ffmpeg
 from PIL import Image
+
+from removal.cutout.decode import ImageRejected
+from removal.cutout.encode import Cutout
+from removal.cutout.options import Options
+from removal.cutout.stills import cut_out_image
 
 WEBM_MAGIC = b"\x1a\x45\xdf\xa3"  # EBML: WebM and Matroska
 MP4_BRANDS = {b"isom", b"iso2", b"iso4", b"iso5", b"iso6", b"mp41", b"mp42", b"avc1", b"M4V ", b"qt  ", b"dash"}
@@ -116,3 +121,40 @@ def cut_out_video(
         writer.close()
         archive.write(webm, "cutout.webm")
     return archive_buffer.getvalue()
+
+
+def cut_out(
+    data: bytes,
+    *,
+    session: Any,
+    options: Options,
+    max_frames: int,
+    on_frame: Callable[[int, int], None] | None,
+    partner: Any = None,
+) -> Cutout:
+    """A zip of transparent PNG frames and a WebM with alpha (size applies; other options do not);
+    its confidence is its least confident frame's."""
+    confidences: list[float] = []
+
+    def cut_frame(frame: Image.Image) -> Image.Image:
+        cutout, sure = cut_out_image(frame, options, session=session, partner=partner)
+        confidences.append(sure)
+        return cutout
+
+    try:
+        archive = cut_out_video(data, cut_frame=cut_frame, max_frames=max_frames, on_frame=on_frame)
+    except VideoRejected as exc:
+        raise ImageRejected(str(exc)) from None
+    with zipfile.ZipFile(io.BytesIO(archive)) as listing:
+        frame_names = [name for name in listing.namelist() if name.startswith("frames/")]
+        with Image.open(listing.open(frame_names[0])) as first:
+            size = first.size
+    return Cutout(
+        data=archive,
+        width=size[0],
+        height=size[1],
+        mime_type="application/zip",
+        extension="zip",
+        frames=len(frame_names),
+        confidence=min(confidences),
+    )

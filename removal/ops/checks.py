@@ -5,7 +5,8 @@ from typing import Any
 from django.conf import settings
 from django.core import checks
 
-from removal.cutout.options import FORMATS, model_weights
+from removal.cutout.installed import model_weights
+from removal.cutout.options import FORMATS
 
 
 @checks.register()

@@ -18,7 +18,7 @@ from django.views.decorators.cache import never_cache
 
 from bgsite.networks import client_address, in_networks
 from removal.cutout import providers
-from removal.cutout.options import model_weights
+from removal.cutout.installed import model_weights
 from removal.ops import metrics, worker
 
 

@@ -29,6 +29,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from removal.cutout import confidence as cutout_confidence
 from removal.models import Batch, Item
 
 ITEMS_PROCESSED = Counter("bgsite_items_processed", "Cutouts made, by model.", ["model"])
@@ -38,6 +39,17 @@ PROCESSING_SECONDS = Histogram(
     "Time to make one cutout (model, compose, encode), by model.",
     ["model"],
     buckets=(0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30, 60, 120),
+)
+CUTOUT_CONFIDENCE = Histogram(
+    "bgsite_cutout_confidence",
+    "How sure the model is of each cutout made (0-1, removal.cutout.confidence), by model.",
+    ["model"],
+    buckets=(0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0),
+)
+CUTOUTS_FLAGGED = Counter(
+    "bgsite_cutouts_flagged",
+    "Cutouts made less sure than REVIEW_CONFIDENCE_BELOW (flagged for a person's look), by model.",
+    ["model"],
 )
 WEBHOOK_DELIVERIES = Counter(
     "bgsite_webhook_deliveries", "Webhook delivery attempts, by outcome (delivered, retrying, failed).", ["outcome"]
@@ -96,11 +108,15 @@ def exposition() -> tuple[bytes, str]:
     return generate_latest(events) + generate_latest(queue), CONTENT_TYPE_LATEST
 
 
-def item_finished(*, status: str, model: str, seconds: float | None = None) -> None:
+def item_finished(*, status: str, model: str, seconds: float | None = None, confidence: float | None = None) -> None:
     if status == Item.Status.DONE:
         ITEMS_PROCESSED.labels(model).inc()
         if seconds is not None:
             PROCESSING_SECONDS.labels(model).observe(seconds)
+        if confidence is not None:
+            CUTOUT_CONFIDENCE.labels(model).observe(confidence)
+            if cutout_confidence.needs_review(confidence, settings.REVIEW_CONFIDENCE_BELOW):
+                CUTOUTS_FLAGGED.labels(model).inc()
     else:
         ITEMS_FAILED.labels(model).inc()
 

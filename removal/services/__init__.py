@@ -3,9 +3,11 @@
 batches     a batch of uploads (or one image whose caller waits, or a stored image), stored and queued
 processing  one item through the image core, claimed under a lease, recorded exactly once
 edits       a hand-edited mask as the item's newest result, or back to the model's
+review      a person's look at a flagged cutout, and flagged items made again with quality=best
 zips        the batch's zip and its manifest.json, streamed
 webhooks    the signed batch summary POSTed when a batch finishes
-purge       expired batches, stored images and finished jobs, files first
+purge       expired batches, stored images and finished jobs, and a deleted user's everything, files first
+sample      the first screen's before/after, cut out by this server
 files       storage writes, names and the upload-size rule the others share
 
 Front doors call `services.<function>`; the names they use are re-exported here.
@@ -25,20 +27,26 @@ from removal.services.batches import (
 from removal.services.edits import ItemNotEditable, item_mask_revert, item_mask_save
 from removal.services.files import StorageUnavailable, display_filename, storage_chunks, upload_size_error
 from removal.services.processing import WorkerLost, item_process, items_requeue_stale
-from removal.services.purge import PurgeCounts, expired_purge
+from removal.services.purge import PurgeCounts, UserPurgeCounts, expired_purge, user_data_purge
+from removal.services.review import IMPROVED_QUALITY, NothingToImprove, batch_improve, item_review
+from removal.services.sample import sample_cutout
 from removal.services.webhooks import webhook_deliver, webhook_signature
 from removal.services.zips import MANIFEST_NAME, batch_manifest, batch_zip, zip_member_names, zip_member_stem
 
 __all__ = [
+    "IMPROVED_QUALITY",
     "MANIFEST_NAME",
     "ItemNotEditable",
     "NothingAccepted",
+    "NothingToImprove",
     "PurgeCounts",
     "RejectedFile",
     "StorageUnavailable",
+    "UserPurgeCounts",
     "WorkerLost",
     "batch_add_files",
     "batch_create",
+    "batch_improve",
     "batch_manifest",
     "batch_rerun",
     "batch_submit",
@@ -49,11 +57,14 @@ __all__ = [
     "item_mask_revert",
     "item_mask_save",
     "item_process",
+    "item_review",
     "items_requeue_stale",
     "rejected_json",
+    "sample_cutout",
     "storage_chunks",
     "stored_image_create",
     "upload_size_error",
+    "user_data_purge",
     "webhook_deliver",
     "webhook_signature",
     "zip_member_names",

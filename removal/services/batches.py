@@ -35,7 +35,7 @@ from removal.services.files import (
     upload_error,
     upload_sha256,
 )
-from removal.services.processing import announce_after_commit, enqueue_processing
+from removal.services.processing import announce_after_commit, enqueue_processing, options_of
 from removal.services.webhooks import notify_if_batch_finished
 
 if TYPE_CHECKING:
@@ -208,7 +208,7 @@ def _reuse_earlier_result(item: Item, now: Any) -> bool:
         (
             done
             for done in selectors.results_for_bytes(item.batch.owner_id, item.source_sha256)
-            if Options.from_json(done.batch.options).result_key() == wanted
+            if options_of(done).result_key() == wanted
         ),
         None,
     )
@@ -236,6 +236,8 @@ def _reuse_earlier_result(item: Item, now: Any) -> bool:
     else:
         item.result_bytes, item.foreground = earlier.result_bytes, earlier.foreground
     item.result_sha256, item.model = result_sha256, earlier.model
+    # The model's confidence comes along (a flagged cutout stays flagged in a rerun); a look does not.
+    item.confidence, item.quality = earlier.confidence, earlier.quality
     item.started_at = item.finished_at = now
     item.processing_ms = 0
     return True

@@ -100,6 +100,7 @@ def _item_revision_record(item: Item, *, result: str, result_bytes: Any, foregro
         current.result.name, current.result_bytes, current.foreground = result, result_bytes, foreground
         current.result_sha256 = result_sha256
         current.edits += 1
+        current.reviewed = True  # a person looked at it; reverting later does not undo that
         replaced_mask, current.edited_mask.name = str(current.edited_mask.name), edited_mask
         current.save(
             update_fields=[
@@ -112,6 +113,7 @@ def _item_revision_record(item: Item, *, result: str, result_bytes: Any, foregro
                 "model_foreground",
                 "edits",
                 "edited_mask",
+                "reviewed",
             ]
         )
         if replaced not in (model_result, result):

@@ -12,6 +12,7 @@ still finds its task after it.
 """
 
 import copy
+import dataclasses
 import functools
 import hashlib
 import logging
@@ -37,7 +38,7 @@ from removal.cutout import pipeline
 from removal.cutout.options import Options
 from removal.models import Batch, Item
 from removal.ops import metrics
-from removal.services.files import item_prefix, queued_task
+from removal.services.files import item_prefix, queued_task, storage_delete_quietly
 from removal.services.webhooks import notify_if_batch_finished
 
 logger = logging.getLogger(__name__)
@@ -91,12 +92,12 @@ def item_process(*, item_id: str) -> None:
     item = Item.objects.select_related("batch").get(pk=item_id)
     events.item_changed(item_id=item.id)
 
-    if item.attempts > settings.ITEM_MAX_ATTEMPTS:
+    if _attempts(item) > settings.ITEM_MAX_ATTEMPTS:
         _item_finish(
             item,
             token,
             status=Status.FAILED,
-            error=f"processing stopped unexpectedly {item.attempts - 1} times; giving up on this image",
+            error=f"processing stopped unexpectedly {_attempts(item) - 1} times; giving up on this image",
         )
         return
 
@@ -124,10 +125,23 @@ def item_process(*, item_id: str) -> None:
         foreground=list(cutout.foreground) if cutout.foreground else None,
         mask=mask_name,
         processing_ms=int((time.monotonic() - started) * 1000),
+        confidence=cutout.confidence,
+        cached=False,
+        quality=options_of(item).quality,
+        # An improvement keeps the result it replaces (the one before that, and the old mask, go).
+        previous_result=str(item.result.name),
     )
     if not recorded:
         for name in filter(None, (result_name, mask_name)):
             default_storage.delete(name)
+    elif item.result:
+        for name in filter(None, (str(item.previous_result.name), str(item.mask.name))):
+            storage_delete_quietly(name)
+
+
+def _attempts(item: Item) -> int:
+    """Claims of the item's current run (an improvement starts counting again)."""
+    return item.attempts - item.attempts_before
 
 
 def _cutout_saved(item: Item, cutout: pipeline.Cutout, token: str) -> tuple[str, str]:
@@ -144,9 +158,15 @@ def _cutout_saved(item: Item, cutout: pipeline.Cutout, token: str) -> tuple[str,
     return result_name, default_storage.save(f"{item_prefix(item)}/mask-{token[:8]}.png", ContentFile(cutout.mask_png))
 
 
-def _cut_out(item: Item) -> pipeline.Cutout:
-    """The item's source through the pipeline, with its batch's options, model and background."""
+def options_of(item: Item) -> Options:
+    """The batch's options, with the item's own quality preset when an improvement set one."""
     options = Options.from_json(item.batch.options)
+    return dataclasses.replace(options, quality=item.quality) if item.quality else options
+
+
+def _cut_out(item: Item) -> pipeline.Cutout:
+    """The item's source through the pipeline, with its options, model and background."""
+    options = options_of(item)
     model = _model_of(item.batch)
     with item.source.open("rb") as source:
         return pipeline.cut_out(
@@ -182,22 +202,25 @@ def _item_finish(item: Item, token: str, *, status: str, **fields: Any) -> bool:
         events.item_changed(item_id=item.pk)
         processing_ms = fields.get("processing_ms")
         metrics.item_finished(
-            status=status, model=_model_of(item.batch), seconds=processing_ms / 1000 if processing_ms else None
+            status=status,
+            model=_model_of(item.batch),
+            seconds=processing_ms / 1000 if processing_ms else None,
+            confidence=fields.get("confidence"),
         )
         notify_if_batch_finished(item.batch_id)
     return recorded == 1
 
 
 def _item_retry_or_fail(item: Item, token: str, *, error: str) -> None:
-    if item.attempts >= settings.ITEM_MAX_ATTEMPTS:
-        _item_finish(item, token, status=Status.FAILED, error=f"{error} (gave up after {item.attempts} attempts)")
+    if _attempts(item) >= settings.ITEM_MAX_ATTEMPTS:
+        _item_finish(item, token, status=Status.FAILED, error=f"{error} (gave up after {_attempts(item)} attempts)")
         return
     with transaction.atomic():
         requeued = Item.objects.filter(pk=item.pk, status=Status.PROCESSING, claim_token=token).update(
             status=Status.QUEUED, claim_token="", lease_until=None, queued_at=timezone.now()
         )
         if requeued:
-            task_id = enqueue_processing(item.pk, kind=item.batch.kind, delay_seconds=2**item.attempts)
+            task_id = enqueue_processing(item.pk, kind=item.batch.kind, delay_seconds=2 ** _attempts(item))
             Item.objects.filter(pk=item.pk).update(task_id=task_id)
             item.status, item.task_id = Status.QUEUED, task_id
             announce_after_commit(item)

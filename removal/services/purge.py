@@ -1,12 +1,25 @@
-"""Purging: batches, stored images and finished jobs past their keeping time, files before rows."""
+"""Purging, files before rows: batches, stored images and finished jobs past their keeping time,
+and everything of a user whose account is deleted."""
 
+import contextlib
+import dataclasses
+import logging
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from django.core.files.storage import default_storage
 from django_tasks_db.models import DBTaskResult
 
-from removal.models import Batch, Item, StoredImage
+from accounts.services import AccountDataNotDeleted
+from removal.models import Batch, Item, StoredImage, WebhookDelivery
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -25,9 +38,7 @@ def expired_purge(*, older_than: Any, chunk: int = 200) -> PurgeCounts:
     """
     batches = files = stored = 0
     while expired := list(Batch.objects.filter(created_at__lt=older_than).order_by("created_at")[:chunk]):
-        rows = Item.objects.filter(batch__in=expired).values_list(
-            "source", "result", "model_result", "mask", "edited_mask"
-        )
+        rows = Item.objects.filter(batch__in=expired).values_list(*Item.FILE_FIELDS)
         names = [name for row in rows for name in row]
         names += [str(batch.bg_image) for batch in expired if batch.bg_image]
         for file_name in filter(None, names):
@@ -43,3 +54,74 @@ def expired_purge(*, older_than: Any, chunk: int = 200) -> PurgeCounts:
         stored += len(images)
     jobs, _ = DBTaskResult.objects.filter(finished_at__lt=older_than).delete()
     return PurgeCounts(batches=batches, files=files, stored_images=stored, jobs=jobs)
+
+
+@dataclass(frozen=True)
+class UserPurgeCounts:
+    batches: int
+    items: int
+    stored_images: int
+    files: int
+    jobs: int
+
+
+def user_data_purge(*, user: "User") -> UserPurgeCounts:
+    """Delete every stored file of a user who is being deleted, and the job records naming their work.
+
+    Called inside the user's deletion (removal/signals.py), before the rows go by cascade in the
+    same transaction. Files are found both from the rows (wherever they were saved) and by
+    listing the user's folder, so old revisions and leftovers of interrupted work go too;
+    S3 or local, all through the storage API. A storage failure raises AccountDataNotDeleted,
+    which rolls the deletion back: files may be gone, never rows nobody can reach.
+    """
+    batches = Batch.objects.filter(owner=user)
+    items = Item.objects.filter(batch__owner=user)
+    names = {name for row in items.values_list(*Item.FILE_FIELDS) for name in row}
+    names |= set(batches.exclude(bg_image="").values_list("bg_image", flat=True))
+    names |= set(StoredImage.objects.filter(owner=user).values_list("file", flat=True))
+    folder = f"users/{user.pk}/"
+    try:
+        names |= set(_files_under(folder))
+        for name in sorted(filter(None, names)):
+            default_storage.delete(name)
+    except (OSError, BotoCoreError, ClientError) as exc:
+        logger.error("could not delete a user's files: %s", exc)
+        raise AccountDataNotDeleted(str(exc)) from exc
+    _remove_empty_folders(folder)
+    work_ids = [str(pk) for pk in items.values_list("id", flat=True)]
+    work_ids += [str(pk) for pk in WebhookDelivery.objects.filter(batch__owner=user).values_list("id", flat=True)]
+    jobs, _ = DBTaskResult.objects.filter(args_kwargs__args__0__in=work_ids).delete()
+    counts = UserPurgeCounts(
+        batches=batches.count(),
+        items=items.count(),
+        stored_images=StoredImage.objects.filter(owner=user).count(),
+        files=len(names),
+        jobs=jobs,
+    )
+    logger.info(
+        "deleted an account's data: %d batches, %d items, %d stored images, %d files, %d job records",
+        *dataclasses.astuple(counts),
+    )
+    return counts
+
+
+def _files_under(folder: str) -> Iterator[str]:
+    """Every file in storage under `folder` ("users/7/"), at any depth."""
+    try:
+        folders, files = default_storage.listdir(folder)
+    except FileNotFoundError:
+        return
+    yield from (folder + name for name in files)
+    for name in folders:
+        yield from _files_under(f"{folder}{name}/")
+
+
+def _remove_empty_folders(folder: str) -> None:
+    """Local storage keeps the folders files were in; take the user's (then empty) tree away too."""
+    try:
+        root = Path(default_storage.path(folder))
+    except NotImplementedError:  # S3 has no folders, only keys
+        return
+    for path in sorted(root.glob("**/"), key=lambda found: len(found.parts), reverse=True):
+        with contextlib.suppress(OSError):  # not empty: something arrived meanwhile, and stays visible
+            path.rmdir()

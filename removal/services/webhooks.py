@@ -101,7 +101,7 @@ def webhook_deliver(*, delivery_id: str) -> None:
     ).inc()
 
 
-WEBHOOK_ITEM_FIELDS = {"id", "filename", "status", "result", "error", "cached"}
+WEBHOOK_ITEM_FIELDS = {"id", "filename", "status", "result", "error", "cached", "confidence", "needs_review"}
 
 
 def _webhook_limits() -> fetch.FetchLimits:

@@ -5,6 +5,7 @@ Errors are raised as removal.errors exceptions and turned into
 {"status": <code>, "error": <text>} replies by `api_endpoint`.
 """
 
+import dataclasses
 import uuid
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -17,7 +18,8 @@ from django.views.decorators.cache import never_cache
 
 from removal import selectors, serializers, services
 from removal.cutout import providers
-from removal.cutout.options import QUALITIES, Options, installed_models, measured_quality
+from removal.cutout.installed import installed_models, measured_quality
+from removal.cutout.options import QUALITIES, Options
 from removal.errors import NotFound
 from removal.ops import limits
 from removal.web import inputs
@@ -81,6 +83,18 @@ def batch_rerun(request: HttpRequest, user: "User", batch_id: uuid.UUID) -> Http
         batch=batch, options=options, callback_url=callback_url, background=background
     )
     return _created(new_batch, items, rejected)
+
+
+@api_endpoint("POST")
+def batch_improve(request: HttpRequest, user: "User", batch_id: uuid.UUID) -> HttpResponseBase:
+    """The batch's items that need review made again in place with quality=best (202, the batch)."""
+    batch = selectors.batch_for(user, batch_id)
+    quality = inputs.improve_quality(request)
+    options = dataclasses.replace(Options.from_json(batch.options), quality=quality)
+    limits.check_new_work(user, images=selectors.items_needing_review(batch).count(), options=options)
+    services.batch_improve(batch=batch, quality=quality)
+    counts = selectors.batch_counts(batch)
+    return JsonResponse(serializers.serialize_batch(batch, selectors.batch_items(batch), counts), status=202)
 
 
 @api_endpoint("GET")
@@ -166,6 +180,13 @@ def item_mask(request: HttpRequest, user: "User", item_id: uuid.UUID) -> HttpRes
         item = services.item_mask_revert(item=item)
     else:
         item = services.item_mask_save(item=item, mask_png=inputs.mask_upload(request))
+    return JsonResponse(serializers.serialize_item(item))
+
+
+@api_endpoint("POST")
+def item_review(request: HttpRequest, user: "User", item_id: uuid.UUID) -> HttpResponseBase:
+    """A person looked at the cutout and it will do: it no longer needs review."""
+    item = services.item_review(item=selectors.item_for(user, item_id))
     return JsonResponse(serializers.serialize_item(item))
 
 

@@ -30,7 +30,7 @@ from accounts.auth import CsrfFailed, NotAuthenticated
 from bgsite.multipart_watch import DROPPED_PARTS_SCOPE_KEY, MultipartWatch, boundary_of
 from removal import events, fetch, services
 from removal.cutout import pipeline
-from removal.cutout.options import InvalidOption
+from removal.cutout.option_parsing import InvalidOption
 from removal.errors import (
     ApiError,
     BadRequest,
@@ -82,7 +82,7 @@ def as_api_error(exc: Exception) -> ApiError | None:
         return BadRequest(str(exc))
     if isinstance(exc, services.NothingAccepted):
         return BadRequest(str(exc), details={"rejected": exc.rejected_json()} if exc.rejected else {})
-    if isinstance(exc, services.ItemNotEditable):
+    if isinstance(exc, services.ItemNotEditable | services.NothingToImprove):
         return Conflict(str(exc))
     if isinstance(exc, fetch.FetchedTooLarge):
         return PayloadTooLarge(str(exc))

@@ -24,7 +24,8 @@ from django.http import HttpRequest
 from bgsite.multipart_watch import DROPPED_PARTS_SCOPE_KEY
 from removal import fetch, selectors, services
 from removal.cutout import pipeline
-from removal.cutout.options import TRUE_WORDS, Options, parse_options
+from removal.cutout.option_parsing import TRUE_WORDS
+from removal.cutout.options import Options, parse_options
 from removal.errors import BadRequest, MethodNotAllowed, PayloadTooLarge
 
 if TYPE_CHECKING:
@@ -227,3 +228,11 @@ def callback_url(params: Any) -> str:
         if len(url) > CALLBACK_URL_MAX_CHARS:
             raise BadRequest(f"callback_url: {CALLBACK_URL_MAX_CHARS} characters at most")
     return url
+
+
+def improve_quality(request: HttpRequest) -> str:
+    """The `quality` an improvement runs with (form field or JSON body); only "best" for now."""
+    quality = str(request_parameters(request).get("quality") or services.IMPROVED_QUALITY)
+    if quality != services.IMPROVED_QUALITY:
+        raise BadRequest(f"quality: improving runs the flagged items with {services.IMPROVED_QUALITY!r} only")
+    return quality

@@ -3,7 +3,8 @@
 Contract: shared/spec/bgremove-api.txt. An adapter over services.image_submit: the
 request becomes (input image, Options, owner); the image is queued on the same
 workers as batches (ahead of them) and the request waits for it. Replies are
-{"status": 200, "imgData"|"link", "mimeType", "extension"} or the raw image with
+{"status": 200, "imgData"|"link", "mimeType", "extension", "confidence", "needs_review"} (the last
+two ours) or the raw image (with X-Confidence and X-Needs-Review headers) with
 blob=true; errors are {"status": <code>, "error": <text>} (http_errors.pixlab_error).
 """
 
@@ -22,7 +23,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
 from accounts.auth import user_for_api_request
-from removal import events, selectors, services
+from removal import events, selectors, serializers, services
 from removal.cutout import pipeline
 from removal.cutout.options import Options
 from removal.errors import BadRequest
@@ -88,10 +89,12 @@ def _reply(item: Item, *, blob: bool) -> HttpResponseBase:
     if item.status == Item.Status.FAILED:
         raise item_failure_error(item)
     options = Options.from_json(item.batch.options)
-    kind = {"mimeType": options.mime_type, "extension": options.extension}
+    # Added to PixLab's reply: how sure the cutout is, and whether it may need a look.
+    kind = {"mimeType": options.mime_type, "extension": options.extension, **serializers.review_fields(item)}
     if blob:
         with item.result.open("rb") as result:
-            return HttpResponse(result.read(), content_type=options.mime_type)
+            reply = HttpResponse(result.read(), content_type=options.mime_type)
+        return with_headers(reply, serializers.review_headers(item))
     if not isinstance(default_storage, FileSystemStorage):
         return JsonResponse({"status": 200, "link": default_storage.url(str(item.result.name)), **kind})
     with item.result.open("rb") as result:

@@ -4,7 +4,8 @@ Clients written for remove.bg work by changing the base URL and key. Same
 pipeline, workers and limits as /bgremove; remove.bg's parameter names are
 mapped onto removal.cutout.options; replies and errors take remove.bg's shapes:
 the image itself (or {"data": {"result_b64", "foreground_*"}} with
-`Accept: application/json`), X-Width/X-Height/X-Type/X-Foreground-* headers,
+`Accept: application/json`), X-Width/X-Height/X-Type/X-Foreground-* headers (and ours,
+X-Confidence and X-Needs-Review),
 and {"errors": [{"title", "code"}]}.
 
 Not offered (400 naming the parameter): semitransparency.
@@ -28,7 +29,7 @@ from django.views.decorators.csrf import csrf_exempt
 from PIL import Image
 
 from accounts.auth import user_for_api_request
-from removal import events, services
+from removal import events, serializers, services
 from removal.cutout.options import REMOVEBG_UNSUPPORTED, Options, removebg_params
 from removal.errors import BadRequest
 from removal.models import Item
@@ -141,6 +142,7 @@ def _reply(item: Item, *, as_json: bool, foreground_type: str) -> HttpResponseBa
         "X-Foreground-Left": str(left),
         "X-Foreground-Width": str(width),
         "X-Foreground-Height": str(height),
+        **serializers.review_headers(item),
     }
     if as_json:
         body = {

@@ -9,8 +9,10 @@ api_urlpatterns = [
     path("batches/<uuid:batch_id>/zip", api.batch_zip, name="api-batch-zip"),
     path("batches/<uuid:batch_id>/manifest", api.batch_manifest, name="api-batch-manifest"),
     path("batches/<uuid:batch_id>/rerun", api.batch_rerun, name="api-batch-rerun"),
+    path("batches/<uuid:batch_id>/improve", api.batch_improve, name="api-batch-improve"),
     path("items/<uuid:item_id>/result", api.item_result, name="api-item-result"),
     path("items/<uuid:item_id>/mask", api.item_mask, name="api-item-mask"),
+    path("items/<uuid:item_id>/review", api.item_review, name="api-item-review"),
     path("items/<uuid:item_id>/original", api.item_original, name="api-item-original"),
     path("models", api.models, name="api-models"),
     path("bgremove", pixlab.bgremove),
@@ -28,6 +30,7 @@ pixlab_urlpatterns = [
 
 page_urlpatterns = [
     path("", views.home, name="home"),
+    path("sample/cutout.png", views.sample_cutout, name="sample-cutout"),
     path("batches/", views.batch_list, name="batch-list"),
     path("batches/<uuid:batch_id>/", views.batch_detail, name="batch-detail"),
     # The account page: API keys (accounts) beside this app's usage and webhook deliveries.

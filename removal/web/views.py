@@ -18,7 +18,8 @@ from django.views.decorators.http import require_safe
 from accounts import selectors as account_selectors
 from accounts.auth import AuthenticatedHttpRequest
 from accounts.forms import ApiKeyCreateForm
-from removal import selectors
+from removal import selectors, services
+from removal.cutout import pipeline
 from removal.cutout.options import page_choices
 from removal.errors import NotFound
 from removal.ops import client_package
@@ -40,11 +41,27 @@ def _upload_context() -> dict[str, object]:
     }
 
 
-@login_required
 @ensure_csrf_cookie
-def home(request: AuthenticatedHttpRequest) -> HttpResponse:
-    """The upload page: drop images, follow each one, download the zip."""
+def home(request: HttpRequest) -> HttpResponse:
+    """The upload page: drop images, follow each one, download the zip.
+
+    A signed-out visitor gets the first screen instead: what bgsite does, a before/after
+    this server makes, the way in, and the one-line API call."""
+    if not request.user.is_authenticated:
+        return render(
+            request, "removal/landing.html", {"removebg_url": request.build_absolute_uri(reverse("removebg"))}
+        )
     return render(request, "removal/home.html", {**_upload_context(), "batch_id": None})
+
+
+@require_safe
+def sample_cutout(request: HttpRequest) -> HttpResponse:
+    """The first screen's "after": the bundled sample photo, cut out by this server's own pipeline."""
+    try:
+        cutout = services.sample_cutout()
+    except pipeline.ModelNotInstalled as exc:  # removal.W001 says so at start-up too
+        return HttpResponse(str(exc), content_type="text/plain", status=503)
+    return HttpResponse(cutout, content_type="image/png", headers={"Cache-Control": "public, max-age=86400"})
 
 
 @login_required

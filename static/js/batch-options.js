@@ -4,6 +4,8 @@
  * batch or with a re-run, and shown from a batch's stored `options` JSON.
  */
 
+import { formatNumber, gettext, interpolate } from "./i18n.js";
+
 const form = document.getElementById("batch-options");
 /** Each option's default, values and pattern, from its declaration (removal/cutout/options.py OPTIONS). */
 const declared = JSON.parse(document.getElementById("option-choices").textContent);
@@ -68,10 +70,18 @@ function showMeasured() {
     field.measured.textContent = "";
     return;
   }
-  field.measured.textContent =
-    `Measured on ${measured.photos} real photos: IoU ${figures.iou.toFixed(3)}, ` +
-    `alpha error ${figures.mae.toFixed(1)}/255, background left ${figures.residue.toFixed(1)} %, ` +
-    `${Math.round(figures.ms_per_image)} ms per photo on the benchmark machine.`;
+  field.measured.textContent = interpolate(
+    gettext(
+      "Measured on %(photos)s real photos: IoU %(iou)s, alpha error %(mae)s/255, background left %(residue)s %, %(ms)s ms per photo on the benchmark machine.",
+    ),
+    {
+      photos: formatNumber(measured.photos),
+      iou: formatNumber(figures.iou, 3),
+      mae: formatNumber(figures.mae, 1),
+      residue: formatNumber(figures.residue, 1),
+      ms: formatNumber(Math.round(figures.ms_per_image)),
+    },
+  );
 }
 
 function selectModel(name) {
@@ -131,10 +141,13 @@ export function showOptions(stored) {
 
   // What the panel cannot set (API-only options), and so a re-run does not carry over.
   const extras = [];
-  if (options.alpha_matting) extras.push("alpha matting");
-  if (options.bg_image_sha256) extras.push("a background image");
+  if (options.alpha_matting) extras.push(gettext("alpha matting"));
+  if (options.bg_image_sha256) extras.push(gettext("a background image"));
   field.extra.textContent = extras.length
-    ? `This batch also used ${extras.join(" and ")} (set through the API); a re-run from here leaves them out.`
+    ? interpolate(
+        gettext("This batch also used %(extras)s (set through the API); a re-run from here leaves them out."),
+        { extras: extras.join(gettext(" and ")) },
+      )
     : "";
   field.extra.hidden = !extras.length;
   syncDependents();

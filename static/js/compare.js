@@ -3,6 +3,8 @@
  * and a slider that uncovers the cutout from the left.
  */
 
+import { gettext, interpolate } from "./i18n.js";
+
 const dialog = document.getElementById("compare");
 const stage = document.getElementById("compare-stage");
 const before = document.getElementById("compare-before");
@@ -20,7 +22,7 @@ function clipCutout(percent) {
  * @param {string | null} backdrop the batch's background colour as CSS, or null for a checkerboard
  */
 export function openCompare(item, backdrop) {
-  title.textContent = `${item.filename}: before / after`;
+  title.textContent = interpolate(gettext("%(filename)s: before / after"), { filename: item.filename });
   before.src = item.original;
   before.alt = `${item.filename}, as uploaded`;
   after.src = `${item.result}?r=${item.revision}`;

@@ -2,6 +2,8 @@
  * The account page: copy the new API key, and confirm before revoking a key.
  */
 
+import { gettext } from "./i18n.js";
+
 /** Select the text of an element, for copying by hand when the clipboard API is unavailable. */
 function selectText(element) {
   const range = document.createRange();
@@ -17,10 +19,10 @@ for (const button of document.querySelectorAll("button[data-copy]")) {
     try {
       // Only available on https:// or localhost pages.
       await navigator.clipboard.writeText(source.textContent.trim());
-      button.textContent = "Copied";
+      button.textContent = gettext("Copied");
     } catch {
       selectText(source);
-      button.textContent = document.execCommand("copy") ? "Copied" : "Press Ctrl+C to copy";
+      button.textContent = document.execCommand("copy") ? gettext("Copied") : gettext("Press Ctrl+C to copy");
     }
   });
 }

@@ -6,6 +6,7 @@
  */
 
 import { csrfToken } from "./http.js";
+import { gettext, interpolate } from "./i18n.js";
 
 const WORKING_SIDE = 2048;
 const UNDO_STEPS = 12;
@@ -67,8 +68,8 @@ function loadImage(url) {
 export async function openEditor(item, backdrop, onSaved) {
   Object.assign(session, { item, onSaved, backdrop, undo: [], redo: [], showOriginal: false, stroke: null });
   session.pointers.clear();
-  title.textContent = `Edit ${item.filename}`;
-  status.textContent = "Loading…";
+  title.textContent = interpolate(gettext("Edit %(filename)s"), { filename: item.filename });
+  status.textContent = gettext("Loading…");
   saveButton.disabled = true;
   revertButton.hidden = !item.edited;
   revertButton.disabled = false;
@@ -81,7 +82,9 @@ export async function openEditor(item, backdrop, onSaved) {
     const [photo, mask] = await Promise.all([loadImage(item.original), loadImage(`${item.mask}?r=${item.revision}`)]);
     prepare(photo, mask);
   } catch (error) {
-    status.textContent = `The editor could not open this image: ${error.message}`;
+    status.textContent = interpolate(gettext("The editor could not open this image: %(reason)s"), {
+      reason: error.message,
+    });
     return;
   }
   dialog.dataset.openMs = String(Math.round(performance.now() - started));
@@ -303,7 +306,7 @@ dialog.addEventListener("keydown", (event) => {
 /** Send the mask (or, with no body, DELETE it: back to the model's cutout); the item JSON goes to onSaved. */
 async function send(method, body) {
   saveButton.disabled = revertButton.disabled = true;
-  status.textContent = "Saving…";
+  status.textContent = gettext("Saving…");
   const started = performance.now();
   try {
     const reply = await fetch(session.item.mask, {
@@ -317,7 +320,7 @@ async function send(method, body) {
     session.onSaved(answer);
     dialog.close();
   } catch (error) {
-    status.textContent = `Not saved: ${error.message}`;
+    status.textContent = interpolate(gettext("Not saved: %(reason)s"), { reason: error.message });
     saveButton.disabled = revertButton.disabled = false;
   }
 }

@@ -3,6 +3,8 @@
  * the browser; writes carry Django's CSRF token in the X-CSRFToken header.
  */
 
+import { gettext, interpolate } from "./i18n.js";
+
 /** Thrown when a request got no HTTP answer at all (offline, server down, connection reset). */
 export class NetworkError extends Error {}
 
@@ -38,8 +40,8 @@ function postFileOnce(url, file, onProgress, fields) {
       const retryAfter = Number.parseInt(xhr.getResponseHeader("Retry-After") ?? "", 10);
       resolve({ status: xhr.status, body: xhr.response, retryAfter: Number.isNaN(retryAfter) ? null : retryAfter });
     };
-    xhr.onerror = () => reject(new NetworkError("the server could not be reached"));
-    xhr.onabort = () => reject(new NetworkError("the upload was interrupted"));
+    xhr.onerror = () => reject(new NetworkError(gettext("the server could not be reached")));
+    xhr.onabort = () => reject(new NetworkError(gettext("the upload was interrupted")));
     const form = new FormData();
     for (const [name, value] of fields) form.append(name, value);
     form.append("files", file, file.name);
@@ -108,7 +110,9 @@ export async function postForm(url, fields) {
       body: new URLSearchParams(fields),
     });
   } catch (error) {
-    throw new NetworkError(`the server could not be reached (${error.message})`);
+    throw new NetworkError(
+      interpolate(gettext("the server could not be reached (%(reason)s)"), { reason: error.message }),
+    );
   }
   const retryAfter = Number.parseInt(reply.headers.get("Retry-After") ?? "", 10);
   const body = await reply.json().catch(() => null);
@@ -121,5 +125,5 @@ export async function postForm(url, fields) {
  * @param {{status: number, body: any}} reply
  */
 export function refusalText(reply) {
-  return reply.body?.rejected?.[0]?.error ?? reply.body?.error ?? `the server answered HTTP ${reply.status}`;
+  return reply.body?.rejected?.[0]?.error ?? reply.body?.error ?? interpolate(gettext("the server answered HTTP %(status)s"), { status: reply.status });
 }

@@ -27,6 +27,8 @@ import { followBatch } from "./batch-socket.js";
 import { openCompare } from "./compare.js";
 import { openEditor } from "./editor.js";
 import { NetworkError, postFile, postForm, refusalText } from "./http.js";
+import { formatNumber, gettext, interpolate } from "./i18n.js";
+import { renderFlag, setReviewBelow, setupTriage, triageFacts, updateTriage, wireCard } from "./triage.js";
 
 const PARALLEL_UPLOADS = 2;
 
@@ -69,6 +71,8 @@ const state = {
   items: new Map(),
   /** @type {Map<string, HTMLElement>} item id -> its row */
   rows: new Map(),
+  /** rows made so far: each row's place in upload order */
+  rowCount: 0,
 };
 
 // --- rows -------------------------------------------------------------------
@@ -77,6 +81,7 @@ const state = {
 function addRow(filename) {
   const row = ui.rowTemplate.content.firstElementChild.cloneNode(true);
   row.dataset.filename = filename;
+  row.dataset.order = String(state.rowCount++);
   row.querySelector(".filename").textContent = filename;
   row.querySelector(".before img").alt = `${filename}, as uploaded`;
   row.querySelector(".after img").alt = `${filename}, background removed`;
@@ -86,10 +91,13 @@ function addRow(filename) {
   };
   row.querySelector(".thumbs").addEventListener("click", compare);
   row.querySelector(".compare-open").addEventListener("click", compare);
-  row.querySelector(".edit-open").addEventListener("click", () => {
+  const edit = () => {
     const item = state.items.get(row.dataset.itemId);
-    if (item?.mask) openEditor(item, backdropColor(state.batchOptions), (saved) => mergeItem(saved));
-  });
+    if (item?.mask) openEditor(item, backdropColor(state.batchOptions), (saved) => takeItem(saved));
+    else compare(); // no kept mask to edit (an animation): the cutout itself, to judge
+  };
+  row.querySelector(".edit-open").addEventListener("click", edit);
+  wireCard(row, { onEdit: edit, item: () => state.items.get(row.dataset.itemId), onReviewed: takeItem });
   for (const img of row.querySelectorAll("img")) {
     // Browsers cannot show every format we accept (TIFF), nor non-images.
     img.addEventListener("error", () => img.closest("figure").classList.add("no-preview"));
@@ -98,8 +106,18 @@ function addRow(filename) {
   return row;
 }
 
+const STATUS_LABELS = {
+  pending: gettext("pending"),
+  uploading: gettext("uploading"),
+  queued: gettext("queued"),
+  processing: gettext("processing"),
+  done: gettext("done"),
+  failed: gettext("failed"),
+  rejected: gettext("rejected"),
+};
+
 /** @param {string} status pending|uploading|queued|processing|done|failed|rejected */
-function setStatus(row, status, label = status) {
+function setStatus(row, status, label = STATUS_LABELS[status] ?? status) {
   row.dataset.status = status;
   const badge = row.querySelector(".badge.status");
   badge.className = `badge status ${status}`;
@@ -137,14 +155,18 @@ function renderItem(row, item) {
     if (after.getAttribute("src") !== shown) after.src = shown;
     after.style.background = backdropColor(state.batchOptions) ?? "";
     download.href = `${item.result}?download=1`;
-    download.textContent = `Download ${resultLabel(state.batchOptions)}`;
+    download.textContent = interpolate(gettext("Download %(format)s"), { format: resultLabel(state.batchOptions) });
   }
   after.hidden = download.hidden = compare.hidden = !item.result;
   row.querySelector(".edit-open").hidden = !item.mask;
   row.querySelector(".badge.reused").hidden = !(item.cached && item.result);
+  renderFlag(row, item);
 
   const facts = [`${item.width}×${item.height}`];
-  if (item.processing_ms != null) facts.push(`${(item.processing_ms / 1000).toFixed(1)} s`);
+  if (item.processing_ms != null) {
+    facts.push(interpolate(gettext("%(seconds)s s"), { seconds: formatNumber(item.processing_ms / 1000, 1) }));
+  }
+  facts.push(...triageFacts(item));
   row.querySelector(".meta").textContent = facts.join(" · ");
 }
 
@@ -170,6 +192,12 @@ function mergeItem(item, uploadRow = null) {
   renderItem(row, newest);
 }
 
+/** An item's new state from a reply of this page (an edit, "Looks fine", an improve), then the summary. */
+function takeItem(item) {
+  mergeItem(item);
+  updateSummary();
+}
+
 /** Rows for the items no upload of this page claimed: added from another tab or program. */
 function showUnclaimedItems() {
   for (const item of state.items.values()) {
@@ -186,8 +214,14 @@ function updateSummary() {
   const failed = count("failed", "rejected");
   const uploading = count("pending", "uploading");
 
-  let text = rows.length ? `${done} of ${rows.length} done, ${failed} failed` : "No images yet.";
-  if (uploading) text += ` · ${uploading} still uploading`;
+  let text = rows.length
+    ? interpolate(gettext("%(done)s of %(total)s done, %(failed)s failed"), {
+        done: formatNumber(done),
+        total: formatNumber(rows.length),
+        failed: formatNumber(failed),
+      })
+    : gettext("No images yet.");
+  if (uploading) text += " · " + interpolate(gettext("%(count)s still uploading"), { count: formatNumber(uploading) });
   ui.overall.textContent = text;
   ui.overallBar.max = rows.length || 1;
   ui.overallBar.value = done + failed;
@@ -200,6 +234,7 @@ function updateSummary() {
     ui.zip.setAttribute("aria-disabled", "true");
   }
   updateRerun();
+  updateTriage(ui.list, state.items, Boolean(state.batch));
 }
 
 function showNotice(text) {
@@ -210,9 +245,13 @@ function showNotice(text) {
 // --- settings and re-run ----------------------------------------------------------
 
 const NOTES = {
-  new: "Sent with the first image: they apply to the whole batch, and images added later join it with the same settings.",
-  batch: "This batch's settings: images added to it are processed with them.",
-  finished: "This batch's settings. To process the same images again with other settings, change them and re-run: a new batch, nothing is uploaded again.",
+  new: gettext(
+    "Sent with the first image: they apply to the whole batch, and images added later join it with the same settings.",
+  ),
+  batch: gettext("This batch’s settings: images added to it are processed with them."),
+  finished: gettext(
+    "This batch’s settings. To process the same images again with other settings, change them and re-run: a new batch, nothing is uploaded again.",
+  ),
 };
 
 /** The panel shows (and locks) the batch's options, unless it is open for a re-run. */
@@ -249,9 +288,9 @@ async function rerun() {
       location.assign(`${root.dataset.batchPages}${reply.body.id}/`);
       return;
     }
-    ui.rerunError.textContent = `Could not re-run: ${refusalText(reply)}`;
+    ui.rerunError.textContent = interpolate(gettext("Could not re-run: %(reason)s"), { reason: refusalText(reply) });
   } catch (error) {
-    ui.rerunError.textContent = `Could not re-run: ${error.message}`;
+    ui.rerunError.textContent = interpolate(gettext("Could not re-run: %(reason)s"), { reason: error.message });
   }
   ui.rerunError.hidden = false;
   ui.rerun.disabled = false;
@@ -278,6 +317,7 @@ function onSocketMessage(message) {
   if (message.event === "snapshot") {
     state.batch.zip = message.batch.zip;
     showBatchOptions(message.batch.options);
+    setReviewBelow(message.batch.review_below);
     for (const item of message.batch.items) mergeItem(item);
   } else if (message.event === "item") {
     mergeItem(message.item);
@@ -288,9 +328,9 @@ function onSocketMessage(message) {
 function onSocketState(socketState) {
   const notices = {
     open: null,
-    reconnecting: "Live updates were interrupted; reconnecting…",
-    unauthenticated: "You are logged out: log in again to follow this batch.",
-    "not-found": "This batch does not exist (any more).",
+    reconnecting: gettext("Live updates were interrupted; reconnecting…"),
+    unauthenticated: gettext("You are logged out: log in again to follow this batch."),
+    "not-found": gettext("This batch does not exist (any more)."),
   };
   showNotice(notices[socketState]);
 }
@@ -299,11 +339,13 @@ function onSocketState(socketState) {
 
 /** A quick local answer for files the server would refuse anyway; the server has the last word. */
 function localRefusal(file) {
-  if (file.size === 0) return "the file is empty";
+  if (file.size === 0) return gettext("the file is empty");
   if (file.size > limits.max_upload_bytes) {
     // Decimal megabytes, worded as the server words the same refusal.
-    const mb = (bytes) => (bytes / 1e6).toFixed(1);
-    return `the file is ${mb(file.size)} MB; the limit is ${limits.max_upload_bytes / 1e6} MB per file`;
+    return interpolate(gettext("the file is %(size)s MB; the limit is %(limit)s MB per file"), {
+      size: formatNumber(file.size / 1e6, 1),
+      limit: formatNumber(limits.max_upload_bytes / 1e6, Number.isInteger(limits.max_upload_bytes / 1e6) ? 0 : 1),
+    });
   }
   return null;
 }
@@ -312,7 +354,7 @@ function localRefusal(file) {
 function addFiles(files) {
   // The settings go with the first upload: they must be valid before it starts.
   if (!state.batch && !state.creating && !checkOptions()) {
-    showNotice("Check the settings above, then add the images again.");
+    showNotice(gettext("Check the settings above, then add the images again."));
     return;
   }
   showNotice(null);
@@ -356,9 +398,9 @@ async function upload({ file, row }) {
       file,
       (fraction) => {
         progress.value = fraction;
-        setStatus(row, "uploading", `uploading ${Math.round(fraction * 100)}%`);
+        setStatus(row, "uploading", interpolate(gettext("uploading %(percent)s%"), { percent: Math.round(fraction * 100) }));
       },
-      (seconds) => setStatus(row, "uploading", `server busy, retry in ${seconds} s`),
+      (seconds) => setStatus(row, "uploading", interpolate(gettext("server busy, retry in %(seconds)s s"), { seconds })),
       fields,
     );
     const accepted = reply.status === 201 ? reply.body.items[0] : null;
@@ -369,8 +411,11 @@ async function upload({ file, row }) {
       refuse(row, refusalText(reply));
     }
   } catch (error) {
-    const reason = error instanceof NetworkError ? `network error: ${error.message} (tried twice)` : String(error);
-    refuse(row, `${reason}. Check your connection and add the file again.`);
+    const reason =
+      error instanceof NetworkError
+        ? interpolate(gettext("network error: %(reason)s (tried twice)"), { reason: error.message })
+        : String(error);
+    refuse(row, interpolate(gettext("%(reason)s. Check your connection and add the file again."), { reason }));
   } finally {
     state.active -= 1;
     if (creating) {
@@ -418,6 +463,12 @@ window.addEventListener("beforeunload", (event) => {
   if (state.active || state.queue.length) event.preventDefault();
 });
 
+setupTriage({
+  apiBatches,
+  batchId: () => state.batch?.id ?? null,
+  onImproved: (batch) => batch.items.forEach((item) => mergeItem(item)),
+  onViewChange: updateSummary,
+});
 loadModels(root.dataset.apiModels);
 if (root.dataset.batchId) {
   const id = root.dataset.batchId;

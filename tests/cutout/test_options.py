@@ -15,7 +15,9 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
 from removal.cutout import pipeline
-from removal.cutout.options import MEASURED_QUALITY, OPTIONS, InvalidOption, Options, options_table, parse_options
+from removal.cutout.installed import MEASURED_QUALITY
+from removal.cutout.option_parsing import InvalidOption
+from removal.cutout.options import OPTIONS, Options, options_table, parse_options
 from removal.models import Item
 from removal.ops.worker import run_ready_jobs
 from tests.conftest import LiveServer, photo_bytes
@@ -25,6 +27,18 @@ PHOTO = photo_bytes("astronaut.png", size=(400, 300))
 
 def parse(**params: Any) -> Options:
     return parse_options(params, default_model="u2netp", model_dir=settings.U2NET_HOME)
+
+
+@pytest.fixture
+def default_models_only(settings: Any, tmp_path: Path) -> Path:
+    """The model folder as a fresh `make setup` leaves it (u2netp and its int8 copy), whatever
+    else this machine has pulled: the replies below name the installed models."""
+    folder = tmp_path / "u2net"
+    folder.mkdir()
+    for name in ("u2netp.onnx", "u2netp-int8.onnx"):
+        (folder / name).symlink_to(Path(settings.U2NET_HOME) / name)
+    settings.U2NET_HOME = folder
+    return folder
 
 
 def test_defaults_are_a_full_size_transparent_png() -> None:
@@ -75,7 +89,7 @@ def test_valid_values(params: dict[str, Any], expected: dict[str, Any]) -> None:
         ({"format": ["png"]}, "format: must be a string"),
     ],
 )
-def test_invalid_values_name_the_field(params: dict[str, Any], field: str) -> None:
+def test_invalid_values_name_the_field(params: dict[str, Any], field: str, default_models_only: Path) -> None:
     with pytest.raises(InvalidOption, match=field.replace("(", r"\(")):
         parse(**params)
 
@@ -173,7 +187,7 @@ def test_batch_with_a_bad_option_is_refused(api: Any) -> None:
     assert not Item.objects.exists()
 
 
-def test_models_endpoint(client: Any) -> None:
+def test_models_endpoint(client: Any, default_models_only: Path) -> None:
     reply = client.get("/api/v1/models").json()
     assert (reply["models"], reply["default"], reply["qualities"]) == (
         ["u2netp", "u2netp-int8"],
@@ -190,14 +204,14 @@ def test_models_endpoint(client: Any) -> None:
 
 
 def test_best_figures_measured_with_a_partner_show_only_where_it_is_installed(tmp_path: Path, monkeypatch: Any) -> None:
-    from removal.cutout import options
+    from removal.cutout import installed
 
     figures = {"iou": 0.8, "mae": 14.0, "residue": 3.0, "crop_iou": 0.8, "ms_per_image": 200}
     measured = {"fast": figures, "best": {**figures, "partner": "u2net-int8"}}
-    monkeypatch.setattr(options, "MEASURED_QUALITY", tmp_path / "measured.json")
-    options.MEASURED_QUALITY.write_text(json.dumps({"photos": 64, "models": {"u2netp-int8": measured}}))
-    assert set(options.measured_quality(["u2netp-int8"])["models"]["u2netp-int8"]) == {"fast"}
-    assert set(options.measured_quality(["u2netp-int8", "u2net-int8"])["models"]["u2netp-int8"]) == {"fast", "best"}
+    monkeypatch.setattr(installed, "MEASURED_QUALITY", tmp_path / "measured.json")
+    installed.MEASURED_QUALITY.write_text(json.dumps({"photos": 64, "models": {"u2netp-int8": measured}}))
+    assert set(installed.measured_quality(["u2netp-int8"])["models"]["u2netp-int8"]) == {"fast"}
+    assert set(installed.measured_quality(["u2netp-int8", "u2net-int8"])["models"]["u2netp-int8"]) == {"fast", "best"}
 
 
 def test_quality_option() -> None:
@@ -235,7 +249,7 @@ def test_bgremove_options(embedded_server: LiveServer, tmp_path: Path) -> None:
 
 
 def test_models_are_found_flat_or_in_rembgs_layout(tmp_path: Path) -> None:
-    from removal.cutout.options import installed_models, model_weights
+    from removal.cutout.installed import installed_models, model_weights
 
     (tmp_path / "u2netp.onnx").write_bytes(b"weights")
     nested = tmp_path / "models" / "isnet-general-use" / "isnet-general-use.onnx"

@@ -11,6 +11,7 @@ from django.conf import settings
 from PIL import Image
 
 from removal.cutout import pipeline, providers
+from removal.cutout.sessions import counted_in_progress
 from tests.conftest import photo_bytes
 
 MAX_PIXELS = 50_000_000
@@ -197,7 +198,7 @@ def test_an_image_alone_runs_on_every_core_and_concurrent_ones_each_on_one() -> 
     data = photo_bytes("coffee.png")
 
     alone = cut_out(data, sessions)
-    with pipeline._counted_in_progress():  # another image in progress in this process
+    with counted_in_progress():  # another image in progress in this process
         beside_another = cut_out(data, sessions)
 
     assert used == ["solo", "single"]

@@ -15,7 +15,7 @@ from django.conf import settings
 from PIL import Image
 
 from removal.cutout import pipeline, u2net
-from removal.cutout.options import model_weights
+from removal.cutout.installed import model_weights
 from tests.conftest import photo_bytes
 
 PHOTOS = ["astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg"]
@@ -51,7 +51,8 @@ def test_masks_are_rembgs_byte_for_byte(sessions: tuple[object, object], photo: 
 
 def test_the_bundled_model_runs_without_importing_rembg() -> None:
     script = (
-        "import sys; from pathlib import Path; from removal import pipeline; from tests.conftest import photo_bytes;"
+        "import sys; from pathlib import Path; from removal.cutout import pipeline;"
+        "from tests.conftest import photo_bytes;"
         f"session = pipeline.create_session('u2netp', Path({str(settings.U2NET_HOME)!r}));"
         "cutout = pipeline.cut_out(photo_bytes('coffee.png'), session=session, max_pixels=10**8, compress_level=1);"
         "print(cutout.width, cutout.height, 'rembg' in sys.modules, 'numba' in sys.modules)"

@@ -86,3 +86,70 @@ def test_batch_files_live_in_the_bucket_and_the_zip_streams_from_it(s3_site: Any
     with zipfile.ZipFile(io.BytesIO(download.content)) as archive:
         assert archive.namelist() == ["p0.png", "p1.png", "p2.png", "manifest.json"]
         assert archive.testzip() is None
+
+
+def test_deleting_an_account_leaves_no_row_and_no_object_in_the_bucket(s3_site: Any, s3_server: S3Server) -> None:
+    import re
+
+    server, _ = s3_site
+    key = server.create_user("leaver")
+    user_id = server.manage(
+        "shell", "-c", "from django.contrib.auth.models import User; print(User.objects.get(username='leaver').pk)"
+    ).split()[-1]
+    headers = {"X-Api-Key": key}
+    files = [
+        ("files", (f"p{index}.jpg", photo_bytes("chelsea.png", size=(200, 150)), "image/jpeg")) for index in range(2)
+    ]
+    batch = requests.post(f"{server.url}/api/v1/batches", headers=headers, files=files, timeout=30).json()
+    for _ in range(300):
+        state = requests.get(f"{server.url}/api/v1/batches/{batch['id']}", headers=headers, timeout=10).json()
+        if state["status"] == "done":
+            break
+        time.sleep(0.2)
+    mask = io.BytesIO()
+    Image.new("L", (200, 150), 255).save(mask, "PNG")
+    edited = requests.post(
+        f"{server.url}{state['items'][0]['mask']}",
+        headers=headers,
+        files={"mask": ("m.png", mask.getvalue())},
+        timeout=30,
+    )
+    assert edited.status_code == 200, edited.text
+    stored = requests.post(
+        f"{server.url}/store", data={"key": key}, files={"file": ("s.jpg", photo_bytes())}, timeout=30
+    )
+    assert stored.status_code == 200, stored.text
+    prefix = f"users/{user_id}/"
+    before = [name for name in bucket_keys(s3_server) if name.startswith(prefix)]
+    assert len(before) >= 8, before  # 2 sources, 2 cutouts, 2 masks, the edit's cutout and mask, the stored image
+
+    browser = requests.Session()
+    login = browser.get(f"{server.url}/accounts/login/", timeout=10)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.text).group(1)  # type: ignore[union-attr]
+    browser.post(
+        f"{server.url}/accounts/login/",
+        {"username": "leaver", "password": "correct horse battery", "csrfmiddlewaretoken": token},
+        timeout=10,
+    )
+    page = browser.get(f"{server.url}/accounts/delete/", timeout=10)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
+    deleted = browser.post(
+        f"{server.url}/accounts/delete/",
+        {"password": "correct horse battery", "csrfmiddlewaretoken": token},
+        allow_redirects=False,
+        timeout=60,
+    )
+    assert deleted.status_code == 302 and deleted.headers["Location"] == "/"
+
+    assert [name for name in bucket_keys(s3_server) if name.startswith(prefix)] == []
+    rows = server.manage(
+        "shell",
+        "-c",
+        "from django.contrib.auth.models import User; from removal.models import Batch, Item, StoredImage; "
+        "from accounts.models import ApiKey; "
+        f"print([m.objects.filter(**{{f: {user_id}}}).count() for m, f in ((User, 'pk'), (Batch, 'owner_id'), "
+        f"(Item, 'batch__owner_id'), (StoredImage, 'owner_id'), (ApiKey, 'user_id'))])",
+    )
+    assert rows.strip().splitlines()[-1] == "[0, 0, 0, 0, 0]"
+    assert requests.get(f"{server.url}/api/v1/batches", headers=headers, timeout=10).status_code == 401
+    assert "deleted an account's data: 1 batches, 2 items, 1 stored images" in server.log()

@@ -72,6 +72,9 @@ def test_finished_batch_is_posted_once_and_signed(api: Any, user: Any, receiver:
     assert payload["event"] == "batch.finished"
     assert payload["batch"]["id"] == batch["id"] and payload["batch"]["counts"]["done"] == 2
     assert {item["status"] for item in payload["items"]} == {"done"}
+    for item in payload["items"]:  # the coffee cup fills the frame: a sure cutout, not flagged
+        assert item["confidence"] >= 0.6 and item["needs_review"] is False
+    assert payload["batch"]["counts"]["needs_review"] == 0
     headers = request["headers"]
     expected = webhook_signature(webhook_secret_for(user), headers["X-Bgsite-Timestamp"], request["body"])
     assert headers["X-Bgsite-Signature"] == expected

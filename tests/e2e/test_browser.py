@@ -97,6 +97,7 @@ def sign_up(page: Any) -> str:
     username = f"e2e-{uuid.uuid4().hex[:8]}"
     page.goto("/accounts/signup/")
     page.fill("#id_username", username)
+    page.fill("#id_email", f"{username}@example.com")
     page.fill("#id_password1", "correct horse battery")
     page.fill("#id_password2", "correct horse battery")
     page.click("button[type=submit]")
@@ -105,11 +106,17 @@ def sign_up(page: Any) -> str:
     return username
 
 
-def test_logged_out_visitor_is_sent_to_login(page: Any) -> None:
+def test_a_signed_out_visitor_sees_what_bgsite_does_and_the_way_in(page: Any) -> None:
     from playwright.sync_api import expect
 
     page.goto("/")
-    expect(page).to_have_url(re.compile(r"/accounts/login/\?next=/$"))
+    expect(page.locator("h1")).to_have_text("Remove the background from your photos")
+    cutout = page.locator("#sample-cutout")
+    page.wait_for_function(
+        "img => img.complete && img.naturalWidth === 480", arg=cutout.element_handle(), timeout=60_000
+    )
+    page.click("#landing-login")
+    expect(page).to_have_url(re.compile(r"/accounts/login/$"))
     expect(page.locator("h1")).to_have_text("Log in")
 
 

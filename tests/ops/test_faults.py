@@ -56,7 +56,7 @@ def test_killed_database_connections_lose_nothing(server_factory: Any, postgres_
     assert killed >= 1
 
     state = wait_until_finished(server, key, batch["id"])
-    assert state["counts"] == {"queued": 0, "processing": 0, "done": 6, "failed": 0, "total": 6}
+    assert state["counts"] == {"queued": 0, "processing": 0, "done": 6, "failed": 0, "total": 6, "needs_review": 0}
     assert requests.get(f"{server.url}/readyz", timeout=10).status_code == 200
     server.stop()
 

@@ -58,7 +58,27 @@ def test_counters_move_and_the_queue_empties(api: Any, client: Any, settings: An
     assert moved("bgsite_items_failed_total", (("model", model),)) == 1
     assert moved("bgsite_processing_seconds_count", (("model", model),)) == 2
     assert ("bgsite_worker_threads", ()) in after
+    # Each cutout's confidence is observed; the astronaut is a sure cutout, in the top bucket, not flagged.
+    assert moved("bgsite_cutout_confidence_count", (("model", model),)) == 2
+    assert moved("bgsite_cutout_confidence_bucket", (("le", "0.6"), ("model", model))) == 0
+    assert moved("bgsite_cutout_confidence_bucket", (("le", "1.0"), ("model", model))) == 2
+    assert after.get(("bgsite_cutouts_flagged_total", (("model", model),)), 0) == before.get(
+        ("bgsite_cutouts_flagged_total", (("model", model),)), 0
+    )
     assert ("bgsite_websocket_connections", ()) in after
+
+
+def test_a_cutout_that_may_need_a_look_is_counted(api: Any, client: Any, settings: Any) -> None:
+    model = settings.REMBG_MODEL
+    before = scrape(client)
+    grass = SimpleUploadedFile("grass.jpg", photo_bytes("grass.png", size=(320, 240)))
+    assert api.post("/api/v1/batches", {"files": [grass]}).status_code == 201
+    run_ready_jobs()
+    after = scrape(client)
+    flagged = ("bgsite_cutouts_flagged_total", (("model", model),))
+    assert after[flagged] - before.get(flagged, 0) == 1
+    low = ("bgsite_cutout_confidence_bucket", (("le", "0.1"), ("model", model)))
+    assert after[low] - before.get(low, 0) == 1
 
 
 def test_refused_without_the_token(client: Any) -> None:
@@ -119,11 +139,11 @@ def test_processes_sharing_a_multiproc_dir_are_added_up(tmp_path: Path) -> None:
         "DJANGO_SETTINGS_MODULE": "bgsite.settings",
     }
     run_manage(env, "migrate", "--noinput", "-v", "0")
-    count = "from removal import metrics; metrics.item_finished(status='done', model='m', seconds=0.2); "
+    count = "from removal.ops import metrics; metrics.item_finished(status='done', model='m', seconds=0.2); "
     for threads in (2, 3):
         run_manage(env, "shell", "-c", count + f"metrics.WORKER_THREADS.inc({threads})")
     scraped = run_manage(
-        env, "shell", "-v", "0", "-c", "from removal import metrics; print(metrics.exposition()[0].decode())"
+        env, "shell", "-v", "0", "-c", "from removal.ops import metrics; print(metrics.exposition()[0].decode())"
     )
     samples = {
         (sample.name, tuple(sorted(sample.labels.items()))): sample.value

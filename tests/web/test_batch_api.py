@@ -55,7 +55,7 @@ class TestCreateBatch:
         ]
         assert batch["ws"] == f"/ws/batches/{batch['id']}"
         assert batch["zip"] == f"/api/v1/batches/{batch['id']}/zip"
-        assert batch["counts"] == {"queued": 2, "processing": 0, "done": 0, "failed": 0, "total": 2}
+        assert batch["counts"] == {"queued": 2, "processing": 0, "done": 0, "failed": 0, "total": 2, "needs_review": 0}
 
     def test_each_file_is_one_durable_job(self, api: Any) -> None:
         from django_tasks_db.models import DBTaskResult

@@ -40,8 +40,9 @@ def assert_cutout_png(data: bytes) -> None:
 def assert_success(reply: requests.Response) -> dict[str, Any]:
     assert reply.status_code == 200, reply.text
     body = reply.json()
-    assert set(body) == {"status", "imgData", "mimeType", "extension"}
+    assert set(body) == {"status", "imgData", "mimeType", "extension", "confidence", "needs_review"}
     assert body["status"] == 200 and isinstance(body["status"], int)
+    assert 0 <= body["confidence"] <= 1 and isinstance(body["needs_review"], bool)
     assert (body["mimeType"], body["extension"]) == ("image/png", "png")
     assert_cutout_png(base64.b64decode(body["imgData"], validate=True))
     return body
@@ -88,6 +89,28 @@ def test_blob_returns_the_png_itself(embedded_server: LiveServer, key: str, blob
     assert reply.status_code == 200
     assert reply.headers["Content-Type"] == "image/png"
     assert_cutout_png(reply.content)
+    assert float(reply.headers["X-Confidence"]) >= 0.6 and reply.headers["X-Needs-Review"] == "false"
+
+
+def test_a_cutout_that_may_need_a_look_says_so(embedded_server: LiveServer, key: str) -> None:
+    """Grass has no subject: the model keeps specks, and the reply flags it (JSON field and blob header)."""
+    grass = photo_bytes("grass.png", size=(320, 240))
+    reply = requests.post(
+        f"{embedded_server.url}/bgremove",
+        files={"image": ("grass.jpg", grass, "image/jpeg")},
+        data={"key": key},
+        timeout=60,
+    )
+    assert reply.status_code == 200, reply.text
+    assert reply.json()["needs_review"] is True and reply.json()["confidence"] < 0.2
+    blob = requests.post(
+        f"{embedded_server.url}/bgremove",
+        files={"image": ("grass.jpg", grass, "image/jpeg")},
+        data={"key": key, "blob": "true"},
+        timeout=60,
+    )
+    assert blob.headers["X-Needs-Review"] == "true"
+    assert float(blob.headers["X-Confidence"]) == reply.json()["confidence"]
 
 
 def test_store_then_bgremove_by_link_or_id_with_a_json_body(embedded_server: LiveServer, key: str) -> None:

@@ -13,7 +13,8 @@ from hypothesis import HealthCheck, given, settings, strategies
 from schemathesis import checks
 
 from removal.cutout.options import OPTION_NAMES, OPTIONS
-from removal.web.openapi import OPTION_PROPERTIES, document
+from removal.web.openapi import document
+from removal.web.openapi_schemas import OPTION_PROPERTIES
 from tests.conftest import LiveServer, photo_bytes
 
 DOCUMENTED_ELSEWHERE = {"v1.0/removebg", "v1.0/account"}  # remove.bg's own contract; see docs/api.md

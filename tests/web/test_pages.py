@@ -13,11 +13,38 @@ from tests.conftest import make_item
 pytestmark = pytest.mark.django_db
 
 
-@pytest.mark.parametrize("path", ["/", "/batches/", f"/batches/{uuid.uuid4()}/"])
+@pytest.mark.parametrize("path", ["/batches/", f"/batches/{uuid.uuid4()}/", "/accounts/"])
 def test_pages_require_login(client: Any, path: str) -> None:
     response = client.get(path)
     assert response.status_code == 302
     assert response["Location"] == f"/accounts/login/?next={path}"
+
+
+def test_a_signed_out_visitor_gets_the_first_screen(client: Any, settings: Any) -> None:
+    settings.SIGNUP = "open"
+    response = client.get("/")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert "bgsite cuts the subject out of your photos" in html
+    assert 'src="/static/samples/astronaut.jpg"' in html and 'src="/sample/cutout.png"' in html
+    assert 'href="/accounts/signup/" id="landing-signup"' in html
+    assert 'href="/accounts/login/"' in html
+    assert "-F image_file=@photo.jpg -o cutout.png http://testserver/v1.0/removebg" in html
+
+
+def test_the_first_screens_cutout_is_made_by_the_server(client: Any) -> None:
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    response = client.get("/sample/cutout.png")
+    assert response.status_code == 200 and response["Content-Type"] == "image/png"
+    with Image.open(io.BytesIO(response.content)) as cutout:
+        assert cutout.mode == "RGBA" and cutout.size == (480, 480)
+        alpha = np.asarray(cutout.getchannel("A"))
+    # The studio backdrop above the model shuttle is gone, the astronaut's face is kept.
+    assert alpha[:40, 300:420].mean() < 10 and alpha[80:140, 170:240].mean() > 245
 
 
 def test_home_renders_upload_page_with_limits(client: Any, user: Any, settings: Any) -> None:

@@ -44,6 +44,21 @@ def test_sample_code_upload(embedded_server: LiveServer, key: str, tmp_path: Pat
     top, left = int(headers["X-Foreground-Top"]), int(headers["X-Foreground-Left"])
     width, height = int(headers["X-Foreground-Width"]), int(headers["X-Foreground-Height"])
     assert 0 <= left < left + width <= 400 and 0 <= top < top + height <= 300 and width * height > 10_000
+    # Ours: how sure the cutout is, and whether it may need a look.
+    assert float(headers["X-Confidence"]) >= 0.6 and headers["X-Needs-Review"] == "false"
+    assert len(headers["X-Confidence"].split(".")[1]) == 3
+
+
+def test_a_cutout_that_may_need_a_look_says_so_in_its_headers(embedded_server: LiveServer, key: str) -> None:
+    """Grass has no subject: the model keeps specks, flagged in the headers of a JSON reply too."""
+    response = requests.post(
+        f"{embedded_server.url}/v1.0/removebg",
+        files={"image_file": ("grass.jpg", photo_bytes("grass.png", size=(320, 240)), "image/jpeg")},
+        headers={"X-Api-Key": key, "Accept": "application/json"},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    assert response.headers["X-Needs-Review"] == "true" and float(response.headers["X-Confidence"]) < 0.2
 
 
 def test_json_reply_base64_input_and_options(embedded_server: LiveServer, key: str) -> None:

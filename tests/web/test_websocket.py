@@ -75,7 +75,7 @@ def test_every_state_change_reaches_the_owner_and_the_zip_is_complete(embedded_s
         assert in_order == ["queued", "processing", expected_end], (added_ids[item_id], states)
     by_name = {item["filename"]: item for item in latest.values()}
     assert "truncated or corrupt" in by_name["broken.jpg"]["error"]
-    assert totals["counts"] == {"queued": 0, "processing": 0, "done": 3, "failed": 1, "total": 4}
+    assert totals["counts"] == {"queued": 0, "processing": 0, "done": 3, "failed": 1, "total": 4, "needs_review": 0}
     assert totals["status"] == "done"
 
     download = requests.get(f"{embedded_server.url}{batch['zip']}", headers={"X-Api-Key": key}, timeout=60)
@@ -202,3 +202,35 @@ def test_animation_frames_report_progress(embedded_server: LiveServer, key: str)
     )
     with Image.open(io.BytesIO(result.content)) as cutout:
         assert cutout.format == "PNG" and cutout.n_frames == 3  # an animated PNG
+
+
+def test_flagged_items_improved_and_reviewed_are_seen_live(embedded_server: LiveServer, key: str) -> None:
+    """Grass has no subject, so its cutout is flagged: the events say so, then follow its improvement
+    with quality=best and a person's "looks fine"."""
+    batch = upload(embedded_server, key, "/api/v1/batches", [("grass.jpg", photo_bytes("grass.png", size=(320, 240)))])
+    with follow(embedded_server, batch["id"], key) as socket:
+
+        def next_item(status: str) -> dict[str, Any]:
+            while True:
+                event = json.loads(socket.recv(timeout=60))
+                if event["event"] == "item" and event["item"]["status"] == status:
+                    return event
+
+        if json.loads(socket.recv(timeout=10))["batch"]["items"][0]["status"] != "done":
+            done = next_item("done")
+            assert done["item"]["needs_review"] is True and done["item"]["quality"] == "fast"
+            assert done["batch"]["counts"]["needs_review"] == 1 and done["batch"]["review_below"] == 0.6
+
+        headers = {"X-Api-Key": key}
+        improve = requests.post(f"{embedded_server.url}/api/v1/batches/{batch['id']}/improve", headers=headers)
+        assert improve.status_code == 202, improve.text
+        assert next_item("queued")["item"]["quality"] == "best"
+        improved = next_item("done")["item"]
+        assert improved["quality"] == "best" and improved["needs_review"] is True
+
+        review = requests.post(f"{embedded_server.url}/api/v1/items/{improved['id']}/review", headers=headers)
+        assert review.status_code == 200, review.text
+        event = next_item("done")
+        assert event["item"]["reviewed"] is True and event["item"]["needs_review"] is False
+        assert event["item"]["revision"] > improved["revision"]
+        assert event["batch"]["counts"]["needs_review"] == 0

@@ -11,9 +11,9 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from removal.cutout.installed import installed_models, model_weights
 from removal.cutout.model_catalog import CATALOG, int8_base
 from removal.cutout.model_files import ModelInstallError, installed_copies, model_pull, models_verify
-from removal.cutout.options import installed_models, model_weights
 
 QUANTIZER = Path(settings.BASE_DIR) / "scripts" / "quantize_model.py"
 

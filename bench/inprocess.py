@@ -1,0 +1,92 @@
+"""bgsite's own pipeline in one process, with no server around it; bench/run.py runs each in a fresh process
+and reads the JSON line it prints.
+
+    python -m bench.inprocess ceiling THREADS ORT_THREADS MODEL IMAGE...   # one thread layout's images/s
+    python -m bench.inprocess stages IMAGE REPEATS                         # median ms per stage of one cutout
+
+The ceiling (model sessions, decode, clean-up, compose, PNG) makes the very bytes bgsite serves: it
+also prints the first cutout's digest. The stages say where the time goes inside one cutout.
+"""
+
+import hashlib
+import json
+import os
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bench.common import MODEL_DIR, SERVED_MODEL, run_requests
+from removal.cutout import pipeline, refine
+from tests.conftest import rss_bytes
+
+MAX_PIXELS = 50_000_000
+
+
+def cut_out(session: Any, data: bytes) -> bytes:
+    return pipeline.cut_out(data, session=session, max_pixels=MAX_PIXELS, compress_level=1).data
+
+
+def ceiling(paths: list[Path], *, threads: int, ort_threads: int, model: str) -> dict[str, Any]:
+    images = [path.read_bytes() for path in paths]
+    sessions = [pipeline.create_session(model, MODEL_DIR, threads=ort_threads) for _ in range(threads)]
+    for session in sessions:
+        cut_out(session, images[0])  # the first run of a session allocates
+    # One image at a time: a lone /bgremove call's floor in this layout; then every image, a thread per session.
+    solo = run_requests(cut_out, images[:8], concurrency=1, open_client=lambda: nullcontext(sessions[0]))
+    free = iter(sessions)
+    busy = run_requests(cut_out, images, concurrency=threads, open_client=lambda: nullcontext(next(free)))
+    return {
+        "layout": f"{threads}x{ort_threads}" + ("" if model == SERVED_MODEL else f"-{model}"),
+        "model": model,
+        "ips": round(len(images) / busy.seconds, 3),
+        "per_image_ms_p50": round(statistics.median(busy.latencies_ms), 1),
+        "solo_ms_p50": round(statistics.median(solo.latencies_ms), 1),
+        "first_cutout_sha256": hashlib.sha256(cut_out(sessions[0], images[0])).hexdigest(),
+        "peak_rss_mb": round(rss_bytes(os.getpid(), "VmHWM") / 2**20, 1),
+    }
+
+
+def timed(function: Callable[[], Any], repeats: int) -> tuple[float, Any]:
+    """Median milliseconds over `repeats` calls, and the last result."""
+    times, result = [], None
+    for _ in range(repeats):
+        started = time.perf_counter()
+        result = function()
+        times.append((time.perf_counter() - started) * 1000)
+    return statistics.median(times), result
+
+
+def stages(path: Path, repeats: int) -> dict[str, float]:
+    data = path.read_bytes()
+    session = pipeline.create_session(SERVED_MODEL, MODEL_DIR)
+    fp32 = pipeline.create_session("u2netp", MODEL_DIR)
+    cut_out(session, data)  # the first run allocates
+    ms: dict[str, float] = {}
+    ms["decode"], image = timed(lambda: pipeline.decode_image(data, max_pixels=MAX_PIXELS), repeats)
+    ms["model_input"], feed = timed(lambda: session.model_input(image), repeats)
+    ms["onnx_run"], _ = timed(lambda: session.inner_session.run(None, {session.input_name: feed}), repeats)
+    ms["onnx_run_fp32"], _ = timed(lambda: fp32.inner_session.run(None, {fp32.input_name: feed}), repeats)
+    predict_ms, (mask,) = timed(lambda: session.predict(image), repeats)
+    ms["mask_upscale"] = max(0.0, predict_ms - ms["model_input"] - ms["onnx_run"])
+    ms["mask_cleanup"], alpha = timed(lambda: refine.refine_alpha(np.asarray(mask)), repeats)
+    ms["decontaminate"], _ = timed(lambda: refine.decontaminate(image, alpha), repeats)
+    remove_ms, cutout = timed(lambda: pipeline.remove_background(image, session=session), repeats)
+    ms["compose"] = max(0.0, remove_ms - predict_ms - ms["mask_cleanup"] - ms["decontaminate"])
+    ms["png_level1"], _ = timed(lambda: pipeline.encode_png(cutout, compress_level=1), repeats)
+    ms["cut_out_total"], _ = timed(lambda: cut_out(session, data), repeats)
+    return {name: round(value, 1) for name, value in ms.items()}
+
+
+if __name__ == "__main__":
+    if sys.argv[1] == "ceiling":
+        threads, ort_threads, model, *images = sys.argv[2:]
+        paths = [Path(p) for p in images]
+        print(json.dumps(ceiling(paths, threads=int(threads), ort_threads=int(ort_threads), model=model)))
+    else:
+        print(json.dumps(stages(Path(sys.argv[2]), int(sys.argv[3]))))

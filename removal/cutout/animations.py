@@ -1,0 +1,108 @@
+"""Animated GIF, WebP and PNG: every frame through the model, the timing kept, cropped to one box for all frames."""
+
+import io
+from collections.abc import Callable
+from typing import IO, Any
+
+from PIL import Image, ImageSequence
+
+from removal.cutout.decode import ImageInfo, ImageRejected
+from removal.cutout.encode import Cutout, encode_animation
+from removal.cutout.options import Options
+from removal.cutout.stills import cut_out_image, finish
+
+ANIMATED_FORMATS = {"png", "webp", "gif"}  # APNG, animated WebP, GIF
+
+
+def decode_animation(data: bytes, *, max_pixels: int, max_frames: int) -> tuple[list[Image.Image], list[int]] | None:
+    """The frames (RGBA) and their durations (ms) of an animated GIF/WebP/PNG; None for a still image."""
+    with Image.open(io.BytesIO(data)) as opened:
+        if _frame_count(opened, max_pixels=max_pixels, max_frames=max_frames) <= 1:
+            return None
+        frames, durations = [], []
+        try:
+            for frame in ImageSequence.Iterator(opened):
+                frames.append(frame.convert("RGBA"))
+                durations.append(int(frame.info.get("duration") or 100))
+        except (OSError, ValueError, SyntaxError) as exc:
+            raise ImageRejected(f"the animation is truncated or corrupt ({exc})") from None
+    return frames, durations
+
+
+def check_animation(source: IO[bytes], *, max_pixels: int, max_frames: int) -> None:
+    """ImageRejected for an animation that decode_animation would refuse (too many frames or pixels in all).
+
+    Counting the frames reads the file through (not decoding pixels), so a front door can
+    refuse such a file when it arrives rather than when a worker gets to it.
+    """
+    source.seek(0)
+    try:
+        with Image.open(source) as opened:
+            _frame_count(opened, max_pixels=max_pixels, max_frames=max_frames)
+    except ImageRejected:
+        raise
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageRejected(f"the animation is truncated or corrupt ({exc})") from None
+    finally:
+        source.seek(0)
+
+
+def _frame_count(opened: Image.Image, *, max_pixels: int, max_frames: int) -> int:
+    """The frames of an opened image, or ImageRejected over max_frames, or over max_pixels in all frames."""
+    frame_count = int(getattr(opened, "n_frames", 1))
+    if frame_count > max_frames:
+        raise ImageRejected(f"the animation has {frame_count} frames; the limit is {max_frames}")
+    total = opened.width * opened.height * frame_count
+    if frame_count > 1 and total > max_pixels:
+        raise ImageRejected(
+            f"the animation has {frame_count} frames of {opened.width}x{opened.height} "
+            f"({total / 1e6:.1f} megapixels in all); the limit is {max_pixels / 1e6:g} megapixels"
+        )
+    return frame_count
+
+
+def cut_out_animation(
+    frames: list[Image.Image],
+    durations: list[int],
+    *,
+    session: Any,
+    options: Options,
+    on_frame: Callable[[int, int], None] | None,
+    background: Image.Image | None = None,
+    partner: Any = None,
+) -> Cutout:
+    """Every frame through the model; cropping (if asked) to the box that holds the subject in all frames."""
+    cutouts, confidences = [], []
+    for index, frame in enumerate(frames):
+        cutout, sure = cut_out_image(frame, options, session=session, partner=partner)
+        cutouts.append(cutout)
+        confidences.append(sure)
+        if on_frame is not None:
+            on_frame(index + 1, len(frames))
+    boxes = [box for cutout in cutouts if (box := cutout.getchannel("A").getbbox())]
+    union = (
+        (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
+        if boxes
+        else None
+    )
+    if options.crop and union is not None:
+        cutouts = [cutout.crop(union) for cutout in cutouts]
+    results = [finish(cutout, options, background) for cutout in cutouts]
+    first = results[0]
+    return Cutout(
+        data=encode_animation(results, durations, fmt=options.format),
+        width=first.width,
+        height=first.height,
+        mime_type=options.mime_type,
+        extension=options.extension,
+        foreground=(union[0], union[1], union[2] - union[0], union[3] - union[1])
+        if union and not options.crop
+        else None,
+        frames=len(frames),
+        confidence=min(confidences),
+    )
+
+
+def comes_out_animated(info: ImageInfo, options: Options, *, max_frames: int) -> bool:
+    """Whether cut_out makes every frame of this input (an animation in a format that animates, or a video)."""
+    return max_frames > 1 and (info.video or (info.animated and options.format in ANIMATED_FORMATS))

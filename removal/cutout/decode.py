@@ -1,0 +1,150 @@
+"""Reading inputs: check an upload's header cheaply, decode it (EXIF orientation applied), read a hand-edited mask.
+
+Anything we cannot or will not read raises ImageRejected, whose message is shown to the user.
+"""
+
+import io
+import re
+from dataclasses import dataclass
+from typing import IO
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+# Formats Pillow decodes that we accept; anything else is refused up front.
+ACCEPTED_FORMATS = {"JPEG", "PNG", "WEBP", "AVIF", "GIF", "BMP", "TIFF", "MPO"}
+
+
+ACCEPTED_NAMES = "JPEG, PNG, WebP, AVIF, GIF, BMP or TIFF"
+
+
+# ISO-BMFF brands of HEIC/HEIF photos (iPhones), which Pillow cannot read.
+HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}
+
+
+EXIF_ORIENTATION = 0x0112
+
+
+# Orientations whose display turns the stored image by 90 degrees.
+ROTATED_A_QUARTER = {5, 6, 7, 8}
+
+
+class ImageRejected(ValueError):
+    """The input is not an image we can process; the message is shown to the user."""
+
+
+@dataclass(frozen=True)
+class ImageInfo:
+    format: str
+    width: int
+    height: int
+    animated: bool = False  # more than one frame (an animated GIF/WebP/PNG, or a video)
+    video: bool = False
+
+
+def inspect_image(source: IO[bytes], *, max_pixels: int) -> ImageInfo:
+    """Check, without decoding pixel data, that `source` is an image we accept.
+
+    Reads only the header, so it is cheap enough to run on every upload.
+    """
+    source.seek(0, io.SEEK_END)
+    if source.tell() == 0:
+        raise ImageRejected("the file is empty")
+    source.seek(0)
+    try:
+        with Image.open(source) as image:
+            width, height = image.width, image.height
+            if image.getexif().get(EXIF_ORIENTATION) in ROTATED_A_QUARTER:
+                width, height = height, width  # as displayed, and as the cutout will be
+            animated = bool(getattr(image, "is_animated", False))
+            info = ImageInfo(format=image.format or "", width=width, height=height, animated=animated)
+    except UnidentifiedImageError:
+        source.seek(0)
+        head = source.read(12)
+        if head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS:
+            raise ImageRejected(
+                f"HEIC/HEIF images are not supported; convert to JPEG or send {ACCEPTED_NAMES}"
+            ) from None
+        raise ImageRejected(f"not an image we can read; send {ACCEPTED_NAMES}") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageRejected(_bomb_message(exc, max_pixels)) from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageRejected(f"the image header is corrupt ({exc})") from None
+    finally:
+        source.seek(0)
+    if info.format not in ACCEPTED_FORMATS:
+        raise ImageRejected(f"{info.format or 'this'} images are not supported; send {ACCEPTED_NAMES}")
+    if info.width * info.height > max_pixels:
+        raise ImageRejected(_too_many_pixels_message(info.width, info.height, max_pixels))
+    return info
+
+
+def _too_many_pixels_message(width: int, height: int, max_pixels: int) -> str:
+    return (
+        f"the image is {width}x{height} ({width * height / 1e6:.1f} megapixels); "
+        f"the limit is {max_pixels / 1e6:g} megapixels"
+    )
+
+
+def _bomb_message(exc: Image.DecompressionBombError, max_pixels: int) -> str:
+    """Pillow refused to open the image at all; its message holds the pixel count."""
+    found = re.search(r"\((\d+) pixels\)", str(exc))
+    size = f"{int(found.group(1)) / 1e6:.1f} megapixels" if found else "too large to decode safely"
+    return f"the image is {size}; the limit is {max_pixels / 1e6:g} megapixels"
+
+
+def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
+    """Decode fully, apply EXIF orientation, and return an RGB or RGBA image."""
+    inspect_image(io.BytesIO(data), max_pixels=max_pixels)
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            opened.load()
+            image = ImageOps.exif_transpose(opened)
+    except Image.DecompressionBombError as exc:
+        raise ImageRejected(_bomb_message(exc, max_pixels)) from None
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageRejected(f"the image data is truncated or corrupt ({exc})") from None
+    if image.mode in ("RGB", "RGBA"):
+        return image
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):
+        # 16-bit grey: scale to 8 bits rather than clipping everything to white.
+        image = Image.fromarray((np.asarray(image, dtype=np.uint32) >> 8).astype(np.uint8))
+    has_alpha = image.mode in ("LA", "PA", "La") or (image.mode == "P" and "transparency" in image.info)
+    return image.convert("RGBA" if has_alpha else "RGB")
+
+
+def decode_mask(data: bytes, *, size: tuple[int, int], max_pixels: int) -> Image.Image:
+    """A hand-edited mask for an image of `size` (as displayed), as an "L" image of exactly that size.
+
+    Grey levels are the alpha (L or 1 images), or the alpha channel is (LA, RGBA, a
+    palette with transparency). The mask may be a copy scaled down by the same factor
+    in both directions (an editor's working copy); it is scaled up here.
+    """
+    if not data:
+        raise ImageRejected("the mask is empty; send a PNG")
+    try:
+        with Image.open(io.BytesIO(data)) as opened:
+            if opened.width * opened.height > max_pixels:
+                raise ImageRejected(_too_many_pixels_message(opened.width, opened.height, max_pixels))
+            opened.load()
+            mask = opened.copy()
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError):
+        raise ImageRejected("the mask is not an image we can read; send a PNG") from None
+    if mask.mode in ("LA", "La", "RGBA", "RGBa", "PA") or (mask.mode == "P" and "transparency" in mask.info):
+        mask = mask.convert("RGBA").getchannel("A")
+    elif mask.mode in ("L", "1"):
+        mask = mask.convert("L")
+    else:
+        raise ImageRejected(
+            f"the mask is {mask.mode}; send it as grayscale (L, white = kept) or with an alpha channel (LA or RGBA)"
+        )
+    width, height = size
+    fits = mask.width <= width and abs(mask.width * height / width - mask.height) <= 1
+    if not fits:
+        raise ImageRejected(
+            f"the mask is {mask.width}x{mask.height}; send it at {width}x{height} "
+            "(the original's size) or scaled down by the same factor"
+        )
+    if mask.size != size:
+        mask = mask.resize(size, Image.Resampling.BILINEAR)
+    return mask

@@ -1,0 +1,96 @@
+"""Writing results: PNG, WebP, GIF, JPEG, remove.bg's color+alpha zip, and animations; the Cutout they make."""
+
+import io
+import zipfile
+from dataclasses import dataclass
+
+from PIL import Image
+
+
+@dataclass(frozen=True)
+class Cutout:
+    data: bytes
+    width: int
+    height: int
+    mime_type: str
+    extension: str
+    # Where the subject is in the result: (left, top, width, height); None if nothing was found.
+    foreground: tuple[int, int, int, int] | None = None
+    frames: int = 1
+    # A still's alpha before layout (placing, cropping, background), as an L PNG in the
+    # photo's frame: what a hand edit starts from (see decode_mask, recompose).
+    mask_png: bytes | None = None
+    # How sure the model is that the cutout is right, 0-1 (removal.cutout.confidence): for an
+    # animation or a video, its least confident frame; None for a hand-edited mask.
+    confidence: float | None = None
+
+
+def encode_png(image: Image.Image, *, compress_level: int) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", compress_level=compress_level)
+    return buffer.getvalue()
+
+
+def encode(image: Image.Image, *, fmt: str, compress_level: int) -> bytes:
+    if fmt == "zip":
+        return _color_and_alpha_zip(image, compress_level=compress_level)
+    if fmt == "png":
+        return encode_png(image, compress_level=compress_level)
+    buffer = io.BytesIO()
+    if fmt == "webp":
+        image.save(buffer, format="WEBP", quality=90, method=4)
+    elif fmt == "gif":
+        frame = _gif_frame(image)
+        frame.save(buffer, format="GIF", transparency=frame.info.get("transparency"))
+    else:
+        image.convert("L" if image.mode == "L" else "RGB").save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def encode_animation(results: list[Image.Image], durations: list[int], *, fmt: str) -> bytes:
+    """Frames as an animated PNG, WebP or GIF, each keeping its duration."""
+    first, rest = results[0], results[1:]
+    buffer = io.BytesIO()
+    if fmt == "png":  # APNG: each frame replaces the last (no ghosting of transparent areas)
+        first.save(buffer, "PNG", save_all=True, append_images=rest, duration=durations, loop=0, disposal=1, blend=0)
+    elif fmt == "webp":
+        first.save(buffer, "WEBP", save_all=True, append_images=rest, duration=durations, loop=0, quality=90)
+    else:
+        paletted = [_gif_frame(result) for result in results]
+        paletted[0].save(
+            buffer,
+            "GIF",
+            save_all=True,
+            append_images=paletted[1:],
+            duration=durations,
+            loop=0,
+            disposal=2,
+            transparency=GIF_TRANSPARENT,
+        )
+    return buffer.getvalue()
+
+
+GIF_TRANSPARENT = 255  # the palette index that GIF frames use for transparency
+
+
+def _gif_frame(image: Image.Image) -> Image.Image:
+    """255 colours plus one transparent index (GIF has 1-bit transparency: alpha < 128 is clear)."""
+    if image.mode != "RGBA":
+        return image.convert("RGB").quantize(GIF_TRANSPARENT)
+    paletted = image.convert("RGB").quantize(GIF_TRANSPARENT)
+    paletted.paste(GIF_TRANSPARENT, mask=image.getchannel("A").point(lambda alpha: 255 if alpha < 128 else 0))
+    paletted.info["transparency"] = GIF_TRANSPARENT
+    return paletted
+
+
+def _color_and_alpha_zip(image: Image.Image, *, compress_level: int) -> bytes:
+    """remove.bg's zip format: color.jpg (RGB) and alpha.png (the mask), to be recombined by the client."""
+    rgba = image.convert("RGBA")
+    color, alpha = io.BytesIO(), io.BytesIO()
+    rgba.convert("RGB").save(color, "JPEG", quality=90)
+    rgba.getchannel("A").save(alpha, "PNG", compress_level=compress_level)
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as bundle:
+        bundle.writestr("color.jpg", color.getvalue())
+        bundle.writestr("alpha.png", alpha.getvalue())
+    return archive.getvalue()

@@ -1,0 +1,239 @@
+"""How one option is declared (Option) and read from request parameters (its parser).
+
+options.py lists the options themselves (OPTIONS); each names one of these parsers, or
+none for a plain choice among its values. A bad value is an InvalidOption naming the field.
+"""
+
+import re
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from PIL import ImageColor
+
+from removal.cutout.installed import installed_models
+
+# "auto" (remove.bg's default): JPEG when the result has no transparency left (an opaque
+# bg_color or a bg_image), PNG otherwise.
+AUTO_FORMAT = "auto"
+
+
+TRUE_WORDS = {"1", "true", "yes", "on"}
+
+
+FALSE_WORDS = {"0", "false", "no", "off", ""}
+
+
+class InvalidOption(ValueError):
+    """An option has a value we cannot use; the message names the field and what is allowed."""
+
+
+@dataclass(frozen=True)
+class ParseContext:
+    """What parsing needs besides the parameters: this site's defaults, and whether a bg_image came."""
+
+    default_model: str
+    model_dir: Path
+    default_format: str = "png"
+    background: bool = False
+
+
+# Reads its option from the parameters and puts the Options fields it sets into the dict.
+Parser = Callable[["Option", Mapping[str, Any], dict[str, Any], ParseContext], None]
+
+
+@dataclass(frozen=True)
+class Option:
+    """One option of the vocabulary (see the module docstring)."""
+
+    name: str
+    summary: str  # what it does: OpenAPI's description
+    doc_values: str  # docs/api.md's "values" column (Markdown)
+    doc_default: str  # and its "default" column
+    values: tuple[str, ...] = ()  # the allowed words, when it is a choice
+    aliases: Mapping[str, str] = field(default_factory=dict)  # other words for a value (remove.bg's too)
+    pattern: str = ""  # else (or also) the shape of a free value: a regular expression
+    default: str = ""
+    sets: tuple[str, ...] = ()  # the Options fields it sets; () for the one named like it
+    params: tuple[str, ...] = ()  # further parameters it reads (thresholds, other spellings)
+    removebg: bool = True  # /v1.0/removebg takes it under this name
+    animations: bool = True  # it applies to animations and videos; if not, setting it there is refused
+    videos: bool = True  # it applies to videos (a zip of frames and a WebM); if not, setting it is refused
+    changes_result: bool = True  # an earlier result is reused only for the same value
+    labels: Mapping[str, str] = field(default_factory=dict)  # values the upload page offers, with their labels
+    parse: Parser | None = None  # None: a choice among `values`, stored in the field of its name
+
+    @property
+    def fields(self) -> tuple[str, ...]:
+        return self.sets or (self.name,)
+
+    def read(self, params: Mapping[str, Any], values: dict[str, Any], context: ParseContext) -> None:
+        (self.parse or parse_choice)(self, params, values, context)
+
+    def openapi(self) -> dict[str, Any]:
+        """Its OpenAPI property: an enum of its words, or a pattern (words and free values together)."""
+        words = [*self.values, *self.aliases]
+        if self.pattern:
+            shape = "|".join([*words, self.pattern])
+            schema: dict[str, Any] = {"type": "string", "pattern": f"^({shape})$"}
+        elif words:
+            schema = {"type": "string", "enum": words}
+        else:
+            schema = {"type": "string"}
+        return {**schema, "description": self.summary} if self.summary else schema
+
+
+def parse_choice(option: Option, params: Mapping[str, Any], values: dict[str, Any], context: ParseContext) -> None:
+    word = _text(params, option.name, option.default).lower()
+    word = option.aliases.get(word, word)
+    if word not in option.values:
+        raise InvalidOption(f"{option.name}: must be one of {', '.join(option.values)}, not {word!r}")
+    values[option.name] = word
+
+
+def parse_flag(option: Option, params: Mapping[str, Any], values: dict[str, Any], context: ParseContext) -> None:
+    values[option.name] = _flag(params, option.name)
+
+
+def parse_format(option: Option, params: Mapping[str, Any], values: dict[str, Any], context: ParseContext) -> None:
+    fmt = _text(params, "format", context.default_format).lower()
+    fmt = option.aliases.get(fmt, fmt)
+    if fmt not in option.values:
+        raise InvalidOption(f"format: must be one of {', '.join(option.values)}, not {fmt!r}")
+    if fmt == AUTO_FORMAT:
+        bg_color = parse_color(text) if (text := _text(params, "bg_color", "")) else None
+        opaque = context.background or (bg_color is not None and bg_color[3] == 255)
+        fmt = "jpg" if opaque and _text(params, "channels", "rgba").lower() == "rgba" else "png"
+    values["format"] = fmt
+
+
+def parse_bg_color(option: Option, params: Mapping[str, Any], values: dict[str, Any], context: ParseContext) -> None:
+    if text := _text(params, "bg_color", ""):
+        values["bg_color"] = parse_color(text)
+    elif values["format"] == "jpg":
+        values["bg_color"] = (255, 255, 255, 255)  # JPEG has no transparency: white, as remove.bg
+
+
+def parse_crop_margin(option: Option, params: Mapping[str, Any], values: dict[str, Any], context: ParseContext) -> None:
+    margin = _text(params, "crop_margin", option.default)
+    if re.fullmatch(option.pattern, margin) is None:
+        raise InvalidOption(
+            f"crop_margin: must be pixels like '30' or '30px', or a percentage up to 50%, not {margin!r}"
+        )
+    values["crop_margin"] = int(margin.rstrip("px%"))
+    values["crop_margin_percent"] = margin.endswith("%")
+
+
+def parse_size(option: Option, params: Mapping[str, Any], values: dict[str, Any], context: ParseContext) -> None:
+    size = _text(params, "size", option.default).lower()
+    size = option.aliases.get(size, size)
+    if size == "preview":
+        values["size_preview"] = True
+    elif size != "full":
+        bound = re.fullmatch(r"(\d{1,5})x(\d{1,5})", size)
+        if bound is None or 0 in (int(bound.group(1)), int(bound.group(2))):
+            raise InvalidOption(f"size: must be preview, full or WIDTHxHEIGHT like 800x600, not {size!r}")
+        values["size_bound"] = (int(bound.group(1)), int(bound.group(2)))
+
+
+def parse_model(option: Option, params: Mapping[str, Any], values: dict[str, Any], context: ParseContext) -> None:
+    model = _text(params, "model", context.default_model)
+    available = installed_models(context.model_dir)
+    if model not in available:
+        raise InvalidOption(f"model: {model!r} is not installed; installed: {', '.join(available) or 'none'}")
+    values["model"] = model
+
+
+def parse_alpha_matting(
+    option: Option, params: Mapping[str, Any], values: dict[str, Any], context: ParseContext
+) -> None:
+    if _flag(params, "alpha_matting"):
+        values["alpha_matting"] = (
+            _number(params, "alpha_matting_foreground_threshold", 240, 0, 255),
+            _number(params, "alpha_matting_background_threshold", 10, 0, 255),
+            _number(params, "alpha_matting_erode_size", 10, 0, 40),
+        )
+
+
+def parse_roi(option: Option, params: Mapping[str, Any], values: dict[str, Any], context: ParseContext) -> None:
+    roi = _text(params, "roi", "").split()
+    if roi and roi != ["0%", "0%", "100%", "100%"]:
+        if re.fullmatch(option.pattern, " ".join(roi)) is None:
+            raise InvalidOption("roi: must be four values like '10% 10% 90% 90%' or '0px 0px 400px 300px'")
+        values["roi"] = tuple(roi)
+
+
+def parse_scale(option: Option, params: Mapping[str, Any], values: dict[str, Any], context: ParseContext) -> None:
+    scale = _text(params, "scale", option.default).lower()
+    if scale != "original":
+        found = re.fullmatch(r"(\d{1,3})%", scale)
+        if found is None or not 10 <= int(found.group(1)) <= 100:
+            raise InvalidOption(f"scale: must be original or a percentage from 10% to 100%, not {scale!r}")
+        values["scale_percent"] = int(found.group(1))
+
+
+def parse_position(option: Option, params: Mapping[str, Any], values: dict[str, Any], context: ParseContext) -> None:
+    position = _text(params, "position", option.default).lower()
+    if position == "center":
+        values["position"] = (50, 50)
+    elif position != "original":
+        found = re.fullmatch(r"(\d{1,3})%(?: (\d{1,3})%)?", position)
+        if found is None or int(found.group(1)) > 100 or int(found.group(2) or 0) > 100:
+            raise InvalidOption(f"position: must be original, center, or 'X% Y%', not {position!r}")
+        values["position"] = (int(found.group(1)), int(found.group(2) or found.group(1)))
+    elif "scale_percent" in values:
+        values["position"] = (50, 50)  # a scaled subject is centred unless told otherwise, as remove.bg
+
+
+def parse_shadow(option: Option, params: Mapping[str, Any], values: dict[str, Any], context: ParseContext) -> None:
+    shadow = _text(params, "add_shadow", _text(params, "shadow", "false")).lower()
+    if shadow not in TRUE_WORDS | FALSE_WORDS:
+        raise InvalidOption(f"add_shadow: must be true or false, not {shadow!r}")
+    if shadow in TRUE_WORDS or params.get("shadow_type"):
+        values["shadow_opacity"] = _number(params, "shadow_opacity", 50, 0, 100)
+
+
+def background_elsewhere(
+    option: Option, params: Mapping[str, Any], values: dict[str, Any], context: ParseContext
+) -> None:
+    """bg_image is a file or a URL, read by removal.web.inputs; services stores it and sets bg_image_sha256."""
+
+
+def parse_color(text: str) -> tuple[int, int, int, int]:
+    """'ff0000', '#ff0000cc', 'f00' or a CSS name -> RGBA."""
+    candidate = text.strip()
+    if re.fullmatch(r"[0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8}", candidate):
+        candidate = "#" + candidate
+    try:
+        color = ImageColor.getrgb(candidate)
+    except ValueError:
+        raise InvalidOption(
+            f"bg_color: must be a hex colour like ff0000 or #ff0000cc, or a colour name, not {text!r}"
+        ) from None
+    return (*color[:3], color[3] if len(color) == 4 else 255)
+
+
+def _flag(params: Mapping[str, Any], name: str, default: str = "false") -> bool:
+    word = _text(params, name, default).lower()
+    if word not in TRUE_WORDS | FALSE_WORDS:
+        raise InvalidOption(f"{name}: must be true or false, not {word!r}")
+    return word in TRUE_WORDS
+
+
+def _number(params: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:
+    text = _text(params, name, str(default))
+    if not text.isdigit() or not low <= int(text) <= high:
+        raise InvalidOption(f"{name}: must be a whole number from {low} to {high}, not {text!r}")
+    return int(text)
+
+
+def _text(params: Mapping[str, Any], name: str, default: str) -> str:
+    value = params.get(name)
+    if value is None:
+        return default
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if not isinstance(value, str | int | float):
+        raise InvalidOption(f"{name}: must be a string")
+    return str(value).strip()

@@ -1,0 +1,240 @@
+"""A still image (or one frame): the model's mask, cleaned, as alpha; then placed, cropped and finished as asked."""
+
+import math
+from typing import Any
+
+import numpy as np
+from PIL import Image, ImageFilter, ImageOps
+
+from removal.cutout import confidence, refine
+from removal.cutout.decode import decode_image
+from removal.cutout.encode import Cutout, encode
+from removal.cutout.options import PREVIEW_PIXELS, Options
+
+DEFAULT_OPTIONS = Options()
+
+
+def remove_background(
+    image: Image.Image,
+    *,
+    session: Any,
+    matting: tuple[int, int, int] | None = None,
+    quality: str = "fast",
+    partner: Any = None,
+) -> Image.Image:
+    """Return an RGBA cutout of `image`: the model's mask, cleaned, becomes the alpha channel.
+
+    The mask is cleaned and its soft edge pixels' colours freed of the background
+    (removal.cutout.refine); `quality="best"` also averages in the model's mask of the
+    mirror image and the `partner` session's mask (see predict_mask). Colour is
+    kept unpremultiplied; pixels that end fully transparent are zeroed so the PNG
+    compresses well (compose_cutout). `matting`
+    (foreground threshold, background threshold, erode size) refines the edges
+    with rembg's alpha matting (finer hair, slower).
+    """
+    return scored_cutout(image, session=session, matting=matting, quality=quality, partner=partner)[0]
+
+
+def scored_cutout(
+    image: Image.Image,
+    *,
+    session: Any,
+    matting: tuple[int, int, int] | None = None,
+    quality: str = "fast",
+    partner: Any = None,
+) -> tuple[Image.Image, float]:
+    """remove_background's cutout, and how sure the model is of it (removal.cutout.confidence, read
+    from the model's mask before the clean-up, as it was fitted)."""
+    rgb = image.convert("RGB") if image.mode != "RGB" else image
+    mask = predict_mask(rgb, session=session, quality=quality, partner=partner)
+    sure = confidence.confidence(mask)
+    alpha = refine.refine_alpha(mask)
+    if matting is not None:
+        from rembg.bg import alpha_matting_cutout
+
+        try:
+            matted = alpha_matting_cutout(rgb, Image.fromarray(alpha), *matting)
+            alpha = np.asarray(matted.getchannel("A"), dtype=np.uint8)
+        except ValueError:
+            pass  # matting finds no unknown region on some masks; the model's mask stands, as in rembg
+    return compose_cutout(image, alpha), sure
+
+
+def compose_cutout(image: Image.Image, alpha: np.ndarray) -> Image.Image:
+    """`image` made transparent by `alpha` (uint8, its size), soft edges' colours freed of the background.
+
+    An input that already had transparency keeps it where the mask would show it.
+    """
+    rgb = image.convert("RGB") if image.mode != "RGB" else image
+    if image.mode == "RGBA":
+        alpha = np.minimum(alpha, np.asarray(image.getchannel("A"), dtype=np.uint8))
+    # Composed with Pillow rather than NumPy indexing (same pixels, a third of the time),
+    # in place: no second full-size RGBA image at any moment.
+    mask = Image.fromarray(alpha)
+    cutout = refine.decontaminate(rgb, alpha).convert("RGBA")
+    cutout.putalpha(mask)
+    cutout.paste((0, 0, 0, 0), mask=mask.point(lambda value: 0 if value else 255))
+    return cutout
+
+
+def cut_out_image(image: Image.Image, options: Options, *, session: Any, partner: Any) -> tuple[Image.Image, float]:
+    """One still image or frame at the requested size, through scored_cutout with the options' model settings:
+    the cutout and its confidence."""
+    return scored_cutout(
+        fit_size(image, options),
+        session=session,
+        matting=options.alpha_matting,
+        quality=options.quality,
+        partner=partner,
+    )
+
+
+def predict_mask(rgb: Image.Image, *, session: Any, quality: str = "fast", partner: Any = None) -> np.ndarray:
+    """The model's mask of `rgb` (uint8, its size).
+
+    For "best", the mean of the masks of the photo and of its mirror image; with a
+    `partner` session (a second model), the mean of that and the partner's mask.
+    Measured on real photos (docs/quality.md): each step raises IoU.
+    """
+    (mask,) = session.predict(rgb)
+    if quality != "best":
+        return np.asarray(mask, dtype=np.uint8)
+    (mirrored,) = session.predict(ImageOps.mirror(rgb))
+    mean = (np.asarray(mask, dtype=np.float32) + np.asarray(ImageOps.mirror(mirrored), dtype=np.float32)) / 2
+    if partner is not None:
+        (partner_mask,) = partner.predict(rgb)
+        mean = (mean + np.asarray(partner_mask, dtype=np.float32)) / 2
+    return (mean + 0.5).astype(np.uint8)
+
+
+def fit_size(image: Image.Image, options: Options) -> Image.Image:
+    """Scale down (never up) to the requested size before the model runs."""
+    width, height = image.size
+    scale = 1.0
+    if options.size_preview and width * height > PREVIEW_PIXELS:
+        scale = math.sqrt(PREVIEW_PIXELS / (width * height))
+    if options.size_bound is not None:
+        scale = min(scale, options.size_bound[0] / width, options.size_bound[1] / height)
+    if scale >= 1:
+        return image
+    target = (max(1, int(width * scale)), max(1, int(height * scale)))
+    return image.resize(target, Image.Resampling.LANCZOS)
+
+
+def _roi_box(roi: tuple[str, str, str, str], size: tuple[int, int]) -> tuple[int, int, int, int]:
+    def pixels(token: str, full: int) -> int:
+        number = int(token.rstrip("px%"))
+        return round(full * number / 100) if token.endswith("%") else number
+
+    left, top, right, bottom = (pixels(token, size[index % 2]) for index, token in enumerate(roi))
+    return left, top, max(left, right), max(top, bottom)
+
+
+def place_subject(cutout: Image.Image, options: Options) -> Image.Image:
+    """remove.bg's roi, scale and position: keep only the subject in the box, resize it, move it."""
+    if options.roi is not None:
+        inside = Image.new("L", cutout.size, 0)
+        inside.paste(255, _roi_box(options.roi, cutout.size))
+        alpha = Image.fromarray(np.minimum(np.asarray(cutout.getchannel("A")), np.asarray(inside)))
+        cutout = cutout.copy()
+        cutout.putalpha(alpha)
+    if options.position is None:
+        return cutout
+    box = cutout.getchannel("A").getbbox()
+    if box is None:
+        return cutout
+    subject = cutout.crop(box)
+    if options.scale_percent is not None:
+        factor = options.scale_percent / 100 * min(cutout.width / subject.width, cutout.height / subject.height)
+        subject = subject.resize(
+            (max(1, round(subject.width * factor)), max(1, round(subject.height * factor))), Image.Resampling.LANCZOS
+        )
+    x_percent, y_percent = options.position
+    canvas = Image.new("RGBA", cutout.size, (0, 0, 0, 0))
+    offset = (
+        round((cutout.width - subject.width) * x_percent / 100),
+        round((cutout.height - subject.height) * y_percent / 100),
+    )
+    canvas.alpha_composite(subject, (max(0, offset[0]), max(0, offset[1])))
+    return canvas
+
+
+def crop_to_subject(cutout: Image.Image, options: Options) -> Image.Image:
+    """Crop to the visible subject, plus a transparent margin (pixels or % of the subject's size)."""
+    box = cutout.getchannel("A").getbbox()
+    if box is None:
+        return cutout  # nothing found: keep the whole image rather than return nothing
+    left, top, right, bottom = box
+    margin_x = margin_y = options.crop_margin
+    if options.crop_margin_percent:
+        margin_x = round((right - left) * options.crop_margin / 100)
+        margin_y = round((bottom - top) * options.crop_margin / 100)
+    subject = cutout.crop(box)
+    if not margin_x and not margin_y:
+        return subject
+    canvas = Image.new("RGBA", (subject.width + 2 * margin_x, subject.height + 2 * margin_y), (0, 0, 0, 0))
+    canvas.paste(subject, (margin_x, margin_y))
+    return canvas
+
+
+def add_shadow(cutout: Image.Image, opacity: int) -> Image.Image:
+    """A soft drop shadow under the subject, offset down and right, `opacity` percent dark."""
+    alpha = cutout.getchannel("A")
+    reach = max(2, round(max(cutout.size) * 0.02))
+    shade = alpha.point(lambda value: value * opacity // 100).filter(ImageFilter.GaussianBlur(reach))
+    shadow = Image.new("RGBA", cutout.size, (0, 0, 0, 0))
+    shadow.paste(
+        (0, 0, 0, 255), (reach // 2, reach), shade.crop((0, 0, cutout.width - reach // 2, cutout.height - reach))
+    )
+    shadow.alpha_composite(cutout)
+    return shadow
+
+
+def finish(cutout: Image.Image, options: Options, background: Image.Image | None = None) -> Image.Image:
+    """The requested channels, shadow and background (an image, scaled and cropped to cover, or a colour)."""
+    if options.channels == "alpha":
+        return cutout.getchannel("A")
+    if options.shadow_opacity:
+        cutout = add_shadow(cutout, options.shadow_opacity)
+    if background is not None:
+        canvas = ImageOps.fit(background.convert("RGBA"), cutout.size, Image.Resampling.LANCZOS)
+    elif options.bg_color is not None:
+        canvas = Image.new("RGBA", cutout.size, options.bg_color)
+    else:
+        return cutout
+    canvas.alpha_composite(cutout)
+    return canvas.convert("RGB") if options.format == "jpg" else canvas
+
+
+def laid_out(cutout: Image.Image, options: Options, background: Image.Image | None, *, compress_level: int) -> Cutout:
+    """The cutout placed, cropped, finished and encoded as the options ask."""
+    cutout = place_subject(cutout, options)
+    if options.crop:
+        cutout = crop_to_subject(cutout, options)
+    result = finish(cutout, options, background)
+    box = cutout.getchannel("A").getbbox()
+    return Cutout(
+        foreground=(box[0], box[1], box[2] - box[0], box[3] - box[1]) if box else None,
+        data=encode(result, fmt=options.format, compress_level=compress_level),
+        width=result.width,
+        height=result.height,
+        mime_type=options.mime_type,
+        extension=options.extension,
+    )
+
+
+def recompose(
+    data: bytes,
+    mask: Image.Image,
+    *,
+    max_pixels: int,
+    compress_level: int,
+    options: Options = DEFAULT_OPTIONS,
+    background: Image.Image | None = None,
+) -> Cutout:
+    """The cutout of a still image with `mask` (from decode_mask) instead of the model's, in the options' form."""
+    image = fit_size(decode_image(data, max_pixels=max_pixels), options)
+    if mask.size != image.size:  # size=preview or size=WxH scaled the photo down before the model
+        mask = mask.resize(image.size, Image.Resampling.BILINEAR)
+    cutout = compose_cutout(image, np.asarray(mask, dtype=np.uint8))
+    return laid_out(cutout, options, background, compress_level=compress_level)

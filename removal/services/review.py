@@ -1,0 +1,70 @@
+"""Review: a person's look at a flagged cutout ("looks fine"), and flagged items made again with quality=best.
+
+A cutout less sure than REVIEW_CONFIDENCE_BELOW needs review until someone edits it
+(removal.services.edits) or marks it reviewed here. `batch_improve` queues a batch's
+flagged items again in place, with their own quality preset; the worker keeps the
+result they had as `previous_result`.
+"""
+
+from django.db import transaction
+from django.utils import timezone
+
+from removal.models import Batch, Item
+from removal.services.edits import ItemNotEditable
+from removal.services.processing import announce_after_commit, enqueue_processing
+
+Status = Item.Status
+IMPROVED_QUALITY = "best"
+
+
+class NothingToImprove(Exception):
+    """No item of the batch needs review, so there is nothing to run again."""
+
+
+def item_review(*, item: Item) -> Item:
+    """Mark a finished item as looked at: it no longer needs review (its result is unchanged)."""
+    with transaction.atomic():
+        current = Item.objects.select_for_update().select_related("batch").get(pk=item.pk)
+        if current.status != Status.DONE:
+            raise ItemNotEditable(f"this item is {current.status}; only a finished cutout can be reviewed")
+        if not current.reviewed:
+            current.reviewed = True
+            current.edits += 1  # a new state: the revision grows, so pages take the event
+            current.save(update_fields=["reviewed", "edits"])
+            announce_after_commit(current)
+    return current
+
+
+def batch_improve(*, batch: Batch, quality: str = IMPROVED_QUALITY) -> list[Item]:
+    """Queue the batch's items that need review again, in place, with `quality`; the items queued.
+
+    Raises NothingToImprove when none needs review.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        items = list(
+            Item.objects.needing_review()
+            .filter(batch=batch)
+            .select_for_update()
+            .select_related("batch")
+            .order_by("created_at", "id")
+        )
+        if not items:
+            raise NothingToImprove("no item of this batch needs review, so there is nothing to improve")
+        for item in items:
+            item.status, item.quality, item.queued_at = Status.QUEUED, quality, now
+            item.attempts_before, item.claim_token, item.lease_until = item.attempts, "", None
+            item.task_id = enqueue_processing(item.id, kind=batch.kind)
+            item.save(
+                update_fields=[
+                    "status",
+                    "quality",
+                    "queued_at",
+                    "attempts_before",
+                    "claim_token",
+                    "lease_until",
+                    "task_id",
+                ]
+            )
+            announce_after_commit(item)
+    return items

@@ -1,0 +1,309 @@
+"""The OpenAPI document's building blocks: component schemas, error replies and parameters.
+
+openapi.py puts them together with the paths. The options' properties come from their
+declaration (removal.cutout.options.OPTIONS).
+"""
+
+from typing import Any
+
+from removal.cutout import providers
+from removal.cutout.options import OPTIONS, QUALITIES
+
+JSON = "application/json"
+MULTIPART = "multipart/form-data"
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def error_reply(description: str, *, headers: tuple[str, ...] = ()) -> dict[str, Any]:
+    reply: dict[str, Any] = {"description": description, "content": {JSON: {"schema": ref("Error")}}}
+    if headers:
+        reply["headers"] = {name: {"$ref": f"#/components/headers/{name}"} for name in headers}
+    return reply
+
+
+def error_replies(*codes: int) -> dict[str, Any]:
+    texts = {
+        400: "Bad input; `error` says what and why.",
+        401: "No API key, or an invalid or revoked one.",
+        403: "A signed-in browser's write without the CSRF token.",
+        404: "No such object for this user.",
+        405: "Method not allowed.",
+        409: "Not possible in the object's state; `error` says why.",
+        413: "Too large.",
+        429: "Rate limit or daily quota reached.",
+        500: "The image could not be processed on our side.",
+        503: "Busy (queue full) or storage unavailable.",
+        504: "The cutout was not ready in time; `result` says where it will be.",
+    }
+    limited = ("Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")
+    return {
+        str(code): error_reply(texts[code], headers=limited if code == 429 else ("Retry-After",) if code == 503 else ())
+        for code in codes
+    }
+
+
+def json_reply(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    return {"description": description, "content": {JSON: {"schema": schema}}}
+
+
+# From the declaration in removal.cutout.options: each option, then the further parameters it reads.
+OPTION_PROPERTIES: dict[str, Any] = {
+    **{option.name: option.openapi() for option in OPTIONS},
+    **{name: {"type": "string"} for option in OPTIONS for name in option.params},
+}
+
+
+KEY_SECURITY: list[dict[str, list[str]]] = [
+    {"apiKeyHeader": []},
+    {"bearer": []},
+    {"apiKeyQuery": []},
+    {"pixlabHeader": []},
+]
+
+
+ID = {"name": "batch_id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+ITEM_ID = {"name": "item_id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+BINARY = {"type": "string", "format": "binary"}
+
+
+BATCH_SUMMARY_REQUIRED = ["id", "status", "created_at", "counts", "ws", "zip", "manifest", "options", "review_below"]
+
+# How sure the model is of a cutout, in every reply that reports one (serializers.review_fields).
+REVIEW_PROPERTIES: dict[str, Any] = {
+    "confidence": {
+        "type": ["number", "null"],
+        "minimum": 0,
+        "maximum": 1,
+        "description": "How sure the model is of the cutout, 0-1, read from its own mask (3 decimals); "
+        "null until the item is done, and for items made before it was measured.",
+    },
+    "needs_review": {
+        "type": "boolean",
+        "description": "A done item whose confidence is below the server's review_below (REVIEW_CONFIDENCE_BELOW) "
+        "and that nobody has edited or reviewed: it may need a look.",
+    },
+}
+
+
+BATCH_SUMMARY_PROPERTIES: dict[str, Any] = {
+    "id": {"type": "string", "format": "uuid"},
+    "status": {"type": "string", "enum": ["processing", "done", "empty"]},
+    "created_at": {"type": "string", "format": "date-time"},
+    "counts": ref("Counts"),
+    "ws": {"type": "string", "description": "The websocket path for this batch's progress events."},
+    "zip": {"type": "string"},
+    "manifest": {"type": "string", "description": "The path of the batch's manifest (also manifest.json in the zip)."},
+    "options": {"type": "object", "description": "The options the batch was made with."},
+    "review_below": {
+        "type": "number",
+        "description": "Items less sure than this are flagged needs_review (the server's REVIEW_CONFIDENCE_BELOW).",
+    },
+}
+
+
+SCHEMAS: dict[str, Any] = {
+    "Error": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["status", "error"],
+        "properties": {
+            "status": {"type": "integer"},
+            "error": {"type": "string"},
+            "rejected": {"type": "array", "items": ref("Rejected")},
+            "id": {"type": "string"},
+            "result": {"type": "string"},
+        },
+    },
+    "Rejected": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["filename", "error"],
+        "properties": {"filename": {"type": "string"}, "error": {"type": "string"}},
+    },
+    "Item": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": [
+            *("id", "filename", "status", "revision", "result", "original", "error"),
+            *("width", "height", "processing_ms", "cached", "edited", "mask"),
+            *("confidence", "needs_review", "reviewed", "quality"),
+        ],
+        "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "filename": {"type": "string"},
+            "status": {"type": "string", "enum": ["queued", "processing", "done", "failed"]},
+            "revision": {"type": "integer"},
+            "result": {"type": ["string", "null"]},
+            "original": {"type": "string"},
+            "error": {"type": ["string", "null"]},
+            "width": {"type": "integer"},
+            "height": {"type": "integer"},
+            "processing_ms": {"type": ["integer", "null"]},
+            "cached": {"type": "boolean"},
+            "edited": {"type": "boolean"},
+            "mask": {"type": ["string", "null"]},
+            **REVIEW_PROPERTIES,
+            "reviewed": {
+                "type": "boolean",
+                "description": "A person edited the cutout or marked it reviewed (POST .../review); a revert keeps it.",
+            },
+            "quality": {
+                "type": "string",
+                "enum": ["fast", "best"],
+                "description": "The quality preset of the current (or coming) result: the batch's, or best once "
+                "improved (POST /api/v1/batches/{batch_id}/improve).",
+            },
+        },
+    },
+    "ManifestEntry": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": [
+            *("id", "original_name", "output_name", "status", "error", "width", "height"),
+            *("bytes", "sha256", "options", "model", "cached", "confidence", "needs_review"),
+        ],
+        "properties": {
+            "id": {"type": "string", "format": "uuid"},
+            "original_name": {"type": "string", "description": "The uploaded file name."},
+            "output_name": {
+                "type": ["string", "null"],
+                "description": "The member's name in the zip; null unless done.",
+            },
+            "status": {"type": "string", "enum": ["queued", "processing", "done", "failed"]},
+            "error": {"type": ["string", "null"]},
+            "width": {"type": "integer"},
+            "height": {"type": "integer"},
+            "bytes": {"type": ["integer", "null"], "description": "The size of the output."},
+            "sha256": {"type": ["string", "null"], "description": "The SHA-256 of the output, in hex."},
+            "options": {"type": "object"},
+            "model": {"type": ["string", "null"], "description": "The model that made the output."},
+            "cached": {"type": "boolean"},
+            **REVIEW_PROPERTIES,
+        },
+    },
+    "Manifest": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["batch", "created_at", "options", "items"],
+        "properties": {
+            "batch": {"type": "string", "format": "uuid"},
+            "created_at": {"type": "string", "format": "date-time"},
+            "options": {"type": "object"},
+            "items": {"type": "array", "items": ref("ManifestEntry")},
+        },
+    },
+    "Counts": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["queued", "processing", "done", "failed", "total", "needs_review"],
+        "properties": {
+            name: {"type": "integer"} for name in ("queued", "processing", "done", "failed", "total", "needs_review")
+        },
+    },
+    "BatchSummary": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": BATCH_SUMMARY_REQUIRED,
+        "properties": BATCH_SUMMARY_PROPERTIES,
+    },
+    "Batch": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": [*BATCH_SUMMARY_REQUIRED, "items"],
+        "properties": {
+            **BATCH_SUMMARY_PROPERTIES,
+            "items": {"type": "array", "items": ref("Item")},
+            "rejected": {"type": "array", "items": ref("Rejected"), "description": "Only when creating."},
+        },
+    },
+    "AddedFiles": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["id", "items", "rejected"],
+        "properties": {
+            "id": {"type": "string"},
+            "items": {"type": "array", "items": ref("Item")},
+            "rejected": {"type": "array", "items": ref("Rejected")},
+        },
+    },
+    "BatchList": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["batches", "page", "pages", "count", "next", "previous"],
+        "properties": {
+            "batches": {"type": "array", "items": ref("BatchSummary")},
+            "page": {"type": "integer"},
+            "pages": {"type": "integer"},
+            "count": {"type": "integer"},
+            "next": {"type": ["string", "null"]},
+            "previous": {"type": ["string", "null"]},
+        },
+    },
+    "Cutout": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["status", "mimeType", "extension", "confidence", "needs_review"],
+        "properties": {
+            "status": {"type": "integer", "const": 200},
+            "imgData": {"type": "string", "contentEncoding": "base64"},
+            "link": {"type": "string"},
+            "mimeType": {"type": "string"},
+            "extension": {"type": "string"},
+            **REVIEW_PROPERTIES,
+        },
+    },
+    "Stored": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["status", "link", "id"],
+        "properties": {"status": {"type": "integer"}, "link": {"type": "string"}, "id": {"type": "string"}},
+    },
+    "Models": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["models", "default", "providers", "layout", "max_batch", "qualities", "measured"],
+        "properties": {
+            "models": {"type": "array", "items": {"type": "string"}},
+            "default": {"type": "string"},
+            "providers": {
+                "type": "array",
+                "items": {"type": "string"},
+                "description": "The ONNX Runtime execution providers the models run on, in order "
+                "(e.g. CUDAExecutionProvider, CPUExecutionProvider); see ORT_PROVIDERS.",
+            },
+            "layout": {
+                "type": "string",
+                "enum": [providers.PER_THREAD, providers.SHARED],
+                "description": "How worker threads run the models: each on its own session, or all on one session "
+                "per model that runs their images in batches; see ORT_LAYOUT.",
+            },
+            "max_batch": {
+                "type": "integer",
+                "description": "Images per run of a model, at most (1 on the per-thread layout); see ORT_MAX_BATCH.",
+            },
+            "qualities": {"type": "array", "items": {"type": "string", "enum": list(QUALITIES)}},
+            "measured": {
+                "type": "object",
+                "description": "What `make quality` last measured on real photos: photos (count), "
+                "measured_on (date), and models: {model: {preset: {iou, mae, residue, crop_iou, ms_per_image}}} "
+                "for the installed models it measured; empty when it has not run.",
+            },
+        },
+    },
+    "BgremoveParameters": {
+        "type": "object",
+        "properties": {
+            "img": {"type": "string", "description": "An http(s) image URL, or a /store link or id."},
+            "key": {"type": "string"},
+            "blob": {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no"]},
+            **OPTION_PROPERTIES,
+        },
+    },
+}

@@ -1,0 +1,33 @@
+/**
+ * Words and numbers for the scripts, in the page's language. The strings come from
+ * Django's JavaScript catalog (/jsi18n/, loaded by base.html before the modules);
+ * write each one as a literal `gettext("...")` call, so that `makemessages -d djangojs`
+ * finds it (docs/translations.md).
+ */
+
+const catalog = globalThis.django;
+const locale = document.documentElement.lang || undefined;
+
+/** The translation of `text`, or `text` itself when there is none (or no catalog). */
+export function gettext(text) {
+  return catalog ? catalog.gettext(text) : text;
+}
+
+/** The singular or the plural form for `count`, translated. */
+export function ngettext(singular, plural, count) {
+  if (catalog) return catalog.ngettext(singular, plural, count);
+  return count === 1 ? singular : plural;
+}
+
+/** `text` with each %(name)s replaced by values[name]. */
+export function interpolate(text, values) {
+  return text.replace(/%\((\w+)\)s/g, (_, name) => String(values[name]));
+}
+
+/** A number written as the page's language writes it (decimal comma in German, French, Spanish). */
+export function formatNumber(value, fractionDigits = 0) {
+  return new Intl.NumberFormat(locale, {
+    minimumFractionDigits: fractionDigits,
+    maximumFractionDigits: fractionDigits,
+  }).format(value);
+}

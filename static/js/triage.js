@@ -1,0 +1,190 @@
+/**
+ * Which cutouts need a look, on the batch page: a "needs a look" badge on each flagged
+ * card, a live count, a filter that shows only them, an order by confidence, "Looks fine"
+ * (POST /api/v1/items/<id>/review) and "Improve flagged with best"
+ * (POST /api/v1/batches/<id>/improve), which runs only the flagged items again.
+ *
+ * Whether an item is flagged is the server's word (`needs_review` in the item JSON: done,
+ * less confident than the batch's `review_below`, not reviewed); this module only shows it,
+ * counting from the item JSON the page already follows live, so the count moves as
+ * cutouts finish, are edited, or are marked fine.
+ */
+
+import { postForm, refusalText } from "./http.js";
+import { formatNumber, gettext, interpolate } from "./i18n.js";
+
+const IMPROVED_QUALITY = "best";
+
+const ui = {
+  bar: document.getElementById("triage"),
+  filter: document.getElementById("filter-flagged"),
+  sort: document.getElementById("sort-confidence"),
+  improve: document.getElementById("improve-flagged"),
+  empty: document.getElementById("filter-empty"),
+  error: document.getElementById("triage-error"),
+};
+
+const view = {
+  onlyFlagged: false,
+  leastConfidentFirst: false,
+  /** the batch's threshold (`review_below`), once a snapshot told it */
+  reviewBelow: null,
+  /**
+   * Item ids the filter has shown since it was turned on. A card marked fine, edited or being
+   * improved stays in view until the filter is toggled, rather than vanish under the pointer.
+   * @type {Set<string>}
+   */
+  keptInView: new Set(),
+};
+
+const percent = new Intl.NumberFormat(document.documentElement.lang || undefined, { style: "percent" });
+
+/** The threshold under which the server flags a cutout, from the batch JSON. */
+export function setReviewBelow(threshold) {
+  if (typeof threshold === "number") view.reviewBelow = threshold;
+}
+
+/** Short facts for a card's meta line: how sure the model was, and the quality when it is best. */
+export function triageFacts(item) {
+  const facts = [];
+  if (item.status === "done" && item.confidence != null) {
+    facts.push(interpolate(gettext("%(percent)s confident"), { percent: percent.format(item.confidence) }));
+  }
+  if (item.quality === IMPROVED_QUALITY) facts.push(gettext("best quality"));
+  return facts;
+}
+
+/** Show on a card whether its cutout needs a look: a badge with text (and a border), "Looks fine". */
+export function renderFlag(row, item) {
+  const flagged = Boolean(item.needs_review);
+  row.classList.toggle("flagged", flagged);
+  row.dataset.confidence = item.status === "done" && item.confidence != null ? String(item.confidence) : "";
+  const badge = row.querySelector(".badge.needs-look");
+  badge.hidden = !flagged;
+  row.querySelector(".looks-fine").hidden = !flagged;
+  if (!flagged) return;
+  const values = { percent: percent.format(item.confidence) };
+  badge.title =
+    view.reviewBelow == null
+      ? interpolate(gettext("The model is %(percent)s sure of this cutout. Click to edit it."), values)
+      : interpolate(
+          gettext("The model is %(percent)s sure of this cutout (under %(threshold)s is flagged). Click to edit it."),
+          { ...values, threshold: percent.format(view.reviewBelow) },
+        );
+}
+
+/**
+ * Wire a card's triage controls.
+ * @param {HTMLElement} row the card
+ * @param {object} handlers
+ * @param {() => void} handlers.onEdit opens the editor for the card's item
+ * @param {() => object | undefined} handlers.item the card's newest item JSON
+ * @param {(item: object) => void} handlers.onReviewed takes the item JSON the server answers
+ */
+export function wireCard(row, { onEdit, item, onReviewed }) {
+  row.querySelector(".badge.needs-look").addEventListener("click", onEdit);
+  const looksFine = row.querySelector(".looks-fine");
+  looksFine.addEventListener("click", async () => {
+    const current = item();
+    if (!current) return;
+    looksFine.disabled = true;
+    try {
+      const reply = await postForm(reviewUrl(current), []);
+      if (reply.status === 200) onReviewed(reply.body);
+      else showError(interpolate(gettext("Could not mark it fine: %(reason)s"), { reason: refusalText(reply) }));
+    } catch (error) {
+      showError(interpolate(gettext("Could not mark it fine: %(reason)s"), { reason: error.message }));
+    } finally {
+      looksFine.disabled = false;
+    }
+  });
+}
+
+/** /api/v1/items/<id>/review sits beside the item's result (only finished items have one, or need a look). */
+function reviewUrl(item) {
+  return item.result.replace(/\/result$/, "/review");
+}
+
+/**
+ * Wire the bar's controls.
+ * @param {object} handlers
+ * @param {string} handlers.apiBatches /api/v1/batches
+ * @param {() => string | null} handlers.batchId the batch being shown, once it exists
+ * @param {(batch: object) => void} handlers.onImproved takes the batch JSON the improve call answers
+ * @param {() => void} handlers.onViewChange shows the cards again after the filter or the order changed
+ */
+export function setupTriage({ apiBatches, batchId, onImproved, onViewChange }) {
+  ui.filter.addEventListener("click", () => {
+    view.onlyFlagged = !view.onlyFlagged;
+    view.keptInView.clear();
+    onViewChange();
+  });
+  ui.sort.addEventListener("change", () => {
+    view.leastConfidentFirst = ui.sort.checked;
+    onViewChange();
+  });
+  ui.improve.addEventListener("click", async () => {
+    const id = batchId();
+    if (!id) return;
+    ui.improve.disabled = true;
+    showError(null);
+    try {
+      const reply = await postForm(`${apiBatches}/${id}/improve`, [["quality", IMPROVED_QUALITY]]);
+      if (reply.status === 202) onImproved(reply.body);
+      else showError(interpolate(gettext("Could not improve: %(reason)s"), { reason: refusalText(reply) }));
+    } catch (error) {
+      showError(interpolate(gettext("Could not improve: %(reason)s"), { reason: error.message }));
+    }
+    onViewChange();
+  });
+}
+
+/**
+ * The bar and the cards after any change: the count, the buttons, which cards show, their order.
+ * @param {HTMLElement} list the cards' list
+ * @param {Map<string, object>} items item id -> newest item JSON
+ * @param {boolean} hasBatch whether the page follows a batch yet
+ */
+export function updateTriage(list, items, hasBatch) {
+  const flagged = [...items.values()].filter((item) => item.needs_review).length;
+  const anyDone = [...items.values()].some((item) => item.status === "done");
+  ui.bar.hidden = !hasBatch || !anyDone;
+  ui.filter.textContent = interpolate(gettext("Needs a look (%(count)s)"), { count: formatNumber(flagged) });
+  ui.filter.setAttribute("aria-pressed", String(view.onlyFlagged));
+  ui.filter.disabled = !flagged && !view.onlyFlagged;
+  ui.improve.textContent = interpolate(gettext("Improve flagged with best (%(count)s)"), {
+    count: formatNumber(flagged),
+  });
+  ui.improve.disabled = !flagged;
+  let shown = 0;
+  for (const row of list.children) {
+    if (row.classList.contains("flagged")) view.keptInView.add(row.dataset.itemId);
+    row.hidden = view.onlyFlagged && !view.keptInView.has(row.dataset.itemId);
+    if (!row.hidden) shown += 1;
+  }
+  ui.empty.hidden = !view.onlyFlagged || shown > 0;
+  orderCards(list);
+}
+
+/** Least confident first (cards without a confidence yet last), else as uploaded; moves only what must move. */
+function orderCards(list) {
+  const rows = [...list.children];
+  const wanted = [...rows].sort((a, b) => {
+    if (view.leastConfidentFirst) {
+      const byConfidence = confidenceKey(a) - confidenceKey(b);
+      if (byConfidence) return byConfidence;
+    }
+    return Number(a.dataset.order) - Number(b.dataset.order);
+  });
+  if (wanted.every((row, index) => row === rows[index])) return;
+  list.append(...wanted);
+}
+
+function confidenceKey(row) {
+  return row.dataset.confidence === "" || row.dataset.confidence == null ? 2 : Number(row.dataset.confidence);
+}
+
+function showError(text) {
+  ui.error.textContent = text ?? "";
+  ui.error.hidden = !text;
+}

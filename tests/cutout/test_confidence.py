@@ -1,0 +1,135 @@
+"""removal.cutout.confidence on the served model's own masks of real photos (scikit-image's)."""
+
+import io
+import tempfile
+from pathlib import Path
+
+import imageio_ffmpeg
+import numpy as np
+import pytest
+from django.conf import settings
+from PIL import Image
+
+from removal.cutout import confidence, pipeline
+from tests.conftest import photo_bytes
+
+MAX_PIXELS = 50_000_000
+
+
+def model_mask(name: str, *, size: tuple[int, int] | None = None) -> np.ndarray:
+    session = pipeline.thread_session(settings.REMBG_MODEL, settings.U2NET_HOME)
+    photo = pipeline.decode_image(photo_bytes(name, size=size), max_pixels=MAX_PIXELS)
+    return pipeline.predict_mask(photo, session=session)
+
+
+@pytest.mark.parametrize("name", ["chelsea.png", "coffee.png", "astronaut.png"])
+def test_a_photo_with_one_clear_subject_is_confident_and_not_flagged(name: str) -> None:
+    score = confidence.confidence(model_mask(name))
+    assert score >= 0.9
+    assert not confidence.needs_review(score)
+
+
+@pytest.mark.parametrize("name", ["grass.png", "gravel.png", "text.png"])
+def test_a_photo_without_a_subject_leaves_specks_that_are_flagged(name: str) -> None:
+    """On a texture the model finds no subject: what its mask keeps is scattered, hesitant and small."""
+    mask = model_mask(name)
+    score = confidence.confidence(mask)
+    assert (mask >= 128).any()  # the model did keep something: the score, not an empty mask, flags it
+    assert score < 0.1
+    assert confidence.needs_review(score)
+
+
+def test_a_mask_that_hesitates_over_half_the_subject_is_less_confident() -> None:
+    """The cat's mask with its right half at the model's undecided middle: a wide soft band."""
+    mask = model_mask("chelsea.png")
+    hesitant = mask.copy()
+    right = hesitant[:, hesitant.shape[1] // 2 :]
+    right[right >= 128] = 150
+    right[(right > 30) & (right < 128)] = 100
+    assert confidence.signals(hesitant).band_width > 2 * confidence.signals(mask).band_width
+    assert confidence.confidence(hesitant) < confidence.confidence(mask) - 0.05
+
+
+def test_a_second_piece_as_large_as_the_subject_is_flagged() -> None:
+    """The cat's mask on a frame twice as wide, then with a second cat-sized piece beside it:
+    what a model that keeps a piece of background next to the subject gives."""
+    mask = model_mask("chelsea.png")
+    height, width = mask.shape
+    wide = np.zeros((height, 2 * width), dtype=np.uint8)
+    wide[:, :width] = mask
+    two_pieces = wide.copy()
+    two_pieces[:, width:] = np.fliplr(mask)
+    assert confidence.signals(two_pieces).split_share == pytest.approx(0.5, abs=0.01)
+    assert not confidence.needs_review(confidence.confidence(wide))
+    assert confidence.needs_review(confidence.confidence(two_pieces))
+
+
+def test_the_same_photo_larger_scores_about_the_same() -> None:
+    """Measured on a copy at the model's resolution: a bigger photo of the same scene is no more or less sure."""
+    small = confidence.confidence(model_mask("chelsea.png"))
+    large = confidence.confidence(model_mask("chelsea.png", size=(1802, 1200)))
+    assert abs(small - large) < 0.05
+
+
+def test_an_empty_mask_scores_zero_and_is_flagged() -> None:
+    empty = np.zeros((300, 400), dtype=np.uint8)
+    assert confidence.confidence(empty) == 0.0
+    assert confidence.needs_review(0.0)
+
+
+def test_the_signals_read_what_they_name() -> None:
+    """A 100x100 square with a 2-pixel soft ring on a 320x320 frame, and a second square a quarter its area."""
+    mask = np.zeros((320, 320), dtype=np.uint8)
+    mask[50:150, 50:150] = 255
+    mask[48:50, 48:152] = mask[150:152, 48:152] = 100
+    mask[48:152, 48:50] = mask[48:152, 150:152] = 100
+    mask[200:250, 200:250] = 255
+    found = confidence.signals(mask)
+    assert found.area_share == pytest.approx((100 * 100 + 50 * 50) / 320**2)
+    assert found.split_share == pytest.approx(2500 / 12500)
+    assert found.band_width == pytest.approx((104**2 - 100**2) / (4 * 99 + 4 * 49))  # soft ring / outlines
+
+
+def cut_out(data: bytes, *, max_frames: int = 1) -> pipeline.Cutout:
+    session = pipeline.thread_session(settings.REMBG_MODEL, settings.U2NET_HOME)
+    return pipeline.cut_out(data, session=session, max_pixels=MAX_PIXELS, compress_level=1, max_frames=max_frames)
+
+
+def test_a_still_cutout_carries_the_confidence_of_its_model_mask() -> None:
+    cutout = cut_out(photo_bytes("coffee.png"))
+    assert cutout.confidence == pytest.approx(confidence.confidence(model_mask("coffee.png")))
+    assert cutout.confidence is not None and cutout.confidence >= 0.9
+
+
+def frames_of(names: list[str], size: tuple[int, int]) -> list[Image.Image]:
+    return [Image.open(io.BytesIO(photo_bytes(name, size=size))).convert("RGB") for name in names]
+
+
+def test_an_animation_is_as_sure_as_its_least_confident_frame() -> None:
+    size = (400, 300)
+    frames = frames_of(["coffee.png", "grass.png", "coffee.png"], size)
+    buffer = io.BytesIO()
+    frames[0].save(buffer, "PNG", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    cutout = cut_out(buffer.getvalue(), max_frames=10)
+    assert cutout.frames == 3
+    least = min(confidence.confidence(model_mask(name, size=size)) for name in ("coffee.png", "grass.png"))
+    assert cutout.confidence == pytest.approx(least, abs=0.02)
+    assert cutout.confidence is not None and confidence.needs_review(cutout.confidence)
+
+
+def video_of(names: list[str], size: tuple[int, int] = (320, 240)) -> bytes:
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "clip.mp4"
+        writer = imageio_ffmpeg.write_frames(str(path), size, fps=10, codec="libx264", macro_block_size=1)
+        writer.send(None)
+        for frame in frames_of(names, size):
+            writer.send(frame.tobytes())
+        writer.close()
+        return path.read_bytes()
+
+
+def test_a_video_with_one_frame_the_model_cannot_read_is_flagged() -> None:
+    clear = cut_out(video_of(["coffee.png"] * 3), max_frames=10)
+    mixed = cut_out(video_of(["coffee.png", "coffee.png", "gravel.png"]), max_frames=10)
+    assert clear.confidence is not None and not confidence.needs_review(clear.confidence)
+    assert mixed.confidence is not None and confidence.needs_review(mixed.confidence)

@@ -1,0 +1,123 @@
+"""Each language in a real browser: the first screen, sign-up, the upload page and its scripts, the picker."""
+
+import io
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from PIL import Image
+
+# test_browser's module-scoped Chromium, for this module too.
+from tests.e2e.test_browser import browser  # noqa: F401
+
+pytestmark = [pytest.mark.browser, pytest.mark.live]
+
+WAIT_MS = 20_000  # as long as the other browser tests wait: the machine may be busy
+
+# Chromium's locale sets Accept-Language. Per language: the first screen's heading, the upload
+# page's heading, and what static/js writes for an empty file (its badge, its reason).
+LANGUAGES = {
+    "en-US": ("Remove the background from your photos", "Remove backgrounds", "rejected", "the file is empty"),
+    "de-DE": ("Entfernen Sie den Hintergrund Ihrer Fotos", "Hintergründe entfernen", "abgelehnt", "die Datei ist leer"),
+    "es-ES": ("Quita el fondo de tus fotos", "Quitar fondos", "rechazado", "el archivo está vacío"),
+    "fr-FR": (
+        "Supprimez l\u2019arrière-plan de vos photos",
+        "Supprimer les arrière-plans",
+        "refusé",
+        "le fichier est vide",
+    ),
+}
+
+
+@contextmanager
+def browsing_in(browser: Any, base_url: str, locale: str) -> Iterator[Any]:  # noqa: F811
+    context = browser.new_context(base_url=base_url, locale=locale)
+    context.set_default_timeout(WAIT_MS)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        yield page
+    finally:
+        context.close()
+    assert errors == []
+
+
+def sign_up_here(page: Any) -> None:
+    """Sign up through the (translated) form: the fields are found by their ids, not their labels."""
+    username = f"lang-{uuid.uuid4().hex[:8]}"
+    page.goto("/accounts/signup/")
+    page.fill("#id_username", username)
+    page.fill("#id_email", f"{username}@example.com")
+    page.fill("#id_password1", "correct horse battery")
+    page.fill("#id_password2", "correct horse battery")
+    page.click("button[type=submit]")
+
+
+def pixels(png: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(png)) as image:
+        return np.asarray(image.convert("L"), dtype=np.int16)
+
+
+@pytest.mark.parametrize("locale", LANGUAGES)
+def test_each_language_renders_the_first_screen_and_the_upload_page(
+    browser: Any,  # noqa: F811
+    embedded_server: Any,
+    tmp_path: Path,
+    locale: str,
+) -> None:
+    from playwright.sync_api import expect
+
+    landing, upload, rejected, empty_file = LANGUAGES[locale]
+    with browsing_in(browser, embedded_server.url, locale) as page:
+        page.goto("/")
+        expect(page.locator("h1")).to_have_text(landing, timeout=WAIT_MS)
+        cutout = page.locator("#sample-cutout")
+        page.wait_for_function(
+            "img => img.complete && img.naturalWidth === 480", arg=cutout.element_handle(), timeout=60_000
+        )
+
+        sign_up_here(page)
+        heading = page.locator("h1")
+        expect(heading).to_have_text(upload, timeout=WAIT_MS)
+        page.screenshot(path=str(tmp_path / f"upload-{locale}.png"), full_page=True)
+        # The heading as drawn: put the English words in its place, and the pixels must change
+        # unless this is English.
+        drawn = pixels(heading.screenshot())
+        heading.evaluate("h1 => { h1.textContent = 'Remove backgrounds'; }")
+        english = pixels(heading.screenshot())
+        differs = drawn.shape != english.shape or bool(np.abs(drawn - english).max() > 64)
+        assert differs == (not locale.startswith("en")), locale
+        assert drawn.std() > 10  # text, not a blank box
+
+        # static/js speaks the language too: an empty file is refused on the page, before any upload.
+        page.evaluate(
+            """() => {
+                const data = new DataTransfer();
+                data.items.add(new File([], "empty.jpg", { type: "image/jpeg" }));
+                const drop = new DragEvent("drop", { dataTransfer: data, bubbles: true, cancelable: true });
+                document.getElementById("dropzone").dispatchEvent(drop);
+            }"""
+        )
+        row = page.locator("#items .item").first
+        expect(row.locator(".badge.status")).to_have_text(rejected, timeout=WAIT_MS)
+        expect(row.locator(".error")).to_have_text(empty_file, timeout=WAIT_MS)
+
+
+def test_the_picker_switches_and_remembers_the_language(browser: Any, embedded_server: Any) -> None:  # noqa: F811
+    from playwright.sync_api import expect
+
+    with browsing_in(browser, embedded_server.url, "de-DE") as page:
+        page.goto("/accounts/login/")
+        expect(page.locator("h1")).to_have_text("Anmelden", timeout=WAIT_MS)
+        expect(page.locator("#language-apply")).to_be_hidden(timeout=WAIT_MS)  # language.js applies a choice at once
+        with page.expect_navigation():
+            page.select_option("#language-select", "fr")
+        expect(page.locator("h1")).to_have_text("Se connecter", timeout=WAIT_MS)
+        page.goto("/accounts/password/reset/")
+        expect(page.locator("h1")).to_have_text("Réinitialiser votre mot de passe", timeout=WAIT_MS)
+        assert page.evaluate("document.documentElement.lang") == "fr"

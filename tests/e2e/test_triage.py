@@ -1,0 +1,176 @@
+"""Which cutouts need a look, on the batch page in a real browser (static/js/triage.js).
+
+Real photos the served model is sure of (coffee.png: a cup on a table) and ones it is not
+(grass.png, brick.png: textures with no subject, confidence near 0), processed by a live
+server; the page's count, badge, filter, order, "Looks fine", editor and "Improve flagged
+with best" are checked against what the batch API says of the same items.
+"""
+
+import re
+from decimal import ROUND_HALF_UP, Decimal
+from typing import Any
+
+import pytest
+
+from tests.conftest import photo_path
+from tests.e2e.test_browser import (
+    PROCESSING_TIMEOUT_MS,
+    browser,  # noqa: F401
+    browsing,
+    sign_up,
+)
+from tests.e2e.test_editor import drag
+
+pytestmark = [pytest.mark.browser, pytest.mark.live]
+
+SURE = "coffee.png"
+UNSURE = ("grass.png", "brick.png")
+
+
+def upload_and_finish(page: Any, names: list[str]) -> dict[str, dict[str, Any]]:
+    """Upload the photos into one batch, wait until every card is done; the batch API's items by filename."""
+    from playwright.sync_api import expect
+
+    page.set_input_files("#file-input", [photo_path(name) for name in names])
+    for name in names:
+        expect(card(page, name)).to_have_attribute("data-status", "done", timeout=PROCESSING_TIMEOUT_MS)
+    return items_by_name(page)
+
+
+def items_by_name(page: Any) -> dict[str, dict[str, Any]]:
+    batch_id = re.search(r"/batches/([0-9a-f-]{36})/", page.url)[1]  # type: ignore[index]
+    reply = page.request.get(f"/api/v1/batches/{batch_id}")
+    assert reply.ok, reply.text()
+    batch = reply.json()
+    return {item["filename"]: {**item, "batch": batch} for item in batch["items"]}
+
+
+def as_percent(confidence: float) -> str:
+    """As the page writes it in English (Intl rounds the JSON's decimal digits half up)."""
+    return f"{(Decimal(str(confidence)) * 100).quantize(Decimal(1), rounding=ROUND_HALF_UP)}%"
+
+
+def card(page: Any, name: str) -> Any:
+    return page.locator(f'.item[data-filename="{name}"]')
+
+
+def shown_names(page: Any) -> list[str]:
+    return page.locator(".item:visible").evaluate_all("rows => rows.map((row) => row.dataset.filename)")
+
+
+def test_flagged_cards_are_counted_badged_filtered_ordered_and_cleared(browser: Any, embedded_server: Any) -> None:  # noqa: F811
+    from playwright.sync_api import expect
+
+    with browsing(browser, embedded_server.url) as page:
+        sign_up(page)
+        names = [UNSURE[0], SURE, UNSURE[1]]
+        items = upload_and_finish(page, names)
+        flagged = sorted(name for name, item in items.items() if item["needs_review"])
+        assert flagged == sorted(UNSURE), {name: item["confidence"] for name, item in items.items()}
+        assert items[SURE]["batch"]["counts"]["needs_review"] == 2
+
+        # The count and the badge, with the confidence in its title, as a percentage.
+        expect(page.locator("#filter-flagged")).to_have_text("Needs a look (2)")
+        expect(page.locator("#improve-flagged")).to_have_text("Improve flagged with best (2)")
+        expect(page.locator("#improve-flagged")).to_be_enabled()
+        for name in UNSURE:
+            badge = card(page, name).locator(".badge.needs-look")
+            expect(badge).to_be_visible()
+            expect(badge).to_have_text("needs a look")
+            percent = as_percent(items[name]["confidence"])
+            expect(badge).to_have_attribute("title", re.compile(f"The model is {percent} sure .*Click to edit it"))
+            expect(card(page, name).locator(".looks-fine")).to_be_visible()
+        expect(card(page, SURE).locator(".badge.needs-look")).to_be_hidden()
+        expect(card(page, SURE).locator(".looks-fine")).to_be_hidden()
+        expect(card(page, SURE).locator(".meta")).to_contain_text(f"{as_percent(items[SURE]['confidence'])} confident")
+
+        # Least confident first, then back to upload order.
+        page.check("#sort-confidence")
+        by_confidence = sorted(names, key=lambda name: items[name]["confidence"])
+        expect(page.locator(".item")).to_have_count(3)
+        assert shown_names(page) == by_confidence
+        page.uncheck("#sort-confidence")
+        assert shown_names(page) == names
+
+        # The filter shows only the flagged cards, and toggles back.
+        page.click("#filter-flagged")
+        expect(page.locator("#filter-flagged")).to_have_attribute("aria-pressed", "true")
+        expect(card(page, SURE)).to_be_hidden()
+        assert shown_names(page) == [UNSURE[0], UNSURE[1]]
+
+        # "Looks fine" clears the badge, here and on the server; the card stays in the filtered
+        # view (nothing moves under the pointer) until the filter is toggled.
+        card(page, UNSURE[1]).locator(".looks-fine").click()
+        expect(card(page, UNSURE[1]).locator(".badge.needs-look")).to_be_hidden()
+        expect(page.locator("#filter-flagged")).to_have_text("Needs a look (1)")
+        fine = items_by_name(page)[UNSURE[1]]
+        assert fine["reviewed"] and not fine["needs_review"]
+        assert shown_names(page) == [UNSURE[0], UNSURE[1]]
+        page.click("#filter-flagged")
+        expect(page.locator("#filter-flagged")).to_have_attribute("aria-pressed", "false")
+        assert shown_names(page) == names
+        page.click("#filter-flagged")
+        expect(card(page, UNSURE[1])).to_be_hidden()
+        assert shown_names(page) == [UNSURE[0]]
+
+        # The badge opens the editor; a saved hand edit clears it.
+        card(page, UNSURE[0]).locator(".badge.needs-look").click()
+        expect(page.locator("#editor")).to_have_attribute("data-ready", "true", timeout=60_000)
+        page.locator("#editor-size").fill("60")
+        page.check("input[name=editor-tool][value=restore]")
+        drag(page, (512, 512), (200, 250), (320, 260))
+        page.click("#editor-save")
+        expect(page.locator("#editor")).to_be_hidden(timeout=60_000)
+        expect(card(page, UNSURE[0]).locator(".badge.needs-look")).to_be_hidden()
+        expect(page.locator("#filter-flagged")).to_have_text("Needs a look (0)")
+        expect(page.locator("#improve-flagged")).to_be_disabled()
+        edited = items_by_name(page)[UNSURE[0]]
+        assert edited["edited"] and edited["reviewed"] and not edited["needs_review"]
+        assert edited["batch"]["counts"]["needs_review"] == 0
+
+
+def test_improve_flagged_with_best_reruns_only_the_flagged_cards_live(browser: Any, embedded_server: Any) -> None:  # noqa: F811
+    from playwright.sync_api import expect
+
+    with browsing(browser, embedded_server.url) as page:
+        sign_up(page)
+        before = upload_and_finish(page, [SURE, UNSURE[0]])
+        assert before[UNSURE[0]]["needs_review"] and not before[SURE]["needs_review"]
+        assert before[UNSURE[0]]["quality"] == before[SURE]["quality"] == "fast"
+        expect(page.locator("#improve-flagged")).to_have_text("Improve flagged with best (1)")
+
+        flagged_card = card(page, UNSURE[0])
+        flagged_card.evaluate(
+            """row => {
+                window.statusesSeen = [];
+                new MutationObserver(() => window.statusesSeen.push(row.dataset.status))
+                    .observe(row, { attributes: true, attributeFilter: ["data-status"] });
+            }"""
+        )
+        page.click("#improve-flagged")
+        # The flagged card goes through processing again, live, and finishes with quality best.
+        expect(flagged_card.locator(".meta")).to_contain_text("best quality")
+        expect(flagged_card).to_have_attribute("data-status", "done", timeout=PROCESSING_TIMEOUT_MS)
+        assert {"queued", "processing"} & set(page.evaluate("window.statusesSeen"))
+        expect(flagged_card.locator(".meta")).to_contain_text("best quality")
+        expect(card(page, SURE).locator(".meta")).not_to_contain_text("best quality")
+
+        after = items_by_name(page)
+        assert after[UNSURE[0]]["quality"] == "best" and after[UNSURE[0]]["revision"] > before[UNSURE[0]]["revision"]
+        assert after[SURE]["quality"] == "fast" and after[SURE]["revision"] == before[SURE]["revision"]
+        assert after[SURE]["result"] == before[SURE]["result"]
+        # A texture with no subject stays unsure even with best: still flagged, still counted.
+        assert after[UNSURE[0]]["needs_review"], after[UNSURE[0]]["confidence"]
+        expect(flagged_card.locator(".badge.needs-look")).to_be_visible()
+        expect(page.locator("#filter-flagged")).to_have_text("Needs a look (1)")
+
+        # In German: the bar's words from the catalog, the percentage as German writes it.
+        page.context.add_cookies([{"name": "django_language", "value": "de", "url": embedded_server.url}])
+        page.reload()
+        expect(page.locator("#filter-flagged")).to_have_text("Zu prüfen (1)")
+        expect(page.locator("#improve-flagged")).to_have_text("Markierte mit best verbessern (1)")
+        confidence_pct, threshold_pct = (
+            as_percent(value)[:-1] for value in (after[UNSURE[0]]["confidence"], after[SURE]["batch"]["review_below"])
+        )
+        german_title = re.compile(rf"zu {confidence_pct}\s% sicher \(unter {threshold_pct}\s% wird markiert\)")
+        expect(flagged_card.locator(".badge.needs-look")).to_have_attribute("title", german_title)

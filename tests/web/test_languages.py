@@ -1,0 +1,80 @@
+"""The pages, e-mails and account pages in English, German, Spanish and French; the API stays English."""
+
+import re
+from typing import Any
+
+import pytest
+from django.core import mail
+from django.utils import timezone
+
+from removal.models import Batch
+from tests.conftest import make_item
+
+pytestmark = pytest.mark.django_db
+
+# Each language's heading of the first screen, the upload page and the log-in page.
+HEADINGS = {
+    "en": ("Remove the background from your photos", "Remove backgrounds", "Log in"),
+    "de": ("Entfernen Sie den Hintergrund Ihrer Fotos", "Hintergründe entfernen", "Anmelden"),
+    "es": ("Quita el fondo de tus fotos", "Quitar fondos", "Iniciar sesión"),
+    "fr": ("Supprimez l\u2019arrière-plan de vos photos", "Supprimer les arrière-plans", "Se connecter"),
+}
+
+
+def heading(html: str) -> str:
+    match = re.search(r"<h1[^>]*>(.*?)</h1>", html, re.S)
+    assert match is not None
+    return match.group(1).strip()
+
+
+@pytest.mark.parametrize("language", HEADINGS)
+def test_accept_language_chooses_the_pages_language(client: Any, user: Any, language: str) -> None:
+    landing, upload, login = HEADINGS[language]
+    headers = {"Accept-Language": f"{language};q=0.9, en;q=0.5"}
+    first_screen = client.get("/", headers=headers).content.decode()
+    assert heading(first_screen) == landing and f'<html lang="{language}">' in first_screen
+    assert heading(client.get("/accounts/login/", headers=headers).content.decode()) == login
+    client.force_login(user)
+    assert heading(client.get("/", headers=headers).content.decode()) == upload
+
+
+def test_the_picker_remembers_the_choice_over_accept_language(client: Any) -> None:
+    chosen = client.post("/i18n/setlang/", {"language": "fr", "next": "/accounts/login/"})
+    assert chosen.status_code == 302 and chosen["Location"] == "/accounts/login/"
+    assert chosen.cookies["django_language"].value == "fr"
+    assert chosen.cookies["django_language"]["max-age"] == 365 * 24 * 3600
+    page = client.get("/accounts/login/", headers={"Accept-Language": "de"}).content.decode()
+    assert heading(page) == "Se connecter"
+    assert '<option value="fr" lang="fr" selected>Français</option>' in page
+
+
+def test_the_javascript_catalog_follows_the_language(client: Any) -> None:
+    catalog = client.get("/jsi18n/", headers={"Accept-Language": "es"}).content.decode()
+    assert (
+        '"%(done)s of %(total)s done, %(failed)s failed": "%(done)s de %(total)s terminadas, %(failed)s fallidas"'
+        in (catalog)
+    )
+
+
+def test_api_errors_stay_english(client: Any) -> None:
+    reply = client.get("/api/v1/batches", headers={"Accept-Language": "de"})
+    assert reply.status_code == 401
+    assert reply.json()["error"].startswith("authentication required")
+
+
+def test_numbers_and_dates_are_written_the_languages_way(client: Any, user: Any) -> None:
+    make_item(Batch.objects.create(owner=user), processing_ms=1500)
+    client.force_login(user)
+    today = timezone.now().date()
+    german = client.get("/accounts/", headers={"Accept-Language": "de"}).content.decode()
+    english = client.get("/accounts/", headers={"Accept-Language": "en"}).content.decode()
+    assert "<td>1,5 s</td>" in german and f"<td>{today:%d.%m.%Y}</td>" in german
+    assert "<td>1.5 s</td>" in english and f"<td>{today:%m/%d/%Y}</td>" in english
+
+
+def test_the_reset_mail_is_written_in_the_visitors_language(client: Any, user: Any) -> None:
+    reply = client.post("/accounts/password/reset/", {"email": "alice@example.com"}, headers={"Accept-Language": "de"})
+    assert reply.status_code == 302
+    (message,) = mail.outbox
+    assert message.subject == "Setzen Sie Ihr bgsite-Passwort auf testserver zurück"
+    assert message.body.startswith("Hallo alice,") and "http://testserver/accounts/password/reset/" in message.body
