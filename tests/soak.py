@@ -120,6 +120,7 @@ class Tally:
         self.latencies: list[float] = []
         self.wrong: list[str] = []
         self.empty = self.missing_retry_after = 0
+        self.first_error: dict[str, str] = {}  # per unexpected status, the first reply's text
 
     def take(self) -> int | None:
         with self.lock:
@@ -128,8 +129,10 @@ class Tally:
             self.next_index += 1
             return self.next_index - 1
 
-    def record(self, status: int, took_ms: float, problem: str, retry_after: bool) -> int:
+    def record(self, status: int, took_ms: float, problem: str, retry_after: bool, text: str = "") -> int:
         with self.lock:
+            if status not in (200, 503):
+                self.first_error.setdefault(str(status), text[:200])
             self.statuses[str(status)] = self.statuses.get(str(status), 0) + 1
             if status == 200:
                 self.latencies.append(took_ms)
@@ -165,7 +168,8 @@ def run_soak(server: LiveServer, key: str, *, calls: int, clients: int, first: i
             )
             took_ms = (time.monotonic() - started) * 1000
             problem = cutout_problem(reply.content, pixels) if reply.status_code == 200 else ""
-            if tally.record(reply.status_code, took_ms, problem, "Retry-After" in reply.headers) == first:
+            text = reply.text if reply.status_code not in (200, 503) else ""
+            if tally.record(reply.status_code, took_ms, problem, "Retry-After" in reply.headers, text) == first:
                 rss_after_first = rss_bytes(pid)
             if reply.status_code in (429, 503):
                 time.sleep(float(reply.headers.get("Retry-After", "1")))
@@ -211,13 +215,15 @@ def _soak_report(tally: Tally, clients: int, seconds: float, first: int, rss_fir
         rss_end_mb=round(rss_end / 2**20, 1),
         rss_growth_percent=round(100 * (rss_end - rss_first) / rss_first, 1) if rss_first else 0.0,
         first=first,
-        notes=sorted(set(tally.wrong))[:10],
+        notes=sorted(set(tally.wrong))[:10] + [f"{code}: {text}" for code, text in tally.first_error.items()],
     )
 
 
 def soak_passed(report: SoakReport) -> list[str]:
     """What the embedded soak failed of its criteria; [] when it passed."""
     failures = []
+    if unexpected := {code: n for code, n in report.statuses.items() if code not in ("200", "503")}:
+        failures.append(f"replies other than 200 and 503: {unexpected}")
     if report.server_errors:
         failures.append(f"{report.server_errors} 5xx other than 503")
     if report.wrong_cutouts:
