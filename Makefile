@@ -11,7 +11,7 @@ MODEL := $(U2NET_HOME)/u2netp.onnx
 MODEL_INT8 := $(U2NET_HOME)/u2netp-int8.onnx
 SERVE := $(PY) -m uvicorn bgsite.asgi:application --host $(HOST) --port $(PORT) --lifespan on --http bgsite.server:HttpProtocol --ws bgsite.server:WebSocketProtocol --no-access-log
 
-.PHONY: run web worker test lint loadtest bench quality setup setup-dev migrate clean messages compilemessages
+.PHONY: run web worker test lint loadtest bench quality setup setup-dev migrate chromium clean messages compilemessages
 
 run: setup migrate
 	$(SERVE)
@@ -23,8 +23,18 @@ web: setup migrate
 worker: setup
 	$(PY) manage.py runworker
 
-test: setup-dev migrate lint
+test: setup-dev migrate lint chromium
 	$(PY) -m pytest
+
+# The browser tests drive Debian's Chromium (/usr/bin/chromium). Installed here where this
+# user can (root, with apt-get), as CI does; elsewhere those tests are skipped and the
+# test run's last lines say so, with the command that installs it.
+chromium:
+	@if [ ! -x /usr/bin/chromium ] && [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+		echo "installing chromium for the browser tests (apt-get)"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium \
+			|| echo "could not install chromium: the browser tests will be skipped"; \
+	fi
 
 # The long load runs (a short one is part of `make test`), over loopback only, each bounded in count
 # and time: 200 concurrent /bgremove calls and a 500-file batch at once; the soak (SOAK_CALLS
@@ -47,7 +57,8 @@ bench: setup-dev
 	$(PY) -m bench.run
 
 # The quality guard: cutouts of composites with known alpha, per installed model
-# (mean IoU, alpha error); writes bench/results/quality.json and docs/quality.md.
+# (mean IoU, alpha error) and the confidence rule (bench/triage.py); writes bench/results/quality.json
+# and docs/quality.md.
 quality: setup-dev
 	$(PY) -m bench.quality
 

@@ -21,21 +21,21 @@ from pathlib import Path
 from typing import Any
 
 import requests
-from websockets.sync.client import connect
+from bgsite_client.server import Server
 
 from bench.common import REPO, log, throughput, unique_jpeg
 from tests.conftest import CHROMIUM, LiveServer, PeakRss, launch_chromium
 
-# One shell for every key (a `createapikey` per user would start Django a dozen times).
 # Every zip holds this beside the cutouts (removal.services.MANIFEST_NAME).
 MANIFEST = "manifest.json"
-
+PASSWORD = "correct horse battery"
+# One shell for every user and key (a `createapikey` per user would start Django a dozen times).
 CREATE_KEYS = """
 import json
 from django.contrib.auth.models import User
 from accounts.services import api_key_create
-print("KEYS " + json.dumps({name: api_key_create(user=User.objects.create_user(name), name="bench")[1]
-                            for name in %r}))
+users = {name: User.objects.create_user(name, password=%r) for name in %r}
+print("KEYS " + json.dumps({name: api_key_create(user=user, name="bench")[1] for name, user in users.items()}))
 """
 # Server-side timestamps of a user's /bgremove items: latency split into queue, work and the rest.
 ITEM_TIMINGS = """
@@ -49,9 +49,10 @@ print("TIMINGS " + json.dumps([[(s - q).total_seconds() * 1000, (f - q).total_se
 
 
 def create_keys(server: LiveServer, usernames: list[str]) -> dict[str, str]:
-    """A user and an API key per name (one key per phase keeps each under the rate limit)."""
+    """A user (with PASSWORD) and an API key per name (one key per phase keeps each under the rate limit)."""
     server.manage("migrate", "--noinput", "-v", "0")
-    keys: dict[str, str] = json.loads(server.manage("shell", "-c", CREATE_KEYS % usernames).split("KEYS ", 1)[1])
+    script = CREATE_KEYS % (PASSWORD, usernames)
+    keys: dict[str, str] = json.loads(server.manage("shell", "-c", script).split("KEYS ", 1)[1])
     return keys
 
 
@@ -72,76 +73,60 @@ def item_timings(server: LiveServer, username: str) -> dict[str, float]:
     }
 
 
-def upload(server: LiveServer, http: requests.Session, key: str, files: list[tuple[str, bytes]], batch: str) -> str:
-    """Files into batch `batch`, or into a new batch when it is ""; the batch's id."""
-    url = f"{server.url}/api/v1/batches" + (f"/{batch}/files" if batch else "")
-    reply = http.post(url, headers={"X-Api-Key": key}, files=[("files", file) for file in files], timeout=300)
-    if reply.status_code != 201:
-        raise RuntimeError(f"{url} answered {reply.status_code}: {reply.text[:300]}")
-    return batch or str(reply.json()["id"])
+def send(
+    client: Server, files: list[tuple[str, bytes]], batch: str = "", *, total: int = 0, per_request: int = 100
+) -> tuple[str, float]:
+    """`files` into `batch` (a new one when ""), `per_request` to a request, while the batch's events are followed
+    until `total` of its items (by default as many as the files) are done: the batch's id and when that was."""
+    chunks = [
+        [(name, io.BytesIO(data)) for name, data in files[i : i + per_request]]
+        for i in range(0, len(files), per_request)
+    ]
+    batch = batch or str(client.upload("/api/v1/batches", chunks.pop(0), {})["id"])
+    failed: list[Exception] = []
 
+    def upload_rest() -> None:
+        try:
+            for chunk in chunks:
+                client.upload(f"/api/v1/batches/{batch}/files", chunk, {})
+        except Exception as exc:
+            failed.append(exc)
 
-class BatchWatcher(threading.Thread):
-    """Follows a batch's websocket until it reports all `total` items finished."""
-
-    def __init__(self, server: LiveServer, key: str, batch: str, total: int) -> None:
-        super().__init__(daemon=True)
-        self.url, self.key, self.total = f"{server.ws_url}/ws/batches/{batch}", key, total
-        self.finished_at: float | None = None
-        self.last: Any = None
-
-    def run(self) -> None:
-        with connect(self.url, additional_headers={"X-Api-Key": self.key}, open_timeout=30) as socket:
-            while True:
-                self.last = json.loads(socket.recv(timeout=600)).get("batch") or {}
-                if self.last.get("status") == "done" and self.last.get("counts", {}).get("total") == self.total:
-                    self.finished_at = time.perf_counter()
-                    return
-
-    def wait(self) -> None:
-        self.join(timeout=900)
-        if self.finished_at is None:
-            raise RuntimeError(f"the batch did not finish: {self.last}")
+    threading.Thread(target=upload_rest, daemon=True).start()
+    done: set[str] = set()
+    deadline = time.perf_counter() + 900
+    for item in client.batch_items(batch):  # at least every 30 s: a quiet websocket falls back to HTTP
+        if failed or item["status"] == "failed" or time.perf_counter() > deadline:
+            raise RuntimeError(f"the batch did not finish: {failed or item}")
+        done |= {item["id"]} if item["status"] == "done" else set()
+        if len(done) == (total or len(files)):
+            return batch, time.perf_counter()
+    raise AssertionError("batch_items never ends")
 
 
 def bulk(server: LiveServer, key: str, files: list[tuple[str, bytes]], per_request: int = 10) -> dict[str, Any]:
-    """All files as one batch, from the first byte of the upload to the event that says it is done."""
-    with requests.Session() as http:
-        started = time.perf_counter()
-        batch = upload(server, http, key, files[:per_request], "")
-        watcher = BatchWatcher(server, key, batch, len(files))
-        watcher.start()
-        for start in range(per_request, len(files), per_request):
-            upload(server, http, key, files[start : start + per_request], batch)
-    watcher.wait()
-    assert watcher.finished_at is not None
-    seconds = watcher.finished_at - started
-    return throughput(len(files), seconds)
+    """All files as one batch, from the first byte of the upload to the event that says the last is done."""
+    started = time.perf_counter()
+    _, finished = send(Server(server.url, key, timeout=300), files, per_request=per_request)
+    return throughput(len(files), finished - started)
 
 
 def zip_download(server: LiveServer, key: str, distinct: list[tuple[str, bytes]], total: int) -> dict[str, Any]:
     """A batch of `total` small cutouts, made cheaply (the `distinct` photos are processed, the rest are the same
     bytes again, which result reuse answers), then its zip streamed at full speed while the server's RSS is sampled."""
-    with requests.Session() as http:
-        batch = upload(server, http, key, distinct, "")
-        copies = [(f"copy-{i:04d}.jpg", distinct[i % len(distinct)][1]) for i in range(total - len(distinct))]
-        for count, files in ((len(distinct), []), (total, copies)):  # the copies once the originals are done
-            watcher = BatchWatcher(server, key, batch, count)
-            watcher.start()
-            for start in range(0, len(files), 100):
-                upload(server, http, key, files[start : start + 100], batch)
-            watcher.wait()
-        time.sleep(0.5)
-        assert server.process is not None
-        body, first_byte = io.BytesIO(), None
-        with PeakRss(server.process.pid, interval=0.01) as rss:
-            started = time.perf_counter()
-            url = f"{server.url}/api/v1/batches/{batch}/zip"
-            with http.get(url, headers={"X-Api-Key": key}, stream=True, timeout=600) as reply:
-                reply.raise_for_status()
-                for chunk in reply.iter_content(64 * 1024):
-                    first_byte = first_byte or time.perf_counter() - started
-                    body.write(chunk)
+    client = Server(server.url, key, timeout=600)
+    batch, _ = send(client, distinct)
+    copies = [(f"copy-{i:04d}.jpg", distinct[i % len(distinct)][1]) for i in range(total - len(distinct))]
+    send(client, copies, batch, total=total)  # the copies once the originals are done
+    time.sleep(0.5)
+    assert server.process is not None
+    body, first_byte = io.BytesIO(), None
+    with PeakRss(server.process.pid, interval=0.01) as rss:
+        started = time.perf_counter()
+        with client.request("GET", f"/api/v1/batches/{batch}/zip", stream=True) as reply:
+            for chunk in reply.iter_content(64 * 1024):
+                first_byte = first_byte or time.perf_counter() - started
+                body.write(chunk)
     with zipfile.ZipFile(body) as archive:
         cutouts = [name for name in archive.namelist() if name != MANIFEST]
         if len(cutouts) != total or MANIFEST not in archive.namelist() or archive.testzip() is not None:
@@ -155,7 +140,6 @@ def zip_download(server: LiveServer, key: str, distinct: list[tuple[str, bytes]]
     }
 
 
-PASSWORD = "correct horse battery"
 DONE_TIMEOUT_MS = 1_800_000
 
 
@@ -220,8 +204,7 @@ def fronts(photos: list[bytes]) -> dict[str, Any]:
         raise RuntimeError("chromium is not installed (apt-get install chromium): the page cannot be timed")
     work = Path(tempfile.mkdtemp(prefix="bench-fronts-"))
     server = LiveServer(data_dir=work / "data")
-    server.manage("migrate", "--noinput", "-v", "0")
-    keys = {name: server.create_user(name, PASSWORD) for name in ("page", "cli")}
+    keys = create_keys(server, ["page", "cli"])
     server.start()
     page_photos = write_folder(work / "page", photos, "page")
     write_folder(work / "cli-in", photos, "cli")

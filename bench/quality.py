@@ -25,7 +25,7 @@ import numpy as np
 import skimage
 from PIL import Image, ImageDraw, ImageFilter
 
-from bench import realphotos, scores
+from bench import realphotos, scores, triage
 from bench.common import MODEL_DIR, REPO, SERVED_MODEL, markdown_table, text_table
 from removal.cutout import pipeline, refine
 from removal.cutout.installed import MEASURED_QUALITY, installed_models
@@ -55,8 +55,9 @@ TARGETS = {
 BEST_PARTNER = os.environ.get("QUALITY_BEST_PARTNER", "u2net-int8")
 
 
-def cut_out_alpha(data: bytes, model: str, quality: str) -> tuple[np.ndarray, float]:
-    """The alpha of bgsite's cutout of `data` with `model` and the preset `quality`, and the seconds it took."""
+def cut_out_alpha(data: bytes, model: str, quality: str) -> tuple[np.ndarray, float, float | None]:
+    """The alpha of bgsite's cutout of `data` with `model` and the preset `quality`, the seconds it took,
+    and the cutout's confidence."""
     session = pipeline.thread_session(model, MODEL_DIR)
     partner = pipeline.best_partner(quality, model, BEST_PARTNER, MODEL_DIR)
     started = time.perf_counter()
@@ -65,7 +66,14 @@ def cut_out_alpha(data: bytes, model: str, quality: str) -> tuple[np.ndarray, fl
         data, session=session, max_pixels=50_000_000, compress_level=1, options=options, partner=partner
     )
     seconds = time.perf_counter() - started
-    return np.asarray(Image.open(io.BytesIO(cutout.data)).getchannel("A")), seconds
+    return np.asarray(Image.open(io.BytesIO(cutout.data)).getchannel("A")), seconds, cutout.confidence
+
+
+def scored_cutout(photo: realphotos.Photo, model: str, quality: str) -> dict[str, Any]:
+    """One photo's cutout with `model` and `quality`, scored: its figures, time and confidence."""
+    alpha, seconds, confidence = cut_out_alpha(photo.jpeg, model, quality)
+    row = {"id": photo.id, "category": photo.category, "ms": seconds * 1000, "confidence": confidence}
+    return row | scores.score(alpha, photo.truth, trimap=photo.trimap)
 
 
 def raw_mask(data: bytes, session: Any) -> np.ndarray:
@@ -84,11 +92,7 @@ def score_photos(model: str, photos: list[realphotos.Photo]) -> dict[str, Any]:
             | scores.score(raw_mask(photo.jpeg, session), photo.truth, trimap=photo.trimap)
         )
         for quality in QUALITIES:
-            alpha, seconds = cut_out_alpha(photo.jpeg, model, quality)
-            per_photo[quality].append(
-                {"id": photo.id, "category": photo.category, "ms": seconds * 1000}
-                | scores.score(alpha, photo.truth, trimap=photo.trimap)
-            )
+            per_photo[quality].append(scored_cutout(photo, model, quality))
     return {variant: summarise(rows) for variant, rows in per_photo.items()}
 
 
@@ -185,7 +189,7 @@ def colour_bleed(photo: Image.Image, alpha: np.ndarray, truth: np.ndarray, colou
 def score_composites(model: str, cases: list[tuple[str, bytes, np.ndarray, np.ndarray]]) -> dict[str, Any]:
     ious, maes, bleeds = [], [], []
     for _, data, truth, colours in cases:
-        alpha, _ = cut_out_alpha(data, model, "fast")
+        alpha, _, _ = cut_out_alpha(data, model, "fast")
         ious.append(scores.iou(alpha, truth))
         maes.append(float(np.abs(alpha.astype(np.int16) - truth).mean()))
         photo = pipeline.decode_image(data, max_pixels=50_000_000)
@@ -255,7 +259,7 @@ def worst_picture(
     for row in sorted(rows, key=lambda r: r["iou"])[:count]:
         photo = by_id[row["id"]]
         image = Image.open(io.BytesIO(photo.jpeg)).convert("RGB")
-        alpha, _ = cut_out_alpha(photo.jpeg, model, "fast")
+        alpha, _, _ = cut_out_alpha(photo.jpeg, model, "fast")
         loud = Image.new("RGB", image.size, (255, 0, 200))
         truth_on = Image.composite(image, loud, Image.fromarray(photo.truth))
         cutout_on = Image.composite(image, loud, Image.fromarray(alpha))
@@ -297,7 +301,10 @@ def main() -> int:
         real[model] = score_photos(model, photos)
     cases = all_cases()
     composites = [score_composites(model, cases) for model in order]
-    verdicts = target_verdicts(real[SERVED_MODEL]) + int8_guard(composites)
+    served = real[SERVED_MODEL]
+    found = triage.figures(served["fast"]["photos"], served["best"]["photos"])
+    verdicts = target_verdicts(served) + int8_guard(composites)
+    triage_verdicts = triage.verdicts(found)
 
     print(text_table(["model", "variant", "photos", *FIGURE_HEADER], real_rows(real)))
     composite_header = [
@@ -311,16 +318,18 @@ def main() -> int:
     ]
     composite_rows = [[str(v) for v in row.values()] for row in composites]
     print(text_table(composite_header, composite_rows))
-    for line, holds in verdicts:
+    print(text_table(["confidence (issue 21)", "value"], triage.table_rows(found)))
+    for line, holds in verdicts + triage_verdicts:
         print(f"{'met ' if holds else 'MISSED'}  {line.replace('`', '')}")
 
     results_dir = REPO / "bench" / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
     worst = worst_picture(SERVED_MODEL, photos, real[SERVED_MODEL]["fast"]["photos"])
     worst.save(results_dir / "quality-worst.jpg", quality=85)
+    triage.write_pictures(photos, served["fast"]["photos"], SERVED_MODEL)
     machine = platform.processor() or platform.machine()
     (results_dir / "quality.json").write_text(
-        json.dumps({"machine": machine, "real": real, "composites": composites}, indent=1)
+        json.dumps({"machine": machine, "real": real, "composites": composites, "triage": found}, indent=1)
     )
     MEASURED_QUALITY.write_text(json.dumps(measured_for_page(real, len(photos)), indent=2) + "\n")
     template = string.Template((REPO / "bench" / "templates" / "quality.md").read_text())
@@ -332,6 +341,10 @@ def main() -> int:
             verdicts="\n".join(f"- {'met' if holds else '**missed**'}: {line}" for line, holds in verdicts),
             composite_table=markdown_table(composite_header, composite_rows),
             case_count=len(cases),
+            triage_table=markdown_table(["figure", "value"], triage.table_rows(found)),
+            triage_verdicts="\n".join(
+                f"- {'met' if holds else '**missed**'}: {line}" for line, holds in triage_verdicts
+            ),
         )
     )
     return 0 if all(holds for _, holds in verdicts) else 1

@@ -29,7 +29,7 @@ import requests
 from PIL import Image
 
 from bench import bgsite, images, rembg_cli, report
-from bench.common import REPO, SERVED_MODEL, LatencyRun, log, machine, run_requests, unique_jpeg
+from bench.common import REPO, SERVED_MODEL, LatencyRun, log, machine, run_requests, summary, unique_jpeg
 from tests.conftest import LiveServer
 
 Send = Callable[[requests.Session, bytes], bytes]
@@ -86,10 +86,10 @@ class Bench:
                     sent = [unique_jpeg(data, f"{side}-{mix}-{len(parts[side])}-{i}") for i, data in enumerate(half)]
                     parts[side].append(run_requests(senders[side](mix), sent, concurrency=concurrency))
             for side, runs in parts.items():
-                self.results.setdefault(side, {})[mix] = summary = LatencyRun.combined(runs).summary()
+                self.results.setdefault(side, {})[mix] = mixed = summary(runs)
                 log(
-                    f"  {side} {mix}: p50 {summary['p50_ms']} ms, p99 {summary['p99_ms']} ms, {summary['ips']} img/s, "
-                    f"{summary['kb_per_image']} KB/image"
+                    f"  {side} {mix}: p50 {mixed['p50_ms']} ms, p99 {mixed['p99_ms']} ms, {mixed['ips']} img/s, "
+                    f"{mixed['kb_per_image']} KB/image"
                 )
 
     def ceiling(self) -> None:

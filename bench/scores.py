@@ -7,6 +7,7 @@ import statistics
 from typing import Any
 
 import numpy as np
+from PIL import Image
 from scipy import ndimage
 
 SUBJECT = 128  # alpha above this counts as subject for IoU
@@ -31,10 +32,7 @@ def edge_band(truth: np.ndarray) -> np.ndarray:
 
 
 def box(alpha: np.ndarray, threshold: int = 1) -> tuple[int, int, int, int] | None:
-    rows, cols = np.nonzero(np.asarray(alpha) >= threshold)
-    if rows.size == 0:
-        return None
-    return int(cols.min()), int(rows.min()), int(cols.max()) + 1, int(rows.max()) + 1
+    return Image.fromarray(np.asarray(alpha) >= threshold).getbbox()
 
 
 def box_iou(first: tuple[int, int, int, int] | None, second: tuple[int, int, int, int] | None) -> float:

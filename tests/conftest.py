@@ -4,6 +4,7 @@
 into a failure, so CI cannot go green without Postgres, Redis, S3 or Chromium.
 """
 
+import functools
 import io
 import os
 import shutil
@@ -126,6 +127,16 @@ def image_host() -> Iterator[tuple[str, list[str]]]:
 
 
 # --- in-process tests ----------------------------------------------------------
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _fast_password_hashing() -> Iterator[None]:
+    """In-process tests hash passwords with a fast hasher, as Django advises for tests: the default PBKDF2
+    spends most of a second per user on purpose. Live servers keep the default."""
+    from django.test import override_settings
+
+    with override_settings(PASSWORD_HASHERS=["django.contrib.auth.hashers.MD5PasswordHasher"]):
+        yield
 
 
 @pytest.fixture(autouse=True)
@@ -252,6 +263,9 @@ class LiveServer:
     port: int = field(default_factory=free_port)
     process: subprocess.Popen[bytes] | None = None
     started_at: float = 0.0  # time.monotonic() when the server process was spawned
+    # A data folder `manage.py migrate` made (SQLite database and secret key), copied instead of migrating again.
+    migrated_template: Path | None = None
+    migrated: bool = False
     log_path: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -279,17 +293,27 @@ class LiveServer:
         return run_manage(self.env, *args)
 
     def create_user(self, username: str, password: str = "correct horse battery") -> str:
-        """Create a user in this server's database and return a new API key for it."""
-        self.manage(
+        """Create a user in this server's database and return a new API key for it (one manage.py process)."""
+        created = self.manage(
             "shell",
             "-c",
-            "from django.contrib.auth.models import User; "
-            f"User.objects.create_user({username!r}, password={password!r})",
+            "from django.contrib.auth.models import User; from accounts.services import api_key_create; "
+            f"user = User.objects.create_user({username!r}, password={password!r}); "
+            "print(api_key_create(user=user, name='tests')[1])",
         )
-        return self.manage("createapikey", username, "--name", "tests").strip().splitlines()[-1]
+        return created.strip().splitlines()[-1]
+
+    def migrate(self) -> None:
+        """`manage.py migrate`, as `make run` does first; a server on SQLite copies the session's migrated folder."""
+        if self.migrated_template is not None and not {"DATABASE_URL", "SECRET_KEY"} & self.env.keys():
+            shutil.copytree(self.migrated_template, self.data_dir, dirs_exist_ok=True)
+        else:
+            self.manage("migrate", "--noinput", "-v", "0")
+        self.migrated = True
 
     def start(self, timeout: float = 60) -> None:
-        self.manage("migrate", "--noinput", "-v", "0")
+        if not self.migrated:  # a restart finds its database migrated
+            self.migrate()
         log = self.log_path.open("ab")
         self.started_at = time.monotonic()
         self.process = subprocess.Popen(
@@ -308,11 +332,11 @@ class LiveServer:
             if self.process.poll() is not None:
                 raise RuntimeError(f"server exited with {self.process.returncode}:\n{self.log()}")
             try:
-                if requests.get(f"{self.url}/healthz", timeout=1).ok:
+                if requests.get(f"{self.url}/healthz", timeout=5).ok:
                     return
-            except (requests.ConnectionError, requests.Timeout):  # not up yet, or too busy to answer in 1 s
-                pass
-            time.sleep(0.1)
+            except (requests.ConnectionError, requests.Timeout):
+                pass  # not listening yet, or too busy starting to answer
+            time.sleep(0.05)
         raise RuntimeError(f"server did not start in {timeout} s:\n{self.log()}")
 
     def stop(self, *, kill: bool = False) -> None:
@@ -335,8 +359,18 @@ def server_factory() -> Iterator[Any]:
     servers: list[LiveServer] = []
     root = Path(tempfile.mkdtemp(prefix="bgsite-live-"))
 
+    @functools.cache
+    def migrated_template() -> Path:
+        template = root / "migrated"
+        template.mkdir()
+        run_manage(
+            {**os.environ, "DATA_DIR": str(template), "DJANGO_SETTINGS_MODULE": "bgsite.settings"}, "migrate", "-v", "0"
+        )
+        return template
+
     def make(**env_overrides: str) -> LiveServer:
         server = LiveServer(data_dir=root / f"server-{len(servers)}", env_overrides=env_overrides)
+        server.migrated_template = migrated_template()
         server.data_dir.mkdir()
         servers.append(server)
         return server
@@ -431,6 +465,27 @@ def launch_chromium(playwright: Any) -> Any:
         executable_path=str(CHROMIUM),
         args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking"],
     )
+
+
+# Browser tests skipped in this run for want of Chromium: said again in the run's last lines.
+_browser_tests_skipped: set[str] = set()
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and "browser" in report.keywords and "chromium not installed" in str(report.longrepr):
+        _browser_tests_skipped.add(report.nodeid)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    """After pytest's own summary: how many browser tests were skipped, and the one command that fixes it."""
+    reporter = config.pluginmanager.get_plugin("terminalreporter")
+    if _browser_tests_skipped and reporter is not None:
+        reporter.write_line(
+            f"{len(_browser_tests_skipped)} browser tests were skipped: {CHROMIUM} is missing. "
+            "Install it with `apt-get install chromium` (as root; `make test` does so itself when run as root).",
+            yellow=True,
+            bold=True,
+        )
 
 
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")

@@ -96,8 +96,9 @@ def test_batches_status_and_download(embedded_server: LiveServer, tmp_path: Path
     key = embedded_server.create_user("cli-download")
     photos = tmp_path / "photos"
     photos.mkdir()
-    (photos / "one.jpg").write_bytes(photo_bytes("astronaut.png", size=(120, 90)))
+    (photos / "one.jpg").write_bytes(photo_bytes("chelsea.png", size=(300, 200)))
     (photos / "broken.jpg").write_bytes(photo_bytes("chelsea.png")[:3000])
+    (photos / "grass.jpg").write_bytes(photo_bytes("grass.png", size=(320, 240)))  # no subject: flagged
     env = client_env()
     done = subprocess.run(
         bgsite(embedded_server, key, "remove", str(photos), "-o", str(tmp_path / "out"), "--json"),
@@ -107,14 +108,19 @@ def test_batches_status_and_download(embedded_server: LiveServer, tmp_path: Path
         text=True,
         timeout=120,
     )
-    batch_id = json.loads(done.stdout)["batches"][0]
+    summary = json.loads(done.stdout)
+    batch_id = summary["batches"][0]
+    cutouts = {Path(entry["path"]).name: entry for entry in summary["cutouts"]}
+    assert cutouts["one.jpg"]["needs_review"] is False and cutouts["one.jpg"]["confidence"] >= 0.6
+    assert cutouts["grass.jpg"]["needs_review"] is True and cutouts["grass.jpg"]["confidence"] < 0.2
+    assert summary["needs_review"] == 1
 
     listed = subprocess.run(bgsite(embedded_server, key, "batches"), cwd=REPO, env=env, capture_output=True, text=True)
-    assert batch_id in listed.stdout and "1/2 done, 1 failed" in listed.stdout
+    assert batch_id in listed.stdout and "2/3 done, 1 failed" in listed.stdout
     status = subprocess.run(
         bgsite(embedded_server, key, "status", batch_id), cwd=REPO, env=env, capture_output=True, text=True
     )
-    assert "failed: broken.jpg:" in status.stdout
+    assert "failed: broken.jpg:" in status.stdout and "may need a look: grass.jpg" in status.stdout
 
     fetched: Any = subprocess.run(
         bgsite(embedded_server, key, "download", batch_id, "-o", str(tmp_path / "dl"), "--json"),
@@ -124,5 +130,32 @@ def test_batches_status_and_download(embedded_server: LiveServer, tmp_path: Path
         text=True,
     )
     assert fetched.returncode == 1
-    assert json.loads(fetched.stdout)["saved"] == [str(tmp_path / "dl" / "one.png")]
+    assert sorted(json.loads(fetched.stdout)["saved"]) == [
+        str(tmp_path / "dl" / name) for name in ("grass.png", "one.png")
+    ]
     assert (tmp_path / "dl" / "one.png").read_bytes() == (tmp_path / "out" / "one.png").read_bytes()
+
+
+def test_the_closing_line_and_the_review_list_name_the_flagged_images(
+    embedded_server: LiveServer, tmp_path: Path
+) -> None:
+    key = embedded_server.create_user("cli-review")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "cat.jpg").write_bytes(photo_bytes("chelsea.png", size=(300, 200)))
+    (photos / "gravel.jpg").write_bytes(photo_bytes("gravel.png", size=(300, 200)))
+    (photos / "grass.jpg").write_bytes(photo_bytes("grass.png", size=(320, 240)))
+    review_list = tmp_path / "look.txt"
+    done = subprocess.run(
+        bgsite(
+            embedded_server, key, "remove", str(photos), "-o", str(tmp_path / "out"), "--review-list", str(review_list)
+        ),
+        cwd=REPO,
+        env=client_env(),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr
+    assert f"2 of 3 may need a look (listed in {review_list})" in done.stdout
+    assert review_list.read_text().splitlines() == [str(photos / "grass.jpg"), str(photos / "gravel.jpg")]

@@ -57,6 +57,12 @@ def parser() -> argparse.ArgumentParser:
     remove.add_argument(
         "-O", "--option", action="append", default=[], metavar="NAME=VALUE", help="any other option of the API"
     )
+    remove.add_argument(
+        "--review-list",
+        type=Path,
+        metavar="FILE",
+        help="write the paths of the images whose cutout may need a look to FILE, one per line",
+    )
     remove.add_argument("--per-request", type=int, default=PER_REQUEST, help=argparse.SUPPRESS)
     remove.add_argument("--per-batch", type=int, default=PER_BATCH, help=argparse.SUPPRESS)
     remove.set_defaults(run=remove_command)
@@ -82,6 +88,10 @@ def remove_command(args: argparse.Namespace) -> int:
     run = Run(_server(args), options, quiet=args.json, per_request=args.per_request, per_batch=args.per_batch)
     run.remove(todo)
     failed = [{"path": str(job.source), "error": job.error} for job in todo if job.error]
+    made = [job for job in todo if job.done]
+    flagged = [str(job.source) for job in made if job.needs_review]
+    if args.review_list:
+        args.review_list.write_text("".join(f"{path}\n" for path in flagged))
     summary = {
         "ok": not failed,
         "images": len(jobs),
@@ -89,6 +99,16 @@ def remove_command(args: argparse.Namespace) -> int:
         "uploaded": sum(1 for job in todo if job.item_id),
         "done": sum(1 for job in todo if job.done),
         "failed": failed,
+        "needs_review": len(flagged),
+        "cutouts": [
+            {
+                "path": str(job.source),
+                "cutout": str(job.target),
+                "confidence": job.confidence,
+                "needs_review": job.needs_review,
+            }
+            for job in made
+        ],
         "batches": run.batches,
         "out": str(args.out),
     }
@@ -96,9 +116,18 @@ def remove_command(args: argparse.Namespace) -> int:
         f"{summary['images']} images: {summary['done']} cut out, "
         f"{summary['skipped']} already in {args.out}, {len(failed)} failed",
         *(f"  failed: {entry['path']}: {entry['error']}" for entry in failed),
+        *_review_lines(flagged, len(made), args.review_list),
     ]
     _report(args, summary, "\n".join(text))
     return 1 if failed else 0
+
+
+def _review_lines(flagged: list[str], made: int, review_list: Path | None) -> list[str]:
+    """The closing line on the cutouts the server flagged, and where they are listed."""
+    if not flagged:
+        return []
+    where = f"listed in {review_list}" if review_list else "list them with --review-list FILE"
+    return [f"{len(flagged)} of {made} may need a look ({where})"]
 
 
 def batches_command(args: argparse.Namespace) -> int:
@@ -120,6 +149,7 @@ def status_command(args: argparse.Namespace) -> int:
         f"  {counts['done']} done, {counts['failed']} failed, {counts['queued']} queued, "
         f"{counts['processing']} processing, {counts['total']} in all",
         *(f"  failed: {item['filename']}: {item['error']}" for item in batch["items"] if item["status"] == "failed"),
+        *(f"  may need a look: {item['filename']}" for item in batch["items"] if item.get("needs_review")),
     ]
     _report(args, batch, "\n".join(lines))
     return 0

@@ -20,6 +20,10 @@ class Job:
     item_id: str | None = None
     error: str | None = None
     done: bool = False
+    # How sure the server's model is of the cutout (0-1; None from a server that does not say),
+    # and whether the server flags it as one that may need a look.
+    confidence: float | None = None
+    needs_review: bool = False
 
 
 def collect(paths: list[Path], *, recursive: bool) -> list[tuple[Path, Path]]:

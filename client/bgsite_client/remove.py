@@ -100,6 +100,7 @@ class Run:
             if item["status"] == "done":
                 save_new(job.target, functools.partial(self.server.download, item["result"]))
                 job.done = True
+                job.confidence, job.needs_review = item.get("confidence"), bool(item.get("needs_review"))
             else:
                 job.error = item["error"] or "failed"
             del pending[item["id"]]

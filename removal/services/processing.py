@@ -27,7 +27,7 @@ from typing import Any
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.tasks import TaskResultStatus
 from django.utils import timezone
@@ -235,9 +235,15 @@ def _lease_renewed(item_id: uuid.UUID, token: str) -> Iterator[None]:
     def renew() -> None:
         try:
             while not stop.wait(settings.ITEM_LEASE_SECONDS / 3):
-                Item.objects.filter(pk=item_id, status=Status.PROCESSING, claim_token=token).update(
-                    lease_until=timezone.now() + lease
-                )
+                try:
+                    Item.objects.filter(pk=item_id, status=Status.PROCESSING, claim_token=token).update(
+                        lease_until=timezone.now() + lease
+                    )
+                except DatabaseError:
+                    # A dropped connection or a locked table fails this renewal, not the next ones:
+                    # the lease has two more chances before it runs out and the reaper re-queues the item.
+                    logger.warning("could not renew the lease of item %s; retrying", item_id, exc_info=True)
+                    connection.close()  # the next renewal connects afresh
         finally:
             connection.close()  # this thread's own connection
 

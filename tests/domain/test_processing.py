@@ -1,12 +1,14 @@
 """removal.services.processing: claiming, exactly-once outcomes, retries and recovery of lost work."""
 
 import io
+import time
 from datetime import timedelta
 from typing import Any
 
 import pytest
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django_tasks_db.models import DBTaskResult
@@ -139,6 +141,29 @@ def test_reaper_requeues_items_whose_job_was_taken_but_never_started(user: Any, 
     assert run_ready_jobs() == 1
     item.refresh_from_db()
     assert item.status == Status.DONE
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_lease_renewal_is_logged_and_retried(settings: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """While this test holds the item table in a transaction, SQLite refuses the renewer's writes ("database
+    table is locked"); renewing must go on once the table is free, or the reaper would take a live item."""
+    from django.contrib.auth.models import User
+
+    settings.ITEM_LEASE_SECONDS = 1  # a renewal every 1/3 s
+    (item,) = queue_items(User.objects.create_user("renewer"))
+    Item.objects.filter(pk=item.pk).update(status=Status.PROCESSING, claim_token="mine", lease_until=None)
+    with processing._lease_renewed(item.pk, "mine"):
+        with transaction.atomic():
+            Item.objects.filter(pk=item.pk).update(attempts=1)  # holds the table until the block ends
+            wait_until(lambda: "could not renew the lease" in caplog.text)
+        wait_until(lambda: Item.objects.get(pk=item.pk).lease_until is not None)
+
+
+def wait_until(condition: Any, timeout: float = 10) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
 
 
 def test_reaper_leaves_waiting_and_live_items_alone(user: Any, settings: Any) -> None:

@@ -38,7 +38,7 @@ def test_bgremove_replies_with_a_time_limited_link(s3_site: Any, s3_server: S3Se
     )
     assert reply.status_code == 200, reply.text
     body = reply.json()
-    assert set(body) == {"status", "link", "mimeType", "extension"}
+    assert set(body) == {"status", "link", "mimeType", "extension", "confidence", "needs_review"}
     public = s3_server.endpoint.replace("127.0.0.1", "localhost")
     assert body["link"].startswith(f"{public}/{s3_server.bucket}/users/")
     assert "X-Amz-Expires=" in body["link"] and "X-Amz-Signature=" in body["link"]

@@ -60,7 +60,9 @@ def test_scaled_topology_survives_a_killed_worker(
     key = web.create_user("scaled")
     photo = photo_bytes("coffee.png", size=(1280, 960))
     files = [("files", (f"p{index}.jpg", photo, "image/jpeg")) for index in range(PHOTOS)]
-    batch = requests.post(f"{web.url}/api/v1/batches", headers={"X-Api-Key": key}, files=files, timeout=60).json()
+    reply = requests.post(f"{web.url}/api/v1/batches", headers={"X-Api-Key": key}, files=files, timeout=60)
+    assert reply.status_code == 201, reply.text  # not a KeyError in the follower thread
+    batch = reply.json()
 
     # Follow the batch over the websocket; events come from the workers through Redis.
     events: list[dict[str, Any]] = []

@@ -162,3 +162,12 @@ def test_the_manifest_carries_confidence_and_needs_review(api: Any) -> None:
         assert entry["confidence"] == items[name]["confidence"]
         assert entry["needs_review"] is items[name]["needs_review"]
     assert entries["grass.jpg"]["needs_review"] is True and entries["chelsea.jpg"]["needs_review"] is False
+
+
+def test_an_improvement_is_not_refused_for_the_attempts_its_first_run_took(api: Any, settings: Any) -> None:
+    batch = finished_batch(api, UNSURE)
+    Item.objects.update(attempts=settings.ITEM_MAX_ATTEMPTS)  # the fast cutout took every attempt
+    assert api.post(f"/api/v1/batches/{batch['id']}/improve").status_code == 202
+    run_ready_jobs()
+    (item,) = api.get(f"/api/v1/batches/{batch['id']}").json()["items"]
+    assert item["status"] == "done" and item["quality"] == "best", item["error"]

@@ -1,0 +1,182 @@
+"""Which cutouts need a look (issue 21): the confidence rule measured on the real photos' served cutouts.
+
+From one run's per-photo rows of the served model (IoU, time and confidence of its fast and best
+cutouts, as bench/quality.py scores them): how well confidence ranks "IoU < 0.8" (AUROC), what
+the default threshold flags, and three workflows: (a) all fast, (b) all best, (c) fast, then best
+on the flagged only. Also two pictures: the most and least confident real-photo cutouts
+(bench/results, as the photos may not be shared) and scikit-image's photos (docs/images).
+
+    python -m bench.triage    # the served model's part of make quality alone: prints the table
+"""
+
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import skimage
+from PIL import Image, ImageDraw
+from scipy.stats import mannwhitneyu
+
+from bench.common import MODEL_DIR, REPO
+from removal.cutout import pipeline
+from removal.cutout.confidence import DEFAULT_REVIEW_BELOW
+from removal.cutout.options import Options
+
+SKIMAGE_DATA = Path(skimage.__file__).parent / "data"
+WRONG_BELOW = 0.8  # a cutout with IoU below this is wrong
+TARGETS = {
+    "AUROC at least 0.90": lambda f: f["auroc"] >= 0.90,
+    "flags at most 35 % of the photos": lambda f: f["flagged_share"] <= 0.35,
+    "catches at least 80 % of the wrong cutouts": lambda f: f["recall"] >= 0.80,
+    "(c) within 0.005 IoU of (b)": lambda f: f["c"]["iou"] >= f["b"]["iou"] - 0.005,
+    "(c) in at most 50 % of (b)'s time": lambda f: f["c"]["seconds"] <= 0.5 * f["b"]["seconds"],
+}
+EXAMPLES = ["chelsea.png", "coffee.png", "astronaut.png", "motorcycle_left.png", "camera.png", "rocket.jpg"]
+
+
+def figures(
+    fast: list[dict[str, Any]], best: list[dict[str, Any]], below: float = DEFAULT_REVIEW_BELOW
+) -> dict[str, Any]:
+    """The triage figures from the served model's per-photo rows (same photos, same order)."""
+    fast_iou, best_iou = np.array([r["iou"] for r in fast]), np.array([r["iou"] for r in best])
+    fast_s, best_s = np.array([r["ms"] for r in fast]) / 1000, np.array([r["ms"] for r in best]) / 1000
+    sure = np.array([r["confidence"] for r in fast])
+    wrong, flagged = fast_iou < WRONG_BELOW, sure < below
+    n_wrong, n_flagged, n_caught = int(wrong.sum()), int(flagged.sum()), int((flagged & wrong).sum())
+    auroc = float(mannwhitneyu(-sure[wrong], -sure[~wrong]).statistic) / int(wrong.sum() * (~wrong).sum())
+    mended = np.where(flagged, best_iou, fast_iou)
+    return {
+        "photos": len(fast),
+        "below": below,
+        "wrong": n_wrong,
+        "flagged": n_flagged,
+        "caught": n_caught,
+        "auroc": float(auroc),
+        "flagged_share": n_flagged / len(fast),
+        "recall": n_caught / max(n_wrong, 1),
+        "precision": n_caught / max(n_flagged, 1),
+        "a": {"iou": float(fast_iou.mean()), "seconds": float(fast_s.sum()), "wrong": n_wrong},
+        "b": {"iou": float(best_iou.mean()), "seconds": float(best_s.sum()), "wrong": int((best_iou < 0.8).sum())},
+        "c": {
+            "iou": float(mended.mean()),
+            "seconds": float(fast_s.sum() + best_s[flagged].sum()),
+            "wrong": int((mended < WRONG_BELOW).sum()),
+        },
+    }
+
+
+def verdicts(found: dict[str, Any]) -> list[tuple[str, bool]]:
+    return [(name, bool(check(found))) for name, check in TARGETS.items()]
+
+
+def table_rows(found: dict[str, Any]) -> list[list[str]]:
+    n, b = found["photos"], found["b"]
+    rows = [
+        [f'AUROC of confidence for "IoU < {WRONG_BELOW}" ({found["wrong"]} of {n} wrong)', f"{found['auroc']:.3f}"],
+        [f"flagged at the default {found['below']:.2f}", f"{found['flagged']} of {n} ({found['flagged_share']:.0%})"],
+        ["wrong cutouts flagged (recall)", f"{found['caught']} of {found['wrong']} ({found['recall']:.0%})"],
+        ["flagged that are wrong (precision)", f"{found['caught']} of {found['flagged']} ({found['precision']:.0%})"],
+    ]
+    for key, name in (
+        ("a", "(a) all fast"),
+        ("b", "(b) all best"),
+        ("c", f"(c) fast, then best on the {found['flagged']} flagged"),
+    ):
+        run = found[key]
+        versus = (
+            ""
+            if key != "c"
+            else f" ({run['iou'] - b['iou']:+.4f} vs b; {run['seconds'] / b['seconds']:.0%} of b's time)"
+        )
+        rows.append(
+            [name, f"mean IoU {run['iou']:.4f}, {run['seconds']:.1f} s, {run['wrong']} below {WRONG_BELOW}{versus}"]
+        )
+    return rows
+
+
+def _tile(image: Image.Image, alpha: np.ndarray, label: str, side: int = 240) -> Image.Image:
+    """The photo beside its cutout on magenta, under a label."""
+    image = image.convert("RGB")
+    cutout = Image.composite(image, Image.new("RGB", image.size, (255, 0, 200)), Image.fromarray(alpha))
+    height = round(image.height * side / image.width)
+    tile = Image.new("RGB", (2 * side, height + 20), "white")
+    tile.paste(image.resize((side, height)), (0, 20))
+    tile.paste(cutout.resize((side, height)), (side, 20))
+    ImageDraw.Draw(tile).text((4, 4), label, fill="black")
+    return tile
+
+
+def _sheet(tiles: list[Image.Image]) -> Image.Image:
+    columns = [tiles[: len(tiles) // 2], tiles[len(tiles) // 2 :]]
+    width = max(tile.width for tile in tiles)
+    sheet = Image.new("RGB", (2 * width + 10, max(sum(t.height for t in column) for column in columns)), "white")
+    for x, column in ((0, columns[0]), (width + 10, columns[1])):
+        for y, tile in zip(np.cumsum([0] + [t.height for t in column[:-1]]), column, strict=True):
+            sheet.paste(tile, (x, int(y)))
+    return sheet
+
+
+def _served_cutout(data: bytes, model: str) -> tuple[Image.Image, np.ndarray, float]:
+    session = pipeline.thread_session(model, MODEL_DIR)
+    cutout = pipeline.cut_out(data, session=session, max_pixels=50_000_000, compress_level=1, options=Options())
+    image = pipeline.decode_image(data, max_pixels=50_000_000)
+    return image, np.asarray(Image.open(io.BytesIO(cutout.data)).getchannel("A")), float(cutout.confidence or 0)
+
+
+def extremes_picture(photos: list[Any], fast: list[dict[str, Any]], model: str, count: int = 4) -> Image.Image:
+    """The `count` least confident served cutouts (left) and the `count` most (right)."""
+    by_id = {photo.id: photo for photo in photos}
+    ranked = sorted(fast, key=lambda row: row["confidence"])
+    tiles = []
+    for row in [*ranked[:count], *ranked[::-1][:count]]:
+        image, alpha, sure = _served_cutout(by_id[row["id"]].jpeg, model)
+        tiles.append(_tile(image, alpha, f"{row['id']}: confidence {sure:.2f}, IoU {row['iou']:.2f}"))
+    return _sheet(tiles)
+
+
+def examples_picture(model: str) -> Image.Image:
+    """scikit-image's photos (free to share) as the served model cuts them out, with their confidence."""
+    made = []
+    for name in EXAMPLES:
+        buffer = io.BytesIO()
+        Image.open(SKIMAGE_DATA / name).convert("RGB").save(buffer, "JPEG", quality=90)
+        made.append((name, *_served_cutout(buffer.getvalue(), model)))
+    made.sort(key=lambda entry: entry[3])
+    return _sheet(
+        [
+            _tile(
+                image,
+                alpha,
+                f"{name}: confidence {sure:.2f}{' - may need a look' if sure < DEFAULT_REVIEW_BELOW else ''}",
+            )
+            for name, image, alpha, sure in made
+        ]
+    )
+
+
+def write_pictures(photos: list[Any], fast: list[dict[str, Any]], model: str) -> None:
+    (REPO / "bench" / "results").mkdir(parents=True, exist_ok=True)
+    extremes_picture(photos, fast, model).save(REPO / "bench" / "results" / "confidence-extremes.jpg", quality=82)
+    examples_picture(model).save(REPO / "docs" / "images" / "confidence-examples.jpg", quality=80)
+
+
+def main() -> int:
+    from bench import quality, realphotos
+    from bench.common import SERVED_MODEL, text_table
+
+    photos = realphotos.load()
+    rows: dict[str, list[dict[str, Any]]] = {"fast": [], "best": []}
+    for photo in photos:
+        for preset, preset_rows in rows.items():
+            preset_rows.append(quality.scored_cutout(photo, SERVED_MODEL, preset))
+    found = figures(rows["fast"], rows["best"])
+    print(text_table(["figure", "value"], table_rows(found)))
+    for line, holds in verdicts(found):
+        print(f"{'met ' if holds else 'MISSED'}  {line}")
+    write_pictures(photos, rows["fast"], SERVED_MODEL)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

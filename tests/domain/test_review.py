@@ -1,0 +1,57 @@
+"""removal.services.review and the needs-review rule: one rule in SQL and on a row, improvements start
+their attempts afresh."""
+
+from typing import Any
+
+import pytest
+
+from removal import selectors, services
+from removal.models import Batch, Item
+from tests.conftest import make_item
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def batch(user: Any) -> Batch:
+    return Batch.objects.create(owner=user)
+
+
+def item(batch: Batch, *, status: str = "done", confidence: float | None = 0.3, reviewed: bool = False) -> Item:
+    made = make_item(batch, status=status)
+    Item.objects.filter(pk=made.pk).update(confidence=confidence, reviewed=reviewed)
+    return Item.objects.get(pk=made.pk)
+
+
+def test_the_query_and_the_row_agree_on_what_needs_review(batch: Batch, settings: Any) -> None:
+    flagged = item(batch)
+    others = [
+        item(batch, confidence=0.9),  # sure
+        item(batch, reviewed=True),  # looked at
+        item(batch, status="queued", confidence=None),  # not made yet
+        item(batch, status="failed", confidence=None),
+        item(batch, confidence=None),  # made before confidence was measured
+        item(batch, confidence=settings.REVIEW_CONFIDENCE_BELOW),  # at the threshold: not below it
+    ]
+    assert list(selectors.items_needing_review(batch)) == [flagged]
+    assert flagged.needs_review and not any(other.needs_review for other in others)
+    assert selectors.batch_counts(batch)["needs_review"] == 1
+
+
+def test_an_improvement_queues_the_flagged_item_in_place_with_best(batch: Batch, settings: Any) -> None:
+    flagged = item(batch)
+    Item.objects.filter(pk=flagged.pk).update(attempts=settings.ITEM_MAX_ATTEMPTS)
+
+    (queued,) = services.batch_improve(batch=batch)
+
+    assert (queued.status, queued.quality, queued.attempts_before) == ("queued", "best", settings.ITEM_MAX_ATTEMPTS)
+    assert queued.task_id is not None
+    with pytest.raises(services.NothingToImprove):
+        services.batch_improve(batch=batch)  # queued now: nothing left flagged
+
+
+def test_reviewing_twice_changes_nothing_the_second_time(batch: Batch) -> None:
+    flagged = item(batch)
+    once = services.item_review(item=flagged)
+    twice = services.item_review(item=once)
+    assert once.reviewed and twice.edits == once.edits == flagged.edits + 1
