@@ -112,4 +112,4 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=30s --retries=3 \
 # Embedded topology: one process serves HTTP and websockets and runs
 # EMBEDDED_WORKERS worker threads. For a worker container, run instead:
 #   python manage.py runworker
-CMD ["sh", "-c", "python manage.py migrate --noinput && exec python -m uvicorn bgsite.asgi:application --host 0.0.0.0 --port \"${PORT:-8000}\" --lifespan on --ws websockets-sansio --no-access-log"]
+CMD ["sh", "-c", "python manage.py migrate --noinput && exec python -m uvicorn bgsite.asgi:application --host 0.0.0.0 --port \"${PORT:-8000}\" --lifespan on --http bgsite.server:HttpProtocol --ws bgsite.server:WebSocketProtocol --no-access-log"]

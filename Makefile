@@ -9,7 +9,7 @@ PORT ?= 8000
 export U2NET_HOME ?= $(CURDIR)/.cache/u2net
 MODEL := $(U2NET_HOME)/u2netp.onnx
 MODEL_INT8 := $(U2NET_HOME)/u2netp-int8.onnx
-SERVE := $(PY) -m uvicorn bgsite.asgi:application --host $(HOST) --port $(PORT) --lifespan on --ws websockets-sansio --no-access-log
+SERVE := $(PY) -m uvicorn bgsite.asgi:application --host $(HOST) --port $(PORT) --lifespan on --http bgsite.server:HttpProtocol --ws bgsite.server:WebSocketProtocol --no-access-log
 
 .PHONY: run web worker test lint loadtest bench quality setup setup-dev migrate chromium clean messages compilemessages
 
@@ -36,10 +36,19 @@ chromium:
 			|| echo "could not install chromium: the browser tests will be skipped"; \
 	fi
 
-# The long load run (the short one is part of `make test`): 200 concurrent /bgremove
-# calls and a 500-file batch at once; figures go to bench/results/loadtest.json.
+# The long load runs (a short one is part of `make test`), over loopback only, each bounded in count
+# and time: 200 concurrent /bgremove calls and a 500-file batch at once; the soak (SOAK_CALLS
+# /bgremove calls of distinct real photos from SOAK_CLIENTS clients, then SOAK_SCALED photos through
+# the scaled topology's batch API with a worker killed); the queue's own capacity on PostgreSQL.
+# Figures go to bench/results/{loadtest,soak,queue_capacity}.json; docs/benchmarks.md quotes them.
+SOAK_CALLS ?= 10000
+SOAK_CLIENTS ?= 32
+SOAK_SCALED ?= 2000
 loadtest: setup-dev
 	$(PY) -m tests.loadgen --bgremove 200 --batch 500 --output bench/results/loadtest.json
+	$(PY) -m tests.soak --calls $(SOAK_CALLS) --clients $(SOAK_CLIENTS) --scaled $(SOAK_SCALED) \
+		--output bench/results/soak.json
+	$(PY) -m tests.queue_capacity --items 3000 --threads 8 --output bench/results/queue_capacity.json
 
 # bgsite against rembg (`rembg p`, `rembg s`, the in-process ceiling) on this machine, the
 # same images and model: prints a table, writes bench/results/latest.json, docs/benchmarks.md

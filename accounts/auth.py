@@ -2,7 +2,10 @@
 
 API clients send their key as `Authorization: Bearer <key>`, `X-Api-Key: <key>`
 or a `key` parameter. Browsers use their session, and then CSRF protection
-applies to writes, as for any form.
+applies to writes, as for any form. An endpoint that spends credits on a GET
+(/bgremove) takes no session on a GET: another site can send a signed-in
+browser to any URL by a link or a redirect (the session cookie is SameSite=Lax),
+and a GET carries no CSRF token; a session may POST there with the token.
 """
 
 import io
@@ -60,22 +63,43 @@ def api_key_for(raw_key: str) -> ApiKey:
         raise NotAuthenticated(str(exc)) from None
 
 
-def user_for_api_request(request: HttpRequest, *, key_in_body: str = "") -> User:
+SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
+
+
+def user_for_api_request(request: HttpRequest, *, key_in_body: str = "", spends_credits: bool = False) -> User:
     """The calling user, or NotAuthenticated/CsrfFailed explaining why not.
 
-    `key_in_body` is a key the view found in a JSON body.
+    `key_in_body` is a key the view found in a JSON body. `spends_credits`: the request
+    makes images (see the module docstring).
     """
     if raw_key := api_key_from_request(request) or key_in_body:
         key = api_key_for(raw_key)
         request.api_key = key  # type: ignore[attr-defined]  # for per-key rate limits
         return key.user
     if request.user.is_authenticated:
-        if request.method not in ("GET", "HEAD", "OPTIONS"):
-            refusal = CsrfViewMiddleware(lambda r: None).process_view(request, None, (), {})  # type: ignore[arg-type]
-            if refusal is not None:
-                raise CsrfFailed("CSRF check failed: send the X-CSRFToken header with the csrftoken cookie's value")
+        if request.method in SAFE_METHODS and spends_credits:
+            raise CsrfFailed(
+                f"{request.method} {request.path} with a browser session is refused, as it spends credits and "
+                "another site could send you here: use an API key, or POST with the X-CSRFToken header"
+            )
+        if request.method not in SAFE_METHODS and (reason := csrf_refusal(request)):
+            hint = " (send the X-CSRFToken header with the csrftoken cookie's value)" if "Origin" not in reason else ""
+            raise CsrfFailed(f"CSRF check failed: {reason}{hint}")
         return request.user
     raise NotAuthenticated("authentication required: send your API key as 'Authorization: Bearer <key>' or 'X-Api-Key'")
+
+
+class _CsrfCheck(CsrfViewMiddleware):
+    """Django's CSRF check, giving the reason of a refusal instead of a 403 page."""
+
+    def _reject(self, request: HttpRequest, reason: str) -> Any:
+        return reason
+
+
+def csrf_refusal(request: HttpRequest) -> str | None:
+    """Why Django's CSRF protection refuses this write (its Origin, its token), or None if it passes."""
+    reason = _CsrfCheck(lambda r: None).process_view(request, None, (), {})  # type: ignore[arg-type]
+    return str(reason) if reason is not None else None
 
 
 def user_for_websocket(scope: dict[str, Any]) -> Any:

@@ -375,6 +375,10 @@ WEBHOOK_RETRY_SECONDS = env.float("WEBHOOK_RETRY_SECONDS", default=30)
 # /bgremove: how long a caller waits for its cutout before a 504 (the job still
 # finishes and counts in usage), and how `img` URLs are fetched.
 BGREMOVE_TIMEOUT_SECONDS = env.float("BGREMOVE_TIMEOUT_SECONDS", default=60)
+# /bgremove and /v1.0/removebg together: at most this many calls of one web process wait for their
+# cutout; the next one is answered 503 with Retry-After at once (the batch API keeps queueing). The
+# default is what 2 worker threads on 2 cores finish in about 10 s (docs/benchmarks.md#back-pressure).
+MAX_WAITING_CUTOUTS = env.int("MAX_WAITING_CUTOUTS", default=24)
 FETCH_TIMEOUT_SECONDS = env.float("FETCH_TIMEOUT_SECONDS", default=15)
 FETCH_MAX_REDIRECTS = env.int("FETCH_MAX_REDIRECTS", default=5)
 # Only public addresses are fetched; list internal image hosts' networks here
@@ -389,8 +393,20 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # What clients can trigger (a foreign Host, a malformed body) is one WARNING line, without traceback.
+    "filters": {
+        "client_errors": {"()": "bgsite.log_filters.ClientErrorsAsWarnings"},
+        "redact_keys": {"()": "bgsite.log_filters.RedactKeys"},
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["client_errors"]},
+    },
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    # A line per job state change is noise at hundreds of images per batch.
-    "loggers": {"django.tasks": {"level": "WARNING"}, "django_tasks_db": {"level": "WARNING"}},
+    "loggers": {
+        # A line per job state change is noise at hundreds of images per batch.
+        "django.tasks": {"level": "WARNING"},
+        "django_tasks_db": {"level": "WARNING"},
+        # uvicorn logs each websocket handshake with its query string, which may hold ?key=.
+        "uvicorn.error": {"filters": ["redact_keys"]},
+    },
 }

@@ -32,6 +32,10 @@ class FetchedTooLarge(FetchError):
     """The body passed FetchLimits.max_bytes (HTTP 413, not 400)."""
 
 
+class HostNotFound(FetchError):
+    """The URL's host name does not resolve (now)."""
+
+
 class AddressRefused(FetchError):
     """The URL points at an address we do not fetch from."""
 
@@ -84,8 +88,8 @@ def address_allowed(address: IPAddress, allowed_networks: Sequence[IPNetwork] = 
     return address.is_global and not address.is_multicast
 
 
-def resolve_checked(host: str, port: int, allowed_networks: Sequence[IPNetwork]) -> IPAddress:
-    """The address to connect to for `host`, or AddressRefused.
+def resolve_checked(host: str, port: int, allowed_networks: Sequence[IPNetwork], what: str = "image URL") -> IPAddress:
+    """The address to connect to for `host` (named in errors as the host of the `what`), or AddressRefused.
 
     All of the host's addresses must pass: a name that resolves to one public
     and one private address is refused rather than gambled on.
@@ -93,11 +97,11 @@ def resolve_checked(host: str, port: int, allowed_networks: Sequence[IPNetwork])
     try:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except (socket.gaierror, UnicodeError):
-        raise FetchError(f"could not resolve the host name {host!r}") from None
+        raise HostNotFound(f"could not resolve the host name {host!r}") from None
     addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
     for address in addresses:
         if not address_allowed(address, allowed_networks):
-            raise AddressRefused(f"the image URL points at a non-public address ({address}); refused")
+            raise AddressRefused(f"the {what} points at a non-public address ({address}); refused")
     return addresses[0]
 
 
@@ -135,8 +139,10 @@ def check_url(url: str, what: str = "image URL") -> None:
     except ValueError:
         raise FetchError(f"the {what} is not a valid URL") from None
     scheme = parts.scheme.lower()
+    if not scheme:
+        raise FetchError(f"the {what} {url[:100]!r} has no scheme: give a full URL, e.g. https://example.com/photo.jpg")
     if scheme not in ("http", "https"):
-        raise FetchError(f"only http and https {what}s are supported, not {scheme or 'this'!r}")
+        raise FetchError(f"only http and https {what}s are supported, not {scheme!r}")
     if not hostname:
         raise FetchError(f"the {what} has no host name")
 
@@ -174,6 +180,11 @@ def fetch(url: str, limits: FetchLimits) -> bytes:
                 if time.monotonic() > deadline:
                     raise FetchError(f"the image URL took longer than {limits.timeout_seconds:g} s to download")
             return bytes(body)
+    except (requests.exceptions.InvalidSchema, requests.exceptions.MissingSchema):
+        # check_url passed the first URL, so a redirect led here (e.g. to file: or ftp:)
+        raise FetchError("the image URL redirected to a URL that is not http or https; refused") from None
+    except requests.exceptions.InvalidURL:
+        raise FetchError("the image URL redirected to an invalid URL") from None
     except requests.TooManyRedirects:
         raise FetchError(f"the image URL redirected more than {limits.max_redirects} times") from None
     except requests.Timeout:
@@ -184,6 +195,8 @@ def fetch(url: str, limits: FetchLimits) -> bytes:
         raise FetchError("could not connect to the image URL's host") from None
     except requests.RequestException as exc:
         raise FetchError(f"could not fetch the image URL ({exc.__class__.__name__})") from None
+    except ValueError:  # urllib's parse of a redirect's Location, e.g. http://[::
+        raise FetchError("the image URL redirected to an invalid URL") from None
     finally:
         session.close()
 

@@ -319,7 +319,8 @@ class LiveServer:
         self.process = subprocess.Popen(
             [
                 *(sys.executable, "-m", "uvicorn", "bgsite.asgi:application", "--host", "127.0.0.1"),
-                *("--port", str(self.port), "--lifespan", "on", "--ws", "websockets-sansio", "--no-access-log"),
+                *("--port", str(self.port), "--lifespan", "on", "--no-access-log"),
+                *("--http", "bgsite.server:HttpProtocol", "--ws", "bgsite.server:WebSocketProtocol"),
             ],
             cwd=REPO,
             env=self.env,

@@ -14,7 +14,16 @@ from removal.cutout.model_catalog import CATALOG
 from removal.ops.client_package import client_sdist
 from tests.conftest import REPO, LiveServer
 
-UVICORN_ARGS = ["bgsite.asgi:application", "--lifespan", "on", "--ws", "websockets-sansio", "--no-access-log"]
+UVICORN_ARGS = [
+    "bgsite.asgi:application",
+    "--lifespan",
+    "on",
+    "--http",
+    "bgsite.server:HttpProtocol",
+    "--ws",
+    "bgsite.server:WebSocketProtocol",
+    "--no-access-log",
+]
 
 
 def variables_read_by_settings(settings_source: str) -> list[str]:
@@ -33,7 +42,7 @@ def test_dockerfile_serves_like_the_tests_and_the_makefile() -> None:
     assert "manage.py migrate --noinput" in command.group(1)
     makefile = (REPO / "Makefile").read_text()
     assert "bgsite.asgi:application" in makefile
-    assert "--lifespan on --ws websockets-sansio --no-access-log" in makefile
+    assert "--http bgsite.server:HttpProtocol --ws bgsite.server:WebSocketProtocol --no-access-log" in makefile
     assert re.search(r"^USER bgsite$", dockerfile, re.M), "the image runs as a non-root user"
     assert "fetch_model.py" in dockerfile and 'python -c "import rembg"' in dockerfile
     assert "HEALTHCHECK" in dockerfile and "/healthz" in dockerfile

@@ -2,7 +2,7 @@
 
 import io
 from collections.abc import Callable
-from typing import Any
+from typing import IO, Any
 
 from PIL import Image, ImageSequence
 
@@ -17,17 +17,8 @@ ANIMATED_FORMATS = {"png", "webp", "gif"}  # APNG, animated WebP, GIF
 def decode_animation(data: bytes, *, max_pixels: int, max_frames: int) -> tuple[list[Image.Image], list[int]] | None:
     """The frames (RGBA) and their durations (ms) of an animated GIF/WebP/PNG; None for a still image."""
     with Image.open(io.BytesIO(data)) as opened:
-        frame_count = getattr(opened, "n_frames", 1)
-        if frame_count <= 1:
+        if _frame_count(opened, max_pixels=max_pixels, max_frames=max_frames) <= 1:
             return None
-        if frame_count > max_frames:
-            raise ImageRejected(f"the animation has {frame_count} frames; the limit is {max_frames}")
-        total = opened.width * opened.height * frame_count
-        if total > max_pixels:
-            raise ImageRejected(
-                f"the animation has {frame_count} frames of {opened.width}x{opened.height} "
-                f"({total / 1e6:.1f} megapixels in all); the limit is {max_pixels / 1e6:g} megapixels"
-            )
         frames, durations = [], []
         try:
             for frame in ImageSequence.Iterator(opened):
@@ -36,6 +27,38 @@ def decode_animation(data: bytes, *, max_pixels: int, max_frames: int) -> tuple[
         except (OSError, ValueError, SyntaxError) as exc:
             raise ImageRejected(f"the animation is truncated or corrupt ({exc})") from None
     return frames, durations
+
+
+def check_animation(source: IO[bytes], *, max_pixels: int, max_frames: int) -> None:
+    """ImageRejected for an animation that decode_animation would refuse (too many frames or pixels in all).
+
+    Counting the frames reads the file through (not decoding pixels), so a front door can
+    refuse such a file when it arrives rather than when a worker gets to it.
+    """
+    source.seek(0)
+    try:
+        with Image.open(source) as opened:
+            _frame_count(opened, max_pixels=max_pixels, max_frames=max_frames)
+    except ImageRejected:
+        raise
+    except (OSError, ValueError, SyntaxError) as exc:
+        raise ImageRejected(f"the animation is truncated or corrupt ({exc})") from None
+    finally:
+        source.seek(0)
+
+
+def _frame_count(opened: Image.Image, *, max_pixels: int, max_frames: int) -> int:
+    """The frames of an opened image, or ImageRejected over max_frames, or over max_pixels in all frames."""
+    frame_count = int(getattr(opened, "n_frames", 1))
+    if frame_count > max_frames:
+        raise ImageRejected(f"the animation has {frame_count} frames; the limit is {max_frames}")
+    total = opened.width * opened.height * frame_count
+    if frame_count > 1 and total > max_pixels:
+        raise ImageRejected(
+            f"the animation has {frame_count} frames of {opened.width}x{opened.height} "
+            f"({total / 1e6:.1f} megapixels in all); the limit is {max_pixels / 1e6:g} megapixels"
+        )
+    return frame_count
 
 
 def cut_out_animation(

@@ -14,7 +14,13 @@ from typing import IO, Any
 from PIL import Image
 
 from removal.cutout import video
-from removal.cutout.animations import ANIMATED_FORMATS, comes_out_animated, cut_out_animation, decode_animation
+from removal.cutout.animations import (
+    ANIMATED_FORMATS,
+    check_animation,
+    comes_out_animated,
+    cut_out_animation,
+    decode_animation,
+)
 from removal.cutout.decode import ImageInfo, ImageRejected, decode_image, decode_mask, inspect_image
 from removal.cutout.encode import Cutout, encode_png
 from removal.cutout.options import Options
@@ -37,6 +43,7 @@ __all__ = [
     "ModelNotInstalled",
     "ModelSessions",
     "best_partner",
+    "check_animation",
     "comes_out_animated",
     "create_session",
     "cut_out",

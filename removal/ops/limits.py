@@ -3,8 +3,16 @@
 Rate limits use django-ratelimit's counters in Django's cache (per process by
 default, Redis when REDIS_URL is set). Every refusal says when to come back:
 429 with Retry-After and RateLimit-* headers, or 503 with Retry-After.
+
+The waiting room bounds the synchronous calls (/bgremove, /v1.0/removebg) of one
+web process: past MAX_WAITING_CUTOUTS calls waiting for their cutout, the next one
+is answered 503 at once, rather than waiting minutes behind the others. The batch
+API is not bounded by it: its images wait in the durable queue (MAX_QUEUED_ITEMS).
 """
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
@@ -16,23 +24,27 @@ from django_ratelimit.core import get_usage
 from removal import selectors
 from removal.cutout.options import Options
 from removal.errors import QuotaExceeded, ServiceUnavailable, TooManyRequests
+from removal.ops import metrics
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 QUEUE_FULL_RETRY_SECONDS = 5
+# A place in the waiting room frees as soon as one cutout ahead is made (well under a second at the
+# default MAX_WAITING_CUTOUTS); a little longer spreads the retries of many refused clients.
+WAITING_ROOM_RETRY_SECONDS = 2
+_waiting_lock = threading.Lock()
+_waiting = 0
 PREVIEW_CREDITS = 0.25  # a size=preview image; any larger one costs 1, as remove.bg
 
 
 def check_rate(request: HttpRequest, user: "User") -> dict[str, str]:
     """Count this request against the caller's key and user; the RateLimit-* headers to send.
 
-    Raises TooManyRequests when either limit is used up.
+    A browser session's calls count against its user as a key's do. Raises
+    TooManyRequests when either limit is used up.
     """
     api_key = getattr(request, "api_key", None)
-    if api_key is None and request.method in ("GET", "HEAD", "OPTIONS"):
-        # A signed-in page loads a preview per image; only its uploads count.
-        return {}
     scopes = [("user", str(user.pk), settings.RATE_LIMIT_PER_USER)]
     if api_key is not None:
         scopes.insert(0, ("key", api_key.prefix, settings.RATE_LIMIT_PER_KEY))
@@ -105,6 +117,28 @@ def check_queue_room() -> None:
             "the service is busy: too many images are waiting; try again shortly",
             headers={"Retry-After": str(QUEUE_FULL_RETRY_SECONDS)},
         )
+
+
+@contextmanager
+def waiting_room(path: str) -> Iterator[None]:
+    """A place among this process's synchronous calls for the `with` block, or ServiceUnavailable at once."""
+    global _waiting
+    with _waiting_lock:
+        if _waiting >= settings.MAX_WAITING_CUTOUTS:
+            metrics.SYNC_CALLS_REFUSED.labels(path).inc()
+            raise ServiceUnavailable(
+                f"the service is busy: {_waiting} calls are waiting for their cutout; retry in "
+                f"{WAITING_ROOM_RETRY_SECONDS} s, or send many images through the batch API, which queues them",
+                headers={"Retry-After": str(WAITING_ROOM_RETRY_SECONDS)},
+            )
+        _waiting += 1
+        metrics.SYNC_CALLS_WAITING.inc()
+    try:
+        yield
+    finally:
+        with _waiting_lock:
+            _waiting -= 1
+            metrics.SYNC_CALLS_WAITING.dec()
 
 
 def check_new_work(user: "User", *, images: int, options: Options | None) -> None:

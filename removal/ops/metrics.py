@@ -54,6 +54,16 @@ CUTOUTS_FLAGGED = Counter(
 WEBHOOK_DELIVERIES = Counter(
     "bgsite_webhook_deliveries", "Webhook delivery attempts, by outcome (delivered, retrying, failed).", ["outcome"]
 )
+SYNC_CALLS_WAITING = Gauge(
+    "bgsite_sync_calls_waiting",
+    "/bgremove and /v1.0/removebg calls waiting for their cutout (MAX_WAITING_CUTOUTS per web process).",
+    multiprocess_mode="livesum",
+)
+SYNC_CALLS_REFUSED = Counter(
+    "bgsite_sync_calls_refused",
+    "/bgremove and /v1.0/removebg calls answered 503 at once because MAX_WAITING_CUTOUTS were waiting, by path.",
+    ["path"],
+)
 WEBSOCKET_CONNECTIONS = Gauge("bgsite_websocket_connections", "Open progress websockets.", multiprocess_mode="livesum")
 WORKER_THREADS = Gauge(
     "bgsite_worker_threads",

@@ -139,7 +139,7 @@ def batch_add_files(*, batch: Batch, files: list[Any]) -> tuple[list[Item], list
             except pipeline.ImageRejected as exc:
                 error = str(exc)
             else:
-                error = _options_not_applicable(info, options)
+                error = _options_not_applicable(info, options) or _animation_error(upload, info, options)
         if error is not None:
             rejected.append(RejectedFile(filename=filename, error=error))
             continue
@@ -173,6 +173,17 @@ def batch_add_files(*, batch: Batch, files: list[Any]) -> tuple[list[Item], list
         if any(item.cached for item in items):  # the batch may be finished already
             transaction.on_commit(functools.partial(notify_if_batch_finished, batch.pk))
     return items, rejected
+
+
+def _animation_error(upload: Any, info: pipeline.ImageInfo, options: Options) -> str | None:
+    """Why an animation that comes out animated is refused (frames, pixels in all), as its worker would; or None."""
+    if info.video or not pipeline.comes_out_animated(info, options, max_frames=settings.MAX_ANIMATION_FRAMES):
+        return None
+    try:
+        pipeline.check_animation(upload, max_pixels=settings.MAX_IMAGE_PIXELS, max_frames=settings.MAX_ANIMATION_FRAMES)
+    except pipeline.ImageRejected as exc:
+        return str(exc)
+    return None
 
 
 def _options_not_applicable(info: pipeline.ImageInfo, options: Options) -> str | None:

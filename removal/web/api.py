@@ -51,14 +51,18 @@ def batches(request: HttpRequest, user: "User") -> HttpResponseBase:
 
 def _batch_create(request: HttpRequest, user: "User") -> HttpResponseBase:
     files = inputs.uploaded_files(request)
+    unreadable = inputs.unreadable_files(request)
     background = inputs.background_image(request, request.POST)
     options = inputs.request_options(request.POST, background=background)
     callback_url = inputs.callback_url(request.POST)
     limits.check_new_work(user, images=len(files), options=options)
-    batch, items, rejected = services.batch_submit(
-        owner=user, files=files, options=options, callback_url=callback_url, background=background
-    )
-    return _created(batch, items, rejected)
+    try:
+        batch, items, rejected = services.batch_submit(
+            owner=user, files=files, options=options, callback_url=callback_url, background=background
+        )
+    except services.NothingAccepted as exc:
+        raise services.NothingAccepted(unreadable + exc.rejected) from None
+    return _created(batch, items, unreadable + rejected)
 
 
 def _created(batch: Any, items: list[Any], rejected: list[services.RejectedFile]) -> JsonResponse:
@@ -108,6 +112,7 @@ def batch_files(request: HttpRequest, user: "User", batch_id: uuid.UUID) -> Http
     files = inputs.uploaded_files(request)
     limits.check_new_work(user, images=len(files), options=Options.from_json(batch.options))
     items, rejected = services.batch_add_files(batch=batch, files=files)
+    rejected = inputs.unreadable_files(request) + rejected
     if not items:
         raise services.NothingAccepted(rejected)
     return JsonResponse(
@@ -139,7 +144,7 @@ def batch_manifest(request: HttpRequest, user: "User", batch_id: uuid.UUID) -> H
     return JsonResponse(services.batch_manifest(batch=batch))
 
 
-@api_endpoint("GET")
+@api_endpoint("GET", reads_counted=False)
 def item_result(request: HttpRequest, user: "User", item_id: uuid.UUID) -> HttpResponseBase:
     item = selectors.item_for(user, item_id)
     if not item.result:
@@ -151,13 +156,13 @@ def item_result(request: HttpRequest, user: "User", item_id: uuid.UUID) -> HttpR
     )
 
 
-@api_endpoint("GET")
+@api_endpoint("GET", reads_counted=False)
 def item_original(request: HttpRequest, user: "User", item_id: uuid.UUID) -> HttpResponseBase:
     item = selectors.item_for(user, item_id)
     return stored_file_response(str(item.source.name), download_name=item.filename, request=request)
 
 
-@api_endpoint("GET", "POST", "DELETE")
+@api_endpoint("GET", "POST", "DELETE", reads_counted=False)
 def item_mask(request: HttpRequest, user: "User", item_id: uuid.UUID) -> HttpResponseBase:
     """The mask a hand edit starts from (GET); a hand-edited mask makes the item's newest result (POST);
     `revert` (or DELETE) goes back to the model's."""

@@ -16,7 +16,7 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
 
-from accounts.auth import user_for_api_request
+from accounts.auth import SAFE_METHODS, user_for_api_request
 from removal import services
 from removal.errors import NotFound
 from removal.ops import limits
@@ -26,11 +26,14 @@ from removal.web.inputs import check_method, is_true
 ApiView = Callable[..., HttpResponseBase]
 
 
-def api_endpoint(*methods: str) -> Callable[[ApiView], ApiView]:
-    """Allow `methods`, authenticate the caller, and turn errors into JSON replies.
+def api_endpoint(*methods: str, reads_counted: bool = True) -> Callable[[ApiView], ApiView]:
+    """Allow `methods`, authenticate the caller, count the call, and turn errors into JSON replies.
 
     The view receives the authenticated user after the request. CSRF is checked
     by user_for_api_request for session callers only (API keys need none).
+    `reads_counted=False`: GETs of a stored file (a result, an original) are not
+    counted against the rate limits, whoever asks: they make nothing, and the page
+    shows two per photo.
     """
 
     def decorate(view: ApiView) -> ApiView:
@@ -41,7 +44,8 @@ def api_endpoint(*methods: str) -> Callable[[ApiView], ApiView]:
             try:
                 check_method(request, methods)
                 user = user_for_api_request(request)
-                rate_headers = limits.check_rate(request, user)
+                counted = reads_counted or request.method not in SAFE_METHODS
+                rate_headers = limits.check_rate(request, user) if counted else {}
                 return with_headers(view(request, user, *args, **kwargs), rate_headers)
             except Exception as exc:
                 return pixlab_error(exc)

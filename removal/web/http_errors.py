@@ -7,8 +7,10 @@ with its status; quota, rate and full-queue refusals are removal.errors classes 
 `removebg_error` remove.bg's {"errors": [...]}. The handlers below answer unknown paths
 and server errors under those prefixes the same way (other paths keep Django's pages).
 `BodySizeLimit` refuses a request body that is too large before Django reads it
-(Django's ASGI handler spools the whole body first): from Content-Length at once, or as
-soon as a chunked body passes the limit.
+(Django's ASGI handler spools the whole body first): from Content-Length at once, as
+soon as a chunked body passes the limit, or as soon as one part of a multipart body
+passes the per-file limit (bgsite.multipart_watch, which also notes the file parts
+Django would skip without a word, for the views to report).
 """
 
 import re
@@ -19,11 +21,13 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFilesSent
 from django.http import HttpRequest, JsonResponse
+from django.http.multipartparser import MultiPartParserError
 from django.http.response import HttpResponseBase
 from django.urls import reverse
 from django.views import defaults
 
 from accounts.auth import CsrfFailed, NotAuthenticated
+from bgsite.multipart_watch import DROPPED_PARTS_SCOPE_KEY, MultipartWatch, boundary_of
 from removal import events, fetch, services
 from removal.cutout import pipeline
 from removal.cutout.option_parsing import InvalidOption
@@ -87,6 +91,8 @@ def as_api_error(exc: Exception) -> ApiError | None:
     if isinstance(exc, events.NotFinishedInTime):  # still being made: say where its result will be
         details = {"id": str(exc.item_id), "result": reverse("api-item-result", args=[exc.item_id])}
         return GatewayTimeout(str(exc), details=details)
+    if isinstance(exc, MultiPartParserError):
+        return BadRequest(f"the multipart/form-data body could not be read ({exc})")
     if isinstance(exc, TooManyFilesSent):
         return BadRequest(f"too many files in one request; send at most {settings.MAX_FILES_PER_REQUEST} per request")
     if isinstance(exc, services.StorageUnavailable):
@@ -188,11 +194,24 @@ def server_error(request: HttpRequest, **kwargs: Any) -> HttpResponseBase:
     return reply or defaults.server_error(request, **kwargs)
 
 
+def _multipart_watch(content_type: bytes) -> MultipartWatch | None:
+    boundary = boundary_of(content_type.decode("latin-1"))
+    return MultipartWatch(boundary, max_part_bytes=settings.MAX_UPLOAD_BYTES) if boundary else None
+
+
 AsgiApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
 
 
+def part_too_large(name: str) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"{name}: the file is larger than {settings.MAX_UPLOAD_BYTES / 1e6:g} MB, the limit per file; "
+        "the upload was stopped there"
+    )
+
+
 class BodySizeLimit:
-    """ASGI middleware: 413 for a body over max_body_bytes(path), without reading the rest of it."""
+    """ASGI middleware: 413 for a body over max_body_bytes(path), or a multipart part over the per-file
+    limit, without reading the rest of it."""
 
     def __init__(self, application: AsgiApp) -> None:
         self.application = application
@@ -202,20 +221,30 @@ class BodySizeLimit:
             return await self.application(scope, receive, send)
         path = scope.get("path", "")
         limit = max_body_bytes(path)
-        declared = dict(scope.get("headers", [])).get(b"content-length", b"")
+        headers = dict(scope.get("headers", []))
+        declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
-            return await self._refuse(path, send)
+            return await self._refuse(path, send, body_too_large(path))
+        watch = _multipart_watch(headers.get(b"content-type", b""))
+        if watch is not None:
+            scope = {**scope, DROPPED_PARTS_SCOPE_KEY: watch.dropped}
         received = 0
-        over = False
+        refusal: PayloadTooLarge | None = None
         started = False
 
         async def counting_receive() -> dict[str, Any]:
-            nonlocal received, over
+            nonlocal received, refusal
             message = await receive()
             if message["type"] == "http.request":
-                received += len(message.get("body", b""))
+                body = message.get("body", b"")
+                received += len(body)
+                if watch is not None:
+                    watch.feed(body)
                 if received > limit:
-                    over = True
+                    refusal = body_too_large(path)
+                elif watch is not None and watch.oversized is not None:
+                    refusal = part_too_large(watch.oversized)
+                if refusal is not None:
                     return {"type": "http.disconnect"}  # Django stops reading and sends nothing
             return dict(message)
 
@@ -225,11 +254,10 @@ class BodySizeLimit:
             await send(message)
 
         await self.application(scope, counting_receive, watching_send)
-        if over and not started:
-            await self._refuse(path, send)
+        if refusal is not None and not started:
+            await self._refuse(path, send, refusal)
 
-    async def _refuse(self, path: str, send: Any) -> None:
-        error = body_too_large(path)
+    async def _refuse(self, path: str, send: Any, error: PayloadTooLarge) -> None:
         reply = api_error_reply(path, error) or error.response()
         reply["Connection"] = "close"  # the rest of the body is not read
         headers = [(name.encode("latin1"), value.encode("latin1")) for name, value in reply.items()]

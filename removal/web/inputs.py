@@ -21,6 +21,7 @@ from django.core.files import File
 from django.core.files.base import ContentFile
 from django.http import HttpRequest
 
+from bgsite.multipart_watch import DROPPED_PARTS_SCOPE_KEY
 from removal import fetch, selectors, services
 from removal.cutout import pipeline
 from removal.cutout.option_parsing import TRUE_WORDS
@@ -38,6 +39,7 @@ JSON_MAX_DEPTH = 32
 JSON_TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.S)
 BACKGROUND_FIELDS = ("bg_image", "bg_image_file")  # a background to composite onto, not an image to process
 CALLBACK_URL_MAX_CHARS = 2000
+URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")  # RFC 3986's scheme, then its colon
 
 
 def check_method(request: HttpRequest, methods: tuple[str, ...]) -> None:
@@ -93,8 +95,20 @@ def uploaded_files(request: HttpRequest) -> list[File]:
         if field != "files" and field not in BACKGROUND_FIELDS:
             files.extend(request.FILES.getlist(field))
     if not files:
+        if unreadable := unreadable_files(request):
+            raise services.NothingAccepted(unreadable)
         raise BadRequest("no files: send one or more images as multipart/form-data 'files' fields")
     return list(files)
+
+
+def unreadable_files(request: HttpRequest) -> list[services.RejectedFile]:
+    """The uploaded files Django's parser skipped (a name like '..', headers not UTF-8), and why.
+
+    BodySizeLimit noted them while the body streamed in (bgsite.multipart_watch); a
+    front door lists them among its refused files.
+    """
+    dropped = getattr(request, "scope", {}).get(DROPPED_PARTS_SCOPE_KEY, [])
+    return [services.RejectedFile(filename=part.filename, error=part.reason) for part in dropped]
 
 
 def mask_upload(request: HttpRequest) -> bytes:
@@ -148,6 +162,11 @@ def stored_or_fetched(user: "User", reference: str, *, field: str) -> File:
         stored = selectors.stored_image_for(user, reference)
         with stored.file.open("rb") as source:
             return ContentFile(source.read(), name=stored.filename)
+    if not URL_SCHEME.match(reference):
+        raise BadRequest(
+            f"{field}: {reference[:100]!r} is neither an image URL nor an id or link returned by /store "
+            "(a URL starts with https:// or http://)"
+        )
     return fetched_file(reference, field=field)
 
 
@@ -187,11 +206,23 @@ def request_options(params: Any, *, background: File | None = None) -> Options:
 
 
 def callback_url(params: Any) -> str:
-    """The batch's webhook URL (`callback_url`), checked as fetch would check it; '' if absent."""
+    """The batch's webhook URL (`callback_url`), checked as fetch would check it; '' if absent.
+
+    A host that resolves to an address the server does not call (loopback, private...)
+    is refused now, as an image URL is; one that does not resolve yet is checked again
+    on each delivery (as every host is: its address may change).
+    """
     url = str(params.get("callback_url", "")).strip()
     if url:
         try:
             fetch.check_url(url, "callback URL")
+            parts = urlsplit(url)
+            default_port = 443 if parts.scheme.lower() == "https" else 80
+            fetch.resolve_checked(
+                parts.hostname or "", parts.port or default_port, settings.FETCH_ALLOWED_NETWORKS, "callback URL"
+            )
+        except fetch.HostNotFound:
+            pass
         except fetch.FetchError as exc:
             raise BadRequest(f"callback_url: {exc}") from None
         if len(url) > CALLBACK_URL_MAX_CHARS:

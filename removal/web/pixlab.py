@@ -40,31 +40,38 @@ if TYPE_CHECKING:
 @csrf_exempt  # session callers are CSRF-checked in user_for_api_request
 @never_cache
 async def bgremove(request: HttpRequest) -> HttpResponseBase:
+    rate_headers: dict[str, str] = {}
     try:
         inputs.check_method(request, ("GET", "POST"))
-        item_id, batch_id, blob, rate_headers = await sync_to_async(_accept)(request)
-        item = await events.wait_finished(item_id, batch_id, timeout_seconds=settings.BGREMOVE_TIMEOUT_SECONDS)
-        return with_headers(await sync_to_async(_reply)(item, blob=blob), rate_headers)
+        params, user, rate_headers = await sync_to_async(_admit)(request)
+        with limits.waiting_room(request.path):
+            item_id, batch_id, blob = await sync_to_async(_accept)(request, params, user)
+            item = await events.wait_finished(item_id, batch_id, timeout_seconds=settings.BGREMOVE_TIMEOUT_SECONDS)
+            return with_headers(await sync_to_async(_reply)(item, blob=blob), rate_headers)
     except Exception as exc:
-        return pixlab_error(exc)
+        return pixlab_error(exc, rate_headers)
 
 
-def _accept(request: HttpRequest) -> tuple[uuid.UUID, uuid.UUID, bool, dict[str, str]]:
-    """Authenticate, admit, find the input image, queue it; (item id, batch id, blob wanted, rate-limit headers)."""
+def _admit(request: HttpRequest) -> tuple[dict[str, Any], "User", dict[str, str]]:
+    """The request's parameters, its user, and the rate-limit headers every later reply carries."""
     params = inputs.request_parameters(request)
-    user = user_for_api_request(request, key_in_body=str(params.get("key") or ""))
-    rate_headers = limits.check_rate(request, user)
+    user = user_for_api_request(request, key_in_body=str(params.get("key") or ""), spends_credits=True)
+    return params, user, limits.check_rate(request, user)
+
+
+def _accept(request: HttpRequest, params: dict[str, Any], user: "User") -> tuple[uuid.UUID, uuid.UUID, bool]:
+    """Admit the work, find the input image, queue it; (item id, batch id, blob wanted)."""
     background = inputs.background_image(request, params)
     options = inputs.request_options(params, background=background)
     limits.check_new_work(user, images=1, options=options)
     upload = _input_image(request, user, params)
     item = services.image_submit(owner=user, upload=upload, options=options, background=background)
-    return item.id, item.batch_id, inputs.is_true(params.get("blob", "")), rate_headers
+    return item.id, item.batch_id, inputs.is_true(params.get("blob", ""))
 
 
 def _input_image(request: HttpRequest, user: "User", params: dict[str, Any]) -> File:
     """The image to process: an uploaded file, a stored image, or one fetched from a URL."""
-    if request.FILES:
+    if request.FILES or inputs.unreadable_files(request):  # uploaded_files says why none is usable
         upload = inputs.uploaded_files(request)[0]
     else:
         img = params.get("img")
@@ -110,7 +117,7 @@ def store(request: HttpRequest, user: "User") -> HttpResponseBase:
     return JsonResponse({"status": 200, "link": link, "id": str(image.id)})
 
 
-@api_endpoint("GET")
+@api_endpoint("GET", reads_counted=False)
 def stored_image(request: HttpRequest, user: "User", image_id: uuid.UUID) -> HttpResponseBase:
     image = selectors.stored_image_for(user, str(image_id))
     return stored_file_response(str(image.file.name), download_name=image.filename, request=request)

@@ -52,9 +52,10 @@ async def removebg(request: HttpRequest) -> HttpResponseBase:
     try:
         inputs.check_method(request, ("POST",))
         params, user, rate_headers = await sync_to_async(_admit)(request)
-        item_id, batch_id, as_json, foreground_type, credits = await sync_to_async(_accept)(request, params, user)
-        item = await events.wait_finished(item_id, batch_id, timeout_seconds=settings.BGREMOVE_TIMEOUT_SECONDS)
-        reply = await sync_to_async(_reply)(item, as_json=as_json, foreground_type=foreground_type)
+        with limits.waiting_room(request.path):
+            item_id, batch_id, as_json, foreground_type, credits = await sync_to_async(_accept)(request, params, user)
+            item = await events.wait_finished(item_id, batch_id, timeout_seconds=settings.BGREMOVE_TIMEOUT_SECONDS)
+            reply = await sync_to_async(_reply)(item, as_json=as_json, foreground_type=foreground_type)
         return with_removebg_rate_headers(with_headers(reply, {**rate_headers, "X-Credits-Charged": f"{credits:g}"}))
     except Exception as exc:
         return removebg_error(exc, rate_headers)
@@ -72,7 +73,7 @@ def _admit(request: HttpRequest) -> tuple[dict[str, Any], Any, dict[str, str]]:
                 upload.name = _text_field("name", upload.name)
     else:
         params = inputs.request_parameters(request)
-    user = user_for_api_request(request)
+    user = user_for_api_request(request, spends_credits=True)
     return params, user, limits.check_rate(request, user)
 
 
@@ -112,7 +113,7 @@ def _input_image(request: HttpRequest, params: dict[str, Any]) -> File:
     given = [name for name in INPUTS if name in request.FILES or params.get(name)]
     if len(given) > 1:
         raise BadRequest(f"send the image one way only, not {' and '.join(given)} together")
-    if request.FILES:
+    if request.FILES or inputs.unreadable_files(request):  # uploaded_files says why none is usable
         upload = request.FILES.get("image_file") or inputs.uploaded_files(request)[0]
     elif isinstance(unnamed_part := params.get("image_file"), bytes):
         upload = ContentFile(unnamed_part, name="image")
@@ -183,7 +184,8 @@ def account(request: HttpRequest) -> HttpResponseBase:
         "data": {
             "attributes": {
                 "credits": {"total": credits, "subscription": 0, "payg": credits, "enterprise": 0},
-                "api": {"free_calls": credits, "sizes": "all"},
+                # remove.bg types free_calls as an integer: whole calls left (a preview costs a quarter).
+                "api": {"free_calls": int(credits), "sizes": "all"},
             }
         }
     }

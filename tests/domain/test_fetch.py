@@ -101,6 +101,21 @@ def test_every_redirect_hop_is_checked(image_host: Any) -> None:
     assert len(seen) == 2 and all(path.startswith("/redirect") for path in seen)
 
 
+@pytest.mark.parametrize(
+    "target, message",
+    [
+        ("file:///etc/passwd", "redirected to a URL that is not http or https; refused"),
+        ("ftp://127.0.0.1/a.jpg", "redirected to a URL that is not http or https; refused"),
+        ("http://[::", "redirected to an invalid URL"),
+    ],
+)
+def test_a_redirect_out_of_http_says_so(image_host: Any, target: str, message: str) -> None:
+    address, _ = image_host
+    with pytest.raises(fetch.FetchError) as refused:
+        fetch.fetch(f"http://{address}/redirect?to={target}", LOOPBACK_ALLOWED)
+    assert str(refused.value) == f"the image URL {message}"
+
+
 def test_redirects_are_capped(image_host: Any) -> None:
     address, _ = image_host
     with pytest.raises(fetch.FetchError, match="redirected more than 3 times"):
@@ -128,7 +143,8 @@ def test_http_errors_are_reported(image_host: Any) -> None:
         ("ftp://example.com/a.jpg", "not 'ftp'"),
         ("javascript:alert(1)", "not 'javascript'"),
         ("http:///nohost", "no host name"),
-        ("not a url", "only http and https"),
+        ("not a url", "has no scheme: give a full URL"),
+        ("example.com/a.jpg", "has no scheme: give a full URL"),
     ],
 )
 def test_other_schemes_are_refused(url: str, message: str) -> None:

@@ -116,9 +116,25 @@ def test_retry_succeeds(api: Any, receiver: Any, loopback_allowed: None) -> None
     assert len(received) == 2
 
 
-def test_callback_urls_are_ssrf_checked(api: Any, receiver: Any) -> None:
-    url, received, _ = receiver  # loopback is not allowed here
+@pytest.mark.parametrize("host", ["127.0.0.1", "127.1", "localhost", "[::1]", "0"])
+def test_callback_urls_to_our_network_are_refused_at_creation(api: Any, host: str) -> None:
+    reply = api.post(
+        "/api/v1/batches",
+        {
+            "files": [SimpleUploadedFile("a.jpg", photo_bytes("coffee.png", size=(64, 48)))],
+            "callback_url": f"http://{host}:9/hook",
+        },
+    )
+    assert reply.status_code == 400
+    assert reply.json()["error"].startswith("callback_url: the callback URL points at a non-public address (")
+
+
+def test_callback_urls_are_ssrf_checked_again_on_delivery(
+    api: Any, receiver: Any, loopback_allowed: None, settings: Any
+) -> None:
+    url, received, _ = receiver
     create(api, url, count=1)
+    settings.FETCH_ALLOWED_NETWORKS = []  # the host's address is refused by the time the batch finishes
     run_ready_jobs()
     delivery = WebhookDelivery.objects.get()
     assert "non-public address" in delivery.last_error

@@ -47,7 +47,7 @@ def test_daily_quota_counts_images(client: Client, user: Any, api_key: str, sett
     settings.DAILY_IMAGE_QUOTA = 3
     headers = {"X-Api-Key": api_key}
     created = client.post("/api/v1/batches", {"files": [jpeg(), jpeg()]}, headers=headers)
-    assert created.status_code == 201
+    assert created.status_code == 201, created.content
     too_many = client.post(
         f"/api/v1/batches/{created.json()['id']}/files", {"files": [jpeg(), jpeg()]}, headers=headers
     )

@@ -1,0 +1,82 @@
+"""bgsite.multipart_watch: part sizes and skipped files, found in a body fed in pieces of any size."""
+
+import pytest
+from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
+
+from bgsite.multipart_watch import DroppedPart, MultipartWatch, boundary_of
+
+
+def body(parts: list[tuple[bytes, bytes]]) -> bytes:
+    """A multipart body of (Content-Disposition value, content) parts, as browsers send it."""
+    out = b""
+    for disposition, content in parts:
+        out += (
+            b"--XyZ\r\nContent-Disposition: "
+            + disposition
+            + b"\r\nContent-Type: image/jpeg\r\n\r\n"
+            + content
+            + b"\r\n"
+        )
+    return out + b"--XyZ--\r\n"
+
+
+def watched(data: bytes, *, piece: int, max_part_bytes: int = 1000) -> MultipartWatch:
+    watch = MultipartWatch(b"XyZ", max_part_bytes=max_part_bytes)
+    for start in range(0, len(data), piece):
+        watch.feed(data[start : start + piece])
+    return watch
+
+
+@pytest.mark.parametrize("piece", [1, 2, 7, 64, 100_000])
+def test_parts_at_the_limit_pass_and_one_byte_more_is_named(piece: int) -> None:
+    at_limit = body([(b'form-data; name="files"; filename="a.jpg"', b"\r-" * 500), (b'form-data; name="x"', b"1")])
+    watch = watched(at_limit, piece=piece)
+    assert watch.oversized is None and watch.finished and watch.dropped == []
+    over = body(
+        [
+            (b'form-data; name="files"; filename="a.jpg"', b"a"),
+            (b'form-data; name="files"; filename="big.jpg"', b"b" * 1001),
+        ]
+    )
+    assert watched(over, piece=piece).oversized == "big.jpg"
+
+
+def test_the_part_is_named_as_soon_as_it_passes_the_limit() -> None:
+    watch = MultipartWatch(b"XyZ", max_part_bytes=1000)
+    watch.feed(b'--XyZ\r\nContent-Disposition: form-data; name="files"; filename="big.jpg"\r\n\r\n' + b"x" * 900)
+    assert watch.oversized is None
+    watch.feed(b"x" * 200)  # no closing boundary yet: the rest of the body never needs to arrive
+    assert watch.oversized == "big.jpg"
+
+
+@pytest.mark.parametrize("piece", [3, 100_000])
+def test_files_django_would_skip_are_noted(piece: int) -> None:
+    data = body(
+        [
+            (b'form-data; name="files"; filename=".."', b"a"),
+            (b'form-data; name="files"; filename="caf\xe9.jpg"', b"b"),
+            (b'form-data; name="files"; filename="dir/."', b"c"),
+            (b'form-data; name="files"; filename="ok.jpg"', b"d"),
+            (b'form-data; name="files"; filename=""', b""),  # an empty file input: a field to Django
+        ]
+    )
+    watch = watched(data, piece=piece)
+    assert watch.dropped == [
+        DroppedPart("..", "'..' is not a file name; give the file a name"),
+        DroppedPart("caf\ufffd.jpg", "its part's headers are not UTF-8, so its name cannot be read; send it in UTF-8"),
+        DroppedPart("dir/.", "'dir/.' is not a file name; give the file a name"),
+    ]
+
+
+def test_django_test_client_bodies_are_read() -> None:
+    data = encode_multipart(BOUNDARY, {"files": [], "size": "auto"})
+    boundary = boundary_of(MULTIPART_CONTENT)
+    assert boundary == BOUNDARY.encode()
+    watch = MultipartWatch(boundary, max_part_bytes=10)
+    watch.feed(data)
+    assert watch.finished and watch.oversized is None
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "multipart/form-data", "text/plain; boundary=x"])
+def test_other_bodies_are_not_watched(content_type: str) -> None:
+    assert boundary_of(content_type) is None
