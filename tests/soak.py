@@ -34,16 +34,16 @@ import numpy as np
 import requests
 from PIL import Image
 
+from bench import realphotos
 from tests.conftest import LiveServer, rss_bytes
 from tests.scaled_soak import run_scaled
-
-REALPHOTOS = Path("/work/shared/realphotos/images")
 
 
 class Photos:
     """Distinct JPEGs made from real photos: photo `index % n`, a crop and a size chosen by `index`."""
 
-    def __init__(self, folder: Path = REALPHOTOS) -> None:
+    def __init__(self, folder: Path | None = None) -> None:
+        folder = folder or realphotos.folder() / "images"  # the set beside the checkout, or QUALITY_PHOTOS
         self.sources = []
         for path in sorted(folder.glob("*.jpg"))[:64]:
             with Image.open(path) as opened:

@@ -90,17 +90,24 @@ def expect_done_with_cutouts_shown(page: Any, photos: list[Path]) -> None:
         page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=cutout.element_handle())
 
 
-def sign_up(page: Any) -> str:
-    """Sign up a fresh user through the sign-up page; returns the username."""
-    from playwright.sync_api import expect
-
-    username = f"e2e-{uuid.uuid4().hex[:8]}"
+def submit_sign_up_form(page: Any, prefix: str = "e2e") -> str:
+    """Fill in and send the sign-up form, in whatever language it is shown: the fields are
+    found by their ids, not their labels. Returns the username."""
+    username = f"{prefix}-{uuid.uuid4().hex[:8]}"
     page.goto("/accounts/signup/")
     page.fill("#id_username", username)
     page.fill("#id_email", f"{username}@example.com")
     page.fill("#id_password1", "correct horse battery")
     page.fill("#id_password2", "correct horse battery")
     page.click("button[type=submit]")
+    return username
+
+
+def sign_up(page: Any) -> str:
+    """Sign up a fresh user through the sign-up page; returns the username."""
+    from playwright.sync_api import expect
+
+    username = submit_sign_up_form(page)
     expect(page).to_have_url(re.compile(r"/$"))
     expect(page.locator(".messages")).to_contain_text(f"Welcome, {username}")
     return username

@@ -1,7 +1,6 @@
 """Each language in a real browser: the first screen, sign-up, the upload page and its scripts, the picker."""
 
 import io
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,7 +11,7 @@ import pytest
 from PIL import Image
 
 # test_browser's module-scoped Chromium, for this module too.
-from tests.e2e.test_browser import browser  # noqa: F401
+from tests.e2e.test_browser import browser, submit_sign_up_form  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
@@ -47,17 +46,6 @@ def browsing_in(browser: Any, base_url: str, locale: str) -> Iterator[Any]:  # n
     assert errors == []
 
 
-def sign_up_here(page: Any) -> None:
-    """Sign up through the (translated) form: the fields are found by their ids, not their labels."""
-    username = f"lang-{uuid.uuid4().hex[:8]}"
-    page.goto("/accounts/signup/")
-    page.fill("#id_username", username)
-    page.fill("#id_email", f"{username}@example.com")
-    page.fill("#id_password1", "correct horse battery")
-    page.fill("#id_password2", "correct horse battery")
-    page.click("button[type=submit]")
-
-
 def pixels(png: bytes) -> np.ndarray:
     with Image.open(io.BytesIO(png)) as image:
         return np.asarray(image.convert("L"), dtype=np.int16)
@@ -81,7 +69,7 @@ def test_each_language_renders_the_first_screen_and_the_upload_page(
             "img => img.complete && img.naturalWidth === 480", arg=cutout.element_handle(), timeout=60_000
         )
 
-        sign_up_here(page)
+        submit_sign_up_form(page, "lang")
         heading = page.locator("h1")
         expect(heading).to_have_text(upload, timeout=WAIT_MS)
         page.screenshot(path=str(tmp_path / f"upload-{locale}.png"), full_page=True)
