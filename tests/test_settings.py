@@ -18,6 +18,18 @@ def settings_env(data_dir: Path) -> dict[str, str]:
     return env
 
 
+def python_with_settings(data_dir: Path, code: str, **env: str) -> subprocess.CompletedProcess[str]:
+    """`code` in a fresh Python with the settings' environment plus `env`: how a process starts."""
+    return subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=REPO,
+        env={**settings_env(data_dir), **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
 def test_importing_the_settings_creates_nothing(tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     done = subprocess.run(
@@ -65,12 +77,8 @@ def test_check_warns_when_a_process_signs_with_a_key_of_its_own(settings: Any, t
 @pytest.mark.parametrize("name", ["METRICS_ALLOWED_NETWORKS", "FETCH_ALLOWED_NETWORKS"])
 def test_a_bad_cidr_stops_the_process_at_start(tmp_path: Path, name: str) -> None:
     def read(value: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-c", f"from django.conf import settings; print(settings.{name})"],
-            cwd=REPO,
-            env={**settings_env(tmp_path / "data"), name: value},
-            capture_output=True,
-            text=True,
+        return python_with_settings(
+            tmp_path / "data", f"from django.conf import settings; print(settings.{name})", **{name: value}
         )
 
     good = read("10.0.0.0/8, fd00::/8,::ffff:0:0/96")
@@ -82,41 +90,23 @@ def test_a_bad_cidr_stops_the_process_at_start(tmp_path: Path, name: str) -> Non
 
 
 def test_an_unknown_ort_layout_stops_the_process_at_start(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()"],
-        cwd=REPO,
-        env={**settings_env(tmp_path), "ORT_LAYOUT": "gpu"},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = python_with_settings(tmp_path, "import django; django.setup()", ORT_LAYOUT="gpu")
     assert done.returncode != 0
     assert "ImproperlyConfigured: ORT_LAYOUT='gpu' is not a layout: use auto, per-thread, shared" in done.stderr
 
 
 def test_an_unknown_signup_mode_stops_the_process_at_start(tmp_path: Path) -> None:
-    done = subprocess.run(
-        [sys.executable, "-c", "import django; django.setup()"],
-        cwd=REPO,
-        env={**settings_env(tmp_path), "SIGNUP": "maybe"},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+    done = python_with_settings(tmp_path, "import django; django.setup()", SIGNUP="maybe")
     assert done.returncode != 0
     assert "ImproperlyConfigured: SIGNUP must be open, closed or invite" in done.stderr
 
 
 def test_email_url_configures_the_default_mailer(tmp_path: Path) -> None:
     def mailer(**env: str) -> str:
-        done = subprocess.run(
-            [sys.executable, "-c", "from django.conf import settings; print(settings.MAILERS['default'])"],
-            cwd=REPO,
-            env={**settings_env(tmp_path), **env},
-            capture_output=True,
-            text=True,
-            check=True,
+        done = python_with_settings(
+            tmp_path, "from django.conf import settings; print(settings.MAILERS['default'])", **env
         )
+        assert done.returncode == 0, done.stderr
         return done.stdout.strip()
 
     assert mailer() == "{'BACKEND': 'django.core.mail.backends.console.EmailBackend', 'OPTIONS': {}}"
