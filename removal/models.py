@@ -26,6 +26,9 @@ class Batch(models.Model):
     callback_url = models.URLField(max_length=2000, blank=True)
     # An image to composite every cutout onto (the `bg_image` option).
     bg_image = models.FileField(max_length=300, blank=True)
+    # How many times its flagged items were queued again with best (removal.services.batch_improve):
+    # each improvement that finishes notifies the callback once more.
+    improvements = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
     class Meta:
@@ -170,8 +173,10 @@ class WebhookDelivery(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="webhook_deliveries")
-    # The batch's size when it finished: adding files and finishing again notifies again, once.
+    # The batch's size and improvements when it finished: adding files, or improving flagged items,
+    # and finishing again notifies again, once.
     items_total = models.PositiveIntegerField()
+    improvement = models.PositiveIntegerField(default=0)
     url = models.URLField(max_length=2000)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
     attempts = models.PositiveSmallIntegerField(default=0)
@@ -182,7 +187,9 @@ class WebhookDelivery(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
-        constraints = [models.UniqueConstraint(fields=["batch", "items_total"], name="one_delivery_per_completion")]
+        constraints = [
+            models.UniqueConstraint(fields=["batch", "items_total", "improvement"], name="one_delivery_per_completion")
+        ]
 
     def __str__(self) -> str:
         return f"webhook for {self.batch_id} ({self.status})"

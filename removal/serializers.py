@@ -83,6 +83,8 @@ def serialize_batch_summary(batch: Batch, counts: dict[str, int]) -> dict[str, A
         "options": batch.options,
         # Items less sure than this are flagged `needs_review` (REVIEW_CONFIDENCE_BELOW).
         "review_below": settings.REVIEW_CONFIDENCE_BELOW,
+        # How many times its flagged items were made again with best (POST .../improve).
+        "improvements": batch.improvements,
     }
 
 

@@ -7,6 +7,7 @@ result they had as `previous_result`.
 """
 
 from django.db import transaction
+from django.db.models import F
 from django.utils import timezone
 
 from removal.models import Batch, Item
@@ -51,6 +52,7 @@ def batch_improve(*, batch: Batch, quality: str = IMPROVED_QUALITY) -> list[Item
         )
         if not items:
             raise NothingToImprove("no item of this batch needs review, so there is nothing to improve")
+        Batch.objects.filter(pk=batch.pk).update(improvements=F("improvements") + 1)  # its finish is news again
         for item in items:
             item.status, item.quality, item.queued_at = Status.QUEUED, quality, now
             item.attempts_before, item.claim_token, item.lease_until = item.attempts, "", None

@@ -31,7 +31,9 @@ def notify_if_batch_finished(batch_id: uuid.UUID) -> None:
         return
     try:
         with transaction.atomic():
-            delivery = WebhookDelivery.objects.create(batch=batch, items_total=counts["total"], url=batch.callback_url)
+            delivery = WebhookDelivery.objects.create(
+                batch=batch, items_total=counts["total"], improvement=batch.improvements, url=batch.callback_url
+            )
             enqueue_webhook(delivery.pk)
     except IntegrityError:
         return  # another worker finished the last item at the same moment and queued it
@@ -101,7 +103,7 @@ def webhook_deliver(*, delivery_id: str) -> None:
     ).inc()
 
 
-WEBHOOK_ITEM_FIELDS = {"id", "filename", "status", "result", "error", "cached", "confidence", "needs_review"}
+WEBHOOK_ITEM_FIELDS = {"id", "filename", "status", "result", "error", "cached", "confidence", "needs_review", "quality"}
 
 
 def _webhook_limits() -> fetch.FetchLimits:

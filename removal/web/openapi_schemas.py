@@ -73,7 +73,19 @@ ITEM_ID = {"name": "item_id", "in": "path", "required": True, "schema": {"type":
 BINARY = {"type": "string", "format": "binary"}
 
 
-BATCH_SUMMARY_REQUIRED = ["id", "status", "created_at", "counts", "ws", "zip", "manifest", "options", "review_below"]
+BATCH_SUMMARY_REQUIRED = [
+    "id",
+    "status",
+    "created_at",
+    "counts",
+    "ws",
+    "zip",
+    "manifest",
+    "options",
+    "review_below",
+    "improvements",
+]
+
 
 # How sure the model is of a cutout, in every reply that reports one (serializers.review_fields).
 REVIEW_PROPERTIES: dict[str, Any] = {
@@ -104,6 +116,12 @@ BATCH_SUMMARY_PROPERTIES: dict[str, Any] = {
     "review_below": {
         "type": "number",
         "description": "Items less sure than this are flagged needs_review (the server's REVIEW_CONFIDENCE_BELOW).",
+    },
+    "improvements": {
+        "type": "integer",
+        "minimum": 0,
+        "description": "How many times the batch's flagged items were queued again with best (POST .../improve); "
+        "each one that finishes sends the webhook again.",
     },
 }
 

@@ -19,6 +19,7 @@ from removal.models import WebhookDelivery
 from removal.ops.worker import run_ready_jobs
 from removal.services import webhook_signature
 from tests.conftest import photo_bytes
+from tests.web.test_batch_api import jpeg
 
 pytestmark = pytest.mark.django_db
 
@@ -177,3 +178,27 @@ def test_the_dashboard_writes_nothing(client: Any, user: Any) -> None:
     assert "No secret yet" in page and not WebhookSecret.objects.filter(user=user).exists()
     assert client.post("/accounts/webhook-secret/").status_code == 302
     assert webhook_secret_for(user) in client.get("/accounts/").content.decode()
+
+
+def test_an_improvement_that_finishes_is_posted_again(api: Any, receiver: Any, loopback_allowed: None) -> None:
+    url, received, _ = receiver
+    files = [jpeg("chelsea.jpg", "chelsea.png"), jpeg("rocket.jpg", "rocket.jpg")]  # sure, and flagged
+    batch = api.post("/api/v1/batches", {"files": files, "callback_url": url}).json()
+    run_ready_jobs()
+    first = json.loads(received[0]["body"])
+    assert first["batch"]["improvements"] == 0
+    assert {item["filename"]: item["needs_review"] for item in first["items"]} == {
+        "chelsea.jpg": False,
+        "rocket.jpg": True,
+    }
+
+    assert api.post(f"/api/v1/batches/{batch['id']}/improve").status_code == 202
+    run_ready_jobs()
+
+    assert len(received) == 2
+    second = json.loads(received[1]["body"])
+    assert second["batch"]["improvements"] == 1 and second["batch"]["counts"]["done"] == 2
+    qualities = {item["filename"]: item["quality"] for item in second["items"]}
+    assert qualities == {"chelsea.jpg": "fast", "rocket.jpg": "best"}
+    assert WebhookDelivery.objects.filter(status="delivered").count() == 2
+    assert run_ready_jobs() == 0 and len(received) == 2  # once per finish, not again
