@@ -433,9 +433,9 @@ def start_s3_server(bucket: str) -> tuple[S3Server, subprocess.Popen[bytes]]:
     deadline = time.monotonic() + 30
     while True:
         try:
-            requests.get(server.endpoint, timeout=1)
+            requests.get(server.endpoint, timeout=5)
             break
-        except requests.ConnectionError:
+        except (requests.ConnectionError, requests.Timeout):  # not listening yet, or still importing on a busy machine
             if time.monotonic() > deadline or process.poll() is not None:
                 process.kill()
                 require_or_skip("moto_server did not start")
