@@ -46,7 +46,7 @@ def _upload(web: LiveServer, key: str, photos: Any, count: int, deadline: float)
             waits += 1
             time.sleep(float(reply.headers.get("Retry-After", "1")))
             continue
-        reply.raise_for_status()
+        assert reply.ok, f"{reply.status_code} from {url}: {reply.text[:500]}"
         batch_id = reply.json()["id"]
         sent += len(files)
     return batch_id, waits
@@ -71,6 +71,7 @@ def run_scaled(photos: Any, *, count: int, max_seconds: float) -> dict[str, Any]
             "EMBEDDED_WORKERS": "0",
             "ITEM_LEASE_SECONDS": "5",
             "RATE_LIMITS_ENABLED": "false",
+            "MAX_ITEMS_PER_BATCH": str(max(count, 1000)),  # the whole run is one batch
             "SECRET_KEY": "shared-by-every-process-of-this-deployment",
             **s3.env,
         },
