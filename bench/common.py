@@ -90,13 +90,10 @@ def run_requests(
     import requests
 
     open_client = open_client or requests.Session
-    latencies: list[float] = []
-    total_bytes = 0
-    lock = threading.Lock()
-    queue = iter(images)
+    lock, queue = threading.Lock(), iter(images)
+    done: list[tuple[float, int]] = []  # (ms, output bytes) per image
 
     def client() -> None:
-        nonlocal total_bytes
         with open_client() as http:
             while True:
                 with lock:
@@ -105,15 +102,14 @@ def run_requests(
                     return
                 started = time.perf_counter()
                 body = send(http, image)
-                with lock:
-                    latencies.append((time.perf_counter() - started) * 1000)
-                    total_bytes += len(body)
+                done.append(((time.perf_counter() - started) * 1000, len(body)))
 
     started = time.perf_counter()
     with ThreadPoolExecutor(max_workers=concurrency) as pool:
         for future in [pool.submit(client) for _ in range(concurrency)]:
             future.result()
-    return LatencyRun(concurrency, latencies, time.perf_counter() - started, total_bytes)
+    seconds = time.perf_counter() - started
+    return LatencyRun(concurrency, [ms for ms, _ in done], seconds, sum(size for _, size in done))
 
 
 def throughput(images: int, seconds: float, **extra_seconds: float) -> dict[str, Any]:

@@ -76,21 +76,15 @@ def scored_cutout(photo: realphotos.Photo, model: str, quality: str) -> dict[str
     return row | scores.score(alpha, photo.truth, trimap=photo.trimap)
 
 
-def raw_mask(data: bytes, session: Any) -> np.ndarray:
-    """The model's own mask, as bgsite served it before the clean-up."""
-    image = pipeline.decode_image(data, max_pixels=50_000_000).convert("RGB")
-    return pipeline.predict_mask(image, session=session)
-
-
 def score_photos(model: str, photos: list[realphotos.Photo]) -> dict[str, Any]:
-    """Per variant (raw, fast, best), per category and overall: the mean figures, and each photo's."""
+    """Per variant (raw, fast, best), per category and overall: the mean figures, and each photo's. `raw` is the
+    model's own mask, as bgsite served it before the clean-up."""
     session = pipeline.thread_session(model, MODEL_DIR)
     per_photo: dict[str, list[dict[str, Any]]] = {"raw": [], **{quality: [] for quality in QUALITIES}}
     for photo in photos:
-        per_photo["raw"].append(
-            {"id": photo.id, "category": photo.category, "ms": None}
-            | scores.score(raw_mask(photo.jpeg, session), photo.truth, trimap=photo.trimap)
-        )
+        image = pipeline.decode_image(photo.jpeg, max_pixels=50_000_000).convert("RGB")
+        raw = scores.score(pipeline.predict_mask(image, session=session), photo.truth, trimap=photo.trimap)
+        per_photo["raw"].append({"id": photo.id, "category": photo.category, "ms": None} | raw)
         for quality in QUALITIES:
             per_photo[quality].append(scored_cutout(photo, model, quality))
     return {variant: summarise(rows) for variant, rows in per_photo.items()}
@@ -142,10 +136,6 @@ def subjects() -> list[tuple[str, Image.Image]]:
     return found
 
 
-def backgrounds() -> list[tuple[str, Image.Image]]:
-    return [(name, Image.open(SKIMAGE_DATA / name).convert("RGB").resize(CANVAS)) for name in BACKGROUNDS]
-
-
 def composite(subject: Image.Image, background: Image.Image) -> tuple[bytes, np.ndarray, np.ndarray]:
     """The photo to cut out (JPEG), the true alpha of its subject and the subject's true colours."""
     scale = min(CANVAS[0] * 0.6 / subject.width, CANVAS[1] * 0.8 / subject.height)
@@ -163,10 +153,12 @@ def composite(subject: Image.Image, background: Image.Image) -> tuple[bytes, np.
 
 
 def all_cases() -> list[tuple[str, bytes, np.ndarray, np.ndarray]]:
+    """Every subject on every background (resized to CANVAS): a name, the photo, its true alpha and colours."""
+    backgrounds = [(name, Image.open(SKIMAGE_DATA / name).convert("RGB").resize(CANVAS)) for name in BACKGROUNDS]
     return [
         (f"{subject_name} on {background_name}", *composite(subject, background))
         for subject_name, subject in subjects()
-        for background_name, background in backgrounds()
+        for background_name, background in backgrounds
     ]
 
 
@@ -228,9 +220,19 @@ def target_verdicts(served: dict[str, Any]) -> list[tuple[str, bool]]:
 
 # Reporting.
 
-FIGURE_HEADER = ["IoU", "alpha MAE", "edge MAE", "residue %", "holes %", "crop IoU", "ms/image"]
-
-
+REAL_HEADER = [
+    "model",
+    "variant",
+    "photos",
+    "IoU",
+    "alpha MAE",
+    "edge MAE",
+    "residue %",
+    "holes %",
+    "crop IoU",
+    "ms/image",
+]
+COMPOSITE_HEADER = ["model", "cases", "mean IoU", "worst IoU", "alpha MAE", "bleed (photo)", "bleed (decontaminated)"]
 FIGURE_FORMATS = {"iou": ".3f", "mae": ".1f", "edge_mae": ".1f", "residue": ".1f", "holes": ".1f", "crop_iou": ".3f"}
 
 
@@ -287,14 +289,17 @@ def measured_for_page(real: dict[str, dict[str, Any]], photo_count: int) -> dict
     }
 
 
+def bullets(verdicts: list[tuple[str, bool]]) -> str:
+    return "\n".join(f"- {'met' if holds else '**missed**'}: {line}" for line, holds in verdicts)
+
+
 def main() -> int:
     try:
         photos = realphotos.load()
     except realphotos.PhotosMissing as exc:
         print(f"make quality: {exc}")
         return 2
-    models = installed_models(MODEL_DIR)
-    order = sorted(models, key=lambda name: name != SERVED_MODEL)
+    order = sorted(installed_models(MODEL_DIR), key=lambda name: name != SERVED_MODEL)
     real = {}
     for model in order:
         print(f"scoring {model} on {len(photos)} real photos", flush=True)
@@ -303,48 +308,31 @@ def main() -> int:
     composites = [score_composites(model, cases) for model in order]
     served = real[SERVED_MODEL]
     found = triage.figures(served["fast"]["photos"], served["best"]["photos"])
-    verdicts = target_verdicts(served) + int8_guard(composites)
-    triage_verdicts = triage.verdicts(found)
-
-    print(text_table(["model", "variant", "photos", *FIGURE_HEADER], real_rows(real)))
-    composite_header = [
-        "model",
-        "cases",
-        "mean IoU",
-        "worst IoU",
-        "alpha MAE",
-        "bleed (photo)",
-        "bleed (decontaminated)",
-    ]
+    verdicts, triage_verdicts = target_verdicts(served) + int8_guard(composites), triage.verdicts(found)
     composite_rows = [[str(v) for v in row.values()] for row in composites]
-    print(text_table(composite_header, composite_rows))
+    print(text_table(REAL_HEADER, real_rows(real)))
+    print(text_table(COMPOSITE_HEADER, composite_rows))
     print(text_table(["confidence (issue 21)", "value"], triage.table_rows(found)))
     for line, holds in verdicts + triage_verdicts:
         print(f"{'met ' if holds else 'MISSED'}  {line.replace('`', '')}")
 
     results_dir = REPO / "bench" / "results"
     results_dir.mkdir(parents=True, exist_ok=True)
-    worst = worst_picture(SERVED_MODEL, photos, real[SERVED_MODEL]["fast"]["photos"])
-    worst.save(results_dir / "quality-worst.jpg", quality=85)
+    worst_picture(SERVED_MODEL, photos, served["fast"]["photos"]).save(results_dir / "quality-worst.jpg", quality=85)
     triage.write_pictures(photos, served["fast"]["photos"], SERVED_MODEL)
-    machine = platform.processor() or platform.machine()
-    (results_dir / "quality.json").write_text(
-        json.dumps({"machine": machine, "real": real, "composites": composites, "triage": found}, indent=1)
-    )
+    figures = {"machine": platform.processor() or platform.machine(), "real": real, "composites": composites}
+    (results_dir / "quality.json").write_text(json.dumps(figures | {"triage": found}, indent=1))
     MEASURED_QUALITY.write_text(json.dumps(measured_for_page(real, len(photos)), indent=2) + "\n")
-    template = string.Template((REPO / "bench" / "templates" / "quality.md").read_text())
     (REPO / "docs" / "quality.md").write_text(
-        template.substitute(
+        string.Template((REPO / "bench" / "templates" / "quality.md").read_text()).substitute(
             photo_count=len(photos),
             served_model=SERVED_MODEL,
-            real_table=markdown_table(["model", "variant", "photos", *FIGURE_HEADER], real_rows(real)),
-            verdicts="\n".join(f"- {'met' if holds else '**missed**'}: {line}" for line, holds in verdicts),
-            composite_table=markdown_table(composite_header, composite_rows),
+            real_table=markdown_table(REAL_HEADER, real_rows(real)),
+            verdicts=bullets(verdicts),
+            composite_table=markdown_table(COMPOSITE_HEADER, composite_rows),
             case_count=len(cases),
             triage_table=markdown_table(["figure", "value"], triage.table_rows(found)),
-            triage_verdicts="\n".join(
-                f"- {'met' if holds else '**missed**'}: {line}" for line, holds in triage_verdicts
-            ),
+            triage_verdicts=bullets(triage_verdicts),
         )
     )
     return 0 if all(holds for _, holds in verdicts) else 1

@@ -6,6 +6,7 @@ rewrites it from the last bench/results/latest.json (after editing the template)
 
 import json
 import math
+import re
 import string
 import subprocess
 from typing import Any
@@ -22,20 +23,6 @@ IMAGE_SETS = {
     "motorcycle_right, rocket; the real-photo set was not installed)",
 }
 TUNED = "2 processes, OMP_NUM_THREADS=1"  # `rembg p` with one ORT thread per process, as bgsite's workers
-MIXES = {"c1": "1280x960, c1", "c2": "1280x960, c2", "large_c1": "12 MP, c1", "small_c1": "640x480, c1"}
-MIXES["bulk_c2"] = "50 photos, c2"
-STAGES = {
-    "decode": "decode JPEG + EXIF",
-    "model_input": "model input (resize to 320², normalise)",
-    "onnx_run": "ONNX Runtime run, u2netp-int8 (1 thread)",
-    "onnx_run_fp32": "— the same run on u2netp fp32, for comparison",
-    "mask_upscale": "mask upscale (LANCZOS)",
-    "mask_cleanup": "mask clean-up (snap, specks, holes)",
-    "compose": "compose RGBA + decontaminate the soft edge, one pass",
-    "png": "PNG encode (Up filter, zlib-ng level 3)",
-    "mask_png": "the mask's PNG (kept for hand edits)",
-    "cut_out_total": "whole `pipeline.cut_out`",
-}
 SIZES_KB = ("bulk_c2", "large_c1", "small_c1")  # output bytes at 1280x960, 12 MP and 640x480
 
 
@@ -134,26 +121,31 @@ def headline_rows(r: dict[str, Any]) -> list[list[str]]:
     return rows
 
 
-def run_table(header: list[str], runs: dict[str, dict[str, Any]], fields: list[str]) -> str:
-    """A row per run: its name, then its `fields`."""
-    return markdown_table(header, [[name] + [fmt(run.get(field)) for field in fields] for name, run in runs.items()])
-
-
 HEADLINE = ["Measure", "bgsite", "rembg", "ratio", "target"]
+# The template's tables of a row per run: placeholder -> (where the runs are, each row's fields after the run's name).
+RUN_ROWS = {
+    "layout_rows": ("ceiling_layouts", ["ips", "per_image_ms_p50", "solo_ms_p50", "peak_rss_mb"]),
+    "rembg_p_rows": ("rembg_p_runs", ["ips", "wall_ips", "peak_rss_mb", "kb_per_image"]),
+    "fronts_rows": ("fronts", ["images", "seconds", "ips"]),
+}
+
+
+class Page(string.Template):
+    """The template: `$name` is a value `fill` computes; `${a.b:N}` is results["a"]["b"] as `fmt` writes it with
+    N digits, `${a.b:raw}` the figure as it is."""
+
+    braceidpattern = r"[\w.]+:\w+"
 
 
 def fill(r: dict[str, Any]) -> str:
     """bench/templates/benchmarks.md with this run's figures."""
-    m, bg, rs, stages = r.get("machine", {}), r.get("bgremove", {}), r.get("rembg_s", {}), r.get("stages", {})
-    small, large = stages.get("1280x960", {}), stages.get("4000x3000", {})
+    m, small = r.get("machine", {}), get(r, "stages.1280x960") or {}
     onnx_ms, cut_ms = small.get("onnx_run"), small.get("cut_out_total")
     bound = 2000 / onnx_ms if onnx_ms else None
     timings = r.get("bgremove_server_timings", {})
-    p50, rembg_p = get(bg, "c1.p50_ms"), r.get("rembg_p_ips")
+    p50, rembg_p = get(r, "bgremove.c1.p50_ms"), r.get("rembg_p_ips")
     load, end_load = m.get("load_avg_at_start"), m.get("load_avg_at_end")
-    layouts = r.get("ceiling_layouts", {})
     values = {
-        "started": r.get("started"),
         "machine": f"**{m.get('cpu')}**, {m.get('cores')} cores, {m.get('ram_gb')} GB RAM (Linux {m.get('kernel')}, "
         f"Python {m.get('python')})",
         "int8_flags": ", ".join(f"`{flag}`" for flag in m.get("int8_flags", [])) or "none of them",
@@ -161,7 +153,6 @@ def fill(r: dict[str, Any]) -> str:
         "phone_count": len(r.get("phone_sources", [])),
         "phone_sources": ", ".join(r.get("phone_sources", [])),
         "non_model_share": fmt(non_model_share(small), 2),
-        "memory_50mp": fmt(get(r, "memory_50mp.peak_rss_mb"), 0),
         "memory_50mp_s": fmt((get(r, "memory_50mp.ms") or 0) / 1000 or None),
         "load": f"{fmt(load)} at the start"
         + (f", {fmt(end_load)} at the end" if end_load is not None else "")
@@ -172,66 +163,32 @@ def fill(r: dict[str, Any]) -> str:
         ),
         "headline_table": markdown_table(HEADLINE, headline_rows(r)),
         "image_set": IMAGE_SETS.get(r.get("images", ""), "—"),
-        "bulk_count": get(r, "bulk.images"),
-        "zip_members": get(r, "zip.members"),
-        "zip_distinct": get(r, "zip.distinct_photos"),
-        "stage_table": markdown_table(
-            ["stage", "1280x960", "4000x3000"],
-            [[label, fmt(small.get(key), 1), fmt(large.get(key), 1)] for key, label in STAGES.items()],
-        ),
         "model_share": f"{100 * onnx_ms / cut_ms:.0f} %" if onnx_ms and cut_ms else "—",
-        "onnx_fp32_ms": fmt(small.get("onnx_run_fp32"), 0),
         "onnx_s": f"{onnx_ms / 1000:.3f}" if onnx_ms else "—",
         "model_bound": fmt(bound),
         "model_bound_vs_p": fmt(ratio(bound, rembg_p)),
-        "layout_table": run_table(
-            ["layout", "images/s", "per image when busy, ms", "alone, ms", "peak RSS, MB"],
-            layouts,
-            ["ips", "per_image_ms_p50", "solo_ms_p50", "peak_rss_mb"],
-        ),
         "same_bytes": "the same"
         if r.get("ceiling_first_cutout_sha256") == r.get("bgsite_first_cutout_sha256")
         else "**not** the same",
-        "rembg_p_table": run_table(
-            ["configuration", "images/s (steady)", "images/s incl. start-up", "peak RSS, MB", "KB per image"],
-            r.get("rembg_p_runs", {}),
-            ["ips", "wall_ips", "peak_rss_mb", "kb_per_image"],
-        ),
-        "latency_table": markdown_table(
-            ["request mix", "n", "bgsite p50", "p99", "img/s", "KB/image", "rembg s p50", "p99", "img/s", "KB/image"],
-            [
-                [label, fmt(get(bg, f"{key}.requests"))]
-                + [
-                    fmt(get(side, f"{key}.{field}"), 1 if field == "kb_per_image" else 2)
-                    for side in (bg, rs)
-                    for field in ("p50_ms", "p99_ms", "ips", "kb_per_image")
-                ]
-                for key, label in MIXES.items()
-            ],
-        ),
-        "fronts_table": run_table(
-            ["front door", "photos", "first step to last cutout on disk, s", "images/s"],
-            {FRONTS[name]: run for name, run in r.get("fronts", {}).items()},
-            ["images", "seconds", "ips"],
-        ),
-        "page_done_s": fmt(get(r, "fronts.page.cutouts_done_s")),
         "cli_vs_page": fmt(ratio(get(r, "fronts.cli.ips"), get(r, "fronts.page.ips"))),
-        "queue_ms": fmt(timings.get("queue_wait_ms_p50"), 0),
-        "worker_ms": fmt(timings.get("worker_ms_p50"), 0),
-        "finished_ms": fmt(timings.get("queued_to_finished_ms_p50"), 0),
-        "p50_ms": fmt(p50, 0),
         "overhead_ms": fmt(p50 - timings["queued_to_finished_ms_p50"] if p50 and timings else None, 0),
         "targets": "\n".join(f"- `{name}` {verdict(r, name)}" for name in targets(r)),
         "rembg_p_x25": fmt(2.5 * rembg_p if rembg_p else None),
         "worker_budget_ms": fmt(2000 / (2.5 * rembg_p) if rembg_p else None, 0),
         "server_ms_per_image": fmt(2000 / get(r, "bulk.ips") if get(r, "bulk.ips") else None, 0),
-        "cut_ms": fmt(cut_ms, 0),
-        "onnx_ms": fmt(onnx_ms, 0),
-        "rembg_s_x07": fmt(0.7 * get(rs, "c1.p50_ms") if get(rs, "c1.p50_ms") else None, 0),
-        "bgsite_versions": r.get("versions", {}).get("bgsite"),
-        "rembg_versions": r.get("versions", {}).get("rembg"),
+        "rembg_s_x07": fmt(0.7 * get(r, "rembg_s.c1.p50_ms") if get(r, "rembg_s.c1.p50_ms") else None, 0),
     }
-    return string.Template(TEMPLATE.read_text()).substitute(values)
+    for name, (path, fields) in RUN_ROWS.items():
+        runs = (get(r, path) or {}).items()
+        values[name] = "".join(
+            f"\n| {FRONTS.get(run_name, run_name)} | " + " | ".join(fmt(run.get(field)) for field in fields) + " |"
+            for run_name, run in runs
+        )
+    page = Page(TEMPLATE.read_text())
+    for path, digits in re.findall(r"\$\{([\w.]+):(\w+)\}", page.template):
+        value = get(r, path)
+        values[f"{path}:{digits}"] = str(value) if digits == "raw" else fmt(value, int(digits))
+    return page.substitute(values)
 
 
 def finish(results: dict[str, Any]) -> None:

@@ -71,28 +71,19 @@ def verdicts(found: dict[str, Any]) -> list[tuple[str, bool]]:
 
 
 def table_rows(found: dict[str, Any]) -> list[list[str]]:
-    n, b = found["photos"], found["b"]
-    rows = [
+    n, b, c = found["photos"], found["b"], found["c"]
+    versus = f" ({c['iou'] - b['iou']:+.4f} vs b; {c['seconds'] / b['seconds']:.0%} of b's time)"
+    workflows = [(found["a"], "(a) all fast", ""), (b, "(b) all best", "")]
+    workflows.append((c, f"(c) fast, then best on the {found['flagged']} flagged", versus))
+    return [
         [f'AUROC of confidence for "IoU < {WRONG_BELOW}" ({found["wrong"]} of {n} wrong)', f"{found['auroc']:.3f}"],
         [f"flagged at the default {found['below']:.2f}", f"{found['flagged']} of {n} ({found['flagged_share']:.0%})"],
         ["wrong cutouts flagged (recall)", f"{found['caught']} of {found['wrong']} ({found['recall']:.0%})"],
         ["flagged that are wrong (precision)", f"{found['caught']} of {found['flagged']} ({found['precision']:.0%})"],
+    ] + [
+        [name, f"mean IoU {run['iou']:.4f}, {run['seconds']:.1f} s, {run['wrong']} below {WRONG_BELOW}{extra}"]
+        for run, name, extra in workflows
     ]
-    for key, name in (
-        ("a", "(a) all fast"),
-        ("b", "(b) all best"),
-        ("c", f"(c) fast, then best on the {found['flagged']} flagged"),
-    ):
-        run = found[key]
-        versus = (
-            ""
-            if key != "c"
-            else f" ({run['iou'] - b['iou']:+.4f} vs b; {run['seconds'] / b['seconds']:.0%} of b's time)"
-        )
-        rows.append(
-            [name, f"mean IoU {run['iou']:.4f}, {run['seconds']:.1f} s, {run['wrong']} below {WRONG_BELOW}{versus}"]
-        )
-    return rows
 
 
 def _tile(image: Image.Image, alpha: np.ndarray, label: str, side: int = 240) -> Image.Image:
@@ -137,22 +128,14 @@ def extremes_picture(photos: list[Any], fast: list[dict[str, Any]], model: str, 
 
 def examples_picture(model: str) -> Image.Image:
     """scikit-image's photos (free to share) as the served model cuts them out, with their confidence."""
-    made = []
+    tiles = []
     for name in EXAMPLES:
         buffer = io.BytesIO()
         Image.open(SKIMAGE_DATA / name).convert("RGB").save(buffer, "JPEG", quality=90)
-        made.append((name, *_served_cutout(buffer.getvalue(), model)))
-    made.sort(key=lambda entry: entry[3])
-    return _sheet(
-        [
-            _tile(
-                image,
-                alpha,
-                f"{name}: confidence {sure:.2f}{' - may need a look' if sure < DEFAULT_REVIEW_BELOW else ''}",
-            )
-            for name, image, alpha, sure in made
-        ]
-    )
+        image, alpha, sure = _served_cutout(buffer.getvalue(), model)
+        note = " - may need a look" if sure < DEFAULT_REVIEW_BELOW else ""
+        tiles.append((sure, _tile(image, alpha, f"{name}: confidence {sure:.2f}{note}")))
+    return _sheet([tile for _, tile in sorted(tiles, key=lambda entry: entry[0])])
 
 
 def write_pictures(photos: list[Any], fast: list[dict[str, Any]], model: str) -> None:

@@ -59,11 +59,8 @@ def load(root: Path | None = None, manifest: Path = MANIFEST) -> list[Photo]:
                 f"{image_path} or {alpha_path} is missing: put the real-photo set (bench/realphotos/SOURCES.md) "
                 f"in {root}, or name its folder in QUALITY_PHOTOS"
             ) from None
-        for data, expected, path in (
-            (jpeg, entry["sha256_image"], image_path),
-            (alpha, entry["sha256_alpha"], alpha_path),
-        ):
-            if hashlib.sha256(data).hexdigest() != expected:
+        for data, kind, path in ((jpeg, "image", image_path), (alpha, "alpha", alpha_path)):
+            if hashlib.sha256(data).hexdigest() != entry[f"sha256_{kind}"]:
                 raise PhotosMissing(f"{path} differs from the manifest (SHA-256)")
         with Image.open(alpha_path) as opened:
             truth = np.asarray(opened.convert("L"))
