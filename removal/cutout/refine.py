@@ -77,7 +77,9 @@ def snap(alpha: np.ndarray, low: int, high: int) -> np.ndarray:
     if low <= 0 and high >= 255:
         return alpha
     table = np.clip((np.arange(256) - low) * 255.0 / max(high - low, 1), 0, 255).round().astype(np.uint8)
-    return np.array(Image.fromarray(alpha).point(table.tolist()))  # Pillow's lookup: half NumPy's time
+    snapped = Image.fromarray(alpha).point(table.tolist())  # Pillow's lookup: half NumPy's time
+    view = views.writable_pixels(snapped)  # the new image's own memory, not a copy of it
+    return np.array(snapped) if view is None else view
 
 
 def connected_to_subject(alpha: np.ndarray, keep_share: float) -> np.ndarray:
