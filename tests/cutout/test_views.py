@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from removal.cutout import views
+from removal.cutout import refine, views
 from tests.conftest import photo_bytes
 
 
@@ -51,3 +51,20 @@ def test_other_modes_and_shared_memory_are_copied_or_refused(photo: Image.Image)
     shared = Image.fromarray(np.zeros((4, 5, 4), dtype=np.uint8))  # Pillow maps the array, read-only
     assert views.writable_pixels(shared) is None
     assert np.array_equal(views.pixels(shared), np.zeros((4, 5, 4)))
+
+
+def test_compose_without_a_view_makes_the_same_cutout(photo: Image.Image) -> None:
+    """Images in several blocks of memory (Pillow's own allocator) have no view: compose works on a copy."""
+    rgb = photo.convert("RGB")
+    rows, cols = np.mgrid[0:600, 0:900]
+    alpha = np.clip((1.1 - np.hypot((rows - 300) / 250, (cols - 450) / 350)) * 1500, 0, 255).astype(np.uint8)
+    with_view = refine.compose(rgb, alpha)
+    Image.core.set_use_block_allocator(0)
+    Image.core.set_block_size(1 << 16)
+    try:
+        without = refine.compose(rgb.copy(), alpha)
+        assert views.writable_pixels(rgb.convert("RGBA")) is None
+    finally:
+        Image.core.set_block_size(1 << 24)
+        Image.core.set_use_block_allocator(1)
+    assert np.array_equal(np.asarray(without), np.asarray(with_view))
