@@ -22,7 +22,7 @@ import numpy as np
 from PIL import Image
 from zlib_ng import zlib_ng
 
-from removal.cutout import cores
+from removal.cutout import cores, views
 
 # zlib-ng's level 3 (deflate_medium); levels 1 and 2 are its fastest but compress
 # cutouts to 1.6x and 1.1x rembg's bytes.
@@ -44,7 +44,7 @@ def encode(image: Image.Image, *, level: int = DEFAULT_LEVEL) -> bytes:
         image.save(buffer, format="PNG", compress_level=max(level, SMALL_LEVEL))
         return buffer.getvalue()
     colour_type, channels = COLOUR_TYPES[image.mode]
-    rows = np.asarray(image).reshape(image.height, image.width * channels)
+    rows = views.pixels(image).reshape(image.height, image.width * channels)  # L and RGBA: not a copy
     filtered = np.empty((image.height, rows.shape[1] + 1), dtype=np.uint8)
     filtered[:, 0] = UP_FILTER
     filtered[0, 1:] = rows[0]

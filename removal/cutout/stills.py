@@ -6,7 +6,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 
-from removal.cutout import confidence, refine
+from removal.cutout import confidence, refine, views
 from removal.cutout.decode import decode_image
 from removal.cutout.encode import Cutout, encode
 from removal.cutout.options import PREVIEW_PIXELS, Options
@@ -84,7 +84,7 @@ def cut_out_image(image: Image.Image, options: Options, *, session: Any, partner
 
 
 def predict_mask(rgb: Image.Image, *, session: Any, quality: str = "fast", partner: Any = None) -> np.ndarray:
-    """The model's mask of `rgb` (uint8, its size).
+    """The model's mask of `rgb` (uint8, its size; not to be written to).
 
     For "best", the mean of the masks of the photo and of its mirror image; with a
     `partner` session (a second model), the mean of that and the partner's mask.
@@ -92,7 +92,7 @@ def predict_mask(rgb: Image.Image, *, session: Any, quality: str = "fast", partn
     """
     (mask,) = session.predict(rgb)
     if quality != "best":
-        return np.asarray(mask, dtype=np.uint8)
+        return views.pixels(mask) if mask.mode == "L" else np.asarray(mask, dtype=np.uint8)  # a view: no copy
     (mirrored,) = session.predict(ImageOps.mirror(rgb))
     mean = (np.asarray(mask, dtype=np.float32) + np.asarray(ImageOps.mirror(mirrored), dtype=np.float32)) / 2
     if partner is not None:
