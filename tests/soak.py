@@ -112,6 +112,7 @@ class SoakReport:
     rss_end_mb: float
     rss_growth_percent: float
     first: int
+    rss_mb_by_calls: dict[str, float]  # after every `first` calls: a one-time step and a steady climb look apart
     max_waiting_cutouts: int  # the server's
     waiting_room_seconds: float  # a full waiting room served at the measured rate: what its last caller waits
     waiting_room_for_target: int  # the calls served in WAITING_ROOM_TARGET_SECONDS at the measured rate
@@ -160,11 +161,10 @@ def run_soak(server: LiveServer, key: str, *, calls: int, clients: int, first: i
     photos, tally = Photos(), Tally(calls)
     assert server.process is not None
     pid = server.process.pid
-    rss_after_first = 0
+    rss_by_calls: dict[str, float] = {}
     deadline = time.monotonic() + max_seconds
 
     def client() -> None:
-        nonlocal rss_after_first
         session = requests.Session()
         while time.monotonic() < deadline and (index := tally.take()) is not None:
             jpeg, pixels = photos.make(index)
@@ -179,8 +179,9 @@ def run_soak(server: LiveServer, key: str, *, calls: int, clients: int, first: i
             took_ms = (time.monotonic() - started) * 1000
             problem = cutout_problem(reply.content, pixels) if reply.status_code == 200 else ""
             text = reply.text if reply.status_code not in (200, 503) else ""
-            if tally.record(reply.status_code, took_ms, problem, "Retry-After" in reply.headers, text) == first:
-                rss_after_first = rss_bytes(pid)
+            completed = tally.record(reply.status_code, took_ms, problem, "Retry-After" in reply.headers, text)
+            if first and completed % first == 0:
+                rss_by_calls[str(completed)] = round(rss_bytes(pid) / 2**20, 1)
             if reply.status_code in (429, 503):
                 time.sleep(float(reply.headers.get("Retry-After", "1")))
 
@@ -196,13 +197,14 @@ def run_soak(server: LiveServer, key: str, *, calls: int, clients: int, first: i
     for thread in threads:
         thread.join()
     seconds = time.monotonic() - started
-    return _soak_report(tally, clients, seconds, first, (rss_after_first, rss_bytes(pid)), max_waiting)
+    rss_by_calls["end"] = round(rss_bytes(pid) / 2**20, 1)
+    return _soak_report(tally, clients, seconds, first, rss_by_calls, max_waiting)
 
 
 def _soak_report(
-    tally: Tally, clients: int, seconds: float, first: int, rss: tuple[int, int], max_waiting: int
+    tally: Tally, clients: int, seconds: float, first: int, rss_by_calls: dict[str, float], max_waiting: int
 ) -> SoakReport:
-    rss_first, rss_end = rss
+    rss_first, rss_end = rss_by_calls.get(str(first), 0.0), rss_by_calls["end"]
     per_second = len(tally.latencies) / seconds
     ordered = sorted(tally.latencies) or [0.0]
 
@@ -225,10 +227,11 @@ def _soak_report(
         empty_cutouts=tally.empty,
         server_errors=server_errors,
         backpressure_without_retry_after=tally.missing_retry_after,
-        rss_after_first_mb=round(rss_first / 2**20, 1),
-        rss_end_mb=round(rss_end / 2**20, 1),
+        rss_after_first_mb=rss_first,
+        rss_end_mb=rss_end,
         rss_growth_percent=round(100 * (rss_end - rss_first) / rss_first, 1) if rss_first else 0.0,
         first=first,
+        rss_mb_by_calls=rss_by_calls,
         max_waiting_cutouts=max_waiting,
         waiting_room_seconds=round(max_waiting / per_second, 1) if per_second else 0.0,
         waiting_room_for_target=round(per_second * WAITING_ROOM_TARGET_SECONDS),
