@@ -7,7 +7,8 @@ Served with `uvicorn ... --http bgsite.server:HttpProtocol --ws bgsite.server:We
   by default) gets 414 when its request line is what is too long, else 431, where uvicorn
   answers 400. The rest of what the client sends is read and dropped for a moment before
   the connection closes ("lingering close"), so the client reads the answer instead of a
-  connection reset.
+  connection reset. It is logged as one WARNING line saying which and why, without
+  uvicorn's "Invalid HTTP request received." before it.
 - A websocket text message that is not UTF-8 closes that websocket with 1007 and logs one
   WARNING line, where uvicorn logs a traceback at ERROR (and, when the socket was closing
   already, asyncio a "Fatal error" with InvalidState).
@@ -15,7 +16,9 @@ Served with `uvicorn ... --http bgsite.server:HttpProtocol --ws bgsite.server:We
 
 import contextlib
 import logging
+from collections.abc import MutableMapping
 from http import HTTPStatus
+from typing import Any, cast
 
 import h11
 from uvicorn.protocols.http.h11_impl import H11Protocol
@@ -28,6 +31,8 @@ logger = logging.getLogger("bgsite.server")
 LINGER_SECONDS = 2.0
 # A request line longer than this, in a head that is too large, is what made it too large.
 MAX_REQUEST_LINE_BYTES = 8 * 1024
+# What uvicorn's h11 protocol logs before answering a request h11 could not parse.
+UVICORN_INVALID_REQUEST = "Invalid HTTP request received."
 
 
 def head_refusal(buffered: bytes, max_head_bytes: int) -> tuple[int, str] | None:
@@ -46,14 +51,23 @@ class HttpProtocol(H11Protocol):
 
     lingering = False
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # uvicorn only calls its logging methods and reads `.level`, which the adapter has too.
+        self.logger = cast(logging.Logger, _WithoutUvicornsRefusalLine(self.logger, self))
+
+    def refusal(self) -> tuple[int, str] | None:
+        """(status, reason) when the head received so far is to be refused with 414/431; None otherwise."""
+        buffered, _ = self.conn.trailing_data
+        return head_refusal(buffered, self.conn._max_incomplete_event_size)
+
     def data_received(self, data: bytes) -> None:
         if self.lingering:
             return  # a refused request's remaining bytes
         super().data_received(data)
 
     def send_400_response(self, msg: str) -> None:
-        buffered, _ = self.conn.trailing_data
-        refusal = head_refusal(buffered, self.conn._max_incomplete_event_size)
+        refusal = self.refusal()
         if refusal is None:
             super().send_400_response(msg)
             return
@@ -68,6 +82,27 @@ class HttpProtocol(H11Protocol):
             self.transport.write(self.conn.send(event) or b"")
         self.lingering = True
         self.loop.call_later(LINGER_SECONDS, self.transport.close)
+
+
+class _WithoutUvicornsRefusalLine(logging.LoggerAdapter[logging.Logger]):
+    """uvicorn's logger for one connection, less its "Invalid HTTP request received." for a head the
+    connection refuses with 414/431: that refusal is logged as one line of its own, saying why."""
+
+    def __init__(self, logger: logging.Logger, protocol: HttpProtocol) -> None:
+        super().__init__(logger)
+        self.protocol = protocol
+
+    @property
+    def level(self) -> int:
+        return self.logger.level
+
+    def process(self, msg: Any, kwargs: MutableMapping[str, Any]) -> tuple[Any, MutableMapping[str, Any]]:
+        return msg, kwargs  # the record as uvicorn made it, with no `extra` added
+
+    def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
+        if msg == UVICORN_INVALID_REQUEST and self.protocol.refusal() is not None:
+            return
+        super().log(level, msg, *args, **kwargs)
 
 
 class WebSocketProtocol(WebSocketsSansIOProtocol):

@@ -287,6 +287,10 @@ WORKER_POLL_SECONDS = env.float("WORKER_POLL_SECONDS", default=0.5)
 # to a dead worker and is queued again.
 ITEM_LEASE_SECONDS = env.int("ITEM_LEASE_SECONDS", default=60)
 ITEM_MAX_ATTEMPTS = env.int("ITEM_MAX_ATTEMPTS", default=3)
+# Every this many seconds, web and worker processes hand the C heap's free pages back to the system
+# (glibc's malloc_trim; removal.ops.heap): without it a server's resident memory climbs with the
+# calls it has served (docs/benchmarks.md#back-pressure). 0: never.
+HEAP_TRIM_SECONDS = env.float("HEAP_TRIM_SECONDS", default=10)
 # Uploads, cutouts, /store images and job records older than this many days are
 # deleted by `manage.py purge_expired` (workers also run it hourly). 0 keeps everything.
 RETENTION_DAYS = env.int("RETENTION_DAYS", default=30)

@@ -9,7 +9,9 @@ default MAX_WAITING_CUTOUTS, rate limits off). A 503 is the waiting room's delib
 refusal: that client waits its Retry-After. Checked: no other 5xx; every 200 is the
 cutout of the photo sent (a PNG of its size whose opaque pixels are the photo's own);
 p99 of the accepted calls against their p50; the server's resident memory at the end
-against its value after the first `--first` calls.
+against its value after the first `--first` calls. Printed for MAX_WAITING_CUTOUTS's default
+(docs/benchmarks.md#back-pressure): the accepted calls a second, how long they take to serve a
+full waiting room, and how many they serve in WAITING_ROOM_TARGET_SECONDS.
 
 Scaled (`--scaled N`): web (EMBEDDED_WORKERS=0) and two `manage.py runworker` processes
 on PostgreSQL, Redis and an S3 server (moto), N distinct photos through the batch API,
@@ -37,6 +39,9 @@ from PIL import Image
 from bench import realphotos
 from tests.conftest import LiveServer, rss_bytes
 from tests.scaled_soak import run_scaled
+
+# What a full waiting room should cost its last caller: the basis of MAX_WAITING_CUTOUTS's default.
+WAITING_ROOM_TARGET_SECONDS = 10
 
 
 class Photos:
@@ -107,6 +112,10 @@ class SoakReport:
     rss_end_mb: float
     rss_growth_percent: float
     first: int
+    rss_mb_by_calls: dict[str, float]  # after every `first` calls: a one-time step and a steady climb look apart
+    max_waiting_cutouts: int  # the server's
+    waiting_room_seconds: float  # a full waiting room served at the measured rate: what its last caller waits
+    waiting_room_for_target: int  # the calls served in WAITING_ROOM_TARGET_SECONDS at the measured rate
     notes: list[str] = field(default_factory=list)
 
 
@@ -147,14 +156,15 @@ class Tally:
 
 
 def run_soak(server: LiveServer, key: str, *, calls: int, clients: int, first: int, max_seconds: float) -> SoakReport:
+    printed = server.manage("shell", "-c", "from django.conf import settings; print(settings.MAX_WAITING_CUTOUTS)")
+    max_waiting = int(printed.strip().splitlines()[-1])
     photos, tally = Photos(), Tally(calls)
     assert server.process is not None
     pid = server.process.pid
-    rss_after_first = 0
+    rss_by_calls: dict[str, float] = {}
     deadline = time.monotonic() + max_seconds
 
     def client() -> None:
-        nonlocal rss_after_first
         session = requests.Session()
         while time.monotonic() < deadline and (index := tally.take()) is not None:
             jpeg, pixels = photos.make(index)
@@ -169,8 +179,9 @@ def run_soak(server: LiveServer, key: str, *, calls: int, clients: int, first: i
             took_ms = (time.monotonic() - started) * 1000
             problem = cutout_problem(reply.content, pixels) if reply.status_code == 200 else ""
             text = reply.text if reply.status_code not in (200, 503) else ""
-            if tally.record(reply.status_code, took_ms, problem, "Retry-After" in reply.headers, text) == first:
-                rss_after_first = rss_bytes(pid)
+            completed = tally.record(reply.status_code, took_ms, problem, "Retry-After" in reply.headers, text)
+            if first and completed % first == 0:
+                rss_by_calls[str(completed)] = round(rss_bytes(pid) / 2**20, 1)
             if reply.status_code in (429, 503):
                 time.sleep(float(reply.headers.get("Retry-After", "1")))
 
@@ -186,10 +197,15 @@ def run_soak(server: LiveServer, key: str, *, calls: int, clients: int, first: i
     for thread in threads:
         thread.join()
     seconds = time.monotonic() - started
-    return _soak_report(tally, clients, seconds, first, rss_after_first, rss_bytes(pid))
+    rss_by_calls["end"] = round(rss_bytes(pid) / 2**20, 1)
+    return _soak_report(tally, clients, seconds, first, rss_by_calls, max_waiting)
 
 
-def _soak_report(tally: Tally, clients: int, seconds: float, first: int, rss_first: int, rss_end: int) -> SoakReport:
+def _soak_report(
+    tally: Tally, clients: int, seconds: float, first: int, rss_by_calls: dict[str, float], max_waiting: int
+) -> SoakReport:
+    rss_first, rss_end = rss_by_calls.get(str(first), 0.0), rss_by_calls["end"]
+    per_second = len(tally.latencies) / seconds
     ordered = sorted(tally.latencies) or [0.0]
 
     def percentile(share: float) -> float:
@@ -202,7 +218,7 @@ def _soak_report(tally: Tally, clients: int, seconds: float, first: int, rss_fir
         clients=clients,
         seconds=round(seconds, 1),
         statuses=dict(sorted(tally.statuses.items())),
-        accepted_per_second=round(len(tally.latencies) / seconds, 2),
+        accepted_per_second=round(per_second, 2),
         p50_ms=p50,
         p90_ms=percentile(0.90),
         p99_ms=percentile(0.99),
@@ -211,10 +227,14 @@ def _soak_report(tally: Tally, clients: int, seconds: float, first: int, rss_fir
         empty_cutouts=tally.empty,
         server_errors=server_errors,
         backpressure_without_retry_after=tally.missing_retry_after,
-        rss_after_first_mb=round(rss_first / 2**20, 1),
-        rss_end_mb=round(rss_end / 2**20, 1),
+        rss_after_first_mb=rss_first,
+        rss_end_mb=rss_end,
         rss_growth_percent=round(100 * (rss_end - rss_first) / rss_first, 1) if rss_first else 0.0,
         first=first,
+        rss_mb_by_calls=rss_by_calls,
+        max_waiting_cutouts=max_waiting,
+        waiting_room_seconds=round(max_waiting / per_second, 1) if per_second else 0.0,
+        waiting_room_for_target=round(per_second * WAITING_ROOM_TARGET_SECONDS),
         notes=sorted(set(tally.wrong))[:10] + [f"{code}: {text}" for code, text in tally.first_error.items()],
     )
 

@@ -1,4 +1,4 @@
-"""ASGI lifespan: start the embedded worker threads with the server, stop them with it."""
+"""ASGI lifespan: start the embedded worker threads with the server, stop them with it; trim the heap."""
 
 import asyncio
 from typing import Any
@@ -6,6 +6,7 @@ from typing import Any
 from django.conf import settings
 
 from removal import events
+from removal.ops import heap
 from removal.ops.worker import WorkerPool
 
 
@@ -19,6 +20,7 @@ class EmbeddedWorkers:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
+                heap.trim_in_this_process(settings.HEAP_TRIM_SECONDS)
                 if settings.EMBEDDED_WORKERS > 0:
                     events.bind_server_loop(asyncio.get_running_loop())
                     self.pool = WorkerPool(threads=settings.EMBEDDED_WORKERS, name="embedded")

@@ -24,7 +24,7 @@ from django_tasks_db.utils import exclusive_transaction, is_locked_database_exce
 
 from removal import services
 from removal.cutout import pipeline
-from removal.ops import metrics
+from removal.ops import heap, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -113,6 +113,7 @@ class WorkerPool:
         reaper = threading.Thread(target=self._reap, name=f"{self.name}-reaper", daemon=True)
         reaper.start()
         _pools.append(self)
+        heap.trim_in_this_process(settings.HEAP_TRIM_SECONDS)  # a runworker process has no lifespan
         metrics.WORKER_THREADS.inc(self.size)
         logger.info("started %s with %d worker threads", self.name, self.size)
 
