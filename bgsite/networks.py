@@ -8,6 +8,7 @@ METRICS_ALLOWED_NETWORKS.
 
 import ipaddress
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -36,3 +37,9 @@ def client_address(remote_addr: str) -> IPAddress | None:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
         return address.ipv4_mapped
     return address
+
+
+def origin(url: str) -> str:
+    """scheme://host[:port] of `url`: what a Content-Security-Policy source or an Origin header names."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"

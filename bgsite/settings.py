@@ -11,7 +11,7 @@ import re
 import secrets
 import warnings
 from pathlib import Path
-from urllib.parse import urlsplit
+from typing import Any
 
 import environ
 from django.core.exceptions import ImproperlyConfigured
@@ -20,7 +20,8 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from bgsite.networks import IPNetwork, parse_networks
+from bgsite.logging_config import logging_config
+from bgsite.networks import IPNetwork, origin, parse_networks
 from removal.cutout.confidence import DEFAULT_REVIEW_BELOW
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -32,11 +33,6 @@ environ.Env.read_env(BASE_DIR / ".env")
 
 DEBUG = env.bool("DEBUG", default=False)
 DATA_DIR = Path(env.str("DATA_DIR", default=str(BASE_DIR / "data"))).resolve()
-
-
-def _origin(url: str) -> str:
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _networks(name: str) -> list[IPNetwork]:
@@ -136,8 +132,10 @@ TASKS = {
     }
 }
 
-# Channels: in-memory inside one process, Redis when REDIS_URL is set.
+# Channels and the cache (it holds rate-limit counters): in-memory inside one process, Redis when REDIS_URL is set.
 REDIS_URL = env.str("REDIS_URL", default="")
+CHANNEL_LAYERS: dict[str, dict[str, Any]] = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 if REDIS_URL:
     CHANNEL_LAYERS = {
         "default": {
@@ -156,14 +154,7 @@ if REDIS_URL:
             },
         }
     }
-else:
-    CHANNEL_LAYERS = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
-
-# Cache (holds rate-limit counters): per process, or shared in Redis when scaled.
-if REDIS_URL:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
-else:
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 
 # Storage: local files under DATA_DIR/media, or S3 when a bucket is named.
 MEDIA_ROOT = DATA_DIR / "media"
@@ -221,7 +212,7 @@ X_FRAME_OPTIONS = "DENY"
 _image_sources = [CSP.SELF, "data:", "blob:"]
 if AWS_STORAGE_BUCKET_NAME:
     _bucket_url = AWS_S3_PUBLIC_ENDPOINT_URL or AWS_S3_ENDPOINT_URL
-    _image_sources.append(_origin(_bucket_url) if _bucket_url else "https://*.amazonaws.com")
+    _image_sources.append(origin(_bucket_url) if _bucket_url else "https://*.amazonaws.com")
 SECURE_CSP = {
     "default-src": [CSP.SELF],
     "script-src": [CSP.SELF],
@@ -393,24 +384,4 @@ for _name in ("MAX_UPLOAD_BYTES", "MAX_IMAGE_PIXELS", "MAX_FILES_PER_REQUEST", "
     if globals()[_name] <= 0:
         raise ImproperlyConfigured(f"{_name} must be a positive integer")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
-    # What clients can trigger (a foreign Host, a malformed body) is one WARNING line, without traceback.
-    "filters": {
-        "client_errors": {"()": "bgsite.log_filters.ClientErrorsAsWarnings"},
-        "redact_keys": {"()": "bgsite.log_filters.RedactKeys"},
-    },
-    "handlers": {
-        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["client_errors"]},
-    },
-    "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {
-        # A line per job state change is noise at hundreds of images per batch.
-        "django.tasks": {"level": "WARNING"},
-        "django_tasks_db": {"level": "WARNING"},
-        # uvicorn logs each websocket handshake with its query string, which may hold ?key=.
-        "uvicorn.error": {"filters": ["redact_keys"]},
-    },
-}
+LOGGING = logging_config(env.str("LOG_LEVEL", default="INFO"))

@@ -115,3 +115,13 @@ def test_email_url_configures_the_default_mailer(tmp_path: Path) -> None:
         "{'BACKEND': 'django.core.mail.backends.smtp.EmailBackend', 'OPTIONS': {'host': 'mail.example.com', "
         "'port': 587, 'username': 'bgsite', 'password': 'p@ss', 'use_tls': True, 'use_ssl': False, 'timeout': 5}}"
     )
+
+
+def test_result_images_from_the_bucket_are_allowed_by_the_content_security_policy(tmp_path: Path) -> None:
+    code = "from django.conf import settings; print(' '.join(settings.SECURE_CSP['img-src']))"
+    bucket = {"AWS_STORAGE_BUCKET_NAME": "cutouts", "AWS_S3_ENDPOINT_URL": "http://minio:9000/"}
+    public = python_with_settings(tmp_path, code, **bucket, AWS_S3_PUBLIC_ENDPOINT_URL="https://files.example:8443/x")
+    assert public.stdout.split()[-1] == "https://files.example:8443", public.stderr
+    assert python_with_settings(tmp_path, code, **bucket).stdout.split()[-1] == "http://minio:9000"
+    aws = python_with_settings(tmp_path, code, AWS_STORAGE_BUCKET_NAME="cutouts")
+    assert aws.stdout.split()[-1] == "https://*.amazonaws.com"
