@@ -18,21 +18,19 @@ import platform
 import statistics
 import string
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import skimage
 from PIL import Image, ImageDraw, ImageFilter
 
 from bench import realphotos, scores, triage
 from bench.common import MODEL_DIR, REPO, SERVED_MODEL, markdown_table, text_table
+from bench.images import SKIMAGE_DATA
 from removal.cutout import pipeline, refine
 from removal.cutout.installed import MEASURED_QUALITY, installed_models
 from removal.cutout.model_catalog import int8_base
 from removal.cutout.options import QUALITIES, Options
 
-SKIMAGE_DATA = Path(skimage.__file__).parent / "data"
 BACKGROUNDS = ["brick.png", "grass.png", "gravel.png", "hubble_deep_field.jpg", "retina.jpg", "moon.png"]
 HORSE_COATS = ["chelsea.png", "coffee.png"]
 PHOTO_SUBJECTS = ["astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg"]
@@ -220,25 +218,22 @@ def target_verdicts(served: dict[str, Any]) -> list[tuple[str, bool]]:
 
 # Reporting.
 
-REAL_HEADER = [
-    "model",
-    "variant",
-    "photos",
-    "IoU",
-    "alpha MAE",
-    "edge MAE",
-    "residue %",
-    "holes %",
-    "crop IoU",
-    "ms/image",
-]
+# The real-photo table's figures: {name in bench/scores.py's figures and summarise()'s: (column, format)}.
+REAL_COLUMNS = {
+    "iou": ("IoU", ".3f"),
+    "mae": ("alpha MAE", ".1f"),
+    "edge_mae": ("edge MAE", ".1f"),
+    "residue": ("residue %", ".1f"),
+    "holes": ("holes %", ".1f"),
+    "crop_iou": ("crop IoU", ".3f"),
+    "ms_per_image": ("ms/image", ".0f"),
+}
+REAL_HEADER = ["model", "variant", "photos", *(column for column, _ in REAL_COLUMNS.values())]
 COMPOSITE_HEADER = ["model", "cases", "mean IoU", "worst IoU", "alpha MAE", "bleed (photo)", "bleed (decontaminated)"]
-FIGURE_FORMATS = {"iou": ".3f", "mae": ".1f", "edge_mae": ".1f", "residue": ".1f", "holes": ".1f", "crop_iou": ".3f"}
 
 
 def figure_cells(figures: dict[str, Any]) -> list[str]:
-    ms = figures.get("ms_per_image")
-    return [format(figures[name], spec) for name, spec in FIGURE_FORMATS.items()] + ["—" if ms is None else f"{ms:.0f}"]
+    return ["—" if figures[name] is None else format(figures[name], spec) for name, (_, spec) in REAL_COLUMNS.items()]
 
 
 def real_rows(real: dict[str, dict[str, Any]]) -> list[list[str]]:
