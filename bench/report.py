@@ -146,8 +146,6 @@ def fill(r: dict[str, Any]) -> str:
     p50, rembg_p = get(r, "bgremove.c1.p50_ms"), r.get("rembg_p_ips")
     load, end_load = m.get("load_avg_at_start"), m.get("load_avg_at_end")
     values = {
-        "machine": f"**{m.get('cpu')}**, {m.get('cores')} cores, {m.get('ram_gb')} GB RAM (Linux {m.get('kernel')}, "
-        f"Python {m.get('python')})",
         "int8_flags": ", ".join(f"`{flag}`" for flag in m.get("int8_flags", [])) or "none of them",
         "vnni": "with" if {"avx512_vnni", "avx_vnni"} & set(m.get("int8_flags", [])) else "**without**",
         "phone_count": len(r.get("phone_sources", [])),
