@@ -19,6 +19,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL_DIR = Path(os.environ.get("U2NET_HOME") or REPO / ".cache" / "u2net").resolve()
+RESULTS = REPO / "bench" / "results"  # what a run measured, and pictures of photos that are not in git
 # What bgsite serves by default (REMBG_MODEL in bgsite/settings.py): u2netp's int8 copy made at setup.
 SERVED_MODEL = os.environ.get("REMBG_MODEL", "u2netp-int8")
 

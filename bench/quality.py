@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from bench import realphotos, scores, triage
-from bench.common import MODEL_DIR, REPO, SERVED_MODEL, markdown_table, text_table
+from bench.common import MODEL_DIR, REPO, RESULTS, SERVED_MODEL, markdown_table, text_table
 from bench.images import SKIMAGE_DATA
 from removal.cutout import pipeline, refine
 from removal.cutout.installed import MEASURED_QUALITY, installed_models
@@ -311,12 +311,11 @@ def main() -> int:
     for line, holds in verdicts + triage_verdicts:
         print(f"{'met ' if holds else 'MISSED'}  {line.replace('`', '')}")
 
-    results_dir = REPO / "bench" / "results"
-    results_dir.mkdir(parents=True, exist_ok=True)
-    worst_picture(SERVED_MODEL, photos, served["fast"]["photos"]).save(results_dir / "quality-worst.jpg", quality=85)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    worst_picture(SERVED_MODEL, photos, served["fast"]["photos"]).save(RESULTS / "quality-worst.jpg", quality=85)
     triage.write_pictures(photos, served["fast"]["photos"], SERVED_MODEL)
     figures = {"machine": platform.processor() or platform.machine(), "real": real, "composites": composites}
-    (results_dir / "quality.json").write_text(json.dumps(figures | {"triage": found}, indent=1))
+    (RESULTS / "quality.json").write_text(json.dumps(figures | {"triage": found}, indent=1))
     MEASURED_QUALITY.write_text(json.dumps(measured_for_page(real, len(photos)), indent=2) + "\n")
     (REPO / "docs" / "quality.md").write_text(
         string.Template((REPO / "bench" / "templates" / "quality.md").read_text()).substitute(

@@ -11,11 +11,10 @@ import string
 import subprocess
 from typing import Any
 
-from bench.common import REPO, get, log, markdown_table, text_table
+from bench.common import REPO, RESULTS, get, log, markdown_table, text_table
 from bench.rembg_cli import PYTHON as REMBG_PYTHON
 
 TEMPLATE = REPO / "bench" / "templates" / "benchmarks.md"
-RESULTS = REPO / "bench" / "results"
 IMAGE_SETS = {
     "realphotos": "the real-photo set of `make quality` (`bench/realphotos`: alphamatting.com, Oxford-IIIT Pet and "
     "DAVIS 2016 photographs of products, plants, animals, people and groups)",
