@@ -177,21 +177,20 @@ def colour_bleed(photo: Image.Image, alpha: np.ndarray, truth: np.ndarray, colou
 
 
 def score_composites(model: str, cases: list[tuple[str, bytes, np.ndarray, np.ndarray]]) -> dict[str, Any]:
-    ious, maes, bleeds = [], [], []
+    rows = []
     for _, data, truth, colours in cases:
         alpha, _, _ = cut_out_alpha(data, model, "fast")
-        ious.append(scores.iou(alpha, truth))
-        maes.append(float(np.abs(alpha.astype(np.int16) - truth).mean()))
-        photo = pipeline.decode_image(data, max_pixels=50_000_000)
-        bleeds.append(colour_bleed(photo, alpha, truth, colours))
+        bleed = colour_bleed(pipeline.decode_image(data, max_pixels=50_000_000), alpha, truth, colours)
+        rows.append((scores.iou(alpha, truth), float(np.abs(alpha.astype(np.int16) - truth).mean()), *bleed))
+    ious, maes, bleed_before, bleed_after = zip(*rows, strict=True)
     return {
         "model": model,
         "cases": len(cases),
         "mean_iou": round(statistics.mean(ious), 4),
         "worst_iou": round(min(ious), 4),
         "alpha_mae": round(statistics.mean(maes), 2),
-        "bleed_before": round(statistics.mean(b[0] for b in bleeds), 2),
-        "bleed_after": round(statistics.mean(b[1] for b in bleeds), 2),
+        "bleed_before": round(statistics.mean(bleed_before), 2),
+        "bleed_after": round(statistics.mean(bleed_after), 2),
     }
 
 
