@@ -42,9 +42,8 @@ def draw(r: dict[str, Any], target: Path) -> None:
     for axis, (title, bars) in zip(axes, PANELS.items(), strict=True):
         values = [float(get(r, path) or "nan") for path in bars.values()]  # NaN: a phase that failed
         drawn = axis.bar(list(bars), values, color=[COLOURS[label.split()[0]] for label in bars])
-        axis.bar_label(
-            drawn, labels=[f"{value:.3g}" if value < 100 else f"{value:,.0f}" for value in values], fontsize=8
-        )
+        labels = [f"{value:.3g}" if value < 100 else f"{value:,.0f}" for value in values]
+        axis.bar_label(drawn, labels=labels, fontsize=8)
         axis.set_title(title, fontsize=10)
         axis.tick_params(axis="x", labelsize=8)
         axis.spines[["top", "right"]].set_visible(False)
