@@ -10,39 +10,26 @@ from typing import Any
 
 from bench.common import get
 
-BGSITE, REMBG, CEILING = "#2b7bb9", "#d9822b", "#7a7a7a"
-
-
-# (title, [(label, path of the figure in the results, colour)]) for each panel.
-PANELS = [
-    (
-        "Throughput, images/s (higher is better)",
-        [
-            ("ceiling\n(in-process)", "ceiling_ips", CEILING),
-            ("bgsite\nbulk", "bulk.ips", BGSITE),
-            ("bgsite\n/bgremove c2", "bgremove.bulk_c2.ips", BGSITE),
-            ("rembg s\nc2", "rembg_s.bulk_c2.ips", REMBG),
-            ("rembg p\n(as shipped)", "rembg_p_ips", REMBG),
-        ],
-    ),
-    (
-        "1280x960 latency, ms (lower is better)",
-        [
-            ("bgsite\np50 c1", "bgremove.c1.p50_ms", BGSITE),
-            ("rembg s\np50 c1", "rembg_s.c1.p50_ms", REMBG),
-            ("bgsite\np99 c2", "bgremove.c2.p99_ms", BGSITE),
-            ("rembg s\np99 c2", "rembg_s.c2.p99_ms", REMBG),
-        ],
-    ),
-    (
-        "12 MP latency p50, ms",
-        [("bgsite", "bgremove.large_c1.p50_ms", BGSITE), ("rembg s", "rembg_s.large_c1.p50_ms", REMBG)],
-    ),
-    (
-        "Peak RSS, MB (lower is better)",
-        [("bgsite\n(2 workers)", "rss_mb", BGSITE), ("rembg s", "rembg_s_rss_mb", REMBG)],
-    ),
-]
+# A bar's colour says whose figure it is, by the first word of its label.
+COLOURS = {"bgsite": "#2b7bb9", "rembg": "#d9822b", "ceiling": "#7a7a7a"}
+# Each panel's title and bars: {label: path of the figure in the results}.
+PANELS = {
+    "Throughput, images/s (higher is better)": {
+        "ceiling\n(in-process)": "ceiling_ips",
+        "bgsite\nbulk": "bulk.ips",
+        "bgsite\n/bgremove c2": "bgremove.bulk_c2.ips",
+        "rembg s\nc2": "rembg_s.bulk_c2.ips",
+        "rembg p\n(as shipped)": "rembg_p_ips",
+    },
+    "1280x960 latency, ms (lower is better)": {
+        "bgsite\np50 c1": "bgremove.c1.p50_ms",
+        "rembg s\np50 c1": "rembg_s.c1.p50_ms",
+        "bgsite\np99 c2": "bgremove.c2.p99_ms",
+        "rembg s\np99 c2": "rembg_s.c2.p99_ms",
+    },
+    "12 MP latency p50, ms": {"bgsite": "bgremove.large_c1.p50_ms", "rembg s": "rembg_s.large_c1.p50_ms"},
+    "Peak RSS, MB (lower is better)": {"bgsite\n(2 workers)": "rss_mb", "rembg s": "rembg_s_rss_mb"},
+}
 
 
 def draw(r: dict[str, Any], target: Path) -> None:
@@ -52,12 +39,11 @@ def draw(r: dict[str, Any], target: Path) -> None:
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(1, len(PANELS), figsize=(16, 4.6), gridspec_kw={"width_ratios": [5, 4, 2, 2]})
-    for axis, (title, bars) in zip(axes, PANELS, strict=True):
-        values = [float(get(r, path) or "nan") for _, path, _ in bars]  # NaN: a phase that failed
-        drawn = axis.bar([bar[0] for bar in bars], values, color=[bar[2] for bar in bars])
-        axis.bar_label(
-            drawn, labels=[f"{value:.3g}" if value < 100 else f"{value:,.0f}" for value in values], fontsize=8
-        )
+    for axis, (title, bars) in zip(axes, PANELS.items(), strict=True):
+        values = [float(get(r, path) or "nan") for path in bars.values()]  # NaN: a phase that failed
+        drawn = axis.bar(list(bars), values, color=[COLOURS[label.split()[0]] for label in bars])
+        labels = [f"{value:.3g}" if value < 100 else f"{value:,.0f}" for value in values]
+        axis.bar_label(drawn, labels=labels, fontsize=8)
         axis.set_title(title, fontsize=10)
         axis.tick_params(axis="x", labelsize=8)
         axis.spines[["top", "right"]].set_visible(False)

@@ -19,6 +19,7 @@ import numpy as np
 
 REPO = Path(__file__).resolve().parent.parent
 MODEL_DIR = Path(os.environ.get("U2NET_HOME") or REPO / ".cache" / "u2net").resolve()
+RESULTS = REPO / "bench" / "results"  # what a run measured, and pictures of photos that are not in git
 # What bgsite serves by default (REMBG_MODEL in bgsite/settings.py): u2netp's int8 copy made at setup.
 SERVED_MODEL = os.environ.get("REMBG_MODEL", "u2netp-int8")
 
@@ -36,13 +37,11 @@ def machine() -> dict[str, Any]:
     info = dict(line.split(":", 1) for line in Path("/proc/cpuinfo").read_text().split("\n\n")[0].splitlines())
     info = {key.strip(): value.strip() for key, value in info.items()}
     flags = set(info.get("flags", "").split())
-    meminfo = Path("/proc/meminfo").read_text().splitlines()
-    ram_kb = next(int(line.split()[1]) for line in meminfo if line.startswith("MemTotal:"))
     return {
         "cpu": info.get("model name") or platform.processor() or "unknown",
         "int8_flags": [flag for flag in INT8_FLAGS if flag in flags],
         "cores": os.cpu_count() or 0,
-        "ram_gb": round(ram_kb / 1024 / 1024, 1),
+        "ram_gb": round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1),  # MemTotal
         "kernel": platform.release(),
         "python": platform.python_version(),
         "load_avg_at_start": round(os.getloadavg()[0], 2),

@@ -16,6 +16,7 @@ from PIL import Image, ImageOps
 
 from bench import realphotos
 
+SKIMAGE_DATA = Path(skimage.__file__).parent / "data"
 SKIMAGE_PHOTOS = [
     "astronaut.png",
     "chelsea.png",
@@ -45,8 +46,7 @@ def sources(count: int) -> tuple[str, list[Image.Image]]:
     try:
         photos = realphotos.load()
     except realphotos.PhotosMissing:
-        folder = Path(skimage.__file__).parent / "data"
-        originals = [Image.open(folder / name).convert("RGB") for name in SKIMAGE_PHOTOS]
+        originals = [Image.open(SKIMAGE_DATA / name).convert("RGB") for name in SKIMAGE_PHOTOS]
         chosen = [originals[index % len(originals)] for index in range(count)]
         return "scikit-image", [ImageOps.mirror(im) if i // len(originals) % 2 else im for i, im in enumerate(chosen)]
     picked = [photos[index * len(photos) // count] for index in range(count)]

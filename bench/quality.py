@@ -18,21 +18,19 @@ import platform
 import statistics
 import string
 import time
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import skimage
 from PIL import Image, ImageDraw, ImageFilter
 
 from bench import realphotos, scores, triage
-from bench.common import MODEL_DIR, REPO, SERVED_MODEL, markdown_table, text_table
+from bench.common import MODEL_DIR, REPO, RESULTS, SERVED_MODEL, markdown_table, text_table
+from bench.images import SKIMAGE_DATA
 from removal.cutout import pipeline, refine
 from removal.cutout.installed import MEASURED_QUALITY, installed_models
 from removal.cutout.model_catalog import int8_base
 from removal.cutout.options import QUALITIES, Options
 
-SKIMAGE_DATA = Path(skimage.__file__).parent / "data"
 BACKGROUNDS = ["brick.png", "grass.png", "gravel.png", "hubble_deep_field.jpg", "retina.jpg", "moon.png"]
 HORSE_COATS = ["chelsea.png", "coffee.png"]
 PHOTO_SUBJECTS = ["astronaut.png", "chelsea.png", "coffee.png", "rocket.jpg"]
@@ -179,21 +177,20 @@ def colour_bleed(photo: Image.Image, alpha: np.ndarray, truth: np.ndarray, colou
 
 
 def score_composites(model: str, cases: list[tuple[str, bytes, np.ndarray, np.ndarray]]) -> dict[str, Any]:
-    ious, maes, bleeds = [], [], []
+    rows = []
     for _, data, truth, colours in cases:
         alpha, _, _ = cut_out_alpha(data, model, "fast")
-        ious.append(scores.iou(alpha, truth))
-        maes.append(float(np.abs(alpha.astype(np.int16) - truth).mean()))
-        photo = pipeline.decode_image(data, max_pixels=50_000_000)
-        bleeds.append(colour_bleed(photo, alpha, truth, colours))
+        bleed = colour_bleed(pipeline.decode_image(data, max_pixels=50_000_000), alpha, truth, colours)
+        rows.append((scores.iou(alpha, truth), float(np.abs(alpha.astype(np.int16) - truth).mean()), *bleed))
+    ious, maes, bleed_before, bleed_after = zip(*rows, strict=True)
     return {
         "model": model,
         "cases": len(cases),
         "mean_iou": round(statistics.mean(ious), 4),
         "worst_iou": round(min(ious), 4),
         "alpha_mae": round(statistics.mean(maes), 2),
-        "bleed_before": round(statistics.mean(b[0] for b in bleeds), 2),
-        "bleed_after": round(statistics.mean(b[1] for b in bleeds), 2),
+        "bleed_before": round(statistics.mean(bleed_before), 2),
+        "bleed_after": round(statistics.mean(bleed_after), 2),
     }
 
 
@@ -220,25 +217,22 @@ def target_verdicts(served: dict[str, Any]) -> list[tuple[str, bool]]:
 
 # Reporting.
 
-REAL_HEADER = [
-    "model",
-    "variant",
-    "photos",
-    "IoU",
-    "alpha MAE",
-    "edge MAE",
-    "residue %",
-    "holes %",
-    "crop IoU",
-    "ms/image",
-]
+# The real-photo table's figures: {name in bench/scores.py's figures and summarise()'s: (column, format)}.
+REAL_COLUMNS = {
+    "iou": ("IoU", ".3f"),
+    "mae": ("alpha MAE", ".1f"),
+    "edge_mae": ("edge MAE", ".1f"),
+    "residue": ("residue %", ".1f"),
+    "holes": ("holes %", ".1f"),
+    "crop_iou": ("crop IoU", ".3f"),
+    "ms_per_image": ("ms/image", ".0f"),
+}
+REAL_HEADER = ["model", "variant", "photos", *(column for column, _ in REAL_COLUMNS.values())]
 COMPOSITE_HEADER = ["model", "cases", "mean IoU", "worst IoU", "alpha MAE", "bleed (photo)", "bleed (decontaminated)"]
-FIGURE_FORMATS = {"iou": ".3f", "mae": ".1f", "edge_mae": ".1f", "residue": ".1f", "holes": ".1f", "crop_iou": ".3f"}
 
 
 def figure_cells(figures: dict[str, Any]) -> list[str]:
-    ms = figures.get("ms_per_image")
-    return [format(figures[name], spec) for name, spec in FIGURE_FORMATS.items()] + ["—" if ms is None else f"{ms:.0f}"]
+    return ["—" if figures[name] is None else format(figures[name], spec) for name, (_, spec) in REAL_COLUMNS.items()]
 
 
 def real_rows(real: dict[str, dict[str, Any]]) -> list[list[str]]:
@@ -316,12 +310,11 @@ def main() -> int:
     for line, holds in verdicts + triage_verdicts:
         print(f"{'met ' if holds else 'MISSED'}  {line.replace('`', '')}")
 
-    results_dir = REPO / "bench" / "results"
-    results_dir.mkdir(parents=True, exist_ok=True)
-    worst_picture(SERVED_MODEL, photos, served["fast"]["photos"]).save(results_dir / "quality-worst.jpg", quality=85)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    worst_picture(SERVED_MODEL, photos, served["fast"]["photos"]).save(RESULTS / "quality-worst.jpg", quality=85)
     triage.write_pictures(photos, served["fast"]["photos"], SERVED_MODEL)
     figures = {"machine": platform.processor() or platform.machine(), "real": real, "composites": composites}
-    (results_dir / "quality.json").write_text(json.dumps(figures | {"triage": found}, indent=1))
+    (RESULTS / "quality.json").write_text(json.dumps(figures | {"triage": found}, indent=1))
     MEASURED_QUALITY.write_text(json.dumps(measured_for_page(real, len(photos)), indent=2) + "\n")
     (REPO / "docs" / "quality.md").write_text(
         string.Template((REPO / "bench" / "templates" / "quality.md").read_text()).substitute(

@@ -11,11 +11,10 @@ import string
 import subprocess
 from typing import Any
 
-from bench.common import REPO, get, log, markdown_table, text_table
+from bench.common import REPO, RESULTS, get, log, markdown_table, text_table
 from bench.rembg_cli import PYTHON as REMBG_PYTHON
 
 TEMPLATE = REPO / "bench" / "templates" / "benchmarks.md"
-RESULTS = REPO / "bench" / "results"
 IMAGE_SETS = {
     "realphotos": "the real-photo set of `make quality` (`bench/realphotos`: alphamatting.com, Oxford-IIIT Pet and "
     "DAVIS 2016 photographs of products, plants, animals, people and groups)",
@@ -145,9 +144,8 @@ def fill(r: dict[str, Any]) -> str:
     timings = r.get("bgremove_server_timings", {})
     p50, rembg_p = get(r, "bgremove.c1.p50_ms"), r.get("rembg_p_ips")
     load, end_load = m.get("load_avg_at_start"), m.get("load_avg_at_end")
+    same_bytes = r.get("ceiling_first_cutout_sha256") == r.get("bgsite_first_cutout_sha256")
     values = {
-        "machine": f"**{m.get('cpu')}**, {m.get('cores')} cores, {m.get('ram_gb')} GB RAM (Linux {m.get('kernel')}, "
-        f"Python {m.get('python')})",
         "int8_flags": ", ".join(f"`{flag}`" for flag in m.get("int8_flags", [])) or "none of them",
         "vnni": "with" if {"avx512_vnni", "avx_vnni"} & set(m.get("int8_flags", [])) else "**without**",
         "phone_count": len(r.get("phone_sources", [])),
@@ -167,9 +165,7 @@ def fill(r: dict[str, Any]) -> str:
         "onnx_s": f"{onnx_ms / 1000:.3f}" if onnx_ms else "—",
         "model_bound": fmt(bound),
         "model_bound_vs_p": fmt(ratio(bound, rembg_p)),
-        "same_bytes": "the same"
-        if r.get("ceiling_first_cutout_sha256") == r.get("bgsite_first_cutout_sha256")
-        else "**not** the same",
+        "same_bytes": "the same" if same_bytes else "**not** the same",
         "cli_vs_page": fmt(ratio(get(r, "fronts.cli.ips"), get(r, "fronts.page.ips"))),
         "overhead_ms": fmt(p50 - timings["queued_to_finished_ms_p50"] if p50 and timings else None, 0),
         "targets": "\n".join(f"- `{name}` {verdict(r, name)}" for name in targets(r)),

@@ -12,7 +12,6 @@ docs/benchmarks.md with its chart; exits 1 if a phase failed (the others still r
 import contextlib
 import hashlib
 import importlib.metadata
-import io
 import json
 import os
 import subprocess
@@ -144,27 +143,20 @@ class Bench:
             self.results["rembg_s_rss_mb"] = round(rembg_cli.peak_rss_mb(rembg.process), 1)
             rembg.stop()
             self.results["bgremove_server_timings"] = bgsite.item_timings(bg, "c1")
-            files = [
-                (path.name, unique_jpeg(data, "bulk")) for path, data in zip(self.images.bulk, self.bulk, strict=True)
-            ]
-            self.results["bulk"] = bgsite.bulk(bg, keys["bulk"], files)
-            self.results["rss_mb"] = round(rembg_cli.peak_rss_mb(bg.process), 1)
-            log(f"bulk: {self.results['bulk']}; peak RSS {self.results['rss_mb']} MB")
-            phone = [(path.name, unique_jpeg(self.phone[i], "bulk")) for i, path in enumerate(self.images.phone)]
-            self.results["bulk_12mp"] = bgsite.bulk(bg, keys["bulk_12mp"], phone)
-            self.results["rss_after_12mp_mb"] = round(rembg_cli.peak_rss_mb(bg.process), 1)
-            log(f"bulk 12 MP: {self.results['bulk_12mp']}; peak RSS {self.results['rss_after_12mp_mb']} MB")
+            # The bulk batches, 1280x960 then 12 MP, and the server's peak RSS after each.
+            bulks = {"bulk": (self.images.bulk, "rss_mb"), "bulk_12mp": (self.images.phone, "rss_after_12mp_mb")}
+            for name, (paths, rss) in bulks.items():
+                files = [(path.name, unique_jpeg(path.read_bytes(), "bulk")) for path in paths]
+                self.results[name] = bgsite.bulk(bg, keys[name], files)
+                self.results[rss] = round(rembg_cli.peak_rss_mb(bg.process), 1)
+                log(f"{name}: {self.results[name]}; peak RSS {self.results[rss]} MB")
             self.results["zip"] = bgsite.zip_download(bg, keys["zip"], self.small_photos(), size("zip"))
             log(f"zip: {self.results['zip']}")
 
     def small_photos(self) -> list[tuple[str, bytes]]:
         """160x120 copies of the first bulk photos, for the zip's batch."""
-        small = []
-        for index, data in enumerate(self.bulk[: size("zip_distinct")]):
-            buffer = io.BytesIO()
-            Image.open(io.BytesIO(data)).resize((160, 120)).save(buffer, "JPEG", quality=90)
-            small.append((f"small-{index:02d}.jpg", buffer.getvalue()))
-        return small
+        photos = [Image.open(path) for path in self.images.bulk[: size("zip_distinct")]]
+        return [(f"small-{index:02d}.jpg", images.jpeg(photo, (160, 120))) for index, photo in enumerate(photos)]
 
     def fronts(self) -> None:
         """The same photos through the upload page in Chromium and through the `bgsite` CLI."""

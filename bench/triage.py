@@ -10,20 +10,18 @@ on the flagged only. Also two pictures: the most and least confident real-photo 
 """
 
 import io
-from pathlib import Path
 from typing import Any
 
 import numpy as np
-import skimage
 from PIL import Image, ImageDraw
 from scipy.stats import mannwhitneyu
 
-from bench.common import MODEL_DIR, REPO
+from bench.common import MODEL_DIR, REPO, RESULTS
+from bench.images import SKIMAGE_DATA
 from removal.cutout import pipeline
 from removal.cutout.confidence import DEFAULT_REVIEW_BELOW
 from removal.cutout.options import Options
 
-SKIMAGE_DATA = Path(skimage.__file__).parent / "data"
 WRONG_BELOW = 0.8  # a cutout with IoU below this is wrong
 TARGETS = {
     "AUROC at least 0.90": lambda f: f["auroc"] >= 0.90,
@@ -139,8 +137,8 @@ def examples_picture(model: str) -> Image.Image:
 
 
 def write_pictures(photos: list[Any], fast: list[dict[str, Any]], model: str) -> None:
-    (REPO / "bench" / "results").mkdir(parents=True, exist_ok=True)
-    extremes_picture(photos, fast, model).save(REPO / "bench" / "results" / "confidence-extremes.jpg", quality=82)
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    extremes_picture(photos, fast, model).save(RESULTS / "confidence-extremes.jpg", quality=82)
     examples_picture(model).save(REPO / "docs" / "images" / "confidence-examples.jpg", quality=80)
 
 

@@ -64,7 +64,6 @@ def load(root: Path | None = None, manifest: Path = MANIFEST) -> list[Photo]:
                 raise PhotosMissing(f"{path} differs from the manifest (SHA-256)")
         with Image.open(alpha_path) as opened:
             truth = np.asarray(opened.convert("L"))
-        photos.append(
-            Photo(entry["id"], entry["category"], entry["description"], jpeg, truth, entry["truth"] == "trimap")
-        )
+        trimap = entry["truth"] == "trimap"
+        photos.append(Photo(entry["id"], entry["category"], entry["description"], jpeg, truth, trimap))
     return photos
