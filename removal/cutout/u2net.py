@@ -1,11 +1,11 @@
-"""The U²-Net family's prediction on onnxruntime directly, exactly as rembg makes it.
+"""The U²-Net family's prediction on onnxruntime directly, as rembg makes it.
 
 `import rembg` loads pymatting and numba for alpha matting: about 180 MB of
 memory and 1.3 s per process that the bundled model never uses. So the models
 whose rembg session is this U²-Net prediction (u2netp as shipped, the other
 U²-Net models of the catalog, and their int8 copies) run here; every other model, and alpha matting, go through
 rembg itself, imported only then. `tests/cutout/test_u2net.py` checks the masks are
-byte for byte rembg's. On the shared layout (ORT_LAYOUT) the images of several
+byte for byte rembg's up to 1,920 pixels a side (larger photos: see model_input). On the shared layout (ORT_LAYOUT) the images of several
 threads run in one batch when the model file allows it (open_session).
 """
 
@@ -18,6 +18,7 @@ from PIL import Image
 
 from removal.cutout.batching import BatchRunner
 from removal.cutout.model_catalog import CATALOG, INT8_SUFFIX
+from removal.cutout.refine import REDUCING_GAP
 
 logger = logging.getLogger(__name__)
 
@@ -53,9 +54,12 @@ class U2netSession:
         self.batches: BatchRunner | None = None
 
     def model_input(self, image: Image.Image) -> np.ndarray:
-        """rembg's BaseSession.normalize, without its copy of an image that is RGB already."""
+        """rembg's BaseSession.normalize, without its copy of an image that is RGB already. A photo at least
+        2 x REDUCING_GAP times the model's side (1,920 pixels) is box-reduced by an integer factor before the
+        LANCZOS filter (Pillow's reducing_gap): at 12 MP a third of the time, the input within a level or two of
+        rembg's and the masks as good (docs/benchmarks.md); a smaller photo gets rembg's input byte for byte."""
         rgb = image if image.mode == "RGB" else image.convert("RGB")
-        pixels = np.array(rgb.resize((SIDE, SIDE), Image.Resampling.LANCZOS))
+        pixels = np.array(rgb.resize((SIDE, SIDE), Image.Resampling.LANCZOS, reducing_gap=REDUCING_GAP))
         pixels = pixels / max(np.max(pixels), 1e-6)
         planes = np.zeros((SIDE, SIDE, 3))
         for channel in range(3):

@@ -49,6 +49,22 @@ def test_masks_are_rembgs_byte_for_byte(sessions: tuple[object, object], photo: 
     assert 0 < np.asarray(our_mask).mean() < 255  # a real mask, not a blank one
 
 
+@pytest.mark.parametrize("size", [(1919, 1439), (3200, 2400)])
+def test_a_photo_from_1920_pixels_gets_a_reduced_model_input_and_the_same_mask_to_within_a_few_levels(
+    sessions: tuple[object, object], size: tuple[int, int]
+) -> None:
+    ours, theirs = sessions
+    image = Image.open(io.BytesIO(photo_bytes("astronaut.png", size=size)))
+    (our_mask,), (their_mask,) = ours.predict(image), theirs.predict(image)  # type: ignore[attr-defined]
+    ours_, theirs_ = np.asarray(our_mask, dtype=np.int16), np.asarray(their_mask, dtype=np.int16)
+    if size[0] < 1920:
+        assert our_mask.tobytes() == their_mask.tobytes()
+        return
+    assert our_mask.tobytes() != their_mask.tobytes(), "the box reduce ran"
+    assert np.abs(ours_ - theirs_).mean() < 0.5
+    assert ((ours_ >= 128) == (theirs_ >= 128)).mean() > 0.998
+
+
 def test_the_bundled_model_runs_without_importing_rembg() -> None:
     script = (
         "import sys; from pathlib import Path; from removal.cutout import pipeline;"
