@@ -282,6 +282,9 @@ ITEM_MAX_ATTEMPTS = env.int("ITEM_MAX_ATTEMPTS", default=3)
 # (glibc's malloc_trim; removal.ops.heap): without it a server's resident memory climbs with the
 # calls it has served (docs/benchmarks.md#back-pressure). 0: never.
 HEAP_TRIM_SECONDS = env.float("HEAP_TRIM_SECONDS", default=10)
+# At most this many malloc arenas for the threads a web or worker process starts (glibc's default, 0,
+# is 8 per core): the request threads then reuse each other's freed memory (removal.ops.heap).
+HEAP_ARENAS = env.int("HEAP_ARENAS", default=2)
 # Uploads, cutouts, /store images and job records older than this many days are
 # deleted by `manage.py purge_expired` (workers also run it hourly). 0 keeps everything.
 RETENTION_DAYS = env.int("RETENTION_DAYS", default=30)

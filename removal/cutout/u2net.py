@@ -5,8 +5,9 @@ memory and 1.3 s per process that the bundled model never uses. So the models
 whose rembg session is this U²-Net prediction (u2netp as shipped, the other
 U²-Net models of the catalog, and their int8 copies) run here; every other model, and alpha matting, go through
 rembg itself, imported only then. `tests/cutout/test_u2net.py` checks the masks are
-byte for byte rembg's up to 1,920 pixels a side (larger photos: see model_input). On the shared layout (ORT_LAYOUT) the images of several
-threads run in one batch when the model file allows it (open_session).
+byte for byte rembg's up to 1,920 pixels a side (larger photos: see model_input). On the
+shared layout (ORT_LAYOUT) the images of several threads run in one batch when the model
+file allows it (open_session).
 """
 
 import logging

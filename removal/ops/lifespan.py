@@ -20,7 +20,7 @@ class EmbeddedWorkers:
         while True:
             message = await receive()
             if message["type"] == "lifespan.startup":
-                heap.trim_in_this_process(settings.HEAP_TRIM_SECONDS)
+                heap.tend_heap(trim_every_seconds=settings.HEAP_TRIM_SECONDS, arenas=settings.HEAP_ARENAS)
                 if settings.EMBEDDED_WORKERS > 0:
                     events.bind_server_loop(asyncio.get_running_loop())
                     self.pool = WorkerPool(threads=settings.EMBEDDED_WORKERS, name="embedded")

@@ -106,6 +106,8 @@ class WorkerPool:
         self._threads: list[threading.Thread] = []
 
     def start(self) -> None:
+        # Before the threads: a runworker process has no lifespan to do it (a second call changes nothing).
+        heap.tend_heap(trim_every_seconds=settings.HEAP_TRIM_SECONDS, arenas=settings.HEAP_ARENAS)
         for index in range(self.size):
             thread = threading.Thread(target=self._work, args=(f"{self.name}-{index}",), name=f"{self.name}-{index}")
             thread.start()
@@ -113,7 +115,6 @@ class WorkerPool:
         reaper = threading.Thread(target=self._reap, name=f"{self.name}-reaper", daemon=True)
         reaper.start()
         _pools.append(self)
-        heap.trim_in_this_process(settings.HEAP_TRIM_SECONDS)  # a runworker process has no lifespan
         metrics.WORKER_THREADS.inc(self.size)
         logger.info("started %s with %d worker threads", self.name, self.size)
 
