@@ -3,6 +3,8 @@
 import asyncio
 import ctypes
 import os
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -12,7 +14,7 @@ import pytest
 
 from removal.ops import heap
 from removal.ops.lifespan import EmbeddedWorkers
-from tests.conftest import require_or_skip, rss_bytes
+from tests.conftest import REPO, require_or_skip, rss_bytes
 
 BLOCK = 32 * 1024  # under glibc's mmap threshold: served from an arena's heap
 BLOCKS = 3000
@@ -89,3 +91,41 @@ def test_a_web_process_trims_from_its_start_once_and_not_when_set_to_0(settings:
         trimmer.stop()
     monkeypatch.setattr(heap, "_process_trimmer", None)
     assert heap.trim_in_this_process(0) is None
+
+
+ARENAS_OF_EIGHT_THREADS = """
+import ctypes, sys, threading
+from removal.ops import heap
+heap.limit_arenas(int(sys.argv[1]))
+c = ctypes.CDLL(None)
+c.malloc.restype, c.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+together = threading.Barrier(8)
+def request_thread():
+    c.malloc(1000)
+    together.wait()  # all eight hold memory at once, as concurrent requests do
+threads = [threading.Thread(target=request_thread) for _ in range(8)]
+for thread in threads:
+    thread.start()
+for thread in threads:
+    thread.join()
+c.malloc_stats()  # one "Arena N:" block per arena, on stderr
+"""
+
+
+def arenas_used(limit: int) -> int:
+    done = subprocess.run(
+        [sys.executable, "-c", ARENAS_OF_EIGHT_THREADS, str(limit)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stderr.count("Arena ")
+
+
+def test_threads_share_the_arenas_heap_arenas_allows_where_glibc_alone_gives_each_its_own() -> None:
+    if heap._mallopt() is None:
+        require_or_skip("this C library has no mallopt")
+    assert arenas_used(0) > 4, "glibc's default: a new arena for each new thread"
+    assert arenas_used(2) <= 2
