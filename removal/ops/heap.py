@@ -1,4 +1,5 @@
-"""The C heap's free pages handed back to the system every HEAP_TRIM_SECONDS (glibc's malloc_trim).
+"""The C heap kept small: threads share HEAP_ARENAS malloc arenas, whose free pages go back to the
+system every HEAP_TRIM_SECONDS (glibc's mallopt and malloc_trim).
 
 Django runs each request's synchronous code in a thread of its own, so a server makes
 a thread per call; glibc's malloc serves those threads from up to 8 arenas per core,
