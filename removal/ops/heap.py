@@ -24,31 +24,31 @@ import functools
 import logging
 import threading
 from collections.abc import Callable
+from typing import Any
 
 logger = logging.getLogger(__name__)
-
-
-@functools.cache
-def _malloc_trim() -> Callable[[int], int] | None:
-    try:
-        trim = ctypes.CDLL(None).malloc_trim  # the C library this process already runs on
-    except (OSError, AttributeError):
-        return None
-    trim.argtypes, trim.restype = [ctypes.c_size_t], ctypes.c_int
-    return trim
 
 
 M_ARENA_MAX = -8  # glibc's mallopt parameter number (malloc.h)
 
 
 @functools.cache
-def _mallopt() -> Callable[[int, int], int] | None:
+def _c_function(name: str, argtypes: tuple[Any, ...]) -> Callable[..., int] | None:
+    """`name` of the C library this process already runs on, returning an int; None where it has none."""
     try:
-        mallopt = ctypes.CDLL(None).mallopt
+        function = getattr(ctypes.CDLL(None), name)
     except (OSError, AttributeError):
         return None
-    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return mallopt
+    function.argtypes, function.restype = list(argtypes), ctypes.c_int
+    return function
+
+
+def _malloc_trim() -> Callable[[int], int] | None:
+    return _c_function("malloc_trim", (ctypes.c_size_t,))
+
+
+def _mallopt() -> Callable[[int, int], int] | None:
+    return _c_function("mallopt", (ctypes.c_int, ctypes.c_int))
 
 
 def limit_arenas(count: int) -> bool:
