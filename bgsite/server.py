@@ -11,7 +11,9 @@ Served with `uvicorn ... --http bgsite.server:HttpProtocol --ws bgsite.server:We
   uvicorn's "Invalid HTTP request received." before it.
 - A websocket text message that is not UTF-8 closes that websocket with 1007 and logs one
   WARNING line, where uvicorn logs a traceback at ERROR (and, when the socket was closing
-  already, asyncio a "Fatal error" with InvalidState).
+  already, asyncio a "Fatal error" with InvalidState). What the app sends on that socket
+  before it reads the websocket.disconnect (a batch event already on its way) is dropped,
+  where uvicorn raises "Unexpected ASGI message" into the app and logs its traceback.
 """
 
 import contextlib
@@ -108,6 +110,8 @@ class _WithoutUvicornsRefusalLine(logging.LoggerAdapter[logging.Logger]):
 class WebSocketProtocol(WebSocketsSansIOProtocol):
     """uvicorn's websockets-sansio protocol, closing on a non-UTF-8 text message without a traceback."""
 
+    closed_by_server = False
+
     def send_receive_event_to_app(self) -> None:
         if self.curr_msg_data_type == "text" and not self.close_sent:
             try:
@@ -126,7 +130,13 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
             logger.warning("dropped a websocket frame from %s that came after the close", _client(self.client))
             self.transport.close()
 
+    async def send(self, message: Any) -> None:
+        if self.closed_by_server and message["type"] in ("websocket.send", "websocket.close"):
+            return  # the app has not read the websocket.disconnect yet; the client is gone
+        await super().send(message)
+
     def _close_quietly(self, code: int) -> None:
+        self.closed_by_server = True
         with contextlib.suppress(InvalidState):  # closing already
             self.conn.send_close(code)
         self.queue.put_nowait({"type": "websocket.disconnect", "code": code, "reason": ""})
