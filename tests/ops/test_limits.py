@@ -17,30 +17,30 @@ def jpeg(name: str = "a.jpg") -> Any:
 
 
 def test_rate_limit_per_key_then_per_user(client: Client, user: Any, settings: Any) -> None:
-    settings.RATE_LIMIT_PER_KEY = "2/m"
-    settings.RATE_LIMIT_PER_USER = "3/m"
+    settings.RATE_LIMIT_PER_KEY = "2/h"
+    settings.RATE_LIMIT_PER_USER = "3/h"
     first_key = api_key_create(user=user, name="one")[1]
     second_key = api_key_create(user=user, name="two")[1]
 
     ok = client.get("/api/v1/batches", headers={"X-Api-Key": first_key})
     assert ok.status_code == 200
     assert ok["RateLimit-Limit"] == "2" and ok["RateLimit-Remaining"] == "1"
-    assert 0 < int(ok["RateLimit-Reset"]) <= 60
+    assert 0 < int(ok["RateLimit-Reset"]) <= 3600
     assert client.get("/api/v1/batches", headers={"X-Api-Key": first_key}).status_code == 200
 
     refused = client.get("/api/v1/batches", headers={"X-Api-Key": first_key})
     assert refused.status_code == 429
     assert refused.json()["status"] == 429
-    assert "rate limit of 2/m per API key exceeded" in refused.json()["error"]
+    assert "rate limit of 2/h per API key exceeded" in refused.json()["error"]
     assert refused["RateLimit-Remaining"] == "0"
-    assert 0 < int(refused["Retry-After"]) <= 60
+    assert 0 < int(refused["Retry-After"]) <= 3600
 
     # Another key of the same user has its own allowance, but the user's is shared
     # (refused requests do not count): 2 used, 1 left.
     assert client.get("/api/v1/batches", headers={"X-Api-Key": second_key}).status_code == 200
     refused = client.get("/api/v1/batches", headers={"X-Api-Key": second_key})
     assert refused.status_code == 429
-    assert "rate limit of 3/m per API user exceeded" in refused.json()["error"]
+    assert "rate limit of 3/h per API user exceeded" in refused.json()["error"]
 
 
 def test_daily_quota_counts_images(client: Client, user: Any, api_key: str, settings: Any) -> None:

@@ -11,7 +11,7 @@ pytestmark = pytest.mark.live
 
 
 def test_load_gets_back_pressure_not_errors_and_loses_nothing(server_factory: Any) -> None:
-    server = server_factory(MAX_QUEUED_ITEMS="40", RATE_LIMIT_PER_KEY="30/m")
+    server = server_factory(MAX_QUEUED_ITEMS="40", RATE_LIMIT_PER_KEY="30/h")
     server.start()
     caller, uploader = server.create_user("caller"), server.create_user("uploader")
 
@@ -21,7 +21,7 @@ def test_load_gets_back_pressure_not_errors_and_loses_nothing(server_factory: An
     assert report.server_errors == 0, report
     statuses = report.bgremove_statuses
     assert set(statuses) <= {"200", "429", "503"}, statuses
-    assert statuses.get("429", 0) >= 20, "the per-key limit of 30/m pushed back"
+    assert statuses.get("429", 0) >= 20, "the per-key limit of 30/h pushed back"
     assert statuses.get("200", 0) >= 1
     assert report.backpressure_without_retry_after == 0
     assert report.batch_accepted == report.batch_done == 120, "every accepted file was processed"

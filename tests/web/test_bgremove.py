@@ -254,19 +254,19 @@ def test_bgremove_calls_do_not_show_up_as_batches(embedded_server: LiveServer) -
 
 
 def test_quota_and_rate_limits_answer_429_with_headers(server_factory: Any) -> None:
-    server = server_factory(DAILY_IMAGE_QUOTA="1", RATE_LIMIT_PER_KEY="3/m")
+    server = server_factory(DAILY_IMAGE_QUOTA="1", RATE_LIMIT_PER_KEY="3/h")
     server.start()
     key = server.create_user("limited")
     url = f"{server.url}/bgremove"
     first = requests.post(url, files={"f": ("a.jpg", PHOTO)}, data={"key": key}, timeout=60)
     assert_success(first)
     assert first.headers["RateLimit-Limit"] == "3" and first.headers["RateLimit-Remaining"] == "2"
-    for _ in range(2):  # requests 2 and 3 of the 3 allowed per minute
+    for _ in range(2):  # requests 2 and 3 of the 3 allowed per hour
         over_quota = requests.post(url, files={"f": ("a.jpg", PHOTO)}, data={"key": key}, timeout=60)
         assert_error(over_quota, 429, "daily quota of 1 credits reached")
         assert int(over_quota.headers["Retry-After"]) > 0
     too_fast = requests.post(url, files={"f": ("a.jpg", PHOTO)}, data={"key": key}, timeout=60)
-    assert_error(too_fast, 429, "rate limit of 3/m per API key exceeded")
+    assert_error(too_fast, 429, "rate limit of 3/h per API key exceeded")
     assert too_fast.headers["RateLimit-Remaining"] == "0" and int(too_fast.headers["Retry-After"]) > 0
     server.stop()
 

@@ -50,7 +50,7 @@ def test_get_bgremove_with_only_a_session_is_refused_and_processes_nothing(user:
 
 
 def test_session_calls_are_rate_limited_like_key_calls(user: Any, settings: Any) -> None:
-    settings.RATE_LIMIT_PER_USER = "4/m"
+    settings.RATE_LIMIT_PER_USER = "4/h"
     client, token = signed_in(user, enforce_csrf=True)
     replies = [client.get("/api/v1/batches") for _ in range(3)]
     replies.append(client.post("/api/v1/batches", {"files": [jpeg()]}, HTTP_X_CSRFTOKEN=token))
@@ -58,12 +58,12 @@ def test_session_calls_are_rate_limited_like_key_calls(user: Any, settings: Any)
     assert [reply["RateLimit-Remaining"] for reply in replies] == ["3", "2", "1", "0"]
     refused = client.get("/api/v1/batches")
     assert refused.status_code == 429
-    assert "rate limit of 4/m per API user exceeded" in refused.json()["error"]
+    assert "rate limit of 4/h per API user exceeded" in refused.json()["error"]
     assert 0 < int(refused["Retry-After"]) <= 60
 
 
 def test_stored_file_downloads_are_not_counted(api: Any, settings: Any) -> None:
-    settings.RATE_LIMIT_PER_KEY = "2/m"
+    settings.RATE_LIMIT_PER_KEY = "2/h"
     created = api.post("/api/v1/batches", {"files": [jpeg()]}).json()
     original = created["items"][0]["original"]
     assert all(api.get(original).status_code == 200 for _ in range(5))
