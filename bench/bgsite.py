@@ -29,6 +29,7 @@ from tests.conftest import CHROMIUM, LiveServer, PeakRss, launch_chromium
 # Every zip holds this beside the cutouts (removal.services.MANIFEST_NAME).
 MANIFEST = "manifest.json"
 PASSWORD = "correct horse battery"
+DONE_TIMEOUT_MS = 1_800_000  # the upload page's wait for a whole folder's cutouts
 # One shell for every user and key (a `createapikey` per user would start Django a dozen times).
 CREATE_KEYS = """
 import json
@@ -136,9 +137,6 @@ def zip_download(server: LiveServer, key: str, distinct: list[tuple[str, bytes]]
         "ttfb_s": round(first_byte or 0.0, 3),
         "rss_growth_mb": round((rss.peak - rss.baseline) / 2**20, 1),
     }
-
-
-DONE_TIMEOUT_MS = 1_800_000
 
 
 def write_folder(folder: Path, photos: list[bytes], tag: str) -> list[Path]:

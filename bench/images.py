@@ -11,12 +11,11 @@ import io
 from dataclasses import dataclass
 from pathlib import Path
 
-import skimage
 from PIL import Image, ImageOps
 
 from bench import realphotos
+from tests.conftest import SKIMAGE_DATA
 
-SKIMAGE_DATA = Path(skimage.__file__).parent / "data"
 SKIMAGE_PHOTOS = [
     "astronaut.png",
     "chelsea.png",
@@ -46,16 +45,21 @@ def sources(count: int) -> tuple[str, list[Image.Image]]:
     try:
         photos = realphotos.load()
     except realphotos.PhotosMissing:
-        originals = [Image.open(SKIMAGE_DATA / name).convert("RGB") for name in SKIMAGE_PHOTOS]
+        originals = [skimage_photo(name) for name in SKIMAGE_PHOTOS]
         chosen = [originals[index % len(originals)] for index in range(count)]
         return "scikit-image", [ImageOps.mirror(im) if i // len(originals) % 2 else im for i, im in enumerate(chosen)]
     picked = [photos[index * len(photos) // count] for index in range(count)]
     return "realphotos", [Image.open(io.BytesIO(photo.jpeg)).convert("RGB") for photo in picked]
 
 
-def jpeg(image: Image.Image, size: tuple[int, int]) -> bytes:
+def skimage_photo(name: str) -> Image.Image:
+    return Image.open(SKIMAGE_DATA / name).convert("RGB")
+
+
+def jpeg(image: Image.Image, size: tuple[int, int] | None = None, quality: int = 90) -> bytes:
+    """`image` as JPEG, first cropped to `size`'s shape and resized to it, if given."""
     buffer = io.BytesIO()
-    ImageOps.fit(image, size, Image.Resampling.LANCZOS).save(buffer, "JPEG", quality=90)
+    (ImageOps.fit(image, size, Image.Resampling.LANCZOS) if size else image).save(buffer, "JPEG", quality=quality)
     return buffer.getvalue()
 
 

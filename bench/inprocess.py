@@ -91,11 +91,10 @@ def memory(path: Path) -> dict[str, float]:
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "memory":
-        print(json.dumps(memory(Path(sys.argv[2]))))
-    elif sys.argv[1] == "ceiling":
-        threads, ort_threads, model, *images = sys.argv[2:]
-        paths = [Path(p) for p in images]
-        print(json.dumps(ceiling(paths, threads=int(threads), ort_threads=int(ort_threads), model=model)))
+    command, *args = sys.argv[1:]
+    if command == "ceiling":
+        threads, ort_threads, model, *images = args
+        figures = ceiling([Path(p) for p in images], threads=int(threads), ort_threads=int(ort_threads), model=model)
     else:
-        print(json.dumps(stages(Path(sys.argv[2]), int(sys.argv[3]))))
+        figures = memory(Path(args[0])) if command == "memory" else stages(Path(args[0]), int(args[1]))
+    print(json.dumps(figures))

@@ -13,11 +13,9 @@ model and measure colour bleed at soft edges, with and without decontamination.
 import datetime
 import io
 import json
-import os
 import platform
 import statistics
 import string
-import time
 from typing import Any
 
 import numpy as np
@@ -25,11 +23,12 @@ from PIL import Image, ImageDraw, ImageFilter
 
 from bench import realphotos, scores, triage
 from bench.common import MODEL_DIR, REPO, RESULTS, SERVED_MODEL, markdown_table, text_table
-from bench.images import SKIMAGE_DATA
+from bench.images import SKIMAGE_DATA, jpeg, skimage_photo
+from bench.scores import BEST_PARTNER, cut_out_alpha, scored_cutout
 from removal.cutout import pipeline, refine
 from removal.cutout.installed import MEASURED_QUALITY, installed_models
 from removal.cutout.model_catalog import int8_base
-from removal.cutout.options import QUALITIES, Options
+from removal.cutout.options import QUALITIES
 
 BACKGROUNDS = ["brick.png", "grass.png", "gravel.png", "hubble_deep_field.jpg", "retina.jpg", "moon.png"]
 HORSE_COATS = ["chelsea.png", "coffee.png"]
@@ -47,31 +46,6 @@ TARGETS = {
     "best: alpha MAE at most served default - 2": lambda f, b, raw: b["mae"] <= f["mae"] - 2,
     "best: at most 4x the served default's time": lambda f, b, raw: b["ms_per_image"] <= 4 * f["ms_per_image"],
 }
-
-
-# The second model quality=best averages in, as the server's QUALITY_BEST_PARTNER setting.
-BEST_PARTNER = os.environ.get("QUALITY_BEST_PARTNER", "u2net-int8")
-
-
-def cut_out_alpha(data: bytes, model: str, quality: str) -> tuple[np.ndarray, float, float | None]:
-    """The alpha of bgsite's cutout of `data` with `model` and the preset `quality`, the seconds it took,
-    and the cutout's confidence."""
-    session = pipeline.thread_session(model, MODEL_DIR)
-    partner = pipeline.best_partner(quality, model, BEST_PARTNER, MODEL_DIR)
-    started = time.perf_counter()
-    options = Options(quality=quality)
-    cutout = pipeline.cut_out(
-        data, session=session, max_pixels=50_000_000, compress_level=1, options=options, partner=partner
-    )
-    seconds = time.perf_counter() - started
-    return np.asarray(Image.open(io.BytesIO(cutout.data)).getchannel("A")), seconds, cutout.confidence
-
-
-def scored_cutout(photo: realphotos.Photo, model: str, quality: str) -> dict[str, Any]:
-    """One photo's cutout with `model` and `quality`, scored: its figures, time and confidence."""
-    alpha, seconds, confidence = cut_out_alpha(photo.jpeg, model, quality)
-    row = {"id": photo.id, "category": photo.category, "ms": seconds * 1000, "confidence": confidence}
-    return row | scores.score(alpha, photo.truth, trimap=photo.trimap)
 
 
 def score_photos(model: str, photos: list[realphotos.Photo]) -> dict[str, Any]:
@@ -116,21 +90,19 @@ def _soft_shape(size: tuple[int, int], seed: int) -> Image.Image:
 
 def subjects() -> list[tuple[str, Image.Image]]:
     """RGBA subjects with known alpha and colours."""
-    found = []
     # scikit-image's horse is a black silhouette on white: its dark pixels, lightly feathered, are
     # the subject's shape, given a photo's coat. An object-shaped truth, where the crops are blobs.
     horse = Image.open(SKIMAGE_DATA / "horse.png").convert("L")
     silhouette = horse.point(lambda value: 255 if value < 128 else 0).filter(ImageFilter.GaussianBlur(1))
-    for coat_name in HORSE_COATS:
-        coat = Image.open(SKIMAGE_DATA / coat_name).convert("RGB").resize(horse.size)
-        coat.putalpha(silhouette)
-        found.append((f"horse ({coat_name} coat)", coat))
+    found = [
+        (f"horse ({name} coat)", Image.merge("RGBA", (*skimage_photo(name).resize(horse.size).split(), silhouette)))
+        for name in HORSE_COATS
+    ]
     for seed, name in enumerate(PHOTO_SUBJECTS):
-        photo = Image.open(SKIMAGE_DATA / name).convert("RGB")
+        photo = skimage_photo(name)
         side = min(photo.size)
         crop = photo.crop(((photo.width - side) // 2, 0, (photo.width + side) // 2, side)).resize((300, 340))
-        crop.putalpha(_soft_shape(crop.size, seed))
-        found.append((f"{name} (shape)", crop))
+        found.append((f"{name} (shape)", Image.merge("RGBA", (*crop.split(), _soft_shape(crop.size, seed)))))
     return found
 
 
@@ -138,21 +110,15 @@ def composite(subject: Image.Image, background: Image.Image) -> tuple[bytes, np.
     """The photo to cut out (JPEG), the true alpha of its subject and the subject's true colours."""
     scale = min(CANVAS[0] * 0.6 / subject.width, CANVAS[1] * 0.8 / subject.height)
     placed = subject.resize((int(subject.width * scale), int(subject.height * scale)), Image.Resampling.LANCZOS)
-    offset = ((CANVAS[0] - placed.width) // 2, (CANVAS[1] - placed.height) // 2)
-    picture = background.convert("RGBA")
-    picture.alpha_composite(placed, offset)
-    truth = Image.new("L", CANVAS, 0)
-    truth.paste(placed.getchannel("A"), offset)
-    colours = Image.new("RGB", CANVAS)
-    colours.paste(placed.convert("RGB"), offset)
-    buffer = io.BytesIO()
-    picture.convert("RGB").save(buffer, "JPEG", quality=92)
-    return buffer.getvalue(), np.asarray(truth), np.asarray(colours)
+    layer = Image.new("RGBA", CANVAS)  # the subject alone, centred: its alpha is the truth
+    layer.paste(placed, ((CANVAS[0] - placed.width) // 2, (CANVAS[1] - placed.height) // 2))
+    picture = Image.alpha_composite(background.convert("RGBA"), layer).convert("RGB")
+    return jpeg(picture, quality=92), np.asarray(layer.getchannel("A")), np.asarray(layer.convert("RGB"))
 
 
 def all_cases() -> list[tuple[str, bytes, np.ndarray, np.ndarray]]:
     """Every subject on every background (resized to CANVAS): a name, the photo, its true alpha and colours."""
-    backgrounds = [(name, Image.open(SKIMAGE_DATA / name).convert("RGB").resize(CANVAS)) for name in BACKGROUNDS]
+    backgrounds = [(name, skimage_photo(name).resize(CANVAS)) for name in BACKGROUNDS]
     return [
         (f"{subject_name} on {background_name}", *composite(subject, background))
         for subject_name, subject in subjects()
@@ -198,13 +164,10 @@ def int8_guard(results: list[dict[str, Any]]) -> list[tuple[str, bool]]:
     """Each int8 copy against the model it was made from, on the composites."""
     by_model = {row["model"]: row for row in results}
     verdicts = []
-    for copy, row in by_model.items():
-        original = by_model.get(int8_base(copy) or "")
-        if original is None:
-            continue
-        iou_drop = original["mean_iou"] - row["mean_iou"]
-        mae_rise = row["alpha_mae"] - original["alpha_mae"]
-        line = f"`{copy}` against `{original['model']}`: mean IoU {-iou_drop:+.4f} (at most -{MAX_IOU_DROP}), "
+    for copy, original in [(row, by_model[base]) for row in results if (base := int8_base(row["model"])) in by_model]:
+        iou_drop = original["mean_iou"] - copy["mean_iou"]
+        mae_rise = copy["alpha_mae"] - original["alpha_mae"]
+        line = f"`{copy['model']}` against `{original['model']}`: mean IoU {-iou_drop:+.4f} (at most -{MAX_IOU_DROP}), "
         line += f"alpha MAE {mae_rise:+.2f} (at most +{MAX_MAE_RISE})"
         verdicts.append((line, iou_drop <= MAX_IOU_DROP and mae_rise <= MAX_MAE_RISE))
     return verdicts
@@ -252,15 +215,9 @@ def worst_picture(
     """The `count` lowest-IoU photos: the photo, the truth and the cutout, each on magenta."""
     by_id = {photo.id: photo for photo in photos}
     tiles = []
-    for row in sorted(rows, key=lambda r: r["iou"])[:count]:
-        photo = by_id[row["id"]]
-        image = Image.open(io.BytesIO(photo.jpeg)).convert("RGB")
+    for photo in [by_id[row["id"]] for row in sorted(rows, key=lambda r: r["iou"])[:count]]:
         alpha, _, _ = cut_out_alpha(photo.jpeg, model, "fast")
-        loud = Image.new("RGB", image.size, (255, 0, 200))
-        truth_on = Image.composite(image, loud, Image.fromarray(photo.truth))
-        cutout_on = Image.composite(image, loud, Image.fromarray(alpha))
-        size = (300, round(image.height * 300 / image.width))
-        tiles.append(np.hstack([np.asarray(part.resize(size)) for part in (image, truth_on, cutout_on)]))
+        tiles.append(np.asarray(triage.tile(Image.open(io.BytesIO(photo.jpeg)), [photo.truth, alpha], side=300)))
     return Image.fromarray(np.vstack(tiles))
 
 

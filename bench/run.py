@@ -150,13 +150,11 @@ class Bench:
                 self.results[name] = bgsite.bulk(bg, keys[name], files)
                 self.results[rss] = round(rembg_cli.peak_rss_mb(bg.process), 1)
                 log(f"{name}: {self.results[name]}; peak RSS {self.results[rss]} MB")
-            self.results["zip"] = bgsite.zip_download(bg, keys["zip"], self.small_photos(), size("zip"))
+            # The zip's batch: 160x120 copies of the first bulk photos.
+            photos = [Image.open(path) for path in self.images.bulk[: size("zip_distinct")]]
+            small = [(f"small-{index:02d}.jpg", images.jpeg(photo, (160, 120))) for index, photo in enumerate(photos)]
+            self.results["zip"] = bgsite.zip_download(bg, keys["zip"], small, size("zip"))
             log(f"zip: {self.results['zip']}")
-
-    def small_photos(self) -> list[tuple[str, bytes]]:
-        """160x120 copies of the first bulk photos, for the zip's batch."""
-        photos = [Image.open(path) for path in self.images.bulk[: size("zip_distinct")]]
-        return [(f"small-{index:02d}.jpg", images.jpeg(photo, (160, 120))) for index, photo in enumerate(photos)]
 
     def fronts(self) -> None:
         """The same photos through the upload page in Chromium and through the `bgsite` CLI."""

@@ -1,14 +1,22 @@
-"""How a cutout's alpha compares with the true alpha: the figures `make quality` reports.
+"""bgsite's cutout of a photo, and how its alpha compares with the true alpha: the figures `make quality` reports.
 
-All take two uint8 arrays of the same shape (0-255): the cutout's alpha and the truth.
+The figures take two uint8 arrays of the same shape (0-255): the cutout's alpha and the truth.
 """
 
+import io
+import os
 import statistics
+import time
 from typing import Any
 
 import numpy as np
 from PIL import Image
 from scipy import ndimage
+
+from bench.common import MODEL_DIR
+from bench.realphotos import Photo
+from removal.cutout import pipeline
+from removal.cutout.options import Options
 
 SUBJECT = 128  # alpha above this counts as subject for IoU
 VISIBLE = 16  # alpha at or above this is visible: background residue
@@ -66,3 +74,28 @@ FIGURES = ("iou", "mae", "edge_mae", "residue", "holes", "crop_iou")
 
 def mean_scores(rows: list[dict[str, Any]]) -> dict[str, float]:
     return {figure: statistics.mean(row[figure] for row in rows) for figure in FIGURES}
+
+
+# The second model quality=best averages in, as the server's QUALITY_BEST_PARTNER setting.
+BEST_PARTNER = os.environ.get("QUALITY_BEST_PARTNER", "u2net-int8")
+
+
+def cut_out_alpha(data: bytes, model: str, quality: str) -> tuple[np.ndarray, float, float | None]:
+    """The alpha of bgsite's cutout of `data` with `model` and the preset `quality`, the seconds it took,
+    and the cutout's confidence."""
+    session = pipeline.thread_session(model, MODEL_DIR)
+    partner = pipeline.best_partner(quality, model, BEST_PARTNER, MODEL_DIR)
+    started = time.perf_counter()
+    options = Options(quality=quality)
+    cutout = pipeline.cut_out(
+        data, session=session, max_pixels=50_000_000, compress_level=1, options=options, partner=partner
+    )
+    seconds = time.perf_counter() - started
+    return np.asarray(Image.open(io.BytesIO(cutout.data)).getchannel("A")), seconds, cutout.confidence
+
+
+def scored_cutout(photo: Photo, model: str, quality: str) -> dict[str, Any]:
+    """One photo's cutout with `model` and `quality`, scored: its figures, time and confidence."""
+    alpha, seconds, confidence = cut_out_alpha(photo.jpeg, model, quality)
+    row = {"id": photo.id, "category": photo.category, "ms": seconds * 1000, "confidence": confidence}
+    return row | score(alpha, photo.truth, trimap=photo.trimap)

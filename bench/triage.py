@@ -9,18 +9,18 @@ on the flagged only. Also two pictures: the most and least confident real-photo 
     python -m bench.triage    # the served model's part of make quality alone: prints the table
 """
 
-import io
 from typing import Any
 
 import numpy as np
 from PIL import Image, ImageDraw
 from scipy.stats import mannwhitneyu
 
-from bench.common import MODEL_DIR, REPO, RESULTS
-from bench.images import SKIMAGE_DATA
+from bench import realphotos
+from bench.common import REPO, RESULTS, SERVED_MODEL, text_table
+from bench.scores import cut_out_alpha, scored_cutout
 from removal.cutout import pipeline
 from removal.cutout.confidence import DEFAULT_REVIEW_BELOW
-from removal.cutout.options import Options
+from tests.conftest import photo_bytes
 
 WRONG_BELOW = 0.8  # a cutout with IoU below this is wrong
 TARGETS = {
@@ -84,16 +84,16 @@ def table_rows(found: dict[str, Any]) -> list[list[str]]:
     ]
 
 
-def _tile(image: Image.Image, alpha: np.ndarray, label: str, side: int = 240) -> Image.Image:
-    """The photo beside its cutout on magenta, under a label."""
-    image = image.convert("RGB")
-    cutout = Image.composite(image, Image.new("RGB", image.size, (255, 0, 200)), Image.fromarray(alpha))
-    height = round(image.height * side / image.width)
-    tile = Image.new("RGB", (2 * side, height + 20), "white")
-    tile.paste(image.resize((side, height)), (0, 20))
-    tile.paste(cutout.resize((side, height)), (side, 20))
-    ImageDraw.Draw(tile).text((4, 4), label, fill="black")
-    return tile
+def tile(image: Image.Image, alphas: list[np.ndarray], label: str = "", side: int = 240) -> Image.Image:
+    """The photo beside its cutout with each alpha, on magenta, `side` pixels wide each, under `label` if any."""
+    image, top = image.convert("RGB"), 20 if label else 0
+    loud, height = Image.new("RGB", image.size, (255, 0, 200)), round(image.height * side / image.width)
+    parts = [image, *(Image.composite(image, loud, Image.fromarray(alpha)) for alpha in alphas)]
+    canvas = Image.new("RGB", (len(parts) * side, height + top), "white")
+    for index, part in enumerate(parts):
+        canvas.paste(part.resize((side, height)), (index * side, top))
+    ImageDraw.Draw(canvas).text((4, 4), label, fill="black")
+    return canvas
 
 
 def _sheet(tiles: list[Image.Image]) -> Image.Image:
@@ -107,10 +107,8 @@ def _sheet(tiles: list[Image.Image]) -> Image.Image:
 
 
 def _served_cutout(data: bytes, model: str) -> tuple[Image.Image, np.ndarray, float]:
-    session = pipeline.thread_session(model, MODEL_DIR)
-    cutout = pipeline.cut_out(data, session=session, max_pixels=50_000_000, compress_level=1, options=Options())
-    image = pipeline.decode_image(data, max_pixels=50_000_000)
-    return image, np.asarray(Image.open(io.BytesIO(cutout.data)).getchannel("A")), float(cutout.confidence or 0)
+    alpha, _, confidence = cut_out_alpha(data, model, "fast")
+    return pipeline.decode_image(data, max_pixels=50_000_000), alpha, float(confidence or 0)
 
 
 def extremes_picture(photos: list[Any], fast: list[dict[str, Any]], model: str, count: int = 4) -> Image.Image:
@@ -120,7 +118,7 @@ def extremes_picture(photos: list[Any], fast: list[dict[str, Any]], model: str, 
     tiles = []
     for row in [*ranked[:count], *ranked[::-1][:count]]:
         image, alpha, sure = _served_cutout(by_id[row["id"]].jpeg, model)
-        tiles.append(_tile(image, alpha, f"{row['id']}: confidence {sure:.2f}, IoU {row['iou']:.2f}"))
+        tiles.append(tile(image, [alpha], f"{row['id']}: confidence {sure:.2f}, IoU {row['iou']:.2f}"))
     return _sheet(tiles)
 
 
@@ -128,12 +126,10 @@ def examples_picture(model: str) -> Image.Image:
     """scikit-image's photos (free to share) as the served model cuts them out, with their confidence."""
     tiles = []
     for name in EXAMPLES:
-        buffer = io.BytesIO()
-        Image.open(SKIMAGE_DATA / name).convert("RGB").save(buffer, "JPEG", quality=90)
-        image, alpha, sure = _served_cutout(buffer.getvalue(), model)
+        image, alpha, sure = _served_cutout(photo_bytes(name), model)
         note = " - may need a look" if sure < DEFAULT_REVIEW_BELOW else ""
-        tiles.append((sure, _tile(image, alpha, f"{name}: confidence {sure:.2f}{note}")))
-    return _sheet([tile for _, tile in sorted(tiles, key=lambda entry: entry[0])])
+        tiles.append((sure, tile(image, [alpha], f"{name}: confidence {sure:.2f}{note}")))
+    return _sheet([picture for _, picture in sorted(tiles, key=lambda entry: entry[0])])
 
 
 def write_pictures(photos: list[Any], fast: list[dict[str, Any]], model: str) -> None:
@@ -143,14 +139,8 @@ def write_pictures(photos: list[Any], fast: list[dict[str, Any]], model: str) ->
 
 
 def main() -> int:
-    from bench import quality, realphotos
-    from bench.common import SERVED_MODEL, text_table
-
     photos = realphotos.load()
-    rows: dict[str, list[dict[str, Any]]] = {"fast": [], "best": []}
-    for photo in photos:
-        for preset, preset_rows in rows.items():
-            preset_rows.append(quality.scored_cutout(photo, SERVED_MODEL, preset))
+    rows = {preset: [scored_cutout(photo, SERVED_MODEL, preset) for photo in photos] for preset in ("fast", "best")}
     found = figures(rows["fast"], rows["best"])
     print(text_table(["figure", "value"], table_rows(found)))
     for line, holds in verdicts(found):

@@ -40,10 +40,7 @@ class Photo:
 def folder() -> Path:
     if configured := os.environ.get("QUALITY_PHOTOS"):
         return Path(configured)
-    for candidate in CANDIDATES:
-        if (candidate / "images").is_dir():
-            return candidate
-    return CANDIDATES[0]
+    return next((candidate for candidate in CANDIDATES if (candidate / "images").is_dir()), CANDIDATES[0])
 
 
 def load(root: Path | None = None, manifest: Path = MANIFEST) -> list[Photo]:
