@@ -23,8 +23,12 @@ web: setup migrate
 worker: setup
 	$(PY) manage.py runworker
 
+# The test files run side by side, one pytest-xdist worker per core up to TEST_WORKERS_MAX
+# (each file on one worker, so its fixtures are shared); TEST_WORKERS=0 runs them in this process.
+TEST_WORKERS ?= auto
+TEST_WORKERS_MAX ?= 4
 test: setup-dev migrate lint chromium
-	$(PY) -m pytest
+	$(PY) -m pytest -n $(TEST_WORKERS) --maxprocesses $(TEST_WORKERS_MAX) --dist loadfile
 
 # The browser tests drive Debian's Chromium (/usr/bin/chromium). Installed here where this
 # user can (root, with apt-get), as CI does; elsewhere those tests are skipped and the

@@ -490,6 +490,11 @@ def pytest_unconfigure(config: pytest.Config) -> None:
 
 POSTGRES_ADMIN_URL = os.environ.get("TEST_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/test")
 REDIS_TEST_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+# pytest-xdist's workers (gw0, gw1, ...) each take a database of their own, counting down from that one.
+_WORKER = int(os.environ.get("PYTEST_XDIST_WORKER", "gw0")[2:])
+if _WORKER:
+    _base, _, _db = REDIS_TEST_URL.rpartition("/")
+    REDIS_TEST_URL = f"{_base}/{(int(_db) - _WORKER) % 16}"
 
 
 @pytest.fixture(scope="session")
