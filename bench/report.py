@@ -63,7 +63,7 @@ def targets(r: dict[str, Any]) -> dict[str, tuple[Any, str, float]]:
         "output_bytes_vs_rembg_max": (max(measured_kb) if len(measured_kb) == len(kb) else None, "<=", 1.0),
         "memory_50mp_mb": (get(r, "memory_50mp.peak_rss_mb"), "<=", 1536),
         "bulk_vs_rembg_p": (ratio(get(r, "bulk.ips"), r.get("rembg_p_ips")), ">=", 2.5),
-        "bulk_vs_ceiling": (ratio(get(r, "bulk.ips"), r.get("ceiling_ips")), ">=", 0.9),
+        "bulk_vs_ceiling": (ratio(get(r, "bulk.ips"), get(r, "ceiling_beside_bulk.ips")), ">=", 0.9),
         "bgremove_p50_vs_rembg_s": (ratio(get(r, "bgremove.c1.p50_ms"), get(r, "rembg_s.c1.p50_ms")), "<=", 0.7),
         "bgremove_p99_c2_vs_p50": (ratio(get(r, "bgremove.c2.p99_ms"), get(r, "bgremove.c1.p50_ms")), "<=", 2.0),
         "rss_vs_rembg_s": (ratio(r.get("rss_mb"), r.get("rembg_s_rss_mb")), "<=", 0.8),
@@ -93,7 +93,7 @@ HEADLINE_ROWS = [
 Bulk batch of 1280x960 photos, img/s | bulk.ips | `rembg p` | rembg_p_ips | bulk_vs_rembg_p
 Bulk vs `rembg p` tuned by hand, img/s | bulk.ips | {TUNED} | rembg_p_runs.{TUNED}.ips | bulk_vs_rembg_p_tuned
 Bulk batch of 12 MP photos, img/s | bulk_12mp.ips | `rembg p` | rembg_p_12mp.ips |
-Bulk vs in-process ceiling, img/s | bulk.ips | ceiling | ceiling_ips | bulk_vs_ceiling
+Bulk vs in-process ceiling run right after it, img/s | bulk.ips | ceiling | ceiling_beside_bulk.ips | bulk_vs_ceiling
 /bgremove p50, 1280x960, c1, ms | bgremove.c1.p50_ms | `rembg s` | rembg_s.c1.p50_ms | bgremove_p50_vs_rembg_s
 /bgremove p99, 1280x960, c2, ms (target: ÷ own c1 p50) | bgremove.c2.p99_ms | `rembg s` | rembg_s.c2.p99_ms \
 | bgremove_p99_c2_vs_p50
