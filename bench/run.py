@@ -96,12 +96,16 @@ class Bench:
         layouts = [("2", "1", SERVED_MODEL), ("1", "2", SERVED_MODEL)] + [("2", "1", "u2netp")] * (not QUICK)
         runs = {}
         for layout in layouts:
-            run = json_of("bench.inprocess", "ceiling", *layout, *map(str, self.images.bulk))
+            run = self.ceiling_run(*layout)
             runs[run["layout"]] = run
             log(f"ceiling {run['layout']}: {run['ips']} img/s; alone {run['solo_ms_p50']} ms")
         best = max((run for run in runs.values() if run["model"] == SERVED_MODEL), key=lambda run: run["ips"])
         self.results |= {"ceiling_layouts": runs, "ceiling_ips": best["ips"], "ceiling_layout": best["layout"]}
         self.results["ceiling_first_cutout_sha256"] = runs["2x1"]["first_cutout_sha256"]
+
+    def ceiling_run(self, threads: str, ort_threads: str, model: str) -> Any:
+        """One thread layout of the in-process ceiling over the bulk photos, in a fresh process."""
+        return json_of("bench.inprocess", "ceiling", threads, ort_threads, model, *map(str, self.images.bulk))
 
     def rembg_p(self) -> None:
         # The issue compares `rembg p` as shipped, 1 or 2 processes, whichever is faster; one ORT thread per
@@ -151,14 +155,15 @@ class Bench:
                 self.results[rss] = round(rembg_cli.peak_rss_mb(bg.process), 1)
                 log(f"{name}: {self.results[name]}; peak RSS {self.results[rss]} MB")
                 if name == "bulk":  # the ceiling's best layout again at once: this VM's figures drift between phases
-                    layout = self.results.get("ceiling_layout", "2x1").split("x")
-                    ceiling = ("bench.inprocess", "ceiling", *layout, SERVED_MODEL, *map(str, paths))
-                    self.results["ceiling_beside_bulk"] = json_of(*ceiling)
-            # The zip's batch: 160x120 copies of the first bulk photos.
-            photos = [Image.open(path) for path in self.images.bulk[: size("zip_distinct")]]
-            small = [(f"small-{index:02d}.jpg", images.jpeg(photo, (160, 120))) for index, photo in enumerate(photos)]
-            self.results["zip"] = bgsite.zip_download(bg, keys["zip"], small, size("zip"))
+                    threads, ort_threads = self.results.get("ceiling_layout", "2x1").split("x")
+                    self.results["ceiling_beside_bulk"] = self.ceiling_run(threads, ort_threads, SERVED_MODEL)
+            self.results["zip"] = bgsite.zip_download(bg, keys["zip"], self.small_photos(), size("zip"))
             log(f"zip: {self.results['zip']}")
+
+    def small_photos(self) -> list[tuple[str, bytes]]:
+        """160x120 copies of the first bulk photos, for the zip's batch."""
+        photos = [Image.open(path) for path in self.images.bulk[: size("zip_distinct")]]
+        return [(f"small-{index:02d}.jpg", images.jpeg(photo, (160, 120))) for index, photo in enumerate(photos)]
 
     def fronts(self) -> None:
         """The same photos through the upload page in Chromium and through the `bgsite` CLI."""
