@@ -164,7 +164,10 @@ def int8_guard(results: list[dict[str, Any]]) -> list[tuple[str, bool]]:
     """Each int8 copy against the model it was made from, on the composites."""
     by_model = {row["model"]: row for row in results}
     verdicts = []
-    for copy, original in [(row, by_model[base]) for row in results if (base := int8_base(row["model"])) in by_model]:
+    for copy in results:
+        original = by_model.get(int8_base(copy["model"]) or "")
+        if original is None:
+            continue
         iou_drop = original["mean_iou"] - copy["mean_iou"]
         mae_rise = copy["alpha_mae"] - original["alpha_mae"]
         line = f"`{copy['model']}` against `{original['model']}`: mean IoU {-iou_drop:+.4f} (at most -{MAX_IOU_DROP}), "
