@@ -6,7 +6,6 @@ decode.py reads and checks inputs, sessions.py runs the models, encode.py writes
 result. The names callers use are re-exported here, so they say `pipeline.<name>`.
 """
 
-import dataclasses
 import io
 from collections.abc import Callable
 from typing import IO, Any
@@ -33,7 +32,7 @@ from removal.cutout.sessions import (
     model_session,
     thread_session,
 )
-from removal.cutout.stills import DEFAULT_OPTIONS, cut_out_image, laid_out, predict_mask, recompose, remove_background
+from removal.cutout.stills import DEFAULT_OPTIONS, cut_out_still, predict_mask, recompose, remove_background
 
 __all__ = [
     "ANIMATED_FORMATS",
@@ -119,9 +118,11 @@ def cut_out(
                     background=background,
                     partner=partner,
                 )
-        cutout, sure = cut_out_image(
-            decode_image(data, max_pixels=max_pixels), options, session=session, partner=partner
+        return cut_out_still(
+            decode_image(data, max_pixels=max_pixels),
+            options,
+            session=session,
+            partner=partner,
+            background=background,
+            compress_level=compress_level,
         )
-        result = laid_out(cutout, options, background, compress_level=compress_level)
-        mask_png = encode_png(cutout.getchannel("A"), compress_level=compress_level)
-        return dataclasses.replace(result, mask_png=mask_png, confidence=sure)

@@ -31,8 +31,10 @@ SIGNATURE = b"\x89PNG\r\n\x1a\n"
 # Image mode: (PNG colour type, channels).
 COLOUR_TYPES = {"L": (0, 1), "RGB": (2, 3), "LA": (4, 2), "RGBA": (6, 4)}
 UP_FILTER = 2
-# Below this many bytes one thread deflates the whole image (a thread hand-off costs more than it saves).
-STRIP_BYTES = 1 << 20
+# A large image is deflated in strips of at least this many bytes, up to this many strips per core: a strip of
+# the subject deflates several times slower than one of background, and small strips keep the cores evenly busy
+# (a strip costs a thread hand-off and a sync flush: about 150 bytes).
+STRIP_BYTES, STRIPS_PER_CORE = 1 << 19, 4
 # Images of at most this many pixels go to Pillow's encoder at zlib level SMALL_LEVEL or above.
 SMALL_PIXELS, SMALL_LEVEL = 500_000, 4
 
@@ -45,30 +47,33 @@ def encode(image: Image.Image, *, level: int = DEFAULT_LEVEL) -> bytes:
         return buffer.getvalue()
     colour_type, channels = COLOUR_TYPES[image.mode]
     rows = views.pixels(image).reshape(image.height, image.width * channels)  # L and RGBA: not a copy
-    filtered = np.empty((image.height, rows.shape[1] + 1), dtype=np.uint8)
-    filtered[:, 0] = UP_FILTER
-    filtered[0, 1:] = rows[0]
-    np.subtract(rows[1:], rows[:-1], out=filtered[1:, 1:])
     header = struct.pack(">IIBBBBB", image.width, image.height, 8, colour_type, 0, 0, 0)
-    return SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib_stream(filtered, level)) + _chunk(b"IEND", b"")
+    return SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib_stream(rows, level)) + _chunk(b"IEND", b"")
 
 
-def zlib_stream(data: np.ndarray, level: int) -> bytes:
-    """`data` as one zlib stream, its strips deflated side by side."""
-    flat = memoryview(data.reshape(-1))
-    count = max(1, min(cores.CORES, len(flat) // STRIP_BYTES))
-    bounds = [len(flat) * index // count for index in range(count + 1)]
-    last = count - 1
-    strips = [(flat[start:end], level, index == last) for index, (start, end) in enumerate(itertools.pairwise(bounds))]
-    deflated = cores.each_on_a_core(_deflate, strips)
+def zlib_stream(rows: np.ndarray, level: int) -> bytes:
+    """The Up-filtered `rows` as one zlib stream, its strips of rows filtered and deflated side by side."""
+    filtered = np.empty((rows.shape[0], rows.shape[1] + 1), dtype=np.uint8)
+    count = max(1, min(cores.CORES * STRIPS_PER_CORE, filtered.nbytes // STRIP_BYTES, len(rows)))
+    bounds = [len(rows) * index // count for index in range(count + 1)]
+    strips = [(rows, filtered, top, bottom, level) for top, bottom in itertools.pairwise(bounds)]
+    deflated = cores.each_on_a_core(_filtered_and_deflated, strips)
     # The zlib header (32 KB window, no preset dictionary) and the checksum of all the data.
-    return b"\x78\x5e" + b"".join(deflated) + struct.pack(">I", zlib_ng.adler32(flat))
+    return b"\x78\x5e" + b"".join(deflated) + struct.pack(">I", zlib_ng.adler32(memoryview(filtered.reshape(-1))))
 
 
-def _deflate(strip: tuple[memoryview, int, bool]) -> bytes:
-    """Raw deflate of one strip: ended by a sync flush (byte-aligned, not final) unless it is the last."""
-    data, level, final = strip
+def _filtered_and_deflated(strip: tuple[np.ndarray, np.ndarray, int, int, int]) -> bytes:
+    """Rows top to bottom Up-filtered into `filtered` (each byte minus the one above it) and raw-deflated:
+    ended by a sync flush (byte-aligned, not final) unless they are the last."""
+    rows, filtered, top, bottom, level = strip
+    filtered[top:bottom, 0] = UP_FILTER
+    if top == 0:
+        filtered[0, 1:] = rows[0]
+    start = max(top, 1)
+    np.subtract(rows[start:bottom], rows[start - 1 : bottom - 1], out=filtered[start:bottom, 1:])
     compressor = zlib_ng.compressobj(level, zlib_ng.DEFLATED, -zlib_ng.MAX_WBITS)
+    final = bottom == len(rows)
+    data = memoryview(filtered[top:bottom].reshape(-1))
     return compressor.compress(data) + compressor.flush(zlib_ng.Z_FINISH if final else zlib_ng.Z_SYNC_FLUSH)
 
 

@@ -56,11 +56,16 @@ def refine_alpha(alpha: np.ndarray, refinement: Refinement = DEFAULT) -> np.ndar
     height, width = alpha.shape
     small = np.asarray(_shrunk(Image.fromarray(alpha), _working_size(alpha, TOPOLOGY_SIDE)[0]))
     rows, cols = _nearest(small.shape[0], height), _nearest(small.shape[1], width)
+    # The holes are found on another thread while the pieces are: each is mostly NumPy and SciPy calls that
+    # hold the GIL on small arrays, but their labellings release it (together in 3.5 ms, not 6, at 1280x960).
+    found_holes = (
+        cores.beside(_dilated_small_holes, small, refinement.hole_share) if refinement.hole_share > 0 else None
+    )
     if refinement.keep_share > 0:
         kept = ndimage.binary_dilation(connected_to_subject(small, refinement.keep_share))
         np.multiply(alpha, np.take(kept[rows], cols, axis=1), out=alpha)
-    if refinement.hole_share > 0:
-        holes = ndimage.binary_dilation(small_holes(small, refinement.hole_share))
+    if found_holes is not None:
+        holes = found_holes.result()
         if holes.any():  # filled within the holes' box only: they are small
             hole_rows, hole_cols = np.nonzero(holes)
             top, bottom = np.searchsorted(rows, [hole_rows.min(), hole_rows.max() + 1])
@@ -70,6 +75,11 @@ def refine_alpha(alpha: np.ndarray, refinement: Refinement = DEFAULT) -> np.ndar
 
 
 TOPOLOGY_SIDE = 512
+
+
+def _dilated_small_holes(alpha: np.ndarray, hole_share: float) -> np.ndarray:
+    """small_holes grown by a pixel: the mask's soft rim round a pinhole is filled too."""
+    return ndimage.binary_dilation(small_holes(alpha, hole_share))
 
 
 def snap(alpha: np.ndarray, low: int, high: int) -> np.ndarray:
@@ -118,8 +128,8 @@ def _working_size(alpha: np.ndarray, side: int) -> tuple[tuple[int, int], float]
     return (max(1, round(width * scale)), max(1, round(height * scale))), scale
 
 
-def _shrunk(image: Image.Image, size: tuple[int, int]) -> Image.Image:
-    return image.resize(size, Image.Resampling.BILINEAR, reducing_gap=REDUCING_GAP)
+def _shrunk(image: Image.Image, size: tuple[int, int], reducing_gap: float = REDUCING_GAP) -> Image.Image:
+    return image.resize(size, Image.Resampling.BILINEAR, reducing_gap=reducing_gap)
 
 
 def _nearest(small: int, full: int) -> np.ndarray:
@@ -221,15 +231,18 @@ def _decontaminate_into(colours: np.ndarray, rgb: Image.Image, alpha: np.ndarray
 # long side), each pixel weighted by alpha (or 1 - alpha) to this power, so that the nearest pure
 # subject and background pixels dominate. Measured on the composites and on a wide soft edge over
 # green (tests/cutout/test_refine.py): a narrow window or plain weights leave a wide edge's colour mixed.
-BLUR_SIDE, BLUR_WINDOW, PURITY_POWER = 320, 41, 4
+# The copy is an area average (a box reduce before the filter: BLUR_REDUCING_GAP), as means should be.
+# 160 pixels and a box reduce, against 320 and Pillow's bilinear: the composites' colour error after
+# decontamination 26.62 against 26.58 (32.25 before it), and at 1280x960 the means in 2.2 ms, not 10.4.
+BLUR_SIDE, BLUR_WINDOW, PURITY_POWER, BLUR_REDUCING_GAP = 160, 21, 4, 1.0
 
 
 def _local_means(rgb: Image.Image, alpha: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The mean colours (0..255) of subject and of background on the small copy, and for each row and each
     column of the photo, the small copy's row and column that hold its means."""
     small_size, scale = _working_size(alpha, BLUR_SIDE)
-    photo = np.asarray(_shrunk(rgb, small_size), dtype=np.float32) / 255
-    weight = np.asarray(_shrunk(Image.fromarray(alpha), small_size), dtype=np.float32) / 255
+    photo = np.asarray(_shrunk(rgb, small_size, BLUR_REDUCING_GAP), dtype=np.float32) / 255
+    weight = np.asarray(_shrunk(Image.fromarray(alpha), small_size, BLUR_REDUCING_GAP), dtype=np.float32) / 255
     means = []
     for plane_weight in (weight**PURITY_POWER, (1 - weight) ** PURITY_POWER):
         total = ndimage.uniform_filter(plane_weight, BLUR_WINDOW)[..., None]

@@ -1,14 +1,15 @@
 """A still image (or one frame): the model's mask, cleaned, as alpha; then placed, cropped and finished as asked."""
 
+import dataclasses
 import math
 from typing import Any
 
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 
-from removal.cutout import confidence, refine, views
+from removal.cutout import confidence, cores, refine, views
 from removal.cutout.decode import decode_image
-from removal.cutout.encode import Cutout, encode
+from removal.cutout.encode import Cutout, encode, encode_png
 from removal.cutout.options import PREVIEW_PIXELS, Options
 
 DEFAULT_OPTIONS = Options()
@@ -43,11 +44,24 @@ def scored_cutout(
     quality: str = "fast",
     partner: Any = None,
 ) -> tuple[Image.Image, float]:
-    """remove_background's cutout, and how sure the model is of it (removal.cutout.confidence, read
-    from the model's mask before the clean-up, as it was fitted)."""
-    rgb = image.convert("RGB") if image.mode != "RGB" else image
+    """remove_background's cutout, and how sure the model is of it (scored_alpha)."""
+    alpha, sure = scored_alpha(image, session=session, matting=matting, quality=quality, partner=partner)
+    return compose_cutout(image, alpha), sure
+
+
+def scored_alpha(
+    image: Image.Image,
+    *,
+    session: Any,
+    matting: tuple[int, int, int] | None = None,
+    quality: str = "fast",
+    partner: Any = None,
+) -> tuple[np.ndarray, float]:
+    """The cutout's alpha (uint8, the image's size), and how sure the model is of it (removal.cutout.confidence,
+    read from the model's mask before the clean-up, as it was fitted: on another thread, while it is cleaned)."""
+    rgb = _rgb(image)
     mask = predict_mask(rgb, session=session, quality=quality, partner=partner)
-    sure = confidence.confidence(mask)
+    sure = cores.beside(confidence.confidence, mask)
     alpha = refine.refine_alpha(mask)
     if matting is not None:
         from rembg.bg import alpha_matting_cutout
@@ -57,18 +71,24 @@ def scored_cutout(
             alpha = np.asarray(matted.getchannel("A"), dtype=np.uint8)
         except ValueError:
             pass  # matting finds no unknown region on some masks; the model's mask stands, as in rembg
-    return compose_cutout(image, alpha), sure
+    return visible_alpha(image, alpha), sure.result()
+
+
+def visible_alpha(image: Image.Image, alpha: np.ndarray) -> np.ndarray:
+    """`alpha`, where an input that already had transparency keeps it."""
+    if image.mode != "RGBA":
+        return alpha
+    return np.minimum(alpha, np.asarray(image.getchannel("A"), dtype=np.uint8))
 
 
 def compose_cutout(image: Image.Image, alpha: np.ndarray) -> Image.Image:
-    """`image` made transparent by `alpha` (uint8, its size), soft edges' colours freed of the background.
+    """`image` made transparent by `alpha` (uint8, its size; visible_alpha), soft edges' colours freed of the
+    background."""
+    return refine.compose(_rgb(image), visible_alpha(image, alpha))
 
-    An input that already had transparency keeps it where the mask would show it.
-    """
-    rgb = image.convert("RGB") if image.mode != "RGB" else image
-    if image.mode == "RGBA":
-        alpha = np.minimum(alpha, np.asarray(image.getchannel("A"), dtype=np.uint8))
-    return refine.compose(rgb, alpha)
+
+def _rgb(image: Image.Image) -> Image.Image:
+    return image.convert("RGB") if image.mode != "RGB" else image
 
 
 def cut_out_image(image: Image.Image, options: Options, *, session: Any, partner: Any) -> tuple[Image.Image, float]:
@@ -81,6 +101,26 @@ def cut_out_image(image: Image.Image, options: Options, *, session: Any, partner
         quality=options.quality,
         partner=partner,
     )
+
+
+def cut_out_still(
+    image: Image.Image,
+    options: Options,
+    *,
+    session: Any,
+    partner: Any,
+    background: Image.Image | None,
+    compress_level: int,
+) -> Cutout:
+    """A still image cut out in the options' form, with its confidence and its alpha as a PNG (mask_png,
+    encoded on another thread while the colours are composed)."""
+    image = fit_size(image, options)
+    alpha, sure = scored_alpha(
+        image, session=session, matting=options.alpha_matting, quality=options.quality, partner=partner
+    )
+    mask_png = cores.beside(encode_png, Image.fromarray(alpha), compress_level=compress_level)
+    result = laid_out(compose_cutout(image, alpha), options, background, compress_level=compress_level)
+    return dataclasses.replace(result, mask_png=mask_png.result(), confidence=sure)
 
 
 def predict_mask(rgb: Image.Image, *, session: Any, quality: str = "fast", partner: Any = None) -> np.ndarray:

@@ -49,6 +49,16 @@ def test_masks_are_rembgs_byte_for_byte(sessions: tuple[object, object], photo: 
     assert 0 < np.asarray(our_mask).mean() < 255  # a real mask, not a blank one
 
 
+@pytest.mark.parametrize("size", [(333, 777), (1280, 960), (1001, 13), (1919, 1439)])
+def test_the_model_input_resized_in_bands_is_rembgs_byte_for_byte(
+    sessions: tuple[object, object], size: tuple[int, int]
+) -> None:
+    ours, theirs = sessions
+    image = Image.open(io.BytesIO(photo_bytes("chelsea.png", size=size)))  # not yet read: the bands must read it once
+    expected = theirs.normalize(image.convert("RGB"), u2net.MEAN, u2net.STD, (u2net.SIDE, u2net.SIDE))  # type: ignore[attr-defined]
+    assert np.array_equal(ours.model_input(image), expected[theirs.inner_session.get_inputs()[0].name])  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize("size", [(1919, 1439), (3200, 2400)])
 def test_a_photo_from_1920_pixels_gets_a_reduced_model_input_and_the_same_mask_to_within_a_few_levels(
     sessions: tuple[object, object], size: tuple[int, int]
