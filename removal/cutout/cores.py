@@ -1,29 +1,63 @@
-"""One image's work spread over the machine's cores: when a lone request runs, the other cores would idle.
+"""One image's work spread over the machine's cores while they would otherwise idle.
 
 Used where the work is C code that releases the GIL on large arrays (zlib-ng's deflate, NumPy,
-Pillow): the cutout's PNG strips, the decontamination's bands and the model's resizes. The caller and
-the pool's threads take the parts in turn, so parts of uneven cost (a strip of background deflates
-far faster than one of the subject) still keep every core busy to the end. When every core is already
-busy (two workers on two cores), the pool's threads start late and the caller does most parts itself.
+Pillow): the cutout's PNG strips, the decontamination's bands and the model's resizes, and stages
+overlapped with each other (`beside`). The caller and the pool's threads take the parts in turn, so
+parts of uneven cost (a strip of background deflates far faster than one of the subject) still keep
+every core busy to the end.
+
+Only while fewer cutouts are in progress in the process than it has cores (`counted_in_progress`,
+which pipeline.cut_out holds): when every core has a cutout of its own (two workers on two cores),
+handing parts to other threads only adds switches, and each cutout does its own work in turn. Measured
+in-process on 50 photos at 1280x960, two threads on two cores: 9.46-9.49 images/s in turn, against
+8.93-9.14 spread; one image alone: 194 ms spread, against 219 ms in turn.
 """
 
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 
 CORES = os.cpu_count() or 1
 _pool = ThreadPoolExecutor(max_workers=CORES, thread_name_prefix="cutout-core")
 _beside = ThreadPoolExecutor(max_workers=CORES, thread_name_prefix="cutout-beside")
+_in_progress = 0
+_counter_lock = threading.Lock()
+
+
+@contextmanager
+def counted_in_progress() -> Iterator[None]:
+    """One cutout in progress for as long as the block runs (what ModelSessions and the spreading go by)."""
+    global _in_progress
+    with _counter_lock:
+        _in_progress += 1
+    try:
+        yield
+    finally:
+        with _counter_lock:
+            _in_progress -= 1
+
+
+def in_progress() -> int:
+    return _in_progress
+
+
+def _cores_idle() -> bool:
+    return _in_progress < CORES
 
 
 def beside[**Params, Result](
     function: Callable[Params, Result], *args: Params.args, **kwargs: Params.kwargs
 ) -> Future[Result]:
     """`function(*args, **kwargs)` started on another thread, to overlap a stage that holds the GIL in NumPy (the
-    mask's clean-up, the colours' decontamination) with one that mostly releases it. Its threads are not the
-    pool's, so `function` may use each_on_a_core."""
-    return _beside.submit(function, *args, **kwargs)
+    mask's clean-up, the colours' decontamination) with one that mostly releases it; run at once in the calling
+    thread when no core is idle. Its threads are not the pool's, so `function` may use each_on_a_core."""
+    if _cores_idle():
+        return _beside.submit(function, *args, **kwargs)
+    done: Future[Result] = Future()
+    done.set_result(function(*args, **kwargs))
+    return done
 
 
 def each_on_a_core[Part, Result](function: Callable[[Part], Result], parts: Sequence[Part]) -> list[Result]:
@@ -32,6 +66,8 @@ def each_on_a_core[Part, Result](function: Callable[[Part], Result], parts: Sequ
 
     `function` must not itself call each_on_a_core (pool threads never wait on the pool).
     """
+    if not _cores_idle():
+        return [function(part) for part in parts]
     results: list[Result | None] = [None] * len(parts)
     taken = iter(range(len(parts)))
     lock = threading.Lock()

@@ -20,6 +20,7 @@ from removal.cutout.animations import (
     cut_out_animation,
     decode_animation,
 )
+from removal.cutout.cores import counted_in_progress
 from removal.cutout.decode import ImageInfo, ImageRejected, decode_image, decode_mask, inspect_image
 from removal.cutout.encode import Cutout, encode_png
 from removal.cutout.options import Options
@@ -27,7 +28,6 @@ from removal.cutout.sessions import (
     ModelNotInstalled,
     ModelSessions,
     best_partner,
-    counted_in_progress,
     create_session,
     model_session,
     thread_session,

@@ -6,14 +6,12 @@ onnxruntime directly (u2net.py); the other models through rembg.
 
 import os
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from PIL import Image
 
-from removal.cutout import providers, u2net
+from removal.cutout import cores, providers, u2net
 from removal.cutout.installed import model_weights
 
 
@@ -27,16 +25,10 @@ _sessions = threading.local()
 _making_sessions = threading.RLock()  # the solo session makes the arena: nested
 
 
-_counter_lock = threading.Lock()
-
-
 _solo_sessions: dict[str, Any] = {}
 
 
 _shared_sessions: dict[str, Any] = {}
-
-
-_cutouts_in_progress = 0
 
 
 _env_arena_registered = False
@@ -58,7 +50,7 @@ class ModelSessions:
         self.solo = _solo_session(model_name, model_dir, solo_threads) if solo_threads > 1 else None
 
     def predict(self, image: Image.Image) -> Any:
-        if self.solo is not None and _cutouts_in_progress <= 1:
+        if self.solo is not None and cores.in_progress() <= 1:
             return self.solo.predict(image)
         return self.single.predict(image)
 
@@ -114,18 +106,6 @@ def _solo_session(model_name: str, model_dir: Path, threads: int) -> Any:
         if model_name not in _solo_sessions:
             _solo_sessions[model_name] = create_session(model_name, model_dir, threads=threads)
         return _solo_sessions[model_name]
-
-
-@contextmanager
-def counted_in_progress() -> Iterator[None]:
-    global _cutouts_in_progress
-    with _counter_lock:
-        _cutouts_in_progress += 1
-    try:
-        yield
-    finally:
-        with _counter_lock:
-            _cutouts_in_progress -= 1
 
 
 def _register_env_arena(ort: Any) -> None:

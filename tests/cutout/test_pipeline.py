@@ -11,7 +11,7 @@ from django.conf import settings
 from PIL import Image
 
 from removal.cutout import pipeline, providers
-from removal.cutout.sessions import counted_in_progress
+from removal.cutout.cores import counted_in_progress
 from tests.conftest import photo_bytes
 
 MAX_PIXELS = 50_000_000
