@@ -48,6 +48,16 @@ def test_a_large_cutout_deflated_in_strips_reads_back_and_is_smaller_than_pillow
     assert len(data) < len(pillow.getvalue())
 
 
+@pytest.mark.parametrize("size", [(700_000, 1), (350_000, 3), (600, 4000)])
+def test_strips_of_rows_join_into_one_stream_whatever_the_shape(size: tuple[int, int]) -> None:
+    """Few rows of many bytes (fewer rows than strips would be) and many short rows: each strip a band of rows,
+    all but the last ended by a sync flush, and the stream's checksum over every filtered row."""
+    pixels = np.random.default_rng(7).integers(0, 256, (size[1], size[0], 4), dtype=np.uint8)
+    pixels[:, : size[0] // 3] = 0  # a transparent part beside the noise: strips of uneven cost
+    image = Image.fromarray(pixels)
+    assert np.array_equal(np.asarray(decoded(png.encode(image))), pixels)
+
+
 def test_modes_without_an_8_bit_colour_type_go_through_pillow(cutout: Image.Image) -> None:
     for image in (cutout.convert("P"), cutout.convert("1"), cutout.convert("I;16")):
         back = decoded(png.encode(image))
