@@ -33,20 +33,8 @@ def remove_background(
     (foreground threshold, background threshold, erode size) refines the edges
     with rembg's alpha matting (finer hair, slower).
     """
-    return scored_cutout(image, session=session, matting=matting, quality=quality, partner=partner)[0]
-
-
-def scored_cutout(
-    image: Image.Image,
-    *,
-    session: Any,
-    matting: tuple[int, int, int] | None = None,
-    quality: str = "fast",
-    partner: Any = None,
-) -> tuple[Image.Image, float]:
-    """remove_background's cutout, and how sure the model is of it (scored_alpha)."""
-    alpha, sure = scored_alpha(image, session=session, matting=matting, quality=quality, partner=partner)
-    return compose_cutout(image, alpha), sure
+    alpha, _ = scored_alpha(image, session=session, matting=matting, quality=quality, partner=partner)
+    return compose_cutout(image, alpha)
 
 
 def scored_alpha(
@@ -92,15 +80,22 @@ def _rgb(image: Image.Image) -> Image.Image:
 
 
 def cut_out_image(image: Image.Image, options: Options, *, session: Any, partner: Any) -> tuple[Image.Image, float]:
-    """One still image or frame at the requested size, through scored_cutout with the options' model settings:
-    the cutout and its confidence."""
-    return scored_cutout(
-        fit_size(image, options),
-        session=session,
-        matting=options.alpha_matting,
-        quality=options.quality,
-        partner=partner,
+    """One still image or frame at the requested size, cut out with the options' model settings: the cutout
+    and its confidence."""
+    image, alpha, sure = sized_alpha(image, options, session=session, partner=partner)
+    return compose_cutout(image, alpha), sure
+
+
+def sized_alpha(
+    image: Image.Image, options: Options, *, session: Any, partner: Any
+) -> tuple[Image.Image, np.ndarray, float]:
+    """The image at the requested size (fit_size), and its cutout's alpha and confidence (scored_alpha with the
+    options' model settings)."""
+    image = fit_size(image, options)
+    alpha, sure = scored_alpha(
+        image, session=session, matting=options.alpha_matting, quality=options.quality, partner=partner
     )
+    return image, alpha, sure
 
 
 def cut_out_still(
@@ -114,10 +109,7 @@ def cut_out_still(
 ) -> Cutout:
     """A still image cut out in the options' form, with its confidence and its alpha as a PNG (mask_png,
     encoded on another thread while the colours are composed)."""
-    image = fit_size(image, options)
-    alpha, sure = scored_alpha(
-        image, session=session, matting=options.alpha_matting, quality=options.quality, partner=partner
-    )
+    image, alpha, sure = sized_alpha(image, options, session=session, partner=partner)
     mask_png = cores.beside(encode_png, Image.fromarray(alpha), compress_level=compress_level)
     result = laid_out(compose_cutout(image, alpha), options, background, compress_level=compress_level)
     return dataclasses.replace(result, mask_png=mask_png.result(), confidence=sure)
