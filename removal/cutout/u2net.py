@@ -38,9 +38,9 @@ STD = (0.229, 0.224, 0.225)
 SIDE_BY_SIDE_TOLERANCE = 1e-2
 
 
-# The model's input is resized in bands of rows, a band on each core: Pillow's LANCZOS reduction with a `box`
-# reads the rows around the band that the whole resize would, so the bands join into the very same pixels
-# (tests/cutout/test_u2net.py), in about half the time on two cores.
+# The model's input is resized in two bands of rows, side by side where a core is idle (removal.cutout.cores):
+# Pillow's LANCZOS reduction with a `box` reads the rows around the band that the whole resize would, so the
+# bands join into the very same pixels (tests/cutout/test_u2net.py), in about half the time on two cores.
 INPUT_BAND_TOPS = range(0, SIDE, SIDE // 2)
 
 
