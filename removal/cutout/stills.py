@@ -70,9 +70,9 @@ def visible_alpha(image: Image.Image, alpha: np.ndarray) -> np.ndarray:
 
 
 def compose_cutout(image: Image.Image, alpha: np.ndarray) -> Image.Image:
-    """`image` made transparent by `alpha` (uint8, its size; visible_alpha), soft edges' colours freed of the
-    background."""
-    return refine.compose(_rgb(image), visible_alpha(image, alpha))
+    """`image` made transparent by `alpha` (uint8, its size, as visible_alpha gives it), soft edges' colours freed
+    of the background."""
+    return refine.compose(_rgb(image), alpha)
 
 
 def _rgb(image: Image.Image) -> Image.Image:
@@ -262,5 +262,5 @@ def recompose(
     image = fit_size(decode_image(data, max_pixels=max_pixels), options)
     if mask.size != image.size:  # size=preview or size=WxH scaled the photo down before the model
         mask = mask.resize(image.size, Image.Resampling.BILINEAR)
-    cutout = compose_cutout(image, np.asarray(mask, dtype=np.uint8))
+    cutout = compose_cutout(image, visible_alpha(image, np.asarray(mask, dtype=np.uint8)))
     return laid_out(cutout, options, background, compress_level=compress_level)

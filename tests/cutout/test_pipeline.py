@@ -86,6 +86,12 @@ def test_existing_transparency_is_kept(session: object) -> None:
     image.save(buffer, "PNG")
     pixels = cut_out(buffer.getvalue(), session)
     assert not pixels[:, : image.width // 2, 3].any()
+    # A hand-edited mask that shows everything keeps it too.
+    edited = pipeline.recompose(
+        buffer.getvalue(), Image.new("L", image.size, 255), max_pixels=MAX_PIXELS, compress_level=1
+    )
+    recomposed = np.asarray(Image.open(io.BytesIO(edited.data)))
+    assert not recomposed[:, : image.width // 2, 3].any() and recomposed[:, image.width // 2 :, 3].all()
 
 
 @pytest.mark.parametrize("mode", ["L", "P", "CMYK", "I;16"])
