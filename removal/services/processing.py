@@ -90,7 +90,7 @@ def item_process(*, item_id: str) -> None:
     if claimed != 1:
         return  # finished already, or another worker holds a live claim
     item = Item.objects.select_related("batch").get(pk=item_id)
-    events.item_changed(item_id=item.id)
+    events.item_changed(item_id=item.id, state=item)
 
     if _attempts(item) > settings.ITEM_MAX_ATTEMPTS:
         _item_finish(
