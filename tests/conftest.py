@@ -15,7 +15,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -351,6 +351,27 @@ class LiveServer:
 
     def log(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+
+def frozen_when[State](
+    process: subprocess.Popen[Any], read: Callable[[], State], ready: Callable[[State], bool], *, timeout: float = 120
+) -> State:
+    """Stop `process` (SIGSTOP) once what `read` returns is `ready`, and return what it returns while stopped.
+
+    A SIGKILL then leaves exactly that state behind. Reading and then killing would
+    race the process: it may finish its item in between (CI once saw that). If it
+    moved on between the two reads, it runs again and the wait goes on.
+    """
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if ready(read()):
+            process.send_signal(signal.SIGSTOP)
+            state = read()
+            if ready(state):
+                return state
+            process.send_signal(signal.SIGCONT)
+        time.sleep(0.05)
+    raise AssertionError(f"the process never reached the state to stop it in: {read()}")
 
 
 @pytest.fixture(scope="session")

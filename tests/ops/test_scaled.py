@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import threading
-import time
 import zipfile
 from typing import Any
 
@@ -21,7 +20,7 @@ import pytest
 import requests
 from websockets.sync.client import connect
 
-from tests.conftest import REPO, LiveServer, S3Server, photo_bytes
+from tests.conftest import REPO, LiveServer, S3Server, frozen_when, photo_bytes
 
 pytestmark = pytest.mark.live
 
@@ -46,19 +45,9 @@ def item_rows(database_url: str) -> dict[str, dict[str, Any]]:
         return {row["filename"]: row for row in cursor.fetchall()}
 
 
-def frozen_while_holding_an_item(worker: subprocess.Popen[str], database_url: str) -> dict[str, dict[str, Any]]:
-    """Stop the worker once one item is done and another is in its hands; return the rows then."""
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        statuses = [row["status"] for row in item_rows(database_url).values()]
-        if statuses.count("done") >= 1 and statuses.count("processing") == 1:
-            worker.send_signal(signal.SIGSTOP)
-            rows = item_rows(database_url)
-            if [row["status"] for row in rows.values()].count("processing") == 1:
-                return rows
-            worker.send_signal(signal.SIGCONT)  # it finished that item between the two reads
-        time.sleep(0.05)
-    raise AssertionError("the worker never held an item after finishing one")
+def holding_an_item_after_one_done(rows: dict[str, dict[str, Any]]) -> bool:
+    statuses = [row["status"] for row in rows.values()]
+    return statuses.count("done") >= 1 and statuses.count("processing") == 1
 
 
 def test_scaled_topology_survives_a_killed_worker(
@@ -98,12 +87,11 @@ def test_scaled_topology_survives_a_killed_worker(
     follower = threading.Thread(target=follow, daemon=True)
     follower.start()
 
-    # The doomed worker runs alone until it holds an item; it is frozen (SIGSTOP) before the
-    # snapshot, so the snapshot is exactly what it leaves behind when SIGKILL lands. Killing it
-    # between two items would prove nothing (CI once saw that race), so that case is retried.
+    # The doomed worker runs alone until it holds an item, and is frozen there: the rows read then
+    # are exactly what it leaves behind (killed between two items, it would prove nothing).
     doomed, survivor = start_worker(web, "worker-1"), None
     try:
-        at_kill = frozen_while_holding_an_item(doomed, postgres_url)
+        at_kill = frozen_when(doomed, lambda: item_rows(postgres_url), holding_an_item_after_one_done)
         doomed.send_signal(signal.SIGKILL)
         doomed.wait(10)
         orphans = {name for name, row in at_kill.items() if row["status"] == "processing"}
