@@ -353,6 +353,11 @@ class LiveServer:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
+def mid_batch(rows: dict[str, dict[str, Any]]) -> bool:
+    """Item rows (by filename) with a result made, an item in a worker's hands and another waiting."""
+    return {"done", "processing", "queued"} <= {row["status"] for row in rows.values()}
+
+
 def frozen_when[State](
     process: subprocess.Popen[Any], read: Callable[[], State], ready: Callable[[State], bool], *, timeout: float = 120
 ) -> State:

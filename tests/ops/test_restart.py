@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import LiveServer, frozen_when, photo_bytes
+from tests.conftest import LiveServer, frozen_when, mid_batch, photo_bytes
 
 pytestmark = pytest.mark.live
 
@@ -30,11 +30,6 @@ def wait_for(predicate: Any, timeout: float, what: str) -> None:
             return
         time.sleep(0.1)
     raise AssertionError(f"timed out waiting for {what}")
-
-
-def mid_batch(rows: dict[str, dict[str, Any]]) -> bool:
-    """A result made, an item in a worker's hands and another waiting."""
-    return {"done", "processing", "queued"} <= {row["status"] for row in rows.values()}
 
 
 def test_jobs_queued_or_running_when_killed_are_finished_after_restart(server_factory: Any) -> None:
