@@ -20,10 +20,11 @@ RUN python -m venv /opt/venv \
 
 COPY requirements.txt requirements-gpu.txt /tmp/
 RUN /opt/venv/bin/python -m pip install --quiet -r /tmp/requirements.txt
-# GPU=1 swaps onnxruntime for onnxruntime-gpu (ORT_PROVIDERS=auto then picks CUDA). Build it on
-# an image with CUDA 12 and cuDNN 9 and Python 3.12, e.g.
-#   docker build --build-arg GPU=1 --build-arg PYTHON_IMAGE=<a CUDA 12 + Python 3.12 image> -t bgsite:gpu .
-# and run it with --gpus all. Not built or measured in this repository yet.
+# GPU=1 swaps onnxruntime for onnxruntime-gpu with CUDA 13's and cuDNN 9's libraries from PyPI
+# (requirements-gpu.txt; ORT_PROVIDERS=auto then picks CUDA), so the base image stays as it is:
+#   docker build --build-arg GPU=1 -t bgsite:gpu .
+# and run it with --gpus all on a host with NVIDIA's driver 580 or later and the container toolkit.
+# The image is not built here (no Docker); the same packages ran on an H200 (docs/benchmarks.md#on-a-gpu).
 ARG GPU=""
 RUN if [ -n "$GPU" ]; then \
         /opt/venv/bin/python -m pip uninstall --quiet -y onnxruntime \

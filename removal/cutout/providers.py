@@ -8,20 +8,28 @@ used as given and must name only available providers.
 
 The layout: `per-thread` gives each worker thread its own single-threaded
 session (the fastest on CPU cores); `shared` gives the process one session per
-model, which every worker thread runs, in batches where the model allows
-(one copy of the weights on one device, which the threads would otherwise
-contend for). `auto` shares when the first provider is not the CPU. No Django here.
+model, which every worker thread runs (one copy of the weights on one device,
+which the threads would otherwise contend for), in batches of up to
+ORT_MAX_BATCH images where the model allows (1 by default: on CUDA a change
+of batch size costs a new choice of convolutions). `auto` shares when the first
+provider is not the CPU. On CUDA, cuDNN picks the U²-Net sessions' convolutions by heuristic
+(CUDA_OPTIONS) and onnxruntime-gpu's CUDA libraries are loaded first. No Django here.
 """
 
 import logging
 import threading
 from dataclasses import dataclass
+from typing import Any
 
 logger = logging.getLogger(__name__)
 
 CPU = "CPUExecutionProvider"
 AUTO_ORDER = ("CUDAExecutionProvider", CPU)
 SHORT_NAMES = {"cuda": "CUDAExecutionProvider", "cpu": CPU, "tensorrt": "TensorrtExecutionProvider"}
+
+# cuDNN's default (exhaustive) search times every convolution algorithm again at each new input shape, and the
+# shared layout's batches bring a new shape with each batch size; its heuristic picks one at once.
+CUDA_OPTIONS = {"cudnn_conv_algo_search": "HEURISTIC"}
 
 PER_THREAD, SHARED = "per-thread", "shared"
 LAYOUTS = ("auto", PER_THREAD, SHARED)
@@ -42,7 +50,7 @@ class Layout:
 
 _wanted: list[str] = ["auto"]
 _chosen: list[str] | None = None
-_wanted_layout = Layout("auto", max_batch=8, batch_wait_ms=5.0)
+_wanted_layout = Layout("auto", max_batch=1, batch_wait_ms=5.0)
 _layout: Layout | None = None
 _lock = threading.Lock()
 
@@ -51,7 +59,7 @@ class ProvidersUnavailable(ValueError):
     pass
 
 
-def configure(wanted: list[str], *, layout: str = "auto", max_batch: int = 8, batch_wait_ms: float = 5.0) -> None:
+def configure(wanted: list[str], *, layout: str = "auto", max_batch: int = 1, batch_wait_ms: float = 5.0) -> None:
     """Set what ORT_PROVIDERS, ORT_LAYOUT, ORT_MAX_BATCH and ORT_BATCH_WAIT_MS ask for; resolved when the
     first session is made. A value out of range is a ValueError here, at start-up."""
     global _wanted, _chosen, _wanted_layout, _layout
@@ -90,7 +98,23 @@ def active() -> list[str]:
                 logger.info("ORT_PROVIDERS=auto: no CUDA in this onnxruntime (%s); models run on the CPU", available)
             else:
                 logger.info("models run on %s", ", ".join(_chosen))
+            if AUTO_ORDER[0] in _chosen:
+                load_cuda_libraries(ort)
         return list(_chosen)
+
+
+def with_options(names: list[str]) -> list[str | tuple[str, dict[str, str]]]:
+    """`names` as onnxruntime takes them, each provider with the options this process runs it with."""
+    return [(name, CUDA_OPTIONS) if name == AUTO_ORDER[0] else name for name in names]
+
+
+def load_cuda_libraries(ort: Any) -> None:
+    """Load CUDA's and cuDNN's libraries before the first CUDA session: onnxruntime-gpu's CUDA provider
+    finds them on the library path only, and `pip install onnxruntime-gpu[cuda,cudnn]` puts them in
+    site-packages (nvidia/), where onnxruntime's preload_dlls looks first (then the library path)."""
+    preload = getattr(ort, "preload_dlls", None)  # onnxruntime-gpu 1.21 and later
+    if preload is not None:
+        preload()
 
 
 def choose_layout(wanted: str, active_providers: list[str]) -> str:

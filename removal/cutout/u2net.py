@@ -60,7 +60,7 @@ class U2netSession:
     threads' images; preparing the input and the mask stays in the caller's thread.
     """
 
-    def __init__(self, model: Path | bytes, options: Any, providers: list[str]) -> None:
+    def __init__(self, model: Path | bytes, options: Any, providers: list[Any]) -> None:
         import onnxruntime as ort
 
         self.inner_session = ort.InferenceSession(
@@ -144,7 +144,7 @@ def batchable_graph(model_path: Path) -> bytes:
 
 
 def open_session(
-    model_path: Path, options: Any, providers: list[str], *, max_batch: int = 1, batch_wait_seconds: float = 0.0
+    model_path: Path, options: Any, providers: list[Any], *, max_batch: int = 1, batch_wait_seconds: float = 0.0
 ) -> U2netSession:
     """A session of the model; with `max_batch` > 1, one that runs concurrent callers' images in one batch
     when its graph runs them (u2netp's fp32 file does; its int8 copy has the batch fixed in its inner sizes)."""

@@ -2,6 +2,7 @@
 and that /readyz and /api/v1/models say so."""
 
 import logging
+import sys
 from typing import Any
 
 import pytest
@@ -81,3 +82,36 @@ def test_readyz_and_models_say_the_shared_layout_and_its_batch(client: Any) -> N
         providers.configure(["auto"])
     for reply in (models, model_check):
         assert (reply["providers"], reply["layout"], reply["max_batch"]) == ([CPU], "shared", 6)
+
+
+def test_the_shared_layout_runs_one_image_at_a_time_unless_told(fresh_choice: Any) -> None:
+    # On CUDA every new batch size makes cuDNN choose its convolutions again (docs/benchmarks.md#on-a-gpu).
+    providers.configure(["auto"], layout="shared")
+    assert providers.layout() == providers.Layout(providers.SHARED, max_batch=1, batch_wait_ms=5.0)
+
+
+def test_cuda_picks_its_convolutions_by_heuristic() -> None:
+    assert providers.with_options([CUDA, CPU]) == [(CUDA, {"cudnn_conv_algo_search": "HEURISTIC"}), CPU]
+    assert providers.with_options([CPU]) == [CPU]
+
+
+class OnnxruntimeGpu:
+    """What providers.active() reads of onnxruntime-gpu on a machine with a GPU, which the test machines lack."""
+
+    def __init__(self) -> None:
+        self.preloaded = 0
+
+    def get_available_providers(self) -> list[str]:
+        return [CUDA, CPU]
+
+    def preload_dlls(self) -> None:
+        self.preloaded += 1
+
+
+def test_cuda_libraries_are_loaded_once_before_the_first_cuda_session(fresh_choice: Any, monkeypatch: Any) -> None:
+    gpu_wheel = OnnxruntimeGpu()
+    monkeypatch.setitem(sys.modules, "onnxruntime", gpu_wheel)
+    assert providers.active() == [CUDA, CPU] and providers.active() == [CUDA, CPU]
+    assert gpu_wheel.preloaded == 1
+    providers.configure(["cpu"])
+    assert providers.active() == [CPU] and gpu_wheel.preloaded == 1

@@ -58,8 +58,9 @@ def test_separate_worker_process_does_the_work_and_stops_cleanly(server_factory:
 
 
 def test_four_worker_threads_sharing_one_session_finish_a_batch(server_factory: Any) -> None:
-    # The shared layout is what `auto` picks on a GPU; forced here on the CPU. u2netp's graph runs batches.
-    server = server_factory(EMBEDDED_WORKERS="4", ORT_LAYOUT="shared", REMBG_MODEL="u2netp")
+    # The shared layout is what `auto` picks on a GPU; forced here on the CPU, with batches (ORT_MAX_BATCH is 1
+    # by default). u2netp's graph runs batches.
+    server = server_factory(EMBEDDED_WORKERS="4", ORT_LAYOUT="shared", ORT_MAX_BATCH="8", REMBG_MODEL="u2netp")
     server.start()
     key = server.create_user("sharer")
     photos = ["astronaut.png", "coffee.png", "chelsea.png", "rocket.jpg"] * 2
