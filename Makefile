@@ -11,7 +11,7 @@ MODEL := $(U2NET_HOME)/u2netp.onnx
 MODEL_INT8 := $(U2NET_HOME)/u2netp-int8.onnx
 SERVE := $(PY) -m uvicorn bgsite.asgi:application --host $(HOST) --port $(PORT) --lifespan on --http bgsite.server:HttpProtocol --ws bgsite.server:WebSocketProtocol --no-access-log
 
-.PHONY: run web worker test lint loadtest bench quality setup setup-dev migrate chromium clean messages compilemessages
+.PHONY: run web worker test lint loadtest bench bench-gpu quality setup setup-dev migrate chromium clean messages compilemessages
 
 run: setup migrate
 	$(SERVE)
@@ -59,6 +59,13 @@ loadtest: setup-dev
 # and its chart. Makes bench/.venv-rembg on first use. BENCH_QUICK=1 for a short run.
 bench: setup-dev
 	$(PY) -m bench.run
+
+# The same on a machine with an NVIDIA GPU, once onnxruntime-gpu is in the venv (requirements-gpu.txt says how):
+# bgsite's in-process ceiling, rembg's library and bgsite's server on the GPU and on the CPU cores, in one run.
+# Writes bench/results/gpu.json, which docs/benchmarks.md#on-a-gpu quotes. No setup step: it would put back
+# the CPU wheel.
+bench-gpu:
+	$(PY) -m bench.gpu
 
 # The quality guard: cutouts of composites with known alpha, per installed model
 # (mean IoU, alpha error) and the confidence rule (bench/triage.py); writes bench/results/quality.json

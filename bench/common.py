@@ -3,9 +3,12 @@
 Servers, ports and memory readings come from the test suite (tests/conftest.py).
 """
 
+import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable
@@ -46,6 +49,16 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "load_avg_at_start": round(os.getloadavg()[0], 2),
     }
+
+
+def json_of(*command: str, **env: str) -> Any:
+    """The last line a bench module prints, run in a fresh process of bgsite's venv (with `env` added)."""
+    done = subprocess.run(
+        [sys.executable, "-m", *command], cwd=REPO, env=os.environ | env, capture_output=True, text=True, check=False
+    )
+    if done.returncode:
+        raise RuntimeError(f"{command[0]} failed: {done.stderr[-2000:]}")
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def get(results: Any, path: str) -> Any:

@@ -1,7 +1,7 @@
 """bgsite's own pipeline in one process, with no server around it; bench/run.py runs each in a fresh process
 and reads the JSON line it prints.
 
-    python -m bench.inprocess ceiling THREADS ORT_THREADS MODEL IMAGE...   # one thread layout's images/s
+    python -m bench.inprocess ceiling THREADS ORT_THREADS MODEL [--shared] IMAGE...   # one layout's images/s
     python -m bench.inprocess stages IMAGE REPEATS                         # median ms per stage of one cutout
     python -m bench.inprocess memory IMAGE                                 # one cutout's time and peak RSS
 
@@ -17,6 +17,7 @@ import sys
 import time
 from collections.abc import Callable
 from contextlib import nullcontext
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +34,12 @@ def cut_out(session: Any, data: bytes) -> bytes:
     return pipeline.cut_out(data, session=session, max_pixels=MAX_PIXELS, compress_level=png.DEFAULT_LEVEL).data
 
 
-def ceiling(paths: list[Path], *, threads: int, ort_threads: int, model: str) -> dict[str, Any]:
+def ceiling(paths: list[Path], *, threads: int, ort_threads: int, model: str, shared: bool = False) -> dict[str, Any]:
+    """A session per thread, or (`shared`, the GPU layout) one session for all that runs their images in batches."""
     images = [path.read_bytes() for path in paths]
-    sessions = [pipeline.create_session(model, MODEL_DIR, threads=ort_threads) for _ in range(threads)]
+    session = partial(pipeline.create_session, model, MODEL_DIR, threads=ort_threads)
+    one = session(max_batch=threads, batch_wait_seconds=0.005) if shared else None
+    sessions = [one or session() for _ in range(threads)]
     for session in sessions:
         cut_out(session, images[0])  # the first run of a session allocates
     # One image at a time: a lone /bgremove call's floor in this layout; then every image, a thread per session.
@@ -43,7 +47,7 @@ def ceiling(paths: list[Path], *, threads: int, ort_threads: int, model: str) ->
     free = iter(sessions)
     busy = run_requests(cut_out, images, concurrency=threads, open_client=lambda: nullcontext(next(free)))
     return {
-        "layout": f"{threads}x{ort_threads}" + ("" if model == SERVED_MODEL else f"-{model}"),
+        "layout": f"{threads}x{ort_threads}" + ("-shared" * shared) + ("" if model == SERVED_MODEL else f"-{model}"),
         "model": model,
         "ips": round(len(images) / busy.seconds, 3),
         "per_image_ms_p50": round(statistics.median(busy.latencies_ms), 1),
@@ -94,7 +98,9 @@ if __name__ == "__main__":
     command, *args = sys.argv[1:]
     if command == "ceiling":
         threads, ort_threads, model, *images = args
-        figures = ceiling([Path(p) for p in images], threads=int(threads), ort_threads=int(ort_threads), model=model)
+        shared = images[:1] == ["--shared"]
+        paths = [Path(p) for p in images[shared:]]
+        figures = ceiling(paths, threads=int(threads), ort_threads=int(ort_threads), model=model, shared=shared)
     else:
         figures = memory(Path(args[0])) if command == "memory" else stages(Path(args[0]), int(args[1]))
     print(json.dumps(figures))

@@ -12,9 +12,7 @@ docs/benchmarks.md with its chart; exits 1 if a phase failed (the others still r
 import contextlib
 import hashlib
 import importlib.metadata
-import json
 import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,7 +26,7 @@ import requests
 from PIL import Image
 
 from bench import bgsite, images, rembg_cli, report
-from bench.common import REPO, SERVED_MODEL, LatencyRun, log, machine, run_requests, summary, unique_jpeg
+from bench.common import REPO, SERVED_MODEL, LatencyRun, json_of, log, machine, run_requests, summary, unique_jpeg
 from tests.conftest import LiveServer
 
 Send = Callable[[requests.Session, bytes], bytes]
@@ -40,14 +38,6 @@ SIZES |= {"zip_distinct": (50, 10), "repeats": (5, 2), "repeats_large": (2, 1), 
 
 def size(name: str) -> int:
     return SIZES[name][QUICK]
-
-
-def json_of(*command: str) -> Any:
-    """The last line a bench module prints, run in a fresh process of bgsite's venv."""
-    done = subprocess.run([sys.executable, "-m", *command], cwd=REPO, capture_output=True, text=True, check=False)
-    if done.returncode:
-        raise RuntimeError(f"{command[0]} failed: {done.stderr[-2000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 class Bench:
