@@ -27,7 +27,7 @@ CUDA = "CUDAExecutionProvider"
 MODELS = ("u2netp", "u2netp-int8")  # the bundled fp32 file and its int8 copy
 THREADS = 8  # worker threads feeding the GPU
 SERVERS = {
-    "gpu": {"ORT_PROVIDERS": "cuda,cpu", "REMBG_MODEL": "u2netp", "EMBEDDED_WORKERS": str(THREADS)},
+    "gpu": {"ORT_PROVIDERS": "auto", "REMBG_MODEL": "u2netp", "EMBEDDED_WORKERS": str(THREADS)},
     "cpu": {"ORT_PROVIDERS": "cpu", "REMBG_MODEL": "u2netp-int8", "EMBEDDED_WORKERS": str(os.cpu_count() or 2)},
 }
 
