@@ -103,6 +103,24 @@ def active() -> list[str]:
         return list(_chosen)
 
 
+def ran_on(running: list[str]) -> None:
+    """What a new session runs on, as onnxruntime reports it. onnxruntime-gpu lists CUDA even where CUDA's
+    libraries or the GPU are missing, and its sessions then run on the CPU instead, 10-20x slower, with only
+    its own log to say so: this says it in bgsite's log, once, and /readyz and /api/v1/models then report
+    the CPU."""
+    global _chosen
+    with _lock:
+        lost = [name for name in _chosen or [] if name != CPU and name not in running]
+        if lost:
+            logger.error(
+                "ORT_PROVIDERS asked for %s, but onnxruntime could not start it and the models run on %s: its log "
+                "above says why (CUDA 13 and cuDNN 9 libraries, see requirements-gpu.txt; a GPU this driver sees)",
+                ", ".join(lost),
+                ", ".join(running),
+            )
+            _chosen = list(running)
+
+
 def with_options(names: list[str]) -> list[str | tuple[str, dict[str, str]]]:
     """`names` as onnxruntime takes them, each provider with the options this process runs it with."""
     return [(name, CUDA_OPTIONS) if name == AUTO_ORDER[0] else name for name in names]

@@ -133,6 +133,23 @@ def create_session(
         raise ModelNotInstalled(
             f"model weights for {model_name!r} not found in {model_dir}; run `make setup` to install them"
         )
+    options = _session_options(threads)
+    if model_name in u2net.U2NET_MODELS:
+        # rembg's prediction without importing rembg; cuDNN's heuristic search for the batches' shapes
+        run_on, wait = providers.with_options(providers.active()), batch_wait_seconds
+        session = u2net.open_session(weights, options, run_on, max_batch=max_batch, batch_wait_seconds=wait)
+    else:
+        from rembg import new_session
+
+        # rembg finds weights only through $U2NET_HOME (and downloads them when they
+        # are not there); point it at ours so it never goes to the network.
+        os.environ["U2NET_HOME"] = str(model_dir)
+        session = new_session(model_name, sess_opts=options, providers=providers.active())  # names: rembg joins them
+    providers.ran_on(session.inner_session.get_providers())
+    return session
+
+
+def _session_options(threads: int) -> Any:
     import onnxruntime as ort
 
     _register_env_arena(ort)
@@ -145,13 +162,4 @@ def create_session(
     if threads > 1:
         # Its threads sleep between runs instead of spinning on cores the single-threaded sessions need.
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    if model_name in u2net.U2NET_MODELS:
-        # rembg's prediction without importing rembg; cuDNN's heuristic search for the batches' shapes
-        run_on = providers.with_options(providers.active())
-        return u2net.open_session(weights, options, run_on, max_batch=max_batch, batch_wait_seconds=batch_wait_seconds)
-    from rembg import new_session
-
-    # rembg finds weights only through $U2NET_HOME (and downloads them when they
-    # are not there); point it at ours so it never goes to the network.
-    os.environ["U2NET_HOME"] = str(model_dir)
-    return new_session(model_name, sess_opts=options, providers=providers.active())  # names: rembg joins them
+    return options

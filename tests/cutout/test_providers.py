@@ -6,8 +6,9 @@ import sys
 from typing import Any
 
 import pytest
+from django.conf import settings
 
-from removal.cutout import providers
+from removal.cutout import pipeline, providers
 
 CUDA, CPU = "CUDAExecutionProvider", "CPUExecutionProvider"
 
@@ -115,3 +116,24 @@ def test_cuda_libraries_are_loaded_once_before_the_first_cuda_session(fresh_choi
     assert gpu_wheel.preloaded == 1
     providers.configure(["cpu"])
     assert providers.active() == [CPU] and gpu_wheel.preloaded == 1
+
+
+def test_a_session_that_fell_back_to_the_cpu_is_reported_as_the_cpu(
+    fresh_choice: Any, monkeypatch: Any, caplog: Any
+) -> None:
+    # onnxruntime-gpu lists CUDA where its libraries are missing, then runs the session on the CPU.
+    monkeypatch.setitem(sys.modules, "onnxruntime", OnnxruntimeGpu())
+    assert providers.active() == [CUDA, CPU]
+    providers.ran_on([CUDA, CPU])
+    assert providers.active() == [CUDA, CPU] and "could not start it" not in caplog.text
+    with caplog.at_level(logging.ERROR, logger="removal.cutout.providers"):
+        providers.ran_on([CPU])
+        providers.ran_on([CPU])
+    assert providers.active() == [CPU]
+    assert caplog.text.count("ORT_PROVIDERS asked for CUDAExecutionProvider, but onnxruntime could not start it") == 1
+
+
+def test_a_session_on_the_cpu_says_nothing_when_the_cpu_was_asked_for(fresh_choice: Any, caplog: Any) -> None:
+    session = pipeline.create_session("u2netp-int8", settings.U2NET_HOME)
+    assert session.inner_session.get_providers() == [CPU] == providers.active()
+    assert "could not start it" not in caplog.text
