@@ -315,7 +315,7 @@ ORT_PROVIDERS = env.list("ORT_PROVIDERS", default=["auto"])
 ORT_LAYOUT = env.str("ORT_LAYOUT", default="auto").lower()
 # Shared layout: at most this many images per run of a model, and how long (ms) the first waiting image
 # waits for others to join its batch. 1 (no batches) by default: on CUDA each change of batch size makes cuDNN
-# choose its convolutions again, 0.24-1.4 s a time on an H200, which cost more than batches saved (docs/benchmarks.md).
+# choose its convolutions again, 0.24-1.5 s a time on an H200, which cost more than batches saved (docs/benchmarks.md).
 ORT_MAX_BATCH = env.int("ORT_MAX_BATCH", default=1)
 ORT_BATCH_WAIT_MS = env.float("ORT_BATCH_WAIT_MS", default=5)
 U2NET_HOME = Path(env.str("U2NET_HOME", default=str(BASE_DIR / ".cache" / "u2net"))).resolve()
