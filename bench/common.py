@@ -11,6 +11,7 @@ import subprocess
 import sys
 import threading
 import time
+import traceback
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
@@ -49,6 +50,18 @@ def machine() -> dict[str, Any]:
         "python": platform.python_version(),
         "load_avg_at_start": round(os.getloadavg()[0], 2),
     }
+
+
+def phase(results: dict[str, Any], name: str, function: Callable[[], Any]) -> Any:
+    """`function()` as one phase of a run: what it returns, or None with its error kept in results["errors"],
+    so that the other phases still report."""
+    log(f"-- {name}")
+    try:
+        return function()
+    except Exception as exc:
+        results["errors"][name] = f"{exc.__class__.__name__}: {exc}"
+        traceback.print_exc()
+        return None
 
 
 def json_of(*command: str, **env: str) -> Any:

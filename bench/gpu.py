@@ -20,7 +20,7 @@ from shutil import which
 from typing import Any
 
 from bench import bgsite, images
-from bench.common import REPO, RESULTS, json_of, log, machine, run_requests, summary, unique_jpeg
+from bench.common import REPO, RESULTS, json_of, log, machine, phase, run_requests, summary, unique_jpeg
 from tests.conftest import LiveServer
 
 CUDA = "CUDAExecutionProvider"
@@ -102,12 +102,8 @@ def main() -> int:
         "rembg_library": lambda: [json_of("bench.gpu", "rembg", str(n), *bulk) for n in (1, THREADS)],
         "servers": lambda: {name: server_run(name, env, image_set) for name, env in SERVERS.items()},
     }
-    for name, phase in phases.items():
-        try:
-            results[name] = phase()
-        except Exception as exc:  # the other phases still report
-            results["errors"][name] = f"{exc.__class__.__name__}: {exc}"
-            log(f"{name} failed: {results['errors'][name]}")
+    for name, function in phases.items():
+        results[name] = phase(results, name, function)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "gpu.json").write_text(json.dumps(results, indent=1) + "\n")
     log(f"wrote {RESULTS / 'gpu.json'}")

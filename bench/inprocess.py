@@ -38,8 +38,10 @@ def ceiling(paths: list[Path], *, threads: int, ort_threads: int, model: str, sh
     """A session per thread, or (`shared`, the GPU layout) one session for all that runs their images in batches."""
     images = [path.read_bytes() for path in paths]
     session = partial(pipeline.create_session, model, MODEL_DIR, threads=ort_threads)
-    one = session(max_batch=threads, batch_wait_seconds=0.005) if shared else None
-    sessions = [one or session() for _ in range(threads)]
+    if shared:
+        sessions = [session(max_batch=threads, batch_wait_seconds=0.005)] * threads
+    else:
+        sessions = [session() for _ in range(threads)]
     for session in sessions:
         cut_out(session, images[0])  # the first run of a session allocates
     # One image at a time: a lone /bgremove call's floor in this layout; then every image, a thread per session.

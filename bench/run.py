@@ -16,7 +16,6 @@ import os
 import sys
 import tempfile
 import time
-import traceback
 from collections.abc import Callable
 from functools import partial
 from pathlib import Path
@@ -26,7 +25,18 @@ import requests
 from PIL import Image
 
 from bench import bgsite, images, rembg_cli, report
-from bench.common import REPO, SERVED_MODEL, LatencyRun, json_of, log, machine, run_requests, summary, unique_jpeg
+from bench.common import (
+    REPO,
+    SERVED_MODEL,
+    LatencyRun,
+    json_of,
+    log,
+    machine,
+    phase,
+    run_requests,
+    summary,
+    unique_jpeg,
+)
 from tests.conftest import LiveServer
 
 Send = Callable[[requests.Session, bytes], bytes]
@@ -55,14 +65,6 @@ class Bench:
             "small_c1": ([small] * size("small_c1"), 1),
             "bulk_c2": (self.bulk, 2),
         }
-
-    def phase(self, name: str, function: Callable[[], None]) -> None:
-        log(f"-- {name}")
-        try:
-            function()
-        except Exception as exc:
-            self.results["errors"][name] = f"{exc.__class__.__name__}: {exc}"
-            traceback.print_exc()
 
     def latency(self, senders: dict[str, Callable[[str], Send]]) -> None:
         """Every request mix on both servers, taking turns A B B A over the halves of each mix, so that what
@@ -170,12 +172,12 @@ class Bench:
     def run(self) -> int:
         rembg_cli.check_model()
         self.results["machine"] = machine()
-        self.phase("rembg venv", rembg_cli.ensure_venv)
+        phase(self.results, "rembg venv", rembg_cli.ensure_venv)
         names = ("rembg", "onnxruntime", "pillow", "numpy", "django", "uvicorn")
         self.results["versions"] = {"bgsite": ", ".join(f"{n} {importlib.metadata.version(n)}" for n in names)}
-        self.phase("rembg versions", lambda: self.results["versions"].update(rembg=rembg_cli.versions()))
+        phase(self.results, "rembg versions", lambda: self.results["versions"].update(rembg=rembg_cli.versions()))
         for name in ("ceiling", "rembg_p", "servers", "fronts", "stages"):
-            self.phase(name, getattr(self, name))
+            phase(self.results, name, getattr(self, name))
         self.results["finished"] = time.strftime("%Y-%m-%d %H:%M:%S %Z")
         self.results["machine"]["load_avg_at_end"] = round(os.getloadavg()[0], 2)
         report.finish(self.results)
