@@ -171,7 +171,7 @@ def batch_add_files(*, batch: Batch, files: list[Any]) -> tuple[list[Item], list
         for item in items:
             announce_after_commit(item)
         if any(item.cached for item in items):  # the batch may be finished already
-            transaction.on_commit(functools.partial(notify_if_batch_finished, batch.pk))
+            transaction.on_commit(functools.partial(notify_if_batch_finished, batch))
     return items, rejected
 
 

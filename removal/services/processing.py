@@ -195,11 +195,10 @@ def background_of(batch: Batch) -> Any:
 
 def _item_finish(item: Item, token: str, *, status: str, **fields: Any) -> bool:
     """Record the outcome if `token` still holds the claim; True when recorded."""
-    recorded = Item.objects.filter(pk=item.pk, status=Status.PROCESSING, claim_token=token).update(
-        status=status, finished_at=timezone.now(), lease_until=None, **fields
-    )
+    fields |= {"status": status, "finished_at": timezone.now(), "lease_until": None}
+    recorded = Item.objects.filter(pk=item.pk, status=Status.PROCESSING, claim_token=token).update(**fields)
     if recorded:
-        events.item_changed(item_id=item.pk)
+        events.item_changed(item_id=item.pk, state=_as_recorded(item, fields))
         processing_ms = fields.get("processing_ms")
         metrics.item_finished(
             status=status,
@@ -207,8 +206,16 @@ def _item_finish(item: Item, token: str, *, status: str, **fields: Any) -> bool:
             seconds=processing_ms / 1000 if processing_ms else None,
             confidence=fields.get("confidence"),
         )
-        notify_if_batch_finished(item.batch_id)
+        notify_if_batch_finished(item.batch)
     return recorded == 1
+
+
+def _as_recorded(item: Item, fields: dict[str, Any]) -> Item:
+    """The item as `fields` left its row: what reading it again would give, without the query."""
+    recorded = copy.copy(item)
+    for name, value in fields.items():
+        setattr(recorded, name, value)
+    return recorded
 
 
 def _item_retry_or_fail(item: Item, token: str, *, error: str) -> None:

@@ -21,18 +21,20 @@ from removal.services.files import queued_task
 Status = Item.Status
 
 
-def notify_if_batch_finished(batch_id: uuid.UUID) -> None:
+def notify_if_batch_finished(batch: Batch) -> None:
     """Queue the batch's webhook once it has nothing left to do (once per completion)."""
-    batch = Batch.objects.filter(pk=batch_id).exclude(callback_url="").first()
-    if batch is None:
+    if not batch.callback_url:  # given when the batch is made, never later: no query for a batch without one
         return
-    counts = selectors.batch_counts(batch)
+    current = Batch.objects.filter(pk=batch.pk).first()  # which completion this is (`improvements`), as it is now
+    if current is None:
+        return  # deleted meanwhile
+    counts = selectors.batch_counts(current)
     if counts[Status.QUEUED] or counts[Status.PROCESSING]:
         return
     try:
         with transaction.atomic():
             delivery = WebhookDelivery.objects.create(
-                batch=batch, items_total=counts["total"], improvement=batch.improvements, url=batch.callback_url
+                batch=current, items_total=counts["total"], improvement=current.improvements, url=current.callback_url
             )
             enqueue_webhook(delivery.pk)
     except IntegrityError:

@@ -6,6 +6,8 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
+from asgiref.sync import async_to_sync
+from channels.layers import get_channel_layer
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import transaction
@@ -13,7 +15,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from django_tasks_db.models import DBTaskResult
 
-from removal import services
+from removal import events, serializers, services
 from removal.models import Item
 from removal.ops.worker import claim_next_job, run_ready_jobs
 from removal.services import processing
@@ -44,6 +46,21 @@ def test_processing_records_the_outcome(user: Any) -> None:
     assert default_storage.exists(item.result.name)
     assert item.result_bytes == default_storage.size(item.result.name)
     assert item.started_at <= item.finished_at
+
+
+def test_the_events_of_an_item_show_it_as_recorded(user: Any) -> None:
+    """The done event is built from what the worker wrote, not read back: it must equal a fresh read."""
+    (item,) = queue_items(user)
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(events.batch_group(item.batch_id), channel)
+    services.item_process(item_id=str(item.id))
+    processing, done = (async_to_sync(layer.receive)(channel) for _ in range(2))
+    item.refresh_from_db()
+    assert processing["item"]["status"] == Status.PROCESSING
+    assert done["item"] == serializers.serialize_item(item)
+    assert done["item"]["status"] == Status.DONE and done["item"]["confidence"] is not None
+    assert done["batch"]["counts"]["done"] == 1
 
 
 def test_a_finished_item_is_never_processed_again(user: Any) -> None:
