@@ -1,0 +1,52 @@
+"""The worker threads' own parts (removal/ops/worker.py) that need no live server."""
+
+import threading
+
+import pytest
+from django.db import close_old_connections, connection
+
+from removal.models import Item
+from removal.ops import worker
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def jobs_that_closed(monkeypatch: pytest.MonkeyPatch, jobs: list[str]) -> list[int]:
+    """Run `jobs` in a thread of its own, as a worker does: the jobs before which the keeper had Django close the
+    thread's old connections (the test's in-memory SQLite stays open; any other database's connection goes).
+    A job "fails" with a database error, "waits" past WORKER_CONNECTION_SECONDS, or just "runs"."""
+    ran: list[str] = []
+    closed: list[int] = []
+
+    def close_and_note() -> None:
+        closed.append(len(ran))
+        close_old_connections()
+
+    monkeypatch.setattr(worker, "close_old_connections", close_and_note)
+    keeper = worker.ConnectionKeeper()
+
+    def work() -> None:
+        for job in jobs:
+            if job == "waits":
+                keeper.renewed_at -= worker.WORKER_CONNECTION_SECONDS
+            keeper.before_job()
+            Item.objects.exists()
+            connection.errors_occurred = job == "fails"
+            ran.append(job)
+        connection.close()
+
+    thread = threading.Thread(target=work)
+    thread.start()
+    thread.join()
+    assert ran == jobs
+    return closed
+
+
+def test_a_worker_thread_goes_on_with_one_connection_from_job_to_job(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert jobs_that_closed(monkeypatch, ["runs"] * 5) == [0]
+
+
+def test_a_database_error_or_the_connections_age_has_the_next_job_connect_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    assert jobs_that_closed(monkeypatch, ["runs", "fails", "runs", "runs", "waits", "runs"]) == [0, 2, 4]
