@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import zipfile
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import psycopg
@@ -43,6 +44,33 @@ def item_rows(database_url: str) -> dict[str, dict[str, Any]]:
     with psycopg.connect(database_url) as db, db.cursor(row_factory=psycopg.rows.dict_row) as cursor:
         cursor.execute("SELECT id, filename, status, attempts, result, finished_at, claim_token FROM removal_item")
         return {row["filename"]: row for row in cursor.fetchall()}
+
+
+def database_sessions(database_url: str) -> int:
+    """Sessions open on the database, this one left out."""
+    with psycopg.connect(database_url) as db:
+        query = "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        row = db.execute(query).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_the_web_process_gives_each_requests_database_connection_back(server_factory: Any, postgres_url: str) -> None:
+    """Under uvicorn every request runs in a thread of its own: a connection kept after it is never used
+    again. With connections kept (CONN_MAX_AGE 60), 32 clients at once piled them up until PostgreSQL
+    refused more, and the API answered 500."""
+    web = server_factory(DATABASE_URL=postgres_url, EMBEDDED_WORKERS="0", SECRET_KEY="one-web-process-on-postgres")
+    web.start()
+    keys = [web.create_user(f"reader{index}") for index in range(2)]  # each under its rate limit
+
+    def read(index: int) -> int:
+        headers = {"X-Api-Key": keys[index % len(keys)]}
+        return requests.get(f"{web.url}/api/v1/batches", headers=headers, timeout=60).status_code
+
+    with ThreadPoolExecutor(max_workers=32) as clients:
+        statuses = list(clients.map(read, range(160)))
+    assert statuses == [200] * len(statuses), web.log()[-3000:]
+    assert database_sessions(postgres_url) <= 2  # the requests' connections are closed; the server's own at most
 
 
 def test_scaled_topology_survives_a_killed_worker(
