@@ -20,6 +20,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFilesSent
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.http.response import HttpResponseBase
@@ -52,6 +53,8 @@ REMOVEBG_PREFIX = "/v1.0/"
 # image and a background. Form fields, JSON and multipart headers fit in the slack.
 BATCH_UPLOAD_PATH_PREFIX = "/api/v1/batches"
 BODY_SLACK_BYTES = 1_000_000
+# What a caller is told to wait when the database refused or dropped its connection.
+DATABASE_RETRY_SECONDS = 5
 
 
 # Our status -> remove.bg's (status, code).
@@ -97,6 +100,9 @@ def as_api_error(exc: Exception) -> ApiError | None:
         return BadRequest(f"too many files in one request; send at most {settings.MAX_FILES_PER_REQUEST} per request")
     if isinstance(exc, services.StorageUnavailable):
         return ServiceUnavailable(str(exc), headers={"Retry-After": "30"})
+    if isinstance(exc, OperationalError | InterfaceError):  # refused (too many connections), gone, or locked
+        message = "the database is busy or unreachable; try again in a few seconds"
+        return ServiceUnavailable(message, headers={"Retry-After": str(DATABASE_RETRY_SECONDS)})
     if isinstance(exc, RequestDataTooBig):
         return PayloadTooLarge(
             f"the request body is too large (form fields and JSON: {settings.DATA_UPLOAD_MAX_MEMORY_SIZE / 1e6:g} MB "

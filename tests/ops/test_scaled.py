@@ -13,8 +13,10 @@ import subprocess
 import sys
 import threading
 import zipfile
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import pytest
@@ -71,6 +73,46 @@ def test_the_web_process_gives_each_requests_database_connection_back(server_fac
         statuses = list(clients.map(read, range(160)))
     assert statuses == [200] * len(statuses), web.log()[-3000:]
     assert database_sessions(postgres_url) <= 2  # the requests' connections are closed; the server's own at most
+
+
+LIMITED_CONNECTIONS = 3
+
+
+@pytest.fixture
+def limited_postgres_url(postgres_admin: Any, postgres_url: str) -> Iterator[str]:
+    """The test's database, owned by a role of its own that PostgreSQL lets open LIMITED_CONNECTIONS at once."""
+    parts = urlsplit(postgres_url)
+    database = parts.path.lstrip("/")
+    role = f"{database}_limited"
+    postgres_admin.execute(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT {LIMITED_CONNECTIONS}')
+    postgres_admin.execute(f'ALTER DATABASE "{database}" OWNER TO "{role}"')
+    yield urlunsplit(parts._replace(netloc=f"{role}@{parts.hostname}:{parts.port}"))
+    with psycopg.connect(postgres_url, autocommit=True) as db:  # as the admin, inside the database
+        db.execute(f'REASSIGN OWNED BY "{role}" TO CURRENT_USER')
+        db.execute(f'DROP OWNED BY "{role}"')
+    postgres_admin.execute(f'DROP ROLE "{role}"')
+
+
+def test_a_database_that_refuses_connections_gets_503_with_retry_after_never_500(
+    server_factory: Any, limited_postgres_url: str
+) -> None:
+    web = server_factory(DATABASE_URL=limited_postgres_url, EMBEDDED_WORKERS="0", SECRET_KEY="one-web-process")
+    web.start()
+    keys = [web.create_user(f"reader{index}") for index in range(2)]
+
+    def read(index: int) -> requests.Response:
+        headers = {"X-Api-Key": keys[index % len(keys)]}
+        return requests.get(f"{web.url}/api/v1/batches", headers=headers, timeout=60)
+
+    try:
+        with ThreadPoolExecutor(max_workers=16) as clients:
+            replies = list(clients.map(read, range(48)))
+    finally:
+        web.stop()  # before the role goes
+    assert {reply.status_code for reply in replies} == {200, 503}, web.log()[-3000:]
+    refused = next(reply for reply in replies if reply.status_code == 503)
+    assert refused.headers["Retry-After"] == "5"
+    assert refused.json() == {"status": 503, "error": "the database is busy or unreachable; try again in a few seconds"}
 
 
 def test_scaled_topology_survives_a_killed_worker(
