@@ -132,6 +132,22 @@ class NotFinishedInTime(Exception):
         self.item_id = item_id
 
 
+def _item_finished(item_id: uuid.UUID) -> Any:
+    """The item if it is finished, else None; read on the reading thread's own connection (a thread of the
+    loop's pool, which outlives requests), and once more on a new one if the database had dropped it."""
+    from django.db import InterfaceError, OperationalError
+
+    from removal import selectors  # selectors -> models; imported late as item_changed does
+    from removal.ops import connections
+
+    connections.renew_if_due()
+    try:
+        return selectors.item_finished(item_id)
+    except (OperationalError, InterfaceError):
+        connections.renew_if_due()  # the error is noted on the connection: this closes it
+        return selectors.item_finished(item_id)
+
+
 async def wait_finished(item_id: uuid.UUID, batch_id: uuid.UUID, *, timeout_seconds: float) -> Any:
     """The item once the workers have finished it (done or failed), or NotFinishedInTime.
 
@@ -139,10 +155,8 @@ async def wait_finished(item_id: uuid.UUID, batch_id: uuid.UUID, *, timeout_seco
     embedded or separate workers alike); the database is read again on each
     wake-up and at least every quarter second, so a lost event costs little.
     """
-    from removal import selectors  # selectors -> models; imported late as item_changed does
-
     deadline = time.monotonic() + timeout_seconds
-    read = sync_to_async(selectors.item_finished, thread_sensitive=False)
+    read = sync_to_async(_item_finished, thread_sensitive=False)
     async with BatchListener(batch_id) as listener:
         while (item := await read(item_id)) is None:
             remaining = deadline - time.monotonic()

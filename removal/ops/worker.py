@@ -15,7 +15,7 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.db import OperationalError, close_old_connections, connections, transaction
+from django.db import OperationalError, close_old_connections, transaction
 from django.tasks.signals import task_enqueued
 from django.utils import timezone
 from django_tasks_db.management.commands.db_worker import Worker
@@ -24,7 +24,7 @@ from django_tasks_db.utils import exclusive_transaction, is_locked_database_exce
 
 from removal import services
 from removal.cutout import pipeline
-from removal.ops import heap, metrics
+from removal.ops import connections, heap, metrics
 
 logger = logging.getLogger(__name__)
 
@@ -87,26 +87,6 @@ def run_ready_jobs(worker_id: str = "inline") -> int:
     return ran
 
 
-# How long a worker thread goes on with one database connection. CONN_MAX_AGE counts per request, and
-# is 0 under uvicorn, where every request has a thread of its own (bgsite/settings.py); a worker
-# thread lives on, and a new connection to PostgreSQL costs it 8.5 ms a job (2.35 ms of its CPU).
-WORKER_CONNECTION_SECONDS = 60
-
-
-class ConnectionKeeper:
-    """When a worker thread lets Django close its database connections: after a database error, and
-    every WORKER_CONNECTION_SECONDS; in between, each job goes on the same connection."""
-
-    def __init__(self) -> None:
-        self.renewed_at = -float("inf")
-
-    def before_job(self) -> None:
-        failed = any(connection.errors_occurred for connection in connections.all(initialized_only=True))
-        if failed or time.monotonic() - self.renewed_at >= WORKER_CONNECTION_SECONDS:
-            close_old_connections()
-            self.renewed_at = time.monotonic()
-
-
 _pools: list["WorkerPool"] = []
 PURGE_EVERY_SECONDS = 3600
 
@@ -152,12 +132,11 @@ class WorkerPool:
             pipeline.model_session(settings.REMBG_MODEL, settings.U2NET_HOME, solo_threads=settings.ORT_SOLO_THREADS)
         except pipeline.ModelNotInstalled:
             logger.exception("worker %s has no model; jobs will fail until it is installed", worker_id)
-        database = ConnectionKeeper()
         while not self._stopping.is_set():
             with _job_queued:
                 seen = _jobs_queued_count
             try:
-                database.before_job()
+                connections.renew_if_due()
                 job = claim_next_job(worker_id)
                 if job is not None:
                     run_job(job, worker_id)

@@ -75,6 +75,32 @@ def test_the_web_process_gives_each_requests_database_connection_back(server_fac
     assert database_sessions(postgres_url) <= 2  # the requests' connections are closed; the server's own at most
 
 
+def test_calls_go_on_after_the_database_drops_every_connection(
+    server_factory: Any, postgres_url: str, postgres_admin: Any
+) -> None:
+    """A restart or an idle timeout drops the server's connections. The threads that outlive a request (the
+    workers, and the ones that read for waiting /bgremove calls) connect again instead of failing from then on
+    (they answered 503 to every call after it)."""
+    web = server_factory(DATABASE_URL=postgres_url, EMBEDDED_WORKERS="2", SECRET_KEY="one-process-on-postgres")
+    web.start()
+    key = web.create_user("caller")
+
+    def cut_out(width: int) -> int:  # a photo of its own each time: none is answered from an earlier result
+        photo = photo_bytes("coffee.png", size=(width, 240))
+        files = {"file": ("photo.jpg", photo, "image/jpeg")}
+        reply = requests.post(f"{web.url}/bgremove", headers={"X-Api-Key": key}, files=files, timeout=120)
+        return reply.status_code
+
+    assert [cut_out(320 + index) for index in range(3)] == [200] * 3
+    database = urlsplit(postgres_url).path.lstrip("/")
+    dropped = postgres_admin.execute(
+        "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+        [database],
+    ).fetchone()
+    assert dropped is not None and dropped[0] >= 2  # the workers' and the waiting calls' reader's at least
+    assert [cut_out(340 + index) for index in range(6)] == [200] * 6, web.log()[-3000:]
+
+
 LIMITED_CONNECTIONS = 3
 
 

@@ -1,4 +1,5 @@
-"""The worker threads' own parts (removal/ops/worker.py) that need no live server."""
+"""Long-lived threads' database connections (removal/ops/connections.py); a dropped connection under a live
+server is in tests/ops/test_scaled.py."""
 
 import threading
 
@@ -6,7 +7,7 @@ import pytest
 from django.db import close_old_connections, connection
 
 from removal.models import Item
-from removal.ops import worker
+from removal.ops import connections
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -14,7 +15,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 def jobs_that_closed(monkeypatch: pytest.MonkeyPatch, jobs: list[str]) -> list[int]:
     """Run `jobs` in a thread of its own, as a worker does: the jobs before which the keeper had Django close the
     thread's old connections (the test's in-memory SQLite stays open; any other database's connection goes).
-    A job "fails" with a database error, "waits" past WORKER_CONNECTION_SECONDS, or just "runs"."""
+    A job "fails" with a database error, "waits" past CONNECTION_SECONDS, or just "runs"."""
     ran: list[str] = []
     closed: list[int] = []
 
@@ -22,14 +23,14 @@ def jobs_that_closed(monkeypatch: pytest.MonkeyPatch, jobs: list[str]) -> list[i
         closed.append(len(ran))
         close_old_connections()
 
-    monkeypatch.setattr(worker, "close_old_connections", close_and_note)
-    keeper = worker.ConnectionKeeper()
+    monkeypatch.setattr(connections, "close_old_connections", close_and_note)
+    keeper = connections.ConnectionKeeper()
 
     def work() -> None:
         for job in jobs:
             if job == "waits":
-                keeper.renewed_at -= worker.WORKER_CONNECTION_SECONDS
-            keeper.before_job()
+                keeper.renewed_at -= connections.CONNECTION_SECONDS
+            keeper.before_use()
             Item.objects.exists()
             connection.errors_occurred = job == "fails"
             ran.append(job)
