@@ -13,6 +13,7 @@ passes the per-file limit (bgsite.multipart_watch, which also notes the file par
 Django would skip without a word, for the views to report).
 """
 
+import logging
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -46,6 +47,8 @@ from removal.errors import (
     Unauthorized,
 )
 from removal.models import Item
+
+logger = logging.getLogger(__name__)
 
 PIXLAB_PREFIXES = ("/api/", "/bgremove", "/store")
 REMOVEBG_PREFIX = "/v1.0/"
@@ -101,6 +104,7 @@ def as_api_error(exc: Exception) -> ApiError | None:
     if isinstance(exc, services.StorageUnavailable):
         return ServiceUnavailable(str(exc), headers={"Retry-After": "30"})
     if isinstance(exc, OperationalError | InterfaceError):  # refused (too many connections), gone, or locked
+        logger.error("the database refused or dropped a connection: %s", exc)
         message = "the database is busy or unreachable; try again in a few seconds"
         return ServiceUnavailable(message, headers={"Retry-After": str(DATABASE_RETRY_SECONDS)})
     if isinstance(exc, RequestDataTooBig):
