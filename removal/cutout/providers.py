@@ -48,9 +48,12 @@ class Layout:
         return {"layout": self.name, "max_batch": self.max_batch}
 
 
+# What configure() sets when nothing asks otherwise (bgsite/settings.py's ORT_* defaults say the same).
+DEFAULT_LAYOUT = Layout("auto", max_batch=1, batch_wait_ms=5.0)
+
 _wanted: list[str] = ["auto"]
 _chosen: list[str] | None = None
-_wanted_layout = Layout("auto", max_batch=1, batch_wait_ms=5.0)
+_wanted_layout = DEFAULT_LAYOUT
 _layout: Layout | None = None
 _lock = threading.Lock()
 
@@ -59,7 +62,13 @@ class ProvidersUnavailable(ValueError):
     pass
 
 
-def configure(wanted: list[str], *, layout: str = "auto", max_batch: int = 1, batch_wait_ms: float = 5.0) -> None:
+def configure(
+    wanted: list[str],
+    *,
+    layout: str = DEFAULT_LAYOUT.name,
+    max_batch: int = DEFAULT_LAYOUT.max_batch,
+    batch_wait_ms: float = DEFAULT_LAYOUT.batch_wait_ms,
+) -> None:
     """Set what ORT_PROVIDERS, ORT_LAYOUT, ORT_MAX_BATCH and ORT_BATCH_WAIT_MS ask for; resolved when the
     first session is made. A value out of range is a ValueError here, at start-up."""
     global _wanted, _chosen, _wanted_layout, _layout

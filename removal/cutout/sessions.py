@@ -136,8 +136,10 @@ def create_session(
     options = _session_options(threads)
     if model_name in u2net.U2NET_MODELS:
         # rembg's prediction without importing rembg; cuDNN's heuristic search for the batches' shapes
-        run_on, wait = providers.with_options(providers.active()), batch_wait_seconds
-        session = u2net.open_session(weights, options, run_on, max_batch=max_batch, batch_wait_seconds=wait)
+        run_on = providers.with_options(providers.active())
+        session = u2net.open_session(
+            weights, options, run_on, max_batch=max_batch, batch_wait_seconds=batch_wait_seconds
+        )
     else:
         from rembg import new_session
 
