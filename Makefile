@@ -61,7 +61,8 @@ bench: setup-dev
 	$(PY) -m bench.run
 
 # The same on a machine with an NVIDIA GPU, once onnxruntime-gpu is in the venv (requirements-gpu.txt says how):
-# bgsite's in-process ceiling, rembg's library and bgsite's server on the GPU and on the CPU cores, in one run.
+# for u2netp and u2net (where installed), bgsite's in-process ceiling, rembg's library and bgsite's server, each
+# model's fp32 file on the GPU against its int8 copy on the CPU cores, in one run.
 # Writes bench/results/gpu.json, which docs/benchmarks.md#on-a-gpu quotes. No setup step: it would put back
 # the CPU wheel.
 bench-gpu:

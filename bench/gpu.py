@@ -1,11 +1,13 @@
 """`make bench-gpu`: bgsite on a machine with an NVIDIA GPU (onnxruntime-gpu, requirements-gpu.txt) against the same
 machine's CPU cores and rembg's library on the same GPU, in one run; writes bench/results/gpu.json.
 
-Phases: each stage of one cutout, per model (bench.inprocess stages); the in-process ceiling with a session per
-thread and with one shared session that batches; rembg's `remove`, one session for the same threads; bgsite's
-server as `make run` starts it, on the GPU and then on the CPU cores (per-thread, int8): /bgremove at 1 and 8
-clients, then a bulk batch at 1280x960 and at 12 MP. rembg's `p` and `s` commands are not run: their venv
-(rembg[cli] pulls gradio) needs the network, which the GPU machine this was measured on did not have.
+For each model (`python -m bench.gpu MODEL...`; by default u2netp, and u2net where it is installed), its fp32 file
+on the GPU and its int8 copy on the CPU cores, as a server would run them: each stage of one cutout (bench.inprocess
+stages); the in-process ceiling, on the GPU with a session per thread and with the server's layout there (one shared
+session), on the CPU with a session per core; rembg's `remove` on the GPU, one session for 1 and 8 threads; bgsite's
+server as `make run` starts it: /bgremove at 1 and 8 clients, then a bulk batch at 1280x960 and at 12 MP. rembg's
+`p` and `s` commands are not run: their venv (rembg[cli] pulls gradio) needs the network, which the GPU machine this
+was measured on did not have.
 """
 
 import json
@@ -13,23 +15,38 @@ import os
 import subprocess
 import sys
 import tempfile
+from collections.abc import Callable
 from contextlib import nullcontext
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 from shutil import which
 from typing import Any
 
 from bench import bgsite, images
-from bench.common import REPO, RESULTS, json_of, log, machine, phase, run_requests, summary, unique_jpeg
+from bench.common import MODEL_DIR, REPO, RESULTS, json_of, log, machine, phase, run_requests, summary, unique_jpeg
+from removal.cutout.installed import model_weights
 from tests.conftest import LiveServer
 
 CUDA = "CUDAExecutionProvider"
-MODELS = ("u2netp", "u2netp-int8")  # the bundled fp32 file and its int8 copy
 THREADS = 8  # worker threads feeding the GPU
-SERVERS = {
-    "gpu": {"ORT_PROVIDERS": "auto", "REMBG_MODEL": "u2netp", "EMBEDDED_WORKERS": str(THREADS)},
-    "cpu": {"ORT_PROVIDERS": "cpu", "REMBG_MODEL": "u2netp-int8", "EMBEDDED_WORKERS": str(os.cpu_count() or 2)},
-}
+
+
+@dataclass(frozen=True)
+class Side:
+    """Where a model runs: its file (fp32 or the int8 copy), the providers, and the worker threads of a process."""
+
+    providers: str
+    suffix: str
+    threads: int
+    shared: bool  # the server shares one session between its threads here (ORT_LAYOUT=auto on a GPU)
+
+    def env(self, model: str) -> dict[str, str]:
+        model_file = model + self.suffix
+        return {"ORT_PROVIDERS": self.providers, "REMBG_MODEL": model_file, "EMBEDDED_WORKERS": str(self.threads)}
+
+
+SIDES = {"gpu": Side("auto", "", THREADS, shared=True), "cpu": Side("cpu", "-int8", os.cpu_count() or 2, shared=False)}
 
 
 def gpu() -> dict[str, Any]:
@@ -42,26 +59,25 @@ def gpu() -> dict[str, Any]:
     return {"gpu": name, "onnxruntime": ort.__version__}
 
 
-def model_phases(image_set: images.ImageSet) -> dict[str, Any]:
-    bulk, figures = [str(path) for path in image_set.bulk], {}
+def model_phases(model: str, side: Side, image_set: images.ImageSet) -> dict[str, Any]:
+    bulk, env = [str(path) for path in image_set.bulk], side.env(model)
     stages = {"1280x960": (image_set.bulk[0], "5"), "4000x3000": (image_set.large, "3")}
-    layouts = [("1",), (str(THREADS),), (str(THREADS), "--shared")]
-    for model in MODELS:
-        figures[model] = {
-            f"stages_{size}": json_of("bench.inprocess", "stages", str(path), repeats, REMBG_MODEL=model)
-            for size, (path, repeats) in stages.items()
-        }
-        ceiling = partial(json_of, "bench.inprocess", "ceiling")
-        figures[model]["ceiling"] = [ceiling(n, "1", model, *shared, *bulk) for n, *shared in layouts]
-        log(f"{model}: {json.dumps(figures[model])}")
+    figures = {
+        f"stages_{size}": json_of("bench.inprocess", "stages", str(path), repeats, **env)
+        for size, (path, repeats) in stages.items()
+    }
+    layouts = [("1",), (str(side.threads),)] + [(str(side.threads), "--shared")] * side.shared
+    ceiling = partial(json_of, "bench.inprocess", "ceiling", **env)
+    figures["ceiling"] = [ceiling(n, "1", env["REMBG_MODEL"], *shared, *bulk) for n, *shared in layouts]
+    log(f"{env['REMBG_MODEL']}: {json.dumps(figures)}")
     return figures
 
 
-def rembg_library(threads: int, paths: list[Path]) -> dict[str, Any]:
-    """rembg's `remove` on u2netp, one session on the GPU for `threads` callers (run in its own process)."""
+def rembg_library(model: str, threads: int, paths: list[Path]) -> dict[str, Any]:
+    """rembg's `remove`, one session on the GPU for `threads` callers (run in its own process)."""
     from rembg import new_session, remove
 
-    session = new_session("u2netp", providers=[CUDA, "CPUExecutionProvider"])
+    session = new_session(model, providers=[CUDA, "CPUExecutionProvider"])
     photos = [path.read_bytes() for path in paths]
     remove(photos[0], session=session)  # the first run allocates
     cut_out = lambda _, photo: remove(photo, session=session)  # noqa: E731
@@ -76,8 +92,9 @@ def server_run(name: str, env: dict[str, str], image_set: images.ImageSet) -> di
     keys = bgsite.create_keys(server, ["warm", "c1", "c8", "bulk", "bulk_12mp"])
     server.start()
     try:
-        warm = [unique_jpeg(photo, "warm") for photo in photos[:THREADS]]  # each worker thread's first cutout
-        run_requests(partial(bgsite.bgremove, server, keys["warm"]), warm, concurrency=THREADS)
+        workers = int(env["EMBEDDED_WORKERS"])
+        warm = [unique_jpeg(photo, "warm") for photo in photos[:workers]]  # each worker thread's first cutout
+        run_requests(partial(bgsite.bgremove, server, keys["warm"]), warm, concurrency=workers)
         for mix, clients, count in (("c1", 1, 20), ("c8", 8, 48)):
             send = partial(bgsite.bgremove, server, keys[mix])
             sent = [unique_jpeg(photos[i % len(photos)], f"{name}-{mix}-{i}") for i in range(count)]
@@ -87,31 +104,37 @@ def server_run(name: str, env: dict[str, str], image_set: images.ImageSet) -> di
             figures[batch] = bgsite.bulk(server, keys[batch], files)
     finally:
         server.stop()
-    log(f"server on the {name}: {json.dumps(figures)}")
+    log(f"server {name}: {json.dumps(figures)}")
     return figures
 
 
-def main() -> int:
-    results: dict[str, Any] = {"machine": machine() | gpu(), "errors": {}}
+def model_run(results: dict[str, Any], model: str, image_set: images.ImageSet) -> dict[str, Any]:
+    bulk = list(map(str, image_set.bulk))
+    phases: dict[str, Callable[[], Any]] = {
+        f"{side}_inprocess": partial(model_phases, model, SIDES[side], image_set) for side in SIDES
+    }
+    rembg = partial(json_of, "bench.gpu", "rembg", model, U2NET_HOME=str(MODEL_DIR))  # where rembg finds its files
+    phases["rembg_library"] = lambda: [rembg(str(n), *bulk) for n in (1, THREADS)]
+    phases |= {f"{side}_server": partial(server_run, side, SIDES[side].env(model), image_set) for side in SIDES}
+    return {name: phase(results, f"{model}.{name}", function) for name, function in phases.items()}
+
+
+def main(models: list[str]) -> int:
+    results: dict[str, Any] = {"machine": machine() | gpu(), "errors": {}, "models": {}}
     image_set = images.build(REPO / "bench" / "images", count=50, phones=6)
     results["images"] = image_set.source
     log(json.dumps(results["machine"]))
-    bulk = list(map(str, image_set.bulk))
-    phases = {
-        "models": lambda: model_phases(image_set),
-        "rembg_library": lambda: [json_of("bench.gpu", "rembg", str(n), *bulk) for n in (1, THREADS)],
-        "servers": lambda: {name: server_run(name, env, image_set) for name, env in SERVERS.items()},
-    }
-    for name, function in phases.items():
-        results[name] = phase(results, name, function)
     RESULTS.mkdir(exist_ok=True)
-    (RESULTS / "gpu.json").write_text(json.dumps(results, indent=1) + "\n")
-    log(f"wrote {RESULTS / 'gpu.json'}")
+    for model in models:
+        results["models"][model] = model_run(results, model, image_set)
+        (RESULTS / "gpu.json").write_text(json.dumps(results, indent=1) + "\n")  # each model's figures as they come
+        log(f"wrote {RESULTS / 'gpu.json'}")
     return 1 if results["errors"] else 0
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["rembg"]:
-        print(json.dumps(rembg_library(int(sys.argv[2]), [Path(p) for p in sys.argv[3:]])))
+        model, threads, *paths = sys.argv[2:]
+        print(json.dumps(rembg_library(model, int(threads), [Path(p) for p in paths])))
         sys.exit(0)
-    sys.exit(main())
+    sys.exit(main(sys.argv[1:] or [m for m in ("u2netp", "u2net") if model_weights(MODEL_DIR, m)]))

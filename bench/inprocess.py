@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from bench.common import MODEL_DIR, SERVED_MODEL, run_requests
-from removal.cutout import pipeline, png, refine, stills
+from removal.cutout import pipeline, png, providers, refine, stills
 from tests.conftest import rss_bytes
 
 MAX_PIXELS = 50_000_000
@@ -35,11 +35,13 @@ def cut_out(session: Any, data: bytes) -> bytes:
 
 
 def ceiling(paths: list[Path], *, threads: int, ort_threads: int, model: str, shared: bool = False) -> dict[str, Any]:
-    """A session per thread, or (`shared`, the GPU layout) one session for all that runs their images in batches."""
+    """A session per thread, or (`shared`, the server's layout on a GPU) one session for all, with the server's
+    default batches (providers.DEFAULT_LAYOUT)."""
     images = [path.read_bytes() for path in paths]
     session = partial(pipeline.create_session, model, MODEL_DIR, threads=ort_threads)
     if shared:
-        sessions = [session(max_batch=threads, batch_wait_seconds=0.005)] * threads
+        default = providers.DEFAULT_LAYOUT
+        sessions = [session(max_batch=default.max_batch, batch_wait_seconds=default.batch_wait_ms / 1000)] * threads
     else:
         sessions = [session() for _ in range(threads)]
     for session in sessions:
@@ -98,6 +100,7 @@ def memory(path: Path) -> dict[str, float]:
 
 if __name__ == "__main__":
     command, *args = sys.argv[1:]
+    providers.configure(os.environ.get("ORT_PROVIDERS", "auto").split(","))  # as the server reads ORT_PROVIDERS
     if command == "ceiling":
         threads, ort_threads, model, *images = args
         shared = images[:1] == ["--shared"]
