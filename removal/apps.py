@@ -22,6 +22,7 @@ class RemovalConfig(AppConfig):
                 layout=settings.ORT_LAYOUT,
                 max_batch=settings.ORT_MAX_BATCH,
                 batch_wait_ms=settings.ORT_BATCH_WAIT_MS,
+                switch_interval_ms=settings.GIL_SWITCH_INTERVAL_MS,
             )
         except ValueError as exc:
             raise ImproperlyConfigured(str(exc)) from None

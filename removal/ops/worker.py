@@ -8,6 +8,7 @@ running forever).
 """
 
 import logging
+import sys
 import threading
 import time
 import uuid
@@ -23,7 +24,7 @@ from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
 from removal import services
-from removal.cutout import pipeline
+from removal.cutout import pipeline, providers
 from removal.ops import connections, heap, metrics
 
 logger = logging.getLogger(__name__)
@@ -108,6 +109,8 @@ class WorkerPool:
     def start(self) -> None:
         # Before the threads: a runworker process has no lifespan to do it (a second call changes nothing).
         heap.tend_heap(trim_every_seconds=settings.HEAP_TRIM_SECONDS, arenas=settings.HEAP_ARENAS)
+        if switch_interval_ms := providers.layout().switch_interval_ms:
+            sys.setswitchinterval(switch_interval_ms / 1000)
         for index in range(self.size):
             thread = threading.Thread(target=self._work, args=(f"{self.name}-{index}",), name=f"{self.name}-{index}")
             thread.start()
@@ -116,7 +119,8 @@ class WorkerPool:
         reaper.start()
         _pools.append(self)
         metrics.WORKER_THREADS.inc(self.size)
-        logger.info("started %s with %d worker threads", self.name, self.size)
+        switch_ms = sys.getswitchinterval() * 1000
+        logger.info("started %s with %d worker threads; GIL switch interval %g ms", self.name, self.size, switch_ms)
 
     def stop(self, timeout: float | None = None) -> None:
         """Finish the jobs in hand, take no new ones."""

@@ -60,6 +60,7 @@ def test_auto_layout_shares_one_session_when_a_gpu_runs_the_models() -> None:
         ({"layout": "gpu"}, "ORT_LAYOUT='gpu' is not a layout: use auto, per-thread, shared"),
         ({"max_batch": 0}, "ORT_MAX_BATCH=0 must be 1 or more"),
         ({"batch_wait_ms": -1}, "ORT_BATCH_WAIT_MS=-1 must be 0 or more"),
+        ({"switch_interval_ms": 0}, "GIL_SWITCH_INTERVAL_MS=0 must be more than 0"),
     ],
 )
 def test_a_layout_setting_out_of_range_is_refused(setting: dict[str, Any], message: str) -> None:
@@ -88,7 +89,22 @@ def test_readyz_and_models_say_the_shared_layout_and_its_batch(client: Any) -> N
 def test_the_shared_layout_runs_one_image_at_a_time_unless_told(fresh_choice: Any) -> None:
     # On CUDA every new batch size makes cuDNN choose its convolutions again (docs/benchmarks.md#on-a-gpu).
     providers.configure(["auto"], layout="shared")
-    assert providers.layout() == providers.Layout(providers.SHARED, max_batch=1, batch_wait_ms=5.0)
+    assert providers.layout() == providers.Layout(
+        providers.SHARED, max_batch=1, batch_wait_ms=5.0, switch_interval_ms=1
+    )
+
+
+@pytest.mark.parametrize(
+    ("layout", "configured", "expected"),
+    [("per-thread", None, None), ("shared", None, 1.0), ("per-thread", 2.5, 2.5), ("shared", 2.5, 2.5)],
+)
+def test_the_gil_switches_sooner_on_the_shared_layout_unless_told(
+    fresh_choice: Any, layout: str, configured: float | None, expected: float | None
+) -> None:
+    # On a GPU the worker threads take the GIL back after every few-ms model run (docs/benchmarks.md#on-a-gpu);
+    # on CPU cores Python's own interval (None: left as it is) did better.
+    providers.configure(["auto"], layout=layout, switch_interval_ms=configured)
+    assert providers.layout().switch_interval_ms == expected
 
 
 def test_cuda_picks_its_convolutions_by_heuristic() -> None:

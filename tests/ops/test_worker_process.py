@@ -74,4 +74,5 @@ def test_four_worker_threads_sharing_one_session_finish_a_batch(server_factory: 
     assert (model["layout"], model["max_batch"], model["workers_in_this_process"]) == ("shared", 8, 4)
     assert "model sessions: shared, one per model for all worker threads, up to 8 images per run" in server.log()
     assert "u2netp runs up to 8 images per run" in server.log()
+    assert "with 4 worker threads; GIL switch interval 1 ms" in server.log()
     server.stop()
