@@ -157,3 +157,23 @@ def test_the_closing_line_and_the_review_list_name_the_flagged_images(
     assert done.returncode == 0, done.stderr
     assert f"2 of 3 may need a look (listed in {review_list})" in done.stdout
     assert review_list.read_text().splitlines() == [str(photos / "grass.jpg"), str(photos / "gravel.jpg")]
+
+
+def test_a_batch_starts_with_one_image_and_the_rest_follow(embedded_server: LiveServer, tmp_path: Path) -> None:
+    # The server starts on a request's images only once all of it has arrived, so `bgsite remove` sends a batch's
+    # first image alone (then requests that grow: tests/client/test_remove.py).
+    key = embedded_server.create_user("cli-first-alone")
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    for index in range(3):
+        (photos / f"p{index}.jpg").write_bytes(photo_bytes("coffee.png", size=(170 + index, 120)))
+    command = bgsite(embedded_server, key, "remove", str(photos), "-o", str(tmp_path / "out"))
+    subprocess.run(command, env=client_env(), check=True, capture_output=True, timeout=120)
+    per_request = embedded_server.manage(
+        "shell",
+        "-c",
+        "from collections import Counter; from removal.models import Item; "
+        "print(sorted(Counter(Item.objects.filter(batch__owner__username='cli-first-alone')"
+        ".values_list('queued_at', flat=True)).values()))",
+    )
+    assert per_request.strip().splitlines()[-1] == "[1, 2]"  # items queued together came in one request

@@ -13,6 +13,10 @@ from bgsite_client.server import Server, ServerError, limit_in
 # The server's defaults (MAX_FILES_PER_REQUEST, MAX_ITEMS_PER_BATCH); lowered when it says otherwise.
 PER_REQUEST = 100
 PER_BATCH = 1000
+# A batch's requests start small and grow. The server starts on a request's images only once all of it has
+# arrived, so the first carries one image and each later one about as many bytes as the batch has received so far
+# (at least MIN, at most MAX): the workers get images at once, and a large folder still goes in few requests.
+MIN_REQUEST_BYTES, MAX_REQUEST_BYTES = 2**20, 8 * 2**20
 BATCH_FULL = "the batch is full"
 
 
@@ -45,9 +49,10 @@ class Run:
         """Upload jobs from the front of `waiting` into one new batch, request by request."""
         batch_id: str | None = None
         sent: list[Job] = []
-        room = self.per_batch
+        room, received = self.per_batch, 0
         while waiting and room > 0:
-            chunk = waiting[: min(self.per_request, room)]
+            most = min(self.per_request, room) if batch_id else 1
+            chunk, size = _next_request(waiting, most, request_bytes(received))
             try:
                 reply = self._send(batch_id, chunk)
             except ServerError as exc:
@@ -57,7 +62,7 @@ class Run:
                     raise
                 reply = {"id": batch_id, "items": [], "rejected": exc.body["rejected"]}
             del waiting[: len(chunk)]
-            batch_id = batch_id or reply.get("id")
+            batch_id, received = batch_id or reply.get("id"), received + size
             full = _assign(chunk, reply["items"], reply.get("rejected", []))
             if full:  # the server's batches are smaller than we thought: these go in the next one
                 waiting[:0] = full
@@ -107,6 +112,22 @@ class Run:
             self.bars["cutouts"].update(1)
             if not pending:
                 return
+
+
+def request_bytes(received: int) -> int:
+    """About how many bytes of images the next request of a batch carries, once the batch has `received`."""
+    return min(MAX_REQUEST_BYTES, max(MIN_REQUEST_BYTES, received))
+
+
+def _next_request(waiting: list[Job], most: int, budget: int) -> tuple[list[Job], int]:
+    """The jobs from the front of `waiting` for one request, and their bytes: at most `most`, and none more
+    once `budget` bytes are reached (at least one)."""
+    size = 0
+    for count, job in enumerate(waiting[:most], start=1):
+        size += job.source.stat().st_size
+        if size >= budget:
+            return waiting[:count], size
+    return waiting[:most], size
 
 
 def _assign(chunk: list[Job], items: list[dict[str, Any]], rejected: list[dict[str, Any]]) -> list[Job]:
