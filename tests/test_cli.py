@@ -177,3 +177,15 @@ def test_a_batch_starts_with_one_image_and_the_rest_follow(embedded_server: Live
         ".values_list('queued_at', flat=True)).values()))",
     )
     assert per_request.strip().splitlines()[-1] == "[1, 2]"  # items queued together came in one request
+
+
+def test_a_refused_key_ends_the_run_with_the_servers_error(embedded_server: LiveServer, tmp_path: Path) -> None:
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    (photos / "p.jpg").write_bytes(photo_bytes("coffee.png", size=(160, 120)))
+    command = bgsite(embedded_server, "not-a-key", "remove", str(photos), "-o", str(tmp_path / "out"), "--json")
+    done = subprocess.run(command, env=client_env(), capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 2, done.stderr
+    report = json.loads(done.stdout)
+    assert report["ok"] is False and report["error"].startswith("401:"), report
+    assert not (tmp_path / "out").exists() or not list((tmp_path / "out").iterdir())

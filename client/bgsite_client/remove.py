@@ -1,6 +1,12 @@
-"""`bgsite remove`: send the images that have no cutout yet, follow them, save each cutout as it finishes."""
+"""`bgsite remove`: send the images that have no cutout yet, follow them, save each cutout as it finishes.
+
+A batch's uploads go on in a thread of their own while the calling thread follows the batch and
+downloads each cutout as it finishes, so on a slow link the downloads do not wait for the last upload.
+"""
 
 import functools
+import queue
+import threading
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -18,6 +24,22 @@ PER_BATCH = 1000
 # (at least MIN, at most MAX): the workers get images at once, and a large folder still goes in few requests.
 MIN_REQUEST_BYTES, MAX_REQUEST_BYTES = 2**20, 8 * 2**20
 BATCH_FULL = "the batch is full"
+# How often the following thread reads the uploads' news while no item changes.
+TICK_SECONDS = 0.5
+# What the upload thread tells the following one: ("batch", id), ("sent", jobs), ("uploaded", None) at the
+# end, or ("failed", the exception that stopped it).
+News = tuple[str, Any]
+
+
+@dataclass
+class Followed:
+    """One batch as the following thread knows it: the jobs sent and not yet finished, the items that finished
+    before the reply that sent them was read, and whether every upload is over."""
+
+    batch_id: str | None = None
+    pending: dict[str, Job] = field(default_factory=dict)
+    early: dict[str, dict[str, Any]] = field(default_factory=dict)
+    uploaded: bool = False
 
 
 @dataclass
@@ -31,30 +53,72 @@ class Run:
 
     def remove(self, jobs: list[Job]) -> None:
         """Every job ends done (its target written) or with an error."""
-        bars = {
+        self.bars = {
             "upload": tqdm(total=len(jobs), desc="upload ", unit="img", disable=self.quiet, position=0),
             "cutouts": tqdm(total=len(jobs), desc="cutouts", unit="img", disable=self.quiet, position=1),
         }
-        self.bars = bars
         waiting = list(jobs)
         while waiting:
-            batch_id, sent = self._upload_batch(waiting)
-            if batch_id is not None:
-                self._follow(batch_id, [job for job in sent if job.item_id])
-            bars["cutouts"].update(sum(1 for job in sent if job.error and not job.item_id))
-        for bar in bars.values():
+            self._batch(waiting)
+        for bar in self.bars.values():
             bar.close()
 
-    def _upload_batch(self, waiting: list[Job]) -> tuple[str | None, list[Job]]:
-        """Upload jobs from the front of `waiting` into one new batch, request by request."""
+    def _batch(self, waiting: list[Job]) -> None:
+        """Jobs from the front of `waiting` as one batch: uploaded on a thread of its own while this one follows
+        the batch and saves each cutout as it finishes."""
+        news: queue.SimpleQueue[News] = queue.SimpleQueue()
+        threading.Thread(target=self._upload_batch, args=(waiting, news), daemon=True).start()
+        followed = Followed()
+        while followed.batch_id is None and not followed.uploaded:
+            self._take(news.get(), followed)
+        if followed.batch_id is None:
+            return
+        for item in self.server.batch_items(followed.batch_id, tick=TICK_SECONDS):
+            while not news.empty():
+                self._take(news.get(), followed)
+            if item is not None:
+                self._finished(item, followed)
+            if followed.uploaded and not followed.pending:
+                return
+
+    def _take(self, news: News, followed: Followed) -> None:
+        kind, value = news
+        if kind == "failed":
+            raise value
+        if kind == "batch":
+            followed.batch_id = value
+            self.batches.append(value)
+        elif kind == "sent":
+            for job in value:
+                if job.item_id:
+                    followed.pending[job.item_id] = job
+                    if job.item_id in followed.early:
+                        self._finished(followed.early.pop(job.item_id), followed)
+                elif job.error:
+                    self.bars["cutouts"].update(1)
+        else:
+            followed.uploaded = True
+
+    def _upload_batch(self, waiting: list[Job], news: queue.SimpleQueue[News]) -> None:
+        """The upload thread: _upload_requests, then the end or the error that stopped it told to `news`."""
+        try:
+            self._upload_requests(waiting, news)
+        except Exception as exc:
+            news.put(("failed", exc))
+            return
+        news.put(("uploaded", None))
+
+    def _upload_requests(self, waiting: list[Job], news: queue.SimpleQueue[News]) -> None:
+        """Upload jobs from the front of `waiting` into one new batch, request by request, telling `news` of the
+        batch and of each request's jobs."""
+        uploads = self.server.clone()  # an HTTP session of its own: requests' sessions are not for two threads
         batch_id: str | None = None
-        sent: list[Job] = []
         room, received = self.per_batch, 0
         while waiting and room > 0:
             most = min(self.per_request, room) if batch_id else 1
             chunk, size = _next_request(waiting, most, request_bytes(received))
             try:
-                reply = self._send(batch_id, chunk)
+                reply = self._send(uploads, batch_id, chunk)
             except ServerError as exc:
                 if self._lowered_limit(exc, len(chunk)):
                     continue
@@ -62,7 +126,10 @@ class Run:
                     raise
                 reply = {"id": batch_id, "items": [], "rejected": exc.body["rejected"]}
             del waiting[: len(chunk)]
-            batch_id, received = batch_id or reply.get("id"), received + size
+            if batch_id is None and reply.get("id"):
+                batch_id = reply["id"]
+                news.put(("batch", batch_id))
+            received += size
             full = _assign(chunk, reply["items"], reply.get("rejected", []))
             if full:  # the server's batches are smaller than we thought: these go in the next one
                 waiting[:0] = full
@@ -70,18 +137,15 @@ class Run:
                 self.per_batch = max(1, self.per_batch - room + len(chunk))
                 room = len(chunk)
             room -= len(chunk)
-            sent += chunk
+            news.put(("sent", chunk))
             self.bars["upload"].update(len(chunk))
-        if batch_id:
-            self.batches.append(batch_id)
-        return batch_id, sent
 
-    def _send(self, batch_id: str | None, chunk: list[Job]) -> dict[str, Any]:
+    def _send(self, server: Server, batch_id: str | None, chunk: list[Job]) -> dict[str, Any]:
         with ExitStack() as stack:
             files = [(job.source.name, stack.enter_context(job.source.open("rb"))) for job in chunk]
             if batch_id is None:
-                return self.server.upload("/api/v1/batches", files, self.options)
-            return self.server.upload(f"/api/v1/batches/{batch_id}/files", files, {})
+                return server.upload("/api/v1/batches", files, self.options)
+            return server.upload(f"/api/v1/batches/{batch_id}/files", files, {})
 
     def _lowered_limit(self, exc: ServerError, sent: int) -> bool:
         """True when the server refused the request for its size and the limit is now lower."""
@@ -94,24 +158,21 @@ class Run:
             return True
         return False
 
-    def _follow(self, batch_id: str, jobs: list[Job]) -> None:
-        pending = {job.item_id: job for job in jobs}
-        if not pending:
+    def _finished(self, item: dict[str, Any], followed: Followed) -> None:
+        """Save a finished item's cutout, or its error, on its job; hold it until its job is known."""
+        if item["status"] not in ("done", "failed"):
             return
-        for item in self.server.batch_items(batch_id):
-            job = pending.get(item["id"])
-            if job is None or item["status"] not in ("done", "failed"):
-                continue
-            if item["status"] == "done":
-                save_new(job.target, functools.partial(self.server.download, item["result"]))
-                job.done = True
-                job.confidence, job.needs_review = item.get("confidence"), bool(item.get("needs_review"))
-            else:
-                job.error = item["error"] or "failed"
-            del pending[item["id"]]
-            self.bars["cutouts"].update(1)
-            if not pending:
-                return
+        job = followed.pending.pop(item["id"], None)
+        if job is None:
+            followed.early[item["id"]] = item
+            return
+        if item["status"] == "done":
+            save_new(job.target, functools.partial(self.server.download, item["result"]))
+            job.done = True
+            job.confidence, job.needs_review = item.get("confidence"), bool(item.get("needs_review"))
+        else:
+            job.error = item["error"] or "failed"
+        self.bars["cutouts"].update(1)
 
 
 def request_bytes(received: int) -> int:

@@ -1,11 +1,12 @@
 """Talking to a bgsite server: the batch API over HTTP, progress over the websocket."""
 
+import copy
 import json
 import re
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, overload
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
@@ -36,6 +37,14 @@ class Server:
         self.session = requests.Session()
         self.session.headers.update({"X-Api-Key": key, "User-Agent": "bgsite-client/0.1"})
         self.key = key
+
+    def clone(self) -> "Server":
+        """This server and key on an HTTP session of its own, for another thread (a requests session is not
+        made to be shared between threads)."""
+        twin = copy.copy(self)
+        twin.session = requests.Session()
+        twin.session.headers.update(self.session.headers)
+        return twin
 
     def request(self, method: str, path: str, *, rewind: Callable[[], None] = lambda: None, **kwargs: Any) -> Any:
         """A request, repeated after the server's Retry-After while it answers 429 or 503."""
@@ -70,12 +79,21 @@ class Server:
                 out.write(chunk)
             return out.tell()
 
-    def batch_items(self, batch_id: str) -> Iterator[dict[str, Any]]:
+    @overload
+    def batch_items(self, batch_id: str) -> Iterator[dict[str, Any]]: ...
+
+    @overload
+    def batch_items(self, batch_id: str, *, tick: float) -> Iterator[dict[str, Any] | None]: ...
+
+    def batch_items(self, batch_id: str, *, tick: float | None = None) -> Iterator[dict[str, Any] | None]:
         """The batch's items as they change: a snapshot, then every change, from the websocket.
 
         Falls back to reading the batch over HTTP when the websocket is quiet or
         cannot be used, so a lost event only delays an item. Never ends by itself.
+        With `tick`, None comes whenever that many seconds pass with no change, so
+        the caller can look at other work while it waits.
         """
+        wait = tick or QUIET_SECONDS
         while True:
             try:
                 with connect(
@@ -83,8 +101,18 @@ class Server:
                     additional_headers={"X-Api-Key": self.key},
                     open_timeout=10,
                 ) as socket:
+                    quiet = 0.0
                     while True:
-                        yield from _items_of(json.loads(socket.recv(timeout=QUIET_SECONDS)))
+                        try:
+                            message = socket.recv(timeout=wait)
+                        except TimeoutError:
+                            quiet += wait
+                            if tick is None or quiet >= QUIET_SECONDS:
+                                raise
+                            yield None
+                            continue
+                        quiet = 0.0
+                        yield from _items_of(json.loads(message))
             except (TimeoutError, OSError, WebSocketException):
                 yield from self.json("GET", f"/api/v1/batches/{batch_id}")["items"]
                 time.sleep(1)

@@ -1,11 +1,20 @@
-"""bgsite_client.remove: how `bgsite remove` splits a folder into upload requests."""
+"""bgsite_client.remove: how `bgsite remove` splits a folder into upload requests, and (live) how it follows a
+batch while the batch uploads."""
 
+import threading
+import time
 from pathlib import Path
+from typing import Any
 
-from bgsite_client.folder import Job
-from bgsite_client.remove import MAX_REQUEST_BYTES, MIN_REQUEST_BYTES, _next_request, request_bytes
+import pytest
+from bgsite_client.folder import Job, collect, plan
+from bgsite_client.remove import MAX_REQUEST_BYTES, MIN_REQUEST_BYTES, Run, _next_request, request_bytes
+from bgsite_client.server import Server, ServerError
+
+from tests.conftest import LiveServer, photo_bytes
 
 MIB = 2**20
+WAIT_SECONDS = 20
 
 
 def jobs_of(folder: Path, sizes: list[int]) -> list[Job]:
@@ -39,3 +48,90 @@ def test_small_images_go_as_many_as_the_server_takes(tmp_path: Path) -> None:
 def test_an_image_larger_than_a_request_goes_alone(tmp_path: Path) -> None:
     photos = jobs_of(tmp_path, [9 * MIB, 1000])
     assert _next_request(photos, 100, 8 * MIB) == (photos[:1], 9 * MIB)
+
+
+def photo_jobs(folder: Path, count: int) -> list[Job]:
+    """`count` distinct small photos in `folder`/in, each with its cutout's path in `folder`/out."""
+    (folder / "in").mkdir()
+    for index in range(count):
+        (folder / "in" / f"p{index}.jpg").write_bytes(photo_bytes("coffee.png", size=(160 + index, 120)))
+    return plan(collect([folder / "in"], recursive=False), folder / "out", extension="png")
+
+
+class UploadsAfterACutout(Server):
+    """A client whose later uploads of a batch each wait (up to WAIT_SECONDS) for a cutout to have been saved."""
+
+    def __init__(self, url: str, key: str) -> None:
+        super().__init__(url, key)
+        self.saved = threading.Event()
+        self.waits: list[bool] = []  # shared with clone(): whether each wait saw a cutout saved
+
+    def upload(self, path: str, files: Any, data: dict[str, str]) -> dict[str, Any]:
+        if path.endswith("/files"):
+            self.waits.append(self.saved.wait(WAIT_SECONDS))
+        return super().upload(path, files, data)
+
+    def download(self, path: str, target: Path) -> int:
+        size = super().download(path, target)
+        self.saved.set()
+        return size
+
+
+class RepliesAfterTheirCutouts(Server):
+    """A client that reads each upload's reply only once the server has finished the items it made, so the
+    items' events come before the client knows them."""
+
+    def upload(self, path: str, files: Any, data: dict[str, str]) -> dict[str, Any]:
+        reply = super().upload(path, files, data)
+        made, deadline = {item["id"] for item in reply["items"]}, time.monotonic() + WAIT_SECONDS
+        while time.monotonic() < deadline:
+            items = self.json("GET", f"/api/v1/batches/{reply['id']}")["items"]
+            if all(item["status"] in ("done", "failed") for item in items if item["id"] in made):
+                break
+            time.sleep(0.1)
+        return reply
+
+
+@pytest.mark.live
+def test_cutouts_are_saved_while_the_rest_of_the_batch_uploads(embedded_server: LiveServer, tmp_path: Path) -> None:
+    # On a slow link the downloads must not wait for the last upload: here each later upload waits for a cutout to
+    # be saved first, which only a client that follows the batch while it uploads ever gives it.
+    jobs = photo_jobs(tmp_path, 4)
+    client = UploadsAfterACutout(embedded_server.url, embedded_server.create_user("remove-overlap"))
+    Run(client, {}, quiet=True, per_request=1).remove(jobs)
+    assert [job.done for job in jobs] == [True] * 4
+    assert all(job.target.stat().st_size > 0 for job in jobs)
+    assert client.waits == [True] * 3
+
+
+@pytest.mark.live
+def test_an_item_finished_before_its_reply_is_read_is_still_saved(embedded_server: LiveServer, tmp_path: Path) -> None:
+    # The events of the last request's items come before its reply, and none comes after it: the run ends on its
+    # own (the follower looks at the uploads' news every TICK_SECONDS), not after the websocket's 30 quiet seconds.
+    jobs = photo_jobs(tmp_path, 3)
+    client = RepliesAfterTheirCutouts(embedded_server.url, embedded_server.create_user("remove-early"))
+    started = time.monotonic()
+    Run(client, {}, quiet=True, per_request=1).remove(jobs)
+    assert [job.done for job in jobs] == [True] * 3
+    assert time.monotonic() - started < WAIT_SECONDS
+
+
+class RefusesLaterUploads(Server):
+    """A client whose uploads after a batch's first fail as a server that went away would make them."""
+
+    def upload(self, path: str, files: Any, data: dict[str, str]) -> dict[str, Any]:
+        if path.endswith("/files"):
+            raise ServerError(0, "could not reach the server: ConnectionError")
+        return super().upload(path, files, data)
+
+
+@pytest.mark.live
+def test_an_upload_that_fails_mid_batch_stops_the_run_with_its_error(
+    embedded_server: LiveServer, tmp_path: Path
+) -> None:
+    # The uploads run on a thread of their own; their error must still reach the caller (`bgsite` exits 2 with it).
+    jobs = photo_jobs(tmp_path, 3)
+    client = RefusesLaterUploads(embedded_server.url, embedded_server.create_user("remove-refused"))
+    with pytest.raises(ServerError, match="could not reach"):
+        Run(client, {}, quiet=True, per_request=1).remove(jobs)
+    assert not any(job.done for job in jobs[1:])
