@@ -1,6 +1,7 @@
 """bgsite_client.remove: how `bgsite remove` splits a folder into upload requests, and (live) how it follows a
 batch while the batch uploads."""
 
+import itertools
 import threading
 import time
 from pathlib import Path
@@ -92,6 +93,24 @@ class RepliesAfterTheirCutouts(Server):
         return reply
 
 
+class DownloadsInPairs(Server):
+    """A client whose first two downloads each wait (up to WAIT_SECONDS) for the other to have begun."""
+
+    def __init__(self, url: str, key: str) -> None:
+        super().__init__(url, key)
+        self.pair, self.arrivals = threading.Barrier(2, timeout=WAIT_SECONDS), itertools.count()
+        self.met: list[bool] = []  # shared with clone(): whether each of the two saw the other begin
+
+    def download(self, path: str, target: Path) -> int:
+        if next(self.arrivals) < 2:
+            try:
+                self.pair.wait()
+                self.met.append(True)
+            except threading.BrokenBarrierError:
+                self.met.append(False)
+        return super().download(path, target)
+
+
 @pytest.mark.live
 def test_cutouts_are_saved_while_the_rest_of_the_batch_uploads(embedded_server: LiveServer, tmp_path: Path) -> None:
     # On a slow link the downloads must not wait for the last upload: here each later upload waits for a cutout to
@@ -135,3 +154,28 @@ def test_an_upload_that_fails_mid_batch_stops_the_run_with_its_error(
     with pytest.raises(ServerError, match="could not reach"):
         Run(client, {}, quiet=True, per_request=1).remove(jobs)
     assert not any(job.done for job in jobs[1:])
+
+
+@pytest.mark.live
+def test_cutouts_download_side_by_side(embedded_server: LiveServer, tmp_path: Path) -> None:
+    # One download at a time costs a round trip per cutout: 100 ms away, a run was held near 7 cutouts/s.
+    jobs = photo_jobs(tmp_path, 4)
+    client = DownloadsInPairs(embedded_server.url, embedded_server.create_user("remove-pairs"))
+    Run(client, {}, quiet=True).remove(jobs)
+    assert [job.done for job in jobs] == [True] * 4
+    assert client.met == [True, True]
+
+
+class DownloadsFail(Server):
+    def download(self, path: str, target: Path) -> int:
+        raise ServerError(0, "could not reach the server: ConnectionError")
+
+
+@pytest.mark.live
+def test_a_download_that_fails_stops_the_run_with_its_error(embedded_server: LiveServer, tmp_path: Path) -> None:
+    # The downloads run on threads of their own; their error must still reach the caller (`bgsite` exits 2 with it).
+    jobs = photo_jobs(tmp_path, 2)
+    client = DownloadsFail(embedded_server.url, embedded_server.create_user("remove-download-fails"))
+    with pytest.raises(ServerError, match="could not reach"):
+        Run(client, {}, quiet=True).remove(jobs)
+    assert not any(job.done for job in jobs)
