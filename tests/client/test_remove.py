@@ -179,3 +179,19 @@ def test_a_download_that_fails_stops_the_run_with_its_error(embedded_server: Liv
     with pytest.raises(ServerError, match="could not reach"):
         Run(client, {}, quiet=True).remove(jobs)
     assert not any(job.done for job in jobs)
+
+
+@pytest.mark.live
+def test_a_server_with_smaller_batches_gets_the_rest_in_new_ones(server_factory: Any, tmp_path: Path) -> None:
+    # The client starts with batches of PER_BATCH; the server's "the batch is full" refusals send the rest on
+    # to new batches, each uploaded while the one before it was followed to its end.
+    server = server_factory(MAX_ITEMS_PER_BATCH="3")
+    server.start()
+    try:
+        jobs = photo_jobs(tmp_path, 7)
+        run = Run(Server(server.url, server.create_user("remove-small-batches")), {}, quiet=True, per_request=2)
+        run.remove(jobs)
+    finally:
+        server.stop()
+    assert [job.done for job in jobs] == [True] * 7
+    assert len(run.batches) == 3 and len(set(run.batches)) == 3
