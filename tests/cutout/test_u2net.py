@@ -7,6 +7,7 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Iterator
+from contextlib import ExitStack
 from typing import Any
 
 import numpy as np
@@ -14,7 +15,7 @@ import pytest
 from django.conf import settings
 from PIL import Image
 
-from removal.cutout import pipeline, u2net
+from removal.cutout import cores, pipeline, u2net
 from removal.cutout.installed import model_weights
 from tests.conftest import photo_bytes
 
@@ -73,6 +74,24 @@ def test_a_photo_from_1920_pixels_gets_a_reduced_model_input_and_the_same_mask_t
     assert our_mask.tobytes() != their_mask.tobytes(), "the box reduce ran"
     assert np.abs(ours_ - theirs_).mean() < 0.5
     assert ((ours_ >= 128) == (theirs_ >= 128)).mean() > 0.998
+
+
+@pytest.mark.parametrize(("size", "exact"), [((4000, 3000), True), ((4032, 3024), True), ((3001, 1999), False)])
+def test_a_large_photos_mask_is_enlarged_in_bands_the_same_alone_or_beside_another(
+    size: tuple[int, int], exact: bool
+) -> None:
+    # From 1,920 pixels the mask is not rembg's byte for byte anyway (the reduced model input): it is enlarged in
+    # two bands, on two cores when they are idle; the bytes must not depend on whether they were.
+    mask = Image.fromarray(np.random.default_rng(0).integers(0, 256, (u2net.SIDE, u2net.SIDE), dtype=np.uint8))
+    alone = u2net.enlarged_mask(mask, size)
+    with ExitStack() as busy:
+        for _ in range(cores.CORES):
+            busy.enter_context(cores.counted_in_progress())
+        beside = u2net.enlarged_mask(mask, size)
+    whole = np.asarray(mask.resize(size, Image.Resampling.LANCZOS), dtype=np.int16)
+    assert alone.size == size and alone.tobytes() == beside.tobytes()
+    difference = np.abs(np.asarray(alone, dtype=np.int16) - whole)
+    assert difference.max() <= (0 if exact else 1)
 
 
 def test_the_bundled_model_runs_without_importing_rembg() -> None:
