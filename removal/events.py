@@ -10,6 +10,7 @@ import asyncio
 import logging
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from asgiref.sync import async_to_sync, sync_to_async
@@ -35,22 +36,31 @@ def item_changed(*, item_id: uuid.UUID, state: Any = None) -> None:
 
     `state` is the Item as it was at the change; without it, the current row is sent.
     """
-    from removal import selectors, serializers
     from removal.models import Item
 
     item = state or Item.objects.select_related("batch").filter(pk=item_id).first()
-    if item is None:
-        return
-    counts = selectors.batch_counts(item.batch)
-    publish(
-        batch_group(item.batch_id),
-        {
-            "type": "batch.event",
-            "event": "item",
-            "item": serializers.serialize_item(item),
-            "batch": serializers.serialize_batch_summary(item.batch, counts),
-        },
-    )
+    if item is not None:
+        items_changed([item])
+
+
+def items_changed(items: Sequence[Any]) -> None:
+    """item_changed for each of `items` (Items as they were at the change), each batch's totals read once: an
+    upload request of a hundred photos is one counts query, not a hundred."""
+    from removal import selectors, serializers
+
+    counts: dict[uuid.UUID, Any] = {}
+    for item in items:
+        if item.batch_id not in counts:
+            counts[item.batch_id] = selectors.batch_counts(item.batch)
+        publish(
+            batch_group(item.batch_id),
+            {
+                "type": "batch.event",
+                "event": "item",
+                "item": serializers.serialize_item(item),
+                "batch": serializers.serialize_batch_summary(item.batch, counts[item.batch_id]),
+            },
+        )
 
 
 def item_progress(item: Any, done: int, total: int) -> None:

@@ -168,8 +168,7 @@ def batch_add_files(*, batch: Batch, files: list[Any]) -> tuple[list[Item], list
             if not _reuse_earlier_result(item, now):
                 item.task_id = enqueue_processing(item.id, kind=batch.kind)
         Item.objects.bulk_create(items)
-        for item in items:
-            announce_after_commit(item)
+        announce_after_commit(*items)
         if any(item.cached for item in items):  # the batch may be finished already
             transaction.on_commit(functools.partial(notify_if_batch_finished, batch))
     return items, rejected

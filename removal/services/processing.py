@@ -65,14 +65,14 @@ def enqueue_processing(item_id: uuid.UUID, *, kind: str, delay_seconds: float = 
     return uuid.UUID(str(job.enqueue(str(item_id)).id))
 
 
-def announce_after_commit(item: Item) -> None:
-    """Publish the item as it is now, once the transaction commits.
+def announce_after_commit(*items: Item) -> None:
+    """Publish the items as they are now, once the transaction commits (their batch's counts read once).
 
-    The state is captured here: by the time the commit runs, a worker may
-    already have moved the item on, and every state must reach the page.
+    The states are captured here: by the time the commit runs, a worker may
+    already have moved an item on, and every state must reach the page.
     """
-    snapshot = copy.copy(item)
-    transaction.on_commit(lambda: events.item_changed(item_id=item.id, state=snapshot))
+    snapshots = [copy.copy(item) for item in items]
+    transaction.on_commit(lambda: events.items_changed(snapshots))
 
 
 def item_process(*, item_id: str) -> None:

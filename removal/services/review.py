@@ -68,5 +68,5 @@ def batch_improve(*, batch: Batch, quality: str = IMPROVED_QUALITY) -> list[Item
                     "task_id",
                 ]
             )
-            announce_after_commit(item)
+        announce_after_commit(*items)
     return items

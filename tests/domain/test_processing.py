@@ -10,7 +10,8 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django_tasks_db.models import DBTaskResult
@@ -61,6 +62,28 @@ def test_the_events_of_an_item_show_it_as_recorded(user: Any) -> None:
     assert done["item"] == serializers.serialize_item(item)
     assert done["item"]["status"] == Status.DONE and done["item"]["confidence"] is not None
     assert done["batch"]["counts"]["done"] == 1
+
+
+def test_an_upload_announces_each_photo_with_its_batchs_counts_read_once(
+    user: Any, django_capture_on_commit_callbacks: Any
+) -> None:
+    """A request of many photos: an event per photo, all with the batch's totals from one counts query."""
+    batch = services.batch_create(owner=user)
+    layer = get_channel_layer()
+    channel = async_to_sync(layer.new_channel)()
+    async_to_sync(layer.group_add)(events.batch_group(batch.id), channel)
+    uploads = [
+        SimpleUploadedFile(f"p{index}.jpg", photo_bytes("coffee.png", size=(160 + index, 120))) for index in range(5)
+    ]
+    with django_capture_on_commit_callbacks(execute=False) as announcements:
+        items, _ = services.batch_add_files(batch=batch, files=uploads)
+    with CaptureQueriesContext(connection) as queries:
+        for announce in announcements:
+            announce()
+    sent = [async_to_sync(layer.receive)(channel) for _ in items]
+    assert [event["item"]["id"] for event in sent] == [str(item.id) for item in items]
+    assert all(event["batch"]["counts"]["queued"] == 5 for event in sent)
+    assert sum('AS "flagged"' in query["sql"] for query in queries.captured_queries) == 1  # selectors.batch_counts
 
 
 def test_a_finished_item_is_never_processed_again(user: Any) -> None:
