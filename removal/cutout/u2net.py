@@ -39,40 +39,36 @@ SIDE_BY_SIDE_TOLERANCE = 1e-2
 
 
 # The model's input is resized in two bands of rows, side by side where a core is idle (removal.cutout.cores):
-# Pillow's LANCZOS reduction with a `box` reads the rows around the band that the whole resize would, so the
+# Pillow's LANCZOS resize with a `box` reads the rows around the band that the whole resize would, so the
 # bands join into the very same pixels (tests/cutout/test_u2net.py), in about half the time on two cores.
-INPUT_BAND_TOPS = range(0, SIDE, SIDE // 2)
-
-
-def _model_input_rows(band: tuple[Image.Image, int]) -> np.ndarray:
-    """Rows top .. top + SIDE / 2 of the photo resized to the model's SIDE x SIDE."""
-    rgb, top = band
-    rows = SIDE // 2
-    box = (0, top * rgb.height / SIDE, rgb.width, (top + rows) * rgb.height / SIDE)
-    return np.asarray(rgb.resize((SIDE, rows), Image.Resampling.LANCZOS, box=box, reducing_gap=REDUCING_GAP))
-
-
 # The mask of a photo from 2 x REDUCING_GAP model sides (1,920 pixels), whose mask is not rembg's byte for byte
-# anyway (see model_input), is enlarged in two bands of rows, side by side where a core is idle: at 12 MP about
-# half of its 43 ms on two cores. Always in bands there, so a photo's mask is the same alone or beside another;
-# below, one LANCZOS resize as rembg's (a band's edge that is no exact source row moves some levels by one).
+# anyway (see model_input), is enlarged in two bands too: at 12 MP about half of its 43 ms on two cores. Always in
+# bands there, so a photo's mask is the same alone or beside another; below, one LANCZOS resize as rembg's (a
+# band's edge that is no exact source row moves some levels by one).
 BANDED_MASK_SIDE = int(2 * REDUCING_GAP * SIDE)
 
 
-def _mask_rows(band: tuple[Image.Image, tuple[int, int], int, int]) -> np.ndarray:
-    """Rows top .. bottom of the model's mask enlarged to `size`."""
-    mask, (width, height), top, bottom = band
-    box = (0, top * mask.height / height, mask.width, bottom * mask.height / height)
-    return np.asarray(mask.resize((width, bottom - top), Image.Resampling.LANCZOS, box=box))
+def _resized_rows(band: tuple[Image.Image, tuple[int, int], int, int, float | None]) -> np.ndarray:
+    """Rows top .. bottom of `image` resized to `size` (LANCZOS, with `reducing_gap`), from the box of its rows
+    that the whole resize would read them from."""
+    image, (width, height), top, bottom, reducing_gap = band
+    box = (0, top * image.height / height, image.width, bottom * image.height / height)
+    resized = image.resize((width, bottom - top), Image.Resampling.LANCZOS, box=box, reducing_gap=reducing_gap)
+    return np.asarray(resized)
+
+
+def _resized_in_two_bands(image: Image.Image, size: tuple[int, int], reducing_gap: float | None = None) -> np.ndarray:
+    """`image` resized to `size` as the pixels of two bands of rows, each on a core where one is idle."""
+    middle = size[1] // 2
+    bands = [(image, size, 0, middle, reducing_gap), (image, size, middle, size[1], reducing_gap)]
+    return np.concatenate(cores.each_on_a_core(_resized_rows, bands))
 
 
 def enlarged_mask(mask: Image.Image, size: tuple[int, int]) -> Image.Image:
     """The model's mask at the photo's size (LANCZOS), in two bands of rows for a large photo."""
     if max(size) < BANDED_MASK_SIDE or size[1] < 2:
         return mask.resize(size, Image.Resampling.LANCZOS)
-    middle = size[1] // 2
-    bands = [(mask, size, 0, middle), (mask, size, middle, size[1])]
-    return Image.fromarray(np.concatenate(cores.each_on_a_core(_mask_rows, bands)), mode="L")
+    return Image.fromarray(_resized_in_two_bands(mask, size), mode="L")
 
 
 class U2netSession:
@@ -99,7 +95,7 @@ class U2netSession:
         rembg's and the masks as good (docs/benchmarks.md); a smaller photo gets rembg's input byte for byte."""
         rgb = image if image.mode == "RGB" else image.convert("RGB")
         rgb.load()  # a file not yet read is read once here, not by both bands at once
-        pixels = np.concatenate(cores.each_on_a_core(_model_input_rows, [(rgb, top) for top in INPUT_BAND_TOPS]))
+        pixels = _resized_in_two_bands(rgb, (SIDE, SIDE), REDUCING_GAP)
         # rembg's arithmetic, ((p / max) - mean) / std in float64 then float32, done once per channel and level
         # (256 values) and looked up for every pixel: the same numbers in a fraction of the time.
         levels = np.arange(256)[:, None] / max(int(pixels.max()), 1e-6)
