@@ -322,7 +322,7 @@ ORT_LAYOUT = env.str("ORT_LAYOUT", default="auto").lower()
 ORT_MAX_BATCH = env.int("ORT_MAX_BATCH", default=1)
 ORT_BATCH_WAIT_MS = env.float("ORT_BATCH_WAIT_MS", default=5)
 # The GIL's switch interval (ms) in a process of worker threads. Unset: 1 on the shared layout (a GPU), where the
-# threads take the GIL back after every few-ms model run (14 % more bulk on an H200), else Python's own (5).
+# threads take the GIL back after every few-ms model run (0-14 % more bulk on an H200), else Python's own (5).
 GIL_SWITCH_INTERVAL_MS = env.float("GIL_SWITCH_INTERVAL_MS", default=None)
 U2NET_HOME = Path(env.str("U2NET_HOME", default=str(BASE_DIR / ".cache" / "u2net"))).resolve()
 # zlib-ng's deflate level for PNG cutouts (removal/cutout/png.py): 3, its DEFAULT_LEVEL, makes

@@ -37,9 +37,10 @@ LAYOUTS = ("auto", PER_THREAD, SHARED)
 # The GIL's switch interval for a process of worker threads on the shared layout (a GPU), unless
 # GIL_SWITCH_INTERVAL_MS says otherwise. There each model run is a few ms on the device between stages that
 # hold the GIL, so a thread asks for it back far more often, and waits up to the interval (Python's is 5 ms)
-# behind one that holds it (the web side, the ORM). Measured on an H200 with 16 cores, 8 worker threads: 1 ms
-# made the server's bulk 14 % faster (27.4 against 23.7 images/s); on 2 CPU cores (per-thread) it cost 2 %,
-# so that layout keeps Python's own (docs/benchmarks.md#on-a-gpu).
+# behind one that holds it (the web side, the ORM). Measured on H200s with 16 cores, 8 worker threads: 1 ms
+# made the server's bulk 14 % faster in one run (27.4 against 23.7 images/s, the interval set from outside) and
+# 0-4 % in another (bgsite setting it, within what servers minutes apart differ by); on 2 CPU cores
+# (per-thread) it cost 2 %, so that layout keeps Python's own (docs/benchmarks.md#on-a-gpu).
 SHARED_SWITCH_INTERVAL_MS = 1.0
 
 
