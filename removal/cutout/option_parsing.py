@@ -19,6 +19,11 @@ from removal.cutout.installed import installed_models
 AUTO_FORMAT = "auto"
 
 
+# The sizes that cap a cutout's pixels, as remove.bg defines them: "preview" at most 0.25 megapixels, and its
+# older names "medium" (1.5) and "hd" (4), which clients written for it still send.
+SIZE_PIXELS = {"preview": 250_000, "medium": 1_500_000, "hd": 4_000_000}
+
+
 TRUE_WORDS = {"1", "true", "yes", "on"}
 
 
@@ -130,10 +135,13 @@ def parse_size(option: Option, params: Mapping[str, Any], values: dict[str, Any]
     size = option.aliases.get(size, size)
     if size == "preview":
         values["size_preview"] = True
+    elif size in SIZE_PIXELS:
+        values["size_max_pixels"] = SIZE_PIXELS[size]
     elif size != "full":
         bound = re.fullmatch(r"(\d{1,5})x(\d{1,5})", size)
         if bound is None or 0 in (int(bound.group(1)), int(bound.group(2))):
-            raise InvalidOption(f"size: must be preview, full or WIDTHxHEIGHT like 800x600, not {size!r}")
+            words = ", ".join(option.values)
+            raise InvalidOption(f"size: must be {words} or WIDTHxHEIGHT like 800x600, not {size!r}")
         values["size_bound"] = (int(bound.group(1)), int(bound.group(2)))
 
 

@@ -20,6 +20,7 @@ from typing import Any
 
 from removal.cutout.option_parsing import (
     AUTO_FORMAT,
+    SIZE_PIXELS,
     Option,
     ParseContext,
     background_elsewhere,
@@ -46,7 +47,7 @@ FORMATS = {
 }
 
 
-PREVIEW_PIXELS = 250_000  # "preview": at most 0.25 megapixels, as remove.bg
+PREVIEW_PIXELS = SIZE_PIXELS["preview"]
 
 
 # remove.bg parameters this server does not offer (a 400 naming them rather than a silent difference).
@@ -70,6 +71,8 @@ class Options:
     # None: full size; else (max width, max height) to fit within.
     size_bound: tuple[int, int] | None = None
     size_preview: bool = False
+    # None: no cap; else at most this many pixels (SIZE_PIXELS: remove.bg's "medium" and "hd").
+    size_max_pixels: int | None = None
     model: str = ""
     # rembg's alpha matting: (foreground threshold, background threshold, erode size), or None.
     alpha_matting: tuple[int, int, int] | None = None
@@ -173,15 +176,15 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "size",
         summary="preview, full, or WIDTHxHEIGHT to fit within.",
-        doc_values="`full`, `preview` (at most 0.25 megapixels), or `WIDTHxHEIGHT` to fit within (never enlarged)",
+        doc_values="`full`, `preview` (at most 0.25 megapixels), remove.bg's `medium` (at most 1.5) and `hd` (at "
+        "most 4), or `WIDTHxHEIGHT` to fit within (never enlarged)",
         doc_default="`full`",
-        values=("preview", "full"),
-        # remove.bg's size names: those above 0.25 megapixels are our full size.
-        aliases={"small": "preview", "regular": "preview"}
-        | {name: "full" for name in ("auto", "4k", "hd", "medium", "50mp")},
+        values=("preview", "medium", "hd", "full"),
+        # remove.bg's other size names: "small" and "regular" are its preview, the rest its full size.
+        aliases={"small": "preview", "regular": "preview"} | {name: "full" for name in ("auto", "4k", "50mp")},
         pattern="[0-9]{1,5}x[0-9]{1,5}",
         default="full",
-        sets=("size_bound", "size_preview"),
+        sets=("size_bound", "size_preview", "size_max_pixels"),
         labels={"full": gettext_noop("Full size"), "preview": gettext_noop("Preview (0.25 MP)")},
         parse=parse_size,
     ),

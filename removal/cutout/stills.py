@@ -137,8 +137,9 @@ def fit_size(image: Image.Image, options: Options) -> Image.Image:
     """Scale down (never up) to the requested size before the model runs."""
     width, height = image.size
     scale = 1.0
-    if options.size_preview and width * height > PREVIEW_PIXELS:
-        scale = math.sqrt(PREVIEW_PIXELS / (width * height))
+    most_pixels = PREVIEW_PIXELS if options.size_preview else options.size_max_pixels
+    if most_pixels is not None and width * height > most_pixels:
+        scale = math.sqrt(most_pixels / (width * height))
     if options.size_bound is not None:
         scale = min(scale, options.size_bound[0] / width, options.size_bound[1] / height)
     if scale >= 1:

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
-from removal.cutout import pipeline
+from removal.cutout import pipeline, stills
 from removal.cutout.installed import MEASURED_QUALITY
 from removal.cutout.option_parsing import InvalidOption
 from removal.cutout.options import OPTIONS, Options, options_table, parse_options
@@ -63,7 +63,11 @@ def test_defaults_are_a_full_size_transparent_png() -> None:
         ({"crop": "true", "crop_margin": "10%"}, {"crop": True, "crop_margin": 10, "crop_margin_percent": True}),
         ({"crop": True, "crop_margin": "25px"}, {"crop": True, "crop_margin": 25, "crop_margin_percent": False}),
         ({"channels": "alpha"}, {"channels": "alpha"}),
-        ({"size": "preview"}, {"size_preview": True}),
+        ({"size": "preview"}, {"size_preview": True, "size_max_pixels": None}),
+        ({"size": "regular"}, {"size_preview": True}),
+        ({"size": "medium"}, {"size_preview": False, "size_max_pixels": 1_500_000}),
+        ({"size": "HD"}, {"size_max_pixels": 4_000_000}),
+        ({"size": "4k"}, {"size_preview": False, "size_max_pixels": None, "size_bound": None}),
         ({"size": "800x600"}, {"size_bound": (800, 600)}),
     ],
 )
@@ -136,13 +140,23 @@ def test_crop_to_the_subject_with_a_margin(session: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    ("size", "expected"), [("preview", (577, 433)), ("200x200", (200, 150)), ("2000x2000", (1280, 960))]
+    ("size", "expected"),
+    [("preview", (577, 433)), ("200x200", (200, 150)), ("2000x2000", (1280, 960)), ("medium", (1280, 960))],
 )
 def test_size(session: Any, size: str, expected: tuple[int, int]) -> None:
     data = photo_bytes("coffee.png", size=(1280, 960))
     cutout = pipeline.cut_out(data, session=session, max_pixels=50_000_000, compress_level=1, options=parse(size=size))
     assert (cutout.width, cutout.height) == expected
     assert cutout.width * cutout.height <= 250_000 or size != "preview"
+
+
+@pytest.mark.parametrize(("size", "expected"), [("medium", (1414, 1060)), ("hd", (2309, 1732)), ("full", (2400, 1800))])
+def test_remove_bg_older_sizes_cap_the_pixels_and_keep_the_shape(size: str, expected: tuple[int, int]) -> None:
+    """remove.bg's "medium" is at most 1.5 megapixels and "hd" at most 4; a 4.3 MP photo is scaled down to them."""
+    photo = Image.new("RGB", (2400, 1800))
+    fitted = stills.fit_size(photo, parse(size=size))
+    assert fitted.size == expected
+    assert fitted.width * fitted.height <= {"medium": 1_500_000, "hd": 4_000_000}.get(size, photo.width * photo.height)
 
 
 @pytest.mark.django_db

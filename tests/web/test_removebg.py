@@ -97,6 +97,23 @@ def test_alpha_channel_and_preview(embedded_server: LiveServer, key: str) -> Non
         assert image.mode == "L" and image.width * image.height <= 250_000
 
 
+def test_hd_as_remove_bg_clients_ask_for_it_is_at_most_4_megapixels(embedded_server: LiveServer, key: str) -> None:
+    """The `removebg` package on PyPI documents "hd = 4 MP" and sends it as a form field, as here."""
+    photo = photo_bytes("coffee.png", size=(2600, 1950))
+    response = requests.post(
+        f"{embedded_server.url}/v1.0/removebg",
+        files={"image_file": ("big.jpg", photo)},
+        data={"size": "hd"},
+        headers={"X-Api-Key": key},
+        timeout=120,
+    )
+    assert response.status_code == 200, response.text
+    width, height = int(response.headers["X-Width"]), int(response.headers["X-Height"])
+    assert (width, height) == (2309, 1732) and response.headers["X-Credits-Charged"] == "1"
+    with Image.open(io.BytesIO(response.content)) as image:
+        assert image.size == (width, height)
+
+
 @pytest.mark.parametrize(
     ("data", "headers", "status", "code", "title"),
     [
