@@ -21,6 +21,20 @@ def key(embedded_server: LiveServer) -> str:
     return embedded_server.create_user("removebg")
 
 
+def send_file(
+    server: LiveServer, key: str, photo: bytes, data: dict[str, str], timeout: float = 60
+) -> requests.Response:
+    """`photo` sent as remove.bg's clients send a file: `image_file`, the options as form fields, the key in
+    X-Api-Key."""
+    return requests.post(
+        f"{server.url}/v1.0/removebg",
+        files={"image_file": ("photo.jpg", photo)},
+        data=data,
+        headers={"X-Api-Key": key},
+        timeout=timeout,
+    )
+
+
 def test_sample_code_upload(embedded_server: LiveServer, key: str, tmp_path: Path) -> None:
     source = tmp_path / "file.jpg"
     source.write_bytes(PHOTO)
@@ -86,13 +100,7 @@ def test_json_reply_base64_input_and_options(embedded_server: LiveServer, key: s
 
 def test_alpha_channel_and_preview(embedded_server: LiveServer, key: str) -> None:
     big = photo_bytes("coffee.png", size=(1280, 960))
-    response = requests.post(
-        f"{embedded_server.url}/v1.0/removebg",
-        files={"image_file": ("big.jpg", big)},
-        data={"size": "preview", "channels": "alpha"},
-        headers={"X-Api-Key": key},
-        timeout=60,
-    )
+    response = send_file(embedded_server, key, big, {"size": "preview", "channels": "alpha"})
     with Image.open(io.BytesIO(response.content)) as image:
         assert image.mode == "L" and image.width * image.height <= 250_000
 
@@ -100,13 +108,7 @@ def test_alpha_channel_and_preview(embedded_server: LiveServer, key: str) -> Non
 def test_hd_as_remove_bg_clients_ask_for_it_is_at_most_4_megapixels(embedded_server: LiveServer, key: str) -> None:
     """The `removebg` package on PyPI documents "hd = 4 MP" and sends it as a form field, as here."""
     photo = photo_bytes("coffee.png", size=(2600, 1950))
-    response = requests.post(
-        f"{embedded_server.url}/v1.0/removebg",
-        files={"image_file": ("big.jpg", photo)},
-        data={"size": "hd"},
-        headers={"X-Api-Key": key},
-        timeout=120,
-    )
+    response = send_file(embedded_server, key, photo, {"size": "hd"}, timeout=120)
     assert response.status_code == 200, response.text
     width, height = int(response.headers["X-Width"]), int(response.headers["X-Height"])
     assert (width, height) == (2309, 1732) and response.headers["X-Credits-Charged"] == "1"
@@ -158,13 +160,7 @@ def test_account(embedded_server: LiveServer, key: str) -> None:
 
 
 def test_roi_scale_position_as_remove_bg_names_them(embedded_server: LiveServer, key: str) -> None:
-    response = requests.post(
-        f"{embedded_server.url}/v1.0/removebg",
-        files={"image_file": ("a.jpg", PHOTO)},
-        data={"roi": "0% 0% 100% 100%", "scale": "50%", "position": "center"},
-        headers={"X-Api-Key": key},
-        timeout=60,
-    )
+    response = send_file(embedded_server, key, PHOTO, {"roi": "0% 0% 100% 100%", "scale": "50%", "position": "center"})
     assert response.status_code == 200, response.text
     width, height = int(response.headers["X-Foreground-Width"]), int(response.headers["X-Foreground-Height"])
     assert max(width / 400, height / 300) == pytest.approx(0.5, abs=0.03)
@@ -173,13 +169,7 @@ def test_roi_scale_position_as_remove_bg_names_them(embedded_server: LiveServer,
 def test_zip_format_holds_color_and_alpha(embedded_server: LiveServer, key: str) -> None:
     import zipfile
 
-    response = requests.post(
-        f"{embedded_server.url}/v1.0/removebg",
-        files={"image_file": ("a.jpg", PHOTO)},
-        data={"format": "zip"},
-        headers={"X-Api-Key": key},
-        timeout=60,
-    )
+    response = send_file(embedded_server, key, PHOTO, {"format": "zip"})
     assert response.status_code == 200 and response.headers["Content-Type"] == "application/zip"
     with zipfile.ZipFile(io.BytesIO(response.content)) as bundle:
         assert sorted(bundle.namelist()) == ["alpha.png", "color.jpg"]
