@@ -198,7 +198,7 @@ def parse_shadow(option: Option, params: Mapping[str, Any], values: dict[str, An
     shadow = _text(params, "add_shadow", _text(params, "shadow", "false")).lower()
     if shadow not in TRUE_WORDS | FALSE_WORDS:
         raise InvalidOption(f"add_shadow: must be true or false, not {shadow!r}")
-    if shadow in TRUE_WORDS or params.get("shadow_type"):
+    if shadow in TRUE_WORDS or _text(params, "shadow_type", ""):
         values["shadow_opacity"] = _number(params, "shadow_opacity", 50, 0, 100)
 
 
@@ -236,9 +236,16 @@ def _number(params: Mapping[str, Any], name: str, default: int, low: int, high: 
     return int(text)
 
 
+def is_blank(value: Any) -> bool:
+    """Absent, or sent empty (a form's blank field, which some clients send for every option they were not
+    given): either way the option's default applies."""
+    return value is None or (isinstance(value, str) and not value.strip())
+
+
 def _text(params: Mapping[str, Any], name: str, default: str) -> str:
+    """The parameter as text; `default` when it is blank (is_blank)."""
     value = params.get(name)
-    if value is None:
+    if is_blank(value):
         return default
     if isinstance(value, bool):
         return "true" if value else "false"

@@ -24,6 +24,7 @@ from removal.cutout.option_parsing import (
     Option,
     ParseContext,
     background_elsewhere,
+    is_blank,
     parse_alpha_matting,
     parse_bg_color,
     parse_crop_margin,
@@ -330,7 +331,7 @@ def removebg_params(params: Mapping[str, Any]) -> dict[str, Any]:
         for name in (option.name, *option.params)
         if name in params
     }
-    return {**shared, "format": params.get("format") or AUTO_FORMAT}
+    return {**shared, "format": AUTO_FORMAT if is_blank(params.get("format")) else params["format"]}
 
 
 def not_applicable(options: "Options", *, video: bool) -> list[str]:

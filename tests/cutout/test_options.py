@@ -78,6 +78,12 @@ def test_valid_values(params: dict[str, Any], expected: dict[str, Any]) -> None:
     assert Options.from_json(options.to_json()) == options
 
 
+@pytest.mark.parametrize("name", sorted({name for option in OPTIONS for name in (option.name, *option.params)}))
+def test_an_option_sent_empty_counts_as_not_sent(name: str) -> None:
+    """Some clients send every form field they know, blank when not given (`size=`, `channels=`)."""
+    assert parse(**{name: ""}) == parse(**{name: "  "}) == parse()
+
+
 @pytest.mark.parametrize(
     ("params", "field"),
     [

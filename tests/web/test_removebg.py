@@ -116,6 +116,14 @@ def test_hd_as_remove_bg_clients_ask_for_it_is_at_most_4_megapixels(embedded_ser
         assert image.size == (width, height)
 
 
+def test_a_client_that_sends_every_field_blank_gets_the_defaults(embedded_server: LiveServer, key: str) -> None:
+    fields = ("size", "type", "format", "channels", "bg_color", "crop", "crop_margin", "scale", "position", "roi")
+    response = send_file(embedded_server, key, PHOTO, dict.fromkeys(fields, ""))
+    assert response.status_code == 200, response.text
+    with Image.open(io.BytesIO(response.content)) as image:
+        assert (image.format, image.mode, image.size) == ("PNG", "RGBA", (400, 300))
+
+
 @pytest.mark.parametrize(
     ("data", "headers", "status", "code", "title"),
     [
