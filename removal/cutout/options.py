@@ -176,7 +176,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "size",
-        summary="preview, full, or WIDTHxHEIGHT to fit within.",
+        summary="preview (0.25 MP), medium (1.5 MP), hd (4 MP), full, or WIDTHxHEIGHT to fit within.",
         doc_values="`full`, `preview` (at most 0.25 megapixels), remove.bg's `medium` (at most 1.5) and `hd` (at "
         "most 4), or `WIDTHxHEIGHT` to fit within (never enlarged)",
         doc_default="`full`",
