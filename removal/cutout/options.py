@@ -21,6 +21,7 @@ from typing import Any
 from removal.cutout.option_parsing import (
     AUTO_FORMAT,
     SIZE_PIXELS,
+    TRUE_WORDS,
     Option,
     ParseContext,
     background_elsewhere,
@@ -51,8 +52,9 @@ FORMATS = {
 PREVIEW_PIXELS = SIZE_PIXELS["preview"]
 
 
-# remove.bg parameters this server does not offer (a 400 naming them rather than a silent difference).
-REMOVEBG_UNSUPPORTED = ("semitransparency",)
+# remove.bg's switches this server does not offer, with remove.bg's default for each: sent set to it, a switch asks
+# for nothing else and is taken; set otherwise, a 400 names it rather than a silent difference.
+REMOVEBG_UNSUPPORTED = {"semitransparency": True}
 
 
 def gettext_noop(label: str) -> str:
@@ -332,6 +334,17 @@ def removebg_params(params: Mapping[str, Any]) -> dict[str, Any]:
         if name in params
     }
     return {**shared, "format": AUTO_FORMAT if is_blank(params.get("format")) else params["format"]}
+
+
+def removebg_refusals(params: Mapping[str, Any]) -> list[str]:
+    """Why each remove.bg switch in `params` set to what this server does not offer is refused."""
+    refusals = []
+    for name, default in REMOVEBG_UNSUPPORTED.items():
+        value = params.get(name)
+        if not is_blank(value) and (str(value).strip().lower() in TRUE_WORDS) != default:
+            words = str(default).lower()
+            refusals.append(f"{name}: only {words} (remove.bg's default) is offered by this server, not {value!r}")
+    return refusals
 
 
 def not_applicable(options: "Options", *, video: bool) -> list[str]:

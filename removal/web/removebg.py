@@ -30,7 +30,7 @@ from PIL import Image
 
 from accounts.auth import user_for_api_request
 from removal import events, serializers, services
-from removal.cutout.options import REMOVEBG_UNSUPPORTED, Options, removebg_params
+from removal.cutout.options import Options, removebg_params, removebg_refusals
 from removal.errors import BadRequest
 from removal.models import Item
 from removal.ops import limits
@@ -84,9 +84,8 @@ def _accept(
     requested_type = str(params.get("type") or "auto").lower()
     if requested_type not in TYPES:
         raise BadRequest(f"type: must be one of {', '.join(sorted(TYPES))}")
-    for name in REMOVEBG_UNSUPPORTED:
-        if params.get(name):
-            raise BadRequest(f"{name}: not supported by this server")
+    if refusals := removebg_refusals(params):
+        raise BadRequest(refusals[0])
     background = inputs.background_image(request, params)
     options = inputs.request_options(removebg_params(params), background=background)
     limits.check_new_work(user, images=1, options=options)

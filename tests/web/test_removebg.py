@@ -116,6 +116,12 @@ def test_hd_as_remove_bg_clients_ask_for_it_is_at_most_4_megapixels(embedded_ser
         assert image.size == (width, height)
 
 
+def test_semitransparency_sent_as_remove_bg_s_default_is_taken(embedded_server: LiveServer, key: str) -> None:
+    """remove.bg's default is true; a client that sends it explicitly asks for nothing else."""
+    response = send_file(embedded_server, key, PHOTO, {"semitransparency": "true"})
+    assert response.status_code == 200, response.text
+
+
 def test_a_client_that_sends_every_field_blank_gets_the_defaults(embedded_server: LiveServer, key: str) -> None:
     fields = ("size", "type", "format", "channels", "bg_color", "crop", "crop_margin", "scale", "position", "roi")
     response = send_file(embedded_server, key, PHOTO, dict.fromkeys(fields, ""))
@@ -142,6 +148,7 @@ def test_a_client_that_sends_every_field_blank_gets_the_defaults(embedded_server
         ),
         ({"image_file_b64": "AA==", "channels": "rgb"}, None, 400, "invalid_parameter", "channels:"),
         ({"image_file_b64": "AA==", "type": "planet"}, None, 400, "invalid_parameter", "type:"),
+        ({"image_file_b64": "AA==", "semitransparency": "false"}, None, 400, "invalid_parameter", "semitransparency:"),
     ],
 )
 def test_errors_have_remove_bg_shape(
