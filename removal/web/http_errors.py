@@ -14,6 +14,7 @@ Django would skip without a word, for the views to report).
 """
 
 import logging
+import math
 import re
 import time
 from collections.abc import Awaitable, Callable
@@ -108,10 +109,7 @@ def as_api_error(exc: Exception) -> ApiError | None:
         message = "the database is busy or unreachable; try again in a few seconds"
         return ServiceUnavailable(message, headers={"Retry-After": str(DATABASE_RETRY_SECONDS)})
     if isinstance(exc, RequestDataTooBig):
-        return PayloadTooLarge(
-            f"the request body is too large (form fields and JSON: {settings.DATA_UPLOAD_MAX_MEMORY_SIZE / 1e6:g} MB "
-            "at most; send images as files)"
-        )
+        return fields_too_large(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
     return None
 
 
@@ -166,6 +164,20 @@ def max_body_bytes(path: str) -> int:
     """The largest request body accepted at `path`: one rule for every endpoint."""
     images = settings.MAX_FILES_PER_REQUEST if path.startswith(BATCH_UPLOAD_PATH_PREFIX) else 2
     return images * settings.MAX_UPLOAD_BYTES + settings.DATA_UPLOAD_MAX_MEMORY_SIZE + BODY_SLACK_BYTES
+
+
+def max_fields_bytes(path: str) -> int:
+    """The most a JSON or url-encoded body may hold at `path`: Django's DATA_UPLOAD_MAX_MEMORY_SIZE, and at
+    remove.bg's path an image of MAX_UPLOAD_BYTES in base64 besides (image_file_b64, which remove.bg's clients
+    send in such bodies)."""
+    base64_image = 4 * math.ceil(settings.MAX_UPLOAD_BYTES / 3) if path.startswith(REMOVEBG_PREFIX) else 0
+    return settings.DATA_UPLOAD_MAX_MEMORY_SIZE + base64_image
+
+
+def fields_too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"the request body is too large (form fields and JSON: {limit / 1e6:g} MB at most; send images as files)"
+    )
 
 
 def body_too_large(path: str) -> PayloadTooLarge:

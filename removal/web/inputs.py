@@ -19,7 +19,7 @@ from urllib.parse import unquote, urlsplit
 from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
-from django.http import HttpRequest
+from django.http import HttpRequest, QueryDict
 
 from bgsite.multipart_watch import DROPPED_PARTS_SCOPE_KEY
 from removal import fetch, selectors, services
@@ -27,13 +27,14 @@ from removal.cutout import pipeline
 from removal.cutout.option_parsing import TRUE_WORDS
 from removal.cutout.options import Options, parse_options
 from removal.errors import BadRequest, MethodNotAllowed, PayloadTooLarge
+from removal.web.http_errors import fields_too_large, max_fields_bytes
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 # Arrays and objects inside each other in a JSON body. Our bodies are one flat object;
 # json.loads on a few thousand levels raises RecursionError (a 500), so deeper ones are
-# refused before parsing. The body's size is bounded by DATA_UPLOAD_MAX_MEMORY_SIZE.
+# refused before parsing. The body's size is bounded by max_fields_bytes.
 JSON_MAX_DEPTH = 32
 # A string (to skip, also when unterminated: one pass, never backtracking) or a bracket.
 JSON_TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.S)
@@ -55,18 +56,35 @@ def request_parameters(request: HttpRequest) -> dict[str, Any]:
     params: dict[str, Any] = request.GET.dict()
     if request.method == "POST":
         if request.content_type == "application/json":
-            if json_depth_over(request.body, JSON_MAX_DEPTH):
-                raise BadRequest(f"the JSON body nests arrays or objects more than {JSON_MAX_DEPTH} deep")
-            try:
-                body = json.loads(request.body or b"{}")
-            except ValueError:
-                raise BadRequest("the request body is not valid JSON") from None
-            if not isinstance(body, dict):
-                raise BadRequest('the JSON body must be an object, e.g. {"img": "https://..."}')
-            params.update(body)
+            params.update(_json_object(_fields_body(request)))
+        elif request.content_type == "application/x-www-form-urlencoded":
+            params.update(QueryDict(_fields_body(request), encoding=request.encoding).dict())
         else:
             params.update(request.POST.dict())
     return params
+
+
+def _fields_body(request: HttpRequest) -> bytes:
+    """A JSON or url-encoded body, whole: read by Django up to its DATA_UPLOAD_MAX_MEMORY_SIZE, and here up to
+    max_fields_bytes where an image may come in a field (remove.bg's image_file_b64)."""
+    length = int(request.META.get("CONTENT_LENGTH") or 0)  # always given: bgsite.asgi_handler
+    if length <= settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+        return request.body
+    if length > (limit := max_fields_bytes(request.path)):
+        raise fields_too_large(limit)
+    return request.read()
+
+
+def _json_object(body: bytes) -> dict[str, Any]:
+    if json_depth_over(body, JSON_MAX_DEPTH):
+        raise BadRequest(f"the JSON body nests arrays or objects more than {JSON_MAX_DEPTH} deep")
+    try:
+        parsed = json.loads(body or b"{}")
+    except ValueError:
+        raise BadRequest("the request body is not valid JSON") from None
+    if not isinstance(parsed, dict):
+        raise BadRequest('the JSON body must be an object, e.g. {"img": "https://..."}')
+    return parsed
 
 
 def json_depth_over(body: bytes, limit: int) -> bool:

@@ -62,7 +62,10 @@ async def removebg(request: HttpRequest) -> HttpResponseBase:
 
 
 def _admit(request: HttpRequest) -> tuple[dict[str, Any], Any, dict[str, str]]:
-    """The request's parameters, its user, and the rate-limit headers every later reply carries."""
+    """The request's parameters, its user, and the rate-limit headers every later reply carries.
+
+    A JSON or url-encoded body may hold a whole image (image_file_b64): it is read only once the caller is known.
+    """
     if request.content_type == "multipart/form-data":
         # Some HTTP libraries send image_file as a part without a filename, which Django keeps as
         # text: decoded as Latin-1 its bytes survive, and every other text field is re-read as UTF-8.
@@ -71,9 +74,10 @@ def _admit(request: HttpRequest) -> tuple[dict[str, Any], Any, dict[str, str]]:
         for upload in request.FILES.values():
             if isinstance(upload, UploadedFile):
                 upload.name = _text_field("name", upload.name)
+        user = user_for_api_request(request, spends_credits=True)
     else:
+        user = user_for_api_request(request, spends_credits=True)
         params = inputs.request_parameters(request)
-    user = user_for_api_request(request, spends_credits=True)
     return params, user, limits.check_rate(request, user)
 
 

@@ -18,6 +18,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from removal.models import Batch, Item
+from removal.web.http_errors import max_fields_bytes
 from removal.web.inputs import JSON_MAX_DEPTH
 from tests.conftest import LiveServer, photo_bytes
 
@@ -60,7 +61,8 @@ def test_brackets_inside_json_strings_do_not_count(api: Client, path: str) -> No
 @pytest.mark.django_db
 @pytest.mark.parametrize("path", JSON_ENDPOINTS)
 def test_oversized_json_is_a_413_or_removebgs_file_too_large(api: Client, path: str) -> None:
-    reply = api.post(path, json.dumps({"img": "x" * 3_000_000}), content_type="application/json")
+    """Over the path's bound (max_fields_bytes): 2.5 MB, and at remove.bg's a base64 image besides."""
+    reply = api.post(path, json.dumps({"img": "x" * max_fields_bytes(path)}), content_type="application/json")
     assert reply.status_code == (400 if path.startswith("/v1.0/") else 413)
     assert "too large" in error_text(path, reply)
 

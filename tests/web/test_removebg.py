@@ -116,6 +116,38 @@ def test_hd_as_remove_bg_clients_ask_for_it_is_at_most_4_megapixels(embedded_ser
         assert image.size == (width, height)
 
 
+@pytest.fixture(scope="module")
+def phone_photo_b64() -> str:
+    """A photo whose base64 is over Django's 2.5 MB for form fields and JSON, as a phone's photos are."""
+    encoded = base64.b64encode(photo_bytes("coffee.png", size=(2000, 1500), fmt="PNG")).decode()
+    assert len(encoded) > 4_000_000
+    return encoded
+
+
+@pytest.mark.parametrize("body", ["json", "form"])
+def test_a_phone_photo_in_base64_is_cut_out(
+    embedded_server: LiveServer, key: str, phone_photo_b64: str, body: str
+) -> None:
+    """remove.bg's clients send image_file_b64 in a JSON body (npm remove.bg, removd) or a url-encoded form
+    (PyPI removebg, remove-bg-api)."""
+    fields = {"image_file_b64": phone_photo_b64, "size": "preview"}
+    response = requests.post(
+        f"{embedded_server.url}/v1.0/removebg",
+        **({"json": fields} if body == "json" else {"data": fields}),  # type: ignore[arg-type]
+        headers={"X-Api-Key": key},
+        timeout=120,
+    )
+    assert response.status_code == 200, response.text
+    assert (response.headers["X-Width"], response.headers["X-Height"]) == ("577", "433")
+
+
+def test_a_base64_body_is_read_only_for_a_known_caller(embedded_server: LiveServer, phone_photo_b64: str) -> None:
+    response = requests.post(
+        f"{embedded_server.url}/v1.0/removebg", json={"image_file_b64": phone_photo_b64}, timeout=60
+    )
+    assert response.status_code == 403 and response.json()["errors"][0]["code"] == "auth_failed"
+
+
 def test_semitransparency_sent_as_remove_bg_s_default_is_taken(embedded_server: LiveServer, key: str) -> None:
     """remove.bg's default is true; a client that sends it explicitly asks for nothing else."""
     response = send_file(embedded_server, key, PHOTO, {"semitransparency": "true"})
