@@ -4,11 +4,11 @@ Clients written for remove.bg work by changing the base URL and key. Same
 pipeline, workers and limits as /bgremove; remove.bg's parameter names are
 mapped onto removal.cutout.options; replies and errors take remove.bg's shapes:
 the image itself (or {"data": {"result_b64", "foreground_*"}} with
-`Accept: application/json`), X-Width/X-Height/X-Type/X-Foreground-* headers (and ours,
+`Accept: application/json`, see wants_json), X-Width/X-Height/X-Type/X-Foreground-* headers (and ours,
 X-Confidence and X-Needs-Review),
 and {"errors": [{"title", "code"}]}.
 
-Not offered (400 naming the parameter): semitransparency.
+Not offered (400 naming the parameter): semitransparency other than true, remove.bg's default.
 """
 
 import base64
@@ -95,10 +95,19 @@ def _accept(
     limits.check_new_work(user, images=1, options=options)
     upload = _input_image(request, params)
     item = services.image_submit(owner=user, upload=upload, options=options, background=background)
-    as_json = "application/json" in request.headers.get("Accept", "")
+    as_json = wants_json(request.headers.get("Accept", ""))
     # We do not classify subjects: X-Type echoes the requested type, or "other".
     foreground_type = "other" if requested_type == "auto" else requested_type
     return item.id, item.batch_id, as_json, foreground_type, limits.image_credits(options)
+
+
+def wants_json(accept: str) -> bool:
+    """Whether the reply is remove.bg's JSON: asked for by `Accept: application/json` from a client that would not
+    take the image itself. axios, which remove.bg's own Node.js sample uses, sends "application/json, text/plain,
+    */*" with every request, and that sample writes the reply to a PNG file."""
+    media_types = {part.split(";")[0].strip().lower() for part in accept.split(",")}
+    takes_image = "*/*" in media_types or any(media_type.startswith("image/") for media_type in media_types)
+    return "application/json" in media_types and not takes_image
 
 
 LOSSLESS = "iso-8859-1"  # one character per byte

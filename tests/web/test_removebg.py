@@ -9,6 +9,7 @@ import pytest
 import requests
 from PIL import Image
 
+from removal.web import removebg
 from tests.conftest import LiveServer, photo_bytes
 
 pytestmark = pytest.mark.live
@@ -96,6 +97,36 @@ def test_json_reply_base64_input_and_options(embedded_server: LiveServer, key: s
         assert image.format == "JPEG"
         assert image.size == (data["foreground_width"] + 20, data["foreground_height"] + 20)
     assert response.headers["X-Type"] == "person"
+
+
+def test_axios_default_accept_header_gets_the_image(embedded_server: LiveServer, key: str) -> None:
+    """remove.bg's own Node.js sample posts with axios, whose every request says "application/json, text/plain,
+    */*", and writes the reply to no-bg.png."""
+    response = requests.post(
+        f"{embedded_server.url}/v1.0/removebg",
+        files={"image_file": ("photo.jpg", PHOTO)},
+        data={"size": "auto"},
+        headers={"X-Api-Key": key, "Accept": "application/json, text/plain, */*"},
+        timeout=60,
+    )
+    assert response.status_code == 200 and response.headers["Content-Type"] == "image/png"
+    assert response.content.startswith(b"\x89PNG")
+
+
+@pytest.mark.parametrize(
+    ("accept", "json_reply"),
+    [
+        ("application/json", True),
+        ("text/html, application/json", True),
+        ("application/json, text/plain, */*", False),
+        ("application/json;q=0.9, image/*;q=0.5", False),
+        ("image/png", False),
+        ("*/*", False),
+        ("", False),
+    ],
+)
+def test_json_reply_only_for_a_client_that_would_not_take_the_image(accept: str, json_reply: bool) -> None:
+    assert removebg.wants_json(accept) is json_reply
 
 
 def test_alpha_channel_and_preview(embedded_server: LiveServer, key: str) -> None:
