@@ -30,6 +30,7 @@ from PIL import Image
 
 from accounts.auth import user_for_api_request
 from removal import events, serializers, services
+from removal.cutout.option_parsing import is_blank
 from removal.cutout.options import Options, removebg_params, removebg_refusals
 from removal.errors import BadRequest
 from removal.models import Item
@@ -85,7 +86,7 @@ def _accept(
     request: HttpRequest, params: dict[str, Any], user: "User"
 ) -> tuple[uuid.UUID, uuid.UUID, bool, str, float]:
     """Check the request and queue its image: (item id, batch id, JSON wanted, X-Type, credits charged)."""
-    requested_type = str(params.get("type") or "auto").lower()
+    requested_type = "auto" if is_blank(params.get("type")) else str(params["type"]).lower()
     if requested_type not in TYPES:
         raise BadRequest(f"type: must be one of {', '.join(sorted(TYPES))}")
     if refusals := removebg_refusals(params):

@@ -185,9 +185,12 @@ def test_semitransparency_sent_as_remove_bg_s_default_is_taken(embedded_server: 
     assert response.status_code == 200, response.text
 
 
-def test_a_client_that_sends_every_field_blank_gets_the_defaults(embedded_server: LiveServer, key: str) -> None:
+@pytest.mark.parametrize("blank", ["", " "])
+def test_a_client_that_sends_every_field_blank_gets_the_defaults(
+    embedded_server: LiveServer, key: str, blank: str
+) -> None:
     fields = ("size", "type", "format", "channels", "bg_color", "crop", "crop_margin", "scale", "position", "roi")
-    response = send_file(embedded_server, key, PHOTO, dict.fromkeys(fields, ""))
+    response = send_file(embedded_server, key, PHOTO, dict.fromkeys(fields, blank))
     assert response.status_code == 200, response.text
     with Image.open(io.BytesIO(response.content)) as image:
         assert (image.format, image.mode, image.size) == ("PNG", "RGBA", (400, 300))
