@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig, TooManyFilesSent
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, JsonResponse
 from django.http.multipartparser import MultiPartParserError
@@ -102,6 +102,8 @@ def as_api_error(exc: Exception) -> ApiError | None:
         return BadRequest(f"the multipart/form-data body could not be read ({exc})")
     if isinstance(exc, TooManyFilesSent):
         return BadRequest(f"too many files in one request; send at most {settings.MAX_FILES_PER_REQUEST} per request")
+    if isinstance(exc, TooManyFieldsSent):
+        return BadRequest(f"the request has more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} form fields")
     if isinstance(exc, services.StorageUnavailable):
         return ServiceUnavailable(str(exc), headers={"Retry-After": "30"})
     if isinstance(exc, OperationalError | InterfaceError):  # refused (too many connections), gone, or locked

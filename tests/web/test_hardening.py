@@ -88,6 +88,22 @@ def test_any_json_body_gets_no_5xx(api: Client, path: str, body: Any, depth: int
     assert reply.status_code < 500, reply.content[:300]
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", [*JSON_ENDPOINTS, "/api/v1/batches"])
+@pytest.mark.parametrize("encoding", ["multipart", "urlencoded"])
+def test_too_many_form_fields_is_a_400_saying_so(api: Client, settings: Any, path: str, encoding: str) -> None:
+    """Django's bound on form fields (DATA_UPLOAD_MAX_NUMBER_FIELDS) answered "bad request" and nothing more."""
+    settings.DATA_UPLOAD_MAX_NUMBER_FIELDS = 5
+    fields = {f"field{number}": "x" for number in range(6)}
+    if encoding == "multipart":
+        reply = api.post(path, {**fields, "image_file": jpeg()})
+    else:
+        form = "&".join(f"{name}=x" for name in fields)
+        reply = api.post(path, form, content_type="application/x-www-form-urlencoded")
+    assert reply.status_code == 400
+    assert "more than 5 form fields" in error_text(path, reply)
+
+
 # --- 2. Unparseable URLs: a 400 naming the field ------------------------------------------
 
 
