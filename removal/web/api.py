@@ -75,9 +75,10 @@ def _created(batch: Any, items: list[Any], rejected: list[services.RejectedFile]
 def batch_rerun(request: HttpRequest, user: "User", batch_id: uuid.UUID) -> HttpResponseBase:
     """The same uploads again with other options, as a new batch (no upload needed)."""
     batch = selectors.batch_for(user, batch_id)
-    background = inputs.background_image(request, request.POST)
-    options = inputs.request_options(request.POST, background=background)
-    callback_url = inputs.callback_url(request.POST)
+    params = inputs.request_parameters(request)  # form fields or a JSON body, as /bgremove reads them
+    background = inputs.background_image(request, params)
+    options = inputs.request_options(params, background=background)
+    callback_url = inputs.callback_url(params)
     limits.check_new_work(user, images=selectors.batch_size(batch), options=options)
     new_batch, items, rejected = services.batch_rerun(
         batch=batch, options=options, callback_url=callback_url, background=background

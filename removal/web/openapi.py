@@ -189,7 +189,12 @@ PATHS: dict[str, Any] = {
         "post": {
             "summary": "The same uploads again with other options, as a new batch",
             "parameters": [ID],
-            "requestBody": {"content": {MULTIPART: {"schema": {"type": "object", "properties": OPTION_PROPERTIES}}}},
+            "requestBody": {
+                "content": {
+                    media: {"schema": {"type": "object", "properties": OPTION_PROPERTIES}}
+                    for media in (MULTIPART, JSON)
+                }
+            },
             "responses": {
                 "201": json_reply(ref("Batch"), "The new batch."),
                 **error_replies(400, 401, 403, 404, 405, 413, 429, 503),

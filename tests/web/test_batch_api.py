@@ -253,6 +253,27 @@ class TestFollowAndDownload:
         assert second["batches"][0]["counts"]["queued"] == 1
 
 
+class TestRerun:
+    """`POST /api/v1/batches/<id>/rerun` takes its options as the other endpoints do: form fields or JSON."""
+
+    def test_options_in_a_json_body(self, api: Any) -> None:
+        batch = create_batch(api, jpeg("a.jpg"))
+        options = {"format": "jpg", "size": "preview"}
+        rerun = api.post(f"/api/v1/batches/{batch['id']}/rerun", options, "application/json")
+        assert rerun.status_code == 201, rerun.content
+        assert rerun.json()["options"]["format"] == "jpg" and rerun.json()["options"]["size_preview"] is True
+
+    @pytest.mark.parametrize(
+        ("body", "error"),
+        [("{", "not valid JSON"), ('{"format": "tiff"}', "format:"), ('["jpg"]', "must be an object")],
+    )
+    def test_a_json_body_it_cannot_use_is_a_400(self, api: Any, body: str, error: str) -> None:
+        batch = create_batch(api, jpeg("a.jpg"))
+        reply = api.post(f"/api/v1/batches/{batch['id']}/rerun", body, "application/json")
+        assert error in json_error(reply, 400)
+        assert Batch.objects.count() == 1
+
+
 class TestIsolation:
     def test_another_users_objects_do_not_exist_for_me(self, api: Any, other_user: Any, client: Client) -> None:
         batch = create_batch(api, jpeg())
