@@ -52,9 +52,10 @@ def batches(request: HttpRequest, user: "User") -> HttpResponseBase:
 def _batch_create(request: HttpRequest, user: "User") -> HttpResponseBase:
     files = inputs.uploaded_files(request)
     unreadable = inputs.unreadable_files(request)
-    background = inputs.background_image(request, request.POST)
-    options = inputs.request_options(request.POST, background=background)
-    callback_url = inputs.callback_url(request.POST)
+    params = inputs.request_parameters(request)  # the form's fields over the query string's, as everywhere
+    background = inputs.background_image(request, params)
+    options = inputs.request_options(params, background=background)
+    callback_url = inputs.callback_url(params)
     limits.check_new_work(user, images=len(files), options=options)
     try:
         batch, items, rejected = services.batch_submit(

@@ -80,6 +80,11 @@ class TestCreateBatch:
         for item in Item.objects.all():
             assert ".." not in item.source.name and "cat" not in item.source.name
 
+    def test_options_in_the_query_string_apply_and_form_fields_win(self, api: Any) -> None:
+        reply = api.post("/api/v1/batches?format=jpg&size=preview", {"files": [jpeg()], "format": "webp"})
+        assert reply.status_code == 201, reply.content
+        assert reply.json()["options"]["format"] == "webp" and reply.json()["options"]["size_preview"] is True
+
     def test_too_large_file_is_refused_and_others_accepted(self, api: Any, settings: Any) -> None:
         settings.MAX_UPLOAD_BYTES = 20_000
         big = jpeg("big.jpg", size=(1280, 960))
