@@ -324,6 +324,14 @@ def parse_options(
     return Options(**values)
 
 
+def options_named(params: Mapping[str, Any]) -> tuple[Option, ...]:
+    """The options that `params` gives a value, under their name or a further parameter they read (one sent
+    blank counts as not given, as everywhere)."""
+    return tuple(
+        option for option in OPTIONS if any(not is_blank(params.get(name)) for name in (option.name, *option.params))
+    )
+
+
 def removebg_params(params: Mapping[str, Any]) -> dict[str, Any]:
     """remove.bg's parameters as parse_options takes them: the options it shares, and its default format."""
     shared = {

@@ -111,8 +111,10 @@ def batch_detail(request: HttpRequest, user: "User", batch_id: uuid.UUID) -> Htt
 @api_endpoint("POST")
 def batch_files(request: HttpRequest, user: "User", batch_id: uuid.UUID) -> HttpResponseBase:
     batch = selectors.batch_for(user, batch_id)
+    options = Options.from_json(batch.options)
+    inputs.check_batch_options_kept(inputs.request_parameters(request), options)
     files = inputs.uploaded_files(request)
-    limits.check_new_work(user, images=len(files), options=Options.from_json(batch.options))
+    limits.check_new_work(user, images=len(files), options=options)
     items, rejected = services.batch_add_files(batch=batch, files=files)
     rejected = inputs.unreadable_files(request) + rejected
     if not items:

@@ -25,7 +25,7 @@ from bgsite.multipart_watch import DROPPED_PARTS_SCOPE_KEY
 from removal import fetch, selectors, services
 from removal.cutout import pipeline
 from removal.cutout.option_parsing import TRUE_WORDS
-from removal.cutout.options import Options, parse_options
+from removal.cutout.options import Options, options_named, parse_options
 from removal.errors import BadRequest, MethodNotAllowed, PayloadTooLarge
 from removal.web.http_errors import fields_too_large, max_fields_bytes
 
@@ -214,13 +214,37 @@ def background_image(request: HttpRequest, params: Any) -> File | None:
 
 def request_options(params: Any, *, background: File | None = None) -> Options:
     """The output options named in a request (removal.cutout.options), with this site's default model and format."""
+    return _site_options(params, background=background is not None)
+
+
+def _site_options(params: Any, *, background: bool) -> Options:
     return parse_options(
         params,
         default_model=settings.REMBG_MODEL,
         model_dir=settings.U2NET_HOME,
         default_format=settings.DEFAULT_FORMAT,
-        background=background is not None,
+        background=background,
     )
+
+
+def check_batch_options_kept(params: Any, batch_options: Options) -> None:
+    """Files added to a batch take the options it was created with: a request may send them again, but one
+    that gives an option another value is refused (a 400 naming them) rather than have it ignored. A bg_image
+    sent again is not compared (it would have to be fetched); it is ignored, as before."""
+    named = [option for option in options_named(params) if option.name != "bg_image"]
+    if not named:
+        return
+    asked = _site_options(params, background=bool(batch_options.bg_image_sha256))
+    changed = [
+        option.name
+        for option in named
+        if any(getattr(asked, name) != getattr(batch_options, name) for name in option.fields)
+    ]
+    if changed:
+        raise BadRequest(
+            f"{', '.join(changed)}: files added to a batch take the options it was created with; "
+            "rerun the batch (POST /api/v1/batches/<id>/rerun) for other ones"
+        )
 
 
 def callback_url(params: Any) -> str:

@@ -238,6 +238,17 @@ class TestFollowAndDownload:
         assert json_error(only_bad, 400).startswith("bad.png: not an image")
         assert api.get(f"/api/v1/batches/{batch['id']}").json()["counts"]["total"] == 2
 
+    def test_added_files_may_repeat_the_batchs_options_but_not_change_them(self, api: Any) -> None:
+        """A client that sends its options with every request is fine; another value was silently ignored."""
+        reply = api.post("/api/v1/batches", {"files": [jpeg("first.jpg")], "format": "jpg", "size": "preview"})
+        batch = reply.json()
+        same = {"files": [jpeg("second.jpg")], "format": "jpeg", "size": "preview", "crop": ""}
+        assert api.post(f"/api/v1/batches/{batch['id']}/files", same).status_code == 201
+        changed = {"files": [jpeg("third.jpg")], "format": "jpg", "size": "full", "crop": "true"}
+        error = json_error(api.post(f"/api/v1/batches/{batch['id']}/files", changed), 400)
+        assert error.startswith("crop, size: files added to a batch take the options it was created with")
+        assert api.get(f"/api/v1/batches/{batch['id']}").json()["counts"]["total"] == 2
+
     def test_batch_size_limit(self, api: Any, settings: Any) -> None:
         settings.MAX_ITEMS_PER_BATCH = 2
         batch = create_batch(api, jpeg("a.jpg"), jpeg("b.jpg"), jpeg("c.jpg"))
