@@ -242,6 +242,11 @@ def is_blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
+def is_true(value: object) -> bool:
+    """A yes/no parameter such as /bgremove's `blob`: true, 1, yes or on (any case), or JSON true."""
+    return str(value).strip().lower() in TRUE_WORDS
+
+
 def _text(params: Mapping[str, Any], name: str, default: str) -> str:
     """The parameter as text; `default` when it is blank (is_blank)."""
     value = params.get(name)

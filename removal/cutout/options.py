@@ -21,11 +21,11 @@ from typing import Any
 from removal.cutout.option_parsing import (
     AUTO_FORMAT,
     SIZE_PIXELS,
-    TRUE_WORDS,
     Option,
     ParseContext,
     background_elsewhere,
     is_blank,
+    is_true,
     parse_alpha_matting,
     parse_bg_color,
     parse_crop_margin,
@@ -349,7 +349,7 @@ def removebg_refusals(params: Mapping[str, Any]) -> list[str]:
     refusals = []
     for name, default in REMOVEBG_UNSUPPORTED.items():
         value = params.get(name)
-        if not is_blank(value) and (str(value).strip().lower() in TRUE_WORDS) != default:
+        if not is_blank(value) and is_true(value) != default:
             words = str(default).lower()
             refusals.append(f"{name}: only {words} (remove.bg's default) is offered by this server, not {value!r}")
     return refusals

@@ -18,10 +18,11 @@ from django.views.decorators.csrf import csrf_exempt
 
 from accounts.auth import SAFE_METHODS, user_for_api_request
 from removal import services
+from removal.cutout.option_parsing import is_true
 from removal.errors import NotFound
 from removal.ops import limits
 from removal.web.http_errors import pixlab_error, with_headers
-from removal.web.inputs import check_method, is_true
+from removal.web.inputs import check_method
 
 ApiView = Callable[..., HttpResponseBase]
 

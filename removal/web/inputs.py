@@ -24,7 +24,6 @@ from django.http import HttpRequest, QueryDict
 from bgsite.multipart_watch import DROPPED_PARTS_SCOPE_KEY
 from removal import fetch, selectors, services
 from removal.cutout import pipeline
-from removal.cutout.option_parsing import TRUE_WORDS
 from removal.cutout.options import Options, options_named, parse_options
 from removal.errors import BadRequest, MethodNotAllowed, PayloadTooLarge
 from removal.web.http_errors import fields_too_large, max_fields_bytes
@@ -99,11 +98,6 @@ def json_depth_over(body: bytes, limit: int) -> bool:
         elif bracket in (b"]", b"}"):
             depth -= 1
     return False
-
-
-def is_true(value: object) -> bool:
-    """A yes/no parameter such as /bgremove's `blob`: true, 1, yes or on (any case), or JSON true."""
-    return str(value).strip().lower() in TRUE_WORDS
 
 
 def uploaded_files(request: HttpRequest) -> list[File]:

@@ -25,6 +25,7 @@ from django.views.decorators.csrf import csrf_exempt
 from accounts.auth import user_for_api_request
 from removal import events, selectors, serializers, services
 from removal.cutout import pipeline
+from removal.cutout.option_parsing import is_true
 from removal.cutout.options import Options
 from removal.errors import BadRequest
 from removal.models import Item
@@ -66,7 +67,7 @@ def _accept(request: HttpRequest, params: dict[str, Any], user: "User") -> tuple
     limits.check_new_work(user, images=1, options=options)
     upload = _input_image(request, user, params)
     item = services.image_submit(owner=user, upload=upload, options=options, background=background)
-    return item.id, item.batch_id, inputs.is_true(params.get("blob", ""))
+    return item.id, item.batch_id, is_true(params.get("blob", ""))
 
 
 def _input_image(request: HttpRequest, user: "User", params: dict[str, Any]) -> File:
