@@ -6,7 +6,8 @@ edits       a hand-edited mask as the item's newest result, or back to the model
 review      a person's look at a flagged cutout, and flagged items made again with quality=best
 zips        the batch's zip and its manifest.json, streamed
 webhooks    the signed batch summary POSTed when a batch finishes
-purge       expired batches, stored images and finished jobs, and a deleted user's everything, files first
+purge       expired batches, stored images and finished jobs, a batch its owner deletes, and a deleted
+            user's everything, files first
 sample      the first screen's before/after, cut out by this server
 files       storage writes, names and the upload-size rule the others share
 
@@ -27,7 +28,14 @@ from removal.services.batches import (
 from removal.services.edits import ItemNotEditable, item_mask_revert, item_mask_save
 from removal.services.files import StorageUnavailable, display_filename, storage_chunks, upload_size_error
 from removal.services.processing import WorkerLost, item_process, items_requeue_stale
-from removal.services.purge import PurgeCounts, UserPurgeCounts, expired_purge, user_data_purge
+from removal.services.purge import (
+    BatchDeleteCounts,
+    PurgeCounts,
+    UserPurgeCounts,
+    batch_delete,
+    expired_purge,
+    user_data_purge,
+)
 from removal.services.review import IMPROVED_QUALITY, NothingToImprove, batch_improve, item_review
 from removal.services.sample import sample_cutout
 from removal.services.webhooks import webhook_deliver, webhook_signature
@@ -36,6 +44,7 @@ from removal.services.zips import MANIFEST_NAME, batch_manifest, batch_zip, zip_
 __all__ = [
     "IMPROVED_QUALITY",
     "MANIFEST_NAME",
+    "BatchDeleteCounts",
     "ItemNotEditable",
     "NothingAccepted",
     "NothingToImprove",
@@ -46,6 +55,7 @@ __all__ = [
     "WorkerLost",
     "batch_add_files",
     "batch_create",
+    "batch_delete",
     "batch_improve",
     "batch_manifest",
     "batch_rerun",

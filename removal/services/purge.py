@@ -1,5 +1,5 @@
 """Purging, files before rows: batches, stored images and finished jobs past their keeping time,
-and everything of a user whose account is deleted."""
+a batch its owner deletes, and everything of a user whose account is deleted."""
 
 import contextlib
 import dataclasses
@@ -11,10 +11,13 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 from django.core.files.storage import default_storage
+from django.db.models import QuerySet
+from django.tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
 from accounts.services import AccountDataNotDeleted
 from removal.models import Batch, Item, StoredImage, WebhookDelivery
+from removal.services.files import StorageUnavailable
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -76,21 +79,13 @@ def user_data_purge(*, user: "User") -> UserPurgeCounts:
     """
     batches = Batch.objects.filter(owner=user)
     items = Item.objects.filter(batch__owner=user)
-    names = {name for row in items.values_list(*Item.FILE_FIELDS) for name in row}
-    names |= set(batches.exclude(bg_image="").values_list("bg_image", flat=True))
-    names |= set(StoredImage.objects.filter(owner=user).values_list("file", flat=True))
-    folder = f"users/{user.pk}/"
+    names = _file_names(items, batches) | set(StoredImage.objects.filter(owner=user).values_list("file", flat=True))
     try:
-        names |= set(_files_under(folder))
-        for name in sorted(filter(None, names)):
-            default_storage.delete(name)
+        names = _files_deleted(names, folder=f"users/{user.pk}/")
     except (OSError, BotoCoreError, ClientError) as exc:
         logger.error("could not delete a user's files: %s", exc)
         raise AccountDataNotDeleted(str(exc)) from exc
-    _remove_empty_folders(folder)
-    work_ids = [str(pk) for pk in items.values_list("id", flat=True)]
-    work_ids += [str(pk) for pk in WebhookDelivery.objects.filter(batch__owner=user).values_list("id", flat=True)]
-    jobs, _ = DBTaskResult.objects.filter(args_kwargs__args__0__in=work_ids).delete()
+    jobs, _ = _jobs_of(items, WebhookDelivery.objects.filter(batch__owner=user)).delete()
     counts = UserPurgeCounts(
         batches=batches.count(),
         items=items.count(),
@@ -103,6 +98,65 @@ def user_data_purge(*, user: "User") -> UserPurgeCounts:
         *dataclasses.astuple(counts),
     )
     return counts
+
+
+@dataclass(frozen=True)
+class BatchDeleteCounts:
+    items: int
+    files: int
+    jobs: int
+
+
+def batch_delete(*, batch: Batch) -> BatchDeleteCounts:
+    """Delete a batch now, at its owner's request: its stored files first (uploads, cutouts, masks, hand edits,
+    the background, whatever else lies in its folder), then the jobs still waiting to run for it, then its rows.
+
+    A worker cutting out one of its images meanwhile finds the row gone and deletes what it saved
+    (processing._item_finish); a job already running keeps its record until the worker is done with it.
+    A storage failure raises StorageUnavailable and keeps the rows: asked again, the deletion finishes.
+    """
+    items = Item.objects.filter(batch=batch)
+    try:
+        names = _files_deleted(
+            _file_names(items, Batch.objects.filter(pk=batch.pk)), folder=f"users/{batch.owner_id}/batches/{batch.pk}/"
+        )
+    except (OSError, BotoCoreError, ClientError) as exc:
+        logger.error("could not delete the files of batch %s: %s", batch.pk, exc)
+        raise StorageUnavailable(
+            f"storage is unavailable ({exc.__class__.__name__}); the batch is not deleted yet, try again shortly"
+        ) from exc
+    waiting = _jobs_of(items, WebhookDelivery.objects.filter(batch=batch)).filter(status=TaskResultStatus.READY)
+    jobs, _ = waiting.delete()
+    counts = BatchDeleteCounts(items=items.count(), files=len(names), jobs=jobs)
+    batch.delete()
+    logger.info(
+        "deleted batch %s at its owner's request: %d items, %d files, %d waiting jobs",
+        batch.pk,
+        *dataclasses.astuple(counts),
+    )
+    return counts
+
+
+def _file_names(items: QuerySet[Item], batches: QuerySet[Batch]) -> set[str]:
+    """The stored names the rows of `items` and `batches` hold."""
+    names = {name for row in items.values_list(*Item.FILE_FIELDS) for name in row}
+    return names | set(batches.exclude(bg_image="").values_list("bg_image", flat=True))
+
+
+def _files_deleted(names: set[str], *, folder: str) -> set[str]:
+    """Delete `names` and every file under `folder` (leftovers of interrupted work, old revisions); what went."""
+    names = set(filter(None, names | set(_files_under(folder))))
+    for name in sorted(names):
+        default_storage.delete(name)
+    _remove_empty_folders(folder)
+    return names
+
+
+def _jobs_of(items: QuerySet[Item], deliveries: QuerySet[WebhookDelivery]) -> QuerySet[DBTaskResult]:
+    """The job records that name `items` (processing) or `deliveries` (webhooks)."""
+    work_ids = [str(pk) for pk in items.values_list("id", flat=True)]
+    work_ids += [str(pk) for pk in deliveries.values_list("id", flat=True)]
+    return DBTaskResult.objects.filter(args_kwargs__args__0__in=work_ids)
 
 
 def _files_under(folder: str) -> Iterator[str]:

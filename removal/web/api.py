@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.paginator import Paginator
-from django.http import HttpRequest, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.cache import never_cache
 
@@ -100,9 +100,12 @@ def batch_improve(request: HttpRequest, user: "User", batch_id: uuid.UUID) -> Ht
     return JsonResponse(serializers.serialize_batch(batch, selectors.batch_items(batch), counts), status=202)
 
 
-@api_endpoint("GET")
+@api_endpoint("GET", "DELETE")
 def batch_detail(request: HttpRequest, user: "User", batch_id: uuid.UUID) -> HttpResponseBase:
     batch = selectors.batch_for(user, batch_id)
+    if request.method == "DELETE":
+        services.batch_delete(batch=batch)
+        return HttpResponse(status=204)
     # Counts first: an item that finishes between the two reads then shows done in `items`
     # while the status may still say processing, never a "done" batch with an unfinished item.
     counts = selectors.batch_counts(batch)

@@ -172,7 +172,15 @@ PATHS: dict[str, Any] = {
             "summary": "A batch and its items",
             "parameters": [ID],
             "responses": {"200": json_reply(ref("Batch"), "The batch."), **error_replies(401, 404, 405, 429)},
-        }
+        },
+        "delete": {
+            "summary": "Delete a batch: its uploads, cutouts and masks now, and its images still waiting",
+            "parameters": [ID],
+            "responses": {
+                "204": {"description": "Deleted; the batch and its items are gone (404 from now on)."},
+                **error_replies(401, 403, 404, 405, 429, 503),
+            },
+        },
     },
     "/api/v1/batches/{batch_id}/files": {
         "post": {

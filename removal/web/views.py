@@ -70,7 +70,12 @@ def batch_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(
         request,
         "removal/batch_list.html",
-        {"page": page, "batches": selectors.batches_with_counts(list(page))},
+        # ?deleted=1: the batch page deleted a batch and came here.
+        {
+            "page": page,
+            "batches": selectors.batches_with_counts(list(page)),
+            "deleted": request.GET.get("deleted") == "1",
+        },
     )
 
 

@@ -96,18 +96,19 @@ export async function postFile(url, file, onProgress, onWait, fields = []) {
 }
 
 /**
- * POST form fields (no file), once.
+ * One request with form fields (none for a DELETE), once.
+ * @param {string} method
  * @param {string} url
  * @param {[string, string][]} fields
- * @returns {Promise<Reply>}
+ * @returns {Promise<Reply>} body null when the answer has none (204)
  */
-export async function postForm(url, fields) {
+export async function sendForm(method, url, fields = []) {
   let reply;
   try {
     reply = await fetch(url, {
-      method: "POST",
+      method,
       headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
-      body: new URLSearchParams(fields),
+      body: fields.length ? new URLSearchParams(fields) : undefined,
     });
   } catch (error) {
     throw new NetworkError(
@@ -118,6 +119,9 @@ export async function postForm(url, fields) {
   const body = await reply.json().catch(() => null);
   return { status: reply.status, body, retryAfter: Number.isNaN(retryAfter) ? null : retryAfter };
 }
+
+/** POST form fields (no file), once. */
+export const postForm = (url, fields) => sendForm("POST", url, fields);
 
 /**
  * The text explaining why a reply refused the file: the per-file reason when

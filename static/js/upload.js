@@ -26,7 +26,7 @@ import {
 import { followBatch } from "./batch-socket.js";
 import { openCompare } from "./compare.js";
 import { openEditor } from "./editor.js";
-import { NetworkError, postFile, postForm, refusalText } from "./http.js";
+import { NetworkError, postFile, postForm, refusalText, sendForm } from "./http.js";
 import { formatNumber, gettext, interpolate } from "./i18n.js";
 import { renderFlag, setReviewBelow, setupTriage, triageFacts, updateTriage, wireCard } from "./triage.js";
 
@@ -45,6 +45,7 @@ const ui = {
   zip: document.getElementById("download-zip"),
   batchLink: document.getElementById("batch-link"),
   newBatch: document.getElementById("new-batch"),
+  deleteBatch: document.getElementById("delete-batch"),
   notice: document.getElementById("notice"),
   options: document.getElementById("batch-options"),
   optionsNote: document.getElementById("options-note"),
@@ -73,6 +74,8 @@ const state = {
   rows: new Map(),
   /** rows made so far: each row's place in upload order */
   rowCount: 0,
+  /** true while the request that deletes the batch is in flight */
+  deleting: false,
 };
 
 // --- rows -------------------------------------------------------------------
@@ -233,6 +236,7 @@ function updateSummary() {
     ui.zip.removeAttribute("href");
     ui.zip.setAttribute("aria-disabled", "true");
   }
+  ui.deleteBatch.disabled = Boolean(uploading) || state.deleting; // files on their way up would be refused
   updateRerun();
   updateTriage(ui.list, state.items, Boolean(state.batch));
 }
@@ -296,6 +300,28 @@ async function rerun() {
   ui.rerun.disabled = false;
 }
 
+/** After a confirmation, the batch and its files go (DELETE /api/v1/batches/<id>); the list of batches says so. */
+async function deleteBatch() {
+  const question = interpolate(
+    gettext("Delete this batch? Its %(count)s images, their cutouts and any hand edits are deleted for good."),
+    { count: formatNumber(state.items.size) },
+  );
+  if (!state.batch || !confirm(question)) return;
+  state.deleting = ui.deleteBatch.disabled = true;
+  try {
+    const reply = await sendForm("DELETE", `${apiBatches}/${state.batch.id}`);
+    if (reply.status === 204) {
+      location.assign(`${root.dataset.batchPages}?deleted=1`);
+      return;
+    }
+    showNotice(interpolate(gettext("Could not delete the batch: %(reason)s"), { reason: refusalText(reply) }));
+  } catch (error) {
+    showNotice(interpolate(gettext("Could not delete the batch: %(reason)s"), { reason: error.message }));
+  }
+  state.deleting = false;
+  updateSummary();
+}
+
 // --- the batch and its websocket ----------------------------------------------
 
 /** Start following a batch: address bar, links, live updates. */
@@ -305,7 +331,7 @@ function useBatch(batch) {
   const page = `${root.dataset.batchPages}${batch.id}/`;
   if (location.pathname !== page) history.replaceState(null, "", page);
   ui.batchLink.href = page;
-  ui.batchLink.hidden = ui.newBatch.hidden = false;
+  ui.batchLink.hidden = ui.newBatch.hidden = ui.deleteBatch.hidden = false;
   followBatch(batch.ws, {
     statusUrl: `${apiBatches}/${batch.id}`,
     onMessage: onSocketMessage,
@@ -453,6 +479,7 @@ ui.options.addEventListener("submit", (event) => {
   event.preventDefault(); // Enter in a field submits: only a re-run is a submission
   if (!ui.rerunActions.hidden) rerun();
 });
+ui.deleteBatch.addEventListener("click", deleteBatch);
 ui.editOptions.addEventListener("click", () => {
   state.editingOptions = true;
   updateRerun();

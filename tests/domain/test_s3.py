@@ -56,7 +56,9 @@ def test_bgremove_replies_with_a_time_limited_link(s3_site: Any, s3_server: S3Se
     assert blob.headers["Content-Type"] == "image/png"
 
 
-def test_batch_files_live_in_the_bucket_and_the_zip_streams_from_it(s3_site: Any, s3_server: S3Server) -> None:
+def test_batch_files_live_in_the_bucket_the_zip_streams_from_it_and_deleting_takes_them(
+    s3_site: Any, s3_server: S3Server
+) -> None:
     server, key = s3_site
     headers = {"X-Api-Key": key}
     files = [
@@ -86,6 +88,11 @@ def test_batch_files_live_in_the_bucket_and_the_zip_streams_from_it(s3_site: Any
     with zipfile.ZipFile(io.BytesIO(download.content)) as archive:
         assert archive.namelist() == ["p0.png", "p1.png", "p2.png", "manifest.json"]
         assert archive.testzip() is None
+
+    # Deleted by its owner, the batch leaves no object in the bucket.
+    assert any(batch["id"] in key for key in bucket_keys(s3_server))
+    assert requests.delete(url, headers=headers, timeout=30).status_code == 204
+    assert not any(batch["id"] in key for key in bucket_keys(s3_server))
 
 
 def test_deleting_an_account_leaves_no_row_and_no_object_in_the_bucket(s3_site: Any, s3_server: S3Server) -> None:

@@ -127,7 +127,7 @@ def test_a_signed_out_visitor_sees_what_bgsite_does_and_the_way_in(page: Any) ->
     expect(page.locator("h1")).to_have_text("Log in")
 
 
-def test_upload_photos_follow_progress_and_download_the_zip(page: Any, tmp_path: Path) -> None:
+def test_upload_photos_follow_progress_download_the_zip_and_delete_the_batch(page: Any, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
     sign_up(page)
@@ -180,6 +180,20 @@ def test_upload_photos_follow_progress_and_download_the_zip(page: Any, tmp_path:
     listed = page.locator(f'tr[data-batch-id="{batch_id}"]')
     expect(listed).to_contain_text("done")
     expect(listed.locator("a", has_text="Zip")).to_have_attribute("href", f"/api/v1/batches/{batch_id}/zip")
+
+    # Deleted from its page, once the question is answered yes: the list says so and no longer has it.
+    page.goto(batch_url)
+    questions: list[str] = []
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.dismiss()))
+    page.click("#delete-batch")
+    expect(page.locator("#delete-batch")).to_be_enabled()
+    assert questions and "3 images" in questions[0] and page.url == batch_url
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.click("#delete-batch")
+    expect(page).to_have_url(re.compile(r"/batches/\?deleted=1$"))
+    expect(page.locator("#deleted-notice")).to_be_visible()
+    expect(page.locator(f'tr[data-batch-id="{batch_id}"]')).to_have_count(0)
+    assert page.request.get(f"/api/v1/batches/{batch_id}/zip").status == 404
 
 
 def test_files_dropped_later_join_the_same_batch(page: Any, tmp_path: Path) -> None:

@@ -290,6 +290,48 @@ class TestRerun:
         assert Batch.objects.count() == 1
 
 
+class TestDelete:
+    """`DELETE /api/v1/batches/<id>`: the batch, its items and its files go now."""
+
+    def test_a_deleted_batch_is_gone_from_every_endpoint(self, api: Any) -> None:
+        batch = create_batch(api, jpeg("a.jpg"), jpeg("b.jpg"))
+        run_ready_jobs()
+        kept = create_batch(api, jpeg("c.jpg", "coffee.png"))
+        url, item_id = f"/api/v1/batches/{batch['id']}", batch["items"][0]["id"]
+
+        reply = api.delete(url)
+        assert reply.status_code == 204 and reply.content == b""
+
+        for gone in (url, f"{url}/zip", f"{url}/manifest", f"/api/v1/items/{item_id}/result"):
+            assert json_error(api.get(gone), 404).startswith("no such"), gone
+        assert json_error(api.delete(url), 404) == "no such batch"
+        listed = api.get("/api/v1/batches").json()
+        assert [entry["id"] for entry in listed["batches"]] == [kept["id"]]
+
+    def test_only_its_owner_can_delete_it(self, api: Any, other_user: Any) -> None:
+        batch = create_batch(api, jpeg())
+        _, other_key = api_key_create(user=other_user, name="b")
+        intruder = Client(headers={"X-Api-Key": other_key})
+        assert json_error(intruder.delete(f"/api/v1/batches/{batch['id']}"), 404) == "no such batch"
+        assert Batch.objects.filter(pk=batch["id"]).exists()
+
+    def test_the_page_deletes_with_its_csrf_token(self, user: Any) -> None:
+        browser = Client(enforce_csrf_checks=True)
+        browser.force_login(user)
+        token = get_random_string(32)
+        browser.cookies["csrftoken"] = token
+        made = browser.post("/api/v1/batches", {"files": [jpeg()]}, headers={"X-CSRFToken": token}).json()
+        url = f"/api/v1/batches/{made['id']}"
+        assert "CSRF" in json_error(browser.delete(url), 403)
+        assert browser.delete(url, headers={"X-CSRFToken": token}).status_code == 204
+        assert not Batch.objects.filter(pk=made["id"]).exists()
+
+    def test_wrong_method_names_delete(self, api: Any) -> None:
+        batch = create_batch(api, jpeg())
+        reply = api.put(f"/api/v1/batches/{batch['id']}")
+        assert json_error(reply, 405) and reply["Allow"] == "GET, DELETE"
+
+
 class TestIsolation:
     def test_another_users_objects_do_not_exist_for_me(self, api: Any, other_user: Any, client: Client) -> None:
         batch = create_batch(api, jpeg())

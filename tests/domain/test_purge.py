@@ -1,0 +1,115 @@
+"""Deleting a batch at its owner's request (services.batch_delete): files first, then waiting jobs, then rows."""
+
+import io
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.tasks import TaskResultStatus
+from django_tasks_db.models import DBTaskResult
+from PIL import Image
+
+from removal import services
+from removal.cutout.options import Options
+from removal.models import Batch, Item
+from removal.ops.worker import run_ready_jobs
+from removal.services import processing
+from tests.conftest import photo_bytes
+
+pytestmark = pytest.mark.django_db
+
+
+def upload(name: str = "p.jpg", photo: str = "coffee.png") -> Any:
+    return SimpleUploadedFile(name, photo_bytes(photo, size=(160, 120)))
+
+
+def half_mask(size: tuple[int, int]) -> bytes:
+    mask = np.zeros((size[1], size[0]), dtype=np.uint8)
+    mask[:, : size[0] // 2] = 255
+    buffer = io.BytesIO()
+    Image.fromarray(mask).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def stored_names(batch: Batch) -> list[str]:
+    names = [str(getattr(item, field)) for item in batch.items.all() for field in Item.FILE_FIELDS]
+    return [name for name in [*names, str(batch.bg_image)] if name]
+
+
+def batch_folder(batch: Batch, settings: Any) -> Path:
+    return Path(settings.MEDIA_ROOT) / "users" / str(batch.owner_id) / "batches" / str(batch.pk)
+
+
+def test_a_finished_batch_goes_with_every_file_it_had(user: Any, settings: Any, caplog: Any) -> None:
+    background = SimpleUploadedFile("bg.jpg", photo_bytes("astronaut.png", size=(160, 120)))
+    batch = services.batch_create(owner=user, background=background)
+    (edited, _), _ = services.batch_add_files(batch=batch, files=[upload("a.jpg"), upload("b.jpg", "astronaut.png")])
+    run_ready_jobs()
+    edited.refresh_from_db()
+    services.item_mask_save(item=edited, mask_png=half_mask((160, 120)))
+    stray = default_storage.save(f"users/{user.pk}/batches/{batch.pk}/left-over/cutout-abc.png", ContentFile(b"x"))
+    names = stored_names(batch)
+    assert len(names) >= 8 and all(default_storage.exists(name) for name in names)
+
+    with caplog.at_level(logging.INFO):
+        counts = services.batch_delete(batch=batch)
+
+    assert counts == services.BatchDeleteCounts(items=2, files=len(names) + 1, jobs=0)
+    assert not Batch.objects.filter(pk=batch.pk).exists() and not Item.objects.filter(batch_id=batch.pk).exists()
+    assert not any(default_storage.exists(name) for name in [*names, stray])
+    assert not batch_folder(batch, settings).exists()
+    assert f"deleted batch {batch.pk} at its owner's request: 2 items" in caplog.text
+
+
+def test_waiting_images_are_not_cut_out_after_all(user: Any, settings: Any) -> None:
+    batch = services.batch_create(owner=user)
+    services.batch_add_files(batch=batch, files=[upload("a.jpg"), upload("b.jpg")])
+    assert DBTaskResult.objects.filter(status=TaskResultStatus.READY).count() == 2
+
+    assert services.batch_delete(batch=batch).jobs == 2
+
+    assert DBTaskResult.objects.count() == 0
+    assert run_ready_jobs() == 0
+    assert not batch_folder(batch, settings).exists()
+
+
+def test_an_image_being_cut_out_as_its_batch_goes_leaves_nothing_behind(
+    user: Any, settings: Any, monkeypatch: Any
+) -> None:
+    batch = services.batch_create(owner=user)
+    services.batch_add_files(batch=batch, files=[upload()])
+    cut_out = processing._cut_out
+
+    def deleted_meanwhile(item: Item) -> Any:
+        cutout = cut_out(item)
+        services.batch_delete(batch=batch)  # the owner deletes the batch while the worker holds the image
+        return cutout
+
+    monkeypatch.setattr(processing, "_cut_out", deleted_meanwhile)
+    run_ready_jobs()
+
+    assert not Item.objects.exists()
+    assert not batch_folder(batch, settings).exists()
+
+
+def test_another_batch_that_reused_its_results_keeps_them(user: Any) -> None:
+    first = services.batch_create(owner=user)
+    services.batch_add_files(batch=first, files=[upload()])
+    run_ready_jobs()
+    second = services.batch_create(owner=user)
+    (reused,), _ = services.batch_add_files(batch=second, files=[upload()])
+    assert reused.cached
+    rerun, _, _ = services.batch_rerun(batch=first, options=Options.from_json(first.options))
+    run_ready_jobs()
+
+    services.batch_delete(batch=first)
+
+    for kept in (second, rerun):
+        names = stored_names(kept)
+        assert names and all(default_storage.exists(name) for name in names)
+        assert kept.items.get().status == Item.Status.DONE
