@@ -35,7 +35,7 @@ from removal.services.files import (
     upload_error,
     upload_sha256,
 )
-from removal.services.processing import announce_after_commit, enqueue_processing, options_of
+from removal.services.processing import announce_after_commit, enqueue_processing, options_of, owner_waiting
 from removal.services.webhooks import notify_if_batch_finished
 
 if TYPE_CHECKING:
@@ -163,10 +163,12 @@ def batch_add_files(*, batch: Batch, files: list[Any]) -> tuple[list[Item], list
     items = [item for item, _ in accepted]
     now = timezone.now()
     with transaction.atomic():
+        waiting = owner_waiting(batch.owner_id)
         for item in items:
             item.queued_at = now
             if not _reuse_earlier_result(item, now):
-                item.task_id = enqueue_processing(item.id, kind=batch.kind)
+                item.task_id = enqueue_processing(item.id, kind=batch.kind, waiting_ahead=waiting)
+                waiting += 1
         Item.objects.bulk_create(items)
         announce_after_commit(*items)
         if any(item.cached for item in items):  # the batch may be finished already

@@ -54,12 +54,28 @@ class WorkerLost(Exception):
 
 
 PROCESS_ITEM_TASK = "removal.tasks.process_item"
-# A /bgremove caller waits on its one image, so it goes ahead of bulk batches.
-JOB_PRIORITY = {Batch.Kind.UPLOAD: 0, Batch.Kind.BGREMOVE: 10}
+# Workers take jobs by priority, then in order of arrival. A /bgremove caller waits on its one image, so those
+# jobs go ahead of every batch's (priorities 1..100 against -99..0). Within that, an image loses one step of
+# priority for every FAIR_SHARE_STEP images of the same owner already waiting: someone who drops a few photos
+# behind another user's thousand waits for about a step's worth of them, not for all of them, and two deep
+# backlogs are worked through side by side. One owner's images keep their order.
+KIND_PRIORITY = {Batch.Kind.UPLOAD: 0, Batch.Kind.BGREMOVE: 100}
+FAIR_SHARE_STEP = 10
+FAIR_SHARE_STEPS = 99
 
 
-def enqueue_processing(item_id: uuid.UUID, *, kind: str, delay_seconds: float = 0) -> uuid.UUID:
-    job = queued_task(PROCESS_ITEM_TASK).using(priority=JOB_PRIORITY[Batch.Kind(kind)])
+def job_priority(kind: str, *, waiting_ahead: int) -> int:
+    """The priority of an image of `kind` whose owner has `waiting_ahead` images queued before it."""
+    return KIND_PRIORITY[Batch.Kind(kind)] - min(waiting_ahead // FAIR_SHARE_STEP, FAIR_SHARE_STEPS)
+
+
+def owner_waiting(owner_id: int) -> int:
+    """How many of the owner's images are queued now (the fair share's measure of their backlog)."""
+    return Item.objects.filter(batch__owner_id=owner_id, status=Status.QUEUED).count()
+
+
+def enqueue_processing(item_id: uuid.UUID, *, kind: str, waiting_ahead: int, delay_seconds: float = 0) -> uuid.UUID:
+    job = queued_task(PROCESS_ITEM_TASK).using(priority=job_priority(kind, waiting_ahead=waiting_ahead))
     if delay_seconds:
         job = job.using(run_after=timezone.now() + timedelta(seconds=delay_seconds))
     return uuid.UUID(str(job.enqueue(str(item_id)).id))
@@ -227,7 +243,12 @@ def _item_retry_or_fail(item: Item, token: str, *, error: str) -> None:
             status=Status.QUEUED, claim_token="", lease_until=None, queued_at=timezone.now()
         )
         if requeued:
-            task_id = enqueue_processing(item.pk, kind=item.batch.kind, delay_seconds=2 ** _attempts(item))
+            task_id = enqueue_processing(
+                item.pk,
+                kind=item.batch.kind,
+                waiting_ahead=owner_waiting(item.batch.owner_id) - 1,  # queued again just above
+                delay_seconds=2 ** _attempts(item),
+            )
             Item.objects.filter(pk=item.pk).update(task_id=task_id)
             item.status, item.task_id = Status.QUEUED, task_id
             announce_after_commit(item)
@@ -279,9 +300,10 @@ def items_requeue_stale() -> int:
     item_id: uuid.UUID
     old_task_id: uuid.UUID | None
     kind: str
-    for item_id, old_task_id, kind in [
-        *expired.values_list("id", "task_id", "batch__kind")[:500],
-        *orphaned.values_list("id", "task_id", "batch__kind")[:500],
+    owner_id: int
+    for item_id, old_task_id, kind, owner_id in [
+        *expired.values_list("id", "task_id", "batch__kind", "batch__owner_id")[:500],
+        *orphaned.values_list("id", "task_id", "batch__kind", "batch__owner_id")[:500],
     ]:
         with transaction.atomic():
             still_stale = Item.objects.filter(
@@ -291,7 +313,8 @@ def items_requeue_stale() -> int:
             ).update(status=Status.QUEUED, claim_token="", lease_until=None, queued_at=now)
             if not still_stale:
                 continue
-            Item.objects.filter(pk=item_id).update(task_id=enqueue_processing(item_id, kind=kind))
+            ahead = owner_waiting(owner_id) - 1  # the others queued, this one counted since the update above
+            Item.objects.filter(pk=item_id).update(task_id=enqueue_processing(item_id, kind=kind, waiting_ahead=ahead))
             if old_task_id is not None:
                 # django-tasks-db would show the dead worker's job as running forever.
                 DBTaskResult.objects.filter(pk=old_task_id, status=TaskResultStatus.RUNNING).update(

@@ -12,7 +12,7 @@ from django.utils import timezone
 
 from removal.models import Batch, Item
 from removal.services.edits import ItemNotEditable
-from removal.services.processing import announce_after_commit, enqueue_processing
+from removal.services.processing import announce_after_commit, enqueue_processing, owner_waiting
 
 Status = Item.Status
 IMPROVED_QUALITY = "best"
@@ -53,10 +53,11 @@ def batch_improve(*, batch: Batch, quality: str = IMPROVED_QUALITY) -> list[Item
         if not items:
             raise NothingToImprove("no item of this batch needs review, so there is nothing to improve")
         Batch.objects.filter(pk=batch.pk).update(improvements=F("improvements") + 1)  # its finish is news again
-        for item in items:
+        waiting = owner_waiting(batch.owner_id)
+        for position, item in enumerate(items):
             item.status, item.quality, item.queued_at = Status.QUEUED, quality, now
             item.attempts_before, item.claim_token, item.lease_until = item.attempts, "", None
-            item.task_id = enqueue_processing(item.id, kind=batch.kind)
+            item.task_id = enqueue_processing(item.id, kind=batch.kind, waiting_ahead=waiting + position)
             item.save(
                 update_fields=[
                     "status",

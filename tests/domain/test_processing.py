@@ -290,3 +290,35 @@ def test_same_bytes_and_options_are_processed_once_per_account(user: Any, other_
     assert not submit(user, Options(format="webp")).cached  # other options: processed
     assert not submit(other_user).cached  # another account: processed
     assert run_ready_jobs() == 2
+
+
+def claimed_in_order() -> list[Item]:
+    """The queued items in the order workers take their jobs (claiming, not running them)."""
+    order = []
+    while (job := claim_next_job("test")) is not None:
+        order.append(Item.objects.select_related("batch").get(pk=job.args_kwargs["args"][0]))
+    return order
+
+
+def test_a_few_photos_wait_behind_a_step_of_another_users_backlog_not_all_of_it(user: Any, other_user: Any) -> None:
+    backlog = queue_items(user, count=35)
+    few = queue_items(other_user, count=2)
+    # The same user's /bgremove call goes ahead of every batch, theirs included.
+    waiting_caller = services.image_submit(owner=user, upload=SimpleUploadedFile("w.jpg", photo_bytes()))
+
+    order = [item.id for item in claimed_in_order()]
+
+    step = processing.FAIR_SHARE_STEP
+    assert order == [item.id for item in [waiting_caller, *backlog[:step], *few, *backlog[step:]]]
+
+
+def test_the_reaper_requeues_a_backlog_behind_what_others_have_waiting(user: Any, other_user: Any) -> None:
+    backlog = queue_items(user, count=25)
+    DBTaskResult.objects.all().delete()  # every job taken by a worker that died before claiming its item
+    Item.objects.update(queued_at=timezone.now() - timedelta(hours=1))
+    assert services.items_requeue_stale() == 25
+    few = queue_items(other_user, count=1)
+
+    order = [item.id for item in claimed_in_order()]
+
+    assert order == [few[0].id, *(item.id for item in backlog)]
