@@ -123,7 +123,8 @@ def marked_script_messages() -> set[str]:
     """The literal gettext("...") and ngettext("...", ...) strings of static/js."""
     found = set()
     for script in SCRIPTS:
-        code = re.sub(r"/\*.*?\*/|^\s*//.*$", "", script.read_text(), flags=re.S | re.M)
+        # Comments start their lines here; a line comment ends with its line (re.S lets "." pass line ends).
+        code = re.sub(r"^\s*/\*.*?\*/|^\s*//[^\n]*", "", script.read_text(), flags=re.S | re.M)
         found |= {ast.literal_eval(literal) for literal in re.findall(STRING_ARGUMENT, code)}
     return found
 
