@@ -63,6 +63,21 @@ def items_changed(items: Sequence[Any]) -> None:
         )
 
 
+def item_removed(*, item_id: uuid.UUID, batch: Any) -> None:
+    """Tell the batch group that its owner deleted an item, with the batch's totals without it."""
+    from removal import selectors, serializers
+
+    summary = serializers.serialize_batch_summary(batch, selectors.batch_counts(batch))
+    publish(
+        batch_group(batch.pk), {"type": "batch.event", "event": "removed", "item_id": str(item_id), "batch": summary}
+    )
+
+
+def batch_deleted(*, batch_id: uuid.UUID) -> None:
+    """Tell the batch group that its owner deleted the batch (a page still open on it says so)."""
+    publish(batch_group(batch_id), {"type": "batch.event", "event": "deleted", "batch_id": str(batch_id)})
+
+
 def item_progress(item: Any, done: int, total: int) -> None:
     """Frames done of an animation, while the item is processing."""
     publish(

@@ -34,6 +34,7 @@ from removal.services.purge import (
     UserPurgeCounts,
     batch_delete,
     expired_purge,
+    item_delete,
     user_data_purge,
 )
 from removal.services.review import IMPROVED_QUALITY, NothingToImprove, batch_improve, item_review
@@ -64,6 +65,7 @@ __all__ = [
     "display_filename",
     "expired_purge",
     "image_submit",
+    "item_delete",
     "item_mask_revert",
     "item_mask_save",
     "item_process",

@@ -16,8 +16,10 @@ from django.tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
 from accounts.services import AccountDataNotDeleted
+from removal import events
 from removal.models import Batch, Item, StoredImage, WebhookDelivery
-from removal.services.files import StorageUnavailable
+from removal.services.files import StorageUnavailable, item_prefix
+from removal.services.webhooks import notify_if_batch_finished
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -81,9 +83,8 @@ def user_data_purge(*, user: "User") -> UserPurgeCounts:
     items = Item.objects.filter(batch__owner=user)
     names = _file_names(items, batches) | set(StoredImage.objects.filter(owner=user).values_list("file", flat=True))
     try:
-        names = _files_deleted(names, folder=f"users/{user.pk}/")
-    except (OSError, BotoCoreError, ClientError) as exc:
-        logger.error("could not delete a user's files: %s", exc)
+        names = _files_deleted(names, folder=f"users/{user.pk}/", of="the account")
+    except StorageUnavailable as exc:
         raise AccountDataNotDeleted(str(exc)) from exc
     jobs, _ = _jobs_of(items, WebhookDelivery.objects.filter(batch__owner=user)).delete()
     counts = UserPurgeCounts(
@@ -116,19 +117,14 @@ def batch_delete(*, batch: Batch) -> BatchDeleteCounts:
     A storage failure raises StorageUnavailable and keeps the rows: asked again, the deletion finishes.
     """
     items = Item.objects.filter(batch=batch)
-    try:
-        names = _files_deleted(
-            _file_names(items, Batch.objects.filter(pk=batch.pk)), folder=f"users/{batch.owner_id}/batches/{batch.pk}/"
-        )
-    except (OSError, BotoCoreError, ClientError) as exc:
-        logger.error("could not delete the files of batch %s: %s", batch.pk, exc)
-        raise StorageUnavailable(
-            f"storage is unavailable ({exc.__class__.__name__}); the batch is not deleted yet, try again shortly"
-        ) from exc
+    folder = f"users/{batch.owner_id}/batches/{batch.pk}/"
+    names = _files_deleted(_file_names(items, Batch.objects.filter(pk=batch.pk)), folder=folder, of="the batch")
     waiting = _jobs_of(items, WebhookDelivery.objects.filter(batch=batch)).filter(status=TaskResultStatus.READY)
     jobs, _ = waiting.delete()
     counts = BatchDeleteCounts(items=items.count(), files=len(names), jobs=jobs)
+    batch_id = batch.pk
     batch.delete()
+    events.batch_deleted(batch_id=batch_id)
     logger.info(
         "deleted batch %s at its owner's request: %d items, %d files, %d waiting jobs",
         batch.pk,
@@ -137,17 +133,39 @@ def batch_delete(*, batch: Batch) -> BatchDeleteCounts:
     return counts
 
 
+def item_delete(*, item: Item) -> int:
+    """Delete one image of a batch at its owner's request, as batch_delete does a batch: its files, its job if it
+    is still waiting, its row; how many files went. The batch's page drops its card, and a batch whose other
+    images are all finished is finished (its webhook sent)."""
+    item_id, batch, items = item.pk, item.batch, Item.objects.filter(pk=item.pk)
+    names = _files_deleted(_file_names(items, Batch.objects.none()), folder=f"{item_prefix(item)}/", of="the image")
+    _jobs_of(items, WebhookDelivery.objects.none()).filter(status=TaskResultStatus.READY).delete()
+    item.delete()
+    events.item_removed(item_id=item_id, batch=batch)
+    notify_if_batch_finished(batch)
+    return len(names)
+
+
 def _file_names(items: QuerySet[Item], batches: QuerySet[Batch]) -> set[str]:
     """The stored names the rows of `items` and `batches` hold."""
     names = {name for row in items.values_list(*Item.FILE_FIELDS) for name in row}
     return names | set(batches.exclude(bg_image="").values_list("bg_image", flat=True))
 
 
-def _files_deleted(names: set[str], *, folder: str) -> set[str]:
-    """Delete `names` and every file under `folder` (leftovers of interrupted work, old revisions); what went."""
-    names = set(filter(None, names | set(_files_under(folder))))
-    for name in sorted(names):
-        default_storage.delete(name)
+def _files_deleted(names: set[str], *, folder: str, of: str) -> set[str]:
+    """Delete `names` and every file under `folder` (leftovers of interrupted work, old revisions); what went.
+
+    A storage failure raises StorageUnavailable: some files may be gone, and the caller keeps its rows.
+    """
+    try:
+        names = set(filter(None, names | set(_files_under(folder))))
+        for name in sorted(names):
+            default_storage.delete(name)
+    except (OSError, BotoCoreError, ClientError) as exc:
+        logger.error("could not delete the files of %s (%s): %s", of, folder, exc)
+        raise StorageUnavailable(
+            f"storage is unavailable ({exc.__class__.__name__}); {of} is not deleted yet, try again shortly"
+        ) from exc
     _remove_empty_folders(folder)
     return names
 

@@ -152,6 +152,15 @@ def batch_manifest(request: HttpRequest, user: "User", batch_id: uuid.UUID) -> H
     return JsonResponse(services.batch_manifest(batch=batch))
 
 
+@api_endpoint("GET", "DELETE")
+def item_detail(request: HttpRequest, user: "User", item_id: uuid.UUID) -> HttpResponseBase:
+    item = selectors.item_for(user, item_id)
+    if request.method == "DELETE":
+        services.item_delete(item=item)
+        return HttpResponse(status=204)
+    return JsonResponse(serializers.serialize_item(item))
+
+
 @api_endpoint("GET", reads_counted=False)
 def item_result(request: HttpRequest, user: "User", item_id: uuid.UUID) -> HttpResponseBase:
     item = selectors.item_for(user, item_id)

@@ -182,6 +182,21 @@ PATHS: dict[str, Any] = {
             },
         },
     },
+    "/api/v1/items/{item_id}": {
+        "get": {
+            "summary": "One item",
+            "parameters": [ITEM_ID],
+            "responses": {"200": json_reply(ref("Item"), "The item."), **error_replies(401, 404, 405, 429)},
+        },
+        "delete": {
+            "summary": "Delete an item: its upload, cutout and mask now; its batch goes on without it",
+            "parameters": [ITEM_ID],
+            "responses": {
+                "204": {"description": "Deleted; the item is gone (404 from now on)."},
+                **error_replies(401, 403, 404, 405, 429, 503),
+            },
+        },
+    },
     "/api/v1/batches/{batch_id}/files": {
         "post": {
             "summary": "Add images to a batch",

@@ -10,6 +10,7 @@ api_urlpatterns = [
     path("batches/<uuid:batch_id>/manifest", api.batch_manifest, name="api-batch-manifest"),
     path("batches/<uuid:batch_id>/rerun", api.batch_rerun, name="api-batch-rerun"),
     path("batches/<uuid:batch_id>/improve", api.batch_improve, name="api-batch-improve"),
+    path("items/<uuid:item_id>", api.item_detail, name="api-item"),
     path("items/<uuid:item_id>/result", api.item_result, name="api-item-result"),
     path("items/<uuid:item_id>/mask", api.item_mask, name="api-item-mask"),
     path("items/<uuid:item_id>/review", api.item_review, name="api-item-review"),

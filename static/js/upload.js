@@ -76,6 +76,8 @@ const state = {
   rowCount: 0,
   /** true while the request that deletes the batch is in flight */
   deleting: false,
+  /** @type {Set<string>} ids of items deleted: a late event about one is not shown again */
+  removed: new Set(),
 };
 
 // --- rows -------------------------------------------------------------------
@@ -100,6 +102,7 @@ function addRow(filename) {
     else compare(); // no kept mask to edit (an animation): the cutout itself, to judge
   };
   row.querySelector(".edit-open").addEventListener("click", edit);
+  row.querySelector(".item-remove").addEventListener("click", () => removeItem(row));
   wireCard(row, { onEdit: edit, item: () => state.items.get(row.dataset.itemId), onReviewed: takeItem });
   for (const img of row.querySelectorAll("img")) {
     // Browsers cannot show every format we accept (TIFF), nor non-images.
@@ -161,6 +164,7 @@ function renderItem(row, item) {
     download.textContent = interpolate(gettext("Download %(format)s"), { format: resultLabel(state.batchOptions) });
   }
   after.hidden = download.hidden = compare.hidden = !item.result;
+  row.querySelector(".item-remove").hidden = false;
   row.querySelector(".edit-open").hidden = !item.mask;
   row.querySelector(".badge.reused").hidden = !(item.cached && item.result);
   renderFlag(row, item);
@@ -180,6 +184,7 @@ function renderItem(row, item) {
  * @param {HTMLElement | null} uploadRow the row of the upload this item came from, if any
  */
 function mergeItem(item, uploadRow = null) {
+  if (state.removed.has(item.id)) return;
   const known = state.items.get(item.id);
   const newest = known && known.revision > item.revision ? known : item;
   state.items.set(item.id, newest);
@@ -193,6 +198,37 @@ function mergeItem(item, uploadRow = null) {
   }
   state.rows.set(item.id, row);
   renderItem(row, newest);
+}
+
+/** An item its owner deleted, here or elsewhere: its row goes, for good. */
+function dropItem(id) {
+  state.removed.add(id);
+  state.items.delete(id);
+  state.rows.get(id)?.remove();
+  state.rows.delete(id);
+}
+
+/** After a confirmation, one item goes (DELETE /api/v1/items/<id>, the address its links start with). */
+async function removeItem(row) {
+  const item = state.items.get(row.dataset.itemId);
+  const question = interpolate(gettext("Remove %(name)s from this batch? Its upload and cutout are deleted for good."), {
+    name: row.dataset.filename,
+  });
+  if (!item || !confirm(question)) return;
+  const button = row.querySelector(".item-remove");
+  button.disabled = true;
+  try {
+    const reply = await sendForm("DELETE", item.original.replace(/\/original$/, ""));
+    if (reply.status === 204 || reply.status === 404) {
+      dropItem(item.id); // 404: gone already
+      updateSummary();
+      return;
+    }
+    showError(row, interpolate(gettext("Could not remove it: %(reason)s"), { reason: refusalText(reply) }));
+  } catch (error) {
+    showError(row, interpolate(gettext("Could not remove it: %(reason)s"), { reason: error.message }));
+  }
+  button.disabled = false;
 }
 
 /** An item's new state from a reply of this page (an edit, "Looks fine", an improve), then the summary. */
@@ -345,8 +381,16 @@ function onSocketMessage(message) {
     showBatchOptions(message.batch.options);
     setReviewBelow(message.batch.review_below);
     for (const item of message.batch.items) mergeItem(item);
+    // Items deleted while the page was not listening are not in the snapshot (while files upload, one of
+    // theirs could be newer than the snapshot: nothing is dropped then).
+    const present = new Set(message.batch.items.map((item) => item.id));
+    if (!state.active) for (const id of [...state.rows.keys()]) if (!present.has(id)) dropItem(id);
   } else if (message.event === "item") {
     mergeItem(message.item);
+  } else if (message.event === "removed") {
+    dropItem(message.item_id);
+  } else if (message.event === "deleted") {
+    showNotice(gettext("This batch does not exist (any more)."));
   }
   updateSummary();
 }

@@ -16,7 +16,7 @@ from PIL import Image
 
 from removal import services
 from removal.cutout.options import Options
-from removal.models import Batch, Item
+from removal.models import Batch, Item, WebhookDelivery
 from removal.ops.worker import run_ready_jobs
 from removal.services import processing
 from tests.conftest import photo_bytes
@@ -37,8 +37,12 @@ def half_mask(size: tuple[int, int]) -> bytes:
 
 
 def stored_names(batch: Batch) -> list[str]:
-    names = [str(getattr(item, field)) for item in batch.items.all() for field in Item.FILE_FIELDS]
-    return [name for name in [*names, str(batch.bg_image)] if name]
+    names = [name for item in batch.items.all() for name in item_files(item)]
+    return [*names, str(batch.bg_image)] if batch.bg_image else names
+
+
+def item_files(item: Item) -> list[str]:
+    return [str(getattr(item, field)) for field in Item.FILE_FIELDS if getattr(item, field)]
 
 
 def batch_folder(batch: Batch, settings: Any) -> Path:
@@ -113,3 +117,36 @@ def test_another_batch_that_reused_its_results_keeps_them(user: Any) -> None:
         names = stored_names(kept)
         assert names and all(default_storage.exists(name) for name in names)
         assert kept.items.get().status == Item.Status.DONE
+
+
+def test_one_image_goes_with_its_files_and_the_rest_of_its_batch_stays(user: Any, settings: Any) -> None:
+    batch = services.batch_create(owner=user)
+    (kept, removed), _ = services.batch_add_files(
+        batch=batch, files=[upload("a.jpg"), upload("b.jpg", "astronaut.png")]
+    )
+    run_ready_jobs()
+    removed.refresh_from_db()
+    services.item_mask_save(item=removed, mask_png=half_mask((160, 120)))
+    removed.refresh_from_db()
+    kept.refresh_from_db()
+    names, kept_names = item_files(removed), item_files(kept)
+
+    assert services.item_delete(item=removed) == len(names) >= 4
+
+    assert list(batch.items.all()) == [kept]
+    assert not any(default_storage.exists(name) for name in names)
+    assert all(default_storage.exists(name) for name in kept_names)
+    assert not (batch_folder(batch, settings) / str(removed.pk)).exists()
+
+
+def test_removing_the_last_waiting_image_finishes_the_batch(user: Any) -> None:
+    batch = services.batch_create(owner=user, callback_url="https://example.com/hook")
+    (done, waiting), _ = services.batch_add_files(batch=batch, files=[upload("a.jpg"), upload("b.jpg")])
+    services.item_process(item_id=str(done.pk))
+    assert not WebhookDelivery.objects.exists()
+
+    services.item_delete(item=Item.objects.get(pk=waiting.pk))
+
+    assert DBTaskResult.objects.filter(status=TaskResultStatus.READY, args_kwargs__args__0=str(waiting.pk)).count() == 0
+    delivery = WebhookDelivery.objects.get(batch=batch)
+    assert delivery.items_total == 1

@@ -127,7 +127,7 @@ def test_a_signed_out_visitor_sees_what_bgsite_does_and_the_way_in(page: Any) ->
     expect(page.locator("h1")).to_have_text("Log in")
 
 
-def test_upload_photos_follow_progress_download_the_zip_and_delete_the_batch(page: Any, tmp_path: Path) -> None:
+def test_upload_photos_follow_progress_download_the_zip_remove_one_delete_all(page: Any, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
     sign_up(page)
@@ -181,13 +181,21 @@ def test_upload_photos_follow_progress_download_the_zip_and_delete_the_batch(pag
     expect(listed).to_contain_text("done")
     expect(listed.locator("a", has_text="Zip")).to_have_attribute("href", f"/api/v1/batches/{batch_id}/zip")
 
-    # Deleted from its page, once the question is answered yes: the list says so and no longer has it.
+    # One photo removed from the batch: its card goes, and so does its place in the zip.
     page.goto(batch_url)
+    coffee = page.locator('.item[data-filename="coffee.jpg"]')
+    page.once("dialog", lambda dialog: dialog.accept())
+    coffee.locator(".item-remove").click()
+    expect(coffee).to_have_count(0)
+    expect(page.locator("#overall")).to_have_text("2 of 2 done, 0 failed")
+    assert sorted(downloaded_zip(page).namelist()) == ["astronaut.png", "chelsea.png", "manifest.json"]
+
+    # The batch deleted from its page, once the question is answered yes: the list says so and no longer has it.
     questions: list[str] = []
     page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.dismiss()))
     page.click("#delete-batch")
     expect(page.locator("#delete-batch")).to_be_enabled()
-    assert questions and "3 images" in questions[0] and page.url == batch_url
+    assert questions and "2 images" in questions[0] and page.url == batch_url
     page.once("dialog", lambda dialog: dialog.accept())
     page.click("#delete-batch")
     expect(page).to_have_url(re.compile(r"/batches/\?deleted=1$"))

@@ -326,6 +326,30 @@ class TestDelete:
         assert browser.delete(url, headers={"X-CSRFToken": token}).status_code == 204
         assert not Batch.objects.filter(pk=made["id"]).exists()
 
+    def test_one_item_goes_and_its_batch_zips_without_it(self, api: Any) -> None:
+        batch = create_batch(api, jpeg("a.jpg"), jpeg("b.jpg", "coffee.png"))
+        run_ready_jobs()
+        kept, removed = (item["id"] for item in batch["items"])
+        assert api.get(f"/api/v1/items/{removed}").json()["filename"] == "b.jpg"
+
+        assert api.delete(f"/api/v1/items/{removed}").status_code == 204
+
+        for gone in ("", "/result", "/original", "/mask"):
+            assert json_error(api.get(f"/api/v1/items/{removed}{gone}"), 404) == "no such item", gone
+        left = api.get(f"/api/v1/batches/{batch['id']}").json()
+        assert [item["id"] for item in left["items"]] == [kept] and left["counts"]["total"] == 1
+        with zipfile.ZipFile(io.BytesIO(b"".join(api.get(left["zip"])))) as archive:
+            assert archive.namelist() == ["a.png", "manifest.json"]
+        assert api.get(f"/api/v1/items/{kept}").json()["status"] == "done"
+
+    def test_only_its_owner_can_delete_an_item(self, api: Any, other_user: Any) -> None:
+        item_id = create_batch(api, jpeg())["items"][0]["id"]
+        _, other_key = api_key_create(user=other_user, name="b")
+        intruder = Client(headers={"X-Api-Key": other_key})
+        for method in (intruder.get, intruder.delete):
+            assert json_error(method(f"/api/v1/items/{item_id}"), 404) == "no such item"
+        assert Item.objects.filter(pk=item_id).exists()
+
     def test_wrong_method_names_delete(self, api: Any) -> None:
         batch = create_batch(api, jpeg())
         reply = api.put(f"/api/v1/batches/{batch['id']}")

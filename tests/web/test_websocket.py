@@ -234,3 +234,25 @@ def test_flagged_items_improved_and_reviewed_are_seen_live(embedded_server: Live
         assert event["item"]["reviewed"] is True and event["item"]["needs_review"] is False
         assert event["item"]["revision"] > improved["revision"]
         assert event["batch"]["counts"]["needs_review"] == 0
+
+
+def test_a_follower_sees_an_item_and_then_the_batch_deleted(embedded_server: LiveServer, key: str) -> None:
+    photos = [
+        ("a.jpg", photo_bytes("astronaut.png", size=(64, 48))),
+        ("b.jpg", photo_bytes("coffee.png", size=(64, 48))),
+    ]
+    batch = upload(embedded_server, key, "/api/v1/batches", photos)
+    removed = batch["items"][1]["id"]
+    url, headers = f"{embedded_server.url}/api/v1", {"X-Api-Key": key}
+    with follow(embedded_server, batch["id"], key) as socket:
+        assert json.loads(socket.recv(timeout=10))["event"] == "snapshot"
+        assert requests.delete(f"{url}/items/{removed}", headers=headers, timeout=30).status_code == 204
+        message = json.loads(socket.recv(timeout=10))
+        while message["event"] != "removed":  # the items' own progress may come first
+            message = json.loads(socket.recv(timeout=10))
+        assert message["item_id"] == removed and message["batch"]["counts"]["total"] == 1
+
+        assert requests.delete(f"{url}/batches/{batch['id']}", headers=headers, timeout=30).status_code == 204
+        while (message := json.loads(socket.recv(timeout=10)))["event"] != "deleted":
+            assert message["event"] in ("item", "progress")
+        assert message["batch_id"] == batch["id"]
