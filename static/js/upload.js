@@ -380,11 +380,9 @@ function onSocketMessage(message) {
     state.batch.zip = message.batch.zip;
     showBatchOptions(message.batch.options);
     setReviewBelow(message.batch.review_below);
+    // An item missing from it is not dropped: the snapshot may be older than an upload's reply. One deleted
+    // while the page was not listening stays until a reload (Remove on it finds it gone and drops it).
     for (const item of message.batch.items) mergeItem(item);
-    // Items deleted while the page was not listening are not in the snapshot (while files upload, one of
-    // theirs could be newer than the snapshot: nothing is dropped then).
-    const present = new Set(message.batch.items.map((item) => item.id));
-    if (!state.active) for (const id of [...state.rows.keys()]) if (!present.has(id)) dropItem(id);
   } else if (message.event === "item") {
     mergeItem(message.item);
   } else if (message.event === "removed") {
