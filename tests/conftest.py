@@ -58,6 +58,15 @@ def photo_bytes(name: str = "astronaut.png", *, size: tuple[int, int] | None = N
     return buffer.getvalue()
 
 
+def half_mask(size: tuple[int, int]) -> bytes:
+    """A hand-edited mask as the editor sends it: an L PNG keeping the left half."""
+    mask = Image.new("L", size, 0)
+    mask.paste(255, (0, 0, size[0] // 2, size[1]))
+    buffer = io.BytesIO()
+    mask.save(buffer, "PNG")
+    return buffer.getvalue()
+
+
 @pytest.fixture(scope="session")
 def astronaut_jpeg() -> bytes:
     return photo_bytes("astronaut.png")

@@ -1,37 +1,26 @@
 """Deleting an account from the account page: every row and every stored file of the user goes."""
 
-import io
 import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django_tasks_db.models import DBTaskResult
-from PIL import Image
 
 from accounts.models import ApiKey, WebhookSecret
 from accounts.services import api_key_create, webhook_secret_for
 from removal import services
 from removal.models import Batch, Item, StoredImage
 from removal.ops.worker import run_ready_jobs
-from tests.conftest import photo_bytes
+from tests.conftest import half_mask, photo_bytes
 
 pytestmark = pytest.mark.django_db
 
 PASSWORD = "correct horse battery"
-
-
-def half_mask(size: tuple[int, int]) -> bytes:
-    mask = np.zeros((size[1], size[0]), dtype=np.uint8)
-    mask[:, : size[0] // 2] = 255
-    buffer = io.BytesIO()
-    Image.fromarray(mask).save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 def give_data(owner: Any) -> list[str]:

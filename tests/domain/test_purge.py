@@ -1,39 +1,28 @@
 """Deleting a batch at its owner's request (services.batch_delete): files first, then waiting jobs, then rows."""
 
-import io
 import logging
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
-from PIL import Image
 
 from removal import services
 from removal.cutout.options import Options
 from removal.models import Batch, Item, WebhookDelivery
 from removal.ops.worker import run_ready_jobs
 from removal.services import processing
-from tests.conftest import photo_bytes
+from tests.conftest import half_mask, photo_bytes
 
 pytestmark = pytest.mark.django_db
 
 
 def upload(name: str = "p.jpg", photo: str = "coffee.png") -> Any:
     return SimpleUploadedFile(name, photo_bytes(photo, size=(160, 120)))
-
-
-def half_mask(size: tuple[int, int]) -> bytes:
-    mask = np.zeros((size[1], size[0]), dtype=np.uint8)
-    mask[:, : size[0] // 2] = 255
-    buffer = io.BytesIO()
-    Image.fromarray(mask).save(buffer, "PNG")
-    return buffer.getvalue()
 
 
 def stored_names(batch: Batch) -> list[str]:
