@@ -133,6 +133,14 @@ def test_batches_status_and_download(embedded_server: LiveServer, tmp_path: Path
     ]
     assert (tmp_path / "dl" / "one.png").read_bytes() == (tmp_path / "out" / "one.png").read_bytes()
 
+    deleted = subprocess.run(
+        bgsite(embedded_server, key, "delete", batch_id), cwd=REPO, env=env, capture_output=True, text=True
+    )
+    assert deleted.returncode == 0 and f"batch {batch_id} deleted" in deleted.stdout
+    again = subprocess.run(bgsite(embedded_server, key, "delete", batch_id), cwd=REPO, env=env, capture_output=True)
+    assert again.returncode == 2 and b"no such batch" in again.stderr + again.stdout
+    assert (tmp_path / "out" / "one.png").exists()
+
 
 def test_the_closing_line_and_the_review_list_name_the_flagged_images(
     embedded_server: LiveServer, tmp_path: Path

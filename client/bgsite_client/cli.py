@@ -78,6 +78,10 @@ def parser() -> argparse.ArgumentParser:
     download.add_argument("batch_id", metavar="ID")
     download.add_argument("-o", "--out", type=Path, required=True)
     download.set_defaults(run=download_command)
+
+    delete = commands.add_parser("delete", parents=[common], help="a batch and its files, from the server, now")
+    delete.add_argument("batch_id", metavar="ID")
+    delete.set_defaults(run=delete_command)
     return root
 
 
@@ -181,6 +185,13 @@ def download_command(args: argparse.Namespace) -> int:
     ]
     _report(args, summary, "\n".join(text))
     return 1 if failed else 0
+
+
+def delete_command(args: argparse.Namespace) -> int:
+    """The batch, its uploads and its cutouts deleted on the server (the cutouts already saved here stay)."""
+    _server(args).request("DELETE", f"/api/v1/batches/{args.batch_id}")
+    _report(args, {"ok": True, "deleted": args.batch_id}, f"batch {args.batch_id} deleted from {args.server}")
+    return 0
 
 
 def _server(args: argparse.Namespace) -> Server:
