@@ -364,6 +364,9 @@ RATE_LIMIT_PER_KEY = env.str("RATE_LIMIT_PER_KEY", default="120/m")
 RATE_LIMIT_PER_USER = env.str("RATE_LIMIT_PER_USER", default="240/m")
 DAILY_IMAGE_QUOTA = env.int("DAILY_IMAGE_QUOTA", default=0)
 MAX_QUEUED_ITEMS = env.int("MAX_QUEUED_ITEMS", default=20_000)
+# One account's share of that queue (0: none): past it, that account's new work is refused (429) while
+# others' is taken.
+MAX_QUEUED_ITEMS_PER_USER = env.int("MAX_QUEUED_ITEMS_PER_USER", default=5_000)
 RATELIMIT_ENABLE = env.bool("RATE_LIMITS_ENABLED", default=True)
 # Log-in attempts per client address and per username (password guessing).
 LOGIN_RATE_LIMIT = env.str("LOGIN_RATE_LIMIT", default="10/m")

@@ -111,9 +111,10 @@ def images_since(user: "User", since: datetime) -> tuple[int, int]:
     return counts["images"], counts["previews"]
 
 
-def queued_count() -> int:
-    """Images waiting for a worker, server-wide."""
-    return Item.objects.filter(status=Item.Status.QUEUED).count()
+def queued_count(owner: "User | None" = None) -> int:
+    """Images waiting for a worker, server-wide or of one owner."""
+    waiting = Item.objects.filter(status=Item.Status.QUEUED)
+    return (waiting if owner is None else waiting.filter(batch__owner=owner)).count()
 
 
 def usage_by_day(user: "User", *, days: int = 30) -> list[dict[str, Any]]:

@@ -110,11 +110,19 @@ def check_daily_quota(user: "User", *, credits: float) -> None:
         )
 
 
-def check_queue_room() -> None:
-    """Refuse new work while the queue is longer than MAX_QUEUED_ITEMS."""
+def check_queue_room(user: "User") -> None:
+    """Refuse new work while the queue is longer than MAX_QUEUED_ITEMS, or the user's part of it longer than
+    MAX_QUEUED_ITEMS_PER_USER (one account cannot fill the queue and lock the others out)."""
     if selectors.queued_count() >= settings.MAX_QUEUED_ITEMS:
         raise ServiceUnavailable(
             "the service is busy: too many images are waiting; try again shortly",
+            headers={"Retry-After": str(QUEUE_FULL_RETRY_SECONDS)},
+        )
+    limit = settings.MAX_QUEUED_ITEMS_PER_USER  # 0: none
+    if limit and (mine := selectors.queued_count(user)) >= limit:
+        raise TooManyRequests(
+            f"you have {mine} images waiting, the most one account may have at once ({limit}); "
+            "more are taken as these are done",
             headers={"Retry-After": str(QUEUE_FULL_RETRY_SECONDS)},
         )
 
@@ -143,5 +151,5 @@ def waiting_room(path: str) -> Iterator[None]:
 
 def check_new_work(user: "User", *, images: int, options: Options | None) -> None:
     """The checks for a request that adds `images` images of work with these options."""
-    check_queue_room()
+    check_queue_room(user)
     check_daily_quota(user, credits=images * image_credits(options))

@@ -58,6 +58,20 @@ def test_daily_quota_counts_images(client: Client, user: Any, api_key: str, sett
     assert one_more.status_code == 201
 
 
+def test_one_account_cannot_fill_the_queue(client: Client, api_key: str, other_user: Any, settings: Any) -> None:
+    settings.MAX_QUEUED_ITEMS_PER_USER = 2
+    headers = {"X-Api-Key": api_key}
+    assert client.post("/api/v1/batches", {"files": [jpeg(), jpeg()]}, headers=headers).status_code == 201
+    mine = client.post("/api/v1/batches", {"files": [jpeg()]}, headers=headers)
+    assert mine.status_code == 429 and mine["Retry-After"] == "5"
+    assert mine.json()["error"] == (
+        "you have 2 images waiting, the most one account may have at once (2); more are taken as these are done"
+    )
+    _, other_key = api_key_create(user=other_user, name="other")
+    theirs = client.post("/api/v1/batches", {"files": [jpeg()]}, headers={"X-Api-Key": other_key})
+    assert theirs.status_code == 201
+
+
 def test_full_queue_answers_503(client: Client, api_key: str, settings: Any) -> None:
     settings.MAX_QUEUED_ITEMS = 2
     headers = {"X-Api-Key": api_key}
