@@ -81,8 +81,12 @@ def done_items(batch: Batch) -> QuerySet[Item]:
 
 
 def item_finished(item_id: uuid.UUID) -> Item | None:
-    """The item if it is done or failed, else None (for callers waiting on it)."""
-    return Item.objects.filter(pk=item_id, status__in=Item.FINISHED).first()
+    """The item if it is done or failed, else None (for callers waiting on it); NotFound once its owner deleted
+    it, so that a caller waiting on it is told so rather than left to time out."""
+    item = Item.objects.filter(pk=item_id).first()
+    if item is None:
+        raise NotFound("the image was deleted before its cutout was made")
+    return item if item.status in Item.FINISHED else None
 
 
 # The id in a /store link: .../api/v1/store/<id>, or an S3 key .../store/<id>.<ext>

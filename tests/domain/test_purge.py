@@ -5,14 +5,16 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from asgiref.sync import async_to_sync
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.tasks import TaskResultStatus
 from django_tasks_db.models import DBTaskResult
 
-from removal import services
+from removal import events, services
 from removal.cutout.options import Options
+from removal.errors import NotFound
 from removal.models import Batch, Item, WebhookDelivery
 from removal.ops.worker import run_ready_jobs
 from removal.services import processing
@@ -139,3 +141,12 @@ def test_removing_the_last_waiting_image_finishes_the_batch(user: Any) -> None:
     assert DBTaskResult.objects.filter(status=TaskResultStatus.READY, args_kwargs__args__0=str(waiting.pk)).count() == 0
     delivery = WebhookDelivery.objects.get(batch=batch)
     assert delivery.items_total == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_caller_waiting_on_an_image_deleted_meanwhile_is_told_so(user: Any) -> None:
+    item = services.image_submit(owner=user, upload=upload())
+    services.item_delete(item=item)
+
+    with pytest.raises(NotFound, match="the image was deleted before its cutout was made"):
+        async_to_sync(events.wait_finished)(item.id, item.batch_id, timeout_seconds=2)
