@@ -15,6 +15,7 @@ Front doors call `services.<function>`; the names they use are re-exported here.
 """
 
 from removal.services.batches import (
+    BatchDeleted,
     NothingAccepted,
     RejectedFile,
     batch_add_files,
@@ -46,6 +47,7 @@ __all__ = [
     "IMPROVED_QUALITY",
     "MANIFEST_NAME",
     "BatchDeleteCounts",
+    "BatchDeleted",
     "ItemNotEditable",
     "NothingAccepted",
     "NothingToImprove",

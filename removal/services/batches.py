@@ -17,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.files.base import File
 from django.core.files.storage import default_storage
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from removal import selectors
@@ -161,6 +161,22 @@ def batch_add_files(*, batch: Batch, files: list[Any]) -> tuple[list[Item], list
         accepted.append((item, upload))
 
     items = [item for item, _ in accepted]
+    try:
+        _queued(batch, items)
+    except IntegrityError:  # the batch was deleted meanwhile (DELETE /api/v1/batches/<id> at the same moment)
+        for item in items:
+            for name in filter(None, (str(item.source.name), str(item.result.name), str(item.mask.name))):
+                storage_delete_quietly(name)
+        raise BatchDeleted("no such batch: it was deleted while these files were being added") from None
+    return items, rejected
+
+
+class BatchDeleted(Exception):
+    """Files were being added to a batch that its owner deleted at the same moment; none was kept."""
+
+
+def _queued(batch: Batch, items: list[Item]) -> None:
+    """The stored items inserted and their jobs queued, in one transaction (a repeat finished at once instead)."""
     now = timezone.now()
     with transaction.atomic():
         waiting = owner_waiting(batch.owner_id)
@@ -173,7 +189,6 @@ def batch_add_files(*, batch: Batch, files: list[Any]) -> tuple[list[Item], list
         announce_after_commit(*items)
         if any(item.cached for item in items):  # the batch may be finished already
             transaction.on_commit(functools.partial(notify_if_batch_finished, batch))
-    return items, rejected
 
 
 def _animation_error(upload: Any, info: pipeline.ImageInfo, options: Options) -> str | None:

@@ -89,6 +89,8 @@ def as_api_error(exc: Exception) -> ApiError | None:
         return BadRequest(str(exc))
     if isinstance(exc, services.NothingAccepted):
         return BadRequest(str(exc), details={"rejected": exc.rejected_json()} if exc.rejected else {})
+    if isinstance(exc, services.BatchDeleted):
+        return NotFound(str(exc))
     if isinstance(exc, services.ItemNotEditable | services.NothingToImprove):
         return Conflict(str(exc))
     if isinstance(exc, fetch.FetchedTooLarge):

@@ -17,7 +17,7 @@ from removal.cutout.options import Options
 from removal.errors import NotFound
 from removal.models import Batch, Item, WebhookDelivery
 from removal.ops.worker import run_ready_jobs
-from removal.services import processing
+from removal.services import batches, processing
 from tests.conftest import half_mask, photo_bytes
 
 pytestmark = pytest.mark.django_db
@@ -150,3 +150,22 @@ def test_a_caller_waiting_on_an_image_deleted_meanwhile_is_told_so(user: Any) ->
 
     with pytest.raises(NotFound, match="the image was deleted before its cutout was made"):
         async_to_sync(events.wait_finished)(item.id, item.batch_id, timeout_seconds=2)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_files_added_as_their_batch_is_deleted_are_refused_and_not_kept(
+    user: Any, settings: Any, monkeypatch: Any
+) -> None:
+    batch = services.batch_create(owner=user)
+    inspect_upload = batches.pipeline.inspect_upload
+
+    def deleted_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        services.batch_delete(batch=Batch.objects.get(pk=batch.pk))  # another request, committed
+        return inspect_upload(*args, **kwargs)
+
+    monkeypatch.setattr(batches.pipeline, "inspect_upload", deleted_meanwhile)
+    with pytest.raises(services.BatchDeleted):
+        services.batch_add_files(batch=batch, files=[upload()])
+
+    assert not Item.objects.exists() and not DBTaskResult.objects.exists()
+    assert not [path for path in batch_folder(batch, settings).rglob("*") if path.is_file()]  # the upload went too
