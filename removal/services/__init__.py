@@ -26,7 +26,7 @@ from removal.services.batches import (
     rejected_json,
     stored_image_create,
 )
-from removal.services.edits import ItemNotEditable, item_mask_revert, item_mask_save
+from removal.services.edits import ItemDeleted, ItemNotEditable, item_mask_revert, item_mask_save
 from removal.services.files import StorageUnavailable, display_filename, storage_chunks, upload_size_error
 from removal.services.processing import WorkerLost, item_process, items_requeue_stale
 from removal.services.purge import (
@@ -48,6 +48,7 @@ __all__ = [
     "MANIFEST_NAME",
     "BatchDeleteCounts",
     "BatchDeleted",
+    "ItemDeleted",
     "ItemNotEditable",
     "NothingAccepted",
     "NothingToImprove",

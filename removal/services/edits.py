@@ -2,8 +2,11 @@
 
 import functools
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
+from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -21,6 +24,21 @@ class ItemNotEditable(Exception):
     """The item has no still cutout to edit (not finished, failed, or an animation)."""
 
 
+class ItemDeleted(Exception):
+    """The item's owner deleted it while this request worked on it; nothing of the request was kept."""
+
+    def __init__(self) -> None:
+        super().__init__("no such item: it was deleted")
+
+
+def locked_current(item: Item) -> Item:
+    """The item's row as it is now, locked for the transaction; ItemDeleted when it is gone."""
+    current = Item.objects.select_for_update().select_related("batch").filter(pk=item.pk).first()
+    if current is None:
+        raise ItemDeleted
+    return current
+
+
 def item_mask_save(*, item: Item, mask_png: bytes) -> Item:
     """A new revision of the item's result: its original composed with `mask_png` and the batch's options.
 
@@ -30,15 +48,16 @@ def item_mask_save(*, item: Item, mask_png: bytes) -> Item:
     """
     options = _editable_options(item)
     mask = pipeline.decode_mask(mask_png, size=(item.width, item.height), max_pixels=settings.MAX_IMAGE_PIXELS)
-    with item.source.open("rb") as source:
-        cutout = pipeline.recompose(
-            source.read(),
-            mask,
-            max_pixels=settings.MAX_IMAGE_PIXELS,
-            compress_level=settings.PNG_COMPRESS_LEVEL,
-            options=options,
-            background=background_of(item.batch),
-        )
+    with _item_still_there(item), item.source.open("rb") as source:
+        original = source.read()
+    cutout = pipeline.recompose(
+        original,
+        mask,
+        max_pixels=settings.MAX_IMAGE_PIXELS,
+        compress_level=settings.PNG_COMPRESS_LEVEL,
+        options=options,
+        background=background_of(item.batch),
+    )
     # Kept as the L image it means (whatever the PNG's mode was), for the next edit to start from.
     kept_mask = pipeline.encode_png(mask, compress_level=settings.PNG_COMPRESS_LEVEL)
     mask_name = storage_save(f"{item_prefix(item)}/mask-edited-{uuid.uuid4().hex[:8]}.png", ContentFile(kept_mask))
@@ -46,9 +65,14 @@ def item_mask_save(*, item: Item, mask_png: bytes) -> Item:
         f"{item_prefix(item)}/cutout-edited-{uuid.uuid4().hex[:8]}.{cutout.extension}", ContentFile(cutout.data)
     )
     foreground = list(cutout.foreground) if cutout.foreground else None
-    return _item_revision_record(
-        item, result=name, result_bytes=len(cutout.data), foreground=foreground, edited_mask=mask_name
-    )
+    try:
+        return _item_revision_record(
+            item, result=name, result_bytes=len(cutout.data), foreground=foreground, edited_mask=mask_name
+        )
+    except ItemDeleted:
+        for saved in (name, mask_name):
+            storage_delete_quietly(saved)
+        raise
 
 
 def item_mask_revert(*, item: Item) -> Item:
@@ -74,8 +98,20 @@ def _editable_options(item: Item) -> Options:
     return options
 
 
+@contextmanager
+def _item_still_there(item: Item) -> Iterator[None]:
+    """A storage error in the block is ItemDeleted when the item's row is gone: its owner deleted it, files
+    first, since the request found it."""
+    try:
+        yield
+    except (OSError, BotoCoreError, ClientError):
+        if Item.objects.filter(pk=item.pk).exists():
+            raise
+        raise ItemDeleted from None
+
+
 def _source_is_animated(item: Item) -> bool:
-    with item.source.open("rb") as source:
+    with _item_still_there(item), item.source.open("rb") as source:
         info = pipeline.inspect_upload(
             source,
             max_pixels=settings.MAX_IMAGE_PIXELS,
@@ -87,9 +123,10 @@ def _source_is_animated(item: Item) -> bool:
 
 def _item_revision_record(item: Item, *, result: str, result_bytes: Any, foreground: Any, edited_mask: str) -> Item:
     """Make `result` the item's newest revision, keeping the model's; the replaced edit's files go."""
-    result_sha256 = stored_sha256(result)  # for the manifest; read before the row is locked
+    with _item_still_there(item):
+        result_sha256 = stored_sha256(result)  # for the manifest; read before the row is locked
     with transaction.atomic():
-        current = Item.objects.select_for_update().select_related("batch").get(pk=item.pk)
+        current = locked_current(item)
         model_result = str(current.model_result.name) or str(current.result.name)
         replaced = str(current.result.name)
         current.model_result.name = "" if result == model_result else model_result

@@ -105,7 +105,9 @@ def item_process(*, item_id: str) -> None:
     )
     if claimed != 1:
         return  # finished already, or another worker holds a live claim
-    item = Item.objects.select_related("batch").get(pk=item_id)
+    item = Item.objects.select_related("batch").filter(pk=item_id).first()
+    if item is None:
+        return  # its owner deleted it just now
     events.item_changed(item_id=item.id, state=item)
 
     if _attempts(item) > settings.ITEM_MAX_ATTEMPTS:

@@ -11,7 +11,7 @@ from django.db.models import F
 from django.utils import timezone
 
 from removal.models import Batch, Item
-from removal.services.edits import ItemNotEditable
+from removal.services.edits import ItemNotEditable, locked_current
 from removal.services.processing import announce_after_commit, enqueue_processing, owner_waiting
 
 Status = Item.Status
@@ -25,7 +25,7 @@ class NothingToImprove(Exception):
 def item_review(*, item: Item) -> Item:
     """Mark a finished item as looked at: it no longer needs review (its result is unchanged)."""
     with transaction.atomic():
-        current = Item.objects.select_for_update().select_related("batch").get(pk=item.pk)
+        current = locked_current(item)
         if current.status != Status.DONE:
             raise ItemNotEditable(f"this item is {current.status}; only a finished cutout can be reviewed")
         if not current.reviewed:

@@ -89,7 +89,7 @@ def as_api_error(exc: Exception) -> ApiError | None:
         return BadRequest(str(exc))
     if isinstance(exc, services.NothingAccepted):
         return BadRequest(str(exc), details={"rejected": exc.rejected_json()} if exc.rejected else {})
-    if isinstance(exc, services.BatchDeleted):
+    if isinstance(exc, services.BatchDeleted | services.ItemDeleted):
         return NotFound(str(exc))
     if isinstance(exc, services.ItemNotEditable | services.NothingToImprove):
         return Conflict(str(exc))

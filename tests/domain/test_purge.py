@@ -17,7 +17,7 @@ from removal.cutout.options import Options
 from removal.errors import NotFound
 from removal.models import Batch, Item, WebhookDelivery
 from removal.ops.worker import run_ready_jobs
-from removal.services import batches, processing
+from removal.services import batches, edits, processing
 from tests.conftest import half_mask, photo_bytes
 
 pytestmark = pytest.mark.django_db
@@ -169,3 +169,36 @@ def test_files_added_as_their_batch_is_deleted_are_refused_and_not_kept(
 
     assert not Item.objects.exists() and not DBTaskResult.objects.exists()
     assert not [path for path in batch_folder(batch, settings).rglob("*") if path.is_file()]  # the upload went too
+
+
+def test_an_edit_or_a_look_at_an_image_deleted_meanwhile_is_refused_and_keeps_nothing(
+    user: Any, settings: Any, monkeypatch: Any
+) -> None:
+    batch = services.batch_create(owner=user)
+    (item,), _ = services.batch_add_files(batch=batch, files=[upload()])
+    run_ready_jobs()
+    item.refresh_from_db()
+    stale = Item.objects.get(pk=item.pk)  # what a request looked up just before the deletion
+    services.item_delete(item=item)
+    item_folder = batch_folder(batch, settings) / str(item.pk)
+
+    with pytest.raises(services.ItemDeleted):
+        services.item_mask_save(item=stale, mask_png=half_mask((160, 120)))
+    with pytest.raises(services.ItemDeleted):
+        services.item_review(item=stale)
+
+    # Deleted after the edit stored its new cutout, before recording it.
+    (again,), _ = services.batch_add_files(batch=batch, files=[upload("c.jpg")])
+    run_ready_jobs()
+    again.refresh_from_db()
+    locked_current = edits.locked_current
+
+    def deleted_meanwhile(item: Item) -> Item:
+        services.item_delete(item=Item.objects.get(pk=item.pk))
+        return locked_current(item)
+
+    monkeypatch.setattr(edits, "locked_current", deleted_meanwhile)
+    with pytest.raises(services.ItemDeleted):
+        services.item_mask_save(item=again, mask_png=half_mask((160, 120)))
+    for folder in (item_folder, batch_folder(batch, settings) / str(again.pk)):
+        assert not [path for path in folder.rglob("*") if path.is_file()], folder
