@@ -65,6 +65,7 @@ def sample_cutout(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
+@ensure_csrf_cookie  # Delete on a row sends the token
 def batch_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     page = Paginator(selectors.batches_for(request.user), settings.BATCHES_PER_PAGE).get_page(request.GET.get("page"))
     return render(

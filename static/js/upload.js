@@ -23,6 +23,7 @@ import {
   setEditable,
   showOptions,
 } from "./batch-options.js";
+import { deleteBatchAfterAsking } from "./batch-delete.js";
 import { followBatch } from "./batch-socket.js";
 import { openCompare } from "./compare.js";
 import { openEditor } from "./editor.js";
@@ -338,22 +339,14 @@ async function rerun() {
 
 /** After a confirmation, the batch and its files go (DELETE /api/v1/batches/<id>); the list of batches says so. */
 async function deleteBatch() {
-  const question = interpolate(
-    gettext("Delete this batch? Its %(count)s images, their cutouts and any hand edits are deleted for good."),
-    { count: formatNumber(state.items.size) },
-  );
-  if (!state.batch || !confirm(question)) return;
+  if (!state.batch) return;
   state.deleting = ui.deleteBatch.disabled = true;
-  try {
-    const reply = await sendForm("DELETE", `${apiBatches}/${state.batch.id}`);
-    if (reply.status === 204) {
-      location.assign(`${root.dataset.batchPages}?deleted=1`);
-      return;
-    }
-    showNotice(interpolate(gettext("Could not delete the batch: %(reason)s"), { reason: refusalText(reply) }));
-  } catch (error) {
-    showNotice(interpolate(gettext("Could not delete the batch: %(reason)s"), { reason: error.message }));
+  const refusal = await deleteBatchAfterAsking(`${apiBatches}/${state.batch.id}`, state.items.size);
+  if (refusal === null) {
+    location.assign(`${root.dataset.batchPages}?deleted=1`);
+    return;
   }
+  if (refusal) showNotice(refusal);
   state.deleting = false;
   updateSummary();
 }

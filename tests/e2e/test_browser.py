@@ -204,7 +204,7 @@ def test_upload_photos_follow_progress_download_the_zip_remove_one_delete_all(pa
     assert page.request.get(f"/api/v1/batches/{batch_id}/zip").status == 404
 
 
-def test_files_dropped_later_join_the_same_batch(page: Any, tmp_path: Path) -> None:
+def test_files_dropped_later_join_the_same_batch_deleted_from_the_list(page: Any, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
     sign_up(page)
@@ -231,6 +231,15 @@ def test_files_dropped_later_join_the_same_batch(page: Any, tmp_path: Path) -> N
     expect(page.locator(".item")).to_have_count(3)
     expect(page.locator("#overall")).to_have_text("2 of 3 done, 1 failed")
     expect(page.locator("#download-zip")).to_have_attribute("href", re.compile(r"/zip$"))
+
+    # Deleted from the list of batches: its row goes.
+    batch_id = batch_url.rstrip("/").rsplit("/", 1)[1]
+    page.goto("/batches/")
+    row = page.locator(f'tr[data-batch-id="{batch_id}"]')
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.locator("button.batch-delete").click()
+    expect(row).to_have_count(0)
+    assert page.request.get(f"/api/v1/batches/{batch_id}").status == 404
 
 
 def test_settings_chosen_before_upload_apply_to_the_batch_and_a_rerun_uses_new_ones(page: Any, tmp_path: Path) -> None:
