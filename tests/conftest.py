@@ -58,6 +58,11 @@ def photo_bytes(name: str = "astronaut.png", *, size: tuple[int, int] | None = N
     return buffer.getvalue()
 
 
+def item_files(item: Any) -> list[str]:
+    """The stored names an Item row holds (its upload, results and masks)."""
+    return [str(getattr(item, field)) for field in item.FILE_FIELDS if getattr(item, field)]
+
+
 def half_mask(size: tuple[int, int]) -> bytes:
     """A hand-edited mask as the editor sends it: an L PNG keeping the left half."""
     mask = Image.new("L", size, 0)

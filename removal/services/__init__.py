@@ -36,6 +36,7 @@ from removal.services.purge import (
     batch_delete,
     expired_purge,
     item_delete,
+    stored_image_delete,
     user_data_purge,
 )
 from removal.services.review import IMPROVED_QUALITY, NothingToImprove, batch_improve, item_review
@@ -78,6 +79,7 @@ __all__ = [
     "sample_cutout",
     "storage_chunks",
     "stored_image_create",
+    "stored_image_delete",
     "upload_size_error",
     "user_data_purge",
     "webhook_deliver",

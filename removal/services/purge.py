@@ -146,6 +146,16 @@ def item_delete(*, item: Item) -> int:
     return len(names)
 
 
+def stored_image_delete(*, image: StoredImage) -> None:
+    """Delete a /store image now (an operator's deletion in the admin): its file, then its row."""
+    try:
+        default_storage.delete(str(image.file.name))
+    except (OSError, BotoCoreError, ClientError) as exc:
+        logger.error("could not delete the stored image %s: %s", image.pk, exc)
+        raise StorageUnavailable(f"storage is unavailable ({exc.__class__.__name__}); try again shortly") from exc
+    image.delete()
+
+
 def _file_names(items: QuerySet[Item], batches: QuerySet[Batch]) -> set[str]:
     """The stored names the rows of `items` and `batches` hold."""
     names = {name for row in items.values_list(*Item.FILE_FIELDS) for name in row}

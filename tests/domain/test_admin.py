@@ -4,11 +4,15 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from accounts.services import api_key_create
 from removal import services
-from tests.conftest import make_item
+from removal.models import Item
+from removal.ops.worker import run_ready_jobs
+from tests.conftest import item_files, make_item, photo_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -47,3 +51,28 @@ def test_api_key_hash_is_never_shown(admin_client: Client, user: Any) -> None:
 def test_admin_is_for_staff_only(client: Client, user: Any) -> None:
     client.force_login(user)
     assert client.get("/admin/removal/item/").status_code == 302
+
+
+def test_deleting_in_the_admin_takes_the_stored_files_too(admin_client: Client, user: Any) -> None:
+    """The admin's own deletion would drop the rows and leave uploads and cutouts in storage."""
+    photo = SimpleUploadedFile("p.jpg", photo_bytes(size=(160, 120)))
+    batches = [services.batch_create(owner=user) for _ in range(3)]
+    items = [services.batch_add_files(batch=batch, files=[photo])[0][0] for batch in batches]
+    run_ready_jobs()
+    stored = services.stored_image_create(owner=user, upload=SimpleUploadedFile("s.jpg", photo_bytes()))
+    files = {item.pk: item_files(Item.objects.get(pk=item.pk)) for item in items}
+    assert all(default_storage.exists(name) for names in files.values() for name in names)
+
+    one = admin_client.post(f"/admin/removal/batch/{batches[0].pk}/delete/", {"post": "yes"})
+    several = admin_client.post(
+        "/admin/removal/item/",
+        {"action": "delete_selected", "_selected_action": [str(items[1].pk)], "post": "yes"},
+    )
+    image = admin_client.post(f"/admin/removal/storedimage/{stored.pk}/delete/", {"post": "yes"})
+
+    assert {one.status_code, several.status_code, image.status_code} == {302}
+    for item in items[:2]:
+        assert not Item.objects.filter(pk=item.pk).exists()
+        assert not any(default_storage.exists(name) for name in files[item.pk])
+    assert not default_storage.exists(str(stored.file.name))
+    assert all(default_storage.exists(name) for name in files[items[2].pk])

@@ -18,7 +18,7 @@ from removal.errors import NotFound
 from removal.models import Batch, Item, WebhookDelivery
 from removal.ops.worker import run_ready_jobs
 from removal.services import batches, edits, processing
-from tests.conftest import half_mask, photo_bytes
+from tests.conftest import half_mask, item_files, photo_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -30,10 +30,6 @@ def upload(name: str = "p.jpg", photo: str = "coffee.png") -> Any:
 def stored_names(batch: Batch) -> list[str]:
     names = [name for item in batch.items.all() for name in item_files(item)]
     return [*names, str(batch.bg_image)] if batch.bg_image else names
-
-
-def item_files(item: Item) -> list[str]:
-    return [str(getattr(item, field)) for field in Item.FILE_FIELDS if getattr(item, field)]
 
 
 def batch_folder(batch: Batch, settings: Any) -> Path:
