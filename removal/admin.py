@@ -5,7 +5,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest
 
 from removal import services
-from removal.models import Batch, Item, StoredImage, WebhookDelivery
+from removal.models import Batch, DailyUsage, Item, StoredImage, WebhookDelivery
 
 
 class DeletesThroughTheService(admin.ModelAdmin):
@@ -72,3 +72,11 @@ class WebhookDeliveryAdmin(admin.ModelAdmin):
     list_filter = ("status", "created_at")
     search_fields = ("batch__id", "url", "batch__owner__username")
     readonly_fields = [field.name for field in WebhookDelivery._meta.fields]
+
+
+@admin.register(DailyUsage)
+class DailyUsageAdmin(admin.ModelAdmin):
+    list_display = ("owner", "day", "images", "previews")
+    list_filter = ("day",)
+    search_fields = ("owner__username",)
+    readonly_fields = ("owner", "day", "images", "previews")

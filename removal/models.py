@@ -193,3 +193,23 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"webhook for {self.batch_id} ({self.status})"
+
+
+class DailyUsage(models.Model):
+    """Images one account sent on one UTC day, counted as they are accepted, whatever becomes of them.
+
+    The daily quota (DAILY_IMAGE_QUOTA) reads this rather than the items, so deleting
+    images does not give their credits back.
+    """
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    day = models.DateField()
+    images = models.PositiveIntegerField(default=0)
+    previews = models.PositiveIntegerField(default=0)  # of which size=preview (a quarter of a credit each)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner", "day"], name="one_usage_row_per_owner_and_day")]
+        verbose_name_plural = "daily usage"
+
+    def __str__(self) -> str:
+        return f"{self.owner_id} on {self.day}: {self.images} images"

@@ -2,14 +2,14 @@
 
 import re
 import uuid
-from datetime import date, datetime
+from datetime import date
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
 from removal.errors import NotFound
-from removal.models import Batch, Item, StoredImage, WebhookDelivery, needing_review
+from removal.models import Batch, DailyUsage, Item, StoredImage, WebhookDelivery, needing_review
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -107,12 +107,11 @@ def is_stored_image_reference(reference: str) -> bool:
     return _STORED_ID.search(reference) is not None or _as_uuid(reference) is not None
 
 
-def images_since(user: "User", since: datetime) -> tuple[int, int]:
-    """(images, of which size=preview) the user has sent since `since`, whichever API they came through."""
-    counts = Item.objects.filter(batch__owner=user, created_at__gte=since).aggregate(
-        images=Count("id"), previews=Count("id", filter=Q(batch__options__size_preview=True))
-    )
-    return counts["images"], counts["previews"]
+def images_on(user: "User", day: date) -> tuple[int, int]:
+    """(images, of which size=preview) the user sent on `day` (UTC), whichever API they came through, deleted
+    since or not."""
+    usage = DailyUsage.objects.filter(owner=user, day=day).values_list("images", "previews").first()
+    return usage or (0, 0)
 
 
 def queued_count(owner: "User | None" = None) -> int:

@@ -86,7 +86,7 @@ def credits_left_today(user: "User") -> float | None:
     """Credits the user may still spend today (UTC) under DAILY_IMAGE_QUOTA; None without a quota."""
     if settings.DAILY_IMAGE_QUOTA <= 0:
         return None
-    images, previews = selectors.images_since(user, _midnight())
+    images, previews = selectors.images_on(user, _midnight().date())
     used = images - previews + previews * PREVIEW_CREDITS
     return max(0.0, settings.DAILY_IMAGE_QUOTA - used)
 

@@ -18,12 +18,13 @@ from django.conf import settings
 from django.core.files.base import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
+from django.db.models import F
 from django.utils import timezone
 
 from removal import selectors
 from removal.cutout import pipeline
 from removal.cutout.options import Options, not_applicable
-from removal.models import Batch, Item, StoredImage
+from removal.models import Batch, DailyUsage, Item, StoredImage
 from removal.services.files import (
     StorageUnavailable,
     display_filename,
@@ -186,9 +187,17 @@ def _queued(batch: Batch, items: list[Item]) -> None:
                 item.task_id = enqueue_processing(item.id, kind=batch.kind, waiting_ahead=waiting)
                 waiting += 1
         Item.objects.bulk_create(items)
+        _usage_counted(batch, len(items))
         announce_after_commit(*items)
         if any(item.cached for item in items):  # the batch may be finished already
             transaction.on_commit(functools.partial(notify_if_batch_finished, batch))
+
+
+def _usage_counted(batch: Batch, images: int) -> None:
+    """The images counted against the owner's day (the daily quota), for good: deleting them gives nothing back."""
+    usage, _ = DailyUsage.objects.get_or_create(owner_id=batch.owner_id, day=timezone.now().date())
+    previews = images if Options.from_json(batch.options).size_preview else 0
+    DailyUsage.objects.filter(pk=usage.pk).update(images=F("images") + images, previews=F("previews") + previews)
 
 
 def _animation_error(upload: Any, info: pipeline.ImageInfo, options: Options) -> str | None:

@@ -31,6 +31,7 @@ def admin_client(client: Client) -> Client:
         "/admin/removal/batch/?q=alice&kind__exact=upload",
         "/admin/removal/item/?q=photo&status__exact=done",
         "/admin/removal/storedimage/?q=x",
+        "/admin/removal/dailyusage/?q=alice",
         "/admin/django_tasks_database/dbtaskresult/?status__exact=READY",
     ],
 )

@@ -58,6 +58,15 @@ def test_daily_quota_counts_images(client: Client, user: Any, api_key: str, sett
     assert one_more.status_code == 201
 
 
+def test_deleting_images_gives_no_credits_back(client: Client, api_key: str, settings: Any) -> None:
+    settings.DAILY_IMAGE_QUOTA = 2
+    headers = {"X-Api-Key": api_key}
+    batch = client.post("/api/v1/batches", {"files": [jpeg(), jpeg()]}, headers=headers).json()
+    assert client.delete(f"/api/v1/batches/{batch['id']}", headers=headers).status_code == 204
+    again = client.post("/api/v1/batches", {"files": [jpeg()]}, headers=headers)
+    assert again.status_code == 429 and "daily quota of 2 credits reached (0 left today" in again.json()["error"]
+
+
 def test_one_account_cannot_fill_the_queue(client: Client, api_key: str, other_user: Any, settings: Any) -> None:
     settings.MAX_QUEUED_ITEMS_PER_USER = 2
     headers = {"X-Api-Key": api_key}

@@ -12,11 +12,12 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.middleware.csrf import get_token
 from django.test import Client, RequestFactory
+from django.utils import timezone
 from PIL import Image
 
 from accounts.auth import CsrfFailed, user_for_api_request
-from removal.models import Batch, Item
-from tests.conftest import make_item, photo_bytes
+from removal.models import Batch, DailyUsage, Item
+from tests.conftest import photo_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -151,8 +152,7 @@ def test_malformed_multipart_is_a_400_that_says_so(api: Any) -> None:
 
 def test_account_free_calls_stay_whole_after_a_preview(client: Client, user: Any, api_key: str, settings: Any) -> None:
     settings.DAILY_IMAGE_QUOTA = 3
-    batch = Batch.objects.create(owner=user, kind=Batch.Kind.BGREMOVE, options={"size_preview": True})
-    make_item(batch)
+    DailyUsage.objects.create(owner=user, day=timezone.now().date(), images=1, previews=1)  # a preview today
     account = client.get("/v1.0/account", headers={"X-Api-Key": api_key}).json()["data"]["attributes"]
     assert account["credits"]["total"] == 2.75
     assert account["api"]["free_calls"] == 2 and isinstance(account["api"]["free_calls"], int)
