@@ -17,7 +17,7 @@ from django_tasks_db.models import DBTaskResult
 
 from accounts.services import AccountDataNotDeleted
 from removal import events
-from removal.models import Batch, Item, StoredImage, WebhookDelivery
+from removal.models import Batch, DailyUsage, Item, StoredImage, WebhookDelivery
 from removal.services.files import StorageUnavailable, item_prefix
 from removal.services.webhooks import notify_if_batch_finished
 
@@ -36,7 +36,7 @@ class PurgeCounts:
 
 
 def expired_purge(*, older_than: Any, chunk: int = 200) -> PurgeCounts:
-    """Delete batches, stored images and finished jobs created before `older_than`, files first.
+    """Delete batches, stored images, finished jobs and daily usage counts from before `older_than`, files first.
 
     Files go before their rows, so an interrupted purge leaves rows whose files
     are gone (finished again by the next run), never files nobody can find.
@@ -58,6 +58,7 @@ def expired_purge(*, older_than: Any, chunk: int = 200) -> PurgeCounts:
         StoredImage.objects.filter(pk__in=[image.pk for image in images]).delete()
         stored += len(images)
     jobs, _ = DBTaskResult.objects.filter(finished_at__lt=older_than).delete()
+    DailyUsage.objects.filter(day__lt=older_than.date()).delete()  # the quota reads only today's
     return PurgeCounts(batches=batches, files=files, stored_images=stored, jobs=jobs)
 
 

@@ -17,7 +17,7 @@ from django.utils.module_loading import import_string
 from django_tasks_db.models import DBTaskResult
 
 from removal import events, serializers, services
-from removal.models import Item
+from removal.models import DailyUsage, Item
 from removal.ops.worker import claim_next_job, run_ready_jobs
 from removal.services import processing
 from tests.conftest import photo_bytes
@@ -250,6 +250,7 @@ def test_expired_purge_deletes_old_work_and_its_files(user: Any, settings: Any) 
     run_ready_jobs()
     old.refresh_from_db()
     Batch.objects.filter(pk=old.batch_id).update(created_at=timezone.now() - timedelta(days=40))
+    DailyUsage.objects.create(owner=user, day=(timezone.now() - timedelta(days=40)).date(), images=2)
     fresh = queue_items(user)[0]
     old_files = [old.source.name, old.result.name, old.mask.name]
 
@@ -259,6 +260,7 @@ def test_expired_purge_deletes_old_work_and_its_files(user: Any, settings: Any) 
     assert not any(default_storage.exists(name) for name in old_files)
     assert list(Item.objects.values_list("pk", flat=True)) == [fresh.pk]
     assert default_storage.exists(fresh.source.name)
+    assert list(DailyUsage.objects.values_list("day", flat=True)) == [timezone.now().date()]
 
     out = io.StringIO()
     call_command("purge_expired", "--days", "1", stdout=out)
