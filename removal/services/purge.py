@@ -128,7 +128,7 @@ def batch_delete(*, batch: Batch) -> BatchDeleteCounts:
     events.batch_deleted(batch_id=batch_id)
     logger.info(
         "deleted batch %s at its owner's request: %d items, %d files, %d waiting jobs",
-        batch.pk,
+        batch_id,
         *dataclasses.astuple(counts),
     )
     return counts

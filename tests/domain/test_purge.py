@@ -44,29 +44,32 @@ def test_a_finished_batch_goes_with_every_file_it_had(user: Any, settings: Any, 
     edited.refresh_from_db()
     services.item_mask_save(item=edited, mask_png=half_mask((160, 120)))
     stray = default_storage.save(f"users/{user.pk}/batches/{batch.pk}/left-over/cutout-abc.png", ContentFile(b"x"))
-    names = stored_names(batch)
-    assert len(names) >= 8 and all(default_storage.exists(name) for name in names)
+    # Read before: a deleted instance's pk is None.
+    names, batch_id, folder = stored_names(batch), batch.pk, batch_folder(batch, settings)
+    assert len(names) >= 8 and folder.exists() and all(default_storage.exists(name) for name in names)
 
     with caplog.at_level(logging.INFO):
         counts = services.batch_delete(batch=batch)
 
     assert counts == services.BatchDeleteCounts(items=2, files=len(names) + 1, jobs=0)
-    assert not Batch.objects.filter(pk=batch.pk).exists() and not Item.objects.filter(batch_id=batch.pk).exists()
+    assert not Batch.objects.filter(pk=batch_id).exists() and not Item.objects.filter(batch_id=batch_id).exists()
     assert not any(default_storage.exists(name) for name in [*names, stray])
-    assert not batch_folder(batch, settings).exists()
-    assert f"deleted batch {batch.pk} at its owner's request: 2 items" in caplog.text
+    assert not folder.exists()
+    assert f"deleted batch {batch_id} at its owner's request: 2 items" in caplog.text
 
 
 def test_waiting_images_are_not_cut_out_after_all(user: Any, settings: Any) -> None:
     batch = services.batch_create(owner=user)
     services.batch_add_files(batch=batch, files=[upload("a.jpg"), upload("b.jpg")])
     assert DBTaskResult.objects.filter(status=TaskResultStatus.READY).count() == 2
+    folder = batch_folder(batch, settings)
+    assert folder.exists()
 
     assert services.batch_delete(batch=batch).jobs == 2
 
     assert DBTaskResult.objects.count() == 0
     assert run_ready_jobs() == 0
-    assert not batch_folder(batch, settings).exists()
+    assert not folder.exists()
 
 
 def test_an_image_being_cut_out_as_its_batch_goes_leaves_nothing_behind(
@@ -74,7 +77,7 @@ def test_an_image_being_cut_out_as_its_batch_goes_leaves_nothing_behind(
 ) -> None:
     batch = services.batch_create(owner=user)
     services.batch_add_files(batch=batch, files=[upload()])
-    cut_out = processing._cut_out
+    cut_out, folder = processing._cut_out, batch_folder(batch, settings)
 
     def deleted_meanwhile(item: Item) -> Any:
         cutout = cut_out(item)
@@ -85,7 +88,7 @@ def test_an_image_being_cut_out_as_its_batch_goes_leaves_nothing_behind(
     run_ready_jobs()
 
     assert not Item.objects.exists()
-    assert not batch_folder(batch, settings).exists()
+    assert not [path for path in folder.rglob("*") if path.is_file()]  # what the worker saved went too
 
 
 def test_another_batch_that_reused_its_results_keeps_them(user: Any) -> None:
@@ -117,13 +120,15 @@ def test_one_image_goes_with_its_files_and_the_rest_of_its_batch_stays(user: Any
     removed.refresh_from_db()
     kept.refresh_from_db()
     names, kept_names = item_files(removed), item_files(kept)
+    removed_folder = batch_folder(batch, settings) / str(removed.pk)
+    assert removed_folder.exists()
 
     assert services.item_delete(item=removed) == len(names) >= 4
 
     assert list(batch.items.all()) == [kept]
     assert not any(default_storage.exists(name) for name in names)
     assert all(default_storage.exists(name) for name in kept_names)
-    assert not (batch_folder(batch, settings) / str(removed.pk)).exists()
+    assert not removed_folder.exists()
 
 
 def test_removing_the_last_waiting_image_finishes_the_batch(user: Any) -> None:
@@ -175,8 +180,8 @@ def test_an_edit_or_a_look_at_an_image_deleted_meanwhile_is_refused_and_keeps_no
     run_ready_jobs()
     item.refresh_from_db()
     stale = Item.objects.get(pk=item.pk)  # what a request looked up just before the deletion
-    services.item_delete(item=item)
     item_folder = batch_folder(batch, settings) / str(item.pk)
+    services.item_delete(item=item)
 
     with pytest.raises(services.ItemDeleted):
         services.item_mask_save(item=stale, mask_png=half_mask((160, 120)))
