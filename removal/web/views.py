@@ -22,7 +22,7 @@ from removal import selectors, services
 from removal.cutout import pipeline
 from removal.cutout.options import page_choices
 from removal.errors import NotFound
-from removal.ops import client_package
+from removal.ops import client_package, limits
 
 
 def _upload_context() -> dict[str, object]:
@@ -106,6 +106,9 @@ def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
             "usage": usage,
             "usage_totals": selectors.usage_totals(usage),
             "usage_chart": selectors.usage_chart(usage),
+            # None without a daily quota; else the credits left today (UTC), deleted images counted.
+            "quota_left": limits.credits_left_today(request.user),
+            "quota": settings.DAILY_IMAGE_QUOTA,
             "webhook_secret": account_selectors.webhook_secret_of(request.user),
             "deliveries": selectors.webhook_deliveries_for(request.user)[:20],
             # The command-line card: install the client from this very server, then point it here.

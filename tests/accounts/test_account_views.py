@@ -12,7 +12,7 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import ApiKey
-from removal.models import Batch
+from removal.models import Batch, DailyUsage
 from tests.conftest import make_item
 
 pytestmark = pytest.mark.django_db
@@ -214,6 +214,14 @@ class TestDashboard:
         assert chart is not None
         assert 'class="bar-done" x="0" y="27" width="14" height="53"' in chart.group(0)
         assert 'class="bar-failed" x="0" y="0" width="14" height="27"' in chart.group(0)
+
+    def test_the_days_quota_is_shown_only_when_there_is_one(self, client: Any, user: Any, settings: Any) -> None:
+        DailyUsage.objects.create(owner=user, day=timezone.now().date(), images=3, previews=1)  # 2.25 credits
+        client.force_login(user)
+        assert 'id="quota"' not in client.get("/accounts/").content.decode()
+        settings.DAILY_IMAGE_QUOTA = 10
+        page = client.get("/accounts/").content.decode()
+        assert "Today\N{RIGHT SINGLE QUOTATION MARK}s quota: 7.75 of 10 credits left" in page
 
     def test_command_line_card_installs_the_client_from_this_server(self, client: Any, user: Any) -> None:
         client.force_login(user)
