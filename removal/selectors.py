@@ -114,10 +114,11 @@ def images_on(user: "User", day: date) -> tuple[int, int]:
     return usage or (0, 0)
 
 
-def queued_count(owner: "User | None" = None) -> int:
-    """Images waiting for a worker, server-wide or of one owner."""
+def queued_count(owner_id: int | None = None) -> int:
+    """Images waiting for a worker, server-wide or of one owner (the queue's bounds, and the fair share's
+    measure of an owner's backlog)."""
     waiting = Item.objects.filter(status=Item.Status.QUEUED)
-    return (waiting if owner is None else waiting.filter(batch__owner=owner)).count()
+    return (waiting if owner_id is None else waiting.filter(batch__owner_id=owner_id)).count()
 
 
 def usage_by_day(user: "User", *, days: int = 30) -> list[dict[str, Any]]:

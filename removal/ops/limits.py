@@ -119,7 +119,7 @@ def check_queue_room(user: "User") -> None:
             headers={"Retry-After": str(QUEUE_FULL_RETRY_SECONDS)},
         )
     limit = settings.MAX_QUEUED_ITEMS_PER_USER  # 0: none
-    if limit and (mine := selectors.queued_count(user)) >= limit:
+    if limit and (mine := selectors.queued_count(user.pk)) >= limit:
         raise TooManyRequests(
             f"you have {mine} images waiting, the most one account may have at once ({limit}); "
             "more are taken as these are done",

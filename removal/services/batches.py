@@ -36,7 +36,7 @@ from removal.services.files import (
     upload_error,
     upload_sha256,
 )
-from removal.services.processing import announce_after_commit, enqueue_processing, options_of, owner_waiting
+from removal.services.processing import announce_after_commit, enqueue_processing, options_of
 from removal.services.webhooks import notify_if_batch_finished
 
 if TYPE_CHECKING:
@@ -180,7 +180,7 @@ def _queued(batch: Batch, items: list[Item]) -> None:
     """The stored items inserted and their jobs queued, in one transaction (a repeat finished at once instead)."""
     now = timezone.now()
     with transaction.atomic():
-        waiting = owner_waiting(batch.owner_id)
+        waiting = selectors.queued_count(batch.owner_id)
         for item in items:
             item.queued_at = now
             if not _reuse_earlier_result(item, now):

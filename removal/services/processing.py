@@ -33,7 +33,7 @@ from django.tasks import TaskResultStatus
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from removal import events
+from removal import events, selectors
 from removal.cutout import pipeline
 from removal.cutout.options import Options
 from removal.models import Batch, Item
@@ -67,11 +67,6 @@ FAIR_SHARE_STEPS = 99
 def job_priority(kind: str, *, waiting_ahead: int) -> int:
     """The priority of an image of `kind` whose owner has `waiting_ahead` images queued before it."""
     return KIND_PRIORITY[Batch.Kind(kind)] - min(waiting_ahead // FAIR_SHARE_STEP, FAIR_SHARE_STEPS)
-
-
-def owner_waiting(owner_id: int) -> int:
-    """How many of the owner's images are queued now (the fair share's measure of their backlog)."""
-    return Item.objects.filter(batch__owner_id=owner_id, status=Status.QUEUED).count()
 
 
 def enqueue_processing(item_id: uuid.UUID, *, kind: str, waiting_ahead: int, delay_seconds: float = 0) -> uuid.UUID:
@@ -248,7 +243,7 @@ def _item_retry_or_fail(item: Item, token: str, *, error: str) -> None:
             task_id = enqueue_processing(
                 item.pk,
                 kind=item.batch.kind,
-                waiting_ahead=owner_waiting(item.batch.owner_id) - 1,  # queued again just above
+                waiting_ahead=selectors.queued_count(item.batch.owner_id) - 1,  # queued again just above
                 delay_seconds=2 ** _attempts(item),
             )
             Item.objects.filter(pk=item.pk).update(task_id=task_id)
@@ -315,7 +310,7 @@ def items_requeue_stale() -> int:
             ).update(status=Status.QUEUED, claim_token="", lease_until=None, queued_at=now)
             if not still_stale:
                 continue
-            ahead = owner_waiting(owner_id) - 1  # the others queued, this one counted since the update above
+            ahead = selectors.queued_count(owner_id) - 1  # the others queued, this one counted since the update above
             Item.objects.filter(pk=item_id).update(task_id=enqueue_processing(item_id, kind=kind, waiting_ahead=ahead))
             if old_task_id is not None:
                 # django-tasks-db would show the dead worker's job as running forever.

@@ -10,9 +10,10 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from removal import selectors
 from removal.models import Batch, Item
 from removal.services.edits import ItemNotEditable, locked_current
-from removal.services.processing import announce_after_commit, enqueue_processing, owner_waiting
+from removal.services.processing import announce_after_commit, enqueue_processing
 
 Status = Item.Status
 IMPROVED_QUALITY = "best"
@@ -53,7 +54,7 @@ def batch_improve(*, batch: Batch, quality: str = IMPROVED_QUALITY) -> list[Item
         if not items:
             raise NothingToImprove("no item of this batch needs review, so there is nothing to improve")
         Batch.objects.filter(pk=batch.pk).update(improvements=F("improvements") + 1)  # its finish is news again
-        waiting = owner_waiting(batch.owner_id)
+        waiting = selectors.queued_count(batch.owner_id)
         for position, item in enumerate(items):
             item.status, item.quality, item.queued_at = Status.QUEUED, quality, now
             item.attempts_before, item.claim_token, item.lease_until = item.attempts, "", None
