@@ -5,6 +5,7 @@ import contextlib
 import dataclasses
 import logging
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -149,11 +150,8 @@ def item_delete(*, item: Item) -> int:
 
 def stored_image_delete(*, image: StoredImage) -> None:
     """Delete a /store image now (an operator's deletion in the admin): its file, then its row."""
-    try:
+    with _storage_refusal_kept_rows(of="the stored image", where=str(image.file.name)):
         default_storage.delete(str(image.file.name))
-    except (OSError, BotoCoreError, ClientError) as exc:
-        logger.error("could not delete the stored image %s: %s", image.pk, exc)
-        raise StorageUnavailable(f"storage is unavailable ({exc.__class__.__name__}); try again shortly") from exc
     image.delete()
 
 
@@ -168,17 +166,24 @@ def _files_deleted(names: set[str], *, folder: str, of: str) -> set[str]:
 
     A storage failure raises StorageUnavailable: some files may be gone, and the caller keeps its rows.
     """
-    try:
+    with _storage_refusal_kept_rows(of=of, where=folder):
         names = set(filter(None, names | set(_files_under(folder))))
         for name in sorted(names):
             default_storage.delete(name)
+    _remove_empty_folders(folder)
+    return names
+
+
+@contextmanager
+def _storage_refusal_kept_rows(*, of: str, where: str) -> Iterator[None]:
+    """A storage error in the block is StorageUnavailable, saying that `of` is not deleted yet (its rows stay)."""
+    try:
+        yield
     except (OSError, BotoCoreError, ClientError) as exc:
-        logger.error("could not delete the files of %s (%s): %s", of, folder, exc)
+        logger.error("could not delete the files of %s (%s): %s", of, where, exc)
         raise StorageUnavailable(
             f"storage is unavailable ({exc.__class__.__name__}); {of} is not deleted yet, try again shortly"
         ) from exc
-    _remove_empty_folders(folder)
-    return names
 
 
 def _jobs_of(items: QuerySet[Item], deliveries: QuerySet[WebhookDelivery]) -> QuerySet[DBTaskResult]:
