@@ -163,7 +163,7 @@ def batch_add_files(*, batch: Batch, files: list[Any]) -> tuple[list[Item], list
 
     items = [item for item, _ in accepted]
     try:
-        _queued(batch, items)
+        _queued(batch, items, preview=options.size_preview)
     except IntegrityError:  # the batch was deleted meanwhile (DELETE /api/v1/batches/<id> at the same moment)
         for item in items:
             for name in filter(None, (str(item.source.name), str(item.result.name), str(item.mask.name))):
@@ -176,7 +176,7 @@ class BatchDeleted(Exception):
     """Files were being added to a batch that its owner deleted at the same moment; none was kept."""
 
 
-def _queued(batch: Batch, items: list[Item]) -> None:
+def _queued(batch: Batch, items: list[Item], *, preview: bool) -> None:
     """The stored items inserted and their jobs queued, in one transaction (a repeat finished at once instead)."""
     now = timezone.now()
     with transaction.atomic():
@@ -187,16 +187,16 @@ def _queued(batch: Batch, items: list[Item]) -> None:
                 item.task_id = enqueue_processing(item.id, kind=batch.kind, waiting_ahead=waiting)
                 waiting += 1
         Item.objects.bulk_create(items)
-        _usage_counted(batch, len(items))
+        _usage_counted(batch, len(items), preview=preview)
         announce_after_commit(*items)
         if any(item.cached for item in items):  # the batch may be finished already
             transaction.on_commit(functools.partial(notify_if_batch_finished, batch))
 
 
-def _usage_counted(batch: Batch, images: int) -> None:
+def _usage_counted(batch: Batch, images: int, *, preview: bool) -> None:
     """The images counted against the owner's day (the daily quota), for good: deleting them gives nothing back."""
     usage, _ = DailyUsage.objects.get_or_create(owner_id=batch.owner_id, day=timezone.now().date())
-    previews = images if Options.from_json(batch.options).size_preview else 0
+    previews = images if preview else 0
     DailyUsage.objects.filter(pk=usage.pk).update(images=F("images") + images, previews=F("previews") + previews)
 
 
