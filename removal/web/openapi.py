@@ -130,6 +130,18 @@ def _stored_file(summary: str, description: str) -> dict[str, Any]:
     }
 
 
+def _deletion(summary: str, parameter: dict[str, Any], gone: str) -> dict[str, Any]:
+    """A DELETE that removes the object now: 204, then 404 for it; 503 when storage refuses."""
+    return {
+        "summary": summary,
+        "parameters": [parameter],
+        "responses": {
+            "204": {"description": f"Deleted; {gone} (404 from now on)."},
+            **error_replies(401, 403, 404, 405, 429, 503),
+        },
+    }
+
+
 PATHS: dict[str, Any] = {
     "/bgremove": _bgremove("Remove the background of one image (PixLab path)"),
     "/api/v1/bgremove": _bgremove("Remove the background of one image"),
@@ -173,14 +185,11 @@ PATHS: dict[str, Any] = {
             "parameters": [ID],
             "responses": {"200": json_reply(ref("Batch"), "The batch."), **error_replies(401, 404, 405, 429)},
         },
-        "delete": {
-            "summary": "Delete a batch: its uploads, cutouts and masks now, and its images still waiting",
-            "parameters": [ID],
-            "responses": {
-                "204": {"description": "Deleted; the batch and its items are gone (404 from now on)."},
-                **error_replies(401, 403, 404, 405, 429, 503),
-            },
-        },
+        "delete": _deletion(
+            "Delete a batch: its uploads, cutouts and masks now, and its images still waiting",
+            ID,
+            "the batch and its items are gone",
+        ),
     },
     "/api/v1/items/{item_id}": {
         "get": {
@@ -188,14 +197,11 @@ PATHS: dict[str, Any] = {
             "parameters": [ITEM_ID],
             "responses": {"200": json_reply(ref("Item"), "The item."), **error_replies(401, 404, 405, 429)},
         },
-        "delete": {
-            "summary": "Delete an item: its upload, cutout and mask now; its batch goes on without it",
-            "parameters": [ITEM_ID],
-            "responses": {
-                "204": {"description": "Deleted; the item is gone (404 from now on)."},
-                **error_replies(401, 403, 404, 405, 429, 503),
-            },
-        },
+        "delete": _deletion(
+            "Delete an item: its upload, cutout and mask now; its batch goes on without it",
+            ITEM_ID,
+            "the item is gone",
+        ),
     },
     "/api/v1/batches/{batch_id}/files": {
         "post": {
