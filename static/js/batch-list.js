@@ -2,7 +2,7 @@
  * The list of batches: Delete on a row deletes that batch, after a question, and takes the row away.
  */
 
-import { deleteBatchAfterAsking } from "./batch-delete.js";
+import { deleteBatchAfterAsking } from "./deleting.js";
 
 const notice = document.getElementById("notice");
 

@@ -23,11 +23,11 @@ import {
   setEditable,
   showOptions,
 } from "./batch-options.js";
-import { deleteBatchAfterAsking } from "./batch-delete.js";
+import { deleteAfterAsking, deleteBatchAfterAsking } from "./deleting.js";
 import { followBatch } from "./batch-socket.js";
 import { openCompare } from "./compare.js";
 import { openEditor } from "./editor.js";
-import { NetworkError, postFile, postForm, refusalText, sendForm } from "./http.js";
+import { NetworkError, postFile, postForm, refusalText } from "./http.js";
 import { formatNumber, gettext, interpolate } from "./i18n.js";
 import { renderFlag, setReviewBelow, setupTriage, triageFacts, updateTriage, wireCard } from "./triage.js";
 
@@ -212,23 +212,20 @@ function dropItem(id) {
 /** After a confirmation, one item goes (DELETE /api/v1/items/<id>, the address its links start with). */
 async function removeItem(row) {
   const item = state.items.get(row.dataset.itemId);
+  if (!item) return;
+  const button = row.querySelector(".item-remove");
+  button.disabled = true;
   const question = interpolate(gettext("Remove %(name)s from this batch? Its upload and cutout are deleted for good."), {
     name: row.dataset.filename,
   });
-  if (!item || !confirm(question)) return;
-  const button = row.querySelector(".item-remove");
-  button.disabled = true;
-  try {
-    const reply = await sendForm("DELETE", item.original.replace(/\/original$/, ""));
-    if (reply.status === 204 || reply.status === 404) {
-      dropItem(item.id); // 404: gone already
-      updateSummary();
-      return;
-    }
-    showError(row, interpolate(gettext("Could not remove it: %(reason)s"), { reason: refusalText(reply) }));
-  } catch (error) {
-    showError(row, interpolate(gettext("Could not remove it: %(reason)s"), { reason: error.message }));
+  const itemUrl = item.original.replace(/\/original$/, "");
+  const refusal = await deleteAfterAsking(itemUrl, question, gettext("Could not remove it: %(reason)s"));
+  if (refusal === null) {
+    dropItem(item.id);
+    updateSummary();
+    return;
   }
+  if (refusal) showError(row, refusal);
   button.disabled = false;
 }
 
