@@ -17,34 +17,60 @@ import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 
 CORES = os.cpu_count() or 1
 _pool = ThreadPoolExecutor(max_workers=CORES, thread_name_prefix="cutout-core")
 _beside = ThreadPoolExecutor(max_workers=CORES, thread_name_prefix="cutout-beside")
-_in_progress = 0
-_counter_lock = threading.Lock()
 
 
-@contextmanager
-def counted_in_progress() -> Iterator[None]:
+class _Count:
+    """A number of things under way in this process, each counted for as long as its `with` block runs."""
+
+    def __init__(self) -> None:
+        self.value = 0
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def held(self) -> Iterator[None]:
+        with self._lock:
+            self.value += 1
+        try:
+            yield
+        finally:
+            with self._lock:
+                self.value -= 1
+
+
+_in_progress = _Count()
+# Synchronous calls (/bgremove, /v1.0/removebg) waiting for their cutout, from before it is queued: what will be in
+# progress in a moment, when the calls were admitted in this process (the embedded layout's web and workers).
+_awaited = _Count()
+
+
+def counted_in_progress() -> AbstractContextManager[None]:
     """One cutout in progress for as long as the block runs (what ModelSessions and the spreading go by)."""
-    global _in_progress
-    with _counter_lock:
-        _in_progress += 1
-    try:
-        yield
-    finally:
-        with _counter_lock:
-            _in_progress -= 1
+    return _in_progress.held()
+
+
+def counted_awaited() -> AbstractContextManager[None]:
+    """One cutout awaited by a synchronous call for as long as the block runs (removal.ops.limits.waiting_room)."""
+    return _awaited.held()
 
 
 def in_progress() -> int:
-    return _in_progress
+    return _in_progress.value
+
+
+def expected() -> int:
+    """The cutouts in progress, or the synchronous calls awaiting theirs, whichever are more: when two calls arrive
+    together, the first one's cutout starts before the second is queued, and should not take every core for its model
+    run (the solo session) only to share them with the second a few milliseconds later."""
+    return max(_in_progress.value, _awaited.value)
 
 
 def _cores_idle() -> bool:
-    return _in_progress < CORES
+    return _in_progress.value < CORES
 
 
 def beside[**Params, Result](

@@ -41,7 +41,8 @@ class ModelSessions:
     session (measured in docs/benchmarks.md). An image that is the only one in
     progress in this process instead runs on the process's solo session of
     `solo_threads` intra-op threads, so a lone /bgremove call uses every core as
-    `rembg s` does. All sessions allocate from one process-wide arena, so the
+    `rembg s` does; not while a synchronous call admitted in this process awaits a cutout
+    of its own (cores.expected). All sessions allocate from one process-wide arena, so the
     solo session holds no memory of its own.
     """
 
@@ -50,7 +51,7 @@ class ModelSessions:
         self.solo = _solo_session(model_name, model_dir, solo_threads) if solo_threads > 1 else None
 
     def predict(self, image: Image.Image) -> Any:
-        if self.solo is not None and cores.in_progress() <= 1:
+        if self.solo is not None and cores.expected() <= 1:
             return self.solo.predict(image)
         return self.single.predict(image)
 

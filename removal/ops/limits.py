@@ -22,6 +22,7 @@ from django.utils import timezone
 from django_ratelimit.core import get_usage
 
 from removal import selectors
+from removal.cutout import cores
 from removal.cutout.options import Options
 from removal.errors import QuotaExceeded, ServiceUnavailable, TooManyRequests
 from removal.ops import metrics
@@ -142,7 +143,8 @@ def waiting_room(path: str) -> Iterator[None]:
         _waiting += 1
         metrics.SYNC_CALLS_WAITING.inc()
     try:
-        yield
+        with cores.counted_awaited():  # the model's solo session goes by it
+            yield
     finally:
         with _waiting_lock:
             _waiting -= 1

@@ -11,7 +11,7 @@ from django.conf import settings
 from PIL import Image
 
 from removal.cutout import pipeline, providers
-from removal.cutout.cores import counted_in_progress
+from removal.cutout.cores import counted_awaited, counted_in_progress
 from tests.conftest import photo_bytes
 
 MAX_PIXELS = 50_000_000
@@ -206,8 +206,12 @@ def test_an_image_alone_runs_on_every_core_and_concurrent_ones_each_on_one() -> 
     alone = cut_out(data, sessions)
     with counted_in_progress():  # another image in progress in this process
         beside_another = cut_out(data, sessions)
+    with counted_awaited():  # a synchronous call awaits this cutout, alone
+        cut_out(data, sessions)
+    with counted_awaited(), counted_awaited():  # and another call's cutout is on its way
+        cut_out(data, sessions)
 
-    assert used == ["solo", "single"]
+    assert used == ["solo", "single", "solo", "single"]
     # Same model, same weights: the number of threads changes only float rounding.
     assert np.abs(alone.astype(int) - beside_another.astype(int)).max() <= 2
     assert pipeline.ModelSessions(settings.REMBG_MODEL, settings.U2NET_HOME, solo_threads=2).solo is solo

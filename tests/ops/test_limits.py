@@ -7,6 +7,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from accounts.services import api_key_create
+from removal.cutout import cores
+from removal.ops import limits
 from tests.conftest import photo_bytes
 
 pytestmark = pytest.mark.django_db
@@ -93,3 +95,12 @@ def test_full_queue_answers_503(client: Client, api_key: str, settings: Any) -> 
     }
     assert busy["Retry-After"] == "5"
     assert client.get("/api/v1/batches", headers=headers).status_code == 200  # reads still work
+
+
+def test_a_call_in_the_waiting_room_is_a_cutout_expected_until_it_leaves(settings: Any) -> None:
+    settings.MAX_WAITING_CUTOUTS = 2
+    with limits.waiting_room("/bgremove"):
+        assert cores.expected() == 1  # its own cutout: a lone call's model run still takes every core
+        with limits.waiting_room("/v1.0/removebg"):
+            assert cores.expected() == 2
+    assert cores.expected() == 0
