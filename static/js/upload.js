@@ -88,7 +88,9 @@ function addRow(filename) {
   const row = ui.rowTemplate.content.firstElementChild.cloneNode(true);
   row.dataset.filename = filename;
   row.dataset.order = String(state.rowCount++);
-  row.querySelector(".filename").textContent = filename;
+  const name = row.querySelector(".filename");
+  name.textContent = filename;
+  name.title = filename; // the whole name, where two lines cut it short
   row.querySelector(".before img").alt = `${filename}, as uploaded`;
   row.querySelector(".after img").alt = `${filename}, background removed`;
   const compare = () => {

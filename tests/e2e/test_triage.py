@@ -80,6 +80,7 @@ def test_flagged_cards_are_counted_badged_filtered_ordered_and_cleared(browser: 
             percent = as_percent(items[name]["confidence"])
             expect(badge).to_have_attribute("title", re.compile(f"The model is {percent} sure .*Click to edit it"))
             expect(card(page, name).locator(".looks-fine")).to_be_visible()
+            expect(card(page, name).locator(".filename")).to_have_attribute("title", name)  # the name in full
         expect(card(page, SURE).locator(".badge.needs-look")).to_be_hidden()
         expect(card(page, SURE).locator(".looks-fine")).to_be_hidden()
         expect(card(page, SURE).locator(".meta")).to_contain_text(f"{as_percent(items[SURE]['confidence'])} confident")
