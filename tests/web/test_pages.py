@@ -82,6 +82,45 @@ def test_other_users_batch_is_404(client: Any, user: Any, other_user: Any) -> No
     assert client.get(f"/batches/{batch.id}/").status_code == 404
 
 
+def test_a_missing_page_says_why_in_the_sites_layout_and_language(client: Any, user: Any) -> None:
+    """A link to a deleted batch: the site's page with its menu, not Django's bare "Not Found"."""
+    client.force_login(user)
+    response = client.get("/batches/3f2a9c1e-0b7d-4e55-9a61-2c8d4f6e1b90/")
+    assert response.status_code == 404
+    html = response.content.decode()
+    assert "<h1>Page not found</h1>" in html and "gone for good" in html
+    assert 'href="/batches/"' in html and 'href="/"' in html  # the menu and the way back
+    german = client.get("/batches/3f2a9c1e-0b7d-4e55-9a61-2c8d4f6e1b90/", headers={"Accept-Language": "de"})
+    assert "<h1>Seite nicht gefunden</h1>" in german.content.decode()
+
+
+def test_a_form_sent_without_its_csrf_cookie_gets_a_page_saying_what_to_do() -> None:
+    from django.test import Client
+
+    response = Client(enforce_csrf_checks=True).post("/accounts/login/", {"username": "a", "password": "b"})
+    assert response.status_code == 403
+    html = response.content.decode()
+    assert "<h1>The form could not be sent</h1>" in html and "reload the page" in html
+    assert "CSRF" not in html  # not Django's page for developers
+
+
+@pytest.mark.parametrize(
+    ("handler", "status", "heading"),
+    [("server_error", 500, "Something went wrong"), ("bad_request", 400, "Bad request")],
+)
+def test_the_pages_django_renders_without_the_request_keep_the_sites_look(
+    rf: Any, handler: str, status: int, heading: str
+) -> None:
+    from removal.web import http_errors
+
+    request = rf.get("/batches/")
+    arguments = (request,) if handler == "server_error" else (request, ValueError("unreadable"))
+    response = getattr(http_errors, handler)(*arguments)
+    assert response.status_code == status
+    html = response.content.decode()
+    assert f"<h1>{heading}</h1>" in html and "/static/css/site.css" in html and 'href="/"' in html
+
+
 def test_malformed_batch_id_is_404(client: Any, user: Any) -> None:
     client.force_login(user)
     assert client.get("/batches/not-a-uuid/").status_code == 404
