@@ -114,6 +114,8 @@ function reviewUrl(item) {
  * @param {() => void} handlers.onViewChange shows the cards again after the filter or the order changed
  */
 export function setupTriage({ apiBatches, batchId, onImproved, onViewChange }) {
+  // The batch list links a batch's flagged count here with ?flagged=1: open with only those shown.
+  view.onlyFlagged = new URLSearchParams(location.search).has("flagged");
   ui.filter.addEventListener("click", () => {
     view.onlyFlagged = !view.onlyFlagged;
     view.keptInView.clear();

@@ -93,6 +93,18 @@ def test_flagged_cards_are_counted_badged_filtered_ordered_and_cleared(browser: 
         page.uncheck("#sort-confidence")
         assert shown_names(page) == names
 
+        # The batch list's count of flagged cutouts opens the batch showing only those (in another tab:
+        # a batch opened again lists its cards in the server's order, which two parallel uploads may swap).
+        listing = page.context.new_page()
+        listing.goto("/batches/")
+        expect(listing.locator("a.needs-look-link")).to_have_text("2")
+        listing.locator("a.needs-look-link").click()
+        expect(listing.locator(".item")).to_have_count(3)
+        expect(listing.locator("#filter-flagged")).to_have_attribute("aria-pressed", "true")
+        expect(card(listing, SURE)).to_be_hidden()
+        assert sorted(shown_names(listing)) == sorted(UNSURE)
+        listing.close()
+
         # The filter shows only the flagged cards, and toggles back.
         page.click("#filter-flagged")
         expect(page.locator("#filter-flagged")).to_have_attribute("aria-pressed", "true")

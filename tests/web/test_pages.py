@@ -130,6 +130,7 @@ def test_batch_list_shows_own_batches_with_counts(client: Any, user: Any, other_
     finished = Batch.objects.create(owner=user)
     make_item(finished, Item.Status.DONE)
     make_item(finished, Item.Status.FAILED)
+    Item.objects.filter(pk=make_item(finished, Item.Status.DONE).pk).update(confidence=0.1)  # needs a look
     running = Batch.objects.create(owner=user)
     make_item(running, Item.Status.QUEUED)
     someone_elses = Batch.objects.create(owner=other_user)
@@ -144,7 +145,11 @@ def test_batch_list_shows_own_batches_with_counts(client: Any, user: Any, other_
     assert f"/api/v1/batches/{finished.id}/zip" in html
     assert f"/api/v1/batches/{running.id}/zip" not in html  # nothing done yet
     rows = dict(re.findall(r'<tr data-batch-id="([^"]+)">(.*?)</tr>', html, re.S))
-    assert re.findall(r"<td>(\d+)</td>", rows[str(finished.id)]) == ["2", "1", "1", "0"]
+    assert re.findall(r"<td>(\d+)</td>", rows[str(finished.id)]) == ["3", "2", "1", "0"]
+    # The flagged count opens the batch with only those cards shown.
+    assert f'<a href="/batches/{finished.id}/?flagged=1" class="needs-look-link"' in rows[str(finished.id)]
+    assert re.search(r'class="needs-look-link"[^>]*>1</a>', rows[str(finished.id)])
+    assert "needs-look-link" not in rows[str(running.id)]
     assert ">done<" in rows[str(finished.id)] and ">processing<" in rows[str(running.id)]
 
 
