@@ -22,10 +22,14 @@ const redoButton = document.getElementById("editor-redo");
 const saveButton = document.getElementById("editor-save");
 const originalButton = document.getElementById("editor-original");
 const revertButton = document.getElementById("editor-revert");
+const fineButton = document.getElementById("editor-fine");
+const saveNextButton = document.getElementById("editor-save-next");
+const sendButtons = [saveButton, revertButton, fineButton, saveNextButton];
 
 const session = {
   item: null,
   onSaved: null,
+  review: null, // {next, looksFine} while going through the flagged cutouts (openEditor)
   photo: null, // canvas: the original at working size
   mask: null, // canvas: black, its alpha the mask
   cutout: null, // canvas: photo shown through the mask
@@ -64,19 +68,24 @@ function loadImage(url) {
  * @param {object} item item JSON (original, mask, filename, width, height)
  * @param {string | null} backdrop the batch's background colour as CSS, or null for a checkerboard
  * @param {(item: object) => void} onSaved called with the item JSON the server answers
+ * @param {{next: (item: object) => object | null, looksFine: (item: object) => Promise<object>} | null} review
+ *   for a cutout that needs a look: the next one that does, and how to mark one fine (triage.js); the editor
+ *   then offers "Looks fine" and "Save and next", and goes on to the next flagged cutout without closing
  */
-export async function openEditor(item, backdrop, onSaved) {
-  Object.assign(session, { item, onSaved, backdrop, undo: [], redo: [], showOriginal: false, stroke: null });
+export async function openEditor(item, backdrop, onSaved, review = null) {
+  Object.assign(session, { item, onSaved, review, backdrop, undo: [], redo: [], showOriginal: false, stroke: null });
   session.pointers.clear();
+  dialog.dataset.ready = "false";
   title.textContent = interpolate(gettext("Edit %(filename)s"), { filename: item.filename });
   status.textContent = gettext("Loading…");
   saveButton.disabled = true;
   revertButton.hidden = !item.edited;
   revertButton.disabled = false;
+  showReviewButtons();
   originalButton.setAttribute("aria-pressed", "false");
   view.classList.toggle("checkerboard", !backdrop);
   view.style.background = backdrop ?? "";
-  dialog.showModal();
+  if (!dialog.open) dialog.showModal();
   const started = performance.now();
   try {
     const [photo, mask] = await Promise.all([loadImage(item.original), loadImage(`${item.mask}?r=${item.revision}`)]);
@@ -89,7 +98,7 @@ export async function openEditor(item, backdrop, onSaved) {
   }
   dialog.dataset.openMs = String(Math.round(performance.now() - started));
   status.textContent = "";
-  saveButton.disabled = false;
+  saveButton.disabled = saveNextButton.disabled = false;
   updateHistoryButtons();
   dialog.dataset.ready = "true";
 }
@@ -303,35 +312,63 @@ dialog.addEventListener("keydown", (event) => {
   }
 });
 
-/** Send the mask (or, with no body, DELETE it: back to the model's cutout); the item JSON goes to onSaved. */
-async function send(method, body) {
-  saveButton.disabled = revertButton.disabled = true;
+/** "Looks fine" and "Save and next", for a cutout that needs a look; "next" only when another one does too. */
+function showReviewButtons() {
+  const flagged = Boolean(session.review && session.item.needs_review);
+  const next = flagged ? session.review.next(session.item) : null;
+  fineButton.hidden = !flagged;
+  fineButton.textContent = next ? gettext("Looks fine, next") : gettext("Looks fine");
+  fineButton.disabled = false;
+  saveNextButton.hidden = !next;
+  saveNextButton.disabled = true; // until the cutout is loaded, as Save
+}
+
+/**
+ * Send the mask (or, with no body, DELETE it: back to the model's cutout), or mark the cutout fine; the item JSON
+ * goes to onSaved. Then the editor closes, or with `thenNext` opens on the next cutout that needs a look.
+ */
+async function send(request, { thenNext = false } = {}) {
+  for (const button of sendButtons) button.disabled = true;
   status.textContent = gettext("Saving…");
   const started = performance.now();
   try {
-    const reply = await fetch(session.item.mask, {
-      method,
-      body,
-      headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
-    });
-    const answer = await reply.json();
-    if (!reply.ok) throw new Error(answer.error ?? `HTTP ${reply.status}`);
+    session.onSaved(await request());
     dialog.dataset.saveMs = String(Math.round(performance.now() - started));
-    session.onSaved(answer);
-    dialog.close();
   } catch (error) {
     status.textContent = interpolate(gettext("Not saved: %(reason)s"), { reason: error.message });
-    saveButton.disabled = revertButton.disabled = false;
+    for (const button of sendButtons) button.disabled = false;
+    return;
   }
+  const next = thenNext && session.review ? session.review.next(session.item) : null;
+  if (next) openEditor(next, session.backdrop, session.onSaved, session.review);
+  else dialog.close();
 }
 
-saveButton.addEventListener("click", async () => {
+/** The mask request: the edited mask POSTed, or with no body a DELETE (back to the model's cutout). */
+async function maskRequest(method, body) {
+  const reply = await fetch(session.item.mask, {
+    method,
+    body,
+    headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
+  });
+  const answer = await reply.json();
+  if (!reply.ok) throw new Error(answer.error ?? `HTTP ${reply.status}`);
+  return answer;
+}
+
+async function editedMask() {
   const blob = await new Promise((resolve) => session.mask.toBlob(resolve, "image/png"));
   const form = new FormData();
   form.append("mask", blob, "mask.png");
-  await send("POST", form);
-});
-revertButton.addEventListener("click", () => send("DELETE", null));
+  return form;
+}
+
+saveButton.addEventListener("click", () => send(async () => maskRequest("POST", await editedMask())));
+saveNextButton.addEventListener("click", () =>
+  send(async () => maskRequest("POST", await editedMask()), { thenNext: true }),
+);
+revertButton.addEventListener("click", () => send(() => maskRequest("DELETE", null)));
+fineButton.addEventListener("click", () => send(() => session.review.looksFine(session.item), { thenNext: true }));
 
 window.addEventListener("resize", () => {
   if (dialog.open && session.mask) fitView();

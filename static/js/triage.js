@@ -89,20 +89,44 @@ export function wireCard(row, { onEdit, item, onReviewed }) {
     if (!current) return;
     looksFine.disabled = true;
     try {
-      const reply = await postForm(reviewUrl(current), []);
-      if (reply.status === 200) onReviewed(reply.body);
-      else showError(interpolate(gettext("Could not mark it fine: %(reason)s"), { reason: refusalText(reply) }));
+      onReviewed(await markFine(current));
     } catch (error) {
-      showError(interpolate(gettext("Could not mark it fine: %(reason)s"), { reason: error.message }));
+      showError(error.message);
     } finally {
       looksFine.disabled = false;
     }
   });
 }
 
-/** /api/v1/items/<id>/review sits beside the item's result (only finished items have one, or need a look). */
-function reviewUrl(item) {
-  return item.result.replace(/\/result$/, "/review");
+/**
+ * "Looks fine": mark the item reviewed as it is (POST /api/v1/items/<id>/review, which sits beside its result).
+ * @returns {Promise<object>} the item JSON the server answers
+ * @throws {Error} saying why it could not be marked
+ */
+export async function markFine(item) {
+  const failed = (reason) => new Error(interpolate(gettext("Could not mark it fine: %(reason)s"), { reason }));
+  let reply;
+  try {
+    reply = await postForm(item.result.replace(/\/result$/, "/review"), []);
+  } catch (error) {
+    throw failed(error.message);
+  }
+  if (reply.status !== 200) throw failed(refusalText(reply));
+  return reply.body;
+}
+
+/**
+ * The flagged item to look at after `current`: the next flagged card in the page's order, else the first one
+ * before it; null when no other card needs a look.
+ * @param {HTMLElement} list the cards' list
+ * @param {Map<string, object>} items item id -> newest item JSON
+ */
+export function nextFlagged(list, items, current) {
+  const ids = [...list.children].map((row) => row.dataset.itemId);
+  const at = ids.indexOf(current.id);
+  const following = [...ids.slice(at + 1), ...ids.slice(0, Math.max(at, 0))];
+  const next = following.find((id) => items.get(id)?.needs_review && items.get(id)?.mask);
+  return next ? items.get(next) : null;
 }
 
 /**

@@ -29,7 +29,16 @@ import { openCompare } from "./compare.js";
 import { openEditor } from "./editor.js";
 import { NetworkError, postFile, postForm, refusalText } from "./http.js";
 import { formatNumber, gettext, interpolate } from "./i18n.js";
-import { renderFlag, setReviewBelow, setupTriage, triageFacts, updateTriage, wireCard } from "./triage.js";
+import {
+  markFine,
+  nextFlagged,
+  renderFlag,
+  setReviewBelow,
+  setupTriage,
+  triageFacts,
+  updateTriage,
+  wireCard,
+} from "./triage.js";
 
 const PARALLEL_UPLOADS = 2;
 
@@ -101,7 +110,8 @@ function addRow(filename) {
   row.querySelector(".compare-open").addEventListener("click", compare);
   const edit = () => {
     const item = state.items.get(row.dataset.itemId);
-    if (item?.mask) openEditor(item, backdropColor(state.batchOptions), (saved) => takeItem(saved));
+    const review = { next: (current) => nextFlagged(ui.list, state.items, current), looksFine: markFine };
+    if (item?.mask) openEditor(item, backdropColor(state.batchOptions), (saved) => takeItem(saved), review);
     else compare(); // no kept mask to edit (an animation): the cutout itself, to judge
   };
   row.querySelector(".edit-open").addEventListener("click", edit);

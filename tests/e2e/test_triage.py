@@ -142,6 +142,51 @@ def test_flagged_cards_are_counted_badged_filtered_ordered_and_cleared(browser: 
         assert edited["batch"]["counts"]["needs_review"] == 0
 
 
+def test_the_editor_goes_through_the_flagged_cutouts_one_after_another(browser: Any, embedded_server: Any) -> None:  # noqa: F811
+    """Looks fine, next / Save and next: each flagged cutout in the page's order, without closing the editor."""
+    from playwright.sync_api import expect
+
+    with browsing(browser, embedded_server.url) as page:
+        sign_up(page)
+        names = [UNSURE[0], SURE, UNSURE[1]]
+        upload_and_finish(page, names)
+        order = shown_names(page)  # the page's order: the walk follows it
+        first, second = (name for name in order if name in UNSURE)
+        editor = page.locator("#editor")
+
+        card(page, first).locator(".badge.needs-look").click()
+        expect(editor).to_have_attribute("data-ready", "true", timeout=60_000)
+        expect(page.locator("#editor-title")).to_have_text(f"Edit {first}")
+        expect(page.locator("#editor-fine")).to_have_text("Looks fine, next")
+        expect(page.locator("#editor-save-next")).to_be_visible()
+
+        page.locator("#editor-size").fill("60")
+        page.check("input[name=editor-tool][value=restore]")
+        drag(page, (512, 512), (200, 250), (320, 260))
+        page.click("#editor-save-next")  # saves the first and opens the second
+        expect(page.locator("#editor-title")).to_have_text(f"Edit {second}")
+        expect(editor).to_have_attribute("data-ready", "true", timeout=60_000)
+        expect(card(page, first).locator(".badge.needs-look")).to_be_hidden()
+        expect(page.locator("#filter-flagged")).to_have_text("Needs a look (1)")
+        # The last one that needs a look: no next to go to.
+        expect(page.locator("#editor-fine")).to_have_text("Looks fine")
+        expect(page.locator("#editor-save-next")).to_be_hidden()
+
+        page.click("#editor-fine")
+        expect(editor).to_be_hidden(timeout=60_000)
+        expect(page.locator("#filter-flagged")).to_have_text("Needs a look (0)")
+        items = items_by_name(page)
+        assert items[first]["reviewed"] and items[first]["edited"]
+        assert items[second]["reviewed"] and not items[second]["edited"]
+
+        # A cutout nobody flagged opens without the walk's buttons.
+        card(page, SURE).locator(".edit-open").click()
+        expect(editor).to_have_attribute("data-ready", "true", timeout=60_000)
+        expect(page.locator("#editor-fine")).to_be_hidden()
+        expect(page.locator("#editor-save-next")).to_be_hidden()
+        page.click("#editor-cancel")
+
+
 def test_improve_flagged_with_best_reruns_only_the_flagged_cards_live(browser: Any, embedded_server: Any) -> None:  # noqa: F811
     from playwright.sync_api import expect
 
