@@ -320,6 +320,7 @@ function showReviewButtons() {
   fineButton.textContent = next ? gettext("Looks fine, next") : gettext("Looks fine");
   fineButton.disabled = false;
   saveNextButton.hidden = !next;
+  saveButton.classList.toggle("primary", !next); // the walk's own button is the one to press
   saveNextButton.disabled = true; // until the cutout is loaded, as Save
 }
 
