@@ -40,16 +40,15 @@ def expired_purge(*, older_than: Any, chunk: int = 200) -> PurgeCounts:
     """Delete batches, stored images, finished jobs and daily usage counts from before `older_than`, files first.
 
     Files go before their rows, so an interrupted purge leaves rows whose files
-    are gone (finished again by the next run), never files nobody can find.
+    are gone (finished again by the next run), never files nobody can find. A batch's
+    files are found from its rows and by listing its folder, as when its owner deletes
+    it: what an interrupted job saved and never recorded goes too.
     """
     batches = files = stored = 0
     while expired := list(Batch.objects.filter(created_at__lt=older_than).order_by("created_at")[:chunk]):
-        rows = Item.objects.filter(batch__in=expired).values_list(*Item.FILE_FIELDS)
-        names = [name for row in rows for name in row]
-        names += [str(batch.bg_image) for batch in expired if batch.bg_image]
-        for file_name in filter(None, names):
-            default_storage.delete(file_name)
-            files += 1
+        for batch in expired:
+            names = _file_names(Item.objects.filter(batch=batch), Batch.objects.filter(pk=batch.pk))
+            files += len(_files_deleted(names, folder=_batch_folder(batch), of="an expired batch"))
         Batch.objects.filter(pk__in=[batch.pk for batch in expired]).delete()
         batches += len(expired)
     while images := list(StoredImage.objects.filter(created_at__lt=older_than)[:chunk]):
@@ -119,8 +118,9 @@ def batch_delete(*, batch: Batch) -> BatchDeleteCounts:
     A storage failure raises StorageUnavailable and keeps the rows: asked again, the deletion finishes.
     """
     items = Item.objects.filter(batch=batch)
-    folder = f"users/{batch.owner_id}/batches/{batch.pk}/"
-    names = _files_deleted(_file_names(items, Batch.objects.filter(pk=batch.pk)), folder=folder, of="the batch")
+    names = _files_deleted(
+        _file_names(items, Batch.objects.filter(pk=batch.pk)), folder=_batch_folder(batch), of="the batch"
+    )
     waiting = _jobs_of(items, WebhookDelivery.objects.filter(batch=batch)).filter(status=TaskResultStatus.READY)
     jobs, _ = waiting.delete()
     counts = BatchDeleteCounts(items=items.count(), files=len(names), jobs=jobs)
@@ -153,6 +153,10 @@ def stored_image_delete(*, image: StoredImage) -> None:
     with _storage_refusal_kept_rows(of="the stored image", where=str(image.file.name)):
         default_storage.delete(str(image.file.name))
     image.delete()
+
+
+def _batch_folder(batch: Batch) -> str:
+    return f"users/{batch.owner_id}/batches/{batch.pk}/"
 
 
 def _file_names(items: QuerySet[Item], batches: QuerySet[Batch]) -> set[str]:

@@ -203,3 +203,26 @@ def test_an_edit_or_a_look_at_an_image_deleted_meanwhile_is_refused_and_keeps_no
         services.item_mask_save(item=again, mask_png=half_mask((160, 120)))
     for folder in (item_folder, batch_folder(batch, settings) / str(again.pk)):
         assert not [path for path in folder.rglob("*") if path.is_file()], folder
+
+
+def test_the_retention_purge_leaves_nothing_of_an_old_batch_in_storage(user: Any, settings: Any) -> None:
+    """Files no row names any more (a hand edit's earlier revision, what an interrupted job saved) go too."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    batch = services.batch_create(owner=user)
+    (edited,), _ = services.batch_add_files(batch=batch, files=[upload("a.jpg")])
+    run_ready_jobs()
+    edited.refresh_from_db()
+    services.item_mask_save(item=edited, mask_png=half_mask((160, 120)))
+    edited.refresh_from_db()
+    services.item_mask_save(item=edited, mask_png=half_mask((160, 120)))
+    default_storage.save(f"users/{user.pk}/batches/{batch.pk}/left-over/cutout-abc.png", ContentFile(b"x"))
+    Batch.objects.filter(pk=batch.pk).update(created_at=timezone.now() - timedelta(days=40))
+    folder = batch_folder(batch, settings)
+
+    services.expired_purge(older_than=timezone.now() - timedelta(days=30))
+
+    assert not Batch.objects.filter(pk=batch.pk).exists()
+    assert not [path for path in folder.rglob("*") if path.is_file()]
