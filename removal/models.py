@@ -138,6 +138,10 @@ class Item(models.Model):
     def __str__(self) -> str:
         return f"{self.filename} ({self.status})"
 
+    def stored_names(self) -> list[str]:
+        """The names of the files in storage this row holds (FILE_FIELDS that are set)."""
+        return [str(getattr(self, field).name) for field in self.FILE_FIELDS if getattr(self, field)]
+
     @property
     def needs_review(self) -> bool:
         """The row-wise form of ItemQuerySet.needing_review."""

@@ -166,7 +166,7 @@ def batch_add_files(*, batch: Batch, files: list[Any]) -> tuple[list[Item], list
         _queued(batch, items, preview=options.size_preview)
     except IntegrityError:  # the batch was deleted meanwhile (DELETE /api/v1/batches/<id> at the same moment)
         for item in items:
-            for name in filter(None, (str(item.source.name), str(item.result.name), str(item.mask.name))):
+            for name in item.stored_names():
                 storage_delete_quietly(name)
         raise BatchDeleted("no such batch: it was deleted while these files were being added") from None
     return items, rejected
