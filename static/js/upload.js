@@ -92,6 +92,9 @@ const state = {
 
 // --- rows -------------------------------------------------------------------
 
+/** How the editor goes from one flagged cutout to the next (openEditor's `review`): the same for every card. */
+const flaggedWalk = { next: (current) => nextFlagged(ui.list, state.items, current), looksFine: markFine };
+
 /** A new row at the end of the list. */
 function addRow(filename) {
   const row = ui.rowTemplate.content.firstElementChild.cloneNode(true);
@@ -110,8 +113,7 @@ function addRow(filename) {
   row.querySelector(".compare-open").addEventListener("click", compare);
   const edit = () => {
     const item = state.items.get(row.dataset.itemId);
-    const review = { next: (current) => nextFlagged(ui.list, state.items, current), looksFine: markFine };
-    if (item?.mask) openEditor(item, backdropColor(state.batchOptions), (saved) => takeItem(saved), review);
+    if (item?.mask) openEditor(item, backdropColor(state.batchOptions), (saved) => takeItem(saved), flaggedWalk);
     else compare(); // no kept mask to edit (an animation): the cutout itself, to judge
   };
   row.querySelector(".edit-open").addEventListener("click", edit);
