@@ -5,8 +5,9 @@ and reads the JSON line it prints.
     python -m bench.inprocess stages IMAGE REPEATS                         # median ms per stage of one cutout
     python -m bench.inprocess memory IMAGE                                 # one cutout's time and peak RSS
 
-The ceiling (model sessions, decode, clean-up, compose, PNG) makes the very bytes bgsite serves: it
-also prints the first cutout's digest. The stages say where the time goes inside one cutout.
+The ceiling (model sessions, decode, clean-up, compose, PNG, and for the bulk figure each cutout's
+thumbnail, as a batch's worker makes it) makes the very bytes bgsite serves: it also prints the first
+cutout's digest. The stages say where the time goes inside one cutout.
 """
 
 import hashlib
@@ -24,14 +25,17 @@ from typing import Any
 import numpy as np
 
 from bench.common import MODEL_DIR, SERVED_MODEL, run_requests
-from removal.cutout import pipeline, png, providers, refine, stills
+from removal.cutout import pipeline, png, providers, refine, stills, thumbnails
 from tests.conftest import rss_bytes
 
 MAX_PIXELS = 50_000_000
 
 
-def cut_out(session: Any, data: bytes) -> bytes:
-    return pipeline.cut_out(data, session=session, max_pixels=MAX_PIXELS, compress_level=png.DEFAULT_LEVEL).data
+def cut_out(session: Any, data: bytes, *, thumbnail: bool = False) -> bytes:
+    """The cutout's bytes; with `thumbnail`, made with its thumbnail, as a page batch's worker makes it."""
+    return pipeline.cut_out(
+        data, session=session, max_pixels=MAX_PIXELS, compress_level=png.DEFAULT_LEVEL, thumbnail=thumbnail
+    ).data
 
 
 def ceiling(paths: list[Path], *, threads: int, ort_threads: int, model: str, shared: bool = False) -> dict[str, Any]:
@@ -46,10 +50,12 @@ def ceiling(paths: list[Path], *, threads: int, ort_threads: int, model: str, sh
         sessions = [session() for _ in range(threads)]
     for session in sessions:
         cut_out(session, images[0])  # the first run of a session allocates
-    # One image at a time: a lone /bgremove call's floor in this layout; then every image, a thread per session.
+    # One image at a time: a lone /bgremove call's floor in this layout; then every image, a thread per session,
+    # each with its thumbnail as a batch's worker makes it.
     solo = run_requests(cut_out, images[:8], concurrency=1, open_client=lambda: nullcontext(sessions[0]))
     free = iter(sessions)
-    busy = run_requests(cut_out, images, concurrency=threads, open_client=lambda: nullcontext(next(free)))
+    batch_cut_out = partial(cut_out, thumbnail=True)
+    busy = run_requests(batch_cut_out, images, concurrency=threads, open_client=lambda: nullcontext(next(free)))
     return {
         "layout": f"{threads}x{ort_threads}" + ("-shared" * shared) + ("" if model == SERVED_MODEL else f"-{model}"),
         "model": model,
@@ -86,6 +92,7 @@ def stages(path: Path, repeats: int) -> dict[str, float]:
     ms["compose"], cutout = timed(lambda: stills.compose_cutout(image, alpha), repeats)
     ms["png"], _ = timed(lambda: png.encode(cutout), repeats)
     ms["mask_png"], _ = timed(lambda: png.encode(cutout.getchannel("A")), repeats)
+    ms["thumbnail"], _ = timed(lambda: thumbnails.thumbnail(cutout), repeats)
     ms["cut_out_total"], _ = timed(lambda: cut_out(session, data), repeats)
     return {name: round(value, 1) for name, value in ms.items()}
 

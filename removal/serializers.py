@@ -18,6 +18,9 @@ def serialize_item(item: Item) -> dict[str, Any]:
         "revision": item_revision(item),
         "result": reverse("api-item-result", args=[item.id]) if done else None,
         "original": reverse("api-item-original", args=[item.id]),
+        # Small WebPs (at most 256 pixels a side) of the result and the original, for lists of many.
+        "result_thumbnail": reverse("api-item-result-thumbnail", args=[item.id]) if done else None,
+        "original_thumbnail": reverse("api-item-original-thumbnail", args=[item.id]),
         "error": item.error or None,
         "width": item.width,
         "height": item.height,

@@ -93,11 +93,17 @@ def _bomb_message(exc: Image.DecompressionBombError, max_pixels: int) -> str:
     return f"the image is {size}; the limit is {max_pixels / 1e6:g} megapixels"
 
 
-def decode_image(data: bytes, *, max_pixels: int) -> Image.Image:
-    """Decode fully, apply EXIF orientation, and return an RGB or RGBA image."""
+def decode_image(data: bytes, *, max_pixels: int, draft_size: tuple[int, int] | None = None) -> Image.Image:
+    """Decode fully, apply EXIF orientation, and return an RGB or RGBA image.
+
+    `draft_size`: a JPEG may be decoded at a reduced scale that still covers it (Pillow's draft; other
+    formats ignore it), for a thumbnail.
+    """
     inspect_image(io.BytesIO(data), max_pixels=max_pixels)
     try:
         with Image.open(io.BytesIO(data)) as opened:
+            if draft_size is not None:
+                opened.draft(None, draft_size)
             opened.load()
             ImageOps.exif_transpose(opened, in_place=True)  # not a copy of a photo that needs no turn
             image: Image.Image = opened

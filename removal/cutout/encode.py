@@ -25,6 +25,8 @@ class Cutout:
     # How sure the model is that the cutout is right, 0-1 (removal.cutout.confidence): for an
     # animation or a video, its least confident frame; None for a hand-edited mask.
     confidence: float | None = None
+    # The result's thumbnail (removal.cutout.thumbnails), when it was asked for.
+    thumbnail: bytes | None = None
 
 
 def encode_png(image: Image.Image, *, compress_level: int) -> bytes:

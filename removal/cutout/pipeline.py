@@ -92,10 +92,12 @@ def cut_out(
     on_frame: Callable[[int, int], None] | None = None,
     background: Image.Image | None = None,
     partner: Any = None,
+    thumbnail: bool = False,
 ) -> Cutout:
     """The whole pipeline: image file bytes to the cutout in the requested form (a transparent PNG by default).
 
-    `partner` is a second model's session that `quality=best` averages in.
+    `partner` is a second model's session that `quality=best` averages in. `thumbnail`: a still's
+    cutout comes with its thumbnail (an animation's is made when asked for, from its first frame).
 
     An animation (with max_frames > 1 and a format that can animate) comes out
     animated, every frame processed and its timing kept; `on_frame(done, total)`
@@ -125,4 +127,5 @@ def cut_out(
             partner=partner,
             background=background,
             compress_level=compress_level,
+            thumbnail=thumbnail,
         )

@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 
-from removal.cutout import confidence, cores, refine, views
+from removal.cutout import confidence, cores, refine, thumbnails, views
 from removal.cutout.decode import decode_image
 from removal.cutout.encode import Cutout, encode, encode_png
 from removal.cutout.options import PREVIEW_PIXELS, Options
@@ -106,12 +106,15 @@ def cut_out_still(
     partner: Any,
     background: Image.Image | None,
     compress_level: int,
+    thumbnail: bool = False,
 ) -> Cutout:
     """A still image cut out in the options' form, with its confidence and its alpha as a PNG (mask_png,
-    encoded on another thread while the colours are composed)."""
+    encoded on another thread while the colours are composed), and with `thumbnail` its thumbnail."""
     image, alpha, sure = sized_alpha(image, options, session=session, partner=partner)
     mask_png = cores.beside(encode_png, Image.fromarray(alpha), compress_level=compress_level)
-    result = laid_out(compose_cutout(image, alpha), options, background, compress_level=compress_level)
+    result = laid_out(
+        compose_cutout(image, alpha), options, background, compress_level=compress_level, thumbnail=thumbnail
+    )
     return dataclasses.replace(result, mask_png=mask_png.result(), confidence=sure)
 
 
@@ -233,16 +236,26 @@ def finish(cutout: Image.Image, options: Options, background: Image.Image | None
     return canvas.convert("RGB") if options.format == "jpg" else canvas
 
 
-def laid_out(cutout: Image.Image, options: Options, background: Image.Image | None, *, compress_level: int) -> Cutout:
-    """The cutout placed, cropped, finished and encoded as the options ask."""
+def laid_out(
+    cutout: Image.Image,
+    options: Options,
+    background: Image.Image | None,
+    *,
+    compress_level: int,
+    thumbnail: bool = False,
+) -> Cutout:
+    """The cutout placed, cropped, finished and encoded as the options ask; with `thumbnail`, its thumbnail
+    too (made on another thread while the result is encoded)."""
     cutout = place_subject(cutout, options)
     if options.crop:
         cutout = crop_to_subject(cutout, options)
     result = finish(cutout, options, background)
+    small = cores.beside(thumbnails.thumbnail, result) if thumbnail else None
     box = cutout.getbbox(alpha_only=True)  # the visible subject's box, without a copy of the alpha
     return Cutout(
         foreground=(box[0], box[1], box[2] - box[0], box[3] - box[1]) if box else None,
         data=encode(result, fmt=options.format, compress_level=compress_level),
+        thumbnail=small.result() if small else None,
         width=result.width,
         height=result.height,
         mime_type=options.mime_type,
@@ -258,10 +271,12 @@ def recompose(
     compress_level: int,
     options: Options = DEFAULT_OPTIONS,
     background: Image.Image | None = None,
+    thumbnail: bool = False,
 ) -> Cutout:
-    """The cutout of a still image with `mask` (from decode_mask) instead of the model's, in the options' form."""
+    """The cutout of a still image with `mask` (from decode_mask) instead of the model's, in the options' form
+    (and with `thumbnail` its thumbnail)."""
     image = fit_size(decode_image(data, max_pixels=max_pixels), options)
     if mask.size != image.size:  # size=preview or size=WxH scaled the photo down before the model
         mask = mask.resize(image.size, Image.Resampling.BILINEAR)
     cutout = compose_cutout(image, visible_alpha(image, np.asarray(mask, dtype=np.uint8)))
-    return laid_out(cutout, options, background, compress_level=compress_level)
+    return laid_out(cutout, options, background, compress_level=compress_level, thumbnail=thumbnail)

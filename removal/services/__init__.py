@@ -9,6 +9,7 @@ webhooks    the signed batch summary POSTed when a batch finishes
 purge       expired batches, stored images and finished jobs, a batch its owner deletes, and a deleted
             user's everything, files first
 sample      the first screen's before/after, cut out by this server
+thumbnails  the small WebPs of an item's original and result that the page's cards show, kept beside them
 files       storage writes, names and the upload-size rule the others share
 
 Front doors call `services.<function>`; the names they use are re-exported here.
@@ -41,6 +42,7 @@ from removal.services.purge import (
 )
 from removal.services.review import IMPROVED_QUALITY, NothingToImprove, batch_improve, item_review
 from removal.services.sample import sample_cutout
+from removal.services.thumbnails import item_thumbnail
 from removal.services.webhooks import webhook_deliver, webhook_signature
 from removal.services.zips import MANIFEST_NAME, batch_manifest, batch_zip, zip_member_names, zip_member_stem
 
@@ -74,6 +76,7 @@ __all__ = [
     "item_mask_save",
     "item_process",
     "item_review",
+    "item_thumbnail",
     "items_requeue_stale",
     "rejected_json",
     "sample_cutout",

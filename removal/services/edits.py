@@ -16,6 +16,7 @@ from removal.cutout.options import Options
 from removal.models import Item
 from removal.services.files import item_prefix, storage_delete_quietly, storage_save, stored_sha256
 from removal.services.processing import announce_after_commit, background_of
+from removal.services.thumbnails import thumbnail_name, thumbnail_save
 
 Status = Item.Status
 
@@ -57,6 +58,7 @@ def item_mask_save(*, item: Item, mask_png: bytes) -> Item:
         compress_level=settings.PNG_COMPRESS_LEVEL,
         options=options,
         background=background_of(item.batch),
+        thumbnail=True,  # the page's card shows the edit at once
     )
     # Kept as the L image it means (whatever the PNG's mode was), for the next edit to start from.
     kept_mask = pipeline.encode_png(mask, compress_level=settings.PNG_COMPRESS_LEVEL)
@@ -64,13 +66,15 @@ def item_mask_save(*, item: Item, mask_png: bytes) -> Item:
     name = storage_save(
         f"{item_prefix(item)}/cutout-edited-{uuid.uuid4().hex[:8]}.{cutout.extension}", ContentFile(cutout.data)
     )
+    if cutout.thumbnail:
+        thumbnail_save(name, cutout.thumbnail)
     foreground = list(cutout.foreground) if cutout.foreground else None
     try:
         return _item_revision_record(
             item, result=name, result_bytes=len(cutout.data), foreground=foreground, edited_mask=mask_name
         )
     except ItemDeleted:
-        for saved in (name, mask_name):
+        for saved in (name, thumbnail_name(name), mask_name):
             storage_delete_quietly(saved)
         raise
 
@@ -154,7 +158,8 @@ def _item_revision_record(item: Item, *, result: str, result_bytes: Any, foregro
             ]
         )
         if replaced not in (model_result, result):
-            transaction.on_commit(functools.partial(storage_delete_quietly, replaced))
+            for gone in (replaced, thumbnail_name(replaced)):
+                transaction.on_commit(functools.partial(storage_delete_quietly, gone))
         if replaced_mask:
             transaction.on_commit(functools.partial(storage_delete_quietly, replaced_mask))
         announce_after_commit(current)

@@ -39,6 +39,7 @@ from removal.cutout.options import Options
 from removal.models import Batch, Item
 from removal.ops import metrics
 from removal.services.files import item_prefix, queued_task, storage_delete_quietly
+from removal.services.thumbnails import thumbnail_name, thumbnail_save
 from removal.services.webhooks import notify_if_batch_finished
 
 logger = logging.getLogger(__name__)
@@ -145,10 +146,11 @@ def item_process(*, item_id: str) -> None:
         previous_result=str(item.result.name),
     )
     if not recorded:
-        for name in filter(None, (result_name, mask_name)):
-            default_storage.delete(name)
+        for name in filter(None, (result_name, thumbnail_name(result_name), mask_name)):
+            storage_delete_quietly(name)
     elif item.result:
-        for name in filter(None, (str(item.previous_result.name), str(item.mask.name))):
+        previous = str(item.previous_result.name)
+        for name in filter(None, (previous, previous and thumbnail_name(previous), str(item.mask.name))):
             storage_delete_quietly(name)
 
 
@@ -166,6 +168,8 @@ def _cutout_saved(item: Item, cutout: pipeline.Cutout, token: str) -> tuple[str,
     result_name = default_storage.save(
         f"{item_prefix(item)}/cutout-{token[:8]}.{cutout.extension}", ContentFile(cutout.data)
     )
+    if cutout.thumbnail:
+        thumbnail_save(result_name, cutout.thumbnail)
     if not cutout.mask_png:
         return result_name, ""
     return result_name, default_storage.save(f"{item_prefix(item)}/mask-{token[:8]}.png", ContentFile(cutout.mask_png))
@@ -192,6 +196,8 @@ def _cut_out(item: Item) -> pipeline.Cutout:
             max_frames=settings.MAX_ANIMATION_FRAMES,
             on_frame=functools.partial(events.item_progress, item),
             background=background_of(item.batch),
+            # The page shows a batch's cutouts as thumbnails; a /bgremove caller waits for its one image only.
+            thumbnail=item.batch.kind == Batch.Kind.UPLOAD,
         )
 
 

@@ -179,6 +179,17 @@ def item_original(request: HttpRequest, user: "User", item_id: uuid.UUID) -> Htt
     return stored_file_response(str(item.source.name), download_name=item.filename, request=request)
 
 
+@api_endpoint("GET", reads_counted=False)
+def item_thumbnail(request: HttpRequest, user: "User", item_id: uuid.UUID, of: str) -> HttpResponseBase:
+    """A WebP of the item's original or result at most 256 pixels a side, for a card or a list."""
+    item = selectors.item_for(user, item_id)
+    return stored_file_response(
+        services.item_thumbnail(item=item, of=of),
+        download_name=f"{services.zip_member_stem(item.filename)}-{of}-thumbnail.webp",
+        request=request,
+    )
+
+
 @api_endpoint("GET", "POST", "DELETE", reads_counted=False)
 def item_mask(request: HttpRequest, user: "User", item_id: uuid.UUID) -> HttpResponseBase:
     """The mask a hand edit starts from (GET); a hand-edited mask makes the item's newest result (POST);

@@ -20,9 +20,12 @@ from removal.web.openapi_schemas import (
     MULTIPART,
     OPTION_PROPERTIES,
     SCHEMAS,
+    deletion,
     error_replies,
     json_reply,
     ref,
+    stored_file,
+    thumbnail_file,
 )
 
 REVIEW_HEADERS = {
@@ -116,32 +119,6 @@ STORE = {
 }
 
 
-def _stored_file(summary: str, description: str) -> dict[str, Any]:
-    return {
-        "get": {
-            "summary": f"{summary} (a redirect to a presigned link with S3 storage)",
-            "parameters": [ITEM_ID, {"name": "download", "in": "query", "schema": {"type": "string"}}],
-            "responses": {
-                "200": {"description": description, "content": {"*/*": {"schema": BINARY}}},
-                "302": {"description": "With S3 storage: the presigned link."},
-                **error_replies(401, 404, 405, 429),
-            },
-        }
-    }
-
-
-def _deletion(summary: str, parameter: dict[str, Any], gone: str) -> dict[str, Any]:
-    """A DELETE that removes the object now: 204, then 404 for it; 503 when storage refuses."""
-    return {
-        "summary": summary,
-        "parameters": [parameter],
-        "responses": {
-            "204": {"description": f"Deleted; {gone} (404 from now on)."},
-            **error_replies(401, 403, 404, 405, 429, 503),
-        },
-    }
-
-
 PATHS: dict[str, Any] = {
     "/bgremove": _bgremove("Remove the background of one image (PixLab path)"),
     "/api/v1/bgremove": _bgremove("Remove the background of one image"),
@@ -185,7 +162,7 @@ PATHS: dict[str, Any] = {
             "parameters": [ID],
             "responses": {"200": json_reply(ref("Batch"), "The batch."), **error_replies(401, 404, 405, 429)},
         },
-        "delete": _deletion(
+        "delete": deletion(
             "Delete a batch: its uploads, cutouts and masks now, and its images still waiting",
             ID,
             "the batch and its items are gone",
@@ -197,7 +174,7 @@ PATHS: dict[str, Any] = {
             "parameters": [ITEM_ID],
             "responses": {"200": json_reply(ref("Item"), "The item."), **error_replies(401, 404, 405, 429)},
         },
-        "delete": _deletion(
+        "delete": deletion(
             "Delete an item: its upload, cutout and mask now; its batch goes on without it",
             ITEM_ID,
             "the item is gone",
@@ -268,8 +245,10 @@ PATHS: dict[str, Any] = {
             "responses": {"200": json_reply(ref("Manifest"), "The manifest."), **error_replies(401, 404, 405, 429)},
         }
     },
-    "/api/v1/items/{item_id}/result": _stored_file("One cutout", "The cutout."),
-    "/api/v1/items/{item_id}/original": _stored_file("One uploaded original", "The original."),
+    "/api/v1/items/{item_id}/result": stored_file("One cutout", "The cutout."),
+    "/api/v1/items/{item_id}/original": stored_file("One uploaded original", "The original."),
+    "/api/v1/items/{item_id}/result/thumbnail": thumbnail_file("the cutout", "no result yet, or not a still image"),
+    "/api/v1/items/{item_id}/original/thumbnail": thumbnail_file("the original", "a video"),
     "/api/v1/items/{item_id}/review": {
         "post": {
             "summary": "Mark a cutout as looked at (it will do): it no longer needs review",
@@ -281,7 +260,7 @@ PATHS: dict[str, Any] = {
         }
     },
     "/api/v1/items/{item_id}/mask": {
-        "get": _stored_file(
+        "get": stored_file(
             "The cutout's mask (the last edit's, else the model's)",
             "An L PNG in the original's frame: white keeps, black removes.",
         )["get"],

@@ -150,6 +150,7 @@ SCHEMAS: dict[str, Any] = {
         "additionalProperties": False,
         "required": [
             *("id", "filename", "status", "revision", "result", "original", "error"),
+            *("result_thumbnail", "original_thumbnail"),
             *("width", "height", "processing_ms", "cached", "edited", "mask"),
             *("confidence", "needs_review", "reviewed", "quality"),
         ],
@@ -160,6 +161,8 @@ SCHEMAS: dict[str, Any] = {
             "revision": {"type": "integer"},
             "result": {"type": ["string", "null"]},
             "original": {"type": "string"},
+            "result_thumbnail": {"type": ["string", "null"]},
+            "original_thumbnail": {"type": "string"},
             "error": {"type": ["string", "null"]},
             "width": {"type": "integer"},
             "height": {"type": "integer"},
@@ -325,3 +328,39 @@ SCHEMAS: dict[str, Any] = {
         },
     },
 }
+
+
+def stored_file(summary: str, description: str) -> dict[str, Any]:
+    return {
+        "get": {
+            "summary": f"{summary} (a redirect to a presigned link with S3 storage)",
+            "parameters": [ITEM_ID, {"name": "download", "in": "query", "schema": {"type": "string"}}],
+            "responses": {
+                "200": {"description": description, "content": {"*/*": {"schema": BINARY}}},
+                "302": {"description": "With S3 storage: the presigned link."},
+                **error_replies(401, 404, 405, 429),
+            },
+        }
+    }
+
+
+def thumbnail_file(of: str, none: str) -> dict[str, Any]:
+    """A thumbnail's GET: stored_file's, made on the first request (so storage may refuse the write: 503)."""
+    endpoint = stored_file(
+        f"A WebP of {of} at most 256 pixels a side, for a card or a list",
+        f"The thumbnail (image/webp); 404 when there is none to make ({none}).",
+    )
+    endpoint["get"]["responses"] |= error_replies(503)
+    return endpoint
+
+
+def deletion(summary: str, parameter: dict[str, Any], gone: str) -> dict[str, Any]:
+    """A DELETE that removes the object now: 204, then 404 for it; 503 when storage refuses."""
+    return {
+        "summary": summary,
+        "parameters": [parameter],
+        "responses": {
+            "204": {"description": f"Deleted; {gone} (404 from now on)."},
+            **error_replies(401, 403, 404, 405, 429, 503),
+        },
+    }

@@ -15,6 +15,18 @@ api_urlpatterns = [
     path("items/<uuid:item_id>/mask", api.item_mask, name="api-item-mask"),
     path("items/<uuid:item_id>/review", api.item_review, name="api-item-review"),
     path("items/<uuid:item_id>/original", api.item_original, name="api-item-original"),
+    path(
+        "items/<uuid:item_id>/result/thumbnail",
+        api.item_thumbnail,
+        {"of": "result"},
+        name="api-item-result-thumbnail",
+    ),
+    path(
+        "items/<uuid:item_id>/original/thumbnail",
+        api.item_thumbnail,
+        {"of": "original"},
+        name="api-item-original-thumbnail",
+    ),
     path("models", api.models, name="api-models"),
     path("bgremove", pixlab.bgremove),
     path("store", pixlab.store),

@@ -165,14 +165,21 @@ function renderItem(row, item) {
   row.querySelector(".upload-progress").hidden = true;
   showError(row, item.error);
 
+  // The cards show thumbnails (a 12 MP photo and its cutout in about 20 KB, not 10 MB); compare and edit
+  // open the full images. A file dropped here shows from the browser's own copy, unless the browser
+  // cannot show it (TIFF): then, as after a reload, the server's thumbnail.
   const before = row.querySelector(".before img");
-  if (!before.getAttribute("src")) before.src = item.original;
+  const unshown = before.closest("figure").classList.contains("no-preview") && before.src.startsWith("blob:");
+  if (!before.getAttribute("src") || unshown) {
+    before.closest("figure").classList.remove("no-preview");
+    before.src = item.original_thumbnail ?? item.original;
+  }
   const after = row.querySelector(".after img");
   const download = row.querySelector(".item-download");
   const compare = row.querySelector(".compare-open");
   if (item.result) {
     // An edit keeps the result's address; the revision makes the browser fetch the new one.
-    const shown = `${item.result}?r=${item.revision}`;
+    const shown = `${item.result_thumbnail ?? item.result}?r=${item.revision}`;
     if (after.getAttribute("src") !== shown) after.src = shown;
     after.style.background = backdropColor(state.batchOptions) ?? "";
     download.href = `${item.result}?download=1`;

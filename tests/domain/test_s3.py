@@ -82,6 +82,13 @@ def test_batch_files_live_in_the_bucket_the_zip_streams_from_it_and_deleting_tak
         assert result.status_code == 302
         assert result.headers["Location"].startswith(s3_server.endpoint.replace("127.0.0.1", "localhost"))
         assert requests.get(result.headers["Location"], timeout=10).content[:8] == b"\x89PNG\r\n\x1a\n"
+        # Thumbnails too: the cutout's made by the worker, the original's on this first request, both kept.
+        assert any(item["id"] in key and "/cutout-" in key and key.endswith("-thumbnail.webp") for key in keys)
+        for thumbnail in (item["result_thumbnail"], item["original_thumbnail"]):
+            small = requests.get(f"{server.url}{thumbnail}", headers=headers, allow_redirects=False, timeout=10)
+            assert small.status_code == 302
+            assert requests.get(small.headers["Location"], timeout=10).content[8:12] == b"WEBP"
+        assert any(item["id"] in key and key.endswith("/source-thumbnail.webp") for key in bucket_keys(s3_server))
 
     download = requests.get(f"{url}/zip", headers=headers, timeout=60)
     assert download.status_code == 200
@@ -89,7 +96,7 @@ def test_batch_files_live_in_the_bucket_the_zip_streams_from_it_and_deleting_tak
         assert archive.namelist() == ["p0.png", "p1.png", "p2.png", "manifest.json"]
         assert archive.testzip() is None
 
-    # Deleted by its owner, the batch leaves no object in the bucket.
+    # Deleted by its owner, the batch leaves no object in the bucket (thumbnails included).
     assert any(batch["id"] in key for key in bucket_keys(s3_server))
     assert requests.delete(url, headers=headers, timeout=30).status_code == 204
     assert not any(batch["id"] in key for key in bucket_keys(s3_server))

@@ -79,15 +79,23 @@ def downloaded_zip(page: Any) -> zipfile.ZipFile:
 
 
 def expect_done_with_cutouts_shown(page: Any, photos: list[Path]) -> None:
-    """Each photo's row finishes, and the browser can display its cutout."""
+    """Each photo's row finishes, and the browser displays its cutout and its photo as thumbnails."""
     from playwright.sync_api import expect
 
     for photo in photos:
         row = page.locator(f'.item[data-filename="{photo.name}"]')
         expect(row).to_have_attribute("data-status", "done", timeout=PROCESSING_TIMEOUT_MS)
-        cutout = row.locator(".after img")
-        cutout.scroll_into_view_if_needed()
-        page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=cutout.element_handle())
+        # A photo dropped here shows from the browser's own copy; after a reload, from its thumbnail.
+        for shown, source in (
+            (".after img", r"/result/thumbnail\?r="),
+            (".before img", r"^blob:|/original/thumbnail$"),
+        ):
+            image = row.locator(shown)
+            image.scroll_into_view_if_needed()
+            expect(image).to_have_attribute("src", re.compile(source))
+            page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle())
+            width, height, src = image.evaluate("img => [img.naturalWidth, img.naturalHeight, img.src]")
+            assert 0 < max(width, height) <= (320 if src.startswith("blob:") else 256)
 
 
 def submit_sign_up_form(page: Any, prefix: str = "e2e") -> str:
@@ -277,8 +285,10 @@ def test_settings_chosen_before_upload_apply_to_the_batch_and_a_rerun_uses_new_o
             corner = cutout.convert("RGB").getpixel((0, 0))  # in the crop margin: the chosen colour
         assert all(abs(got - want) <= 8 for got, want in zip(corner, (0x33, 0x66, 0xCC), strict=True)), corner
 
-    # A reload shows the batch's own settings, from the server.
+    # A reload shows the batch's own settings, from the server, and the photos from their thumbnails.
     page.reload()
+    for before in page.locator(".item .before img").all():
+        expect(before).to_have_attribute("src", re.compile(r"/original/thumbnail$"))
     expect(page.locator("#opt-format")).to_have_value("webp")
     expect(page.locator("#opt-quality")).to_have_value("best")
     expect(page.locator("#opt-bg-color")).to_have_value("#3366cc")

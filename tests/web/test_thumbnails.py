@@ -1,0 +1,111 @@
+"""GET /api/v1/items/<id>/result/thumbnail and .../original/thumbnail (removal.services.thumbnails)."""
+
+import io
+from pathlib import PurePosixPath
+from typing import Any
+
+import numpy as np
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
+
+from removal import services
+from removal.models import Item
+from removal.services.thumbnails import thumbnail_name
+from tests.conftest import photo_bytes
+from tests.web.test_batch_api import create_batch, jpeg, json_error
+from tests.web.test_item_mask import finished_item, left_half_mask, png
+
+pytestmark = pytest.mark.django_db
+
+
+def thumbnail(api: Any, url: str) -> Image.Image:
+    reply = api.get(url)
+    assert reply.status_code == 200, reply.content
+    assert reply["Content-Type"] == "image/webp"
+    image = Image.open(io.BytesIO(b"".join(reply)))
+    image.load()
+    return image
+
+
+def alpha_of(image: Image.Image, size: tuple[int, int]) -> np.ndarray:
+    return np.asarray(image.convert("RGBA").getchannel("A").resize(size, Image.Resampling.BOX), dtype=np.float32)
+
+
+def test_a_page_batchs_worker_makes_the_cutouts_thumbnail_and_the_original_is_made_on_request(api: Any) -> None:
+    item = finished_item(api)
+    stored = Item.objects.get(pk=item["id"])
+    assert default_storage.exists(thumbnail_name(stored.result.name))  # made with the cutout
+    assert not default_storage.exists(thumbnail_name(stored.source.name))
+    assert item["result_thumbnail"] == f"/api/v1/items/{item['id']}/result/thumbnail"
+
+    small = thumbnail(api, item["result_thumbnail"])
+    original = thumbnail(api, item["original_thumbnail"])
+
+    assert small.size == original.size == (256, 192)
+    result = Image.open(io.BytesIO(b"".join(api.get(item["result"]))))
+    assert np.abs(alpha_of(small, small.size) - alpha_of(result, small.size)).mean() < 3
+    assert original.mode == "RGB"
+    assert default_storage.exists(thumbnail_name(stored.source.name))  # kept for the next request
+
+
+def test_an_edit_shows_in_the_thumbnail_and_a_revert_brings_back_the_models(api: Any) -> None:
+    item = finished_item(api)
+    models = np.asarray(thumbnail(api, item["result_thumbnail"]).getchannel("A"))
+
+    edited = api.post(item["mask"], {"mask": png(left_half_mask())}).json()
+    alpha = np.asarray(thumbnail(api, edited["result_thumbnail"]).getchannel("A"))
+    assert (alpha[:, :120] == 255).all() and (alpha[:, 136:] == 0).all()
+
+    api.delete(item["mask"])
+    assert np.array_equal(np.asarray(thumbnail(api, item["result_thumbnail"]).getchannel("A")), models)
+
+
+def test_a_queued_item_has_no_result_thumbnail_yet(api: Any) -> None:
+    batch = create_batch(api, jpeg())
+    (item,) = batch["items"]
+    assert item["result_thumbnail"] is None
+    assert "no result" in json_error(api.get(f"/api/v1/items/{item['id']}/result/thumbnail"), 404)
+    assert thumbnail(api, item["original_thumbnail"]).size == (256, 192)
+
+
+def test_a_tiff_original_gets_a_thumbnail_a_browser_can_show(api: Any) -> None:
+    upload = SimpleUploadedFile("scan.tiff", photo_bytes("coffee.png", size=(600, 400), fmt="TIFF"))
+    (item,) = create_batch(api, upload)["items"]
+    assert thumbnail(api, item["original_thumbnail"]).size == (256, 171)
+
+
+def test_another_users_thumbnails_are_404(api: Any, other_user: Any) -> None:
+    item = finished_item(api)
+    other = Item.objects.get(pk=item["id"])
+    other.batch.owner = other_user
+    other.batch.save()
+    for url in (item["result_thumbnail"], item["original_thumbnail"]):
+        json_error(api.get(url), 404)
+
+
+def test_deleting_the_item_deletes_its_thumbnails(api: Any) -> None:
+    item = finished_item(api)
+    thumbnail(api, item["original_thumbnail"])
+    stored = Item.objects.get(pk=item["id"])
+    names = [thumbnail_name(stored.result.name), thumbnail_name(stored.source.name)]
+    assert all(default_storage.exists(name) for name in names)
+    assert api.delete(f"/api/v1/items/{item['id']}").status_code == 204
+    assert not any(default_storage.exists(name) for name in names)
+
+
+def test_a_bgremove_call_makes_no_thumbnail(user: Any) -> None:
+    """Its caller waits for the one image; nobody looks at a card of it."""
+    item = services.image_submit(owner=user, upload=ContentFile(photo_bytes(size=(320, 240)), name="one.jpg"))
+    services.item_process(item_id=str(item.id))
+    item.refresh_from_db()
+    assert item.status == "done" and item.batch.kind == "bgremove"
+    assert not default_storage.exists(thumbnail_name(item.result.name))
+
+
+def test_the_thumbnail_is_named_after_its_file() -> None:
+    name = "users/1/batches/b/i/cutout-abcd1234.png"
+    assert thumbnail_name(name) == "users/1/batches/b/i/cutout-abcd1234-thumbnail.webp"
+    assert PurePosixPath(thumbnail_name("a/source.jpg")).name == "source-thumbnail.webp"
