@@ -37,6 +37,7 @@ from removal.services.files import (
     upload_sha256,
 )
 from removal.services.processing import announce_after_commit, enqueue_processing, options_of
+from removal.services.thumbnails import thumbnail_copy
 from removal.services.webhooks import notify_if_batch_finished
 
 if TYPE_CHECKING:
@@ -245,6 +246,7 @@ def _reuse_earlier_result(item: Item, now: Any) -> bool:
     try:
         with model_result.open("rb") as result:
             item.result.name = storage_save(f"{item_prefix(item)}/cutout-reused{suffix}", result)
+        thumbnail_copy(str(model_result.name), item.result.name)
         # An edited item's sha256 is its edit's: the model's result is hashed here.
         result_sha256 = earlier.result_sha256 if not earlier.model_result else stored_sha256(item.result.name)
     except (OSError, BotoCoreError, ClientError, StorageUnavailable):

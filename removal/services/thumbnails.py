@@ -6,8 +6,10 @@ is made on its first request and kept. Named after their file, so a result kept 
 thumbnail, and deleting a batch's or an item's folder deletes them.
 """
 
+import threading
 from pathlib import PurePosixPath
 
+from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -15,15 +17,28 @@ from django.core.files.storage import default_storage
 from removal.cutout import pipeline, thumbnails
 from removal.errors import NotFound
 from removal.models import Item
-from removal.services.files import storage_delete_quietly, storage_save
+from removal.services.files import StorageUnavailable, storage_delete_quietly, storage_save
 
 Status = Item.Status
+
+# One thumbnail made on request at a time in a process: a page of large PNG or TIFF originals would
+# otherwise hold a full decode per visible card at once (200 MB for a 50 MP photo).
+_making = threading.Lock()
 
 
 def thumbnail_name(name: str) -> str:
     """Where the thumbnail of the stored file `name` is kept."""
     path = PurePosixPath(name)
     return str(path.with_name(f"{path.stem}-thumbnail.webp"))
+
+
+def thumbnail_copy(name: str, copy: str) -> None:
+    """Give the stored file `copy` the kept thumbnail of `name`, if it has one (a reused result: no decode)."""
+    try:
+        with default_storage.open(thumbnail_name(name), "rb") as kept:
+            thumbnail_save(copy, kept.read())
+    except (OSError, BotoCoreError, ClientError, StorageUnavailable):
+        pass  # none kept, or storage refused: made on its first request instead
 
 
 def thumbnail_save(name: str, data: bytes) -> str:
@@ -44,14 +59,25 @@ def item_thumbnail(*, item: Item, of: str) -> str:
     if of == "result" and not item.result:
         raise NotFound(f"this item has no result (it is {item.status})")
     name = str((item.result if of == "result" else item.source).name)
+    try:
+        if default_storage.exists(thumbnail_name(name)):  # kept: no wait behind a thumbnail being made
+            return thumbnail_name(name)
+        with _making:
+            return _thumbnail_made(item, name, of)
+    except FileNotFoundError:
+        raise NotFound("the stored file is missing") from None
+    except (OSError, BotoCoreError, ClientError) as exc:
+        raise StorageUnavailable(f"storage is unavailable ({exc.__class__.__name__}); try again shortly") from exc
+
+
+def _thumbnail_made(item: Item, name: str, of: str) -> str:
+    """item_thumbnail's work, for the stored file `name`: made now from it, unless the request this one
+    waited for made it."""
     wanted = thumbnail_name(name)
     if default_storage.exists(wanted):
         return wanted
-    try:
-        with default_storage.open(name, "rb") as stored:
-            data = stored.read()
-    except FileNotFoundError:
-        raise NotFound("the stored file is missing") from None
+    with default_storage.open(name, "rb") as stored:
+        data = stored.read()
     try:
         small = thumbnails.thumbnail_of_file(data, max_pixels=settings.MAX_IMAGE_PIXELS)
     except pipeline.ImageRejected:

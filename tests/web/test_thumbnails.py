@@ -71,6 +71,20 @@ def test_a_queued_item_has_no_result_thumbnail_yet(api: Any) -> None:
     assert thumbnail(api, item["original_thumbnail"]).size == (256, 192)
 
 
+def test_a_reused_result_comes_with_its_thumbnail(api: Any) -> None:
+    finished_item(api)
+    (again,) = create_batch(api, jpeg("photo.jpg", size=(320, 240)))["items"]  # the same bytes and options
+    assert again["cached"] is True and again["status"] == "done"
+    assert default_storage.exists(thumbnail_name(Item.objects.get(pk=again["id"]).result.name))  # copied
+    assert thumbnail(api, again["result_thumbnail"]).size == (256, 192)
+
+
+def test_a_missing_file_is_a_404_not_an_error(api: Any) -> None:
+    (item,) = create_batch(api, jpeg())["items"]
+    default_storage.delete(Item.objects.get(pk=item["id"]).source.name)
+    assert "missing" in json_error(api.get(item["original_thumbnail"]), 404)
+
+
 def test_a_tiff_original_gets_a_thumbnail_a_browser_can_show(api: Any) -> None:
     upload = SimpleUploadedFile("scan.tiff", photo_bytes("coffee.png", size=(600, 400), fmt="TIFF"))
     (item,) = create_batch(api, upload)["items"]
