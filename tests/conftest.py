@@ -59,8 +59,13 @@ def photo_bytes(name: str = "astronaut.png", *, size: tuple[int, int] | None = N
 
 
 def item_files(item: Any) -> list[str]:
-    """The stored names an Item row holds (its upload, results and masks)."""
-    return [str(getattr(item, field)) for field in item.FILE_FIELDS if getattr(item, field)]
+    """The stored names an Item row holds (its upload, results and masks), and the thumbnails kept of them."""
+    from django.core.files.storage import default_storage
+
+    from removal.services.thumbnails import thumbnail_name
+
+    names = [str(getattr(item, field)) for field in item.FILE_FIELDS if getattr(item, field)]
+    return names + [thumbnail_name(name) for name in names if default_storage.exists(thumbnail_name(name))]
 
 
 def half_mask(size: tuple[int, int]) -> bytes:

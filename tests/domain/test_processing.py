@@ -95,7 +95,8 @@ def test_a_finished_item_is_never_processed_again(user: Any) -> None:
     item.refresh_from_db()
     assert (item.result.name, item.finished_at, item.attempts) == (first_result, first_finished, 1)
     results = default_storage.listdir(item.result.name.rsplit("/", 1)[0])[1]
-    assert [name for name in results if name.startswith("cutout")] == [first_result.rsplit("/", 1)[1]]
+    cutouts = [name for name in results if name.startswith("cutout") and not name.endswith("-thumbnail.webp")]
+    assert cutouts == [first_result.rsplit("/", 1)[1]]
 
 
 def test_an_item_under_a_live_claim_is_left_alone(user: Any) -> None:
@@ -255,8 +256,8 @@ def test_expired_purge_deletes_old_work_and_its_files(user: Any, settings: Any) 
     old_files = [old.source.name, old.result.name, old.mask.name]
 
     counts = services.expired_purge(older_than=timezone.now() - timedelta(days=30))
-    # both items shared the old batch: 2 sources + 2 cutouts + 2 masks
-    assert counts.batches == 1 and counts.files == 6
+    # both items shared the old batch: 2 sources + 2 cutouts, their 2 thumbnails + 2 masks
+    assert counts.batches == 1 and counts.files == 8
     assert not any(default_storage.exists(name) for name in old_files)
     assert list(Item.objects.values_list("pk", flat=True)) == [fresh.pk]
     assert default_storage.exists(fresh.source.name)
