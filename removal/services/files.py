@@ -24,13 +24,18 @@ STORAGE_CHUNK_BYTES = 256 * 1024
 class StorageUnavailable(Exception):
     """Storage refused a write (disk full, bucket unreachable); the request can be retried."""
 
+    @classmethod
+    def after(cls, exc: Exception) -> "StorageUnavailable":
+        """The error to raise when storage raised `exc`, saying so."""
+        return cls(f"storage is unavailable ({exc.__class__.__name__}); try again shortly")
+
 
 def storage_save(name: str, content: Any) -> str:
     try:
         return default_storage.save(name, content)
     except (OSError, BotoCoreError, ClientError) as exc:
         logger.error("storage refused to save %s: %s", name, exc)
-        raise StorageUnavailable(f"storage is unavailable ({exc.__class__.__name__}); try again shortly") from exc
+        raise StorageUnavailable.after(exc) from exc
 
 
 def storage_delete_quietly(name: str) -> None:

@@ -19,8 +19,6 @@ from removal.errors import NotFound
 from removal.models import Item
 from removal.services.files import StorageUnavailable, storage_delete_quietly, storage_save
 
-Status = Item.Status
-
 # One thumbnail made on request at a time in a process: a page of large PNG or TIFF originals would
 # otherwise hold a full decode per visible card at once (200 MB for a 50 MP photo).
 _making = threading.Lock()
@@ -67,7 +65,7 @@ def item_thumbnail(*, item: Item, of: str) -> str:
     except FileNotFoundError:
         raise NotFound("the stored file is missing") from None
     except (OSError, BotoCoreError, ClientError) as exc:
-        raise StorageUnavailable(f"storage is unavailable ({exc.__class__.__name__}); try again shortly") from exc
+        raise StorageUnavailable.after(exc) from exc
 
 
 def _thumbnail_made(item: Item, name: str, of: str) -> str:
