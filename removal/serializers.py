@@ -21,6 +21,8 @@ def serialize_item(item: Item) -> dict[str, Any]:
         # Small WebPs (at most 256 pixels a side) of the result and the original, for lists of many.
         "result_thumbnail": reverse("api-item-result-thumbnail", args=[item.id]) if done else None,
         "original_thumbnail": reverse("api-item-original-thumbnail", args=[item.id]),
+        # The original as every browser shows it (a WebP of at most 2048 pixels a side), for a HEIC or TIFF upload.
+        "original_display": reverse("api-item-original-display", args=[item.id]),
         "error": item.error or None,
         "width": item.width,
         "height": item.height,

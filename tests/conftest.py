@@ -15,7 +15,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -58,14 +58,32 @@ def photo_bytes(name: str = "astronaut.png", *, size: tuple[int, int] | None = N
     return buffer.getvalue()
 
 
+def heic_bytes(image: Image.Image, *, orientation: int = 1, burst: Sequence[Image.Image] = ()) -> bytes:
+    """`image` as an HEIC file, stored as a phone stores it: these pixels, with the turn that displays them as the
+    file's own `irot`/`imir` boxes (pillow-heif's encoder writes EXIF `orientation` so); `burst`: more images after the
+    primary one. pillow-heif (its x265 encoder) is a test-only dependency: bgsite ships pi-heif's decoder only."""
+    import pillow_heif
+
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    heif = pillow_heif.from_pillow(image)
+    for other in burst:
+        heif.add_from_pillow(other)
+    buffer = io.BytesIO()
+    heif.save(buffer, quality=90, exif=exif.tobytes(), primary_index=0)
+    return buffer.getvalue()
+
+
 def item_files(item: Any) -> list[str]:
-    """The stored names an Item row holds (its upload, results and masks), and the thumbnails kept of them."""
+    """The stored names an Item row holds (its upload, results and masks), and the thumbnails (and the original's
+    display image) kept of them."""
     from django.core.files.storage import default_storage
 
-    from removal.services.thumbnails import thumbnail_name
+    from removal.services.thumbnails import MAKERS, thumbnail_name
 
     names = [str(getattr(item, field)) for field in item.FILE_FIELDS if getattr(item, field)]
-    return names + [thumbnail_name(name) for name in names if default_storage.exists(thumbnail_name(name))]
+    renditions = [thumbnail_name(name, kind) for name in names for kind in MAKERS]
+    return names + [rendition for rendition in renditions if default_storage.exists(rendition)]
 
 
 def half_mask(size: tuple[int, int]) -> bytes:

@@ -9,16 +9,28 @@ from dataclasses import dataclass
 from typing import IO
 
 import numpy as np
+import pi_heif
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from removal.cutout import cores
+
+# HEIC/HEIF (iPhones' photos) through pi-heif, the decode-only build of pillow-heif (libheif and libde265, LGPL,
+# no encoder). libheif turns the photo upright itself (its `irot`/`imir` boxes) and the plugin sets the EXIF
+# orientation to 1, so nothing below turns it twice. An iPhone photo is a grid of tiles, decoded on every core.
+pi_heif.register_heif_opener(decode_threads=cores.CORES, thumbnails=False, depth_images=False, aux_images=False)
+
 # Formats Pillow decodes that we accept; anything else is refused up front.
-ACCEPTED_FORMATS = {"JPEG", "PNG", "WEBP", "AVIF", "GIF", "BMP", "TIFF", "MPO"}
+ACCEPTED_FORMATS = {"JPEG", "PNG", "WEBP", "AVIF", "HEIF", "GIF", "BMP", "TIFF", "MPO"}
+
+# Formats whose extra frames are not an animation: a HEIF's other images are a burst's or an edit's, and its
+# primary image (the one opened) is the photo.
+STILL_FORMATS = {"HEIF"}
 
 
-ACCEPTED_NAMES = "JPEG, PNG, WebP, AVIF, GIF, BMP or TIFF"
+ACCEPTED_NAMES = "JPEG, PNG, WebP, AVIF, HEIC, GIF, BMP or TIFF"
 
 
-# ISO-BMFF brands of HEIC/HEIF photos (iPhones), which Pillow cannot read.
+# ISO-BMFF brands of HEIC/HEIF files: one that pi-heif cannot read gets a message naming its format.
 HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1"}
 
 
@@ -56,14 +68,15 @@ def inspect_image(source: IO[bytes], *, max_pixels: int) -> ImageInfo:
             width, height = image.width, image.height
             if image.getexif().get(EXIF_ORIENTATION) in ROTATED_A_QUARTER:
                 width, height = height, width  # as displayed, and as the cutout will be
-            animated = bool(getattr(image, "is_animated", False))
+            animated = bool(getattr(image, "is_animated", False)) and image.format not in STILL_FORMATS
             info = ImageInfo(format=image.format or "", width=width, height=height, animated=animated)
     except UnidentifiedImageError:
         source.seek(0)
         head = source.read(12)
         if head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS:
             raise ImageRejected(
-                f"HEIC/HEIF images are not supported; convert to JPEG or send {ACCEPTED_NAMES}"
+                "this HEIC/HEIF file cannot be read (damaged, or not a photo); "
+                f"convert it to JPEG or send {ACCEPTED_NAMES}"
             ) from None
         raise ImageRejected(f"not an image we can read; send {ACCEPTED_NAMES}") from None
     except Image.DecompressionBombError as exc:

@@ -1,5 +1,8 @@
 """Thumbnails for the page's cards: a cutout, or the photo it came from, at most THUMBNAIL_SIDE pixels a side,
-as a WebP that keeps the alpha. A card shows a 12 MP photo and its cutout in about 20 KB instead of 10 MB."""
+as a WebP that keeps the alpha. A card shows a 12 MP photo and its cutout in about 20 KB instead of 10 MB.
+
+The same, larger (DISPLAY_SIDE), is the photo for compare and the hand editor where the browser cannot show the
+upload itself (HEIC in Chrome and Firefox, TIFF)."""
 
 import io
 
@@ -13,9 +16,13 @@ THUMBNAIL_SIDE = 256
 WEBP_QUALITY = 80
 WEBP_METHOD = 0
 
+# The hand editor works on at most 2048 pixels a side (static/js/editor.js, WORKING_SIDE); compare fits a screen.
+DISPLAY_SIDE = 2048
+DISPLAY_QUALITY = 90
 
-def thumbnail(image: Image.Image) -> bytes:
-    """`image` shrunk to fit THUMBNAIL_SIDE (never enlarged), as WebP.
+
+def thumbnail(image: Image.Image, *, side: int = THUMBNAIL_SIDE, quality: int = WEBP_QUALITY) -> bytes:
+    """`image` shrunk to fit `side` (never enlarged), as WebP.
 
     Taken to twice the thumbnail's size by the nearest pixel first, then averaged
     (Pillow premultiplies the alpha to average, so no dark or light fringes): a 12 MP
@@ -23,20 +30,28 @@ def thumbnail(image: Image.Image) -> bytes:
     premultiplying every pixel. Measured on real photos' cutouts at 1280x960 and
     4032x3024: within half a level, on average, of the thumbnail averaged from every pixel.
     """
-    scale = THUMBNAIL_SIDE / max(image.size)
+    scale = side / max(image.size)
     if scale < 0.5:
         sampled = (max(1, round(image.width * scale * 2)), max(1, round(image.height * scale * 2)))
         image = image.resize(sampled, Image.Resampling.NEAREST)
     else:
         image = image.copy()  # thumbnail() works in place
-    image.thumbnail((THUMBNAIL_SIDE, THUMBNAIL_SIDE), Image.Resampling.BOX, reducing_gap=None)
+    image.thumbnail((side, side), Image.Resampling.BOX, reducing_gap=None)
     buffer = io.BytesIO()
-    image.save(buffer, format="WEBP", quality=WEBP_QUALITY, method=WEBP_METHOD)
+    image.save(buffer, format="WEBP", quality=quality, method=WEBP_METHOD)
     return buffer.getvalue()
 
 
-def thumbnail_of_file(data: bytes, *, max_pixels: int) -> bytes:
+def thumbnail_of_file(
+    data: bytes, *, max_pixels: int, side: int = THUMBNAIL_SIDE, quality: int = WEBP_QUALITY
+) -> bytes:
     """The thumbnail of an image file (the first frame of an animation); ImageRejected for anything
     decode_image refuses, a video included. A JPEG is decoded at the smallest scale that still covers
     twice the thumbnail (libjpeg's draft mode: a 12 MP photo in about 15 ms)."""
-    return thumbnail(decode_image(data, max_pixels=max_pixels, draft_size=(THUMBNAIL_SIDE * 2, THUMBNAIL_SIDE * 2)))
+    image = decode_image(data, max_pixels=max_pixels, draft_size=(side * 2, side * 2))
+    return thumbnail(image, side=side, quality=quality)
+
+
+def display_of_file(data: bytes, *, max_pixels: int) -> bytes:
+    """An image file as any browser shows it, at most DISPLAY_SIDE pixels a side: a WebP, turned upright."""
+    return thumbnail_of_file(data, max_pixels=max_pixels, side=DISPLAY_SIDE, quality=DISPLAY_QUALITY)

@@ -4,9 +4,13 @@ A worker makes a page batch's result thumbnail with the cutout (removal.cutout.t
 is encoded); any other (an original, an edited, reused or animated result, an item made before thumbnails)
 is made on its first request and kept. Named after their file, so a result kept to revert to keeps its
 thumbnail, and deleting a batch's or an item's folder deletes them.
+
+The original's "display" rendition (at most 2048 pixels a side) is made and kept the same way, for compare
+and the editor in a browser that cannot show the upload itself (HEIC, TIFF).
 """
 
 import threading
+from collections.abc import Callable
 from pathlib import PurePosixPath
 
 from botocore.exceptions import BotoCoreError, ClientError
@@ -23,11 +27,17 @@ from removal.services.files import StorageUnavailable, storage_delete_quietly, s
 # otherwise hold a full decode per visible card at once (200 MB for a 50 MP photo).
 _making = threading.Lock()
 
+# What each kind of rendition is made by, from a stored file's bytes.
+MAKERS: dict[str, Callable[..., bytes]] = {
+    "thumbnail": thumbnails.thumbnail_of_file,
+    "display": thumbnails.display_of_file,
+}
 
-def thumbnail_name(name: str) -> str:
-    """Where the thumbnail of the stored file `name` is kept."""
+
+def thumbnail_name(name: str, kind: str = "thumbnail") -> str:
+    """Where the thumbnail (or another rendition of MAKERS) of the stored file `name` is kept."""
     path = PurePosixPath(name)
-    return str(path.with_name(f"{path.stem}-thumbnail.webp"))
+    return str(path.with_name(f"{path.stem}-{kind}.webp"))
 
 
 def thumbnail_copy(name: str, copy: str) -> None:
@@ -39,17 +49,18 @@ def thumbnail_copy(name: str, copy: str) -> None:
         pass  # none kept, or storage refused: made on its first request instead
 
 
-def thumbnail_save(name: str, data: bytes) -> str:
-    """Keep `data` as the thumbnail of the stored file `name`; its stored name."""
-    wanted = thumbnail_name(name)
+def thumbnail_save(name: str, data: bytes, kind: str = "thumbnail") -> str:
+    """Keep `data` as the thumbnail (or `kind` of MAKERS) of the stored file `name`; its stored name."""
+    wanted = thumbnail_name(name, kind)
     saved = storage_save(wanted, ContentFile(data))
     if saved != wanted:  # another request made it meanwhile: storage kept both, under two names
         storage_delete_quietly(saved)
     return wanted
 
 
-def item_thumbnail(*, item: Item, of: str) -> str:
-    """The stored name of the thumbnail of the item's "original" or "result", made now if it is not kept yet.
+def item_thumbnail(*, item: Item, of: str, kind: str = "thumbnail") -> str:
+    """The stored name of the thumbnail (or `kind` of MAKERS) of the item's "original" or "result", made now if
+    it is not kept yet.
 
     NotFound when there is none to make: no result yet, or a file that is not an image we decode (a video,
     a remove.bg zip).
@@ -58,29 +69,29 @@ def item_thumbnail(*, item: Item, of: str) -> str:
         raise NotFound(f"this item has no result (it is {item.status})")
     name = str((item.result if of == "result" else item.source).name)
     try:
-        if default_storage.exists(thumbnail_name(name)):  # kept: no wait behind a thumbnail being made
-            return thumbnail_name(name)
+        if default_storage.exists(thumbnail_name(name, kind)):  # kept: no wait behind a thumbnail being made
+            return thumbnail_name(name, kind)
         with _making:
-            return _thumbnail_made(item, name, of)
+            return _thumbnail_made(item, name, of, kind)
     except FileNotFoundError:
         raise NotFound("the stored file is missing") from None
     except (OSError, BotoCoreError, ClientError) as exc:
         raise StorageUnavailable.after(exc) from exc
 
 
-def _thumbnail_made(item: Item, name: str, of: str) -> str:
+def _thumbnail_made(item: Item, name: str, of: str, kind: str) -> str:
     """item_thumbnail's work, for the stored file `name`: made now from it, unless the request this one
     waited for made it."""
-    wanted = thumbnail_name(name)
+    wanted = thumbnail_name(name, kind)
     if default_storage.exists(wanted):
         return wanted
     with default_storage.open(name, "rb") as stored:
         data = stored.read()
     try:
-        small = thumbnails.thumbnail_of_file(data, max_pixels=settings.MAX_IMAGE_PIXELS)
+        small = MAKERS[kind](data, max_pixels=settings.MAX_IMAGE_PIXELS)
     except pipeline.ImageRejected:
-        raise NotFound(f"no thumbnail can be made of this item's {of}: it is not a still image") from None
-    saved = thumbnail_save(name, small)
+        raise NotFound(f"no {kind} image can be made of this item's {of}: it is not a still image") from None
+    saved = thumbnail_save(name, small, kind)
     if not Item.objects.filter(pk=item.pk).exists():  # deleted meanwhile, folder first: leave nothing behind
         storage_delete_quietly(saved)
         raise NotFound("no such item: it was deleted")

@@ -180,12 +180,15 @@ def item_original(request: HttpRequest, user: "User", item_id: uuid.UUID) -> Htt
 
 
 @api_endpoint("GET", reads_counted=False)
-def item_thumbnail(request: HttpRequest, user: "User", item_id: uuid.UUID, of: str) -> HttpResponseBase:
-    """A WebP of the item's original or result at most 256 pixels a side, for a card or a list."""
+def item_thumbnail(
+    request: HttpRequest, user: "User", item_id: uuid.UUID, of: str, kind: str = "thumbnail"
+) -> HttpResponseBase:
+    """A WebP of the item's original or result at most 256 pixels a side, for a card or a list; `display`: of
+    the original at most 2048, for a browser that cannot show the upload itself (HEIC, TIFF)."""
     item = selectors.item_for(user, item_id)
     return stored_file_response(
-        services.item_thumbnail(item=item, of=of),
-        download_name=f"{services.zip_member_stem(item.filename)}-{of}-thumbnail.webp",
+        services.item_thumbnail(item=item, of=of, kind=kind),
+        download_name=f"{services.zip_member_stem(item.filename)}-{of}-{kind}.webp",
         request=request,
     )
 

@@ -249,6 +249,9 @@ PATHS: dict[str, Any] = {
     "/api/v1/items/{item_id}/original": stored_file("One uploaded original", "The original."),
     "/api/v1/items/{item_id}/result/thumbnail": thumbnail_file("the cutout", "no result yet, or not a still image"),
     "/api/v1/items/{item_id}/original/thumbnail": thumbnail_file("the original", "a video"),
+    "/api/v1/items/{item_id}/original/display": thumbnail_file(
+        "the original, upright", "a video", 2048, "for a browser that cannot show the upload itself (HEIC, TIFF)"
+    ),
     "/api/v1/items/{item_id}/review": {
         "post": {
             "summary": "Mark a cutout as looked at (it will do): it no longer needs review",

@@ -150,7 +150,7 @@ SCHEMAS: dict[str, Any] = {
         "additionalProperties": False,
         "required": [
             *("id", "filename", "status", "revision", "result", "original", "error"),
-            *("result_thumbnail", "original_thumbnail"),
+            *("result_thumbnail", "original_thumbnail", "original_display"),
             *("width", "height", "processing_ms", "cached", "edited", "mask"),
             *("confidence", "needs_review", "reviewed", "quality"),
         ],
@@ -163,6 +163,7 @@ SCHEMAS: dict[str, Any] = {
             "original": {"type": "string"},
             "result_thumbnail": {"type": ["string", "null"]},
             "original_thumbnail": {"type": "string"},
+            "original_display": {"type": "string"},
             "error": {"type": ["string", "null"]},
             "width": {"type": "integer"},
             "height": {"type": "integer"},
@@ -344,11 +345,11 @@ def stored_file(summary: str, description: str) -> dict[str, Any]:
     }
 
 
-def thumbnail_file(of: str, none: str) -> dict[str, Any]:
+def thumbnail_file(of: str, none: str, side: int = 256, use: str = "for a card or a list") -> dict[str, Any]:
     """A thumbnail's GET: stored_file's, made on the first request (so storage may refuse the write: 503)."""
     endpoint = stored_file(
-        f"A WebP of {of} at most 256 pixels a side, for a card or a list",
-        f"The thumbnail (image/webp); 404 when there is none to make ({none}).",
+        f"A WebP of {of} at most {side} pixels a side, {use}",
+        f"The image (image/webp); 404 when there is none to make ({none}).",
     )
     endpoint["get"]["responses"] |= error_replies(503)
     return endpoint

@@ -27,6 +27,12 @@ api_urlpatterns = [
         {"of": "original"},
         name="api-item-original-thumbnail",
     ),
+    path(
+        "items/<uuid:item_id>/original/display",
+        api.item_thumbnail,
+        {"of": "original", "kind": "display"},
+        name="api-item-original-display",
+    ),
     path("models", api.models, name="api-models"),
     path("bgremove", pixlab.bgremove),
     path("store", pixlab.store),

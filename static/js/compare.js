@@ -18,11 +18,16 @@ function clipCutout(percent) {
 }
 
 /**
- * @param {object} item item JSON (original, result, filename, width, height)
+ * @param {object} item item JSON (original, original_display, result, filename, width, height)
  * @param {string | null} backdrop the batch's background colour as CSS, or null for a checkerboard
  */
 export function openCompare(item, backdrop) {
   title.textContent = interpolate(gettext("%(filename)s: before / after"), { filename: item.filename });
+  // A browser that cannot show the upload itself (HEIC, TIFF) shows the server's upright WebP of it instead.
+  before.onerror = () => {
+    before.onerror = null;
+    before.src = item.original_display;
+  };
   before.src = item.original;
   before.alt = `${item.filename}, as uploaded`;
   after.src = `${item.result}?r=${item.revision}`;

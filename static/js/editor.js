@@ -65,7 +65,7 @@ function loadImage(url) {
 
 /**
  * Open the editor on a finished item.
- * @param {object} item item JSON (original, mask, filename, width, height)
+ * @param {object} item item JSON (original, original_display, mask, filename, width, height)
  * @param {string | null} backdrop the batch's background colour as CSS, or null for a checkerboard
  * @param {(item: object) => void} onSaved called with the item JSON the server answers
  * @param {{next: (item: object) => object | null, looksFine: (item: object) => Promise<object>} | null} review
@@ -88,8 +88,10 @@ export async function openEditor(item, backdrop, onSaved, review = null) {
   if (!dialog.open) dialog.showModal();
   const started = performance.now();
   try {
-    const [photo, mask] = await Promise.all([loadImage(item.original), loadImage(`${item.mask}?r=${item.revision}`)]);
-    prepare(photo, mask);
+    // A browser that cannot show the upload itself (HEIC, TIFF) gets the server's upright WebP of it.
+    const photo = loadImage(item.original).catch(() => loadImage(item.original_display));
+    const [shown, mask] = await Promise.all([photo, loadImage(`${item.mask}?r=${item.revision}`)]);
+    prepare(shown, mask);
   } catch (error) {
     status.textContent = interpolate(gettext("The editor could not open this image: %(reason)s"), {
       reason: error.message,

@@ -120,8 +120,13 @@ function addRow(filename) {
   row.querySelector(".item-remove").addEventListener("click", () => removeItem(row));
   wireCard(row, { onEdit: edit, item: () => state.items.get(row.dataset.itemId), onReviewed: takeItem });
   for (const img of row.querySelectorAll("img")) {
-    // Browsers cannot show every format we accept (TIFF), nor non-images.
-    img.addEventListener("error", () => img.closest("figure").classList.add("no-preview"));
+    // Browsers cannot show every format we accept (HEIC, TIFF), nor non-images. A dropped photo's row shown
+    // already goes on to the server's thumbnail now (renderItem), not at the item's next event.
+    img.addEventListener("error", () => {
+      img.closest("figure").classList.add("no-preview");
+      const item = state.items.get(row.dataset.itemId);
+      if (item) renderItem(row, item);
+    });
   }
   ui.list.append(row);
   return row;
@@ -167,7 +172,7 @@ function renderItem(row, item) {
 
   // The cards show thumbnails (a 12 MP photo and its cutout in about 20 KB, not 10 MB); compare and edit
   // open the full images. A file dropped here shows from the browser's own copy, unless the browser
-  // cannot show it (TIFF): then, as after a reload, the server's thumbnail.
+  // cannot show it (HEIC, TIFF): then, as after a reload, the server's thumbnail.
   const before = row.querySelector(".before img");
   const unshown = before.closest("figure").classList.contains("no-preview") && before.src.startsWith("blob:");
   if (!before.getAttribute("src") || unshown) {

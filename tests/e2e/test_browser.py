@@ -14,7 +14,7 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.conftest import CHROMIUM, launch_chromium, photo_bytes, require_or_skip
+from tests.conftest import CHROMIUM, heic_bytes, launch_chromium, photo_bytes, require_or_skip
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
@@ -351,6 +351,35 @@ def test_compare_slider_uncovers_the_cutout(page: Any, tmp_path: Path) -> None:
 
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
+
+
+def test_a_phone_photo_in_heic_is_cut_out_shown_compared_and_edited(page: Any, tmp_path: Path) -> None:
+    """Chromium cannot show HEIC: the card, compare and the editor show the server's upright WebPs of it."""
+    from playwright.sync_api import expect
+
+    sign_up(page)
+    photo = tmp_path / "IMG_0001.HEIC"
+    upright = Image.open(io.BytesIO(photo_bytes("coffee.png", size=(320, 240))))
+    photo.write_bytes(heic_bytes(upright.transpose(Image.Transpose.ROTATE_90), orientation=6))
+    page.set_input_files("#file-input", [photo])
+    row = page.locator('.item[data-filename="IMG_0001.HEIC"]')
+    expect(row).to_have_attribute("data-status", "done", timeout=PROCESSING_TIMEOUT_MS)
+    expect(row.locator(".meta")).to_contain_text("320\N{MULTIPLICATION SIGN}240")
+
+    def shown_size(image: Any, source: str) -> list[int]:
+        expect(image).to_have_attribute("src", re.compile(source))
+        page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle())
+        return list(image.evaluate("img => [img.naturalWidth, img.naturalHeight]"))
+
+    assert shown_size(row.locator(".before img"), r"/original/thumbnail$") == [256, 192]
+    assert shown_size(row.locator(".after img"), r"/result/thumbnail\?r=") == [256, 192]
+
+    row.locator(".compare-open").click()
+    assert shown_size(page.locator("#compare-before"), r"/original/display$") == [320, 240]
+    page.keyboard.press("Escape")
+    row.locator(".edit-open").click()
+    expect(page.locator("#editor")).to_have_attribute("data-ready", "true", timeout=60_000)
+    expect(page.locator("#editor-status")).to_have_text("")
 
 
 def test_api_key_is_shown_once_and_revoking_it_refuses_it(page: Any, embedded_server: Any) -> None:

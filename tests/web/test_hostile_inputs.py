@@ -20,7 +20,7 @@ from PIL import Image
 
 from removal.models import Item
 from removal.ops.worker import run_ready_jobs
-from tests.conftest import LiveServer, photo_bytes
+from tests.conftest import LiveServer, heic_bytes, photo_bytes
 
 
 @dataclass(frozen=True)
@@ -97,7 +97,8 @@ CORPUS = [
     Case("truncated.png", lambda: PNG[: len(PNG) // 2], error="corrupt"),
     Case("bomb.png", png_bomb, error="megapixels"),
     Case("bomb.gif", gif_bomb, error="megapixels"),
-    Case("iphone.heic", fake_heic, error="HEIC/HEIF images are not supported"),
+    Case("damaged.heic", fake_heic, error="this HEIC/HEIF file cannot be read"),
+    Case("iphone.heic", lambda: heic_bytes(photo((160, 120)), orientation=6), size=(120, 160)),
     Case("tiny.ppm", lambda: encoded(Image.new("RGB", (4, 4)), "PPM"), error="PPM images are not supported"),
     Case("wide.png", lambda: encoded(Image.new("RGB", (20000, 2), "white"), "PNG"), size=(20000, 2)),
     Case("dot.png", lambda: encoded(Image.new("RGB", (1, 1), "red"), "PNG"), size=(1, 1)),

@@ -1,4 +1,5 @@
-"""GET /api/v1/items/<id>/result/thumbnail and .../original/thumbnail (removal.services.thumbnails)."""
+"""GET /api/v1/items/<id>/result/thumbnail, .../original/thumbnail and .../original/display
+(removal.services.thumbnails)."""
 
 import io
 from pathlib import PurePosixPath
@@ -14,7 +15,7 @@ from PIL import Image
 from removal import services
 from removal.models import Item
 from removal.services.thumbnails import thumbnail_name
-from tests.conftest import photo_bytes
+from tests.conftest import heic_bytes, photo_bytes
 from tests.web.test_batch_api import create_batch, jpeg, json_error
 from tests.web.test_item_mask import finished_item, left_half_mask, png
 
@@ -91,12 +92,30 @@ def test_a_tiff_original_gets_a_thumbnail_a_browser_can_show(api: Any) -> None:
     assert thumbnail(api, item["original_thumbnail"]).size == (256, 171)
 
 
+def test_a_heic_original_has_an_upright_display_image_any_browser_can_show(api: Any) -> None:
+    """For compare and the editor, in a browser that cannot show HEIC (Chrome, Firefox): at most 2048 a side."""
+    stored_sideways = Image.open(io.BytesIO(photo_bytes("coffee.png", size=(3000, 2000)))).transpose(
+        Image.Transpose.ROTATE_90
+    )
+    upload = SimpleUploadedFile("phone.heic", heic_bytes(stored_sideways, orientation=6))
+    (item,) = create_batch(api, upload)["items"]
+    assert (item["width"], item["height"]) == (3000, 2000)
+    assert item["original_display"] == f"/api/v1/items/{item['id']}/original/display"
+
+    shown = thumbnail(api, item["original_display"])
+    assert shown.size == (2048, 1365)
+    upright = Image.open(io.BytesIO(photo_bytes("coffee.png", size=(2048, 1365))))
+    assert np.abs(np.asarray(shown, dtype=np.int16) - np.asarray(upright, dtype=np.int16)).mean() < 6
+    assert thumbnail(api, item["original_thumbnail"]).size == (256, 171)
+    assert default_storage.exists(thumbnail_name(Item.objects.get(pk=item["id"]).source.name, "display"))
+
+
 def test_another_users_thumbnails_are_404(api: Any, other_user: Any) -> None:
     item = finished_item(api)
     other = Item.objects.get(pk=item["id"])
     other.batch.owner = other_user
     other.batch.save()
-    for url in (item["result_thumbnail"], item["original_thumbnail"]):
+    for url in (item["result_thumbnail"], item["original_thumbnail"], item["original_display"]):
         json_error(api.get(url), 404)
 
 
@@ -123,3 +142,4 @@ def test_the_thumbnail_is_named_after_its_file() -> None:
     name = "users/1/batches/b/i/cutout-abcd1234.png"
     assert thumbnail_name(name) == "users/1/batches/b/i/cutout-abcd1234-thumbnail.webp"
     assert PurePosixPath(thumbnail_name("a/source.jpg")).name == "source-thumbnail.webp"
+    assert PurePosixPath(thumbnail_name("a/source.heic", "display")).name == "source-display.webp"

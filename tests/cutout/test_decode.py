@@ -1,0 +1,73 @@
+"""removal.cutout.decode on HEIC/HEIF photos (iPhones'), read through pi-heif: upright, with alpha, size-checked."""
+
+import io
+from collections.abc import Callable
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from removal.cutout import pipeline
+from removal.cutout.decode import decode_image, inspect_image
+from tests.conftest import heic_bytes, photo_bytes
+
+MAX_PIXELS = 50_000_000
+
+
+def upright_photo(size: tuple[int, int] = (400, 300)) -> Image.Image:
+    return Image.open(io.BytesIO(photo_bytes("astronaut.png", size=size, fmt="PNG"))).convert("RGB")
+
+
+def test_a_phone_photo_stored_turned_is_read_upright_once() -> None:
+    upright = upright_photo()
+    # Stored on its side, with orientation 6 ("turn 90 degrees clockwise to display"), as a phone held upright does.
+    data = heic_bytes(upright.transpose(Image.Transpose.ROTATE_90), orientation=6)
+
+    info = inspect_image(io.BytesIO(data), max_pixels=MAX_PIXELS)
+    assert (info.format, info.width, info.height, info.animated) == ("HEIF", 400, 300, False)
+    decoded = decode_image(data, max_pixels=MAX_PIXELS)
+    assert decoded.mode == "RGB" and decoded.size == (400, 300)
+    difference = np.abs(np.asarray(decoded, dtype=np.int16) - np.asarray(upright, dtype=np.int16))
+    assert difference.mean() < 4, "the pixels are the photo's, turned once (HEVC's loss aside)"
+
+
+def test_a_heic_with_transparency_keeps_it() -> None:
+    image = upright_photo().convert("RGBA")
+    alpha = np.full((image.height, image.width), 255, dtype=np.uint8)
+    alpha[:, : image.width // 2] = 0
+    image.putalpha(Image.fromarray(alpha))
+
+    decoded = np.asarray(decode_image(heic_bytes(image), max_pixels=MAX_PIXELS))
+    assert decoded.shape == (300, 400, 4)
+    assert decoded[:, : 400 // 2 - 8, 3].max() < 8 and decoded[:, 400 // 2 + 8 :, 3].min() > 247
+
+
+def test_a_burst_is_a_still_of_its_primary_image() -> None:
+    primary, other = upright_photo(), Image.new("RGB", (400, 300), "black")
+    data = heic_bytes(primary, burst=[other])
+
+    assert not inspect_image(io.BytesIO(data), max_pixels=MAX_PIXELS).animated
+    decoded = decode_image(data, max_pixels=MAX_PIXELS)
+    assert np.asarray(decoded).mean() > 40, "the primary image, not the black one"
+
+
+def test_a_large_heic_is_refused_before_its_pixels_are_decoded() -> None:
+    data = heic_bytes(Image.new("RGB", (1200, 1000), "grey"))
+    with pytest.raises(pipeline.ImageRejected, match=r"1200x1000 \(1\.2 megapixels\); the limit is 1 megapixels"):
+        decode_image(data, max_pixels=1_000_000)
+
+
+def header_only() -> bytes:
+    return b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64
+
+
+def truncated() -> bytes:
+    data = heic_bytes(upright_photo())
+    return data[: len(data) // 2]
+
+
+@pytest.mark.parametrize("make", [header_only, truncated], ids=["header-only", "truncated"])
+def test_a_damaged_heic_is_refused_at_upload_with_a_reason(make: Callable[[], bytes]) -> None:
+    """libheif checks at open that the file holds every byte its index points to: a cut file fails its header check."""
+    with pytest.raises(pipeline.ImageRejected, match="this HEIC/HEIF file cannot be read"):
+        inspect_image(io.BytesIO(make()), max_pixels=MAX_PIXELS)
