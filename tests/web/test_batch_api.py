@@ -51,7 +51,10 @@ class TestCreateBatch:
         assert [item["filename"] for item in batch["items"]] == ["a.jpg", "b.jpg"]
         assert {item["status"] for item in batch["items"]} == {"queued"}
         assert batch["rejected"] == [
-            {"filename": "c.jpg", "error": "not an image we can read; send JPEG, PNG, WebP, AVIF, HEIC, GIF, BMP or TIFF"}
+            {
+                "filename": "c.jpg",
+                "error": "not an image we can read; send JPEG, PNG, WebP, AVIF, HEIC, GIF, BMP or TIFF",
+            }
         ]
         assert batch["ws"] == f"/ws/batches/{batch['id']}"
         assert batch["zip"] == f"/api/v1/batches/{batch['id']}/zip"
