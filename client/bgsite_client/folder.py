@@ -30,7 +30,8 @@ def collect(paths: list[Path], *, recursive: bool) -> list[tuple[Path, Path]]:
     """(file, its path relative to the folder it was found in) for every input, in a stable order.
 
     A file named on the command line is always taken; in a folder, only files
-    with an image or video suffix are (and sub-folders with --recursive).
+    with an image or video suffix are (and sub-folders with --recursive), and no
+    hidden one (a macOS copy's "._IMG_0001.jpg", a ".thumbnails" folder).
     """
     found: list[tuple[Path, Path]] = []
     for path in paths:
@@ -39,11 +40,15 @@ def collect(paths: list[Path], *, recursive: bool) -> list[tuple[Path, Path]]:
             found += [
                 (file, file.relative_to(path))
                 for file in sorted(path.glob(pattern))
-                if file.is_file() and file.suffix.lower() in IMAGE_SUFFIXES
+                if file.is_file() and file.suffix.lower() in IMAGE_SUFFIXES and not _hidden(file.relative_to(path))
             ]
         else:
             found.append((path, Path(path.name)))
     return found
+
+
+def _hidden(relative: Path) -> bool:
+    return any(part.startswith(".") for part in relative.parts)
 
 
 def plan(inputs: list[tuple[Path, Path]], out: Path, *, extension: str) -> list[Job]:

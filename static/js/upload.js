@@ -1,5 +1,5 @@
 /**
- * The upload page: drop or pick images, upload them into one batch, follow each
+ * The upload page: drop or pick images (or folders of them), upload them into one batch, follow each
  * item live over the websocket, and offer the finished cutouts as one zip.
  *
  * The first file creates the batch (POST /api/v1/batches); later files go to
@@ -27,8 +27,9 @@ import { deleteAfterAsking, deleteBatchAfterAsking } from "./deleting.js";
 import { followBatch } from "./batch-socket.js";
 import { openCompare } from "./compare.js";
 import { openEditor } from "./editor.js";
+import { filesOfDrop, imagesOfFolder } from "./folders.js";
 import { NetworkError, postFile, postForm, refusalText } from "./http.js";
-import { formatNumber, gettext, interpolate } from "./i18n.js";
+import { formatNumber, gettext, interpolate, ngettext } from "./i18n.js";
 import {
   markFine,
   nextFlagged,
@@ -47,6 +48,7 @@ const limits = JSON.parse(document.getElementById("upload-limits").textContent);
 const apiBatches = root.dataset.apiBatches;
 const ui = {
   input: document.getElementById("file-input"),
+  folderInput: document.getElementById("folder-input"),
   dropzone: document.getElementById("dropzone"),
   list: document.getElementById("items"),
   rowTemplate: document.getElementById("item-template"),
@@ -434,14 +436,23 @@ function localRefusal(file) {
   return null;
 }
 
-/** Add a row per file and queue the acceptable ones for upload. */
-function addFiles(files) {
+/**
+ * Add a row per file and queue the acceptable ones for upload.
+ * @param {File[]} files
+ * @param {number} skipped files of dropped or chosen folders left out (hidden, or not images by name)
+ */
+function addFiles(files, skipped = 0) {
   // The settings go with the first upload: they must be valid before it starts.
   if (!state.batch && !state.creating && !checkOptions()) {
     showNotice(gettext("Check the settings above, then add the images again."));
     return;
   }
-  showNotice(null);
+  const leftOut = ngettext(
+    "%(count)s file of the folder was left out: hidden, or not an image by its name.",
+    "%(count)s files of the folder were left out: hidden, or not images by their names.",
+    skipped,
+  );
+  showNotice(skipped ? interpolate(leftOut, { count: formatNumber(skipped) }) : null);
   for (const file of files) {
     const row = addRow(file.name);
     const refusal = localRefusal(file);
@@ -518,6 +529,11 @@ ui.input.addEventListener("change", () => {
   addFiles([...ui.input.files]);
   ui.input.value = ""; // so that picking the same file again is noticed
 });
+ui.folderInput.addEventListener("change", () => {
+  const { files, skipped } = imagesOfFolder([...ui.folderInput.files]);
+  addFiles(files, skipped);
+  ui.folderInput.value = "";
+});
 
 // Files dropped anywhere on the page are taken, rather than opened by the browser.
 document.addEventListener("dragover", (event) => {
@@ -530,7 +546,11 @@ document.addEventListener("dragleave", (event) => {
 document.addEventListener("drop", (event) => {
   event.preventDefault();
   ui.dropzone.classList.remove("dragging");
-  if (event.dataTransfer?.files.length) addFiles([...event.dataTransfer.files]);
+  if (!event.dataTransfer?.files.length) return;
+  filesOfDrop(event.dataTransfer).then(
+    ({ files, skipped }) => addFiles(files, skipped),
+    (error) => showNotice(interpolate(gettext("The dropped folder could not be read: %(reason)s"), { reason: error })),
+  );
 });
 
 ui.options.addEventListener("submit", (event) => {

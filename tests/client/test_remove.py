@@ -51,6 +51,19 @@ def test_an_image_larger_than_a_request_goes_alone(tmp_path: Path) -> None:
     assert _next_request(photos, 100, 8 * MIB) == (photos[:1], 9 * MIB)
 
 
+def test_a_folder_gives_its_images_and_videos_but_nothing_hidden(tmp_path: Path) -> None:
+    for name in ("b.JPG", "a.heic", "clip.mov", "notes.txt", ".DS_Store", "._a.heic", ".thumbnails/b.jpg", "sub/c.png"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    assert [str(relative) for _, relative in collect([tmp_path], recursive=True)] == [
+        "a.heic",
+        "b.JPG",
+        "clip.mov",
+        "sub/c.png",
+    ]
+    assert [str(relative) for _, relative in collect([tmp_path / "._a.heic"], recursive=False)] == ["._a.heic"]
+
+
 def photo_jobs(folder: Path, count: int) -> list[Job]:
     """`count` distinct small photos in `folder`/in, each with its cutout's path in `folder`/out."""
     (folder / "in").mkdir()

@@ -250,6 +250,52 @@ def test_files_dropped_later_join_the_same_batch_deleted_from_the_list(page: Any
     assert page.request.get(f"/api/v1/batches/{batch_id}").status == 404
 
 
+def holiday_folder(root: Path) -> Path:
+    """A phone's export: photos (one in a subfolder) beside what is not a photo."""
+    folder = root / "holiday"
+    (folder / "day 2").mkdir(parents=True)
+    for path, name in (("IMG_10.jpg", "coffee.png"), ("IMG_9.jpg", "chelsea.png"), ("day 2/IMG_1.jpg", "rocket.jpg")):
+        (folder / path).write_bytes(photo_bytes(name, size=(160, 120)))
+    (folder / ".DS_Store").write_bytes(b"\x00\x00\x00\x01Bud1")
+    (folder / "IMG_9.MOV").write_bytes(b"\x00\x00\x00\x14ftypqt  " + bytes(64))
+    (folder / "notes.txt").write_text("the beach on day 2")
+    return folder
+
+
+def drop_folder(page: Any, folder: Path) -> None:
+    """Drag a folder from the desktop onto the drop zone: Chromium's own drag and drop (DevTools' Input domain),
+    which gives the page the folder's entries as the desktop does."""
+    session = page.context.new_cdp_session(page)
+    box = page.locator("#dropzone").bounding_box()
+    at = {"x": box["x"] + box["width"] / 2, "y": box["y"] + box["height"] / 2}
+    data = {"items": [], "files": [str(folder)], "dragOperationsMask": 1}
+    for kind in ("dragEnter", "dragOver", "drop"):
+        session.send("Input.dispatchDragEvent", {"type": kind, **at, "data": data})
+
+
+@pytest.mark.parametrize("way", ["chosen", "dropped"])
+def test_a_folder_brings_its_photos_in_name_order_and_says_what_it_left_out(
+    page: Any, tmp_path: Path, way: str
+) -> None:
+    from playwright.sync_api import expect
+
+    sign_up(page)
+    folder = holiday_folder(tmp_path)
+    if way == "chosen":
+        page.set_input_files("#folder-input", folder)
+    else:
+        drop_folder(page, folder)
+
+    left_out = "3 files of the folder were left out: hidden, or not images by their names."
+    expect(page.locator("#notice")).to_have_text(left_out)
+    rows = page.locator(".item")
+    expect(rows).to_have_count(3)
+    names = rows.evaluate_all("rows => rows.map((row) => row.dataset.filename)")
+    assert names == ["IMG_1.jpg", "IMG_9.jpg", "IMG_10.jpg"]
+    for index in range(3):
+        expect(rows.nth(index)).to_have_attribute("data-status", "done", timeout=PROCESSING_TIMEOUT_MS)
+
+
 def test_settings_chosen_before_upload_apply_to_the_batch_and_a_rerun_uses_new_ones(page: Any, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 

@@ -52,7 +52,8 @@ def test_home_renders_upload_page_with_limits(client: Any, user: Any, settings: 
     response = client.get("/")
     assert response.status_code == 200
     html = response.content.decode()
-    assert 'type="file"' in html and "multiple" in html and 'accept="image/*"' in html
+    assert 'type="file"' in html and "multiple" in html and 'accept="image/*,.heic,.heif"' in html
+    assert 'id="folder-input"' in html and "webkitdirectory" in html
     assert 'id="upload-limits"' in html and '"max_upload_bytes": 3000000' in html
     assert 'data-batch-id=""' in html
     assert 'id="download-zip"' in html and 'id="overall"' in html

@@ -1,0 +1,71 @@
+/**
+ * Whole folders, dropped or chosen: their image files, found by name as the CLI finds them in a folder
+ * (client/bgsite_client/folder.py: the same image suffixes, no hidden file), in name order. Unlike the CLI,
+ * the page leaves videos out of a folder: a phone's export holds a Live Photo's clip beside each photo. Files
+ * dropped or chosen one by one are taken as they are (the server says why one is refused); in a folder, what
+ * is left out (a .DS_Store, a clip, a sidecar) is counted, so a folder of 400 photos does not come back with
+ * a refusal per stray file.
+ */
+
+const IMAGE_NAME = /\.(jpe?g|png|webp|gif|bmp|tiff?|heic|heif|avif)$/i;
+
+const byPath = new Intl.Collator(undefined, { numeric: true });
+
+/** @typedef {{files: File[], skipped: number}} Found */
+
+/** Of files that came out of folders (with their paths), the images, in path order. */
+export function imagesOfFolder(files, pathOf = (file) => file.webkitRelativePath || file.name) {
+  const hidden = (file) => pathOf(file).split("/").some((part) => part.startsWith("."));
+  const images = files.filter((file) => !hidden(file) && IMAGE_NAME.test(file.name));
+  images.sort((a, b) => byPath.compare(pathOf(a), pathOf(b)));
+  return { files: images, skipped: files.length - images.length };
+}
+
+/**
+ * The files of a drop: each dropped file as it is, each dropped folder's images (imagesOfFolder).
+ * Must be called in the drop event itself: its items are readable only then.
+ * @returns {Promise<Found>}
+ */
+export async function filesOfDrop(dataTransfer) {
+  const entries = [...dataTransfer.items].map((item) => item.webkitGetAsEntry?.() ?? null);
+  if (!entries.some((entry) => entry?.isDirectory)) return { files: [...dataTransfer.files], skipped: 0 };
+  const loose = [];
+  const inFolders = [];
+  for (const entry of entries.filter(Boolean)) {
+    if (entry.isDirectory) inFolders.push(...(await filesUnder(entry)));
+    else loose.push(await fileOf(entry));
+  }
+  const found = imagesOfFolder(inFolders.map(([, file]) => file), pathIn(inFolders));
+  return { files: [...loose, ...found.files], skipped: found.skipped };
+}
+
+/** A lookup of each file's path in its folder, from [path, file] pairs. */
+function pathIn(pairs) {
+  const paths = new Map(pairs.map(([path, file]) => [file, path]));
+  return (file) => paths.get(file);
+}
+
+/** [path, file] for every file under a directory entry, at any depth. */
+async function filesUnder(directory) {
+  const found = [];
+  for (const entry of await entriesOf(directory)) {
+    if (entry.isDirectory) found.push(...(await filesUnder(entry)));
+    else found.push([entry.fullPath.replace(/^\//, ""), await fileOf(entry)]);
+  }
+  return found;
+}
+
+/** Every entry of a directory: readEntries gives them a hundred at a time, then nothing. */
+async function entriesOf(directory) {
+  const reader = directory.createReader();
+  const entries = [];
+  for (;;) {
+    const batch = await new Promise((resolve, reject) => reader.readEntries(resolve, reject));
+    if (!batch.length) return entries;
+    entries.push(...batch);
+  }
+}
+
+function fileOf(entry) {
+  return new Promise((resolve, reject) => entry.file(resolve, reject));
+}
