@@ -59,6 +59,7 @@ const ui = {
   newBatch: document.getElementById("new-batch"),
   deleteBatch: document.getElementById("delete-batch"),
   notice: document.getElementById("notice"),
+  leftOut: document.getElementById("left-out"),
   options: document.getElementById("batch-options"),
   optionsNote: document.getElementById("options-note"),
   rerunActions: document.getElementById("rerun-actions"),
@@ -447,12 +448,15 @@ function addFiles(files, skipped = 0) {
     showNotice(gettext("Check the settings above, then add the images again."));
     return;
   }
+  showNotice(null);
+  // Apart from the notice, which the websocket's state takes over.
   const leftOut = ngettext(
     "%(count)s file of the folder was left out: hidden, or not an image by its name.",
     "%(count)s files of the folder were left out: hidden, or not images by their names.",
     skipped,
   );
-  showNotice(skipped ? interpolate(leftOut, { count: formatNumber(skipped) }) : null);
+  ui.leftOut.textContent = interpolate(leftOut, { count: formatNumber(skipped) });
+  ui.leftOut.hidden = !skipped;
   for (const file of files) {
     const row = addRow(file.name);
     const refusal = localRefusal(file);

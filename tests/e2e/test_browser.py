@@ -287,13 +287,14 @@ def test_a_folder_brings_its_photos_in_name_order_and_says_what_it_left_out(
         drop_folder(page, folder)
 
     left_out = "3 files of the folder were left out: hidden, or not images by their names."
-    expect(page.locator("#notice")).to_have_text(left_out)
+    expect(page.locator("#left-out")).to_have_text(left_out)
     rows = page.locator(".item")
     expect(rows).to_have_count(3)
     names = rows.evaluate_all("rows => rows.map((row) => row.dataset.filename)")
     assert names == ["IMG_1.jpg", "IMG_9.jpg", "IMG_10.jpg"]
     for index in range(3):
         expect(rows.nth(index)).to_have_attribute("data-status", "done", timeout=PROCESSING_TIMEOUT_MS)
+    expect(page.locator("#left-out")).to_have_text(left_out)  # still said, the batch's live updates running
 
 
 def test_settings_chosen_before_upload_apply_to_the_batch_and_a_rerun_uses_new_ones(page: Any, tmp_path: Path) -> None:
