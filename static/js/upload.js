@@ -584,5 +584,7 @@ if (root.dataset.batchId) {
   useBatch({ id, zip: `${apiBatches}/${id}/zip`, ws: `/ws/batches/${id}` });
 }
 updateSummary();
-// Files picked while this script was still loading.
-if (ui.input.files.length) ui.input.dispatchEvent(new Event("change"));
+// Files or a folder picked while this script was still loading.
+for (const input of [ui.input, ui.folderInput]) {
+  if (input.files.length) input.dispatchEvent(new Event("change"));
+}
