@@ -51,6 +51,21 @@ def test_a_burst_is_a_still_of_its_primary_image() -> None:
     assert np.asarray(decoded).mean() > 40, "the primary image, not the black one"
 
 
+def test_a_cameras_ten_bit_heif_is_read_as_eight_bit_rgb() -> None:
+    """Mirrorless cameras save 10-bit 4:2:2 HEIF (.HIF): read as 8-bit RGB, not clipped."""
+    import pillow_heif
+
+    upright = np.asarray(upright_photo(), dtype=np.uint16) * 257
+    ten_bit = pillow_heif.from_bytes(mode="RGB;16", size=(400, 300), data=upright.tobytes())
+    buffer = io.BytesIO()
+    ten_bit.save(buffer, quality=90, chroma=422)
+
+    decoded = decode_image(buffer.getvalue(), max_pixels=MAX_PIXELS)
+    assert decoded.mode == "RGB" and decoded.size == (400, 300)
+    difference = np.abs(np.asarray(decoded, dtype=np.int16) - np.asarray(upright_photo(), dtype=np.int16))
+    assert difference.mean() < 4
+
+
 def test_a_large_heic_is_refused_before_its_pixels_are_decoded() -> None:
     data = heic_bytes(Image.new("RGB", (1200, 1000), "grey"))
     with pytest.raises(pipeline.ImageRejected, match=r"1200x1000 \(1\.2 megapixels\); the limit is 1 megapixels"):
