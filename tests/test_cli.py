@@ -175,8 +175,10 @@ def test_a_batch_starts_with_one_image_and_the_rest_follow(embedded_server: Live
     photos.mkdir()
     for index in range(3):
         (photos / f"p{index}.jpg").write_bytes(photo_bytes("coffee.png", size=(170 + index, 120)))
+    (photos / "p0.MOV").write_bytes(b"\x00\x00\x00\x14ftypqt  " + bytes(64))  # p0's Live Photo clip: left out
     command = bgsite(embedded_server, key, "remove", str(photos), "-o", str(tmp_path / "out"))
-    subprocess.run(command, env=client_env(), check=True, capture_output=True, timeout=120)
+    done = subprocess.run(command, env=client_env(), check=True, capture_output=True, text=True, timeout=120)
+    assert "left out 1 Live Photo clip (a video named as the photo beside it, such as p0.MOV)" in done.stdout
     per_request = embedded_server.manage(
         "shell",
         "-c",

@@ -87,7 +87,8 @@ def parser() -> argparse.ArgumentParser:
 
 def remove_command(args: argparse.Namespace) -> int:
     options = _options(args)
-    jobs = plan(collect(args.paths, recursive=args.recursive), args.out, extension=EXTENSIONS[args.format])
+    found = collect(args.paths, recursive=args.recursive)
+    jobs = plan(found.files, args.out, extension=EXTENSIONS[args.format])
     todo = [job for job in jobs if not job.target.exists()]
     run = Run(_server(args), options, quiet=args.json, per_request=args.per_request, per_batch=args.per_batch)
     run.remove(todo)
@@ -100,6 +101,7 @@ def remove_command(args: argparse.Namespace) -> int:
         "ok": not failed,
         "images": len(jobs),
         "skipped": len(jobs) - len(todo),
+        "live_photo_clips_left_out": [str(clip) for clip in found.live_clips],
         "uploaded": sum(1 for job in todo if job.item_id),
         "done": sum(1 for job in todo if job.done),
         "failed": failed,
@@ -120,10 +122,20 @@ def remove_command(args: argparse.Namespace) -> int:
         f"{summary['images']} images: {summary['done']} cut out, "
         f"{summary['skipped']} already in {args.out}, {len(failed)} failed",
         *(f"  failed: {entry['path']}: {entry['error']}" for entry in failed),
+        *_live_clip_lines(found.live_clips),
         *_review_lines(flagged, len(made), args.review_list),
     ]
     _report(args, summary, "\n".join(text))
     return 1 if failed else 0
+
+
+def _live_clip_lines(clips: list[Path]) -> list[str]:
+    if not clips:
+        return []
+    return [
+        f"left out {len(clips)} Live Photo clip{'s' if len(clips) > 1 else ''} (a video named as the photo beside it, "
+        f"such as {clips[0].name}); name one on the command line to cut it out too"
+    ]
 
 
 def _review_lines(flagged: list[str], made: int, review_list: Path | None) -> list[str]:

@@ -5,10 +5,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-IMAGE_SUFFIXES = {
-    *(".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif"),
-    *(".mp4", ".mov", ".webm"),
-}
+STILL_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif"}
+VIDEO_SUFFIXES = {".mp4", ".mov", ".webm"}
+IMAGE_SUFFIXES = STILL_SUFFIXES | VIDEO_SUFFIXES
 PART_SUFFIX = ".bgsite-part"
 
 
@@ -26,24 +25,41 @@ class Job:
     needs_review: bool = False
 
 
-def collect(paths: list[Path], *, recursive: bool) -> list[tuple[Path, Path]]:
-    """(file, its path relative to the folder it was found in) for every input, in a stable order.
+@dataclass
+class Found:
+    # (file, its path relative to the folder it was found in), in a stable order.
+    files: list[tuple[Path, Path]]
+    # Videos of folders left out: each a Live Photo's clip, named as the photo beside it (IMG_0001.MOV by
+    # IMG_0001.HEIC); cut out, a 3-second clip would be some 90 frames, each a cutout of its own.
+    live_clips: list[Path]
+
+
+def collect(paths: list[Path], *, recursive: bool) -> Found:
+    """What to send of `paths`.
 
     A file named on the command line is always taken; in a folder, only files
     with an image or video suffix are (and sub-folders with --recursive), and no
-    hidden one (a macOS copy's "._IMG_0001.jpg", a ".thumbnails" folder).
+    hidden one (a macOS copy's "._IMG_0001.jpg", a ".thumbnails" folder), nor a
+    Live Photo's clip.
     """
-    found: list[tuple[Path, Path]] = []
+    found = Found(files=[], live_clips=[])
     for path in paths:
-        if path.is_dir():
-            pattern = "**/*" if recursive else "*"
-            found += [
-                (file, file.relative_to(path))
-                for file in sorted(path.glob(pattern))
-                if file.is_file() and file.suffix.lower() in IMAGE_SUFFIXES and not _hidden(file.relative_to(path))
-            ]
-        else:
-            found.append((path, Path(path.name)))
+        if not path.is_dir():
+            found.files.append((path, Path(path.name)))
+            continue
+        pattern = "**/*" if recursive else "*"
+        files = [
+            file
+            for file in sorted(path.glob(pattern))
+            if file.is_file() and file.suffix.lower() in IMAGE_SUFFIXES and not _hidden(file.relative_to(path))
+        ]
+        stills = {(file.parent, file.stem.lower()) for file in files if file.suffix.lower() in STILL_SUFFIXES}
+        for file in files:
+            live_clip = file.suffix.lower() in VIDEO_SUFFIXES and (file.parent, file.stem.lower()) in stills
+            if live_clip:
+                found.live_clips.append(file)
+            else:
+                found.files.append((file, file.relative_to(path)))
     return found
 
 

@@ -51,17 +51,16 @@ def test_an_image_larger_than_a_request_goes_alone(tmp_path: Path) -> None:
     assert _next_request(photos, 100, 8 * MIB) == (photos[:1], 9 * MIB)
 
 
-def test_a_folder_gives_its_images_and_videos_but_nothing_hidden(tmp_path: Path) -> None:
-    for name in ("b.JPG", "a.heic", "clip.mov", "notes.txt", ".DS_Store", "._a.heic", ".thumbnails/b.jpg", "sub/c.png"):
+def test_a_folder_gives_its_images_and_videos_but_nothing_hidden_and_no_live_photo_clip(tmp_path: Path) -> None:
+    names = ("b.JPG", "a.heic", "A.MOV", "clip.mov", "notes.txt", ".DS_Store", "._a.heic", ".thumbnails/b.jpg")
+    for name in (*names, "sub/c.png", "sub/b.mp4"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(b"x")
-    assert [str(relative) for _, relative in collect([tmp_path], recursive=True)] == [
-        "a.heic",
-        "b.JPG",
-        "clip.mov",
-        "sub/c.png",
-    ]
-    assert [str(relative) for _, relative in collect([tmp_path / "._a.heic"], recursive=False)] == ["._a.heic"]
+    found = collect([tmp_path], recursive=True)
+    assert [str(relative) for _, relative in found.files] == ["a.heic", "b.JPG", "clip.mov", "sub/b.mp4", "sub/c.png"]
+    assert found.live_clips == [tmp_path / "A.MOV"]  # a.heic's: b.mp4 has no photo of its name in its folder
+    named = collect([tmp_path / "._a.heic", tmp_path / "A.MOV"], recursive=False)
+    assert [str(relative) for _, relative in named.files] == ["._a.heic", "A.MOV"] and named.live_clips == []
 
 
 def photo_jobs(folder: Path, count: int) -> list[Job]:
@@ -69,7 +68,7 @@ def photo_jobs(folder: Path, count: int) -> list[Job]:
     (folder / "in").mkdir()
     for index in range(count):
         (folder / "in" / f"p{index}.jpg").write_bytes(photo_bytes("coffee.png", size=(160 + index, 120)))
-    return plan(collect([folder / "in"], recursive=False), folder / "out", extension="png")
+    return plan(collect([folder / "in"], recursive=False).files, folder / "out", extension="png")
 
 
 class UploadsAfterACutout(Server):
