@@ -291,6 +291,7 @@ def test_a_folder_brings_its_photos_in_name_order_and_says_what_it_left_out(
         assert len(held) == 1
         held[0].continue_()
     else:
+        page.wait_for_load_state()  # the page's script takes drops once it has run (a module: before the load event)
         drop_folder(page, folder)
 
     left_out = "3 files of the folder were left out: hidden, or not images by their names."
