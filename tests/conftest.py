@@ -70,7 +70,7 @@ def heic_bytes(image: Image.Image, *, orientation: int = 1, burst: Sequence[Imag
     for other in burst:
         heif.add_from_pillow(other)
     buffer = io.BytesIO()
-    heif.save(buffer, quality=90, exif=exif.tobytes(), primary_index=0)
+    heif.save(buffer, quality=90, exif=exif.tobytes(), primary_index=0, enc_params={"preset": "ultrafast"})
     return buffer.getvalue()
 
 

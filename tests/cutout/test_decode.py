@@ -58,7 +58,7 @@ def test_a_cameras_ten_bit_heif_is_read_as_eight_bit_rgb() -> None:
     upright = np.asarray(upright_photo(), dtype=np.uint16) * 257
     ten_bit = pillow_heif.from_bytes(mode="RGB;16", size=(400, 300), data=upright.tobytes())
     buffer = io.BytesIO()
-    ten_bit.save(buffer, quality=90, chroma=422)
+    ten_bit.save(buffer, quality=90, chroma=422, enc_params={"preset": "ultrafast"})
 
     decoded = decode_image(buffer.getvalue(), max_pixels=MAX_PIXELS)
     assert decoded.mode == "RGB" and decoded.size == (400, 300)
