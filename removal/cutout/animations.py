@@ -6,7 +6,7 @@ from typing import IO, Any
 
 from PIL import Image, ImageSequence
 
-from removal.cutout.decode import ImageInfo, ImageRejected
+from removal.cutout.decode import ImageInfo, ImageRejected, is_animation
 from removal.cutout.encode import Cutout, encode_animation
 from removal.cutout.options import Options
 from removal.cutout.stills import cut_out_image, finish
@@ -17,7 +17,7 @@ ANIMATED_FORMATS = {"png", "webp", "gif"}  # APNG, animated WebP, GIF
 def decode_animation(data: bytes, *, max_pixels: int, max_frames: int) -> tuple[list[Image.Image], list[int]] | None:
     """The frames (RGBA) and their durations (ms) of an animated GIF/WebP/PNG; None for a still image."""
     with Image.open(io.BytesIO(data)) as opened:
-        if _frame_count(opened, max_pixels=max_pixels, max_frames=max_frames) <= 1:
+        if not is_animation(opened) or _frame_count(opened, max_pixels=max_pixels, max_frames=max_frames) <= 1:
             return None
         frames, durations = [], []
         try:

@@ -68,7 +68,7 @@ def inspect_image(source: IO[bytes], *, max_pixels: int) -> ImageInfo:
             width, height = image.width, image.height
             if image.getexif().get(EXIF_ORIENTATION) in ROTATED_A_QUARTER:
                 width, height = height, width  # as displayed, and as the cutout will be
-            animated = bool(getattr(image, "is_animated", False)) and image.format not in STILL_FORMATS
+            animated = is_animation(image)
             info = ImageInfo(format=image.format or "", width=width, height=height, animated=animated)
     except UnidentifiedImageError:
         source.seek(0)
@@ -90,6 +90,11 @@ def inspect_image(source: IO[bytes], *, max_pixels: int) -> ImageInfo:
     if info.width * info.height > max_pixels:
         raise ImageRejected(_too_many_pixels_message(info.width, info.height, max_pixels))
     return info
+
+
+def is_animation(image: Image.Image) -> bool:
+    """Whether an opened image's frames are an animation's (not a HEIF's burst: its primary image is the photo)."""
+    return bool(getattr(image, "is_animated", False)) and image.format not in STILL_FORMATS
 
 
 def _too_many_pixels_message(width: int, height: int, max_pixels: int) -> str:

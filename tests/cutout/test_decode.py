@@ -5,6 +5,7 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+from django.conf import settings
 from PIL import Image
 
 from removal.cutout import pipeline
@@ -49,6 +50,11 @@ def test_a_burst_is_a_still_of_its_primary_image() -> None:
     assert not inspect_image(io.BytesIO(data), max_pixels=MAX_PIXELS).animated
     decoded = decode_image(data, max_pixels=MAX_PIXELS)
     assert np.asarray(decoded).mean() > 40, "the primary image, not the black one"
+    # Where animations are taken (a page batch, PNG out), it is still a still.
+    session = pipeline.thread_session(settings.REMBG_MODEL, settings.U2NET_HOME)
+    cutout = pipeline.cut_out(data, session=session, max_pixels=MAX_PIXELS, compress_level=1, max_frames=300)
+    with Image.open(io.BytesIO(cutout.data)) as result:
+        assert result.size == (400, 300) and not getattr(result, "is_animated", False)
 
 
 def test_a_cameras_ten_bit_heif_is_read_as_eight_bit_rgb() -> None:
