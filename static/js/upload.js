@@ -534,10 +534,17 @@ ui.input.addEventListener("change", () => {
   ui.input.value = ""; // so that picking the same file again is noticed
 });
 ui.folderInput.addEventListener("change", () => {
-  const { files, skipped } = imagesOfFolder([...ui.folderInput.files]);
-  addFiles(files, skipped);
+  addFound(imagesOfFolder([...ui.folderInput.files]));
   ui.folderInput.value = "";
 });
+
+/** What a drop or a chosen folder brought (folders.js): its files, and how many it left out. */
+function addFound({ files, skipped }) {
+  addFiles(files, skipped);
+  if (files.length || skipped) return;
+  ui.leftOut.textContent = gettext("The folder holds no files.");
+  ui.leftOut.hidden = false;
+}
 
 // Files dropped anywhere on the page are taken, rather than opened by the browser.
 document.addEventListener("dragover", (event) => {
@@ -552,7 +559,7 @@ document.addEventListener("drop", (event) => {
   ui.dropzone.classList.remove("dragging");
   if (!event.dataTransfer?.files.length) return;
   filesOfDrop(event.dataTransfer).then(
-    ({ files, skipped }) => addFiles(files, skipped),
+    addFound,
     (error) => showNotice(interpolate(gettext("The dropped folder could not be read: %(reason)s"), { reason: error })),
   );
 });

@@ -305,6 +305,17 @@ def test_a_folder_brings_its_photos_in_name_order_and_says_what_it_left_out(
     expect(page.locator("#left-out")).to_have_text(left_out)  # still said, the batch's live updates running
 
 
+def test_an_empty_folder_dropped_says_so(page: Any, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    sign_up(page)
+    (tmp_path / "empty").mkdir()
+    page.wait_for_load_state()
+    drop_folder(page, tmp_path / "empty")
+    expect(page.locator("#left-out")).to_have_text("The folder holds no files.")
+    expect(page.locator(".item")).to_have_count(0)
+
+
 def test_settings_chosen_before_upload_apply_to_the_batch_and_a_rerun_uses_new_ones(page: Any, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
