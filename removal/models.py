@@ -51,6 +51,11 @@ class ItemQuerySet(models.QuerySet["Item"]):
     def needing_review(self) -> "ItemQuerySet":
         return self.filter(needing_review())
 
+    def in_sent_order(self) -> "ItemQuerySet":
+        """In the order their sender gave them (`position`), then as they arrived: how a batch lists, zips and
+        reruns its items."""
+        return self.order_by(models.F("position").asc(nulls_last=True), "created_at", "id")
+
 
 class Item(models.Model):
     class Status(models.TextChoices):
@@ -67,6 +72,9 @@ class Item(models.Model):
     batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="items")
     # The name the user uploaded, for display only; storage paths never use it.
     filename = models.CharField(max_length=255)
+    # Where the sender put the file among the batch's (the page: the order the photos were dropped in, which its
+    # uploads, two at a time, do not keep); null when it did not say. See ItemQuerySet.in_sent_order.
+    position = models.PositiveIntegerField(null=True, blank=True)
     source = models.FileField(max_length=300)
     source_bytes = models.PositiveBigIntegerField()
     # SHA-256 of the upload: the same bytes with the same options are processed once per account.

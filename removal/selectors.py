@@ -45,7 +45,7 @@ def item_for(user: "User", item_id: Any) -> Item:
 
 
 def batch_items(batch: Batch) -> list[Item]:
-    return list(batch.items.order_by("created_at", "id"))
+    return list(batch.items.in_sent_order())
 
 
 def batch_counts(batch: Batch) -> dict[str, int]:
@@ -73,11 +73,11 @@ def batches_with_counts(batches: list[Batch]) -> list[tuple[Batch, dict[str, int
 
 def items_needing_review(batch: Batch) -> QuerySet[Item]:
     """The batch's done items flagged for a look (REVIEW_CONFIDENCE_BELOW), in upload order."""
-    return Item.objects.needing_review().filter(batch=batch).order_by("created_at", "id")
+    return Item.objects.needing_review().filter(batch=batch).in_sent_order()
 
 
 def done_items(batch: Batch) -> QuerySet[Item]:
-    return batch.items.filter(status=Item.Status.DONE).order_by("created_at", "id")
+    return batch.items.filter(status=Item.Status.DONE).in_sent_order()
 
 
 def item_finished(item_id: uuid.UUID) -> Item | None:

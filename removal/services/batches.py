@@ -81,16 +81,17 @@ def batch_submit(
     background: Any = None,
     callback_url: str = "",
     kind: str = Batch.Kind.UPLOAD,
+    first_position: int | None = None,
 ) -> tuple[Batch, list[Item], list[RejectedFile]]:
     """The one entry of every front door: a batch of `files` with `options`, each file stored and queued.
 
     Raises NothingAccepted (and keeps nothing) when no file can be used. The batch API
     sends many files; /bgremove and /v1.0/removebg one, as a hidden batch of kind BGREMOVE
-    whose jobs go first.
+    whose jobs go first. `first_position`: see batch_add_files.
     """
     with transaction.atomic():
         batch = batch_create(owner=owner, options=options, callback_url=callback_url, background=background, kind=kind)
-        items, rejected = batch_add_files(batch=batch, files=files)
+        items, rejected = batch_add_files(batch=batch, files=files, first_position=first_position)
         if not items:
             raise NothingAccepted(rejected)  # rolls the empty batch back
     return batch, items, rejected
@@ -116,18 +117,22 @@ def batch_create(
     return batch
 
 
-def batch_add_files(*, batch: Batch, files: list[Any]) -> tuple[list[Item], list[RejectedFile]]:
+def batch_add_files(
+    *, batch: Batch, files: list[Any], first_position: int | None = None
+) -> tuple[list[Item], list[RejectedFile]]:
     """Store each acceptable upload and queue it; explain each refused one.
 
     `files` are Django UploadedFile objects (anything with .name, .size and a
     file interface). The whole upload is stored before its job exists, so a job
-    never points at a missing file.
+    never points at a missing file. With `first_position`, the files are the batch's
+    from that position on, in their order (Item.position): the batch lists them so
+    whatever order their requests arrive in.
     """
     room = settings.MAX_ITEMS_PER_BATCH - batch.items.count()
     options = Options.from_json(batch.options)
     accepted: list[tuple[Item, Any]] = []
     rejected: list[RejectedFile] = []
-    for upload in files:
+    for index, upload in enumerate(files):
         filename = display_filename(upload.name)
         error = upload_error(upload, room - len(accepted))
         if error is None:
@@ -153,6 +158,7 @@ def batch_add_files(*, batch: Batch, files: list[Any]) -> tuple[list[Item], list
             source_sha256=upload_sha256(upload),
             width=info.width,
             height=info.height,
+            position=None if first_position is None else first_position + index,
         )
         try:
             item.source.name = storage_save(f"{item_prefix(item)}/source.{extension_of(info)}", upload)
@@ -323,7 +329,7 @@ def _batch_rerun(
     *, batch: Batch, options: Options, callback_url: str, background: Any
 ) -> tuple[Batch, list[Item], list[RejectedFile]]:
     new_batch = batch_create(owner=batch.owner, options=options, callback_url=callback_url, background=background)
-    sources = list(batch.items.order_by("created_at", "id").values_list("source", "filename"))
+    sources = list(batch.items.in_sent_order().values_list("source", "filename"))
     items: list[Item] = []
     rejected: list[RejectedFile] = []
     for start in range(0, len(sources), RERUN_CHUNK):
@@ -334,7 +340,7 @@ def _batch_rerun(
                     files.append(File(default_storage.open(source, "rb"), name=filename))
                 except (OSError, BotoCoreError, ClientError):
                     rejected.append(RejectedFile(filename=filename, error="the original upload is no longer stored"))
-            added, refused = batch_add_files(batch=new_batch, files=files)
+            added, refused = batch_add_files(batch=new_batch, files=files, first_position=start)
             items += added
             rejected += refused
         finally:

@@ -49,7 +49,7 @@ def batch_improve(*, batch: Batch, quality: str = IMPROVED_QUALITY) -> list[Item
             .filter(batch=batch)
             .select_for_update()
             .select_related("batch")
-            .order_by("created_at", "id")
+            .in_sent_order()
         )
         if not items:
             raise NothingToImprove("no item of this batch needs review, so there is nothing to improve")

@@ -57,10 +57,16 @@ def _batch_create(request: HttpRequest, user: "User") -> HttpResponseBase:
     background = inputs.background_image(request, params)
     options = inputs.request_options(params, background=background)
     callback_url = inputs.callback_url(params)
+    position = inputs.first_position(params)
     limits.check_new_work(user, images=len(files), options=options)
     try:
         batch, items, rejected = services.batch_submit(
-            owner=user, files=files, options=options, callback_url=callback_url, background=background
+            owner=user,
+            files=files,
+            options=options,
+            callback_url=callback_url,
+            background=background,
+            first_position=position,
         )
     except services.NothingAccepted as exc:
         raise services.NothingAccepted(unreadable + exc.rejected) from None
@@ -116,10 +122,12 @@ def batch_detail(request: HttpRequest, user: "User", batch_id: uuid.UUID) -> Htt
 def batch_files(request: HttpRequest, user: "User", batch_id: uuid.UUID) -> HttpResponseBase:
     batch = selectors.batch_for(user, batch_id)
     options = Options.from_json(batch.options)
-    inputs.check_batch_options_kept(inputs.request_parameters(request), options)
+    params = inputs.request_parameters(request)
+    inputs.check_batch_options_kept(params, options)
+    position = inputs.first_position(params)
     files = inputs.uploaded_files(request)
     limits.check_new_work(user, images=len(files), options=options)
-    items, rejected = services.batch_add_files(batch=batch, files=files)
+    items, rejected = services.batch_add_files(batch=batch, files=files, first_position=position)
     rejected = inputs.unreadable_files(request) + rejected
     if not items:
         raise services.NothingAccepted(rejected)

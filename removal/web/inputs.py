@@ -272,3 +272,20 @@ def improve_quality(request: HttpRequest) -> str:
     if quality != services.IMPROVED_QUALITY:
         raise BadRequest(f"quality: improving runs the flagged items with {services.IMPROVED_QUALITY!r} only")
     return quality
+
+
+# The highest `file_position` a request may give: room above it for a request's files in an Item.position.
+MAX_POSITION = 1_000_000_000
+
+
+def first_position(params: Any) -> int | None:
+    """`file_position`: where the request's first file goes among the batch's (the next ones follow it), so that a
+    batch keeps its sender's order whatever order parallel requests arrive in; None when not given."""
+    given = str(params.get("file_position", "")).strip()
+    if not given:
+        return None
+    if not given.isdecimal() or int(given) > MAX_POSITION:
+        raise BadRequest(
+            f"file_position: a whole number from 0 to {MAX_POSITION}, the place of the request's first file"
+        )
+    return int(given)

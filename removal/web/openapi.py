@@ -11,6 +11,7 @@ from django.http import HttpRequest, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import cache_control
 
+from removal.web.inputs import MAX_POSITION
 from removal.web.openapi_schemas import (
     BINARY,
     ID,
@@ -96,6 +97,12 @@ FILES_BODY = {
                 "properties": {
                     "files": {"type": "array", "items": BINARY},
                     "callback_url": {"type": "string"},
+                    "file_position": {
+                        "type": "integer",
+                        "minimum": 0,
+                        "maximum": MAX_POSITION,
+                        "description": "Where the first file goes among the batch's; the next ones follow it.",
+                    },
                     **OPTION_PROPERTIES,
                 },
             }

@@ -487,7 +487,9 @@ function startUploads() {
 async function upload({ file, row }) {
   const creating = !state.batch;
   const url = creating ? apiBatches : `${apiBatches}/${state.batch.id}/files`;
-  const fields = creating ? optionFields() : [];
+  // Its place among the batch's files: the server lists the batch in this order, whichever upload of the two in
+  // flight arrives first.
+  const fields = [...(creating ? optionFields() : []), ["file_position", row.dataset.order]];
   const progress = row.querySelector(".upload-progress");
   state.active += 1;
   setStatus(row, "uploading");

@@ -316,6 +316,28 @@ def test_an_empty_folder_dropped_says_so(page: Any, tmp_path: Path) -> None:
     expect(page.locator(".item")).to_have_count(0)
 
 
+def test_after_a_reload_the_cards_keep_the_order_the_photos_were_chosen_in(page: Any, tmp_path: Path) -> None:
+    """The page uploads two files at a time, so a small photo after a large one arrives first: each upload says its
+    place (`file_position`), and the batch keeps the chosen order."""
+    from playwright.sync_api import expect
+
+    sign_up(page)
+    sizes = {"1-first.jpg": (160, 120), "2-large.jpg": (4000, 3000), "3-small.jpg": (160, 120), "4-small.jpg": (96, 72)}
+    photos = []
+    for name, size in sizes.items():
+        photos.append(tmp_path / name)
+        photos[-1].write_bytes(photo_bytes("coffee.png", size=size))
+    page.set_input_files("#file-input", photos)
+    rows = page.locator(".item")
+    for photo in photos:
+        row = page.locator(f'.item[data-filename="{photo.name}"]')
+        expect(row).to_have_attribute("data-status", "done", timeout=PROCESSING_TIMEOUT_MS)
+
+    page.reload()
+    expect(rows).to_have_count(4)
+    assert rows.evaluate_all("rows => rows.map((row) => row.dataset.filename)") == list(sizes)
+
+
 def test_settings_chosen_before_upload_apply_to_the_batch_and_a_rerun_uses_new_ones(page: Any, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 

@@ -252,6 +252,35 @@ class TestFollowAndDownload:
         assert error.startswith("crop, size: files added to a batch take the options it was created with")
         assert api.get(f"/api/v1/batches/{batch['id']}").json()["counts"]["total"] == 2
 
+    def test_a_batch_is_listed_zipped_and_rerun_in_the_order_its_sender_placed_the_files(self, api: Any) -> None:
+        """Two requests in flight arrive in either order (the page uploads two at a time): `position` keeps the
+        sender's. Files sent without one follow, as they arrived."""
+        first = {"files": [jpeg("c.jpg"), jpeg("d.jpg", "coffee.png")], "file_position": "2"}
+        batch_id = api.post("/api/v1/batches", first).json()["id"]
+        files = f"/api/v1/batches/{batch_id}/files"
+        for later in (
+            {"files": [jpeg("unplaced.jpg", "chelsea.png")]},
+            {"files": [jpeg("a.jpg", "rocket.jpg")], "file_position": "0"},
+            {"files": [jpeg("b.jpg", "chelsea.png", (300, 200))], "file_position": "1"},
+        ):
+            assert api.post(files, later).status_code == 201
+        in_order = ["a.jpg", "b.jpg", "c.jpg", "d.jpg", "unplaced.jpg"]
+
+        assert [item["filename"] for item in api.get(f"/api/v1/batches/{batch_id}").json()["items"]] == in_order
+        run_ready_jobs()
+        with zipfile.ZipFile(io.BytesIO(b"".join(api.get(f"/api/v1/batches/{batch_id}/zip")))) as archive:
+            assert [name.removesuffix(".png") + ".jpg" for name in archive.namelist()[:-1]] == in_order
+        rerun = api.post(f"/api/v1/batches/{batch_id}/rerun", {"format": "png"})
+        assert [item["filename"] for item in rerun.json()["items"]] == in_order
+        rerun_id = rerun.json()["id"]
+        assert [item["filename"] for item in api.get(f"/api/v1/batches/{rerun_id}").json()["items"]] == in_order
+
+    @pytest.mark.parametrize("position", ["-1", "first", "1.5", "1000000001"])
+    def test_a_position_that_is_not_a_place_is_a_400(self, api: Any, position: str) -> None:
+        reply = api.post("/api/v1/batches", {"files": [jpeg()], "file_position": position})
+        assert json_error(reply, 400).startswith("file_position: a whole number from 0 to 1000000000")
+        assert Batch.objects.count() == 0
+
     def test_batch_size_limit(self, api: Any, settings: Any) -> None:
         settings.MAX_ITEMS_PER_BATCH = 2
         batch = create_batch(api, jpeg("a.jpg"), jpeg("b.jpg"), jpeg("c.jpg"))
