@@ -170,7 +170,7 @@ def fetch(url: str, limits: FetchLimits) -> bytes:
             if reply.status_code != 200:
                 raise FetchError(f"the image URL answered HTTP {reply.status_code}")
             declared = reply.headers.get("Content-Length", "")
-            if declared.isdigit() and int(declared) > limits.max_bytes:
+            if declared.isdecimal() and int(declared) > limits.max_bytes:  # not isdigit(): "²" is a digit
                 raise FetchedTooLarge(_too_large(limits.max_bytes))
             body = bytearray()
             for chunk in reply.iter_content(64 * 1024):

@@ -104,7 +104,8 @@ def astronaut_jpeg() -> bytes:
 
 
 class ImageHostHandler(BaseHTTPRequestHandler):
-    """Serves /image.jpg, /big, /redirect?to=URL, /loop; remembers every request path."""
+    """Serves /image.jpg (also as /odd-length.jpg, with an unreadable Content-Length), /big, /redirect?to=URL,
+    /loop; remembers every request path."""
 
     seen: list[str]
     image: bytes
@@ -127,10 +128,11 @@ class ImageHostHandler(BaseHTTPRequestHandler):
                     self.wfile.write(b"x" * 65536)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client stopped reading at its size cap, as it should
-        elif self.path == "/image.jpg":
+        elif self.path in ("/image.jpg", "/odd-length.jpg"):
             self.send_response(200)
             self.send_header("Content-Type", "image/jpeg")
-            self.send_header("Content-Length", str(len(self.image)))
+            # "²" passes str.isdigit but not int(): a length no parser takes, which a hostile host may send.
+            self.send_header("Content-Length", str(len(self.image)) if self.path == "/image.jpg" else "\u00b2")
             self.end_headers()
             self.wfile.write(self.image)
         else:

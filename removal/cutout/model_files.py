@@ -80,7 +80,7 @@ def _download(url: str, partial: Path, progress: ProgressCallback | None) -> Non
         with requests.get(url, stream=True, timeout=TIMEOUT_SECONDS) as response:
             response.raise_for_status()
             length = response.headers.get("Content-Length")
-            total = int(length) if length and length.isdigit() else None
+            total = int(length) if length and length.isdecimal() else None
             received = 0
             with partial.open("wb") as out:
                 for chunk in response.iter_content(CHUNK_BYTES):

@@ -231,7 +231,7 @@ def _flag(params: Mapping[str, Any], name: str, default: str = "false") -> bool:
 
 def _number(params: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:
     text = _text(params, name, str(default))
-    if not text.isdigit() or not low <= int(text) <= high:
+    if not text.isdecimal() or not low <= int(text) <= high:  # isdigit() also passes "²", which int() refuses
         raise InvalidOption(f"{name}: must be a whole number from {low} to {high}, not {text!r}")
     return int(text)
 

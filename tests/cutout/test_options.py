@@ -420,6 +420,8 @@ def test_drop_shadow(session: Any) -> None:
     assert parse(add_shadow="true", shadow_opacity="80").shadow_opacity == 80
     with pytest.raises(InvalidOption, match="shadow_opacity:"):
         parse(add_shadow="true", shadow_opacity="150")
+    with pytest.raises(InvalidOption, match="shadow_opacity: must be a whole number from 0 to 100, not '²'"):
+        parse(add_shadow="true", shadow_opacity="²")  # a digit to str.isdigit, which int() refuses
     _, plain = run(session)
     _, shaded = run(session, add_shadow="true", shadow_opacity="80")
     plain_alpha, shaded_alpha = np.asarray(plain.getchannel("A")), np.asarray(shaded.getchannel("A"))

@@ -129,6 +129,14 @@ def test_size_is_capped_while_streaming(image_host: Any) -> None:
         fetch.fetch(f"http://{address}/big", small)
 
 
+def test_a_content_length_no_parser_reads_is_ignored_and_the_cap_still_applies(image_host: Any) -> None:
+    address, _ = image_host
+    assert fetch.fetch(f"http://{address}/odd-length.jpg", LOOPBACK_ALLOWED)[:2] == b"\xff\xd8"
+    small = fetch.FetchLimits(**{**LOOPBACK_ALLOWED.__dict__, "max_bytes": 1000})
+    with pytest.raises(fetch.FetchError, match=r"larger than 0\.001 MB"):
+        fetch.fetch(f"http://{address}/odd-length.jpg", small)
+
+
 def test_http_errors_are_reported(image_host: Any) -> None:
     address, _ = image_host
     with pytest.raises(fetch.FetchError, match="answered HTTP 404"):
