@@ -158,9 +158,9 @@ def parse_alpha_matting(
 ) -> None:
     if _flag(params, "alpha_matting"):
         values["alpha_matting"] = (
-            _number(params, "alpha_matting_foreground_threshold", 240, 0, 255),
-            _number(params, "alpha_matting_background_threshold", 10, 0, 255),
-            _number(params, "alpha_matting_erode_size", 10, 0, 40),
+            whole_number(params, "alpha_matting_foreground_threshold", 240, 0, 255),
+            whole_number(params, "alpha_matting_background_threshold", 10, 0, 255),
+            whole_number(params, "alpha_matting_erode_size", 10, 0, 40),
         )
 
 
@@ -199,7 +199,7 @@ def parse_shadow(option: Option, params: Mapping[str, Any], values: dict[str, An
     if shadow not in TRUE_WORDS | FALSE_WORDS:
         raise InvalidOption(f"add_shadow: must be true or false, not {shadow!r}")
     if shadow in TRUE_WORDS or _text(params, "shadow_type", ""):
-        values["shadow_opacity"] = _number(params, "shadow_opacity", 50, 0, 100)
+        values["shadow_opacity"] = whole_number(params, "shadow_opacity", 50, 0, 100)
 
 
 def background_elsewhere(
@@ -229,7 +229,9 @@ def _flag(params: Mapping[str, Any], name: str, default: str = "false") -> bool:
     return word in TRUE_WORDS
 
 
-def _number(params: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:
+def whole_number(params: Mapping[str, Any], name: str, default: int, low: int, high: int) -> int:
+    """The parameter `name` as a whole number from `low` to `high` (InvalidOption naming it otherwise); `default`
+    when it is blank."""
     text = _text(params, name, str(default))
     if not text.isdecimal() or not low <= int(text) <= high:  # isdigit() also passes "²", which int() refuses
         raise InvalidOption(f"{name}: must be a whole number from {low} to {high}, not {text!r}")

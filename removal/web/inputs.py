@@ -24,6 +24,7 @@ from django.http import HttpRequest, QueryDict
 from bgsite.multipart_watch import DROPPED_PARTS_SCOPE_KEY
 from removal import fetch, selectors, services
 from removal.cutout import pipeline
+from removal.cutout.option_parsing import is_blank, whole_number
 from removal.cutout.options import Options, options_named, parse_options
 from removal.errors import BadRequest, MethodNotAllowed, PayloadTooLarge
 from removal.web.http_errors import fields_too_large, max_fields_bytes
@@ -281,11 +282,6 @@ MAX_POSITION = 1_000_000_000
 def first_position(params: Any) -> int | None:
     """`file_position`: where the request's first file goes among the batch's (the next ones follow it), so that a
     batch keeps its sender's order whatever order parallel requests arrive in; None when not given."""
-    given = str(params.get("file_position", "")).strip()
-    if not given:
+    if is_blank(params.get("file_position")):
         return None
-    if not given.isdecimal() or int(given) > MAX_POSITION:
-        raise BadRequest(
-            f"file_position: a whole number from 0 to {MAX_POSITION}, the place of the request's first file"
-        )
-    return int(given)
+    return whole_number(params, "file_position", 0, 0, MAX_POSITION)

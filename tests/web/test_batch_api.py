@@ -278,7 +278,7 @@ class TestFollowAndDownload:
     @pytest.mark.parametrize("position", ["-1", "first", "1.5", "1000000001"])
     def test_a_position_that_is_not_a_place_is_a_400(self, api: Any, position: str) -> None:
         reply = api.post("/api/v1/batches", {"files": [jpeg()], "file_position": position})
-        assert json_error(reply, 400).startswith("file_position: a whole number from 0 to 1000000000")
+        assert json_error(reply, 400).startswith("file_position: must be a whole number from 0 to 1000000000")
         assert Batch.objects.count() == 0
 
     def test_batch_size_limit(self, api: Any, settings: Any) -> None:
