@@ -13,12 +13,16 @@ const byPath = new Intl.Collator(undefined, { numeric: true });
 
 /** @typedef {{files: File[], skipped: number}} Found */
 
-/** Of files that came out of folders (with their paths), the images, in path order. */
-export function imagesOfFolder(files, pathOf = (file) => file.webkitRelativePath || file.name) {
-  const hidden = (file) => pathOf(file).split("/").some((part) => part.startsWith("."));
-  const images = files.filter((file) => !hidden(file) && IMAGE_NAME.test(file.name));
-  images.sort((a, b) => byPath.compare(pathOf(a), pathOf(b)));
-  return { files: images, skipped: files.length - images.length };
+/**
+ * Of files that came out of folders, each with its path there, the images, in path order.
+ * @param {[string, File][]} found [path, file] pairs
+ * @returns {Found}
+ */
+export function imagesOfFolder(found) {
+  const hidden = (path) => path.split("/").some((part) => part.startsWith("."));
+  const images = found.filter(([path, file]) => !hidden(path) && IMAGE_NAME.test(file.name));
+  images.sort(([a], [b]) => byPath.compare(a, b));
+  return { files: images.map(([, file]) => file), skipped: found.length - images.length };
 }
 
 /**
@@ -35,14 +39,8 @@ export async function filesOfDrop(dataTransfer) {
     if (entry.isDirectory) inFolders.push(...(await filesUnder(entry)));
     else loose.push(await fileOf(entry));
   }
-  const found = imagesOfFolder(inFolders.map(([, file]) => file), pathIn(inFolders));
+  const found = imagesOfFolder(inFolders);
   return { files: [...loose, ...found.files], skipped: found.skipped };
-}
-
-/** A lookup of each file's path in its folder, from [path, file] pairs. */
-function pathIn(pairs) {
-  const paths = new Map(pairs.map(([path, file]) => [file, path]));
-  return (file) => paths.get(file);
 }
 
 /** [path, file] for every file under a directory entry, at any depth. */

@@ -536,7 +536,7 @@ ui.input.addEventListener("change", () => {
   ui.input.value = ""; // so that picking the same file again is noticed
 });
 ui.folderInput.addEventListener("change", () => {
-  addFound(imagesOfFolder([...ui.folderInput.files]));
+  addFound(imagesOfFolder([...ui.folderInput.files].map((file) => [file.webkitRelativePath, file])));
   ui.folderInput.value = "";
 });
 
