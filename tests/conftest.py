@@ -74,6 +74,11 @@ def heic_bytes(image: Image.Image, *, orientation: int = 1, burst: Sequence[Imag
     return buffer.getvalue()
 
 
+def heic_header_only() -> bytes:
+    """The start of an HEIC file (its `ftyp` box) and nothing of an image after it."""
+    return b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64
+
+
 def item_files(item: Any) -> list[str]:
     """The stored names an Item row holds (its upload, results and masks), and the thumbnails (and the original's
     display image) kept of them."""

@@ -10,7 +10,7 @@ from PIL import Image
 
 from removal.cutout import pipeline
 from removal.cutout.decode import decode_image, inspect_image
-from tests.conftest import heic_bytes, photo_bytes
+from tests.conftest import heic_bytes, heic_header_only, photo_bytes
 
 MAX_PIXELS = 50_000_000
 
@@ -78,16 +78,12 @@ def test_a_large_heic_is_refused_before_its_pixels_are_decoded() -> None:
         decode_image(data, max_pixels=1_000_000)
 
 
-def header_only() -> bytes:
-    return b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64
-
-
 def truncated() -> bytes:
     data = heic_bytes(upright_photo())
     return data[: len(data) // 2]
 
 
-@pytest.mark.parametrize("make", [header_only, truncated], ids=["header-only", "truncated"])
+@pytest.mark.parametrize("make", [heic_header_only, truncated], ids=["header-only", "truncated"])
 def test_a_damaged_heic_is_refused_at_upload_with_a_reason(make: Callable[[], bytes]) -> None:
     """libheif checks at open that the file holds every byte its index points to: a cut file fails its header check."""
     with pytest.raises(pipeline.ImageRejected, match="this HEIC/HEIF file cannot be read"):

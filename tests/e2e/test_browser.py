@@ -78,6 +78,18 @@ def downloaded_zip(page: Any) -> zipfile.ZipFile:
     return zipfile.ZipFile(io.BytesIO(Path(download_info.value.path()).read_bytes()))
 
 
+def shown(page: Any, image: Any, source: str) -> tuple[int, int, str]:
+    """Once the browser shows `image` from an address matching `source`: its natural width and height, and its
+    address."""
+    from playwright.sync_api import expect
+
+    image.scroll_into_view_if_needed()
+    expect(image).to_have_attribute("src", re.compile(source))
+    page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle())
+    width, height, src = image.evaluate("img => [img.naturalWidth, img.naturalHeight, img.src]")
+    return width, height, src
+
+
 def expect_done_with_cutouts_shown(page: Any, photos: list[Path]) -> None:
     """Each photo's row finishes, and the browser displays its cutout and its photo as thumbnails."""
     from playwright.sync_api import expect
@@ -86,15 +98,11 @@ def expect_done_with_cutouts_shown(page: Any, photos: list[Path]) -> None:
         row = page.locator(f'.item[data-filename="{photo.name}"]')
         expect(row).to_have_attribute("data-status", "done", timeout=PROCESSING_TIMEOUT_MS)
         # A photo dropped here shows from the browser's own copy; after a reload, from its thumbnail.
-        for shown, source in (
+        for image, source in (
             (".after img", r"/result/thumbnail\?r="),
             (".before img", r"^blob:|/original/thumbnail$"),
         ):
-            image = row.locator(shown)
-            image.scroll_into_view_if_needed()
-            expect(image).to_have_attribute("src", re.compile(source))
-            page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle())
-            width, height, src = image.evaluate("img => [img.naturalWidth, img.naturalHeight, img.src]")
+            width, height, src = shown(page, row.locator(image), source)
             assert 0 < max(width, height) <= (320 if src.startswith("blob:") else 256)
 
 
@@ -454,16 +462,11 @@ def test_a_phone_photo_in_heic_is_cut_out_shown_compared_and_edited(page: Any, t
     expect(row).to_have_attribute("data-status", "done", timeout=PROCESSING_TIMEOUT_MS)
     expect(row.locator(".meta")).to_contain_text("320\N{MULTIPLICATION SIGN}240")
 
-    def shown_size(image: Any, source: str) -> list[int]:
-        expect(image).to_have_attribute("src", re.compile(source))
-        page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=image.element_handle())
-        return list(image.evaluate("img => [img.naturalWidth, img.naturalHeight]"))
-
-    assert shown_size(row.locator(".before img"), r"/original/thumbnail$") == [256, 192]
-    assert shown_size(row.locator(".after img"), r"/result/thumbnail\?r=") == [256, 192]
+    assert shown(page, row.locator(".before img"), r"/original/thumbnail$")[:2] == (256, 192)
+    assert shown(page, row.locator(".after img"), r"/result/thumbnail\?r=")[:2] == (256, 192)
 
     row.locator(".compare-open").click()
-    assert shown_size(page.locator("#compare-before"), r"/original/display$") == [320, 240]
+    assert shown(page, page.locator("#compare-before"), r"/original/display$")[:2] == (320, 240)
     page.keyboard.press("Escape")
     row.locator(".edit-open").click()
     expect(page.locator("#editor")).to_have_attribute("data-ready", "true", timeout=60_000)

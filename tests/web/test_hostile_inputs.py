@@ -20,7 +20,7 @@ from PIL import Image
 
 from removal.models import Item
 from removal.ops.worker import run_ready_jobs
-from tests.conftest import LiveServer, heic_bytes, photo_bytes
+from tests.conftest import LiveServer, heic_bytes, heic_header_only, photo_bytes
 
 
 @dataclass(frozen=True)
@@ -81,10 +81,6 @@ def sixteen_bit_png() -> bytes:
     return encoded(Image.fromarray(grey), "PNG")
 
 
-def fake_heic() -> bytes:
-    return b"\x00\x00\x00\x18ftypheic\x00\x00\x00\x00mif1heic" + b"\x00" * 64
-
-
 JPEG = photo_bytes("astronaut.png", size=(160, 120))
 PNG = encoded(photo((160, 120)), "PNG")
 
@@ -97,7 +93,7 @@ CORPUS = [
     Case("truncated.png", lambda: PNG[: len(PNG) // 2], error="corrupt"),
     Case("bomb.png", png_bomb, error="megapixels"),
     Case("bomb.gif", gif_bomb, error="megapixels"),
-    Case("damaged.heic", fake_heic, error="this HEIC/HEIF file cannot be read"),
+    Case("damaged.heic", heic_header_only, error="this HEIC/HEIF file cannot be read"),
     Case("iphone.heic", lambda: heic_bytes(photo((160, 120)), orientation=6), size=(120, 160)),
     Case("tiny.ppm", lambda: encoded(Image.new("RGB", (4, 4)), "PPM"), error="PPM images are not supported"),
     Case("wide.png", lambda: encoded(Image.new("RGB", (20000, 2), "white"), "PNG"), size=(20000, 2)),
