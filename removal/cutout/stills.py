@@ -213,9 +213,7 @@ def add_shadow(cutout: Image.Image, opacity: int) -> Image.Image:
     reach = max(2, round(max(cutout.size) * 0.02))
     shade = alpha.point(lambda value: value * opacity // 100).filter(ImageFilter.GaussianBlur(reach))
     shadow = Image.new("RGBA", cutout.size, (0, 0, 0, 0))
-    shadow.paste(
-        (0, 0, 0, 255), (reach // 2, reach), shade.crop((0, 0, cutout.width - reach // 2, cutout.height - reach))
-    )
+    shadow.paste((0, 0, 0, 255), (reach // 2, reach), shade)  # clipped at the edges, however thin the image
     shadow.alpha_composite(cutout)
     return shadow
 

@@ -430,6 +430,15 @@ def test_drop_shadow(session: Any) -> None:
     assert shadow_only.any() and np.asarray(shaded.convert("RGB"))[shadow_only].max() < 60  # dark, not coloured
 
 
+def test_drop_shadow_on_an_image_thinner_than_the_shadows_reach(session: Any) -> None:
+    # The shadow reaches 2 % of the longer side: 16 px here, more than the whole height.
+    banner = photo_bytes("rocket.jpg", size=(800, 8))
+    cutout = pipeline.cut_out(
+        banner, session=session, max_pixels=50_000_000, compress_level=1, options=parse(add_shadow="true")
+    )
+    assert Image.open(io.BytesIO(cutout.data)).size == (800, 8)
+
+
 @pytest.mark.parametrize(
     ("params", "named"),
     [

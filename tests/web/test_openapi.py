@@ -171,3 +171,26 @@ def test_api_conforms_to_its_schema(operation: Any, fuzz_target: FuzzTarget) -> 
         )
 
     check()
+
+
+def fuzzed_batches_at_work(target: FuzzTarget) -> int:
+    """How many of the fuzzer's batches still have an item waiting or running."""
+    at_work, url = 0, f"{target.server.url}/api/v1/batches"
+    while url:
+        listed = requests.get(url, headers={"X-Api-Key": target.key}, timeout=30).json()
+        at_work += sum(batch["status"] == "processing" for batch in listed["batches"])
+        url = listed["next"] and f"{target.server.url}/api/v1/batches{listed['next']}"
+    return at_work
+
+
+@pytest.mark.live
+def test_no_job_the_fuzzing_queued_crashed(fuzz_target: FuzzTarget) -> None:
+    """After the fuzzing above (a file's tests run in order, on one worker): every cutout its accepted cases
+    queued, with any options, ended without a crash. A crashed job is no reply's 5xx: the checks above
+    cannot see it."""
+    deadline = time.monotonic() + 120
+    while fuzzed_batches_at_work(fuzz_target) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not fuzzed_batches_at_work(fuzz_target)
+    crashes = [line for line in fuzz_target.server.log().splitlines() if " ERROR removal.services" in line]
+    assert not crashes, fuzz_target.server.log()[-20_000:]
