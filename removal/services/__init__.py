@@ -28,7 +28,13 @@ from removal.services.batches import (
     stored_image_create,
 )
 from removal.services.edits import ItemDeleted, ItemNotEditable, item_mask_revert, item_mask_save
-from removal.services.files import StorageUnavailable, display_filename, storage_chunks, upload_size_error
+from removal.services.files import (
+    StorageUnavailable,
+    display_filename,
+    opened_storage_chunks,
+    storage_chunks,
+    upload_size_error,
+)
 from removal.services.processing import WorkerLost, item_process, items_requeue_stale
 from removal.services.purge import (
     BatchDeleteCounts,
@@ -78,6 +84,7 @@ __all__ = [
     "item_review",
     "item_thumbnail",
     "items_requeue_stale",
+    "opened_storage_chunks",
     "rejected_json",
     "sample_cutout",
     "storage_chunks",

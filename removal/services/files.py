@@ -94,9 +94,24 @@ def display_filename(name: str | None) -> str:
 
 
 def storage_chunks(name: str) -> Iterator[bytes]:
-    """A stored file, read a chunk at a time (for streamed replies and zips)."""
+    """A stored file, opened when first read, then read a chunk at a time (a zip's members, one after another)."""
     source: IO[bytes]
     with default_storage.open(name, "rb") as source:
+        yield from _chunks_of(source)
+
+
+def opened_storage_chunks(name: str) -> tuple[Iterator[bytes], int]:
+    """A stored file opened now, to be read a chunk at a time, and its size (FileNotFoundError if it is gone).
+
+    Open before the reply starts, the file is read whole even if it is deleted or replaced meanwhile
+    (the item removed, an edit saved), instead of the reply breaking off after its headers.
+    """
+    source = default_storage.open(name, "rb")
+    return _chunks_of(source), source.size
+
+
+def _chunks_of(source: IO[bytes]) -> Iterator[bytes]:
+    with source:
         while chunk := source.read(STORAGE_CHUNK_BYTES):
             yield chunk
 

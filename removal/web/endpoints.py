@@ -61,11 +61,13 @@ def stored_file_response(name: str, *, download_name: str, request: HttpRequest)
     as_attachment = is_true(request.GET.get("download", ""))
     if not isinstance(default_storage, FileSystemStorage):
         return HttpResponseRedirect(default_storage.url(name))
-    if not default_storage.exists(name):
-        raise NotFound("the stored file is missing")
+    try:
+        chunks, size = services.opened_storage_chunks(name)
+    except FileNotFoundError:
+        raise NotFound("the stored file is missing") from None
     content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    reply = StreamingHttpResponse(chunks_off_the_event_loop(services.storage_chunks(name)), content_type=content_type)
-    reply["Content-Length"] = str(default_storage.size(name))
+    reply = StreamingHttpResponse(chunks_off_the_event_loop(chunks), content_type=content_type)
+    reply["Content-Length"] = str(size)
     if disposition := content_disposition_header(as_attachment, download_name):
         reply["Content-Disposition"] = disposition
     return reply

@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.utils.crypto import get_random_string
@@ -373,6 +374,21 @@ class TestDelete:
         with zipfile.ZipFile(io.BytesIO(b"".join(api.get(left["zip"])))) as archive:
             assert archive.namelist() == ["a.png", "manifest.json"]
         assert api.get(f"/api/v1/items/{kept}").json()["status"] == "done"
+
+    def test_an_item_removed_while_its_download_starts_is_still_sent_whole(self, api: Any) -> None:
+        batch = create_batch(api, jpeg("a.jpg"))
+        run_ready_jobs()
+        item = Item.objects.get(pk=batch["items"][0]["id"])
+        stored = item.result.read()
+        reply = api.get(f"/api/v1/items/{item.id}/result")  # its headers sent, its body not yet
+        assert api.delete(f"/api/v1/items/{item.id}").status_code == 204
+        assert not default_storage.exists(item.result.name)
+        assert b"".join(reply) == stored and int(reply["Content-Length"]) == len(stored)
+
+    def test_a_stored_file_gone_before_its_download_is_a_404(self, api: Any) -> None:
+        item_id = create_batch(api, jpeg("a.jpg"))["items"][0]["id"]
+        default_storage.delete(Item.objects.get(pk=item_id).source.name)
+        assert json_error(api.get(f"/api/v1/items/{item_id}/original"), 404) == "the stored file is missing"
 
     def test_only_its_owner_can_delete_an_item(self, api: Any, other_user: Any) -> None:
         item_id = create_batch(api, jpeg())["items"][0]["id"]
