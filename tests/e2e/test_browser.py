@@ -273,12 +273,17 @@ def holiday_folder(root: Path) -> Path:
 def drop_folder(page: Any, folder: Path) -> None:
     """Drag a folder from the desktop onto the drop zone: Chromium's own drag and drop (DevTools' Input domain),
     which gives the page the folder's entries as the desktop does."""
+    from playwright.sync_api import expect
+
     session = page.context.new_cdp_session(page)
     box = page.locator("#dropzone").bounding_box()
     at = {"x": box["x"] + box["width"] / 2, "y": box["y"] + box["height"] / 2}
     data = {"items": [], "files": [str(folder)], "dragOperationsMask": 1}
-    for kind in ("dragEnter", "dragOver", "drop"):
+    for kind in ("dragEnter", "dragOver"):
         session.send("Input.dispatchDragEvent", {"type": kind, **at, "data": data})
+    # The drop is taken only once the page has said, in its dragover handler, that it takes one.
+    expect(page.locator("#dropzone")).to_have_class(re.compile(r"\bdragging\b"))
+    session.send("Input.dispatchDragEvent", {"type": "drop", **at, "data": data})
 
 
 @pytest.mark.parametrize("way", ["chosen", "dropped"])
