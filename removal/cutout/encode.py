@@ -25,8 +25,10 @@ class Cutout:
     # How sure the model is that the cutout is right, 0-1 (removal.cutout.confidence): for an
     # animation or a video, its least confident frame; None for a hand-edited mask.
     confidence: float | None = None
-    # The result's thumbnail (removal.cutout.thumbnails), when it was asked for.
+    # The result's thumbnail (removal.cutout.thumbnails), when it was asked for; a still's comes with
+    # the thumbnail of the photo it was cut out of, made from the photo already decoded.
     thumbnail: bytes | None = None
+    original_thumbnail: bytes | None = None
 
 
 def encode_png(image: Image.Image, *, compress_level: int) -> bytes:

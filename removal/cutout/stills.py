@@ -109,13 +109,20 @@ def cut_out_still(
     thumbnail: bool = False,
 ) -> Cutout:
     """A still image cut out in the options' form, with its confidence and its alpha as a PNG (mask_png,
-    encoded on another thread while the colours are composed), and with `thumbnail` its thumbnail."""
+    encoded on another thread while the colours are composed), and with `thumbnail` its thumbnail and the
+    image's (made on another thread while the model runs: no second decode of the photo for the page's card)."""
+    original_small = cores.beside(thumbnails.thumbnail, image) if thumbnail else None
     image, alpha, sure = sized_alpha(image, options, session=session, partner=partner)
     mask_png = cores.beside(encode_png, Image.fromarray(alpha), compress_level=compress_level)
     result = laid_out(
         compose_cutout(image, alpha), options, background, compress_level=compress_level, thumbnail=thumbnail
     )
-    return dataclasses.replace(result, mask_png=mask_png.result(), confidence=sure)
+    return dataclasses.replace(
+        result,
+        mask_png=mask_png.result(),
+        confidence=sure,
+        original_thumbnail=original_small.result() if original_small else None,
+    )
 
 
 def predict_mask(rgb: Image.Image, *, session: Any, quality: str = "fast", partner: Any = None) -> np.ndarray:

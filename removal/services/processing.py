@@ -120,6 +120,7 @@ def item_process(*, item_id: str) -> None:
         with _lease_renewed(item.pk, token):
             cutout = _cut_out(item)
         result_name, mask_name = _cutout_saved(item, cutout, token)
+        original_thumbnail_name = _original_thumbnail_saved(item, cutout)
     except pipeline.ImageRejected as exc:
         _item_finish(item, token, status=Status.FAILED, error=str(exc), input_rejected=True)
         return
@@ -146,7 +147,7 @@ def item_process(*, item_id: str) -> None:
         previous_result=str(item.result.name),
     )
     if not recorded:
-        for name in filter(None, (result_name, thumbnail_name(result_name), mask_name)):
+        for name in filter(None, (result_name, thumbnail_name(result_name), mask_name, original_thumbnail_name)):
             storage_delete_quietly(name)
     elif item.result:
         previous = str(item.previous_result.name)
@@ -173,6 +174,14 @@ def _cutout_saved(item: Item, cutout: pipeline.Cutout, token: str) -> tuple[str,
     if not cutout.mask_png:
         return result_name, ""
     return result_name, default_storage.save(f"{item_prefix(item)}/mask-{token[:8]}.png", ContentFile(cutout.mask_png))
+
+
+def _original_thumbnail_saved(item: Item, cutout: pipeline.Cutout) -> str:
+    """The stored name of the thumbnail of the item's photo, kept now from the one its worker made ("" when
+    none was made, or on an improvement: the photo has had one since its first run)."""
+    if not cutout.original_thumbnail or item.result:
+        return ""
+    return thumbnail_save(str(item.source.name), cutout.original_thumbnail)
 
 
 def options_of(item: Item) -> Options:

@@ -1,8 +1,10 @@
 """Thumbnails of an item's original and result, for the page's cards: stored beside the file they show.
 
 A worker makes a page batch's result thumbnail with the cutout (removal.cutout.thumbnails, while the result
-is encoded); any other (an original, an edited, reused or animated result, an item made before thumbnails)
-is made on its first request and kept. Named after their file, so a result kept to revert to keeps its
+is encoded), and its original's from the photo it has decoded (so a reloaded batch of 12 MP photos, HEIC
+above all, shows its cards without a decode per card); any other (an original asked for before its item was
+processed, an edited, reused or animated result, an item made before thumbnails) is made on its first
+request and kept. Named after their file, so a result kept to revert to keeps its
 thumbnail, and deleting a batch's or an item's folder deletes them.
 
 The original's "display" rendition (at most 2048 pixels a side) is made and kept the same way, for compare

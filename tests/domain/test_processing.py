@@ -256,8 +256,8 @@ def test_expired_purge_deletes_old_work_and_its_files(user: Any, settings: Any) 
     old_files = [old.source.name, old.result.name, old.mask.name]
 
     counts = services.expired_purge(older_than=timezone.now() - timedelta(days=30))
-    # both items shared the old batch: 2 sources + 2 cutouts, their 2 thumbnails + 2 masks
-    assert counts.batches == 1 and counts.files == 8
+    # both items shared the old batch: 2 sources + 2 cutouts, the 4 thumbnails of these + 2 masks
+    assert counts.batches == 1 and counts.files == 10
     assert not any(default_storage.exists(name) for name in old_files)
     assert list(Item.objects.values_list("pk", flat=True)) == [fresh.pk]
     assert default_storage.exists(fresh.source.name)

@@ -14,6 +14,7 @@ from PIL import Image
 
 from removal import services
 from removal.models import Item
+from removal.ops.worker import run_ready_jobs
 from removal.services.thumbnails import thumbnail_name
 from tests.conftest import heic_bytes, photo_bytes
 from tests.web.test_batch_api import create_batch, jpeg, json_error
@@ -35,11 +36,11 @@ def alpha_of(image: Image.Image, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(image.convert("RGBA").getchannel("A").resize(size, Image.Resampling.BOX), dtype=np.float32)
 
 
-def test_a_page_batchs_worker_makes_the_cutouts_thumbnail_and_the_original_is_made_on_request(api: Any) -> None:
+def test_a_page_batchs_worker_makes_the_thumbnails_of_the_cutout_and_of_its_photo(api: Any) -> None:
     item = finished_item(api)
     stored = Item.objects.get(pk=item["id"])
     assert default_storage.exists(thumbnail_name(stored.result.name))  # made with the cutout
-    assert not default_storage.exists(thumbnail_name(stored.source.name))
+    assert default_storage.exists(thumbnail_name(stored.source.name))  # from the photo the worker decoded
     assert item["result_thumbnail"] == f"/api/v1/items/{item['id']}/result/thumbnail"
 
     small = thumbnail(api, item["result_thumbnail"])
@@ -49,7 +50,8 @@ def test_a_page_batchs_worker_makes_the_cutouts_thumbnail_and_the_original_is_ma
     result = Image.open(io.BytesIO(b"".join(api.get(item["result"]))))
     assert np.abs(alpha_of(small, small.size) - alpha_of(result, small.size)).mean() < 3
     assert original.mode == "RGB"
-    assert default_storage.exists(thumbnail_name(stored.source.name))  # kept for the next request
+    photo = Image.open(stored.source).resize(original.size, Image.Resampling.BOX)
+    assert np.abs(np.asarray(original, dtype=np.int16) - np.asarray(photo, dtype=np.int16)).mean() < 6
 
 
 def test_an_edit_shows_in_the_thumbnail_and_a_revert_brings_back_the_models(api: Any) -> None:
@@ -70,6 +72,12 @@ def test_a_queued_item_has_no_result_thumbnail_yet(api: Any) -> None:
     assert item["result_thumbnail"] is None
     assert "no result" in json_error(api.get(f"/api/v1/items/{item['id']}/result/thumbnail"), 404)
     assert thumbnail(api, item["original_thumbnail"]).size == (256, 192)
+
+    run_ready_jobs()  # the worker's thumbnail of the photo finds this one kept, and leaves no second file
+    folder = PurePosixPath(Item.objects.get(pk=item["id"]).source.name).parent
+    result_thumbnail = PurePosixPath(thumbnail_name(Item.objects.get(pk=item["id"]).result.name)).name
+    kept = {name for name in default_storage.listdir(str(folder))[1] if "thumbnail" in name}
+    assert kept == {"source-thumbnail.webp", result_thumbnail}
 
 
 def test_a_reused_result_comes_with_its_thumbnail(api: Any) -> None:
@@ -136,6 +144,7 @@ def test_a_bgremove_call_makes_no_thumbnail(user: Any) -> None:
     item.refresh_from_db()
     assert item.status == "done" and item.batch.kind == "bgremove"
     assert not default_storage.exists(thumbnail_name(item.result.name))
+    assert not default_storage.exists(thumbnail_name(item.source.name))
 
 
 def test_the_thumbnail_is_named_after_its_file() -> None:
