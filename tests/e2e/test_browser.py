@@ -462,12 +462,21 @@ def test_a_phone_photo_in_heic_is_cut_out_shown_compared_and_edited(page: Any, t
     photo = tmp_path / "IMG_0001.HEIC"
     upright = Image.open(io.BytesIO(photo_bytes("coffee.png", size=(320, 240))))
     photo.write_bytes(heic_bytes(upright.transpose(Image.Transpose.ROTATE_90), orientation=6))
-    page.set_input_files("#file-input", [photo])
     row = page.locator('.item[data-filename="IMG_0001.HEIC"]')
+    # The card asks for the photo's thumbnail once the worker has made it with the cutout, not before.
+    asked_when: list[str | None] = []
+
+    def note_status(route: Any) -> None:
+        asked_when.append(row.get_attribute("data-status"))
+        route.continue_()
+
+    page.route("**/original/thumbnail", note_status)
+    page.set_input_files("#file-input", [photo])
     expect(row).to_have_attribute("data-status", "done", timeout=PROCESSING_TIMEOUT_MS)
     expect(row.locator(".meta")).to_contain_text("320\N{MULTIPLICATION SIGN}240")
 
     assert shown(page, row.locator(".before img"), r"/original/thumbnail$")[:2] == (256, 192)
+    assert asked_when == ["done"]
     assert shown(page, row.locator(".after img"), r"/result/thumbnail\?r=")[:2] == (256, 192)
 
     row.locator(".compare-open").click()
