@@ -253,6 +253,7 @@ def _reuse_earlier_result(item: Item, now: Any) -> bool:
         with model_result.open("rb") as result:
             item.result.name = storage_save(f"{item_prefix(item)}/cutout-reused{suffix}", result)
         thumbnail_copy(str(model_result.name), item.result.name)
+        thumbnail_copy(str(earlier.source.name), str(item.source.name))  # the same bytes: the card's photo too
         # An edited item's sha256 is its edit's: the model's result is hashed here.
         result_sha256 = earlier.result_sha256 if not earlier.model_result else stored_sha256(item.result.name)
     except (OSError, BotoCoreError, ClientError, StorageUnavailable):

@@ -2,10 +2,11 @@
 
 A worker makes a page batch's result thumbnail with the cutout (removal.cutout.thumbnails, while the result
 is encoded), and its original's from the photo it has decoded (so a reloaded batch of 12 MP photos, HEIC
-above all, shows its cards without a decode per card); any other (an original asked for before its item was
-processed, an edited, reused or animated result, an item made before thumbnails) is made on its first
-request and kept. Named after their file, so a result kept to revert to keeps its
-thumbnail, and deleting a batch's or an item's folder deletes them.
+above all, shows its cards without a decode per card); a reused result's item gets copies of the earlier
+item's two (thumbnail_copy); any other (an original asked for before its item was processed, an edited or
+animated result, an item made before thumbnails) is made on its first request and kept. Named after their
+file, so a result kept to revert to keeps its thumbnail, and deleting a batch's or an item's folder deletes
+them.
 
 The original's "display" rendition (at most 2048 pixels a side) is made and kept the same way, for compare
 and the editor in a browser that cannot show the upload itself (HEIC, TIFF).

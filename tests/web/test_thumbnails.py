@@ -84,7 +84,9 @@ def test_a_reused_result_comes_with_its_thumbnail(api: Any) -> None:
     finished_item(api)
     (again,) = create_batch(api, jpeg("photo.jpg", size=(320, 240)))["items"]  # the same bytes and options
     assert again["cached"] is True and again["status"] == "done"
-    assert default_storage.exists(thumbnail_name(Item.objects.get(pk=again["id"]).result.name))  # copied
+    reused = Item.objects.get(pk=again["id"])
+    assert default_storage.exists(thumbnail_name(reused.result.name))  # copied
+    assert default_storage.exists(thumbnail_name(reused.source.name))  # the same photo's, copied too
     assert thumbnail(api, again["result_thumbnail"]).size == (256, 192)
 
 
