@@ -166,7 +166,6 @@ function refuse(row, text) {
   showError(row, text);
 }
 
-/** Show an item's state on its row. */
 /**
  * A card's photo: a file dropped here shows from the browser's own copy, unless the browser cannot show it
  * (HEIC, TIFF); then, as after a reload, the server's thumbnail, once the item is processed ("…" until
@@ -185,6 +184,7 @@ function renderOriginal(row, item) {
   if (processed) before.src = item.original_thumbnail ?? item.original;
 }
 
+/** Show an item's state on its row. */
 function renderItem(row, item) {
   row.dataset.itemId = item.id;
   setStatus(row, item.status);
