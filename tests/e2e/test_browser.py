@@ -282,8 +282,10 @@ def drop_folder(page: Any, folder: Path) -> None:
     for kind in ("dragEnter", "dragOver"):
         session.send("Input.dispatchDragEvent", {"type": kind, **at, "data": data})
     # The drop is taken only once the page has said, in its dragover handler, that it takes one.
-    expect(page.locator("#dropzone")).to_have_class(re.compile(r"\bdragging\b"))
+    dragging = re.compile(r"\bdragging\b")
+    expect(page.locator("#dropzone")).to_have_class(dragging)
     session.send("Input.dispatchDragEvent", {"type": "drop", **at, "data": data})
+    expect(page.locator("#dropzone")).not_to_have_class(dragging)  # the page's drop handler has run
 
 
 @pytest.mark.parametrize("way", ["chosen", "dropped"])
