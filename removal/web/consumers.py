@@ -1,17 +1,26 @@
 """Websocket: the owner of a batch follows its items' progress live."""
 
+import contextlib
+import logging
 from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from redis.exceptions import RedisError
 
 from accounts.auth import user_for_websocket
 from removal import events, selectors, serializers
 from removal.errors import NotFound
 from removal.ops import metrics
 
+logger = logging.getLogger(__name__)
+
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
+CLOSE_TRY_AGAIN_LATER = 1013  # the channel layer is gone (Redis down): the page reconnects, as on any other code
+
+# What a channel layer that cannot be reached raises (channels_redis: redis-py's errors; a socket's OSError).
+CHANNEL_LAYER_ERRORS = (RedisError, OSError)
 
 
 class BatchProgressConsumer(AsyncJsonWebsocketConsumer):
@@ -19,6 +28,23 @@ class BatchProgressConsumer(AsyncJsonWebsocketConsumer):
 
     A client that reconnects therefore always starts from the true state.
     """
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        """The consumer's life; a channel layer lost (Redis down) closes the socket with CLOSE_TRY_AGAIN_LATER and
+        one warning, instead of an error in the server. The page reconnects, and its snapshot catches it up."""
+        try:
+            await super().__call__(scope, receive, send)
+        except CHANNEL_LAYER_ERRORS as exc:
+            logger.warning(
+                "live updates on %s stopped: the channel layer is unavailable (%s: %s)",
+                scope.get("path"),
+                type(exc).__name__,
+                exc,
+            )
+            if hasattr(self, "group"):
+                metrics.WEBSOCKET_CONNECTIONS.dec()
+            with contextlib.suppress(OSError, RuntimeError):  # the client may be gone already
+                await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN_LATER})
 
     async def connect(self) -> None:
         user = await database_sync_to_async(user_for_websocket)(self.scope)

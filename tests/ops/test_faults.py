@@ -139,9 +139,10 @@ def test_redis_restart_loses_no_item_and_clients_recover(server_factory: Any) ->
             redis.kill()
             redis.wait()
             # The server drops sockets whose channel layer is gone, so clients know to reconnect.
-            with pytest.raises(ConnectionClosed):
+            with pytest.raises(ConnectionClosed) as closed:
                 while True:
                     socket.recv(timeout=30)
+            assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013  # try again later
         redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)
         time.sleep(0.5)
 
@@ -161,6 +162,8 @@ def test_redis_restart_loses_no_item_and_clients_recover(server_factory: Any) ->
                 pass  # progress flows through the restarted Redis again
             assert event["item"]["filename"] == "late.jpg"
         server.stop()
+        assert "Exception in ASGI application" not in server.log()  # one warning instead
+        assert "the channel layer is unavailable (ConnectionError" in server.log()
     finally:
         redis.kill()
         redis.wait()
