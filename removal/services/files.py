@@ -95,9 +95,7 @@ def display_filename(name: str | None) -> str:
 
 def storage_chunks(name: str) -> Iterator[bytes]:
     """A stored file, opened when first read, then read a chunk at a time (a zip's members, one after another)."""
-    source: IO[bytes]
-    with default_storage.open(name, "rb") as source:
-        yield from _chunks_of(source)
+    yield from _chunks_of(default_storage.open(name, "rb"))
 
 
 def opened_storage_chunks(name: str) -> tuple[Iterator[bytes], int]:

@@ -124,7 +124,8 @@ function addRow(filename) {
   wireCard(row, { onEdit: edit, item: () => state.items.get(row.dataset.itemId), onReviewed: takeItem });
   for (const img of row.querySelectorAll("img")) {
     // Browsers cannot show every format we accept (HEIC, TIFF), nor non-images. A dropped photo's row shown
-    // already goes on to the server's thumbnail now (renderItem), not at the item's next event.
+    // already is rendered again now (renderOriginal: "…", then the server's thumbnail once it is processed),
+    // not at the item's next event.
     img.addEventListener("error", () => {
       img.closest("figure").classList.add("no-preview");
       const item = state.items.get(row.dataset.itemId);
