@@ -291,6 +291,10 @@ HEAP_ARENAS = env.int("HEAP_ARENAS", default=2)
 # Uploads, cutouts, /store images and job records older than this many days are
 # deleted by `manage.py purge_expired` (workers also run it hourly). 0 keeps everything.
 RETENTION_DAYS = env.int("RETENTION_DAYS", default=30)
+# A removed image's files, and the revisions an edit or an improvement replaces, are deleted this many
+# seconds later rather than at once, so that a zip or a download already sending them finishes whole
+# (services.purge.files_delete_later). 0 deletes them as soon as the change is saved.
+DELETED_FILES_KEPT_SECONDS = env.int("DELETED_FILES_KEPT_SECONDS", default=600)
 
 # u2netp-int8: the bundled u2netp quantized at setup (scripts/quantize_model.py), as good as
 # u2netp on the quality guard (docs/quality.md); up to 2.7x as fast (1.6x on a CPU with AVX2 but no VNNI).

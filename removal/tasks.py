@@ -13,3 +13,8 @@ def process_item(item_id: str) -> None:
 @task()
 def deliver_webhook(delivery_id: str) -> None:
     services.webhook_deliver(delivery_id=delivery_id)
+
+
+@task()
+def delete_files(names: list[str], folder: str) -> None:
+    services.files_delete(names=names, folder=folder)

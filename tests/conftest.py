@@ -91,10 +91,26 @@ def item_files(item: Any) -> list[str]:
     return names + [rendition for rendition in renditions if default_storage.exists(rendition)]
 
 
-def half_mask(size: tuple[int, int]) -> bytes:
-    """A hand-edited mask as the editor sends it: an L PNG keeping the left half."""
+def run_deferred_file_deletions() -> int:
+    """Run now the file deletions queued for later (services.purge.files_delete_later), as a worker will once
+    DELETED_FILES_KEPT_SECONDS have passed; how many ran."""
+    from django.utils import timezone
+    from django_tasks_db.models import DBTaskResult
+
+    from removal.ops.worker import run_ready_jobs
+    from removal.services.purge import DELETE_FILES_TASK
+
+    due = DBTaskResult.objects.filter(task_path=DELETE_FILES_TASK, status="READY")
+    count = due.update(run_after=timezone.now())
+    run_ready_jobs()
+    return count
+
+
+def half_mask(size: tuple[int, int], *, keep: str = "left") -> bytes:
+    """A hand-edited mask as the editor sends it: an L PNG keeping the left half (or the right)."""
     mask = Image.new("L", size, 0)
-    mask.paste(255, (0, 0, size[0] // 2, size[1]))
+    left = 0 if keep == "left" else size[0] // 2
+    mask.paste(255, (left, 0, left + size[0] // 2, size[1]))
     buffer = io.BytesIO()
     mask.save(buffer, "PNG")
     return buffer.getvalue()

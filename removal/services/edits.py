@@ -1,6 +1,5 @@
 """Hand edits: a mask drawn on the page becomes the item's newest result; the model's is kept to revert to."""
 
-import functools
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,6 +15,7 @@ from removal.cutout.options import Options
 from removal.models import Item
 from removal.services.files import item_prefix, storage_delete_quietly, storage_save, stored_sha256
 from removal.services.processing import announce_after_commit, background_of
+from removal.services.purge import files_delete_later
 from removal.services.thumbnails import thumbnail_name, thumbnail_save
 
 Status = Item.Status
@@ -157,10 +157,7 @@ def _item_revision_record(item: Item, *, result: str, result_bytes: Any, foregro
                 "reviewed",
             ]
         )
-        if replaced not in (model_result, result):
-            for gone in (replaced, thumbnail_name(replaced)):
-                transaction.on_commit(functools.partial(storage_delete_quietly, gone))
-        if replaced_mask:
-            transaction.on_commit(functools.partial(storage_delete_quietly, replaced_mask))
+        gone = (replaced, thumbnail_name(replaced)) if replaced not in (model_result, result) else ()
+        files_delete_later([*gone, replaced_mask])
         announce_after_commit(current)
     return current

@@ -39,6 +39,7 @@ from removal.cutout.options import Options
 from removal.models import Batch, Item
 from removal.ops import metrics
 from removal.services.files import item_prefix, queued_task, storage_delete_quietly
+from removal.services.purge import files_delete_later
 from removal.services.thumbnails import thumbnail_name, thumbnail_save
 from removal.services.webhooks import notify_if_batch_finished
 
@@ -151,8 +152,7 @@ def item_process(*, item_id: str) -> None:
             storage_delete_quietly(name)
     elif item.result:
         previous = str(item.previous_result.name)
-        for name in filter(None, (previous, previous and thumbnail_name(previous), str(item.mask.name))):
-            storage_delete_quietly(name)
+        files_delete_later([previous, previous and thumbnail_name(previous), str(item.mask.name)])
 
 
 def _attempts(item: Item) -> int:

@@ -1,25 +1,31 @@
 """Purging, files before rows: batches, stored images and finished jobs past their keeping time,
-a batch its owner deletes, and everything of a user whose account is deleted."""
+a batch its owner deletes, and everything of a user whose account is deleted. A removed image's files,
+and the revisions an edit or an improvement replaces, go a while after their rows (files_delete_later)."""
 
 import contextlib
 import dataclasses
+import functools
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import BotoCoreError, ClientError
+from django.conf import settings
 from django.core.files.storage import default_storage
+from django.db import transaction
 from django.db.models import QuerySet
 from django.tasks import TaskResultStatus
+from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from accounts.services import AccountDataNotDeleted
 from removal import events
 from removal.models import Batch, DailyUsage, Item, StoredImage, WebhookDelivery
-from removal.services.files import StorageUnavailable, item_prefix
+from removal.services.files import StorageUnavailable, item_prefix, queued_task
 from removal.services.webhooks import notify_if_batch_finished
 
 if TYPE_CHECKING:
@@ -135,17 +141,47 @@ def batch_delete(*, batch: Batch) -> BatchDeleteCounts:
     return counts
 
 
-def item_delete(*, item: Item) -> int:
-    """Delete one image of a batch at its owner's request, as batch_delete does a batch: its files, its job if it
-    is still waiting, its row; how many files went. The batch's page drops its card, and a batch whose other
-    images are all finished is finished (its webhook sent)."""
+def item_delete(*, item: Item) -> None:
+    """Delete one image of a batch at its owner's request: its row and its job if it is still waiting now, its files
+    (those its row names, and whatever else lies in its folder) a while later, so that a zip already sending them
+    finishes whole (files_delete_later). The batch's page drops its card, and a batch whose other images are all
+    finished is finished (its webhook sent)."""
     item_id, batch, items = item.pk, item.batch, Item.objects.filter(pk=item.pk)
-    names = _files_deleted(_file_names(items, Batch.objects.none()), folder=f"{item_prefix(item)}/", of="the image")
-    _jobs_of(items, WebhookDelivery.objects.none()).filter(status=TaskResultStatus.READY).delete()
-    item.delete()
+    names, folder = _file_names(items, Batch.objects.none()), f"{item_prefix(item)}/"
+    with transaction.atomic():
+        _jobs_of(items, WebhookDelivery.objects.none()).filter(status=TaskResultStatus.READY).delete()
+        item.delete()
+        files_delete_later(names, folder=folder)
     events.item_removed(item_id=item_id, batch=batch)
     notify_if_batch_finished(batch)
-    return len(names)
+
+
+DELETE_FILES_TASK = "removal.tasks.delete_files"
+
+
+def files_delete_later(names: Iterable[str], *, folder: str = "") -> None:
+    """Delete `names`, and with `folder` whatever else lies under it, DELETED_FILES_KEPT_SECONDS from now rather than
+    at once: a zip or a download already sending one of them (a removed image, a replaced revision) finishes whole.
+
+    A job queued in the caller's transaction: gone with a rollback, kept across a restart. At 0 seconds the files
+    go as soon as the transaction commits.
+    """
+    names = sorted(set(filter(None, names)))
+    if not names and not folder:
+        return
+    delay = settings.DELETED_FILES_KEPT_SECONDS
+    if delay <= 0:
+        transaction.on_commit(functools.partial(files_delete, names=names, folder=folder))
+        return
+    job = queued_task(DELETE_FILES_TASK).using(run_after=timezone.now() + timedelta(seconds=delay))
+    job.enqueue(names, folder)
+
+
+def files_delete(*, names: list[str], folder: str) -> None:
+    """files_delete_later's job. A storage failure is logged, not retried: whatever it left lies in its batch's
+    folder, which goes with the batch (its expiry, its owner's deletion, the account's)."""
+    with contextlib.suppress(StorageUnavailable):  # logged by _files_deleted
+        _files_deleted(set(names), folder=folder, of="removed or replaced files")
 
 
 def stored_image_delete(*, image: StoredImage) -> None:
@@ -166,15 +202,17 @@ def _file_names(items: QuerySet[Item], batches: QuerySet[Batch]) -> set[str]:
 
 
 def _files_deleted(names: set[str], *, folder: str, of: str) -> set[str]:
-    """Delete `names` and every file under `folder` (leftovers of interrupted work, old revisions); what went.
+    """Delete `names` and every file under `folder` (leftovers of interrupted work, old revisions), if one is
+    named; what went.
 
     A storage failure raises StorageUnavailable: some files may be gone, and the caller keeps its rows.
     """
-    with _storage_refusal_kept_rows(of=of, where=folder):
-        names = set(filter(None, names | set(_files_under(folder))))
+    with _storage_refusal_kept_rows(of=of, where=folder or ", ".join(sorted(names))):
+        names = set(filter(None, names | set(_files_under(folder) if folder else ())))
         for name in sorted(names):
             default_storage.delete(name)
-    _remove_empty_folders(folder)
+    if folder:
+        _remove_empty_folders(folder)
     return names
 
 

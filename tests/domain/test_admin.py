@@ -12,7 +12,7 @@ from accounts.services import api_key_create
 from removal import services
 from removal.models import Item
 from removal.ops.worker import run_ready_jobs
-from tests.conftest import item_files, make_item, photo_bytes
+from tests.conftest import item_files, make_item, photo_bytes, run_deferred_file_deletions
 
 pytestmark = pytest.mark.django_db
 
@@ -72,6 +72,7 @@ def test_deleting_in_the_admin_takes_the_stored_files_too(admin_client: Client, 
     image = admin_client.post(f"/admin/removal/storedimage/{stored.pk}/delete/", {"post": "yes"})
 
     assert {one.status_code, several.status_code, image.status_code} == {302}
+    assert run_deferred_file_deletions() == 1  # the item's, kept a while as the owner's removal keeps them
     for item in items[:2]:
         assert not Item.objects.filter(pk=item.pk).exists()
         assert not any(default_storage.exists(name) for name in files[item.pk])

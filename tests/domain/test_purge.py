@@ -10,6 +10,7 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.tasks import TaskResultStatus
+from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from removal import events, services
@@ -18,7 +19,7 @@ from removal.errors import NotFound
 from removal.models import Batch, Item, WebhookDelivery
 from removal.ops.worker import run_ready_jobs
 from removal.services import batches, edits, processing
-from tests.conftest import half_mask, item_files, photo_bytes
+from tests.conftest import half_mask, item_files, photo_bytes, run_deferred_file_deletions
 
 pytestmark = pytest.mark.django_db
 
@@ -123,12 +124,43 @@ def test_one_image_goes_with_its_files_and_the_rest_of_its_batch_stays(user: Any
     removed_folder = batch_folder(batch, settings) / str(removed.pk)
     assert removed_folder.exists()
 
-    assert services.item_delete(item=removed) == len(names) >= 4
+    services.item_delete(item=removed)
 
     assert list(batch.items.all()) == [kept]
+    assert len(names) >= 4 and all(default_storage.exists(name) for name in names), "kept for a download under way"
+    assert run_deferred_file_deletions() == 1
     assert not any(default_storage.exists(name) for name in names)
     assert all(default_storage.exists(name) for name in kept_names)
     assert not removed_folder.exists()
+
+
+def test_a_removed_images_files_are_kept_for_the_time_set(user: Any, settings: Any) -> None:
+    settings.DELETED_FILES_KEPT_SECONDS = 900
+    batch = services.batch_create(owner=user)
+    (item,), _ = services.batch_add_files(batch=batch, files=[upload()])
+    run_ready_jobs()
+    names = item_files(Item.objects.get(pk=item.pk))
+
+    services.item_delete(item=Item.objects.get(pk=item.pk))
+
+    job = DBTaskResult.objects.get(status=TaskResultStatus.READY)
+    assert 899 <= (job.run_after - timezone.now()).total_seconds() <= 900
+    assert run_ready_jobs() == 0 and all(default_storage.exists(name) for name in names)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_no_time_kept_a_removed_images_files_go_as_its_removal_commits(user: Any, settings: Any) -> None:
+    settings.DELETED_FILES_KEPT_SECONDS = 0
+    batch = services.batch_create(owner=user)
+    (item,), _ = services.batch_add_files(batch=batch, files=[upload()])
+    run_ready_jobs()
+    names = item_files(Item.objects.get(pk=item.pk))
+
+    services.item_delete(item=Item.objects.get(pk=item.pk))
+
+    assert not DBTaskResult.objects.filter(status=TaskResultStatus.READY).exists()
+    assert names and not any(default_storage.exists(name) for name in names)
+    assert not batch_folder(batch, settings).joinpath(str(item.pk)).exists()
 
 
 def test_removing_the_last_waiting_image_finishes_the_batch(user: Any) -> None:
@@ -198,11 +230,16 @@ def test_an_edit_or_a_look_at_an_image_deleted_meanwhile_is_refused_and_keeps_no
         services.item_delete(item=Item.objects.get(pk=item.pk))
         return locked_current(item)
 
+    again_folder = batch_folder(batch, settings) / str(again.pk)
+    before_the_edit = {path for path in again_folder.rglob("*") if path.is_file()}
     monkeypatch.setattr(edits, "locked_current", deleted_meanwhile)
     with pytest.raises(services.ItemDeleted):
         services.item_mask_save(item=again, mask_png=half_mask((160, 120)))
-    for folder in (item_folder, batch_folder(batch, settings) / str(again.pk)):
-        assert not [path for path in folder.rglob("*") if path.is_file()], folder
+    # The deletion is rolled back with the edit's transaction here, as it would not be in another request:
+    # what counts is that nothing the edit saved is kept, and that the first image's files went.
+    assert {path for path in again_folder.rglob("*") if path.is_file()} <= before_the_edit
+    assert run_deferred_file_deletions() == 1
+    assert not [path for path in item_folder.rglob("*") if path.is_file()]
 
 
 def test_the_retention_purge_leaves_nothing_of_an_old_batch_in_storage(user: Any, settings: Any) -> None:

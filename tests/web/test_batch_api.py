@@ -4,10 +4,12 @@ import hashlib
 import io
 import json
 import zipfile
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import numpy as np
 import pytest
+from asgiref.sync import async_to_sync, sync_to_async
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
@@ -15,9 +17,10 @@ from django.utils.crypto import get_random_string
 from PIL import Image
 
 from accounts.services import api_key_create, api_key_revoke
+from removal import services
 from removal.models import Batch, Item
 from removal.ops.worker import run_ready_jobs
-from tests.conftest import photo_bytes
+from tests.conftest import half_mask, photo_bytes, run_deferred_file_deletions
 
 pytestmark = pytest.mark.django_db
 
@@ -43,6 +46,13 @@ def json_error(reply: Any, status: int) -> str:
     assert body["status"] == status
     assert body["error"]
     return body["error"]
+
+
+async def sent_with(chunks: AsyncIterator[bytes], meanwhile: Callable[[], None]) -> bytes:
+    """A streamed body, with `meanwhile` done once its first chunk is sent."""
+    sent = [await anext(chunks)]
+    await sync_to_async(meanwhile)()
+    return b"".join(sent + [chunk async for chunk in chunks])
 
 
 class TestCreateBatch:
@@ -382,8 +392,29 @@ class TestDelete:
         stored = item.result.read()
         reply = api.get(f"/api/v1/items/{item.id}/result")  # its headers sent, its body not yet
         assert api.delete(f"/api/v1/items/{item.id}").status_code == 204
+        run_deferred_file_deletions()
         assert not default_storage.exists(item.result.name)
         assert b"".join(reply) == stored and int(reply["Content-Length"]) == len(stored)
+
+    def test_a_zip_under_way_is_sent_whole_as_it_began_after_an_item_is_removed_or_edited(self, api: Any) -> None:
+        batch = create_batch(api, jpeg("a.jpg"), jpeg("b.jpg", "coffee.png"), jpeg("c.jpg", "chelsea.png"))
+        run_ready_jobs()
+        _, edited, removed = (Item.objects.get(pk=item["id"]) for item in batch["items"])
+        services.item_mask_save(item=edited, mask_png=half_mask((320, 240)))
+        edited.refresh_from_db()
+        first_edit = edited.result.name
+        as_zipped = {"b.png": edited.result.read(), "c.png": removed.result.read()}
+        download = api.get(f"/api/v1/batches/{batch['id']}/zip").streaming_content  # sent chunk by chunk
+
+        def meanwhile() -> None:
+            services.item_mask_save(item=edited, mask_png=half_mask((320, 240), keep="right"))  # replaces it
+            assert api.delete(f"/api/v1/items/{removed.id}").status_code == 204
+
+        with zipfile.ZipFile(io.BytesIO(async_to_sync(sent_with)(download, meanwhile))) as archive:
+            assert archive.namelist() == ["a.png", "b.png", "c.png", "manifest.json"]
+            assert {name: archive.read(name) for name in as_zipped} == as_zipped
+        assert run_deferred_file_deletions() == 2  # the replaced revision, the removed item
+        assert not default_storage.exists(removed.result.name) and not default_storage.exists(first_edit)
 
     def test_a_stored_file_gone_before_its_download_is_a_404(self, api: Any) -> None:
         item_id = create_batch(api, jpeg("a.jpg"))["items"][0]["id"]

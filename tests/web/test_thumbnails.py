@@ -16,7 +16,7 @@ from removal import services
 from removal.models import Item
 from removal.ops.worker import run_ready_jobs
 from removal.services.thumbnails import thumbnail_name
-from tests.conftest import heic_bytes, photo_bytes
+from tests.conftest import heic_bytes, photo_bytes, run_deferred_file_deletions
 from tests.web.test_batch_api import create_batch, jpeg, json_error
 from tests.web.test_item_mask import finished_item, left_half_mask, png
 
@@ -136,6 +136,8 @@ def test_deleting_the_item_deletes_its_thumbnails(api: Any) -> None:
     names = [thumbnail_name(stored.result.name), thumbnail_name(stored.source.name)]
     assert all(default_storage.exists(name) for name in names)
     assert api.delete(f"/api/v1/items/{item['id']}").status_code == 204
+    assert all(default_storage.exists(name) for name in names), "kept for a download already under way"
+    assert run_deferred_file_deletions() == 1
     assert not any(default_storage.exists(name) for name in names)
 
 
