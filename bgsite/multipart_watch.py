@@ -27,8 +27,12 @@ class DroppedPart:
 
 
 def boundary_of(content_type: str) -> bytes | None:
-    """The boundary of a multipart/form-data Content-Type, or None for any other body."""
-    media_type, params = parse_header_parameters(content_type)
+    """The boundary of a multipart/form-data Content-Type, or None for any other body (and for a header too long to
+    read, which Django answers with a 400)."""
+    try:
+        media_type, params = parse_header_parameters(content_type)
+    except ValueError:  # over django.utils.http.MAX_HEADER_LENGTH
+        return None
     boundary = params.get("boundary", "")
     if media_type != "multipart/form-data" or not boundary:
         return None
@@ -104,7 +108,10 @@ class MultipartWatch:
                 text, readable = value.decode(), True
             except UnicodeDecodeError:
                 text, readable = value.decode("utf-8", errors="replace"), False
-            params = parse_header_parameters(text.strip())[1]
+            try:
+                params = parse_header_parameters(text.strip())[1]
+            except ValueError:  # too long to read; Django's parser refuses the whole body (its part headers: 1 KiB)
+                continue
             filename = params.get("filename", "")
             self.part_name = filename or params.get("name", "")
             if filename and not readable:

@@ -80,3 +80,11 @@ def test_django_test_client_bodies_are_read() -> None:
 @pytest.mark.parametrize("content_type", ["application/json", "multipart/form-data", "text/plain; boundary=x"])
 def test_other_bodies_are_not_watched(content_type: str) -> None:
     assert boundary_of(content_type) is None
+
+
+def test_headers_too_long_to_read_are_passed_over() -> None:
+    """Django reads header parameters up to 10,000 characters (and refuses such a request itself)."""
+    assert boundary_of("multipart/form-data; boundary=XyZ; note=" + "a" * 10_000) is None
+    long_name = b'form-data; name="files"; filename="' + b"a" * 10_000 + b'.jpg"'
+    watch = watched(body([(long_name, b"x"), (b'form-data; name="files"; filename="b.jpg"', b"y" * 1001)]), piece=64)
+    assert watch.dropped == [] and watch.oversized == "b.jpg"

@@ -24,7 +24,7 @@ from removal.cutout.options import QUALITIES, Options
 from removal.errors import NotFound
 from removal.ops import limits
 from removal.web import inputs
-from removal.web.endpoints import api_endpoint, chunks_off_the_event_loop, stored_file_response
+from removal.web.endpoints import api_endpoint, chunks_off_the_event_loop, public_endpoint, stored_file_response
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -229,6 +229,7 @@ def item_review(request: HttpRequest, user: "User", item_id: uuid.UUID) -> HttpR
     return JsonResponse(serializers.serialize_item(item))
 
 
+@public_endpoint("GET", "HEAD")
 @never_cache
 def models(request: HttpRequest) -> HttpResponseBase:
     """The models installed here, usable as the `model` option (no authentication needed), with the

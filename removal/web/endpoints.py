@@ -1,4 +1,5 @@
-"""What the JSON front doors share around a view: the api_endpoint wrapper and stored files sent back.
+"""What the JSON front doors share around a view: the api_endpoint and public_endpoint wrappers, and stored files
+sent back.
 
 Not a view module: api.py and pixlab.py import it, never each other.
 """
@@ -48,6 +49,25 @@ def api_endpoint(*methods: str, reads_counted: bool = True) -> Callable[[ApiView
                 counted = reads_counted or request.method not in SAFE_METHODS
                 rate_headers = limits.check_rate(request, user) if counted else {}
                 return with_headers(view(request, user, *args, **kwargs), rate_headers)
+            except Exception as exc:
+                return pixlab_error(exc)
+
+        return endpoint
+
+    return decorate
+
+
+def public_endpoint(*methods: str) -> Callable[[ApiView], ApiView]:
+    """Allow `methods` on a view that anyone may call (the models, the schema), with errors as JSON replies:
+    another method is the API's 405, not the CSRF check's HTML page."""
+
+    def decorate(view: ApiView) -> ApiView:
+        @csrf_exempt
+        @functools.wraps(view)
+        def endpoint(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
+            try:
+                check_method(request, methods)
+                return view(request, *args, **kwargs)
             except Exception as exc:
                 return pixlab_error(exc)
 

@@ -27,6 +27,7 @@ from django.http import HttpRequest, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.http.response import HttpResponseBase
 from django.urls import reverse
+from django.utils.http import MAX_HEADER_LENGTH
 from django.views import defaults
 
 from accounts.auth import CsrfFailed, NotAuthenticated
@@ -235,9 +236,15 @@ def part_too_large(name: str) -> PayloadTooLarge:
     )
 
 
+CONTENT_TYPE_TOO_LONG = BadRequest(
+    f"the Content-Type header is over {MAX_HEADER_LENGTH:,} characters, too long to read"
+)
+
+
 class BodySizeLimit:
     """ASGI middleware: 413 for a body over max_body_bytes(path), or a multipart part over the per-file
-    limit, without reading the rest of it."""
+    limit, without reading the rest of it; 400 for a Content-Type too long to read (Django's request
+    would fail to be made, a 500)."""
 
     def __init__(self, application: AsgiApp) -> None:
         self.application = application
@@ -251,7 +258,9 @@ class BodySizeLimit:
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
             return await self._refuse(path, send, body_too_large(path))
-        watch = _multipart_watch(headers.get(b"content-type", b""))
+        if len(content_type := headers.get(b"content-type", b"")) > MAX_HEADER_LENGTH:
+            return await self._refuse(path, send, CONTENT_TYPE_TOO_LONG)
+        watch = _multipart_watch(content_type)
         if watch is not None:
             scope = {**scope, DROPPED_PARTS_SCOPE_KEY: watch.dropped}
         received = 0
@@ -283,7 +292,7 @@ class BodySizeLimit:
         if refusal is not None and not started:
             await self._refuse(path, send, refusal)
 
-    async def _refuse(self, path: str, send: Any, error: PayloadTooLarge) -> None:
+    async def _refuse(self, path: str, send: Any, error: ApiError) -> None:
         reply = api_error_reply(path, error) or error.response()
         reply["Connection"] = "close"  # the rest of the body is not read
         headers = [(name.encode("latin1"), value.encode("latin1")) for name, value in reply.items()]

@@ -40,6 +40,7 @@ JSON_MAX_DEPTH = 32
 JSON_TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.S)
 BACKGROUND_FIELDS = ("bg_image", "bg_image_file")  # a background to composite onto, not an image to process
 CALLBACK_URL_MAX_CHARS = 2000
+LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")  # RFC 3986's scheme, then its colon
 
 
@@ -51,8 +52,9 @@ def check_method(request: HttpRequest, methods: tuple[str, ...]) -> None:
         )
 
 
-def request_parameters(request: HttpRequest) -> dict[str, Any]:
-    """Query string, form fields and a JSON object body, merged (later ones win)."""
+def request_parameters(request: HttpRequest, *, binary_field: str = "") -> dict[str, Any]:
+    """Query string, form fields and a JSON object body, merged (later ones win); each text free of what no database
+    column takes (`binary_field`, a field that may carry an image's bytes, excepted)."""
     params: dict[str, Any] = request.GET.dict()
     if request.method == "POST":
         if request.content_type == "application/json":
@@ -61,7 +63,20 @@ def request_parameters(request: HttpRequest) -> dict[str, Any]:
             params.update(QueryDict(_fields_body(request), encoding=request.encoding).dict())
         else:
             params.update(request.POST.dict())
+    for name, value in params.items():
+        if unstorable(name) or (isinstance(value, str) and name != binary_field and unstorable(value)):
+            raise BadRequest(
+                f"the parameter {name!r} holds a character that no parameter may: NUL (\\u0000) or a lone surrogate"
+            )
     return params
+
+
+def unstorable(text: str) -> bool:
+    """Whether `text` holds a NUL (which PostgreSQL's text columns refuse) or a lone UTF-16 surrogate (which UTF-8
+    cannot encode; only a JSON body's escapes such as \\ud800 make one)."""
+    if text.isascii():  # the common case, and a long base64 image's: checked at once
+        return "\x00" in text
+    return "\x00" in text or LONE_SURROGATE.search(text) is not None
 
 
 def _fields_body(request: HttpRequest) -> bytes:

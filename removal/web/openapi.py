@@ -11,6 +11,7 @@ from django.http import HttpRequest, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import cache_control
 
+from removal.web.endpoints import public_endpoint
 from removal.web.inputs import MAX_POSITION
 from removal.web.openapi_schemas import (
     BINARY,
@@ -347,6 +348,7 @@ def document() -> dict[str, Any]:
     }
 
 
+@public_endpoint("GET", "HEAD")
 @cache_control(max_age=300, public=True)
 def schema(request: HttpRequest) -> JsonResponse:
     return JsonResponse(document(), json_dumps_params={"indent": 2})

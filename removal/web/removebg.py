@@ -71,7 +71,8 @@ def _admit(request: HttpRequest) -> tuple[dict[str, Any], Any, dict[str, str]]:
         # Some HTTP libraries send image_file as a part without a filename, which Django keeps as
         # text: decoded as Latin-1 its bytes survive, and every other text field is re-read as UTF-8.
         request.encoding = LOSSLESS
-        params = {name: _text_field(name, value) for name, value in inputs.request_parameters(request).items()}
+        fields = inputs.request_parameters(request, binary_field="image_file")
+        params = {name: _text_field(name, value) for name, value in fields.items()}
         for upload in request.FILES.values():
             if isinstance(upload, UploadedFile):
                 upload.name = _text_field("name", upload.name)

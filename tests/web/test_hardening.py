@@ -142,6 +142,20 @@ def test_any_url_field_gets_no_5xx(api: Client, target: tuple[str, str], url: st
     assert reply.status_code < 500, reply.content[:300]
 
 
+@pytest.mark.django_db
+def test_a_parameter_holding_a_nul_or_a_lone_surrogate_is_a_400_naming_it(api: Client) -> None:
+    """PostgreSQL's text columns refuse NUL, and UTF-8 cannot encode a lone surrogate (a JSON body's \\ud800)."""
+    nul = api.post("/api/v1/batches", {"files": [jpeg()], "callback_url": "https://example.com/\x00"})
+    assert nul.status_code == 400 and "'callback_url'" in error_text("/api/v1/batches", nul)
+    made = api.post("/api/v1/batches", {"files": [jpeg()]}).json()
+    surrogate = json.dumps({"callback_url": "https://example.com/?a=\ud800"})
+    rerun = api.post(f"/api/v1/batches/{made['id']}/rerun", surrogate, content_type="application/json")
+    assert rerun.status_code == 400 and "lone surrogate" in error_text("/api/v1/batches", rerun)
+    removebg = api.post("/v1.0/removebg", {"image_file": jpeg(), "type\x00": "auto"})
+    assert removebg.status_code == 400 and "NUL" in error_text("/v1.0/removebg", removebg)
+    assert Batch.objects.count() == 1
+
+
 # --- 3. Unknown paths and wrong methods: the API's JSON, not HTML --------------------------
 
 
@@ -157,6 +171,8 @@ def test_any_url_field_gets_no_5xx(api: Client, target: tuple[str, str], url: st
         ("post", "/v1.0/account", 405),
         ("put", "/bgremove", 405),
         ("delete", "/api/v1/batches", 405),
+        ("post", "/api/v1/models", 405),
+        ("delete", "/api/schema", 405),
     ],
 )
 def test_unknown_paths_and_wrong_methods_answer_in_the_apis_shape(

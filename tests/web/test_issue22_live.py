@@ -134,6 +134,35 @@ def test_files_the_parser_skips_are_listed_in_rejected(server: LiveServer, key: 
     assert only_unreadable.json()["error"] == "..: '..' is not a file name; give the file a name"
 
 
+@pytest.mark.parametrize("path", ["/healthz", "/api/v1/batches", "/bgremove", "/v1.0/removebg", "/accounts/login/"])
+def test_a_content_type_too_long_to_read_is_a_400(server: LiveServer, key: str, path: str) -> None:
+    """Django reads a header's parameters up to 10,000 characters; its request could not be made."""
+    logged_before = len(server.log())
+    too_long = "multipart/form-data; boundary=XyZ; note=" + "a" * 10_000
+    reply = requests.post(
+        f"{server.url}{path}",
+        data=multipart([(b"a.jpg", b"x")]),
+        headers={"X-Api-Key": key, "Content-Type": too_long},
+        timeout=30,
+    )
+    assert reply.status_code == 400 and "too long to read" in reply.text, reply.text
+    assert "Traceback" not in server.log()[logged_before:], server.log()[logged_before:]
+
+
+@pytest.mark.parametrize("path", ["/api/v1/batches", "/bgremove", "/v1.0/removebg"])
+def test_a_file_name_too_long_to_read_is_a_400(server: LiveServer, key: str, path: str) -> None:
+    """Django reads a part's headers up to 1 KiB."""
+    logged_before = len(server.log())
+    reply = requests.post(
+        f"{server.url}{path}",
+        data=multipart([(b"a" * 100_000 + b".jpg", b"x")]),
+        headers={"X-Api-Key": key, "Content-Type": "multipart/form-data; boundary=XyZ"},
+        timeout=30,
+    )
+    assert reply.status_code == 400 and "header size exceeded" in reply.text, reply.text
+    assert "Traceback" not in server.log()[logged_before:], server.log()[logged_before:]
+
+
 async def send_invalid_utf8(server: LiveServer, key: str, batch_id: str) -> int:
     async with connect(f"{server.ws_url}/ws/batches/{batch_id}?key={key}") as websocket:
         await websocket.recv()  # the snapshot
