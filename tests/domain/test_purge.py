@@ -134,14 +134,19 @@ def test_one_image_goes_with_its_files_and_the_rest_of_its_batch_stays(user: Any
     assert not removed_folder.exists()
 
 
-def test_a_removed_images_files_are_kept_for_the_time_set(user: Any, settings: Any) -> None:
-    settings.DELETED_FILES_KEPT_SECONDS = 900
+def one_image_removed(user: Any) -> tuple[Item, list[str]]:
+    """An image of a new batch, cut out, then removed by its owner; and the files it had."""
     batch = services.batch_create(owner=user)
     (item,), _ = services.batch_add_files(batch=batch, files=[upload()])
     run_ready_jobs()
     names = item_files(Item.objects.get(pk=item.pk))
-
     services.item_delete(item=Item.objects.get(pk=item.pk))
+    return item, names
+
+
+def test_a_removed_images_files_are_kept_for_the_time_set(user: Any, settings: Any) -> None:
+    settings.DELETED_FILES_KEPT_SECONDS = 900
+    _, names = one_image_removed(user)
 
     job = DBTaskResult.objects.get(status=TaskResultStatus.READY)
     assert 899 <= (job.run_after - timezone.now()).total_seconds() <= 900
@@ -151,16 +156,11 @@ def test_a_removed_images_files_are_kept_for_the_time_set(user: Any, settings: A
 @pytest.mark.django_db(transaction=True)
 def test_with_no_time_kept_a_removed_images_files_go_as_its_removal_commits(user: Any, settings: Any) -> None:
     settings.DELETED_FILES_KEPT_SECONDS = 0
-    batch = services.batch_create(owner=user)
-    (item,), _ = services.batch_add_files(batch=batch, files=[upload()])
-    run_ready_jobs()
-    names = item_files(Item.objects.get(pk=item.pk))
-
-    services.item_delete(item=Item.objects.get(pk=item.pk))
+    item, names = one_image_removed(user)
 
     assert not DBTaskResult.objects.filter(status=TaskResultStatus.READY).exists()
     assert names and not any(default_storage.exists(name) for name in names)
-    assert not batch_folder(batch, settings).joinpath(str(item.pk)).exists()
+    assert not batch_folder(item.batch, settings).joinpath(str(item.pk)).exists()
 
 
 def test_removing_the_last_waiting_image_finishes_the_batch(user: Any) -> None:
