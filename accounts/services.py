@@ -73,11 +73,14 @@ def api_key_authenticate(raw_key: str) -> ApiKey:
 
 
 def _split(raw_key: str) -> tuple[str, str]:
-    """'bgs_1a2b3c4d_<secret>' -> ('bgs_1a2b3c4d', '<secret>')."""
+    """'bgs_1a2b3c4d_<secret>' -> ('bgs_1a2b3c4d', '<secret>'); ('', '') for what no key looks like (a prefix
+    other than letters and digits, a NUL that PostgreSQL would refuse, a character outside ASCII)."""
     raw_key = raw_key.strip()
     head = KEY_TYPE + raw_key[len(KEY_TYPE) : len(KEY_TYPE) + PREFIX_CHARS]
     rest = raw_key[len(head) :]
-    if not raw_key.startswith(KEY_TYPE) or not rest.startswith("_"):
+    if not raw_key.isascii() or not raw_key.startswith(KEY_TYPE) or not rest.startswith("_"):
+        return "", ""
+    if not head[len(KEY_TYPE) :].isalnum():
         return "", ""
     return head, rest[1:]
 

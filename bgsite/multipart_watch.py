@@ -10,6 +10,7 @@ characters, or a Content-Disposition header that is not UTF-8.
 """
 
 import html
+import re
 from dataclasses import dataclass
 
 from django.utils.http import parse_header_parameters
@@ -18,6 +19,14 @@ from django.utils.http import parse_header_parameters
 MAX_PART_HEADER_BYTES = 16 * 1024
 # Where BodySizeLimit leaves the watch's `dropped` list in the ASGI scope, for the views.
 DROPPED_PARTS_SCOPE_KEY = "bgsite.dropped_parts"
+
+
+# A file name, plain or RFC 2231's (filename*=charset'language'name), in a header Django could not read.
+FILENAME_IN_HEADER = re.compile(r"""filename\*?=(?:[\w-]*'[\w-]*')?"?([^";]+)""")
+UNREADABLE_HEADER = (
+    "its part's Content-Disposition header cannot be read (too long, or a name in an unknown charset); "
+    "send a shorter name in UTF-8"
+)
 
 
 @dataclass(frozen=True)
@@ -110,7 +119,9 @@ class MultipartWatch:
                 text, readable = value.decode("utf-8", errors="replace"), False
             try:
                 params = parse_header_parameters(text.strip())[1]
-            except ValueError:  # too long to read; Django's parser refuses the whole body (its part headers: 1 KiB)
+            except ValueError:  # Django's parser passes over the header, and so the part
+                if named := FILENAME_IN_HEADER.search(text):
+                    self.dropped.append(DroppedPart(named[1][:100], UNREADABLE_HEADER))
                 continue
             filename = params.get("filename", "")
             self.part_name = filename or params.get("name", "")

@@ -16,5 +16,5 @@ def deliver_webhook(delivery_id: str) -> None:
 
 
 @task()
-def delete_files(names: list[str], folder: str) -> None:
-    services.files_delete(names=names, folder=folder)
+def delete_files(names: list[str], folder: str, attempt: int = 0) -> None:
+    services.files_delete(names=names, folder=folder, attempt=attempt)

@@ -93,17 +93,17 @@ def item_files(item: Any) -> list[str]:
 
 def run_deferred_file_deletions() -> int:
     """Run now the file deletions queued for later (services.purge.files_delete_later), as a worker will once
-    DELETED_FILES_KEPT_SECONDS have passed; how many ran."""
+    DELETED_FILES_KEPT_SECONDS have passed; how many ran through."""
     from django.utils import timezone
     from django_tasks_db.models import DBTaskResult
 
     from removal.ops.worker import run_ready_jobs
     from removal.services.purge import DELETE_FILES_TASK
 
-    due = DBTaskResult.objects.filter(task_path=DELETE_FILES_TASK, status="READY")
-    count = due.update(run_after=timezone.now())
+    due = list(DBTaskResult.objects.filter(task_path=DELETE_FILES_TASK, status="READY").values_list("id", flat=True))
+    DBTaskResult.objects.filter(id__in=due).update(run_after=timezone.now())
     run_ready_jobs()
-    return count
+    return DBTaskResult.objects.filter(id__in=due, status="SUCCESSFUL").count()
 
 
 def half_mask(size: tuple[int, int], *, keep: str = "left") -> bytes:

@@ -3,7 +3,7 @@
 import pytest
 from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 
-from bgsite.multipart_watch import DroppedPart, MultipartWatch, boundary_of
+from bgsite.multipart_watch import UNREADABLE_HEADER, DroppedPart, MultipartWatch, boundary_of
 
 
 def body(parts: list[tuple[bytes, bytes]]) -> bytes:
@@ -87,4 +87,11 @@ def test_headers_too_long_to_read_are_passed_over() -> None:
     assert boundary_of("multipart/form-data; boundary=XyZ; note=" + "a" * 10_000) is None
     long_name = b'form-data; name="files"; filename="' + b"a" * 10_000 + b'.jpg"'
     watch = watched(body([(long_name, b"x"), (b'form-data; name="files"; filename="b.jpg"', b"y" * 1001)]), piece=64)
-    assert watch.dropped == [] and watch.oversized == "b.jpg"
+    assert watch.dropped == [DroppedPart("a" * 100, UNREADABLE_HEADER)] and watch.oversized == "b.jpg"
+
+
+def test_a_file_whose_part_header_cannot_be_read_is_named_as_dropped() -> None:
+    """Django's parser passes over a Content-Disposition it cannot read (here an unknown charset), and the file."""
+    unreadable = b"form-data; name=\"files\"; filename*=bogus''a%20b.jpg"
+    watch = watched(body([(unreadable, b"x"), (b'form-data; name="files"; filename="b.jpg"', b"y")]), piece=7)
+    assert watch.dropped == [DroppedPart("a%20b.jpg", UNREADABLE_HEADER)] and watch.finished

@@ -121,13 +121,18 @@ def parse_bg_color(option: Option, params: Mapping[str, Any], values: dict[str, 
 
 
 def parse_crop_margin(option: Option, params: Mapping[str, Any], values: dict[str, Any], context: ParseContext) -> None:
-    margin = _text(params, "crop_margin", option.default)
+    margin = " ".join(_text(params, "crop_margin", option.default).split())
     if re.fullmatch(option.pattern, margin) is None:
         raise InvalidOption(
-            f"crop_margin: must be pixels like '30' or '30px', or a percentage up to 50%, not {margin!r}"
+            "crop_margin: must be pixels like '30' or '30px', or a percentage up to 50%; one value, or two or four "
+            f"('10px 20px', '10px 20px 10px 5%'), not {margin!r}"
         )
-    values["crop_margin"] = int(margin.rstrip("px%"))
-    values["crop_margin_percent"] = margin.endswith("%")
+    sides = [side if side.endswith(("px", "%")) else f"{side}px" for side in margin.split()]
+    if len(sides) == 1:
+        values["crop_margin"] = int(margin.rstrip("px%"))
+        values["crop_margin_percent"] = margin.endswith("%")
+    else:
+        values["crop_margin_sides"] = tuple(sides * 2 if len(sides) == 2 else sides)
 
 
 def parse_size(option: Option, params: Mapping[str, Any], values: dict[str, Any], context: ParseContext) -> None:
@@ -165,7 +170,7 @@ def parse_alpha_matting(
 
 
 def parse_roi(option: Option, params: Mapping[str, Any], values: dict[str, Any], context: ParseContext) -> None:
-    roi = _text(params, "roi", "").split()
+    roi = ["0px" if value == "0" else value for value in _text(params, "roi", "").split()]  # 0 needs no unit
     if roi and roi != ["0%", "0%", "100%", "100%"]:
         if re.fullmatch(option.pattern, " ".join(roi)) is None:
             raise InvalidOption("roi: must be four values like '10% 10% 90% 90%' or '0px 0px 400px 300px'")
@@ -209,9 +214,9 @@ def background_elsewhere(
 
 
 def parse_color(text: str) -> tuple[int, int, int, int]:
-    """'ff0000', '#ff0000cc', 'f00' or a CSS name -> RGBA."""
+    """'ff0000', '#ff0000cc', 'f00', 'f00c' or a CSS name -> RGBA."""
     candidate = text.strip()
-    if re.fullmatch(r"[0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8}", candidate):
+    if re.fullmatch(r"[0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8}", candidate):
         candidate = "#" + candidate
     try:
         color = ImageColor.getrgb(candidate)

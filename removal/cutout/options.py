@@ -70,6 +70,8 @@ class Options:
     crop: bool = False
     crop_margin: int = 0
     crop_margin_percent: bool = False
+    # Two or four margins (CSS's order: top, right, bottom, left), each "30px" or "10%"; None: crop_margin all round.
+    crop_margin_sides: tuple[str, str, str, str] | None = None
     channels: str = "rgba"
     # None: full size; else (max width, max height) to fit within.
     size_bound: tuple[int, int] | None = None
@@ -111,13 +113,15 @@ class Options:
             return cls()
         known = {field.name for field in fields(cls)}
         values = {name: value for name, value in stored.items() if name in known}
-        for name in ("bg_color", "size_bound", "alpha_matting", "roi", "position"):
+        for name in ("bg_color", "size_bound", "alpha_matting", "roi", "position", "crop_margin_sides"):
             if values.get(name) is not None:
                 values[name] = tuple(values[name])
         return cls(**values)
 
 
+REMOVEBG_DEFAULT_SIZE = "preview"  # remove.bg's own default
 PX_OR_PERCENT = r"[0-9]{1,5}(px|%)"
+MARGIN = "([0-9]{1,4}(px)?|([0-9]|[1-4][0-9]|50)%)"  # one side's crop_margin
 
 
 # In the order they are parsed: format before bg_color (a jpg gets white), scale before position.
@@ -137,10 +141,10 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "bg_color",
-        summary="Hex like ff0000 or #ff0000cc, or a CSS colour name.",
-        doc_values="hex `ff0000`, `#ff0000cc`, `f00`, or a CSS colour name: composites the cutout onto it",
+        summary="Hex like ff0000 or #ff0000cc (or f00, f00c), or a CSS colour name.",
+        doc_values="hex `ff0000`, `#ff0000cc`, `f00`, `f00c`, or a CSS colour name: composites the cutout onto it",
         doc_default="none (transparent)",
-        pattern="#?([0-9a-fA-F]{3}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})|[a-zA-Z]+",
+        pattern="#?([0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})|[a-zA-Z]+",
         parse=parse_bg_color,
         videos=False,
     ),
@@ -156,13 +160,15 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "crop_margin",
-        summary="Pixels (30, 30px) or a percentage up to 50%.",
+        summary="Pixels (30, 30px) or a percentage up to 50%; one value, or two (top and bottom, left and right) "
+        "or four (top, right, bottom, left).",
         doc_values="pixels (`30`, `30px`) or a percentage of the subject's size (`10%`, at most 50%), added as "
-        "transparent margin",
+        "transparent margin; one value for every side, two (`10px 20px`: top and bottom, left and right) or four "
+        "(`10px 20px 10px 5%`: top, right, bottom, left), as remove.bg takes them",
         doc_default="`0`",
-        pattern="[0-9]{1,4}(px)?|([0-9]|[1-4][0-9]|50)%",
+        pattern=f"{MARGIN}|{MARGIN} {MARGIN}|{MARGIN} {MARGIN} {MARGIN} {MARGIN}",
         default="0",
-        sets=("crop_margin", "crop_margin_percent"),
+        sets=("crop_margin", "crop_margin_percent", "crop_margin_sides"),
         animations=False,
         videos=False,
         parse=parse_crop_margin,
@@ -333,7 +339,8 @@ def options_named(params: Mapping[str, Any]) -> tuple[Option, ...]:
 
 
 def removebg_params(params: Mapping[str, Any]) -> dict[str, Any]:
-    """remove.bg's parameters as parse_options takes them: the options it shares, and its default format."""
+    """remove.bg's parameters as parse_options takes them: the options it shares, and its defaults (format `auto`,
+    size `preview`: a client that names no size gets what remove.bg gives it, at most 0.25 megapixels)."""
     shared = {
         name: params[name]
         for option in OPTIONS
@@ -341,7 +348,11 @@ def removebg_params(params: Mapping[str, Any]) -> dict[str, Any]:
         for name in (option.name, *option.params)
         if name in params
     }
-    return {**shared, "format": AUTO_FORMAT if is_blank(params.get("format")) else params["format"]}
+    return {
+        **shared,
+        "format": AUTO_FORMAT if is_blank(params.get("format")) else params["format"],
+        "size": REMOVEBG_DEFAULT_SIZE if is_blank(params.get("size")) else params["size"],
+    }
 
 
 def removebg_refusals(params: Mapping[str, Any]) -> list[str]:

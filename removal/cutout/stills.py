@@ -201,16 +201,17 @@ def crop_to_subject(cutout: Image.Image, options: Options) -> Image.Image:
     box = cutout.getchannel("A").getbbox()
     if box is None:
         return cutout  # nothing found: keep the whole image rather than return nothing
-    left, top, right, bottom = box
-    margin_x = margin_y = options.crop_margin
-    if options.crop_margin_percent:
-        margin_x = round((right - left) * options.crop_margin / 100)
-        margin_y = round((bottom - top) * options.crop_margin / 100)
     subject = cutout.crop(box)
-    if not margin_x and not margin_y:
+    every_side = f"{options.crop_margin}{'%' if options.crop_margin_percent else 'px'}"
+    sides = options.crop_margin_sides or (every_side,) * 4
+    top, right, bottom, left = (
+        round(length * int(side[:-1]) / 100) if side.endswith("%") else int(side.removesuffix("px"))
+        for side, length in zip(sides, (subject.height, subject.width) * 2, strict=True)
+    )
+    if not any((top, right, bottom, left)):
         return subject
-    canvas = Image.new("RGBA", (subject.width + 2 * margin_x, subject.height + 2 * margin_y), (0, 0, 0, 0))
-    canvas.paste(subject, (margin_x, margin_y))
+    canvas = Image.new("RGBA", (subject.width + left + right, subject.height + top + bottom), (0, 0, 0, 0))
+    canvas.paste(subject, (left, top))
     return canvas
 
 

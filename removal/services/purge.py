@@ -173,15 +173,31 @@ def files_delete_later(names: Iterable[str], *, folder: str = "") -> None:
     if delay <= 0:
         transaction.on_commit(functools.partial(files_delete, names=names, folder=folder))
         return
-    job = queued_task(DELETE_FILES_TASK).using(run_after=timezone.now() + timedelta(seconds=delay))
-    job.enqueue(names, folder)
+    _enqueue_files_delete(names, folder, attempt=0, delay_seconds=delay)
 
 
-def files_delete(*, names: list[str], folder: str) -> None:
-    """files_delete_later's job. A storage failure is logged, not retried: whatever it left lies in its batch's
-    folder, which goes with the batch (its expiry, its owner's deletion, the account's)."""
-    with contextlib.suppress(StorageUnavailable):  # logged by _files_deleted
-        _files_deleted(set(names), folder=folder, of="removed or replaced files")
+# A deletion that storage refuses is tried again 5, 10, 20, 40 and 80 minutes later (about 2.5 hours in all).
+FILES_DELETE_ATTEMPTS = 6
+FILES_DELETE_RETRY_SECONDS = 300
+
+
+def files_delete(*, names: list[str], folder: str, attempt: int = 0) -> None:
+    """files_delete_later's job. Storage refusing it, it is queued again, up to FILES_DELETE_ATTEMPTS in all; after
+    that, what it left lies in its batch's folder, and goes with the batch (its expiry, its owner's deletion, the
+    account's)."""
+    try:
+        _files_deleted(set(names), folder=folder, of="removed or replaced files")  # a refusal is logged there
+    except StorageUnavailable:
+        if attempt + 1 >= FILES_DELETE_ATTEMPTS:
+            logger.error("gave up deleting %s after %d tries; they go with their batch", folder or names, attempt + 1)
+            return
+        delay = FILES_DELETE_RETRY_SECONDS * 2**attempt
+        _enqueue_files_delete(names, folder, attempt=attempt + 1, delay_seconds=delay)
+
+
+def _enqueue_files_delete(names: list[str], folder: str, *, attempt: int, delay_seconds: float) -> None:
+    job = queued_task(DELETE_FILES_TASK).using(run_after=timezone.now() + timedelta(seconds=delay_seconds))
+    job.enqueue(names, folder, attempt)
 
 
 def stored_image_delete(*, image: StoredImage) -> None:

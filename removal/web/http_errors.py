@@ -27,7 +27,7 @@ from django.http import HttpRequest, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.http.response import HttpResponseBase
 from django.urls import reverse
-from django.utils.http import MAX_HEADER_LENGTH
+from django.utils.http import MAX_HEADER_LENGTH, parse_header_parameters
 from django.views import defaults
 
 from accounts.auth import CsrfFailed, NotAuthenticated
@@ -236,15 +236,26 @@ def part_too_large(name: str) -> PayloadTooLarge:
     )
 
 
-CONTENT_TYPE_TOO_LONG = BadRequest(
-    f"the Content-Type header is over {MAX_HEADER_LENGTH:,} characters, too long to read"
+CONTENT_TYPE_UNREADABLE = BadRequest(
+    f"the Content-Type header cannot be read (over {MAX_HEADER_LENGTH:,} characters, or a parameter in an unknown "
+    "charset)"
 )
+
+
+def readable_content_type(content_type: bytes) -> bool:
+    """Whether Django can make a request of this Content-Type (every one the client sent, joined by commas as Django
+    joins them); it fails to, a 500, where its parser raises ValueError."""
+    try:
+        parse_header_parameters(content_type.decode("latin-1"))
+    except ValueError:
+        return False
+    return True
 
 
 class BodySizeLimit:
     """ASGI middleware: 413 for a body over max_body_bytes(path), or a multipart part over the per-file
-    limit, without reading the rest of it; 400 for a Content-Type too long to read (Django's request
-    would fail to be made, a 500)."""
+    limit, without reading the rest of it; 400 for a Content-Type Django cannot read (its request would fail to be
+    made, a 500)."""
 
     def __init__(self, application: AsgiApp) -> None:
         self.application = application
@@ -258,8 +269,9 @@ class BodySizeLimit:
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
             return await self._refuse(path, send, body_too_large(path))
-        if len(content_type := headers.get(b"content-type", b"")) > MAX_HEADER_LENGTH:
-            return await self._refuse(path, send, CONTENT_TYPE_TOO_LONG)
+        content_type = b",".join(value for name, value in scope.get("headers", []) if name == b"content-type")
+        if not readable_content_type(content_type):
+            return await self._refuse(path, send, CONTENT_TYPE_UNREADABLE)
         watch = _multipart_watch(content_type)
         if watch is not None:
             scope = {**scope, DROPPED_PARTS_SCOPE_KEY: watch.dropped}

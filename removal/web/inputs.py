@@ -52,9 +52,9 @@ def check_method(request: HttpRequest, methods: tuple[str, ...]) -> None:
         )
 
 
-def request_parameters(request: HttpRequest, *, binary_field: str = "") -> dict[str, Any]:
+def request_parameters(request: HttpRequest, *, binary_fields: tuple[str, ...] = ()) -> dict[str, Any]:
     """Query string, form fields and a JSON object body, merged (later ones win); each text free of what no database
-    column takes (`binary_field`, a field that may carry an image's bytes, excepted)."""
+    column takes (`binary_fields`, fields that may carry an image's bytes, excepted)."""
     params: dict[str, Any] = request.GET.dict()
     if request.method == "POST":
         if request.content_type == "application/json":
@@ -64,7 +64,7 @@ def request_parameters(request: HttpRequest, *, binary_field: str = "") -> dict[
         else:
             params.update(request.POST.dict())
     for name, value in params.items():
-        if unstorable(name) or (isinstance(value, str) and name != binary_field and unstorable(value)):
+        if unstorable(name) or (isinstance(value, str) and name not in binary_fields and unstorable(value)):
             raise BadRequest(
                 f"the parameter {name!r} holds a character that no parameter may: NUL (\\u0000) or a lone surrogate"
             )
@@ -208,6 +208,8 @@ def background_image(request: HttpRequest, params: Any) -> File | None:
     """The `bg_image` to composite onto: an uploaded file, or a URL (also remove.bg's names); None if absent."""
     uploads = [request.FILES.getlist(field)[0] for field in BACKGROUND_FIELDS if field in request.FILES]
     upload: File | None = uploads[0] if uploads else None
+    if upload is None and isinstance(unnamed_part := params.get("bg_image_file"), bytes):  # removebg._text_field
+        upload = ContentFile(unnamed_part, name="background")
     if upload is None:
         field = next((name for name in ("bg_image", "bg_image_url") if params.get(name)), "")
         if not field:

@@ -68,10 +68,10 @@ def _admit(request: HttpRequest) -> tuple[dict[str, Any], Any, dict[str, str]]:
     A JSON or url-encoded body may hold a whole image (image_file_b64): it is read only once the caller is known.
     """
     if request.content_type == "multipart/form-data":
-        # Some HTTP libraries send image_file as a part without a filename, which Django keeps as
+        # Some HTTP libraries send image_file (or bg_image_file) as a part without a filename, which Django keeps as
         # text: decoded as Latin-1 its bytes survive, and every other text field is re-read as UTF-8.
         request.encoding = LOSSLESS
-        fields = inputs.request_parameters(request, binary_field="image_file")
+        fields = inputs.request_parameters(request, binary_fields=UNNAMED_FILE_FIELDS)
         params = {name: _text_field(name, value) for name, value in fields.items()}
         for upload in request.FILES.values():
             if isinstance(upload, UploadedFile):
@@ -113,14 +113,16 @@ def wants_json(accept: str) -> bool:
 
 
 LOSSLESS = "iso-8859-1"  # one character per byte
+UNNAMED_FILE_FIELDS = ("image_file", "bg_image_file")  # parts some clients send without a filename
 
 
 def _text_field(name: str, value: Any) -> Any:
-    """A multipart field read as Latin-1: image_file as the bytes that were sent, others as UTF-8 text."""
+    """A multipart field read as Latin-1: a file sent without a name as the bytes that were sent, others as UTF-8
+    text."""
     if not isinstance(value, str):
         return value
     raw = value.encode(LOSSLESS)
-    return raw if name == "image_file" else raw.decode("utf-8", errors="replace")
+    return raw if name in UNNAMED_FILE_FIELDS else raw.decode("utf-8", errors="replace")
 
 
 def _input_image(request: HttpRequest, params: dict[str, Any]) -> File:

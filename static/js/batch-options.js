@@ -126,7 +126,9 @@ export function showOptions(stored) {
   field.transparent.checked = !options.bg_color;
   if (options.bg_color) field.bgColor.value = hexColor(options.bg_color);
   field.crop.checked = Boolean(options.crop);
-  field.cropMargin.value = `${options.crop_margin ?? declared.crop_margin.default}${options.crop_margin_percent ? "%" : "px"}`;
+  field.cropMargin.value = options.crop_margin_sides
+    ? options.crop_margin_sides.join(" ")
+    : `${options.crop_margin ?? declared.crop_margin.default}${options.crop_margin_percent ? "%" : "px"}`;
   field.mask.checked = options.channels === "alpha";
   if (options.size_bound) {
     field.size.value = "custom";

@@ -44,7 +44,16 @@ def test_authenticate_finds_the_key_and_notes_its_use(user: Any) -> None:
 
 
 @pytest.mark.parametrize(
-    "mangle", [lambda k: k + "x", lambda k: k[:-1], lambda k: k.upper(), lambda k: "", lambda k: "bgs_"]
+    "mangle",
+    [
+        lambda k: k + "x",
+        lambda k: k[:-1],
+        lambda k: k.upper(),
+        lambda k: "",
+        lambda k: "bgs_",
+        lambda k: k[:5] + "\x00" + k[6:],  # PostgreSQL refuses a NUL in the prefix it looks up
+        lambda k: k + "\ud800",  # a JSON body's lone surrogate, which UTF-8 cannot hash
+    ],
 )
 def test_wrong_keys_are_invalid(user: Any, mangle: Any) -> None:
     _, plain = services.api_key_create(user=user, name="k")

@@ -62,6 +62,11 @@ def test_defaults_are_a_full_size_transparent_png() -> None:
         ({"bg_color": "rebeccapurple"}, {"bg_color": (102, 51, 153, 255)}),
         ({"crop": "true", "crop_margin": "10%"}, {"crop": True, "crop_margin": 10, "crop_margin_percent": True}),
         ({"crop": True, "crop_margin": "25px"}, {"crop": True, "crop_margin": 25, "crop_margin_percent": False}),
+        ({"crop_margin": "10px 5%"}, {"crop_margin": 0, "crop_margin_sides": ("10px", "5%", "10px", "5%")}),
+        ({"crop_margin": "1 2px  3% 4"}, {"crop_margin_sides": ("1px", "2px", "3%", "4px")}),
+        ({"bg_color": "f00c"}, {"bg_color": (255, 0, 0, 204)}),
+        ({"roi": "0 0 100% 50%"}, {"roi": ("0px", "0px", "100%", "50%")}),
+        ({"roi": "0 0 100% 100%"}, {"roi": ("0px", "0px", "100%", "100%")}),
         ({"channels": "alpha"}, {"channels": "alpha"}),
         ({"size": "preview"}, {"size_preview": True, "size_max_pixels": None}),
         ({"size": "regular"}, {"size_preview": True}),
@@ -92,6 +97,8 @@ def test_an_option_sent_empty_counts_as_not_sent(name: str) -> None:
         ({"crop": "maybe"}, "crop:"),
         ({"crop_margin": "-5"}, "crop_margin:"),
         ({"crop_margin": "80%"}, "crop_margin:"),
+        ({"crop_margin": "10px 20px 30px"}, "crop_margin:"),
+        ({"crop_margin": "10px 60%"}, "crop_margin:"),
         ({"channels": "rgb"}, "channels:"),
         ({"size": "huge"}, "size:"),
         ({"size": "0x10"}, "size:"),
@@ -143,6 +150,10 @@ def test_crop_to_the_subject_with_a_margin(session: Any) -> None:
     assert cropped.size == (box[2] - box[0], box[3] - box[1])
     assert padded.size == (cropped.width + 40, cropped.height + 40)
     assert np.asarray(padded.getchannel("A"))[:20].max() == 0  # the margin is transparent
+    _, sides = run(session, crop="true", crop_margin="10px 20px 0 50%")  # top, right, bottom, left
+    assert sides.size == (cropped.width + 20 + round(cropped.width / 2), cropped.height + 10)
+    assert np.asarray(sides.getchannel("A"))[:10].max() == 0
+    assert np.asarray(sides.getchannel("A"))[:, : round(cropped.width / 2)].max() == 0
 
 
 @pytest.mark.parametrize(

@@ -18,7 +18,8 @@ from removal.cutout.options import Options
 from removal.errors import NotFound
 from removal.models import Batch, Item, WebhookDelivery
 from removal.ops.worker import run_ready_jobs
-from removal.services import batches, edits, processing
+from removal.services import batches, edits, processing, purge
+from removal.services.files import item_prefix
 from tests.conftest import half_mask, item_files, photo_bytes, run_deferred_file_deletions
 
 pytestmark = pytest.mark.django_db
@@ -161,6 +162,46 @@ def test_with_no_time_kept_a_removed_images_files_go_as_its_removal_commits(user
     assert not DBTaskResult.objects.filter(status=TaskResultStatus.READY).exists()
     assert names and not any(default_storage.exists(name) for name in names)
     assert not batch_folder(item.batch, settings).joinpath(str(item.pk)).exists()
+
+
+def storage_broken(settings: Any) -> tuple[Path, Path]:
+    """Local storage that fails every listing and deletion from now on, as on a dead disk: its folder, and where
+    the files were put aside."""
+    media = Path(settings.MEDIA_ROOT)
+    aside = media.rename(media.with_name("media-aside"))
+    media.write_text("not a directory")
+    return media, aside
+
+
+def test_a_deletion_that_storage_refuses_is_tried_again_later(user: Any, settings: Any, caplog: Any) -> None:
+    item, names = one_image_removed(user)
+    media, aside = storage_broken(settings)
+
+    for attempt in range(1, purge.FILES_DELETE_ATTEMPTS):
+        assert run_deferred_file_deletions() == 1
+        again = DBTaskResult.objects.get(status=TaskResultStatus.READY)
+        assert again.args_kwargs["args"][1:] == [f"{item_prefix(item)}/", attempt]
+        expected = purge.FILES_DELETE_RETRY_SECONDS * 2 ** (attempt - 1)
+        assert expected - 5 <= (again.run_after - timezone.now()).total_seconds() <= expected
+        if attempt == 2:
+            media.unlink()
+            aside.rename(media)
+            assert run_deferred_file_deletions() == 1
+            break
+    assert not DBTaskResult.objects.filter(status=TaskResultStatus.READY).exists()
+    assert not any(default_storage.exists(name) for name in names)
+    assert "could not delete the files of removed or replaced files" in caplog.text
+
+
+def test_a_deletion_storage_keeps_refusing_is_given_up_and_logged(user: Any, settings: Any, caplog: Any) -> None:
+    one_image_removed(user)
+    storage_broken(settings)
+
+    ran = sum(run_deferred_file_deletions() for _ in range(purge.FILES_DELETE_ATTEMPTS + 1))
+
+    assert ran == purge.FILES_DELETE_ATTEMPTS
+    assert not DBTaskResult.objects.filter(status=TaskResultStatus.READY).exists()
+    assert f"after {purge.FILES_DELETE_ATTEMPTS} tries; they go with their batch" in caplog.text
 
 
 def test_removing_the_last_waiting_image_finishes_the_batch(user: Any) -> None:

@@ -75,6 +75,25 @@ def test_the_web_process_gives_each_requests_database_connection_back(server_fac
     assert database_sessions(postgres_url) <= 2  # the requests' connections are closed; the server's own at most
 
 
+def test_a_nul_in_a_key_or_a_parameter_is_a_4xx_on_postgresql(server_factory: Any, postgres_url: str) -> None:
+    """PostgreSQL's text columns refuse NUL (SQLite stores it): a key or a stored parameter holding one was a 500."""
+    web = server_factory(DATABASE_URL=postgres_url, SECRET_KEY="nul-on-postgres")
+    web.start()
+    key = web.create_user("nul")
+    logged_before = len(web.log())
+    nul_key = requests.get(f"{web.url}/api/v1/batches", params={"key": "bgs_\x00abcdefg_x"}, timeout=30)
+    photo = {"files": ("a.jpg", photo_bytes(size=(64, 48)), "image/jpeg")}
+    nul_url = requests.post(
+        f"{web.url}/api/v1/batches",
+        files=photo,
+        data={"callback_url": "https://example.com/\x00"},
+        headers={"X-Api-Key": key},
+        timeout=30,
+    )
+    assert (nul_key.status_code, nul_url.status_code) == (401, 400), (nul_key.text, nul_url.text)
+    assert "Traceback" not in web.log()[logged_before:], web.log()[logged_before:]
+
+
 def test_calls_go_on_after_the_database_drops_every_connection(
     server_factory: Any, postgres_url: str, postgres_admin: Any
 ) -> None:

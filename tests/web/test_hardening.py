@@ -201,7 +201,7 @@ def test_out_of_credits_is_402_insufficient_credits(api: Client, settings: Any) 
     assert account["credits"]["total"] == 0.75
     # remove.bg types free_calls as an integer: whole calls left.
     assert account["api"]["free_calls"] == 0 and isinstance(account["api"]["free_calls"], int)
-    reply = api.post("/v1.0/removebg", {"image_file": jpeg()})
+    reply = api.post("/v1.0/removebg", {"image_file": jpeg(), "size": "full"})
     assert reply.status_code == 402
     assert reply.json()["errors"][0]["code"] == "insufficient_credits"
     assert "0.75 left today, 1 asked" in reply.json()["errors"][0]["title"]
@@ -420,7 +420,7 @@ def test_removebg_format_auto_is_jpeg_without_transparency(
     )
     assert reply.status_code == 200, reply.text
     assert reply.headers["Content-Type"] == f"image/{expected.lower()}"
-    assert reply.headers["X-Credits-Charged"] == "1"
+    assert reply.headers["X-Credits-Charged"] == "0.25"  # no size named: remove.bg's preview
     with Image.open(__import__("io").BytesIO(reply.content)) as image:
         assert image.format == expected
 
@@ -464,3 +464,23 @@ def test_removebg_takes_an_image_file_part_without_a_filename(
     )
     assert bad_format.status_code == 400
     assert bad_format.json()["errors"][0]["title"].endswith("not 'pngé'")  # UTF-8 text fields read as UTF-8
+
+
+@pytest.mark.live
+def test_removebg_takes_a_bg_image_file_part_without_a_filename(embedded_server: LiveServer, key: str) -> None:
+    red = io.BytesIO()
+    Image.new("RGB", (120, 90), (255, 0, 0)).save(red, "JPEG")
+    reply = requests.post(
+        f"{embedded_server.url}/v1.0/removebg",
+        files={
+            "image_file": (None, photo_bytes("chelsea.png", size=(120, 90)), "image/jpeg"),
+            "bg_image_file": (None, red.getvalue(), "image/jpeg"),
+        },
+        data={"format": "png"},
+        headers={"X-Api-Key": key},
+        timeout=60,
+    )
+    assert reply.status_code == 200, reply.text[:300]
+    with Image.open(io.BytesIO(reply.content)) as cutout:
+        red_corner = cutout.convert("RGBA").getpixel((0, 0))
+    assert red_corner[0] > 240 and red_corner[1] < 15 and red_corner[3] == 255, red_corner

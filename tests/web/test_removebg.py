@@ -185,6 +185,22 @@ def test_semitransparency_sent_as_remove_bg_s_default_is_taken(embedded_server: 
     assert response.status_code == 200, response.text
 
 
+def test_a_client_that_names_no_size_gets_remove_bgs_default_preview(embedded_server: LiveServer, key: str) -> None:
+    """remove.bg's default size is preview (at most 0.25 megapixels, 0.25 credits), as clients such as PyPI's
+    remove-bg rely on; rembgpy sends roi=0 0 100% 100% (a unit-less 0) with every call, and remove.bg's npm
+    client crop_margin with two values."""
+    photo = photo_bytes("astronaut.png", size=(1280, 960))
+    unnamed = send_file(embedded_server, key, photo, {"roi": "0 0 100% 100%"})
+    full = send_file(embedded_server, key, photo, {"size": "auto"})
+    margins = send_file(embedded_server, key, photo, {"size": "auto", "crop": "true", "crop_margin": "4px 8px"})
+    assert [reply.status_code for reply in (unnamed, full, margins)] == [200] * 3, unnamed.text
+    assert unnamed.headers["X-Credits-Charged"] == "0.25" and full.headers["X-Credits-Charged"] == "1"
+    with Image.open(io.BytesIO(unnamed.content)) as preview, Image.open(io.BytesIO(full.content)) as whole:
+        assert (preview.size, whole.size) == ((577, 433), (1280, 960))
+    subject = (int(full.headers["X-Foreground-Width"]), int(full.headers["X-Foreground-Height"]))
+    assert (int(margins.headers["X-Width"]), int(margins.headers["X-Height"])) == (subject[0] + 16, subject[1] + 8)
+
+
 @pytest.mark.parametrize("blank", ["", " "])
 def test_a_client_that_sends_every_field_blank_gets_the_defaults(
     embedded_server: LiveServer, key: str, blank: str
