@@ -3,8 +3,8 @@
 Uses django-tasks-db's own job claiming and running; what is added here:
 threads that wake as soon as a job is queued in the same process (instead of
 sleeping out the poll interval), model sessions warmed before the first job, and a reaper
-that re-queues items whose worker died (django-tasks-db alone would leave them
-running forever).
+that re-queues items whose worker died, and the webhook deliveries and file deletions a dead
+worker left running (django-tasks-db alone would leave them running forever).
 """
 
 import logging
@@ -159,6 +159,7 @@ class WorkerPool:
             try:
                 close_old_connections()
                 services.items_requeue_stale()
+                services.jobs_requeue_lost()
                 if settings.RETENTION_DAYS > 0 and time.monotonic() >= next_purge:
                     next_purge = time.monotonic() + PURGE_EVERY_SECONDS
                     counts = services.expired_purge(older_than=timezone.now() - timedelta(days=settings.RETENTION_DAYS))

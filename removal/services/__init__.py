@@ -8,6 +8,7 @@ zips        the batch's zip and its manifest.json, streamed
 webhooks    the signed batch summary POSTed when a batch finishes
 purge       expired batches, stored images and finished jobs, a batch its owner deletes, and a deleted
             user's everything, files first
+jobs        webhook deliveries and file deletions a dead worker left running, queued again
 sample      the first screen's before/after, cut out by this server
 thumbnails  the small WebPs of an item's original and result that the page's cards show, kept beside them
 files       storage writes, names and the upload-size rule the others share
@@ -35,6 +36,7 @@ from removal.services.files import (
     storage_chunks,
     upload_size_error,
 )
+from removal.services.jobs import jobs_requeue_lost
 from removal.services.processing import WorkerLost, item_process, items_requeue_stale
 from removal.services.purge import (
     BatchDeleteCounts,
@@ -86,6 +88,7 @@ __all__ = [
     "item_review",
     "item_thumbnail",
     "items_requeue_stale",
+    "jobs_requeue_lost",
     "opened_storage_chunks",
     "rejected_json",
     "sample_cutout",

@@ -1,0 +1,61 @@
+"""services.jobs: webhook deliveries and file deletions that a dead worker left running are run again."""
+
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
+from django.tasks import TaskResultStatus
+from django.utils import timezone
+from django_tasks_db.models import DBTaskResult
+
+from removal import services
+from removal.ops.worker import claim_next_job, run_ready_jobs
+from removal.services import jobs
+from removal.services.processing import WorkerLost
+from removal.services.purge import DELETE_FILES_TASK, files_delete_later
+from removal.services.webhooks import enqueue_webhook
+from tests.conftest import photo_bytes
+
+pytestmark = pytest.mark.django_db
+
+
+def left_running(started_minutes_ago: float) -> DBTaskResult:
+    """The next job claimed by a worker that then died, `started_minutes_ago`."""
+    DBTaskResult.objects.filter(status=TaskResultStatus.READY).update(run_after=timezone.now())
+    job = claim_next_job("died")
+    assert job is not None and job.status == TaskResultStatus.RUNNING
+    DBTaskResult.objects.filter(pk=job.pk).update(started_at=timezone.now() - timedelta(minutes=started_minutes_ago))
+    return job
+
+
+def test_a_deletion_a_dead_worker_left_running_is_run_again() -> None:
+    names = [default_storage.save(f"users/1/batches/b/i/{name}", ContentFile(b"x")) for name in ("a.png", "b.png")]
+    with transaction.atomic():
+        files_delete_later(names)
+    lost = left_running(started_minutes_ago=11)
+
+    assert services.jobs_requeue_lost() == 1
+
+    lost.refresh_from_db()
+    assert lost.status == TaskResultStatus.FAILED and lost.exception_class_path.endswith(WorkerLost.__qualname__)
+    again = DBTaskResult.objects.get(status=TaskResultStatus.READY)
+    assert (again.task_path, again.args_kwargs) == (DELETE_FILES_TASK, lost.args_kwargs)
+    assert run_ready_jobs() == 1 and not any(default_storage.exists(name) for name in names)
+
+
+def test_a_job_still_within_its_time_and_an_items_cutout_are_left_alone(user: Any) -> None:
+    enqueue_webhook(delivery_id="00000000-0000-0000-0000-000000000000")
+    running = left_running(started_minutes_ago=jobs.LOST_AFTER.total_seconds() / 60 - 1)
+    services.image_submit(owner=user, upload=ContentFile(photo_bytes(size=(64, 48)), name="a.jpg"))
+    DBTaskResult.objects.filter(task_path="removal.tasks.process_item").update(
+        status=TaskResultStatus.RUNNING, started_at=timezone.now() - timedelta(hours=1)
+    )
+
+    assert services.jobs_requeue_lost() == 0
+
+    running.refresh_from_db()
+    assert running.status == TaskResultStatus.RUNNING
+    assert not DBTaskResult.objects.filter(status=TaskResultStatus.READY).exists()
