@@ -36,11 +36,11 @@ class DroppedPart:
 
 
 def boundary_of(content_type: str) -> bytes | None:
-    """The boundary of a multipart/form-data Content-Type, or None for any other body (and for a header too long to
-    read, which Django answers with a 400)."""
+    """The boundary of a multipart/form-data Content-Type, or None for any other body (and for one Django cannot
+    parse: too long, or a parameter in an unknown charset)."""
     try:
         media_type, params = parse_header_parameters(content_type)
-    except ValueError:  # over django.utils.http.MAX_HEADER_LENGTH
+    except ValueError:
         return None
     boundary = params.get("boundary", "")
     if media_type != "multipart/form-data" or not boundary:

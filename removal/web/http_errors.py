@@ -243,8 +243,8 @@ CONTENT_TYPE_UNREADABLE = BadRequest(
 
 
 def readable_content_type(content_type: bytes) -> bool:
-    """Whether Django can make a request of this Content-Type (every one the client sent, joined by commas as Django
-    joins them); it fails to, a 500, where its parser raises ValueError."""
+    """Whether Django can parse this Content-Type (every value the client sent, joined by commas as Django joins
+    them). Where it cannot, Django fails to make the request and answers 500."""
     try:
         parse_header_parameters(content_type.decode("latin-1"))
     except ValueError:
