@@ -163,8 +163,8 @@ OPTIONS: tuple[Option, ...] = (
         summary="Pixels (30, 30px) or a percentage up to 50%; one value, or two (top and bottom, left and right) "
         "or four (top, right, bottom, left).",
         doc_values="pixels (`30`, `30px`) or a percentage of the subject's size (`10%`, at most 50%), added as "
-        "transparent margin; one value for every side, two (`10px 20px`: top and bottom, left and right) or four "
-        "(`10px 20px 10px 5%`: top, right, bottom, left), as remove.bg takes them",
+        "transparent margin, at most 500 pixels a side; one value for every side, two (`10px 20px`: top and bottom, "
+        "left and right) or four (`10px 20px 10px 5%`: top, right, bottom, left), as remove.bg takes them",
         doc_default="`0`",
         pattern=f"{MARGIN}|{MARGIN} {MARGIN}|{MARGIN} {MARGIN} {MARGIN} {MARGIN}",
         default="0",
@@ -222,7 +222,8 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "alpha_matting",
         summary="",
-        doc_values="`true` for finer edges (hair, fur) with rembg's alpha matting; slower. Tune with "
+        doc_values="`true` for finer edges (hair, fur) with rembg's alpha matting; slower (an image over 2 "
+        "megapixels is matted at that size, its alpha scaled back up: memory stays near 1 GB). Tune with "
         "`alpha_matting_foreground_threshold` (0\u2013255, 240), "
         "`alpha_matting_background_threshold` (0\u2013255, 10), `alpha_matting_erode_size` (0\u201340, 10)",
         doc_default="`false`",

@@ -154,6 +154,8 @@ def test_crop_to_the_subject_with_a_margin(session: Any) -> None:
     assert sides.size == (cropped.width + 20 + round(cropped.width / 2), cropped.height + 10)
     assert np.asarray(sides.getchannel("A"))[:10].max() == 0
     assert np.asarray(sides.getchannel("A"))[:, : round(cropped.width / 2)].max() == 0
+    _, capped = run(session, crop="true", crop_margin="9999px 0")  # at most 500 px a side, as remove.bg
+    assert capped.size == (cropped.width, cropped.height + 1000)
 
 
 @pytest.mark.parametrize(
@@ -402,6 +404,16 @@ def test_alpha_matting_refines_edges(session: Any) -> None:
     assert matted_alpha[:20, :20].max() < 10 and matted_alpha[120:180, 170:230].mean() > 200
     with pytest.raises(InvalidOption, match="alpha_matting_foreground_threshold: must be a whole number from 0 to 255"):
         parse(alpha_matting="1", alpha_matting_foreground_threshold="300")
+
+
+def test_alpha_matting_of_a_large_image_works_at_a_bounded_size(session: Any, monkeypatch: Any) -> None:
+    """Matting takes about 0.5 GB per megapixel (12 MP: 6.9 GB); above MATTING_MAX_PIXELS it runs on a smaller copy."""
+    _, whole = run(session, alpha_matting="true", alpha_matting_erode_size="5")
+    monkeypatch.setattr(stills, "MATTING_MAX_PIXELS", whole.width * whole.height // 4)
+    _, halved = run(session, alpha_matting="true", alpha_matting_erode_size="5")
+    whole_alpha, halved_alpha = np.asarray(whole.getchannel("A")), np.asarray(halved.getchannel("A"))
+    assert halved.size == whole.size and not np.array_equal(whole_alpha, halved_alpha)
+    assert np.mean(np.abs(whole_alpha.astype(int) - halved_alpha)) < 6  # the same matte, at half the resolution
 
 
 def test_roi_scale_and_position(session: Any) -> None:
