@@ -36,12 +36,9 @@ class DroppedPart:
 
 
 def boundary_of(content_type: str) -> bytes | None:
-    """The boundary of a multipart/form-data Content-Type, or None for any other body (and for one Django cannot
-    parse: too long, or a parameter in an unknown charset)."""
-    try:
-        media_type, params = parse_header_parameters(content_type)
-    except ValueError:
-        return None
+    """The boundary of a multipart/form-data Content-Type, or None for any other body; ValueError for a Content-Type
+    Django cannot parse (too long, or a parameter in an unknown charset), which it fails to make a request of."""
+    media_type, params = parse_header_parameters(content_type)
     boundary = params.get("boundary", "")
     if media_type != "multipart/form-data" or not boundary:
         return None

@@ -27,7 +27,7 @@ from django.http import HttpRequest, JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.http.response import HttpResponseBase
 from django.urls import reverse
-from django.utils.http import MAX_HEADER_LENGTH, parse_header_parameters
+from django.utils.http import MAX_HEADER_LENGTH
 from django.views import defaults
 
 from accounts.auth import CsrfFailed, NotAuthenticated
@@ -222,6 +222,7 @@ def server_error(request: HttpRequest, **kwargs: Any) -> HttpResponseBase:
 
 
 def _multipart_watch(content_type: bytes) -> MultipartWatch | None:
+    """A watch of a multipart body, None for another; ValueError for a Content-Type Django cannot parse."""
     boundary = boundary_of(content_type.decode("latin-1"))
     return MultipartWatch(boundary, max_part_bytes=settings.MAX_UPLOAD_BYTES) if boundary else None
 
@@ -242,16 +243,6 @@ CONTENT_TYPE_UNREADABLE = BadRequest(
 )
 
 
-def readable_content_type(content_type: bytes) -> bool:
-    """Whether Django can parse this Content-Type (every value the client sent, joined by commas as Django joins
-    them). Where it cannot, Django fails to make the request and answers 500."""
-    try:
-        parse_header_parameters(content_type.decode("latin-1"))
-    except ValueError:
-        return False
-    return True
-
-
 class BodySizeLimit:
     """ASGI middleware: 413 for a body over max_body_bytes(path), or a multipart part over the per-file
     limit, without reading the rest of it; 400 for a Content-Type Django cannot read (its request would fail to be
@@ -269,10 +260,13 @@ class BodySizeLimit:
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
             return await self._refuse(path, send, body_too_large(path))
+        # Every Content-Type the client sent, joined by commas as Django joins them; one Django cannot parse would
+        # fail the making of its request (a 500).
         content_type = b",".join(value for name, value in scope.get("headers", []) if name == b"content-type")
-        if not readable_content_type(content_type):
+        try:
+            watch = _multipart_watch(content_type)
+        except ValueError:
             return await self._refuse(path, send, CONTENT_TYPE_UNREADABLE)
-        watch = _multipart_watch(content_type)
         if watch is not None:
             scope = {**scope, DROPPED_PARTS_SCOPE_KEY: watch.dropped}
         received = 0
