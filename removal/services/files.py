@@ -3,6 +3,7 @@
 import hashlib
 import logging
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import PurePosixPath
 from typing import IO, Any
 
@@ -10,6 +11,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.tasks import Task
+from django.utils import timezone
 from django.utils.module_loading import import_string
 
 from removal.cutout import pipeline
@@ -114,8 +116,9 @@ def _chunks_of(source: IO[bytes]) -> Iterator[bytes]:
             yield chunk
 
 
-def queued_task(path: str) -> Task:
-    """The django.tasks task at `path`, the name its queued jobs are stored under.
+def queued_task(path: str, *, delay_seconds: float = 0) -> Task:
+    """The django.tasks task at `path`, the name its queued jobs are stored under; with `delay_seconds`, its jobs
+    wait that long before a worker may take them.
 
     tasks.py imports the services it wraps, so the services look their tasks up by
     that stored name instead of importing tasks.py back.
@@ -123,4 +126,4 @@ def queued_task(path: str) -> Task:
     found = import_string(path)
     if not isinstance(found, Task):
         raise TypeError(f"{path} is not a task")
-    return found
+    return found.using(run_after=timezone.now() + timedelta(seconds=delay_seconds)) if delay_seconds else found

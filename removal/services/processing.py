@@ -72,9 +72,8 @@ def job_priority(kind: str, *, waiting_ahead: int) -> int:
 
 
 def enqueue_processing(item_id: uuid.UUID, *, kind: str, waiting_ahead: int, delay_seconds: float = 0) -> uuid.UUID:
-    job = queued_task(PROCESS_ITEM_TASK).using(priority=job_priority(kind, waiting_ahead=waiting_ahead))
-    if delay_seconds:
-        job = job.using(run_after=timezone.now() + timedelta(seconds=delay_seconds))
+    job = queued_task(PROCESS_ITEM_TASK, delay_seconds=delay_seconds)
+    job = job.using(priority=job_priority(kind, waiting_ahead=waiting_ahead))
     return uuid.UUID(str(job.enqueue(str(item_id)).id))
 
 

@@ -9,7 +9,6 @@ import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -19,7 +18,6 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import QuerySet
 from django.tasks import TaskResultStatus
-from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from accounts.services import AccountDataNotDeleted
@@ -173,7 +171,7 @@ def files_delete_later(names: Iterable[str], *, folder: str = "") -> None:
     if delay <= 0:
         transaction.on_commit(functools.partial(files_delete, names=names, folder=folder))
         return
-    _enqueue_files_delete(names, folder, attempt=0, delay_seconds=delay)
+    queued_task(DELETE_FILES_TASK, delay_seconds=delay).enqueue(names, folder, 0)
 
 
 # A deletion that storage refuses is tried again 5, 10, 20, 40 and 80 minutes later (about 2.5 hours in all).
@@ -192,12 +190,7 @@ def files_delete(*, names: list[str], folder: str, attempt: int = 0) -> None:
             logger.error("gave up deleting %s after %d tries; they go with their batch", folder or names, attempt + 1)
             return
         delay = FILES_DELETE_RETRY_SECONDS * 2**attempt
-        _enqueue_files_delete(names, folder, attempt=attempt + 1, delay_seconds=delay)
-
-
-def _enqueue_files_delete(names: list[str], folder: str, *, attempt: int, delay_seconds: float) -> None:
-    job = queued_task(DELETE_FILES_TASK).using(run_after=timezone.now() + timedelta(seconds=delay_seconds))
-    job.enqueue(names, folder, attempt)
+        queued_task(DELETE_FILES_TASK, delay_seconds=delay).enqueue(names, folder, attempt + 1)
 
 
 def stored_image_delete(*, image: StoredImage) -> None:

@@ -5,7 +5,6 @@ import hmac
 import json
 import time
 import uuid
-from datetime import timedelta
 
 import requests
 from django.conf import settings
@@ -45,10 +44,7 @@ DELIVER_WEBHOOK_TASK = "removal.tasks.deliver_webhook"
 
 
 def enqueue_webhook(delivery_id: uuid.UUID, *, delay_seconds: float = 0) -> None:
-    job = queued_task(DELIVER_WEBHOOK_TASK)
-    if delay_seconds:
-        job = job.using(run_after=timezone.now() + timedelta(seconds=delay_seconds))
-    job.enqueue(str(delivery_id))
+    queued_task(DELIVER_WEBHOOK_TASK, delay_seconds=delay_seconds).enqueue(str(delivery_id))
 
 
 def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
