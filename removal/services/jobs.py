@@ -16,7 +16,7 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from removal.services.files import queued_task
-from removal.services.processing import WorkerLost
+from removal.services.processing import lost_job_failed
 from removal.services.purge import DELETE_FILES_TASK
 from removal.services.webhooks import DELIVER_WEBHOOK_TASK
 
@@ -35,13 +35,8 @@ def jobs_requeue_lost() -> int:
     requeued = 0
     for job in lost[:500]:
         with transaction.atomic():
-            if not DBTaskResult.objects.filter(pk=job.pk, status=TaskResultStatus.RUNNING).update(
-                status=TaskResultStatus.FAILED,
-                finished_at=now,
-                exception_class_path=f"{WorkerLost.__module__}.{WorkerLost.__qualname__}",
-                traceback="the worker running this job stopped; it was queued again",
-            ):
-                continue  # finished meanwhile, or another reaper took it
+            if not lost_job_failed(job.pk, now=now, then="it was queued again"):
+                continue
             arguments = job.args_kwargs
             queued_task(job.task_path).using(priority=job.priority).enqueue(*arguments["args"], **arguments["kwargs"])
         logger.warning("re-queued job %s (%s): its worker stopped", job.pk, job.task_path)

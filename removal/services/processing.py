@@ -50,9 +50,22 @@ Status = Item.Status
 class WorkerLost(Exception):
     """Recorded on a job whose worker stopped (died, or lost its lease) before finishing it.
 
-    Never raised: items_requeue_stale writes its path on the abandoned django-tasks-db
-    row, where a job that really failed would carry its own exception's.
+    Never raised: items_requeue_stale and jobs.jobs_requeue_lost write its path on the abandoned django-tasks-db
+    row (lost_job_failed), where a job that really failed would carry its own exception's.
     """
+
+
+def lost_job_failed(job_id: Any, *, now: Any, then: str) -> bool:
+    """Mark the job `job_id`, which django-tasks-db would show running forever, failed with WorkerLost, its
+    traceback saying what was done `then`; False if it is not running (it finished, or another reaper took it)."""
+    return bool(
+        DBTaskResult.objects.filter(pk=job_id, status=TaskResultStatus.RUNNING).update(
+            status=TaskResultStatus.FAILED,
+            finished_at=now,
+            exception_class_path=f"{WorkerLost.__module__}.{WorkerLost.__qualname__}",
+            traceback=f"the worker running this job stopped; {then}",
+        )
+    )
 
 
 PROCESS_ITEM_TASK = "removal.tasks.process_item"
@@ -327,13 +340,7 @@ def items_requeue_stale() -> int:
             ahead = selectors.queued_count(owner_id) - 1  # the others queued, this one counted since the update above
             Item.objects.filter(pk=item_id).update(task_id=enqueue_processing(item_id, kind=kind, waiting_ahead=ahead))
             if old_task_id is not None:
-                # django-tasks-db would show the dead worker's job as running forever.
-                DBTaskResult.objects.filter(pk=old_task_id, status=TaskResultStatus.RUNNING).update(
-                    status=TaskResultStatus.FAILED,
-                    finished_at=now,
-                    exception_class_path=f"{WorkerLost.__module__}.{WorkerLost.__qualname__}",
-                    traceback="the worker running this job stopped; the item was queued again",
-                )
+                lost_job_failed(old_task_id, now=now, then="the item was queued again")
         logger.warning("re-queued item %s: its worker stopped", item_id)
         transaction.on_commit(functools.partial(events.item_changed, item_id=item_id))
         requeued += 1
