@@ -285,15 +285,11 @@ ITEM_MAX_ATTEMPTS = env.int("ITEM_MAX_ATTEMPTS", default=3)
 # (glibc's malloc_trim; removal.ops.heap): without it a server's resident memory climbs with the
 # calls it has served (docs/benchmarks.md#back-pressure). 0: never.
 HEAP_TRIM_SECONDS = env.float("HEAP_TRIM_SECONDS", default=10)
-# At most this many malloc arenas for the threads a web or worker process starts (glibc's default, 0,
-# is 8 per core): the request threads then reuse each other's freed memory (removal.ops.heap).
+# At most this many malloc arenas for a process's threads (glibc's 0: 8 per core), to reuse freed memory (ops.heap).
 HEAP_ARENAS = env.int("HEAP_ARENAS", default=2)
-# Uploads, cutouts, /store images and job records older than this many days are
-# deleted by `manage.py purge_expired` (workers also run it hourly). 0 keeps everything.
+# Days uploads, cutouts, /store images and job records are kept (purge_expired, hourly in workers); 0: for ever.
 RETENTION_DAYS = env.int("RETENTION_DAYS", default=30)
-# A removed image's files, and the revisions an edit or an improvement replaces, are deleted this many
-# seconds later rather than at once, so that a zip or a download already sending them finishes whole
-# (services.purge.files_delete_later). 0 deletes them as soon as the change is saved.
+# Seconds a removed image's files and replaced revisions stay for downloads under way (files_delete_later); 0: none.
 DELETED_FILES_KEPT_SECONDS = env.int("DELETED_FILES_KEPT_SECONDS", default=600)
 
 # u2netp-int8: the bundled u2netp quantized at setup (scripts/quantize_model.py), as good as
