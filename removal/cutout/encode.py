@@ -3,6 +3,7 @@
 import io
 import zipfile
 from dataclasses import dataclass
+from typing import IO
 
 from PIL import Image
 
@@ -11,7 +12,7 @@ from removal.cutout import png
 
 @dataclass(frozen=True)
 class Cutout:
-    data: bytes
+    data: bytes  # the result; b"" when it is in `file`
     width: int
     height: int
     mime_type: str
@@ -29,6 +30,15 @@ class Cutout:
     # the thumbnail of the photo it was cut out of, made from the photo already decoded.
     thumbnail: bytes | None = None
     original_thumbnail: bytes | None = None
+    # A result too large to hold in memory (a video's zip): a temporary file that closing deletes.
+    file: IO[bytes] | None = None
+
+    def body(self) -> IO[bytes]:
+        """The result as a file at its start, to close after use: `file`, or `data` in memory."""
+        if self.file is None:
+            return io.BytesIO(self.data)
+        self.file.seek(0)
+        return self.file
 
 
 def encode_png(image: Image.Image, *, compress_level: int) -> bytes:

@@ -4,13 +4,12 @@ ffmpeg comes from the imageio-ffmpeg wheel (no system package needed). No
 Django here, like removal.cutout.pipeline, which calls cut_out for video inputs.
 """
 
-import io
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import imageio_ffmpeg
 from PIL import Image
@@ -88,39 +87,71 @@ def cut_out_video(
     max_frames: int,
     on_frame: Callable[[int, int], None] | None = None,
     expected_frames: int = 0,
-) -> bytes:
-    """A zip with frames/00001.png… (each frame's RGBA cutout) and cutout.webm (VP9 with alpha)."""
-    archive_buffer = io.BytesIO()
-    with tempfile.TemporaryDirectory() as folder, zipfile.ZipFile(archive_buffer, "w") as archive:
-        webm = Path(folder) / "cutout.webm"
-        writer = None
-        for count, (frame, fps) in enumerate(frames(data), start=1):
-            if count > max_frames:
-                raise VideoRejected(f"the video has more than {max_frames} frames")
-            cutout = cut_frame(frame).convert("RGBA")
-            png = io.BytesIO()
-            cutout.save(png, "PNG", compress_level=1)
-            archive.writestr(f"frames/{count:05d}.png", png.getvalue())
-            if writer is None:
-                writer = imageio_ffmpeg.write_frames(
-                    str(webm),
-                    cutout.size,
-                    pix_fmt_in="rgba",
-                    pix_fmt_out="yuva420p",
-                    fps=fps,
-                    codec="libvpx-vp9",
-                    macro_block_size=1,
-                    output_params=["-auto-alt-ref", "0", "-b:v", "0", "-crf", "32"],
-                )
-                writer.send(None)
-            writer.send(cutout.tobytes())
-            if on_frame is not None:
-                on_frame(count, max(count, expected_frames))
+) -> IO[bytes]:
+    """A zip with frames/00001.png… (each frame's RGBA cutout) and cutout.webm (VP9 with alpha), in a
+    temporary file that closing deletes: 300 frames of 4K make a zip of about a gigabyte."""
+    archive_file = tempfile.TemporaryFile()  # noqa: SIM115 (the caller closes it; closed here on failure)
+    try:
+        with tempfile.TemporaryDirectory() as folder, zipfile.ZipFile(archive_file, "w") as archive:
+            webm = Path(folder) / "cutout.webm"
+            _frames_written(
+                data,
+                archive,
+                webm,
+                cut_frame=cut_frame,
+                max_frames=max_frames,
+                on_frame=on_frame,
+                expected_frames=expected_frames,
+            )
+            archive.write(webm, "cutout.webm")
+    except BaseException:
+        archive_file.close()
+        raise
+    archive_file.seek(0)
+    return archive_file
+
+
+def _frames_written(
+    data: bytes,
+    archive: zipfile.ZipFile,
+    webm: Path,
+    *,
+    cut_frame: Callable[[Image.Image], Image.Image],
+    max_frames: int,
+    on_frame: Callable[[int, int], None] | None,
+    expected_frames: int,
+) -> None:
+    """Each frame's cutout into `archive` as a PNG and into `webm` as a VP9 frame with alpha."""
+    writer = None
+    for count, (frame, fps) in enumerate(frames(data), start=1):
+        if count > max_frames:
+            raise VideoRejected(f"the video has more than {max_frames} frames")
+        cutout = cut_frame(frame).convert("RGBA")
+        with archive.open(f"frames/{count:05d}.png", "w") as member:
+            cutout.save(member, "PNG", compress_level=1)
         if writer is None:
-            raise VideoRejected("the video has no frames")
-        writer.close()
-        archive.write(webm, "cutout.webm")
-    return archive_buffer.getvalue()
+            writer = _webm_writer(webm, cutout.size, fps)
+        writer.send(cutout.tobytes())
+        if on_frame is not None:
+            on_frame(count, max(count, expected_frames))
+    if writer is None:
+        raise VideoRejected("the video has no frames")
+    writer.close()
+
+
+def _webm_writer(webm: Path, size: tuple[int, int], fps: float) -> Any:
+    writer = imageio_ffmpeg.write_frames(
+        str(webm),
+        size,
+        pix_fmt_in="rgba",
+        pix_fmt_out="yuva420p",
+        fps=fps,
+        codec="libvpx-vp9",
+        macro_block_size=1,
+        output_params=["-auto-alt-ref", "0", "-b:v", "0", "-crf", "32"],
+    )
+    writer.send(None)
+    return writer
 
 
 def cut_out(
@@ -142,15 +173,16 @@ def cut_out(
         return cutout
 
     try:
-        archive = cut_out_video(data, cut_frame=cut_frame, max_frames=max_frames, on_frame=on_frame)
+        archive_file = cut_out_video(data, cut_frame=cut_frame, max_frames=max_frames, on_frame=on_frame)
     except VideoRejected as exc:
         raise ImageRejected(str(exc)) from None
-    with zipfile.ZipFile(io.BytesIO(archive)) as listing:
+    with zipfile.ZipFile(archive_file) as listing:  # leaves archive_file open
         frame_names = [name for name in listing.namelist() if name.startswith("frames/")]
         with Image.open(listing.open(frame_names[0])) as first:
             size = first.size
     return Cutout(
-        data=archive,
+        data=b"",
+        file=archive_file,
         width=size[0],
         height=size[1],
         mime_type="application/zip",

@@ -22,10 +22,10 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import timedelta
-from typing import Any
+from typing import Any, NamedTuple
 
 from django.conf import settings
-from django.core.files.base import ContentFile
+from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
@@ -132,7 +132,7 @@ def item_process(*, item_id: str) -> None:
     try:
         with _lease_renewed(item.pk, token):
             cutout = _cut_out(item)
-        result_name, mask_name = _cutout_saved(item, cutout, token)
+        saved = _cutout_saved(item, cutout, token)
         original_thumbnail_name = _original_thumbnail_saved(item, cutout)
     except pipeline.ImageRejected as exc:
         _item_finish(item, token, status=Status.FAILED, error=str(exc), input_rejected=True)
@@ -146,12 +146,12 @@ def item_process(*, item_id: str) -> None:
         item,
         token,
         status=Status.DONE,
-        result=result_name,
-        result_bytes=len(cutout.data),
-        result_sha256=hashlib.sha256(cutout.data).hexdigest(),
+        result=saved.result_name,
+        result_bytes=saved.result_bytes,
+        result_sha256=saved.result_sha256,
         model=_model_of(item.batch),
         foreground=list(cutout.foreground) if cutout.foreground else None,
-        mask=mask_name,
+        mask=saved.mask_name,
         processing_ms=int((time.monotonic() - started) * 1000),
         confidence=cutout.confidence,
         cached=False,
@@ -160,7 +160,8 @@ def item_process(*, item_id: str) -> None:
         previous_result=str(item.result.name),
     )
     if not recorded:
-        for name in filter(None, (result_name, thumbnail_name(result_name), mask_name, original_thumbnail_name)):
+        names = (saved.result_name, thumbnail_name(saved.result_name), saved.mask_name, original_thumbnail_name)
+        for name in filter(None, names):
             storage_delete_quietly(name)
     elif item.result:
         previous = str(item.previous_result.name)
@@ -172,20 +173,29 @@ def _attempts(item: Item) -> int:
     return item.attempts - item.attempts_before
 
 
-def _cutout_saved(item: Item, cutout: pipeline.Cutout, token: str) -> tuple[str, str]:
-    """The stored names of the cutout and of its mask ("" without one).
+class SavedCutout(NamedTuple):
+    result_name: str
+    result_bytes: int
+    result_sha256: str
+    mask_name: str  # "" without one
+
+
+def _cutout_saved(item: Item, cutout: pipeline.Cutout, token: str) -> SavedCutout:
+    """The cutout, its thumbnail and its mask stored (a video's zip straight from its temporary file).
 
     A fresh name per claim: a stale worker can never overwrite the result that the
     current claim holder recorded.
     """
-    result_name = default_storage.save(
-        f"{item_prefix(item)}/cutout-{token[:8]}.{cutout.extension}", ContentFile(cutout.data)
-    )
+    with cutout.body() as body:
+        result_sha256 = hashlib.file_digest(body, "sha256").hexdigest()  # type: ignore[arg-type]  # IO has no readinto
+        result_bytes = body.tell()
+        result_name = default_storage.save(f"{item_prefix(item)}/cutout-{token[:8]}.{cutout.extension}", File(body))
     if cutout.thumbnail:
         thumbnail_save(result_name, cutout.thumbnail)
-    if not cutout.mask_png:
-        return result_name, ""
-    return result_name, default_storage.save(f"{item_prefix(item)}/mask-{token[:8]}.png", ContentFile(cutout.mask_png))
+    mask_name = ""
+    if cutout.mask_png:
+        mask_name = default_storage.save(f"{item_prefix(item)}/mask-{token[:8]}.png", ContentFile(cutout.mask_png))
+    return SavedCutout(result_name, result_bytes, result_sha256, mask_name)
 
 
 def _original_thumbnail_saved(item: Item, cutout: pipeline.Cutout) -> str:

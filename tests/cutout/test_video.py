@@ -1,5 +1,6 @@
 """Short videos: every frame cut out, returned as a zip of PNG frames plus a WebM with alpha."""
 
+import hashlib
 import io
 import subprocess
 import tempfile
@@ -50,7 +51,8 @@ def test_video_becomes_png_frames_and_a_webm_with_alpha(session: Any, suffix: st
     )
     assert (cutout.mime_type, cutout.extension, cutout.frames) == ("application/zip", "zip", 10)
     assert [done for done, _ in progress] == list(range(1, 11))
-    with zipfile.ZipFile(io.BytesIO(cutout.data)) as archive:
+    assert cutout.data == b"" and cutout.file is not None  # a video's zip is in a temporary file
+    with cutout.body() as body, zipfile.ZipFile(body) as archive:
         names = archive.namelist()
         assert [name for name in names if name.startswith("frames/")] == [f"frames/{n:05d}.png" for n in range(1, 11)]
         with Image.open(archive.open("frames/00001.png")) as frame:
@@ -88,6 +90,9 @@ def test_video_through_the_batch_api(api: Any) -> None:
     item = Item.objects.get()
     assert item.status == "done", item.error
     assert item.result.name.endswith(".zip")
+    stored = item.result.read()  # saved from the temporary file whole, its size and digest recorded
+    assert zipfile.ZipFile(io.BytesIO(stored)).namelist()[-1] == "cutout.webm"
+    assert (item.result_bytes, item.result_sha256) == (len(stored), hashlib.sha256(stored).hexdigest())
     body = b"".join(api.get(reply.json()["zip"]))
     assert zipfile.ZipFile(io.BytesIO(body)).namelist() == ["clip.zip", "manifest.json"]
 
