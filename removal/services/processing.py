@@ -15,6 +15,7 @@ import copy
 import dataclasses
 import functools
 import hashlib
+import io
 import logging
 import threading
 import time
@@ -188,7 +189,7 @@ def _cutout_saved(item: Item, cutout: pipeline.Cutout, token: str) -> SavedCutou
     """
     with cutout.body() as body:
         result_sha256 = hashlib.file_digest(body, "sha256").hexdigest()  # type: ignore[arg-type]  # IO has no readinto
-        result_bytes = body.tell()
+        result_bytes = body.seek(0, io.SEEK_END)  # file_digest leaves a BytesIO where it was
         result_name = default_storage.save(f"{item_prefix(item)}/cutout-{token[:8]}.{cutout.extension}", File(body))
     if cutout.thumbnail:
         thumbnail_save(result_name, cutout.thumbnail)
