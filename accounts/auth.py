@@ -86,7 +86,10 @@ def user_for_api_request(request: HttpRequest, *, key_in_body: str = "", spends_
             hint = " (send the X-CSRFToken header with the csrftoken cookie's value)" if "Origin" not in reason else ""
             raise CsrfFailed(f"CSRF check failed: {reason}{hint}")
         return request.user
-    raise NotAuthenticated("authentication required: send your API key as 'Authorization: Bearer <key>' or 'X-Api-Key'")
+    raise NotAuthenticated(
+        "authentication required: send your API key as 'Authorization: Bearer <key>', 'X-Api-Key', "
+        "or the 'key' parameter"
+    )
 
 
 class _CsrfCheck(CsrfViewMiddleware):

@@ -59,6 +59,8 @@ def request_parameters(request: HttpRequest, *, binary_fields: tuple[str, ...] =
     if request.method == "POST":
         if request.content_type == "application/json":
             params.update(_json_object(_fields_body(request)))
+        elif request.content_type == "text/plain" and (body := _fields_body(request)).lstrip()[:1] == b"{":
+            params.update(_json_object(body))  # fetch() labels a string body text/plain: JSON sent without its type
         elif request.content_type == "application/x-www-form-urlencoded":
             params.update(QueryDict(_fields_body(request), encoding=request.encoding).dict())
         else:
