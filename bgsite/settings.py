@@ -20,6 +20,7 @@ from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 
+from bgsite import cors
 from bgsite.logging_config import logging_config
 from bgsite.networks import IPNetwork, origin, parse_networks
 from removal.cutout.confidence import DEFAULT_REVIEW_BELOW
@@ -66,6 +67,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django_tasks_db",
+    "corsheaders",
     # Before channels: our `manage.py runworker` (the image workers) replaces
     # channels' command of the same name, which bgsite does not use.
     "accounts",
@@ -75,6 +77,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "bgsite.access_log.access_log_middleware",
+    "corsheaders.middleware.CorsMiddleware",  # before anything that may answer: its replies carry CORS headers
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -111,9 +114,8 @@ TEMPLATES = [
 # Database: SQLite in DATA_DIR unless DATABASE_URL is set (e.g. postgres://...).
 DATABASES = {"default": env.db("DATABASE_URL", default=f"sqlite:///{DATA_DIR / 'db.sqlite3'}")}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Worker threads and request threads write concurrently: WAL lets readers go on
-    # during a write, IMMEDIATE takes the write lock up front instead of failing
-    # mid-transaction, and the timeout waits for it rather than raising "locked".
+    # Worker and request threads write concurrently: WAL lets readers go on during a write, IMMEDIATE takes the
+    # write lock up front instead of failing mid-transaction, and the timeout waits for it rather than raising.
     DATABASES["default"]["OPTIONS"] = {
         "transaction_mode": "IMMEDIATE",
         "timeout": 30,
@@ -301,14 +303,11 @@ QUALITY_BEST_PARTNER = env.str("QUALITY_BEST_PARTNER", default="u2net-int8")
 # A cutout less sure than this (its confidence, 0-1, see docs/quality.md) is flagged for a person's
 # look until someone edits or reviews it; read at query time, so a change applies to existing items.
 REVIEW_CONFIDENCE_BELOW = env.float("REVIEW_CONFIDENCE_BELOW", default=DEFAULT_REVIEW_BELOW)
-# Each worker thread runs the model on one thread of its own (the best throughput
-# when several images are in progress); an image that is the only one in
-# progress in its process runs on this many threads instead (lower latency for a
-# lone /bgremove call). Default: the CPUs this process may use; 1 turns it off.
+# Each worker thread runs the model on one thread (the best throughput); an image that is the only one in progress
+# in its process runs on this many instead (a lone /bgremove call's latency). Default: the CPUs it may use; 1: off.
 ORT_SOLO_THREADS = env.int("ORT_SOLO_THREADS", default=len(os.sched_getaffinity(0)))
-# The ONNX Runtime execution providers that run the models: `auto` (CUDA when this
-# onnxruntime has it, i.e. onnxruntime-gpu from requirements-gpu.txt, else the CPU),
-# or a comma-separated list such as `cuda,cpu` or `CPUExecutionProvider`.
+# ONNX Runtime's execution providers for the models: `auto` (CUDA when this onnxruntime has it, i.e.
+# onnxruntime-gpu from requirements-gpu.txt, else the CPU), or a list such as `cuda,cpu` or `CPUExecutionProvider`.
 ORT_PROVIDERS = env.list("ORT_PROVIDERS", default=["auto"])
 # How worker threads share the model sessions: `per-thread` (each its own single-threaded session, plus the
 # solo session: the fastest on CPU cores), `shared` (one session per model for the whole process, the images
@@ -333,16 +332,12 @@ PNG_COMPRESS_LEVEL = env.int("PNG_COMPRESS_LEVEL", default=3)
 DEFAULT_FORMAT = env.str("DEFAULT_FORMAT", default="png").lower()
 
 # --- Metrics ------------------------------------------------------------------
-# /metrics (Prometheus text format) answers a request with "Authorization: Bearer
-# <METRICS_TOKEN>", or one whose REMOTE_ADDR is in METRICS_ALLOWED_NETWORKS (comma-separated
-# CIDRs; behind a reverse proxy REMOTE_ADDR may be the proxy's, see docs/deploy.md#metrics).
-# With neither set, /metrics is off (404).
+# /metrics answers "Authorization: Bearer <METRICS_TOKEN>", or a REMOTE_ADDR in METRICS_ALLOWED_NETWORKS
+# (CIDRs; see docs/deploy.md#metrics). With neither set, /metrics is off (404).
 METRICS_TOKEN = env.str("METRICS_TOKEN", default="")
 METRICS_ALLOWED_NETWORKS = _networks("METRICS_ALLOWED_NETWORKS")
-# A folder shared by the web process and the `manage.py runworker` processes of one
-# host, emptied before they start: prometheus-client keeps each process's counters
-# there so that /metrics adds them up. Unset: /metrics reports its own process only
-# (enough for the embedded setup). Queue figures are read from the database either way.
+# A folder shared by the web and worker processes of one host, emptied before they start, where each
+# keeps its counters for /metrics to add up. Unset: /metrics reports its own process only.
 PROMETHEUS_MULTIPROC_DIR = env.str("PROMETHEUS_MULTIPROC_DIR", default="")
 
 # --- Limits -------------------------------------------------------------------
@@ -392,6 +387,9 @@ FETCH_MAX_REDIRECTS = env.int("FETCH_MAX_REDIRECTS", default=5)
 # Only public addresses are fetched; list internal image hosts' networks here
 # (comma-separated CIDRs, e.g. "10.1.2.0/24,fd00:1::/64") to allow them.
 FETCH_ALLOWED_NETWORKS = _networks("FETCH_ALLOWED_NETWORKS")
+# Origins ("https://app.example.com") whose pages may call the APIs with an API key (bgsite/cors.py); none by default.
+CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_URLS_REGEX, CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS = cors.API_PATHS, cors.REQUEST_HEADERS, cors.REPLY_HEADERS
 
 for _name in ("MAX_UPLOAD_BYTES", "MAX_IMAGE_PIXELS", "MAX_FILES_PER_REQUEST", "MAX_ITEMS_PER_BATCH"):
     if globals()[_name] <= 0:

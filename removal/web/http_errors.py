@@ -31,6 +31,7 @@ from django.utils.http import MAX_HEADER_LENGTH
 from django.views import defaults
 
 from accounts.auth import CsrfFailed, NotAuthenticated
+from bgsite.cors import allowed_origin_headers
 from bgsite.multipart_watch import DROPPED_PARTS_SCOPE_KEY, MultipartWatch, boundary_of
 from removal import events, fetch, services
 from removal.cutout import pipeline
@@ -259,14 +260,14 @@ class BodySizeLimit:
         headers = dict(scope.get("headers", []))
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
-            return await self._refuse(path, send, body_too_large(path))
+            return await self._refuse(scope, send, body_too_large(path))
         # Every Content-Type the client sent, joined by commas as Django joins them; one Django cannot parse would
         # fail the making of its request (a 500).
         content_type = b",".join(value for name, value in scope.get("headers", []) if name == b"content-type")
         try:
             watch = _multipart_watch(content_type)
         except ValueError:
-            return await self._refuse(path, send, CONTENT_TYPE_UNREADABLE)
+            return await self._refuse(scope, send, CONTENT_TYPE_UNREADABLE)
         if watch is not None:
             scope = {**scope, DROPPED_PARTS_SCOPE_KEY: watch.dropped}
         received = 0
@@ -296,11 +297,14 @@ class BodySizeLimit:
 
         await self.application(scope, counting_receive, watching_send)
         if refusal is not None and not started:
-            await self._refuse(path, send, refusal)
+            await self._refuse(scope, send, refusal)
 
-    async def _refuse(self, path: str, send: Any, error: ApiError) -> None:
+    async def _refuse(self, scope: dict[str, Any], send: Any, error: ApiError) -> None:
+        path = scope.get("path", "")
+        request_origin = dict(scope.get("headers", [])).get(b"origin", b"").decode("latin1")
         reply = api_error_reply(path, error) or error.response()
         reply["Connection"] = "close"  # the rest of the body is not read
+        with_headers(reply, allowed_origin_headers(path, request_origin, settings.CORS_ALLOWED_ORIGINS))
         headers = [(name.encode("latin1"), value.encode("latin1")) for name, value in reply.items()]
         await send({"type": "http.response.start", "status": reply.status_code, "headers": headers})
         await send({"type": "http.response.body", "body": reply.content})  # type: ignore[attr-defined]
