@@ -121,7 +121,10 @@ def _manifest_entry(item: Item, output_name: str | None, options: dict[str, Any]
         "sha256": (item.result_sha256 or None) if done else None,
         "options": options,
         "model": item.model or None,
+        "quality": item_quality(item),
         "cached": item.cached,
+        "edited": bool(item.model_result),
+        "reviewed": item.reviewed,
         **review_fields(item),
     }
 

@@ -11,7 +11,8 @@ from django.db.models import F
 from django.utils import timezone
 
 from removal import selectors
-from removal.models import Batch, Item
+from removal.cutout.options import Options
+from removal.models import Batch, Item, ItemQuerySet
 from removal.services.edits import ItemNotEditable, locked_current
 from removal.services.processing import announce_after_commit, enqueue_processing
 
@@ -40,19 +41,16 @@ def item_review(*, item: Item) -> Item:
 def batch_improve(*, batch: Batch, quality: str = IMPROVED_QUALITY) -> list[Item]:
     """Queue the batch's items that need review again, in place, with `quality`; the items queued.
 
-    Raises NothingToImprove when none needs review.
+    Raises NothingToImprove when none needs review, or every one that does was made with `quality` already
+    (another run would give the same cutout: a person's look is what it needs).
     """
     now = timezone.now()
     with transaction.atomic():
-        items = list(
-            Item.objects.needing_review()
-            .filter(batch=batch)
-            .select_for_update()
-            .select_related("batch")
-            .in_sent_order()
-        )
+        flagged = Item.objects.needing_review().filter(batch=batch)
+        improvable = _not_made_with(flagged, quality, batch).select_for_update().select_related("batch")
+        items = list(improvable.in_sent_order())
         if not items:
-            raise NothingToImprove("no item of this batch needs review, so there is nothing to improve")
+            raise NothingToImprove(_nothing_to_improve(flagged.count(), quality))
         Batch.objects.filter(pk=batch.pk).update(improvements=F("improvements") + 1)  # its finish is news again
         waiting = selectors.queued_count(batch.owner_id)
         for position, item in enumerate(items):
@@ -72,3 +70,18 @@ def batch_improve(*, batch: Batch, quality: str = IMPROVED_QUALITY) -> list[Item
             )
         announce_after_commit(*items)
     return items
+
+
+def _not_made_with(items: ItemQuerySet, quality: str, batch: Batch) -> ItemQuerySet:
+    """The items whose cutout was not made with `quality`: an improvement sets their own, else the batch's holds."""
+    items = items.exclude(quality=quality)
+    return items.exclude(quality="") if Options.from_json(batch.options).quality == quality else items
+
+
+def _nothing_to_improve(flagged: int, quality: str) -> str:
+    if not flagged:
+        return "no item of this batch needs review, so there is nothing to improve"
+    return (
+        f"every flagged cutout of this batch ({flagged}) was made with quality={quality} already, and another run "
+        "would give the same cutout: look at each, then edit it or mark it fine"
+    )

@@ -38,6 +38,8 @@ def _upload_context() -> dict[str, object]:
         "default_format": settings.DEFAULT_FORMAT,
         # The controls' values, labels, defaults and patterns come from the option declaration.
         "option_choices": page_choices(),
+        # The triage bar says where flagging starts (the batch JSON's review_below, as a percent).
+        "review_below_percent": f"{settings.REVIEW_CONFIDENCE_BELOW:.0%}",
     }
 
 

@@ -20,6 +20,7 @@ const ui = {
   filter: document.getElementById("filter-flagged"),
   sort: document.getElementById("sort-confidence"),
   improve: document.getElementById("improve-flagged"),
+  improveDone: document.getElementById("improve-done"),
   empty: document.getElementById("filter-empty"),
   error: document.getElementById("triage-error"),
 };
@@ -173,15 +174,18 @@ export function setupTriage({ apiBatches, batchId, onImproved, onViewChange }) {
  */
 export function updateTriage(list, items, hasBatch) {
   const flagged = [...items.values()].filter((item) => item.needs_review).length;
+  // Another best run would give the same cutout: only those not made with best yet are run again (as the server does).
+  const improvable = [...items.values()].filter((item) => item.needs_review && item.quality !== IMPROVED_QUALITY).length;
   const anyDone = [...items.values()].some((item) => item.status === "done");
   ui.bar.hidden = !hasBatch || !anyDone;
   ui.filter.textContent = interpolate(gettext("Needs a look (%(count)s)"), { count: formatNumber(flagged) });
   ui.filter.setAttribute("aria-pressed", String(view.onlyFlagged));
   ui.filter.disabled = !flagged && !view.onlyFlagged;
   ui.improve.textContent = interpolate(gettext("Improve flagged with best (%(count)s)"), {
-    count: formatNumber(flagged),
+    count: formatNumber(improvable),
   });
-  ui.improve.disabled = !flagged;
+  ui.improve.disabled = !improvable;
+  ui.improveDone.hidden = !flagged || improvable > 0;
   let shown = 0;
   for (const row of list.children) {
     if (row.classList.contains("flagged")) view.keptInView.add(row.dataset.itemId);

@@ -50,6 +50,24 @@ def test_an_improvement_queues_the_flagged_item_in_place_with_best(batch: Batch,
         services.batch_improve(batch=batch)  # queued now: nothing left flagged
 
 
+def test_flagged_cutouts_already_made_with_best_are_not_run_again(user: Any, batch: Batch) -> None:
+    """Another best run gives the same cutout: what is left flagged after an improvement needs a person's look."""
+    improved, fresh = item(batch), item(batch)
+    Item.objects.filter(pk=improved.pk).update(quality="best")
+    (queued,) = services.batch_improve(batch=batch)
+    assert queued.pk == fresh.pk
+    Item.objects.filter(pk=fresh.pk).update(status="done")
+    with pytest.raises(
+        services.NothingToImprove, match=r"every flagged cutout of this batch \(2\) was made with quality=best already"
+    ):
+        services.batch_improve(batch=batch)
+
+    best_batch = Batch.objects.create(owner=user, options={"quality": "best"})
+    item(best_batch)
+    with pytest.raises(services.NothingToImprove, match=r"every flagged cutout of this batch \(1\)"):
+        services.batch_improve(batch=best_batch)
+
+
 def test_reviewing_twice_changes_nothing_the_second_time(batch: Batch) -> None:
     flagged = item(batch)
     once = services.item_review(item=flagged)

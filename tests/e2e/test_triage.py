@@ -221,12 +221,17 @@ def test_improve_flagged_with_best_reruns_only_the_flagged_cards_live(browser: A
         assert after[UNSURE[0]]["needs_review"], after[UNSURE[0]]["confidence"]
         expect(flagged_card.locator(".badge.needs-look")).to_be_visible()
         expect(page.locator("#filter-flagged")).to_have_text("Needs a look (1)")
+        # Made with best already: another run would give the same cutout, so the button is off and says why.
+        expect(page.locator("#improve-flagged")).to_have_text("Improve flagged with best (0)")
+        expect(page.locator("#improve-flagged")).to_be_disabled()
+        expect(page.locator("#improve-done")).to_be_visible()
 
         # In German: the bar's words from the catalog, the percentage as German writes it.
         page.context.add_cookies([{"name": "django_language", "value": "de", "url": embedded_server.url}])
         page.reload()
         expect(page.locator("#filter-flagged")).to_have_text("Zu prüfen (1)")
-        expect(page.locator("#improve-flagged")).to_have_text("Markierte mit best verbessern (1)")
+        expect(page.locator("#improve-flagged")).to_have_text("Markierte mit best verbessern (0)")
+        expect(page.locator("#improve-done")).to_contain_text("bereits mit best erstellt")
         confidence_pct, threshold_pct = (
             as_percent(value)[:-1] for value in (after[UNSURE[0]]["confidence"], after[SURE]["batch"]["review_below"])
         )

@@ -63,6 +63,7 @@ def test_an_edited_mask_becomes_the_result_download_and_zip_member(api: Any) -> 
         member = np.asarray(Image.open(archive.open("photo.png")).getchannel("A"))
         (entry,) = json.loads(archive.read("manifest.json"))["items"]
         assert entry["sha256"] == hashlib.sha256(archive.read("photo.png")).hexdigest()  # the edit's own
+        assert entry["edited"] is True
     assert np.array_equal(member, alpha)
 
 

@@ -109,7 +109,7 @@ def test_the_flag_survives_a_rerun(api: Any) -> None:
     assert reply.json()["counts"]["needs_review"] == 1
 
 
-def test_improve_runs_only_the_flagged_items_again_with_best(api: Any) -> None:
+def test_improve_runs_only_the_flagged_items_again_with_best(api: Any, settings: Any) -> None:
     batch = finished_batch(api, CLEAN, UNSURE)
     before = by_name(batch)
     fast_result = Item.objects.get(pk=before["rocket.jpg"]["id"]).result.name
@@ -131,6 +131,9 @@ def test_improve_runs_only_the_flagged_items_again_with_best(api: Any) -> None:
     assert improved.previous_result.name == fast_result  # the fast result is kept, not lost
     assert improved.previous_result.storage.exists(fast_result)
     assert Image.open(io.BytesIO(b"".join(api.get(after["rocket.jpg"]["result"])))).size == (320, 240)
+    settings.REVIEW_CONFIDENCE_BELOW = 1.0  # still flagged at best: a person's look, not another run, is next
+    assert api.post(f"/api/v1/items/{after['chelsea.jpg']['id']}/review").status_code == 200
+    assert "made with quality=best already" in json_error(api.post(f"/api/v1/batches/{batch['id']}/improve"), 409)
 
 
 def test_improve_takes_a_json_body_and_refuses_other_qualities(api: Any) -> None:
@@ -153,15 +156,19 @@ def test_improve_is_refused_past_the_daily_quota(api: Any, settings: Any) -> Non
     assert api.get(f"/api/v1/batches/{batch['id']}").json()["items"][0]["status"] == "done"
 
 
-def test_the_manifest_carries_confidence_and_needs_review(api: Any) -> None:
-    batch = finished_batch(api, CLEAN, MISSED)
+def test_the_manifest_carries_the_triage_state(api: Any) -> None:
+    batch = finished_batch(api, CLEAN, MISSED, UNSURE)
+    assert api.post(f"/api/v1/items/{by_name(batch)['grass.jpg']['id']}/review").status_code == 200
+    assert api.post(f"/api/v1/batches/{batch['id']}/improve").status_code == 202
+    run_ready_jobs()
+    items = by_name(api.get(f"/api/v1/batches/{batch['id']}").json())
     with zipfile.ZipFile(io.BytesIO(b"".join(api.get(batch["zip"])))) as archive:
         entries = {entry["original_name"]: entry for entry in json.loads(archive.read("manifest.json"))["items"]}
-    items = by_name(batch)
     for name, entry in entries.items():
-        assert entry["confidence"] == items[name]["confidence"]
-        assert entry["needs_review"] is items[name]["needs_review"]
-    assert entries["grass.jpg"]["needs_review"] is True and entries["chelsea.jpg"]["needs_review"] is False
+        for field in ("confidence", "needs_review", "quality", "edited", "reviewed"):
+            assert entry[field] == items[name][field], (name, field)
+    assert (entries["grass.jpg"]["reviewed"], entries["grass.jpg"]["needs_review"]) == (True, False)
+    assert (entries["rocket.jpg"]["quality"], entries["chelsea.jpg"]["quality"]) == ("best", "fast")
 
 
 def test_an_improvement_is_not_refused_for_the_attempts_its_first_run_took(api: Any, settings: Any) -> None:
