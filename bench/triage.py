@@ -44,6 +44,8 @@ def figures(
     n_wrong, n_flagged, n_caught = int(wrong.sum()), int(flagged.sum()), int((flagged & wrong).sum())
     auroc = float(mannwhitneyu(-sure[wrong], -sure[~wrong]).statistic) / int(wrong.sum() * (~wrong).sum())
     mended = np.where(flagged, best_iou, fast_iou)
+    best_sure = np.array([r["confidence"] for r in best])
+    cleared = flagged & (best_sure >= below)  # (c): no longer flagged once best made them again
     return {
         "photos": len(fast),
         "below": below,
@@ -60,6 +62,14 @@ def figures(
             "iou": float(mended.mean()),
             "seconds": float(fast_s.sum() + best_s[flagged].sum()),
             "wrong": int((mended < WRONG_BELOW).sum()),
+            "still_flagged": int((flagged & ~cleared).sum()),
+            "cleared": int(cleared.sum()),
+            "cleared_wrong": int((cleared & (best_iou < WRONG_BELOW)).sum()),
+        },
+        # Whether best's confidence reads as the probability it is right (confidence.SHIFT_FOR_MASKS_AVERAGED).
+        "best_calibration": {
+            "mean_confidence": float(best_sure.mean()),
+            "share_right": float((best_iou >= WRONG_BELOW).mean()),
         },
     }
 
@@ -73,15 +83,36 @@ def table_rows(found: dict[str, Any]) -> list[list[str]]:
     versus = f" ({c['iou'] - b['iou']:+.4f} vs b; {c['seconds'] / b['seconds']:.0%} of b's time)"
     workflows = [(found["a"], "(a) all fast", ""), (b, "(b) all best", "")]
     workflows.append((c, f"(c) fast, then best on the {found['flagged']} flagged", versus))
-    return [
-        [f'AUROC of confidence for "IoU < {WRONG_BELOW}" ({found["wrong"]} of {n} wrong)', f"{found['auroc']:.3f}"],
-        [f"flagged at the default {found['below']:.2f}", f"{found['flagged']} of {n} ({found['flagged_share']:.0%})"],
-        ["wrong cutouts flagged (recall)", f"{found['caught']} of {found['wrong']} ({found['recall']:.0%})"],
-        ["flagged that are wrong (precision)", f"{found['caught']} of {found['flagged']} ({found['precision']:.0%})"],
-    ] + [
-        [name, f"mean IoU {run['iou']:.4f}, {run['seconds']:.1f} s, {run['wrong']} below {WRONG_BELOW}{extra}"]
-        for run, name, extra in workflows
-    ]
+    calibration = found["best_calibration"]
+    return (
+        [
+            [f'AUROC of confidence for "IoU < {WRONG_BELOW}" ({found["wrong"]} of {n} wrong)', f"{found['auroc']:.3f}"],
+            [
+                f"flagged at the default {found['below']:.2f}",
+                f"{found['flagged']} of {n} ({found['flagged_share']:.0%})",
+            ],
+            ["wrong cutouts flagged (recall)", f"{found['caught']} of {found['wrong']} ({found['recall']:.0%})"],
+            [
+                "flagged that are wrong (precision)",
+                f"{found['caught']} of {found['flagged']} ({found['precision']:.0%})",
+            ],
+        ]
+        + [
+            [name, f"mean IoU {run['iou']:.4f}, {run['seconds']:.1f} s, {run['wrong']} below {WRONG_BELOW}{extra}"]
+            for run, name, extra in workflows
+        ]
+        + [
+            [
+                "(c) flagged after best",
+                f"{c['still_flagged']} of {found['flagged']}; {c['cleared']} cleared, {c['cleared_wrong']} of them "
+                f"below {WRONG_BELOW}",
+            ],
+            [
+                "best's mean confidence, against its share right",
+                f"{calibration['mean_confidence']:.3f} against {calibration['share_right']:.3f}",
+            ],
+        ]
+    )
 
 
 def tile(image: Image.Image, alphas: list[np.ndarray], label: str = "", side: int = 240) -> Image.Image:

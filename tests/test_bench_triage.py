@@ -20,7 +20,8 @@ def test_the_figures_count_what_they_name() -> None:
     fast_iou = [0.95, 0.9, 0.92, 0.5, 0.6, 0.97, 0.75, 0.93, 0.91, 0.96]
     sure = [0.9, 0.55, 0.85, 0.1, 0.3, 0.95, 0.7, 0.5, 0.88, 0.99]
     best_iou = [0.96, 0.91, 0.92, 0.9, 0.85, 0.97, 0.8, 0.94, 0.9, 0.96]
-    found = triage.figures(rows(fast_iou, sure, 100), rows(best_iou, sure, 300), below=0.6)
+    best_sure = [0.9, 0.7, 0.85, 0.4, 0.65, 0.95, 0.7, 0.5, 0.88, 0.99]  # of the four flagged, 0.55 and 0.3 clear
+    found = triage.figures(rows(fast_iou, sure, 100), rows(best_iou, best_sure, 300), below=0.6)
 
     assert (found["wrong"], found["flagged"], found["caught"]) == (3, 4, 2)
     assert found["recall"] == pytest.approx(2 / 3) and found["precision"] == pytest.approx(0.5)
@@ -29,7 +30,15 @@ def test_the_figures_count_what_they_name() -> None:
     assert found["a"] == {"iou": pytest.approx(sum(fast_iou) / 10), "seconds": pytest.approx(1.0), "wrong": 3}
     assert found["b"]["seconds"] == pytest.approx(3.0)
     mended = [b if s < 0.6 else f for f, b, s in zip(fast_iou, best_iou, sure, strict=True)]
-    assert found["c"] == {"iou": pytest.approx(sum(mended) / 10), "seconds": pytest.approx(1.0 + 1.2), "wrong": 1}
+    assert found["c"] == {
+        "iou": pytest.approx(sum(mended) / 10),
+        "seconds": pytest.approx(1.0 + 1.2),
+        "wrong": 1,
+        "still_flagged": 2,
+        "cleared": 2,
+        "cleared_wrong": 0,
+    }
+    assert found["best_calibration"] == {"mean_confidence": pytest.approx(7.52 / 10), "share_right": 1.0}
 
 
 def test_the_targets_are_read_from_the_figures() -> None:
@@ -39,4 +48,4 @@ def test_the_targets_are_read_from_the_figures() -> None:
     assert verdicts["AUROC at least 0.90"] and verdicts["catches at least 80 % of the wrong cutouts"]
     assert not verdicts["flags at most 35 % of the photos"]  # two of four
     assert verdicts["(c) within 0.005 IoU of (b)"] and not verdicts["(c) in at most 50 % of (b)'s time"]
-    assert [row[0] for row in triage.table_rows(met)][-1] == "(c) fast, then best on the 2 flagged"
+    assert [row[0] for row in triage.table_rows(met)][-3] == "(c) fast, then best on the 2 flagged"

@@ -32,7 +32,14 @@ from removal.cutout.sessions import (
     model_session,
     thread_session,
 )
-from removal.cutout.stills import DEFAULT_OPTIONS, cut_out_still, predict_mask, recompose, remove_background
+from removal.cutout.stills import (
+    DEFAULT_OPTIONS,
+    cut_out_still,
+    masks_averaged,
+    predict_mask,
+    recompose,
+    remove_background,
+)
 
 __all__ = [
     "ANIMATED_FORMATS",
@@ -51,6 +58,7 @@ __all__ = [
     "encode_png",
     "inspect_image",
     "inspect_upload",
+    "masks_averaged",
     "model_session",
     "predict_mask",
     "recompose",

@@ -49,7 +49,7 @@ def scored_alpha(
     read from the model's mask before the clean-up, as it was fitted: on another thread, while it is cleaned)."""
     rgb = _rgb(image)
     mask = predict_mask(rgb, session=session, quality=quality, partner=partner)
-    sure = cores.beside(confidence.confidence, mask)
+    sure = cores.beside(confidence.confidence, mask, masks_averaged(quality, partner))
     alpha = refine.refine_alpha(mask)
     if matting is not None:
         alpha = matted_alpha(rgb, alpha, matting)
@@ -159,6 +159,14 @@ def predict_mask(rgb: Image.Image, *, session: Any, quality: str = "fast", partn
         (partner_mask,) = partner.predict(rgb)
         mean = (mean + np.asarray(partner_mask, dtype=np.float32)) / 2
     return (mean + 0.5).astype(np.uint8)
+
+
+def masks_averaged(quality: str, partner: Any) -> int:
+    """How many masks predict_mask averages: 1 (fast), 2 (best: the photo's and its mirror image's), 3 (and the
+    partner's)."""
+    if quality != "best":
+        return 1
+    return 3 if partner is not None else 2
 
 
 def fit_size(image: Image.Image, options: Options) -> Image.Image:

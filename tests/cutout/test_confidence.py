@@ -11,6 +11,7 @@ from django.conf import settings
 from PIL import Image
 
 from removal.cutout import confidence, pipeline
+from removal.cutout.options import Options
 from tests.conftest import photo_bytes
 
 MAX_PIXELS = 50_000_000
@@ -99,6 +100,25 @@ def test_a_still_cutout_carries_the_confidence_of_its_model_mask() -> None:
     cutout = cut_out(photo_bytes("coffee.png"))
     assert cutout.confidence == pytest.approx(confidence.confidence(model_mask("coffee.png")))
     assert cutout.confidence is not None and cutout.confidence >= 0.9
+
+
+def test_a_best_cutout_is_read_with_the_shift_for_the_masks_it_averages() -> None:
+    """best's averaged mask has a wider soft band than one model's: its confidence takes the shift fitted for it."""
+    session = pipeline.thread_session(settings.REMBG_MODEL, settings.U2NET_HOME)
+    photo = pipeline.decode_image(photo_bytes("astronaut.png"), max_pixels=MAX_PIXELS)
+    averaged = pipeline.predict_mask(photo, session=session, quality="best")
+    cutout = pipeline.cut_out(
+        photo_bytes("astronaut.png"),
+        session=session,
+        max_pixels=MAX_PIXELS,
+        compress_level=1,
+        options=Options(quality="best"),
+    )
+    assert cutout.confidence == pytest.approx(confidence.confidence(averaged, masks_averaged=2))
+    assert pipeline.masks_averaged("fast", session) == 1 and pipeline.masks_averaged("best", None) == 2
+    assert pipeline.masks_averaged("best", session) == 3
+    raw, shifted = confidence.confidence(averaged), confidence.confidence(averaged, masks_averaged=3)
+    assert 0 < raw < shifted < 1
 
 
 def frames_of(names: list[str], size: tuple[int, int]) -> list[Image.Image]:
