@@ -212,8 +212,12 @@ function swapHistory(from, to) {
 }
 
 function updateHistoryButtons() {
+  const focused = document.activeElement;
   undoButton.disabled = session.undo.length === 0;
   redoButton.disabled = session.redo.length === 0;
+  // A focused button that is disabled drops the focus to the page, out of the dialog, where Ctrl+Z no longer reaches
+  // the editor: the canvas keeps it instead.
+  if (focused instanceof HTMLButtonElement && focused.disabled) view.focus();
 }
 
 function zoomAt(x, y, factor) {
@@ -300,7 +304,17 @@ originalButton.addEventListener("click", () => {
   originalButton.setAttribute("aria-pressed", String(session.showOriginal));
   render();
 });
-document.getElementById("editor-cancel").addEventListener("click", () => dialog.close());
+/** Whether the editor may close: nothing painted since it opened, or the user agrees to lose it. */
+function mayDiscard() {
+  return session.undo.length === 0 || window.confirm(gettext("Discard the changes you have not saved?"));
+}
+
+document.getElementById("editor-cancel").addEventListener("click", () => {
+  if (mayDiscard()) dialog.close();
+});
+dialog.addEventListener("cancel", (event) => {
+  if (!mayDiscard()) event.preventDefault(); // Esc
+});
 dialog.addEventListener("close", () => {
   dialog.dataset.ready = "false";
   session.mask = session.photo = session.cutout = null;

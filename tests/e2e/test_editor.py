@@ -156,3 +156,61 @@ def test_a_12_megapixel_photo_opens_and_saves_in_seconds(browser: Any, embedded_
             f"save {saved_s:.2f} s (in page {dialog.get_attribute('data-save-ms')} ms)"
         )
         assert opened_s < 15 and saved_s < 60
+
+
+def test_the_keyboard_stays_in_the_editor_and_unsaved_strokes_are_not_lost_to_esc(
+    browser: Any,  # noqa: F811
+    embedded_server: Any,
+    tmp_path: Path,
+) -> None:
+    from playwright.sync_api import expect
+
+    with browsing(browser, embedded_server.url) as page:
+        sign_up(page)
+        photo = tmp_path / "astronaut.jpg"
+        photo.write_bytes(photo_bytes("astronaut.png", size=(640, 480)))
+        row = finished_row(page, photo)
+        inside = block_where(model_mask(page, row.get_attribute("data-item-id")), 255)
+        dialog = open_editor(page, row)
+        drag(page, (640, 480), (inside[0] - 4, inside[1]), (inside[0] + 4, inside[1]))
+        page.click("#editor-undo")  # the last stroke undone: Undo turns disabled under the focus
+        expect(page.locator("#editor-undo")).to_be_disabled()
+        assert page.evaluate("document.activeElement.id") == "editor-canvas"  # not the page behind the dialog
+        page.keyboard.press("Control+Shift+Z")  # still reaches the editor
+        expect(page.locator("#editor-undo")).to_be_enabled()
+
+        asked: list[str] = []
+        page.once("dialog", lambda question: (asked.append(question.message), question.dismiss()))
+        page.keyboard.press("Escape")
+        expect(dialog).to_be_visible()  # kept: the stroke is not thrown away unasked
+        assert asked == ["Discard the changes you have not saved?"]
+        page.once("dialog", lambda question: question.accept())
+        page.click("#editor-cancel")
+        expect(dialog).to_be_hidden()
+
+
+def test_on_a_phone_the_editor_and_the_batch_list_fit_the_screen(
+    browser: Any,  # noqa: F811
+    embedded_server: Any,
+    tmp_path: Path,
+) -> None:
+    from playwright.sync_api import expect
+
+    with browsing(browser, embedded_server.url) as page:
+        page.set_viewport_size({"width": 390, "height": 844})
+        sign_up(page)
+        page.focus("#file-input")  # the hidden input has the keyboard: its button shows it
+        assert (
+            page.evaluate("getComputedStyle(document.querySelector('label[for=file-input]')).outlineStyle") == "solid"
+        )
+        photo = tmp_path / "astronaut.jpg"
+        photo.write_bytes(photo_bytes("astronaut.png", size=(640, 480)))
+        open_editor(page, finished_row(page, photo))
+        for button in ("#editor-save", "#editor-cancel", "#editor-undo"):
+            box = page.locator(button).bounding_box()
+            assert box is not None and box["y"] + box["height"] <= 844, (button, box)
+        assert page.locator("#editor-canvas").bounding_box()["height"] >= 150
+        page.click("#editor-cancel")
+        page.goto("/batches/")
+        expect(page.locator("#batches")).to_be_visible()
+        assert page.evaluate("document.documentElement.scrollWidth") <= 390  # the table scrolls, not the page
