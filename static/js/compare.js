@@ -29,9 +29,9 @@ export function openCompare(item, backdrop) {
     before.src = item.original_display;
   };
   before.src = item.original;
-  before.alt = `${item.filename}, as uploaded`;
+  before.alt = interpolate(gettext("%(name)s, as uploaded"), { name: item.filename });
   after.src = `${item.result}?r=${item.revision}`;
-  after.alt = `${item.filename}, background removed`;
+  after.alt = interpolate(gettext("%(name)s, background removed"), { name: item.filename });
   // Both images are fitted into a box of the original's proportions; a cropped
   // cutout is centred in it rather than lined up with the original.
   stage.style.setProperty("--ratio", String(item.width / item.height || 1));

@@ -106,8 +106,8 @@ function addRow(filename) {
   const name = row.querySelector(".filename");
   name.textContent = filename;
   name.title = filename; // the whole name, where two lines cut it short
-  row.querySelector(".before img").alt = `${filename}, as uploaded`;
-  row.querySelector(".after img").alt = `${filename}, background removed`;
+  row.querySelector(".before img").alt = interpolate(gettext("%(name)s, as uploaded"), { name: filename });
+  row.querySelector(".after img").alt = interpolate(gettext("%(name)s, background removed"), { name: filename });
   const compare = () => {
     const item = state.items.get(row.dataset.itemId);
     if (item?.result) openCompare(item, backdropColor(state.batchOptions));
@@ -163,6 +163,8 @@ function showError(row, text) {
 /** A file that never became an item: refused by the server or by the quick local check. */
 function refuse(row, text) {
   setStatus(row, "rejected");
+  const before = row.querySelector(".before");
+  if (!before.querySelector("img").getAttribute("src")) before.classList.add("no-preview"); // refused unread
   row.querySelector(".upload-progress").hidden = true;
   showError(row, text);
 }

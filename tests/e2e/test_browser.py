@@ -239,6 +239,7 @@ def test_files_dropped_later_join_the_same_batch_deleted_from_the_list(page: Any
     refused = page.locator('.item[data-filename="huge.jpg"]')
     expect(refused).to_have_attribute("data-status", "rejected")
     expect(refused.locator(".error")).to_have_text("the file is 25.1 MB; the limit is 25 MB per file")
+    expect(refused.locator(".before")).to_have_class(re.compile(r"\bno-preview\b"))  # a placeholder, no broken image
 
     for photo in (first, second):
         row = page.locator(f'.item[data-filename="{photo.name}"]')
