@@ -53,7 +53,14 @@ from removal.services.review import IMPROVED_QUALITY, NothingToImprove, batch_im
 from removal.services.sample import sample_cutout
 from removal.services.thumbnails import item_thumbnail
 from removal.services.webhooks import webhook_deliver, webhook_signature
-from removal.services.zips import MANIFEST_NAME, batch_manifest, batch_zip, zip_member_names, zip_member_stem
+from removal.services.zips import (
+    MANIFEST_NAME,
+    batch_manifest,
+    batch_zip,
+    zip_filename,
+    zip_member_names,
+    zip_member_stem,
+)
 
 __all__ = [
     "IMPROVED_QUALITY",
@@ -99,6 +106,7 @@ __all__ = [
     "user_data_purge",
     "webhook_deliver",
     "webhook_signature",
+    "zip_filename",
     "zip_member_names",
     "zip_member_stem",
 ]

@@ -47,6 +47,11 @@ def batch_zip(*, batch: Batch) -> ZipStream:
     return archive
 
 
+def zip_filename(batch: Batch) -> str:
+    """A name that tells one batch's download from another's: cutouts-<day made>-<start of its id>.zip."""
+    return f"cutouts-{batch.created_at:%Y-%m-%d}-{str(batch.id)[:8]}.zip"
+
+
 def batch_manifest(*, batch: Batch) -> dict[str, Any]:
     """The zip's manifest.json for `batch`, naming each cutout as the zip does."""
     items = selectors.batch_items(batch)

@@ -149,7 +149,7 @@ def batch_zip(request: HttpRequest, user: "User", batch_id: uuid.UUID) -> HttpRe
     archive = services.batch_zip(batch=batch)
     reply = StreamingHttpResponse(chunks_off_the_event_loop(iter(archive)), content_type="application/zip")
     reply["Content-Length"] = str(len(archive))
-    reply["Content-Disposition"] = 'attachment; filename="cutouts.zip"'
+    reply["Content-Disposition"] = f'attachment; filename="{services.zip_filename(batch)}"'
     return reply
 
 

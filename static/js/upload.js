@@ -106,6 +106,11 @@ function addRow(filename) {
   const name = row.querySelector(".filename");
   name.textContent = filename;
   name.title = filename; // the whole name, where two lines cut it short
+  // Each card has the same buttons ("Edit", "Remove"…): a screen reader names the photo each one acts on.
+  name.id = `item-name-${row.dataset.order}`;
+  for (const control of row.querySelectorAll(".item-links > *, .badge.needs-look")) {
+    control.setAttribute("aria-describedby", name.id);
+  }
   row.querySelector(".before img").alt = interpolate(gettext("%(name)s, as uploaded"), { name: filename });
   row.querySelector(".after img").alt = interpolate(gettext("%(name)s, background removed"), { name: filename });
   const compare = () => {
@@ -307,6 +312,11 @@ function updateSummary() {
   ui.overallBar.max = rows.length || 1;
   ui.overallBar.value = done + failed;
 
+  // While some are still on their way, the zip holds those done so far: the link says so.
+  const unfinished = rows.length - done - failed;
+  ui.zip.textContent = unfinished
+    ? interpolate(gettext("Download the %(count)s done so far (zip)"), { count: formatNumber(done) })
+    : gettext("Download all (zip)");
   if (state.batch && done > 0) {
     ui.zip.href = state.batch.zip;
     ui.zip.removeAttribute("aria-disabled");

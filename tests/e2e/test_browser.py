@@ -248,6 +248,10 @@ def test_files_dropped_later_join_the_same_batch_deleted_from_the_list(page: Any
     expect(page.locator(".item")).to_have_count(3)
     expect(page.locator("#overall")).to_have_text("2 of 3 done, 1 failed")
     expect(page.locator("#download-zip")).to_have_attribute("href", re.compile(r"/zip$"))
+    expect(page.locator("#download-zip")).to_have_text("Download all (zip)")  # nothing left on its way
+    # Every card's "Remove" is described by its own photo's name, for a screen reader.
+    described_by = refused.locator(".item-remove").get_attribute("aria-describedby")
+    expect(page.locator(f"#{described_by}")).to_have_text("huge.jpg")
 
     # Deleted from the list of batches: its row goes.
     batch_id = batch_url.rstrip("/").rsplit("/", 1)[1]

@@ -183,7 +183,10 @@ class TestFollowAndDownload:
 
         reply = api.get(batch["zip"])
         assert reply["Content-Type"] == "application/zip"
-        assert reply["Content-Disposition"] == 'attachment; filename="cutouts.zip"'
+        assert (
+            reply["Content-Disposition"]
+            == f'attachment; filename="cutouts-{batch["created_at"][:10]}-{batch["id"][:8]}.zip"'
+        )
         assert reply.streaming
         body = b"".join(reply)
         assert int(reply["Content-Length"]) == len(body)

@@ -80,7 +80,10 @@ def test_every_state_change_reaches_the_owner_and_the_zip_is_complete(embedded_s
 
     download = requests.get(f"{embedded_server.url}{batch['zip']}", headers={"X-Api-Key": key}, timeout=60)
     assert download.status_code == 200
-    assert download.headers["Content-Disposition"] == 'attachment; filename="cutouts.zip"'
+    assert (
+        download.headers["Content-Disposition"]
+        == f'attachment; filename="cutouts-{batch["created_at"][:10]}-{batch["id"][:8]}.zip"'
+    )
     assert int(download.headers["Content-Length"]) == len(download.content)
     with zipfile.ZipFile(io.BytesIO(download.content)) as archive:
         assert archive.namelist() == ["first.png", "second.png", "third.png", "manifest.json"]
