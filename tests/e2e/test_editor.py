@@ -34,6 +34,13 @@ def finished_row(page: Any, photo: Path) -> Any:
     return row
 
 
+def astronaut_row(page: Any, tmp_path: Path) -> Any:
+    """The astronaut at 640x480, uploaded and cut out: its card."""
+    photo = tmp_path / "astronaut.jpg"
+    photo.write_bytes(photo_bytes("astronaut.png", size=(640, 480)))
+    return finished_row(page, photo)
+
+
 def model_mask(page: Any, item_id: str) -> np.ndarray:
     reply = page.request.get(f"/api/v1/items/{item_id}/mask")
     assert reply.ok, reply.text()
@@ -167,9 +174,7 @@ def test_the_keyboard_stays_in_the_editor_and_unsaved_strokes_are_not_lost_to_es
 
     with browsing(browser, embedded_server.url) as page:
         sign_up(page)
-        photo = tmp_path / "astronaut.jpg"
-        photo.write_bytes(photo_bytes("astronaut.png", size=(640, 480)))
-        row = finished_row(page, photo)
+        row = astronaut_row(page, tmp_path)
         inside = block_where(model_mask(page, row.get_attribute("data-item-id")), 255)
         dialog = open_editor(page, row)
         drag(page, (640, 480), (inside[0] - 4, inside[1]), (inside[0] + 4, inside[1]))
@@ -203,9 +208,7 @@ def test_on_a_phone_the_editor_and_the_batch_list_fit_the_screen(
         assert (
             page.evaluate("getComputedStyle(document.querySelector('label[for=file-input]')).outlineStyle") == "solid"
         )
-        photo = tmp_path / "astronaut.jpg"
-        photo.write_bytes(photo_bytes("astronaut.png", size=(640, 480)))
-        open_editor(page, finished_row(page, photo))
+        open_editor(page, astronaut_row(page, tmp_path))
         for button in ("#editor-save", "#editor-cancel", "#editor-undo"):
             box = page.locator(button).bounding_box()
             assert box is not None and box["y"] + box["height"] <= 844, (button, box)
