@@ -103,6 +103,21 @@ REVIEW_PROPERTIES: dict[str, Any] = {
     },
 }
 
+# How an item's cutout came to be, in the item and in the manifest alike.
+MADE_HOW_PROPERTIES: dict[str, Any] = {
+    "edited": {"type": "boolean", "description": "The result is a hand-edited revision (POST .../mask)."},
+    "reviewed": {
+        "type": "boolean",
+        "description": "A person edited the cutout or marked it reviewed (POST .../review); a revert keeps it.",
+    },
+    "quality": {
+        "type": "string",
+        "enum": ["fast", "best"],
+        "description": "The quality preset of the current (or coming) result: the batch's, or best once "
+        "improved (POST /api/v1/batches/{batch_id}/improve).",
+    },
+}
+
 
 BATCH_SUMMARY_PROPERTIES: dict[str, Any] = {
     "id": {"type": "string", "format": "uuid"},
@@ -169,19 +184,9 @@ SCHEMAS: dict[str, Any] = {
             "height": {"type": "integer"},
             "processing_ms": {"type": ["integer", "null"]},
             "cached": {"type": "boolean"},
-            "edited": {"type": "boolean"},
             "mask": {"type": ["string", "null"]},
             **REVIEW_PROPERTIES,
-            "reviewed": {
-                "type": "boolean",
-                "description": "A person edited the cutout or marked it reviewed (POST .../review); a revert keeps it.",
-            },
-            "quality": {
-                "type": "string",
-                "enum": ["fast", "best"],
-                "description": "The quality preset of the current (or coming) result: the batch's, or best once "
-                "improved (POST /api/v1/batches/{batch_id}/improve).",
-            },
+            **MADE_HOW_PROPERTIES,
         },
     },
     "ManifestEntry": {
@@ -190,6 +195,7 @@ SCHEMAS: dict[str, Any] = {
         "required": [
             *("id", "original_name", "output_name", "status", "error", "width", "height"),
             *("bytes", "sha256", "options", "model", "cached", "confidence", "needs_review"),
+            *("quality", "edited", "reviewed"),
         ],
         "properties": {
             "id": {"type": "string", "format": "uuid"},
@@ -208,6 +214,7 @@ SCHEMAS: dict[str, Any] = {
             "model": {"type": ["string", "null"], "description": "The model that made the output."},
             "cached": {"type": "boolean"},
             **REVIEW_PROPERTIES,
+            **MADE_HOW_PROPERTIES,
         },
     },
     "Manifest": {
