@@ -1,6 +1,6 @@
 /**
- * The before/after view: an item's original with its cutout stacked on top,
- * and a slider that uncovers the cutout from the left.
+ * The before/after view: an item's original with its cutout stacked on top, and a slider whose thumb is
+ * the line between them: the original left of it ("Before"), the cutout right of it ("After").
  */
 
 import { gettext, interpolate } from "./i18n.js";
@@ -12,9 +12,9 @@ const after = document.getElementById("compare-after");
 const slider = document.getElementById("compare-slider");
 const title = document.getElementById("compare-title");
 
-/** Show `percent` of the cutout's width; the original shows through on the right. */
+/** The line between the original (left) and the cutout (right), `percent` of the width from the left. */
 function clipCutout(percent) {
-  after.style.clipPath = `inset(0 ${100 - percent}% 0 0)`;
+  after.style.clipPath = `inset(0 0 0 ${percent}%)`;
 }
 
 /**

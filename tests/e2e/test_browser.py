@@ -440,7 +440,7 @@ def test_settings_chosen_before_upload_apply_to_the_batch_and_a_rerun_uses_new_o
         expect(page.locator(f'.item[data-filename="{photo.name}"] .badge.reused')).to_be_visible()
 
 
-def test_compare_slider_uncovers_the_cutout(page: Any, tmp_path: Path) -> None:
+def test_the_compare_slider_is_the_line_between_before_and_after(page: Any, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
     sign_up(page)
@@ -456,14 +456,14 @@ def test_compare_slider_uncovers_the_cutout(page: Any, tmp_path: Path) -> None:
     page.wait_for_function("img => img.complete && img.naturalWidth > 0", arg=cutout.element_handle())
     expect(cutout).to_have_class(re.compile(r"\bcheckerboard\b"))  # transparent: on a checkerboard
     clip = "el => el.style.clipPath"
-    assert cutout.evaluate(clip) == "inset(0px 50% 0px 0px)"
+    assert cutout.evaluate(clip) == "inset(0px 0px 0px 50%)"  # the original left of the line, the cutout right
 
     page.focus("#compare-slider")
     page.keyboard.press("End")
-    assert cutout.evaluate(clip) == "inset(0px 0% 0px 0px)"
+    assert cutout.evaluate(clip) == "inset(0px 0px 0px 100%)"  # the line at the right: all original
     for _ in range(3):
         page.keyboard.press("ArrowLeft")
-    assert cutout.evaluate(clip) == "inset(0px 3% 0px 0px)"
+    assert cutout.evaluate(clip) == "inset(0px 0px 0px 97%)"
 
     page.keyboard.press("Escape")
     expect(dialog).to_be_hidden()
