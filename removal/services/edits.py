@@ -73,7 +73,7 @@ def item_mask_save(*, item: Item, mask_png: bytes) -> Item:
         return _item_revision_record(
             item, result=name, result_bytes=len(cutout.data), foreground=foreground, edited_mask=mask_name
         )
-    except ItemDeleted:
+    except (ItemDeleted, ItemNotEditable):
         for saved in (name, thumbnail_name(name), mask_name):
             storage_delete_quietly(saved)
         raise
@@ -93,9 +93,13 @@ def item_mask_revert(*, item: Item) -> Item:
     )
 
 
-def _editable_options(item: Item) -> Options:
+def _check_finished(item: Item) -> None:
     if item.status != Status.DONE:
         raise ItemNotEditable(f"this item is {item.status}; only a finished cutout can be edited")
+
+
+def _editable_options(item: Item) -> Options:
+    _check_finished(item)
     options = Options.from_json(item.batch.options)
     if options.format in pipeline.ANIMATED_FORMATS and _source_is_animated(item):
         raise ItemNotEditable("only still cutouts can be edited, not animations or videos")
@@ -131,6 +135,7 @@ def _item_revision_record(item: Item, *, result: str, result_bytes: Any, foregro
         result_sha256 = stored_sha256(result)  # for the manifest; read before the row is locked
     with transaction.atomic():
         current = locked_current(item)
+        _check_finished(current)  # an improvement may have queued it since the request read it
         model_result = str(current.model_result.name) or str(current.result.name)
         replaced = str(current.result.name)
         current.model_result.name = "" if result == model_result else model_result

@@ -4,16 +4,20 @@ import hashlib
 import io
 import json
 import zipfile
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from django.conf import settings
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from PIL import Image
 
 from accounts.services import api_key_create
+from removal.models import Item
 from removal.ops.worker import run_ready_jobs
+from removal.services.edits import ItemNotEditable, item_mask_save
 from tests.web.test_batch_api import create_batch, jpeg, json_error
 
 pytestmark = pytest.mark.django_db
@@ -159,6 +163,26 @@ def test_an_unfinished_item_cannot_be_edited(api: Any) -> None:
     batch = create_batch(api, jpeg())
     url = f"/api/v1/items/{batch['items'][0]['id']}/mask"
     assert "only a finished cutout" in json_error(api.post(url, {"mask": png(left_half_mask())}), 409)
+
+
+def test_an_edit_that_meets_an_improvement_is_refused_and_leaves_nothing(api: Any) -> None:
+    """The edit read the item done; an improvement queued it before the edit was recorded (they came together)."""
+    item = finished_item(api)
+    read_done = Item.objects.get(pk=item["id"])
+    Item.objects.filter(pk=item["id"]).update(status="queued", quality="best")  # what batch_improve does
+    stored_before = set(storage_files())
+
+    with pytest.raises(ItemNotEditable, match="this item is queued"):
+        item_mask_save(item=read_done, mask_png=png(left_half_mask()).read())
+
+    after = Item.objects.get(pk=item["id"])
+    assert (after.edits, after.reviewed, after.edited_mask.name, after.model_result.name) == (0, False, "", "")
+    assert set(storage_files()) == stored_before  # the edit's cutout, thumbnail and mask deleted again
+
+
+def storage_files() -> list[str]:
+    root = Path(settings.MEDIA_ROOT)
+    return [str(path.relative_to(root)) for path in root.rglob("*") if path.is_file()]
 
 
 def test_another_users_item_is_404(api: Any, other_user: Any) -> None:
