@@ -114,25 +114,25 @@ class BatchDeleteCounts:
 
 
 def batch_delete(*, batch: Batch) -> BatchDeleteCounts:
-    """Delete a batch now, at its owner's request: its stored files first (uploads, cutouts, masks, hand edits,
-    the background, whatever else lies in its folder), then the jobs still waiting to run for it, then its rows.
+    """Delete a batch at its owner's request: its rows and the jobs still waiting to run for it now, its stored
+    files (uploads, cutouts, masks, hand edits, the background, whatever else lies in its folder) a while later,
+    so that a zip or a download already sending them finishes whole (files_delete_later): the zip downloaded
+    just before the batch is deleted, say. `files` counts those its rows named.
 
     A worker cutting out one of its images meanwhile finds the row gone and deletes what it saved
     (processing._item_finish); a job already running keeps its record until the worker is done with it.
-    A storage failure raises StorageUnavailable and keeps the rows: asked again, the deletion finishes.
     """
     items = Item.objects.filter(batch=batch)
-    names = _files_deleted(
-        _file_names(items, Batch.objects.filter(pk=batch.pk)), folder=_batch_folder(batch), of="the batch"
-    )
-    waiting = _jobs_of(items, WebhookDelivery.objects.filter(batch=batch)).filter(status=TaskResultStatus.READY)
-    jobs, _ = waiting.delete()
-    counts = BatchDeleteCounts(items=items.count(), files=len(names), jobs=jobs)
-    batch_id = batch.pk
-    batch.delete()
+    names, folder, batch_id = _file_names(items, Batch.objects.filter(pk=batch.pk)), _batch_folder(batch), batch.pk
+    with transaction.atomic():
+        waiting = _jobs_of(items, WebhookDelivery.objects.filter(batch=batch)).filter(status=TaskResultStatus.READY)
+        jobs, _ = waiting.delete()
+        counts = BatchDeleteCounts(items=items.count(), files=len(set(filter(None, names))), jobs=jobs)
+        batch.delete()
+        files_delete_later(names, folder=folder)
     events.batch_deleted(batch_id=batch_id)
     logger.info(
-        "deleted batch %s at its owner's request: %d items, %d files, %d waiting jobs",
+        "deleted batch %s at its owner's request: %d items, %d files (deleted later), %d waiting jobs",
         batch_id,
         *dataclasses.astuple(counts),
     )

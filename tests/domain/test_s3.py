@@ -18,7 +18,8 @@ pytestmark = pytest.mark.live
 def s3_site(server_factory: Any, s3_server: S3Server) -> tuple[LiveServer, str]:
     # Links are signed for "localhost" while the servers use 127.0.0.1, as in compose.
     public = s3_server.endpoint.replace("127.0.0.1", "localhost")
-    server = server_factory(**s3_server.env, AWS_S3_PUBLIC_ENDPOINT_URL=public)
+    # Deleted files go when their deletion commits (not DELETED_FILES_KEPT_SECONDS later), for the bucket checks.
+    server = server_factory(**s3_server.env, AWS_S3_PUBLIC_ENDPOINT_URL=public, DELETED_FILES_KEPT_SECONDS="0")
     server.start()
     return server, server.create_user("s3user")
 

@@ -419,6 +419,22 @@ class TestDelete:
         assert run_deferred_file_deletions() == 2  # the replaced revision, the removed item
         assert not default_storage.exists(removed.result.name) and not default_storage.exists(first_edit)
 
+    def test_a_zip_downloaded_then_its_batch_deleted_at_once_arrives_whole(self, api: Any) -> None:
+        """ "Download all", then "Delete batch" while the zip still streams: the files stay until it is sent."""
+        batch = create_batch(api, jpeg("a.jpg"), jpeg("b.jpg", "coffee.png"))
+        run_ready_jobs()
+        names = [name for item in Item.objects.all() for name in (item.source.name, item.result.name)]
+        download = api.get(f"/api/v1/batches/{batch['id']}/zip").streaming_content
+
+        def meanwhile() -> None:
+            assert api.delete(f"/api/v1/batches/{batch['id']}").status_code == 204
+            assert api.get(f"/api/v1/batches/{batch['id']}").status_code == 404  # gone at once for every endpoint
+
+        with zipfile.ZipFile(io.BytesIO(async_to_sync(sent_with)(download, meanwhile))) as archive:
+            assert archive.namelist() == ["a.png", "b.png", "manifest.json"] and archive.testzip() is None
+        assert run_deferred_file_deletions() == 1
+        assert not any(default_storage.exists(name) for name in names)
+
     def test_a_stored_file_gone_before_its_download_is_a_404(self, api: Any) -> None:
         item_id = create_batch(api, jpeg("a.jpg"))["items"][0]["id"]
         default_storage.delete(Item.objects.get(pk=item_id).source.name)
