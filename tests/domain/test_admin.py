@@ -72,7 +72,7 @@ def test_deleting_in_the_admin_takes_the_stored_files_too(admin_client: Client, 
     image = admin_client.post(f"/admin/removal/storedimage/{stored.pk}/delete/", {"post": "yes"})
 
     assert {one.status_code, several.status_code, image.status_code} == {302}
-    assert run_deferred_file_deletions() == 2  # the batch's and the item's, kept a while as the owner's deletions keep them
+    assert run_deferred_file_deletions() == 2  # the batch's and the item's, kept a while as the owner's keep them
     for item in items[:2]:
         assert not Item.objects.filter(pk=item.pk).exists()
         assert not any(default_storage.exists(name) for name in files[item.pk])
