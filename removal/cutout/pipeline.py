@@ -58,6 +58,7 @@ __all__ = [
     "encode_png",
     "inspect_image",
     "inspect_upload",
+    "is_video",
     "masks_averaged",
     "model_session",
     "predict_mask",
@@ -67,12 +68,17 @@ __all__ = [
 ]
 
 
-def inspect_upload(source: IO[bytes], *, max_pixels: int, max_frames: int, max_video_seconds: float) -> ImageInfo:
-    """inspect_image, or for a video the size of its frames (format MP4 or WEBM)."""
+def is_video(source: IO[bytes]) -> bool:
+    """Whether `source` starts as an MP4/MOV or a WebM/MKV does (read from its start; left there)."""
     source.seek(0)
     head = source.read(12)
     source.seek(0)
-    if not video.looks_like_video(head):
+    return video.looks_like_video(head)
+
+
+def inspect_upload(source: IO[bytes], *, max_pixels: int, max_frames: int, max_video_seconds: float) -> ImageInfo:
+    """inspect_image, or for a video the size of its frames (format MP4 or WEBM)."""
+    if not is_video(source):
         return inspect_image(source, max_pixels=max_pixels)
     data = source.read()
     source.seek(0)
@@ -81,7 +87,7 @@ def inspect_upload(source: IO[bytes], *, max_pixels: int, max_frames: int, max_v
     except video.VideoRejected as exc:
         raise ImageRejected(str(exc)) from None
     return ImageInfo(
-        format="WEBM" if head[:4] == video.WEBM_MAGIC else "MP4",
+        format="WEBM" if data[:4] == video.WEBM_MAGIC else "MP4",
         width=info.width,
         height=info.height,
         animated=True,

@@ -30,6 +30,7 @@ from PIL import Image
 
 from accounts.auth import user_for_api_request
 from removal import events, serializers, services
+from removal.cutout import pipeline
 from removal.cutout.option_parsing import is_blank
 from removal.cutout.options import Options, removebg_params, removebg_refusals
 from removal.errors import BadRequest
@@ -140,6 +141,8 @@ def _input_image(request: HttpRequest, params: dict[str, Any]) -> File:
     else:
         raise BadRequest("No image given: send image_file, image_file_b64 or image_url")
     inputs.check_upload_size(upload)
+    if pipeline.is_video(upload):  # its cutout is a zip of frames, which no remove.bg reply can carry
+        raise BadRequest("the file is a video; remove.bg's API takes images: send videos to POST /api/v1/batches")
     return upload
 
 

@@ -272,3 +272,13 @@ def test_zip_format_holds_color_and_alpha(embedded_server: LiveServer, key: str)
         assert sorted(bundle.namelist()) == ["alpha.png", "color.jpg"]
         color, alpha = Image.open(bundle.open("color.jpg")), Image.open(bundle.open("alpha.png"))
         assert (color.mode, alpha.mode, color.size, alpha.size) == ("RGB", "L", (400, 300), (400, 300))
+
+
+def test_a_video_is_refused_before_it_is_cut_out(embedded_server: LiveServer, key: str) -> None:
+    """remove.bg's replies carry one image; a video's cutout is a zip of frames (the batch API's)."""
+    from tests.cutout.test_video import make_video
+
+    reply = send_file(embedded_server, key, make_video(".mp4", "libx264", frames=3), {})
+    assert reply.status_code == 400, reply.text  # was a 500 once the whole clip had been cut out
+    (error,) = reply.json()["errors"]
+    assert error["code"] == "invalid_parameter" and "the file is a video" in error["title"]
