@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Any
 from django.db.models import Count, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
+from removal.cutout.options import Options
 from removal.errors import NotFound
-from removal.models import Batch, DailyUsage, Item, StoredImage, WebhookDelivery, needing_review
+from removal.models import Batch, DailyUsage, Item, ItemQuerySet, StoredImage, WebhookDelivery, needing_review
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -74,6 +75,13 @@ def batches_with_counts(batches: list[Batch]) -> list[tuple[Batch, dict[str, int
 def items_needing_review(batch: Batch) -> QuerySet[Item]:
     """The batch's done items flagged for a look (REVIEW_CONFIDENCE_BELOW), in upload order."""
     return Item.objects.needing_review().filter(batch=batch).in_sent_order()
+
+
+def items_to_improve(batch: Batch, quality: str) -> ItemQuerySet:
+    """The batch's flagged items whose cutout was not made with `quality` (their own preset, set by an
+    improvement, else the batch's): another run with it would give the same cutout."""
+    items = Item.objects.needing_review().filter(batch=batch).exclude(quality=quality)
+    return items.exclude(quality="") if Options.from_json(batch.options).quality == quality else items
 
 
 def done_items(batch: Batch) -> QuerySet[Item]:

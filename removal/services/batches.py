@@ -194,13 +194,13 @@ def _queued(batch: Batch, items: list[Item], *, preview: bool) -> None:
                 item.task_id = enqueue_processing(item.id, kind=batch.kind, waiting_ahead=waiting)
                 waiting += 1
         Item.objects.bulk_create(items)
-        _usage_counted(batch, len(items), preview=preview)
+        usage_counted(batch, len(items), preview=preview)
         announce_after_commit(*items)
         if any(item.cached for item in items):  # the batch may be finished already
             transaction.on_commit(functools.partial(notify_if_batch_finished, batch))
 
 
-def _usage_counted(batch: Batch, images: int, *, preview: bool) -> None:
+def usage_counted(batch: Batch, images: int, *, preview: bool) -> None:
     """The images counted against the owner's day (the daily quota), for good: deleting them gives nothing back."""
     usage, _ = DailyUsage.objects.get_or_create(owner_id=batch.owner_id, day=timezone.now().date())
     previews = images if preview else 0

@@ -12,7 +12,8 @@ from django.utils import timezone
 
 from removal import selectors
 from removal.cutout.options import Options
-from removal.models import Batch, Item, ItemQuerySet
+from removal.models import Batch, Item
+from removal.services.batches import usage_counted
 from removal.services.edits import ItemNotEditable, locked_current
 from removal.services.processing import announce_after_commit, enqueue_processing
 
@@ -46,12 +47,13 @@ def batch_improve(*, batch: Batch, quality: str = IMPROVED_QUALITY) -> list[Item
     """
     now = timezone.now()
     with transaction.atomic():
-        flagged = Item.objects.needing_review().filter(batch=batch)
-        improvable = _not_made_with(flagged, quality, batch).select_for_update().select_related("batch")
+        improvable = selectors.items_to_improve(batch, quality).select_for_update().select_related("batch")
         items = list(improvable.in_sent_order())
         if not items:
-            raise NothingToImprove(_nothing_to_improve(flagged.count(), quality))
+            raise NothingToImprove(_nothing_to_improve(batch, quality))
         Batch.objects.filter(pk=batch.pk).update(improvements=F("improvements") + 1)  # its finish is news again
+        # Each is made again: it counts as an upload does.
+        usage_counted(batch, len(items), preview=Options.from_json(batch.options).size_preview)
         waiting = selectors.queued_count(batch.owner_id)
         for position, item in enumerate(items):
             item.status, item.quality, item.queued_at = Status.QUEUED, quality, now
@@ -72,13 +74,11 @@ def batch_improve(*, batch: Batch, quality: str = IMPROVED_QUALITY) -> list[Item
     return items
 
 
-def _not_made_with(items: ItemQuerySet, quality: str, batch: Batch) -> ItemQuerySet:
-    """The items whose cutout was not made with `quality`: an improvement sets their own, else the batch's holds."""
-    items = items.exclude(quality=quality)
-    return items.exclude(quality="") if Options.from_json(batch.options).quality == quality else items
-
-
-def _nothing_to_improve(flagged: int, quality: str) -> str:
+def _nothing_to_improve(batch: Batch, quality: str) -> str:
+    flagged = selectors.items_needing_review(batch).count()
+    unfinished = batch.items.exclude(status__in=Item.FINISHED).count()
+    if not flagged and unfinished:
+        return f"no finished item of this batch needs review now; {unfinished} are still being made"
     if not flagged:
         return "no item of this batch needs review, so there is nothing to improve"
     return (

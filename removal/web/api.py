@@ -100,8 +100,9 @@ def batch_improve(request: HttpRequest, user: "User", batch_id: uuid.UUID) -> Ht
     batch = selectors.batch_for(user, batch_id)
     quality = inputs.improve_quality(request)
     options = dataclasses.replace(Options.from_json(batch.options), quality=quality)
-    limits.check_new_work(user, images=selectors.items_needing_review(batch).count(), options=options)
+    limits.check_new_work(user, images=selectors.items_to_improve(batch, quality).count(), options=options)
     services.batch_improve(batch=batch, quality=quality)
+    batch.refresh_from_db()  # its improvements, counted by the service
     counts = selectors.batch_counts(batch)
     return JsonResponse(serializers.serialize_batch(batch, selectors.batch_items(batch), counts), status=202)
 

@@ -11,7 +11,7 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
-from removal.models import Item
+from removal.models import DailyUsage, Item
 from removal.ops.worker import run_ready_jobs
 from tests.web.test_batch_api import jpeg, json_error
 
@@ -169,6 +169,20 @@ def test_the_manifest_carries_the_triage_state(api: Any) -> None:
             assert entry[field] == items[name][field], (name, field)
     assert (entries["grass.jpg"]["reviewed"], entries["grass.jpg"]["needs_review"]) == (True, False)
     assert (entries["rocket.jpg"]["quality"], entries["chelsea.jpg"]["quality"]) == ("best", "fast")
+
+
+def test_improve_counts_what_it_runs_against_the_quota_and_in_the_days_usage(api: Any, settings: Any) -> None:
+    batch = finished_batch(api, MISSED, UNSURE)
+    url = f"/api/v1/batches/{batch['id']}/improve"
+    settings.DAILY_IMAGE_QUOTA = 4  # two uploaded, two left: exactly the two flagged
+    reply = api.post(url)
+    assert reply.status_code == 202, reply.content
+    assert reply.json()["improvements"] == 1  # the batch as it is now
+    assert "2 are still being made" in json_error(api.post(url), 409)  # not "nothing needs review"
+    run_ready_jobs()
+    settings.REVIEW_CONFIDENCE_BELOW = 1.0  # both still flagged, both made with best already
+    assert DailyUsage.objects.get().images == 4  # the improvements counted as the uploads were
+    assert "made with quality=best already" in json_error(api.post(url), 409)  # not a 429 for work it will not do
 
 
 def test_an_improvement_is_not_refused_for_the_attempts_its_first_run_took(api: Any, settings: Any) -> None:
