@@ -388,7 +388,7 @@ FETCH_MAX_REDIRECTS = env.int("FETCH_MAX_REDIRECTS", default=5)
 # (comma-separated CIDRs, e.g. "10.1.2.0/24,fd00:1::/64") to allow them.
 FETCH_ALLOWED_NETWORKS = _networks("FETCH_ALLOWED_NETWORKS")
 # Origins ("https://app.example.com") whose pages may call the APIs with an API key (bgsite/cors.py); none by default.
-CORS_ALLOWED_ORIGINS = env.list("CORS_ALLOWED_ORIGINS", default=[])
+CORS_ALLOWED_ORIGINS = [name.strip() for name in env.list("CORS_ALLOWED_ORIGINS", default=[]) if name.strip()]
 CORS_URLS_REGEX, CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS = cors.API_PATHS, cors.REQUEST_HEADERS, cors.REPLY_HEADERS
 
 for _name in ("MAX_UPLOAD_BYTES", "MAX_IMAGE_PIXELS", "MAX_FILES_PER_REQUEST", "MAX_ITEMS_PER_BATCH"):

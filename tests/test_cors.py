@@ -121,7 +121,7 @@ def test_the_path_rule_names_every_api_and_no_page() -> None:
 
     from bgsite.cors import API_PATHS
 
-    apis = ["/api/v1/batches", "/bgremove", "/store", "/store/1", "/v1.0/removebg", "/v1.0/account"]
-    pages = ["/", "/accounts/", "/batches/", "/admin/", "/static/app.js", "/ws/batches/1"]
+    apis = ["/api/v1/batches", "/api/schema", "/bgremove", "/store", "/store/1", "/v1.0/removebg", "/v1.0/account"]
+    pages = ["/", "/accounts/", "/batches/", "/admin/", "/static/app.js", "/ws/batches/1", "/api/docs", "/storefront"]
     assert [path for path in apis if not re.match(API_PATHS, path)] == []
     assert [path for path in pages if re.match(API_PATHS, path)] == []

@@ -128,3 +128,13 @@ def test_result_images_from_the_bucket_are_allowed_by_the_content_security_polic
 def test_an_origin_is_the_scheme_and_host_with_its_port() -> None:
     assert origin("http://minio:9000/bucket/key?x=1") == "http://minio:9000"
     assert origin("https://files.example") == "https://files.example"
+
+
+def test_cors_origins_are_read_without_the_spaces_around_them(tmp_path: Path) -> None:
+    """The ASGI door compares origins as listed: " https://b.test" would never match a browser's Origin."""
+    done = python_with_settings(
+        tmp_path,
+        "from django.conf import settings; print(settings.CORS_ALLOWED_ORIGINS)",
+        CORS_ALLOWED_ORIGINS="https://a.test, https://b.test:8443 ,",
+    )
+    assert done.stdout.strip() == "['https://a.test', 'https://b.test:8443']", done.stderr

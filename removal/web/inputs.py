@@ -10,6 +10,7 @@ each API's reply shape by removal.web.http_errors.
 
 import base64
 import binascii
+import codecs
 import json
 import re
 from pathlib import PurePosixPath
@@ -59,7 +60,7 @@ def request_parameters(request: HttpRequest, *, binary_fields: tuple[str, ...] =
     if request.method == "POST":
         if request.content_type == "application/json":
             params.update(_json_object(_fields_body(request)))
-        elif request.content_type == "text/plain" and (body := _fields_body(request)).lstrip()[:1] == b"{":
+        elif request.content_type == "text/plain" and _starts_an_object(body := _fields_body(request)):
             params.update(_json_object(body))  # fetch() labels a string body text/plain: JSON sent without its type
         elif request.content_type == "application/x-www-form-urlencoded":
             params.update(QueryDict(_fields_body(request), encoding=request.encoding).dict())
@@ -71,6 +72,11 @@ def request_parameters(request: HttpRequest, *, binary_fields: tuple[str, ...] =
                 f"the parameter {name!r} holds a character that no parameter may: NUL (\\u0000) or a lone surrogate"
             )
     return params
+
+
+def _starts_an_object(body: bytes) -> bool:
+    """Whether a body starts as a JSON object does (after a UTF-8 byte order mark and white space, as json allows)."""
+    return body.removeprefix(codecs.BOM_UTF8).lstrip()[:1] == b"{"
 
 
 def unstorable(text: str) -> bool:

@@ -130,13 +130,14 @@ def test_store_then_bgremove_by_link_or_id_with_a_json_body(embedded_server: Liv
     )
     assert blob.headers["Content-Type"] == "image/png"
     # fetch(url, {method: "POST", body: JSON.stringify({...})}) labels the body text/plain;charset=UTF-8
-    as_text = requests.post(
-        f"{embedded_server.url}/bgremove",
-        data=json.dumps({"img": body["id"], "key": key}).encode(),
-        headers={"Content-Type": "text/plain;charset=UTF-8"},
-        timeout=60,
-    )
-    assert_success(as_text)
+    for prefix in (b"", b"\xef\xbb\xbf\n "):  # as it is, and after a byte order mark and white space
+        as_text = requests.post(
+            f"{embedded_server.url}/bgremove",
+            data=prefix + json.dumps({"img": body["id"], "key": key}).encode(),
+            headers={"Content-Type": "text/plain;charset=UTF-8"},
+            timeout=60,
+        )
+        assert_success(as_text)
 
 
 def test_another_users_stored_image_cannot_be_used(embedded_server: LiveServer, key: str) -> None:
