@@ -78,7 +78,7 @@ def _nothing_to_improve(batch: Batch, quality: str) -> str:
     flagged = selectors.items_needing_review(batch).count()
     unfinished = batch.items.exclude(status__in=Item.FINISHED).count()
     if not flagged and unfinished:
-        return f"no finished item of this batch needs review now; {unfinished} are still being made"
+        return f"no finished item of this batch needs review now ({unfinished} still being made)"
     if not flagged:
         return "no item of this batch needs review, so there is nothing to improve"
     return (

@@ -178,7 +178,7 @@ def test_improve_counts_what_it_runs_against_the_quota_and_in_the_days_usage(api
     reply = api.post(url)
     assert reply.status_code == 202, reply.content
     assert reply.json()["improvements"] == 1  # the batch as it is now
-    assert "2 are still being made" in json_error(api.post(url), 409)  # not "nothing needs review"
+    assert "(2 still being made)" in json_error(api.post(url), 409)  # not "nothing needs review"
     run_ready_jobs()
     settings.REVIEW_CONFIDENCE_BELOW = 1.0  # both still flagged, both made with best already
     assert DailyUsage.objects.get().images == 4  # the improvements counted as the uploads were
