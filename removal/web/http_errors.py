@@ -114,8 +114,11 @@ def as_api_error(exc: Exception) -> ApiError | None:
         logger.error("the database refused or dropped a connection: %s", exc)
         message = "the database is busy or unreachable; try again in a few seconds"
         return ServiceUnavailable(message, headers={"Retry-After": str(DATABASE_RETRY_SECONDS)})
-    if isinstance(exc, RequestDataTooBig):
-        return fields_too_large(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+    if isinstance(exc, RequestDataTooBig):  # Django's limit on a multipart body's text fields
+        return PayloadTooLarge(
+            f"the form fields are too large ({settings.DATA_UPLOAD_MAX_MEMORY_SIZE / 1e6:.1f} MB at most in all, "
+            "files aside): send images as file parts, or at /v1.0/removebg image_file_b64 in a url-encoded or JSON body"
+        )
     return None
 
 
@@ -182,7 +185,7 @@ def max_fields_bytes(path: str) -> int:
 
 def fields_too_large(limit: int) -> PayloadTooLarge:
     return PayloadTooLarge(
-        f"the request body is too large (form fields and JSON: {limit / 1e6:g} MB at most; send images as files)"
+        f"the request body is too large (form fields or JSON: {limit / 1e6:.1f} MB at most; send images as files)"
     )
 
 

@@ -172,6 +172,22 @@ def test_a_phone_photo_in_base64_is_cut_out(
     assert (response.headers["X-Width"], response.headers["X-Height"]) == ("577", "433")
 
 
+def test_a_phone_photo_in_base64_in_a_multipart_field_is_refused_with_the_way_that_works(
+    embedded_server: LiveServer, key: str, phone_photo_b64: str
+) -> None:
+    """Django bounds a multipart body's text fields (2.5 MB); the reply says how to send it instead."""
+    response = requests.post(
+        f"{embedded_server.url}/v1.0/removebg",
+        files={"image_file_b64": (None, phone_photo_b64)},  # a text part, as PyPI remove-bg sends it with a file
+        headers={"X-Api-Key": key},
+        timeout=60,
+    )
+    assert response.status_code == 400, response.text
+    (error,) = response.json()["errors"]
+    assert error["title"].startswith("the form fields are too large (2.6 MB at most in all, files aside)")
+    assert "image_file_b64 in a url-encoded or JSON body" in error["title"]
+
+
 def test_a_base64_body_is_read_only_for_a_known_caller(embedded_server: LiveServer, phone_photo_b64: str) -> None:
     response = requests.post(
         f"{embedded_server.url}/v1.0/removebg", json={"image_file_b64": phone_photo_b64}, timeout=60
