@@ -20,15 +20,31 @@ SECRET_PARAMETERS = {"key", "api_key", "apikey", "token"}
 
 
 def loggable_path(request: HttpRequest) -> str:
-    query = request.META.get("QUERY_STRING", "")
+    return _loggable(request.path, request.META.get("QUERY_STRING", ""))
+
+
+def log_refused_unread(scope: dict[str, Any], status: int) -> None:
+    """The access line of a request the ASGI door answered before Django made one of it (an upload over the
+    limits: removal.web.http_errors.BodySizeLimit), which this middleware never sees."""
+    query = scope.get("query_string", b"").decode("latin1")
+    logger.info(
+        '%s "%s %s" %s refused unread',
+        (scope.get("client") or ("-",))[0],
+        scope.get("method", "-"),
+        _loggable(scope.get("path", ""), query),
+        status,
+    )
+
+
+def _loggable(path: str, query: str) -> str:
     if not query:
-        return request.path
+        return path
     pairs = [
         (name, "[redacted]" if name.lower() in SECRET_PARAMETERS else value)
         for name, value in parse_qsl(query, keep_blank_values=True)
     ]
     shown = urlencode(pairs, safe="[]/:")
-    return f"{request.path}?{shown[:500]}"
+    return f"{path}?{shown[:500]}"
 
 
 def _log(request: HttpRequest, status: int, started: float) -> None:

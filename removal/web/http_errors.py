@@ -31,6 +31,7 @@ from django.utils.http import MAX_HEADER_LENGTH
 from django.views import defaults
 
 from accounts.auth import CsrfFailed, NotAuthenticated
+from bgsite.access_log import log_refused_unread
 from bgsite.cors import allowed_origin_headers
 from bgsite.multipart_watch import DROPPED_PARTS_SCOPE_KEY, MultipartWatch, boundary_of
 from removal import events, fetch, services
@@ -309,5 +310,6 @@ class BodySizeLimit:
         reply["Connection"] = "close"  # the rest of the body is not read
         with_headers(reply, allowed_origin_headers(path, request_origin, settings.CORS_ALLOWED_ORIGINS))
         headers = [(name.encode("latin1"), value.encode("latin1")) for name, value in reply.items()]
+        log_refused_unread(scope, reply.status_code)
         await send({"type": "http.response.start", "status": reply.status_code, "headers": headers})
         await send({"type": "http.response.body", "body": reply.content})  # type: ignore[attr-defined]

@@ -25,3 +25,19 @@ def test_keys_are_redacted_from_the_access_log(embedded_server: LiveServer) -> N
     assert '"POST /bgremove?key=[redacted]" 200' in log
     assert '"GET /api/v1/batches?key=[redacted]" 401' in log
     assert secret not in log
+
+
+def test_an_upload_refused_before_it_is_read_is_logged_too(embedded_server: LiveServer) -> None:
+    """The ASGI door answers a body over the limits before Django (and its access log) sees the request."""
+    key = embedded_server.create_user("refused-unread")
+    too_large = b"\xff" * 26_000_000  # one part over MAX_UPLOAD_BYTES: refused as it streams in
+    reply = requests.post(
+        f"{embedded_server.url}/v1.0/removebg",
+        params={"key": key},
+        files={"image_file": ("big.jpg", too_large)},
+        timeout=60,
+    )
+    assert reply.status_code == 400, reply.text
+    log = embedded_server.log()
+    assert '"POST /v1.0/removebg?key=[redacted]" 400 refused unread' in log
+    assert key.split("_", 2)[2] not in log
