@@ -586,3 +586,15 @@ def test_uploads_wait_out_the_rate_limit(browser: Any, server_factory: Any, tmp_
             expect(row).to_have_attribute("data-status", "done", timeout=PROCESSING_TIMEOUT_MS)
         expect(page.locator("#overall")).to_have_text("8 of 8 done, 0 failed")
     assert re.search(r'"POST /api/v1/batches/[0-9a-f-]+/files" 429', server.log())  # the limit was hit, waited out
+
+
+def test_the_first_tab_offers_to_skip_to_the_content(page: Any) -> None:
+    from playwright.sync_api import expect
+
+    page.goto("/")
+    page.keyboard.press("Tab")
+    skip = page.locator(".skip-link")
+    expect(skip).to_be_focused()
+    assert skip.bounding_box()["y"] >= 0  # shown once focused (it waits above the page until then)
+    page.keyboard.press("Enter")
+    expect(page.locator("#main")).to_be_focused()
