@@ -49,6 +49,14 @@ def browsing(browser: Any, base_url: str) -> Iterator[Any]:
     assert page_errors == [], f"JavaScript errors on the page: {page_errors}"
 
 
+@contextmanager
+def signed_in(browser: Any, base_url: str) -> Iterator[Any]:
+    """browsing, as a fresh user signed up through the sign-up page."""
+    with browsing(browser, base_url) as page:
+        sign_up(page)
+        yield page
+
+
 @pytest.fixture
 def page(browser: Any, embedded_server: Any) -> Iterator[Any]:
     with browsing(browser, embedded_server.url) as page:

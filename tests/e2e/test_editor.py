@@ -15,9 +15,8 @@ from tests.conftest import photo_bytes
 from tests.e2e.test_browser import (
     PROCESSING_TIMEOUT_MS,
     browser,  # noqa: F401
-    browsing,
     downloaded_zip,
-    sign_up,
+    signed_in,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
@@ -93,8 +92,7 @@ def alpha_around(image: Image.Image, centre: tuple[int, int], reach: int = 3) ->
 def test_erase_and_restore_with_pointer_drags_then_save(browser: Any, embedded_server: Any, tmp_path: Path) -> None:  # noqa: F811
     from playwright.sync_api import expect
 
-    with browsing(browser, embedded_server.url) as page:
-        sign_up(page)
+    with signed_in(browser, embedded_server.url) as page:
         photo = tmp_path / "astronaut.jpg"
         photo.write_bytes(photo_bytes("astronaut.png", size=(640, 480)))
         row = finished_row(page, photo)
@@ -143,8 +141,7 @@ def test_erase_and_restore_with_pointer_drags_then_save(browser: Any, embedded_s
 def test_a_12_megapixel_photo_opens_and_saves_in_seconds(browser: Any, embedded_server: Any, tmp_path: Path) -> None:  # noqa: F811
     from playwright.sync_api import expect
 
-    with browsing(browser, embedded_server.url) as page:
-        sign_up(page)
+    with signed_in(browser, embedded_server.url) as page:
         photo = tmp_path / "big.jpg"
         photo.write_bytes(photo_bytes("astronaut.png", size=(4000, 3000)))
         row = finished_row(page, photo)
@@ -172,8 +169,7 @@ def test_the_keyboard_stays_in_the_editor_and_unsaved_strokes_are_not_lost_to_es
 ) -> None:
     from playwright.sync_api import expect
 
-    with browsing(browser, embedded_server.url) as page:
-        sign_up(page)
+    with signed_in(browser, embedded_server.url) as page:
         row = astronaut_row(page, tmp_path)
         inside = block_where(model_mask(page, row.get_attribute("data-item-id")), 255)
         dialog = open_editor(page, row)
@@ -201,9 +197,8 @@ def test_on_a_phone_the_editor_and_the_batch_list_fit_the_screen(
 ) -> None:
     from playwright.sync_api import expect
 
-    with browsing(browser, embedded_server.url) as page:
+    with signed_in(browser, embedded_server.url) as page:
         page.set_viewport_size({"width": 390, "height": 844})
-        sign_up(page)
         page.focus("#file-input")  # the hidden input has the keyboard: its button shows it
         assert (
             page.evaluate("getComputedStyle(document.querySelector('label[for=file-input]')).outlineStyle") == "solid"

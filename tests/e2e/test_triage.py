@@ -16,8 +16,7 @@ from tests.conftest import photo_path
 from tests.e2e.test_browser import (
     PROCESSING_TIMEOUT_MS,
     browser,  # noqa: F401
-    browsing,
-    sign_up,
+    signed_in,
 )
 from tests.e2e.test_editor import drag
 
@@ -61,8 +60,7 @@ def shown_names(page: Any) -> list[str]:
 def test_flagged_cards_are_counted_badged_filtered_ordered_and_cleared(browser: Any, embedded_server: Any) -> None:  # noqa: F811
     from playwright.sync_api import expect
 
-    with browsing(browser, embedded_server.url) as page:
-        sign_up(page)
+    with signed_in(browser, embedded_server.url) as page:
         names = [UNSURE[0], SURE, UNSURE[1]]
         items = upload_and_finish(page, names)
         flagged = sorted(name for name, item in items.items() if item["needs_review"])
@@ -146,8 +144,7 @@ def test_the_editor_goes_through_the_flagged_cutouts_one_after_another(browser: 
     """Looks fine, next / Save and next: each flagged cutout in the page's order, without closing the editor."""
     from playwright.sync_api import expect
 
-    with browsing(browser, embedded_server.url) as page:
-        sign_up(page)
+    with signed_in(browser, embedded_server.url) as page:
         names = [UNSURE[0], SURE, UNSURE[1]]
         upload_and_finish(page, names)
         order = shown_names(page)  # the page's order: the walk follows it
@@ -190,8 +187,7 @@ def test_the_editor_goes_through_the_flagged_cutouts_one_after_another(browser: 
 def test_improve_flagged_with_best_reruns_only_the_flagged_cards_live(browser: Any, embedded_server: Any) -> None:  # noqa: F811
     from playwright.sync_api import expect
 
-    with browsing(browser, embedded_server.url) as page:
-        sign_up(page)
+    with signed_in(browser, embedded_server.url) as page:
         before = upload_and_finish(page, [SURE, UNSURE[0]])
         assert before[UNSURE[0]]["needs_review"] and not before[SURE]["needs_review"]
         assert before[UNSURE[0]]["quality"] == before[SURE]["quality"] == "fast"
