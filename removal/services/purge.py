@@ -127,7 +127,7 @@ def batch_delete(*, batch: Batch) -> BatchDeleteCounts:
     with transaction.atomic():
         waiting = _jobs_of(items, WebhookDelivery.objects.filter(batch=batch)).filter(status=TaskResultStatus.READY)
         jobs, _ = waiting.delete()
-        counts = BatchDeleteCounts(items=items.count(), files=len(set(filter(None, names))), jobs=jobs)
+        counts = BatchDeleteCounts(items=items.count(), files=len(names), jobs=jobs)
         batch.delete()
         files_delete_later(names, folder=folder)
     events.batch_deleted(batch_id=batch_id)
@@ -205,8 +205,8 @@ def _batch_folder(batch: Batch) -> str:
 
 
 def _file_names(items: QuerySet[Item], batches: QuerySet[Batch]) -> set[str]:
-    """The stored names the rows of `items` and `batches` hold."""
-    names = {name for row in items.values_list(*Item.FILE_FIELDS) for name in row}
+    """The stored names the rows of `items` and `batches` hold (an empty file field names none)."""
+    names = {name for row in items.values_list(*Item.FILE_FIELDS) for name in row if name}
     return names | set(batches.exclude(bg_image="").values_list("bg_image", flat=True))
 
 
