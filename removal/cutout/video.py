@@ -165,28 +165,25 @@ def cut_out(
 ) -> Cutout:
     """A zip of transparent PNG frames and a WebM with alpha (size applies; other options do not);
     its confidence is its least confident frame's."""
-    confidences: list[float] = []
+    made: list[tuple[tuple[int, int], float]] = []  # each frame's cutout size and confidence, as it is zipped
 
     def cut_frame(frame: Image.Image) -> Image.Image:
         cutout, sure = cut_out_image(frame, options, session=session, partner=partner)
-        confidences.append(sure)
+        made.append((cutout.size, sure))
         return cutout
 
     try:
         archive_file = cut_out_video(data, cut_frame=cut_frame, max_frames=max_frames, on_frame=on_frame)
     except VideoRejected as exc:
         raise ImageRejected(str(exc)) from None
-    with zipfile.ZipFile(archive_file) as listing:  # leaves archive_file open
-        frame_names = [name for name in listing.namelist() if name.startswith("frames/")]
-        with Image.open(listing.open(frame_names[0])) as first:
-            size = first.size
+    (width, height), _ = made[0]
     return Cutout(
         data=b"",
         file=archive_file,
-        width=size[0],
-        height=size[1],
+        width=width,
+        height=height,
         mime_type="application/zip",
         extension="zip",
-        frames=len(frame_names),
-        confidence=min(confidences),
+        frames=len(made),
+        confidence=min(sure for _, sure in made),
     )
