@@ -72,7 +72,7 @@ def batches_with_counts(batches: list[Batch]) -> list[tuple[Batch, dict[str, int
     return [(batch, by_batch[batch.id]) for batch in batches]
 
 
-def items_needing_review(batch: Batch) -> QuerySet[Item]:
+def items_needing_review(batch: Batch) -> ItemQuerySet:
     """The batch's done items flagged for a look (REVIEW_CONFIDENCE_BELOW), in upload order."""
     return Item.objects.needing_review().filter(batch=batch).in_sent_order()
 
@@ -80,7 +80,7 @@ def items_needing_review(batch: Batch) -> QuerySet[Item]:
 def items_to_improve(batch: Batch, quality: str) -> ItemQuerySet:
     """The batch's flagged items whose cutout was not made with `quality` (their own preset, set by an
     improvement, else the batch's): another run with it would give the same cutout."""
-    items = Item.objects.needing_review().filter(batch=batch).exclude(quality=quality)
+    items = items_needing_review(batch).exclude(quality=quality)
     return items.exclude(quality="") if Options.from_json(batch.options).quality == quality else items
 
 

@@ -47,8 +47,7 @@ def batch_improve(*, batch: Batch, quality: str = IMPROVED_QUALITY) -> list[Item
     """
     now = timezone.now()
     with transaction.atomic():
-        improvable = selectors.items_to_improve(batch, quality).select_for_update().select_related("batch")
-        items = list(improvable.in_sent_order())
+        items = list(selectors.items_to_improve(batch, quality).select_for_update().select_related("batch"))
         if not items:
             raise NothingToImprove(_nothing_to_improve(batch, quality))
         Batch.objects.filter(pk=batch.pk).update(improvements=F("improvements") + 1)  # its finish is news again
