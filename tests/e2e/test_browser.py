@@ -64,12 +64,14 @@ def page(browser: Any, embedded_server: Any) -> Iterator[Any]:
 
 
 def drop_files(page: Any, *paths: Path) -> None:
-    """Drop files on the drop zone together, as dragging them from the desktop does."""
+    """Drop files on the drop zone together, as dragging them from the desktop does, once the
+    page's script has run (a module: before the load event); a drop before it would be lost."""
+    page.wait_for_load_state()
     page.evaluate(
         """(files) => {
             const data = new DataTransfer();
             for (const [name, hex] of files) {
-                const bytes = new Uint8Array(hex.match(/../g).map((pair) => parseInt(pair, 16)));
+                const bytes = new Uint8Array((hex.match(/../g) ?? []).map((pair) => parseInt(pair, 16)));
                 data.items.add(new File([bytes], name, { type: "image/jpeg" }));
             }
             const drop = new DragEvent("drop", { dataTransfer: data, bubbles: true, cancelable: true });

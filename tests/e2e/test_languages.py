@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 # test_browser's module-scoped Chromium, for this module too.
-from tests.e2e.test_browser import browser, submit_sign_up_form  # noqa: F401
+from tests.e2e.test_browser import browser, drop_files, submit_sign_up_form  # noqa: F401
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
@@ -83,14 +83,9 @@ def test_each_language_renders_the_first_screen_and_the_upload_page(
         assert drawn.std() > 10  # text, not a blank box
 
         # static/js speaks the language too: an empty file is refused on the page, before any upload.
-        page.evaluate(
-            """() => {
-                const data = new DataTransfer();
-                data.items.add(new File([], "empty.jpg", { type: "image/jpeg" }));
-                const drop = new DragEvent("drop", { dataTransfer: data, bubbles: true, cancelable: true });
-                document.getElementById("dropzone").dispatchEvent(drop);
-            }"""
-        )
+        empty = tmp_path / "empty.jpg"
+        empty.write_bytes(b"")
+        drop_files(page, empty)
         row = page.locator("#items .item").first
         expect(row.locator(".badge.status")).to_have_text(rejected, timeout=WAIT_MS)
         expect(row.locator(".error")).to_have_text(empty_file, timeout=WAIT_MS)
