@@ -33,6 +33,10 @@ class BadRequest(ApiError):
     status = 400
 
 
+class NoSubjectFound(BadRequest):
+    """The cutout shows no subject (removal.cutout.confidence.shows_a_subject): remove.bg's unknown_foreground."""
+
+
 class Unauthorized(ApiError):
     status = 401
 

@@ -54,6 +54,11 @@ SHIFT_FOR_MASKS_AVERAGED = {1: 0.0, 2: 0.460, 3: 0.994}
 # between 0.592 and 0.603 flags the same photos there.
 DEFAULT_REVIEW_BELOW = 0.60
 
+# A cutout whose subject fills less of its frame than this found nothing: what a model keeps of a photo without a
+# subject is specks (a lawn: 0.08 %, a plain grey wall: 0.007 %), where the smallest subject of the 64 real photos
+# fills 2.3 %. remove.bg answers such a photo with its error unknown_foreground.
+NOTHING_FOUND_BELOW = 0.001
+
 
 @dataclass(frozen=True)
 class Signals:
@@ -94,6 +99,15 @@ def confidence(alpha: np.ndarray, masks_averaged: int = 1) -> float:
         + WEIGHT_AREA * found.area_share
     )
     return 1 / (1 + math.exp(wrongness))
+
+
+def shows_a_subject(cutout: Image.Image) -> bool:
+    """Whether the RGBA `cutout` shows a subject (NOTHING_FOUND_BELOW), counted on a sample of its pixels at most
+    SIDE long: under a millisecond for 12 MP, where counting them all takes 50."""
+    scale = min(1.0, SIDE / max(cutout.size))
+    size = (max(1, round(cutout.width * scale)), max(1, round(cutout.height * scale)))
+    sample = cutout.resize(size, Image.Resampling.NEAREST).getchannel("A")
+    return sum(sample.histogram()[SUBJECT:]) >= NOTHING_FOUND_BELOW * size[0] * size[1]
 
 
 def needs_review(confidence_value: float, review_below: float = DEFAULT_REVIEW_BELOW) -> bool:

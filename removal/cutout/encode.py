@@ -17,7 +17,8 @@ class Cutout:
     height: int
     mime_type: str
     extension: str
-    # Where the subject is in the result: (left, top, width, height); None if nothing was found.
+    # Where the subject is in the result: (left, top, width, height); None if nothing was found
+    # (removal.cutout.confidence.shows_a_subject).
     foreground: tuple[int, int, int, int] | None = None
     frames: int = 1
     # A still's alpha before layout (placing, cropping, background), as an L PNG in the

@@ -289,7 +289,7 @@ def laid_out(
         cutout = crop_to_subject(cutout, options)
     result = finish(cutout, options, background)
     small = cores.beside(thumbnails.thumbnail, result) if thumbnail else None
-    box = cutout.getbbox(alpha_only=True)  # the visible subject's box, without a copy of the alpha
+    box = cutout.getbbox(alpha_only=True) if confidence.shows_a_subject(cutout) else None  # without a copy of alpha
     return Cutout(
         foreground=(box[0], box[1], box[2] - box[0], box[3] - box[1]) if box else None,
         data=encode(result, fmt=options.format, compress_level=compress_level),

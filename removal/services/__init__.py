@@ -27,6 +27,7 @@ from removal.services.batches import (
     image_submit,
     rejected_json,
     stored_image_create,
+    usage_given_back,
 )
 from removal.services.edits import ItemDeleted, ItemNotEditable, item_mask_revert, item_mask_save
 from removal.services.files import (
@@ -103,6 +104,7 @@ __all__ = [
     "stored_image_create",
     "stored_image_delete",
     "upload_size_error",
+    "usage_given_back",
     "user_data_purge",
     "webhook_deliver",
     "webhook_signature",

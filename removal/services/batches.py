@@ -207,6 +207,15 @@ def usage_counted(batch: Batch, images: int, *, preview: bool) -> None:
     DailyUsage.objects.filter(pk=usage.pk).update(images=F("images") + images, previews=F("previews") + previews)
 
 
+def usage_given_back(item: Item) -> None:
+    """The image of a one-image request given back to its owner's day (the day it was counted): remove.bg charges
+    nothing for a photo in which it finds no subject."""
+    preview = Options.from_json(item.batch.options).size_preview
+    DailyUsage.objects.filter(owner_id=item.batch.owner_id, day=item.queued_at.date()).update(
+        images=F("images") - 1, previews=F("previews") - int(preview)
+    )
+
+
 def _animation_error(upload: Any, info: pipeline.ImageInfo, options: Options) -> str | None:
     """Why an animation that comes out animated is refused (frames, pixels in all), as its worker would; or None."""
     if info.video or not pipeline.comes_out_animated(info, options, max_frames=settings.MAX_ANIMATION_FRAMES):

@@ -44,6 +44,7 @@ from removal.errors import (
     Forbidden,
     GatewayTimeout,
     InternalError,
+    NoSubjectFound,
     NotFound,
     PayloadTooLarge,
     QuotaExceeded,
@@ -77,6 +78,12 @@ REMOVEBG_CODES = {
     500: (500, "server_error"),
     503: (503, "service_unavailable"),
     504: (504, "timeout"),
+}
+
+# Errors remove.bg names apart from their status.
+REMOVEBG_NAMED_ERRORS = {
+    QuotaExceeded: (402, "insufficient_credits"),
+    NoSubjectFound: (400, "unknown_foreground"),
 }
 
 
@@ -139,9 +146,10 @@ def removebg_error(exc: Exception, headers: dict[str, str] | None = None) -> Htt
     """`exc` in remove.bg's shape, with `headers` (the caller's rate-limit state) beneath its own."""
     if (error := as_api_error(exc)) is None:
         raise exc
-    status, code = REMOVEBG_CODES.get(error.status, (error.status, "error"))
-    if isinstance(error, QuotaExceeded):
-        status, code = 402, "insufficient_credits"
+    status, code = next(
+        (named for kind, named in REMOVEBG_NAMED_ERRORS.items() if isinstance(error, kind)),
+        REMOVEBG_CODES.get(error.status, (error.status, "error")),
+    )
     reply = JsonResponse({"errors": [{"title": error.message, "code": code}]}, status=status)
     return with_removebg_rate_headers(with_headers(reply, {**(headers or {}), **error.headers}))
 

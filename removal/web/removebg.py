@@ -6,7 +6,8 @@ mapped onto removal.cutout.options; replies and errors take remove.bg's shapes:
 the image itself (or {"data": {"result_b64", "foreground_*"}} with
 `Accept: application/json`, see wants_json), X-Width/X-Height/X-Type/X-Foreground-* headers (and ours,
 X-Confidence and X-Needs-Review),
-and {"errors": [{"title", "code"}]}.
+and {"errors": [{"title", "code"}]}; a photo in which no subject is found is remove.bg's 400 unknown_foreground, and
+is not charged.
 
 Not offered (400 naming the parameter): semitransparency other than true, remove.bg's default.
 """
@@ -33,7 +34,7 @@ from removal import events, serializers, services
 from removal.cutout import pipeline
 from removal.cutout.option_parsing import is_blank
 from removal.cutout.options import Options, removebg_params, removebg_refusals
-from removal.errors import BadRequest
+from removal.errors import BadRequest, NoSubjectFound
 from removal.models import Item
 from removal.ops import limits
 from removal.web import inputs
@@ -149,6 +150,12 @@ def _input_image(request: HttpRequest, params: dict[str, Any]) -> File:
 def _reply(item: Item, *, as_json: bool, foreground_type: str) -> HttpResponseBase:
     if item.status == Item.Status.FAILED:
         raise item_failure_error(item)
+    if item.foreground is None:
+        services.usage_given_back(item)
+        raise NoSubjectFound(
+            "no subject was found in the image, and nothing was charged: remove.bg's unknown_foreground. A photo "
+            "with one clear subject (a person, an animal, a product, a car) in front of its background works best"
+        )
     with item.result.open("rb") as result:
         data = result.read()
     left, top, width, height = item.foreground or (0, 0, 0, 0)

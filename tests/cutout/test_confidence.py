@@ -40,6 +40,26 @@ def test_a_photo_without_a_subject_leaves_specks_that_are_flagged(name: str) -> 
     assert confidence.needs_review(score)
 
 
+def test_a_cutout_of_a_few_specks_shows_no_subject() -> None:
+    frame = np.zeros((960, 1280, 4), dtype=np.uint8)
+    frame[::300, ::300, 3] = 255  # 20 opaque pixels, as a model keeps of a plain wall
+    assert not confidence.shows_a_subject(Image.fromarray(frame))
+    frame[400:440, 600:640, 3] = 255  # a subject of 40x40 pixels: 0.13 % of the frame
+    assert confidence.shows_a_subject(Image.fromarray(frame))
+    assert not confidence.shows_a_subject(Image.new("RGBA", (1, 1)))
+
+
+def test_a_photo_of_a_plain_wall_comes_out_with_no_subject_box() -> None:
+    session = pipeline.thread_session(settings.REMBG_MODEL, settings.U2NET_HOME)
+    wall = io.BytesIO()
+    Image.new("RGB", (640, 480), (128, 128, 128)).save(wall, "JPEG")
+    cut = pipeline.cut_out(wall.getvalue(), session=session, max_pixels=MAX_PIXELS, compress_level=1)
+    assert Image.open(io.BytesIO(cut.data)).getbbox(alpha_only=True) is not None  # the model kept specks
+    assert cut.foreground is None
+    photo = pipeline.cut_out(photo_bytes("coffee.png"), session=session, max_pixels=MAX_PIXELS, compress_level=1)
+    assert photo.foreground is not None and photo.foreground[2] * photo.foreground[3] > 0.2 * 600 * 400
+
+
 def test_a_mask_that_hesitates_over_half_the_subject_is_less_confident() -> None:
     """The cat's mask with its right half at the model's undecided middle: a wide soft band."""
     mask = model_mask("chelsea.png")

@@ -65,15 +65,39 @@ def test_sample_code_upload(embedded_server: LiveServer, key: str, tmp_path: Pat
 
 
 def test_a_cutout_that_may_need_a_look_says_so_in_its_headers(embedded_server: LiveServer, key: str) -> None:
-    """Grass has no subject: the model keeps specks, flagged in the headers of a JSON reply too."""
+    """The rocket on its launch tower: the model is unsure where the one ends, flagged in the headers of a JSON
+    reply too."""
     response = requests.post(
         f"{embedded_server.url}/v1.0/removebg",
-        files={"image_file": ("grass.jpg", photo_bytes("grass.png", size=(320, 240)), "image/jpeg")},
+        files={"image_file": ("rocket.jpg", photo_bytes("rocket.jpg", size=(320, 240)), "image/jpeg")},
         headers={"X-Api-Key": key, "Accept": "application/json"},
         timeout=60,
     )
     assert response.status_code == 200, response.text
-    assert response.headers["X-Needs-Review"] == "true" and float(response.headers["X-Confidence"]) < 0.2
+    assert response.headers["X-Needs-Review"] == "true" and float(response.headers["X-Confidence"]) < 0.5
+
+
+def test_a_photo_without_a_subject_is_unknown_foreground_and_not_charged(server_factory: Any) -> None:
+    """As remove.bg answers it: a 400 that clients tell apart by its code, and the credit given back."""
+    server = server_factory(DAILY_IMAGE_QUOTA="3")
+    server.start()
+    key = server.create_user("nothing")
+    wall = io.BytesIO()
+    Image.new("RGB", (640, 480), (128, 128, 128)).save(wall, "JPEG")
+
+    reply = send_file(server, key, wall.getvalue(), {"size": "auto"})
+    assert reply.status_code == 400, reply.text
+    (error,) = reply.json()["errors"]
+    assert error["code"] == "unknown_foreground" and "no subject was found" in error["title"]
+    assert credits_left(server, key) == 3
+    assert send_file(server, key, PHOTO, {"size": "preview"}).status_code == 200
+    assert credits_left(server, key) == 2.75
+    server.stop()
+
+
+def credits_left(server: LiveServer, key: str) -> float:
+    account = requests.get(f"{server.url}/v1.0/account", headers={"X-Api-Key": key}, timeout=10).json()
+    return account["data"]["attributes"]["credits"]["total"]
 
 
 def test_json_reply_base64_input_and_options(embedded_server: LiveServer, key: str) -> None:
