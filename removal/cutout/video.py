@@ -70,14 +70,16 @@ def probe(data: bytes, *, max_seconds: float, max_frames: int, max_pixels: int) 
     return VideoInfo(width=width, height=height, fps=fps, seconds=seconds, frames=frames)
 
 
-def frames(data: bytes) -> Iterator[tuple[Image.Image, float]]:
-    """The video's frames as RGB images, with the frame rate."""
+def frames(data: bytes) -> Iterator[tuple[Image.Image, float, int]]:
+    """The video's frames as RGB images, with the frame rate and the number of frames its container states (from
+    its duration; 0 when it states none)."""
     with _as_file(data) as source:
         reader = imageio_ffmpeg.read_frames(source.name, pix_fmt="rgb24")
         meta = next(reader)
         size, fps = tuple(meta["size"]), float(meta.get("fps") or 25)
+        stated = round(float(meta.get("duration") or 0) * fps)
         for raw in reader:
-            yield Image.frombytes("RGB", size, raw), fps
+            yield Image.frombytes("RGB", size, raw), fps, stated
 
 
 def cut_out_video(
@@ -86,7 +88,6 @@ def cut_out_video(
     cut_frame: Callable[[Image.Image], Image.Image],
     max_frames: int,
     on_frame: Callable[[int, int], None] | None = None,
-    expected_frames: int = 0,
 ) -> IO[bytes]:
     """A zip with frames/00001.png… (each frame's RGBA cutout) and cutout.webm (VP9 with alpha), in a
     temporary file that closing deletes: 300 frames of 4K make a zip of about a gigabyte."""
@@ -101,7 +102,6 @@ def cut_out_video(
                 cut_frame=cut_frame,
                 max_frames=max_frames,
                 on_frame=on_frame,
-                expected_frames=expected_frames,
             )
             archive.write(webm, "cutout.webm")
     except BaseException:
@@ -119,11 +119,11 @@ def _frames_written(
     cut_frame: Callable[[Image.Image], Image.Image],
     max_frames: int,
     on_frame: Callable[[int, int], None] | None,
-    expected_frames: int,
 ) -> None:
-    """Each frame's cutout into `archive` as a PNG and into `webm` as a VP9 frame with alpha."""
+    """Each frame's cutout into `archive` as a PNG and into `webm` as a VP9 frame with alpha; `on_frame(done, total)`
+    after each, the total as the container states it (or as many as are done, when more come than it says)."""
     writer = None
-    for count, (frame, fps) in enumerate(frames(data), start=1):
+    for count, (frame, fps, stated) in enumerate(frames(data), start=1):
         if count > max_frames:
             raise VideoRejected(f"the video has more than {max_frames} frames")
         cutout = cut_frame(frame).convert("RGBA")
@@ -133,7 +133,7 @@ def _frames_written(
             writer = _webm_writer(webm, cutout.size, fps)
         writer.send(cutout.tobytes())
         if on_frame is not None:
-            on_frame(count, max(count, expected_frames))
+            on_frame(count, max(count, stated))
     if writer is None:
         raise VideoRejected("the video has no frames")
     writer.close()
