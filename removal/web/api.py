@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.core.paginator import Paginator
-from django.http import HttpRequest, HttpResponse, JsonResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.cache import never_cache
 
@@ -24,7 +24,7 @@ from removal.cutout.options import QUALITIES, Options
 from removal.errors import NotFound
 from removal.ops import limits
 from removal.web import inputs
-from removal.web.endpoints import api_endpoint, chunks_off_the_event_loop, public_endpoint, stored_file_response
+from removal.web.endpoints import api_endpoint, public_endpoint, stored_file_response, streamed
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -148,8 +148,7 @@ def batch_zip(request: HttpRequest, user: "User", batch_id: uuid.UUID) -> HttpRe
     if not selectors.done_items(batch).exists():
         raise NotFound("no finished cutouts in this batch yet")
     archive = services.batch_zip(batch=batch)
-    reply = StreamingHttpResponse(chunks_off_the_event_loop(iter(archive)), content_type="application/zip")
-    reply["Content-Length"] = str(len(archive))
+    reply = streamed(request, iter(archive), size=len(archive), content_type="application/zip")
     reply["Content-Disposition"] = f'attachment; filename="{services.zip_filename(batch)}"'
     return reply
 

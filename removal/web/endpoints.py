@@ -11,7 +11,7 @@ from typing import Any
 
 from asgiref.sync import sync_to_async
 from django.core.files.storage import FileSystemStorage, default_storage
-from django.http import HttpRequest, HttpResponseRedirect, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, StreamingHttpResponse
 from django.http.response import HttpResponseBase
 from django.utils.http import content_disposition_header
 from django.views.decorators.cache import never_cache
@@ -29,7 +29,7 @@ ApiView = Callable[..., HttpResponseBase]
 
 
 def api_endpoint(*methods: str, reads_counted: bool = True) -> Callable[[ApiView], ApiView]:
-    """Allow `methods`, authenticate the caller, count the call, and turn errors into JSON replies.
+    """Allow `methods` (and HEAD with GET), authenticate the caller, count the call, and turn errors into JSON replies.
 
     The view receives the authenticated user after the request. CSRF is checked
     by user_for_api_request for session callers only (API keys need none).
@@ -44,7 +44,7 @@ def api_endpoint(*methods: str, reads_counted: bool = True) -> Callable[[ApiView
         @functools.wraps(view)
         def endpoint(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             try:
-                check_method(request, methods)
+                check_method(request, with_head(methods))
                 user = user_for_api_request(request)
                 counted = reads_counted or request.method not in SAFE_METHODS
                 rate_headers = limits.check_rate(request, user) if counted else {}
@@ -58,15 +58,15 @@ def api_endpoint(*methods: str, reads_counted: bool = True) -> Callable[[ApiView
 
 
 def public_endpoint(*methods: str) -> Callable[[ApiView], ApiView]:
-    """Allow `methods` on a view that anyone may call (the models, the schema), with errors as JSON replies:
-    another method is the API's 405, not the CSRF check's HTML page."""
+    """Allow `methods` (and HEAD with GET) on a view that anyone may call (the models, the schema), with errors as
+    JSON replies: another method is the API's 405, not the CSRF check's HTML page."""
 
     def decorate(view: ApiView) -> ApiView:
         @csrf_exempt
         @functools.wraps(view)
         def endpoint(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             try:
-                check_method(request, methods)
+                check_method(request, with_head(methods))
                 return view(request, *args, **kwargs)
             except Exception as exc:
                 return pixlab_error(exc)
@@ -74,6 +74,21 @@ def public_endpoint(*methods: str) -> Callable[[ApiView], ApiView]:
         return endpoint
 
     return decorate
+
+
+def with_head(methods: tuple[str, ...]) -> tuple[str, ...]:
+    """HEAD wherever GET is (RFC 9110, 9.3.2): what download managers and `curl -I` ask before a download."""
+    return (*methods, "HEAD") if "GET" in methods else methods
+
+
+def streamed(request: HttpRequest, chunks: Iterator[bytes], *, size: int, content_type: str) -> HttpResponseBase:
+    """A body of `size` bytes sent chunk by chunk off the event loop; for HEAD the headers alone, nothing read."""
+    if request.method == "HEAD":
+        reply: HttpResponseBase = HttpResponse(content_type=content_type)
+    else:
+        reply = StreamingHttpResponse(chunks_off_the_event_loop(chunks), content_type=content_type)
+    reply["Content-Length"] = str(size)
+    return reply
 
 
 def stored_file_response(name: str, *, download_name: str, request: HttpRequest) -> HttpResponseBase:
@@ -86,8 +101,7 @@ def stored_file_response(name: str, *, download_name: str, request: HttpRequest)
     except FileNotFoundError:
         raise NotFound("the stored file is missing") from None
     content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    reply = StreamingHttpResponse(chunks_off_the_event_loop(chunks), content_type=content_type)
-    reply["Content-Length"] = str(size)
+    reply = streamed(request, chunks, size=size, content_type=content_type)
     if disposition := content_disposition_header(as_attachment, download_name):
         reply["Content-Disposition"] = disposition
     return reply

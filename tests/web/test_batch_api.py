@@ -156,7 +156,7 @@ class TestAuthentication:
     def test_wrong_method(self, api: Any) -> None:
         reply = api.delete("/api/v1/batches")
         assert "DELETE is not allowed" in json_error(reply, 405)
-        assert reply["Allow"] == "GET, POST"
+        assert reply["Allow"] == "GET, POST, HEAD"
 
 
 class TestFollowAndDownload:
@@ -195,6 +195,14 @@ class TestFollowAndDownload:
             for name in ["one.png", "two.png"]:
                 alpha = np.asarray(Image.open(archive.open(name)).getchannel("A"))
                 assert (alpha == 0).any() and (alpha > 200).any()
+
+        # HEAD, as download managers ask first: the GET's headers, and nothing read or built to send.
+        for url in (batch["zip"], state["items"][0]["result"]):
+            head, got = api.head(url), api.get(url)
+            assert head.status_code == 200 and not head.streaming and head.content == b""
+            assert {name: head[name] for name in ("Content-Type", "Content-Length")} == {
+                name: got[name] for name in ("Content-Type", "Content-Length")
+            }
 
     def test_an_undecodable_file_fails_alone(self, api: Any) -> None:
         whole = photo_bytes("astronaut.png", size=(320, 240))
@@ -451,7 +459,7 @@ class TestDelete:
     def test_wrong_method_names_delete(self, api: Any) -> None:
         batch = create_batch(api, jpeg())
         reply = api.put(f"/api/v1/batches/{batch['id']}")
-        assert json_error(reply, 405) and reply["Allow"] == "GET, DELETE"
+        assert json_error(reply, 405) and reply["Allow"] == "GET, DELETE, HEAD"
 
 
 class TestIsolation:
