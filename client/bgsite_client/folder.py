@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 STILL_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff", ".heic", ".heif", ".avif"}
-VIDEO_SUFFIXES = {".mp4", ".mov", ".webm"}
+VIDEO_SUFFIXES = {".mp4", ".m4v", ".mov", ".webm", ".mkv"}  # as the server reads them (MP4 brands, EBML)
 IMAGE_SUFFIXES = STILL_SUFFIXES | VIDEO_SUFFIXES
 PART_SUFFIX = ".bgsite-part"
 

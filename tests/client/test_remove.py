@@ -53,11 +53,18 @@ def test_an_image_larger_than_a_request_goes_alone(tmp_path: Path) -> None:
 
 def test_a_folder_gives_its_images_and_videos_but_nothing_hidden_and_no_live_photo_clip(tmp_path: Path) -> None:
     names = ("b.JPG", "a.heic", "A.MOV", "clip.mov", "notes.txt", ".DS_Store", "._a.heic", ".thumbnails/b.jpg")
-    for name in (*names, "sub/c.png", "sub/b.mp4"):
+    for name in (*names, "sub/c.png", "sub/b.mp4", "sub/d.mkv"):
         (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
         (tmp_path / name).write_bytes(b"x")
     found = collect([tmp_path], recursive=True)
-    assert [str(relative) for _, relative in found.files] == ["a.heic", "b.JPG", "clip.mov", "sub/b.mp4", "sub/c.png"]
+    assert [str(relative) for _, relative in found.files] == [
+        "a.heic",
+        "b.JPG",
+        "clip.mov",
+        "sub/b.mp4",
+        "sub/c.png",
+        "sub/d.mkv",
+    ]
     assert found.live_clips == [tmp_path / "A.MOV"]  # a.heic's: b.mp4 has no photo of its name in its folder
     named = collect([tmp_path / "._a.heic", tmp_path / "A.MOV"], recursive=False)
     assert [str(relative) for _, relative in named.files] == ["._a.heic", "A.MOV"] and named.live_clips == []
