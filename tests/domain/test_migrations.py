@@ -1,11 +1,20 @@
 """Data migrations, run forwards on rows made by the migration before them."""
 
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from django.db import connection
 from django.db.migrations.executor import MigrationExecutor
 from django.utils import timezone
+
+
+@pytest.fixture(autouse=True)
+def latest_schema_after() -> Iterator[None]:
+    """Each test leaves the database migrated to the end again: the tests after it in this process need it."""
+    yield
+    executor = MigrationExecutor(connection)
+    executor.migrate(executor.loader.graph.leaf_nodes())
 
 
 @pytest.mark.django_db(transaction=True)
