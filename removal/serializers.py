@@ -108,7 +108,7 @@ def serialize_manifest(batch: Batch, items: list[Item], member_names: dict[Any, 
 
 
 def _manifest_entry(item: Item, output_name: str | None, options: dict[str, Any]) -> dict[str, Any]:
-    done = item.status == Item.Status.DONE
+    zipped = output_name is not None  # its cutout is in the zip (an item being improved: the one it had)
     return {
         "id": str(item.id),
         "original_name": item.filename,
@@ -117,8 +117,8 @@ def _manifest_entry(item: Item, output_name: str | None, options: dict[str, Any]
         "error": item.error or None,
         "width": item.width,
         "height": item.height,
-        "bytes": item.result_bytes if done else None,
-        "sha256": (item.result_sha256 or None) if done else None,
+        "bytes": item.result_bytes if zipped else None,
+        "sha256": (item.result_sha256 or None) if zipped else None,
         "options": options,
         "model": item.model or None,
         "quality": item_quality(item),

@@ -136,7 +136,7 @@ def item_process(*, item_id: str) -> None:
         saved = _cutout_saved(item, cutout, token)
         original_thumbnail_name = _original_thumbnail_saved(item, cutout)
     except pipeline.ImageRejected as exc:
-        _item_finish(item, token, status=Status.FAILED, error=str(exc), input_rejected=True)
+        _item_failed(item, token, error=str(exc), input_rejected=True)
         return
     except Exception as exc:
         logger.exception("processing item %s failed (attempt %s)", item.pk, item.attempts)
@@ -269,9 +269,19 @@ def _as_recorded(item: Item, fields: dict[str, Any]) -> Item:
     return recorded
 
 
+def _item_failed(item: Item, token: str, *, error: str, input_rejected: bool = False) -> None:
+    """Record that the run failed for good: the item fails, unless it was being improved (it has a cutout already),
+    which then keeps the cutout it had, made with its batch's own quality, and stays flagged."""
+    if not item.result:
+        _item_finish(item, token, status=Status.FAILED, error=error, input_rejected=input_rejected)
+        return
+    logger.warning("improving item %s failed; it keeps the cutout it had: %s", item.pk, error)
+    _item_finish(item, token, status=Status.DONE, quality="")
+
+
 def _item_retry_or_fail(item: Item, token: str, *, error: str) -> None:
     if _attempts(item) >= settings.ITEM_MAX_ATTEMPTS:
-        _item_finish(item, token, status=Status.FAILED, error=f"{error} (gave up after {_attempts(item)} attempts)")
+        _item_failed(item, token, error=f"{error} (gave up after {_attempts(item)} attempts)")
         return
     with transaction.atomic():
         requeued = Item.objects.filter(pk=item.pk, status=Status.PROCESSING, claim_token=token).update(

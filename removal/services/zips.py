@@ -59,12 +59,13 @@ def batch_manifest(*, batch: Batch) -> dict[str, Any]:
 
 
 def zip_member_names(items: list[Item]) -> dict[uuid.UUID, str]:
-    """The zip member name of each done item: its uploaded name made safe and unique."""
+    """The zip member name of each item with a cutout (done, or being improved: its cutout until then), its uploaded
+    name made safe and unique."""
     taken = {MANIFEST_NAME}
     return {
         item.id: _unique_member_name(item.filename, PurePosixPath(str(item.result.name)).suffix, taken)
         for item in items
-        if item.status == Status.DONE
+        if item.result and item.status != Status.FAILED
     }
 
 

@@ -2,6 +2,7 @@
 
 import io
 import time
+import zipfile
 from datetime import timedelta
 from typing import Any
 
@@ -16,7 +17,7 @@ from django.utils import timezone
 from django.utils.module_loading import import_string
 from django_tasks_db.models import DBTaskResult
 
-from removal import events, serializers, services
+from removal import events, selectors, serializers, services
 from removal.models import DailyUsage, Item
 from removal.ops.worker import claim_next_job, run_ready_jobs
 from removal.services import processing
@@ -325,3 +326,28 @@ def test_the_reaper_requeues_a_backlog_behind_what_others_have_waiting(user: Any
     order = [item.id for item in claimed_in_order()]
 
     assert order == [few[0].id, *(item.id for item in backlog)]
+
+
+def test_an_improvement_that_fails_for_good_keeps_the_cutout_it_had(user: Any, settings: Any) -> None:
+    """Nothing made is lost: while it is made again, the zip holds the cutout it had; when every run of the
+    improvement fails, the item is done again with that cutout, still flagged, and may be improved again."""
+    settings.ITEM_MAX_ATTEMPTS = 1
+    (item,) = queue_items(user)
+    run_ready_jobs()
+    Item.objects.filter(pk=item.pk).update(confidence=0.1)  # flagged
+    item.refresh_from_db()
+    made = (item.result.name, item.result_bytes, item.result_sha256)
+    services.batch_improve(batch=item.batch)
+
+    manifest = services.batch_manifest(batch=item.batch)
+    (entry,) = manifest["items"]
+    assert (entry["status"], entry["output_name"], entry["bytes"], entry["sha256"]) == ("queued", "p0.png", *made[1:])
+    with zipfile.ZipFile(io.BytesIO(b"".join(services.batch_zip(batch=item.batch)))) as archive:
+        assert archive.read("p0.png") == default_storage.open(made[0]).read()
+
+    default_storage.delete(item.source.name)  # every run of the improvement fails
+    assert run_ready_jobs() == 1
+    item.refresh_from_db()
+    assert (item.status, item.result.name, item.result_bytes, item.result_sha256) == (Status.DONE, *made)
+    assert item.quality == "" and item.needs_review and not item.error
+    assert [improvable.pk for improvable in selectors.items_to_improve(item.batch, "best")] == [item.pk]
