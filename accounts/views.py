@@ -31,8 +31,9 @@ class ThrottledLoginView(LoginView):
             is_ratelimited(request, group="login", key=key, rate=settings.LOGIN_RATE_LIMIT, increment=True)
             for key in ("ip", "post:username")
         )
-        if limited:
-            form = self.get_form()
+        if limited:  # the password is not checked: a reply that told a right one from a wrong one would be an oracle
+            form = self.get_form_class()(request, initial={"username": request.POST.get("username", "")})
+            form.cleaned_data = {}  # unbound: nothing was cleaned, so nothing was authenticated
             form.add_error(None, _("Too many log-in attempts. Wait a minute, then try again."))
             return self.render_to_response(self.get_context_data(form=form), status=429)
         return super().post(request, *args, **kwargs)

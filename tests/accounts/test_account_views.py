@@ -292,6 +292,16 @@ def test_login_attempts_are_throttled(client: Any, user: Any, settings: Any) -> 
     assert refused.status_code == 429
     assert "Too many log-in attempts" in refused.content.decode()
     assert "_auth_user_id" not in client.session
+    # While throttled the password is not checked: a wrong one gets the same page, so guessing on learns nothing.
+    guessed = client.post("/accounts/login/", {"username": "alice", "password": "wrong"})
+    assert guessed.status_code == 429
+
+    def page(reply: Any) -> str:
+        return re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", reply.content.decode())
+
+    assert page(guessed) == page(refused)
+    assert "correct username and password" not in guessed.content.decode()
+    assert 'value="alice"' in guessed.content.decode()  # the name typed is kept
 
 
 def test_pages_send_a_strict_content_security_policy(client: Any) -> None:
