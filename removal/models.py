@@ -8,6 +8,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import pgettext_lazy
 
 from removal.cutout import confidence
 
@@ -179,9 +180,9 @@ class WebhookDelivery(models.Model):
     """One "batch finished" notification to a batch's callback_url, retried until delivered or given up."""
 
     class Status(models.TextChoices):
-        PENDING = "pending"
-        DELIVERED = "delivered"
-        FAILED = "failed"
+        PENDING = "pending", pgettext_lazy("webhook delivery", "pending")
+        DELIVERED = "delivered", pgettext_lazy("webhook delivery", "delivered")
+        FAILED = "failed", pgettext_lazy("webhook delivery", "failed")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="webhook_deliveries")

@@ -12,6 +12,8 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_safe
 
@@ -39,7 +41,8 @@ def _upload_context() -> dict[str, object]:
         # The controls' values, labels, defaults and patterns come from the option declaration.
         "option_choices": page_choices(),
         # The triage bar says where flagging starts (the batch JSON's review_below, as a percent).
-        "review_below_percent": f"{settings.REVIEW_CONFIDENCE_BELOW:.0%}",
+        "review_below_percent": _("%(number)s%%")
+        % {"number": number_format(round(settings.REVIEW_CONFIDENCE_BELOW * 100))},
     }
 
 

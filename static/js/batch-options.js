@@ -52,7 +52,7 @@ export async function loadModels(url) {
   }
   const names = installed.models.length ? installed.models : [installed.default].filter(Boolean);
   field.model.replaceChildren(
-    ...names.map((name) => new Option(name === installed.default ? `${name} (default)` : name, name)),
+    ...names.map((name) => new Option(name === installed.default ? interpolate(gettext("%(name)s (default)"), { name }) : name, name)),
   );
   selectModel(wantedModel ?? installed.default);
   measured = installed.measured ?? {};

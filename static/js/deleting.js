@@ -4,7 +4,7 @@
  */
 
 import { refusalText, sendForm } from "./http.js";
-import { formatNumber, gettext, interpolate } from "./i18n.js";
+import { formatNumber, gettext, interpolate, ngettext } from "./i18n.js";
 
 /**
  * Ask `question`, then DELETE `url`. Resolves to null when the object is gone (deleted now, or
@@ -33,7 +33,11 @@ export async function deleteAfterAsking(url, question, couldNot) {
  */
 export function deleteBatchAfterAsking(url, images) {
   const question = interpolate(
-    gettext("Delete this batch? Its %(count)s images, their cutouts and any hand edits are deleted for good."),
+    ngettext(
+      "Delete this batch? Its %(count)s image, its cutout and any hand edits are deleted for good.",
+      "Delete this batch? Its %(count)s images, their cutouts and any hand edits are deleted for good.",
+      images,
+    ),
     { count: formatNumber(images) },
   );
   return deleteAfterAsking(url, question, gettext("Could not delete the batch: %(reason)s"));

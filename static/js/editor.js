@@ -58,7 +58,7 @@ function loadImage(url) {
   return new Promise((resolve, reject) => {
     const image = new Image();
     image.onload = () => resolve(image);
-    image.onerror = () => reject(new Error(`could not load ${url}`));
+    image.onerror = () => reject(new Error(gettext("the image could not be loaded")));
     image.src = url;
   });
 }
@@ -369,7 +369,7 @@ async function maskRequest(method, body) {
     headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
   });
   const answer = await reply.json();
-  if (!reply.ok) throw new Error(answer.error ?? `HTTP ${reply.status}`);
+  if (!reply.ok) throw new Error(answer.error ?? interpolate(gettext("the server answered %(status)s"), { status: reply.status }));
   return answer;
 }
 

@@ -301,21 +301,28 @@ function updateSummary() {
   const uploading = count("pending", "uploading");
 
   let text = rows.length
-    ? interpolate(gettext("%(done)s of %(total)s done, %(failed)s failed"), {
-        done: formatNumber(done),
-        total: formatNumber(rows.length),
-        failed: formatNumber(failed),
-      })
+    ? [
+        interpolate(ngettext("%(done)s of %(total)s done", "%(done)s of %(total)s done", done), {
+          done: formatNumber(done),
+          total: formatNumber(rows.length),
+        }),
+        interpolate(ngettext("%(count)s failed", "%(count)s failed", failed), { count: formatNumber(failed) }),
+      ].join(", ")
     : gettext("No images yet.");
-  if (uploading) text += " · " + interpolate(gettext("%(count)s still uploading"), { count: formatNumber(uploading) });
+  if (uploading) {
+    const still = ngettext("%(count)s still uploading", "%(count)s still uploading", uploading);
+    text += " · " + interpolate(still, { count: formatNumber(uploading) });
+  }
   ui.overall.textContent = text;
   ui.overallBar.max = rows.length || 1;
   ui.overallBar.value = done + failed;
 
   // While some are still on their way, the zip holds those done so far: the link says so.
   const unfinished = rows.length - done - failed;
-  ui.zip.textContent = unfinished
-    ? interpolate(gettext("Download the %(count)s done so far (zip)"), { count: formatNumber(done) })
+  ui.zip.textContent = unfinished && done
+    ? interpolate(ngettext("Download the %(count)s done so far (zip)", "Download the %(count)s done so far (zip)", done), {
+        count: formatNumber(done),
+      })
     : gettext("Download all (zip)");
   if (state.batch && done > 0) {
     ui.zip.href = state.batch.zip;
@@ -490,7 +497,7 @@ function addFiles(files, skipped = 0) {
       continue;
     }
     row.querySelector(".before img").src = URL.createObjectURL(file);
-    setStatus(row, "pending", "waiting");
+    setStatus(row, "pending");
     state.queue.push({ file, row });
   }
   updateSummary();

@@ -50,10 +50,12 @@ def test_the_picker_remembers_the_choice_over_accept_language(client: Any) -> No
 
 def test_the_javascript_catalog_follows_the_language(client: Any) -> None:
     catalog = client.get("/jsi18n/", headers={"Accept-Language": "es"}).content.decode()
-    assert (
-        '"%(done)s of %(total)s done, %(failed)s failed": "%(done)s de %(total)s terminadas, %(failed)s fallidas"'
-        in (catalog)
+    spanish = (
+        r'"%\(done\)s of %\(total\)s done": \[\s*'
+        r'"%\(done\)s de %\(total\)s terminada",\s*"%\(done\)s de %\(total\)s terminadas",'
     )
+    assert re.search(spanish, catalog)
+    assert "const v = n == 1 ? 0 : n != 0 && n % 1000000 == 0 ? 1 : 2;" in catalog  # Spanish's three forms
 
 
 def test_api_errors_stay_english(client: Any) -> None:
@@ -78,3 +80,16 @@ def test_the_reset_mail_is_written_in_the_visitors_language(client: Any, user: A
     (message,) = mail.outbox
     assert message.subject == "Setzen Sie Ihr bgsite-Passwort auf testserver zurück"
     assert message.body.startswith("Hallo alice,") and "http://testserver/accounts/password/reset/" in message.body
+
+
+def test_the_picker_names_each_language_in_that_language(client: Any) -> None:
+    page = client.get("/accounts/login/", headers={"Accept-Language": "de"}).content.decode()
+    names = re.findall(r'<option value="(\w+)" lang="\w+"(?: selected)?>([^<]+)</option>', page)
+    assert names == [("en", "English"), ("de", "Deutsch"), ("es", "Español"), ("fr", "Français")]
+
+
+def test_the_flagging_threshold_is_a_percent_written_the_languages_way(client: Any, user: Any) -> None:
+    client.force_login(user)
+    german = client.get("/", headers={"Accept-Language": "de"}).content.decode()
+    english = client.get("/", headers={"Accept-Language": "en"}).content.decode()
+    assert "zu weniger als 60\u00a0% sicher" in german and "less than 60% sure" in english
