@@ -13,11 +13,13 @@ from typing import Any
 from urllib.parse import parse_qs
 
 from channels.security.websocket import OriginValidator, WebsocketDenier
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import DisallowedHost
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest
 from django.middleware.csrf import CsrfViewMiddleware
+from django.utils import translation
 from django.utils.datastructures import CaseInsensitiveMapping
 
 from accounts import services
@@ -75,6 +77,9 @@ def user_for_api_request(request: HttpRequest, *, key_in_body: str = "", spends_
     if raw_key := api_key_from_request(request) or key_in_body:
         key = api_key_for(raw_key)
         request.api_key = key  # type: ignore[attr-defined]  # for per-key rate limits
+        # A program's call: its texts in English, whatever Accept-Language says, as programs may read them. A
+        # browser session (the page) keeps its language for the texts that are translated (refused uploads).
+        translation.activate(settings.LANGUAGE_CODE)
         return key.user
     if request.user.is_authenticated:
         if request.method in SAFE_METHODS and spends_credits:

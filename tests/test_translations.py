@@ -129,10 +129,41 @@ def marked_script_messages() -> set[str]:
     return found
 
 
-@pytest.mark.parametrize("language", LANGUAGES)
-@pytest.mark.parametrize(
-    ("domain", "marked"), [("django", marked_template_messages), ("djangojs", marked_script_messages)]
+# The names makemessages reads in Python (xgettext's keywords as Django passes them), with the place of the
+# message among the arguments.
+PYTHON_MARKERS = {"gettext": 0, "gettext_lazy": 0, "gettext_noop": 0, "_": 0, "pgettext": 1, "pgettext_lazy": 1}
+PYTHON_SOURCES = sorted(
+    path
+    for folder in ("accounts", "removal", "bgsite")
+    for path in (REPO / folder).rglob("*.py")
+    if "migrations" not in path.parts
 )
+
+
+def marked_python_messages() -> set[str]:
+    """The literal messages of the Python code's gettext calls (adjacent literals joined, as xgettext joins them)."""
+    found = set()
+    for source in PYTHON_SOURCES:
+        for node in ast.walk(ast.parse(source.read_text())):
+            if isinstance(node, ast.Call) and (name := getattr(node.func, "id", getattr(node.func, "attr", ""))):
+                place = PYTHON_MARKERS.get(name)
+                if place is not None and len(node.args) > place and isinstance(node.args[place], ast.Constant):
+                    found.add(node.args[place].value)
+    return found
+
+
+def marked_page_messages() -> set[str]:
+    return marked_template_messages() | marked_python_messages()
+
+
+def test_the_python_check_finds_messages_of_each_layer() -> None:
+    messages = marked_python_messages()
+    assert "not an image we can read; send %(formats)s" in messages  # removal.cutout's gettext_noop
+    assert "the file is empty" in messages and "batch id" not in messages  # a service's; a template's is not here
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+@pytest.mark.parametrize(("domain", "marked"), [("django", marked_page_messages), ("djangojs", marked_script_messages)])
 def test_every_marked_string_is_in_the_catalog_and_translated(language: str, domain: str, marked: object) -> None:
     po = catalog(language, domain)
     translated = {entry.msgid for entry in po.translated_entries() if not entry.obsolete}

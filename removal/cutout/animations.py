@@ -6,7 +6,7 @@ from typing import IO, Any
 
 from PIL import Image, ImageSequence
 
-from removal.cutout.decode import ImageInfo, ImageRejected, is_animation
+from removal.cutout.decode import ImageInfo, ImageRejected, gettext_noop, is_animation
 from removal.cutout.encode import Cutout, encode_animation
 from removal.cutout.options import Options
 from removal.cutout.stills import cut_out_image, finish
@@ -25,7 +25,9 @@ def decode_animation(data: bytes, *, max_pixels: int, max_frames: int) -> tuple[
                 frames.append(frame.convert("RGBA"))
                 durations.append(int(frame.info.get("duration") or 100))
         except (OSError, ValueError, SyntaxError) as exc:
-            raise ImageRejected(f"the animation is truncated or corrupt ({exc})") from None
+            raise ImageRejected(
+                gettext_noop("the animation is truncated or corrupt (%(reason)s)"), reason=str(exc)
+            ) from None
     return frames, durations
 
 
@@ -42,7 +44,9 @@ def check_animation(source: IO[bytes], *, max_pixels: int, max_frames: int) -> N
     except ImageRejected:
         raise
     except (OSError, ValueError, SyntaxError) as exc:
-        raise ImageRejected(f"the animation is truncated or corrupt ({exc})") from None
+        raise ImageRejected(
+            gettext_noop("the animation is truncated or corrupt (%(reason)s)"), reason=str(exc)
+        ) from None
     finally:
         source.seek(0)
 
@@ -51,12 +55,23 @@ def _frame_count(opened: Image.Image, *, max_pixels: int, max_frames: int) -> in
     """The frames of an opened image, or ImageRejected over max_frames, or over max_pixels in all frames."""
     frame_count = int(getattr(opened, "n_frames", 1))
     if frame_count > max_frames:
-        raise ImageRejected(f"the animation has {frame_count} frames; the limit is {max_frames}")
+        raise ImageRejected(
+            gettext_noop("the animation has %(frames)s frames; the limit is %(limit)s"),
+            frames=frame_count,
+            limit=max_frames,
+        )
     total = opened.width * opened.height * frame_count
     if frame_count > 1 and total > max_pixels:
         raise ImageRejected(
-            f"the animation has {frame_count} frames of {opened.width}x{opened.height} "
-            f"({total / 1e6:.1f} megapixels in all); the limit is {max_pixels / 1e6:g} megapixels"
+            gettext_noop(
+                "the animation has %(frames)s frames of %(width)sx%(height)s (%(megapixels).1f megapixels in all); "
+                "the limit is %(limit)g megapixels"
+            ),
+            frames=frame_count,
+            width=opened.width,
+            height=opened.height,
+            megapixels=total / 1e6,
+            limit=max_pixels / 1e6,
         )
     return frame_count
 

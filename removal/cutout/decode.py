@@ -5,8 +5,9 @@ Anything we cannot or will not read raises ImageRejected, whose message is shown
 
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, Any
 
 import numpy as np
 import pi_heif
@@ -41,8 +42,23 @@ EXIF_ORIENTATION = 0x0112
 ROTATED_A_QUARTER = {5, 6, 7, 8}
 
 
+def gettext_noop(message: str) -> str:
+    """Marks `message` for the catalogs (makemessages reads this name): a text of this layer, which has no Django,
+    that a page shows in its reader's language (ImageRejected.text)."""
+    return message
+
+
 class ImageRejected(ValueError):
-    """The input is not an image we can process; the message is shown to the user."""
+    """The input is not an image we can process; the message is shown to the user: `template` % `values`, in
+    English, or translated by ImageRejected.text."""
+
+    def __init__(self, template: str, /, **values: Any) -> None:
+        self.template, self.values = template, values
+        super().__init__(self.text())
+
+    def text(self, translate: Callable[[str], str] = str) -> str:
+        """The message, its template passed through `translate` first (Django's gettext, where a page shows it)."""
+        return translate(self.template) % self.values if self.values else translate(self.template)
 
 
 @dataclass(frozen=True)
@@ -61,7 +77,7 @@ def inspect_image(source: IO[bytes], *, max_pixels: int) -> ImageInfo:
     """
     source.seek(0, io.SEEK_END)
     if source.tell() == 0:
-        raise ImageRejected("the file is empty")
+        raise ImageRejected(gettext_noop("the file is empty"))
     source.seek(0)
     try:
         with Image.open(source) as image:
@@ -75,20 +91,29 @@ def inspect_image(source: IO[bytes], *, max_pixels: int) -> ImageInfo:
         head = source.read(12)
         if head[4:8] == b"ftyp" and head[8:12] in HEIF_BRANDS:
             raise ImageRejected(
-                "this HEIC/HEIF file cannot be read (damaged, or not a photo); "
-                f"convert it to JPEG or send {ACCEPTED_NAMES}"
+                gettext_noop(
+                    "this HEIC/HEIF file cannot be read (damaged, or not a photo); "
+                    "convert it to JPEG or send %(formats)s"
+                ),
+                formats=ACCEPTED_NAMES,
             ) from None
-        raise ImageRejected(f"not an image we can read; send {ACCEPTED_NAMES}") from None
+        raise ImageRejected(
+            gettext_noop("not an image we can read; send %(formats)s"), formats=ACCEPTED_NAMES
+        ) from None
     except Image.DecompressionBombError as exc:
-        raise ImageRejected(_bomb_message(exc, max_pixels)) from None
+        raise _too_large_to_open(exc, max_pixels) from None
     except (OSError, ValueError, SyntaxError) as exc:
-        raise ImageRejected(f"the image header is corrupt ({exc})") from None
+        raise ImageRejected(gettext_noop("the image header is corrupt (%(reason)s)"), reason=str(exc)) from None
     finally:
         source.seek(0)
     if info.format not in ACCEPTED_FORMATS:
-        raise ImageRejected(f"{info.format or 'this'} images are not supported; send {ACCEPTED_NAMES}")
+        raise ImageRejected(
+            gettext_noop("%(format)s images are not supported; send %(formats)s"),
+            format=info.format or "?",
+            formats=ACCEPTED_NAMES,
+        )
     if info.width * info.height > max_pixels:
-        raise ImageRejected(_too_many_pixels_message(info.width, info.height, max_pixels))
+        raise _too_many_pixels(info.width, info.height, max_pixels)
     return info
 
 
@@ -97,18 +122,30 @@ def is_animation(image: Image.Image) -> bool:
     return bool(getattr(image, "is_animated", False)) and image.format not in STILL_FORMATS
 
 
-def _too_many_pixels_message(width: int, height: int, max_pixels: int) -> str:
-    return (
-        f"the image is {width}x{height} ({width * height / 1e6:.1f} megapixels); "
-        f"the limit is {max_pixels / 1e6:g} megapixels"
+def _too_many_pixels(width: int, height: int, max_pixels: int) -> ImageRejected:
+    return ImageRejected(
+        gettext_noop(
+            "the image is %(width)sx%(height)s (%(megapixels).1f megapixels); the limit is %(limit)g megapixels"
+        ),
+        width=width,
+        height=height,
+        megapixels=width * height / 1e6,
+        limit=max_pixels / 1e6,
     )
 
 
-def _bomb_message(exc: Image.DecompressionBombError, max_pixels: int) -> str:
+def _too_large_to_open(exc: Image.DecompressionBombError, max_pixels: int) -> ImageRejected:
     """Pillow refused to open the image at all; its message holds the pixel count."""
-    found = re.search(r"\((\d+) pixels\)", str(exc))
-    size = f"{int(found.group(1)) / 1e6:.1f} megapixels" if found else "too large to decode safely"
-    return f"the image is {size}; the limit is {max_pixels / 1e6:g} megapixels"
+    if found := re.search(r"\((\d+) pixels\)", str(exc)):
+        return ImageRejected(
+            gettext_noop("the image is %(megapixels).1f megapixels; the limit is %(limit)g megapixels"),
+            megapixels=int(found.group(1)) / 1e6,
+            limit=max_pixels / 1e6,
+        )
+    return ImageRejected(
+        gettext_noop("the image is too large to decode safely; the limit is %(limit)g megapixels"),
+        limit=max_pixels / 1e6,
+    )
 
 
 def decode_image(data: bytes, *, max_pixels: int, draft_size: tuple[int, int] | None = None) -> Image.Image:
@@ -126,9 +163,11 @@ def decode_image(data: bytes, *, max_pixels: int, draft_size: tuple[int, int] | 
             ImageOps.exif_transpose(opened, in_place=True)  # not a copy of a photo that needs no turn
             image: Image.Image = opened
     except Image.DecompressionBombError as exc:
-        raise ImageRejected(_bomb_message(exc, max_pixels)) from None
+        raise _too_large_to_open(exc, max_pixels) from None
     except (OSError, ValueError, SyntaxError) as exc:
-        raise ImageRejected(f"the image data is truncated or corrupt ({exc})") from None
+        raise ImageRejected(
+            gettext_noop("the image data is truncated or corrupt (%(reason)s)"), reason=str(exc)
+        ) from None
     if image.mode in ("RGB", "RGBA"):
         return image
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
@@ -146,15 +185,15 @@ def decode_mask(data: bytes, *, size: tuple[int, int], max_pixels: int) -> Image
     in both directions (an editor's working copy); it is scaled up here.
     """
     if not data:
-        raise ImageRejected("the mask is empty; send a PNG")
+        raise ImageRejected(gettext_noop("the mask is empty; send a PNG"))
     try:
         with Image.open(io.BytesIO(data)) as opened:
             if opened.width * opened.height > max_pixels:
-                raise ImageRejected(_too_many_pixels_message(opened.width, opened.height, max_pixels))
+                raise _too_many_pixels(opened.width, opened.height, max_pixels)
             opened.load()
             mask = opened.copy()
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError):
-        raise ImageRejected("the mask is not an image we can read; send a PNG") from None
+        raise ImageRejected(gettext_noop("the mask is not an image we can read; send a PNG")) from None
     if mask.mode in ("LA", "La", "RGBA", "RGBa", "PA") or (mask.mode == "P" and "transparency" in mask.info):
         mask = mask.convert("RGBA").getchannel("A")
     elif mask.mode in ("L", "1"):

@@ -82,10 +82,7 @@ def inspect_upload(source: IO[bytes], *, max_pixels: int, max_frames: int, max_v
         return inspect_image(source, max_pixels=max_pixels)
     data = source.read()
     source.seek(0)
-    try:
-        info = video.probe(data, max_seconds=max_video_seconds, max_frames=max_frames, max_pixels=max_pixels)
-    except video.VideoRejected as exc:
-        raise ImageRejected(str(exc)) from None
+    info = video.probe(data, max_seconds=max_video_seconds, max_frames=max_frames, max_pixels=max_pixels)
     return ImageInfo(
         format="WEBM" if data[:4] == video.WEBM_MAGIC else "MP4",
         width=info.width,

@@ -14,7 +14,7 @@ from typing import IO, Any
 import imageio_ffmpeg
 from PIL import Image
 
-from removal.cutout.decode import ImageRejected
+from removal.cutout.decode import ImageRejected, gettext_noop
 from removal.cutout.encode import Cutout
 from removal.cutout.options import Options
 from removal.cutout.stills import cut_out_image
@@ -23,7 +23,7 @@ WEBM_MAGIC = b"\x1a\x45\xdf\xa3"  # EBML: WebM and Matroska
 MP4_BRANDS = {b"isom", b"iso2", b"iso4", b"iso5", b"iso6", b"mp41", b"mp42", b"avc1", b"M4V ", b"qt  ", b"dash"}
 
 
-class VideoRejected(ValueError):
+class VideoRejected(ImageRejected):
     """Not a video we can read, or over the limits; the message says which."""
 
 
@@ -54,7 +54,9 @@ def probe(data: bytes, *, max_seconds: float, max_frames: int, max_pixels: int) 
         try:
             meta = next(reader)
         except (RuntimeError, OSError, StopIteration) as exc:
-            raise VideoRejected(f"not a video we can read ({str(exc).splitlines()[0][:120]})") from None
+            raise VideoRejected(
+                gettext_noop("not a video we can read (%(reason)s)"), reason=str(exc).splitlines()[0][:120]
+            ) from None
         finally:
             reader.close()
     width, height = meta["size"]
@@ -62,11 +64,24 @@ def probe(data: bytes, *, max_seconds: float, max_frames: int, max_pixels: int) 
     seconds = float(meta.get("duration") or 0)
     frames = round(seconds * fps)
     if seconds > max_seconds:
-        raise VideoRejected(f"the video is {seconds:.1f} s long; the limit is {max_seconds:g} s")
+        raise VideoRejected(
+            gettext_noop("the video is %(seconds).1f s long; the limit is %(limit)g s"),
+            seconds=seconds,
+            limit=max_seconds,
+        )
     if frames > max_frames:
-        raise VideoRejected(f"the video has about {frames} frames; the limit is {max_frames}")
+        raise VideoRejected(
+            gettext_noop("the video has about %(frames)s frames; the limit is %(limit)s"),
+            frames=frames,
+            limit=max_frames,
+        )
     if width * height > max_pixels:
-        raise VideoRejected(f"the video is {width}x{height}; the limit is {max_pixels / 1e6:g} megapixels a frame")
+        raise VideoRejected(
+            gettext_noop("the video is %(width)sx%(height)s; the limit is %(limit)g megapixels a frame"),
+            width=width,
+            height=height,
+            limit=max_pixels / 1e6,
+        )
     return VideoInfo(width=width, height=height, fps=fps, seconds=seconds, frames=frames)
 
 
@@ -125,7 +140,7 @@ def _frames_written(
     writer = None
     for count, (frame, fps, stated) in enumerate(frames(data), start=1):
         if count > max_frames:
-            raise VideoRejected(f"the video has more than {max_frames} frames")
+            raise VideoRejected(gettext_noop("the video has more than %(limit)s frames"), limit=max_frames)
         cutout = cut_frame(frame).convert("RGBA")
         with archive.open(f"frames/{count:05d}.png", "w") as member:
             cutout.save(member, "PNG", compress_level=1)
@@ -135,7 +150,7 @@ def _frames_written(
         if on_frame is not None:
             on_frame(count, max(count, stated))
     if writer is None:
-        raise VideoRejected("the video has no frames")
+        raise VideoRejected(gettext_noop("the video has no frames"))
     writer.close()
 
 
@@ -172,10 +187,7 @@ def cut_out(
         made.append((cutout.size, sure))
         return cutout
 
-    try:
-        archive_file = cut_out_video(data, cut_frame=cut_frame, max_frames=max_frames, on_frame=on_frame)
-    except VideoRejected as exc:
-        raise ImageRejected(str(exc)) from None
+    archive_file = cut_out_video(data, cut_frame=cut_frame, max_frames=max_frames, on_frame=on_frame)
     (width, height), _ = made[0]
     return Cutout(
         data=b"",

@@ -20,6 +20,7 @@ from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from removal import selectors
 from removal.cutout import pipeline
@@ -144,7 +145,7 @@ def batch_add_files(
                     max_video_seconds=settings.MAX_VIDEO_SECONDS,
                 )
             except pipeline.ImageRejected as exc:
-                error = str(exc)
+                error = exc.text(gettext)  # in the page's language; a program's call is English (accounts.auth)
             else:
                 error = _options_not_applicable(info, options) or _animation_error(upload, info, options)
         if error is not None:

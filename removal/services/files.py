@@ -13,6 +13,7 @@ from django.core.files.storage import default_storage
 from django.tasks import Task
 from django.utils import timezone
 from django.utils.module_loading import import_string
+from django.utils.translation import gettext
 
 from removal.cutout import pipeline
 from removal.models import Item
@@ -65,17 +66,23 @@ def stored_sha256(name: str) -> str:
 
 
 def upload_error(upload: Any, room: int) -> str | None:
+    """Why this upload is refused before it is read (in the caller's language, see accounts.auth), or None."""
     if room <= 0:
-        return f"the batch is full ({settings.MAX_ITEMS_PER_BATCH} files at most); start a new batch"
+        return gettext("the batch is full (%(limit)s files at most); start a new batch") % {
+            "limit": settings.MAX_ITEMS_PER_BATCH
+        }
     if upload.size == 0:
-        return "the file is empty"
+        return gettext("the file is empty")
     return upload_size_error(upload.size)
 
 
 def upload_size_error(size: int) -> str | None:
     """Why a file of `size` bytes is refused, or None: the one upload-size rule of every front door."""
     if size > settings.MAX_UPLOAD_BYTES:
-        return f"the file is {size / 1e6:.1f} MB; the limit is {settings.MAX_UPLOAD_BYTES / 1e6:g} MB per file"
+        return gettext("the file is %(megabytes).1f MB; the limit is %(limit)g MB per file") % {
+            "megabytes": size / 1e6,
+            "limit": settings.MAX_UPLOAD_BYTES / 1e6,
+        }
     return None
 
 

@@ -28,6 +28,7 @@ from django.http.multipartparser import MultiPartParserError
 from django.http.response import HttpResponseBase
 from django.urls import reverse
 from django.utils.http import MAX_HEADER_LENGTH
+from django.utils.translation import gettext
 from django.views import defaults
 
 from accounts.auth import CsrfFailed, NotAuthenticated
@@ -95,7 +96,9 @@ def as_api_error(exc: Exception) -> ApiError | None:
         return Unauthorized(str(exc))
     if isinstance(exc, CsrfFailed):
         return Forbidden(str(exc))
-    if isinstance(exc, InvalidOption | pipeline.ImageRejected):
+    if isinstance(exc, pipeline.ImageRejected):
+        return BadRequest(exc.text(gettext))  # in the page's language; a program's call is English (accounts.auth)
+    if isinstance(exc, InvalidOption):
         return BadRequest(str(exc))
     if isinstance(exc, services.NothingAccepted):
         return BadRequest(str(exc), details={"rejected": exc.rejected_json()} if exc.rejected else {})

@@ -93,3 +93,22 @@ def test_the_flagging_threshold_is_a_percent_written_the_languages_way(client: A
     german = client.get("/", headers={"Accept-Language": "de"}).content.decode()
     english = client.get("/", headers={"Accept-Language": "en"}).content.decode()
     assert "zu weniger als 60\u00a0% sicher" in german and "less than 60% sure" in english
+
+
+def test_a_refused_upload_is_explained_in_the_pages_language_and_in_english_to_a_program(
+    client: Any, user: Any, api_key: str
+) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.utils.crypto import get_random_string
+
+    def refusal(**headers: str) -> str:
+        notes = SimpleUploadedFile("notes.jpg", b"not a photo at all")
+        reply = client.post("/api/v1/batches", {"files": [notes]}, headers={"Accept-Language": "de", **headers})
+        assert reply.status_code == 400
+        return reply.json()["rejected"][0]["error"]
+
+    assert refusal(**{"X-Api-Key": api_key}).startswith("not an image we can read; send JPEG, PNG")
+    client.force_login(user)  # the page: a browser session, with its CSRF token
+    token = get_random_string(32)
+    client.cookies["csrftoken"] = token
+    assert refusal(**{"X-CSRFToken": token}).startswith("kein Bild, das wir lesen können; senden Sie JPEG, PNG")
