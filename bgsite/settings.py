@@ -232,7 +232,7 @@ SECURE_CSP = {
 SECURE_CONTENT_TYPE_NOSNIFF = True
 
 # The pages, e-mails and account pages speak these languages (catalogs in locale/, see
-# docs/translations.md); the API's error texts stay English, as clients parse them.
+# docs/translations.md); the API's error texts stay English for keyed calls, as programs parse them.
 LANGUAGE_CODE = "en"
 LANGUAGES = [("en", "English"), ("de", "Deutsch"), ("es", "Español"), ("fr", "Français")]
 LOCALE_PATHS = [BASE_DIR / "locale"]
