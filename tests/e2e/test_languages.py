@@ -18,16 +18,36 @@ pytestmark = [pytest.mark.browser, pytest.mark.live]
 WAIT_MS = 20_000  # as long as the other browser tests wait: the machine may be busy
 
 # Chromium's locale sets Accept-Language. Per language: the first screen's heading, the upload
-# page's heading, and what static/js writes for an empty file (its badge, its reason).
+# page's heading, what static/js writes for an empty file (its badge, its reason), and how the server's
+# refusal of a file that is not an image begins, in the page's language.
 LANGUAGES = {
-    "en-US": ("Remove the background from your photos", "Remove backgrounds", "rejected", "the file is empty"),
-    "de-DE": ("Entfernen Sie den Hintergrund Ihrer Fotos", "Hintergründe entfernen", "abgelehnt", "die Datei ist leer"),
-    "es-ES": ("Quita el fondo de tus fotos", "Quitar fondos", "rechazado", "el archivo está vacío"),
+    "en-US": (
+        "Remove the background from your photos",
+        "Remove backgrounds",
+        "rejected",
+        "the file is empty",
+        "not an image we can read",
+    ),
+    "de-DE": (
+        "Entfernen Sie den Hintergrund Ihrer Fotos",
+        "Hintergründe entfernen",
+        "abgelehnt",
+        "die Datei ist leer",
+        "kein Bild, das wir lesen können",
+    ),
+    "es-ES": (
+        "Quita el fondo de tus fotos",
+        "Quitar fondos",
+        "rechazado",
+        "el archivo está vacío",
+        "no es una imagen que podamos leer",
+    ),
     "fr-FR": (
         "Supprimez l\u2019arrière-plan de vos photos",
         "Supprimer les arrière-plans",
         "refusé",
         "le fichier est vide",
+        "ce n\u2019est pas une image que nous savons lire",
     ),
 }
 
@@ -60,7 +80,7 @@ def test_each_language_renders_the_first_screen_and_the_upload_page(
 ) -> None:
     from playwright.sync_api import expect
 
-    landing, upload, rejected, empty_file = LANGUAGES[locale]
+    landing, upload, rejected, empty_file, not_an_image = LANGUAGES[locale]
     with browsing_in(browser, embedded_server.url, locale) as page:
         page.goto("/")
         expect(page.locator("h1")).to_have_text(landing, timeout=WAIT_MS)
@@ -89,6 +109,14 @@ def test_each_language_renders_the_first_screen_and_the_upload_page(
         row = page.locator("#items .item").first
         expect(row.locator(".badge.status")).to_have_text(rejected, timeout=WAIT_MS)
         expect(row.locator(".error")).to_have_text(empty_file, timeout=WAIT_MS)
+
+        # The server's refusals speak it too, to the page's own calls.
+        notes = tmp_path / "notes.jpg"
+        notes.write_text("a shopping list, not a photo")
+        drop_files(page, notes)
+        refused = page.locator("#items .item").nth(1)
+        expect(refused.locator(".badge.status")).to_have_text(rejected, timeout=WAIT_MS)
+        expect(refused.locator(".error")).to_contain_text(not_an_image, timeout=WAIT_MS)
 
 
 def test_the_picker_switches_and_remembers_the_language(browser: Any, embedded_server: Any) -> None:  # noqa: F811
