@@ -226,8 +226,8 @@ def test_improve_flagged_with_best_reruns_only_the_flagged_cards_live(browser: A
         page.context.add_cookies([{"name": "django_language", "value": "de", "url": embedded_server.url}])
         page.reload()
         expect(page.locator("#filter-flagged")).to_have_text("Zu prüfen (1)")
-        expect(page.locator("#improve-flagged")).to_have_text("Markierte mit best verbessern (0)")
-        expect(page.locator("#improve-done")).to_contain_text("bereits mit best erstellt")
+        expect(page.locator("#improve-flagged")).to_have_text("Markierte mit „Beste“ verbessern (0)")
+        expect(page.locator("#improve-done")).to_contain_text("bereits mit „Beste“ erstellt")
         confidence_pct, threshold_pct = (
             as_percent(value)[:-1] for value in (after[UNSURE[0]]["confidence"], after[SURE]["batch"]["review_below"])
         )
