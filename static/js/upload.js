@@ -416,7 +416,10 @@ function useBatch(batch) {
   state.batch = { id: batch.id, zip: batch.zip, ws: batch.ws };
   if (batch.options) showBatchOptions(batch.options);
   const page = `${root.dataset.batchPages}${batch.id}/`;
-  if (location.pathname !== page) history.replaceState(null, "", page);
+  if (location.pathname !== page) {
+    history.replaceState(null, "", page);
+    document.title = document.title.replace(/^[^·]*·/, `${gettext("Batch")} ·`); // as the batch's page is titled
+  }
   ui.batchLink.href = page;
   ui.batchLink.hidden = ui.newBatch.hidden = ui.deleteBatch.hidden = false;
   followBatch(batch.ws, {
