@@ -212,6 +212,16 @@ def check_upload_size(upload: File, *, field: str = "") -> None:
         raise PayloadTooLarge(f"{field}: {error}" if field else error)
 
 
+def names_a_background(request: HttpRequest, params: Any) -> bool:
+    """Whether the request names a `bg_image` (a file, or a URL that background_image fetches once the work is
+    admitted: a caller over its quota makes this server fetch nothing)."""
+    return (
+        any(field in request.FILES for field in BACKGROUND_FIELDS)
+        or isinstance(params.get("bg_image_file"), bytes)
+        or any(params.get(name) for name in ("bg_image", "bg_image_url"))
+    )
+
+
 def background_image(request: HttpRequest, params: Any) -> File | None:
     """The `bg_image` to composite onto: an uploaded file, or a URL (also remove.bg's names); None if absent."""
     uploads = [request.FILES.getlist(field)[0] for field in BACKGROUND_FIELDS if field in request.FILES]
@@ -232,9 +242,10 @@ def background_image(request: HttpRequest, params: Any) -> File | None:
     return upload
 
 
-def request_options(params: Any, *, background: File | None = None) -> Options:
-    """The output options named in a request (removal.cutout.options), with this site's default model and format."""
-    return _site_options(params, background=background is not None)
+def request_options(params: Any, *, background: bool = False) -> Options:
+    """The output options named in a request (removal.cutout.options), with this site's default model and format;
+    `background`: a bg_image is named (names_a_background)."""
+    return _site_options(params, background=background)
 
 
 def _site_options(params: Any, *, background: bool) -> Options:

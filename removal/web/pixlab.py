@@ -62,9 +62,9 @@ def _admit(request: HttpRequest) -> tuple[dict[str, Any], "User", dict[str, str]
 
 def _accept(request: HttpRequest, params: dict[str, Any], user: "User") -> tuple[uuid.UUID, uuid.UUID, bool]:
     """Admit the work, find the input image, queue it; (item id, batch id, blob wanted)."""
-    background = inputs.background_image(request, params)
-    options = inputs.request_options(params, background=background)
+    options = inputs.request_options(params, background=inputs.names_a_background(request, params))
     limits.check_new_work(user, images=1, options=options)
+    background = inputs.background_image(request, params)
     upload = _input_image(request, user, params)
     item = services.image_submit(owner=user, upload=upload, options=options, background=background)
     return item.id, item.batch_id, is_true(params.get("blob", ""))

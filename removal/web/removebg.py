@@ -94,9 +94,9 @@ def _accept(
         raise BadRequest(f"type: must be one of {', '.join(sorted(TYPES))}")
     if refusals := removebg_refusals(params):
         raise BadRequest(refusals[0])
-    background = inputs.background_image(request, params)
-    options = inputs.request_options(removebg_params(params), background=background)
+    options = inputs.request_options(removebg_params(params), background=inputs.names_a_background(request, params))
     limits.check_new_work(user, images=1, options=options)
+    background = inputs.background_image(request, params)
     upload = _input_image(request, params)
     item = services.image_submit(owner=user, upload=upload, options=options, background=background)
     as_json = wants_json(request.headers.get("Accept", ""))

@@ -201,6 +201,26 @@ def test_unknown_page_paths_keep_djangos_page(client: Client, db: Any) -> None:
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("path", "fields", "status"),
+    [
+        ("/bgremove", {"file": "photo", "bg_image": "url"}, 429),
+        ("/api/v1/batches", {"files": "photo", "bg_image": "url"}, 429),
+        ("/v1.0/removebg", {"image_file": "photo", "bg_image_url": "url"}, 402),
+    ],
+)
+def test_a_caller_out_of_credits_makes_the_server_fetch_no_background(
+    api: Client, settings: Any, path: str, fields: dict[str, str], status: int
+) -> None:
+    """The quota is checked before a bg_image URL is fetched: a host that cannot be found would answer 400."""
+    settings.DAILY_IMAGE_QUOTA = 1
+    assert api.post("/api/v1/batches", {"files": [jpeg()]}).status_code == 201
+    values = {"photo": jpeg(), "url": "http://background.invalid/sky.jpg"}
+    reply = api.post(path, {name: values[value] for name, value in fields.items()})
+    assert reply.status_code == status, reply.content
+
+
+@pytest.mark.django_db
 def test_out_of_credits_is_402_insufficient_credits(api: Client, settings: Any) -> None:
     settings.DAILY_IMAGE_QUOTA = 1
     assert api.post("/api/v1/batches", {"files": [jpeg()], "size": "preview"}).status_code == 201
