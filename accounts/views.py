@@ -3,6 +3,7 @@ in/out, password change and password reset by e-mail are Django's own views, wir
 accounts/urls.py; the page itself, which also shows removal's usage, is
 removal.web.views.dashboard (accounts never imports removal)."""
 
+import unicodedata
 from typing import Any
 
 from django.conf import settings
@@ -29,7 +30,7 @@ class ThrottledLoginView(LoginView):
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         limited = any(
             is_ratelimited(request, group="login", key=key, rate=settings.LOGIN_RATE_LIMIT, increment=True)
-            for key in ("ip", "post:username")
+            for key in ("ip", _username_tried)
         )
         if limited:  # the password is not checked: a reply that told a right one from a wrong one would be an oracle
             form = self.get_form_class()(request, initial={"username": request.POST.get("username", "")})
@@ -37,6 +38,12 @@ class ThrottledLoginView(LoginView):
             form.add_error(None, _("Too many log-in attempts. Wait a minute, then try again."))
             return self.render_to_response(self.get_context_data(form=form), status=429)
         return super().post(request, *args, **kwargs)
+
+
+def _username_tried(group: str, request: HttpRequest) -> str:
+    """The username a log-in tries, as the form reads it (stripped, NFKC: " p2" and its full-width form are p2) and
+    without case: each spelling of one account counts against the same limit."""
+    return unicodedata.normalize("NFKC", request.POST.get("username", "").strip()).casefold()
 
 
 def signup(request: HttpRequest) -> HttpResponse:

@@ -152,6 +152,11 @@ class Item(models.Model):
         return [str(getattr(self, field).name) for field in self.FILE_FIELDS if getattr(self, field)]
 
     @property
+    def has_cutout(self) -> bool:
+        """The row-wise form of selectors.items_with_a_cutout: done, or being improved with the cutout it had."""
+        return bool(self.result) and self.status != Item.Status.FAILED
+
+    @property
     def needs_review(self) -> bool:
         """The row-wise form of ItemQuerySet.needing_review."""
         return (

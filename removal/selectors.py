@@ -84,8 +84,10 @@ def items_to_improve(batch: Batch, quality: str) -> ItemQuerySet:
     return items.exclude(quality="") if Options.from_json(batch.options).quality == quality else items
 
 
-def done_items(batch: Batch) -> QuerySet[Item]:
-    return batch.items.filter(status=Item.Status.DONE).in_sent_order()
+def items_with_a_cutout(batch: Batch) -> QuerySet[Item]:
+    """What the batch's zip holds: items done, and those being improved (with the cutout they had); Item.has_cutout
+    is its row-wise form."""
+    return batch.items.exclude(status=Item.Status.FAILED).exclude(result="").in_sent_order()
 
 
 def item_finished(item_id: uuid.UUID) -> Item | None:

@@ -6,6 +6,7 @@ from typing import IO, Any
 
 from PIL import Image, ImageSequence
 
+from removal.cutout.confidence import shows_a_subject
 from removal.cutout.decode import ImageInfo, ImageRejected, gettext_noop, is_animation
 from removal.cutout.encode import Cutout, encode_animation
 from removal.cutout.options import Options
@@ -76,6 +77,14 @@ def _frame_count(opened: Image.Image, *, max_pixels: int, max_frames: int) -> in
     return frame_count
 
 
+def _subject_union(cutouts: list[Image.Image]) -> tuple[int, int, int, int] | None:
+    """The box that holds the subject in every frame that shows one (confidence.shows_a_subject); None if none does."""
+    boxes = [box for cutout in cutouts if shows_a_subject(cutout) and (box := cutout.getbbox(alpha_only=True))]
+    if not boxes:
+        return None
+    return min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes)
+
+
 def cut_out_animation(
     frames: list[Image.Image],
     durations: list[int],
@@ -94,14 +103,11 @@ def cut_out_animation(
         confidences.append(sure)
         if on_frame is not None:
             on_frame(index + 1, len(frames))
-    boxes = [box for cutout in cutouts if (box := cutout.getchannel("A").getbbox())]
-    union = (
-        (min(b[0] for b in boxes), min(b[1] for b in boxes), max(b[2] for b in boxes), max(b[3] for b in boxes))
-        if boxes
-        else None
-    )
+    union = _subject_union(cutouts)
+    foreground = (union[0], union[1], union[2] - union[0], union[3] - union[1]) if union else None
     if options.crop and union is not None:
         cutouts = [cutout.crop(union) for cutout in cutouts]
+        foreground = (0, 0, union[2] - union[0], union[3] - union[1])
     results = [finish(cutout, options, background) for cutout in cutouts]
     first = results[0]
     return Cutout(
@@ -110,9 +116,7 @@ def cut_out_animation(
         height=first.height,
         mime_type=options.mime_type,
         extension=options.extension,
-        foreground=(union[0], union[1], union[2] - union[0], union[3] - union[1])
-        if union and not options.crop
-        else None,
+        foreground=foreground,
         frames=len(frames),
         confidence=min(confidences),
     )

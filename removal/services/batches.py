@@ -209,10 +209,10 @@ def usage_counted(batch: Batch, images: int, *, preview: bool) -> None:
 
 
 def usage_given_back(item: Item) -> None:
-    """The image of a one-image request given back to its owner's day (the day it was counted): remove.bg charges
-    nothing for a photo in which it finds no subject."""
+    """The image of a one-image request given back to its owner's day (the day it was counted: its batch's, made for
+    the request): remove.bg charges nothing for a photo in which it finds no subject."""
     preview = Options.from_json(item.batch.options).size_preview
-    DailyUsage.objects.filter(owner_id=item.batch.owner_id, day=item.queued_at.date()).update(
+    DailyUsage.objects.filter(owner_id=item.batch.owner_id, day=item.batch.created_at.date()).update(
         images=F("images") - 1, previews=F("previews") - int(preview)
     )
 

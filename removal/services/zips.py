@@ -65,7 +65,7 @@ def zip_member_names(items: list[Item]) -> dict[uuid.UUID, str]:
     return {
         item.id: _unique_member_name(item.filename, PurePosixPath(str(item.result.name)).suffix, taken)
         for item in items
-        if item.result and item.status != Status.FAILED
+        if item.has_cutout
     }
 
 

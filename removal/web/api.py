@@ -145,7 +145,7 @@ def batch_files(request: HttpRequest, user: "User", batch_id: uuid.UUID) -> Http
 @api_endpoint("GET")
 def batch_zip(request: HttpRequest, user: "User", batch_id: uuid.UUID) -> HttpResponseBase:
     batch = selectors.batch_for(user, batch_id)
-    if not selectors.done_items(batch).exists():
+    if not selectors.items_with_a_cutout(batch).exists():
         raise NotFound("no finished cutouts in this batch yet")
     archive = services.batch_zip(batch=batch)
     reply = streamed(request, iter(archive), size=len(archive), content_type="application/zip")
@@ -206,7 +206,7 @@ def item_mask(request: HttpRequest, user: "User", item_id: uuid.UUID) -> HttpRes
     """The mask a hand edit starts from (GET); a hand-edited mask makes the item's newest result (POST);
     `revert` (or DELETE) goes back to the model's."""
     item = selectors.item_for(user, item_id)
-    if request.method == "GET":
+    if request.method in ("GET", "HEAD"):  # HEAD is a GET without its body: it must never change the item
         mask = item.edited_mask or item.mask
         if not mask:
             raise NotFound(

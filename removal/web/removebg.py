@@ -154,7 +154,8 @@ def _reply(item: Item, *, as_json: bool, foreground_type: str) -> HttpResponseBa
         services.usage_given_back(item)
         raise NoSubjectFound(
             "no subject was found in the image, and nothing was charged: remove.bg's unknown_foreground. A photo "
-            "with one clear subject (a person, an animal, a product, a car) in front of its background works best"
+            "with one clear subject (a person, an animal, a product, a car) in front of its background works best",
+            headers={"X-Credits-Charged": "0", **serializers.review_headers(item)},
         )
     with item.result.open("rb") as result:
         data = result.read()
@@ -199,7 +200,7 @@ def _result_size(data: bytes) -> tuple[int, int]:
 def account(request: HttpRequest) -> HttpResponseBase:
     """remove.bg's account call: what this key's owner may still process today."""
     try:
-        inputs.check_method(request, ("GET",))
+        inputs.check_method(request, ("GET", "HEAD"))
         user = user_for_api_request(request)
         headers = limits.check_rate(request, user)
     except Exception as exc:

@@ -302,6 +302,12 @@ def test_login_attempts_are_throttled(client: Any, user: Any, settings: Any) -> 
     assert page(guessed) == page(refused)
     assert "correct username and password" not in guessed.content.decode()
     assert 'value="alice"' in guessed.content.decode()  # the name typed is kept
+    # Each spelling the form reads as alice counts against alice's limit: spaces, full-width letters, capitals.
+    # From other addresses too (their own limits are fresh), so that only the username's limit is at work.
+    for number, spelling in enumerate((" alice", "alice\t", "\uff41lice", "Alice")):
+        data = {"username": spelling, "password": "correct horse battery"}
+        assert client.post("/accounts/login/", data, REMOTE_ADDR=f"10.0.0.{number}").status_code == 429
+    assert "_auth_user_id" not in client.session
 
 
 def test_pages_send_a_strict_content_security_policy(client: Any) -> None:

@@ -108,6 +108,20 @@ def test_an_edited_result_keeps_the_batchs_background_colour_and_crop(api: Any) 
     assert result.getpixel((5, 5))[3] == 255
 
 
+def test_head_reads_the_mask_and_never_changes_the_item(api: Any) -> None:
+    """HEAD is a GET without its body, whatever it carries: not a revert, not an edit."""
+    item = finished_item(api)
+    edited = api.post(item["mask"], {"mask": png(left_half_mask())}).json()
+    mask = png(left_half_mask((WIDTH // 2, HEIGHT // 2)))
+    for head in (
+        api.head(item["mask"] + "?revert=1"),
+        api.generic("HEAD", item["mask"], mask.read(), content_type="image/png"),
+    ):
+        assert head.status_code == 200 and head["Content-Type"] == "image/png"
+        assert head["Content-Length"] == api.get(item["mask"])["Content-Length"]
+    assert api.get(f"/api/v1/items/{item['id']}").json()["revision"] == edited["revision"]
+
+
 def test_revert_restores_the_models_cutout(api: Any) -> None:
     item = finished_item(api)
     model_bytes = b"".join(api.get(item["result"]))

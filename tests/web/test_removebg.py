@@ -89,10 +89,29 @@ def test_a_photo_without_a_subject_is_unknown_foreground_and_not_charged(server_
     assert reply.status_code == 400, reply.text
     (error,) = reply.json()["errors"]
     assert error["code"] == "unknown_foreground" and "no subject was found" in error["title"]
+    assert reply.headers["X-Credits-Charged"] == "0" and reply.headers["X-Needs-Review"] == "true"
     assert credits_left(server, key) == 3
     assert send_file(server, key, PHOTO, {"size": "preview"}).status_code == 200
     assert credits_left(server, key) == 2.75
     server.stop()
+
+
+def test_an_animation_cropped_to_its_subject_reports_its_box(embedded_server: LiveServer, key: str) -> None:
+    """A GIF's frames cut out and cropped to the box that holds the subject in all of them: that box is the whole
+    result (it was reported as no subject at all); frames of a plain wall show none."""
+    photo = Image.open(io.BytesIO(PHOTO)).convert("RGB")
+    cropped = send_file(embedded_server, key, gif([photo.rotate(angle) for angle in (0, 4, 8)]), {"crop": "true"})
+    assert cropped.status_code == 200, cropped.text
+    box = [int(cropped.headers[f"X-Foreground-{side}"]) for side in ("Left", "Top", "Width", "Height")]
+    assert box == [0, 0, int(cropped.headers["X-Width"]), int(cropped.headers["X-Height"])]
+    walls = send_file(embedded_server, key, gif([Image.new("RGB", (400, 300), (128, 128, 128))] * 3), {"crop": "true"})
+    assert walls.status_code == 400 and walls.json()["errors"][0]["code"] == "unknown_foreground"
+
+
+def gif(frames: list[Image.Image]) -> bytes:
+    animation = io.BytesIO()
+    frames[0].save(animation, "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    return animation.getvalue()
 
 
 def credits_left(server: LiveServer, key: str) -> float:
@@ -294,6 +313,8 @@ def test_account(embedded_server: LiveServer, key: str) -> None:
     assert set(attributes["credits"]) == {"total", "subscription", "payg", "enterprise"}
     assert attributes["api"]["sizes"] == "all" and attributes["api"]["free_calls"] > 0
     assert requests.get(f"{embedded_server.url}/v1.0/account", timeout=10).status_code == 403
+    head = requests.head(f"{embedded_server.url}/v1.0/account", headers={"X-Api-Key": key}, timeout=10)
+    assert head.status_code == 200 and head.headers["Content-Type"] == "application/json"
 
 
 def test_roi_scale_position_as_remove_bg_names_them(embedded_server: LiveServer, key: str) -> None:

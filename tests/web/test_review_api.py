@@ -136,6 +136,15 @@ def test_improve_runs_only_the_flagged_items_again_with_best(api: Any, settings:
     assert "made with quality=best already" in json_error(api.post(f"/api/v1/batches/{batch['id']}/improve"), 409)
 
 
+def test_the_zip_holds_the_cutouts_being_improved(api: Any) -> None:
+    batch = finished_batch(api, UNSURE)
+    assert api.post(f"/api/v1/batches/{batch['id']}/improve").status_code == 202
+    zipped = api.get(batch["zip"])  # every item is being made again: each is there with the cutout it had
+    assert zipped.status_code == 200, zipped.content
+    with zipfile.ZipFile(io.BytesIO(b"".join(zipped))) as archive:
+        assert archive.namelist() == ["rocket.png", "manifest.json"]
+
+
 def test_improve_takes_a_json_body_and_refuses_other_qualities(api: Any) -> None:
     batch = finished_batch(api, MISSED)
     url = f"/api/v1/batches/{batch['id']}/improve"
