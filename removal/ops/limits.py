@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, time, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -88,8 +88,7 @@ def credits_left_today(user: "User") -> float | None:
     if settings.DAILY_IMAGE_QUOTA <= 0:
         return None
     images, previews = selectors.images_on(user, _midnight().date())
-    used = images - previews + previews * PREVIEW_CREDITS
-    return max(0.0, settings.DAILY_IMAGE_QUOTA - used)
+    return max(0.0, settings.DAILY_IMAGE_QUOTA - credits_used(images, previews))
 
 
 def _midnight() -> datetime:
@@ -97,18 +96,25 @@ def _midnight() -> datetime:
 
 
 def check_daily_quota(user: "User", *, credits: float) -> None:
-    """Refuse work that would take the user past DAILY_IMAGE_QUOTA credits today (UTC)."""
+    """Refuse work that would take the user past DAILY_IMAGE_QUOTA credits today (UTC), before anything is stored;
+    services.batches.usage_counted holds the rule again as it counts, for requests that passed here side by side."""
     left = credits_left_today(user)
-    if left is None:
-        return
-    quota = settings.DAILY_IMAGE_QUOTA
-    if credits > left:
-        retry_after = int((_midnight() + timedelta(days=1) - timezone.now()).total_seconds()) + 1
-        raise QuotaExceeded(
-            f"daily quota of {quota} credits reached ({left:g} left today, {credits:g} asked; an image costs 1, "
-            f"a preview {PREVIEW_CREDITS:g}); it resets at 00:00 UTC",
-            headers={"Retry-After": str(retry_after)},
-        )
+    if left is not None and credits > left:
+        raise quota_exceeded(left=left, credits=credits)
+
+
+def quota_exceeded(*, left: float, credits: float) -> QuotaExceeded:
+    retry_after = int((_midnight() + timedelta(days=1) - timezone.now()).total_seconds()) + 1
+    return QuotaExceeded(
+        f"daily quota of {settings.DAILY_IMAGE_QUOTA} credits reached ({left:g} left today, {credits:g} asked; an "
+        f"image costs 1, a preview {PREVIEW_CREDITS:g}); it resets at 00:00 UTC",
+        headers={"Retry-After": str(retry_after)},
+    )
+
+
+def credits_used(images: Any, previews: Any) -> Any:
+    """What `images` (of which `previews` at size=preview) cost: numbers, or expressions over DailyUsage's fields."""
+    return images - previews * (1 - PREVIEW_CREDITS)
 
 
 def check_queue_room(user: "User") -> None:

@@ -19,13 +19,16 @@ from django.core.files.base import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.db.models import F
+from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
 from django.utils.translation import gettext
 
 from removal import selectors
 from removal.cutout import pipeline
 from removal.cutout.options import Options, not_applicable
+from removal.errors import QuotaExceeded
 from removal.models import Batch, DailyUsage, Item, StoredImage
+from removal.ops import limits
 from removal.services.files import (
     StorageUnavailable,
     display_filename,
@@ -172,10 +175,13 @@ def batch_add_files(
     items = [item for item, _ in accepted]
     try:
         _queued(batch, items, preview=options.size_preview)
-    except IntegrityError:  # the batch was deleted meanwhile (DELETE /api/v1/batches/<id> at the same moment)
+    except (IntegrityError, QuotaExceeded) as exc:  # nothing of a refused request stays behind
         for item in items:
             for name in item.stored_names():
                 storage_delete_quietly(name)
+        if isinstance(exc, QuotaExceeded):  # another request of the owner's was counted first
+            raise
+        # The batch was deleted meanwhile (DELETE /api/v1/batches/<id> at the same moment).
         raise BatchDeleted("no such batch: it was deleted while these files were being added") from None
     return items, rejected
 
@@ -202,10 +208,20 @@ def _queued(batch: Batch, items: list[Item], *, preview: bool) -> None:
 
 
 def usage_counted(batch: Batch, images: int, *, preview: bool) -> None:
-    """The images counted against the owner's day (the daily quota), for good: deleting them gives nothing back."""
+    """The images counted against the owner's day (the daily quota), for good: deleting them gives nothing back.
+
+    QuotaExceeded (the caller's transaction then keeps nothing) when they would pass DAILY_IMAGE_QUOTA: one UPDATE
+    checks and counts, so requests that passed limits.check_daily_quota side by side cannot all be counted.
+    """
     usage, _ = DailyUsage.objects.get_or_create(owner_id=batch.owner_id, day=timezone.now().date())
     previews = images if preview else 0
-    DailyUsage.objects.filter(pk=usage.pk).update(images=F("images") + images, previews=F("previews") + previews)
+    counted = DailyUsage.objects.filter(pk=usage.pk)
+    if quota := settings.DAILY_IMAGE_QUOTA:
+        after = limits.credits_used(F("images") + images, F("previews") + previews)
+        counted = counted.filter(LessThanOrEqual(after, quota))
+    if not counted.update(images=F("images") + images, previews=F("previews") + previews):
+        left = limits.credits_left_today(batch.owner)
+        raise limits.quota_exceeded(left=left or 0.0, credits=limits.credits_used(images, previews))
 
 
 def usage_given_back(item: Item) -> None:

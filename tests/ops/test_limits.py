@@ -1,5 +1,6 @@
 """removal.ops.limits through the API: rate limits, the daily quota and a full queue."""
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -58,6 +59,32 @@ def test_daily_quota_counts_images(client: Client, user: Any, api_key: str, sett
     assert int(too_many["Retry-After"]) <= 86400
     one_more = client.post(f"/api/v1/batches/{created.json()['id']}/files", {"files": [jpeg()]}, headers=headers)
     assert one_more.status_code == 201
+
+
+def test_requests_checked_side_by_side_are_counted_only_within_the_quota(user: Any, settings: Any) -> None:
+    """Two requests that each passed the early check with one credit left: the first counted takes it, the other is
+    refused and keeps nothing (8 parallel calls once took an account to 55 of 50 credits)."""
+    from django.core.files.storage import default_storage
+
+    from removal import services
+    from removal.cutout.options import Options
+    from removal.errors import QuotaExceeded
+    from removal.models import Batch, DailyUsage
+
+    settings.DAILY_IMAGE_QUOTA = 1.25
+    for _ in range(2):
+        limits.check_daily_quota(user, credits=1)  # both pass: nothing is counted yet
+    services.batch_submit(owner=user, files=[jpeg()], options=Options())
+
+    def stored() -> list[Path]:
+        return sorted(path for path in Path(default_storage.path(f"users/{user.pk}")).rglob("*") if path.is_file())
+
+    stored_before = stored()
+    with pytest.raises(QuotaExceeded, match=r"\(0.25 left today, 1 asked;"):
+        services.batch_submit(owner=user, files=[jpeg("b.jpg")], options=Options())
+    assert Batch.objects.filter(owner=user).count() == 1 and stored() == stored_before and stored_before
+    services.batch_submit(owner=user, files=[jpeg("c.jpg")], options=Options(size_preview=True))  # a quarter fits
+    assert DailyUsage.objects.values_list("images", "previews").get() == (2, 1)
 
 
 def test_deleting_images_gives_no_credits_back(client: Client, api_key: str, settings: Any) -> None:
