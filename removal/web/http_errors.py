@@ -173,7 +173,8 @@ def with_removebg_rate_headers(reply: HttpResponseBase) -> HttpResponseBase:
 
 
 def api_error_reply(path: str, error: ApiError) -> HttpResponseBase | None:
-    """`error` in the shape of the API that `path` belongs to; None outside the APIs."""
+    """`error` in the shape of the API that `path` belongs to (`/v1.0` and `/api` themselves too); None outside."""
+    path = f"{path}/"
     if path.startswith(REMOVEBG_PREFIX):
         return removebg_error(error)
     if path.startswith(PIXLAB_PREFIXES):

@@ -29,7 +29,7 @@ DEEP = "[" * 5000 + "]" * 5000
 def error_text(path: str, reply: Any) -> str:
     """The error message in the shape of the API at `path`."""
     body = reply.json()
-    if path.startswith("/v1.0/"):
+    if f"{path}/".startswith("/v1.0/"):
         return str(body["errors"][0]["title"])
     assert body["status"] == reply.status_code
     return str(body["error"])
@@ -167,6 +167,8 @@ def test_a_parameter_holding_a_nul_or_a_lone_surrogate_is_a_400_naming_it(api: C
         ("get", "/api/nope", 404),
         ("post", "/api/v1/batches/x/y/z", 404),
         ("get", "/v1.0/nothing-here", 400),  # remove.bg answers a missing thing as invalid_parameter
+        ("get", "/v1.0", 400),
+        ("get", "/api", 404),
         ("get", "/v1.0/removebg", 405),
         ("post", "/v1.0/account", 405),
         ("put", "/bgremove", 405),
