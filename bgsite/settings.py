@@ -83,6 +83,7 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     # After sessions, before common: the language is the picker's cookie, else Accept-Language.
     "django.middleware.locale.LocaleMiddleware",
+    "bgsite.time_zones.time_zone_middleware",  # times in the browser's zone (its cookie), else TIME_ZONE
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",

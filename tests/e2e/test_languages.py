@@ -132,3 +132,15 @@ def test_the_picker_switches_and_remembers_the_language(browser: Any, embedded_s
         page.goto("/accounts/password/reset/")
         expect(page.locator("h1")).to_have_text("Réinitialiser votre mot de passe", timeout=WAIT_MS)
         assert page.evaluate("document.documentElement.lang") == "fr"
+
+
+def test_the_browsers_time_zone_is_kept_for_the_pages_times(browser: Any, embedded_server: Any) -> None:  # noqa: F811
+    context = browser.new_context(base_url=embedded_server.url, timezone_id="Asia/Tokyo")
+    try:
+        page = context.new_page()
+        page.goto("/accounts/login/")
+        page.wait_for_load_state()  # language.js, a module, has run
+        cookies = {cookie["name"]: cookie["value"] for cookie in context.cookies()}
+        assert cookies["time_zone"] == "Asia/Tokyo"
+    finally:
+        context.close()
