@@ -6,7 +6,8 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from removal.models import Batch
+from removal.models import Batch, Item
+from tests.conftest import make_item
 
 pytestmark = pytest.mark.django_db
 
@@ -28,3 +29,14 @@ def test_the_batch_list_shows_times_in_the_browsers_zone(client: Client, user: A
     client.cookies["time_zone"] = cookie
     page = client.get("/batches/", headers={"Accept-Language": "en"}).content.decode()
     assert f">{shown}</time>" in page
+
+
+def test_the_account_page_counts_days_in_the_browsers_zone(client: Client, user: Any) -> None:
+    """Its usage by day groups work by the visitor's days (the daily quota keeps UTC days)."""
+    make_item(Batch.objects.create(owner=user), processing_ms=1500)
+    Item.objects.update(finished_at=datetime(2026, 12, 5, 23, 30, tzinfo=UTC))
+    client.force_login(user)
+    for zone, day in (("Asia/Tokyo", "12/06/2026"), ("UTC", "12/05/2026")):
+        client.cookies["time_zone"] = zone
+        page = client.get("/accounts/", headers={"Accept-Language": "en"}).content.decode()
+        assert f"<tr><td>{day}</td><td>1</td>" in page
