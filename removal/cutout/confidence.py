@@ -104,6 +104,8 @@ def confidence(alpha: np.ndarray, masks_averaged: int = 1) -> float:
 def shows_a_subject(cutout: Image.Image) -> bool:
     """Whether the RGBA `cutout` shows a subject (NOTHING_FOUND_BELOW), counted on a sample of its pixels at most
     SIDE long: under a millisecond for 12 MP, where counting them all takes 50."""
+    if not cutout.width or not cutout.height:
+        return False
     scale = min(1.0, SIDE / max(cutout.size))
     size = (max(1, round(cutout.width * scale)), max(1, round(cutout.height * scale)))
     sample = cutout.resize(size, Image.Resampling.NEAREST).getchannel("A")

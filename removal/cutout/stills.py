@@ -284,12 +284,14 @@ def laid_out(
 ) -> Cutout:
     """The cutout placed, cropped, finished and encoded as the options ask; with `thumbnail`, its thumbnail
     too (made on another thread while the result is encoded)."""
+    asked_about = cutout.crop(_roi_box(options.roi, cutout.size)) if options.roi is not None else cutout
+    found = confidence.shows_a_subject(asked_about)  # a subject that fills a small roi is found
     cutout = place_subject(cutout, options)
     if options.crop:
         cutout = crop_to_subject(cutout, options)
     result = finish(cutout, options, background)
     small = cores.beside(thumbnails.thumbnail, result) if thumbnail else None
-    box = cutout.getbbox(alpha_only=True) if confidence.shows_a_subject(cutout) else None  # without a copy of alpha
+    box = cutout.getbbox(alpha_only=True) if found else None  # without a copy of the alpha
     return Cutout(
         foreground=(box[0], box[1], box[2] - box[0], box[3] - box[1]) if box else None,
         data=encode(result, fmt=options.format, compress_level=compress_level),

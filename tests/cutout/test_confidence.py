@@ -60,6 +60,21 @@ def test_a_photo_of_a_plain_wall_comes_out_with_no_subject_box() -> None:
     assert photo.foreground is not None and photo.foreground[2] * photo.foreground[3] > 0.2 * 600 * 400
 
 
+def test_a_subject_that_fills_a_small_roi_is_found() -> None:
+    """roi asks about that region only: 20x10 pixels of the cup are 0.08 % of the photo, all of the region."""
+    session = pipeline.thread_session(settings.REMBG_MODEL, settings.U2NET_HOME)
+    cup = Options(roi=("290px", "200px", "310px", "210px"))
+    cut = pipeline.cut_out(
+        photo_bytes("coffee.png"), session=session, max_pixels=MAX_PIXELS, compress_level=1, options=cup
+    )
+    assert cut.foreground is not None and cut.foreground[2] * cut.foreground[3] <= 200
+    empty = Options(roi=("10px", "10px", "10px", "10px"))  # a region of no pixels shows nothing
+    cut = pipeline.cut_out(
+        photo_bytes("coffee.png"), session=session, max_pixels=MAX_PIXELS, compress_level=1, options=empty
+    )
+    assert cut.foreground is None
+
+
 def test_a_mask_that_hesitates_over_half_the_subject_is_less_confident() -> None:
     """The cat's mask with its right half at the model's undecided middle: a wide soft band."""
     mask = model_mask("chelsea.png")
