@@ -11,15 +11,16 @@ from removal.models import Batch, Item
 
 def serialize_item(item: Item) -> dict[str, Any]:
     done = item.status == Item.Status.DONE
+    cutout = item.has_cutout  # done, or being improved: the cutout it has until then
     return {
         "id": str(item.id),
         "filename": item.filename,
         "status": item.status,
         "revision": item_revision(item),
-        "result": reverse("api-item-result", args=[item.id]) if done else None,
+        "result": reverse("api-item-result", args=[item.id]) if cutout else None,
         "original": reverse("api-item-original", args=[item.id]),
         # Small WebPs (at most 256 pixels a side) of the result and the original, for lists of many.
-        "result_thumbnail": reverse("api-item-result-thumbnail", args=[item.id]) if done else None,
+        "result_thumbnail": reverse("api-item-result-thumbnail", args=[item.id]) if cutout else None,
         "original_thumbnail": reverse("api-item-original-thumbnail", args=[item.id]),
         # The original as every browser shows it (a WebP of at most 2048 pixels a side), for a HEIC or TIFF upload.
         "original_display": reverse("api-item-original-display", args=[item.id]),

@@ -40,3 +40,16 @@ def test_the_account_page_counts_days_in_the_browsers_zone(client: Client, user:
         client.cookies["time_zone"] = zone
         page = client.get("/accounts/", headers={"Accept-Language": "en"}).content.decode()
         assert f"<tr><td>{day}</td><td>1</td>" in page
+
+
+def test_a_zip_is_named_after_the_visitors_day() -> None:
+    from zoneinfo import ZoneInfo
+
+    from django.utils import timezone
+
+    from removal.services import zip_filename
+
+    batch = Batch(created_at=datetime(2026, 12, 5, 23, 30, tzinfo=UTC))
+    with timezone.override(ZoneInfo("Asia/Tokyo")):
+        assert zip_filename(batch).startswith("cutouts-2026-12-06-")
+    assert zip_filename(batch).startswith("cutouts-2026-12-05-")  # a program's call: UTC

@@ -158,7 +158,7 @@ def marked_page_messages() -> set[str]:
 
 def test_the_python_check_finds_messages_of_each_layer() -> None:
     messages = marked_python_messages()
-    assert "not an image we can read; send %(formats)s" in messages  # removal.cutout's gettext_noop
+    assert "not an image we can read; send %(formats)s or %(last)s" in messages  # removal.cutout's gettext_noop
     assert "the file is empty" in messages and "batch id" not in messages  # a service's; a template's is not here
 
 

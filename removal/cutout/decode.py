@@ -28,7 +28,8 @@ ACCEPTED_FORMATS = {"JPEG", "PNG", "WEBP", "AVIF", "HEIF", "GIF", "BMP", "TIFF",
 STILL_FORMATS = {"HEIF"}
 
 
-ACCEPTED_NAMES = "JPEG, PNG, WebP, AVIF, HEIC, GIF, BMP or TIFF"
+# The formats a refusal names ("send JPEG, … or TIFF"), its last one apart: "or" is the message's, translated with it.
+ACCEPTED_NAMES = {"formats": "JPEG, PNG, WebP, AVIF, HEIC, GIF, BMP", "last": "TIFF"}
 
 
 # ISO-BMFF brands of HEIC/HEIF files: one that pi-heif cannot read gets a message naming its format.
@@ -93,12 +94,12 @@ def inspect_image(source: IO[bytes], *, max_pixels: int) -> ImageInfo:
             raise ImageRejected(
                 gettext_noop(
                     "this HEIC/HEIF file cannot be read (damaged, or not a photo); "
-                    "convert it to JPEG or send %(formats)s"
+                    "convert it to JPEG or send %(formats)s or %(last)s"
                 ),
-                formats=ACCEPTED_NAMES,
+                **ACCEPTED_NAMES,
             ) from None
         raise ImageRejected(
-            gettext_noop("not an image we can read; send %(formats)s"), formats=ACCEPTED_NAMES
+            gettext_noop("not an image we can read; send %(formats)s or %(last)s"), **ACCEPTED_NAMES
         ) from None
     except Image.DecompressionBombError as exc:
         raise _too_large_to_open(exc, max_pixels) from None
@@ -108,9 +109,9 @@ def inspect_image(source: IO[bytes], *, max_pixels: int) -> ImageInfo:
         source.seek(0)
     if info.format not in ACCEPTED_FORMATS:
         raise ImageRejected(
-            gettext_noop("%(format)s images are not supported; send %(formats)s"),
+            gettext_noop("%(format)s images are not supported; send %(formats)s or %(last)s"),
             format=info.format or "?",
-            formats=ACCEPTED_NAMES,
+            **ACCEPTED_NAMES,
         )
     if info.width * info.height > max_pixels:
         raise _too_many_pixels(info.width, info.height, max_pixels)

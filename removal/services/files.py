@@ -98,7 +98,8 @@ def item_prefix(item: Item) -> str:
 
 def display_filename(name: str | None) -> str:
     """The uploaded name without any directory part, trimmed to fit the column."""
-    base = PurePosixPath((name or "").replace("\\", "/").replace("\x00", "")).name
+    # Browsers send a name's double quotes as %22 in a multipart header (as the HTML standard has them write it).
+    base = PurePosixPath((name or "").replace("\\", "/").replace("\x00", "").replace("%22", '"')).name
     return (base or "image")[:255]
 
 

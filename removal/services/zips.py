@@ -6,6 +6,7 @@ from pathlib import PurePosixPath
 from typing import Any
 
 from django.core.exceptions import SuspiciousFileOperation
+from django.utils import timezone
 from django.utils.text import get_valid_filename
 from zipstream import ZipStream
 
@@ -49,7 +50,7 @@ def batch_zip(*, batch: Batch) -> ZipStream:
 
 def zip_filename(batch: Batch) -> str:
     """A name that tells one batch's download from another's: cutouts-<day made>-<start of its id>.zip."""
-    return f"cutouts-{batch.created_at:%Y-%m-%d}-{str(batch.id)[:8]}.zip"
+    return f"cutouts-{timezone.localtime(batch.created_at):%Y-%m-%d}-{str(batch.id)[:8]}.zip"  # the page's day
 
 
 def batch_manifest(*, batch: Batch) -> dict[str, Any]:

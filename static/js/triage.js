@@ -51,7 +51,7 @@ export function triageFacts(item) {
   if (item.status === "done" && item.confidence != null) {
     facts.push(interpolate(gettext("%(percent)s confident"), { percent: percent.format(item.confidence) }));
   }
-  if (item.quality === IMPROVED_QUALITY) facts.push(gettext("best quality"));
+  if (item.status === "done" && item.quality === IMPROVED_QUALITY) facts.push(gettext("best quality")); // made so
   return facts;
 }
 

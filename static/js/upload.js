@@ -214,6 +214,7 @@ function renderItem(row, item) {
     download.textContent = interpolate(gettext("Download %(format)s"), { format: resultLabel(state.batchOptions) });
   }
   after.hidden = download.hidden = compare.hidden = !item.result;
+  row.dataset.hasCutout = String(Boolean(item.result));
   row.querySelector(".item-remove").hidden = false;
   row.querySelector(".edit-open").hidden = !item.mask;
   row.querySelector(".badge.reused").hidden = !(item.cached && item.result);
@@ -298,6 +299,7 @@ function updateSummary() {
   const count = (...statuses) => rows.filter((row) => statuses.includes(row.dataset.status)).length;
   const done = count("done");
   const failed = count("failed", "rejected");
+  const zipped = rows.filter((row) => row.dataset.hasCutout === "true").length; // done, or being improved
   const uploading = count("pending", "uploading");
 
   let text = rows.length
@@ -319,12 +321,12 @@ function updateSummary() {
 
   // While some are still on their way, the zip holds those done so far: the link says so.
   const unfinished = rows.length - done - failed;
-  ui.zip.textContent = unfinished && done
-    ? interpolate(ngettext("Download the %(count)s done so far (zip)", "Download the %(count)s done so far (zip)", done), {
-        count: formatNumber(done),
+  ui.zip.textContent = unfinished && zipped
+    ? interpolate(ngettext("Download the %(count)s done so far (zip)", "Download the %(count)s done so far (zip)", zipped), {
+        count: formatNumber(zipped),
       })
     : gettext("Download all (zip)");
-  if (state.batch && done > 0) {
+  if (state.batch && zipped > 0) {
     ui.zip.href = state.batch.zip;
     ui.zip.removeAttribute("aria-disabled");
   } else {

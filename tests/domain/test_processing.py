@@ -237,6 +237,7 @@ def test_too_many_lost_attempts_give_up(user: Any, settings: Any) -> None:
         ("", "image"),
         ("nul\x00.jpg", "nul.jpg"),
         ("é" * 300, "é" * 255),
+        ("Grüße %22quote%22 写真.jpg", 'Grüße "quote" 写真.jpg'),  # as browsers write a quote in a multipart header
     ],
 )
 def test_display_filename(uploaded: str, shown: str) -> None:

@@ -111,4 +111,7 @@ def test_a_refused_upload_is_explained_in_the_pages_language_and_in_english_to_a
     client.force_login(user)  # the page: a browser session, with its CSRF token
     token = get_random_string(32)
     client.cookies["csrftoken"] = token
-    assert refusal(**{"X-CSRFToken": token}).startswith("kein Bild, das wir lesen können; senden Sie JPEG, PNG")
+    assert (
+        refusal(**{"X-CSRFToken": token})
+        == "kein Bild, das wir lesen können; senden Sie JPEG, PNG, WebP, AVIF, HEIC, GIF, BMP oder TIFF"
+    )

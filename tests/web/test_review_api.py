@@ -138,7 +138,9 @@ def test_improve_runs_only_the_flagged_items_again_with_best(api: Any, settings:
 
 def test_the_zip_holds_the_cutouts_being_improved(api: Any) -> None:
     batch = finished_batch(api, UNSURE)
-    assert api.post(f"/api/v1/batches/{batch['id']}/improve").status_code == 202
+    improving = by_name(api.post(f"/api/v1/batches/{batch['id']}/improve").json())["rocket.jpg"]
+    assert improving["status"] == "queued" and improving["result"] and improving["result_thumbnail"]
+    assert improving["mask"] is None  # not to be edited while it is made again
     zipped = api.get(batch["zip"])  # every item is being made again: each is there with the cutout it had
     assert zipped.status_code == 200, zipped.content
     with zipfile.ZipFile(io.BytesIO(b"".join(zipped))) as archive:
