@@ -420,7 +420,11 @@ function useBatch(batch) {
   const page = `${root.dataset.batchPages}${batch.id}/`;
   if (location.pathname !== page) {
     history.replaceState(null, "", page);
-    document.title = document.title.replace(/^[^·]*·/, `${gettext("Batch")} ·`); // as the batch's page is titled
+    // The page becomes the batch's page, as its address now says: its title, heading and menu as they are there.
+    document.title = document.title.replace(/^[^·]*·/, `${gettext("Batch")} ·`);
+    const id = Object.assign(document.createElement("small"), { className: "muted", textContent: `${batch.id.slice(0, 8)}…` });
+    document.querySelector("h1").replaceChildren(`${gettext("Batch")} `, id);
+    document.querySelector('.nav a[aria-current="page"]')?.removeAttribute("aria-current");
   }
   ui.batchLink.href = page;
   ui.batchLink.hidden = ui.newBatch.hidden = ui.deleteBatch.hidden = false;

@@ -169,7 +169,10 @@ def test_upload_photos_follow_progress_download_the_zip_remove_one_delete_all(pa
     page.set_input_files("#file-input", [not_an_image, *photos])
 
     expect(page).to_have_url(re.compile(r"/batches/[0-9a-f-]{36}/$"))
-    expect(page).to_have_title("Batch · bgsite")  # as the batch's page, reloaded, is titled
+    expect(page).to_have_title("Batch · bgsite")  # as the batch's page, reloaded, is titled and headed
+    batch_id = page.url.rstrip("/").rsplit("/", 1)[1]
+    expect(page.locator("h1")).to_have_text(f"Batch {batch_id[:8]}…")
+    expect(page.locator('.nav a[aria-current="page"]')).to_have_count(0)
     refused = page.locator('.item[data-filename="notes.jpg"]')
     expect(refused).to_have_attribute("data-status", "rejected")
     expect(refused.locator(".error")).to_be_visible()
