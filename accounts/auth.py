@@ -110,14 +110,18 @@ def csrf_refusal(request: HttpRequest) -> str | None:
     return str(reason) if reason is not None else None
 
 
-def user_for_websocket(scope: dict[str, Any]) -> Any:
-    """The websocket's user: an API key in the handshake headers or ?key=, else the session."""
+def websocket_key(scope: dict[str, Any]) -> str:
+    """The API key a websocket's handshake carries (its headers, or ?key=), or ""."""
     headers = CaseInsensitiveMapping(
         {name.decode("latin1"): value.decode("latin1") for name, value in scope.get("headers", [])}
     )
     query = parse_qs(scope.get("query_string", b"").decode("latin1"))
-    raw_key = api_key_from_headers(headers) or query.get("key", [""])[0]
-    if raw_key:
+    return api_key_from_headers(headers) or query.get("key", [""])[0]
+
+
+def user_for_websocket(scope: dict[str, Any]) -> Any:
+    """The websocket's user: an API key in the handshake headers or ?key=, else the session."""
+    if raw_key := websocket_key(scope):
         try:
             return services.api_key_authenticate(raw_key).user
         except (services.InvalidApiKey, services.RevokedApiKey):

@@ -59,8 +59,13 @@ def items_changed(items: Sequence[Any]) -> None:
                 "event": "item",
                 "item": serializers.serialize_item(item),
                 "batch": serializers.serialize_batch_summary(item.batch, counts[item.batch_id]),
+                # For each socket to write the error in its page's language (web.consumers); not sent as it is.
+                ERROR_MESSAGE: {"template": item.error_template, "values": item.error_values},
             },
         )
+
+
+ERROR_MESSAGE = "error_message"  # an item event's error as a template and its values (Item.error_text)
 
 
 def item_removed(*, item_id: uuid.UUID, batch: Any) -> None:

@@ -8,7 +8,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.utils.translation import pgettext_lazy
+from django.utils.translation import gettext, pgettext_lazy
 
 from removal.cutout import confidence
 
@@ -117,6 +117,10 @@ class Item(models.Model):
     mask = models.FileField(max_length=300, blank=True)
     edited_mask = models.FileField(max_length=300, blank=True)
     error = models.TextField(blank=True)
+    # The error as a message template and its values, when it has them (a refused input, ImageRejected): what pages
+    # show in their reader's language (Item.error_text); `error` is it in English, for the API.
+    error_template = models.TextField(blank=True)
+    error_values = models.JSONField(default=dict, blank=True)
     # True when it failed because of the input (not an image we can read), as
     # opposed to our side (storage, model); callers get a 4xx or a 5xx.
     input_rejected = models.BooleanField(default=False)
@@ -150,6 +154,13 @@ class Item(models.Model):
     def stored_names(self) -> list[str]:
         """The names of the files in storage this row holds (FILE_FIELDS that are set)."""
         return [str(getattr(self, field).name) for field in self.FILE_FIELDS if getattr(self, field)]
+
+    def error_text(self) -> str:
+        """Why it failed, in the active language where the message was marked for translation (see
+        accounts.auth: a program's call is English)."""
+        if not self.error_template:
+            return self.error
+        return gettext(self.error_template) % self.error_values if self.error_values else gettext(self.error_template)
 
     @property
     def has_cutout(self) -> bool:

@@ -136,7 +136,7 @@ def item_process(*, item_id: str) -> None:
         saved = _cutout_saved(item, cutout, token)
         original_thumbnail_name = _original_thumbnail_saved(item, cutout)
     except pipeline.ImageRejected as exc:
-        _item_failed(item, token, error=str(exc), input_rejected=True)
+        _item_failed(item, token, error=str(exc), input_rejected=True, template=exc.template, values=exc.values)
         return
     except Exception as exc:
         logger.exception("processing item %s failed (attempt %s)", item.pk, item.attempts)
@@ -269,11 +269,13 @@ def _as_recorded(item: Item, fields: dict[str, Any]) -> Item:
     return recorded
 
 
-def _item_failed(item: Item, token: str, *, error: str, input_rejected: bool = False) -> None:
+def _item_failed(item: Item, token: str, *, error: str, input_rejected: bool = False, **message: Any) -> None:
     """Record that the run failed for good: the item fails, unless it was being improved (it has a cutout already),
-    which then keeps the cutout it had, made with its batch's own quality, and stays flagged."""
+    which then keeps the cutout it had, made with its batch's own quality, and stays flagged. `message`: the error's
+    `template` and `values`, when it has them (Item.error_text)."""
     if not item.result:
-        _item_finish(item, token, status=Status.FAILED, error=error, input_rejected=input_rejected)
+        fields = {f"error_{name}": value for name, value in message.items()}
+        _item_finish(item, token, status=Status.FAILED, error=error, input_rejected=input_rejected, **fields)
         return
     logger.warning("improving item %s failed; it keeps the cutout it had: %s", item.pk, error)
     _item_finish(item, token, status=Status.DONE, quality="")

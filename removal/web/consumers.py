@@ -6,11 +6,15 @@ from typing import Any
 
 from channels.db import database_sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
+from django.conf import settings
+from django.http import HttpRequest
+from django.utils import translation
 from redis.exceptions import RedisError
 
-from accounts.auth import user_for_websocket
+from accounts.auth import user_for_websocket, websocket_key
 from removal import events, selectors, serializers
 from removal.errors import NotFound
+from removal.models import Item
 from removal.ops import metrics
 
 logger = logging.getLogger(__name__)
@@ -58,10 +62,12 @@ class BatchProgressConsumer(AsyncJsonWebsocketConsumer):
             await self._refuse(CLOSE_NOT_FOUND)
             return
         self.group = events.batch_group(batch.id)
+        self.language = _language_of(self.scope)
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         metrics.WEBSOCKET_CONNECTIONS.inc()
-        await self.send_json({"event": "snapshot", "batch": await database_sync_to_async(_snapshot)(batch)})
+        snapshot = await database_sync_to_async(_snapshot)(batch, self.language)
+        await self.send_json({"event": "snapshot", "batch": snapshot})
 
     async def _refuse(self, code: int) -> None:
         # Accept first: a handshake refused outright reaches the client as a bare
@@ -78,11 +84,28 @@ class BatchProgressConsumer(AsyncJsonWebsocketConsumer):
         """Clients only listen; anything they send (JSON or not, text or binary) is ignored."""
 
     async def batch_event(self, message: dict[str, Any]) -> None:
-        await self.send_json({key: value for key, value in message.items() if key != "type"})
+        event = {key: value for key, value in message.items() if key not in ("type", events.ERROR_MESSAGE)}
+        if (error := message.get(events.ERROR_MESSAGE)) and error["template"]:  # as the page's language has it
+            with translation.override(self.language):
+                shown = Item(error_template=error["template"], error_values=error["values"]).error_text()
+            event["item"] = {**event["item"], "error": shown}
+        await self.send_json(event)
 
 
-def _snapshot(batch: Any) -> dict[str, Any]:
-    return serializers.serialize_batch(batch, selectors.batch_items(batch), selectors.batch_counts(batch))
+def _snapshot(batch: Any, language: str) -> dict[str, Any]:
+    with translation.override(language):
+        return serializers.serialize_batch(batch, selectors.batch_items(batch), selectors.batch_counts(batch))
+
+
+def _language_of(scope: dict[str, Any]) -> str:
+    """The page's language, as LocaleMiddleware chose it for the page (its picker's cookie, else Accept-Language);
+    English for a program (an API key), as for its HTTP calls (accounts.auth)."""
+    if websocket_key(scope):
+        return settings.LANGUAGE_CODE
+    request = HttpRequest()
+    request.COOKIES = scope.get("cookies", {})
+    request.META["HTTP_ACCEPT_LANGUAGE"] = dict(scope.get("headers", [])).get(b"accept-language", b"").decode("latin1")
+    return translation.get_language_from_request(request)
 
 
 class UnknownPathConsumer(AsyncJsonWebsocketConsumer):

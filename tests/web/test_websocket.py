@@ -135,7 +135,7 @@ def test_browsers_from_other_sites_are_refused(embedded_server: LiveServer, key:
 
 
 def test_the_page_session_authenticates_the_websocket(embedded_server: LiveServer) -> None:
-    embedded_server.create_user("sessionuser")
+    key = embedded_server.create_user("sessionuser")
     browser = requests.Session()
     login_page = browser.get(f"{embedded_server.url}/accounts/login/", timeout=10)
     assert login_page.status_code == 200
@@ -150,20 +150,44 @@ def test_the_page_session_authenticates_the_websocket(embedded_server: LiveServe
         timeout=10,
     )
     assert logged_in.status_code == 200 and "sessionid" in browser.cookies
+    whole = photo_bytes("coffee.png")
     created = browser.post(
         f"{embedded_server.url}/api/v1/batches",
-        files=[("files", ("s.jpg", photo_bytes("coffee.png"), "image/jpeg"))],
-        headers={"X-CSRFToken": browser.cookies["csrftoken"]},
+        files=[("files", ("s.jpg", whole, "image/jpeg")), ("files", ("broken.jpg", whole[:3000], "image/jpeg"))],
+        headers={"X-CSRFToken": browser.cookies["csrftoken"], "Accept-Language": "de"},
         timeout=30,
     )
     assert created.status_code == 201, created.text
     cookie = "; ".join(f"{name}={value}" for name, value in browser.cookies.items())
+    german = "die Bilddaten sind unvollständig oder beschädigt ("
     with connect(
         f"{embedded_server.ws_url}{created.json()['ws']}",
-        additional_headers={"Cookie": cookie},
+        additional_headers={"Cookie": cookie, "Accept-Language": "de"},
         origin=embedded_server.url,
     ) as socket:
-        assert json.loads(socket.recv(timeout=10))["batch"]["id"] == created.json()["id"]
+        snapshot = json.loads(socket.recv(timeout=10))["batch"]
+        assert snapshot["id"] == created.json()["id"]
+        # A photo that fails in the worker (cut short after its header): its reason in the page's language, live.
+        items = until_finished(socket, snapshot["items"])
+        errors = [item["error"] for item in items if item["filename"] == "broken.jpg"]
+        assert errors[-1].startswith(german), errors
+    url = f"{embedded_server.url}/api/v1/batches/{created.json()['id']}"
+    again = browser.get(url, headers={"Accept-Language": "de"}, timeout=10)
+    assert [item["error"] for item in again.json()["items"] if item["error"]] == [errors[-1]]
+    # A program (its API key) reads the same in English, whatever its Accept-Language.
+    keyed = requests.get(url, headers={"X-Api-Key": key, "Accept-Language": "de"}, timeout=10).json()
+    assert next(item["error"] for item in keyed["items"] if item["error"]).startswith("the image data is truncated")
+
+
+def until_finished(socket: ClientConnection, items: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The snapshot's items, then each item as the events send it, until every one has finished."""
+    seen, latest = list(items), {item["id"]: item for item in items}
+    while any(item["status"] not in FINISHED for item in latest.values()):
+        event = json.loads(socket.recv(timeout=60))
+        if event["event"] == "item":
+            seen.append(event["item"])
+            latest[event["item"]["id"]] = event["item"]
+    return seen
 
 
 def test_key_in_www_authenticate_and_unknown_paths(embedded_server: LiveServer, key: str) -> None:
@@ -261,3 +285,33 @@ def test_a_follower_sees_an_item_and_then_the_batch_deleted(embedded_server: Liv
         while (message := json.loads(socket.recv(timeout=10)))["event"] != "deleted":
             assert message["event"] in ("item", "progress")
         assert message["batch_id"] == batch["id"]
+
+
+def test_an_item_event_is_written_in_the_language_of_the_socket() -> None:
+    """As the worker publishes it, an item's error is English; each socket writes it in its page's language."""
+    from asgiref.sync import async_to_sync
+
+    from removal import events
+    from removal.web.consumers import BatchProgressConsumer
+
+    sent: list[dict[str, Any]] = []
+
+    async def capture(content: dict[str, Any], close: bool = False) -> None:
+        sent.append(content)
+
+    template = "the image data is truncated or corrupt (%(reason)s)"
+    message = {
+        "type": "batch.event",
+        "event": "item",
+        "item": {"id": "x", "error": template % {"reason": "cut"}},
+        "batch": {},
+        events.ERROR_MESSAGE: {"template": template, "values": {"reason": "cut"}},
+    }
+    for language, shown in (
+        ("de", "die Bilddaten sind unvollständig oder beschädigt (cut)"),
+        ("en", message["item"]["error"]),
+    ):
+        consumer = BatchProgressConsumer()
+        consumer.language, consumer.send_json = language, capture  # type: ignore[method-assign]
+        async_to_sync(consumer.batch_event)(message)
+        assert sent.pop() == {"event": "item", "item": {"id": "x", "error": shown}, "batch": {}}
