@@ -41,7 +41,7 @@ from removal.services.files import (
     upload_sha256,
 )
 from removal.services.processing import announce_after_commit, enqueue_processing, options_of
-from removal.services.thumbnails import thumbnail_copy
+from removal.services.thumbnails import thumbnail_copy, thumbnail_name
 from removal.services.webhooks import notify_if_batch_finished
 
 if TYPE_CHECKING:
@@ -177,8 +177,9 @@ def batch_add_files(
         _queued(batch, items, preview=options.size_preview)
     except (IntegrityError, QuotaExceeded) as exc:  # nothing of a refused request stays behind
         for item in items:
-            for name in item.stored_names():
+            for name in item.stored_names():  # and the thumbnails a repeat's reuse copied beside them
                 storage_delete_quietly(name)
+                storage_delete_quietly(thumbnail_name(name))
         if isinstance(exc, QuotaExceeded):  # another request of the owner's was counted first
             raise
         # The batch was deleted meanwhile (DELETE /api/v1/batches/<id> at the same moment).
@@ -240,7 +241,7 @@ def _animation_error(upload: Any, info: pipeline.ImageInfo, options: Options) ->
     try:
         pipeline.check_animation(upload, max_pixels=settings.MAX_IMAGE_PIXELS, max_frames=settings.MAX_ANIMATION_FRAMES)
     except pipeline.ImageRejected as exc:
-        return str(exc)
+        return exc.text(gettext)
     return None
 
 

@@ -115,3 +115,26 @@ def test_a_refused_upload_is_explained_in_the_pages_language_and_in_english_to_a
         refusal(**{"X-CSRFToken": token})
         == "kein Bild, das wir lesen können; senden Sie JPEG, PNG, WebP, AVIF, HEIC, GIF, BMP oder TIFF"
     )
+
+
+def test_an_animation_over_the_limit_is_refused_in_the_pages_language(client: Any, user: Any, settings: Any) -> None:
+    import io
+
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.utils.crypto import get_random_string
+    from PIL import Image
+
+    settings.MAX_IMAGE_PIXELS = 10_000  # each 80x80 frame fits; the three together do not
+    frames = [Image.new("RGB", (80, 80), (shade, 40, 90)) for shade in (0, 120, 240)]
+    gif = io.BytesIO()
+    frames[0].save(gif, "GIF", save_all=True, append_images=frames[1:], duration=100)
+    client.force_login(user)
+    token = get_random_string(32)
+    client.cookies["csrftoken"] = token
+    reply = client.post(
+        "/api/v1/batches",
+        {"files": [SimpleUploadedFile("spin.gif", gif.getvalue())], "format": "webp"},
+        headers={"Accept-Language": "de", "X-CSRFToken": token},
+    )
+    assert reply.status_code == 400
+    assert reply.json()["rejected"][0]["error"].startswith("die Animation hat 3 Bilder zu 80\u00d780")
