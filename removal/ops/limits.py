@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import gettext, gettext_lazy
 from django_ratelimit.core import get_usage
 
 from removal import selectors
@@ -70,12 +71,19 @@ def check_rate(request: HttpRequest, user: "User") -> dict[str, str]:
         }
         if usage["should_limit"]:
             raise TooManyRequests(
-                f"rate limit of {rate} per API {scope} exceeded; retry in {reset} s",
+                RATE_LIMIT_EXCEEDED[scope] % {"rate": rate, "seconds": reset},
                 headers={**limit_headers, "Retry-After": str(reset)},
             )
         if tightest is None or remaining < tightest:
             tightest, headers = remaining, limit_headers
     return headers
+
+
+# The refusals below are in the caller's language where a page reads them (a keyed call is English: accounts.auth).
+RATE_LIMIT_EXCEEDED = {
+    "key": gettext_lazy("rate limit of %(rate)s per API key exceeded; retry in %(seconds)s s"),
+    "user": gettext_lazy("rate limit of %(rate)s per API user exceeded; retry in %(seconds)s s"),
+}
 
 
 def image_credits(options: Options | None) -> float:
@@ -105,9 +113,18 @@ def check_daily_quota(user: "User", *, credits: float) -> None:
 
 def quota_exceeded(*, left: float, credits: float) -> QuotaExceeded:
     retry_after = int((_midnight() + timedelta(days=1) - timezone.now()).total_seconds()) + 1
+    message = gettext(
+        "daily quota of %(quota)s credits reached (%(left)s left today, %(asked)s asked; an image costs 1, a preview "
+        "%(preview)s); it resets at 00:00 UTC"
+    )
     return QuotaExceeded(
-        f"daily quota of {settings.DAILY_IMAGE_QUOTA} credits reached ({left:g} left today, {credits:g} asked; an "
-        f"image costs 1, a preview {PREVIEW_CREDITS:g}); it resets at 00:00 UTC",
+        message
+        % {
+            "quota": settings.DAILY_IMAGE_QUOTA,
+            "left": f"{left:g}",
+            "asked": f"{credits:g}",
+            "preview": f"{PREVIEW_CREDITS:g}",
+        },
         headers={"Retry-After": str(retry_after)},
     )
 
@@ -122,14 +139,17 @@ def check_queue_room(user: "User") -> None:
     MAX_QUEUED_ITEMS_PER_USER (one account cannot fill the queue and lock the others out)."""
     if selectors.queued_count() >= settings.MAX_QUEUED_ITEMS:
         raise ServiceUnavailable(
-            "the service is busy: too many images are waiting; try again shortly",
+            gettext("the service is busy: too many images are waiting; try again shortly"),
             headers={"Retry-After": str(QUEUE_FULL_RETRY_SECONDS)},
         )
     limit = settings.MAX_QUEUED_ITEMS_PER_USER  # 0: none
     if limit and (mine := selectors.queued_count(user.pk)) >= limit:
         raise TooManyRequests(
-            f"you have {mine} images waiting, the most one account may have at once ({limit}); "
-            "more are taken as these are done",
+            gettext(
+                "you have %(mine)s images waiting, the most one account may have at once (%(limit)s); "
+                "more are taken as these are done"
+            )
+            % {"mine": mine, "limit": limit},
             headers={"Retry-After": str(QUEUE_FULL_RETRY_SECONDS)},
         )
 

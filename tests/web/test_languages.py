@@ -138,3 +138,19 @@ def test_an_animation_over_the_limit_is_refused_in_the_pages_language(client: An
     )
     assert reply.status_code == 400
     assert reply.json()["rejected"][0]["error"].startswith("die Animation hat 3 Bilder zu 80\u00d780")
+
+
+def test_a_page_over_its_quota_is_told_so_in_its_language(client: Any, user: Any, settings: Any) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.utils.crypto import get_random_string
+
+    from tests.conftest import photo_bytes
+
+    settings.DAILY_IMAGE_QUOTA = 1
+    client.force_login(user)
+    token = get_random_string(32)
+    client.cookies["csrftoken"] = token
+    photos = [SimpleUploadedFile(f"{name}.jpg", photo_bytes("coffee.png", size=(64, 48))) for name in "ab"]
+    reply = client.post("/api/v1/batches", {"files": photos}, headers={"Accept-Language": "fr", "X-CSRFToken": token})
+    assert reply.status_code == 429
+    assert reply.json()["error"].startswith("quota quotidien de 1 crédits atteint (1 restants aujourd\u2019hui")
