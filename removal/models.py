@@ -11,6 +11,7 @@ from django.db import models
 from django.utils.translation import gettext, pgettext_lazy
 
 from removal.cutout import confidence
+from removal.cutout.decode import filled
 
 
 class Batch(models.Model):
@@ -160,7 +161,7 @@ class Item(models.Model):
         accounts.auth: a program's call is English)."""
         if not self.error_template:
             return self.error
-        return gettext(self.error_template) % self.error_values if self.error_values else gettext(self.error_template)
+        return filled(gettext(self.error_template), self.error_values, english=self.error_template)
 
     @property
     def has_cutout(self) -> bool:

@@ -58,8 +58,20 @@ class ImageRejected(ValueError):
         super().__init__(self.text())
 
     def text(self, translate: Callable[[str], str] = str) -> str:
-        """The message, its template passed through `translate` first (Django's gettext, where a page shows it)."""
-        return translate(self.template) % self.values if self.values else translate(self.template)
+        """The message, its template passed through `translate` first (Django's gettext, where a page shows it); in
+        English if a translation does not take the values."""
+        return filled(translate(self.template), self.values, english=self.template)
+
+
+def filled(template: str, values: dict[str, Any], *, english: str) -> str:
+    """`template` % `values` (a translation of `english`), or `english` % `values` when the translation's
+    placeholders do not match them: a stale catalog shows English, never an error."""
+    if not values:
+        return template
+    try:
+        return template % values
+    except (KeyError, ValueError, TypeError):
+        return english % values
 
 
 @dataclass(frozen=True)

@@ -88,3 +88,12 @@ def test_a_damaged_heic_is_refused_at_upload_with_a_reason(make: Callable[[], by
     """libheif checks at open that the file holds every byte its index points to: a cut file fails its header check."""
     with pytest.raises(pipeline.ImageRejected, match="this HEIC/HEIF file cannot be read"):
         inspect_image(io.BytesIO(make()), max_pixels=MAX_PIXELS)
+
+
+def test_a_translation_that_does_not_take_the_values_falls_back_to_english() -> None:
+    from removal.cutout.decode import ImageRejected
+
+    refused = ImageRejected("the image is %(width)sx%(height)s", width=4, height=3)
+    assert refused.text() == str(refused) == "the image is 4x3"
+    assert refused.text(lambda template: "das Bild hat %(width)s mal %(height)s") == "das Bild hat 4 mal 3"
+    assert refused.text(lambda template: "das Bild hat %(breite)s") == "the image is 4x3"  # a stale catalog
