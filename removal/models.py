@@ -8,10 +8,10 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.utils.translation import gettext, pgettext_lazy
+from django.utils.translation import pgettext_lazy
 
 from removal.cutout import confidence
-from removal.cutout.decode import filled
+from removal.translated import in_language
 
 
 class Batch(models.Model):
@@ -161,7 +161,7 @@ class Item(models.Model):
         accounts.auth: a program's call is English)."""
         if not self.error_template:
             return self.error
-        return filled(gettext(self.error_template), self.error_values, english=self.error_template)
+        return in_language(self.error_template, self.error_values)
 
     @property
     def has_cutout(self) -> bool:

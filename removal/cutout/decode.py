@@ -45,33 +45,53 @@ ROTATED_A_QUARTER = {5, 6, 7, 8}
 
 def gettext_noop(message: str) -> str:
     """Marks `message` for the catalogs (makemessages reads this name): a text of this layer, which has no Django,
-    that a page shows in its reader's language (ImageRejected.text)."""
+    that a page shows in its reader's language (removal.translated)."""
     return message
 
 
 class ImageRejected(ValueError):
     """The input is not an image we can process; the message is shown to the user: `template` % `values`, in
-    English, or translated by ImageRejected.text."""
+    English, or in a page's language by removal.translated."""
 
     def __init__(self, template: str, /, **values: Any) -> None:
         self.template, self.values = template, values
         super().__init__(self.text())
 
-    def text(self, translate: Callable[[str], str] = str) -> str:
-        """The message, its template passed through `translate` first (Django's gettext, where a page shows it); in
-        English if a translation does not take the values."""
-        return filled(translate(self.template), self.values, english=self.template)
+    def text(self, translate: Callable[[str], str] = str, decimal_mark: str = ".") -> str:
+        """The message, its template passed through `translate` first and its decimals written with `decimal_mark`
+        (removal.translated, where a page shows it); in English if a translation does not take the values."""
+        return filled(translate(self.template), self.values, english=self.template, decimal_mark=decimal_mark)
 
 
-def filled(template: str, values: dict[str, Any], *, english: str) -> str:
-    """`template` % `values` (a translation of `english`), or `english` % `values` when the translation's
-    placeholders do not match them: a stale catalog shows English, never an error."""
+NUMBER_PLACEHOLDER = re.compile(r"%\((\w+)\)(\.\d+)?([fg])")  # %(megapixels).1f, %(limit)g
+
+
+def filled(template: str, values: dict[str, Any], *, english: str, decimal_mark: str = ".") -> str:
+    """`template` % `values` (a translation of `english`), its numbers' decimals written with `decimal_mark`; or
+    `english` % `values` when the translation's placeholders do not match them: a stale catalog shows English, never
+    an error."""
     if not values:
         return template
+    if decimal_mark != ".":
+        template, values = _decimals_marked(template, values, decimal_mark)
     try:
         return template % values
     except (KeyError, ValueError, TypeError):
         return english % values
+
+
+def _decimals_marked(template: str, values: dict[str, Any], mark: str) -> tuple[str, dict[str, Any]]:
+    """Each %(name).1f / %(name)g of `template` as %(name)s, its number written beforehand with `mark`."""
+    shown = dict(values)
+
+    def as_text(found: re.Match[str]) -> str:
+        name, precision, kind = found.groups()
+        if not isinstance(values.get(name), int | float):
+            return found[0]
+        shown[name] = format(values[name], f"{precision or ''}{kind}").replace(".", mark)
+        return f"%({name})s"
+
+    return NUMBER_PLACEHOLDER.sub(as_text, template), shown
 
 
 @dataclass(frozen=True)

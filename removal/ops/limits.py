@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from django.conf import settings
 from django.http import HttpRequest
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_lazy
+from django.utils.translation import gettext, gettext_lazy, gettext_noop
 from django_ratelimit.core import get_usage
 
 from removal import selectors
@@ -27,6 +27,7 @@ from removal.cutout import cores
 from removal.cutout.options import Options
 from removal.errors import QuotaExceeded, ServiceUnavailable, TooManyRequests
 from removal.ops import metrics
+from removal.translated import in_language
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -113,18 +114,15 @@ def check_daily_quota(user: "User", *, credits: float) -> None:
 
 def quota_exceeded(*, left: float, credits: float) -> QuotaExceeded:
     retry_after = int((_midnight() + timedelta(days=1) - timezone.now()).total_seconds()) + 1
-    message = gettext(
-        "daily quota of %(quota)s credits reached (%(left)s left today, %(asked)s asked; an image costs 1, a preview "
-        "%(preview)s); it resets at 00:00 UTC"
+    message = in_language(
+        gettext_noop(
+            "daily quota of %(quota)g credits reached (%(left)g left today, %(asked)g asked; an image costs 1, a "
+            "preview %(preview)g); it resets at 00:00 UTC"
+        ),
+        {"quota": settings.DAILY_IMAGE_QUOTA, "left": left, "asked": credits, "preview": PREVIEW_CREDITS},
     )
     return QuotaExceeded(
-        message
-        % {
-            "quota": settings.DAILY_IMAGE_QUOTA,
-            "left": f"{left:g}",
-            "asked": f"{credits:g}",
-            "preview": f"{PREVIEW_CREDITS:g}",
-        },
+        message,
         headers={"Retry-After": str(retry_after)},
     )
 

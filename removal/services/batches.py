@@ -21,7 +21,6 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
-from django.utils.translation import gettext
 
 from removal import selectors
 from removal.cutout import pipeline
@@ -43,6 +42,7 @@ from removal.services.files import (
 from removal.services.processing import announce_after_commit, enqueue_processing, options_of
 from removal.services.thumbnails import thumbnail_copy, thumbnail_name
 from removal.services.webhooks import notify_if_batch_finished
+from removal.translated import refusal_text
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -148,7 +148,7 @@ def batch_add_files(
                     max_video_seconds=settings.MAX_VIDEO_SECONDS,
                 )
             except pipeline.ImageRejected as exc:
-                error = exc.text(gettext)  # in the page's language; a program's call is English (accounts.auth)
+                error = refusal_text(exc)  # in the page's language; a program's call is English (accounts.auth)
             else:
                 error = _options_not_applicable(info, options) or _animation_error(upload, info, options)
         if error is not None:
@@ -241,7 +241,7 @@ def _animation_error(upload: Any, info: pipeline.ImageInfo, options: Options) ->
     try:
         pipeline.check_animation(upload, max_pixels=settings.MAX_IMAGE_PIXELS, max_frames=settings.MAX_ANIMATION_FRAMES)
     except pipeline.ImageRejected as exc:
-        return exc.text(gettext)
+        return refusal_text(exc)
     return None
 
 

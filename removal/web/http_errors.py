@@ -28,7 +28,6 @@ from django.http.multipartparser import MultiPartParserError
 from django.http.response import HttpResponseBase
 from django.urls import reverse
 from django.utils.http import MAX_HEADER_LENGTH
-from django.utils.translation import gettext
 from django.views import defaults
 
 from accounts.auth import CsrfFailed, NotAuthenticated
@@ -53,6 +52,7 @@ from removal.errors import (
     Unauthorized,
 )
 from removal.models import Item
+from removal.translated import refusal_text
 
 logger = logging.getLogger(__name__)
 
@@ -97,7 +97,7 @@ def as_api_error(exc: Exception) -> ApiError | None:
     if isinstance(exc, CsrfFailed):
         return Forbidden(str(exc))
     if isinstance(exc, pipeline.ImageRejected):
-        return BadRequest(exc.text(gettext))  # in the page's language; a program's call is English (accounts.auth)
+        return BadRequest(refusal_text(exc))  # in the page's language; a program's call is English (accounts.auth)
     if isinstance(exc, InvalidOption):
         return BadRequest(str(exc))
     if isinstance(exc, services.NothingAccepted):

@@ -1,0 +1,23 @@
+"""removal.translated: removal.cutout's messages in the active language, words and decimal marks."""
+
+from django.utils import translation
+
+from removal.cutout.decode import ImageRejected
+from removal.translated import in_language, refusal_text
+
+TEMPLATE = "the image is %(megapixels).1f megapixels; the limit is %(limit)g megapixels"
+
+
+def test_a_message_takes_the_languages_words_and_decimal_mark() -> None:
+    values = {"megapixels": 56.04, "limit": 50}
+    with translation.override("de"):
+        assert in_language(TEMPLATE, values) == "das Bild hat 56,0 Megapixel; die Grenze liegt bei 50 Megapixeln"
+    with translation.override("en"):
+        assert in_language(TEMPLATE, values) == "the image is 56.0 megapixels; the limit is 50 megapixels"
+
+
+def test_a_refusal_reads_as_its_message() -> None:
+    refused = ImageRejected(TEMPLATE, megapixels=12.25, limit=2.5)
+    with translation.override("fr"):
+        assert refusal_text(refused) == "l\u2019image fait 12,2 mégapixels\u00a0; la limite est de 2,5 mégapixels"
+    assert str(refused) == "the image is 12.2 megapixels; the limit is 2.5 megapixels"
