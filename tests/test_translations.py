@@ -131,7 +131,15 @@ def marked_script_messages() -> set[str]:
 
 # The names makemessages reads in Python (xgettext's keywords as Django passes them), with the place of the
 # message among the arguments.
-PYTHON_MARKERS = {"gettext": 0, "gettext_lazy": 0, "gettext_noop": 0, "_": 0, "pgettext": 1, "pgettext_lazy": 1}
+PYTHON_MARKERS = {
+    "gettext": 0,
+    "gettext_lazy": 0,
+    "gettext_noop": 0,
+    "_": 0,
+    "ngettext": 0,
+    "pgettext": 1,
+    "pgettext_lazy": 1,
+}
 PYTHON_SOURCES = sorted(
     path
     for folder in ("accounts", "removal", "bgsite")

@@ -21,6 +21,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import F
 from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
+from django.utils.translation import gettext, ngettext
 
 from removal import selectors
 from removal.cutout import pipeline
@@ -61,11 +62,13 @@ class NothingAccepted(Exception):
 
     def __init__(self, rejected: list[RejectedFile]) -> None:
         if not rejected:
-            message = "this batch has no images to run again"
+            message = gettext("this batch has no images to run again")
         elif len(rejected) == 1:
             message = f"{rejected[0].filename}: {rejected[0].error}"
         else:
-            message = f"none of the {len(rejected)} files could be accepted; see 'rejected'"
+            message = gettext("none of the %(count)s files could be accepted; see 'rejected'") % {
+                "count": len(rejected)
+            }
         super().__init__(message)
         self.rejected = rejected
 
@@ -252,9 +255,20 @@ def _options_not_applicable(info: pipeline.ImageInfo, options: Options) -> str |
     names = not_applicable(options, video=info.video)
     if not names:
         return None
-    kind = "a video" if info.video else "an animation"
-    them = "it" if len(names) == 1 else "them"
-    return f"{', '.join(names)}: cannot apply to {kind} (every frame is cut out as it is); leave {them} out"
+    refusal = (
+        ngettext(
+            "%(names)s: cannot apply to a video (every frame is cut out as it is); leave it out",
+            "%(names)s: cannot apply to a video (every frame is cut out as it is); leave them out",
+            len(names),
+        )
+        if info.video
+        else ngettext(
+            "%(names)s: cannot apply to an animation (every frame is cut out as it is); leave it out",
+            "%(names)s: cannot apply to an animation (every frame is cut out as it is); leave them out",
+            len(names),
+        )
+    )
+    return refusal % {"names": ", ".join(names)}
 
 
 def _reuse_earlier_result(item: Item, now: Any) -> bool:
