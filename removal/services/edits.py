@@ -9,6 +9,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
+from django.utils.translation import gettext
 
 from removal.cutout import pipeline
 from removal.cutout.options import Options
@@ -102,7 +103,7 @@ def _editable_options(item: Item) -> Options:
     _check_finished(item)
     options = Options.from_json(item.batch.options)
     if options.format in pipeline.ANIMATED_FORMATS and _source_is_animated(item):
-        raise ItemNotEditable("only still cutouts can be edited, not animations or videos")
+        raise ItemNotEditable(gettext("only still cutouts can be edited, not animations or videos"))
     return options
 
 

@@ -9,6 +9,7 @@ result they had as `previous_result`.
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from removal import selectors
 from removal.cutout.options import Options
@@ -77,10 +78,12 @@ def _nothing_to_improve(batch: Batch, quality: str) -> str:
     flagged = selectors.items_needing_review(batch).count()
     unfinished = batch.items.exclude(status__in=Item.FINISHED).count()
     if not flagged and unfinished:
-        return f"no finished item of this batch needs review now ({unfinished} still being made)"
+        return gettext("no finished item of this batch needs review now (%(count)s still being made)") % {
+            "count": unfinished
+        }
     if not flagged:
-        return "no item of this batch needs review, so there is nothing to improve"
-    return (
-        f"every flagged cutout of this batch ({flagged}) was made with quality={quality} already, and another run "
+        return gettext("no item of this batch needs review, so there is nothing to improve")
+    return gettext(
+        "every flagged cutout of this batch (%(count)s) was made with quality=%(quality)s already, and another run "
         "would give the same cutout: look at each, then edit it or mark it fine"
-    )
+    ) % {"count": flagged, "quality": quality}
