@@ -210,6 +210,16 @@ def _media_in_tmp(request: pytest.FixtureRequest, tmp_path: Path) -> None:
         cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def _default_language() -> None:
+    """Each test starts in the default language, as a worker thread does: a request a test client made in French
+    leaves French active on its thread (LocaleMiddleware activates, nothing deactivates), and the services' refusals
+    are translated in the active language."""
+    from django.utils import translation
+
+    translation.deactivate()
+
+
 def make_item(batch: Any, status: str = "done", filename: str = "photo.jpg", processing_ms: int | None = None) -> Any:
     """An Item row as processing would leave it (no files behind it), for pages and usage."""
     from django.utils import timezone
