@@ -14,7 +14,7 @@ def in_language(template: str, values: dict[str, Any]) -> str:
 
 
 def refusal_text(refused: ImageRejected) -> str:
-    return refused.text(gettext, decimal_mark=_decimal_mark())
+    return in_language(refused.template, refused.values)
 
 
 def _decimal_mark() -> str:

@@ -5,7 +5,6 @@ Anything we cannot or will not read raises ImageRejected, whose message is shown
 
 import io
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -55,12 +54,7 @@ class ImageRejected(ValueError):
 
     def __init__(self, template: str, /, **values: Any) -> None:
         self.template, self.values = template, values
-        super().__init__(self.text())
-
-    def text(self, translate: Callable[[str], str] = str, decimal_mark: str = ".") -> str:
-        """The message, its template passed through `translate` first and its decimals written with `decimal_mark`
-        (removal.translated, where a page shows it); in English if a translation does not take the values."""
-        return filled(translate(self.template), self.values, english=self.template, decimal_mark=decimal_mark)
+        super().__init__(filled(template, values, english=template))
 
 
 NUMBER_PLACEHOLDER = re.compile(r"%\((\w+)\)(\.\d+)?([fg])")  # %(megapixels).1f, %(limit)g

@@ -269,13 +269,28 @@ def _as_recorded(item: Item, fields: dict[str, Any]) -> Item:
     return recorded
 
 
-def _item_failed(item: Item, token: str, *, error: str, input_rejected: bool = False, **message: Any) -> None:
+def _item_failed(
+    item: Item,
+    token: str,
+    *,
+    error: str,
+    input_rejected: bool = False,
+    template: str = "",
+    values: dict[str, Any] | None = None,
+) -> None:
     """Record that the run failed for good: the item fails, unless it was being improved (it has a cutout already),
-    which then keeps the cutout it had, made with its batch's own quality, and stays flagged. `message`: the error's
-    `template` and `values`, when it has them (Item.error_text)."""
+    which then keeps the cutout it had, made with its batch's own quality, and stays flagged. `template` and
+    `values`: the error's message before its values were put in, when it has one (Item.error_text)."""
     if not item.result:
-        fields = {f"error_{name}": value for name, value in message.items()}
-        _item_finish(item, token, status=Status.FAILED, error=error, input_rejected=input_rejected, **fields)
+        _item_finish(
+            item,
+            token,
+            status=Status.FAILED,
+            error=error,
+            input_rejected=input_rejected,
+            error_template=template,
+            error_values=values or {},
+        )
         return
     logger.warning("improving item %s failed; it keeps the cutout it had: %s", item.pk, error)
     _item_finish(item, token, status=Status.DONE, quality="")

@@ -14,8 +14,8 @@ from redis.exceptions import RedisError
 from accounts.auth import user_for_websocket, websocket_key
 from removal import events, selectors, serializers
 from removal.errors import NotFound
-from removal.models import Item
 from removal.ops import metrics
+from removal.translated import in_language
 
 logger = logging.getLogger(__name__)
 
@@ -87,8 +87,7 @@ class BatchProgressConsumer(AsyncJsonWebsocketConsumer):
         event = {key: value for key, value in message.items() if key not in ("type", events.ERROR_MESSAGE)}
         if (error := message.get(events.ERROR_MESSAGE)) and error["template"]:  # as the page's language has it
             with translation.override(self.language):
-                shown = Item(error_template=error["template"], error_values=error["values"]).error_text()
-            event["item"] = {**event["item"], "error": shown}
+                event["item"] = {**event["item"], "error": in_language(error["template"], error["values"])}
         await self.send_json(event)
 
 

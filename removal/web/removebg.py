@@ -38,6 +38,7 @@ from removal.errors import BadRequest, NoSubjectFound
 from removal.models import Item
 from removal.ops import limits
 from removal.web import inputs
+from removal.web.endpoints import with_head
 from removal.web.http_errors import item_failure_error, removebg_error, with_headers, with_removebg_rate_headers
 
 if TYPE_CHECKING:
@@ -159,7 +160,7 @@ def _reply(item: Item, *, as_json: bool, foreground_type: str) -> HttpResponseBa
         )
     with item.result.open("rb") as result:
         data = result.read()
-    left, top, width, height = item.foreground or (0, 0, 0, 0)
+    left, top, width, height = item.foreground
     size = _result_size(data)
     headers = {
         "X-Width": str(size[0]),
@@ -200,7 +201,7 @@ def _result_size(data: bytes) -> tuple[int, int]:
 def account(request: HttpRequest) -> HttpResponseBase:
     """remove.bg's account call: what this key's owner may still process today."""
     try:
-        inputs.check_method(request, ("GET", "HEAD"))
+        inputs.check_method(request, with_head(("GET",)))
         user = user_for_api_request(request)
         headers = limits.check_rate(request, user)
     except Exception as exc:

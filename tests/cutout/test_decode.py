@@ -91,18 +91,20 @@ def test_a_damaged_heic_is_refused_at_upload_with_a_reason(make: Callable[[], by
 
 
 def test_a_translation_that_does_not_take_the_values_falls_back_to_english() -> None:
-    from removal.cutout.decode import ImageRejected
+    from removal.cutout.decode import ImageRejected, filled
 
     refused = ImageRejected("the image is %(width)sx%(height)s", width=4, height=3)
-    assert refused.text() == str(refused) == "the image is 4x3"
-    assert refused.text(lambda template: "das Bild hat %(width)s mal %(height)s") == "das Bild hat 4 mal 3"
-    assert refused.text(lambda template: "das Bild hat %(breite)s") == "the image is 4x3"  # a stale catalog
+    assert str(refused) == "the image is 4x3"
+    english, values = refused.template, refused.values
+    assert filled("das Bild hat %(width)s mal %(height)s", values, english=english) == "das Bild hat 4 mal 3"
+    assert filled("das Bild hat %(breite)s", values, english=english) == "the image is 4x3"  # a stale catalog
 
 
 def test_a_translation_writes_decimals_with_its_languages_mark() -> None:
-    from removal.cutout.decode import ImageRejected
+    from removal.cutout.decode import ImageRejected, filled
 
     refused = ImageRejected("%(megapixels).1f megapixels; the limit is %(limit)g", megapixels=56.04, limit=50.5)
     german = "%(megapixels).1f Megapixel; die Grenze liegt bei %(limit)g"
-    assert refused.text(lambda template: german, decimal_mark=",") == "56,0 Megapixel; die Grenze liegt bei 50,5"
-    assert refused.text() == "56.0 megapixels; the limit is 50.5"
+    marked = filled(german, refused.values, english=refused.template, decimal_mark=",")
+    assert marked == "56,0 Megapixel; die Grenze liegt bei 50,5"
+    assert str(refused) == "56.0 megapixels; the limit is 50.5"
