@@ -86,6 +86,22 @@ def beside[**Params, Result](
     return done
 
 
+class Later[Result]:
+    """`function(*args)`, started on another thread (`beside`) by `start`, as a session starts the work to overlap
+    its model run (u2net.U2netSession.predict's `meanwhile`); run in the calling thread when its result is asked
+    for and it was never started (a session that takes no `meanwhile`)."""
+
+    def __init__(self, function: Callable[..., Result], *args: object) -> None:
+        self._function, self._args = function, args
+        self._started: Future[Result] | None = None
+
+    def start(self) -> None:
+        self._started = beside(self._function, *self._args)
+
+    def result(self) -> Result:
+        return self._started.result() if self._started else self._function(*self._args)
+
+
 def each_on_a_core[Part, Result](function: Callable[[Part], Result], parts: Sequence[Part]) -> list[Result]:
     """`function(part)` for every part, results in the parts' order; the calling thread and up to CORES - 1
     pool threads each take the next part not yet taken until none is left.

@@ -50,10 +50,10 @@ class ModelSessions:
         self.single = create_session(model_name, model_dir)
         self.solo = _solo_session(model_name, model_dir, solo_threads) if solo_threads > 1 else None
 
-    def predict(self, image: Image.Image) -> Any:
+    def predict(self, image: Image.Image, **options: Any) -> Any:
         if self.solo is not None and cores.expected() <= 1:
-            return self.solo.predict(image)
-        return self.single.predict(image)
+            return self.solo.predict(image, **options)
+        return self.single.predict(image, **options)
 
 
 def model_session(model_name: str, model_dir: Path, *, solo_threads: int = 1) -> Any:

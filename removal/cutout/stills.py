@@ -2,6 +2,7 @@
 
 import dataclasses
 import math
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -44,11 +45,13 @@ def scored_alpha(
     matting: tuple[int, int, int] | None = None,
     quality: str = "fast",
     partner: Any = None,
+    meanwhile: Callable[[], None] | None = None,
 ) -> tuple[np.ndarray, float]:
     """The cutout's alpha (uint8, the image's size), and how sure the model is of it (removal.cutout.confidence,
-    read from the model's mask before the clean-up, as it was fitted: on another thread, while it is cleaned)."""
+    read from the model's mask before the clean-up, as it was fitted: on another thread, while it is cleaned).
+    `meanwhile`: see predict_mask."""
     rgb = _rgb(image)
-    mask = predict_mask(rgb, session=session, quality=quality, partner=partner)
+    mask = predict_mask(rgb, session=session, quality=quality, partner=partner, meanwhile=meanwhile)
     sure = cores.beside(confidence.confidence, mask, masks_averaged(quality, partner))
     alpha = refine.refine_alpha(mask)
     if matting is not None:
@@ -87,10 +90,10 @@ def visible_alpha(image: Image.Image, alpha: np.ndarray) -> np.ndarray:
     return np.minimum(alpha, np.asarray(image.getchannel("A"), dtype=np.uint8))
 
 
-def compose_cutout(image: Image.Image, alpha: np.ndarray) -> Image.Image:
+def compose_cutout(image: Image.Image, alpha: np.ndarray, ready: refine.Canvas | None = None) -> Image.Image:
     """`image` made transparent by `alpha` (uint8, its size, as visible_alpha gives it), soft edges' colours freed
-    of the background."""
-    return refine.compose(_rgb(image), alpha)
+    of the background (on `ready`, its refine.canvas, when that was made beforehand)."""
+    return refine.compose(_rgb(image), alpha, ready)
 
 
 def _rgb(image: Image.Image) -> Image.Image:
@@ -100,20 +103,28 @@ def _rgb(image: Image.Image) -> Image.Image:
 def cut_out_image(image: Image.Image, options: Options, *, session: Any, partner: Any) -> tuple[Image.Image, float]:
     """One still image or frame at the requested size, cut out with the options' model settings: the cutout
     and its confidence."""
-    image, alpha, sure = sized_alpha(image, options, session=session, partner=partner)
+    image = fit_size(image, options)
+    alpha, sure = options_alpha(image, options, session=session, partner=partner)
     return compose_cutout(image, alpha), sure
 
 
-def sized_alpha(
-    image: Image.Image, options: Options, *, session: Any, partner: Any
-) -> tuple[Image.Image, np.ndarray, float]:
-    """The image at the requested size (fit_size), and its cutout's alpha and confidence (scored_alpha with the
-    options' model settings)."""
-    image = fit_size(image, options)
-    alpha, sure = scored_alpha(
-        image, session=session, matting=options.alpha_matting, quality=options.quality, partner=partner
+def options_alpha(
+    image: Image.Image,
+    options: Options,
+    *,
+    session: Any,
+    partner: Any,
+    meanwhile: Callable[[], None] | None = None,
+) -> tuple[np.ndarray, float]:
+    """scored_alpha with the options' model settings."""
+    return scored_alpha(
+        image,
+        session=session,
+        matting=options.alpha_matting,
+        quality=options.quality,
+        partner=partner,
+        meanwhile=meanwhile,
     )
-    return image, alpha, sure
 
 
 def cut_out_still(
@@ -128,13 +139,21 @@ def cut_out_still(
 ) -> Cutout:
     """A still image cut out in the options' form, with its confidence and its alpha as a PNG (mask_png,
     encoded on another thread while the colours are composed), and with `thumbnail` its thumbnail and the
-    image's (made on another thread while the model runs: no second decode of the photo for the page's card)."""
-    original_small = cores.beside(thumbnails.thumbnail, image) if thumbnail else None
-    image, alpha, sure = sized_alpha(image, options, session=session, partner=partner)
+    image's (made on another thread while the model runs: no second decode of the photo for the page's card).
+    What composing needs of the photo alone (refine.canvas) is made on another thread while the model runs too."""
+    original_small = cores.Later(thumbnails.thumbnail, image) if thumbnail else None
+    image = fit_size(image, options)
+    ready = cores.Later(refine.canvas, _rgb(image))
+    beside_the_model = [work for work in (ready, original_small) if work is not None]
+
+    def start_beside_the_model() -> None:
+        for work in beside_the_model:
+            work.start()
+
+    alpha, sure = options_alpha(image, options, session=session, partner=partner, meanwhile=start_beside_the_model)
     mask_png = cores.beside(encode_png, Image.fromarray(alpha), compress_level=compress_level)
-    result = laid_out(
-        compose_cutout(image, alpha), options, background, compress_level=compress_level, thumbnail=thumbnail
-    )
+    cutout = compose_cutout(image, alpha, ready.result())
+    result = laid_out(cutout, options, background, compress_level=compress_level, thumbnail=thumbnail)
     return dataclasses.replace(
         result,
         mask_png=mask_png.result(),
@@ -143,14 +162,22 @@ def cut_out_still(
     )
 
 
-def predict_mask(rgb: Image.Image, *, session: Any, quality: str = "fast", partner: Any = None) -> np.ndarray:
-    """The model's mask of `rgb` (uint8, its size; not to be written to).
+def predict_mask(
+    rgb: Image.Image,
+    *,
+    session: Any,
+    quality: str = "fast",
+    partner: Any = None,
+    meanwhile: Callable[[], None] | None = None,
+) -> np.ndarray:
+    """The model's mask of `rgb` (uint8, its size; not to be written to). `meanwhile` is called as the (first)
+    model run starts, by a session that takes it (u2net.U2netSession.predict): work that can start there.
 
     For "best", the mean of the masks of the photo and of its mirror image; with a
     `partner` session (a second model), the mean of that and the partner's mask.
     Measured on real photos (docs/quality.md): each step raises IoU.
     """
-    (mask,) = session.predict(rgb)
+    (mask,) = session.predict(rgb, meanwhile=meanwhile)
     if quality != "best":
         return views.pixels(mask) if mask.mode == "L" else np.asarray(mask, dtype=np.uint8)  # a view: no copy
     (mirrored,) = session.predict(ImageOps.mirror(rgb))

@@ -60,3 +60,12 @@ def test_an_error_in_a_part_reaches_the_caller() -> None:
 
     with pytest.raises(ValueError, match="part 3"):
         cores.each_on_a_core(fail_on_three, list(range(6)))
+
+
+@pytest.mark.usefixtures("two_cores_or_more")
+def test_later_work_runs_beside_once_started_and_in_the_caller_if_never_started() -> None:
+    with cores.counted_in_progress():
+        started = cores.Later(threading.current_thread)
+        started.start()
+        assert started.result() is not threading.current_thread()
+        assert cores.Later(threading.current_thread).result() is threading.current_thread()

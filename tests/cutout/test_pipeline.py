@@ -191,9 +191,9 @@ class RecordingSession:
     def __init__(self, session: object, name: str, used: list[str]) -> None:
         self.session, self.name, self.used = session, name, used
 
-    def predict(self, image: Image.Image) -> object:
+    def predict(self, image: Image.Image, **options: object) -> object:
         self.used.append(self.name)
-        return self.session.predict(image)  # type: ignore[attr-defined]
+        return self.session.predict(image, **options)  # type: ignore[attr-defined]
 
 
 def test_an_image_alone_runs_on_every_core_and_concurrent_ones_each_on_one() -> None:
@@ -256,3 +256,26 @@ def test_the_shared_layout_cuts_out_what_the_per_thread_layout_does(shared_layou
     shared = pipeline.model_session(settings.REMBG_MODEL, settings.U2NET_HOME)
     assert shared is not session
     assert (cut_out(data, shared) == cut_out(data, session)).all()
+
+
+class SessionWithoutMeanwhile:
+    """A session whose predict takes no `meanwhile`, as rembg's own sessions ignore it."""
+
+    def __init__(self, session: object) -> None:
+        self.session = session
+
+    def predict(self, image: Image.Image, **_: object) -> object:
+        return self.session.predict(image)  # type: ignore[attr-defined]
+
+
+def test_a_session_that_never_starts_the_work_beside_its_run_gives_the_same_cutout_and_thumbnails(
+    session: object,
+) -> None:
+    data = photo_bytes("coffee.png")
+    made = [
+        pipeline.cut_out(data, session=each, max_pixels=MAX_PIXELS, compress_level=1, thumbnail=True)
+        for each in (session, SessionWithoutMeanwhile(session))
+    ]
+    assert made[0].data == made[1].data and made[0].mask_png == made[1].mask_png
+    assert made[0].thumbnail == made[1].thumbnail and made[0].original_thumbnail == made[1].original_thumbnail
+    assert made[1].original_thumbnail is not None

@@ -159,7 +159,7 @@ def test_best_averages_in_the_partner_model_when_it_is_installed(chelsea: Image.
 def reference_compose(rgb: Image.Image, alpha: np.ndarray) -> np.ndarray:
     """compose as first written: the correction F + w (C - w F - (1 - w) B) in floats over the whole photo,
     then alpha put in and the colour of clear pixels zeroed."""
-    subject, background, small_rows, small_cols = refine._local_means(rgb, alpha)
+    subject, background, small_rows, small_cols = refine._local_means(refine._small_photo(rgb), alpha)
     rows, cols = np.nonzero((alpha > 0) & (alpha < 255))
     photo = np.asarray(rgb)
     colour = photo[rows, cols].astype(np.float32) / 255

@@ -76,12 +76,16 @@ def test_a_photo_from_1920_pixels_gets_a_reduced_model_input_and_the_same_mask_t
     assert ((ours_ >= 128) == (theirs_ >= 128)).mean() > 0.998
 
 
-@pytest.mark.parametrize(("size", "exact"), [((4000, 3000), True), ((4032, 3024), True), ((3001, 1999), False)])
+@pytest.mark.parametrize(
+    ("size", "exact"),
+    [((4000, 3000), True), ((4032, 3024), True), ((3001, 1999), False), ((1280, 960), True), ((777, 1918), True)],
+)
 def test_a_large_photos_mask_is_enlarged_in_bands_the_same_alone_or_beside_another(
     size: tuple[int, int], exact: bool
 ) -> None:
     # From 1,920 pixels the mask is not rembg's byte for byte anyway (the reduced model input): it is enlarged in
-    # two bands, on two cores when they are idle; the bytes must not depend on whether they were.
+    # two bands, on two cores when they are idle; the bytes must not depend on whether they were. Below, an even
+    # height at least twice the model's is banded too, and must come out as the one resize rembg makes.
     mask = Image.fromarray(np.random.default_rng(0).integers(0, 256, (u2net.SIDE, u2net.SIDE), dtype=np.uint8))
     alone = u2net.enlarged_mask(mask, size)
     with ExitStack() as busy:
@@ -191,3 +195,16 @@ def test_the_batchable_graph_leaves_the_batch_open() -> None:
     assert fixed.get_inputs()[0].shape == [1, 3, 320, 320]
     assert opened.get_inputs()[0].shape == ["batch", 3, 320, 320]
     assert [output.shape[0] for output in opened.get_outputs()] == ["batch"] * 7
+
+
+def test_work_meant_for_beside_the_model_run_starts_once_its_input_is_made(sessions: tuple[object, object]) -> None:
+    ours, _ = sessions
+    steps: list[str] = []
+    session = u2net.U2netSession.__new__(u2net.U2netSession)  # the real session's steps, each noted
+    session.__dict__.update(vars(ours))
+    session.model_input = lambda image: steps.append("input") or ours.model_input(image)  # type: ignore[method-assign,attr-defined]
+    session.run = lambda feed: steps.append("run") or ours.run(feed)  # type: ignore[method-assign,attr-defined]
+    image = Image.open(io.BytesIO(photo_bytes("coffee.png")))
+    (mask,) = session.predict(image, meanwhile=lambda: steps.append("meanwhile"))
+    (alone,) = ours.predict(image)  # type: ignore[attr-defined]
+    assert steps == ["input", "meanwhile", "run"] and mask.tobytes() == alone.tobytes()
