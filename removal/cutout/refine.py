@@ -241,8 +241,9 @@ def _decontaminate_into(colours: np.ndarray, small_photo: np.ndarray, alpha: np.
                 pixels[:, channel] = colour[channel]
             words[where] = pixels.view(np.uint32).ravel()
 
-    # Every other band on another core: the bands do not overlap.
-    cores.each_on_a_core(decontaminate_bands, [bands[0::2], bands[1::2]])
+    # Bands in parts of two, each taken by whichever core is free (the bands do not overlap): a core that
+    # another stage holds (the mask's PNG) takes fewer.
+    cores.each_on_a_core(decontaminate_bands, [bands[start : start + 2] for start in range(0, len(bands), 2)])
 
 
 # The means of decontaminate: on a copy this long, over windows this wide (an eighth of the photo's
