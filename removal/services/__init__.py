@@ -11,6 +11,7 @@ purge       expired batches, stored images and finished jobs, a batch its owner 
 jobs        webhook deliveries and file deletions a dead worker left running, queued again
 sample      the first screen's before/after, cut out by this server
 thumbnails  the small WebPs of an item's original and result that the page's cards show, kept beside them
+usage       the daily quota's count: images counted when accepted, given back where nothing charged was made
 files       storage writes, names and the upload-size rule the others share
 
 Front doors call `services.<function>`; the names they use are re-exported here.
@@ -27,7 +28,6 @@ from removal.services.batches import (
     image_submit,
     rejected_json,
     stored_image_create,
-    usage_given_back,
 )
 from removal.services.edits import ItemDeleted, ItemNotEditable, item_mask_revert, item_mask_save
 from removal.services.files import (
@@ -53,6 +53,7 @@ from removal.services.purge import (
 from removal.services.review import IMPROVED_QUALITY, NothingToImprove, batch_improve, item_review
 from removal.services.sample import sample_cutout
 from removal.services.thumbnails import item_thumbnail
+from removal.services.usage import usage_given_back
 from removal.services.webhooks import webhook_deliver, webhook_signature
 from removal.services.zips import (
     MANIFEST_NAME,

@@ -18,8 +18,6 @@ from django.conf import settings
 from django.core.files.base import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
-from django.db.models import F
-from django.db.models.lookups import LessThanOrEqual
 from django.utils import timezone
 from django.utils.translation import gettext, ngettext
 
@@ -27,8 +25,7 @@ from removal import selectors
 from removal.cutout import pipeline
 from removal.cutout.options import Options, not_applicable
 from removal.errors import QuotaExceeded
-from removal.models import Batch, DailyUsage, Item, StoredImage
-from removal.ops import limits
+from removal.models import Batch, Item, StoredImage
 from removal.services.files import (
     StorageUnavailable,
     display_filename,
@@ -42,6 +39,7 @@ from removal.services.files import (
 )
 from removal.services.processing import announce_after_commit, enqueue_processing, options_of
 from removal.services.thumbnails import thumbnail_copy, thumbnail_name
+from removal.services.usage import usage_counted
 from removal.services.webhooks import notify_if_batch_finished
 from removal.translated import refusal_text
 
@@ -209,32 +207,6 @@ def _queued(batch: Batch, items: list[Item], *, preview: bool) -> None:
         announce_after_commit(*items)
         if any(item.cached for item in items):  # the batch may be finished already
             transaction.on_commit(functools.partial(notify_if_batch_finished, batch))
-
-
-def usage_counted(batch: Batch, images: int, *, preview: bool) -> None:
-    """The images counted against the owner's day (the daily quota), for good: deleting them gives nothing back.
-
-    QuotaExceeded (the caller's transaction then keeps nothing) when they would pass DAILY_IMAGE_QUOTA: one UPDATE
-    checks and counts, so requests that passed limits.check_daily_quota side by side cannot all be counted.
-    """
-    usage, _ = DailyUsage.objects.get_or_create(owner_id=batch.owner_id, day=timezone.now().date())
-    previews = images if preview else 0
-    counted = DailyUsage.objects.filter(pk=usage.pk)
-    if quota := settings.DAILY_IMAGE_QUOTA:
-        after = limits.credits_used(F("images") + images, F("previews") + previews)
-        counted = counted.filter(LessThanOrEqual(after, quota))
-    if not counted.update(images=F("images") + images, previews=F("previews") + previews):
-        left = limits.credits_left_today(batch.owner)
-        raise limits.quota_exceeded(left=left or 0.0, credits=limits.credits_used(images, previews))
-
-
-def usage_given_back(item: Item) -> None:
-    """The image of a one-image request given back to its owner's day (the day it was counted: its batch's, made for
-    the request): remove.bg charges nothing for a photo in which it finds no subject."""
-    preview = Options.from_json(item.batch.options).size_preview
-    DailyUsage.objects.filter(owner_id=item.batch.owner_id, day=item.batch.created_at.date()).update(
-        images=F("images") - 1, previews=F("previews") - int(preview)
-    )
 
 
 def _animation_error(upload: Any, info: pipeline.ImageInfo, options: Options) -> str | None:

@@ -32,6 +32,7 @@ from django.db import DatabaseError, connection, transaction
 from django.db.models import F, Q
 from django.tasks import TaskResultStatus
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 from django_tasks_db.models import DBTaskResult
 
 from removal import events, selectors
@@ -42,6 +43,7 @@ from removal.ops import metrics
 from removal.services.files import item_prefix, queued_task, storage_delete_quietly
 from removal.services.purge import files_delete_later
 from removal.services.thumbnails import thumbnail_name, thumbnail_save
+from removal.services.usage import usage_given_back
 from removal.services.webhooks import notify_if_batch_finished
 
 logger = logging.getLogger(__name__)
@@ -269,6 +271,12 @@ def _as_recorded(item: Item, fields: dict[str, Any]) -> Item:
     return recorded
 
 
+# An improvement whose every run failed: the item keeps the cutout it had, and says so (Item.error_text).
+IMPROVEMENT_FAILED = gettext_noop(
+    "improving this cutout failed (%(reason)s); it keeps the one it had, and nothing was counted for it"
+)
+
+
 def _item_failed(
     item: Item,
     token: str,
@@ -279,8 +287,9 @@ def _item_failed(
     values: dict[str, Any] | None = None,
 ) -> None:
     """Record that the run failed for good: the item fails, unless it was being improved (it has a cutout already),
-    which then keeps the cutout it had, made with its batch's own quality, and stays flagged. `template` and
-    `values`: the error's message before its values were put in, when it has one (Item.error_text)."""
+    which then keeps the cutout it had, made with its batch's own quality, stays flagged, says why its improvement
+    failed, and has the image the improvement counted given back. `template` and `values`: the error's message
+    before its values were put in, when it has one (Item.error_text)."""
     if not item.result:
         _item_finish(
             item,
@@ -293,7 +302,10 @@ def _item_failed(
         )
         return
     logger.warning("improving item %s failed; it keeps the cutout it had: %s", item.pk, error)
-    _item_finish(item, token, status=Status.DONE, quality="")
+    reason = {"reason": error}
+    failed = {"error": IMPROVEMENT_FAILED % reason, "error_template": IMPROVEMENT_FAILED, "error_values": reason}
+    if _item_finish(item, token, status=Status.DONE, quality="", **failed):
+        usage_given_back(item, day=item.queued_at.date())  # counted when it was queued to be improved
 
 
 def _item_retry_or_fail(item: Item, token: str, *, error: str) -> None:

@@ -14,9 +14,9 @@ from django.utils.translation import gettext
 from removal import selectors
 from removal.cutout.options import Options
 from removal.models import Batch, Item
-from removal.services.batches import usage_counted
 from removal.services.edits import ItemNotEditable, locked_current
 from removal.services.processing import announce_after_commit, enqueue_processing
+from removal.services.usage import usage_counted
 
 Status = Item.Status
 IMPROVED_QUALITY = "best"
@@ -58,6 +58,7 @@ def batch_improve(*, batch: Batch, quality: str = IMPROVED_QUALITY) -> list[Item
         for position, item in enumerate(items):
             item.status, item.quality, item.queued_at = Status.QUEUED, quality, now
             item.attempts_before, item.claim_token, item.lease_until = item.attempts, "", None
+            item.error, item.error_template, item.error_values = "", "", {}  # an earlier improvement's failure
             item.task_id = enqueue_processing(item.id, kind=batch.kind, waiting_ahead=waiting + position)
             item.save(
                 update_fields=[
@@ -68,6 +69,9 @@ def batch_improve(*, batch: Batch, quality: str = IMPROVED_QUALITY) -> list[Item
                     "claim_token",
                     "lease_until",
                     "task_id",
+                    "error",
+                    "error_template",
+                    "error_values",
                 ]
             )
         announce_after_commit(*items)

@@ -329,9 +329,14 @@ def test_the_reaper_requeues_a_backlog_behind_what_others_have_waiting(user: Any
     assert order == [few[0].id, *(item.id for item in backlog)]
 
 
+def images_counted_today(user: Any) -> int:
+    return DailyUsage.objects.get(owner=user, day=timezone.now().date()).images
+
+
 def test_an_improvement_that_fails_for_good_keeps_the_cutout_it_had(user: Any, settings: Any) -> None:
     """Nothing made is lost: while it is made again, the zip holds the cutout it had; when every run of the
-    improvement fails, the item is done again with that cutout, still flagged, and may be improved again."""
+    improvement fails, the item is done again with that cutout, still flagged, says why, has the image the
+    improvement counted given back, and may be improved again."""
     settings.ITEM_MAX_ATTEMPTS = 1
     (item,) = queue_items(user)
     run_ready_jobs()
@@ -339,6 +344,7 @@ def test_an_improvement_that_fails_for_good_keeps_the_cutout_it_had(user: Any, s
     item.refresh_from_db()
     made = (item.result.name, item.result_bytes, item.result_sha256)
     services.batch_improve(batch=item.batch)
+    assert images_counted_today(user) == 2  # the upload and its improvement
 
     manifest = services.batch_manifest(batch=item.batch)
     (entry,) = manifest["items"]
@@ -350,5 +356,13 @@ def test_an_improvement_that_fails_for_good_keeps_the_cutout_it_had(user: Any, s
     assert run_ready_jobs() == 1
     item.refresh_from_db()
     assert (item.status, item.result.name, item.result_bytes, item.result_sha256) == (Status.DONE, *made)
-    assert item.quality == "" and item.needs_review and not item.error
+    assert item.quality == "" and item.needs_review
+    assert item.error.startswith("improving this cutout failed (processing failed: ")
+    assert item.error.endswith("it keeps the one it had, and nothing was counted for it")
+    assert serializers.serialize_item(item)["error"] == item.error
+    assert images_counted_today(user) == 1
     assert [improvable.pk for improvable in selectors.items_to_improve(item.batch, "best")] == [item.pk]
+
+    services.batch_improve(batch=item.batch)  # improved again: the earlier failure is no longer its news
+    item.refresh_from_db()
+    assert (item.status, item.error, item.error_template) == (Status.QUEUED, "", "")
