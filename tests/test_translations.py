@@ -200,9 +200,9 @@ def test_the_committed_mo_matches_its_po(language: str, domain: str) -> None:
     """The served .mo is committed (no gettext needed to run bgsite): it must say what the .po says."""
     po = catalog(language, domain)
     mo = polib.mofile(str(REPO / "locale" / language / "LC_MESSAGES" / f"{domain}.mo"))
-    compiled = {(entry.msgid, entry.msgid_plural): entry for entry in mo}
+    compiled = {(entry.msgctxt, entry.msgid, entry.msgid_plural): entry for entry in mo}  # a context: another entry
     for entry in po.translated_entries():
-        served = compiled.get((entry.msgid, entry.msgid_plural))
+        served = compiled.get((entry.msgctxt, entry.msgid, entry.msgid_plural))
         assert served is not None, f"{entry.msgid!r} is not in the .mo: run compilemessages"
         if entry.msgid_plural:
             assert {int(k): v for k, v in served.msgstr_plural.items()} == {

@@ -9,7 +9,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.utils.translation import gettext
+from django.utils.translation import gettext, pgettext_lazy
 
 from removal.cutout import pipeline
 from removal.cutout.options import Options
@@ -94,9 +94,21 @@ def item_mask_revert(*, item: Item) -> Item:
     )
 
 
+# An item's status as the page's cards name it (the API's own word in English).
+STATUS_WORDS = {
+    Status.QUEUED: pgettext_lazy("item status", "queued"),
+    Status.PROCESSING: pgettext_lazy("item status", "processing"),
+    Status.DONE: pgettext_lazy("item status", "done"),
+    Status.FAILED: pgettext_lazy("item status", "failed"),
+}
+
+
 def _check_finished(item: Item) -> None:
     if item.status != Status.DONE:
-        raise ItemNotEditable(f"this item is {item.status}; only a finished cutout can be edited")
+        raise ItemNotEditable(
+            gettext("this item is %(status)s; only a finished cutout can be edited")
+            % {"status": STATUS_WORDS[item.status]}
+        )
 
 
 def _editable_options(item: Item) -> Options:

@@ -14,7 +14,7 @@ from django.utils.translation import gettext
 from removal import selectors
 from removal.cutout.options import Options
 from removal.models import Batch, Item
-from removal.services.edits import ItemNotEditable, locked_current
+from removal.services.edits import STATUS_WORDS, ItemNotEditable, locked_current
 from removal.services.processing import announce_after_commit, enqueue_processing
 from removal.services.usage import usage_counted
 
@@ -31,7 +31,10 @@ def item_review(*, item: Item) -> Item:
     with transaction.atomic():
         current = locked_current(item)
         if current.status != Status.DONE:
-            raise ItemNotEditable(f"this item is {current.status}; only a finished cutout can be reviewed")
+            raise ItemNotEditable(
+                gettext("this item is %(status)s; only a finished cutout can be reviewed")
+                % {"status": STATUS_WORDS[current.status]}
+            )
         if not current.reviewed:
             current.reviewed = True
             current.edits += 1  # a new state: the revision grows, so pages take the event

@@ -154,3 +154,25 @@ def test_a_page_over_its_quota_is_told_so_in_its_language(client: Any, user: Any
     reply = client.post("/api/v1/batches", {"files": photos}, headers={"Accept-Language": "fr", "X-CSRFToken": token})
     assert reply.status_code == 429
     assert reply.json()["error"].startswith("quota quotidien de 1 crédits atteint (1 restants aujourd\u2019hui")
+
+
+def test_an_unfinished_item_is_refused_an_edit_or_a_review_in_the_pages_language(client: Any, user: Any) -> None:
+    from django.core.files.uploadedfile import SimpleUploadedFile
+    from django.utils.crypto import get_random_string
+
+    from tests.conftest import photo_bytes
+
+    batch = Batch.objects.create(owner=user, kind=Batch.Kind.UPLOAD)
+    item = make_item(batch, status="queued")
+    client.force_login(user)
+    token = get_random_string(32)
+    client.cookies["csrftoken"] = token
+    french = {"Accept-Language": "fr", "X-CSRFToken": token}
+    mask = SimpleUploadedFile("mask.png", photo_bytes("coffee.png", size=(1, 1)), content_type="image/png")
+    edit = client.post(f"/api/v1/items/{item.id}/mask", {"mask": mask}, headers=french)
+    review = client.post(f"/api/v1/items/{item.id}/review", {}, headers=french)
+    assert (edit.status_code, review.status_code) == (409, 409)
+    assert edit.json()["error"].startswith(
+        "cet élément est à l\u2019état «\u00a0en file\u00a0»\u00a0; seul un détourage"
+    )
+    assert review.json()["error"].endswith("peut être marqué comme vérifié")
