@@ -95,7 +95,7 @@ def item_mask_revert(*, item: Item) -> Item:
 
 
 # An item's status as the page's cards name it (the API's own word in English).
-STATUS_WORDS = {
+STATUS_WORDS: dict[str, Any] = {
     Status.QUEUED: pgettext_lazy("item status", "queued"),
     Status.PROCESSING: pgettext_lazy("item status", "processing"),
     Status.DONE: pgettext_lazy("item status", "done"),
