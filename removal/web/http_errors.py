@@ -227,7 +227,7 @@ NOUNS = {"batches": "batch", "items": "item"}
 def page_not_found(request: HttpRequest, exception: Exception, **kwargs: Any) -> HttpResponseBase:
     if found := MALFORMED_ID.match(request.path):
         error = NotFound(f"no such {NOUNS[found.group(1)]}")
-    elif request.path.startswith(REMOVEBG_PREFIX):  # remove.bg's calls are not in /api/docs
+    elif (request.path + "/").startswith(REMOVEBG_PREFIX):  # /v1.0 too; remove.bg's calls are not in /api/docs
         error = NotFound(f"no such endpoint: {request.path}; remove.bg's are POST /v1.0/removebg and GET /v1.0/account")
     else:
         error = NotFound(f"no such endpoint: {request.path}; see /api/docs")
