@@ -105,23 +105,10 @@ def announce_after_commit(*items: Item) -> None:
 
 def item_process(*, item_id: str) -> None:
     """Process one item if it is still waiting (or its previous worker is gone)."""
-    now = timezone.now()
-    token = uuid.uuid4().hex
-    claimable = Q(status=Status.QUEUED) | Q(status=Status.PROCESSING, lease_until__lt=now)
-    claimed = Item.objects.filter(claimable, pk=item_id).update(
-        status=Status.PROCESSING,
-        claim_token=token,
-        lease_until=now + timedelta(seconds=settings.ITEM_LEASE_SECONDS),
-        attempts=F("attempts") + 1,
-        started_at=now,
-    )
-    if claimed != 1:
-        return  # finished already, or another worker holds a live claim
-    item = Item.objects.select_related("batch").filter(pk=item_id).first()
-    if item is None:
-        return  # its owner deleted it just now
-    events.item_changed(item_id=item.id, state=item)
-
+    claimed = _item_claimed(item_id)
+    if claimed is None:
+        return  # finished already, another worker holds a live claim, or its owner deleted it just now
+    item, token = claimed
     if _attempts(item) > settings.ITEM_MAX_ATTEMPTS:
         _item_finish(
             item,
@@ -144,7 +131,41 @@ def item_process(*, item_id: str) -> None:
         logger.exception("processing item %s failed (attempt %s)", item.pk, item.attempts)
         _item_retry_or_fail(item, token, error=f"processing failed: {exc}")
         return
+    processing_ms = int((time.monotonic() - started) * 1000)
+    _cutout_recorded(item, token, cutout, saved, original_thumbnail_name, processing_ms=processing_ms)
 
+
+def _item_claimed(item_id: str) -> tuple[Item, str] | None:
+    """The item and this run's claim token, once this worker holds its claim (a lease, renewed while it runs);
+    None when it is finished already or another worker holds a live claim."""
+    now = timezone.now()
+    token = uuid.uuid4().hex
+    claimable = Q(status=Status.QUEUED) | Q(status=Status.PROCESSING, lease_until__lt=now)
+    claimed = Item.objects.filter(claimable, pk=item_id).update(
+        status=Status.PROCESSING,
+        claim_token=token,
+        lease_until=now + timedelta(seconds=settings.ITEM_LEASE_SECONDS),
+        attempts=F("attempts") + 1,
+        started_at=now,
+    )
+    item = Item.objects.select_related("batch").filter(pk=item_id).first() if claimed == 1 else None
+    if item is None:
+        return None
+    events.item_changed(item_id=item.id, state=item)
+    return item, token
+
+
+def _cutout_recorded(
+    item: Item,
+    token: str,
+    cutout: pipeline.Cutout,
+    saved: "SavedCutout",
+    original_thumbnail_name: str,
+    *,
+    processing_ms: int,
+) -> None:
+    """The item done with its stored cutout, if `token` still holds its claim (else what was stored goes); an
+    improvement keeps the result it replaces as `previous_result`, and the one before that and the old mask go."""
     recorded = _item_finish(
         item,
         token,
@@ -155,11 +176,10 @@ def item_process(*, item_id: str) -> None:
         model=_model_of(item.batch),
         foreground=list(cutout.foreground) if cutout.foreground else None,
         mask=saved.mask_name,
-        processing_ms=int((time.monotonic() - started) * 1000),
+        processing_ms=processing_ms,
         confidence=cutout.confidence,
         cached=False,
         quality=options_of(item).quality,
-        # An improvement keeps the result it replaces (the one before that, and the old mask, go).
         previous_result=str(item.result.name),
     )
     if not recorded:
