@@ -139,21 +139,9 @@ def batch_add_files(
     rejected: list[RejectedFile] = []
     for index, upload in enumerate(files):
         filename = display_filename(upload.name)
-        error = upload_error(upload, room - len(accepted))
-        if error is None:
-            try:
-                info = pipeline.inspect_upload(
-                    upload,
-                    max_pixels=settings.MAX_IMAGE_PIXELS,
-                    max_frames=settings.MAX_ANIMATION_FRAMES,
-                    max_video_seconds=settings.MAX_VIDEO_SECONDS,
-                )
-            except pipeline.ImageRejected as exc:
-                error = refusal_text(exc)  # in the page's language; a program's call is English (accounts.auth)
-            else:
-                error = _options_not_applicable(info, options) or _animation_error(upload, info, options)
-        if error is not None:
-            rejected.append(RejectedFile(filename=filename, error=error))
+        info = _inspected(upload, room - len(accepted), options)
+        if isinstance(info, str):  # why it is refused
+            rejected.append(RejectedFile(filename=filename, error=info))
             continue
         item = Item(
             id=uuid.uuid4(),
@@ -207,6 +195,23 @@ def _queued(batch: Batch, items: list[Item], *, preview: bool) -> None:
         announce_after_commit(*items)
         if any(item.cached for item in items):  # the batch may be finished already
             transaction.on_commit(functools.partial(notify_if_batch_finished, batch))
+
+
+def _inspected(upload: Any, room: int, options: Options) -> pipeline.ImageInfo | str:
+    """The upload's size and kind, or why it is refused (in the page's language; a program's call is English:
+    accounts.auth). `room`: how many more items the batch takes."""
+    if (error := upload_error(upload, room)) is not None:
+        return error
+    try:
+        info = pipeline.inspect_upload(
+            upload,
+            max_pixels=settings.MAX_IMAGE_PIXELS,
+            max_frames=settings.MAX_ANIMATION_FRAMES,
+            max_video_seconds=settings.MAX_VIDEO_SECONDS,
+        )
+    except pipeline.ImageRejected as exc:
+        return refusal_text(exc)
+    return _options_not_applicable(info, options) or _animation_error(upload, info, options) or info
 
 
 def _animation_error(upload: Any, info: pipeline.ImageInfo, options: Options) -> str | None:
