@@ -58,6 +58,23 @@ def webhook_deliver(*, delivery_id: str) -> None:
     delivery = WebhookDelivery.objects.select_related("batch__owner").filter(pk=delivery_id).first()
     if delivery is None or delivery.status != WebhookDelivery.Status.PENDING:
         return
+    status_code, error = _posted(delivery.url, *_signed_summary(delivery))
+    delivery.attempts += 1
+    delivery.last_status_code, delivery.last_error = status_code, error
+    if not error:
+        delivery.status, delivery.delivered_at = WebhookDelivery.Status.DELIVERED, timezone.now()
+    elif delivery.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
+        delivery.status = WebhookDelivery.Status.FAILED
+    else:
+        enqueue_webhook(delivery.pk, delay_seconds=settings.WEBHOOK_RETRY_SECONDS * 2 ** (delivery.attempts - 1))
+    delivery.save()
+    metrics.WEBHOOK_DELIVERIES.labels(
+        "retrying" if delivery.status == WebhookDelivery.Status.PENDING else delivery.status
+    ).inc()
+
+
+def _signed_summary(delivery: WebhookDelivery) -> tuple[bytes, dict[str, str]]:
+    """The body (the batch's summary and its items, as they are now) and headers of one attempt, signed."""
     batch = delivery.batch
     summary = serializers.serialize_batch_summary(batch, selectors.batch_counts(batch))
     items = [
@@ -74,11 +91,16 @@ def webhook_deliver(*, delivery_id: str) -> None:
         "X-Bgsite-Timestamp": timestamp,
         "X-Bgsite-Signature": webhook_signature(webhook_secret_for(batch.owner), timestamp, body),
     }
+    return body, headers
+
+
+def _posted(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str]:
+    """The status code the callback URL answered (None when none came), and what went wrong ("" on a 2xx)."""
     status_code, error = None, ""
     try:
-        fetch.check_url(delivery.url, "callback URL")
+        fetch.check_url(url, "callback URL")
         with fetch.safe_session(_webhook_limits()) as session:
-            reply = session.post(delivery.url, data=body, headers=headers, timeout=10, allow_redirects=False)
+            reply = session.post(url, data=body, headers=headers, timeout=10, allow_redirects=False)
         status_code = reply.status_code
         if not 200 <= reply.status_code < 300:
             error = f"answered HTTP {reply.status_code}"
@@ -86,19 +108,7 @@ def webhook_deliver(*, delivery_id: str) -> None:
         error = str(exc)
     except requests.RequestException as exc:
         error = f"could not connect ({exc.__class__.__name__})"
-
-    delivery.attempts += 1
-    delivery.last_status_code, delivery.last_error = status_code, error
-    if not error:
-        delivery.status, delivery.delivered_at = WebhookDelivery.Status.DELIVERED, timezone.now()
-    elif delivery.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
-        delivery.status = WebhookDelivery.Status.FAILED
-    else:
-        enqueue_webhook(delivery.pk, delay_seconds=settings.WEBHOOK_RETRY_SECONDS * 2 ** (delivery.attempts - 1))
-    delivery.save()
-    metrics.WEBHOOK_DELIVERIES.labels(
-        "retrying" if delivery.status == WebhookDelivery.Status.PENDING else delivery.status
-    ).inc()
+    return status_code, error
 
 
 WEBHOOK_ITEM_FIELDS = {"id", "filename", "status", "result", "error", "cached", "confidence", "needs_review", "quality"}
