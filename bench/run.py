@@ -43,7 +43,7 @@ Send = Callable[[requests.Session, bytes], bytes]
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 # name: (full run, quick run)
 SIZES = {"bulk": (50, 10), "c1": (20, 5), "c2": (40, 10), "large_c1": (3, 1), "small_c1": (10, 3), "zip": (1000, 200)}
-SIZES |= {"zip_distinct": (50, 10), "repeats": (5, 2), "repeats_large": (2, 1), "fronts": (200, 40), "phone": (6, 2)}
+SIZES |= {"zip_distinct": (50, 10), "repeats": (15, 2), "repeats_large": (5, 1), "fronts": (200, 40), "phone": (6, 2)}
 
 
 def size(name: str) -> int:
