@@ -153,7 +153,7 @@ def cut_out_still(
     alpha, sure = options_alpha(image, options, session=session, partner=partner, meanwhile=start_beside_the_model)
     mask_png = cores.beside(encode_png, Image.fromarray(alpha), compress_level=compress_level)
     cutout = compose_cutout(image, alpha, ready.result())
-    result = laid_out(cutout, options, background, compress_level=compress_level, thumbnail=thumbnail)
+    result = laid_out(cutout, options, background, compress_level=compress_level, thumbnail=thumbnail, sure=sure)
     return dataclasses.replace(
         result,
         mask_png=mask_png.result(),
@@ -308,11 +308,13 @@ def laid_out(
     *,
     compress_level: int,
     thumbnail: bool = False,
+    sure: float | None = None,
 ) -> Cutout:
     """The cutout placed, cropped, finished and encoded as the options ask; with `thumbnail`, its thumbnail
-    too (made on another thread while the result is encoded)."""
+    too (made on another thread while the result is encoded). `sure`: the model's confidence in it (none for a
+    hand-edited mask), which has a say in whether it shows a subject (confidence.shows_a_subject)."""
     asked_about = cutout.crop(_roi_box(options.roi, cutout.size)) if options.roi is not None else cutout
-    found = confidence.shows_a_subject(asked_about)  # a subject that fills a small roi is found
+    found = confidence.shows_a_subject(asked_about, sure)  # a subject that fills a small roi is found
     cutout = place_subject(cutout, options)
     if options.crop:
         cutout = crop_to_subject(cutout, options)

@@ -49,6 +49,16 @@ def test_a_cutout_of_a_few_specks_shows_no_subject() -> None:
     assert not confidence.shows_a_subject(Image.new("RGBA", (1, 1)))
 
 
+def test_a_faint_cutout_the_model_is_all_but_sure_is_wrong_shows_no_subject() -> None:
+    frame = np.zeros((960, 1280, 4), dtype=np.uint8)
+    frame[400:480, 600:700, 3] = 255  # 0.65 % of the frame
+    assert confidence.shows_a_subject(Image.fromarray(frame), 0.06)
+    assert not confidence.shows_a_subject(Image.fromarray(frame), 0.04)
+    frame[400:500, 600:800, 3] = 255  # 1.6 %: a small subject, however unsure, is shown
+    assert confidence.shows_a_subject(Image.fromarray(frame), 0.0)
+    assert confidence.shows_a_subject(Image.fromarray(frame))  # a hand-edited mask: no confidence to go by
+
+
 def test_a_photo_of_a_plain_wall_comes_out_with_no_subject_box() -> None:
     session = pipeline.thread_session(settings.REMBG_MODEL, settings.U2NET_HOME)
     wall = io.BytesIO()
