@@ -25,6 +25,7 @@ class EmbeddedWorkers:
                     events.bind_server_loop(asyncio.get_running_loop())
                     self.pool = WorkerPool(threads=settings.EMBEDDED_WORKERS, name="embedded")
                     self.pool.start()
+                heap.freeze_start_up_objects()
                 await send({"type": "lifespan.startup.complete"})
             elif message["type"] == "lifespan.shutdown":
                 if self.pool is not None:

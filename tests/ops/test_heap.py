@@ -2,11 +2,13 @@
 
 import asyncio
 import ctypes
+import gc
 import os
 import subprocess
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Iterator
 from typing import Any
 
@@ -129,3 +131,32 @@ def test_threads_share_the_arenas_heap_arenas_allows_where_glibc_alone_gives_eac
         require_or_skip("this C library has no mallopt")
     assert arenas_used(0) > 4, "glibc's default: a new arena for each new thread"
     assert arenas_used(2) <= 2
+
+
+class Node:
+    """An object in a reference cycle: only the cyclic collector frees it."""
+
+    def __init__(self) -> None:
+        self.itself = self
+
+
+def test_a_web_process_freezes_what_is_alive_once_started_and_collects_its_garbage_first(settings: Any) -> None:
+    settings.EMBEDDED_WORKERS, settings.HEAP_TRIM_SECONDS = 0, 0
+    gc.disable()  # no collection on its own before the start-up's
+    kept, garbage = Node(), weakref.ref(Node())
+    messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
+
+    async def receive() -> dict[str, str]:
+        return next(messages)
+
+    async def send(message: dict[str, str]) -> None:
+        pass
+
+    gc.unfreeze()
+    try:
+        asyncio.run(EmbeddedWorkers()({"type": "lifespan"}, receive, send))
+        assert garbage() is None  # collected, not frozen
+        assert gc.get_freeze_count() > 10_000 and not any(found is kept for found in gc.get_objects())
+    finally:
+        gc.unfreeze()  # this test process's objects back in the collector's sight
+        gc.enable()
