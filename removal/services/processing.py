@@ -110,11 +110,9 @@ def item_process(*, item_id: str) -> None:
         return  # finished already, another worker holds a live claim, or its owner deleted it just now
     item, token = claimed
     if _attempts(item) > settings.ITEM_MAX_ATTEMPTS:
-        _item_finish(
-            item,
-            token,
-            status=Status.FAILED,
-            error=f"processing stopped unexpectedly {_attempts(item) - 1} times; giving up on this image",
+        # An improvement's workers kept dying: it keeps the cutout it had, as when its runs failed.
+        _item_failed(
+            item, token, error=f"processing stopped unexpectedly {_attempts(item) - 1} times; giving up on this image"
         )
         return
 

@@ -12,6 +12,7 @@ from channels.layers import get_channel_layer
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import connection, transaction
+from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -227,6 +228,29 @@ def test_too_many_lost_attempts_give_up(user: Any, settings: Any) -> None:
     item.refresh_from_db()
     assert item.status == Status.FAILED
     assert "stopped unexpectedly 3 times" in item.error
+
+
+def test_an_improvement_whose_workers_kept_dying_keeps_its_cutout_and_gives_its_image_back(
+    user: Any, settings: Any
+) -> None:
+    """The claim that finds an improvement past ITEM_MAX_ATTEMPTS ends it as a failed run of it does: the item is
+    done with the cutout it had (not failed, which would drop it from the zip), and the image is given back."""
+    settings.ITEM_MAX_ATTEMPTS = 3
+    (item,) = queue_items(user)
+    run_ready_jobs()
+    Item.objects.filter(pk=item.pk).update(confidence=0.1)  # flagged
+    item.refresh_from_db()
+    made = item.result.name
+    services.batch_improve(batch=item.batch)
+    assert images_counted_today(user) == 2
+    Item.objects.filter(pk=item.pk).update(attempts=F("attempts") + 3)  # three claims of it lost their workers
+
+    services.item_process(item_id=str(item.id))
+
+    item.refresh_from_db()
+    assert (item.status, item.result.name) == (Status.DONE, made)
+    assert item.error.startswith("improving this cutout failed (processing stopped unexpectedly 3 times")
+    assert images_counted_today(user) == 1
 
 
 @pytest.mark.parametrize(
