@@ -9,6 +9,10 @@ Served with `uvicorn ... --http bgsite.server:HttpProtocol --ws bgsite.server:We
   the connection closes ("lingering close"), so the client reads the answer instead of a
   connection reset. It is logged as one WARNING line saying which and why, without
   uvicorn's "Invalid HTTP request received." before it.
+- A request head (request line and headers) not received whole within HEAD_TIMEOUT_SECONDS, from the
+  connection's start or from the first byte of a later request on it, gets 408 and the connection
+  closes (one that sent nothing just closes), where uvicorn waits forever: connections that send a
+  head a byte at a time ("slowloris") piled up until the process ran out of file descriptors.
 - A websocket text message that is not UTF-8 closes that websocket with 1007 and logs one
   WARNING line, where uvicorn logs a traceback at ERROR (and, when the socket was closing
   already, asyncio a "Fatal error" with InvalidState). What the app sends on that socket
@@ -16,6 +20,7 @@ Served with `uvicorn ... --http bgsite.server:HttpProtocol --ws bgsite.server:We
   where uvicorn raises "Unexpected ASGI message" into the app and logs its traceback.
 """
 
+import asyncio
 import contextlib
 import logging
 from collections.abc import MutableMapping
@@ -31,6 +36,8 @@ logger = logging.getLogger("bgsite.server")
 
 # How long a refused connection's further bytes are read and dropped before it closes.
 LINGER_SECONDS = 2.0
+# How long a client may take to send a request's head; a browser or a program sends it at once (see module docstring).
+HEAD_TIMEOUT_SECONDS = 30.0
 # A request line longer than this, in a head that is too large, is what made it too large.
 MAX_REQUEST_LINE_BYTES = 8 * 1024
 # What uvicorn's h11 protocol logs before answering a request h11 could not parse.
@@ -49,14 +56,50 @@ def head_refusal(buffered: bytes, max_head_bytes: int) -> tuple[int, str] | None
 
 
 class HttpProtocol(H11Protocol):
-    """uvicorn's h11 protocol, answering 414/431 to an oversized request head (see module docstring)."""
+    """uvicorn's h11 protocol, answering 414/431 to an oversized request head and 408 to a late one (see module
+    docstring)."""
 
     lingering = False
+    head_timer: asyncio.TimerHandle | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # uvicorn only calls its logging methods and reads `.level`, which the adapter has too.
         self.logger = cast(logging.Logger, _WithoutUvicornsRefusalLine(self.logger, self))
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self.head_timer = self.loop.call_later(HEAD_TIMEOUT_SECONDS, self.head_timed_out)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._head_timer_stopped()
+        super().connection_lost(exc)
+
+    def head_timed_out(self) -> None:
+        """Close a connection whose request head is still not whole: with 408 when part of one came."""
+        self.head_timer = None
+        if self.transport.is_closing() or self.conn.their_state is not h11.IDLE:
+            return
+        buffered, _ = self.conn.trailing_data
+        if buffered:
+            logger.warning(
+                "refused a request from %s with 408: its head was not whole after %g s",
+                _client(self.client),
+                HEAD_TIMEOUT_SECONDS,
+            )
+            reason = (
+                f"the request's head (request line and headers) was not sent whole within {HEAD_TIMEOUT_SECONDS:g} s\n"
+            )
+            self.transport.write(
+                b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\nconnection: close\r\n"
+                + f"content-length: {len(reason)}\r\n\r\n{reason}".encode()
+            )
+        self.transport.close()
+
+    def _head_timer_stopped(self) -> None:
+        if self.head_timer is not None:
+            self.head_timer.cancel()
+            self.head_timer = None
 
     def refusal(self) -> tuple[int, str] | None:
         """(status, reason) when the head received so far is to be refused with 414/431; None otherwise."""
@@ -66,7 +109,11 @@ class HttpProtocol(H11Protocol):
     def data_received(self, data: bytes) -> None:
         if self.lingering:
             return  # a refused request's remaining bytes
+        if self.head_timer is None and self.conn.their_state is h11.IDLE:  # a later request on the connection
+            self.head_timer = self.loop.call_later(HEAD_TIMEOUT_SECONDS, self.head_timed_out)
         super().data_received(data)
+        if self.conn.their_state is not h11.IDLE:  # its head came whole (or could not be read: answered already)
+            self._head_timer_stopped()
 
     def send_400_response(self, msg: str) -> None:
         refusal = self.refusal()

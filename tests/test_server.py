@@ -1,11 +1,15 @@
-"""bgsite/server.py in process: what its websocket protocol does after closing a socket itself."""
+"""bgsite/server.py in process: what its websocket protocol does after closing a socket itself, and how long its HTTP
+protocol waits for a request's head."""
 
 import asyncio
+from typing import Any
 
+import pytest
 from uvicorn.config import Config
 from uvicorn.server import ServerState
 
-from bgsite.server import WebSocketProtocol
+from bgsite import server
+from bgsite.server import HttpProtocol, WebSocketProtocol
 
 
 class Transport(asyncio.Transport):
@@ -54,3 +58,56 @@ def test_what_the_app_sends_after_the_server_closed_its_socket_is_dropped_not_ra
 
     # The app still learns of the close, with its code (the close frame itself: test_issue22_live).
     assert asyncio.run(scenario()) == {"type": "websocket.disconnect", "code": 1007, "reason": ""}
+
+
+async def http_connection(sent: list[bytes], *, wait: float) -> Transport:
+    """A connection to HttpProtocol that is sent `sent`, one piece at a time, then left `wait` seconds."""
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 200, "headers": [(b"content-length", b"2")]})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    config = Config(app=app, http="bgsite.server:HttpProtocol", lifespan="off")
+    config.load()
+    protocol = HttpProtocol(config=config, server_state=ServerState(), app_state={})
+    transport = Transport()
+    protocol.connection_made(transport)
+    for piece in sent:
+        protocol.data_received(piece)
+        await asyncio.sleep(0)
+    await asyncio.sleep(wait)
+    return transport
+
+
+HEAD = b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+
+
+@pytest.fixture
+def head_timeout(monkeypatch: Any) -> float:
+    monkeypatch.setattr(server, "HEAD_TIMEOUT_SECONDS", 0.05)
+    return 0.05
+
+
+def test_a_head_sent_a_byte_at_a_time_past_the_timeout_gets_408_and_the_connection_closes(head_timeout: float) -> None:
+    # uvicorn held such connections forever: a client could open them until the process ran out of files.
+    transport = asyncio.run(http_connection([HEAD[:1], HEAD[1:2]], wait=head_timeout * 3))
+    assert transport.closed
+    assert transport.written.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), transport.written
+
+
+def test_a_connection_that_sends_nothing_is_closed_without_an_answer(head_timeout: float) -> None:
+    transport = asyncio.run(http_connection([], wait=head_timeout * 3))
+    assert (transport.closed, transport.written) == (True, b"")
+
+
+def test_a_head_sent_in_time_is_answered_and_its_connection_kept(head_timeout: float) -> None:
+    transport = asyncio.run(http_connection([HEAD[:10], HEAD[10:]], wait=head_timeout * 3))
+    assert transport.written.startswith(b"HTTP/1.1 200 OK\r\n"), transport.written
+    assert not transport.closed  # kept alive for the next request (uvicorn's own keep-alive timeout closes it)
+
+
+def test_the_next_request_on_a_kept_connection_has_the_same_time_for_its_head(head_timeout: float) -> None:
+    transport = asyncio.run(http_connection([HEAD, HEAD[:5]], wait=head_timeout * 3))
+    assert transport.closed
+    assert transport.written.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"HTTP/1.1 408 Request Timeout\r\n" in transport.written
