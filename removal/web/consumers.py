@@ -11,17 +11,19 @@ from django.http import HttpRequest
 from django.utils import translation
 from redis.exceptions import RedisError
 
-from accounts.auth import user_for_websocket, websocket_key
+from accounts.auth import NotAuthenticated, api_key_for, user_for_websocket, websocket_key
 from removal import events, selectors, serializers
-from removal.errors import NotFound
-from removal.ops import metrics
+from removal.errors import NotFound, TooManyRequests
+from removal.ops import limits, metrics
 from removal.translated import in_language
 
 logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
-CLOSE_TRY_AGAIN_LATER = 1013  # the channel layer is gone (Redis down): the page reconnects, as on any other code
+# The channel layer is gone (Redis down), or the caller is past its rate limits: the page reconnects, as on any other
+# code.
+CLOSE_TRY_AGAIN_LATER = 1013
 
 # What a channel layer that cannot be reached raises (channels_redis: redis-py's errors; a socket's OSError).
 CHANNEL_LAYER_ERRORS = (RedisError, OSError)
@@ -54,6 +56,14 @@ class BatchProgressConsumer(AsyncJsonWebsocketConsumer):
         user = await database_sync_to_async(user_for_websocket)(self.scope)
         if user is None:
             await self._refuse(CLOSE_UNAUTHENTICATED)
+            return
+        try:
+            await database_sync_to_async(_handshake_counted)(self.scope, user)
+        except NotAuthenticated:  # its key was revoked just now
+            await self._refuse(CLOSE_UNAUTHENTICATED)
+            return
+        except TooManyRequests:
+            await self._refuse(CLOSE_TRY_AGAIN_LATER)
             return
         batch_id = self.scope["url_route"]["kwargs"]["batch_id"]
         try:
@@ -89,6 +99,15 @@ class BatchProgressConsumer(AsyncJsonWebsocketConsumer):
             with translation.override(self.language):
                 event["item"] = {**event["item"], "error": in_language(error["template"], error["values"])}
         await self.send_json(event)
+
+
+def _handshake_counted(scope: dict[str, Any], user: Any) -> None:
+    """Count the handshake against the caller's rate limits, as a GET of the batch is: each one costs a snapshot of
+    it (about 1 MB of JSON and a tenth of a core's second for a thousand items). TooManyRequests past them."""
+    request = HttpRequest()
+    if raw_key := websocket_key(scope):
+        request.api_key = api_key_for(raw_key)  # type: ignore[attr-defined]  # the per-key limit, as limits reads it
+    limits.check_rate(request, user)
 
 
 def _snapshot(batch: Any, language: str) -> dict[str, Any]:

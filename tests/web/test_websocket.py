@@ -125,6 +125,25 @@ def test_only_the_owner_may_follow(embedded_server: LiveServer, key: str) -> Non
         assert json.loads(socket.recv(timeout=10))["event"] == "snapshot"
 
 
+def test_handshakes_count_against_the_rate_limits(server_factory: Any) -> None:
+    """Each handshake costs a snapshot of the whole batch (about 1 MB of JSON for a thousand items), as a GET of it
+    does: past the caller's rate limit it is closed with 1013 (try again later) before any is made."""
+    server = server_factory(RATE_LIMIT_PER_KEY="3/h")
+    server.start()
+    try:
+        key = server.create_user("wsratelimited")
+        batch = upload(server, key, "/api/v1/batches", [("a.jpg", photo_bytes("chelsea.png", size=(64, 48)))])
+        snapshots = []
+        for _ in range(2):  # the upload was the first call
+            with follow(server, batch["id"], key) as socket:
+                snapshots.append(json.loads(socket.recv(timeout=10))["event"])
+        with follow(server, batch["id"], key) as socket:
+            refused = closed_with(socket)
+    finally:
+        server.stop()
+    assert (snapshots, refused) == (["snapshot", "snapshot"], 1013)
+
+
 def test_browsers_from_other_sites_are_refused(embedded_server: LiveServer, key: str) -> None:
     batch = upload(embedded_server, key, "/api/v1/batches", [("a.jpg", photo_bytes("chelsea.png"))])
     with pytest.raises(InvalidStatus) as refused:
