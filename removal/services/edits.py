@@ -13,6 +13,7 @@ from django.utils.translation import gettext, pgettext_lazy
 
 from removal.cutout import pipeline
 from removal.cutout.options import Options
+from removal.errors import NotFound
 from removal.models import Item
 from removal.services.files import item_prefix, storage_delete_quietly, storage_save, stored_sha256
 from removal.services.processing import announce_after_commit, background_of
@@ -122,13 +123,16 @@ def _editable_options(item: Item) -> Options:
 @contextmanager
 def _item_still_there(item: Item) -> Iterator[None]:
     """A storage error in the block is ItemDeleted when the item's row is gone: its owner deleted it, files
-    first, since the request found it."""
+    first, since the request found it; NotFound when the row stands but storage has lost the file (as a download
+    of it says), not a server error."""
     try:
         yield
-    except (OSError, BotoCoreError, ClientError):
-        if Item.objects.filter(pk=item.pk).exists():
-            raise
-        raise ItemDeleted from None
+    except (OSError, BotoCoreError, ClientError) as exc:
+        if not Item.objects.filter(pk=item.pk).exists():
+            raise ItemDeleted from None
+        if isinstance(exc, FileNotFoundError):
+            raise NotFound("a stored file of this item is missing, so it cannot be edited") from None
+        raise
 
 
 def _source_is_animated(item: Item) -> bool:

@@ -194,6 +194,14 @@ def test_an_edit_that_meets_an_improvement_is_refused_and_leaves_nothing(api: An
     assert set(storage_files()) == stored_before  # the edit's cutout, thumbnail and mask deleted again
 
 
+def test_an_item_whose_photo_storage_lost_is_a_clear_404_not_a_server_error(api: Any) -> None:
+    item = finished_item(api)
+    Path(settings.MEDIA_ROOT, Item.objects.get(pk=item["id"]).source.name).unlink()
+
+    for reply in (api.post(item["mask"], {"mask": png(left_half_mask())}), api.delete(item["mask"])):
+        assert json_error(reply, 404) == "a stored file of this item is missing, so it cannot be edited"
+
+
 def storage_files() -> list[str]:
     root = Path(settings.MEDIA_ROOT)
     return [str(path.relative_to(root)) for path in root.rglob("*") if path.is_file()]
