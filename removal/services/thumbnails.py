@@ -74,6 +74,10 @@ def item_thumbnail(*, item: Item, of: str, kind: str = "thumbnail") -> str:
     try:
         if default_storage.exists(thumbnail_name(name, kind)):  # kept: no wait behind a thumbnail being made
             return thumbnail_name(name, kind)
+        if of == "original" and item.input_rejected:
+            # Its worker could not decode it, and no rendition is kept of what fails: each request (not counted
+            # against the rate limits) would decode it again, up to MAX_IMAGE_PIXELS, while holding _making.
+            raise NotFound(f"no {kind} image can be made of this item's original: it could not be read as an image")
         with _making:
             return _thumbnail_made(item, name, of, kind)
     except FileNotFoundError:

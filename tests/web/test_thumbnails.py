@@ -15,7 +15,7 @@ from PIL import Image
 from removal import services
 from removal.models import Item
 from removal.ops.worker import run_ready_jobs
-from removal.services.thumbnails import thumbnail_name
+from removal.services.thumbnails import MAKERS, thumbnail_name
 from tests.conftest import heic_bytes, photo_bytes, run_deferred_file_deletions
 from tests.web.test_batch_api import create_batch, jpeg, json_error
 from tests.web.test_item_mask import finished_item, left_half_mask, png
@@ -94,6 +94,22 @@ def test_a_missing_file_is_a_404_not_an_error(api: Any) -> None:
     (item,) = create_batch(api, jpeg())["items"]
     default_storage.delete(Item.objects.get(pk=item["id"]).source.name)
     assert "missing" in json_error(api.get(item["original_thumbnail"]), 404)
+
+
+def test_a_photo_its_worker_could_not_decode_is_not_decoded_again_for_each_thumbnail_request(
+    api: Any, monkeypatch: Any
+) -> None:
+    truncated = photo_bytes("astronaut.png", size=(320, 240))[:-600]  # its header is whole: it is accepted
+    (item,) = create_batch(api, SimpleUploadedFile("cut.jpg", truncated, content_type="image/jpeg"))["items"]
+    run_ready_jobs()
+    assert Item.objects.get(pk=item["id"]).input_rejected
+    decoded: list[bytes] = []
+    for kind in MAKERS:
+        monkeypatch.setitem(MAKERS, kind, lambda data, **_: decoded.append(data) or b"")
+
+    for url in (item["original_thumbnail"], f"/api/v1/items/{item['id']}/original/display"):
+        assert json_error(api.get(url), 404).endswith("of this item's original: it could not be read as an image")
+    assert decoded == []
 
 
 def test_a_tiff_original_gets_a_thumbnail_a_browser_can_show(api: Any) -> None:
