@@ -194,6 +194,20 @@ def test_an_edit_that_meets_an_improvement_is_refused_and_leaves_nothing(api: An
     assert set(storage_files()) == stored_before  # the edit's cutout, thumbnail and mask deleted again
 
 
+def test_an_edit_clears_what_an_earlier_failed_improvement_said(api: Any) -> None:
+    """An improvement's failure said the item keeps the cutout it had: not so once a person makes a new one (the
+    card shows an item's error)."""
+    item = finished_item(api)
+    failed = {"error": "improving this cutout failed (x); it keeps the one it had", "error_template": "t"}
+    Item.objects.filter(pk=item["id"]).update(**failed, error_values={"reason": "x"})
+
+    edited = api.post(item["mask"], {"mask": png(left_half_mask())}).json()
+
+    assert edited["error"] is None
+    stored = Item.objects.get(pk=item["id"])
+    assert (stored.error, stored.error_template, stored.error_values) == ("", "", {})
+
+
 def test_an_item_whose_photo_storage_lost_is_a_clear_404_not_a_server_error(api: Any) -> None:
     item = finished_item(api)
     Path(settings.MEDIA_ROOT, Item.objects.get(pk=item["id"]).source.name).unlink()
