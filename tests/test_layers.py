@@ -84,9 +84,9 @@ def test_service_modules_import_each_other_without_a_cycle() -> None:
 
 def test_services_enqueue_the_tasks_of_tasks_py() -> None:
     from removal import tasks
-    from removal.services import files, processing, webhooks
+    from removal.services import files, queueing, webhooks
 
-    assert files.queued_task(processing.PROCESS_ITEM_TASK) is tasks.process_item
+    assert files.queued_task(queueing.PROCESS_ITEM_TASK) is tasks.process_item
     assert files.queued_task(webhooks.DELIVER_WEBHOOK_TASK) is tasks.deliver_webhook
 
 

@@ -2,6 +2,7 @@
 
 batches     a batch of uploads (or one image whose caller waits, or a stored image), stored and queued
 processing  one item through the image core, claimed under a lease, recorded exactly once
+queueing    each image's job and its place, the lease its worker renews, the requeue of what a dead worker left
 edits       a hand-edited mask as the item's newest result, or back to the model's
 review      a person's look at a flagged cutout, and flagged items made again with quality=best
 zips        the batch's zip and its manifest.json, streamed
@@ -38,7 +39,7 @@ from removal.services.files import (
     upload_size_error,
 )
 from removal.services.jobs import jobs_requeue_lost
-from removal.services.processing import WorkerLost, item_process, items_requeue_stale
+from removal.services.processing import item_process
 from removal.services.purge import (
     BatchDeleteCounts,
     PurgeCounts,
@@ -50,6 +51,7 @@ from removal.services.purge import (
     stored_image_delete,
     user_data_purge,
 )
+from removal.services.queueing import WorkerLost, items_requeue_stale
 from removal.services.review import IMPROVED_QUALITY, NothingToImprove, batch_improve, item_review
 from removal.services.sample import sample_cutout
 from removal.services.thumbnails import item_thumbnail

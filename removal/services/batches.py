@@ -37,7 +37,8 @@ from removal.services.files import (
     upload_error,
     upload_sha256,
 )
-from removal.services.processing import announce_after_commit, enqueue_processing, options_of
+from removal.services.processing import options_of
+from removal.services.queueing import announce_after_commit, enqueue_processing
 from removal.services.thumbnails import thumbnail_copy, thumbnail_name
 from removal.services.usage import usage_counted
 from removal.services.webhooks import notify_if_batch_finished

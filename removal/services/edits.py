@@ -16,8 +16,9 @@ from removal.cutout.options import Options
 from removal.errors import NotFound
 from removal.models import Item
 from removal.services.files import item_prefix, storage_delete_quietly, storage_save, stored_sha256
-from removal.services.processing import announce_after_commit, background_of
+from removal.services.processing import background_of
 from removal.services.purge import files_delete_later
+from removal.services.queueing import announce_after_commit
 from removal.services.thumbnails import thumbnail_name, thumbnail_save
 
 Status = Item.Status

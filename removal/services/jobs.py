@@ -1,4 +1,4 @@
-"""Jobs a worker died running, other than an item's cutout (which its lease recovers: processing.items_requeue_stale).
+"""Jobs a worker died running, other than an item's cutout (which its lease recovers: queueing.items_requeue_stale).
 
 A webhook delivery gives up on its POST after 10 s and a file deletion takes seconds, so one still marked running
 long after it started was lost with its worker (killed, or its machine gone). django-tasks-db would show it running
@@ -16,8 +16,8 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from removal.services.files import queued_task
-from removal.services.processing import lost_job_failed
 from removal.services.purge import DELETE_FILES_TASK
+from removal.services.queueing import lost_job_failed
 from removal.services.webhooks import DELIVER_WEBHOOK_TASK
 
 logger = logging.getLogger(__name__)

@@ -3,12 +3,8 @@
 A worker's `item_process` claims it with a conditional update (processing, under a
 lease it keeps renewing) -> the outcome is recorded only by the holder of the current
 claim (done / failed). A job that raised is retried with backoff; an item whose worker
-died is re-queued by `items_requeue_stale` once its lease runs out. So no accepted image
-is lost and none is recorded twice.
-
-Jobs are enqueued by the path the queue stores (removal.tasks.process_item): tasks.py
-imports the services, never the other way round, and a job queued before an upgrade
-still finds its task after it.
+died is re-queued by `queueing.items_requeue_stale` once its lease runs out. So no accepted
+image is lost and none is recorded twice.
 """
 
 import copy
@@ -17,90 +13,33 @@ import functools
 import hashlib
 import io
 import logging
-import threading
 import time
 import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any, NamedTuple
 
 from django.conf import settings
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
-from django.db import DatabaseError, connection, transaction
+from django.db import transaction
 from django.db.models import F, Q
-from django.tasks import TaskResultStatus
 from django.utils import timezone
 from django.utils.translation import gettext_noop
-from django_tasks_db.models import DBTaskResult
 
 from removal import events, selectors
 from removal.cutout import pipeline
 from removal.cutout.options import Options
 from removal.models import Batch, Item
 from removal.ops import metrics
-from removal.services.files import item_prefix, queued_task, storage_delete_quietly
+from removal.services.files import item_prefix, storage_delete_quietly
 from removal.services.purge import files_delete_later
+from removal.services.queueing import announce_after_commit, enqueue_processing, lease_renewed
 from removal.services.thumbnails import thumbnail_name, thumbnail_save
 from removal.services.usage import usage_given_back
 from removal.services.webhooks import notify_if_batch_finished
 
 logger = logging.getLogger(__name__)
 Status = Item.Status
-
-
-class WorkerLost(Exception):
-    """Recorded on a job whose worker stopped (died, or lost its lease) before finishing it.
-
-    Never raised: items_requeue_stale and jobs.jobs_requeue_lost write its path on the abandoned django-tasks-db
-    row (lost_job_failed), where a job that really failed would carry its own exception's.
-    """
-
-
-def lost_job_failed(job_id: Any, *, now: Any, then: str) -> bool:
-    """Mark the job `job_id`, which django-tasks-db would show running forever, failed with WorkerLost, its
-    traceback saying what was done `then`; False if it is not running (it finished, or another reaper took it)."""
-    return bool(
-        DBTaskResult.objects.filter(pk=job_id, status=TaskResultStatus.RUNNING).update(
-            status=TaskResultStatus.FAILED,
-            finished_at=now,
-            exception_class_path=f"{WorkerLost.__module__}.{WorkerLost.__qualname__}",
-            traceback=f"the worker running this job stopped; {then}",
-        )
-    )
-
-
-PROCESS_ITEM_TASK = "removal.tasks.process_item"
-# Workers take jobs by priority, then in order of arrival. A /bgremove caller waits on its one image, so those
-# jobs go ahead of every batch's (priorities 1..100 against -99..0). Within that, an image loses one step of
-# priority for every FAIR_SHARE_STEP images of the same owner already waiting: someone who drops a few photos
-# behind another user's thousand waits for about a step's worth of them, not for all of them, and two deep
-# backlogs are worked through side by side. One owner's images keep their order.
-KIND_PRIORITY = {Batch.Kind.UPLOAD: 0, Batch.Kind.BGREMOVE: 100}
-FAIR_SHARE_STEP = 10
-FAIR_SHARE_STEPS = 99
-
-
-def job_priority(kind: str, *, waiting_ahead: int) -> int:
-    """The priority of an image of `kind` whose owner has `waiting_ahead` images queued before it."""
-    return KIND_PRIORITY[Batch.Kind(kind)] - min(waiting_ahead // FAIR_SHARE_STEP, FAIR_SHARE_STEPS)
-
-
-def enqueue_processing(item_id: uuid.UUID, *, kind: str, waiting_ahead: int, delay_seconds: float = 0) -> uuid.UUID:
-    job = queued_task(PROCESS_ITEM_TASK, delay_seconds=delay_seconds)
-    job = job.using(priority=job_priority(kind, waiting_ahead=waiting_ahead))
-    return uuid.UUID(str(job.enqueue(str(item_id)).id))
-
-
-def announce_after_commit(*items: Item) -> None:
-    """Publish the items as they are now, once the transaction commits (their batch's counts read once).
-
-    The states are captured here: by the time the commit runs, a worker may
-    already have moved an item on, and every state must reach the page.
-    """
-    snapshots = [copy.copy(item) for item in items]
-    transaction.on_commit(lambda: events.items_changed(snapshots))
 
 
 def item_process(*, item_id: str) -> None:
@@ -118,7 +57,7 @@ def item_process(*, item_id: str) -> None:
 
     started = time.monotonic()
     try:
-        with _lease_renewed(item.pk, token):
+        with lease_renewed(item.pk, token):
             cutout = _cut_out(item)
         saved = _cutout_saved(item, cutout, token)
         original_thumbnail_name = _original_thumbnail_saved(item, cutout)
@@ -344,72 +283,3 @@ def _item_retry_or_fail(item: Item, token: str, *, error: str) -> None:
             Item.objects.filter(pk=item.pk).update(task_id=task_id)
             item.status, item.task_id = Status.QUEUED, task_id
             announce_after_commit(item)
-
-
-@contextmanager
-def _lease_renewed(item_id: uuid.UUID, token: str) -> Iterator[None]:
-    """Keep extending the item's lease from a helper thread while the body runs."""
-    stop = threading.Event()
-    lease = timedelta(seconds=settings.ITEM_LEASE_SECONDS)
-
-    def renew() -> None:
-        try:
-            while not stop.wait(settings.ITEM_LEASE_SECONDS / 3):
-                try:
-                    Item.objects.filter(pk=item_id, status=Status.PROCESSING, claim_token=token).update(
-                        lease_until=timezone.now() + lease
-                    )
-                except DatabaseError:
-                    # A dropped connection or a locked table fails this renewal, not the next ones:
-                    # the lease has two more chances before it runs out and the reaper re-queues the item.
-                    logger.warning("could not renew the lease of item %s; retrying", item_id, exc_info=True)
-                    connection.close()  # the next renewal connects afresh
-        finally:
-            connection.close()  # this thread's own connection
-
-    renewer = threading.Thread(target=renew, name=f"lease-{item_id}", daemon=True)
-    renewer.start()
-    try:
-        yield
-    finally:
-        stop.set()
-        renewer.join()
-
-
-def items_requeue_stale() -> int:
-    """Queue again the items whose worker died; returns how many were re-queued.
-
-    Two cases: a processing item whose lease ran out (the worker stopped
-    renewing it), and a queued item whose job is no longer waiting to run (a
-    worker took the job and died before claiming the item).
-    """
-    now = timezone.now()
-    expired = Item.objects.filter(status=Status.PROCESSING, lease_until__lt=now)
-    orphaned = Item.objects.filter(
-        status=Status.QUEUED, queued_at__lt=now - timedelta(seconds=settings.ITEM_LEASE_SECONDS)
-    ).exclude(task_id__in=DBTaskResult.objects.filter(status=TaskResultStatus.READY).values("id"))
-    requeued = 0
-    item_id: uuid.UUID
-    old_task_id: uuid.UUID | None
-    kind: str
-    owner_id: int
-    for item_id, old_task_id, kind, owner_id in [
-        *expired.values_list("id", "task_id", "batch__kind", "batch__owner_id")[:500],
-        *orphaned.values_list("id", "task_id", "batch__kind", "batch__owner_id")[:500],
-    ]:
-        with transaction.atomic():
-            still_stale = Item.objects.filter(
-                Q(status=Status.PROCESSING, lease_until__lt=now) | Q(status=Status.QUEUED),
-                pk=item_id,
-                task_id=old_task_id,
-            ).update(status=Status.QUEUED, claim_token="", lease_until=None, queued_at=now)
-            if not still_stale:
-                continue
-            ahead = selectors.queued_count(owner_id) - 1  # the others queued, this one counted since the update above
-            Item.objects.filter(pk=item_id).update(task_id=enqueue_processing(item_id, kind=kind, waiting_ahead=ahead))
-            if old_task_id is not None:
-                lost_job_failed(old_task_id, now=now, then="the item was queued again")
-        logger.warning("re-queued item %s: its worker stopped", item_id)
-        transaction.on_commit(functools.partial(events.item_changed, item_id=item_id))
-        requeued += 1
-    return requeued

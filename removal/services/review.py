@@ -15,7 +15,7 @@ from removal import selectors
 from removal.cutout.options import Options
 from removal.models import Batch, Item
 from removal.services.edits import STATUS_WORDS, ItemNotEditable, locked_current
-from removal.services.processing import announce_after_commit, enqueue_processing
+from removal.services.queueing import announce_after_commit, enqueue_processing
 from removal.services.usage import usage_counted
 
 Status = Item.Status

@@ -14,8 +14,8 @@ from django_tasks_db.models import DBTaskResult
 from removal import services
 from removal.ops.worker import claim_next_job, run_ready_jobs
 from removal.services import jobs
-from removal.services.processing import WorkerLost
 from removal.services.purge import DELETE_FILES_TASK, files_delete_later
+from removal.services.queueing import WorkerLost
 from removal.services.webhooks import enqueue_webhook
 from tests.conftest import photo_bytes
 

@@ -21,7 +21,7 @@ from django_tasks_db.models import DBTaskResult
 from removal import events, selectors, serializers, services
 from removal.models import DailyUsage, Item
 from removal.ops.worker import claim_next_job, run_ready_jobs
-from removal.services import processing
+from removal.services import processing, queueing
 from tests.conftest import photo_bytes
 
 pytestmark = pytest.mark.django_db
@@ -195,7 +195,7 @@ def test_a_failed_lease_renewal_is_logged_and_retried(settings: Any, caplog: pyt
     settings.ITEM_LEASE_SECONDS = 1  # a renewal every 1/3 s
     (item,) = queue_items(User.objects.create_user("renewer"))
     Item.objects.filter(pk=item.pk).update(status=Status.PROCESSING, claim_token="mine", lease_until=None)
-    with processing._lease_renewed(item.pk, "mine"):
+    with queueing.lease_renewed(item.pk, "mine"):
         with transaction.atomic():
             Item.objects.filter(pk=item.pk).update(attempts=1)  # holds the table until the block ends
             wait_until(lambda: "could not renew the lease" in caplog.text)
@@ -337,7 +337,7 @@ def test_a_few_photos_wait_behind_a_step_of_another_users_backlog_not_all_of_it(
 
     order = [item.id for item in claimed_in_order()]
 
-    step = processing.FAIR_SHARE_STEP
+    step = queueing.FAIR_SHARE_STEP
     assert order == [item.id for item in [waiting_caller, *backlog[:step], *few, *backlog[step:]]]
 
 
