@@ -110,6 +110,9 @@ class Item(models.Model):
     # The quality preset for this item, over its batch's: set when a flagged item is
     # improved with quality=best, and by the worker to the one that made the result.
     quality = models.CharField(max_length=10, blank=True)
+    # The day (UTC) its image was last counted against its owner's daily quota: its upload's, or its latest
+    # improvement's. A refund (services.usage_given_back) gives back to that day; null for items from before.
+    counted_on = models.DateField(null=True, blank=True)
     # The result an improvement replaced (kept, not lost; purged with the batch).
     previous_result = models.FileField(max_length=300, blank=True)
     # The alpha before layout, as an L PNG in the photo's frame: the model's (`mask`,

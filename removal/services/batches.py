@@ -187,12 +187,12 @@ def _queued(batch: Batch, items: list[Item], *, preview: bool) -> None:
     with transaction.atomic():
         waiting = selectors.queued_count(batch.owner_id)
         for item in items:
-            item.queued_at = now
+            item.queued_at, item.counted_on = now, now.date()
             if not _reuse_earlier_result(item, now):
                 item.task_id = enqueue_processing(item.id, kind=batch.kind, waiting_ahead=waiting)
                 waiting += 1
         Item.objects.bulk_create(items)
-        usage_counted(batch, len(items), preview=preview)
+        usage_counted(batch, len(items), preview=preview, day=now.date())
         announce_after_commit(*items)
         if any(item.cached for item in items):  # the batch may be finished already
             transaction.on_commit(functools.partial(notify_if_batch_finished, batch))

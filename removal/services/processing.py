@@ -262,7 +262,7 @@ def _item_failed(
     reason = {"reason": error}
     failed = {"error": IMPROVEMENT_FAILED % reason, "error_template": IMPROVEMENT_FAILED, "error_values": reason}
     if _item_finish(item, token, status=Status.DONE, quality="", **failed):
-        usage_given_back(item, day=item.queued_at.date())  # counted when it was queued to be improved
+        usage_given_back(item)
 
 
 def _item_retry_or_fail(item: Item, token: str, *, error: str) -> None:

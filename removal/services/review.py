@@ -56,10 +56,10 @@ def batch_improve(*, batch: Batch, quality: str = IMPROVED_QUALITY) -> list[Item
             raise NothingToImprove(_nothing_to_improve(batch, quality))
         Batch.objects.filter(pk=batch.pk).update(improvements=F("improvements") + 1)  # its finish is news again
         # Each is made again: it counts as an upload does.
-        usage_counted(batch, len(items), preview=Options.from_json(batch.options).size_preview)
+        usage_counted(batch, len(items), preview=Options.from_json(batch.options).size_preview, day=now.date())
         waiting = selectors.queued_count(batch.owner_id)
         for position, item in enumerate(items):
-            item.status, item.quality, item.queued_at = Status.QUEUED, quality, now
+            item.status, item.quality, item.queued_at, item.counted_on = Status.QUEUED, quality, now, now.date()
             item.attempts_before, item.claim_token, item.lease_until = item.attempts, "", None
             item.error, item.error_template, item.error_values = "", "", {}  # an earlier improvement's failure
             item.task_id = enqueue_processing(item.id, kind=batch.kind, waiting_ahead=waiting + position)
@@ -68,6 +68,7 @@ def batch_improve(*, batch: Batch, quality: str = IMPROVED_QUALITY) -> list[Item
                     "status",
                     "quality",
                     "queued_at",
+                    "counted_on",
                     "attempts_before",
                     "claim_token",
                     "lease_until",

@@ -6,20 +6,20 @@ from datetime import date
 from django.conf import settings
 from django.db.models import F
 from django.db.models.lookups import LessThanOrEqual
-from django.utils import timezone
 
 from removal.cutout.options import Options
 from removal.models import Batch, DailyUsage, Item
 from removal.ops import limits
 
 
-def usage_counted(batch: Batch, images: int, *, preview: bool) -> None:
-    """The images counted against the owner's day (the daily quota), for good: deleting them gives nothing back.
+def usage_counted(batch: Batch, images: int, *, preview: bool, day: date) -> None:
+    """The images counted against the owner's `day` (today, UTC: the daily quota), for good: deleting them gives
+    nothing back. The caller notes `day` on each item (Item.counted_on), for a refund.
 
     QuotaExceeded (the caller's transaction then keeps nothing) when they would pass DAILY_IMAGE_QUOTA: one UPDATE
     checks and counts, so requests that passed limits.check_daily_quota side by side cannot all be counted.
     """
-    usage, _ = DailyUsage.objects.get_or_create(owner_id=batch.owner_id, day=timezone.now().date())
+    usage, _ = DailyUsage.objects.get_or_create(owner_id=batch.owner_id, day=day)
     previews = images if preview else 0
     counted = DailyUsage.objects.filter(pk=usage.pk)
     if quota := settings.DAILY_IMAGE_QUOTA:
@@ -30,9 +30,11 @@ def usage_counted(batch: Batch, images: int, *, preview: bool) -> None:
         raise limits.quota_exceeded(left=left or 0.0, credits=limits.credits_used(images, previews))
 
 
-def usage_given_back(item: Item, *, day: date) -> None:
-    """One image of `item`'s batch given back to its owner's `day` (the day it was counted), at its batch's cost."""
-    preview = Options.from_json(item.batch.options).size_preview
-    DailyUsage.objects.filter(owner_id=item.batch.owner_id, day=day, images__gte=1).update(
-        images=F("images") - 1, previews=F("previews") - int(preview)
+def usage_given_back(item: Item) -> None:
+    """`item`'s image given back, at its batch's cost, to the day it was last counted (its upload's, or its
+    improvement's: Item.counted_on; an item from before that was kept, its batch's day)."""
+    preview = int(Options.from_json(item.batch.options).size_preview)
+    day = item.counted_on or item.batch.created_at.date()
+    DailyUsage.objects.filter(owner_id=item.batch.owner_id, day=day, images__gte=1, previews__gte=preview).update(
+        images=F("images") - 1, previews=F("previews") - preview
     )

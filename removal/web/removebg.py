@@ -152,7 +152,7 @@ def _reply(item: Item, *, as_json: bool, foreground_type: str) -> HttpResponseBa
     if item.status == Item.Status.FAILED:
         raise item_failure_error(item)
     if item.foreground is None:
-        services.usage_given_back(item, day=item.batch.created_at.date())  # the request's own batch: counted then
+        services.usage_given_back(item)
         raise NoSubjectFound(
             "no subject was found in the image, and nothing was charged: remove.bg's unknown_foreground. A photo "
             "with one clear subject (a person, an animal, a product, a car) in front of its background works best",
