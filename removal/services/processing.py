@@ -66,10 +66,18 @@ def item_process(*, item_id: str) -> None:
         return
     except Exception as exc:
         logger.exception("processing item %s failed (attempt %s)", item.pk, item.attempts)
-        _item_retry_or_fail(item, token, error=f"processing failed: {exc}")
+        _item_retry_or_fail(item, token, error=f"processing failed: {_failure_reason(exc)}")
         return
     processing_ms = int((time.monotonic() - started) * 1000)
     _cutout_recorded(item, token, cutout, saved, original_thumbnail_name, processing_ms=processing_ms)
+
+
+def _failure_reason(exc: Exception) -> str:
+    """What an item's error says of an unexpected exception (the log has the whole): an OSError's reason without the
+    file it names, a path on this server ("No such file or directory", not where)."""
+    if isinstance(exc, OSError) and exc.strerror:
+        return exc.strerror
+    return str(exc)
 
 
 def _item_claimed(item_id: str) -> tuple[Item, str] | None:
