@@ -57,6 +57,10 @@ class Conflict(ApiError):
     status = 409
 
 
+class RequestTimeout(ApiError):
+    status = 408
+
+
 class PayloadTooLarge(ApiError):
     status = 413
 

@@ -10,9 +10,11 @@ and server errors under those prefixes the same way (other paths keep Django's p
 (Django's ASGI handler spools the whole body first): from Content-Length at once, as
 soon as a chunked body passes the limit, or as soon as one part of a multipart body
 passes the per-file limit (bgsite.multipart_watch, which also notes the file parts
-Django would skip without a word, for the views to report).
+Django would skip without a word, for the views to report); and a body that stops arriving
+for BODY_IDLE_SECONDS gets 408 (bgsite.server does the same for a request's head).
 """
 
+import asyncio
 import logging
 import math
 import re
@@ -48,6 +50,7 @@ from removal.errors import (
     NotFound,
     PayloadTooLarge,
     QuotaExceeded,
+    RequestTimeout,
     ServiceUnavailable,
     Unauthorized,
 )
@@ -62,6 +65,9 @@ REMOVEBG_PREFIX = "/v1.0/"
 # image and a background. Form fields, JSON and multipart headers fit in the slack.
 BATCH_UPLOAD_PATH_PREFIX = "/api/v1/batches"
 BODY_SLACK_BYTES = 1_000_000
+# How long a request body may go without a byte before it is refused (408): a client that sends a byte now and then
+# held its connection, and the buffered part of its body, for as long as it liked.
+BODY_IDLE_SECONDS = 30.0
 # What a caller is told to wait when the database refused or dropped its connection.
 DATABASE_RETRY_SECONDS = 5
 
@@ -73,6 +79,7 @@ REMOVEBG_CODES = {
     403: (403, "auth_failed"),
     404: (400, "invalid_parameter"),
     405: (405, "method_not_allowed"),
+    408: (408, "timeout"),
     409: (409, "conflict"),
     413: (400, "file_too_large"),
     429: (429, "rate_limit_exceeded"),
@@ -209,6 +216,10 @@ def body_too_large(path: str) -> PayloadTooLarge:
     )
 
 
+def body_stalled() -> RequestTimeout:
+    return RequestTimeout(f"the request body stopped arriving: no byte of it for {BODY_IDLE_SECONDS:g} s")
+
+
 def bad_request(request: HttpRequest, exception: Exception, **kwargs: Any) -> HttpResponseBase:
     reply = api_error_reply(request.path, BadRequest("bad request"))
     return reply or defaults.bad_request(request, exception, **kwargs)
@@ -289,12 +300,19 @@ class BodySizeLimit:
         if watch is not None:
             scope = {**scope, DROPPED_PARTS_SCOPE_KEY: watch.dropped}
         received = 0
-        refusal: PayloadTooLarge | None = None
-        started = False
+        refusal: PayloadTooLarge | RequestTimeout | None = None
+        started, body_done = False, False
 
         async def counting_receive() -> dict[str, Any]:
-            nonlocal received, refusal
-            message = await receive()
+            nonlocal received, refusal, body_done
+            if body_done:  # Django listens for a disconnect while the view runs: no time limit on that
+                return dict(await receive())
+            try:
+                message = await asyncio.wait_for(receive(), BODY_IDLE_SECONDS)
+            except TimeoutError:
+                refusal = body_stalled()
+                return {"type": "http.disconnect"}  # Django stops reading and sends nothing
+            body_done = message["type"] != "http.request" or not message.get("more_body", False)
             if message["type"] == "http.request":
                 body = message.get("body", b"")
                 received += len(body)
