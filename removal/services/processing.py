@@ -113,11 +113,18 @@ def _item_claimed(item_id: str) -> tuple[Item, str] | None:
     return item, token
 
 
+class SavedCutout(NamedTuple):
+    result_name: str
+    result_bytes: int
+    result_sha256: str
+    mask_name: str  # "" without one
+
+
 def _cutout_recorded(
     item: Item,
     token: str,
     cutout: pipeline.Cutout,
-    saved: "SavedCutout",
+    saved: SavedCutout,
     original_thumbnail_name: str,
     *,
     processing_ms: int,
@@ -153,13 +160,6 @@ def _cutout_recorded(
 def _attempts(item: Item) -> int:
     """Claims of the item's current run (an improvement starts counting again)."""
     return item.attempts - item.attempts_before
-
-
-class SavedCutout(NamedTuple):
-    result_name: str
-    result_bytes: int
-    result_sha256: str
-    mask_name: str  # "" without one
 
 
 def _cutout_saved(item: Item, cutout: pipeline.Cutout, token: str) -> SavedCutout:
