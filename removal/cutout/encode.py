@@ -3,7 +3,7 @@
 import io
 import zipfile
 from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO
 
 from PIL import Image
 
@@ -33,9 +33,6 @@ class Cutout:
     original_thumbnail: bytes | None = None
     # A result too large to hold in memory (a video's zip): a temporary file that closing deletes.
     file: IO[bytes] | None = None
-    # What the user should know the result lacks (a video that ended before the frames its file states): a message
-    # template (marked with gettext_noop) and its values; None when nothing is amiss.
-    note: tuple[str, dict[str, Any]] | None = None
 
     def body(self) -> IO[bytes]:
         """The result as a file at its start, to close after use: `file`, or `data` in memory."""

@@ -103,15 +103,14 @@ def cut_out_video(
     cut_frame: Callable[[Image.Image], Image.Image],
     max_frames: int,
     on_frame: Callable[[int, int], None] | None = None,
-) -> tuple[IO[bytes], tuple[str, dict[str, Any]] | None]:
+) -> IO[bytes]:
     """A zip with frames/00001.png… (each frame's RGBA cutout) and cutout.webm (VP9 with alpha), in a
-    temporary file that closing deletes: 300 frames of 4K make a zip of about a gigabyte; and a note when the video
-    ended well before the frames its file states (a file cut short: its frames are kept, and the user told)."""
+    temporary file that closing deletes: 300 frames of 4K make a zip of about a gigabyte."""
     archive_file = tempfile.TemporaryFile()  # noqa: SIM115 (the caller closes it; closed here on failure)
     try:
         with tempfile.TemporaryDirectory() as folder, zipfile.ZipFile(archive_file, "w") as archive:
             webm = Path(folder) / "cutout.webm"
-            done, stated = _frames_written(
+            _frames_written(
                 data,
                 archive,
                 webm,
@@ -124,24 +123,7 @@ def cut_out_video(
         archive_file.close()
         raise
     archive_file.seek(0)
-    return archive_file, _cut_short(done, stated)
-
-
-# A video's frames are "all there" within this share of what its file states (a variable frame rate, rounding).
-CUT_SHORT_BEYOND = 0.05
-
-
-def _cut_short(done: int, stated: int) -> tuple[str, dict[str, Any]] | None:
-    """The note for a video that gave `done` of the `stated` frames, when more than a few are missing."""
-    if stated - done <= max(1, CUT_SHORT_BEYOND * stated):
-        return None
-    return CUT_SHORT, {"done": done, "stated": stated}
-
-
-CUT_SHORT = gettext_noop(
-    "the video ended after %(done)s of the %(stated)s frames its file states (the file may be cut short); "
-    "the cutout has those %(done)s"
-)
+    return archive_file
 
 
 def _frames_written(
@@ -152,11 +134,10 @@ def _frames_written(
     cut_frame: Callable[[Image.Image], Image.Image],
     max_frames: int,
     on_frame: Callable[[int, int], None] | None,
-) -> tuple[int, int]:
+) -> None:
     """Each frame's cutout into `archive` as a PNG and into `webm` as a VP9 frame with alpha; `on_frame(done, total)`
-    after each, the total as the container states it (or as many as are done, when more come than it says). The
-    frames written, and how many the container states (0: it states none)."""
-    writer, count, stated = None, 0, 0
+    after each, the total as the container states it (or as many as are done, when more come than it says)."""
+    writer = None
     for count, (frame, fps, stated) in enumerate(frames(data), start=1):
         if count > max_frames:
             raise VideoRejected(gettext_noop("the video has more than %(limit)s frames"), limit=max_frames)
@@ -171,7 +152,6 @@ def _frames_written(
     if writer is None:
         raise VideoRejected(gettext_noop("the video has no frames"))
     writer.close()
-    return count, stated
 
 
 def _webm_writer(webm: Path, size: tuple[int, int], fps: float) -> Any:
@@ -207,7 +187,7 @@ def cut_out(
         made.append((cutout.size, sure))
         return cutout
 
-    archive_file, note = cut_out_video(data, cut_frame=cut_frame, max_frames=max_frames, on_frame=on_frame)
+    archive_file = cut_out_video(data, cut_frame=cut_frame, max_frames=max_frames, on_frame=on_frame)
     (width, height), _ = made[0]
     return Cutout(
         data=b"",
@@ -218,5 +198,4 @@ def cut_out(
         extension="zip",
         frames=len(made),
         confidence=min(sure for _, sure in made),
-        note=note,
     )

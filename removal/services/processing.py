@@ -72,19 +72,6 @@ def item_process(*, item_id: str) -> None:
     _cutout_recorded(item, token, cutout, saved, original_thumbnail_name, processing_ms=processing_ms)
 
 
-def _noted(cutout: pipeline.Cutout) -> dict[str, Any]:
-    """The item's error fields for what its cutout lacks (Cutout.note: a video cut short), where it lacks something;
-    the item is done all the same."""
-    if cutout.note is None:
-        return {}
-    return _error_fields(*cutout.note)
-
-
-def _error_fields(template: str, values: dict[str, Any]) -> dict[str, Any]:
-    """An item's error (English, for the API) with its template and values (for a page's language: Item.error_text)."""
-    return {"error": template % values, "error_template": template, "error_values": values}
-
-
 def _failure_reason(exc: Exception) -> str:
     """What an item's error says of an unexpected exception (the log has the whole): an OSError's reason without the
     file it names, a path on this server ("No such file or directory", not where)."""
@@ -146,7 +133,6 @@ def _cutout_recorded(
         cached=False,
         quality=options_of(item).quality,
         previous_result=str(item.result.name),
-        **_noted(cutout),
     )
     if not recorded:
         names = (saved.result_name, thumbnail_name(saved.result_name), saved.mask_name, original_thumbnail_name)
@@ -281,7 +267,8 @@ def _item_failed(
         )
         return
     logger.warning("improving item %s failed; it keeps the cutout it had: %s", item.pk, error)
-    failed = _error_fields(IMPROVEMENT_FAILED, {"reason": error})
+    reason = {"reason": error}
+    failed = {"error": IMPROVEMENT_FAILED % reason, "error_template": IMPROVEMENT_FAILED, "error_values": reason}
     if _item_finish(item, token, status=Status.DONE, quality="", **failed):
         usage_given_back(item)
 

@@ -1,6 +1,5 @@
 """Short videos: every frame cut out, returned as a zip of PNG frames plus a WebM with alpha."""
 
-import functools
 import hashlib
 import io
 import subprocess
@@ -119,26 +118,3 @@ def test_a_video_takes_the_options_that_apply_to_every_frame(api: Any) -> None:
     clip = SimpleUploadedFile("clip.mp4", make_video(".mp4", "libx264", frames=3), content_type="video/mp4")
     reply = api.post("/api/v1/batches", {"files": [clip], "size": "80x60", "quality": "best", "format": "webp"})
     assert reply.status_code == 201, reply.content
-
-
-def test_a_video_cut_short_keeps_the_frames_it_has_and_says_so(session: Any) -> None:
-    """A WebM whose last 40 % of bytes are missing still states its whole length: 10 of 20 frames come out."""
-    whole = make_video(".webm", "libvpx-vp9", frames=20, fps=10)
-    cut_out = functools.partial(
-        pipeline.cut_out, session=session, max_pixels=50_000_000, compress_level=1, max_frames=100
-    )
-    short = cut_out(whole[: int(len(whole) * 0.6)])
-    assert short.frames < 15 and short.note is not None
-    template, values = short.note
-    assert values == {"done": short.frames, "stated": 20} and "ended after" in template % values
-    assert cut_out(whole).note is None
-
-
-def test_a_video_cut_short_is_done_and_its_item_says_what_it_lacks(api: Any) -> None:
-    whole = make_video(".webm", "libvpx-vp9", frames=20, fps=10)
-    upload = SimpleUploadedFile("clip.webm", whole[: int(len(whole) * 0.6)], content_type="video/webm")
-    created = api.post("/api/v1/batches", {"files": [upload]}).json()
-    run_ready_jobs()
-    item = api.get(f"/api/v1/batches/{created['id']}").json()["items"][0]
-    assert item["status"] == "done" and item["error"].startswith("the video ended after ")
-    assert Item.objects.get(pk=item["id"]).error_template.startswith("the video ended after %(done)s")
