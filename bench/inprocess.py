@@ -89,8 +89,8 @@ def stages(path: Path, repeats: int) -> dict[str, float]:
     ms["onnx_run_fp32"], _ = timed(lambda: fp32.run(feed), repeats)
     ms["mask_upscale"], mask = timed(lambda: session.mask_from_output(output, image.size), repeats)
     ms["mask_cleanup"], alpha = timed(lambda: refine.refine_alpha(np.asarray(mask)), repeats)
-    ms["canvas"], _ = timed(lambda: refine.canvas(image), repeats)
-    canvases = [refine.canvas(image) for _ in range(repeats)]  # each serves one compose
+    ms["canvas"], _ = timed(lambda: stills.canvas_of(image), repeats)
+    canvases = [stills.canvas_of(image) for _ in range(repeats)]  # each serves one compose
     ms["compose"], cutout = timed(lambda: stills.compose_cutout(image, alpha, canvases.pop()), repeats)
     ms["png"], _ = timed(lambda: png.encode(cutout), repeats)
     ms["mask_png"], _ = timed(lambda: png.encode(cutout.getchannel("A")), repeats)

@@ -92,8 +92,13 @@ def visible_alpha(image: Image.Image, alpha: np.ndarray) -> np.ndarray:
 
 def compose_cutout(image: Image.Image, alpha: np.ndarray, ready: refine.Canvas | None = None) -> Image.Image:
     """`image` made transparent by `alpha` (uint8, its size, as visible_alpha gives it), soft edges' colours freed
-    of the background (on `ready`, its refine.canvas, when that was made beforehand)."""
-    return refine.compose(_rgb(image), alpha, ready)
+    of the background (on `ready`, its canvas_of, when that was made beforehand)."""
+    return refine.compose_onto(ready or canvas_of(image), alpha)
+
+
+def canvas_of(image: Image.Image) -> refine.Canvas:
+    """What composing needs of `image` alone (refine.canvas), from its RGB colours."""
+    return refine.canvas(_rgb(image))
 
 
 def _rgb(image: Image.Image) -> Image.Image:
@@ -143,7 +148,7 @@ def cut_out_still(
     What composing needs of the photo alone (refine.canvas) is made on another thread while the model runs too."""
     original_small = cores.Later(thumbnails.thumbnail, image) if thumbnail else None
     image = fit_size(image, options)
-    ready = cores.Later(refine.canvas, _rgb(image))
+    ready = cores.Later(canvas_of, image)  # an RGBA photo's RGB copy made there too, not before the model
     beside_the_model = [work for work in (ready, original_small) if work is not None]
 
     def start_beside_the_model() -> None:

@@ -117,7 +117,6 @@ class WorkerPool:
             self._threads.append(thread)
         reaper = threading.Thread(target=self._reap, name=f"{self.name}-reaper", daemon=True)
         reaper.start()
-        heap.freeze_start_up_objects()  # a runworker process has no lifespan to do it
         _pools.append(self)
         metrics.WORKER_THREADS.inc(self.size)
         switch_ms = sys.getswitchinterval() * 1000

@@ -132,7 +132,7 @@ def _item_still_there(item: Item) -> Iterator[None]:
         if not Item.objects.filter(pk=item.pk).exists():
             raise ItemDeleted from None
         if isinstance(exc, FileNotFoundError):
-            raise NotFound("a stored file of this item is missing, so it cannot be edited") from None
+            raise NotFound(gettext("a stored file of this item is missing, so it cannot be edited")) from None
         raise
 
 

@@ -142,8 +142,7 @@ class Node:
 
 def test_a_web_process_freezes_what_is_alive_once_started_and_collects_its_garbage_first(settings: Any) -> None:
     settings.EMBEDDED_WORKERS, settings.HEAP_TRIM_SECONDS = 0, 0
-    gc.disable()  # no collection on its own before the start-up's
-    kept, garbage = Node(), weakref.ref(Node())
+    kept = Node()
     messages = iter([{"type": "lifespan.startup"}, {"type": "lifespan.shutdown"}])
 
     async def receive() -> dict[str, str]:
@@ -153,7 +152,9 @@ def test_a_web_process_freezes_what_is_alive_once_started_and_collects_its_garba
         pass
 
     gc.unfreeze()
+    gc.disable()  # no collection on its own before the start-up's
     try:
+        garbage = weakref.ref(Node())
         asyncio.run(EmbeddedWorkers()({"type": "lifespan"}, receive, send))
         assert garbage() is None  # collected, not frozen
         assert gc.get_freeze_count() > 10_000 and not any(found is kept for found in gc.get_objects())
