@@ -60,11 +60,11 @@ class ItemQuerySet(models.QuerySet["Item"]):
 
 
 class Item(models.Model):
-    class Status(models.TextChoices):
-        QUEUED = "queued"
-        PROCESSING = "processing"
-        DONE = "done"
-        FAILED = "failed"
+    class Status(models.TextChoices):  # labelled as the page's cards name them (the API's own word in English)
+        QUEUED = "queued", pgettext_lazy("item status", "queued")
+        PROCESSING = "processing", pgettext_lazy("item status", "processing")
+        DONE = "done", pgettext_lazy("item status", "done")
+        FAILED = "failed", pgettext_lazy("item status", "failed")
 
     FINISHED = (Status.DONE, Status.FAILED)
     # Every field naming a file in storage: the purges delete what these hold.

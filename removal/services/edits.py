@@ -9,7 +9,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.utils.translation import gettext, pgettext_lazy
+from django.utils.translation import gettext
 
 from removal.cutout import pipeline
 from removal.cutout.options import Options
@@ -96,20 +96,11 @@ def item_mask_revert(*, item: Item) -> Item:
     )
 
 
-# An item's status as the page's cards name it (the API's own word in English).
-STATUS_WORDS: dict[str, Any] = {
-    Status.QUEUED: pgettext_lazy("item status", "queued"),
-    Status.PROCESSING: pgettext_lazy("item status", "processing"),
-    Status.DONE: pgettext_lazy("item status", "done"),
-    Status.FAILED: pgettext_lazy("item status", "failed"),
-}
-
-
 def _check_finished(item: Item) -> None:
     if item.status != Status.DONE:
         raise ItemNotEditable(
             gettext("this item is %(status)s; only a finished cutout can be edited")
-            % {"status": STATUS_WORDS[item.status]}
+            % {"status": item.get_status_display()}
         )
 
 

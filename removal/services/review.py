@@ -14,7 +14,7 @@ from django.utils.translation import gettext
 from removal import selectors
 from removal.cutout.options import Options
 from removal.models import Batch, Item
-from removal.services.edits import STATUS_WORDS, ItemNotEditable, locked_current
+from removal.services.edits import ItemNotEditable, locked_current
 from removal.services.queueing import announce_after_commit, enqueue_processing
 from removal.services.usage import usage_counted
 
@@ -33,7 +33,7 @@ def item_review(*, item: Item) -> Item:
         if current.status != Status.DONE:
             raise ItemNotEditable(
                 gettext("this item is %(status)s; only a finished cutout can be reviewed")
-                % {"status": STATUS_WORDS[current.status]}
+                % {"status": current.get_status_display()}
             )
         if not current.reviewed:
             current.reviewed = True
