@@ -109,11 +109,11 @@ def cut_out_image(image: Image.Image, options: Options, *, session: Any, partner
     """One still image or frame at the requested size, cut out with the options' model settings: the cutout
     and its confidence."""
     image = fit_size(image, options)
-    alpha, sure = options_alpha(image, options, session=session, partner=partner)
+    alpha, sure = alpha_with_options(image, options, session=session, partner=partner)
     return compose_cutout(image, alpha), sure
 
 
-def options_alpha(
+def alpha_with_options(
     image: Image.Image,
     options: Options,
     *,
@@ -155,7 +155,7 @@ def cut_out_still(
         for work in beside_the_model:
             work.start()
 
-    alpha, sure = options_alpha(image, options, session=session, partner=partner, meanwhile=start_beside_the_model)
+    alpha, sure = alpha_with_options(image, options, session=session, partner=partner, meanwhile=start_beside_the_model)
     mask_png = cores.beside(encode_png, Image.fromarray(alpha), compress_level=compress_level)
     cutout = compose_cutout(image, alpha, ready.result())
     result = laid_out(cutout, options, background, compress_level=compress_level, thumbnail=thumbnail, sure=sure)
