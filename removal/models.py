@@ -159,6 +159,12 @@ class Item(models.Model):
         """The names of the files in storage this row holds (FILE_FIELDS that are set)."""
         return [str(getattr(self, field).name) for field in self.FILE_FIELDS if getattr(self, field)]
 
+    def error_cleared(self) -> list[str]:
+        """Forget what its error said (an earlier improvement's failure, once it is improved or edited again); the
+        fields to save."""
+        self.error, self.error_template, self.error_values = "", "", {}
+        return ["error", "error_template", "error_values"]
+
     def error_text(self) -> str:
         """Why it failed, in the active language where the message was marked for translation (see
         accounts.auth: a program's call is English)."""

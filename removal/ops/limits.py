@@ -106,7 +106,7 @@ def _midnight() -> datetime:
 
 def check_daily_quota(user: "User", *, credits: float) -> None:
     """Refuse work that would take the user past DAILY_IMAGE_QUOTA credits today (UTC), before anything is stored;
-    services.batches.usage_counted holds the rule again as it counts, for requests that passed here side by side."""
+    services.usage.usage_counted holds the rule again as it counts, for requests that passed here side by side."""
     left = credits_left_today(user)
     if left is not None and credits > left:
         raise quota_exceeded(left=left, credits=credits)

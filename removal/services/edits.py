@@ -156,9 +156,9 @@ def _item_revision_record(item: Item, *, result: str, result_bytes: Any, foregro
         current.result_sha256 = result_sha256
         current.edits += 1
         current.reviewed = True  # a person looked at it; reverting later does not undo that
-        # An earlier improvement's failure said the item kept the cutout it had: no longer so.
-        current.error, current.error_template, current.error_values = "", "", {}
         replaced_mask, current.edited_mask.name = str(current.edited_mask.name), edited_mask
+        # An earlier improvement's failure said the item kept the cutout it had: no longer so.
+        error_fields = current.error_cleared()
         current.save(
             update_fields=[
                 "result",
@@ -171,9 +171,7 @@ def _item_revision_record(item: Item, *, result: str, result_bytes: Any, foregro
                 "edits",
                 "edited_mask",
                 "reviewed",
-                "error",
-                "error_template",
-                "error_values",
+                *error_fields,
             ]
         )
         gone = (replaced, thumbnail_name(replaced)) if replaced not in (model_result, result) else ()

@@ -61,7 +61,7 @@ def batch_improve(*, batch: Batch, quality: str = IMPROVED_QUALITY) -> list[Item
         for position, item in enumerate(items):
             item.status, item.quality, item.queued_at, item.counted_on = Status.QUEUED, quality, now, now.date()
             item.attempts_before, item.claim_token, item.lease_until = item.attempts, "", None
-            item.error, item.error_template, item.error_values = "", "", {}  # an earlier improvement's failure
+            error_fields = item.error_cleared()  # an earlier improvement's failure
             item.task_id = enqueue_processing(item.id, kind=batch.kind, waiting_ahead=waiting + position)
             item.save(
                 update_fields=[
@@ -73,9 +73,7 @@ def batch_improve(*, batch: Batch, quality: str = IMPROVED_QUALITY) -> list[Item
                     "claim_token",
                     "lease_until",
                     "task_id",
-                    "error",
-                    "error_template",
-                    "error_values",
+                    *error_fields,
                 ]
             )
         announce_after_commit(*items)

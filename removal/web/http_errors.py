@@ -181,12 +181,16 @@ def with_removebg_rate_headers(reply: HttpResponseBase) -> HttpResponseBase:
 
 def api_error_reply(path: str, error: ApiError) -> HttpResponseBase | None:
     """`error` in the shape of the API that `path` belongs to (`/v1.0` and `/api` themselves too); None outside."""
-    path = f"{path}/"
-    if path.startswith(REMOVEBG_PREFIX):
+    if is_removebg_path(path):
         return removebg_error(error)
-    if path.startswith(PIXLAB_PREFIXES):
+    if f"{path}/".startswith(PIXLAB_PREFIXES):
         return error.response()
     return None
+
+
+def is_removebg_path(path: str) -> bool:
+    """Whether `path` is remove.bg's API: under /v1.0/, or /v1.0 itself."""
+    return f"{path}/".startswith(REMOVEBG_PREFIX)
 
 
 def max_body_bytes(path: str) -> int:
@@ -238,7 +242,7 @@ NOUNS = {"batches": "batch", "items": "item"}
 def page_not_found(request: HttpRequest, exception: Exception, **kwargs: Any) -> HttpResponseBase:
     if found := MALFORMED_ID.match(request.path):
         error = NotFound(f"no such {NOUNS[found.group(1)]}")
-    elif (request.path + "/").startswith(REMOVEBG_PREFIX):  # /v1.0 too; remove.bg's calls are not in /api/docs
+    elif is_removebg_path(request.path):  # remove.bg's calls are not in /api/docs
         error = NotFound(f"no such endpoint: {request.path}; remove.bg's are POST /v1.0/removebg and GET /v1.0/account")
     else:
         error = NotFound(f"no such endpoint: {request.path}; see /api/docs")
