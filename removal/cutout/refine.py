@@ -150,8 +150,8 @@ def decontaminate(rgb: Image.Image, alpha: np.ndarray) -> Image.Image:
 class Canvas:
     """What compose needs of a photo that does not depend on its alpha, so that it can be made while the model
     runs (stills.cut_out_still: at 12 MP 40 ms, at 1280x960 2 ms): the photo's colours as RGBA, the alpha yet to
-    be put in, and its small copy for decontaminate's means. compose_onto writes the cutout into it: a canvas
-    serves one cutout."""
+    be put in, and its small copy for decontaminate's means. compose writes the cutout into it: a canvas serves
+    one cutout."""
 
     rgba: Image.Image
     small_photo: np.ndarray
@@ -161,14 +161,10 @@ def canvas(rgb: Image.Image) -> Canvas:
     return Canvas(rgb.convert("RGBA"), _small_photo(rgb))
 
 
-def compose(rgb: Image.Image, alpha: np.ndarray) -> Image.Image:
-    """The RGBA cutout of `rgb` by `alpha` (uint8, its size): colour kept unpremultiplied, soft edges
-    decontaminated, and RGB zeroed where alpha is 0 (no hidden colour to encode: smaller PNGs)."""
-    return compose_onto(canvas(rgb), alpha)
-
-
-def compose_onto(ready: Canvas, alpha: np.ndarray) -> Image.Image:
-    """compose on the photo's canvas, made beforehand (and written into: it is the cutout's memory).
+def compose(ready: Canvas, alpha: np.ndarray) -> Image.Image:
+    """The RGBA cutout of the photo whose canvas is `ready` (written into: it becomes the cutout's memory) by
+    `alpha` (uint8, its size): colour kept unpremultiplied, soft edges decontaminated, and RGB zeroed where alpha
+    is 0 (no hidden colour to encode: smaller PNGs).
 
     Pillow converted the photo and puts in the alpha (its C loops); the colours are zeroed and the soft
     edge pixels rewritten through a NumPy view of the cutout's own memory (removal.cutout.views: no

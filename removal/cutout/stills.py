@@ -93,7 +93,7 @@ def visible_alpha(image: Image.Image, alpha: np.ndarray) -> np.ndarray:
 def compose_cutout(image: Image.Image, alpha: np.ndarray, ready: refine.Canvas | None = None) -> Image.Image:
     """`image` made transparent by `alpha` (uint8, its size, as visible_alpha gives it), soft edges' colours freed
     of the background (on `ready`, its canvas_of, when that was made beforehand)."""
-    return refine.compose_onto(ready or canvas_of(image), alpha)
+    return refine.compose(ready or canvas_of(image), alpha)
 
 
 def canvas_of(image: Image.Image) -> refine.Canvas:

@@ -187,7 +187,7 @@ def test_compose_matches_the_reference_formulas_on_real_photos(real_photos: list
         rgb = pipeline.decode_image(photo.jpeg, max_pixels=MAX_PIXELS)
         model_alpha = refine.refine_alpha(pipeline.predict_mask(rgb, session=session))
         for alpha in (model_alpha, photo.truth):
-            cutout = np.asarray(refine.compose(rgb, alpha)).astype(int)
+            cutout = np.asarray(refine.compose(refine.canvas(rgb), alpha)).astype(int)
             reference = reference_compose(rgb, alpha).astype(int)
             assert np.array_equal(cutout[..., 3], alpha)
             visible = alpha > 0
@@ -203,7 +203,7 @@ def test_decontaminate_changes_only_soft_pixels_as_compose_does(real_photos: lis
     rgb = pipeline.decode_image(photo.jpeg, max_pixels=MAX_PIXELS)
     colours = np.asarray(refine.decontaminate(rgb, photo.truth))
     visible = photo.truth > 0
-    assert np.array_equal(colours[visible], np.asarray(refine.compose(rgb, photo.truth))[visible, :3])
+    assert np.array_equal(colours[visible], np.asarray(refine.compose(refine.canvas(rgb), photo.truth))[visible, :3])
     assert np.array_equal(colours[~visible], np.asarray(rgb)[~visible])
 
 

@@ -58,11 +58,11 @@ def test_compose_without_a_view_makes_the_same_cutout(photo: Image.Image) -> Non
     rgb = photo.convert("RGB")
     rows, cols = np.mgrid[0:600, 0:900]
     alpha = np.clip((1.1 - np.hypot((rows - 300) / 250, (cols - 450) / 350)) * 1500, 0, 255).astype(np.uint8)
-    with_view = refine.compose(rgb, alpha)
+    with_view = refine.compose(refine.canvas(rgb), alpha)
     Image.core.set_use_block_allocator(0)
     Image.core.set_block_size(1 << 16)
     try:
-        without = refine.compose(rgb.copy(), alpha)
+        without = refine.compose(refine.canvas(rgb.copy()), alpha)
         assert views.writable_pixels(rgb.convert("RGBA")) is None
     finally:
         Image.core.set_block_size(1 << 24)
