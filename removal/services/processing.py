@@ -216,7 +216,7 @@ def _item_finish(item: Item, token: str, *, status: str, **fields: Any) -> bool:
     fields |= {"status": status, "finished_at": timezone.now(), "lease_until": None}
     recorded = Item.objects.filter(pk=item.pk, status=Status.PROCESSING, claim_token=token).update(**fields)
     if recorded:
-        events.item_changed(item_id=item.pk, state=_as_recorded(item, fields))
+        announce_after_commit(_as_recorded(item, fields))  # not before: a refund that fails undoes the record
         processing_ms = fields.get("processing_ms")
         metrics.item_finished(
             status=status,
@@ -269,8 +269,9 @@ def _item_failed(
     logger.warning("improving item %s failed; it keeps the cutout it had: %s", item.pk, error)
     reason = {"reason": error}
     failed = {"error": IMPROVEMENT_FAILED % reason, "error_template": IMPROVEMENT_FAILED, "error_values": reason}
-    if _item_finish(item, token, status=Status.DONE, quality="", **failed):
-        usage_given_back(item)
+    with transaction.atomic():  # recorded and refunded together, or neither (the reaper then runs it again)
+        if _item_finish(item, token, status=Status.DONE, quality="", **failed):
+            usage_given_back(item)
 
 
 def _item_retry_or_fail(item: Item, token: str, *, error: str) -> None:

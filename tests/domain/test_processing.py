@@ -11,7 +11,7 @@ from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
@@ -51,13 +51,14 @@ def test_processing_records_the_outcome(user: Any) -> None:
     assert item.started_at <= item.finished_at
 
 
-def test_the_events_of_an_item_show_it_as_recorded(user: Any) -> None:
+def test_the_events_of_an_item_show_it_as_recorded(user: Any, django_capture_on_commit_callbacks: Any) -> None:
     """The done event is built from what the worker wrote, not read back: it must equal a fresh read."""
     (item,) = queue_items(user)
     layer = get_channel_layer()
     channel = async_to_sync(layer.new_channel)()
     async_to_sync(layer.group_add)(events.batch_group(item.batch_id), channel)
-    services.item_process(item_id=str(item.id))
+    with django_capture_on_commit_callbacks(execute=True):  # sent once recorded: when its transaction commits
+        services.item_process(item_id=str(item.id))
     processing, done = (async_to_sync(layer.receive)(channel) for _ in range(2))
     item.refresh_from_db()
     assert processing["item"]["status"] == Status.PROCESSING
@@ -391,3 +392,26 @@ def test_an_improvement_that_fails_for_good_keeps_the_cutout_it_had(user: Any, s
     services.batch_improve(batch=item.batch)  # improved again: the earlier failure is no longer its news
     item.refresh_from_db()
     assert (item.status, item.error, item.error_template) == (Status.QUEUED, "", "")
+
+
+def test_a_failed_improvement_is_recorded_with_its_refund_or_not_at_all(
+    user: Any, settings: Any, monkeypatch: Any
+) -> None:
+    """The item's record and the image given back are one transaction: a refund that cannot be written leaves the
+    item as its worker held it (the reaper runs it again), never done with its image still counted."""
+    settings.ITEM_MAX_ATTEMPTS = 1
+    (item,) = queue_items(user)
+    run_ready_jobs()
+    Item.objects.filter(pk=item.pk).update(confidence=0.1)  # flagged
+    services.batch_improve(batch=item.batch)
+    default_storage.delete(item.source.name)  # every run of the improvement fails
+
+    def refund_fails(item: Item) -> None:
+        raise DatabaseError("the usage row is locked")
+
+    monkeypatch.setattr(processing, "usage_given_back", refund_fails)
+    run_ready_jobs()  # its job fails, and is logged
+
+    item.refresh_from_db()
+    assert (item.status, item.error) == (Status.PROCESSING, "")
+    assert images_counted_today(user) == 2
