@@ -9,15 +9,18 @@ and a GET carries no CSRF token; a session may POST there with the token.
 """
 
 import io
+from importlib import import_module
 from typing import Any
 from urllib.parse import parse_qs
 
 from channels.security.websocket import OriginValidator, WebsocketDenier
 from django.conf import settings
+from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.models import User
 from django.core.exceptions import DisallowedHost
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest
+from django.http.cookie import parse_cookie
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils import translation
 from django.utils.datastructures import CaseInsensitiveMapping
@@ -110,8 +113,9 @@ def csrf_refusal(request: HttpRequest) -> str | None:
     return str(reason) if reason is not None else None
 
 
-def websocket_key(scope: dict[str, Any]) -> str:
-    """The API key a websocket's handshake carries (its headers, or ?key=), or ""."""
+def api_key_in_scope(scope: dict[str, Any]) -> str:
+    """The API key an ASGI scope (a websocket's handshake, a request before its body) carries in its headers or
+    ?key=, or ""."""
     headers = CaseInsensitiveMapping(
         {name.decode("latin1"): value.decode("latin1") for name, value in scope.get("headers", [])}
     )
@@ -121,13 +125,28 @@ def websocket_key(scope: dict[str, Any]) -> str:
 
 def user_for_websocket(scope: dict[str, Any]) -> Any:
     """The websocket's user: an API key in the handshake headers or ?key=, else the session."""
-    if raw_key := websocket_key(scope):
+    if raw_key := api_key_in_scope(scope):
         try:
             return services.api_key_authenticate(raw_key).user
         except (services.InvalidApiKey, services.RevokedApiKey):
             return None
     user = scope.get("user")
     return user if user is not None and user.is_authenticated else None
+
+
+def caller_known_before_body(scope: dict[str, Any]) -> bool:
+    """Whether an HTTP request names a caller before its body: a working API key in its headers or ?key=, or the
+    cookie of a signed-in session. A key sent as a form field is known only once the whole body has been read."""
+    if raw_key := api_key_in_scope(scope):
+        try:
+            services.api_key_authenticate(raw_key)
+        except (services.InvalidApiKey, services.RevokedApiKey):
+            return False
+        return True
+    cookie_header = b"; ".join(value for name, value in scope.get("headers", []) if name == b"cookie")
+    cookies = parse_cookie(cookie_header.decode("latin1"))
+    session_key = cookies.get(settings.SESSION_COOKIE_NAME, "")
+    return bool(session_key) and SESSION_KEY in import_module(settings.SESSION_ENGINE).SessionStore(session_key)
 
 
 class BrowserOriginValidator(OriginValidator):

@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from django.utils import translation
 from redis.exceptions import RedisError
 
-from accounts.auth import NotAuthenticated, api_key_for, user_for_websocket, websocket_key
+from accounts.auth import NotAuthenticated, api_key_for, api_key_in_scope, user_for_websocket
 from removal import events, selectors, serializers
 from removal.errors import NotFound, TooManyRequests
 from removal.ops import limits, metrics
@@ -105,7 +105,7 @@ def _handshake_counted(scope: dict[str, Any], user: Any) -> None:
     """Count the handshake against the caller's rate limits, as a GET of the batch is: each one costs a snapshot of
     it (about 1 MB of JSON and a tenth of a core's second for a thousand items). TooManyRequests past them."""
     request = HttpRequest()
-    if raw_key := websocket_key(scope):
+    if raw_key := api_key_in_scope(scope):
         request.api_key = api_key_for(raw_key)  # type: ignore[attr-defined]  # the per-key limit, as limits reads it
     limits.check_rate(request, user)
 
@@ -118,7 +118,7 @@ def _snapshot(batch: Any, language: str) -> dict[str, Any]:
 def _language_of(scope: dict[str, Any]) -> str:
     """The page's language, as LocaleMiddleware chose it for the page (its picker's cookie, else Accept-Language);
     English for a program (an API key), as for its HTTP calls (accounts.auth)."""
-    if websocket_key(scope):
+    if api_key_in_scope(scope):
         return settings.LANGUAGE_CODE
     request = HttpRequest()
     request.COOKIES = scope.get("cookies", {})

@@ -22,6 +22,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db import InterfaceError, OperationalError
@@ -32,7 +33,7 @@ from django.urls import reverse
 from django.utils.http import MAX_HEADER_LENGTH
 from django.views import defaults
 
-from accounts.auth import CsrfFailed, NotAuthenticated
+from accounts.auth import CsrfFailed, NotAuthenticated, caller_known_before_body
 from bgsite.access_log import log_refused_unread
 from bgsite.cors import allowed_origin_headers
 from bgsite.multipart_watch import DROPPED_PARTS_SCOPE_KEY, MultipartWatch, boundary_of
@@ -193,9 +194,12 @@ def is_removebg_path(path: str) -> bool:
     return f"{path}/".startswith(REMOVEBG_PREFIX)
 
 
-def max_body_bytes(path: str) -> int:
-    """The largest request body accepted at `path`: one rule for every endpoint."""
-    images = settings.MAX_FILES_PER_REQUEST if path.startswith(BATCH_UPLOAD_PATH_PREFIX) else 2
+def max_body_bytes(path: str, *, caller_known: bool = True) -> int:
+    """The largest request body accepted at `path`: one rule for every endpoint. A batch upload may carry
+    MAX_FILES_PER_REQUEST images when its caller is known before its body (accounts.auth.caller_known_before_body);
+    any other request, two images' worth (an image and a background)."""
+    batch_upload = path.startswith(BATCH_UPLOAD_PATH_PREFIX) and caller_known
+    images = settings.MAX_FILES_PER_REQUEST if batch_upload else 2
     return images * settings.MAX_UPLOAD_BYTES + settings.DATA_UPLOAD_MAX_MEMORY_SIZE + BODY_SLACK_BYTES
 
 
@@ -217,6 +221,13 @@ def body_too_large(path: str) -> PayloadTooLarge:
     return PayloadTooLarge(
         f"the request body is larger than {max_body_bytes(path) / 1e6:g} MB, the most this endpoint accepts "
         f"(each image at most {settings.MAX_UPLOAD_BYTES / 1e6:g} MB)"
+    )
+
+
+def caller_unknown_for_body(path: str) -> Unauthorized:
+    return Unauthorized(
+        f"a request body over {max_body_bytes(path, caller_known=False) / 1e6:.0f} MB is read only from a known "
+        "caller: send your API key as 'Authorization: Bearer <key>' or 'X-Api-Key' (not as a form field), or sign in"
     )
 
 
@@ -277,6 +288,9 @@ CONTENT_TYPE_UNREADABLE = BadRequest(
 )
 
 
+caller_known = sync_to_async(caller_known_before_body)
+
+
 class BodySizeLimit:
     """ASGI middleware: 413 for a body over max_body_bytes(path), or a multipart part over the per-file
     limit, without reading the rest of it; 400 for a Content-Type Django cannot read (its request would fail to be
@@ -288,12 +302,11 @@ class BodySizeLimit:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return await self.application(scope, receive, send)
-        path = scope.get("path", "")
-        limit = max_body_bytes(path)
+        limit, too_large = await self._limit(scope)
         headers = dict(scope.get("headers", []))
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
-            return await self._refuse(scope, send, body_too_large(path))
+            return await self._refuse(scope, send, too_large)
         # Every Content-Type the client sent, joined by commas as Django joins them; one Django cannot parse would
         # fail the making of its request (a 500).
         content_type = b",".join(value for name, value in scope.get("headers", []) if name == b"content-type")
@@ -304,7 +317,7 @@ class BodySizeLimit:
         if watch is not None:
             scope = {**scope, DROPPED_PARTS_SCOPE_KEY: watch.dropped}
         received = 0
-        refusal: PayloadTooLarge | RequestTimeout | None = None
+        refusal: ApiError | None = None
         started, body_done = False, False
 
         async def counting_receive() -> dict[str, Any]:
@@ -323,7 +336,7 @@ class BodySizeLimit:
                 if watch is not None:
                     watch.feed(body)
                 if received > limit:
-                    refusal = body_too_large(path)
+                    refusal = too_large
                 elif watch is not None and watch.oversized is not None:
                     refusal = part_too_large(watch.oversized)
                 if refusal is not None:
@@ -338,6 +351,20 @@ class BodySizeLimit:
         await self.application(scope, counting_receive, watching_send)
         if refusal is not None and not started:
             await self._refuse(scope, send, refusal)
+
+    @staticmethod
+    async def _limit(scope: dict[str, Any]) -> tuple[int, ApiError]:
+        """The most of this request's body that is read, and the refusal past it. A body that may be larger than
+        any caller's (a batch upload's) is read that far only from a caller known before it: a stranger's is not
+        read, nor stored in temporary files, past what any request may carry."""
+        path = scope.get("path", "")
+        limit, anyones = max_body_bytes(path), max_body_bytes(path, caller_known=False)
+        headers = dict(scope.get("headers", []))
+        declared = headers.get(b"content-length", b"")
+        announced = int(declared) if declared.isdigit() else (math.inf if b"transfer-encoding" in headers else 0)
+        if limit > anyones and announced > anyones and not await caller_known(scope):
+            return anyones, caller_unknown_for_body(path)
+        return limit, body_too_large(path)
 
     async def _refuse(self, scope: dict[str, Any], send: Any, error: ApiError) -> None:
         path = scope.get("path", "")

@@ -1,10 +1,12 @@
-"""removal.web.http_errors.BodySizeLimit at the ASGI level: a body that stops arriving gets 408 in its API's shape."""
+"""removal.web.http_errors.BodySizeLimit at the ASGI level: a body that stops arriving gets 408 in its API's shape; a
+batch upload larger than any request may be is read only from a caller known before its body."""
 
 import asyncio
 import json
 from typing import Any
 
 import pytest
+from django.conf import settings
 
 from bgsite.asgi import application
 from removal.web import http_errors
@@ -12,8 +14,8 @@ from removal.web import http_errors
 pytestmark = pytest.mark.django_db(transaction=True)
 
 
-def stalled_post(path: str, headers: list[tuple[bytes, bytes]]) -> tuple[int, dict[str, Any]]:
-    """POST `path` whose body sends its first 10 bytes of 1,000 and then nothing: the reply's status and JSON."""
+def stalled_post(path: str, headers: list[tuple[bytes, bytes]], length: int = 1000) -> tuple[int, dict[str, Any]]:
+    """POST `path` whose body sends its first 10 bytes of `length` and then nothing: the reply's status and JSON."""
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
@@ -24,7 +26,7 @@ def stalled_post(path: str, headers: list[tuple[bytes, bytes]]) -> tuple[int, di
         "raw_path": path.encode(),
         "query_string": b"",
         "root_path": "",
-        "headers": [(b"host", b"testserver"), (b"content-length", b"1000"), *headers],
+        "headers": [(b"host", b"testserver"), (b"content-length", str(length).encode()), *headers],
         "client": ("127.0.0.1", 50000),
         "server": ("testserver", 80),
     }
@@ -55,3 +57,23 @@ def test_a_body_that_stops_arriving_is_refused_with_408_in_its_apis_shape(monkey
 
     status, removebg = stalled_post("/v1.0/removebg", form)
     assert status == 408 and removebg["errors"][0]["code"] == "timeout"
+
+
+def test_a_batch_upload_past_any_requests_size_is_read_only_from_a_caller_known_before_its_body(
+    monkeypatch: pytest.MonkeyPatch, api_key: str, client: Any, user: Any
+) -> None:
+    """A stranger's 2.5 GB is not read into temporary files: past two images' worth, a batch upload needs a working
+    key in a header or ?key=, or a signed-in session, before its body; a key in a form field comes too late."""
+    monkeypatch.setattr(http_errors, "BODY_IDLE_SECONDS", 0.2)  # a known caller's upload is read: it stalls, 408
+    length = http_errors.max_body_bytes("/api/v1/batches", caller_known=False) + 1
+    form = (b"content-type", b"multipart/form-data; boundary=b")
+    client.force_login(user)
+    session = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
+
+    for unknown in ([], [(b"x-api-key", b"bgs_nosuchke_y")], [(b"cookie", b"sessionid=forged")]):
+        status, reply = stalled_post("/api/v1/batches", [form, *unknown], length)
+        assert status == 401 and reply["error"].startswith("a request body over 54 MB is read only from a known caller")
+    for known in ([(b"x-api-key", api_key.encode())], [(b"authorization", f"Bearer {api_key}".encode())]):
+        assert stalled_post("/api/v1/batches", [form, *known], length)[0] == 408
+    assert stalled_post("/api/v1/batches", [form, (b"cookie", session.encode())], length)[0] == 408
+    assert stalled_post("/api/v1/batches", [form], length - 1)[0] == 408  # anyone's size: read, as before
