@@ -43,6 +43,8 @@ BACKGROUND_FIELDS = ("bg_image", "bg_image_file")  # a background to composite o
 CALLBACK_URL_MAX_CHARS = 2000
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")  # RFC 3986's scheme, then its colon
+DATA_URL_PREFIX = re.compile(r"\Adata:[^,]{0,200};base64,", re.I)  # data:image/png;base64,
+BASE64_LINE_BREAKS = str.maketrans("", "", "\r\n\t")
 
 
 def check_method(request: HttpRequest, methods: tuple[str, ...]) -> None:
@@ -186,8 +188,12 @@ def url_filename(url: str) -> str:
 
 
 def base64_file(encoded: str, *, field: str) -> ContentFile[bytes]:
+    """An image sent as base64 text, as encoders write it: wrapped in lines (MIME, Ruby's Base64.encode64, `base64`
+    on the command line), as a data: URL (a browser's FileReader), without its closing padding, or in a url-encoded
+    body whose '+' signs were not escaped (curl -d), which the form decoding turned into spaces."""
+    text = DATA_URL_PREFIX.sub("", encoded.strip(), count=1).translate(BASE64_LINE_BREAKS).replace(" ", "+")
     try:
-        return ContentFile(base64.b64decode(encoded, validate=True), name="image")
+        return ContentFile(base64.b64decode(text + "=" * (-len(text) % 4), validate=True), name="image")
     except (binascii.Error, ValueError):
         raise BadRequest(f"{field}: not valid base64") from None
 

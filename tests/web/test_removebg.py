@@ -242,6 +242,31 @@ def test_a_base64_body_is_read_only_for_a_known_caller(embedded_server: LiveServ
     assert response.status_code == 403 and response.json()["errors"][0]["code"] == "auth_failed"
 
 
+B64_PHOTO = base64.b64encode(photo_bytes("astronaut.png", size=(320, 240))).decode()  # ends in "=", holds "+"
+
+
+@pytest.mark.parametrize(
+    "encoded",
+    [
+        base64.encodebytes(base64.b64decode(B64_PHOTO)).decode(),  # lines, as Ruby's Base64.encode64 or `base64`
+        f"data:image/jpeg;base64,{B64_PHOTO}",  # a browser's FileReader.readAsDataURL
+        B64_PHOTO.rstrip("="),  # without its closing padding
+        B64_PHOTO.replace("+", " "),  # curl -d without --data-urlencode: its '+' signs read as spaces
+    ],
+    ids=["wrapped", "data-url", "unpadded", "plus-as-space"],
+)
+def test_base64_as_encoders_write_it_is_cut_out(embedded_server: LiveServer, key: str, encoded: str) -> None:
+    assert B64_PHOTO.endswith("=") and "+" in B64_PHOTO
+    response = requests.post(
+        f"{embedded_server.url}/v1.0/removebg",
+        data={"image_file_b64": encoded},
+        headers={"X-Api-Key": key},
+        timeout=60,
+    )
+    assert response.status_code == 200, response.text
+    assert (response.headers["X-Width"], response.headers["X-Height"]) == ("320", "240")
+
+
 def test_semitransparency_sent_as_remove_bg_s_default_is_taken(embedded_server: LiveServer, key: str) -> None:
     """remove.bg's default is true; a client that sends it explicitly asks for nothing else."""
     response = send_file(embedded_server, key, PHOTO, {"semitransparency": "true"})
