@@ -47,6 +47,13 @@ if TYPE_CHECKING:
 UNLIMITED = 1_000_000_000  # no daily quota: what remove.bg clients read as credits
 INPUTS = ("image_file", "image_file_b64", "image_url")  # the ways to send the image: one per request
 TYPES = {"auto", "person", "product", "car", "animal", "graphic", "transportation"}
+# remove.bg's X-Type, in the classes of the requested type_level (its default 1: person, product, animal, car, other;
+# 2 and latest add transportation and graphics, among others); "none" sends no X-Type. We do not classify subjects:
+# X-Type is the requested type in those words, and "other" for auto.
+COARSE_TYPES = {name: name for name in ("person", "product", "animal", "car")}
+FINE_TYPES = {**COARSE_TYPES, "transportation": "transportation", "graphic": "graphics"}
+X_TYPES = {"1": COARSE_TYPES, "2": FINE_TYPES, "latest": FINE_TYPES}
+TYPE_LEVELS = ("none", *X_TYPES)
 
 
 @csrf_exempt
@@ -88,11 +95,14 @@ def _admit(request: HttpRequest) -> tuple[dict[str, Any], Any, dict[str, str]]:
 
 def _accept(
     request: HttpRequest, params: dict[str, Any], user: "User"
-) -> tuple[uuid.UUID, uuid.UUID, bool, str, float]:
-    """Check the request and queue its image: (item id, batch id, JSON wanted, X-Type, credits charged)."""
+) -> tuple[uuid.UUID, uuid.UUID, bool, str | None, float]:
+    """Check the request and queue its image: (item id, batch id, JSON wanted, X-Type or None, credits charged)."""
     requested_type = "auto" if is_blank(params.get("type")) else str(params["type"]).lower()
     if requested_type not in TYPES:
         raise BadRequest(f"type: must be one of {', '.join(sorted(TYPES))}")
+    type_level = "1" if is_blank(params.get("type_level")) else str(params["type_level"]).strip().lower()
+    if type_level not in TYPE_LEVELS:
+        raise BadRequest(f"type_level: must be one of {', '.join(TYPE_LEVELS)}, not {type_level!r}")
     if refusals := removebg_refusals(params):
         raise BadRequest(refusals[0])
     options = inputs.request_options(removebg_params(params), background=inputs.names_a_background(request, params))
@@ -101,8 +111,7 @@ def _accept(
     upload = _input_image(request, params)
     item = services.image_submit(owner=user, upload=upload, options=options, background=background)
     as_json = wants_json(request.headers.get("Accept", ""))
-    # We do not classify subjects: X-Type echoes the requested type, or "other".
-    foreground_type = "other" if requested_type == "auto" else requested_type
+    foreground_type = None if type_level == "none" else X_TYPES[type_level].get(requested_type, "other")
     return item.id, item.batch_id, as_json, foreground_type, limits.image_credits(options)
 
 
@@ -148,7 +157,7 @@ def _input_image(request: HttpRequest, params: dict[str, Any]) -> File:
     return upload
 
 
-def _reply(item: Item, *, as_json: bool, foreground_type: str) -> HttpResponseBase:
+def _reply(item: Item, *, as_json: bool, foreground_type: str | None) -> HttpResponseBase:
     if item.status == Item.Status.FAILED:
         raise item_failure_error(item)
     if item.foreground is None:
@@ -165,12 +174,12 @@ def _reply(item: Item, *, as_json: bool, foreground_type: str) -> HttpResponseBa
     headers = {
         "X-Width": str(size[0]),
         "X-Height": str(size[1]),
-        "X-Type": foreground_type,
         "X-Foreground-Top": str(top),
         "X-Foreground-Left": str(left),
         "X-Foreground-Width": str(width),
         "X-Foreground-Height": str(height),
         **serializers.review_headers(item),
+        **({"X-Type": foreground_type} if foreground_type else {}),
     }
     if as_json:
         body = {

@@ -267,6 +267,25 @@ def test_base64_as_encoders_write_it_is_cut_out(embedded_server: LiveServer, key
     assert (response.headers["X-Width"], response.headers["X-Height"]) == ("320", "240")
 
 
+@pytest.mark.parametrize(
+    ("fields", "x_type"),
+    [
+        ({"type_level": "none"}, None),  # remove.bg then sends no X-Type
+        ({"type": "person", "type_level": "none"}, None),
+        ({"type": "graphic"}, "other"),  # type_level 1, the default, has no class for it
+        ({"type": "graphic", "type_level": "2"}, "graphics"),  # remove.bg's word for the class
+        ({"type": "transportation", "type_level": "latest"}, "transportation"),
+        ({"type": "car", "type_level": "1"}, "car"),
+    ],
+)
+def test_x_type_speaks_the_classes_of_the_type_level(
+    embedded_server: LiveServer, key: str, fields: dict[str, str], x_type: str | None
+) -> None:
+    response = send_file(embedded_server, key, PHOTO, fields)
+    assert response.status_code == 200, response.text
+    assert response.headers.get("X-Type") == x_type
+
+
 def test_semitransparency_sent_as_remove_bg_s_default_is_taken(embedded_server: LiveServer, key: str) -> None:
     """remove.bg's default is true; a client that sends it explicitly asks for nothing else."""
     response = send_file(embedded_server, key, PHOTO, {"semitransparency": "true"})
@@ -318,6 +337,7 @@ def test_a_client_that_sends_every_field_blank_gets_the_defaults(
         ),
         ({"image_file_b64": "AA==", "channels": "rgb"}, None, 400, "invalid_parameter", "channels:"),
         ({"image_file_b64": "AA==", "type": "planet"}, None, 400, "invalid_parameter", "type:"),
+        ({"image_file_b64": "AA==", "type_level": "3"}, None, 400, "invalid_parameter", "type_level:"),
         ({"image_file_b64": "AA==", "semitransparency": "false"}, None, 400, "invalid_parameter", "semitransparency:"),
     ],
 )
