@@ -13,13 +13,21 @@ class ApiError(Exception):
     status = 400
 
     def __init__(
-        self, message: str, *, headers: dict[str, str] | None = None, details: dict[str, Any] | None = None
+        self,
+        message: str,
+        *,
+        headers: dict[str, str] | None = None,
+        details: dict[str, Any] | None = None,
+        code: str = "",
     ) -> None:
         super().__init__(message)
         self.message = message
         self.headers = headers or {}
         # Extra keys for the reply body, e.g. which files were refused and why.
         self.details = details or {}
+        # What went wrong, for a program to tell apart: remove.bg's error code where it names one ("missing_source",
+        # "invalid_size"); replies in the {"status", "error"} shape do not carry it.
+        self.code = code
 
     def response(self) -> JsonResponse:
         body = {"status": self.status, "error": self.message, **self.details}

@@ -27,6 +27,8 @@ from bgsite.networks import IPAddress, IPNetwork, in_networks
 class FetchError(Exception):
     """The URL could not be used; the message says why, for the API caller."""
 
+    field = ""  # the request parameter that gave the URL, once the caller that read it says (inputs.fetch_image)
+
 
 class FetchedTooLarge(FetchError):
     """The body passed FetchLimits.max_bytes (HTTP 413, not 400)."""

@@ -31,7 +31,12 @@ FALSE_WORDS = {"0", "false", "no", "off", ""}
 
 
 class InvalidOption(ValueError):
-    """An option has a value we cannot use; the message names the field and what is allowed."""
+    """An option has a value we cannot use: `field` names the parameter, the message starts with it and says what
+    is allowed."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -93,7 +98,7 @@ def parse_choice(option: Option, params: Mapping[str, Any], values: dict[str, An
     word = _text(params, option.name, option.default).lower()
     word = option.aliases.get(word, word)
     if word not in option.values:
-        raise InvalidOption(f"{option.name}: must be one of {', '.join(option.values)}, not {word!r}")
+        raise InvalidOption(option.name, f"must be one of {', '.join(option.values)}, not {word!r}")
     values[option.name] = word
 
 
@@ -105,7 +110,7 @@ def parse_format(option: Option, params: Mapping[str, Any], values: dict[str, An
     fmt = _text(params, "format", context.default_format).lower()
     fmt = option.aliases.get(fmt, fmt)
     if fmt not in option.values:
-        raise InvalidOption(f"format: must be one of {', '.join(option.values)}, not {fmt!r}")
+        raise InvalidOption("format", f"must be one of {', '.join(option.values)}, not {fmt!r}")
     if fmt == AUTO_FORMAT:
         bg_color = parse_color(text) if (text := _text(params, "bg_color", "")) else None
         opaque = context.background or (bg_color is not None and bg_color[3] == 255)
@@ -124,8 +129,9 @@ def parse_crop_margin(option: Option, params: Mapping[str, Any], values: dict[st
     margin = " ".join(_text(params, "crop_margin", option.default).split())
     if re.fullmatch(option.pattern, margin) is None:
         raise InvalidOption(
-            "crop_margin: must be pixels like '30' or '30px', or a percentage up to 50%; one value, or two or four "
-            f"('10px 20px', '10px 20px 10px 5%'), not {margin!r}"
+            "crop_margin",
+            "must be pixels like '30' or '30px', or a percentage up to 50%; one value, or two or four "
+            f"('10px 20px', '10px 20px 10px 5%'), not {margin!r}",
         )
     sides = [side if side.endswith(("px", "%")) else f"{side}px" for side in margin.split()]
     if len(sides) == 1:
@@ -146,7 +152,7 @@ def parse_size(option: Option, params: Mapping[str, Any], values: dict[str, Any]
         bound = re.fullmatch(r"(\d{1,5})x(\d{1,5})", size)
         if bound is None or 0 in (int(bound.group(1)), int(bound.group(2))):
             words = ", ".join(option.values)
-            raise InvalidOption(f"size: must be {words} or WIDTHxHEIGHT like 800x600, not {size!r}")
+            raise InvalidOption("size", f"must be {words} or WIDTHxHEIGHT like 800x600, not {size!r}")
         values["size_bound"] = (int(bound.group(1)), int(bound.group(2)))
 
 
@@ -154,7 +160,7 @@ def parse_model(option: Option, params: Mapping[str, Any], values: dict[str, Any
     model = _text(params, "model", context.default_model)
     available = installed_models(context.model_dir)
     if model not in available:
-        raise InvalidOption(f"model: {model!r} is not installed; installed: {', '.join(available) or 'none'}")
+        raise InvalidOption("model", f"{model!r} is not installed; installed: {', '.join(available) or 'none'}")
     values["model"] = model
 
 
@@ -173,7 +179,7 @@ def parse_roi(option: Option, params: Mapping[str, Any], values: dict[str, Any],
     roi = ["0px" if value == "0" else value for value in _text(params, "roi", "").split()]  # 0 needs no unit
     if roi and roi != ["0%", "0%", "100%", "100%"]:
         if re.fullmatch(option.pattern, " ".join(roi)) is None:
-            raise InvalidOption("roi: must be four values like '10% 10% 90% 90%' or '0px 0px 400px 300px'")
+            raise InvalidOption("roi", "must be four values like '10% 10% 90% 90%' or '0px 0px 400px 300px'")
         values["roi"] = tuple(roi)
 
 
@@ -182,7 +188,7 @@ def parse_scale(option: Option, params: Mapping[str, Any], values: dict[str, Any
     if scale != "original":
         found = re.fullmatch(r"(\d{1,3})%", scale)
         if found is None or not 10 <= int(found.group(1)) <= 100:
-            raise InvalidOption(f"scale: must be original or a percentage from 10% to 100%, not {scale!r}")
+            raise InvalidOption("scale", f"must be original or a percentage from 10% to 100%, not {scale!r}")
         values["scale_percent"] = int(found.group(1))
 
 
@@ -193,7 +199,7 @@ def parse_position(option: Option, params: Mapping[str, Any], values: dict[str, 
     elif position != "original":
         found = re.fullmatch(r"(\d{1,3})%(?: (\d{1,3})%)?", position)
         if found is None or int(found.group(1)) > 100 or int(found.group(2) or 0) > 100:
-            raise InvalidOption(f"position: must be original, center, or 'X% Y%', not {position!r}")
+            raise InvalidOption("position", f"must be original, center, or 'X% Y%', not {position!r}")
         values["position"] = (int(found.group(1)), int(found.group(2) or found.group(1)))
     elif "scale_percent" in values:
         values["position"] = (50, 50)  # a scaled subject is centred unless told otherwise, as remove.bg
@@ -202,7 +208,7 @@ def parse_position(option: Option, params: Mapping[str, Any], values: dict[str, 
 def parse_shadow(option: Option, params: Mapping[str, Any], values: dict[str, Any], context: ParseContext) -> None:
     shadow = _text(params, "add_shadow", _text(params, "shadow", "false")).lower()
     if shadow not in TRUE_WORDS | FALSE_WORDS:
-        raise InvalidOption(f"add_shadow: must be true or false, not {shadow!r}")
+        raise InvalidOption("add_shadow", f"must be true or false, not {shadow!r}")
     if shadow in TRUE_WORDS or _text(params, "shadow_type", ""):
         values["shadow_opacity"] = whole_number(params, "shadow_opacity", 50, 0, 100)
 
@@ -222,7 +228,7 @@ def parse_color(text: str) -> tuple[int, int, int, int]:
         color = ImageColor.getrgb(candidate)
     except ValueError:
         raise InvalidOption(
-            f"bg_color: must be a hex colour like ff0000 or #ff0000cc, or a colour name, not {text!r}"
+            "bg_color", f"must be a hex colour like ff0000 or #ff0000cc, or a colour name, not {text!r}"
         ) from None
     return (*color[:3], color[3] if len(color) == 4 else 255)
 
@@ -230,7 +236,7 @@ def parse_color(text: str) -> tuple[int, int, int, int]:
 def _flag(params: Mapping[str, Any], name: str, default: str = "false") -> bool:
     word = _text(params, name, default).lower()
     if word not in TRUE_WORDS | FALSE_WORDS:
-        raise InvalidOption(f"{name}: must be true or false, not {word!r}")
+        raise InvalidOption(name, f"must be true or false, not {word!r}")
     return word in TRUE_WORDS
 
 
@@ -239,7 +245,7 @@ def whole_number(params: Mapping[str, Any], name: str, default: int, low: int, h
     when it is blank."""
     text = _text(params, name, str(default))
     if not text.isdecimal() or not low <= int(text) <= high:  # isdigit() also passes "²", which int() refuses
-        raise InvalidOption(f"{name}: must be a whole number from {low} to {high}, not {text!r}")
+        raise InvalidOption(name, f"must be a whole number from {low} to {high}, not {text!r}")
     return int(text)
 
 
@@ -262,5 +268,5 @@ def _text(params: Mapping[str, Any], name: str, default: str) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if not isinstance(value, str | int | float):
-        raise InvalidOption(f"{name}: must be a string")
+        raise InvalidOption(name, "must be a string")
     return str(value).strip()

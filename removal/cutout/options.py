@@ -21,6 +21,7 @@ from typing import Any
 from removal.cutout.option_parsing import (
     AUTO_FORMAT,
     SIZE_PIXELS,
+    InvalidOption,
     Option,
     ParseContext,
     background_elsewhere,
@@ -356,14 +357,16 @@ def removebg_params(params: Mapping[str, Any]) -> dict[str, Any]:
     }
 
 
-def removebg_refusals(params: Mapping[str, Any]) -> list[str]:
-    """Why each remove.bg switch in `params` set to what this server does not offer is refused."""
+def removebg_refusals(params: Mapping[str, Any]) -> list[InvalidOption]:
+    """Each remove.bg switch in `params` set to what this server does not offer, refused with why."""
     refusals = []
     for name, default in REMOVEBG_UNSUPPORTED.items():
         value = params.get(name)
         if not is_blank(value) and is_true(value) != default:
             words = str(default).lower()
-            refusals.append(f"{name}: only {words} (remove.bg's default) is offered by this server, not {value!r}")
+            refusals.append(
+                InvalidOption(name, f"only {words} (remove.bg's default) is offered by this server, not {value!r}")
+            )
     return refusals
 
 

@@ -95,6 +95,9 @@ REMOVEBG_NAMED_ERRORS = {
     NoSubjectFound: (400, "unknown_foreground"),
 }
 
+# remove.bg's code for a URL that could not be fetched, by the parameter that gave it.
+REMOVEBG_FETCH_CODES = {"image_url": "failed_image_download", "bg_image_url": "failed_bg_download"}
+
 
 def as_api_error(exc: Exception) -> ApiError | None:
     """The API error to reply with for `exc`, or None if it is a bug (then it propagates)."""
@@ -105,9 +108,10 @@ def as_api_error(exc: Exception) -> ApiError | None:
     if isinstance(exc, CsrfFailed):
         return Forbidden(str(exc))
     if isinstance(exc, pipeline.ImageRejected):
-        return BadRequest(refusal_text(exc))  # in the page's language; a program's call is English (accounts.auth)
+        # In the page's language; a program's call is English (accounts.auth).
+        return BadRequest(refusal_text(exc), code="failed_to_read_image")
     if isinstance(exc, InvalidOption):
-        return BadRequest(str(exc))
+        return BadRequest(str(exc), code=f"invalid_{exc.field}")
     if isinstance(exc, services.NothingAccepted):
         return BadRequest(str(exc), details={"rejected": exc.rejected_json()} if exc.rejected else {})
     if isinstance(exc, services.BatchDeleted | services.ItemDeleted):
@@ -117,7 +121,7 @@ def as_api_error(exc: Exception) -> ApiError | None:
     if isinstance(exc, fetch.FetchedTooLarge):
         return PayloadTooLarge(str(exc))
     if isinstance(exc, fetch.FetchError):
-        return BadRequest(str(exc))
+        return BadRequest(str(exc), code=REMOVEBG_FETCH_CODES.get(exc.field, ""))
     if isinstance(exc, events.NotFinishedInTime):  # still being made: say where its result will be
         details = {"id": str(exc.item_id), "result": reverse("api-item-result", args=[exc.item_id])}
         return GatewayTimeout(str(exc), details=details)
@@ -143,7 +147,7 @@ def as_api_error(exc: Exception) -> ApiError | None:
 
 def item_failure_error(item: Item) -> ApiError:
     """A failed item as an API error: 400 when its input was refused, 500 when processing failed."""
-    return BadRequest(item.error) if item.input_rejected else InternalError(item.error)
+    return BadRequest(item.error, code="failed_to_read_image") if item.input_rejected else InternalError(item.error)
 
 
 def pixlab_error(exc: Exception, headers: dict[str, str] | None = None) -> HttpResponseBase:
@@ -161,6 +165,8 @@ def removebg_error(exc: Exception, headers: dict[str, str] | None = None) -> Htt
         (named for kind, named in REMOVEBG_NAMED_ERRORS.items() if isinstance(error, kind)),
         REMOVEBG_CODES.get(error.status, (error.status, "error")),
     )
+    if error.status == 400 and error.code:  # remove.bg tells its 400s apart by their code (413s stay file_too_large)
+        code = error.code
     reply = JsonResponse({"errors": [{"title": error.message, "code": code}]}, status=status)
     return with_removebg_rate_headers(with_headers(reply, {**(headers or {}), **error.headers}))
 

@@ -176,7 +176,9 @@ def fetch_image(url: str, *, field: str) -> bytes:
     try:
         return fetch.fetch(url, limits)
     except fetch.FetchError as exc:
-        raise type(exc)(f"{field}: {exc}") from None
+        named = type(exc)(f"{field}: {exc}")
+        named.field = field
+        raise named from None
 
 
 def fetched_file(url: str, *, field: str) -> ContentFile[bytes]:
@@ -195,7 +197,7 @@ def base64_file(encoded: str, *, field: str) -> ContentFile[bytes]:
     try:
         return ContentFile(base64.b64decode(text + "=" * (-len(text) % 4), validate=True), name="image")
     except (binascii.Error, ValueError):
-        raise BadRequest(f"{field}: not valid base64") from None
+        raise BadRequest(f"{field}: not valid base64", code=f"invalid_{field}") from None
 
 
 def stored_or_fetched(user: "User", reference: str, *, field: str) -> File:

@@ -99,12 +99,14 @@ def _accept(
     """Check the request and queue its image: (item id, batch id, JSON wanted, X-Type or None, credits charged)."""
     requested_type = "auto" if is_blank(params.get("type")) else str(params["type"]).lower()
     if requested_type not in TYPES:
-        raise BadRequest(f"type: must be one of {', '.join(sorted(TYPES))}")
+        raise BadRequest(f"type: must be one of {', '.join(sorted(TYPES))}", code="invalid_type")
     type_level = "1" if is_blank(params.get("type_level")) else str(params["type_level"]).strip().lower()
     if type_level not in TYPE_LEVELS:
-        raise BadRequest(f"type_level: must be one of {', '.join(TYPE_LEVELS)}, not {type_level!r}")
+        raise BadRequest(
+            f"type_level: must be one of {', '.join(TYPE_LEVELS)}, not {type_level!r}", code="invalid_type_level"
+        )
     if refusals := removebg_refusals(params):
-        raise BadRequest(refusals[0])
+        raise refusals[0]
     options = inputs.request_options(removebg_params(params), background=inputs.names_a_background(request, params))
     limits.check_new_work(user, images=1, options=options)
     background = inputs.background_image(request, params)
@@ -140,7 +142,7 @@ def _text_field(name: str, value: Any) -> Any:
 def _input_image(request: HttpRequest, params: dict[str, Any]) -> File:
     given = [name for name in INPUTS if name in request.FILES or params.get(name)]
     if len(given) > 1:
-        raise BadRequest(f"send the image one way only, not {' and '.join(given)} together")
+        raise BadRequest(f"send the image one way only, not {' and '.join(given)} together", code="multiple_sources")
     if request.FILES or inputs.unreadable_files(request):  # uploaded_files says why none is usable
         upload = request.FILES.get("image_file") or inputs.uploaded_files(request)[0]
     elif isinstance(unnamed_part := params.get("image_file"), bytes):
@@ -150,10 +152,13 @@ def _input_image(request: HttpRequest, params: dict[str, Any]) -> File:
     elif url := params.get("image_url"):
         upload = inputs.fetched_file(str(url), field="image_url")
     else:
-        raise BadRequest("No image given: send image_file, image_file_b64 or image_url")
+        raise BadRequest("No image given: send image_file, image_file_b64 or image_url", code="missing_source")
     inputs.check_upload_size(upload)
     if pipeline.is_video(upload):  # its cutout is a zip of frames, which no remove.bg reply can carry
-        raise BadRequest("the file is a video; remove.bg's API takes images: send videos to POST /api/v1/batches")
+        raise BadRequest(
+            "the file is a video; remove.bg's API takes images: send videos to POST /api/v1/batches",
+            code="invalid_file_type",
+        )
     return upload
 
 

@@ -249,7 +249,7 @@ def test_image_file_and_image_url_together_is_a_400(api: Client) -> None:
     reply = api.post("/v1.0/removebg", {"image_file": jpeg(), "image_url": "https://example.com/a.jpg"})
     assert reply.status_code == 400
     assert reply.json()["errors"] == [
-        {"title": "send the image one way only, not image_file and image_url together", "code": "invalid_parameter"}
+        {"title": "send the image one way only, not image_file and image_url together", "code": "multiple_sources"}
     ]
 
 

@@ -324,21 +324,43 @@ def test_a_client_that_sends_every_field_blank_gets_the_defaults(
     [
         ({"size": "auto"}, {}, 403, "auth_failed", "authentication required"),
         ({"size": "auto"}, {"X-Api-Key": "bgs_wrong"}, 403, "auth_failed", "invalid API key"),
-        ({"size": "auto"}, None, 400, "invalid_parameter", "No image given"),
-        ({"image_file_b64": "***"}, None, 400, "invalid_parameter", "not valid base64"),
-        ({"image_file_b64": base64.b64encode(b"text").decode()}, None, 400, "invalid_parameter", "not an image"),
-        ({"image_url": "http://127.0.0.1:1/x.jpg"}, None, 400, "invalid_parameter", "non-public address"),
+        ({"size": "auto"}, None, 400, "missing_source", "No image given"),
+        ({"image_file_b64": "***"}, None, 400, "invalid_image_file_b64", "not valid base64"),
+        ({"image_file_b64": base64.b64encode(b"text").decode()}, None, 400, "failed_to_read_image", "not an image"),
+        ({"image_url": "http://127.0.0.1:1/x.jpg"}, None, 400, "failed_image_download", "non-public address"),
+        (  # its header is fine, its pixels are not: refused while it is processed
+            {"image_file_b64": base64.b64encode(PHOTO[: len(PHOTO) // 2]).decode()},
+            None,
+            400,
+            "failed_to_read_image",
+            "truncated or corrupt",
+        ),
         (
             {"image_file_b64": "AA==", "bg_image_url": "http://127.0.0.1:1/b.jpg"},
             None,
             400,
-            "invalid_parameter",
+            "failed_bg_download",
             "bg_image_url:",  # the error names the field it came from
         ),
-        ({"image_file_b64": "AA==", "channels": "rgb"}, None, 400, "invalid_parameter", "channels:"),
-        ({"image_file_b64": "AA==", "type": "planet"}, None, 400, "invalid_parameter", "type:"),
-        ({"image_file_b64": "AA==", "type_level": "3"}, None, 400, "invalid_parameter", "type_level:"),
-        ({"image_file_b64": "AA==", "semitransparency": "false"}, None, 400, "invalid_parameter", "semitransparency:"),
+        # remove.bg's code for each parameter it names: invalid_<parameter>
+        ({"image_file_b64": "AA==", "channels": "rgb"}, None, 400, "invalid_channels", "channels:"),
+        ({"image_file_b64": "AA==", "size": "huge"}, None, 400, "invalid_size", "size:"),
+        ({"image_file_b64": "AA==", "format": "bmp"}, None, 400, "invalid_format", "format:"),
+        ({"image_file_b64": "AA==", "bg_color": "nocolour1"}, None, 400, "invalid_bg_color", "bg_color:"),
+        ({"image_file_b64": "AA==", "crop_margin": "60%"}, None, 400, "invalid_crop_margin", "crop_margin:"),
+        ({"image_file_b64": "AA==", "roi": "1 2 3"}, None, 400, "invalid_roi", "roi:"),
+        ({"image_file_b64": "AA==", "scale": "5%"}, None, 400, "invalid_scale", "scale:"),
+        ({"image_file_b64": "AA==", "position": "left"}, None, 400, "invalid_position", "position:"),
+        ({"image_file_b64": "AA==", "image_url": "https://a.example/b.jpg"}, None, 400, "multiple_sources", "one way"),
+        ({"image_file_b64": "AA==", "type": "planet"}, None, 400, "invalid_type", "type:"),
+        ({"image_file_b64": "AA==", "type_level": "3"}, None, 400, "invalid_type_level", "type_level:"),
+        (
+            {"image_file_b64": "AA==", "semitransparency": "false"},
+            None,
+            400,
+            "invalid_semitransparency",
+            "semitransparency:",
+        ),
     ],
 )
 def test_errors_have_remove_bg_shape(
@@ -391,4 +413,4 @@ def test_a_video_is_refused_before_it_is_cut_out(embedded_server: LiveServer, ke
     reply = send_file(embedded_server, key, make_video(".mp4", "libx264", frames=3), {})
     assert reply.status_code == 400, reply.text  # was a 500 once the whole clip had been cut out
     (error,) = reply.json()["errors"]
-    assert error["code"] == "invalid_parameter" and "the file is a video" in error["title"]
+    assert error["code"] == "invalid_file_type" and "the file is a video" in error["title"]
