@@ -46,14 +46,21 @@ if TYPE_CHECKING:
 
 UNLIMITED = 1_000_000_000  # no daily quota: what remove.bg clients read as credits
 INPUTS = ("image_file", "image_file_b64", "image_url")  # the ways to send the image: one per request
-TYPES = {"auto", "person", "product", "car", "animal", "graphic", "transportation"}
 # remove.bg's X-Type, in the classes of the requested type_level (its default 1: person, product, animal, car, other;
-# 2 and latest add transportation and graphics, among others); "none" sends no X-Type. We do not classify subjects:
-# X-Type is the requested type in those words, and "other" for auto.
-COARSE_TYPES = {name: name for name in ("person", "product", "animal", "car")}
-FINE_TYPES = {**COARSE_TYPES, "transportation": "transportation", "graphic": "graphics"}
+# 2 and latest: also car_interior, car_part, transportation, graphics); "none" sends no X-Type. We do not classify
+# subjects: X-Type is the requested type in those words, and "other" for auto.
+COARSE_TYPES = {"person": "person", "product": "product", "animal": "animal"} | dict.fromkeys(
+    ("car", "car_interior", "car_part"), "car"
+)
+FINE_TYPES = {name: name for name in ("person", "product", "animal", "car", "car_interior", "car_part")} | {
+    "transportation": "transportation",
+    "graphics": "graphics",
+    "graphic": "graphics",  # remove.bg's type parameter says graphic, its X-Type graphics
+}
 X_TYPES = {"1": COARSE_TYPES, "2": FINE_TYPES, "latest": FINE_TYPES}
 TYPE_LEVELS = ("none", *X_TYPES)
+# The types a request may name: remove.bg's, and the X-Type classes, which clients (PyPI's removebg) also send.
+TYPES = {"auto", "other", *FINE_TYPES}
 
 
 @csrf_exempt

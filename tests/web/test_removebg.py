@@ -276,6 +276,11 @@ def test_base64_as_encoders_write_it_is_cut_out(embedded_server: LiveServer, key
         ({"type": "graphic", "type_level": "2"}, "graphics"),  # remove.bg's word for the class
         ({"type": "transportation", "type_level": "latest"}, "transportation"),
         ({"type": "car", "type_level": "1"}, "car"),
+        # X-Type's own classes, which PyPI's removebg lets its callers send as type
+        ({"type": "graphics"}, "other"),
+        ({"type": "car_interior"}, "car"),
+        ({"type": "car_part", "type_level": "2"}, "car_part"),
+        ({"type": "other", "type_level": "latest"}, "other"),
     ],
 )
 def test_x_type_speaks_the_classes_of_the_type_level(
