@@ -357,6 +357,13 @@ def test_a_client_that_sends_every_field_blank_gets_the_defaults(
         ({"image_file_b64": "AA==", "scale": "5%"}, None, 400, "invalid_scale", "scale:"),
         ({"image_file_b64": "AA==", "position": "left"}, None, 400, "invalid_position", "position:"),
         ({"image_file_b64": "AA==", "image_url": "https://a.example/b.jpg"}, None, 400, "multiple_sources", "one way"),
+        (
+            {"image_file_b64": "AA==", "bg_color": "fff", "bg_image_url": "https://a.example/b.jpg"},
+            None,
+            400,
+            "multiple_bg_sources",
+            "send one background only, not bg_color and bg_image_url",
+        ),
         ({"image_file_b64": "AA==", "type": "planet"}, None, 400, "invalid_type", "type:"),
         ({"image_file_b64": "AA==", "type_level": "3"}, None, 400, "invalid_type_level", "type_level:"),
         (
