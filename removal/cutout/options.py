@@ -359,15 +359,11 @@ def removebg_params(params: Mapping[str, Any]) -> dict[str, Any]:
 
 def removebg_refusals(params: Mapping[str, Any]) -> list[InvalidOption]:
     """Each remove.bg switch in `params` set to what this server does not offer, refused with why."""
-    refusals = []
-    for name, default in REMOVEBG_UNSUPPORTED.items():
-        value = params.get(name)
-        if not is_blank(value) and is_true(value) != default:
-            words = str(default).lower()
-            refusals.append(
-                InvalidOption(name, f"only {words} (remove.bg's default) is offered by this server, not {value!r}")
-            )
-    return refusals
+    return [
+        InvalidOption(name, f"only {str(default).lower()} (remove.bg's default) is offered here, not {value!r}")
+        for name, default in REMOVEBG_UNSUPPORTED.items()
+        if not is_blank(value := params.get(name)) and is_true(value) != default
+    ]
 
 
 def not_applicable(options: "Options", *, video: bool) -> list[str]:
