@@ -37,6 +37,7 @@ from removal.services.queueing import announce_after_commit, enqueue_processing,
 from removal.services.thumbnails import thumbnail_name, thumbnail_save
 from removal.services.usage import usage_given_back
 from removal.services.webhooks import notify_if_batch_finished
+from removal.translated import in_english, message
 
 logger = logging.getLogger(__name__)
 Status = Item.Status
@@ -50,9 +51,7 @@ def item_process(*, item_id: str) -> None:
     item, token = claimed
     if _attempts(item) > settings.ITEM_MAX_ATTEMPTS:
         # An improvement's workers kept dying: it keeps the cutout it had, as when its runs failed.
-        _item_failed(
-            item, token, error=f"processing stopped unexpectedly {_attempts(item) - 1} times; giving up on this image"
-        )
+        _item_failed(item, token, template=WORKERS_LOST, values={"times": _attempts(item) - 1})
         return
 
     started = time.monotonic()
@@ -62,11 +61,11 @@ def item_process(*, item_id: str) -> None:
         saved = _cutout_saved(item, cutout, token)
         original_thumbnail_name = _original_thumbnail_saved(item, cutout)
     except pipeline.ImageRejected as exc:
-        _item_failed(item, token, error=str(exc), input_rejected=True, template=exc.template, values=exc.values)
+        _item_failed(item, token, input_rejected=True, template=exc.template, values=exc.values)
         return
     except Exception as exc:
         logger.exception("processing item %s failed (attempt %s)", item.pk, item.attempts)
-        _item_retry_or_fail(item, token, error=f"processing failed: {_failure_reason(exc)}")
+        _item_retry_or_fail(item, token, reason=_failure_reason(exc))
         return
     processing_ms = int((time.monotonic() - started) * 1000)
     _cutout_recorded(item, token, cutout, saved, original_thumbnail_name, processing_ms=processing_ms)
@@ -236,47 +235,48 @@ def _as_recorded(item: Item, fields: dict[str, Any]) -> Item:
     return recorded
 
 
-# An improvement whose every run failed: the item keeps the cutout it had, and says so (Item.error_text).
+# Why an item failed for good, as templates and their values (Item.error_text shows them in the reader's language;
+# an exception's own text, the reason of a failed run, stays as Python wrote it).
+WORKERS_LOST = gettext_noop("processing stopped unexpectedly %(times)d times; giving up on this image")
+GAVE_UP = gettext_noop("processing failed: %(reason)s (gave up after %(attempts)d attempts)")
+# An improvement whose every run failed: the item keeps the cutout it had, and says so (its reason a message in it).
 IMPROVEMENT_FAILED = gettext_noop(
     "improving this cutout failed (%(reason)s); it keeps the one it had, and nothing was counted for it"
 )
 
 
 def _item_failed(
-    item: Item,
-    token: str,
-    *,
-    error: str,
-    input_rejected: bool = False,
-    template: str = "",
-    values: dict[str, Any] | None = None,
+    item: Item, token: str, *, template: str, values: dict[str, Any], input_rejected: bool = False
 ) -> None:
-    """Record that the run failed for good: the item fails, unless it was being improved (it has a cutout already),
-    which then keeps the cutout it had, made with its batch's own quality, stays flagged, says why its improvement
-    failed, and has the image the improvement counted given back. `template` and `values`: the error's message
-    before its values were put in, when it has one (Item.error_text)."""
+    """Record that the run failed for good, for the reason `template` % `values` says: the item fails, unless it was
+    being improved (it has a cutout already), which then keeps the cutout it had, made with its batch's own quality,
+    stays flagged, says why its improvement failed, and has the image the improvement counted given back."""
     if not item.result:
         _item_finish(
             item,
             token,
             status=Status.FAILED,
-            error=error,
+            error=in_english(template, values),
             input_rejected=input_rejected,
             error_template=template,
-            error_values=values or {},
+            error_values=values,
         )
         return
-    logger.warning("improving item %s failed; it keeps the cutout it had: %s", item.pk, error)
-    reason = {"reason": error}
-    failed = {"error": IMPROVEMENT_FAILED % reason, "error_template": IMPROVEMENT_FAILED, "error_values": reason}
+    logger.warning("improving item %s failed; it keeps the cutout it had: %s", item.pk, in_english(template, values))
+    reason = {"reason": message(template, values)}
+    failed = {
+        "error": in_english(IMPROVEMENT_FAILED, reason),
+        "error_template": IMPROVEMENT_FAILED,
+        "error_values": reason,
+    }
     with transaction.atomic():  # recorded and refunded together, or neither (the reaper then runs it again)
         if _item_finish(item, token, status=Status.DONE, quality="", **failed):
             usage_given_back(item)
 
 
-def _item_retry_or_fail(item: Item, token: str, *, error: str) -> None:
+def _item_retry_or_fail(item: Item, token: str, *, reason: str) -> None:
     if _attempts(item) >= settings.ITEM_MAX_ATTEMPTS:
-        _item_failed(item, token, error=f"{error} (gave up after {_attempts(item)} attempts)")
+        _item_failed(item, token, template=GAVE_UP, values={"reason": reason, "attempts": _attempts(item)})
         return
     with transaction.atomic():
         requeued = Item.objects.filter(pk=item.pk, status=Status.PROCESSING, claim_token=token).update(

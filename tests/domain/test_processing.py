@@ -14,7 +14,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db import DatabaseError, connection, transaction
 from django.db.models import F
 from django.test.utils import CaptureQueriesContext
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.module_loading import import_string
 from django_tasks_db.models import DBTaskResult
 
@@ -415,3 +415,46 @@ def test_a_failed_improvement_is_recorded_with_its_refund_or_not_at_all(
     item.refresh_from_db()
     assert (item.status, item.error) == (Status.PROCESSING, "")
     assert images_counted_today(user) == 2
+
+
+def test_an_improvements_failure_reads_in_the_pages_language_reason_included(user: Any, settings: Any) -> None:
+    """The reason inside "improving this cutout failed (…)" is a message of its own, in the same language: no English
+    sentence inside a translated one. Only the operating system's words (strerror) stay as they are."""
+    settings.ITEM_MAX_ATTEMPTS = 1
+    (item,) = queue_items(user)
+    run_ready_jobs()
+    Item.objects.filter(pk=item.pk).update(confidence=0.1)
+    services.batch_improve(batch=item.batch)
+    default_storage.delete(item.source.name)
+    run_ready_jobs()
+    item.refresh_from_db()
+
+    with translation.override("fr"):
+        assert item.error_text() == (
+            "l\u2019amélioration de ce détourage a échoué (le traitement a échoué\u00a0: No such file or directory "
+            "(abandonné après 1 tentatives))\u00a0; il garde celui qu\u2019il avait, "
+            "et rien n\u2019a été décompté pour cela"
+        )
+    with translation.override("es"):
+        assert item.error_text().startswith("no se pudo mejorar este recorte (el procesamiento falló: No such file")
+    assert (
+        item.error
+        == item.error_text()
+        == (
+            "improving this cutout failed (processing failed: No such file or directory (gave up after 1 attempts)); "
+            "it keeps the one it had, and nothing was counted for it"
+        )
+    )
+
+
+def test_a_photo_that_failed_for_good_says_so_in_the_pages_language(user: Any, settings: Any) -> None:
+    settings.ITEM_MAX_ATTEMPTS = 1
+    (item,) = queue_items(user)
+    default_storage.delete(item.source.name)
+    run_ready_jobs()
+    item.refresh_from_db()
+
+    assert item.status == Status.FAILED
+    with translation.override("es"):
+        assert item.error_text() == "el procesamiento falló: No such file or directory (abandonado tras 1 intentos)"
+    assert item.error == "processing failed: No such file or directory (gave up after 1 attempts)"
