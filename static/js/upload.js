@@ -315,6 +315,14 @@ function updateSummary() {
     const still = ngettext("%(count)s still uploading", "%(count)s still uploading", uploading);
     text += " · " + interpolate(still, { count: formatNumber(uploading) });
   }
+  // Cards being improved keep their cutout but are not done: said, or "done" would seem to go backwards.
+  const improving = rows.filter(
+    (row) => row.dataset.hasCutout === "true" && !["done", "failed"].includes(row.dataset.status),
+  ).length;
+  if (improving) {
+    const again = ngettext("%(count)s being improved", "%(count)s being improved", improving);
+    text += " · " + interpolate(again, { count: formatNumber(improving) });
+  }
   ui.overall.textContent = text;
   ui.overallBar.max = rows.length || 1;
   ui.overallBar.value = done + failed;

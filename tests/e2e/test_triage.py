@@ -199,6 +199,10 @@ def test_improve_flagged_with_best_reruns_only_the_flagged_cards_live(browser: A
                 window.statusesSeen = [];
                 new MutationObserver(() => window.statusesSeen.push(row.dataset.status))
                     .observe(row, { attributes: true, attributeFilter: ["data-status"] });
+                window.summariesSeen = [];
+                const overall = document.getElementById("overall");
+                new MutationObserver(() => window.summariesSeen.push(overall.textContent))
+                    .observe(overall, { childList: true, characterData: true, subtree: true });
             }"""
         )
         page.click("#improve-flagged")
@@ -206,6 +210,8 @@ def test_improve_flagged_with_best_reruns_only_the_flagged_cards_live(browser: A
         expect(flagged_card.locator(".meta")).to_contain_text("best quality")
         expect(flagged_card).to_have_attribute("data-status", "done", timeout=PROCESSING_TIMEOUT_MS)
         assert {"queued", "processing"} & set(page.evaluate("window.statusesSeen"))
+        # Its cutout kept while it is made again, it is not "done": the summary says what it is instead.
+        assert "1 of 2 done, 0 failed · 1 being improved" in page.evaluate("window.summariesSeen")
         expect(flagged_card.locator(".meta")).to_contain_text("best quality")
         expect(card(page, SURE).locator(".meta")).not_to_contain_text("best quality")
 
