@@ -269,14 +269,29 @@ async function removeItem(row) {
     name: row.dataset.filename,
   });
   const itemUrl = item.original.replace(/\/original$/, "");
+  const neighbour = shownCardBeside(row); // now: the websocket's news of the removal may take the row out first
   const refusal = await deleteAfterAsking(itemUrl, question, gettext("Could not remove it: %(reason)s"));
   if (refusal === null) {
     dropItem(item.id);
     updateSummary();
+    // The keyboard stays among the cards, on the one that took its place, not at the top of the page.
+    const control = neighbour?.isConnected && neighbour.querySelector(".item-links > :not([hidden])");
+    (control || ui.input).focus();
     return;
   }
   if (refusal) showError(row, refusal);
   button.disabled = false;
+  button.focus(); // disabled while the question was asked, it had let go of the focus
+}
+
+/** The card shown after `row`, else the one before it (a filter hides some), else null. */
+function shownCardBeside(row) {
+  for (const step of ["nextElementSibling", "previousElementSibling"]) {
+    let card = row[step];
+    while (card?.hidden) card = card[step];
+    if (card) return card;
+  }
+  return null;
 }
 
 /** An item's new state from a reply of this page (an edit, "Looks fine", an improve), then the summary. */

@@ -211,14 +211,17 @@ def test_upload_photos_follow_progress_download_the_zip_remove_one_delete_all(pa
     expect(listed).to_contain_text("done")
     expect(listed.locator("a", has_text="Zip")).to_have_attribute("href", f"/api/v1/batches/{batch_id}/zip")
 
-    # One photo removed from the batch: its card goes, and so does its place in the zip.
+    # One photo removed from the batch, from the keyboard: its card goes, and so does its place in the zip; the
+    # keyboard stays among the cards, on the next one, rather than falling back to the top of the page.
     page.goto(batch_url)
-    coffee = page.locator('.item[data-filename="coffee.jpg"]')
+    chelsea = page.locator('.item[data-filename="chelsea.jpg"]')
     page.once("dialog", lambda dialog: dialog.accept())
-    coffee.locator(".item-remove").click()
-    expect(coffee).to_have_count(0)
+    chelsea.locator(".item-remove").focus()
+    page.keyboard.press("Enter")
+    expect(chelsea).to_have_count(0)
+    expect(page.locator('.item[data-filename="coffee.jpg"] .compare-open')).to_be_focused()
     expect(page.locator("#overall")).to_have_text("2 of 2 done, 0 failed")
-    assert sorted(downloaded_zip(page).namelist()) == ["astronaut.png", "chelsea.png", "manifest.json"]
+    assert sorted(downloaded_zip(page).namelist()) == ["astronaut.png", "coffee.png", "manifest.json"]
 
     # The batch deleted from its page, once the question is answered yes: the list says so and no longer has it.
     questions: list[str] = []
