@@ -212,5 +212,9 @@ def test_on_a_phone_the_editor_the_batch_list_and_the_api_reference_fit_the_scre
         page.goto("/batches/")
         expect(page.locator("#batches")).to_be_visible()
         assert page.evaluate("document.documentElement.scrollWidth") <= 390  # the table scrolls, not the page
+        # ...and a shadow on its right edge says that more of it (Zip, Delete) is out there; none on the left.
+        wrap = Image.open(io.BytesIO(page.locator(".table-wrap").screenshot())).convert("L")
+        middle = wrap.height // 2
+        assert wrap.getpixel((wrap.width - 2, middle)) < 235 < wrap.getpixel((1, middle)), "no cue of more to scroll"
         page.goto("/api/docs")  # long paths, patterns and descriptions wrap inside their cards
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
