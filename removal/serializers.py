@@ -98,24 +98,30 @@ def serialize_batch(batch: Batch, items: list[Item], counts: dict[str, int]) -> 
     return {**serialize_batch_summary(batch, counts), "items": [serialize_item(item) for item in items]}
 
 
-def serialize_manifest(batch: Batch, items: list[Item], member_names: dict[Any, str]) -> dict[str, Any]:
-    """What the zip's manifest.json and GET /api/v1/batches/<id>/manifest hold: one entry per item."""
+def serialize_manifest(
+    batch: Batch, items: list[Item], member_names: dict[Any, str], *, errors: dict[Any, str] | None = None
+) -> dict[str, Any]:
+    """What the zip's manifest.json and GET /api/v1/batches/<id>/manifest hold: one entry per item. `errors`: what
+    the zip says of an item instead of its own error (a cutout it leaves out)."""
+    errors = errors or {}
     return {
         "batch": str(batch.id),
         "created_at": batch.created_at.isoformat(),
         "options": batch.options,
-        "items": [_manifest_entry(item, member_names.get(item.id), batch.options) for item in items],
+        "items": [
+            _manifest_entry(item, member_names.get(item.id), batch.options, errors.get(item.id)) for item in items
+        ],
     }
 
 
-def _manifest_entry(item: Item, output_name: str | None, options: dict[str, Any]) -> dict[str, Any]:
+def _manifest_entry(item: Item, output_name: str | None, options: dict[str, Any], error: str | None) -> dict[str, Any]:
     zipped = output_name is not None  # its cutout is in the zip (an item being improved: the one it had)
     return {
         "id": str(item.id),
         "original_name": item.filename,
         "output_name": output_name,
         "status": item.status,
-        "error": item.error or None,
+        "error": error or item.error or None,
         "width": item.width,
         "height": item.height,
         "bytes": item.result_bytes if zipped else None,

@@ -28,6 +28,7 @@ from removal.errors import QuotaExceeded
 from removal.models import Batch, Item, StoredImage
 from removal.services.files import (
     StorageUnavailable,
+    batch_folder,
     display_filename,
     extension_of,
     item_prefix,
@@ -116,7 +117,7 @@ def batch_create(
     batch = Batch(owner=owner, callback_url=callback_url, kind=kind)
     if background is not None:
         options = dataclasses.replace(options, bg_image_sha256=upload_sha256(background))
-        name = f"users/{owner.pk}/batches/{batch.pk}/background{PurePosixPath(background.name or '').suffix[:8]}"
+        name = f"{batch_folder(batch)}background{PurePosixPath(background.name or '').suffix[:8]}"
         batch.bg_image.name = storage_save(name, background)
     batch.options = options.to_json()
     batch.save()

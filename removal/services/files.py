@@ -16,7 +16,7 @@ from django.utils.module_loading import import_string
 from django.utils.translation import gettext
 
 from removal.cutout import pipeline
-from removal.models import Item
+from removal.models import Batch, Item
 
 logger = logging.getLogger(__name__)
 
@@ -93,7 +93,12 @@ def extension_of(info: pipeline.ImageInfo) -> str:
 def item_prefix(item: Item) -> str:
     # Per-user prefixes keep one account's files together (lifecycle rules,
     # deletion); ids are random, so paths cannot be guessed.
-    return f"users/{item.batch.owner_id}/batches/{item.batch_id}/{item.id}"
+    return f"{batch_folder(item.batch)}{item.id}"
+
+
+def batch_folder(batch: Batch) -> str:
+    """Where a batch's files lie in storage: each item's under its own id, its background beside them."""
+    return f"users/{batch.owner_id}/batches/{batch.pk}/"
 
 
 def display_filename(name: str | None) -> str:
@@ -101,6 +106,21 @@ def display_filename(name: str | None) -> str:
     # Browsers send a name's double quotes as %22 in a multipart header (as the HTML standard has them write it).
     base = PurePosixPath((name or "").replace("\\", "/").replace("\x00", "").replace("%22", '"')).name
     return (base or "image")[:255]
+
+
+def stored_files_under(folder: str) -> Iterator[str]:
+    """Every file in storage under `folder` ("users/7/"), at any depth: in one listing where the storage offers it
+    (removal.storage's S3), else folder by folder."""
+    if files_under := getattr(default_storage, "files_under", None):
+        yield from files_under(folder)
+        return
+    try:
+        folders, files = default_storage.listdir(folder)
+    except FileNotFoundError:
+        return
+    yield from (folder + name for name in files)
+    for name in folders:
+        yield from stored_files_under(f"{folder}{name}/")
 
 
 def storage_chunks(name: str) -> Iterator[bytes]:

@@ -23,7 +23,7 @@ from django_tasks_db.models import DBTaskResult
 from accounts.services import AccountDataNotDeleted
 from removal import events
 from removal.models import Batch, DailyUsage, Item, StoredImage, WebhookDelivery
-from removal.services.files import StorageUnavailable, item_prefix, queued_task
+from removal.services.files import StorageUnavailable, batch_folder, item_prefix, queued_task, stored_files_under
 from removal.services.webhooks import notify_if_batch_finished
 
 if TYPE_CHECKING:
@@ -52,7 +52,7 @@ def expired_purge(*, older_than: Any, chunk: int = 200) -> PurgeCounts:
     while expired := list(Batch.objects.filter(created_at__lt=older_than).order_by("created_at")[:chunk]):
         for batch in expired:
             names = _file_names(Item.objects.filter(batch=batch), Batch.objects.filter(pk=batch.pk))
-            files += len(_files_deleted(names, folder=_batch_folder(batch), of="an expired batch"))
+            files += len(_files_deleted(names, folder=batch_folder(batch), of="an expired batch"))
         Batch.objects.filter(pk__in=[batch.pk for batch in expired]).delete()
         batches += len(expired)
     while images := list(StoredImage.objects.filter(created_at__lt=older_than)[:chunk]):
@@ -123,7 +123,7 @@ def batch_delete(*, batch: Batch) -> BatchDeleteCounts:
     (processing._item_finish); a job already running keeps its record until the worker is done with it.
     """
     items = Item.objects.filter(batch=batch)
-    names, folder, batch_id = _file_names(items, Batch.objects.filter(pk=batch.pk)), _batch_folder(batch), batch.pk
+    names, folder, batch_id = _file_names(items, Batch.objects.filter(pk=batch.pk)), batch_folder(batch), batch.pk
     with transaction.atomic():
         waiting = _jobs_of(items, WebhookDelivery.objects.filter(batch=batch)).filter(status=TaskResultStatus.READY)
         jobs, _ = waiting.delete()
@@ -200,10 +200,6 @@ def stored_image_delete(*, image: StoredImage) -> None:
     image.delete()
 
 
-def _batch_folder(batch: Batch) -> str:
-    return f"users/{batch.owner_id}/batches/{batch.pk}/"
-
-
 def _file_names(items: QuerySet[Item], batches: QuerySet[Batch]) -> set[str]:
     """The stored names the rows of `items` and `batches` hold (an empty file field names none)."""
     names = {name for row in items.values_list(*Item.FILE_FIELDS) for name in row if name}
@@ -217,7 +213,7 @@ def _files_deleted(names: set[str], *, folder: str, of: str) -> set[str]:
     A storage failure raises StorageUnavailable: some files may be gone, and the caller keeps its rows.
     """
     with _storage_refusal_kept_rows(of=of, where=folder or ", ".join(sorted(names))):
-        names = set(filter(None, names | set(_files_under(folder) if folder else ())))
+        names = set(filter(None, names | set(stored_files_under(folder) if folder else ())))
         for name in sorted(names):
             default_storage.delete(name)
     if folder:
@@ -242,17 +238,6 @@ def _jobs_of(items: QuerySet[Item], deliveries: QuerySet[WebhookDelivery]) -> Qu
     work_ids = [str(pk) for pk in items.values_list("id", flat=True)]
     work_ids += [str(pk) for pk in deliveries.values_list("id", flat=True)]
     return DBTaskResult.objects.filter(args_kwargs__args__0__in=work_ids)
-
-
-def _files_under(folder: str) -> Iterator[str]:
-    """Every file in storage under `folder` ("users/7/"), at any depth."""
-    try:
-        folders, files = default_storage.listdir(folder)
-    except FileNotFoundError:
-        return
-    yield from (folder + name for name in files)
-    for name in folders:
-        yield from _files_under(f"{folder}{name}/")
 
 
 def _remove_empty_folders(folder: str) -> None:

@@ -1,6 +1,7 @@
 """Zips: a batch's cutouts and manifest.json, streamed from storage, under safe and unique names."""
 
 import json
+import logging
 import uuid
 from pathlib import PurePosixPath
 from typing import Any
@@ -12,9 +13,11 @@ from zipstream import ZipStream
 
 from removal import selectors, serializers
 from removal.models import Batch, Item
-from removal.services.files import storage_chunks
+from removal.services.files import batch_folder, storage_chunks, stored_files_under
 
 Status = Item.Status
+
+logger = logging.getLogger(__name__)
 
 
 # Every zip ends with this member, listing each item of the batch (failed ones too).
@@ -31,6 +34,11 @@ WINDOWS_RESERVED_NAMES = {
 }
 
 
+# A manifest's error for a cutout that storage no longer holds (lost outside bgsite: a volume restored, a bucket
+# emptied by hand), which the zip leaves out instead of breaking off where it would have been.
+MISSING_FROM_STORAGE = "its cutout file is missing from storage, so the zip leaves it out; run it again to remake it"
+
+
 def batch_zip(*, batch: Batch) -> ZipStream:
     """A zip of the batch's finished cutouts and their manifest.json, produced chunk by chunk as it is read.
 
@@ -38,25 +46,37 @@ def batch_zip(*, batch: Batch) -> ZipStream:
     stays flat however many files the batch has. Names are safe and unique.
     """
     archive = ZipStream(sized=True)
-    items = selectors.batch_items(batch)
-    member_names = zip_member_names(items)
+    items, member_names, manifest = _zip_contents(batch)
     for item in items:
         if item.id in member_names:
             archive.add(storage_chunks(str(item.result.name)), member_names[item.id], size=item.result_bytes)
-    manifest = serializers.serialize_manifest(batch, items, member_names)
     archive.add(json.dumps(manifest, indent=2).encode(), MANIFEST_NAME)
     return archive
+
+
+def batch_manifest(*, batch: Batch) -> dict[str, Any]:
+    """The zip's manifest.json for `batch`, naming each cutout as the zip does."""
+    return _zip_contents(batch)[2]
+
+
+def _zip_contents(batch: Batch) -> tuple[list[Item], dict[uuid.UUID, str], dict[str, Any]]:
+    """The batch's items, the member name of each cutout the zip holds, and its manifest. A zip's size is stated
+    before its first byte, so a cutout storage has lost is found now and left out (the manifest says why), not
+    when its turn comes and the download would break off."""
+    items = selectors.batch_items(batch)
+    member_names = zip_member_names(items)
+    stored = set(stored_files_under(batch_folder(batch)))
+    missing = [item for item in items if item.id in member_names and str(item.result.name) not in stored]
+    for item in missing:
+        logger.error("the cutout %s of item %s is missing from storage; the zip leaves it out", item.result, item.pk)
+        del member_names[item.id]
+    errors = {item.id: MISSING_FROM_STORAGE for item in missing}
+    return items, member_names, serializers.serialize_manifest(batch, items, member_names, errors=errors)
 
 
 def zip_filename(batch: Batch) -> str:
     """A name that tells one batch's download from another's: cutouts-<day made>-<start of its id>.zip."""
     return f"cutouts-{timezone.localtime(batch.created_at):%Y-%m-%d}-{str(batch.id)[:8]}.zip"  # the page's day
-
-
-def batch_manifest(*, batch: Batch) -> dict[str, Any]:
-    """The zip's manifest.json for `batch`, naming each cutout as the zip does."""
-    items = selectors.batch_items(batch)
-    return serializers.serialize_manifest(batch, items, zip_member_names(items))
 
 
 def zip_member_names(items: list[Item]) -> dict[uuid.UUID, str]:
