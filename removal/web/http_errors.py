@@ -22,7 +22,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from asgiref.sync import sync_to_async
+from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db import InterfaceError, OperationalError
@@ -294,7 +294,8 @@ CONTENT_TYPE_UNREADABLE = BadRequest(
 )
 
 
-caller_known = sync_to_async(caller_known_before_body)
+# Outside Django's request cycle, so its connections are closed as a consumer's are (channels' wrapper).
+caller_known = database_sync_to_async(caller_known_before_body)
 
 
 class BodySizeLimit:
@@ -308,7 +309,10 @@ class BodySizeLimit:
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
         if scope["type"] != "http":
             return await self.application(scope, receive, send)
-        limit, too_large = await self._limit(scope)
+        try:
+            limit, too_large = await self._limit(scope)
+        except (OperationalError, InterfaceError) as exc:  # the caller's key could not be looked up: a 503
+            return await self._refuse(scope, send, as_api_error(exc) or InternalError(str(exc)))
         headers = dict(scope.get("headers", []))
         declared = headers.get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:

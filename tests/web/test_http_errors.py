@@ -6,7 +6,9 @@ import json
 from typing import Any
 
 import pytest
+from channels.db import database_sync_to_async
 from django.conf import settings
+from django.db import OperationalError
 
 from bgsite.asgi import application
 from removal.web import http_errors
@@ -77,3 +79,14 @@ def test_a_batch_upload_past_any_requests_size_is_read_only_from_a_caller_known_
         assert stalled_post("/api/v1/batches", [form, *known], length)[0] == 408
     assert stalled_post("/api/v1/batches", [form, (b"cookie", session.encode())], length)[0] == 408
     assert stalled_post("/api/v1/batches", [form], length - 1)[0] == 408  # anyone's size: read, as before
+
+
+def test_a_large_batch_upload_whose_caller_cannot_be_looked_up_is_a_503(monkeypatch: pytest.MonkeyPatch) -> None:
+    def database_gone(scope: Any) -> bool:
+        raise OperationalError("the database is gone")
+
+    monkeypatch.setattr(http_errors, "caller_known", database_sync_to_async(database_gone))
+    length = http_errors.max_body_bytes("/api/v1/batches", caller_known=False) + 1
+    headers = [(b"content-type", b"multipart/form-data; boundary=b"), (b"x-api-key", b"bgs_1a2b3c4d_x")]
+    status, reply = stalled_post("/api/v1/batches", headers, length)
+    assert status == 503 and reply["error"].startswith("the database is busy or unreachable")
