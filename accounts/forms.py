@@ -1,20 +1,64 @@
+"""The account forms. Django's own auth forms (log-in, sign-up, password change and reset) are subclassed so that
+every word they show is this site's own gettext string, in its catalogs: Django's translations address the reader
+as "usted" in Spanish ("introduzca", "Su contraseña…") where this site says "tú", and call the address "Courriel"
+in French where the site says "e-mail". The password rules' help texts are ours too (accounts.password_validation).
+"""
+
+from typing import Any
+
 from django import forms
-from django.contrib.auth.forms import UserCreationForm
+from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.models import User
 from django.utils.translation import gettext_lazy as _
 
 
-class SignupForm(UserCreationForm):
-    """A username, an e-mail address (where a forgotten password's reset link goes) and a password."""
-
-    email = forms.EmailField(
+def _email_field(**kwargs: Any) -> forms.EmailField:
+    return forms.EmailField(
         label=_("E-mail address"),
         max_length=254,
-        help_text=_("Only for resetting a forgotten password."),
+        widget=forms.EmailInput(attrs={"autocomplete": "email"}),
+        error_messages={"invalid": _("Enter a valid e-mail address.")},
+        **kwargs,
     )
 
-    class Meta(UserCreationForm.Meta):
+
+class _ConfirmationInOurWords(forms.BaseForm):
+    """The second password field's help text in this site's words (Django's is "usted" in Spanish)."""
+
+    confirmation_field = "new_password2"
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields[self.confirmation_field].help_text = _("The same password again, to check it.")
+
+
+class LoginForm(auth_forms.AuthenticationForm):
+    """Django's log-in, its refusal in our words and tied to both fields: a screen reader on either field hears
+    why the log-in failed (the refusal is about the pair, so Django shows it above the form, linked to neither)."""
+
+    error_messages = {
+        **auth_forms.AuthenticationForm.error_messages,
+        "invalid_login": _("That username and password do not match an account. Both are case-sensitive."),
+    }
+    errors_id = "login-errors"
+
+    def add_error(self, field: str | None, error: Any) -> None:
+        super().add_error(field, error)
+        if field is None:  # a wrong pair, an inactive account, too many attempts (accounts.views)
+            for name in ("username", "password"):
+                self.fields[name].widget.attrs.update({"aria-invalid": "true", "aria-describedby": self.errors_id})
+
+
+class SignupForm(_ConfirmationInOurWords, auth_forms.UserCreationForm):
+    """A username, an e-mail address (where a forgotten password's reset link goes) and a password."""
+
+    confirmation_field = "password2"
+    email = _email_field(help_text=_("Only for resetting a forgotten password."))
+
+    class Meta(auth_forms.UserCreationForm.Meta):
         fields = ("username", "email")
+        help_texts = {"username": _("Up to 150 characters: letters, digits and @ . + - _")}
+        error_messages = {"username": {"invalid": _("A username may hold only letters, digits and @ . + - _")}}
 
     def clean_email(self) -> str:
         email = self.cleaned_data["email"]
@@ -22,6 +66,21 @@ class SignupForm(UserCreationForm):
         if User.objects.filter(email__iexact=email).exists():
             raise forms.ValidationError(_("An account with this e-mail address exists already."))
         return email
+
+
+class PasswordChangeForm(_ConfirmationInOurWords, auth_forms.PasswordChangeForm):
+    error_messages = {
+        **auth_forms.PasswordChangeForm.error_messages,
+        "password_incorrect": _("That is not your password."),
+    }
+
+
+class SetPasswordForm(_ConfirmationInOurWords, auth_forms.SetPasswordForm):
+    """A new password from a reset link."""
+
+
+class PasswordResetForm(auth_forms.PasswordResetForm):
+    email = _email_field()
 
 
 class ApiKeyCreateForm(forms.Form):

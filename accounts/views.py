@@ -1,5 +1,5 @@
 """Sign-up, account deletion and the account page's forms (API keys, webhook secret). Log
-in/out, password change and password reset by e-mail are Django's own views, wired in
+in/out, password change and password reset by e-mail are Django's own views with our forms, wired in
 accounts/urls.py; the page itself, which also shows removal's usage, is
 removal.web.views.dashboard (accounts never imports removal)."""
 
@@ -19,12 +19,13 @@ from django_ratelimit.core import is_ratelimited
 
 from accounts import services
 from accounts.auth import AuthenticatedHttpRequest
-from accounts.forms import AccountDeleteForm, ApiKeyCreateForm, SignupForm
+from accounts.forms import AccountDeleteForm, ApiKeyCreateForm, LoginForm, SignupForm
 
 
 class ThrottledLoginView(LoginView):
     """Django's log-in, refusing rapid attempts per client address and per username."""
 
+    authentication_form = LoginForm
     redirect_authenticated_user = True
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:

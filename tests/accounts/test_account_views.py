@@ -95,7 +95,7 @@ class TestLoginLogout:
     def test_wrong_password_shows_an_error(self, client: Any, user: Any) -> None:
         response = client.post("/accounts/login/", {"username": "alice", "password": "nope"})
         assert response.status_code == 200
-        assert "Please enter a correct username and password" in response.content.decode()
+        assert "That username and password do not match an account." in response.content.decode()
         assert client.get("/accounts/").status_code == 302
 
     def test_logout_is_a_post_button(self, client: Any, user: Any) -> None:
@@ -300,7 +300,7 @@ def test_login_attempts_are_throttled(client: Any, user: Any, settings: Any) -> 
         return re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"', "", reply.content.decode())
 
     assert page(guessed) == page(refused)
-    assert "correct username and password" not in guessed.content.decode()
+    assert "do not match an account" not in guessed.content.decode()
     assert 'value="alice"' in guessed.content.decode()  # the name typed is kept
     # Each spelling the form reads as alice counts against alice's limit: spaces, full-width letters, capitals.
     # From other addresses too (their own limits are fresh), so that only the username's limit is at work.

@@ -1,0 +1,93 @@
+"""The account forms (accounts/forms.py, accounts/password_validation.py): every word the log-in, sign-up and password
+pages show is the site's own, so the Spanish pages say "tú" throughout (Django's own translations say "usted"), and a
+refused log-in is tied to its fields for screen readers."""
+
+import re
+from typing import Any
+
+import pytest
+from django.core import mail
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "correct horse battery"
+# Django's Spanish addresses the reader as "usted"; the site says "tú".
+USTED = re.compile(r"introduzca|introduza|\bsu contraseña|\bobserve\b|vuelva a|por favor", re.I)
+
+
+def shown_text(reply: Any) -> str:
+    main = re.search(r"<main.*?</main>", reply.content.decode(), re.S)
+    assert main is not None
+    return re.sub(r"<[^>]+>", " ", main.group(0))
+
+
+def account_pages_with_errors(client: Any) -> dict[str, str]:
+    """Each account form's page, as refused input shows it: its labels, help texts and errors."""
+    pages = {
+        "login": client.post("/accounts/login/", {"username": "alice", "password": "wrong"}),
+        "signup": client.post(
+            "/accounts/signup/", {"username": "a b", "email": "x", "password1": "1234", "password2": "123"}
+        ),
+        "reset": client.post("/accounts/password/reset/", {"email": "not an address"}),
+    }
+    client.post("/accounts/password/reset/", {"email": "alice@example.com"})
+    link = re.search(r"http://\S+/reset/\S+/", mail.outbox[-1].body)
+    assert link is not None
+    set_password = client.get(link.group(0), follow=True).redirect_chain[-1][0]
+    pages["reset-confirm"] = client.post(set_password, {"new_password1": "123", "new_password2": "1234"})
+    client.login(username="alice", password=PASSWORD)
+    pages["change"] = client.post(
+        "/accounts/password/", {"old_password": "wrong", "new_password1": "123", "new_password2": "1234"}
+    )
+    return {name: shown_text(reply) for name, reply in pages.items()}
+
+
+def test_the_spanish_account_pages_say_tu_as_the_rest_of_the_site(client: Any, user: Any) -> None:
+    client.cookies["django_language"] = "es"
+    pages = account_pages_with_errors(client)
+    for name, text in pages.items():
+        assert not USTED.search(text), (name, USTED.search(text))
+    assert "Ese nombre de usuario y esa contraseña no corresponden a ninguna cuenta." in pages["login"]
+    assert "Un nombre de usuario solo puede tener letras" in pages["signup"]
+    assert "Escribe una dirección de correo electrónico válida." in pages["signup"]
+    assert "Escribe una dirección de correo electrónico válida." in pages["reset"]
+    assert "Esa no es tu contraseña." in pages["change"]
+    for name in ("signup", "reset-confirm", "change"):
+        assert "Al menos 8 caracteres." in pages[name]
+        assert "La misma contraseña otra vez, para comprobarla." in pages[name]
+
+
+def test_the_french_account_pages_say_e_mail_as_the_rest_of_the_site(client: Any, user: Any) -> None:
+    client.cookies["django_language"] = "fr"
+    pages = account_pages_with_errors(client)
+    for name, text in pages.items():
+        assert "ourriel" not in text, name  # Django's "Courriel"; the site says "e-mail"
+    assert "Adresse e-mail\u00a0:" in pages["reset"]
+    assert "Saisissez une adresse e-mail valide." in pages["signup"]
+    assert "Au moins 8 caractères." in pages["change"]
+
+
+def test_the_password_rules_follow_the_validators_settings(client: Any, settings: Any) -> None:
+    settings.AUTH_PASSWORD_VALIDATORS = [
+        {"NAME": "accounts.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 1}},
+    ]
+    page = client.get("/accounts/signup/").content.decode()
+    assert "At least 1 character." in page
+    assert "Not digits only." not in page
+
+
+def test_a_refused_log_in_is_tied_to_both_fields(client: Any, user: Any, settings: Any) -> None:
+    """The refusal is about the pair, so it stands above the form; each field names it as its description."""
+    settings.LOGIN_RATE_LIMIT = "1/h"
+    wrong = client.post("/accounts/login/", {"username": "alice", "password": "wrong"}).content.decode()
+    throttled = client.post("/accounts/login/", {"username": "alice", "password": "wrong"})
+    assert throttled.status_code == 429
+    for page in (wrong, throttled.content.decode()):
+        assert re.search(r'<div id="login-errors" role="alert"><ul class="errorlist nonfield"><li>', page)
+        for name in ("username", "password"):
+            field = re.search(rf'<input [^>]*name="{name}"[^>]*>', page)
+            assert field is not None
+            assert 'aria-invalid="true"' in field.group(0)
+            assert 'aria-describedby="login-errors"' in field.group(0)
+    fresh = client.get("/accounts/login/").content.decode()
+    assert "aria-invalid" not in fresh and "login-errors" not in fresh
