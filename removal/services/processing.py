@@ -236,9 +236,12 @@ def _as_recorded(item: Item, fields: dict[str, Any]) -> Item:
 
 
 # Why an item failed for good, as templates and their values (Item.error_text shows them in the reader's language;
-# an exception's own text, the reason of a failed run, stays as Python wrote it).
-WORKERS_LOST = gettext_noop("processing stopped unexpectedly %(times)d times; giving up on this image")
-GAVE_UP = gettext_noop("processing failed: %(reason)s (gave up after %(attempts)d attempts)")
+# an exception's own text, the reason of a failed run, stays as Python wrote it). A count is worded so that no
+# language needs a plural form for it: a template has one form, and "after 1 attempts" read wrong.
+WORKERS_LOST = gettext_noop(
+    "processing stopped unexpectedly on every attempt (%(times)d in all); giving up on this image"
+)
+GAVE_UP = gettext_noop("processing failed: %(reason)s (gave up at attempt %(attempts)d)")
 # An improvement whose every run failed: the item keeps the cutout it had, and says so (its reason a message in it).
 IMPROVEMENT_FAILED = gettext_noop(
     "improving this cutout failed (%(reason)s); it keeps the one it had, and nothing was counted for it"

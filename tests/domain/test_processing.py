@@ -151,7 +151,7 @@ def test_storage_failure_is_retried_with_backoff_then_fails_clearly(user: Any, s
     item.refresh_from_db()
     assert item.status == Status.FAILED
     assert item.error.startswith("processing failed:")
-    assert "gave up after 2 attempts" in item.error
+    assert "gave up at attempt 2" in item.error
 
 
 def test_reaper_requeues_expired_leases_and_marks_the_dead_job(user: Any) -> None:
@@ -228,7 +228,12 @@ def test_too_many_lost_attempts_give_up(user: Any, settings: Any) -> None:
     services.item_process(item_id=str(item.id))
     item.refresh_from_db()
     assert item.status == Status.FAILED
-    assert "stopped unexpectedly 3 times" in item.error
+    assert "stopped unexpectedly on every attempt (3 in all)" in item.error
+    with translation.override("fr"):
+        assert item.error_text() == (
+            "le traitement s\u2019est arrêté de manière inattendue à chaque tentative (3 au total)\u00a0; "
+            "cette image est abandonnée"
+        )
 
 
 def test_an_improvement_whose_workers_kept_dying_keeps_its_cutout_and_gives_its_image_back(
@@ -250,7 +255,9 @@ def test_an_improvement_whose_workers_kept_dying_keeps_its_cutout_and_gives_its_
 
     item.refresh_from_db()
     assert (item.status, item.result.name) == (Status.DONE, made)
-    assert item.error.startswith("improving this cutout failed (processing stopped unexpectedly 3 times")
+    assert item.error.startswith(
+        "improving this cutout failed (processing stopped unexpectedly on every attempt (3 in all)"
+    )
     assert images_counted_today(user) == 1
 
 
@@ -432,7 +439,7 @@ def test_an_improvements_failure_reads_in_the_pages_language_reason_included(use
     with translation.override("fr"):
         assert item.error_text() == (
             "l\u2019amélioration de ce détourage a échoué (le traitement a échoué\u00a0: No such file or directory "
-            "(abandonné après 1 tentatives))\u00a0; il garde celui qu\u2019il avait, "
+            "(abandonné à la tentative 1))\u00a0; il garde celui qu\u2019il avait, "
             "et rien n\u2019a été décompté pour cela"
         )
     with translation.override("es"):
@@ -441,7 +448,7 @@ def test_an_improvements_failure_reads_in_the_pages_language_reason_included(use
         item.error
         == item.error_text()
         == (
-            "improving this cutout failed (processing failed: No such file or directory (gave up after 1 attempts)); "
+            "improving this cutout failed (processing failed: No such file or directory (gave up at attempt 1)); "
             "it keeps the one it had, and nothing was counted for it"
         )
     )
@@ -456,5 +463,5 @@ def test_a_photo_that_failed_for_good_says_so_in_the_pages_language(user: Any, s
 
     assert item.status == Status.FAILED
     with translation.override("es"):
-        assert item.error_text() == "el procesamiento falló: No such file or directory (abandonado tras 1 intentos)"
-    assert item.error == "processing failed: No such file or directory (gave up after 1 attempts)"
+        assert item.error_text() == "el procesamiento falló: No such file or directory (abandonado en el intento 1)"
+    assert item.error == "processing failed: No such file or directory (gave up at attempt 1)"

@@ -85,7 +85,7 @@ def test_storage_outage_fails_items_clearly_after_retries(server_factory: Any, p
         assert item["status"] in ("done", "failed")
         if item["status"] == "failed":
             assert item["error"].startswith("processing failed:")
-            assert "gave up after 2 attempts" in item["error"]
+            assert "gave up at attempt 2" in item["error"]
             assert item["result"] is None
     # Nothing half-written is listed as done: a done item's cutout is readable.
     assert requests.get(f"{server.url}/healthz", timeout=10).status_code == 200
