@@ -214,6 +214,10 @@ class TestDashboard:
         assert chart is not None
         assert 'class="bar-done" x="0" y="27" width="14" height="53"' in chart.group(0)
         assert 'class="bar-failed" x="0" y="0" width="14" height="27"' in chart.group(0)
+        # Named by its first day, not by a count of days that would need a plural ("dernier 1 jour").
+        assert f'aria-label="Images per day since {now:%m/%d/%Y}"' in chart.group(0)
+        client.cookies["django_language"] = "fr"
+        assert f'aria-label="Images par jour depuis le {now:%d/%m/%Y}"' in client.get("/accounts/").content.decode()
 
     def test_the_days_quota_is_shown_only_when_there_is_one(self, client: Any, user: Any, settings: Any) -> None:
         DailyUsage.objects.create(owner=user, day=timezone.now().date(), images=3, previews=1)  # 2.25 credits
