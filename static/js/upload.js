@@ -448,6 +448,9 @@ function useBatch(batch) {
     const id = Object.assign(document.createElement("small"), { className: "muted", textContent: `${batch.id.slice(0, 8)}…` });
     document.querySelector("h1").replaceChildren(`${gettext("Batch")} `, id);
     document.querySelector('.nav a[aria-current="page"]')?.removeAttribute("aria-current");
+    // The messages of the page it was (a sign-up's welcome) were said once, to that page: a reload would not show
+    // them, and they do not stay on the batch's.
+    document.querySelector("main > .messages")?.remove();
   }
   ui.batchLink.href = page;
   ui.batchLink.hidden = ui.newBatch.hidden = ui.deleteBatch.hidden = false;

@@ -173,6 +173,7 @@ def test_upload_photos_follow_progress_download_the_zip_remove_one_delete_all(pa
     batch_id = page.url.rstrip("/").rsplit("/", 1)[1]
     expect(page.locator("h1")).to_have_text(f"Batch {batch_id[:8]}…")
     expect(page.locator('.nav a[aria-current="page"]')).to_have_count(0)
+    expect(page.locator(".messages")).to_have_count(0)  # the sign-up's welcome was said once, to the page it was
     refused = page.locator('.item[data-filename="notes.jpg"]')
     expect(refused).to_have_attribute("data-status", "rejected")
     expect(refused.locator(".error")).to_be_visible()
