@@ -221,7 +221,8 @@ function renderItem(row, item) {
   renderFlag(row, item);
 
   const facts = [`${item.width}×${item.height}`];
-  if (item.processing_ms != null) {
+  // A reused cutout took no processing here: its badge says so, rather than "0.0 s".
+  if (item.processing_ms != null && !item.cached) {
     facts.push(interpolate(gettext("%(seconds)s s"), { seconds: formatNumber(item.processing_ms / 1000, 1) }));
   }
   facts.push(...triageFacts(item));

@@ -450,12 +450,16 @@ def test_settings_chosen_before_upload_apply_to_the_batch_and_a_rerun_uses_new_o
         with Image.open(io.BytesIO(archive.read(member))) as cutout:
             assert cutout.format == "PNG" and cutout.mode == "RGBA"
 
-    # The same settings again: the results are reused, and say so.
+    seconds = re.compile(r"\d s( |$)")
+    expect(page.locator(".item .meta").first).to_contain_text(seconds)  # processed afresh: its time
+
+    # The same settings again: the results are reused, and say so, with no time of their own ("0.0 s").
     page.click("#rerun")
     expect(page).not_to_have_url(second_batch_url)
     expect_done_with_cutouts_shown(page, photos)
     for photo in photos:
         expect(page.locator(f'.item[data-filename="{photo.name}"] .badge.reused')).to_be_visible()
+        expect(page.locator(f'.item[data-filename="{photo.name}"] .meta')).not_to_contain_text(seconds)
 
 
 def test_the_compare_slider_is_the_line_between_before_and_after(page: Any, tmp_path: Path) -> None:
