@@ -111,6 +111,8 @@ function addRow(filename) {
   for (const control of row.querySelectorAll(".item-links > *, .badge.needs-look")) {
     control.setAttribute("aria-describedby", name.id);
   }
+  const uploadName = interpolate(gettext("Upload of %(name)s"), { name: filename });
+  row.querySelector(".upload-progress").setAttribute("aria-label", uploadName);
   row.querySelector(".before img").alt = interpolate(gettext("%(name)s, as uploaded"), { name: filename });
   row.querySelector(".after img").alt = interpolate(gettext("%(name)s, background removed"), { name: filename });
   const compare = () => {

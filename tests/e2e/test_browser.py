@@ -270,6 +270,7 @@ def test_files_dropped_later_join_the_same_batch_deleted_from_the_list(page: Any
     # Every card's "Remove" is described by its own photo's name, for a screen reader.
     described_by = refused.locator(".item-remove").get_attribute("aria-describedby")
     expect(page.locator(f"#{described_by}")).to_have_text("huge.jpg")
+    expect(refused.locator(".upload-progress")).to_have_attribute("aria-label", "Upload of huge.jpg")
 
     # Deleted from the list of batches: its row goes.
     batch_id = batch_url.rstrip("/").rsplit("/", 1)[1]
