@@ -6,7 +6,7 @@
  */
 
 import { csrfToken } from "./http.js";
-import { gettext, interpolate } from "./i18n.js";
+import { formatNumber, gettext, interpolate } from "./i18n.js";
 
 const WORKING_SIDE = 2048;
 const UNDO_STEPS = 12;
@@ -15,6 +15,7 @@ const dialog = document.getElementById("editor");
 const view = document.getElementById("editor-canvas");
 const title = document.getElementById("editor-title");
 const status = document.getElementById("editor-status");
+const position = document.getElementById("editor-position");
 const sizeInput = document.getElementById("editor-size");
 const softInput = document.getElementById("editor-soft");
 const undoButton = document.getElementById("editor-undo");
@@ -29,7 +30,8 @@ const sendButtons = [saveButton, revertButton, fineButton, saveNextButton];
 const session = {
   item: null,
   onSaved: null,
-  review: null, // {next, looksFine} while going through the flagged cutouts (openEditor)
+  review: null, // {next, position, looksFine} while going through the flagged cutouts (openEditor)
+  walked: new Set(), // ids of the flagged cutouts shown since the editor opened: their places in the count stay
   photo: null, // canvas: the original at working size
   mask: null, // canvas: black, its alpha the mask
   cutout: null, // canvas: photo shown through the mask
@@ -68,9 +70,11 @@ function loadImage(url) {
  * @param {object} item item JSON (original, original_display, mask, filename, width, height)
  * @param {string | null} backdrop the batch's background colour as CSS, or null for a checkerboard
  * @param {(item: object) => void} onSaved called with the item JSON the server answers
- * @param {{next: (item: object) => object | null, looksFine: (item: object) => Promise<object>} | null} review
- *   for a cutout that needs a look: the next one that does, and how to mark one fine (triage.js); the editor
- *   then offers "Looks fine" and "Save and next", and goes on to the next flagged cutout without closing
+ * @param {{next: (item: object) => object | null, position: (item: object, walked: Set<string>) => {at: number,
+ *   count: number}, looksFine: (item: object) => Promise<object>} | null} review
+ *   for a cutout that needs a look: the next one that does, where it stands among them, and how to mark one fine
+ *   (triage.js); the editor then says "3 of 17", offers "Looks fine" and "Save and next", and goes on to the next
+ *   flagged cutout without closing
  */
 export async function openEditor(item, backdrop, onSaved, review = null) {
   Object.assign(session, { item, onSaved, review, backdrop, undo: [], redo: [], showOriginal: false, stroke: null });
@@ -319,6 +323,7 @@ dialog.addEventListener("close", () => {
   dialog.dataset.ready = "false";
   session.mask = session.photo = session.cutout = null;
   session.undo = session.redo = [];
+  session.walked.clear();
 });
 dialog.addEventListener("keydown", (event) => {
   const key = event.key.toLowerCase();
@@ -328,9 +333,17 @@ dialog.addEventListener("keydown", (event) => {
   }
 });
 
-/** "Looks fine" and "Save and next", for a cutout that needs a look; "next" only when another one does too. */
+/**
+ * Where the cutout stands among those that need a look, "Looks fine" and "Save and next", for a cutout that needs a
+ * look; "next" only when another one does too.
+ */
 function showReviewButtons() {
   const flagged = Boolean(session.review && session.item.needs_review);
+  if (flagged) session.walked.add(session.item.id);
+  const place = flagged ? session.review.position(session.item, session.walked) : null;
+  const counted = place && { at: formatNumber(place.at), count: formatNumber(place.count) };
+  position.hidden = !counted;
+  position.textContent = counted ? interpolate(gettext("Needs a look: %(at)s of %(count)s"), counted) : "";
   const next = flagged ? session.review.next(session.item) : null;
   fineButton.hidden = !flagged;
   fineButton.textContent = next ? gettext("Looks fine, next") : gettext("Looks fine");

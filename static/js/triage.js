@@ -131,6 +131,23 @@ export function nextFlagged(list, items, current) {
 }
 
 /**
+ * Where `current` stands among the cards that need a look, in the page's order: {at, count}. The ones `walked`
+ * (looked at since the editor opened) keep their places, so a walk counts up, "1 of 17", "2 of 17", …, rather than
+ * staying at "1 of" a shrinking count.
+ * @param {HTMLElement} list the cards' list
+ * @param {Map<string, object>} items item id -> newest item JSON
+ * @param {object} current item JSON
+ * @param {Set<string>} walked ids of the items the editor has shown in this walk
+ */
+export function flaggedPosition(list, items, current, walked) {
+  const flagged = (id) => items.get(id)?.needs_review && items.get(id)?.mask;
+  const ids = [...list.children]
+    .map((row) => row.dataset.itemId)
+    .filter((id) => id === current.id || walked.has(id) || flagged(id));
+  return { at: ids.indexOf(current.id) + 1, count: ids.length };
+}
+
+/**
  * Wire the bar's controls.
  * @param {object} handlers
  * @param {string} handlers.apiBatches /api/v1/batches

@@ -31,6 +31,7 @@ import { filesOfDrop, imagesOfFolder } from "./folders.js";
 import { NetworkError, postFile, postForm, refusalText } from "./http.js";
 import { formatNumber, gettext, interpolate, ngettext } from "./i18n.js";
 import {
+  flaggedPosition,
   markFine,
   nextFlagged,
   renderFlag,
@@ -96,7 +97,11 @@ const state = {
 // --- rows -------------------------------------------------------------------
 
 /** How the editor goes from one flagged cutout to the next (openEditor's `review`): the same for every card. */
-const flaggedWalk = { next: (current) => nextFlagged(ui.list, state.items, current), looksFine: markFine };
+const flaggedWalk = {
+  next: (current) => nextFlagged(ui.list, state.items, current),
+  position: (current, walked) => flaggedPosition(ui.list, state.items, current, walked),
+  looksFine: markFine,
+};
 
 /** A new row at the end of the list. */
 function addRow(filename) {

@@ -154,6 +154,7 @@ def test_the_editor_goes_through_the_flagged_cutouts_one_after_another(browser: 
         card(page, first).locator(".badge.needs-look").click()
         expect(editor).to_have_attribute("data-ready", "true", timeout=60_000)
         expect(page.locator("#editor-title")).to_have_text(f"Edit {first}")
+        expect(page.locator("#editor-position")).to_have_text("Needs a look: 1 of 2")
         expect(page.locator("#editor-fine")).to_have_text("Looks fine, next")
         expect(page.locator("#editor-save-next")).to_be_visible()
 
@@ -165,6 +166,7 @@ def test_the_editor_goes_through_the_flagged_cutouts_one_after_another(browser: 
         expect(editor).to_have_attribute("data-ready", "true", timeout=60_000)
         expect(card(page, first).locator(".badge.needs-look")).to_be_hidden()
         expect(page.locator("#filter-flagged")).to_have_text("Needs a look (1)")
+        expect(page.locator("#editor-position")).to_have_text("Needs a look: 2 of 2")  # the first keeps its place
         # The last one that needs a look: no next to go to.
         expect(page.locator("#editor-fine")).to_have_text("Looks fine")
         expect(page.locator("#editor-save-next")).to_be_hidden()
@@ -181,6 +183,7 @@ def test_the_editor_goes_through_the_flagged_cutouts_one_after_another(browser: 
         expect(editor).to_have_attribute("data-ready", "true", timeout=60_000)
         expect(page.locator("#editor-fine")).to_be_hidden()
         expect(page.locator("#editor-save-next")).to_be_hidden()
+        expect(page.locator("#editor-position")).to_be_hidden()
         page.click("#editor-cancel")
 
 
