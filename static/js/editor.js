@@ -397,7 +397,11 @@ saveButton.addEventListener("click", () => send(async () => maskRequest("POST", 
 saveNextButton.addEventListener("click", () =>
   send(async () => maskRequest("POST", await editedMask()), { thenNext: true }),
 );
-revertButton.addEventListener("click", () => send(() => maskRequest("DELETE", null)));
+revertButton.addEventListener("click", () => {
+  // Every hand edit of the cutout goes, the saved ones too: asked first, as Remove is.
+  const question = gettext("Revert to the model’s cutout? Every hand edit of this cutout, saved or not, is lost.");
+  if (window.confirm(question)) send(() => maskRequest("DELETE", null));
+});
 fineButton.addEventListener("click", () => send(() => session.review.looksFine(session.item), { thenNext: true }));
 
 window.addEventListener("resize", () => {

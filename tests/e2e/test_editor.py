@@ -130,9 +130,19 @@ def test_erase_and_restore_with_pointer_drags_then_save(browser: Any, embedded_s
         again = Image.open(io.BytesIO(page.request.get(f"/api/v1/items/{item_id}/result").body()))
         assert (alpha_around(again, inside) == 0).all() and (alpha_around(again, outside) == 255).all()
 
-        # And it can go back to the model's cutout.
+        # And it can go back to the model's cutout, from the keyboard, once the question is answered yes: answered
+        # no, nothing is sent and the editor stays as it was.
         open_editor(page, row)
-        page.click("#editor-revert")
+        questions: list[str] = []
+        page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.dismiss()))
+        page.locator("#editor-revert").focus()
+        page.keyboard.press("Enter")
+        expect(page.locator("#editor-revert")).to_be_focused()
+        assert len(questions) == 1 and "Every hand edit of this cutout, saved or not, is lost." in questions[0]
+        still = Image.open(io.BytesIO(page.request.get(f"/api/v1/items/{item_id}/result").body()))
+        assert (alpha_around(still, inside) == 0).all()
+        page.once("dialog", lambda dialog: dialog.accept())
+        page.keyboard.press("Enter")
         expect(page.locator("#editor")).to_be_hidden(timeout=60_000)
         reverted = page.request.get(f"/api/v1/items/{item_id}/result")
         assert (alpha_around(Image.open(io.BytesIO(reverted.body())), inside) == 255).all()
