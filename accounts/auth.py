@@ -11,19 +11,16 @@ and a GET carries no CSRF token; a session may POST there with the token.
 import io
 from importlib import import_module
 from typing import Any
-from urllib.parse import parse_qs
 
 from channels.security.websocket import OriginValidator, WebsocketDenier
 from django.conf import settings
-from django.contrib.auth import SESSION_KEY
+from django.contrib.auth import get_user
 from django.contrib.auth.models import User
 from django.core.exceptions import DisallowedHost
 from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest
-from django.http.cookie import parse_cookie
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils import translation
-from django.utils.datastructures import CaseInsensitiveMapping
 
 from accounts import services
 from accounts.models import ApiKey
@@ -115,12 +112,22 @@ def csrf_refusal(request: HttpRequest) -> str | None:
 
 def api_key_in_scope(scope: dict[str, Any]) -> str:
     """The API key an ASGI scope (a websocket's handshake, a request before its body) carries in its headers or
-    ?key=, or ""."""
-    headers = CaseInsensitiveMapping(
-        {name.decode("latin1"): value.decode("latin1") for name, value in scope.get("headers", [])}
-    )
-    query = parse_qs(scope.get("query_string", b"").decode("latin1"))
-    return api_key_from_headers(headers) or query.get("key", [""])[0]
+    ?key=, or "": read as Django's request reads them (a header sent twice is its values joined by commas, of ?key=
+    sent twice the last, a header spelled with underscores none), so that the caller known here is the one the view
+    judges."""
+    if (head := _request_head(scope)) is None:
+        return ""
+    return api_key_from_headers(head.headers) or head.GET.get("key", "")
+
+
+def _request_head(scope: dict[str, Any]) -> HttpRequest | None:
+    """Django's request for `scope`, without its body; None where Django would refuse to make one (a query string
+    that is not UTF-8: 400). Its Content-Type is left out: one Django cannot parse is refused by BodySizeLimit."""
+    headers = [(name, value) for name, value in scope.get("headers", []) if name != b"content-type"]
+    try:
+        return ASGIRequest({**scope, "method": scope.get("method", "GET"), "headers": headers}, io.BytesIO())
+    except UnicodeDecodeError:
+        return None
 
 
 def user_for_websocket(scope: dict[str, Any]) -> Any:
@@ -136,17 +143,18 @@ def user_for_websocket(scope: dict[str, Any]) -> Any:
 
 def caller_known_before_body(scope: dict[str, Any]) -> bool:
     """Whether an HTTP request names a caller before its body: a working API key in its headers or ?key=, or the
-    cookie of a signed-in session. A key sent as a form field is known only once the whole body has been read."""
+    cookie of a session Django takes as signed in (its user still active, its password unchanged since). A key sent
+    as a form field is known only once the whole body has been read."""
     if raw_key := api_key_in_scope(scope):
         try:
             services.api_key_authenticate(raw_key)
         except (services.InvalidApiKey, services.RevokedApiKey):
             return False
         return True
-    cookie_header = b"; ".join(value for name, value in scope.get("headers", []) if name == b"cookie")
-    cookies = parse_cookie(cookie_header.decode("latin1"))
-    session_key = cookies.get(settings.SESSION_COOKIE_NAME, "")
-    return bool(session_key) and SESSION_KEY in import_module(settings.SESSION_ENGINE).SessionStore(session_key)
+    if (head := _request_head(scope)) is None:
+        return False
+    head.session = import_module(settings.SESSION_ENGINE).SessionStore(head.COOKIES.get(settings.SESSION_COOKIE_NAME))
+    return get_user(head).is_authenticated
 
 
 class BrowserOriginValidator(OriginValidator):
