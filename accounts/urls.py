@@ -14,7 +14,7 @@ urlpatterns = [
     # A forgotten password: Django's reset views, the link sent by e-mail (EMAIL_URL).
     path(
         "password/reset/",
-        auth_views.PasswordResetView.as_view(form_class=forms.PasswordResetForm),
+        views.ThrottledPasswordResetView.as_view(form_class=forms.PasswordResetForm),
         name="password_reset",
     ),
     path("password/reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),

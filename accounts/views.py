@@ -10,7 +10,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.views import LoginView
+from django.contrib.auth.views import LoginView, PasswordResetView
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
@@ -39,6 +39,31 @@ class ThrottledLoginView(LoginView):
             form.add_error(None, _("Too many log-in attempts. Wait a minute, then try again."))
             return self.render_to_response(self.get_context_data(form=form), status=429)
         return super().post(request, *args, **kwargs)
+
+
+class ThrottledPasswordResetView(PasswordResetView):
+    """Django's password reset, refusing rapid requests per client address and per address asked for: each one sends
+    a mail (a stream of them filled a user's inbox), and how long the reply takes (mail sent or not) tells an address
+    with an account from one without. A refusal says the same whether the address has an account or not."""
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        limited = any(
+            is_ratelimited(
+                request, group="password-reset", key=key, rate=settings.PASSWORD_RESET_RATE_LIMIT, increment=True
+            )
+            for key in ("ip", _address_asked)
+        )
+        if limited:
+            form = self.get_form_class()(initial={"email": request.POST.get("email", "")})
+            form.cleaned_data = {}  # unbound: nothing was cleaned, and no mail is sent
+            form.add_error(None, _("Too many password reset requests. Wait a while, then try again."))
+            return self.render_to_response(self.get_context_data(form=form), status=429)
+        return super().post(request, *args, **kwargs)
+
+
+def _address_asked(group: str, request: HttpRequest) -> str:
+    """The e-mail address a reset asks for, without case: Django's reset finds its account so."""
+    return request.POST.get("email", "").strip().casefold()
 
 
 def _username_tried(group: str, request: HttpRequest) -> str:

@@ -367,8 +367,10 @@ MAX_QUEUED_ITEMS_PER_USER = env.int("MAX_QUEUED_ITEMS_PER_USER", default=5_000)
 RATELIMIT_ENABLE = env.bool("RATE_LIMITS_ENABLED", default=True)
 # Log-in attempts per client address and per username (password guessing).
 LOGIN_RATE_LIMIT = env.str("LOGIN_RATE_LIMIT", default="10/m")
+# Password-reset requests per client address and per address asked for (each sends a mail).
+PASSWORD_RESET_RATE_LIMIT = env.str("PASSWORD_RESET_RATE_LIMIT", default="5/h")
 RATELIMIT_FAIL_OPEN = True  # a cache outage must not take the API down
-for _name in ("RATE_LIMIT_PER_KEY", "RATE_LIMIT_PER_USER", "LOGIN_RATE_LIMIT"):
+for _name in ("RATE_LIMIT_PER_KEY", "RATE_LIMIT_PER_USER", "LOGIN_RATE_LIMIT", "PASSWORD_RESET_RATE_LIMIT"):
     if not re.fullmatch(r"\d+/\d*[smhd]", globals()[_name]):
         raise ImproperlyConfigured(f'{_name} must look like "120/m" (count per s, m, h or d)')
 

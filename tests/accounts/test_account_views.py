@@ -314,6 +314,28 @@ def test_login_attempts_are_throttled(client: Any, user: Any, settings: Any) -> 
     assert "_auth_user_id" not in client.session
 
 
+def test_password_reset_requests_are_throttled_per_address_asked_and_per_client(
+    client: Any, user: Any, settings: Any, mailoutbox: list[Any]
+) -> None:
+    """Each request sends a mail: unthrottled, anyone could fill alice's inbox, or time the replies (a mail is sent
+    for an address with an account only) to find which addresses have one. A refusal reads the same for any address."""
+    settings.PASSWORD_RESET_RATE_LIMIT = "3/h"
+    for _ in range(3):
+        assert client.post("/accounts/password/reset/", {"email": "alice@example.com"}).status_code == 302
+    assert len(mailoutbox) == 3
+    refused = client.post("/accounts/password/reset/", {"email": " ALICE@example.com"}, REMOTE_ADDR="10.0.0.1")
+    assert refused.status_code == 429 and "Too many password reset requests" in refused.content.decode()
+    assert len(mailoutbox) == 3
+
+    def page(reply: Any) -> str:
+        return re.sub(r'name="csrfmiddlewaretoken" value="[^"]+"|value="[^"]*@[^"]*"', "", reply.content.decode())
+
+    # This client's address is used up too: another address gets the same refusal, its account or not.
+    for address in ("nobody@example.com", "bob@example.com"):
+        assert page(client.post("/accounts/password/reset/", {"email": address})) == page(refused)
+    assert len(mailoutbox) == 3
+
+
 def test_pages_send_a_strict_content_security_policy(client: Any) -> None:
     policy = client.get("/accounts/login/")["Content-Security-Policy"]
     assert "script-src 'self'" in policy and "unsafe-inline" not in policy
