@@ -76,7 +76,8 @@ class UserPurgeCounts:
 
 
 def user_data_purge(*, user: "User") -> UserPurgeCounts:
-    """Delete every stored file of a user who is being deleted, and the job records naming their work.
+    """Delete every stored file of a user who is being deleted, and the job records naming their work (but those
+    of jobs running now).
 
     Called inside the user's deletion (removal/signals.py), before the rows go by cascade in the
     same transaction. Files are found both from the rows (wherever they were saved) and by
@@ -91,7 +92,10 @@ def user_data_purge(*, user: "User") -> UserPurgeCounts:
         names = _files_deleted(names, folder=f"users/{user.pk}/", of="the account")
     except StorageUnavailable as exc:
         raise AccountDataNotDeleted(str(exc)) from exc
-    jobs, _ = _jobs_of(items, WebhookDelivery.objects.filter(batch__owner=user)).delete()
+    # A job running now keeps its record until its worker has written its end (then the retention purge takes it):
+    # deleted under the worker, that write failed, an error logged with its traceback.
+    owned_jobs = _jobs_of(items, WebhookDelivery.objects.filter(batch__owner=user))
+    jobs, _ = owned_jobs.exclude(status=TaskResultStatus.RUNNING).delete()
     counts = UserPurgeCounts(
         batches=batches.count(),
         items=items.count(),

@@ -97,6 +97,31 @@ def test_an_image_being_cut_out_as_its_batch_goes_leaves_nothing_behind(
     assert not [path for path in folder.rglob("*") if path.is_file()]  # what the worker saved went too
 
 
+def test_an_account_deleted_while_its_image_is_cut_out_lets_the_worker_finish_the_job(
+    user: Any, settings: Any, monkeypatch: Any
+) -> None:
+    """The running job's record stays until its worker is done with it, as a deleted batch's does: deleting it under
+    the worker made recording the job's end fail (NotUpdated), an ERROR with its traceback for each such job."""
+    from accounts.services import account_delete
+
+    batch = services.batch_create(owner=user)
+    services.batch_add_files(batch=batch, files=[upload(), upload("q.jpg")])
+    cut_out, folder = processing._cut_out, Path(settings.MEDIA_ROOT) / "users" / str(user.pk)
+
+    def deleted_meanwhile(item: Item) -> Any:
+        cutout = cut_out(item)
+        if Item.objects.filter(pk=item.pk).exists():
+            account_delete(user=user)  # the owner deletes their account while the worker holds the image
+        return cutout
+
+    monkeypatch.setattr(processing, "_cut_out", deleted_meanwhile)
+    assert run_ready_jobs() == 1  # the other image's job went with the account
+
+    assert not Item.objects.exists()
+    assert not [path for path in folder.rglob("*") if path.is_file()]  # what the worker saved went too
+    assert list(DBTaskResult.objects.values_list("status", flat=True)) == [TaskResultStatus.SUCCESSFUL]
+
+
 def test_another_batch_that_reused_its_results_keeps_them(user: Any) -> None:
     first = services.batch_create(owner=user)
     services.batch_add_files(batch=first, files=[upload()])
