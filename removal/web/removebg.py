@@ -105,7 +105,7 @@ def _accept(
     request: HttpRequest, params: dict[str, Any], user: "User"
 ) -> tuple[uuid.UUID, uuid.UUID, bool, str | None, float]:
     """Check the request and queue its image: (item id, batch id, JSON wanted, X-Type or None, credits charged)."""
-    requested_type = "auto" if is_blank(params.get("type")) else str(params["type"]).lower()
+    requested_type = "auto" if is_blank(params.get("type")) else str(params["type"]).strip().lower()
     if requested_type not in TYPES:
         raise BadRequest(f"type: must be one of {', '.join(sorted(TYPES))}", code="invalid_type")
     type_level = "1" if is_blank(params.get("type_level")) else str(params["type_level"]).strip().lower()

@@ -291,6 +291,7 @@ def test_base64_as_encoders_write_it_is_cut_out(embedded_server: LiveServer, key
         ({"type": "car_interior"}, "car"),
         ({"type": "car_part", "type_level": "2"}, "car_part"),
         ({"type": "other", "type_level": "latest"}, "other"),
+        ({"type": " Person\n", "type_level": " 2 "}, "person"),  # white space around it, as every option takes it
     ],
 )
 def test_x_type_speaks_the_classes_of_the_type_level(
