@@ -298,6 +298,19 @@ CONTENT_TYPE_UNREADABLE = BadRequest(
 caller_known = database_sync_to_async(caller_known_before_body)
 
 
+def announced_length(scope: dict[str, Any]) -> float:
+    """How long the request says its body is: infinite when it does not say (a chunked body, whatever Content-Length
+    says beside it, as the server reads the chunks; an HTTP/2 body without Content-Length); 0 for an HTTP/1 request
+    with neither header, which has no body."""
+    headers = dict(scope.get("headers", []))
+    declared = headers.get(b"content-length", b"")
+    if b"transfer-encoding" in headers:
+        return math.inf
+    if declared.isdigit():
+        return int(declared)
+    return 0 if scope.get("http_version", "1.1") in ("1.0", "1.1") else math.inf
+
+
 class BodySizeLimit:
     """ASGI middleware: 413 for a body over max_body_bytes(path), or a multipart part over the per-file
     limit, without reading the rest of it; 400 for a Content-Type Django cannot read (its request would fail to be
@@ -369,10 +382,7 @@ class BodySizeLimit:
         read, nor stored in temporary files, past what any request may carry."""
         path = scope.get("path", "")
         limit, anyones = max_body_bytes(path), max_body_bytes(path, caller_known=False)
-        headers = dict(scope.get("headers", []))
-        declared = headers.get(b"content-length", b"")
-        announced = int(declared) if declared.isdigit() else (math.inf if b"transfer-encoding" in headers else 0)
-        if limit > anyones and announced > anyones and not await caller_known(scope):
+        if limit > anyones and announced_length(scope) > anyones and not await caller_known(scope):
             return anyones, caller_unknown_for_body(path)
         return limit, body_too_large(path)
 

@@ -17,25 +17,35 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 
 def stalled_post(
-    path: str, headers: list[tuple[bytes, bytes]], length: int = 1000, query: bytes = b""
+    path: str,
+    headers: list[tuple[bytes, bytes]],
+    length: int | None = 1000,
+    query: bytes = b"",
+    *,
+    sent: int = 10,
+    http_version: str = "1.1",
 ) -> tuple[int, dict[str, Any]]:
-    """POST `path` whose body sends its first 10 bytes of `length` and then nothing: the reply's status and JSON."""
+    """POST `path` whose body sends its first `sent` bytes and then nothing, declaring a Content-Length of `length`
+    (None: none): the reply's status and JSON."""
+    declared = [(b"content-length", str(length).encode())] if length is not None else []
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
-        "http_version": "1.1",
+        "http_version": http_version,
         "method": "POST",
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),
         "query_string": query,
         "root_path": "",
-        "headers": [(b"host", b"testserver"), (b"content-length", str(length).encode()), *headers],
+        "headers": [(b"host", b"testserver"), *declared, *headers],
         "client": ("127.0.0.1", 50000),
         "server": ("testserver", 80),
     }
-    chunks = [{"type": "http.request", "body": b"x" * 10, "more_body": True}]
-    sent: list[dict[str, Any]] = []
+    megabyte = b"x" * 1_000_000
+    chunks = [{"type": "http.request", "body": b"x" * (sent % 1_000_000), "more_body": True}]
+    chunks += [{"type": "http.request", "body": megabyte, "more_body": True}] * (sent // 1_000_000)
+    replied: list[dict[str, Any]] = []
 
     async def receive() -> dict[str, Any]:
         if chunks:
@@ -44,11 +54,11 @@ def stalled_post(
         raise AssertionError("not reached")
 
     async def send(message: dict[str, Any]) -> None:
-        sent.append(message)
+        replied.append(message)
 
     asyncio.run(asyncio.wait_for(application(scope, receive, send), 10))  # its http door is BodySizeLimit
-    (start,) = [message for message in sent if message["type"] == "http.response.start"]
-    body = b"".join(message.get("body", b"") for message in sent if message["type"] == "http.response.body")
+    (start,) = [message for message in replied if message["type"] == "http.response.start"]
+    body = b"".join(message.get("body", b"") for message in replied if message["type"] == "http.response.body")
     return start["status"], json.loads(body)
 
 
@@ -129,3 +139,21 @@ def signed_in(client: Any, user: Any) -> tuple[bytes, bytes]:
     """The Cookie header of a new session of `user`'s."""
     client.force_login(user)
     return b"cookie", f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}".encode()
+
+
+def test_a_body_of_unknown_length_past_any_requests_size_is_read_only_from_a_known_caller(
+    monkeypatch: pytest.MonkeyPatch, api_key: str
+) -> None:
+    """A chunked body's length is unknown, whatever Content-Length says beside it (the server reads the chunks, as
+    HTTP says): 'Content-Length: 10' with 'Transfer-Encoding: chunked' had a stranger's 2.5 GB read. HTTP/2 may send
+    a body with neither."""
+    monkeypatch.setattr(http_errors, "BODY_IDLE_SECONDS", 0.2)
+    past = http_errors.max_body_bytes("/api/v1/batches", caller_known=False) + 1_000_000
+    form = (b"content-type", b"application/octet-stream")  # no multipart parts, each of which has its own limit
+    chunked = (b"transfer-encoding", b"chunked")
+
+    status, reply = stalled_post("/api/v1/batches", [form, chunked], 10, sent=past)
+    assert status == 401 and reply["error"].startswith("a request body over 54 MB is read only from a known caller")
+    assert stalled_post("/api/v1/batches", [form], None, sent=past, http_version="2")[0] == 401
+    known = (b"x-api-key", api_key.encode())
+    assert stalled_post("/api/v1/batches", [form, chunked, known], 10, sent=past)[0] == 408  # read on, then stalled
