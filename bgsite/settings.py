@@ -197,10 +197,8 @@ WHITENOISE_AUTOREFRESH = DEBUG
 
 # Django's rules, listed under a new password in this site's words (accounts/password_validation.py).
 AUTH_PASSWORD_VALIDATORS = [
-    {"NAME": "accounts.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "accounts.password_validation.MinimumLengthValidator"},
-    {"NAME": "accounts.password_validation.CommonPasswordValidator"},
-    {"NAME": "accounts.password_validation.NumericPasswordValidator"},
+    {"NAME": f"accounts.password_validation.{rule}Validator"}
+    for rule in ("UserAttributeSimilarity", "MinimumLength", "CommonPassword", "NumericPassword")
 ]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
