@@ -8,7 +8,6 @@ fetch.FetchError, pipeline.ImageRejected) or removal.errors API errors, turned i
 each API's reply shape by removal.web.http_errors.
 """
 
-import base64
 import binascii
 import codecs
 import json
@@ -44,7 +43,7 @@ CALLBACK_URL_MAX_CHARS = 2000
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 URL_SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*:")  # RFC 3986's scheme, then its colon
 DATA_URL_PREFIX = re.compile(r"\Adata:[^,]{0,200};base64,", re.I)  # data:image/png;base64,
-BASE64_LINE_BREAKS = str.maketrans("", "", "\r\n\t")
+BASE64_LINE_BREAKS = "\r\n\t"  # taken out of base64 text, wherever they are
 
 
 def check_method(request: HttpRequest, methods: tuple[str, ...]) -> None:
@@ -193,9 +192,12 @@ def base64_file(encoded: str, *, field: str) -> ContentFile[bytes]:
     """An image sent as base64 text, as encoders write it: wrapped in lines (MIME, Ruby's Base64.encode64, `base64`
     on the command line), as a data: URL (a browser's FileReader), without its closing padding, or in a url-encoded
     body whose '+' signs were not escaped (curl -d), which the form decoding turned into spaces."""
-    text = DATA_URL_PREFIX.sub("", encoded.strip(), count=1).translate(BASE64_LINE_BREAKS).replace(" ", "+")
-    try:
-        return ContentFile(base64.b64decode(text + "=" * (-len(text) % 4), validate=True), name="image")
+    # Each step gives back the very text where it has nothing to change: a 34 MB image is not copied three times.
+    text = DATA_URL_PREFIX.sub("", encoded.strip(), count=1).replace(" ", "+")
+    if any(line_break in text for line_break in BASE64_LINE_BREAKS):
+        text = text.translate(str.maketrans("", "", BASE64_LINE_BREAKS))
+    try:  # binascii reads an ASCII str where it lies; base64.b64decode would first copy it into bytes
+        return ContentFile(binascii.a2b_base64(text + "=" * (-len(text) % 4), strict_mode=True), name="image")
     except (binascii.Error, ValueError):
         raise BadRequest(f"{field}: not valid base64", code=f"invalid_{field}") from None
 

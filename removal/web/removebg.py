@@ -73,6 +73,7 @@ async def removebg(request: HttpRequest) -> HttpResponseBase:
         params, user, rate_headers = await sync_to_async(_admit)(request)
         with limits.waiting_room(request.path):
             item_id, batch_id, as_json, foreground_type, credits = await sync_to_async(_accept)(request, params, user)
+            del params  # a base64 image (up to 34 MB of text) is stored now: not held while its cutout is made
             item = await events.wait_finished(item_id, batch_id, timeout_seconds=settings.BGREMOVE_TIMEOUT_SECONDS)
             reply = await sync_to_async(_reply)(item, as_json=as_json, foreground_type=foreground_type)
         return with_removebg_rate_headers(with_headers(reply, {**rate_headers, "X-Credits-Charged": f"{credits:g}"}))
