@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from datetime import UTC, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
+from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.http import HttpRequest
 from django.utils import timezone
@@ -173,6 +174,34 @@ def waiting_room(path: str) -> Iterator[None]:
         with _waiting_lock:
             _waiting -= 1
             metrics.SYNC_CALLS_WAITING.dec()
+
+
+# JSON or url-encoded bodies past DATA_UPLOAD_MAX_MEMORY_SIZE (remove.bg's base64 images, up to 34 MB) read and
+# decoded at once by one web process: each holds about three copies of itself until its image is stored.
+LARGE_FIELDS_BODIES_AT_ONCE = 2
+_large_fields_bodies = threading.BoundedSemaphore(LARGE_FIELDS_BODIES_AT_ONCE)
+
+
+class LargeBodyTurn:
+    """A turn, among this process's large fields bodies, to read and decode one (`await turn.taken()`), given back
+    once its image is stored (`release`, which may be called again); a request with a small or multipart body
+    (whose files Django streams to disk) has its turn at once."""
+
+    def __init__(self, request: HttpRequest) -> None:
+        length = int(request.META.get("CONTENT_LENGTH") or 0)
+        self.needed = request.content_type != "multipart/form-data" and length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        self.held = False
+
+    async def taken(self) -> "LargeBodyTurn":
+        if self.needed:
+            await sync_to_async(_large_fields_bodies.acquire)()  # the request's own thread waits, not the loop
+            self.held = True
+        return self
+
+    def release(self) -> None:
+        if self.held:
+            self.held = False
+            _large_fields_bodies.release()
 
 
 def check_new_work(user: "User", *, images: int, options: Options | None) -> None:

@@ -68,17 +68,22 @@ TYPES = {"auto", "other", *FINE_TYPES}
 @never_cache
 async def removebg(request: HttpRequest) -> HttpResponseBase:
     rate_headers: dict[str, str] = {}
+    turn = limits.LargeBodyTurn(request)  # a base64 image's body is read and decoded a few at a time
     try:
         inputs.check_method(request, ("POST",))
+        await turn.taken()
         params, user, rate_headers = await sync_to_async(_admit)(request)
         with limits.waiting_room(request.path):
             item_id, batch_id, as_json, foreground_type, credits = await sync_to_async(_accept)(request, params, user)
-            del params  # a base64 image (up to 34 MB of text) is stored now: not held while its cutout is made
+            del params  # its image is stored now: its text (up to 34 MB) is not held while the cutout is made
+            turn.release()
             item = await events.wait_finished(item_id, batch_id, timeout_seconds=settings.BGREMOVE_TIMEOUT_SECONDS)
             reply = await sync_to_async(_reply)(item, as_json=as_json, foreground_type=foreground_type)
         return with_removebg_rate_headers(with_headers(reply, {**rate_headers, "X-Credits-Charged": f"{credits:g}"}))
     except Exception as exc:
         return removebg_error(exc, rate_headers)
+    finally:
+        turn.release()
 
 
 def _admit(request: HttpRequest) -> tuple[dict[str, Any], Any, dict[str, str]]:

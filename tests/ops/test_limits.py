@@ -1,11 +1,12 @@
 """removal.ops.limits through the API: rate limits, the daily quota and a full queue."""
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.test import Client
+from django.test import Client, RequestFactory
 
 from accounts.services import api_key_create
 from removal.cutout import cores
@@ -133,3 +134,28 @@ def test_a_call_in_the_waiting_room_is_a_cutout_expected_until_it_leaves(setting
         with limits.waiting_room("/v1.0/removebg"):
             assert cores.expected() == 2
     assert cores.expected() == 0
+
+
+def test_large_fields_bodies_are_read_a_few_at_a_time(rf: RequestFactory, settings: Any) -> None:
+    """A base64 image's JSON body holds about three copies of itself while it is read and decoded: past
+    LARGE_FIELDS_BODIES_AT_ONCE such bodies, the next waits for a turn; small and multipart bodies never wait."""
+    large = {"CONTENT_LENGTH": str(settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)}
+
+    def turn(content_type: str = "application/json", **meta: str) -> limits.LargeBodyTurn:
+        return limits.LargeBodyTurn(rf.post("/v1.0/removebg", data=b"{}", content_type=content_type, **meta))
+
+    async def scenario() -> None:
+        holders = [await turn(**large).taken() for _ in range(limits.LARGE_FIELDS_BODIES_AT_ONCE)]
+        waiting = asyncio.ensure_future(turn(**large).taken())
+        for passing in (turn(), turn("multipart/form-data; boundary=b", **large)):
+            assert not (await asyncio.wait_for(passing.taken(), 5)).held
+        await asyncio.sleep(0.2)
+        assert not waiting.done()
+        holders[0].release()
+        holders[0].release()  # given back once, however often it is called
+        third = await asyncio.wait_for(waiting, 5)
+        assert third.held
+        for held in (*holders[1:], third):
+            held.release()
+
+    asyncio.run(scenario())
