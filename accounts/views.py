@@ -81,6 +81,10 @@ def signup(request: HttpRequest) -> HttpResponse:
         return _signup_refused(request, refusal)
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
+        # Counted once a form would make an account: each brings its own quota and rate limits.
+        if is_ratelimited(request, group="signup", key="ip", rate=settings.SIGNUP_RATE_LIMIT, increment=True):
+            form.add_error(None, _("Too many accounts made from your address. Wait a while, then try again."))
+            return render(request, "registration/signup.html", {"form": form, "invitation": invitation}, status=429)
         try:
             user = services.account_create(form=form, invitation_token=invitation)
         except services.SignupRefused:  # the invitation was used meanwhile

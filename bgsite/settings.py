@@ -363,17 +363,17 @@ MAX_QUEUED_ITEMS = env.int("MAX_QUEUED_ITEMS", default=20_000)
 # others' is taken.
 MAX_QUEUED_ITEMS_PER_USER = env.int("MAX_QUEUED_ITEMS_PER_USER", default=5_000)
 RATELIMIT_ENABLE = env.bool("RATE_LIMITS_ENABLED", default=True)
-# Log-in attempts per client address and per username (password guessing).
+# Per client address: log-in attempts (and per username: password guessing), password-reset requests (and per
+# address asked for: each sends a mail), accounts made (each brings its own quota and rate limits).
 LOGIN_RATE_LIMIT = env.str("LOGIN_RATE_LIMIT", default="10/m")
-# Password-reset requests per client address and per address asked for (each sends a mail).
 PASSWORD_RESET_RATE_LIMIT = env.str("PASSWORD_RESET_RATE_LIMIT", default="5/h")
+SIGNUP_RATE_LIMIT = env.str("SIGNUP_RATE_LIMIT", default="10/h")
 RATELIMIT_FAIL_OPEN = True  # a cache outage must not take the API down
-for _name in ("RATE_LIMIT_PER_KEY", "RATE_LIMIT_PER_USER", "LOGIN_RATE_LIMIT", "PASSWORD_RESET_RATE_LIMIT"):
+for _name in [name for name in list(globals()) if "RATE_LIMIT" in name]:  # each rate above
     if not re.fullmatch(r"\d+/\d*[smhd]", globals()[_name]):
         raise ImproperlyConfigured(f'{_name} must look like "120/m" (count per s, m, h or d)')
 
-# Webhooks ("callback_url" on a batch): attempts, and the first retry's delay
-# (doubling after each failure).
+# Webhooks ("callback_url" on a batch): attempts, and the first retry's delay (doubling after each failure).
 WEBHOOK_MAX_ATTEMPTS = env.int("WEBHOOK_MAX_ATTEMPTS", default=5)
 WEBHOOK_RETRY_SECONDS = env.float("WEBHOOK_RETRY_SECONDS", default=30)
 

@@ -356,6 +356,7 @@ class LiveServer:
             "DATA_DIR": str(self.data_dir),
             "DJANGO_SETTINGS_MODULE": "bgsite.settings",
             "PYTHONUNBUFFERED": "1",
+            "SIGNUP_RATE_LIMIT": "1000/h",  # the browser tests sign up a user each, all from 127.0.0.1
             **self.env_overrides,
         }
 

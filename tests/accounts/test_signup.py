@@ -116,3 +116,18 @@ def test_the_first_screen_offers_sign_up_only_when_open(
     assert 'id="landing-signup"' not in page and "/accounts/signup/" not in page
     assert 'id="landing-login"' in page
     assert (note in page) if note else ("by invitation" not in page)
+
+
+def test_accounts_made_from_one_address_are_throttled(client: Any, settings: Any) -> None:
+    """Each account brings its own daily quota and rate limits: one client may not multiply its own by signing up
+    again and again. A form that would make no account (a mistyped password) is not counted."""
+    settings.SIGNUP_RATE_LIMIT = "2/h"
+    assert sign_up(client, "typo", password2="not the same").status_code == 200
+    for number in range(2):
+        assert sign_up(client, f"user{number}").status_code == 302
+        client.logout()
+    refused = sign_up(client, "user2")
+    assert refused.status_code == 429 and "Too many accounts made from your address" in refused.content.decode()
+    assert not User.objects.filter(username="user2").exists()
+    data = {"username": "user2", "email": "user2@example.com", "password1": PASSWORD, "password2": PASSWORD}
+    assert client.post("/accounts/signup/", data, REMOTE_ADDR="10.0.0.9").status_code == 302  # another address
