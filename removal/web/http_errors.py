@@ -10,8 +10,9 @@ and server errors under those prefixes the same way (other paths keep Django's p
 (Django's ASGI handler spools the whole body first): from Content-Length at once, as
 soon as a chunked body passes the limit, or as soon as one part of a multipart body
 passes the per-file limit (bgsite.multipart_watch, which also notes the file parts
-Django would skip without a word, for the views to report); and a body that stops arriving
-for BODY_IDLE_SECONDS gets 408 (bgsite.server does the same for a request's head).
+Django would skip without a word, for the views to report); a batch upload past two images'
+worth whose caller is not known before its body gets 401 the same way; and a body that stops
+arriving for BODY_IDLE_SECONDS gets 408 (bgsite.server does the same for a request's head).
 """
 
 import asyncio
@@ -313,8 +314,9 @@ def announced_length(scope: dict[str, Any]) -> float:
 
 class BodySizeLimit:
     """ASGI middleware: 413 for a body over max_body_bytes(path), or a multipart part over the per-file
-    limit, without reading the rest of it; 400 for a Content-Type Django cannot read (its request would fail to be
-    made, a 500)."""
+    limit, without reading the rest of it (401 for a batch upload past any request's size whose caller is not known
+    before its body; 503 when the database cannot say); 400 for a Content-Type Django cannot read (its request would
+    fail to be made, a 500)."""
 
     def __init__(self, application: AsgiApp) -> None:
         self.application = application
