@@ -226,7 +226,7 @@ def fields_too_large(limit: int) -> PayloadTooLarge:
 
 def body_too_large(path: str) -> PayloadTooLarge:
     return PayloadTooLarge(
-        f"the request body is larger than {max_body_bytes(path) / 1e6:g} MB, the most this endpoint accepts "
+        f"the request body is larger than {max_body_bytes(path) / 1e6:,.0f} MB, the most this endpoint accepts "
         f"(each image at most {settings.MAX_UPLOAD_BYTES / 1e6:g} MB)"
     )
 
@@ -234,7 +234,8 @@ def body_too_large(path: str) -> PayloadTooLarge:
 def caller_unknown_for_body(path: str) -> Unauthorized:
     return Unauthorized(
         f"a request body over {max_body_bytes(path, caller_known=False) / 1e6:.0f} MB is read only from a known "
-        "caller: send your API key as 'Authorization: Bearer <key>' or 'X-Api-Key' (not as a form field), or sign in"
+        "caller: send your API key as 'Authorization: Bearer <key>', 'X-Api-Key' or ?key= (not as a form field), or "
+        "sign in"
     )
 
 
