@@ -6,13 +6,12 @@ with its status; quota, rate and full-queue refusals are removal.errors classes 
 `pixlab_error` gives the {"status", "error"} JSON of the batch API and the PixLab paths,
 `removebg_error` remove.bg's {"errors": [...]}. The handlers below answer unknown paths
 and server errors under those prefixes the same way (other paths keep Django's pages).
-`BodySizeLimit` refuses a request body that is too large before Django reads it
-(Django's ASGI handler spools the whole body first): from Content-Length at once, as
-soon as a chunked body passes the limit, or as soon as one part of a multipart body
-passes the per-file limit (bgsite.multipart_watch, which also notes the file parts
-Django would skip without a word, for the views to report); a batch upload past two images'
-worth whose caller is not known before its body gets 401 the same way; and a body that stops
-arriving for BODY_IDLE_SECONDS gets 408 (bgsite.server does the same for a request's head).
+`BodySizeLimit` refuses a request body that is too large before Django reads it (Django's ASGI
+handler spools the whole body first): from Content-Length at once, as soon as a chunked body passes
+the limit, or as soon as one part of a multipart body passes the per-file limit
+(bgsite.multipart_watch, which also notes the file parts Django would skip without a word, for the
+views to report); a batch upload past two images' worth whose caller is not known before its body
+gets 401 the same way; a body that stops arriving for BODY_IDLE_SECONDS, 408 (as bgsite.server a head).
 """
 
 import asyncio
@@ -232,10 +231,10 @@ def body_too_large(path: str) -> PayloadTooLarge:
 
 
 def caller_unknown_for_body(path: str) -> Unauthorized:
+    over = max_body_bytes(path, caller_known=False) / 1e6
     return Unauthorized(
-        f"a request body over {max_body_bytes(path, caller_known=False) / 1e6:.0f} MB is read only from a known "
-        "caller: send your API key as 'Authorization: Bearer <key>', 'X-Api-Key' or ?key= (not as a form field), or "
-        "sign in"
+        f"a request body over {over:.0f} MB is read only from a known caller: send your API key as 'Authorization: "
+        "Bearer <key>', 'X-Api-Key' or ?key= (not as a form field), or sign in"
     )
 
 
