@@ -14,7 +14,9 @@ from django.contrib.auth.views import LoginView, PasswordResetView
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
+from django.views.generic.edit import FormView
 from django_ratelimit.core import is_ratelimited
 
 from accounts import services
@@ -22,54 +24,65 @@ from accounts.auth import AuthenticatedHttpRequest
 from accounts.forms import AccountDeleteForm, ApiKeyCreateForm, LoginForm, SignupForm
 
 
-class ThrottledLoginView(LoginView):
-    """Django's log-in, refusing rapid attempts per client address and per username."""
+class _ThrottledFormView(FormView):
+    """A form view whose POST is refused past `throttle_rate` (a setting's name) per client address and per what the
+    form names (`attempt_key`): the form is shown again unbound, saying `refusal`, with a 429, and nothing of it is
+    done (no password checked, no mail sent)."""
 
-    authentication_form = LoginForm
-    redirect_authenticated_user = True
+    throttle_group = ""
+    throttle_rate = ""
+    throttle_field = ""
+    refusal: Any = ""
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        rate = getattr(settings, self.throttle_rate)
         limited = any(
-            is_ratelimited(request, group="login", key=key, rate=settings.LOGIN_RATE_LIMIT, increment=True)
-            for key in ("ip", _username_tried)
+            is_ratelimited(request, group=self.throttle_group, key=key, rate=rate, increment=True)
+            for key in ("ip", self.attempt_key)
         )
-        if limited:  # the password is not checked: a reply that told a right one from a wrong one would be an oracle
-            form = self.get_form_class()(request, initial={"username": request.POST.get("username", "")})
-            form.cleaned_data = {}  # unbound: nothing was cleaned, so nothing was authenticated
-            form.add_error(None, _("Too many log-in attempts. Wait a minute, then try again."))
+        if limited:
+            form = self.get_form_class()(**self.refused_form_kwargs(request))
+            form.cleaned_data = {}  # unbound: nothing was cleaned, so nothing was done with it
+            form.add_error(None, self.refusal)
             return self.render_to_response(self.get_context_data(form=form), status=429)
         return super().post(request, *args, **kwargs)
 
+    def refused_form_kwargs(self, request: HttpRequest) -> dict[str, Any]:
+        return {"initial": {self.throttle_field: request.POST.get(self.throttle_field, "")}}
 
-class ThrottledPasswordResetView(PasswordResetView):
+    def attempt_key(self, group: str, request: HttpRequest) -> str:
+        raise NotImplementedError
+
+
+class ThrottledLoginView(_ThrottledFormView, LoginView):
+    """Django's log-in, refusing rapid attempts per client address and per username. While refused, the password is
+    not checked: a reply that told a right one from a wrong one would be an oracle."""
+
+    authentication_form = LoginForm
+    redirect_authenticated_user = True
+    throttle_group, throttle_rate, throttle_field = "login", "LOGIN_RATE_LIMIT", "username"
+    refusal = gettext_lazy("Too many log-in attempts. Wait a minute, then try again.")
+
+    def refused_form_kwargs(self, request: HttpRequest) -> dict[str, Any]:
+        return {"request": request, **super().refused_form_kwargs(request)}
+
+    def attempt_key(self, group: str, request: HttpRequest) -> str:
+        """The username tried, as the form reads it (stripped, NFKC: " p2" and its full-width form are p2) and
+        without case: each spelling of one account counts against the same limit."""
+        return unicodedata.normalize("NFKC", request.POST.get("username", "").strip()).casefold()
+
+
+class ThrottledPasswordResetView(_ThrottledFormView, PasswordResetView):
     """Django's password reset, refusing rapid requests per client address and per address asked for: each one sends
     a mail (a stream of them filled a user's inbox), and how long the reply takes (mail sent or not) tells an address
     with an account from one without. A refusal says the same whether the address has an account or not."""
 
-    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        limited = any(
-            is_ratelimited(
-                request, group="password-reset", key=key, rate=settings.PASSWORD_RESET_RATE_LIMIT, increment=True
-            )
-            for key in ("ip", _address_asked)
-        )
-        if limited:
-            form = self.get_form_class()(initial={"email": request.POST.get("email", "")})
-            form.cleaned_data = {}  # unbound: nothing was cleaned, and no mail is sent
-            form.add_error(None, _("Too many password reset requests. Wait a while, then try again."))
-            return self.render_to_response(self.get_context_data(form=form), status=429)
-        return super().post(request, *args, **kwargs)
+    throttle_group, throttle_rate, throttle_field = "password-reset", "PASSWORD_RESET_RATE_LIMIT", "email"
+    refusal = gettext_lazy("Too many password reset requests. Wait a while, then try again.")
 
-
-def _address_asked(group: str, request: HttpRequest) -> str:
-    """The e-mail address a reset asks for, without case: Django's reset finds its account so."""
-    return request.POST.get("email", "").strip().casefold()
-
-
-def _username_tried(group: str, request: HttpRequest) -> str:
-    """The username a log-in tries, as the form reads it (stripped, NFKC: " p2" and its full-width form are p2) and
-    without case: each spelling of one account counts against the same limit."""
-    return unicodedata.normalize("NFKC", request.POST.get("username", "").strip()).casefold()
+    def attempt_key(self, group: str, request: HttpRequest) -> str:
+        """The e-mail address asked for, without case: Django's reset finds its account so."""
+        return request.POST.get("email", "").strip().casefold()
 
 
 def signup(request: HttpRequest) -> HttpResponse:
