@@ -5,6 +5,7 @@ A value may itself be a message (`message(template, values)`), as the reason ins
 (%(reason)s)" is: it is put in the same language before it goes in, so no English sentence sits inside a translated
 one."""
 
+from collections.abc import Callable
 from typing import Any
 
 from django.utils.formats import get_format
@@ -19,18 +20,21 @@ def message(template: str, values: dict[str, Any]) -> dict[str, Any]:
 
 
 def in_language(template: str, values: dict[str, Any]) -> str:
-    shown = {name: in_language(**value) if _is_message(value) else value for name, value in values.items()}
-    return filled(gettext(template), shown, english=template, decimal_mark=_decimal_mark())
+    return filled(gettext(template), _inner(values, in_language), english=template, decimal_mark=_decimal_mark())
 
 
 def in_english(template: str, values: dict[str, Any]) -> str:
     """The message in the words of its template, whatever the active language: what the API says (Item.error)."""
-    shown = {name: in_english(**value) if _is_message(value) else value for name, value in values.items()}
-    return filled(template, shown, english=template)
+    return filled(template, _inner(values, in_english), english=template)
 
 
 def refusal_text(refused: ImageRejected) -> str:
     return in_language(refused.template, refused.values)
+
+
+def _inner(values: dict[str, Any], said: Callable[..., str]) -> dict[str, Any]:
+    """`values` with each one that is a message of its own (`message`) put in words by `said`."""
+    return {name: said(**value) if _is_message(value) else value for name, value in values.items()}
 
 
 def _is_message(value: Any) -> bool:
