@@ -124,8 +124,11 @@ def api_key_in_scope(scope: dict[str, Any]) -> str:
     ?key=, or "": read as Django's request reads them (a header sent twice is its values joined by commas, of ?key=
     sent twice the last, a header spelled with underscores none), so that the caller known here is the one the view
     judges."""
-    if (head := _request_head(scope)) is None:
-        return ""
+    head = _request_head(scope)
+    return "" if head is None else _api_key_of_head(head)
+
+
+def _api_key_of_head(head: HttpRequest) -> str:
     return api_key_from_headers(head.headers) or head.GET.get("key", "")
 
 
@@ -154,14 +157,14 @@ def caller_known_before_body(scope: dict[str, Any]) -> bool:
     """Whether an HTTP request names a caller before its body: a working API key in its headers or ?key=, or the
     cookie of a session Django takes as signed in (its user still active, its password unchanged since). A key sent
     as a form field is known only once the whole body has been read."""
-    if raw_key := api_key_in_scope(scope):
+    if (head := _request_head(scope)) is None:
+        return False
+    if raw_key := _api_key_of_head(head):
         try:
             services.api_key_authenticate(raw_key)
         except (services.InvalidApiKey, services.RevokedApiKey):
             return False
         return True
-    if (head := _request_head(scope)) is None:
-        return False
     head.session = import_module(settings.SESSION_ENGINE).SessionStore(head.COOKIES.get(settings.SESSION_COOKIE_NAME))
     return get_user(head).is_authenticated
 
