@@ -37,6 +37,7 @@ from removal.services.files import (
     stored_sha256,
     upload_error,
     upload_sha256,
+    user_folder,
 )
 from removal.services.processing import options_of
 from removal.services.queueing import announce_after_commit, enqueue_processing
@@ -320,7 +321,7 @@ def stored_image_create(*, owner: "User", upload: Any) -> StoredImage:
     else:
         raise pipeline.ImageRejected(error)
     image = StoredImage(id=uuid.uuid4(), owner=owner, filename=display_filename(upload.name), size_bytes=upload.size)
-    image.file.name = storage_save(f"users/{owner.pk}/store/{image.id}.{extension_of(info)}", upload)
+    image.file.name = storage_save(f"{user_folder(owner.pk)}store/{image.id}.{extension_of(info)}", upload)
     image.save()
     return image
 

@@ -98,7 +98,12 @@ def item_prefix(item: Item) -> str:
 
 def batch_folder(batch: Batch) -> str:
     """Where a batch's files lie in storage: each item's under its own id, its background beside them."""
-    return f"users/{batch.owner_id}/batches/{batch.pk}/"
+    return f"{user_folder(batch.owner_id)}batches/{batch.pk}/"
+
+
+def user_folder(user_id: int) -> str:
+    """Where every file of one account lies in storage: its batches' and its stored images'."""
+    return f"users/{user_id}/"
 
 
 def display_filename(name: str | None) -> str:

@@ -23,7 +23,14 @@ from django_tasks_db.models import DBTaskResult
 from accounts.services import AccountDataNotDeleted
 from removal import events
 from removal.models import Batch, DailyUsage, Item, StoredImage, WebhookDelivery
-from removal.services.files import StorageUnavailable, batch_folder, item_prefix, queued_task, stored_files_under
+from removal.services.files import (
+    StorageUnavailable,
+    batch_folder,
+    item_prefix,
+    queued_task,
+    stored_files_under,
+    user_folder,
+)
 from removal.services.webhooks import notify_if_batch_finished
 
 if TYPE_CHECKING:
@@ -89,7 +96,7 @@ def user_data_purge(*, user: "User") -> UserPurgeCounts:
     items = Item.objects.filter(batch__owner=user)
     names = _file_names(items, batches) | set(StoredImage.objects.filter(owner=user).values_list("file", flat=True))
     try:
-        names = _files_deleted(names, folder=f"users/{user.pk}/", of="the account")
+        names = _files_deleted(names, folder=user_folder(user.pk), of="the account")
     except StorageUnavailable as exc:
         raise AccountDataNotDeleted(str(exc)) from exc
     # A job running now keeps its record until its worker has written its end (then the retention purge takes it):
