@@ -142,15 +142,17 @@ def _request_head(scope: dict[str, Any]) -> HttpRequest | None:
         return None
 
 
-def user_for_websocket(scope: dict[str, Any]) -> Any:
-    """The websocket's user: an API key in the handshake headers or ?key=, else the session."""
+def caller_of_websocket(scope: dict[str, Any]) -> tuple[Any, ApiKey | None]:
+    """The websocket's user and the API key it came with: a key in the handshake headers or ?key=, else the
+    session's user and None; (None, None) when neither signs anyone in."""
     if raw_key := api_key_in_scope(scope):
         try:
-            return services.api_key_authenticate(raw_key).user
+            api_key = services.api_key_authenticate(raw_key)
         except (services.InvalidApiKey, services.RevokedApiKey):
-            return None
+            return None, None
+        return api_key.user, api_key
     user = scope.get("user")
-    return user if user is not None and user.is_authenticated else None
+    return (user, None) if user is not None and user.is_authenticated else (None, None)
 
 
 def caller_known_before_body(scope: dict[str, Any]) -> bool:

@@ -11,7 +11,7 @@ from django.http import HttpRequest
 from django.utils import translation
 from redis.exceptions import RedisError
 
-from accounts.auth import NotAuthenticated, api_key_for, api_key_in_scope, user_for_websocket
+from accounts.auth import api_key_in_scope, caller_of_websocket
 from removal import events, selectors, serializers
 from removal.errors import NotFound, TooManyRequests
 from removal.ops import limits, metrics
@@ -53,15 +53,12 @@ class BatchProgressConsumer(AsyncJsonWebsocketConsumer):
                 await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN_LATER})
 
     async def connect(self) -> None:
-        user = await database_sync_to_async(user_for_websocket)(self.scope)
+        user, api_key = await database_sync_to_async(caller_of_websocket)(self.scope)
         if user is None:
             await self._refuse(CLOSE_UNAUTHENTICATED)
             return
         try:
-            await database_sync_to_async(_handshake_counted)(self.scope, user)
-        except NotAuthenticated:  # its key was revoked just now
-            await self._refuse(CLOSE_UNAUTHENTICATED)
-            return
+            await database_sync_to_async(_handshake_counted)(user, api_key)
         except TooManyRequests:
             await self._refuse(CLOSE_TRY_AGAIN_LATER)
             return
@@ -101,12 +98,12 @@ class BatchProgressConsumer(AsyncJsonWebsocketConsumer):
         await self.send_json(event)
 
 
-def _handshake_counted(scope: dict[str, Any], user: Any) -> None:
+def _handshake_counted(user: Any, api_key: Any) -> None:
     """Count the handshake against the caller's rate limits, as a GET of the batch is: each one costs a snapshot of
     it (about 1 MB of JSON and a tenth of a core's second for a thousand items). TooManyRequests past them."""
     request = HttpRequest()
-    if raw_key := api_key_in_scope(scope):
-        request.api_key = api_key_for(raw_key)  # type: ignore[attr-defined]  # the per-key limit, as limits reads it
+    if api_key is not None:
+        request.api_key = api_key  # type: ignore[attr-defined]  # the per-key limit, as limits reads it
     limits.check_rate(request, user)
 
 
