@@ -16,6 +16,7 @@ import base64
 import io
 import uuid
 import zipfile
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
@@ -111,14 +112,8 @@ def _accept(
     request: HttpRequest, params: dict[str, Any], user: "User"
 ) -> tuple[uuid.UUID, uuid.UUID, bool, str | None, float]:
     """Check the request and queue its image: (item id, batch id, JSON wanted, X-Type or None, credits charged)."""
-    requested_type = "auto" if is_blank(params.get("type")) else str(params["type"]).strip().lower()
-    if requested_type not in TYPES:
-        raise BadRequest(f"type: must be one of {', '.join(sorted(TYPES))}", code="invalid_type")
-    type_level = "1" if is_blank(params.get("type_level")) else str(params["type_level"]).strip().lower()
-    if type_level not in TYPE_LEVELS:
-        raise BadRequest(
-            f"type_level: must be one of {', '.join(TYPE_LEVELS)}, not {type_level!r}", code="invalid_type_level"
-        )
+    requested_type = _word(params, "type", "auto", sorted(TYPES))
+    type_level = _word(params, "type_level", "1", TYPE_LEVELS)
     if refusals := removebg_refusals(params):
         raise refusals[0]
     backgrounds = [name for name in BACKGROUNDS if name in request.FILES or not is_blank(params.get(name))]
@@ -132,6 +127,15 @@ def _accept(
     as_json = wants_json(request.headers.get("Accept", ""))
     foreground_type = None if type_level == "none" else X_TYPES[type_level].get(requested_type, "other")
     return item.id, item.batch_id, as_json, foreground_type, limits.image_credits(options)
+
+
+def _word(params: dict[str, Any], name: str, default: str, words: Sequence[str]) -> str:
+    """remove.bg's `type` or `type_level` (which say what X-Type answers, not how the image is cut out): one of
+    `words`, any case, `default` when blank; BadRequest `invalid_<name>` otherwise."""
+    word = default if is_blank(params.get(name)) else str(params[name]).strip().lower()
+    if word not in words:
+        raise BadRequest(f"{name}: must be one of {', '.join(words)}, not {word!r}", code=f"invalid_{name}")
+    return word
 
 
 def wants_json(accept: str) -> bool:
