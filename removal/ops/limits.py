@@ -182,14 +182,19 @@ LARGE_FIELDS_BODIES_AT_ONCE = 2
 _large_fields_bodies = threading.BoundedSemaphore(LARGE_FIELDS_BODIES_AT_ONCE)
 
 
+def body_past_django_memory(request: HttpRequest) -> bool:
+    """Whether the request's body is more than Django reads into memory itself (DATA_UPLOAD_MAX_MEMORY_SIZE): a
+    JSON or url-encoded one that size is read whole by removal.web.inputs, where an image may come in a field."""
+    return int(request.META.get("CONTENT_LENGTH") or 0) > settings.DATA_UPLOAD_MAX_MEMORY_SIZE  # bgsite.asgi_handler
+
+
 class LargeBodyTurn:
     """A turn, among this process's large fields bodies, to read and decode one (`await turn.taken()`), given back
     once its image is stored (`release`, which may be called again); a request with a small or multipart body
     (whose files Django streams to disk) has its turn at once."""
 
     def __init__(self, request: HttpRequest) -> None:
-        length = int(request.META.get("CONTENT_LENGTH") or 0)
-        self.needed = request.content_type != "multipart/form-data" and length > settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        self.needed = request.content_type != "multipart/form-data" and body_past_django_memory(request)
         self.held = False
 
     async def taken(self) -> "LargeBodyTurn":

@@ -27,6 +27,7 @@ from removal.cutout import pipeline
 from removal.cutout.option_parsing import is_blank, whole_number
 from removal.cutout.options import Options, options_named, parse_options
 from removal.errors import BadRequest, MethodNotAllowed, PayloadTooLarge
+from removal.ops import limits
 from removal.web.http_errors import fields_too_large, max_fields_bytes
 
 if TYPE_CHECKING:
@@ -91,10 +92,9 @@ def unstorable(text: str) -> bool:
 def _fields_body(request: HttpRequest) -> bytes:
     """A JSON or url-encoded body, whole: read by Django up to its DATA_UPLOAD_MAX_MEMORY_SIZE, and here up to
     max_fields_bytes where an image may come in a field (remove.bg's image_file_b64)."""
-    length = int(request.META.get("CONTENT_LENGTH") or 0)  # always given: bgsite.asgi_handler
-    if length <= settings.DATA_UPLOAD_MAX_MEMORY_SIZE:
+    if not limits.body_past_django_memory(request):
         return request.body
-    if length > (limit := max_fields_bytes(request.path)):
+    if int(request.META["CONTENT_LENGTH"]) > (limit := max_fields_bytes(request.path)):
         raise fields_too_large(limit)
     return request.read()
 
