@@ -6,11 +6,13 @@ certificate checks), so DNS cannot change between the check and the connection.
 Every redirect hop goes through the same check. Our address policy is stricter
 than requests-hardened's `is_private` test (which misses e.g. 100.64.0.0/10):
 only globally routable addresses pass, unless the operator allowed a network
-with FETCH_ALLOWED_NETWORKS. Size, time and redirects are capped.
+with FETCH_ALLOWED_NETWORKS. Size, time and redirects are capped; the time as a whole, not each read (Watchdog).
 """
 
+import contextlib
 import ipaddress
 import socket
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -20,6 +22,8 @@ from urllib.parse import urlsplit
 import requests
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from bgsite.networks import IPAddress, IPNetwork, in_networks
 
@@ -107,12 +111,93 @@ def resolve_checked(host: str, port: int, allowed_networks: Sequence[IPNetwork],
     return addresses[0]
 
 
-class PinnedAddressAdapter(HTTPAdapter):
-    """Connects to the checked address of the URL's host (see module docstring)."""
+class Watchdog:
+    """Shuts down the sockets of one session's requests once `seconds` have passed since it was made.
 
-    def __init__(self, allowed_networks: Sequence[IPNetwork]) -> None:
+    requests' timeout bounds each read, not the whole: a host that sent a byte of its
+    headers or body every few seconds held the caller's thread for hours (a callback
+    URL, a worker; each /bgremove img, a web thread and its database connection).
+    """
+
+    def __init__(self, seconds: float) -> None:
+        self.deadline = time.monotonic() + seconds
+        self.expired = False
+        self._sockets: list[socket.socket] = []
+        self._lock = threading.Lock()
+        self._timer: threading.Timer | None = None
+
+    def watch(self, sock: socket.socket) -> None:
+        with self._lock:
+            self._sockets.append(sock.dup())  # a duplicate: wrapping it in TLS detaches the socket object
+            if self._timer is None:
+                self._timer = threading.Timer(max(0.0, self.deadline - time.monotonic()), self._expire)
+                self._timer.daemon = True
+                self._timer.start()
+
+    def _expire(self) -> None:
+        with self._lock:
+            self.expired = True
+            for sock in self._sockets:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_RDWR)  # a blocked read returns at once
+
+    def close(self) -> None:
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            for sock in self._sockets:
+                sock.close()
+            self._sockets.clear()
+
+
+_sending = threading.local()  # the watchdog of the request this thread is sending, for the connections it opens
+
+
+class _WatchedConnectionMixin:
+    def _new_conn(self) -> socket.socket:
+        sock: socket.socket = super()._new_conn()  # type: ignore[misc]
+        if (watchdog := getattr(_sending, "watchdog", None)) is not None:
+            watchdog.watch(sock)
+        return sock
+
+
+class _WatchedHTTPConnection(_WatchedConnectionMixin, HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_WatchedConnectionMixin, HTTPSConnection):
+    pass
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+class PinnedAddressAdapter(HTTPAdapter):
+    """Connects to the checked address of the URL's host (see module docstring), within the watchdog's time."""
+
+    def __init__(self, allowed_networks: Sequence[IPNetwork], watchdog: Watchdog) -> None:
+        self.allowed_networks, self.watchdog = allowed_networks, watchdog
         super().__init__(max_retries=0)
-        self.allowed_networks = allowed_networks
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
+    def send(self, request: requests.PreparedRequest, *args: Any, **kwargs: Any) -> requests.Response:
+        _sending.watchdog = self.watchdog
+        try:
+            return super().send(request, *args, **kwargs)
+        finally:
+            _sending.watchdog = None
+
+    def close(self) -> None:
+        self.watchdog.close()
+        super().close()
 
     def build_connection_pool_key_attributes(
         self, request: requests.PreparedRequest, verify: Any, cert: Any = None
@@ -149,22 +234,28 @@ def check_url(url: str, what: str = "image URL") -> None:
         raise FetchError(f"the {what} has no host name")
 
 
-def safe_session(limits: FetchLimits) -> requests.Session:
-    """A requests session that only connects to allowed addresses, on every hop."""
-    session = requests.Session()
-    session.trust_env = False  # never through a proxy from the environment
-    session.max_redirects = limits.max_redirects
-    adapter = PinnedAddressAdapter(limits.allowed_networks)
-    session.mount("http://", adapter)
-    session.mount("https://", adapter)
-    return session
+class SafeSession(requests.Session):
+    """A requests session that only connects to allowed addresses, on every hop, and is cut off once
+    `limits.timeout_seconds` have passed since it was made (`watchdog.expired` then says so)."""
+
+    def __init__(self, limits: FetchLimits) -> None:
+        super().__init__()
+        self.trust_env = False  # never through a proxy from the environment
+        self.max_redirects = limits.max_redirects
+        self.watchdog = Watchdog(limits.timeout_seconds)
+        adapter = PinnedAddressAdapter(limits.allowed_networks, self.watchdog)
+        self.mount("http://", adapter)
+        self.mount("https://", adapter)
+
+
+def safe_session(limits: FetchLimits) -> SafeSession:
+    return SafeSession(limits)
 
 
 def fetch(url: str, limits: FetchLimits) -> bytes:
     """GET `url` and return the body, or raise FetchError with a reason fit for the caller."""
     check_url(url)
     session = safe_session(limits)
-    deadline = time.monotonic() + limits.timeout_seconds
     try:
         with session.get(
             url, stream=True, timeout=limits.timeout_seconds, headers={"User-Agent": "bgsite-fetch/1"}
@@ -179,8 +270,8 @@ def fetch(url: str, limits: FetchLimits) -> bytes:
                 body += chunk
                 if len(body) > limits.max_bytes:
                     raise FetchedTooLarge(_too_large(limits.max_bytes))
-                if time.monotonic() > deadline:
-                    raise FetchError(f"the image URL took longer than {limits.timeout_seconds:g} s to download")
+            if session.watchdog.expired:  # cut off: what came is not the whole image
+                raise FetchError(_too_slow(limits))
             return bytes(body)
     except (requests.exceptions.InvalidSchema, requests.exceptions.MissingSchema):
         # check_url passed the first URL, so a redirect led here (e.g. to file: or ftp:)
@@ -191,16 +282,22 @@ def fetch(url: str, limits: FetchLimits) -> bytes:
         raise FetchError(f"the image URL redirected more than {limits.max_redirects} times") from None
     except requests.Timeout:
         raise FetchError(f"the image URL did not answer within {limits.timeout_seconds:g} s") from None
-    except requests.ConnectionError as exc:
+    except requests.RequestException as exc:
+        if session.watchdog.expired:  # its sockets were shut down: whatever failed then says nothing more
+            raise FetchError(_too_slow(limits)) from None
+        if not isinstance(exc, requests.ConnectionError):
+            raise FetchError(f"could not fetch the image URL ({exc.__class__.__name__})") from None
         if isinstance(exc.__context__, FetchError):
             raise exc.__context__ from None
         raise FetchError("could not connect to the image URL's host") from None
-    except requests.RequestException as exc:
-        raise FetchError(f"could not fetch the image URL ({exc.__class__.__name__})") from None
     except ValueError:  # urllib's parse of a redirect's Location, e.g. http://[::
         raise FetchError("the image URL redirected to an invalid URL") from None
     finally:
         session.close()
+
+
+def _too_slow(limits: FetchLimits) -> str:
+    return f"the image URL took longer than {limits.timeout_seconds:g} s to download"
 
 
 def _too_large(max_bytes: int) -> str:

@@ -179,6 +179,43 @@ def local_http_server(handler: type[BaseHTTPRequestHandler], **attributes: Any) 
         server.server_close()
 
 
+class StallingHandler(BaseHTTPRequestHandler):
+    """Answers as a hostile host does, by path: `/head` sends its status line and headers a byte at a time, `/body`
+    its headers at once and then its body a byte at a time, `/endless` a body that never ends, as fast as it can.
+    Each pause is shorter than any per-read timeout, so only a limit on the whole exchange stops it."""
+
+    def _answer(self) -> None:
+        self.close_connection = True
+        try:
+            if self.path.startswith("/head"):
+                for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 10_000:
+                    self.wfile.write(bytes([byte]))
+                    time.sleep(0.1)
+            elif self.path.startswith("/body"):
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n")
+                for _ in range(100_000):
+                    self.wfile.write(b"x")
+                    time.sleep(0.1)
+            else:
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
+                while True:
+                    self.wfile.write(b"x" * 1_000_000)
+        except OSError:
+            return  # the client gave up: what the tests want
+
+    do_GET = do_POST = _answer
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+@pytest.fixture
+def stalling_host() -> Iterator[str]:
+    """A local host that never finishes its reply (StallingHandler): "127.0.0.1:<port>"."""
+    with local_http_server(StallingHandler) as (port, _):
+        yield f"127.0.0.1:{port}"
+
+
 @pytest.fixture
 def image_host() -> Iterator[tuple[str, list[str]]]:
     """A local HTTP server: ("127.0.0.1:<port>", the paths it was asked for). Serves a real JPEG."""

@@ -97,17 +97,22 @@ def _signed_summary(delivery: WebhookDelivery) -> tuple[bytes, dict[str, str]]:
 def _posted(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str]:
     """The status code the callback URL answered (None when none came), and what went wrong ("" on a 2xx)."""
     status_code, error = None, ""
-    try:
-        fetch.check_url(url, "callback URL")
-        with fetch.safe_session(_webhook_limits()) as session:
-            reply = session.post(url, data=body, headers=headers, timeout=10, allow_redirects=False)
-        status_code = reply.status_code
-        if not 200 <= reply.status_code < 300:
-            error = f"answered HTTP {reply.status_code}"
-    except fetch.FetchError as exc:
-        error = str(exc)
-    except requests.RequestException as exc:
-        error = f"could not connect ({exc.__class__.__name__})"
+    limits = _webhook_limits()
+    with fetch.safe_session(limits) as session:
+        try:
+            fetch.check_url(url, "callback URL")
+            # Its status is all we need: the reply's body is never read (one that never ended filled the worker's
+            # memory, 230 MB a second), and the session is cut off after limits.timeout_seconds in all.
+            post = session.post(url, data=body, headers=headers, timeout=10, allow_redirects=False, stream=True)
+            with post as reply:
+                status_code = reply.status_code
+            if not 200 <= reply.status_code < 300:
+                error = f"answered HTTP {reply.status_code}"
+        except fetch.FetchError as exc:
+            error = str(exc)
+        except requests.RequestException as exc:
+            failed = f"did not answer within {limits.timeout_seconds:g} s"
+            error = failed if session.watchdog.expired else f"could not connect ({exc.__class__.__name__})"
     return status_code, error
 
 

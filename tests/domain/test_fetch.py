@@ -5,6 +5,8 @@ at the address check; loopback cases run end to end against a local server.
 """
 
 import ipaddress
+import threading
+import time
 from typing import Any
 
 import pytest
@@ -163,3 +165,26 @@ def test_other_schemes_are_refused(url: str, message: str) -> None:
 def test_unresolvable_names_are_reported() -> None:
     with pytest.raises(fetch.FetchError, match="could not resolve"):
         fetch.fetch("http://no-such-host.invalid/a.jpg", LIMITS)
+
+
+@pytest.mark.parametrize("path", ["/head", "/body", "/endless"])
+def test_a_host_that_never_finishes_its_reply_is_cut_off_at_the_time_limit(stalling_host: str, path: str) -> None:
+    """requests' timeout bounds each read: a byte every 0.1 s of headers or body held the caller for hours (a
+    /bgremove img held its web thread and database connection): the whole exchange is bounded (fifth probe)."""
+    quick = fetch.FetchLimits(**{**LOOPBACK_ALLOWED.__dict__, "timeout_seconds": 1, "max_bytes": 10**12})
+    outcome: list[BaseException] = []
+
+    def fetch_it() -> None:
+        try:
+            fetch.fetch(f"http://{stalling_host}{path}", quick)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    started = time.monotonic()
+    thread = threading.Thread(target=fetch_it, daemon=True)
+    thread.start()
+    thread.join(timeout=15)
+    assert not thread.is_alive(), f"{path}: still fetching after 15 s"
+    assert time.monotonic() - started < 5
+    assert isinstance(outcome[0], fetch.FetchError)
+    assert "took longer than 1 s" in str(outcome[0])

@@ -1,7 +1,9 @@
 """Webhooks: a batch with callback_url is POSTed a signed summary when it finishes, with retries."""
 
+import dataclasses
 import json
 import threading
+import time
 from collections.abc import Iterator
 from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -17,7 +19,7 @@ from accounts.services import webhook_secret_for, webhook_secret_rotate
 from bgsite.networks import parse_networks
 from removal.models import WebhookDelivery
 from removal.ops.worker import run_ready_jobs
-from removal.services import webhook_signature
+from removal.services import webhook_signature, webhooks
 from tests.conftest import photo_bytes
 from tests.web.test_batch_api import jpeg
 
@@ -202,3 +204,23 @@ def test_an_improvement_that_finishes_is_posted_again(api: Any, receiver: Any, l
     assert qualities == {"chelsea.jpg": "fast", "rocket.jpg": "best"}
     assert WebhookDelivery.objects.filter(status="delivered").count() == 2
     assert run_ready_jobs() == 0 and len(received) == 2  # once per finish, not again
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    ("path", "status", "error"), [("/endless", 200, ""), ("/head", None, "did not answer within 1 s")]
+)
+def test_a_receiver_that_never_finishes_its_reply_holds_no_worker(
+    api: Any, stalling_host: str, loopback_allowed: None, monkeypatch: Any, path: str, status: Any, error: str
+) -> None:
+    """A reply whose body never ended was read whole (230 MB a second in the worker, until it ran out of memory), and
+    one sent a byte now and then held the worker thread for good: its status is all a delivery reads, within its time
+    limit (fifth probe)."""
+    limits = webhooks._webhook_limits()
+    monkeypatch.setattr(webhooks, "_webhook_limits", lambda: dataclasses.replace(limits, timeout_seconds=1))
+    create(api, f"http://{stalling_host}{path}", count=1)
+    started = time.monotonic()
+    run_ready_jobs()
+    assert time.monotonic() - started < 20
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.attempts, delivery.last_status_code, delivery.last_error) == (1, status, error)
