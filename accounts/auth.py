@@ -167,8 +167,22 @@ def caller_known_before_body(scope: dict[str, Any]) -> bool:
         except (services.InvalidApiKey, services.RevokedApiKey):
             return False
         return True
+    return _session_user(head) is not None
+
+
+def user_for_websocket_now(scope: dict[str, Any]) -> Any:
+    """The websocket's user as its credentials stand now, read again from the handshake: None once its key is
+    revoked, or its session has ended (logged out, its password changed, its user deactivated) since it opened."""
+    if api_key_in_scope(scope):
+        return caller_of_websocket(scope)[0]
+    return None if (head := _request_head(scope)) is None else _session_user(head)
+
+
+def _session_user(head: HttpRequest) -> Any:
+    """The user the session cookie of `head` signs in now, as Django's request would take it; None if none."""
     head.session = import_module(settings.SESSION_ENGINE).SessionStore(head.COOKIES.get(settings.SESSION_COOKIE_NAME))
-    return get_user(head).is_authenticated
+    user = get_user(head)
+    return user if user.is_authenticated else None
 
 
 class BrowserOriginValidator(OriginValidator):

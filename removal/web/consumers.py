@@ -2,6 +2,7 @@
 
 import contextlib
 import logging
+import time
 from typing import Any
 
 from channels.db import database_sync_to_async
@@ -11,7 +12,7 @@ from django.http import HttpRequest
 from django.utils import translation
 from redis.exceptions import RedisError
 
-from accounts.auth import api_key_in_scope, caller_of_websocket
+from accounts.auth import api_key_in_scope, caller_of_websocket, user_for_websocket_now
 from removal import events, selectors, serializers
 from removal.errors import NotFound, TooManyRequests
 from removal.ops import limits, metrics
@@ -24,6 +25,9 @@ CLOSE_NOT_FOUND = 4404
 # The channel layer is gone (Redis down), or the caller is past its rate limits: the page reconnects, as on any other
 # code.
 CLOSE_TRY_AGAIN_LATER = 1013
+
+# How often, at most, an open socket's key or session is checked again, as events come for it.
+CREDENTIALS_RECHECK_SECONDS = 1.0
 
 # What a channel layer that cannot be reached raises (channels_redis: redis-py's errors; a socket's OSError).
 CHANNEL_LAYER_ERRORS = (RedisError, OSError)
@@ -70,6 +74,7 @@ class BatchProgressConsumer(AsyncJsonWebsocketConsumer):
             return
         self.group = events.batch_group(batch.id)
         self.language = _language_of(self.scope)
+        self.user_id, self.credentials_checked_at = user.pk, time.monotonic()
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         metrics.WEBSOCKET_CONNECTIONS.inc()
@@ -91,11 +96,24 @@ class BatchProgressConsumer(AsyncJsonWebsocketConsumer):
         """Clients only listen; anything they send (JSON or not, text or binary) is ignored."""
 
     async def batch_event(self, message: dict[str, Any]) -> None:
+        if not await self._credentials_still_valid():
+            await self.close(code=CLOSE_UNAUTHENTICATED)
+            return
         event = {key: value for key, value in message.items() if key not in ("type", events.ERROR_MESSAGE)}
         if (error := message.get(events.ERROR_MESSAGE)) and error["template"]:  # as the page's language has it
             with translation.override(self.language):
                 event["item"] = {**event["item"], "error": in_language(error["template"], error["values"])}
         await self.send_json(event)
+
+    async def _credentials_still_valid(self) -> bool:
+        """Whether the key or session the socket opened with still names its user, read again at most every
+        CREDENTIALS_RECHECK_SECONDS: a socket opened before its key was revoked (or its session ended) kept
+        getting the batch's events (names, states, links) for as long as it stayed open."""
+        if time.monotonic() - self.credentials_checked_at < CREDENTIALS_RECHECK_SECONDS:
+            return True
+        user = await database_sync_to_async(user_for_websocket_now)(self.scope)
+        self.credentials_checked_at = time.monotonic()
+        return user is not None and user.pk == self.user_id
 
 
 def _handshake_counted(user: Any, api_key: Any) -> None:

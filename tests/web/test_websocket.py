@@ -2,6 +2,7 @@
 
 import io
 import json
+import time
 import zipfile
 from typing import Any
 
@@ -332,5 +333,69 @@ def test_an_item_event_is_written_in_the_language_of_the_socket() -> None:
     ):
         consumer = BatchProgressConsumer()
         consumer.language, consumer.send_json = language, capture  # type: ignore[method-assign]
+        consumer.credentials_checked_at = time.monotonic()  # as connect() left it, just now
         async_to_sync(consumer.batch_event)(message)
         assert sent.pop() == {"event": "item", "item": {"id": "x", "error": shown}, "batch": {}}
+
+
+def signed_in(server: LiveServer, username: str) -> requests.Session:
+    browser = requests.Session()
+    browser.get(f"{server.url}/accounts/login/", timeout=10)
+    form = {
+        "username": username,
+        "password": "correct horse battery",
+        "csrfmiddlewaretoken": browser.cookies["csrftoken"],
+    }
+    reply = browser.post(f"{server.url}/accounts/login/", data=form, headers={"Referer": server.url + "/"}, timeout=10)
+    assert reply.status_code == 200 and "sessionid" in browser.cookies
+    return browser
+
+
+@pytest.mark.parametrize("credentials", ["key", "session"])
+def test_a_socket_whose_key_is_revoked_or_session_ended_gets_no_more_events(
+    embedded_server: LiveServer, credentials: str
+) -> None:
+    """A socket opened before its key was revoked (or its page logged out) went on getting the batch's events, names
+    and links, for as long as it stayed open; it is closed with 4401 at the next event a second on (fifth probe)."""
+    username = f"wsrevoked{credentials}"
+    key = embedded_server.create_user(username)
+    other_key = embedded_server.manage(
+        "shell",
+        "-c",
+        "from django.contrib.auth.models import User; from accounts.services import api_key_create; "
+        f"print(api_key_create(user=User.objects.get(username={username!r}), name='other')[1])",
+    ).split()[-1]
+    batch = upload(embedded_server, key, "/api/v1/batches", [("a.jpg", photo_bytes("chelsea.png", size=(64, 48)))])
+    browser = signed_in(embedded_server, username)
+    if credentials == "key":
+        socket = follow(embedded_server, batch["id"], key)
+    else:
+        cookie = "; ".join(f"{name}={value}" for name, value in browser.cookies.items())
+        socket = connect(
+            f"{embedded_server.ws_url}{batch['ws']}", additional_headers={"Cookie": cookie}, origin=embedded_server.url
+        )
+    with socket:
+        assert json.loads(socket.recv(timeout=10))["event"] == "snapshot"
+        if credentials == "key":
+            revoke = "from accounts import services; k = services.api_key_authenticate(%r); "
+            embedded_server.manage("shell", "-c", revoke % key + "services.api_key_revoke(user=k.user, key_id=k.pk)")
+        else:
+            logout = browser.post(
+                f"{embedded_server.url}/accounts/logout/",
+                headers={"X-CSRFToken": browser.cookies["csrftoken"], "Referer": embedded_server.url + "/"},
+                timeout=10,
+            )
+            assert logout.status_code in (200, 302)
+        time.sleep(1.2)  # past the socket's last check of its credentials
+        upload(
+            embedded_server,
+            other_key,
+            f"/api/v1/batches/{batch['id']}/files",
+            [("after.jpg", photo_bytes("coffee.png", size=(64, 48)))],
+        )
+        seen = []
+        with pytest.raises(ConnectionClosed) as closed:
+            while True:
+                seen.append(json.loads(socket.recv(timeout=10)))
+    assert closed.value.rcvd is not None and closed.value.rcvd.code == 4401
+    assert not [event for event in seen if event.get("item", {}).get("filename") == "after.jpg"]
