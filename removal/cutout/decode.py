@@ -213,14 +213,22 @@ def decode_mask(data: bytes, *, size: tuple[int, int], max_pixels: int) -> Image
     """
     if not data:
         raise ImageRejected(gettext_noop("the mask is empty; send a PNG"))
+    unreadable = (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError)
     try:
-        with Image.open(io.BytesIO(data)) as opened:
-            if opened.width * opened.height > max_pixels:
-                raise _too_many_pixels(opened.width, opened.height, max_pixels)
+        opened = Image.open(io.BytesIO(data))
+    except unreadable:
+        raise ImageRejected(gettext_noop("the mask is not an image we can read; send a PNG")) from None
+    with opened:
+        if opened.width * opened.height > max_pixels:
+            raise _too_many_pixels(opened.width, opened.height, max_pixels)
+        # Judged from its header: a mask that cannot fit was decoded first (a 190 KB PNG of 7000x7000 for a
+        # 64x48 photo took 0.85 s and hundreds of MB, to be refused).
+        _check_mask_fits(opened.size, size)
+        try:
             opened.load()
             mask = opened.copy()
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError):
-        raise ImageRejected(gettext_noop("the mask is not an image we can read; send a PNG")) from None
+        except unreadable:
+            raise ImageRejected(gettext_noop("the mask is not an image we can read; send a PNG")) from None
     if mask.mode in ("LA", "La", "RGBA", "RGBa", "PA") or (mask.mode == "P" and "transparency" in mask.info):
         mask = mask.convert("RGBA").getchannel("A")
     elif mask.mode in ("L", "1"):
@@ -229,13 +237,16 @@ def decode_mask(data: bytes, *, size: tuple[int, int], max_pixels: int) -> Image
         raise ImageRejected(
             f"the mask is {mask.mode}; send it as grayscale (L, white = kept) or with an alpha channel (LA or RGBA)"
         )
-    width, height = size
-    fits = mask.width <= width and abs(mask.width * height / width - mask.height) <= 1
-    if not fits:
-        raise ImageRejected(
-            f"the mask is {mask.width}x{mask.height}; send it at {width}x{height} "
-            "(the original's size) or scaled down by the same factor"
-        )
+    _check_mask_fits(mask.size, size)  # again: a few formats decode another size than their header says
     if mask.size != size:
         mask = mask.resize(size, Image.Resampling.BILINEAR)
     return mask
+
+
+def _check_mask_fits(mask_size: tuple[int, int], size: tuple[int, int]) -> None:
+    (mask_width, mask_height), (width, height) = mask_size, size
+    if not (mask_width <= width and abs(mask_width * height / width - mask_height) <= 1):
+        raise ImageRejected(
+            f"the mask is {mask_width}x{mask_height}; send it at {width}x{height} "
+            "(the original's size) or scaled down by the same factor"
+        )

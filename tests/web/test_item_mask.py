@@ -168,6 +168,15 @@ def test_a_bad_mask_is_a_clear_400(api: Any, mask: Any, error: str) -> None:
     assert api.get(f"/api/v1/batches/{item['batch']['id']}").json()["items"][0]["edited"] is False
 
 
+def test_a_mask_that_cannot_fit_is_refused_from_its_header_before_it_is_decoded(api: Any) -> None:
+    """A 7000x7000 PNG (190 KB) for a 320x240 photo was decoded whole, 0.85 s and hundreds of MB, then refused: its
+    header now says enough. Cut short after its header, it is refused for its size, not as unreadable (fifth probe)."""
+    item = finished_item(api)
+    whole = png(Image.new("RGBA", (7000, 7000))).read()
+    cut_short = SimpleUploadedFile("mask.png", whole[:200], content_type="image/png")
+    assert json_error(api.post(item["mask"], {"mask": cut_short}), 400).startswith("the mask is 7000x7000; send it at")
+
+
 def test_no_mask_is_a_clear_400(api: Any) -> None:
     item = finished_item(api)
     assert json_error(api.post(item["mask"], {}), 400).startswith("no mask")
