@@ -18,7 +18,7 @@ from accounts.models import WebhookSecret
 from accounts.services import webhook_secret_for, webhook_secret_rotate
 from bgsite.networks import parse_networks
 from removal.models import WebhookDelivery
-from removal.ops.worker import run_ready_jobs
+from removal.ops.worker import claim_next_job, run_job, run_ready_jobs
 from removal.services import webhook_signature, webhooks
 from tests.conftest import photo_bytes
 from tests.web.test_batch_api import jpeg
@@ -224,3 +224,25 @@ def test_a_receiver_that_never_finishes_its_reply_holds_no_worker(
     assert time.monotonic() - started < 20
     delivery = WebhookDelivery.objects.get()
     assert (delivery.attempts, delivery.last_status_code, delivery.last_error) == (1, status, error)
+
+
+def test_deliveries_wait_while_images_are_ready(api: Any, receiver: Any, loopback_allowed: None) -> None:
+    """Deliveries share the workers with cutouts and a receiver may stall each attempt for 10 s: at the same priority
+    as uploads, eight stalling receivers held another user's one photo 79 s. They go after every ready image."""
+    url, received, _ = receiver
+    create(api, url, count=1)
+    assert run_job_named("removal.tasks.process_item")  # the batch finished: its delivery is queued
+    photo = SimpleUploadedFile("next.jpg", photo_bytes("chelsea.png", size=(96, 64)))
+    assert api.post("/api/v1/batches", {"files": [photo]}).status_code == 201  # someone's next, after the delivery
+    job = claim_next_job("test")
+    assert job is not None and job.task_path == "removal.tasks.process_item"
+    run_job(job, "test")
+    run_ready_jobs()
+    assert len(received) == 1
+
+
+def run_job_named(task_path: str) -> bool:
+    job = claim_next_job("test")
+    assert job is not None and job.task_path == task_path, job and job.task_path
+    run_job(job, "test")
+    return True
