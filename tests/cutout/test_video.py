@@ -80,6 +80,21 @@ def test_video_limits(session: Any) -> None:
         )
 
 
+def test_a_video_that_states_no_length_is_measured_before_it_is_taken() -> None:
+    """A WebM written to a pipe (as a browser's MediaRecorder writes one) states no length: it passed any
+    MAX_VIDEO_SECONDS, and one of more than MAX_ANIMATION_FRAMES failed only after its worker had cut out that many
+    frames (a 20 s clip: 37 s of work, then failed). Its packets are counted at upload now (fifth probe)."""
+    ffmpeg = imageio_ffmpeg.get_ffmpeg_exe()
+    source = ["-f", "lavfi", "-i", "testsrc=size=64x48:rate=30:duration=3", "-c:v", "libvpx", "-deadline", "realtime"]
+    clip = subprocess.run([ffmpeg, "-v", "error", *source, "-f", "webm", "pipe:1"], capture_output=True, check=True)
+    with pytest.raises(pipeline.ImageRejected, match=r"the video is 3\.0 s long; the limit is 2 s"):
+        pipeline.inspect_upload(io.BytesIO(clip.stdout), max_pixels=50_000_000, max_frames=300, max_video_seconds=2)
+    with pytest.raises(pipeline.ImageRejected, match="about 90 frames; the limit is 60"):
+        pipeline.inspect_upload(io.BytesIO(clip.stdout), max_pixels=50_000_000, max_frames=60, max_video_seconds=10)
+    info = pipeline.inspect_upload(io.BytesIO(clip.stdout), max_pixels=50_000_000, max_frames=300, max_video_seconds=10)
+    assert info.video and (info.width, info.height) == (64, 48)
+
+
 @pytest.mark.django_db
 def test_video_through_the_batch_api(api: Any) -> None:
     clip = SimpleUploadedFile("clip.mp4", make_video(".mp4", "libx264", frames=3), content_type="video/mp4")
