@@ -181,8 +181,9 @@ def local_http_server(handler: type[BaseHTTPRequestHandler], **attributes: Any) 
 
 class StallingHandler(BaseHTTPRequestHandler):
     """Answers as a hostile host does, by path: `/head` sends its status line and headers a byte at a time, `/body`
-    its headers at once and then its body a byte at a time, `/endless` a body that never ends, as fast as it can.
-    Each pause is shorter than any per-read timeout, so only a limit on the whole exchange stops it."""
+    its headers at once and then its body a byte at a time, `/endless` a body that never ends, as fast as it can,
+    `/redirect` the same after a redirect to `/small` (which answers "ok"). Each pause is shorter than any per-read
+    timeout, so only a limit on the whole exchange stops it."""
 
     def _answer(self) -> None:
         self.close_connection = True
@@ -196,8 +197,11 @@ class StallingHandler(BaseHTTPRequestHandler):
                 for _ in range(100_000):
                     self.wfile.write(b"x")
                     time.sleep(0.1)
+            elif self.path.startswith("/small"):
+                self.wfile.write(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
             else:
-                self.wfile.write(b"HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n")
+                status = b"302 Found\r\nLocation: /small" if self.path.startswith("/redirect") else b"200 OK"
+                self.wfile.write(b"HTTP/1.1 " + status + b"\r\nConnection: close\r\n\r\n")
                 while True:
                     self.wfile.write(b"x" * 1_000_000)
         except OSError:

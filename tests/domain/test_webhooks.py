@@ -208,7 +208,8 @@ def test_an_improvement_that_finishes_is_posted_again(api: Any, receiver: Any, l
 
 @pytest.mark.timeout(60)
 @pytest.mark.parametrize(
-    ("path", "status", "error"), [("/endless", 200, ""), ("/head", None, "did not answer within 1 s")]
+    ("path", "status", "error"),
+    [("/endless", 200, ""), ("/redirect", 302, "answered HTTP 302"), ("/head", None, "did not answer within 1 s")],
 )
 def test_a_receiver_that_never_finishes_its_reply_holds_no_worker(
     api: Any, stalling_host: str, loopback_allowed: None, monkeypatch: Any, path: str, status: Any, error: str
