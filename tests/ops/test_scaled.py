@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -72,7 +73,12 @@ def test_the_web_process_gives_each_requests_database_connection_back(server_fac
     with ThreadPoolExecutor(max_workers=32) as clients:
         statuses = list(clients.map(read, range(160)))
     assert statuses == [200] * len(statuses), web.log()[-3000:]
-    assert database_sessions(postgres_url) <= 2  # the requests' connections are closed; the server's own at most
+    # The requests' connections are closed (the server's own at most remain): each once its reply is sent, which
+    # under load lags the client's read of it by a moment. Kept connections would stay, 32 of them.
+    deadline = time.monotonic() + 5
+    while (sessions := database_sessions(postgres_url)) > 2 and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert sessions <= 2
 
 
 def test_a_nul_in_a_key_or_a_parameter_is_a_4xx_on_postgresql(server_factory: Any, postgres_url: str) -> None:
