@@ -5,6 +5,7 @@ METRICS_TOKEN as a bearer token, or a scraper in METRICS_ALLOWED_NETWORKS.
 """
 
 import hmac
+import logging
 import time
 from typing import Any
 
@@ -21,6 +22,8 @@ from removal.cutout import providers
 from removal.cutout.installed import model_weights
 from removal.ops import metrics, worker
 
+logger = logging.getLogger(__name__)
+
 
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -32,7 +35,8 @@ def healthz(request: HttpRequest) -> JsonResponse:
 async def readyz(request: HttpRequest) -> JsonResponse:
     """Ready to take work: database, channel layer, storage and model all answer.
 
-    200 when every check passes, else 503; each check reports ok/error and its time.
+    200 when every check passes, else 503; each check reports ok/error and its time. A failed check's reason is
+    shown to a caller that may read /metrics; anyone else sees its kind, and the server logs the reason.
     """
     checks = {
         "database": await _timed(sync_to_async(_database)),
@@ -40,6 +44,8 @@ async def readyz(request: HttpRequest) -> JsonResponse:
         "storage": await _timed(sync_to_async(_storage)),
         "model": await _timed(sync_to_async(_model)),
     }
+    if not _may_read_metrics(request):
+        _reasons_only_logged(checks)
     ready = all(check["ok"] for check in checks.values())
     return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
 
@@ -52,10 +58,15 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         return HttpResponse(
             "metrics are off: set METRICS_TOKEN or METRICS_ALLOWED_NETWORKS\n", status=404, content_type="text/plain"
         )
-    if not (_from_allowed_network(request) or _holds_metrics_token(request)):
+    if not _may_read_metrics(request):
         return _metrics_refused()
     body, content_type = metrics.exposition()
     return HttpResponse(body, content_type=content_type)
+
+
+def _may_read_metrics(request: HttpRequest) -> bool:
+    """A scraper METRICS_ALLOWED_NETWORKS or METRICS_TOKEN lets in (also shown /readyz's reasons in full)."""
+    return _from_allowed_network(request) or _holds_metrics_token(request)
 
 
 def _from_allowed_network(request: HttpRequest) -> bool:
@@ -79,6 +90,15 @@ def _metrics_refused() -> HttpResponse:
     reply = HttpResponse("a bearer token is needed\n", status=401, content_type="text/plain")
     reply["WWW-Authenticate"] = 'Bearer realm="metrics"'
     return reply
+
+
+def _reasons_only_logged(checks: dict[str, dict[str, Any]]) -> None:
+    """Each failed check's error cut to its kind, the whole logged: its text may name hosts, users and paths
+    (a database's, a bucket's) that are nobody else's business."""
+    for name, check in checks.items():
+        if "error" in check:
+            logger.warning("/readyz: the %s check failed: %s", name, check["error"])
+            check["error"] = f"{check['error'].partition(':')[0]} (the reason is in the server's log)"
 
 
 async def _timed(check: Any) -> dict[str, Any]:

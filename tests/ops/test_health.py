@@ -23,11 +23,19 @@ def test_readyz_reports_each_dependency(client: Any) -> None:
     assert checks["model"]["name"] == "u2netp-int8"
 
 
-def test_readyz_is_503_when_the_model_is_missing(client: Any, settings: Any, tmp_path: Path) -> None:
-    settings.U2NET_HOME = tmp_path
+def test_readyz_is_503_when_the_model_is_missing_and_says_why_only_to_a_metrics_scraper(
+    client: Any, settings: Any, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The reason names a path (a database's host and user, a bucket, where they fail): shown in full to a caller
+    that may read /metrics, its kind to anyone else, and logged."""
+    settings.U2NET_HOME, settings.METRICS_TOKEN = tmp_path, "scraper-token"
     reply = client.get("/readyz")
     assert reply.status_code == 503
     assert reply.json()["status"] == "unavailable"
     model = reply.json()["checks"]["model"]
-    assert model["ok"] is False and "u2netp-int8.onnx is missing" in model["error"]
+    assert model == {"ok": False, "error": "FileNotFoundError (the reason is in the server's log)"}
+    assert str(tmp_path) in caplog.text and "u2netp-int8.onnx is missing" in caplog.text
     assert reply.json()["checks"]["database"]["ok"] is True
+    scraper = client.get("/readyz", headers={"Authorization": "Bearer scraper-token"})
+    assert scraper.status_code == 503
+    assert f"{tmp_path}/u2netp-int8.onnx is missing" in scraper.json()["checks"]["model"]["error"]
