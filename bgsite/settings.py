@@ -352,12 +352,12 @@ MAX_VIDEO_SECONDS = env.float("MAX_VIDEO_SECONDS", default=10)
 DATA_UPLOAD_MAX_NUMBER_FILES = MAX_FILES_PER_REQUEST
 BATCHES_PER_PAGE = 20
 
-# API rate limits (requests per key and per user, "<count>/<s|m|h|d>"), a daily
-# image quota per user (0: none), and how many queued images make the service
-# refuse new work with 503 until workers catch up.
+# API rate limits ("<count>/<s|m|h|d>" per key and per user), a daily image quota per user (0: none), MB /store keeps
+# of a user's uploads in 24 hours (0: no limit), and the queued images past which new work gets a 503.
 RATE_LIMIT_PER_KEY = env.str("RATE_LIMIT_PER_KEY", default="120/m")
 RATE_LIMIT_PER_USER = env.str("RATE_LIMIT_PER_USER", default="240/m")
 DAILY_IMAGE_QUOTA = env.int("DAILY_IMAGE_QUOTA", default=0)
+STORE_DAILY_MB = env.int("STORE_DAILY_MB", default=5_000)
 MAX_QUEUED_ITEMS = env.int("MAX_QUEUED_ITEMS", default=20_000)
 # One account's share of that queue (0: none): past it, that account's new work is refused (429) while
 # others' is taken.

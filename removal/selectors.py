@@ -2,10 +2,10 @@
 
 import re
 import uuid
-from datetime import date
+from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
 
-from django.db.models import Count, Q, QuerySet, Sum
+from django.db.models import Count, Min, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
 from removal.cutout.options import Options
@@ -101,6 +101,12 @@ def item_finished(item_id: uuid.UUID) -> Item | None:
 
 # The id in a /store link: .../api/v1/store/<id>, or an S3 key .../store/<id>.<ext>
 _STORED_ID = re.compile(r"/store/([0-9a-fA-F-]{36})(?:[./?]|$)")
+
+
+def stored_since(user: "User", since: datetime) -> tuple[int, datetime | None]:
+    """The bytes of the images the user has kept with /store since `since`, and when the first of them came."""
+    kept = StoredImage.objects.filter(owner=user, created_at__gte=since).aggregate(Sum("size_bytes"), Min("created_at"))
+    return kept["size_bytes__sum"] or 0, kept["created_at__min"]
 
 
 def stored_image_for(user: "User", reference: str) -> StoredImage:

@@ -110,6 +110,7 @@ def store(request: HttpRequest, user: "User") -> HttpResponseBase:
         raise BadRequest("no file: upload the image as multipart/form-data (any field name)")
     upload = inputs.uploaded_files(request)[0]
     inputs.check_upload_size(upload)
+    limits.check_store_room(user, size_bytes=upload.size)
     try:
         image = services.stored_image_create(owner=user, upload=upload)
     except pipeline.ImageRejected as exc:

@@ -1,15 +1,21 @@
 """removal.ops.limits through the API: rate limits, the daily quota and a full queue."""
 
 import asyncio
+import io
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client, RequestFactory
+from django.utils import timezone
+from PIL import Image
 
 from accounts.services import api_key_create
 from removal.cutout import cores
+from removal.models import StoredImage
 from removal.ops import limits
 from tests.conftest import photo_bytes
 
@@ -159,3 +165,25 @@ def test_large_fields_bodies_are_read_a_few_at_a_time(rf: RequestFactory, settin
             held.release()
 
     asyncio.run(scenario())
+
+
+def test_store_keeps_at_most_store_daily_mb_of_a_users_uploads_in_24_hours(api: Any, settings: Any) -> None:
+    """/store costs no credits and keeps each image RETENTION_DAYS: one key stored about 1 GB in 4 s. Past
+    STORE_DAILY_MB in the last 24 hours it answers 429; what came before that window counts no more."""
+    noise = Image.frombytes("RGB", (700, 700), np.random.default_rng(7).integers(0, 256, 700 * 700 * 3, np.uint8))
+    buffer = io.BytesIO()
+    noise.save(buffer, "JPEG", quality=95)
+    photo = buffer.getvalue()
+    assert 500_000 < len(photo) < 1_000_000  # one fits in 1 MB, two do not
+    settings.STORE_DAILY_MB = 1
+
+    def store() -> Any:
+        return api.post("/store", {"file": SimpleUploadedFile("noise.jpg", photo, content_type="image/jpeg")})
+
+    assert store().status_code == 200
+    refused = store()
+    assert refused.status_code == 429
+    assert refused.json()["error"].startswith("/store keeps at most 1 MB of your uploads a day")
+    assert 0 < int(refused["Retry-After"]) <= 24 * 3600
+    StoredImage.objects.update(created_at=timezone.now() - timedelta(hours=25))
+    assert store().status_code == 200
