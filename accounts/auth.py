@@ -146,11 +146,8 @@ def caller_of_websocket(scope: dict[str, Any]) -> tuple[Any, ApiKey | None]:
     """The websocket's user and the API key it came with: a key in the handshake headers or ?key=, else the
     session's user and None; (None, None) when neither signs anyone in."""
     if raw_key := api_key_in_scope(scope):
-        try:
-            api_key = services.api_key_authenticate(raw_key)
-        except (services.InvalidApiKey, services.RevokedApiKey):
-            return None, None
-        return api_key.user, api_key
+        api_key = _working_key(raw_key)
+        return (api_key.user, api_key) if api_key else (None, None)
     user = scope.get("user")
     return (user, None) if user is not None and user.is_authenticated else (None, None)
 
@@ -159,23 +156,26 @@ def caller_known_before_body(scope: dict[str, Any]) -> bool:
     """Whether an HTTP request names a caller before its body: a working API key in its headers or ?key=, or the
     cookie of a session Django takes as signed in (its user still active, its password unchanged since). A key sent
     as a form field is known only once the whole body has been read."""
+    return user_of_head_now(scope) is not None
+
+
+def user_of_head_now(scope: dict[str, Any]) -> Any:
+    """The user a request's or a websocket's head names as Django would judge it now, or None: a working key in its
+    headers or ?key=, else its session cookie's (None once the key is revoked, or the session has ended: logged
+    out, its password changed, its user deactivated)."""
     if (head := _request_head(scope)) is None:
-        return False
+        return None
     if raw_key := _api_key_of_head(head):
-        try:
-            services.api_key_authenticate(raw_key)
-        except (services.InvalidApiKey, services.RevokedApiKey):
-            return False
-        return True
-    return _session_user(head) is not None
+        api_key = _working_key(raw_key)
+        return api_key.user if api_key else None
+    return _session_user(head)
 
 
-def user_for_websocket_now(scope: dict[str, Any]) -> Any:
-    """The websocket's user as its credentials stand now, read again from the handshake: None once its key is
-    revoked, or its session has ended (logged out, its password changed, its user deactivated) since it opened."""
-    if api_key_in_scope(scope):
-        return caller_of_websocket(scope)[0]
-    return None if (head := _request_head(scope)) is None else _session_user(head)
+def _working_key(raw_key: str) -> ApiKey | None:
+    try:
+        return services.api_key_authenticate(raw_key)
+    except (services.InvalidApiKey, services.RevokedApiKey):
+        return None
 
 
 def _session_user(head: HttpRequest) -> Any:

@@ -12,7 +12,7 @@ from django.http import HttpRequest
 from django.utils import translation
 from redis.exceptions import RedisError
 
-from accounts.auth import api_key_in_scope, caller_of_websocket, user_for_websocket_now
+from accounts.auth import api_key_in_scope, caller_of_websocket, user_of_head_now
 from removal import events, selectors, serializers
 from removal.errors import NotFound, TooManyRequests
 from removal.ops import limits, metrics
@@ -111,7 +111,7 @@ class BatchProgressConsumer(AsyncJsonWebsocketConsumer):
         getting the batch's events (names, states, links) for as long as it stayed open."""
         if time.monotonic() - self.credentials_checked_at < CREDENTIALS_RECHECK_SECONDS:
             return True
-        user = await database_sync_to_async(user_for_websocket_now)(self.scope)
+        user = await database_sync_to_async(user_of_head_now)(self.scope)
         self.credentials_checked_at = time.monotonic()
         return user is not None and user.pk == self.user_id
 
