@@ -256,14 +256,10 @@ class SafeSession(requests.Session):
         return None
 
 
-def safe_session(limits: FetchLimits) -> SafeSession:
-    return SafeSession(limits)
-
-
 def fetch(url: str, limits: FetchLimits) -> bytes:
     """GET `url` and return the body, or raise FetchError with a reason fit for the caller."""
     check_url(url)
-    session = safe_session(limits)
+    session = SafeSession(limits)
     try:
         for _ in range(limits.max_redirects + 1):
             with session.get(

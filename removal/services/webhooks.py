@@ -103,16 +103,15 @@ def _posted(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None,
     """The status code the callback URL answered (None when none came), and what went wrong ("" on a 2xx)."""
     status_code, error = None, ""
     limits = _webhook_limits()
-    with fetch.safe_session(limits) as session:
+    with fetch.SafeSession(limits) as session:
         try:
             fetch.check_url(url, "callback URL")
             # Its status is all we need: the reply's body is never read (one that never ended filled the worker's
             # memory, 230 MB a second), and the session is cut off after limits.timeout_seconds in all.
-            post = session.post(url, data=body, headers=headers, timeout=10, allow_redirects=False, stream=True)
-            with post as reply:
+            with session.post(url, data=body, headers=headers, timeout=10, allow_redirects=False, stream=True) as reply:
                 status_code = reply.status_code
-            if not 200 <= reply.status_code < 300:
-                error = f"answered HTTP {reply.status_code}"
+            if not 200 <= status_code < 300:
+                error = f"answered HTTP {status_code}"
         except fetch.FetchError as exc:
             error = str(exc)
         except requests.RequestException as exc:
