@@ -118,10 +118,10 @@ def check_store_room(user: "User", *, size_bytes: int) -> None:
     STORE_DAILY_MB: those uploads cost no credits, and each is kept for RETENTION_DAYS."""
     if settings.STORE_DAILY_MB <= 0:
         return
-    window = timedelta(days=1)
-    kept, first = selectors.stored_since(user, timezone.now() - window)
+    now, window = timezone.now(), timedelta(days=1)
+    kept, first = selectors.stored_since(user, now - window)
     if kept + size_bytes > settings.STORE_DAILY_MB * 1_000_000:
-        retry_after = int(((first or timezone.now()) + window - timezone.now()).total_seconds()) + 1
+        retry_after = int(((first or now) + window - now).total_seconds()) + 1
         raise QuotaExceeded(
             f"/store keeps at most {settings.STORE_DAILY_MB:,} MB of your uploads a day: {kept / 1e6:,.1f} MB in the "
             "last 24 hours, and this one would pass it; send the image to /bgremove itself instead",
