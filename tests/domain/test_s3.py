@@ -10,7 +10,7 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.conftest import LiveServer, S3Server, photo_bytes
+from tests.conftest import LiveServer, S3Server, photo_bytes, rss_bytes
 
 pytestmark = pytest.mark.live
 
@@ -175,3 +175,28 @@ def test_deleting_an_account_leaves_no_row_and_no_object_in_the_bucket(s3_site: 
     assert rows.strip().splitlines()[-1] == "[0, 0, 0, 0, 0]"
     assert requests.get(f"{server.url}/api/v1/batches", headers=headers, timeout=10).status_code == 401
     assert "deleted an account's data: 1 batches, 2 items, 1 stored images" in server.log()
+
+
+def test_requests_share_one_s3_connection(s3_site: Any) -> None:
+    """Each request's synchronous code runs in a thread of its own; django-storages' connection per thread made a
+    boto3 session for every request that touched the bucket (about 5 MB kept and 100 ms each: 30 /store calls
+    +177 MB, 121 ms median against 22 ms now)."""
+    server, key = s3_site
+    assert server.process is not None
+
+    def store() -> None:
+        reply = requests.post(
+            f"{server.url}/store",
+            files={"file": ("me.jpg", photo_bytes("astronaut.png"))},
+            data={"key": key},
+            timeout=30,
+        )
+        assert reply.status_code == 200, reply.text
+        stored = requests.get(reply.json()["link"], params={"key": key}, allow_redirects=False, timeout=30)
+        assert "localhost" in stored.headers["Location"]  # signed by the storage of the public address: shared too
+
+    store()
+    before = rss_bytes(server.process.pid)
+    for _ in range(20):
+        store()
+    assert rss_bytes(server.process.pid) - before < 20e6
