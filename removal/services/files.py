@@ -3,6 +3,7 @@
 import hashlib
 import logging
 from collections.abc import Iterator
+from contextlib import closing
 from datetime import timedelta
 from pathlib import PurePosixPath
 from typing import IO, Any
@@ -14,6 +15,7 @@ from django.tasks import Task
 from django.utils import timezone
 from django.utils.module_loading import import_string
 from django.utils.translation import gettext
+from storages.backends.s3 import S3File
 
 from removal.cutout import pipeline
 from removal.models import Batch, Item
@@ -59,9 +61,8 @@ def upload_sha256(upload: Any) -> str:
 
 def stored_sha256(name: str) -> str:
     digest = hashlib.sha256()
-    with default_storage.open(name, "rb") as stored:
-        while chunk := stored.read(STORAGE_CHUNK_BYTES):
-            digest.update(chunk)
+    for chunk in storage_chunks(name):
+        digest.update(chunk)
     return digest.hexdigest()
 
 
@@ -144,7 +145,13 @@ def opened_storage_chunks(name: str) -> tuple[Iterator[bytes], int]:
 
 
 def _chunks_of(source: IO[bytes]) -> Iterator[bytes]:
+    """A file's chunks. An S3 file's come straight from its object's body: read through django-storages, the whole
+    object is first downloaded into memory (a zip of 20 MB cutouts took 109 MB more)."""
     with source:
+        if isinstance(source, S3File):
+            with closing(source.obj.get()["Body"]) as body:
+                yield from body.iter_chunks(STORAGE_CHUNK_BYTES)
+            return
         while chunk := source.read(STORAGE_CHUNK_BYTES):
             yield chunk
 
