@@ -138,7 +138,8 @@ TASKS = {
     }
 }
 
-# Channels and the cache (it holds rate-limit counters): in-memory inside one process, Redis when REDIS_URL is set.
+# Channels and the cache (rate-limit counters): in-memory inside one process, Redis when REDIS_URL is set (the
+# cache's pool one per process, not per request: removal/ops/connections.py).
 REDIS_URL = env.str("REDIS_URL", default="")
 CHANNEL_LAYERS: dict[str, dict[str, Any]] = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
@@ -160,7 +161,8 @@ if REDIS_URL:
             },
         }
     }
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}}
+    redis_cache = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    CACHES = {"default": {**redis_cache, "OPTIONS": {"pool_class": "removal.ops.connections.ProcessRedisPool"}}}
 
 # Storage: local files under DATA_DIR/media, or S3 when a bucket is named.
 MEDIA_ROOT = DATA_DIR / "media"
@@ -168,8 +170,7 @@ MEDIA_URL = "/media/"  # never served directly: files are private, see removal.w
 AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
 if AWS_STORAGE_BUCKET_NAME:
     AWS_S3_ENDPOINT_URL = env.str("AWS_S3_ENDPOINT_URL", default="") or None
-    # Where browsers and API clients reach the bucket, when not at AWS_S3_ENDPOINT_URL
-    # (e.g. compose: servers use http://minio:9000, users http://localhost:9000).
+    # Where browsers and clients reach the bucket, if not at AWS_S3_ENDPOINT_URL (compose: http://localhost:9000).
     AWS_S3_PUBLIC_ENDPOINT_URL = env.str("AWS_S3_PUBLIC_ENDPOINT_URL", default="") or None
     AWS_S3_REGION_NAME = env.str("AWS_S3_REGION_NAME", default="us-east-1")
     AWS_ACCESS_KEY_ID = env.str("AWS_ACCESS_KEY_ID", default="") or None
@@ -190,8 +191,7 @@ STATIC_URL = "/static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 # Serve straight from the source folders: no collectstatic step to forget, and no STATIC_ROOT.
 WHITENOISE_USE_FINDERS = True
-# WhiteNoise answers with a synchronous file iterator, which Django's ASGI
-# handler reads whole (fine for small static files) and warns about each time.
+# Django's ASGI handler reads WhiteNoise's synchronous file iterators whole (fine for static files) and warns each time.
 warnings.filterwarnings("ignore", "StreamingHttpResponse must consume synchronous iterators", Warning)
 WHITENOISE_AUTOREFRESH = DEBUG
 

@@ -1,5 +1,6 @@
-"""Database connections of threads that outlive a request: the worker threads, and the threads that read
-for calls waiting on their cutout (removal.events.wait_finished).
+"""Connections kept past a request: one Redis pool for the process's cache, and the database connections of
+threads that outlive a request (the worker threads, and the threads that read for calls waiting on their cutout:
+removal.events.wait_finished).
 
 Django renews a connection per request (CONN_MAX_AGE, 0 under uvicorn, where every request has a thread
 of its own: bgsite/settings.py). A thread that lives on would either connect again for every job (on
@@ -10,11 +11,34 @@ connection and lets Django close it after a database error, and every CONNECTION
 
 import threading
 import time
+from typing import Any
 
+import redis
 from django.db import close_old_connections, connections
 
 CONNECTION_SECONDS = 60
 _keepers = threading.local()
+
+
+class ProcessRedisPool(redis.ConnectionPool):
+    """The cache's pool_class (bgsite/settings.py): one pool per Redis address and options in the process.
+
+    Django's Redis cache keeps its pool on the cache object, and under ASGI each request has cache objects of its
+    own (Django ticket 35651): every request that counted a rate limit opened a Redis connection, left open until
+    garbage collection (100 requests: 100 connections, 33 still open after them). A connection the pool holds
+    when Redis restarts fails once and is made again by redis-py's retry.
+    """
+
+    _pools: dict[str, "ProcessRedisPool"] = {}
+    _pools_lock = threading.Lock()
+
+    @classmethod
+    def from_url(cls, url: str, **options: Any) -> "ProcessRedisPool":
+        key = f"{url} {sorted(options.items())!r}"
+        with cls._pools_lock:
+            if key not in cls._pools:
+                cls._pools[key] = super().from_url(url, **options)
+            return cls._pools[key]
 
 
 class ConnectionKeeper:

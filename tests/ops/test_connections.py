@@ -1,5 +1,5 @@
-"""Long-lived threads' database connections (removal/ops/connections.py); a dropped connection under a live
-server is in tests/ops/test_scaled.py."""
+"""Long-lived threads' database connections and the cache's one Redis pool (removal/ops/connections.py); a dropped
+database connection under a live server is in tests/ops/test_scaled.py, a Redis restart in tests/ops/test_faults.py."""
 
 import threading
 
@@ -51,3 +51,33 @@ def test_a_database_error_or_the_connections_age_has_the_next_job_connect_again(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     assert jobs_that_closed(monkeypatch, ["runs", "fails", "runs", "runs", "waits", "runs"]) == [0, 2, 4]
+
+
+def named_redis_connections_after_requests(redis_url: str, pool_class: str, requests: int) -> int:
+    """Redis connections opened by `requests` requests, each in a thread of its own with a cache object of its own,
+    as under ASGI (the objects are kept, so none of their connections has been closed by garbage collection)."""
+    import uuid
+
+    import redis
+    from django.core.cache.backends.redis import RedisCache
+
+    name = f"bgsite-test-{uuid.uuid4().hex[:8]}"
+    caches: list[RedisCache] = []
+
+    def request() -> None:
+        cache = RedisCache(redis_url, {"OPTIONS": {"pool_class": pool_class, "client_name": name}})
+        caches.append(cache)
+        cache.set("counted", 1)
+        assert cache.get("counted") == 1
+
+    for _ in range(requests):
+        thread = threading.Thread(target=request)
+        thread.start()
+        thread.join()
+    return sum(entry.get("name") == name for entry in redis.Redis.from_url(redis_url).client_list())
+
+
+def test_the_cache_keeps_one_redis_connection_for_requests_one_after_another(redis_url: str) -> None:
+    assert named_redis_connections_after_requests(redis_url, "removal.ops.connections.ProcessRedisPool", 10) == 1
+    # Django's own pool, one per cache object: a connection for each request.
+    assert named_redis_connections_after_requests(redis_url, "redis.ConnectionPool", 10) == 10
