@@ -63,10 +63,17 @@ def probe(data: bytes, *, max_seconds: float, max_frames: int, max_pixels: int) 
             reader.close()
         width, height = meta["size"]
         fps = float(meta.get("fps") or 0) or 25.0
-        seconds = float(meta.get("duration") or 0)
-        frames = round(seconds * fps)
-        if not seconds:  # the container states no length (as a browser's MediaRecorder writes): count it
-            frames, seconds = _counted(source.name, fps=fps)
+        stated_seconds = float(meta.get("duration") or 0)
+        if stated_seconds > max_seconds:  # refused below by what it states, its packets unread
+            frames, seconds, cut_short = round(stated_seconds * fps), stated_seconds, False
+        else:  # counted: a container may state no length (a browser's MediaRecorder), or more than the file holds
+            frames, seconds, cut_short = _counted(source.name, fps=fps)
+    if cut_short and frames < round(stated_seconds * fps) - 1:
+        raise VideoRejected(
+            gettext_noop("the video file is cut short: its frames stop at %(seconds).1f s of %(stated).1f s"),
+            seconds=seconds,
+            stated=stated_seconds,
+        )
     if seconds > max_seconds:
         raise VideoRejected(
             gettext_noop("the video is %(seconds).1f s long; the limit is %(limit)g s"),
@@ -91,24 +98,29 @@ def probe(data: bytes, *, max_seconds: float, max_frames: int, max_pixels: int) 
 
 # "frame=  600 … time=00:00:20.00": ffmpeg's last progress line, once it has read every packet.
 PROGRESS = re.compile(rb"frame=\s*(\d+)\b.*?time=(\d+):(\d+):(\d+(?:\.\d+)?)")
+# What ffmpeg's demuxers say of a file that ends before its data does (Matroska and WebM; MP4 and MOV).
+CUT_SHORT = re.compile(rb"File ended prematurely|partial file")
 
 
-def _counted(path: str, *, fps: float) -> tuple[int, float]:
-    """The frames and seconds of the first video stream, its packets read without decoding them (20 ms for 600).
+def _counted(path: str, *, fps: float) -> tuple[int, float, bool]:
+    """The frames and seconds of the first video stream, its packets read without decoding them (20 ms for 600),
+    and whether the file ends before its data does.
 
     Without it a clip that stated no length passed MAX_VIDEO_SECONDS whatever its length, and one of more than
-    MAX_ANIMATION_FRAMES failed only once its worker had cut out that many frames (37 s for a 20 s clip of 64x48).
+    MAX_ANIMATION_FRAMES failed only once its worker had cut out that many frames (37 s for a 20 s clip of 64x48);
+    a file cut short (an upload or copy broken off) was cut out as far as it went and called done.
     """
     command = [imageio_ffmpeg.get_ffmpeg_exe(), "-hide_banner", "-nostdin", "-v", "error", "-stats", "-i", path]
     command += ["-map", "0:v:0", "-c", "copy", "-f", "null", "-"]
     try:  # a fixed command, no shell; the path is our own temporary file
-        found = PROGRESS.findall(subprocess.run(command, capture_output=True, timeout=30, check=False).stderr)  # noqa: S603
+        said = subprocess.run(command, capture_output=True, timeout=30, check=False).stderr  # noqa: S603
     except subprocess.TimeoutExpired:
-        found = []
-    if not found:
+        said = b""
+    if not (found := PROGRESS.findall(said)):
         raise VideoRejected(gettext_noop("not a video we can read (%(reason)s)"), reason="its length cannot be read")
     count, hours, minutes, seconds = found[-1]
-    return int(count), max(int(hours) * 3600 + int(minutes) * 60 + float(seconds), int(count) / fps)
+    measured = max(int(hours) * 3600 + int(minutes) * 60 + float(seconds), int(count) / fps)
+    return int(count), measured, CUT_SHORT.search(said) is not None
 
 
 def frames(data: bytes) -> Iterator[tuple[Image.Image, float, int]]:

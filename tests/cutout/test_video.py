@@ -95,6 +95,27 @@ def test_a_video_that_states_no_length_is_measured_before_it_is_taken() -> None:
     assert info.video and (info.width, info.height) == (64, 48)
 
 
+@pytest.mark.parametrize("container", [["-c:v", "libvpx", "-f", "webm"], ["-movflags", "+faststart", "-f", "mp4"]])
+def test_a_video_file_cut_short_is_refused_at_upload(container: list[str]) -> None:
+    """A file broken off (an interrupted upload or copy) whose header states its whole length was cut out as far
+    as it went and called done: 41 frames of a 100-frame WebM; of an MP4 with its index first (as phones and
+    editors write them for streaming), 37."""
+    with tempfile.NamedTemporaryFile() as clip:
+        source = ["-f", "lavfi", "-i", "testsrc=size=160x120:rate=25:duration=4"]
+        subprocess.run(
+            [imageio_ffmpeg.get_ffmpeg_exe(), "-v", "error", "-y", *source, *container, clip.name], check=True
+        )
+        whole = Path(clip.name).read_bytes()
+    info = pipeline.inspect_upload(io.BytesIO(whole), max_pixels=50_000_000, max_frames=300, max_video_seconds=10)
+    assert info.video
+    with pytest.raises(
+        pipeline.ImageRejected, match=r"the video file is cut short: its frames stop at 1\.\d s of 4\.0 s"
+    ):
+        pipeline.inspect_upload(
+            io.BytesIO(whole[: len(whole) // 2]), max_pixels=50_000_000, max_frames=300, max_video_seconds=10
+        )
+
+
 @pytest.mark.django_db
 def test_video_through_the_batch_api(api: Any) -> None:
     clip = SimpleUploadedFile("clip.mp4", make_video(".mp4", "libx264", frames=3), content_type="video/mp4")
