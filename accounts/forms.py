@@ -13,8 +13,8 @@ from django.utils.translation import gettext_lazy as _
 
 
 def _email_field(**kwargs: Any) -> forms.EmailField:
+    kwargs.setdefault("label", _("E-mail address"))
     return forms.EmailField(
-        label=_("E-mail address"),
         max_length=254,
         widget=forms.EmailInput(attrs={"autocomplete": "email"}),
         error_messages={"invalid": _("Enter a valid e-mail address.")},
@@ -61,11 +61,16 @@ class SignupForm(_ConfirmationInOurWords, auth_forms.UserCreationForm):
         error_messages = {"username": {"invalid": _("A username may hold only letters, digits and @ . + - _")}}
 
     def clean_email(self) -> str:
-        email = self.cleaned_data["email"]
-        # One account per address, or a reset mail would open several.
-        if User.objects.filter(email__iexact=email).exists():
-            raise forms.ValidationError(_("An account with this e-mail address exists already."))
-        return email
+        return _address_of_no_account(self.cleaned_data["email"])
+
+
+def _address_of_no_account(email: str, *, but: User | None = None) -> str:
+    """`email` if no account (other than `but`) has it: one account per address, or a reset mail would open
+    several."""
+    others = User.objects.filter(email__iexact=email).exclude(pk__in=[but.pk] if but else [])
+    if others.exists():
+        raise forms.ValidationError(_("An account with this e-mail address exists already."))
+    return email
 
 
 class PasswordChangeForm(_ConfirmationInOurWords, auth_forms.PasswordChangeForm):
@@ -89,8 +94,8 @@ class ApiKeyCreateForm(forms.Form):
     )
 
 
-class AccountDeleteForm(forms.Form):
-    """Deleting an account takes its password, so an unattended browser cannot do it."""
+class _PasswordConfirmed(forms.Form):
+    """A form that takes the account's password, so an unattended browser cannot use it."""
 
     password = forms.CharField(label=_("Your password"), strip=False, widget=forms.PasswordInput)
 
@@ -103,3 +108,20 @@ class AccountDeleteForm(forms.Form):
         if not self.user.check_password(password):
             raise forms.ValidationError(_("That is not your password."))
         return password
+
+
+class EmailChangeForm(_PasswordConfirmed):
+    """A new e-mail address, which a link sent to it confirms (accounts.services.email_change_token)."""
+
+    email = _email_field(label=_("New e-mail address"))
+    field_order = ("email", "password")
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"]
+        if email.casefold() == self.user.email.casefold():
+            raise forms.ValidationError(_("That is your address already."))
+        return _address_of_no_account(email, but=self.user)
+
+
+class AccountDeleteForm(_PasswordConfirmed):
+    """Deleting an account takes its password."""

@@ -1,5 +1,5 @@
-"""Account lifecycle: sign-up (open or by invitation), deletion, API keys (plain key returned
-once, then authenticate, revoke) and the webhook secret."""
+"""Account lifecycle: sign-up (open or by invitation), a change of e-mail address confirmed from the new address,
+deletion, API keys (plain key returned once, then authenticate, revoke) and the webhook secret."""
 
 import hashlib
 import hmac
@@ -10,7 +10,11 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core import signing
+from django.core.mail import send_mail
 from django.db import models, transaction
+from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
@@ -159,6 +163,56 @@ def invitation_redeem(*, token: str, user: "User") -> bool:
 
 def _open_invitations(token: str) -> "models.QuerySet[Invitation]":
     return Invitation.objects.filter(token_hash=_hash(token), used_at__isnull=True, expires_at__gt=timezone.now())
+
+
+EMAIL_CHANGE_SALT = "accounts.email-change"
+
+
+class EmailChangeRefused(Exception):
+    """The link is not one this site made, is older than PASSWORD_RESET_TIMEOUT, or was used already (the account's
+    address is no longer the one it was made from)."""
+
+
+class EmailTaken(Exception):
+    """Another account took the address between the link's mail and its use."""
+
+
+def email_change_token(*, user: "User", new_email: str) -> str:
+    """What a link confirming `new_email` as the user's address carries: signed, and naming the address it changes
+    from, so it works once (and not after another change)."""
+    return signing.dumps({"user": user.pk, "email": new_email, "from": user.email}, salt=EMAIL_CHANGE_SALT)
+
+
+def email_change_pending(token: str) -> tuple["User", str]:
+    """The account and the new address a link names, or EmailChangeRefused."""
+    try:
+        change = signing.loads(token, salt=EMAIL_CHANGE_SALT, max_age=settings.PASSWORD_RESET_TIMEOUT)
+    except signing.BadSignature:  # SignatureExpired too
+        raise EmailChangeRefused from None
+    user = get_user_model().objects.filter(pk=change["user"], is_active=True, email=change["from"]).first()
+    if user is None:
+        raise EmailChangeRefused
+    return user, change["email"]
+
+
+def email_change_confirm(token: str) -> tuple["User", str]:
+    """Give the account the address its link names; the account and the address it had."""
+    with transaction.atomic():
+        user, new_email = email_change_pending(token)
+        if get_user_model().objects.filter(email__iexact=new_email).exclude(pk=user.pk).exists():
+            raise EmailTaken
+        changed = get_user_model().objects.filter(pk=user.pk, email=user.email).update(email=new_email)
+        if not changed:  # used by another request meanwhile
+            raise EmailChangeRefused
+    old_email, user.email = user.email, new_email
+    return user, old_email
+
+
+def mail_to(address: str, template: str, context: dict[str, object]) -> None:
+    """Send `template`'s mail (registration/<template>_subject.txt and _email.txt) to `address`, in the current
+    language."""
+    subject = " ".join(render_to_string(f"registration/{template}_subject.txt", context).split())
+    send_mail(subject, render_to_string(f"registration/{template}_email.txt", context), None, [address])
 
 
 class AccountDataNotDeleted(Exception):

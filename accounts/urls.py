@@ -24,6 +24,8 @@ urlpatterns = [
         name="password_reset_confirm",
     ),
     path("password/reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
+    path("email/", views.email_change, name="email_change"),
+    path("email/confirm/<str:token>/", views.email_change_confirm, name="email_change_confirm"),
     path("delete/", views.account_delete, name="account-delete"),
     path("keys/", views.api_key_create, name="api-key-create"),
     path("keys/<int:key_id>/revoke/", views.api_key_revoke, name="api-key-revoke"),

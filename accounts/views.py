@@ -1,4 +1,4 @@
-"""Sign-up, account deletion and the account page's forms (API keys, webhook secret). Log
+"""Sign-up, a change of e-mail address, account deletion and the account page's forms (API keys, webhook secret). Log
 in/out, password change and password reset by e-mail are Django's own views with our forms, wired in
 accounts/urls.py; the page itself, which also shows removal's usage, is
 removal.web.views.dashboard (accounts never imports removal)."""
@@ -13,6 +13,7 @@ from django.contrib.auth.decorators import login_required
 from django.contrib.auth.views import LoginView, PasswordResetView
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
@@ -21,7 +22,7 @@ from django_ratelimit.core import is_ratelimited
 
 from accounts import services
 from accounts.auth import AuthenticatedHttpRequest
-from accounts.forms import AccountDeleteForm, ApiKeyCreateForm, LoginForm, SignupForm
+from accounts.forms import AccountDeleteForm, ApiKeyCreateForm, EmailChangeForm, LoginForm, SignupForm
 
 
 class _ThrottledFormView(FormView):
@@ -137,6 +138,46 @@ def account_delete(request: AuthenticatedHttpRequest) -> HttpResponse:
         messages.success(request, _("Your account and all its data were deleted."))
         return redirect("home")
     return render(request, "accounts/account_delete.html", {"form": form})
+
+
+@login_required
+def email_change(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """A new address, once the password is given: a link sent to it makes it the account's (email_change_confirm).
+    Each mail counts against PASSWORD_RESET_RATE_LIMIT for the account, as each reset mail does for its address."""
+    form = EmailChangeForm(request.user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        rate = settings.PASSWORD_RESET_RATE_LIMIT
+        if is_ratelimited(request, group="email-change", key="user", rate=rate, increment=True):
+            form.add_error(None, _("Too many address changes asked for. Wait a while, then try again."))
+            return render(request, "registration/email_change_form.html", {"form": form}, status=429)
+        new_email = form.cleaned_data["email"]
+        token = services.email_change_token(user=request.user, new_email=new_email)
+        link = request.build_absolute_uri(reverse("email_change_confirm", args=[token]))
+        services.mail_to(new_email, "email_change", {"user": request.user, "link": link, "host": request.get_host()})
+        messages.success(
+            request, _("We sent a link to %(email)s. Open it to make it your address.") % {"email": new_email}
+        )
+        return redirect("dashboard")
+    return render(request, "registration/email_change_form.html", {"form": form})
+
+
+def email_change_confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """The link from the new address: a page that asks to confirm (mail scanners open links), then the change, and a
+    notice to the address it replaces."""
+    try:
+        user, new_email = services.email_change_pending(token)
+        if request.method != "POST":
+            return render(request, "registration/email_change_confirm.html", {"account": user, "email": new_email})
+        user, old_email = services.email_change_confirm(token)
+    except services.EmailChangeRefused:
+        return render(request, "registration/email_change_confirm.html", {"refused": True}, status=400)
+    except services.EmailTaken:
+        messages.error(request, _("An account with this e-mail address exists already."))
+        return redirect("dashboard")
+    if old_email:
+        services.mail_to(old_email, "email_changed", {"user": user, "host": request.get_host()})
+    messages.success(request, _("Your e-mail address is now %(email)s.") % {"email": new_email})
+    return redirect("dashboard")
 
 
 @login_required

@@ -1,0 +1,143 @@
+"""A change of e-mail address (accounts.views.email_change): the password, then a link sent to the new address,
+which makes it the account's once opened and confirmed; a notice to the address it replaces."""
+
+import json
+import re
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.core import signing
+from django.test import Client
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture
+def alice(client: Client, user: Any) -> Client:
+    client.force_login(user)
+    return client
+
+
+def asked(client: Client, email: str, password: str = PASSWORD) -> Any:
+    return client.post("/accounts/email/", {"email": email, "password": password})
+
+
+def link_in(message: Any) -> str:
+    match = re.search(r"http://testserver(/accounts/email/confirm/[^/\s]+/)", message.body)
+    assert match is not None, message.body
+    return match.group(1)
+
+
+def test_the_new_address_becomes_the_accounts_once_its_link_is_confirmed(
+    alice: Client, user: Any, mailoutbox: list[Any]
+) -> None:
+    reply = asked(alice, "alice@new.example")
+    assert reply.status_code == 302 and reply["Location"] == "/accounts/"
+    (message,) = mailoutbox
+    assert message.to == ["alice@new.example"] and "Confirm your e-mail address" in message.subject
+    user.refresh_from_db()
+    assert user.email == "alice@example.com"  # nothing changes until the link is used
+
+    link = link_in(message)
+    page = Client().get(link)  # from the mail, in a browser that may not be logged in; a scanner's GET changes nothing
+    assert page.status_code == 200 and "alice@new.example" in page.content.decode()
+    user.refresh_from_db()
+    assert user.email == "alice@example.com"
+
+    confirmed = Client().post(link)
+    assert confirmed.status_code == 302
+    user.refresh_from_db()
+    assert user.email == "alice@new.example"
+    notice = mailoutbox[-1]
+    assert notice.to == ["alice@example.com"] and "alice@new.example" in notice.body  # the old address is told
+
+    again = Client().post(link)  # used once
+    assert again.status_code == 400 and 'id="email-link-invalid"' in again.content.decode()
+
+
+def test_the_password_is_asked_and_the_address_must_be_new_and_unused(alice: Client, mailoutbox: list[Any]) -> None:
+    User.objects.create_user("carol", email="carol@example.com", password=PASSWORD)
+    wrong = asked(alice, "alice@new.example", password="not it")
+    assert wrong.status_code == 200 and "That is not your password." in wrong.content.decode()
+    same = asked(alice, "ALICE@example.com")
+    assert same.status_code == 200 and "That is your address already." in same.content.decode()
+    taken = asked(alice, "Carol@Example.com")
+    assert taken.status_code == 200 and "An account with this e-mail address exists already." in taken.content.decode()
+    assert mailoutbox == []
+
+
+def test_a_link_stops_working_after_another_change_and_when_its_address_was_taken_meanwhile(
+    alice: Client, user: Any, mailoutbox: list[Any]
+) -> None:
+    asked(alice, "first@new.example")
+    asked(alice, "second@new.example")
+    first, second = (link_in(message) for message in mailoutbox)
+    assert Client().post(second).status_code == 302
+    assert Client().post(first).status_code == 400  # made from an address the account has left
+    user.refresh_from_db()
+    assert user.email == "second@new.example"
+
+    asked(alice, "third@new.example")
+    User.objects.create_user("carol", email="Third@new.example", password=PASSWORD)
+    taken = alice.post(link_in(mailoutbox[-1]), follow=True)
+    assert "An account with this e-mail address exists already." in taken.content.decode()
+    user.refresh_from_db()
+    assert user.email == "second@new.example"
+
+
+def test_a_forged_or_expired_link_changes_nothing(
+    alice: Client, user: Any, settings: Any, mailoutbox: list[Any]
+) -> None:
+    asked(alice, "alice@new.example")
+    link = link_in(mailoutbox[0])
+    payload = link.split("/")[-2].split(":")[0]
+    eve = {"user": user.pk, "email": "eve@evil.example", "from": user.email}
+    forgeries = [
+        link[:-6] + "AAAAA/",  # its signature changed
+        link.replace(payload, signing.b64_encode(json.dumps(eve).encode()).decode()),  # its address changed
+        f"/accounts/email/confirm/{signing.dumps(eve, salt='another.purpose')}/",  # signed for something else
+    ]
+    for forged in forgeries:
+        assert Client().post(forged).status_code == 400, forged
+    settings.PASSWORD_RESET_TIMEOUT = -1
+    assert Client().post(link).status_code == 400
+    user.refresh_from_db()
+    assert user.email == "alice@example.com"
+
+
+def test_an_account_without_an_address_adds_one_and_no_notice_goes_anywhere(
+    client: Client, mailoutbox: list[Any]
+) -> None:
+    bob = User.objects.create_user("bob", password=PASSWORD)
+    client.force_login(bob)
+    assert "Add an e-mail address" in client.get("/accounts/").content.decode()
+    asked(client, "bob@example.com")
+    assert client.post(link_in(mailoutbox[0])).status_code == 302
+    bob.refresh_from_db()
+    assert bob.email == "bob@example.com" and len(mailoutbox) == 1
+    assert "Change e-mail address" in client.get("/accounts/").content.decode()
+
+
+def test_change_mails_are_throttled_per_account(alice: Client, settings: Any, mailoutbox: list[Any]) -> None:
+    """Each request mails an address the caller chose: unthrottled, an account could fill anyone's inbox."""
+    settings.PASSWORD_RESET_RATE_LIMIT = "2/h"
+    assert [asked(alice, f"n{number}@new.example").status_code for number in range(3)] == [302, 302, 429]
+    assert len(mailoutbox) == 2
+
+
+def test_the_page_needs_a_log_in(client: Client) -> None:
+    reply = client.get("/accounts/email/")
+    assert reply.status_code == 302 and reply["Location"].startswith("/accounts/login/")
+
+
+def test_the_mails_and_pages_are_in_the_visitors_language(alice: Client, user: Any, mailoutbox: list[Any]) -> None:
+    french = {"Accept-Language": "fr"}
+    assert "Changer d\u2019adresse e-mail" in alice.get("/accounts/email/", headers=french).content.decode()
+    alice.post("/accounts/email/", {"email": "alice@new.example", "password": PASSWORD}, headers=french)
+    assert mailoutbox[0].subject == "Confirmez votre adresse e-mail pour bgsite sur testserver"
+    assert mailoutbox[0].body.startswith("Bonjour alice,")
+    alice.post(link_in(mailoutbox[0]), headers={"Accept-Language": "es"})
+    assert mailoutbox[1].subject == "Se ha cambiado tu dirección de correo de bgsite en testserver"
