@@ -44,11 +44,10 @@ def _networks(name: str) -> list[IPNetwork]:
         raise ImproperlyConfigured(f"{name}: {exc} (give comma-separated CIDRs, e.g. 10.0.0.0/8,fd00::/8)") from None
 
 
-# Signs sessions and CSRF tokens. Set it, with one value, for web processes that do not share
-# DATA_DIR. Otherwise `manage.py migrate`, which every way of starting bgsite runs first, writes
-# one into DATA_DIR once (removal/management/commands/migrate.py) and this reads it. A process
-# that finds neither (a test run, a tool importing these settings) signs with a random key of
-# its own; check removal.W003 says so. Importing the settings writes nothing.
+# Signs sessions and CSRF tokens. Set it, with one value, for web processes that do not share DATA_DIR. Otherwise
+# `manage.py migrate`, which every way of starting bgsite runs first, writes one into DATA_DIR once
+# (removal/management/commands/migrate.py) and this reads it. A process that finds neither (a test run, a tool
+# importing these settings) signs with a random key of its own; check removal.W003 says so. Importing writes nothing.
 SECRET_KEY = env.str("SECRET_KEY", default="")
 SECRET_KEY_FILE = None if SECRET_KEY else DATA_DIR / "secret_key"
 if SECRET_KEY_FILE is not None and SECRET_KEY_FILE.is_file():
@@ -251,9 +250,10 @@ if SIGNUP not in ("open", "closed", "invite"):
     raise ImproperlyConfigured("SIGNUP must be open, closed or invite")
 INVITATION_DAYS = env.int("INVITATION_DAYS", default=7)
 # Password-reset mail: EMAIL_URL names the SMTP server (smtp://user:password@host:587 with
-# STARTTLS as smtp+tls://, implicit TLS as smtp+ssl://). Unset, mail is printed on the
-# console, so `make run` shows the reset link among its logs.
+# STARTTLS as smtp+tls://, implicit TLS as smtp+ssl://). Unset, mail is printed on the console, its links
+# whole (bgsite/console_mail.py), so `make run` shows the reset link among its logs.
 _email = env.email_url("EMAIL_URL", default="consolemail://")
+_backend = _email["EMAIL_BACKEND"].replace("django.core.mail.backends.console", "bgsite.console_mail")
 _smtp = _email["EMAIL_BACKEND"] == "django.core.mail.backends.smtp.EmailBackend"
 _smtp_options = {
     "host": _email["EMAIL_HOST"] or "localhost",
@@ -264,7 +264,7 @@ _smtp_options = {
     "use_ssl": _email.get("EMAIL_USE_SSL", False),
     "timeout": env.int("EMAIL_TIMEOUT", default=30),
 }
-MAILERS = {"default": {"BACKEND": _email["EMAIL_BACKEND"], "OPTIONS": _smtp_options if _smtp else {}}}
+MAILERS = {"default": {"BACKEND": _backend, "OPTIONS": _smtp_options if _smtp else {}}}
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="bgsite <noreply@localhost>")
 SERVER_EMAIL = DEFAULT_FROM_EMAIL
 # How long a password-reset link works.
