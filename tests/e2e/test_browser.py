@@ -561,6 +561,27 @@ def test_api_key_is_shown_once_and_revoking_it_refuses_it(page: Any, embedded_se
     assert refused.status_code == 401 and refused.json()["error"] == "this API key was revoked"
 
 
+def test_a_new_email_address_is_confirmed_from_the_link_the_console_shows(page: Any, embedded_server: Any) -> None:
+    """As after `make run`, whose mail is printed in its log: the account page's link, the form, the mailed link,
+    its confirmation, and the account page showing the new address."""
+    from playwright.sync_api import expect
+
+    username = sign_up(page)
+    page.click("nav >> text=API keys")  # the account page
+    page.click("#email-change-link")
+    page.fill("#id_email", f"{username}@new.example")
+    page.fill("#id_password", "correct horse battery")
+    page.click("main button[type=submit]")
+    expect(page.locator(".messages")).to_contain_text(f"We sent a link to {username}@new.example")
+    links = re.findall(r"http://\S+/accounts/email/confirm/[^/\s]+/", embedded_server.log())
+    assert links, embedded_server.log()[-3000:]
+    page.goto(links[-1])
+    expect(page.locator("main")).to_contain_text(f"{username}@new.example")
+    page.click("main button[type=submit]")
+    expect(page.locator(".messages")).to_contain_text(f"Your e-mail address is now {username}@new.example")
+    expect(page.locator("main")).to_contain_text(f"{username}@new.example")
+
+
 def test_page_recovers_when_the_server_restarts(browser: Any, server_factory: Any, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
