@@ -4,6 +4,7 @@ as "usted" in Spanish ("introduzca", "Su contraseña…") where this site says "
 in French where the site says "e-mail". The password rules' help texts are ours too (accounts.password_validation).
 """
 
+import unicodedata
 from typing import Any
 
 from django import forms
@@ -60,8 +61,27 @@ class SignupForm(_ConfirmationInOurWords, auth_forms.UserCreationForm):
         help_texts = {"username": _("Up to 150 characters: letters, digits and @ . + - _")}
         error_messages = {"username": {"invalid": _("A username may hold only letters, digits and @ . + - _")}}
 
+    def clean_username(self) -> str:
+        username = super().clean_username()  # None (whatever its stub says) when the field was refused already
+        if username and len(_look_alike_alphabets(username)) > 1:
+            raise forms.ValidationError(
+                _("A username may not mix alphabets such as Latin and Cyrillic: it could pass for another one.")
+            )
+        return username
+
     def clean_email(self) -> str:
         return _address_of_no_account(self.cleaned_data["email"])
+
+
+# Alphabets with letters that look like each other's: "admin" with its "a" Cyrillic (U+0430) reads as "admin".
+# A name in one of them is fine, and so are Japanese names, which mix kanji and kana.
+LOOK_ALIKE_ALPHABETS = {"LATIN", "CYRILLIC", "GREEK", "ARMENIAN", "CHEROKEE"}
+
+
+def _look_alike_alphabets(text: str) -> set[str]:
+    """Which of LOOK_ALIKE_ALPHABETS the letters of `text` come from (by their Unicode names' first word)."""
+    alphabets = {unicodedata.name(character, "").split(" ")[0] for character in text if character.isalpha()}
+    return alphabets & LOOK_ALIKE_ALPHABETS
 
 
 def _address_of_no_account(email: str, *, but: User | None = None) -> str:

@@ -131,3 +131,23 @@ def test_accounts_made_from_one_address_are_throttled(client: Any, settings: Any
     assert not User.objects.filter(username="user2").exists()
     data = {"username": "user2", "email": "user2@example.com", "password1": PASSWORD, "password2": PASSWORD}
     assert client.post("/accounts/signup/", data, REMOTE_ADDR="10.0.0.9").status_code == 302  # another address
+
+
+@pytest.mark.parametrize(
+    ("username", "refused"),
+    [
+        ("\u0430dmin", True),  # a Cyrillic a (U+0430), then Latin: reads as "admin"
+        ("p\u0430ypal", True),
+        ("\u03bflga", True),  # a Greek omicron
+        ("jos\u00e9.garc\u00eda", False),  # Latin with accents
+        ("\u0434\u043c\u0438\u0442\u0440\u0438\u0439", False),  # all Cyrillic
+        ("\u03b1\u03bb\u03ad\u03be\u03b7\u03c2", False),  # all Greek
+        ("\u5c71\u7530\u305f\u308d\u3046", False),  # kanji and hiragana, as Japanese names are written
+        ("anna_2024", False),
+    ],
+)
+def test_a_username_mixing_look_alike_alphabets_is_refused(client: Any, username: str, refused: bool) -> None:
+    data = {"username": username, "email": "new@example.com", "password1": PASSWORD, "password2": PASSWORD}
+    reply = client.post("/accounts/signup/", data)
+    assert ("may not mix alphabets" in reply.content.decode()) is refused
+    assert User.objects.filter(username=username).exists() is not refused
