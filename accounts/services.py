@@ -208,11 +208,16 @@ def email_change_confirm(token: str) -> tuple["User", str]:
     return user, old_email
 
 
-def mail_to(address: str, template: str, context: dict[str, object]) -> None:
+def mail_to(address: str, template: str, context: dict[str, object], *, must_arrive: bool = True) -> None:
     """Send `template`'s mail (registration/<template>_subject.txt and _email.txt) to `address`, in the current
-    language."""
+    language. A mail server that cannot be reached raises OSError, or, for a mail that need not arrive, is logged."""
     subject = " ".join(render_to_string(f"registration/{template}_subject.txt", context).split())
-    send_mail(subject, render_to_string(f"registration/{template}_email.txt", context), None, [address])
+    try:
+        send_mail(subject, render_to_string(f"registration/{template}_email.txt", context), None, [address])
+    except OSError as exc:  # smtplib's errors too
+        if must_arrive:
+            raise
+        logger.warning("the %s mail could not be sent: %s", template, exc)
 
 
 class AccountDataNotDeleted(Exception):

@@ -153,7 +153,13 @@ def email_change(request: AuthenticatedHttpRequest) -> HttpResponse:
         new_email = form.cleaned_data["email"]
         token = services.email_change_token(user=request.user, new_email=new_email)
         link = request.build_absolute_uri(reverse("email_change_confirm", args=[token]))
-        services.mail_to(new_email, "email_change", {"user": request.user, "link": link, "host": request.get_host()})
+        try:
+            services.mail_to(
+                new_email, "email_change", {"user": request.user, "link": link, "host": request.get_host()}
+            )
+        except OSError:
+            form.add_error(None, _("The mail could not be sent just now. Try again in a while."))
+            return render(request, "registration/email_change_form.html", {"form": form}, status=503)
         messages.success(
             request, _("We sent a link to %(email)s. Open it to make it your address.") % {"email": new_email}
         )
@@ -175,7 +181,7 @@ def email_change_confirm(request: HttpRequest, token: str) -> HttpResponse:
         messages.error(request, _("An account with this e-mail address exists already."))
         return redirect("dashboard")
     if old_email:
-        services.mail_to(old_email, "email_changed", {"user": user, "host": request.get_host()})
+        services.mail_to(old_email, "email_changed", {"user": user, "host": request.get_host()}, must_arrive=False)
     messages.success(request, _("Your e-mail address is now %(email)s.") % {"email": new_email})
     return redirect("dashboard")
 

@@ -141,3 +141,24 @@ def test_the_mails_and_pages_are_in_the_visitors_language(alice: Client, user: A
     assert mailoutbox[0].body.startswith("Bonjour alice,")
     alice.post(link_in(mailoutbox[0]), headers={"Accept-Language": "es"})
     assert mailoutbox[1].subject == "Se ha cambiado tu dirección de correo de bgsite en testserver"
+
+
+def test_a_mail_server_out_of_reach_is_said_and_the_change_still_confirmable(
+    alice: Client, user: Any, settings: Any, mailoutbox: list[Any]
+) -> None:
+    """Unreachable, it raised in the view: a 500 page, or, for the notice, a change made but answered with a 500."""
+    from tests.conftest import free_port
+
+    working = settings.MAILERS
+    options = {"host": "127.0.0.1", "port": free_port(), "timeout": 2}  # nothing listens there
+    settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend", "OPTIONS": options}}
+    refused = asked(alice, "alice@new.example")
+    assert refused.status_code == 503 and "The mail could not be sent just now" in refused.content.decode()
+
+    settings.MAILERS = working
+    asked(alice, "alice@new.example")
+    link = link_in(mailoutbox[-1])
+    settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend", "OPTIONS": options}}
+    assert Client().post(link).status_code == 302  # the notice to the old address is only logged as not sent
+    user.refresh_from_db()
+    assert user.email == "alice@new.example"
