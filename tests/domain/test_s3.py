@@ -30,16 +30,18 @@ def bucket_keys(s3_server: S3Server) -> list[str]:
     return [entry["Key"] for entry in listing.get("Contents", [])]
 
 
-def test_bgremove_replies_with_a_time_limited_link(s3_site: Any, s3_server: S3Server) -> None:
-    server, key = s3_site
+def posted_photo(server: LiveServer, key: str, path: str) -> requests.Response:
+    """A photo sent to `path` (/bgremove or /store) with the key among the form's fields, as PixLab's clients send."""
     reply = requests.post(
-        f"{server.url}/bgremove",
-        files={"file": ("me.jpg", photo_bytes("astronaut.png"))},
-        data={"key": key},
-        timeout=60,
+        f"{server.url}{path}", files={"file": ("me.jpg", photo_bytes("astronaut.png"))}, data={"key": key}, timeout=60
     )
     assert reply.status_code == 200, reply.text
-    body = reply.json()
+    return reply
+
+
+def test_bgremove_replies_with_a_time_limited_link(s3_site: Any, s3_server: S3Server) -> None:
+    server, key = s3_site
+    body = posted_photo(server, key, "/bgremove").json()
     assert set(body) == {"status", "link", "mimeType", "extension", "confidence", "needs_review"}
     public = s3_server.endpoint.replace("127.0.0.1", "localhost")
     assert body["link"].startswith(f"{public}/{s3_server.bucket}/users/")
@@ -185,13 +187,7 @@ def test_requests_share_one_s3_connection(s3_site: Any) -> None:
     assert server.process is not None
 
     def store() -> None:
-        reply = requests.post(
-            f"{server.url}/store",
-            files={"file": ("me.jpg", photo_bytes("astronaut.png"))},
-            data={"key": key},
-            timeout=30,
-        )
-        assert reply.status_code == 200, reply.text
+        reply = posted_photo(server, key, "/store")
         stored = requests.get(reply.json()["link"], params={"key": key}, allow_redirects=False, timeout=30)
         assert "localhost" in stored.headers["Location"]  # signed by the storage of the public address: shared too
 
