@@ -13,8 +13,10 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from asgiref.sync import async_to_sync, sync_to_async
+from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
+
+from removal.ops import connections
 
 logger = logging.getLogger(__name__)
 
@@ -163,19 +165,10 @@ class NotFinishedInTime(Exception):
 
 
 def _item_finished(item_id: uuid.UUID) -> Any:
-    """The item if it is finished, else None; read on the reading thread's own connection (a thread of the
-    loop's pool, which outlives requests), and once more on a new one if the database had dropped it."""
-    from django.db import InterfaceError, OperationalError
-
+    """The item if it is finished, else None."""
     from removal import selectors  # selectors -> models; imported late as item_changed does
-    from removal.ops import connections
 
-    connections.renew_if_due()
-    try:
-        return selectors.item_finished(item_id)
-    except (OperationalError, InterfaceError):
-        connections.renew_if_due()  # the error is noted on the connection: this closes it
-        return selectors.item_finished(item_id)
+    return selectors.item_finished(item_id)
 
 
 async def wait_finished(item_id: uuid.UUID, batch_id: uuid.UUID, *, timeout_seconds: float) -> Any:
@@ -186,7 +179,7 @@ async def wait_finished(item_id: uuid.UUID, batch_id: uuid.UUID, *, timeout_seco
     wake-up and at least every quarter second, so a lost event costs little.
     """
     deadline = time.monotonic() + timeout_seconds
-    read = sync_to_async(_item_finished, thread_sensitive=False)
+    read = connections.kept_connection_read(_item_finished)
     async with BatchListener(batch_id) as listener:
         while (item := await read(item_id)) is None:
             remaining = deadline - time.monotonic()

@@ -5,7 +5,7 @@ import logging
 import time
 from typing import Any
 
-from channels.db import database_sync_to_async
+from asgiref.sync import sync_to_async
 from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.http import HttpRequest
@@ -16,6 +16,7 @@ from accounts.auth import api_key_in_scope, caller_of_websocket, user_of_head_no
 from removal import events, selectors, serializers
 from removal.errors import NotFound, TooManyRequests
 from removal.ops import limits, metrics
+from removal.ops.connections import kept_connection_read
 from removal.translated import in_language
 
 logger = logging.getLogger(__name__)
@@ -57,18 +58,18 @@ class BatchProgressConsumer(AsyncJsonWebsocketConsumer):
                 await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN_LATER})
 
     async def connect(self) -> None:
-        user, api_key = await database_sync_to_async(caller_of_websocket)(self.scope)
+        user, api_key = await kept_connection_read(caller_of_websocket)(self.scope)
         if user is None:
             await self._refuse(CLOSE_UNAUTHENTICATED)
             return
         try:
-            await database_sync_to_async(_handshake_counted)(user, api_key)
+            await sync_to_async(_handshake_counted, thread_sensitive=False)(user, api_key)
         except TooManyRequests:
             await self._refuse(CLOSE_TRY_AGAIN_LATER)
             return
         batch_id = self.scope["url_route"]["kwargs"]["batch_id"]
         try:
-            batch = await database_sync_to_async(selectors.batch_for)(user, batch_id)
+            batch = await kept_connection_read(selectors.batch_for)(user, batch_id)
         except NotFound:
             await self._refuse(CLOSE_NOT_FOUND)
             return
@@ -78,7 +79,7 @@ class BatchProgressConsumer(AsyncJsonWebsocketConsumer):
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
         metrics.WEBSOCKET_CONNECTIONS.inc()
-        snapshot = await database_sync_to_async(_snapshot)(batch, self.language)
+        snapshot = await kept_connection_read(_snapshot)(batch, self.language)
         await self.send_json({"event": "snapshot", "batch": snapshot})
 
     async def _refuse(self, code: int) -> None:
@@ -111,7 +112,7 @@ class BatchProgressConsumer(AsyncJsonWebsocketConsumer):
         getting the batch's events (names, states, links) for as long as it stayed open."""
         if time.monotonic() - self.credentials_checked_at < CREDENTIALS_RECHECK_SECONDS:
             return True
-        user = await database_sync_to_async(user_of_head_now)(self.scope)
+        user = await kept_connection_read(user_of_head_now)(self.scope)
         self.credentials_checked_at = time.monotonic()
         return user is not None and user.pk == self.user_id
 

@@ -259,3 +259,35 @@ def test_scaled_topology_survives_a_killed_worker(
     assert checks["storage"]["backend"] == "LinkingS3Storage"
     assert checks["model"]["workers_in_this_process"] == 0
     web.stop()
+
+
+def sessions_opened(database_url: str) -> int:
+    """Sessions ever opened on the test's database (PostgreSQL counts them since it started)."""
+    with psycopg.connect(database_url) as db:
+        row = db.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()").fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def test_websockets_read_the_database_on_kept_connections(server_factory: Any, postgres_url: str) -> None:
+    """A websocket's reads (its caller, its batch, the snapshot, the key checked again as events come) ran on a
+    connection opened and closed for each: three PostgreSQL sessions per handshake (26 ms a handshake, 18 ms
+    without them), and one a second for every socket following a busy batch. They use the server's kept ones."""
+    web = server_factory(DATABASE_URL=postgres_url, EMBEDDED_WORKERS="0", SECRET_KEY="websockets-on-postgres")
+    web.start()
+    key = web.create_user("follower")
+    headers = {"X-Api-Key": key}
+    batch = requests.post(
+        f"{web.url}/api/v1/batches", headers=headers, files={"files": ("a.jpg", photo_bytes(size=(64, 48)))}, timeout=30
+    ).json()
+
+    def handshake() -> None:
+        with connect(f"{web.ws_url}{batch['ws']}", additional_headers=headers) as socket:
+            assert json.loads(socket.recv(timeout=30))["event"] == "snapshot"
+
+    handshake()
+    before = sessions_opened(postgres_url)
+    for _ in range(30):
+        handshake()
+    # A session for each thread of the loop's pool the first time it reads; one per handshake would be 30 (it was 90).
+    assert sessions_opened(postgres_url) - before < 30
