@@ -148,8 +148,7 @@ def caller_of_websocket(scope: dict[str, Any]) -> tuple[Any, ApiKey | None]:
     if raw_key := api_key_in_scope(scope):
         api_key = _working_key(raw_key)
         return (api_key.user, api_key) if api_key else (None, None)
-    user = scope.get("user")
-    return (user, None) if user is not None and user.is_authenticated else (None, None)
+    return user_of_head_now(scope), None
 
 
 def caller_known_before_body(scope: dict[str, Any]) -> bool:

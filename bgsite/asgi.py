@@ -7,8 +7,8 @@ from bgsite.asgi_handler import get_asgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bgsite.settings")
 django_http = get_asgi_application()
 
-from channels.auth import AuthMiddlewareStack  # noqa: E402  (needs Django set up first)
-from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
+from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402  (needs Django set up first)
+from channels.sessions import CookieMiddleware  # noqa: E402
 
 from accounts.auth import BrowserOriginValidator  # noqa: E402
 from removal.ops.lifespan import EmbeddedWorkers  # noqa: E402
@@ -18,7 +18,9 @@ from removal.web.routing import websocket_urlpatterns  # noqa: E402
 application = ProtocolTypeRouter(
     {
         "http": BodySizeLimit(django_http),
-        "websocket": BrowserOriginValidator(AuthMiddlewareStack(URLRouter(websocket_urlpatterns))),
+        # No AuthMiddlewareStack: it reads the session's user on a connection of its own for every handshake, in the
+        # one thread all websockets share; the consumer reads it (accounts.auth.caller_of_websocket) on a kept one.
+        "websocket": BrowserOriginValidator(CookieMiddleware(URLRouter(websocket_urlpatterns))),
         "lifespan": EmbeddedWorkers(),
     }
 )
