@@ -8,9 +8,11 @@ use the Redis layer directly.
 
 import asyncio
 import logging
+import threading
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from asgiref.sync import async_to_sync
@@ -27,6 +29,25 @@ def bind_server_loop(loop: asyncio.AbstractEventLoop | None) -> None:
     """Route messages from worker threads through the web server's event loop."""
     global _server_loop
     _server_loop = loop
+
+
+@contextmanager
+def own_loop() -> Iterator[None]:
+    """Worker threads' messages go through a loop of this process's own for the `with` block: a `manage.py
+    runworker` process has no web server's. Without it each message ran in an event loop made for it (asgiref's
+    async_to_sync, in a thread of its own), and channels_redis opens a Redis connection for every loop: three
+    connections an image, each with its handshake."""
+    loop = asyncio.new_event_loop()
+    thread = threading.Thread(target=loop.run_forever, name="events-loop", daemon=True)
+    thread.start()
+    bind_server_loop(loop)
+    try:
+        yield
+    finally:
+        bind_server_loop(None)
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join()
+        loop.close()  # channels_redis closes its connections of the loop
 
 
 def batch_group(batch_id: uuid.UUID | str) -> str:

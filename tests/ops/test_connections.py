@@ -1,7 +1,9 @@
-"""Long-lived threads' database connections and the cache's one Redis pool (removal/ops/connections.py); a dropped
-database connection under a live server is in tests/ops/test_scaled.py, a Redis restart in tests/ops/test_faults.py."""
+"""Long-lived threads' database connections and the cache's one Redis pool (removal/ops/connections.py), and a
+worker process's progress over one Redis connection (removal.events.own_loop); a dropped database connection under a
+live server is in tests/ops/test_scaled.py, a Redis restart in tests/ops/test_faults.py."""
 
 import threading
+from typing import Any
 
 import pytest
 from django.db import close_old_connections, connection
@@ -81,3 +83,46 @@ def test_the_cache_keeps_one_redis_connection_for_requests_one_after_another(red
     assert named_redis_connections_after_requests(redis_url, "removal.ops.connections.ProcessRedisPool", 10) == 1
     # Django's own pool, one per cache object: a connection for each request.
     assert named_redis_connections_after_requests(redis_url, "redis.ConnectionPool", 10) == 10
+
+
+def redis_connections_for_messages(
+    settings: Any, redis_url: str, monkeypatch: pytest.MonkeyPatch, *, own_loop: bool
+) -> int:
+    """Redis connections opened while worker threads (plain threads, as in `manage.py runworker`) publish 10
+    messages."""
+    from redis.asyncio.connection import Connection
+
+    from removal import events
+
+    settings.CHANNEL_LAYERS = {
+        "default": {"BACKEND": "channels_redis.core.RedisChannelLayer", "CONFIG": {"hosts": [redis_url]}}
+    }
+    opened: list[object] = []
+    connect = Connection._connect
+
+    async def counted(self: Connection) -> None:
+        opened.append(self)
+        await connect(self)
+
+    monkeypatch.setattr(Connection, "_connect", counted)
+
+    def publish_all() -> None:
+        for index in range(10):
+            thread = threading.Thread(target=events.publish, args=("batch.probe", {"type": "batch.event", "n": index}))
+            thread.start()
+            thread.join()
+
+    if own_loop:
+        with events.own_loop():
+            publish_all()
+    else:
+        publish_all()
+    return len(opened)
+
+
+def test_a_worker_process_publishes_progress_over_one_redis_connection(
+    settings: Any, redis_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    assert redis_connections_for_messages(settings, redis_url, monkeypatch, own_loop=True) == 1
+    # A loop made for each message (asgiref's async_to_sync outside any loop): a connection for each.
+    assert redis_connections_for_messages(settings, redis_url, monkeypatch, own_loop=False) == 10

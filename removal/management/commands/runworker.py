@@ -5,6 +5,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
+from removal import events
 from removal.ops import heap, metrics
 from removal.ops.worker import WorkerPool
 
@@ -20,10 +21,11 @@ class Command(BaseCommand):
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
-        pool.start()
-        heap.freeze_start_up_objects()  # as a web process's lifespan does
-        self.stdout.write(f"worker {pool.name} running {pool.size} threads; SIGTERM to stop")
-        stop.wait()
-        self.stdout.write("stopping: finishing the jobs in hand")
-        pool.stop()
+        with events.own_loop():  # progress goes out over one Redis connection, not one per message
+            pool.start()
+            heap.freeze_start_up_objects()  # as a web process's lifespan does
+            self.stdout.write(f"worker {pool.name} running {pool.size} threads; SIGTERM to stop")
+            stop.wait()
+            self.stdout.write("stopping: finishing the jobs in hand")
+            pool.stop()
         metrics.process_exited()
