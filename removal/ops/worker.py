@@ -23,7 +23,7 @@ from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
-from removal import services
+from removal import events, services
 from removal.cutout import pipeline, providers
 from removal.ops import connections, heap, metrics
 
@@ -36,7 +36,8 @@ _job_queued = threading.Condition()
 _jobs_queued_count = 0
 
 
-def _notify_workers() -> None:
+def notify_workers() -> None:
+    """Wake this process's idle workers: a job was queued."""
     global _jobs_queued_count
     with _job_queued:
         _jobs_queued_count += 1
@@ -44,7 +45,8 @@ def _notify_workers() -> None:
 
 
 def _wake_workers(**kwargs: Any) -> None:
-    transaction.on_commit(_notify_workers)
+    """Once the job is committed: this process's idle workers, or where it has none those of the worker processes."""
+    transaction.on_commit(notify_workers if live_worker_threads() else events.jobs_queued)
 
 
 task_enqueued.connect(_wake_workers, dispatch_uid="removal.ops.worker.wake")
@@ -125,7 +127,7 @@ class WorkerPool:
     def stop(self, timeout: float | None = None) -> None:
         """Finish the jobs in hand, take no new ones."""
         self._stopping.set()
-        _notify_workers()
+        notify_workers()
         for thread in self._threads:
             thread.join(timeout)
         metrics.WORKER_THREADS.dec(self.size)

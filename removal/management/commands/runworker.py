@@ -1,3 +1,4 @@
+import asyncio
 import signal
 import threading
 from typing import Any
@@ -6,7 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from removal import events
-from removal.ops import heap, metrics
+from removal.ops import heap, metrics, worker
 from removal.ops.worker import WorkerPool
 
 
@@ -21,8 +22,9 @@ class Command(BaseCommand):
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
             signal.signal(signum, lambda *_: stop.set())
-        with events.own_loop():  # progress goes out over one Redis connection, not one per message
+        with events.own_loop() as loop:  # progress goes out over one Redis connection, not one per message
             pool.start()
+            asyncio.run_coroutine_threadsafe(events.listen_for_jobs(worker.notify_workers), loop)
             heap.freeze_start_up_objects()  # as a web process's lifespan does
             self.stdout.write(f"worker {pool.name} running {pool.size} threads; SIGTERM to stop")
             stop.wait()
