@@ -22,7 +22,6 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from channels.db import database_sync_to_async
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db import InterfaceError, OperationalError
@@ -56,6 +55,7 @@ from removal.errors import (
     Unauthorized,
 )
 from removal.models import Item
+from removal.ops import connections
 from removal.translated import refusal_text
 
 logger = logging.getLogger(__name__)
@@ -295,8 +295,8 @@ CONTENT_TYPE_UNREADABLE = BadRequest(
 )
 
 
-# Outside Django's request cycle, so its connections are closed as a consumer's are (channels' wrapper).
-caller_known = database_sync_to_async(caller_known_before_body)
+# Outside Django's request cycle: on a kept connection of the loop's threads, as websockets read (not one per call).
+caller_known = connections.kept_connection_read(caller_known_before_body)
 
 
 def announced_length(scope: dict[str, Any]) -> float:

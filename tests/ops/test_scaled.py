@@ -6,6 +6,7 @@ mid-batch while it holds an item, and a second worker finishes the batch; every
 item must still be recorded exactly once and the zip must be whole.
 """
 
+import http.client
 import io
 import json
 import os
@@ -268,6 +269,36 @@ def sessions_opened(database_url: str) -> int:
         row = db.execute("SELECT sessions FROM pg_stat_database WHERE datname = current_database()").fetchone()
     assert row is not None
     return int(row[0])
+
+
+def test_a_large_uploads_caller_is_looked_up_on_a_kept_connection(server_factory: Any, postgres_url: str) -> None:
+    """Before a batch upload larger than anyone's may be is read, its caller is looked up (BodySizeLimit), outside
+    Django's request cycle: channels' database_sync_to_async opened and closed a PostgreSQL session for each."""
+    web = server_factory(DATABASE_URL=postgres_url, EMBEDDED_WORKERS="0", SECRET_KEY="large-uploads-on-postgres")
+    web.start()
+    address = urlsplit(web.url)
+
+    def stranger_upload() -> int:
+        """A batch upload stating a gigabyte, under a key no account has: refused unread, Django never sees it."""
+        connection = http.client.HTTPConnection(address.hostname or "", address.port, timeout=30)
+        connection.putrequest("POST", "/api/v1/batches")
+        headers = {
+            "X-Api-Key": "bgs_00000000_unknown",
+            "Content-Length": str(10**9),
+            "Content-Type": "multipart/form-data",
+        }
+        for name, value in headers.items():
+            connection.putheader(name, value)
+        connection.endheaders()
+        status = connection.getresponse().status
+        connection.close()
+        return status
+
+    assert stranger_upload() == 401
+    before = sessions_opened(postgres_url)
+    assert {stranger_upload() for _ in range(40)} == {401}
+    # At most one for each thread of the loop's pool, the first time it reads, and this test's own (before: 40).
+    assert sessions_opened(postgres_url) - before <= min(32, (os.cpu_count() or 1) + 4) + 1
 
 
 def test_websockets_read_the_database_on_kept_connections(server_factory: Any, postgres_url: str) -> None:
