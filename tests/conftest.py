@@ -415,6 +415,15 @@ class LiveServer:
         )
         return created.strip().splitlines()[-1]
 
+    def signed_in(self, username: str, password: str = "correct horse battery") -> requests.Session:
+        """A browser's session, logged in through the log-in page as `username`."""
+        browser = requests.Session()
+        browser.get(f"{self.url}/accounts/login/", timeout=10)
+        form = {"username": username, "password": password, "csrfmiddlewaretoken": browser.cookies["csrftoken"]}
+        reply = browser.post(f"{self.url}/accounts/login/", data=form, headers={"Referer": self.url + "/"}, timeout=10)
+        assert reply.status_code == 200 and "sessionid" in browser.cookies
+        return browser
+
     def migrate(self) -> None:
         """`manage.py migrate`, as `make run` does first; a server on SQLite copies the session's migrated folder."""
         if self.migrated_template is not None and not {"DATABASE_URL", "SECRET_KEY"} & self.env.keys():

@@ -147,14 +147,7 @@ def test_deleting_an_account_leaves_no_row_and_no_object_in_the_bucket(s3_site: 
     before = [name for name in bucket_keys(s3_server) if name.startswith(prefix)]
     assert len(before) >= 8, before  # 2 sources, 2 cutouts, 2 masks, the edit's cutout and mask, the stored image
 
-    browser = requests.Session()
-    login = browser.get(f"{server.url}/accounts/login/", timeout=10)
-    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', login.text).group(1)  # type: ignore[union-attr]
-    browser.post(
-        f"{server.url}/accounts/login/",
-        {"username": "leaver", "password": "correct horse battery", "csrfmiddlewaretoken": token},
-        timeout=10,
-    )
+    browser = server.signed_in("leaver")
     page = browser.get(f"{server.url}/accounts/delete/", timeout=10)
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text).group(1)  # type: ignore[union-attr]
     deleted = browser.post(

@@ -309,18 +309,7 @@ def test_websockets_read_the_database_on_kept_connections(server_factory: Any, p
     web = server_factory(DATABASE_URL=postgres_url, EMBEDDED_WORKERS="0", SECRET_KEY="websockets-on-postgres")
     web.start()
     key = web.create_user("follower")
-    browser = requests.Session()
-    browser.get(f"{web.url}/accounts/login/", timeout=10)
-    browser.post(
-        f"{web.url}/accounts/login/",
-        data={
-            "username": "follower",
-            "password": "correct horse battery",
-            "csrfmiddlewaretoken": browser.cookies["csrftoken"],
-        },
-        headers={"Referer": f"{web.url}/accounts/login/"},
-        timeout=10,
-    )
+    browser = web.signed_in("follower")
     batch = requests.post(
         f"{web.url}/api/v1/batches",
         headers={"X-Api-Key": key},

@@ -156,20 +156,7 @@ def test_browsers_from_other_sites_are_refused(embedded_server: LiveServer, key:
 
 def test_the_page_session_authenticates_the_websocket(embedded_server: LiveServer) -> None:
     key = embedded_server.create_user("sessionuser")
-    browser = requests.Session()
-    login_page = browser.get(f"{embedded_server.url}/accounts/login/", timeout=10)
-    assert login_page.status_code == 200
-    logged_in = browser.post(
-        f"{embedded_server.url}/accounts/login/",
-        data={
-            "username": "sessionuser",
-            "password": "correct horse battery",
-            "csrfmiddlewaretoken": browser.cookies["csrftoken"],
-        },
-        headers={"Referer": f"{embedded_server.url}/accounts/login/"},
-        timeout=10,
-    )
-    assert logged_in.status_code == 200 and "sessionid" in browser.cookies
+    browser = embedded_server.signed_in("sessionuser")
     whole = photo_bytes("coffee.png")
     created = browser.post(
         f"{embedded_server.url}/api/v1/batches",
@@ -338,19 +325,6 @@ def test_an_item_event_is_written_in_the_language_of_the_socket() -> None:
         assert sent.pop() == {"event": "item", "item": {"id": "x", "error": shown}, "batch": {}}
 
 
-def signed_in(server: LiveServer, username: str) -> requests.Session:
-    browser = requests.Session()
-    browser.get(f"{server.url}/accounts/login/", timeout=10)
-    form = {
-        "username": username,
-        "password": "correct horse battery",
-        "csrfmiddlewaretoken": browser.cookies["csrftoken"],
-    }
-    reply = browser.post(f"{server.url}/accounts/login/", data=form, headers={"Referer": server.url + "/"}, timeout=10)
-    assert reply.status_code == 200 and "sessionid" in browser.cookies
-    return browser
-
-
 @pytest.mark.parametrize("credentials", ["key", "session"])
 def test_a_socket_whose_key_is_revoked_or_session_ended_gets_no_more_events(
     embedded_server: LiveServer, credentials: str
@@ -366,7 +340,7 @@ def test_a_socket_whose_key_is_revoked_or_session_ended_gets_no_more_events(
         f"print(api_key_create(user=User.objects.get(username={username!r}), name='other')[1])",
     ).split()[-1]
     batch = upload(embedded_server, key, "/api/v1/batches", [("a.jpg", photo_bytes("chelsea.png", size=(64, 48)))])
-    browser = signed_in(embedded_server, username)
+    browser = embedded_server.signed_in(username)
     if credentials == "key":
         socket = follow(embedded_server, batch["id"], key)
     else:
