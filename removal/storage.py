@@ -1,5 +1,5 @@
 """S3 storage with one boto3 connection for all threads, whose links may name a different address than the servers
-use, and that lists a folder's files at any depth in one listing.
+use, that copies a file inside the bucket, and that lists a folder's files at any depth in one listing.
 
 In compose (or behind a proxy) the web and worker containers reach the bucket
 at an internal address (http://minio:9000) that browsers cannot; presigned
@@ -50,6 +50,15 @@ class LinkingS3Storage(SharedConnectionS3Storage):
     @cached_property
     def _public(self) -> S3Storage:
         return SharedConnectionS3Storage(endpoint_url=settings.AWS_S3_PUBLIC_ENDPOINT_URL)
+
+    def copy(self, source: str, target: str) -> str:
+        """A copy of the stored file `source` under a free name like `target`, made inside the bucket (nothing read
+        or sent through this process): its name."""
+        name = self.get_available_name(target)
+        self.bucket.Object(self._normalize_name(clean_name(name))).copy_from(
+            CopySource={"Bucket": self.bucket_name, "Key": self._normalize_name(clean_name(source))}
+        )
+        return name
 
     def files_under(self, folder: str) -> Iterator[str]:
         """Every file's name under `folder` ("users/7/"), at any depth: S3's keys listed 1,000 to a request, where

@@ -6,6 +6,7 @@ queues a batch's uploads again with other options; `stored_image_create` keeps a
 for the /store flow. Identical bytes and options reuse the owner's earlier result.
 """
 
+import contextlib
 import dataclasses
 import functools
 import uuid
@@ -32,6 +33,7 @@ from removal.services.files import (
     display_filename,
     extension_of,
     item_prefix,
+    storage_copy,
     storage_delete_quietly,
     storage_save,
     stored_sha256,
@@ -271,20 +273,16 @@ def _reuse_earlier_result(item: Item, now: Any) -> bool:
     model_result = earlier.model_result if earlier.model_result else earlier.result
     suffix = PurePosixPath(str(model_result.name)).suffix
     try:
-        with model_result.open("rb") as result:
-            item.result.name = storage_save(f"{item_prefix(item)}/cutout-reused{suffix}", result)
+        item.result.name = storage_copy(str(model_result.name), f"{item_prefix(item)}/cutout-reused{suffix}")
         thumbnail_copy(str(model_result.name), item.result.name)
         thumbnail_copy(str(earlier.source.name), str(item.source.name))  # the same bytes: the card's photo too
         # An edited item's sha256 is its edit's: the model's result is hashed here.
         result_sha256 = earlier.result_sha256 if not earlier.model_result else stored_sha256(item.result.name)
     except (OSError, BotoCoreError, ClientError, StorageUnavailable):
         return False  # the earlier result is unreadable: process this one afresh
-    if earlier.mask:
-        try:
-            with earlier.mask.open("rb") as mask:
-                item.mask.name = storage_save(f"{item_prefix(item)}/mask-reused.png", mask)
-        except (OSError, BotoCoreError, ClientError, StorageUnavailable):
-            pass  # the cutout stands; only a hand edit would miss its starting mask
+    if earlier.mask:  # if it cannot be copied, the cutout stands; only a hand edit would miss its starting mask
+        with contextlib.suppress(OSError, BotoCoreError, ClientError, StorageUnavailable):
+            item.mask.name = storage_copy(str(earlier.mask.name), f"{item_prefix(item)}/mask-reused.png")
     item.status, item.cached = Status.DONE, True
     if earlier.model_result:
         item.result_bytes, item.foreground = earlier.model_result_bytes, earlier.model_foreground

@@ -19,6 +19,7 @@ from storages.backends.s3 import S3File
 
 from removal.cutout import pipeline
 from removal.models import Batch, Item
+from removal.storage import LinkingS3Storage
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +41,19 @@ def storage_save(name: str, content: Any) -> str:
         return default_storage.save(name, content)
     except (OSError, BotoCoreError, ClientError) as exc:
         logger.error("storage refused to save %s: %s", name, exc)
+        raise StorageUnavailable.after(exc) from exc
+
+
+def storage_copy(source: str, target: str) -> str:
+    """A copy of the stored file `source` under a free name like `target`: inside the bucket on S3
+    (removal.storage.LinkingS3Storage.copy), else read and written. StorageUnavailable if storage refused."""
+    try:
+        if isinstance(default_storage, LinkingS3Storage):
+            return default_storage.copy(source, target)
+        with default_storage.open(source, "rb") as content:
+            return default_storage.save(target, content)
+    except (BotoCoreError, ClientError) as exc:
+        logger.error("storage refused to copy %s: %s", source, exc)
         raise StorageUnavailable.after(exc) from exc
 
 

