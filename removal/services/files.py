@@ -48,10 +48,10 @@ def storage_copy(source: str, target: str) -> str:
     """A copy of the stored file `source` under a free name like `target`: inside the bucket on S3
     (removal.storage.LinkingS3Storage.copy), else read and written. StorageUnavailable if storage refused."""
     try:
-        if isinstance(default_storage, LinkingS3Storage):
-            return default_storage.copy(source, target)
-        with default_storage.open(source, "rb") as content:
-            return default_storage.save(target, content)
+        if not isinstance(default_storage, LinkingS3Storage):
+            with default_storage.open(source, "rb") as content:
+                return storage_save(target, content)
+        return default_storage.copy(source, target)
     except (BotoCoreError, ClientError) as exc:
         logger.error("storage refused to copy %s: %s", source, exc)
         raise StorageUnavailable.after(exc) from exc
