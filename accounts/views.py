@@ -171,10 +171,10 @@ def email_change_confirm(request: HttpRequest, token: str) -> HttpResponse:
     """The link from the new address: a page that asks to confirm (mail scanners open links), then the change, and a
     notice to the address it replaces."""
     try:
-        user, new_email = services.email_change_pending(token)
         if request.method != "POST":
+            user, new_email = services.email_change_pending(token)
             return render(request, "registration/email_change_confirm.html", {"account": user, "email": new_email})
-        user, old_email = services.email_change_confirm(token)
+        user, old_email = services.email_change_confirm(token)  # checks the link as email_change_pending does
     except services.EmailChangeRefused:
         return render(request, "registration/email_change_confirm.html", {"refused": True}, status=400)
     except services.EmailTaken:
@@ -182,7 +182,7 @@ def email_change_confirm(request: HttpRequest, token: str) -> HttpResponse:
         return redirect("dashboard")
     if old_email:
         services.mail_to(old_email, "email_changed", {"user": user, "host": request.get_host()}, must_arrive=False)
-    messages.success(request, _("Your e-mail address is now %(email)s.") % {"email": new_email})
+    messages.success(request, _("Your e-mail address is now %(email)s.") % {"email": user.email})
     return redirect("dashboard")
 
 
