@@ -195,6 +195,8 @@ def decode_image(data: bytes, *, max_pixels: int, draft_size: tuple[int, int] | 
         raise ImageRejected(
             gettext_noop("the image data is truncated or corrupt (%(reason)s)"), reason=str(exc)
         ) from None
+    if rgb_profile(image) is None:
+        image.info.pop("icc_profile", None)  # a CMYK or grey profile would not fit the RGB image made below
     if image.mode in ("RGB", "RGBA"):
         return image
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
@@ -202,6 +204,15 @@ def decode_image(data: bytes, *, max_pixels: int, draft_size: tuple[int, int] | 
         image = Image.fromarray((np.asarray(image, dtype=np.uint32) >> 8).astype(np.uint8))
     has_alpha = image.mode in ("LA", "PA", "La") or (image.mode == "P" and "transparency" in image.info)
     return image.convert("RGBA" if has_alpha else "RGB")
+
+
+def rgb_profile(image: Image.Image) -> bytes | None:
+    """The ICC colour profile embedded in `image` if it describes RGB colours (an iPhone's Display P3, a
+    camera's Adobe RGB), for the cutout to carry: without it a viewer reads the colours as sRGB and a wide-gamut
+    photo's cutout looks duller than the photo. None for none, or for a CMYK or grey one (ICC header: the data
+    colour space at bytes 16-19)."""
+    profile = image.info.get("icc_profile")
+    return profile if isinstance(profile, bytes) and profile[16:20] == b"RGB " else None
 
 
 def decode_mask(data: bytes, *, size: tuple[int, int], max_pixels: int) -> Image.Image:

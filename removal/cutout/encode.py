@@ -42,23 +42,28 @@ class Cutout:
         return self.file
 
 
-def encode_png(image: Image.Image, *, compress_level: int) -> bytes:
-    return png.encode(image, level=compress_level)
+def encode_png(image: Image.Image, *, compress_level: int, icc_profile: bytes | None = None) -> bytes:
+    return png.encode(image, level=compress_level, icc_profile=icc_profile)
 
 
-def encode(image: Image.Image, *, fmt: str, compress_level: int) -> bytes:
+def encode(image: Image.Image, *, fmt: str, compress_level: int, icc_profile: bytes | None = None) -> bytes:
+    """`image` in format `fmt`, carrying `icc_profile` (the photo's RGB colour profile, decode.rgb_profile) where
+    the result has colour: not an alpha-only image, nor a GIF's palette."""
+    profile = icc_profile if image.mode in ("RGB", "RGBA") else None
     if fmt == "zip":
-        return _color_and_alpha_zip(image, compress_level=compress_level)
+        return _color_and_alpha_zip(image, compress_level=compress_level, icc_profile=profile)
     if fmt == "png":
-        return encode_png(image, compress_level=compress_level)
+        return encode_png(image, compress_level=compress_level, icc_profile=profile)
     buffer = io.BytesIO()
     if fmt == "webp":
-        image.save(buffer, format="WEBP", quality=90, method=4)
+        image.save(buffer, format="WEBP", quality=90, method=4, icc_profile=profile)
     elif fmt == "gif":
         frame = _gif_frame(image)
         frame.save(buffer, format="GIF", transparency=frame.info.get("transparency"))
+    elif image.mode == "L":
+        image.save(buffer, format="JPEG", quality=90)
     else:
-        image.convert("L" if image.mode == "L" else "RGB").save(buffer, format="JPEG", quality=90)
+        image.convert("RGB").save(buffer, format="JPEG", quality=90, icc_profile=profile)
     return buffer.getvalue()
 
 
@@ -98,11 +103,12 @@ def _gif_frame(image: Image.Image) -> Image.Image:
     return paletted
 
 
-def _color_and_alpha_zip(image: Image.Image, *, compress_level: int) -> bytes:
-    """remove.bg's zip format: color.jpg (RGB) and alpha.png (the mask), to be recombined by the client."""
+def _color_and_alpha_zip(image: Image.Image, *, compress_level: int, icc_profile: bytes | None) -> bytes:
+    """remove.bg's zip format: color.jpg (RGB, with the colour profile) and alpha.png (the mask), to be recombined
+    by the client."""
     rgba = image.convert("RGBA")
     color = io.BytesIO()
-    rgba.convert("RGB").save(color, "JPEG", quality=90)
+    rgba.convert("RGB").save(color, "JPEG", quality=90, icc_profile=icc_profile)
     archive = io.BytesIO()
     with zipfile.ZipFile(archive, "w") as bundle:
         bundle.writestr("color.jpg", color.getvalue())

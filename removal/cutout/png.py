@@ -39,16 +39,19 @@ STRIP_BYTES, STRIPS_PER_CORE = 1 << 19, 4
 SMALL_PIXELS, SMALL_LEVEL = 500_000, 4
 
 
-def encode(image: Image.Image, *, level: int = DEFAULT_LEVEL) -> bytes:
-    """`image` as PNG bytes (colour as stored: a cutout's RGB is not premultiplied)."""
+def encode(image: Image.Image, *, level: int = DEFAULT_LEVEL, icc_profile: bytes | None = None) -> bytes:
+    """`image` as PNG bytes (colour as stored: a cutout's RGB is not premultiplied), with `icc_profile` as its
+    iCCP chunk (none is taken from `image.info`: the caller says which profile the pixels are in)."""
     if image.mode not in COLOUR_TYPES or image.width * image.height <= SMALL_PIXELS:
         buffer = io.BytesIO()
-        image.save(buffer, format="PNG", compress_level=max(level, SMALL_LEVEL))
+        image.save(buffer, format="PNG", compress_level=max(level, SMALL_LEVEL), icc_profile=icc_profile)
         return buffer.getvalue()
     colour_type, channels = COLOUR_TYPES[image.mode]
     rows = views.pixels(image).reshape(image.height, image.width * channels)  # L and RGBA: not a copy
-    header = struct.pack(">IIBBBBB", image.width, image.height, 8, colour_type, 0, 0, 0)
-    return SIGNATURE + _chunk(b"IHDR", header) + _chunk(b"IDAT", zlib_stream(rows, level)) + _chunk(b"IEND", b"")
+    header = _chunk(b"IHDR", struct.pack(">IIBBBBB", image.width, image.height, 8, colour_type, 0, 0, 0))
+    if icc_profile:  # before IDAT; a name, the compression method (0: deflate) and the compressed profile
+        header += _chunk(b"iCCP", b"ICC profile\0\0" + zlib_ng.compress(icc_profile))
+    return SIGNATURE + header + _chunk(b"IDAT", zlib_stream(rows, level)) + _chunk(b"IEND", b"")
 
 
 def zlib_stream(rows: np.ndarray, level: int) -> bytes:

@@ -9,7 +9,7 @@ import numpy as np
 from PIL import Image, ImageFilter, ImageOps
 
 from removal.cutout import confidence, cores, refine, thumbnails, views
-from removal.cutout.decode import decode_image
+from removal.cutout.decode import decode_image, rgb_profile
 from removal.cutout.encode import Cutout, encode, encode_png
 from removal.cutout.options import PREVIEW_PIXELS, Options
 
@@ -147,6 +147,7 @@ def cut_out_still(
     image's (made on another thread while the model runs: no second decode of the photo for the page's card).
     What composing needs of the photo alone (refine.canvas) is made on another thread while the model runs too."""
     original_small = cores.Later(thumbnails.thumbnail, image) if thumbnail else None
+    profile = rgb_profile(image)
     image = fit_size(image, options)
     ready = cores.Later(canvas_of, image)  # an RGBA photo's RGB copy made there too, not before the model
     beside_the_model = [work for work in (ready, original_small) if work is not None]
@@ -158,7 +159,9 @@ def cut_out_still(
     alpha, sure = alpha_with_options(image, options, session=session, partner=partner, meanwhile=start_beside_the_model)
     mask_png = cores.beside(encode_png, Image.fromarray(alpha), compress_level=compress_level)
     cutout = compose_cutout(image, alpha, ready.result())
-    result = laid_out(cutout, options, background, compress_level=compress_level, thumbnail=thumbnail, sure=sure)
+    result = laid_out(
+        cutout, options, background, compress_level=compress_level, thumbnail=thumbnail, sure=sure, profile=profile
+    )
     return dataclasses.replace(
         result,
         mask_png=mask_png.result(),
@@ -314,10 +317,12 @@ def laid_out(
     compress_level: int,
     thumbnail: bool = False,
     sure: float | None = None,
+    profile: bytes | None = None,
 ) -> Cutout:
-    """The cutout placed, cropped, finished and encoded as the options ask; with `thumbnail`, its thumbnail
-    too (made on another thread while the result is encoded). `sure`: the model's confidence in it (none for a
-    hand-edited mask), which has a say in whether it shows a subject (confidence.shows_a_subject)."""
+    """The cutout placed, cropped, finished and encoded as the options ask, in the colour `profile` of the photo
+    (decode.rgb_profile); with `thumbnail`, its thumbnail too (made on another thread while the result is encoded).
+    `sure`: the model's confidence in it (none for a hand-edited mask), which has a say in whether it shows a
+    subject (confidence.shows_a_subject)."""
     asked_about = cutout.crop(_roi_box(options.roi, cutout.size)) if options.roi is not None else cutout
     found = confidence.shows_a_subject(asked_about, sure)  # a subject that fills a small roi is found
     cutout = place_subject(cutout, options)
@@ -328,7 +333,7 @@ def laid_out(
     box = cutout.getbbox(alpha_only=True) if found else None  # without a copy of the alpha
     return Cutout(
         foreground=(box[0], box[1], box[2] - box[0], box[3] - box[1]) if box else None,
-        data=encode(result, fmt=options.format, compress_level=compress_level),
+        data=encode(result, fmt=options.format, compress_level=compress_level, icc_profile=profile),
         thumbnail=small.result() if small else None,
         width=result.width,
         height=result.height,
@@ -349,8 +354,11 @@ def recompose(
 ) -> Cutout:
     """The cutout of a still image with `mask` (from decode_mask) instead of the model's, in the options' form
     (and with `thumbnail` its thumbnail)."""
-    image = fit_size(decode_image(data, max_pixels=max_pixels), options)
+    photo = decode_image(data, max_pixels=max_pixels)
+    image = fit_size(photo, options)
     if mask.size != image.size:  # size=preview or size=WxH scaled the photo down before the model
         mask = mask.resize(image.size, Image.Resampling.BILINEAR)
     cutout = compose_cutout(image, visible_alpha(image, np.asarray(mask, dtype=np.uint8)))
-    return laid_out(cutout, options, background, compress_level=compress_level, thumbnail=thumbnail)
+    return laid_out(
+        cutout, options, background, compress_level=compress_level, thumbnail=thumbnail, profile=rgb_profile(photo)
+    )

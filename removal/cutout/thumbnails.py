@@ -8,7 +8,7 @@ import io
 
 from PIL import Image
 
-from removal.cutout.decode import decode_image
+from removal.cutout.decode import decode_image, rgb_profile
 
 # A card's images are 6.5rem (104 CSS pixels) square: sharp up to 2.5 device pixels per CSS pixel.
 THUMBNAIL_SIDE = 256
@@ -21,8 +21,10 @@ DISPLAY_SIDE = 2048
 DISPLAY_QUALITY = 90
 
 
-def thumbnail(image: Image.Image, *, side: int = THUMBNAIL_SIDE, quality: int = WEBP_QUALITY) -> bytes:
-    """`image` shrunk to fit `side` (never enlarged), as WebP.
+def thumbnail(
+    image: Image.Image, *, side: int = THUMBNAIL_SIDE, quality: int = WEBP_QUALITY, icc_profile: bytes | None = None
+) -> bytes:
+    """`image` shrunk to fit `side` (never enlarged), as WebP (with `icc_profile`, the colour profile it is in).
 
     Taken to twice the thumbnail's size by the nearest pixel first, then averaged
     (Pillow premultiplies the alpha to average, so no dark or light fringes): a 12 MP
@@ -38,7 +40,7 @@ def thumbnail(image: Image.Image, *, side: int = THUMBNAIL_SIDE, quality: int = 
         image = image.copy()  # thumbnail() works in place
     image.thumbnail((side, side), Image.Resampling.BOX, reducing_gap=None)
     buffer = io.BytesIO()
-    image.save(buffer, format="WEBP", quality=quality, method=WEBP_METHOD)
+    image.save(buffer, format="WEBP", quality=quality, method=WEBP_METHOD, icc_profile=icc_profile)
     return buffer.getvalue()
 
 
@@ -53,5 +55,8 @@ def thumbnail_of_file(
 
 
 def display_of_file(data: bytes, *, max_pixels: int) -> bytes:
-    """An image file as any browser shows it, at most DISPLAY_SIDE pixels a side: a WebP, turned upright."""
-    return thumbnail_of_file(data, max_pixels=max_pixels, side=DISPLAY_SIDE, quality=DISPLAY_QUALITY)
+    """An image file as any browser shows it, at most DISPLAY_SIDE pixels a side: a WebP, turned upright, in the
+    photo's colour profile (the cards' thumbnails, a few KB each, go without)."""
+    side = DISPLAY_SIDE
+    image = decode_image(data, max_pixels=max_pixels, draft_size=(side * 2, side * 2))
+    return thumbnail(image, side=side, quality=DISPLAY_QUALITY, icc_profile=rgb_profile(image))
