@@ -10,7 +10,7 @@ from typing import IO, Any
 
 import numpy as np
 import pi_heif
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
 from removal.cutout import cores
 
@@ -195,8 +195,10 @@ def decode_image(data: bytes, *, max_pixels: int, draft_size: tuple[int, int] | 
         raise ImageRejected(
             gettext_noop("the image data is truncated or corrupt (%(reason)s)"), reason=str(exc)
         ) from None
+    if image.mode == "CMYK" and _profile_colour_space(image) == b"CMYK":
+        image = _cmyk_as_srgb(image)
     if rgb_profile(image) is None:
-        image.info.pop("icc_profile", None)  # a CMYK or grey profile would not fit the RGB image made below
+        image.info.pop("icc_profile", None)  # a grey (or unread CMYK) profile would not fit the RGB image made below
     if image.mode in ("RGB", "RGBA"):
         return image
     if image.mode in ("I;16", "I;16B", "I;16L", "I"):
@@ -211,8 +213,35 @@ def rgb_profile(image: Image.Image) -> bytes | None:
     camera's Adobe RGB), for the cutout to carry: without it a viewer reads the colours as sRGB and a wide-gamut
     photo's cutout looks duller than the photo. None for none, or for a CMYK or grey one (ICC header: the data
     colour space at bytes 16-19)."""
+    return image.info["icc_profile"] if _profile_colour_space(image) == b"RGB " else None
+
+
+def _profile_colour_space(image: Image.Image) -> bytes:
+    """The data colour space its ICC profile names (b"RGB ", b"CMYK", b"GRAY", ...); b"" without one."""
     profile = image.info.get("icc_profile")
-    return profile if isinstance(profile, bytes) and profile[16:20] == b"RGB " else None
+    return profile[16:20] if isinstance(profile, bytes) else b""
+
+
+SRGB = ImageCms.createProfile("sRGB")
+
+
+def _cmyk_as_srgb(image: Image.Image) -> Image.Image:
+    """A CMYK photo (from a print workflow) in sRGB through its own ICC profile, relative colorimetric with black
+    point compensation as Photoshop converts by default: Pillow's convert("RGB") ignores the profile and makes
+    colours that no printer or screen showed (cyan ink as pure (0, 255, 255)). A profile LittleCMS cannot read
+    leaves it to that conversion."""
+    try:
+        converted = ImageCms.profileToProfile(
+            image,
+            ImageCms.ImageCmsProfile(io.BytesIO(image.info["icc_profile"])),
+            SRGB,
+            renderingIntent=ImageCms.Intent.RELATIVE_COLORIMETRIC,
+            outputMode="RGB",
+            flags=ImageCms.Flags.BLACKPOINTCOMPENSATION,
+        )
+    except (ImageCms.PyCMSError, OSError, ValueError):
+        return image
+    return converted or image  # None only when converting in place
 
 
 def decode_mask(data: bytes, *, size: tuple[int, int], max_pixels: int) -> Image.Image:

@@ -1,6 +1,7 @@
 """removal.cutout.pipeline on real photos: the cutout is transparent where the background was."""
 
 import io
+import struct
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -147,6 +148,43 @@ def test_a_photos_colour_profile_goes_with_its_cutout(size: tuple[int, int], fmt
         assert np.array_equal(
             np.asarray(Image.open(io.BytesIO(cutout.data))), np.asarray(Image.open(io.BytesIO(plain.data)))
         )
+
+
+def printer_profile(lab: tuple[int, int, int]) -> bytes:
+    """An ICC v2 CMYK printer profile (LittleCMS reads it) whose every ink mix prints as one Lab colour, given as
+    lut8 bytes: L * 255 / 100, a + 128, b + 128. Its A2B0 table: 4 inputs, 3 outputs, 2 grid points a side."""
+
+    def s15(value: float) -> bytes:  # ICC's s15Fixed16Number
+        return struct.pack(">i", round(value * 65536))
+
+    d50 = s15(0.9642) + s15(1.0) + s15(0.8249)
+    lut = b"mft1" + bytes(4) + bytes([4, 3, 2, 0]) + b"".join(s15(v) for v in (1, 0, 0, 0, 1, 0, 0, 0, 1))
+    lut += bytes(range(256)) * 4 + bytes(lab) * 2**4 + bytes(range(256)) * 3
+    tags = [(b"A2B0", lut), (b"wtpt", b"XYZ " + bytes(4) + d50)]
+    offset, table, data = 128 + 4 + 12 * len(tags), struct.pack(">I", len(tags)), b""
+    for signature, body in tags:
+        table += signature + struct.pack(">II", offset + len(data), len(body))
+        data += body + bytes(-len(body) % 4)
+    header = struct.pack(">I", offset + len(data)) + b"lcms" + bytes([2, 0x10, 0, 0]) + b"prtrCMYKLab " + bytes(12)
+    header += b"acsp" + bytes(28) + d50 + bytes(48)
+    return header + table + data
+
+
+def test_a_cmyk_photo_is_read_through_its_profile() -> None:
+    """Cyan ink is (0, 255, 255) to Pillow's convert("RGB"); through a profile that prints every mix as mid grey
+    (L 50: sRGB 119), it is that grey."""
+    buffer = io.BytesIO()
+    Image.new("CMYK", (64, 48), (255, 0, 0, 0)).save(
+        buffer, "JPEG", quality=100, icc_profile=printer_profile((128, 128, 128))
+    )
+    decoded = pipeline.decode_image(buffer.getvalue(), max_pixels=MAX_PIXELS)
+    assert decoded.mode == "RGB" and decoded.info["icc_profile"][16:20] == b"RGB "  # LittleCMS's sRGB now
+    assert np.abs(np.asarray(decoded, dtype=int) - 119).max() <= 2
+    unreadable = printer_profile((128, 128, 128))[:200]  # cut short: Pillow's conversion, as without one
+    Image.new("CMYK", (64, 48), (255, 0, 0, 0)).save(
+        buffer := io.BytesIO(), "JPEG", quality=100, icc_profile=unreadable
+    )
+    assert pipeline.decode_image(buffer.getvalue(), max_pixels=MAX_PIXELS).getpixel((0, 0)) == (0, 255, 255)
 
 
 def test_a_profile_that_is_not_rgb_and_an_alpha_only_result_carry_none(session: object) -> None:
