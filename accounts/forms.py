@@ -12,6 +12,8 @@ from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.models import User
 from django.utils.translation import gettext_lazy as _
 
+from accounts import selectors
+
 
 def _email_field(**kwargs: Any) -> forms.EmailField:
     kwargs.setdefault("label", _("E-mail address"))
@@ -63,6 +65,8 @@ class SignupForm(_ConfirmationInOurWords, auth_forms.UserCreationForm):
 
     def clean_username(self) -> str:
         username = super().clean_username()  # None (whatever its stub says) when the field was refused already
+        if username and selectors.username_taken(username):  # Django's check misses "ÖMER" and "ömer" on SQLite
+            raise forms.ValidationError(self.instance.unique_error_message(User, ["username"]))
         if username and len(_look_alike_alphabets(username)) > 1:
             raise forms.ValidationError(
                 _("A username may not mix alphabets such as Latin and Cyrillic: it could pass for another one.")
@@ -87,8 +91,7 @@ def _look_alike_alphabets(text: str) -> set[str]:
 def _address_of_no_account(email: str, *, but: User | None = None) -> str:
     """`email` if no account (other than `but`) has it: one account per address, or a reset mail would open
     several."""
-    others = User.objects.filter(email__iexact=email).exclude(pk__in=[but.pk] if but else [])
-    if others.exists():
+    if selectors.email_taken(email, but=but):
         raise forms.ValidationError(_("An account with this e-mail address exists already."))
     return email
 

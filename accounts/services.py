@@ -18,6 +18,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
+from accounts import selectors
 from accounts.models import ApiKey, Invitation, WebhookSecret
 
 if TYPE_CHECKING:
@@ -199,7 +200,7 @@ def email_change_confirm(token: str) -> tuple["User", str]:
     """Give the account the address its link names; the account and the address it had."""
     with transaction.atomic():
         user, new_email = email_change_pending(token)
-        if get_user_model().objects.filter(email__iexact=new_email).exclude(pk=user.pk).exists():
+        if selectors.email_taken(new_email, but=user):
             raise EmailTaken
         changed = get_user_model().objects.filter(pk=user.pk, email=user.email).update(email=new_email)
         if not changed:  # used by another request meanwhile

@@ -66,6 +66,10 @@ def test_the_password_is_asked_and_the_address_must_be_new_and_unused(alice: Cli
     assert same.status_code == 200 and "That is your address already." in same.content.decode()
     taken = asked(alice, "Carol@Example.com")
     assert taken.status_code == 200 and "An account with this e-mail address exists already." in taken.content.decode()
+    User.objects.create_user("dave", email="d@\u00e9xample.com", password=PASSWORD)
+    for spelling in ("d@\u00c9XAMPLE.com", "d@xn--xample-9ua.com"):  # not told apart by SQLite's iexact
+        taken = asked(alice, spelling)
+        assert "An account with this e-mail address exists already." in taken.content.decode()
     assert mailoutbox == []
 
 
@@ -82,6 +86,13 @@ def test_a_link_stops_working_after_another_change_and_when_its_address_was_take
 
     asked(alice, "third@new.example")
     User.objects.create_user("carol", email="Third@new.example", password=PASSWORD)
+    taken = alice.post(link_in(mailoutbox[-1]), follow=True)
+    assert "An account with this e-mail address exists already." in taken.content.decode()
+    user.refresh_from_db()
+    assert user.email == "second@new.example"
+
+    asked(alice, "fourth@b\u00fccher.example")  # taken meanwhile, its domain spelt in IDNA
+    User.objects.create_user("dave", email="fourth@xn--bcher-kva.example", password=PASSWORD)
     taken = alice.post(link_in(mailoutbox[-1]), follow=True)
     assert "An account with this e-mail address exists already." in taken.content.decode()
     user.refresh_from_db()

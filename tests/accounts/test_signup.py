@@ -151,3 +151,34 @@ def test_a_username_mixing_look_alike_alphabets_is_refused(client: Any, username
     reply = client.post("/accounts/signup/", data)
     assert ("may not mix alphabets" in reply.content.decode()) is refused
     assert User.objects.filter(username=username).exists() is not refused
+
+
+@pytest.mark.parametrize(
+    ("taken", "username"),
+    [
+        ("Bob", "bob"),
+        ("\u00d6MER", "\u00f6mer"),  # SQLite's case-insensitive match folds ASCII letters only
+        ("stra\u00dfe", "STRASSE"),  # ß folds to ss
+        ("\u01c4emal", "\u01c6emal"),  # a digraph with its own capital
+        ("bob", "\uff42\uff4f\uff42"),  # full-width
+    ],
+)
+def test_a_username_differing_only_in_case_is_taken(client: Any, taken: str, username: str) -> None:
+    User.objects.create_user(taken, email="first@example.com", password=PASSWORD)
+    reply = sign_up(client, username)
+    assert reply.status_code == 200 and "A user with that username already exists." in reply.content.decode()
+    assert User.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("taken", "email"),
+    [
+        ("x@\u00e9xample.com", "x@\u00c9XAMPLE.com"),  # the same address, its domain's case aside
+        ("x@xn--xample-9ua.com", "x@\u00e9xample.com"),  # the same domain, in IDNA's ASCII spelling
+    ],
+)
+def test_an_address_differing_only_in_case_or_spelling_is_taken(client: Any, taken: str, email: str) -> None:
+    User.objects.create_user("first", email=taken, password=PASSWORD)
+    reply = sign_up(client, "second", email=email)
+    assert reply.status_code == 200 and "An account with this e-mail address exists already." in reply.content.decode()
+    assert User.objects.count() == 1
