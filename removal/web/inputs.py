@@ -152,7 +152,9 @@ def mask_upload(request: HttpRequest) -> bytes:
     """An edited mask: the multipart `mask` file, or the whole body sent as image/png."""
     upload = request.FILES.get("mask")
     if upload is None and (request.content_type or "").startswith("image/"):
-        data = request.body
+        # Read from the stream, not request.body: that is refused past DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB), a
+        # limit for form fields, which a large photo's mask passes.
+        data = request.read(settings.MAX_UPLOAD_BYTES + 1)
     elif upload is not None:
         data = upload.read(settings.MAX_UPLOAD_BYTES + 1)
     else:

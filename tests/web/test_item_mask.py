@@ -3,7 +3,9 @@
 import hashlib
 import io
 import json
+import struct
 import zipfile
+import zlib
 from pathlib import Path
 from typing import Any
 
@@ -81,6 +83,22 @@ def test_a_scaled_down_mask_is_scaled_up_and_a_raw_png_body_works(api: Any) -> N
     alpha = np.asarray(result_image(api, reply.json()).getchannel("A"))
     assert alpha.shape == (HEIGHT, WIDTH)
     assert (alpha[:, :100] == 255).all() and (alpha[:, 220:] == 0).all()
+
+
+def test_a_raw_png_body_larger_than_djangos_form_limit_is_read(api: Any, settings: Any) -> None:
+    """A large photo's mask may pass DATA_UPLOAD_MAX_MEMORY_SIZE, a limit for form fields, not for an image."""
+    item = finished_item(api)
+    mask = png(left_half_mask()).read()
+    padding = b"x" * (settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)  # an ancillary chunk decoders skip
+    chunk = struct.pack(">I", len(padding)) + b"prVt" + padding + struct.pack(">I", zlib.crc32(b"prVt" + padding))
+    large = mask[:-12] + chunk + mask[-12:]  # before IEND
+    reply = api.post(f"/api/v1/items/{item['id']}/mask", large, content_type="image/png")
+    assert reply.status_code == 200, reply.content
+    assert reply.json()["edited"] is True
+    too_large = api.post(
+        f"/api/v1/items/{item['id']}/mask", b"\0" * (settings.MAX_UPLOAD_BYTES + 1), content_type="image/png"
+    )
+    assert "the limit is 25 MB" in json_error(too_large, 400)
 
 
 def test_an_alpha_channel_is_the_mask(api: Any) -> None:
