@@ -11,6 +11,7 @@ API is not bounded by it: its images wait in the durable queue (MAX_QUEUED_ITEMS
 """
 
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, time, timedelta
@@ -190,6 +191,30 @@ def waiting_room(path: str) -> Iterator[None]:
         with _waiting_lock:
             _waiting -= 1
             metrics.SYNC_CALLS_WAITING.dec()
+
+
+# Progress websockets one user may hold open at once in one web process: a page opens one per batch it shows, the
+# client one per batch it follows. Handshakes are rate limited, but a socket stays open: unbounded, one account
+# gathered a few hundred more each minute, holding the process's file descriptors and channel-layer groups.
+WEBSOCKETS_PER_USER = 32
+_open_websockets: Counter[int] = Counter()
+_open_websockets_lock = threading.Lock()
+
+
+def websocket_opened(user_id: int) -> bool:
+    """Count one more open socket of the user's; False, counting nothing, when they hold WEBSOCKETS_PER_USER."""
+    with _open_websockets_lock:
+        if _open_websockets[user_id] >= WEBSOCKETS_PER_USER:
+            return False
+        _open_websockets[user_id] += 1
+        return True
+
+
+def websocket_closed(user_id: int) -> None:
+    with _open_websockets_lock:
+        _open_websockets[user_id] -= 1
+        if _open_websockets[user_id] <= 0:
+            del _open_websockets[user_id]
 
 
 # JSON or url-encoded bodies past DATA_UPLOAD_MAX_MEMORY_SIZE (remove.bg's base64 images, up to 34 MB) read and

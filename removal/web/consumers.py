@@ -52,10 +52,10 @@ class BatchProgressConsumer(AsyncJsonWebsocketConsumer):
                 type(exc).__name__,
                 exc,
             )
-            if hasattr(self, "group"):
-                metrics.WEBSOCKET_CONNECTIONS.dec()
             with contextlib.suppress(OSError, RuntimeError):  # the client may be gone already
                 await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN_LATER})
+        finally:  # however it ended, an error included
+            self._forget()
 
     async def connect(self) -> None:
         user, api_key = await kept_connection_read(caller_of_websocket)(self.scope)
@@ -73,12 +73,16 @@ class BatchProgressConsumer(AsyncJsonWebsocketConsumer):
         except NotFound:
             await self._refuse(CLOSE_NOT_FOUND)
             return
+        if not limits.websocket_opened(user.pk):
+            await self._refuse(CLOSE_TRY_AGAIN_LATER)
+            return
+        self.user_id, self.counted = user.pk, True
+        metrics.WEBSOCKET_CONNECTIONS.inc()
         self.group = events.batch_group(batch.id)
         self.language = _language_of(self.scope)
-        self.user_id, self.credentials_checked_at = user.pk, time.monotonic()
+        self.credentials_checked_at = time.monotonic()
         await self.channel_layer.group_add(self.group, self.channel_name)
         await self.accept()
-        metrics.WEBSOCKET_CONNECTIONS.inc()
         snapshot = await kept_connection_read(_snapshot)(batch, self.language)
         await self.send_json({"event": "snapshot", "batch": snapshot})
 
@@ -89,9 +93,16 @@ class BatchProgressConsumer(AsyncJsonWebsocketConsumer):
         await self.close(code=code)
 
     async def disconnect(self, code: int) -> None:
+        self._forget()
         if hasattr(self, "group"):
-            metrics.WEBSOCKET_CONNECTIONS.dec()
             await self.channel_layer.group_discard(self.group, self.channel_name)
+
+    def _forget(self) -> None:
+        """No longer count this socket among the open ones (once, whichever way it ends)."""
+        if getattr(self, "counted", False):
+            self.counted = False
+            metrics.WEBSOCKET_CONNECTIONS.dec()
+            limits.websocket_closed(self.user_id)
 
     async def receive(self, text_data: str | None = None, bytes_data: bytes | None = None, **kwargs: Any) -> None:
         """Clients only listen; anything they send (JSON or not, text or binary) is ignored."""

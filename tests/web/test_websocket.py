@@ -13,6 +13,7 @@ from PIL import Image
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 from websockets.sync.client import ClientConnection, connect
 
+from removal.ops.limits import WEBSOCKETS_PER_USER
 from tests.conftest import LiveServer, photo_bytes
 
 pytestmark = pytest.mark.live
@@ -143,6 +144,35 @@ def test_handshakes_count_against_the_rate_limits(server_factory: Any) -> None:
     finally:
         server.stop()
     assert (snapshots, refused) == (["snapshot", "snapshot"], 1013)
+
+
+def test_one_user_holds_at_most_websockets_per_user_open(embedded_server: LiveServer) -> None:
+    """Handshakes are rate limited but sockets stay open: without a bound, one account gathered hundreds an hour.
+    Past the bound a handshake is closed with 1013 (try again later); a socket closed frees its place."""
+    key = embedded_server.create_user("wscrowd")
+    batch = upload(embedded_server, key, "/api/v1/batches", [("a.jpg", photo_bytes("chelsea.png", size=(64, 48)))])
+    sockets = [follow(embedded_server, batch["id"], key) for _ in range(WEBSOCKETS_PER_USER)]
+    try:
+        assert {json.loads(socket.recv(timeout=10))["event"] for socket in sockets} == {"snapshot"}
+        with follow(embedded_server, batch["id"], key) as refused:
+            assert closed_with(refused) == 1013
+        other_key = embedded_server.create_user("wscrowdneighbour")  # another account is not held back
+        other_batch = upload(embedded_server, other_key, "/api/v1/batches", [("b.jpg", photo_bytes("chelsea.png"))])
+        with follow(embedded_server, other_batch["id"], other_key) as neighbours:
+            assert json.loads(neighbours.recv(timeout=10))["event"] == "snapshot"
+        sockets.pop().close()
+        deadline = time.monotonic() + 10
+        while True:  # the server hears of the close a moment later
+            with follow(embedded_server, batch["id"], key) as again:
+                try:
+                    assert json.loads(again.recv(timeout=10))["event"] == "snapshot"
+                    break
+                except ConnectionClosed:
+                    assert time.monotonic() < deadline
+                    time.sleep(0.1)
+    finally:
+        for socket in sockets:
+            socket.close()
 
 
 def test_browsers_from_other_sites_are_refused(embedded_server: LiveServer, key: str) -> None:
