@@ -29,8 +29,8 @@ WINDOWS_RESERVED_NAMES = {
     "PRN",
     "AUX",
     "NUL",
-    *(f"COM{n}" for n in range(1, 10)),
-    *(f"LPT{n}" for n in range(1, 10)),
+    *(f"COM{n}" for n in [*range(1, 10), *"\u00b9\u00b2\u00b3"]),  # superscript 1-3 too: Windows refuses "COM¹"
+    *(f"LPT{n}" for n in [*range(1, 10), *"\u00b9\u00b2\u00b3"]),
 }
 
 
