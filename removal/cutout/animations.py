@@ -1,6 +1,7 @@
 """Animated GIF, WebP and PNG: every frame through the model, the timing kept, cropped to one box for all frames."""
 
 import io
+import struct
 from collections.abc import Callable
 from typing import IO, Any
 
@@ -58,12 +59,15 @@ def check_animation(source: IO[bytes], *, max_pixels: int, max_frames: int) -> N
 def _frame_count(opened: Image.Image, *, max_pixels: int, max_frames: int) -> int:
     """The frames of an opened image, or ImageRejected over max_frames, or over max_pixels in all frames."""
     counted = GIF_FRAMES_COUNTED * max_frames
-    if isinstance(opened, GifImagePlugin.GifImageFile) and _gif_images(opened.fp, at_most=counted) > counted:
-        raise ImageRejected(
-            gettext_noop("the animation has more than %(frames)s frames; the limit is %(limit)s"),
-            frames=counted,
-            limit=max_frames,
-        )
+    width, height = opened.size
+    if isinstance(opened, GifImagePlugin.GifImageFile):
+        images, (width, height) = _gif_images(opened.fp, at_most=counted)
+        if images > counted:
+            raise ImageRejected(
+                gettext_noop("the animation has more than %(frames)s frames; the limit is %(limit)s"),
+                frames=counted,
+                limit=max_frames,
+            )
     frame_count = int(getattr(opened, "n_frames", 1))
     if frame_count > max_frames:
         raise ImageRejected(
@@ -71,7 +75,7 @@ def _frame_count(opened: Image.Image, *, max_pixels: int, max_frames: int) -> in
             frames=frame_count,
             limit=max_frames,
         )
-    total = opened.width * opened.height * frame_count
+    total = width * height * frame_count
     if frame_count > 1 and total > max_pixels:
         raise ImageRejected(
             gettext_noop(
@@ -79,38 +83,44 @@ def _frame_count(opened: Image.Image, *, max_pixels: int, max_frames: int) -> in
                 "the limit is %(limit)g megapixels"
             ),
             frames=frame_count,
-            width=opened.width,
-            height=opened.height,
+            width=width,
+            height=height,
             megapixels=total / 1e6,
             limit=max_pixels / 1e6,
         )
     return frame_count
 
 
-def _gif_images(source: IO[bytes] | None, *, at_most: int) -> int:
-    """The images in a GIF, read from its blocks only, counting no further than one past `at_most`.
+def _gif_images(source: IO[bytes] | None, *, at_most: int) -> tuple[int, tuple[int, int]]:
+    """The images in a GIF, read from its blocks only, counting no further than one past `at_most`, and the size
+    of the canvas they cover.
 
     Pillow's n_frames walks every frame, in Python: a 23 MB GIF of a million 1x1 frames took 2.8 s of the upload's
-    thread to be refused. A file that ends early or holds an unknown block is counted as far as it goes; Pillow
-    judges it next.
+    thread to be refused. A frame reaching past the logical screen makes Pillow's image that large, from that frame
+    on: a 6 KB GIF whose 10x10 screen passed the pixel limit decoded 42 frames of 2000x2000 (700 MB). A file that
+    ends early or holds an unknown block is counted as far as it goes; Pillow judges it next.
     """
     if source is None:  # a file Pillow has closed: nothing to count
-        return 0
+        return 0, (0, 0)
     start = source.tell()
     try:
         source.seek(0)
         head = source.read(13)  # signature, version, logical screen descriptor
+        width, height = struct.unpack("<2H", head[6:10]) if len(head) == 13 else (0, 0)
         _skip_colour_table(source, head[10] if len(head) == 13 else 0)
         images = 0
         while (block := source.read(1)) in (b"\x2c", b"\x21") and images <= at_most:
             if block == b"\x2c":  # an image: its descriptor, colour table and LZW code size, then its data
                 images += 1
                 descriptor = source.read(9)
+                if len(descriptor) == 9:
+                    left, top, frame_width, frame_height = struct.unpack("<4H", descriptor[:8])
+                    width, height = max(width, left + frame_width), max(height, top + frame_height)
                 _skip_colour_table(source, descriptor[8] if len(descriptor) == 9 else 0)
             source.read(1)  # the image's LZW code size, or the extension's label; then the data
             while (size := source.read(1)) not in (b"", b"\x00"):  # sub-blocks up to the empty one
                 source.seek(size[0], io.SEEK_CUR)
-        return images
+        return images, (width, height)
     finally:
         source.seek(start)
 

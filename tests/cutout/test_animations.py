@@ -35,7 +35,20 @@ def pillow_gif(mode: str, frames: int, **save: object) -> bytes:
 def test_a_gifs_images_are_counted_from_its_blocks_as_pillow_counts_its_frames(gif: bytes) -> None:
     with Image.open(io.BytesIO(gif)) as opened:
         frames = opened.n_frames
-    assert animations._gif_images(io.BytesIO(gif), at_most=1000) == frames
+    assert animations._gif_images(io.BytesIO(gif), at_most=1000)[0] == frames
+
+
+def test_a_gif_frame_reaching_past_its_screen_counts_at_the_size_pillow_decodes_it() -> None:
+    """A 1x1 screen passed the pixel limit; its large frame made Pillow's image 2000x2000 for every frame after it:
+    a few KB decoded to hundreds of MB."""
+    large_frame = ONE_PIXEL_FRAME.replace(b"\x01\x00\x01\x00\x00\x02", b"\xd0\x07\xd0\x07\x00\x02")  # 2000x2000
+    gif = one_pixel_gif(1)[:-1] + large_frame + ONE_PIXEL_FRAME * 20 + b";"
+    with Image.open(io.BytesIO(gif)) as opened:
+        assert opened.size == (1, 1)
+        opened.seek(1)  # the descriptor alone, no pixel decoded
+        assert opened.size == (2000, 2000)
+    with pytest.raises(pipeline.ImageRejected, match=r"22 frames of 2000x2000 \(88\.0 megapixels in all\)"):
+        animations.check_animation(io.BytesIO(gif), max_pixels=50_000_000, max_frames=300)
 
 
 def test_a_gif_of_very_many_frames_is_refused_from_the_first_few_thousand() -> None:
