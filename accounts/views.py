@@ -11,7 +11,7 @@ from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
-from django.contrib.auth.views import LoginView, PasswordResetView
+from django.contrib.auth.views import LoginView, PasswordChangeView, PasswordResetView
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -23,7 +23,18 @@ from django_ratelimit.core import is_ratelimited
 
 from accounts import services
 from accounts.auth import AuthenticatedHttpRequest
-from accounts.forms import AccountDeleteForm, ApiKeyCreateForm, EmailChangeForm, LoginForm, SignupForm
+from accounts.forms import (
+    AccountDeleteForm,
+    ApiKeyCreateForm,
+    EmailChangeForm,
+    LoginForm,
+    PasswordChangeForm,
+    SignupForm,
+)
+
+# The throttle group of the forms that check the account's password once logged in.
+RECONFIRMATION_GROUP = "password-guesses"
+ACCOUNT_DELETE, EMAIL_CHANGE = "accounts/account_delete.html", "registration/email_change_form.html"
 
 
 class _ThrottledFormView(FormView):
@@ -92,6 +103,36 @@ class ThrottledPasswordResetView(_ThrottledFormView, PasswordResetView):
         return request.POST.get("email", "").strip().casefold()
 
 
+class ThrottledPasswordChangeView(_ThrottledFormView, PasswordChangeView):
+    """Django's password change, its old password tried at most LOGIN_RATE_LIMIT times a minute per account, as
+    the other forms that take it are (_password_guesses_refused)."""
+
+    form_class = PasswordChangeForm
+    throttle_group, throttle_rate, throttle_field = RECONFIRMATION_GROUP, "LOGIN_RATE_LIMIT", ""
+    refusal = gettext_lazy("Too many tries of your password. Wait a minute, then try again.")
+
+    def refused_form_kwargs(self, request: HttpRequest) -> dict[str, Any]:
+        return {"user": request.user}
+
+    def attempt_key(self, group: str, request: HttpRequest) -> str:
+        return str(request.user.pk)
+
+
+def _password_guesses_refused(
+    request: AuthenticatedHttpRequest, form_class: type[AccountDeleteForm | EmailChangeForm], template: str
+) -> HttpResponse | None:
+    """A 429 with the form again, its password unchecked, past LOGIN_RATE_LIMIT posts a minute of a form that takes
+    the account's password: unthrottled, a session left open (a shared computer) could guess it at full speed, past
+    the log-in's throttle, to use wherever else it works."""
+    rate = settings.LOGIN_RATE_LIMIT
+    if not is_ratelimited(request, group=RECONFIRMATION_GROUP, key="user", rate=rate, increment=True):
+        return None
+    form = form_class(request.user, initial={"email": request.POST.get("email", "")})
+    form.cleaned_data = {}  # unbound: nothing was cleaned, so nothing was done with it
+    form.add_error(None, ThrottledPasswordChangeView.refusal)
+    return render(request, template, {"form": form}, status=429)
+
+
 def signup(request: HttpRequest) -> HttpResponse:
     """Sign-up as settings.SIGNUP allows: open, closed, or with an invitation link (?invitation=)."""
     if request.user.is_authenticated:
@@ -133,6 +174,8 @@ def _signup_refused(request: HttpRequest, reason: str) -> HttpResponse:
 @login_required
 def account_delete(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Delete the account and all its data, once its password is given."""
+    if request.method == "POST" and (refused := _password_guesses_refused(request, AccountDeleteForm, ACCOUNT_DELETE)):
+        return refused
     form = AccountDeleteForm(request.user, request.POST or None)
     if request.method == "POST" and form.is_valid():
         try:
@@ -143,19 +186,21 @@ def account_delete(request: AuthenticatedHttpRequest) -> HttpResponse:
         logout(request)
         messages.success(request, _("Your account and all its data were deleted."))
         return redirect("home")
-    return render(request, "accounts/account_delete.html", {"form": form})
+    return render(request, ACCOUNT_DELETE, {"form": form})
 
 
 @login_required
 def email_change(request: AuthenticatedHttpRequest) -> HttpResponse:
     """A new address, once the password is given: a link sent to it makes it the account's (email_change_confirm).
     Each mail counts against PASSWORD_RESET_RATE_LIMIT for the account, as each reset mail does for its address."""
+    if request.method == "POST" and (refused := _password_guesses_refused(request, EmailChangeForm, EMAIL_CHANGE)):
+        return refused
     form = EmailChangeForm(request.user, request.POST or None)
     if request.method == "POST" and form.is_valid():
         rate = settings.PASSWORD_RESET_RATE_LIMIT
         if is_ratelimited(request, group="email-change", key="user", rate=rate, increment=True):
             form.add_error(None, _("Too many address changes asked for. Wait a while, then try again."))
-            return render(request, "registration/email_change_form.html", {"form": form}, status=429)
+            return render(request, EMAIL_CHANGE, {"form": form}, status=429)
         new_email = form.cleaned_data["email"]
         token = services.email_change_token(user=request.user, new_email=new_email)
         link = request.build_absolute_uri(reverse("email_change_confirm", args=[token]))
@@ -165,12 +210,12 @@ def email_change(request: AuthenticatedHttpRequest) -> HttpResponse:
             )
         except OSError:
             form.add_error(None, _("The mail could not be sent just now. Try again in a while."))
-            return render(request, "registration/email_change_form.html", {"form": form}, status=503)
+            return render(request, EMAIL_CHANGE, {"form": form}, status=503)
         messages.success(
             request, _("We sent a link to %(email)s. Open it to make it your address.") % {"email": new_email}
         )
         return redirect("dashboard")
-    return render(request, "registration/email_change_form.html", {"form": form})
+    return render(request, EMAIL_CHANGE, {"form": form})
 
 
 def email_change_confirm(request: HttpRequest, token: str) -> HttpResponse:

@@ -315,6 +315,38 @@ def test_login_attempts_are_throttled(client: Any, user: Any, settings: Any) -> 
     assert "_auth_user_id" not in client.session
 
 
+def test_the_forms_that_take_the_password_are_throttled_per_account(
+    client: Any, user: Any, other_user: Any, settings: Any, mailoutbox: list[Any]
+) -> None:
+    """A session left open could guess the account's password on these forms at full speed, past the log-in's
+    throttle. Past the limit the password is not checked: the right one gets the same refusal."""
+    settings.LOGIN_RATE_LIMIT = "3/h"
+    client.force_login(user)
+    for form in ("/accounts/email/", "/accounts/delete/", "/accounts/password/"):
+        wrong = {"password": "wrong", "old_password": "wrong", "email": "new@example.com"}
+        assert client.post(form, wrong).status_code == 200
+    right = {"password": PASSWORD, "email": "new@example.com"}
+    new_password = {
+        "old_password": PASSWORD,
+        "new_password1": "another horse battery",
+        "new_password2": "another horse battery",
+    }
+    for form, data in (
+        ("/accounts/email/", right),
+        ("/accounts/delete/", right),
+        ("/accounts/password/", new_password),
+    ):
+        refused = client.post(form, data)
+        assert refused.status_code == 429 and "Too many tries of your password" in refused.content.decode()
+        assert "That is not your password" not in refused.content.decode()
+    user.refresh_from_db()
+    assert user.check_password(PASSWORD) and user.email == "alice@example.com" and mailoutbox == []
+    other = Client()
+    other.force_login(other_user)  # another account's limit is its own
+    assert other.post("/accounts/delete/", {"password": PASSWORD}).status_code == 302
+    assert not User.objects.filter(pk=other_user.pk).exists()
+
+
 def test_a_username_longer_than_any_is_not_normalized_before_the_throttle(client: Any, user: Any) -> None:
     """NFKC makes U+FDFA 18 characters: a form's worth of it (2.4 MB) held the thread 4 s in the throttle's key
     alone, ten times a minute from each address, as Django's UsernameField no longer does (CVE-2023-46695)."""
