@@ -5,7 +5,7 @@ import struct
 from collections.abc import Callable
 from typing import IO, Any
 
-from PIL import GifImagePlugin, Image, ImageSequence
+from PIL import GifImagePlugin, Image, ImageSequence, TiffImagePlugin
 
 from removal.cutout.confidence import shows_a_subject
 from removal.cutout.decode import ImageInfo, ImageRejected, gettext_noop, is_animation
@@ -68,7 +68,16 @@ def _frame_count(opened: Image.Image, *, max_pixels: int, max_frames: int) -> in
                 frames=counted,
                 limit=max_frames,
             )
-    frame_count = int(getattr(opened, "n_frames", 1))
+    if isinstance(opened, TiffImagePlugin.TiffImageFile):
+        frame_count = _tiff_pages(opened, at_most=max_frames)
+        if frame_count > max_frames:
+            raise ImageRejected(
+                gettext_noop("the animation has more than %(frames)s frames; the limit is %(limit)s"),
+                frames=max_frames,
+                limit=max_frames,
+            )
+    else:
+        frame_count = int(getattr(opened, "n_frames", 1))
     if frame_count > max_frames:
         raise ImageRejected(
             gettext_noop("the animation has %(frames)s frames; the limit is %(limit)s"),
@@ -89,6 +98,22 @@ def _frame_count(opened: Image.Image, *, max_pixels: int, max_frames: int) -> in
             limit=max_pixels / 1e6,
         )
     return frame_count
+
+
+def _tiff_pages(opened: TiffImagePlugin.TiffImageFile, *, at_most: int) -> int:
+    """A TIFF's pages, counted no further than one past `at_most`, each directory read once: Pillow's n_frames
+    reads them all, in a time that grows with their square (a 2.3 MB TIFF of 20,000 one-pixel pages held the
+    upload's thread 6 s, 40,000 pages 23 s)."""
+    pages = 0
+    try:
+        while pages <= at_most:
+            opened.seek(pages)
+            pages += 1
+    except EOFError:
+        pass
+    finally:
+        opened.seek(0)
+    return pages
 
 
 def _gif_images(source: IO[bytes] | None, *, at_most: int) -> tuple[int, tuple[int, int]]:

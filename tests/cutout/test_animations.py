@@ -1,6 +1,8 @@
 """removal.cutout.animations: what an animation may hold, judged before its frames are decoded."""
 
 import io
+import struct
+import time
 
 import pytest
 from PIL import Image
@@ -36,6 +38,35 @@ def test_a_gifs_images_are_counted_from_its_blocks_as_pillow_counts_its_frames(g
     with Image.open(io.BytesIO(gif)) as opened:
         frames = opened.n_frames
     assert animations._gif_images(io.BytesIO(gif), at_most=1000)[0] == frames
+
+
+def one_pixel_tiff(pages: int) -> bytes:
+    """A TIFF of `pages` 1x1 grey pages, all of them the one pixel at offset 8 (114 bytes a page)."""
+    tags = [(256, 3, 1), (257, 3, 1), (258, 3, 8), (259, 3, 1), (262, 3, 1), (273, 4, 8), (277, 3, 1), (279, 4, 1)]
+    directory = struct.pack("<H", len(tags)) + b"".join(
+        struct.pack("<HHII", tag, kind, 1, value) for tag, kind, value in tags
+    )
+    size = len(directory) + 4
+    pages_at = [12 + page * size for page in range(pages)]
+    following = [*pages_at[1:], 0]
+    return (
+        b"II*\x00"
+        + struct.pack("<I", 12)
+        + b"\x80\x00\x00\x00"
+        + b"".join(directory + struct.pack("<I", offset) for offset in following)
+    )
+
+
+def test_a_tiff_of_very_many_pages_is_refused_from_its_first_few() -> None:
+    """Pillow's n_frames reads every page's directory, in a time growing with their square: 20,000 pages (2.3 MB)
+    held the upload's thread 6 s, and an upload's 25 MB minutes."""
+    with Image.open(io.BytesIO(one_pixel_tiff(5))) as opened:
+        assert opened.n_frames == 5
+    started = time.perf_counter()
+    with pytest.raises(pipeline.ImageRejected, match="the animation has more than 300 frames; the limit is 300"):
+        animations.check_animation(io.BytesIO(one_pixel_tiff(20_000)), max_pixels=50_000_000, max_frames=300)
+    assert time.perf_counter() - started < 1
+    animations.check_animation(io.BytesIO(one_pixel_tiff(300)), max_pixels=50_000_000, max_frames=300)
 
 
 def test_a_gif_frame_reaching_past_its_screen_counts_at_the_size_pillow_decodes_it() -> None:
