@@ -147,10 +147,11 @@ def inspect_image(source: IO[bytes], *, max_pixels: int) -> ImageInfo:
     return info
 
 
-# A progressive JPEG is decoded a scan at a time, each one a pass over the whole image. Encoders write about ten;
-# 2,000 empty ones (22 KB) added to a 4-megapixel photo took its decoding from 0.1 s to 3 s, and an upload's 25 MB
-# of them on 50 megapixels would take hours.
-JPEG_MAX_SCANS = 100
+# A progressive JPEG is decoded a scan at a time, each one a pass over the whole image. Encoders write about ten
+# (a scan per coefficient and component, the most a scan script could want, about 200); 2,000 empty ones (22 KB)
+# added to a 4-megapixel photo took its decoding from 0.1 s to 3 s, and an upload's 25 MB of them on 50 megapixels
+# would take hours. 500 leaves room for any scan script and costs at most a few seconds.
+JPEG_MAX_SCANS = 500
 JPEG_FORMATS = {"JPEG", "MPO"}
 # Markers without a length: stuffing (FF00), fill (FFFF), TEM, restarts, start and end of an image (an MPO's next).
 JPEG_BARE_MARKERS = {0x00, 0x01, 0xFF, *range(0xD0, 0xDA)}
