@@ -30,6 +30,10 @@ TRUE_WORDS = {"1", "true", "yes", "on"}
 FALSE_WORDS = {"0", "false", "no", "off", ""}
 
 
+# remove.bg's shadow_type that asks for no shadow, its default (its others, 3D, car and drop, each ask for ours).
+NO_SHADOW_TYPE = "none"
+
+
 class InvalidOption(ValueError):
     """An option has a value we cannot use: `field` names the parameter, the message starts with it and says what
     is allowed."""
@@ -209,7 +213,7 @@ def parse_shadow(option: Option, params: Mapping[str, Any], values: dict[str, An
     shadow = _text(params, "add_shadow", _text(params, "shadow", "false")).lower()
     if shadow not in TRUE_WORDS | FALSE_WORDS:
         raise InvalidOption("add_shadow", f"must be true or false, not {shadow!r}")
-    if shadow in TRUE_WORDS or _text(params, "shadow_type", ""):
+    if shadow in TRUE_WORDS or _text(params, "shadow_type", NO_SHADOW_TYPE).lower() != NO_SHADOW_TYPE:
         values["shadow_opacity"] = whole_number(params, "shadow_opacity", 50, 0, 100)
 
 

@@ -441,6 +441,8 @@ def test_roi_scale_and_position(session: Any) -> None:
 def test_drop_shadow(session: Any) -> None:
     assert parse(add_shadow="true").shadow_opacity == 50
     assert parse(add_shadow="true", shadow_opacity="80").shadow_opacity == 80
+    assert parse(shadow_type="drop").shadow_opacity == 50  # remove.bg's shadow_type asks for one too
+    assert parse(shadow_type="None").shadow_opacity is None  # remove.bg's default, which clients send: no shadow
     with pytest.raises(InvalidOption, match="shadow_opacity:"):
         parse(add_shadow="true", shadow_opacity="150")
     with pytest.raises(InvalidOption, match="shadow_opacity: must be a whole number from 0 to 100, not '²'"):
