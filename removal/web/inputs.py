@@ -12,6 +12,7 @@ import binascii
 import codecs
 import json
 import re
+from collections.abc import Buffer
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
@@ -19,6 +20,7 @@ from urllib.parse import unquote, urlsplit
 from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import HttpRequest, QueryDict
 
 from bgsite.multipart_watch import DROPPED_PARTS_SCOPE_KEY
@@ -55,25 +57,73 @@ def check_method(request: HttpRequest, methods: tuple[str, ...]) -> None:
         )
 
 
-def request_parameters(request: HttpRequest, *, binary_fields: tuple[str, ...] = ()) -> dict[str, Any]:
+def request_parameters(request: HttpRequest) -> dict[str, Any]:
     """Query string, form fields and a JSON object body, merged (later ones win); each text free of what no database
-    column takes (`binary_fields`, fields that may carry an image's bytes, excepted)."""
-    params: dict[str, Any] = request.GET.dict()
-    if request.method == "POST":
-        if request.content_type == "application/json":
-            params.update(_json_object(_fields_body(request)))
-        elif request.content_type == "text/plain" and _starts_an_object(body := _fields_body(request)):
-            params.update(_json_object(body))  # fetch() labels a string body text/plain: JSON sent without its type
-        elif request.content_type == "application/x-www-form-urlencoded":
-            params.update(QueryDict(_fields_body(request), encoding=request.encoding).dict())
-        else:
-            params.update(request.POST.dict())
+    column takes. A multipart part that holds an image sent without a filename is one of request.FILES, named after
+    its field (multipart_fields)."""
+    if request.method == "POST" and request.content_type == "multipart/form-data" and not hasattr(request, "_post"):
+        params = multipart_fields(request)
+    else:
+        params = request.GET.dict()
+        if request.method == "POST":
+            if request.content_type == "application/json":
+                params.update(_json_object(_fields_body(request)))
+            elif request.content_type == "text/plain" and _starts_an_object(body := _fields_body(request)):
+                params.update(_json_object(body))  # fetch() labels a string body text/plain: JSON sent without its type
+            elif request.content_type == "application/x-www-form-urlencoded":
+                params.update(QueryDict(_fields_body(request), encoding=request.encoding).dict())
+            else:
+                params.update(request.POST.dict())
     for name, value in params.items():
-        if unstorable(name) or (isinstance(value, str) and name not in binary_fields and unstorable(value)):
+        if unstorable(name) or (isinstance(value, str) and unstorable(value)):
             raise BadRequest(
                 f"the parameter {name!r} holds a character that no parameter may: NUL (\\u0000) or a lone surrogate"
             )
     return params
+
+
+# The encoding a multipart body's fields are read in (Django decodes its text fields and file names in
+# request.encoding): UTF-8, whose text reads as it was sent, and whose other bytes survive as lone surrogates
+# (PEP 383's surrogateescape, whatever error handling Django asks for), to be given back whole.
+BYTES_KEPT = "utf_8_bytes_kept"
+
+
+def _encode_keeping_bytes(text: str, errors: str = "strict") -> tuple[bytes, int]:
+    return codecs.utf_8_encode(text, "surrogateescape")
+
+
+def _decode_keeping_bytes(data: Buffer, errors: str = "strict") -> tuple[str, int]:
+    return codecs.utf_8_decode(data, "surrogateescape", True)
+
+
+def _find_bytes_kept(name: str) -> codecs.CodecInfo | None:
+    return (
+        codecs.CodecInfo(_encode_keeping_bytes, _decode_keeping_bytes, name=BYTES_KEPT) if name == BYTES_KEPT else None
+    )
+
+
+codecs.register(_find_bytes_kept)
+
+
+def multipart_fields(request: HttpRequest) -> dict[str, Any]:
+    """The query string's and a multipart body's text fields; each part that is not UTF-8 text goes to request.FILES
+    as the file it is, and request.POST keeps the texts. Node's form-data given a Buffer, requests given (None, bytes),
+    Dart's and Go's hand-made parts send an image so, without a filename, which Django keeps as a text field (decoded,
+    its bytes replaced). Called before anything reads the body's fields: changing the encoding later would find the
+    body already read."""
+    sent_as = request.encoding
+    request.encoding = BYTES_KEPT
+    texts = QueryDict(mutable=True)
+    for name, values in request.POST.lists():
+        for value in values:
+            if value.isascii() or not LONE_SURROGATE.search(value):
+                texts.appendlist(name, value)
+            else:  # bytes that are no UTF-8: an image's
+                raw = value.encode(BYTES_KEPT)
+                request.FILES.appendlist(name, SimpleUploadedFile(name, raw, content_type="application/octet-stream"))
+    request.encoding = sent_as or settings.DEFAULT_CHARSET  # the query string is read again as sent
+    request.POST = texts  # type: ignore[assignment]  # django-stubs types POST as immutable; Django's setter takes any
+    return {**request.GET.dict(), **texts.dict()}
 
 
 def _starts_an_object(body: bytes) -> bool:
@@ -227,10 +277,8 @@ def check_upload_size(upload: File, *, field: str = "") -> None:
 def names_a_background(request: HttpRequest, params: Any) -> bool:
     """Whether the request names a `bg_image` (a file, or a URL that background_image fetches once the work is
     admitted: a caller over its quota makes this server fetch nothing)."""
-    return (
-        any(field in request.FILES for field in BACKGROUND_FIELDS)
-        or isinstance(params.get("bg_image_file"), bytes)
-        or any(params.get(name) for name in ("bg_image", "bg_image_url"))
+    return any(field in request.FILES for field in BACKGROUND_FIELDS) or any(
+        params.get(name) for name in ("bg_image", "bg_image_url")
     )
 
 
@@ -238,8 +286,6 @@ def background_image(request: HttpRequest, params: Any) -> File | None:
     """The `bg_image` to composite onto: an uploaded file, or a URL (also remove.bg's names); None if absent."""
     uploads = [request.FILES.getlist(field)[0] for field in BACKGROUND_FIELDS if field in request.FILES]
     upload: File | None = uploads[0] if uploads else None
-    if upload is None and isinstance(unnamed_part := params.get("bg_image_file"), bytes):  # removebg._text_field
-        upload = ContentFile(unnamed_part, name="background")
     if upload is None:
         field = next((name for name in ("bg_image", "bg_image_url") if params.get(name)), "")
         if not field:

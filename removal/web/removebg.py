@@ -22,8 +22,6 @@ from typing import TYPE_CHECKING, Any
 from asgiref.sync import sync_to_async
 from django.conf import settings
 from django.core.files import File
-from django.core.files.base import ContentFile
-from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.cache import never_cache
@@ -92,15 +90,8 @@ def _admit(request: HttpRequest) -> tuple[dict[str, Any], Any, dict[str, str]]:
 
     A JSON or url-encoded body may hold a whole image (image_file_b64): it is read only once the caller is known.
     """
-    if request.content_type == "multipart/form-data":
-        # Some HTTP libraries send image_file (or bg_image_file) as a part without a filename, which Django keeps as
-        # text: decoded as Latin-1 its bytes survive, and every other text field is re-read as UTF-8.
-        request.encoding = LOSSLESS
-        fields = inputs.request_parameters(request, binary_fields=UNNAMED_FILE_FIELDS)
-        params = {name: _text_field(name, value) for name, value in fields.items()}
-        for upload in request.FILES.values():
-            if isinstance(upload, UploadedFile):
-                upload.name = _text_field("name", upload.name)
+    if request.content_type == "multipart/form-data":  # its fields are read before anything else reads them
+        params = inputs.request_parameters(request)
         user = user_for_api_request(request, spends_credits=True)
     else:
         user = user_for_api_request(request, spends_credits=True)
@@ -147,31 +138,19 @@ def wants_json(accept: str) -> bool:
     return "application/json" in media_types and not takes_image
 
 
-LOSSLESS = "iso-8859-1"  # one character per byte
-UNNAMED_FILE_FIELDS = ("image_file", "bg_image_file")  # parts some clients send without a filename
-
-
-def _text_field(name: str, value: Any) -> Any:
-    """A multipart field read as Latin-1: a file sent without a name as the bytes that were sent, others as UTF-8
-    text."""
-    if not isinstance(value, str):
-        return value
-    raw = value.encode(LOSSLESS)
-    return raw if name in UNNAMED_FILE_FIELDS else raw.decode("utf-8", errors="replace")
-
-
 def _input_image(request: HttpRequest, params: dict[str, Any]) -> File:
     given = [name for name in INPUTS if name in request.FILES or params.get(name)]
     if len(given) > 1:
         raise BadRequest(f"send the image one way only, not {' and '.join(given)} together", code="multiple_sources")
-    if request.FILES or inputs.unreadable_files(request):  # uploaded_files says why none is usable
-        upload = request.FILES.get("image_file") or inputs.uploaded_files(request)[0]
-    elif isinstance(unnamed_part := params.get("image_file"), bytes):
-        upload = ContentFile(unnamed_part, name="image")
+    upload: File
+    if "image_file" in request.FILES:
+        upload = request.FILES.getlist("image_file")[0]
     elif encoded := params.get("image_file_b64"):
         upload = inputs.base64_file(str(encoded), field="image_file_b64")
     elif url := params.get("image_url"):
         upload = inputs.fetched_file(str(url), field="image_url")
+    elif any(field not in inputs.BACKGROUND_FIELDS for field in request.FILES) or inputs.unreadable_files(request):
+        upload = inputs.uploaded_files(request)[0]  # a file under another name; uploaded_files says why none is usable
     else:
         raise BadRequest("No image given: send image_file, image_file_b64 or image_url", code="missing_source")
     inputs.check_upload_size(upload)

@@ -79,6 +79,23 @@ def test_multipart_upload_with_every_key_form(embedded_server: LiveServer, key: 
     assert_success(reply)
 
 
+@pytest.mark.parametrize("path", ["/bgremove", "/store", "/api/v1/batches"])
+def test_an_image_in_a_part_without_a_filename_is_the_upload(embedded_server: LiveServer, key: str, path: str) -> None:
+    """Node's form-data given a Buffer and requests given (None, bytes) send the image in a part without a filename,
+    which Django keeps as a text field; the key comes in a form field, as PixLab's samples send it."""
+    reply = requests.post(
+        f"{embedded_server.url}{path}",
+        files={"file": (None, PHOTO, "image/jpeg"), "files": (None, PHOTO)},
+        data={"key": key},
+        timeout=60,
+    )
+    assert reply.status_code in (200, 201), reply.text[:300]
+    if path == "/bgremove":
+        assert_success(reply)
+    elif path == "/api/v1/batches":
+        assert reply.json()["counts"]["total"] == 2
+
+
 @pytest.mark.parametrize("blob", ["true", "1", "yes"])
 def test_blob_returns_the_png_itself(embedded_server: LiveServer, key: str, blob: str) -> None:
     reply = requests.post(

@@ -335,6 +335,28 @@ def test_a_client_that_sends_every_field_blank_gets_the_defaults(
         assert (image.format, image.mode, image.size) == ("PNG", "RGBA", (400, 300))
 
 
+def test_image_fields_a_client_sends_blank_are_not_images(embedded_server: LiveServer, key: str) -> None:
+    """A client that sends each of remove.bg's image fields, blank where unused, as multipart parts without a
+    filename: a blank image_file or bg_image_file was read as an empty file, a 400."""
+    blank = (None, "")
+    reply = requests.post(
+        f"{embedded_server.url}/v1.0/removebg",
+        files={
+            "image_file": blank,
+            "image_file_b64": (None, base64.b64encode(PHOTO).decode()),
+            "image_url": blank,
+            "bg_image_file": blank,
+            "bg_image_url": blank,
+            "size": (None, "full"),
+        },
+        headers={"X-Api-Key": key},
+        timeout=60,
+    )
+    assert reply.status_code == 200, reply.text
+    with Image.open(io.BytesIO(reply.content)) as image:
+        assert (image.format, image.mode, image.size) == ("PNG", "RGBA", (400, 300))
+
+
 @pytest.mark.parametrize(
     ("data", "headers", "status", "code", "title"),
     [
