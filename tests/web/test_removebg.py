@@ -335,6 +335,24 @@ def test_a_client_that_sends_every_field_blank_gets_the_defaults(
         assert (image.format, image.mode, image.size) == ("PNG", "RGBA", (400, 300))
 
 
+def test_a_background_file_goes_with_an_image_sent_another_way(embedded_server: LiveServer, key: str) -> None:
+    """bg_image_file beside image_file_b64 (or image_url): the background file was taken for a missing image file."""
+    red = io.BytesIO()
+    Image.new("RGB", (40, 30), (255, 0, 0)).save(red, "JPEG")
+    reply = requests.post(
+        f"{embedded_server.url}/v1.0/removebg",
+        data={"image_file_b64": base64.b64encode(PHOTO).decode(), "size": "full"},
+        files={"bg_image_file": ("red.jpg", red.getvalue(), "image/jpeg")},
+        headers={"X-Api-Key": key},
+        timeout=60,
+    )
+    assert reply.status_code == 200, reply.text
+    with Image.open(io.BytesIO(reply.content)) as image:
+        assert (image.format, image.size) == ("JPEG", (400, 300))  # format auto: no transparency left
+        red_corner = image.convert("RGB").getpixel((0, 0))
+    assert red_corner[0] > 240 and red_corner[1] < 15, red_corner
+
+
 def test_image_fields_a_client_sends_blank_are_not_images(embedded_server: LiveServer, key: str) -> None:
     """A client that sends each of remove.bg's image fields, blank where unused, as multipart parts without a
     filename: a blank image_file or bg_image_file was read as an empty file, a 400."""
