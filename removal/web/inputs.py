@@ -61,7 +61,8 @@ def request_parameters(request: HttpRequest) -> dict[str, Any]:
     """Query string, form fields and a JSON object body, merged (later ones win); each text free of what no database
     column takes. A multipart part that holds an image sent without a filename is one of request.FILES, named after
     its field (multipart_fields)."""
-    if request.method == "POST" and request.content_type == "multipart/form-data" and not hasattr(request, "_post"):
+    fields_unread = not hasattr(request, "_post")  # Django's own test of whether it has read the body's fields
+    if request.method == "POST" and request.content_type == "multipart/form-data" and fields_unread:
         params = multipart_fields(request)
     else:
         params = request.GET.dict()
