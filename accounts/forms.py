@@ -92,7 +92,7 @@ def _address_of_no_account(email: str, *, but: User | None = None) -> str:
     """`email` if no account (other than `but`) has it: one account per address, or a reset mail would open
     several."""
     if selectors.email_taken(email, but=but):
-        raise forms.ValidationError(_("An account with this e-mail address exists already."))
+        raise forms.ValidationError(_("An account with this e-mail address exists already."), code="taken")
     return email
 
 

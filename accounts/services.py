@@ -47,8 +47,18 @@ def _hash(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+# Keys in use an account may hold: each one a row on the account page, and every POST made one without end.
+MAX_API_KEYS = 50
+
+
+class TooManyApiKeys(Exception):
+    """The account holds MAX_API_KEYS keys in use already."""
+
+
 def api_key_create(*, user: "User", name: str) -> tuple[ApiKey, str]:
-    """Create a key and return it with its plain text, which is never stored."""
+    """Create a key and return it with its plain text, which is never stored; TooManyApiKeys past MAX_API_KEYS."""
+    if ApiKey.objects.filter(user=user, revoked_at__isnull=True).count() >= MAX_API_KEYS:
+        raise TooManyApiKeys
     with transaction.atomic():
         while True:
             prefix = KEY_TYPE + secrets.token_hex(PREFIX_CHARS // 2)

@@ -141,11 +141,16 @@ def signup(request: HttpRequest) -> HttpResponse:
     if refusal := _signup_refusal(invitation):
         return _signup_refused(request, refusal)
     form = SignupForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        # Counted once a form would make an account: each brings its own quota and rate limits.
-        if is_ratelimited(request, group="signup", key="ip", rate=settings.SIGNUP_RATE_LIMIT, increment=True):
-            form.add_error(None, _("Too many accounts made from your address. Wait a while, then try again."))
-            return render(request, "registration/signup.html", {"form": form, "invitation": invitation}, status=429)
+    valid = request.method == "POST" and form.is_valid()
+    # Counted once a form would make an account (each brings its own quota and rate limits), or says that an address
+    # has one: asked at full speed, that would tell which addresses have accounts here.
+    counted = valid or form.has_error("email", code="taken")
+    rate = settings.SIGNUP_RATE_LIMIT
+    if counted and is_ratelimited(request, group="signup", key="ip", rate=rate, increment=True):
+        form.errors.pop("email", None)  # no word on whether the address has an account
+        form.add_error(None, _("Too many accounts made from your address. Wait a while, then try again."))
+        return render(request, "registration/signup.html", {"form": form, "invitation": invitation}, status=429)
+    if valid:
         try:
             user = services.account_create(form=form, invitation_token=invitation)
         except services.SignupRefused:  # the invitation was used meanwhile
@@ -244,7 +249,12 @@ def api_key_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, _("Give the key a name (up to 100 characters)."))
         return redirect("dashboard")
-    key, plain = services.api_key_create(user=request.user, name=form.cleaned_data["name"])
+    try:
+        key, plain = services.api_key_create(user=request.user, name=form.cleaned_data["name"])
+    except services.TooManyApiKeys:
+        limit = {"count": services.MAX_API_KEYS}
+        messages.error(request, _("An account holds at most %(count)d keys in use: revoke one first.") % limit)
+        return redirect("dashboard")
     # Redirect-after-POST, carrying the plain key once; a reload no longer shows it.
     request.session["new_api_key"] = {"name": key.name, "key": plain}
     return redirect("dashboard")

@@ -12,6 +12,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
+from accounts import services
 from accounts.models import ApiKey
 from removal.models import Batch, DailyUsage
 from tests.conftest import make_item
@@ -193,6 +194,17 @@ class TestDashboard:
         response = client.post("/accounts/keys/", {"name": ""}, follow=True)
         assert "Give the key a name" in response.content.decode()
         assert not ApiKey.objects.exists()
+
+    def test_an_account_holds_a_bounded_number_of_keys_in_use(self, client: Any, user: Any) -> None:
+        """Every POST made a key, without end; a revoked one no longer counts."""
+        client.force_login(user)
+        for number in range(services.MAX_API_KEYS):
+            services.api_key_create(user=user, name=f"k{number}")
+        refused = client.post("/accounts/keys/", {"name": "one more"}, follow=True).content.decode()
+        assert f"An account holds at most {services.MAX_API_KEYS} keys in use" in refused
+        assert new_key_on(refused) is None and not ApiKey.objects.filter(name="one more").exists()
+        client.post(f"/accounts/keys/{ApiKey.objects.filter(user=user).first().pk}/revoke/")
+        assert new_key_on(client.post("/accounts/keys/", {"name": "one more"}, follow=True).content.decode())
 
     def test_usage_shows_the_days_count(self, client: Any, user: Any, other_user: Any) -> None:
         now = timezone.now()

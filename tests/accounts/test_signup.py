@@ -133,6 +133,17 @@ def test_accounts_made_from_one_address_are_throttled(client: Any, settings: Any
     assert client.post("/accounts/signup/", data, REMOTE_ADDR="10.0.0.9").status_code == 302  # another address
 
 
+def test_asking_whether_addresses_have_accounts_is_throttled_as_sign_ups_are(client: Any, settings: Any) -> None:
+    """A sign-up refused for its address says that the address has an account here: counted as an account made."""
+    settings.SIGNUP_RATE_LIMIT = "2/h"
+    User.objects.create_user("alice", "alice@example.com", PASSWORD)
+    for number in range(2):
+        told = sign_up(client, f"asker{number}", email="alice@example.com")
+        assert told.status_code == 200 and "An account with this e-mail address exists already" in told.content.decode()
+    refused = sign_up(client, "asker2", email="alice@example.com")
+    assert refused.status_code == 429 and "exists already" not in refused.content.decode()
+
+
 @pytest.mark.parametrize(
     ("username", "refused"),
     [
