@@ -25,14 +25,19 @@ def _email_field(**kwargs: Any) -> forms.EmailField:
     )
 
 
-class _ConfirmationInOurWords(forms.BaseForm):
-    """The second password field's help text in this site's words (Django's is "usted" in Spanish)."""
+class _ConfirmationInOurWords(auth_forms.SetPasswordMixin, forms.BaseForm):
+    """The second password field's help text in this site's words (Django's is "usted" in Spanish), and the password
+    rules' refusals ("This password is too short") on the first field, under the rules, where the password was
+    chosen: Django puts them on the confirmation, which read as if the two did not match."""
 
     confirmation_field = "new_password2"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields[self.confirmation_field].help_text = _("The same password again, to check it.")
+
+    def validate_password_for_user(self, user: Any, password_field_name: str = "", **kwargs: Any) -> None:
+        super().validate_password_for_user(user, password_field_name=self.confirmation_field[:-1] + "1", **kwargs)
 
 
 class LoginForm(auth_forms.AuthenticationForm):
@@ -120,7 +125,12 @@ class ApiKeyCreateForm(forms.Form):
 class _PasswordConfirmed(forms.Form):
     """A form that takes the account's password, so an unattended browser cannot use it."""
 
-    password = forms.CharField(label=_("Your password"), strip=False, widget=forms.PasswordInput)
+    password = forms.CharField(
+        label=_("Your password"),
+        strip=False,
+        # A password manager fills it, as on the log-in page.
+        widget=forms.PasswordInput(attrs={"autocomplete": "current-password"}),
+    )
 
     def __init__(self, user: User, *args: object, **kwargs: object) -> None:
         super().__init__(*args, **kwargs)  # type: ignore[arg-type]

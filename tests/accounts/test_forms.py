@@ -91,3 +91,32 @@ def test_a_refused_log_in_is_tied_to_both_fields(client: Any, user: Any, setting
             assert 'aria-describedby="login-errors"' in field.group(0)
     fresh = client.get("/accounts/login/").content.decode()
     assert "aria-invalid" not in fresh and "login-errors" not in fresh
+
+
+def test_a_refused_new_password_is_told_under_the_field_it_was_typed_in(user: Any) -> None:
+    """The rules' refusals stand on the first password field, under the rules; the confirmation keeps only a
+    mismatch (Django puts both on the confirmation, where "too short" read as if the two did not match)."""
+    from accounts.forms import PasswordChangeForm, SetPasswordForm, SignupForm
+
+    short = {"password1": "abc", "password2": "abc", "new_password1": "abc", "new_password2": "abc"}
+    forms = {
+        "password1": SignupForm(data={"username": "bob", "email": "bob@example.com", **short}),
+        "new_password1": PasswordChangeForm(user, data={"old_password": PASSWORD, **short}),
+    }
+    forms["new_password1 (reset)"] = SetPasswordForm(user, data=short)
+    for field, form in forms.items():
+        field = field.split(" ")[0]
+        assert not form.is_valid()
+        assert "too short" in " ".join(form.errors.get(field, [])), (field, form.errors)
+        assert field.replace("1", "2") not in form.errors, form.errors
+    mismatch = SignupForm(
+        data={"username": "bob", "email": "bob@example.com", "password1": "long enough 1", "password2": "other 2"}
+    )
+    assert list(mismatch.errors) == ["password2"]
+
+
+@pytest.mark.parametrize("path", ["/accounts/email/", "/accounts/delete/"])
+def test_the_pages_asking_for_the_password_let_a_password_manager_fill_it(client: Any, user: Any, path: str) -> None:
+    client.force_login(user)
+    field = re.search(r'<input [^>]*name="password"[^>]*>', client.get(path).content.decode())
+    assert field is not None and 'autocomplete="current-password"' in field.group(0)
