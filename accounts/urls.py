@@ -6,7 +6,7 @@ from accounts import forms, views
 urlpatterns = [
     path("signup/", views.signup, name="signup"),
     path("login/", views.ThrottledLoginView.as_view(), name="login"),
-    path("logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("logout/", views.LogoutWithNotice.as_view(), name="logout"),
     path("password/", views.ThrottledPasswordChangeView.as_view(), name="password_change"),
     path("password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
     # A forgotten password: Django's reset views, the link sent by e-mail (EMAIL_URL).

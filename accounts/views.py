@@ -11,7 +11,7 @@ from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
-from django.contrib.auth.views import LoginView, PasswordChangeView, PasswordResetView
+from django.contrib.auth.views import LoginView, LogoutView, PasswordChangeView, PasswordResetView
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -170,6 +170,18 @@ def _signup_refusal(invitation: str) -> str:
             return _("This invitation link was used already or has expired. Ask for a new one.")
         return _("Sign-up on this server is by invitation. Ask its operator for an invitation link.")
     return ""
+
+
+class LogoutWithNotice(LogoutView):
+    """Django's log-out, then the log-in page saying so: without a word, the form a visitor lands on looked like the
+    log-out had not happened, or had thrown them out."""
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        was_logged_in = request.user.is_authenticated
+        response = super().post(request, *args, **kwargs)
+        if was_logged_in:
+            messages.success(request, _("You are logged out."))
+        return response
 
 
 def _signup_refused(request: HttpRequest, reason: str) -> HttpResponse:

@@ -108,6 +108,14 @@ class TestLoginLogout:
         assert client.post("/accounts/logout/")["Location"] == "/accounts/login/"
         assert client.get("/accounts/").status_code == 302
 
+    def test_the_log_in_page_after_a_log_out_says_it_happened(self, client: Any, user: Any) -> None:
+        client.force_login(user)
+        page = client.post("/accounts/logout/", follow=True).content.decode()
+        assert re.search(r'<li class="message success" role="status">You are logged out.</li>', page)
+        # Only once, and not for a visitor who was not logged in.
+        assert "You are logged out." not in client.get("/accounts/login/").content.decode()
+        assert "You are logged out." not in client.post("/accounts/logout/", follow=True).content.decode()
+
 
 class TestPasswordChange:
     def test_password_change(self, client: Any, user: Any) -> None:
