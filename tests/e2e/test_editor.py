@@ -218,6 +218,16 @@ def test_on_a_phone_the_editor_the_batch_list_and_the_api_reference_fit_the_scre
             box = page.locator(button).bounding_box()
             assert box is not None and box["y"] + box["height"] <= 844, (button, box)
         assert page.locator("#editor-canvas").bounding_box()["height"] >= 150
+        # Across too, with every button a walk through the flagged cutouts shows (five): they wrap, none is cut off.
+        page.locator("#editor .editor-actions button").evaluate_all("all => all.forEach((b) => { b.hidden = false; })")
+        left, right = page.locator("#editor .compare-box").evaluate(
+            """box => { const r = box.getBoundingClientRect(), pad = parseFloat(getComputedStyle(box).paddingLeft);
+                       return [r.left + pad, r.right - pad]; }"""
+        )  # its content box: inside its padding
+        for part in [*page.locator("#editor .editor-actions button").all(), page.locator("#editor .editor-stage")]:
+            box = part.bounding_box()
+            assert left - 0.5 <= box["x"] and box["x"] + box["width"] <= right + 0.5, (part, box, left, right)
+            assert part.evaluate("e => e.tagName") != "BUTTON" or box["height"] < 60, (part, box)  # not in 3 lines
         page.click("#editor-cancel")
         page.goto("/batches/")
         expect(page.locator("#batches")).to_be_visible()
