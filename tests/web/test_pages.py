@@ -60,6 +60,18 @@ def test_home_renders_upload_page_with_limits(client: Any, user: Any, settings: 
     assert "csrftoken" in response.cookies  # the page's script posts with it
 
 
+def test_the_cards_placeholders_are_in_the_pages_language(client: Any, user: Any) -> None:
+    """site.css shows "no preview" and "no cutout" from the figures' attributes (its own words would stay English)."""
+    client.force_login(user)
+    client.cookies["django_language"] = "en"
+    html = client.get("/").content.decode()
+    assert html.count('data-no-preview="no preview" data-no-cutout="no cutout"') == 2
+    css = client.get("/static/css/site.css")
+    text = b"".join(css.streaming_content if css.streaming else [css.content]).decode()
+    assert 'content: "no preview"' not in text and 'content: "none"' not in text
+    assert "attr(data-no-preview)" in text and "attr(data-no-cutout)" in text
+
+
 def test_the_page_preselects_the_sites_default_format(client: Any, user: Any, settings: Any) -> None:
     client.force_login(user)
     assert '<option value="png" selected>' in client.get("/").content.decode()
