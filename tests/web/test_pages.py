@@ -60,6 +60,13 @@ def test_home_renders_upload_page_with_limits(client: Any, user: Any, settings: 
     assert "csrftoken" in response.cookies  # the page's script posts with it
 
 
+def test_the_upload_page_without_javascript_says_so_and_what_works_without_it(client: Any, user: Any) -> None:
+    client.force_login(user)
+    html = client.get("/").content.decode()
+    notice = re.search(r'<noscript><p class="notice" id="no-script">(.*?)</p></noscript>', html, re.S)
+    assert notice is not None and "needs JavaScript" in notice.group(1) and 'href="/accounts/"' in notice.group(1)
+
+
 def test_the_cards_placeholders_are_in_the_pages_language(client: Any, user: Any) -> None:
     """site.css shows "no preview" and "no cutout" from the figures' attributes (its own words would stay English)."""
     client.force_login(user)
