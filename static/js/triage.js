@@ -45,10 +45,15 @@ export function setReviewBelow(threshold) {
   if (typeof threshold === "number") view.reviewBelow = threshold;
 }
 
-/** Short facts for a card's meta line: how sure the model was, and the quality when it is best. */
+/**
+ * Short facts for a card's meta line: how sure the model was, and the quality when it is best. A cutout edited by
+ * hand says so instead: the model's confidence ("1% confident") is not about the mask it has now.
+ */
 export function triageFacts(item) {
   const facts = [];
-  if (item.status === "done" && item.confidence != null) {
+  if (item.status === "done" && item.edited) {
+    facts.push(gettext("edited by hand"));
+  } else if (item.status === "done" && item.confidence != null) {
     facts.push(interpolate(gettext("%(percent)s confident"), { percent: percent.format(item.confidence) }));
   }
   if (item.status === "done" && item.quality === IMPROVED_QUALITY) facts.push(gettext("best quality")); // made so

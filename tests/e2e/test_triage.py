@@ -165,6 +165,9 @@ def test_the_editor_goes_through_the_flagged_cutouts_one_after_another(browser: 
         expect(page.locator("#editor-title")).to_have_text(f"Edit {second}")
         expect(editor).to_have_attribute("data-ready", "true", timeout=60_000)
         expect(card(page, first).locator(".badge.needs-look")).to_be_hidden()
+        # Its card says it was edited by hand, not the model's confidence, which was about the mask it had before.
+        expect(card(page, first).locator(".meta")).to_contain_text("edited by hand")
+        expect(card(page, first).locator(".meta")).not_to_contain_text("confident")
         expect(page.locator("#filter-flagged")).to_have_text("Needs a look (1)")
         expect(page.locator("#editor-position")).to_have_text("Needs a look: 2 of 2")  # the first keeps its place
         # The last one that needs a look: no next to go to.
