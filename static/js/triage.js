@@ -207,7 +207,9 @@ export function updateTriage(list, items, hasBatch) {
     count: formatNumber(improvable),
   });
   ui.improve.disabled = !improvable;
-  ui.improveDone.hidden = !flagged || improvable > 0;
+  // While cutouts are being made again with best, the outcome is not known yet: "already made with best" waits.
+  const improving = [...items.values()].some((item) => item.result && ["queued", "processing"].includes(item.status));
+  ui.improveDone.hidden = !flagged || improvable > 0 || improving;
   let shown = 0;
   for (const row of list.children) {
     if (row.classList.contains("flagged")) view.keptInView.add(row.dataset.itemId);

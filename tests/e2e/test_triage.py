@@ -245,3 +245,32 @@ def test_improve_flagged_with_best_reruns_only_the_flagged_cards_live(browser: A
         )
         german_title = re.compile(rf"zu {confidence_pct}\s% sicher \(unter {threshold_pct}\s% wird markiert\)")
         expect(flagged_card.locator(".badge.needs-look")).to_have_attribute("title", german_title)
+
+
+def test_already_made_with_best_is_not_said_while_flagged_cutouts_are_being_improved(
+    browser: Any,  # noqa: F811
+    embedded_server: Any,
+) -> None:
+    """With two flagged cards improved, the one finished first (still unsure, now best) does not bring up "Every
+    flagged cutout was already made with best" while the other is still being made again: only once both are."""
+    from playwright.sync_api import expect
+
+    with signed_in(browser, embedded_server.url) as page:
+        upload_and_finish(page, list(UNSURE))
+        page.evaluate(
+            """() => {
+                window.noteWhileImproving = [];
+                const note = document.getElementById("improve-done");
+                new MutationObserver(() => {
+                    const improving = document.querySelectorAll(
+                        '.item[data-status="queued"], .item[data-status="processing"]').length;
+                    if (!note.hidden && improving) window.noteWhileImproving.push(improving);
+                }).observe(document.getElementById("items"), { attributes: true, subtree: true });
+            }"""
+        )
+        page.click("#improve-flagged")
+        for name in UNSURE:
+            expect(card(page, name).locator(".meta")).to_contain_text("best quality", timeout=PROCESSING_TIMEOUT_MS)
+            expect(card(page, name)).to_have_attribute("data-status", "done", timeout=PROCESSING_TIMEOUT_MS)
+        expect(page.locator("#improve-done")).to_be_visible()
+        assert page.evaluate("window.noteWhileImproving") == []
