@@ -178,6 +178,7 @@ function refuse(row, text) {
   const before = row.querySelector(".before");
   if (!before.querySelector("img").getAttribute("src")) before.classList.add("no-preview"); // refused unread
   row.querySelector(".upload-progress").hidden = true;
+  row.querySelector(".item-remove").hidden = false; // so that a batch's refused files can be cleared away
   showError(row, text);
 }
 
@@ -270,7 +271,11 @@ function dropItem(id) {
 /** After a confirmation, one item goes (DELETE /api/v1/items/<id>, the address its links start with). */
 async function removeItem(row) {
   const item = state.items.get(row.dataset.itemId);
-  if (!item) return;
+  if (!item) {
+    // A file refused before it became an item: nothing of it is stored, only its card goes, unasked.
+    if (row.dataset.status === "rejected") takeCardAway(row, shownCardBeside(row));
+    return;
+  }
   const button = row.querySelector(".item-remove");
   button.disabled = true;
   const question = interpolate(gettext("Remove %(name)s from this batch? Its upload and cutout are deleted for good."), {
@@ -281,15 +286,20 @@ async function removeItem(row) {
   const refusal = await deleteAfterAsking(itemUrl, question, gettext("Could not remove it: %(reason)s"));
   if (refusal === null) {
     dropItem(item.id);
-    updateSummary();
-    // The keyboard stays among the cards, on the one that took its place, not at the top of the page.
-    const control = neighbour?.isConnected && neighbour.querySelector(".item-links > :not([hidden])");
-    (control || ui.input).focus();
+    takeCardAway(row, neighbour);
     return;
   }
   if (refusal) showError(row, refusal);
   button.disabled = false;
   button.focus(); // disabled while the question was asked, it had let go of the focus
+}
+
+/** After a card was removed: the summary, and the keyboard among the cards, on the one that took its place. */
+function takeCardAway(row, neighbour) {
+  row.remove();
+  updateSummary();
+  const control = neighbour?.isConnected && neighbour.querySelector(".item-links > :not([hidden])");
+  (control || ui.input).focus();
 }
 
 /** The card shown after `row`, else the one before it (a filter hides some), else null. */

@@ -271,6 +271,21 @@ def test_files_dropped_later_join_the_same_batch_deleted_from_the_list(page: Any
     described_by = refused.locator(".item-remove").get_attribute("aria-describedby")
     expect(page.locator(f"#{described_by}")).to_have_text("huge.jpg")
     expect(refused.locator(".upload-progress")).to_have_attribute("aria-label", "Upload of huge.jpg")
+    # A refused card can be cleared away: nothing of it is stored, so it goes at once, unasked.
+    asked: list[str] = []
+
+    def ask(dialog: Any) -> None:
+        asked.append(dialog.message)
+        dialog.dismiss()
+
+    page.on("dialog", ask)
+    refused.locator(".item-remove").click()
+    expect(refused).to_have_count(0)
+    expect(page.locator(".item")).to_have_count(2)
+    expect(page.locator("#overall")).to_have_text("2 of 2 done, 0 failed")
+    expect(page.locator(".item .item-links button:focus, .item .item-links a:focus")).to_have_count(1)
+    page.remove_listener("dialog", ask)
+    assert asked == []
 
     # Deleted from the list of batches: its row goes.
     batch_id = batch_url.rstrip("/").rsplit("/", 1)[1]
