@@ -101,6 +101,14 @@ def test_each_language_renders_the_first_screen_and_the_upload_page(
         differs = drawn.shape != english.shape or bool(np.abs(drawn - english).max() > 64)
         assert differs == (not locale.startswith("en")), locale
         assert drawn.std() > 10  # text, not a blank box
+        # Each setting's controls stay in its own cell, however long their words (French "Quality": "Meilleure
+        # (environ deux fois plus long)"), rather than run over the next one's.
+        spilled = page.locator("#options-fields .option").evaluate_all(
+            """cells => cells.flatMap((cell) => [...cell.querySelectorAll("select, input, label")]
+                .filter((control) => control.getBoundingClientRect().right > cell.getBoundingClientRect().right + 1)
+                .map((control) => control.id || control.textContent.trim()))"""
+        )
+        assert spilled == [], (locale, spilled)
 
         # static/js speaks the language too: an empty file is refused on the page, before any upload.
         empty = tmp_path / "empty.jpg"
