@@ -25,7 +25,21 @@ def _email_field(**kwargs: Any) -> forms.EmailField:
     )
 
 
-class _ConfirmationInOurWords(auth_forms.SetPasswordMixin, forms.BaseForm):
+class _FocusOnFirstError(forms.BaseForm):
+    """A refused form opens with the keyboard on its first refused field, where its error is told, rather than on the
+    field Django focuses on a fresh form (the username, which was fine): typing goes where it is needed, and a screen
+    reader starts at the error."""
+
+    def full_clean(self) -> None:
+        super().full_clean()
+        refused = [name for name in self.fields if name in self.errors]
+        if refused:
+            for field in self.fields.values():
+                field.widget.attrs.pop("autofocus", None)
+            self.fields[refused[0]].widget.attrs["autofocus"] = True
+
+
+class _ConfirmationInOurWords(_FocusOnFirstError, auth_forms.SetPasswordMixin, forms.BaseForm):
     """The second password field's help text in this site's words (Django's is "usted" in Spanish), and the password
     rules' refusals ("This password is too short") on the first field, under the rules, where the password was
     chosen: Django puts them on the confirmation, which read as if the two did not match."""
@@ -122,7 +136,7 @@ class ApiKeyCreateForm(forms.Form):
     )
 
 
-class _PasswordConfirmed(forms.Form):
+class _PasswordConfirmed(_FocusOnFirstError, forms.Form):
     """A form that takes the account's password, so an unattended browser cannot use it."""
 
     password = forms.CharField(

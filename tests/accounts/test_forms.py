@@ -120,3 +120,18 @@ def test_the_pages_asking_for_the_password_let_a_password_manager_fill_it(client
     client.force_login(user)
     field = re.search(r'<input [^>]*name="password"[^>]*>', client.get(path).content.decode())
     assert field is not None and 'autocomplete="current-password"' in field.group(0)
+
+
+def test_a_refused_form_opens_with_the_keyboard_on_its_first_refused_field(client: Any, user: Any) -> None:
+    def focused(page: str) -> list[str]:
+        return re.findall(r'<input [^>]*name="(\w+)"[^>]*autofocus|<input [^>]*autofocus[^>]*name="(\w+)"', page)
+
+    fresh = client.get("/accounts/signup/").content.decode()
+    assert [name for pair in focused(fresh) for name in pair if name] == ["username"]
+    refused = client.post(
+        "/accounts/signup/", {"username": "bob", "email": "bob@example.com", "password1": "abc", "password2": "abc"}
+    ).content.decode()
+    assert [name for pair in focused(refused) for name in pair if name] == ["password1"]
+    client.force_login(user)
+    wrong = client.post("/accounts/email/", {"email": "new@example.com", "password": "wrong"}).content.decode()
+    assert [name for pair in focused(wrong) for name in pair if name] == ["password"]
