@@ -67,6 +67,15 @@ def test_the_upload_page_without_javascript_says_so_and_what_works_without_it(cl
     assert notice is not None and "needs JavaScript" in notice.group(1) and 'href="/accounts/"' in notice.group(1)
 
 
+def test_only_the_count_is_read_out_as_the_batch_goes_on(client: Any, user: Any) -> None:
+    """The count is a status (polite, read whole); the box around it, with the zip's button, is not live."""
+    client.force_login(user)
+    html = client.get("/").content.decode()
+    assert '<p id="overall" role="status">' in html
+    assert '<progress id="overall-bar" max="1" value="0" aria-labelledby="overall">' in html
+    assert 'class="summary" aria-live' not in html and html.count("aria-live") == 0
+
+
 def test_the_cards_placeholders_are_in_the_pages_language(client: Any, user: Any) -> None:
     """site.css shows "no preview" and "no cutout" from the figures' attributes (its own words would stay English)."""
     client.force_login(user)
