@@ -1,5 +1,6 @@
 """Live: a real server process, the batch API over HTTP, progress over the real websocket."""
 
+import contextlib
 import io
 import json
 import time
@@ -151,8 +152,8 @@ def test_one_user_holds_at_most_websockets_per_user_open(embedded_server: LiveSe
     Past the bound a handshake is closed with 1013 (try again later); a socket closed frees its place."""
     key = embedded_server.create_user("wscrowd")
     batch = upload(embedded_server, key, "/api/v1/batches", [("a.jpg", photo_bytes("chelsea.png", size=(64, 48)))])
-    sockets = [follow(embedded_server, batch["id"], key) for _ in range(WEBSOCKETS_PER_USER)]
-    try:
+    with contextlib.ExitStack() as held:  # each socket closed at the end, however the test ends
+        sockets = [held.enter_context(follow(embedded_server, batch["id"], key)) for _ in range(WEBSOCKETS_PER_USER)]
         assert {json.loads(socket.recv(timeout=10))["event"] for socket in sockets} == {"snapshot"}
         with follow(embedded_server, batch["id"], key) as refused:
             assert closed_with(refused) == 1013
@@ -170,9 +171,6 @@ def test_one_user_holds_at_most_websockets_per_user_open(embedded_server: LiveSe
                 except ConnectionClosed:
                     assert time.monotonic() < deadline
                     time.sleep(0.1)
-    finally:
-        for socket in sockets:
-            socket.close()
 
 
 def test_browsers_from_other_sites_are_refused(embedded_server: LiveServer, key: str) -> None:
