@@ -35,19 +35,25 @@ def username_taken(username: str) -> bool:
 def email_taken(email: str, *, but: "User | None" = None) -> bool:
     """Whether an account other than `but` has `email`, whatever its case and however its domain is spelt
     ("x@ÉXAMPLE.com", "x@xn--xample-9ua.com"): a password reset for it would open each of them."""
+    return any(user != but for user in accounts_with_email(email))
+
+
+def accounts_with_email(email: str) -> list["User"]:
+    """The accounts whose address is `email` as email_taken compares them (a password reset finds them so)."""
     local, _, domain = email.rpartition("@")
     spellings = [email, f"{local}@{_domain_ascii(domain)}", f"{local}@{_domain_unicode(domain)}"]
-    return _taken("email", spellings, folded=_email_folded(email), fold=_email_folded, but=but)
+    return _alike("email", spellings, folded=_email_folded(email), fold=_email_folded)
 
 
-def _taken(
-    field: str, spellings: list[str], *, folded: str, fold: Callable[[str], str], but: "User | None" = None
-) -> bool:
+def _taken(field: str, spellings: list[str], *, folded: str, fold: Callable[[str], str]) -> bool:
+    return bool(_alike(field, spellings, folded=folded, fold=fold))
+
+
+def _alike(field: str, spellings: list[str], *, folded: str, fold: Callable[[str], str]) -> list["User"]:
     alike = Q(**{f"{field}__regex": BEYOND_ASCII})
     for spelling in spellings:
         alike |= Q(**{f"{field}__iexact": spelling})
-    candidates = get_user_model().objects.filter(alike).exclude(pk__in=[but.pk] if but else [])
-    return any(fold(value) == folded for value in candidates.values_list(field, flat=True))
+    return [user for user in get_user_model().objects.filter(alike) if fold(getattr(user, field)) == folded]
 
 
 def _folded(text: str) -> str:

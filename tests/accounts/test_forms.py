@@ -6,7 +6,10 @@ import re
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
 from django.core import mail
+
+from accounts import forms
 
 pytestmark = pytest.mark.django_db
 
@@ -135,3 +138,13 @@ def test_a_refused_form_opens_with_the_keyboard_on_its_first_refused_field(clien
     client.force_login(user)
     wrong = client.post("/accounts/email/", {"email": "new@example.com", "password": "wrong"}).content.decode()
     assert [name for pair in focused(wrong) for name in pair if name] == ["password"]
+
+
+def test_a_password_reset_finds_the_account_whatever_the_case_of_its_address() -> None:
+    """Django's look-up (iexact) folds ASCII letters only on SQLite: "X@ÉXAMPLE.COM" missed "x@éxample.com", whose
+    owner then got no mail; an account without a usable password or inactive gets none, as with Django's."""
+    user = User.objects.create_user("accented", "x@\u00e9xample.com", "correct horse battery")
+    User.objects.create_user("idle", "x@\u00e9xample.org", "correct horse battery", is_active=False)
+    assert list(forms.PasswordResetForm().get_users("X@\u00c9XAMPLE.COM")) == [user]
+    assert list(forms.PasswordResetForm().get_users("X@xn--xample-9ua.com")) == [user]
+    assert not list(forms.PasswordResetForm().get_users("x@\u00e9xample.org"))
