@@ -61,3 +61,15 @@ class Invitation(models.Model):
 
     def __str__(self) -> str:
         return self.note or f"invitation of {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class UsedEmailChangeLink(models.Model):
+    """An e-mail change link that was confirmed. A link names the address it changes from, and a change and its way
+    back make that the account's address again: kept here, each link works once. Only the token's SHA-256."""
+
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    token_hash = models.CharField(max_length=64, unique=True)
+    used_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"e-mail change link used {self.used_at:%Y-%m-%d %H:%M}"

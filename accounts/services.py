@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import selectors
-from accounts.models import ApiKey, Invitation, WebhookSecret
+from accounts.models import ApiKey, Invitation, UsedEmailChangeLink, WebhookSecret
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -181,7 +181,7 @@ EMAIL_CHANGE_SALT = "accounts.email-change"
 
 class EmailChangeRefused(Exception):
     """The link is not one this site made, is older than PASSWORD_RESET_TIMEOUT, or was used already (the account's
-    address is no longer the one it was made from)."""
+    address is no longer the one it was made from, or UsedEmailChangeLink holds it)."""
 
 
 class EmailTaken(Exception):
@@ -201,7 +201,7 @@ def email_change_pending(token: str) -> tuple["User", str]:
     except signing.BadSignature:  # SignatureExpired too
         raise EmailChangeRefused from None
     user = get_user_model().objects.filter(pk=change["user"], is_active=True, email=change["from"]).first()
-    if user is None:
+    if user is None or UsedEmailChangeLink.objects.filter(token_hash=_hash(token)).exists():
         raise EmailChangeRefused
     return user, change["email"]
 
@@ -213,7 +213,8 @@ def email_change_confirm(token: str) -> tuple["User", str]:
         if selectors.email_taken(new_email, but=user):
             raise EmailTaken
         changed = get_user_model().objects.filter(pk=user.pk, email=user.email).update(email=new_email)
-        if not changed:  # used by another request meanwhile
+        _, first_use = UsedEmailChangeLink.objects.get_or_create(token_hash=_hash(token), defaults={"user": user})
+        if not changed or not first_use:  # used by another request meanwhile
             raise EmailChangeRefused
     old_email, user.email = user.email, new_email
     return user, old_email

@@ -99,6 +99,24 @@ def test_a_link_stops_working_after_another_change_and_when_its_address_was_take
     assert user.email == "second@new.example"
 
 
+def test_a_used_link_stays_used_after_a_change_and_its_way_back(
+    alice: Client, user: Any, mailoutbox: list[Any]
+) -> None:
+    """A link names the address it changes from: after A -> B and B -> A, the first link's "from A" held again, and
+    whoever reads mailbox B could move the account back there (then reset its password) for PASSWORD_RESET_TIMEOUT."""
+    original = user.email
+    asked(alice, "work@new.example")
+    there = link_in(mailoutbox[-1])
+    assert Client().post(there).status_code == 302
+    asked(alice, original)
+    assert Client().post(link_in(mailoutbox[-1])).status_code == 302
+    user.refresh_from_db()
+    assert user.email == original
+    assert Client().get(there).status_code == 400 and Client().post(there).status_code == 400
+    user.refresh_from_db()
+    assert user.email == original
+
+
 def test_a_forged_or_expired_link_changes_nothing(
     alice: Client, user: Any, settings: Any, mailoutbox: list[Any]
 ) -> None:
