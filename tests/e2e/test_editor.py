@@ -229,6 +229,11 @@ def test_on_a_phone_the_editor_the_batch_list_and_the_api_reference_fit_the_scre
             assert left - 0.5 <= box["x"] and box["x"] + box["width"] <= right + 0.5, (part, box, left, right)
             assert part.evaluate("e => e.tagName") != "BUTTON" or box["height"] < 60, (part, box)  # not in 3 lines
         page.click("#editor-cancel")
+        # The batch's settings, locked, fold away: its progress is on the first screen, not under seven settings.
+        expect(page.locator("#options-fields")).to_be_hidden()
+        assert page.evaluate("document.querySelector('#overall').getBoundingClientRect().top + scrollY") < 844
+        page.click("#options-edit")
+        expect(page.locator("#opt-quality")).to_be_visible()
         page.goto("/batches/")
         expect(page.locator("#batches")).to_be_visible()
         assert page.evaluate("document.documentElement.scrollWidth") <= 390  # the table scrolls, not the page
