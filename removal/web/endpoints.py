@@ -79,8 +79,9 @@ def public_endpoint(*methods: str) -> Callable[[ApiView], ApiView]:
 
 
 def with_head(methods: tuple[str, ...]) -> tuple[str, ...]:
-    """HEAD wherever GET is (RFC 9110, 9.3.2): what download managers and `curl -I` ask before a download."""
-    return (*methods, "HEAD") if "GET" in methods else methods
+    """HEAD wherever GET is (RFC 9110, 9.3.2): what download managers and `curl -I` ask before a download. Once: a view
+    that names HEAD itself would otherwise list it twice in its 405's Allow header and text."""
+    return (*methods, "HEAD") if "GET" in methods and "HEAD" not in methods else methods
 
 
 def streamed(request: HttpRequest, chunks: Iterator[bytes], *, size: int, content_type: str) -> HttpResponseBase:
