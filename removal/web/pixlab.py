@@ -10,6 +10,7 @@ blob=true; errors are {"status": <code>, "error": <text>} (http_errors.pixlab_er
 
 import base64
 import uuid
+from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from asgiref.sync import sync_to_async
@@ -26,7 +27,7 @@ from accounts.auth import user_for_api_request
 from removal import events, selectors, serializers, services
 from removal.cutout import pipeline
 from removal.cutout.option_parsing import is_true
-from removal.cutout.options import Options
+from removal.cutout.options import FORMATS, Options
 from removal.errors import BadRequest
 from removal.models import Item
 from removal.ops import limits
@@ -89,18 +90,30 @@ def _input_image(request: HttpRequest, user: "User", params: dict[str, Any]) -> 
 def _reply(item: Item, *, blob: bool) -> HttpResponseBase:
     if item.status == Item.Status.FAILED:
         raise item_failure_error(item)
-    options = Options.from_json(item.batch.options)
+    mime_type, extension = _result_kind(item)
     # Added to PixLab's reply: how sure the cutout is, and whether it may need a look.
-    kind = {"mimeType": options.mime_type, "extension": options.extension, **serializers.review_fields(item)}
+    kind = {"mimeType": mime_type, "extension": extension, **serializers.review_fields(item)}
     if blob:
         with item.result.open("rb") as result:
-            reply = HttpResponse(result.read(), content_type=options.mime_type)
+            reply = HttpResponse(result.read(), content_type=mime_type)
         return with_headers(reply, serializers.review_headers(item))
     if not isinstance(default_storage, FileSystemStorage):
         return JsonResponse({"status": 200, "link": default_storage.url(str(item.result.name)), **kind})
     with item.result.open("rb") as result:
         encoded = base64.b64encode(result.read()).decode("ascii")
     return JsonResponse({"status": 200, "imgData": encoded, **kind})
+
+
+def _result_kind(item: Item) -> tuple[str, str]:
+    """The result's MIME type and extension: the format asked for, unless the result is of another kind than the
+    options say (a video's is a zip of frames and a WebM, whatever `format` was), which its stored name tells."""
+    options = Options.from_json(item.batch.options)
+    extension = PurePosixPath(str(item.result.name)).suffix.removeprefix(".")
+    if extension != options.extension:
+        for mime_type, known in FORMATS.values():
+            if known == extension:
+                return mime_type, extension
+    return options.mime_type, options.extension
 
 
 @api_endpoint("POST")

@@ -4,6 +4,7 @@ import base64
 import io
 import json
 import time
+import zipfile
 from typing import Any
 
 import numpy as np
@@ -108,6 +109,29 @@ def test_blob_returns_the_png_itself(embedded_server: LiveServer, key: str, blob
     assert reply.headers["Content-Type"] == "image/png"
     assert_cutout_png(reply.content)
     assert float(reply.headers["X-Confidence"]) >= 0.6 and reply.headers["X-Needs-Review"] == "false"
+
+
+def test_a_videos_cutout_is_labelled_a_zip(embedded_server: LiveServer, key: str) -> None:
+    """A video's cutout is a zip of frames and a WebM: its reply says so, not the `format` (png) it was sent with."""
+    from tests.cutout.test_video import make_video
+
+    clip = make_video(".mp4", "libx264", frames=3)
+
+    def send(**fields: str) -> requests.Response:
+        return requests.post(
+            f"{embedded_server.url}/bgremove",
+            files={"image": ("clip.mp4", clip, "video/mp4")},
+            data=fields,
+            headers={"X-Api-Key": key},
+            timeout=60,
+        )
+
+    reply = send(blob="true")
+    assert reply.status_code == 200 and reply.headers["Content-Type"] == "application/zip"
+    assert "cutout.webm" in zipfile.ZipFile(io.BytesIO(reply.content)).namelist()
+    body = send().json()
+    assert (body["mimeType"], body["extension"]) == ("application/zip", "zip")
+    assert base64.b64decode(body["imgData"]) == reply.content
 
 
 def test_a_cutout_that_may_need_a_look_says_so(embedded_server: LiveServer, key: str) -> None:
