@@ -68,7 +68,8 @@ def _hidden(relative: Path) -> bool:
 
 
 def plan(inputs: list[tuple[Path, Path]], out: Path, *, extension: str) -> list[Job]:
-    """Each input's output path: its relative path under `out` with the output's extension.
+    """Each input's output path: its relative path under `out` with the output's extension (a video's is `zip`: the
+    server cuts it out as a zip of frames and a WebM, whatever the format).
 
     Two inputs that would land on one output (a.jpg and a.png as a.png, or the
     same relative path under two input folders) are told apart by their
@@ -77,21 +78,26 @@ def plan(inputs: list[tuple[Path, Path]], out: Path, *, extension: str) -> list[
     """
     wanted: dict[Path, list[int]] = {}
     for index, (_, relative) in enumerate(inputs):
-        wanted.setdefault(_key(relative.with_suffix(f".{extension}")), []).append(index)
+        wanted.setdefault(_key(relative.with_suffix(f".{_output_extension(relative, extension)}")), []).append(index)
     targets: dict[int, Path] = {}
     taken: set[Path] = set()
     for group in wanted.values():
         for index in group:
             relative = inputs[index][1]
-            name = relative.with_suffix(f".{extension}")
+            suffix = _output_extension(relative, extension)
+            name = relative.with_suffix(f".{suffix}")
             if len(group) > 1:
-                name = relative.with_name(f"{relative.stem}_{relative.suffix.lstrip('.').lower()}.{extension}")
+                name = relative.with_name(f"{relative.stem}_{relative.suffix.lstrip('.').lower()}.{suffix}")
             candidate, counter = name, 2
             while _key(candidate) in taken:
                 candidate, counter = name.with_name(f"{name.stem}-{counter}{name.suffix}"), counter + 1
             taken.add(_key(candidate))
             targets[index] = out / candidate
     return [Job(source=source, target=targets[index]) for index, (source, _) in enumerate(inputs)]
+
+
+def _output_extension(relative: Path, extension: str) -> str:
+    return "zip" if relative.suffix.lower() in VIDEO_SUFFIXES else extension
 
 
 def _key(path: Path) -> Path:

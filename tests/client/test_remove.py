@@ -70,6 +70,13 @@ def test_a_folder_gives_its_images_and_videos_but_nothing_hidden_and_no_live_pho
     assert [str(relative) for _, relative in named.files] == ["._a.heic", "A.MOV"] and named.live_clips == []
 
 
+def test_a_videos_cutout_is_saved_as_the_zip_it_is(tmp_path: Path) -> None:
+    # The server cuts a video out as a zip of frames and a WebM, whatever the format: it was saved as clip.png.
+    inputs = [(tmp_path / name, Path(name)) for name in ("clip.mp4", "clip.jpg", "sub/b.MOV", "sub/b.mkv")]
+    targets = [job.target.relative_to(tmp_path / "out") for job in plan(inputs, tmp_path / "out", extension="webp")]
+    assert [str(target) for target in targets] == ["clip.zip", "clip.webp", "sub/b_mov.zip", "sub/b_mkv.zip"]
+
+
 def photo_jobs(folder: Path, count: int) -> list[Job]:
     """`count` distinct small photos in `folder`/in, each with its cutout's path in `folder`/out."""
     (folder / "in").mkdir()
