@@ -16,11 +16,9 @@ from typing import Any
 import environ
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
 
 from bgsite import cors
+from bgsite.channel_layer import redis_channel_layer
 from bgsite.logging_config import logging_config
 from bgsite.networks import IPNetwork, origin, parse_networks
 from removal.cutout.confidence import DEFAULT_REVIEW_BELOW
@@ -143,23 +141,7 @@ REDIS_URL = env.str("REDIS_URL", default="")
 CHANNEL_LAYERS: dict[str, dict[str, Any]] = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 CACHES: dict[str, dict[str, Any]] = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 if REDIS_URL:
-    CHANNEL_LAYERS = {
-        "default": {
-            "BACKEND": "channels_redis.core.RedisChannelLayer",
-            # A restarted Redis leaves dead connections in the pool; check idle
-            # ones before use and retry once, instead of failing a websocket.
-            "CONFIG": {
-                "hosts": [
-                    {
-                        "address": REDIS_URL,
-                        "health_check_interval": 5,
-                        "retry": Retry(ExponentialBackoff(cap=1, base=0.05), retries=3),
-                        "retry_on_error": [RedisConnectionError],
-                    }
-                ]
-            },
-        }
-    }
+    CHANNEL_LAYERS = {"default": redis_channel_layer(REDIS_URL)}
     redis_cache = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
     CACHES = {"default": {**redis_cache, "OPTIONS": {"pool_class": "removal.ops.connections.ProcessRedisPool"}}}
 

@@ -138,3 +138,20 @@ def test_cors_origins_are_read_without_the_spaces_around_them(tmp_path: Path) ->
         CORS_ALLOWED_ORIGINS="https://a.test, https://b.test:8443 ,",
     )
     assert done.stdout.strip() == "['https://a.test', 'https://b.test:8443']", done.stderr
+
+
+def test_the_redis_channel_layer_reads_for_longer_than_its_receive_blocks(tmp_path: Path) -> None:
+    """channels_redis waits for a message with a BZPOPMIN of `brpop_timeout` (5 s) at a time. A socket read timeout no
+    longer than that (redis-py 8's default is 5 s) failed an idle receive within about 20 s: in the scaled setup
+    every idle websocket closed with 1013, and a worker process stopped hearing of new jobs for ten minutes."""
+    code = (
+        "import django; django.setup(); from channels.layers import get_channel_layer; "
+        "from channels_redis.utils import create_pool; layer = get_channel_layer(); "
+        "connection = create_pool(dict(layer.hosts[0])).make_connection(); "
+        "print(connection.socket_timeout, connection.socket_connect_timeout, layer.brpop_timeout)"
+    )
+    done = python_with_settings(tmp_path, code, REDIS_URL="redis://127.0.0.1:6379/7")
+    assert done.returncode == 0, done.stderr
+    read, connect, blocks = (float(value) for value in done.stdout.split())
+    assert read > 2 * blocks
+    assert connect <= 5  # an unreachable Redis is still found out at once (/readyz's channel-layer check)
