@@ -9,6 +9,7 @@ PROMETHEUS_MULTIPROC_DIR set, every process of the host writes them there and
 a scrape adds them up.
 """
 
+import atexit
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -122,6 +123,11 @@ def item_finished(*, status: str, model: str, seconds: float | None = None, conf
 
 
 def process_exited(**kwargs: Any) -> None:
-    """Drop this process's live gauges from the shared folder (a worker process ending)."""
+    """Drop this process's live gauges from the shared folder (a process ending)."""
     if settings.PROMETHEUS_MULTIPROC_DIR:
         multiprocess.mark_process_dead(os.getpid(), settings.PROMETHEUS_MULTIPROC_DIR)
+
+
+# Any process that exits (a web process stopped, a one-off manage.py command) takes its live gauges with it: they were
+# left behind, one series more with every migrate or invite, until the folder was emptied. A killed one's stay.
+atexit.register(process_exited)

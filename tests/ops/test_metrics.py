@@ -140,8 +140,8 @@ def test_processes_sharing_a_multiproc_dir_are_added_up(tmp_path: Path) -> None:
     }
     run_manage(env, "migrate", "--noinput", "-v", "0")
     count = "from removal.ops import metrics; metrics.item_finished(status='done', model='m', seconds=0.2); "
-    for threads in (2, 3):
-        run_manage(env, "shell", "-c", count + f"metrics.WORKER_THREADS.inc({threads})")
+    for threads in (2, 3):  # each leaves without its exit handlers: as a worker process still running looks
+        run_manage(env, "shell", "-c", count + f"metrics.WORKER_THREADS.inc({threads}); import os; os._exit(0)")
     scraped = run_manage(
         env, "shell", "-v", "0", "-c", "from removal.ops import metrics; print(metrics.exposition()[0].decode())"
     )
@@ -153,5 +153,22 @@ def test_processes_sharing_a_multiproc_dir_are_added_up(tmp_path: Path) -> None:
     assert samples[("bgsite_items_processed_total", (("model", "m"),))] == 2
     assert samples[("bgsite_processing_seconds_count", (("model", "m"),))] == 2
     per_process = [value for (name, _), value in samples.items() if name == "bgsite_worker_threads"]
-    assert sorted(value for value in per_process if value) == [2, 3]  # the others: migrate's and the scrape's
+    assert sorted(per_process) == [0, 2, 3]  # and the scrape's own; migrate's left with it
     assert samples[("bgsite_items_queued", (("kind", "upload"),))] == 0
+
+
+def test_a_process_that_exits_takes_its_live_gauges_with_it(tmp_path: Path) -> None:
+    """Every process that counts into PROMETHEUS_MULTIPROC_DIR drops its live gauges as it exits: each web process
+    stopped and each one-off `manage.py` command (migrate, invite, purge_expired) left a series of its pid behind, one
+    more every run, until the folder was emptied."""
+    shared = tmp_path / "metrics"
+    shared.mkdir()
+    env = {
+        **os.environ,
+        "DATA_DIR": str(tmp_path / "data"),
+        "PROMETHEUS_MULTIPROC_DIR": str(shared),
+        "DJANGO_SETTINGS_MODULE": "bgsite.settings",
+    }
+    run_manage(env, "migrate", "--noinput", "-v", "0")
+    run_manage(env, "shell", "-c", "from removal.ops import metrics; metrics.WEBSOCKET_CONNECTIONS.inc()")
+    assert sorted(path.name for path in shared.iterdir() if path.name.startswith("gauge_live")) == []
