@@ -305,6 +305,16 @@ def test_expired_purge_deletes_old_work_and_its_files(user: Any, settings: Any) 
         call_command("purge_expired")
 
 
+def test_purge_expired_with_days_below_one_says_so_not_that_retention_is_off(settings: Any) -> None:
+    """`--days 0` was refused with "retention is off (RETENTION_DAYS=0)" while RETENTION_DAYS was 30."""
+    from django.core.management import call_command
+
+    settings.RETENTION_DAYS = 30
+    with pytest.raises(Exception, match="--days must be at least 1") as refused:
+        call_command("purge_expired", "--days", "0")
+    assert "RETENTION_DAYS" not in str(refused.value)
+
+
 def test_same_bytes_and_options_are_processed_once_per_account(user: Any, other_user: Any) -> None:
     from removal.cutout.options import Options
 

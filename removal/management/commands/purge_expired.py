@@ -15,6 +15,8 @@ class Command(BaseCommand):
         parser.add_argument("--days", type=int, default=None, help="default: RETENTION_DAYS")
 
     def handle(self, *args: Any, days: int | None, **options: Any) -> None:
+        if days is not None and days < 1:
+            raise CommandError("--days must be at least 1")
         days = settings.RETENTION_DAYS if days is None else days
         if days <= 0:
             raise CommandError("retention is off (RETENTION_DAYS=0); pass --days N to purge anyway")
