@@ -40,9 +40,10 @@ def default_format_known(**kwargs: Any) -> list[checks.CheckMessage]:
 
 
 @checks.register()
-def progress_reaches_browsers(**kwargs: Any) -> list[checks.CheckMessage]:
+def progress_reaches_browsers(*, separate_worker: bool = False, **kwargs: Any) -> list[checks.CheckMessage]:
+    """`separate_worker`: asked by `runworker`, a worker process whatever its EMBEDDED_WORKERS says."""
     in_memory = str(settings.CHANNEL_LAYERS["default"]["BACKEND"]).endswith("InMemoryChannelLayer")
-    if in_memory and settings.EMBEDDED_WORKERS == 0 and not settings.DEBUG:
+    if in_memory and (separate_worker or settings.EMBEDDED_WORKERS == 0) and not settings.DEBUG:
         return [
             checks.Warning(
                 "workers run in separate processes but the channel layer is in-memory",

@@ -109,3 +109,34 @@ def test_a_worker_process_takes_a_web_process_job_at_once_not_at_its_next_poll(
         worker.send_signal(signal.SIGTERM)
         output, _ = worker.communicate(timeout=60)
     assert worker.returncode == 0, output
+
+
+def test_a_worker_process_without_redis_warns_at_start(tmp_path: Any) -> None:
+    """A `runworker` whose progress cannot leave it (no REDIS_URL) says so with removal.W002, as deploy.md promises:
+    the check looked only at EMBEDDED_WORKERS, which a worker's environment leaves at its default, so it said
+    nothing and browsers silently got no progress."""
+    import os
+
+    env = {**os.environ, "DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "bgsite.settings", "REDIS_URL": ""}
+    env.pop("EMBEDDED_WORKERS", None)
+    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=REPO, env=env, check=True)
+    worker = subprocess.Popen(
+        [sys.executable, "manage.py", "runworker", "--threads", "1"],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        assert worker.stdout is not None
+        lines = []
+        for line in worker.stdout:
+            lines.append(line)
+            if "SIGTERM to stop" in line:
+                break
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        rest, _ = worker.communicate(timeout=60)
+    output = "".join(lines) + rest
+    assert output.count("removal.W002") == 1, output

@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from removal import events
-from removal.ops import heap, metrics, worker
+from removal.ops import checks, heap, metrics, worker
 from removal.ops.worker import WorkerPool
 
 
@@ -18,6 +18,9 @@ class Command(BaseCommand):
         parser.add_argument("--threads", type=int, default=None, help="default: WORKER_THREADS")
 
     def handle(self, *args: Any, threads: int | None, **options: Any) -> None:
+        if settings.EMBEDDED_WORKERS != 0 and not options.get("skip_checks"):  # with 0 the system checks said it
+            for message in checks.progress_reaches_browsers(separate_worker=True):
+                self.stderr.write(f"System check identified an issue for a worker process:\n{message}")
         pool = WorkerPool(threads=threads or settings.WORKER_THREADS)
         stop = threading.Event()
         for signum in (signal.SIGTERM, signal.SIGINT):
