@@ -128,8 +128,8 @@ def test_the_token_still_works_from_outside_the_networks(client: Any, scrapers_n
     assert reply.status_code == 200
 
 
-def test_processes_sharing_a_multiproc_dir_are_added_up(tmp_path: Path) -> None:
-    """Two worker-like processes count into PROMETHEUS_MULTIPROC_DIR; a third one's scrape sees both."""
+def migrated_multiproc_setup(tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """An empty PROMETHEUS_MULTIPROC_DIR and the environment of processes that count into it, its database migrated."""
     shared = tmp_path / "metrics"
     shared.mkdir()
     env = {
@@ -139,6 +139,12 @@ def test_processes_sharing_a_multiproc_dir_are_added_up(tmp_path: Path) -> None:
         "DJANGO_SETTINGS_MODULE": "bgsite.settings",
     }
     run_manage(env, "migrate", "--noinput", "-v", "0")
+    return shared, env
+
+
+def test_processes_sharing_a_multiproc_dir_are_added_up(tmp_path: Path) -> None:
+    """Two worker-like processes count into PROMETHEUS_MULTIPROC_DIR; a third one's scrape sees both."""
+    _, env = migrated_multiproc_setup(tmp_path)
     count = "from removal.ops import metrics; metrics.item_finished(status='done', model='m', seconds=0.2); "
     for threads in (2, 3):  # each leaves without its exit handlers: as a worker process still running looks
         run_manage(env, "shell", "-c", count + f"metrics.WORKER_THREADS.inc({threads}); import os; os._exit(0)")
@@ -161,14 +167,6 @@ def test_a_process_that_exits_takes_its_live_gauges_with_it(tmp_path: Path) -> N
     """Every process that counts into PROMETHEUS_MULTIPROC_DIR drops its live gauges as it exits: each web process
     stopped and each one-off `manage.py` command (migrate, invite, purge_expired) left a series of its pid behind, one
     more every run, until the folder was emptied."""
-    shared = tmp_path / "metrics"
-    shared.mkdir()
-    env = {
-        **os.environ,
-        "DATA_DIR": str(tmp_path / "data"),
-        "PROMETHEUS_MULTIPROC_DIR": str(shared),
-        "DJANGO_SETTINGS_MODULE": "bgsite.settings",
-    }
-    run_manage(env, "migrate", "--noinput", "-v", "0")
+    shared, env = migrated_multiproc_setup(tmp_path)
     run_manage(env, "shell", "-c", "from removal.ops import metrics; metrics.WEBSOCKET_CONNECTIONS.inc()")
     assert sorted(path.name for path in shared.iterdir() if path.name.startswith("gauge_live")) == []
