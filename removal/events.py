@@ -55,7 +55,9 @@ def own_loop() -> Iterator[asyncio.AbstractEventLoop]:
 
 
 JOBS_GROUP = "jobs"  # the worker processes, told when another process (a web-only one) queues jobs
-JOBS_REJOIN_SECONDS = 600  # a channels_redis group forgets its members after a day, and a restarted Redis at once
+JOBS_REJOIN_SECONDS = 600  # a channels_redis group forgets its members after a day, and a restarted Redis at once:
+JOBS_QUIET_SECONDS = 10  # so the group is joined again at least this often, and after every quiet while,
+JOBS_RETRY_SECONDS = 30  # and this long after the channel layer failed (Redis out of reach)
 
 
 def jobs_queued() -> None:
@@ -71,10 +73,17 @@ async def listen_for_jobs(wake: Callable[[], None]) -> None:
     """
     while True:
         async with GroupListener(JOBS_GROUP) as listener:
-            rejoin_at = time.monotonic() + JOBS_REJOIN_SECONDS
-            while time.monotonic() < rejoin_at:
-                if await listener.next(timeout=60) is not None:
+            joined_at = time.monotonic()
+            while listener.listening:
+                heard = await listener.next(timeout=JOBS_QUIET_SECONDS)
+                if heard is not None:
                     wake()
+                # A restarted Redis keeps the receive going on a new connection but has forgotten the group: once
+                # rejoined only every 10 minutes, the worker processes stayed deaf that long and found jobs by polling.
+                if heard is None or time.monotonic() - joined_at > JOBS_REJOIN_SECONDS:
+                    await listener.join()
+                    joined_at = time.monotonic()
+        await asyncio.sleep(JOBS_RETRY_SECONDS)
 
 
 def batch_group(batch_id: uuid.UUID | str) -> str:
@@ -174,11 +183,19 @@ class GroupListener:
         if self.layer is not None:
             try:
                 self.channel = await self.layer.new_channel()
-                await self.layer.group_add(self.group, self.channel)
             except Exception as exc:
                 logger.warning("cannot listen to %s: %s", self.group, exc)
-                self.channel = ""
+            else:
+                await self.join()
         return self
+
+    async def join(self) -> None:
+        """Be (again) a member of the group; no longer listening when the channel layer refuses."""
+        try:
+            await self.layer.group_add(self.group, self.channel)
+        except Exception as exc:
+            logger.warning("cannot listen to %s: %s", self.group, exc)
+            self.channel = ""
 
     async def __aexit__(self, *exc: object) -> None:
         if self.channel and self.layer is not None:
@@ -186,6 +203,11 @@ class GroupListener:
                 await self.layer.group_discard(self.group, self.channel)
             except Exception:
                 logger.debug("could not leave %s", self.group, exc_info=True)
+
+    @property
+    def listening(self) -> bool:
+        """Whether it is in its group: False once the channel layer failed (it then only waits out timeouts)."""
+        return bool(self.channel)
 
     async def next(self, timeout: float) -> dict[str, Any] | None:
         """The next event, or None after `timeout` seconds."""

@@ -2,14 +2,21 @@
 worker process's progress over one Redis connection (removal.events.own_loop); a dropped database connection under a
 live server is in tests/ops/test_scaled.py, a Redis restart in tests/ops/test_faults.py."""
 
+import asyncio
+import shutil
+import socket
+import subprocess
 import threading
+import time
 from typing import Any
 
 import pytest
 from django.db import close_old_connections, connection
 
+from removal import events
 from removal.models import Item
 from removal.ops import connections
+from tests.conftest import free_port, require_or_skip
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -126,3 +133,55 @@ def test_a_worker_process_publishes_progress_over_one_redis_connection(
     assert redis_connections_for_messages(settings, redis_url, monkeypatch, own_loop=True) == 1
     # A loop made for each message (asgiref's async_to_sync outside any loop): a connection for each.
     assert redis_connections_for_messages(settings, redis_url, monkeypatch, own_loop=False) == 10
+
+
+def test_a_worker_process_hears_of_jobs_again_soon_after_redis_restarts(
+    settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A restarted Redis keeps the job listener's receive going on a new connection but forgets its group: it stayed
+    deaf until its next rejoin (10 minutes), and the workers found a web process's jobs only at their polls meanwhile.
+    It joins again after every quiet JOBS_QUIET_SECONDS."""
+    from bgsite.channel_layer import redis_channel_layer
+
+    if shutil.which("redis-server") is None:
+        require_or_skip("redis-server not installed")
+    port = free_port()
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    settings.CHANNEL_LAYERS = {"default": redis_channel_layer(f"redis://127.0.0.1:{port}/0")}
+    monkeypatch.setattr(events, "JOBS_QUIET_SECONDS", 0.5)
+    woken = threading.Event()
+    redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    listening = threading.Thread(target=asyncio.run, args=(events.listen_for_jobs(woken.set),), daemon=True)
+    try:
+        wait_for_port(port)
+        listening.start()
+        assert heard_within(woken, seconds=10)
+        redis.kill()
+        redis.wait()
+        redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        wait_for_port(port)
+        assert heard_within(woken, seconds=20)
+    finally:
+        redis.kill()
+        redis.wait()
+
+
+def heard_within(woken: threading.Event, *, seconds: float) -> bool:
+    """Whether a jobs_queued, said again every 0.2 s, wakes the listener within `seconds`."""
+    woken.clear()
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        events.jobs_queued()
+        if woken.wait(0.2):
+            return True
+    return False
+
+
+def wait_for_port(port: int) -> None:
+    deadline = time.monotonic() + 10
+    while True:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        assert time.monotonic() < deadline, f"nothing listens on {port}"
+        time.sleep(0.05)
