@@ -55,9 +55,10 @@ def own_loop() -> Iterator[asyncio.AbstractEventLoop]:
 
 
 JOBS_GROUP = "jobs"  # the worker processes, told when another process (a web-only one) queues jobs
-JOBS_REJOIN_SECONDS = 600  # a channels_redis group forgets its members after a day, and a restarted Redis at once:
-JOBS_QUIET_SECONDS = 10  # so the group is joined again at least this often, and after every quiet while,
-JOBS_RETRY_SECONDS = 30  # and this long after the channel layer failed (Redis out of reach)
+# A channels_redis group forgets its members after a day, and a restarted Redis forgets them at once: a worker process
+# joins the jobs group again at least every JOBS_REJOIN_SECONDS, after every JOBS_QUIET_SECONDS without a message,
+# and JOBS_RETRY_SECONDS after the channel layer failed (Redis out of reach).
+JOBS_REJOIN_SECONDS, JOBS_QUIET_SECONDS, JOBS_RETRY_SECONDS = 600, 10, 30
 
 
 def jobs_queued() -> None:
