@@ -63,19 +63,11 @@ def _frame_count(opened: Image.Image, *, max_pixels: int, max_frames: int) -> in
     if isinstance(opened, GifImagePlugin.GifImageFile):
         images, (width, height) = _gif_images(opened.fp, at_most=counted)
         if images > counted:
-            raise ImageRejected(
-                gettext_noop("the animation has more than %(frames)s frames; the limit is %(limit)s"),
-                frames=counted,
-                limit=max_frames,
-            )
+            raise _more_frames_than(counted, limit=max_frames)
     if isinstance(opened, TiffImagePlugin.TiffImageFile):
         frame_count = _tiff_pages(opened, at_most=max_frames)
         if frame_count > max_frames:
-            raise ImageRejected(
-                gettext_noop("the animation has more than %(frames)s frames; the limit is %(limit)s"),
-                frames=max_frames,
-                limit=max_frames,
-            )
+            raise _more_frames_than(max_frames, limit=max_frames)
     else:
         frame_count = int(getattr(opened, "n_frames", 1))
     if frame_count > max_frames:
@@ -98,6 +90,15 @@ def _frame_count(opened: Image.Image, *, max_pixels: int, max_frames: int) -> in
             limit=max_pixels / 1e6,
         )
     return frame_count
+
+
+def _more_frames_than(frames: int, *, limit: int) -> ImageRejected:
+    """The refusal of an animation whose frames were counted no further than one past `frames`."""
+    return ImageRejected(
+        gettext_noop("the animation has more than %(frames)s frames; the limit is %(limit)s"),
+        frames=frames,
+        limit=limit,
+    )
 
 
 def _tiff_pages(opened: TiffImagePlugin.TiffImageFile, *, at_most: int) -> int:

@@ -60,10 +60,8 @@ def encode(image: Image.Image, *, fmt: str, compress_level: int, icc_profile: by
     elif fmt == "gif":
         frame = _gif_frame(image)
         frame.save(buffer, format="GIF", transparency=frame.info.get("transparency"))
-    elif image.mode == "L":
-        image.save(buffer, format="JPEG", quality=90)
     else:
-        image.convert("RGB").save(buffer, format="JPEG", quality=90, icc_profile=profile)
+        image.convert("L" if image.mode == "L" else "RGB").save(buffer, format="JPEG", quality=90, icc_profile=profile)
     return buffer.getvalue()
 
 

@@ -45,18 +45,17 @@ def thumbnail(
 
 
 def thumbnail_of_file(
-    data: bytes, *, max_pixels: int, side: int = THUMBNAIL_SIDE, quality: int = WEBP_QUALITY
+    data: bytes, *, max_pixels: int, side: int = THUMBNAIL_SIDE, quality: int = WEBP_QUALITY, with_profile: bool = False
 ) -> bytes:
     """The thumbnail of an image file (the first frame of an animation); ImageRejected for anything
     decode_image refuses, a video included. A JPEG is decoded at the smallest scale that still covers
-    twice the thumbnail (libjpeg's draft mode: a 12 MP photo in about 15 ms)."""
+    twice the thumbnail (libjpeg's draft mode: a 12 MP photo in about 15 ms). `with_profile`: in the photo's colour
+    profile (decode.rgb_profile)."""
     image = decode_image(data, max_pixels=max_pixels, draft_size=(side * 2, side * 2))
-    return thumbnail(image, side=side, quality=quality)
+    return thumbnail(image, side=side, quality=quality, icc_profile=rgb_profile(image) if with_profile else None)
 
 
 def display_of_file(data: bytes, *, max_pixels: int) -> bytes:
     """An image file as any browser shows it, at most DISPLAY_SIDE pixels a side: a WebP, turned upright, in the
     photo's colour profile (the cards' thumbnails, a few KB each, go without)."""
-    side = DISPLAY_SIDE
-    image = decode_image(data, max_pixels=max_pixels, draft_size=(side * 2, side * 2))
-    return thumbnail(image, side=side, quality=DISPLAY_QUALITY, icc_profile=rgb_profile(image))
+    return thumbnail_of_file(data, max_pixels=max_pixels, side=DISPLAY_SIDE, quality=DISPLAY_QUALITY, with_profile=True)
