@@ -29,7 +29,7 @@ def webhook_secret_of(user: "User") -> str | None:
 def username_taken(username: str) -> bool:
     """Whether an account's username differs from `username` only in case or width ("ÖMER" and "ömer",
     "straße" and "STRASSE"): two such accounts could pass for each other."""
-    return _taken("username", [username], folded=_folded(username), fold=_folded)
+    return bool(_alike("username", [username], folded=_folded(username), fold=_folded))
 
 
 def email_taken(email: str, *, but: "User | None" = None) -> bool:
@@ -43,10 +43,6 @@ def accounts_with_email(email: str) -> list["User"]:
     local, _, domain = email.rpartition("@")
     spellings = [email, f"{local}@{_domain_ascii(domain)}", f"{local}@{_domain_unicode(domain)}"]
     return _alike("email", spellings, folded=_email_folded(email), fold=_email_folded)
-
-
-def _taken(field: str, spellings: list[str], *, folded: str, fold: Callable[[str], str]) -> bool:
-    return bool(_alike(field, spellings, folded=folded, fold=fold))
 
 
 def _alike(field: str, spellings: list[str], *, folded: str, fold: Callable[[str], str]) -> list["User"]:
