@@ -38,20 +38,21 @@ ACCOUNT_DELETE, EMAIL_CHANGE = "accounts/account_delete.html", "registration/ema
 
 
 class _ThrottledFormView(FormView):
-    """A form view whose POST is refused past `throttle_rate` (a setting's name) per client address and per what the
-    form names (`attempt_key`): the form is shown again unbound, saying `refusal`, with a 429, and nothing of it is
-    done (no password checked, no mail sent)."""
+    """A form view whose POST is refused past `throttle_rate` (a setting's name) per what the form names
+    (`attempt_key`) and, with `throttled_per_address`, per client address: the form is shown again unbound, saying
+    `refusal`, with a 429, and nothing of it is done (no password checked, no mail sent)."""
 
     throttle_group = ""
     throttle_rate = ""
     throttle_field = ""
+    throttled_per_address = True
     refusal: Any = ""
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         rate = getattr(settings, self.throttle_rate)
+        keys = ("ip", self.attempt_key) if self.throttled_per_address else (self.attempt_key,)
         limited = any(
-            is_ratelimited(request, group=self.throttle_group, key=key, rate=rate, increment=True)
-            for key in ("ip", self.attempt_key)
+            is_ratelimited(request, group=self.throttle_group, key=key, rate=rate, increment=True) for key in keys
         )
         if limited:
             form = self.get_form_class()(**self.refused_form_kwargs(request))
@@ -104,11 +105,13 @@ class ThrottledPasswordResetView(_ThrottledFormView, PasswordResetView):
 
 
 class ThrottledPasswordChangeView(_ThrottledFormView, PasswordChangeView):
-    """Django's password change, its old password tried at most LOGIN_RATE_LIMIT times a minute per account, as
-    the other forms that take it are (_password_guesses_refused)."""
+    """Django's password change, its old password tried at most LOGIN_RATE_LIMIT times a minute per account, on the
+    same count as the other forms that take it (_password_guesses_refused): not per client address, which an office
+    behind one shares (its users' changes took ten tries a minute from all of them)."""
 
     form_class = PasswordChangeForm
     throttle_group, throttle_rate, throttle_field = RECONFIRMATION_GROUP, "LOGIN_RATE_LIMIT", ""
+    throttled_per_address = False
     refusal = gettext_lazy("Too many tries of your password. Wait a minute, then try again.")
 
     def refused_form_kwargs(self, request: HttpRequest) -> dict[str, Any]:

@@ -359,11 +359,16 @@ def test_the_forms_that_take_the_password_are_throttled_per_account(
         refused = client.post(form, data)
         assert refused.status_code == 429 and "Too many tries of your password" in refused.content.decode()
         assert "That is not your password" not in refused.content.decode()
+    for _ in range(3):  # more tries on the refused account, from the one client address
+        assert client.post("/accounts/password/", new_password).status_code == 429
     user.refresh_from_db()
     assert user.check_password(PASSWORD) and user.email == "alice@example.com" and mailoutbox == []
     other = Client()
-    other.force_login(other_user)  # another account's limit is its own
-    assert other.post("/accounts/delete/", {"password": PASSWORD}).status_code == 302
+    other.force_login(other_user)  # another account's limit is its own, from the same client address too
+    assert other.post("/accounts/password/", new_password).status_code == 302
+    other_user.refresh_from_db()
+    assert other_user.check_password("another horse battery")
+    assert other.post("/accounts/delete/", {"password": "another horse battery"}).status_code == 302
     assert not User.objects.filter(pk=other_user.pk).exists()
 
 
