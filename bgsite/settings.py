@@ -74,6 +74,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "bgsite.access_log.access_log_middleware",
+    # Before anything reads a multipart body's fields: a part that holds a file without a filename is a file.
+    "bgsite.filenameless_parts.filenameless_parts_middleware",
     "corsheaders.middleware.CorsMiddleware",  # before anything that may answer: its replies carry CORS headers
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+import numpy as np
 import pytest
 import requests
 import skimage
@@ -55,6 +56,19 @@ def photo_bytes(name: str = "astronaut.png", *, size: tuple[int, int] | None = N
             image = image.resize(size, Image.Resampling.LANCZOS)
         buffer = io.BytesIO()
         image.save(buffer, fmt, quality=90) if fmt == "JPEG" else image.save(buffer, fmt)
+    return buffer.getvalue()
+
+
+@functools.cache
+def phone_photo_jpeg() -> bytes:
+    """A 12-megapixel JPEG of 4 to 6 MB, as a phone's camera saves one: a real photo enlarged, with a sensor's grain
+    (enlarged alone, it compresses to a quarter of that)."""
+    with Image.open(photo_path("coffee.png")) as opened:
+        enlarged = np.asarray(opened.convert("RGB").resize((4000, 3000), Image.Resampling.LANCZOS), dtype=np.int16)
+    grain = np.random.default_rng(0).normal(0, 6, enlarged.shape)
+    buffer = io.BytesIO()
+    Image.fromarray(np.clip(enlarged + grain, 0, 255).astype(np.uint8)).save(buffer, "JPEG", quality=95)
+    assert 4_000_000 < len(buffer.getvalue()) < 6_000_000
     return buffer.getvalue()
 
 

@@ -49,6 +49,11 @@ def test_the_part_is_named_as_soon_as_it_passes_the_limit() -> None:
     assert watch.oversized == "big.jpg"
 
 
+def test_a_part_without_a_filename_is_bounded_as_a_file_is() -> None:
+    """A file sent without a filename is read as one (bgsite.filenameless_parts), up to the same limit."""
+    assert watched(body([(b'form-data; name="image_file"', b"\xff" * 1001)]), piece=64).oversized == "image_file"
+
+
 @pytest.mark.parametrize("piece", [3, 100_000])
 def test_files_django_would_skip_are_noted(piece: int) -> None:
     data = body(

@@ -1,0 +1,201 @@
+"""Multipart parts sent without a filename that hold a file, read as the file parts they are.
+
+Some HTTP clients send an image in a part that has no filename: Node's form-data given a Buffer,
+requests given (None, bytes), `curl -F 'image_file=<photo.jpg'`, .NET's ByteArrayContent. Django
+reads every such part as a text field: whole in memory, within DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MiB,
+less than a phone's photo), its bytes decoded and replaced. Every request here parses its multipart
+body with `FilenamelessFilesParser` (set by `filenameless_parts_middleware`, before anything reads
+request.POST), which hands Django's own parser the body with a filename added to each such part
+whose bytes are not UTF-8 text, as an image's never are. Django then reads it as any file part:
+through the upload handlers (to a temporary file past FILE_UPLOAD_MAX_MEMORY_SIZE), counted among
+the files (DATA_UPLOAD_MAX_NUMBER_FILES), in request.FILES under its field's name. A part whose
+bytes are text stays a text field, under Django's limits; one still text after
+DATA_UPLOAD_MAX_MEMORY_SIZE bytes is text too long for them, refused by Django as before. The size
+of any part, and of the body, is bounded before Django reads it (bgsite.multipart_watch).
+"""
+
+import codecs
+import io
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+from asgiref.sync import iscoroutinefunction
+from django.conf import settings
+from django.http import HttpRequest
+from django.http.multipartparser import MAX_TOTAL_HEADER_SIZE, MultiPartParser  # type: ignore[attr-defined]
+from django.utils.decorators import sync_and_async_middleware
+from django.utils.http import parse_header_parameters
+
+from bgsite.multipart_watch import boundary_of, skipped_by_django
+
+if TYPE_CHECKING:
+    from django.http.request import _PostDataProtocol
+
+READ_SIZE = 64 * 1024
+# Django looks for a part's headers in its first MAX_TOTAL_HEADER_SIZE bytes, and reads the part as having none
+# (or refuses the body) when they end further on.
+HEADER_WINDOW = MAX_TOTAL_HEADER_SIZE
+HEADERS_END = b"\r\n\r\n"
+
+
+class FilenamesGiven(io.RawIOBase):
+    """A multipart body, read with a filename given to each part that Django would read as a text field and that
+    is not UTF-8 text in its first `look_ahead` bytes. Parts are found as Django's parser finds them: between
+    occurrences of '--' and the boundary, each part's headers ending with its first blank line within HEADER_WINDOW
+    bytes; the filename is added to its last Content-Disposition header, the one Django reads."""
+
+    def __init__(self, body: "_PostDataProtocol", boundary: bytes, *, look_ahead: int) -> None:
+        super().__init__()
+        self._body = body
+        self._delimiter = b"--" + boundary
+        self._look_ahead = look_ahead
+        self._buffer = bytearray()  # what was read and not yet given, its first `_ready` bytes final
+        self._ready = 0
+        self._at_part_start = True  # the body's start is one too: Django reads its preamble as a part
+        self._ended = False  # the body is read to its end
+        self._finished = False  # and all of it made ready
+
+    def readable(self) -> bool:
+        return True
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        """At most `size` bytes, at least one until the end (b""); all that is left for None or a negative size."""
+        whole = size is None or size < 0
+        while not self._finished and (whole or not self._ready):
+            self._advance()
+        given = self._ready if size is None or size < 0 else min(size, self._ready)
+        data = bytes(self._buffer[:given])
+        del self._buffer[:given]
+        self._ready -= given
+        return data
+
+    def _read_more(self) -> bool:
+        chunk = self._body.read(READ_SIZE)
+        self._buffer.extend(chunk)
+        self._ended = not chunk
+        return bool(chunk)
+
+    def _fill(self, size: int) -> None:
+        while len(self._buffer) < size and not self._ended and self._read_more():
+            pass
+
+    def _advance(self) -> None:
+        """Make more of the body ready: a part's headers, or its content up to and with the next delimiter."""
+        if self._at_part_start:
+            self._at_part_start = False
+            self._name_file(self._ready)
+            return
+        found = self._buffer.find(self._delimiter, self._ready)
+        if found >= 0:
+            self._ready = found + len(self._delimiter)
+            self._at_part_start = True
+        else:  # all but what may be the start of a delimiter cut by the chunk's end, then more
+            self._ready = max(self._ready, len(self._buffer) - len(self._delimiter) + 1)
+            if not self._read_more():
+                self._ready = len(self._buffer)
+                self._finished = True
+
+    def _part_end(self, start: int, search_to: int) -> int:
+        """Where the part at `start` ends as Django reads it, when its delimiter starts before `search_to`: before
+        the delimiter and the line break that precedes it; -1 when not found."""
+        self._fill(search_to + len(self._delimiter) - 1)
+        found = self._buffer.find(self._delimiter, start, search_to + len(self._delimiter) - 1)
+        if found < 0:
+            return -1
+        for line_break in b"\n\r":
+            if found > start and self._buffer[found - 1] == line_break:
+                found -= 1
+        return found
+
+    def _name_file(self, start: int) -> None:
+        """Give the part at `start` a filename if Django would read it as a text field and its bytes are not text."""
+        part_end = self._part_end(start, start + HEADER_WINDOW)
+        window_end = start + HEADER_WINDOW if part_end < 0 else min(start + HEADER_WINDOW, part_end)
+        headers_end = self._buffer.find(HEADERS_END, start, window_end)
+        if headers_end < 0 or (field := text_field(bytes(self._buffer[start:headers_end]))) is None:
+            return
+        name, disposition_end = field
+        filename = b"; filename*=utf-8''" + quote(name if not skipped_by_django(name) else "file", safe="").encode()
+        fits = headers_end + len(filename) + len(HEADERS_END) - start <= HEADER_WINDOW
+        if fits and not self._is_text(headers_end + len(HEADERS_END)):
+            self._buffer[start + disposition_end : start + disposition_end] = filename
+            self._ready = headers_end + len(filename) + len(HEADERS_END)
+
+    def _is_text(self, start: int) -> bool:
+        """Whether the content at `start` is UTF-8 text in its first `look_ahead` bytes."""
+        limit = start + self._look_ahead
+        end = self._part_end(start, limit)
+        whole = end >= 0
+        if not whole:  # the part goes on past `limit`, or is the rest of a body without a closing delimiter
+            self._fill(limit)
+            end = min(limit, len(self._buffer))
+            whole = self._ended and len(self._buffer) <= limit
+        try:
+            codecs.utf_8_decode(bytes(self._buffer[start:end]), "strict", whole)
+        except UnicodeDecodeError:
+            return False
+        return True
+
+
+def text_field(headers: bytes) -> tuple[str, int] | None:
+    """The name of the part whose headers these are, and where its Content-Disposition header ends, when Django
+    reads the part as a text field (a Content-Disposition with a name and no filename); None otherwise. Read as
+    Django's parser reads them (django.http.multipartparser.parse_boundary_stream): the last such header counts."""
+    disposition: tuple[dict[str, str], int] | None = None
+    line_end = -2
+    for line in headers.split(b"\r\n"):
+        line_end += len(line) + 2
+        try:
+            header, value = line.decode().split(":", 1)
+            params = parse_header_parameters(value.lstrip(" "))[1]
+        except (ValueError, LookupError):  # as Django: a header it cannot read is passed over
+            continue
+        if header.lower().rstrip(" ") == "content-disposition":
+            disposition = params, line_end
+    if disposition is None or "name" not in disposition[0] or disposition[0].get("filename"):
+        return None
+    return disposition[0]["name"], disposition[1]
+
+
+class FilenamelessFilesParser(MultiPartParser):
+    """Django's multipart parser, given the body with a filename in each part that holds a file without one."""
+
+    def __init__(
+        self,
+        META: Mapping[str, Any],
+        input_data: "_PostDataProtocol",
+        upload_handlers: Any,
+        encoding: str | None = None,
+    ) -> None:
+        try:
+            boundary = boundary_of(META.get("CONTENT_TYPE", ""))
+        except ValueError:  # Django's parser refuses the body
+            boundary = None
+        if boundary:
+            look_ahead = settings.DATA_UPLOAD_MAX_MEMORY_SIZE or settings.FILE_UPLOAD_MAX_MEMORY_SIZE
+            input_data = FilenamesGiven(input_data, boundary, look_ahead=look_ahead)
+        super().__init__(META, input_data, upload_handlers, encoding)
+
+
+def _use_parser(request: HttpRequest) -> None:
+    # django-stubs types the attribute as a parser, where Django takes (and documents) a parser class.
+    request.multipart_parser_class = FilenamelessFilesParser  # type: ignore[assignment]
+
+
+@sync_and_async_middleware
+def filenameless_parts_middleware(get_response: Callable[..., Any]) -> Callable[..., Any]:
+    """Every request's multipart body parsed with FilenamelessFilesParser: first, before anything reads its fields."""
+    if iscoroutinefunction(get_response):
+
+        async def parsed_async(request: HttpRequest) -> Any:
+            _use_parser(request)
+            return await get_response(request)
+
+        return parsed_async
+
+    def parsed(request: HttpRequest) -> Any:
+        _use_parser(request)
+        return get_response(request)
+
+    return parsed

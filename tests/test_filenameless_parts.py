@@ -1,0 +1,106 @@
+"""bgsite/filenameless_parts.py: a multipart part sent without a filename that holds an image is read as a file
+part (streamed, up to the per-file limit), while text parts stay text fields under Django's limits."""
+
+import io
+from typing import Any
+
+import pytest
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
+from django.core.files.uploadedfile import TemporaryUploadedFile
+from django.core.files.uploadhandler import MemoryFileUploadHandler, TemporaryFileUploadHandler
+
+from bgsite.filenameless_parts import FilenamelessFilesParser, FilenamesGiven
+from tests.conftest import phone_photo_jpeg, photo_bytes
+
+BOUNDARY = b"----bgsite-test-boundary"
+PHOTO = photo_bytes("astronaut.png", size=(160, 120))
+
+
+def part(name: str, content: bytes, *, extra: bytes = b"") -> bytes:
+    return (
+        b"--"
+        + BOUNDARY
+        + b'\r\nContent-Disposition: form-data; name="'
+        + name.encode()
+        + b'"'
+        + extra
+        + (b"\r\n\r\n" + content + b"\r\n")
+    )
+
+
+def body_of(*parts: bytes) -> bytes:
+    return b"".join(parts) + b"--" + BOUNDARY + b"--\r\n"
+
+
+def parse(body: bytes) -> tuple[Any, Any]:
+    meta = {"CONTENT_TYPE": f"multipart/form-data; boundary={BOUNDARY.decode()}", "CONTENT_LENGTH": str(len(body))}
+    handlers = [MemoryFileUploadHandler(), TemporaryFileUploadHandler()]
+    return FilenamelessFilesParser(meta, io.BytesIO(body), handlers).parse()
+
+
+def test_an_image_without_a_filename_is_a_file_and_text_stays_text() -> None:
+    body = body_of(
+        part("size", "prévue".encode()),
+        part("image_file", PHOTO, extra=b"\r\nContent-Type: image/jpeg"),
+        part("bg_image_file", PHOTO, extra=b'; filename=""'),  # blank, as clients that send every field do
+        part("named", PHOTO, extra=b'; filename="me.jpg"'),
+        part("blank", b"", extra=b'; filename=""'),
+    )
+    fields, files = parse(body)
+    assert fields.dict() == {"size": "prévue", "blank": ""}
+    assert {name: [(upload.name, upload.read()) for upload in uploads] for name, uploads in files.lists()} == {
+        "image_file": [("image_file", PHOTO)],
+        "bg_image_file": [("bg_image_file", PHOTO)],
+        "named": [("me.jpg", PHOTO)],
+    }
+    assert files["image_file"].content_type == "image/jpeg"
+
+
+def test_a_phone_photo_without_a_filename_is_streamed_to_a_temporary_file() -> None:
+    """Past Django's 2.5 MiB for text fields (a 413 before): read as a file part is, not held in memory."""
+    photo = phone_photo_jpeg()
+    fields, files = parse(body_of(part("key", b"abc"), part("image_file", photo)))
+    upload = files["image_file"]
+    assert isinstance(upload, TemporaryUploadedFile) and upload.read() == photo
+    assert fields.dict() == {"key": "abc"}
+
+
+@pytest.mark.parametrize("tail", [b"", b"\xff\xd8"], ids=["text", "bytes after Django's limit"])
+def test_a_huge_text_field_is_still_refused(tail: bytes) -> None:
+    """A part that is still UTF-8 text past DATA_UPLOAD_MAX_MEMORY_SIZE is text, refused as Django refuses it."""
+    with pytest.raises(RequestDataTooBig):
+        parse(body_of(part("image_file_b64", b"QUJD" * 750_000 + tail)))
+
+
+def test_text_fields_are_still_counted() -> None:
+    body = body_of(*(part(f"field{index}", b"1") for index in range(1001)), part("image_file", PHOTO))
+    with pytest.raises(TooManyFieldsSent):
+        parse(body)
+
+
+@pytest.mark.parametrize("read_size", [1, 3, 4096, 65536])
+def test_the_body_is_given_as_it_came_but_for_the_filenames(read_size: int) -> None:
+    """Delimiters and headers are found wherever the reads cut them."""
+
+    class Trickling(io.BytesIO):
+        def read(self, size: int | None = -1, /) -> bytes:
+            return super().read(read_size)
+
+    body = body_of(part("size", b"auto"), part("image_file", PHOTO), part("files", PHOTO), part("format", b"png"))
+    given = FilenamesGiven(Trickling(body), BOUNDARY, look_ahead=2_621_440)
+    chunks = iter(lambda: given.read(1000), b"")
+    assert b"".join(chunks) == body.replace(
+        b'name="image_file"', b"name=\"image_file\"; filename*=utf-8''image_file"
+    ).replace(b'name="files"', b"name=\"files\"; filename*=utf-8''files")
+
+
+def test_a_field_name_is_kept_whatever_its_characters() -> None:
+    files = parse(body_of(part("fich'ier é;/", PHOTO), part("../", PHOTO)))[1]
+    assert files["fich'ier é;/"].read() == PHOTO and files["../"].name == "file"  # named after the field where it may
+
+
+def test_headers_with_no_room_for_a_filename_leave_the_part_a_field() -> None:
+    """Django reads a part's headers within its first KiB: a part there is no room in stays what it was, not a 400."""
+    name = "n" * 960
+    fields, files = parse(body_of(part(name, PHOTO)))
+    assert name in fields and not files
