@@ -23,7 +23,7 @@ from removal.cutout.option_parsing import is_true
 from removal.errors import NotFound
 from removal.ops import limits
 from removal.web.http_errors import pixlab_error, with_headers
-from removal.web.inputs import check_method, request_parameters
+from removal.web.inputs import check_method
 
 ApiView = Callable[..., HttpResponseBase]
 
@@ -45,8 +45,6 @@ def api_endpoint(*methods: str, reads_counted: bool = True) -> Callable[[ApiView
         def endpoint(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponseBase:
             try:
                 check_method(request, with_head(methods))
-                if request.content_type == "multipart/form-data":  # before a `key` field is looked for among its fields
-                    request_parameters(request)  # so that images in parts without a filename are among request.FILES
                 user = user_for_api_request(request)
                 counted = reads_counted or request.method not in SAFE_METHODS
                 rate_headers = limits.check_rate(request, user) if counted else {}

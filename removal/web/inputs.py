@@ -12,7 +12,6 @@ import binascii
 import codecs
 import json
 import re
-from collections.abc import Buffer
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
@@ -20,7 +19,6 @@ from urllib.parse import unquote, urlsplit
 from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.http import HttpRequest, QueryDict
 
 from bgsite.multipart_watch import DROPPED_PARTS_SCOPE_KEY
@@ -59,72 +57,24 @@ def check_method(request: HttpRequest, methods: tuple[str, ...]) -> None:
 
 def request_parameters(request: HttpRequest) -> dict[str, Any]:
     """Query string, form fields and a JSON object body, merged (later ones win); each text free of what no database
-    column takes. A multipart part that holds an image sent without a filename is one of request.FILES, named after
-    its field (multipart_fields)."""
-    fields_unread = not hasattr(request, "_post")  # Django's own test of whether it has read the body's fields
-    if request.method == "POST" and request.content_type == "multipart/form-data" and fields_unread:
-        params = multipart_fields(request)
-    else:
-        params = request.GET.dict()
-        if request.method == "POST":
-            if request.content_type == "application/json":
-                params.update(_json_object(_fields_body(request)))
-            elif request.content_type == "text/plain" and _starts_an_object(body := _fields_body(request)):
-                params.update(_json_object(body))  # fetch() labels a string body text/plain: JSON sent without its type
-            elif request.content_type == "application/x-www-form-urlencoded":
-                params.update(QueryDict(_fields_body(request), encoding=request.encoding).dict())
-            else:
-                params.update(request.POST.dict())
+    column takes. A multipart part that holds an image sent without a filename is among request.FILES
+    (bgsite.filenameless_parts), not here."""
+    params = request.GET.dict()
+    if request.method == "POST":
+        if request.content_type == "application/json":
+            params.update(_json_object(_fields_body(request)))
+        elif request.content_type == "text/plain" and _starts_an_object(body := _fields_body(request)):
+            params.update(_json_object(body))  # fetch() labels a string body text/plain: JSON sent without its type
+        elif request.content_type == "application/x-www-form-urlencoded":
+            params.update(QueryDict(_fields_body(request), encoding=request.encoding).dict())
+        else:
+            params.update(request.POST.dict())
     for name, value in params.items():
         if unstorable(name) or (isinstance(value, str) and unstorable(value)):
             raise BadRequest(
                 f"the parameter {name!r} holds a character that no parameter may: NUL (\\u0000) or a lone surrogate"
             )
     return params
-
-
-# The encoding a multipart body's fields are read in (Django decodes its text fields and file names in
-# request.encoding): UTF-8, whose text reads as it was sent, and whose other bytes survive as lone surrogates
-# (PEP 383's surrogateescape, whatever error handling Django asks for), to be given back whole.
-BYTES_KEPT = "utf_8_bytes_kept"
-
-
-def _encode_keeping_bytes(text: str, errors: str = "strict") -> tuple[bytes, int]:
-    return codecs.utf_8_encode(text, "surrogateescape")
-
-
-def _decode_keeping_bytes(data: Buffer, errors: str = "strict") -> tuple[str, int]:
-    return codecs.utf_8_decode(data, "surrogateescape", True)
-
-
-def _find_bytes_kept(name: str) -> codecs.CodecInfo | None:
-    return (
-        codecs.CodecInfo(_encode_keeping_bytes, _decode_keeping_bytes, name=BYTES_KEPT) if name == BYTES_KEPT else None
-    )
-
-
-codecs.register(_find_bytes_kept)
-
-
-def multipart_fields(request: HttpRequest) -> dict[str, Any]:
-    """The query string's and a multipart body's text fields; each part that is not UTF-8 text goes to request.FILES
-    as the file it is, and request.POST keeps the texts. Node's form-data given a Buffer, requests given (None, bytes),
-    Dart's and Go's hand-made parts send an image so, without a filename, which Django keeps as a text field (decoded,
-    its bytes replaced). Called before anything reads the body's fields: changing the encoding later would find the
-    body already read."""
-    sent_as = request.encoding
-    request.encoding = BYTES_KEPT
-    texts = QueryDict(mutable=True)
-    for name, values in request.POST.lists():
-        for value in values:
-            if value.isascii() or not LONE_SURROGATE.search(value):
-                texts.appendlist(name, value)
-            else:  # bytes that are no UTF-8: an image's
-                raw = value.encode(BYTES_KEPT)
-                request.FILES.appendlist(name, SimpleUploadedFile(name, raw, content_type="application/octet-stream"))
-    request.encoding = sent_as or settings.DEFAULT_CHARSET  # the query string is read again as sent
-    request.POST = texts  # type: ignore[assignment]  # django-stubs types POST as immutable; Django's setter takes any
-    return {**request.GET.dict(), **texts.dict()}
 
 
 def _starts_an_object(body: bytes) -> bool:

@@ -90,12 +90,8 @@ def _admit(request: HttpRequest) -> tuple[dict[str, Any], Any, dict[str, str]]:
 
     A JSON or url-encoded body may hold a whole image (image_file_b64): it is read only once the caller is known.
     """
-    if request.content_type == "multipart/form-data":  # its fields are read before anything else reads them
-        params = inputs.request_parameters(request)
-        user = user_for_api_request(request, spends_credits=True)
-    else:
-        user = user_for_api_request(request, spends_credits=True)
-        params = inputs.request_parameters(request)
+    user = user_for_api_request(request, spends_credits=True)
+    params = inputs.request_parameters(request)
     return params, user, limits.check_rate(request, user)
 
 
