@@ -16,18 +16,17 @@ of any part, and of the body, is bounded before Django reads it (bgsite.multipar
 
 import codecs
 import io
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
-from asgiref.sync import iscoroutinefunction
 from django.conf import settings
 from django.http import HttpRequest
 from django.http.multipartparser import MAX_TOTAL_HEADER_SIZE, MultiPartParser  # type: ignore[attr-defined]
-from django.utils.decorators import sync_and_async_middleware
 from django.utils.http import parse_header_parameters
 
 from bgsite.multipart_watch import boundary_of, skipped_by_django
+from bgsite.request_hooks import before_each_request
 
 if TYPE_CHECKING:
     from django.http.request import _PostDataProtocol
@@ -183,19 +182,5 @@ def _use_parser(request: HttpRequest) -> None:
     request.multipart_parser_class = FilenamelessFilesParser  # type: ignore[assignment]
 
 
-@sync_and_async_middleware
-def filenameless_parts_middleware(get_response: Callable[..., Any]) -> Callable[..., Any]:
-    """Every request's multipart body parsed with FilenamelessFilesParser: first, before anything reads its fields."""
-    if iscoroutinefunction(get_response):
-
-        async def parsed_async(request: HttpRequest) -> Any:
-            _use_parser(request)
-            return await get_response(request)
-
-        return parsed_async
-
-    def parsed(request: HttpRequest) -> Any:
-        _use_parser(request)
-        return get_response(request)
-
-    return parsed
+# First, before anything reads a request's fields.
+filenameless_parts_middleware = before_each_request(_use_parser)

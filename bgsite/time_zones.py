@@ -3,13 +3,11 @@
 
 import functools
 import zoneinfo
-from collections.abc import Callable
-from typing import Any
 
-from asgiref.sync import iscoroutinefunction
 from django.http import HttpRequest
 from django.utils import timezone
-from django.utils.decorators import sync_and_async_middleware
+
+from bgsite.request_hooks import before_each_request
 
 TIME_ZONE_COOKIE = "time_zone"
 
@@ -27,18 +25,5 @@ def _activate_visitors_zone(request: HttpRequest) -> None:
         timezone.deactivate()
 
 
-@sync_and_async_middleware
-def time_zone_middleware(get_response: Callable[..., Any]) -> Callable[..., Any]:
-    if iscoroutinefunction(get_response):
-
-        async def in_zone_async(request: HttpRequest) -> Any:
-            _activate_visitors_zone(request)
-            return await get_response(request)
-
-        return in_zone_async
-
-    def in_zone(request: HttpRequest) -> Any:
-        _activate_visitors_zone(request)
-        return get_response(request)
-
-    return in_zone
+# Before the views: times in the browser's zone (its cookie), else TIME_ZONE.
+time_zone_middleware = before_each_request(_activate_visitors_zone)
