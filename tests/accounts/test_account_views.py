@@ -111,10 +111,21 @@ class TestLoginLogout:
     def test_the_log_in_page_after_a_log_out_says_it_happened(self, client: Any, user: Any) -> None:
         client.force_login(user)
         page = client.post("/accounts/logout/", follow=True).content.decode()
-        assert re.search(r'<li class="message success" role="status">You are logged out.</li>', page)
+        assert re.search(r'<li class="message success"><div role="status">You are logged out.</div></li>', page)
         # Only once, and not for a visitor who was not logged in.
         assert "You are logged out." not in client.get("/accounts/login/").content.decode()
         assert "You are logged out." not in client.post("/accounts/logout/", follow=True).content.decode()
+
+    def test_the_messages_are_items_of_their_list_and_say_themselves_inside(self, client: Any, user: Any) -> None:
+        """A role on an <li> replaces its listitem role: the list would hold none, and screen readers would not say
+        "list, 1 item". The status is on the message inside the item."""
+        client.force_login(user)
+        page = client.post("/accounts/logout/", follow=True).content.decode()
+        messages = re.search(r'<ul class="messages">(.*?)</ul>', page, re.S)
+        assert messages is not None
+        items = re.findall(r"<li\b[^>]*>", messages.group(1))
+        assert items and all("role=" not in item for item in items), items
+        assert re.search(r'<li class="message success">\s*<div role="status">You are logged out.</div>', page)
 
 
 class TestPasswordChange:
