@@ -2,12 +2,26 @@
 
 import json
 import re
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from removal.models import Batch, Item
-from tests.conftest import make_item
+from tests.conftest import REPO, make_item
+
+SITE_CSS = REPO / "static" / "css" / "site.css"
+
+
+def css_rule(selector: str, css: Path = SITE_CSS) -> dict[str, str]:
+    """The declarations of the first rule in `css` whose selector list has `selector` (comments dropped)."""
+    text = re.sub(r"/\*.*?\*/", "", css.read_text(), flags=re.S)
+    for selectors, body in re.findall(r"([^{}]+)\{([^{}]*)\}", text):
+        if selector in (part.strip() for part in selectors.split(",")):
+            pairs = (line.split(":", 1) for line in body.split(";") if ":" in line)
+            return {name.strip(): value.strip() for name, value in pairs}
+    raise AssertionError(f"no rule for {selector} in {css}")
+
 
 pytestmark = pytest.mark.django_db
 
@@ -241,3 +255,11 @@ def test_the_pages_option_controls_come_from_the_declaration(client: Any, user: 
         "choices": [["fast", "Fast"], ["best", "Best (about twice the time)"]],
         "pattern": "",
     }
+
+
+def test_code_blocks_wrap_rather_than_scroll_sideways() -> None:
+    """On a phone the commands on the first screen and the account page were wider than the screen: a box that scrolls
+    sideways, which axe found out of the keyboard's reach (scrollable-region-focusable). They wrap instead."""
+    code = css_rule(".code")
+    assert code["white-space"] == "pre-wrap" and code["overflow-wrap"] == "anywhere"
+    assert "overflow-x" not in code
