@@ -263,3 +263,31 @@ def test_code_blocks_wrap_rather_than_scroll_sideways() -> None:
     code = css_rule(".code")
     assert code["white-space"] == "pre-wrap" and code["overflow-wrap"] == "anywhere"
     assert "overflow-x" not in code
+
+
+def contrast(one: str, other: str) -> float:
+    """WCAG's contrast ratio of two #rrggbb colours."""
+
+    def luminance(colour: str) -> float:
+        channels = (int(colour[i : i + 2], 16) / 255 for i in (1, 3, 5))
+        r, g, b = (c / 12.92 if c <= 0.03928 else ((c + 0.055) / 1.055) ** 2.4 for c in channels)
+        return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+    lighter, darker = sorted((luminance(one), luminance(other)), reverse=True)
+    return (lighter + 0.05) / (darker + 0.05)
+
+
+def test_focus_rings_and_field_edges_stand_out_at_3_to_1() -> None:
+    """WCAG 1.4.11: what shows where the keyboard is, and where a field is, at 3:1 against the card (white) and the
+    page. The ring was the accent at 55% (2.4:1) and the fields' edges the dividers' grey (1.3:1)."""
+    root = css_rule(":root")
+    backgrounds = (root["--card"], root["--bg"])
+    ring = css_rule(":focus-visible")["outline"]
+    assert ring.startswith("3px solid var(--") and "color-mix" not in ring
+    ring_colour = root[ring.removeprefix("3px solid var(").removesuffix(")")]
+    assert all(contrast(ring_colour, background) >= 3 for background in backgrounds)
+    fields = ('.form input[type="text"]', ".language-picker select", ".option select", '.option input[type="color"]')
+    for field in fields:
+        border = css_rule(field)["border"]
+        assert border.endswith("var(--field-line)"), (field, border)
+    assert all(contrast(root["--field-line"], background) >= 3 for background in backgrounds)
