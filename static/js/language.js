@@ -1,8 +1,22 @@
-// The language picker: choosing a language applies it at once (the button is there without JavaScript).
+// The language picker: a choice made with the mouse or a finger applies at once (the button is there without
+// JavaScript). One made with the keyboard waits for the button, which then shows: the arrow keys on a closed select
+// change its value at each press, and the page reloaded in the next language before the wanted one was reached.
 const picker = document.getElementById("language-picker");
 if (picker) {
-  picker.querySelector("#language-apply").hidden = true;
-  picker.querySelector("#language-select").addEventListener("change", () => picker.submit());
+  const select = picker.querySelector("#language-select");
+  const apply = picker.querySelector("#language-apply");
+  apply.hidden = true;
+  let byKeyboard = false;
+  select.addEventListener("keydown", (event) => {
+    if (event.key !== "Tab") byKeyboard = true; // Tab leaves it; any other key may choose
+  });
+  select.addEventListener("blur", () => {
+    byKeyboard = false;
+  });
+  select.addEventListener("change", () => {
+    if (byKeyboard) apply.hidden = false;
+    else picker.submit();
+  });
 }
 
 // The browser's time zone, for the times the pages show (bgsite/time_zones.py): kept in a cookie, read from the

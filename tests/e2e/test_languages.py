@@ -142,6 +142,29 @@ def test_the_picker_switches_and_remembers_the_language(browser: Any, embedded_s
         assert page.evaluate("document.documentElement.lang") == "fr"
 
 
+def test_the_picker_waits_for_its_button_when_the_keyboard_chooses(browser: Any, embedded_server: Any) -> None:  # noqa: F811
+    """The arrow keys on a closed select change its value at each press (WCAG 3.2.2: no change of page on input):
+    the page stays, the button shows, and the language applies from it."""
+    from playwright.sync_api import expect
+
+    with browsing_in(browser, embedded_server.url, "en-US") as page:
+        page.goto("/accounts/login/")
+        expect(page.locator("#language-apply")).to_be_hidden(timeout=WAIT_MS)  # language.js has run
+        page.evaluate("window.stillThisPage = true")
+        page.focus("#language-select")
+        page.keyboard.press("ArrowDown")
+        chosen = page.eval_on_selector("#language-select", "select => select.value")
+        assert chosen != "en"
+        page.wait_for_timeout(1000)  # a reload would have come by now
+        assert page.evaluate("window.stillThisPage === true && document.documentElement.lang") == "en"
+        expect(page.locator("#language-apply")).to_be_visible()
+        page.keyboard.press("Tab")
+        expect(page.locator("#language-apply")).to_be_focused()
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        assert page.evaluate("document.documentElement.lang") == chosen
+
+
 def test_the_browsers_time_zone_is_kept_for_the_pages_times(browser: Any, embedded_server: Any) -> None:  # noqa: F811
     context = browser.new_context(base_url=embedded_server.url, timezone_id="Asia/Tokyo")
     try:
