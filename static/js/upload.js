@@ -55,6 +55,7 @@ const ui = {
   rowTemplate: document.getElementById("item-template"),
   overall: document.getElementById("overall"),
   overallBar: document.getElementById("overall-bar"),
+  overallSaid: document.getElementById("overall-said"),
   zip: document.getElementById("download-zip"),
   batchLink: document.getElementById("batch-link"),
   newBatch: document.getElementById("new-batch"),
@@ -377,6 +378,29 @@ function updateSummary() {
   ui.deleteBatch.disabled = Boolean(uploading) || state.deleting; // files on their way up would be refused
   updateRerun();
   updateTriage(ui.list, state.items, Boolean(state.batch));
+  if (rows.length || spoken.text) sayCount(text, unfinished === 0); // not the empty page's "No images yet."
+}
+
+/** How often at most the count is said while the batch goes on; said at each change, a batch of hundreds of photos
+ * queued up thousands of announcements, and a screen reader read out old counts long after. */
+const SAY_EVERY_MS = 10_000;
+const spoken = { text: "", at: -Infinity, timer: 0 };
+
+/**
+ * Say the count in the live region: now if the batch has stopped (nothing on its way) or the last words are old
+ * enough, else once SAY_EVERY_MS have passed since them, with the newest count then. The same words are not said
+ * twice.
+ */
+function sayCount(text, stopped) {
+  clearTimeout(spoken.timer);
+  if (text === spoken.text) return;
+  const wait = stopped ? 0 : spoken.at + SAY_EVERY_MS - performance.now();
+  if (wait > 0) {
+    spoken.timer = setTimeout(() => sayCount(text, true), wait);
+    return;
+  }
+  ui.overallSaid.textContent = spoken.text = text;
+  spoken.at = performance.now();
 }
 
 function showNotice(text) {

@@ -1,6 +1,7 @@
 """The web UI in a real browser (Debian's Chromium through Playwright) against a live server."""
 
 import io
+import itertools
 import re
 import uuid
 import zipfile
@@ -657,3 +658,42 @@ def test_the_first_tab_offers_to_skip_to_the_content(page: Any) -> None:
     assert skip.bounding_box()["y"] >= 0  # shown once focused (it waits above the page until then)
     page.keyboard.press("Enter")
     expect(page.locator("#main")).to_be_focused()
+
+
+def test_the_count_is_said_now_and_then_not_at_every_change(page: Any, tmp_path: Path) -> None:
+    """The live region (#overall-said) has the count read out when the batch starts and when it stops, and at most
+    every 10 s between; #overall, shown, moves at each change. Said at each change, six photos were some 25
+    announcements, two by two the same; a batch of hundreds queued up thousands."""
+    from playwright.sync_api import expect
+
+    photos = []
+    for number in range(6):
+        photos.append(tmp_path / f"photo-{number}.jpg")
+        photos[-1].write_bytes(photo_bytes("coffee.png", size=(64 + number, 48)))
+    sign_up(page)
+    page.evaluate(
+        """() => {
+            window.said = [];
+            window.shown = 0;
+            const record = (target, note) => new MutationObserver(note).observe(target, {
+                subtree: true, childList: true, characterData: true,
+            });
+            record(document.getElementById("overall-said"), () => window.said.push(
+                [performance.now(), document.getElementById("overall-said").textContent],
+            ));
+            record(document.getElementById("overall"), () => window.shown++);
+        }"""
+    )
+    page.set_input_files("#file-input", photos)
+    for photo in photos:
+        row = page.locator(f'.item[data-filename="{photo.name}"]')
+        expect(row).to_have_attribute("data-status", "done", timeout=PROCESSING_TIMEOUT_MS)
+    expect(page.locator("#overall-said")).to_have_text("6 of 6 done, 0 failed")
+    said, shown = page.evaluate("[window.said, window.shown]")
+    texts = [text for _, text in said]
+    assert texts[0].startswith("0 of 6 done, 0 failed · ") and texts[-1] == "6 of 6 done, 0 failed", texts
+    assert all(one != other for one, other in itertools.pairwise(texts)), texts
+    # Between the first words and the last (said at once when the batch stops), 10 s apart at least.
+    assert all(later - earlier >= 9_900 for (earlier, _), (later, _) in itertools.pairwise(said[:-1]))
+    assert len(texts) <= 2 + (said[-1][0] - said[0][0]) // 10_000, texts
+    assert shown > len(texts)  # what is shown moved on meanwhile

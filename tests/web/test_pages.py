@@ -82,10 +82,12 @@ def test_the_upload_page_without_javascript_says_so_and_what_works_without_it(cl
 
 
 def test_only_the_count_is_read_out_as_the_batch_goes_on(client: Any, user: Any) -> None:
-    """The count is a status (polite, read whole); the box around it, with the zip's button, is not live."""
+    """The count's twin is a status (polite, read whole), empty until upload.js says a count; the count shown and the
+    box around it, with the zip's button, are not live."""
     client.force_login(user)
     html = client.get("/").content.decode()
-    assert '<p id="overall" role="status">' in html
+    assert '<p id="overall">' in html and '<p id="overall-said" class="visually-hidden" role="status"></p>' in html
+    assert html.count('role="status"') == 4  # with #notice, #left-out and the editor's #editor-status
     assert '<progress id="overall-bar" max="1" value="0" aria-labelledby="overall">' in html
     assert 'class="summary" aria-live' not in html and html.count("aria-live") == 0
 
