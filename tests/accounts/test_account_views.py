@@ -251,6 +251,19 @@ class TestDashboard:
         client.cookies["django_language"] = "fr"
         assert f'aria-label="Images par jour depuis le {now:%d/%m/%Y}"' in client.get("/accounts/").content.decode()
 
+    def test_the_usage_table_can_be_scrolled_from_the_keyboard(self, client: Any, user: Any) -> None:
+        """On a phone the usage table scrolls sideways with nothing in it to focus (axe: scrollable-region-focusable):
+        its box takes the focus itself, named by the section's heading."""
+        make_item(Batch.objects.create(owner=user), "done")
+        client.force_login(user)
+        html = client.get("/accounts/").content.decode()
+        assert re.search(
+            r'<div class="table-wrap" tabindex="0" role="group" aria-labelledby="usage-title">\s*'
+            r'<table class="table numbers" id="usage">',
+            html,
+        )
+        assert '<h2 id="usage-title">Usage</h2>' in html
+
     def test_the_days_quota_is_shown_only_when_there_is_one(self, client: Any, user: Any, settings: Any) -> None:
         DailyUsage.objects.create(owner=user, day=timezone.now().date(), images=3, previews=1)  # 2.25 credits
         client.force_login(user)
