@@ -140,6 +140,21 @@ def test_flagged_cards_are_counted_badged_filtered_ordered_and_cleared(browser: 
         assert edited["batch"]["counts"]["needs_review"] == 0
 
 
+def test_looks_fine_from_the_keyboard_leaves_the_focus_on_its_card(browser: Any, embedded_server: Any) -> None:  # noqa: F811
+    """The button, disabled while its request is out and then hidden with the flag, let go of the focus: the keyboard
+    was back at the top of the page, 40 stops from the card. The card's first link takes it."""
+    from playwright.sync_api import expect
+
+    with signed_in(browser, embedded_server.url) as page:
+        upload_and_finish(page, [UNSURE[0], SURE])
+        looks_fine = card(page, UNSURE[0]).locator(".looks-fine")
+        looks_fine.focus()
+        page.keyboard.press("Enter")
+        expect(card(page, UNSURE[0]).locator(".badge.needs-look")).to_be_hidden()
+        expect(looks_fine).to_be_hidden()
+        expect(card(page, UNSURE[0]).locator(".compare-open")).to_be_focused()
+
+
 def test_the_editor_goes_through_the_flagged_cutouts_one_after_another(browser: Any, embedded_server: Any) -> None:  # noqa: F811
     """Looks fine, next / Save and next: each flagged cutout in the page's order, without closing the editor."""
     from playwright.sync_api import expect
