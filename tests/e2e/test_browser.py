@@ -15,7 +15,7 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.conftest import CHROMIUM, heic_bytes, launch_chromium, photo_bytes, require_or_skip
+from tests.conftest import CHROMIUM, heic_bytes, launch_chromium, photo_bytes, photo_path, require_or_skip
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
@@ -697,3 +697,29 @@ def test_the_count_is_said_now_and_then_not_at_every_change(page: Any, tmp_path:
     assert all(later - earlier >= 9_900 for (earlier, _), (later, _) in itertools.pairwise(said[:-1]))
     assert len(texts) <= 2 + (said[-1][0] - said[0][0]) // 10_000, texts
     assert shown > len(texts)  # what is shown moved on meanwhile
+
+
+def test_deleting_a_batch_from_the_list_leaves_the_keyboard_on_the_next_row(page: Any) -> None:
+    """Delete on a row of the list of batches: its row gone, the button took the focus with it, and a keyboard was
+    back at the top of the page. The next row's Delete takes it; after a no, the button keeps it."""
+    from playwright.sync_api import expect
+
+    sign_up(page)
+    batches = []
+    for name in ("coffee.png", "chelsea.png"):
+        page.goto("/")
+        page.set_input_files("#file-input", [photo_path(name)])
+        row = page.locator(f'.item[data-filename="{name}"]')
+        expect(row).to_have_attribute("data-status", "done", timeout=PROCESSING_TIMEOUT_MS)
+        batches.append(page.url.rstrip("/").rsplit("/", 1)[1])
+
+    page.goto("/batches/")
+    first, second = (page.locator(f'tr[data-batch-id="{batch}"] button.batch-delete') for batch in batches)
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    first.focus()
+    page.keyboard.press("Enter")
+    expect(first).to_be_focused()
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.keyboard.press("Enter")
+    expect(page.locator(f'tr[data-batch-id="{batches[0]}"]')).to_have_count(0)
+    expect(second).to_be_focused()
