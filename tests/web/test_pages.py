@@ -293,3 +293,11 @@ def test_focus_rings_and_field_edges_stand_out_at_3_to_1() -> None:
         border = css_rule(field)["border"]
         assert border.endswith("var(--field-line)"), (field, border)
     assert all(contrast(root["--field-line"], background) >= 3 for background in backgrounds)
+
+
+def test_template_comments_end_on_their_line() -> None:
+    """Django's {# #} comment is one line: one that goes on to the next is no comment, and the page shows its words (the
+    upload page's count was pushed a screen down so)."""
+    for template in (REPO / "templates").rglob("*.html"):
+        for number, line in enumerate(template.read_text().splitlines(), 1):
+            assert line.count("{#") == line.count("#}"), f"{template.relative_to(REPO)}:{number}"
