@@ -45,7 +45,11 @@ const session = {
   redo: [],
   showOriginal: false,
   backdrop: null,
+  opener: null, // what had the focus when the editor opened (a card's Edit, its badge)
 };
+
+/** Whether the focus was let go of: a focused button disabled while a request was out drops it to the page. */
+const focusLost = () => document.activeElement === document.body || document.activeElement === null;
 
 const tool = () => document.querySelector("input[name=editor-tool]:checked").value;
 
@@ -89,7 +93,10 @@ export async function openEditor(item, backdrop, onSaved, review = null) {
   originalButton.setAttribute("aria-pressed", "false");
   view.classList.toggle("checkerboard", !backdrop);
   view.style.background = backdrop ?? "";
-  if (!dialog.open) dialog.showModal();
+  if (!dialog.open) {
+    session.opener = document.activeElement;
+    dialog.showModal();
+  }
   const started = performance.now();
   try {
     // A browser that cannot show the upload itself (HEIC, TIFF) gets the server's upright WebP of it.
@@ -320,6 +327,13 @@ dialog.addEventListener("cancel", (event) => {
   if (!mayDiscard()) event.preventDefault(); // Esc
 });
 dialog.addEventListener("close", () => {
+  // The browser gives the focus back to what had it when the editor opened; a badge hidden since (the cutout no longer
+  // needs a look) cannot take it, the focus stays in the closed dialog or falls to the page, and a keyboard was back
+  // at the top of the page: its card's first link takes it.
+  if (focusLost() || dialog.contains(document.activeElement)) {
+    session.opener?.closest(".item")?.querySelector(".item-links > :not([hidden])")?.focus();
+  }
+  session.opener = null;
   dialog.dataset.ready = "false";
   session.mask = session.photo = session.cutout = null;
   session.undo = session.redo = [];
@@ -358,6 +372,7 @@ function showReviewButtons() {
  * goes to onSaved. Then the editor closes, or with `thenNext` opens on the next cutout that needs a look.
  */
 async function send(request, { thenNext = false } = {}) {
+  const pressed = document.activeElement;
   for (const button of sendButtons) button.disabled = true;
   status.textContent = gettext("Saving…");
   const started = performance.now();
@@ -367,11 +382,21 @@ async function send(request, { thenNext = false } = {}) {
   } catch (error) {
     status.textContent = interpolate(gettext("Not saved: %(reason)s"), { reason: error.message });
     for (const button of sendButtons) button.disabled = false;
+    if (focusLost()) pressed.focus(); // disabled while the request was out, the button had let go of it
     return;
   }
   const next = thenNext && session.review ? session.review.next(session.item) : null;
-  if (next) openEditor(next, session.backdrop, session.onSaved, session.review);
-  else dialog.close();
+  if (!next) {
+    dialog.close();
+    return;
+  }
+  await openEditor(next, session.backdrop, session.onSaved, session.review);
+  // The pressed button let go of the focus while disabled, and a keyboard had none in the dialog: it takes it back
+  // on the next cutout ("Looks fine, next" again), else the brush's tool does ("Looks fine" gone).
+  if (focusLost() && dialog.open) {
+    const again = pressed instanceof HTMLButtonElement && !pressed.hidden && !pressed.disabled;
+    (again ? pressed : document.querySelector("input[name=editor-tool]:checked")).focus();
+  }
 }
 
 /** The mask request: the edited mask POSTed, or with no body a DELETE (back to the model's cutout). */

@@ -155,6 +155,38 @@ def test_looks_fine_from_the_keyboard_leaves_the_focus_on_its_card(browser: Any,
         expect(card(page, UNSURE[0]).locator(".compare-open")).to_be_focused()
 
 
+def test_the_editor_walked_from_the_keyboard_keeps_the_focus_in_reach(browser: Any, embedded_server: Any) -> None:  # noqa: F811
+    """Opened from a badge: "Looks fine, next" keeps the focus on the next cutout (disabled while its request was out,
+    the button had let go of it: the dialog had none); closed, by Escape or by the last "Looks fine", the focus goes
+    to the card of the badge, which is hidden by then (the browser could not give it back, and it fell to the page)."""
+    from playwright.sync_api import expect
+
+    with signed_in(browser, embedded_server.url) as page:
+        upload_and_finish(page, [UNSURE[0], SURE, UNSURE[1]])
+        editor = page.locator("#editor")
+        card(page, UNSURE[0]).locator(".badge.needs-look").focus()
+        page.keyboard.press("Enter")
+        expect(editor).to_have_attribute("data-ready", "true", timeout=60_000)
+        expect(page.locator("#editor-position")).to_have_text("Needs a look: 1 of 2")
+        page.focus("#editor-fine")
+        page.keyboard.press("Enter")
+        expect(page.locator("#editor-position")).to_have_text("Needs a look: 2 of 2")
+        expect(editor).to_have_attribute("data-ready", "true", timeout=60_000)
+        expect(page.locator("#editor-fine")).to_be_focused()
+        page.keyboard.press("Escape")
+        expect(editor).not_to_have_attribute("open", "")
+        expect(card(page, UNSURE[0]).locator(".compare-open")).to_be_focused()
+
+        card(page, UNSURE[1]).locator(".badge.needs-look").focus()
+        page.keyboard.press("Enter")
+        expect(editor).to_have_attribute("data-ready", "true", timeout=60_000)
+        page.focus("#editor-fine")
+        page.keyboard.press("Enter")  # the last one: the editor closes
+        expect(editor).not_to_have_attribute("open", "")
+        expect(card(page, UNSURE[1]).locator(".badge.needs-look")).to_be_hidden()
+        expect(card(page, UNSURE[1]).locator(".compare-open")).to_be_focused()
+
+
 def test_the_editor_goes_through_the_flagged_cutouts_one_after_another(browser: Any, embedded_server: Any) -> None:  # noqa: F811
     """Looks fine, next / Save and next: each flagged cutout in the page's order, without closing the editor."""
     from playwright.sync_api import expect
