@@ -16,8 +16,10 @@ for (const button of document.querySelectorAll("button.batch-delete")) {
     notice.textContent = refusal || "";
     notice.hidden = !refusal;
     button.disabled = false;
-    // Its row gone, the button took the focus with it, and a keyboard was back at the top of the page: the Delete of
-    // the row in its place takes it (else the page's content).
-    if (!row.isConnected) (neighbour?.querySelector("button.batch-delete") ?? document.getElementById("main")).focus();
+    // Disabled while its request was out, or its row gone, the button let go of the focus, and a keyboard was back at
+    // the top of the page: it takes it back, or the Delete of the row in its place does (else the page's content).
+    if (row.isConnected) {
+      if (document.activeElement === document.body || document.activeElement === null) button.focus();
+    } else (neighbour?.querySelector("button.batch-delete") ?? document.getElementById("main")).focus();
   });
 }

@@ -101,10 +101,11 @@ export function wireCard(row, { onEdit, item, onReviewed }) {
     } finally {
       looksFine.disabled = false;
     }
-    // Hidden now that the flag is gone, the button took the focus with it, and a keyboard was back at the top of the
-    // page: the card's first link takes it (unless the focus went elsewhere meanwhile).
-    if (looksFine.hidden && (document.activeElement === document.body || document.activeElement === null)) {
-      row.querySelector(".item-links > :not([hidden])")?.focus();
+    // Disabled while its request was out, the button let go of the focus, and a keyboard was back at the top of the
+    // page: it takes it back, or, hidden now that the flag is gone, the card's first link does (unless the focus went
+    // elsewhere meanwhile).
+    if (document.activeElement === document.body || document.activeElement === null) {
+      (looksFine.hidden ? row.querySelector(".item-links > :not([hidden])") : looksFine)?.focus();
     }
   });
 }

@@ -474,6 +474,8 @@ async function deleteBatch() {
   if (refusal) showNotice(refusal);
   state.deleting = false;
   updateSummary();
+  // Disabled while its request was out, the button let go of the focus: it takes it back.
+  if (document.activeElement === document.body || document.activeElement === null) ui.deleteBatch.focus();
 }
 
 // --- the batch and its websocket ----------------------------------------------
