@@ -191,6 +191,11 @@ export function setupTriage({ apiBatches, batchId, onImproved, onViewChange }) {
       showError(interpolate(gettext("Could not improve: %(reason)s"), { reason: error.message }));
     }
     onViewChange();
+    // Disabled while its request was out (and after it, with none left to improve), the button let go of the focus,
+    // and a keyboard was back at the top of the page: it takes it back, else the bar's first control that can.
+    if (document.activeElement === document.body || document.activeElement === null) {
+      [ui.improve, ui.filter, ui.sort].find((control) => !control.disabled)?.focus();
+    }
   });
 }
 

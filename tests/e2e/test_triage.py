@@ -187,6 +187,20 @@ def test_the_editor_walked_from_the_keyboard_keeps_the_focus_in_reach(browser: A
         expect(card(page, UNSURE[1]).locator(".compare-open")).to_be_focused()
 
 
+def test_improve_flagged_from_the_keyboard_leaves_the_focus_in_the_bar(browser: Any, embedded_server: Any) -> None:  # noqa: F811
+    """Disabled while its request is out, and after it with nothing left to improve, the button let go of the focus:
+    the keyboard was back at the top of the page. The bar's first control that can takes it."""
+    from playwright.sync_api import expect
+
+    with signed_in(browser, embedded_server.url) as page:
+        upload_and_finish(page, [UNSURE[0], SURE])
+        page.focus("#improve-flagged")
+        page.keyboard.press("Enter")
+        expect(page.locator("#improve-flagged")).to_be_disabled()
+        in_the_bar = "() => document.getElementById('triage').contains(document.activeElement)"
+        page.wait_for_function(in_the_bar, timeout=10_000)
+
+
 def test_the_editor_goes_through_the_flagged_cutouts_one_after_another(browser: Any, embedded_server: Any) -> None:  # noqa: F811
     """Looks fine, next / Save and next: each flagged cutout in the page's order, without closing the editor."""
     from playwright.sync_api import expect
