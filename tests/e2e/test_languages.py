@@ -127,6 +127,38 @@ def test_each_language_renders_the_first_screen_and_the_upload_page(
         expect(refused.locator(".error")).to_contain_text(not_an_image, timeout=WAIT_MS)
 
 
+@pytest.mark.parametrize("locale", LANGUAGES)
+def test_each_language_fits_a_320_px_screen(
+    browser: Any,  # noqa: F811
+    embedded_server: Any,
+    tmp_path: Path,
+    locale: str,
+) -> None:
+    """WCAG 1.4.10 (reflow at 320 CSS px, a 1280 px screen zoomed to 400%): nothing scrolls the page sideways. In French
+    and Spanish the settings' grid was as wide as its longest choice, in German the editor's three brushes did not
+    wrap, and the API reference's body fields (alpha_matting_foreground_threshold) ran past the edge."""
+    from playwright.sync_api import expect
+
+    from tests.e2e.test_editor import astronaut_row, open_editor
+
+    def page_width() -> int:
+        return page.evaluate("document.documentElement.scrollWidth")
+
+    with browsing_in(browser, embedded_server.url, locale) as page:
+        page.set_viewport_size({"width": 320, "height": 640})
+        submit_sign_up_form(page, "narrow")
+        expect(page.locator("#opt-quality")).to_be_visible()
+        assert page_width() <= 320, locale
+        open_editor(page, astronaut_row(page, tmp_path))
+        tools = page.locator("#editor .editor-tools > *").evaluate_all(
+            "all => all.map((tool) => tool.getBoundingClientRect().right)"
+        )
+        assert max(tools) <= 320, (locale, tools)
+        page.click("#editor-cancel")
+        page.goto("/api/docs")
+        assert page_width() <= 320, locale
+
+
 def test_the_picker_switches_and_remembers_the_language(browser: Any, embedded_server: Any) -> None:  # noqa: F811
     from playwright.sync_api import expect
 
