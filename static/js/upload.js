@@ -460,6 +460,8 @@ async function rerun() {
   }
   ui.rerunError.hidden = false;
   ui.rerun.disabled = false;
+  // Disabled while its request was out, the button let go of the focus: it takes it back.
+  if (document.activeElement === document.body || document.activeElement === null) ui.rerun.focus();
 }
 
 /** After a confirmation, the batch and its files go (DELETE /api/v1/batches/<id>); the list of batches says so. */
