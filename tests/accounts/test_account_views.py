@@ -126,6 +126,9 @@ class TestLoginLogout:
         items = re.findall(r"<li\b[^>]*>", messages.group(1))
         assert items and all("role=" not in item for item in items), items
         assert re.search(r'<li class="message success">\s*<div role="status">You are logged out.</div>', page)
+        client.force_login(user)
+        refused = client.post("/accounts/keys/", {"name": ""}, follow=True).content.decode()
+        assert re.search(r'<li class="message error">\s*<div role="alert">Give the key a name', refused)
 
 
 class TestPasswordChange:
