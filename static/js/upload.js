@@ -404,7 +404,8 @@ function sayCount(text, stopped) {
 }
 
 function showNotice(text) {
-  ui.notice.textContent = text ?? "";
+  // The same words again are not written again: a live region reads them out each time (at every reconnection try).
+  if (ui.notice.textContent !== (text ?? "")) ui.notice.textContent = text ?? "";
   ui.notice.hidden = !text;
 }
 

@@ -628,6 +628,30 @@ def test_page_recovers_when_the_server_restarts(browser: Any, server_factory: An
         expect(page.locator("#overall")).to_have_text("2 of 3 done, 1 failed")
 
 
+def test_reconnecting_is_said_once_not_at_every_try(browser: Any, server_factory: Any) -> None:
+    """The notice (a live region) was written again at every reconnection try, the same words read out each time."""
+    from playwright.sync_api import expect
+
+    server = server_factory()
+    server.start()
+    with browsing(browser, server.url) as page:
+        sign_up(page)
+        page.set_input_files("#file-input", [photo_path("coffee.png")])
+        expect(page.locator(".item")).to_have_attribute("data-status", "done", timeout=PROCESSING_TIMEOUT_MS)
+        page.evaluate(
+            """() => {
+                window.noticeChanges = 0;
+                new MutationObserver(() => window.noticeChanges++).observe(
+                    document.getElementById("notice"), { subtree: true, childList: true, characterData: true },
+                );
+            }"""
+        )
+        server.stop()
+        expect(page.locator("#notice")).to_contain_text("reconnecting")
+        page.wait_for_timeout(8_000)  # tries after about 1, 2 and 4 s
+        assert page.evaluate("window.noticeChanges") == 1
+
+
 def test_uploads_wait_out_the_rate_limit(browser: Any, server_factory: Any, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
