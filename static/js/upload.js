@@ -184,21 +184,32 @@ function refuse(row, text) {
 }
 
 /**
- * A card's photo: a file dropped here shows from the browser's own copy, unless the browser cannot show it
- * (HEIC, TIFF); then, as after a reload, the server's thumbnail, once the item is processed ("…" until
- * then). Its worker keeps that thumbnail from the photo it decodes anyway; asked for earlier, the server
- * would decode each photo a second time beside the workers (a batch of eight 12 MP HEICs took 7.5 s
- * instead of 5.6).
+ * A card's photo: a file dropped here shows from the browser's own copy until its cutout is done, unless the
+ * browser cannot show it (HEIC, TIFF; "…" until then); then, as after a reload, the server's thumbnail. Its
+ * worker keeps that thumbnail from the photo it decodes anyway; asked for earlier, the server would decode each
+ * photo a second time beside the workers (a batch of eight 12 MP HEICs took 7.5 s instead of 5.6). Kept on the
+ * card, the dropped copies held the whole photos: 400 of them, scrolled through, took Chromium's memory 400 MB
+ * above the same cards with thumbnails.
  */
 function renderOriginal(row, item) {
   const before = row.querySelector(".before img");
   const figure = before.closest("figure");
-  const unshown = figure.classList.contains("no-preview") && before.src.startsWith("blob:");
-  if (before.getAttribute("src") && !unshown && !before.hidden) return;
+  const dropped = before.src.startsWith("blob:");
+  const unshown = figure.classList.contains("no-preview") && dropped;
+  const thumbnailKept = dropped && item.status === "done";
+  if (before.getAttribute("src") && !unshown && !thumbnailKept && !before.hidden) return;
   const processed = item.status === "done" || item.status === "failed";
   figure.classList.remove("no-preview");
   before.hidden = !processed;
-  if (processed) before.src = item.original_thumbnail ?? item.original;
+  if (!processed) return;
+  releaseDropped(row);
+  before.src = item.original_thumbnail ?? item.original;
+}
+
+/** The browser's copy of a dropped photo is let go once its card no longer shows it. */
+function releaseDropped(row) {
+  const before = row.querySelector(".before img");
+  if (before.src.startsWith("blob:")) URL.revokeObjectURL(before.src);
 }
 
 /** Show an item's state on its row. */
@@ -265,7 +276,9 @@ function mergeItem(item, uploadRow = null) {
 function dropItem(id) {
   state.removed.add(id);
   state.items.delete(id);
-  state.rows.get(id)?.remove();
+  const row = state.rows.get(id);
+  if (row) releaseDropped(row);
+  row?.remove();
   state.rows.delete(id);
 }
 
@@ -297,6 +310,7 @@ async function removeItem(row) {
 
 /** After a card was removed: the summary, and the keyboard among the cards, on the one that took its place. */
 function takeCardAway(row, neighbour) {
+  releaseDropped(row);
   row.remove();
   updateSummary();
   const control = neighbour?.isConnected && neighbour.querySelector(".item-links > :not([hidden])");

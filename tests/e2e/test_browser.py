@@ -239,6 +239,35 @@ def test_upload_photos_follow_progress_download_the_zip_remove_one_delete_all(pa
     assert page.request.get(f"/api/v1/batches/{batch_id}/zip").status == 404
 
 
+# Counts the object URLs the page makes and lets go of (URL.createObjectURL, URL.revokeObjectURL).
+COUNT_OBJECT_URLS = """
+window.objectUrls = { made: 0, revoked: 0 };
+const make = URL.createObjectURL, revoke = URL.revokeObjectURL;
+URL.createObjectURL = (object) => { window.objectUrls.made += 1; return make.call(URL, object); };
+URL.revokeObjectURL = (url) => { window.objectUrls.revoked += 1; return revoke.call(URL, url); };
+"""
+
+
+def test_a_done_card_shows_the_photo_thumbnail_and_lets_the_dropped_photo_go(page: Any, tmp_path: Path) -> None:
+    """Hundreds of dropped 12 MP photos do not stay in the page's memory: once a cutout is done, its card shows the
+    server's thumbnail of the photo and the browser's copy of the file is let go (its object URL revoked)."""
+    from playwright.sync_api import expect
+
+    page.add_init_script(COUNT_OBJECT_URLS)
+    sign_up(page)
+    photos = []
+    for name in ("chelsea", "coffee"):
+        photos.append(tmp_path / f"{name}.jpg")
+        photos[-1].write_bytes(photo_bytes(f"{name}.png", size=(1200, 900)))
+    page.set_input_files("#file-input", photos)
+    for photo in photos:
+        row = page.locator(f'.item[data-filename="{photo.name}"]')
+        expect(row).to_have_attribute("data-status", "done", timeout=PROCESSING_TIMEOUT_MS)
+        width, height, _ = shown(page, row.locator(".before img"), r"/original/thumbnail$")
+        assert max(width, height) <= 256
+    assert page.evaluate("window.objectUrls") == {"made": 2, "revoked": 2}
+
+
 def test_files_dropped_later_join_the_same_batch_deleted_from_the_list(page: Any, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
