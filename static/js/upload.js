@@ -83,6 +83,8 @@ const state = {
   queue: [],
   /** uploads in flight */
   active: 0,
+  /** true while the server cannot be reached: the queue waits for it rather than refuse file after file */
+  offline: false,
   /** @type {Map<string, object>} item id -> the item JSON with the highest revision seen */
   items: new Map(),
   /** @type {Map<string, HTMLElement>} item id -> its row */
@@ -602,7 +604,7 @@ function addFiles(files, skipped = 0) {
 
 /** Start queued uploads: the first one alone (it creates the batch), then two at a time. */
 function startUploads() {
-  while (state.queue.length && state.active < PARALLEL_UPLOADS) {
+  while (!state.offline && state.queue.length && state.active < PARALLEL_UPLOADS) {
     if (!state.batch && state.creating) return;
     if (!state.batch) {
       state.creating = true;
@@ -640,6 +642,15 @@ async function upload({ file, row }) {
       refuse(row, refusalText(reply));
     }
   } catch (error) {
+    if (error instanceof NetworkError && !(await serverAnswers())) {
+      // The connection is lost, not this file: it goes back in line, and the line waits for the server.
+      state.queue.push({ file, row });
+      state.queue.sort((a, b) => Number(a.row.dataset.order) - Number(b.row.dataset.order));
+      setStatus(row, "pending", gettext("waiting for the connection"));
+      progress.value = 0;
+      waitForServer();
+      return;
+    }
     const reason =
       error instanceof NetworkError
         ? interpolate(gettext("network error: %(reason)s (tried twice)"), { reason: error.message })
@@ -655,6 +666,31 @@ async function upload({ file, row }) {
     updateSummary();
     startUploads();
   }
+}
+
+/** Whether the server answers at all (any HTTP status): a failed upload then was the file's failing, not the link's. */
+async function serverAnswers() {
+  try {
+    await fetch(root.dataset.health, { cache: "no-store", signal: AbortSignal.timeout(5000) });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const sleep = (seconds) => new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+
+/**
+ * While the server cannot be reached, the uploads wait, asking again after 1, 2, 4… (at most 10) seconds; then they go
+ * on. A lost connection in a batch of hundreds had refused every file still in line, two a second, to be found and
+ * added again by hand.
+ */
+async function waitForServer() {
+  if (state.offline) return;
+  state.offline = true;
+  for (let delay = 1; !(await serverAnswers()); delay = Math.min(delay * 2, 10)) await sleep(delay);
+  state.offline = false;
+  startUploads();
 }
 
 // --- wiring -----------------------------------------------------------------------

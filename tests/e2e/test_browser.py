@@ -644,17 +644,24 @@ def test_page_recovers_when_the_server_restarts(browser: Any, server_factory: An
 
         server.stop()
         expect(page.locator("#notice")).to_contain_text("reconnecting")
-        page.set_input_files("#file-input", [photos["coffee"]])
-        lost = page.locator('.item[data-filename="coffee.jpg"]')
-        expect(lost).to_have_attribute("data-status", "rejected")
-        expect(lost.locator(".error")).to_contain_text("network error")
+        # Chosen while the server is down: they wait for it in line, rather than each be refused.
+        page.set_input_files("#file-input", [photos["coffee"], photos["astronaut"]])
+        for name in ("coffee.jpg", "astronaut.jpg"):
+            waiting = page.locator(f'.item[data-filename="{name}"]')
+            expect(waiting).to_have_attribute("data-status", "pending")
+        expect(page.locator('.item[data-filename="coffee.jpg"] .badge.status')).to_have_text(
+            "waiting for the connection", timeout=10_000
+        )
+        expect(page.locator("#overall")).to_contain_text("2 still uploading")
 
         server.start()
         expect(page.locator("#notice")).to_be_hidden(timeout=45_000)
-        page.set_input_files("#file-input", [photos["astronaut"]])
-        row = page.locator('.item[data-filename="astronaut.jpg"]')
-        expect(row).to_have_attribute("data-status", "done", timeout=PROCESSING_TIMEOUT_MS)
-        expect(page.locator("#overall")).to_have_text("2 of 3 done, 1 failed")
+        for name in ("coffee.jpg", "astronaut.jpg"):
+            row = page.locator(f'.item[data-filename="{name}"]')
+            expect(row).to_have_attribute("data-status", "done", timeout=PROCESSING_TIMEOUT_MS)
+        expect(page.locator("#overall")).to_have_text("3 of 3 done, 0 failed")
+        names = page.locator(".item .filename").all_text_contents()
+        assert names == ["chelsea.jpg", "coffee.jpg", "astronaut.jpg"]
 
 
 def test_reconnecting_is_said_once_not_at_every_try(browser: Any, server_factory: Any) -> None:
