@@ -30,6 +30,7 @@ from removal.models import Batch, Item, StoredImage
 from removal.services.files import (
     StorageUnavailable,
     batch_folder,
+    batch_full_error,
     display_filename,
     extension_of,
     item_prefix,
@@ -168,27 +169,44 @@ def batch_add_files(
 
     items = [item for item, _ in accepted]
     try:
-        _queued(batch, items, preview=options.size_preview)
+        no_room = _queued(batch, items, preview=options.size_preview)
     except (IntegrityError, QuotaExceeded) as exc:  # nothing of a refused request stays behind
-        for item in items:
-            for name in item.stored_names():  # and the thumbnails a repeat's reuse copied beside them
-                storage_delete_quietly(name)
-                storage_delete_quietly(thumbnail_name(name))
+        _stored_files_deleted(items)
         if isinstance(exc, QuotaExceeded):  # another request of the owner's was counted first
             raise
         # The batch was deleted meanwhile (DELETE /api/v1/batches/<id> at the same moment).
         raise BatchDeleted("no such batch: it was deleted while these files were being added") from None
-    return items, rejected
+    _stored_files_deleted(no_room)
+    rejected += [RejectedFile(filename=item.filename, error=batch_full_error()) for item in no_room]
+    return items[: len(items) - len(no_room)], rejected
+
+
+def _stored_files_deleted(items: list[Item]) -> None:
+    for item in items:
+        for name in item.stored_names():  # and the thumbnails a repeat's reuse copied beside them
+            storage_delete_quietly(name)
+            storage_delete_quietly(thumbnail_name(name))
 
 
 class BatchDeleted(Exception):
     """Files were being added to a batch that its owner deleted at the same moment; none was kept."""
 
 
-def _queued(batch: Batch, items: list[Item], *, preview: bool) -> None:
-    """The stored items inserted and their jobs queued, in one transaction (a repeat finished at once instead)."""
+def _queued(batch: Batch, items: list[Item], *, preview: bool) -> list[Item]:
+    """The stored items inserted and their jobs queued, in one transaction (a repeat finished at once instead); those
+    past the batch's room, which requests of the same batch side by side had taken meanwhile, are not: returned.
+
+    The room is counted again with the batch's row locked (on SQLite the IMMEDIATE transaction holds the database):
+    counted only as each request began, two uploads side by side each found room for one last file, and the batch
+    passed MAX_ITEMS_PER_BATCH."""
     now = timezone.now()
     with transaction.atomic():
+        Batch.objects.select_for_update().filter(pk=batch.pk).first()
+        room = max(0, settings.MAX_ITEMS_PER_BATCH - batch.items.count())
+        no_room = items[room:]
+        items = items[:room]
+        if not items:
+            return no_room
         waiting = selectors.queued_count(batch.owner_id)
         for item in items:
             item.queued_at, item.counted_on = now, now.date()
@@ -200,6 +218,7 @@ def _queued(batch: Batch, items: list[Item], *, preview: bool) -> None:
         announce_after_commit(*items)
         if any(item.cached for item in items):  # the batch may be finished already
             transaction.on_commit(functools.partial(notify_if_batch_finished, batch))
+    return no_room
 
 
 def _inspected(upload: Any, room: int, options: Options) -> pipeline.ImageInfo | str:

@@ -83,12 +83,17 @@ def stored_sha256(name: str) -> str:
 def upload_error(upload: Any, room: int) -> str | None:
     """Why this upload is refused before it is read (in the caller's language, see accounts.auth), or None."""
     if room <= 0:
-        return gettext("the batch is full (%(limit)s files at most); start a new batch") % {
-            "limit": settings.MAX_ITEMS_PER_BATCH
-        }
+        return batch_full_error()
     if upload.size == 0:
         return gettext("the file is empty")
     return upload_size_error(upload.size)
+
+
+def batch_full_error() -> str:
+    """Why a file past MAX_ITEMS_PER_BATCH is refused."""
+    return gettext("the batch is full (%(limit)s files at most); start a new batch") % {
+        "limit": settings.MAX_ITEMS_PER_BATCH
+    }
 
 
 def upload_size_error(size: int) -> str | None:

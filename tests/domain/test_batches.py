@@ -1,0 +1,72 @@
+"""removal.services.batches: files added to a batch, within its limits."""
+
+from typing import Any
+
+import pytest
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
+
+from removal import services
+from removal.models import Item
+from removal.services import batches
+from tests.conftest import photo_bytes
+
+pytestmark = pytest.mark.django_db
+
+
+def upload(name: str) -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, photo_bytes("coffee.png", size=(160, 120)))
+
+
+def stored_sources() -> set[str]:
+    return {str(item.source) for item in Item.objects.all()}
+
+
+def test_requests_side_by_side_do_not_pass_the_batch_limit(
+    user: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The upload page sends two files at a time: each request found room for the batch's last place before either
+    was inserted, and the batch ended with MAX_ITEMS_PER_BATCH + 1 items. The room is counted again as the items
+    go in: the request that comes second has its file refused, in the same words, and nothing of it kept."""
+    settings.MAX_ITEMS_PER_BATCH = 2
+    batch = services.batch_create(owner=user)
+    services.batch_add_files(batch=batch, files=[upload("a.jpg")])
+    queued = batches._queued
+    saved: list[str] = []
+
+    def another_request_goes_in_first(batch: Any, items: list[Item], **kwargs: Any) -> list[Item]:
+        saved.extend(str(item.source) for item in items)
+        monkeypatch.setattr(batches, "_queued", queued)
+        services.batch_add_files(batch=batch, files=[upload("c.jpg")])  # stored and queued while b was stored
+        return queued(batch, items, **kwargs)
+
+    monkeypatch.setattr(batches, "_queued", another_request_goes_in_first)
+    items, rejected = services.batch_add_files(batch=batch, files=[upload("b.jpg")])
+
+    assert items == []
+    assert [(refusal.filename, refusal.error) for refusal in rejected] == [
+        ("b.jpg", "the batch is full (2 files at most); start a new batch")
+    ]
+    assert sorted(batch.items.values_list("filename", flat=True)) == ["a.jpg", "c.jpg"]
+    assert saved and not any(default_storage.exists(name) for name in saved)  # b's upload is not kept
+    assert len(stored_sources()) == 2
+
+
+def test_a_request_with_more_files_than_the_room_left_keeps_those_that_fit(
+    user: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings.MAX_ITEMS_PER_BATCH = 3
+    batch = services.batch_create(owner=user)
+    queued = batches._queued
+
+    def another_request_goes_in_first(batch: Any, items: list[Item], **kwargs: Any) -> list[Item]:
+        monkeypatch.setattr(batches, "_queued", queued)
+        services.batch_add_files(batch=batch, files=[upload("x.jpg")])
+        return queued(batch, items, **kwargs)
+
+    monkeypatch.setattr(batches, "_queued", another_request_goes_in_first)
+    items, rejected = services.batch_add_files(batch=batch, files=[upload(f"{name}.jpg") for name in "abc"])
+
+    assert [item.filename for item in items] == ["a.jpg", "b.jpg"]
+    assert [refusal.filename for refusal in rejected] == ["c.jpg"]
+    assert batch.items.count() == 3
