@@ -567,6 +567,13 @@ function localRefusal(file) {
   return null;
 }
 
+/** The server's refusal of a file past MAX_ITEMS_PER_BATCH, in the same words. */
+function batchFull() {
+  return interpolate(gettext("the batch is full (%(limit)s files at most); start a new batch"), {
+    limit: formatNumber(limits.max_items_per_batch),
+  });
+}
+
 /**
  * Add a row per file and queue the acceptable ones for upload.
  * @param {File[]} files
@@ -587,13 +594,16 @@ function addFiles(files, skipped = 0) {
   );
   ui.leftOut.textContent = interpolate(leftOut, { count: formatNumber(skipped) });
   ui.leftOut.hidden = !skipped;
+  // Files past the batch's room are refused here, as the server would refuse each once it had come up whole.
+  let inBatch = [...ui.list.children].filter((row) => row.dataset.status !== "rejected").length;
   for (const file of files) {
     const row = addRow(file.name);
-    const refusal = localRefusal(file);
+    const refusal = localRefusal(file) ?? (inBatch >= limits.max_items_per_batch ? batchFull() : null);
     if (refusal) {
       refuse(row, refusal);
       continue;
     }
+    inBatch += 1;
     row.querySelector(".before img").src = URL.createObjectURL(file);
     setStatus(row, "pending");
     state.queue.push({ file, row });

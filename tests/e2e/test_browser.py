@@ -708,6 +708,34 @@ def test_uploads_wait_out_the_rate_limit(browser: Any, server_factory: Any, tmp_
     assert re.search(r'"POST /api/v1/batches/[0-9a-f-]+/files" 429', server.log())  # the limit was hit, waited out
 
 
+def test_files_past_the_batch_limit_are_refused_before_they_are_uploaded(
+    browser: Any, server_factory: Any, tmp_path: Path
+) -> None:
+    """A folder larger than MAX_ITEMS_PER_BATCH: the files past it are refused at once, in the server's words, rather
+    than each uploaded whole to be refused (1,200 photos dropped sent 200 of them up for nothing)."""
+    from playwright.sync_api import expect
+
+    server = server_factory(MAX_ITEMS_PER_BATCH="2")
+    server.start()
+    photos = []
+    for number in range(3):
+        photos.append(tmp_path / f"photo-{number}.jpg")
+        photos[-1].write_bytes(photo_bytes("coffee.png", size=(64 + number, 48)))
+
+    with browsing(browser, server.url) as page:
+        sign_up(page)
+        page.set_input_files("#file-input", photos)
+        for photo in photos[:2]:
+            row = page.locator(f'.item[data-filename="{photo.name}"]')
+            expect(row).to_have_attribute("data-status", "done", timeout=PROCESSING_TIMEOUT_MS)
+        past = page.locator('.item[data-filename="photo-2.jpg"]')
+        expect(past).to_have_attribute("data-status", "rejected")
+        expect(past.locator(".error")).to_have_text("the batch is full (2 files at most); start a new batch")
+        expect(page.locator("#overall")).to_have_text("2 of 3 done, 1 failed")
+    posts = re.findall(r'"POST /api/v1/batches[^"]*" (\d+)', server.log())
+    assert posts == ["201", "201"]  # the third file never went up
+
+
 def test_the_first_tab_offers_to_skip_to_the_content(page: Any) -> None:
     from playwright.sync_api import expect
 
