@@ -24,6 +24,8 @@ def serialize_item(item: Item) -> dict[str, Any]:
         "original_thumbnail": reverse("api-item-original-thumbnail", args=[item.id]),
         # The original as every browser shows it (a WebP of at most 2048 pixels a side), for a HEIC or TIFF upload.
         "original_display": reverse("api-item-original-display", args=[item.id]),
+        # The upload's size in bytes: with `filename`, how a client tells a file it has sent already from another.
+        "original_bytes": item.source_bytes,
         "error": item.error_text() or None,  # in the page's language, where it can be (Item.error_text)
         "width": item.width,
         "height": item.height,

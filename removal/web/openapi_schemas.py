@@ -165,7 +165,7 @@ SCHEMAS: dict[str, Any] = {
         "additionalProperties": False,
         "required": [
             *("id", "filename", "status", "revision", "result", "original", "error"),
-            *("result_thumbnail", "original_thumbnail", "original_display"),
+            *("result_thumbnail", "original_thumbnail", "original_display", "original_bytes"),
             *("width", "height", "processing_ms", "cached", "edited", "mask"),
             *("confidence", "needs_review", "reviewed", "quality"),
         ],
@@ -179,6 +179,7 @@ SCHEMAS: dict[str, Any] = {
             "result_thumbnail": {"type": ["string", "null"]},
             "original_thumbnail": {"type": "string"},
             "original_display": {"type": "string"},
+            "original_bytes": {"type": "integer"},
             "error": {"type": ["string", "null"]},
             "width": {"type": "integer"},
             "height": {"type": "integer"},

@@ -217,6 +217,7 @@ function releaseDropped(row) {
 /** Show an item's state on its row. */
 function renderItem(row, item) {
   row.dataset.itemId = item.id;
+  row.dataset.bytes = String(item.original_bytes);
   setStatus(row, item.status);
   row.querySelector(".upload-progress").hidden = true;
   showError(row, item.error);
@@ -567,6 +568,9 @@ function localRefusal(file) {
   return null;
 }
 
+/** What tells a file the batch holds from another: its name as the server keeps it, and its size. */
+const heldKey = (name, bytes) => `${name.slice(0, 255)}\n${bytes}`;
+
 /** The server's refusal of a file past MAX_ITEMS_PER_BATCH, in the same words. */
 function batchFull() {
   return interpolate(gettext("the batch is full (%(limit)s files at most); start a new batch"), {
@@ -592,12 +596,31 @@ function addFiles(files, skipped = 0) {
     "%(count)s files of the folder were left out: hidden, or not images by their names.",
     skipped,
   );
-  ui.leftOut.textContent = interpolate(leftOut, { count: formatNumber(skipped) });
-  ui.leftOut.hidden = !skipped;
+  // A file the batch holds already, by name and size, is left out: the folder dropped again after a reload (or a
+  // closed tab) cut its uploads short brings only the files that are missing, not a second copy of the others.
+  const held = new Set(
+    [...ui.list.children]
+      .filter((row) => row.dataset.status !== "rejected")
+      .map((row) => heldKey(row.dataset.filename, row.dataset.bytes)),
+  );
+  const fresh = files.filter((file) => !held.has(heldKey(file.name, file.size)));
+  const already = files.length - fresh.length;
+  const alreadyText = ngettext(
+    "%(count)s file is in this batch already: left out.",
+    "%(count)s files are in this batch already: left out.",
+    already,
+  );
+  ui.leftOut.textContent = [
+    skipped ? interpolate(leftOut, { count: formatNumber(skipped) }) : "",
+    already ? interpolate(alreadyText, { count: formatNumber(already) }) : "",
+  ].filter(Boolean).join(" ");
+  ui.leftOut.hidden = !skipped && !already;
+  files = fresh;
   // Files past the batch's room are refused here, as the server would refuse each once it had come up whole.
   let inBatch = [...ui.list.children].filter((row) => row.dataset.status !== "rejected").length;
   for (const file of files) {
     const row = addRow(file.name);
+    row.dataset.bytes = String(file.size);
     const refusal = localRefusal(file) ?? (inBatch >= limits.max_items_per_batch ? batchFull() : null);
     if (refusal) {
       refuse(row, refusal);

@@ -430,6 +430,37 @@ def test_after_a_reload_the_cards_keep_the_order_the_photos_were_chosen_in(page:
     assert rows.evaluate_all("rows => rows.map((row) => row.dataset.filename)") == list(sizes)
 
 
+def test_photos_added_again_after_a_reload_are_left_out_and_only_the_missing_ones_go_up(
+    page: Any, embedded_server: Any, tmp_path: Path
+) -> None:
+    """A reload (or a closed tab) cut a batch's uploads short: its page shows those that went up, and the whole
+    folder chosen again brings only the missing ones, not a second copy of each (a second card, a second cutout in
+    the zip). A file of the same name but other bytes is another photo, and goes up."""
+    from playwright.sync_api import expect
+
+    sign_up(page)
+    photos = {}
+    for name in ("chelsea", "coffee", "astronaut"):
+        photos[name] = tmp_path / f"{name}.jpg"
+        photos[name].write_bytes(photo_bytes(f"{name}.png", size=(320, 240)))
+    (tmp_path / "other").mkdir()
+    same_name = tmp_path / "other" / "coffee.jpg"
+    same_name.write_bytes(photo_bytes("coffee.png", size=(330, 240)))
+    page.set_input_files("#file-input", [photos["chelsea"], photos["coffee"]])
+    for name in ("chelsea.jpg", "coffee.jpg"):
+        expect(page.locator(f'.item[data-filename="{name}"]')).to_have_attribute("data-status", "done")
+
+    page.reload()
+    expect(page.locator(".item")).to_have_count(2)
+    expect(page.locator('.item[data-filename="coffee.jpg"]')).to_have_attribute("data-status", "done")
+    page.set_input_files("#file-input", [*photos.values(), same_name])
+    expect(page.locator("#left-out")).to_have_text("2 files are in this batch already: left out.")
+    expect(page.locator(".item")).to_have_count(4)
+    expect(page.locator(".item[data-status=done]")).to_have_count(4, timeout=PROCESSING_TIMEOUT_MS)
+    names = page.locator(".item .filename").all_text_contents()
+    assert names == ["chelsea.jpg", "coffee.jpg", "astronaut.jpg", "coffee.jpg"]
+
+
 def test_settings_chosen_before_upload_apply_to_the_batch_and_a_rerun_uses_new_ones(page: Any, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 

@@ -71,6 +71,14 @@ class TestCreateBatch:
         assert batch["zip"] == f"/api/v1/batches/{batch['id']}/zip"
         assert batch["counts"] == {"queued": 2, "processing": 0, "done": 0, "failed": 0, "total": 2, "needs_review": 0}
 
+    def test_each_item_tells_its_uploads_size(self, api: Any) -> None:
+        """With its name, what tells a file sent already from another (the page leaves those out)."""
+        files = [jpeg("a.jpg"), jpeg("b.jpg", "coffee.png")]
+        batch = create_batch(api, *files)
+        assert [item["original_bytes"] for item in batch["items"]] == [upload.size for upload in files]
+        listed = api.get(f"/api/v1/batches/{batch['id']}").json()
+        assert [item["original_bytes"] for item in listed["items"]] == [upload.size for upload in files]
+
     def test_each_file_is_one_durable_job(self, api: Any) -> None:
         from django_tasks_db.models import DBTaskResult
 
