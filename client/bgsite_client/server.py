@@ -3,6 +3,7 @@
 import copy
 import json
 import re
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
@@ -10,6 +11,7 @@ from typing import Any, BinaryIO, overload
 from urllib.parse import urlsplit, urlunsplit
 
 import requests
+from urllib3.exceptions import NewConnectionError
 from websockets.exceptions import WebSocketException
 from websockets.sync.client import connect
 
@@ -18,6 +20,10 @@ MAX_WAITS = 30
 LONGEST_WAIT_SECONDS = 120.0
 # With no websocket event for this long, the batch is read over HTTP instead.
 QUIET_SECONDS = 30.0
+# A server this run has reached that cannot be reached now (a restart, a deploy) is asked again every
+# RECONNECT_DELAY seconds for this long before the run gives up.
+UNREACHABLE_SECONDS = 120.0
+RECONNECT_DELAY = 2.0
 
 
 class ServerError(Exception):
@@ -37,6 +43,9 @@ class Server:
         self.session = requests.Session()
         self.session.headers.update({"X-Api-Key": key, "User-Agent": "bgsite-client/0.1"})
         self.key = key
+        # Set once any request got an answer; shared with the clones. Before it, a server that cannot be reached is
+        # a wrong address, said at once.
+        self.reached = threading.Event()
 
     def clone(self) -> "Server":
         """This server and key on an HTTP session of its own, for another thread (a requests session is not
@@ -47,15 +56,28 @@ class Server:
         return twin
 
     def request(self, method: str, path: str, *, rewind: Callable[[], None] = lambda: None, **kwargs: Any) -> Any:
-        """A request, repeated after the server's Retry-After while it answers 429 or 503."""
-        for _ in range(MAX_WAITS):
+        """A request, repeated after the server's Retry-After while it answers 429 or 503, and while a server this
+        run has reached cannot be reached, for UNREACHABLE_SECONDS, when repeating it cannot do it twice: a read, or
+        a request whose connection was never made. A restarted server had ended a run of hundreds of images; run
+        again, it uploaded once more every image sent and not yet saved, and the server cut out each twice."""
+        waits = 0
+        unreachable_since = None
+        while True:
             rewind()
             try:
                 reply = self.session.request(method, f"{self.url}{path}", timeout=self.timeout, **kwargs)
             except requests.RequestException as exc:
-                raise ServerError(0, f"could not reach {self.url}: {exc.__class__.__name__}") from exc
-            if reply.status_code not in (429, 503):
+                unreachable_since = unreachable_since or time.monotonic()
+                waited = time.monotonic() - unreachable_since
+                if not self.reached.is_set() or not _repeatable(method, exc) or waited >= UNREACHABLE_SECONDS:
+                    raise ServerError(0, f"could not reach {self.url}: {exc.__class__.__name__}") from exc
+                time.sleep(RECONNECT_DELAY)
+                continue
+            self.reached.set()
+            unreachable_since = None
+            if reply.status_code not in (429, 503) or waits >= MAX_WAITS:
                 break
+            waits += 1
             time.sleep(_retry_after(reply))
         if reply.status_code >= 400:
             raise ServerError(reply.status_code, *_error_of(reply))
@@ -129,6 +151,25 @@ def _items_of(message: dict[str, Any]) -> list[dict[str, Any]]:
 def _ws_url(url: str) -> str:
     parts = urlsplit(url)
     return urlunsplit(parts._replace(scheme="wss" if parts.scheme == "https" else "ws"))
+
+
+def _repeatable(method: str, exc: requests.RequestException) -> bool:
+    """Whether a request that failed so may be sent again without the server doing it twice."""
+    if method in ("GET", "HEAD"):
+        return isinstance(exc, (requests.ConnectionError, requests.Timeout))
+    # Nothing of it was sent: the connection itself could not be made (refused while the server restarts).
+    return isinstance(exc, requests.ConnectionError) and _never_connected(exc)
+
+
+def _never_connected(exc: BaseException) -> bool:
+    """Whether urllib3's NewConnectionError is among the causes: requests wraps it in MaxRetryError's reason."""
+    seen: BaseException | None = exc
+    for _ in range(8):
+        if seen is None or isinstance(seen, NewConnectionError):
+            break
+        reason = getattr(seen, "reason", None)
+        seen = reason if isinstance(reason, BaseException) else (seen.__cause__ or seen.__context__)
+    return isinstance(seen, NewConnectionError)
 
 
 def _retry_after(reply: requests.Response) -> float:
