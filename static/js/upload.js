@@ -597,10 +597,11 @@ function addFiles(files, skipped = 0) {
     skipped,
   );
   // A file the batch holds already, by name and size, is left out: the folder dropped again after a reload (or a
-  // closed tab) cut its uploads short brings only the files that are missing, not a second copy of the others.
+  // closed tab) cut its uploads short brings only the files that are missing, not a second copy of the others. One
+  // that failed is tried again, as `bgsite remove` run again tries its failures.
   const held = new Set(
     [...ui.list.children]
-      .filter((row) => row.dataset.status !== "rejected")
+      .filter((row) => !["rejected", "failed"].includes(row.dataset.status))
       .map((row) => heldKey(row.dataset.filename, row.dataset.bytes)),
   );
   const fresh = files.filter((file) => !held.has(heldKey(file.name, file.size)));

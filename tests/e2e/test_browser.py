@@ -446,19 +446,22 @@ def test_photos_added_again_after_a_reload_are_left_out_and_only_the_missing_one
     (tmp_path / "other").mkdir()
     same_name = tmp_path / "other" / "coffee.jpg"
     same_name.write_bytes(photo_bytes("coffee.png", size=(330, 240)))
-    page.set_input_files("#file-input", [photos["chelsea"], photos["coffee"]])
-    for name in ("chelsea.jpg", "coffee.jpg"):
-        expect(page.locator(f'.item[data-filename="{name}"]')).to_have_attribute("data-status", "done")
+    cut_short = tmp_path / "cut.jpg"  # accepted from its header, failed by its worker: tried again when added again
+    cut_short.write_bytes(photo_bytes("chelsea.png", size=(640, 480))[:5000])
+    page.set_input_files("#file-input", [photos["chelsea"], photos["coffee"], cut_short])
+    for name, status in (("chelsea.jpg", "done"), ("coffee.jpg", "done"), ("cut.jpg", "failed")):
+        expect(page.locator(f'.item[data-filename="{name}"]')).to_have_attribute("data-status", status)
 
     page.reload()
-    expect(page.locator(".item")).to_have_count(2)
+    expect(page.locator(".item")).to_have_count(3)
     expect(page.locator('.item[data-filename="coffee.jpg"]')).to_have_attribute("data-status", "done")
-    page.set_input_files("#file-input", [*photos.values(), same_name])
+    page.set_input_files("#file-input", [*photos.values(), same_name, cut_short])
     expect(page.locator("#left-out")).to_have_text("2 files are in this batch already: left out.")
-    expect(page.locator(".item")).to_have_count(4)
+    expect(page.locator(".item")).to_have_count(6)
     expect(page.locator(".item[data-status=done]")).to_have_count(4, timeout=PROCESSING_TIMEOUT_MS)
+    expect(page.locator(".item[data-status=failed]")).to_have_count(2)
     names = page.locator(".item .filename").all_text_contents()
-    assert names == ["chelsea.jpg", "coffee.jpg", "astronaut.jpg", "coffee.jpg"]
+    assert names == ["chelsea.jpg", "coffee.jpg", "cut.jpg", "astronaut.jpg", "coffee.jpg", "cut.jpg"]
 
 
 def test_settings_chosen_before_upload_apply_to_the_batch_and_a_rerun_uses_new_ones(page: Any, tmp_path: Path) -> None:
