@@ -63,7 +63,7 @@ const MAX_WAIT_SECONDS = 60;
  * @param {string} url
  * @param {File} file
  * @param {(fraction: number) => void} onProgress
- * @param {(seconds: number) => void} onWait told before waiting for the server
+ * @param {(seconds: number, status: number) => void} onWait told before waiting for the server (429 or 503)
  * @param {[string, string][]} fields other form fields sent with the file
  * @returns {Promise<Reply>}
  */
@@ -83,7 +83,7 @@ export async function postFile(url, file, onProgress, onWait, fields = []) {
     const comeBack = reply.status === 429 || reply.status === 503 ? reply.retryAfter : null;
     if (comeBack !== null && comeBack <= MAX_WAIT_SECONDS && waits < MAX_WAITS) {
       waits += 1;
-      onWait(comeBack);
+      onWait(comeBack, reply.status);
       await sleep(comeBack);
     } else if (reply.status >= 500 && !retried) {
       retried = true;

@@ -648,6 +648,12 @@ function startUploads() {
   }
 }
 
+// A 429 is the account's own limit (its requests a minute, or its images waiting), not a busy server: said so.
+const WAITING = {
+  429: gettext("your limit is reached for now, retry in %(seconds)s s"),
+  503: gettext("server busy, retry in %(seconds)s s"),
+};
+
 async function upload({ file, row }) {
   const creating = !state.batch;
   const url = creating ? apiBatches : `${apiBatches}/${state.batch.id}/files`;
@@ -665,7 +671,7 @@ async function upload({ file, row }) {
         progress.value = fraction;
         setStatus(row, "uploading", interpolate(gettext("uploading %(percent)s%"), { percent: Math.round(fraction * 100) }));
       },
-      (seconds) => setStatus(row, "uploading", interpolate(gettext("server busy, retry in %(seconds)s s"), { seconds })),
+      (seconds, status) => setStatus(row, "uploading", interpolate(WAITING[status] ?? WAITING[503], { seconds })),
       fields,
     );
     const accepted = reply.status === 201 ? reply.body.items[0] : null;

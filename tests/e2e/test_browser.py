@@ -734,11 +734,21 @@ def test_uploads_wait_out_the_rate_limit(browser: Any, server_factory: Any, tmp_
 
     with browsing(browser, server.url) as page:
         sign_up(page)
+        # Every status a card's badge shows, however briefly.
+        page.evaluate("""() => {
+            window.labels = new Set();
+            new MutationObserver(() => {
+                for (const badge of document.querySelectorAll(".item .badge.status")) labels.add(badge.textContent);
+            }).observe(document.getElementById("items"), { subtree: true, childList: true, characterData: true });
+        }""")
         page.set_input_files("#file-input", photos)
         for photo in photos:
             row = page.locator(f'.item[data-filename="{photo.name}"]')
             expect(row).to_have_attribute("data-status", "done", timeout=PROCESSING_TIMEOUT_MS)
         expect(page.locator("#overall")).to_have_text("8 of 8 done, 0 failed")
+        # The account's own limit, not a busy server.
+        waits = [label for label in page.evaluate("[...window.labels]") if "retry in" in label]
+        assert waits and all(re.fullmatch(r"your limit is reached for now, retry in \d+ s", label) for label in waits)
     assert re.search(r'"POST /api/v1/batches/[0-9a-f-]+/files" 429', server.log())  # the limit was hit, waited out
 
 
