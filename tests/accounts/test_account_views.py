@@ -274,6 +274,11 @@ class TestDashboard:
         settings.DAILY_IMAGE_QUOTA = 10
         page = client.get("/accounts/").content.decode()
         assert "Today\N{RIGHT SINGLE QUOTATION MARK}s quota: 7.75 of 10 credits left" in page
+        settings.DAILY_IMAGE_QUOTA = 12000  # thousands grouped as the page's language writes them
+        page = client.get("/accounts/").content.decode()
+        assert "Today\N{RIGHT SINGLE QUOTATION MARK}s quota: 11,997.75 of 12,000 credits left" in page
+        german = client.get("/accounts/", headers={"Accept-Language": "de"}).content.decode()
+        assert "11.997,75 von 12.000" in german
 
     def test_command_line_card_installs_the_client_from_this_server(self, client: Any, user: Any) -> None:
         client.force_login(user)

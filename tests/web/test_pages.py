@@ -74,6 +74,15 @@ def test_home_renders_upload_page_with_limits(client: Any, user: Any, settings: 
     assert "csrftoken" in response.cookies  # the page's script posts with it
 
 
+def test_the_upload_limits_line_groups_thousands_as_the_pages_language_does(
+    client: Any, user: Any, settings: Any
+) -> None:
+    settings.MAX_ITEMS_PER_BATCH = 1000
+    client.force_login(user)
+    assert "1,000 images per batch" in client.get("/").content.decode()
+    assert "1.000 Bilder je Stapel" in client.get("/", headers={"Accept-Language": "de"}).content.decode()
+
+
 def test_the_upload_page_without_javascript_says_so_and_what_works_without_it(client: Any, user: Any) -> None:
     client.force_login(user)
     html = client.get("/").content.decode()
