@@ -59,11 +59,13 @@ class FilenamesGiven(io.RawIOBase):
         return True
 
     def read(self, size: int | None = -1, /) -> bytes:
-        """At most `size` bytes, at least one until the end (b""); all that is left for None or a negative size."""
-        whole = size is None or size < 0
-        while not self._finished and (whole or not self._ready):
+        """`size` bytes, fewer only at the end (b""), as a file gives them; all that is left for None or a negative
+        size. Django's parser, reading a part it passes over (one without a name, say) only as far as a chunk goes,
+        goes on from where that chunk ends: shorter chunks would cut the body into other parts than it does."""
+        wanted = None if size is None or size < 0 else size
+        while not self._finished and (wanted is None or self._ready < wanted):
             self._advance()
-        given = self._ready if size is None or size < 0 else min(size, self._ready)
+        given = self._ready if wanted is None else min(wanted, self._ready)
         data = bytes(self._buffer[:given])
         del self._buffer[:given]
         self._ready -= given

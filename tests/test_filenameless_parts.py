@@ -32,10 +32,22 @@ def body_of(*parts: bytes) -> bytes:
     return b"".join(parts) + b"--" + BOUNDARY + b"--\r\n"
 
 
-def parse(body: bytes) -> tuple[Any, Any]:
+class Trickling(io.BytesIO):
+    """A body that comes `read_size` bytes at a time at most, as a socket's does."""
+
+    def __init__(self, body: bytes, read_size: int) -> None:
+        super().__init__(body)
+        self.read_size = read_size
+
+    def read(self, size: int | None = -1, /) -> bytes:
+        return super().read(self.read_size)
+
+
+def parse(body: bytes, *, read_size: int | None = None) -> tuple[Any, Any]:
     meta = {"CONTENT_TYPE": f"multipart/form-data; boundary={BOUNDARY.decode()}", "CONTENT_LENGTH": str(len(body))}
     handlers = [MemoryFileUploadHandler(), TemporaryFileUploadHandler()]
-    return FilenamelessFilesParser(meta, io.BytesIO(body), handlers).parse()
+    stream = io.BytesIO(body) if read_size is None else Trickling(body, read_size)
+    return FilenamelessFilesParser(meta, stream, handlers).parse()
 
 
 def test_an_image_without_a_filename_is_a_file_and_text_stays_text() -> None:
@@ -81,13 +93,8 @@ def test_text_fields_are_still_counted() -> None:
 @pytest.mark.parametrize("read_size", [1, 3, 4096, 65536])
 def test_the_body_is_given_as_it_came_but_for_the_filenames(read_size: int) -> None:
     """Delimiters and headers are found wherever the reads cut them."""
-
-    class Trickling(io.BytesIO):
-        def read(self, size: int | None = -1, /) -> bytes:
-            return super().read(read_size)
-
     body = body_of(part("size", b"auto"), part("image_file", PHOTO), part("files", PHOTO), part("format", b"png"))
-    given = FilenamesGiven(Trickling(body), BOUNDARY, look_ahead=2_621_440)
+    given = FilenamesGiven(Trickling(body, read_size), BOUNDARY, look_ahead=2_621_440)
     chunks = iter(lambda: given.read(1000), b"")
     assert b"".join(chunks) == body.replace(
         b'name="image_file"', b"name=\"image_file\"; filename*=utf-8''image_file"
@@ -104,3 +111,15 @@ def test_headers_with_no_room_for_a_filename_leave_the_part_a_field() -> None:
     name = "n" * 960
     fields, files = parse(body_of(part(name, PHOTO)))
     assert name in fields and not files
+
+
+def test_parts_are_cut_where_djangos_parser_cuts_them_whatever_the_reads() -> None:
+    """Django's parser reads a part it passes over (here one with no Content-Disposition) only as far as its chunk
+    goes, and reads on from there as if a part started: the body must reach it in the chunks a file gives, not in
+    those of the stream below (a server's short reads)."""
+    passed_over = b"--" + BOUNDARY + b"\r\n\r\n" + b"a" * 5000 + b"\r\n"
+    body = body_of(passed_over, part("size", b"auto"))
+    fields, files = parse(body, read_size=64)
+    assert fields.dict() == {"size": "auto"} and not files
+    given = FilenamesGiven(Trickling(body, 3), BOUNDARY, look_ahead=2_621_440)
+    assert [len(given.read(1000)) for _ in range(6)] == [1000] * 5 + [len(body) - 5000]
