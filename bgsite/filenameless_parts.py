@@ -97,66 +97,106 @@ class FilenamesGiven(io.RawIOBase):
                 self._ready = len(self._buffer)
                 self._finished = True
 
-    def _part_end(self, start: int, search_to: int) -> int:
-        """Where the part at `start` ends as Django reads it, when its delimiter starts before `search_to`: before
-        the delimiter and the line break that precedes it; -1 when not found."""
+    def _delimiter_at(self, start: int, search_to: int) -> int:
+        """Where the delimiter that ends the part at `start` begins, when it begins before `search_to`; else -1."""
         self._fill(search_to + len(self._delimiter) - 1)
-        found = self._buffer.find(self._delimiter, start, search_to + len(self._delimiter) - 1)
-        if found < 0:
-            return -1
+        return self._buffer.find(self._delimiter, start, search_to + len(self._delimiter) - 1)
+
+    def _part_end(self, start: int, delimiter_at: int) -> int:
+        """Where the part at `start` ends as Django reads it: before its delimiter and the line break before that."""
+        end = delimiter_at
         for line_break in b"\n\r":
-            if found > start and self._buffer[found - 1] == line_break:
-                found -= 1
-        return found
+            if end > start and self._buffer[end - 1] == line_break:
+                end -= 1
+        return end
 
     def _name_file(self, start: int) -> None:
         """Give the part at `start` a filename if Django would read it as a text field and its bytes are not text."""
-        part_end = self._part_end(start, start + HEADER_WINDOW)
-        window_end = start + HEADER_WINDOW if part_end < 0 else min(start + HEADER_WINDOW, part_end)
+        delimiter_at = self._delimiter_at(start, start + HEADER_WINDOW)
+        window_end = start + HEADER_WINDOW
+        if delimiter_at >= 0:
+            window_end = min(window_end, self._part_end(start, delimiter_at))
         headers_end = self._buffer.find(HEADERS_END, start, window_end)
         if headers_end < 0 or (field := text_field(bytes(self._buffer[start:headers_end]))) is None:
             return
-        name, disposition_end = field
-        filename = b"; filename*=utf-8''" + quote(name if not skipped_by_django(name) else "file", safe="").encode()
+        disposition_end, filename = field
         fits = headers_end + len(filename) + len(HEADERS_END) - start <= HEADER_WINDOW
-        if fits and not self._is_text(headers_end + len(HEADERS_END)):
+        if fits and self._holds_a_file(headers_end + len(HEADERS_END)):
             self._buffer[start + disposition_end : start + disposition_end] = filename
             self._ready = headers_end + len(filename) + len(HEADERS_END)
 
-    def _is_text(self, start: int) -> bool:
-        """Whether the content at `start` is UTF-8 text in its first `look_ahead` bytes."""
+    def _holds_a_file(self, start: int) -> bool:
+        """Whether the content at `start` is not UTF-8 text in its first `look_ahead` bytes, and is a part Django
+        keeps as a file: one it sees the end of, a delimiter and a byte after it (else it drops the file unread)."""
         limit = start + self._look_ahead
-        end = self._part_end(start, limit)
-        whole = end >= 0
-        if not whole:  # the part goes on past `limit`, or is the rest of a body without a closing delimiter
-            self._fill(limit)
-            end = min(limit, len(self._buffer))
-            whole = self._ended and len(self._buffer) <= limit
-        try:
-            codecs.utf_8_decode(bytes(self._buffer[start:end]), "strict", whole)
-        except UnicodeDecodeError:
-            return False
-        return True
+        delimiter_at = self._delimiter_at(start, limit)
+        if delimiter_at >= 0:
+            self._fill(delimiter_at + len(self._delimiter) + 1)
+            if len(self._buffer) <= delimiter_at + len(self._delimiter):
+                return False
+            return not is_text(bytes(self._buffer[start : self._part_end(start, delimiter_at)]), whole=True)
+        self._fill(limit)
+        # The part goes on past `limit`, or is the rest of a body that ends without a delimiter.
+        return len(self._buffer) > limit and not is_text(bytes(self._buffer[start:limit]), whole=False)
 
 
-def text_field(headers: bytes) -> tuple[str, int] | None:
-    """The name of the part whose headers these are, and where its Content-Disposition header ends, when Django
-    reads the part as a text field (a Content-Disposition with a name and no filename); None otherwise. Read as
-    Django's parser reads them (django.http.multipartparser.parse_boundary_stream): the last such header counts."""
+def is_text(content: bytes, *, whole: bool) -> bool:
+    """Whether `content` is UTF-8 text, or (not `whole`) the start of some, cut anywhere."""
+    try:
+        codecs.utf_8_decode(content, "strict", whole)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def text_field(headers: bytes) -> tuple[int, bytes] | None:
+    """Where the Content-Disposition header ends in these headers of a part, and the filename parameter to add to it,
+    when Django reads the part as a text field it would read as a file named after its field with that parameter: a
+    Content-Disposition with a name, not blank (Django drops a file with one), and no filename; its bytes not said
+    to be base64 (a file's bytes would have to be). Read as Django's parser reads them (parse_boundary_stream): the
+    last such header counts."""
     disposition: tuple[dict[str, str], int] | None = None
+    transfer_encoding = None
     line_end = -2
     for line in headers.split(b"\r\n"):
         line_end += len(line) + 2
-        try:
-            header, value = line.decode().split(":", 1)
-            params = parse_header_parameters(value.lstrip(" "))[1]
-        except (ValueError, LookupError):  # as Django: a header it cannot read is passed over
+        if (header := part_header(line)) is None:
             continue
-        if header.lower().rstrip(" ") == "content-disposition":
-            disposition = params, line_end
-    if disposition is None or "name" not in disposition[0] or disposition[0].get("filename"):
+        if header[0] == "content-disposition":
+            disposition = header[2], line_end
+        elif header[0] == "content-transfer-encoding":
+            transfer_encoding = header[1].strip()
+    if disposition is None or transfer_encoding == "base64":
         return None
-    return disposition[0]["name"], disposition[1]
+    params, disposition_end = disposition
+    if not params.get("name", "").strip() or params.get("filename"):
+        return None
+    parameter = filename_parameter(headers[headers.rfind(b"\r\n", 0, disposition_end) + 2 : disposition_end], params)
+    return None if parameter is None else (disposition_end, parameter)
+
+
+def filename_parameter(disposition: bytes, params: dict[str, str]) -> bytes | None:
+    """The parameter that gives this Content-Disposition header line, its parameters `params`, the filename of its
+    field's name (or "file" where Django would find no name in it), when the line reads so with it added. It may not,
+    after an unclosed quote or next to some parameters (filename*0): the part is then left as it came rather than be
+    read otherwise (under another name, or failing Python's email package)."""
+    filename = params["name"] if not skipped_by_django(params["name"]) else "file"
+    parameter = b"; filename*=utf-8''" + quote(filename, safe="").encode()
+    edited = part_header(disposition + parameter)
+    return parameter if edited is not None and edited[2] == {**params, "filename": filename} else None
+
+
+def part_header(line: bytes) -> tuple[str, str, dict[str, str]] | None:
+    """A part's header line as Django reads it: its name (lowercased), value and parameters; None for a line Django
+    passes over as invalid (and for one that fails Python's email package, which Django fails on)."""
+    try:
+        header, value_and_params = line.decode().split(":", 1)
+        value, params = parse_header_parameters(value_and_params.lstrip(" "))
+        for param in params.values():
+            param.encode()
+    except (ValueError, LookupError, TypeError):
+        return None
+    return header.lower().rstrip(" "), value, params
 
 
 class FilenamelessFilesParser(MultiPartParser):

@@ -8,6 +8,7 @@ import pytest
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.core.files.uploadhandler import MemoryFileUploadHandler, TemporaryFileUploadHandler
+from django.http.multipartparser import MultiPartParser
 
 from bgsite.filenameless_parts import FilenamelessFilesParser, FilenamesGiven
 from tests.conftest import phone_photo_jpeg, photo_bytes
@@ -43,11 +44,11 @@ class Trickling(io.BytesIO):
         return super().read(self.read_size)
 
 
-def parse(body: bytes, *, read_size: int | None = None) -> tuple[Any, Any]:
+def parse(body: bytes, *, read_size: int | None = None, parser: type[MultiPartParser] = FilenamelessFilesParser) -> Any:
     meta = {"CONTENT_TYPE": f"multipart/form-data; boundary={BOUNDARY.decode()}", "CONTENT_LENGTH": str(len(body))}
     handlers = [MemoryFileUploadHandler(), TemporaryFileUploadHandler()]
     stream = io.BytesIO(body) if read_size is None else Trickling(body, read_size)
-    return FilenamelessFilesParser(meta, stream, handlers).parse()
+    return parser(meta, stream, handlers).parse()
 
 
 def test_an_image_without_a_filename_is_a_file_and_text_stays_text() -> None:
@@ -123,3 +124,27 @@ def test_parts_are_cut_where_djangos_parser_cuts_them_whatever_the_reads() -> No
     assert fields.dict() == {"size": "auto"} and not files
     given = FilenamesGiven(Trickling(body, 3), BOUNDARY, look_ahead=2_621_440)
     assert [len(given.read(1000)) for _ in range(6)] == [1000] * 5 + [len(body) - 5000]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'--%(b)s\r\nContent-Disposition: form-data; name="photo\r\n\r\n\xff\xd8\r\n--%(b)s--\r\n',
+        b'--%(b)s\r\nContent-Disposition: form-data; name="photo"; filename*0=""\r\n\r\n\xff\xd8\r\n--%(b)s--\r\n',
+        b"--%(b)s\r\nContent-Disposition: form-data; name=photo\r\nContent-Transfer-Encoding: BASE64\r\n\r\n"
+        b"\xff\xd8\r\n--%(b)s--\r\n",
+        b'--%(b)s\r\nContent-Disposition: form-data; name=" "\r\n\r\n\xff\xd8\r\n--%(b)s--\r\n',
+        b'--%(b)s\r\nContent-Disposition: form-data; name="photo"\r\n\r\n\xff\xd8\r\n--%(b)s',
+        b'--%(b)s\r\nContent-Disposition: form-data; name="photo"\r\n\r\n\xff\xd8',
+    ],
+    ids=["unclosed quote", "filename*0", "base64", "blank name", "no byte after the last delimiter", "no delimiter"],
+)
+def test_a_part_django_would_not_read_as_the_file_is_left_as_it_came(body: bytes) -> None:
+    """Given a filename, these parts would come out otherwise than as a file named after their field: under another
+    field name (the parameter read into an unclosed quote), a TypeError in Python's email package (filename*0 next to
+    filename*), a 400 (bytes that cannot be base64), or dropped unread (a blank name, or no next part to end it)."""
+    body %= {b"b": BOUNDARY}
+    fields, files = parse(body)
+    django_fields, django_files = parse(body, parser=MultiPartParser)
+    assert list(fields.lists()) == list(django_fields.lists()) and len(fields) == 1
+    assert not files and not django_files
