@@ -22,7 +22,11 @@ from urllib.parse import quote
 
 from django.conf import settings
 from django.http import HttpRequest
-from django.http.multipartparser import MAX_TOTAL_HEADER_SIZE, MultiPartParser  # type: ignore[attr-defined]
+from django.http.multipartparser import (  # type: ignore[attr-defined]
+    MAX_TOTAL_HEADER_SIZE,
+    MultiPartParser,
+    MultiPartParserError,
+)
 from django.utils.http import parse_header_parameters
 
 from bgsite.multipart_watch import boundary_of, skipped_by_django
@@ -182,20 +186,26 @@ def filename_parameter(disposition: bytes, params: dict[str, str]) -> bytes | No
     read otherwise (under another name, or failing Python's email package)."""
     filename = params["name"] if not skipped_by_django(params["name"]) else "file"
     parameter = b"; filename*=utf-8''" + quote(filename, safe="").encode()
-    edited = part_header(disposition + parameter)
+    try:
+        edited = part_header(disposition + parameter)
+    except MultiPartParserError:
+        return None
     return parameter if edited is not None and edited[2] == {**params, "filename": filename} else None
 
 
 def part_header(line: bytes) -> tuple[str, str, dict[str, str]] | None:
     """A part's header line as Django reads it: its name (lowercased), value and parameters; None for a line Django
-    passes over as invalid (and for one that fails Python's email package, which Django fails on)."""
+    passes over as invalid. MultiPartParserError (a 400) for one that Python's email package fails on (filename*
+    next to filename*0), where Django's parser would let its TypeError through (a 500)."""
     try:
         header, value_and_params = line.decode().split(":", 1)
         value, params = parse_header_parameters(value_and_params.lstrip(" "))
         for param in params.values():
             param.encode()
-    except (ValueError, LookupError, TypeError):
+    except (ValueError, LookupError):
         return None
+    except TypeError as error:
+        raise MultiPartParserError(f"Invalid part header: {error}") from error
     return header.lower().rstrip(" "), value, params
 
 

@@ -116,7 +116,8 @@ class MultipartWatch:
                 text, readable = value.decode("utf-8", errors="replace"), False
             try:
                 params = parse_header_parameters(text.strip())[1]
-            except ValueError:  # Django's parser passes over the header, and so the part
+            except (ValueError, TypeError):  # Django's parser passes over the header, and so the part
+                # (TypeError: Python's email package fails on filename* next to filename*0, as Django's parser does)
                 if named := FILENAME_IN_HEADER.search(text):
                     self.dropped.append(DroppedPart(named[1][:100], UNREADABLE_HEADER))
                 continue

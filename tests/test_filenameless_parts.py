@@ -8,7 +8,7 @@ import pytest
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent
 from django.core.files.uploadedfile import TemporaryUploadedFile
 from django.core.files.uploadhandler import MemoryFileUploadHandler, TemporaryFileUploadHandler
-from django.http.multipartparser import MultiPartParser
+from django.http.multipartparser import MultiPartParser, MultiPartParserError
 
 from bgsite.filenameless_parts import FilenamelessFilesParser, FilenamesGiven
 from tests.conftest import phone_photo_jpeg, photo_bytes
@@ -148,3 +148,13 @@ def test_a_part_django_would_not_read_as_the_file_is_left_as_it_came(body: bytes
     django_fields, django_files = parse(body, parser=MultiPartParser)
     assert list(fields.lists()) == list(django_fields.lists()) and len(fields) == 1
     assert not files and not django_files
+
+
+def test_a_header_pythons_email_package_fails_on_is_a_400_not_a_500() -> None:
+    """Django's parser lets the TypeError of email.utils.decode_params (filename* next to filename*0) through."""
+    disposition = b"; filename*=utf-8''a.jpg; filename*0=\"b\""
+    body = body_of(part("size", b"auto"), part("image_file", PHOTO, extra=disposition))
+    with pytest.raises(TypeError):
+        parse(body, parser=MultiPartParser)
+    with pytest.raises(MultiPartParserError):
+        parse(body)

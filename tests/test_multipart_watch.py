@@ -101,3 +101,10 @@ def test_a_file_whose_part_header_cannot_be_read_is_named_as_dropped() -> None:
     unreadable = b"form-data; name=\"files\"; filename*=bogus''a%20b.jpg"
     watch = watched(body([(unreadable, b"x"), (b'form-data; name="files"; filename="b.jpg"', b"y")]), piece=7)
     assert watch.dropped == [DroppedPart("a%20b.jpg", UNREADABLE_HEADER)] and watch.finished
+
+
+def test_a_header_pythons_email_package_fails_on_is_passed_over() -> None:
+    """filename* next to filename*0 makes email.utils.decode_params compare None with 0 (TypeError): the watch, in
+    the ASGI stack before any view, must not fail on it (a 500 with no body of the API's shape)."""
+    watch = watched(body([(b'form-data; name="files"; filename*=utf-8\'\'a.jpg; filename*0="b"', b"x")]), piece=7)
+    assert watch.finished and watch.oversized is None
