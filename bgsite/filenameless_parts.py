@@ -138,16 +138,20 @@ class FilenamesGiven(io.RawIOBase):
             self._fill(delimiter_at + len(self._delimiter) + 1)
             if len(self._buffer) <= delimiter_at + len(self._delimiter):
                 return False
-            return not is_text(bytes(self._buffer[start : self._part_end(start, delimiter_at)]), whole=True)
+            return not is_text(self._buffer, start, self._part_end(start, delimiter_at), whole=True)
         self._fill(limit)
         # The part goes on past `limit`, or is the rest of a body that ends without a delimiter.
-        return len(self._buffer) > limit and not is_text(bytes(self._buffer[start:limit]), whole=False)
+        return len(self._buffer) > limit and not is_text(self._buffer, start, limit, whole=False)
 
 
-def is_text(content: bytes, *, whole: bool) -> bool:
-    """Whether `content` is UTF-8 text, or (not `whole`) the start of some, cut anywhere."""
+def is_text(buffer: bytearray, start: int, end: int, *, whole: bool) -> bool:
+    """Whether `buffer[start:end]` is UTF-8 text, or (not `whole`) the start of some, cut anywhere; decoded a read at a
+    time, not copied whole (it may be DATA_UPLOAD_MAX_MEMORY_SIZE long)."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
     try:
-        codecs.utf_8_decode(content, "strict", whole)
+        for at in range(start, end, READ_SIZE):
+            decoder.decode(buffer[at : min(at + READ_SIZE, end)])
+        decoder.decode(b"", final=whole)
     except UnicodeDecodeError:
         return False
     return True

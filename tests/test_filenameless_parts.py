@@ -2,6 +2,7 @@
 part (streamed, up to the per-file limit), while text parts stay text fields under Django's limits."""
 
 import io
+import tracemalloc
 from typing import Any
 
 import pytest
@@ -158,3 +159,18 @@ def test_a_header_pythons_email_package_fails_on_is_a_400_not_a_500() -> None:
         parse(body, parser=MultiPartParser)
     with pytest.raises(MultiPartParserError):
         parse(body)
+
+
+@pytest.mark.parametrize("content", ["prévue ".encode() * 500_000, b"\xff\xd8" * 1_500_000], ids=["text", "bytes"])
+def test_the_look_ahead_is_held_once(content: bytes) -> None:
+    """The first `look_ahead` bytes of a part are held to look at them, not copied again (nor decoded whole)."""
+    look_ahead = 1024 * 1024
+    given = FilenamesGiven(io.BytesIO(body_of(part("image_file", content))), BOUNDARY, look_ahead=look_ahead)
+    tracemalloc.start()
+    try:
+        while given.read(65536):
+            pass
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 2.5 * look_ahead  # the buffer, and its copy as it grows; it was 4 times, held thrice
