@@ -55,6 +55,7 @@ class FilenamesGiven(io.RawIOBase):
         self._look_ahead = look_ahead
         self._buffer = bytearray()  # what was read and not yet given, its first `_ready` bytes final
         self._ready = 0
+        self._added: list[tuple[int, int]] = []  # where in `_buffer` filenames were added, and their lengths
         self._at_part_start = True  # the body's start is one too: Django reads its preamble as a part
         self._ended = False  # the body is read to its end
         self._finished = False  # and all of it made ready
@@ -63,17 +64,35 @@ class FilenamesGiven(io.RawIOBase):
         return True
 
     def read(self, size: int | None = -1, /) -> bytes:
-        """`size` bytes, fewer only at the end (b""), as a file gives them; all that is left for None or a negative
-        size. Django's parser, reading a part it passes over (one without a name, say) only as far as a chunk goes,
-        goes on from where that chunk ends: shorter chunks would cut the body into other parts than it does."""
-        wanted = None if size is None or size < 0 else size
-        while not self._finished and (wanted is None or self._ready < wanted):
-            self._advance()
-        given = self._ready if wanted is None else min(wanted, self._ready)
+        """`size` bytes of the body and the filenames added in them, fewer only at the end (b""); all that is left
+        for None or a negative size. Django's parser reads a part it passes over (one without a name, say) only as far
+        as a chunk goes, and goes on from where that chunk ends: the chunks must end where a file's reads of the body
+        as it came would end (not where the stream below, or a delimiter, or a filename added, would end them), or
+        Django cuts the body into other parts than its own parser does."""
+        given = self._ready_all() if size is None or size < 0 else min(self._ready_for(size), self._ready)
         data = bytes(self._buffer[:given])
         del self._buffer[:given]
         self._ready -= given
+        self._added = [(at - given, length) for at, length in self._added if at >= given]
         return data
+
+    def _ready_all(self) -> int:
+        while not self._finished:
+            self._advance()
+        return self._ready
+
+    def _ready_for(self, size: int) -> int:
+        """Make the first `size` bytes of the body ready, with the filenames added in them; where they end."""
+        end, counted = size, 0
+        while True:
+            for at, length in self._added[counted:]:
+                if at >= end:
+                    break
+                end += length
+                counted += 1
+            if self._finished or self._ready >= end:
+                return end
+            self._advance()
 
     def _read_more(self) -> bool:
         chunk = self._body.read(READ_SIZE)
@@ -127,6 +146,7 @@ class FilenamesGiven(io.RawIOBase):
         fits = headers_end + len(filename) + len(HEADERS_END) - start <= HEADER_WINDOW
         if fits and self._holds_a_file(headers_end + len(HEADERS_END)):
             self._buffer[start + disposition_end : start + disposition_end] = filename
+            self._added.append((start + disposition_end, len(filename)))
             self._ready = headers_end + len(filename) + len(HEADERS_END)
 
     def _holds_a_file(self, start: int) -> bool:
