@@ -121,9 +121,15 @@ class FilenamesGiven(io.RawIOBase):
                 self._finished = True
 
     def _delimiter_at(self, start: int, search_to: int) -> int:
-        """Where the delimiter that ends the part at `start` begins, when it begins before `search_to`; else -1."""
-        self._fill(search_to + len(self._delimiter) - 1)
-        return self._buffer.find(self._delimiter, start, search_to + len(self._delimiter) - 1)
+        """Where the delimiter that ends the part at `start` begins, when it begins before `search_to`; else -1.
+        The body is read only as far as that delimiter, not to `search_to` (the look-ahead, megabytes on)."""
+        end = search_to + len(self._delimiter) - 1
+        searched = start
+        while (found := self._buffer.find(self._delimiter, searched, end)) < 0:
+            searched = max(searched, len(self._buffer) - len(self._delimiter) + 1)
+            if len(self._buffer) >= end or not self._read_more():
+                return -1
+        return found
 
     def _part_end(self, start: int, delimiter_at: int) -> int:
         """Where the part at `start` ends as Django reads it: before its delimiter and the line break before that."""

@@ -185,3 +185,16 @@ def test_parts_after_a_filename_added_are_cut_where_djangos_parser_cuts_them(len
     fields, files = parse(body)
     assert parse(body, parser=MultiPartParser)[0].dict() == {"image_file": "\ufffd" * 3, "size": "auto"}
     assert fields.dict() == {"size": "auto"} and files["image_file"].read() == b"\xff\xd8\xff"
+
+
+def test_a_short_field_is_looked_at_without_reading_the_file_after_it() -> None:
+    """A field's bytes are looked at up to its delimiter: the photo after it is not read `look_ahead` bytes ahead."""
+    body = body_of(part("size", b"auto"), part("image_file", b"\xff\xd8" * 1_500_000, extra=b'; filename="a.jpg"'))
+    given = FilenamesGiven(io.BytesIO(body), BOUNDARY, look_ahead=2_621_440)
+    tracemalloc.start()
+    try:
+        given.read(65536)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 512 * 1024
