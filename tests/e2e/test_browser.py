@@ -82,6 +82,14 @@ def drop_files(page: Any, *paths: Path) -> None:
     )
 
 
+def small_photos(folder: Path, count: int) -> list[Path]:
+    """`count` small photos in `folder`, photo-0.jpg on, each of its own size (so of its own bytes)."""
+    photos = [folder / f"photo-{number}.jpg" for number in range(count)]
+    for number, photo in enumerate(photos):
+        photo.write_bytes(photo_bytes("coffee.png", size=(64 + number, 48)))
+    return photos
+
+
 def downloaded_zip(page: Any) -> zipfile.ZipFile:
     """Click "Download all" and open the zip it downloads."""
     with page.expect_download() as download_info:
@@ -727,10 +735,7 @@ def test_uploads_wait_out_the_rate_limit(browser: Any, server_factory: Any, tmp_
 
     server = server_factory(RATE_LIMIT_PER_USER="3/s")
     server.start()
-    photos = []
-    for number in range(8):
-        photos.append(tmp_path / f"photo-{number}.jpg")
-        photos[-1].write_bytes(photo_bytes("coffee.png", size=(64 + number, 48)))
+    photos = small_photos(tmp_path, 8)
 
     with browsing(browser, server.url) as page:
         sign_up(page)
@@ -761,10 +766,7 @@ def test_files_past_the_batch_limit_are_refused_before_they_are_uploaded(
 
     server = server_factory(MAX_ITEMS_PER_BATCH="2")
     server.start()
-    photos = []
-    for number in range(3):
-        photos.append(tmp_path / f"photo-{number}.jpg")
-        photos[-1].write_bytes(photo_bytes("coffee.png", size=(64 + number, 48)))
+    photos = small_photos(tmp_path, 3)
 
     with browsing(browser, server.url) as page:
         sign_up(page)
@@ -798,10 +800,7 @@ def test_the_count_is_said_now_and_then_not_at_every_change(page: Any, tmp_path:
     announcements, two by two the same; a batch of hundreds queued up thousands."""
     from playwright.sync_api import expect
 
-    photos = []
-    for number in range(6):
-        photos.append(tmp_path / f"photo-{number}.jpg")
-        photos[-1].write_bytes(photo_bytes("coffee.png", size=(64 + number, 48)))
+    photos = small_photos(tmp_path, 6)
     sign_up(page)
     page.evaluate(
         """() => {
