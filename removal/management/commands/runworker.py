@@ -7,7 +7,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandParser
 
 from removal import events
-from removal.ops import checks, heap, metrics, worker
+from removal.ops import checks, heap, worker
 from removal.ops.worker import WorkerPool
 
 
@@ -33,4 +33,3 @@ class Command(BaseCommand):
             stop.wait()
             self.stdout.write("stopping: finishing the jobs in hand")
             pool.stop()
-        metrics.process_exited()
