@@ -3,6 +3,7 @@
  */
 
 import { deleteBatchAfterAsking } from "./deleting.js";
+import { focusLost } from "./focus.js";
 
 const notice = document.getElementById("notice");
 
@@ -19,7 +20,7 @@ for (const button of document.querySelectorAll("button.batch-delete")) {
     // Disabled while its request was out, or its row gone, the button let go of the focus, and a keyboard was back at
     // the top of the page: it takes it back, or the Delete of the row in its place does (else the page's content).
     if (row.isConnected) {
-      if (document.activeElement === document.body || document.activeElement === null) button.focus();
+      if (focusLost()) button.focus();
     } else (neighbour?.querySelector("button.batch-delete") ?? document.getElementById("main")).focus();
   });
 }

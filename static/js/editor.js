@@ -5,6 +5,7 @@
  * server scales it to full size and composes the result with the batch's options.
  */
 
+import { focusLost } from "./focus.js";
 import { csrfToken } from "./http.js";
 import { formatNumber, gettext, interpolate } from "./i18n.js";
 
@@ -47,9 +48,6 @@ const session = {
   backdrop: null,
   opener: null, // what had the focus when the editor opened (a card's Edit, its badge)
 };
-
-/** Whether the focus was let go of: a focused button disabled while a request was out drops it to the page. */
-const focusLost = () => document.activeElement === document.body || document.activeElement === null;
 
 const tool = () => document.querySelector("input[name=editor-tool]:checked").value;
 

@@ -10,6 +10,7 @@
  * cutouts finish, are edited, or are marked fine.
  */
 
+import { focusLost } from "./focus.js";
 import { postForm, refusalText } from "./http.js";
 import { formatNumber, gettext, interpolate } from "./i18n.js";
 
@@ -104,7 +105,7 @@ export function wireCard(row, { onEdit, item, onReviewed }) {
     // Disabled while its request was out, the button let go of the focus, and a keyboard was back at the top of the
     // page: it takes it back, or, hidden now that the flag is gone, the card's first link does (unless the focus went
     // elsewhere meanwhile).
-    if (document.activeElement === document.body || document.activeElement === null) {
+    if (focusLost()) {
       (looksFine.hidden ? row.querySelector(".item-links > :not([hidden])") : looksFine)?.focus();
     }
   });
@@ -193,7 +194,7 @@ export function setupTriage({ apiBatches, batchId, onImproved, onViewChange }) {
     onViewChange();
     // Disabled while its request was out (and after it, with none left to improve), the button let go of the focus,
     // and a keyboard was back at the top of the page: it takes it back, else the bar's first control that can.
-    if (document.activeElement === document.body || document.activeElement === null) {
+    if (focusLost()) {
       [ui.improve, ui.filter, ui.sort].find((control) => !control.disabled)?.focus();
     }
   });

@@ -27,6 +27,7 @@ import { deleteAfterAsking, deleteBatchAfterAsking } from "./deleting.js";
 import { followBatch } from "./batch-socket.js";
 import { openCompare } from "./compare.js";
 import { openEditor } from "./editor.js";
+import { focusLost } from "./focus.js";
 import { filesOfDrop, imagesOfFolder } from "./folders.js";
 import { NetworkError, postFile, postForm, refusalText } from "./http.js";
 import { formatNumber, gettext, interpolate, ngettext } from "./i18n.js";
@@ -479,7 +480,7 @@ async function rerun() {
   ui.rerunError.hidden = false;
   ui.rerun.disabled = false;
   // Disabled while its request was out, the button let go of the focus: it takes it back.
-  if (document.activeElement === document.body || document.activeElement === null) ui.rerun.focus();
+  if (focusLost()) ui.rerun.focus();
 }
 
 /** After a confirmation, the batch and its files go (DELETE /api/v1/batches/<id>); the list of batches says so. */
@@ -495,7 +496,7 @@ async function deleteBatch() {
   state.deleting = false;
   updateSummary();
   // Disabled while its request was out, the button let go of the focus: it takes it back.
-  if (document.activeElement === document.body || document.activeElement === null) ui.deleteBatch.focus();
+  if (focusLost()) ui.deleteBatch.focus();
 }
 
 // --- the batch and its websocket ----------------------------------------------
