@@ -5,7 +5,7 @@
  * server scales it to full size and composes the result with the batch's options.
  */
 
-import { focusLost } from "./focus.js";
+import { cardsFirstLink, focusLost } from "./focus.js";
 import { csrfToken } from "./http.js";
 import { formatNumber, gettext, interpolate } from "./i18n.js";
 
@@ -329,7 +329,7 @@ dialog.addEventListener("close", () => {
   // needs a look) cannot take it, the focus stays in the closed dialog or falls to the page, and a keyboard was back
   // at the top of the page: its card's first link takes it.
   if (focusLost() || dialog.contains(document.activeElement)) {
-    session.opener?.closest(".item")?.querySelector(".item-links > :not([hidden])")?.focus();
+    cardsFirstLink(session.opener?.closest(".item"))?.focus();
   }
   session.opener = null;
   dialog.dataset.ready = "false";

@@ -5,3 +5,6 @@
 
 /** Whether the page holds no focus (it fell to the body). */
 export const focusLost = () => document.activeElement === document.body || document.activeElement === null;
+
+/** Where a card's focus goes when the control that had it is gone: its first link shown (Download, Edit). */
+export const cardsFirstLink = (card) => card?.querySelector(".item-links > :not([hidden])");

@@ -49,7 +49,8 @@ function postFileOnce(url, file, onProgress, fields) {
   });
 }
 
-const sleep = (seconds) => new Promise((resolve) => setTimeout(resolve, seconds * 1000));
+/** A promise that settles after `seconds`. */
+export const sleep = (seconds) => new Promise((resolve) => setTimeout(resolve, seconds * 1000));
 
 // "Come back in a moment" (429 rate limit, 503 busy) is waited out this many
 // times, when the moment is short; a daily quota's "tomorrow" is shown instead.

@@ -10,7 +10,7 @@
  * cutouts finish, are edited, or are marked fine.
  */
 
-import { focusLost } from "./focus.js";
+import { cardsFirstLink, focusLost } from "./focus.js";
 import { postForm, refusalText } from "./http.js";
 import { formatNumber, gettext, interpolate } from "./i18n.js";
 
@@ -106,7 +106,7 @@ export function wireCard(row, { onEdit, item, onReviewed }) {
     // page: it takes it back, or, hidden now that the flag is gone, the card's first link does (unless the focus went
     // elsewhere meanwhile).
     if (focusLost()) {
-      (looksFine.hidden ? row.querySelector(".item-links > :not([hidden])") : looksFine)?.focus();
+      (looksFine.hidden ? cardsFirstLink(row) : looksFine)?.focus();
     }
   });
 }

@@ -27,9 +27,9 @@ import { deleteAfterAsking, deleteBatchAfterAsking } from "./deleting.js";
 import { followBatch } from "./batch-socket.js";
 import { openCompare } from "./compare.js";
 import { openEditor } from "./editor.js";
-import { focusLost } from "./focus.js";
+import { cardsFirstLink, focusLost } from "./focus.js";
 import { filesOfDrop, imagesOfFolder } from "./folders.js";
-import { NetworkError, postFile, postForm, refusalText } from "./http.js";
+import { NetworkError, postFile, postForm, refusalText, sleep } from "./http.js";
 import { formatNumber, gettext, interpolate, ngettext } from "./i18n.js";
 import {
   flaggedPosition,
@@ -317,7 +317,7 @@ function takeCardAway(row, neighbour) {
   releaseDropped(row);
   row.remove();
   updateSummary();
-  const control = neighbour?.isConnected && neighbour.querySelector(".item-links > :not([hidden])");
+  const control = neighbour?.isConnected && cardsFirstLink(neighbour);
   (control || ui.input).focus();
 }
 
@@ -718,8 +718,6 @@ async function serverAnswers() {
     return false;
   }
 }
-
-const sleep = (seconds) => new Promise((resolve) => setTimeout(resolve, seconds * 1000));
 
 /**
  * While the server cannot be reached, the uploads wait, asking again after 1, 2, 4… (at most 10) seconds; then they go
