@@ -1,5 +1,6 @@
-"""removal.cutout's messages (a template and its values) in the active language: the words through gettext, the
-decimals with the language's mark. A program's call is English (accounts.auth activates it for an API key).
+"""Messages (a template and its values) in the active language: the words through gettext, the numbers as the
+language writes them (its decimal mark and digit grouping: 1,000 / 1.000 / 1 000). A program's call is English
+(accounts.auth activates it for an API key).
 
 A value may itself be a message (`message(template, values)`), as the reason inside "improving this cutout failed
 (%(reason)s)" is: it is put in the same language before it goes in, so no English sentence sits inside a translated
@@ -8,6 +9,7 @@ one."""
 from collections.abc import Callable
 from typing import Any
 
+from django.utils import numberformat
 from django.utils.formats import get_format
 from django.utils.translation import gettext
 
@@ -20,7 +22,7 @@ def message(template: str, values: dict[str, Any]) -> dict[str, Any]:
 
 
 def in_language(template: str, values: dict[str, Any]) -> str:
-    return filled(gettext(template), _inner(values, in_language), english=template, decimal_mark=_decimal_mark())
+    return filled(gettext(template), _inner(values, in_language), english=template, write_number=_written)
 
 
 def in_english(template: str, values: dict[str, Any]) -> str:
@@ -41,5 +43,14 @@ def _is_message(value: Any) -> bool:
     return isinstance(value, dict) and value.keys() == {"template", "values"}
 
 
-def _decimal_mark() -> str:
-    return str(get_format("DECIMAL_SEPARATOR"))
+def _written(number: int | float, spec: str) -> str:
+    """`number` as the active language writes it, grouped as Django's `floatformat:"g"` groups the page's numbers."""
+    return str(
+        numberformat.format(
+            format(number, spec),
+            get_format("DECIMAL_SEPARATOR"),
+            grouping=get_format("NUMBER_GROUPING"),
+            thousand_sep=get_format("THOUSAND_SEPARATOR"),
+            force_grouping=True,
+        )
+    )

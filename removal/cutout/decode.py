@@ -5,6 +5,7 @@ Anything we cannot or will not read raises ImageRejected, whose message is shown
 
 import io
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, Any
 
@@ -57,32 +58,37 @@ class ImageRejected(ValueError):
         super().__init__(filled(template, values, english=template))
 
 
-NUMBER_PLACEHOLDER = re.compile(r"%\((\w+)\)(\.\d+)?([fg])")  # %(megapixels).1f, %(limit)g
+NUMBER_PLACEHOLDER = re.compile(r"%\((\w+)\)(\.\d+)?([sdfg])")  # %(count)s, %(megapixels).1f, %(limit)g
+
+# How a language writes a number: given the number and its placeholder's format ("", ".1f", "g"), its text.
+NumberWriter = Callable[[int | float, str], str]
 
 
-def filled(template: str, values: dict[str, Any], *, english: str, decimal_mark: str = ".") -> str:
-    """`template` % `values` (a translation of `english`), its numbers' decimals written with `decimal_mark`; or
-    `english` % `values` when the translation's placeholders do not match them: a stale catalog shows English, never
-    an error."""
+def filled(template: str, values: dict[str, Any], *, english: str, write_number: NumberWriter | None = None) -> str:
+    """`template` % `values` (a translation of `english`), each number written by `write_number` (a language's
+    decimal mark and digit grouping); or `english` % `values` when the translation's placeholders do not match
+    them: a stale catalog shows English, never an error."""
     if not values:
         return template
-    if decimal_mark != ".":
-        template, values = _decimals_marked(template, values, decimal_mark)
+    written = template, values
+    if write_number is not None:
+        written = _numbers_written(template, values, write_number)
     try:
-        return template % values
+        return written[0] % written[1]
     except (KeyError, ValueError, TypeError):
         return english % values
 
 
-def _decimals_marked(template: str, values: dict[str, Any], mark: str) -> tuple[str, dict[str, Any]]:
-    """Each %(name).1f / %(name)g of `template` as %(name)s, its number written beforehand with `mark`."""
+def _numbers_written(template: str, values: dict[str, Any], write_number: NumberWriter) -> tuple[str, dict[str, Any]]:
+    """Each number placeholder of `template` as %(name)s, its number written beforehand by `write_number`."""
     shown = dict(values)
 
     def as_text(found: re.Match[str]) -> str:
         name, precision, kind = found.groups()
-        if not isinstance(values.get(name), int | float):
+        number = values.get(name)
+        if not isinstance(number, int | float) or isinstance(number, bool):
             return found[0]
-        shown[name] = format(values[name], f"{precision or ''}{kind}").replace(".", mark)
+        shown[name] = write_number(number, f"{precision or ''}{'' if kind in 'sd' else kind}")
         return f"%({name})s"
 
     return NUMBER_PLACEHOLDER.sub(as_text, template), shown

@@ -161,11 +161,13 @@ def check_queue_room(user: "User") -> None:
     limit = settings.MAX_QUEUED_ITEMS_PER_USER  # 0: none
     if limit and (mine := selectors.queued_count(user.pk)) >= limit:
         raise TooManyRequests(
-            gettext(
-                "you have %(mine)s images waiting, the most one account may have at once (%(limit)s); "
-                "more are taken as these are done"
-            )
-            % {"mine": mine, "limit": limit},
+            in_language(
+                gettext_noop(
+                    "you have %(mine)s images waiting, the most one account may have at once (%(limit)s); "
+                    "more are taken as these are done"
+                ),
+                {"mine": mine, "limit": limit},
+            ),
             headers={"Retry-After": str(QUEUE_FULL_RETRY_SECONDS)},
         )
 

@@ -20,7 +20,7 @@ from django.core.files.base import File
 from django.core.files.storage import default_storage
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from django.utils.translation import gettext, ngettext
+from django.utils.translation import gettext, gettext_noop, ngettext
 
 from removal import selectors
 from removal.cutout import pipeline
@@ -47,7 +47,7 @@ from removal.services.queueing import announce_after_commit, enqueue_processing
 from removal.services.thumbnails import thumbnail_copy, thumbnail_name
 from removal.services.usage import usage_counted
 from removal.services.webhooks import notify_if_batch_finished
-from removal.translated import refusal_text
+from removal.translated import in_language, refusal_text
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -70,9 +70,9 @@ class NothingAccepted(Exception):
         elif len(rejected) == 1:
             message = f"{rejected[0].filename}: {rejected[0].error}"
         else:
-            message = gettext("none of the %(count)s files could be accepted; see 'rejected'") % {
-                "count": len(rejected)
-            }
+            message = in_language(
+                gettext_noop("none of the %(count)s files could be accepted; see 'rejected'"), {"count": len(rejected)}
+            )
         super().__init__(message)
         self.rejected = rejected
 

@@ -14,12 +14,13 @@ from django.core.files.storage import default_storage
 from django.tasks import Task
 from django.utils import timezone
 from django.utils.module_loading import import_string
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 from storages.backends.s3 import S3File
 
 from removal.cutout import pipeline
 from removal.models import Batch, Item
 from removal.storage import LinkingS3Storage
+from removal.translated import in_language
 
 logger = logging.getLogger(__name__)
 
@@ -91,18 +92,19 @@ def upload_error(upload: Any, room: int) -> str | None:
 
 def batch_full_error() -> str:
     """Why a file past MAX_ITEMS_PER_BATCH is refused."""
-    return gettext("the batch is full (%(limit)s files at most); start a new batch") % {
-        "limit": settings.MAX_ITEMS_PER_BATCH
-    }
+    return in_language(
+        gettext_noop("the batch is full (%(limit)s files at most); start a new batch"),
+        {"limit": settings.MAX_ITEMS_PER_BATCH},
+    )
 
 
 def upload_size_error(size: int) -> str | None:
     """Why a file of `size` bytes is refused, or None: the one upload-size rule of every front door."""
     if size > settings.MAX_UPLOAD_BYTES:
-        return gettext("the file is %(megabytes).1f MB; the limit is %(limit)g MB per file") % {
-            "megabytes": size / 1e6,
-            "limit": settings.MAX_UPLOAD_BYTES / 1e6,
-        }
+        return in_language(
+            gettext_noop("the file is %(megabytes).1f MB; the limit is %(limit)g MB per file"),
+            {"megabytes": size / 1e6, "limit": settings.MAX_UPLOAD_BYTES / 1e6},
+        )
     return None
 
 

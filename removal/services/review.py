@@ -9,7 +9,7 @@ result they had as `previous_result`.
 from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
-from django.utils.translation import gettext
+from django.utils.translation import gettext, gettext_noop
 
 from removal import selectors
 from removal.cutout.options import Options
@@ -17,6 +17,7 @@ from removal.models import Batch, Item
 from removal.services.edits import ItemNotEditable, locked_current
 from removal.services.queueing import announce_after_commit, enqueue_processing
 from removal.services.usage import usage_counted
+from removal.translated import in_language
 
 Status = Item.Status
 IMPROVED_QUALITY = "best"
@@ -84,12 +85,16 @@ def _nothing_to_improve(batch: Batch, quality: str) -> str:
     flagged = selectors.items_needing_review(batch).count()
     unfinished = batch.items.exclude(status__in=Item.FINISHED).count()
     if not flagged and unfinished:
-        return gettext("no finished item of this batch needs review now (%(count)s still being made)") % {
-            "count": unfinished
-        }
+        return in_language(
+            gettext_noop("no finished item of this batch needs review now (%(count)s still being made)"),
+            {"count": unfinished},
+        )
     if not flagged:
         return gettext("no item of this batch needs review, so there is nothing to improve")
-    return gettext(
-        "every flagged cutout of this batch (%(count)s) was made with quality=%(quality)s already, and another run "
-        "would give the same cutout: look at each, then edit it or mark it fine"
-    ) % {"count": flagged, "quality": quality}
+    return in_language(
+        gettext_noop(
+            "every flagged cutout of this batch (%(count)s) was made with quality=%(quality)s already, and another "
+            "run would give the same cutout: look at each, then edit it or mark it fine"
+        ),
+        {"count": flagged, "quality": quality},
+    )

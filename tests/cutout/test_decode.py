@@ -100,14 +100,27 @@ def test_a_translation_that_does_not_take_the_values_falls_back_to_english() -> 
     assert filled("das Bild hat %(breite)s", values, english=english) == "the image is 4x3"  # a stale catalog
 
 
-def test_a_translation_writes_decimals_with_its_languages_mark() -> None:
+def comma_decimals(number: float, spec: str) -> str:
+    return format(number, spec).replace(".", ",")
+
+
+def test_a_translation_writes_its_numbers_with_the_languages_writer() -> None:
     from removal.cutout.decode import ImageRejected, filled
 
     refused = ImageRejected("%(megapixels).1f megapixels; the limit is %(limit)g", megapixels=56.04, limit=50.5)
     german = "%(megapixels).1f Megapixel; die Grenze liegt bei %(limit)g"
-    marked = filled(german, refused.values, english=refused.template, decimal_mark=",")
+    marked = filled(german, refused.values, english=refused.template, write_number=comma_decimals)
     assert marked == "56,0 Megapixel; die Grenze liegt bei 50,5"
     assert str(refused) == "56.0 megapixels; the limit is 50.5"
+
+
+def test_a_stale_translation_falls_back_to_english_with_numbers_written() -> None:
+    from removal.cutout.decode import filled
+
+    values = {"megapixels": 56.04, "limit": 50}
+    english = "%(megapixels).1f megapixels; the limit is %(limit)s"
+    stale = "%(megapixel).1f Megapixel; die Grenze liegt bei %(limit)s"
+    assert filled(stale, values, english=english, write_number=comma_decimals) == "56.0 megapixels; the limit is 50"
 
 
 def with_empty_scans(jpeg: bytes, count: int) -> bytes:

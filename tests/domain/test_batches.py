@@ -5,6 +5,7 @@ from typing import Any
 import pytest
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import translation
 
 from removal import services
 from removal.models import Item
@@ -70,3 +71,19 @@ def test_a_request_with_more_files_than_the_room_left_keeps_those_that_fit(
     assert [item.filename for item in items] == ["a.jpg", "b.jpg"]
     assert [refusal.filename for refusal in rejected] == ["c.jpg"]
     assert batch.items.count() == 3
+
+
+def test_a_refusal_writes_its_numbers_as_the_pages_language_does(user: Any, settings: Any) -> None:
+    """The page says "1,000 images per batch" (floatformat:"g"); the refusals it shows said "1000" and "25.1 MB" in
+    every language."""
+    settings.MAX_ITEMS_PER_BATCH, settings.MAX_UPLOAD_BYTES = 1200, 2_000
+    batch = services.batch_create(owner=user)
+    with translation.override("de"):
+        _, rejected = services.batch_add_files(batch=batch, files=[upload("big.png")])
+    assert (
+        rejected[0].error.startswith("die Datei hat ")
+        and " MB; die Grenze liegt bei 0,002 MB pro Datei" in rejected[0].error
+    )
+    settings.MAX_UPLOAD_BYTES = 25_000_000
+    with translation.override("en"):
+        assert batches.batch_full_error() == "the batch is full (1,200 files at most); start a new batch"

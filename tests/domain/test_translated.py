@@ -21,3 +21,13 @@ def test_a_refusal_reads_as_its_message() -> None:
     with translation.override("fr"):
         assert refusal_text(refused) == "l\u2019image fait 12,2 mégapixels\u00a0; la limite est de 2,5 mégapixels"
     assert str(refused) == "the image is 12.2 megapixels; the limit is 2.5 megapixels"
+
+
+def test_a_messages_counts_are_grouped_as_its_language_groups_them() -> None:
+    template = "the batch is full (%(limit)s files at most); start a new batch"
+    with translation.override("en"):
+        assert in_language(template, {"limit": 12000}) == "the batch is full (12,000 files at most); start a new batch"
+    with translation.override("de"):
+        assert "12.000" in in_language(template, {"limit": 12000})
+    with translation.override("fr"):
+        assert "12\u00a0000" in in_language(template, {"limit": 12000})
