@@ -26,6 +26,9 @@ PER_BATCH = 1000
 # (at least MIN, at most MAX): the workers get images at once, and a large folder still goes in few requests.
 MIN_REQUEST_BYTES, MAX_REQUEST_BYTES = 2**20, 8 * 2**20
 BATCH_FULL = "the batch is full"
+# An upload cut off once its request had gone is looked for in the batch, and sent again if the server has none of
+# it, this many times in a row before the run ends with the error.
+RESENDS = 3
 # How often the following thread reads its news while no item changes.
 TICK_SECONDS = 0.5
 # Cutouts downloaded at a time: one at a time, a round trip of 100 ms held a run near 7 cutouts/s.
@@ -128,19 +131,16 @@ class Run:
         batch and of each request's jobs."""
         uploads = self.server.clone()  # an HTTP session of its own: requests' sessions are not for two threads
         batch_id: str | None = None
-        room, received = self.per_batch, 0
+        room, received, known = self.per_batch, 0, set[str]()
         while waiting and room > 0:
             most = min(self.per_request, room) if batch_id else 1
             chunk, size = _next_request(waiting, most, request_bytes(received))
-            try:
-                reply = self._send(uploads, batch_id, chunk)
-            except ServerError as exc:
-                if self._lowered_limit(exc, len(chunk)):
-                    continue
-                if exc.status != 400 or "rejected" not in exc.body:
-                    raise
-                reply = {"id": batch_id, "items": [], "rejected": exc.body["rejected"]}
-            del waiting[: len(chunk)]
+            sent = self._sent(uploads, batch_id, chunk, known)
+            if sent is None:
+                continue
+            # A lost reply's files that the server lacks go again; otherwise every file of the chunk was sent.
+            waiting[: len(chunk)] = [job for job in chunk if job not in sent[0]]
+            chunk, reply = sent
             if batch_id is None and reply.get("id"):
                 batch_id = reply["id"]
                 news.put(("batch", batch_id))
@@ -152,8 +152,30 @@ class Run:
                 self.per_batch = max(1, self.per_batch - room + len(chunk))
                 room = len(chunk)
             room -= len(chunk)
+            known.update(job.item_id for job in chunk if job.item_id)
             news.put(("sent", chunk))
             self.bars["upload"].update(len(chunk))
+
+    def _sent(
+        self, uploads: Server, batch_id: str | None, chunk: list[Job], known: set[str]
+    ) -> tuple[list[Job], dict[str, Any]] | None:
+        """`chunk` uploaded: the jobs the reply is for (all of `chunk`, or those of a lost reply that the server has)
+        and the reply; None when the request is to be made again with a lowered limit."""
+        cut_off = 0
+        while True:
+            try:
+                return chunk, self._send(uploads, batch_id, chunk)
+            except ServerError as exc:
+                if self._lowered_limit(exc, len(chunk)):
+                    return None
+                if exc.status == 400 and "rejected" in exc.body:
+                    return chunk, {"id": batch_id, "items": [], "rejected": exc.body["rejected"]}
+                if exc.status != 0 or batch_id is None or cut_off == RESENDS:
+                    raise
+                landed, items = _landed(uploads.json("GET", f"/api/v1/batches/{batch_id}")["items"], chunk, known)
+                if landed:
+                    return landed, {"id": batch_id, "items": items, "rejected": []}
+                cut_off += 1
 
     def _send(self, server: Server, batch_id: str | None, chunk: list[Job]) -> dict[str, Any]:
         with ExitStack() as stack:
@@ -220,6 +242,23 @@ def _next_request(waiting: list[Job], most: int, budget: int) -> tuple[list[Job]
         if size >= budget:
             return waiting[:count], size
     return waiting[:most], size
+
+
+def _landed(items: list[dict[str, Any]], chunk: list[Job], known: set[str]) -> tuple[list[Job], list[dict[str, Any]]]:
+    """The jobs of `chunk` that the batch's `items` hold though the upload's reply was lost (its connection cut once
+    the request had gone), and their items: items not `known` to another job, of a job's name and size. The server
+    takes a request's files together: they are all of the chunk or none, but for files it refused, which are sent
+    again to be refused in words."""
+    unclaimed = [item for item in items if item["id"] not in known]
+    landed, their_items = [], []
+    for job in chunk:
+        named = (job.source.name[:255], job.source.stat().st_size)
+        match = next((item for item in unclaimed if (item["filename"], item.get("original_bytes")) == named), None)
+        if match is not None:
+            unclaimed.remove(match)
+            landed.append(job)
+            their_items.append(match)
+    return landed, their_items
 
 
 def _assign(chunk: list[Job], items: list[dict[str, Any]], rejected: list[dict[str, Any]]) -> list[Job]:

@@ -182,6 +182,40 @@ def test_an_upload_that_fails_mid_batch_stops_the_run_with_its_error(
     assert not any(job.done for job in jobs[1:])
 
 
+class LosesAReply(Server):
+    """A client whose first upload to a batch after its first is cut off once the request has gone: after the
+    server saved it (`saved`) or before."""
+
+    def __init__(self, url: str, key: str, *, saved: bool) -> None:
+        super().__init__(url, key)
+        self.saved = saved
+        self.cut: list[str] = []  # shared with clone(): the file whose upload was cut off
+
+    def upload(self, path: str, files: Any, data: dict[str, str]) -> dict[str, Any]:
+        if path.endswith("/files") and not self.cut:
+            self.cut.append(files[0][0])
+            if self.saved:
+                super().upload(path, files, data)
+            raise ServerError(0, "could not reach the server: ConnectionError")
+        return super().upload(path, files, data)
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("saved", [True, False], ids=["saved", "never-arrived"])
+def test_an_upload_whose_reply_was_lost_is_looked_for_before_it_is_sent_again(
+    embedded_server: LiveServer, tmp_path: Path, saved: bool
+) -> None:
+    # A server restarting as a reply was on its way ended the run; run again, it sent the file once more, and the
+    # server cut it out twice. The batch says whether the file arrived: sent again only if it did not.
+    jobs = photo_jobs(tmp_path, 3)
+    client = LosesAReply(embedded_server.url, embedded_server.create_user(f"remove-lost-{saved}"), saved=saved)
+    run = Run(client, {}, quiet=True, per_request=1)
+    run.remove(jobs)
+    assert client.cut == ["p1.jpg"] and [job.done for job in jobs] == [True] * 3
+    items = client.json("GET", f"/api/v1/batches/{run.batches[0]}")["items"]
+    assert sorted(item["filename"] for item in items) == ["p0.jpg", "p1.jpg", "p2.jpg"]
+
+
 @pytest.mark.live
 def test_cutouts_download_side_by_side(embedded_server: LiveServer, tmp_path: Path) -> None:
     # One download at a time costs a round trip per cutout: 100 ms away, a run was held near 7 cutouts/s.
