@@ -169,16 +169,16 @@ def batch_add_files(
 
     items = [item for item, _ in accepted]
     try:
-        no_room = _queued(batch, items, preview=options.size_preview)
+        made, no_room = _queued(batch, items, preview=options.size_preview)
     except (IntegrityError, QuotaExceeded) as exc:  # nothing of a refused request stays behind
         _stored_files_deleted(items)
         if isinstance(exc, QuotaExceeded):  # another request of the owner's was counted first
             raise
         # The batch was deleted meanwhile (DELETE /api/v1/batches/<id> at the same moment).
         raise BatchDeleted("no such batch: it was deleted while these files were being added") from None
-    _stored_files_deleted(no_room)
+    _stored_files_deleted([item for item in items if item not in made])  # past the room, or sent before
     rejected += [RejectedFile(filename=item.filename, error=batch_full_error()) for item in no_room]
-    return items[: len(items) - len(no_room)], rejected
+    return made, rejected
 
 
 def _stored_files_deleted(items: list[Item]) -> None:
@@ -192,33 +192,45 @@ class BatchDeleted(Exception):
     """Files were being added to a batch that its owner deleted at the same moment; none was kept."""
 
 
-def _queued(batch: Batch, items: list[Item], *, preview: bool) -> list[Item]:
-    """The stored items inserted and their jobs queued, in one transaction (a repeat finished at once instead); those
-    past the batch's room, which requests of the same batch side by side had taken meanwhile, are not: returned.
+def _queued(batch: Batch, items: list[Item], *, preview: bool) -> tuple[list[Item], list[Item]]:
+    """The stored items inserted and their jobs queued in one transaction (a repeat finished at once instead): the
+    items the request made, in its order, and those past the batch's room, which requests side by side took.
 
-    The room is counted again with the batch's row locked (on SQLite the IMMEDIATE transaction holds the database):
-    counted only as each request began, two uploads side by side each found room for one last file, and the batch
-    passed MAX_ITEMS_PER_BATCH."""
+    The room is counted again with the batch's row locked (SQLite: the IMMEDIATE transaction): counted only as each
+    request began, two uploads side by side each found room for one last file. Under the same lock, a file the batch
+    holds at its `file_position` with the same bytes is a request sent again (its reply lost: a retry, a connection
+    cut): it is given the item its first sending made, not a second cutout and credit."""
     now = timezone.now()
     with transaction.atomic():
         Batch.objects.select_for_update().filter(pk=batch.pk).first()
+        sent_before = _sent_before(batch, items)
+        fresh = [item for item in items if item.id not in sent_before]
         room = max(0, settings.MAX_ITEMS_PER_BATCH - batch.items.count())
-        no_room = items[room:]
-        items = items[:room]
-        if not items:
-            return no_room
-        waiting = selectors.queued_count(batch.owner_id)
-        for item in items:
+        fresh, no_room = fresh[:room], fresh[room:]
+        waiting = selectors.queued_count(batch.owner_id) if fresh else 0
+        for item in fresh:
             item.queued_at, item.counted_on = now, now.date()
             if not _reuse_earlier_result(item, now):
                 item.task_id = enqueue_processing(item.id, kind=batch.kind, waiting_ahead=waiting)
                 waiting += 1
-        Item.objects.bulk_create(items)
-        usage_counted(batch, len(items), preview=preview, day=now.date())
-        announce_after_commit(*items)
-        if any(item.cached for item in items):  # the batch may be finished already
+        if fresh:
+            Item.objects.bulk_create(fresh)
+            usage_counted(batch, len(fresh), preview=preview, day=now.date())
+            announce_after_commit(*fresh)
+        if any(item.cached for item in fresh):  # the batch may be finished already
             transaction.on_commit(functools.partial(notify_if_batch_finished, batch))
-    return no_room
+    return [sent_before.get(item.id, item) for item in items if item not in no_room], no_room
+
+
+def _sent_before(batch: Batch, items: list[Item]) -> dict[uuid.UUID, Item]:
+    """Of `items`, those the batch holds at their place with the same bytes: new item's id -> the earlier item."""
+    placed = {item.position: item for item in items if item.position is not None}
+    earlier = batch.items.filter(position__in=placed) if placed else Item.objects.none()
+    return {
+        placed[held.position].id: held
+        for held in earlier
+        if held.position in placed and held.source_sha256 == placed[held.position].source_sha256
+    }
 
 
 def _inspected(upload: Any, room: int, options: Options) -> pipeline.ImageInfo | str:

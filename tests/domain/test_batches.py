@@ -8,7 +8,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import translation
 
 from removal import services
-from removal.models import Item
+from removal.models import DailyUsage, Item
 from removal.services import batches
 from tests.conftest import photo_bytes
 
@@ -35,7 +35,7 @@ def test_requests_side_by_side_do_not_pass_the_batch_limit(
     queued = batches._queued
     saved: list[str] = []
 
-    def another_request_goes_in_first(batch: Any, items: list[Item], **kwargs: Any) -> list[Item]:
+    def another_request_goes_in_first(batch: Any, items: list[Item], **kwargs: Any) -> tuple[list[Item], list[Item]]:
         saved.extend(str(item.source) for item in items)
         monkeypatch.setattr(batches, "_queued", queued)
         services.batch_add_files(batch=batch, files=[upload("c.jpg")])  # stored and queued while b was stored
@@ -60,7 +60,7 @@ def test_a_request_with_more_files_than_the_room_left_keeps_those_that_fit(
     batch = services.batch_create(owner=user)
     queued = batches._queued
 
-    def another_request_goes_in_first(batch: Any, items: list[Item], **kwargs: Any) -> list[Item]:
+    def another_request_goes_in_first(batch: Any, items: list[Item], **kwargs: Any) -> tuple[list[Item], list[Item]]:
         monkeypatch.setattr(batches, "_queued", queued)
         services.batch_add_files(batch=batch, files=[upload("x.jpg")])
         return queued(batch, items, **kwargs)
@@ -87,3 +87,19 @@ def test_a_refusal_writes_its_numbers_as_the_pages_language_does(user: Any, sett
     settings.MAX_UPLOAD_BYTES = 25_000_000
     with translation.override("en"):
         assert batches.batch_full_error() == "the batch is full (1,200 files at most); start a new batch"
+
+
+def test_a_request_sent_again_gets_the_items_its_first_sending_made(user: Any) -> None:
+    """A reply lost on its way (a connection cut, a proxy's timeout) made the page and clients send the file again,
+    and the batch had it twice: two cutouts, two credits. Sent again at the same `file_position` with the same
+    bytes, it gets the first sending's item; another file at that place, or the same one at another, is new."""
+    batch = services.batch_create(owner=user)
+    first, _ = services.batch_add_files(batch=batch, files=[upload("a.jpg"), upload("b.jpg")], first_position=4)
+    again, rejected = services.batch_add_files(batch=batch, files=[upload("a.jpg"), upload("b.jpg")], first_position=4)
+    assert [item.pk for item in again] == [item.pk for item in first] and rejected == []
+    assert batch.items.count() == 2 and len(stored_sources()) == 2
+    assert DailyUsage.objects.get(owner=user).images == 2
+    other = SimpleUploadedFile("a.jpg", photo_bytes("coffee.png", size=(161, 120)))
+    moved, _ = services.batch_add_files(batch=batch, files=[upload("a.jpg"), other], first_position=3)
+    assert [item.pk for item in moved] != [first[0].pk, first[1].pk] and batch.items.count() == 4
+    assert DailyUsage.objects.get(owner=user).images == 4
