@@ -24,10 +24,14 @@ AUTO_FORMAT = "auto"
 SIZE_PIXELS = {"preview": 250_000, "medium": 1_500_000, "hd": 4_000_000}
 
 
-TRUE_WORDS = {"1", "true", "yes", "on"}
+# A yes/no parameter's words, each yes with its no, in the order the OpenAPI document lists them; blank is no.
+YES_NO_WORDS = (("true", "false"), ("1", "0"), ("yes", "no"), ("on", "off"))
 
 
-FALSE_WORDS = {"0", "false", "no", "off", ""}
+TRUE_WORDS = {yes for yes, _ in YES_NO_WORDS}
+
+
+FALSE_WORDS = {no for _, no in YES_NO_WORDS} | {""}
 
 
 # remove.bg's shadow_type that asks for no shadow, its default (its others, 3D, car and drop, each ask for ours).

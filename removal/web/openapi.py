@@ -22,6 +22,7 @@ from removal.web.openapi_schemas import (
     MULTIPART,
     OPTION_PROPERTIES,
     SCHEMAS,
+    YES_NO,
     deletion,
     error_replies,
     json_reply,
@@ -52,7 +53,7 @@ BGREMOVE_RESPONSES: dict[str, Any] = {
 
 BGREMOVE_QUERY = [
     {"name": "img", "in": "query", "schema": {"type": "string"}},
-    {"name": "blob", "in": "query", "schema": {"type": "string", "enum": ["true", "false"]}},
+    {"name": "blob", "in": "query", "schema": YES_NO},
     *({"name": name, "in": "query", "schema": schema} for name, schema in OPTION_PROPERTIES.items()),
 ]
 

@@ -7,7 +7,9 @@ declaration (removal.cutout.options.OPTIONS).
 from typing import Any
 
 from removal.cutout import providers
+from removal.cutout.option_parsing import YES_NO_WORDS
 from removal.cutout.options import OPTIONS, QUALITIES
+from removal.models import Item
 
 JSON = "application/json"
 MULTIPART = "multipart/form-data"
@@ -73,6 +75,13 @@ ITEM_ID = {"name": "item_id", "in": "path", "required": True, "schema": {"type":
 BINARY = {"type": "string", "format": "binary"}
 
 
+# A yes/no parameter (/bgremove's blob), every word the parser takes.
+YES_NO = {"type": "string", "enum": [word for pair in YES_NO_WORDS for word in pair]}
+
+
+ITEM_STATUS = {"type": "string", "enum": Item.Status.values}
+
+
 BATCH_SUMMARY_REQUIRED = [
     "id",
     "status",
@@ -112,7 +121,7 @@ MADE_HOW_PROPERTIES: dict[str, Any] = {
     },
     "quality": {
         "type": "string",
-        "enum": ["fast", "best"],
+        "enum": list(QUALITIES),
         "description": "The quality preset of the current (or coming) result: the batch's, or best once "
         "improved (POST /api/v1/batches/{batch_id}/improve).",
     },
@@ -172,7 +181,7 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "id": {"type": "string", "format": "uuid"},
             "filename": {"type": "string"},
-            "status": {"type": "string", "enum": ["queued", "processing", "done", "failed"]},
+            "status": ITEM_STATUS,
             "revision": {"type": "integer"},
             "result": {"type": ["string", "null"]},
             "original": {"type": "string"},
@@ -205,7 +214,7 @@ SCHEMAS: dict[str, Any] = {
                 "type": ["string", "null"],
                 "description": "The member's name in the zip; null unless done.",
             },
-            "status": {"type": "string", "enum": ["queued", "processing", "done", "failed"]},
+            "status": ITEM_STATUS,
             "error": {"type": ["string", "null"]},
             "width": {"type": "integer"},
             "height": {"type": "integer"},
@@ -232,10 +241,8 @@ SCHEMAS: dict[str, Any] = {
     "Counts": {
         "type": "object",
         "additionalProperties": False,
-        "required": ["queued", "processing", "done", "failed", "total", "needs_review"],
-        "properties": {
-            name: {"type": "integer"} for name in ("queued", "processing", "done", "failed", "total", "needs_review")
-        },
+        "required": [*Item.Status.values, "total", "needs_review"],
+        "properties": {name: {"type": "integer"} for name in (*Item.Status.values, "total", "needs_review")},
     },
     "BatchSummary": {
         "type": "object",
@@ -332,7 +339,7 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "img": {"type": "string", "description": "An http(s) image URL, or a /store link or id."},
             "key": {"type": "string"},
-            "blob": {"type": "string", "enum": ["true", "false", "1", "0", "yes", "no"]},
+            "blob": YES_NO,
             **OPTION_PROPERTIES,
         },
     },

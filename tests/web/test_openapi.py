@@ -12,7 +12,9 @@ from django.urls import URLPattern, URLResolver, get_resolver
 from hypothesis import HealthCheck, given, settings, strategies
 from schemathesis import checks
 
-from removal.cutout.options import OPTION_NAMES, OPTIONS
+from removal.cutout.option_parsing import is_true
+from removal.cutout.options import OPTION_NAMES, OPTIONS, QUALITIES
+from removal.models import Item
 from removal.web.openapi import document
 from removal.web.openapi_schemas import OPTION_PROPERTIES
 from tests.conftest import LiveServer, photo_bytes
@@ -60,6 +62,25 @@ def test_the_option_properties_are_the_declaration() -> None:
         "fast",
         "best",
     ]
+
+
+def test_blob_lists_every_word_the_parser_reads_as_yes_in_the_query_and_the_body() -> None:
+    """`blob` is read by is_true (true, 1, yes, on, any case): the query said only true or false, the body left out
+    on and off."""
+    bgremove = document()["paths"]["/bgremove"]["get"]["parameters"]
+    in_query = next(parameter["schema"]["enum"] for parameter in bgremove if parameter["name"] == "blob")
+    in_body = document()["components"]["schemas"]["BgremoveParameters"]["properties"]["blob"]["enum"]
+    assert in_query == in_body
+    assert {word for word in in_body if is_true(word)} == {"true", "1", "yes", "on"}
+    assert {word for word in in_body if not is_true(word)} == {"false", "0", "no", "off"}
+
+
+def test_status_and_quality_enums_are_the_models_and_the_options() -> None:
+    schemas = document()["components"]["schemas"]
+    for name in ("Item", "ManifestEntry"):
+        assert schemas[name]["properties"]["status"]["enum"] == Item.Status.values
+        assert schemas[name]["properties"]["quality"]["enum"] == list(QUALITIES)
+    assert schemas["Counts"]["required"] == [*Item.Status.values, "total", "needs_review"]
 
 
 def test_schema_and_docs_pages(client: Any, db: Any) -> None:
