@@ -58,10 +58,6 @@ def counted_awaited() -> AbstractContextManager[None]:
     return _awaited.held()
 
 
-def in_progress() -> int:
-    return _in_progress.value
-
-
 def expected() -> int:
     """The cutouts in progress, or the synchronous calls awaiting theirs, whichever are more: when two calls arrive
     together, the first one's cutout starts before the second is queued, and should not take every core for its model
