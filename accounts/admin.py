@@ -34,7 +34,7 @@ class InvitationAdmin(admin.ModelAdmin):
         if change:
             return super().save_model(request, obj, form, change)
         obj.created_by = request.user  # type: ignore[assignment]
-        token = services.invitation_token_set(obj)
+        token = services.invitation_token_set(invitation=obj)
         super().save_model(request, obj, form, change)
         link = request.build_absolute_uri(services.invitation_path(token))
         message = _("Send this sign-up link; it is shown only now, works once and expires on %(date)s: %(link)s")

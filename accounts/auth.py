@@ -69,7 +69,7 @@ def _key_field(request: HttpRequest) -> str:
 
 def api_key_for(raw_key: str) -> ApiKey:
     try:
-        return services.api_key_authenticate(raw_key)
+        return services.api_key_authenticate(raw_key=raw_key)
     except (services.InvalidApiKey, services.RevokedApiKey) as exc:
         raise NotAuthenticated(str(exc)) from None
 
@@ -172,7 +172,7 @@ def user_of_head_now(scope: dict[str, Any]) -> Any:
 
 def _working_key(raw_key: str) -> ApiKey | None:
     try:
-        return services.api_key_authenticate(raw_key)
+        return services.api_key_authenticate(raw_key=raw_key)
     except (services.InvalidApiKey, services.RevokedApiKey):
         return None
 

@@ -71,7 +71,7 @@ def api_key_create(*, user: "User", name: str) -> tuple[ApiKey, str]:
     return key, f"{prefix}_{secret}"
 
 
-def api_key_authenticate(raw_key: str) -> ApiKey:
+def api_key_authenticate(*, raw_key: str) -> ApiKey:
     prefix, secret = _split(raw_key)
     key = ApiKey.objects.select_related("user").filter(prefix=prefix).first()
     # Compare even when no row matched, so timing does not reveal valid prefixes.
@@ -105,7 +105,7 @@ def api_key_revoke(*, user: "User", key_id: int) -> bool:
     return ApiKey.objects.filter(pk=key_id, user=user, revoked_at__isnull=True).update(revoked_at=timezone.now()) == 1
 
 
-def webhook_secret_for(user: "User") -> str:
+def webhook_secret_for(*, user: "User") -> str:
     """The account's webhook signing secret, made on first use."""
     secret, _ = WebhookSecret.objects.get_or_create(user=user, defaults={"secret": _new_webhook_secret()})
     return secret.secret
@@ -144,12 +144,12 @@ def invitation_create(
 ) -> tuple[Invitation, str]:
     """A new invitation and its token (for the link), which is never stored."""
     invitation = Invitation(note=note.strip()[:200], created_by=created_by)
-    token = invitation_token_set(invitation, days=days)
+    token = invitation_token_set(invitation=invitation, days=days)
     invitation.save()
     return invitation, token
 
 
-def invitation_token_set(invitation: Invitation, *, days: int | None = None) -> str:
+def invitation_token_set(*, invitation: Invitation, days: int | None = None) -> str:
     """Give an unsaved invitation its token hash and expiry; the token, for the link."""
     token = secrets.token_urlsafe(24)
     invitation.token_hash = _hash(token)
@@ -194,7 +194,7 @@ def email_change_token(*, user: "User", new_email: str) -> str:
     return signing.dumps({"user": user.pk, "email": new_email, "from": user.email}, salt=EMAIL_CHANGE_SALT)
 
 
-def email_change_pending(token: str) -> tuple["User", str]:
+def email_change_pending(*, token: str) -> tuple["User", str]:
     """The account and the new address a link names, or EmailChangeRefused."""
     try:
         change = signing.loads(token, salt=EMAIL_CHANGE_SALT, max_age=settings.PASSWORD_RESET_TIMEOUT)
@@ -206,10 +206,10 @@ def email_change_pending(token: str) -> tuple["User", str]:
     return user, change["email"]
 
 
-def email_change_confirm(token: str) -> tuple["User", str]:
+def email_change_confirm(*, token: str) -> tuple["User", str]:
     """Give the account the address its link names; the account and the address it had."""
     with transaction.atomic():
-        user, new_email = email_change_pending(token)
+        user, new_email = email_change_pending(token=token)
         if selectors.email_taken(new_email, but=user):
             raise EmailTaken
         changed = get_user_model().objects.filter(pk=user.pk, email=user.email).update(email=new_email)

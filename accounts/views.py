@@ -243,9 +243,9 @@ def email_change_confirm(request: HttpRequest, token: str) -> HttpResponse:
     notice to the address it replaces."""
     try:
         if request.method != "POST":
-            user, new_email = services.email_change_pending(token)
+            user, new_email = services.email_change_pending(token=token)
             return render(request, "registration/email_change_confirm.html", {"account": user, "email": new_email})
-        user, old_email = services.email_change_confirm(token)  # checks the link as email_change_pending does
+        user, old_email = services.email_change_confirm(token=token)  # checks the link as email_change_pending does
     except services.EmailChangeRefused:
         return render(request, "registration/email_change_confirm.html", {"refused": True}, status=400)
     except services.EmailTaken:

@@ -6,6 +6,7 @@ core knows nothing of Django or of the layers above it.
 """
 
 import ast
+import inspect
 import os
 import subprocess
 import sys
@@ -124,3 +125,32 @@ def test_no_module_of_removal_is_over_400_lines() -> None:
         if (n := len(path.read_text().splitlines())) > 400
     }
     assert long == {}
+
+
+# What the services modules offer besides services: names, formats and reads that change nothing.
+NOT_SERVICES = {
+    *("rejected_json", "display_filename", "opened_storage_chunks", "storage_chunks", "upload_size_error"),
+    *("webhook_signature", "zip_filename", "zip_member_names", "zip_member_stem"),
+    *("invitation_path", "invitation_usable", "mail_to"),
+}
+
+
+def test_services_take_their_arguments_by_keyword_only() -> None:
+    """A service call names what it passes (`usage_given_back(item=item)`), as the team's style asks: two ids or two
+    users side by side cannot be swapped unseen."""
+    import removal.services
+    from accounts import services as account_services
+
+    offered = [getattr(removal.services, name) for name in removal.services.__all__] + [
+        value
+        for name, value in vars(account_services).items()
+        if inspect.isfunction(value) and value.__module__ == account_services.__name__ and not name.startswith("_")
+    ]
+    positional = sorted(
+        function.__name__
+        for function in offered
+        if inspect.isfunction(function)
+        and function.__name__ not in NOT_SERVICES
+        and any(p.kind is not p.KEYWORD_ONLY for p in inspect.signature(function).parameters.values())
+    )
+    assert positional == []

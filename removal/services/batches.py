@@ -215,7 +215,7 @@ def _queued(batch: Batch, items: list[Item], *, preview: bool) -> tuple[list[Ite
                 waiting += 1
         if fresh:
             Item.objects.bulk_create(fresh)
-            usage_counted(batch, len(fresh), preview=preview, day=now.date())
+            usage_counted(batch=batch, images=len(fresh), preview=preview, day=now.date())
             announce_after_commit(*fresh)
         if any(item.cached for item in fresh):  # the batch may be finished already
             transaction.on_commit(functools.partial(notify_if_batch_finished, batch))

@@ -274,7 +274,7 @@ def _item_failed(
     }
     with transaction.atomic():  # recorded and refunded together, or neither (the reaper then runs it again)
         if _item_finish(item, token, status=Status.DONE, quality="", **failed):
-            usage_given_back(item)
+            usage_given_back(item=item)
 
 
 def _item_retry_or_fail(item: Item, token: str, *, reason: str) -> None:

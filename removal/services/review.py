@@ -57,7 +57,9 @@ def batch_improve(*, batch: Batch, quality: str = IMPROVED_QUALITY) -> list[Item
             raise NothingToImprove(_nothing_to_improve(batch, quality))
         Batch.objects.filter(pk=batch.pk).update(improvements=F("improvements") + 1)  # its finish is news again
         # Each is made again: it counts as an upload does.
-        usage_counted(batch, len(items), preview=Options.from_json(batch.options).size_preview, day=now.date())
+        usage_counted(
+            batch=batch, images=len(items), preview=Options.from_json(batch.options).size_preview, day=now.date()
+        )
         waiting = selectors.queued_count(batch.owner_id)
         for position, item in enumerate(items):
             item.status, item.quality, item.queued_at, item.counted_on = Status.QUEUED, quality, now, now.date()

@@ -12,7 +12,7 @@ from removal.models import Batch, DailyUsage, Item
 from removal.ops import limits
 
 
-def usage_counted(batch: Batch, images: int, *, preview: bool, day: date) -> None:
+def usage_counted(*, batch: Batch, images: int, preview: bool, day: date) -> None:
     """The images counted against the owner's `day` (today, UTC: the daily quota), for good: deleting them gives
     nothing back. The caller notes `day` on each item (Item.counted_on), for a refund.
 
@@ -30,7 +30,7 @@ def usage_counted(batch: Batch, images: int, *, preview: bool, day: date) -> Non
         raise limits.quota_exceeded(left=left or 0.0, credits=limits.credits_used(images, previews))
 
 
-def usage_given_back(item: Item) -> None:
+def usage_given_back(*, item: Item) -> None:
     """`item`'s image given back, at its batch's cost, to the day it was last counted (its upload's, or its
     improvement's: Item.counted_on; an item from before that was kept, its batch's day)."""
     preview = int(Options.from_json(item.batch.options).size_preview)

@@ -94,7 +94,7 @@ def _signed_summary(delivery: WebhookDelivery) -> tuple[bytes, dict[str, str]]:
         "X-Bgsite-Event": "batch.finished",
         "X-Bgsite-Delivery": str(delivery.pk),
         "X-Bgsite-Timestamp": timestamp,
-        "X-Bgsite-Signature": webhook_signature(webhook_secret_for(batch.owner), timestamp, body),
+        "X-Bgsite-Signature": webhook_signature(webhook_secret_for(user=batch.owner), timestamp, body),
     }
     return body, headers
 

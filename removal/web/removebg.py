@@ -162,7 +162,7 @@ def _reply(item: Item, *, as_json: bool, foreground_type: str | None) -> HttpRes
     if item.status == Item.Status.FAILED:
         raise item_failure_error(item)
     if item.foreground is None:
-        services.usage_given_back(item)
+        services.usage_given_back(item=item)
         raise NoSubjectFound(
             "no subject was found in the image, and nothing was charged: remove.bg's unknown_foreground. A photo "
             "with one clear subject (a person, an animal, a product, a car) in front of its background works best",

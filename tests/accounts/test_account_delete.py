@@ -36,7 +36,7 @@ def give_data(owner: Any) -> list[str]:
     )
     stored = services.stored_image_create(owner=owner, upload=SimpleUploadedFile("s.jpg", photo_bytes()))
     api_key_create(user=owner, name="script")
-    webhook_secret_for(owner)
+    webhook_secret_for(user=owner)
     item.refresh_from_db()
     return [name for name in (*(str(getattr(item, f)) for f in Item.FILE_FIELDS), str(stored.file)) if name]
 

@@ -30,15 +30,15 @@ def test_created_key_is_returned_once_and_stored_hashed(user: Any) -> None:
 def test_authenticate_finds_the_key_and_notes_its_use(user: Any) -> None:
     key, plain = services.api_key_create(user=user, name="k")
     assert key.last_used_at is None
-    assert services.api_key_authenticate(plain).user == user
+    assert services.api_key_authenticate(raw_key=plain).user == user
     key.refresh_from_db()
     first_use = key.last_used_at
     assert first_use is not None
-    services.api_key_authenticate(plain)  # within a minute: no write
+    services.api_key_authenticate(raw_key=plain)  # within a minute: no write
     key.refresh_from_db()
     assert key.last_used_at == first_use
     ApiKey.objects.filter(pk=key.pk).update(last_used_at=timezone.now() - timedelta(minutes=5))
-    services.api_key_authenticate(plain)
+    services.api_key_authenticate(raw_key=plain)
     key.refresh_from_db()
     assert key.last_used_at > first_use
 
@@ -58,16 +58,16 @@ def test_authenticate_finds_the_key_and_notes_its_use(user: Any) -> None:
 def test_wrong_keys_are_invalid(user: Any, mangle: Any) -> None:
     _, plain = services.api_key_create(user=user, name="k")
     with pytest.raises(services.InvalidApiKey):
-        services.api_key_authenticate(mangle(plain))
+        services.api_key_authenticate(raw_key=mangle(plain))
 
 
 def test_revoke_is_immediate_and_only_for_the_owner(user: Any, other_user: Any) -> None:
     key, plain = services.api_key_create(user=user, name="k")
     assert not services.api_key_revoke(user=other_user, key_id=key.pk)
-    services.api_key_authenticate(plain)
+    services.api_key_authenticate(raw_key=plain)
     assert services.api_key_revoke(user=user, key_id=key.pk)
     with pytest.raises(services.RevokedApiKey):
-        services.api_key_authenticate(plain)
+        services.api_key_authenticate(raw_key=plain)
     assert not services.api_key_revoke(user=user, key_id=key.pk)  # already revoked
 
 
@@ -76,14 +76,14 @@ def test_inactive_users_keys_stop_working(user: Any) -> None:
     user.is_active = False
     user.save()
     with pytest.raises(services.InvalidApiKey):
-        services.api_key_authenticate(plain)
+        services.api_key_authenticate(raw_key=plain)
 
 
 def test_createapikey_prints_the_key_last(user: Any) -> None:
     out = StringIO()
     call_command("createapikey", user.username, "--name", "ci", stdout=out)
     plain = out.getvalue().strip().splitlines()[-1]
-    assert services.api_key_authenticate(plain).name == "ci"
+    assert services.api_key_authenticate(raw_key=plain).name == "ci"
 
 
 def test_createapikey_unknown_user(db: Any) -> None:

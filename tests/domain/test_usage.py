@@ -39,7 +39,7 @@ def test_an_image_is_given_back_to_the_day_it_was_counted_not_to_today(user: Any
     DailyUsage.objects.create(owner=user, day=yesterday, images=3, previews=3)
     Item.objects.filter(pk=item.pk).update(counted_on=yesterday)
 
-    services.usage_given_back(Item.objects.select_related("batch").get(pk=item.pk))
+    services.usage_given_back(item=Item.objects.select_related("batch").get(pk=item.pk))
 
     assert counted(user, yesterday) == (2, 2) and counted(user, timezone.now().date()) == (1, 1)
 
@@ -49,7 +49,7 @@ def test_a_refund_never_takes_a_day_below_nothing(user: Any) -> None:
     today = timezone.now().date()
     DailyUsage.objects.filter(owner=user, day=today).update(images=1, previews=0)  # counted some other way
 
-    services.usage_given_back(item)
+    services.usage_given_back(item=item)
 
     assert counted(user, today) == (1, 0)
 
@@ -61,6 +61,6 @@ def test_an_item_from_before_the_day_was_noted_is_given_back_to_its_batchs_day(u
     two_days_ago = timezone.now().date() - timedelta(days=2)
     DailyUsage.objects.create(owner=user, day=two_days_ago, images=5)
 
-    services.usage_given_back(Item.objects.select_related("batch").get(pk=item.pk))
+    services.usage_given_back(item=Item.objects.select_related("batch").get(pk=item.pk))
 
     assert counted(user, two_days_ago) == (4, 0)

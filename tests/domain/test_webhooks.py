@@ -79,7 +79,7 @@ def test_finished_batch_is_posted_once_and_signed(api: Any, user: Any, receiver:
         assert item["confidence"] >= 0.6 and item["needs_review"] is False
     assert payload["batch"]["counts"]["needs_review"] == 0
     headers = request["headers"]
-    expected = webhook_signature(webhook_secret_for(user), headers["X-Bgsite-Timestamp"], request["body"])
+    expected = webhook_signature(webhook_secret_for(user=user), headers["X-Bgsite-Timestamp"], request["body"])
     assert headers["X-Bgsite-Signature"] == expected
     assert headers["X-Bgsite-Event"] == "batch.finished"
     delivery = WebhookDelivery.objects.get()
@@ -154,8 +154,8 @@ def test_bad_callback_urls_are_refused_at_creation(api: Any, url: str) -> None:
 
 
 def test_secret_rotation(user: Any) -> None:
-    first = webhook_secret_for(user)
-    assert first.startswith("whsec_") and webhook_secret_for(user) == first
+    first = webhook_secret_for(user=user)
+    assert first.startswith("whsec_") and webhook_secret_for(user=user) == first
     assert webhook_secret_rotate(user=user) != first
 
 
@@ -167,14 +167,14 @@ def test_dashboard_shows_the_secret_and_deliveries(
     run_ready_jobs()
     client.force_login(user)
     page = client.get("/accounts/").content.decode()
-    assert webhook_secret_for(user) in page
+    assert webhook_secret_for(user=user) in page
     assert "delivered" in page and "HTTP 200" in page
     # Scrolled sideways on a phone, nothing in it to focus: its box takes the focus, named by the section's heading.
     assert '<div class="table-wrap" tabindex="0" role="group" aria-labelledby="webhooks-title">' in page
     assert '<h2 id="webhooks-title">' in page
-    old = webhook_secret_for(user)
+    old = webhook_secret_for(user=user)
     assert client.post("/accounts/webhook-secret/").status_code == 302
-    assert webhook_secret_for(user) != old
+    assert webhook_secret_for(user=user) != old
 
 
 def test_the_dashboard_writes_nothing(client: Any, user: Any) -> None:
@@ -182,7 +182,7 @@ def test_the_dashboard_writes_nothing(client: Any, user: Any) -> None:
     page = client.get("/accounts/").content.decode()
     assert "No secret yet" in page and not WebhookSecret.objects.filter(user=user).exists()
     assert client.post("/accounts/webhook-secret/").status_code == 302
-    assert webhook_secret_for(user) in client.get("/accounts/").content.decode()
+    assert webhook_secret_for(user=user) in client.get("/accounts/").content.decode()
 
 
 def test_an_improvement_that_finishes_is_posted_again(api: Any, receiver: Any, loopback_allowed: None) -> None:

@@ -379,7 +379,7 @@ def test_a_socket_whose_key_is_revoked_or_session_ended_gets_no_more_events(
     with socket:
         assert json.loads(socket.recv(timeout=10))["event"] == "snapshot"
         if credentials == "key":
-            revoke = "from accounts import services; k = services.api_key_authenticate(%r); "
+            revoke = "from accounts import services; k = services.api_key_authenticate(raw_key=%r); "
             embedded_server.manage("shell", "-c", revoke % key + "services.api_key_revoke(user=k.user, key_id=k.pk)")
         else:
             logout = browser.post(
