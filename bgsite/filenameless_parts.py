@@ -70,11 +70,11 @@ class FilenamesGiven(io.RawIOBase):
         as it came would end (not where the stream below, or a delimiter, or a filename added, would end them), or
         Django cuts the body into other parts than its own parser does."""
         given = self._ready_all() if size is None or size < 0 else min(self._ready_for(size), self._ready)
-        data = bytes(self._buffer[:given])
+        chunk = bytes(self._buffer[:given])
         del self._buffer[:given]
         self._ready -= given
         self._added = [(at - given, length) for at, length in self._added if at >= given]
-        return data
+        return chunk
 
     def _ready_all(self) -> int:
         while not self._finished:

@@ -80,11 +80,11 @@ def inspect_upload(source: IO[bytes], *, max_pixels: int, max_frames: int, max_v
     """inspect_image, or for a video the size of its frames (format MP4 or WEBM)."""
     if not is_video(source):
         return inspect_image(source, max_pixels=max_pixels)
-    data = source.read()
+    video_bytes = source.read()
     source.seek(0)
-    info = video.probe(data, max_seconds=max_video_seconds, max_frames=max_frames, max_pixels=max_pixels)
+    info = video.probe(video_bytes, max_seconds=max_video_seconds, max_frames=max_frames, max_pixels=max_pixels)
     return ImageInfo(
-        format="WEBM" if data[:4] == video.WEBM_MAGIC else "MP4",
+        format="WEBM" if video_bytes[:4] == video.WEBM_MAGIC else "MP4",
         width=info.width,
         height=info.height,
         animated=True,

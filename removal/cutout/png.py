@@ -76,8 +76,8 @@ def _filtered_and_deflated(strip: tuple[np.ndarray, np.ndarray, int, int, int]) 
     np.subtract(rows[start:bottom], rows[start - 1 : bottom - 1], out=filtered[start:bottom, 1:])
     compressor = zlib_ng.compressobj(level, zlib_ng.DEFLATED, -zlib_ng.MAX_WBITS)
     final = bottom == len(rows)
-    data = memoryview(filtered[top:bottom].reshape(-1))
-    return compressor.compress(data) + compressor.flush(zlib_ng.Z_FINISH if final else zlib_ng.Z_SYNC_FLUSH)
+    filtered_rows = memoryview(filtered[top:bottom].reshape(-1))
+    return compressor.compress(filtered_rows) + compressor.flush(zlib_ng.Z_FINISH if final else zlib_ng.Z_SYNC_FLUSH)
 
 
 def _chunk(kind: bytes, body: bytes) -> bytes:

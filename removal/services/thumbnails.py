@@ -93,9 +93,9 @@ def _thumbnail_made(item: Item, name: str, of: str, kind: str) -> str:
     if default_storage.exists(wanted):
         return wanted
     with default_storage.open(name, "rb") as stored:
-        data = stored.read()
+        stored_bytes = stored.read()
     try:
-        small = MAKERS[kind](data, max_pixels=settings.MAX_IMAGE_PIXELS)
+        small = MAKERS[kind](stored_bytes, max_pixels=settings.MAX_IMAGE_PIXELS)
     except pipeline.ImageRejected:
         raise NotFound(f"no {kind} image can be made of this item's {of}: it is not a still image") from None
     saved = thumbnail_save(name, small, kind)

@@ -155,16 +155,18 @@ def mask_upload(request: HttpRequest) -> bytes:
     if upload is None and (request.content_type or "").startswith("image/"):
         # Read from the stream, not request.body: that is refused past DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB), a
         # limit for form fields, which a large photo's mask passes.
-        data = request.read(settings.MAX_UPLOAD_BYTES + 1)
+        mask_png = request.read(settings.MAX_UPLOAD_BYTES + 1)
     elif upload is not None:
-        data = upload.read(settings.MAX_UPLOAD_BYTES + 1)
+        mask_png = upload.read(settings.MAX_UPLOAD_BYTES + 1)
     else:
         raise BadRequest(
             "no mask: send a PNG as the multipart 'mask' field, or as the body with Content-Type image/png"
         )
-    if len(data) > settings.MAX_UPLOAD_BYTES:
-        raise BadRequest(f"the mask is {len(data) / 1e6:.1f} MB; the limit is {settings.MAX_UPLOAD_BYTES / 1e6:g} MB")
-    return data
+    if len(mask_png) > settings.MAX_UPLOAD_BYTES:
+        raise BadRequest(
+            f"the mask is {len(mask_png) / 1e6:.1f} MB; the limit is {settings.MAX_UPLOAD_BYTES / 1e6:g} MB"
+        )
+    return mask_png
 
 
 def fetch_image(url: str, *, field: str) -> bytes:

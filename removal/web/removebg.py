@@ -169,9 +169,9 @@ def _reply(item: Item, *, as_json: bool, foreground_type: str | None) -> HttpRes
             headers={"X-Credits-Charged": "0", **serializers.review_headers(item)},
         )
     with item.result.open("rb") as result:
-        data = result.read()
+        result_bytes = result.read()
     left, top, width, height = item.foreground
-    size = _result_size(data)
+    size = _result_size(result_bytes)
     headers = {
         "X-Width": str(size[0]),
         "X-Height": str(size[1]),
@@ -185,7 +185,7 @@ def _reply(item: Item, *, as_json: bool, foreground_type: str | None) -> HttpRes
     if as_json:
         body = {
             "data": {
-                "result_b64": base64.b64encode(data).decode("ascii"),
+                "result_b64": base64.b64encode(result_bytes).decode("ascii"),
                 "foreground_top": top,
                 "foreground_left": left,
                 "foreground_width": width,
@@ -194,15 +194,15 @@ def _reply(item: Item, *, as_json: bool, foreground_type: str | None) -> HttpRes
         }
         return with_headers(JsonResponse(body), headers)
     options = Options.from_json(item.batch.options)
-    return with_headers(HttpResponse(data, content_type=options.mime_type), headers)
+    return with_headers(HttpResponse(result_bytes, content_type=options.mime_type), headers)
 
 
-def _result_size(data: bytes) -> tuple[int, int]:
+def _result_size(result_bytes: bytes) -> tuple[int, int]:
     """Width and height of a result: the image's header, or the alpha.png of a zip result."""
-    if data[:4] == b"PK\x03\x04":
-        with zipfile.ZipFile(io.BytesIO(data)) as bundle, Image.open(bundle.open("alpha.png")) as alpha:
+    if result_bytes[:4] == b"PK\x03\x04":
+        with zipfile.ZipFile(io.BytesIO(result_bytes)) as bundle, Image.open(bundle.open("alpha.png")) as alpha:
             return alpha.size
-    with Image.open(io.BytesIO(data)) as image:  # reads the header only
+    with Image.open(io.BytesIO(result_bytes)) as image:  # reads the header only
         return image.size
 
 
