@@ -84,6 +84,18 @@ def items_to_improve(batch: Batch, quality: str) -> ItemQuerySet:
     return items.exclude(quality="") if Options.from_json(batch.options).quality == quality else items
 
 
+def items_sent_before(batch: Batch, items: list[Item]) -> dict[uuid.UUID, Item]:
+    """Of new `items`, those the batch holds already at their place (`position`) with the same bytes, as a request
+    sent again makes them: each new item's id and the item held."""
+    placed = {item.position: item for item in items if item.position is not None}
+    earlier = batch.items.filter(position__in=placed) if placed else Item.objects.none()
+    return {
+        placed[held.position].id: held
+        for held in earlier
+        if held.position in placed and held.source_sha256 == placed[held.position].source_sha256
+    }
+
+
 def items_with_a_cutout(batch: Batch) -> QuerySet[Item]:
     """What the batch's zip holds: items done, and those being improved (with the cutout they had); Item.has_cutout
     is its row-wise form."""

@@ -141,11 +141,30 @@ def batch_add_files(
     """
     room = settings.MAX_ITEMS_PER_BATCH - batch.items.count()
     options = Options.from_json(batch.options)
-    accepted: list[tuple[Item, Any]] = []
+    items, rejected = _stored_items(batch, files, options, room=room, first_position=first_position)
+    try:
+        made, no_room = _queued(batch, items, preview=options.size_preview)
+    except (IntegrityError, QuotaExceeded) as exc:  # nothing of a refused request stays behind
+        _stored_files_deleted(items)
+        if isinstance(exc, QuotaExceeded):  # another request of the owner's was counted first
+            raise
+        # The batch was deleted meanwhile (DELETE /api/v1/batches/<id> at the same moment).
+        raise BatchDeleted("no such batch: it was deleted while these files were being added") from None
+    _stored_files_deleted([item for item in items if item not in made])  # past the room, or sent before
+    rejected += [RejectedFile(filename=item.filename, error=batch_full_error()) for item in no_room]
+    return made, rejected
+
+
+def _stored_items(
+    batch: Batch, files: list[Any], options: Options, *, room: int, first_position: int | None
+) -> tuple[list[Item], list[RejectedFile]]:
+    """batch_add_files' first step: each acceptable upload stored, as an unsaved Item; each refused one explained.
+    Storage gone midway deletes what was stored and raises."""
+    items: list[Item] = []
     rejected: list[RejectedFile] = []
     for index, upload in enumerate(files):
         filename = display_filename(upload.name)
-        info = _inspected(upload, room - len(accepted), options)
+        info = _inspected(upload, room - len(items), options)
         if isinstance(info, str):  # why it is refused
             rejected.append(RejectedFile(filename=filename, error=info))
             continue
@@ -162,23 +181,11 @@ def batch_add_files(
         try:
             item.source.name = storage_save(f"{item_prefix(item)}/source.{extension_of(info)}", upload)
         except StorageUnavailable:
-            for saved, _ in accepted:  # nothing of a refused request stays behind
+            for saved in items:  # nothing of a refused request stays behind
                 storage_delete_quietly(str(saved.source.name))
             raise
-        accepted.append((item, upload))
-
-    items = [item for item, _ in accepted]
-    try:
-        made, no_room = _queued(batch, items, preview=options.size_preview)
-    except (IntegrityError, QuotaExceeded) as exc:  # nothing of a refused request stays behind
-        _stored_files_deleted(items)
-        if isinstance(exc, QuotaExceeded):  # another request of the owner's was counted first
-            raise
-        # The batch was deleted meanwhile (DELETE /api/v1/batches/<id> at the same moment).
-        raise BatchDeleted("no such batch: it was deleted while these files were being added") from None
-    _stored_files_deleted([item for item in items if item not in made])  # past the room, or sent before
-    rejected += [RejectedFile(filename=item.filename, error=batch_full_error()) for item in no_room]
-    return made, rejected
+        items.append(item)
+    return items, rejected
 
 
 def _stored_files_deleted(items: list[Item]) -> None:
@@ -203,7 +210,7 @@ def _queued(batch: Batch, items: list[Item], *, preview: bool) -> tuple[list[Ite
     now = timezone.now()
     with transaction.atomic():
         Batch.objects.select_for_update().filter(pk=batch.pk).first()
-        sent_before = _sent_before(batch, items)
+        sent_before = selectors.items_sent_before(batch, items)
         fresh = [item for item in items if item.id not in sent_before]
         room = max(0, settings.MAX_ITEMS_PER_BATCH - batch.items.count())
         fresh, no_room = fresh[:room], fresh[room:]
@@ -220,17 +227,6 @@ def _queued(batch: Batch, items: list[Item], *, preview: bool) -> tuple[list[Ite
         if any(item.cached for item in fresh):  # the batch may be finished already
             transaction.on_commit(functools.partial(notify_if_batch_finished, batch))
     return [sent_before.get(item.id, item) for item in items if item not in no_room], no_room
-
-
-def _sent_before(batch: Batch, items: list[Item]) -> dict[uuid.UUID, Item]:
-    """Of `items`, those the batch holds at their place with the same bytes: new item's id -> the earlier item."""
-    placed = {item.position: item for item in items if item.position is not None}
-    earlier = batch.items.filter(position__in=placed) if placed else Item.objects.none()
-    return {
-        placed[held.position].id: held
-        for held in earlier
-        if held.position in placed and held.source_sha256 == placed[held.position].source_sha256
-    }
 
 
 def _inspected(upload: Any, room: int, options: Options) -> pipeline.ImageInfo | str:
