@@ -1,3 +1,5 @@
+"""The admin for API keys (never made there; their hash never shown) and invitations, whose link is shown once."""
+
 from typing import Any
 
 from django.contrib import admin, messages

@@ -1,3 +1,6 @@
+"""The account pages under /accounts/: sign-up, log-in and out, password change and reset (Django's views with
+this site's forms), the change of e-mail address, account deletion, API keys and the webhook secret."""
+
 from django.contrib.auth import views as auth_views
 from django.urls import path
 

@@ -1,3 +1,6 @@
+"""The site's URLconf: removal's pages and APIs, accounts, the admin, the language picker and its JavaScript
+catalog, the OpenAPI document, the health and metrics endpoints; and the error pages' handlers."""
+
 from django.contrib import admin
 from django.urls import include, path
 from django.views.i18n import JavaScriptCatalog

@@ -1,3 +1,6 @@
+"""The admin for batches, items, stored images, webhook deliveries and daily usage; deleting there goes through the
+services, as the owner's Delete does, so no stored file is left behind."""
+
 from typing import Any
 
 from django.contrib import admin

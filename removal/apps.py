@@ -1,3 +1,6 @@
+"""removal's app: once Django is ready, its signal receivers, system checks and worker wake-up are connected, the
+model runtime's providers set from the settings, and Pillow's pixel limit made MAX_IMAGE_PIXELS."""
+
 from django.apps import AppConfig
 
 

@@ -154,3 +154,18 @@ def test_services_take_their_arguments_by_keyword_only() -> None:
         and any(p.kind is not p.KEYWORD_ONLY for p in inspect.signature(function).parameters.values())
     )
     assert positional == []
+
+
+def test_every_module_says_what_it_owns() -> None:
+    """A docstring on each module (the team's style). Management commands say it in their `help`, migrations in
+    their name."""
+    files = [path for folder in ("removal", "accounts", "bgsite") for path in (ROOT / folder).rglob("*.py")]
+    silent = sorted(
+        str(path.relative_to(ROOT))
+        for path in files
+        if "migrations" not in path.parts
+        and "commands" not in path.parts
+        and path.read_text().strip()
+        and ast.get_docstring(ast.parse(path.read_text())) is None
+    )
+    assert silent == []

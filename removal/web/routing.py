@@ -1,3 +1,6 @@
+"""The websocket paths: a batch's live progress (consumers.BatchProgressConsumer); any other path is closed with
+4404. bgsite/asgi.py routes websockets here."""
+
 from django.urls import path, re_path
 
 from removal.web.consumers import BatchProgressConsumer, UnknownPathConsumer

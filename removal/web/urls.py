@@ -1,3 +1,6 @@
+"""removal's URLs, in the three groups bgsite/urls.py mounts: the batch API (under /api/v1/), PixLab's /bgremove,
+/store and remove.bg's /v1.0/ (at the root), and the pages."""
+
 from django.urls import path
 
 from removal.web import api, pixlab, removebg, views
