@@ -162,6 +162,9 @@ const STATUS_LABELS = {
   rejected: gettext("rejected"),
 };
 
+/** An item's statuses once its worker is through with it. */
+const FINISHED = ["done", "failed"];
+
 /** @param {string} status pending|uploading|queued|processing|done|failed|rejected */
 function setStatus(row, status, label = STATUS_LABELS[status] ?? status) {
   row.dataset.status = status;
@@ -201,7 +204,7 @@ function renderOriginal(row, item) {
   const unshown = figure.classList.contains("no-preview") && dropped;
   const thumbnailKept = dropped && item.status === "done";
   if (before.getAttribute("src") && !unshown && !thumbnailKept && !before.hidden) return;
-  const processed = item.status === "done" || item.status === "failed";
+  const processed = FINISHED.includes(item.status);
   figure.classList.remove("no-preview");
   before.hidden = !processed;
   if (!processed) return;
@@ -369,7 +372,7 @@ function updateSummary() {
   }
   // Cards being improved keep their cutout but are not done: said, or "done" would seem to go backwards.
   const improving = rows.filter(
-    (row) => row.dataset.hasCutout === "true" && !["done", "failed"].includes(row.dataset.status),
+    (row) => row.dataset.hasCutout === "true" && !FINISHED.includes(row.dataset.status),
   ).length;
   if (improving) {
     const again = ngettext("%(count)s being improved", "%(count)s being improved", improving);
@@ -379,8 +382,17 @@ function updateSummary() {
   ui.overallBar.max = rows.length || 1;
   ui.overallBar.value = done + failed;
 
-  // While some are still on their way, the zip holds those done so far: the link says so.
   const unfinished = rows.length - done - failed;
+  updateZipLink(zipped, unfinished);
+  ui.deleteBatch.disabled = Boolean(uploading) || state.deleting; // files on their way up would be refused
+  updateRerun();
+  updateTriage(ui.list, state.items, Boolean(state.batch));
+  if (rows.length || spoken.text) sayCount(text, unfinished === 0); // not the empty page's "No images yet."
+}
+
+/** The zip's link: `zipped` cutouts in it; while `unfinished` cards are still on their way, it says it holds those
+ * done so far. */
+function updateZipLink(zipped, unfinished) {
   ui.zip.textContent = unfinished && zipped
     ? interpolate(ngettext("Download the %(count)s done so far (zip)", "Download the %(count)s done so far (zip)", zipped), {
         count: formatNumber(zipped),
@@ -393,10 +405,6 @@ function updateSummary() {
     ui.zip.removeAttribute("href");
     ui.zip.setAttribute("aria-disabled", "true");
   }
-  ui.deleteBatch.disabled = Boolean(uploading) || state.deleting; // files on their way up would be refused
-  updateRerun();
-  updateTriage(ui.list, state.items, Boolean(state.batch));
-  if (rows.length || spoken.text) sayCount(text, unfinished === 0); // not the empty page's "No images yet."
 }
 
 /** How often at most the count is said while the batch goes on; said at each change, a batch of hundreds of photos
@@ -448,7 +456,7 @@ function showBatchOptions(options) {
 /** Every item of the batch is done or failed, and nothing is still on its way up. */
 function batchFinished() {
   if (!state.batch || state.active || state.queue.length || !state.items.size) return false;
-  return [...state.items.values()].every((item) => item.status === "done" || item.status === "failed");
+  return [...state.items.values()].every((item) => FINISHED.includes(item.status));
 }
 
 function updateRerun() {
@@ -591,32 +599,8 @@ function addFiles(files, skipped = 0) {
     return;
   }
   showNotice(null);
-  // Apart from the notice, which the websocket's state takes over.
-  const leftOut = ngettext(
-    "%(count)s file of the folder was left out: hidden, or not an image by its name.",
-    "%(count)s files of the folder were left out: hidden, or not images by their names.",
-    skipped,
-  );
-  // A file the batch holds already, by name and size, is left out: the folder dropped again after a reload (or a
-  // closed tab) cut its uploads short brings only the files that are missing, not a second copy of the others. One
-  // that failed is tried again, as `bgsite remove` run again tries its failures.
-  const held = new Set(
-    [...ui.list.children]
-      .filter((row) => !["rejected", "failed"].includes(row.dataset.status))
-      .map((row) => heldKey(row.dataset.filename, row.dataset.bytes)),
-  );
-  const fresh = files.filter((file) => !held.has(heldKey(file.name, file.size)));
-  const already = files.length - fresh.length;
-  const alreadyText = ngettext(
-    "%(count)s file is in this batch already: left out.",
-    "%(count)s files are in this batch already: left out.",
-    already,
-  );
-  ui.leftOut.textContent = [
-    skipped ? interpolate(leftOut, { count: formatNumber(skipped) }) : "",
-    already ? interpolate(alreadyText, { count: formatNumber(already) }) : "",
-  ].filter(Boolean).join(" ");
-  ui.leftOut.hidden = !skipped && !already;
+  const fresh = notHeld(files);
+  showLeftOut(skipped, files.length - fresh.length);
   files = fresh;
   // Files past the batch's room are refused here, as the server would refuse each once it had come up whole.
   let inBatch = [...ui.list.children].filter((row) => row.dataset.status !== "rejected").length;
@@ -635,6 +619,40 @@ function addFiles(files, skipped = 0) {
   }
   updateSummary();
   startUploads();
+}
+
+/**
+ * The files the batch does not hold already, by name and size: the folder dropped again after a reload (or a closed
+ * tab) cut its uploads short brings only the files that are missing, not a second copy of the others. One that failed
+ * is tried again, as `bgsite remove` run again tries its failures.
+ */
+function notHeld(files) {
+  const held = new Set(
+    [...ui.list.children]
+      .filter((row) => !["rejected", "failed"].includes(row.dataset.status))
+      .map((row) => heldKey(row.dataset.filename, row.dataset.bytes)),
+  );
+  return files.filter((file) => !held.has(heldKey(file.name, file.size)));
+}
+
+/** Say what was left out of the files added: `skipped` of dropped folders, `already` held by the batch (apart from
+ * the notice, which the websocket's state takes over). */
+function showLeftOut(skipped, already) {
+  const leftOut = ngettext(
+    "%(count)s file of the folder was left out: hidden, or not an image by its name.",
+    "%(count)s files of the folder were left out: hidden, or not images by their names.",
+    skipped,
+  );
+  const alreadyText = ngettext(
+    "%(count)s file is in this batch already: left out.",
+    "%(count)s files are in this batch already: left out.",
+    already,
+  );
+  ui.leftOut.textContent = [
+    skipped ? interpolate(leftOut, { count: formatNumber(skipped) }) : "",
+    already ? interpolate(alreadyText, { count: formatNumber(already) }) : "",
+  ].filter(Boolean).join(" ");
+  ui.leftOut.hidden = !skipped && !already;
 }
 
 /** Start queued uploads: the first one alone (it creates the batch), then two at a time. */
