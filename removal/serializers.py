@@ -79,14 +79,19 @@ def item_revision(item: Item) -> int:
     return item.attempts * 3 + _STATUS_RANK[Item.Status(item.status)] + item.edits
 
 
+def batch_links(batch: Batch) -> dict[str, str]:
+    """Where the batch's progress (the websocket, removal.web.routing) and its zip are: in its JSON, and on its page
+    for the page's script."""
+    return {"ws": f"/ws/batches/{batch.id}", "zip": reverse("api-batch-zip", args=[batch.id])}
+
+
 def serialize_batch_summary(batch: Batch, counts: dict[str, int]) -> dict[str, Any]:
     return {
         "id": str(batch.id),
         "status": batch_status(counts),
         "created_at": batch.created_at.isoformat(),
         "counts": counts,
-        "ws": f"/ws/batches/{batch.id}",
-        "zip": reverse("api-batch-zip", args=[batch.id]),
+        **batch_links(batch),
         "manifest": reverse("api-batch-manifest", args=[batch.id]),
         "options": batch.options,
         # Items less sure than this are flagged `needs_review` (REVIEW_CONFIDENCE_BELOW).

@@ -20,7 +20,7 @@ from django.views.decorators.http import require_safe
 from accounts import selectors as account_selectors
 from accounts.auth import AuthenticatedHttpRequest
 from accounts.forms import ApiKeyCreateForm
-from removal import selectors, services
+from removal import selectors, serializers, services
 from removal.cutout import pipeline
 from removal.cutout.options import page_choices
 from removal.errors import NotFound
@@ -93,7 +93,8 @@ def batch_detail(request: AuthenticatedHttpRequest, batch_id: uuid.UUID) -> Http
         batch = selectors.batch_for(request.user, batch_id)
     except NotFound:
         raise Http404("no such batch") from None
-    return render(request, "removal/home.html", {**_upload_context(), "batch_id": str(batch.id)})
+    context = {**_upload_context(), "batch_id": str(batch.id), "batch_links": serializers.batch_links(batch)}
+    return render(request, "removal/home.html", context)
 
 
 @login_required

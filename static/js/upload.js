@@ -810,8 +810,7 @@ setupTriage({
 });
 loadModels(root.dataset.apiModels);
 if (root.dataset.batchId) {
-  const id = root.dataset.batchId;
-  useBatch({ id, zip: `${apiBatches}/${id}/zip`, ws: `/ws/batches/${id}` });
+  useBatch({ id: root.dataset.batchId, zip: root.dataset.batchZip, ws: root.dataset.batchWs });
 }
 updateSummary();
 // Files or a folder picked while this script was still loading.

@@ -130,6 +130,17 @@ def test_batch_detail_renders_own_batch(client: Any, user: Any) -> None:
     assert "csrftoken" in response.cookies
 
 
+def test_the_batch_pages_script_follows_the_zip_and_socket_the_api_names(client: Any, user: Any) -> None:
+    """After a reload the page follows the batch from these, as from the API's reply after its first upload: the
+    page's script wrote the two paths out itself."""
+    batch = Batch.objects.create(owner=user)
+    client.force_login(user)
+    page = client.get(f"/batches/{batch.id}/").content.decode()
+    api = client.get(f"/api/v1/batches/{batch.id}").json()
+    assert f'data-batch-zip="{api["zip"]}"' in page
+    assert f'data-batch-ws="{api["ws"]}"' in page
+
+
 def test_other_users_batch_is_404(client: Any, user: Any, other_user: Any) -> None:
     batch = Batch.objects.create(owner=other_user)
     client.force_login(user)
