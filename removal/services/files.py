@@ -132,7 +132,7 @@ def display_filename(name: str | None) -> str:
     """The uploaded name without any directory part, trimmed to fit the column."""
     # Browsers send a name's double quotes as %22 in a multipart header (as the HTML standard has them write it).
     base = PurePosixPath((name or "").replace("\\", "/").replace("\x00", "").replace("%22", '"')).name
-    return (base or "image")[:255]
+    return (base or "image")[: Item._meta.get_field("filename").max_length]
 
 
 def stored_files_under(folder: str) -> Iterator[str]:

@@ -24,6 +24,7 @@ from removal import selectors, serializers, services
 from removal.cutout import pipeline
 from removal.cutout.options import page_choices
 from removal.errors import NotFound
+from removal.models import Item
 from removal.ops import client_package, limits
 
 
@@ -32,6 +33,8 @@ def _upload_context() -> dict[str, object]:
         "max_upload_bytes": settings.MAX_UPLOAD_BYTES,
         "max_items_per_batch": settings.MAX_ITEMS_PER_BATCH,
         "max_image_pixels": settings.MAX_IMAGE_PIXELS,
+        # A file the batch holds already is known by its name as the server keeps it (services.display_filename).
+        "max_filename_chars": Item._meta.get_field("filename").max_length,
     }
     # Decimal megabytes, as the API's error messages state the same limit.
     return {

@@ -578,7 +578,7 @@ function localRefusal(file) {
 }
 
 /** What tells a file the batch holds from another: its name as the server keeps it, and its size. */
-const heldKey = (name, bytes) => `${name.slice(0, 255)}\n${bytes}`;
+const heldKey = (name, bytes) => `${name.slice(0, limits.max_filename_chars)}\n${bytes}`;
 
 /** The server's refusal of a file past MAX_ITEMS_PER_BATCH, in the same words. */
 function batchFull() {

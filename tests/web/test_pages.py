@@ -74,6 +74,15 @@ def test_home_renders_upload_page_with_limits(client: Any, user: Any, settings: 
     assert "csrftoken" in response.cookies  # the page's script posts with it
 
 
+def test_the_page_tells_a_held_file_by_its_name_as_the_server_keeps_it(client: Any, user: Any) -> None:
+    """The script knows a file the batch holds already by its name cut to the column's length: that length is the
+    model's, not a second 255 in the script."""
+    client.force_login(user)
+    page = client.get("/").content.decode()
+    limits = json.loads(re.search(r'id="upload-limits"[^>]*>(.*?)</script>', page, re.S).group(1))
+    assert limits["max_filename_chars"] == Item._meta.get_field("filename").max_length
+
+
 def test_the_upload_limits_line_groups_thousands_as_the_pages_language_does(
     client: Any, user: Any, settings: Any
 ) -> None:
