@@ -14,6 +14,7 @@ from django.contrib.auth.models import User
 from django.utils.translation import gettext_lazy as _
 
 from accounts import selectors
+from accounts.models import ApiKey
 
 
 def _email_field(**kwargs: Any) -> forms.EmailField:
@@ -138,7 +139,9 @@ class PasswordResetForm(auth_forms.PasswordResetForm):
 
 class ApiKeyCreateForm(forms.Form):
     name = forms.CharField(
-        label=_("Name"), max_length=100, help_text=_("What the key is for, e.g. 'shop import script'.")
+        label=_("Name"),
+        max_length=ApiKey._meta.get_field("name").max_length,
+        help_text=_("What the key is for, e.g. 'shop import script'."),
     )
 
 

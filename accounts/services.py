@@ -66,7 +66,10 @@ def api_key_create(*, user: "User", name: str) -> tuple[ApiKey, str]:
                 break
         secret = secrets.token_urlsafe(32)
         key = ApiKey.objects.create(
-            user=user, name=name.strip()[:100] or "key", prefix=prefix, secret_hash=_hash(secret)
+            user=user,
+            name=name.strip()[: ApiKey._meta.get_field("name").max_length] or "key",
+            prefix=prefix,
+            secret_hash=_hash(secret),
         )
     return key, f"{prefix}_{secret}"
 
@@ -143,7 +146,7 @@ def invitation_create(
     *, created_by: "User | None" = None, note: str = "", days: int | None = None
 ) -> tuple[Invitation, str]:
     """A new invitation and its token (for the link), which is never stored."""
-    invitation = Invitation(note=note.strip()[:200], created_by=created_by)
+    invitation = Invitation(note=note.strip()[: Invitation._meta.get_field("note").max_length], created_by=created_by)
     token = invitation_token_set(invitation=invitation, days=days)
     invitation.save()
     return invitation, token

@@ -10,7 +10,8 @@ from django.core.management import CommandError, call_command
 from django.utils import timezone
 
 from accounts import services
-from accounts.models import ApiKey
+from accounts.forms import ApiKeyCreateForm
+from accounts.models import ApiKey, Invitation
 
 pytestmark = pytest.mark.django_db
 
@@ -25,6 +26,15 @@ def test_created_key_is_returned_once_and_stored_hashed(user: Any) -> None:
     stored = ApiKey.objects.get(pk=key.pk)
     assert stored.secret_hash == hashlib.sha256(secret.encode()).hexdigest()
     assert secret not in {getattr(stored, field.attname) for field in ApiKey._meta.fields}
+
+
+def test_a_name_past_the_column_is_cut_to_it_and_the_form_refuses_it(user: Any) -> None:
+    """The command takes any --name; the account page's form refuses one longer than the column."""
+    key, _ = services.api_key_create(user=user, name="k" * 150)
+    assert ApiKey.objects.get(pk=key.pk).name == "k" * 100
+    assert not ApiKeyCreateForm({"name": "k" * 101}).is_valid() and ApiKeyCreateForm({"name": "k" * 100}).is_valid()
+    invitation, _ = services.invitation_create(note="n" * 250)
+    assert Invitation.objects.get(pk=invitation.pk).note == "n" * 200
 
 
 def test_authenticate_finds_the_key_and_notes_its_use(user: Any) -> None:
