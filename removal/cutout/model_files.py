@@ -11,6 +11,7 @@ an interrupted download included, the .part file is deleted. The flat layout is 
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 from pathlib import Path
 
 import requests
@@ -35,12 +36,18 @@ class PullResult:
     installed_now: bool
 
 
+class VerificationStatus(StrEnum):
+    OK = "ok"
+    MISMATCH = "mismatch"
+    DERIVED = "derived"  # an int8 copy: made here, no published checksum
+    UNKNOWN = "unknown"  # no published checksum, or not in the catalog
+
+
 @dataclass(frozen=True)
 class Verification:
     name: str
     path: Path
-    # "ok", "mismatch", "derived" (an int8 copy: made here, no published checksum) or "unknown" (not in the catalog).
-    status: str
+    status: VerificationStatus
     detail: str
 
 
@@ -155,15 +162,15 @@ def models_verify(model_dir: Path) -> list[Verification]:
         if name in CATALOG and CATALOG[name].checksum:
             expected = CATALOG[name].checksum or ""
             actual = file_checksum(path, expected.partition(":")[0])
-            status = "ok" if actual == expected else "mismatch"
-            detail = expected if status == "ok" else f"expected {expected}, got {actual}"
+            status = VerificationStatus.OK if actual == expected else VerificationStatus.MISMATCH
+            detail = expected if status == VerificationStatus.OK else f"expected {expected}, got {actual}"
         elif name in CATALOG:
-            status, detail = "unknown", "rembg publishes no checksum for it"
+            status, detail = VerificationStatus.UNKNOWN, "rembg publishes no checksum for it"
         elif base is not None and base in CATALOG:
-            status = "derived"
+            status = VerificationStatus.DERIVED
             detail = f"int8 copy of {base}, made here (scripts/quantize_model.py); no published checksum"
         else:
-            status, detail = "unknown", "not in the catalog"
+            status, detail = VerificationStatus.UNKNOWN, "not in the catalog"
         found.append(Verification(name=name, path=path, status=status, detail=detail))
     return found
 

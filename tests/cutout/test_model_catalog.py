@@ -12,6 +12,7 @@ from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from removal.cutout.model_catalog import CATALOG
+from removal.cutout.model_files import VerificationStatus, models_verify
 from removal.cutout.options import parse_options
 from tests.conftest import local_http_server
 
@@ -152,6 +153,10 @@ def test_verify_checks_every_installed_model_and_reports_int8_copies_as_derived(
     out, _ = models("verify")
     statuses = {line.split()[0]: line.split()[1] for line in out.splitlines()}
     assert statuses == {"u2netp": "ok", "u2netp-int8": "derived"}
+    assert {result.name: result.status for result in models_verify(model_dir)} == {
+        "u2netp": VerificationStatus.OK,
+        "u2netp-int8": VerificationStatus.DERIVED,
+    }
 
     (model_dir / "u2net.onnx").write_bytes(b"damaged")
     with pytest.raises(CommandError, match="checksum mismatch: u2net"):

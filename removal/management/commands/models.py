@@ -13,7 +13,13 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from removal.cutout.installed import installed_models, model_weights
 from removal.cutout.model_catalog import CATALOG, int8_base
-from removal.cutout.model_files import ModelInstallError, installed_copies, model_pull, models_verify
+from removal.cutout.model_files import (
+    ModelInstallError,
+    VerificationStatus,
+    installed_copies,
+    model_pull,
+    models_verify,
+)
 
 QUANTIZER = Path(settings.BASE_DIR) / "scripts" / "quantize_model.py"
 
@@ -119,7 +125,7 @@ class Command(BaseCommand):
             self.stdout.write(f"{result.name:<24}{result.status:<10}{result.detail}")
         if not results:
             self.stdout.write(f"no models installed in {model_dir}")
-        if failed := [result.name for result in results if result.status == "mismatch"]:
+        if failed := [result.name for result in results if result.status == VerificationStatus.MISMATCH]:
             raise CommandError(f"checksum mismatch: {', '.join(failed)} (pull them again)")
 
     def quantize(self, model_dir: Path, name: str) -> None:
