@@ -15,7 +15,7 @@ from typing import Any
 from bgsite_client import __version__
 from bgsite_client.folder import collect, plan, save_new
 from bgsite_client.remove import PER_BATCH, PER_REQUEST, Run
-from bgsite_client.server import Server, ServerError
+from bgsite_client.server import DONE, FAILED, Server, ServerError
 
 DEFAULT_URL = "http://127.0.0.1:8000"
 EXTENSIONS = {"png": "png", "webp": "webp", "jpg": "jpg", "jpeg": "jpg", "gif": "gif", "zip": "zip"}
@@ -164,7 +164,7 @@ def status_command(args: argparse.Namespace) -> int:
         f"batch {batch['id']}: {batch['status']}",
         f"  {counts['done']} done, {counts['failed']} failed, {counts['queued']} queued, "
         f"{counts['processing']} processing, {counts['total']} in all",
-        *(f"  failed: {item['filename']}: {item['error']}" for item in batch["items"] if item["status"] == "failed"),
+        *(f"  failed: {item['filename']}: {item['error']}" for item in batch["items"] if item["status"] == FAILED),
         *(f"  may need a look: {item['filename']}" for item in batch["items"] if item.get("needs_review")),
     ]
     _report(args, batch, "\n".join(lines))
@@ -177,7 +177,7 @@ def download_command(args: argparse.Namespace) -> int:
     manifest = server.json("GET", f"/api/v1/batches/{args.batch_id}/manifest")
     saved, kept = [], []
     for entry in manifest["items"]:
-        if entry["status"] != "done":
+        if entry["status"] != DONE:
             continue
         target = args.out / entry["output_name"]
         result = functools.partial(server.download, f"/api/v1/items/{entry['id']}/result")
@@ -188,7 +188,7 @@ def download_command(args: argparse.Namespace) -> int:
     failed = [
         {"name": entry["original_name"], "error": entry["error"]}
         for entry in manifest["items"]
-        if entry["status"] == "failed"
+        if entry["status"] == FAILED
     ]
     summary = {"ok": not failed, "saved": saved, "kept": kept, "failed": failed}
     text = [

@@ -16,7 +16,7 @@ from typing import Any
 from tqdm import tqdm
 
 from bgsite_client.folder import Job, save_new
-from bgsite_client.server import Server, ServerError, limit_in
+from bgsite_client.server import FAILED, FINISHED, Server, ServerError, limit_in
 
 # The server's defaults (MAX_FILES_PER_REQUEST, MAX_ITEMS_PER_BATCH); lowered when it says otherwise.
 PER_REQUEST = 100
@@ -198,13 +198,13 @@ class Run:
     def _finished(self, item: dict[str, Any], followed: Followed) -> None:
         """A finished item's cutout handed to a download thread, or its error put on its job; the item held
         until its job is known."""
-        if item["status"] not in ("done", "failed"):
+        if item["status"] not in FINISHED:
             return
         job = followed.pending.pop(item["id"], None)
         if job is None:
             followed.early[item["id"]] = item
             return
-        if item["status"] == "failed":
+        if item["status"] == FAILED:
             job.error = item["error"] or "failed"
             self.bars["cutouts"].update(1)
             return

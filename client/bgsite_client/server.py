@@ -24,6 +24,10 @@ QUIET_SECONDS = 30.0
 # RECONNECT_DELAY seconds for this long before the run gives up.
 UNREACHABLE_SECONDS = 120.0
 RECONNECT_DELAY = 2.0
+# An item's statuses in the batch API's JSON (the server's Item.Status) that the client acts on: through with an item
+# once it is one of FINISHED.
+DONE, FAILED = "done", "failed"
+FINISHED = (DONE, FAILED)
 
 
 class ServerError(Exception):

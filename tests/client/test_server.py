@@ -122,3 +122,11 @@ def test_a_server_gone_for_good_ends_the_run(monkeypatch: pytest.MonkeyPatch) ->
     with pytest.raises(ServerError, match="could not reach"):
         client.json("GET", "/api/v1/batches")
     assert 0.5 <= time.monotonic() - started < 3
+
+
+def test_the_item_statuses_the_client_acts_on_are_the_servers() -> None:
+    """The client is a package of its own and cannot import the server's Item.Status: held to it here."""
+    from removal.models import Item
+
+    assert (server_module.DONE, server_module.FAILED) == (Item.Status.DONE, Item.Status.FAILED)
+    assert server_module.FINISHED == (server_module.DONE, server_module.FAILED)
