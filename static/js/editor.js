@@ -125,10 +125,11 @@ function prepare(photo, mask) {
   const maskContext = session.mask.getContext("2d", { willReadFrequently: true });
   maskContext.drawImage(mask, 0, 0, width, height);
   const pixels = maskContext.getImageData(0, 0, width, height);
-  const data = pixels.data;
-  for (let index = 0; index < data.length; index += 4) {
-    data[index + 3] = data[index];
-    data[index] = data[index + 1] = data[index + 2] = 0;
+  const rgba = pixels.data;
+  for (let index = 0; index < rgba.length; index += 4) {
+    // The mask's grey becomes the alpha: the canvas composes the cutout with it as its mask.
+    rgba[index + 3] = rgba[index];
+    rgba[index] = rgba[index + 1] = rgba[index + 2] = 0;
   }
   maskContext.putImageData(pixels, 0, 0);
   session.cutout = canvas(width, height);
