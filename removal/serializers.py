@@ -1,5 +1,6 @@
 """The JSON shapes of batches and items, shared by the REST API and the websocket."""
 
+from enum import StrEnum
 from typing import Any
 
 from django.conf import settings
@@ -143,10 +144,18 @@ def _manifest_entry(item: Item, output_name: str | None, options: dict[str, Any]
     }
 
 
-def batch_status(counts: dict[str, int]) -> str:
-    """'processing' while any item waits or runs, then 'done' (also when some failed)."""
+class BatchStatus(StrEnum):
+    """A batch's status in its JSON, read from its items' counts (batch_status): it has no column of its own."""
+
+    PROCESSING = "processing"
+    DONE = "done"
+    EMPTY = "empty"
+
+
+def batch_status(counts: dict[str, int]) -> BatchStatus:
+    """Processing while any item waits or runs, then done (also when some failed)."""
     if counts["total"] == 0:
-        return "empty"
+        return BatchStatus.EMPTY
     if counts[Item.Status.QUEUED] or counts[Item.Status.PROCESSING]:
-        return "processing"
-    return "done"
+        return BatchStatus.PROCESSING
+    return BatchStatus.DONE

@@ -10,6 +10,7 @@ from removal.cutout import providers
 from removal.cutout.option_parsing import YES_NO_WORDS
 from removal.cutout.options import OPTIONS, QUALITIES
 from removal.models import Item
+from removal.serializers import BatchStatus
 
 JSON = "application/json"
 MULTIPART = "multipart/form-data"
@@ -130,7 +131,7 @@ MADE_HOW_PROPERTIES: dict[str, Any] = {
 
 BATCH_SUMMARY_PROPERTIES: dict[str, Any] = {
     "id": {"type": "string", "format": "uuid"},
-    "status": {"type": "string", "enum": ["processing", "done", "empty"]},
+    "status": {"type": "string", "enum": [status.value for status in BatchStatus]},
     "created_at": {"type": "string", "format": "date-time"},
     "counts": ref("Counts"),
     "ws": {"type": "string", "description": "The websocket path for this batch's progress events."},

@@ -15,6 +15,7 @@ from schemathesis import checks
 from removal.cutout.option_parsing import is_true
 from removal.cutout.options import OPTION_NAMES, OPTIONS, QUALITIES
 from removal.models import Item
+from removal.serializers import BatchStatus, batch_status
 from removal.web.openapi import document
 from removal.web.openapi_schemas import OPTION_PROPERTIES
 from tests.conftest import LiveServer, photo_bytes
@@ -81,6 +82,8 @@ def test_status_and_quality_enums_are_the_models_and_the_options() -> None:
         assert schemas[name]["properties"]["status"]["enum"] == Item.Status.values
         assert schemas[name]["properties"]["quality"]["enum"] == list(QUALITIES)
     assert schemas["Counts"]["required"] == [*Item.Status.values, "total", "needs_review"]
+    assert schemas["BatchSummary"]["properties"]["status"]["enum"] == ["processing", "done", "empty"]
+    assert {batch_status({"total": 0}), batch_status({"total": 1, "queued": 1, "processing": 0})} <= set(BatchStatus)
 
 
 def test_schema_and_docs_pages(client: Any, db: Any) -> None:
