@@ -5,6 +5,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
@@ -195,6 +196,14 @@ def email_change_token(*, user: "User", new_email: str) -> str:
     """What a link confirming `new_email` as the user's address carries: signed, and naming the address it changes
     from, so it works once (and not after another change)."""
     return signing.dumps({"user": user.pk, "email": new_email, "from": user.email}, salt=EMAIL_CHANGE_SALT)
+
+
+def email_change_request(*, user: "User", new_email: str, absolute_url: Callable[[str], str], host: str) -> None:
+    """Mail `new_email` the link that makes it the user's address (email_change_confirm); `absolute_url` makes the
+    link's path a URL (the request's build_absolute_uri). OSError when the mail server cannot be reached."""
+    token = email_change_token(user=user, new_email=new_email)
+    link = absolute_url(reverse("email_change_confirm", args=[token]))
+    mail_to(new_email, "email_change", {"user": user, "link": link, "host": host})
 
 
 def email_change_pending(*, token: str) -> tuple["User", str]:

@@ -14,7 +14,6 @@ from django.contrib.auth.models import User
 from django.contrib.auth.views import LoginView, LogoutView, PasswordChangeView, PasswordResetView
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
-from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
@@ -222,11 +221,12 @@ def email_change(request: AuthenticatedHttpRequest) -> HttpResponse:
             form.add_error(None, _("Too many address changes asked for. Wait a while, then try again."))
             return render(request, EMAIL_CHANGE, {"form": form}, status=429)
         new_email = form.cleaned_data["email"]
-        token = services.email_change_token(user=request.user, new_email=new_email)
-        link = request.build_absolute_uri(reverse("email_change_confirm", args=[token]))
         try:
-            services.mail_to(
-                new_email, "email_change", {"user": request.user, "link": link, "host": request.get_host()}
+            services.email_change_request(
+                user=request.user,
+                new_email=new_email,
+                absolute_url=request.build_absolute_uri,
+                host=request.get_host(),
             )
         except OSError:
             form.add_error(None, _("The mail could not be sent just now. Try again in a while."))

@@ -191,3 +191,20 @@ def test_a_mail_server_out_of_reach_is_said_and_the_change_still_confirmable(
     assert Client().post(link).status_code == 302  # the notice to the old address is only logged as not sent
     user.refresh_from_db()
     assert user.email == "alice@new.example"
+
+
+def test_a_change_asked_for_mails_the_new_address_a_link_that_names_it(user: Any, mailoutbox: list[Any]) -> None:
+    """accounts.services.email_change_request, which the view calls once the password is right."""
+    from accounts import services
+
+    services.email_change_request(
+        user=user,
+        new_email="alice@new.example",
+        absolute_url=lambda path: f"https://bg.example{path}",
+        host="bg.example",
+    )
+    (message,) = mailoutbox
+    assert message.to == ["alice@new.example"]
+    match = re.search(r"https://bg\.example/accounts/email/confirm/([^/\s]+)/", message.body)
+    assert match is not None, message.body
+    assert services.email_change_pending(token=match.group(1)) == (user, "alice@new.example")
