@@ -11,7 +11,7 @@ import corsheaders.defaults
 
 # The APIs' paths: the batch API, PixLab's (removal.web.http_errors.PIXLAB_PREFIXES) and remove.bg's.
 API_PATHS = r"^/(api/v1/|api/schema$|bgremove/?$|store(/|$)|v1\.0/)"
-REQUEST_HEADERS = (*corsheaders.defaults.default_headers, "x-api-key", "www-authenticate")
+REQUEST_HEADERS = (*corsheaders.defaults.default_headers, "x-api-key", "www-authenticate", "idempotency-key")
 # What API replies carry beyond what every page may read: a cutout's facts, rate limits, a download's name.
 REPLY_HEADERS = [
     "Content-Disposition",

@@ -13,6 +13,9 @@ from django.utils.translation import pgettext_lazy
 from removal.cutout import confidence
 from removal.translated import in_language
 
+# The longest Idempotency-Key header taken (a UUID is 36 characters).
+IDEMPOTENCY_KEY_LENGTH = 64
+
 
 class Batch(models.Model):
     class Kind(models.TextChoices):
@@ -32,10 +35,19 @@ class Batch(models.Model):
     # each improvement that finishes notifies the callback once more.
     improvements = models.PositiveIntegerField(default=0)
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # The creating request's Idempotency-Key: the same request sent again (its reply lost) gets this batch.
+    idempotency_key = models.CharField(max_length=IDEMPOTENCY_KEY_LENGTH, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at"]
         verbose_name_plural = "batches"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["owner", "idempotency_key"],
+                condition=~models.Q(idempotency_key=""),
+                name="batch_idempotency_key_once_per_owner",
+            )
+        ]
 
     def __str__(self) -> str:
         return f"batch {self.id}"

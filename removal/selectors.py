@@ -37,6 +37,11 @@ def batch_for(user: "User", batch_id: Any) -> Batch:
     return batch
 
 
+def batch_created_with(user: "User", idempotency_key: str) -> Batch | None:
+    """The batch `user` created with `idempotency_key`, if any."""
+    return Batch.objects.filter(owner=user, kind=Batch.Kind.UPLOAD, idempotency_key=idempotency_key).first()
+
+
 def item_for(user: "User", item_id: Any) -> Item:
     parsed = _as_uuid(item_id)
     item = Item.objects.filter(pk=parsed, batch__owner=user).select_related("batch").first() if parsed else None

@@ -83,13 +83,15 @@ def test_preflight_and_origins_not_listed(cors_server: LiveServer, other_site: s
         headers={
             "Origin": other_site,
             "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "x-api-key, www-authenticate, content-type",
+            "Access-Control-Request-Headers": "x-api-key, www-authenticate, idempotency-key, content-type",
         },
         timeout=10,
     )
     assert preflight.status_code == 200
     assert preflight.headers["Access-Control-Allow-Origin"] == other_site
-    assert {"x-api-key", "www-authenticate"} <= set(preflight.headers["Access-Control-Allow-Headers"].split(", "))
+    assert {"x-api-key", "www-authenticate", "idempotency-key"} <= set(
+        preflight.headers["Access-Control-Allow-Headers"].split(", ")
+    )
     assert "Access-Control-Allow-Credentials" not in preflight.headers  # never with the visitor's cookies
     stranger = requests.get(f"{cors_server.url}/v1.0/account", headers={"Origin": "https://evil.example"}, timeout=10)
     assert stranger.status_code == 403 and "Access-Control-Allow-Origin" not in stranger.headers

@@ -6,7 +6,6 @@ queues a batch's uploads again with other options; `stored_image_create` keeps a
 for the /store flow. Identical bytes and options reuse the owner's earlier result.
 """
 
-import contextlib
 import dataclasses
 import functools
 import uuid
@@ -25,7 +24,7 @@ from django.utils.translation import gettext, gettext_noop, ngettext
 from removal import selectors
 from removal.cutout import pipeline
 from removal.cutout.options import Options, not_applicable
-from removal.errors import QuotaExceeded
+from removal.errors import Conflict, QuotaExceeded
 from removal.models import Batch, Item, StoredImage
 from removal.services.files import (
     StorageUnavailable,
@@ -34,17 +33,15 @@ from removal.services.files import (
     display_filename,
     extension_of,
     item_prefix,
-    storage_copy,
     storage_delete_quietly,
     storage_save,
-    stored_sha256,
     upload_error,
     upload_sha256,
     user_folder,
 )
-from removal.services.processing import options_of
 from removal.services.queueing import announce_after_commit, enqueue_processing
-from removal.services.thumbnails import thumbnail_copy, thumbnail_name
+from removal.services.reuse import result_reused
+from removal.services.thumbnails import thumbnail_name
 from removal.services.usage import usage_counted
 from removal.services.webhooks import notify_if_batch_finished
 from removal.translated import in_language, refusal_text
@@ -93,15 +90,23 @@ def batch_submit(
     callback_url: str = "",
     kind: str = Batch.Kind.UPLOAD,
     first_position: int | None = None,
+    idempotency_key: str = "",
 ) -> tuple[Batch, list[Item], list[RejectedFile]]:
     """The one entry of every front door: a batch of `files` with `options`, each file stored and queued.
 
-    Raises NothingAccepted (and keeps nothing) when no file can be used. The batch API
-    sends many files; /bgremove and /v1.0/removebg one, as a hidden batch of kind BGREMOVE
-    whose jobs go first. `first_position`: see batch_add_files.
+    Raises NothingAccepted (and keeps nothing) when no file can be used. The batch API sends many files; /bgremove
+    and /v1.0/removebg one, as a hidden batch of kind BGREMOVE whose jobs go first. `first_position`: see
+    batch_add_files; `idempotency_key`: Batch.idempotency_key.
     """
     with transaction.atomic():
-        batch = batch_create(owner=owner, options=options, callback_url=callback_url, background=background, kind=kind)
+        batch = batch_create(
+            owner=owner,
+            options=options,
+            callback_url=callback_url,
+            background=background,
+            kind=kind,
+            idempotency_key=idempotency_key,
+        )
         items, rejected = batch_add_files(batch=batch, files=files, first_position=first_position)
         if not items:
             raise NothingAccepted(rejected)  # rolls the empty batch back
@@ -115,16 +120,24 @@ def batch_create(
     callback_url: str = "",
     background: Any = None,
     kind: str = Batch.Kind.UPLOAD,
+    idempotency_key: str = "",
 ) -> Batch:
-    """A new batch; `background` (a File, already checked to be an image) is kept for compositing."""
+    """A new batch; `background` (a File, already checked to be an image) is kept for compositing. Conflict when
+    a request with the same `idempotency_key` made one meanwhile (the same creation sent twice at once)."""
     options = options or Options()
-    batch = Batch(owner=owner, callback_url=callback_url, kind=kind)
+    batch = Batch(owner=owner, callback_url=callback_url, kind=kind, idempotency_key=idempotency_key)
     if background is not None:
         options = dataclasses.replace(options, bg_image_sha256=upload_sha256(background))
         name = f"{batch_folder(batch)}background{PurePosixPath(background.name or '').suffix[:8]}"
         batch.bg_image.name = storage_save(name, background)
     batch.options = options.to_json()
-    batch.save()
+    try:
+        with transaction.atomic():
+            batch.save()
+    except IntegrityError:
+        if batch.bg_image.name:
+            storage_delete_quietly(batch.bg_image.name)
+        raise Conflict("a request with this Idempotency-Key is making its batch now; send it again") from None
     return batch
 
 
@@ -217,7 +230,7 @@ def _queued(batch: Batch, items: list[Item], *, preview: bool) -> tuple[list[Ite
         waiting = selectors.queued_count(batch.owner_id) if fresh else 0
         for item in fresh:
             item.queued_at, item.counted_on = now, now.date()
-            if not _reuse_earlier_result(item, now):
+            if not result_reused(item=item, now=now):
                 item.task_id = enqueue_processing(item.id, kind=batch.kind, waiting_ahead=waiting)
                 waiting += 1
         if fresh:
@@ -278,49 +291,6 @@ def _options_not_applicable(info: pipeline.ImageInfo, options: Options) -> str |
         )
     )
     return refusal % {"names": ", ".join(names)}
-
-
-def _reuse_earlier_result(item: Item, now: Any) -> bool:
-    """Finish `item` from the owner's earlier result for the same bytes and options, if there is one.
-
-    The result is copied, not shared, so deleting either batch never breaks the other.
-    """
-    wanted = Options.from_json(item.batch.options).result_key()
-    earlier = next(
-        (
-            done
-            for done in selectors.results_for_bytes(item.batch.owner_id, item.source_sha256)
-            if options_of(done).result_key() == wanted
-        ),
-        None,
-    )
-    if earlier is None:
-        return False
-    # A hand-edited result fits that one photo's edit: the model's own is what is reused.
-    model_result = earlier.model_result if earlier.model_result else earlier.result
-    suffix = PurePosixPath(str(model_result.name)).suffix
-    try:
-        item.result.name = storage_copy(str(model_result.name), f"{item_prefix(item)}/cutout-reused{suffix}")
-        thumbnail_copy(str(model_result.name), item.result.name)
-        thumbnail_copy(str(earlier.source.name), str(item.source.name))  # the same bytes: the card's photo too
-        # An edited item's sha256 is its edit's: the model's result is hashed here.
-        result_sha256 = earlier.result_sha256 if not earlier.model_result else stored_sha256(item.result.name)
-    except (OSError, BotoCoreError, ClientError, StorageUnavailable):
-        return False  # the earlier result is unreadable: process this one afresh
-    if earlier.mask:  # if it cannot be copied, the cutout stands; only a hand edit would miss its starting mask
-        with contextlib.suppress(OSError, BotoCoreError, ClientError, StorageUnavailable):
-            item.mask.name = storage_copy(str(earlier.mask.name), f"{item_prefix(item)}/mask-reused.png")
-    item.status, item.cached = Status.DONE, True
-    if earlier.model_result:
-        item.result_bytes, item.foreground = earlier.model_result_bytes, earlier.model_foreground
-    else:
-        item.result_bytes, item.foreground = earlier.result_bytes, earlier.foreground
-    item.result_sha256, item.model = result_sha256, earlier.model
-    # The model's confidence comes along (a flagged cutout stays flagged in a rerun); a look does not.
-    item.confidence, item.quality = earlier.confidence, earlier.quality
-    item.started_at = item.finished_at = now
-    item.processing_ms = 0
-    return True
 
 
 def image_submit(*, owner: "User", upload: Any, options: Options | None = None, background: Any = None) -> Item:

@@ -51,6 +51,9 @@ def batches(request: HttpRequest, user: "User") -> HttpResponseBase:
 
 
 def _batch_create(request: HttpRequest, user: "User") -> HttpResponseBase:
+    idempotency_key = inputs.idempotency_key(request)
+    if idempotency_key and (earlier := selectors.batch_created_with(user, idempotency_key)):
+        return _created(earlier, *_files_added(request, user, earlier))  # its reply was lost: the same reply
     files = inputs.uploaded_files(request)
     unreadable = inputs.unreadable_files(request)
     params = inputs.request_parameters(request)  # the form's fields over the query string's, as everywhere
@@ -67,6 +70,7 @@ def _batch_create(request: HttpRequest, user: "User") -> HttpResponseBase:
             callback_url=callback_url,
             background=background,
             first_position=position,
+            idempotency_key=idempotency_key,
         )
     except services.NothingAccepted as exc:
         raise services.NothingAccepted(unreadable + exc.rejected) from None
@@ -122,6 +126,19 @@ def batch_detail(request: HttpRequest, user: "User", batch_id: uuid.UUID) -> Htt
 @api_endpoint("POST")
 def batch_files(request: HttpRequest, user: "User", batch_id: uuid.UUID) -> HttpResponseBase:
     batch = selectors.batch_for(user, batch_id)
+    items, rejected = _files_added(request, user, batch)
+    return JsonResponse(
+        {
+            "id": str(batch.id),
+            "items": [serializers.serialize_item(item) for item in items],
+            "rejected": services.rejected_json(rejected),
+        },
+        status=201,
+    )
+
+
+def _files_added(request: HttpRequest, user: "User", batch: Any) -> tuple[list[Any], list[services.RejectedFile]]:
+    """The request's files added to `batch`, which keeps its options; NothingAccepted when none could be."""
     options = Options.from_json(batch.options)
     params = inputs.request_parameters(request)
     inputs.check_batch_options_kept(params, options)
@@ -132,14 +149,7 @@ def batch_files(request: HttpRequest, user: "User", batch_id: uuid.UUID) -> Http
     rejected = inputs.unreadable_files(request) + rejected
     if not items:
         raise services.NothingAccepted(rejected)
-    return JsonResponse(
-        {
-            "id": str(batch.id),
-            "items": [serializers.serialize_item(item) for item in items],
-            "rejected": services.rejected_json(rejected),
-        },
-        status=201,
-    )
+    return items, rejected
 
 
 @api_endpoint("GET")

@@ -27,6 +27,7 @@ from removal.cutout import pipeline
 from removal.cutout.option_parsing import is_blank, whole_number
 from removal.cutout.options import Options, options_named, parse_options
 from removal.errors import BadRequest, MethodNotAllowed, PayloadTooLarge
+from removal.models import IDEMPOTENCY_KEY_LENGTH
 from removal.ops import limits
 from removal.web.http_errors import fields_too_large, max_fields_bytes
 
@@ -332,3 +333,20 @@ def first_position(params: Any) -> int | None:
     if is_blank(params.get("file_position")):
         return None
     return whole_number(params, "file_position", 0, 0, MAX_POSITION)
+
+
+# What an Idempotency-Key may hold: printable ASCII (a UUID, a hash), as a bare token or a quoted string.
+IDEMPOTENCY_KEY_TEXT = re.compile(rf'"?([\x21\x23-\x7e]{{1,{IDEMPOTENCY_KEY_LENGTH}}})"?')
+
+
+def idempotency_key(request: HttpRequest) -> str:
+    """The `Idempotency-Key` header of a batch's creation ('' without one): the same creation sent again with it,
+    its reply lost, gets the batch the first made instead of a second one."""
+    sent = request.headers.get("Idempotency-Key", "").strip()
+    if not sent:
+        return ""
+    if not (found := IDEMPOTENCY_KEY_TEXT.fullmatch(sent)):
+        raise BadRequest(
+            f"Idempotency-Key: {IDEMPOTENCY_KEY_LENGTH} printable ASCII characters at most (a UUID, for example)"
+        )
+    return found[1]

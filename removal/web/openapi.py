@@ -16,6 +16,7 @@ from removal.web.inputs import MAX_POSITION
 from removal.web.openapi_schemas import (
     BINARY,
     ID,
+    IDEMPOTENCY_KEY,
     ITEM_ID,
     JSON,
     KEY_SECURITY,
@@ -158,10 +159,11 @@ PATHS: dict[str, Any] = {
         },
         "post": {
             "summary": "Create a batch from one or more images",
+            "parameters": [IDEMPOTENCY_KEY],
             "requestBody": FILES_BODY,
             "responses": {
                 "201": json_reply(ref("Batch"), "Created; files that could not be accepted are in rejected."),
-                **error_replies(400, 401, 403, 405, 413, 429, 503),
+                **error_replies(400, 401, 403, 405, 409, 413, 429, 503),
             },
         },
     },

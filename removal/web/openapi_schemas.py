@@ -11,6 +11,7 @@ from removal.cutout.option_parsing import YES_NO_WORDS
 from removal.cutout.options import OPTIONS, QUALITIES
 from removal.models import Item
 from removal.serializers import BatchStatus
+from removal.web.inputs import IDEMPOTENCY_KEY_TEXT
 
 JSON = "application/json"
 MULTIPART = "multipart/form-data"
@@ -71,6 +72,15 @@ ID = {"name": "batch_id", "in": "path", "required": True, "schema": {"type": "st
 
 
 ITEM_ID = {"name": "item_id", "in": "path", "required": True, "schema": {"type": "string"}}
+
+
+IDEMPOTENCY_KEY = {
+    "name": "Idempotency-Key",
+    "in": "header",
+    "description": "A key of the caller's (a UUID): the creation sent again with it, its reply lost, gets the batch "
+    "it made (with file_position, its items too) instead of a second one. 409 while the first is still being made.",
+    "schema": {"type": "string", "pattern": f"^{IDEMPOTENCY_KEY_TEXT.pattern}$"},
+}
 
 
 BINARY = {"type": "string", "format": "binary"}

@@ -26,13 +26,14 @@ export function csrfToken() {
  * @typedef {{status: number, body: any, retryAfter: number | null}} Reply
  *   body is the parsed JSON or null; retryAfter the Retry-After header in seconds
  */
-function postFileOnce(url, file, onProgress, fields) {
+function postFileOnce(url, file, onProgress, fields, headers) {
   return new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", url);
     xhr.responseType = "json";
     xhr.setRequestHeader("Accept", "application/json");
     xhr.setRequestHeader("X-CSRFToken", csrfToken());
+    for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
     xhr.upload.onprogress = (event) => {
       if (event.lengthComputable) onProgress(event.loaded / event.total);
     };
@@ -48,6 +49,9 @@ function postFileOnce(url, file, onProgress, fields) {
     xhr.send(form);
   });
 }
+
+/** A new random key, as hex: an Idempotency-Key (crypto.randomUUID exists only on https and localhost). */
+export const randomKey = () => Array.from(crypto.getRandomValues(new Uint8Array(16)), (byte) => byte.toString(16).padStart(2, "0")).join("");
 
 /** A promise that settles after `seconds`. */
 export const sleep = (seconds) => new Promise((resolve) => setTimeout(resolve, seconds * 1000));
@@ -66,15 +70,16 @@ const MAX_WAIT_SECONDS = 60;
  * @param {(fraction: number) => void} onProgress
  * @param {(seconds: number, status: number) => void} onWait told before waiting for the server (429 or 503)
  * @param {[string, string][]} fields other form fields sent with the file
+ * @param {Record<string, string>} headers other request headers (an Idempotency-Key)
  * @returns {Promise<Reply>}
  */
-export async function postFile(url, file, onProgress, onWait, fields = []) {
+export async function postFile(url, file, onProgress, onWait, fields = [], headers = {}) {
   let retried = false;
   let waits = 0;
   for (;;) {
     let reply;
     try {
-      reply = await postFileOnce(url, file, onProgress, fields);
+      reply = await postFileOnce(url, file, onProgress, fields, headers);
     } catch (error) {
       if (!(error instanceof NetworkError) || retried) throw error;
       retried = true;

@@ -29,7 +29,7 @@ import { openCompare } from "./compare.js";
 import { openEditor } from "./editor.js";
 import { cardsFirstLink, focusLost } from "./focus.js";
 import { filesOfDrop, imagesOfFolder } from "./folders.js";
-import { NetworkError, postFile, postForm, refusalText, sleep } from "./http.js";
+import { NetworkError, postFile, postForm, randomKey, refusalText, sleep } from "./http.js";
 import { formatNumber, gettext, interpolate, ngettext } from "./i18n.js";
 import {
   flaggedPosition,
@@ -80,6 +80,8 @@ const state = {
   editingOptions: false,
   /** true while the request that creates the batch is in flight */
   creating: false,
+  /** the creating request's Idempotency-Key: sent again with it (its reply lost), it gets the batch it made */
+  creationKey: randomKey(),
   /** @type {{file: File, row: HTMLElement}[]} files waiting for their upload */
   queue: [],
   /** uploads in flight */
@@ -692,6 +694,7 @@ async function upload({ file, row }) {
       },
       (seconds, status) => setStatus(row, "uploading", interpolate(WAITING[status] ?? WAITING[503], { seconds })),
       fields,
+      creating ? { "Idempotency-Key": state.creationKey } : {},
     );
     const accepted = reply.status === 201 ? reply.body.items[0] : null;
     if (accepted) {

@@ -8,7 +8,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import translation
 
 from removal import services
-from removal.models import DailyUsage, Item
+from removal.errors import Conflict
+from removal.models import Batch, DailyUsage, Item
 from removal.services import batches
 from tests.conftest import photo_bytes
 
@@ -103,3 +104,16 @@ def test_a_request_sent_again_gets_the_items_its_first_sending_made(user: Any) -
     moved, _ = services.batch_add_files(batch=batch, files=[upload("a.jpg"), other], first_position=3)
     assert [item.pk for item in moved] != [first[0].pk, first[1].pk] and batch.items.count() == 4
     assert DailyUsage.objects.get(owner=user).images == 4
+
+
+def test_two_creations_with_one_idempotency_key_at_once_make_one_batch(user: Any) -> None:
+    """Both requests missed the other's batch when they looked: the second to save is told to send it again (409),
+    which then finds the first's, and the background it stored is not kept."""
+    services.batch_create(owner=user, idempotency_key="same")
+    background = SimpleUploadedFile("bg.png", photo_bytes("coffee.png", size=(64, 48)))
+    with pytest.raises(Conflict, match="Idempotency-Key"):
+        services.batch_create(owner=user, idempotency_key="same", background=background)
+    assert Batch.objects.count() == 1 and not default_storage.listdir("")[1]
+    services.batch_create(owner=user)  # without a key: any number
+    services.batch_create(owner=user)
+    assert Batch.objects.count() == 3

@@ -472,9 +472,13 @@ def test_photos_added_again_after_a_reload_are_left_out_and_only_the_missing_one
     assert names == ["chelsea.jpg", "coffee.jpg", "cut.jpg", "astronaut.jpg", "coffee.jpg", "cut.jpg"]
 
 
-def test_an_upload_whose_reply_is_lost_is_sent_again_without_a_second_copy(page: Any, tmp_path: Path) -> None:
+@pytest.mark.parametrize("lost", ["creation", "addition"])
+def test_an_upload_whose_reply_is_lost_is_sent_again_without_a_second_copy(
+    page: Any, tmp_path: Path, lost: str
+) -> None:
     """The page sends a file again when its request got no answer; when the server had saved it and only the reply
-    was lost (a connection cut, a proxy's timeout), the batch had it twice: two cards, two cutouts and credits."""
+    was lost (a connection cut, a proxy's timeout), the batch had it twice (two cards, cutouts and credits), or a
+    lost creation left a batch of one photo behind and made another."""
     from playwright.sync_api import expect
 
     sign_up(page)
@@ -487,18 +491,22 @@ def test_an_upload_whose_reply_is_lost_is_sent_again_without_a_second_copy(page:
             route.continue_()
             return
         # The request as the page sends it (Playwright cannot replay a file's body), whose answer never comes.
+        photo = photos[0 if lost == "creation" else 1]
+        headers = {"X-CSRFToken": cookies["csrftoken"], "Accept": "application/json"}
+        if lost == "creation":
+            headers["Idempotency-Key"] = route.request.headers["idempotency-key"]
         saved = requests.post(
             route.request.url,
-            files={"files": (photos[1].name, photos[1].read_bytes())},
-            data={"file_position": "1"},
+            files={"files": (photo.name, photo.read_bytes())},
+            data={"file_position": str(photos.index(photo))},
             cookies=cookies,
-            headers={"X-CSRFToken": cookies["csrftoken"], "Accept": "application/json"},
+            headers=headers,
             timeout=30,
         )
         sent.append(saved.status_code)
         route.abort("connectionreset")
 
-    page.route("**/api/v1/batches/*/files", lose_the_first_reply)
+    page.route("**/api/v1/batches" + ("" if lost == "creation" else "/*/files"), lose_the_first_reply)
     page.set_input_files("#file-input", photos)
     expect(page.locator(".item[data-status=done]")).to_have_count(2, timeout=PROCESSING_TIMEOUT_MS)
     assert sent == [201]
@@ -506,6 +514,8 @@ def test_an_upload_whose_reply_is_lost_is_sent_again_without_a_second_copy(page:
     expect(page.locator(".item[data-status=done]")).to_have_count(2)
     page.wait_for_timeout(500)  # a second copy would be listed with them
     assert page.locator(".item .filename").all_text_contents() == [photo.name for photo in photos]
+    page.goto(page.url.rsplit("/batches/", 1)[0] + "/batches/")
+    expect(page.locator("#batches tr[data-batch-id]")).to_have_count(1)
 
 
 def test_settings_chosen_before_upload_apply_to_the_batch_and_a_rerun_uses_new_ones(page: Any, tmp_path: Path) -> None:

@@ -124,6 +124,28 @@ class TestCreateBatch:
         reply = api.post("/api/v1/batches", {"files": [jpeg("a.jpg"), jpeg("b.jpg"), jpeg("c.jpg")]})
         assert "too many files" in json_error(reply, 400)
 
+    def test_a_creation_sent_again_with_its_idempotency_key_gets_the_batch_it_made(self, api: Any) -> None:
+        """The page and clients send a request again when it got no answer; a creation whose reply was lost made a
+        second batch, the first left behind with its cutouts and credits."""
+
+        def create(key: str, *files: Any, **fields: Any) -> Any:
+            return api.post("/api/v1/batches", {"files": list(files), **fields}, headers={"Idempotency-Key": key})
+
+        first = create("3f2a-once", jpeg("a.jpg"), file_position=0)
+        again = create("3f2a-once", jpeg("a.jpg"), file_position=0)
+        assert first.status_code == again.status_code == 201
+        assert again.json()["id"] == first.json()["id"]
+        assert [item["id"] for item in again.json()["items"]] == [item["id"] for item in first.json()["items"]]
+        assert Batch.objects.count() == 1 and Item.objects.count() == 1
+        other = create('"another"', jpeg("a.jpg"), file_position=0)
+        assert other.json()["id"] != first.json()["id"] and Batch.objects.count() == 2
+        assert "format: files added to a batch take the options" in json_error(
+            create("3f2a-once", jpeg("a.jpg"), file_position=0, format="jpg"), 400
+        )
+        assert "Idempotency-Key: 64 printable ASCII" in json_error(create("k" * 65, jpeg("b.jpg")), 400)
+        assert "Idempotency-Key" in json_error(create("two words", jpeg("b.jpg")), 400)
+        assert Batch.objects.count() == 2
+
 
 class TestAuthentication:
     def test_anonymous_gets_401_json(self, client: Client, db: Any) -> None:
