@@ -8,6 +8,7 @@ on a long round trip they do not wait for one another.
 import functools
 import queue
 import threading
+import uuid
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import ExitStack
 from dataclasses import dataclass, field
@@ -26,8 +27,8 @@ PER_BATCH = 1000
 # (at least MIN, at most MAX): the workers get images at once, and a large folder still goes in few requests.
 MIN_REQUEST_BYTES, MAX_REQUEST_BYTES = 2**20, 8 * 2**20
 BATCH_FULL = "the batch is full"
-# An upload cut off once its request had gone is looked for in the batch, and sent again if the server has none of
-# it, this many times in a row before the run ends with the error.
+# An upload cut off once its request had gone is sent again (the server answers a repeat with what the first made)
+# this many times in a row before the run ends with the error.
 RESENDS = 3
 # How often the following thread reads its news while no item changes.
 TICK_SECONDS = 0.5
@@ -49,6 +50,16 @@ class Followed:
     early: dict[str, dict[str, Any]] = field(default_factory=dict)
     downloading: int = 0
     uploaded: bool = False
+
+
+@dataclass
+class Sending:
+    """Where a batch's uploads stand: its id once made, the key that makes its creation safe to send again, and the
+    place (`file_position`) of the next request's first file."""
+
+    creation_key: str
+    batch_id: str | None = None
+    position: int = 0
 
 
 @dataclass
@@ -130,21 +141,20 @@ class Run:
         """Upload jobs from the front of `waiting` into one new batch, request by request, telling `news` of the
         batch and of each request's jobs."""
         uploads = self.server.clone()  # an HTTP session of its own: requests' sessions are not for two threads
-        batch_id: str | None = None
-        room, received, known = self.per_batch, 0, set[str]()
+        sending = Sending(creation_key=uuid.uuid4().hex)
+        room, received = self.per_batch, 0
         while waiting and room > 0:
-            most = min(self.per_request, room) if batch_id else 1
+            most = min(self.per_request, room) if sending.batch_id else 1
             chunk, size = _next_request(waiting, most, request_bytes(received))
-            sent = self._sent(uploads, batch_id, chunk, known)
-            if sent is None:
+            reply = self._sent(uploads, sending, chunk)
+            if reply is None:
                 continue
-            # A lost reply's files that the server lacks go again; otherwise every file of the chunk was sent.
-            waiting[: len(chunk)] = [job for job in chunk if job not in sent[0]]
-            chunk, reply = sent
-            if batch_id is None and reply.get("id"):
-                batch_id = reply["id"]
-                news.put(("batch", batch_id))
+            del waiting[: len(chunk)]
+            if sending.batch_id is None and reply.get("id"):
+                sending.batch_id = reply["id"]
+                news.put(("batch", sending.batch_id))
             received += size
+            sending.position += len(chunk)
             full = _assign(chunk, reply["items"], reply.get("rejected", []))
             if full:  # the server's batches are smaller than we thought: these go in the next one
                 waiting[:0] = full
@@ -152,37 +162,36 @@ class Run:
                 self.per_batch = max(1, self.per_batch - room + len(chunk))
                 room = len(chunk)
             room -= len(chunk)
-            known.update(job.item_id for job in chunk if job.item_id)
             news.put(("sent", chunk))
             self.bars["upload"].update(len(chunk))
 
-    def _sent(
-        self, uploads: Server, batch_id: str | None, chunk: list[Job], known: set[str]
-    ) -> tuple[list[Job], dict[str, Any]] | None:
-        """`chunk` uploaded: the jobs the reply is for (all of `chunk`, or those of a lost reply that the server has)
-        and the reply; None when the request is to be made again with a lowered limit."""
+    def _sent(self, uploads: Server, sending: "Sending", chunk: list[Job]) -> dict[str, Any] | None:
+        """`chunk` uploaded: the reply; None when the request is to be made again with a lowered limit.
+
+        An upload cut off once its request had gone may have been saved: it is sent again as it was, to the same
+        places (`file_position`) and, creating the batch, with the same Idempotency-Key, and the server answers with
+        what the first sending made instead of cutting the files out twice."""
         cut_off = 0
         while True:
             try:
-                return chunk, self._send(uploads, batch_id, chunk)
+                return self._send(uploads, sending, chunk)
             except ServerError as exc:
                 if self._lowered_limit(exc, len(chunk)):
                     return None
                 if exc.status == 400 and "rejected" in exc.body:
-                    return chunk, {"id": batch_id, "items": [], "rejected": exc.body["rejected"]}
-                if exc.status != 0 or batch_id is None or cut_off == RESENDS:
-                    raise
-                landed, items = _landed(uploads.json("GET", f"/api/v1/batches/{batch_id}")["items"], chunk, known)
-                if landed:
-                    return landed, {"id": batch_id, "items": items, "rejected": []}
+                    return {"id": sending.batch_id, "items": [], "rejected": exc.body["rejected"]}
                 cut_off += 1
+                if exc.status != 0 or cut_off > RESENDS:
+                    raise
 
-    def _send(self, server: Server, batch_id: str | None, chunk: list[Job]) -> dict[str, Any]:
+    def _send(self, server: Server, sending: "Sending", chunk: list[Job]) -> dict[str, Any]:
         with ExitStack() as stack:
             files = [(job.source.name, stack.enter_context(job.source.open("rb"))) for job in chunk]
-            if batch_id is None:
-                return server.upload("/api/v1/batches", files, self.options)
-            return server.upload(f"/api/v1/batches/{batch_id}/files", files, {})
+            placed = {"file_position": str(sending.position)}
+            if sending.batch_id is None:
+                key = {"Idempotency-Key": sending.creation_key}
+                return server.upload("/api/v1/batches", files, {**self.options, **placed}, headers=key)
+            return server.upload(f"/api/v1/batches/{sending.batch_id}/files", files, placed)
 
     def _lowered_limit(self, exc: ServerError, sent: int) -> bool:
         """True when the server refused the request for its size and the limit is now lower."""
@@ -242,23 +251,6 @@ def _next_request(waiting: list[Job], most: int, budget: int) -> tuple[list[Job]
         if size >= budget:
             return waiting[:count], size
     return waiting[:most], size
-
-
-def _landed(items: list[dict[str, Any]], chunk: list[Job], known: set[str]) -> tuple[list[Job], list[dict[str, Any]]]:
-    """The jobs of `chunk` that the batch's `items` hold though the upload's reply was lost (its connection cut once
-    the request had gone), and their items: items not `known` to another job, of a job's name and size. The server
-    takes a request's files together: they are all of the chunk or none, but for files it refused, which are sent
-    again to be refused in words."""
-    unclaimed = [item for item in items if item["id"] not in known]
-    landed, their_items = [], []
-    for job in chunk:
-        named = (job.source.name[:255], job.source.stat().st_size)
-        match = next((item for item in unclaimed if (item["filename"], item.get("original_bytes")) == named), None)
-        if match is not None:
-            unclaimed.remove(match)
-            landed.append(job)
-            their_items.append(match)
-    return landed, their_items
 
 
 def _assign(chunk: list[Job], items: list[dict[str, Any]], rejected: list[dict[str, Any]]) -> list[Job]:

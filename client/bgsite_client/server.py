@@ -90,13 +90,19 @@ class Server:
     def json(self, method: str, path: str, **kwargs: Any) -> Any:
         return self.request(method, path, **kwargs).json()
 
-    def upload(self, path: str, files: Sequence[tuple[str, BinaryIO]], data: dict[str, str]) -> dict[str, Any]:
+    def upload(
+        self,
+        path: str,
+        files: Sequence[tuple[str, BinaryIO]],
+        data: dict[str, str],
+        headers: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
         def rewind() -> None:
             for _, handle in files:
                 handle.seek(0)
 
         fields = [("files", (name, handle, "application/octet-stream")) for name, handle in files]
-        return self.request("POST", path, files=fields, data=data, rewind=rewind).json()
+        return self.request("POST", path, files=fields, data=data, headers=headers, rewind=rewind).json()
 
     def download(self, path: str, target: Path) -> int:
         """Stream `path` into `target` (which must not exist yet); its size."""

@@ -93,10 +93,10 @@ class UploadsAfterACutout(Server):
         self.saved = threading.Event()
         self.waits: list[bool] = []  # shared with clone(): whether each wait saw a cutout saved
 
-    def upload(self, path: str, files: Any, data: dict[str, str]) -> dict[str, Any]:
+    def upload(self, path: str, files: Any, data: dict[str, str], headers: Any = None) -> dict[str, Any]:
         if path.endswith("/files"):
             self.waits.append(self.saved.wait(WAIT_SECONDS))
-        return super().upload(path, files, data)
+        return super().upload(path, files, data, headers)
 
     def download(self, path: str, target: Path) -> int:
         size = super().download(path, target)
@@ -108,8 +108,8 @@ class RepliesAfterTheirCutouts(Server):
     """A client that reads each upload's reply only once the server has finished the items it made, so the
     items' events come before the client knows them."""
 
-    def upload(self, path: str, files: Any, data: dict[str, str]) -> dict[str, Any]:
-        reply = super().upload(path, files, data)
+    def upload(self, path: str, files: Any, data: dict[str, str], headers: Any = None) -> dict[str, Any]:
+        reply = super().upload(path, files, data, headers)
         made, deadline = {item["id"] for item in reply["items"]}, time.monotonic() + WAIT_SECONDS
         while time.monotonic() < deadline:
             items = self.json("GET", f"/api/v1/batches/{reply['id']}")["items"]
@@ -164,10 +164,10 @@ def test_an_item_finished_before_its_reply_is_read_is_still_saved(embedded_serve
 class RefusesLaterUploads(Server):
     """A client whose uploads after a batch's first fail as a server that went away would make them."""
 
-    def upload(self, path: str, files: Any, data: dict[str, str]) -> dict[str, Any]:
+    def upload(self, path: str, files: Any, data: dict[str, str], headers: Any = None) -> dict[str, Any]:
         if path.endswith("/files"):
             raise ServerError(0, "could not reach the server: ConnectionError")
-        return super().upload(path, files, data)
+        return super().upload(path, files, data, headers)
 
 
 @pytest.mark.live
@@ -183,37 +183,41 @@ def test_an_upload_that_fails_mid_batch_stops_the_run_with_its_error(
 
 
 class LosesAReply(Server):
-    """A client whose first upload to a batch after its first is cut off once the request has gone: after the
-    server saved it (`saved`) or before."""
+    """A client whose first upload that creates a batch, or adds to one, is cut off once the request has gone:
+    after the server saved it (`saved`) or before."""
 
-    def __init__(self, url: str, key: str, *, saved: bool) -> None:
+    def __init__(self, url: str, key: str, *, creation: bool, saved: bool) -> None:
         super().__init__(url, key)
-        self.saved = saved
+        self.creation, self.saved = creation, saved
         self.cut: list[str] = []  # shared with clone(): the file whose upload was cut off
 
-    def upload(self, path: str, files: Any, data: dict[str, str]) -> dict[str, Any]:
-        if path.endswith("/files") and not self.cut:
+    def upload(self, path: str, files: Any, data: dict[str, str], headers: Any = None) -> dict[str, Any]:
+        if path.endswith("/files") != self.creation and not self.cut:
             self.cut.append(files[0][0])
             if self.saved:
-                super().upload(path, files, data)
+                super().upload(path, files, data, headers)
             raise ServerError(0, "could not reach the server: ConnectionError")
-        return super().upload(path, files, data)
+        return super().upload(path, files, data, headers)
 
 
 @pytest.mark.live
+@pytest.mark.parametrize("creation", [True, False], ids=["creation", "addition"])
 @pytest.mark.parametrize("saved", [True, False], ids=["saved", "never-arrived"])
-def test_an_upload_whose_reply_was_lost_is_looked_for_before_it_is_sent_again(
-    embedded_server: LiveServer, tmp_path: Path, saved: bool
+def test_an_upload_whose_reply_was_lost_is_sent_again_without_a_second_copy(
+    embedded_server: LiveServer, tmp_path: Path, creation: bool, saved: bool
 ) -> None:
     # A server restarting as a reply was on its way ended the run; run again, it sent the file once more, and the
-    # server cut it out twice. The batch says whether the file arrived: sent again only if it did not.
+    # server cut it out twice. Sent again to the same place (and with the creation's key), the server answers with
+    # what it made, or makes it if it never arrived.
     jobs = photo_jobs(tmp_path, 3)
-    client = LosesAReply(embedded_server.url, embedded_server.create_user(f"remove-lost-{saved}"), saved=saved)
+    user = embedded_server.create_user(f"remove-lost-{creation}-{saved}")
+    client = LosesAReply(embedded_server.url, user, creation=creation, saved=saved)
     run = Run(client, {}, quiet=True, per_request=1)
     run.remove(jobs)
-    assert client.cut == ["p1.jpg"] and [job.done for job in jobs] == [True] * 3
+    assert client.cut == ["p0.jpg" if creation else "p1.jpg"] and [job.done for job in jobs] == [True] * 3
+    assert run.batches == [batch["id"] for batch in client.json("GET", "/api/v1/batches")["batches"]]
     items = client.json("GET", f"/api/v1/batches/{run.batches[0]}")["items"]
-    assert sorted(item["filename"] for item in items) == ["p0.jpg", "p1.jpg", "p2.jpg"]
+    assert [item["filename"] for item in items] == ["p0.jpg", "p1.jpg", "p2.jpg"]
 
 
 @pytest.mark.live
