@@ -1,0 +1,95 @@
+"""The site on a phone: Chromium emulating one (a touch screen, a mobile viewport, three device pixels to a CSS pixel),
+driven by taps and by touches sent as the screen sends them (CDP's Input.dispatchTouchEvent), not by a mouse."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import photo_bytes
+from tests.e2e.test_browser import (
+    PROCESSING_TIMEOUT_MS,
+    browser,  # noqa: F401
+    sign_up,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.live]
+
+PORTRAIT = (390, 844)
+LANDSCAPE = (844, 390)  # the same phone on its side
+
+
+@contextmanager
+def phone(chromium: Any, base_url: str, size: tuple[int, int] = PORTRAIT) -> Iterator[Any]:
+    """A page in a fresh context that a phone's browser would give; fails on uncaught JavaScript errors."""
+    context = chromium.new_context(
+        base_url=base_url,
+        viewport={"width": size[0], "height": size[1]},
+        device_scale_factor=3,
+        is_mobile=True,
+        has_touch=True,
+        accept_downloads=True,
+    )
+    context.set_default_timeout(20_000)
+    page = context.new_page()
+    page_errors: list[str] = []
+    page.on("pageerror", lambda error: page_errors.append(str(error)))
+    try:
+        yield page
+    finally:
+        context.close()
+    assert page_errors == [], f"JavaScript errors on the page: {page_errors}"
+
+
+def tapped_upload(page: Any, photo: Path) -> Any:
+    """Choose `photo` as a phone does, with the file chooser its button opens (no drag and drop); its finished card."""
+    from playwright.sync_api import expect
+
+    with page.expect_file_chooser() as chooser:
+        page.tap("label[for=file-input]")
+    chooser.value.set_files([photo])
+    row = page.locator(f'.item[data-filename="{photo.name}"]')
+    expect(row).to_have_attribute("data-status", "done", timeout=PROCESSING_TIMEOUT_MS)
+    return row
+
+
+def astronaut(tmp_path: Path) -> Path:
+    photo = tmp_path / "astronaut.jpg"
+    photo.write_bytes(photo_bytes("astronaut.png", size=(640, 480)))
+    return photo
+
+
+def in_view(page: Any, selector: str, size: tuple[int, int]) -> bool:
+    """Whether all of the element is on the screen and inside the editor's dialog as it shows, unscrolled."""
+    box = page.locator(selector).bounding_box()
+    shown = page.locator("#editor").bounding_box()
+    return (
+        box is not None
+        and box["y"] >= 0
+        and box["y"] + box["height"] <= min(size[1], shown["y"] + shown["height"]) + 0.5
+        and box["x"] >= 0
+        and box["x"] + box["width"] <= size[0]
+    )
+
+
+def test_on_a_phone_on_its_side_the_editor_shows_its_canvas_and_its_buttons_without_scrolling(
+    browser: Any,  # noqa: F811
+    embedded_server: Any,
+    tmp_path: Path,
+) -> None:
+    from playwright.sync_api import expect
+
+    with phone(browser, embedded_server.url, LANDSCAPE) as page:
+        sign_up(page)
+        row = tapped_upload(page, astronaut(tmp_path))
+        row.locator(".edit-open").tap()
+        expect(page.locator("#editor")).to_have_attribute("data-ready", "true", timeout=60_000)
+        # Save and Cancel were under the dialog's bottom edge, to be found by scrolling it (a swipe anywhere but on
+        # the canvas, which paints), with a canvas of 160 px squeezed between.
+        for part in ("#editor-save", "#editor-cancel", "#editor-undo", "#editor-canvas"):
+            assert in_view(page, part, LANDSCAPE), part
+        assert page.locator("#editor-canvas").bounding_box()["height"] >= 180
+        page.tap("#editor-cancel")
+        expect(page.locator("#editor")).to_be_hidden()
