@@ -6,7 +6,9 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
+from PIL import Image
 
 from tests.conftest import photo_bytes
 from tests.e2e.test_browser import (
@@ -14,6 +16,7 @@ from tests.e2e.test_browser import (
     browser,  # noqa: F401
     sign_up,
 )
+from tests.e2e.test_editor import block_where, model_mask, to_screen
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
@@ -93,3 +96,67 @@ def test_on_a_phone_on_its_side_the_editor_shows_its_canvas_and_its_buttons_with
         assert page.locator("#editor-canvas").bounding_box()["height"] >= 180
         page.tap("#editor-cancel")
         expect(page.locator("#editor")).to_be_hidden()
+
+
+def touchscreen(page: Any) -> Any:
+    """Touch events as the screen sends them: touch("touchStart", (x, y), ...), each point a finger down, in CSS
+    pixels of the page; touch("touchEnd") lifts them all."""
+    session = page.context.new_cdp_session(page)
+
+    def touch(kind: str, *points: tuple[float, float]) -> None:
+        fingers = [{"x": x, "y": y, "id": finger} for finger, (x, y) in enumerate(points)]
+        session.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": fingers})
+
+    return touch
+
+
+def test_on_a_phone_a_finger_paints_in_the_editor_and_two_fingers_zoom(
+    browser: Any,  # noqa: F811
+    embedded_server: Any,
+    tmp_path: Path,
+) -> None:
+    from playwright.sync_api import expect
+
+    with phone(browser, embedded_server.url) as page:
+        sign_up(page)
+        row = tapped_upload(page, astronaut(tmp_path))
+        item_id = row.get_attribute("data-item-id")
+        inside = block_where(model_mask(page, item_id), 255)
+        row.locator(".edit-open").tap()
+        expect(page.locator("#editor")).to_have_attribute("data-ready", "true", timeout=60_000)
+        page.tap("#editor-soft")  # a hard brush: what it erased is wholly gone
+        expect(page.locator("#editor-soft")).not_to_be_checked()
+
+        # One finger drawn across the subject, 40 image pixels: a line is erased, not one dab at its start (a canvas
+        # the browser may pan under a finger gets a pointercancel as the finger moves), and nothing scrolls.
+        touch = touchscreen(page)
+        scrolled = page.evaluate("[scrollY, document.getElementById('editor').scrollTop]")
+        start, end = (inside[0] - 20, inside[1]), (inside[0] + 20, inside[1])
+        (x0, y0), (x1, y1) = to_screen(page, (640, 480), start), to_screen(page, (640, 480), end)
+        touch("touchStart", (x0, y0))
+        for step in range(1, 11):
+            touch("touchMove", (x0 + (x1 - x0) * step / 10, y0 + (y1 - y0) * step / 10))
+        touch("touchEnd")
+        assert page.evaluate("[scrollY, document.getElementById('editor').scrollTop]") == scrolled
+        expect(page.locator("#editor-undo")).to_be_enabled()
+
+        # Two fingers moving apart zoom in (and paint nothing); Fit goes back.
+        canvas = page.locator("#editor-canvas")
+        before_pinch = canvas.screenshot()
+        middle = ((x0 + x1) / 2, (y0 + y1) / 2 + 60)
+        touch("touchStart", (middle[0] - 20, middle[1]), (middle[0] + 20, middle[1]))
+        for step in range(1, 11):
+            touch("touchMove", (middle[0] - 20 - 6 * step, middle[1]), (middle[0] + 20 + 6 * step, middle[1]))
+        touch("touchEnd")
+        assert page.evaluate("visualViewport.scale") == 1  # the canvas zoomed, not the page
+        assert canvas.screenshot() != before_pinch
+        page.tap("#editor-fit")
+
+        page.tap("#editor-save")
+        expect(page.locator("#editor")).to_be_hidden(timeout=60_000)
+        with page.expect_download() as download:
+            row.locator(".item-download").tap()
+        alpha = np.asarray(Image.open(Path(download.value.path())).convert("RGBA").getchannel("A"))
+        # Along the stroke, its end included, the subject is erased.
+        for x in range(start[0], end[0] + 1, 5):
+            assert alpha[start[1], x] == 0, (x, alpha[start[1], x])
