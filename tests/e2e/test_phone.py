@@ -3,6 +3,7 @@ driven by taps and by touches sent as the screen sends them (CDP's Input.dispatc
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -160,3 +161,32 @@ def test_on_a_phone_a_finger_paints_in_the_editor_and_two_fingers_zoom(
         # Along the stroke, its end included, the subject is erased.
         for x in range(start[0], end[0] + 1, 5):
             assert alpha[start[1], x] == 0, (x, alpha[start[1], x])
+
+
+def test_on_a_phone_a_revoked_keys_time_of_revoking_is_shown_not_left_to_a_hover(
+    browser: Any,  # noqa: F811
+    embedded_server: Any,
+) -> None:
+    from playwright.sync_api import expect
+
+    with phone(browser, embedded_server.url) as page:
+        sign_up(page)
+        page.goto("/accounts/")
+        page.tap("#id_name")
+        page.keyboard.type("phone key")
+        page.tap("form[action$='/keys/'] button[type=submit]")
+        expect(page.locator("#new-key")).to_be_visible()
+        page.once("dialog", lambda question: question.accept())  # "Revoke the key …?"
+        page.locator("#api-keys button.danger").tap()
+        status = page.locator("#api-keys tbody tr").first.locator("td").nth(4)
+        expect(status.locator(".badge")).to_have_text("revoked")
+        revoked = status.locator("time")
+        expect(revoked).to_be_visible()
+        when = datetime.fromisoformat(revoked.get_attribute("datetime"))
+        assert abs((datetime.now(UTC) - when).total_seconds()) < 60
+        assert str(when.year) in revoked.inner_text()  # written out, as the page writes its other times
+        # On the screen: the table scrolls sideways to it, inside the card, and the page does not.
+        revoked.scroll_into_view_if_needed()
+        box = revoked.bounding_box()
+        assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PORTRAIT[0]
+        assert page.evaluate("document.documentElement.scrollWidth") <= PORTRAIT[0]
