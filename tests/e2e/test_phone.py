@@ -1,6 +1,7 @@
 """The site on a phone: Chromium emulating one (a touch screen, a mobile viewport, three device pixels to a CSS pixel),
 driven by taps and by touches sent as the screen sends them (CDP's Input.dispatchTouchEvent), not by a mouse."""
 
+import itertools
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -11,7 +12,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.conftest import photo_bytes
+from tests.conftest import photo_bytes, photo_path
 from tests.e2e.test_browser import (
     PROCESSING_TIMEOUT_MS,
     browser,  # noqa: F401
@@ -190,3 +191,33 @@ def test_on_a_phone_a_revoked_keys_time_of_revoking_is_shown_not_left_to_a_hover
         box = revoked.bounding_box()
         assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PORTRAIT[0]
         assert page.evaluate("document.documentElement.scrollWidth") <= PORTRAIT[0]
+
+
+def small_targets(page: Any, selector: str) -> list[str]:
+    """The shown controls under `selector` that are less than 24 px across or high (WCAG 2.5.8's size), each with its
+    size."""
+    return page.locator(selector).evaluate_all(
+        """all => all.filter((e) => e.getClientRects().length).map((e) => [e, e.getBoundingClientRect()])
+                 .filter(([, box]) => box.width < 24 || box.height < 24)
+                 .map(([e, box]) => `${e.className} ${e.textContent.trim()}: ${box.width}x${box.height}`)"""
+    )
+
+
+def test_on_a_phone_a_cards_controls_and_the_batch_lists_are_targets_a_finger_can_hit(
+    browser: Any,  # noqa: F811
+    embedded_server: Any,
+) -> None:
+    from playwright.sync_api import expect
+
+    with phone(browser, embedded_server.url) as page:
+        sign_up(page)
+        row = tapped_upload(page, photo_path("grass.png"))  # a texture the model is unsure of: flagged
+        expect(row.locator(".badge.needs-look")).to_be_visible()
+        # Compare, Edit, Looks fine, Download, Remove: 21 px high, in two rows 4 px apart, Edit over Remove.
+        assert small_targets(page, ".item .item-links > *, .item .badge.needs-look") == []
+        links = row.locator(".item-links > :not([hidden])").all()
+        rows = sorted({round(link.bounding_box()["y"]) for link in links})
+        assert all(lower - upper >= 30 for upper, lower in itertools.pairwise(rows)), rows  # 6 px apart at least
+        page.goto("/batches/")
+        # The count of cutouts that need a look ("1", a link 10 px wide), Open and Zip (19 px high).
+        assert small_targets(page, "#batches td a, #batches td button") == []
