@@ -56,7 +56,17 @@ class _ConfirmationInOurWords(_FocusOnFirstError, auth_forms.SetPasswordMixin, f
         super().validate_password_for_user(user, password_field_name=self.confirmation_field[:-1] + "1", **kwargs)
 
 
-class LoginForm(auth_forms.AuthenticationForm):
+class _UsernameAsTyped(forms.BaseForm):
+    """The username stays as typed on a phone: iOS Safari corrects what is typed in a text field to its dictionary's
+    words unless told not to, and Django's field turns off only the capital letter (autocapitalize); nor is the name
+    underlined as misspelt."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["username"].widget.attrs.update({"autocorrect": "off", "spellcheck": "false"})
+
+
+class LoginForm(_UsernameAsTyped, auth_forms.AuthenticationForm):
     """Django's log-in, its refusal in our words and tied to both fields: a screen reader on either field hears
     why the log-in failed (the refusal is about the pair, so Django shows it above the form, linked to neither)."""
 
@@ -73,7 +83,7 @@ class LoginForm(auth_forms.AuthenticationForm):
                 self.fields[name].widget.attrs.update({"aria-invalid": "true", "aria-describedby": self.errors_id})
 
 
-class SignupForm(_ConfirmationInOurWords, auth_forms.UserCreationForm):
+class SignupForm(_UsernameAsTyped, _ConfirmationInOurWords, auth_forms.UserCreationForm):
     """A username, an e-mail address (where a forgotten password's reset link goes) and a password."""
 
     confirmation_field = "password2"

@@ -221,3 +221,46 @@ def test_on_a_phone_a_cards_controls_and_the_batch_lists_are_targets_a_finger_ca
         page.goto("/batches/")
         # The count of cutouts that need a look ("1", a link 10 px wide), Open and Zip (19 px high).
         assert small_targets(page, "#batches td a, #batches td button") == []
+
+
+FIELDS = """form => [...form.querySelectorAll("input:not([type=hidden])")].map((field) => ({
+    name: field.name, type: field.type, autocomplete: field.getAttribute("autocomplete"),
+    autocapitalize: field.getAttribute("autocapitalize"), autocorrect: field.getAttribute("autocorrect"),
+    spellcheck: field.getAttribute("spellcheck"), fontPx: parseFloat(getComputedStyle(field).fontSize),
+}))"""
+
+
+def test_on_a_phone_sign_up_and_log_in_fields_take_a_username_as_typed(browser: Any, embedded_server: Any) -> None:  # noqa: F811
+    from playwright.sync_api import expect
+
+    with phone(browser, embedded_server.url) as page:
+        page.goto("/accounts/signup/")
+        signup = {field["name"]: field for field in page.locator("form.form").evaluate(FIELDS)}
+        username = sign_up(page)
+        page.tap("form[action$='/logout/'] button")
+        expect(page.locator(".nav-user")).to_have_count(0)
+        page.goto("/accounts/login/")
+        login = {field["name"]: field for field in page.locator("form.form").evaluate(FIELDS)}
+        # The username as typed: no capital letter, no correction to a dictionary word (iOS), no misspelling mark.
+        for form in (signup, login):
+            assert form["username"] | {"fontPx": 0} == {
+                "name": "username",
+                "type": "text",
+                "autocomplete": "username",
+                "autocapitalize": "none",
+                "autocorrect": "off",
+                "spellcheck": "false",
+                "fontPx": 0,
+            }
+            # 16 px at least: iOS zooms the page into a field of smaller type when it is focused.
+            assert all(field["fontPx"] >= 16 for field in form.values()), form
+        assert (signup["email"]["type"], signup["email"]["autocomplete"]) == ("email", "email")
+        assert [signup[name]["autocomplete"] for name in ("password1", "password2")] == ["new-password"] * 2
+        assert login["password"]["autocomplete"] == "current-password"
+
+        page.tap("#id_username")
+        page.keyboard.type(username)
+        page.tap("#id_password")
+        page.keyboard.type("correct horse battery")
+        page.tap("form.form button[type=submit]")
+        expect(page.locator(".nav-user")).to_have_text(username)
