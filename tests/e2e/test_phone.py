@@ -264,3 +264,29 @@ def test_on_a_phone_sign_up_and_log_in_fields_take_a_username_as_typed(browser: 
         page.keyboard.type("correct horse battery")
         page.tap("form.form button[type=submit]")
         expect(page.locator(".nav-user")).to_have_text(username)
+
+
+def test_on_a_phone_on_its_side_before_after_shows_its_title_close_and_slider(
+    browser: Any,  # noqa: F811
+    embedded_server: Any,
+    tmp_path: Path,
+) -> None:
+    from playwright.sync_api import expect
+
+    with phone(browser, embedded_server.url, (740, 360)) as page:
+        sign_up(page)
+        row = tapped_upload(page, astronaut(tmp_path))
+        row.locator(".compare-open").tap()
+        dialog = page.locator("#compare")
+        expect(dialog).to_be_visible()
+        expect(page.locator("#compare-slider")).to_be_focused()
+        # The dialog was 40 px taller than the screen; scrolled to the focused slider, its title and Close were above
+        # its top edge.
+        shown = dialog.bounding_box()
+        for part in ("#compare-title", "#compare-close", "#compare-stage", "#compare-slider"):
+            box = page.locator(part).bounding_box()
+            assert box is not None and shown["y"] <= box["y"], part
+            assert box["y"] + box["height"] <= shown["y"] + shown["height"] <= 360, part
+        assert page.locator("#compare-stage").bounding_box()["height"] >= 150
+        page.tap("#compare-close")
+        expect(dialog).to_be_hidden()
