@@ -114,6 +114,7 @@ export function checkOptions() {
 /** Lock the panel (a batch's settings cannot change) or open it for editing (before a re-run). */
 export function setEditable(editable) {
   field.all.disabled = !editable;
+  form.classList.remove("folded"); // a phone folds them while locked, and shows them while they may change
 }
 
 /**
@@ -174,6 +175,12 @@ export function resultLabel(stored) {
 function hexColor([red, green, blue]) {
   return `#${[red, green, blue].map((part) => part.toString(16).padStart(2, "0")).join("")}`;
 }
+
+// On a phone a new batch's settings are folded (site.css) until this button opens them.
+document.getElementById("options-show").addEventListener("click", () => {
+  form.classList.remove("folded");
+  field.format.focus();
+});
 
 form.addEventListener("change", () => {
   syncDependents();

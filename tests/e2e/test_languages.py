@@ -147,6 +147,8 @@ def test_each_language_fits_a_320_px_screen(
     with browsing_in(browser, embedded_server.url, locale) as page:
         page.set_viewport_size({"width": 320, "height": 640})
         submit_sign_up_form(page, "narrow")
+        page.wait_for_load_state()  # the page's modules have run
+        page.click("#options-show")  # folded on so narrow a screen
         expect(page.locator("#opt-quality")).to_be_visible()
         assert page_width() <= 320, locale
         open_editor(page, astronaut_row(page, tmp_path))

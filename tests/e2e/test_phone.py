@@ -290,3 +290,28 @@ def test_on_a_phone_on_its_side_before_after_shows_its_title_close_and_slider(
         assert page.locator("#compare-stage").bounding_box()["height"] >= 150
         page.tap("#compare-close")
         expect(dialog).to_be_hidden()
+
+
+def test_on_a_phone_the_upload_page_shows_choose_images_on_its_first_screen(
+    browser: Any,  # noqa: F811
+    embedded_server: Any,
+    tmp_path: Path,
+) -> None:
+    from playwright.sync_api import expect
+
+    with phone(browser, embedded_server.url) as page:
+        sign_up(page)  # the welcome above the page's heading, as a new user sees it first
+        # Seven settings, one under another, put it 290 px below the screen's bottom edge.
+        choose = page.locator("label[for=file-input]").bounding_box()
+        assert page.evaluate("scrollY") == 0 and choose["y"] + choose["height"] <= PORTRAIT[1], choose
+        expect(page.locator("#options-fields")).to_be_hidden()
+        expect(page.locator("#options-note")).to_be_visible()  # what they are, and that they may be changed
+        page.wait_for_load_state()  # the page's modules have run
+        page.tap("#options-show")
+        expect(page.locator("#opt-format")).to_be_focused()
+        expect(page.locator("#options-show")).to_be_hidden()
+        page.select_option("#opt-format", "webp")
+        row = tapped_upload(page, astronaut(tmp_path))
+        expect(row.locator(".item-download")).to_have_text("Download WEBP")
+        expect(page.locator("#options-fields")).to_be_hidden()  # locked, folded as before
+        expect(page.locator("#options-show")).to_be_hidden()
