@@ -303,3 +303,25 @@ def test_on_a_phone_the_upload_page_shows_choose_images_on_its_first_screen(
         expect(row.locator(".item-download")).to_have_text("Download WEBP")
         expect(page.locator("#options-fields")).to_be_hidden()  # locked, folded as before
         expect(page.locator("#options-show")).to_be_hidden()
+
+
+def test_on_a_phone_a_tapped_button_does_not_keep_its_hover_colours(
+    browser: Any,  # noqa: F811
+    embedded_server: Any,
+    tmp_path: Path,
+) -> None:
+    from playwright.sync_api import expect
+
+    background = "e => getComputedStyle(e).backgroundColor"
+    with phone(browser, embedded_server.url) as page:
+        sign_up(page)
+        tapped_upload(page, astronaut(tmp_path))
+        delete = page.locator("#delete-batch")
+        untouched = delete.evaluate(background)
+        asked: list[str] = []
+        page.once("dialog", lambda question: (asked.append(question.message), question.dismiss()))
+        delete.tap()
+        assert asked and page.locator(".item").count() == 1  # asked, answered no: nothing deleted
+        # A phone keeps what was tapped in :hover: the button stayed filled in red, as if about to delete.
+        assert delete.evaluate(background) == untouched
+        expect(delete).to_be_visible()
