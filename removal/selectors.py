@@ -209,8 +209,13 @@ def usage_totals(rows: list[dict[str, Any]]) -> dict[str, Any]:
     }
 
 
+# The account page lists this many of the latest webhook deliveries.
+DELIVERIES_SHOWN = 20
+
+
 def webhook_deliveries_for(user: "User") -> QuerySet[WebhookDelivery]:
-    return WebhookDelivery.objects.filter(batch__owner=user).order_by("-created_at")
+    """The latest DELIVERIES_SHOWN of `user`'s webhook deliveries, newest first."""
+    return WebhookDelivery.objects.filter(batch__owner=user).order_by("-created_at")[:DELIVERIES_SHOWN]
 
 
 def batch_size(batch: Batch) -> int:

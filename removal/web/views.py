@@ -119,7 +119,7 @@ def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
             "quota_left": limits.credits_left_today(request.user),
             "quota": settings.DAILY_IMAGE_QUOTA,
             "webhook_secret": account_selectors.webhook_secret_of(request.user),
-            "deliveries": selectors.webhook_deliveries_for(request.user)[:20],
+            "deliveries": selectors.webhook_deliveries_for(request.user),
             # The command-line card: install the client from this very server, then point it here.
             "client_sdist_url": request.build_absolute_uri(reverse("client-sdist")),
             "server_url": request.build_absolute_uri("/").rstrip("/"),
