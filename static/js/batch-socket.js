@@ -20,8 +20,10 @@ const MAX_DELAY_MS = 30000;
 export function followBatch(path, { onMessage, onState, statusUrl }) {
   const scheme = location.protocol === "https:" ? "wss:" : "ws:";
   let delay = FIRST_DELAY_MS;
+  let retry = null; // the next try while reconnecting
 
   function connect() {
+    retry = null;
     let opened = false;
     const socket = new WebSocket(`${scheme}//${location.host}${path}`);
     socket.onopen = () => {
@@ -39,10 +41,21 @@ export function followBatch(path, { onMessage, onState, statusUrl }) {
         return;
       }
       onState("reconnecting");
-      setTimeout(connect, delay + Math.random() * 500);
+      retry = setTimeout(connect, delay + Math.random() * 500);
       delay = Math.min(delay * 2, MAX_DELAY_MS);
     };
   }
+
+  // Back online (a phone out of a tunnel) or back on the page (a phone's tab in the background): try at once, not
+  // at the end of a wait that has grown to 30 s while nothing could be reached.
+  function tryNow() {
+    if (retry === null || document.hidden) return;
+    clearTimeout(retry);
+    delay = FIRST_DELAY_MS;
+    connect();
+  }
+  window.addEventListener("online", tryNow);
+  document.addEventListener("visibilitychange", tryNow);
 
   connect();
 }
