@@ -78,6 +78,8 @@ const state = {
   batchOptions: null,
   /** true while the settings panel is open for a re-run */
   editingOptions: false,
+  /** the files added last made into cards, in turns (addFiles) */
+  adding: Promise.resolve(),
   /** true while the request that creates the batch is in flight */
   creating: false,
   /** the creating request's Idempotency-Key: sent again with it (its reply lost), it gets the batch it made */
@@ -589,52 +591,68 @@ function batchFull() {
   });
 }
 
+// Files made into cards at a time, the page answering between two such turns: a thousand files added at once held
+// it for more than a second (their sizes and object URLs are each a call to the browser's file store).
+const CARDS_AT_A_TIME = 25;
+
 /**
- * Add a row per file and queue the acceptable ones for upload.
+ * Add a row per file and queue the acceptable ones for upload, after any files added before have their rows.
  * @param {File[]} files
  * @param {number} skipped files of dropped or chosen folders left out (hidden, or not images by name)
+ * @returns {Promise<void>} settled once every file has its row
  */
 function addFiles(files, skipped = 0) {
+  state.adding = state.adding.then(() => addFilesInTurns(files, skipped));
+  return state.adding;
+}
+
+async function addFilesInTurns(files, skipped) {
   // The settings go with the first upload: they must be valid before it starts.
   if (!state.batch && !state.creating && !checkOptions()) {
     showNotice(gettext("Check the settings above, then add the images again."));
     return;
   }
   showNotice(null);
-  const fresh = notHeld(files);
-  showLeftOut(skipped, files.length - fresh.length);
-  files = fresh;
+  const held = heldFiles();
+  let already = 0;
   // Files past the batch's room are refused here, as the server would refuse each once it had come up whole.
   let inBatch = [...ui.list.children].filter((row) => row.dataset.status !== "rejected").length;
-  for (const file of files) {
-    const row = addRow(file.name);
-    row.dataset.bytes = String(file.size);
-    const refusal = localRefusal(file) ?? (inBatch >= limits.max_items_per_batch ? batchFull() : null);
-    if (refusal) {
-      refuse(row, refusal);
-      continue;
+  for (let start = 0; start < files.length; start += CARDS_AT_A_TIME) {
+    if (start) await sleep(0);
+    for (const file of files.slice(start, start + CARDS_AT_A_TIME)) {
+      if (held.has(heldKey(file.name, file.size))) {
+        already += 1;
+        continue;
+      }
+      const row = addRow(file.name);
+      row.dataset.bytes = String(file.size);
+      const refusal = localRefusal(file) ?? (inBatch >= limits.max_items_per_batch ? batchFull() : null);
+      if (refusal) {
+        refuse(row, refusal);
+        continue;
+      }
+      inBatch += 1;
+      row.querySelector(".before img").src = URL.createObjectURL(file);
+      setStatus(row, "pending");
+      state.queue.push({ file, row });
     }
-    inBatch += 1;
-    row.querySelector(".before img").src = URL.createObjectURL(file);
-    setStatus(row, "pending");
-    state.queue.push({ file, row });
+    updateSummary();
+    startUploads();
   }
-  updateSummary();
-  startUploads();
+  showLeftOut(skipped, already);
 }
 
 /**
- * The files the batch does not hold already, by name and size: the folder dropped again after a reload (or a closed
- * tab) cut its uploads short brings only the files that are missing, not a second copy of the others. One that failed
- * is tried again, as `bgsite remove` run again tries its failures.
+ * The files the batch holds already, by name and size (heldKey), which are left out of files added: the folder
+ * dropped again after a reload (or a closed tab) cut its uploads short brings only the files that are missing, not a
+ * second copy of the others. One that failed is tried again, as `bgsite remove` run again tries its failures.
  */
-function notHeld(files) {
-  const held = new Set(
+function heldFiles() {
+  return new Set(
     [...ui.list.children]
       .filter((row) => !["rejected", "failed"].includes(row.dataset.status))
       .map((row) => heldKey(row.dataset.filename, row.dataset.bytes)),
   );
-  return files.filter((file) => !held.has(heldKey(file.name, file.size)));
 }
 
 /** Say what was left out of the files added: `skipped` of dropped folders, `already` held by the batch (apart from
@@ -765,8 +783,8 @@ ui.folderInput.addEventListener("change", () => {
 });
 
 /** What a drop or a chosen folder brought (folders.js): its files, and how many it left out. */
-function addFound({ files, skipped }) {
-  addFiles(files, skipped);
+async function addFound({ files, skipped }) {
+  await addFiles(files, skipped);
   if (files.length || skipped) return;
   ui.leftOut.textContent = gettext("The folder holds no files.");
   ui.leftOut.hidden = false;
