@@ -175,6 +175,7 @@ def test_upload_photos_follow_progress_download_the_zip_remove_one_delete_all(pa
     not_an_image = tmp_path / "notes.jpg"
     not_an_image.write_text("shopping list: milk, eggs")
 
+    expect(page.locator(".dropzone-title")).to_have_text("Drop photos or folders here")  # with a mouse, yes
     page.set_input_files("#file-input", [not_an_image, *photos])
 
     expect(page).to_have_url(re.compile(r"/batches/[0-9a-f-]{36}/$"))

@@ -294,6 +294,9 @@ def test_on_a_phone_the_upload_page_shows_choose_images_on_its_first_screen(
         assert page.evaluate("scrollY") == 0 and choose["y"] + choose["height"] <= PORTRAIT[1], choose
         expect(page.locator("#options-fields")).to_be_hidden()
         expect(page.locator("#options-note")).to_be_visible()  # what they are, and that they may be changed
+        # A finger drops nothing: "Drop photos or folders here, or" is not said, the buttons are.
+        expect(page.locator(".dropzone")).not_to_contain_text("Drop photos", use_inner_text=True)
+        expect(page.locator(".dropzone label[for=file-input]")).to_have_text("choose images…")
         page.wait_for_load_state()  # the page's modules have run
         page.tap("#options-show")
         expect(page.locator("#opt-format")).to_be_focused()
