@@ -15,7 +15,8 @@ from PIL import Image
 
 from accounts.services import api_key_create
 from removal.cutout import cores
-from removal.models import StoredImage
+from removal.errors import QuotaExceeded
+from removal.models import Batch, StoredImage
 from removal.ops import limits
 from tests.conftest import photo_bytes
 
@@ -63,9 +64,49 @@ def test_daily_quota_counts_images(client: Client, user: Any, api_key: str, sett
     )
     assert too_many.status_code == 429
     assert "daily quota of 3 credits reached (1 left today, 2 asked;" in too_many.json()["error"]
-    assert int(too_many["Retry-After"]) <= 86400
+    assert 0 < int(too_many["Retry-After"]) <= 86400  # the seconds to 00:00 UTC
     one_more = client.post(f"/api/v1/batches/{created.json()['id']}/files", {"files": [jpeg()]}, headers=headers)
     assert one_more.status_code == 201
+
+
+def test_a_quota_of_one_credit_is_a_quota(client: Client, api_key: str, settings: Any) -> None:
+    """DAILY_IMAGE_QUOTA 0 (the default) means no quota; any number above it, 1 included, is one."""
+    settings.DAILY_IMAGE_QUOTA = 1
+    headers = {"X-Api-Key": api_key}
+    assert client.post("/api/v1/batches", {"files": [jpeg()]}, headers=headers).status_code == 201
+    refused = client.post("/api/v1/batches", {"files": [jpeg()]}, headers=headers)
+    assert refused.status_code == 429
+    assert "daily quota of 1 credits reached (0 left today, 1 asked;" in refused.json()["error"]
+    assert 0 < int(refused["Retry-After"]) <= 86400
+
+
+def test_a_preview_costs_a_quarter_of_a_credit_when_it_is_asked_for(
+    client: Client, user: Any, api_key: str, settings: Any
+) -> None:
+    """size=preview costs PREVIEW_CREDITS in the check made before anything is stored, as in the count after it:
+    with a quarter of a credit left, a preview is taken and a full-size image refused."""
+    settings.DAILY_IMAGE_QUOTA = 1.5
+    headers = {"X-Api-Key": api_key}
+    assert client.post("/api/v1/batches", {"files": [jpeg()]}, headers=headers).status_code == 201
+    preview = client.post("/api/v1/batches", {"files": [jpeg()], "size": "preview"}, headers=headers)
+    assert preview.status_code == 201, preview.content
+    full = client.post("/api/v1/batches", {"files": [jpeg()]}, headers=headers)
+    assert full.status_code == 429
+    assert "(0.25 left today, 1 asked;" in full.json()["error"]
+    last = client.post("/api/v1/batches", {"files": [jpeg()], "size": "preview"}, headers=headers)
+    assert last.status_code == 201, last.content
+    assert limits.credits_left_today(user) == 0
+
+
+def test_credits_used_count_a_preview_as_a_quarter(user: Any, settings: Any) -> None:
+    from removal import services
+    from removal.cutout.options import Options
+
+    settings.DAILY_IMAGE_QUOTA = 2
+    services.batch_submit(owner=user, files=[jpeg()], options=Options())
+    services.batch_submit(owner=user, files=[jpeg("b.jpg"), jpeg("c.jpg")], options=Options(size_preview=True))
+    assert limits.credits_used(3, 2) == 1.5
+    assert limits.credits_left_today(user) == 0.5
 
 
 def test_requests_checked_side_by_side_are_counted_only_within_the_quota(user: Any, settings: Any) -> None:
@@ -75,8 +116,7 @@ def test_requests_checked_side_by_side_are_counted_only_within_the_quota(user: A
 
     from removal import services
     from removal.cutout.options import Options
-    from removal.errors import QuotaExceeded
-    from removal.models import Batch, DailyUsage
+    from removal.models import DailyUsage
     from removal.ops.worker import run_ready_jobs
 
     settings.DAILY_IMAGE_QUOTA = 1.25
@@ -142,10 +182,34 @@ def test_a_call_in_the_waiting_room_is_a_cutout_expected_until_it_leaves(setting
     assert cores.expected() == 0
 
 
+def test_a_full_waiting_room_answers_503_at_once_and_frees_a_place_as_a_call_leaves(api: Any, settings: Any) -> None:
+    settings.MAX_WAITING_CUTOUTS = 1
+    for _ in range(2):  # a call that left gave back its one place
+        with limits.waiting_room("/bgremove"):
+            busy = api.post("/bgremove", {"file": jpeg()})
+            assert busy.status_code == 503
+            assert busy["Retry-After"] == "2"
+            assert busy.json()["error"].startswith(
+                "the service is busy: 1 calls are waiting for their cutout; retry in 2 s"
+            )
+    assert not Batch.objects.exists()  # refused before anything was taken
+
+
+def test_rate_limits_switched_off_let_every_call_through(api: Any, settings: Any) -> None:
+    settings.RATELIMIT_ENABLE = False  # RATE_LIMITS_ENABLED=false
+    settings.RATE_LIMIT_PER_KEY = settings.RATE_LIMIT_PER_USER = "1/h"
+    replies = [api.get("/api/v1/batches") for _ in range(3)]
+    assert [reply.status_code for reply in replies] == [200, 200, 200]
+    assert not replies[-1].has_header("RateLimit-Limit")
+
+
 def test_large_fields_bodies_are_read_a_few_at_a_time(rf: RequestFactory, settings: Any) -> None:
     """A base64 image's JSON body holds about three copies of itself while it is read and decoded: past
     LARGE_FIELDS_BODIES_AT_ONCE such bodies, the next waits for a turn; small and multipart bodies never wait."""
     large = {"CONTENT_LENGTH": str(settings.DATA_UPLOAD_MAX_MEMORY_SIZE + 1)}
+    at_the_limit = rf.post("/v1.0/removebg", data=b"{}", content_type="application/json")
+    at_the_limit.META["CONTENT_LENGTH"] = str(settings.DATA_UPLOAD_MAX_MEMORY_SIZE)
+    assert not limits.LargeBodyTurn(at_the_limit).needed  # Django reads that much into memory itself
 
     def turn(content_type: str = "application/json", **meta: str) -> limits.LargeBodyTurn:
         return limits.LargeBodyTurn(rf.post("/v1.0/removebg", data=b"{}", content_type=content_type, **meta))
@@ -187,3 +251,12 @@ def test_store_keeps_at_most_store_daily_mb_of_a_users_uploads_in_24_hours(api: 
     assert 0 < int(refused["Retry-After"]) <= 24 * 3600
     StoredImage.objects.update(created_at=timezone.now() - timedelta(hours=25))
     assert store().status_code == 200
+
+
+def test_store_room_counts_megabytes_up_to_the_limit_and_switches_off_at_zero(user: Any, settings: Any) -> None:
+    settings.STORE_DAILY_MB = 1
+    limits.check_store_room(user, size_bytes=1_000_000)  # exactly the limit fits
+    with pytest.raises(QuotaExceeded):
+        limits.check_store_room(user, size_bytes=1_000_001)
+    settings.STORE_DAILY_MB = 0  # no limit
+    limits.check_store_room(user, size_bytes=10**12)
