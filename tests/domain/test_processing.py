@@ -111,12 +111,31 @@ def test_an_item_under_a_live_claim_is_left_alone(user: Any) -> None:
     assert (item.status, item.claim_token, item.attempts) == (Status.PROCESSING, "other", 0)
 
 
-def test_only_the_current_claim_may_record_an_outcome(user: Any) -> None:
+def test_a_claim_takes_its_own_item_alone_under_a_live_lease(user: Any, settings: Any) -> None:
+    """The conditional update claims the one item asked for (not every claimable one), with a lease that runs
+    ITEM_LEASE_SECONDS from now: until then, no other worker may claim it."""
+    first, second = queue_items(user, 2)
+    before = timezone.now()
+    claimed = processing._item_claimed(str(second.id))
+    assert claimed is not None and claimed[0].pk == second.pk
+    first.refresh_from_db()
+    assert (first.status, first.claim_token, first.attempts) == (Status.QUEUED, "", 0)
+    second.refresh_from_db()
+    assert (second.status, second.claim_token) == (Status.PROCESSING, claimed[1])
+    assert second.lease_until >= before + timedelta(seconds=settings.ITEM_LEASE_SECONDS)
+    assert processing._item_claimed(str(second.id)) is None  # a second delivery of its job
+    second.refresh_from_db()
+    assert (second.claim_token, second.attempts) == (claimed[1], 1)
+
+
+def test_only_the_current_claim_may_record_an_outcome(user: Any, django_capture_on_commit_callbacks: Any) -> None:
     """A worker that lost its claim (lease expired, item re-claimed) cannot overwrite the new outcome."""
     (item,) = queue_items(user)
     Item.objects.filter(pk=item.pk).update(status=Status.PROCESSING, claim_token="newer")
     item.refresh_from_db()
-    assert not processing._item_finish(item, "stale", status=Status.FAILED, error="late")
+    with django_capture_on_commit_callbacks() as announced:
+        assert not processing._item_finish(item, "stale", status=Status.FAILED, error="late")
+    assert not announced  # nor does it announce an outcome that was not recorded
     item.refresh_from_db()
     assert (item.status, item.error) == (Status.PROCESSING, "")
 
@@ -201,6 +220,26 @@ def test_a_failed_lease_renewal_is_logged_and_retried(settings: Any, caplog: pyt
             Item.objects.filter(pk=item.pk).update(attempts=1)  # holds the table until the block ends
             wait_until(lambda: "could not renew the lease" in caplog.text)
         wait_until(lambda: Item.objects.get(pk=item.pk).lease_until is not None)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_lease_is_renewed_before_it_runs_out_and_only_for_its_own_claim(settings: Any) -> None:
+    from django.contrib.auth.models import User
+
+    settings.ITEM_LEASE_SECONDS = 3  # a renewal every second
+    mine, theirs = queue_items(User.objects.create_user("renewer"), 2)
+    Item.objects.filter(pk=mine.pk).update(status=Status.PROCESSING, claim_token="mine", lease_until=None)
+    Item.objects.filter(pk=theirs.pk).update(status=Status.PROCESSING, claim_token="theirs", lease_until=None)
+    with queueing.lease_renewed(mine.pk, "mine"):
+        wait_until(lambda: Item.objects.get(pk=mine.pk).lease_until is not None, timeout=3)  # before it ran out
+        renewed = Item.objects.get(pk=mine.pk).lease_until
+    assert renewed > timezone.now() + timedelta(seconds=1)
+    assert Item.objects.get(pk=theirs.pk).lease_until is None
+    # A worker whose claim another took over (its lease had run out) renews nothing.
+    Item.objects.filter(pk=mine.pk).update(claim_token="newer", lease_until=None)
+    with queueing.lease_renewed(mine.pk, "mine"):
+        time.sleep(1.5)
+    assert Item.objects.get(pk=mine.pk).lease_until is None
 
 
 def wait_until(condition: Any, timeout: float = 10) -> None:
