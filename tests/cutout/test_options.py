@@ -74,6 +74,29 @@ def test_defaults_are_a_full_size_transparent_png() -> None:
         ({"size": "HD"}, {"size_max_pixels": 4_000_000}),
         ({"size": "4k"}, {"size_preview": False, "size_max_pixels": None, "size_bound": None}),
         ({"size": "800x600"}, {"size_bound": (800, 600)}),
+        # remove.bg's format=auto: JPEG where nothing is left transparent, PNG otherwise
+        ({"format": "auto"}, {"format": "png", "bg_color": None}),
+        ({"format": "auto", "bg_color": "ff0000"}, {"format": "jpg", "bg_color": (255, 0, 0, 255)}),
+        ({"format": "auto", "bg_color": "ff000080"}, {"format": "png"}),
+        ({"format": "auto", "bg_color": "ff0000", "channels": "alpha"}, {"format": "png"}),
+        ({"alpha_matting": "true"}, {"alpha_matting": (240, 10, 10)}),
+        (
+            {
+                "alpha_matting": "1",
+                "alpha_matting_foreground_threshold": "255",
+                "alpha_matting_background_threshold": "0",
+                "alpha_matting_erode_size": "40",
+            },
+            {"alpha_matting": (255, 0, 40)},
+        ),
+        ({"alpha_matting": "on", "alpha_matting_foreground_threshold": "0"}, {"alpha_matting": (0, 10, 10)}),
+        ({"alpha_matting_erode_size": "5"}, {"alpha_matting": None}),  # its thresholds alone ask for no matting
+        ({"scale": "10%"}, {"scale_percent": 10, "position": (50, 50)}),
+        ({"scale": "100%", "position": "original"}, {"scale_percent": 100, "position": (50, 50)}),
+        ({"position": "center"}, {"position": (50, 50)}),
+        ({"position": "original"}, {"position": None}),
+        ({"position": "100% 0%"}, {"position": (100, 0)}),
+        ({"position": "30%"}, {"position": (30, 30)}),
     ],
 )
 def test_valid_values(params: dict[str, Any], expected: dict[str, Any]) -> None:
@@ -104,6 +127,18 @@ def test_an_option_sent_empty_counts_as_not_sent(name: str) -> None:
         ({"size": "0x10"}, "size:"),
         ({"model": "isnet-general-use"}, "model: 'isnet-general-use' is not installed; installed: u2netp, u2netp-int8"),
         ({"format": ["png"]}, "format: must be a string"),
+        (
+            {"alpha_matting": "1", "alpha_matting_erode_size": "41"},
+            "alpha_matting_erode_size: .* from 0 to 40, not '41'",
+        ),
+        ({"alpha_matting": "1", "alpha_matting_background_threshold": "256"}, "alpha_matting_background_threshold:"),
+        ({"alpha_matting": "1", "alpha_matting_foreground_threshold": "256"}, "alpha_matting_foreground_threshold:"),
+        ({"scale": "9%"}, "scale: must be original or a percentage from 10% to 100%, not '9%'"),
+        ({"scale": "101%"}, "scale:"),
+        ({"position": "101% 0%"}, "position: must be original, center, or 'X% Y%', not '101% 0%'"),
+        ({"position": "0% 101%"}, "position:"),
+        ({"add_shadow": "maybe"}, "add_shadow: must be true or false, not 'maybe'"),
+        ({"shadow": "2"}, "add_shadow:"),
     ],
 )
 def test_invalid_values_name_the_field(params: dict[str, Any], field: str, default_models_only: Path) -> None:
@@ -517,3 +552,8 @@ def test_results_are_reused_across_a_new_option_field(user: Any) -> None:
     assert run_ready_jobs() == 1
     assert submit(Options(model="u2netp").to_json()).cached
     assert not submit(Options(model="u2netp", quality="best").to_json()).cached
+
+
+def test_auto_format_is_jpeg_under_a_background_image() -> None:
+    options = parse_options({"format": "auto"}, default_model="u2netp", model_dir=settings.U2NET_HOME, background=True)
+    assert options.format == "jpg"
