@@ -16,7 +16,7 @@ from PIL import Image
 
 from removal.cutout import pipeline, stills
 from removal.cutout.installed import MEASURED_QUALITY
-from removal.cutout.option_parsing import InvalidOption
+from removal.cutout.option_parsing import InvalidOption, is_true
 from removal.cutout.options import OPTIONS, Options, options_table, parse_options
 from removal.models import Item
 from removal.ops.worker import run_ready_jobs
@@ -62,6 +62,7 @@ def test_defaults_are_a_full_size_transparent_png() -> None:
         ({"bg_color": "rebeccapurple"}, {"bg_color": (102, 51, 153, 255)}),
         ({"crop": "true", "crop_margin": "10%"}, {"crop": True, "crop_margin": 10, "crop_margin_percent": True}),
         ({"crop": True, "crop_margin": "25px"}, {"crop": True, "crop_margin": 25, "crop_margin_percent": False}),
+        ({"crop": False}, {"crop": False}),  # JSON false
         ({"crop_margin": "10px 5%"}, {"crop_margin": 0, "crop_margin_sides": ("10px", "5%", "10px", "5%")}),
         ({"crop_margin": "1 2px  3% 4"}, {"crop_margin_sides": ("1px", "2px", "3%", "4px")}),
         ({"bg_color": "f00c"}, {"bg_color": (255, 0, 0, 204)}),
@@ -557,3 +558,8 @@ def test_results_are_reused_across_a_new_option_field(user: Any) -> None:
 def test_auto_format_is_jpeg_under_a_background_image() -> None:
     options = parse_options({"format": "auto"}, default_model="u2netp", model_dir=settings.U2NET_HOME, background=True)
     assert options.format == "jpg"
+
+
+def test_is_true_reads_yes_words_in_any_case_and_json_true() -> None:
+    assert [is_true(value) for value in ("1", " TRUE ", "yes", "On", True)] == [True] * 5
+    assert [is_true(value) for value in ("0", "false", "no", "", "maybe", False, None)] == [False] * 7
