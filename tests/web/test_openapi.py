@@ -57,7 +57,14 @@ def test_every_option_is_documented() -> None:
 
 def test_the_option_properties_are_the_declaration() -> None:
     for option in OPTIONS:
-        assert OPTION_PROPERTIES[option.name] == option.openapi()
+        prop = OPTION_PROPERTIES[option.name]
+        assert prop == option.openapi()  # no other option's further parameter took its name
+        assert prop["type"] == "string" and prop.get("description") == (option.summary or None)
+        words = [*option.values, *option.aliases]
+        if option.pattern:
+            assert all(re.fullmatch(prop["pattern"], word) for word in words), option.name
+        elif words:
+            assert prop["enum"] == words
     assert OPTION_PROPERTIES["quality"]["enum"] == ["fast", "best"]
     assert document()["components"]["schemas"]["BgremoveParameters"]["properties"]["quality"]["enum"] == [
         "fast",
