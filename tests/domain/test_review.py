@@ -73,3 +73,13 @@ def test_reviewing_twice_changes_nothing_the_second_time(batch: Batch) -> None:
     once = services.item_review(item=flagged)
     twice = services.item_review(item=once)
     assert once.reviewed and twice.edits == once.edits == flagged.edits + 1
+
+
+def test_an_improvement_makes_news_of_its_own_batch_only(user: Any, batch: Batch) -> None:
+    """Its finish is news again (Batch.improvements), for that batch, not for the owner's others."""
+    other = Batch.objects.create(owner=user)
+    item(batch)
+    item(other)
+    services.batch_improve(batch=batch)
+    assert Batch.objects.get(pk=batch.pk).improvements == 1
+    assert Batch.objects.get(pk=other.pk).improvements == 0
