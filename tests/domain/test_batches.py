@@ -117,3 +117,25 @@ def test_two_creations_with_one_idempotency_key_at_once_make_one_batch(user: Any
     services.batch_create(owner=user)  # without a key: any number
     services.batch_create(owner=user)
     assert Batch.objects.count() == 3
+
+
+def test_each_refused_file_says_why_and_takes_no_place(user: Any, settings: Any) -> None:
+    """Empty, past MAX_UPLOAD_BYTES (a file of exactly that size is taken), or past the batch's room."""
+    photo = photo_bytes("coffee.png", size=(160, 120))
+    settings.MAX_UPLOAD_BYTES = len(photo)
+    settings.MAX_ITEMS_PER_BATCH = 2
+    batch = services.batch_create(owner=user)
+    files = [
+        SimpleUploadedFile("empty.jpg", b""),
+        SimpleUploadedFile("large.jpg", photo + b"\0"),
+        SimpleUploadedFile("fits.jpg", photo),
+        upload("second.jpg"),
+        upload("third.jpg"),
+    ]
+    items, rejected = services.batch_add_files(batch=batch, files=files)
+    assert [item.filename for item in items] == ["fits.jpg", "second.jpg"]
+    refusals = {refusal.filename: refusal.error for refusal in rejected}
+    assert refusals["empty.jpg"] == "the file is empty"
+    assert refusals["large.jpg"].startswith("the file is 0.0 MB; the limit is ")
+    assert refusals["third.jpg"] == "the batch is full (2 files at most); start a new batch"
+    assert len(refusals) == 3
