@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import OperationalError
 
 from bgsite.asgi import application
+from removal import errors
 from removal.web import http_errors
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -157,3 +158,82 @@ def test_a_body_of_unknown_length_past_any_requests_size_is_read_only_from_a_kno
     assert stalled_post("/api/v1/batches", [form], None, sent=past, http_version="2")[0] == 401
     known = (b"x-api-key", api_key.encode())
     assert stalled_post("/api/v1/batches", [form, chunked, known], 10, sent=past)[0] == 408  # read on, then stalled
+
+
+def api_errors() -> list[tuple[errors.ApiError, int, tuple[int, str]]]:
+    """Each error class: its status in the {"status", "error"} shape, and remove.bg's (status, code) for it."""
+    return [
+        (errors.BadRequest("x"), 400, (400, "invalid_parameter")),
+        (errors.NoSubjectFound("x"), 400, (400, "unknown_foreground")),
+        (errors.Unauthorized("x"), 401, (403, "auth_failed")),
+        (errors.Forbidden("x"), 403, (403, "auth_failed")),
+        (errors.NotFound("x"), 404, (400, "invalid_parameter")),
+        (errors.MethodNotAllowed("x"), 405, (405, "method_not_allowed")),
+        (errors.RequestTimeout("x"), 408, (408, "timeout")),
+        (errors.Conflict("x"), 409, (409, "conflict")),
+        (errors.PayloadTooLarge("x"), 413, (400, "file_too_large")),
+        (errors.TooManyRequests("x"), 429, (429, "rate_limit_exceeded")),
+        (errors.QuotaExceeded("x"), 429, (402, "insufficient_credits")),
+        (errors.InternalError("x"), 500, (500, "server_error")),
+        (errors.ServiceUnavailable("x"), 503, (503, "service_unavailable")),
+        (errors.GatewayTimeout("x"), 504, (504, "timeout")),
+        (errors.BadRequest("x", code="invalid_size"), 400, (400, "invalid_size")),  # a 400 keeps its own code
+        (errors.PayloadTooLarge("x", code="invalid_size"), 413, (400, "file_too_large")),
+    ]
+
+
+@pytest.mark.parametrize(("error", "status", "removebg"), api_errors())
+def test_each_error_has_its_status_in_both_shapes(error: errors.ApiError, status: int, removebg: Any) -> None:
+    error.headers = {"Retry-After": "7"}
+    pixlab = http_errors.pixlab_error(error, {"RateLimit-Limit": "9"})
+    assert (pixlab.status_code, json.loads(pixlab.content)) == (status, {"status": status, "error": "x"})
+    assert (pixlab["Retry-After"], pixlab["RateLimit-Limit"]) == ("7", "9")
+    reply = http_errors.removebg_error(error)
+    assert (reply.status_code, json.loads(reply.content)) == (
+        removebg[0],
+        {"errors": [{"title": "x", "code": removebg[1]}]},
+    )
+    assert reply["Retry-After"] == "7"
+
+
+def test_domain_errors_map_to_their_api_errors() -> None:
+    from accounts.auth import CsrfFailed, NotAuthenticated
+    from removal import fetch, services
+    from removal.cutout import pipeline
+    from removal.cutout.option_parsing import InvalidOption
+
+    too_large = fetch.FetchedTooLarge("too large")
+    failed = fetch.FetchError("could not fetch")
+    failed.field = "bg_image_url"
+    cases: list[tuple[Exception, int, str, dict[str, str]]] = [
+        (NotAuthenticated("who"), 401, "", {}),
+        (CsrfFailed("csrf"), 403, "", {}),
+        (InvalidOption("size", "bad"), 400, "invalid_size", {}),
+        (services.ItemNotEditable("busy"), 409, "", {}),
+        (services.NothingToImprove("none"), 409, "", {}),
+        (too_large, 413, "", {}),
+        (failed, 400, "failed_bg_download", {}),
+        (services.StorageUnavailable("down"), 503, "", {"Retry-After": "30"}),
+        (OperationalError("locked"), 503, "", {"Retry-After": "5"}),
+    ]
+    for exc, status, code, headers in cases:
+        error = http_errors.as_api_error(exc)
+        assert error is not None and (error.status, error.code, error.headers) == (status, code, headers), exc
+    rejected = services.NothingAccepted([services.RejectedFile(filename="a.jpg", error="the file is empty")])
+    refused = http_errors.as_api_error(rejected)
+    assert refused is not None and refused.status == 400
+    assert refused.details == {"rejected": [{"filename": "a.jpg", "error": "the file is empty"}]}
+    nothing = http_errors.as_api_error(services.NothingAccepted([]))
+    assert nothing is not None and (nothing.status, nothing.details) == (400, {})
+    unreadable = http_errors.as_api_error(pipeline.ImageRejected("the file is empty"))
+    assert unreadable is not None and (unreadable.status, unreadable.code, unreadable.message) == (
+        400,
+        "failed_to_read_image",
+        "the file is empty",
+    )
+    for gone in (services.BatchDeleted("gone"), services.ItemDeleted()):
+        error = http_errors.as_api_error(gone)
+        assert error is not None and error.status == 404
+    assert http_errors.as_api_error(KeyError("a bug")) is None
+    with pytest.raises(KeyError):
+        http_errors.pixlab_error(KeyError("a bug"))
