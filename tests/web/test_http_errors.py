@@ -3,12 +3,15 @@ batch upload larger than any request may be is read only from a caller known bef
 
 import asyncio
 import json
+import uuid
 from typing import Any
 
 import pytest
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db import OperationalError
+from django.http.multipartparser import MultiPartParserError
 
 from bgsite.asgi import application
 from removal import errors
@@ -198,7 +201,7 @@ def test_each_error_has_its_status_in_both_shapes(error: errors.ApiError, status
 
 def test_domain_errors_map_to_their_api_errors() -> None:
     from accounts.auth import CsrfFailed, NotAuthenticated
-    from removal import fetch, services
+    from removal import events, fetch, services
     from removal.cutout import pipeline
     from removal.cutout.option_parsing import InvalidOption
 
@@ -234,6 +237,15 @@ def test_domain_errors_map_to_their_api_errors() -> None:
     for gone in (services.BatchDeleted("gone"), services.ItemDeleted()):
         error = http_errors.as_api_error(gone)
         assert error is not None and error.status == 404
+    item_id = uuid.uuid4()
+    late = http_errors.as_api_error(events.NotFinishedInTime(item_id, 30))
+    assert late is not None and late.status == 504
+    assert late.details == {"id": str(item_id), "result": f"/api/v1/items/{item_id}/result"}
+    for unread in (MultiPartParserError("bad boundary"), TooManyFilesSent(), TooManyFieldsSent()):
+        error = http_errors.as_api_error(unread)
+        assert error is not None and error.status == 400, unread
+    fields_too_large = http_errors.as_api_error(RequestDataTooBig())
+    assert fields_too_large is not None and fields_too_large.status == 413
     assert http_errors.as_api_error(KeyError("a bug")) is None
     with pytest.raises(KeyError):
         http_errors.pixlab_error(KeyError("a bug"))
