@@ -260,3 +260,15 @@ def test_store_room_counts_megabytes_up_to_the_limit_and_switches_off_at_zero(us
         limits.check_store_room(user, size_bytes=1_000_001)
     settings.STORE_DAILY_MB = 0  # no limit
     limits.check_store_room(user, size_bytes=10**12)
+
+
+def test_a_closed_websocket_gives_back_its_one_place() -> None:
+    user_id = 987_654_321  # no other test's user
+    assert all(limits.websocket_opened(user_id) for _ in range(limits.WEBSOCKETS_PER_USER))
+    assert not limits.websocket_opened(user_id)
+    limits.websocket_closed(user_id)
+    assert limits.websocket_opened(user_id)
+    assert not limits.websocket_opened(user_id)
+    for _ in range(limits.WEBSOCKETS_PER_USER):
+        limits.websocket_closed(user_id)
+    assert user_id not in limits._open_websockets  # a user with no socket open is forgotten
