@@ -3,6 +3,7 @@ batch upload larger than any request may be is read only from a caller known bef
 
 import asyncio
 import json
+import time
 import uuid
 from typing import Any
 
@@ -249,3 +250,24 @@ def test_domain_errors_map_to_their_api_errors() -> None:
     assert http_errors.as_api_error(KeyError("a bug")) is None
     with pytest.raises(KeyError):
         http_errors.pixlab_error(KeyError("a bug"))
+
+
+def test_a_failed_item_is_a_400_when_its_input_was_refused_else_a_500() -> None:
+    from removal.models import Item
+
+    refused = http_errors.item_failure_error(Item(error="not an image", input_rejected=True))
+    assert (refused.status, refused.code, refused.message) == (400, "failed_to_read_image", "not an image")
+    failed = http_errors.item_failure_error(Item(error="storage is down", input_rejected=False))
+    assert (failed.status, failed.message) == (500, "storage is down")
+
+
+def test_removebg_replies_carry_its_rate_limit_names_and_bugs_propagate() -> None:
+    before = int(time.time())
+    reply = http_errors.removebg_error(
+        errors.TooManyRequests("slow down"),
+        {"RateLimit-Limit": "9", "RateLimit-Remaining": "0", "RateLimit-Reset": "60"},
+    )
+    assert (reply["X-RateLimit-Limit"], reply["X-RateLimit-Remaining"]) == ("9", "0")
+    assert before + 60 <= int(reply["X-RateLimit-Reset"]) <= int(time.time()) + 60  # a Unix time, as remove.bg's
+    with pytest.raises(KeyError):
+        http_errors.removebg_error(KeyError("a bug"))
