@@ -198,3 +198,33 @@ def test_a_video_with_one_frame_the_model_cannot_read_is_flagged() -> None:
     mixed = cut_out(video_of(["coffee.png", "coffee.png", "gravel.png"]), max_frames=10)
     assert clear.confidence is not None and not confidence.needs_review(clear.confidence)
     assert mixed.confidence is not None and confidence.needs_review(mixed.confidence)
+
+
+def test_the_confidence_is_the_fitted_logistic_model_of_the_three_signals() -> None:
+    """Two opaque squares (10 000 and 2 500 pixels, outlines of 396 and 196) and 1 000 soft pixels on a 320x320
+    frame: band_width 1000/592, split_share 0.2, area_share 12500/102400, read through the weights docs/quality.md
+    gives, and the intercept's shift for a mean of two or three masks (quality=best)."""
+    alpha = np.zeros((320, 320), np.uint8)
+    alpha[20:120, 20:120] = 255
+    alpha[200:250, 200:250] = 255
+    alpha[150:170, 20:70] = 100  # partly transparent, not subject
+    found = confidence.signals(alpha)
+    assert found.band_width == pytest.approx(1000 / 592)
+    assert (found.split_share, found.area_share) == (pytest.approx(0.2), 12500 / 102400)
+    wrongness = -1.9519 + 1.8410 * np.log(1000 / 592 + 0.001) + 9.2409 * 0.2 - 7.4745 * 12500 / 102400
+    for masks, shift in ((1, 0.0), (2, 0.460), (3, 0.994)):
+        assert confidence.confidence(alpha, masks) == pytest.approx(1 / (1 + np.exp(wrongness - shift)), abs=1e-9)
+    assert confidence.confidence(np.zeros((320, 320), np.uint8)) == 0.0
+
+
+def test_the_subject_and_soft_thresholds_count_their_own_values() -> None:
+    """Subject: alpha 128 and up; soft: 26 to 229 (10 % to 90 %), both ends included."""
+    alpha = np.zeros((320, 320), np.uint8)
+    for row, value in enumerate((25, 26, 127, 128, 229, 230)):
+        alpha[50 * row + 10 : 50 * row + 20, 10:20] = value
+    found = confidence.signals(alpha)
+    subject_squares, soft_squares = 3, 4  # 128, 229, 230; and 26, 127, 128, 229
+    assert found.area_share == subject_squares * 100 / alpha.size
+    assert found.split_share == pytest.approx(1 - 1 / subject_squares)
+    assert found.band_width == pytest.approx(soft_squares * 100 / (subject_squares * 36))
+    assert confidence.signals(np.zeros((64, 64), np.uint8)) == confidence.Signals(0.0, 0.0, 0.0)
