@@ -81,8 +81,8 @@ def signals(alpha: np.ndarray) -> Signals:
         return Signals(band_width=0.0, split_share=0.0, area_share=0.0)
     soft = int(((small >= SOFT_LOW) & (small <= SOFT_HIGH)).sum())
     outline = int((subject & ~ndimage.binary_erosion(subject)).sum())
-    labels, count = ndimage.label(subject)
-    largest = int(np.bincount(labels.ravel())[1:].max()) if count else 0
+    labels, _ = ndimage.label(subject)  # one piece at least: the subject is not empty
+    largest = int(np.bincount(labels.ravel())[1:].max())
     return Signals(
         band_width=soft / max(outline, 1),
         split_share=1 - largest / area,
