@@ -102,6 +102,14 @@ def test_an_unknown_signup_mode_stops_the_process_at_start(tmp_path: Path) -> No
     assert "ImproperlyConfigured: SIGNUP must be open, closed or invite" in done.stderr
 
 
+@pytest.mark.parametrize("name", ["DAILY_IMAGE_QUOTA", "STORE_DAILY_MB", "MAX_QUEUED_ITEMS_PER_USER"])
+def test_a_negative_limit_stops_the_process_at_start(tmp_path: Path, name: str) -> None:
+    # DAILY_IMAGE_QUOTA=-1 was no quota on the account page and "daily quota of -1 credits reached" for every image.
+    done = python_with_settings(tmp_path, "import django; django.setup()", **{name: "-1"})
+    assert done.returncode != 0
+    assert f"ImproperlyConfigured: {name} must be 0 (no limit) or a positive integer" in done.stderr
+
+
 def test_email_url_configures_the_default_mailer(tmp_path: Path) -> None:
     def mailer(**env: str) -> str:
         done = python_with_settings(
