@@ -105,20 +105,20 @@ def test_each_key_is_found_by_its_own_prefix(user: Any, other_user: Any) -> None
     """With many keys stored, each authenticates as its own user, and using one marks only that one as used."""
     first, first_plain = services.api_key_create(user=user, name="first")
     second, second_plain = services.api_key_create(user=other_user, name="second")
-    assert services.api_key_authenticate(second_plain).pk == second.pk
-    assert services.api_key_authenticate(second_plain).user == other_user
+    assert services.api_key_authenticate(raw_key=second_plain).pk == second.pk
+    assert services.api_key_authenticate(raw_key=second_plain).user == other_user
     first.refresh_from_db()
     assert first.last_used_at is None
-    assert services.api_key_authenticate(first_plain).user == user
+    assert services.api_key_authenticate(raw_key=first_plain).user == user
 
 
 def test_revoking_one_key_leaves_the_others_working(user: Any) -> None:
     kept, kept_plain = services.api_key_create(user=user, name="kept")
     revoked, revoked_plain = services.api_key_create(user=user, name="revoked")
     assert services.api_key_revoke(user=user, key_id=revoked.pk)
-    assert services.api_key_authenticate(kept_plain) == kept
+    assert services.api_key_authenticate(raw_key=kept_plain) == kept
     with pytest.raises(services.RevokedApiKey):
-        services.api_key_authenticate(revoked_plain)
+        services.api_key_authenticate(raw_key=revoked_plain)
 
 
 def test_the_key_limit_counts_only_the_accounts_own_keys_in_use(user: Any, other_user: Any) -> None:
