@@ -6,6 +6,10 @@ applies to writes, as for any form. An endpoint that spends credits on a GET
 (/bgremove) takes no session on a GET: another site can send a signed-in
 browser to any URL by a link or a redirect (the session cookie is SameSite=Lax),
 and a GET carries no CSRF token; a session may POST there with the token.
+
+The site's pages send `X-Page-User`, the id of the user the page was shown to: a page left open in one tab while the
+browser logged out, or in as someone else, in another is told so (401), in its own language, rather than act as
+whoever the cookie now names or be answered as a program without a key.
 """
 
 import io
@@ -21,6 +25,7 @@ from django.core.handlers.asgi import ASGIRequest
 from django.http import HttpRequest
 from django.middleware.csrf import CsrfViewMiddleware
 from django.utils import translation
+from django.utils.translation import gettext
 
 from accounts import services
 from accounts.models import ApiKey
@@ -90,7 +95,15 @@ def user_for_api_request(request: HttpRequest, *, key_in_body: str = "", spends_
         # browser session (the page) keeps its language for the texts that are translated (refused uploads).
         translation.activate(settings.LANGUAGE_CODE)
         return key.user
+    page_user = request.headers.get("X-Page-User", "")
     if request.user.is_authenticated:
+        if page_user and page_user != str(request.user.pk):
+            raise NotAuthenticated(
+                gettext(
+                    "another user has logged in in this browser since this page was opened; log in again as its "
+                    "user, or reload the page"
+                )
+            )
         if request.method in SAFE_METHODS and spends_credits:
             raise CsrfFailed(
                 f"{request.method} {request.path} with a browser session is refused, as it spends credits and "
@@ -100,6 +113,8 @@ def user_for_api_request(request: HttpRequest, *, key_in_body: str = "", spends_
             hint = " (send the X-CSRFToken header with the csrftoken cookie's value)" if "Origin" not in reason else ""
             raise CsrfFailed(f"CSRF check failed: {reason}{hint}")
         return request.user
+    if page_user:
+        raise NotAuthenticated(gettext("you are logged out; log in again to go on"))
     raise NotAuthenticated(
         "authentication required: send your API key as 'Authorization: Bearer <key>', 'X-Api-Key', "
         "or the 'key' parameter"

@@ -183,6 +183,26 @@ class TestAuthentication:
         reply = browser.post("/api/v1/batches", {"files": [jpeg()]}, headers={"X-CSRFToken": token})
         assert reply.status_code == 201
 
+    def test_a_page_whose_user_logged_out_elsewhere_is_told_so_not_asked_for_a_key(self, user: Any) -> None:
+        browser = Client()
+        browser.force_login(user)
+        page = {"X-Page-User": str(user.pk)}
+        assert browser.get("/api/v1/batches", headers=page).status_code == 200
+        browser.logout()  # in another tab of the same browser
+        refused = json_error(browser.get("/api/v1/batches", headers=page), 401)
+        assert refused == "you are logged out; log in again to go on"
+        assert "API key" in json_error(browser.get("/api/v1/batches"), 401)  # a program without a key
+
+    def test_a_page_shown_to_one_user_acts_as_no_other_who_logged_in_since(self, user: Any, other_user: Any) -> None:
+        browser = Client()
+        browser.force_login(user)
+        page = {"X-Page-User": str(user.pk)}
+        browser.force_login(other_user)  # in another tab: the cookie now names someone else
+        reply = browser.post("/api/v1/batches", {"files": [jpeg()]}, headers=page)
+        assert "another user has logged in" in json_error(reply, 401)
+        assert not Batch.objects.exists()
+        assert browser.get("/api/v1/batches", headers={"X-Page-User": str(other_user.pk)}).status_code == 200
+
     def test_wrong_method(self, api: Any) -> None:
         reply = api.delete("/api/v1/batches")
         assert "DELETE is not allowed" in json_error(reply, 405)
