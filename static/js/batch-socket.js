@@ -7,6 +7,8 @@
 
 const CLOSE_UNAUTHENTICATED = 4401;
 const CLOSE_NOT_FOUND = 4404;
+import { pageHeaders } from "./http.js";
+
 const FIRST_DELAY_MS = 1000;
 const MAX_DELAY_MS = 30000;
 
@@ -35,12 +37,17 @@ export function followBatch(path, { onMessage, onState, statusUrl }) {
     socket.onclose = async (event) => {
       // A handshake that an ASGI server refuses outright (HTTP 403) reaches the
       // browser as a bare 1006 without our close code: ask the REST API instead.
-      const verdict = opened ? closeVerdict(event.code) : await askWhy(statusUrl);
-      if (verdict) {
+      let verdict = opened ? closeVerdict(event.code) : await askWhy(statusUrl);
+      // Not found for whoever this browser is logged in as now: the REST API, asked as the page's user, tells an
+      // ended batch from a page whose user has logged out, or been replaced, in another tab.
+      if (verdict === "not-found") verdict = (await askWhy(statusUrl)) ?? verdict;
+      if (verdict === "not-found") {
         onState(verdict);
         return;
       }
-      onState("reconnecting");
+      // Logged out: said, and tried again now and then, so that the page follows its batch again once its user has
+      // logged in again in another tab.
+      onState(verdict ?? "reconnecting");
       retry = setTimeout(connect, delay + Math.random() * 500);
       delay = Math.min(delay * 2, MAX_DELAY_MS);
     };
@@ -69,7 +76,7 @@ function closeVerdict(code) {
 
 async function askWhy(statusUrl) {
   try {
-    const reply = await fetch(statusUrl, { headers: { Accept: "application/json" } });
+    const reply = await fetch(statusUrl, { headers: pageHeaders() });
     if (reply.status === 401 || reply.status === 403) return "unauthenticated";
     if (reply.status === 404) return "not-found";
   } catch {

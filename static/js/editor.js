@@ -6,7 +6,7 @@
  */
 
 import { cardsFirstLink, focusLost } from "./focus.js";
-import { csrfToken } from "./http.js";
+import { pageHeaders } from "./http.js";
 import { formatNumber, gettext, interpolate } from "./i18n.js";
 
 const WORKING_SIDE = 2048;
@@ -403,7 +403,7 @@ async function maskRequest(method, body) {
   const reply = await fetch(session.item.mask, {
     method,
     body,
-    headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
+    headers: pageHeaders(),
   });
   const answer = await reply.json();
   if (!reply.ok) throw new Error(answer.error ?? interpolate(gettext("the server answered %(status)s"), { status: reply.status }));

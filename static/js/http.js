@@ -16,6 +16,17 @@ export function csrfToken() {
 }
 
 /**
+ * The headers of the page's requests: JSON answers, Django's CSRF token, and the user the page was shown to
+ * (base.html's data-user), so that a page left open while this browser logged out, or in as someone else, in another
+ * tab is told so rather than act as whoever the cookie names now (accounts/auth.py).
+ */
+export function pageHeaders() {
+  const headers = { Accept: "application/json", "X-CSRFToken": csrfToken() };
+  if (document.body.dataset.user) headers["X-Page-User"] = document.body.dataset.user;
+  return headers;
+}
+
+/**
  * POST one file as the multipart `files` field, after any other form fields.
  * @param {string} url
  * @param {File} file
@@ -31,9 +42,7 @@ function postFileOnce(url, file, onProgress, fields, headers) {
     const xhr = new XMLHttpRequest();
     xhr.open("POST", url);
     xhr.responseType = "json";
-    xhr.setRequestHeader("Accept", "application/json");
-    xhr.setRequestHeader("X-CSRFToken", csrfToken());
-    for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
+    for (const [name, value] of Object.entries({ ...pageHeaders(), ...headers })) xhr.setRequestHeader(name, value);
     xhr.upload.onprogress = (event) => {
       if (event.lengthComputable) onProgress(event.loaded / event.total);
     };
@@ -113,7 +122,7 @@ export async function sendForm(method, url, fields = []) {
   try {
     reply = await fetch(url, {
       method,
-      headers: { Accept: "application/json", "X-CSRFToken": csrfToken() },
+      headers: pageHeaders(),
       body: fields.length ? new URLSearchParams(fields) : undefined,
     });
   } catch (error) {

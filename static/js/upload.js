@@ -29,7 +29,7 @@ import { openCompare } from "./compare.js";
 import { openEditor } from "./editor.js";
 import { cardsFirstLink, focusLost } from "./focus.js";
 import { filesOfDrop, imagesOfFolder } from "./folders.js";
-import { NetworkError, postFile, postForm, randomKey, refusalText, sleep } from "./http.js";
+import { NetworkError, postFile, postForm, randomKey, refusalText, sendForm, sleep } from "./http.js";
 import { formatNumber, gettext, interpolate, ngettext } from "./i18n.js";
 import {
   flaggedPosition,
@@ -90,6 +90,8 @@ const state = {
   active: 0,
   /** true while the server cannot be reached: the queue waits for it rather than refuse file after file */
   offline: false,
+  /** true while the page's user is logged out (in another tab): the queue waits for them to log in again */
+  loggedOut: false,
   /** @type {Map<string, object>} item id -> the item JSON with the highest revision seen */
   items: new Map(),
   /** @type {Map<string, HTMLElement>} item id -> its row */
@@ -557,6 +559,7 @@ function onSocketMessage(message) {
 }
 
 function onSocketState(socketState) {
+  if (socketState === "unauthenticated" && state.loggedOut) return; // the uploads' notice says it, and what waits
   const notices = {
     open: null,
     reconnecting: gettext("Live updates were interrupted; reconnecting…"),
@@ -677,7 +680,7 @@ function showLeftOut(skipped, already) {
 
 /** Start queued uploads: the first one alone (it creates the batch), then two at a time. */
 function startUploads() {
-  while (!state.offline && state.queue.length && state.active < PARALLEL_UPLOADS) {
+  while (!state.offline && !state.loggedOut && state.queue.length && state.active < PARALLEL_UPLOADS) {
     if (!state.batch && state.creating) return;
     if (!state.batch) {
       state.creating = true;
@@ -715,7 +718,9 @@ async function upload({ file, row }) {
       creating ? { "Idempotency-Key": state.creationKey } : {},
     );
     const accepted = reply.status === 201 ? reply.body.items[0] : null;
-    if (accepted) {
+    if (reply.status === 401) {
+      waitForLogin({ file, row }, refusalText(reply));
+    } else if (accepted) {
       if (creating) useBatch(reply.body);
       mergeItem(accepted, row);
     } else {
@@ -724,10 +729,7 @@ async function upload({ file, row }) {
   } catch (error) {
     if (error instanceof NetworkError && !(await serverAnswers())) {
       // The connection is lost, not this file: it goes back in line, and the line waits for the server.
-      state.queue.push({ file, row });
-      state.queue.sort((a, b) => Number(a.row.dataset.order) - Number(b.row.dataset.order));
-      setStatus(row, "pending", gettext("waiting for the connection"));
-      progress.value = 0;
+      backInLine({ file, row }, gettext("waiting for the connection"));
       waitForServer();
       return;
     }
@@ -745,6 +747,40 @@ async function upload({ file, row }) {
     if (!state.active) showUnclaimedItems();
     updateSummary();
     startUploads();
+  }
+}
+
+/** An upload goes back in line, in its place, saying what it waits for. */
+function backInLine(upload, waitingFor) {
+  state.queue.push(upload);
+  state.queue.sort((a, b) => Number(a.row.dataset.order) - Number(b.row.dataset.order));
+  setStatus(upload.row, "pending", waitingFor);
+  upload.row.querySelector(".upload-progress").value = 0;
+}
+
+/**
+ * The page's user was logged out in another tab (or another user logged in there): the upload and those still in
+ * line wait, the notice says why, and they go on once the page's user is logged in again, asked after 2, 4… (at most
+ * 10) seconds. Refused one by one, a batch's files still in line had all been lost, each with a word about API keys.
+ */
+async function waitForLogin(upload, reason) {
+  backInLine(upload, gettext("waiting for you to log in"));
+  showNotice(interpolate(gettext("Uploads wait: %(reason)s."), { reason }));
+  if (state.loggedOut) return;
+  state.loggedOut = true;
+  const asked = state.batch ? `${apiBatches}/${state.batch.id}` : apiBatches;
+  for (let delay = 2; !(await answers200(asked)); delay = Math.min(delay * 2, 10)) await sleep(delay);
+  state.loggedOut = false;
+  showNotice(null);
+  startUploads();
+}
+
+/** Whether a GET of `url`, as the page's user, is answered 200. */
+async function answers200(url) {
+  try {
+    return (await sendForm("GET", url)).status === 200;
+  } catch {
+    return false;
   }
 }
 

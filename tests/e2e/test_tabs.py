@@ -1,0 +1,158 @@
+"""One person, several tabs: pages of one browser context share its session cookie, and a log-out, a log-in as
+someone else or an ended session in one tab changes what every other tab's requests are sent as."""
+
+import re
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+# test_browser's module-scoped Chromium, for this module too.
+from tests.e2e.test_browser import (
+    PROCESSING_TIMEOUT_MS,
+    browser,  # noqa: F401
+    drop_files,
+    sign_up,
+    small_photos,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.live]
+
+PASSWORD = "correct horse battery"  # sign_up's
+
+
+@contextmanager
+def one_person(browser: Any, base_url: str) -> Iterator[Any]:  # noqa: F811
+    """A browser context (one person's cookies), failing on uncaught JavaScript errors in any of its tabs."""
+    context = browser.new_context(base_url=base_url)
+    context.set_default_timeout(20_000)
+    page_errors: list[str] = []
+    context.on("page", lambda page: page.on("pageerror", lambda error: page_errors.append(str(error))))
+    try:
+        yield context
+    finally:
+        context.close()
+    assert page_errors == [], f"JavaScript errors on the page: {page_errors}"
+
+
+def log_out(tab: Any) -> None:
+    with tab.expect_navigation():
+        tab.locator("form[action$='/accounts/logout/'] button").click()
+
+
+def log_in(tab: Any, username: str) -> None:
+    from playwright.sync_api import expect
+
+    tab.goto("/accounts/login/")
+    tab.fill("#id_username", username)
+    tab.fill("#id_password", PASSWORD)
+    tab.click("button[type=submit]")
+    expect(tab.locator(".nav-user")).to_have_text(username)
+
+
+def statuses(tab: Any) -> dict[str, str]:
+    return dict(
+        tab.locator("#items .item").evaluate_all(
+            "rows => rows.map((row) => [row.dataset.filename, row.dataset.status])"
+        )
+    )
+
+
+def test_uploads_cut_off_by_a_log_out_in_another_tab_wait_and_go_up_after_logging_in_again(
+    browser: Any,  # noqa: F811
+    embedded_server: Any,
+    tmp_path: Path,
+) -> None:
+    """20 files dropped, and a log-out in the other tab after a few went up. Each file still in line had been
+    refused, with words about API keys, to be found and added again, and the batch's live updates had stopped for
+    good: they wait, saying why, go up once the person has logged in again, and are followed to the end."""
+    from playwright.sync_api import expect
+
+    photos = small_photos(tmp_path, 20)
+    with one_person(browser, embedded_server.url) as person:
+        tab_a = person.new_page()
+        username = sign_up(tab_a)
+        tab_b = person.new_page()
+        tab_b.goto("/")
+
+        def slowly(route: Any) -> None:
+            time.sleep(0.2)  # so that the session ends with files still in line
+            route.continue_()
+
+        tab_a.route(re.compile(r"/api/v1/batches(/[^/]+/files)?$"), slowly)
+        drop_files(tab_a, *photos)
+        expect(
+            tab_a.locator('#items .item[data-status="queued"], #items .item[data-status="done"]').first
+        ).to_be_attached()
+        log_out(tab_b)
+
+        waiting = tab_a.locator("#items .item", has_text="waiting for you to log in")
+        expect(waiting.first).to_be_visible()
+        expect(tab_a.locator("#notice")).to_have_text("Uploads wait: you are logged out; log in again to go on.")
+        in_line = statuses(tab_a)
+        assert "rejected" not in in_line.values(), in_line
+        assert "pending" in in_line.values(), in_line
+        expect(tab_a.locator("#overall")).to_contain_text("still uploading")
+
+        # What else the page asks, it is told the same.
+        accepted_name = next(name for name, status in in_line.items() if status in ("queued", "processing", "done"))
+        accepted = tab_a.locator(f'#items .item[data-filename="{accepted_name}"]')
+        tab_a.once("dialog", lambda dialog: dialog.accept())
+        accepted.locator(".item-remove").click()
+        expect(accepted.locator(".error")).to_have_text(
+            "Could not remove it: you are logged out; log in again to go on"
+        )
+
+        log_in(tab_b, username)
+        expect(tab_a.locator('#items .item[data-status="done"]')).to_have_count(20, timeout=PROCESSING_TIMEOUT_MS)
+        expect(tab_a.locator("#notice")).to_be_hidden()
+        batch = tab_b.request.get(f"/api/v1/batches/{tab_a.url.rstrip('/').rsplit('/', 1)[1]}").json()
+        assert sorted(item["filename"] for item in batch["items"]) == sorted(photo.name for photo in photos)
+
+
+def test_a_tab_shown_to_one_user_does_nothing_as_another_who_logged_in_since(
+    browser: Any,  # noqa: F811
+    embedded_server: Any,
+    tmp_path: Path,
+) -> None:
+    """Tab A shows user 1's batch, tab H user 1's empty upload page; tab B logs in as user 2. A's remove and H's
+    upload had gone out as user 2: the remove found nothing and took the card away as if done, and the upload made
+    a batch in user 2's account under user 1's name in the bar. Both are told, nothing of user 2's is touched, and
+    H's photo goes up as user 1 once user 1 is back."""
+    from playwright.sync_api import expect
+
+    first, second = small_photos(tmp_path, 2)
+    with one_person(browser, embedded_server.url) as other:
+        other_user = sign_up(other.new_page())
+    with one_person(browser, embedded_server.url) as person:
+        tab_a = person.new_page()
+        user = sign_up(tab_a)
+        drop_files(tab_a, first)
+        card = tab_a.locator(f'.item[data-filename="{first.name}"]')
+        expect(card).to_have_attribute("data-status", "done", timeout=PROCESSING_TIMEOUT_MS)
+        tab_h = person.new_page()
+        tab_h.goto("/")
+        tab_b = person.new_page()
+        tab_b.goto("/")
+        log_out(tab_b)
+        log_in(tab_b, other_user)
+
+        said = "another user has logged in in this browser since this page was opened"
+        tab_a.once("dialog", lambda dialog: dialog.accept())
+        card.locator(".item-remove").click()
+        expect(card.locator(".error")).to_contain_text(f"Could not remove it: {said}")
+        drop_files(tab_h, second)
+        expect(tab_h.locator("#notice")).to_contain_text(said)
+        expect(tab_h.locator(f'.item[data-filename="{second.name}"]')).to_have_attribute("data-status", "pending")
+        assert tab_b.request.get("/api/v1/batches").json()["count"] == 0  # user 2's account
+
+        log_out(tab_b)
+        log_in(tab_b, user)
+        expect(tab_h.locator(f'.item[data-filename="{second.name}"]')).to_have_attribute(
+            "data-status", "done", timeout=PROCESSING_TIMEOUT_MS
+        )
+        batches = tab_b.request.get("/api/v1/batches").json()
+        assert batches["count"] == 2, batches  # user 1's: A's (its photo kept) and H's
