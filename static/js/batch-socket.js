@@ -27,13 +27,21 @@ export function followBatch(path, { onMessage, onState, statusUrl }) {
   function connect() {
     retry = null;
     let opened = false;
+    let live = false;
     const socket = new WebSocket(`${scheme}//${location.host}${path}`);
     socket.onopen = () => {
       opened = true;
-      delay = FIRST_DELAY_MS;
-      onState("open");
     };
-    socket.onmessage = (event) => onMessage(JSON.parse(event.data));
+    socket.onmessage = (event) => {
+      // Open once the batch's snapshot comes: a refused handshake is accepted too, to be closed with its reason, and
+      // taken as open it cleared the page's notice and the reconnection's backoff at every try while logged out.
+      if (!live) {
+        live = true;
+        delay = FIRST_DELAY_MS;
+        onState("open");
+      }
+      onMessage(JSON.parse(event.data));
+    };
     socket.onclose = async (event) => {
       // A handshake that an ASGI server refuses outright (HTTP 403) reaches the
       // browser as a bare 1006 without our close code: ask the REST API instead.

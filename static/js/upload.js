@@ -761,7 +761,7 @@ function backInLine(upload, waitingFor) {
 /**
  * The page's user was logged out in another tab (or another user logged in there): the upload and those still in
  * line wait, the notice says why, and they go on once the page's user is logged in again, asked after 2, 4… (at most
- * 10) seconds. Refused one by one, a batch's files still in line had all been lost, each with a word about API keys.
+ * 5) seconds. Refused one by one, a batch's files still in line had all been lost, each with a word about API keys.
  */
 async function waitForLogin(upload, reason) {
   backInLine(upload, gettext("waiting for you to log in"));
@@ -769,7 +769,7 @@ async function waitForLogin(upload, reason) {
   if (state.loggedOut) return;
   state.loggedOut = true;
   const asked = state.batch ? `${apiBatches}/${state.batch.id}` : apiBatches;
-  for (let delay = 2; !(await answers200(asked)); delay = Math.min(delay * 2, 10)) await sleep(delay);
+  for (let delay = 2; !(await answers200(asked)); delay = Math.min(delay * 2, 5)) await sleep(delay);
   state.loggedOut = false;
   showNotice(null);
   startUploads();

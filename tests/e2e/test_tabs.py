@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
 
 # test_browser's module-scoped Chromium, for this module too.
 from tests.e2e.test_browser import (
@@ -68,7 +69,8 @@ def test_uploads_cut_off_by_a_log_out_in_another_tab_wait_and_go_up_after_loggin
 ) -> None:
     """20 files dropped, and a log-out in the other tab after a few went up. Each file still in line had been
     refused, with words about API keys, to be found and added again, and the batch's live updates had stopped for
-    good: they wait, saying why, go up once the person has logged in again, and are followed to the end."""
+    good: they wait, saying why, go up once the person has logged in again, and are followed to the end, with the
+    photo the person's program added meanwhile."""
     from playwright.sync_api import expect
 
     photos = small_photos(tmp_path, 20)
@@ -76,7 +78,10 @@ def test_uploads_cut_off_by_a_log_out_in_another_tab_wait_and_go_up_after_loggin
         tab_a = person.new_page()
         username = sign_up(tab_a)
         tab_b = person.new_page()
-        tab_b.goto("/")
+        tab_b.goto("/accounts/")
+        tab_b.fill("#id_name", "a program of the same person")
+        tab_b.click("text=Create key")
+        api_key = tab_b.locator("#new-key").inner_text().strip()
 
         def slowly(route: Any) -> None:
             time.sleep(0.2)  # so that the session ends with files still in line
@@ -92,6 +97,25 @@ def test_uploads_cut_off_by_a_log_out_in_another_tab_wait_and_go_up_after_loggin
         waiting = tab_a.locator("#items .item", has_text="waiting for you to log in")
         expect(waiting.first).to_be_visible()
         expect(tab_a.locator("#notice")).to_have_text("Uploads wait: you are logged out; log in again to go on.")
+        # A photo the person's program adds meanwhile: its news ends the page's live updates, logged out too, which
+        # try again now and then; the notice stays through those tries.
+        tab_a.evaluate(
+            """() => {
+                const notice = document.getElementById("notice");
+                new MutationObserver(() => { if (notice.hidden) window.noticeGone = true; })
+                    .observe(notice, { attributes: true, childList: true });
+            }"""
+        )
+        batch_url = f"{embedded_server.url}/api/v1/batches/{tab_a.url.rstrip('/').rsplit('/', 1)[1]}"
+        added = requests.post(
+            f"{batch_url}/files",
+            files={"files": ("by-program.jpg", photos[0].read_bytes())},
+            headers={"X-Api-Key": api_key},
+            timeout=10,
+        )
+        assert added.status_code == 201, added.text
+        tab_a.wait_for_timeout(3000)
+        assert tab_a.evaluate("window.noticeGone") is None
         in_line = statuses(tab_a)
         assert "rejected" not in in_line.values(), in_line
         assert "pending" in in_line.values(), in_line
@@ -107,10 +131,12 @@ def test_uploads_cut_off_by_a_log_out_in_another_tab_wait_and_go_up_after_loggin
         )
 
         log_in(tab_b, username)
-        expect(tab_a.locator('#items .item[data-status="done"]')).to_have_count(20, timeout=PROCESSING_TIMEOUT_MS)
+        expect(tab_a.locator('#items .item[data-status="done"]')).to_have_count(21, timeout=PROCESSING_TIMEOUT_MS)
         expect(tab_a.locator("#notice")).to_be_hidden()
-        batch = tab_b.request.get(f"/api/v1/batches/{tab_a.url.rstrip('/').rsplit('/', 1)[1]}").json()
-        assert sorted(item["filename"] for item in batch["items"]) == sorted(photo.name for photo in photos)
+        batch = tab_b.request.get(batch_url).json()
+        assert sorted(item["filename"] for item in batch["items"]) == sorted(
+            [*(photo.name for photo in photos), "by-program.jpg"]
+        )
 
 
 def test_a_tab_shown_to_one_user_does_nothing_as_another_who_logged_in_since(
