@@ -36,9 +36,10 @@ def browser() -> Iterator[Any]:
 
 
 @contextmanager
-def browsing(browser: Any, base_url: str) -> Iterator[Any]:
-    """A page in a fresh browser context (its own cookies); fails on uncaught JavaScript errors."""
-    context = browser.new_context(base_url=base_url, accept_downloads=True)
+def browsing(browser: Any, base_url: str, **context_options: Any) -> Iterator[Any]:
+    """A page in a fresh browser context (its own cookies; `context_options`: Playwright's, a phone's screen and
+    touch); fails on uncaught JavaScript errors."""
+    context = browser.new_context(base_url=base_url, accept_downloads=True, **context_options)
     context.set_default_timeout(20_000)
     page = context.new_page()
     page_errors: list[str] = []

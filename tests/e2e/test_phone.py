@@ -2,8 +2,7 @@
 driven by taps and by touches sent as the screen sends them (CDP's Input.dispatchTouchEvent), not by a mouse."""
 
 import itertools
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -16,6 +15,7 @@ from tests.conftest import photo_bytes, photo_path
 from tests.e2e.test_browser import (
     PROCESSING_TIMEOUT_MS,
     browser,  # noqa: F401
+    browsing,
     sign_up,
 )
 from tests.e2e.test_editor import block_where, model_mask, to_screen
@@ -26,26 +26,10 @@ PORTRAIT = (390, 844)
 LANDSCAPE = (740, 360)  # a 360x740 phone on its side
 
 
-@contextmanager
-def phone(chromium: Any, base_url: str, size: tuple[int, int] = PORTRAIT) -> Iterator[Any]:
+def phone(chromium: Any, base_url: str, size: tuple[int, int] = PORTRAIT) -> AbstractContextManager[Any]:
     """A page in a fresh context that a phone's browser would give; fails on uncaught JavaScript errors."""
-    context = chromium.new_context(
-        base_url=base_url,
-        viewport={"width": size[0], "height": size[1]},
-        device_scale_factor=3,
-        is_mobile=True,
-        has_touch=True,
-        accept_downloads=True,
-    )
-    context.set_default_timeout(20_000)
-    page = context.new_page()
-    page_errors: list[str] = []
-    page.on("pageerror", lambda error: page_errors.append(str(error)))
-    try:
-        yield page
-    finally:
-        context.close()
-    assert page_errors == [], f"JavaScript errors on the page: {page_errors}"
+    viewport = {"width": size[0], "height": size[1]}
+    return browsing(chromium, base_url, viewport=viewport, device_scale_factor=3, is_mobile=True, has_touch=True)
 
 
 def tapped_upload(page: Any, photo: Path) -> Any:
