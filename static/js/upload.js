@@ -605,8 +605,9 @@ const CARDS_AT_A_TIME = 25;
  * @returns {Promise<void>} settled once every file has its row
  */
 function addFiles(files, skipped = 0) {
-  state.adding = state.adding.then(() => addFilesInTurns(files, skipped));
-  return state.adding;
+  const turn = state.adding.then(() => addFilesInTurns(files, skipped));
+  state.adding = turn.catch(() => {}); // an error is the caller's (and the console's): later files still get rows
+  return turn;
 }
 
 async function addFilesInTurns(files, skipped) {
