@@ -5,10 +5,10 @@
  * missed while disconnected is caught up on reconnect.
  */
 
-const CLOSE_UNAUTHENTICATED = 4401;
-const CLOSE_NOT_FOUND = 4404;
 import { pageHeaders } from "./http.js";
 
+const CLOSE_UNAUTHENTICATED = 4401;
+const CLOSE_NOT_FOUND = 4404;
 const FIRST_DELAY_MS = 1000;
 const MAX_DELAY_MS = 30000;
 
@@ -48,7 +48,7 @@ export function followBatch(path, { onMessage, onState, statusUrl }) {
       let verdict = opened ? closeVerdict(event.code) : await askWhy(statusUrl);
       // Not found for whoever this browser is logged in as now: the REST API, asked as the page's user, tells an
       // ended batch from a page whose user has logged out, or been replaced, in another tab.
-      if (verdict === "not-found") verdict = (await askWhy(statusUrl)) ?? verdict;
+      if (opened && verdict === "not-found") verdict = (await askWhy(statusUrl)) ?? verdict;
       if (verdict === "not-found") {
         onState(verdict);
         return;
