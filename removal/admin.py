@@ -37,9 +37,9 @@ class ItemInline(admin.TabularInline):
 
 @admin.register(Batch)
 class BatchAdmin(DeletesThroughTheService):
-    list_display = ("id", "owner", "kind", "created_at")
+    list_display = ("id", "name", "owner", "kind", "created_at")
     list_filter = ("kind", "created_at")
-    search_fields = ("id", "owner__username", "owner__email")
+    search_fields = ("id", "name", "owner__username", "owner__email")
     readonly_fields = ("id", "owner", "kind", "created_at")
     inlines = [ItemInline]
 

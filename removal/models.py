@@ -15,6 +15,8 @@ from removal.translated import in_language
 
 # The longest Idempotency-Key header taken (a UUID is 36 characters).
 IDEMPOTENCY_KEY_LENGTH = 64
+# The longest name a batch may be given (its owner's: "Shoes, spring catalogue").
+BATCH_NAME_LENGTH = 100
 
 
 class Batch(models.Model):
@@ -25,6 +27,8 @@ class Batch(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="batches")
     kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.UPLOAD)
+    # What its owner calls it (the page names a batch after the folder it was made from); "" for none.
+    name = models.CharField(max_length=BATCH_NAME_LENGTH, blank=True, default="")
     # Output options for every item of the batch (removal.cutout.options.Options as JSON).
     options = models.JSONField(default=dict, blank=True)
     # POSTed a signed summary when the batch finishes (see removal.services.webhook_deliver).
@@ -50,7 +54,7 @@ class Batch(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"batch {self.id}"
+        return self.name or f"batch {self.id}"
 
 
 def needing_review() -> models.Q:

@@ -89,6 +89,7 @@ def batch_links(batch: Batch) -> dict[str, str]:
 def serialize_batch_summary(batch: Batch, counts: dict[str, int]) -> dict[str, Any]:
     return {
         "id": str(batch.id),
+        "name": batch.name,  # "" for none (PATCH /api/v1/batches/<id> names it)
         "status": batch_status(counts),
         "created_at": batch.created_at.isoformat(),
         "counts": counts,
@@ -114,6 +115,7 @@ def serialize_manifest(
     errors = errors or {}
     return {
         "batch": str(batch.id),
+        "name": batch.name,
         "created_at": batch.created_at.isoformat(),
         "options": batch.options,
         "items": [

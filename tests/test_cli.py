@@ -114,7 +114,7 @@ def test_batches_status_and_download(embedded_server: LiveServer, tmp_path: Path
     assert summary["needs_review"] == 1
 
     listed = subprocess.run(bgsite(embedded_server, key, "batches"), cwd=REPO, env=env, capture_output=True, text=True)
-    assert batch_id in listed.stdout and "2/3 done, 1 failed" in listed.stdout
+    assert batch_id in listed.stdout and "2/3 done, 1 failed  photos" in listed.stdout  # named after its folder
     status = subprocess.run(
         bgsite(embedded_server, key, "status", batch_id), cwd=REPO, env=env, capture_output=True, text=True
     )

@@ -58,6 +58,9 @@ def parser() -> argparse.ArgumentParser:
         "-O", "--option", action="append", default=[], metavar="NAME=VALUE", help="any other option of the API"
     )
     remove.add_argument(
+        "--name", help="what to call the batch on the server (default: the folder's name, when one folder is given)"
+    )
+    remove.add_argument(
         "--review-list",
         type=Path,
         metavar="FILE",
@@ -86,7 +89,7 @@ def parser() -> argparse.ArgumentParser:
 
 
 def remove_command(args: argparse.Namespace) -> int:
-    options = _options(args)
+    options = _options(args) | _batch_name(args)
     found = collect(args.paths, recursive=args.recursive)
     jobs = plan(found.files, args.out, extension=EXTENSIONS[args.format])
     todo = [job for job in jobs if not job.target.exists()]
@@ -151,6 +154,7 @@ def batches_command(args: argparse.Namespace) -> int:
     lines = [
         f"{batch['id']}  {batch['created_at'][:19]}  {batch['status']:<10}  "
         f"{batch['counts']['done']}/{batch['counts']['total']} done, {batch['counts']['failed']} failed"
+        + (f"  {batch['name']}" if batch.get("name") else "")
         for batch in reply["batches"]
     ]
     _report(args, reply, "\n".join(lines) or "no batches yet")
@@ -221,6 +225,17 @@ def _options(args: argparse.Namespace) -> dict[str, str]:
             raise SystemExit(f"bgsite: --option wants NAME=VALUE, not {pair!r}")
         options[name] = value
     return options
+
+
+# The longest batch name the server takes (BATCH_NAME_LENGTH in removal/models.py): a longer folder name is cut.
+BATCH_NAME_LENGTH = 100
+
+
+def _batch_name(args: argparse.Namespace) -> dict[str, str]:
+    """The `name` field of the batches a run makes: --name, else the one folder given, else none."""
+    folder = args.paths[0].resolve() if len(args.paths) == 1 and args.paths[0].is_dir() else None
+    name = args.name if args.name is not None else (folder.name if folder else "")
+    return {"name": name[:BATCH_NAME_LENGTH]} if name else {}
 
 
 def _report(args: argparse.Namespace, document: Any, text: str) -> None:

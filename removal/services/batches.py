@@ -91,12 +91,13 @@ def batch_submit(
     kind: str = Batch.Kind.UPLOAD,
     first_position: int | None = None,
     idempotency_key: str = "",
+    name: str = "",
 ) -> tuple[Batch, list[Item], list[RejectedFile]]:
     """The one entry of every front door: a batch of `files` with `options`, each file stored and queued.
 
     Raises NothingAccepted (and keeps nothing) when no file can be used. The batch API sends many files; /bgremove
     and /v1.0/removebg one, as a hidden batch of kind BGREMOVE whose jobs go first. `first_position`: see
-    batch_add_files; `idempotency_key`: Batch.idempotency_key.
+    batch_add_files; `idempotency_key`: Batch.idempotency_key; `name`: Batch.name.
     """
     with transaction.atomic():
         batch = batch_create(
@@ -106,6 +107,7 @@ def batch_submit(
             background=background,
             kind=kind,
             idempotency_key=idempotency_key,
+            name=name,
         )
         items, rejected = batch_add_files(batch=batch, files=files, first_position=first_position)
         if not items:
@@ -121,11 +123,12 @@ def batch_create(
     background: Any = None,
     kind: str = Batch.Kind.UPLOAD,
     idempotency_key: str = "",
+    name: str = "",
 ) -> Batch:
     """A new batch; `background` (a File, already checked to be an image) is kept for compositing. Conflict when
     a request with the same `idempotency_key` made one meanwhile (the same creation sent twice at once)."""
     options = options or Options()
-    batch = Batch(owner=owner, callback_url=callback_url, kind=kind, idempotency_key=idempotency_key)
+    batch = Batch(owner=owner, callback_url=callback_url, kind=kind, idempotency_key=idempotency_key, name=name)
     if background is not None:
         options = dataclasses.replace(options, bg_image_sha256=upload_sha256(background))
         name = f"{batch_folder(batch)}background{PurePosixPath(background.name or '').suffix[:8]}"
@@ -138,6 +141,13 @@ def batch_create(
         if batch.bg_image.name:
             storage_delete_quietly(batch.bg_image.name)
         raise Conflict("a request with this Idempotency-Key is making its batch now; send it again") from None
+    return batch
+
+
+def batch_rename(*, batch: Batch, name: str) -> Batch:
+    """The batch under a new `name` ("" for none)."""
+    batch.name = name
+    batch.save(update_fields=["name"])
     return batch
 
 
@@ -327,7 +337,7 @@ RERUN_CHUNK = 50
 def batch_rerun(
     *, batch: Batch, options: Options, callback_url: str = "", background: Any = None
 ) -> tuple[Batch, list[Item], list[RejectedFile]]:
-    """A new batch of the same uploads with other options; nothing is uploaded again.
+    """A new batch of the same uploads with other options, under the same name; nothing is uploaded again.
 
     The sources are copied (so either batch can expire alone); identical
     bytes-and-options are reused as usual. Raises NothingAccepted (and keeps
@@ -345,7 +355,9 @@ def batch_rerun(
 def _batch_rerun(
     *, batch: Batch, options: Options, callback_url: str, background: Any
 ) -> tuple[Batch, list[Item], list[RejectedFile]]:
-    new_batch = batch_create(owner=batch.owner, options=options, callback_url=callback_url, background=background)
+    new_batch = batch_create(
+        owner=batch.owner, options=options, callback_url=callback_url, background=background, name=batch.name
+    )
     sources = list(batch.items.in_sent_order().values_list("source", "filename"))
     items: list[Item] = []
     rejected: list[RejectedFile] = []

@@ -14,6 +14,7 @@ from django.conf import settings
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
+from django.utils.http import content_disposition_header
 from django.views.decorators.cache import never_cache
 
 from removal import selectors, serializers, services
@@ -21,7 +22,7 @@ from removal.cutout import providers
 from removal.cutout.installed import installed_models, measured_quality
 from removal.cutout.option_parsing import is_true
 from removal.cutout.options import QUALITIES, Options
-from removal.errors import NotFound
+from removal.errors import BadRequest, NotFound
 from removal.ops import limits
 from removal.web import inputs
 from removal.web.endpoints import api_endpoint, public_endpoint, stored_file_response, streamed
@@ -59,6 +60,7 @@ def _batch_create(request: HttpRequest, user: "User") -> HttpResponseBase:
     params = inputs.request_parameters(request)  # the form's fields over the query string's, as everywhere
     options = inputs.request_options(params, background=inputs.names_a_background(request, params))
     callback_url = inputs.callback_url(params)
+    name = inputs.batch_name(params) or ""
     position = inputs.first_position(params)
     limits.check_new_work(user, images=len(files), options=options)
     background = inputs.background_image(request, params)
@@ -71,6 +73,7 @@ def _batch_create(request: HttpRequest, user: "User") -> HttpResponseBase:
             background=background,
             first_position=position,
             idempotency_key=idempotency_key,
+            name=name,
         )
     except services.NothingAccepted as exc:
         raise services.NothingAccepted(unreadable + exc.rejected) from None
@@ -111,12 +114,17 @@ def batch_improve(request: HttpRequest, user: "User", batch_id: uuid.UUID) -> Ht
     return JsonResponse(serializers.serialize_batch(batch, selectors.batch_items(batch), counts), status=202)
 
 
-@api_endpoint("GET", "DELETE")
+@api_endpoint("GET", "PATCH", "DELETE")
 def batch_detail(request: HttpRequest, user: "User", batch_id: uuid.UUID) -> HttpResponseBase:
     batch = selectors.batch_for(user, batch_id)
     if request.method == "DELETE":
         services.batch_delete(batch=batch)
         return HttpResponse(status=204)
+    if request.method == "PATCH":  # its name, the one thing of a batch that changes after it is made
+        name = inputs.batch_name(inputs.request_parameters(request))
+        if name is None:
+            raise BadRequest('send the batch\'s new name as name, e.g. {"name": "Shoes, spring catalogue"}')
+        batch = services.batch_rename(batch=batch, name=name)
     # Counts first: an item that finishes between the two reads then shows done in `items`
     # while the status may still say processing, never a "done" batch with an unfinished item.
     counts = selectors.batch_counts(batch)
@@ -159,7 +167,7 @@ def batch_zip(request: HttpRequest, user: "User", batch_id: uuid.UUID) -> HttpRe
         raise NotFound("no finished cutouts in this batch yet")
     archive = services.batch_zip(batch=batch)
     reply = streamed(request, iter(archive), size=len(archive), content_type="application/zip")
-    reply["Content-Disposition"] = f'attachment; filename="{services.zip_filename(batch)}"'
+    reply["Content-Disposition"] = content_disposition_header(True, services.zip_filename(batch))
     return reply
 
 

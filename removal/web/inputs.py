@@ -12,6 +12,7 @@ import binascii
 import codecs
 import json
 import re
+import unicodedata
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
@@ -27,7 +28,7 @@ from removal.cutout import pipeline
 from removal.cutout.option_parsing import is_blank, whole_number
 from removal.cutout.options import Options, options_named, parse_options
 from removal.errors import BadRequest, MethodNotAllowed, PayloadTooLarge
-from removal.models import IDEMPOTENCY_KEY_LENGTH
+from removal.models import BATCH_NAME_LENGTH, IDEMPOTENCY_KEY_LENGTH
 from removal.ops import limits
 from removal.web.http_errors import fields_too_large, max_fields_bytes
 
@@ -61,7 +62,7 @@ def request_parameters(request: HttpRequest) -> dict[str, Any]:
     column takes. A multipart part that holds an image sent without a filename is among request.FILES
     (bgsite.filenameless_parts), not here."""
     params = request.GET.dict()
-    if request.method == "POST":
+    if request.method in ("POST", "PATCH"):
         if request.content_type == "application/json":
             params.update(_json_object(_fields_body(request)))
         elif request.content_type == "text/plain" and _starts_an_object(body := _fields_body(request)):
@@ -313,6 +314,20 @@ def callback_url(params: Any) -> str:
         if len(url) > CALLBACK_URL_MAX_CHARS:
             raise BadRequest(f"callback_url: {CALLBACK_URL_MAX_CHARS} characters at most")
     return url
+
+
+def batch_name(params: Any) -> str | None:
+    """The batch's `name`, its white space at each end taken off ("" names none); None when the request gives none."""
+    if "name" not in params:
+        return None
+    if not isinstance(params["name"], str):
+        raise BadRequest('name: a string, e.g. {"name": "Shoes, spring catalogue"}')
+    name = params["name"].strip()
+    if len(name) > BATCH_NAME_LENGTH:
+        raise BadRequest(f"name: {BATCH_NAME_LENGTH} characters at most")
+    if any(unicodedata.category(character) == "Cc" for character in name):
+        raise BadRequest("name: a line break, tab or other control character has no place in a batch's name")
+    return name
 
 
 def improve_quality(request: HttpRequest) -> str:

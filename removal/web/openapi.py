@@ -14,6 +14,7 @@ from django.views.decorators.cache import cache_control
 from removal.web.endpoints import public_endpoint
 from removal.web.inputs import MAX_POSITION
 from removal.web.openapi_schemas import (
+    BATCH_NAME,
     BINARY,
     ID,
     IDEMPOTENCY_KEY,
@@ -100,6 +101,7 @@ FILES_BODY = {
                 "properties": {
                     "files": {"type": "array", "items": BINARY},
                     "callback_url": {"type": "string"},
+                    "name": {**BATCH_NAME, "description": "What to call the batch (a new batch only)."},
                     "file_position": {
                         "type": "integer",
                         "minimum": 0,
@@ -172,6 +174,12 @@ PATHS: dict[str, Any] = {
             "summary": "A batch and its items",
             "parameters": [ID],
             "responses": {"200": json_reply(ref("Batch"), "The batch."), **error_replies(401, 404, 405, 429)},
+        },
+        "patch": {
+            "summary": "Rename a batch",
+            "parameters": [ID],
+            "requestBody": {"required": True, "content": {JSON: {"schema": ref("BatchRename")}}},
+            "responses": {"200": json_reply(ref("Batch"), "Renamed."), **error_replies(400, 401, 404, 405, 429)},
         },
         "delete": deletion(
             "Delete a batch: its uploads, cutouts and masks now, and its images still waiting",

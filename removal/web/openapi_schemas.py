@@ -9,7 +9,7 @@ from typing import Any
 from removal.cutout import providers
 from removal.cutout.option_parsing import YES_NO_WORDS
 from removal.cutout.options import OPTIONS, QUALITIES
-from removal.models import Item
+from removal.models import BATCH_NAME_LENGTH, Item
 from removal.serializers import BatchStatus
 from removal.web.inputs import IDEMPOTENCY_KEY_TEXT
 
@@ -92,20 +92,11 @@ YES_NO = {"type": "string", "enum": [word for pair in YES_NO_WORDS for word in p
 
 ITEM_STATUS = {"type": "string", "enum": Item.Status.values}
 
-
-BATCH_SUMMARY_REQUIRED = [
-    "id",
-    "status",
-    "created_at",
-    "counts",
-    "ws",
-    "zip",
-    "manifest",
-    "options",
-    "review_below",
-    "improvements",
-]
-
+BATCH_NAME = {
+    "type": "string",
+    "maxLength": BATCH_NAME_LENGTH,
+    "description": "What its owner calls the batch; empty for none.",
+}
 
 # How sure the model is of a cutout, in every reply that reports one (serializers.review_fields).
 REVIEW_PROPERTIES: dict[str, Any] = {
@@ -141,6 +132,7 @@ MADE_HOW_PROPERTIES: dict[str, Any] = {
 
 BATCH_SUMMARY_PROPERTIES: dict[str, Any] = {
     "id": {"type": "string", "format": "uuid"},
+    "name": BATCH_NAME,
     "status": {"type": "string", "enum": [status.value for status in BatchStatus]},
     "created_at": {"type": "string", "format": "date-time"},
     "counts": ref("Counts"),
@@ -159,6 +151,7 @@ BATCH_SUMMARY_PROPERTIES: dict[str, Any] = {
         "each one that finishes sends the webhook again.",
     },
 }
+BATCH_SUMMARY_REQUIRED = list(BATCH_SUMMARY_PROPERTIES)  # every one, null where it has no value
 
 
 SCHEMAS: dict[str, Any] = {
@@ -241,9 +234,10 @@ SCHEMAS: dict[str, Any] = {
     "Manifest": {
         "type": "object",
         "additionalProperties": False,
-        "required": ["batch", "created_at", "options", "items"],
+        "required": ["batch", "name", "created_at", "options", "items"],
         "properties": {
             "batch": {"type": "string", "format": "uuid"},
+            "name": BATCH_NAME,
             "created_at": {"type": "string", "format": "date-time"},
             "options": {"type": "object"},
             "items": {"type": "array", "items": ref("ManifestEntry")},
@@ -280,6 +274,12 @@ SCHEMAS: dict[str, Any] = {
             "items": {"type": "array", "items": ref("Item")},
             "rejected": {"type": "array", "items": ref("Rejected")},
         },
+    },
+    "BatchRename": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["name"],
+        "properties": {"name": BATCH_NAME},
     },
     "BatchList": {
         "type": "object",

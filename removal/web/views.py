@@ -24,7 +24,7 @@ from removal import selectors, serializers, services
 from removal.cutout import pipeline
 from removal.cutout.options import page_choices
 from removal.errors import NotFound
-from removal.models import Item
+from removal.models import BATCH_NAME_LENGTH, Item
 from removal.ops import client_package, limits
 
 
@@ -35,6 +35,7 @@ def _upload_context() -> dict[str, object]:
         "max_image_pixels": settings.MAX_IMAGE_PIXELS,
         # A file the batch holds already is known by its name as the server keeps it (services.display_filename).
         "max_filename_chars": Item._meta.get_field("filename").max_length,
+        "max_batch_name_chars": BATCH_NAME_LENGTH,
     }
     # Decimal megabytes, as the API's error messages state the same limit.
     return {
@@ -96,7 +97,12 @@ def batch_detail(request: AuthenticatedHttpRequest, batch_id: uuid.UUID) -> Http
         batch = selectors.batch_for(request.user, batch_id)
     except NotFound:
         raise Http404("no such batch") from None
-    context = {**_upload_context(), "batch_id": str(batch.id), "batch_links": serializers.batch_links(batch)}
+    context = {
+        **_upload_context(),
+        "batch_id": str(batch.id),
+        "batch_name": batch.name,
+        "batch_links": serializers.batch_links(batch),
+    }
     return render(request, "removal/home.html", context)
 
 

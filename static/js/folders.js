@@ -11,7 +11,7 @@ const IMAGE_NAME = /\.(jpe?g|png|webp|gif|bmp|tiff?|heic|heif|avif)$/i;
 
 const byPath = new Intl.Collator(undefined, { numeric: true });
 
-/** @typedef {{files: File[], skipped: number}} Found */
+/** @typedef {{files: File[], skipped: number, folder: string}} Found folder: the one folder they came from, or "" */
 
 /**
  * Of files that came out of folders, each with its path there, the images, in path order.
@@ -22,7 +22,9 @@ export function imagesOfFolder(found) {
   const hidden = (path) => path.split("/").some((part) => part.startsWith("."));
   const images = found.filter(([path, file]) => !hidden(path) && IMAGE_NAME.test(file.name));
   images.sort(([a], [b]) => byPath.compare(a, b));
-  return { files: images.map(([, file]) => file), skipped: found.length - images.length };
+  const tops = new Set(found.map(([path]) => (path.includes("/") ? path.split("/")[0] : "")));
+  const folder = tops.size === 1 ? [...tops][0] : "";
+  return { files: images.map(([, file]) => file), skipped: found.length - images.length, folder };
 }
 
 /**
@@ -32,7 +34,7 @@ export function imagesOfFolder(found) {
  */
 export async function filesOfDrop(dataTransfer) {
   const entries = [...dataTransfer.items].map((item) => item.webkitGetAsEntry?.() ?? null);
-  if (!entries.some((entry) => entry?.isDirectory)) return { files: [...dataTransfer.files], skipped: 0 };
+  if (!entries.some((entry) => entry?.isDirectory)) return { files: [...dataTransfer.files], skipped: 0, folder: "" };
   const loose = [];
   const inFolders = [];
   for (const entry of entries.filter(Boolean)) {
@@ -40,7 +42,7 @@ export async function filesOfDrop(dataTransfer) {
     else loose.push(await fileOf(entry));
   }
   const found = imagesOfFolder(inFolders);
-  return { files: [...loose, ...found.files], skipped: found.skipped };
+  return { files: [...loose, ...found.files], skipped: found.skipped, folder: loose.length ? "" : found.folder };
 }
 
 /** [path, file] for every file under a directory entry, at any depth. */

@@ -24,6 +24,7 @@ import {
   showOptions,
 } from "./batch-options.js";
 import { deleteAfterAsking, deleteBatchAfterAsking } from "./deleting.js";
+import { showBatchName } from "./batch-name.js";
 import { followBatch } from "./batch-socket.js";
 import { openCompare } from "./compare.js";
 import { openEditor } from "./editor.js";
@@ -61,6 +62,7 @@ const ui = {
   batchLink: document.getElementById("batch-link"),
   newBatch: document.getElementById("new-batch"),
   deleteBatch: document.getElementById("delete-batch"),
+  renameBatch: document.getElementById("rename-batch"),
   notice: document.getElementById("notice"),
   leftOut: document.getElementById("left-out"),
   options: document.getElementById("batch-options"),
@@ -82,6 +84,8 @@ const state = {
   adding: Promise.resolve(),
   /** true while the request that creates the batch is in flight */
   creating: false,
+  /** what to call the batch the first upload makes: the folder it came from, or "" */
+  newBatchName: "",
   /** the creating request's Idempotency-Key: sent again with it (its reply lost), it gets the batch it made */
   creationKey: randomKey(),
   /** @type {{file: File, row: HTMLElement}[]} files waiting for their upload */
@@ -523,16 +527,14 @@ function useBatch(batch) {
   if (location.pathname !== page) {
     history.replaceState(null, "", page);
     // The page becomes the batch's page, as its address now says: its title, heading and menu as they are there.
-    document.title = document.title.replace(/^[^·]*·/, `${gettext("Batch")} ·`);
-    const id = Object.assign(document.createElement("small"), { className: "muted", textContent: `${batch.id.slice(0, 8)}…` });
-    document.querySelector("h1").replaceChildren(`${gettext("Batch")} `, id);
     document.querySelector('.nav a[aria-current="page"]')?.removeAttribute("aria-current");
     // The messages of the page it was (a sign-up's welcome) were said once, to that page: a reload would not show
     // them, and they do not stay on the batch's.
     document.querySelector("main > .messages")?.remove();
   }
+  showBatchName(batch.id, batch.name, `${apiBatches}/${batch.id}`);
   ui.batchLink.href = page;
-  ui.batchLink.hidden = ui.newBatch.hidden = ui.deleteBatch.hidden = false;
+  ui.batchLink.hidden = ui.newBatch.hidden = ui.deleteBatch.hidden = ui.renameBatch.hidden = false;
   followBatch(batch.ws, {
     statusUrl: `${apiBatches}/${batch.id}`,
     onMessage: onSocketMessage,
@@ -543,6 +545,7 @@ function useBatch(batch) {
 function onSocketMessage(message) {
   if (message.event === "snapshot") {
     state.batch.zip = message.batch.zip;
+    showBatchName(state.batch.id, message.batch.name, `${apiBatches}/${state.batch.id}`);
     showBatchOptions(message.batch.options);
     setReviewBelow(message.batch.review_below);
     // An item missing from it is not dropped: the snapshot may be older than an upload's reply. One deleted
@@ -702,7 +705,8 @@ async function upload({ file, row }) {
   const url = creating ? apiBatches : `${apiBatches}/${state.batch.id}/files`;
   // Its place among the batch's files: the server lists the batch in this order, whichever upload of the two in
   // flight arrives first.
-  const fields = [...(creating ? optionFields() : []), ["file_position", row.dataset.order]];
+  const named = creating && state.newBatchName ? [["name", state.newBatchName]] : [];
+  const fields = [...(creating ? optionFields() : []), ...named, ["file_position", row.dataset.order]];
   const progress = row.querySelector(".upload-progress");
   state.active += 1;
   setStatus(row, "uploading");
@@ -819,8 +823,12 @@ ui.folderInput.addEventListener("change", () => {
   ui.folderInput.value = "";
 });
 
-/** What a drop or a chosen folder brought (folders.js): its files, and how many it left out. */
-async function addFound({ files, skipped }) {
+/** What a drop or a chosen folder brought (folders.js): its files, and how many it left out. A new batch made of
+ * one folder is named after it. */
+async function addFound({ files, skipped, folder }) {
+  if (!state.batch && !state.creating && !state.queue.length) {
+    state.newBatchName = folder.replace(/\p{Cc}/gu, " ").trim().slice(0, limits.max_batch_name_chars);
+  }
   await addFiles(files, skipped);
   if (files.length || skipped) return;
   ui.leftOut.textContent = gettext("The folder holds no files.");
@@ -868,7 +876,8 @@ setupTriage({
 });
 loadModels(root.dataset.apiModels);
 if (root.dataset.batchId) {
-  useBatch({ id: root.dataset.batchId, zip: root.dataset.batchZip, ws: root.dataset.batchWs });
+  const { batchId: id, batchName: name, batchZip: zip, batchWs: ws } = root.dataset;
+  useBatch({ id, name, zip, ws });
 }
 updateSummary();
 // Files or a folder picked while this script was still loading.

@@ -405,6 +405,33 @@ def test_a_folder_brings_its_photos_in_name_order_and_says_what_it_left_out(
     for index in range(3):
         expect(rows.nth(index)).to_have_attribute("data-status", "done", timeout=PROCESSING_TIMEOUT_MS)
     expect(page.locator("#left-out")).to_have_text(left_out)  # still said, the batch's live updates running
+    expect(page.locator("#batch-heading")).to_have_text("holiday")  # a batch made of one folder is named after it
+    expect(page).to_have_title("holiday · bgsite")
+
+
+def test_a_batch_is_renamed_on_its_page_and_listed_under_its_name(page: Any, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    sign_up(page)
+    page.set_input_files("#file-input", small_photos(tmp_path, 1))
+    expect(page.locator("#batch-heading")).to_contain_text("Batch")
+    page.click("#rename-batch")
+    expect(page.locator("#rename-input")).to_be_focused()
+    page.keyboard.type("Cats")
+    page.keyboard.press("Escape")  # cancelled: nothing sent, the focus back on the button
+    expect(page.locator("#rename-form")).to_be_hidden()
+    expect(page.locator("#rename-batch")).to_be_focused()
+    expect(page.locator("#batch-heading")).to_contain_text("Batch")
+    page.click("#rename-batch")
+    page.fill("#rename-input", "Spring catalogue, shoes")
+    page.keyboard.press("Enter")
+    expect(page.locator("#batch-heading")).to_have_text("Spring catalogue, shoes")
+    expect(page).to_have_title("Spring catalogue, shoes · bgsite")
+    expect(page.locator("#rename-batch")).to_be_focused()
+    page.reload()
+    expect(page.locator("#batch-heading")).to_have_text("Spring catalogue, shoes")
+    page.goto("/batches/")
+    expect(page.locator("#batches tbody tr").first.locator("a").first).to_have_text("Spring catalogue, shoes")
 
 
 def test_an_empty_folder_dropped_says_so(page: Any, tmp_path: Path) -> None:

@@ -528,7 +528,7 @@ class TestDelete:
     def test_wrong_method_names_delete(self, api: Any) -> None:
         batch = create_batch(api, jpeg())
         reply = api.put(f"/api/v1/batches/{batch['id']}")
-        assert json_error(reply, 405) and reply["Allow"] == "GET, DELETE, HEAD"
+        assert json_error(reply, 405) and reply["Allow"] == "GET, PATCH, DELETE, HEAD"
 
 
 class TestIsolation:
@@ -567,3 +567,69 @@ def test_every_front_door_refuses_a_large_file_with_the_same_words(api: Any, set
     assert (pixlab.status_code, pixlab.json()["error"]) == (413, words)
     removebg = api.post("/v1.0/removebg", {"image_file": SimpleUploadedFile("big.jpg", big, "image/jpeg")})
     assert removebg.json()["errors"][0]["title"] == words
+
+
+class TestNames:
+    """A batch's name: given when it is made, changed with PATCH, shown in every reply, its zip named after it."""
+
+    def test_a_name_given_at_creation_is_in_every_reply_and_names_the_zip(self, api: Any) -> None:
+        reply = api.post("/api/v1/batches", {"files": [jpeg(size=(64, 48))], "name": "  Été, shoes  "})
+        batch = reply.json()
+        assert reply.status_code == 201 and batch["name"] == "Été, shoes"  # its white space at each end taken off
+        run_ready_jobs()
+        assert api.get("/api/v1/batches").json()["batches"][0]["name"] == "Été, shoes"
+        assert api.get(batch["manifest"]).json()["name"] == "Été, shoes"
+        disposition = api.get(batch["zip"])["Content-Disposition"]
+        assert disposition == "attachment; filename*=utf-8''%C3%89t%C3%A9_shoes-cutouts.zip"
+        unnamed = create_batch(api, jpeg(size=(64, 48)))
+        run_ready_jobs()
+        assert unnamed["name"] == ""
+        assert api.get(unnamed["zip"])["Content-Disposition"].startswith('attachment; filename="cutouts-')
+
+    @pytest.mark.parametrize("how", ["json", "form"])
+    def test_patch_renames_a_batch_and_an_empty_name_unnames_it(self, api: Any, how: str) -> None:
+        batch = create_batch(api, jpeg(size=(64, 48)))
+        url = f"/api/v1/batches/{batch['id']}"
+
+        def renamed(name: str) -> Any:
+            if how == "json":
+                return api.patch(url, json.dumps({"name": name}), content_type="application/json")
+            return api.patch(url, f"name={name}", content_type="application/x-www-form-urlencoded")
+
+        reply = renamed("Spring catalogue")
+        assert reply.status_code == 200, reply.content
+        assert reply.json()["name"] == "Spring catalogue" and len(reply.json()["items"]) == 1
+        assert Batch.objects.get(pk=batch["id"]).name == "Spring catalogue"
+        assert renamed("").json()["name"] == ""
+        assert api.get(url).json()["name"] == ""
+
+    @pytest.mark.parametrize(
+        ("body", "error"),
+        [
+            ({"name": "x" * 101}, "name: 100 characters at most"),
+            ({"name": "two\nlines"}, "control character"),
+            ({"name": 7}, "name: a string"),
+            ({"title": "x"}, "send the batch's new name as name"),
+        ],
+    )
+    def test_a_name_it_cannot_take_is_a_400_and_changes_nothing(self, api: Any, body: Any, error: str) -> None:
+        batch = create_batch(api, jpeg(size=(64, 48)))
+        url = f"/api/v1/batches/{batch['id']}"
+        reply = api.patch(url, json.dumps(body), content_type="application/json")
+        assert error in json_error(reply, 400)
+        assert Batch.objects.get(pk=batch["id"]).name == ""
+        assert "name: 100 characters at most" in json_error(
+            api.post("/api/v1/batches", {"files": [jpeg(size=(64, 48))], "name": "x" * 101}), 400
+        )
+
+    def test_only_its_owner_renames_a_batch(self, api: Any, other_user: Any) -> None:
+        theirs = services.batch_create(owner=other_user, name="theirs")
+        reply = api.patch(f"/api/v1/batches/{theirs.id}", '{"name": "mine"}', content_type="application/json")
+        json_error(reply, 404)
+        assert Batch.objects.get(pk=theirs.id).name == "theirs"
+
+    def test_a_rerun_keeps_the_name(self, api: Any) -> None:
+        batch = api.post("/api/v1/batches", {"files": [jpeg(size=(64, 48))], "name": "Shoes"}).json()
+        run_ready_jobs()
+        rerun = api.post(f"/api/v1/batches/{batch['id']}/rerun", {"format": "webp"})
+        assert rerun.status_code == 201 and rerun.json()["name"] == "Shoes"

@@ -1,0 +1,79 @@
+/**
+ * The batch's name: the page's heading and title say it, and its owner renames the batch here
+ * (PATCH /api/v1/batches/<id>). A batch without one is "Batch" and the start of its id, as before.
+ */
+
+import { focusLost } from "./focus.js";
+import { NetworkError, sendForm, refusalText } from "./http.js";
+import { gettext, interpolate } from "./i18n.js";
+
+const ui = {
+  heading: document.querySelector("#batch-heading"),
+  rename: document.querySelector("#rename-batch"),
+  form: document.querySelector("#rename-form"),
+  input: document.querySelector("#rename-input"),
+  cancel: document.querySelector("#rename-cancel"),
+  error: document.querySelector("#rename-error"),
+};
+
+// The site's name, after the page's own in its title (base.html).
+const SITE_NAME = document.title.split("·").pop().trim();
+
+/** @type {{id: string, url: string, name: string} | null} */
+let shown = null;
+
+/** The heading and the title of the page of batch `id`, named `name` ("" for none). */
+export function showBatchName(id, name, url) {
+  shown = { id, url, name };
+  const unnamed = [`${gettext("Batch")} `, Object.assign(document.createElement("small"), { className: "muted", textContent: `${id.slice(0, 8)}…` })];
+  ui.heading.replaceChildren(...(name ? [name] : unnamed));
+  document.title = `${name || gettext("Batch")} · ${SITE_NAME}`;
+  ui.rename.hidden = !ui.form.hidden;
+}
+
+function startRenaming() {
+  ui.input.value = shown.name;
+  ui.error.hidden = true;
+  ui.form.hidden = false;
+  ui.rename.hidden = true;
+  ui.input.focus();
+  ui.input.select();
+}
+
+function stopRenaming() {
+  ui.form.hidden = true;
+  ui.rename.hidden = false;
+  ui.rename.focus();
+}
+
+async function rename(event) {
+  event.preventDefault();
+  const submit = ui.form.querySelector("[type=submit]");
+  submit.disabled = true;
+  let reason;
+  try {
+    const reply = await sendForm("PATCH", shown.url, [["name", ui.input.value]]);
+    if (reply.status === 200) {
+      showBatchName(shown.id, reply.body.name, shown.url);
+      stopRenaming();
+    } else {
+      reason = refusalText(reply);
+    }
+  } catch (error) {
+    if (!(error instanceof NetworkError)) throw error;
+    reason = error.message;
+  } finally {
+    submit.disabled = false;
+  }
+  if (reason === undefined) return;
+  ui.error.textContent = interpolate(gettext("Could not rename the batch: %(reason)s"), { reason });
+  ui.error.hidden = false;
+  if (focusLost()) ui.input.focus();
+}
+
+ui.rename?.addEventListener("click", startRenaming);
+ui.cancel?.addEventListener("click", stopRenaming);
+ui.form?.addEventListener("submit", rename);
+ui.form?.addEventListener("keydown", (event) => {
+  if (event.key === "Escape") stopRenaming();
+});
