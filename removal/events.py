@@ -143,6 +143,11 @@ def batch_deleted(*, batch_id: uuid.UUID) -> None:
     publish(batch_group(batch_id), {"type": "batch.event", "event": "deleted", "batch_id": str(batch_id)})
 
 
+def batch_renamed(*, batch_id: uuid.UUID, name: str) -> None:
+    """Tell the batch group its new name (another page open on it shows it)."""
+    publish(batch_group(batch_id), {"type": "batch.event", "event": "renamed", "batch_id": str(batch_id), "name": name})
+
+
 def item_progress(item: Any, done: int, total: int) -> None:
     """Frames done of an animation, while the item is processing."""
     publish(

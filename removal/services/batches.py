@@ -21,7 +21,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop, ngettext
 
-from removal import selectors
+from removal import events, selectors
 from removal.cutout import pipeline
 from removal.cutout.options import Options, not_applicable
 from removal.errors import Conflict, QuotaExceeded
@@ -145,9 +145,10 @@ def batch_create(
 
 
 def batch_rename(*, batch: Batch, name: str) -> Batch:
-    """The batch under a new `name` ("" for none)."""
+    """The batch under a new `name` ("" for none); its followers are told."""
     batch.name = name
     batch.save(update_fields=["name"])
+    transaction.on_commit(functools.partial(events.batch_renamed, batch_id=batch.pk, name=name))
     return batch
 
 

@@ -555,6 +555,8 @@ function onSocketMessage(message) {
     mergeItem(message.item);
   } else if (message.event === "removed") {
     dropItem(message.item_id);
+  } else if (message.event === "renamed") {
+    showBatchName(state.batch.id, message.name, `${apiBatches}/${state.batch.id}`);
   } else if (message.event === "deleted") {
     showNotice(gettext("This batch does not exist (any more)."));
   }

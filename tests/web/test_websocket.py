@@ -300,7 +300,7 @@ def test_flagged_items_improved_and_reviewed_are_seen_live(embedded_server: Live
         assert event["batch"]["counts"]["needs_review"] == 0
 
 
-def test_a_follower_sees_an_item_and_then_the_batch_deleted(embedded_server: LiveServer, key: str) -> None:
+def test_a_follower_sees_an_item_removed_the_batch_renamed_then_deleted(embedded_server: LiveServer, key: str) -> None:
     photos = [
         ("a.jpg", photo_bytes("astronaut.png", size=(64, 48))),
         ("b.jpg", photo_bytes("coffee.png", size=(64, 48))),
@@ -315,6 +315,12 @@ def test_a_follower_sees_an_item_and_then_the_batch_deleted(embedded_server: Liv
         while message["event"] != "removed":  # the items' own progress may come first
             message = json.loads(socket.recv(timeout=10))
         assert message["item_id"] == removed and message["batch"]["counts"]["total"] == 1
+
+        renamed = requests.patch(f"{url}/batches/{batch['id']}", json={"name": "Cups"}, headers=headers, timeout=30)
+        assert renamed.status_code == 200, renamed.text
+        while (message := json.loads(socket.recv(timeout=10)))["event"] != "renamed":
+            assert message["event"] in ("item", "progress")
+        assert message == {"event": "renamed", "batch_id": batch["id"], "name": "Cups"}
 
         assert requests.delete(f"{url}/batches/{batch['id']}", headers=headers, timeout=30).status_code == 204
         while (message := json.loads(socket.recv(timeout=10)))["event"] != "deleted":
