@@ -28,6 +28,11 @@ def batches_for(user: "User") -> QuerySet[Batch]:
     return Batch.objects.filter(owner=user, kind=Batch.Kind.UPLOAD).order_by("-created_at")
 
 
+def batches_named(user: "User", text: str) -> QuerySet[Batch]:
+    """The user's batches whose name holds `text` (any case), newest first; all of them for ""."""
+    return batches_for(user).filter(name__icontains=text) if text else batches_for(user)
+
+
 def batch_for(user: "User", batch_id: Any) -> Batch:
     """The user's batch with that id; another user's batch is indistinguishable from none."""
     parsed = _as_uuid(batch_id)

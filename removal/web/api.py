@@ -9,6 +9,7 @@ import dataclasses
 import uuid
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
 
 from django.conf import settings
 from django.core.paginator import Paginator
@@ -35,7 +36,9 @@ if TYPE_CHECKING:
 def batches(request: HttpRequest, user: "User") -> HttpResponseBase:
     if request.method == "POST":
         return _batch_create(request, user)
-    page = Paginator(selectors.batches_for(user), settings.BATCHES_PER_PAGE).get_page(request.GET.get("page"))
+    named = request.GET.get("name", "").strip()
+    page = Paginator(selectors.batches_named(user, named), settings.BATCHES_PER_PAGE).get_page(request.GET.get("page"))
+    kept = f"&name={quote(named)}" if named else ""  # the pages of the same search
     return JsonResponse(
         {
             "batches": [
@@ -45,8 +48,8 @@ def batches(request: HttpRequest, user: "User") -> HttpResponseBase:
             "page": page.number,
             "pages": page.paginator.num_pages,
             "count": page.paginator.count,
-            "next": f"?page={page.next_page_number()}" if page.has_next() else None,
-            "previous": f"?page={page.previous_page_number()}" if page.has_previous() else None,
+            "next": f"?page={page.next_page_number()}{kept}" if page.has_next() else None,
+            "previous": f"?page={page.previous_page_number()}{kept}" if page.has_previous() else None,
         }
     )
 

@@ -14,6 +14,7 @@ from django.views.decorators.cache import cache_control
 from removal.web.endpoints import public_endpoint
 from removal.web.inputs import MAX_POSITION
 from removal.web.openapi_schemas import (
+    BATCH_LIST_QUERY,
     BATCH_NAME,
     BINARY,
     ID,
@@ -156,7 +157,7 @@ PATHS: dict[str, Any] = {
     "/api/v1/batches": {
         "get": {
             "summary": "The caller's batches, newest first",
-            "parameters": [{"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}}],
+            "parameters": BATCH_LIST_QUERY,
             "responses": {"200": json_reply(ref("BatchList"), "A page of batches."), **error_replies(401, 405, 429)},
         },
         "post": {

@@ -98,6 +98,11 @@ BATCH_NAME = {
     "description": "What its owner calls the batch; empty for none.",
 }
 
+BATCH_LIST_QUERY = [
+    {"name": "page", "in": "query", "schema": {"type": "integer", "minimum": 1}},
+    {"name": "name", "in": "query", "schema": {"type": "string"}, "description": "Only batches whose name holds it."},
+]
+
 # How sure the model is of a cutout, in every reply that reports one (serializers.review_fields).
 REVIEW_PROPERTIES: dict[str, Any] = {
     "confidence": {

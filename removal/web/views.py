@@ -76,7 +76,9 @@ def sample_cutout(request: HttpRequest) -> HttpResponse:
 @login_required
 @ensure_csrf_cookie  # Delete on a row sends the token
 def batch_list(request: AuthenticatedHttpRequest) -> HttpResponse:
-    page = Paginator(selectors.batches_for(request.user), settings.BATCHES_PER_PAGE).get_page(request.GET.get("page"))
+    named = request.GET.get("name", "").strip()
+    batches = selectors.batches_named(request.user, named)
+    page = Paginator(batches, settings.BATCHES_PER_PAGE).get_page(request.GET.get("page"))
     return render(
         request,
         "removal/batch_list.html",
@@ -84,6 +86,9 @@ def batch_list(request: AuthenticatedHttpRequest) -> HttpResponse:
         {
             "page": page,
             "batches": selectors.batches_with_counts(list(page)),
+            "named": named,
+            "any_batch": bool(named) or page.paginator.count > 0,
+            "batch_name_length": BATCH_NAME_LENGTH,
             "deleted": request.GET.get("deleted") == "1",
         },
     )

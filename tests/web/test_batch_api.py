@@ -372,6 +372,19 @@ class TestFollowAndDownload:
         assert [batch["id"] for batch in second["batches"]] == [ids[0]]
         assert second["batches"][0]["counts"]["queued"] == 1
 
+    def test_list_finds_batches_by_name(self, api: Any, settings: Any) -> None:
+        settings.BATCHES_PER_PAGE = 1
+        for name in ("Red shoes", "Hats", "red & blue"):
+            api.post("/api/v1/batches", {"files": [jpeg(size=(64, 48))], "name": name})
+        first = api.get("/api/v1/batches", {"name": "RED"}).json()
+        assert [batch["name"] for batch in first["batches"]] == ["red & blue"] and first["count"] == 2
+        assert first["next"] == "?page=2&name=RED"
+        second = api.get("/api/v1/batches" + first["next"]).json()
+        assert [batch["name"] for batch in second["batches"]] == ["Red shoes"] and second[
+            "previous"
+        ] == "?page=1&name=RED"
+        assert api.get("/api/v1/batches", {"name": "a & b"}).json()["count"] == 0
+
 
 class TestRerun:
     """`POST /api/v1/batches/<id>/rerun` takes its options as the other endpoints do: form fields or JSON."""

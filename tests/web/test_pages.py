@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
 
 from removal.models import Batch, Item
 from tests.conftest import REPO, make_item
@@ -238,6 +239,26 @@ def test_batch_list_paginates(client: Any, user: Any, settings: Any) -> None:
 
     assert first.count("<tr data-batch-id=") == 2 and 'href="?page=2"' in first
     assert second.count("<tr data-batch-id=") == 1 and 'href="?page=1"' in second
+
+
+def test_batch_list_finds_batches_by_name_across_its_pages(client: Any, user: Any, settings: Any) -> None:
+    settings.BATCHES_PER_PAGE = 2
+    for name in ("Shoes, spring", "Boots", "shoes & bags", "Summer shoes", ""):
+        Batch.objects.create(owner=user, name=name)
+    Batch.objects.create(owner=User.objects.create_user("someone"), name="Shoes too")
+    client.force_login(user)
+
+    first = client.get("/batches/?name=+SHOES+").content.decode()
+    second = client.get("/batches/?page=2&name=shoes").content.decode()
+
+    found = re.findall(r'<td class="batch-named">\s*<a href="/batches/[0-9a-f-]+/">([^<]+)</a>', first + second)
+    assert found == ["Summer shoes", "shoes &amp; bags", "Shoes, spring"]  # any case, newest first, only theirs
+    assert 'href="?page=2&amp;name=SHOES"' in first and 'value="SHOES"' in first
+    assert 'href="?page=1&amp;name=shoes"' in second
+    none = client.get("/batches/?name=hats").content.decode()
+    assert "No batch’s name holds “hats”." in none  # noqa: RUF001 and 'id="batch-search-name"' in none
+    client.force_login(User.objects.create_user("newcomer"))
+    assert 'role="search"' not in client.get("/batches/").content.decode()  # nothing to find yet
 
 
 def test_admin_link_is_shown_to_staff_only(client: Any, user: Any) -> None:
