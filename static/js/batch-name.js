@@ -5,7 +5,7 @@
 
 import { focusLost } from "./focus.js";
 import { NetworkError, sendForm, refusalText } from "./http.js";
-import { gettext, interpolate } from "./i18n.js";
+import { formatNumber, gettext, interpolate } from "./i18n.js";
 
 const ui = {
   heading: document.querySelector("#batch-heading"),
@@ -21,14 +21,30 @@ const SITE_NAME = document.title.split("·").pop().trim();
 
 /** @type {{id: string, url: string, name: string} | null} */
 let shown = null;
+// What the tab's title says of the batch's progress, before its name: "37/400" while it runs, "✓" once it has
+// finished while the tab was in the background (until it is looked at).
+let progress = "";
 
 /** The heading and the title of the page of batch `id`, named `name` ("" for none). */
 export function showBatchName(id, name, url) {
   shown = { id, url, name };
   const unnamed = [`${gettext("Batch")} `, Object.assign(document.createElement("small"), { className: "muted", textContent: `${id.slice(0, 8)}…` })];
   ui.heading.replaceChildren(...(name ? [name] : unnamed));
-  document.title = `${name || gettext("Batch")} · ${SITE_NAME}`;
+  showTitle();
   ui.rename.hidden = !ui.form.hidden;
+}
+
+/** The tab's title says how far the batch is: `finished` of `total`, so that a tab left in the background tells. */
+export function showProgress(finished, total) {
+  const before = progress;
+  if (finished < total) progress = `${formatNumber(finished)}/${formatNumber(total)}`;
+  else progress = before && document.hidden ? "✓" : before === "✓" ? "✓" : "";
+  showTitle();
+}
+
+function showTitle() {
+  if (!shown) return;
+  document.title = `${progress ? `${progress} ` : ""}${shown.name || gettext("Batch")} · ${SITE_NAME}`;
 }
 
 function startRenaming() {
@@ -71,6 +87,11 @@ async function rename(event) {
   if (focusLost()) ui.input.focus();
 }
 
+document.addEventListener("visibilitychange", () => {
+  if (document.hidden || progress !== "✓") return;
+  progress = ""; // seen
+  showTitle();
+});
 ui.rename?.addEventListener("click", startRenaming);
 ui.cancel?.addEventListener("click", stopRenaming);
 ui.form?.addEventListener("submit", rename);

@@ -24,7 +24,7 @@ import {
   showOptions,
 } from "./batch-options.js";
 import { deleteAfterAsking, deleteBatchAfterAsking } from "./deleting.js";
-import { showBatchName } from "./batch-name.js";
+import { showBatchName, showProgress } from "./batch-name.js";
 import { followBatch } from "./batch-socket.js";
 import { openCompare } from "./compare.js";
 import { openEditor } from "./editor.js";
@@ -393,6 +393,7 @@ function updateSummary() {
   ui.overallBar.value = done + failed;
 
   const unfinished = rows.length - done - failed;
+  if (state.batch) showProgress(done + failed, rows.length);
   updateZipLink(zipped, unfinished);
   ui.deleteBatch.disabled = Boolean(uploading) || state.deleting; // files on their way up would be refused
   updateRerun();

@@ -409,6 +409,21 @@ def test_a_folder_brings_its_photos_in_name_order_and_says_what_it_left_out(
     expect(page).to_have_title("holiday · bgsite")
 
 
+def test_the_tabs_title_tells_a_batch_finished_while_it_was_in_the_background(page: Any, tmp_path: Path) -> None:
+    from playwright.sync_api import expect
+
+    sign_up(page)
+    page.wait_for_load_state()
+    set_hidden = "hidden => { Object.defineProperty(document, 'hidden', {value: hidden, configurable: true}); }"
+    page.evaluate(set_hidden, True)  # the user went to another tab
+    page.set_input_files("#file-input", small_photos(tmp_path, 2))
+    expect(page.locator(".item[data-status=done]")).to_have_count(2, timeout=PROCESSING_TIMEOUT_MS)
+    expect(page).to_have_title("✓ Batch · bgsite")
+    page.evaluate(set_hidden, False)
+    page.evaluate("document.dispatchEvent(new Event('visibilitychange'))")  # and came back
+    expect(page).to_have_title("Batch · bgsite")
+
+
 def test_a_batch_is_renamed_on_its_page_and_listed_under_its_name(page: Any, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
