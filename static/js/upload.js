@@ -821,6 +821,11 @@ ui.input.addEventListener("change", () => {
   addFiles([...ui.input.files]);
   ui.input.value = ""; // so that picking the same file again is noticed
 });
+// A browser with no folder choosing at all offers no button for it (a phone's, which has the attribute but cannot use
+// it, is left out by site.css: .for-folders).
+if (!("webkitdirectory" in ui.folderInput)) {
+  for (const folderControl of root.querySelectorAll(".for-folders")) folderControl.hidden = true;
+}
 ui.folderInput.addEventListener("change", () => {
   addFound(imagesOfFolder([...ui.folderInput.files].map((file) => [file.webkitRelativePath, file])));
   ui.folderInput.value = "";

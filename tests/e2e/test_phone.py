@@ -312,3 +312,29 @@ def test_on_a_phone_a_tapped_button_does_not_keep_its_hover_colours(
         # A phone keeps what was tapped in :hover: the button stayed filled in red, as if about to delete.
         assert delete.evaluate(background) == untouched
         expect(delete).to_be_visible()
+
+
+def test_on_a_phone_choose_a_folder_is_not_offered_where_a_computer_offers_it(
+    browser: Any,  # noqa: F811
+    embedded_server: Any,
+) -> None:
+    """A phone's browser cannot choose a folder (iOS Safari and Android's browsers open their file picker, or
+    nothing, though `webkitdirectory` is in their inputs): its button is not shown there, nor its input reached by
+    Tab; a computer's browser offers it."""
+    from playwright.sync_api import expect
+
+    with phone(browser, embedded_server.url) as page:
+        sign_up(page)
+        page.wait_for_load_state()  # the page's modules have run
+        expect(page.locator("label[for=file-input]")).to_be_visible()
+        assert page.evaluate("'webkitdirectory' in document.createElement('input')")  # no sign that it works
+        expect(page.locator("label[for=folder-input]")).to_be_hidden()
+        expect(page.locator("#folder-input")).to_be_hidden()  # not a stop of the keyboard either
+    with browsing(browser, embedded_server.url) as page:
+        sign_up(page)
+        page.wait_for_load_state()
+        expect(page.locator("label[for=folder-input]")).to_have_text("choose a folder…")
+        expect(page.locator("label[for=folder-input]")).to_be_visible()
+        page.focus("#file-input")
+        page.keyboard.press("Tab")
+        expect(page.locator("#folder-input")).to_be_focused()
