@@ -37,7 +37,16 @@ const view = {
    * @type {Set<string>}
    */
   keptInView: new Set(),
+  /**
+   * While the bar says an improvement of this tab's was refused (or lost): the ids of the items made with best then.
+   * An improvement seen since (from another tab, or a program) makes the refusal old news: the bar's line goes.
+   * @type {Set<string> | null}
+   */
+  bestWhenRefused: null,
 };
+
+/** An item made again with best while it keeps the cutout it had (its status before is "done" or "failed"). */
+const beingImproved = (item) => Boolean(item.result) && ["queued", "processing"].includes(item.status);
 
 const percent = new Intl.NumberFormat(document.documentElement.lang || undefined, { style: "percent" });
 
@@ -164,10 +173,11 @@ export function flaggedPosition(list, items, current, walked) {
  * @param {object} handlers
  * @param {string} handlers.apiBatches /api/v1/batches
  * @param {() => string | null} handlers.batchId the batch being shown, once it exists
+ * @param {() => Map<string, object>} handlers.items item id -> newest item JSON
  * @param {(batch: object) => void} handlers.onImproved takes the batch JSON the improve call answers
  * @param {() => void} handlers.onViewChange shows the cards again after the filter or the order changed
  */
-export function setupTriage({ apiBatches, batchId, onImproved, onViewChange }) {
+export function setupTriage({ apiBatches, batchId, items, onImproved, onViewChange }) {
   // The batch list links a batch's flagged count here with ?flagged=1: open with only those shown.
   view.onlyFlagged = new URLSearchParams(location.search).has("flagged");
   ui.filter.addEventListener("click", () => {
@@ -184,12 +194,17 @@ export function setupTriage({ apiBatches, batchId, onImproved, onViewChange }) {
     if (!id) return;
     ui.improve.disabled = true;
     showError(null);
+    const refused = (reason) => {
+      showError(interpolate(gettext("Could not improve: %(reason)s"), { reason }));
+      const best = [...items().values()].filter((item) => item.quality === IMPROVED_QUALITY && !beingImproved(item));
+      view.bestWhenRefused = new Set(best.map((item) => item.id));
+    };
     try {
       const reply = await postForm(`${apiBatches}/${id}/improve`, [["quality", IMPROVED_QUALITY]]);
       if (reply.status === 202) onImproved(reply.body);
-      else showError(interpolate(gettext("Could not improve: %(reason)s"), { reason: refusalText(reply) }));
+      else refused(refusalText(reply));
     } catch (error) {
-      showError(interpolate(gettext("Could not improve: %(reason)s"), { reason: error.message }));
+      refused(error.message);
     }
     onViewChange();
     // Disabled while its request was out (and after it, with none left to improve), the button let go of the focus,
@@ -220,8 +235,13 @@ export function updateTriage(list, items, hasBatch) {
   });
   ui.improve.disabled = !improvable;
   // While cutouts are being made again with best, the outcome is not known yet: "already made with best" waits.
-  const improving = [...items.values()].some((item) => item.result && ["queued", "processing"].includes(item.status));
+  const improving = [...items.values()].some(beingImproved);
   ui.improveDone.hidden = !flagged || improvable > 0 || improving;
+  // Another tab's improvement (pressed at the same time, which had this tab's refused as "being made"), or one that
+  // finished since: a "Could not improve" kept under the bar would say the cutouts were not improved.
+  const improvedSince = (item) =>
+    beingImproved(item) || (item.quality === IMPROVED_QUALITY && !view.bestWhenRefused.has(item.id));
+  if (view.bestWhenRefused && [...items.values()].some(improvedSince)) showError(null);
   let shown = 0;
   for (const row of list.children) {
     if (row.classList.contains("flagged")) view.keptInView.add(row.dataset.itemId);
@@ -250,7 +270,9 @@ function confidenceKey(row) {
   return row.dataset.confidence === "" || row.dataset.confidence == null ? 2 : Number(row.dataset.confidence);
 }
 
+/** The bar's line of error (an improvement's, a "Looks fine"'s), or none. */
 function showError(text) {
   ui.error.textContent = text ?? "";
   ui.error.hidden = !text;
+  view.bestWhenRefused = null; // set again by an improvement's refusal, just said
 }

@@ -879,6 +879,7 @@ window.addEventListener("beforeunload", (event) => {
 setupTriage({
   apiBatches,
   batchId: () => state.batch?.id ?? null,
+  items: () => state.items,
   onImproved: (batch) => batch.items.forEach((item) => mergeItem(item)),
   onViewChange: updateSummary,
 });

@@ -11,6 +11,8 @@ from typing import Any
 import pytest
 import requests
 
+from tests.conftest import photo_path
+
 # test_browser's module-scoped Chromium, for this module too.
 from tests.e2e.test_browser import (
     PROCESSING_TIMEOUT_MS,
@@ -182,3 +184,54 @@ def test_a_tab_shown_to_one_user_does_nothing_as_another_who_logged_in_since(
         )
         batches = tab_b.request.get("/api/v1/batches").json()
         assert batches["count"] == 2, batches  # user 1's: A's (its photo kept) and H's
+
+
+def test_a_could_not_improve_goes_once_the_tab_sees_the_improvement_another_tab_made(
+    browser: Any,  # noqa: F811
+    embedded_server: Any,
+) -> None:
+    """Both tabs of a batch press "Improve flagged with best" at once; A's goes first, so B's is refused (nothing is
+    left to improve: it is being made). B then follows the improvement live to its end, yet its "Could not improve"
+    stayed under the bar, as if the cutout had not been improved: it goes once B sees the improvement."""
+    from playwright.sync_api import expect
+
+    unsure = photo_path("grass.png")  # a texture with no subject: flagged
+    with one_person(browser, embedded_server.url) as person:
+        tab_a = person.new_page()
+        sign_up(tab_a)
+        tab_a.set_input_files("#file-input", [unsure])
+        card_a = tab_a.locator(f'.item[data-filename="{unsure.name}"]')
+        expect(card_a).to_have_attribute("data-status", "done", timeout=PROCESSING_TIMEOUT_MS)
+        tab_b = person.new_page()
+        tab_b.goto(tab_a.url)
+        card_b = tab_b.locator(f'.item[data-filename="{unsure.name}"]')
+        expect(tab_b.locator("#improve-flagged")).to_have_text("Improve flagged with best (1)")
+
+        # B's press is held on its way until A's has been taken: the order two presses at once may have.
+        held: list[Any] = []
+        answers: list[int] = []
+        tab_b.route("**/improve", lambda route: held.append(route))
+        tab_b.on("response", lambda response: answers.append(response.status) if "/improve" in response.url else None)
+        tab_b.evaluate(
+            """() => {
+                window.barSaid = [];
+                new MutationObserver((records) => records.forEach((record) =>
+                    record.addedNodes.forEach((node) => window.barSaid.push(node.textContent))
+                )).observe(document.getElementById("triage-error"), { childList: true });
+            }"""
+        )
+        tab_b.click("#improve-flagged")
+        tab_b.wait_for_function("() => true")  # lets the route's handler see the request
+        assert len(held) == 1
+        with tab_a.expect_response("**/improve") as taken:
+            tab_a.click("#improve-flagged")
+        assert taken.value.status == 202
+        held[0].continue_()
+
+        expect(card_b.locator(".meta")).to_contain_text("best quality", timeout=PROCESSING_TIMEOUT_MS)
+        expect(card_b).to_have_attribute("data-status", "done")
+        assert answers == [409], answers  # B's own press was refused, and the bar said so
+        assert tab_b.evaluate("window.barSaid") == [
+            "Could not improve: no finished item of this batch needs review now (1 still being made)"
+        ]
+        expect(tab_b.locator("#triage-error")).to_be_hidden()
