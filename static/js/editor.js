@@ -137,7 +137,7 @@ function prepare(photo, mask) {
 }
 
 function fitView() {
-  const box = view.parentElement.getBoundingClientRect();
+  const box = view.getBoundingClientRect(); // its CSS box, the stage's inside (with the stage's border, 2 px too many)
   view.width = Math.max(1, Math.round(box.width));
   view.height = Math.max(1, Math.round(box.height));
   session.zoom = Math.min(view.width / session.mask.width, view.height / session.mask.height);
@@ -428,6 +428,9 @@ revertButton.addEventListener("click", () => {
 });
 fineButton.addEventListener("click", () => send(() => session.review.looksFine(session.item), { thenNext: true }));
 
-window.addEventListener("resize", () => {
+// The canvas's pixels are fitted to its box whenever the box changes: the window's size, a phone turned, and the
+// dialog's own lines (its status, "Loading…" while the first fit was made, then empty: the box grew 15 px and the
+// photo was stretched that much, until the window was resized).
+new ResizeObserver(() => {
   if (dialog.open && session.mask) fitView();
-});
+}).observe(view);

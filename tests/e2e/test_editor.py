@@ -183,6 +183,12 @@ def test_the_keyboard_stays_in_the_editor_and_unsaved_strokes_are_not_lost_to_es
         row = astronaut_row(page, tmp_path)
         inside = block_where(model_mask(page, row.get_attribute("data-item-id")), 255)
         dialog = open_editor(page, row)
+        # The canvas has as many pixels as its box: fitted while the status said "Loading…", it had 15 rows fewer,
+        # and the photo was shown stretched by as much.
+        canvas = page.locator("#editor-canvas")
+        box = canvas.bounding_box()
+        expect(canvas).to_have_js_property("height", round(box["height"]))
+        assert canvas.evaluate("c => c.width") == round(box["width"])
         drag(page, (640, 480), (inside[0] - 4, inside[1]), (inside[0] + 4, inside[1]))
         page.click("#editor-undo")  # the last stroke undone: Undo turns disabled under the focus
         expect(page.locator("#editor-undo")).to_be_disabled()
