@@ -3,6 +3,9 @@
  * copy of the mask at most WORKING_SIDE pixels long (a 12-megapixel photo stays
  * responsive); Save sends that mask to POST /api/v1/items/<id>/mask, and the
  * server scales it to full size and composes the result with the batch's options.
+ *
+ * Everything works from the keyboard as well: every control is a stop of Tab, Escape is Cancel, and on the picture
+ * the arrow keys move a brush shown as a ring, which Space paints with (held down while they move it: a line).
  */
 
 import { cardsFirstLink, focusLost } from "./focus.js";
@@ -40,7 +43,9 @@ const session = {
   panX: 0,
   panY: 0,
   pointers: new Map(), // pointerId -> {x, y} in view pixels
-  stroke: null, // {last: [x, y]} while painting
+  stroke: null, // {last: [x, y], byKeys} while painting
+  cursor: null, // [x, y] in working-copy pixels: where the keyboard's brush is (moveCursor)
+  cursorShown: false, // the keyboard's brush ring is drawn: the picture has the keyboard's focus
   pinch: null, // {distance, midX, midY} while two fingers are down
   undo: [],
   redo: [],
@@ -80,6 +85,7 @@ function loadImage(url) {
  */
 export async function openEditor(item, backdrop, onSaved, review = null) {
   Object.assign(session, { item, onSaved, review, backdrop, undo: [], redo: [], showOriginal: false, stroke: null });
+  session.cursor = null; // the keyboard's brush starts in the middle of each photo
   session.pointers.clear();
   dialog.dataset.ready = "false";
   title.textContent = interpolate(gettext("Edit %(filename)s"), { filename: item.filename });
@@ -160,11 +166,30 @@ function render() {
   context.clearRect(0, 0, view.width, view.height);
   context.setTransform(session.zoom, 0, 0, session.zoom, session.panX, session.panY);
   context.drawImage(session.cutout, 0, 0);
+  if (session.cursorShown && session.cursor) drawBrushRing(context);
+}
+
+/** The keyboard's brush, as a ring of its size (dark inside light, seen on any photo). */
+function drawBrushRing(context) {
+  const [x, y] = toView(...session.cursor);
+  context.setTransform(1, 0, 0, 1, 0, 0);
+  for (const [colour, width] of [["#fff", 4], ["#000", 1.5]]) {
+    context.strokeStyle = colour;
+    context.lineWidth = width;
+    context.beginPath();
+    context.arc(x, y, Math.max(2, Number(sizeInput.value) / 2), 0, Math.PI * 2);
+    context.stroke();
+  }
 }
 
 /** A view pixel as a working-copy pixel. */
 function toMask(x, y) {
   return [(x - session.panX) / session.zoom, (y - session.panY) / session.zoom];
+}
+
+/** A working-copy pixel as a view pixel. */
+function toView(x, y) {
+  return [x * session.zoom + session.panX, y * session.zoom + session.panY];
 }
 
 function viewPoint(event) {
@@ -244,6 +269,8 @@ function pinchState() {
 
 view.addEventListener("pointerdown", (event) => {
   if (!session.mask || dialog.dataset.ready !== "true") return;
+  session.cursorShown = false; // the pointer paints: the keyboard's ring is not where it would
+  render();
   view.setPointerCapture(event.pointerId);
   const [x, y] = viewPoint(event);
   session.pointers.set(event.pointerId, { x, y });
@@ -306,9 +333,72 @@ view.addEventListener(
   { passive: false },
 );
 
+// --- the keyboard's brush: painting is a path, but a keyboard can draw one too ------------------------------------
+
+const ARROWS = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+
+/** Where the keyboard's brush starts: the middle of the photo. */
+function showCursor() {
+  session.cursor ??= [session.mask.width / 2, session.mask.height / 2];
+  session.cursorShown = true;
+}
+
+/** The brush moved by the keyboard, `dx` and `dy` in working-copy pixels: kept on the photo, and the view follows it. */
+function moveCursor(dx, dy) {
+  const [x, y] = session.cursor;
+  const clamp = (value, most) => Math.min(most, Math.max(0, value));
+  session.cursor = [clamp(x + dx, session.mask.width), clamp(y + dy, session.mask.height)];
+  const margin = Math.min(Number(sizeInput.value), view.width / 4, view.height / 4);
+  const [viewX, viewY] = toView(...session.cursor);
+  session.panX += Math.max(0, margin - viewX) - Math.max(0, viewX - (view.width - margin));
+  session.panY += Math.max(0, margin - viewY) - Math.max(0, viewY - (view.height - margin));
+  if (session.stroke?.byKeys) paintTo(...session.cursor);
+  else render();
+}
+
+view.addEventListener("keydown", (event) => {
+  if (!session.mask || dialog.dataset.ready !== "true" || event.ctrlKey || event.metaKey || event.altKey) return;
+  const arrow = ARROWS[event.key];
+  if (!arrow && event.key !== " ") return;
+  event.preventDefault(); // not the dialog's scrolling
+  showCursor();
+  if (arrow) {
+    // In screen pixels, as the brush's size: a quarter of the brush a step, the whole brush with Shift.
+    const step = (Number(sizeInput.value) * (event.shiftKey ? 1 : 0.25)) / session.zoom;
+    moveCursor(arrow[0] * step, arrow[1] * step);
+  } else if (!event.repeat && tool() !== "pan" && !session.stroke) {
+    remember();
+    session.stroke = { last: session.cursor, byKeys: true };
+    paintTo(...session.cursor);
+  }
+});
+view.addEventListener("keyup", (event) => {
+  if (event.key === " " && session.stroke?.byKeys) session.stroke = null;
+});
+view.addEventListener("focus", () => {
+  if (!session.mask || !view.matches(":focus-visible")) return; // a click's focus: the pointer paints
+  showCursor();
+  moveCursor(0, 0); // in view, wherever a zoom since has left it
+});
+view.addEventListener("blur", () => {
+  if (session.stroke?.byKeys) session.stroke = null;
+  session.cursorShown = false;
+  render();
+});
+
+/** Zoom in or out by `factor`, about the keyboard's brush once it has been used, else about the middle of the view. */
+function zoomBy(factor) {
+  if (!session.mask) return;
+  const [x, y] = session.cursor ? toView(...session.cursor) : [view.width / 2, view.height / 2];
+  zoomAt(x, y, factor);
+  render();
+}
+
 undoButton.addEventListener("click", () => swapHistory(session.undo, session.redo));
 redoButton.addEventListener("click", () => swapHistory(session.redo, session.undo));
 document.getElementById("editor-fit").addEventListener("click", fitView);
+document.getElementById("editor-zoom-in").addEventListener("click", () => zoomBy(1.5));
+document.getElementById("editor-zoom-out").addEventListener("click", () => zoomBy(1 / 1.5));
 originalButton.addEventListener("click", () => {
   session.showOriginal = !session.showOriginal;
   originalButton.setAttribute("aria-pressed", String(session.showOriginal));
@@ -323,7 +413,7 @@ document.getElementById("editor-cancel").addEventListener("click", () => {
   if (mayDiscard()) dialog.close();
 });
 dialog.addEventListener("cancel", (event) => {
-  if (!mayDiscard()) event.preventDefault(); // Esc
+  if (!mayDiscard()) event.preventDefault(); // a close request other than Escape (Android's back)
 });
 dialog.addEventListener("close", () => {
   // The browser gives the focus back to what had it when the editor opened; a badge hidden since (the cutout no longer
@@ -339,6 +429,14 @@ dialog.addEventListener("close", () => {
   session.walked.clear();
 });
 dialog.addEventListener("keydown", (event) => {
+  if (event.key === "Escape") {
+    // Escape is Cancel, asked the same. Left to the dialog, it asked too, but Chromium lets a page keep a dialog open
+    // against Escape only once per click or key between: pressed again after "keep them", it closed the editor and
+    // the strokes were lost, though the answer had been to keep them.
+    event.preventDefault();
+    if (mayDiscard()) dialog.close();
+    return;
+  }
   const key = event.key.toLowerCase();
   if ((event.ctrlKey || event.metaKey) && key === "z") {
     event.preventDefault();

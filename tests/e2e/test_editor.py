@@ -249,3 +249,99 @@ def test_on_a_phone_the_editor_the_batch_list_and_the_api_reference_fit_the_scre
         assert wrap.getpixel((wrap.width - 2, middle)) < 235 < wrap.getpixel((1, middle)), "no cue of more to scroll"
         page.goto("/api/docs")  # long paths, patterns and descriptions wrap inside their cards
         assert page.evaluate("document.documentElement.scrollWidth") <= 390
+
+
+FOCUSED = """() => { const e = document.activeElement;
+    return [e.id || `${e.name}=${e.value}`, getComputedStyle(e).outlineStyle]; }"""
+
+
+def test_the_editor_is_used_from_the_keyboard_alone(browser: Any, embedded_server: Any, tmp_path: Path) -> None:  # noqa: F811
+    """Opened from its card, every control a stop of Tab, with a ring; zoom by buttons; on the picture the arrow keys
+    move a brush that Space paints with (it had no keyboard at all: the canvas was out of Tab's reach, zoom was the
+    wheel's); Escape asks as Cancel does, every time; Save, and the focus is back on the card's Edit."""
+    from playwright.sync_api import expect
+
+    with signed_in(browser, embedded_server.url) as page:
+        row = astronaut_row(page, tmp_path)
+        item_id = row.get_attribute("data-item-id")
+        inside = block_where(model_mask(page, item_id), 255)
+        edit = row.locator(".edit-open")
+        edit.focus()
+        page.keyboard.press("Enter")
+        dialog = page.locator("#editor")
+        expect(dialog).to_have_attribute("data-ready", "true", timeout=60_000)
+        expect(page.locator("input[name=editor-tool][value=erase]")).to_be_focused()
+
+        stops = []
+        for _ in range(10):
+            stops.append(page.evaluate(FOCUSED))
+            page.keyboard.press("Tab")
+        assert stops == [
+            [stop, "solid"]
+            for stop in (
+                "editor-tool=erase",
+                "editor-size",
+                "editor-soft",
+                "editor-zoom-in",
+                "editor-zoom-out",
+                "editor-fit",
+                "editor-original",
+                "editor-canvas",
+                "editor-cancel",
+                "editor-save",
+            )
+        ], stops  # Undo and Redo are stops once there is something to undo (below)
+        expect(page.locator("#editor-zoom-in")).to_have_accessible_name("Zoom in")
+
+        page.focus("#editor-soft")
+        page.keyboard.press("Space")  # a hard brush: what it paints is all gone
+        expect(page.locator("#editor-soft")).not_to_be_checked()
+        shown = "() => document.getElementById('editor-canvas').toDataURL()"
+        fitted = page.evaluate(shown)
+        page.focus("#editor-zoom-in")
+        page.keyboard.press("Enter")
+        assert page.evaluate(shown) != fitted
+        page.keyboard.press("Tab")  # Zoom out
+        page.keyboard.press("Tab")  # Fit
+        page.keyboard.press("Enter")
+        assert page.evaluate(shown) == fitted
+
+        # On the picture: the brush starts in its middle; a step is a quarter of the brush (40 screen pixels).
+        page.keyboard.press("Tab")
+        page.keyboard.press("Tab")
+        expect(page.locator("#editor-canvas")).to_be_focused()
+        box = page.locator("#editor-canvas").bounding_box()
+        zoom = min(round(box["width"]) / 640, round(box["height"]) / 480)
+        step = 10 / zoom
+        for key, pixels in (("ArrowRight", inside[0] - 320), ("ArrowDown", inside[1] - 240)):
+            if pixels < 0:
+                key = {"ArrowRight": "ArrowLeft", "ArrowDown": "ArrowUp"}[key]
+            for _ in range(round(abs(pixels) / step)):
+                page.keyboard.press(key)
+        page.keyboard.down("Space")  # held down while the brush moves: a line
+        for _ in range(3):
+            page.keyboard.press("ArrowRight")
+        page.keyboard.up("Space")
+        expect(page.locator("#editor-undo")).to_be_enabled()
+        line_end = (inside[0] + round(3 * step), inside[1])
+
+        page.keyboard.press("Shift+Tab")  # back through the tools: Show original, before/after
+        expect(page.locator("#editor-original")).to_be_focused()
+        page.keyboard.press("Enter")
+        expect(page.locator("#editor-original")).to_have_attribute("aria-pressed", "true")
+        page.keyboard.press("Enter")
+        expect(page.locator("#editor-original")).to_have_attribute("aria-pressed", "false")
+
+        # Escape asks as Cancel does, and "keep them" keeps them every time it is asked.
+        asked: list[str] = []
+        page.on("dialog", lambda question: (asked.append(question.message), question.dismiss()))
+        for _ in range(3):
+            page.keyboard.press("Escape")
+        assert asked == ["Discard the changes you have not saved?"] * 3
+        expect(dialog).to_have_attribute("open", "")
+        page.focus("#editor-save")
+        page.keyboard.press("Enter")
+        expect(dialog).to_be_hidden(timeout=60_000)
+        expect(edit).to_be_focused()
+        result = Image.open(io.BytesIO(page.request.get(f"/api/v1/items/{item_id}/result").body()))
+        assert (alpha_around(result, inside) == 0).all() and (alpha_around(result, line_end) == 0).all()
