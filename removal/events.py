@@ -234,10 +234,9 @@ class NotFinishedInTime(Exception):
     """A waiting caller's item was not finished in time; it is still being made (HTTP 504)."""
 
     def __init__(self, item_id: uuid.UUID, seconds: float) -> None:
-        super().__init__(
-            f"the cutout was not ready within {seconds:g} s; the service is busy. "
-            "It is still being made: fetch it later from 'result'"
-        )
+        # A reply that cannot say where the result will be (remove.bg's shape) says `busy` alone.
+        self.busy = f"the cutout was not ready within {seconds:g} s; the service is busy"
+        super().__init__(f"{self.busy}. It is still being made: fetch it later from 'result'")
         self.item_id = item_id
 
 

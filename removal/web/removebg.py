@@ -33,7 +33,7 @@ from removal import events, serializers, services
 from removal.cutout import pipeline
 from removal.cutout.option_parsing import is_blank
 from removal.cutout.options import Options, removebg_params, removebg_refusals
-from removal.errors import BadRequest, NoSubjectFound
+from removal.errors import BadRequest, GatewayTimeout, NoSubjectFound
 from removal.models import Item
 from removal.ops import limits
 from removal.web import inputs
@@ -76,7 +76,10 @@ async def removebg(request: HttpRequest) -> HttpResponseBase:
             item_id, batch_id, as_json, foreground_type, credits = await sync_to_async(_accept)(request, params, user)
             del params  # its image is stored now: its text (up to 34 MB) is not held while the cutout is made
             turn.release()
-            item = await events.wait_finished(item_id, batch_id, timeout_seconds=settings.BGREMOVE_TIMEOUT_SECONDS)
+            try:
+                item = await events.wait_finished(item_id, batch_id, timeout_seconds=settings.BGREMOVE_TIMEOUT_SECONDS)
+            except events.NotFinishedInTime as late:  # remove.bg's errors have no field to say where its result goes
+                raise GatewayTimeout(f"{late.busy}: try again shortly") from None
             reply = await sync_to_async(_reply)(item, as_json=as_json, foreground_type=foreground_type)
         return with_removebg_rate_headers(with_headers(reply, {**rate_headers, "X-Credits-Charged": f"{credits:g}"}))
     except Exception as exc:
