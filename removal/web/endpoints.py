@@ -52,6 +52,7 @@ def api_endpoint(*methods: str, reads_counted: bool = True) -> Callable[[ApiView
             except Exception as exc:
                 return pixlab_error(exc)
 
+        endpoint.rate_limited_reads = reads_counted  # type: ignore[attr-defined]  # what the OpenAPI document says
         return endpoint
 
     return decorate
@@ -71,6 +72,7 @@ def public_endpoint(*methods: str) -> Callable[[ApiView], ApiView]:
             except Exception as exc:
                 return pixlab_error(exc)
 
+        endpoint.rate_limited_reads = False  # type: ignore[attr-defined]
         return endpoint
 
     return decorate

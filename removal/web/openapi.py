@@ -143,7 +143,7 @@ PATHS: dict[str, Any] = {
             "parameters": [{"name": "image_id", "in": "path", "required": True, "schema": {"type": "string"}}],
             "responses": {
                 "200": {"description": "The image.", "content": {"image/*": {"schema": BINARY}}},
-                **error_replies(401, 404, 405, 429),
+                **error_replies(401, 404, 405),  # not counted against the rate limits: never a 429
             },
         }
     },

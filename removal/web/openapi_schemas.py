@@ -370,7 +370,7 @@ def stored_file(summary: str, description: str) -> dict[str, Any]:
             "responses": {
                 "200": {"description": description, "content": {"*/*": {"schema": BINARY}}},
                 "302": {"description": "With S3 storage: the presigned link."},
-                **error_replies(401, 404, 405, 429),
+                **error_replies(401, 404, 405),  # not counted against the rate limits: never a 429
             },
         }
     }

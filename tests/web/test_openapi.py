@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 import requests
 import schemathesis
-from django.urls import URLPattern, URLResolver, get_resolver
+from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from hypothesis import HealthCheck, given, settings, strategies
 from schemathesis import checks
 
@@ -81,6 +81,15 @@ def test_blob_lists_every_word_the_parser_reads_as_yes_in_the_query_and_the_body
     assert in_query == in_body
     assert {word for word in in_body if is_true(word)} == {"true", "1", "yes", "on"}
     assert {word for word in in_body if not is_true(word)} == {"false", "0", "no", "off"}
+
+
+def test_a_429_is_promised_only_where_reads_are_counted(db: Any) -> None:
+    """docs/api.md: downloads of stored files (results, originals, thumbnails, a mask's GET, /store/<id>) are not
+    counted against the rate limits, so they never answer 429; the schema promised one for each."""
+    for path, operations in document()["paths"].items():
+        if "get" in operations:
+            view = resolve(re.sub(r"\{\w+\}", "0d6f3c5e-8a0b-4c1e-9a51-3f0e7f6b2d14", path)).func
+            assert ("429" in operations["get"]["responses"]) == getattr(view, "rate_limited_reads", True), path
 
 
 def test_status_and_quality_enums_are_the_models_and_the_options() -> None:
