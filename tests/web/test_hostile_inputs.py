@@ -20,7 +20,7 @@ from PIL import Image
 
 from removal.models import Item
 from removal.ops.worker import run_ready_jobs
-from tests.conftest import LiveServer, heic_bytes, heic_header_only, photo_bytes
+from tests.conftest import REPO, LiveServer, heic_bytes, heic_header_only, photo_bytes
 
 
 @dataclass(frozen=True)
@@ -84,6 +84,8 @@ def sixteen_bit_png() -> bytes:
 JPEG = photo_bytes("astronaut.png", size=(160, 120))
 PNG = encoded(photo((160, 120)), "PNG")
 
+PNG_BOMB_REFUSAL = "the image is 10,000.0 megapixels; the limit is 50 megapixels"  # as docs/reliability.md quotes it
+
 CORPUS = [
     Case("empty.jpg", lambda: b"", error="empty"),
     Case("text.jpg", lambda: b"just some text\n" * 20, error="not an image we can read"),
@@ -91,7 +93,7 @@ CORPUS = [
     Case("vector.jpg", lambda: b'<svg xmlns="http://www.w3.org/2000/svg"><script>alert(1)</script></svg>', error="not"),
     Case("truncated.jpg", lambda: JPEG[: len(JPEG) // 2], error="truncated or corrupt"),
     Case("truncated.png", lambda: PNG[: len(PNG) // 2], error="corrupt"),
-    Case("bomb.png", png_bomb, error="megapixels"),
+    Case("bomb.png", png_bomb, error=PNG_BOMB_REFUSAL),
     Case("bomb.gif", gif_bomb, error="megapixels"),
     Case("damaged.heic", heic_header_only, error="this HEIC/HEIF file cannot be read"),
     Case("iphone.heic", lambda: heic_bytes(photo((160, 120)), orientation=6), size=(120, 160)),
@@ -121,6 +123,13 @@ def check_cutout(png: bytes, size: tuple[int, int]) -> None:
     with Image.open(io.BytesIO(png)) as image:
         assert image.format == "PNG" and image.mode == "RGBA"
         assert image.size == size
+
+
+def test_reliability_md_quotes_the_refusals_as_the_server_words_them() -> None:
+    """The page said 10000.0 megapixels where the server writes 10,000.0."""
+    page = (REPO / "docs" / "reliability.md").read_text()
+    assert f"| 400 `{PNG_BOMB_REFUSAL}` |" in page
+    assert "| 400 `the file is empty` |" in page
 
 
 @pytest.mark.django_db
