@@ -59,6 +59,8 @@ class ImageRejected(ValueError):
 
 
 NUMBER_PLACEHOLDER = re.compile(r"%\((\w+)\)(\.\d+)?([sdfg])")  # %(count)s, %(megapixels).1f, %(limit)g
+# A size is written as digits in every language (9000x9000, as `size=800x600` is), never grouped as a count is.
+SIZE_PLACEHOLDERS = {"width", "height"}
 
 # How a language writes a number: given the number and its placeholder's format ("", ".1f", "g"), its text.
 NumberWriter = Callable[[int | float, str], str]
@@ -86,7 +88,7 @@ def _numbers_written(template: str, values: dict[str, Any], write_number: Number
     def as_text(found: re.Match[str]) -> str:
         name, precision, kind = found.groups()
         number = values.get(name)
-        if not isinstance(number, int | float) or isinstance(number, bool):
+        if not isinstance(number, int | float) or isinstance(number, bool) or name in SIZE_PLACEHOLDERS:
             return found[0]
         shown[name] = write_number(number, f"{precision or ''}{'' if kind in 'sd' else kind}")
         return f"%({name})s"

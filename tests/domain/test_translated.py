@@ -4,6 +4,7 @@ from django.utils import translation
 
 from removal.cutout.decode import ImageRejected
 from removal.translated import in_language, refusal_text
+from tests.conftest import REPO
 
 TEMPLATE = "the image is %(megapixels).1f megapixels; the limit is %(limit)g megapixels"
 
@@ -31,3 +32,19 @@ def test_a_messages_counts_are_grouped_as_its_language_groups_them() -> None:
         assert "12.000" in in_language(template, {"limit": 12000})
     with translation.override("fr"):
         assert "12\u00a0000" in in_language(template, {"limit": 12000})
+
+
+def test_a_size_is_written_as_digits_in_every_language() -> None:
+    """docs/api.md quotes `the image is 9000x9000 (81.0 megapixels)`: the API wrote 9,000x9,000 (German 9.000)."""
+    refused = ImageRejected(
+        "the image is %(width)sx%(height)s (%(megapixels).1f megapixels); the limit is %(limit)g megapixels",
+        width=9000,
+        height=9000,
+        megapixels=81.0,
+        limit=50,
+    )
+    with translation.override("en"):
+        assert refusal_text(refused) == "the image is 9000x9000 (81.0 megapixels); the limit is 50 megapixels"
+    with translation.override("de"):
+        assert refusal_text(refused).startswith("das Bild hat 9000\u00d79000 Pixel (81,0 Megapixel)")
+    assert f"`{refused}`" in (REPO / "docs" / "api.md").read_text()
