@@ -16,9 +16,9 @@ from PIL import Image
 from accounts.services import api_key_create
 from removal.cutout import cores
 from removal.errors import QuotaExceeded
-from removal.models import Batch, StoredImage
+from removal.models import Batch, Item, StoredImage
 from removal.ops import limits
-from tests.conftest import photo_bytes
+from tests.conftest import REPO, photo_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -157,6 +157,22 @@ def test_one_account_cannot_fill_the_queue(client: Client, api_key: str, other_u
     _, other_key = api_key_create(user=other_user, name="other")
     theirs = client.post("/api/v1/batches", {"files": [jpeg()]}, headers={"X-Api-Key": other_key})
     assert theirs.status_code == 201
+
+
+def test_the_per_account_refusal_reads_as_docs_api_md_quotes_it(client: Client, api_key: str, user: Any) -> None:
+    """At the default MAX_QUEUED_ITEMS_PER_USER the counts are grouped as English groups them (5,000); the page
+    quoted 5000."""
+    batch, now = Batch.objects.create(owner=user), timezone.now()
+    Item.objects.bulk_create(
+        Item(batch=batch, filename=f"{index}.jpg", source="unused", source_bytes=1, width=1, height=1, queued_at=now)
+        for index in range(5000)
+    )
+    refused = client.post("/api/v1/batches", {"files": [jpeg()]}, headers={"X-Api-Key": api_key})
+    assert refused.status_code == 429
+    opening = refused.json()["error"].split("; ")[0]
+    assert opening == "you have 5,000 images waiting, the most one account may have at once (5,000)"
+    page = (REPO / "docs" / "api.md").read_text()
+    assert page.count(f"`{opening}; ") == 1 and page.count(f'(`"{opening}; ') == 1
 
 
 def test_full_queue_answers_503(client: Client, api_key: str, settings: Any) -> None:
