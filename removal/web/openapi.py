@@ -5,6 +5,7 @@ their declaration (removal.cutout.options.OPTIONS); tests/web/test_openapi.py ch
 the URLconf and fuzzes the live server with schemathesis against it.
 """
 
+import copy
 from typing import Any
 
 from django.http import HttpRequest, JsonResponse
@@ -92,7 +93,9 @@ def _bgremove(summary: str) -> dict[str, Any]:
     }
 
 
-FILES_BODY = {
+# The batch's webhook: given when a batch is made (created or rerun); files added to one keep the batch's.
+CALLBACK_URL = {"callback_url": {"type": "string", "description": "Where bgsite POSTs when the batch is finished."}}
+FILES_BODY: dict[str, Any] = {
     "required": True,
     "content": {
         MULTIPART: {
@@ -101,8 +104,6 @@ FILES_BODY = {
                 "required": ["files"],
                 "properties": {
                     "files": {"type": "array", "items": BINARY},
-                    "callback_url": {"type": "string"},
-                    "name": {**BATCH_NAME, "description": "What to call the batch (a new batch only)."},
                     "file_position": {
                         "type": "integer",
                         "minimum": 0,
@@ -114,6 +115,10 @@ FILES_BODY = {
             }
         }
     },
+}
+CREATE_BODY = copy.deepcopy(FILES_BODY)
+CREATE_BODY["content"][MULTIPART]["schema"]["properties"] |= CALLBACK_URL | {
+    "name": {**BATCH_NAME, "description": "What to call the batch."}
 }
 
 
@@ -163,7 +168,7 @@ PATHS: dict[str, Any] = {
         "post": {
             "summary": "Create a batch from one or more images",
             "parameters": [IDEMPOTENCY_KEY],
-            "requestBody": FILES_BODY,
+            "requestBody": CREATE_BODY,
             "responses": {
                 "201": json_reply(ref("Batch"), "Created; files that could not be accepted are in rejected."),
                 **error_replies(400, 401, 403, 405, 409, 413, 429, 503),
@@ -217,7 +222,7 @@ PATHS: dict[str, Any] = {
             "parameters": [ID],
             "requestBody": {
                 "content": {
-                    media: {"schema": {"type": "object", "properties": OPTION_PROPERTIES}}
+                    media: {"schema": {"type": "object", "properties": CALLBACK_URL | OPTION_PROPERTIES}}
                     for media in (MULTIPART, JSON)
                 }
             },

@@ -20,6 +20,7 @@ from accounts.services import api_key_create, api_key_revoke
 from removal import services
 from removal.models import Batch, Item
 from removal.ops.worker import run_ready_jobs
+from removal.web.openapi import document
 from tests.conftest import half_mask, photo_bytes, run_deferred_file_deletions
 
 pytestmark = pytest.mark.django_db
@@ -395,6 +396,25 @@ class TestRerun:
         rerun = api.post(f"/api/v1/batches/{batch['id']}/rerun", options, "application/json")
         assert rerun.status_code == 201, rerun.content
         assert rerun.json()["options"]["format"] == "jpg" and rerun.json()["options"]["size_preview"] is True
+
+    def test_a_rerun_takes_a_callback_url_as_its_schema_says(self, api: Any) -> None:
+        """docs/api.md: a rerun takes `callback_url` as a creation does; the schema left it out of the rerun, and
+        offered it for added files, which keep their batch's."""
+        batch = create_batch(api, jpeg("a.jpg"))
+        body = {"format": "webp", "callback_url": "https://hooks.example.com/done"}
+        rerun = api.post(f"/api/v1/batches/{batch['id']}/rerun", body, "application/json")
+        assert Batch.objects.get(id=rerun.json()["id"]).callback_url == "https://hooks.example.com/done"
+        paths = document()["paths"]
+        fields = {
+            name: set(paths[path]["post"]["requestBody"]["content"][media]["schema"]["properties"])
+            for name, path, media in [
+                ("create", "/api/v1/batches", "multipart/form-data"),
+                ("rerun", "/api/v1/batches/{batch_id}/rerun", "application/json"),
+                ("rerun form", "/api/v1/batches/{batch_id}/rerun", "multipart/form-data"),
+                ("add", "/api/v1/batches/{batch_id}/files", "multipart/form-data"),
+            ]
+        }
+        assert {name for name, names in fields.items() if "callback_url" in names} == {"create", "rerun", "rerun form"}
 
     @pytest.mark.parametrize(
         ("body", "error"),
