@@ -54,7 +54,6 @@ BGREMOVE_RESPONSES: dict[str, Any] = {
     **error_replies(400, 401, 403, 404, 405, 413, 429, 500, 503, 504),
 }
 
-
 BGREMOVE_QUERY = [
     {"name": "img", "in": "query", "schema": {"type": "string"}},
     {"name": "blob", "in": "query", "schema": YES_NO},
@@ -117,10 +116,7 @@ FILES_BODY: dict[str, Any] = {
     },
 }
 CREATE_BODY = copy.deepcopy(FILES_BODY)
-CREATE_BODY["content"][MULTIPART]["schema"]["properties"] |= CALLBACK_URL | {
-    "name": {**BATCH_NAME, "description": "What to call the batch."}
-}
-
+CREATE_BODY["content"][MULTIPART]["schema"]["properties"] |= CALLBACK_URL | {"name": BATCH_NAME}
 
 STORE = {
     "post": {
@@ -135,7 +131,6 @@ STORE = {
         },
     }
 }
-
 
 PATHS: dict[str, Any] = {
     "/bgremove": _bgremove("Remove the background of one image (PixLab path)"),
