@@ -1,12 +1,15 @@
-"""The admin for API keys (never made there; their hash never shown) and invitations, whose link is shown once."""
+"""The admin for API keys (never made there; their hash never shown), invitations, whose link is shown once, and
+users, whose address is refused there as at sign-up when another account has it."""
 
 from typing import Any
 
 from django.contrib import admin, messages
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import User
 from django.http import HttpRequest
 from django.utils.translation import gettext as _
 
-from accounts import services
+from accounts import forms, services
 from accounts.models import ApiKey, Invitation
 
 
@@ -43,3 +46,11 @@ class InvitationAdmin(admin.ModelAdmin):
         self.message_user(
             request, message % {"date": f"{obj.expires_at:%Y-%m-%d %H:%M} UTC", "link": link}, messages.WARNING
         )
+
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class AccountAdmin(UserAdmin):
+    form = forms.AdminUserChangeForm

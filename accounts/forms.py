@@ -107,6 +107,14 @@ class SignupForm(_UsernameAsTyped, _ConfirmationInOurWords, auth_forms.UserCreat
     def clean_email(self) -> str:
         return _address_of_no_account(self.cleaned_data["email"])
 
+    def refuse_taken(self, field: str) -> None:
+        """Say that `field` is taken, as its check says: another sign-up took it between the check and the save
+        (accounts.services.AccountTaken)."""
+        if field == "username":
+            self.add_error(field, self.instance.unique_error_message(User, ["username"]))
+        else:
+            self.add_error(field, _email_taken())
+
 
 # Alphabets with letters that look like each other's: "admin" with its "a" Cyrillic (U+0430) reads as "admin".
 # A name in one of them is fine, and so are Japanese names, which mix kanji and kana.
@@ -123,8 +131,21 @@ def _address_of_no_account(email: str, *, but: User | None = None) -> str:
     """`email` if no account (other than `but`) has it: one account per address, or a reset mail would open
     several."""
     if selectors.email_taken(email, but=but):
-        raise forms.ValidationError(_("An account with this e-mail address exists already."), code="taken")
+        raise _email_taken()
     return email
+
+
+def _email_taken() -> forms.ValidationError:
+    return forms.ValidationError(_("An account with this e-mail address exists already."), code="taken")
+
+
+class AdminUserChangeForm(auth_forms.UserChangeForm):
+    """The admin's form for an account: its address refused, as sign-up refuses it, when another account has it (the
+    database would refuse it too, with an error page)."""
+
+    def clean_email(self) -> str:
+        email = self.cleaned_data["email"]
+        return _address_of_no_account(email, but=self.instance) if email else email
 
 
 class PasswordChangeForm(_ConfirmationInOurWords, auth_forms.PasswordChangeForm):

@@ -73,3 +73,26 @@ class UsedEmailChangeLink(models.Model):
 
     def __str__(self) -> str:
         return f"e-mail change link used {self.used_at:%Y-%m-%d %H:%M}"
+
+
+class FoldedNames(models.Model):
+    """An account's username and e-mail address as they are compared (accounts.folding), kept beside the user: whether
+    a name is taken is one indexed look-up, and the database itself holds each address to one account, so two sign-ups
+    or changes at once cannot both take it (a password reset by e-mail would open each account). Written whenever a
+    user is saved (accounts.signals); a change made with QuerySet.update() must write it too
+    (services.folded_names_save)."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    username_key = models.CharField(max_length=64, db_index=True)
+    email_key = models.CharField(max_length=64, blank=True)  # '' for an account without an address
+
+    class Meta:
+        verbose_name_plural = "folded names"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["email_key"], condition=~models.Q(email_key=""), name="accounts_one_account_per_address"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"folded names of {self.user}"

@@ -1,20 +1,15 @@
 """Reads for the account pages: API keys, the webhook secret, and whether a username or an e-mail address is taken."""
 
-import unicodedata
-from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
-from accounts.models import ApiKey, WebhookSecret
+from accounts import folding
+from accounts.models import ApiKey, FoldedNames, WebhookSecret
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
-
-# What a value outside printable ASCII matches, in every database's regex dialect: SQLite's and MySQL's
-# case-insensitive comparisons fold ASCII letters only ("Ö" is not "ö" to `iexact`), so such values are compared here.
-BEYOND_ASCII = r"[^ -~]"
 
 
 def api_keys_for(user: "User") -> QuerySet[ApiKey]:
@@ -29,7 +24,7 @@ def webhook_secret_of(user: "User") -> str | None:
 def username_taken(username: str) -> bool:
     """Whether an account's username differs from `username` only in case or width ("ÖMER" and "ömer",
     "straße" and "STRASSE"): two such accounts could pass for each other."""
-    return bool(_alike("username", [username], folded=_folded(username), fold=_folded))
+    return FoldedNames.objects.filter(username_key=folding.username_key(username)).exists()
 
 
 def email_taken(email: str, *, but: "User | None" = None) -> bool:
@@ -40,37 +35,7 @@ def email_taken(email: str, *, but: "User | None" = None) -> bool:
 
 def accounts_with_email(email: str) -> list["User"]:
     """The accounts whose address is `email` as email_taken compares them (a password reset finds them so)."""
-    local, _, domain = email.rpartition("@")
-    spellings = [email, f"{local}@{_domain_ascii(domain)}", f"{local}@{_domain_unicode(domain)}"]
-    return _alike("email", spellings, folded=_email_folded(email), fold=_email_folded)
-
-
-def _alike(field: str, spellings: list[str], *, folded: str, fold: Callable[[str], str]) -> list["User"]:
-    alike = Q(**{f"{field}__regex": BEYOND_ASCII})
-    for spelling in spellings:
-        alike |= Q(**{f"{field}__iexact": spelling})
-    return [user for user in get_user_model().objects.filter(alike) if fold(getattr(user, field)) == folded]
-
-
-def _folded(text: str) -> str:
-    """Unicode's caseless match of identifiers (NFKC, case folded, NFKC again)."""
-    return unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", text).casefold())
-
-
-def _email_folded(email: str) -> str:
-    local, _, domain = email.rpartition("@")
-    return f"{_folded(local)}@{_folded(_domain_ascii(domain))}"
-
-
-def _domain_ascii(domain: str) -> str:
-    try:
-        return domain.encode("idna").decode("ascii")
-    except UnicodeError:  # not a name IDNA can spell; compared as it is
-        return domain
-
-
-def _domain_unicode(domain: str) -> str:
-    try:
-        return domain.encode("ascii").decode("idna")
-    except UnicodeError:
-        return domain
+    if not email:
+        return []
+    same = FoldedNames.objects.filter(email_key=folding.email_key(email)).values("user")
+    return list(get_user_model().objects.filter(pk__in=same))

@@ -14,13 +14,13 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
 from django.core.mail import send_mail
-from django.db import models, transaction
+from django.db import IntegrityError, models, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 
-from accounts import selectors
-from accounts.models import ApiKey, Invitation, UsedEmailChangeLink, WebhookSecret
+from accounts import folding, selectors
+from accounts.models import ApiKey, FoldedNames, Invitation, UsedEmailChangeLink, WebhookSecret
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -128,19 +128,47 @@ class SignupRefused(Exception):
     """Sign-up is closed, or the invitation is unknown, used or expired."""
 
 
+class AccountTaken(Exception):
+    """Another account took the username or the address (`field`) between the form's check and the save."""
+
+    def __init__(self, field: str) -> None:
+        super().__init__(f"{field} taken")
+        self.field = field
+
+
 def account_create(*, form: "SignupForm", invitation_token: str = "") -> "User":
     """The new user from a valid sign-up form, under the SIGNUP rule.
 
     With SIGNUP=invite the invitation is claimed in the same transaction as the user is
-    made: of two sign-ups racing on one link, exactly one gets an account.
+    made: of two sign-ups racing on one link, exactly one gets an account. Of two racing
+    on one username or address, the database lets one through; the other gets AccountTaken.
     """
     if settings.SIGNUP == "closed":
         raise SignupRefused("sign-up is closed")
-    with transaction.atomic():
-        user = form.save()
-        if settings.SIGNUP == "invite" and not invitation_redeem(token=invitation_token, user=user):
-            raise SignupRefused("invalid invitation")
+    try:
+        with transaction.atomic():
+            user = form.save()
+            if settings.SIGNUP == "invite" and not invitation_redeem(token=invitation_token, user=user):
+                raise SignupRefused("invalid invitation")
+    except IntegrityError:
+        # Which one the other sign-up took, asked as the form asked: the database's message differs between them.
+        if selectors.username_taken(form.cleaned_data["username"]):
+            raise AccountTaken("username") from None
+        if selectors.email_taken(form.cleaned_data["email"]):
+            raise AccountTaken("email") from None
+        raise
     return user
+
+
+def folded_names_save(*, user: "User") -> None:
+    """Keep the user's username and address as they are compared (FoldedNames): IntegrityError, which spoils the
+    transaction it is in, when another account has the address."""
+    names = FoldedNames(
+        user=user, username_key=folding.username_key(user.username), email_key=folding.email_key(user.email)
+    )
+    FoldedNames.objects.bulk_create(
+        [names], update_conflicts=True, unique_fields=["user"], update_fields=["username_key", "email_key"]
+    )
 
 
 def invitation_create(
@@ -220,15 +248,19 @@ def email_change_pending(*, token: str) -> tuple["User", str]:
 
 def email_change_confirm(*, token: str) -> tuple["User", str]:
     """Give the account the address its link names; the account and the address it had."""
-    with transaction.atomic():
-        user, new_email = email_change_pending(token=token)
-        if selectors.email_taken(new_email, but=user):
-            raise EmailTaken
-        changed = get_user_model().objects.filter(pk=user.pk, email=user.email).update(email=new_email)
-        _, first_use = UsedEmailChangeLink.objects.get_or_create(token_hash=_hash(token), defaults={"user": user})
-        if not changed or not first_use:  # used by another request meanwhile
-            raise EmailChangeRefused
-    old_email, user.email = user.email, new_email
+    try:
+        with transaction.atomic():
+            user, new_email = email_change_pending(token=token)
+            if selectors.email_taken(new_email, but=user):
+                raise EmailTaken
+            changed = get_user_model().objects.filter(pk=user.pk, email=user.email).update(email=new_email)
+            _, first_use = UsedEmailChangeLink.objects.get_or_create(token_hash=_hash(token), defaults={"user": user})
+            if not changed or not first_use:  # used by another request meanwhile
+                raise EmailChangeRefused
+            old_email, user.email = user.email, new_email
+            folded_names_save(user=user)
+    except IntegrityError:  # another account took the address since email_taken looked
+        raise EmailTaken from None
     return user, old_email
 
 

@@ -157,6 +157,9 @@ def signup(request: HttpRequest) -> HttpResponse:
             user = services.account_create(form=form, invitation_token=invitation)
         except services.SignupRefused:  # the invitation was used meanwhile
             return _signup_refused(request, _signup_refusal(invitation))
+        except services.AccountTaken as taken:  # by another sign-up meanwhile
+            form.refuse_taken(taken.field)
+            return render(request, "registration/signup.html", {"form": form, "invitation": invitation})
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, _("Welcome, %(name)s! Drop some photos to get started.") % {"name": user.username})
         return redirect("home")

@@ -1,0 +1,113 @@
+"""One account per e-mail address, held by the database (accounts.models.FoldedNames) as well as by the forms: two
+sign-ups at once, an installation that already holds shared addresses, the admin."""
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+
+from accounts import selectors
+from tests.conftest import REPO
+
+PASSWORD = "correct horse battery"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def database_env(request: Any, tmp_path: Path) -> dict[str, str]:
+    """The environment of a process on a new, empty database: SQLite in a data folder, or PostgreSQL."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bgsite.settings", "DATA_DIR": str(tmp_path), "SECRET_KEY": "x"}
+    if request.param == "postgresql":
+        env["DATABASE_URL"] = request.getfixturevalue("postgres_url")
+    return env
+
+
+def python(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True, check=False)
+
+
+def shell(env: dict[str, str], code: str) -> str:
+    done = python(env, "manage.py", "shell", "-c", code)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+@pytest.mark.parametrize(
+    ("taken", "refusal"),
+    [("email", "An account with this e-mail address exists already."), ("username", "A user with that username")],
+)
+def test_of_two_sign_ups_at_once_with_one_address_or_username_one_gets_the_account_and_the_other_is_told(
+    database_env: dict[str, str], taken: str, refusal: str
+) -> None:
+    """Both pass the form's checks before either saves (tests/accounts/signup_race.py): the database let both
+    through, two accounts with one address ("Race@example.com", "race@EXAMPLE.com"); with one username the second
+    got a server error."""
+    done = python(database_env, "-m", "tests.accounts.signup_race", taken)
+    assert done.returncode == 0, done.stderr
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    told, made = outcome["replies"]  # by status: the form again, then the new account's redirect
+    assert told["status"] == 200 and refusal in " ".join(told["errors"].get(taken, [])) and made["status"] == 302
+    assert len(outcome["accounts"]) == 1
+
+
+def test_an_installation_whose_accounts_share_an_address_is_told_which_before_it_upgrades(
+    database_env: dict[str, str],
+) -> None:
+    env = database_env
+    assert python(env, "manage.py", "migrate", "-v", "0").returncode == 0
+    # The release before: accounts' migrations up to 0003.
+    assert python(env, "manage.py", "migrate", "accounts", "0003_used_email_change_link", "-v", "0").returncode == 0
+    # Made as an older release could (bulk_create sends no post_save): "ann" and "anne" share an address.
+    shell(
+        env,
+        "from django.contrib.auth.models import User; User.objects.bulk_create([User(username='ann', "
+        "email='Ann@example.com'), User(username='anne', email='ann@EXAMPLE.COM'), User(username='\\u00d6mer', "
+        "email='o@b\\u00fccher.example'), User(username='bob', email='')])",
+    )
+
+    stopped = python(env, "manage.py", "migrate", "-v", "0")
+    assert stopped.returncode == 1 and "Traceback" not in stopped.stderr
+    told = stopped.stderr
+    assert "1 e-mail address(es) belong to more than one account" in told
+    assert "'Ann@example.com' (account 'ann', id 1), 'ann@EXAMPLE.COM' (account 'anne', id 2)" in told
+    assert "run `manage.py migrate` again" in told and "bob" not in told, told
+
+    shell(env, "from django.contrib.auth.models import User; User.objects.filter(username='anne').update(email='')")
+    assert python(env, "manage.py", "migrate", "-v", "0").returncode == 0
+    found = shell(
+        env,
+        "from accounts import selectors; print(selectors.email_taken('ANN@example.com'), "
+        "selectors.email_taken('O@xn--bcher-kva.example'), selectors.username_taken('\\u00f6MER'), "
+        "selectors.username_taken('BOB'), selectors.email_taken('anne@example.com'))",
+    )
+    assert found.splitlines()[-1].split() == ["True", "True", "True", "True", "False"]
+
+
+@pytest.mark.django_db
+def test_the_admin_refuses_an_address_another_account_has(user: Any) -> None:
+    """The database refuses it; without the form's check the admin answered with a server error."""
+    User.objects.create_superuser("root", "root@example.com", PASSWORD)
+    other = User.objects.create_user("bob", password=PASSWORD)
+    admin = Client()
+    admin.login(username="root", password=PASSWORD)
+    form = {"username": "bob", "email": "ALICE@example.com", "date_joined_0": "2026-01-01", "date_joined_1": "00:00"}
+    refused = admin.post(f"/admin/auth/user/{other.pk}/change/", form)
+    assert refused.status_code == 200 and "An account with this e-mail address exists already." in refused.text
+    accepted = admin.post(f"/admin/auth/user/{other.pk}/change/", {**form, "email": "Bob@example.com"})
+    assert accepted.status_code == 302
+    assert selectors.email_taken("bob@EXAMPLE.com") and not selectors.email_taken("alice@example.org")
+
+
+@pytest.mark.django_db
+def test_what_is_compared_follows_every_save_of_a_user(user: Any) -> None:
+    user.username, user.email = "Al\u00efce", "al@example.org"
+    user.save()
+    assert selectors.username_taken("AL\u00cfCE") and not selectors.username_taken("alice")
+    assert selectors.email_taken("AL@example.org") and not selectors.email_taken("alice@example.com")
+    user.delete()
+    assert not selectors.username_taken("al\u00efce") and not selectors.email_taken("al@example.org")
