@@ -18,6 +18,7 @@ from django.db import IntegrityError, models, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare, salted_hmac
 
 from accounts import folding, selectors
 from accounts.models import ApiKey, FoldedNames, Invitation, UsedEmailChangeLink, WebhookSecret
@@ -212,8 +213,9 @@ EMAIL_CHANGE_SALT = "accounts.email-change"
 
 
 class EmailChangeRefused(Exception):
-    """The link is not one this site made, is older than PASSWORD_RESET_TIMEOUT, or was used already (the account's
-    address is no longer the one it was made from, or UsedEmailChangeLink holds it)."""
+    """The link is not one this site made, is older than PASSWORD_RESET_TIMEOUT, was used already (the account's
+    address is no longer the one it was made from, or UsedEmailChangeLink holds it), or the password has changed
+    since it was made."""
 
 
 class EmailTaken(Exception):
@@ -222,8 +224,17 @@ class EmailTaken(Exception):
 
 def email_change_token(*, user: "User", new_email: str) -> str:
     """What a link confirming `new_email` as the user's address carries: signed, and naming the address it changes
-    from, so it works once (and not after another change)."""
-    return signing.dumps({"user": user.pk, "email": new_email, "from": user.email}, salt=EMAIL_CHANGE_SALT)
+    from, so it works once (and not after another change), and a mark of the password, so it stops working when the
+    password changes: a link asked for by someone who had learnt the password would otherwise still take the address
+    (and with it the password reset) after its owner had reset it."""
+    change = {"user": user.pk, "email": new_email, "from": user.email, "password": _password_mark(user)}
+    return signing.dumps(change, salt=EMAIL_CHANGE_SALT)
+
+
+def _password_mark(user: "User") -> str:
+    """A value that changes with the password (an HMAC of its hash, which says nothing of it), as Django's reset
+    links are made from the password's hash."""
+    return salted_hmac(EMAIL_CHANGE_SALT, user.password, algorithm="sha256").hexdigest()[:20]
 
 
 def email_change_request(*, user: "User", new_email: str, absolute_url: Callable[[str], str], host: str) -> None:
@@ -241,7 +252,9 @@ def email_change_pending(*, token: str) -> tuple["User", str]:
     except signing.BadSignature:  # SignatureExpired too
         raise EmailChangeRefused from None
     user = get_user_model().objects.filter(pk=change["user"], is_active=True, email=change["from"]).first()
-    if user is None or UsedEmailChangeLink.objects.filter(token_hash=_hash(token)).exists():
+    if user is None or not constant_time_compare(change.get("password", ""), _password_mark(user)):
+        raise EmailChangeRefused
+    if UsedEmailChangeLink.objects.filter(token_hash=_hash(token)).exists():
         raise EmailChangeRefused
     return user, change["email"]
 

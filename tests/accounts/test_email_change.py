@@ -117,6 +117,33 @@ def test_a_used_link_stays_used_after_a_change_and_its_way_back(
     assert user.email == original
 
 
+def test_a_link_asked_for_before_the_password_was_reset_or_changed_changes_nothing(
+    alice: Client, user: Any, mailoutbox: list[Any]
+) -> None:
+    """Whoever had learnt the password could ask for a link to their own address; once the owner had reset the
+    password (by its reset mail) to lock them out, the link still took the address, and with it the next reset."""
+    asked(alice, "thief@evil.example")
+    thiefs_link = link_in(mailoutbox[-1])
+    reset = Client()
+    reset.post("/accounts/password/reset/", {"email": "alice@example.com"})
+    reset_link = re.search(r"http://testserver(/accounts/password/reset/\S+/)", mailoutbox[-1].body)
+    assert reset_link is not None
+    form = reset.get(reset_link.group(1), follow=True).redirect_chain[-1][0]
+    assert reset.post(form, {"new_password1": "a new horse 1", "new_password2": "a new horse 1"}).status_code == 302
+    assert Client().post(thiefs_link).status_code == 400
+    user.refresh_from_db()
+    assert user.email == "alice@example.com"
+
+    alice.force_login(user)
+    asked(alice, "alice@new.example", password="a new horse 1")
+    owners_link = link_in(mailoutbox[-1])
+    changed = {"old_password": "a new horse 1", "new_password1": "a newer horse 2", "new_password2": "a newer horse 2"}
+    assert alice.post("/accounts/password/", changed).status_code == 302
+    assert Client().get(owners_link).status_code == 400 and Client().post(owners_link).status_code == 400
+    user.refresh_from_db()
+    assert user.email == "alice@example.com"
+
+
 def test_a_forged_or_expired_link_changes_nothing(
     alice: Client, user: Any, settings: Any, mailoutbox: list[Any]
 ) -> None:
