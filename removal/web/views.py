@@ -14,6 +14,7 @@ from django.shortcuts import render
 from django.urls import reverse
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
+from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import ensure_csrf_cookie
 from django.views.decorators.http import require_safe
 
@@ -112,6 +113,7 @@ def batch_detail(request: AuthenticatedHttpRequest, batch_id: uuid.UUID) -> Http
 
 
 @login_required
+@never_cache  # it shows a new key once and the webhook secret: not for the Back button to show again
 def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
     """API keys and usage. A key created just now is shown once, from the session."""
     new_key = request.session.pop("new_api_key", None)

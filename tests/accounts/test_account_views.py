@@ -177,6 +177,14 @@ class TestDashboard:
         assert key.startswith(prefix) and f"<code>{prefix}…</code>" in again
         assert "shop import" in again and "never" in again  # not used yet
 
+    def test_the_page_showing_keys_and_secrets_is_never_kept_by_the_browser(self, client: Any, user: Any) -> None:
+        """Kept, it was shown again from the browser's cache by the Back button, new key and webhook secret included,
+        even after a log-out on a shared computer."""
+        client.force_login(user)
+        shown = client.post("/accounts/keys/", {"name": "shop import"}, follow=True)
+        assert new_key_on(shown.content.decode()) is not None
+        assert "no-store" in shown["Cache-Control"] and "private" in shown["Cache-Control"]
+
     def test_only_a_hash_of_the_key_is_stored(self, client: Any, user: Any) -> None:
         client.force_login(user)
         key = create_key(client)
