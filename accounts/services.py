@@ -289,6 +289,14 @@ def mail_to(address: str, template: str, context: dict[str, object], *, must_arr
         logger.warning("the %s mail could not be sent: %s", template, exc)
 
 
+def password_changed_notice(*, user: "User", host: str, reset_link: str) -> None:
+    """Tell the account's address that its password was changed (on the account's page or by a reset link): if
+    someone else changed it, its owner learns it, and how to take the account back (`reset_link`, the reset page)."""
+    if user.email:
+        context = {"user": user, "host": host, "reset_link": reset_link}
+        mail_to(user.email, "password_changed", context, must_arrive=False)
+
+
 class AccountDataNotDeleted(Exception):
     """Raised by a `pre_delete` receiver that could not remove the user's data (storage down):
     the deletion is rolled back, and the user may try again."""

@@ -1,6 +1,6 @@
 """Sign-up, a change of e-mail address, account deletion and the account page's forms (API keys, webhook secret). Log
-in/out, password change and password reset by e-mail are Django's own views with our forms, wired in
-accounts/urls.py; the page itself, which also shows removal's usage, is
+in/out, password change and password reset by e-mail are Django's own views with our forms (a changed password told
+to the account's address), wired in accounts/urls.py; the page itself, which also shows removal's usage, is
 removal.web.views.dashboard (accounts never imports removal)."""
 
 import unicodedata
@@ -11,9 +11,16 @@ from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
-from django.contrib.auth.views import LoginView, LogoutView, PasswordChangeView, PasswordResetView
+from django.contrib.auth.views import (
+    LoginView,
+    LogoutView,
+    PasswordChangeView,
+    PasswordResetConfirmView,
+    PasswordResetView,
+)
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy
 from django.views.decorators.http import require_POST
@@ -28,6 +35,7 @@ from accounts.forms import (
     EmailChangeForm,
     LoginForm,
     PasswordChangeForm,
+    SetPasswordForm,
     SignupForm,
 )
 
@@ -118,6 +126,27 @@ class ThrottledPasswordChangeView(_ThrottledFormView, PasswordChangeView):
 
     def attempt_key(self, group: str, request: HttpRequest) -> str:
         return str(request.user.pk)
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        _password_changed_notice(self.request, form.user)
+        return response
+
+
+class PasswordResetConfirmWithNotice(PasswordResetConfirmView):
+    """Django's new password from a reset link, then a notice to the account's address, as after a change."""
+
+    form_class = SetPasswordForm
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        _password_changed_notice(self.request, form.user)
+        return response
+
+
+def _password_changed_notice(request: HttpRequest, user: User) -> None:
+    reset_link = request.build_absolute_uri(reverse("password_reset"))
+    services.password_changed_notice(user=user, host=request.get_host(), reset_link=reset_link)
 
 
 def _password_guesses_refused(

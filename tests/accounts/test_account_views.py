@@ -146,7 +146,7 @@ class TestPasswordChange:
         assert user.check_password(NEW_PASSWORD)
         assert client.get("/accounts/").status_code == 200  # still logged in here
 
-    def test_wrong_old_password_changes_nothing(self, client: Any, user: Any) -> None:
+    def test_wrong_old_password_changes_nothing(self, client: Any, user: Any, mailoutbox: list[Any]) -> None:
         client.force_login(user)
         response = client.post(
             "/accounts/password/",
@@ -155,6 +155,33 @@ class TestPasswordChange:
         assert response.status_code == 200 and 'class="errorlist' in response.content.decode()
         user.refresh_from_db()
         assert user.check_password(PASSWORD)
+        assert mailoutbox == []
+
+    def test_a_changed_or_reset_password_is_told_to_the_accounts_address(
+        self, client: Any, user: Any, mailoutbox: list[Any]
+    ) -> None:
+        """Changed by someone else (a session left open, a password learnt), nothing told its owner, who went on
+        unaware; the notice says how to take the account back."""
+        client.force_login(user)
+        changed = {"old_password": PASSWORD, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}
+        assert client.post("/accounts/password/", changed).status_code == 302
+        (notice,) = mailoutbox
+        assert notice.to == ["alice@example.com"] and notice.subject == "Your bgsite password on testserver was changed"
+        assert "http://testserver/accounts/password/reset/" in notice.body
+
+        reset = Client()
+        reset.post("/accounts/password/reset/", {"email": "alice@example.com"})
+        link = re.search(r"http://testserver(/accounts/password/reset/\S+/)", mailoutbox[-1].body)
+        assert link is not None
+        form = reset.get(link.group(1), follow=True).redirect_chain[-1][0]
+        assert (
+            reset.post(form, {"new_password1": "a third phrase 3", "new_password2": "a third phrase 3"}).status_code
+            == 302
+        )
+        assert [mail.subject for mail in mailoutbox[1:]] == [
+            "Reset your bgsite password on testserver",
+            "Your bgsite password on testserver was changed",
+        ]
 
 
 # --- dashboard: API keys and usage ------------------------------------------------
