@@ -1,8 +1,13 @@
-"""Two sign-ups at once, on the database the environment names (DATABASE_URL, else SQLite in DATA_DIR): each posts
-the sign-up page from a thread of its own, with a connection of its own, and both have passed the form's checks
-before either saves. Prints, as JSON, each reply's status and errors and the accounts made.
+"""Two requests at once that want one address or one username, on the database the environment names (DATABASE_URL,
+else SQLite in DATA_DIR): each from a thread of its own, with a connection of its own, and both past their check of
+the address (the form's, or the e-mail change's) before either saves. Prints, as JSON, each reply's status, form
+errors and messages, and the accounts there are then.
 
-    DATA_DIR=/tmp/x python -m tests.accounts.signup_race email
+    DATA_DIR=/tmp/x python -m tests.accounts.signup_race email|username|change
+
+email: two sign-ups, one address spelt two ways; username: two sign-ups, one username; change: a sign-up and the
+confirmation of an e-mail change to the same address. On SQLite the change holds the write lock from its check on,
+so the sign-up loses; on PostgreSQL the change waits, once past its check, for the sign-up to end, and loses.
 """
 
 import json
@@ -15,53 +20,70 @@ import django
 PASSWORD = "correct horse battery"
 
 
-def main(taken: str) -> None:
+def main(race: str) -> None:
     django.setup()
     from django.contrib.auth.models import User
+    from django.contrib.messages import get_messages
     from django.core.management import call_command
     from django.db import connection
     from django.test import Client
     from django.test.utils import setup_test_environment
 
+    from accounts import services
+
     setup_test_environment()
     call_command("migrate", verbosity=0)
     both_checked = threading.Barrier(2, timeout=30)
-    sign_ups = [
-        {"username": "race1", "email": "Race@example.com"},
-        {"username": "race2", "email": "race@EXAMPLE.com"},
-    ]
-    if taken == "username":
-        sign_ups = [
-            {"username": "racer", "email": "one@example.com"},
-            {"username": "racer", "email": "two@example.com"},
-        ]
-    replies: list[dict[str, Any]] = []
 
-    def sign_up(fields: dict[str, str]) -> None:
+    def sign_up(username: str, email: str) -> Any:
+        data = {"username": username, "email": email, "password1": PASSWORD, "password2": PASSWORD}
+        return Client().post("/accounts/signup/", data)
+
+    if race == "username":
+        requests = [lambda: sign_up("racer", "one@example.com"), lambda: sign_up("racer", "two@example.com")]
+    else:
+        first: Any = lambda: sign_up("race1", "Race@example.com")  # noqa: E731
+        if race == "change":
+            mover = User.objects.create_user("mover", "mover@example.com", PASSWORD)
+            token = services.email_change_token(user=mover, new_email="Race@example.com")
+            first = lambda: Client().post(f"/accounts/email/confirm/{token}/")  # noqa: E731
+        requests = [first, lambda: sign_up("race2", "race@EXAMPLE.com")]
+    replies: list[dict[str, Any]] = []
+    signed_up = threading.Event()
+
+    def run(request: Any, *, then_the_other: bool) -> None:
         waited = False
 
         def after_the_address_check(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
             nonlocal waited
             result = execute(sql, params, many, context)
-            if not waited and sql.startswith("SELECT") and "email_key" in sql:  # the form's last check
+            if not waited and sql.startswith("SELECT") and "email_key" in sql:  # the last check before the save
                 waited = True
                 both_checked.wait()
+                if then_the_other:
+                    signed_up.wait(timeout=30)
             return result
 
         try:
             with connection.execute_wrapper(after_the_address_check):
-                reply = Client().post("/accounts/signup/", {**fields, "password1": PASSWORD, "password2": PASSWORD})
+                reply = request()
+            signed_up.set()
             form = reply.context["form"] if reply.status_code == 200 else None
-            replies.append({"status": reply.status_code, "errors": form.errors if form else {}})
+            told = [str(message) for message in get_messages(reply.wsgi_request)]
+            replies.append({"status": reply.status_code, "errors": form.errors if form else {}, "messages": told})
         finally:
             connection.close()
 
-    threads = [threading.Thread(target=sign_up, args=(fields,)) for fields in sign_ups]
+    change_waits = race == "change" and connection.vendor == "postgresql"
+    threads = [
+        threading.Thread(target=run, args=(request,), kwargs={"then_the_other": change_waits and number == 0})
+        for number, request in enumerate(requests)
+    ]
     for thread in threads:
         thread.start()
     for thread in threads:
         thread.join()
-    accounts = list(User.objects.values_list("username", "email"))
+    accounts = list(User.objects.order_by("pk").values_list("username", "email"))
     print(json.dumps({"replies": sorted(replies, key=lambda reply: reply["status"]), "accounts": accounts}))
 
 
