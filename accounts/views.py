@@ -3,7 +3,9 @@ in/out, password change and password reset by e-mail are Django's own views with
 to the account's address), wired in accounts/urls.py; the page itself, which also shows removal's usage, is
 removal.web.views.dashboard (accounts never imports removal)."""
 
+import hashlib
 import unicodedata
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
@@ -75,9 +77,18 @@ class _ThrottledFormView(FormView):
         raise NotImplementedError
 
 
+# A browser that has logged in to an account keeps a signed mark of it (a hash of the username, not the name) for
+# KNOWN_BROWSER_DAYS; its log-ins to that account are counted apart from everyone else's.
+KNOWN_BROWSER_COOKIE, KNOWN_BROWSER_SALT, KNOWN_BROWSER_DAYS = "known_login", "accounts.known-login", 180
+
+
 class ThrottledLoginView(_ThrottledFormView, LoginView):
     """Django's log-in, refusing rapid attempts per client address and per username. While refused, the password is
-    not checked: a reply that told a right one from a wrong one would be an oracle."""
+    not checked: a reply that told a right one from a wrong one would be an oracle.
+
+    The count per username leaves out the browsers the account has logged in from before: anyone could otherwise
+    keep an account's owner out for good with ten wrong passwords a minute for its name (OWASP's "device cookie").
+    Those browsers have a count of their own per username, and the count per address holds for everyone."""
 
     authentication_form = LoginForm
     redirect_authenticated_user = True
@@ -91,11 +102,32 @@ class ThrottledLoginView(_ThrottledFormView, LoginView):
         """The username tried, as the form reads it (stripped, NFKC: " p2" and its full-width form are p2) and
         without case: each spelling of one account counts against the same limit. One longer than a username can
         be is taken as it is, as Django's UsernameField takes it: NFKC makes some characters 18, and 2.5 MB of them
-        held a thread for 4 s before any limit applied."""
+        held a thread for 4 s before any limit applied. Prefixed for a browser that has logged in to it before."""
         username = request.POST.get("username", "").strip()
         if len(username) > User._meta.get_field("username").max_length:  # type: ignore[operator]
             return username
-        return unicodedata.normalize("NFKC", username).casefold()
+        username = unicodedata.normalize("NFKC", username).casefold()
+        mark = request.get_signed_cookie(
+            KNOWN_BROWSER_COOKIE, default="", salt=KNOWN_BROWSER_SALT, max_age=timedelta(days=KNOWN_BROWSER_DAYS)
+        )
+        return f"known-browser:{username}" if mark and mark == _known_browser_mark(username) else username
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        response = super().form_valid(form)
+        response.set_signed_cookie(
+            KNOWN_BROWSER_COOKIE,
+            _known_browser_mark(self.attempt_key("", self.request).removeprefix("known-browser:")),
+            salt=KNOWN_BROWSER_SALT,
+            max_age=timedelta(days=KNOWN_BROWSER_DAYS),
+            secure=settings.SESSION_COOKIE_SECURE,
+            httponly=True,
+            samesite="Lax",
+        )
+        return response
+
+
+def _known_browser_mark(username: str) -> str:
+    return hashlib.sha256(username.encode()).hexdigest()[:32]
 
 
 class ThrottledPasswordResetView(_ThrottledFormView, PasswordResetView):

@@ -402,6 +402,34 @@ def test_login_attempts_are_throttled(client: Any, user: Any, settings: Any) -> 
     assert "_auth_user_id" not in client.session
 
 
+def test_wrong_passwords_for_a_name_do_not_keep_its_owner_out_of_the_browsers_they_logged_in_from(
+    user: Any, other_user: Any, settings: Any
+) -> None:
+    """Ten wrong passwords a minute for "alice", from anywhere, kept her out for good: every log-in for the name was
+    refused, hers with the right password too. Browsers she has logged in from have a count of their own; a new one
+    stays under the name's, and the count per address holds for all."""
+    settings.LOGIN_RATE_LIMIT = "3/h"
+    right = {"username": "alice", "password": PASSWORD}
+    hers = Client()
+    assert hers.post("/accounts/login/", right, REMOTE_ADDR="10.0.1.1").status_code == 302
+    hers.post("/accounts/logout/", REMOTE_ADDR="10.0.1.1")
+    for number in range(3):  # her log-in counted as the name's first
+        hers_not = Client().post("/accounts/login/", {**right, "password": "wrong"}, REMOTE_ADDR=f"10.0.2.{number}")
+        assert hers_not.status_code == (429 if number == 2 else 200)
+    assert Client().post("/accounts/login/", right, REMOTE_ADDR="10.0.3.1").status_code == 429  # a new browser
+    assert hers.post("/accounts/login/", {**right, "username": "Alice "}, REMOTE_ADDR="10.0.1.1").status_code == 200
+    assert hers.post("/accounts/login/", right, REMOTE_ADDR="10.0.1.1").status_code == 302
+    assert hers.get("/accounts/").status_code == 200
+    # The mark is the account's: another account's opens no count apart for alice, and a forged one is no mark.
+    bobs = Client()
+    assert bobs.post("/accounts/login/", {"username": "bob", "password": PASSWORD}).status_code == 302
+    bobs.post("/accounts/logout/")
+    assert bobs.post("/accounts/login/", right, REMOTE_ADDR="10.0.4.1").status_code == 429
+    forged = Client()
+    forged.cookies["known_login"] = hers.cookies["known_login"].value[:-3] + "abc"
+    assert forged.post("/accounts/login/", right, REMOTE_ADDR="10.0.4.2").status_code == 429
+
+
 def test_the_forms_that_take_the_password_are_throttled_per_account(
     client: Any, user: Any, other_user: Any, settings: Any, mailoutbox: list[Any]
 ) -> None:
