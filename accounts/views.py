@@ -106,7 +106,7 @@ class ThrottledLoginView(_ThrottledFormView, LoginView):
         username = request.POST.get("username", "").strip()
         if len(username) > User._meta.get_field("username").max_length:  # type: ignore[operator]
             return username
-        username = unicodedata.normalize("NFKC", username).casefold()
+        username = _counted_as(username)
         mark = request.get_signed_cookie(
             KNOWN_BROWSER_COOKIE, default="", salt=KNOWN_BROWSER_SALT, max_age=timedelta(days=KNOWN_BROWSER_DAYS)
         )
@@ -116,7 +116,7 @@ class ThrottledLoginView(_ThrottledFormView, LoginView):
         response = super().form_valid(form)
         response.set_signed_cookie(
             KNOWN_BROWSER_COOKIE,
-            _known_browser_mark(self.attempt_key("", self.request).removeprefix("known-browser:")),
+            _known_browser_mark(_counted_as(form.get_user().get_username())),
             salt=KNOWN_BROWSER_SALT,
             max_age=timedelta(days=KNOWN_BROWSER_DAYS),
             secure=settings.SESSION_COOKIE_SECURE,
@@ -126,8 +126,12 @@ class ThrottledLoginView(_ThrottledFormView, LoginView):
         return response
 
 
-def _known_browser_mark(username: str) -> str:
-    return hashlib.sha256(username.encode()).hexdigest()[:32]
+def _counted_as(username: str) -> str:
+    return unicodedata.normalize("NFKC", username).casefold()
+
+
+def _known_browser_mark(counted_as: str) -> str:
+    return hashlib.sha256(counted_as.encode()).hexdigest()[:32]
 
 
 class ThrottledPasswordResetView(_ThrottledFormView, PasswordResetView):
