@@ -13,23 +13,30 @@ from django.db import migrations, models
 from accounts import folding
 
 LISTED = 20
+BATCH = 2000
 
 
 def fill_folded_names(apps, schema_editor):
     User = apps.get_model(settings.AUTH_USER_MODEL)
     FoldedNames = apps.get_model("accounts", "FoldedNames")
-    names = []
-    by_address = defaultdict(list)
-    for pk, username, email in User.objects.order_by("pk").values_list("pk", "username", "email").iterator(2000):
-        names.append(
-            FoldedNames(user_id=pk, username_key=folding.username_key(username), email_key=folding.email_key(email))
-        )
+    users = User.objects.order_by("pk").values_list("pk", "username", "email")
+    by_address = defaultdict(list)  # first the addresses only, so that nothing is written where some are shared
+    for pk, username, email in users.iterator(BATCH):
         if email:
-            by_address[names[-1].email_key].append((pk, username, email))
+            by_address[folding.email_key(email)].append((pk, username, email))
     shared = [accounts for accounts in by_address.values() if len(accounts) > 1]
     if shared:
         raise CommandError(_shared_addresses_told(shared))
-    FoldedNames.objects.bulk_create(names, batch_size=2000)
+    del by_address
+    names = []
+    for pk, username, email in users.iterator(BATCH):
+        names.append(
+            FoldedNames(user_id=pk, username_key=folding.username_key(username), email_key=folding.email_key(email))
+        )
+        if len(names) == BATCH:
+            FoldedNames.objects.bulk_create(names)
+            names = []
+    FoldedNames.objects.bulk_create(names)
 
 
 def _shared_addresses_told(shared):
