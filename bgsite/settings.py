@@ -144,7 +144,7 @@ CHANNEL_LAYERS: dict[str, dict[str, Any]] = {"default": {"BACKEND": "channels.la
 CACHES: dict[str, dict[str, Any]] = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 if REDIS_URL:
     CHANNEL_LAYERS = {"default": redis_channel_layer(REDIS_URL)}
-    redis_cache = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": REDIS_URL}
+    redis_cache = {"BACKEND": "removal.ops.connections.FailOpenRedisCache", "LOCATION": REDIS_URL}
     CACHES = {"default": {**redis_cache, "OPTIONS": {"pool_class": "removal.ops.connections.ProcessRedisPool"}}}
 
 # Storage: local files under DATA_DIR/media, or S3 when a bucket is named.

@@ -81,8 +81,11 @@ class BatchProgressConsumer(AsyncJsonWebsocketConsumer):
         self.group = events.batch_group(batch.id)
         self.language = _language_of(self.scope)
         self.credentials_checked_at = time.monotonic()
-        await self.channel_layer.group_add(self.group, self.channel_name)
+        # Accepted before joining the group, so that a channel layer that is down closes it with
+        # CLOSE_TRY_AGAIN_LATER (see __call__) rather than a bare 403; the snapshot, read after joining, still
+        # holds every change made before.
         await self.accept()
+        await self.channel_layer.group_add(self.group, self.channel_name)
         snapshot = await kept_connection_read(_snapshot)(batch, self.language)
         await self.send_json({"event": "snapshot", "batch": snapshot})
 

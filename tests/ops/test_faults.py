@@ -167,3 +167,61 @@ def test_redis_restart_loses_no_item_and_clients_recover(server_factory: Any) ->
     finally:
         redis.kill()
         redis.wait()
+
+
+def test_calls_and_handshakes_go_through_while_redis_is_down(server_factory: Any) -> None:
+    """Redis down: the rate limits' cache fails open and the websocket says "try again later". Before, every API call
+    and log-in got a 500 (django-ratelimit fails open only on a failed DNS lookup, not on redis-py's ConnectionError),
+    and a websocket's handshake a bare 403."""
+    import json
+
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    from tests.conftest import free_port
+
+    if shutil.which("redis-server") is None:
+        require_or_skip("redis-server not installed")
+    port = free_port()
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    try:
+        time.sleep(0.5)
+        server = server_factory(REDIS_URL=f"redis://127.0.0.1:{port}/0", EMBEDDED_WORKERS="1")
+        server.start()
+        key = server.create_user("redisdown")
+        batch = upload(server, key, 1)
+        redis.kill()
+        redis.wait()
+
+        listed = requests.get(f"{server.url}/api/v1/batches", headers={"X-Api-Key": key}, timeout=30)
+        assert listed.status_code == 200, listed.text
+        assert "RateLimit-Limit" not in listed.headers  # not counted meanwhile
+        files = {"file": ("photo.jpg", photo_bytes("coffee.png", size=(96, 72)), "image/jpeg")}
+        cut = requests.post(f"{server.url}/bgremove", headers={"X-Api-Key": key}, files=files, timeout=120)
+        assert cut.status_code == 200, cut.text
+        browser = requests.Session()
+        browser.get(f"{server.url}/accounts/login/", timeout=30)
+        form = {"username": "redisdown", "password": "wrong", "csrfmiddlewaretoken": browser.cookies["csrftoken"]}
+        login = browser.post(f"{server.url}/accounts/login/", data=form, headers={"Referer": server.url}, timeout=30)
+        assert login.status_code == 200 and "sessionid" not in browser.cookies  # the form again, not a 500
+        headers = {"X-Api-Key": key}
+        with (
+            connect(f"{server.ws_url}{batch['ws']}", additional_headers=headers) as socket,
+            pytest.raises(ConnectionClosed) as closed,
+        ):
+            socket.recv(timeout=30)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013  # try again later
+
+        redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        time.sleep(0.5)
+        counted = requests.get(f"{server.url}/api/v1/batches", headers={"X-Api-Key": key}, timeout=30)
+        assert counted.status_code == 200 and counted.headers["RateLimit-Limit"] == "120"
+        with connect(f"{server.ws_url}{batch['ws']}", additional_headers={"X-Api-Key": key}) as socket:
+            assert json.loads(socket.recv(timeout=30))["event"] == "snapshot"
+        server.stop()
+        assert "Internal Server Error" not in server.log(), server.log()[-3000:]
+        assert server.log().count("the cache (Redis) is unavailable") == 1
+    finally:
+        redis.kill()
+        redis.wait()
