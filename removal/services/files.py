@@ -34,7 +34,13 @@ class StorageUnavailable(Exception):
     @classmethod
     def after(cls, exc: Exception) -> "StorageUnavailable":
         """The error to raise when storage raised `exc`, saying so."""
-        return cls(f"storage is unavailable ({exc.__class__.__name__}); try again shortly")
+        return cls(f"{storage_failure(exc)}; try again shortly")
+
+
+def storage_failure(exc: Exception) -> str:
+    """What a caller or an item's error is told of storage's `exc`: its kind, not its text, which names the bucket's
+    endpoint, the bucket and the file (the log has those)."""
+    return f"storage is unavailable ({exc.__class__.__name__})"
 
 
 def storage_save(name: str, content: Any) -> str:

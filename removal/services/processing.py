@@ -18,6 +18,7 @@ import uuid
 from datetime import timedelta
 from typing import Any, NamedTuple
 
+from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
@@ -31,7 +32,7 @@ from removal.cutout import pipeline
 from removal.cutout.options import Options
 from removal.models import Batch, Item
 from removal.ops import metrics
-from removal.services.files import item_prefix, storage_delete_quietly
+from removal.services.files import item_prefix, storage_delete_quietly, storage_failure
 from removal.services.purge import files_delete_later
 from removal.services.queueing import announce_after_commit, enqueue_processing, lease_renewed
 from removal.services.thumbnails import thumbnail_name, thumbnail_save
@@ -73,7 +74,10 @@ def item_process(*, item_id: str) -> None:
 
 def _failure_reason(exc: Exception) -> str:
     """What an item's error says of an unexpected exception (the log has the whole): an OSError's reason without the
-    file it names, a path on this server ("No such file or directory", not where)."""
+    file it names, a path on this server ("No such file or directory", not where); S3's, its kind (storage_failure:
+    its text named the S3 endpoint's address, the bucket and the file, to the user and to a /bgremove caller)."""
+    if isinstance(exc, BotoCoreError | ClientError):
+        return storage_failure(exc)
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
     return str(exc)

@@ -514,3 +514,28 @@ def test_a_photo_that_failed_for_good_says_so_in_the_pages_language(user: Any, s
     with translation.override("es"):
         assert item.error_text() == "el procesamiento falló: No such file or directory (abandonado en el intento 1)"
     assert item.error == "processing failed: No such file or directory (gave up at attempt 1)"
+
+
+def test_an_unreachable_bucket_fails_an_item_without_naming_its_address(user: Any, settings: Any) -> None:
+    """The item's error (shown on the page, and in a /bgremove caller's reply) said botocore's text: the S3
+    endpoint's address, the bucket and the file's key. It says storage's kind of failure; the log has the rest."""
+    from tests.conftest import start_s3_server
+
+    s3, process = start_s3_server("unreachable")
+    try:
+        for name, value in s3.env.items():
+            setattr(settings, name, value)
+        settings.AWS_S3_FILE_OVERWRITE, settings.AWS_DEFAULT_ACL = False, None
+        settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "removal.storage.LinkingS3Storage"}}
+        settings.ITEM_MAX_ATTEMPTS = 1
+        (item,) = queue_items(user)
+        process.kill()
+        process.wait()
+        services.item_process(item_id=str(item.id))
+    finally:
+        process.kill()
+        process.wait()
+    item.refresh_from_db()
+    assert item.status == Status.FAILED
+    assert item.error.startswith("processing failed: storage is unavailable (EndpointConnectionError)"), item.error
+    assert "127.0.0.1" not in item.error and "unreachable" not in item.error and "source" not in item.error
