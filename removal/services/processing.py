@@ -257,17 +257,23 @@ def _item_failed(
 ) -> None:
     """Record that the run failed for good, for the reason `template` % `values` says: the item fails, unless it was
     being improved (it has a cutout already), which then keeps the cutout it had, made with its batch's own quality,
-    stays flagged, says why its improvement failed, and has the image the improvement counted given back."""
+    stays flagged, says why its improvement failed, and has the image the improvement counted given back.
+
+    A failure that is the server's (storage down, workers lost; not `input_rejected`) gives its image back too: the
+    caller sends it again, a /bgremove caller at once, and was counted twice for one cutout."""
     if not item.result:
-        _item_finish(
-            item,
-            token,
-            status=Status.FAILED,
-            error=in_english(template, values),
-            input_rejected=input_rejected,
-            error_template=template,
-            error_values=values,
-        )
+        with transaction.atomic():  # recorded and refunded together, or neither (the reaper then runs it again)
+            recorded = _item_finish(
+                item,
+                token,
+                status=Status.FAILED,
+                error=in_english(template, values),
+                input_rejected=input_rejected,
+                error_template=template,
+                error_values=values,
+            )
+            if recorded and not input_rejected:
+                usage_given_back(item=item)
         return
     logger.warning("improving item %s failed; it keeps the cutout it had: %s", item.pk, in_english(template, values))
     reason = {"reason": message(template, values)}

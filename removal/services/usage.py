@@ -1,5 +1,6 @@
 """The daily quota's count: images counted against their owner's day when accepted, and given back where they
-made nothing that was charged for (remove.bg's no-subject reply, an improvement whose every run failed)."""
+made nothing that was charged for (remove.bg's no-subject reply, an improvement whose every run failed, an image
+that failed for the server's reasons: services.processing)."""
 
 from datetime import date
 

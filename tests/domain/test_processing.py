@@ -539,3 +539,24 @@ def test_an_unreachable_bucket_fails_an_item_without_naming_its_address(user: An
     assert item.status == Status.FAILED
     assert item.error.startswith("processing failed: storage is unavailable (EndpointConnectionError)"), item.error
     assert "127.0.0.1" not in item.error and "unreachable" not in item.error and "source" not in item.error
+
+
+def test_an_image_that_fails_for_the_servers_reasons_is_given_back(user: Any, settings: Any) -> None:
+    """An image that storage (or dying workers) kept from being made is not counted: its caller sends it again (a
+    /bgremove caller at once, on its 500), and was counted twice for one cutout. An image that could not be read
+    stays counted, as remove.bg counts it."""
+    settings.ITEM_MAX_ATTEMPTS = 1
+    lost, unreadable = queue_items(user, count=2)
+    assert images_counted_today(user) == 2
+    default_storage.delete(lost.source.name)  # storage lost it: the server's failure
+    with default_storage.open(unreadable.source.name, "rb") as source:
+        truncated = source.read()[:2000]
+    default_storage.delete(unreadable.source.name)
+    default_storage.save(unreadable.source.name, io.BytesIO(truncated))  # the caller's: the JPEG is cut short
+
+    for item in (lost, unreadable):
+        services.item_process(item_id=str(item.id))
+        item.refresh_from_db()
+        assert item.status == Status.FAILED
+    assert (lost.input_rejected, unreadable.input_rejected) == (False, True)
+    assert images_counted_today(user) == 1
