@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import environ
+from botocore.config import Config
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
@@ -160,6 +161,14 @@ if AWS_STORAGE_BUCKET_NAME:
     AWS_SECRET_ACCESS_KEY = env.str("AWS_SECRET_ACCESS_KEY", default="") or None
     AWS_QUERYSTRING_EXPIRE = env.int("AWS_QUERYSTRING_EXPIRE", default=3600)
     AWS_S3_SIGNATURE_VERSION = "s3v4"  # presigned links that every region accepts
+    # A bucket that hangs (no answer) held each upload, call and /readyz 5 minutes (botocore: 60 s a read, 5 tries).
+    AWS_S3_TIMEOUT_SECONDS = env.float("AWS_S3_TIMEOUT_SECONDS", default=10)
+    AWS_S3_CLIENT_CONFIG = Config(
+        signature_version=AWS_S3_SIGNATURE_VERSION,
+        connect_timeout=AWS_S3_TIMEOUT_SECONDS,
+        read_timeout=AWS_S3_TIMEOUT_SECONDS,
+        retries={"mode": "standard", "max_attempts": 2},
+    )
     AWS_DEFAULT_ACL = None
     AWS_S3_FILE_OVERWRITE = False
     default_storage = {"BACKEND": "removal.storage.LinkingS3Storage"}
