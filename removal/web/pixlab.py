@@ -31,6 +31,7 @@ from removal.cutout.options import FORMATS, Options
 from removal.errors import BadRequest
 from removal.models import Item
 from removal.ops import limits
+from removal.ops.connections import kept_connection_read
 from removal.web import inputs
 from removal.web.endpoints import api_endpoint, stored_file_response
 from removal.web.http_errors import item_failure_error, pixlab_error, with_headers
@@ -49,7 +50,9 @@ async def bgremove(request: HttpRequest) -> HttpResponseBase:
         with limits.waiting_room(request.path):
             item_id, batch_id, blob = await sync_to_async(_accept)(request, params, user)
             item = await events.wait_finished(item_id, batch_id, timeout_seconds=settings.BGREMOVE_TIMEOUT_SECONDS)
-            return with_headers(await sync_to_async(_reply)(item, blob=blob), rate_headers)
+            # Read on a kept connection, once more on a new one: the request's own may have died during the wait, and
+            # its error (503, try again) had a caller send again an image that was accepted, made and counted.
+            return with_headers(await kept_connection_read(_reply)(item, blob=blob), rate_headers)
     except Exception as exc:
         return pixlab_error(exc, rate_headers)
 

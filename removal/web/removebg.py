@@ -36,6 +36,7 @@ from removal.cutout.options import Options, removebg_params, removebg_refusals
 from removal.errors import BadRequest, GatewayTimeout, NoSubjectFound
 from removal.models import Item
 from removal.ops import limits
+from removal.ops.connections import kept_connection_read
 from removal.web import inputs
 from removal.web.endpoints import with_head
 from removal.web.http_errors import item_failure_error, removebg_error, with_headers, with_removebg_rate_headers
@@ -80,7 +81,8 @@ async def removebg(request: HttpRequest) -> HttpResponseBase:
                 item = await events.wait_finished(item_id, batch_id, timeout_seconds=settings.BGREMOVE_TIMEOUT_SECONDS)
             except events.NotFinishedInTime as late:  # remove.bg's errors have no field to say where its result goes
                 raise GatewayTimeout(f"{late.busy}: try again shortly") from None
-            reply = await sync_to_async(_reply)(item, as_json=as_json, foreground_type=foreground_type)
+            # On a kept connection, once more on a new one: the request's own may have died in the wait (/bgremove's).
+            reply = await kept_connection_read(_reply)(item, as_json=as_json, foreground_type=foreground_type)
         return with_removebg_rate_headers(with_headers(reply, {**rate_headers, "X-Credits-Charged": f"{credits:g}"}))
     except Exception as exc:
         return removebg_error(exc, rate_headers)

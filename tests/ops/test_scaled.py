@@ -330,3 +330,38 @@ def test_websockets_read_the_database_on_kept_connections(server_factory: Any, p
     # At most one for each thread of the loop's pool (Python's default size), the first time it reads, and this
     # test's own; one per page's handshake would be 40 (before: four per page's handshake, three per key's).
     assert sessions_opened(postgres_url) - before <= min(32, (os.cpu_count() or 1) + 4) + 1
+
+
+def test_a_waiting_call_whose_connection_died_gets_its_cutout_not_a_503(
+    server_factory: Any, postgres_url: str, postgres_admin: Any
+) -> None:
+    """The database drops every connection while a /bgremove call waits for its worker: the call's image is accepted
+    and counted already. Its reply was read on the request's dead connection and answered 503 "try again", and a
+    caller that did so was counted twice for one cutout."""
+    web = server_factory(DATABASE_URL=postgres_url, EMBEDDED_WORKERS="0", SECRET_KEY="waiting-call-on-postgres")
+    web.start()
+    key = web.create_user("waiter")
+    photo = {"file": ("photo.jpg", photo_bytes("coffee.png", size=(160, 120)), "image/jpeg")}
+    replies: list[requests.Response] = []
+    call = threading.Thread(
+        target=lambda: replies.append(
+            requests.post(f"{web.url}/bgremove", headers={"X-Api-Key": key}, files=photo, timeout=120)
+        )
+    )
+    call.start()
+    while not item_rows(postgres_url):  # accepted; no worker runs yet, so it waits
+        time.sleep(0.05)
+    database = urlsplit(postgres_url).path.lstrip("/")
+    postgres_admin.execute(
+        "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
+        [database],
+    )
+    worker = start_worker(web, "worker")
+    try:
+        call.join(120)
+    finally:
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(60)
+    (reply,) = replies
+    assert reply.status_code == 200, reply.text
+    assert [row["status"] for row in item_rows(postgres_url).values()] == ["done"]
