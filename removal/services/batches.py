@@ -17,7 +17,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.files.base import File
 from django.core.files.storage import default_storage
-from django.db import IntegrityError, transaction
+from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop, ngettext
 
@@ -168,9 +168,9 @@ def batch_add_files(
     items, rejected = _stored_items(batch, files, options, room=room, first_position=first_position)
     try:
         made, no_room = _queued(batch, items, preview=options.size_preview)
-    except (IntegrityError, QuotaExceeded) as exc:  # nothing of a refused request stays behind
+    except (DatabaseError, QuotaExceeded) as exc:  # nothing of a refused request stays behind
         _stored_files_deleted(items)
-        if isinstance(exc, QuotaExceeded):  # another request of the owner's was counted first
+        if not isinstance(exc, IntegrityError):  # counted first by another request of the owner's; database gone
             raise
         # The batch was deleted meanwhile (DELETE /api/v1/batches/<id> at the same moment).
         raise BatchDeleted("no such batch: it was deleted while these files were being added") from None

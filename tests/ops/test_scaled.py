@@ -365,3 +365,33 @@ def test_a_waiting_call_whose_connection_died_gets_its_cutout_not_a_503(
     (reply,) = replies
     assert reply.status_code == 200, reply.text
     assert [row["status"] for row in item_rows(postgres_url).values()] == ["done"]
+
+
+def test_an_upload_the_database_refuses_leaves_no_file_behind(server_factory: Any, postgres_url: str) -> None:
+    """The database fails an upload after its files were stored (here: the batch's row held locked past
+    lock_timeout; as well a connection killed, a failover): the caller gets a 503 and sends them again, and the
+    first sending's files stayed in storage, under no row, for good."""
+    web = server_factory(
+        DATABASE_URL=f"{postgres_url}?options=-c%20lock_timeout%3D1000",
+        EMBEDDED_WORKERS="0",
+        SECRET_KEY="refused-upload-on-postgres",
+    )
+    web.start()
+    key = web.create_user("refused")
+    headers = {"X-Api-Key": key}
+    photo = photo_bytes("coffee.png", size=(160, 120))
+    created = requests.post(
+        f"{web.url}/api/v1/batches", headers=headers, files={"files": ("a.jpg", photo)}, timeout=30
+    ).json()
+    with psycopg.connect(postgres_url) as holder:  # another transaction holds the batch's row
+        holder.execute("SELECT id FROM removal_batch WHERE id = %s FOR UPDATE", [created["id"]])
+        refused = requests.post(
+            f"{web.url}/api/v1/batches/{created['id']}/files",
+            headers=headers,
+            files=[("files", (f"b{index}.jpg", photo)) for index in range(2)],
+            timeout=60,
+        )
+    assert refused.status_code == 503, refused.text
+    assert refused.headers["Retry-After"]
+    stored = sorted(path.name for path in (web.data_dir / "media").rglob("source.*"))
+    assert stored == ["source.jpg"]  # a.jpg's only
