@@ -351,6 +351,9 @@ def test_a_waiting_call_whose_connection_died_gets_its_cutout_not_a_503(
     call.start()
     while not item_rows(postgres_url):  # accepted; no worker runs yet, so it waits
         time.sleep(0.05)
+    # The row is committed before the call's last steps of accepting it (its job announced, its reply prepared): the
+    # connections are killed once it is in its wait, which is what this test is about.
+    time.sleep(0.5)
     database = urlsplit(postgres_url).path.lstrip("/")
     postgres_admin.execute(
         "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s AND pid <> pg_backend_pid()",
