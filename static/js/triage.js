@@ -43,6 +43,12 @@ const view = {
    * @type {Set<string> | null}
    */
   bestWhenRefused: null,
+  /**
+   * While the bar says this tab's "Looks fine" was refused (or lost): the id of the item it was for. Once the item is
+   * seen reviewed (marked fine or edited, in another tab or this one) or gone, the refusal is old news: the line goes.
+   * @type {string | null}
+   */
+  fineRefusedFor: null,
 };
 
 /** An item made again with best while it keeps the cutout it had (its status before is "done" or "failed"). */
@@ -108,6 +114,7 @@ export function wireCard(row, { onEdit, item, onReviewed }) {
       onReviewed(await markFine(current));
     } catch (error) {
       showError(error.message);
+      view.fineRefusedFor = current.id;
     } finally {
       looksFine.disabled = false;
     }
@@ -242,6 +249,9 @@ export function updateTriage(list, items, hasBatch) {
   const improvedSince = (item) =>
     beingImproved(item) || (item.quality === IMPROVED_QUALITY && !view.bestWhenRefused.has(item.id));
   if (view.bestWhenRefused && [...items.values()].some(improvedSince)) showError(null);
+  // The same for a "Could not mark it fine": another tab marked the item fine or edited it, or took it away.
+  const refusedItem = view.fineRefusedFor && items.get(view.fineRefusedFor);
+  if (view.fineRefusedFor && (!refusedItem || refusedItem.reviewed)) showError(null);
   let shown = 0;
   for (const row of list.children) {
     if (row.classList.contains("flagged")) view.keptInView.add(row.dataset.itemId);
@@ -275,4 +285,5 @@ function showError(text) {
   ui.error.textContent = text ?? "";
   ui.error.hidden = !text;
   view.bestWhenRefused = null; // set again by an improvement's refusal, just said
+  view.fineRefusedFor = null; // set again by a "Looks fine"'s refusal, just said
 }

@@ -235,3 +235,51 @@ def test_a_could_not_improve_goes_once_the_tab_sees_the_improvement_another_tab_
             "Could not improve: no finished item of this batch needs review now (1 still being made)"
         ]
         expect(tab_b.locator("#triage-error")).to_be_hidden()
+
+
+def test_a_could_not_mark_it_fine_goes_once_the_tab_sees_the_item_marked_fine_by_another_tab(
+    browser: Any,  # noqa: F811
+    embedded_server: Any,
+) -> None:
+    """B's "Looks fine" reaches the server while A's improvement has the item queued, and is refused. Once the item
+    is done again, A marks it fine: B shows it reviewed, yet its "Could not mark it fine" stayed under the bar, as if
+    the cutout still needed a look. It goes once B sees the item reviewed (and not before: nothing had answered it)."""
+    from playwright.sync_api import expect
+
+    unsure = photo_path("grass.png")  # a texture with no subject: flagged, and still flagged when made with best
+    with one_person(browser, embedded_server.url) as person:
+        tab_a = person.new_page()
+        sign_up(tab_a)
+        tab_a.set_input_files("#file-input", [unsure])
+        card_a = tab_a.locator(f'.item[data-filename="{unsure.name}"]')
+        expect(card_a).to_have_attribute("data-status", "done", timeout=PROCESSING_TIMEOUT_MS)
+        tab_b = person.new_page()
+        tab_b.goto(tab_a.url)
+        card_b = tab_b.locator(f'.item[data-filename="{unsure.name}"]')
+        expect(card_b.locator(".looks-fine")).to_be_visible()
+
+        # B's press is held on its way until A's improvement has queued the item.
+        held: list[Any] = []
+        tab_b.route("**/review", lambda route: held.append(route))
+        card_b.locator(".looks-fine").click()
+        tab_b.wait_for_function("() => true")  # lets the route's handler see the request
+        assert len(held) == 1
+        with tab_a.expect_response("**/improve") as taken:
+            tab_a.click("#improve-flagged")
+        assert taken.value.status == 202
+        with tab_b.expect_response("**/review") as refused:
+            held[0].continue_()
+        assert refused.value.status == 409, refused.value.text()
+        error = tab_b.locator("#triage-error")
+        expect(error).to_have_text(re.compile(r"^Could not mark it fine: this item is \w+; only a finished cutout"))
+
+        expect(card_b.locator(".meta")).to_contain_text("best quality", timeout=PROCESSING_TIMEOUT_MS)
+        expect(card_b).to_have_attribute("data-status", "done")
+        expect(card_b.locator(".looks-fine")).to_be_visible()  # still flagged: the refusal still stands
+        expect(error).to_be_visible()
+
+        with tab_a.expect_response("**/review") as marked:
+            card_a.locator(".looks-fine").click()
+        assert marked.value.status == 200
+        expect(card_b.locator(".looks-fine")).to_be_hidden()
+        expect(error).to_be_hidden()
