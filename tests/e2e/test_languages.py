@@ -136,7 +136,8 @@ def test_each_language_fits_a_320_px_screen(
 ) -> None:
     """WCAG 1.4.10 (reflow at 320 CSS px, a 1280 px screen zoomed to 400%): nothing scrolls the page sideways. In French
     and Spanish the settings' grid was as wide as its longest choice, in German the editor's three brushes did not
-    wrap, and the API reference's body fields (alpha_matting_foreground_threshold) ran past the edge."""
+    wrap, the API reference's body fields (alpha_matting_foreground_threshold) ran past the edge, and so did a batch's
+    page with its heading's buttons."""
     from playwright.sync_api import expect
 
     from tests.e2e.test_editor import astronaut_row, open_editor
@@ -157,6 +158,9 @@ def test_each_language_fits_a_320_px_screen(
         )
         assert max(tools) <= 320, (locale, tools)
         page.click("#editor-cancel")
+        # The batch's own page: its heading's three buttons ("Umbenennen…", "Neuen Stapel beginnen", "Stapel löschen…")
+        # stood in one row that did not wrap, 405 px wide on a 390 px phone in German, 409 in French.
+        assert page_width() <= 320, locale
         page.goto("/api/docs")
         assert page_width() <= 320, locale
 
