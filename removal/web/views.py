@@ -38,10 +38,10 @@ def _upload_context() -> dict[str, object]:
         "max_filename_chars": Item._meta.get_field("filename").max_length,
         "max_batch_name_chars": BATCH_NAME_LENGTH,
     }
-    # Decimal megabytes, as the API's error messages state the same limit.
+    # Decimal megabytes, as the API's error messages state the same limit, with the language's decimal mark ("0,18").
     return {
         "limits": limits,
-        "max_upload_mb": f"{settings.MAX_UPLOAD_BYTES / 1e6:g}",
+        "max_upload_mb": number_format(f"{settings.MAX_UPLOAD_BYTES / 1e6:g}", force_grouping=True),
         "default_format": settings.DEFAULT_FORMAT,
         # The controls' values, labels, defaults and patterns come from the option declaration.
         "option_choices": page_choices(),

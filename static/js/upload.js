@@ -581,10 +581,16 @@ function onSocketState(socketState) {
 function localRefusal(file) {
   if (file.size === 0) return gettext("the file is empty");
   if (file.size > limits.max_upload_bytes) {
-    // Decimal megabytes, worded as the server words the same refusal.
+    // Decimal megabytes, worded as the server words the same refusal; the limit as the page's line of limits writes
+    // it (0.18 MB), the size with as many decimals as tell it from the limit: both rounded to one, a file of 0.201 MB
+    // over a limit of 0.18 read "the file is 0.2 MB; the limit is 0.2 MB".
+    const size = file.size / 1e6;
+    const limit = limits.max_upload_bytes / 1e6;
+    let digits = 1;
+    while (digits < 3 && Number(size.toFixed(digits)) <= limit) digits += 1;
     return interpolate(gettext("the file is %(size)s MB; the limit is %(limit)s MB per file"), {
-      size: formatNumber(file.size / 1e6, 1),
-      limit: formatNumber(limits.max_upload_bytes / 1e6, Number.isInteger(limits.max_upload_bytes / 1e6) ? 0 : 1),
+      size: formatNumber(size, digits),
+      limit: formatNumber(limit, Math.min(3, String(limit).split(".")[1]?.length ?? 0)),
     });
   }
   return null;

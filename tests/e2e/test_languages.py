@@ -213,3 +213,23 @@ def test_the_browsers_time_zone_is_kept_for_the_pages_times(browser: Any, embedd
         assert cookies["time_zone"] == "Asia/Tokyo"
     finally:
         context.close()
+
+
+def test_a_file_over_the_limit_is_told_its_size_and_the_limit_as_the_page_writes_them(
+    browser: Any,  # noqa: F811
+    server_factory: Any,
+    tmp_path: Path,
+) -> None:
+    """With a limit of 0.18 MB, a 0.201 MB photo was refused on the page as "die Datei hat 0,2 MB; erlaubt sind 0,2 MB
+    je Datei": the limit rounded to one decimal, as the size, which said nothing; the line of limits says 0,18."""
+    from playwright.sync_api import expect
+
+    server = server_factory(MAX_UPLOAD_BYTES="180000")
+    server.start()
+    big = tmp_path / "kuehe.jpg"
+    big.write_bytes(b"\xff\xd8" + bytes(201_096))
+    with browsing_in(browser, server.url, "de-DE") as page:
+        submit_sign_up_form(page, "limit")
+        expect(page.locator("#limits")).to_contain_text("bis 0,18 MB")
+        drop_files(page, big)
+        expect(page.locator("#items .item .error")).to_have_text("die Datei hat 0,2 MB; erlaubt sind 0,18 MB je Datei")

@@ -176,3 +176,14 @@ def test_an_unfinished_item_is_refused_an_edit_or_a_review_in_the_pages_language
         "cet élément est à l\u2019état «\u00a0en file\u00a0»\u00a0; seul un détourage"
     )
     assert review.json()["error"].endswith("peut être marqué comme vérifié")
+
+
+def test_the_upload_limit_is_written_with_the_languages_decimal_mark(client: Any, user: Any, settings: Any) -> None:
+    """The upload page's line of limits said "bis 0.18 MB" in German: the megabytes were Python's, not the page's."""
+    settings.MAX_UPLOAD_BYTES = 180_000
+    client.force_login(user)
+    german = client.get("/", headers={"Accept-Language": "de"}).content.decode()
+    english = client.get("/", headers={"Accept-Language": "en"}).content.decode()
+    assert "bis 0,18 MB" in german and "up to 0.18 MB" in english
+    settings.MAX_UPLOAD_BYTES = 2_000_000_000
+    assert "bis 2.000 MB" in client.get("/", headers={"Accept-Language": "de"}).content.decode()
