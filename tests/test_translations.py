@@ -211,3 +211,34 @@ def test_the_committed_mo_matches_its_po(language: str, domain: str) -> None:
         else:
             assert served.msgstr == entry.msgstr, f"{entry.msgid!r}: run compilemessages"
     assert len([entry for entry in mo if entry.msgid]) == len(po.translated_entries())
+
+
+def french_spacing_faults(translation: str) -> list[str]:
+    """Where a French translation puts an ordinary space (one a line may break at) before : ; ? ! or », or after «,
+    or none at all before ; ? ! », rather than the no-break space the site's French uses. Code (header names such as
+    <code>X-Api-Key:</code>), tags and addresses are left out."""
+    prose = re.sub(r"<code>.*?</code>|<[^>]+>|https?://\S+", "\x00", translation)
+    return re.findall(r".{0,12}(?: [:;?!»]|« |[^\s\u00a0\u202f\x00][;?!»])", prose)
+
+
+def test_the_french_spacing_check_finds_each_fault() -> None:
+    assert french_spacing_faults("Impossible d\u2019améliorer\u00a0: %(reason)s") == []
+    assert french_spacing_faults("<code>X-Api-Key:</code> «\u00a0C\u2019est bon\u00a0»\u00a0?") == []
+    for fault in ("Abandonner ?", "« Meilleure\u00a0»", "«\u00a0Meilleure »", "signalement ; oui", "oui!", "bon »:"):
+        assert french_spacing_faults(fault), fault
+
+
+# Five French entries have an ordinary space today; the helper that found them may not edit locale/: the lead applies
+# the new msgstrs, and removes this mark with them (strict: the test fails once they are right, until it goes).
+@pytest.mark.xfail(strict=True, reason="French msgstrs awaiting the lead: see the commit that added this test")
+@pytest.mark.parametrize("domain", ["django", "djangojs"])
+def test_the_french_catalogs_keep_a_no_break_space_before_double_punctuation(domain: str) -> None:
+    """French writes a space before : ; ? ! and inside « », one that never lets the mark begin a line: "Impossible
+    d'améliorer :" with an ordinary space put the colon at the start of the triage bar's second line."""
+    faults = {
+        entry.msgid: found
+        for entry in catalog("fr", domain).translated_entries()
+        for translation in (entry.msgstr_plural.values() if entry.msgid_plural else [entry.msgstr])
+        if (found := french_spacing_faults(translation))
+    }
+    assert faults == {}
