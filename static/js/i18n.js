@@ -24,10 +24,19 @@ export function interpolate(text, values) {
   return text.replace(/%\((\w+)\)s/g, (_, name) => String(values[name]));
 }
 
-/** A number written as the page's language writes it (decimal comma in German, French, Spanish). */
+/**
+ * A number written as the page's language writes it (decimal comma in German, French, Spanish), with the separators
+ * the server writes the page's own numbers with (Django's formats, in the catalog): Intl's Spanish wrote "1000" and
+ * "21.000" where the server's "1 000 imágenes por lote" stood beside them.
+ */
 export function formatNumber(value, fractionDigits = 0) {
-  return new Intl.NumberFormat(locale, {
-    minimumFractionDigits: fractionDigits,
-    maximumFractionDigits: fractionDigits,
-  }).format(value);
+  const digits = { minimumFractionDigits: fractionDigits, maximumFractionDigits: fractionDigits };
+  if (!catalog?.get_format) return new Intl.NumberFormat(locale, digits).format(value);
+  const [whole, fraction] = new Intl.NumberFormat("en-US", { ...digits, useGrouping: false }).format(value).split(".");
+  const grouping = Number(catalog.get_format("NUMBER_GROUPING"));
+  const grouped =
+    grouping > 0
+      ? whole.replace(new RegExp(`\\B(?=(\\d{${grouping}})+$)`, "g"), catalog.get_format("THOUSAND_SEPARATOR"))
+      : whole;
+  return fraction ? grouped + catalog.get_format("DECIMAL_SEPARATOR") + fraction : grouped;
 }

@@ -233,3 +233,27 @@ def test_a_file_over_the_limit_is_told_its_size_and_the_limit_as_the_page_writes
         expect(page.locator("#limits")).to_contain_text("bis 0,18 MB")
         drop_files(page, big)
         expect(page.locator("#items .item .error")).to_have_text("die Datei hat 0,2 MB; erlaubt sind 0,18 MB je Datei")
+
+
+# 1000, 21000 and 2.5 as the server writes them on the pages (Django's formats: floatformat:"g").
+SERVERS_NUMBERS = {
+    "en-US": ["1,000", "21,000", "2.5"],
+    "de-DE": ["1.000", "21.000", "2,5"],
+    "es-ES": ["1\u00a0000", "21\u00a0000", "2,5"],
+    "fr-FR": ["1\u00a0000", "21\u00a0000", "2,5"],
+}
+
+
+@pytest.mark.parametrize("locale", SERVERS_NUMBERS)
+def test_the_scripts_write_numbers_as_the_server_does(browser: Any, embedded_server: Any, locale: str) -> None:  # noqa: F811
+    """Intl's Spanish wrote "1000" and "21.000" (a count of cards, a file's megabytes) on pages whose server-written
+    numbers read "1 000 imágenes por lote"; its French grouped with another space than the server's."""
+    with browsing_in(browser, embedded_server.url, locale) as page:
+        page.goto("/accounts/login/")
+        written = page.evaluate(
+            """async () => {
+                const { formatNumber } = await import("/static/js/i18n.js");
+                return [formatNumber(1000), formatNumber(21000), formatNumber(2.5, 1)];
+            }"""
+        )
+        assert written == SERVERS_NUMBERS[locale]
