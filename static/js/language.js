@@ -6,6 +6,13 @@ if (picker) {
   const select = picker.querySelector("#language-select");
   const apply = picker.querySelector("#language-apply");
   apply.hidden = true;
+  // Back to the page's address as it is now, not as it was served: the upload page becomes its batch's page once the
+  // batch exists (history.replaceState), and a language chosen then opened an empty upload page instead of the batch.
+  const next = picker.querySelector('input[name="next"]');
+  const keepAddress = () => {
+    next.value = location.pathname + location.search;
+  };
+  picker.addEventListener("submit", keepAddress);
   let byKeyboard = false;
   select.addEventListener("keydown", (event) => {
     if (event.key !== "Tab") byKeyboard = true; // Tab leaves it; any other key may choose
@@ -14,8 +21,12 @@ if (picker) {
     byKeyboard = false;
   });
   select.addEventListener("change", () => {
-    if (byKeyboard) apply.hidden = false;
-    else picker.submit();
+    if (byKeyboard) {
+      apply.hidden = false;
+    } else {
+      keepAddress(); // submit() fires no submit event
+      picker.submit();
+    }
   });
 }
 

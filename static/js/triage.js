@@ -190,6 +190,11 @@ export function setupTriage({ apiBatches, batchId, items, onImproved, onViewChan
   ui.filter.addEventListener("click", () => {
     view.onlyFlagged = !view.onlyFlagged;
     view.keptInView.clear();
+    // The address says it too, so that a reload or another language (the footer's picker) keeps the filter as it is.
+    const address = new URL(location.href);
+    if (view.onlyFlagged) address.searchParams.set("flagged", "1");
+    else address.searchParams.delete("flagged");
+    history.replaceState(history.state, "", address);
     onViewChange();
   });
   ui.sort.addEventListener("change", () => {

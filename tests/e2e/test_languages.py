@@ -257,3 +257,41 @@ def test_the_scripts_write_numbers_as_the_server_does(browser: Any, embedded_ser
             }"""
         )
         assert written == SERVERS_NUMBERS[locale]
+
+
+def test_the_picker_keeps_the_batch_an_upload_made_of_the_page(browser: Any, embedded_server: Any) -> None:  # noqa: F811
+    """Photos dropped on the upload page make a batch, and the address becomes the batch's page; the picker still sent
+    the address the page was served at, and a language chosen then opened an empty upload page, the batch gone from
+    view; and a batch's filter of the cards that need a look, turned on or off, came back as the page was opened."""
+    from playwright.sync_api import expect
+
+    from tests.conftest import photo_path
+    from tests.e2e.test_browser import PROCESSING_TIMEOUT_MS
+
+    photo = photo_path("grass.png")  # a texture with no subject: flagged
+    with browsing_in(browser, embedded_server.url, "de-DE") as page:
+        submit_sign_up_form(page, "picker")
+        expect(page.locator("h1")).to_have_text("Hintergründe entfernen")
+        drop_files(page, photo)
+        card = page.locator(f'.item[data-filename="{photo.name}"]')
+        expect(card).to_have_attribute("data-status", "done", timeout=PROCESSING_TIMEOUT_MS)
+        batch_page = page.url
+        assert "/batches/" in batch_page
+        with page.expect_navigation():
+            page.select_option("#language-select", "es")
+        assert page.url == batch_page
+        expect(page.locator("html")).to_have_attribute("lang", "es")
+        expect(card.locator(".badge.status")).to_have_text("terminado", timeout=WAIT_MS)
+
+        # Only the cards that need a look, then French: still only those; and all of them again, then German.
+        page.click("#filter-flagged")
+        expect(page.locator("#filter-flagged")).to_have_attribute("aria-pressed", "true")
+        with page.expect_navigation():
+            page.select_option("#language-select", "fr")
+        assert page.url == f"{batch_page}?flagged=1"
+        expect(page.locator("#filter-flagged")).to_have_attribute("aria-pressed", "true", timeout=WAIT_MS)
+        page.click("#filter-flagged")
+        with page.expect_navigation():
+            page.select_option("#language-select", "de")
+        assert page.url == batch_page
+        expect(page.locator("#filter-flagged")).to_have_attribute("aria-pressed", "false", timeout=WAIT_MS)
