@@ -161,6 +161,13 @@ def test_each_language_fits_a_320_px_screen(
         # The batch's own page: its heading's three buttons ("Umbenennen…", "Neuen Stapel beginnen", "Stapel löschen…")
         # stood in one row that did not wrap, 405 px wide on a 390 px phone in German, 409 in French.
         assert page_width() <= 320, locale
+        # Nor do its buttons squeeze their words onto two lines, side by side: each takes a line of its own instead.
+        squeezed = page.locator(".head-actions .button, .summary-actions .button").evaluate_all(
+            """buttons => buttons.filter((button) => button.offsetParent)
+                .filter((button) => button.clientHeight > 2 * parseFloat(getComputedStyle(button).lineHeight))
+                .map((button) => button.textContent.trim())"""
+        )
+        assert squeezed == [], (locale, squeezed)
         page.goto("/api/docs")
         assert page_width() <= 320, locale
 
