@@ -68,7 +68,10 @@ async function rename(event) {
   submit.disabled = true;
   let reason;
   try {
-    const reply = await sendForm("PATCH", shown.url, [["name", ui.input.value]]);
+    // A tab pasted with a spreadsheet's cell (the field keeps it, unlike a line break) is a space in a name: the API
+    // refuses control characters, in English, its words for programs.
+    const name = ui.input.value.replace(/\p{Cc}/gu, " ");
+    const reply = await sendForm("PATCH", shown.url, [["name", name]]);
     if (reply.status === 200) {
       showBatchName(shown.id, reply.body.name, shown.url);
       stopRenaming();

@@ -302,3 +302,27 @@ def test_the_picker_keeps_the_batch_an_upload_made_of_the_page(browser: Any, emb
             page.select_option("#language-select", "de")
         assert page.url == batch_page
         expect(page.locator("#filter-flagged")).to_have_attribute("aria-pressed", "false", timeout=WAIT_MS)
+
+
+def test_a_name_pasted_with_a_tab_renames_the_batch(browser: Any, embedded_server: Any, tmp_path: Path) -> None:  # noqa: F811
+    """A spreadsheet's cells pasted into the name field keep their tab, which the API refuses, in English for programs:
+    the German page said "Der Stapel konnte nicht umbenannt werden: name: a line break, tab or other control character
+    has no place in a batch's name". The page sends a space for it."""
+    from playwright.sync_api import expect
+
+    from tests.e2e.test_browser import PROCESSING_TIMEOUT_MS, small_photos
+
+    (photo,) = small_photos(tmp_path, 1)
+    with browsing_in(browser, embedded_server.url, "de-DE") as page:
+        submit_sign_up_form(page, "tab")
+        drop_files(page, photo)
+        expect(page.locator(f'.item[data-filename="{photo.name}"]')).to_have_attribute(
+            "data-status", "done", timeout=PROCESSING_TIMEOUT_MS
+        )
+        page.click("#rename-batch")
+        page.fill("#rename-input", "")
+        page.keyboard.insert_text("Frühjahr\tSchuhe")
+        assert page.eval_on_selector("#rename-input", "input => input.value") == "Frühjahr\tSchuhe"
+        page.keyboard.press("Enter")
+        expect(page.locator("#batch-heading")).to_have_text("Frühjahr Schuhe")
+        expect(page.locator("#rename-error")).to_be_hidden()
