@@ -125,10 +125,10 @@ export async function sendForm(method, url, fields = []) {
       headers: pageHeaders(),
       body: fields.length ? new URLSearchParams(fields) : undefined,
     });
-  } catch (error) {
-    throw new NetworkError(
-      interpolate(gettext("the server could not be reached (%(reason)s)"), { reason: error.message }),
-    );
+  } catch {
+    // Not the browser's reason: "Failed to fetch" (Chromium), "Load failed" (Safari) are English on every page, and
+    // say no more than this does.
+    throw new NetworkError(gettext("the server could not be reached"));
   }
   const retryAfter = Number.parseInt(reply.headers.get("Retry-After") ?? "", 10);
   const body = await reply.json().catch(() => null);

@@ -304,10 +304,11 @@ def test_the_picker_keeps_the_batch_an_upload_made_of_the_page(browser: Any, emb
         expect(page.locator("#filter-flagged")).to_have_attribute("aria-pressed", "false", timeout=WAIT_MS)
 
 
-def test_a_name_pasted_with_a_tab_renames_the_batch(browser: Any, embedded_server: Any, tmp_path: Path) -> None:  # noqa: F811
+def test_a_rename_speaks_german_tab_or_no_answer(browser: Any, embedded_server: Any, tmp_path: Path) -> None:  # noqa: F811
     """A spreadsheet's cells pasted into the name field keep their tab, which the API refuses, in English for programs:
     the German page said "Der Stapel konnte nicht umbenannt werden: name: a line break, tab or other control character
-    has no place in a batch's name". The page sends a space for it."""
+    has no place in a batch's name". The page sends a space for it. And a request with no answer said the browser's
+    reason, "Failed to fetch", English whatever the page's language."""
     from playwright.sync_api import expect
 
     from tests.e2e.test_browser import PROCESSING_TIMEOUT_MS, small_photos
@@ -326,3 +327,13 @@ def test_a_name_pasted_with_a_tab_renames_the_batch(browser: Any, embedded_serve
         page.keyboard.press("Enter")
         expect(page.locator("#batch-heading")).to_have_text("Frühjahr Schuhe")
         expect(page.locator("#rename-error")).to_be_hidden()
+
+        # With no answer at all (the connection lost), the page said "… (Failed to fetch)": the browser's words, English
+        # on every page.
+        page.route("**/api/v1/batches/*", lambda route: route.abort("connectionreset"))
+        page.click("#rename-batch")
+        page.fill("#rename-input", "Sommer")
+        page.keyboard.press("Enter")
+        expect(page.locator("#rename-error")).to_have_text(
+            "Der Stapel konnte nicht umbenannt werden: der Server war nicht erreichbar"
+        )
