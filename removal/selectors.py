@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, Min, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
+from django.utils.translation import gettext
 
 from removal.cutout.options import Options
 from removal.errors import NotFound
@@ -38,7 +39,8 @@ def batch_for(user: "User", batch_id: Any) -> Batch:
     parsed = _as_uuid(batch_id)
     batch = batches_for(user).filter(pk=parsed).first() if parsed else None
     if batch is None:
-        raise NotFound("no such batch")
+        # In the page's language to a page (renaming a batch another tab deleted); English to a program (accounts.auth).
+        raise NotFound(gettext("no such batch"))
     return batch
 
 
@@ -51,7 +53,7 @@ def item_for(user: "User", item_id: Any) -> Item:
     parsed = _as_uuid(item_id)
     item = Item.objects.filter(pk=parsed, batch__owner=user).select_related("batch").first() if parsed else None
     if item is None:
-        raise NotFound("no such item")
+        raise NotFound(gettext("no such item"))
     return item
 
 

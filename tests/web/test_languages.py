@@ -1,6 +1,7 @@
 """The pages, e-mails and account pages in English, German, Spanish and French; the API stays English."""
 
 import re
+import uuid
 from typing import Any
 
 import pytest
@@ -187,3 +188,24 @@ def test_the_upload_limit_is_written_with_the_languages_decimal_mark(client: Any
     assert "bis 0,18 MB" in german and "up to 0.18 MB" in english
     settings.MAX_UPLOAD_BYTES = 2_000_000_000
     assert "bis 2.000 MB" in client.get("/", headers={"Accept-Language": "de"}).content.decode()
+
+
+@pytest.mark.parametrize(("path", "english"), [("batches", "no such batch"), ("items", "no such item")])
+def test_a_batch_or_item_gone_is_said_in_english_to_a_program(
+    client: Any, api_key: str, path: str, english: str
+) -> None:
+    reply = client.get(f"/api/v1/{path}/{uuid.uuid4()}", headers={"Accept-Language": "de", "X-Api-Key": api_key})
+    assert reply.status_code == 404 and reply.json()["error"] == english
+
+
+# Said on a page that renames a batch, or marks fine or edits a cutout, deleted in another tab: "Der Stapel konnte
+# nicht umbenannt werden: no such batch". Awaiting the lead's German (the helper may not edit locale/).
+@pytest.mark.xfail(strict=True, reason="msgids 'no such batch', 'no such item' awaiting their translations")
+@pytest.mark.parametrize(
+    ("path", "german"),
+    [("batches", "diesen Stapel gibt es nicht (mehr)"), ("items", "dieses Bild gibt es nicht (mehr)")],
+)
+def test_a_batch_or_item_gone_is_said_in_the_pages_language(client: Any, user: Any, path: str, german: str) -> None:
+    client.force_login(user)
+    reply = client.get(f"/api/v1/{path}/{uuid.uuid4()}", headers={"Accept-Language": "de"})
+    assert reply.status_code == 404 and reply.json()["error"] == german
