@@ -237,6 +237,10 @@ class WebhookDelivery(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
     last_error = models.TextField(blank=True)
+    # The error as a message template and its values, when it has them (no answer, an HTTP error): what the account
+    # page shows in its reader's language (last_error_text); `last_error` is it in English.
+    last_error_template = models.TextField(blank=True)
+    last_error_values = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     delivered_at = models.DateTimeField(null=True, blank=True)
 
@@ -248,6 +252,13 @@ class WebhookDelivery(models.Model):
 
     def __str__(self) -> str:
         return f"webhook for {self.batch_id} ({self.status})"
+
+    def last_error_text(self) -> str:
+        """What went wrong at the last attempt, in the active language where the message was marked for translation
+        (a refused URL's reason, fetch's, stays English)."""
+        if not self.last_error_template:
+            return self.last_error
+        return in_language(self.last_error_template, self.last_error_values)
 
 
 class DailyUsage(models.Model):

@@ -5,17 +5,20 @@ import hmac
 import json
 import time
 import uuid
+from typing import Any
 
 import requests
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django.utils.translation import gettext_noop
 
 from accounts.services import webhook_secret_for
 from removal import fetch, selectors, serializers
 from removal.models import Batch, Item, WebhookDelivery
 from removal.ops import metrics
 from removal.services.files import queued_task
+from removal.translated import in_english
 
 Status = Item.Status
 
@@ -63,9 +66,10 @@ def webhook_deliver(*, delivery_id: str) -> None:
     delivery = WebhookDelivery.objects.select_related("batch__owner").filter(pk=delivery_id).first()
     if delivery is None or delivery.status != WebhookDelivery.Status.PENDING:
         return
-    status_code, error = _posted(delivery.url, *_signed_summary(delivery))
+    status_code, error, template, values = _posted(delivery.url, *_signed_summary(delivery))
     delivery.attempts += 1
     delivery.last_status_code, delivery.last_error = status_code, error
+    delivery.last_error_template, delivery.last_error_values = template, values
     if not error:
         delivery.status, delivery.delivered_at = WebhookDelivery.Status.DELIVERED, timezone.now()
     elif delivery.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
@@ -99,9 +103,11 @@ def _signed_summary(delivery: WebhookDelivery) -> tuple[bytes, dict[str, str]]:
     return body, headers
 
 
-def _posted(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str]:
-    """The status code the callback URL answered (None when none came), and what went wrong ("" on a 2xx)."""
-    status_code, error = None, ""
+def _posted(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str, str, dict[str, Any]]:
+    """The status code the callback URL answered (None when none came), what went wrong ("" on a 2xx) in English, and
+    as a message template and its values for the account page ("" and {} for a refused URL: fetch's words)."""
+    status_code, error, template = None, "", ""
+    values: dict[str, Any] = {}
     limits = _webhook_limits()
     with fetch.SafeSession(limits) as session:
         try:
@@ -111,13 +117,18 @@ def _posted(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None,
             with session.post(url, data=body, headers=headers, timeout=10, allow_redirects=False, stream=True) as reply:
                 status_code = reply.status_code
             if not 200 <= status_code < 300:
-                error = f"answered HTTP {status_code}"
+                template, values = gettext_noop("answered HTTP %(status)s"), {"status": str(status_code)}
         except fetch.FetchError as exc:
             error = str(exc)
         except requests.RequestException as exc:
-            failed = f"did not answer within {limits.timeout_seconds:g} s"
-            error = failed if session.watchdog.expired else f"could not connect ({exc.__class__.__name__})"
-    return status_code, error
+            if session.watchdog.expired:
+                template, values = (
+                    gettext_noop("did not answer within %(seconds)g s"),
+                    {"seconds": limits.timeout_seconds},
+                )
+            else:
+                template, values = gettext_noop("could not connect (%(kind)s)"), {"kind": exc.__class__.__name__}
+    return status_code, in_english(template, values) if template else error, template, values
 
 
 WEBHOOK_ITEM_FIELDS = {"id", "filename", "status", "result", "error", "cached", "confidence", "needs_review", "quality"}

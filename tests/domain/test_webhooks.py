@@ -97,6 +97,8 @@ def test_failures_are_retried_with_backoff_then_given_up(
     run_ready_jobs()
     delivery = WebhookDelivery.objects.get()
     assert (delivery.status, delivery.attempts, delivery.last_error) == ("pending", 1, "answered HTTP 500")
+    # and as a template and its values, which the account page shows in its reader's language
+    assert (delivery.last_error_template, delivery.last_error_values) == ("answered HTTP %(status)s", {"status": "500"})
     retry = DBTaskResult.objects.get(status="READY")
     assert retry.run_after > timezone.now() + timedelta(seconds=settings.WEBHOOK_RETRY_SECONDS - 5)
     for _ in range(2):
