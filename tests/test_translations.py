@@ -230,7 +230,6 @@ def test_the_french_spacing_check_finds_each_fault() -> None:
 
 # Five French entries have an ordinary space today; the helper that found them may not edit locale/: the lead applies
 # the new msgstrs, and removes this mark with them (strict: the test fails once they are right, until it goes).
-@pytest.mark.xfail(strict=True, reason="French msgstrs awaiting the lead: see the commit that added this test")
 @pytest.mark.parametrize("domain", ["django", "djangojs"])
 def test_the_french_catalogs_keep_a_no_break_space_before_double_punctuation(domain: str) -> None:
     """French writes a space before : ; ? ! and inside « », one that never lets the mark begin a line: "Impossible

@@ -200,7 +200,6 @@ def test_a_batch_or_item_gone_is_said_in_english_to_a_program(
 
 # Said on a page that renames a batch, or marks fine or edits a cutout, deleted in another tab: "Der Stapel konnte
 # nicht umbenannt werden: no such batch". Awaiting the lead's German (the helper may not edit locale/).
-@pytest.mark.xfail(strict=True, reason="msgids 'no such batch', 'no such item' awaiting their translations")
 @pytest.mark.parametrize(
     ("path", "german"),
     [("batches", "diesen Stapel gibt es nicht (mehr)"), ("items", "dieses Bild gibt es nicht (mehr)")],
@@ -234,7 +233,6 @@ def test_a_webhook_deliverys_last_answer_is_shown_in_the_pages_language(client: 
     assert "<td>the file is empty</td>" in client.get("/accounts/", headers={"Accept-Language": "en"}).content.decode()
 
 
-@pytest.mark.xfail(strict=True, reason="the webhook messages' msgids awaiting their translations")
 def test_a_webhook_that_could_not_connect_is_said_in_german(client: Any, user: Any) -> None:
     failed_delivery(
         user, "could not connect (%(kind)s)", {"kind": "ConnectionError"}, "could not connect (ConnectionError)"
