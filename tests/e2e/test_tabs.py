@@ -186,6 +186,24 @@ def test_a_tab_shown_to_one_user_does_nothing_as_another_who_logged_in_since(
         assert batches["count"] == 2, batches  # user 1's: A's (its photo kept) and H's
 
 
+@contextmanager
+def a_flagged_cutout_in_two_tabs(browser: Any, base_url: str) -> Iterator[tuple[Any, Any, Any, Any]]:  # noqa: F811
+    """A new user's batch of one flagged cutout (a texture with no subject, flagged even when made with best), open in
+    two tabs: tab A, its card, tab B, its card."""
+    from playwright.sync_api import expect
+
+    unsure = photo_path("grass.png")
+    with one_person(browser, base_url) as person:
+        tab_a = person.new_page()
+        sign_up(tab_a)
+        tab_a.set_input_files("#file-input", [unsure])
+        card_a = tab_a.locator(f'.item[data-filename="{unsure.name}"]')
+        expect(card_a).to_have_attribute("data-status", "done", timeout=PROCESSING_TIMEOUT_MS)
+        tab_b = person.new_page()
+        tab_b.goto(tab_a.url)
+        yield tab_a, card_a, tab_b, tab_b.locator(f'.item[data-filename="{unsure.name}"]')
+
+
 def test_a_could_not_improve_goes_once_the_tab_sees_the_improvement_another_tab_made(
     browser: Any,  # noqa: F811
     embedded_server: Any,
@@ -195,16 +213,7 @@ def test_a_could_not_improve_goes_once_the_tab_sees_the_improvement_another_tab_
     stayed under the bar, as if the cutout had not been improved: it goes once B sees the improvement."""
     from playwright.sync_api import expect
 
-    unsure = photo_path("grass.png")  # a texture with no subject: flagged
-    with one_person(browser, embedded_server.url) as person:
-        tab_a = person.new_page()
-        sign_up(tab_a)
-        tab_a.set_input_files("#file-input", [unsure])
-        card_a = tab_a.locator(f'.item[data-filename="{unsure.name}"]')
-        expect(card_a).to_have_attribute("data-status", "done", timeout=PROCESSING_TIMEOUT_MS)
-        tab_b = person.new_page()
-        tab_b.goto(tab_a.url)
-        card_b = tab_b.locator(f'.item[data-filename="{unsure.name}"]')
+    with a_flagged_cutout_in_two_tabs(browser, embedded_server.url) as (tab_a, _, tab_b, card_b):
         expect(tab_b.locator("#improve-flagged")).to_have_text("Improve flagged with best (1)")
 
         # B's press is held on its way until A's has been taken: the order two presses at once may have.
@@ -246,16 +255,7 @@ def test_a_could_not_mark_it_fine_goes_once_the_tab_sees_the_item_marked_fine_by
     the cutout still needed a look. It goes once B sees the item reviewed (and not before: nothing had answered it)."""
     from playwright.sync_api import expect
 
-    unsure = photo_path("grass.png")  # a texture with no subject: flagged, and still flagged when made with best
-    with one_person(browser, embedded_server.url) as person:
-        tab_a = person.new_page()
-        sign_up(tab_a)
-        tab_a.set_input_files("#file-input", [unsure])
-        card_a = tab_a.locator(f'.item[data-filename="{unsure.name}"]')
-        expect(card_a).to_have_attribute("data-status", "done", timeout=PROCESSING_TIMEOUT_MS)
-        tab_b = person.new_page()
-        tab_b.goto(tab_a.url)
-        card_b = tab_b.locator(f'.item[data-filename="{unsure.name}"]')
+    with a_flagged_cutout_in_two_tabs(browser, embedded_server.url) as (tab_a, card_a, tab_b, card_b):
         expect(card_b.locator(".looks-fine")).to_be_visible()
 
         # B's press is held on its way until A's improvement has queued the item.
