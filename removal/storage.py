@@ -1,5 +1,6 @@
 """S3 storage with one boto3 connection for all threads, whose links may name a different address than the servers
-use, that copies a file inside the bucket, and that lists a folder's files at any depth in one listing.
+use, that copies a file inside the bucket, and that lists a folder's files at any depth (and when each was written)
+in one listing.
 
 In compose (or behind a proxy) the web and worker containers reach the bucket
 at an internal address (http://minio:9000) that browsers cannot; presigned
@@ -10,6 +11,7 @@ both are the same and nothing changes.
 import posixpath
 import threading
 from collections.abc import Iterator
+from datetime import datetime
 from functools import cached_property
 from typing import Any
 
@@ -63,10 +65,16 @@ class LinkingS3Storage(SharedConnectionS3Storage):
     def files_under(self, folder: str) -> Iterator[str]:
         """Every file's name under `folder` ("users/7/"), at any depth: S3's keys listed 1,000 to a request, where
         listdir would take a request for each folder."""
+        for name, _ in self.files_modified_under(folder):
+            yield name
+
+    def files_modified_under(self, folder: str) -> Iterator[tuple[str, datetime]]:
+        """files_under's names, each with when it was last written (which the listing says): a page of 1,000 in
+        memory at a time, however many the folder holds."""
         prefix = self._normalize_name(clean_name(folder)).rstrip("/") + "/"
         pages = self.connection.meta.client.get_paginator("list_objects_v2").paginate(
             Bucket=self.bucket_name, Prefix=prefix
         )
         for page in pages:
             for entry in page.get("Contents", ()):
-                yield posixpath.join(folder, posixpath.relpath(entry["Key"], prefix))
+                yield posixpath.join(folder, posixpath.relpath(entry["Key"], prefix)), entry["LastModified"]

@@ -92,6 +92,8 @@ def run_ready_jobs(worker_id: str = "inline") -> int:
 
 _pools: list["WorkerPool"] = []
 PURGE_EVERY_SECONDS = 3600
+# Each sweep lists all of storage (on S3 a request per 1,000 files), and looks only at files a day old.
+ORPHAN_SWEEP_EVERY_SECONDS = 24 * 3600
 
 
 def live_worker_threads() -> int:
@@ -156,7 +158,7 @@ class WorkerPool:
 
     def _reap(self) -> None:
         interval = max(1.0, settings.ITEM_LEASE_SECONDS / 4)
-        next_purge = time.monotonic() + PURGE_EVERY_SECONDS / 10  # not all at start-up
+        next_purge = next_sweep = time.monotonic() + PURGE_EVERY_SECONDS / 10  # not all at start-up
         while not self._stopping.wait(interval):
             try:
                 close_old_connections()
@@ -167,5 +169,9 @@ class WorkerPool:
                     counts = services.expired_purge(older_than=timezone.now() - timedelta(days=settings.RETENTION_DAYS))
                     if counts.batches or counts.stored_images:
                         logger.info("retention: %s", counts)
+                if time.monotonic() >= next_sweep:
+                    next_sweep = time.monotonic() + ORPHAN_SWEEP_EVERY_SECONDS
+                    if swept := services.orphaned_files_sweep():
+                        logger.info("deleting %d stored files that no row names (left by interrupted work)", swept)
             except Exception:
                 logger.exception("reaper pass failed; will retry")

@@ -49,6 +49,7 @@ from removal.services.purge import (
     expired_purge,
     files_delete,
     item_delete,
+    orphaned_files_sweep,
     stored_image_delete,
     user_data_purge,
 )
@@ -103,6 +104,7 @@ __all__ = [
     "items_requeue_stale",
     "jobs_requeue_lost",
     "opened_storage_chunks",
+    "orphaned_files_sweep",
     "rejected_json",
     "sample_cutout",
     "storage_chunks",

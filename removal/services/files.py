@@ -2,9 +2,10 @@
 
 import hashlib
 import logging
+import re
 from collections.abc import Iterator
 from contextlib import closing
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import PurePosixPath
 from typing import IO, Any
 
@@ -129,9 +130,21 @@ def batch_folder(batch: Batch) -> str:
     return f"{user_folder(batch.owner_id)}batches/{batch.pk}/"
 
 
+# Where every stored file of bgsite's lies, each under its account's folder.
+USERS_FOLDER = "users/"
+
+
 def user_folder(user_id: int) -> str:
     """Where every file of one account lies in storage: its batches' and its stored images'."""
-    return f"users/{user_id}/"
+    return f"{USERS_FOLDER}{user_id}/"
+
+
+_UUID = "[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}"
+# Every name bgsite stores a file under, as item_prefix, batch_folder and user_folder make them: an item's files in
+# its folder, a batch's background in the batch's, a /store image in its owner's store/ (removal.services.batches).
+STORED_NAME = re.compile(
+    rf"{USERS_FOLDER}(?P<user>\d+)/(?:batches/(?P<batch>{_UUID})/(?:(?P<item>{_UUID})/)?|store/)[^/]+"
+)
 
 
 def display_filename(name: str | None) -> str:
@@ -154,6 +167,19 @@ def stored_files_under(folder: str) -> Iterator[str]:
     yield from (folder + name for name in files)
     for name in folders:
         yield from stored_files_under(f"{folder}{name}/")
+
+
+def stored_files_modified_under(folder: str) -> Iterator[tuple[str, datetime]]:
+    """stored_files_under's files, each with when it was last written: S3's listing says it, elsewhere each file is
+    asked (one deleted meanwhile is left out)."""
+    if files_modified_under := getattr(default_storage, "files_modified_under", None):
+        yield from files_modified_under(folder)
+        return
+    for name in stored_files_under(folder):
+        try:
+            yield name, default_storage.get_modified_time(name)
+        except FileNotFoundError:
+            continue
 
 
 def storage_chunks(name: str) -> Iterator[bytes]:

@@ -1,14 +1,17 @@
 """Purging, files before rows: batches, stored images and finished jobs past their keeping time,
 a batch its owner deletes, and everything of a user whose account is deleted. A removed image's files,
-and the revisions an edit or an improvement replaces, go a while after their rows (files_delete_later)."""
+and the revisions an edit or an improvement replaces, go a while after their rows (files_delete_later),
+as do the stored files that no row names a day after they were written (orphaned_files_sweep)."""
 
 import contextlib
 import dataclasses
 import functools
+import itertools
 import logging
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,19 +21,24 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from django.db.models import QuerySet
 from django.tasks import TaskResultStatus
+from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from accounts.services import AccountDataNotDeleted
 from removal import events
 from removal.models import Batch, DailyUsage, Item, StoredImage, WebhookDelivery
 from removal.services.files import (
+    STORED_NAME,
+    USERS_FOLDER,
     StorageUnavailable,
     batch_folder,
     item_prefix,
     queued_task,
+    stored_files_modified_under,
     stored_files_under,
     user_folder,
 )
+from removal.services.thumbnails import MAKERS, thumbnail_name
 from removal.services.webhooks import notify_if_batch_finished
 
 if TYPE_CHECKING:
@@ -192,8 +200,8 @@ FILES_DELETE_RETRY_SECONDS = 300
 
 def files_delete(*, names: list[str], folder: str, attempt: int = 0) -> None:
     """files_delete_later's job. Storage refusing it, it is queued again, up to FILES_DELETE_ATTEMPTS in all; after
-    that, what it left lies in its batch's folder, and goes with the batch (its expiry, its owner's deletion, the
-    account's)."""
+    that, what it left lies in its batch's folder until orphaned_files_sweep takes it (or the batch's expiry, its
+    owner's deletion, the account's)."""
     try:
         _files_deleted(set(names), folder=folder, of="removed or replaced files")  # a refusal is logged there
     except StorageUnavailable:
@@ -202,6 +210,45 @@ def files_delete(*, names: list[str], folder: str, attempt: int = 0) -> None:
             return
         delay = FILES_DELETE_RETRY_SECONDS * 2**attempt
         queued_task(DELETE_FILES_TASK, delay_seconds=delay).enqueue(names, folder, attempt + 1)
+
+
+# Longer than any request or job takes between storing a file and committing the row that names it.
+ORPHANED_FILES_KEPT = timedelta(days=1)
+
+
+def orphaned_files_sweep(*, older_than: datetime | None = None, page: int = 1000) -> int:
+    """Delete (files_delete_later) the files stored before `older_than` (by default ORPHANED_FILES_KEPT ago) that
+    no row names, nor is a thumbnail of one a row names; how many. They are what a process killed mid-upload or
+    mid-job (a deploy, the OOM killer) stored before committing the rows that would name them: a new batch's uploads
+    and background, an image added to a batch, a cutout, a /store image. No purge finds them from a row.
+
+    Storage is listed a page at a time (on S3 one request per 1,000 names) and each page's rows are read by their
+    ids, so neither the bucket nor a table is held in memory. An upload in progress stores its files before its
+    rows commit, hence the age. A file whose row went a moment ago waits DELETED_FILES_KEPT_SECONDS again, as
+    files_delete_later makes every deletion wait: a download still sending it finishes whole.
+    """
+    older_than = older_than or timezone.now() - ORPHANED_FILES_KEPT
+    listed = stored_files_modified_under(USERS_FOLDER)
+    old = (name for name, modified in listed if modified < older_than and STORED_NAME.fullmatch(name))
+    swept = 0
+    for names in itertools.batched(old, page):
+        orphaned = set(names) - _named_by_rows(names)
+        files_delete_later(orphaned)
+        swept += len(orphaned)
+    return swept
+
+
+def _named_by_rows(names: Iterable[str]) -> set[str]:
+    """The stored names among `names` (each one STORED_NAME matches) that rows name, with their thumbnails."""
+    found = [match for name in names if (match := STORED_NAME.fullmatch(name))]
+    items = Item.objects.filter(pk__in={match["item"] for match in found if match["item"]})
+    batches = Batch.objects.filter(pk__in={match["batch"] for match in found if match["batch"] and not match["item"]})
+    stored = StoredImage.objects.filter(
+        owner_id__in={match["user"] for match in found if not match["batch"]},
+        file__in=[match.string for match in found if not match["batch"]],
+    )
+    named = _file_names(items, batches) | set(stored.values_list("file", flat=True))
+    return named | {thumbnail_name(name, kind) for name in named for kind in MAKERS}
 
 
 def stored_image_delete(*, image: StoredImage) -> None:

@@ -5,11 +5,14 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from removal.services import expired_purge
+from removal.services import expired_purge, orphaned_files_sweep
 
 
 class Command(BaseCommand):
-    help = "Delete uploads, cutouts, stored images and job records older than RETENTION_DAYS."
+    help = (
+        "Delete uploads, cutouts, stored images and job records older than RETENTION_DAYS, "
+        "and stored files a day old that no row names."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--days", type=int, default=None, help="default: RETENTION_DAYS")
@@ -25,3 +28,4 @@ class Command(BaseCommand):
             f"purged {counts.batches} batches, {counts.stored_images} stored images, "
             f"{counts.files} files and {counts.jobs} job records older than {days} days"
         )
+        self.stdout.write(f"deleting {orphaned_files_sweep()} stored files that no row names")
