@@ -1,17 +1,15 @@
 """Errors as HTTP replies, in the shape of the API they belong to: the one place that maps them.
 
-`as_api_error` turns a domain error (an invalid option, an image refused, a fetch that
-failed or was too large, storage down, authentication) into the removal.errors class
-with its status; quota, rate and full-queue refusals are removal.errors classes already.
-`pixlab_error` gives the {"status", "error"} JSON of the batch API and the PixLab paths,
-`removebg_error` remove.bg's {"errors": [...]}. The handlers below answer unknown paths
-and server errors under those prefixes the same way (other paths keep Django's pages).
-`BodySizeLimit` refuses a request body that is too large before Django reads it (Django's ASGI
-handler spools the whole body first): from Content-Length at once, as soon as a chunked body passes
-the limit, or as soon as one part of a multipart body passes the per-file limit
-(bgsite.multipart_watch, which also notes the file parts Django would skip without a word, for the
-views to report); a batch upload past two images' worth whose caller is not known before its body
-gets 401 the same way; a body that stops arriving for BODY_IDLE_SECONDS, 408 (as bgsite.server a head).
+`as_api_error` turns a domain error (an invalid option, an image refused, a fetch that failed or was too large,
+storage down, authentication) into the removal.errors class with its status; quota, rate and full-queue refusals are
+removal.errors classes already; `item_failure_error`, a failed item. `pixlab_error` gives the {"status", "error"} JSON
+of the batch API and the PixLab paths, `removebg_error` remove.bg's {"errors": [...]}. The handlers below answer unknown
+paths and server errors under those prefixes the same way (other paths keep Django's pages).
+`BodySizeLimit` refuses a request body that is too large before Django reads it (Django's ASGI handler spools the whole
+body first): from Content-Length at once, as soon as a chunked body passes the limit, or as soon as one part of a
+multipart body passes the per-file limit (bgsite.multipart_watch, which also notes the file parts Django would skip
+without a word, for the views to report); a batch upload past two images' worth whose caller is not known before its
+body gets 401 the same way; a body that stops arriving for BODY_IDLE_SECONDS, 408 (as bgsite.server a head).
 """
 
 import asyncio
@@ -69,8 +67,8 @@ BODY_SLACK_BYTES = 1_000_000
 # How long a request body may go without a byte before it is refused (408): a client that sends a byte now and then
 # held its connection, and the buffered part of its body, for as long as it liked.
 BODY_IDLE_SECONDS = 30.0
-# What a caller is told to wait when the database refused or dropped its connection.
-DATABASE_RETRY_SECONDS = 5
+# What a caller is told to wait: the database refused or dropped its connection; storage, or an item, failed.
+DATABASE_RETRY_SECONDS, SERVER_FAILURE_RETRY_SECONDS = 5, 30
 
 
 # Our status -> remove.bg's (status, code).
@@ -132,7 +130,7 @@ def as_api_error(exc: Exception) -> ApiError | None:
     if isinstance(exc, TooManyFieldsSent):
         return BadRequest(f"the request has more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} form fields")
     if isinstance(exc, services.StorageUnavailable):
-        return ServiceUnavailable(str(exc), headers={"Retry-After": "30"})
+        return ServiceUnavailable(str(exc), headers={"Retry-After": str(SERVER_FAILURE_RETRY_SECONDS)})
     if isinstance(exc, OperationalError | InterfaceError):  # refused (too many connections), gone, or locked
         logger.error("the database refused or dropped a connection: %s", exc)
         message = "the database is busy or unreachable; try again in a few seconds"
@@ -146,8 +144,10 @@ def as_api_error(exc: Exception) -> ApiError | None:
 
 
 def item_failure_error(item: Item) -> ApiError:
-    """A failed item as an API error: 400 when its input was refused, 500 when processing failed."""
-    return BadRequest(item.error, code="failed_to_read_image") if item.input_rejected else InternalError(item.error)
+    """A failed item: 400 when its input was refused, else 503 (the server's failure, not charged: send it again)."""
+    if item.input_rejected:
+        return BadRequest(item.error, code="failed_to_read_image")
+    return ServiceUnavailable(item.error, headers={"Retry-After": str(SERVER_FAILURE_RETRY_SECONDS)})
 
 
 def pixlab_error(exc: Exception, headers: dict[str, str] | None = None) -> HttpResponseBase:

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 import requests
+from django.conf import settings
 
 from tests.conftest import LiveServer, S3Server, photo_bytes, require_or_skip, start_s3_server
 
@@ -248,4 +249,37 @@ def test_a_bucket_that_hangs_gets_a_503_not_a_wait_of_minutes(server_factory: An
     finally:
         process.send_signal(signal.SIGCONT)
     assert requests.get(f"{server.url}/readyz", timeout=60).status_code == 200
+    server.stop()
+
+
+def test_a_call_whose_item_failed_on_the_server_gets_a_503_to_retry(server_factory: Any, tmp_path: Any) -> None:
+    """An item that fails for the server's reason (here the second model that quality=best loads is broken; storage
+    down and lost workers end the same way) gave /bgremove and /v1.0/removebg callers a 500, as for a bug, though
+    nothing was charged and the call may be sent again: a 503 with Retry-After, in each API's shape. An undecodable
+    image stays a 400."""
+    models = tmp_path / "u2net"
+    models.mkdir()
+    (models / "u2netp-int8.onnx").symlink_to(settings.U2NET_HOME / "u2netp-int8.onnx")  # the workers' warm-up loads it
+    (models / "u2net-int8.onnx").write_bytes(b"not an ONNX model")
+    server = server_factory(
+        U2NET_HOME=str(models), QUALITY_BEST_PARTNER="u2net-int8", ITEM_MAX_ATTEMPTS="1", EMBEDDED_WORKERS="1"
+    )
+    server.start()
+    headers = {"X-Api-Key": server.create_user("modelcrash")}
+    photo = {"file": ("photo.jpg", photo_bytes("coffee.png", size=(96, 72)), "image/jpeg")}
+    for path in ("/bgremove", "/api/v1/bgremove"):
+        pixlab = requests.post(f"{server.url}{path}?quality=best", headers=headers, files=photo, timeout=120)
+        assert pixlab.status_code == 503, pixlab.text
+        assert pixlab.json()["status"] == 503 and pixlab.json()["error"].startswith("processing failed:")
+        assert int(pixlab.headers["Retry-After"]) > 0
+    image = {"image_file": ("photo.jpg", photo_bytes("coffee.png", size=(96, 72)), "image/jpeg")}
+    removebg = requests.post(
+        f"{server.url}/v1.0/removebg", headers=headers, data={"quality": "best"}, files=image, timeout=120
+    )
+    assert removebg.status_code == 503, removebg.text
+    assert removebg.json()["errors"][0]["code"] == "service_unavailable"
+    assert int(removebg.headers["Retry-After"]) > 0
+    broken = {"file": ("photo.jpg", photo_bytes("coffee.png", size=(96, 72))[:200], "image/jpeg")}
+    refused = requests.post(f"{server.url}/bgremove?quality=best", headers=headers, files=broken, timeout=120)
+    assert refused.status_code == 400, refused.text
     server.stop()

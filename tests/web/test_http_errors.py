@@ -252,13 +252,13 @@ def test_domain_errors_map_to_their_api_errors() -> None:
         http_errors.pixlab_error(KeyError("a bug"))
 
 
-def test_a_failed_item_is_a_400_when_its_input_was_refused_else_a_500() -> None:
+def test_a_failed_item_is_a_400_when_its_input_was_refused_else_a_503_to_retry() -> None:
     from removal.models import Item
 
     refused = http_errors.item_failure_error(Item(error="not an image", input_rejected=True))
     assert (refused.status, refused.code, refused.message) == (400, "failed_to_read_image", "not an image")
     failed = http_errors.item_failure_error(Item(error="storage is down", input_rejected=False))
-    assert (failed.status, failed.message) == (500, "storage is down")
+    assert (failed.status, failed.message, failed.headers) == (503, "storage is down", {"Retry-After": "30"})
 
 
 def test_removebg_replies_carry_its_rate_limit_names_and_bugs_propagate() -> None:
