@@ -81,7 +81,9 @@ async def listen_for_jobs(wake: Callable[[], None]) -> None:
                     wake()
                 # A restarted Redis keeps the receive going on a new connection but has forgotten the group: once
                 # rejoined only every 10 minutes, the worker processes stayed deaf that long and found jobs by polling.
-                if heard is None or time.monotonic() - joined_at > JOBS_REJOIN_SECONDS:
+                # A receive that failed gave up its channel (and said why): rejoining with none only logged that its
+                # name was invalid; it listens again after JOBS_RETRY_SECONDS instead.
+                if listener.listening and (heard is None or time.monotonic() - joined_at > JOBS_REJOIN_SECONDS):
                     await listener.join()
                     joined_at = time.monotonic()
         await asyncio.sleep(JOBS_RETRY_SECONDS)

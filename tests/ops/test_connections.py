@@ -3,11 +3,13 @@ worker process's progress over one Redis connection (removal.events.own_loop); a
 live server is in tests/ops/test_scaled.py, a Redis restart in tests/ops/test_faults.py."""
 
 import asyncio
+import contextlib
 import shutil
 import socket
 import subprocess
 import threading
 import time
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -151,19 +153,79 @@ def test_a_worker_process_hears_of_jobs_again_soon_after_redis_restarts(
     monkeypatch.setattr(events, "JOBS_QUIET_SECONDS", 0.5)
     woken = threading.Event()
     redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-    listening = threading.Thread(target=asyncio.run, args=(events.listen_for_jobs(woken.set),), daemon=True)
     try:
         wait_for_port(port)
-        listening.start()
-        assert heard_within(woken, seconds=10)
-        redis.kill()
-        redis.wait()
-        redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-        wait_for_port(port)
-        assert heard_within(woken, seconds=20)
+        with jobs_listened(woken):
+            assert heard_within(woken, seconds=10)
+            redis.kill()
+            redis.wait()
+            redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+            wait_for_port(port)
+            assert heard_within(woken, seconds=20)
     finally:
         redis.kill()
         redis.wait()
+
+
+def test_a_job_listener_that_lost_redis_says_why_and_listens_again(
+    settings: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Redis lost while the job listener waits: it logged its real cause, then tried to rejoin with the channel it had
+    just given up, and logged "cannot listen to jobs: Channel name must be a valid unicode string…", which sends
+    whoever reads the log after the wrong cause. It rejoins only while listening, and listens again once Redis is."""
+    from bgsite.channel_layer import redis_channel_layer
+
+    if shutil.which("redis-server") is None:
+        require_or_skip("redis-server not installed")
+    port = free_port()
+    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+    settings.CHANNEL_LAYERS = {"default": redis_channel_layer(f"redis://127.0.0.1:{port}/0")}
+    monkeypatch.setattr(events, "JOBS_QUIET_SECONDS", 10)  # the loss comes while it waits on Redis
+    monkeypatch.setattr(events, "JOBS_RETRY_SECONDS", 0.5)
+    woken = threading.Event()
+    redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+    try:
+        wait_for_port(port)
+        with jobs_listened(woken):
+            assert heard_within(woken, seconds=10)
+            with caplog.at_level("WARNING", logger="removal.events"):
+                redis.kill()
+                redis.wait()
+                deadline = time.monotonic() + 10
+                while "listening to jobs failed: Error 111" not in caplog.text and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                time.sleep(1)  # its retries (JOBS_RETRY_SECONDS) meanwhile find Redis down too
+                assert "listening to jobs failed: Error 111 connecting" in caplog.text
+                assert "Channel name must be" not in caplog.text
+            redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+            wait_for_port(port)
+            assert heard_within(woken, seconds=20)
+    finally:
+        redis.kill()
+        redis.wait()
+
+
+@contextlib.contextmanager
+def jobs_listened(woken: threading.Event) -> Iterator[None]:
+    """listen_for_jobs(woken.set) on a thread's own loop, as a worker process runs it, stopped at the end: a listener
+    left running would take the next test's channel layer and receive on it from another loop."""
+    stop = threading.Event()
+
+    async def listen_until_stopped() -> None:
+        listening = asyncio.ensure_future(events.listen_for_jobs(woken.set))
+        while not stop.is_set():
+            await asyncio.sleep(0.05)
+        listening.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await listening
+
+    thread = threading.Thread(target=asyncio.run, args=(listen_until_stopped(),), daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(10)
 
 
 def heard_within(woken: threading.Event, *, seconds: float) -> bool:
