@@ -58,6 +58,8 @@ CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
+    # Before auth: our `manage.py createsuperuser` (refusing a taken e-mail address) replaces auth's.
+    "accounts",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -68,7 +70,6 @@ INSTALLED_APPS = [
     "corsheaders",
     # Before channels: our `manage.py runworker` (the image workers) replaces
     # channels' command of the same name, which bgsite does not use.
-    "accounts",
     "removal",
     "channels",
 ]

@@ -117,3 +117,62 @@ def test_what_is_compared_follows_every_save_of_a_user(user: Any) -> None:
     assert selectors.email_taken("AL@example.org") and not selectors.email_taken("alice@example.com")
     user.delete()
     assert not selectors.username_taken("al\u00efce") and not selectors.email_taken("al@example.org")
+
+
+def test_createsuperuser_refuses_an_address_another_account_has(database_env: dict[str, str]) -> None:
+    """Refused as a taken username is, with or without prompts: before, the user was saved, then its folded names
+    failed with an IntegrityError traceback, and an account sharing the address was left behind."""
+    env = database_env
+    assert python(env, "manage.py", "migrate", "-v", "0").returncode == 0
+    env = {**env, "DJANGO_SUPERUSER_PASSWORD": PASSWORD}
+    made = python(env, "manage.py", "createsuperuser", "--noinput", "--username", "ann", "--email", "Ann@example.com")
+    assert made.returncode == 0, made.stderr
+    for how in (["--email", "ann@EXAMPLE.com"], []):
+        refused = python(
+            {**env, "DJANGO_SUPERUSER_EMAIL": "ANN@example.com"},
+            *("manage.py", "createsuperuser", "--noinput", "--username", "anne", *how),
+        )
+        assert refused.returncode == 1 and "Traceback" not in refused.stderr, refused.stderr
+        assert "That e-mail address is already taken by another account." in refused.stderr
+
+    answers = ["anne", "ann@Example.COM", "anne@example.com", PASSWORD, PASSWORD]
+    prompted = at_a_terminal({**env, "DJANGO_COLORS": "nocolor"}, ["manage.py", "createsuperuser"], answers)
+    assert "Error: That e-mail address is already taken by another account.\r\nEmail address: " in prompted, prompted
+    assert "Superuser created successfully." in prompted and "Traceback" not in prompted
+    accounts = shell(env, "from django.contrib.auth.models import User; print(list(User.objects.values_list('email')))")
+    assert accounts.splitlines()[-1] == "[('Ann@example.com',), ('anne@example.com',)]"
+
+
+def at_a_terminal(env: dict[str, str], args: list[str], answers: list[str]) -> str:
+    """What `python *args` writes to a terminal (a pseudo-terminal) on which each of `answers` is typed at a prompt."""
+    import pty
+    import select
+
+    leader, follower = pty.openpty()
+    process = subprocess.Popen(
+        [sys.executable, *args],
+        cwd=REPO,
+        env=env,
+        stdin=follower,
+        stdout=follower,
+        stderr=follower,
+        start_new_session=True,
+    )
+    os.close(follower)
+    seen = b""
+    pending = list(answers)
+    while True:
+        ready, _, _ = select.select([leader], [], [], 30)
+        assert ready, f"no prompt within 30 s:\n{seen.decode(errors='replace')}"
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # the command exited and closed the terminal
+            break
+        if not chunk:
+            break
+        seen += chunk
+        if pending and seen.endswith(b": "):  # a prompt, not the echo of an answer
+            os.write(leader, pending.pop(0).encode() + b"\n")
+    process.wait(30)
+    os.close(leader)
+    return seen.decode(errors="replace")
