@@ -3,7 +3,7 @@
 from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 
 from accounts import folding
 from accounts.models import ApiKey, FoldedNames, WebhookSecret
@@ -39,3 +39,9 @@ def accounts_with_email(email: str) -> list["User"]:
         return []
     same = FoldedNames.objects.filter(email_key=folding.email_key(email)).values("user")
     return list(get_user_model().objects.filter(pk__in=same))
+
+
+def users_without_folded_names() -> "QuerySet[User]":
+    """Accounts saved without save() (bulk_create, raw SQL): they have no FoldedNames row, so a password reset does
+    not find them and their names and address are not taken."""
+    return get_user_model().objects.filter(~Exists(FoldedNames.objects.filter(user=OuterRef("pk")))).order_by("pk")

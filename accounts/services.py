@@ -172,6 +172,20 @@ def folded_names_save(*, user: "User") -> None:
     )
 
 
+def folded_names_fill() -> list["User"]:
+    """Write the folded names of every account that has none (selectors.users_without_folded_names); the accounts
+    whose address another account has already are left without, and returned: which of them keeps it is the
+    operator's call, as at migration accounts.0004."""
+    refused = []
+    for user in selectors.users_without_folded_names().iterator():
+        try:
+            with transaction.atomic():
+                folded_names_save(user=user)
+        except IntegrityError:
+            refused.append(user)
+    return refused
+
+
 def invitation_create(
     *, created_by: "User | None" = None, note: str = "", days: int | None = None
 ) -> tuple[Invitation, str]:

@@ -176,3 +176,37 @@ def at_a_terminal(env: dict[str, str], args: list[str], answers: list[str]) -> s
     process.wait(30)
     os.close(leader)
     return seen.decode(errors="replace")
+
+
+@pytest.mark.django_db
+def test_accounts_made_without_save_are_found_by_the_check_and_given_their_folded_names(user: Any) -> None:
+    """bulk_create and raw SQL send no post_save: such accounts had no folded names, and a password reset did not find
+    them, their usernames and addresses not taken. The database check says so, and fill_folded_names writes them,
+    leaving an address that another account has to the operator."""
+    from io import StringIO
+
+    from django.core.management import call_command
+    from django.core.management.base import CommandError
+
+    User.objects.bulk_create(
+        [User(username="Carol", email="Carol@example.com"), User(username="dave", email=user.email.upper())]
+    )
+    assert not selectors.email_taken("carol@EXAMPLE.com") and not selectors.username_taken("carol")
+    told = StringIO()
+    call_command("check", "--database", "default", stdout=told, stderr=told)
+    assert "accounts.W001" in told.getvalue() and "2 account(s) have no folded names" in told.getvalue()
+    without_database = StringIO()
+    call_command("check", stdout=without_database, stderr=without_database)  # which reads no table
+    assert "accounts.W001" not in without_database.getvalue()
+
+    with pytest.raises(CommandError) as refused:
+        call_command("fill_folded_names", stdout=StringIO())
+    assert f"{user.email.upper()!r} (account 'dave'" in str(refused.value)
+    assert selectors.email_taken("carol@EXAMPLE.com") and selectors.username_taken("CAROL")
+    User.objects.filter(username="dave").update(email="")
+    done = StringIO()
+    call_command("fill_folded_names", stdout=done)
+    assert done.getvalue() == "1 account(s) given their folded names.\n" and selectors.username_taken("Dave")
+    quiet = StringIO()
+    call_command("check", "--database", "default", stdout=quiet, stderr=quiet)
+    assert "accounts.W001" not in quiet.getvalue()
