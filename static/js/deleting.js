@@ -32,13 +32,17 @@ export async function deleteAfterAsking(url, question, couldNot) {
  * @param {number} images
  */
 export function deleteBatchAfterAsking(url, images) {
-  const question = interpolate(
-    ngettext(
-      "Delete this batch? Its %(count)s image, its cutout and any hand edits are deleted for good.",
-      "Delete this batch? Its %(count)s images, their cutouts and any hand edits are deleted for good.",
-      images,
-    ),
-    { count: formatNumber(images) },
-  );
+  // A batch whose photos were all removed asked about "its 0 images, their cutouts".
+  const question =
+    images === 0
+      ? gettext("Delete this batch? It has no images.")
+      : interpolate(
+          ngettext(
+            "Delete this batch? Its %(count)s image, its cutout and any hand edits are deleted for good.",
+            "Delete this batch? Its %(count)s images, their cutouts and any hand edits are deleted for good.",
+            images,
+          ),
+          { count: formatNumber(images) },
+        );
   return deleteAfterAsking(url, question, gettext("Could not delete the batch: %(reason)s"));
 }

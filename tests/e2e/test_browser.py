@@ -954,3 +954,28 @@ def test_deleting_a_batch_from_the_list_leaves_the_keyboard_on_the_next_row(page
     page.keyboard.press("Enter")
     expect(page.locator(f'tr[data-batch-id="{batches[0]}"]')).to_have_count(0)
     expect(second).to_be_focused()
+
+
+def test_deleting_a_batch_with_no_images_left_asks_a_question_that_fits(page: Any) -> None:
+    """A batch whose photos were all removed asked "Its 0 images, their cutouts and any hand edits are deleted"."""
+    from playwright.sync_api import expect
+
+    sign_up(page)
+    page.set_input_files("#file-input", [photo_path("coffee.png")])
+    card = page.locator('.item[data-filename="coffee.png"]')
+    expect(card).to_have_attribute("data-status", "done", timeout=PROCESSING_TIMEOUT_MS)
+    batch_id = page.url.rstrip("/").rsplit("/", 1)[1]
+    page.once("dialog", lambda dialog: dialog.accept())
+    card.locator(".item-remove").click()
+    expect(card).to_have_count(0)
+
+    questions: list[str] = []
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.dismiss()))
+    page.click("#delete-batch")
+    expect(page.locator("#delete-batch")).to_be_enabled()
+    page.goto("/batches/")
+    row = page.locator(f'tr[data-batch-id="{batch_id}"]')
+    page.once("dialog", lambda dialog: (questions.append(dialog.message), dialog.accept()))
+    row.locator("button.batch-delete").click()
+    expect(row).to_have_count(0)
+    assert questions == ["Delete this batch? It has no images."] * 2
