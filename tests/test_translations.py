@@ -175,13 +175,7 @@ def test_the_python_check_finds_messages_of_each_layer() -> None:
     ("domain", "marked"),
     [
         ("django", marked_page_messages),
-        pytest.param(
-            "djangojs",
-            marked_script_messages,
-            marks=pytest.mark.xfail(
-                strict=True, reason="msgid 'Delete this batch? It has no images.' awaiting its translations"
-            ),
-        ),
+        ("djangojs", marked_script_messages),
     ],
 )
 def test_every_marked_string_is_in_the_catalog_and_translated(language: str, domain: str, marked: object) -> None:
