@@ -369,6 +369,48 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+def wait_for_port(port: int) -> None:
+    deadline = time.monotonic() + 10
+    while True:
+        with socket.socket() as probe:
+            if probe.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        assert time.monotonic() < deadline, f"nothing listens on {port}"
+        time.sleep(0.05)
+
+
+class OwnRedis:
+    """A redis-server of the test's own on a free port, to stop and start again (the shared one stays up)."""
+
+    def __init__(self) -> None:
+        if shutil.which("redis-server") is None:
+            require_or_skip("redis-server not installed")
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
+        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
+        wait_for_port(self.port)
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait()
+
+
+@contextmanager
+def own_redis() -> Iterator[OwnRedis]:
+    """An OwnRedis, started, and stopped at the end whatever the test did with it."""
+    redis = OwnRedis()
+    redis.start()
+    try:
+        yield redis
+    finally:
+        redis.stop()
+
+
 def run_manage(env: dict[str, str], *args: str) -> str:
     """`manage.py ARGS` in a child process with `env`; its output, or an error with both streams."""
     done = subprocess.run(

@@ -4,9 +4,6 @@ live server is in tests/ops/test_scaled.py, a Redis restart in tests/ops/test_fa
 
 import asyncio
 import contextlib
-import shutil
-import socket
-import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -18,7 +15,7 @@ from django.db import close_old_connections, connection
 from removal import events
 from removal.models import Item
 from removal.ops import connections
-from tests.conftest import free_port, require_or_skip
+from tests.conftest import own_redis
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -145,26 +142,13 @@ def test_a_worker_process_hears_of_jobs_again_soon_after_redis_restarts(
     It joins again after every quiet JOBS_QUIET_SECONDS."""
     from bgsite.channel_layer import redis_channel_layer
 
-    if shutil.which("redis-server") is None:
-        require_or_skip("redis-server not installed")
-    port = free_port()
-    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    settings.CHANNEL_LAYERS = {"default": redis_channel_layer(f"redis://127.0.0.1:{port}/0")}
     monkeypatch.setattr(events, "JOBS_QUIET_SECONDS", 0.5)
     woken = threading.Event()
-    redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-    try:
-        wait_for_port(port)
-        with jobs_listened(woken):
-            assert heard_within(woken, seconds=10)
-            redis.kill()
-            redis.wait()
-            redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-            wait_for_port(port)
-            assert heard_within(woken, seconds=20)
-    finally:
-        redis.kill()
-        redis.wait()
+    with own_redis() as redis, jobs_listened(woken, settings, redis_channel_layer(redis.url)):
+        assert heard_within(woken, seconds=10)
+        redis.stop()
+        redis.start()
+        assert heard_within(woken, seconds=20)
 
 
 def test_a_job_listener_that_lost_redis_says_why_and_listens_again(
@@ -175,40 +159,28 @@ def test_a_job_listener_that_lost_redis_says_why_and_listens_again(
     whoever reads the log after the wrong cause. It rejoins only while listening, and listens again once Redis is."""
     from bgsite.channel_layer import redis_channel_layer
 
-    if shutil.which("redis-server") is None:
-        require_or_skip("redis-server not installed")
-    port = free_port()
-    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    settings.CHANNEL_LAYERS = {"default": redis_channel_layer(f"redis://127.0.0.1:{port}/0")}
     monkeypatch.setattr(events, "JOBS_QUIET_SECONDS", 10)  # the loss comes while it waits on Redis
     monkeypatch.setattr(events, "JOBS_RETRY_SECONDS", 0.5)
     woken = threading.Event()
-    redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-    try:
-        wait_for_port(port)
-        with jobs_listened(woken):
-            assert heard_within(woken, seconds=10)
-            with caplog.at_level("WARNING", logger="removal.events"):
-                redis.kill()
-                redis.wait()
-                deadline = time.monotonic() + 10
-                while "listening to jobs failed: Error 111" not in caplog.text and time.monotonic() < deadline:
-                    time.sleep(0.05)
-                time.sleep(1)  # its retries (JOBS_RETRY_SECONDS) meanwhile find Redis down too
-                assert "listening to jobs failed: Error 111 connecting" in caplog.text
-                assert "Channel name must be" not in caplog.text
-            redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-            wait_for_port(port)
-            assert heard_within(woken, seconds=20)
-    finally:
-        redis.kill()
-        redis.wait()
+    with own_redis() as redis, jobs_listened(woken, settings, redis_channel_layer(redis.url)):
+        assert heard_within(woken, seconds=10)
+        with caplog.at_level("WARNING", logger="removal.events"):
+            redis.stop()
+            deadline = time.monotonic() + 10
+            while "listening to jobs failed: Error 111" not in caplog.text and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(1)  # its retries (JOBS_RETRY_SECONDS) meanwhile find Redis down too
+            assert "listening to jobs failed: Error 111 connecting" in caplog.text
+            assert "Channel name must be" not in caplog.text
+        redis.start()
+        assert heard_within(woken, seconds=20)
 
 
 @contextlib.contextmanager
-def jobs_listened(woken: threading.Event) -> Iterator[None]:
-    """listen_for_jobs(woken.set) on a thread's own loop, as a worker process runs it, stopped at the end: a listener
-    left running would take the next test's channel layer and receive on it from another loop."""
+def jobs_listened(woken: threading.Event, settings: Any, channel_layer: dict[str, Any]) -> Iterator[None]:
+    """listen_for_jobs(woken.set) over `channel_layer` on a thread's own loop, as a worker process runs it, stopped at
+    the end: a listener left running would take the next test's channel layer and receive on it from another loop."""
+    settings.CHANNEL_LAYERS = {"default": channel_layer}
     stop = threading.Event()
 
     async def listen_until_stopped() -> None:
@@ -237,13 +209,3 @@ def heard_within(woken: threading.Event, *, seconds: float) -> bool:
         if woken.wait(0.2):
             return True
     return False
-
-
-def wait_for_port(port: int) -> None:
-    deadline = time.monotonic() + 10
-    while True:
-        with socket.socket() as probe:
-            if probe.connect_ex(("127.0.0.1", port)) == 0:
-                return
-        assert time.monotonic() < deadline, f"nothing listens on {port}"
-        time.sleep(0.05)

@@ -13,7 +13,7 @@ import pytest
 import requests
 from django.conf import settings
 
-from tests.conftest import LiveServer, S3Server, photo_bytes, require_or_skip, start_s3_server
+from tests.conftest import LiveServer, S3Server, own_redis, photo_bytes, start_s3_server
 
 pytestmark = pytest.mark.live
 
@@ -122,30 +122,20 @@ def test_redis_restart_loses_no_item_and_clients_recover(server_factory: Any) ->
     from websockets.exceptions import ConnectionClosed
     from websockets.sync.client import connect
 
-    from tests.conftest import free_port
-
-    if shutil.which("redis-server") is None:
-        require_or_skip("redis-server not installed")
-    port = free_port()
-    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-    try:
-        time.sleep(0.5)
-        server = server_factory(REDIS_URL=f"redis://127.0.0.1:{port}/0", EMBEDDED_WORKERS="1")
+    with own_redis() as redis:
+        server = server_factory(REDIS_URL=redis.url, EMBEDDED_WORKERS="1")
         server.start()
         key = server.create_user("redisfault")
         batch = upload(server, key, 6)
         with connect(f"{server.ws_url}{batch['ws']}", additional_headers={"X-Api-Key": key}) as socket:
             assert json.loads(socket.recv(timeout=10))["event"] == "snapshot"
-            redis.kill()
-            redis.wait()
+            redis.stop()
             # The server drops sockets whose channel layer is gone, so clients know to reconnect.
             with pytest.raises(ConnectionClosed) as closed:
                 while True:
                     socket.recv(timeout=30)
             assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013  # try again later
-        redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-        time.sleep(0.5)
+        redis.start()
 
         state = wait_until_finished(server, key, batch["id"])
         assert state["counts"]["done"] == 6, "no item is lost while progress cannot be sent"
@@ -165,9 +155,6 @@ def test_redis_restart_loses_no_item_and_clients_recover(server_factory: Any) ->
         server.stop()
         assert "Exception in ASGI application" not in server.log()  # one warning instead
         assert "the channel layer is unavailable (ConnectionError" in server.log()
-    finally:
-        redis.kill()
-        redis.wait()
 
 
 def test_calls_and_handshakes_go_through_while_redis_is_down(server_factory: Any) -> None:
@@ -179,21 +166,12 @@ def test_calls_and_handshakes_go_through_while_redis_is_down(server_factory: Any
     from websockets.exceptions import ConnectionClosed
     from websockets.sync.client import connect
 
-    from tests.conftest import free_port
-
-    if shutil.which("redis-server") is None:
-        require_or_skip("redis-server not installed")
-    port = free_port()
-    command = ["redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"]
-    redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-    try:
-        time.sleep(0.5)
-        server = server_factory(REDIS_URL=f"redis://127.0.0.1:{port}/0", EMBEDDED_WORKERS="1")
+    with own_redis() as redis:
+        server = server_factory(REDIS_URL=redis.url, EMBEDDED_WORKERS="1")
         server.start()
         key = server.create_user("redisdown")
         batch = upload(server, key, 1)
-        redis.kill()
-        redis.wait()
+        redis.stop()
 
         listed = requests.get(f"{server.url}/api/v1/batches", headers={"X-Api-Key": key}, timeout=30)
         assert listed.status_code == 200, listed.text
@@ -214,8 +192,7 @@ def test_calls_and_handshakes_go_through_while_redis_is_down(server_factory: Any
             socket.recv(timeout=30)
         assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013  # try again later
 
-        redis = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-        time.sleep(0.5)
+        redis.start()
         counted = requests.get(f"{server.url}/api/v1/batches", headers={"X-Api-Key": key}, timeout=30)
         assert counted.status_code == 200 and counted.headers["RateLimit-Limit"] == "120"
         with connect(f"{server.ws_url}{batch['ws']}", additional_headers={"X-Api-Key": key}) as socket:
@@ -223,9 +200,6 @@ def test_calls_and_handshakes_go_through_while_redis_is_down(server_factory: Any
         server.stop()
         assert "Internal Server Error" not in server.log(), server.log()[-3000:]
         assert server.log().count("the cache (Redis) is unavailable") == 1
-    finally:
-        redis.kill()
-        redis.wait()
 
 
 def test_a_bucket_that_hangs_gets_a_503_not_a_wait_of_minutes(server_factory: Any, private_s3: Any) -> None:
