@@ -140,6 +140,8 @@ class WorkerPool:
             pipeline.model_session(settings.REMBG_MODEL, settings.U2NET_HOME, solo_threads=settings.ORT_SOLO_THREADS)
         except pipeline.ModelNotInstalled:
             logger.exception("worker %s has no model; jobs will fail until it is installed", worker_id)
+        except Exception:  # a damaged file: the thread lives on, so that each job fails and says why, not waits
+            logger.exception("worker %s could not load its model; jobs will fail until it is mended", worker_id)
         while not self._stopping.is_set():
             with _job_queued:
                 seen = _jobs_queued_count

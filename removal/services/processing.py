@@ -75,12 +75,16 @@ def item_process(*, item_id: str) -> None:
 def _failure_reason(exc: Exception) -> str:
     """What an item's error says of an unexpected exception (the log has the whole): an OSError's reason without the
     file it names, a path on this server ("No such file or directory", not where); S3's, its kind (storage_failure:
-    its text named the S3 endpoint's address, the bucket and the file, to the user and to a /bgremove caller)."""
+    its text named the S3 endpoint's address, the bucket and the file, to the user and to a /bgremove caller); any
+    other's with the server's folders named by their settings ("Load model from U2NET_HOME/u2net.onnx failed")."""
     if isinstance(exc, BotoCoreError | ClientError):
         return storage_failure(exc)
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror
-    return str(exc)
+    reason = str(exc)
+    for setting in ("U2NET_HOME", "DATA_DIR"):
+        reason = reason.replace(str(getattr(settings, setting)), setting)
+    return reason
 
 
 def _item_claimed(item_id: str) -> tuple[Item, str] | None:

@@ -257,3 +257,26 @@ def test_a_call_whose_item_failed_on_the_server_gets_a_503_to_retry(server_facto
     refused = requests.post(f"{server.url}/bgremove?quality=best", headers=headers, files=broken, timeout=120)
     assert refused.status_code == 400, refused.text
     server.stop()
+
+
+def test_a_damaged_default_model_fails_each_call_at_once_and_says_why_without_a_server_path(
+    server_factory: Any, tmp_path: Any
+) -> None:
+    """The default model's file damaged: each embedded worker thread died at its warm-up with a traceback, the server
+    went on taking work, and every /bgremove call waited out its timeout for a 504. The threads live on: each call is a
+    503 at once, whose error names the models' folder by its setting, not by where it is on the server."""
+    models = tmp_path / "u2net"
+    models.mkdir()
+    (models / "u2netp-int8.onnx").write_bytes(b"not an ONNX model")
+    server = server_factory(
+        U2NET_HOME=str(models), ITEM_MAX_ATTEMPTS="1", EMBEDDED_WORKERS="1", BGREMOVE_TIMEOUT_SECONDS="30"
+    )
+    server.start()
+    headers = {"X-Api-Key": server.create_user("damagedmodel")}
+    photo = {"file": ("photo.jpg", photo_bytes("coffee.png", size=(96, 72)), "image/jpeg")}
+    reply = requests.post(f"{server.url}/bgremove", headers=headers, files=photo, timeout=120)
+    assert reply.status_code == 503, reply.text
+    error = reply.json()["error"]
+    assert "U2NET_HOME/u2netp-int8.onnx" in error and str(models) not in error
+    server.stop()
+    assert "could not load its model" in server.log()
