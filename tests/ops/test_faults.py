@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -226,20 +227,32 @@ def test_a_bucket_that_hangs_gets_a_503_not_a_wait_of_minutes(server_factory: An
     server.stop()
 
 
+def models_folder(tmp_path: Path, *, damaged: str) -> Path:
+    """A U2NET_HOME holding the served model (which the workers' warm-up loads) and `damaged`'s file as bytes that are
+    no ONNX model (the served one itself, if it is named)."""
+    models = tmp_path / "u2net"
+    models.mkdir()
+    served = f"{settings.REMBG_MODEL}.onnx"
+    (models / served).symlink_to(settings.U2NET_HOME / served)
+    (models / f"{damaged}.onnx").unlink(missing_ok=True)
+    (models / f"{damaged}.onnx").write_bytes(b"not an ONNX model")
+    return models
+
+
+def started_on(server_factory: Any, models: Path, username: str, **env: str) -> tuple[LiveServer, dict[str, str]]:
+    """A live server with one worker thread, each item run once, on `models`; its new user's key as headers."""
+    server = server_factory(U2NET_HOME=str(models), ITEM_MAX_ATTEMPTS="1", EMBEDDED_WORKERS="1", **env)
+    server.start()
+    return server, {"X-Api-Key": server.create_user(username)}
+
+
 def test_a_call_whose_item_failed_on_the_server_gets_a_503_to_retry(server_factory: Any, tmp_path: Any) -> None:
     """An item that fails for the server's reason (here the second model that quality=best loads is broken; storage
     down and lost workers end the same way) gave /bgremove and /v1.0/removebg callers a 500, as for a bug, though
     nothing was charged and the call may be sent again: a 503 with Retry-After, in each API's shape. An undecodable
     image stays a 400."""
-    models = tmp_path / "u2net"
-    models.mkdir()
-    (models / "u2netp-int8.onnx").symlink_to(settings.U2NET_HOME / "u2netp-int8.onnx")  # the workers' warm-up loads it
-    (models / "u2net-int8.onnx").write_bytes(b"not an ONNX model")
-    server = server_factory(
-        U2NET_HOME=str(models), QUALITY_BEST_PARTNER="u2net-int8", ITEM_MAX_ATTEMPTS="1", EMBEDDED_WORKERS="1"
-    )
-    server.start()
-    headers = {"X-Api-Key": server.create_user("modelcrash")}
+    models = models_folder(tmp_path, damaged="u2net-int8")
+    server, headers = started_on(server_factory, models, "modelcrash", QUALITY_BEST_PARTNER="u2net-int8")
     photo = {"file": ("photo.jpg", photo_bytes("coffee.png", size=(96, 72)), "image/jpeg")}
     for path in ("/bgremove", "/api/v1/bgremove"):
         pixlab = requests.post(f"{server.url}{path}?quality=best", headers=headers, files=photo, timeout=120)
@@ -265,14 +278,8 @@ def test_a_damaged_default_model_fails_each_call_at_once_and_says_why_without_a_
     """The default model's file damaged: each embedded worker thread died at its warm-up with a traceback, the server
     went on taking work, and every /bgremove call waited out its timeout for a 504. The threads live on: each call is a
     503 at once, whose error names the models' folder by its setting, not by where it is on the server."""
-    models = tmp_path / "u2net"
-    models.mkdir()
-    (models / "u2netp-int8.onnx").write_bytes(b"not an ONNX model")
-    server = server_factory(
-        U2NET_HOME=str(models), ITEM_MAX_ATTEMPTS="1", EMBEDDED_WORKERS="1", BGREMOVE_TIMEOUT_SECONDS="30"
-    )
-    server.start()
-    headers = {"X-Api-Key": server.create_user("damagedmodel")}
+    models = models_folder(tmp_path, damaged="u2netp-int8")
+    server, headers = started_on(server_factory, models, "damagedmodel", BGREMOVE_TIMEOUT_SECONDS="30")
     photo = {"file": ("photo.jpg", photo_bytes("coffee.png", size=(96, 72)), "image/jpeg")}
     reply = requests.post(f"{server.url}/bgremove", headers=headers, files=photo, timeout=120)
     assert reply.status_code == 503, reply.text
