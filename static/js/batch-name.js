@@ -25,6 +25,15 @@ let shown = null;
 // finished while the tab was in the background (until it is looked at).
 let progress = "";
 
+/**
+ * `text` as a batch's name the server takes: a control character as a space (a tab pasted with a spreadsheet's cell,
+ * which the field keeps, unlike a line break; the API refuses them, in English, its words for programs), white space
+ * at each end taken off, and no longer than the name's field allows (the server's BATCH_NAME_LENGTH).
+ */
+export function asBatchName(text) {
+  return text.replace(/\p{Cc}/gu, " ").trim().slice(0, ui.input.maxLength);
+}
+
 /** The heading and the title of the page of batch `id`, named `name` ("" for none). */
 export function showBatchName(id, name, url) {
   shown = { id, url, name };
@@ -68,10 +77,7 @@ async function rename(event) {
   submit.disabled = true;
   let reason;
   try {
-    // A tab pasted with a spreadsheet's cell (the field keeps it, unlike a line break) is a space in a name: the API
-    // refuses control characters, in English, its words for programs.
-    const name = ui.input.value.replace(/\p{Cc}/gu, " ");
-    const reply = await sendForm("PATCH", shown.url, [["name", name]]);
+    const reply = await sendForm("PATCH", shown.url, [["name", asBatchName(ui.input.value)]]);
     if (reply.status === 200) {
       showBatchName(shown.id, reply.body.name, shown.url);
       stopRenaming();

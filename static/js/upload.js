@@ -24,7 +24,7 @@ import {
   showOptions,
 } from "./batch-options.js";
 import { deleteAfterAsking, deleteBatchAfterAsking } from "./deleting.js";
-import { showBatchName, showProgress } from "./batch-name.js";
+import { asBatchName, showBatchName, showProgress } from "./batch-name.js";
 import { followBatch } from "./batch-socket.js";
 import { openCompare } from "./compare.js";
 import { openEditor } from "./editor.js";
@@ -841,7 +841,7 @@ ui.folderInput.addEventListener("change", () => {
  * one folder is named after it. */
 async function addFound({ files, skipped, folder }) {
   if (!state.batch && !state.creating && !state.queue.length) {
-    state.newBatchName = folder.replace(/\p{Cc}/gu, " ").trim().slice(0, limits.max_batch_name_chars);
+    state.newBatchName = asBatchName(folder);
   }
   await addFiles(files, skipped);
   if (files.length || skipped) return;
