@@ -3,8 +3,6 @@ in/out, password change and password reset by e-mail are Django's own views with
 to the account's address), wired in accounts/urls.py; the page itself, which also shows removal's usage, is
 removal.web.views.dashboard (accounts never imports removal)."""
 
-import hashlib
-import unicodedata
 from datetime import timedelta
 from typing import Any
 
@@ -29,7 +27,7 @@ from django.views.decorators.http import require_POST
 from django.views.generic.edit import FormView
 from django_ratelimit.core import is_ratelimited
 
-from accounts import services
+from accounts import folding, services
 from accounts.auth import AuthenticatedHttpRequest
 from accounts.forms import (
     AccountDeleteForm,
@@ -77,8 +75,8 @@ class _ThrottledFormView(FormView):
         raise NotImplementedError
 
 
-# A browser that has logged in to an account keeps a signed mark of it (a hash of the username, not the name) for
-# KNOWN_BROWSER_DAYS; its log-ins to that account are counted apart from everyone else's.
+# A browser that has logged in to an account keeps a signed mark of it (its username's key, accounts.folding, not the
+# name) for KNOWN_BROWSER_DAYS; its log-ins to that account are counted apart from everyone else's.
 KNOWN_BROWSER_COOKIE, KNOWN_BROWSER_SALT, KNOWN_BROWSER_DAYS = "known_login", "accounts.known-login", 180
 
 
@@ -106,17 +104,17 @@ class ThrottledLoginView(_ThrottledFormView, LoginView):
         username = request.POST.get("username", "").strip()
         if len(username) > User._meta.get_field("username").max_length:  # type: ignore[operator]
             return username
-        username = _counted_as(username)
+        username = folding.folded(username)
         mark = request.get_signed_cookie(
             KNOWN_BROWSER_COOKIE, default="", salt=KNOWN_BROWSER_SALT, max_age=timedelta(days=KNOWN_BROWSER_DAYS)
         )
-        return f"known-browser:{username}" if mark and mark == _known_browser_mark(username) else username
+        return f"known-browser:{username}" if mark and mark == folding.folded_key(username) else username
 
     def form_valid(self, form: Any) -> HttpResponse:
         response = super().form_valid(form)
         response.set_signed_cookie(
             KNOWN_BROWSER_COOKIE,
-            _known_browser_mark(_counted_as(form.get_user().get_username())),
+            folding.username_key(form.get_user().get_username()),
             salt=KNOWN_BROWSER_SALT,
             max_age=timedelta(days=KNOWN_BROWSER_DAYS),
             secure=settings.SESSION_COOKIE_SECURE,
@@ -124,14 +122,6 @@ class ThrottledLoginView(_ThrottledFormView, LoginView):
             samesite="Lax",
         )
         return response
-
-
-def _counted_as(username: str) -> str:
-    return unicodedata.normalize("NFKC", username).casefold()
-
-
-def _known_browser_mark(counted_as: str) -> str:
-    return hashlib.sha256(counted_as.encode()).hexdigest()[:32]
 
 
 class ThrottledPasswordResetView(_ThrottledFormView, PasswordResetView):
