@@ -13,7 +13,7 @@ from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.models import User
 from django.utils.translation import gettext_lazy as _
 
-from accounts import selectors
+from accounts import folding, selectors
 from accounts.models import ApiKey
 
 
@@ -205,7 +205,7 @@ class EmailChangeForm(_PasswordConfirmed):
 
     def clean_email(self) -> str:
         email = self.cleaned_data["email"]
-        if email.casefold() == self.user.email.casefold():
+        if folding.email_folded(email) == folding.email_folded(self.user.email):
             raise forms.ValidationError(_("That is your address already."))
         return _address_of_no_account(email, but=self.user)
 

@@ -133,8 +133,8 @@ class ThrottledPasswordResetView(_ThrottledFormView, PasswordResetView):
     refusal = gettext_lazy("Too many password reset requests. Wait a while, then try again.")
 
     def attempt_key(self, group: str, request: HttpRequest) -> str:
-        """The e-mail address asked for, without case: Django's reset finds its account so."""
-        return request.POST.get("email", "").strip().casefold()
+        """The e-mail address asked for, folded as the reset finds its account (accounts.folding)."""
+        return folding.email_folded(request.POST.get("email", "").strip())
 
 
 class ThrottledPasswordChangeView(_ThrottledFormView, PasswordChangeView):
