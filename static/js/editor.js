@@ -409,9 +409,12 @@ function mayDiscard() {
   return session.undo.length === 0 || window.confirm(gettext("Discard the changes you have not saved?"));
 }
 
-document.getElementById("editor-cancel").addEventListener("click", () => {
+/** Cancel: the editor closes, unless there are strokes the user keeps when asked. */
+function cancel() {
   if (mayDiscard()) dialog.close();
-});
+}
+
+document.getElementById("editor-cancel").addEventListener("click", cancel);
 dialog.addEventListener("cancel", (event) => {
   if (!mayDiscard()) event.preventDefault(); // a close request other than Escape (Android's back)
 });
@@ -434,7 +437,7 @@ dialog.addEventListener("keydown", (event) => {
     // against Escape only once per click or key between: pressed again after "keep them", it closed the editor and
     // the strokes were lost, though the answer had been to keep them.
     event.preventDefault();
-    if (mayDiscard()) dialog.close();
+    cancel();
     return;
   }
   const key = event.key.toLowerCase();
