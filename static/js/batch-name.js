@@ -16,10 +16,12 @@ const ui = {
   error: document.querySelector("#rename-error"),
 };
 
+// Where batches are (PATCH <API_BATCHES>/<id> renames one), as the upload page says (templates/removal/home.html).
+const API_BATCHES = document.getElementById("uploader")?.dataset.apiBatches;
 // The site's name, after the page's own in its title (base.html).
 const SITE_NAME = document.title.split("·").pop().trim();
 
-/** @type {{id: string, url: string, name: string} | null} */
+/** @type {{id: string, name: string} | null} */
 let shown = null;
 // What the tab's title says of the batch's progress, before its name: "37/400" while it runs, "✓" once it has
 // finished while the tab was in the background (until it is looked at).
@@ -35,8 +37,8 @@ export function asBatchName(text) {
 }
 
 /** The heading and the title of the page of batch `id`, named `name` ("" for none). */
-export function showBatchName(id, name, url) {
-  shown = { id, url, name };
+export function showBatchName(id, name) {
+  shown = { id, name };
   const unnamed = [`${gettext("Batch")} `, Object.assign(document.createElement("small"), { className: "muted", textContent: `${id.slice(0, 8)}…` })];
   ui.heading.replaceChildren(...(name ? [name] : unnamed));
   showTitle();
@@ -77,9 +79,9 @@ async function rename(event) {
   submit.disabled = true;
   let reason;
   try {
-    const reply = await sendForm("PATCH", shown.url, [["name", asBatchName(ui.input.value)]]);
+    const reply = await sendForm("PATCH", `${API_BATCHES}/${shown.id}`, [["name", asBatchName(ui.input.value)]]);
     if (reply.status === 200) {
-      showBatchName(shown.id, reply.body.name, shown.url);
+      showBatchName(shown.id, reply.body.name);
       stopRenaming();
     } else {
       reason = refusalText(reply);

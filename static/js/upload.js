@@ -533,7 +533,7 @@ function useBatch(batch) {
     // them, and they do not stay on the batch's.
     document.querySelector("main > .messages")?.remove();
   }
-  showBatchName(batch.id, batch.name, `${apiBatches}/${batch.id}`);
+  showBatchName(batch.id, batch.name);
   ui.batchLink.href = page;
   ui.batchLink.hidden = ui.newBatch.hidden = ui.deleteBatch.hidden = ui.renameBatch.hidden = false;
   followBatch(batch.ws, {
@@ -546,7 +546,7 @@ function useBatch(batch) {
 function onSocketMessage(message) {
   if (message.event === "snapshot") {
     state.batch.zip = message.batch.zip;
-    showBatchName(state.batch.id, message.batch.name, `${apiBatches}/${state.batch.id}`);
+    showBatchName(state.batch.id, message.batch.name);
     showBatchOptions(message.batch.options);
     setReviewBelow(message.batch.review_below);
     // An item missing from it is not dropped: the snapshot may be older than an upload's reply. One deleted
@@ -557,7 +557,7 @@ function onSocketMessage(message) {
   } else if (message.event === "removed") {
     dropItem(message.item_id);
   } else if (message.event === "renamed") {
-    showBatchName(state.batch.id, message.name, `${apiBatches}/${state.batch.id}`);
+    showBatchName(state.batch.id, message.name);
   } else if (message.event === "deleted") {
     showNotice(gettext("This batch does not exist (any more)."));
   }
