@@ -810,6 +810,7 @@ def test_reconnecting_is_said_once_and_tried_at_once_when_back_online(browser: A
     server = server_factory()
     server.start()
     with browsing(browser, server.url) as page:
+        page.clock.install()  # the page's timers: 17 s of reconnection tries pass in a moment
         sign_up(page)
         page.set_input_files("#file-input", [photo_path("coffee.png")])
         expect(page.locator(".item")).to_have_attribute("data-status", "done", timeout=PROCESSING_TIMEOUT_MS)
@@ -821,9 +822,15 @@ def test_reconnecting_is_said_once_and_tried_at_once_when_back_online(browser: A
                 );
             }"""
         )
+        tries: list[str] = []
+        page.on("websocket", lambda socket: tries.append(socket.url))
         server.stop()
         expect(page.locator("#notice")).to_contain_text("reconnecting")
-        page.wait_for_timeout(17_000)  # tries after about 1, 2, 4 and 8 s; the next one about 16 s later
+        page.clock.pause_at(page.evaluate("Date.now()"))
+        for _ in range(20):  # tries after about 1, 2, 4 and 8 s; the next one about 16 s later
+            page.clock.run_for(1000)
+            page.wait_for_timeout(150)  # the try fails (in real time) and sets its next wait
+        assert len(tries) >= 4
         assert page.evaluate("window.noticeChanges") == 1
         server.start()
         page.evaluate("window.dispatchEvent(new Event('online'))")
