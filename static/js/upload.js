@@ -783,10 +783,15 @@ async function waitForLogin(upload, reason) {
   if (state.loggedOut) return;
   state.loggedOut = true;
   const asked = state.batch ? `${apiBatches}/${state.batch.id}` : apiBatches;
-  for (let delay = 2; !(await answers200(asked)); delay = Math.min(delay * 2, 5)) await sleep(delay);
+  await askingUntil(() => answers200(asked), { first: 2, most: 5 });
   state.loggedOut = false;
   showNotice(null);
   startUploads();
+}
+
+/** Until `ask()` says yes, asking again after `first`, twice that… (at most `most`) seconds. */
+async function askingUntil(ask, { first, most }) {
+  for (let delay = first; !(await ask()); delay = Math.min(delay * 2, most)) await sleep(delay);
 }
 
 /** Whether a GET of `url`, as the page's user, is answered 200. */
@@ -816,7 +821,7 @@ async function serverAnswers() {
 async function waitForServer() {
   if (state.offline) return;
   state.offline = true;
-  for (let delay = 1; !(await serverAnswers()); delay = Math.min(delay * 2, 10)) await sleep(delay);
+  await askingUntil(serverAnswers, { first: 1, most: 10 });
   state.offline = false;
   startUploads();
 }
