@@ -51,6 +51,9 @@ const view = {
   fineRefusedFor: null,
 };
 
+/** What setupTriage was given: the cards' list, and item id -> newest item JSON. */
+const page = { list: null, items: () => new Map() };
+
 /** An item made again with best while it keeps the cutout it had (its status before is "done" or "failed"). */
 const beingImproved = (item) => Boolean(item.result) && ["queued", "processing"].includes(item.status);
 
@@ -147,10 +150,10 @@ export async function markFine(item) {
 /**
  * The flagged item to look at after `current`: the next flagged card in the page's order, else the first one
  * before it; null when no other card needs a look.
- * @param {HTMLElement} list the cards' list
- * @param {Map<string, object>} items item id -> newest item JSON
  */
-export function nextFlagged(list, items, current) {
+export function nextFlagged(current) {
+  const { list } = page;
+  const items = page.items();
   const ids = [...list.children].map((row) => row.dataset.itemId);
   const at = ids.indexOf(current.id);
   const following = [...ids.slice(at + 1), ...ids.slice(0, Math.max(at, 0))];
@@ -162,12 +165,12 @@ export function nextFlagged(list, items, current) {
  * Where `current` stands among the cards that need a look, in the page's order: {at, count}. The ones `walked`
  * (looked at since the editor opened) keep their places, so a walk counts up, "1 of 17", "2 of 17", …, rather than
  * staying at "1 of" a shrinking count.
- * @param {HTMLElement} list the cards' list
- * @param {Map<string, object>} items item id -> newest item JSON
  * @param {object} current item JSON
  * @param {Set<string>} walked ids of the items the editor has shown in this walk
  */
-export function flaggedPosition(list, items, current, walked) {
+export function flaggedPosition(current, walked) {
+  const { list } = page;
+  const items = page.items();
   const flagged = (id) => items.get(id)?.needs_review && items.get(id)?.mask;
   const ids = [...list.children]
     .map((row) => row.dataset.itemId)
@@ -179,12 +182,14 @@ export function flaggedPosition(list, items, current, walked) {
  * Wire the bar's controls.
  * @param {object} handlers
  * @param {string} handlers.apiBatches /api/v1/batches
+ * @param {HTMLElement} handlers.list the cards' list
  * @param {() => string | null} handlers.batchId the batch being shown, once it exists
  * @param {() => Map<string, object>} handlers.items item id -> newest item JSON
  * @param {(batch: object) => void} handlers.onImproved takes the batch JSON the improve call answers
  * @param {() => void} handlers.onViewChange shows the cards again after the filter or the order changed
  */
-export function setupTriage({ apiBatches, batchId, items, onImproved, onViewChange }) {
+export function setupTriage({ apiBatches, list, batchId, items, onImproved, onViewChange }) {
+  Object.assign(page, { list, items });
   // The batch list links a batch's flagged count here with ?flagged=1: open with only those shown.
   view.onlyFlagged = new URLSearchParams(location.search).has("flagged");
   ui.filter.addEventListener("click", () => {
@@ -229,11 +234,11 @@ export function setupTriage({ apiBatches, batchId, items, onImproved, onViewChan
 
 /**
  * The bar and the cards after any change: the count, the buttons, which cards show, their order.
- * @param {HTMLElement} list the cards' list
- * @param {Map<string, object>} items item id -> newest item JSON
  * @param {boolean} hasBatch whether the page follows a batch yet
  */
-export function updateTriage(list, items, hasBatch) {
+export function updateTriage(hasBatch) {
+  const { list } = page;
+  const items = page.items();
   const flagged = [...items.values()].filter((item) => item.needs_review).length;
   // Another best run would give the same cutout: only those not made with best yet are run again (as the server does).
   const improvable = [...items.values()].filter((item) => item.needs_review && item.quality !== IMPROVED_QUALITY).length;

@@ -112,8 +112,8 @@ const state = {
 
 /** How the editor goes from one flagged cutout to the next (openEditor's `review`): the same for every card. */
 const flaggedWalk = {
-  next: (current) => nextFlagged(ui.list, state.items, current),
-  position: (current, walked) => flaggedPosition(ui.list, state.items, current, walked),
+  next: nextFlagged,
+  position: flaggedPosition,
   looksFine: markFine,
 };
 
@@ -397,7 +397,7 @@ function updateSummary() {
   updateZipLink(zipped, unfinished);
   ui.deleteBatch.disabled = Boolean(uploading) || state.deleting; // files on their way up would be refused
   updateRerun();
-  updateTriage(ui.list, state.items, Boolean(state.batch));
+  updateTriage(Boolean(state.batch));
   if (rows.length || spoken.text) sayCount(text, unfinished === 0); // not the empty page's "No images yet."
 }
 
@@ -889,6 +889,7 @@ window.addEventListener("beforeunload", (event) => {
 
 setupTriage({
   apiBatches,
+  list: ui.list,
   batchId: () => state.batch?.id ?? null,
   items: () => state.items,
   onImproved: (batch) => batch.items.forEach((item) => mergeItem(item)),
