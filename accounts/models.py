@@ -1,7 +1,13 @@
-"""API keys. The plain key is shown once at creation; only its SHA-256 is stored."""
+"""API keys (the plain key is shown once at creation; only its SHA-256 is stored), the webhook secret, invitations,
+used e-mail change links, folded names, and the sessions that know whose they are."""
+
+import hashlib
 
 from django.conf import settings
+from django.contrib.sessions.base_session import AbstractBaseSession
 from django.db import models
+
+from accounts import sessions
 
 
 class ApiKey(models.Model):
@@ -96,3 +102,23 @@ class FoldedNames(models.Model):
 
     def __str__(self) -> str:
         return f"folded names of {self.user}"
+
+
+class BrowserSession(AbstractBaseSession):
+    """A log-in session (django.contrib.sessions' database engine, accounts.sessions) that knows whose it is and which
+    browser holds it: the account page lists where its user is logged in, and logs out the others."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, null=True, blank=True, related_name="+"
+    )  # None for a visitor's session
+    user_agent = models.CharField(max_length=sessions.USER_AGENT_LENGTH, blank=True)
+    logged_in_at = models.DateTimeField(null=True, blank=True)
+
+    @classmethod
+    def get_session_store_class(cls) -> type:
+        return sessions.SessionStore
+
+    @property
+    def handle(self) -> str:
+        """What a page may name it by: not the session key, which is the browser's cookie and logs in as its user."""
+        return hashlib.sha256(self.session_key.encode()).hexdigest()[:20]

@@ -1,12 +1,18 @@
-"""Reads for the account pages: API keys, the webhook secret, and whether a username or an e-mail address is taken."""
+"""Reads for the account pages: API keys, the webhook secret, where the account is logged in, and whether a username
+or an e-mail address is taken."""
 
+from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING
 
+import ua_parser
 from django.contrib.auth import get_user_model
-from django.db.models import Exists, OuterRef, QuerySet
+from django.db.models import Exists, F, OuterRef, QuerySet
+from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from accounts import folding
-from accounts.models import ApiKey, FoldedNames, WebhookSecret
+from accounts.models import ApiKey, BrowserSession, FoldedNames, WebhookSecret
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -19,6 +25,45 @@ def api_keys_for(user: "User") -> QuerySet[ApiKey]:
 def webhook_secret_of(user: "User") -> str | None:
     """The account's webhook signing secret, or None before its first delivery or rotation."""
     return WebhookSecret.objects.filter(user=user).values_list("secret", flat=True).first()
+
+
+@dataclass(frozen=True)
+class LoggedIn:
+    """A browser where the account is logged in, as the account page lists it."""
+
+    handle: str  # BrowserSession.handle
+    browser: str  # "Firefox 140 on Windows 10"
+    logged_in_at: datetime | None  # None for a log-in from before sessions knew it
+    current: bool  # the browser asking
+
+
+def logged_in_browsers(user: "User", *, current_session_key: str | None) -> list[LoggedIn]:
+    """The account's sessions that have not expired, the latest log-in first."""
+    sessions = BrowserSession.objects.filter(user=user, expire_date__gt=timezone.now()).order_by(
+        F("logged_in_at").desc(nulls_last=True)
+    )
+    return [
+        LoggedIn(
+            handle=session.handle,
+            browser=browser_named(session.user_agent),
+            logged_in_at=session.logged_in_at,
+            current=session.session_key == current_session_key,
+        )
+        for session in sessions
+    ]
+
+
+def browser_named(user_agent: str) -> str:
+    """A browser as its user knows it, from its User-Agent: "Firefox 140 on Windows 10", "Mobile Safari 18 on iOS
+    18" (ua-parser's names and versions, as most sites list their sessions)."""
+    found = ua_parser.parse(user_agent).with_defaults()
+    browser = " ".join(filter(None, [found.user_agent.family, found.user_agent.major]))
+    system = " ".join(filter(None, [found.os.family, found.os.major]))
+    if found.user_agent.family == "Other":
+        browser = _("an unknown browser") if not user_agent else user_agent[:60]
+    if found.os.family == "Other":
+        return browser
+    return _("%(browser)s on %(system)s") % {"browser": browser, "system": system}
 
 
 def username_taken(username: str) -> bool:

@@ -1,5 +1,6 @@
 """Account lifecycle: sign-up (open or by invitation), a change of e-mail address confirmed from the new address,
-deletion, API keys (plain key returned once, then authenticate, revoke) and the webhook secret."""
+deletion, API keys (plain key returned once, then authenticate, revoke), the webhook secret, and logging out the
+account's other browsers."""
 
 import hashlib
 import hmac
@@ -20,8 +21,8 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from accounts import folding, selectors
-from accounts.models import ApiKey, FoldedNames, Invitation, UsedEmailChangeLink, WebhookSecret
+from accounts import folding, selectors, sessions
+from accounts.models import ApiKey, BrowserSession, FoldedNames, Invitation, UsedEmailChangeLink, WebhookSecret
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -123,6 +124,28 @@ def webhook_secret_rotate(*, user: "User") -> str:
 
 def _new_webhook_secret() -> str:
     return "whsec_" + secrets.token_urlsafe(32)
+
+
+def browser_log_out(*, user: "User", handle: str) -> bool:
+    """Log out the account's browser that `handle` names (BrowserSession.handle); False when none is logged in so."""
+    for session in BrowserSession.objects.filter(user=user):
+        if session.handle == handle:
+            session.delete()
+            return True
+    return False
+
+
+def sessions_expired_delete() -> None:
+    """Delete the sessions past their expiry (Django's `clearsessions`), which nothing else removes: a browser that
+    never came back, or never logged out."""
+    sessions.SessionStore.clear_expired()
+
+
+def browsers_log_out(*, user: "User", but: str | None) -> int:
+    """Log out every browser of the account but the session `but` (the one asking; None for all): how many. Their
+    pages' live updates stop at their next look at the session."""
+    deleted, _ = BrowserSession.objects.filter(user=user).exclude(session_key=but or "").delete()
+    return deleted
 
 
 class SignupRefused(Exception):

@@ -1,13 +1,15 @@
 """Every saved user's folded names (accounts.models.FoldedNames) follow its username and address, however it was
-saved: sign-up, the admin, createsuperuser, a script."""
+saved: sign-up, the admin, createsuperuser, a script. A log-in's session is told its browser and time."""
 
 from typing import Any
 
 from django.conf import settings
+from django.contrib.auth.signals import user_logged_in
 from django.db.models.signals import post_save
 from django.dispatch import receiver
+from django.utils import timezone
 
-from accounts import services
+from accounts import services, sessions
 
 
 @receiver(post_save, sender=settings.AUTH_USER_MODEL, dispatch_uid="accounts.folded_names")
@@ -15,3 +17,12 @@ def folded_names_follow_the_user(sender: Any, instance: Any, update_fields: Any 
     if update_fields is not None and not {"username", "email"} & set(update_fields):
         return  # a log-in's last_login, a new password: nothing compared changed
     services.folded_names_save(user=instance)
+
+
+@receiver(user_logged_in, dispatch_uid="accounts.browser_session")
+def session_knows_its_browser(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
+    """What the account page lists of a log-in (accounts.sessions copies it into the session's row)."""
+    if request is None or not hasattr(request, "session"):
+        return  # a log-in without a request: a test client's force_login, a script
+    request.session[sessions.USER_AGENT_KEY] = request.headers.get("User-Agent", "")[: sessions.USER_AGENT_LENGTH]
+    request.session[sessions.LOGGED_IN_AT_KEY] = timezone.now().isoformat()

@@ -1,5 +1,6 @@
 """The account pages under /accounts/: sign-up, log-in and out, password change and reset (Django's views with
-this site's forms), the change of e-mail address, account deletion, API keys and the webhook secret."""
+this site's forms), the change of e-mail address, account deletion, API keys, the webhook secret and logging out
+the account's other browsers."""
 
 from django.contrib.auth import views as auth_views
 from django.urls import path
@@ -30,5 +31,7 @@ urlpatterns = [
     path("delete/", views.account_delete, name="account-delete"),
     path("keys/", views.api_key_create, name="api-key-create"),
     path("keys/<int:key_id>/revoke/", views.api_key_revoke, name="api-key-revoke"),
+    path("browsers/log-out/", views.browsers_log_out, name="browsers-log-out"),
+    path("browsers/<str:handle>/log-out/", views.browser_log_out, name="browser-log-out"),
     path("webhook-secret/", views.webhook_secret_rotate, name="webhook-secret-rotate"),
 ]

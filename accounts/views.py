@@ -1,4 +1,5 @@
-"""Sign-up, a change of e-mail address, account deletion and the account page's forms (API keys, webhook secret). Log
+"""Sign-up, a change of e-mail address, account deletion and the account page's forms (API keys, webhook secret, the
+browsers logged in). Log
 in/out, password change and password reset by e-mail are Django's own views with our forms (a changed password told
 to the account's address), wired in accounts/urls.py; the page itself, which also shows removal's usage, is
 removal.web.views.dashboard (accounts never imports removal)."""
@@ -21,8 +22,9 @@ from django.contrib.auth.views import (
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.formats import number_format
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy
+from django.utils.translation import gettext_lazy, ngettext
 from django.views.decorators.http import require_POST
 from django.views.generic.edit import FormView
 from django_ratelimit.core import is_ratelimited
@@ -154,7 +156,8 @@ class ThrottledPasswordChangeView(_ThrottledFormView, PasswordChangeView):
         return str(request.user.pk)
 
     def form_valid(self, form: Any) -> HttpResponse:
-        response = super().form_valid(form)
+        response = super().form_valid(form)  # this browser stays logged in, under a new session key
+        services.browsers_log_out(user=form.user, but=self.request.session.session_key)
         _password_changed_notice(self.request, form.user)
         return response
 
@@ -166,6 +169,7 @@ class PasswordResetConfirmWithNotice(PasswordResetConfirmView):
 
     def form_valid(self, form: Any) -> HttpResponse:
         response = super().form_valid(form)
+        services.browsers_log_out(user=form.user, but=None)  # whoever knew the old password is logged out
         _password_changed_notice(self.request, form.user)
         return response
 
@@ -349,3 +353,26 @@ def webhook_secret_rotate(request: AuthenticatedHttpRequest) -> HttpResponse:
     services.webhook_secret_rotate(user=request.user)
     messages.success(request, _("A new webhook secret is in use; deliveries are signed with it from now on."))
     return redirect("dashboard")
+
+
+@login_required
+@require_POST
+def browser_log_out(request: AuthenticatedHttpRequest, handle: str) -> HttpResponse:
+    if services.browser_log_out(user=request.user, handle=handle):
+        messages.success(request, _("That browser is logged out."))
+    else:
+        messages.error(request, _("That browser is not logged in any more."))
+    return redirect(f"{reverse('dashboard')}#browsers")
+
+
+@login_required
+@require_POST
+def browsers_log_out(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """Every browser but this one: a phone left somewhere, a shared computer."""
+    count = services.browsers_log_out(user=request.user, but=request.session.session_key)
+    messages.success(
+        request,
+        ngettext("%(count)s other browser is logged out.", "%(count)s other browsers are logged out.", count)
+        % {"count": number_format(count, force_grouping=True)},
+    )
+    return redirect(f"{reverse('dashboard')}#browsers")

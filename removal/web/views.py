@@ -132,6 +132,9 @@ def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
             "quota_left": limits.credits_left_today(request.user),
             "quota": settings.DAILY_IMAGE_QUOTA,
             "webhook_secret": account_selectors.webhook_secret_of(request.user),
+            "browsers": account_selectors.logged_in_browsers(
+                request.user, current_session_key=request.session.session_key
+            ),
             "deliveries": selectors.webhook_deliveries_for(request.user),
             # The command-line card: install the client from this very server, then point it here.
             "client_sdist_url": request.build_absolute_uri(reverse("client-sdist")),

@@ -5,13 +5,14 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from accounts.services import sessions_expired_delete
 from removal.services import expired_purge, orphaned_files_sweep
 
 
 class Command(BaseCommand):
     help = (
         "Delete uploads, cutouts, stored images and job records older than RETENTION_DAYS, "
-        "and stored files a day old that no row names."
+        "stored files a day old that no row names, and expired log-in sessions."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -29,3 +30,4 @@ class Command(BaseCommand):
             f"{counts.files} files and {counts.jobs} job records older than {days} days"
         )
         self.stdout.write(f"deleting {orphaned_files_sweep()} stored files that no row names")
+        sessions_expired_delete()
