@@ -78,3 +78,46 @@ def test_deleting_in_the_admin_takes_the_stored_files_too(admin_client: Client, 
         assert not any(default_storage.exists(name) for name in files[item.pk])
     assert not default_storage.exists(str(stored.file.name))
     assert all(default_storage.exists(name) for name in files[items[2].pk])
+
+
+def rows_of_every_kind(count: int) -> None:
+    """`count` more rows of each model the admin lists, each of another account."""
+    from removal.models import DailyUsage, StoredImage, WebhookDelivery
+
+    start = User.objects.count()
+    for index in range(start, start + count):
+        owner = User.objects.create_user(f"owner{index}")
+        batch = services.batch_create(owner=owner)
+        make_item(batch)
+        api_key_create(user=owner, name="shop")
+        StoredImage.objects.create(owner=owner, filename="x.png", file="x.png", size_bytes=1)
+        WebhookDelivery.objects.create(batch=batch, url="https://example.com/hook", items_total=1)
+        DailyUsage.objects.create(owner=owner, day="2026-12-01", images=1)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "/admin/auth/user/",
+        "/admin/accounts/apikey/",
+        "/admin/removal/batch/",
+        "/admin/removal/item/",
+        "/admin/removal/storedimage/",
+        "/admin/removal/webhookdelivery/",
+        "/admin/removal/dailyusage/",
+    ],
+)
+def test_a_changelist_asks_the_database_as_often_for_many_rows_as_for_few(
+    admin_client: Client, path: str, django_assert_max_num_queries: Any
+) -> None:
+    """A page of 100 rows made a query per row for each owner or batch it named (an operator's list of a busy site's
+    items: hundreds of queries a page)."""
+    rows_of_every_kind(2)
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as few:
+        assert admin_client.get(path).status_code == 200
+    rows_of_every_kind(10)
+    with django_assert_max_num_queries(len(few.captured_queries)):
+        assert admin_client.get(path).status_code == 200
