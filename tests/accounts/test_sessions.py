@@ -47,7 +47,7 @@ def listed(browser: Client) -> list[str]:
     html = browser.get("/accounts/").content.decode()
     listing = re.search(r'<ul class="browser-list" id="browser-sessions">(.*?)</ul>', html, re.S)
     assert listing is not None
-    rows = re.findall(r"<li(?: data-current)?>(.*?)</li>", listing.group(1), re.S)
+    rows = re.findall(r"<li[^>]*>(.*?)</li>", listing.group(1), re.S)
     return [" ".join(re.sub(r"<[^>]+>", " ", row).split()) for row in rows]
 
 
