@@ -6,13 +6,15 @@ METRICS_TOKEN as a bearer token, or a scraper in METRICS_ALLOWED_NETWORKS.
 
 import hmac
 import logging
+import shutil
 import time
+from pathlib import Path
 from typing import Any
 
 from asgiref.sync import sync_to_async
 from channels.layers import get_channel_layer
 from django.conf import settings
-from django.core.files.storage import default_storage
+from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
@@ -33,7 +35,8 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 @never_cache
 async def readyz(request: HttpRequest) -> JsonResponse:
-    """Ready to take work: database, channel layer, storage and model all answer.
+    """Ready to take work: database, channel layer, storage and model all answer, and local storage's disk has room
+    for an upload.
 
     200 when every check passes, else 503; each check reports ok/error and its time. A failed check's reason is
     shown to a caller that may read /metrics; anyone else sees its kind, and the server logs the reason.
@@ -110,6 +113,20 @@ async def _timed(check: Any) -> dict[str, Any]:
     return {"ok": True, "ms": round((time.monotonic() - started) * 1000, 1), **(detail or {})}
 
 
+class DiskNearlyFull(Exception):
+    """The media folder's disk (DATA_DIR's, SQLite's too in the embedded default) has less room than one upload."""
+
+
+def _room_for_an_upload(folder: Path) -> dict[str, int]:
+    """The free space of `folder`'s disk; DiskNearlyFull below MAX_UPLOAD_BYTES. A full disk refuses every upload
+    (503) and every item's result (the workers wait) while SELECT 1 and a file's exists() still answer."""
+    free = shutil.disk_usage(next(path for path in (folder, *folder.parents) if path.exists())).free  # made later
+    if free < settings.MAX_UPLOAD_BYTES:
+        one_upload = f"{settings.MAX_UPLOAD_BYTES / 1e6:g} MB"
+        raise DiskNearlyFull(f"{free / 1e6:.1f} MB free on the disk of {folder}, less than one upload ({one_upload})")
+    return {"free_mb": free // 1_000_000}
+
+
 def _database() -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT 1")
@@ -123,9 +140,12 @@ async def _channel_layer() -> dict[str, str]:
     return {"backend": layer.__class__.__name__}
 
 
-def _storage() -> dict[str, str]:
+def _storage() -> dict[str, Any]:
     default_storage.exists("readyz-probe")
-    return {"backend": default_storage.__class__.__name__}
+    backend: dict[str, Any] = {"backend": default_storage.__class__.__name__}
+    if isinstance(default_storage, FileSystemStorage):
+        return {**backend, **_room_for_an_upload(Path(default_storage.location))}
+    return backend
 
 
 def _model() -> dict[str, Any]:
