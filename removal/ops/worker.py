@@ -95,6 +95,9 @@ _pools: list["WorkerPool"] = []
 PURGE_EVERY_SECONDS = 3600
 # Each sweep lists all of storage (on S3 a request per 1,000 files), and looks only at files a day old.
 ORPHAN_SWEEP_EVERY_SECONDS = 24 * 3600
+# The longest a worker waits before it tries again to take a job, while each try fails (the database's disk full, the
+# database gone): without it each thread logged a traceback at every poll, 4 a second in the audit's full disk.
+FAILING_WAIT_MAX_SECONDS = 30.0
 
 
 def live_worker_threads() -> int:
@@ -143,20 +146,23 @@ class WorkerPool:
             logger.exception("worker %s has no model; jobs will fail until it is installed", worker_id)
         except Exception:  # a damaged file: the thread lives on, so that each job fails and says why, not waits
             logger.exception("worker %s could not load its model; jobs will fail until it is mended", worker_id)
+        failures = 0  # in a row: the wait doubles with each, up to FAILING_WAIT_MAX_SECONDS
         while not self._stopping.is_set():
             with _job_queued:
                 seen = _jobs_queued_count
             try:
                 connections.renew_if_due()
                 job = claim_next_job(worker_id)
+                failures = 0
                 if job is not None:
                     run_job(job, worker_id)
                     continue
             except Exception:
-                logger.exception("worker %s could not take a job; retrying", worker_id)
+                failures += 1
+                logger.exception("worker %s could not take a job; retrying (%d in a row)", worker_id, failures)
             with _job_queued:
                 if seen == _jobs_queued_count:
-                    _job_queued.wait(settings.WORKER_POLL_SECONDS)
+                    _job_queued.wait(min(settings.WORKER_POLL_SECONDS * 2**failures, FAILING_WAIT_MAX_SECONDS))
         close_old_connections()
 
     def _reap(self) -> None:
