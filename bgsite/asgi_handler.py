@@ -6,6 +6,10 @@ Django's ASGI handler reads the whole body first either way, but its request tak
 length from the Content-Length header alone, and its multipart parser reads nothing of a
 body of length 0: the upload arrived and the view saw no file. Here the request takes
 the length of the body it read when the client named none.
+
+Django spools the body into a temporary file in TMPDIR before any view runs; where that has no room (a small /tmp, a
+tmpfs) its OSError left the handler and uvicorn answered a bare 500 "Internal Server Error". It is answered here as
+storage's refusal is, 503 in the API's shape (removal.web.http_errors).
 """
 
 import io
@@ -13,6 +17,7 @@ from typing import IO, Any
 
 import django
 from django.core.handlers.asgi import ASGIHandler, ASGIRequest
+from django.http.response import HttpResponseBase
 
 
 class ASGIRequestOfKnownLength(ASGIRequest):
@@ -26,8 +31,35 @@ class ASGIRequestOfKnownLength(ASGIRequest):
             body_file.seek(position)
 
 
+class BodyNotSpooled(Exception):
+    """The request's body could not be written to its temporary file (the OSError is its cause)."""
+
+
 class ChunkedBodyASGIHandler(ASGIHandler):
     request_class = ASGIRequestOfKnownLength
+
+    async def read_body(self, receive: Any) -> IO[bytes]:
+        try:
+            return await super().read_body(receive)
+        except OSError as exc:
+            raise BodyNotSpooled from exc
+
+    async def handle(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        try:
+            await super().handle(scope, receive, send)
+        except BodyNotSpooled as exc:
+            await self.send_response(body_not_spooled_reply(scope.get("path", ""), exc.__cause__), send)
+
+
+def body_not_spooled_reply(path: str, exc: BaseException | None) -> HttpResponseBase:
+    """503 in the API's shape, as BodySizeLimit refuses a body, for one with no room in TMPDIR; another error raised."""
+    from removal.web.http_errors import api_error_reply, as_api_error  # needs Django set up
+
+    if not isinstance(exc, Exception) or (error := as_api_error(exc)) is None:
+        raise exc or RuntimeError("a request body could not be read")
+    reply = api_error_reply(path, error) or error.response()
+    reply["Connection"] = "close"  # the rest of the body is not read
+    return reply
 
 
 def get_asgi_application() -> ChunkedBodyASGIHandler:

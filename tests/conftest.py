@@ -7,6 +7,7 @@ into a failure, so CI cannot go green without Postgres, Redis, S3 or Chromium.
 import functools
 import io
 import os
+import resource
 import shutil
 import signal
 import socket
@@ -323,6 +324,18 @@ def api(client: Any, api_key: str) -> Any:
     """Django's test client, authenticated with an API key header."""
     client.defaults["HTTP_X_API_KEY"] = api_key
     return client
+
+
+@contextmanager
+def files_written_up_to(limit: int) -> Iterator[None]:
+    """Every file this process writes refused past `limit` bytes (RLIMIT_FSIZE; Python ignores SIGXFSZ, so the write
+    fails with EFBIG), as a full temporary folder refuses one, without a disk of that size to fill."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limit, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
 
 
 # --- memory of a server process -------------------------------------------------

@@ -1,5 +1,6 @@
 """What the other services share: storage writes, stored names, hashes and the upload-size rule."""
 
+import errno
 import hashlib
 import logging
 import re
@@ -29,6 +30,10 @@ logger = logging.getLogger(__name__)
 STORAGE_CHUNK_BYTES = 256 * 1024
 
 
+# A write refused for want of room: a disk full, a quota, a file-size limit (`ulimit -f`).
+NO_ROOM_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EFBIG})
+
+
 class StorageUnavailable(Exception):
     """Storage refused a write (disk full, bucket unreachable); the request can be retried."""
 
@@ -36,6 +41,16 @@ class StorageUnavailable(Exception):
     def after(cls, exc: Exception) -> "StorageUnavailable":
         """The error to raise when storage raised `exc`, saying so."""
         return cls(f"{storage_failure(exc)}; try again shortly")
+
+    @classmethod
+    def of(cls, exc: Exception) -> "StorageUnavailable | None":
+        """`exc` as this error: itself, or a write refused for want of room where a request's body or files are
+        spooled (TMPDIR) before any storage call; None for any other error."""
+        if isinstance(exc, cls):
+            return exc
+        if isinstance(exc, OSError) and exc.errno in NO_ROOM_ERRNOS:
+            return cls.after(exc)
+        return None
 
 
 def storage_failure(exc: Exception) -> str:

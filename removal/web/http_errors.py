@@ -129,8 +129,8 @@ def as_api_error(exc: Exception) -> ApiError | None:
         return BadRequest(f"too many files in one request; send at most {settings.MAX_FILES_PER_REQUEST} per request")
     if isinstance(exc, TooManyFieldsSent):
         return BadRequest(f"the request has more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} form fields")
-    if isinstance(exc, services.StorageUnavailable):
-        return ServiceUnavailable(str(exc), headers={"Retry-After": str(SERVER_FAILURE_RETRY_SECONDS)})
+    if (unavailable := services.StorageUnavailable.of(exc)) is not None:  # a temporary folder's disk full too
+        return ServiceUnavailable(str(unavailable), headers={"Retry-After": str(SERVER_FAILURE_RETRY_SECONDS)})
     if isinstance(exc, OperationalError | InterfaceError):  # refused (too many connections), gone, or locked
         logger.error("the database refused or dropped a connection: %s", exc)
         message = "the database is busy or unreachable; try again in a few seconds"

@@ -2,6 +2,7 @@
 batch upload larger than any request may be is read only from a caller known before its body."""
 
 import asyncio
+import io
 import json
 import time
 import uuid
@@ -17,6 +18,7 @@ from django.http.multipartparser import MultiPartParserError
 from bgsite.asgi import application
 from removal import errors
 from removal.web import http_errors
+from tests.conftest import files_written_up_to, photo_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -271,3 +273,28 @@ def test_removebg_replies_carry_its_rate_limit_names_and_bugs_propagate() -> Non
     assert before + 60 <= int(reply["X-RateLimit-Reset"]) <= int(time.time()) + 60  # a Unix time, as remove.bg's
     with pytest.raises(KeyError):
         http_errors.removebg_error(KeyError("a bug"))
+
+
+def test_a_body_with_no_room_in_the_temporary_folder_is_a_503_in_its_apis_shape(settings: Any) -> None:
+    """Found by the embedded-default audit, TMPDIR on a 6 MB tmpfs: Django's ASGI handler spools a body past
+    FILE_UPLOAD_MAX_MEMORY_SIZE into TMPDIR before any view, and its OSError (no space left) reached uvicorn, which
+    answered a bare 500 "Internal Server Error" to a batch upload, /bgremove and /v1.0/removebg. Now storage's 503."""
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    form = [(b"content-type", b"application/x-www-form-urlencoded")]
+    with files_written_up_to(50_000):
+        status, batch_api = stalled_post("/api/v1/batches", form, length=200_000, sent=200_000)
+        removebg_status, removebg = stalled_post("/v1.0/removebg", form, length=200_000, sent=200_000)
+    assert status == 503 and batch_api["error"] == "storage is unavailable (OSError); try again shortly"
+    assert removebg_status == 503 and removebg["errors"][0]["code"] == "service_unavailable"
+
+
+def test_an_uploaded_file_with_no_room_in_the_temporary_folder_is_a_503(api: Any, settings: Any) -> None:
+    """Django's multipart parser writes each file past FILE_UPLOAD_MAX_MEMORY_SIZE into FILE_UPLOAD_TEMP_DIR (TMPDIR)
+    when the view reads it: no room there was a 500 `internal error`, as storage full is a 503."""
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    photo = photo_bytes("astronaut.png", fmt="PNG")
+    assert len(photo) > 100_000
+    with files_written_up_to(50_000):
+        reply = api.post("/api/v1/batches", {"files": [io.BytesIO(photo)]})
+    assert reply.status_code == 503 and reply.headers["Retry-After"] == "30"
+    assert reply.json()["error"] == "storage is unavailable (OSError); try again shortly"
