@@ -13,6 +13,12 @@ Served with `uvicorn ... --http bgsite.server:HttpProtocol --ws bgsite.server:We
   connection's start or from the first byte of a later request on it, gets 408 and the connection
   closes (one that sent nothing just closes), where uvicorn waits forever: connections that send a
   head a byte at a time ("slowloris") piled up until the process ran out of file descriptors.
+- A response sent before its request's body came whole (bgsite's 413, 401 or 408 from
+  removal/web/http_errors.py, sent with "Connection: close") ends with a lingering close too: the
+  server stops writing (FIN) and reads and drops what the client still sends, for as long as it keeps
+  sending (LINGER_SECONDS between pieces, LINGER_MAX_SECONDS in all), then closes. uvicorn closed at
+  once, on bytes it had not read, which resets the connection: a client (or a reverse proxy) still
+  writing its body got a reset instead of the answer, and nginx answered 502 Bad Gateway in its place.
 - A websocket text message that is not UTF-8 closes that websocket with 1007 and logs one
   WARNING line, where uvicorn logs a traceback at ERROR (and, when the socket was closing
   already, asyncio a "Fatal error" with InvalidState). What the app sends on that socket
@@ -34,8 +40,10 @@ from websockets.exceptions import InvalidState
 
 logger = logging.getLogger("bgsite.server")
 
-# How long a refused connection's further bytes are read and dropped before it closes.
+# How long a refused connection's further bytes are read and dropped before it closes: it closes once the client has
+# sent nothing for LINGER_SECONDS, or LINGER_MAX_SECONDS after the answer (nginx's lingering_timeout, lingering_time).
 LINGER_SECONDS = 2.0
+LINGER_MAX_SECONDS = 30.0
 # How long a client may take to send a request's head; a browser or a program sends it at once (see module docstring).
 HEAD_TIMEOUT_SECONDS = 30.0
 # A request line longer than this, in a head that is too large, is what made it too large.
@@ -61,6 +69,8 @@ class HttpProtocol(H11Protocol):
 
     lingering = False
     head_timer: asyncio.TimerHandle | None = None
+    linger_timer: asyncio.TimerHandle | None = None
+    linger_until = 0.0
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -68,11 +78,13 @@ class HttpProtocol(H11Protocol):
         self.logger = cast(logging.Logger, _WithoutUvicornsRefusalLine(self.logger, self))
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        super().connection_made(transport)
+        super().connection_made(cast(asyncio.Transport, _LingeringTransport(transport, self)))
         self.head_timer = self.loop.call_later(HEAD_TIMEOUT_SECONDS, self.head_timed_out)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._head_timer_stopped()
+        if self.linger_timer is not None:
+            self.linger_timer.cancel()
         super().connection_lost(exc)
 
     def head_timed_out(self) -> None:
@@ -106,9 +118,28 @@ class HttpProtocol(H11Protocol):
         buffered, _ = self.conn.trailing_data
         return head_refusal(buffered, self.conn._max_incomplete_event_size)
 
+    def linger(self) -> None:
+        """End the answer (FIN) and read and drop what the client still sends, then close (see module docstring)."""
+        self.lingering = True
+        self._head_timer_stopped()
+        raw = cast(_LingeringTransport, self.transport).raw
+        if raw.can_write_eof():
+            raw.write_eof()
+        self.flow.resume_reading()  # uvicorn pauses reading while a body is not taken
+        self.linger_until = self.loop.time() + LINGER_MAX_SECONDS
+        self._linger_more()
+
+    def _linger_more(self) -> None:
+        if self.linger_timer is not None:
+            self.linger_timer.cancel()
+        raw = cast(_LingeringTransport, self.transport).raw
+        delay = min(LINGER_SECONDS, self.linger_until - self.loop.time())
+        self.linger_timer = self.loop.call_later(max(delay, 0), raw.close)
+
     def data_received(self, data: bytes) -> None:
         if self.lingering:
-            return  # a refused request's remaining bytes
+            self._linger_more()  # a refused request's remaining bytes, dropped
+            return
         if self.head_timer is None and self.conn.their_state is h11.IDLE:  # a later request on the connection
             self.head_timer = self.loop.call_later(HEAD_TIMEOUT_SECONDS, self.head_timed_out)
         super().data_received(data)
@@ -129,8 +160,30 @@ class HttpProtocol(H11Protocol):
             h11.EndOfMessage(),
         ):
             self.transport.write(self.conn.send(event) or b"")
-        self.lingering = True
-        self.loop.call_later(LINGER_SECONDS, self.transport.close)
+        self.linger()
+
+
+class _LingeringTransport:
+    """The connection's transport as uvicorn's protocol sees it: its close() lingers (HttpProtocol.linger) when the
+    request's body is still coming in, or the answer to a refused head has been written; everything else is the
+    transport's own."""
+
+    def __init__(self, raw: asyncio.Transport, protocol: HttpProtocol) -> None:
+        self.raw, self.protocol = raw, protocol
+
+    def close(self) -> None:
+        if self.protocol.lingering or self.raw.is_closing():
+            return  # closes when the lingering ends, or has closed
+        if self.protocol.conn.their_state is h11.SEND_BODY:
+            self.protocol.linger()
+            return
+        self.raw.close()
+
+    def is_closing(self) -> bool:
+        return self.protocol.lingering or self.raw.is_closing()
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.raw, name)
 
 
 class _WithoutUvicornsRefusalLine(logging.LoggerAdapter[logging.Logger]):
