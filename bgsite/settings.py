@@ -76,6 +76,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "bgsite.access_log.access_log_middleware",
+    "bgsite.forwarded.untrusted_proxy_middleware",  # warns when a proxy's X-Forwarded-* is ignored
     # Before anything reads a multipart body's fields: a part that holds a file without a filename is a file.
     "bgsite.filenameless_parts.filenameless_parts_middleware",
     "corsheaders.middleware.CorsMiddleware",  # before anything that may answer: its replies carry CORS headers
