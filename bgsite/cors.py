@@ -11,10 +11,15 @@ import corsheaders.defaults
 
 # The APIs' paths: the batch API, PixLab's (removal.web.http_errors.PIXLAB_PREFIXES) and remove.bg's.
 API_PATHS = r"^/(api/v1/|api/schema$|bgremove/?$|store(/|$)|v1\.0/)"
-REQUEST_HEADERS = (*corsheaders.defaults.default_headers, "x-api-key", "www-authenticate", "idempotency-key")
-# What API replies carry beyond what every page may read: a cutout's facts, rate limits, a download's name.
+REQUEST_HEADERS = (
+    *corsheaders.defaults.default_headers,
+    *("x-api-key", "www-authenticate", "idempotency-key", "x-request-id"),
+)
+# What API replies carry beyond what every page may read: a cutout's facts, rate limits, a download's name, the
+# request's id (bgsite/log_context.py).
 REPLY_HEADERS = [
     "Content-Disposition",
+    "X-Request-ID",
     "Retry-After",
     "RateLimit-Limit",
     "RateLimit-Remaining",

@@ -1,4 +1,5 @@
-"""The LOGGING setting: one plain line per record on the console, at the level LOG_LEVEL names.
+"""The LOGGING setting: one plain line per record on the console, at the level LOG_LEVEL names, with the
+request or job it belongs to (bgsite/log_context.py).
 
 Kept apart from bgsite/log_filters.py, which imports Django's request machinery: the
 settings module builds this dict before Django is set up.
@@ -11,20 +12,31 @@ def logging_config(level: str) -> dict[str, Any]:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+        # %(context)s: " [request_id=… batch_id=… item_id=…]", what bgsite.log_context knows of a line's request or job.
+        "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s%(context)s: %(message)s"}},
         # What clients can trigger (a foreign Host, a malformed body) is one WARNING line, without traceback.
         "filters": {
             "client_errors": {"()": "bgsite.log_filters.ClientErrorsAsWarnings"},
             "redact_keys": {"()": "bgsite.log_filters.RedactKeys"},
+            "context": {"()": "bgsite.log_context.LogContext"},
         },
         "handlers": {
-            "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["client_errors"]},
+            "console": {
+                "class": "logging.StreamHandler",
+                "formatter": "plain",
+                "filters": ["client_errors", "context"],
+            },
         },
         "root": {"handlers": ["console"], "level": level},
         "loggers": {
             # A line per job state change is noise at hundreds of images per batch.
             "django.tasks": {"level": "WARNING"},
             "django_tasks_db": {"level": "WARNING"},
+            # uvicorn's own lines (start, stop, websocket handshakes) in the same format, through the same handler.
+            "uvicorn": {"handlers": ["console"], "level": level, "propagate": False},
+            # Never uvicorn's access log, which prints query strings as they came (?key=<API key>): bgsite.access
+            # writes that line, redacted. Configured here, or it would be reset to pass its lines to "uvicorn".
+            "uvicorn.access": {"handlers": [], "propagate": False},
             # uvicorn logs each websocket handshake with its query string, which may hold ?key=.
             "uvicorn.error": {"filters": ["redact_keys"]},
         },
