@@ -1,8 +1,9 @@
 """One log line per request, with API keys taken out of the query string.
 
 Uvicorn's own access log prints query strings as they came, which would write
-`?key=<API key>` into the logs; it is turned off (--no-access-log) and this
-middleware logs instead.
+`?key=<API key>` into the logs; it is turned off (--no-access-log, and bgsite/logging_config.py)
+and this middleware logs instead. A parameter that is a URL (/bgremove's `img`) is written
+without its query string and user name: a presigned link's signature is a key to the user's file.
 """
 
 import logging
@@ -10,7 +11,7 @@ import time
 from collections.abc import Callable
 from inspect import iscoroutinefunction
 from typing import Any
-from urllib.parse import parse_qsl, urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from django.http import HttpRequest
 from django.utils.decorators import sync_and_async_middleware
@@ -40,11 +41,25 @@ def _loggable(path: str, query: str) -> str:
     if not query:
         return path
     pairs = [
-        (name, "[redacted]" if name.lower() in SECRET_PARAMETERS else value)
+        (name, "[redacted]" if name.lower() in SECRET_PARAMETERS else _without_secrets(value))
         for name, value in parse_qsl(query, keep_blank_values=True)
     ]
     shown = urlencode(pairs, safe="[]/:")
     return f"{path}?{shown[:500]}"
+
+
+def _without_secrets(value: str) -> str:
+    """A URL without its user name, password, query string and fragment; any other value as it is."""
+    if not value.lower().startswith(("http://", "https://")):
+        return value
+    try:
+        url = urlsplit(value)
+        host = url.hostname or ""
+        address = f"[{host}]" if ":" in host else host
+        shown = f"{url.scheme}://{address}{f':{url.port}' if url.port else ''}{url.path}"
+    except ValueError:  # a port that is not a number
+        return "[unreadable URL]"
+    return f"{shown}?[redacted]" if url.query or url.fragment else shown
 
 
 def _log(request: HttpRequest, status: int, started: float) -> None:

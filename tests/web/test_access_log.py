@@ -1,5 +1,7 @@
 """API keys never reach the logs, whichever way they are sent."""
 
+from urllib.parse import unquote
+
 import pytest
 import requests
 
@@ -41,3 +43,15 @@ def test_an_upload_refused_before_it_is_read_is_logged_too(embedded_server: Live
     log = embedded_server.log()
     assert '"POST /v1.0/removebg?key=[redacted]" 400 refused unread' in log
     assert key.split("_", 2)[2] not in log
+
+
+def test_a_url_parameter_is_logged_without_its_signature_or_password(embedded_server: LiveServer) -> None:
+    """/bgremove's `img` may be a presigned link: its query string is a key to the user's file."""
+    key = embedded_server.create_user("presigned")
+    img = "https://user:hunter2@127.0.0.1:9/photo.jpg?X-Amz-Credential=AKIDEXAMPLE&X-Amz-Signature=5ecret5ig"
+    reply = requests.get(f"{embedded_server.url}/bgremove", params={"key": key, "img": img}, timeout=30)
+    assert reply.status_code == 400, reply.text
+    log = embedded_server.log()
+    assert "img=https://127.0.0.1:9/photo.jpg?[redacted]" in unquote(log)
+    for secret in ("5ecret5ig", "AKIDEXAMPLE", "hunter2"):
+        assert secret not in log
