@@ -43,6 +43,11 @@ def current_request_id() -> str:
     return correlation_id.get() or ""
 
 
+def request_id_field() -> dict[str, str]:
+    """{"request_id": …} for an error body, for the user to quote; {} outside of a request."""
+    return {"request_id": request_id} if (request_id := current_request_id()) else {}
+
+
 @contextmanager
 def job_context(*, item_id: str = "", request_id: str = "") -> Iterator[None]:
     """The log lines of a job name its item, and the request that queued it, until it ends."""

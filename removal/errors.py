@@ -1,12 +1,14 @@
 """The errors the HTTP API returns, as exceptions mapped to status codes in one place.
 
 Every error reply has the PixLab shape: {"status": <code>, "error": "<text>"},
-with the same HTTP status.
+with the same HTTP status, and the request's id (bgsite.log_context) as "request_id".
 """
 
 from typing import Any
 
 from django.http import JsonResponse
+
+from bgsite.log_context import request_id_field
 
 
 class ApiError(Exception):
@@ -30,11 +32,16 @@ class ApiError(Exception):
         self.code = code
 
     def response(self) -> JsonResponse:
-        body = {"status": self.status, "error": self.message, **self.details}
+        body = {"status": self.status, "error": self.message, **self.details, **request_id_field()}
         reply = JsonResponse(body, status=self.status)
         for name, value in self.headers.items():
             reply[name] = value
         return reply
+
+    def removebg_body(self, code: str) -> dict[str, Any]:
+        """remove.bg's {"errors": [{"title", "code"}]} (removal.web.http_errors.removebg_error names the code), and
+        the request's id beside them: its clients read the title."""
+        return {"errors": [{"title": self.message, "code": code, **request_id_field()}]}
 
 
 class BadRequest(ApiError):

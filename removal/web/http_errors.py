@@ -167,7 +167,7 @@ def removebg_error(exc: Exception, headers: dict[str, str] | None = None) -> Htt
     )
     if error.status == 400 and error.code:  # remove.bg tells its 400s apart by their code (413s stay file_too_large)
         code = error.code
-    reply = JsonResponse({"errors": [{"title": error.message, "code": code}]}, status=status)
+    reply = JsonResponse(error.removebg_body(code), status=status)
     return with_removebg_rate_headers(with_headers(reply, {**(headers or {}), **error.headers}))
 
 

@@ -167,6 +167,7 @@ SCHEMAS: dict[str, Any] = {
         "properties": {
             "status": {"type": "integer"},
             "error": {"type": "string"},
+            "request_id": {"type": "string", "description": "The request's X-Request-ID, to quote when asking why."},
             "rejected": {"type": "array", "items": ref("Rejected")},
             "id": {"type": "string"},
             "result": {"type": "string"},

@@ -7,6 +7,7 @@ import json
 import time
 import uuid
 from typing import Any
+from unittest.mock import ANY
 
 import pytest
 from channels.db import database_sync_to_async
@@ -298,3 +299,47 @@ def test_an_uploaded_file_with_no_room_in_the_temporary_folder_is_a_503(api: Any
         reply = api.post("/api/v1/batches", {"files": [io.BytesIO(photo)]})
     assert reply.status_code == 503 and reply.headers["Retry-After"] == "30"
     assert reply.json()["error"] == "storage is unavailable (OSError); try again shortly"
+
+
+def asgi_request(method: str, path: str, headers: list[tuple[bytes, bytes]]) -> tuple[int, dict[str, str], Any]:
+    """`method path` with no body through the whole ASGI application: status, headers and JSON of the reply."""
+    scope = {
+        **{"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "scheme": "http", "root_path": ""},
+        **{"method": method, "path": path, "raw_path": path.encode(), "query_string": b""},
+        **{"headers": [(b"host", b"testserver"), *headers], "client": ("127.0.0.1", 50000)},
+        "server": ("testserver", 80),
+    }
+    replied: list[dict[str, Any]] = []
+    bodies = [{"type": "http.request", "body": b"", "more_body": False}]
+
+    async def receive() -> dict[str, Any]:
+        if bodies:
+            return bodies.pop()
+        await asyncio.sleep(3600)  # a client that waits for its reply
+        raise AssertionError("not reached")
+
+    async def send(message: dict[str, Any]) -> None:
+        replied.append(message)
+
+    asyncio.run(asyncio.wait_for(application(scope, receive, send), 10))
+    (start,) = [message for message in replied if message["type"] == "http.response.start"]
+    body = b"".join(message.get("body", b"") for message in replied if message["type"] == "http.response.body")
+    return start["status"], {name.decode(): value.decode() for name, value in start["headers"]}, json.loads(body)
+
+
+def test_an_error_body_carries_the_request_id_in_each_apis_shape(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What a user quotes from an error finds its log lines (bgsite.log_context)."""
+    status, headers, pixlab = asgi_request("POST", "/bgremove", [(b"x-request-id", b"support-case-1")])
+    assert (status, pixlab["request_id"], headers["x-request-id"]) == (401, "support-case-1", "support-case-1")
+
+    status, headers, batch_api = asgi_request("GET", f"/api/v1/batches/{uuid.uuid4()}", [])
+    assert status == 401 and batch_api["request_id"] == headers["x-request-id"]
+
+    status, headers, removebg = asgi_request("GET", "/v1.0/removebg", [])
+    (error,) = removebg["errors"]
+    assert status == 405 and error == {"title": error["title"], "code": "method_not_allowed", "request_id": ANY}
+    assert error["request_id"] == headers["x-request-id"]
+
+    monkeypatch.setattr(http_errors, "BODY_IDLE_SECONDS", 0.2)  # and a refusal the ASGI door makes
+    status, refused = stalled_post("/v1.0/removebg", [(b"x-request-id", b"support-case-2")])
+    assert status == 408 and refused["errors"][0]["request_id"] == "support-case-2"
