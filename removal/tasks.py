@@ -1,13 +1,16 @@
-"""Background jobs, enqueued through django.tasks. Each is one line over a service."""
+"""Background jobs, enqueued through django.tasks. Each is one line over a service (an item's, in its log context)."""
 
 from django.tasks import task
 
+from bgsite.log_context import job_context
 from removal import services
 
 
 @task()
-def process_item(item_id: str) -> None:
-    services.item_process(item_id=item_id)
+def process_item(item_id: str, request_id: str = "") -> None:
+    """`request_id`: the request that queued the item, which its log lines name (none in jobs queued before it was)."""
+    with job_context(item_id=item_id, request_id=request_id):
+        services.item_process(item_id=item_id)
 
 
 @task()

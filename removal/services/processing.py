@@ -27,6 +27,7 @@ from django.db.models import F, Q
 from django.utils import timezone
 from django.utils.translation import gettext_noop
 
+from bgsite.log_context import name_batch
 from removal import events, selectors
 from removal.cutout import pipeline
 from removal.cutout.options import Options
@@ -50,6 +51,7 @@ def item_process(*, item_id: str) -> None:
     if claimed is None:
         return  # finished already, another worker holds a live claim, or its owner deleted it just now
     item, token = claimed
+    name_batch(item.batch_id)
     if _attempts(item) > settings.ITEM_MAX_ATTEMPTS:
         # An improvement's workers kept dying: it keeps the cutout it had, as when its runs failed.
         _item_failed(item, token, template=WORKERS_LOST, values={"times": _attempts(item) - 1})
@@ -65,8 +67,7 @@ def item_process(*, item_id: str) -> None:
         _item_failed(item, token, input_rejected=True, template=exc.template, values=exc.values)
         return
     except Exception as exc:
-        logger.exception("processing item %s failed (attempt %s)", item.pk, item.attempts)
-        _item_retry_or_fail(item, token, reason=_failure_reason(exc))
+        _item_retry_or_fail(item, token, error=exc)
         return
     processing_ms = int((time.monotonic() - started) * 1000)
     _cutout_recorded(item, token, cutout, saved, original_thumbnail_name, processing_ms=processing_ms)
@@ -257,15 +258,26 @@ IMPROVEMENT_FAILED = gettext_noop(
 
 
 def _item_failed(
-    item: Item, token: str, *, template: str, values: dict[str, Any], input_rejected: bool = False
+    item: Item,
+    token: str,
+    *,
+    template: str,
+    values: dict[str, Any],
+    input_rejected: bool = False,
+    error: Exception | None = None,
 ) -> None:
     """Record that the run failed for good, for the reason `template` % `values` says: the item fails, unless it was
     being improved (it has a cutout already), which then keeps the cutout it had, made with its batch's own quality,
     stays flagged, says why its improvement failed, and has the image the improvement counted given back.
 
     A failure that is the server's (storage down, workers lost; not `input_rejected`) gives its image back too: the
-    caller sends it again, a /bgremove caller at once, and was counted twice for one cutout."""
+    caller sends it again, a /bgremove caller at once, and was counted twice for one cutout.
+
+    Logged once, the job's item and batch named (bgsite.log_context): a refused image at INFO (its sender's
+    mistake), the server's failure at ERROR, with the traceback of `error`, the exception that ended the last run."""
     if not item.result:
+        level = logging.INFO if input_rejected else logging.ERROR
+        logger.log(level, "the item failed: %s", in_english(template, values), exc_info=error)
         with transaction.atomic():  # recorded and refunded together, or neither (the reaper then runs it again)
             recorded = _item_finish(
                 item,
@@ -279,7 +291,9 @@ def _item_failed(
             if recorded and not input_rejected:
                 usage_given_back(item=item)
         return
-    logger.warning("improving item %s failed; it keeps the cutout it had: %s", item.pk, in_english(template, values))
+    logger.warning(
+        "improving the item failed; it keeps the cutout it had: %s", in_english(template, values), exc_info=error
+    )
     reason = {"reason": message(template, values)}
     failed = {
         "error": in_english(IMPROVEMENT_FAILED, reason),
@@ -291,10 +305,17 @@ def _item_failed(
             usage_given_back(item=item)
 
 
-def _item_retry_or_fail(item: Item, token: str, *, reason: str) -> None:
+def _item_retry_or_fail(item: Item, token: str, *, error: Exception) -> None:
+    """After a run that raised `error`: the item queued again, with backoff (a WARNING line, no traceback), or failed
+    at its last attempt (_item_failed's ERROR line, with it)."""
+    reason, delay_seconds = _failure_reason(error), 2 ** _attempts(item)
     if _attempts(item) >= settings.ITEM_MAX_ATTEMPTS:
-        _item_failed(item, token, template=GAVE_UP, values={"reason": reason, "attempts": _attempts(item)})
+        _item_failed(item, token, template=GAVE_UP, values={"reason": reason, "attempts": _attempts(item)}, error=error)
         return
+    logger.warning(
+        "attempt %d of %d failed, trying again in %d s: %s",
+        *(_attempts(item), settings.ITEM_MAX_ATTEMPTS, delay_seconds, reason),
+    )
     with transaction.atomic():
         requeued = Item.objects.filter(pk=item.pk, status=Status.PROCESSING, claim_token=token).update(
             status=Status.QUEUED, claim_token="", lease_until=None, queued_at=timezone.now()
@@ -304,7 +325,7 @@ def _item_retry_or_fail(item: Item, token: str, *, reason: str) -> None:
                 item.pk,
                 kind=item.batch.kind,
                 waiting_ahead=selectors.queued_count(item.batch.owner_id) - 1,  # queued again just above
-                delay_seconds=2 ** _attempts(item),
+                delay_seconds=delay_seconds,
             )
             Item.objects.filter(pk=item.pk).update(task_id=task_id)
             item.status, item.task_id = Status.QUEUED, task_id

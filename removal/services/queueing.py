@@ -22,6 +22,7 @@ from django.tasks import TaskResultStatus
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from bgsite.log_context import current_request_id
 from removal import events, selectors
 from removal.models import Batch, Item
 from removal.services.files import queued_task
@@ -70,7 +71,8 @@ def job_priority(kind: str, *, waiting_ahead: int) -> int:
 def enqueue_processing(item_id: uuid.UUID, *, kind: str, waiting_ahead: int, delay_seconds: float = 0) -> uuid.UUID:
     job = queued_task(PROCESS_ITEM_TASK, delay_seconds=delay_seconds)
     job = job.using(priority=job_priority(kind, waiting_ahead=waiting_ahead))
-    return uuid.UUID(str(job.enqueue(str(item_id)).id))
+    # The request that queued it (a retry: the one that queued its first run), for its log lines to name.
+    return uuid.UUID(str(job.enqueue(str(item_id), request_id=current_request_id()).id))
 
 
 def announce_after_commit(*items: Item) -> None:

@@ -1,12 +1,14 @@
 """removal.services.processing: claiming, exactly-once outcomes, retries and recovery of lost work."""
 
 import io
+import logging
 import time
 import zipfile
 from datetime import timedelta
 from typing import Any
 
 import pytest
+from asgi_correlation_id import correlation_id
 from asgiref.sync import async_to_sync
 from channels.layers import get_channel_layer
 from django.core.files.storage import default_storage
@@ -18,6 +20,7 @@ from django.utils import timezone, translation
 from django.utils.module_loading import import_string
 from django_tasks_db.models import DBTaskResult
 
+from bgsite.log_context import LogContext
 from removal import events, selectors, serializers, services
 from removal.models import DailyUsage, Item
 from removal.ops.worker import claim_next_job, run_ready_jobs
@@ -560,3 +563,46 @@ def test_an_image_that_fails_for_the_servers_reasons_is_given_back(user: Any, se
         assert item.status == Status.FAILED
     assert (lost.input_rejected, unreadable.input_rejected) == (False, True)
     assert images_counted_today(user) == 1
+
+
+def processing_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [record for record in caplog.records if record.name == "removal.services.processing"]
+
+
+def test_a_failing_item_logs_a_warning_per_retry_then_one_error_with_its_traceback(
+    user: Any, settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Each line names the item, its batch and the request that queued it (bgsite.log_context): the one an operator
+    is asked about."""
+    settings.ITEM_MAX_ATTEMPTS = 2
+    caplog.handler.addFilter(LogContext())
+    token = correlation_id.set("queued-by-1")
+    try:
+        (item,) = queue_items(user)
+    finally:
+        correlation_id.reset(token)
+    default_storage.delete(item.source.name)  # the upload vanished from storage
+
+    with caplog.at_level(logging.INFO):
+        run_ready_jobs()
+        DBTaskResult.objects.filter(pk=Item.objects.get(pk=item.pk).task_id).update(run_after=timezone.now())
+        run_ready_jobs()
+    retried, failed = processing_lines(caplog)
+    assert (retried.levelname, retried.exc_info) == ("WARNING", None)
+    assert retried.getMessage() == "attempt 1 of 2 failed, trying again in 2 s: No such file or directory"
+    assert failed.levelname == "ERROR" and failed.exc_info is not None
+    assert failed.getMessage().startswith("the item failed: processing failed: No such file or directory")
+    for line in (retried, failed):
+        ids = (line.request_id, line.batch_id, line.item_id)  # type: ignore[attr-defined]
+        assert ids == ("queued-by-1", str(item.batch_id), str(item.id))
+
+
+def test_a_refused_image_is_one_info_line_naming_why(user: Any, caplog: pytest.LogCaptureFixture) -> None:
+    (item,) = queue_items(user)
+    default_storage.delete(item.source.name)
+    default_storage.save(item.source.name, io.BytesIO(b"not an image at all"))
+    with caplog.at_level(logging.INFO):
+        run_ready_jobs()
+    (refused,) = processing_lines(caplog)
+    assert (refused.levelname, refused.exc_info) == ("INFO", None)
+    assert refused.getMessage().startswith("the item failed: not an image")
