@@ -1,11 +1,17 @@
-"""Webhooks: a batch with a callback URL is POSTed a signed summary once it finishes, with retries."""
+"""Webhooks: a batch with a callback URL is POSTed a signed summary once it finishes, with retries.
+
+A failed attempt is an INFO line, giving up a WARNING; they name the receiver by its origin alone, as the rest of a
+callback URL may hold its owner's token.
+"""
 
 import hashlib
 import hmac
 import json
+import logging
 import time
 import uuid
 from typing import Any
+from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
@@ -20,6 +26,7 @@ from removal.ops import metrics
 from removal.services.files import queued_task
 from removal.translated import in_english
 
+logger = logging.getLogger(__name__)
 Status = Item.Status
 
 
@@ -70,12 +77,16 @@ def webhook_deliver(*, delivery_id: str) -> None:
     delivery.attempts += 1
     delivery.last_status_code, delivery.last_error = status_code, error
     delivery.last_error_template, delivery.last_error_values = template, values
+    tried = f"webhook delivery {delivery.pk} of batch {delivery.batch_id} to {_origin(delivery.url)}"
     if not error:
         delivery.status, delivery.delivered_at = WebhookDelivery.Status.DELIVERED, timezone.now()
     elif delivery.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
         delivery.status = WebhookDelivery.Status.FAILED
+        logger.warning("%s failed at attempt %d, the last; gave up: %s", tried, delivery.attempts, error)
     else:
-        enqueue_webhook(delivery.pk, delay_seconds=settings.WEBHOOK_RETRY_SECONDS * 2 ** (delivery.attempts - 1))
+        delay_seconds = settings.WEBHOOK_RETRY_SECONDS * 2 ** (delivery.attempts - 1)
+        logger.info("%s failed at attempt %d; trying again in %g s: %s", tried, delivery.attempts, delay_seconds, error)
+        enqueue_webhook(delivery.pk, delay_seconds=delay_seconds)
     delivery.save()
     metrics.WEBHOOK_DELIVERIES.labels(
         "retrying" if delivery.status == WebhookDelivery.Status.PENDING else delivery.status
@@ -132,6 +143,15 @@ def _posted(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None,
 
 
 WEBHOOK_ITEM_FIELDS = {"id", "filename", "status", "result", "error", "cached", "confidence", "needs_review", "quality"}
+
+
+def _origin(url: str) -> str:
+    """scheme://host[:port] of a callback URL, without its user name, password, path and query."""
+    try:
+        parts = urlsplit(url)
+        return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}"
+    except ValueError:
+        return "an unreadable URL"
 
 
 def _webhook_limits() -> fetch.FetchLimits:

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import logging
 import threading
 import time
 from collections.abc import Iterator
@@ -252,3 +253,30 @@ def run_job_named(task_path: str) -> bool:
     assert job is not None and job.task_path == task_path, job and job.task_path
     run_job(job, "test")
     return True
+
+
+def test_a_failed_delivery_is_logged_by_the_receivers_origin_alone(
+    api: Any, receiver: Any, loopback_allowed: None, settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An INFO line per failed attempt, a WARNING when it gives up; the URL's path and query may hold a token."""
+    settings.WEBHOOK_MAX_ATTEMPTS = 2
+    url, _, answers = receiver
+    answers.extend([500, 502])
+    origin = url.removesuffix("/hook")
+    batch = create(api, url.replace("://", "://hook-user:pa55word@") + "?token=s3cr3t-token", count=1)
+    with caplog.at_level(logging.INFO, logger="removal.services.webhooks"):
+        run_ready_jobs()
+        make_due(WebhookDelivery.objects.get())
+        run_ready_jobs()
+    delivery = WebhookDelivery.objects.get()
+    lines = [(record.levelname, record.getMessage()) for record in caplog.records if record.name.endswith("webhooks")]
+    tried = f"webhook delivery {delivery.pk} of batch {batch['id']} to {origin}"
+    assert lines == [
+        (
+            "INFO",
+            f"{tried} failed at attempt 1; trying again in {settings.WEBHOOK_RETRY_SECONDS:g} s: answered HTTP 500",
+        ),
+        ("WARNING", f"{tried} failed at attempt 2, the last; gave up: answered HTTP 502"),
+    ]
+    for secret in ("s3cr3t-token", "pa55word", "hook-user"):
+        assert secret not in caplog.text
