@@ -32,6 +32,17 @@ class ClientErrorsAsWarnings(logging.Filter):
         return True
 
 
+class RefusalsAsWarnings(logging.Filter):
+    """django.request's line for a 503 or 504 at WARNING, not ERROR: bgsite answers those on purpose (busy, not ready
+    in time, storage or the database down), and a failure behind one has an ERROR line of its own saying why, so that
+    a busy minute is no storm of errors. ERROR stays for the 500s, the bugs."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if getattr(record, "status_code", None) in (503, 504) and record.levelno > logging.WARNING:
+            record.levelno, record.levelname = logging.WARNING, logging.getLevelName(logging.WARNING)
+        return True
+
+
 class RedactKeys(logging.Filter):
     """`key=...` (and the other secret parameters of bgsite.access_log) in a record's arguments becomes [redacted]."""
 

@@ -18,6 +18,7 @@ def logging_config(level: str) -> dict[str, Any]:
         "filters": {
             "client_errors": {"()": "bgsite.log_filters.ClientErrorsAsWarnings"},
             "redact_keys": {"()": "bgsite.log_filters.RedactKeys"},
+            "refusals": {"()": "bgsite.log_filters.RefusalsAsWarnings"},
             "context": {"()": "bgsite.log_context.LogContext"},
         },
         "handlers": {
@@ -32,6 +33,8 @@ def logging_config(level: str) -> dict[str, Any]:
             # A line per job state change is noise at hundreds of images per batch.
             "django.tasks": {"level": "WARNING"},
             "django_tasks_db": {"level": "WARNING"},
+            # A 503 or 504 is a refusal bgsite chose (busy, or a failure logged at ERROR where it happened): WARNING.
+            "django.request": {"filters": ["refusals"]},
             # uvicorn's own lines (start, stop, websocket handshakes) in the same format, through the same handler.
             "uvicorn": {"handlers": ["console"], "level": level, "propagate": False},
             # Never uvicorn's access log, which prints query strings as they came (?key=<API key>): bgsite.access
