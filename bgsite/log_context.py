@@ -8,7 +8,7 @@ into the threads that run a request's synchronous code. A job runs in a worker t
 (and the request that queued it) with `job_context`, and the item's batch once it is known.
 
 `LogContext`, a filter on the console handler (bgsite/logging_config.py), puts them on each record: `request_id`,
-`batch_id` and `item_id` (empty when not known), and `context`, the plain format's " [request_id=… item_id=…]".
+`batch_id` and `item_id` (those known), and `context`, the plain format's " [request_id=… item_id=…]".
 """
 
 import logging
@@ -70,9 +70,12 @@ class LogContext(logging.Filter):
     """Puts the request id and the job's batch and item on every record (see the module docstring)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        values = (current_request_id(), _batch_id.get(), _item_id.get())
-        for name, value in zip(FIELDS, values, strict=True):
-            setattr(record, name, value)
-        named = " ".join(f"{name}={value}" for name, value in zip(FIELDS, values, strict=True) if value)
+        known = {
+            name: value
+            for name, value in zip(FIELDS, (current_request_id(), _batch_id.get(), _item_id.get()), strict=True)
+            if value
+        }
+        record.__dict__.update(known)  # only those it has: a JSON line leaves out the others
+        named = " ".join(f"{name}={value}" for name, value in known.items())
         record.context = f" [{named}]" if named else ""
         return True

@@ -1,19 +1,44 @@
-"""The LOGGING setting: one plain line per record on the console, at the level LOG_LEVEL names, with the
-request or job it belongs to (bgsite/log_context.py).
+"""The LOGGING setting: one line per record on stderr, at the level LOG_LEVEL names, with the request or job it
+belongs to (bgsite/log_context.py): plain text, or with LOG_FORMAT=json one JSON object a line (python-json-logger),
+which log shippers read without a pattern, a traceback included.
 
 Kept apart from bgsite/log_filters.py, which imports Django's request machinery: the
 settings module builds this dict before Django is set up.
 """
 
+import logging
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
+from pythonjsonlogger.core import RESERVED_ATTRS
 
-def logging_config(level: str) -> dict[str, Any]:
+FORMATS = ("plain", "json")
+# Keys of a JSON line: time (ISO 8601, UTC), level, logger, message, and the request_id, batch_id and item_id it is
+# about, status_code (django.request's) or exc_info (a traceback) where it has them.
+JSON_FORMAT = {
+    "()": "pythonjsonlogger.json.JsonFormatter",
+    "fmt": "%(levelname)s %(name)s %(message)s",
+    "rename_fields": {"levelname": "level", "name": "logger"},
+    "timestamp": "time",
+    # Besides logging's own: the plain format's `context`, and django.request's request object.
+    "reserved_attrs": [*RESERVED_ATTRS, "context", "request"],
+}
+
+
+def logging_config(level: str, *, log_format: str = "plain") -> dict[str, Any]:
+    level = level.upper()
+    if not isinstance(logging.getLevelNamesMapping().get(level), int):
+        raise ImproperlyConfigured(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {level!r}")
+    if log_format not in FORMATS:
+        raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {log_format!r}")
     return {
         "version": 1,
         "disable_existing_loggers": False,
         # %(context)s: " [request_id=… batch_id=… item_id=…]", what bgsite.log_context knows of a line's request or job.
-        "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s%(context)s: %(message)s"}},
+        "formatters": {
+            "plain": {"format": "%(asctime)s %(levelname)s %(name)s%(context)s: %(message)s"},
+            "json": JSON_FORMAT,
+        },
         # What clients can trigger (a foreign Host, a malformed body) is one WARNING line, without traceback.
         "filters": {
             "client_errors": {"()": "bgsite.log_filters.ClientErrorsAsWarnings"},
@@ -24,7 +49,7 @@ def logging_config(level: str) -> dict[str, Any]:
         "handlers": {
             "console": {
                 "class": "logging.StreamHandler",
-                "formatter": "plain",
+                "formatter": log_format,
                 "filters": ["client_errors", "context"],
             },
         },

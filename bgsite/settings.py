@@ -397,4 +397,7 @@ for _name in ("DAILY_IMAGE_QUOTA", "STORE_DAILY_MB", "MAX_QUEUED_ITEMS_PER_USER"
     if globals()[_name] < 0:
         raise ImproperlyConfigured(f"{_name} must be 0 (no limit) or a positive integer")
 
-LOGGING = logging_config(env.str("LOG_LEVEL", default="INFO"))
+# Plain lines, or LOG_FORMAT=json: one JSON object a line, for log shippers (docs/deploy.md#logs).
+LOGGING = logging_config(
+    env.str("LOG_LEVEL", default="INFO"), log_format=env.str("LOG_FORMAT", default="plain").lower()
+)

@@ -1,0 +1,60 @@
+"""bgsite.logging_config: LOG_LEVEL and LOG_FORMAT, and what a JSON line holds."""
+
+import json
+import logging
+import sys
+from typing import Any
+
+import pytest
+import requests
+from django.core.exceptions import ImproperlyConfigured
+from pythonjsonlogger.json import JsonFormatter
+
+from bgsite.log_context import LogContext, job_context
+from bgsite.logging_config import JSON_FORMAT, logging_config
+
+
+def test_a_level_in_any_case_is_taken_and_a_wrong_one_stops_the_process() -> None:
+    assert logging_config("info")["root"]["level"] == "INFO"
+    with pytest.raises(ImproperlyConfigured, match="LOG_LEVEL must be DEBUG, INFO"):
+        logging_config("verbose")
+    with pytest.raises(ImproperlyConfigured, match="LOG_FORMAT must be plain or json"):
+        logging_config("INFO", log_format="xml")
+
+
+def test_a_json_line_is_one_line_with_its_job_and_traceback() -> None:
+    formatter = JsonFormatter(**{name: value for name, value in JSON_FORMAT.items() if name != "()"})
+    try:
+        raise ValueError("the model file is damaged")
+    except ValueError:
+        record = logging.LogRecord("removal.x", logging.ERROR, __file__, 1, "the item failed: %s", ("boom",), None)
+        record.exc_info = sys.exc_info()
+    with job_context(item_id="item-7", request_id="req-7"):
+        LogContext().filter(record)
+    line = formatter.format(record)
+    assert "\n" not in line
+    logged = json.loads(line)
+    assert logged | {"time": "", "exc_info": ""} == {
+        **{"time": "", "level": "ERROR", "logger": "removal.x", "message": "the item failed: boom"},
+        **{"request_id": "req-7", "item_id": "item-7", "exc_info": ""},
+    }
+    assert logged["time"].endswith("+00:00") and "ValueError: the model file is damaged" in logged["exc_info"]
+
+
+@pytest.mark.live
+def test_with_log_format_json_every_line_of_a_server_is_json(server_factory: Any) -> None:
+    server = server_factory(LOG_FORMAT="json")
+    server.start()
+    try:
+        reply = requests.get(f"{server.url}/api/v1/batches", headers={"X-Request-ID": "json-1"}, timeout=10)
+    finally:
+        server.stop()
+    assert reply.status_code == 401
+    lines = [json.loads(line) for line in server.log().splitlines()]  # uvicorn's own too
+    assert any(
+        line["logger"] == "uvicorn.error" and "Application startup complete" in line["message"] for line in lines
+    )
+    ours = {line["logger"]: line for line in lines if line.get("request_id") == "json-1"}
+    assert ours.keys() == {"bgsite.access", "django.request"}
+    assert '"GET /api/v1/batches" 401' in ours["bgsite.access"]["message"]
+    assert (ours["django.request"]["level"], ours["django.request"]["status_code"]) == ("WARNING", 401)
