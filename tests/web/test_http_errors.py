@@ -4,6 +4,7 @@ batch upload larger than any request may be is read only from a caller known bef
 import asyncio
 import io
 import json
+import logging
 import time
 import uuid
 from typing import Any
@@ -17,7 +18,8 @@ from django.db import OperationalError
 from django.http.multipartparser import MultiPartParserError
 
 from bgsite.asgi import application
-from removal import errors
+from bgsite.log_context import LogContext
+from removal import errors, selectors
 from removal.web import http_errors
 from tests.conftest import files_written_up_to, photo_bytes
 
@@ -343,3 +345,19 @@ def test_an_error_body_carries_the_request_id_in_each_apis_shape(monkeypatch: py
     monkeypatch.setattr(http_errors, "BODY_IDLE_SECONDS", 0.2)  # and a refusal the ASGI door makes
     status, refused = stalled_post("/v1.0/removebg", [(b"x-request-id", b"support-case-2")])
     assert status == 408 and refused["errors"][0]["request_id"] == "support-case-2"
+
+
+def test_a_bugs_500_names_the_request_id_its_traceback_is_logged_under(
+    api_key: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def broken(*args: Any) -> Any:
+        raise RuntimeError("a bug")
+
+    monkeypatch.setattr(selectors, "batches_named", broken)
+    caplog.handler.addFilter(LogContext())
+    with caplog.at_level(logging.INFO):
+        status, _, reply = asgi_request("GET", "/api/v1/batches", [(b"x-api-key", api_key.encode())])
+    assert (status, reply["error"]) == (500, "internal error; it has been logged")
+    (logged,) = [record for record in caplog.records if record.name == "django.request"]
+    assert (logged.levelname, logged.request_id) == ("ERROR", reply["request_id"])  # type: ignore[attr-defined]
+    assert logged.exc_info is not None and "a bug" in str(logged.exc_info[1])
