@@ -4,8 +4,12 @@ Uvicorn's own access log prints query strings as they came, which would write
 `?key=<API key>` into the logs; it is turned off (--no-access-log, and bgsite/logging_config.py)
 and this middleware logs instead. A parameter that is a URL (/bgremove's `img`) is written
 without its query string and user name: a presigned link's signature is a key to the user's file.
+A refusal the server words itself (429, 503, 504: which limit, what is busy or down) ends its line
+with that reason, for an operator asked about one; a 4xx's reason may quote what was sent (a
+file's name) and stays in the reply.
 """
 
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -18,6 +22,7 @@ from django.utils.decorators import sync_and_async_middleware
 
 logger = logging.getLogger("bgsite.access")
 SECRET_PARAMETERS = {"key", "api_key", "apikey", "token"}
+EXPLAINED_STATUSES = (429, 503, 504)
 
 
 def loggable_path(request: HttpRequest) -> str:
@@ -62,14 +67,27 @@ def _without_secrets(value: str) -> str:
     return f"{shown}?[redacted]" if url.query or url.fragment else shown
 
 
-def _log(request: HttpRequest, status: int, started: float) -> None:
+def _reason(response: Any) -> str:
+    """ ": <why>" of a refusal in EXPLAINED_STATUSES, from its JSON body in either API's shape; "" for another."""
+    if response.status_code not in EXPLAINED_STATUSES or response.get("Content-Type") != "application/json":
+        return ""
+    try:
+        body = json.loads(response.content)
+        reason = body.get("error") or body["errors"][0]["title"]
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError):
+        return ""
+    return f": {str(reason)[:300]}"
+
+
+def _log(request: HttpRequest, response: Any, started: float) -> None:
     logger.info(
-        '%s "%s %s" %s %.0fms',
+        '%s "%s %s" %s %.0fms%s',
         request.META.get("REMOTE_ADDR", "-"),
         request.method,
         loggable_path(request),
-        status,
+        response.status_code,
         (time.monotonic() - started) * 1000,
+        _reason(response),
     )
 
 
@@ -80,7 +98,7 @@ def access_log_middleware(get_response: Callable[..., Any]) -> Callable[..., Any
         async def log_async(request: HttpRequest) -> Any:
             started = time.monotonic()
             response = await get_response(request)
-            _log(request, response.status_code, started)
+            _log(request, response, started)
             return response
 
         return log_async
@@ -88,7 +106,7 @@ def access_log_middleware(get_response: Callable[..., Any]) -> Callable[..., Any
     def log_sync(request: HttpRequest) -> Any:
         started = time.monotonic()
         response = get_response(request)
-        _log(request, response.status_code, started)
+        _log(request, response, started)
         return response
 
     return log_sync

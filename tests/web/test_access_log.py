@@ -1,9 +1,12 @@
 """API keys never reach the logs, whichever way they are sent."""
 
+import logging
+from typing import Any
 from urllib.parse import unquote
 
 import pytest
 import requests
+from django.core.files.uploadedfile import SimpleUploadedFile
 
 from tests.conftest import LiveServer, photo_bytes
 
@@ -55,3 +58,19 @@ def test_a_url_parameter_is_logged_without_its_signature_or_password(embedded_se
     assert "img=https://127.0.0.1:9/photo.jpg?[redacted]" in unquote(log)
     for secret in ("5ecret5ig", "AKIDEXAMPLE", "hunter2"):
         assert secret not in log
+
+
+@pytest.mark.django_db
+def test_a_refusal_in_the_servers_words_says_why_and_a_4xx_does_not(
+    api: Any, settings: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Which limit a 429 was, or what was busy for a 503, for an operator asked; a 400 may quote a file's name."""
+    settings.MAX_WAITING_CUTOUTS = 0
+    with caplog.at_level(logging.INFO, logger="bgsite.access"):
+        busy = api.post("/v1.0/removebg", {"image_url": "https://example.com/a.jpg"})
+        refused = api.post("/api/v1/batches", {"files": SimpleUploadedFile("ann@example.com.jpg", b"not an image")})
+    assert (busy.status_code, refused.status_code) == (503, 400)
+    busy_line, refused_line = (record.getMessage() for record in caplog.records if record.name == "bgsite.access")
+    assert busy_line.endswith(f"ms: {busy.json()['errors'][0]['title']}")
+    assert refused_line.endswith('"POST /api/v1/batches" 400 ' + refused_line.rsplit(" ", 1)[1])
+    assert "ann@example.com" not in caplog.text
