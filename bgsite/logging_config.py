@@ -31,6 +31,10 @@ def logging_config(level: str, *, log_format: str = "plain") -> dict[str, Any]:
         raise ImproperlyConfigured(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {level!r}")
     if log_format not in FORMATS:
         raise ImproperlyConfigured(f"LOG_FORMAT must be plain or json, not {log_format!r}")
+    # Their DEBUG lines hold request signatures, the access key's id and whole URLs (a presigned `img`, a webhook's
+    # token): at INFO at most, whatever LOG_LEVEL says.
+    at_most_info = logging.getLevelName(max(logging.getLevelNamesMapping()[level], logging.INFO))
+    quiet = {name: {"level": at_most_info} for name in ("botocore", "boto3", "s3transfer", "urllib3")}
     return {
         "version": 1,
         "disable_existing_loggers": False,
@@ -55,6 +59,7 @@ def logging_config(level: str, *, log_format: str = "plain") -> dict[str, Any]:
         },
         "root": {"handlers": ["console"], "level": level},
         "loggers": {
+            **quiet,
             # A line per job state change is noise at hundreds of images per batch.
             "django.tasks": {"level": "WARNING"},
             "django_tasks_db": {"level": "WARNING"},

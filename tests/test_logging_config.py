@@ -2,7 +2,10 @@
 
 import json
 import logging
+import os
+import subprocess
 import sys
+import tempfile
 from typing import Any
 
 import pytest
@@ -12,6 +15,7 @@ from pythonjsonlogger.json import JsonFormatter
 
 from bgsite.log_context import LogContext, job_context
 from bgsite.logging_config import JSON_FORMAT, logging_config
+from tests.conftest import REPO
 
 
 def test_a_level_in_any_case_is_taken_and_a_wrong_one_stops_the_process() -> None:
@@ -58,3 +62,34 @@ def test_with_log_format_json_every_line_of_a_server_is_json(server_factory: Any
     assert ours.keys() == {"bgsite.access", "django.request"}
     assert '"GET /api/v1/batches" 401' in ours["bgsite.access"]["message"]
     assert (ours["django.request"]["level"], ours["django.request"]["status_code"]) == ("WARNING", 401)
+
+
+def test_log_level_debug_writes_no_signature_nor_a_fetched_urls_query(s3_server: Any, image_host: Any) -> None:
+    """botocore's and urllib3's DEBUG lines hold request signatures, the access key's id and whole URLs (a user's
+    presigned `img` link, a webhook's token): they stay at INFO whatever LOG_LEVEL says."""
+    host, _ = image_host
+    script = (
+        "import logging; logging.getLogger('bgsite').debug('DEBUG is on'); "
+        "from django.core.files.base import ContentFile; from django.core.files.storage import default_storage; "
+        "name = default_storage.save('logs/a.txt', ContentFile(b'a')); print(default_storage.url(name)); "
+        f"import requests; requests.get('http://{host}/a.png?X-Amz-Signature=5ecret5ig', timeout=10)"
+    )
+    environment = {
+        **os.environ,
+        **s3_server.env,
+        "AWS_ACCESS_KEY_ID": "AKIAEXAMPLEKEYID",
+        "LOG_LEVEL": "DEBUG",
+        "DATA_DIR": tempfile.mkdtemp(),
+    }
+    done = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", script],
+        cwd=REPO,
+        env=environment,
+        capture_output=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    log = done.stderr.decode()
+    assert "DEBUG bgsite: DEBUG is on" in log
+    for secret in ("Signature", "AKIAEXAMPLEKEYID", "5ecret5ig"):
+        assert secret not in log
