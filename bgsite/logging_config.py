@@ -1,22 +1,39 @@
 """The LOGGING setting: one line per record on stderr, at the level LOG_LEVEL names, with the request or job it
 belongs to (bgsite/log_context.py): plain text, or with LOG_FORMAT=json one JSON object a line (python-json-logger),
-which log shippers read without a pattern, a traceback included.
+which log shippers read without a pattern, a traceback included. E-mail addresses are written as [e-mail].
 
 Kept apart from bgsite/log_filters.py, which imports Django's request machinery: the
 settings module builds this dict before Django is set up.
 """
 
 import logging
+import re
 from typing import Any
 
 from django.core.exceptions import ImproperlyConfigured
 from pythonjsonlogger.core import RESERVED_ATTRS
+from pythonjsonlogger.json import JsonFormatter
+
+# Written as [e-mail] in every line: a mail server's refusal names its recipient (smtplib's SMTPRecipientsRefused),
+# and Django's password-reset form logs that traceback.
+EMAIL_ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+class PlainLines(logging.Formatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return EMAIL_ADDRESS.sub("[e-mail]", super().format(record))
+
+
+class JsonLines(JsonFormatter):
+    def format(self, record: logging.LogRecord) -> str:
+        return EMAIL_ADDRESS.sub("[e-mail]", super().format(record))  # an address holds no character JSON escapes
+
 
 FORMATS = ("plain", "json")
 # Keys of a JSON line: time (ISO 8601, UTC), level, logger, message, and the request_id, batch_id and item_id it is
 # about, status_code (django.request's) or exc_info (a traceback) where it has them.
 JSON_FORMAT = {
-    "()": "pythonjsonlogger.json.JsonFormatter",
+    "()": JsonLines,
     "fmt": "%(levelname)s %(name)s %(message)s",
     "rename_fields": {"levelname": "level", "name": "logger"},
     "timestamp": "time",
@@ -40,7 +57,7 @@ def logging_config(level: str, *, log_format: str = "plain") -> dict[str, Any]:
         "disable_existing_loggers": False,
         # %(context)s: " [request_id=… batch_id=… item_id=…]", what bgsite.log_context knows of a line's request or job.
         "formatters": {
-            "plain": {"format": "%(asctime)s %(levelname)s %(name)s%(context)s: %(message)s"},
+            "plain": {"()": PlainLines, "fmt": "%(asctime)s %(levelname)s %(name)s%(context)s: %(message)s"},
             "json": JSON_FORMAT,
         },
         # What clients can trigger (a foreign Host, a malformed body) is one WARNING line, without traceback.

@@ -1,17 +1,20 @@
 """bgsite.logging_config: LOG_LEVEL and LOG_FORMAT, and what a JSON line holds."""
 
+import io
 import json
 import logging
 import os
+import socketserver
 import subprocess
 import sys
 import tempfile
+import threading
 from typing import Any
 
 import pytest
 import requests
+from django.contrib.auth.models import User
 from django.core.exceptions import ImproperlyConfigured
-from pythonjsonlogger.json import JsonFormatter
 
 from bgsite.log_context import LogContext, job_context
 from bgsite.logging_config import JSON_FORMAT, logging_config
@@ -27,7 +30,7 @@ def test_a_level_in_any_case_is_taken_and_a_wrong_one_stops_the_process() -> Non
 
 
 def test_a_json_line_is_one_line_with_its_job_and_traceback() -> None:
-    formatter = JsonFormatter(**{name: value for name, value in JSON_FORMAT.items() if name != "()"})
+    formatter = JSON_FORMAT["()"](**{name: value for name, value in JSON_FORMAT.items() if name != "()"})
     try:
         raise ValueError("the model file is damaged")
     except ValueError:
@@ -93,3 +96,42 @@ def test_log_level_debug_writes_no_signature_nor_a_fetched_urls_query(s3_server:
     assert "DEBUG bgsite: DEBUG is on" in log
     for secret in ("Signature", "AKIAEXAMPLEKEYID", "5ecret5ig"):
         assert secret not in log
+
+
+class RecipientRefusingSmtp(socketserver.StreamRequestHandler):
+    """A mail server that refuses every recipient, naming it, as a real one does for an unknown user."""
+
+    def handle(self) -> None:
+        self.wfile.write(b"220 mail.test ESMTP\r\n")
+        for line in self.rfile:
+            verb = line[:4].upper()
+            if verb == b"RCPT":
+                address = line.split(b":", 1)[1].strip()
+                self.wfile.write(b"550 5.1.1 " + address + b": recipient address rejected: user unknown\r\n")
+            elif verb == b"QUIT":
+                self.wfile.write(b"221 bye\r\n")
+                return
+            else:
+                self.wfile.write(b"250 mail.test\r\n")
+
+
+@pytest.mark.django_db
+def test_no_e_mail_address_reaches_the_log_not_even_in_a_mail_servers_refusal(client: Any, settings: Any) -> None:
+    """Django's password-reset form logs the mail server's refusal, which names the address, with its traceback."""
+    User.objects.create_user("ann", email="ann.private@example.org", password="correct horse battery")
+    with socketserver.ThreadingTCPServer(("127.0.0.1", 0), RecipientRefusingSmtp) as smtp:
+        threading.Thread(target=smtp.serve_forever, daemon=True).start()
+        options = {"host": "127.0.0.1", "port": smtp.server_address[1], "timeout": 5}
+        settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend", "OPTIONS": options}}
+        console, written = logging.getHandlerByName("console"), io.StringIO()
+        assert isinstance(console, logging.StreamHandler)
+        previous = console.setStream(written)
+        try:
+            reply = client.post("/accounts/password/reset/", {"email": "ann.private@example.org"})
+        finally:
+            console.setStream(previous)
+            smtp.shutdown()
+    assert reply.status_code == 302
+    log = written.getvalue()
+    assert "Failed to send password reset email" in log and "SMTPRecipientsRefused" in log
+    assert "ann.private" not in log and "[e-mail]" in log
