@@ -165,7 +165,8 @@ def test_a_database_that_refuses_connections_gets_503_with_retry_after_never_500
     assert {reply.status_code for reply in replies} == {200, 503}, web.log()[-3000:]
     refused = next(reply for reply in replies if reply.status_code == 503)
     assert refused.headers["Retry-After"] == "5"
-    assert refused.json() == {"status": 503, "error": "the database is busy or unreachable; try again in a few seconds"}
+    error = "the database is busy or unreachable; try again in a few seconds"
+    assert refused.json() == {"status": 503, "error": error, "request_id": refused.headers["X-Request-ID"]}
 
 
 def test_scaled_topology_survives_a_killed_worker(

@@ -53,7 +53,7 @@ def assert_success(reply: requests.Response) -> dict[str, Any]:
 def assert_error(reply: requests.Response, status: int, fragment: str) -> None:
     assert reply.status_code == status, reply.text
     body = reply.json()
-    assert set(body) == {"status", "error"}
+    assert set(body) == {"status", "error", "request_id"} and body["request_id"] == reply.headers["X-Request-ID"]
     assert body["status"] == status
     assert fragment in body["error"], body["error"]
 

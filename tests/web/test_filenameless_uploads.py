@@ -56,7 +56,7 @@ def test_a_text_field_that_large_is_still_refused(embedded_server: LiveServer, k
         timeout=60,
     )
     assert reply.status_code == 413, reply.text[:300]
-    assert reply.json() == {"status": 413, "error": reply.json()["error"]}
+    assert reply.json() == {"status": 413, "error": reply.json()["error"], "request_id": reply.headers["X-Request-ID"]}
     assert reply.json()["error"].startswith("the form fields are too large (2.6 MB at most in all, files aside)")
 
 

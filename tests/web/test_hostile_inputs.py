@@ -169,7 +169,7 @@ def test_bgremove(embedded_server: LiveServer, key: str, case: Case) -> None:
     )
     if case.size is None:
         assert reply.status_code == 400, reply.text
-        assert set(reply.json()) == {"status", "error"}
+        assert set(reply.json()) == {"status", "error", "request_id"}
         assert case.error in reply.json()["error"]
     else:
         assert reply.status_code == 200, reply.text
