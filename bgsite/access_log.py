@@ -6,7 +6,7 @@ and this middleware logs instead. A parameter that is a URL (/bgremove's `img`) 
 without its query string and user name: a presigned link's signature is a key to the user's file.
 A refusal the server words itself (429, 503, 504: which limit, what is busy or down) ends its line
 with that reason, for an operator asked about one; a 4xx's reason may quote what was sent (a
-file's name) and stays in the reply.
+file's name) and stays in the reply. A probe's success (/healthz, /readyz, /metrics) is logged at DEBUG.
 """
 
 import json
@@ -23,6 +23,8 @@ from django.utils.decorators import sync_and_async_middleware
 logger = logging.getLogger("bgsite.access")
 SECRET_PARAMETERS = {"key", "api_key", "apikey", "token"}
 EXPLAINED_STATUSES = (429, 503, 504)
+# Polled every few seconds by the container's health check, a load balancer, Prometheus: a success is a DEBUG line.
+PROBE_PATHS = ("/healthz", "/readyz", "/metrics")
 
 
 def loggable_path(request: HttpRequest) -> str:
@@ -80,7 +82,9 @@ def _reason(response: Any) -> str:
 
 
 def _log(request: HttpRequest, response: Any, started: float) -> None:
-    logger.info(
+    probed = request.path in PROBE_PATHS and response.status_code < 400
+    logger.log(
+        logging.DEBUG if probed else logging.INFO,
         '%s "%s %s" %s %.0fms%s',
         request.META.get("REMOTE_ADDR", "-"),
         request.method,

@@ -32,15 +32,15 @@ def test_a_reply_carries_a_new_request_id_which_its_log_lines_name(embedded_serv
 @pytest.mark.live
 def test_a_sane_request_id_from_the_client_is_kept(embedded_server: LiveServer) -> None:
     sent = "lb-2f1c.77:req=42"
-    reply = requests.get(f"{embedded_server.url}/healthz", headers={"X-Request-ID": sent}, timeout=10)
+    reply = requests.get(f"{embedded_server.url}/api/v1/batches", headers={"X-Request-ID": sent}, timeout=10)
     assert reply.headers["X-Request-ID"] == sent
-    assert any('"GET /healthz" 200' in line for line in log_lines_naming(embedded_server, sent))
+    assert any('"GET /api/v1/batches" 401' in line for line in log_lines_naming(embedded_server, sent))
 
 
 @pytest.mark.live
 @pytest.mark.parametrize("sent", ["a" * 129, 'has space"quote', "tab\there"])
 def test_an_unfit_request_id_is_replaced_and_not_logged(embedded_server: LiveServer, sent: str) -> None:
-    reply = requests.get(f"{embedded_server.url}/healthz", headers={"X-Request-ID": sent}, timeout=10)
+    reply = requests.get(f"{embedded_server.url}/api/v1/batches", headers={"X-Request-ID": sent}, timeout=10)
     assert REQUEST_ID.fullmatch(reply.headers["X-Request-ID"])
     assert log_lines_naming(embedded_server, reply.headers["X-Request-ID"])
     assert sent not in embedded_server.log()

@@ -74,3 +74,14 @@ def test_a_refusal_in_the_servers_words_says_why_and_a_4xx_does_not(
     assert busy_line.endswith(f"ms: {busy.json()['errors'][0]['title']}")
     assert refused_line.endswith('"POST /api/v1/batches" 400 ' + refused_line.rsplit(" ", 1)[1])
     assert "ann@example.com" not in caplog.text
+
+
+@pytest.mark.django_db
+def test_a_probes_success_is_a_debug_line_and_its_failure_info(client: Any, caplog: pytest.LogCaptureFixture) -> None:
+    """The container's health check polls /healthz every 30 s (compose: every 5 s): 2,880 lines a day of nothing."""
+    with caplog.at_level(logging.DEBUG, logger="bgsite.access"):
+        assert client.get("/healthz").status_code == 200
+        assert client.get("/metrics").status_code == 404  # off: no token, no network allowed
+    lines = [record for record in caplog.records if record.name == "bgsite.access"]
+    levels = [(record.levelname, record.getMessage().split('"')[1]) for record in lines]
+    assert levels == [("DEBUG", "GET /healthz"), ("INFO", "GET /metrics")]
