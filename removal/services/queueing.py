@@ -22,7 +22,7 @@ from django.tasks import TaskResultStatus
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from bgsite.log_context import current_request_id
+from bgsite.log_context import current_request_id, job_context
 from removal import events, selectors
 from removal.models import Batch, Item
 from removal.services.files import queued_task
@@ -136,7 +136,7 @@ def items_requeue_stale() -> int:
         *expired.values_list("id", "task_id", "batch__kind", "batch__owner_id")[:500],
         *orphaned.values_list("id", "task_id", "batch__kind", "batch__owner_id")[:500],
     ]:
-        with transaction.atomic():
+        with job_context(item_id=str(item_id), request_id=_queued_by(old_task_id)), transaction.atomic():
             still_stale = Item.objects.filter(
                 Q(status=Status.PROCESSING, lease_until__lt=now) | Q(status=Status.QUEUED),
                 pk=item_id,
@@ -148,7 +148,15 @@ def items_requeue_stale() -> int:
             Item.objects.filter(pk=item_id).update(task_id=enqueue_processing(item_id, kind=kind, waiting_ahead=ahead))
             if old_task_id is not None:
                 lost_job_failed(old_task_id, now=now, then="the item was queued again")
-        logger.warning("re-queued item %s: its worker stopped", item_id)
+            logger.warning("re-queued item %s: its worker stopped", item_id)
         transaction.on_commit(functools.partial(events.item_changed, item_id=item_id))
         requeued += 1
     return requeued
+
+
+def _queued_by(task_id: uuid.UUID | None) -> str:
+    """The request that queued the job `task_id` (removal.tasks.process_item's request_id), for its next job too."""
+    if task_id is None:
+        return ""
+    arguments = DBTaskResult.objects.filter(pk=task_id).values_list("args_kwargs", flat=True).first() or {}
+    return str(arguments.get("kwargs", {}).get("request_id", ""))

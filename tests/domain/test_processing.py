@@ -606,3 +606,24 @@ def test_a_refused_image_is_one_info_line_naming_why(user: Any, caplog: pytest.L
     (refused,) = processing_lines(caplog)
     assert (refused.levelname, refused.exc_info) == ("INFO", None)
     assert refused.getMessage().startswith("the item failed: not an image")
+
+
+def test_an_item_requeued_after_its_worker_died_keeps_the_request_that_queued_it(
+    user: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.handler.addFilter(LogContext())
+    token = correlation_id.set("queued-by-2")
+    try:
+        (item,) = queue_items(user)
+    finally:
+        correlation_id.reset(token)
+    assert claim_next_job("doomed-worker") is not None
+    Item.objects.filter(pk=item.pk).update(
+        status=Status.PROCESSING, claim_token="dead", lease_until=timezone.now() - timedelta(seconds=1)
+    )
+    with caplog.at_level(logging.WARNING, logger="removal.services.queueing"):
+        assert services.items_requeue_stale() == 1
+    again = DBTaskResult.objects.get(pk=Item.objects.get(pk=item.pk).task_id)
+    assert again.args_kwargs == {"args": [str(item.id)], "kwargs": {"request_id": "queued-by-2"}}
+    (requeued,) = [record for record in caplog.records if record.name == "removal.services.queueing"]
+    assert (requeued.request_id, requeued.item_id) == ("queued-by-2", str(item.id))  # type: ignore[attr-defined]
