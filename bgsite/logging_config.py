@@ -43,7 +43,7 @@ JSON_FORMAT = {
 
 
 def logging_config(level: str, *, log_format: str = "plain") -> dict[str, Any]:
-    level = level.upper()
+    level, log_format = level.upper(), log_format.lower()
     if not isinstance(logging.getLevelNamesMapping().get(level), int):
         raise ImproperlyConfigured(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {level!r}")
     if log_format not in FORMATS:

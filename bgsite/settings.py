@@ -198,8 +198,7 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
 
-# Database sessions that know their user and browser: the account page lists them and logs out the others.
-SESSION_ENGINE = "accounts.sessions"
+SESSION_ENGINE = "accounts.sessions"  # database sessions that know their user and browser (the account page)
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
@@ -398,6 +397,4 @@ for _name in ("DAILY_IMAGE_QUOTA", "STORE_DAILY_MB", "MAX_QUEUED_ITEMS_PER_USER"
         raise ImproperlyConfigured(f"{_name} must be 0 (no limit) or a positive integer")
 
 # Plain lines, or LOG_FORMAT=json: one JSON object a line, for log shippers (docs/deploy.md#logs).
-LOGGING = logging_config(
-    env.str("LOG_LEVEL", default="INFO"), log_format=env.str("LOG_FORMAT", default="plain").lower()
-)
+LOGGING = logging_config(env.str("LOG_LEVEL", default="INFO"), log_format=env.str("LOG_FORMAT", default="plain"))
