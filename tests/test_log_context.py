@@ -1,5 +1,6 @@
 """Each request's id: in its reply's X-Request-ID, and in every log line of that request, ASGI door included."""
 
+import contextvars
 import http.client
 import json
 import logging
@@ -61,10 +62,16 @@ def test_a_body_refused_before_django_reads_it_carries_the_request_id(embedded_s
 def test_a_jobs_lines_name_its_item_batch_and_the_request_that_queued_it(caplog: pytest.LogCaptureFixture) -> None:
     logger = logging.getLogger("tests.job")
     caplog.handler.addFilter(LogContext())
-    with caplog.at_level(logging.INFO), job_context(item_id="item-1", request_id="req-9"):
-        logger.info("before the batch is known")
-        name_batch("batch-3")
-        logger.info("after")
-    logger.info("outside")
+
+    def a_job_then_not() -> None:
+        with caplog.at_level(logging.INFO), job_context(item_id="item-1", request_id="req-9"):
+            logger.info("before the batch is known")
+            name_batch("batch-3")
+            logger.info("after")
+        logger.info("outside")
+
+    # In a context of its own, as a worker thread's: tests before this one ran services.item_process (which names
+    # its batch) outside of any job, in this thread's context.
+    contextvars.Context().run(a_job_then_not)
     contexts = [record.context for record in caplog.records]  # type: ignore[attr-defined]
     assert contexts == [" [request_id=req-9 item_id=item-1]", " [request_id=req-9 batch_id=batch-3 item_id=item-1]", ""]
