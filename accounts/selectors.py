@@ -37,11 +37,14 @@ class LoggedIn:
     current: bool  # the browser asking
 
 
+def logged_in_sessions(user: "User") -> "QuerySet[BrowserSession]":
+    """The account's sessions that log in: not those expired, which stay until the daily purge."""
+    return BrowserSession.objects.filter(user=user, expire_date__gt=timezone.now())
+
+
 def logged_in_browsers(user: "User", *, current_session_key: str | None) -> list[LoggedIn]:
-    """The account's sessions that have not expired, the latest log-in first."""
-    sessions = BrowserSession.objects.filter(user=user, expire_date__gt=timezone.now()).order_by(
-        F("logged_in_at").desc(nulls_last=True)
-    )
+    """The account's sessions that log in, the latest log-in first."""
+    sessions = logged_in_sessions(user).order_by(F("logged_in_at").desc(nulls_last=True))
     return [
         LoggedIn(
             handle=session.handle,

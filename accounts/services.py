@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from accounts import folding, selectors, sessions
-from accounts.models import ApiKey, BrowserSession, FoldedNames, Invitation, UsedEmailChangeLink, WebhookSecret
+from accounts.models import ApiKey, FoldedNames, Invitation, UsedEmailChangeLink, WebhookSecret
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -128,7 +128,7 @@ def _new_webhook_secret() -> str:
 
 def browser_log_out(*, user: "User", handle: str) -> bool:
     """Log out the account's browser that `handle` names (BrowserSession.handle); False when none is logged in so."""
-    for session in BrowserSession.objects.filter(user=user):
+    for session in selectors.logged_in_sessions(user):
         if session.handle == handle:
             session.delete()
             return True
@@ -142,9 +142,10 @@ def sessions_expired_delete() -> None:
 
 
 def browsers_log_out(*, user: "User", but: str | None) -> int:
-    """Log out every browser of the account but the session `but` (the one asking; None for all): how many. Their
-    pages' live updates stop at their next look at the session."""
-    deleted, _ = BrowserSession.objects.filter(user=user).exclude(session_key=but or "").delete()
+    """Log out every browser of the account but the session `but` (the one asking; None for all): how many, as the
+    account page lists them (an expired session is left to the daily purge). Their pages' live updates stop at their
+    next look at the session."""
+    deleted, _ = selectors.logged_in_sessions(user).exclude(session_key=but or "").delete()
     return deleted
 
 

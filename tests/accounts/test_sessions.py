@@ -83,6 +83,17 @@ def test_every_other_browser_is_logged_out_at_once(user: User) -> None:
     assert 'id="browsers-log-out"' not in reply.content.decode()  # nothing else left to log out
 
 
+def test_every_other_browser_counts_only_the_browsers_listed(user: User) -> None:
+    """An expired session (kept until the daily purge) is listed nowhere and logs nobody in: the count said
+    "2 other browsers are logged out." under a list of one."""
+    laptop, phone, gone = logged_in(FIREFOX), logged_in(IPHONE), logged_in(CHROME)
+    BrowserSession.objects.filter(session_key=gone.session.session_key).update(expire_date=timezone.now())
+    assert len(listed(laptop)) == 2
+    reply = laptop.post("/accounts/browsers/log-out/", follow=True)
+    assert "1 other browser is logged out." in reply.content.decode()
+    assert is_logged_in(laptop) and not is_logged_in(phone)
+
+
 def test_another_accounts_browser_cannot_be_logged_out(user: User, other_user: User) -> None:
     alices = logged_in(FIREFOX)
     bobs = logged_in(CHROME, username="bob")
