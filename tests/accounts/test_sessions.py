@@ -67,6 +67,17 @@ def test_the_account_page_lists_each_browser_logged_in_and_says_which_is_this_on
     assert 'id="browsers-log-out"' in html
 
 
+def test_each_log_out_button_is_described_by_the_browser_it_logs_out(user: User) -> None:
+    """A screen reader's list of buttons read "Log out" for each browser and for the site's own log-out of this one,
+    with nothing to tell them apart."""
+    laptop = logged_in(FIREFOX)
+    logged_in(IPHONE)
+    html = laptop.get("/accounts/").content.decode()
+    described = re.findall(r'<button[^>]*aria-describedby="([^"]+)"[^>]*>Log out</button>', html)
+    assert len(described) == 1
+    assert re.search(rf'id="{described[0]}">Mobile Safari 18 on iOS 18<', html)
+
+
 def test_a_browser_logged_out_from_the_account_page_is_logged_out_and_no_other(user: User) -> None:
     laptop, phone = logged_in(FIREFOX), logged_in(IPHONE)
     reply = laptop.post(f"/accounts/browsers/{handle_of(phone)}/log-out/", follow=True)
