@@ -338,3 +338,28 @@ def test_on_a_phone_choose_a_folder_is_not_offered_where_a_computer_offers_it(
         page.focus("#file-input")
         page.keyboard.press("Tab")
         expect(page.locator("#folder-input")).to_be_focused()
+
+
+def test_on_a_phone_the_browsers_logged_in_fit_the_screen_however_long_a_browsers_name(
+    browser: Any,  # noqa: F811
+    embedded_server: Any,
+) -> None:
+    """A User-Agent that ua-parser does not know is listed as it came, cut at 60 characters: one without a space
+    (an app's, a script's) made the whole account page scroll sideways on a phone."""
+    from playwright.sync_api import expect
+
+    unknown = "SomeInternalTool/1.0_build_2026_12_06_release_candidate_final_x86_64_linux"
+    with browsing(browser, embedded_server.url, user_agent=unknown) as computer:
+        username = sign_up(computer)
+        with phone(browser, embedded_server.url) as page:
+            page.goto("/accounts/login/")
+            page.fill("#id_username", username)
+            page.fill("#id_password", "correct horse battery")
+            page.tap("button[type=submit]")
+            page.wait_for_url(lambda url: "/accounts/login/" not in url)
+            page.goto("/accounts/#browsers")
+            listed = page.locator("#browser-sessions li[data-current=false] .browser-named")
+            expect(listed).to_contain_text(unknown[:60])
+            box = listed.bounding_box()
+            assert box is not None and box["x"] >= 0 and box["x"] + box["width"] <= PORTRAIT[0]
+            assert page.evaluate("document.documentElement.scrollWidth") <= PORTRAIT[0]
