@@ -6,9 +6,10 @@ from datetime import datetime
 from typing import TYPE_CHECKING
 
 import ua_parser
-from django.contrib.auth import get_user_model
+from django.contrib.auth import HASH_SESSION_KEY, get_user_model
 from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
+from django.utils.crypto import constant_time_compare
 from django.utils.translation import gettext as _
 
 from accounts import folding
@@ -37,14 +38,27 @@ class LoggedIn:
     current: bool  # the browser asking
 
 
-def logged_in_sessions(user: "User") -> "QuerySet[BrowserSession]":
-    """The account's sessions that log in: not those expired, which stay until the daily purge."""
-    return BrowserSession.objects.filter(user=user, expire_date__gt=timezone.now())
+def logged_in_sessions(user: "User") -> list[BrowserSession]:
+    """The account's sessions that log in, as django.contrib.auth.get_user takes them, the latest log-in first: not
+    those expired (kept until the daily purge), nor those signed with a password hash of before (the password changed
+    in the admin, or hashed again at a log-in after a Django upgrade), which log out at their next request."""
+    password_marks = [user.get_session_auth_hash(), *user.get_session_auth_fallback_hash()]
+    sessions = BrowserSession.objects.filter(user=user, expire_date__gt=timezone.now())
+    return [
+        session
+        for session in sessions.order_by(F("logged_in_at").desc(nulls_last=True))
+        if _signed_with(session, password_marks)
+    ]
+
+
+def _signed_with(session: BrowserSession, password_marks: list[str]) -> bool:
+    mark = session.get_decoded().get(HASH_SESSION_KEY) or ""
+    return bool(mark) and any(constant_time_compare(mark, password_mark) for password_mark in password_marks)
 
 
 def logged_in_browsers(user: "User", *, current_session_key: str | None) -> list[LoggedIn]:
     """The account's sessions that log in, the latest log-in first."""
-    sessions = logged_in_sessions(user).order_by(F("logged_in_at").desc(nulls_last=True))
+    sessions = logged_in_sessions(user)
     return [
         LoggedIn(
             handle=session.handle,

@@ -22,7 +22,7 @@ from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from accounts import folding, selectors, sessions
-from accounts.models import ApiKey, FoldedNames, Invitation, UsedEmailChangeLink, WebhookSecret
+from accounts.models import ApiKey, BrowserSession, FoldedNames, Invitation, UsedEmailChangeLink, WebhookSecret
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -143,10 +143,11 @@ def sessions_expired_delete() -> None:
 
 def browsers_log_out(*, user: "User", but: str | None) -> int:
     """Log out every browser of the account but the session `but` (the one asking; None for all): how many, as the
-    account page lists them (an expired session is left to the daily purge). Their pages' live updates stop at their
-    next look at the session."""
-    deleted, _ = selectors.logged_in_sessions(user).exclude(session_key=but or "").delete()
-    return deleted
+    account page lists them (selectors.logged_in_sessions; sessions that log in no more go too, uncounted). Their
+    pages' live updates stop at their next look at the session."""
+    others = [session for session in selectors.logged_in_sessions(user) if session.session_key != but]
+    BrowserSession.objects.filter(user=user).exclude(session_key=but or "").delete()
+    return len(others)
 
 
 class SignupRefused(Exception):

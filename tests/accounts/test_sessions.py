@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from django.apps import apps
+from django.contrib.auth.hashers import PBKDF2PasswordHasher
 from django.contrib.auth.models import User
 from django.contrib.auth.tokens import default_token_generator
 from django.contrib.sessions.backends.db import SessionStore as DjangoDatabaseStore
@@ -121,6 +122,28 @@ def test_a_changed_password_logs_out_the_other_browsers_and_keeps_this_one(user:
     # Listed before the phone comes back (its next request would end its session: its password mark is old).
     assert [row.split(" this browser")[0] for row in listed(laptop)] == ["Firefox 140 on Windows 10"]
     assert is_logged_in(laptop) and not is_logged_in(phone)
+
+
+class OlderPasswordHasher(PBKDF2PasswordHasher):
+    iterations = 2  # a password hashed by an older Django
+
+
+class NewerPasswordHasher(PBKDF2PasswordHasher):
+    iterations = 3  # ... and the Django of today, which hashes it again at the next log-in
+
+
+def test_browsers_that_a_new_password_hash_logged_out_are_not_listed(user: User, settings: Any) -> None:
+    """A password hashed again (a log-in after a Django upgrade, a password set in the admin) logs out the sessions
+    signed with the old hash at their next request: the account page listed them as logged in until then."""
+    settings.PASSWORD_HASHERS = [f"{__name__}.OlderPasswordHasher"]
+    user.set_password(PASSWORD)
+    user.save()
+    phone = logged_in(IPHONE)
+    settings.PASSWORD_HASHERS = [f"{__name__}.NewerPasswordHasher"]
+    laptop = logged_in(FIREFOX)
+    assert [row.split(" this browser")[0] for row in listed(laptop)] == ["Firefox 140 on Windows 10"]
+    assert 'id="browsers-log-out"' not in laptop.get("/accounts/").content.decode()
+    assert not is_logged_in(phone)
 
 
 def test_a_password_reset_logs_out_every_browser(user: User) -> None:
