@@ -2,13 +2,14 @@
 account page lists where its user is logged in. The sessions there are are copied over, so that nobody is logged out
 by the upgrade; those logged in before it show no browser or time of log-in."""
 
+from itertools import batched
+
 import django.db.models.deletion
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY
+from django.contrib.sessions.backends.db import SessionStore
 from django.db import migrations, models
 from django.utils import timezone
-
-from accounts.sessions import SessionStore
 
 BATCH = 2000
 
@@ -17,17 +18,20 @@ def copy_sessions(apps, schema_editor):
     Session = apps.get_model("sessions", "Session")
     BrowserSession = apps.get_model("accounts", "BrowserSession")
     User = apps.get_model(settings.AUTH_USER_MODEL)
-    store = SessionStore()  # the same signing salt as Django's database store: their data reads the same
-    copies = []
-    for session in Session.objects.filter(expire_date__gt=timezone.now()).iterator(BATCH):
-        user_id = store.decode(session.session_data).get(SESSION_KEY)
-        copies.append(BrowserSession(session.session_key, session.session_data, session.expire_date, user_id=user_id))
-    known = set(User.objects.filter(pk__in={copy.user_id for copy in copies if copy.user_id}).values_list("pk", flat=True))
-    for copy in copies:
-        copy.user_id = User._meta.pk.to_python(copy.user_id) if copy.user_id else None
-        if copy.user_id not in known:
-            copy.user_id = None  # a deleted account's: its session logs nobody in
-    BrowserSession.objects.bulk_create(copies, batch_size=BATCH)
+    store = SessionStore()  # accounts.sessions signs as Django's database store does: their data reads the same
+    live = Session.objects.filter(expire_date__gt=timezone.now()).order_by("pk")
+    for sessions in batched(live.iterator(BATCH), BATCH):  # a large site's sessions, a few thousand at a time
+        user_ids = [store.decode(session.session_data).get(SESSION_KEY) for session in sessions]
+        known = {str(pk) for pk in User.objects.filter(pk__in=set(filter(None, user_ids))).values_list("pk", flat=True)}
+        BrowserSession.objects.bulk_create(
+            BrowserSession(
+                session.session_key,
+                session.session_data,
+                session.expire_date,
+                user_id=user_id if user_id in known else None,  # a deleted account's session logs nobody in
+            )
+            for session, user_id in zip(sessions, user_ids, strict=True)
+        )
 
 
 class Migration(migrations.Migration):
