@@ -21,14 +21,19 @@ from django.http import HttpRequest
 from django.utils.decorators import sync_and_async_middleware
 
 logger = logging.getLogger("bgsite.access")
-SECRET_PARAMETERS = {"key", "api_key", "apikey", "token"}
+SECRET_PARAMETERS = {"key", "api_key", "apikey", "token", "invitation"}
 EXPLAINED_STATUSES = (429, 503, 504)
 # Polled every few seconds by the container's health check, a load balancer, Prometheus: a success is a DEBUG line.
 PROBE_PATHS = ("/healthz", "/readyz", "/metrics")
 
 
 def loggable_path(request: HttpRequest) -> str:
-    return _loggable(request.path, request.META.get("QUERY_STRING", ""))
+    """The request's path and query as a log line may hold them: a link's token in the path (a password reset's, an
+    e-mail change's: whoever has it may use it) is [redacted], as a key or an invitation in the query is."""
+    path = request.path
+    if (match := getattr(request, "resolver_match", None)) and (token := match.kwargs.get("token")):
+        path = path.replace(f"/{token}/", "/[redacted]/")
+    return _loggable(path, request.META.get("QUERY_STRING", ""))
 
 
 def log_refused_unread(scope: dict[str, Any], status: int) -> None:

@@ -85,3 +85,30 @@ def test_a_probes_success_is_a_debug_line_and_its_failure_info(client: Any, capl
     lines = [record for record in caplog.records if record.name == "bgsite.access"]
     levels = [(record.levelname, record.getMessage().split('"')[1]) for record in lines]
     assert levels == [("DEBUG", "GET /healthz"), ("INFO", "GET /metrics")]
+
+
+@pytest.mark.django_db
+def test_links_that_open_an_account_are_logged_without_their_token(
+    client: Any, user: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A password reset's link, an e-mail change's and an invitation log in, change the address or make an account
+    for whoever has them: an access line wrote them whole, for anyone who reads the logs."""
+    from django.contrib.auth.tokens import default_token_generator
+    from django.utils.encoding import force_bytes
+    from django.utils.http import urlsafe_base64_encode
+
+    from accounts import services
+
+    reset = default_token_generator.make_token(user)
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    change = services.email_change_token(user=user, new_email="new@example.com")
+    with caplog.at_level(logging.INFO, logger="bgsite.access"):
+        assert client.get(f"/accounts/password/reset/{uid}/{reset}/").status_code == 302
+        assert client.get(f"/accounts/email/confirm/{change}/").status_code == 200
+        client.get("/accounts/signup/", {"invitation": "an-invitation-token"})
+    lines = [record.getMessage() for record in caplog.records if record.name == "bgsite.access"]
+    assert f'"GET /accounts/password/reset/{uid}/[redacted]/" 302' in lines[0]
+    assert '"GET /accounts/email/confirm/[redacted]/" 200' in lines[1]
+    assert '"GET /accounts/signup/?invitation=[redacted]"' in lines[2]
+    for secret in (reset, change, "an-invitation-token"):
+        assert secret not in caplog.text
