@@ -569,6 +569,16 @@ def processing_lines(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord
     return [record for record in caplog.records if record.name == "removal.services.processing"]
 
 
+def queued_by_request(user: Any, request_id: str) -> Any:
+    """One item queued as a request whose id is `request_id` queues it."""
+    token = correlation_id.set(request_id)
+    try:
+        (item,) = queue_items(user)
+    finally:
+        correlation_id.reset(token)
+    return item
+
+
 def test_a_failing_item_logs_a_warning_per_retry_then_one_error_with_its_traceback(
     user: Any, settings: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
@@ -576,11 +586,7 @@ def test_a_failing_item_logs_a_warning_per_retry_then_one_error_with_its_traceba
     is asked about."""
     settings.ITEM_MAX_ATTEMPTS = 2
     caplog.handler.addFilter(LogContext())
-    token = correlation_id.set("queued-by-1")
-    try:
-        (item,) = queue_items(user)
-    finally:
-        correlation_id.reset(token)
+    item = queued_by_request(user, "queued-by-1")
     default_storage.delete(item.source.name)  # the upload vanished from storage
 
     with caplog.at_level(logging.INFO):
@@ -612,11 +618,7 @@ def test_an_item_requeued_after_its_worker_died_keeps_the_request_that_queued_it
     user: Any, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.handler.addFilter(LogContext())
-    token = correlation_id.set("queued-by-2")
-    try:
-        (item,) = queue_items(user)
-    finally:
-        correlation_id.reset(token)
+    item = queued_by_request(user, "queued-by-2")
     assert claim_next_job("doomed-worker") is not None
     Item.objects.filter(pk=item.pk).update(
         status=Status.PROCESSING, claim_token="dead", lease_until=timezone.now() - timedelta(seconds=1)
