@@ -3,6 +3,7 @@
 import io
 import json
 import logging
+import logging.config
 import os
 import socketserver
 import subprocess
@@ -123,6 +124,9 @@ def test_no_e_mail_address_reaches_the_log_not_even_in_a_mail_servers_refusal(cl
         threading.Thread(target=smtp.serve_forever, daemon=True).start()
         options = {"host": "127.0.0.1", "port": smtp.server_address[1], "timeout": 5}
         settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend", "OPTIONS": options}}
+        # The project's handlers as a process starts with them: a test before this one in the same process may have
+        # configured logging its own way (an in-process uvicorn Config does), which leaves no "console" handler.
+        logging.config.dictConfig(settings.LOGGING)
         console, written = logging.getHandlerByName("console"), io.StringIO()
         assert isinstance(console, logging.StreamHandler)
         previous = console.setStream(written)
