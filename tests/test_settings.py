@@ -163,3 +163,21 @@ def test_the_redis_channel_layer_reads_for_longer_than_its_receive_blocks(tmp_pa
     read, connect, blocks = (float(value) for value in done.stdout.split())
     assert read > 2 * blocks
     assert connect <= 5  # an unreachable Redis is still found out at once (/readyz's channel-layer check)
+
+
+def test_migrate_names_a_data_folder_it_cannot_write(tmp_path: Path) -> None:
+    """`make run` stopped at migrate with SQLite's "unable to open database file" (a read-only DATA_DIR), or a
+    traceback, naming no folder."""
+    (tmp_path / "a-file").write_text("not a folder")
+    data_dir = tmp_path / "a-file" / "data"
+    done = subprocess.run(
+        [sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"],
+        cwd=REPO,
+        env=settings_env(data_dir),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
+    assert f"CommandError: DATA_DIR={data_dir} cannot be written (" in done.stderr
+    assert "Give DATA_DIR a folder that the user running bgsite can write" in done.stderr
