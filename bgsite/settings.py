@@ -202,7 +202,7 @@ SESSION_ENGINE = "accounts.sessions"  # database sessions that know their user a
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SESSION_COOKIE_SECURE = env.bool("SECURE_COOKIES", default=False)
-CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+CSRF_COOKIE_SECURE = LANGUAGE_COOKIE_SECURE = SESSION_COOKIE_SECURE  # the language picker's cookie too
 # Strict-Transport-Security on HTTPS replies: browsers then refuse plain HTTP to this
 # host for that many seconds. Off (0) by default; turn on once HTTPS works for good.
 SECURE_HSTS_SECONDS = env.int("HSTS_SECONDS", default=0)

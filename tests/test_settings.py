@@ -181,3 +181,11 @@ def test_migrate_names_a_data_folder_it_cannot_write(tmp_path: Path) -> None:
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr
     assert f"CommandError: DATA_DIR={data_dir} cannot be written (" in done.stderr
     assert "Give DATA_DIR a folder that the user running bgsite can write" in done.stderr
+
+
+def test_secure_cookies_cover_the_language_pickers_cookie(tmp_path: Path) -> None:
+    """Behind HTTPS (SECURE_COOKIES) every cookie the server sets is Secure: the language picker's was not."""
+    names = ("SESSION_COOKIE_SECURE", "CSRF_COOKIE_SECURE", "LANGUAGE_COOKIE_SECURE")
+    code = f"from django.conf import settings; print(*(getattr(settings, name) for name in {names}))"
+    assert python_with_settings(tmp_path, code, SECURE_COOKIES="true").stdout.split() == ["True", "True", "True"]
+    assert python_with_settings(tmp_path, code).stdout.split() == ["False", "False", "False"]

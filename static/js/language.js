@@ -34,5 +34,6 @@ if (picker) {
 // next page on (this one was written in UTC if the cookie was missing or stale).
 const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
 if (zone && !document.cookie.split("; ").includes(`time_zone=${zone}`)) {
-  document.cookie = `time_zone=${zone}; path=/; max-age=${365 * 24 * 3600}; samesite=lax`;
+  const secure = location.protocol === "https:" ? "; secure" : ""; // as the server's cookies under SECURE_COOKIES
+  document.cookie = `time_zone=${zone}; path=/; max-age=${365 * 24 * 3600}; samesite=lax${secure}`;
 }
