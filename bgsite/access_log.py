@@ -20,6 +20,8 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from django.http import HttpRequest
 from django.utils.decorators import sync_and_async_middleware
 
+from bgsite.networks import origin
+
 logger = logging.getLogger("bgsite.access")
 SECRET_PARAMETERS = {"key", "api_key", "apikey", "token", "invitation"}
 EXPLAINED_STATUSES = (429, 503, 504)
@@ -66,9 +68,7 @@ def _without_secrets(value: str) -> str:
         return value
     try:
         url = urlsplit(value)
-        host = url.hostname or ""
-        address = f"[{host}]" if ":" in host else host
-        shown = f"{url.scheme}://{address}{f':{url.port}' if url.port else ''}{url.path}"
+        shown = f"{origin(value)}{url.path}"
     except ValueError:  # a port that is not a number
         return "[unreadable URL]"
     return f"{shown}?[redacted]" if url.query or url.fragment else shown

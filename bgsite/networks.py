@@ -40,6 +40,10 @@ def client_address(remote_addr: str) -> IPAddress | None:
 
 
 def origin(url: str) -> str:
-    """scheme://host[:port] of `url`: what a Content-Security-Policy source or an Origin header names."""
+    """scheme://host[:port] of `url`, never its user name or password: what a Content-Security-Policy source or an
+    Origin header names, and what a log line may say of a URL whose rest may be a secret. ValueError for a port that
+    is not a number."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
+    host = parts.hostname or ""
+    address = f"[{host}]" if ":" in host else host  # an IPv6 address, as a URL writes it
+    return f"{parts.scheme}://{address}{f':{parts.port}' if parts.port else ''}"

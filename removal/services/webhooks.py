@@ -11,7 +11,6 @@ import logging
 import time
 import uuid
 from typing import Any
-from urllib.parse import urlsplit
 
 import requests
 from django.conf import settings
@@ -20,6 +19,7 @@ from django.utils import timezone
 from django.utils.translation import gettext_noop
 
 from accounts.services import webhook_secret_for
+from bgsite.networks import origin
 from removal import fetch, selectors, serializers
 from removal.models import Batch, Item, WebhookDelivery
 from removal.ops import metrics
@@ -148,8 +148,7 @@ WEBHOOK_ITEM_FIELDS = {"id", "filename", "status", "result", "error", "cached", 
 def _origin(url: str) -> str:
     """scheme://host[:port] of a callback URL, without its user name, password, path and query."""
     try:
-        parts = urlsplit(url)
-        return f"{parts.scheme}://{parts.hostname}{f':{parts.port}' if parts.port else ''}"
+        return origin(url)
     except ValueError:
         return "an unreadable URL"
 
