@@ -19,14 +19,15 @@ from pythonjsonlogger.json import JsonFormatter
 EMAIL_ADDRESS = re.compile(r"[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 
 
-class PlainLines(logging.Formatter):
+class WithoutAddresses(logging.Formatter):
+    """A formatted line with every e-mail address in it as [e-mail] (an address holds no character JSON escapes)."""
+
     def format(self, record: logging.LogRecord) -> str:
         return EMAIL_ADDRESS.sub("[e-mail]", super().format(record))
 
 
-class JsonLines(JsonFormatter):
-    def format(self, record: logging.LogRecord) -> str:
-        return EMAIL_ADDRESS.sub("[e-mail]", super().format(record))  # an address holds no character JSON escapes
+class JsonLines(WithoutAddresses, JsonFormatter):
+    pass
 
 
 FORMATS = ("plain", "json")
@@ -57,7 +58,7 @@ def logging_config(level: str, *, log_format: str = "plain") -> dict[str, Any]:
         "disable_existing_loggers": False,
         # %(context)s: " [request_id=… batch_id=… item_id=…]", what bgsite.log_context knows of a line's request or job.
         "formatters": {
-            "plain": {"()": PlainLines, "fmt": "%(asctime)s %(levelname)s %(name)s%(context)s: %(message)s"},
+            "plain": {"()": WithoutAddresses, "fmt": "%(asctime)s %(levelname)s %(name)s%(context)s: %(message)s"},
             "json": JSON_FORMAT,
         },
         # What clients can trigger (a foreign Host, a malformed body) is one WARNING line, without traceback.
