@@ -23,7 +23,6 @@ from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
-from accounts import services as account_services
 from removal import events, services
 from removal.cutout import pipeline, providers
 from removal.ops import connections, heap, metrics
@@ -180,8 +179,7 @@ class WorkerPool:
                         logger.info("retention: %s", counts)
                 if time.monotonic() >= next_sweep:
                     next_sweep = time.monotonic() + ORPHAN_SWEEP_EVERY_SECONDS
-                    if swept := services.orphaned_files_sweep():
+                    if swept := services.daily_sweep():
                         logger.info("deleting %d stored files that no row names (left by interrupted work)", swept)
-                    account_services.sessions_expired_delete()
             except Exception:
                 logger.exception("reaper pass failed; will retry")

@@ -24,7 +24,7 @@ from django.tasks import TaskResultStatus
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from accounts.services import AccountDataNotDeleted
+from accounts.services import AccountDataNotDeleted, sessions_expired_delete
 from removal import events
 from removal.models import Batch, DailyUsage, Item, StoredImage, WebhookDelivery
 from removal.services.files import (
@@ -235,6 +235,14 @@ def orphaned_files_sweep(*, older_than: datetime | None = None, page: int = 1000
         orphaned = set(names) - _named_by_rows(names)
         files_delete_later(orphaned)
         swept += len(orphaned)
+    return swept
+
+
+def daily_sweep() -> int:
+    """What the workers do once a day, and purge_expired at each run: the orphaned files (how many), and the expired
+    log-in sessions, which nothing else removes."""
+    swept = orphaned_files_sweep()
+    sessions_expired_delete()
     return swept
 
 

@@ -5,8 +5,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from accounts.services import sessions_expired_delete
-from removal.services import expired_purge, orphaned_files_sweep
+from removal.services import daily_sweep, expired_purge
 
 
 class Command(BaseCommand):
@@ -29,5 +28,4 @@ class Command(BaseCommand):
             f"purged {counts.batches} batches, {counts.stored_images} stored images, "
             f"{counts.files} files and {counts.jobs} job records older than {days} days"
         )
-        self.stdout.write(f"deleting {orphaned_files_sweep()} stored files that no row names")
-        sessions_expired_delete()
+        self.stdout.write(f"deleting {daily_sweep()} stored files that no row names")
