@@ -157,8 +157,7 @@ class ThrottledPasswordChangeView(_ThrottledFormView, PasswordChangeView):
 
     def form_valid(self, form: Any) -> HttpResponse:
         response = super().form_valid(form)  # this browser stays logged in, under a new session key
-        services.browsers_log_out(user=form.user, but=self.request.session.session_key)
-        _password_changed_notice(self.request, form.user)
+        _password_changed(self.request, form.user, keeping=self.request.session.session_key)
         return response
 
 
@@ -169,12 +168,14 @@ class PasswordResetConfirmWithNotice(PasswordResetConfirmView):
 
     def form_valid(self, form: Any) -> HttpResponse:
         response = super().form_valid(form)
-        services.browsers_log_out(user=form.user, but=None)  # whoever knew the old password is logged out
-        _password_changed_notice(self.request, form.user)
+        _password_changed(self.request, form.user, keeping=None)  # whoever knew the old password is logged out
         return response
 
 
-def _password_changed_notice(request: HttpRequest, user: User) -> None:
+def _password_changed(request: HttpRequest, user: User, *, keeping: str | None) -> None:
+    """After a new password: every browser of the account logged out but the session `keeping`, and the account's
+    address told."""
+    services.browsers_log_out(user=user, but=keeping)
     reset_link = request.build_absolute_uri(reverse("password_reset"))
     services.password_changed_notice(user=user, host=request.get_host(), reset_link=reset_link)
 
