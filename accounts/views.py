@@ -1,8 +1,7 @@
 """Sign-up, a change of e-mail address, account deletion and the account page's forms (API keys, webhook secret, the
-browsers logged in). Log
-in/out, password change and password reset by e-mail are Django's own views with our forms (a changed password told
-to the account's address), wired in accounts/urls.py; the page itself, which also shows removal's usage, is
-removal.web.views.dashboard (accounts never imports removal)."""
+browsers logged in). Log in/out, password change and password reset by e-mail are Django's own views with our forms
+(a changed password told to the account's address), wired in accounts/urls.py; the page itself, which also shows
+removal's usage, is removal.web.views.dashboard (accounts never imports removal)."""
 
 from datetime import timedelta
 from typing import Any
