@@ -5,7 +5,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
 
-import ua_parser
 from django.contrib.auth import HASH_SESSION_KEY, get_user_model
 from django.db.models import Exists, F, OuterRef, QuerySet
 from django.utils import timezone
@@ -73,6 +72,8 @@ def logged_in_browsers(user: "User", *, current_session_key: str | None) -> list
 def browser_named(user_agent: str) -> str:
     """A browser as its user knows it, from its User-Agent: "Firefox 140 on Windows 10", "Mobile Safari 18 on iOS
     18" (ua-parser's names and versions, as most sites list their sessions)."""
+    import ua_parser  # 75 ms to import, for the account page alone: not at every process's start
+
     found = ua_parser.parse(user_agent).with_defaults()
     browser = " ".join(filter(None, [found.user_agent.family, found.user_agent.major]))
     system = " ".join(filter(None, [found.os.family, found.os.major]))
