@@ -15,7 +15,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
 from django.core.mail import send_mail
-from django.db import IntegrityError, models, transaction
+from django.db import IntegrityError, connection, models, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
@@ -167,12 +167,15 @@ def account_create(*, form: "SignupForm", invitation_token: str = "") -> "User":
 
     With SIGNUP=invite the invitation is claimed in the same transaction as the user is
     made: of two sign-ups racing on one link, exactly one gets an account. Of two racing
-    on one username or address, the database lets one through; the other gets AccountTaken.
+    on one username (however spelt) or address, one gets through; the other gets AccountTaken.
     """
     if settings.SIGNUP == "closed":
         raise SignupRefused("sign-up is closed")
     try:
         with transaction.atomic():
+            _username_hold(form.cleaned_data["username"])
+            if selectors.username_taken(form.cleaned_data["username"]):
+                raise AccountTaken("username")
             user = form.save()
             if settings.SIGNUP == "invite" and not invitation_redeem(token=invitation_token, user=user):
                 raise SignupRefused("invalid invitation")
@@ -184,6 +187,16 @@ def account_create(*, form: "SignupForm", invitation_token: str = "") -> "User":
             raise AccountTaken("email") from None
         raise
     return user
+
+
+def _username_hold(username: str) -> None:
+    """Make other sign-ups for `username`, however it is spelt ("Bob", "BOB"), wait until this transaction ends, so that
+    the look-up after it sees theirs: the database holds each spelling to one account (User.username is unique) but not
+    each folded name, which an existing installation may already share (two accounts made before names were folded).
+    SQLite needs nothing: its transactions take the write lock as they begin (settings: IMMEDIATE)."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:  # a lock for this transaction on 60 bits of the folded name's SHA-256
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [int(folding.username_key(username)[:15], 16)])
 
 
 def folded_names_save(*, user: "User") -> None:

@@ -5,9 +5,9 @@ errors and messages, and the accounts there are then.
 
     DATA_DIR=/tmp/x python -m tests.accounts.signup_race email|username|change
 
-email: two sign-ups, one address spelt two ways; username: two sign-ups, one username; change: a sign-up and the
-confirmation of an e-mail change to the same address. On SQLite the change holds the write lock from its check on,
-so the sign-up loses; on PostgreSQL the change waits, once past its check, for the sign-up to end, and loses.
+email: two sign-ups, one address spelt two ways; username: two sign-ups, one username spelt two ways; change: a sign-up
+and the confirmation of an e-mail change to the same address. On SQLite the change holds the write lock from its check
+on, so the sign-up loses; on PostgreSQL the change waits, once past its check, for the sign-up to end, and loses.
 """
 
 import json
@@ -40,7 +40,7 @@ def main(race: str) -> None:
         return Client().post("/accounts/signup/", data)
 
     if race == "username":
-        requests = [lambda: sign_up("racer", "one@example.com"), lambda: sign_up("racer", "two@example.com")]
+        requests = [lambda: sign_up("racer", "one@example.com"), lambda: sign_up("RACER", "two@example.com")]
     else:
         first: Any = lambda: sign_up("race1", "Race@example.com")  # noqa: E731
         if race == "change":

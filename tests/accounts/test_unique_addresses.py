@@ -50,7 +50,8 @@ def test_of_two_requests_at_once_for_one_address_or_username_one_gets_it_and_the
 ) -> None:
     """Both pass their check before either saves (tests/accounts/signup_race.py): the database let two sign-ups with
     one address ("Race@example.com", "race@EXAMPLE.com") both through, as a sign-up and an e-mail change to it; two
-    with one username got a server error."""
+    with one username got a server error, and two with one username spelt two ways ("racer", "RACER") both an
+    account."""
     done = python(database_env, "-m", "tests.accounts.signup_race", race)
     assert done.returncode == 0, done.stderr
     outcome = json.loads(done.stdout.strip().splitlines()[-1])
