@@ -166,7 +166,14 @@ class Item(models.Model):
 
     class Meta:
         ordering = ["created_at", "id"]
-        indexes = [models.Index(fields=["status", "lease_until"])]
+        indexes = [
+            models.Index(fields=["status", "lease_until"]),
+            # The account page's usage by day (selectors.usage_by_day) reads the last 30 days' finished items: of
+            # an account with few batches through these, of one with very many (/bgremove's, one image each) by
+            # the days' items of all accounts. PostgreSQL's planner picks.
+            models.Index(fields=["batch", "finished_at"], name="item_batch_finished_idx"),
+            models.Index(fields=["finished_at"], name="item_finished_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"{self.filename} ({self.status})"

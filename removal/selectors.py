@@ -2,11 +2,12 @@
 
 import re
 import uuid
-from datetime import date, datetime
+from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
 from django.db.models import Count, Min, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
+from django.utils import timezone
 from django.utils.translation import gettext
 
 from removal.cutout.options import Options
@@ -162,9 +163,12 @@ def queued_count(owner_id: int | None = None) -> int:
 
 
 def usage_by_day(user: "User", *, days: int = 30) -> list[dict[str, Any]]:
-    """Images finished per day (newest first): done, failed, bytes in and out, processing time."""
+    """Images finished per day of the last `days` (in the active time zone, today's included; newest first): done,
+    failed, bytes in and out, processing time. Only those days are read (Item's index on finished_at): an account's
+    whole history, 300,000 items after a year with RETENTION_DAYS=0, took 0.7-1.2 s at each look at its account page."""
+    first_day = datetime.combine(timezone.localdate() - timedelta(days=days - 1), time.min)
     rows = (
-        Item.objects.filter(batch__owner=user, finished_at__isnull=False)
+        Item.objects.filter(batch__owner=user, finished_at__gte=timezone.make_aware(first_day))
         .annotate(day=TruncDate("finished_at"))
         .values("day")
         .annotate(

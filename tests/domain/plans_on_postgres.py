@@ -1,0 +1,87 @@
+"""Run by tests/domain/test_query_plans.py on an empty PostgreSQL database (DATABASE_URL): migrate, seed an
+installation grown for a year (bulk SQL, small enough for a test), ANALYZE, then run each read audited for growth and
+print, as JSON, the tables PostgreSQL's plan reads whole ("Seq Scan") in each of its queries."""
+
+import json
+import os
+from collections.abc import Callable
+from typing import Any
+
+import django
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "bgsite.settings")
+django.setup()
+
+from django.contrib.auth.models import User  # noqa: E402
+from django.core.management import call_command  # noqa: E402
+from django.db import connection, transaction  # noqa: E402
+from django.test.utils import CaptureQueriesContext  # noqa: E402
+
+from removal import selectors  # noqa: E402
+
+# Users 1 (the page: 400 batches of 25), 2 (an API client: 3,000 /bgremove calls) and 3-20 (20 batches of 25);
+# each item's job record. A year of them, in the order they came.
+SEED = """
+INSERT INTO auth_user (id, password, is_superuser, username, first_name, last_name, email, is_staff, is_active,
+                       date_joined)
+SELECT g, '!', g = 1, 'user' || g, '', '', '', g = 1, true, now() FROM generate_series(1, 20) g;
+CREATE TEMP TABLE seeded AS
+SELECT gen_random_uuid() AS id, 1 AS owner_id, 'upload' AS kind, 25 AS n, now() - g * interval '22 hours' AS made
+  FROM generate_series(1, 400) g
+UNION ALL SELECT gen_random_uuid(), 2, 'bgremove', 1, now() - g * interval '3 hours' FROM generate_series(1, 3000) g
+UNION ALL SELECT gen_random_uuid(), u, 'upload', 25, now() - g * interval '18 days' - u * interval '1 hour'
+  FROM generate_series(3, 20) u, generate_series(1, 20) g;
+INSERT INTO removal_batch (id, owner_id, kind, name, options, callback_url, bg_image, improvements, created_at,
+                           idempotency_key)
+SELECT id, owner_id, kind, '', '{}', '', '', 0, made, '' FROM seeded ORDER BY made;
+INSERT INTO removal_item (id, batch_id, filename, position, source, source_bytes, source_sha256, cached, width, height,
+  status, result, result_bytes, result_sha256, model, edits, reviewed, quality, previous_result, mask, edited_mask,
+  error, error_template, error_values, input_rejected, task_id, attempts, attempts_before, claim_token, created_at,
+  queued_at, started_at, finished_at, processing_ms, model_result)
+SELECT gen_random_uuid(), id, 'photo.jpg', s, 'x', 1, '', false, 1, 1, 'done', 'y', 1, '', '', 0, false, '', '', '', '',
+  '', '', '{}', false, gen_random_uuid(), 1, 0, '', made, made, made, made + interval '2 seconds', 1000, ''
+FROM seeded, generate_series(1, seeded.n) s ORDER BY made;
+INSERT INTO django_tasks_database_dbtaskresult (id, status, enqueued_at, started_at, finished_at, args_kwargs, priority,
+  task_path, worker_ids, queue_name, backend_name, run_after, exception_class_path, traceback)
+SELECT task_id, 'SUCCESSFUL', queued_at, started_at, finished_at,
+  jsonb_build_object('args', jsonb_build_array(id::text), 'kwargs', '{}'::jsonb), 0, 'removal.tasks.process_item', '[]',
+  'default', 'default', '9999-01-01', '', '' FROM removal_item ORDER BY created_at;
+ANALYZE;
+"""
+
+
+def read_whole(run: Callable[[], Any]) -> list[dict[str, Any]]:
+    """The queries `run` makes (rolled back after), each with the tables its plan reads whole."""
+    with CaptureQueriesContext(connection) as captured, transaction.atomic():
+        run()
+        transaction.set_rollback(True)
+    plans = []
+    for query in captured.captured_queries:
+        if not query["sql"].startswith("SELECT"):
+            continue
+        with connection.cursor() as cursor:
+            cursor.execute(f"EXPLAIN (FORMAT JSON) {query['sql']}")
+            plan = cursor.fetchone()[0][0]["Plan"]
+        plans.append({"sql": query["sql"][:120], "seq_scans": sorted(set(_seq_scans(plan)))})
+    return plans
+
+
+def _seq_scans(node: dict[str, Any]) -> list[str]:
+    found = [node["Relation Name"]] if node["Node Type"] == "Seq Scan" else []
+    return found + [name for child in node.get("Plans", []) for name in _seq_scans(child)]
+
+
+def main() -> None:
+    call_command("migrate", verbosity=0)
+    with connection.cursor() as cursor:
+        cursor.execute(SEED)
+    page_user, api_user = User.objects.get(pk=1), User.objects.get(pk=2)
+    reads = {
+        "usage of an account with many batches": lambda: selectors.usage_by_day(page_user),
+        "usage of an API client": lambda: selectors.usage_by_day(api_user),
+    }
+    print(json.dumps({name: read_whole(run) for name, run in reads.items()}))
+
+
+if __name__ == "__main__":
+    main()
