@@ -17,7 +17,7 @@ from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
-from removal import selectors  # noqa: E402
+from removal import selectors, services  # noqa: E402
 
 # Users 1 (the page: 400 batches of 25), 2 (an API client: 3,000 /bgremove calls) and 3-20 (20 batches of 25);
 # each item's job record. A year of them, in the order they came.
@@ -79,6 +79,7 @@ def main() -> None:
     reads = {
         "usage of an account with many batches": lambda: selectors.usage_by_day(page_user),
         "usage of an API client": lambda: selectors.usage_by_day(api_user),
+        "the reaper's look for lost jobs": services.jobs_requeue_lost,
     }
     print(json.dumps({name: read_whole(run) for name, run in reads.items()}))
 
