@@ -173,6 +173,8 @@ class Item(models.Model):
             # the days' items of all accounts. PostgreSQL's planner picks.
             models.Index(fields=["batch", "finished_at"], name="item_batch_finished_idx"),
             models.Index(fields=["finished_at"], name="item_finished_idx"),
+            # The admin's list of items, in this order (Meta.ordering): 2.5 s for 1.4 million without.
+            models.Index(fields=["created_at", "id"], name="item_created_idx"),
         ]
 
     def __str__(self) -> str:

@@ -15,9 +15,11 @@ django.setup()
 from django.contrib.auth.models import User  # noqa: E402
 from django.core.management import call_command  # noqa: E402
 from django.db import connection, transaction  # noqa: E402
+from django.test import Client  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
 from removal import selectors, services  # noqa: E402
+from removal.models import Item  # noqa: E402
 
 # Users 1 (the page: 400 batches of 25), 2 (an API client: 3,000 /bgremove calls) and 3-20 (20 batches of 25);
 # each item's job record. A year of them, in the order they came.
@@ -62,7 +64,8 @@ def read_whole(run: Callable[[], Any]) -> list[dict[str, Any]]:
         with connection.cursor() as cursor:
             cursor.execute(f"EXPLAIN (FORMAT JSON) {query['sql']}")
             plan = cursor.fetchone()[0][0]["Plan"]
-        plans.append({"sql": query["sql"][:120], "seq_scans": sorted(set(_seq_scans(plan)))})
+        counts = query["sql"].startswith("SELECT COUNT(*)")
+        plans.append({"sql": query["sql"][:120], "counts": counts, "seq_scans": sorted(set(_seq_scans(plan)))})
     return plans
 
 
@@ -76,10 +79,16 @@ def main() -> None:
     with connection.cursor() as cursor:
         cursor.execute(SEED)
     page_user, api_user = User.objects.get(pk=1), User.objects.get(pk=2)
+    operator = Client(HTTP_HOST="localhost")
+    operator.force_login(page_user)  # a superuser
+    item = Item.objects.filter(batch__owner_id=3).first()
     reads = {
         "usage of an account with many batches": lambda: selectors.usage_by_day(page_user),
         "usage of an API client": lambda: selectors.usage_by_day(api_user),
         "the reaper's look for lost jobs": services.jobs_requeue_lost,
+        "the admin's items": lambda: operator.get("/admin/removal/item/"),
+        "the admin's search for an item's id": lambda: operator.get(f"/admin/removal/item/?q={item.pk}"),
+        "the admin's search for a batch's id": lambda: operator.get(f"/admin/removal/item/?q={item.batch_id}"),
     }
     print(json.dumps({name: read_whole(run) for name, run in reads.items()}))
 

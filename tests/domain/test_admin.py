@@ -41,6 +41,18 @@ def test_changelists_with_search_and_filters(admin_client: Client, user: Any, pa
     assert admin_client.get(path).status_code == 200
 
 
+def test_an_item_is_found_by_its_id_or_its_batchs(admin_client: Client, user: Any) -> None:
+    """An id, as the logs name an item or a batch, is looked up by its index (removal.admin.GrowingTable)."""
+    batch = services.batch_create(owner=user)
+    item, beside, elsewhere = make_item(batch), make_item(batch), make_item(services.batch_create(owner=user))
+
+    by_item = admin_client.get(f"/admin/removal/item/?q={str(item.pk).upper()}").content.decode()
+    by_batch = admin_client.get(f"/admin/removal/item/?q={batch.pk}").content.decode()
+
+    assert f"/admin/removal/item/{item.pk}/change/" in by_item and str(beside.pk) not in by_item
+    assert str(item.pk) in by_batch and str(beside.pk) in by_batch and str(elsewhere.pk) not in by_batch
+
+
 def test_api_key_hash_is_never_shown(admin_client: Client, user: Any) -> None:
     key, plain = api_key_create(user=user, name="shop")
     page = admin_client.get(f"/admin/accounts/apikey/{key.pk}/change/").content.decode()
