@@ -45,6 +45,9 @@ class Batch(models.Model):
     class Meta:
         ordering = ["-created_at"]
         verbose_name_plural = "batches"
+        # An owner's batches of a kind, newest first (selectors.batches_for: the batch list, its API): an API
+        # client's /bgremove calls, one batch each, were all read for a page of its other batches (0.1 s at 200,000).
+        indexes = [models.Index(fields=["owner", "kind", "created_at"], name="batch_owner_kind_created_idx")]
         constraints = [
             models.UniqueConstraint(
                 fields=["owner", "idempotency_key"],

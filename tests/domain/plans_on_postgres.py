@@ -74,18 +74,25 @@ def _seq_scans(node: dict[str, Any]) -> list[str]:
     return found + [name for child in node.get("Plans", []) for name in _seq_scans(child)]
 
 
+def browser_of(user: User) -> Client:
+    """A browser logged in as `user`."""
+    browser = Client(HTTP_HOST="localhost")
+    browser.force_login(user)
+    return browser
+
+
 def main() -> None:
     call_command("migrate", verbosity=0)
     with connection.cursor() as cursor:
         cursor.execute(SEED)
     page_user, api_user = User.objects.get(pk=1), User.objects.get(pk=2)
-    operator = Client(HTTP_HOST="localhost")
-    operator.force_login(page_user)  # a superuser
+    operator = browser_of(page_user)  # a superuser
     item = Item.objects.filter(batch__owner_id=3).first()
     reads = {
         "usage of an account with many batches": lambda: selectors.usage_by_day(page_user),
         "usage of an API client": lambda: selectors.usage_by_day(api_user),
         "the reaper's look for lost jobs": services.jobs_requeue_lost,
+        "the batch list of an API client": lambda: browser_of(api_user).get("/api/v1/batches"),
         "the admin's items": lambda: operator.get("/admin/removal/item/"),
         "the admin's search for an item's id": lambda: operator.get(f"/admin/removal/item/?q={item.pk}"),
         "the admin's search for a batch's id": lambda: operator.get(f"/admin/removal/item/?q={item.batch_id}"),
