@@ -53,10 +53,12 @@ class PurgeCounts:
     files: int
     stored_images: int
     jobs: int
+    more: bool = False  # it stopped at `most`: older ones are left for the next call
 
 
-def expired_purge(*, older_than: Any, chunk: int = 200) -> PurgeCounts:
-    """Delete batches, stored images, finished jobs and daily usage counts from before `older_than`, files first.
+def expired_purge(*, older_than: Any, chunk: int = 200, most: int | None = None) -> PurgeCounts:
+    """Delete batches, stored images, finished jobs and daily usage counts from before `older_than`, files first;
+    with `most`, at most that many batches and as many stored images, the oldest (PurgeCounts.more: some are left).
 
     Files go before their rows, so an interrupted purge leaves rows whose files
     are gone (finished again by the next run), never files nobody can find. A batch's
@@ -64,13 +66,17 @@ def expired_purge(*, older_than: Any, chunk: int = 200) -> PurgeCounts:
     it: what an interrupted job saved and never recorded goes too.
     """
     batches = files = stored = 0
-    while expired := list(Batch.objects.filter(created_at__lt=older_than).order_by("created_at")[:chunk]):
+    while (room := _room(batches, chunk, most)) and (
+        expired := list(Batch.objects.filter(created_at__lt=older_than).order_by("created_at")[:room])
+    ):
         for batch in expired:
             names = _file_names(Item.objects.filter(batch=batch), Batch.objects.filter(pk=batch.pk))
             files += len(_files_deleted(names, folder=batch_folder(batch), of="an expired batch"))
         Batch.objects.filter(pk__in=[batch.pk for batch in expired]).delete()
         batches += len(expired)
-    while images := list(StoredImage.objects.filter(created_at__lt=older_than)[:chunk]):
+    while (room := _room(stored, chunk, most)) and (
+        images := list(StoredImage.objects.filter(created_at__lt=older_than).order_by("created_at")[:room])
+    ):
         for image in images:
             default_storage.delete(str(image.file.name))
             files += 1
@@ -78,7 +84,13 @@ def expired_purge(*, older_than: Any, chunk: int = 200) -> PurgeCounts:
         stored += len(images)
     jobs, _ = DBTaskResult.objects.filter(finished_at__lt=older_than).delete()
     DailyUsage.objects.filter(day__lt=older_than.date()).delete()  # the quota reads only today's
-    return PurgeCounts(batches=batches, files=files, stored_images=stored, jobs=jobs)
+    more = most is not None and most in (batches, stored)
+    return PurgeCounts(batches=batches, files=files, stored_images=stored, jobs=jobs, more=more)
+
+
+def _room(done: int, chunk: int, most: int | None) -> int:
+    """How many rows the next chunk of a purge may take, `done` taken."""
+    return chunk if most is None else min(chunk, most - done)
 
 
 @dataclass(frozen=True)

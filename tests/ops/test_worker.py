@@ -41,3 +41,26 @@ def test_a_worker_that_cannot_take_jobs_waits_longer_each_time(
     # 0.1 + 0.2 + 0.4 + 0.8 + 1.6 s of waits: 5 or 6 tries in 4 s (the model's warm-up first); at every poll, 80
     assert 2 <= len(failures) <= 7, len(failures)
     assert failures[-1].getMessage().endswith(f"({len(failures)} in a row)")
+
+
+def test_the_reapers_purge_takes_a_pass_of_old_batches_at_a_time(user: Any, settings: Any, monkeypatch: Any) -> None:
+    """A backlog past RETENTION_DAYS (retention turned on over a year of batches) was purged whole in one pass of
+    the reaper, hours on S3, while a dead worker's images waited to be queued again; now a pass at a time, the
+    next one at the reaper's next round."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from removal import services
+    from removal.models import Batch
+    from removal.ops import worker
+
+    monkeypatch.setattr(worker, "PURGE_MOST_PER_PASS", 2)
+    settings.RETENTION_DAYS = 30
+    for _ in range(3):
+        services.batch_create(owner=user)
+    Batch.objects.update(created_at=timezone.now() - timedelta(days=40))
+    fresh = services.batch_create(owner=user)
+
+    assert worker.retention_pass() is True and Batch.objects.count() == 2
+    assert worker.retention_pass() is False and list(Batch.objects.all()) == [fresh]
