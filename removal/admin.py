@@ -1,5 +1,5 @@
-"""The admin for batches, items, stored images, webhook deliveries and daily usage; deleting there goes through the
-services, as the owner's Delete does, so no stored file is left behind."""
+"""The admin for batches, items, stored images, webhook deliveries, daily usage and job records; deleting there goes
+through the services, as the owner's Delete does, so no stored file is left behind."""
 
 import uuid
 from typing import Any
@@ -7,6 +7,8 @@ from typing import Any
 from django.contrib import admin
 from django.db.models import Q, QuerySet
 from django.http import HttpRequest
+from django_tasks_db.admin import DBTaskResultAdmin
+from django_tasks_db.models import DBTaskResult
 
 from removal import services
 from removal.models import Batch, DailyUsage, Item, StoredImage, WebhookDelivery
@@ -108,3 +110,17 @@ class DailyUsageAdmin(admin.ModelAdmin):
     list_filter = ("day",)
     search_fields = ("owner__username",)
     readonly_fields = ("owner", "day", "images", "previews")
+
+
+admin.site.unregister(DBTaskResult)
+
+
+@admin.register(DBTaskResult)
+class JobRecordAdmin(DBTaskResultAdmin):
+    """django-tasks-db's list of job records (one an image processed, kept RETENTION_DAYS), newest first through an
+    index (migration 0019), filtered by status only: its filters by priority and queue listed the values of every
+    row (0.35 s each at 1.4 million; bgsite has one queue, and priorities by the hundred from its fair shares).
+    2.6 s a look at 1.4 million."""
+
+    list_filter = ("status",)  # type: ignore[assignment]  # django-tasks-db typed its three as a 3-tuple
+    show_full_result_count = False

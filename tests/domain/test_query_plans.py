@@ -56,6 +56,11 @@ def test_the_admins_items_are_listed_in_order_through_an_index(plans: dict[str, 
     assert "removal_item" not in read_whole(plans, "the admin's items", counts=False)
 
 
+def test_the_admins_job_records_are_listed_through_an_index(plans: dict[str, list[dict[str, Any]]]) -> None:
+    """Every record kept was sorted, and the values of two columns listed for filters: 2.6 s at 1.4 million."""
+    assert "django_tasks_database_dbtaskresult" not in read_whole(plans, "the admin's job records", counts=False)
+
+
 @pytest.mark.parametrize("read", ["the admin's search for an item's id", "the admin's search for a batch's id"])
 def test_the_admin_finds_an_item_by_its_id_or_its_batchs_through_an_index(
     plans: dict[str, list[dict[str, Any]]], read: str
