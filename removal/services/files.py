@@ -4,7 +4,7 @@ import errno
 import hashlib
 import logging
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import closing
 from datetime import datetime, timedelta
 from pathlib import PurePosixPath
@@ -182,6 +182,16 @@ def stored_files_under(folder: str) -> Iterator[str]:
     yield from (folder + name for name in files)
     for name in folders:
         yield from stored_files_under(f"{folder}{name}/")
+
+
+def stored_files_delete(names: Iterable[str]) -> None:
+    """Delete the stored files `names` (one gone already is no error): many to a request where the storage offers it
+    (removal.storage's S3), else one by one."""
+    if delete_many := getattr(default_storage, "delete_many", None):
+        delete_many(names)
+        return
+    for name in names:
+        default_storage.delete(name)
 
 
 def stored_files_modified_under(folder: str) -> Iterator[tuple[str, datetime]]:

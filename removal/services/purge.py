@@ -34,6 +34,7 @@ from removal.services.files import (
     batch_folder,
     item_prefix,
     queued_task,
+    stored_files_delete,
     stored_files_modified_under,
     stored_files_under,
     user_folder,
@@ -292,8 +293,7 @@ def _files_deleted(names: set[str], *, folder: str, of: str) -> set[str]:
     """
     with _storage_refusal_kept_rows(of=of, where=folder or ", ".join(sorted(names))):
         names = set(filter(None, names | set(stored_files_under(folder) if folder else ())))
-        for name in sorted(names):
-            default_storage.delete(name)
+        stored_files_delete(sorted(names))
     if folder:
         _remove_empty_folders(folder)
     return names

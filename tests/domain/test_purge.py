@@ -19,8 +19,8 @@ from removal.errors import NotFound
 from removal.models import Batch, Item, WebhookDelivery
 from removal.ops.worker import run_ready_jobs
 from removal.services import batches, edits, processing, purge
-from removal.services.files import item_prefix
-from tests.conftest import half_mask, item_files, photo_bytes, run_deferred_file_deletions
+from removal.services.files import item_prefix, stored_files_under
+from tests.conftest import S3Server, half_mask, item_files, photo_bytes, run_deferred_file_deletions
 
 pytestmark = pytest.mark.django_db
 
@@ -334,3 +334,27 @@ def test_the_retention_purge_leaves_nothing_of_an_old_batch_in_storage(user: Any
 
     assert not Batch.objects.filter(pk=batch.pk).exists()
     assert not [path for path in folder.rglob("*") if path.is_file()]
+
+
+def test_an_accounts_files_on_s3_go_many_to_a_request(user: Any, settings: Any, s3_server: S3Server) -> None:
+    """One DeleteObject request a file made an account of 300,000 images (some 600,000 files) take hours to delete,
+    inside its deletion's request and transaction; now one DeleteObjects request for up to 1,000 of them."""
+    for name, value in s3_server.env.items():
+        setattr(settings, name, value)
+    settings.AWS_S3_FILE_OVERWRITE, settings.AWS_DEFAULT_ACL = False, None  # as bgsite/settings.py sets them
+    settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "removal.storage.LinkingS3Storage"}}
+    batch = services.batch_create(owner=user)
+    services.batch_add_files(batch=batch, files=[upload("a.jpg"), upload("b.jpg")])
+    run_ready_jobs()
+    folder = f"users/{user.pk}/"
+    assert len(list(stored_files_under(folder))) >= 4
+    requests: list[str] = []
+    events = default_storage.connection.meta.client.meta.events
+    events.register("before-call.s3", lambda model, **kwargs: requests.append(model.name), unique_id="counted")
+    try:
+        user.delete()
+    finally:
+        events.unregister("before-call.s3", unique_id="counted")
+
+    assert "DeleteObjects" in requests and "DeleteObject" not in requests
+    assert not list(stored_files_under(folder))
