@@ -26,8 +26,8 @@ urlpatterns = [
     path("metrics", health.metrics_view, name="metrics"),
 ]
 
-# Under the API prefixes these answer in that API's JSON error shape (removal.web.http_errors).
-handler400 = "removal.web.http_errors.bad_request"
-handler403 = "removal.web.http_errors.permission_denied"
-handler404 = "removal.web.http_errors.page_not_found"
-handler500 = "removal.web.http_errors.server_error"
+# Under the API prefixes these answer in that API's JSON error shape (removal.web.error_pages).
+handler400 = "removal.web.error_pages.bad_request"
+handler403 = "removal.web.error_pages.permission_denied"
+handler404 = "removal.web.error_pages.page_not_found"
+handler500 = "removal.web.error_pages.server_error"

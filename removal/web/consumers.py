@@ -18,13 +18,14 @@ from removal.errors import NotFound, TooManyRequests
 from removal.ops import limits, metrics
 from removal.ops.connections import kept_connection_read
 from removal.translated import in_language
+from removal.web.http_errors import unavailable
 
 logger = logging.getLogger(__name__)
 
 CLOSE_UNAUTHENTICATED = 4401
 CLOSE_NOT_FOUND = 4404
-# The channel layer is gone (Redis down), or the caller is past its rate limits: the page reconnects, as on any other
-# code.
+# The channel layer is gone (Redis down), the database or storage cannot answer, or the caller is past its rate limits:
+# the page reconnects, as on any other code.
 CLOSE_TRY_AGAIN_LATER = 1013
 
 # How often, at most, an open socket's key or session is checked again, as events come for it.
@@ -41,18 +42,32 @@ class BatchProgressConsumer(AsyncJsonWebsocketConsumer):
     """
 
     async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
-        """The consumer's life; a channel layer lost (Redis down) closes the socket with CLOSE_TRY_AGAIN_LATER and
-        one warning, instead of an error in the server. The page reconnects, and its snapshot catches it up."""
+        """The consumer's life; a channel layer lost (Redis down), or a database or storage that cannot answer
+        (removal.web.http_errors.unavailable: an HTTP call's 503), closes the socket with CLOSE_TRY_AGAIN_LATER and
+        one warning, instead of an error in the server (a handshake's bare HTTP 500). The page reconnects, and its
+        snapshot catches it up."""
+        accepted = False
+
+        async def noting_send(message: dict[str, Any]) -> None:
+            nonlocal accepted
+            await send(message)
+            accepted = accepted or message["type"] == "websocket.accept"
+
         try:
-            await super().__call__(scope, receive, send)
-        except CHANNEL_LAYER_ERRORS as exc:
+            await super().__call__(scope, receive, noting_send)
+        except Exception as exc:
+            if not isinstance(exc, CHANNEL_LAYER_ERRORS) and unavailable(exc) is None:
+                raise
             logger.warning(
-                "live updates on %s stopped: the channel layer is unavailable (%s: %s)",
+                "live updates on %s stopped: %s is unavailable (%s: %s)",
                 scope.get("path"),
+                "the channel layer" if isinstance(exc, CHANNEL_LAYER_ERRORS) else "the database or storage",
                 type(exc).__name__,
                 exc,
             )
             with contextlib.suppress(OSError, RuntimeError):  # the client may be gone already
+                if not accepted:  # a handshake refused outright is a bare HTTP 403; a close code says why
+                    await send({"type": "websocket.accept"})
                 await send({"type": "websocket.close", "code": CLOSE_TRY_AGAIN_LATER})
         finally:  # however it ended, an error included
             self._forget()

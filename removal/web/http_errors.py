@@ -2,9 +2,10 @@
 
 `as_api_error` turns a domain error (an invalid option, an image refused, a fetch that failed or was too large,
 storage down, authentication) into the removal.errors class with its status; quota, rate and full-queue refusals are
-removal.errors classes already; `item_failure_error`, a failed item. `pixlab_error` gives the {"status", "error"} JSON
-of the batch API and the PixLab paths, `removebg_error` remove.bg's {"errors": [...]}. The handlers below answer unknown
-paths and server errors under those prefixes the same way (other paths keep Django's pages).
+removal.errors classes already; `item_failure_error`, a failed item; `unavailable`, the 503s among them. `pixlab_error`
+gives the {"status", "error"} JSON of the batch API and the PixLab paths, `removebg_error` remove.bg's
+{"errors": [...]}; `api_error_reply` the shape of a path's API (removal.web.error_pages answers unknown paths and
+server errors with it).
 `BodySizeLimit` refuses a request body that is too large before Django reads it (Django's ASGI handler spools the whole
 body first): from Content-Length at once, as soon as a chunked body passes the limit, or as soon as one part of a
 multipart body passes the per-file limit (bgsite.multipart_watch, which also notes the file parts Django would skip
@@ -15,7 +16,6 @@ body gets 401 the same way; a body that stops arriving for BODY_IDLE_SECONDS, 40
 import asyncio
 import logging
 import math
-import re
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -23,12 +23,11 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db import InterfaceError, OperationalError
-from django.http import HttpRequest, JsonResponse
+from django.http import JsonResponse
 from django.http.multipartparser import MultiPartParserError
 from django.http.response import HttpResponseBase
 from django.urls import reverse
 from django.utils.http import MAX_HEADER_LENGTH
-from django.views import defaults
 
 from accounts.auth import CsrfFailed, NotAuthenticated, caller_known_before_body
 from bgsite.access_log import log_refused_unread
@@ -242,35 +241,11 @@ def body_stalled() -> RequestTimeout:
     return RequestTimeout(f"the request body stopped arriving: no byte of it for {BODY_IDLE_SECONDS:g} s")
 
 
-def bad_request(request: HttpRequest, exception: Exception, **kwargs: Any) -> HttpResponseBase:
-    reply = api_error_reply(request.path, BadRequest("bad request"))
-    return reply or defaults.bad_request(request, exception, **kwargs)
-
-
-def permission_denied(request: HttpRequest, exception: Exception, **kwargs: Any) -> HttpResponseBase:
-    reply = api_error_reply(request.path, Forbidden(str(exception) or "forbidden"))
-    return reply or defaults.permission_denied(request, exception, **kwargs)
-
-
-# An id that is not a UUID matches no <uuid:> route; it names nothing, as an unknown id.
-MALFORMED_ID = re.compile(r"^/api/v1/(batches|items)/[^/]+(/(files|zip|rerun|result|original))?$")
-NOUNS = {"batches": "batch", "items": "item"}
-
-
-def page_not_found(request: HttpRequest, exception: Exception, **kwargs: Any) -> HttpResponseBase:
-    if found := MALFORMED_ID.match(request.path):
-        error = NotFound(f"no such {NOUNS[found.group(1)]}")
-    elif is_removebg_path(request.path):  # remove.bg's calls are not in /api/docs
-        error = NotFound(f"no such endpoint: {request.path}; remove.bg's are POST /v1.0/removebg and GET /v1.0/account")
-    else:
-        error = NotFound(f"no such endpoint: {request.path}; see /api/docs")
-    reply = api_error_reply(request.path, error)
-    return reply or defaults.page_not_found(request, exception, **kwargs)
-
-
-def server_error(request: HttpRequest, **kwargs: Any) -> HttpResponseBase:
-    reply = api_error_reply(request.path, InternalError("internal error; it has been logged"))
-    return reply or defaults.server_error(request, **kwargs)
+def unavailable(exc: BaseException | None) -> ServiceUnavailable | None:
+    """`exc` as the 503 it maps to (the database or storage unreachable for a moment, Retry-After said), or None:
+    the one test, from the same mapping, of what a page, a websocket and an API call answer as "try again"."""
+    error = as_api_error(exc) if isinstance(exc, Exception) else None
+    return error if isinstance(error, ServiceUnavailable) else None
 
 
 def _multipart_watch(content_type: bytes) -> MultipartWatch | None:

@@ -63,6 +63,57 @@ def test_killed_database_connections_lose_nothing(server_factory: Any, postgres_
     server.stop()
 
 
+def test_pages_log_ins_and_websockets_get_503_while_the_database_refuses_connections(
+    server_factory: Any, postgres_url: str, postgres_admin: Any
+) -> None:
+    """PostgreSQL refusing every connection (down, restarting, failing over): API calls answered 503 and when to
+    retry, but a log-in, any signed-in page and a websocket's handshake a bare 500. Once it is back, all work again
+    and nothing accepted before is lost."""
+    from websockets.exceptions import ConnectionClosed
+    from websockets.sync.client import connect
+
+    server = server_factory(DATABASE_URL=postgres_url, EMBEDDED_WORKERS="0", SECRET_KEY="database-refused")
+    server.start()
+    key = server.create_user("dbdown")
+    batch = upload(server, key, 1)
+    signed_in = server.signed_in("dbdown")
+    browser = requests.Session()
+    browser.get(f"{server.url}/accounts/login/", timeout=30)
+    form = {
+        "username": "dbdown",
+        "password": "correct horse battery",
+        "csrfmiddlewaretoken": browser.cookies["csrftoken"],
+    }
+    database = postgres_url.rsplit("/", 1)[1]
+    postgres_admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS false')
+    postgres_admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (database,))
+
+    login = browser.post(f"{server.url}/accounts/login/", data=form, headers={"Referer": server.url}, timeout=30)
+    page = signed_in.get(f"{server.url}/batches/", timeout=30)
+    for reply in (login, page):
+        assert (reply.status_code, reply.headers.get("Retry-After")) == (503, "5"), reply.text
+        assert "<h1>Briefly unavailable</h1>" in reply.text
+    listed = signed_in.get(f"{server.url}/api/v1/batches", timeout=30)
+    assert (listed.status_code, listed.json()["status"]) == (503, 503)
+    for headers in (
+        {"X-Api-Key": key},
+        {"Cookie": f"sessionid={signed_in.cookies['sessionid']}", "Origin": server.url},
+    ):
+        with (
+            connect(f"{server.ws_url}{batch['ws']}", additional_headers=headers) as socket,
+            pytest.raises(ConnectionClosed) as closed,
+        ):
+            socket.recv(timeout=30)
+        assert closed.value.rcvd is not None and closed.value.rcvd.code == 1013  # try again later
+
+    postgres_admin.execute(f'ALTER DATABASE "{database}" ALLOW_CONNECTIONS true')
+    login = browser.post(f"{server.url}/accounts/login/", data=form, headers={"Referer": server.url}, timeout=30)
+    assert login.status_code == 200 and "sessionid" in browser.cookies
+    assert batch["id"] in signed_in.get(f"{server.url}/batches/", timeout=30).text
+    server.stop()
+    assert "Internal Server Error" not in server.log() and "Exception in ASGI application" not in server.log()
+
+
 @pytest.fixture
 def private_s3() -> Iterator[tuple[S3Server, subprocess.Popen[bytes]]]:
     """An S3 server of this test's own, which the test may stop."""

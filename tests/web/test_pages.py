@@ -186,11 +186,11 @@ def test_a_form_sent_without_its_csrf_cookie_gets_a_page_saying_what_to_do() -> 
 def test_the_pages_django_renders_without_the_request_keep_the_sites_look(
     rf: Any, handler: str, status: int, heading: str
 ) -> None:
-    from removal.web import http_errors
+    from removal.web import error_pages
 
     request = rf.get("/batches/")
     arguments = (request,) if handler == "server_error" else (request, ValueError("unreadable"))
-    response = getattr(http_errors, handler)(*arguments)
+    response = getattr(error_pages, handler)(*arguments)
     assert response.status_code == status
     html = response.content.decode()
     assert f"<h1>{heading}</h1>" in html and "/static/css/site.css" in html and 'href="/"' in html

@@ -1,0 +1,56 @@
+"""The error handlers bgsite.urls names (400, 403, 404, 500): under an API's prefix its JSON shape
+(removal.web.http_errors.api_error_reply), elsewhere the site's pages.
+
+An error that reaches Django's 500 handler but maps to a 503 (http_errors.unavailable: the database refused or
+dropped a connection, SQLite could not write, storage failed) is answered as one, with Retry-After, in the API's shape
+or as the site's "try again" page: a session the database could not read or save (a log-in, any signed-in page) was
+a bare 500 "Something went wrong" where every API call said 503 and when to retry.
+"""
+
+import re
+import sys
+from typing import Any
+
+from django.http import HttpRequest, HttpResponse
+from django.http.response import HttpResponseBase
+from django.template import loader
+from django.views import defaults
+
+from removal.errors import BadRequest, Forbidden, InternalError, NotFound
+from removal.web.http_errors import api_error_reply, is_removebg_path, unavailable, with_headers
+
+# An id that is not a UUID matches no <uuid:> route; it names nothing, as an unknown id.
+MALFORMED_ID = re.compile(r"^/api/v1/(batches|items)/[^/]+(/(files|zip|rerun|result|original))?$")
+NOUNS = {"batches": "batch", "items": "item"}
+
+
+def bad_request(request: HttpRequest, exception: Exception, **kwargs: Any) -> HttpResponseBase:
+    reply = api_error_reply(request.path, BadRequest("bad request"))
+    return reply or defaults.bad_request(request, exception, **kwargs)
+
+
+def permission_denied(request: HttpRequest, exception: Exception, **kwargs: Any) -> HttpResponseBase:
+    reply = api_error_reply(request.path, Forbidden(str(exception) or "forbidden"))
+    return reply or defaults.permission_denied(request, exception, **kwargs)
+
+
+def page_not_found(request: HttpRequest, exception: Exception, **kwargs: Any) -> HttpResponseBase:
+    if found := MALFORMED_ID.match(request.path):
+        error = NotFound(f"no such {NOUNS[found.group(1)]}")
+    elif is_removebg_path(request.path):  # remove.bg's calls are not in /api/docs
+        error = NotFound(f"no such endpoint: {request.path}; remove.bg's are POST /v1.0/removebg and GET /v1.0/account")
+    else:
+        error = NotFound(f"no such endpoint: {request.path}; see /api/docs")
+    reply = api_error_reply(request.path, error)
+    return reply or defaults.page_not_found(request, exception, **kwargs)
+
+
+def server_error(request: HttpRequest, **kwargs: Any) -> HttpResponseBase:
+    """500, or the 503 the error being handled maps to. Django calls this inside its `except` (asgiref's threads
+    raise it again there), so the error is sys.exception()."""
+    if (error := unavailable(sys.exception())) is None:
+        reply = api_error_reply(request.path, InternalError("internal error; it has been logged"))
+        return reply or defaults.server_error(request, **kwargs)
+    # Rendered without the request, as Django's 500 page is: what failed may be what the request's context reads.
+    page = HttpResponse(loader.get_template("503.html").render(), status=error.status)
+    return api_error_reply(request.path, error) or with_headers(page, error.headers)

@@ -1,0 +1,54 @@
+"""removal.web.error_pages: the handlers bgsite.urls names, in each API's shape under its prefix, the site's pages
+elsewhere; an error that maps to a 503 (the database or storage unavailable) is one, with Retry-After."""
+
+import json
+from typing import Any
+
+import pytest
+from django.db import OperationalError, connection
+
+from removal.web import error_pages
+
+UNAVAILABLE = "the database is busy or unreachable; try again in a few seconds"
+pytestmark = pytest.mark.django_db
+
+
+def handled_while_the_database_fails(request: Any) -> Any:
+    """server_error's reply as Django calls it: inside the `except` of a real failed query."""
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT * FROM a_table_that_is_not_there")
+    except OperationalError:
+        return error_pages.server_error(request)
+    raise AssertionError("the query did not fail")
+
+
+def test_a_page_whose_database_fails_is_a_503_page_saying_to_try_again(rf: Any) -> None:
+    reply = handled_while_the_database_fails(rf.post("/accounts/login/"))
+    assert reply.status_code == 503 and reply["Retry-After"] == "5"
+    html = reply.content.decode()
+    assert "<h1>Briefly unavailable</h1>" in html and "/static/css/site.css" in html
+
+
+@pytest.mark.parametrize(
+    ("path", "body"),
+    [
+        ("/api/v1/batches", {"status": 503, "error": UNAVAILABLE}),
+        ("/bgremove", {"status": 503, "error": UNAVAILABLE}),
+        ("/v1.0/removebg", {"errors": [{"title": UNAVAILABLE, "code": "service_unavailable"}]}),
+    ],
+)
+def test_an_api_call_whose_database_fails_past_its_view_is_a_503_in_its_shape(
+    rf: Any, path: str, body: dict[str, Any]
+) -> None:
+    reply = handled_while_the_database_fails(rf.get(path))
+    assert (reply.status_code, reply["Retry-After"], json.loads(reply.content)) == (503, "5", body)
+
+
+def test_a_bug_stays_a_500(rf: Any) -> None:
+    try:
+        raise ValueError("a bug")
+    except ValueError:
+        reply = error_pages.server_error(rf.get("/batches/"))
+    assert reply.status_code == 500 and not reply.has_header("Retry-After")
+    assert "<h1>Something went wrong</h1>" in reply.content.decode()
