@@ -55,18 +55,43 @@ def _signed_with(session: BrowserSession, password_marks: list[str]) -> bool:
     return bool(mark) and any(constant_time_compare(mark, password_mark) for password_mark in password_marks)
 
 
-def logged_in_browsers(user: "User", *, current_session_key: str | None) -> list[LoggedIn]:
-    """The account's sessions that log in, the latest log-in first."""
+@dataclass(frozen=True)
+class LoggedInBrowsers:
+    """The browsers the account page lists, and how many others are logged in besides (the bulk log-out's too)."""
+
+    listed: list[LoggedIn]
+    unlisted: int
+
+    @property
+    def others(self) -> int:
+        """How many browsers other than the one asking are logged in: what the bulk log-out logs out."""
+        return len(self.listed) + self.unlisted - any(browser.current for browser in self.listed)
+
+
+# The account page lists this many browsers, the latest log-ins, and counts the others: a thousand log-ins of one
+# account (a script that keeps no cookie) made a page of a thousand rows, a second to make.
+BROWSERS_LISTED = 20
+
+
+def logged_in_browsers(user: "User", *, current_session_key: str | None) -> LoggedInBrowsers:
+    """The account's sessions that log in, the latest log-in first: the BROWSERS_LISTED latest, the one asking among
+    them (in the last place, if its log-in is older), and how many more."""
     sessions = logged_in_sessions(user)
-    return [
-        LoggedIn(
-            handle=session.handle,
-            browser=browser_named(session.user_agent),
-            logged_in_at=session.logged_in_at,
-            current=session.session_key == current_session_key,
-        )
-        for session in sessions
-    ]
+    listed = sessions[:BROWSERS_LISTED]
+    if current := next((s for s in sessions[BROWSERS_LISTED:] if s.session_key == current_session_key), None):
+        listed = [*listed[:-1], current]
+    return LoggedInBrowsers(
+        listed=[
+            LoggedIn(
+                handle=session.handle,
+                browser=browser_named(session.user_agent),
+                logged_in_at=session.logged_in_at,
+                current=session.session_key == current_session_key,
+            )
+            for session in listed
+        ],
+        unlisted=len(sessions) - len(listed),
+    )
 
 
 def browser_named(user_agent: str) -> str:

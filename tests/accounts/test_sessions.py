@@ -4,6 +4,7 @@ user, browser and time of log-in) and logs out one of them or every other; a new
 import importlib
 import io
 import re
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -18,8 +19,10 @@ from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
+from accounts import sessions
 from accounts.models import BrowserSession
-from accounts.selectors import browser_named
+from accounts.selectors import BROWSERS_LISTED, browser_named
+from accounts.sessions import SessionStore
 
 pytestmark = pytest.mark.django_db
 
@@ -104,6 +107,30 @@ def test_every_other_browser_counts_only_the_browsers_listed(user: User) -> None
     reply = laptop.post("/accounts/browsers/log-out/", follow=True)
     assert "1 other browser is logged out." in reply.content.decode()
     assert is_logged_in(laptop) and not is_logged_in(phone)
+
+
+def logged_in_again(browser: Client, count: int, *, minutes_apart: int) -> None:
+    """`count` more sessions of `browser`'s account, as log-ins that kept no cookie (a script's) leave them, made
+    `minutes_apart` from each other before `browser`'s log-in (negative: after it)."""
+    for index in range(1, count + 1):
+        session = SessionStore()
+        at = timezone.now() - timedelta(minutes=minutes_apart * index)
+        session.update({**dict(browser.session.items()), sessions.LOGGED_IN_AT_KEY: at.isoformat()})
+        session.create()
+
+
+def test_the_account_page_lists_the_latest_browsers_and_counts_the_others(user: User) -> None:
+    """A thousand log-ins listed a thousand rows, a second to make; the bulk log-out still logs out every one."""
+    laptop = logged_in(FIREFOX)
+    logged_in_again(laptop, BROWSERS_LISTED + 4, minutes_apart=-1)  # the laptop's log-in is the oldest
+    rows = listed(laptop)
+    assert len(rows) == BROWSERS_LISTED and "this browser" in rows[-1]
+    html = laptop.get("/accounts/").content.decode()
+    assert "…and 5 more browsers, logged in earlier." in html
+
+    reply = laptop.post("/accounts/browsers/log-out/", follow=True)
+    assert f"{BROWSERS_LISTED + 4} other browsers are logged out." in reply.content.decode()
+    assert len(listed(laptop)) == 1 and "more browser" not in reply.content.decode()
 
 
 def test_another_accounts_browser_cannot_be_logged_out(user: User, other_user: User) -> None:
