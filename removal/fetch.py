@@ -20,6 +20,7 @@ from typing import Any
 from urllib.parse import urljoin, urlsplit
 
 import requests
+from django.utils.translation import gettext_noop
 from requests.adapters import HTTPAdapter
 from requests.structures import CaseInsensitiveDict
 from requests.utils import requote_uri
@@ -27,12 +28,18 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from bgsite.networks import IPAddress, IPNetwork, in_networks
+from removal.translated import in_english, message
 
 
 class FetchError(Exception):
-    """The URL could not be used; the message says why, for the API caller."""
+    """The URL could not be used; the message says why, for the API caller: `template` % `values`, in English, or in a
+    page's language by removal.translated (as ImageRejected)."""
 
     field = ""  # the request parameter that gave the URL, once the caller that read it says (inputs.fetch_image)
+
+    def __init__(self, template: str, /, **values: Any) -> None:
+        self.template, self.values = template, values
+        super().__init__(in_english(template, values))
 
 
 class FetchedTooLarge(FetchError):
@@ -95,6 +102,17 @@ def address_allowed(address: IPAddress, allowed_networks: Sequence[IPNetwork] = 
     return address.is_global and not address.is_multicast
 
 
+# What a refusal calls each kind of URL, one and several, in the reader's language (removal.translated).
+URL_NAMES = {
+    "image URL": (gettext_noop("image URL"), gettext_noop("image URLs")),
+    "callback URL": (gettext_noop("callback URL"), gettext_noop("callback URLs")),
+}
+
+
+def _named(what: str, *, several: bool = False) -> dict[str, Any]:
+    return message(URL_NAMES[what][several], {})
+
+
 def resolve_checked(host: str, port: int, allowed_networks: Sequence[IPNetwork], what: str = "image URL") -> IPAddress:
     """The address to connect to for `host` (named in errors as the host of the `what`), or AddressRefused.
 
@@ -108,7 +126,11 @@ def resolve_checked(host: str, port: int, allowed_networks: Sequence[IPNetwork],
     addresses = [ipaddress.ip_address(info[4][0]) for info in infos]
     for address in addresses:
         if not address_allowed(address, allowed_networks):
-            raise AddressRefused(f"the {what} points at a non-public address ({address}); refused")
+            raise AddressRefused(
+                gettext_noop("the %(what)s points at a non-public address (%(address)s); refused"),
+                what=_named(what),
+                address=str(address),
+            )
     return addresses[0]
 
 
@@ -225,14 +247,22 @@ def check_url(url: str, what: str = "image URL") -> None:
         parts = urlsplit(url)
         hostname, _ = parts.hostname, parts.port  # both parse lazily and raise on e.g. "http://[::"
     except ValueError:
-        raise FetchError(f"the {what} is not a valid URL") from None
+        raise FetchError(gettext_noop("the %(what)s is not a valid URL"), what=_named(what)) from None
     scheme = parts.scheme.lower()
     if not scheme:
-        raise FetchError(f"the {what} {url[:100]!r} has no scheme: give a full URL, e.g. https://example.com/photo.jpg")
+        raise FetchError(
+            gettext_noop("the %(what)s %(url)s has no scheme: give a full URL, e.g. https://example.com/photo.jpg"),
+            what=_named(what),
+            url=repr(url[:100]),
+        )
     if scheme not in ("http", "https"):
-        raise FetchError(f"only http and https {what}s are supported, not {scheme!r}")
+        raise FetchError(
+            gettext_noop("only http and https %(whats)s are supported, not %(scheme)s"),
+            whats=_named(what, several=True),
+            scheme=repr(scheme),
+        )
     if not hostname:
-        raise FetchError(f"the {what} has no host name")
+        raise FetchError(gettext_noop("the %(what)s has no host name"), what=_named(what))
 
 
 class SafeSession(requests.Session):

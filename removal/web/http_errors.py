@@ -53,7 +53,7 @@ from removal.errors import (
 )
 from removal.models import Item
 from removal.ops import connections
-from removal.translated import refusal_text
+from removal.translated import in_language, refusal_text
 
 logger = logging.getLogger(__name__)
 
@@ -117,8 +117,8 @@ def as_api_error(exc: Exception) -> ApiError | None:
         return Conflict(str(exc))
     if isinstance(exc, fetch.FetchedTooLarge):
         return PayloadTooLarge(str(exc))
-    if isinstance(exc, fetch.FetchError):
-        return BadRequest(str(exc), code=REMOVEBG_FETCH_CODES.get(exc.field, ""))
+    if isinstance(exc, fetch.FetchError):  # in the page's language, as an image refused
+        return BadRequest(in_language(exc.template, exc.values), code=REMOVEBG_FETCH_CODES.get(exc.field, ""))
     if isinstance(exc, events.NotFinishedInTime):  # still being made: say where its result will be
         details = {"id": str(exc.item_id), "result": reverse("api-item-result", args=[exc.item_id])}
         return GatewayTimeout(str(exc), details=details)

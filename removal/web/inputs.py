@@ -21,6 +21,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.base import ContentFile
 from django.http import HttpRequest, QueryDict
+from django.utils.translation import gettext_noop
 
 from bgsite.multipart_watch import DROPPED_PARTS_SCOPE_KEY
 from removal import fetch, selectors, services
@@ -30,6 +31,7 @@ from removal.cutout.options import Options, options_named, parse_options
 from removal.errors import BadRequest, MethodNotAllowed, PayloadTooLarge
 from removal.models import BATCH_NAME_LENGTH, IDEMPOTENCY_KEY_LENGTH
 from removal.ops import limits
+from removal.translated import in_language
 from removal.web.http_errors import fields_too_large, max_fields_bytes
 
 if TYPE_CHECKING:
@@ -310,9 +312,10 @@ def callback_url(params: Any) -> str:
         except fetch.HostNotFound:
             pass
         except fetch.FetchError as exc:
-            raise BadRequest(f"callback_url: {exc}") from None
+            raise BadRequest(f"callback_url: {in_language(exc.template, exc.values)}") from None
         if len(url) > CALLBACK_URL_MAX_CHARS:
-            raise BadRequest(f"callback_url: {CALLBACK_URL_MAX_CHARS} characters at most")
+            at_most = in_language(gettext_noop("%(limit)s characters at most"), {"limit": CALLBACK_URL_MAX_CHARS})
+            raise BadRequest(f"callback_url: {at_most}")
     return url
 
 

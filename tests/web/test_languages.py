@@ -6,10 +6,11 @@ from typing import Any
 
 import pytest
 from django.core import mail
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import timezone
 
 from removal.models import Batch, WebhookDelivery
-from tests.conftest import make_item
+from tests.conftest import make_item, photo_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -240,3 +241,29 @@ def test_a_webhook_that_could_not_connect_is_said_in_german(client: Any, user: A
     client.force_login(user)
     page = client.get("/accounts/", headers={"Accept-Language": "de"}).content.decode()
     assert "<td>keine Verbindung möglich (ConnectionError)</td>" in page
+
+
+# A webhook URL the server will not call, refused in the page's language as every other refusal of the batch API is
+# (it said "callback_url: the callback URL points at a non-public address (127.0.0.1); refused" on a German page).
+# Awaiting the lead's German (the helper may not edit locale/).
+def test_a_refused_webhook_url_is_said_in_the_pages_language_and_in_english_to_a_program(
+    client: Any, user: Any, api_key: str
+) -> None:
+    def refusal(callback_url: str, headers: dict[str, str]) -> str:
+        photo = SimpleUploadedFile("a.jpg", photo_bytes(size=(64, 48)), content_type="image/jpeg")
+        reply = client.post("/api/v1/batches", {"callback_url": callback_url, "files": photo}, headers=headers)
+        assert reply.status_code == 400, reply.content
+        return str(reply.json()["error"])
+
+    client.force_login(user)
+    german = {"Accept-Language": "de"}
+    said = "callback_url: die Callback-URL verweist auf eine nicht öffentliche Adresse (127.0.0.1); abgelehnt"
+    assert refusal("http://127.0.0.1/hook", german) == said
+    assert (
+        refusal("ftp://example.com/hook", german)
+        == "callback_url: nur Callback-URLs mit http oder https werden unterstützt, nicht 'ftp'"
+    )
+    assert refusal("https://example.com/" + "x" * 2000, german) == "callback_url: höchstens 2.000 Zeichen"
+    program = {"Accept-Language": "de", "X-Api-Key": api_key}
+    english = "callback_url: the callback URL points at a non-public address (127.0.0.1); refused"
+    assert refusal("http://127.0.0.1/hook", program) == english
