@@ -9,6 +9,9 @@ Served with `uvicorn ... --http bgsite.server:HttpProtocol --ws bgsite.server:We
   the connection closes ("lingering close"), so the client reads the answer instead of a
   connection reset. It is logged as one WARNING line saying which and why, without
   uvicorn's "Invalid HTTP request received." before it.
+- Those refusals (414, 431, 408) carry X-Request-ID, and their log line its request_id, as every reply the app makes
+  does (bgsite.log_context): the client's when the head received holds a sane one, else a new one. The app never
+  sees such a request, so asgi-correlation-id's middleware cannot give it one.
 - A request head (request line and headers) not received whole within HEAD_TIMEOUT_SECONDS, from the
   connection's start or from the first byte of a later request on it, gets 408 and the connection
   closes (one that sent nothing just closes), where uvicorn waits forever: connections that send a
@@ -29,14 +32,18 @@ Served with `uvicorn ... --http bgsite.server:HttpProtocol --ws bgsite.server:We
 import asyncio
 import contextlib
 import logging
-from collections.abc import MutableMapping
+import re
+from collections.abc import Iterator, MutableMapping
 from http import HTTPStatus
 from typing import Any, cast
 
 import h11
+from asgi_correlation_id import correlation_id
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.exceptions import InvalidState
+
+from bgsite.log_context import REQUEST_ID_HEADER, acceptable_request_id, new_request_id
 
 logger = logging.getLogger("bgsite.server")
 
@@ -50,6 +57,28 @@ HEAD_TIMEOUT_SECONDS = 30.0
 MAX_REQUEST_LINE_BYTES = 8 * 1024
 # What uvicorn's h11 protocol logs before answering a request h11 could not parse.
 UVICORN_INVALID_REQUEST = "Invalid HTTP request received."
+
+
+# A whole X-Request-ID line in a head received so far (the request line comes before the first CRLF).
+CLIENT_REQUEST_ID = re.compile(rb"\r\n" + REQUEST_ID_HEADER.encode() + rb":[ \t]*([^\r\n]*?)[ \t]*\r\n", re.IGNORECASE)
+
+
+def refused_request_id(buffered: bytes) -> str:
+    """The id of a request refused before the app saw it, as bgsite.asgi's middleware would have given it: the
+    client's X-Request-ID when the head received so far holds an acceptable one, else a new id."""
+    found = CLIENT_REQUEST_ID.search(buffered)
+    client_id = found.group(1).decode("latin-1") if found else ""
+    return client_id if acceptable_request_id(client_id) else new_request_id()
+
+
+@contextlib.contextmanager
+def logged_as(request_id: str) -> Iterator[None]:
+    """Log lines name `request_id` (bgsite.log_context reads the context variable asgi-correlation-id sets)."""
+    token = correlation_id.set(request_id)
+    try:
+        yield
+    finally:
+        correlation_id.reset(token)
 
 
 def head_refusal(buffered: bytes, max_head_bytes: int) -> tuple[int, str] | None:
@@ -94,17 +123,19 @@ class HttpProtocol(H11Protocol):
             return
         buffered, _ = self.conn.trailing_data
         if buffered:
-            logger.warning(
-                "refused a request from %s with 408: its head was not whole after %g s",
-                _client(self.client),
-                HEAD_TIMEOUT_SECONDS,
-            )
+            request_id = refused_request_id(buffered)
+            with logged_as(request_id):
+                logger.warning(
+                    "refused a request from %s with 408: its head was not whole after %g s",
+                    _client(self.client),
+                    HEAD_TIMEOUT_SECONDS,
+                )
             reason = (
                 f"the request's head (request line and headers) was not sent whole within {HEAD_TIMEOUT_SECONDS:g} s\n"
             )
             self.transport.write(
                 b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\nconnection: close\r\n"
-                + f"content-length: {len(reason)}\r\n\r\n{reason}".encode()
+                + f"{REQUEST_ID_HEADER}: {request_id}\r\ncontent-length: {len(reason)}\r\n\r\n{reason}".encode()
             )
         self.transport.close()
 
@@ -152,8 +183,14 @@ class HttpProtocol(H11Protocol):
             super().send_400_response(msg)
             return
         status, reason = refusal
-        logger.warning("refused a request from %s with %d: %s", _client(self.client), status, reason)
-        headers = [(b"content-type", b"text/plain; charset=utf-8"), (b"connection", b"close")]
+        request_id = refused_request_id(self.conn.trailing_data[0])
+        with logged_as(request_id):
+            logger.warning("refused a request from %s with %d: %s", _client(self.client), status, reason)
+        headers = [
+            (b"content-type", b"text/plain; charset=utf-8"),
+            (b"connection", b"close"),
+            (REQUEST_ID_HEADER.encode(), request_id.encode()),
+        ]
         for event in (
             h11.Response(status_code=status, headers=headers, reason=HTTPStatus(status).phrase.encode()),
             h11.Data(data=f"{reason}\n".encode()),

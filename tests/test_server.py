@@ -5,6 +5,7 @@ import asyncio
 import http.client
 import io
 import json
+import re
 import socket
 from typing import Any
 
@@ -116,6 +117,26 @@ def test_the_next_request_on_a_kept_connection_has_the_same_time_for_its_head(he
     assert transport.closed
     assert transport.written.startswith(b"HTTP/1.1 200 OK\r\n")
     assert b"HTTP/1.1 408 Request Timeout\r\n" in transport.written
+
+
+def reply_headers(written: bytes) -> dict[str, str]:
+    head = written.split(b"\r\n\r\n", 1)[0].decode("latin-1").split("\r\n")[1:]
+    return {name.lower(): value.strip() for name, _, value in (line.partition(":") for line in head)}
+
+
+def test_a_late_head_is_refused_with_the_request_id_its_client_sent_or_a_new_one(
+    head_timeout: float, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Every reply carries X-Request-ID (bgsite.asgi), but the server's own refusals, which the app never sees,
+    carried none, and their log line no request_id: nothing to quote, or to find the line by."""
+    with_id = b"GET /healthz HTTP/1.1\r\nX-Request-ID: proxy-7f3a\r\nHost: 127.0.0.1\r\n"
+    transport = asyncio.run(http_connection([with_id], wait=head_timeout * 3))
+    assert reply_headers(transport.written)["x-request-id"] == "proxy-7f3a"
+    refused = next(record for record in caplog.records if record.name == "bgsite.server")
+    assert refused.request_id == "proxy-7f3a"  # type: ignore[attr-defined]
+
+    transport = asyncio.run(http_connection([HEAD[:20]], wait=head_timeout * 3))
+    assert re.fullmatch(r"[0-9a-f]{32}", reply_headers(transport.written)["x-request-id"])
 
 
 # --- live: a refused body, sent whole before its reply is read (as a reverse proxy sends it) -------------------------

@@ -56,21 +56,25 @@ def exchange(server: LiveServer, request: bytes) -> bytes:
 def test_oversized_request_heads_get_431_and_414_not_a_reset(server: LiveServer) -> None:
     log_start = len(server.log())
     headers = b"".join(b"X-Filler-%d: %s\r\n" % (index, b"a" * 1024) for index in range(200))
-    answer = exchange(server, b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n" + headers + b"\r\n")
+    answer = exchange(server, b"GET /healthz HTTP/1.1\r\nX-Request-ID: lb-431\r\n" + headers + b"\r\n")
     assert answer.startswith(b"HTTP/1.1 431 Request Header Fields Too Large\r\n"), answer[:200]
     assert answer.endswith(b"the request headers are over 16 KiB in all\n")
+    assert b"\r\nX-Request-ID: lb-431\r\n" in answer  # the client's, as every other reply carries it back
     answer = exchange(server, b"GET /healthz?" + b"q" * 1_000_000 + b" HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
     assert answer.startswith(b"HTTP/1.1 414 Request-URI Too Long\r\n"), answer[:200]
     assert answer.endswith(b"the request line (method, path and query string) is over 8192 bytes\n")
+    new_id = re.search(rb"\r\nX-Request-ID: ([0-9a-f]{32})\r\n", answer)  # none sent (nor read): a new one
+    assert new_id is not None, answer[:300]
     # Each refusal is the server's one WARNING line (written before its answer), without uvicorn's
     # "Invalid HTTP request received." before it.
     lines = server.log()[log_start:].splitlines()
     assert requests.get(f"{server.url}/healthz", timeout=10).status_code == 200
-    assert [line.split(" ", 2)[2].split(" from ")[0] for line in lines] == [
+    assert [re.sub(r" \[request_id=\S+\]", "", line.split(" ", 2)[2]).split(" from ")[0] for line in lines] == [
         "WARNING bgsite.server: refused a request",
         "WARNING bgsite.server: refused a request",
     ], lines
     assert lines[0].endswith(" with 431: the request headers are over 16 KiB in all"), lines
+    assert "[request_id=lb-431]" in lines[0] and f"[request_id={new_id.group(1).decode()}]" in lines[1], lines
     assert lines[1].endswith(" with 414: the request line (method, path and query string) is over 8192 bytes"), lines
     log_start = len(server.log())  # a request h11 cannot parse, not too large, still gets uvicorn's 400 and line
     assert exchange(server, b"NOT HTTP AT ALL\r\n\r\n").startswith(b"HTTP/1.1 400 Bad Request\r\n")
