@@ -9,6 +9,7 @@ import functools
 import json
 import os
 import sys
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -227,15 +228,30 @@ def _options(args: argparse.Namespace) -> dict[str, str]:
     return options
 
 
-# The longest batch name the server takes (BATCH_NAME_LENGTH in removal/models.py): a longer folder name is cut.
+# The longest batch name the server takes (BATCH_NAME_LENGTH in removal/models.py), in characters (code points).
 BATCH_NAME_LENGTH = 100
 
 
 def _batch_name(args: argparse.Namespace) -> dict[str, str]:
-    """The `name` field of the batches a run makes: --name, else the one folder given, else none."""
+    """The `name` field of the batches a run makes: --name, else the one folder given, else none.
+
+    The rule every front door follows (docs/api.md, "Name a batch"): a name given is taken as it is or refused, here
+    before anything is uploaded, where it was cut without a word; a folder's name is made one as the page makes it
+    (a control character a space, white space at each end off, cut to BATCH_NAME_LENGTH), where a tab in it failed
+    the whole run."""
+    if args.name is not None:
+        name = args.name.strip()
+        if len(name) > BATCH_NAME_LENGTH:
+            raise SystemExit(f"bgsite: --name: {BATCH_NAME_LENGTH} characters at most, not {len(name)}")
+        if any(unicodedata.category(character) == "Cc" for character in name):
+            raise SystemExit("bgsite: --name: a line break, tab or other control character has no place in a name")
+        return {"name": name} if name else {}
     folder = args.paths[0].resolve() if len(args.paths) == 1 and args.paths[0].is_dir() else None
-    name = args.name if args.name is not None else (folder.name if folder else "")
-    return {"name": name[:BATCH_NAME_LENGTH]} if name else {}
+    if folder is None:
+        return {}
+    name = "".join(" " if unicodedata.category(character) == "Cc" else character for character in folder.name)
+    name = name.strip()[:BATCH_NAME_LENGTH].strip()
+    return {"name": name} if name else {}
 
 
 def _report(args: argparse.Namespace, document: Any, text: str) -> None:
