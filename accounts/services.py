@@ -135,6 +135,25 @@ def browser_log_out(*, user: "User", handle: str) -> bool:
     return False
 
 
+# The most browsers an account stays logged in on: each log-in past them logs out the oldest. Nothing else bounded
+# them for the two weeks a session lasts: a script logging in without keeping its cookie, ten times a minute (the
+# log-in rate limit), left up to 200,000 sessions, every one read at each look at the account page.
+MAX_BROWSERS_PER_ACCOUNT = 100
+
+
+def browsers_over_limit_log_out(*, user: "User", logging_in: str) -> int:
+    """Log out the account's browsers past the MAX_BROWSERS_PER_ACCOUNT latest log-ins, `logging_in` (the session
+    logging in now) counted among them; how many."""
+    older = (
+        BrowserSession.objects.filter(user=user)
+        .exclude(session_key=logging_in)
+        .order_by(models.F("logged_in_at").desc(nulls_last=True), "-expire_date")
+        .values_list("session_key", flat=True)[MAX_BROWSERS_PER_ACCOUNT - 1 :]
+    )
+    deleted, _ = BrowserSession.objects.filter(session_key__in=list(older)).delete()
+    return deleted
+
+
 def sessions_expired_delete() -> None:
     """Delete the sessions past their expiry (Django's `clearsessions`), which nothing else removes: a browser that
     never came back, or never logged out."""

@@ -21,8 +21,10 @@ def folded_names_follow_the_user(sender: Any, instance: Any, update_fields: Any 
 
 @receiver(user_logged_in, dispatch_uid="accounts.browser_session")
 def session_knows_its_browser(sender: Any, request: Any, user: Any, **kwargs: Any) -> None:
-    """What the account page lists of a log-in (accounts.sessions copies it into the session's row)."""
+    """What the account page lists of a log-in (accounts.sessions copies it into the session's row); the oldest
+    browser logged out past MAX_BROWSERS_PER_ACCOUNT."""
     if request is None or not hasattr(request, "session"):
         return  # a log-in without a request: a test client's force_login, a script
     request.session[sessions.USER_AGENT_KEY] = request.headers.get("User-Agent", "")[: sessions.USER_AGENT_LENGTH]
     request.session[sessions.LOGGED_IN_AT_KEY] = timezone.now().isoformat()
+    services.browsers_over_limit_log_out(user=user, logging_in=request.session.session_key)

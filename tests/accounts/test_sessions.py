@@ -22,6 +22,7 @@ from django.utils.http import urlsafe_base64_encode
 from accounts import sessions
 from accounts.models import BrowserSession
 from accounts.selectors import BROWSERS_LISTED, browser_named
+from accounts.services import MAX_BROWSERS_PER_ACCOUNT
 from accounts.sessions import SessionStore
 
 pytestmark = pytest.mark.django_db
@@ -131,6 +132,19 @@ def test_the_account_page_lists_the_latest_browsers_and_counts_the_others(user: 
     reply = laptop.post("/accounts/browsers/log-out/", follow=True)
     assert f"{BROWSERS_LISTED + 4} other browsers are logged out." in reply.content.decode()
     assert len(listed(laptop)) == 1 and "more browser" not in reply.content.decode()
+
+
+def test_a_log_in_past_the_most_browsers_an_account_keeps_logs_out_the_oldest(user: User) -> None:
+    """Nothing bounded an account's sessions for the two weeks each lasts: a script logging in without keeping its
+    cookie left one a log-in, every one read at each look at the account page."""
+    laptop = logged_in(FIREFOX)
+    logged_in_again(laptop, MAX_BROWSERS_PER_ACCOUNT, minutes_apart=1)  # older than the laptop's log-in
+    oldest = BrowserSession.objects.order_by("logged_in_at").values_list("session_key", flat=True)[:2]
+    oldest = list(oldest)
+    phone = logged_in(IPHONE)
+    assert BrowserSession.objects.filter(user=user).count() == MAX_BROWSERS_PER_ACCOUNT
+    assert not BrowserSession.objects.filter(session_key__in=oldest).exists()
+    assert is_logged_in(laptop) and is_logged_in(phone)
 
 
 def test_another_accounts_browser_cannot_be_logged_out(user: User, other_user: User) -> None:
