@@ -20,6 +20,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
+from django.utils.timesince import timeuntil
 
 from accounts import folding, selectors, sessions
 from accounts.models import ApiKey, BrowserSession, FoldedNames, Invitation, UsedEmailChangeLink, WebhookSecret
@@ -313,7 +314,15 @@ def email_change_request(*, user: "User", new_email: str, absolute_url: Callable
     link's path a URL (the request's build_absolute_uri). OSError when the mail server cannot be reached."""
     token = email_change_token(user=user, new_email=new_email)
     link = absolute_url(reverse("email_change_confirm", args=[token]))
-    mail_to(new_email, "email_change", {"user": user, "link": link, "host": host})
+    mail_to(new_email, "email_change", {"user": user, "link": link, "host": host, "validity": link_validity()})
+
+
+def link_validity() -> str:
+    """How long a mailed link works (PASSWORD_RESET_TIMEOUT: a password reset's, an address change's), in words of
+    the current language, as its mail and page say it: "3 days", "1 hour, 30 minutes". They said "a few days"
+    whatever the setting, and a link set to work for an hour was tried the next day."""
+    now = timezone.now()
+    return timeuntil(now + timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT), now, depth=2)
 
 
 def email_change_pending(*, token: str) -> tuple["User", str]:

@@ -19,7 +19,7 @@ urlpatterns = [
         views.ThrottledPasswordResetView.as_view(form_class=forms.PasswordResetForm),
         name="password_reset",
     ),
-    path("password/reset/sent/", auth_views.PasswordResetDoneView.as_view(), name="password_reset_done"),
+    path("password/reset/sent/", views.PasswordResetSent.as_view(), name="password_reset_done"),
     path(
         "password/reset/<uidb64>/<token>/",
         views.PasswordResetConfirmWithNotice.as_view(),

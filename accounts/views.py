@@ -16,6 +16,7 @@ from django.contrib.auth.views import (
     LogoutView,
     PasswordChangeView,
     PasswordResetConfirmView,
+    PasswordResetDoneView,
     PasswordResetView,
 )
 from django.http import HttpRequest, HttpResponse
@@ -136,6 +137,17 @@ class ThrottledPasswordResetView(_ThrottledFormView, PasswordResetView):
     def attempt_key(self, group: str, request: HttpRequest) -> str:
         """The e-mail address asked for, folded as the reset finds its account (accounts.folding)."""
         return folding.email_folded(request.POST.get("email", "").strip())
+
+    def form_valid(self, form: Any) -> HttpResponse:
+        self.extra_email_context = {"validity": services.link_validity()}  # how long the mailed link works
+        return super().form_valid(form)
+
+
+class PasswordResetSent(PasswordResetDoneView):
+    """Django's "check your e-mail" page, saying how long the link works (PASSWORD_RESET_TIMEOUT)."""
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return super().get_context_data(validity=services.link_validity(), **kwargs)
 
 
 class ThrottledPasswordChangeView(_ThrottledFormView, PasswordChangeView):

@@ -514,6 +514,20 @@ def test_password_reset_requests_are_throttled_per_address_asked_and_per_client(
     assert len(mailoutbox) == 3
 
 
+def test_the_reset_mail_and_page_say_how_long_the_link_works(
+    client: Any, user: Any, settings: Any, mailoutbox: list[Any]
+) -> None:
+    """As PASSWORD_RESET_TIMEOUT sets it, in the reader's language: they said "a few days" whatever it was, and a
+    link set to work for an hour was tried the next day."""
+    settings.PASSWORD_RESET_TIMEOUT = 90 * 60
+    sent = client.post("/accounts/password/reset/", {"email": "alice@example.com"}, follow=True)
+    assert "It works once, for 1\xa0hour, 30\xa0minutes." in sent.content.decode()
+    assert "The link works once, for 1\xa0hour, 30\xa0minutes." in mailoutbox[0].body
+    german = {"Accept-Language": "de"}
+    sent = client.post("/accounts/password/reset/", {"email": "alice@example.com"}, headers=german, follow=True)
+    assert "1\xa0Stunde, 30\xa0Minuten" in sent.content.decode() and "1\xa0Stunde, 30\xa0Minuten" in mailoutbox[1].body
+
+
 def test_pages_send_a_strict_content_security_policy(client: Any) -> None:
     policy = client.get("/accounts/login/")["Content-Security-Policy"]
     assert "script-src 'self'" in policy and "unsafe-inline" not in policy

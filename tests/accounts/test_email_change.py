@@ -199,6 +199,13 @@ def test_the_mails_and_pages_are_in_the_visitors_language(alice: Client, user: A
     assert mailoutbox[1].subject == "Se ha cambiado tu dirección de correo de bgsite en testserver"
 
 
+def test_the_mail_says_how_long_its_link_works(alice: Client, settings: Any, mailoutbox: list[Any]) -> None:
+    """PASSWORD_RESET_TIMEOUT, which the link obeys (it said "a few days" whatever the setting)."""
+    settings.PASSWORD_RESET_TIMEOUT = 2 * 3600
+    asked(alice, "alice@new.example")
+    assert "The link works once, for 2\xa0hours." in mailoutbox[0].body
+
+
 def test_a_mail_server_out_of_reach_is_said_and_the_change_still_confirmable(
     alice: Client, user: Any, settings: Any, mailoutbox: list[Any]
 ) -> None:
