@@ -18,7 +18,7 @@ from django.core.mail import send_mail
 from django.db import IntegrityError, connection, models, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.crypto import constant_time_compare, salted_hmac
 from django.utils.timesince import timeuntil
 
@@ -298,8 +298,10 @@ def email_change_token(*, user: "User", new_email: str) -> str:
     """What a link confirming `new_email` as the user's address carries: signed, and naming the address it changes
     from, so it works once (and not after another change), and a mark of the password, so it stops working when the
     password changes: a link asked for by someone who had learnt the password would otherwise still take the address
-    (and with it the password reset) after its owner had reset it."""
+    (and with it the password reset) after its owner had reset it. And the language it was asked in, that of the
+    notice to the address it replaces (email_change_confirm), whatever browser opens the link."""
     change = {"user": user.pk, "email": new_email, "from": user.email, "password": _password_mark(user)}
+    change["language"] = translation.get_language()
     return signing.dumps(change, salt=EMAIL_CHANGE_SALT)
 
 
@@ -327,6 +329,11 @@ def link_validity() -> str:
 
 def email_change_pending(*, token: str) -> tuple["User", str]:
     """The account and the new address a link names, or EmailChangeRefused."""
+    user, change = _pending_change(token)
+    return user, change["email"]
+
+
+def _pending_change(token: str) -> tuple["User", dict[str, str]]:
     try:
         change = signing.loads(token, salt=EMAIL_CHANGE_SALT, max_age=settings.PASSWORD_RESET_TIMEOUT)
     except signing.BadSignature:  # SignatureExpired too
@@ -336,14 +343,16 @@ def email_change_pending(*, token: str) -> tuple["User", str]:
         raise EmailChangeRefused
     if UsedEmailChangeLink.objects.filter(token_hash=_hash(token)).exists():
         raise EmailChangeRefused
-    return user, change["email"]
+    return user, change
 
 
-def email_change_confirm(*, token: str) -> tuple["User", str]:
-    """Give the account the address its link names; the account and the address it had."""
+def email_change_confirm(*, token: str, host: str) -> "User":
+    """Give the account the address its link names, and tell the address it had (in the language the change was
+    asked in: the link is often opened on a phone, whose browser may speak another)."""
     try:
         with transaction.atomic():
-            user, new_email = email_change_pending(token=token)
+            user, change = _pending_change(token)
+            new_email = change["email"]
             if selectors.email_taken(new_email, but=user):
                 raise EmailTaken
             changed = get_user_model().objects.filter(pk=user.pk, email=user.email).update(email=new_email)
@@ -354,7 +363,10 @@ def email_change_confirm(*, token: str) -> tuple["User", str]:
             folded_names_save(user=user)
     except IntegrityError:  # another account took the address since email_taken looked
         raise EmailTaken from None
-    return user, old_email
+    if old_email:
+        with translation.override(change.get("language") or translation.get_language()):  # none in older links
+            mail_to(old_email, "email_changed", {"user": user, "host": host}, must_arrive=False)
+    return user
 
 
 def mail_to(address: str, template: str, context: dict[str, object], *, must_arrive: bool = True) -> None:

@@ -319,14 +319,12 @@ def email_change_confirm(request: HttpRequest, token: str) -> HttpResponse:
         if request.method != "POST":
             user, new_email = services.email_change_pending(token=token)
             return render(request, "registration/email_change_confirm.html", {"account": user, "email": new_email})
-        user, old_email = services.email_change_confirm(token=token)  # checks the link as email_change_pending does
+        user = services.email_change_confirm(token=token, host=request.get_host())  # checks the link again
     except services.EmailChangeRefused:
         return render(request, "registration/email_change_confirm.html", {"refused": True}, status=400)
     except services.EmailTaken:
         messages.error(request, _("An account with this e-mail address exists already."))
         return redirect("dashboard")
-    if old_email:
-        services.mail_to(old_email, "email_changed", {"user": user, "host": request.get_host()}, must_arrive=False)
     messages.success(request, _("Your e-mail address is now %(email)s.") % {"email": user.email})
     return redirect("dashboard")
 
