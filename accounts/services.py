@@ -6,6 +6,7 @@ import hashlib
 import hmac
 import logging
 import secrets
+import smtplib
 from collections.abc import Callable
 from datetime import timedelta
 from typing import TYPE_CHECKING
@@ -313,7 +314,8 @@ def _password_mark(user: "User") -> str:
 
 def email_change_request(*, user: "User", new_email: str, absolute_url: Callable[[str], str], host: str) -> None:
     """Mail `new_email` the link that makes it the user's address (email_change_confirm); `absolute_url` makes the
-    link's path a URL (the request's build_absolute_uri). OSError when the mail server cannot be reached."""
+    link's path a URL (the request's build_absolute_uri). AddressRefused when the mail server refuses the address,
+    OSError when it cannot be reached."""
     token = email_change_token(user=user, new_email=new_email)
     link = absolute_url(reverse("email_change_confirm", args=[token]))
     mail_to(new_email, "email_change", {"user": user, "link": link, "host": host, "validity": link_validity()})
@@ -369,16 +371,30 @@ def email_change_confirm(*, token: str, host: str) -> "User":
     return user
 
 
+class AddressRefused(Exception):
+    """The mail server refused the recipient for good (a 5xx reply to RCPT: no such mailbox, a domain it will not
+    send to): trying again later, as for a server out of reach, would not help."""
+
+
 def mail_to(address: str, template: str, context: dict[str, object], *, must_arrive: bool = True) -> None:
     """Send `template`'s mail (registration/<template>_subject.txt and _email.txt) to `address`, in the current
-    language. A mail server that cannot be reached raises OSError, or, for a mail that need not arrive, is logged."""
+    language. A mail that could not be sent is logged with why (the address as [e-mail]: bgsite.logging_config);
+    for one that must arrive, AddressRefused when the server refused the address for good, else OSError."""
     subject = " ".join(render_to_string(f"registration/{template}_subject.txt", context).split())
     try:
         send_mail(subject, render_to_string(f"registration/{template}_email.txt", context), None, [address])
     except OSError as exc:  # smtplib's errors too
+        logger.warning("the %s mail could not be sent: %s", template, exc)
+        if must_arrive and _refused_for_good(exc):
+            raise AddressRefused from exc
         if must_arrive:
             raise
-        logger.warning("the %s mail could not be sent: %s", template, exc)
+
+
+def _refused_for_good(error: OSError) -> bool:
+    """Whether the mail server refused every recipient with a 5xx reply (a 4xx is a "try later")."""
+    refusals = error.recipients.values() if isinstance(error, smtplib.SMTPRecipientsRefused) else []
+    return bool(refusals) and all(code >= 500 for code, _ in refusals)
 
 
 def password_changed_notice(*, user: "User", host: str, reset_link: str) -> None:

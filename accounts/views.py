@@ -302,6 +302,9 @@ def email_change(request: AuthenticatedHttpRequest) -> HttpResponse:
                 absolute_url=request.build_absolute_uri,
                 host=request.get_host(),
             )
+        except services.AddressRefused:  # no such mailbox: a typo, most often
+            form.add_error("email", _("The mail server refused this address. Check it, or give another one."))
+            return render(request, EMAIL_CHANGE, {"form": form})
         except OSError:
             form.add_error(None, _("The mail could not be sent just now. Try again in a while."))
             return render(request, EMAIL_CHANGE, {"form": form}, status=503)

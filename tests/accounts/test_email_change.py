@@ -211,9 +211,10 @@ def test_the_mail_says_how_long_its_link_works(alice: Client, settings: Any, mai
 
 
 def test_a_mail_server_out_of_reach_is_said_and_the_change_still_confirmable(
-    alice: Client, user: Any, settings: Any, mailoutbox: list[Any]
+    alice: Client, user: Any, settings: Any, mailoutbox: list[Any], caplog: Any
 ) -> None:
-    """Unreachable, it raised in the view: a 500 page, or, for the notice, a change made but answered with a 500."""
+    """Unreachable, it raised in the view: a 500 page, or, for the notice, a change made but answered with a 500. The
+    operator is told why: the log said only "Service Unavailable: /accounts/email/"."""
     from tests.conftest import free_port
 
     working = settings.MAILERS
@@ -221,6 +222,8 @@ def test_a_mail_server_out_of_reach_is_said_and_the_change_still_confirmable(
     settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend", "OPTIONS": options}}
     refused = asked(alice, "alice@new.example")
     assert refused.status_code == 503 and "The mail could not be sent just now" in refused.content.decode()
+    (why,) = [record for record in caplog.records if record.name == "accounts.services"]
+    assert why.levelname == "WARNING" and "the email_change mail could not be sent: [Errno 111]" in why.getMessage()
 
     settings.MAILERS = working
     asked(alice, "alice@new.example")
@@ -229,6 +232,36 @@ def test_a_mail_server_out_of_reach_is_said_and_the_change_still_confirmable(
     assert Client().post(link).status_code == 302  # the notice to the old address is only logged as not sent
     user.refresh_from_db()
     assert user.email == "alice@new.example"
+
+
+class RefusingMailServer:
+    """aiosmtpd's handler for a mail server that has no such mailbox: 550 to every recipient."""
+
+    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
+        return f"550 5.1.1 <{address}>: Recipient address rejected: User unknown"
+
+
+def test_an_address_the_mail_server_refuses_is_said_on_its_field(alice: Client, user: Any, settings: Any) -> None:
+    """A 550 (no such mailbox, a typo most often) read "could not be sent just now. Try again in a while": it never
+    would be."""
+    from aiosmtpd.controller import Controller
+
+    from tests.conftest import free_port
+
+    server = Controller(RefusingMailServer(), hostname="127.0.0.1", port=free_port())
+    server.start()
+    try:
+        options = {"host": "127.0.0.1", "port": server.port, "timeout": 5}
+        settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend", "OPTIONS": options}}
+        refused = asked(alice, "alice@new.exmaple")
+    finally:
+        server.stop()
+    assert refused.status_code == 200
+    assert refused.context["form"].errors["email"] == [
+        "The mail server refused this address. Check it, or give another one."
+    ]
+    user.refresh_from_db()
+    assert user.email == "alice@example.com"
 
 
 def test_a_change_asked_for_mails_the_new_address_a_link_that_names_it(user: Any, mailoutbox: list[Any]) -> None:
