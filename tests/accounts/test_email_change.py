@@ -184,6 +184,20 @@ def test_change_mails_are_throttled_per_account(alice: Client, settings: Any, ma
     assert len(mailoutbox) == 2
 
 
+def test_change_mails_are_throttled_per_address_whichever_accounts_ask(
+    alice: Client, settings: Any, mailoutbox: list[Any]
+) -> None:
+    """Throttled per account alone, each account made (SIGNUP_RATE_LIMIT allows ten an hour from one client) brought
+    its own count of mails to the same stranger."""
+    settings.PASSWORD_RESET_RATE_LIMIT = "2/h"
+    assert [asked(alice, "victim@example.org").status_code for _ in range(2)] == [302, 302]
+    mallory = Client()
+    mallory.force_login(User.objects.create_user("mallory", email="m@example.com", password=PASSWORD))
+    assert asked(mallory, "Victim@EXAMPLE.org").status_code == 429
+    assert asked(mallory, "mallory@new.example").status_code == 302
+    assert [mail.to for mail in mailoutbox] == [["victim@example.org"]] * 2 + [["mallory@new.example"]]
+
+
 def test_the_page_needs_a_log_in(client: Client) -> None:
     reply = client.get("/accounts/email/")
     assert reply.status_code == 302 and reply["Location"].startswith("/accounts/login/")
