@@ -3,6 +3,7 @@ browsers logged in). Log in/out, password change and password reset by e-mail ar
 (a changed password told to the account's address), wired in accounts/urls.py; the page itself, which also shows
 removal's usage, is removal.web.views.dashboard (accounts never imports removal)."""
 
+from collections.abc import Callable
 from datetime import timedelta
 from typing import Any
 
@@ -19,7 +20,7 @@ from django.contrib.auth.views import (
     PasswordResetDoneView,
     PasswordResetView,
 )
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.formats import number_format
@@ -128,8 +129,8 @@ class ThrottledLoginView(_ThrottledFormView, LoginView):
 
 class ThrottledPasswordResetView(_ThrottledFormView, PasswordResetView):
     """Django's password reset, refusing rapid requests per client address and per address asked for: each one sends
-    a mail (a stream of them filled a user's inbox), and how long the reply takes (mail sent or not) tells an address
-    with an account from one without. A refusal says the same whether the address has an account or not."""
+    a mail (a stream of them filled a user's inbox). A refusal says the same whether the address has an account or
+    not, and the mail goes once the reply has (_RedirectThenMail), so that its time says nothing of it either."""
 
     throttle_group, throttle_rate, throttle_field = "password-reset", "PASSWORD_RESET_RATE_LIMIT", "email"
     refusal = gettext_lazy("Too many password reset requests. Wait a while, then try again.")
@@ -140,7 +141,23 @@ class ThrottledPasswordResetView(_ThrottledFormView, PasswordResetView):
 
     def form_valid(self, form: Any) -> HttpResponse:
         self.extra_email_context = {"validity": services.link_validity()}  # how long the mailed link works
-        return super().form_valid(form)
+        super().form_valid(form)  # the mails made, not sent (forms.PasswordResetForm)
+        return _RedirectThenMail(self.get_success_url(), send=form.send_unsent)
+
+
+class _RedirectThenMail(HttpResponseRedirect):
+    """A redirect that calls `send` once it has been sent: the server closes a response after its last byte, and an
+    address with an account is answered as soon as one without."""
+
+    def __init__(self, url: str, *, send: Callable[[], None]) -> None:
+        super().__init__(url)
+        self.send = send
+
+    def close(self) -> None:
+        try:
+            self.send()
+        finally:
+            super().close()
 
 
 class PasswordResetSent(PasswordResetDoneView):

@@ -514,6 +514,20 @@ def test_password_reset_requests_are_throttled_per_address_asked_and_per_client(
     assert len(mailoutbox) == 3
 
 
+def test_a_reset_mail_that_cannot_be_sent_is_logged_and_the_page_reads_as_for_any_address(
+    client: Any, user: Any, settings: Any, caplog: Any
+) -> None:
+    from tests.conftest import free_port
+
+    options = {"host": "127.0.0.1", "port": free_port(), "timeout": 2}  # nothing listens there
+    settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend", "OPTIONS": options}}
+    reply = client.post("/accounts/password/reset/", {"email": "alice@example.com"})
+    assert reply.status_code == 302 and reply["Location"] == "/accounts/password/reset/sent/"
+    (failure,) = [record for record in caplog.records if record.name == "accounts.forms"]
+    assert failure.levelname == "ERROR" and failure.getMessage() == f"Failed to send password reset email to {user.pk}"
+    assert isinstance(failure.exc_info[1], ConnectionRefusedError)
+
+
 def test_the_reset_mail_and_page_say_how_long_the_link_works(
     client: Any, user: Any, settings: Any, mailoutbox: list[Any]
 ) -> None:

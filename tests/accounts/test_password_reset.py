@@ -1,8 +1,10 @@
 """Live: a forgotten password is reset by e-mail, sent over SMTP to a real server (aiosmtpd on loopback)."""
 
+import asyncio
 import email
 import email.policy
 import re
+import threading
 import time
 from collections.abc import Iterator
 from email.message import EmailMessage
@@ -25,8 +27,13 @@ class Inbox:
 
     def __init__(self) -> None:
         self.messages: list[EmailMessage] = []
+        # While set, a message is answered only once `hold` is set (or after 10 s); `held_until_released` says which.
+        self.hold: threading.Event | None = None
+        self.held_until_released = False
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.hold is not None:
+            self.held_until_released = await asyncio.get_running_loop().run_in_executor(None, self.hold.wait, 10)
         message = email.message_from_bytes(envelope.content, policy=email.policy.default)
         assert isinstance(message, EmailMessage)
         self.messages.append(message)
@@ -126,3 +133,21 @@ def test_an_unknown_address_gets_the_same_answer_and_no_mail(
     assert reply.status_code == 302 and reply.headers["Location"] == "/accounts/password/reset/sent/"
     time.sleep(0.5)
     assert len(inbox.messages) == before
+
+
+def test_the_reply_comes_before_the_mail_is_sent(mail_site: LiveServer, smtp_inbox: tuple[Inbox, int]) -> None:
+    """Sent before the reply, the mail made the reply to an address with an account a mail server's round trip later
+    than to one without (0.25 s to a local server, seconds to a distant one): the reply's time told which addresses
+    have an account. This mail server takes the mail only once the reply has come."""
+    inbox, _ = smtp_inbox
+    before = len(inbox.messages)
+    inbox.hold = threading.Event()
+    try:
+        reply = request_reset(mail_site, "dora@example.com")
+        inbox.hold.set()
+        assert reply.status_code == 302 and reply.headers["Location"] == "/accounts/password/reset/sent/"
+        assert len(inbox.wait_for(before + 1)) == before + 1
+    finally:
+        inbox.hold.set()
+        inbox.hold = None
+    assert inbox.held_until_released  # the reply came while the mail server still held the mail
