@@ -9,13 +9,14 @@ import secrets
 import smtplib
 from collections.abc import Callable
 from datetime import timedelta
+from functools import partial
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core import signing
-from django.core.mail import send_mail
+from django.core.mail import EmailMessage
 from django.db import IntegrityError, connection, models, transaction
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -348,9 +349,10 @@ def _pending_change(token: str) -> tuple["User", dict[str, str]]:
     return user, change
 
 
-def email_change_confirm(*, token: str, host: str) -> "User":
-    """Give the account the address its link names, and tell the address it had (in the language the change was
-    asked in: the link is often opened on a phone, whose browser may speak another)."""
+def email_change_confirm(*, token: str, host: str) -> tuple["User", "Notice"]:
+    """Give the account the address its link names; the account, and the notice to the address it had, to send once
+    the reply has gone (a Notice), in the language the change was asked in: the link is often opened on a phone,
+    whose browser may speak another."""
     try:
         with transaction.atomic():
             user, change = _pending_change(token)
@@ -365,10 +367,10 @@ def email_change_confirm(*, token: str, host: str) -> "User":
             folded_names_save(user=user)
     except IntegrityError:  # another account took the address since email_taken looked
         raise EmailTaken from None
-    if old_email:
-        with translation.override(change.get("language") or translation.get_language()):  # none in older links
-            mail_to(old_email, "email_changed", {"user": user, "host": host}, must_arrive=False)
-    return user
+    if not old_email:
+        return user, _no_notice
+    with translation.override(change.get("language") or translation.get_language()):  # none in older links
+        return user, _notice(old_email, "email_changed", {"user": user, "host": host})
 
 
 class AddressRefused(Exception):
@@ -376,13 +378,36 @@ class AddressRefused(Exception):
     send to): trying again later, as for a server out of reach, would not help."""
 
 
-def mail_to(address: str, template: str, context: dict[str, object], *, must_arrive: bool = True) -> None:
+# A notice's mail, made, and the call that sends it (logged, not raised, when it cannot be sent).
+Notice = Callable[[], None]
+
+
+def mail_to(address: str, template: str, context: dict[str, object]) -> None:
     """Send `template`'s mail (registration/<template>_subject.txt and _email.txt) to `address`, in the current
-    language. A mail that could not be sent is logged with why (the address as [e-mail]: bgsite.logging_config);
-    for one that must arrive, AddressRefused when the server refused the address for good, else OSError."""
+    language: AddressRefused when the mail server refused the address for good, else OSError when it could not be
+    sent, which is logged with why (the address as [e-mail]: bgsite.logging_config)."""
+    _send(_message(address, template, context), template, must_arrive=True)
+
+
+def _notice(address: str, template: str, context: dict[str, object]) -> Notice:
+    """A mail that need not arrive (a notice), made now, in the current language, as the call that sends it, which
+    the views make once their reply has gone (accounts.views._RedirectThenMail): sent before it, a mail server slow or
+    out of reach held the page until EMAIL_TIMEOUT (31 s for a password change) for a mail nobody waits for."""
+    return partial(_send, _message(address, template, context), template, must_arrive=False)
+
+
+def _no_notice() -> None:
+    """The Notice of an account without an address: nothing to send."""
+
+
+def _message(address: str, template: str, context: dict[str, object]) -> EmailMessage:
     subject = " ".join(render_to_string(f"registration/{template}_subject.txt", context).split())
+    return EmailMessage(subject, render_to_string(f"registration/{template}_email.txt", context), None, [address])
+
+
+def _send(message: EmailMessage, template: str, *, must_arrive: bool) -> None:
     try:
-        send_mail(subject, render_to_string(f"registration/{template}_email.txt", context), None, [address])
+        message.send()
     except OSError as exc:  # smtplib's errors too
         logger.warning("the %s mail could not be sent: %s", template, exc)
         if must_arrive and _refused_for_good(exc):
@@ -397,12 +422,13 @@ def _refused_for_good(error: OSError) -> bool:
     return bool(refusals) and all(code >= 500 for code, _ in refusals)
 
 
-def password_changed_notice(*, user: "User", host: str, reset_link: str) -> None:
-    """Tell the account's address that its password was changed (on the account's page or by a reset link): if
-    someone else changed it, its owner learns it, and how to take the account back (`reset_link`, the reset page)."""
-    if user.email:
-        context = {"user": user, "host": host, "reset_link": reset_link}
-        mail_to(user.email, "password_changed", context, must_arrive=False)
+def password_changed_notice(*, user: "User", host: str, reset_link: str) -> Notice:
+    """The notice to the account's address that its password was changed (on the account's page or by a reset link),
+    to send once the reply has gone: if someone else changed it, its owner learns it, and how to take the account back
+    (`reset_link`, the reset page)."""
+    if not user.email:
+        return _no_notice
+    return _notice(user.email, "password_changed", {"user": user, "host": host, "reset_link": reset_link})
 
 
 class AccountDataNotDeleted(Exception):

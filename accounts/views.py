@@ -146,8 +146,9 @@ class ThrottledPasswordResetView(_ThrottledFormView, PasswordResetView):
 
 
 class _RedirectThenMail(HttpResponseRedirect):
-    """A redirect that calls `send` once it has been sent: the server closes a response after its last byte, and an
-    address with an account is answered as soon as one without."""
+    """A redirect that calls `send` once it has been sent (the server closes a response after its last byte): a reset
+    request for an address with an account is answered as soon as one without, and a new password or address does
+    not wait on the mail server for its notice."""
 
     def __init__(self, url: str, *, send: Callable[[], None]) -> None:
         super().__init__(url)
@@ -185,8 +186,8 @@ class ThrottledPasswordChangeView(_ThrottledFormView, PasswordChangeView):
 
     def form_valid(self, form: Any) -> HttpResponse:
         response = super().form_valid(form)  # this browser stays logged in, under a new session key
-        _password_changed(self.request, form.user, keeping=self.request.session.session_key)
-        return response
+        notice = _password_changed(self.request, form.user, keeping=self.request.session.session_key)
+        return _RedirectThenMail(response["Location"], send=notice)
 
 
 class PasswordResetConfirmWithNotice(PasswordResetConfirmView):
@@ -196,16 +197,16 @@ class PasswordResetConfirmWithNotice(PasswordResetConfirmView):
 
     def form_valid(self, form: Any) -> HttpResponse:
         response = super().form_valid(form)
-        _password_changed(self.request, form.user, keeping=None)  # whoever knew the old password is logged out
-        return response
+        notice = _password_changed(self.request, form.user, keeping=None)  # whoever knew the old one is logged out
+        return _RedirectThenMail(response["Location"], send=notice)
 
 
-def _password_changed(request: HttpRequest, user: User, *, keeping: str | None) -> None:
-    """After a new password: every browser of the account logged out but the session `keeping`, and the account's
-    address told."""
+def _password_changed(request: HttpRequest, user: User, *, keeping: str | None) -> services.Notice:
+    """After a new password: every browser of the account logged out but the session `keeping`; the notice to the
+    account's address, to send once the reply has gone."""
     services.browsers_log_out(user=user, but=keeping)
     reset_link = request.build_absolute_uri(reverse("password_reset"))
-    services.password_changed_notice(user=user, host=request.get_host(), reset_link=reset_link)
+    return services.password_changed_notice(user=user, host=request.get_host(), reset_link=reset_link)
 
 
 def _password_guesses_refused(
@@ -349,14 +350,14 @@ def email_change_confirm(request: HttpRequest, token: str) -> HttpResponse:
         if request.method != "POST":
             user, new_email = services.email_change_pending(token=token)
             return render(request, "registration/email_change_confirm.html", {"account": user, "email": new_email})
-        user = services.email_change_confirm(token=token, host=request.get_host())  # checks the link again
+        user, notice = services.email_change_confirm(token=token, host=request.get_host())  # checks the link again
     except services.EmailChangeRefused:
         return render(request, "registration/email_change_confirm.html", {"refused": True}, status=400)
     except services.EmailTaken:
         messages.error(request, _("An account with this e-mail address exists already."))
         return redirect("dashboard")
     messages.success(request, _("Your e-mail address is now %(email)s.") % {"email": user.email})
-    return redirect("dashboard")
+    return _RedirectThenMail(reverse("dashboard"), send=notice)
 
 
 @login_required

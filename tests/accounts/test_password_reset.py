@@ -151,3 +151,36 @@ def test_the_reply_comes_before_the_mail_is_sent(mail_site: LiveServer, smtp_inb
         inbox.hold.set()
         inbox.hold = None
     assert inbox.held_until_released  # the reply came while the mail server still held the mail
+
+
+def test_a_new_password_is_answered_before_its_notice_is_sent(
+    mail_site: LiveServer, smtp_inbox: tuple[Inbox, int]
+) -> None:
+    """The notice to the account's address went before the reply: a mail server slow or out of reach held the
+    password change's page until EMAIL_TIMEOUT (31 s with the default 30 s). This one takes the notice only once the
+    reply has come."""
+    mail_site.manage(
+        "shell",
+        "-c",
+        "from django.contrib.auth.models import User; "
+        f"User.objects.create_user('erin', email='erin@example.com', password={OLD_PASSWORD!r})",
+    )
+    session = requests.Session()
+    reply = post_form(session, f"{mail_site.url}/accounts/login/", {"username": "erin", "password": OLD_PASSWORD})
+    assert reply.status_code == 302
+    inbox, _ = smtp_inbox
+    before = len(inbox.messages)
+    inbox.hold = threading.Event()
+    try:
+        new = {"old_password": OLD_PASSWORD, "new_password1": NEW_PASSWORD, "new_password2": NEW_PASSWORD}
+        reply = post_form(session, f"{mail_site.url}/accounts/password/", new)
+        inbox.hold.set()
+        assert reply.status_code == 302 and reply.headers["Location"] == "/accounts/password/done/"
+        arrived = inbox.wait_for(before + 1)[before:]
+    finally:
+        inbox.hold.set()
+        inbox.hold = None
+    assert [(notice["To"], notice["Subject"]) for notice in arrived] == [
+        ("erin@example.com", f"Your bgsite password on 127.0.0.1:{mail_site.port} was changed")
+    ]
+    assert inbox.held_until_released  # the reply came while the mail server still held the notice
