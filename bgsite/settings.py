@@ -245,12 +245,12 @@ SIGNUP = env.str("SIGNUP", default="open").lower()
 if SIGNUP not in ("open", "closed", "invite"):
     raise ImproperlyConfigured("SIGNUP must be open, closed or invite")
 INVITATION_DAYS = env.int("INVITATION_DAYS", default=7)
-# Password-reset mail: EMAIL_URL names the SMTP server (smtp://user:password@host:587 with
-# STARTTLS as smtp+tls://, implicit TLS as smtp+ssl://). Unset, mail is printed on the console, its links
-# whole (bgsite/console_mail.py), so `make run` shows the reset link among its logs.
+# Mail: EMAIL_URL names the SMTP server (smtp://user:password@host:587; STARTTLS smtp+tls://, TLS smtp+ssl://). Unset,
+# mail is printed on the console, its links whole, so `make run` shows the reset link among its logs (bgsite/mail.py).
 _email = env.email_url("EMAIL_URL", default="consolemail://")
-_backend = _email["EMAIL_BACKEND"].replace("django.core.mail.backends.console", "bgsite.console_mail")
-_smtp = _email["EMAIL_BACKEND"] == "django.core.mail.backends.smtp.EmailBackend"
+_ours = {"console": "bgsite.mail.ConsoleBackend", "smtp": "bgsite.mail.SmtpBackend"}
+_backend = _ours.get(_email["EMAIL_BACKEND"].split(".")[-2], _email["EMAIL_BACKEND"])
+_smtp = _backend == _ours["smtp"]
 _smtp_options = {
     "host": _email["EMAIL_HOST"] or "localhost",
     "port": _email["EMAIL_PORT"] or 25,

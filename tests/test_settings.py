@@ -118,10 +118,10 @@ def test_email_url_configures_the_default_mailer(tmp_path: Path) -> None:
         assert done.returncode == 0, done.stderr
         return done.stdout.strip()
 
-    assert mailer() == "{'BACKEND': 'bgsite.console_mail.EmailBackend', 'OPTIONS': {}}"  # links printed whole
+    assert mailer() == "{'BACKEND': 'bgsite.mail.ConsoleBackend', 'OPTIONS': {}}"  # links printed whole
     smtp = mailer(EMAIL_URL="smtp+tls://bgsite:p%40ss@mail.example.com:587", EMAIL_TIMEOUT="5")
     assert smtp == (
-        "{'BACKEND': 'django.core.mail.backends.smtp.EmailBackend', 'OPTIONS': {'host': 'mail.example.com', "
+        "{'BACKEND': 'bgsite.mail.SmtpBackend', 'OPTIONS': {'host': 'mail.example.com', "
         "'port': 587, 'username': 'bgsite', 'password': 'p@ss', 'use_tls': True, 'use_ssl': False, 'timeout': 5}}"
     )
 
