@@ -258,7 +258,7 @@ _smtp_options = {
     "password": _email["EMAIL_HOST_PASSWORD"] or "",
     "use_tls": _email.get("EMAIL_USE_TLS", False),
     "use_ssl": _email.get("EMAIL_USE_SSL", False),
-    "timeout": env.int("EMAIL_TIMEOUT", default=30),
+    "timeout": env.int("EMAIL_TIMEOUT", default=10),
 }
 MAILERS = {"default": {"BACKEND": _backend, "OPTIONS": _smtp_options if _smtp else {}}}
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="bgsite <noreply@localhost>")

@@ -157,8 +157,8 @@ def test_a_new_password_is_answered_before_its_notice_is_sent(
     mail_site: LiveServer, smtp_inbox: tuple[Inbox, int]
 ) -> None:
     """The notice to the account's address went before the reply: a mail server slow or out of reach held the
-    password change's page until EMAIL_TIMEOUT (31 s with the default 30 s). This one takes the notice only once the
-    reply has come."""
+    password change's page until EMAIL_TIMEOUT (31 s with the default of then, 30 s). This one takes the notice only
+    once the reply has come."""
     mail_site.manage(
         "shell",
         "-c",
