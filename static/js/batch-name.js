@@ -30,10 +30,11 @@ let progress = "";
 /**
  * `text` as a batch's name the server takes: a control character as a space (a tab pasted with a spreadsheet's cell,
  * which the field keeps, unlike a line break; the API refuses them, in English, its words for programs), white space
- * at each end taken off, and no longer than the name's field allows (the server's BATCH_NAME_LENGTH).
+ * at each end taken off, and no longer than the name's field allows (the server's BATCH_NAME_LENGTH), in characters as
+ * the server counts them: cut in UTF-16 units, an emoji's half was left, which the server kept as "�".
  */
 export function asBatchName(text) {
-  return text.replace(/\p{Cc}/gu, " ").trim().slice(0, ui.input.maxLength);
+  return Array.from(text.replace(/\p{Cc}/gu, " ").trim()).slice(0, ui.input.maxLength).join("");
 }
 
 /** The heading and the title of the page of batch `id`, named `name` ("" for none). */

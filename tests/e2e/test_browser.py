@@ -410,6 +410,23 @@ def test_a_folder_brings_its_photos_in_name_order_and_says_what_it_left_out(
     expect(page).to_have_title("holiday · bgsite")
 
 
+def test_a_folder_named_past_the_fields_length_in_utf16_units_names_its_batch_whole(page: Any, tmp_path: Path) -> None:
+    """61 characters, 121 UTF-16 units: cut to the field's 100 units, the last emoji's half was kept as "\ufffd"."""
+    from playwright.sync_api import expect
+
+    name = "a" + "\N{GRINNING FACE}" * 60
+    folder = tmp_path / name
+    folder.mkdir()
+    (folder / "IMG_1.jpg").write_bytes(photo_bytes("coffee.png", size=(160, 120)))
+    sign_up(page)
+    page.wait_for_load_state()
+    page.set_input_files("#folder-input", folder)
+    expect(page.locator("#batch-heading")).to_have_text(name)
+    expect(page.locator(".item")).to_have_attribute("data-status", "done", timeout=PROCESSING_TIMEOUT_MS)
+    page.reload()  # the name as the server keeps it
+    expect(page.locator("#batch-heading")).to_have_text(name)
+
+
 def test_the_tabs_title_tells_a_batch_finished_while_it_was_in_the_background(page: Any, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
