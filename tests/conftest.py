@@ -17,12 +17,12 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
+from urllib.parse import unquote, urlsplit
 
 import numpy as np
 import pytest
@@ -494,8 +494,15 @@ class LiveServer:
         return browser
 
     def migrate(self) -> None:
-        """`manage.py migrate`, as `make run` does first; a server on SQLite copies the session's migrated folder."""
-        if self.migrated_template is not None and not {"DATABASE_URL", "SECRET_KEY"} & self.env.keys():
+        """`manage.py migrate`, as `make run` does first. A server on SQLite copies the session's migrated folder;
+        one on a database postgres_url cloned from a migrated one needs only the secret key that migrate writes."""
+        database_url = self.env.get("DATABASE_URL")
+        if database_url is not None and urlsplit(database_url).path.lstrip("/") in MIGRATED_POSTGRES_DATABASES:
+            if "SECRET_KEY" not in self.env:
+                from removal.management.commands.migrate import secret_key_write
+
+                secret_key_write(self.data_dir / "secret_key")
+        elif self.migrated_template is not None and not {"DATABASE_URL", "SECRET_KEY"} & self.env.keys():
             shutil.copytree(self.migrated_template, self.data_dir, dirs_exist_ok=True)
         else:
             self.manage("migrate", "--noinput", "-v", "0")
@@ -570,23 +577,25 @@ def frozen_when[State](
 
 
 @pytest.fixture(scope="session")
-def server_factory() -> Iterator[Any]:
+def migrated_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data folder `manage.py migrate` made on SQLite (its database and secret key), once per session: copied
+    instead of migrating again."""
+    template = tmp_path_factory.mktemp("migrated")
+    run_manage(
+        {**os.environ, "DATA_DIR": str(template), "DJANGO_SETTINGS_MODULE": "bgsite.settings"}, "migrate", "-v", "0"
+    )
+    return template
+
+
+@pytest.fixture(scope="session")
+def server_factory(migrated_data_dir: Path) -> Iterator[Any]:
     """Make servers with their own data folder; all are stopped at the end."""
     servers: list[LiveServer] = []
     root = Path(tempfile.mkdtemp(prefix="bgsite-live-"))
 
-    @functools.cache
-    def migrated_template() -> Path:
-        template = root / "migrated"
-        template.mkdir()
-        run_manage(
-            {**os.environ, "DATA_DIR": str(template), "DJANGO_SETTINGS_MODULE": "bgsite.settings"}, "migrate", "-v", "0"
-        )
-        return template
-
     def make(**env_overrides: str) -> LiveServer:
         server = LiveServer(data_dir=root / f"server-{len(servers)}", env_overrides=env_overrides)
-        server.migrated_template = migrated_template()
+        server.migrated_template = migrated_data_dir
         server.data_dir.mkdir()
         servers.append(server)
         return server
@@ -726,15 +735,82 @@ def postgres_admin() -> Iterator[Any]:
         yield admin
 
 
-@pytest.fixture
-def postgres_url(postgres_admin: Any) -> Iterator[str]:
-    """A new, empty PostgreSQL database for one test; dropped after it."""
+def postgres_database_url(name: str) -> str:
+    return POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+
+
+# The migrated databases that templates are named after: this prefix, then the pid and start (Unix time) of the
+# admin session (postgres_admin) of the test run that made it, which keeps it as long as that session lasts.
+MIGRATED_TEMPLATE_PREFIX = "bgsite_migrated_"
+TEMPLATE_OWNER = f"'{MIGRATED_TEMPLATE_PREFIX}' || pid || '_' || extract(epoch FROM backend_start)::bigint"
+# The databases postgres_url cloned from that template: a live server on one does not migrate it again.
+MIGRATED_POSTGRES_DATABASES: set[str] = set()
+
+
+def stale_templates_dropped(admin: Any) -> None:
+    """Drop the templates of earlier test runs whose admin session is gone (a run killed before its end)."""
+    import psycopg
+
+    stale = admin.execute(
+        "SELECT datname FROM pg_database WHERE starts_with(datname, %s) "
+        f"AND NOT EXISTS (SELECT FROM pg_stat_activity WHERE {TEMPLATE_OWNER} = datname)",
+        [MIGRATED_TEMPLATE_PREFIX],
+    ).fetchall()
+    for (name,) in stale:
+        with suppress(psycopg.Error):  # another run dropping it at the same time
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_migrated_template(postgres_admin: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A PostgreSQL database `manage.py migrate` made, once per session (per xdist worker), for postgres_url to clone
+    (0.1 s, where migrating takes 3); dropped at the end. It takes no connections: cloning needs it unused."""
+    stale_templates_dropped(postgres_admin)
+    own = f"SELECT {TEMPLATE_OWNER} FROM pg_stat_activity WHERE pid = pg_backend_pid()"
+    name = postgres_admin.execute(own).fetchone()[0]
+    postgres_admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        env = {
+            **os.environ,
+            "DATA_DIR": str(tmp_path_factory.mktemp("postgres-template")),
+            "DJANGO_SETTINGS_MODULE": "bgsite.settings",
+            "DATABASE_URL": postgres_database_url(name),
+            "SECRET_KEY": "postgres-template",
+        }
+        run_manage(env, "migrate", "--noinput", "-v", "0")
+        postgres_admin.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        yield name
+    finally:
+        postgres_admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def new_postgres_database(admin: Any, *, template: str | None = None) -> Iterator[str]:
+    """A new PostgreSQL database, empty or a copy of `template`: its URL; dropped after."""
     import uuid
 
     name = f"bgsite_test_{uuid.uuid4().hex[:10]}"
-    postgres_admin.execute(f'CREATE DATABASE "{name}"')
-    yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
-    postgres_admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    admin.execute(f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+    try:
+        yield postgres_database_url(name)
+    finally:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_url(postgres_admin: Any, postgres_migrated_template: str) -> Iterator[str]:
+    """A new PostgreSQL database for one test, migrated (a copy of the session's postgres_migrated_template); dropped
+    after it."""
+    with new_postgres_database(postgres_admin, template=postgres_migrated_template) as url:
+        MIGRATED_POSTGRES_DATABASES.add(urlsplit(url).path.lstrip("/"))
+        yield url
+
+
+@pytest.fixture
+def empty_postgres_url(postgres_admin: Any) -> Iterator[str]:
+    """A new, empty PostgreSQL database for one test (one about migrating it); dropped after it."""
+    with new_postgres_database(postgres_admin) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

@@ -3,6 +3,7 @@ sign-ups at once, an installation that already holds shared addresses, the admin
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -20,10 +21,13 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def database_env(request: Any, tmp_path: Path) -> dict[str, str]:
-    """The environment of a process on a new, empty database: SQLite in a data folder, or PostgreSQL."""
+    """The environment of a process on a new database, migrated (a copy of the session's): SQLite in a data folder,
+    or PostgreSQL."""
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bgsite.settings", "DATA_DIR": str(tmp_path), "SECRET_KEY": "x"}
     if request.param == "postgresql":
         env["DATABASE_URL"] = request.getfixturevalue("postgres_url")
+    else:
+        shutil.copytree(request.getfixturevalue("migrated_data_dir"), tmp_path, dirs_exist_ok=True)
     return env
 
 

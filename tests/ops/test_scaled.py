@@ -139,6 +139,9 @@ def limited_postgres_url(postgres_admin: Any, postgres_url: str) -> Iterator[str
     role = f"{database}_limited"
     postgres_admin.execute(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT {LIMITED_CONNECTIONS}')
     postgres_admin.execute(f'ALTER DATABASE "{database}" OWNER TO "{role}"')
+    with psycopg.connect(postgres_url, autocommit=True) as db:  # and its tables, as if the role had migrated it
+        for (table,) in db.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall():
+            db.execute(f'ALTER TABLE "{table}" OWNER TO "{role}"')
     yield urlunsplit(parts._replace(netloc=f"{role}@{parts.hostname}:{parts.port}"))
     with psycopg.connect(postgres_url, autocommit=True) as db:  # as the admin, inside the database
         db.execute(f'REASSIGN OWNED BY "{role}" TO CURRENT_USER')
