@@ -1,10 +1,12 @@
 """Live: worker threads in real processes: the scaled shape on one machine (a web process without workers plus
 `manage.py runworker`), and a pool of threads sharing one model session (ORT_LAYOUT=shared)."""
 
+import shutil
 import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -111,7 +113,7 @@ def test_a_worker_process_takes_a_web_process_job_at_once_not_at_its_next_poll(
     assert worker.returncode == 0, output
 
 
-def test_a_worker_process_without_redis_warns_at_start(tmp_path: Any) -> None:
+def test_a_worker_process_without_redis_warns_at_start(tmp_path: Any, migrated_data_dir: Path) -> None:
     """A `runworker` whose progress cannot leave it (no REDIS_URL) says so with removal.W002, as deploy.md promises:
     the check looked only at EMBEDDED_WORKERS, which a worker's environment leaves at its default, so it said
     nothing and browsers silently got no progress."""
@@ -119,7 +121,7 @@ def test_a_worker_process_without_redis_warns_at_start(tmp_path: Any) -> None:
 
     env = {**os.environ, "DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "bgsite.settings", "REDIS_URL": ""}
     env.pop("EMBEDDED_WORKERS", None)
-    subprocess.run([sys.executable, "manage.py", "migrate", "-v", "0"], cwd=REPO, env=env, check=True)
+    shutil.copytree(migrated_data_dir, tmp_path, dirs_exist_ok=True)  # as `manage.py migrate` leaves it
     worker = subprocess.Popen(
         [sys.executable, "manage.py", "runworker", "--threads", "1"],
         cwd=REPO,
