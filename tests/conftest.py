@@ -434,6 +434,16 @@ def run_manage(env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
+@functools.cache
+def password_hash(password: str) -> str:
+    """`password` hashed as a live server hashes it (Django's default hasher, PBKDF2, which bgsite keeps): half a
+    second of CPU, spent once per password in a session, where each user the tests create would spend it again."""
+    from django.contrib.auth.hashers import PBKDF2PasswordHasher
+
+    hasher = PBKDF2PasswordHasher()
+    return hasher.encode(password, hasher.salt())
+
+
 @dataclass
 class LiveServer:
     """bgsite served by uvicorn in its own process, as `make run` serves it."""
@@ -474,12 +484,14 @@ class LiveServer:
         return run_manage(self.env, *args)
 
     def create_user(self, username: str, password: str = "correct horse battery") -> str:
-        """Create a user in this server's database and return a new API key for it (one manage.py process)."""
+        """Create a user in this server's database and return a new API key for it (one manage.py process). The
+        password's hash is made once per session (password_hash), not in each process."""
         created = self.manage(
             "shell",
             "-c",
             "from django.contrib.auth.models import User; from accounts.services import api_key_create; "
-            f"user = User.objects.create_user({username!r}, password={password!r}); "
+            f"user = User.objects.create_user({username!r}, password=None); "
+            f"user.password = {password_hash(password)!r}; user.save(update_fields=['password']); "
             "print(api_key_create(user=user, name='tests')[1])",
         )
         return created.strip().splitlines()[-1]
