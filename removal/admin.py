@@ -118,7 +118,7 @@ admin.site.unregister(DBTaskResult)
 @admin.register(DBTaskResult)
 class JobRecordAdmin(DBTaskResultAdmin):
     """django-tasks-db's list of job records (one an image processed, kept RETENTION_DAYS), newest first through an
-    index (migration 0019), filtered by status only: its filters by priority and queue listed the values of every
+    index (migration 0015), filtered by status only: its filters by priority and queue listed the values of every
     row (0.35 s each at 1.4 million; bgsite has one queue, and priorities by the hundred from its fair shares).
     2.6 s a look at 1.4 million."""
 
