@@ -764,8 +764,10 @@ def stale_templates_dropped(admin: Any) -> None:
     import psycopg
 
     stale = admin.execute(
-        "SELECT datname FROM pg_database WHERE starts_with(datname, %s) "
-        f"AND NOT EXISTS (SELECT FROM pg_stat_activity WHERE {TEMPLATE_OWNER} = datname)",
+        # pg_database's datname by its alias: pg_stat_activity has a datname of its own (the database a session is
+        # in), which an unqualified name in the subquery reads, so every run took the other workers' templates.
+        "SELECT d.datname FROM pg_database AS d WHERE starts_with(d.datname, %s) "
+        f"AND NOT EXISTS (SELECT FROM pg_stat_activity WHERE {TEMPLATE_OWNER} = d.datname)",
         [MIGRATED_TEMPLATE_PREFIX],
     ).fetchall()
     for (name,) in stale:
