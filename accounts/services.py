@@ -416,6 +416,14 @@ def _send(message: EmailMessage, template: str, *, must_arrive: bool) -> None:
             raise
 
 
+def account_deleted_notice(*, user: "User", host: str) -> Notice:
+    """The notice to the account's address that the account was deleted, made before the deletion (its name and
+    address go with it), to send once the reply has gone."""
+    if not user.email:
+        return _no_notice
+    return _notice(user.email, "account_deleted", {"username": user.get_username(), "host": host})
+
+
 def _refused_for_good(error: OSError) -> bool:
     """Whether the mail server refused every recipient with a 5xx reply (a 4xx is a "try later")."""
     refusals = error.recipients.values() if isinstance(error, smtplib.SMTPRecipientsRefused) else []

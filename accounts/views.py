@@ -284,11 +284,13 @@ def _signup_refused(request: HttpRequest, reason: str) -> HttpResponse:
 
 @login_required
 def account_delete(request: AuthenticatedHttpRequest) -> HttpResponse:
-    """Delete the account and all its data, once its password is given."""
+    """Delete the account and all its data, once its password is given, and tell its address (once the reply has gone):
+    deleted by someone else who had the password (a session left open), its owner learns it."""
     if request.method == "POST" and (refused := _password_guesses_refused(request, AccountDeleteForm, ACCOUNT_DELETE)):
         return refused
     form = AccountDeleteForm(request.user, request.POST or None)
     if request.method == "POST" and form.is_valid():
+        notice = services.account_deleted_notice(user=request.user, host=request.get_host())  # made while it exists
         try:
             services.account_delete(user=request.user)
         except services.AccountDataNotDeleted:
@@ -296,7 +298,7 @@ def account_delete(request: AuthenticatedHttpRequest) -> HttpResponse:
             return redirect("account-delete")
         logout(request)
         messages.success(request, _("Your account and all its data were deleted."))
-        return redirect("home")
+        return _RedirectThenMail(reverse("home"), send=notice)
     return render(request, ACCOUNT_DELETE, {"form": form})
 
 

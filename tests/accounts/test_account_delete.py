@@ -88,6 +88,16 @@ def test_deleting_the_account_leaves_no_row_and_no_file(
     assert "alice" not in logged and "example.com" not in logged
 
 
+def test_the_address_is_told_of_the_deletion_in_the_accounts_language(client: Any, user: Any, mailoutbox: Any) -> None:
+    """Deleted by someone who had the password (a session left open), the account's owner learns it."""
+    client.force_login(user)
+    client.post("/accounts/delete/", {"password": PASSWORD}, HTTP_ACCEPT_LANGUAGE="fr")
+    (notice,) = mailoutbox
+    assert notice.to == ["alice@example.com"] and notice.subject == "Votre compte bgsite sur testserver a été supprimé"
+    assert "Bonjour alice," in notice.body and "votre mot de passe" in notice.body
+    assert not User.objects.filter(pk=user.pk).exists()
+
+
 def test_deleting_a_user_in_the_admin_removes_the_files_too(user: Any) -> None:
     files = give_data(user)
     User.objects.create_superuser("root", "root@example.com", PASSWORD)
