@@ -35,15 +35,16 @@ class Inbox:
     """aiosmtpd's handler: keeps each message's subject as a mail reader decodes it."""
 
     def __init__(self) -> None:
-        self.subjects: list[str] = []
+        self.received: list[Any] = []
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.subjects.append(email.message_from_bytes(envelope.content, policy=email.policy.default)["Subject"])
+        self.received.append(email.message_from_bytes(envelope.content, policy=email.policy.default))
         return "250 OK"
 
 
-def test_a_long_subject_sent_over_smtp_arrives_with_every_space() -> None:
-    """On Python before 3.12.5 (this machine's 3.12.1) Django's SMTP backend sent "… a étéchangée" (gh-92081)."""
+def test_a_long_subject_sent_over_smtp_arrives_with_every_space_and_a_message_id_of_the_senders_domain() -> None:
+    """On Python before 3.12.5 (this machine's 3.12.1) Django's SMTP backend sent "… a étéchangée" (gh-92081), and it
+    names the machine in Message-ID (in a container, its id)."""
     subject = "Votre adresse e-mail bgsite sur bg.example.com a été changée"
     inbox, port = Inbox(), free_port()
     controller = Controller(inbox, hostname="127.0.0.1", port=port)
@@ -52,7 +53,9 @@ def test_a_long_subject_sent_over_smtp_arrives_with_every_space() -> None:
         options = {"host": "127.0.0.1", "port": port, "timeout": 5}
         with override_settings(MAILERS={"default": {"BACKEND": "bgsite.mail.SmtpBackend", "OPTIONS": options}}):
             assert isinstance(mailers["default"], mail.SmtpBackend)
-            assert EmailMessage(subject, "Bonjour", "site@example.com", ["a@b.example"]).send() == 1
+            assert EmailMessage(subject, "Bonjour", "bgsite <site@example.com>", ["a@b.example"]).send() == 1
     finally:
         controller.stop()
-    assert inbox.subjects == [subject]
+    (received,) = inbox.received
+    assert received["Subject"] == subject
+    assert received["Message-ID"].endswith("@example.com>")
