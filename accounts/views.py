@@ -30,7 +30,7 @@ from django.views.decorators.http import require_POST
 from django.views.generic.edit import FormView
 from django_ratelimit.core import is_ratelimited
 
-from accounts import folding, services
+from accounts import folding, mails, services
 from accounts.auth import AuthenticatedHttpRequest
 from accounts.forms import (
     AccountDeleteForm,
@@ -140,7 +140,7 @@ class ThrottledPasswordResetView(_ThrottledFormView, PasswordResetView):
         return folding.email_folded(request.POST.get("email", "").strip())
 
     def form_valid(self, form: Any) -> HttpResponse:
-        self.extra_email_context = {"validity": services.link_validity()}  # how long the mailed link works
+        self.extra_email_context = {"validity": mails.link_validity()}  # how long the mailed link works
         super().form_valid(form)  # the mails made, not sent (forms.PasswordResetForm)
         return _RedirectThenMail(self.get_success_url(), send=form.send_unsent)
 
@@ -165,7 +165,7 @@ class PasswordResetSent(PasswordResetDoneView):
     """Django's "check your e-mail" page, saying how long the link works (PASSWORD_RESET_TIMEOUT)."""
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        return super().get_context_data(validity=services.link_validity(), **kwargs)
+        return super().get_context_data(validity=mails.link_validity(), **kwargs)
 
 
 class ThrottledPasswordChangeView(_ThrottledFormView, PasswordChangeView):
@@ -201,12 +201,12 @@ class PasswordResetConfirmWithNotice(PasswordResetConfirmView):
         return _RedirectThenMail(response["Location"], send=notice)
 
 
-def _password_changed(request: HttpRequest, user: User, *, keeping: str | None) -> services.Notice:
+def _password_changed(request: HttpRequest, user: User, *, keeping: str | None) -> mails.Notice:
     """After a new password: every browser of the account logged out but the session `keeping`; the notice to the
     account's address, to send once the reply has gone."""
     services.browsers_log_out(user=user, but=keeping)
     reset_link = request.build_absolute_uri(reverse("password_reset"))
-    return services.password_changed_notice(user=user, host=request.get_host(), reset_link=reset_link)
+    return mails.password_changed_notice(user=user, host=request.get_host(), reset_link=reset_link)
 
 
 def _password_guesses_refused(
@@ -290,7 +290,7 @@ def account_delete(request: AuthenticatedHttpRequest) -> HttpResponse:
         return refused
     form = AccountDeleteForm(request.user, request.POST or None)
     if request.method == "POST" and form.is_valid():
-        notice = services.account_deleted_notice(user=request.user, host=request.get_host())  # made while it exists
+        notice = mails.account_deleted_notice(user=request.user, host=request.get_host())  # made while it exists
         try:
             services.account_delete(user=request.user)
         except services.AccountDataNotDeleted:
@@ -327,7 +327,7 @@ def email_change(request: AuthenticatedHttpRequest) -> HttpResponse:
                 absolute_url=request.build_absolute_uri,
                 host=request.get_host(),
             )
-        except services.AddressRefused:  # no such mailbox: a typo, most often
+        except mails.AddressRefused:  # no such mailbox: a typo, most often
             form.add_error("email", _("The mail server refused this address. Check it, or give another one."))
             return render(request, EMAIL_CHANGE, {"form": form})
         except OSError:

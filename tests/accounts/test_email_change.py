@@ -236,7 +236,7 @@ def test_a_mail_server_out_of_reach_is_said_and_the_change_still_confirmable(
     settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend", "OPTIONS": options}}
     refused = asked(alice, "alice@new.example")
     assert refused.status_code == 503 and "The mail could not be sent just now" in refused.content.decode()
-    (why,) = [record for record in caplog.records if record.name == "accounts.services"]
+    (why,) = [record for record in caplog.records if record.name == "accounts.mails"]
     assert why.levelname == "WARNING" and "the email_change mail could not be sent: [Errno 111]" in why.getMessage()
 
     settings.MAILERS = working
