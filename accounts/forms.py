@@ -166,9 +166,9 @@ class SetPasswordForm(_ConfirmationInOurWords, auth_forms.SetPasswordForm):
 
 class PasswordResetForm(auth_forms.PasswordResetForm):
     """Django's reset form, its mails made as Django makes them (in the request's language) but sent by send_unsent,
-    once the reply has gone (accounts.views.ThrottledPasswordResetView): sent before it, the reply to an address with
-    an account came a mail server's round trip later than to one without (0.25 s to a local server that refused it,
-    seconds to a distant one), which told them apart."""
+    once the reply has gone (accounts.password_views.ThrottledPasswordResetView): sent before it, the reply to an
+    address with an account came a mail server's round trip later than to one without (0.25 s to a local server that
+    refused it, seconds to a distant one), which told them apart."""
 
     email = _email_field()
 

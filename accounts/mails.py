@@ -1,7 +1,7 @@
 """The account's mails: a link that must arrive (an address change's: its page says when it could not be sent), and
 notices that need not (a new password, a new address, a deleted account), made in the request, in its language, and
-sent once the reply has gone (accounts.views._RedirectThenMail). Each from registration/<template>_subject.txt and
-_email.txt."""
+sent once the reply has gone (accounts.password_views.RedirectThenMail). Each from
+registration/<template>_subject.txt and _email.txt."""
 
 import logging
 import smtplib
@@ -48,8 +48,8 @@ def mail_to(address: str, template: str, context: dict[str, object]) -> None:
 
 def notice(address: str, template: str, context: dict[str, object]) -> Notice:
     """A mail that need not arrive (a notice), made now, in the current language, as the call that sends it, which
-    the views make once their reply has gone (accounts.views._RedirectThenMail): sent before it, a mail server slow or
-    out of reach held the page until EMAIL_TIMEOUT (31 s for a password change) for a mail nobody waits for."""
+    the views make once their reply has gone (accounts.password_views.RedirectThenMail): sent before it, a mail server
+    slow or out of reach held the page until EMAIL_TIMEOUT (31 s for a password change) for a mail nobody waits for."""
     return partial(_send, _message(address, template, context), template, must_arrive=False)
 
 

@@ -5,24 +5,24 @@ the account's other browsers."""
 from django.contrib.auth import views as auth_views
 from django.urls import path
 
-from accounts import forms, views
+from accounts import forms, password_views, views
 
 urlpatterns = [
     path("signup/", views.signup, name="signup"),
-    path("login/", views.ThrottledLoginView.as_view(), name="login"),
-    path("logout/", views.LogoutWithNotice.as_view(), name="logout"),
-    path("password/", views.ThrottledPasswordChangeView.as_view(), name="password_change"),
+    path("login/", password_views.ThrottledLoginView.as_view(), name="login"),
+    path("logout/", password_views.LogoutWithNotice.as_view(), name="logout"),
+    path("password/", password_views.ThrottledPasswordChangeView.as_view(), name="password_change"),
     path("password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
     # A forgotten password: Django's reset views, the link sent by e-mail (EMAIL_URL).
     path(
         "password/reset/",
-        views.ThrottledPasswordResetView.as_view(form_class=forms.PasswordResetForm),
+        password_views.ThrottledPasswordResetView.as_view(form_class=forms.PasswordResetForm),
         name="password_reset",
     ),
-    path("password/reset/sent/", views.PasswordResetSent.as_view(), name="password_reset_done"),
+    path("password/reset/sent/", password_views.PasswordResetSent.as_view(), name="password_reset_done"),
     path(
         "password/reset/<uidb64>/<token>/",
-        views.PasswordResetConfirmWithNotice.as_view(),
+        password_views.PasswordResetConfirmWithNotice.as_view(),
         name="password_reset_confirm",
     ),
     path("password/reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),

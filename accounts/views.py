@@ -1,33 +1,19 @@
 """Sign-up, a change of e-mail address, account deletion and the account page's forms (API keys, webhook secret, the
-browsers logged in). Log in/out, password change and password reset by e-mail are Django's own views with our forms
-(a changed password told to the account's address), wired in accounts/urls.py; the page itself, which also shows
+browsers logged in). Log in/out, password change and password reset by e-mail are Django's own views with our forms,
+throttles and notices, in accounts/password_views.py; both wired in accounts/urls.py. The page itself, which also shows
 removal's usage, is removal.web.views.dashboard (accounts never imports removal)."""
-
-from collections.abc import Callable
-from datetime import timedelta
-from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import login, logout
 from django.contrib.auth.decorators import login_required
-from django.contrib.auth.models import User
-from django.contrib.auth.views import (
-    LoginView,
-    LogoutView,
-    PasswordChangeView,
-    PasswordResetConfirmView,
-    PasswordResetDoneView,
-    PasswordResetView,
-)
-from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
+from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
-from django.utils.translation import gettext_lazy, ngettext
+from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
-from django.views.generic.edit import FormView
 from django_ratelimit.core import is_ratelimited
 
 from accounts import folding, mails, services
@@ -36,192 +22,11 @@ from accounts.forms import (
     AccountDeleteForm,
     ApiKeyCreateForm,
     EmailChangeForm,
-    LoginForm,
-    PasswordChangeForm,
-    SetPasswordForm,
     SignupForm,
 )
+from accounts.password_views import RedirectThenMail, password_guesses_refused
 
-# The throttle group of the forms that check the account's password once logged in.
-RECONFIRMATION_GROUP = "password-guesses"
 ACCOUNT_DELETE, EMAIL_CHANGE = "accounts/account_delete.html", "registration/email_change_form.html"
-
-
-class _ThrottledFormView(FormView):
-    """A form view whose POST is refused past `throttle_rate` (a setting's name) per what the form names
-    (`attempt_key`) and, with `throttled_per_address`, per client address: the form is shown again unbound, saying
-    `refusal`, with a 429, and nothing of it is done (no password checked, no mail sent)."""
-
-    throttle_group = ""
-    throttle_rate = ""
-    throttle_field = ""
-    throttled_per_address = True
-    refusal: Any = ""
-
-    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        rate = getattr(settings, self.throttle_rate)
-        keys = ("ip", self.attempt_key) if self.throttled_per_address else (self.attempt_key,)
-        limited = any(
-            is_ratelimited(request, group=self.throttle_group, key=key, rate=rate, increment=True) for key in keys
-        )
-        if limited:
-            form = self.get_form_class()(**self.refused_form_kwargs(request))
-            form.cleaned_data = {}  # unbound: nothing was cleaned, so nothing was done with it
-            form.add_error(None, self.refusal)
-            return self.render_to_response(self.get_context_data(form=form), status=429)
-        return super().post(request, *args, **kwargs)
-
-    def refused_form_kwargs(self, request: HttpRequest) -> dict[str, Any]:
-        return {"initial": {self.throttle_field: request.POST.get(self.throttle_field, "")}}
-
-    def attempt_key(self, group: str, request: HttpRequest) -> str:
-        raise NotImplementedError
-
-
-# A browser that has logged in to an account keeps a signed mark of it (its username's key, accounts.folding, not the
-# name) for KNOWN_BROWSER_DAYS; its log-ins to that account are counted apart from everyone else's.
-KNOWN_BROWSER_COOKIE, KNOWN_BROWSER_SALT, KNOWN_BROWSER_DAYS = "known_login", "accounts.known-login", 180
-
-
-class ThrottledLoginView(_ThrottledFormView, LoginView):
-    """Django's log-in, refusing rapid attempts per client address and per username. While refused, the password is
-    not checked: a reply that told a right one from a wrong one would be an oracle.
-
-    The count per username leaves out the browsers the account has logged in from before: anyone could otherwise
-    keep an account's owner out for good with ten wrong passwords a minute for its name (OWASP's "device cookie").
-    Those browsers have a count of their own per username, and the count per address holds for everyone."""
-
-    authentication_form = LoginForm
-    redirect_authenticated_user = True
-    throttle_group, throttle_rate, throttle_field = "login", "LOGIN_RATE_LIMIT", "username"
-    refusal = gettext_lazy("Too many log-in attempts. Wait a minute, then try again.")
-
-    def refused_form_kwargs(self, request: HttpRequest) -> dict[str, Any]:
-        return {"request": request, **super().refused_form_kwargs(request)}
-
-    def attempt_key(self, group: str, request: HttpRequest) -> str:
-        """The username tried, as the form reads it (stripped, NFKC: " p2" and its full-width form are p2) and
-        without case: each spelling of one account counts against the same limit. One longer than a username can
-        be is taken as it is, as Django's UsernameField takes it: NFKC makes some characters 18, and 2.5 MB of them
-        held a thread for 4 s before any limit applied. Prefixed for a browser that has logged in to it before."""
-        username = request.POST.get("username", "").strip()
-        if len(username) > User._meta.get_field("username").max_length:  # type: ignore[operator]
-            return username
-        username = folding.folded(username)
-        mark = request.get_signed_cookie(
-            KNOWN_BROWSER_COOKIE, default="", salt=KNOWN_BROWSER_SALT, max_age=timedelta(days=KNOWN_BROWSER_DAYS)
-        )
-        return f"known-browser:{username}" if mark and mark == folding.folded_key(username) else username
-
-    def form_valid(self, form: Any) -> HttpResponse:
-        response = super().form_valid(form)
-        response.set_signed_cookie(
-            KNOWN_BROWSER_COOKIE,
-            folding.username_key(form.get_user().get_username()),
-            salt=KNOWN_BROWSER_SALT,
-            max_age=timedelta(days=KNOWN_BROWSER_DAYS),
-            secure=settings.SESSION_COOKIE_SECURE,
-            httponly=True,
-            samesite="Lax",
-        )
-        return response
-
-
-class ThrottledPasswordResetView(_ThrottledFormView, PasswordResetView):
-    """Django's password reset, refusing rapid requests per client address and per address asked for: each one sends
-    a mail (a stream of them filled a user's inbox). A refusal says the same whether the address has an account or
-    not, and the mail goes once the reply has (_RedirectThenMail), so that its time says nothing of it either."""
-
-    throttle_group, throttle_rate, throttle_field = "password-reset", "PASSWORD_RESET_RATE_LIMIT", "email"
-    refusal = gettext_lazy("Too many password reset requests. Wait a while, then try again.")
-
-    def attempt_key(self, group: str, request: HttpRequest) -> str:
-        """The e-mail address asked for, folded as the reset finds its account (accounts.folding)."""
-        return folding.email_folded(request.POST.get("email", "").strip())
-
-    def form_valid(self, form: Any) -> HttpResponse:
-        self.extra_email_context = {"validity": mails.link_validity()}  # how long the mailed link works
-        super().form_valid(form)  # the mails made, not sent (forms.PasswordResetForm)
-        return _RedirectThenMail(self.get_success_url(), send=form.send_unsent)
-
-
-class _RedirectThenMail(HttpResponseRedirect):
-    """A redirect that calls `send` once it has been sent (the server closes a response after its last byte): a reset
-    request for an address with an account is answered as soon as one without, and a new password or address does
-    not wait on the mail server for its notice."""
-
-    def __init__(self, url: str, *, send: Callable[[], None]) -> None:
-        super().__init__(url)
-        self.send = send
-
-    def close(self) -> None:
-        try:
-            self.send()
-        finally:
-            super().close()
-
-
-class PasswordResetSent(PasswordResetDoneView):
-    """Django's "check your e-mail" page, saying how long the link works (PASSWORD_RESET_TIMEOUT)."""
-
-    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
-        return super().get_context_data(validity=mails.link_validity(), **kwargs)
-
-
-class ThrottledPasswordChangeView(_ThrottledFormView, PasswordChangeView):
-    """Django's password change, its old password tried at most LOGIN_RATE_LIMIT times a minute per account, on the
-    same count as the other forms that take it (_password_guesses_refused): not per client address, which an office
-    behind one shares (its users' changes took ten tries a minute from all of them)."""
-
-    form_class = PasswordChangeForm
-    throttle_group, throttle_rate, throttle_field = RECONFIRMATION_GROUP, "LOGIN_RATE_LIMIT", ""
-    throttled_per_address = False
-    refusal = gettext_lazy("Too many tries of your password. Wait a minute, then try again.")
-
-    def refused_form_kwargs(self, request: HttpRequest) -> dict[str, Any]:
-        return {"user": request.user}
-
-    def attempt_key(self, group: str, request: HttpRequest) -> str:
-        return str(request.user.pk)
-
-    def form_valid(self, form: Any) -> HttpResponse:
-        response = super().form_valid(form)  # this browser stays logged in, under a new session key
-        notice = _password_changed(self.request, form.user, keeping=self.request.session.session_key)
-        return _RedirectThenMail(response["Location"], send=notice)
-
-
-class PasswordResetConfirmWithNotice(PasswordResetConfirmView):
-    """Django's new password from a reset link, then a notice to the account's address, as after a change."""
-
-    form_class = SetPasswordForm
-
-    def form_valid(self, form: Any) -> HttpResponse:
-        response = super().form_valid(form)
-        notice = _password_changed(self.request, form.user, keeping=None)  # whoever knew the old one is logged out
-        return _RedirectThenMail(response["Location"], send=notice)
-
-
-def _password_changed(request: HttpRequest, user: User, *, keeping: str | None) -> mails.Notice:
-    """After a new password: every browser of the account logged out but the session `keeping`; the notice to the
-    account's address, to send once the reply has gone."""
-    services.browsers_log_out(user=user, but=keeping)
-    reset_link = request.build_absolute_uri(reverse("password_reset"))
-    return mails.password_changed_notice(user=user, host=request.get_host(), reset_link=reset_link)
-
-
-def _password_guesses_refused(
-    request: AuthenticatedHttpRequest, form_class: type[AccountDeleteForm | EmailChangeForm], template: str
-) -> HttpResponse | None:
-    """A 429 with the form again, its password unchecked, past LOGIN_RATE_LIMIT posts a minute of a form that takes
-    the account's password: unthrottled, a session left open (a shared computer) could guess it at full speed, past
-    the log-in's throttle, to use wherever else it works."""
-    rate = settings.LOGIN_RATE_LIMIT
-    if not is_ratelimited(request, group=RECONFIRMATION_GROUP, key="user", rate=rate, increment=True):
-        return None
-    form = form_class(request.user, initial={"email": request.POST.get("email", "")})
-    form.cleaned_data = {}  # unbound: nothing was cleaned, so nothing was done with it
-    form.add_error(None, ThrottledPasswordChangeView.refusal)
-    return render(request, template, {"form": form}, status=429)
 
 
 def signup(request: HttpRequest) -> HttpResponse:
@@ -266,18 +71,6 @@ def _signup_refusal(invitation: str) -> str:
     return ""
 
 
-class LogoutWithNotice(LogoutView):
-    """Django's log-out, then the log-in page saying so: without a word, the form a visitor lands on looked like the
-    log-out had not happened, or had thrown them out."""
-
-    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        was_logged_in = request.user.is_authenticated
-        response = super().post(request, *args, **kwargs)
-        if was_logged_in:
-            messages.success(request, _("You are logged out."))
-        return response
-
-
 def _signup_refused(request: HttpRequest, reason: str) -> HttpResponse:
     return render(request, "registration/signup_refused.html", {"reason": reason}, status=403)
 
@@ -286,7 +79,7 @@ def _signup_refused(request: HttpRequest, reason: str) -> HttpResponse:
 def account_delete(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Delete the account and all its data, once its password is given, and tell its address (once the reply has gone):
     deleted by someone else who had the password (a session left open), its owner learns it."""
-    if request.method == "POST" and (refused := _password_guesses_refused(request, AccountDeleteForm, ACCOUNT_DELETE)):
+    if request.method == "POST" and (refused := password_guesses_refused(request, AccountDeleteForm, ACCOUNT_DELETE)):
         return refused
     form = AccountDeleteForm(request.user, request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -298,7 +91,7 @@ def account_delete(request: AuthenticatedHttpRequest) -> HttpResponse:
             return redirect("account-delete")
         logout(request)
         messages.success(request, _("Your account and all its data were deleted."))
-        return _RedirectThenMail(reverse("home"), send=notice)
+        return RedirectThenMail(reverse("home"), send=notice)
     return render(request, ACCOUNT_DELETE, {"form": form})
 
 
@@ -308,7 +101,7 @@ def email_change(request: AuthenticatedHttpRequest) -> HttpResponse:
     Each mail counts against PASSWORD_RESET_RATE_LIMIT for the account and for the address it goes to, as each reset
     mail does for its address: per account alone, ten accounts (an hour's sign-ups from one client) sent one
     stranger fifty mails an hour."""
-    if request.method == "POST" and (refused := _password_guesses_refused(request, EmailChangeForm, EMAIL_CHANGE)):
+    if request.method == "POST" and (refused := password_guesses_refused(request, EmailChangeForm, EMAIL_CHANGE)):
         return refused
     form = EmailChangeForm(request.user, request.POST or None)
     if request.method == "POST" and form.is_valid():
@@ -359,7 +152,7 @@ def email_change_confirm(request: HttpRequest, token: str) -> HttpResponse:
         messages.error(request, _("An account with this e-mail address exists already."))
         return redirect("dashboard")
     messages.success(request, _("Your e-mail address is now %(email)s.") % {"email": user.email})
-    return _RedirectThenMail(reverse("dashboard"), send=notice)
+    return RedirectThenMail(reverse("dashboard"), send=notice)
 
 
 @login_required
