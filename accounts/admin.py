@@ -1,16 +1,21 @@
 """The admin for API keys (never made there; their hash never shown), invitations, whose link is shown once, and
-users, whose address is refused there as at sign-up when another account has it."""
+users, whose address is refused there as at sign-up when another account has it, and whose new password or address
+is told to the account as when its owner sets it."""
 
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.utils import translation
 from django.utils.translation import gettext as _
 
-from accounts import forms, services
+from accounts import forms, mails, services
 from accounts.models import ApiKey, Invitation
+from accounts.password_views import RedirectThenMail, password_changed
 
 
 @admin.register(ApiKey)
@@ -53,4 +58,40 @@ admin.site.unregister(User)
 
 @admin.register(User)
 class AccountAdmin(UserAdmin):
+    """Django's user admin. A password or an address set here is told to the account's address (the address it had),
+    as the site's own change does (accounts.mails), once the reply has gone, in the site's language (LANGUAGE_CODE:
+    no account stores one, and the admin's is not its owner's); a new password logs out the account's browsers.
+    Without it, a user whose password or address an admin had changed, on request or not, was told nothing."""
+
     form = forms.AdminUserChangeForm
+
+    def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> HttpResponse:
+        before = self.get_object(request, unquote(id)) if request.method == "POST" else None
+        response = super().user_change_password(request, id, form_url)
+        after = _saved(before, response)
+        if before is None or after is None or after.password == before.password:
+            return response
+        keeping = request.session.session_key if after.pk == request.user.pk else None  # the admin's own, kept
+        with translation.override(settings.LANGUAGE_CODE):
+            notice = password_changed(request, after, keeping=keeping)
+        # A password taken away (log-in by password disabled) cannot be reset from the notice's link: none sent.
+        return RedirectThenMail(response["Location"], send=notice if after.has_usable_password() else mails.no_notice)
+
+    def change_view(
+        self, request: HttpRequest, object_id: str, form_url: str = "", extra_context: dict[str, Any] | None = None
+    ) -> HttpResponse:
+        before = self.get_object(request, unquote(object_id)) if request.method == "POST" else None
+        response = super().change_view(request, object_id, form_url, extra_context)
+        after = _saved(before, response)
+        if before is None or after is None or after.email == before.email:
+            return response
+        with translation.override(settings.LANGUAGE_CODE):
+            notice = mails.email_changed_notice(user=after, old_email=before.email, host=request.get_host())
+        return RedirectThenMail(response["Location"], send=notice)
+
+
+def _saved(before: User | None, response: HttpResponse) -> User | None:
+    """The account as saved, after a form of it was posted and the admin redirected (its way of saying it saved)."""
+    if before is None or response.status_code != 302:
+        return None
+    return User.objects.filter(pk=before.pk).first()

@@ -88,6 +88,14 @@ def password_changed_notice(*, user: "User", host: str, reset_link: str) -> Noti
     return notice(user.email, "password_changed", {"user": user, "host": host, "reset_link": reset_link})
 
 
+def email_changed_notice(*, user: "User", old_email: str, host: str) -> Notice:
+    """The notice to the address the account had (`old_email`) that it has a new one, to send once the reply has
+    gone: if someone else changed it, its owner learns it at the address they still read."""
+    if not old_email:
+        return no_notice
+    return notice(old_email, "email_changed", {"user": user, "host": host})
+
+
 def account_deleted_notice(*, user: "User", host: str) -> Notice:
     """The notice to the account's address that the account was deleted, made before the deletion (its name and
     address go with it), to send once the reply has gone."""

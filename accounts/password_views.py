@@ -173,7 +173,7 @@ class ThrottledPasswordChangeView(_ThrottledFormView, PasswordChangeView):
 
     def form_valid(self, form: Any) -> HttpResponse:
         response = super().form_valid(form)  # this browser stays logged in, under a new session key
-        notice = _password_changed(self.request, form.user, keeping=self.request.session.session_key)
+        notice = password_changed(self.request, form.user, keeping=self.request.session.session_key)
         return RedirectThenMail(response["Location"], send=notice)
 
 
@@ -184,13 +184,14 @@ class PasswordResetConfirmWithNotice(PasswordResetConfirmView):
 
     def form_valid(self, form: Any) -> HttpResponse:
         response = super().form_valid(form)
-        notice = _password_changed(self.request, form.user, keeping=None)  # whoever knew the old one is logged out
+        notice = password_changed(self.request, form.user, keeping=None)  # whoever knew the old one is logged out
         return RedirectThenMail(response["Location"], send=notice)
 
 
-def _password_changed(request: HttpRequest, user: User, *, keeping: str | None) -> mails.Notice:
-    """After a new password: every browser of the account logged out but the session `keeping`; the notice to the
-    account's address, to send once the reply has gone."""
+def password_changed(request: HttpRequest, user: User, *, keeping: str | None) -> mails.Notice:
+    """After a new password (here, or in the admin: accounts.admin): every browser of the account logged out but the
+    session `keeping`; the notice to the account's address, in the current language, to send once the reply has
+    gone."""
     services.browsers_log_out(user=user, but=keeping)
     reset_link = request.build_absolute_uri(reverse("password_reset"))
     return mails.password_changed_notice(user=user, host=request.get_host(), reset_link=reset_link)

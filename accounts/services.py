@@ -356,10 +356,8 @@ def email_change_confirm(*, token: str, host: str) -> tuple["User", mails.Notice
             folded_names_save(user=user)
     except IntegrityError:  # another account took the address since email_taken looked
         raise EmailTaken from None
-    if not old_email:
-        return user, mails.no_notice
     with translation.override(change.get("language") or translation.get_language()):  # none in older links
-        return user, mails.notice(old_email, "email_changed", {"user": user, "host": host})
+        return user, mails.email_changed_notice(user=user, old_email=old_email, host=host)
 
 
 class AccountDataNotDeleted(Exception):
