@@ -35,8 +35,8 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 @never_cache
 async def readyz(request: HttpRequest) -> JsonResponse:
-    """Ready to take work: database, channel layer, storage and model all answer, and local storage's disk has room
-    for an upload.
+    """Ready to take work: the database takes writes, channel layer, storage and model answer, and local storage's
+    disk has room for an upload.
 
     200 when every check passes, else 503; each check reports ok/error and its time. A failed check's reason is
     shown to a caller that may read /metrics; anyone else sees its kind, and the server logs the reason.
@@ -128,8 +128,13 @@ def _room_for_an_upload(folder: Path) -> dict[str, int]:
 
 
 def _database() -> None:
+    """A write that changes no row, which a database that takes none refuses all the same (SQLite: "attempt to write
+    a readonly database"; PostgreSQL: "cannot execute UPDATE in a read-only transaction") and costs nothing else. A
+    SELECT 1 answered from an SQLite file made read-only (its disk remounted, the file made immutable) and from a
+    PostgreSQL standby or one set to default_transaction_read_only, while every upload and job failed. On SQLite it
+    waits, as any write does, for a write under way to end."""
     with connection.cursor() as cursor:
-        cursor.execute("SELECT 1")
+        cursor.execute("UPDATE django_migrations SET app = app WHERE 1 = 0")
 
 
 async def _channel_layer() -> dict[str, str]:

@@ -1,9 +1,16 @@
 """/healthz and /readyz."""
 
+import os
+import shutil
+import subprocess
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
+
+from tests.conftest import require_or_skip
 
 pytestmark = pytest.mark.django_db
 
@@ -55,3 +62,58 @@ def test_readyz_is_503_when_the_disk_has_no_room_for_an_upload(
     storage = reply.json()["checks"]["storage"]
     assert storage == {"ok": False, "error": "DiskNearlyFull (the reason is in the server's log)"}
     assert f"free on the disk of {tmp_path}/media, less than one upload" in caplog.text
+
+
+def made_read_only(path: Path) -> Callable[[], None]:
+    """`path` made unwritable to this process (its mode, or, for root, which ignores it, the immutable attribute):
+    the call that makes it writable again."""
+    path.chmod(0o444)
+    if not os.access(path, os.W_OK):
+        return lambda: path.chmod(0o644)
+    path.chmod(0o644)
+    if shutil.which("chattr") is None or subprocess.run(["chattr", "+i", path], check=False).returncode:
+        require_or_skip("root, and no chattr +i on this file system")
+
+    def mutable_again() -> None:
+        subprocess.run(["chattr", "-i", path], check=True)
+
+    return mutable_again
+
+
+@pytest.mark.live
+def test_readyz_is_503_while_sqlite_takes_no_write(server_factory: Any) -> None:
+    """A database file made read-only answered SELECT 1, and /readyz said ready while every upload, log-in and job
+    failed to write."""
+    server = server_factory(EMBEDDED_WORKERS="0")
+    server.start()
+    assert requests.get(f"{server.url}/readyz", timeout=30).status_code == 200
+    writable_again = made_read_only(server.data_dir / "db.sqlite3")
+    try:
+        reply = requests.get(f"{server.url}/readyz", timeout=30)
+    finally:
+        writable_again()
+    assert reply.status_code == 503 and not reply.json()["checks"]["database"]["ok"]
+    assert "attempt to write a readonly database" in server.log()
+    assert requests.get(f"{server.url}/readyz", timeout=30).status_code == 200
+    server.stop()
+
+
+@pytest.mark.live
+def test_readyz_is_503_while_postgresql_takes_no_write(
+    server_factory: Any, postgres_url: str, postgres_admin: Any
+) -> None:
+    """A standby, or a database set read-only (default_transaction_read_only), as after a failover that left the
+    site on the replica: SELECT 1 answered."""
+    database = postgres_url.rsplit("/", 1)[1]
+    server = server_factory(DATABASE_URL=postgres_url, EMBEDDED_WORKERS="0")
+    server.start()
+    assert requests.get(f"{server.url}/readyz", timeout=30).status_code == 200
+    postgres_admin.execute(f'ALTER DATABASE "{database}" SET default_transaction_read_only = on')
+    try:
+        reply = requests.get(f"{server.url}/readyz", timeout=30)  # a new connection: each request has its own
+    finally:
+        postgres_admin.execute(f'ALTER DATABASE "{database}" RESET default_transaction_read_only')
+    assert reply.status_code == 503 and not reply.json()["checks"]["database"]["ok"]
+    assert "cannot execute UPDATE in a read-only transaction" in server.log()
+    assert requests.get(f"{server.url}/readyz", timeout=30).status_code == 200
+    server.stop()
