@@ -21,6 +21,10 @@ const API_BATCHES = document.getElementById("uploader")?.dataset.apiBatches;
 // The site's name, after the page's own in its title (base.html).
 const SITE_NAME = document.title.split("·").pop().trim();
 
+// The longest name the server takes (its BATCH_NAME_LENGTH), in characters (code points) as it counts them. Not the
+// field's maxlength, which counts UTF-16 units: a name of 60 emoji, which the server takes, stopped at 50.
+const NAME_CHARS = Number(ui.input?.dataset.maxChars);
+
 /** @type {{id: string, name: string} | null} */
 let shown = null;
 // What the tab's title says of the batch's progress, before its name: "37/400" while it runs, "✓" once it has
@@ -34,7 +38,25 @@ let progress = "";
  * the server counts them: cut in UTF-16 units, an emoji's half was left, which the server kept as "�".
  */
 export function asBatchName(text) {
-  return Array.from(text.replace(/\p{Cc}/gu, " ").trim()).slice(0, ui.input.maxLength).join("");
+  return Array.from(text.replace(/\p{Cc}/gu, " ").trim()).slice(0, NAME_CHARS).join("");
+}
+
+/**
+ * The field kept to NAME_CHARS characters as maxlength keeps a field to its length: of what was typed or pasted, what
+ * goes past it is left out (the characters just before the caret), and the caret stays after what was kept. Not while
+ * an input method composes a character (its keys are not characters yet).
+ */
+function keepToNameLength(event) {
+  if (event.isComposing) return;
+  const chars = Array.from(ui.input.value);
+  const excess = chars.length - NAME_CHARS;
+  if (excess <= 0) return;
+  const caret = Array.from(ui.input.value.slice(0, ui.input.selectionEnd ?? ui.input.value.length)).length;
+  const cutAt = Math.max(caret - excess, 0);
+  const kept = [...chars.slice(0, cutAt), ...chars.slice(cutAt + excess)].slice(0, NAME_CHARS);
+  ui.input.value = kept.join("");
+  const caretUnits = kept.slice(0, cutAt).join("").length;
+  ui.input.setSelectionRange(caretUnits, caretUnits);
 }
 
 /** The heading and the title of the page of batch `id`, named `name` ("" for none). */
@@ -107,6 +129,8 @@ document.addEventListener("visibilitychange", () => {
 ui.rename?.addEventListener("click", startRenaming);
 ui.cancel?.addEventListener("click", stopRenaming);
 ui.form?.addEventListener("submit", rename);
+ui.input?.addEventListener("input", keepToNameLength);
+ui.input?.addEventListener("compositionend", keepToNameLength);
 ui.form?.addEventListener("keydown", (event) => {
   if (event.key === "Escape") stopRenaming();
 });

@@ -480,6 +480,36 @@ def test_a_batch_is_renamed_on_its_page_and_listed_under_its_name(page: Any, tmp
     expect(page.locator("#batches tbody tr").first.locator("a").first).to_have_text("Spring catalogue, shoes")
 
 
+def test_a_name_is_typed_up_to_the_servers_length_in_characters_not_utf16_units(page: Any, tmp_path: Path) -> None:
+    """The field's maxlength (100) counted UTF-16 units: a name of 60 emoji, which the server takes, stopped at 50.
+    Past 100 characters, what is typed or pasted is left out, as maxlength leaves it out, the caret after it."""
+    from playwright.sync_api import expect
+
+    sign_up(page)
+    page.set_input_files("#file-input", small_photos(tmp_path, 1))
+    expect(page.locator("#batch-heading")).to_contain_text("Batch")
+    page.click("#rename-batch")
+    emoji = "\N{GRINNING FACE}" * 60
+    page.keyboard.insert_text(emoji)
+    expect(page.locator("#rename-input")).to_have_value(emoji)
+    page.keyboard.press("Enter")
+    expect(page.locator("#batch-heading")).to_have_text(emoji)
+    page.reload()  # the name as the server keeps it
+    expect(page.locator("#batch-heading")).to_have_text(emoji)
+
+    page.click("#rename-batch")
+    name = page.locator("#rename-input")
+    name.fill("")
+    page.keyboard.insert_text("\N{CAT FACE}" * 98)
+    page.keyboard.press("Home")
+    page.keyboard.insert_text("\N{DOG FACE}\N{DOG FACE}xyz")  # pasted at the start: its last three left out
+    expect(name).to_have_value("\N{DOG FACE}\N{DOG FACE}" + "\N{CAT FACE}" * 98)
+    assert name.evaluate("field => field.selectionStart") == len("\N{DOG FACE}\N{DOG FACE}".encode("utf-16-le")) // 2
+    page.keyboard.press("End")
+    page.keyboard.type("z")  # typed at the end of a full field: left out
+    expect(name).to_have_value("\N{DOG FACE}\N{DOG FACE}" + "\N{CAT FACE}" * 98)
+
+
 def test_an_empty_folder_dropped_says_so(page: Any, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
