@@ -17,6 +17,8 @@ from removal.translated import in_language
 IDEMPOTENCY_KEY_LENGTH = 64
 # The longest name a batch may be given (its owner's: "Shoes, spring catalogue").
 BATCH_NAME_LENGTH = 100
+# The longest file name kept of an upload's (services.display_filename cuts it, keeping its extension).
+FILENAME_LENGTH = 255
 
 
 class Batch(models.Model):
@@ -92,7 +94,7 @@ class Item(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="items")
     # The name the user uploaded, for display only; storage paths never use it.
-    filename = models.CharField(max_length=255)
+    filename = models.CharField(max_length=FILENAME_LENGTH)
     # Where the sender put the file among the batch's (the page: the order the photos were dropped in, which its
     # uploads, two at a time, do not keep); null when it did not say. See ItemQuerySet.in_sent_order.
     position = models.PositiveIntegerField(null=True, blank=True)
@@ -221,7 +223,7 @@ class StoredImage(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="stored_images")
-    filename = models.CharField(max_length=255)
+    filename = models.CharField(max_length=FILENAME_LENGTH)
     file = models.FileField(max_length=300)
     size_bytes = models.PositiveBigIntegerField()
     created_at = models.DateTimeField(auto_now_add=True)

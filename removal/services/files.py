@@ -20,7 +20,7 @@ from django.utils.translation import gettext, gettext_noop
 from storages.backends.s3 import S3File
 
 from removal.cutout import pipeline
-from removal.models import Batch, Item
+from removal.models import FILENAME_LENGTH, Batch, Item
 from removal.storage import LinkingS3Storage
 from removal.translated import in_language
 
@@ -162,11 +162,23 @@ STORED_NAME = re.compile(
 )
 
 
+# The longest ending after a name's last dot kept when the name is cut: an extension (".jpeg", ".heic"), not the
+# end of a name that has a dot somewhere.
+KEPT_EXTENSION_CHARS = 16
+
+
 def display_filename(name: str | None) -> str:
-    """The uploaded name without any directory part, trimmed to fit the column."""
+    """The uploaded name without any directory part, trimmed to fit the column, its extension kept: a name cut at
+    the column's 255 characters (an image URL's long path, a program's upload) lost it, and with it what kind of
+    image the name said it was."""
     # Browsers send a name's double quotes as %22 in a multipart header (as the HTML standard has them write it).
-    base = PurePosixPath((name or "").replace("\\", "/").replace("\x00", "").replace("%22", '"')).name
-    return (base or "image")[: Item._meta.get_field("filename").max_length]
+    base = PurePosixPath((name or "").replace("\\", "/").replace("\x00", "").replace("%22", '"')).name or "image"
+    if len(base) <= FILENAME_LENGTH:
+        return base
+    extension = PurePosixPath(base).suffix
+    if len(extension) > KEPT_EXTENSION_CHARS:
+        extension = ""
+    return base[: FILENAME_LENGTH - len(extension)] + extension
 
 
 def stored_files_under(folder: str) -> Iterator[str]:

@@ -311,6 +311,7 @@ def test_an_improvement_whose_workers_kept_dying_keeps_its_cutout_and_gives_its_
         ("", "image"),
         ("nul\x00.jpg", "nul.jpg"),
         ("é" * 300, "é" * 255),
+        ("é" * 300 + ".jpeg", "é" * 250 + ".jpeg"),  # cut, its extension kept
         ("Grüße %22quote%22 写真.jpg", 'Grüße "quote" 写真.jpg'),  # as browsers write a quote in a multipart header
     ],
 )
