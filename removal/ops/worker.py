@@ -105,10 +105,14 @@ def retention_pass() -> bool:
     """The reaper's purge of what is older than RETENTION_DAYS, the oldest PURGE_MOST_PER_PASS batches and /store
     images; whether more are left. A backlog (retention turned on over a year's batches, workers stopped for weeks)
     purged whole held the reaper for hours, 15 minutes for 200,000 batches on local storage, on S3 hours, while the
-    images of a worker that died meanwhile waited to be queued again."""
-    counts = services.expired_purge(
-        older_than=timezone.now() - timedelta(days=settings.RETENTION_DAYS), most=PURGE_MOST_PER_PASS
-    )
+    images of a worker that died meanwhile waited to be queued again. With RETENTION_DAYS=0 the users' work is kept,
+    and only the records of jobs finished JOB_RECORDS_KEPT_WITHOUT_RETENTION ago go."""
+    now = timezone.now()
+    if settings.RETENTION_DAYS <= 0:
+        if jobs := services.finished_jobs_purge(older_than=now - services.JOB_RECORDS_KEPT_WITHOUT_RETENTION):
+            logger.info("retention: %d job records (RETENTION_DAYS=0 keeps the users' work)", jobs)
+        return False
+    counts = services.expired_purge(older_than=now - timedelta(days=settings.RETENTION_DAYS), most=PURGE_MOST_PER_PASS)
     if counts.batches or counts.stored_images:
         logger.info("retention: %s", counts)
     return counts.more
@@ -187,7 +191,7 @@ class WorkerPool:
                 close_old_connections()
                 services.items_requeue_stale()
                 services.jobs_requeue_lost()
-                if settings.RETENTION_DAYS > 0 and time.monotonic() >= next_purge:
+                if time.monotonic() >= next_purge:
                     next_purge = time.monotonic() + PURGE_EVERY_SECONDS
                     if retention_pass():  # more at the next pass, after the re-queueing above
                         next_purge = time.monotonic()

@@ -42,6 +42,7 @@ from removal.services.files import (
 from removal.services.jobs import jobs_requeue_lost
 from removal.services.processing import item_process
 from removal.services.purge import (
+    JOB_RECORDS_KEPT_WITHOUT_RETENTION,
     BatchDeleteCounts,
     PurgeCounts,
     UserPurgeCounts,
@@ -49,6 +50,7 @@ from removal.services.purge import (
     daily_sweep,
     expired_purge,
     files_delete,
+    finished_jobs_purge,
     item_delete,
     orphaned_files_sweep,
     stored_image_delete,
@@ -71,6 +73,7 @@ from removal.services.zips import (
 
 __all__ = [
     "IMPROVED_QUALITY",
+    "JOB_RECORDS_KEPT_WITHOUT_RETENTION",
     "MANIFEST_NAME",
     "BatchDeleteCounts",
     "BatchDeleted",
@@ -96,6 +99,7 @@ __all__ = [
     "display_filename",
     "expired_purge",
     "files_delete",
+    "finished_jobs_purge",
     "image_submit",
     "item_delete",
     "item_mask_revert",

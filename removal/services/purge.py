@@ -83,10 +83,27 @@ def expired_purge(*, older_than: Any, chunk: int = 200, most: int | None = None)
             files += 1
         StoredImage.objects.filter(pk__in=[image.pk for image in images]).delete()
         stored += len(images)
-    jobs, _ = DBTaskResult.objects.filter(finished_at__lt=older_than).delete()
+    jobs = finished_jobs_purge(older_than=older_than)
     DailyUsage.objects.filter(day__lt=older_than.date()).delete()  # the quota reads only today's
     more = most is not None and most in (batches, stored)
     return PurgeCounts(batches=batches, files=files, stored_images=stored, jobs=jobs, more=more)
+
+
+# How long a finished job's record is kept when RETENTION_DAYS is 0 (the users' work kept for good): the records are
+# the workers' bookkeeping (what ran, when, a failure's traceback for an operator), not the users' work, and they grew
+# by one an image, without end, where nothing purged them.
+JOB_RECORDS_KEPT_WITHOUT_RETENTION = timedelta(days=30)
+
+
+def finished_jobs_purge(*, older_than: datetime, chunk: int = 2000) -> int:
+    """Delete the records of the jobs that finished before `older_than` (never one waiting or running), `chunk` at a
+    time, each its own transaction: a year's records deleted at once held SQLite's write lock while uploads and
+    workers waited for it. How many."""
+    deleted = 0
+    while ids := list(DBTaskResult.objects.filter(finished_at__lt=older_than).values_list("pk", flat=True)[:chunk]):
+        DBTaskResult.objects.filter(pk__in=ids).delete()
+        deleted += len(ids)
+    return deleted
 
 
 def _room(done: int, chunk: int, most: int | None) -> int:

@@ -358,3 +358,21 @@ def test_an_accounts_files_on_s3_go_many_to_a_request(user: Any, settings: Any, 
 
     assert "DeleteObjects" in requests and "DeleteObject" not in requests
     assert not list(stored_files_under(folder))
+
+
+def test_finished_job_records_are_purged_a_chunk_at_a_time_and_no_others() -> None:
+    """A chunk at a time, each its own transaction (a year's records at once held SQLite's write lock), until none of
+    those finished before the time given is left; a job waiting or running stays, however old."""
+    from datetime import timedelta
+
+    from removal import tasks
+
+    jobs = [tasks.delete_files.enqueue(names=[], folder=f"users/{index}/").id for index in range(6)]
+    long_ago = timezone.now() - timedelta(days=40)
+    DBTaskResult.objects.filter(pk__in=jobs[:5]).update(
+        status=TaskResultStatus.FAILED, started_at=long_ago, finished_at=long_ago
+    )
+    DBTaskResult.objects.filter(pk=jobs[5]).update(enqueued_at=long_ago)
+
+    assert purge.finished_jobs_purge(older_than=timezone.now() - timedelta(days=30), chunk=2) == 5
+    assert [str(pk) for pk in DBTaskResult.objects.values_list("pk", flat=True)] == [jobs[5]]

@@ -64,3 +64,33 @@ def test_the_reapers_purge_takes_a_pass_of_old_batches_at_a_time(user: Any, sett
 
     assert worker.retention_pass() is True and Batch.objects.count() == 2
     assert worker.retention_pass() is False and list(Batch.objects.all()) == [fresh]
+
+
+def test_with_retention_off_the_reaper_purges_only_job_records_a_month_old(user: Any, settings: Any) -> None:
+    """RETENTION_DAYS=0 keeps the users' work for good; the records of finished jobs (the workers' bookkeeping, one an
+    image) were kept for good too, a table growing without end. Those finished a month ago go; the batches stay, and
+    so do the jobs waiting or running, however old."""
+    from datetime import timedelta
+
+    from django.tasks import TaskResultStatus
+    from django.utils import timezone
+    from django_tasks_db.models import DBTaskResult
+
+    from removal import services, tasks
+    from removal.models import Batch
+    from removal.ops import worker
+
+    settings.RETENTION_DAYS = 0
+    old_batch = services.batch_create(owner=user)
+    Batch.objects.update(created_at=timezone.now() - timedelta(days=400))
+    jobs = [tasks.delete_files.enqueue(names=[], folder=f"users/{index}/").id for index in range(6)]
+    long_ago, lately = timezone.now() - timedelta(days=31), timezone.now() - timedelta(days=29)
+    finished = {"status": TaskResultStatus.SUCCESSFUL, "started_at": long_ago}
+    DBTaskResult.objects.filter(pk__in=jobs[:3]).update(**finished, finished_at=long_ago)
+    DBTaskResult.objects.filter(pk=jobs[3]).update(**finished, finished_at=lately)
+    DBTaskResult.objects.filter(pk=jobs[4]).update(status=TaskResultStatus.RUNNING, started_at=long_ago)
+    DBTaskResult.objects.filter(pk=jobs[5]).update(enqueued_at=long_ago)  # waiting
+
+    assert worker.retention_pass() is False
+    assert {str(pk) for pk in DBTaskResult.objects.values_list("pk", flat=True)} == set(jobs[3:])
+    assert list(Batch.objects.all()) == [old_batch]
