@@ -16,7 +16,7 @@ from django.core.mail import EmailMessage
 from django.template.loader import render_to_string
 from django.utils.translation import gettext_lazy as _
 
-from accounts import folding, selectors
+from accounts import confirmation, folding, selectors
 from accounts.models import ApiKey
 
 logger = logging.getLogger(__name__)
@@ -89,7 +89,9 @@ class LoginForm(_UsernameAsTyped, auth_forms.AuthenticationForm):
 
 
 class SignupForm(_UsernameAsTyped, _ConfirmationInOurWords, auth_forms.UserCreationForm):
-    """A username, an e-mail address (where a forgotten password's reset link goes) and a password."""
+    """A username, an e-mail address (where a forgotten password's reset link goes, once a link mailed to it has
+    confirmed it: accounts.confirmation) and a password. An address that an account holds without having confirmed
+    it, past the link's validity, is free to take."""
 
     confirmation_field = "password2"
     email = _email_field(help_text=_("Only for resetting a forgotten password."))
@@ -110,7 +112,10 @@ class SignupForm(_UsernameAsTyped, _ConfirmationInOurWords, auth_forms.UserCreat
         return username
 
     def clean_email(self) -> str:
-        return _address_of_no_account(self.cleaned_data["email"])
+        email = self.cleaned_data["email"]
+        if confirmation.address_may_be_taken(email, proven=False):  # never confirmed by the account that has it
+            return email
+        return _address_of_no_account(email)
 
     def refuse_taken(self, field: str) -> None:
         """Say that `field` is taken, as its check says: another sign-up took it between the check and the save
@@ -200,9 +205,12 @@ class PasswordResetForm(auth_forms.PasswordResetForm):
         self.unsent.clear()
 
     def get_users(self, email: str) -> Iterator[User]:
-        """The active accounts with a password that have the address, as sign-up compares addresses: Django's own
-        look-up (`iexact`) misses "x@ÉXAMPLE.com" for "x@éxample.com" on SQLite, which folds ASCII letters only."""
-        return (user for user in selectors.accounts_with_email(email) if user.is_active and user.has_usable_password())
+        """The active accounts with a password that have the address, as sign-up compares addresses (Django's own
+        look-up, `iexact`, misses "x@ÉXAMPLE.com" for "x@éxample.com" on SQLite, which folds ASCII letters only), and
+        have confirmed it: a stranger's address, mistyped or given on purpose at sign-up, opens no account."""
+        for user in selectors.accounts_with_email(email):
+            if user.is_active and user.has_usable_password() and not selectors.address_unconfirmed(user):
+                yield user
 
 
 class ApiKeyCreateForm(forms.Form):
@@ -244,6 +252,8 @@ class EmailChangeForm(_PasswordConfirmed):
         email = self.cleaned_data["email"]
         if folding.email_folded(email) == folding.email_folded(self.user.email):
             raise forms.ValidationError(_("That is your address already."))
+        if confirmation.address_may_be_taken(email, proven=True):  # its link, once followed, proves it theirs
+            return email
         return _address_of_no_account(email, but=self.user)
 
 

@@ -1,5 +1,6 @@
 """API keys (the plain key is shown once at creation; only its SHA-256 is stored), the webhook secret, invitations,
-used e-mail change links, folded names, and the sessions that know whose they are."""
+used e-mail change links, folded names, addresses given at sign-up and not confirmed yet, and the sessions that know
+whose they are."""
 
 import hashlib
 
@@ -102,6 +103,21 @@ class FoldedNames(models.Model):
 
     def __str__(self) -> str:
         return f"folded names of {self.user}"
+
+
+class UnconfirmedAddress(models.Model):
+    """The address an account was signed up with, until the link mailed to it is followed (accounts.confirmation):
+    while it is the account's address (`email_key` is its FoldedNames.email_key), no password reset is mailed to it,
+    and past the link's validity after `since` another sign-up may take it. An address set otherwise (an address
+    change, confirmed by its link; the admin; createsuperuser; every account made before sign-ups were confirmed) has
+    no row: it is confirmed."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    email_key = models.CharField(max_length=64)  # accounts.folding.email_key of the address
+    since = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"unconfirmed address of {self.user}"
 
 
 class BrowserSession(AbstractBaseSession):

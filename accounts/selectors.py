@@ -1,5 +1,5 @@
-"""Reads for the account pages: API keys, the webhook secret, where the account is logged in, and whether a username
-or an e-mail address is taken."""
+"""Reads for the account pages: API keys, the webhook secret, where the account is logged in, whether a username
+or an e-mail address is taken, and whether an address is confirmed."""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,7 +12,7 @@ from django.utils.crypto import constant_time_compare
 from django.utils.translation import gettext as _
 
 from accounts import folding
-from accounts.models import ApiKey, BrowserSession, FoldedNames, WebhookSecret
+from accounts.models import ApiKey, BrowserSession, FoldedNames, UnconfirmedAddress, WebhookSecret
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -127,6 +127,22 @@ def accounts_with_email(email: str) -> list["User"]:
         return []
     same = FoldedNames.objects.filter(email_key=folding.email_key(email)).values("user")
     return list(get_user_model().objects.filter(pk__in=same))
+
+
+def address_unconfirmed(user: "User") -> bool:
+    """Whether the account's address is the one it was signed up with, its link not followed yet: no password reset
+    is mailed to it (accounts.confirmation)."""
+    key = folding.email_key(user.email)
+    return bool(key) and UnconfirmedAddress.objects.filter(user=user, email_key=key).exists()
+
+
+def unconfirmed_holding(email: str, *, since_before: datetime | None = None) -> QuerySet[UnconfirmedAddress]:
+    """The mark of the account that holds `email` without having confirmed it (at most one account holds it),
+    if it was given before `since_before`: what the owner of the address may take (accounts.confirmation)."""
+    key = folding.email_key(email)  # '' for no address, which no mark has
+    holder = FoldedNames.objects.filter(email_key=key).values("user")
+    marks = UnconfirmedAddress.objects.filter(email_key=key, user__in=holder)
+    return marks if since_before is None else marks.filter(since__lt=since_before)
 
 
 def users_without_folded_names() -> "QuerySet[User]":

@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils import timezone, translation
 from django.utils.crypto import constant_time_compare, salted_hmac
 
-from accounts import folding, mails, selectors, sessions
+from accounts import confirmation, folding, mails, selectors, sessions
 from accounts.models import ApiKey, BrowserSession, FoldedNames, Invitation, UsedEmailChangeLink, WebhookSecret
 
 if TYPE_CHECKING:
@@ -193,7 +193,9 @@ def account_create(*, form: "SignupForm", invitation_token: str = "") -> "User":
             _username_hold(form.cleaned_data["username"])
             if selectors.username_taken(form.cleaned_data["username"]):
                 raise AccountTaken("username")
+            confirmation.abandoned_address_take(email=form.cleaned_data["email"], proven=False)
             user = form.save()
+            confirmation.unconfirmed_mark(user=user)  # until the link mailed to it is followed
             if settings.SIGNUP == "invite" and not invitation_redeem(token=invitation_token, user=user):
                 raise SignupRefused("invalid invitation")
     except IntegrityError:
@@ -346,6 +348,7 @@ def email_change_confirm(*, token: str, host: str) -> tuple["User", mails.Notice
         with transaction.atomic():
             user, change = _pending_change(token)
             new_email = change["email"]
+            confirmation.abandoned_address_take(email=new_email, proven=True)  # the link proves it theirs
             if selectors.email_taken(new_email, but=user):
                 raise EmailTaken
             changed = get_user_model().objects.filter(pk=user.pk, email=user.email).update(email=new_email)
@@ -354,6 +357,7 @@ def email_change_confirm(*, token: str, host: str) -> tuple["User", mails.Notice
                 raise EmailChangeRefused
             old_email, user.email = user.email, new_email
             folded_names_save(user=user)
+            confirmation.unconfirmed_mark_clear(user=user)
     except IntegrityError:  # another account took the address since email_taken looked
         raise EmailTaken from None
     with translation.override(change.get("language") or translation.get_language()):  # none in older links

@@ -1,6 +1,6 @@
 """The account pages under /accounts/: sign-up, log-in and out, password change and reset (Django's views with
-this site's forms), the change of e-mail address, account deletion, API keys, the webhook secret and logging out
-the account's other browsers."""
+this site's forms), the confirmation of the address given at sign-up, the change of e-mail address, account deletion,
+API keys, the webhook secret and logging out the account's other browsers."""
 
 from django.contrib.auth import views as auth_views
 from django.urls import path
@@ -28,6 +28,8 @@ urlpatterns = [
     path("password/reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
     path("email/", views.email_change, name="email_change"),
     path("email/confirm/<str:token>/", views.email_change_confirm, name="email_change_confirm"),
+    path("email/verify/", views.address_confirmation_send, name="address_confirmation_send"),
+    path("email/verify/<str:token>/", views.address_confirm, name="address_confirm"),
     path("delete/", views.account_delete, name="account-delete"),
     path("keys/", views.api_key_create, name="api-key-create"),
     path("keys/<int:key_id>/revoke/", views.api_key_revoke, name="api-key-revoke"),

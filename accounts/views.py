@@ -1,7 +1,8 @@
-"""Sign-up, a change of e-mail address, account deletion and the account page's forms (API keys, webhook secret, the
-browsers logged in). Log in/out, password change and password reset by e-mail are Django's own views with our forms,
-throttles and notices, in accounts/password_views.py; both wired in accounts/urls.py. The page itself, which also shows
-removal's usage, is removal.web.views.dashboard (accounts never imports removal)."""
+"""Sign-up and the confirmation of its address, a change of e-mail address, account deletion and the account page's
+forms (API keys, webhook secret, the browsers logged in). Log in/out, password change and password reset by e-mail are
+Django's own views with our forms, throttles and notices, in accounts/password_views.py; both wired in
+accounts/urls.py. The page itself, which also shows removal's usage, is removal.web.views.dashboard (accounts never
+imports removal)."""
 
 from django.conf import settings
 from django.contrib import messages
@@ -16,7 +17,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 from django_ratelimit.core import is_ratelimited
 
-from accounts import folding, mails, services
+from accounts import confirmation, folding, mails, selectors, services
 from accounts.auth import AuthenticatedHttpRequest
 from accounts.forms import (
     AccountDeleteForm,
@@ -56,7 +57,13 @@ def signup(request: HttpRequest) -> HttpResponse:
             return render(request, "registration/signup.html", {"form": form, "invitation": invitation})
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, _("Welcome, %(name)s! Drop some photos to get started.") % {"name": user.username})
-        return redirect("home")
+        messages.info(
+            request, _("We sent a link to %(email)s. Open it to confirm your address.") % {"email": user.email}
+        )
+        link = confirmation.confirmation_notice(
+            user=user, absolute_url=request.build_absolute_uri, host=request.get_host()
+        )
+        return RedirectThenMail(reverse("home"), send=link)
     return render(request, "registration/signup.html", {"form": form, "invitation": invitation})
 
 
@@ -153,6 +160,54 @@ def email_change_confirm(request: HttpRequest, token: str) -> HttpResponse:
         return redirect("dashboard")
     messages.success(request, _("Your e-mail address is now %(email)s.") % {"email": user.email})
     return RedirectThenMail(reverse("dashboard"), send=notice)
+
+
+@login_required
+@require_POST
+def address_confirmation_send(request: AuthenticatedHttpRequest) -> HttpResponse:
+    """The sign-up's confirmation link again, from the account page: on the count of the address changes' mails,
+    for the account and for the address (PASSWORD_RESET_RATE_LIMIT)."""
+    if not selectors.address_unconfirmed(request.user):
+        messages.info(request, _("Your e-mail address is confirmed already."))
+        return redirect("dashboard")
+    rate = settings.PASSWORD_RESET_RATE_LIMIT
+    if any(
+        is_ratelimited(request, group="email-change", key=key, rate=rate, increment=True)
+        for key in ("user", _confirmation_recipient)
+    ):
+        messages.error(request, _("Too many links asked for. Wait a while, then try again."))
+        return redirect("dashboard")
+    try:
+        confirmation.confirmation_resend(
+            user=request.user, absolute_url=request.build_absolute_uri, host=request.get_host()
+        )
+    except mails.AddressRefused:
+        messages.error(request, _("The mail server refused this address. Check it, or give another one."))
+    except OSError:
+        messages.error(request, _("The mail could not be sent just now. Try again in a while."))
+    else:
+        email = {"email": request.user.email}
+        messages.success(request, _("We sent a link to %(email)s. Open it to confirm your address.") % email)
+    return redirect("dashboard")
+
+
+def _confirmation_recipient(group: str, request: AuthenticatedHttpRequest) -> str:
+    """The account's address, counted as an address change's recipient is (_email_change_recipient)."""
+    return "to:" + folding.email_folded(request.user.email)
+
+
+def address_confirm(request: HttpRequest, token: str) -> HttpResponse:
+    """The link mailed after sign-up: a page that asks to confirm (a mail scanner that opens it confirms nothing, so
+    an address given by someone else is not confirmed by its owner's scanner), then a page that says it is done."""
+    template = "registration/address_confirm.html"
+    try:
+        if request.method != "POST":
+            user, email = confirmation.confirmation_pending(token=token)
+            return render(request, template, {"account": user, "email": email})
+        user = confirmation.address_confirm(token=token)
+    except confirmation.ConfirmationRefused:
+        return render(request, template, {"refused": True}, status=400)
+    return render(request, template, {"account": user, "email": user.email, "confirmed": True})
 
 
 @login_required

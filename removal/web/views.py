@@ -132,6 +132,7 @@ def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
             "quota_left": limits.credits_left_today(request.user),
             "quota": settings.DAILY_IMAGE_QUOTA,
             "webhook_secret": account_selectors.webhook_secret_of(request.user),
+            "address_unconfirmed": account_selectors.address_unconfirmed(request.user),
             "browsers": account_selectors.logged_in_browsers(
                 request.user, current_session_key=request.session.session_key
             ),

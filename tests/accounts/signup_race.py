@@ -3,16 +3,19 @@ else SQLite in DATA_DIR): each from a thread of its own, with a connection of it
 the address (the form's, or the e-mail change's) before either saves. Prints, as JSON, each reply's status, form
 errors and messages, and the accounts there are then.
 
-    DATA_DIR=/tmp/x python -m tests.accounts.signup_race email|username|change
+    DATA_DIR=/tmp/x python -m tests.accounts.signup_race email|username|change|take
 
 email: two sign-ups, one address spelt two ways; username: two sign-ups, one username spelt two ways; change: a sign-up
-and the confirmation of an e-mail change to the same address. On SQLite the change holds the write lock from its check
-on, so the sign-up loses; on PostgreSQL the change waits, once past its check, for the sign-up to end, and loses.
+and the confirmation of an e-mail change to the same address; take: the two sign-ups of email, for an address that an
+account holds without having confirmed it, past its link's validity (accounts.confirmation). On SQLite the change
+holds the write lock from its check on, so the sign-up loses; on PostgreSQL the change waits, once past its check, for
+the sign-up to end, and loses.
 """
 
 import json
 import sys
 import threading
+from datetime import timedelta
 from typing import Any
 
 import django
@@ -22,14 +25,17 @@ PASSWORD = "correct horse battery"
 
 def main(race: str) -> None:
     django.setup()
+    from django.conf import settings
     from django.contrib.auth.models import User
     from django.contrib.messages import get_messages
     from django.core.management import call_command
     from django.db import connection
     from django.test import Client
     from django.test.utils import setup_test_environment
+    from django.utils import timezone
 
-    from accounts import services
+    from accounts import folding, services
+    from accounts.models import UnconfirmedAddress
 
     setup_test_environment()
     call_command("migrate", verbosity=0)
@@ -47,6 +53,10 @@ def main(race: str) -> None:
             mover = User.objects.create_user("mover", "mover@example.com", PASSWORD)
             token = services.email_change_token(user=mover, new_email="Race@example.com")
             first = lambda: Client().post(f"/accounts/email/confirm/{token}/")  # noqa: E731
+        if race == "take":  # held by an account that never confirmed it, its link expired
+            squatter = User.objects.create_user("squatter", "RACE@example.com", PASSWORD)
+            since = timezone.now() - timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT + 60)
+            UnconfirmedAddress.objects.create(user=squatter, email_key=folding.email_key(squatter.email), since=since)
         requests = [first, lambda: sign_up("race2", "race@EXAMPLE.com")]
     replies: list[dict[str, Any]] = []
     signed_up = threading.Event()

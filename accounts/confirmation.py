@@ -1,0 +1,116 @@
+"""The confirmation of the address an account is signed up with. Sign-up only asks for it, so a mistyped one, or
+someone else's, would have let its owner reset the password and take the account, and kept the address from its
+owner. So an address given at sign-up is unconfirmed (accounts.models.UnconfirmedAddress) until the signed link mailed
+to it is followed: no password reset is mailed to it meanwhile (forms.PasswordResetForm), and once the link's validity
+(PASSWORD_RESET_TIMEOUT) has passed since the sign-up, its owner may take it: by signing up with it, or at once by an
+address change, whose link proves it theirs; the account that held it is left without an address. The account works
+all along. Every other address is confirmed: an address change's (by its link), the admin's, createsuperuser's, and
+those of the accounts made before sign-ups were confirmed."""
+
+import logging
+from collections.abc import Callable
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core import signing
+from django.db import transaction
+from django.urls import reverse
+from django.utils import timezone
+
+from accounts import folding, mails, selectors
+from accounts.models import FoldedNames, UnconfirmedAddress
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
+
+logger = logging.getLogger(__name__)
+
+ADDRESS_CONFIRMATION_SALT = "accounts.address-confirmation"
+
+
+class ConfirmationRefused(Exception):
+    """The link is not one this site made, is older than PASSWORD_RESET_TIMEOUT, or its address is confirmed already
+    or is no longer the account's."""
+
+
+def unconfirmed_mark(*, user: "User") -> None:
+    """Mark the address the user has just been signed up with as unconfirmed, from now."""
+    if user.email:
+        mark = {"email_key": folding.email_key(user.email), "since": timezone.now()}
+        UnconfirmedAddress.objects.update_or_create(user=user, defaults=mark)
+
+
+def unconfirmed_mark_clear(*, user: "User") -> None:
+    """The user's address was confirmed otherwise (an address change's link): the sign-up's mark goes, whichever
+    address it was of, so that a change back to that address finds it confirmed too."""
+    UnconfirmedAddress.objects.filter(user=user).delete()
+
+
+def abandoned_address_take(*, email: str, proven: bool) -> None:
+    """Leave without an address the account that holds `email` unconfirmed, when its owner may take it: once the
+    link's validity has passed since that account's sign-up, or at once when `proven` (an address change's link was
+    followed). Call it in the transaction that gives the address to another account: the unique constraint on
+    FoldedNames.email_key still decides between two takers at once, and the holder's mark, locked here, between a
+    taker and the holder's own confirmation."""
+    since_before = None if proven else timezone.now() - timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT)
+    with transaction.atomic():
+        for mark in selectors.unconfirmed_holding(email, since_before=since_before).select_for_update():
+            get_user_model().objects.filter(pk=mark.user_id).update(email="")
+            FoldedNames.objects.filter(user=mark.user_id).update(email_key="")
+            mark.delete()
+            logger.info("account %s lost the address it never confirmed to another account", mark.user_id)
+
+
+def address_may_be_taken(email: str, *, proven: bool) -> bool:
+    """Whether abandoned_address_take would take `email` from the account that holds it."""
+    since_before = None if proven else timezone.now() - timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT)
+    return selectors.unconfirmed_holding(email, since_before=since_before).exists()
+
+
+def confirmation_token(*, user: "User") -> str:
+    """What the link confirming the user's address carries: signed, naming the account and the address, so that it
+    stops working once the address changes."""
+    return signing.dumps({"user": user.pk, "email": user.email}, salt=ADDRESS_CONFIRMATION_SALT)
+
+
+def _link_context(user: "User", absolute_url: Callable[[str], str], host: str) -> dict[str, object]:
+    link = absolute_url(reverse("address_confirm", args=[confirmation_token(user=user)]))
+    return {"user": user, "link": link, "host": host, "validity": mails.link_validity()}
+
+
+def confirmation_notice(*, user: "User", absolute_url: Callable[[str], str], host: str) -> mails.Notice:
+    """The link mailed after sign-up, made now (in the request's language), to send once the reply has gone: the new
+    account works without it, and its page offers to send it again."""
+    if not user.email:
+        return mails.no_notice
+    return mails.notice(user.email, "address_confirm", _link_context(user, absolute_url, host))
+
+
+def confirmation_resend(*, user: "User", absolute_url: Callable[[str], str], host: str) -> None:
+    """Mail the link again, from the account page, which says whether it went: AddressRefused when the mail server
+    refused the address for good, OSError when it could not be reached."""
+    mails.mail_to(user.email, "address_confirm", _link_context(user, absolute_url, host))
+
+
+def confirmation_pending(*, token: str) -> tuple["User", str]:
+    """The account and the unconfirmed address a link names, or ConfirmationRefused."""
+    try:
+        named = signing.loads(token, salt=ADDRESS_CONFIRMATION_SALT, max_age=settings.PASSWORD_RESET_TIMEOUT)
+    except signing.BadSignature:  # SignatureExpired too
+        raise ConfirmationRefused from None
+    user = get_user_model().objects.filter(pk=named["user"], is_active=True, email=named["email"]).first()
+    if user is None or not selectors.address_unconfirmed(user):
+        raise ConfirmationRefused
+    return user, user.email
+
+
+def address_confirm(*, token: str) -> "User":
+    """Confirm the address the link names: the account, or ConfirmationRefused. Works once: the mark it removes is
+    what the next use looks for, and what a taker (abandoned_address_take) locks and removes."""
+    with transaction.atomic():
+        user, email = confirmation_pending(token=token)
+        if not UnconfirmedAddress.objects.filter(user=user, email_key=folding.email_key(email)).delete()[0]:
+            raise ConfirmationRefused  # confirmed, or taken, by another request meanwhile
+    return user

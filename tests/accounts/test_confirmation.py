@@ -1,0 +1,219 @@
+"""The address given at sign-up is confirmed by a link mailed to it (accounts.confirmation): until then no password
+reset is mailed to it, and past the link's validity its owner may take it from the account that never confirmed it."""
+
+import re
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.utils import timezone
+
+from accounts import folding
+from accounts.models import FoldedNames, UnconfirmedAddress
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.django_db
+
+PASSWORD = "correct horse battery"
+
+
+def sign_up(client: Client, username: str, email: str, **headers: str) -> Any:
+    data = {"username": username, "email": email, "password1": PASSWORD, "password2": PASSWORD}
+    return client.post("/accounts/signup/", data, headers=headers)
+
+
+def link_in(message: Any) -> str:
+    match = re.search(r"http://testserver(/accounts/email/verify/[^/\s]+/)", message.body)
+    assert match is not None, message.body
+    return match.group(1)
+
+
+def reset_asked(email: str) -> Any:
+    return Client().post("/accounts/password/reset/", {"email": email})
+
+
+def unconfirmed_since(username: str, days: float) -> None:
+    """Make the sign-up of `username` `days` old, as far as its address is concerned."""
+    UnconfirmedAddress.objects.filter(user__username=username).update(since=timezone.now() - timedelta(days=days))
+
+
+def test_the_address_given_at_sign_up_is_confirmed_by_the_link_mailed_to_it(
+    client: Client, mailoutbox: list[Any]
+) -> None:
+    reply = sign_up(client, "carol", "carol@example.com")
+    assert reply.status_code == 302 and reply["Location"] == "/"
+    (message,) = mailoutbox
+    assert message.to == ["carol@example.com"] and "Confirm your e-mail address" in message.subject
+    assert "The link works once, for 3\xa0days." in message.body
+    page = client.get("/accounts/")  # the account works at once, and says its address waits
+    assert page.status_code == 200 and 'id="address-unconfirmed"' in page.content.decode()
+
+    link = link_in(message)
+    asked = Client().get(link)  # a phone's browser, not logged in; a mail scanner's GET confirms nothing
+    assert asked.status_code == 200 and "carol@example.com" in asked.content.decode()
+    assert 'id="address-unconfirmed"' in client.get("/accounts/").content.decode()
+
+    confirmed = Client().post(link)
+    assert confirmed.status_code == 200 and 'id="address-confirmed"' in confirmed.content.decode()
+    assert 'id="address-unconfirmed"' not in client.get("/accounts/").content.decode()
+    again = Client().post(link)  # works once
+    assert again.status_code == 400 and 'id="address-link-invalid"' in again.content.decode()
+
+
+def test_the_link_is_mailed_in_the_language_of_the_sign_up(client: Client, mailoutbox: list[Any]) -> None:
+    sign_up(client, "carol", "carol@example.com", **{"Accept-Language": "fr"})
+    assert mailoutbox[0].subject == "Confirmez votre adresse e-mail pour bgsite sur testserver"
+
+
+def test_a_sign_up_whose_link_cannot_be_mailed_makes_the_account_still(
+    client: Client, settings: Any, caplog: Any
+) -> None:
+    """The link is mailed once the reply has gone, as the notices are: a mail server out of reach neither holds the
+    page nor refuses the account, whose page offers to send the link again."""
+    options = {"host": "127.0.0.1", "port": free_port(), "timeout": 2}  # nothing listens there
+    settings.MAILERS = {"default": {"BACKEND": "django.core.mail.backends.smtp.EmailBackend", "OPTIONS": options}}
+    reply = sign_up(client, "carol", "carol@example.com")
+    assert reply.status_code == 302 and User.objects.filter(username="carol").exists()
+    (why,) = [record for record in caplog.records if record.name == "accounts.mails"]
+    assert why.levelname == "WARNING" and "the address_confirm mail could not be sent" in why.getMessage()
+    again = client.post("/accounts/email/verify/", follow=True)  # asked for on the page, which says it failed
+    assert "The mail could not be sent just now." in again.content.decode()
+
+
+def test_no_password_reset_is_mailed_to_an_address_until_it_is_confirmed(client: Client, mailoutbox: list[Any]) -> None:
+    """A mistyped address's owner, or the owner of an address someone else gave, cannot take the account over by a
+    reset; the reset page says the same as for an address without an account."""
+    sign_up(client, "carol", "carol@example.com")
+    confirmation_mail = mailoutbox.pop()
+    refused, unknown = reset_asked("carol@example.com"), reset_asked("nobody@example.com")
+    assert (refused.status_code, refused["Location"]) == (unknown.status_code, unknown["Location"])
+    assert mailoutbox == []
+
+    Client().post(link_in(confirmation_mail))
+    reset_asked("Carol@EXAMPLE.com")
+    assert [mail.to for mail in mailoutbox] == [["carol@example.com"]] and "Reset your" in mailoutbox[0].subject
+
+
+def test_accounts_not_made_by_sign_up_have_their_address_confirmed(user: Any, mailoutbox: list[Any]) -> None:
+    """The operator's (createsuperuser, the admin, a script), and those made before the confirmation existed."""
+    reset_asked(user.email)
+    assert [mail.to for mail in mailoutbox] == [[user.email]]
+
+
+def test_an_address_change_confirms_the_new_address_and_ends_the_sign_ups_link(
+    client: Client, mailoutbox: list[Any]
+) -> None:
+    sign_up(client, "carol", "carol@exmaple.com")  # mistyped
+    first_link = link_in(mailoutbox.pop())
+    for address in ("carol@example.com", "carol@exmaple.com"):  # corrected, then back: each confirmed by its link
+        client.post("/accounts/email/", {"email": address, "password": PASSWORD})
+        changed = Client().post(re.search(r"http://testserver(\S+)", mailoutbox[-1].body).group(1))
+        assert changed.status_code == 302
+        mailoutbox.clear()
+        assert 'id="address-unconfirmed"' not in client.get("/accounts/").content.decode()
+        reset_asked(address)
+        assert [mail.to for mail in mailoutbox] == [[address]]
+        mailoutbox.clear()
+    assert Client().post(first_link).status_code == 400
+
+
+def test_the_link_stops_working_once_the_address_changes(client: Client, mailoutbox: list[Any]) -> None:
+    sign_up(client, "carol", "carol@example.com")
+    link = link_in(mailoutbox.pop())
+    User.objects.filter(username="carol").update(email="other@example.com")  # as the admin would, or a taker
+    assert Client().get(link).status_code == Client().post(link).status_code == 400
+
+
+class TestTheAddressOfAnAccountThatNeverConfirmedIt:
+    def test_is_taken_by_a_sign_up_once_the_link_has_expired(self, client: Client, mailoutbox: list[Any]) -> None:
+        sign_up(Client(), "mallory", "carol@example.com")
+        squatters_link = link_in(mailoutbox.pop())
+        early = sign_up(client, "carol", "Carol@example.com")
+        assert "An account with this e-mail address exists already." in early.content.decode()
+
+        unconfirmed_since("mallory", days=3.01)  # PASSWORD_RESET_TIMEOUT: 3 days
+        assert sign_up(client, "carol", "Carol@example.com").status_code == 302
+        mallory, carol = User.objects.get(username="mallory"), User.objects.get(username="carol")
+        assert (mallory.email, carol.email) == ("", "Carol@example.com")
+        assert FoldedNames.objects.get(user=mallory).email_key == ""
+        assert 'id="address-unconfirmed"' in client.get("/accounts/").content.decode()  # carol confirms it in turn
+        assert Client().post(squatters_link).status_code == 400
+        Client().post(link_in(mailoutbox.pop()))
+        reset_asked("carol@example.com")
+        assert [mail.to for mail in mailoutbox] == [["Carol@example.com"]]
+
+    def test_is_taken_at_once_by_an_address_change_whose_link_proves_it_theirs(
+        self, client: Client, user: Any, mailoutbox: list[Any]
+    ) -> None:
+        sign_up(Client(), "mallory", "owner@example.com")
+        mailoutbox.clear()
+        client.force_login(user)
+        asked = client.post("/accounts/email/", {"email": "OWNER@example.com", "password": PASSWORD})
+        assert asked.status_code == 302
+        changed = Client().post(re.search(r"http://testserver(\S+)", mailoutbox[-1].body).group(1))
+        assert changed.status_code == 302
+        assert User.objects.get(username="mallory").email == ""
+        assert User.objects.get(pk=user.pk).email == "OWNER@example.com"
+
+    def test_is_not_taken_once_confirmed(self, client: Client, mailoutbox: list[Any]) -> None:
+        sign_up(Client(), "carol", "carol@example.com")
+        Client().post(link_in(mailoutbox.pop()))
+        unconfirmed_since("carol", days=30)  # no row left to age: the address is confirmed for good
+        late = sign_up(client, "mallory", "carol@example.com")
+        assert "An account with this e-mail address exists already." in late.content.decode()
+        assert User.objects.get(username="carol").email == "carol@example.com"
+
+    def test_is_not_taken_from_an_account_not_made_by_sign_up(self, client: Client, user: Any) -> None:
+        late = sign_up(client, "mallory", user.email)
+        assert "An account with this e-mail address exists already." in late.content.decode()
+
+    def test_resending_the_link_does_not_hold_the_address_longer(self, client: Client, mailoutbox: list[Any]) -> None:
+        sign_up(client, "mallory", "carol@example.com")
+        unconfirmed_since("mallory", days=3.01)
+        client.post("/accounts/email/verify/")
+        assert len(mailoutbox) == 2
+        assert sign_up(Client(), "carol", "carol@example.com").status_code == 302
+
+
+class TestSendingTheLinkAgain:
+    def test_the_account_page_mails_it_again(self, client: Client, mailoutbox: list[Any]) -> None:
+        sign_up(client, "carol", "carol@example.com")
+        reply = client.post("/accounts/email/verify/", follow=True)
+        assert "We sent a link to carol@example.com." in reply.content.decode()
+        assert [mail.to for mail in mailoutbox] == [["carol@example.com"]] * 2
+        Client().post(link_in(mailoutbox[-1]))  # the new link confirms it, as the first one would
+        assert not UnconfirmedAddress.objects.exists()
+
+    def test_a_confirmed_address_is_not_mailed(self, client: Client, user: Any, mailoutbox: list[Any]) -> None:
+        client.force_login(user)
+        reply = client.post("/accounts/email/verify/", follow=True)
+        assert "Your e-mail address is confirmed already." in reply.content.decode() and mailoutbox == []
+
+    def test_it_is_throttled_per_account_and_per_address(
+        self, client: Client, settings: Any, mailoutbox: list[Any]
+    ) -> None:
+        """On the count of the address changes' mails (PASSWORD_RESET_RATE_LIMIT): each one goes to an address
+        whoever signed up chose."""
+        settings.PASSWORD_RESET_RATE_LIMIT = "2/h"
+        sign_up(client, "mallory", "victim@example.org")
+        for _ in range(3):
+            client.post("/accounts/email/verify/")
+        assert len(mailoutbox) == 1 + 2
+        # Another account of the same address (taken once the first one's link expired) shares its count.
+        unconfirmed_since("mallory", days=3.01)
+        other = Client()
+        sign_up(other, "mallory2", "Victim@EXAMPLE.org")
+        refused = other.post("/accounts/email/verify/", follow=True)
+        assert "Too many links asked for." in refused.content.decode() and len(mailoutbox) == 4
+
+    def test_the_page_needs_a_log_in_and_a_post(self, client: Client) -> None:
+        assert client.post("/accounts/email/verify/")["Location"].startswith("/accounts/login/")
+        client.force_login(User.objects.create_user("carol", "carol@example.com", PASSWORD))
+        assert client.get("/accounts/email/verify/").status_code == 405
+
+
+def test_the_unconfirmed_mark_is_of_the_folded_address(client: Client) -> None:
+    sign_up(client, "carol", "Carol@\u00c9xample.com")
+    assert UnconfirmedAddress.objects.get().email_key == folding.email_key("carol@xn--xample-9ua.com")
