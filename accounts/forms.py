@@ -113,9 +113,9 @@ class SignupForm(_UsernameAsTyped, _ConfirmationInOurWords, auth_forms.UserCreat
 
     def clean_email(self) -> str:
         email = self.cleaned_data["email"]
-        if confirmation.address_may_be_taken(email, proven=False):  # never confirmed by the account that has it
-            return email
-        return _address_of_no_account(email)
+        if selectors.email_taken(email) and not confirmation.address_may_be_taken(email, proven=False):
+            raise _email_taken()  # unless the account that has it never confirmed it, and its link has expired
+        return email
 
     def refuse_taken(self, field: str) -> None:
         """Say that `field` is taken, as its check says: another sign-up took it between the check and the save
@@ -252,9 +252,9 @@ class EmailChangeForm(_PasswordConfirmed):
         email = self.cleaned_data["email"]
         if folding.email_folded(email) == folding.email_folded(self.user.email):
             raise forms.ValidationError(_("That is your address already."))
-        if confirmation.address_may_be_taken(email, proven=True):  # its link, once followed, proves it theirs
-            return email
-        return _address_of_no_account(email, but=self.user)
+        if selectors.email_taken(email, but=self.user) and not confirmation.address_may_be_taken(email, proven=True):
+            raise _email_taken()  # unless the account that has it never confirmed it: the link will prove it theirs
+        return email
 
 
 class AccountDeleteForm(_PasswordConfirmed):

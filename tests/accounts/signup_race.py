@@ -67,7 +67,8 @@ def main(race: str) -> None:
         def after_the_address_check(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
             nonlocal waited
             result = execute(sql, params, many, context)
-            if not waited and sql.startswith("SELECT") and "email_key" in sql:  # the last check before the save
+            # The last check before the save (not an address change's look for an unconfirmed holder, just before).
+            if not waited and sql.startswith("SELECT") and "email_key" in sql and "unconfirmedaddress" not in sql:
                 waited = True
                 both_checked.wait()
                 if then_the_other:
