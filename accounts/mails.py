@@ -1,7 +1,7 @@
-"""The account's mails: a link that must arrive (an address change's: its page says when it could not be sent), and
-notices that need not (a new password, a new address, a deleted account), made in the request, in its language, and
-sent once the reply has gone (accounts.password_views.RedirectThenMail). Each from
-registration/<template>_subject.txt and _email.txt."""
+"""The account's mails: a link that must arrive (an address change's, or a sign-up's sent again: its page says when
+it could not be sent), and those that need not (a sign-up's link; the notices of a new password, a new address, a
+deleted account, which go to a confirmed address only), made in the request, in its language, and sent once the reply
+has gone (accounts.password_views.RedirectThenMail). Each from registration/<template>_subject.txt and _email.txt."""
 
 import logging
 import smtplib
@@ -15,6 +15,8 @@ from django.core.mail import EmailMessage
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.timesince import timeuntil
+
+from accounts import selectors
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -79,11 +81,18 @@ def _refused_for_good(error: OSError) -> bool:
     return bool(refusals) and all(code >= 500 for code, _ in refusals)
 
 
+def notices_reach(user: "User") -> bool:
+    """Whether the account's notices go to its address: not when it has none, nor while it is one given at sign-up
+    and not confirmed (accounts.confirmation): a stranger's, mistyped or given on purpose, would learn of the account,
+    and of a change, the owner's new address."""
+    return bool(user.email) and not selectors.address_unconfirmed(user)
+
+
 def password_changed_notice(*, user: "User", host: str, reset_link: str) -> Notice:
     """The notice to the account's address that its password was changed (on the account's page or by a reset link),
     to send once the reply has gone: if someone else changed it, its owner learns it, and how to take the account back
     (`reset_link`, the reset page)."""
-    if not user.email:
+    if not notices_reach(user):
         return no_notice
     return notice(user.email, "password_changed", {"user": user, "host": host, "reset_link": reset_link})
 
@@ -99,6 +108,6 @@ def email_changed_notice(*, user: "User", old_email: str, host: str) -> Notice:
 def account_deleted_notice(*, user: "User", host: str) -> Notice:
     """The notice to the account's address that the account was deleted, made before the deletion (its name and
     address go with it), to send once the reply has gone."""
-    if not user.email:
+    if not notices_reach(user):
         return no_notice
     return notice(user.email, "account_deleted", {"username": user.get_username(), "host": host})

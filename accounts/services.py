@@ -347,6 +347,7 @@ def email_change_confirm(*, token: str, host: str) -> tuple["User", mails.Notice
     try:
         with transaction.atomic():
             user, change = _pending_change(token)
+            told = mails.notices_reach(user)  # the address it replaces, before it is replaced
             new_email = change["email"]
             confirmation.abandoned_address_take(email=new_email, proven=True)  # the link proves it theirs
             if selectors.email_taken(new_email, but=user):
@@ -360,6 +361,8 @@ def email_change_confirm(*, token: str, host: str) -> tuple["User", mails.Notice
             confirmation.unconfirmed_mark_clear(user=user)
     except IntegrityError:  # another account took the address since email_taken looked
         raise EmailTaken from None
+    if not told:
+        return user, mails.no_notice
     with translation.override(change.get("language") or translation.get_language()):  # none in older links
         return user, mails.email_changed_notice(user=user, old_email=old_email, host=host)
 

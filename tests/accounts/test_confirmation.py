@@ -249,3 +249,28 @@ class TestSendingTheLinkAgain:
 def test_the_unconfirmed_mark_is_of_the_folded_address(client: Client) -> None:
     sign_up(client, "carol", "Carol@\u00c9xample.com")
     assert UnconfirmedAddress.objects.get().email_key == folding.email_key("carol@xn--xample-9ua.com")
+
+
+def test_no_notice_goes_to_an_address_until_it_is_confirmed(client: Client, mailoutbox: list[Any]) -> None:
+    """The stranger whose address was mistyped at sign-up would learn of the account from its notices, and from an
+    address change's, the owner's real address."""
+    sign_up(client, "carol", "carol@exmaple.com")
+    mailoutbox.clear()
+    new_password = {"old_password": PASSWORD, "new_password1": "another fine phrase", "new_password2": ""}
+    new_password["new_password2"] = new_password["new_password1"]
+    assert client.post("/accounts/password/", new_password).status_code == 302
+    client.post("/accounts/email/", {"email": "carol@example.com", "password": new_password["new_password1"]})
+    (change_link,) = mailoutbox
+    assert Client().post(re.search(r"http://testserver(\S+)", change_link.body).group(1)).status_code == 302
+    assert [mail.to for mail in mailoutbox] == [["carol@example.com"]]  # the change's link only
+
+    deleted = client.post("/accounts/delete/", {"password": new_password["new_password1"]})  # confirmed now: told
+    assert deleted.status_code == 302 and [mail.to for mail in mailoutbox][-1] == ["carol@example.com"]
+    assert len(mailoutbox) == 2
+
+
+def test_a_deleted_account_tells_no_unconfirmed_address(client: Client, mailoutbox: list[Any]) -> None:
+    sign_up(client, "carol", "carol@exmaple.com")
+    mailoutbox.clear()
+    assert client.post("/accounts/delete/", {"password": PASSWORD}).status_code == 302
+    assert mailoutbox == []
