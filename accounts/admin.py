@@ -83,8 +83,8 @@ class AccountAdmin(UserAdmin):
         before = self.get_object(request, unquote(object_id)) if request.method == "POST" else None
         response = super().change_view(request, object_id, form_url, extra_context)
         after = _saved(before, response)
-        if before is None or after is None or after.email == before.email:
-            return response
+        if before is None or after is None or after.email == before.email or not mails.notices_reach(before):
+            return response  # an address given at sign-up and never confirmed may be a stranger's: not told
         with translation.override(settings.LANGUAGE_CODE):
             notice = mails.email_changed_notice(user=after, old_email=before.email, host=request.get_host())
         return RedirectThenMail(response["Location"], send=notice)

@@ -5,8 +5,10 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
+from django.utils import timezone
 
-from accounts.models import BrowserSession
+from accounts import folding
+from accounts.models import BrowserSession, UnconfirmedAddress
 
 PASSWORD = "correct horse battery"
 NEW_PASSWORD = "a new phrase the admin chose"
@@ -83,3 +85,15 @@ def test_an_address_changed_in_the_admin_is_told_to_the_one_it_replaces(
         notice.to == ["alice@example.com"] and notice.subject == "Your bgsite e-mail address on testserver was changed"
     )
     assert "is now alice@example.org" in notice.body
+
+
+@pytest.mark.django_db
+def test_an_unconfirmed_address_changed_in_the_admin_is_not_told(
+    admin_client: Client, user: Any, mailoutbox: list[Any]
+) -> None:
+    """Given at sign-up and never confirmed, the address may be a stranger's: it learns nothing of the account."""
+    UnconfirmedAddress.objects.create(user=user, email_key=folding.email_key(user.email), since=timezone.now())
+    page = f"/admin/auth/user/{user.pk}/change/"
+    assert admin_client.post(page, user_form(user, email="alice@example.org")).status_code == 302
+    assert User.objects.get(pk=user.pk).email == "alice@example.org"
+    assert mailoutbox == []
