@@ -365,22 +365,3 @@ def email_change_confirm(*, token: str, host: str) -> tuple["User", mails.Notice
         return user, mails.no_notice
     with translation.override(change.get("language") or translation.get_language()):  # none in older links
         return user, mails.email_changed_notice(user=user, old_email=old_email, host=host)
-
-
-class AccountDataNotDeleted(Exception):
-    """Raised by a `pre_delete` receiver that could not remove the user's data (storage down):
-    the deletion is rolled back, and the user may try again."""
-
-
-def account_delete(*, user: "User") -> None:
-    """Delete the user and everything that belongs to them, in one transaction.
-
-    The rows go by cascade; what lives outside the database (stored files) is removed by
-    the receivers of `pre_delete` for the user model (removal connects its purge there), so
-    deleting a user in the admin removes as much. Only counts are logged, nothing that
-    says who it was.
-    """
-    with transaction.atomic():
-        keys = ApiKey.objects.filter(user=user).count()
-        user.delete()
-    logger.info("an account was deleted, with its %d API keys", keys)

@@ -17,7 +17,7 @@ from django.utils.translation import ngettext
 from django.views.decorators.http import require_POST
 from django_ratelimit.core import is_ratelimited
 
-from accounts import confirmation, folding, mails, selectors, services
+from accounts import confirmation, deletion, folding, mails, selectors, services
 from accounts.auth import AuthenticatedHttpRequest
 from accounts.forms import (
     AccountDeleteForm,
@@ -84,20 +84,23 @@ def _signup_refused(request: HttpRequest, reason: str) -> HttpResponse:
 
 @login_required
 def account_delete(request: AuthenticatedHttpRequest) -> HttpResponse:
-    """Delete the account and all its data, once its password is given, and tell its address (once the reply has gone):
-    deleted by someone else who had the password (a session left open), its owner learns it."""
+    """End the account at once, once its password is given (its data goes in a job: accounts.deletion), and tell its
+    address (once the reply has gone): deleted by someone else who had the password (a session left open), its owner
+    learns it."""
     if request.method == "POST" and (refused := password_guesses_refused(request, AccountDeleteForm, ACCOUNT_DELETE)):
         return refused
     form = AccountDeleteForm(request.user, request.POST or None)
     if request.method == "POST" and form.is_valid():
         notice = mails.account_deleted_notice(user=request.user, host=request.get_host())  # made while it exists
-        try:
-            services.account_delete(user=request.user)
-        except services.AccountDataNotDeleted:
-            messages.error(request, _("Your stored files could not be deleted just now, so nothing was. Try again."))
-            return redirect("account-delete")
+        deletion.account_delete(user=request.user)
         logout(request)
-        messages.success(request, _("Your account and all its data were deleted."))
+        messages.success(
+            request,
+            _(
+                "Your account was deleted: it can no longer log in, and its username and e-mail address are free. "
+                "Its images and files are being removed now."
+            ),
+        )
         return RedirectThenMail(reverse("home"), send=notice)
     return render(request, ACCOUNT_DELETE, {"form": form})
 

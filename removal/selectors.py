@@ -10,6 +10,7 @@ from django.db.models.functions import TruncDate
 from django.utils import timezone
 from django.utils.translation import gettext
 
+from accounts.auth import NotAuthenticated
 from removal.cutout.options import Options
 from removal.errors import NotFound
 from removal.models import Batch, DailyUsage, Item, ItemQuerySet, StoredImage, WebhookDelivery, needing_review
@@ -117,10 +118,13 @@ def items_with_a_cutout(batch: Batch) -> QuerySet[Item]:
 
 def item_finished(item_id: uuid.UUID) -> Item | None:
     """The item if it is done or failed, else None (for callers waiting on it); NotFound once its owner deleted
-    it, so that a caller waiting on it is told so rather than left to time out."""
-    item = Item.objects.filter(pk=item_id).first()
+    it, NotAuthenticated once its owner's account ended (deleted: the queue takes its images no more), so that a
+    caller waiting on it is told so rather than left to time out."""
+    item = Item.objects.select_related("batch__owner").filter(pk=item_id).first()
     if item is None:
         raise NotFound("the image was deleted before its cutout was made")
+    if not item.batch.owner.is_active and item.status not in Item.FINISHED:
+        raise NotAuthenticated("this account was deleted or deactivated before the cutout was made")
     return item if item.status in Item.FINISHED else None
 
 

@@ -1,10 +1,11 @@
 """Jobs a worker died running, other than an item's cutout (which its lease recovers: queueing.items_requeue_stale).
 
-A webhook delivery gives up on its POST after 10 s and a file deletion takes seconds, so one still marked running
-long after it started was lost with its worker (killed, or its machine gone). django-tasks-db would show it running
-forever and never run it again; here it is marked failed and queued once more with the same arguments. Both are safe
-to run twice: a deletion deletes what is still there, and a delivery that was already recorded as sent (or given up)
-does nothing; one that was not is sent again, which webhook receivers must allow for (X-Bgsite-Delivery names it).
+A webhook delivery gives up on its POST after 10 s, a file deletion takes seconds and an account's deletion (its rows
+and files, accounts.deletion) a minute or so, so one still marked running long after it started was lost with its
+worker (killed, or its machine gone). django-tasks-db would show it running forever and never run it again; here it
+is marked failed and queued once more with the same arguments. All are safe to run twice: a deletion deletes what is
+still there, and a delivery that was already recorded as sent (or given up) does nothing; one that was not is sent
+again, which webhook receivers must allow for (X-Bgsite-Delivery names it).
 """
 
 import logging
@@ -15,6 +16,7 @@ from django.tasks import TaskResultStatus
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from accounts.deletion import DELETE_ACCOUNT_TASK
 from removal.services.files import queued_task
 from removal.services.purge import DELETE_FILES_TASK
 from removal.services.queueing import lost_job_failed
@@ -22,12 +24,13 @@ from removal.services.webhooks import DELIVER_WEBHOOK_TASK
 
 logger = logging.getLogger(__name__)
 
-RERUN_TASKS = (DELIVER_WEBHOOK_TASK, DELETE_FILES_TASK)
+RERUN_TASKS = (DELIVER_WEBHOOK_TASK, DELETE_FILES_TASK, DELETE_ACCOUNT_TASK)
 LOST_AFTER = timedelta(minutes=10)
 
 
 def jobs_requeue_lost() -> int:
-    """Queue again the webhook deliveries and file deletions whose worker died running them; how many."""
+    """Queue again the webhook deliveries, file deletions and account deletions whose worker died running them; how
+    many."""
     now = timezone.now()
     lost = DBTaskResult.objects.filter(
         status=TaskResultStatus.RUNNING, task_path__in=RERUN_TASKS, started_at__lt=now - LOST_AFTER

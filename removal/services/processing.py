@@ -90,11 +90,12 @@ def _failure_reason(exc: Exception) -> str:
 
 def _item_claimed(item_id: str) -> tuple[Item, str] | None:
     """The item and this run's claim token, once this worker holds its claim (a lease, renewed while it runs);
-    None when it is finished already or another worker holds a live claim."""
+    None when it is finished already, another worker holds a live claim, or its owner's account has ended (deleted:
+    its job deletes the item soon; deactivated in the admin: the reaper queues it again once the account is active)."""
     now = timezone.now()
     token = uuid.uuid4().hex
     claimable = Q(status=Status.QUEUED) | Q(status=Status.PROCESSING, lease_until__lt=now)
-    claimed = Item.objects.filter(claimable, pk=item_id).update(
+    claimed = Item.objects.filter(claimable, pk=item_id, batch__owner__is_active=True).update(
         status=Status.PROCESSING,
         claim_token=token,
         lease_until=now + timedelta(seconds=settings.ITEM_LEASE_SECONDS),

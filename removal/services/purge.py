@@ -24,7 +24,8 @@ from django.tasks import TaskResultStatus
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from accounts.services import AccountDataNotDeleted, sessions_expired_delete
+from accounts.deletion import AccountDataNotDeleted
+from accounts.services import sessions_expired_delete
 from removal import events
 from removal.models import Batch, DailyUsage, Item, StoredImage, WebhookDelivery
 from removal.services.files import (
@@ -124,11 +125,11 @@ def user_data_purge(*, user: "User") -> UserPurgeCounts:
     """Delete every stored file of a user who is being deleted, and the job records naming their work (but those
     of jobs running now).
 
-    Called inside the user's deletion (removal/signals.py), before the rows go by cascade in the
-    same transaction. Files are found both from the rows (wherever they were saved) and by
-    listing the user's folder, so old revisions and leftovers of interrupted work go too;
-    S3 or local, all through the storage API. A storage failure raises AccountDataNotDeleted,
-    which rolls the deletion back: files may be gone, never rows nobody can reach.
+    Called inside the user's deletion (removal/signals.py: the job of an account deleted on its page, or a deletion
+    in the admin), before the rows go by cascade in the same transaction. Files are found both from the rows
+    (wherever they were saved) and by listing the user's folder, so old revisions and leftovers of interrupted work
+    go too; S3 or local, all through the storage API. A storage failure raises AccountDataNotDeleted, which rolls
+    the deletion back (the job tries again later): files may be gone, never rows nobody can reach.
     """
     batches = Batch.objects.filter(owner=user)
     items = Item.objects.filter(batch__owner=user)

@@ -120,11 +120,14 @@ def items_requeue_stale() -> int:
 
     Two cases: a processing item whose lease ran out (the worker stopped
     renewing it), and a queued item whose job is no longer waiting to run (a
-    worker took the job and died before claiming the item).
+    worker took the job and died before claiming the item, or its owner's
+    account was inactive then). An inactive account's items wait: a deleted
+    account's go with it, a deactivated one's are queued again once it is active.
     """
     now = timezone.now()
-    expired = Item.objects.filter(status=Status.PROCESSING, lease_until__lt=now)
-    orphaned = Item.objects.filter(
+    active = Item.objects.filter(batch__owner__is_active=True)
+    expired = active.filter(status=Status.PROCESSING, lease_until__lt=now)
+    orphaned = active.filter(
         status=Status.QUEUED, queued_at__lt=now - timedelta(seconds=settings.ITEM_LEASE_SECONDS)
     ).exclude(task_id__in=DBTaskResult.objects.filter(status=TaskResultStatus.READY).values("id"))
     requeued = 0

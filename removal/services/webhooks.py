@@ -71,8 +71,8 @@ def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
 def webhook_deliver(*, delivery_id: str) -> None:
     """POST the batch summary to its callback URL; retry with backoff, then give up."""
     delivery = WebhookDelivery.objects.select_related("batch__owner").filter(pk=delivery_id).first()
-    if delivery is None or delivery.status != WebhookDelivery.Status.PENDING:
-        return
+    if delivery is None or delivery.status != WebhookDelivery.Status.PENDING or not delivery.batch.owner.is_active:
+        return  # sent or given up already; or its owner's account ended (deleted, its rows go soon; deactivated)
     status_code, error, template, values = _posted(delivery.url, *_signed_summary(delivery))
     delivery.attempts += 1
     delivery.last_status_code, delivery.last_error = status_code, error

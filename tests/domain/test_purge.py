@@ -102,7 +102,7 @@ def test_an_account_deleted_while_its_image_is_cut_out_lets_the_worker_finish_th
 ) -> None:
     """The running job's record stays until its worker is done with it, as a deleted batch's does: deleting it under
     the worker made recording the job's end fail (NotUpdated), an ERROR with its traceback for each such job."""
-    from accounts.services import account_delete
+    from accounts.deletion import DELETE_ACCOUNT_TASK, account_data_delete, account_delete
 
     batch = services.batch_create(owner=user)
     services.batch_add_files(batch=batch, files=[upload(), upload("q.jpg")])
@@ -112,14 +112,16 @@ def test_an_account_deleted_while_its_image_is_cut_out_lets_the_worker_finish_th
         cutout = cut_out(item)
         if Item.objects.filter(pk=item.pk).exists():
             account_delete(user=user)  # the owner deletes their account while the worker holds the image
+            account_data_delete(user_id=user.pk)  # and another worker runs the deletion's job at once
         return cutout
 
     monkeypatch.setattr(processing, "_cut_out", deleted_meanwhile)
-    assert run_ready_jobs() == 1  # the other image's job went with the account
+    assert run_ready_jobs() == 2  # the other image's job went with the account; the deletion's found it done
 
     assert not Item.objects.exists()
     assert not [path for path in folder.rglob("*") if path.is_file()]  # what the worker saved went too
-    assert list(DBTaskResult.objects.values_list("status", flat=True)) == [TaskResultStatus.SUCCESSFUL]
+    jobs = DBTaskResult.objects.values_list("task_path", "status")
+    assert sorted(jobs) == [(DELETE_ACCOUNT_TASK, "SUCCESSFUL"), ("removal.tasks.process_item", "SUCCESSFUL")]
 
 
 def test_another_batch_that_reused_its_results_keeps_them(user: Any) -> None:
