@@ -124,6 +124,48 @@ def test_an_account_deleted_while_its_image_is_cut_out_lets_the_worker_finish_th
     assert sorted(jobs) == [(DELETE_ACCOUNT_TASK, "SUCCESSFUL"), ("removal.tasks.process_item", "SUCCESSFUL")]
 
 
+def test_an_accounts_job_records_go_by_queries_that_do_not_grow_with_the_account(
+    user: Any, other_user: Any, django_assert_max_num_queries: Any
+) -> None:
+    """Found by the account deletion's measure: its job records were found by one query naming every image's id,
+    past SQLite's 250,000 variables for an account of 300,000 images (OperationalError: too many SQL variables,
+    the account never deleted). Now no query of the purge names more than a page of them."""
+
+    def jobs_for(owner: Any, count: int) -> list[str]:
+        batch = Batch.objects.create(owner=owner)
+        items = Item.objects.bulk_create(
+            Item(
+                batch=batch,
+                filename="p.jpg",
+                source="x.jpg",
+                source_bytes=1,
+                width=1,
+                height=1,
+                queued_at=timezone.now(),
+            )
+            for _ in range(count)
+        )
+        DBTaskResult.objects.bulk_create(
+            DBTaskResult(
+                task_path="removal.tasks.process_item",
+                args_kwargs={"args": [str(item.pk)], "kwargs": {}},
+                status=TaskResultStatus.SUCCESSFUL,
+                backend_name="default",
+                run_after=timezone.now(),
+            )
+            for item in items
+        )
+        return [str(item.pk) for item in items]
+
+    owned, others = jobs_for(user, 2500), jobs_for(other_user, 10)
+    with django_assert_max_num_queries(30) as queries:
+        counts = services.user_data_purge(user=user)
+
+    assert counts.jobs == 2500 and not DBTaskResult.objects.filter(args_kwargs__args__0__in=owned[:500]).exists()
+    assert DBTaskResult.objects.count() == len(others)
+    assert max(len(query["sql"]) for query in queries.captured_queries) < 60_000  # a page of 1,000 ids, not 2,500
+
+
 def test_another_batch_that_reused_its_results_keeps_them(user: Any) -> None:
     first = services.batch_create(owner=user)
     services.batch_add_files(batch=first, files=[upload()])
