@@ -630,3 +630,22 @@ def test_an_item_requeued_after_its_worker_died_keeps_the_request_that_queued_it
     assert again.args_kwargs == {"args": [str(item.id)], "kwargs": {"request_id": "queued-by-2"}}
     (requeued,) = [record for record in caplog.records if record.name == "removal.services.queueing"]
     assert (requeued.request_id, requeued.item_id) == ("queued-by-2", str(item.id))  # type: ignore[attr-defined]
+
+
+def test_an_inactive_accounts_images_wait_and_go_on_once_it_is_active_again(user: Any, settings: Any) -> None:
+    """Made inactive (in the admin; a deleted account is made so until its job deletes it), its queued images are not
+    cut out; active again, the reaper queues them again and they are."""
+    settings.ITEM_LEASE_SECONDS = 0
+    (item,) = queue_items(user)
+    user.is_active = False
+    user.save(update_fields=["is_active"])
+
+    assert run_ready_jobs() == 1 and services.items_requeue_stale() == 0
+    item.refresh_from_db()
+    assert (item.status, item.attempts) == (Item.Status.QUEUED, 0)
+
+    user.is_active = True
+    user.save(update_fields=["is_active"])
+    assert services.items_requeue_stale() == 1 and run_ready_jobs() == 1
+    item.refresh_from_db()
+    assert item.status == Item.Status.DONE and item.attempts == 1
