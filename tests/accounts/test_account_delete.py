@@ -29,7 +29,7 @@ from removal import selectors as removal_selectors
 from removal import services
 from removal.models import Batch, Item, StoredImage, WebhookDelivery
 from removal.ops.worker import WorkerPool, claim_next_job, run_job, run_ready_jobs
-from tests.conftest import half_mask, photo_bytes
+from tests.conftest import S3Server, free_port, half_mask, photo_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -317,6 +317,36 @@ def test_deleting_a_user_in_the_admin_removes_the_files_too(user: Any) -> None:
     admin.login(username="root", password=PASSWORD)
     response = admin.post(f"/admin/auth/user/{user.pk}/delete/", {"post": "yes"})
     assert response.status_code == 302
+    assert not User.objects.filter(pk=user.pk).exists()
+    assert not any(default_storage.exists(name) for name in files)
+
+
+def s3_storage_at(settings: Any, server: S3Server, endpoint: str) -> None:
+    """default_storage made anew on the S3 server's bucket, reached at `endpoint` (tests/domain/test_orphan_sweep.py
+    sets it so)."""
+    for name, value in server.env.items():
+        setattr(settings, name, value)
+    settings.AWS_S3_ENDPOINT_URL, settings.AWS_S3_FILE_OVERWRITE, settings.AWS_DEFAULT_ACL = endpoint, False, None
+    settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "removal.storage.LinkingS3Storage"}}
+
+
+def test_on_s3_a_deletion_while_the_server_is_unreachable_is_tried_again_later(
+    client: Any, user: Any, settings: Any, s3_server: S3Server, caplog: Any
+) -> None:
+    s3_storage_at(settings, s3_server, s3_server.endpoint)
+    files = give_data(user)
+    assert files and all(default_storage.exists(name) for name in files)
+    deleted_on_the_page(client, user)
+
+    s3_storage_at(settings, s3_server, f"http://127.0.0.1:{free_port()}")  # nothing listens there: S3 is down
+    assert run_ready_jobs() == 2  # the deletion's, and the queued image's (which did nothing)
+    (again,) = deletion_jobs()
+    assert again.args_kwargs["args"] == [user.pk, 1] and User.objects.filter(pk=user.pk).exists()
+    assert "EndpointConnectionError" in caplog.text
+
+    s3_storage_at(settings, s3_server, s3_server.endpoint)
+    DBTaskResult.objects.filter(pk=again.pk).update(run_after=timezone.now())
+    assert run_ready_jobs() == 1
     assert not User.objects.filter(pk=user.pk).exists()
     assert not any(default_storage.exists(name) for name in files)
 
