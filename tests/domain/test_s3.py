@@ -157,7 +157,12 @@ def test_deleting_an_account_leaves_no_row_and_no_object_in_the_bucket(s3_site: 
         timeout=60,
     )
     assert deleted.status_code == 302 and deleted.headers["Location"] == "/"
+    assert requests.get(f"{server.url}/api/v1/batches", headers=headers, timeout=10).status_code == 401  # at once
 
+    for _ in range(300):  # the rest by the deletion's job, which the server's workers run
+        if "an ended account's data was deleted" in server.log():
+            break
+        time.sleep(0.2)
     assert [name for name in bucket_keys(s3_server) if name.startswith(prefix)] == []
     rows = server.manage(
         "shell",
