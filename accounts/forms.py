@@ -94,7 +94,9 @@ class SignupForm(_UsernameAsTyped, _ConfirmationInOurWords, auth_forms.UserCreat
     it, past the link's validity, is free to take."""
 
     confirmation_field = "password2"
-    email = _email_field(help_text=_("Only for resetting a forgotten password."))
+    email = _email_field(
+        help_text=_("Only for resetting a forgotten password, once you have confirmed it by the link we mail to it.")
+    )
 
     class Meta(auth_forms.UserCreationForm.Meta):
         fields = ("username", "email")
