@@ -12,9 +12,10 @@ from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError, transaction
-from django.tasks import Task
+from django.tasks import Task, TaskResultStatus
 from django.utils import timezone
 from django.utils.module_loading import import_string
+from django_tasks_db.models import DBTaskResult
 
 from accounts.models import ApiKey, BrowserSession
 
@@ -31,6 +32,8 @@ DELETE_ACCOUNT_PRIORITY = 100
 # until it goes through: an ended account is never left half deleted.
 DELETE_RETRY_SECONDS = 300
 DELETE_RETRY_MOST_SECONDS = 6 * 3600
+# An ended account's username until its job deletes it ("deleted:<id>").
+DELETED_USERNAME_PREFIX = "deleted:"
 
 
 class AccountDataNotDeleted(Exception):
@@ -41,7 +44,7 @@ class AccountDataNotDeleted(Exception):
 def deleted_username(user_id: int) -> str:
     """The username an ended account holds until its job deletes it: one no sign-up can take (':' is refused in
     usernames), which frees its own."""
-    return f"deleted:{user_id}"
+    return f"{DELETED_USERNAME_PREFIX}{user_id}"
 
 
 def account_delete(*, user: "User") -> None:
@@ -76,6 +79,23 @@ def account_data_delete(*, user_id: int, attempt: int = 0) -> None:
         _data_delete_enqueue(user_id, attempt=attempt + 1, delay_seconds=delay)
         return
     logger.info("an ended account's data was deleted (try %d)", attempt + 1)
+
+
+def ended_accounts_requeue() -> int:
+    """Queue again the deletion of ended accounts that no job will delete, how many: one whose job failed outright
+    (the database gone just as it queued its next try) would otherwise stay, ended but not deleted, for good. Ended
+    accounts are few, and so are their queued or running jobs (the reaper runs it hourly)."""
+    pending = DBTaskResult.objects.filter(
+        task_path=DELETE_ACCOUNT_TASK, status__in=(TaskResultStatus.READY, TaskResultStatus.RUNNING)
+    )
+    awaited = {job["args"][0] for job in pending.values_list("args_kwargs", flat=True)}
+    ended = get_user_model().objects.filter(is_active=False, username__startswith=DELETED_USERNAME_PREFIX)
+    orphans = [pk for pk, username in ended.values_list("pk", "username") if username == deleted_username(pk)]
+    requeued = [pk for pk in orphans if pk not in awaited]
+    for user_id in requeued:
+        _data_delete_enqueue(user_id, attempt=0)
+        logger.warning("an ended account's deletion had no job: queued again")
+    return len(requeued)
 
 
 def _data_delete_enqueue(user_id: int, *, attempt: int, delay_seconds: float = 0) -> None:

@@ -23,6 +23,7 @@ from django_tasks_db.management.commands.db_worker import Worker
 from django_tasks_db.models import DBTaskResult
 from django_tasks_db.utils import exclusive_transaction, is_locked_database_exception
 
+from accounts import deletion as account_deletion
 from removal import events, services
 from removal.cutout import pipeline, providers
 from removal.ops import connections, heap, metrics
@@ -106,7 +107,9 @@ def retention_pass() -> bool:
     images; whether more are left. A backlog (retention turned on over a year's batches, workers stopped for weeks)
     purged whole held the reaper for hours, 15 minutes for 200,000 batches on local storage, on S3 hours, while the
     images of a worker that died meanwhile waited to be queued again. With RETENTION_DAYS=0 the users' work is kept,
-    and only the records of jobs finished JOB_RECORDS_KEPT_WITHOUT_RETENTION ago go."""
+    and only the records of jobs finished JOB_RECORDS_KEPT_WITHOUT_RETENTION ago go. First, ended accounts whose
+    deletion no job will do get one (accounts.deletion.ended_accounts_requeue)."""
+    account_deletion.ended_accounts_requeue()
     now = timezone.now()
     if settings.RETENTION_DAYS <= 0:
         if jobs := services.finished_jobs_purge(older_than=now - services.JOB_RECORDS_KEPT_WITHOUT_RETENTION):

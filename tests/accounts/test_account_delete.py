@@ -28,7 +28,7 @@ from accounts.services import api_key_create, webhook_secret_for
 from removal import selectors as removal_selectors
 from removal import services
 from removal.models import Batch, Item, StoredImage, WebhookDelivery
-from removal.ops.worker import WorkerPool, claim_next_job, run_job, run_ready_jobs
+from removal.ops.worker import WorkerPool, claim_next_job, retention_pass, run_job, run_ready_jobs
 from tests.conftest import S3Server, free_port, half_mask, photo_bytes
 
 pytestmark = pytest.mark.django_db
@@ -260,6 +260,29 @@ def test_a_deletion_whose_worker_died_is_run_again_once(client: Any, user: Any, 
     statuses = dict(DBTaskResult.objects.filter(task_path=DELETE_ACCOUNT_TASK).values_list("id", "status"))
     assert statuses.pop(died.pk) == "FAILED" and list(statuses.values()) == ["SUCCESSFUL"]
     account_data_delete(user_id=user.pk)  # the dead worker's run, had it come back: nothing to delete
+
+
+def test_an_ended_account_whose_deletion_job_failed_outright_is_queued_again_by_the_hourly_pass(
+    client: Any, user: Any, other_user: Any, caplog: Any
+) -> None:
+    """Its job failed without queueing its next try (the database gone just then): without the reaper's hourly pass
+    the account stayed ended, its data kept, for good. An account whose job waits, and one merely made inactive in the
+    admin, are left alone."""
+    files = give_data(user)
+    deleted_on_the_page(client, user)
+    other_user.is_active = False
+    other_user.save()
+    assert retention_pass() is False and len(deletion_jobs()) == 1  # its job waits: nothing queued twice
+    DBTaskResult.objects.filter(task_path=DELETE_ACCOUNT_TASK).update(status=TaskResultStatus.FAILED)
+
+    with caplog.at_level(logging.WARNING):
+        retention_pass()
+        retention_pass()
+    assert [job.args_kwargs["args"] for job in deletion_jobs()] == [[user.pk, 0]]
+    assert "an ended account's deletion had no job: queued again" in caplog.text
+    run_ready_jobs()
+    assert not User.objects.filter(pk=user.pk).exists() and User.objects.filter(pk=other_user.pk).exists()
+    assert not any(default_storage.exists(name) for name in files)
 
 
 def storage_broken(settings: Any) -> tuple[Path, Path]:
