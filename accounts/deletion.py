@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from django.contrib.auth import get_user_model
 from django.db import DatabaseError, transaction
+from django.dispatch import Signal
 from django.tasks import Task, TaskResultStatus
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -34,6 +35,12 @@ DELETE_RETRY_SECONDS = 300
 DELETE_RETRY_MOST_SECONDS = 6 * 3600
 # An ended account's username until its job deletes it ("deleted:<id>").
 DELETED_USERNAME_PREFIX = "deleted:"
+
+
+# Sent by an ended account's deletion job (account_data_delete) outside any transaction, before the user's rows go in
+# one: a receiver may delete the user's data in steps of its own first (removal: its batches), so that the last
+# transaction stays short whatever the account held.
+account_data_release = Signal()
 
 
 class AccountDataNotDeleted(Exception):
@@ -70,6 +77,7 @@ def account_data_delete(*, user_id: int, attempt: int = 0) -> None:
     if user is None:
         return  # deleted already
     try:
+        account_data_release.send(sender=get_user_model(), user=user)  # in steps, each its own transaction
         with transaction.atomic():
             user.delete()
     except (AccountDataNotDeleted, DatabaseError) as exc:

@@ -54,6 +54,7 @@ from removal.services.purge import (
     item_delete,
     orphaned_files_sweep,
     stored_image_delete,
+    user_batches_purge,
     user_data_purge,
 )
 from removal.services.queueing import WorkerLost, items_requeue_stale
@@ -118,6 +119,7 @@ __all__ = [
     "stored_image_delete",
     "upload_size_error",
     "usage_given_back",
+    "user_batches_purge",
     "user_data_purge",
     "webhook_deliver",
     "webhook_signature",
