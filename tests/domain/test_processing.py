@@ -343,9 +343,27 @@ def test_expired_purge_deletes_old_work_and_its_files(user: Any, settings: Any) 
     out = io.StringIO()
     call_command("purge_expired", "--days", "1", stdout=out)
     assert "purged 0 batches" in out.getvalue()
+
+
+def test_purge_expired_with_retention_off_keeps_the_work_and_purges_old_job_records(user: Any, settings: Any) -> None:
+    """RETENTION_DAYS=0: as the workers' hourly pass, the users' work stays and the records of jobs finished over
+    30 days ago go (the command refused to run, leaving them to the workers alone)."""
+    from django.core.management import call_command
+
+    item = queue_items(user)[0]
+    run_ready_jobs()
+    (old,) = DBTaskResult.objects.all()
+    DBTaskResult.objects.update(finished_at=timezone.now() - timedelta(days=40))
+    Item.objects.filter(pk=item.pk).update(created_at=timezone.now() - timedelta(days=400))
+    upload = SimpleUploadedFile("q.jpg", photo_bytes("chelsea.png", size=(160, 120)))
+    (recent,), _ = services.batch_add_files(batch=services.batch_create(owner=user), files=[upload])
+    run_ready_jobs()
     settings.RETENTION_DAYS = 0
-    with pytest.raises(Exception, match="retention is off"):
-        call_command("purge_expired")
+    out = io.StringIO()
+    call_command("purge_expired", stdout=out)
+    assert "the users' work is kept; purged 1 job records finished over 30 days ago" in out.getvalue()
+    assert set(Item.objects.values_list("pk", flat=True)) == {item.pk, recent.pk}
+    assert not DBTaskResult.objects.filter(pk=old.pk).exists() and DBTaskResult.objects.count() == 1  # recent's
 
 
 def test_purge_expired_with_days_below_one_says_so_not_that_retention_is_off(settings: Any) -> None:

@@ -5,7 +5,7 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
-from removal.services import daily_sweep, expired_purge
+from removal.services import JOB_RECORDS_KEPT_WITHOUT_RETENTION, daily_sweep, expired_purge, finished_jobs_purge
 
 
 class Command(BaseCommand):
@@ -21,11 +21,16 @@ class Command(BaseCommand):
         if days is not None and days < 1:
             raise CommandError("--days must be at least 1")
         days = settings.RETENTION_DAYS if days is None else days
-        if days <= 0:
-            raise CommandError("retention is off (RETENTION_DAYS=0); pass --days N to purge anyway")
-        counts = expired_purge(older_than=timezone.now() - timedelta(days=days))
-        self.stdout.write(
-            f"purged {counts.batches} batches, {counts.stored_images} stored images, "
-            f"{counts.files} files and {counts.jobs} job records older than {days} days"
-        )
+        if days <= 0:  # as the workers do: the users' work kept, the records of finished jobs not
+            jobs = finished_jobs_purge(older_than=timezone.now() - JOB_RECORDS_KEPT_WITHOUT_RETENTION)
+            self.stdout.write(
+                f"retention is off (RETENTION_DAYS=0; --days N purges anyway): the users' work is kept; purged {jobs} "
+                f"job records finished over {JOB_RECORDS_KEPT_WITHOUT_RETENTION.days} days ago"
+            )
+        else:
+            counts = expired_purge(older_than=timezone.now() - timedelta(days=days))
+            self.stdout.write(
+                f"purged {counts.batches} batches, {counts.stored_images} stored images, "
+                f"{counts.files} files and {counts.jobs} job records older than {days} days"
+            )
         self.stdout.write(f"deleting {daily_sweep()} stored files that no row names")
