@@ -115,11 +115,7 @@ def email_change(request: AuthenticatedHttpRequest) -> HttpResponse:
         return refused
     form = EmailChangeForm(request.user, request.POST or None)
     if request.method == "POST" and form.is_valid():
-        rate = settings.PASSWORD_RESET_RATE_LIMIT
-        if any(
-            is_ratelimited(request, group="email-change", key=key, rate=rate, increment=True)
-            for key in ("user", _email_change_recipient)
-        ):
+        if _address_links_too_many(request, form.cleaned_data["email"]):
             form.add_error(None, _("Too many address changes asked for. Wait a while, then try again."))
             return render(request, EMAIL_CHANGE, {"form": form}, status=429)
         new_email = form.cleaned_data["email"]
@@ -143,9 +139,15 @@ def email_change(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(request, EMAIL_CHANGE, {"form": form})
 
 
-def _email_change_recipient(group: str, request: HttpRequest) -> str:
-    """The address a change's link is mailed to, folded as accounts compare addresses (accounts.folding)."""
-    return "to:" + folding.email_folded(request.POST.get("email", "").strip())
+def _address_links_too_many(request: AuthenticatedHttpRequest, address: str) -> bool:
+    """Whether a link mailed to `address` (an address change's, the sign-up's again) is one too many: counted, on one
+    count for both, against PASSWORD_RESET_RATE_LIMIT for the account and for the address, folded as accounts compare
+    addresses (accounts.folding)."""
+    recipient = "to:" + folding.email_folded(address)
+    return any(
+        is_ratelimited(request, group="email-change", key=key, rate=settings.PASSWORD_RESET_RATE_LIMIT, increment=True)
+        for key in ("user", lambda group, request: recipient)
+    )
 
 
 def email_change_confirm(request: HttpRequest, token: str) -> HttpResponse:
@@ -173,11 +175,7 @@ def address_confirmation_send(request: AuthenticatedHttpRequest) -> HttpResponse
     if not selectors.address_unconfirmed(request.user):
         messages.info(request, _("Your e-mail address is confirmed already."))
         return redirect("dashboard")
-    rate = settings.PASSWORD_RESET_RATE_LIMIT
-    if any(
-        is_ratelimited(request, group="email-change", key=key, rate=rate, increment=True)
-        for key in ("user", _confirmation_recipient)
-    ):
+    if _address_links_too_many(request, request.user.email):
         messages.error(request, _("Too many links asked for. Wait a while, then try again."))
         return redirect("dashboard")
     try:
@@ -192,11 +190,6 @@ def address_confirmation_send(request: AuthenticatedHttpRequest) -> HttpResponse
         email = {"email": request.user.email}
         messages.success(request, _("We sent a link to %(email)s. Open it to confirm your address.") % email)
     return redirect("dashboard")
-
-
-def _confirmation_recipient(group: str, request: AuthenticatedHttpRequest) -> str:
-    """The account's address, counted as an address change's recipient is (_email_change_recipient)."""
-    return "to:" + folding.email_folded(request.user.email)
 
 
 def address_confirm(request: HttpRequest, token: str) -> HttpResponse:
