@@ -39,10 +39,10 @@ from removal.services.files import (
     storage_chunks,
     upload_size_error,
 )
+from removal.services.job_records import JOB_RECORDS_KEPT_WITHOUT_RETENTION, finished_jobs_purge
 from removal.services.jobs import jobs_requeue_lost
 from removal.services.processing import item_process
 from removal.services.purge import (
-    JOB_RECORDS_KEPT_WITHOUT_RETENTION,
     BatchDeleteCounts,
     PurgeCounts,
     UserPurgeCounts,
@@ -50,7 +50,6 @@ from removal.services.purge import (
     daily_sweep,
     expired_purge,
     files_delete,
-    finished_jobs_purge,
     item_delete,
     orphaned_files_sweep,
     stored_image_delete,

@@ -22,7 +22,6 @@ from django.db import transaction
 from django.db.models import QuerySet
 from django.tasks import TaskResultStatus
 from django.utils import timezone
-from django_tasks_db.models import DBTaskResult
 
 from accounts.deletion import AccountDataNotDeleted
 from accounts.services import sessions_expired_delete
@@ -39,6 +38,13 @@ from removal.services.files import (
     stored_files_modified_under,
     stored_files_under,
     user_folder,
+)
+from removal.services.job_records import (
+    finished_jobs_purge,
+    job_records_delete,
+    job_records_naming,
+    jobs_of,
+    work_ids_of,
 )
 from removal.services.thumbnails import MAKERS, thumbnail_name
 from removal.services.webhooks import notify_if_batch_finished
@@ -71,9 +77,7 @@ def expired_purge(*, older_than: Any, chunk: int = 200, most: int | None = None)
     while (room := _room(batches, chunk, most)) and (
         expired := list(Batch.objects.filter(created_at__lt=older_than).order_by("created_at")[:room])
     ):
-        for batch in expired:
-            names = _file_names(Item.objects.filter(batch=batch), Batch.objects.filter(pk=batch.pk))
-            files += len(_files_deleted(names, folder=batch_folder(batch), of="an expired batch"))
+        files += _batches_files_deleted(expired, of="an expired batch")
         Batch.objects.filter(pk__in=[batch.pk for batch in expired]).delete()
         batches += len(expired)
     while (room := _room(stored, chunk, most)) and (
@@ -88,23 +92,6 @@ def expired_purge(*, older_than: Any, chunk: int = 200, most: int | None = None)
     DailyUsage.objects.filter(day__lt=older_than.date()).delete()  # the quota reads only today's
     more = most is not None and most in (batches, stored)
     return PurgeCounts(batches=batches, files=files, stored_images=stored, jobs=jobs, more=more)
-
-
-# How long a finished job's record is kept when RETENTION_DAYS is 0 (the users' work kept for good): the records are
-# the workers' bookkeeping (what ran, when, a failure's traceback for an operator), not the users' work, and they grew
-# by one an image, without end, where nothing purged them.
-JOB_RECORDS_KEPT_WITHOUT_RETENTION = timedelta(days=30)
-
-
-def finished_jobs_purge(*, older_than: datetime, chunk: int = 2000) -> int:
-    """Delete the records of the jobs that finished before `older_than` (never one waiting or running), `chunk` at a
-    time, each its own transaction: a year's records deleted at once held SQLite's write lock while uploads and
-    workers waited for it. How many."""
-    deleted = 0
-    while ids := list(DBTaskResult.objects.filter(finished_at__lt=older_than).values_list("pk", flat=True)[:chunk]):
-        DBTaskResult.objects.filter(pk__in=ids).delete()
-        deleted += len(ids)
-    return deleted
 
 
 def _room(done: int, chunk: int, most: int | None) -> int:
@@ -138,7 +125,7 @@ def user_data_purge(*, user: "User") -> UserPurgeCounts:
         names = _files_deleted(names, folder=user_folder(user.pk), of="the account")
     except StorageUnavailable as exc:
         raise AccountDataNotDeleted(str(exc)) from exc
-    jobs = _job_records_delete(items, WebhookDelivery.objects.filter(batch__owner=user))
+    jobs = job_records_delete(items, WebhookDelivery.objects.filter(batch__owner=user))
     counts = UserPurgeCounts(
         batches=batches.count(),
         items=items.count(),
@@ -154,20 +141,25 @@ def user_data_purge(*, user: "User") -> UserPurgeCounts:
 
 
 def user_batches_purge(*, user: "User", chunk: int = 20) -> int:
-    """Delete an ended account's batches, `chunk` at a time, each chunk its files, job records and rows in a
-    transaction of its own; how many. Run by the account's deletion job before the user's rows go in one transaction
-    (removal/signals.py): an account of 300,000 images deleted in one held SQLite's write lock for some 20 s, uploads
-    and workers waiting on it. A storage failure raises AccountDataNotDeleted: the chunks done stay done."""
+    """Delete an ended account's batches, `chunk` at a time, each step its files, job records and rows in a
+    transaction of its own, the job records found in one read of the job table beforehand (a read a step read it
+    whole a thousand times for a thousand steps); how many. Run by the account's deletion job before the user's rows
+    go in one transaction (removal/signals.py): an account of 300,000 images deleted in one held SQLite's write lock
+    for some 20 s, uploads and workers waiting on it. A storage failure raises AccountDataNotDeleted: steps done stay
+    done."""
+    named = job_records_naming(
+        work_ids_of(Item.objects.filter(batch__owner=user), WebhookDelivery.objects.filter(batch__owner=user))
+    )
     purged = files = 0
     while batches := list(Batch.objects.filter(owner=user).order_by("pk")[:chunk]):
         ids = [batch.pk for batch in batches]
         try:
-            for batch in batches:
-                names = _file_names(Item.objects.filter(batch=batch), Batch.objects.filter(pk=batch.pk))
-                files += len(_files_deleted(names, folder=batch_folder(batch), of="a deleted account's batch"))
+            files += _batches_files_deleted(batches, of="a deleted account's batch")
         except StorageUnavailable as exc:
             raise AccountDataNotDeleted(str(exc)) from exc
-        _job_records_delete(Item.objects.filter(batch_id__in=ids), WebhookDelivery.objects.filter(batch_id__in=ids))
+        job_records_delete(
+            Item.objects.filter(batch_id__in=ids), WebhookDelivery.objects.filter(batch_id__in=ids), named=named
+        )
         Batch.objects.filter(pk__in=ids).delete()
         purged += len(ids)
     logger.info("deleted an ended account's batches: %d batches, %d files", purged, files)
@@ -193,7 +185,7 @@ def batch_delete(*, batch: Batch) -> BatchDeleteCounts:
     items = Item.objects.filter(batch=batch)
     names, folder, batch_id = _file_names(items, Batch.objects.filter(pk=batch.pk)), batch_folder(batch), batch.pk
     with transaction.atomic():
-        waiting = _jobs_of(items, WebhookDelivery.objects.filter(batch=batch)).filter(status=TaskResultStatus.READY)
+        waiting = jobs_of(items, WebhookDelivery.objects.filter(batch=batch)).filter(status=TaskResultStatus.READY)
         jobs, _ = waiting.delete()
         counts = BatchDeleteCounts(items=items.count(), files=len(names), jobs=jobs)
         batch.delete()
@@ -215,7 +207,7 @@ def item_delete(*, item: Item) -> None:
     item_id, batch, items = item.pk, item.batch, Item.objects.filter(pk=item.pk)
     names, folder = _file_names(items, Batch.objects.none()), f"{item_prefix(item)}/"
     with transaction.atomic():
-        _jobs_of(items, WebhookDelivery.objects.none()).filter(status=TaskResultStatus.READY).delete()
+        jobs_of(items, WebhookDelivery.objects.none()).filter(status=TaskResultStatus.READY).delete()
         item.delete()
         files_delete_later(names, folder=folder)
     events.item_removed(item_id=item_id, batch=batch)
@@ -321,6 +313,16 @@ def _file_names(items: QuerySet[Item], batches: QuerySet[Batch]) -> set[str]:
     return names | set(batches.exclude(bg_image="").values_list("bg_image", flat=True))
 
 
+def _batches_files_deleted(batches: list[Batch], *, of: str) -> int:
+    """Delete the stored files of `batches`, each batch's found from its rows and by listing its folder; how many.
+    A storage failure raises StorageUnavailable (_files_deleted)."""
+    deleted = 0
+    for batch in batches:
+        names = _file_names(Item.objects.filter(batch=batch), Batch.objects.filter(pk=batch.pk))
+        deleted += len(_files_deleted(names, folder=batch_folder(batch), of=of))
+    return deleted
+
+
 def _files_deleted(names: set[str], *, folder: str, of: str) -> set[str]:
     """Delete `names` and every file under `folder` (leftovers of interrupted work, old revisions), if one is
     named; what went.
@@ -345,30 +347,6 @@ def _storage_refusal_kept_rows(*, of: str, where: str) -> Iterator[None]:
         raise StorageUnavailable(
             f"storage is unavailable ({exc.__class__.__name__}); {of} is not deleted yet, try again shortly"
         ) from exc
-
-
-def _jobs_of(items: QuerySet[Item], deliveries: QuerySet[WebhookDelivery]) -> QuerySet[DBTaskResult]:
-    """The job records that name `items` (processing) or `deliveries` (webhooks)."""
-    work_ids = [str(pk) for pk in items.values_list("id", flat=True)]
-    work_ids += [str(pk) for pk in deliveries.values_list("id", flat=True)]
-    return DBTaskResult.objects.filter(args_kwargs__args__0__in=work_ids)
-
-
-def _job_records_delete(items: QuerySet[Item], deliveries: QuerySet[WebhookDelivery], *, chunk: int = 1000) -> int:
-    """Delete the job records that name `items` or `deliveries` but those running now; how many. Read in one pass
-    over the job records before any goes, deleted `chunk` at a time: the query naming every id of an account of
-    300,000 images (_jobs_of) passed SQLite's 250,000 variables, and the account could not be deleted.
-
-    A job running now keeps its record until its worker has written its end (then the retention purge takes it):
-    deleted under the worker, that write failed, an error logged with its traceback.
-    """
-    work_ids = {str(pk) for pk in items.values_list("id", flat=True).iterator()}
-    work_ids |= {str(pk) for pk in deliveries.values_list("id", flat=True).iterator()}
-    if not work_ids:
-        return 0
-    records = DBTaskResult.objects.exclude(status=TaskResultStatus.RUNNING).values_list("id", "args_kwargs__args__0")
-    named = [job_id for job_id, work_id in records.iterator(chunk_size=chunk) if work_id in work_ids]  # read whole
-    return sum(DBTaskResult.objects.filter(pk__in=ids).delete()[0] for ids in itertools.batched(named, chunk))
 
 
 def _remove_empty_folders(folder: str) -> None:
