@@ -24,6 +24,7 @@ from accounts.models import FoldedNames, UnconfirmedAddress
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
+    from django.db.models import QuerySet
 
 logger = logging.getLogger(__name__)
 
@@ -54,9 +55,8 @@ def abandoned_address_take(*, email: str, proven: bool) -> None:
     followed). Call it in the transaction that gives the address to another account: the unique constraint on
     FoldedNames.email_key still decides between two takers at once, and the holder's mark, locked here, between a
     taker and the holder's own confirmation."""
-    since_before = None if proven else timezone.now() - timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT)
     with transaction.atomic():
-        for mark in selectors.unconfirmed_holding(email, since_before=since_before).select_for_update():
+        for mark in _takeable_mark(email, proven=proven).select_for_update():
             get_user_model().objects.filter(pk=mark.user_id).update(email="")
             FoldedNames.objects.filter(user=mark.user_id).update(email_key="")
             mark.delete()
@@ -65,8 +65,14 @@ def abandoned_address_take(*, email: str, proven: bool) -> None:
 
 def address_may_be_taken(email: str, *, proven: bool) -> bool:
     """Whether abandoned_address_take would take `email` from the account that holds it."""
+    return _takeable_mark(email, proven=proven).exists()
+
+
+def _takeable_mark(email: str, *, proven: bool) -> "QuerySet[UnconfirmedAddress]":
+    """The unconfirmed mark of the account holding `email` that its owner may take: at once when `proven`, else once
+    the link's validity (PASSWORD_RESET_TIMEOUT) has passed since that account's sign-up."""
     since_before = None if proven else timezone.now() - timedelta(seconds=settings.PASSWORD_RESET_TIMEOUT)
-    return selectors.unconfirmed_holding(email, since_before=since_before).exists()
+    return selectors.unconfirmed_holding(email, since_before=since_before)
 
 
 def confirmation_token(*, user: "User") -> str:
