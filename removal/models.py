@@ -293,3 +293,17 @@ class DailyUsage(models.Model):
 
     def __str__(self) -> str:
         return f"{self.owner_id} on {self.day}: {self.images} images"
+
+
+class JobLease(models.Model):
+    """The lease of a running job that the reaper would run again (services.jobs.RERUN_TASKS: webhook deliveries,
+    file deletions, account deletions): taken with the job, renewed by its worker while the job runs, as an item's
+    lease is, and deleted when it ends. Running past it, the job's worker is taken for dead. No foreign key: the job
+    records are django-tasks-db's, deleted by the hundred thousand (services.job_records), which a cascade would
+    slow."""
+
+    job_id = models.UUIDField(primary_key=True)
+    lease_until = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"job {self.job_id} leased until {self.lease_until}"

@@ -3,8 +3,8 @@
 Uses django-tasks-db's own job claiming and running; what is added here:
 threads that wake as soon as a job is queued in the same process (instead of
 sleeping out the poll interval), model sessions warmed before the first job, and a reaper
-that re-queues items whose worker died, and the webhook deliveries and file deletions a dead
-worker left running (django-tasks-db alone would leave them running forever).
+that re-queues items whose worker died, and the webhook deliveries, file deletions and account deletions a dead
+worker left running, which hold a lease while they run (django-tasks-db alone would leave them running forever).
 """
 
 import logging
@@ -65,6 +65,7 @@ def claim_next_job(worker_id: str) -> DBTaskResult | None:
             raise
         if job is not None:
             job.claim(worker_id)
+            services.job_lease_taken(job=job)  # one the reaper would run again: leased, with no moment unleased
     return job
 
 
@@ -79,7 +80,8 @@ def run_job(job: DBTaskResult, worker_id: str) -> None:
         worker_id=worker_id,
         excluded_queue_names=[],
     )
-    runner.run_task(job)
+    with services.job_lease_renewed(job=job):  # renewed while it runs, however long: the reaper leaves it
+        runner.run_task(job)
 
 
 def run_ready_jobs(worker_id: str = "inline") -> int:

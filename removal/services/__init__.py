@@ -9,7 +9,7 @@ zips        the batch's zip and its manifest.json, streamed
 webhooks    the signed batch summary POSTed when a batch finishes
 purge       expired batches, stored images and finished jobs, a batch its owner deletes, and a deleted
             user's everything, files first
-jobs        webhook deliveries and file deletions a dead worker left running, queued again
+jobs        webhook deliveries, file and account deletions: leased while they run, queued again when a lease runs out
 sample      the first screen's before/after, cut out by this server
 thumbnails  the small WebPs of an item's original and result that the page's cards show, kept beside them
 usage       the daily quota's count: images counted when accepted, given back where nothing charged was made
@@ -40,7 +40,7 @@ from removal.services.files import (
     upload_size_error,
 )
 from removal.services.job_records import JOB_RECORDS_KEPT_WITHOUT_RETENTION, finished_jobs_purge
-from removal.services.jobs import jobs_requeue_lost
+from removal.services.jobs import job_lease_renewed, job_lease_taken, jobs_requeue_lost
 from removal.services.processing import item_process
 from removal.services.purge import (
     BatchDeleteCounts,
@@ -108,6 +108,8 @@ __all__ = [
     "item_review",
     "item_thumbnail",
     "items_requeue_stale",
+    "job_lease_renewed",
+    "job_lease_taken",
     "jobs_requeue_lost",
     "opened_storage_chunks",
     "orphaned_files_sweep",

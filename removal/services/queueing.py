@@ -10,9 +10,9 @@ import functools
 import logging
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -88,25 +88,34 @@ def announce_after_commit(*items: Item) -> None:
 @contextmanager
 def lease_renewed(item_id: uuid.UUID, token: str) -> Iterator[None]:
     """Keep extending the item's lease from a helper thread while the body runs."""
-    stop = threading.Event()
-    lease = timedelta(seconds=settings.ITEM_LEASE_SECONDS)
 
-    def renew() -> None:
+    def renew(lease_until: datetime) -> None:
+        Item.objects.filter(pk=item_id, status=Status.PROCESSING, claim_token=token).update(lease_until=lease_until)
+
+    with renewed_while_running(renew, what=f"item {item_id}"):
+        yield
+
+
+@contextmanager
+def renewed_while_running(renew: Callable[[datetime], None], *, what: str) -> Iterator[None]:
+    """Call `renew` with the end of a fresh lease (ITEM_LEASE_SECONDS from now) every third of a lease, from a helper
+    thread, while the body runs: an item's cutout, and the jobs the reaper would run again (services.jobs)."""
+    stop = threading.Event()
+
+    def renewing() -> None:
         try:
             while not stop.wait(settings.ITEM_LEASE_SECONDS / 3):
                 try:
-                    Item.objects.filter(pk=item_id, status=Status.PROCESSING, claim_token=token).update(
-                        lease_until=timezone.now() + lease
-                    )
+                    renew(timezone.now() + timedelta(seconds=settings.ITEM_LEASE_SECONDS))
                 except DatabaseError:
                     # A dropped connection or a locked table fails this renewal, not the next ones:
-                    # the lease has two more chances before it runs out and the reaper re-queues the item.
-                    logger.warning("could not renew the lease of item %s; retrying", item_id, exc_info=True)
+                    # the lease has two more chances before it runs out and the reaper takes the work back.
+                    logger.warning("could not renew the lease of %s; retrying", what, exc_info=True)
                     connection.close()  # the next renewal connects afresh
         finally:
             connection.close()  # this thread's own connection
 
-    renewer = threading.Thread(target=renew, name=f"lease-{item_id}", daemon=True)
+    renewer = threading.Thread(target=renewing, name=f"lease-{what}", daemon=True)
     renewer.start()
     try:
         yield

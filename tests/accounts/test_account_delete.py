@@ -3,6 +3,7 @@ file of the user goes in a job (accounts.deletion), after a restart, a dead work
 
 import logging
 import sqlite3
+import threading
 import time
 from datetime import timedelta
 from pathlib import Path
@@ -15,6 +16,7 @@ from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.db.models.signals import pre_delete
 from django.tasks import TaskResultStatus
 from django.test import Client
@@ -23,13 +25,20 @@ from django_tasks_db.models import DBTaskResult
 
 from accounts import selectors
 from accounts.auth import NotAuthenticated
-from accounts.deletion import DELETE_ACCOUNT_TASK, DELETE_RETRY_SECONDS, account_data_delete, account_delete
+from accounts.deletion import (
+    DELETE_ACCOUNT_TASK,
+    DELETE_RETRY_SECONDS,
+    account_data_delete,
+    account_data_release,
+    account_delete,
+)
 from accounts.models import ApiKey, BrowserSession, WebhookSecret
 from accounts.services import api_key_create, webhook_secret_for
 from removal import selectors as removal_selectors
 from removal import services
-from removal.models import Batch, Item, StoredImage, WebhookDelivery
+from removal.models import Batch, Item, JobLease, StoredImage, WebhookDelivery
 from removal.ops.worker import WorkerPool, claim_next_job, retention_pass, run_job, run_ready_jobs
+from removal.services import jobs
 from tests.conftest import S3Server, free_port, half_mask, photo_bytes
 
 pytestmark = pytest.mark.django_db
@@ -252,7 +261,8 @@ def test_a_deletion_whose_worker_died_is_run_again_once(client: Any, user: Any, 
     deleted_on_the_page(client, user)
     died = claim_next_job("worker-that-died")
     assert died is not None and died.task_path == DELETE_ACCOUNT_TASK
-    DBTaskResult.objects.filter(pk=died.pk).update(started_at=timezone.now() - timedelta(minutes=11))
+    assert services.jobs_requeue_lost() == 0  # within the lease taken with the job
+    JobLease.objects.filter(job_id=died.pk).update(lease_until=timezone.now() - timedelta(seconds=1))  # not renewed
 
     assert services.jobs_requeue_lost() == 1 and services.jobs_requeue_lost() == 0
     run_ready_jobs()
@@ -262,6 +272,54 @@ def test_a_deletion_whose_worker_died_is_run_again_once(client: Any, user: Any, 
     statuses = dict(DBTaskResult.objects.filter(task_path=DELETE_ACCOUNT_TASK).values_list("id", "status"))
     assert statuses.pop(died.pk) == "FAILED" and list(statuses.values()) == ["SUCCESSFUL"]
     account_data_delete(user_id=user.pk)  # the dead worker's run, had it come back: nothing to delete
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_deletion_that_runs_past_the_reapers_limit_while_its_worker_lives_is_run_once(
+    client: Any, user: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An account of 300,000 images takes its job minutes: past LOST_AFTER (10 minutes, here 1 s) the reaper took the
+    job, still running, for one whose worker died and ran it again beside itself. Its worker renews the job's lease
+    while it runs (every third of ITEM_LEASE_SECONDS, here 1 s), and the reaper leaves it to it."""
+    settings.ITEM_LEASE_SECONDS = 1
+    monkeypatch.setattr(jobs, "LOST_AFTER", timedelta(seconds=1))
+    files = give_data(user)
+    deleted_on_the_page(client, user)
+    step_started, step_may_end = threading.Event(), threading.Event()
+
+    def long_step(sender: Any, **kwargs: Any) -> None:  # its batches' steps, made to last
+        step_started.set()
+        step_may_end.wait(30)
+
+    account_data_release.connect(long_step, dispatch_uid="test-long-step")
+    job = claim_next_job("alive")
+    assert job is not None and job.task_path == DELETE_ACCOUNT_TASK
+    worker = threading.Thread(target=run_job_and_close, args=(job, "alive"))
+    worker.start()
+    requeued = 0
+    try:
+        assert step_started.wait(30)
+        deadline = time.monotonic() + 3.5  # three leases, and LOST_AFTER three times over
+        while time.monotonic() < deadline:
+            requeued += services.jobs_requeue_lost()
+            time.sleep(0.25)
+    finally:
+        step_may_end.set()
+        worker.join(60)
+        account_data_release.disconnect(dispatch_uid="test-long-step")
+
+    assert requeued == 0
+    assert [job.status for job in DBTaskResult.objects.filter(task_path=DELETE_ACCOUNT_TASK)] == ["SUCCESSFUL"]
+    assert not User.objects.filter(pk=user.pk).exists() and not any(default_storage.exists(name) for name in files)
+    assert not JobLease.objects.exists()
+
+
+def run_job_and_close(job: DBTaskResult, worker_id: str) -> None:
+    """A worker thread's run of `job`, its connection closed after."""
+    try:
+        run_job(job, worker_id)
+    finally:
+        connection.close()
 
 
 def test_an_ended_account_whose_deletion_job_failed_outright_is_queued_again_by_the_hourly_pass(

@@ -1,5 +1,8 @@
-"""services.jobs: webhook deliveries and file deletions that a dead worker left running are run again."""
+"""services.jobs: webhook deliveries, file deletions and account deletions that a dead worker left running are run
+again: once their lease runs out (their worker renews it while they run), or, taken without one, LOST_AFTER after they
+started."""
 
+import time
 from datetime import timedelta
 from typing import Any
 
@@ -12,6 +15,7 @@ from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
 from removal import services
+from removal.models import JobLease
 from removal.ops.worker import claim_next_job, run_ready_jobs
 from removal.services import jobs
 from removal.services.purge import DELETE_FILES_TASK, files_delete_later
@@ -23,12 +27,36 @@ pytestmark = pytest.mark.django_db
 
 
 def left_running(started_minutes_ago: float) -> DBTaskResult:
-    """The next job claimed by a worker that then died, `started_minutes_ago`."""
+    """The next job claimed `started_minutes_ago` by a worker that took no lease (one of a version before leases,
+    django-tasks-db's own db_worker) and then died."""
     DBTaskResult.objects.filter(status=TaskResultStatus.READY).update(run_after=timezone.now())
     job = claim_next_job("died")
     assert job is not None and job.status == TaskResultStatus.RUNNING
     DBTaskResult.objects.filter(pk=job.pk).update(started_at=timezone.now() - timedelta(minutes=started_minutes_ago))
+    JobLease.objects.filter(job_id=job.pk).delete()
     return job
+
+
+@pytest.mark.django_db(transaction=True)  # the renewer's thread writes through a connection of its own
+def test_a_job_whose_lease_ran_out_is_run_again_once_and_one_whose_lease_is_renewed_never(settings: Any) -> None:
+    """Its worker died as soon as it took the job: nothing renews its lease, which ends ITEM_LEASE_SECONDS later,
+    long before LOST_AFTER. While a lease is renewed, the job is left to its worker however long it has run."""
+    settings.ITEM_LEASE_SECONDS = 1
+    enqueue_webhook(delivery_id="00000000-0000-0000-0000-000000000000")
+    enqueue_webhook(delivery_id="00000000-0000-0000-0000-000000000001")
+    died, alive = claim_next_job("died"), claim_next_job("alive")
+    assert died is not None and alive is not None
+    assert services.jobs_requeue_lost() == 0  # both within their lease
+    DBTaskResult.objects.update(started_at=timezone.now() - 2 * jobs.LOST_AFTER)
+    with jobs.job_lease_renewed(job=alive):
+        time.sleep(1.5)  # the lease taken with the jobs ran out; only `alive`'s was renewed
+
+        assert services.jobs_requeue_lost() == 1 and services.jobs_requeue_lost() == 0
+    died.refresh_from_db(), alive.refresh_from_db()
+    assert died.status == TaskResultStatus.FAILED and alive.status == TaskResultStatus.RUNNING
+    again = DBTaskResult.objects.get(status=TaskResultStatus.READY)
+    assert again.args_kwargs == died.args_kwargs
+    assert not JobLease.objects.exists()  # the lost job's went with it, the live one's when it ended
 
 
 def test_a_deletion_a_dead_worker_left_running_is_run_again() -> None:
