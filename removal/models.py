@@ -239,6 +239,8 @@ class WebhookDelivery(models.Model):
         PENDING = "pending", pgettext_lazy("webhook delivery", "pending")
         DELIVERED = "delivered", pgettext_lazy("webhook delivery", "delivered")
         FAILED = "failed", pgettext_lazy("webhook delivery", "failed")
+        # Due while its owner's account was inactive: sent once it is active again (services.webhooks_resume_held).
+        HELD = "held", pgettext_lazy("webhook delivery", "held")
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="webhook_deliveries")
@@ -263,6 +265,8 @@ class WebhookDelivery(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["batch", "items_total", "improvement"], name="one_delivery_per_completion")
         ]
+        # The reaper's look for held deliveries, every ITEM_LEASE_SECONDS / 4: the few held, not every delivery.
+        indexes = [models.Index(fields=["status"], name="webhook_held_idx", condition=models.Q(status="held"))]
 
     def __str__(self) -> str:
         return f"webhook for {self.batch_id} ({self.status})"

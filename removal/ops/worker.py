@@ -196,6 +196,7 @@ class WorkerPool:
                 close_old_connections()
                 services.items_requeue_stale()
                 services.jobs_requeue_lost()
+                services.webhooks_resume_held()
                 if time.monotonic() >= next_purge:
                     next_purge = time.monotonic() + PURGE_EVERY_SECONDS
                     if retention_pass():  # more at the next pass, after the re-queueing above

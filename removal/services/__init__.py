@@ -61,7 +61,7 @@ from removal.services.review import IMPROVED_QUALITY, NothingToImprove, batch_im
 from removal.services.sample import sample_cutout
 from removal.services.thumbnails import item_thumbnail
 from removal.services.usage import usage_given_back
-from removal.services.webhooks import webhook_deliver, webhook_signature
+from removal.services.webhooks import webhook_deliver, webhook_signature, webhooks_resume_held
 from removal.services.zips import (
     MANIFEST_NAME,
     batch_manifest,
@@ -124,6 +124,7 @@ __all__ = [
     "user_data_purge",
     "webhook_deliver",
     "webhook_signature",
+    "webhooks_resume_held",
     "zip_filename",
     "zip_member_names",
     "zip_member_stem",

@@ -62,6 +62,23 @@ def enqueue_webhook(delivery_id: uuid.UUID, *, delay_seconds: float = 0) -> None
     task.using(priority=WEBHOOK_PRIORITY).enqueue(str(delivery_id))
 
 
+def webhooks_resume_held() -> int:
+    """Queue the deliveries held while their owner's account was inactive, now that it is active again (the reaper,
+    as it queues again the account's waiting images); how many. Held, they would never go: their job had ended."""
+    held = WebhookDelivery.objects.filter(status=WebhookDelivery.Status.HELD, batch__owner__is_active=True)
+    resumed = 0
+    for delivery_id in held.values_list("pk", flat=True)[:500]:
+        with transaction.atomic():
+            if WebhookDelivery.objects.filter(pk=delivery_id, status=WebhookDelivery.Status.HELD).update(
+                status=WebhookDelivery.Status.PENDING
+            ):
+                enqueue_webhook(delivery_id)
+                resumed += 1
+    if resumed:
+        logger.info("queued %d webhook deliveries held while their accounts were inactive", resumed)
+    return resumed
+
+
 def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
     """What X-Bgsite-Signature carries: HMAC-SHA256 of "<timestamp>.<body>" with the account's secret."""
     mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
@@ -71,8 +88,13 @@ def webhook_signature(secret: str, timestamp: str, body: bytes) -> str:
 def webhook_deliver(*, delivery_id: str) -> None:
     """POST the batch summary to its callback URL; retry with backoff, then give up."""
     delivery = WebhookDelivery.objects.select_related("batch__owner").filter(pk=delivery_id).first()
-    if delivery is None or delivery.status != WebhookDelivery.Status.PENDING or not delivery.batch.owner.is_active:
-        return  # sent or given up already; or its owner's account ended (deleted, its rows go soon; deactivated)
+    if delivery is None or delivery.status != WebhookDelivery.Status.PENDING:
+        return  # sent or given up already
+    if not delivery.batch.owner.is_active:  # deleted (its rows go soon) or deactivated: held until it is active again
+        WebhookDelivery.objects.filter(pk=delivery.pk, status=WebhookDelivery.Status.PENDING).update(
+            status=WebhookDelivery.Status.HELD
+        )
+        return
     status_code, error, template, values = _posted(delivery.url, *_signed_summary(delivery))
     delivery.attempts += 1
     delivery.last_status_code, delivery.last_error = status_code, error

@@ -18,7 +18,8 @@ from django_tasks_db.models import DBTaskResult
 from accounts.models import WebhookSecret
 from accounts.services import webhook_secret_for, webhook_secret_rotate
 from bgsite.networks import parse_networks
-from removal.models import WebhookDelivery
+from removal import services
+from removal.models import Item, WebhookDelivery
 from removal.ops.worker import claim_next_job, run_job, run_ready_jobs
 from removal.services import webhook_signature, webhooks
 from tests.conftest import photo_bytes
@@ -280,3 +281,34 @@ def test_a_failed_delivery_is_logged_by_the_receivers_origin_alone(
     ]
     for secret in ("s3cr3t-token", "pa55word", "hook-user"):
         assert secret not in caplog.text
+
+
+def test_a_deactivated_accounts_deliveries_are_held_and_sent_once_it_is_active_again(
+    api: Any, user: Any, receiver: Any, loopback_allowed: None, settings: Any
+) -> None:
+    """A batch finished just before the account was made inactive in the admin: its delivery's job ran meanwhile and
+    did nothing, leaving it pending with no job, never to be sent. Held, it goes once the account is active again,
+    as the account's waiting images go on then, and their batch's webhook with them."""
+    url, received, _ = receiver
+    finished = create(api, url, count=1)
+    run_job(claim_next_job("w"), "w")  # its image: done, its delivery queued
+    upload = SimpleUploadedFile("q.jpg", photo_bytes("coffee.png", size=(80, 64)))  # not the first's: no reuse
+    waiting = api.post("/api/v1/batches", {"files": [upload], "callback_url": url}).json()
+    user.is_active = False
+    user.save()
+
+    run_ready_jobs()  # the delivery, and the other batch's image, which waits
+
+    held = WebhookDelivery.objects.get()
+    assert (str(held.batch_id), held.status, held.attempts, received) == (finished["id"], "held", 0, [])
+    assert webhooks.webhooks_resume_held() == 0  # not while the account is inactive
+    user.is_active = True
+    user.save()
+    assert webhooks.webhooks_resume_held() == 1 and webhooks.webhooks_resume_held() == 0
+    Item.objects.update(queued_at=timezone.now() - timedelta(seconds=settings.ITEM_LEASE_SECONDS + 1))
+    assert services.items_requeue_stale() == 1  # the image that waited, as the reaper finds it a lease later
+    run_ready_jobs()
+
+    sent = sorted(json.loads(request["body"])["batch"]["id"] for request in received)
+    assert sent == sorted([finished["id"], waiting["id"]])
+    assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {"delivered"}
