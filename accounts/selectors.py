@@ -115,6 +115,15 @@ def username_taken(username: str) -> bool:
     return FoldedNames.objects.filter(username_key=folding.username_key(username)).exists()
 
 
+def accounts_named(name: str) -> QuerySet["User"]:
+    """The accounts whose username, or address, is `name` as the sign-up compares them (the admin's search): one
+    indexed look-up of the folded names, where a case-insensitive match of the usernames reads every user."""
+    keys = FoldedNames.objects.filter(username_key=folding.username_key(name))
+    if "@" in name:
+        keys = keys | FoldedNames.objects.filter(email_key=folding.email_key(name))
+    return get_user_model().objects.filter(pk__in=keys.values("user"))
+
+
 def email_taken(email: str, *, but: "User | None" = None) -> bool:
     """Whether an account other than `but` has `email`, whatever its case and however its domain is spelt
     ("x@ÉXAMPLE.com", "x@xn--xample-9ua.com"): a password reset for it would open each of them."""

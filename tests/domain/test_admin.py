@@ -53,6 +53,29 @@ def test_an_item_is_found_by_its_id_or_its_batchs(admin_client: Client, user: An
     assert str(item.pk) in by_batch and str(beside.pk) in by_batch and str(elsewhere.pk) not in by_batch
 
 
+def test_items_are_found_by_their_accounts_name_or_their_file_names_start(admin_client: Client, user: Any) -> None:
+    """Any other text than an id names an account (its username or address, compared as the sign-up compares them:
+    that account's items), or else the start of a file name, case aside: lookups an index serves, where the text was
+    searched for inside every item's file name and every owner's username (4 s at 1.4 million items on PostgreSQL)."""
+    other = User.objects.create_user("bob", email="bob@example.com", password="x" * 12)
+    alices = make_item(services.batch_create(owner=user))
+    bobs = make_item(services.batch_create(owner=other))
+    Item.objects.filter(pk=alices.pk).update(filename="IMG_4711.jpg")
+    Item.objects.filter(pk=bobs.pk).update(filename="holiday-IMG_4711.jpg")
+
+    def found(term: str) -> set[str]:
+        page = admin_client.get("/admin/removal/item/", {"q": term}).content.decode()
+        return {name for name, item in (("alice", alices), ("bob", bobs)) if f"/admin/removal/item/{item.pk}/" in page}
+
+    assert found("ALICE") == found("alice@EXAMPLE.com") == {"alice"}
+    assert found("Bob") == {"bob"}
+    assert found("img_47") == {"alice"}  # its start, not inside another's name
+    assert found("holiday") == {"bob"}
+    assert found("4711") == set()
+    batches = admin_client.get("/admin/removal/batch/", {"q": "bob"}).content.decode()
+    assert str(bobs.batch_id) in batches and str(alices.batch_id) not in batches
+
+
 def test_api_key_hash_is_never_shown(admin_client: Client, user: Any) -> None:
     key, plain = api_key_create(user=user, name="shop")
     page = admin_client.get(f"/admin/accounts/apikey/{key.pk}/change/").content.decode()
