@@ -194,7 +194,9 @@ def address_confirmation_send(request: AuthenticatedHttpRequest) -> HttpResponse
 
 def address_confirm(request: HttpRequest, token: str) -> HttpResponse:
     """The link mailed after sign-up: a page that asks to confirm (a mail scanner that opens it confirms nothing, so
-    an address given by someone else is not confirmed by its owner's scanner), then a page that says it is done."""
+    an address given by someone else is not confirmed by its owner's scanner), then a redirect to the account page,
+    which says it is done (the log-in page says it, to a browser not logged in: a phone, often). Answered directly, a
+    reload of the page posted the used link again and said it did not work."""
     template = "registration/address_confirm.html"
     try:
         if request.method != "POST":
@@ -203,7 +205,16 @@ def address_confirm(request: HttpRequest, token: str) -> HttpResponse:
         user = confirmation.address_confirm(token=token)
     except confirmation.ConfirmationRefused:
         return render(request, template, {"refused": True}, status=400)
-    return render(request, template, {"account": user, "email": user.email, "confirmed": True})
+    confirmed = {"email": user.email, "username": user.get_username()}  # named: the browser may be another account's
+    messages.success(
+        request,
+        _(
+            "%(email)s is confirmed as the e-mail address of the account %(username)s: the link to reset a forgotten "
+            "password can be sent to it."
+        )
+        % confirmed,
+    )
+    return redirect("dashboard")
 
 
 @login_required

@@ -58,12 +58,33 @@ def test_the_address_given_at_sign_up_is_confirmed_by_the_link_mailed_to_it(
     assert asked.status_code == 200 and "carol@example.com" in asked.content.decode()
     assert 'id="address-unconfirmed"' in client.get("/accounts/").content.decode()
 
-    confirmed = Client().post(link)
-    assert confirmed.status_code == 200 and 'id="address-confirmed"' in confirmed.content.decode()
+    phone = Client()
+    confirmed = phone.post(link)  # then a page of its own: a reload there posts nothing again
+    assert confirmed.status_code == 302 and confirmed["Location"] == "/accounts/"
+    done = phone.get("/accounts/", follow=True)  # not logged in: the log-in page says it
+    assert done.redirect_chain[-1][0].startswith("/accounts/login/")
+    said = "carol@example.com is confirmed as the e-mail address of the account carol"
+    assert said in done.content.decode()
     assert 'id="address-unconfirmed"' not in client.get("/accounts/").content.decode()
     again = Client().post(link)  # works once
     assert again.status_code == 400 and 'id="address-link-invalid"' in again.content.decode()
     assert Client().get(link).status_code == 400  # and asks no more
+
+
+def test_the_browser_logged_in_to_the_account_is_told_on_the_account_page(
+    client: Client, mailoutbox: list[Any]
+) -> None:
+    """Post/redirect/get: a reload of the page that says so neither posts the used link again (which said "this link
+    does not work any more", 400) nor asks the browser to send a form again."""
+    sign_up(client, "carol", "carol@example.com")
+    link = link_in(mailoutbox.pop())
+    confirmed = client.post(link)
+    assert confirmed.status_code == 302 and confirmed["Location"] == "/accounts/"
+    page = client.get(confirmed["Location"])
+    assert page.status_code == 200 and "is confirmed as the e-mail address of the account" in page.content.decode()
+    assert 'id="address-unconfirmed"' not in page.content.decode()
+    reloaded = client.get(confirmed["Location"])
+    assert reloaded.status_code == 200 and "is confirmed as" not in reloaded.content.decode()
 
 
 def test_the_link_is_mailed_once_the_reply_has_gone(rf: RequestFactory, mailoutbox: list[Any]) -> None:
