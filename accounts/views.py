@@ -163,7 +163,11 @@ def email_change_confirm(request: HttpRequest, token: str) -> HttpResponse:
     except services.EmailTaken:
         messages.error(request, _("An account with this e-mail address exists already."))
         return redirect("dashboard")
-    messages.success(request, _("Your e-mail address is now %(email)s.") % {"email": user.email})
+    changed = {"email": user.email, "username": user.get_username()}
+    if request.user.pk == user.pk:
+        messages.success(request, _("Your e-mail address is now %(email)s.") % changed)
+    else:  # the log-in page says it (a phone, often), or the page of another account this browser is logged in to
+        messages.success(request, _("%(email)s is now the e-mail address of the account %(username)s.") % changed)
     return RedirectThenMail(reverse("dashboard"), send=notice)
 
 

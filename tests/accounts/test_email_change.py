@@ -47,10 +47,13 @@ def test_the_new_address_becomes_the_accounts_once_its_link_is_confirmed(
     user.refresh_from_db()
     assert user.email == "alice@example.com"
 
-    confirmed = Client().post(link)
+    phone = Client()
+    confirmed = phone.post(link)
     assert confirmed.status_code == 302
     user.refresh_from_db()
     assert user.email == "alice@new.example"
+    done = phone.get(confirmed["Location"], follow=True)  # the log-in page says whose address it is now
+    assert "alice@new.example is now the e-mail address of the account alice." in done.content.decode()
     notice = mailoutbox[-1]
     assert notice.to == ["alice@example.com"] and "alice@new.example" in notice.body  # the old address is told
 
@@ -293,3 +296,23 @@ def test_a_change_asked_for_mails_the_new_address_a_link_that_names_it(user: Any
     match = re.search(r"https://bg\.example/accounts/email/confirm/([^/\s]+)/", message.body)
     assert match is not None, message.body
     assert services.email_change_pending(token=match.group(1)) == (user, "alice@new.example")
+
+
+def test_a_browser_logged_in_to_another_account_is_told_whose_address_changed(
+    alice: Client, user: Any, mailoutbox: list[Any]
+) -> None:
+    """Its page says "Your e-mail address is now …" only to the account itself: another account's page (a shared
+    computer) would read as if its own address had changed."""
+    asked(alice, "alice@new.example")
+    link = link_in(mailoutbox[-1])
+    other = Client()
+    other.force_login(User.objects.create_user("bob", "bob@example.com", PASSWORD))
+    page = other.post(link, follow=True).content.decode()
+    assert "alice@new.example is now the e-mail address of the account alice." in page
+    assert "Your e-mail address is now" not in page
+
+
+def test_the_account_itself_is_told_its_address_changed(alice: Client, mailoutbox: list[Any]) -> None:
+    asked(alice, "alice@new.example")
+    page = alice.post(link_in(mailoutbox[-1]), follow=True).content.decode()
+    assert "Your e-mail address is now alice@new.example." in page
