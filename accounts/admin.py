@@ -1,19 +1,23 @@
 """The admin for API keys (never made there; their hash never shown), invitations, whose link is shown once, and
-users, whose address is refused there as at sign-up when another account has it, and whose new password or address
-is told to the account as when its owner sets it."""
+users, whose address is refused there as at sign-up when another account has it, whose new password or address is told
+to the account as when its owner sets it, and whose address is shown confirmed or not (and may be confirmed there)."""
 
-from typing import Any
+import json
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.admin.utils import unquote
 from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.utils import translation
 from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy, ngettext
 
-from accounts import forms, mails, services
+from accounts import confirmation, forms, mails, selectors, services
 from accounts.models import ApiKey, Invitation
 from accounts.password_views import RedirectThenMail, password_changed
 
@@ -53,6 +57,23 @@ class InvitationAdmin(admin.ModelAdmin):
         )
 
 
+class AddressConfirmedFilter(admin.SimpleListFilter):
+    """Accounts with a confirmed address, or with one not confirmed yet (none without an address)."""
+
+    title = gettext_lazy("address confirmed")
+    parameter_name = "address_confirmed"
+
+    def lookups(self, request: HttpRequest, model_admin: admin.ModelAdmin) -> list[tuple[str, str]]:
+        return [("yes", gettext_lazy("Confirmed")), ("no", gettext_lazy("Not confirmed"))]  # type: ignore[list-item]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[User]) -> QuerySet[User]:
+        if self.value() == "yes":
+            return queryset.exclude(email="").filter(~selectors.address_unconfirmed_column())
+        if self.value() == "no":
+            return queryset.filter(selectors.address_unconfirmed_column())
+        return queryset
+
+
 admin.site.unregister(User)
 
 
@@ -64,6 +85,42 @@ class AccountAdmin(UserAdmin):
     Without it, a user whose password or address an admin had changed, on request or not, was told nothing."""
 
     form = forms.AdminUserChangeForm
+    list_display = ("username", "email", "first_name", "last_name", "is_staff", "address_confirmed")
+    list_filter = ("is_staff", "is_superuser", "is_active", "groups", AddressConfirmedFilter)
+    readonly_fields = ("address_confirmed",)
+    fieldsets = tuple(
+        (name, {**options, "fields": (*options["fields"], "address_confirmed")})
+        if "email" in options["fields"]
+        else (name, options)
+        for name, options in UserAdmin.fieldsets or ()
+    )
+    actions = ("address_confirm",)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
+        return super().get_queryset(request).annotate(address_unconfirmed=selectors.address_unconfirmed_column())
+
+    @admin.display(boolean=True, description=gettext_lazy("Address confirmed"), ordering="address_unconfirmed")
+    def address_confirmed(self, user: User) -> bool | None:
+        """Confirmed by the link mailed to it, set otherwise than at sign-up, or confirmed here; none without one."""
+        if not user.email:
+            return None
+        unconfirmed = getattr(user, "address_unconfirmed", None)  # annotated by get_queryset
+        return not (selectors.address_unconfirmed(user) if unconfirmed is None else unconfirmed)
+
+    @admin.action(description=gettext_lazy("Mark the address as confirmed"), permissions=["change"])
+    def address_confirm(self, request: HttpRequest, queryset: QuerySet[User]) -> None:
+        """For an owner who cannot open the link (it never came) but has shown support the address is theirs: a
+        password reset can then be mailed to it, and no other sign-up takes it. Logged in each account's history."""
+        confirmed = confirmation.addresses_confirm_by_staff(users=queryset)
+        LogEntry.objects.log_actions(
+            user_id=cast(int, request.user.pk),
+            queryset=User.objects.filter(pk__in=confirmed),
+            action_flag=CHANGE,
+            change_message=json.dumps([{"changed": {"fields": ["Address confirmed"]}}]),  # shown translated
+        )
+        count = len(confirmed)
+        message = ngettext("%(count)d address marked as confirmed.", "%(count)d addresses marked as confirmed.", count)
+        self.message_user(request, message % {"count": count}, messages.SUCCESS)
 
     def user_change_password(self, request: HttpRequest, id: str, form_url: str = "") -> HttpResponse:
         before = self.get_object(request, unquote(id)) if request.method == "POST" else None

@@ -49,6 +49,19 @@ def unconfirmed_mark_clear(*, user: "User") -> None:
     UnconfirmedAddress.objects.filter(user=user).delete()
 
 
+def addresses_confirm_by_staff(*, users: "QuerySet[User]") -> list[int]:
+    """Confirm the addresses of `users`, as their links would (support staff who know the addresses their owners'):
+    the ids of those that were unconfirmed. The marks are locked, as a taker (abandoned_address_take) locks them: an
+    address is taken first, and no longer the account's, or confirmed first, and then not taken."""
+    with transaction.atomic():
+        marks = list(selectors.unconfirmed_marks_of(users).select_for_update())
+        UnconfirmedAddress.objects.filter(pk__in=[mark.pk for mark in marks]).delete()
+    confirmed = [mark.user_id for mark in marks]
+    for user_id in confirmed:
+        logger.info("account %s had its address confirmed by staff", user_id)
+    return confirmed
+
+
 def abandoned_address_take(*, email: str, proven: bool) -> None:
     """Leave without an address the account that holds `email` unconfirmed, when its owner may take it: once the
     link's validity has passed since that account's sign-up, or at once when `proven` (an address change's link was

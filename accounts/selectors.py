@@ -145,6 +145,23 @@ def address_unconfirmed(user: "User") -> bool:
     return bool(key) and UnconfirmedAddress.objects.filter(user=user, email_key=key).exists()
 
 
+def address_unconfirmed_column() -> Exists:
+    """address_unconfirmed for each account row of a query, to annotate it with: a page of accounts (the admin's
+    list) is read in one query, not one more per account."""
+    return Exists(_marks_of_the_current_address().filter(user=OuterRef("pk")))
+
+
+def unconfirmed_marks_of(users: "QuerySet[User]") -> QuerySet[UnconfirmedAddress]:
+    """The marks of those of `users` whose address is unconfirmed (address_unconfirmed)."""
+    return _marks_of_the_current_address().filter(user__in=users.values("pk"))
+
+
+def _marks_of_the_current_address() -> QuerySet[UnconfirmedAddress]:
+    """The marks whose address is still their account's: one left by an address set otherwise (the admin's) is not."""
+    folded_as_marked = FoldedNames.objects.filter(user=OuterRef("user"), email_key=OuterRef("email_key"))
+    return UnconfirmedAddress.objects.filter(Exists(folded_as_marked))
+
+
 def unconfirmed_holding(email: str, *, since_before: datetime | None = None) -> QuerySet[UnconfirmedAddress]:
     """The mark of the account that holds `email` without having confirmed it (at most one account holds it),
     if it was given before `since_before`: what the owner of the address may take (accounts.confirmation)."""

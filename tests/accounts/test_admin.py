@@ -1,13 +1,18 @@
-"""accounts.admin: a password or an address an admin sets is told to the account, as the site's own change is."""
+"""accounts.admin: a password or an address an admin sets is told to the account, as the site's own change is; an
+account's address is shown confirmed or not, and support may confirm it."""
 
+import re
 from typing import Any
 
 import pytest
+from django.contrib.admin.models import LogEntry
 from django.contrib.auth.models import User
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from accounts import folding
+from accounts import confirmation, folding
 from accounts.models import BrowserSession, UnconfirmedAddress
 
 PASSWORD = "correct horse battery"
@@ -97,3 +102,73 @@ def test_an_unconfirmed_address_changed_in_the_admin_is_not_told(
     assert admin_client.post(page, user_form(user, email="alice@example.org")).status_code == 302
     assert User.objects.get(pk=user.pk).email == "alice@example.org"
     assert mailoutbox == []
+
+
+def signed_up(username: str, email: str = "") -> Any:
+    """An account as sign-up leaves it: its address unconfirmed until its link is followed."""
+    account = User.objects.create(username=username, email=email or f"{username}@example.com")
+    confirmation.unconfirmed_mark(user=account)
+    return account
+
+
+def listed(admin_client: Client, query: str = "") -> dict[str, str]:
+    """The account list's usernames, each with its "address confirmed" column (Django's icon's alt text)."""
+    page = admin_client.get(f"/admin/auth/user/{query}")
+    assert page.status_code == 200
+    rows = re.findall(r"<tr>.*?</tr>", page.content.decode(), re.S)
+    found = {}
+    for row in rows:
+        name = re.search(r'class="field-username"><a [^>]*>([^<]+)</a>', row)
+        state = re.search(r'class="field-address_confirmed"><img [^>]*alt="(\w+)"', row)
+        if name and state:
+            found[name.group(1)] = state.group(1)
+    return found
+
+
+@pytest.mark.django_db
+class TestWhetherTheAddressIsConfirmed:
+    def test_is_a_column_of_the_list_and_a_filter(self, admin_client: Client, user: Any) -> None:
+        signed_up("carol")
+        User.objects.create(username="noaddress", email="")
+        assert listed(admin_client) == {"alice": "True", "carol": "False", "noaddress": "None", "root": "True"}
+        assert listed(admin_client, "?address_confirmed=no") == {"carol": "False"}
+        assert listed(admin_client, "?address_confirmed=yes") == {"alice": "True", "root": "True"}
+
+    def test_an_address_set_in_the_admin_after_sign_up_is_confirmed(self, admin_client: Client) -> None:
+        """The mark names the address given at sign-up: another one, set otherwise, is confirmed (as the reset form
+        reads it, accounts.selectors.address_unconfirmed)."""
+        carol = signed_up("carol")
+        User.objects.filter(pk=carol.pk).update(email="carol@example.org")
+        carol.refresh_from_db()
+        carol.save()  # writes its folded names, as the admin's form does
+        assert listed(admin_client)["carol"] == "True"
+
+    def test_the_list_reads_it_in_the_same_query_whatever_the_number_of_accounts(self, admin_client: Client) -> None:
+        signed_up("carol")
+        with CaptureQueriesContext(connection) as one:
+            assert len(listed(admin_client)) == 3  # and alice, and root
+        for number in range(49):
+            signed_up(f"user{number}")
+        with CaptureQueriesContext(connection) as fifty:
+            assert len(listed(admin_client)) == 52
+        assert len(fifty.captured_queries) == len(one.captured_queries)
+
+    def test_is_shown_on_the_change_page(self, admin_client: Client) -> None:
+        carol = signed_up("carol")
+        page = admin_client.get(f"/admin/auth/user/{carol.pk}/change/").content.decode()
+        shown = re.search(r"Address confirmed.*?<img [^>]*alt=\"(\w+)\"", page, re.S)
+        assert shown is not None and shown.group(1) == "False"
+
+    def test_support_may_confirm_it_and_the_account_history_says_so(
+        self, admin_client: Client, user: Any, mailoutbox: list[Any]
+    ) -> None:
+        carol, dave = signed_up("carol"), signed_up("dave")
+        action = {"action": "address_confirm", "_selected_action": [carol.pk, user.pk]}
+        reply = admin_client.post("/admin/auth/user/", action, follow=True)
+        assert "1 address marked as confirmed." in reply.content.decode()
+        assert listed(admin_client) == {"alice": "True", "carol": "True", "dave": "False", "root": "True"}
+        (entry,) = LogEntry.objects.all()
+        assert (entry.object_id, entry.get_change_message()) == (str(carol.pk), "Changed Address confirmed.")
+        Client().post("/accounts/password/reset/", {"email": "carol@example.com"})  # mailed now
+        assert [mail.to for mail in mailoutbox] == [["carol@example.com"]]
+        assert dave.email and UnconfirmedAddress.objects.filter(user=dave).exists()
