@@ -116,7 +116,11 @@ class SignupForm(_UsernameAsTyped, _ConfirmationInOurWords, auth_forms.UserCreat
     def clean_email(self) -> str:
         email = self.cleaned_data["email"]
         if selectors.email_taken(email) and not confirmation.address_may_be_taken(email, proven=False):
-            raise _email_taken()  # unless the account that has it never confirmed it, and its link has expired
+            # Taken, unless the account that has it never confirmed it, and its link has expired. Not confirmed yet,
+            # it is said so, and how its owner gets it: the address change's form tells as much to any account.
+            if confirmation.address_may_be_taken(email, proven=True):
+                raise forms.ValidationError(_UNCONFIRMED_ELSEWHERE, code="taken")
+            raise _email_taken()
         return email
 
     def refuse_taken(self, field: str) -> None:
@@ -145,6 +149,14 @@ def _address_of_no_account(email: str, *, but: User | None = None) -> str:
     if selectors.email_taken(email, but=but):
         raise _email_taken()
     return email
+
+
+_UNCONFIRMED_ELSEWHERE = _(
+    "An account signed up with this e-mail address has not confirmed it yet. If that account is yours, log in and "
+    "open the link we mailed to the address (your account page sends it again). If not, sign up with another "
+    "address, then change to this one on your account page: the link we mail to it proves the address yours, and "
+    "takes it from the other account."
+)
 
 
 def _email_taken() -> forms.ValidationError:

@@ -169,7 +169,7 @@ class TestTheAddressOfAnAccountThatNeverConfirmedIt:
         sign_up(Client(), "mallory", "carol@example.com")
         squatters_link = link_in(mailoutbox.pop())
         early = sign_up(client, "carol", "Carol@example.com")
-        assert "An account with this e-mail address exists already." in early.content.decode()
+        assert "An account signed up with this e-mail address has not confirmed it yet." in early.content.decode()
 
         unconfirmed_since("mallory", days=3.01)  # PASSWORD_RESET_TIMEOUT: 3 days
         assert sign_up(client, "carol", "Carol@example.com").status_code == 302
@@ -181,6 +181,27 @@ class TestTheAddressOfAnAccountThatNeverConfirmedIt:
         Client().post(link_in(mailoutbox.pop()))
         reset_asked("carol@example.com")
         assert [mail.to for mail in mailoutbox] == [["Carol@example.com"]]
+
+    def test_its_owner_is_told_at_sign_up_how_to_get_it(self, client: Client, mailoutbox: list[Any]) -> None:
+        """Not only "exists already", which left the owner of an address someone else had given nothing to do until
+        the link expired; and what they are told works: another address, then a change to theirs."""
+        sign_up(Client(), "mallory", "carol@example.com")
+        refused = sign_up(client, "carol", "Carol@example.com").content.decode()
+        told = "If not, sign up with another address, then change to this one on your account page"
+        assert "has not confirmed it yet" in refused and told in refused and "exists already" not in refused
+        assert sign_up(client, "carol", "carol@elsewhere.example").status_code == 302
+        mailoutbox.clear()
+        assert client.post("/accounts/email/", {"email": "Carol@example.com", "password": PASSWORD}).status_code == 302
+        assert Client().post(re.search(r"http://testserver(\S+)", mailoutbox[-1].body).group(1)).status_code == 302
+        assert User.objects.get(username="carol").email == "Carol@example.com"
+        assert User.objects.get(username="mallory").email == ""
+
+    def test_telling_it_is_throttled_as_telling_an_address_has_an_account(self, client: Client, settings: Any) -> None:
+        settings.SIGNUP_RATE_LIMIT = "1/h"
+        sign_up(Client(REMOTE_ADDR="10.0.0.9"), "mallory", "carol@example.com")
+        assert "has not confirmed it yet" in sign_up(client, "carol", "carol@example.com").content.decode()
+        refused = sign_up(client, "carol", "carol@example.com")
+        assert refused.status_code == 429 and "has not confirmed it yet" not in refused.content.decode()
 
     def test_is_taken_at_once_by_an_address_change_whose_link_proves_it_theirs(
         self, client: Client, user: Any, mailoutbox: list[Any]
