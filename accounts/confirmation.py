@@ -36,6 +36,15 @@ class ConfirmationRefused(Exception):
     or is no longer the account's."""
 
 
+class AddressConfirmedAlready(ConfirmationRefused):
+    """The link's address is the account's, and confirmed: the link was followed already (opened again, on another
+    device, or back on its page), or the address confirmed otherwise."""
+
+    def __init__(self, user: "User") -> None:
+        super().__init__(user.pk)
+        self.user = user
+
+
 def unconfirmed_mark(*, user: "User") -> None:
     """Mark the address the user has just been signed up with as unconfirmed, from now."""
     if user.email:
@@ -120,14 +129,17 @@ def confirmation_pending(*, token: str) -> tuple["User", str]:
     except signing.BadSignature:  # SignatureExpired too
         raise ConfirmationRefused from None
     user = get_user_model().objects.filter(pk=named["user"], is_active=True, email=named["email"]).first()
-    if user is None or not selectors.address_unconfirmed(user):
+    if user is None:
         raise ConfirmationRefused
+    if not selectors.address_unconfirmed(user):
+        raise AddressConfirmedAlready(user)
     return user, user.email
 
 
 def address_confirm(*, token: str) -> "User":
-    """Confirm the address the link names: the account, or ConfirmationRefused. Works once: the mark it removes is
-    what the next use looks for, and what a taker (abandoned_address_take) locks and removes."""
+    """Confirm the address the link names: the account, or ConfirmationRefused (AddressConfirmedAlready once it is).
+    Works once: the mark it removes is what the next use looks for, and what a taker (abandoned_address_take) locks
+    and removes."""
     with transaction.atomic():
         user, email = confirmation_pending(token=token)
         if not UnconfirmedAddress.objects.filter(user=user, email_key=folding.email_key(email)).delete()[0]:

@@ -199,14 +199,17 @@ def address_confirmation_send(request: AuthenticatedHttpRequest) -> HttpResponse
 def address_confirm(request: HttpRequest, token: str) -> HttpResponse:
     """The link mailed after sign-up: a page that asks to confirm (a mail scanner that opens it confirms nothing, so
     an address given by someone else is not confirmed by its owner's scanner), then a redirect to the account page,
-    which says it is done (the log-in page says it, to a browser not logged in: a phone, often). Answered directly, a
-    reload of the page posted the used link again and said it did not work."""
+    which says it is done (the log-in page says it, to a browser not logged in: a phone, often), as it says again to
+    the link opened again. Answered directly, a reload of the page posted the used link again and said it did not
+    work."""
     template = "registration/address_confirm.html"
     try:
         if request.method != "POST":
             user, email = confirmation.confirmation_pending(token=token)
             return render(request, template, {"account": user, "email": email})
         user = confirmation.address_confirm(token=token)
+    except confirmation.AddressConfirmedAlready as done:  # opened again: said as the first time, not "does not work"
+        user = done.user
     except confirmation.ConfirmationRefused:
         return render(request, template, {"refused": True}, status=400)
     confirmed = {"email": user.email, "username": user.get_username()}  # named: the browser may be another account's
