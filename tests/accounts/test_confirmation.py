@@ -142,6 +142,8 @@ def test_no_password_reset_is_mailed_to_an_address_until_it_is_confirmed(client:
     refused, unknown = reset_asked("carol@example.com"), reset_asked("nobody@example.com")
     assert (refused.status_code, refused["Location"]) == (unknown.status_code, unknown["Location"])
     assert mailoutbox == []
+    page = Client().get(refused["Location"]).content.decode()  # which says why none may come, as it does to anyone
+    assert "No link is mailed to an address given at sign-up until it is confirmed" in page
 
     Client().post(link_in(confirmation_mail))
     reset_asked("Carol@EXAMPLE.com")
