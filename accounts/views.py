@@ -176,6 +176,9 @@ def email_change_confirm(request: HttpRequest, token: str) -> HttpResponse:
 def address_confirmation_send(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The sign-up's confirmation link again, from the account page: on the count of the address changes' mails,
     for the account and for the address (PASSWORD_RESET_RATE_LIMIT)."""
+    if not request.user.email:  # taken by its owner while the page was open (accounts.confirmation), or removed
+        messages.error(request, _("Your account has no e-mail address. Add one to be able to reset a lost password."))
+        return redirect("dashboard")
     if not selectors.address_unconfirmed(request.user):
         messages.info(request, _("Your e-mail address is confirmed already."))
         return redirect("dashboard")

@@ -275,6 +275,18 @@ class TestSendingTheLinkAgain:
         reply = client.post("/accounts/email/verify/", follow=True)
         assert "Your e-mail address is confirmed already." in reply.content.decode() and mailoutbox == []
 
+    def test_an_account_whose_address_was_taken_meanwhile_is_told_it_has_none(
+        self, client: Client, mailoutbox: list[Any]
+    ) -> None:
+        """Its page, open from before, still offers the link: "confirmed already" was not true."""
+        sign_up(client, "mallory", "carol@example.com")
+        unconfirmed_since("mallory", days=3.01)
+        sign_up(Client(), "carol", "carol@example.com")  # its owner takes it
+        mailoutbox.clear()
+        page = client.post("/accounts/email/verify/", follow=True).content.decode()
+        assert "Your account has no e-mail address." in page and "confirmed already" not in page
+        assert mailoutbox == []
+
     def test_it_is_throttled_per_account_and_per_address(
         self, client: Client, settings: Any, mailoutbox: list[Any]
     ) -> None:
