@@ -289,6 +289,14 @@ class EmailChangeRefused(Exception):
     since it was made."""
 
 
+class EmailChangedAlready(EmailChangeRefused):
+    """The link was used, and its address is the account's: opened again (on another device, back on its page)."""
+
+    def __init__(self, user: "User") -> None:
+        super().__init__(user.pk)
+        self.user = user
+
+
 class EmailTaken(Exception):
     """Another account took the address between the link's mail and its use."""
 
@@ -332,10 +340,11 @@ def _pending_change(token: str) -> tuple["User", dict[str, str]]:
         change = signing.loads(token, salt=EMAIL_CHANGE_SALT, max_age=settings.PASSWORD_RESET_TIMEOUT)
     except signing.BadSignature:  # SignatureExpired too
         raise EmailChangeRefused from None
+    if UsedEmailChangeLink.objects.filter(token_hash=_hash(token)).exists():
+        changed = get_user_model().objects.filter(pk=change["user"], is_active=True, email=change["email"]).first()
+        raise EmailChangedAlready(changed) if changed else EmailChangeRefused
     user = get_user_model().objects.filter(pk=change["user"], is_active=True, email=change["from"]).first()
     if user is None or not constant_time_compare(change.get("password", ""), _password_mark(user)):
-        raise EmailChangeRefused
-    if UsedEmailChangeLink.objects.filter(token_hash=_hash(token)).exists():
         raise EmailChangeRefused
     return user, change
 

@@ -152,12 +152,14 @@ def _address_links_too_many(request: AuthenticatedHttpRequest, address: str) -> 
 
 def email_change_confirm(request: HttpRequest, token: str) -> HttpResponse:
     """The link from the new address: a page that asks to confirm (mail scanners open links), then the change, and a
-    notice to the address it replaces."""
+    notice to the address it replaces; opened again while the address is the account's, it says so again."""
     try:
         if request.method != "POST":
             user, new_email = services.email_change_pending(token=token)
             return render(request, "registration/email_change_confirm.html", {"account": user, "email": new_email})
         user, notice = services.email_change_confirm(token=token, host=request.get_host())  # checks the link again
+    except services.EmailChangedAlready as done:  # opened again: said as the first time, not "does not work"
+        user, notice = done.user, mails.no_notice
     except services.EmailChangeRefused:
         return render(request, "registration/email_change_confirm.html", {"refused": True}, status=400)
     except services.EmailTaken:
