@@ -182,6 +182,11 @@ class PasswordResetConfirmWithNotice(PasswordResetConfirmView):
 
     form_class = SetPasswordForm
 
+    def render_to_response(self, context: dict[str, Any], **response_kwargs: Any) -> HttpResponse:
+        """A link that does not work is answered 400, as the site's other links are (Django's page says it with a
+        200)."""
+        return super().render_to_response(context, **response_kwargs, status=200 if context["validlink"] else 400)
+
     def form_valid(self, form: Any) -> HttpResponse:
         response = super().form_valid(form)
         notice = password_changed(self.request, form.user, keeping=None)  # whoever knew the old one is logged out

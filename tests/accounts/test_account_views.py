@@ -542,6 +542,21 @@ def test_the_reset_mail_and_page_say_how_long_the_link_works(
     assert "1\xa0Stunde, 30\xa0Minuten" in sent.content.decode() and "1\xa0Stunde, 30\xa0Minuten" in mailoutbox[1].body
 
 
+def test_a_reset_link_that_works_no_more_is_answered_400_as_the_sites_other_links(
+    client: Any, user: Any, mailoutbox: list[Any]
+) -> None:
+    client.post("/accounts/password/reset/", {"email": "alice@example.com"})
+    link = re.search(r"http://testserver(/accounts/password/reset/[\w-]+/[\w-]+/)", mailoutbox[0].body)
+    assert link is not None
+    form = client.get(link.group(1), follow=True)
+    assert form.status_code == 200 and 'id="reset-link-invalid"' not in form.content.decode()
+    new = {"new_password1": "a new horse 1", "new_password2": "a new horse 1"}
+    assert client.post(form.redirect_chain[-1][0], new).status_code == 302
+    used = Client().get(link.group(1))
+    assert used.status_code == 400 and 'id="reset-link-invalid"' in used.content.decode()
+    assert Client().get("/accounts/password/reset/MQ/bogus-token/").status_code == 400
+
+
 def test_pages_send_a_strict_content_security_policy(client: Any) -> None:
     policy = client.get("/accounts/login/")["Content-Security-Policy"]
     assert "script-src 'self'" in policy and "unsafe-inline" not in policy
