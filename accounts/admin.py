@@ -99,7 +99,7 @@ class AccountAdmin(UserAdmin):
     def get_queryset(self, request: HttpRequest) -> QuerySet[User]:
         return super().get_queryset(request).annotate(address_unconfirmed=selectors.address_unconfirmed_column())
 
-    @admin.display(boolean=True, description=gettext_lazy("Address confirmed"), ordering="address_unconfirmed")
+    @admin.display(boolean=True, description=gettext_lazy("address confirmed"), ordering="address_unconfirmed")
     def address_confirmed(self, user: User) -> bool | None:
         """Confirmed by the link mailed to it, set otherwise than at sign-up, or confirmed here; none without one."""
         if not user.email:
@@ -116,7 +116,7 @@ class AccountAdmin(UserAdmin):
             user_id=cast(int, request.user.pk),
             queryset=User.objects.filter(pk__in=confirmed),
             action_flag=CHANGE,
-            change_message=json.dumps([{"changed": {"fields": ["Address confirmed"]}}]),  # shown translated
+            change_message=json.dumps([{"changed": {"fields": ["address confirmed"]}}]),  # shown translated
         )
         count = len(confirmed)
         message = ngettext("%(count)d address marked as confirmed.", "%(count)d addresses marked as confirmed.", count)

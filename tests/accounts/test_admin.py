@@ -168,7 +168,7 @@ class TestWhetherTheAddressIsConfirmed:
         assert "1 address marked as confirmed." in reply.content.decode()
         assert listed(admin_client) == {"alice": "True", "carol": "True", "dave": "False", "root": "True"}
         (entry,) = LogEntry.objects.all()
-        assert (entry.object_id, entry.get_change_message()) == (str(carol.pk), "Changed Address confirmed.")
+        assert (entry.object_id, entry.get_change_message()) == (str(carol.pk), "Changed address confirmed.")
         Client().post("/accounts/password/reset/", {"email": "carol@example.com"})  # mailed now
         assert [mail.to for mail in mailoutbox] == [["carol@example.com"]]
         assert dave.email and UnconfirmedAddress.objects.filter(user=dave).exists()
