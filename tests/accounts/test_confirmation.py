@@ -50,8 +50,9 @@ def test_the_address_given_at_sign_up_is_confirmed_by_the_link_mailed_to_it(
     (message,) = mailoutbox
     assert message.to == ["carol@example.com"] and "Confirm your e-mail address" in message.subject
     assert "The link works once, for 3\xa0days." in message.body
-    page = client.get("/accounts/")  # the account works at once, and says its address waits
+    page = client.get("/accounts/")  # the account works at once, and says its address waits, and what it risks
     assert page.status_code == 200 and 'id="address-unconfirmed"' in page.content.decode()
+    assert "Until then, whoever owns this address can take it from your account" in page.content.decode()
 
     link = link_in(message)
     asked = Client().get(link)  # a phone's browser, not logged in; a mail scanner's GET confirms nothing
