@@ -6,6 +6,7 @@ into a failure, so CI cannot go green without Postgres, Redis, S3 or Chromium.
 
 import functools
 import io
+import json
 import os
 import resource
 import shutil
@@ -444,6 +445,75 @@ def password_hash(password: str) -> str:
     return hasher.encode(password, hasher.salt())
 
 
+# What a KeptShell runs: each line it reads (as JSON) is Python code run in a scope of its own, in a Django process with
+# the server's settings, as `manage.py shell -c` runs it; what the code leaves in `result` is written back. No
+# database connection is kept from one code to the next.
+_KEPT_SHELL_LOOP = """
+import json, sys, traceback
+from django.db import connection
+for line in iter(sys.stdin.readline, ""):
+    scope = {}
+    try:
+        exec(json.loads(line), scope)
+        print("result:" + json.dumps(str(scope.get("result", ""))), flush=True)
+    except Exception:
+        print("failed:" + json.dumps(traceback.format_exc()), flush=True)
+    finally:
+        connection.close()
+"""
+
+
+class KeptShell:
+    """One `manage.py shell` process that runs a live server's scripts (LiveServer.shell), one after another, for as
+    long as it is kept: each script would otherwise start Django in a process of its own, which takes seconds. The
+    shells of the servers used last are kept (SHELLS_KEPT); an older one is closed, and started again if asked."""
+
+    SHELLS_KEPT = 2
+    _kept: list["KeptShell"] = []
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.process = subprocess.Popen(
+            [sys.executable, "manage.py", "shell", "-v", "0", "-c", _KEPT_SHELL_LOOP],
+            cwd=REPO,
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        self._kept.append(self)
+        for older in self._kept[: -self.SHELLS_KEPT]:
+            older.close()
+
+    def running(self) -> bool:
+        return self.process.poll() is None
+
+    def run(self, code: str) -> str:
+        """What `code` leaves in `result`, as a string; an error with the traceback if it raised."""
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.write(json.dumps(code) + "\n")
+        self.process.stdin.flush()
+        for line in iter(self.process.stdout.readline, ""):
+            kind, _, value = line.partition(":")
+            if kind == "result":
+                return str(json.loads(value))
+            if kind == "failed":
+                raise RuntimeError(f"the server's shell failed:\n{code}\n{json.loads(value)}")
+        self.close()
+        raise RuntimeError(f"the server's shell ended (exit status {self.process.returncode}) running:\n{code}")
+
+    def close(self) -> None:
+        if self in self._kept:
+            self._kept.remove(self)
+        assert self.process.stdin is not None and self.process.stdout is not None
+        self.process.stdin.close()  # the loop ends
+        try:
+            self.process.wait(10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        self.process.stdout.close()
+
+
 @dataclass
 class LiveServer:
     """bgsite served by uvicorn in its own process, as `make run` serves it."""
@@ -457,6 +527,7 @@ class LiveServer:
     migrated_template: Path | None = None
     migrated: bool = False
     log_path: Path = field(init=False)
+    kept_shell: KeptShell | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         self.log_path = self.data_dir / "server.log"
@@ -483,18 +554,22 @@ class LiveServer:
     def manage(self, *args: str) -> str:
         return run_manage(self.env, *args)
 
+    def shell(self, code: str) -> str:
+        """Run `code` as `manage.py shell -c` would with this server's settings, in a process kept for the next (a
+        KeptShell): what it leaves in `result`, as a string."""
+        if self.kept_shell is None or not self.kept_shell.running():
+            self.kept_shell = KeptShell(self.env)
+        return self.kept_shell.run(code)
+
     def create_user(self, username: str, password: str = "correct horse battery") -> str:
-        """Create a user in this server's database and return a new API key for it (one manage.py process). The
-        password's hash is made once per session (password_hash), not in each process."""
-        created = self.manage(
-            "shell",
-            "-c",
+        """Create a user in this server's database and return a new API key for it. The password's hash is made once
+        per session (password_hash), not each time."""
+        return self.shell(
             "from django.contrib.auth.models import User; from accounts.services import api_key_create; "
             f"user = User.objects.create_user({username!r}, password=None); "
             f"user.password = {password_hash(password)!r}; user.save(update_fields=['password']); "
-            "print(api_key_create(user=user, name='tests')[1])",
+            "result = api_key_create(user=user, name='tests')[1]",
         )
-        return created.strip().splitlines()[-1]
 
     def signed_in(self, username: str, password: str = "correct horse battery") -> requests.Session:
         """A browser's session, logged in through the log-in page as `username`."""
@@ -549,6 +624,8 @@ class LiveServer:
         raise RuntimeError(f"server did not start in {timeout} s:\n{self.log()}")
 
     def stop(self, *, kill: bool = False) -> None:
+        if self.kept_shell is not None and self.kept_shell.running():
+            self.kept_shell.close()
         if self.process is None or self.process.poll() is not None:
             return
         self.process.send_signal(signal.SIGKILL if kill else signal.SIGTERM)

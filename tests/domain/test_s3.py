@@ -117,9 +117,9 @@ def test_deleting_an_account_leaves_no_row_and_no_object_in_the_bucket(s3_site: 
 
     server, _ = s3_site
     key = server.create_user("leaver")
-    user_id = server.manage(
-        "shell", "-c", "from django.contrib.auth.models import User; print(User.objects.get(username='leaver').pk)"
-    ).split()[-1]
+    user_id = server.shell(
+        "from django.contrib.auth.models import User; result = User.objects.get(username='leaver').pk"
+    )
     headers = {"X-Api-Key": key}
     files = [
         ("files", (f"p{index}.jpg", photo_bytes("chelsea.png", size=(200, 150)), "image/jpeg")) for index in range(2)
@@ -164,15 +164,13 @@ def test_deleting_an_account_leaves_no_row_and_no_object_in_the_bucket(s3_site: 
             break
         time.sleep(0.2)
     assert [name for name in bucket_keys(s3_server) if name.startswith(prefix)] == []
-    rows = server.manage(
-        "shell",
-        "-c",
+    rows = server.shell(
         "from django.contrib.auth.models import User; from removal.models import Batch, Item, StoredImage; "
         "from accounts.models import ApiKey; "
-        f"print([m.objects.filter(**{{f: {user_id}}}).count() for m, f in ((User, 'pk'), (Batch, 'owner_id'), "
-        f"(Item, 'batch__owner_id'), (StoredImage, 'owner_id'), (ApiKey, 'user_id'))])",
+        f"result = [m.objects.filter(**{{f: {user_id}}}).count() for m, f in ((User, 'pk'), (Batch, 'owner_id'), "
+        f"(Item, 'batch__owner_id'), (StoredImage, 'owner_id'), (ApiKey, 'user_id'))]",
     )
-    assert rows.strip().splitlines()[-1] == "[0, 0, 0, 0, 0]"
+    assert rows == "[0, 0, 0, 0, 0]"
     assert requests.get(f"{server.url}/api/v1/batches", headers=headers, timeout=10).status_code == 401
     assert "deleted an ended account's batches: 1 batches, " in server.log()  # in steps, before the user's rows
     assert "deleted an account's data: 0 batches, 0 items, 1 stored images" in server.log()

@@ -367,12 +367,10 @@ def test_a_socket_whose_key_is_revoked_or_session_ended_gets_no_more_events(
     and links, for as long as it stayed open; it is closed with 4401 at the next event a second on (fifth probe)."""
     username = f"wsrevoked{credentials}"
     key = embedded_server.create_user(username)
-    other_key = embedded_server.manage(
-        "shell",
-        "-c",
+    other_key = embedded_server.shell(
         "from django.contrib.auth.models import User; from accounts.services import api_key_create; "
-        f"print(api_key_create(user=User.objects.get(username={username!r}), name='other')[1])",
-    ).split()[-1]
+        f"result = api_key_create(user=User.objects.get(username={username!r}), name='other')[1]",
+    )
     batch = upload(embedded_server, key, "/api/v1/batches", [("a.jpg", photo_bytes("chelsea.png", size=(64, 48)))])
     browser = embedded_server.signed_in(username)
     if credentials == "key":
@@ -386,7 +384,7 @@ def test_a_socket_whose_key_is_revoked_or_session_ended_gets_no_more_events(
         assert json.loads(socket.recv(timeout=10))["event"] == "snapshot"
         if credentials == "key":
             revoke = "from accounts import services; k = services.api_key_authenticate(raw_key=%r); "
-            embedded_server.manage("shell", "-c", revoke % key + "services.api_key_revoke(user=k.user, key_id=k.pk)")
+            embedded_server.shell(revoke % key + "services.api_key_revoke(user=k.user, key_id=k.pk)")
         else:
             logout = browser.post(
                 f"{embedded_server.url}/accounts/logout/",
