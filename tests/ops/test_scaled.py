@@ -26,7 +26,16 @@ import pytest
 import requests
 from websockets.sync.client import connect
 
-from tests.conftest import REPO, LiveServer, S3Server, frozen_when, mid_batch, photo_bytes
+from tests.conftest import (
+    MIGRATED_POSTGRES_DATABASES,
+    REPO,
+    LiveServer,
+    S3Server,
+    frozen_when,
+    mid_batch,
+    new_postgres_database,
+    photo_bytes,
+)
 
 pytestmark = pytest.mark.live
 
@@ -60,6 +69,18 @@ def database_sessions(database_url: str) -> int:
     return int(row[0])
 
 
+@pytest.fixture(scope="module")
+def web_on_postgres(server_factory: Any, postgres_admin: Any, postgres_migrated_template: str) -> Iterator[LiveServer]:
+    """One web process (no workers) on a PostgreSQL database of its own, shared by the tests that only call it and
+    count what its connections do meanwhile; its database_url in `.env`."""
+    with new_postgres_database(postgres_admin, template=postgres_migrated_template) as url:
+        MIGRATED_POSTGRES_DATABASES.add(urlsplit(url).path.lstrip("/"))
+        web = server_factory(DATABASE_URL=url, EMBEDDED_WORKERS="0", SECRET_KEY="one-web-process-on-postgres")
+        web.start()
+        yield web
+        web.stop()  # before its database goes
+
+
 def test_the_web_process_gives_each_requests_database_connection_back(server_factory: Any, postgres_url: str) -> None:
     """Under uvicorn every request runs in a thread of its own: a connection kept after it is never used
     again. With connections kept (CONN_MAX_AGE 60), 32 clients at once piled them up until PostgreSQL
@@ -83,10 +104,9 @@ def test_the_web_process_gives_each_requests_database_connection_back(server_fac
     assert sessions <= 2
 
 
-def test_a_nul_in_a_key_or_a_parameter_is_a_4xx_on_postgresql(server_factory: Any, postgres_url: str) -> None:
+def test_a_nul_in_a_key_or_a_parameter_is_a_4xx_on_postgresql(web_on_postgres: LiveServer) -> None:
     """PostgreSQL's text columns refuse NUL (SQLite stores it): a key or a stored parameter holding one was a 500."""
-    web = server_factory(DATABASE_URL=postgres_url, SECRET_KEY="nul-on-postgres")
-    web.start()
+    web = web_on_postgres
     key = web.create_user("nul")
     logged_before = len(web.log())
     nul_key = requests.get(f"{web.url}/api/v1/batches", params={"key": "bgs_\x00abcdefg_x"}, timeout=30)
@@ -275,11 +295,10 @@ def sessions_opened(database_url: str) -> int:
     return int(row[0])
 
 
-def test_a_large_uploads_caller_is_looked_up_on_a_kept_connection(server_factory: Any, postgres_url: str) -> None:
+def test_a_large_uploads_caller_is_looked_up_on_a_kept_connection(web_on_postgres: LiveServer) -> None:
     """Before a batch upload larger than anyone's may be is read, its caller is looked up (BodySizeLimit), outside
     Django's request cycle: channels' database_sync_to_async opened and closed a PostgreSQL session for each."""
-    web = server_factory(DATABASE_URL=postgres_url, EMBEDDED_WORKERS="0", SECRET_KEY="large-uploads-on-postgres")
-    web.start()
+    web, postgres_url = web_on_postgres, web_on_postgres.env["DATABASE_URL"]
     address = urlsplit(web.url)
 
     def stranger_upload() -> int:
@@ -305,13 +324,12 @@ def test_a_large_uploads_caller_is_looked_up_on_a_kept_connection(server_factory
     assert sessions_opened(postgres_url) - before <= min(32, (os.cpu_count() or 1) + 4) + 1
 
 
-def test_websockets_read_the_database_on_kept_connections(server_factory: Any, postgres_url: str) -> None:
+def test_websockets_read_the_database_on_kept_connections(web_on_postgres: LiveServer) -> None:
     """A websocket's reads (its caller, its batch, the snapshot, the key checked again as events come) ran on a
     connection opened and closed for each: three PostgreSQL sessions per handshake (26 ms a handshake, 18 ms
     without them), a fourth for a page's (channels' AuthMiddlewareStack reading the session's user), and one a
     second for every socket following a busy batch. They use the server's kept ones."""
-    web = server_factory(DATABASE_URL=postgres_url, EMBEDDED_WORKERS="0", SECRET_KEY="websockets-on-postgres")
-    web.start()
+    web, postgres_url = web_on_postgres, web_on_postgres.env["DATABASE_URL"]
     key = web.create_user("follower")
     browser = web.signed_in("follower")
     batch = requests.post(
