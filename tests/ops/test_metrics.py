@@ -2,6 +2,7 @@
 that move."""
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -128,8 +129,10 @@ def test_the_token_still_works_from_outside_the_networks(client: Any, scrapers_n
     assert reply.status_code == 200
 
 
-def migrated_multiproc_setup(tmp_path: Path) -> tuple[Path, dict[str, str]]:
-    """An empty PROMETHEUS_MULTIPROC_DIR and the environment of processes that count into it, its database migrated."""
+def migrated_multiproc_setup(tmp_path: Path, migrated: Path | None = None) -> tuple[Path, dict[str, str]]:
+    """An empty PROMETHEUS_MULTIPROC_DIR and the environment of processes that count into it, its database migrated:
+    by `manage.py migrate` counting into it, or copied from `migrated` (the session's migrated_data_dir), which counts
+    nothing."""
     shared = tmp_path / "metrics"
     shared.mkdir()
     env = {
@@ -138,13 +141,16 @@ def migrated_multiproc_setup(tmp_path: Path) -> tuple[Path, dict[str, str]]:
         "PROMETHEUS_MULTIPROC_DIR": str(shared),
         "DJANGO_SETTINGS_MODULE": "bgsite.settings",
     }
-    run_manage(env, "migrate", "--noinput", "-v", "0")
+    if migrated is None:
+        run_manage(env, "migrate", "--noinput", "-v", "0")
+    else:
+        shutil.copytree(migrated, env["DATA_DIR"])
     return shared, env
 
 
-def test_processes_sharing_a_multiproc_dir_are_added_up(tmp_path: Path) -> None:
+def test_processes_sharing_a_multiproc_dir_are_added_up(tmp_path: Path, migrated_data_dir: Path) -> None:
     """Two worker-like processes count into PROMETHEUS_MULTIPROC_DIR; a third one's scrape sees both."""
-    _, env = migrated_multiproc_setup(tmp_path)
+    _, env = migrated_multiproc_setup(tmp_path, migrated_data_dir)
     count = "from removal.ops import metrics; metrics.item_finished(status='done', model='m', seconds=0.2); "
     for threads in (2, 3):  # each leaves without its exit handlers: as a worker process still running looks
         run_manage(env, "shell", "-c", count + f"metrics.WORKER_THREADS.inc({threads}); import os; os._exit(0)")
@@ -159,7 +165,7 @@ def test_processes_sharing_a_multiproc_dir_are_added_up(tmp_path: Path) -> None:
     assert samples[("bgsite_items_processed_total", (("model", "m"),))] == 2
     assert samples[("bgsite_processing_seconds_count", (("model", "m"),))] == 2
     per_process = [value for (name, _), value in samples.items() if name == "bgsite_worker_threads"]
-    assert sorted(per_process) == [0, 2, 3]  # and the scrape's own; migrate's left with it
+    assert sorted(per_process) == [0, 2, 3]  # and the scrape's own
     assert samples[("bgsite_items_queued", (("kind", "upload"),))] == 0
 
 
