@@ -45,8 +45,9 @@ def s3_storage(settings: Any, private_s3: S3Server) -> Iterator[S3Server]:
     yield private_s3
     client = private_s3.client()
     for page in client.get_paginator("list_objects_v2").paginate(Bucket=private_s3.bucket):
-        for entry in page.get("Contents", ()):
-            client.delete_object(Bucket=private_s3.bucket, Key=entry["Key"])
+        if objects := [{"Key": entry["Key"]} for entry in page.get("Contents", ())]:  # a listing's page at a time
+            client.delete_objects(Bucket=private_s3.bucket, Delete={"Objects": objects, "Quiet": True})
+    assert client.list_objects_v2(Bucket=private_s3.bucket)["KeyCount"] == 0
 
 
 @pytest.fixture(params=["local", "s3"])
