@@ -27,6 +27,9 @@ Served with `uvicorn ... --http bgsite.server:HttpProtocol --ws bgsite.server:We
   already, asyncio a "Fatal error" with InvalidState). What the app sends on that socket
   before it reads the websocket.disconnect (a batch event already on its way) is dropped,
   where uvicorn raises "Unexpected ASGI message" into the app and logs its traceback.
+- A websocket message over --ws-max-size closes that websocket with 1009 at the frame's header; the rest of the frame,
+  still arriving, is read and dropped by the lingering close, where uvicorn's parser answered each piece on the ended
+  connection ("Fatal error: protocol.data_received() call failed" and a traceback at ERROR).
 """
 
 import asyncio
@@ -219,6 +222,11 @@ class _LingeringTransport:
     def is_closing(self) -> bool:
         return self.protocol.lingering or self.raw.is_closing()
 
+    def dropped(self) -> None:
+        """Bytes came, and were dropped, after this side closed: a lingering close waits on for more."""
+        if self.protocol.lingering:
+            self.protocol._linger_more()
+
     def __getattr__(self, name: str) -> Any:
         return getattr(self.raw, name)
 
@@ -245,7 +253,8 @@ class _WithoutUvicornsRefusalLine(logging.LoggerAdapter[logging.Logger]):
 
 
 class WebSocketProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's websockets-sansio protocol, closing on a non-UTF-8 text message without a traceback."""
+    """uvicorn's websockets-sansio protocol, closing on a non-UTF-8 text message, or after a message too large, without
+    a traceback."""
 
     closed_by_server = False
 
@@ -259,6 +268,13 @@ class WebSocketProtocol(WebSocketsSansIOProtocol):
                 self._close_quietly(1007)
                 return
         super().send_receive_event_to_app()
+
+    def data_received(self, data: bytes) -> None:
+        if self.transport.is_closing():  # closed by this side (a message over --ws-max-size: 1009); still arriving
+            if isinstance(self.transport, _LingeringTransport):
+                self.transport.dropped()
+            return  # uvicorn's parser would answer it on a connection already ended (write() after write_eof())
+        super().data_received(data)
 
     def handle_events(self) -> None:
         try:

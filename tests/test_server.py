@@ -7,15 +7,19 @@ import io
 import json
 import re
 import socket
+import time
 from typing import Any
 
 import pytest
+import requests
 from uvicorn.config import Config
 from uvicorn.server import ServerState
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
 
 from bgsite import server
 from bgsite.server import HttpProtocol, WebSocketProtocol
-from tests.conftest import LiveServer
+from tests.conftest import LiveServer, photo_bytes
 
 
 class Transport(asyncio.Transport):
@@ -179,3 +183,42 @@ class _Received:
 
     def makefile(self, mode: str) -> io.BytesIO:
         return io.BytesIO(self.data)
+
+
+# --- live: a websocket message over uvicorn's --ws-max-size ---------------------------------------------------------
+
+WS_MAX_SIZE = 16 * 1024 * 1024  # uvicorn's default --ws-max-size, which the Makefile and Dockerfile keep
+
+
+@pytest.mark.live
+def test_a_websocket_message_over_the_size_limit_closes_it_with_1009_and_no_traceback(
+    embedded_server: LiveServer,
+) -> None:
+    # The server closes the socket (1009) at the frame's header and lingers, reading and dropping the rest of the
+    # frame; each piece of it that came then went to the websocket's parser, which wrote to the connection after its
+    # end: "Fatal error: protocol.data_received() call failed" and a traceback at ERROR, on every such message.
+    key = embedded_server.create_user("oversized-ws")
+    batch = requests.post(
+        f"{embedded_server.url}/api/v1/batches",
+        files={"files": ("a.png", photo_bytes("coffee.png", size=(40, 30)))},
+        headers={"X-Api-Key": key},
+        timeout=60,
+    )
+    logged_before = len(embedded_server.log())
+
+    async def send_too_large() -> int:
+        url = f"{embedded_server.ws_url}/ws/batches/{batch.json()['id']}?key={key}"
+        async with connect(url, max_size=None) as websocket:
+            await websocket.recv()  # the snapshot
+            try:
+                await websocket.send(b"\x00" * (WS_MAX_SIZE + 1_000_000))
+                await asyncio.wait_for(websocket.recv(), 10)
+            except ConnectionClosed as closed:
+                assert closed.rcvd is not None
+                return closed.rcvd.code
+        raise AssertionError("the websocket stayed open")
+
+    assert asyncio.run(send_too_large()) == 1009
+    time.sleep(0.5)  # what the server logs once the rest of the frame has come
+    log = embedded_server.log()[logged_before:]
+    assert "Traceback" not in log and "ERROR" not in log, log
