@@ -242,7 +242,8 @@ class PinnedAddressAdapter(HTTPAdapter):
 
 
 def check_url(url: str, what: str = "image URL") -> None:
-    """Refuse anything but an http(s) URL with a host name (the address is checked on connecting)."""
+    """Refuse anything but an http(s) URL with a host name a request can be sent to (the address is checked on
+    connecting)."""
     try:
         parts = urlsplit(url)
         hostname, _ = parts.hostname, parts.port  # both parse lazily and raise on e.g. "http://[::"
@@ -263,6 +264,10 @@ def check_url(url: str, what: str = "image URL") -> None:
         )
     if not hostname:
         raise FetchError(gettext_noop("the %(what)s has no host name"), what=_named(what))
+    try:  # as a request for it is prepared: a host name that is not one (a space in it, a label IDNA refuses)
+        requests.PreparedRequest().prepare_url(url, None)
+    except requests.RequestException:
+        raise FetchError(gettext_noop("the %(what)s is not a valid URL"), what=_named(what)) from None
 
 
 class SafeSession(requests.Session):

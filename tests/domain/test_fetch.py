@@ -162,6 +162,22 @@ def test_other_schemes_are_refused(url: str, message: str) -> None:
         fetch.fetch(url, LIMITS)
 
 
+# Host names no request can be sent to: requests refuses them when it prepares the request (InvalidURL), after
+# check_url let them through. A callback URL was taken with its batch, then each delivery failed and was tried again.
+UNSENDABLE_HOSTS = ["ex ample.com", ".com", "a\u3002b.com", "\u2603.com", "exa\u00admple.com", "\u00e4" * 64 + ".com"]
+
+
+@pytest.mark.parametrize("host", UNSENDABLE_HOSTS)
+@pytest.mark.parametrize("what", ["image URL", "callback URL"])
+def test_a_host_name_no_request_can_be_sent_to_is_refused_as_not_a_valid_url(host: str, what: str) -> None:
+    with pytest.raises(fetch.FetchError, match=f"^the {what} is not a valid URL$"):
+        fetch.check_url(f"http://{host}/a.jpg", what)
+
+
+def test_an_international_host_name_is_a_valid_url() -> None:
+    fetch.check_url("https://\u00df.de/a b.jpg", "callback URL")  # requests sends it as xn--zca.de
+
+
 def test_unresolvable_names_are_reported() -> None:
     with pytest.raises(fetch.FetchError, match="could not resolve"):
         fetch.fetch("http://no-such-host.invalid/a.jpg", LIMITS)
