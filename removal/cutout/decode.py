@@ -298,6 +298,8 @@ def decode_mask(data: bytes, *, size: tuple[int, int], max_pixels: int) -> Image
     unreadable = (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError)
     try:
         opened = Image.open(io.BytesIO(data))
+    except Image.DecompressionBombError as exc:  # a PNG, too large for Pillow to open: not unreadable
+        raise _too_large_to_open(exc, max_pixels) from None
     except unreadable:
         raise ImageRejected(gettext_noop("the mask is not an image we can read; send a PNG")) from None
     with opened:

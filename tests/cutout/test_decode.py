@@ -1,6 +1,8 @@
 """removal.cutout.decode on HEIC/HEIF photos (iPhones'), read through pi-heif: upright, with alpha, size-checked."""
 
 import io
+import struct
+import zlib
 from collections.abc import Callable
 
 import numpy as np
@@ -146,3 +148,21 @@ def test_a_jpeg_of_very_many_scans_is_refused_before_it_is_decoded() -> None:
     Image.new("L", (400, 300), 255).save(mask, "JPEG", progressive=True)
     with pytest.raises(pipeline.ImageRejected, match="the JPEG has more than 500 scans"):
         pipeline.decode_mask(with_empty_scans(mask.getvalue(), 2000), size=(400, 300), max_pixels=MAX_PIXELS)
+
+
+def png_of_size(width: int, height: int) -> bytes:
+    """A 1-bit PNG of `width` x `height`, all black: a few hundred kilobytes however many pixels it claims."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+    rows = zlib.compress(b"\x00" * ((width // 8 + 2) * height), 9)
+    header = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", rows) + chunk(b"IEND", b"")
+
+
+def test_a_mask_too_large_for_pillow_to_open_is_refused_as_too_large_not_as_unreadable() -> None:
+    # 400 megapixels: past twice Pillow's MAX_IMAGE_PIXELS, so Image.open refuses it before its size is read, and the
+    # refusal said "the mask is not an image we can read; send a PNG" of a PNG that any editor reads.
+    with pytest.raises(pipeline.ImageRejected, match=r"^the image is 400\.0 megapixels; the limit is 50 megapixels$"):
+        pipeline.decode_mask(png_of_size(20_000, 20_000), size=(400, 300), max_pixels=MAX_PIXELS)
