@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 def batches(request: HttpRequest, user: "User") -> HttpResponseBase:
     if request.method == "POST":
         return _batch_create(request, user)
-    named = request.GET.get("name", "").strip()
+    named = inputs.batch_search(request)
     page = Paginator(selectors.batches_named(user, named), settings.BATCHES_PER_PAGE).get_page(request.GET.get("page"))
     kept = f"&name={quote(named)}" if named else ""  # the pages of the same search
     return JsonResponse(

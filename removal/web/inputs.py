@@ -81,6 +81,12 @@ def request_parameters(request: HttpRequest) -> dict[str, Any]:
     return params
 
 
+def batch_search(request: HttpRequest) -> str:
+    """The text a list of batches is searched for (`name`, its white space at each end taken off); BadRequest for a
+    query holding what no parameter may (request_parameters): PostgreSQL refuses a NUL even in a search."""
+    return str(request_parameters(request).get("name", "")).strip()
+
+
 def _starts_an_object(body: bytes) -> bool:
     """Whether a body starts as a JSON object does (after a UTF-8 byte order mark and white space, as json allows)."""
     return body.removeprefix(codecs.BOM_UTF8).lstrip()[:1] == b"{"

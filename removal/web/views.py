@@ -8,6 +8,7 @@ import uuid
 
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.core import exceptions
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -24,9 +25,10 @@ from accounts.forms import ApiKeyCreateForm
 from removal import selectors, serializers, services
 from removal.cutout import pipeline
 from removal.cutout.options import page_choices
-from removal.errors import NotFound
+from removal.errors import ApiError, NotFound
 from removal.models import BATCH_NAME_LENGTH, Item
 from removal.ops import client_package, limits
+from removal.web import inputs
 
 
 def _upload_context() -> dict[str, object]:
@@ -77,7 +79,10 @@ def sample_cutout(request: HttpRequest) -> HttpResponse:
 @login_required
 @ensure_csrf_cookie  # Delete on a row sends the token
 def batch_list(request: AuthenticatedHttpRequest) -> HttpResponse:
-    named = request.GET.get("name", "").strip()
+    try:
+        named = inputs.batch_search(request)
+    except ApiError as refused:  # the site's 400 page
+        raise exceptions.BadRequest(str(refused)) from None
     batches = selectors.batches_named(request.user, named)
     page = Paginator(batches, settings.BATCHES_PER_PAGE).get_page(request.GET.get("page"))
     return render(

@@ -386,6 +386,11 @@ class TestFollowAndDownload:
         ] == "?page=1&name=RED"
         assert api.get("/api/v1/batches", {"name": "a & b"}).json()["count"] == 0
 
+    def test_a_name_searched_for_with_a_nul_is_a_400_naming_it(self, api: Any) -> None:
+        # PostgreSQL refuses a NUL even in a query's LIKE pattern: the search was a 500 there.
+        reply = api.get("/api/v1/batches", {"name": "red\x00"})
+        assert reply.status_code == 400 and "'name'" in reply.json()["error"] and "NUL" in reply.json()["error"]
+
 
 class TestRerun:
     """`POST /api/v1/batches/<id>/rerun` takes its options as the other endpoints do: form fields or JSON."""

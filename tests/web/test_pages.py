@@ -228,6 +228,13 @@ def test_batch_list_shows_own_batches_with_counts(client: Any, user: Any, other_
     assert ">done<" in rows[str(finished.id)] and ">processing<" in rows[str(running.id)]
 
 
+def test_a_batch_name_searched_for_with_a_nul_is_a_400_page(client: Any, user: Any) -> None:
+    # PostgreSQL refuses a NUL even in a query's LIKE pattern: the list was a 500 there.
+    client.force_login(user)
+    reply = client.get("/batches/", {"name": "shoes\x00"})
+    assert reply.status_code == 400 and reply["Content-Type"].startswith("text/html")
+
+
 def test_batch_list_paginates(client: Any, user: Any, settings: Any) -> None:
     settings.BATCHES_PER_PAGE = 2
     for _ in range(3):
