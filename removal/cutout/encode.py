@@ -70,7 +70,12 @@ def encode_animation(results: list[Image.Image], durations: list[int], *, fmt: s
     first, rest = results[0], results[1:]
     buffer = io.BytesIO()
     if fmt == "png":  # APNG: each frame replaces the last (no ghosting of transparent areas)
-        first.save(buffer, "PNG", save_all=True, append_images=rest, duration=durations, loop=0, disposal=1, blend=0)
+        # Disposing a frame to the background fills it with RGBA in Pillow, which an "L" frame (a mask, channels=alpha)
+        # cannot take; an opaque frame needs no disposal, as the next one replaces its pixels (blend=0).
+        disposal = 1 if first.mode in ("RGBA", "LA") else 0
+        first.save(
+            buffer, "PNG", save_all=True, append_images=rest, duration=durations, loop=0, disposal=disposal, blend=0
+        )
     elif fmt == "webp":
         first.save(buffer, "WEBP", save_all=True, append_images=rest, duration=durations, loop=0, quality=90)
     else:
