@@ -108,9 +108,8 @@ def _accept(
     type_level = _word(params, "type_level", "1", TYPE_LEVELS)
     if refusals := removebg_refusals(params):
         raise refusals[0]
-    backgrounds = [name for name in BACKGROUNDS if name in request.FILES or not is_blank(params.get(name))]
-    if len(backgrounds) > 1:  # one would be dropped without a word; remove.bg refuses them too
-        raise BadRequest(f"send one background only, not {' and '.join(backgrounds)}", code="multiple_bg_sources")
+    # bg_color too, here: remove.bg refuses it beside an image (inputs.background_image counts the images everywhere).
+    inputs.one_background([name for name in BACKGROUNDS if name in request.FILES or not is_blank(params.get(name))])
     options = inputs.request_options(removebg_params(params), background=inputs.names_a_background(request, params))
     limits.check_new_work(user, images=1, options=options)
     background = inputs.background_image(request, params)
