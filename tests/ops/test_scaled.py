@@ -119,6 +119,16 @@ def test_a_nul_in_a_key_or_a_parameter_is_a_4xx_on_postgresql(web_on_postgres: L
         timeout=30,
     )
     assert (nul_key.status_code, nul_url.status_code) == (401, 400), (nul_key.text, nul_url.text)
+    web.shell(
+        "from django.contrib.auth.models import User; User.objects.filter(username='nul').update(is_staff=True, "
+        "is_superuser=True)"
+    )
+    staff = web.signed_in("nul")
+    searched = [
+        staff.get(f"{web.url}/admin/{table}/", params={"q": "a\x00b"}, timeout=30, allow_redirects=False).status_code
+        for table in ("removal/item", "removal/batch", "removal/storedimage", "auth/user")
+    ]
+    assert searched == [200, 200, 200, 200]
     assert "Traceback" not in web.log()[logged_before:], web.log()[logged_before:]
 
 
