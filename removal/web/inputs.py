@@ -247,7 +247,7 @@ def names_a_background(request: HttpRequest, params: Any) -> bool:
 
 def one_background(names: list[str]) -> None:
     """BadRequest (remove.bg's `multiple_bg_sources`) for a request that gives more than one background, `names` one per
-    field or file part sent: one would be dropped without a word."""
+    field or file part sent (a colour counts, as at remove.bg): one would be dropped without a word."""
     if len(names) > 1:
         raise BadRequest(f"send one background only, not {' and '.join(names)}", code="multiple_bg_sources")
 
@@ -255,7 +255,8 @@ def one_background(names: list[str]) -> None:
 def background_image(request: HttpRequest, params: Any) -> File | None:
     """The `bg_image` to composite onto: an uploaded file, or a URL (also remove.bg's names); None if absent."""
     files = [field for field in BACKGROUND_FIELDS for _ in request.FILES.getlist(field)]
-    one_background(files + [name for name in ("bg_image", "bg_image_url") if params.get(name)])
+    colour = [] if is_blank(params.get("bg_color")) else ["bg_color"]
+    one_background(colour + files + [name for name in ("bg_image", "bg_image_url") if params.get(name)])
     uploads = [request.FILES.getlist(field)[0] for field in BACKGROUND_FIELDS if field in request.FILES]
     upload: File | None = uploads[0] if uploads else None
     if upload is None:

@@ -46,7 +46,6 @@ if TYPE_CHECKING:
 
 UNLIMITED = 1_000_000_000  # no daily quota: what remove.bg clients read as credits
 INPUTS = ("image_file", "image_file_b64", "image_url")  # the ways to send the image: one per request
-BACKGROUNDS = ("bg_color", "bg_image_url", "bg_image_file")  # the ways to give a background: one at most
 # remove.bg's X-Type, in the classes of the requested type_level (its default 1: person, product, animal, car, other;
 # 2 and latest: also car_interior, car_part, transportation, graphics); "none" sends no X-Type. We do not classify
 # subjects: X-Type is the requested type in those words, and "other" for auto.
@@ -108,8 +107,6 @@ def _accept(
     type_level = _word(params, "type_level", "1", TYPE_LEVELS)
     if refusals := removebg_refusals(params):
         raise refusals[0]
-    # bg_color too, here: remove.bg refuses it beside an image (inputs.background_image counts the images everywhere).
-    inputs.one_background([name for name in BACKGROUNDS if name in request.FILES or not is_blank(params.get(name))])
     options = inputs.request_options(removebg_params(params), background=inputs.names_a_background(request, params))
     limits.check_new_work(user, images=1, options=options)
     background = inputs.background_image(request, params)

@@ -45,13 +45,15 @@ def image_file(name: str) -> SimpleUploadedFile:
     [
         ({"bg_image": [image_file("b.png"), image_file("c.png")]}, "bg_image and bg_image"),
         ({"bg_image": image_file("b.png"), "bg_image_url": "https://example.com/b.png"}, "bg_image and bg_image_url"),
+        ({"bg_color": "00ff00", "bg_image": image_file("b.png")}, "bg_color and bg_image"),
     ],
 )
 def test_two_backgrounds_are_refused_naming_them_not_one_dropped(
     api: Any, path: str, backgrounds: dict[str, Any], named: str
 ) -> None:
     # Every front door took the first background and dropped the other without a word (remove.bg's refused a
-    # bg_color beside a bg_image_url, but not two bg_image files).
+    # bg_color beside a bg_image_url, but not two bg_image files; the others composited onto the image and dropped
+    # the colour).
     image_field = {"/bgremove": "file", "/api/v1/batches": "files", "/v1.0/removebg": "image_file"}[path]
     reply = api.post(path, {image_field: image_file("a.png"), **backgrounds})
     assert reply.status_code == 400
