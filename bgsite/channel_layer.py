@@ -2,10 +2,6 @@
 
 from typing import Any
 
-from redis.asyncio.retry import Retry
-from redis.backoff import ExponentialBackoff
-from redis.exceptions import ConnectionError as RedisConnectionError
-
 # channels_redis receives with a BZPOPMIN that blocks up to 5 s at a time (RedisChannelLayer.brpop_timeout), so a
 # socket read must be allowed longer: with redis-py 8's default of 5 s an idle receive lost that race within about
 # 20 s, closing every idle websocket with 1013 and deafening a worker process to new jobs. Connecting keeps 5 s.
@@ -14,6 +10,12 @@ CONNECT_TIMEOUT_SECONDS = 5
 
 
 def redis_channel_layer(url: str) -> dict[str, Any]:
+    # Imported here, not at the top: the settings import this module, and redis.asyncio costs every process that reads
+    # them (each manage.py command, the embedded server) half a second of CPU that only the scaled setup needs.
+    from redis.asyncio.retry import Retry
+    from redis.backoff import ExponentialBackoff
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
     return {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
         # A restarted Redis leaves dead connections in the pool; check idle

@@ -141,14 +141,14 @@ TASKS = {
 }
 
 # Channels and the cache (rate-limit counters): in-memory inside one process, Redis when REDIS_URL is set (the
-# cache's pool one per process, not per request: removal/ops/connections.py).
+# cache's pool one per process, not per request: removal/ops/redis_cache.py).
 REDIS_URL = env.str("REDIS_URL", default="")
 CHANNEL_LAYERS: dict[str, dict[str, Any]] = {"default": {"BACKEND": "channels.layers.InMemoryChannelLayer"}}
 CACHES: dict[str, dict[str, Any]] = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
 if REDIS_URL:
     CHANNEL_LAYERS = {"default": redis_channel_layer(REDIS_URL)}
-    redis_cache = {"BACKEND": "removal.ops.connections.FailOpenRedisCache", "LOCATION": REDIS_URL}
-    CACHES = {"default": {**redis_cache, "OPTIONS": {"pool_class": "removal.ops.connections.ProcessRedisPool"}}}
+    redis_cache = {"BACKEND": "removal.ops.redis_cache.FailOpenRedisCache", "LOCATION": REDIS_URL}
+    CACHES = {"default": {**redis_cache, "OPTIONS": {"pool_class": "removal.ops.redis_cache.ProcessRedisPool"}}}
 
 # Storage: local files under DATA_DIR/media, or S3 when a bucket is named.
 MEDIA_ROOT = DATA_DIR / "media"

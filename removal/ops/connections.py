@@ -1,6 +1,6 @@
-"""Connections kept past a request: one Redis pool for the process's cache (which fails open), and the database
-connections of threads that outlive a request (the worker threads, and the event loop's threads that read for async
-code: calls waiting on their cutout, removal.events.wait_finished, and the websockets, removal.web.consumers).
+"""Database connections kept past a request by threads that outlive one (the worker threads, and the event loop's
+threads that read for async code: calls waiting on their cutout, removal.events.wait_finished, and the websockets,
+removal.web.consumers). The cache's Redis pool is removal.ops.redis_cache.
 
 Django renews a connection per request (CONN_MAX_AGE, 0 under uvicorn, where every request has a thread
 of its own: bgsite/settings.py). A thread that lives on would either connect again for every job (on
@@ -9,96 +9,15 @@ has dropped (a restart, an idle timeout) and fail on it for good. Here a thread 
 connection and lets Django close it after a database error, and every CONNECTION_SECONDS.
 """
 
-import logging
 import threading
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
 
-import redis
 from asgiref.sync import sync_to_async
-from django.core.cache.backends.base import DEFAULT_TIMEOUT
-from django.core.cache.backends.redis import RedisCache
 from django.db import InterfaceError, OperationalError, close_old_connections, connections
-
-logger = logging.getLogger(__name__)
 
 CONNECTION_SECONDS = 60
 _keepers = threading.local()
-
-
-class ProcessRedisPool(redis.ConnectionPool):
-    """The cache's pool_class (bgsite/settings.py): one pool per Redis address and options in the process.
-
-    Django's Redis cache keeps its pool on the cache object, and under ASGI each request has cache objects of its
-    own (Django ticket 35651): every request that counted a rate limit opened a Redis connection, left open until
-    garbage collection (100 requests: 100 connections, 33 still open after them). A connection the pool holds
-    when Redis restarts fails once and is made again by redis-py's retry.
-    """
-
-    _pools: dict[str, "ProcessRedisPool"] = {}
-    _pools_lock = threading.Lock()
-
-    @classmethod
-    def from_url(cls, url: str, **options: Any) -> "ProcessRedisPool":
-        key = f"{url} {sorted(options.items())!r}"
-        with cls._pools_lock:
-            if key not in cls._pools:
-                cls._pools[key] = super().from_url(url, **options)
-            return cls._pools[key]
-
-
-class FailOpenRedisCache(RedisCache):
-    """The cache's backend with REDIS_URL (bgsite/settings.py): Django's Redis cache, for the rate-limit counters
-    only, which a Redis outage must not turn into errors.
-
-    django-ratelimit fails open (RATELIMIT_FAIL_OPEN) when its cache's `add` adds nothing and its `incr` raises
-    ValueError, as a memcached client does when its server is gone; Django's Redis cache raised redis-py's
-    ConnectionError instead, and every API call, websocket handshake and log-in was answered 500 (or refused)
-    while Redis was down. Here an unreachable Redis reads as such a cache: nothing counted, the request goes
-    through. One WARNING when Redis is lost, one INFO when it answers again.
-    """
-
-    _lost = False
-
-    def add(self, key: Any, value: Any, timeout: Any = DEFAULT_TIMEOUT, version: int | None = None) -> bool:
-        try:
-            added = super().add(key, value, timeout, version)
-        except redis.RedisError as exc:
-            self._unavailable(exc)
-            return False
-        self._available()
-        return added
-
-    def get(self, key: Any, default: Any = None, version: int | None = None) -> Any:
-        try:
-            value = super().get(key, default, version)
-        except redis.RedisError as exc:
-            self._unavailable(exc)
-            return default
-        self._available()
-        return value
-
-    def incr(self, key: Any, delta: int = 1, version: int | None = None) -> int:
-        try:
-            value = super().incr(key, delta, version)
-        except redis.RedisError as exc:
-            self._unavailable(exc)
-            raise ValueError("the cache is unavailable") from exc
-        self._available()
-        return value
-
-    @classmethod
-    def _unavailable(cls, exc: Exception) -> None:
-        if not cls._lost:
-            cls._lost = True
-            logger.warning("the cache (Redis) is unavailable; rate limits are not counted meanwhile: %s", exc)
-
-    @classmethod
-    def _available(cls) -> None:
-        if cls._lost:
-            cls._lost = False
-            logger.info("the cache (Redis) answers again; rate limits are counted again")
 
 
 class ConnectionKeeper:

@@ -86,7 +86,7 @@ def named_redis_connections_after_requests(redis_url: str, pool_class: str, requ
 
 
 def test_the_cache_keeps_one_redis_connection_for_requests_one_after_another(redis_url: str) -> None:
-    assert named_redis_connections_after_requests(redis_url, "removal.ops.connections.ProcessRedisPool", 10) == 1
+    assert named_redis_connections_after_requests(redis_url, "removal.ops.redis_cache.ProcessRedisPool", 10) == 1
     # Django's own pool, one per cache object: a connection for each request.
     assert named_redis_connections_after_requests(redis_url, "redis.ConnectionPool", 10) == 10
 
