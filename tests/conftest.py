@@ -66,10 +66,13 @@ def phone_photo_jpeg() -> bytes:
     """A 12-megapixel JPEG of 4 to 6 MB, as a phone's camera saves one: a real photo enlarged, with a sensor's grain
     (enlarged alone, it compresses to a quarter of that)."""
     with Image.open(photo_path("coffee.png")) as opened:
-        enlarged = np.asarray(opened.convert("RGB").resize((4000, 3000), Image.Resampling.LANCZOS), dtype=np.int16)
-    grain = np.random.default_rng(0).normal(0, 6, enlarged.shape)
+        enlarged = np.asarray(opened.convert("RGB").resize((4000, 3000), Image.Resampling.LANCZOS), np.float32)
+    # In float32 and in place: in float64 the grain took 3.4 s of CPU, 1.1 s so.
+    pixels = np.random.default_rng(0).standard_normal(enlarged.shape, dtype=np.float32)
+    pixels *= 6
+    pixels += enlarged
     buffer = io.BytesIO()
-    Image.fromarray(np.clip(enlarged + grain, 0, 255).astype(np.uint8)).save(buffer, "JPEG", quality=95)
+    Image.fromarray(np.clip(pixels, 0, 255, out=pixels).astype(np.uint8)).save(buffer, "JPEG", quality=95)
     assert 4_000_000 < len(buffer.getvalue()) < 6_000_000
     return buffer.getvalue()
 
