@@ -35,19 +35,20 @@ from django.utils import timezone
 from removal.models import Batch, Item
 
 owner = User.objects.get(username="zipper")
-batch = Batch.objects.create(owner=owner)
 now = timezone.now()
-items = []
-for index in range({count}):
-    item_id = uuid.uuid4()
-    name = default_storage.save(
-        f"users/{{owner.pk}}/batches/{{batch.pk}}/{{item_id}}/cutout.png", ContentFile(os.urandom({size}))
-    )
-    items.append(Item(id=item_id, batch=batch, filename=f"photo-{{index}}.jpg", source="unused", source_bytes=1,
-                      width=1, height=1, status="done", result=name, result_bytes={size}, queued_at=now,
-                      finished_at=now))
-Item.objects.bulk_create(items)
-print(batch.pk)
+for count, size in {batches}:
+    batch = Batch.objects.create(owner=owner)
+    items = []
+    for index in range(count):
+        item_id = uuid.uuid4()
+        name = default_storage.save(
+            f"users/{{owner.pk}}/batches/{{batch.pk}}/{{item_id}}/cutout.png", ContentFile(os.urandom(size))
+        )
+        items.append(Item(id=item_id, batch=batch, filename=f"photo-{{index}}.jpg", source="unused", source_bytes=1,
+                          width=1, height=1, status="done", result=name, result_bytes=size, queued_at=now,
+                          finished_at=now))
+    Item.objects.bulk_create(items)
+    print(batch.pk)
 """
 
 
@@ -81,10 +82,9 @@ def test_zip_streams_from_s3_with_memory_flat_in_downloads_and_size(server_facto
     key = server.create_user("zipper")
     assert server.process is not None
     pid = server.process.pid
-    batches = {
-        label: server.manage("shell", "-c", SEED.format(count=count, size=size)).strip().splitlines()[-1]
-        for label, (count, size) in {"small": SMALL, "large": LARGE, "big members": BIG_MEMBERS}.items()
-    }
+    shapes = {"small": SMALL, "large": LARGE, "big members": BIG_MEMBERS}
+    seeded = server.manage("shell", "-c", SEED.format(batches=list(shapes.values()))).strip().splitlines()
+    batches = dict(zip(shapes, seeded[-len(shapes) :], strict=True))
     baseline = rss_bytes(pid)
     peaks = []
     for label, (count, member_size) in [("small", SMALL)] * 3 + [("large", LARGE), ("big members", BIG_MEMBERS)]:
