@@ -1,4 +1,4 @@
-"""Run by tests/domain/test_query_plans.py on an empty PostgreSQL database (DATABASE_URL): migrate, seed an
+"""Run by tests/domain/test_query_plans.py on a new PostgreSQL database (DATABASE_URL): migrate, seed an
 installation grown for a year (bulk SQL, small enough for a test), ANALYZE, then run each read audited for growth and
 print, as JSON, the tables PostgreSQL's plan reads whole ("Seq Scan") in each of its queries."""
 

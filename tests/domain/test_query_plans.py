@@ -5,31 +5,29 @@ import json
 import os
 import subprocess
 import sys
-import uuid
 from typing import Any
 
 import pytest
 
-from tests.conftest import POSTGRES_ADMIN_URL, REPO
+from tests.conftest import REPO, new_postgres_database
 
 
 @pytest.fixture(scope="module")
-def plans(postgres_admin: Any, tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[dict[str, Any]]]:
-    name = f"bgsite_test_plans_{uuid.uuid4().hex[:10]}"
-    postgres_admin.execute(f'CREATE DATABASE "{name}"')
-    env = {
-        **os.environ,
-        "DATABASE_URL": POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}",
-        "DATA_DIR": str(tmp_path_factory.mktemp("plans")),
-        "SECRET_KEY": "x",
-        "LOG_LEVEL": "WARNING",
-    }
-    try:
+def plans(
+    postgres_admin: Any, postgres_migrated_template: str, tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, list[dict[str, Any]]]:
+    # A copy of the session's migrated database (0.1 s, where migrating an empty one takes seconds).
+    with new_postgres_database(postgres_admin, template=postgres_migrated_template) as url:
+        env = {
+            **os.environ,
+            "DATABASE_URL": url,
+            "DATA_DIR": str(tmp_path_factory.mktemp("plans")),
+            "SECRET_KEY": "x",
+            "LOG_LEVEL": "WARNING",
+        }
         done = subprocess.run(
             [sys.executable, "-m", "tests.domain.plans_on_postgres"], cwd=REPO, env=env, capture_output=True, text=True
         )
-    finally:
-        postgres_admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
     assert done.returncode == 0, done.stderr
     return json.loads(done.stdout.strip().splitlines()[-1])
 
