@@ -173,12 +173,13 @@ def test_every_module_says_what_it_owns() -> None:
 
 def test_a_process_that_cuts_nothing_out_imports_no_image_filters_nor_browser_names(tmp_path: Path) -> None:
     """Every process (web, each manage.py command) imports the URLs, the services and the metrics: scipy.ndimage (0.3 s)
-    and ua-parser (75 ms) load where a cutout or the account page first needs them, not at every start."""
+    and ua-parser (75 ms) load where a cutout or the account page first needs them, not at every start; redis (0.4 s
+    of CPU) and boto3 only where the settings name Redis or a bucket."""
     script = (
         "import sys, django\n"
         "django.setup()\n"
-        "import bgsite.urls, removal.services, removal.ops.metrics, removal.tasks\n"
-        "print(sorted(name for name in ('scipy.ndimage', 'ua_parser') if name in sys.modules))\n"
+        "import bgsite.urls, bgsite.asgi, removal.services, removal.ops.metrics, removal.tasks\n"
+        "print(sorted(name for name in ('scipy.ndimage', 'ua_parser', 'redis', 'boto3') if name in sys.modules))\n"
     )
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bgsite.settings", "DATA_DIR": str(tmp_path), "SECRET_KEY": "x"}
     done = subprocess.run(

@@ -2,6 +2,7 @@
 
 import contextlib
 import logging
+import sys
 import time
 from typing import Any
 
@@ -10,7 +11,6 @@ from channels.generic.websocket import AsyncJsonWebsocketConsumer
 from django.conf import settings
 from django.http import HttpRequest
 from django.utils import translation
-from redis.exceptions import RedisError
 
 from accounts.auth import api_key_in_scope, caller_of_websocket, user_of_head_now
 from removal import events, selectors, serializers
@@ -31,8 +31,13 @@ CLOSE_TRY_AGAIN_LATER = 1013
 # How often, at most, an open socket's key or session is checked again, as events come for it.
 CREDENTIALS_RECHECK_SECONDS = 1.0
 
-# What a channel layer that cannot be reached raises (channels_redis: redis-py's errors; a socket's OSError).
-CHANNEL_LAYER_ERRORS = (RedisError, OSError)
+
+def channel_layer_lost(exc: BaseException) -> bool:
+    """Whether `exc` is what a channel layer that cannot be reached raises: a socket's OSError, or channels_redis's
+    redis-py errors (looked up once redis is loaded, as a Redis layer loads it: the embedded server's in-memory layer
+    never does, and the import cost each process 0.4 s of CPU at start)."""
+    redis_exceptions = sys.modules.get("redis.exceptions")
+    return isinstance(exc, OSError) or (redis_exceptions is not None and isinstance(exc, redis_exceptions.RedisError))
 
 
 class BatchProgressConsumer(AsyncJsonWebsocketConsumer):
@@ -56,12 +61,12 @@ class BatchProgressConsumer(AsyncJsonWebsocketConsumer):
         try:
             await super().__call__(scope, receive, noting_send)
         except Exception as exc:
-            if not isinstance(exc, CHANNEL_LAYER_ERRORS) and unavailable(exc) is None:
+            if not channel_layer_lost(exc) and unavailable(exc) is None:
                 raise
             logger.warning(
                 "live updates on %s stopped: %s is unavailable (%s: %s)",
                 scope.get("path"),
-                "the channel layer" if isinstance(exc, CHANNEL_LAYER_ERRORS) else "the database or storage",
+                "the channel layer" if channel_layer_lost(exc) else "the database or storage",
                 type(exc).__name__,
                 exc,
             )
