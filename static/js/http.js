@@ -110,6 +110,9 @@ export async function postFile(url, file, onProgress, onWait, fields = [], heade
   }
 }
 
+/** Whether a reply postFile returned is an account's limit that lifts too late to wait for (a daily quota's reset). */
+export const limitLastsLong = (reply) => reply.status === 429 && (reply.retryAfter ?? 0) > MAX_WAIT_SECONDS;
+
 /**
  * One request with form fields (none for a DELETE), once.
  * @param {string} method

@@ -30,7 +30,16 @@ import { openCompare } from "./compare.js";
 import { openEditor } from "./editor.js";
 import { cardsFirstLink, focusLost } from "./focus.js";
 import { filesOfDrop, imagesOfFolder } from "./folders.js";
-import { NetworkError, postFile, postForm, randomKey, refusalText, sendForm, sleep } from "./http.js";
+import {
+  limitLastsLong,
+  NetworkError,
+  postFile,
+  postForm,
+  randomKey,
+  refusalText,
+  sendForm,
+  sleep,
+} from "./http.js";
 import { formatNumber, gettext, interpolate, ngettext } from "./i18n.js";
 import {
   flaggedPosition,
@@ -737,6 +746,8 @@ async function upload({ file, row }) {
     } else if (accepted) {
       if (creating) useBatch(reply.body);
       mergeItem(accepted, row);
+    } else if (limitLastsLong(reply)) {
+      stopUploads(row, refusalText(reply));
     } else {
       refuse(row, refusalText(reply));
     }
@@ -762,6 +773,25 @@ async function upload({ file, row }) {
     updateSummary();
     startUploads();
   }
+}
+
+/**
+ * The account's limit is reached for longer than the page waits (the daily quota): the file and those still in line
+ * are refused with its reason, unsent, and the notice says how many were not taken. Sent one by one, each of hundreds
+ * of photos went up whole to be refused alike, with nothing said above the cards.
+ */
+function stopUploads(row, reason) {
+  refuse(row, reason);
+  for (const waiting of state.queue.splice(0)) refuse(waiting.row, reason);
+  const notTaken = [...ui.list.children].filter(
+    (card) => card.dataset.status === "rejected" && card.querySelector(".error").textContent === reason,
+  ).length;
+  const stopped = ngettext(
+    "Uploads stopped: %(reason)s. %(count)s file was not taken; add it again later.",
+    "Uploads stopped: %(reason)s. %(count)s files were not taken; add them again later.",
+    notTaken,
+  );
+  showNotice(interpolate(stopped, { reason, count: formatNumber(notTaken) }));
 }
 
 /** An upload goes back in line, in its place, saying what it waits for. */

@@ -919,16 +919,25 @@ def test_uploads_wait_out_the_rate_limit(browser: Any, server_factory: Any, tmp_
     assert re.search(r'"POST /api/v1/batches/[0-9a-f-]+/files" 429', server.log())  # the limit was hit, waited out
 
 
+@pytest.fixture(scope="module")
+def limited_server(server_factory: Any) -> Any:
+    """A server of small limits, shared: two files a batch, two images a day per account (each test signs up its
+    own user)."""
+    server = server_factory(MAX_ITEMS_PER_BATCH="2", DAILY_IMAGE_QUOTA="2")
+    server.start()
+    return server
+
+
 def test_files_past_the_batch_limit_are_refused_before_they_are_uploaded(
-    browser: Any, server_factory: Any, tmp_path: Path
+    browser: Any, limited_server: Any, tmp_path: Path
 ) -> None:
     """A folder larger than MAX_ITEMS_PER_BATCH: the files past it are refused at once, in the server's words, rather
     than each uploaded whole to be refused (1,200 photos dropped sent 200 of them up for nothing)."""
     from playwright.sync_api import expect
 
-    server = server_factory(MAX_ITEMS_PER_BATCH="2")
-    server.start()
+    server = limited_server
     photos = small_photos(tmp_path, 3)
+    log_before = len(server.log())  # the server's log holds the module's other tests too
 
     with browsing(browser, server.url) as page:
         sign_up(page)
@@ -940,8 +949,40 @@ def test_files_past_the_batch_limit_are_refused_before_they_are_uploaded(
         expect(past).to_have_attribute("data-status", "rejected")
         expect(past.locator(".error")).to_have_text("the batch is full (2 files at most); start a new batch")
         expect(page.locator("#overall")).to_have_text("2 of 3 done, 1 failed")
-    posts = re.findall(r'"POST /api/v1/batches[^"]*" (\d+)', server.log())
+    posts = re.findall(r'"POST /api/v1/batches[^"]*" (\d+)', server.log()[log_before:])
     assert posts == ["201", "201"]  # the third file never went up
+
+
+def test_once_the_daily_quota_is_reached_the_files_in_line_are_refused_unsent_and_said_so(
+    browser: Any, limited_server: Any, tmp_path: Path
+) -> None:
+    """The daily quota reached mid-drop: the files still in line are refused at once with its reason, and the notice
+    says the uploads stopped and how many files were not taken, rather than each uploaded whole to be refused alike (a
+    drop of 40 photos past a quota of 10 sent all 30 others up, a request each, with nothing said above the cards)."""
+    from playwright.sync_api import expect
+
+    server = limited_server
+    photos = small_photos(tmp_path, 4)
+    log_before = len(server.log())
+
+    with browsing(browser, server.url) as page:
+        sign_up(page)
+        page.set_input_files("#file-input", photos[:2])  # the day's two images, the batch's two files
+        for photo in photos[:2]:
+            row = page.locator(f'.item[data-filename="{photo.name}"]')
+            expect(row).to_have_attribute("data-status", "done", timeout=PROCESSING_TIMEOUT_MS)
+        page.goto("/")
+        page.set_input_files("#file-input", photos[2:])
+        quota = re.compile(r"^daily quota of 2 credits reached .*it resets at 00:00 UTC$")
+        for photo in photos[2:]:
+            row = page.locator(f'.item[data-filename="{photo.name}"]')
+            expect(row).to_have_attribute("data-status", "rejected")
+            expect(row.locator(".error")).to_have_text(quota)
+        stopped = r"^Uploads stopped: daily quota of 2 credits .*\. 2 files were not taken; add them again later\.$"
+        expect(page.locator("#notice")).to_have_text(re.compile(stopped))
+        expect(page.locator("#overall")).to_have_text("0 of 2 done, 2 failed")
+    posts = re.findall(r'"POST /api/v1/batches[^"]*" (\d+)', server.log()[log_before:])
+    assert posts == ["201", "201", "429"]  # the new drop's first file was refused; the other never went up
 
 
 def test_the_first_tab_offers_to_skip_to_the_content(page: Any) -> None:
