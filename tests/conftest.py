@@ -574,6 +574,28 @@ class LiveServer:
             "result = api_key_create(user=user, name='tests')[1]",
         )
 
+    def new_user_session(self, username: str, *, user_agent: str, password: str = "correct horse battery") -> str:
+        """Make a user as sign-up makes one (an address still to confirm), its password's hash made once per session
+        (password_hash), and log it in as Django's log-in does (auth.login: the session's user, backend and password
+        hash; user_logged_in's receivers) from a browser with `user_agent`: the session's key, its cookie's value."""
+        return self.shell(
+            "from importlib import import_module\n"
+            "from django.conf import settings\n"
+            "from django.contrib.auth import login\n"
+            "from django.contrib.auth.models import User\n"
+            "from django.test import RequestFactory\n"
+            "from accounts import confirmation\n"
+            f"user = User.objects.create_user({username!r}, {username + '@example.com'!r}, password=None)\n"
+            f"user.password = {password_hash(password)!r}\n"
+            "user.save(update_fields=['password'])\n"
+            "confirmation.unconfirmed_mark(user=user)\n"
+            f"request = RequestFactory().post('/accounts/signup/', headers={{'User-Agent': {user_agent!r}}})\n"
+            "request.session = import_module(settings.SESSION_ENGINE).SessionStore()\n"
+            "login(request, user, backend='django.contrib.auth.backends.ModelBackend')\n"
+            "request.session.save()\n"
+            "result = request.session.session_key\n",
+        )
+
     def signed_in(self, username: str, password: str = "correct horse battery") -> requests.Session:
         """A browser's session, logged in through the log-in page as `username`."""
         browser = requests.Session()

@@ -52,10 +52,10 @@ def browsing(browser: Any, base_url: str, **context_options: Any) -> Iterator[An
 
 
 @contextmanager
-def signed_in(browser: Any, base_url: str) -> Iterator[Any]:
-    """browsing, as a fresh user signed up through the sign-up page."""
-    with browsing(browser, base_url) as page:
-        sign_up(page)
+def signed_in(browser: Any, server: Any) -> Iterator[Any]:
+    """browsing `server`, logged in as a fresh user (log_in_new_user)."""
+    with browsing(browser, server.url) as page:
+        log_in_new_user(page, server)
         yield page
 
 
@@ -146,6 +146,18 @@ def sign_up(page: Any) -> str:
     username = submit_sign_up_form(page)
     expect(page).to_have_url(re.compile(r"/$"))
     expect(page.locator(".messages")).to_contain_text(f"Welcome, {username}")
+    return username
+
+
+def log_in_new_user(page: Any, server: Any) -> str:
+    """Log `page`'s browser context in to `server` as a fresh user, made and logged in by the server's shell
+    (LiveServer.new_user_session), and open the home page, where sign_up ends; returns the username. For the tests
+    about something else than signing up: the sign-up page has the server hash the password (half a second of CPU)."""
+    username = f"e2e-{uuid.uuid4().hex[:8]}"
+    session_key = server.new_user_session(username, user_agent=page.evaluate("navigator.userAgent"))
+    cookie = {"name": "sessionid", "value": session_key, "url": server.url, "httpOnly": True, "sameSite": "Lax"}
+    page.context.add_cookies([cookie])
+    page.goto("/")
     return username
 
 
@@ -259,13 +271,15 @@ URL.revokeObjectURL = (url) => { window.objectUrls.revoked += 1; return revoke.c
 """
 
 
-def test_a_done_card_shows_the_photo_thumbnail_and_lets_the_dropped_photo_go(page: Any, tmp_path: Path) -> None:
+def test_a_done_card_shows_the_photo_thumbnail_and_lets_the_dropped_photo_go(
+    page: Any, embedded_server: Any, tmp_path: Path
+) -> None:
     """Hundreds of dropped 12 MP photos do not stay in the page's memory: once a cutout is done, its card shows the
     server's thumbnail of the photo and the browser's copy of the file is let go (its object URL revoked)."""
     from playwright.sync_api import expect
 
     page.add_init_script(COUNT_OBJECT_URLS)
-    sign_up(page)
+    log_in_new_user(page, embedded_server)
     photos = []
     for name in ("chelsea", "coffee"):
         photos.append(tmp_path / f"{name}.jpg")
@@ -279,10 +293,12 @@ def test_a_done_card_shows_the_photo_thumbnail_and_lets_the_dropped_photo_go(pag
     assert page.evaluate("window.objectUrls") == {"made": 2, "revoked": 2}
 
 
-def test_files_dropped_later_join_the_same_batch_deleted_from_the_list(page: Any, tmp_path: Path) -> None:
+def test_files_dropped_later_join_the_same_batch_deleted_from_the_list(
+    page: Any, embedded_server: Any, tmp_path: Path
+) -> None:
     from playwright.sync_api import expect
 
-    sign_up(page)
+    log_in_new_user(page, embedded_server)
     first, second = tmp_path / "rocket.jpg", tmp_path / "astronaut-small.jpg"
     first.write_bytes(photo_bytes("rocket.jpg", size=(320, 240)))
     second.write_bytes(photo_bytes("astronaut.png", size=(320, 240)))
@@ -386,11 +402,11 @@ def drop_folder(page: Any, folder: Path) -> None:
 
 @pytest.mark.parametrize("way", ["chosen", "dropped"])
 def test_a_folder_brings_its_photos_in_name_order_and_says_what_it_left_out(
-    page: Any, tmp_path: Path, way: str
+    page: Any, embedded_server: Any, tmp_path: Path, way: str
 ) -> None:
     from playwright.sync_api import expect
 
-    sign_up(page)
+    log_in_new_user(page, embedded_server)
     folder = holiday_folder(tmp_path)
     if way == "chosen":
         # Chosen before the page's script has run (a slow link): the script takes it when it starts.
@@ -418,7 +434,9 @@ def test_a_folder_brings_its_photos_in_name_order_and_says_what_it_left_out(
     expect(page).to_have_title("holiday · bgsite")
 
 
-def test_a_folder_named_past_the_fields_length_in_utf16_units_names_its_batch_whole(page: Any, tmp_path: Path) -> None:
+def test_a_folder_named_past_the_fields_length_in_utf16_units_names_its_batch_whole(
+    page: Any, embedded_server: Any, tmp_path: Path
+) -> None:
     """61 characters, 121 UTF-16 units: cut to the field's 100 units, the last emoji's half was kept as "\ufffd"."""
     from playwright.sync_api import expect
 
@@ -426,7 +444,7 @@ def test_a_folder_named_past_the_fields_length_in_utf16_units_names_its_batch_wh
     folder = tmp_path / name
     folder.mkdir()
     (folder / "IMG_1.jpg").write_bytes(photo_bytes("coffee.png", size=(160, 120)))
-    sign_up(page)
+    log_in_new_user(page, embedded_server)
     page.wait_for_load_state()
     page.set_input_files("#folder-input", folder)
     expect(page.locator("#batch-heading")).to_have_text(name)
@@ -435,10 +453,12 @@ def test_a_folder_named_past_the_fields_length_in_utf16_units_names_its_batch_wh
     expect(page.locator("#batch-heading")).to_have_text(name)
 
 
-def test_the_tabs_title_tells_a_batch_finished_while_it_was_in_the_background(page: Any, tmp_path: Path) -> None:
+def test_the_tabs_title_tells_a_batch_finished_while_it_was_in_the_background(
+    page: Any, embedded_server: Any, tmp_path: Path
+) -> None:
     from playwright.sync_api import expect
 
-    sign_up(page)
+    log_in_new_user(page, embedded_server)
     page.wait_for_load_state()
     set_hidden = "hidden => { Object.defineProperty(document, 'hidden', {value: hidden, configurable: true}); }"
     page.evaluate(set_hidden, True)  # the user went to another tab
@@ -450,10 +470,12 @@ def test_the_tabs_title_tells_a_batch_finished_while_it_was_in_the_background(pa
     expect(page).to_have_title("Batch · bgsite")
 
 
-def test_a_batch_is_renamed_on_its_page_and_listed_under_its_name(page: Any, tmp_path: Path) -> None:
+def test_a_batch_is_renamed_on_its_page_and_listed_under_its_name(
+    page: Any, embedded_server: Any, tmp_path: Path
+) -> None:
     from playwright.sync_api import expect
 
-    sign_up(page)
+    log_in_new_user(page, embedded_server)
     page.set_input_files("#file-input", small_photos(tmp_path, 1))
     expect(page.locator("#batch-heading")).to_contain_text("Batch")
     page.click("#rename-batch")
@@ -480,12 +502,14 @@ def test_a_batch_is_renamed_on_its_page_and_listed_under_its_name(page: Any, tmp
     expect(page.locator("#batches tbody tr").first.locator("a").first).to_have_text("Spring catalogue, shoes")
 
 
-def test_a_name_is_typed_up_to_the_servers_length_in_characters_not_utf16_units(page: Any, tmp_path: Path) -> None:
+def test_a_name_is_typed_up_to_the_servers_length_in_characters_not_utf16_units(
+    page: Any, embedded_server: Any, tmp_path: Path
+) -> None:
     """The field's maxlength (100) counted UTF-16 units: a name of 60 emoji, which the server takes, stopped at 50.
     Past 100 characters, what is typed or pasted is left out, as maxlength leaves it out, the caret after it."""
     from playwright.sync_api import expect
 
-    sign_up(page)
+    log_in_new_user(page, embedded_server)
     page.set_input_files("#file-input", small_photos(tmp_path, 1))
     expect(page.locator("#batch-heading")).to_contain_text("Batch")
     page.click("#rename-batch")
@@ -510,10 +534,10 @@ def test_a_name_is_typed_up_to_the_servers_length_in_characters_not_utf16_units(
     expect(name).to_have_value("\N{DOG FACE}\N{DOG FACE}" + "\N{CAT FACE}" * 98)
 
 
-def test_an_empty_folder_dropped_says_so(page: Any, tmp_path: Path) -> None:
+def test_an_empty_folder_dropped_says_so(page: Any, embedded_server: Any, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
-    sign_up(page)
+    log_in_new_user(page, embedded_server)
     (tmp_path / "empty").mkdir()
     page.wait_for_load_state()
     drop_folder(page, tmp_path / "empty")
@@ -521,12 +545,14 @@ def test_an_empty_folder_dropped_says_so(page: Any, tmp_path: Path) -> None:
     expect(page.locator(".item")).to_have_count(0)
 
 
-def test_after_a_reload_the_cards_keep_the_order_the_photos_were_chosen_in(page: Any, tmp_path: Path) -> None:
+def test_after_a_reload_the_cards_keep_the_order_the_photos_were_chosen_in(
+    page: Any, embedded_server: Any, tmp_path: Path
+) -> None:
     """The page uploads two files at a time, so a small photo after a large one arrives first: each upload says its
     place (`file_position`), and the batch keeps the chosen order."""
     from playwright.sync_api import expect
 
-    sign_up(page)
+    log_in_new_user(page, embedded_server)
     sizes = {"1-first.jpg": (160, 120), "2-large.jpg": (4000, 3000), "3-small.jpg": (160, 120), "4-small.jpg": (96, 72)}
     photos = []
     for name, size in sizes.items():
@@ -575,7 +601,7 @@ def test_photos_added_again_after_a_reload_are_left_out_and_only_the_missing_one
     the zip). A file of the same name but other bytes is another photo, and goes up."""
     from playwright.sync_api import expect
 
-    sign_up(page)
+    log_in_new_user(page, embedded_server)
     photos = {}
     for name in ("chelsea", "coffee", "astronaut"):
         photos[name] = tmp_path / f"{name}.jpg"
@@ -603,14 +629,14 @@ def test_photos_added_again_after_a_reload_are_left_out_and_only_the_missing_one
 
 @pytest.mark.parametrize("lost", ["creation", "addition"])
 def test_an_upload_whose_reply_is_lost_is_sent_again_without_a_second_copy(
-    page: Any, tmp_path: Path, lost: str
+    page: Any, embedded_server: Any, tmp_path: Path, lost: str
 ) -> None:
     """The page sends a file again when its request got no answer; when the server had saved it and only the reply
     was lost (a connection cut, a proxy's timeout), the batch had it twice (two cards, cutouts and credits), or a
     lost creation left a batch of one photo behind and made another."""
     from playwright.sync_api import expect
 
-    sign_up(page)
+    log_in_new_user(page, embedded_server)
     photos = small_photos(tmp_path, 2)  # the first creates the batch; the second is the one request to /files
     cookies = {cookie["name"]: cookie["value"] for cookie in page.context.cookies()}
     sent: list[int] = []
@@ -647,10 +673,12 @@ def test_an_upload_whose_reply_is_lost_is_sent_again_without_a_second_copy(
     expect(page.locator("#batches tr[data-batch-id]")).to_have_count(1)
 
 
-def test_settings_chosen_before_upload_apply_to_the_batch_and_a_rerun_uses_new_ones(page: Any, tmp_path: Path) -> None:
+def test_settings_chosen_before_upload_apply_to_the_batch_and_a_rerun_uses_new_ones(
+    page: Any, embedded_server: Any, tmp_path: Path
+) -> None:
     from playwright.sync_api import expect
 
-    sign_up(page)
+    log_in_new_user(page, embedded_server)
     photos = []
     for name in ("astronaut", "chelsea"):
         photos.append(tmp_path / f"{name}.jpg")
@@ -725,10 +753,12 @@ def test_settings_chosen_before_upload_apply_to_the_batch_and_a_rerun_uses_new_o
         expect(page.locator(f'.item[data-filename="{photo.name}"] .meta')).not_to_contain_text(seconds)
 
 
-def test_the_compare_slider_is_the_line_between_before_and_after(page: Any, tmp_path: Path) -> None:
+def test_the_compare_slider_is_the_line_between_before_and_after(
+    page: Any, embedded_server: Any, tmp_path: Path
+) -> None:
     from playwright.sync_api import expect
 
-    sign_up(page)
+    log_in_new_user(page, embedded_server)
     photo = tmp_path / "coffee.jpg"
     photo.write_bytes(photo_bytes("coffee.png", size=(320, 240)))
     page.set_input_files("#file-input", [photo])
@@ -754,11 +784,13 @@ def test_the_compare_slider_is_the_line_between_before_and_after(page: Any, tmp_
     expect(dialog).to_be_hidden()
 
 
-def test_a_phone_photo_in_heic_is_cut_out_shown_compared_and_edited(page: Any, tmp_path: Path) -> None:
+def test_a_phone_photo_in_heic_is_cut_out_shown_compared_and_edited(
+    page: Any, embedded_server: Any, tmp_path: Path
+) -> None:
     """Chromium cannot show HEIC: the card, compare and the editor show the server's upright WebPs of it."""
     from playwright.sync_api import expect
 
-    sign_up(page)
+    log_in_new_user(page, embedded_server)
     photo = tmp_path / "IMG_0001.HEIC"
     upright = Image.open(io.BytesIO(photo_bytes("coffee.png", size=(320, 240))))
     photo.write_bytes(heic_bytes(upright.transpose(Image.Transpose.ROTATE_90), orientation=6))
@@ -790,7 +822,7 @@ def test_a_phone_photo_in_heic_is_cut_out_shown_compared_and_edited(page: Any, t
 def test_api_key_is_shown_once_and_revoking_it_refuses_it(page: Any, embedded_server: Any) -> None:
     from playwright.sync_api import expect
 
-    sign_up(page)
+    log_in_new_user(page, embedded_server)
     page.click("nav >> text=API keys")
     page.fill("#id_name", "browser test")
     page.click("text=Create key")
@@ -1021,14 +1053,14 @@ def test_the_first_tab_offers_to_skip_to_the_content(page: Any) -> None:
     expect(page.locator("#main")).to_be_focused()
 
 
-def test_the_count_is_said_now_and_then_not_at_every_change(page: Any, tmp_path: Path) -> None:
+def test_the_count_is_said_now_and_then_not_at_every_change(page: Any, embedded_server: Any, tmp_path: Path) -> None:
     """The live region (#overall-said) has the count read out when the batch starts and when it stops, and at most
     every 10 s between; #overall, shown, moves at each change. Said at each change, six photos were some 25
     announcements, two by two the same; a batch of hundreds queued up thousands."""
     from playwright.sync_api import expect
 
     photos = small_photos(tmp_path, 6)
-    sign_up(page)
+    log_in_new_user(page, embedded_server)
     page.evaluate(
         """() => {
             window.said = [];
@@ -1057,12 +1089,12 @@ def test_the_count_is_said_now_and_then_not_at_every_change(page: Any, tmp_path:
     assert shown > len(texts)  # what is shown moved on meanwhile
 
 
-def test_deleting_a_batch_from_the_list_leaves_the_keyboard_on_the_next_row(page: Any) -> None:
+def test_deleting_a_batch_from_the_list_leaves_the_keyboard_on_the_next_row(page: Any, embedded_server: Any) -> None:
     """Delete on a row of the list of batches: its row gone, the button took the focus with it, and a keyboard was
     back at the top of the page. The next row's Delete takes it; after a no, the button keeps it."""
     from playwright.sync_api import expect
 
-    sign_up(page)
+    log_in_new_user(page, embedded_server)
     batches = []
     for name in ("coffee.png", "chelsea.png"):
         page.goto("/")
@@ -1083,11 +1115,11 @@ def test_deleting_a_batch_from_the_list_leaves_the_keyboard_on_the_next_row(page
     expect(second).to_be_focused()
 
 
-def test_deleting_a_batch_with_no_images_left_asks_a_question_that_fits(page: Any) -> None:
+def test_deleting_a_batch_with_no_images_left_asks_a_question_that_fits(page: Any, embedded_server: Any) -> None:
     """A batch whose photos were all removed asked "Its 0 images, their cutouts and any hand edits are deleted"."""
     from playwright.sync_api import expect
 
-    sign_up(page)
+    log_in_new_user(page, embedded_server)
     page.set_input_files("#file-input", [photo_path("coffee.png")])
     card = page.locator('.item[data-filename="coffee.png"]')
     expect(card).to_have_attribute("data-status", "done", timeout=PROCESSING_TIMEOUT_MS)

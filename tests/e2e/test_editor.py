@@ -92,7 +92,7 @@ def alpha_around(image: Image.Image, centre: tuple[int, int], reach: int = 3) ->
 def test_erase_and_restore_with_pointer_drags_then_save(browser: Any, embedded_server: Any, tmp_path: Path) -> None:  # noqa: F811
     from playwright.sync_api import expect
 
-    with signed_in(browser, embedded_server.url) as page:
+    with signed_in(browser, embedded_server) as page:
         photo = tmp_path / "astronaut.jpg"
         photo.write_bytes(photo_bytes("astronaut.png", size=(640, 480)))
         row = finished_row(page, photo)
@@ -151,7 +151,7 @@ def test_erase_and_restore_with_pointer_drags_then_save(browser: Any, embedded_s
 def test_a_12_megapixel_photo_opens_and_saves_in_seconds(browser: Any, embedded_server: Any, tmp_path: Path) -> None:  # noqa: F811
     from playwright.sync_api import expect
 
-    with signed_in(browser, embedded_server.url) as page:
+    with signed_in(browser, embedded_server) as page:
         photo = tmp_path / "big.jpg"
         photo.write_bytes(photo_bytes("astronaut.png", size=(4000, 3000)))
         row = finished_row(page, photo)
@@ -179,7 +179,7 @@ def test_the_keyboard_stays_in_the_editor_and_unsaved_strokes_are_not_lost_to_es
 ) -> None:
     from playwright.sync_api import expect
 
-    with signed_in(browser, embedded_server.url) as page:
+    with signed_in(browser, embedded_server) as page:
         row = astronaut_row(page, tmp_path)
         inside = block_where(model_mask(page, row.get_attribute("data-item-id")), 255)
         dialog = open_editor(page, row)
@@ -213,7 +213,7 @@ def test_on_a_phone_the_editor_the_batch_list_and_the_api_reference_fit_the_scre
 ) -> None:
     from playwright.sync_api import expect
 
-    with signed_in(browser, embedded_server.url) as page:
+    with signed_in(browser, embedded_server) as page:
         page.set_viewport_size({"width": 390, "height": 844})
         page.focus("#file-input")  # the hidden input has the keyboard: its button shows it
         assert (
@@ -261,7 +261,7 @@ def test_the_editor_is_used_from_the_keyboard_alone(browser: Any, embedded_serve
     wheel's); Escape asks as Cancel does, every time; Save, and the focus is back on the card's Edit."""
     from playwright.sync_api import expect
 
-    with signed_in(browser, embedded_server.url) as page:
+    with signed_in(browser, embedded_server) as page:
         row = astronaut_row(page, tmp_path)
         item_id = row.get_attribute("data-item-id")
         inside = block_where(model_mask(page, item_id), 255)

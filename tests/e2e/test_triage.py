@@ -60,7 +60,7 @@ def shown_names(page: Any) -> list[str]:
 def test_flagged_cards_are_counted_badged_filtered_ordered_and_cleared(browser: Any, embedded_server: Any) -> None:  # noqa: F811
     from playwright.sync_api import expect
 
-    with signed_in(browser, embedded_server.url) as page:
+    with signed_in(browser, embedded_server) as page:
         names = [UNSURE[0], SURE, UNSURE[1]]
         items = upload_and_finish(page, names)
         flagged = sorted(name for name, item in items.items() if item["needs_review"])
@@ -145,7 +145,7 @@ def test_looks_fine_from_the_keyboard_leaves_the_focus_on_its_card(browser: Any,
     was back at the top of the page, 40 stops from the card. The card's first link takes it."""
     from playwright.sync_api import expect
 
-    with signed_in(browser, embedded_server.url) as page:
+    with signed_in(browser, embedded_server) as page:
         upload_and_finish(page, [UNSURE[0], SURE])
         looks_fine = card(page, UNSURE[0]).locator(".looks-fine")
         looks_fine.focus()
@@ -161,7 +161,7 @@ def test_the_editor_walked_from_the_keyboard_keeps_the_focus_in_reach(browser: A
     to the card of the badge, which is hidden by then (the browser could not give it back, and it fell to the page)."""
     from playwright.sync_api import expect
 
-    with signed_in(browser, embedded_server.url) as page:
+    with signed_in(browser, embedded_server) as page:
         upload_and_finish(page, [UNSURE[0], SURE, UNSURE[1]])
         editor = page.locator("#editor")
         card(page, UNSURE[0]).locator(".badge.needs-look").focus()
@@ -192,7 +192,7 @@ def test_improve_flagged_from_the_keyboard_leaves_the_focus_in_the_bar(browser: 
     the keyboard was back at the top of the page. The bar's first control that can takes it."""
     from playwright.sync_api import expect
 
-    with signed_in(browser, embedded_server.url) as page:
+    with signed_in(browser, embedded_server) as page:
         upload_and_finish(page, [UNSURE[0], SURE])
         page.focus("#improve-flagged")
         page.keyboard.press("Enter")
@@ -205,7 +205,7 @@ def test_the_editor_goes_through_the_flagged_cutouts_one_after_another(browser: 
     """Looks fine, next / Save and next: each flagged cutout in the page's order, without closing the editor."""
     from playwright.sync_api import expect
 
-    with signed_in(browser, embedded_server.url) as page:
+    with signed_in(browser, embedded_server) as page:
         names = [UNSURE[0], SURE, UNSURE[1]]
         upload_and_finish(page, names)
         order = shown_names(page)  # the page's order: the walk follows it
@@ -254,7 +254,7 @@ def test_the_editor_goes_through_the_flagged_cutouts_one_after_another(browser: 
 def test_improve_flagged_with_best_reruns_only_the_flagged_cards_live(browser: Any, embedded_server: Any) -> None:  # noqa: F811
     from playwright.sync_api import expect
 
-    with signed_in(browser, embedded_server.url) as page:
+    with signed_in(browser, embedded_server) as page:
         before = upload_and_finish(page, [SURE, UNSURE[0]])
         assert before[UNSURE[0]]["needs_review"] and not before[SURE]["needs_review"]
         assert before[UNSURE[0]]["quality"] == before[SURE]["quality"] == "fast"
@@ -316,7 +316,7 @@ def test_already_made_with_best_is_not_said_while_flagged_cutouts_are_being_impr
     flagged cutout was already made with best" while the other is still being made again: only once both are."""
     from playwright.sync_api import expect
 
-    with signed_in(browser, embedded_server.url) as page:
+    with signed_in(browser, embedded_server) as page:
         upload_and_finish(page, list(UNSURE))
         page.evaluate(
             """() => {
