@@ -16,6 +16,7 @@ from tests.e2e.test_browser import (
     PROCESSING_TIMEOUT_MS,
     browser,  # noqa: F401
     browsing,
+    log_in_new_user,
     sign_up,
 )
 from tests.e2e.test_editor import block_where, model_mask, to_screen
@@ -71,7 +72,7 @@ def test_on_a_phone_on_its_side_before_after_and_the_editor_show_all_they_hold_w
     from playwright.sync_api import expect
 
     with phone(browser, embedded_server.url, LANDSCAPE) as page:
-        sign_up(page)
+        log_in_new_user(page, embedded_server)
         row = tapped_upload(page, astronaut(tmp_path))
         row.locator(".compare-open").tap()
         dialog = page.locator("#compare")
@@ -118,7 +119,7 @@ def test_on_a_phone_a_finger_paints_in_the_editor_and_two_fingers_zoom(
     from playwright.sync_api import expect
 
     with phone(browser, embedded_server.url) as page:
-        sign_up(page)
+        log_in_new_user(page, embedded_server)
         row = tapped_upload(page, astronaut(tmp_path))
         item_id = row.get_attribute("data-item-id")
         inside = block_where(model_mask(page, item_id), 255)
@@ -169,7 +170,7 @@ def test_on_a_phone_a_revoked_keys_time_of_revoking_is_shown_not_left_to_a_hover
     from playwright.sync_api import expect
 
     with phone(browser, embedded_server.url) as page:
-        sign_up(page)
+        log_in_new_user(page, embedded_server)
         page.goto("/accounts/")
         page.tap("#id_name")
         page.keyboard.type("phone key")
@@ -208,7 +209,7 @@ def test_on_a_phone_a_cards_controls_and_the_batch_lists_are_targets_a_finger_ca
     from playwright.sync_api import expect
 
     with phone(browser, embedded_server.url) as page:
-        sign_up(page)
+        log_in_new_user(page, embedded_server)
         row = tapped_upload(page, photo_path("grass.png"))  # a texture the model is unsure of: flagged
         expect(row.locator(".badge.needs-look")).to_be_visible()
         # Compare, Edit, Looks fine, Download, Remove: 21 px high, in two rows 4 px apart, Edit over Remove.
@@ -301,7 +302,7 @@ def test_on_a_phone_a_tapped_button_does_not_keep_its_hover_colours(
 
     background = "e => getComputedStyle(e).backgroundColor"
     with phone(browser, embedded_server.url) as page:
-        sign_up(page)
+        log_in_new_user(page, embedded_server)
         tapped_upload(page, astronaut(tmp_path))
         delete = page.locator("#delete-batch")
         untouched = delete.evaluate(background)
@@ -324,14 +325,14 @@ def test_on_a_phone_choose_a_folder_is_not_offered_where_a_computer_offers_it(
     from playwright.sync_api import expect
 
     with phone(browser, embedded_server.url) as page:
-        sign_up(page)
+        log_in_new_user(page, embedded_server)
         page.wait_for_load_state()  # the page's modules have run
         expect(page.locator("label[for=file-input]")).to_be_visible()
         assert page.evaluate("'webkitdirectory' in document.createElement('input')")  # no sign that it works
         expect(page.locator("label[for=folder-input]")).to_be_hidden()
         expect(page.locator("#folder-input")).to_be_hidden()  # not a stop of the keyboard either
     with browsing(browser, embedded_server.url) as page:
-        sign_up(page)
+        log_in_new_user(page, embedded_server)
         page.wait_for_load_state()
         expect(page.locator("label[for=folder-input]")).to_have_text("choose a folder…")
         expect(page.locator("label[for=folder-input]")).to_be_visible()

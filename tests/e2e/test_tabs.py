@@ -18,13 +18,13 @@ from tests.e2e.test_browser import (
     PROCESSING_TIMEOUT_MS,
     browser,  # noqa: F401
     drop_files,
-    sign_up,
+    log_in_new_user,
     small_photos,
 )
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
-PASSWORD = "correct horse battery"  # sign_up's
+PASSWORD = "correct horse battery"  # log_in_new_user's
 
 
 @contextmanager
@@ -78,7 +78,7 @@ def test_uploads_cut_off_by_a_log_out_in_another_tab_wait_and_go_up_after_loggin
     photos = small_photos(tmp_path, 20)
     with one_person(browser, embedded_server.url) as person:
         tab_a = person.new_page()
-        username = sign_up(tab_a)
+        username = log_in_new_user(tab_a, embedded_server)
         tab_b = person.new_page()
         tab_b.goto("/accounts/")
         tab_b.fill("#id_name", "a program of the same person")
@@ -154,10 +154,10 @@ def test_a_tab_shown_to_one_user_does_nothing_as_another_who_logged_in_since(
 
     first, second = small_photos(tmp_path, 2)
     with one_person(browser, embedded_server.url) as other:
-        other_user = sign_up(other.new_page())
+        other_user = log_in_new_user(other.new_page(), embedded_server)
     with one_person(browser, embedded_server.url) as person:
         tab_a = person.new_page()
-        user = sign_up(tab_a)
+        user = log_in_new_user(tab_a, embedded_server)
         drop_files(tab_a, first)
         card = tab_a.locator(f'.item[data-filename="{first.name}"]')
         expect(card).to_have_attribute("data-status", "done", timeout=PROCESSING_TIMEOUT_MS)
@@ -187,15 +187,15 @@ def test_a_tab_shown_to_one_user_does_nothing_as_another_who_logged_in_since(
 
 
 @contextmanager
-def a_flagged_cutout_in_two_tabs(browser: Any, base_url: str) -> Iterator[tuple[Any, Any, Any, Any]]:  # noqa: F811
+def a_flagged_cutout_in_two_tabs(browser: Any, server: Any) -> Iterator[tuple[Any, Any, Any, Any]]:  # noqa: F811
     """A new user's batch of one flagged cutout (a texture with no subject, flagged even when made with best), open in
     two tabs: tab A, its card, tab B, its card."""
     from playwright.sync_api import expect
 
     unsure = photo_path("grass.png")
-    with one_person(browser, base_url) as person:
+    with one_person(browser, server.url) as person:
         tab_a = person.new_page()
-        sign_up(tab_a)
+        log_in_new_user(tab_a, server)
         tab_a.set_input_files("#file-input", [unsure])
         card_a = tab_a.locator(f'.item[data-filename="{unsure.name}"]')
         expect(card_a).to_have_attribute("data-status", "done", timeout=PROCESSING_TIMEOUT_MS)
@@ -213,7 +213,7 @@ def test_a_could_not_improve_goes_once_the_tab_sees_the_improvement_another_tab_
     stayed under the bar, as if the cutout had not been improved: it goes once B sees the improvement."""
     from playwright.sync_api import expect
 
-    with a_flagged_cutout_in_two_tabs(browser, embedded_server.url) as (tab_a, _, tab_b, card_b):
+    with a_flagged_cutout_in_two_tabs(browser, embedded_server) as (tab_a, _, tab_b, card_b):
         expect(tab_b.locator("#improve-flagged")).to_have_text("Improve flagged with best (1)")
 
         # B's press is held on its way until A's has been taken: the order two presses at once may have.
@@ -255,7 +255,7 @@ def test_a_could_not_mark_it_fine_goes_once_the_tab_sees_the_item_marked_fine_by
     the cutout still needed a look. It goes once B sees the item reviewed (and not before: nothing had answered it)."""
     from playwright.sync_api import expect
 
-    with a_flagged_cutout_in_two_tabs(browser, embedded_server.url) as (tab_a, card_a, tab_b, card_b):
+    with a_flagged_cutout_in_two_tabs(browser, embedded_server) as (tab_a, card_a, tab_b, card_b):
         expect(card_b.locator(".looks-fine")).to_be_visible()
 
         # B's press is held on its way until A's improvement has queued the item.
