@@ -15,24 +15,11 @@ import pytest
 import requests
 from PIL import Image
 
-from tests.conftest import CHROMIUM, heic_bytes, launch_chromium, photo_bytes, photo_path, require_or_skip
+from tests.conftest import heic_bytes, photo_bytes, photo_path
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
 PROCESSING_TIMEOUT_MS = 120_000
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    """One Chromium for the whole module; each test gets its own context (cookies)."""
-    if not CHROMIUM.exists():
-        require_or_skip("chromium not installed: apt-get install chromium")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = launch_chromium(playwright)
-        yield browser
-        browser.close()
 
 
 @contextmanager

@@ -10,11 +10,8 @@ import pytest
 from PIL import Image
 
 from tests.conftest import photo_bytes
-
-# test_browser's module-scoped Chromium, for this module too.
 from tests.e2e.test_browser import (
     PROCESSING_TIMEOUT_MS,
-    browser,  # noqa: F401
     downloaded_zip,
     signed_in,
 )
@@ -89,7 +86,7 @@ def alpha_around(image: Image.Image, centre: tuple[int, int], reach: int = 3) ->
     return alpha[y - reach : y + reach + 1, x - reach : x + reach + 1]
 
 
-def test_erase_and_restore_with_pointer_drags_then_save(browser: Any, embedded_server: Any, tmp_path: Path) -> None:  # noqa: F811
+def test_erase_and_restore_with_pointer_drags_then_save(browser: Any, embedded_server: Any, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
     with signed_in(browser, embedded_server) as page:
@@ -148,7 +145,7 @@ def test_erase_and_restore_with_pointer_drags_then_save(browser: Any, embedded_s
         assert (alpha_around(Image.open(io.BytesIO(reverted.body())), inside) == 255).all()
 
 
-def test_a_12_megapixel_photo_opens_and_saves_in_seconds(browser: Any, embedded_server: Any, tmp_path: Path) -> None:  # noqa: F811
+def test_a_12_megapixel_photo_opens_and_saves_in_seconds(browser: Any, embedded_server: Any, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
     with signed_in(browser, embedded_server) as page:
@@ -173,7 +170,7 @@ def test_a_12_megapixel_photo_opens_and_saves_in_seconds(browser: Any, embedded_
 
 
 def test_the_keyboard_stays_in_the_editor_and_unsaved_strokes_are_not_lost_to_esc(
-    browser: Any,  # noqa: F811
+    browser: Any,
     embedded_server: Any,
     tmp_path: Path,
 ) -> None:
@@ -207,7 +204,7 @@ def test_the_keyboard_stays_in_the_editor_and_unsaved_strokes_are_not_lost_to_es
 
 
 def test_on_a_phone_the_editor_the_batch_list_and_the_api_reference_fit_the_screen(
-    browser: Any,  # noqa: F811
+    browser: Any,
     embedded_server: Any,
     tmp_path: Path,
 ) -> None:
@@ -255,7 +252,7 @@ FOCUSED = """() => { const e = document.activeElement;
     return [e.id || `${e.name}=${e.value}`, getComputedStyle(e).outlineStyle]; }"""
 
 
-def test_the_editor_is_used_from_the_keyboard_alone(browser: Any, embedded_server: Any, tmp_path: Path) -> None:  # noqa: F811
+def test_the_editor_is_used_from_the_keyboard_alone(browser: Any, embedded_server: Any, tmp_path: Path) -> None:
     """Opened from its card, every control a stop of Tab, with a ring; zoom by buttons; on the picture the arrow keys
     move a brush that Space paints with (it had no keyboard at all: the canvas was out of Tab's reach, zoom was the
     wheel's); Escape asks as Cancel does, every time; Save, and the focus is back on the card's Edit."""

@@ -10,8 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-# test_browser's module-scoped Chromium, for this module too.
-from tests.e2e.test_browser import browser, drop_files, submit_sign_up_form  # noqa: F401
+from tests.e2e.test_browser import drop_files, submit_sign_up_form
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
@@ -53,7 +52,7 @@ LANGUAGES = {
 
 
 @contextmanager
-def browsing_in(browser: Any, base_url: str, locale: str) -> Iterator[Any]:  # noqa: F811
+def browsing_in(browser: Any, base_url: str, locale: str) -> Iterator[Any]:
     context = browser.new_context(base_url=base_url, locale=locale)
     context.set_default_timeout(WAIT_MS)
     page = context.new_page()
@@ -73,7 +72,7 @@ def pixels(png: bytes) -> np.ndarray:
 
 @pytest.mark.parametrize("locale", LANGUAGES)
 def test_each_language_renders_the_first_screen_and_the_upload_page(
-    browser: Any,  # noqa: F811
+    browser: Any,
     embedded_server: Any,
     tmp_path: Path,
     locale: str,
@@ -129,7 +128,7 @@ def test_each_language_renders_the_first_screen_and_the_upload_page(
 
 @pytest.mark.parametrize("locale", LANGUAGES)
 def test_each_language_fits_a_320_px_screen(
-    browser: Any,  # noqa: F811
+    browser: Any,
     embedded_server: Any,
     tmp_path: Path,
     locale: str,
@@ -172,7 +171,7 @@ def test_each_language_fits_a_320_px_screen(
         assert page_width() <= 320, locale
 
 
-def test_the_picker_switches_and_remembers_the_language(browser: Any, embedded_server: Any) -> None:  # noqa: F811
+def test_the_picker_switches_and_remembers_the_language(browser: Any, embedded_server: Any) -> None:
     from playwright.sync_api import expect
 
     with browsing_in(browser, embedded_server.url, "de-DE") as page:
@@ -187,7 +186,7 @@ def test_the_picker_switches_and_remembers_the_language(browser: Any, embedded_s
         assert page.evaluate("document.documentElement.lang") == "fr"
 
 
-def test_the_picker_waits_for_its_button_when_the_keyboard_chooses(browser: Any, embedded_server: Any) -> None:  # noqa: F811
+def test_the_picker_waits_for_its_button_when_the_keyboard_chooses(browser: Any, embedded_server: Any) -> None:
     """The arrow keys on a closed select change its value at each press (WCAG 3.2.2: no change of page on input):
     the page stays, the button shows, and the language applies from it."""
     from playwright.sync_api import expect
@@ -210,7 +209,7 @@ def test_the_picker_waits_for_its_button_when_the_keyboard_chooses(browser: Any,
         assert page.evaluate("document.documentElement.lang") == chosen
 
 
-def test_the_browsers_time_zone_is_kept_for_the_pages_times(browser: Any, embedded_server: Any) -> None:  # noqa: F811
+def test_the_browsers_time_zone_is_kept_for_the_pages_times(browser: Any, embedded_server: Any) -> None:
     context = browser.new_context(base_url=embedded_server.url, timezone_id="Asia/Tokyo")
     try:
         page = context.new_page()
@@ -223,7 +222,7 @@ def test_the_browsers_time_zone_is_kept_for_the_pages_times(browser: Any, embedd
 
 
 def test_a_file_over_the_limit_is_told_its_size_and_the_limit_as_the_page_writes_them(
-    browser: Any,  # noqa: F811
+    browser: Any,
     server_factory: Any,
     tmp_path: Path,
 ) -> None:
@@ -252,7 +251,7 @@ SERVERS_NUMBERS = {
 
 
 @pytest.mark.parametrize("locale", SERVERS_NUMBERS)
-def test_the_scripts_write_numbers_as_the_server_does(browser: Any, embedded_server: Any, locale: str) -> None:  # noqa: F811
+def test_the_scripts_write_numbers_as_the_server_does(browser: Any, embedded_server: Any, locale: str) -> None:
     """Intl's Spanish wrote "1000" and "21.000" (a count of cards, a file's megabytes) on pages whose server-written
     numbers read "1 000 imágenes por lote"; its French grouped with another space than the server's."""
     with browsing_in(browser, embedded_server.url, locale) as page:
@@ -266,7 +265,7 @@ def test_the_scripts_write_numbers_as_the_server_does(browser: Any, embedded_ser
         assert written == SERVERS_NUMBERS[locale]
 
 
-def test_the_picker_keeps_the_batch_an_upload_made_of_the_page(browser: Any, embedded_server: Any) -> None:  # noqa: F811
+def test_the_picker_keeps_the_batch_an_upload_made_of_the_page(browser: Any, embedded_server: Any) -> None:
     """Photos dropped on the upload page make a batch, and the address becomes the batch's page; the picker still sent
     the address the page was served at, and a language chosen then opened an empty upload page, the batch gone from
     view; and a batch's filter of the cards that need a look, turned on or off, came back as the page was opened."""
@@ -304,7 +303,7 @@ def test_the_picker_keeps_the_batch_an_upload_made_of_the_page(browser: Any, emb
         expect(page.locator("#filter-flagged")).to_have_attribute("aria-pressed", "false", timeout=WAIT_MS)
 
 
-def test_a_rename_speaks_german_tab_or_no_answer(browser: Any, embedded_server: Any, tmp_path: Path) -> None:  # noqa: F811
+def test_a_rename_speaks_german_tab_or_no_answer(browser: Any, embedded_server: Any, tmp_path: Path) -> None:
     """A spreadsheet's cells pasted into the name field keep their tab, which the API refuses, in English for programs:
     the German page said "Der Stapel konnte nicht umbenannt werden: name: a line break, tab or other control character
     has no place in a batch's name". The page sends a space for it. And a request with no answer said the browser's

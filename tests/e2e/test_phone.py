@@ -14,7 +14,6 @@ from PIL import Image
 from tests.conftest import photo_bytes, photo_path
 from tests.e2e.test_browser import (
     PROCESSING_TIMEOUT_MS,
-    browser,  # noqa: F401
     browsing,
     log_in_new_user,
     sign_up,
@@ -65,7 +64,7 @@ def in_view(page: Any, selector: str, size: tuple[int, int]) -> bool:
 
 
 def test_on_a_phone_on_its_side_before_after_and_the_editor_show_all_they_hold_without_scrolling(
-    browser: Any,  # noqa: F811
+    browser: Any,
     embedded_server: Any,
     tmp_path: Path,
 ) -> None:
@@ -112,7 +111,7 @@ def touchscreen(page: Any) -> Any:
 
 
 def test_on_a_phone_a_finger_paints_in_the_editor_and_two_fingers_zoom(
-    browser: Any,  # noqa: F811
+    browser: Any,
     embedded_server: Any,
     tmp_path: Path,
 ) -> None:
@@ -164,7 +163,7 @@ def test_on_a_phone_a_finger_paints_in_the_editor_and_two_fingers_zoom(
 
 
 def test_on_a_phone_a_revoked_keys_time_of_revoking_is_shown_not_left_to_a_hover(
-    browser: Any,  # noqa: F811
+    browser: Any,
     embedded_server: Any,
 ) -> None:
     from playwright.sync_api import expect
@@ -203,7 +202,7 @@ def small_targets(page: Any, selector: str) -> list[str]:
 
 
 def test_on_a_phone_a_cards_controls_and_the_batch_lists_are_targets_a_finger_can_hit(
-    browser: Any,  # noqa: F811
+    browser: Any,
     embedded_server: Any,
 ) -> None:
     from playwright.sync_api import expect
@@ -229,7 +228,7 @@ FIELDS = """form => [...form.querySelectorAll("input:not([type=hidden])")].map((
 }))"""
 
 
-def test_on_a_phone_sign_up_and_log_in_fields_take_a_username_as_typed(browser: Any, embedded_server: Any) -> None:  # noqa: F811
+def test_on_a_phone_sign_up_and_log_in_fields_take_a_username_as_typed(browser: Any, embedded_server: Any) -> None:
     from playwright.sync_api import expect
 
     with phone(browser, embedded_server.url) as page:
@@ -266,7 +265,7 @@ def test_on_a_phone_sign_up_and_log_in_fields_take_a_username_as_typed(browser: 
 
 
 def test_on_a_phone_the_upload_page_shows_choose_images_on_its_first_screen(
-    browser: Any,  # noqa: F811
+    browser: Any,
     embedded_server: Any,
     tmp_path: Path,
 ) -> None:
@@ -294,7 +293,7 @@ def test_on_a_phone_the_upload_page_shows_choose_images_on_its_first_screen(
 
 
 def test_on_a_phone_a_tapped_button_does_not_keep_its_hover_colours(
-    browser: Any,  # noqa: F811
+    browser: Any,
     embedded_server: Any,
     tmp_path: Path,
 ) -> None:
@@ -316,7 +315,7 @@ def test_on_a_phone_a_tapped_button_does_not_keep_its_hover_colours(
 
 
 def test_on_a_phone_choose_a_folder_is_not_offered_where_a_computer_offers_it(
-    browser: Any,  # noqa: F811
+    browser: Any,
     embedded_server: Any,
 ) -> None:
     """A phone's browser cannot choose a folder (iOS Safari and Android's browsers open their file picker, or
@@ -342,7 +341,7 @@ def test_on_a_phone_choose_a_folder_is_not_offered_where_a_computer_offers_it(
 
 
 def test_on_a_phone_the_browsers_logged_in_fit_the_screen_however_long_a_browsers_name(
-    browser: Any,  # noqa: F811
+    browser: Any,
     embedded_server: Any,
 ) -> None:
     """A User-Agent that ua-parser does not know is listed as it came, cut at 60 characters: one without a space

@@ -12,11 +12,8 @@ import pytest
 import requests
 
 from tests.conftest import photo_path
-
-# test_browser's module-scoped Chromium, for this module too.
 from tests.e2e.test_browser import (
     PROCESSING_TIMEOUT_MS,
-    browser,  # noqa: F401
     drop_files,
     log_in_new_user,
     small_photos,
@@ -28,7 +25,7 @@ PASSWORD = "correct horse battery"  # log_in_new_user's
 
 
 @contextmanager
-def one_person(browser: Any, base_url: str) -> Iterator[Any]:  # noqa: F811
+def one_person(browser: Any, base_url: str) -> Iterator[Any]:
     """A browser context (one person's cookies), failing on uncaught JavaScript errors in any of its tabs."""
     context = browser.new_context(base_url=base_url)
     context.set_default_timeout(20_000)
@@ -65,7 +62,7 @@ def statuses(tab: Any) -> dict[str, str]:
 
 
 def test_uploads_cut_off_by_a_log_out_in_another_tab_wait_and_go_up_after_logging_in_again(
-    browser: Any,  # noqa: F811
+    browser: Any,
     embedded_server: Any,
     tmp_path: Path,
 ) -> None:
@@ -142,7 +139,7 @@ def test_uploads_cut_off_by_a_log_out_in_another_tab_wait_and_go_up_after_loggin
 
 
 def test_a_tab_shown_to_one_user_does_nothing_as_another_who_logged_in_since(
-    browser: Any,  # noqa: F811
+    browser: Any,
     embedded_server: Any,
     tmp_path: Path,
 ) -> None:
@@ -187,7 +184,7 @@ def test_a_tab_shown_to_one_user_does_nothing_as_another_who_logged_in_since(
 
 
 @contextmanager
-def a_flagged_cutout_in_two_tabs(browser: Any, server: Any) -> Iterator[tuple[Any, Any, Any, Any]]:  # noqa: F811
+def a_flagged_cutout_in_two_tabs(browser: Any, server: Any) -> Iterator[tuple[Any, Any, Any, Any]]:
     """A new user's batch of one flagged cutout (a texture with no subject, flagged even when made with best), open in
     two tabs: tab A, its card, tab B, its card."""
     from playwright.sync_api import expect
@@ -205,7 +202,7 @@ def a_flagged_cutout_in_two_tabs(browser: Any, server: Any) -> Iterator[tuple[An
 
 
 def test_a_could_not_improve_goes_once_the_tab_sees_the_improvement_another_tab_made(
-    browser: Any,  # noqa: F811
+    browser: Any,
     embedded_server: Any,
 ) -> None:
     """Both tabs of a batch press "Improve flagged with best" at once; A's goes first, so B's is refused (nothing is
@@ -247,7 +244,7 @@ def test_a_could_not_improve_goes_once_the_tab_sees_the_improvement_another_tab_
 
 
 def test_a_could_not_mark_it_fine_goes_once_the_tab_sees_the_item_marked_fine_by_another_tab(
-    browser: Any,  # noqa: F811
+    browser: Any,
     embedded_server: Any,
 ) -> None:
     """B's "Looks fine" reaches the server while A's improvement has the item queued, and is refused. Once the item

@@ -15,7 +15,6 @@ import pytest
 from tests.conftest import photo_path
 from tests.e2e.test_browser import (
     PROCESSING_TIMEOUT_MS,
-    browser,  # noqa: F401
     signed_in,
 )
 from tests.e2e.test_editor import drag
@@ -57,7 +56,7 @@ def shown_names(page: Any) -> list[str]:
     return page.locator(".item:visible").evaluate_all("rows => rows.map((row) => row.dataset.filename)")
 
 
-def test_flagged_cards_are_counted_badged_filtered_ordered_and_cleared(browser: Any, embedded_server: Any) -> None:  # noqa: F811
+def test_flagged_cards_are_counted_badged_filtered_ordered_and_cleared(browser: Any, embedded_server: Any) -> None:
     from playwright.sync_api import expect
 
     with signed_in(browser, embedded_server) as page:
@@ -140,7 +139,7 @@ def test_flagged_cards_are_counted_badged_filtered_ordered_and_cleared(browser: 
         assert edited["batch"]["counts"]["needs_review"] == 0
 
 
-def test_looks_fine_from_the_keyboard_leaves_the_focus_on_its_card(browser: Any, embedded_server: Any) -> None:  # noqa: F811
+def test_looks_fine_from_the_keyboard_leaves_the_focus_on_its_card(browser: Any, embedded_server: Any) -> None:
     """The button, disabled while its request is out and then hidden with the flag, let go of the focus: the keyboard
     was back at the top of the page, 40 stops from the card. The card's first link takes it."""
     from playwright.sync_api import expect
@@ -155,7 +154,7 @@ def test_looks_fine_from_the_keyboard_leaves_the_focus_on_its_card(browser: Any,
         expect(card(page, UNSURE[0]).locator(".compare-open")).to_be_focused()
 
 
-def test_the_editor_walked_from_the_keyboard_keeps_the_focus_in_reach(browser: Any, embedded_server: Any) -> None:  # noqa: F811
+def test_the_editor_walked_from_the_keyboard_keeps_the_focus_in_reach(browser: Any, embedded_server: Any) -> None:
     """Opened from a badge: "Looks fine, next" keeps the focus on the next cutout (disabled while its request was out,
     the button had let go of it: the dialog had none); closed, by Escape or by the last "Looks fine", the focus goes
     to the card of the badge, which is hidden by then (the browser could not give it back, and it fell to the page)."""
@@ -187,7 +186,7 @@ def test_the_editor_walked_from_the_keyboard_keeps_the_focus_in_reach(browser: A
         expect(card(page, UNSURE[1]).locator(".compare-open")).to_be_focused()
 
 
-def test_improve_flagged_from_the_keyboard_leaves_the_focus_in_the_bar(browser: Any, embedded_server: Any) -> None:  # noqa: F811
+def test_improve_flagged_from_the_keyboard_leaves_the_focus_in_the_bar(browser: Any, embedded_server: Any) -> None:
     """Disabled while its request is out, and after it with nothing left to improve, the button let go of the focus:
     the keyboard was back at the top of the page. The bar's first control that can takes it."""
     from playwright.sync_api import expect
@@ -201,7 +200,7 @@ def test_improve_flagged_from_the_keyboard_leaves_the_focus_in_the_bar(browser: 
         page.wait_for_function(in_the_bar, timeout=10_000)
 
 
-def test_the_editor_goes_through_the_flagged_cutouts_one_after_another(browser: Any, embedded_server: Any) -> None:  # noqa: F811
+def test_the_editor_goes_through_the_flagged_cutouts_one_after_another(browser: Any, embedded_server: Any) -> None:
     """Looks fine, next / Save and next: each flagged cutout in the page's order, without closing the editor."""
     from playwright.sync_api import expect
 
@@ -251,7 +250,7 @@ def test_the_editor_goes_through_the_flagged_cutouts_one_after_another(browser: 
         page.click("#editor-cancel")
 
 
-def test_improve_flagged_with_best_reruns_only_the_flagged_cards_live(browser: Any, embedded_server: Any) -> None:  # noqa: F811
+def test_improve_flagged_with_best_reruns_only_the_flagged_cards_live(browser: Any, embedded_server: Any) -> None:
     from playwright.sync_api import expect
 
     with signed_in(browser, embedded_server) as page:
@@ -309,7 +308,7 @@ def test_improve_flagged_with_best_reruns_only_the_flagged_cards_live(browser: A
 
 
 def test_already_made_with_best_is_not_said_while_flagged_cutouts_are_being_improved(
-    browser: Any,  # noqa: F811
+    browser: Any,
     embedded_server: Any,
 ) -> None:
     """With two flagged cards improved, the one finished first (still unsure, now best) does not bring up "Every
