@@ -143,7 +143,8 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "bg_color",
         summary="Hex like ff0000 or #ff0000cc (or f00, f00c), or a CSS colour name.",
-        doc_values="hex `ff0000`, `#ff0000cc`, `f00`, `f00c`, or a CSS colour name: composites the cutout onto it",
+        doc_values="hex `ff0000`, `#ff0000cc`, `f00`, `f00c`, or a CSS colour name: composites the cutout onto it "
+        "(not with a `bg_image`: one background per request, else a 400 naming both)",
         doc_default="none (transparent)",
         pattern="#?([0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8})|[a-zA-Z]+",
         parse=parse_bg_color,

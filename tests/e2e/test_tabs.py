@@ -227,7 +227,9 @@ def test_a_could_not_improve_goes_once_the_tab_sees_the_improvement_another_tab_
             }"""
         )
         tab_b.click("#improve-flagged")
-        tab_b.wait_for_function("() => true")  # lets the route's handler see the request
+        deadline = time.monotonic() + 30
+        while not held and time.monotonic() < deadline:  # Playwright runs the route's handler while the test waits
+            tab_b.wait_for_timeout(50)
         assert len(held) == 1
         with tab_a.expect_response("**/improve") as taken:
             tab_a.click("#improve-flagged")
