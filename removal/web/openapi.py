@@ -158,10 +158,7 @@ PATHS: dict[str, Any] = {
         "get": {
             "summary": "The caller's batches, newest first",
             "parameters": BATCH_LIST_QUERY,
-            "responses": {
-                "200": json_reply(ref("BatchList"), "A page of batches."),
-                **error_replies(400, 401, 405, 429),
-            },
+            "responses": {"200": json_reply(ref("BatchList"), "A page of them."), **error_replies(400, 401, 405, 429)},
         },
         "post": {
             "summary": "Create a batch from one or more images",
