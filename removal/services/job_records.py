@@ -31,9 +31,7 @@ def finished_jobs_purge(*, older_than: datetime, chunk: int = 2000) -> int:
 
 def jobs_of(items: QuerySet[Item], deliveries: QuerySet[WebhookDelivery]) -> QuerySet[DBTaskResult]:
     """The job records that name `items` (processing) or `deliveries` (webhooks)."""
-    work_ids = [str(pk) for pk in items.values_list("id", flat=True)]
-    work_ids += [str(pk) for pk in deliveries.values_list("id", flat=True)]
-    return DBTaskResult.objects.filter(args_kwargs__args__0__in=work_ids)
+    return DBTaskResult.objects.filter(args_kwargs__args__0__in=work_ids_of(items, deliveries))
 
 
 def job_records_delete(

@@ -257,8 +257,7 @@ def background_image(request: HttpRequest, params: Any) -> File | None:
     files = [field for field in BACKGROUND_FIELDS for _ in request.FILES.getlist(field)]
     colour = [] if is_blank(params.get("bg_color")) else ["bg_color"]
     one_background(colour + files + [name for name in ("bg_image", "bg_image_url") if params.get(name)])
-    uploads = [request.FILES.getlist(field)[0] for field in BACKGROUND_FIELDS if field in request.FILES]
-    upload: File | None = uploads[0] if uploads else None
+    upload: File | None = request.FILES.getlist(files[0])[0] if files else None  # the one one_background allows
     if upload is None:
         field = next((name for name in ("bg_image", "bg_image_url") if params.get(name)), "")
         if not field:
