@@ -3,9 +3,10 @@ someone else's, would have let its owner reset the password and take the account
 owner. So an address given at sign-up is unconfirmed (accounts.models.UnconfirmedAddress) until the signed link mailed
 to it is followed: no password reset is mailed to it meanwhile (forms.PasswordResetForm), and once the link's validity
 (PASSWORD_RESET_TIMEOUT) has passed since the sign-up, its owner may take it: by signing up with it, or at once by an
-address change, whose link proves it theirs; the account that held it is left without an address. The account works
-all along. Every other address is confirmed: an address change's (by its link), the admin's, createsuperuser's, and
-those of the accounts made before sign-ups were confirmed."""
+address change, whose link proves it theirs; the account that held it is left without an address, and told so on its
+page and at its next log-in (accounts.models.LostAddress). The account works all along. Every other address is
+confirmed: an address change's (by its link), the admin's, createsuperuser's, and those of the accounts made before
+sign-ups were confirmed."""
 
 import logging
 from collections.abc import Callable
@@ -20,7 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from accounts import folding, mails, selectors
-from accounts.models import FoldedNames, UnconfirmedAddress
+from accounts.models import FoldedNames, LostAddress, UnconfirmedAddress
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -79,10 +80,31 @@ def abandoned_address_take(*, email: str, proven: bool) -> None:
     taker and the holder's own confirmation."""
     with transaction.atomic():
         for mark in _takeable_mark(email, proven=proven).select_for_update():
-            get_user_model().objects.filter(pk=mark.user_id).update(email="")
-            FoldedNames.objects.filter(user=mark.user_id).update(email_key="")
+            user_id = mark.user_id  # the mark's key: None once it is deleted
+            holder = get_user_model().objects.filter(pk=user_id)
+            held = holder.values_list("email", flat=True).get()
+            holder.update(email="")
+            FoldedNames.objects.filter(user=user_id).update(email_key="")
             mark.delete()
-            logger.info("account %s lost the address it never confirmed to another account", mark.user_id)
+            lost = {"email": held, "lost_at": timezone.now(), "told_at_log_in": None}
+            LostAddress.objects.update_or_create(user_id=user_id, defaults=lost)  # it is told: address_lost_tell
+            logger.info("account %s lost the address it never confirmed to another account", user_id)
+
+
+def address_lost_tell(*, user: "User") -> str:
+    """The address `user` lost to another account (abandoned_address_take), if it has no address since and its log-in
+    has not been told yet ('' if not): to tell at this log-in, the first after the loss, and only that one (the account
+    page says it while the account has no address: selectors.address_lost)."""
+    if user.email:
+        return ""
+    untold = LostAddress.objects.filter(user=user, told_at_log_in__isnull=True)
+    email = untold.values_list("email", flat=True).first()
+    return email if email and untold.update(told_at_log_in=timezone.now()) else ""  # claimed by one log-in of two
+
+
+def address_lost_forget(*, user: "User") -> None:
+    """The account has an address again: nothing more to tell of the one it lost."""
+    LostAddress.objects.filter(user=user).delete()
 
 
 def address_may_be_taken(email: str, *, proven: bool) -> bool:

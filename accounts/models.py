@@ -1,6 +1,6 @@
 """API keys (the plain key is shown once at creation; only its SHA-256 is stored), the webhook secret, invitations,
-used e-mail change links, folded names, addresses given at sign-up and not confirmed yet, and the sessions that know
-whose they are."""
+used e-mail change links, folded names, addresses given at sign-up and not confirmed yet (and those another account
+took), and the sessions that know whose they are."""
 
 import hashlib
 
@@ -118,6 +118,20 @@ class UnconfirmedAddress(models.Model):
 
     def __str__(self) -> str:
         return f"unconfirmed address of {self.user}"
+
+
+class LostAddress(models.Model):
+    """The address an account was signed up with and never confirmed, since another account took it
+    (accounts.confirmation.abandoned_address_take): the account is told, on its page while it has no address and once
+    at its next log-in, as it could not be by mail. Goes when the account has an address again."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    email = models.EmailField()  # as the account had it
+    lost_at = models.DateTimeField()
+    told_at_log_in = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"address lost by {self.user}"
 
 
 class BrowserSession(AbstractBaseSession):

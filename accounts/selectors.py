@@ -1,5 +1,5 @@
 """Reads for the account pages: API keys, the webhook secret, where the account is logged in, whether a username
-or an e-mail address is taken, and whether an address is confirmed."""
+or an e-mail address is taken, whether an address is confirmed, and the one lost to another account."""
 
 from dataclasses import dataclass
 from datetime import datetime
@@ -12,7 +12,7 @@ from django.utils.crypto import constant_time_compare
 from django.utils.translation import gettext as _
 
 from accounts import folding
-from accounts.models import ApiKey, BrowserSession, FoldedNames, UnconfirmedAddress, WebhookSecret
+from accounts.models import ApiKey, BrowserSession, FoldedNames, LostAddress, UnconfirmedAddress, WebhookSecret
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -143,6 +143,14 @@ def address_unconfirmed(user: "User") -> bool:
     is mailed to it (accounts.confirmation)."""
     key = folding.email_key(user.email)
     return bool(key) and UnconfirmedAddress.objects.filter(user=user, email_key=key).exists()
+
+
+def address_lost(user: "User") -> str:
+    """The address the account was signed up with, never confirmed, and another account took (accounts.confirmation),
+    while the account has none since: what its page tells it ('' otherwise)."""
+    if user.email:
+        return ""
+    return LostAddress.objects.filter(user=user).values_list("email", flat=True).first() or ""
 
 
 def address_unconfirmed_column() -> Exists:

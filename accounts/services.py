@@ -368,6 +368,7 @@ def email_change_confirm(*, token: str, host: str) -> tuple["User", mails.Notice
             old_email, user.email = user.email, new_email
             folded_names_save(user=user)
             confirmation.unconfirmed_mark_clear(user=user)
+            confirmation.address_lost_forget(user=user)
     except IntegrityError:  # another account took the address since email_taken looked
         raise EmailTaken from None
     if not told:

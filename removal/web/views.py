@@ -138,6 +138,7 @@ def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
             "quota": settings.DAILY_IMAGE_QUOTA,
             "webhook_secret": account_selectors.webhook_secret_of(request.user),
             "address_unconfirmed": account_selectors.address_unconfirmed(request.user),
+            "address_lost": account_selectors.address_lost(request.user),  # to another account, which took it
             "browsers": account_selectors.logged_in_browsers(
                 request.user, current_session_key=request.session.session_key
             ),

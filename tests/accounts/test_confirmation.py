@@ -14,7 +14,7 @@ from django.test import Client, RequestFactory
 from django.utils import timezone
 
 from accounts import confirmation, folding, views
-from accounts.models import FoldedNames, UnconfirmedAddress
+from accounts.models import FoldedNames, LostAddress, UnconfirmedAddress
 from tests.conftest import free_port
 
 pytestmark = pytest.mark.django_db
@@ -260,6 +260,68 @@ class TestTheAddressOfAnAccountThatNeverConfirmedIt:
         client.post("/accounts/email/verify/")
         assert len(mailoutbox) == 2
         assert sign_up(Client(), "carol", "carol@example.com").status_code == 302
+
+
+class TestTheAccountThatLostItsAddress:
+    """The account whose unconfirmed address another account took is told, where it can be: no mail goes to an
+    address that is no longer its own. Its page says so while it has no address, its next log-in once; and no more
+    than the sign-up form says of an address (that an account has it): not which account."""
+
+    LOST = 'id="address-lost"'
+    TOLD = "Your account has no e-mail address any more"
+
+    def log_in(self, username: str) -> str:
+        reply = Client().post("/accounts/login/", {"username": username, "password": PASSWORD}, follow=True)
+        assert reply.redirect_chain[-1][0] == "/"
+        return reply.content.decode()
+
+    def test_its_page_and_its_next_log_in_say_it_after_an_address_change_took_it(
+        self, client: Client, user: Any, mailoutbox: list[Any]
+    ) -> None:
+        squatter = Client()
+        sign_up(squatter, "mallory", "Owner@example.com")
+        assert self.LOST not in squatter.get("/accounts/").content.decode()
+        client.force_login(user)
+        client.post("/accounts/email/", {"email": "owner@example.com", "password": PASSWORD})
+        Client().post(re.search(r"http://testserver(\S+)", mailoutbox[-1].body).group(1))  # the owner's link
+
+        page = squatter.get("/accounts/").content.decode()  # logged in all along: its page says it
+        notice = page[page.index(self.LOST) : page.index("</p>", page.index(self.LOST))]
+        assert self.TOLD in notice and "Owner@example.com" in notice  # as it had it
+        assert 'href="/accounts/email/"' in notice and "Add another address" in notice
+        assert "alice" not in page  # not whose it is now
+        assert self.TOLD in self.log_in("mallory")  # its next log-in, on the page it lands on
+        assert self.TOLD not in self.log_in("mallory")  # once
+        assert self.LOST in squatter.get("/accounts/").content.decode()  # its page, while it has no address
+
+        mailoutbox.clear()
+        squatter.post("/accounts/email/", {"email": "mallory@example.org", "password": PASSWORD})
+        Client().post(re.search(r"http://testserver(\S+)", mailoutbox[-1].body).group(1))
+        assert self.LOST not in squatter.get("/accounts/").content.decode()
+        assert not LostAddress.objects.exists()
+
+    def test_its_next_log_in_says_it_after_a_sign_up_took_it(self, client: Client, caplog: Any) -> None:
+        sign_up(Client(), "mallory", "carol@example.com")
+        unconfirmed_since("mallory", days=3.01)
+        sign_up(client, "carol", "carol@example.com")
+        mallory = User.objects.get(username="mallory")
+        assert f"account {mallory.pk} lost the address it never confirmed" in caplog.text  # it said "account None"
+        assert self.TOLD not in client.get("/accounts/").content.decode()  # the taker is told nothing of it
+        told = self.log_in("mallory")
+        assert self.TOLD in told and "carol@example.com" in told
+        assert "carol" not in told.replace("carol@example.com", "")  # not the account that has it now
+
+    def test_nothing_is_said_once_the_account_has_an_address_again(self, client: Client) -> None:
+        sign_up(Client(), "mallory", "carol@example.com")
+        unconfirmed_since("mallory", days=3.01)
+        sign_up(client, "carol", "carol@example.com")
+        mallory = User.objects.get(username="mallory")
+        for address in ("mallory@example.org", ""):  # given by the admin, then taken away: no longer news
+            mallory.email = address
+            mallory.save()
+        assert self.TOLD not in self.log_in("mallory") and not LostAddress.objects.exists()
+        client.force_login(mallory)
+        assert self.LOST not in client.get("/accounts/").content.decode()
 
 
 class TestSendingTheLinkAgain:
