@@ -52,6 +52,14 @@ INSERT INTO django_tasks_database_dbtaskresult (id, status, enqueued_at, started
 SELECT task_id, 'SUCCESSFUL', queued_at, started_at, finished_at,
   jsonb_build_object('args', jsonb_build_array(id::text), 'kwargs', '{}'::jsonb), 0, 'removal.tasks.process_item', '[]',
   'default', 'default', '9999-01-01', '', '' FROM removal_item ORDER BY created_at;
+INSERT INTO removal_storedimage (id, owner_id, filename, file, size_bytes, created_at)
+SELECT gen_random_uuid(), 1 + g % 20, 'photo_' || g || '.png', 'stored/' || g || '.png', 1,
+  now() - g * interval '1 hour' FROM generate_series(1, 20000) g;
+INSERT INTO removal_webhookdelivery (id, batch_id, items_total, improvement, url, status, attempts, last_error,
+  last_error_template, last_error_values, created_at)
+SELECT gen_random_uuid(), id, s, 0, 'https://hooks' || (row_number() OVER ()) % 50 || '.example.com/done/' ||
+  (row_number() OVER ()), 'delivered', 1, '', '', '{}', made + s * interval '1 second'
+  FROM seeded, generate_series(1, 6) s;
 ANALYZE;
 """
 
@@ -94,6 +102,7 @@ def main() -> None:
     page_user, api_user = User.objects.get(pk=1), User.objects.get(pk=2)
     operator = browser_of(page_user)  # a superuser
     item = Item.objects.filter(batch__owner_id=3).first()
+    images, hooks = "/admin/removal/storedimage/", "/admin/removal/webhookdelivery/"
     reads = {
         "usage of an account with many batches": lambda: selectors.usage_by_day(page_user),
         "usage of an API client": lambda: selectors.usage_by_day(api_user),
@@ -106,6 +115,12 @@ def main() -> None:
         "the admin's search for a file name's start": lambda: operator.get("/admin/removal/item/?q=img_4711"),
         "the admin's search for an account": lambda: operator.get("/admin/removal/item/?q=USER3"),
         "the admin's search for a batch's name": lambda: operator.get("/admin/removal/batch/?q=spring"),
+        "the admin's search for a stored image's name": lambda: operator.get(f"{images}?q=PHOTO_471"),
+        "the admin's search for an account's stored images": lambda: operator.get(f"{images}?q=user3"),
+        "the admin's search for a webhook's URL": lambda: operator.get(
+            f"{hooks}?q=HTTPS://hooks7.example.com/done/1207"
+        ),
+        "the admin's search for an account's webhooks": lambda: operator.get(f"{hooks}?q=user3"),
     }
     print(json.dumps({name: read_whole(run) for name, run in reads.items()}))
 

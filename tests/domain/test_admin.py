@@ -31,6 +31,7 @@ def admin_client(client: Client) -> Client:
         "/admin/removal/batch/?q=alice&kind__exact=upload",
         "/admin/removal/item/?q=photo&status__exact=done",
         "/admin/removal/storedimage/?q=x",
+        "/admin/removal/webhookdelivery/?q=https://x&status__exact=pending",
         "/admin/removal/dailyusage/?q=alice",
         "/admin/django_tasks_database/dbtaskresult/?status__exact=READY",
     ],
@@ -74,6 +75,43 @@ def test_items_are_found_by_their_accounts_name_or_their_file_names_start(admin_
     assert found("4711") == set()
     batches = admin_client.get("/admin/removal/batch/", {"q": "bob"}).content.decode()
     assert str(bobs.batch_id) in batches and str(alices.batch_id) not in batches
+
+
+def test_stored_images_and_webhooks_are_found_by_id_account_or_the_start_of_a_name_or_url(
+    admin_client: Client, user: Any
+) -> None:
+    """As items are (removal.admin.GrowingTable): the text was searched for inside every file name or URL and every
+    owner's username, which no index serves."""
+    from removal.models import StoredImage, WebhookDelivery
+
+    other = User.objects.create_user("bob", email="bob@example.com", password="x" * 12)
+    alices_batch, bobs_batch = services.batch_create(owner=user), services.batch_create(owner=other)
+    images = {
+        "alice": StoredImage.objects.create(owner=user, filename="IMG_4711.jpg", file="a.jpg", size_bytes=1),
+        "bob": StoredImage.objects.create(owner=other, filename="holiday-IMG_4711.jpg", file="b.jpg", size_bytes=1),
+    }
+    long = "https://example.com/" + "a" * 300  # past the 200 characters the URL's index holds (URL_START_INDEXED)
+    hook = WebhookDelivery.objects.create
+    hooks = {
+        "alice": hook(batch=alices_batch, url="https://hooks.example.com/a", items_total=1),
+        "bob": hook(batch=bobs_batch, url="https://bob.example/hooks.example.com", items_total=1),
+        "long": hook(batch=alices_batch, url=f"{long}/one", items_total=2),
+        "longer": hook(batch=alices_batch, url=f"{long}b/two", items_total=3),
+    }
+
+    def found(rows: dict[str, Any], term: str) -> set[str]:
+        path = f"/admin/removal/{type(next(iter(rows.values()))).__name__.lower()}/"
+        page = admin_client.get(path, {"q": term}).content.decode()
+        return {name for name, row in rows.items() if f"{path}{row.pk}/change/" in page}
+
+    assert found(images, str(images["bob"].pk).upper()) == {"bob"}
+    assert found(images, "ALICE") == found(images, "alice@EXAMPLE.com") == {"alice"}
+    assert found(images, "img_47") == {"alice"} and found(images, "4711") == set()
+    assert found(hooks, str(hooks["bob"].pk)) == found(hooks, "Bob") == {"bob"}
+    assert found(hooks, str(alices_batch.pk)) == found(hooks, "alice") == {"alice", "long", "longer"}
+    assert found(hooks, "HTTPS://HOOKS.") == {"alice"} and found(hooks, "hooks.example.com") == set()
+    assert found(hooks, long) == {"long", "longer"}
+    assert found(hooks, f"{long}/ONE") == {"long"} and found(hooks, f"{long}/two") == set()
 
 
 def test_api_key_hash_is_never_shown(admin_client: Client, user: Any) -> None:

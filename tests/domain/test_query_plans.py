@@ -87,3 +87,20 @@ def test_a_page_of_an_api_clients_batches_reads_only_that_page(plans: dict[str, 
 def test_the_admin_finds_batches_by_their_names_start_through_an_index(plans: dict[str, list[dict[str, Any]]]) -> None:
     """A batch's name was searched for inside every batch's name, and its owner's username and address besides."""
     assert "removal_batch" not in read_whole(plans, "the admin's search for a batch's name")
+
+
+@pytest.mark.parametrize(
+    ("read", "table"),
+    [
+        ("the admin's search for a stored image's name", "removal_storedimage"),
+        ("the admin's search for an account's stored images", "removal_storedimage"),
+        ("the admin's search for a webhook's URL", "removal_webhookdelivery"),
+        ("the admin's search for an account's webhooks", "removal_webhookdelivery"),
+    ],
+)
+def test_the_admin_finds_stored_images_and_webhooks_through_an_index(
+    plans: dict[str, list[dict[str, Any]]], read: str, table: str
+) -> None:
+    """They searched for the text inside every file name or URL and every owner's username, as the items did: now an
+    id, an account's name or the start of a name or URL (migration 0019), each through an index."""
+    assert table not in read_whole(plans, read)
