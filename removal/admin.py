@@ -7,8 +7,11 @@ from typing import Any
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connections
-from django.db.models import Q, QuerySet
+from django.db.models import Lookup, Q, QuerySet
+from django.db.models.expressions import BaseExpression, Col
 from django.db.models.functions import Left
+from django.db.models.sql import Query
+from django.db.models.sql.where import WhereNode
 from django.http import HttpRequest
 from django.utils.functional import cached_property
 from django_tasks_db.admin import DBTaskResultAdmin
@@ -24,23 +27,50 @@ URL_START_INDEXED = 200
 
 
 class EstimatedCountPaginator(Paginator):
-    """The admin's pages of a table that grows with use. On PostgreSQL the whole table's count, which every page of
-    the unfiltered list showed, is the planner's estimate of its rows (pg_class.reltuples, kept by autovacuum's
-    ANALYZE) once that is past ESTIMATED_FROM: counting 1.4 million items read them all, 0.25-0.4 s a page. A filtered
-    list, and a smaller table, are counted."""
+    """The admin's pages of a table that grows with use. On PostgreSQL a count past ESTIMATED_FROM is the planner's
+    estimate: the whole table's, which every page of the unfiltered list showed, its rows as autovacuum's ANALYZE
+    counted them (pg_class.reltuples; counting 1.4 million items read them all, 0.25-0.4 s a page); a list filtered on
+    the table's own columns (a status, a day, a name's start), the rows its plan expects, from the same statistics
+    (the items done, 0.23-0.54 s counted at a million). A list filtered through another table (an account's items), and
+    any smaller count, are counted."""
 
     ESTIMATED_FROM = 100_000
 
     @cached_property
     def count(self) -> int:
         rows = self.object_list
-        if isinstance(rows, QuerySet) and not rows.query.where and connections[rows.db].vendor == "postgresql":
-            with connections[rows.db].cursor() as cursor:
-                cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [rows.model._meta.db_table])
-                estimate = cursor.fetchone()[0]
+        if isinstance(rows, QuerySet) and connections[rows.db].vendor == "postgresql":
+            estimate = _estimated_rows(rows)
             if estimate >= self.ESTIMATED_FROM:
-                return int(estimate)
+                return estimate
         return super().count
+
+
+def _estimated_rows(rows: QuerySet[Any]) -> int:
+    """PostgreSQL's estimate of the rows of `rows`: the table's, unfiltered; else its plan's, when it filters only on
+    the table's own columns, whose statistics ANALYZE keeps; 0 otherwise."""
+    table = rows.model._meta.db_table
+    with connections[rows.db].cursor() as cursor:
+        if not rows.query.where:
+            cursor.execute("SELECT reltuples FROM pg_class WHERE oid = %s::regclass", [table])
+            return int(cursor.fetchone()[0])
+        if not _on_own_columns(rows.query.where, table):
+            return 0
+        sql, params = rows.order_by().values("pk").query.sql_with_params()
+        cursor.execute(f"EXPLAIN (FORMAT JSON) {sql}", params)
+        return int(cursor.fetchone()[0][0]["Plan"]["Plan Rows"])
+
+
+def _on_own_columns(node: Any, table: str) -> bool:
+    """Whether a query's filter compares only columns of `table` with values (no join, no subquery)."""
+    if isinstance(node, WhereNode):
+        return all(_on_own_columns(child, table) for child in node.children)
+    return (
+        isinstance(node, Lookup)
+        and isinstance(node.lhs, Col)
+        and node.lhs.alias == table
+        and not isinstance(node.rhs, (Query, BaseExpression))
+    )
 
 
 class GrowingTable(admin.ModelAdmin):

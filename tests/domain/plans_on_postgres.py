@@ -115,6 +115,7 @@ def main() -> None:
         "the admin's search for a file name's start": lambda: operator.get("/admin/removal/item/?q=img_4711"),
         "the admin's search for an account": lambda: operator.get("/admin/removal/item/?q=USER3"),
         "the admin's search for a batch's name": lambda: operator.get("/admin/removal/batch/?q=spring"),
+        "the admin's items done": lambda: operator.get("/admin/removal/item/?status__exact=done"),
         "the admin's search for a stored image's name": lambda: operator.get(f"{images}?q=PHOTO_471"),
         "the admin's search for an account's stored images": lambda: operator.get(f"{images}?q=user3"),
         "the admin's search for a webhook's URL": lambda: operator.get(
