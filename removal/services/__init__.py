@@ -61,7 +61,7 @@ from removal.services.review import IMPROVED_QUALITY, NothingToImprove, batch_im
 from removal.services.sample import sample_cutout
 from removal.services.thumbnails import item_thumbnail
 from removal.services.usage import usage_given_back
-from removal.services.webhooks import webhook_deliver, webhook_signature, webhooks_resume_held
+from removal.services.webhooks import check_callback_url, webhook_deliver, webhook_signature, webhooks_resume_held
 from removal.services.zips import (
     MANIFEST_NAME,
     batch_manifest,
@@ -95,6 +95,7 @@ __all__ = [
     "batch_rerun",
     "batch_submit",
     "batch_zip",
+    "check_callback_url",
     "daily_sweep",
     "display_filename",
     "expired_purge",

@@ -95,16 +95,25 @@ def webhook_deliver(*, delivery_id: str) -> None:
             status=WebhookDelivery.Status.HELD
         )
         return
-    status_code, error, template, values = _posted(delivery.url, *_signed_summary(delivery))
+    values: dict[str, Any] = {}
+    try:
+        check_callback_url(url=delivery.url)
+    except fetch.FetchError as exc:  # stored before the rule was tightened: no attempt would ever send it
+        status_code, error, template = None, f"{exc}; not tried again: no request can be sent to it", ""
+        unsendable = True
+    else:
+        status_code, error, template, values = _posted(delivery.url, *_signed_summary(delivery))
+        unsendable = False
     delivery.attempts += 1
     delivery.last_status_code, delivery.last_error = status_code, error
     delivery.last_error_template, delivery.last_error_values = template, values
     tried = f"webhook delivery {delivery.pk} of batch {delivery.batch_id} to {_origin(delivery.url)}"
     if not error:
         delivery.status, delivery.delivered_at = WebhookDelivery.Status.DELIVERED, timezone.now()
-    elif delivery.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
+    elif unsendable or delivery.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
         delivery.status = WebhookDelivery.Status.FAILED
-        logger.warning("%s failed at attempt %d, the last; gave up: %s", tried, delivery.attempts, error)
+        last = "gave up at once" if unsendable else "the last; gave up"
+        logger.warning("%s failed at attempt %d, %s: %s", tried, delivery.attempts, last, error)
     else:
         delay_seconds = settings.WEBHOOK_RETRY_SECONDS * 2 ** (delivery.attempts - 1)
         logger.info("%s failed at attempt %d; trying again in %g s: %s", tried, delivery.attempts, delay_seconds, error)
@@ -113,6 +122,14 @@ def webhook_deliver(*, delivery_id: str) -> None:
     metrics.WEBHOOK_DELIVERIES.labels(
         "retrying" if delivery.status == WebhookDelivery.Status.PENDING else delivery.status
     ).inc()
+
+
+def check_callback_url(*, url: str) -> None:
+    """fetch.FetchError when no request can ever be sent to `url` (fetch.check_url: a scheme other than http(s), no
+    host, or one no request can name, such as `http://ex ample.com/` or a label IDNA refuses). A batch's callback_url
+    is refused with it when the batch is made (removal.web.inputs.callback_url, a 400); a delivery stored before the
+    rule was tightened ends failed at its first attempt, where it was tried WEBHOOK_MAX_ATTEMPTS times."""
+    fetch.check_url(url, "callback URL")
 
 
 def _signed_summary(delivery: WebhookDelivery) -> tuple[bytes, dict[str, str]]:
@@ -144,7 +161,6 @@ def _posted(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None,
     limits = _webhook_limits()
     with fetch.SafeSession(limits) as session:
         try:
-            fetch.check_url(url, "callback URL")
             # Its status is all we need: the reply's body is never read (one that never ended filled the worker's
             # memory, 230 MB a second), and the session is cut off after limits.timeout_seconds in all.
             with session.post(url, data=body, headers=headers, timeout=10, allow_redirects=False, stream=True) as reply:

@@ -318,7 +318,7 @@ def callback_url(params: Any) -> str:
     url = str(params.get("callback_url", "")).strip()
     if url:
         try:
-            fetch.check_url(url, "callback URL")
+            services.check_callback_url(url=url)
             parts = urlsplit(url)
             default_port = 443 if parts.scheme.lower() == "https" else 80
             fetch.resolve_checked(

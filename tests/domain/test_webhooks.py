@@ -19,7 +19,7 @@ from accounts.models import WebhookSecret
 from accounts.services import webhook_secret_for, webhook_secret_rotate
 from bgsite.networks import parse_networks
 from removal import services
-from removal.models import Item, WebhookDelivery
+from removal.models import Batch, Item, WebhookDelivery
 from removal.ops.worker import claim_next_job, run_job, run_ready_jobs
 from removal.services import webhook_signature, webhooks
 from tests.conftest import photo_bytes
@@ -155,6 +155,29 @@ def test_bad_callback_urls_are_refused_at_creation(api: Any, url: str) -> None:
         {"files": [SimpleUploadedFile("a.jpg", photo_bytes("coffee.png", size=(64, 48)))], "callback_url": url},
     )
     assert reply.status_code == 400 and reply.json()["error"].startswith("callback_url:")
+
+
+@pytest.mark.parametrize("url", ["http://ex ample.com/hook", "http://.com/hook", "http://\u2603.com/hook"])
+def test_a_delivery_stored_with_a_url_no_request_can_be_sent_to_ends_failed_at_once(
+    api: Any, receiver: Any, loopback_allowed: None, settings: Any, caplog: pytest.LogCaptureFixture, url: str
+) -> None:
+    """A batch whose callback_url was taken before such URLs were refused at its creation (sixth probe): each delivery
+    was tried WEBHOOK_MAX_ATTEMPTS times, "could not connect (InvalidURL)" each time, for hours of backoff."""
+    settings.WEBHOOK_MAX_ATTEMPTS = 5
+    batch = create(api, receiver[0], count=1)
+    Batch.objects.filter(pk=batch["id"]).update(callback_url=url)  # as stored then
+    with caplog.at_level(logging.INFO, logger="removal.services.webhooks"):
+        run_ready_jobs()
+    delivery = WebhookDelivery.objects.get()
+    assert (delivery.status, delivery.attempts, delivery.last_status_code) == ("failed", 1, None)
+    reason = "the callback URL is not a valid URL; not tried again: no request can be sent to it"
+    assert delivery.last_error == reason
+    assert not DBTaskResult.objects.filter(status="READY").exists()  # no retry queued
+    assert receiver[1] == []
+    tried = f"webhook delivery {delivery.pk} of batch {batch['id']}"
+    lines = [(record.levelname, record.getMessage()) for record in caplog.records if record.name.endswith("webhooks")]
+    assert [level for level, _ in lines] == ["WARNING"]
+    assert lines[0][1].startswith(tried) and lines[0][1].endswith(f"failed at attempt 1, gave up at once: {reason}")
 
 
 def test_secret_rotation(user: Any) -> None:
