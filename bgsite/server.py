@@ -9,7 +9,14 @@ Served with `uvicorn ... --http bgsite.server:HttpProtocol --ws bgsite.server:We
   the connection closes ("lingering close"), so the client reads the answer instead of a
   connection reset. It is logged as one WARNING line saying which and why, without
   uvicorn's "Invalid HTTP request received." before it.
-- Those refusals (414, 431, 408) carry X-Request-ID, and their log line its request_id, as every reply the app makes
+- A request h11 cannot read (a NUL or another byte no header may hold, two Content-Lengths, a Transfer-Encoding other
+  than chunked, a request line that is not one) gets 400 with h11's reason, where uvicorn answered "Invalid HTTP
+  request received." in plain text; then the lingering close, and one WARNING line saying why (the client's bytes
+  that h11 quotes left out: they may hold a key).
+- Every one of these refusals (400, 414, 431, 408) is the API's JSON error, {"status", "error", "request_id"}, the
+  shape docs/api.md gives every error, whatever the path (the server has not read which API a request is for), with
+  "Connection: close".
+- Those refusals carry X-Request-ID, and their log line its request_id, as every reply the app makes
   does (bgsite.log_context): the client's when the head received holds a sane one, else a new one. The app never
   sees such a request, so asgi-correlation-id's middleware cannot give it one.
 - A request head (request line and headers) not received whole within HEAD_TIMEOUT_SECONDS, from the
@@ -34,6 +41,7 @@ Served with `uvicorn ... --http bgsite.server:HttpProtocol --ws bgsite.server:We
 
 import asyncio
 import contextlib
+import json
 import logging
 import re
 from collections.abc import Iterator, MutableMapping
@@ -84,6 +92,42 @@ def logged_as(request_id: str) -> Iterator[None]:
         correlation_id.reset(token)
 
 
+def refusal_events(status: int, reason: str, request_id: str) -> list[h11.Event]:
+    """The answer to a request refused before the app saw it: the API's JSON error, its connection closing."""
+    body = json.dumps({"status": status, "error": reason, "request_id": request_id}).encode()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        (b"connection", b"close"),
+        (REQUEST_ID_HEADER.encode(), request_id.encode()),
+    ]
+    response = h11.Response(status_code=status, headers=headers, reason=HTTPStatus(status).phrase.encode())
+    return [response, h11.Data(data=body), h11.EndOfMessage()]
+
+
+# Where h11's reason quotes the client's bytes ("Illegal header value b'...'"): left out, as they may hold a key.
+QUOTED_BYTES = re.compile(r""":? (bytearray\()?b['"].*""", re.S)
+
+
+def unreadable_reason(h11_reason: str) -> str:
+    """What a client is told of a request h11 could not read: h11's reason, less the bytes it quotes."""
+    detail = QUOTED_BYTES.sub("", h11_reason)[:200].strip()
+    return f"the request could not be read as HTTP ({detail})" if detail else "the request could not be read as HTTP"
+
+
+class _ReasonKeepingConnection(h11.Connection):
+    """h11's connection, keeping why it could not read the request (uvicorn's protocol logs and answers without it)."""
+
+    refused_because = ""
+
+    def next_event(self) -> Any:
+        try:
+            return super().next_event()
+        except h11.RemoteProtocolError as exc:
+            self.refused_because = str(exc)
+            raise
+
+
 def head_refusal(buffered: bytes, max_head_bytes: int) -> tuple[int, str] | None:
     """(status, reason) for a request head that outgrew `max_head_bytes` before it ended; None otherwise."""
     if len(buffered) <= max_head_bytes or b"\r\n\r\n" in buffered:
@@ -107,7 +151,8 @@ class HttpProtocol(H11Protocol):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         # uvicorn only calls its logging methods and reads `.level`, which the adapter has too.
-        self.logger = cast(logging.Logger, _WithoutUvicornsRefusalLine(self.logger, self))
+        self.logger = cast(logging.Logger, _WithoutUvicornsRefusalLine(self.logger))
+        self.conn = _ReasonKeepingConnection(h11.SERVER, max_incomplete_event_size=self.conn._max_incomplete_event_size)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(cast(asyncio.Transport, _LingeringTransport(transport, self)))
@@ -134,12 +179,9 @@ class HttpProtocol(H11Protocol):
                     HEAD_TIMEOUT_SECONDS,
                 )
             reason = (
-                f"the request's head (request line and headers) was not sent whole within {HEAD_TIMEOUT_SECONDS:g} s\n"
+                f"the request's head (request line and headers) was not sent whole within {HEAD_TIMEOUT_SECONDS:g} s"
             )
-            self.transport.write(
-                b"HTTP/1.1 408 Request Timeout\r\ncontent-type: text/plain; charset=utf-8\r\nconnection: close\r\n"
-                + f"{REQUEST_ID_HEADER}: {request_id}\r\ncontent-length: {len(reason)}\r\n\r\n{reason}".encode()
-            )
+            self._write(refusal_events(408, reason, request_id))
         self.transport.close()
 
     def _head_timer_stopped(self) -> None:
@@ -181,26 +223,25 @@ class HttpProtocol(H11Protocol):
             self._head_timer_stopped()
 
     def send_400_response(self, msg: str) -> None:
-        refusal = self.refusal()
-        if refusal is None:
-            super().send_400_response(msg)
-            return
-        status, reason = refusal
+        """Answer a request h11 could not read (uvicorn's `msg` says no more than that): 414/431 for a head too large,
+        else 400 with h11's reason; the API's JSON error either way (see module docstring)."""
+        status, reason = self.refusal() or (
+            400,
+            unreadable_reason(cast(_ReasonKeepingConnection, self.conn).refused_because),
+        )
         request_id = refused_request_id(self.conn.trailing_data[0])
         with logged_as(request_id):
             logger.warning("refused a request from %s with %d: %s", _client(self.client), status, reason)
-        headers = [
-            (b"content-type", b"text/plain; charset=utf-8"),
-            (b"connection", b"close"),
-            (REQUEST_ID_HEADER.encode(), request_id.encode()),
-        ]
-        for event in (
-            h11.Response(status_code=status, headers=headers, reason=HTTPStatus(status).phrase.encode()),
-            h11.Data(data=f"{reason}\n".encode()),
-            h11.EndOfMessage(),
-        ):
-            self.transport.write(self.conn.send(event) or b"")
+        if self.cycle is not None and not self.cycle.response_complete:  # its body was unreadable: the app's answer
+            self.cycle.disconnected = True  # goes nowhere, as when the client is gone (uvicorn's connection_lost)
+            self.cycle.message_event.set()
+        if self.conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):  # else the app's answer has begun: it cannot follow
+            self._write(refusal_events(status, reason, request_id))
         self.linger()
+
+    def _write(self, events: list[h11.Event]) -> None:
+        for event in events:
+            self.transport.write(self.conn.send(event) or b"")
 
 
 class _LingeringTransport:
@@ -232,12 +273,8 @@ class _LingeringTransport:
 
 
 class _WithoutUvicornsRefusalLine(logging.LoggerAdapter[logging.Logger]):
-    """uvicorn's logger for one connection, less its "Invalid HTTP request received." for a head the
-    connection refuses with 414/431: that refusal is logged as one line of its own, saying why."""
-
-    def __init__(self, logger: logging.Logger, protocol: HttpProtocol) -> None:
-        super().__init__(logger)
-        self.protocol = protocol
+    """uvicorn's logger for one connection, less its "Invalid HTTP request received.": HttpProtocol logs each refusal
+    as one line of its own, saying why."""
 
     @property
     def level(self) -> int:
@@ -247,7 +284,7 @@ class _WithoutUvicornsRefusalLine(logging.LoggerAdapter[logging.Logger]):
         return msg, kwargs  # the record as uvicorn made it, with no `extra` added
 
     def log(self, level: int, msg: Any, *args: Any, **kwargs: Any) -> None:
-        if msg == UVICORN_INVALID_REQUEST and self.protocol.refusal() is not None:
+        if msg == UVICORN_INVALID_REQUEST:
             return
         super().log(level, msg, *args, **kwargs)
 

@@ -103,6 +103,14 @@ def test_a_head_sent_a_byte_at_a_time_past_the_timeout_gets_408_and_the_connecti
     transport = asyncio.run(http_connection([HEAD[:1], HEAD[1:2]], wait=head_timeout * 3))
     assert transport.closed
     assert transport.written.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), transport.written
+    # The API's JSON error (it was plain text), as every other error reply
+    headers, body = reply_headers(transport.written), json.loads(transport.written.split(b"\r\n\r\n", 1)[1])
+    assert (headers["content-type"], headers["connection"]) == ("application/json", "close")
+    assert body == {
+        "status": 408,
+        "error": f"the request's head (request line and headers) was not sent whole within {head_timeout:g} s",
+        "request_id": headers["x-request-id"],
+    }
 
 
 def test_a_connection_that_sends_nothing_is_closed_without_an_answer(head_timeout: float) -> None:
@@ -173,6 +181,56 @@ def test_a_body_refused_unread_and_sent_whole_before_its_reply_is_read_gets_the_
     parsed.begin()
     assert (parsed.status, parsed.getheader("Connection")) == (413, "close"), reply[:300]
     assert "the request body is larger than" in json.loads(parsed.read())["error"]  # whole: chunked to its end
+
+
+# Requests h11 cannot read, each with the reason the reply gives.
+UNREADABLE = [
+    (b"GET /api/v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Api-Key: a\x00b\r\n\r\n", "illegal header line"),
+    (
+        b"POST /bgremove HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+        "conflicting Content-Length headers",
+    ),
+    (
+        b"POST /v1.0/removebg HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: gzip\r\n\r\n" + b"\x1f\x8b" * 5000,
+        "Only Transfer-Encoding: chunked is supported",
+    ),
+    (b"NOT HTTP AT ALL\r\n\r\n", "illegal request line"),
+    (  # the head read, the app called; then a chunk's size that is not one
+        b"POST /api/v1/batches HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n",
+        "illegal chunk header",
+    ),
+]
+
+
+@pytest.mark.live
+@pytest.mark.parametrize(("request_bytes", "reason"), UNREADABLE)
+def test_a_request_h11_cannot_read_gets_the_apis_json_400_with_why_and_its_connection_closes(
+    embedded_server: LiveServer, request_bytes: bytes, reason: str
+) -> None:
+    # uvicorn answered "Invalid HTTP request received." as text/plain: a client of a JSON API failed to parse it.
+    log_start = len(embedded_server.log())
+    with socket.create_connection(("127.0.0.1", embedded_server.port), timeout=10) as raw:
+        raw.sendall(request_bytes)
+        reply = b""
+        while piece := raw.recv(65536):  # to its end: the server closes (a reset would fail here)
+            reply += piece
+    parsed = http.client.HTTPResponse(_Received(reply))  # type: ignore[arg-type]
+    parsed.begin()
+    assert (parsed.status, parsed.getheader("Content-Type"), parsed.getheader("Connection")) == (
+        400,
+        "application/json",
+        "close",
+    ), reply[:300]
+    assert json.loads(parsed.read()) == {
+        "status": 400,
+        "error": f"the request could not be read as HTTP ({reason})",
+        "request_id": parsed.getheader("X-Request-ID"),
+    }
+    time.sleep(0.2)
+    logged = embedded_server.log()[log_start:]
+    assert f"with 400: the request could not be read as HTTP ({reason})" in logged, logged
+    assert "Invalid HTTP request received." not in logged and "Traceback" not in logged, logged
+    assert "a\\x00b" not in logged  # the bytes h11 quotes (a header that may hold a key) are not logged
 
 
 class _Received:
