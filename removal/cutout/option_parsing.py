@@ -111,7 +111,7 @@ def parse_choice(option: Option, params: Mapping[str, Any], values: dict[str, An
 
 
 def parse_flag(option: Option, params: Mapping[str, Any], values: dict[str, Any], context: ParseContext) -> None:
-    values[option.name] = _flag(params, option.name)
+    values[option.name] = yes_or_no(params, option.name)
 
 
 def parse_format(option: Option, params: Mapping[str, Any], values: dict[str, Any], context: ParseContext) -> None:
@@ -175,7 +175,7 @@ def parse_model(option: Option, params: Mapping[str, Any], values: dict[str, Any
 def parse_alpha_matting(
     option: Option, params: Mapping[str, Any], values: dict[str, Any], context: ParseContext
 ) -> None:
-    if _flag(params, "alpha_matting"):
+    if yes_or_no(params, "alpha_matting"):
         values["alpha_matting"] = (
             whole_number(params, "alpha_matting_foreground_threshold", 240, 0, 255),
             whole_number(params, "alpha_matting_background_threshold", 10, 0, 255),
@@ -241,7 +241,9 @@ def parse_color(text: str) -> tuple[int, int, int, int]:
     return (*color[:3], color[3] if len(color) == 4 else 255)
 
 
-def _flag(params: Mapping[str, Any], name: str, default: str = "false") -> bool:
+def yes_or_no(params: Mapping[str, Any], name: str, default: str = "false") -> bool:
+    """The parameter `name` as a yes/no (its words YES_NO_WORDS, any case, or JSON true/false); InvalidOption naming
+    it for any other word, which would otherwise be read as no; `default` when it is blank."""
     word = _text(params, name, default).lower()
     if word not in TRUE_WORDS | FALSE_WORDS:
         raise InvalidOption(name, f"must be true or false, not {word!r}")

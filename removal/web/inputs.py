@@ -9,8 +9,6 @@ each API's reply shape by removal.web.http_errors.
 """
 
 import binascii
-import codecs
-import json
 import re
 import unicodedata
 from pathlib import PurePosixPath
@@ -33,16 +31,11 @@ from removal.models import BATCH_NAME_LENGTH, IDEMPOTENCY_KEY_LENGTH
 from removal.ops import limits
 from removal.translated import in_language
 from removal.web.http_errors import fields_too_large, max_fields_bytes
+from removal.web.parameters import given_more_than_once, json_object, starts_an_object
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
-# Arrays and objects inside each other in a JSON body. Our bodies are one flat object;
-# json.loads on a few thousand levels raises RecursionError (a 500), so deeper ones are
-# refused before parsing. The body's size is bounded by max_fields_bytes.
-JSON_MAX_DEPTH = 32
-# A string (to skip, also when unterminated: one pass, never backtracking) or a bracket.
-JSON_TOKENS = re.compile(rb'"[^"\\]*(?:\\.[^"\\]*)*"?|[\[\]{}]', re.S)
 BACKGROUND_FIELDS = ("bg_image", "bg_image_file")  # a background to composite onto, not an image to process
 CALLBACK_URL_MAX_CHARS = 2000
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
@@ -62,17 +55,17 @@ def check_method(request: HttpRequest, methods: tuple[str, ...]) -> None:
 def request_parameters(request: HttpRequest) -> dict[str, Any]:
     """Query string, form fields and a JSON object body, merged (later ones win); each text free of what no database
     column takes. A multipart part that holds an image sent without a filename is among request.FILES
-    (bgsite.filenameless_parts), not here."""
-    params = request.GET.dict()
+    (bgsite.filenameless_parts), not here. Each source gives a name once (json_object, _once_each)."""
+    params = _once_each(request.GET)
     if request.method in ("POST", "PATCH"):
         if request.content_type == "application/json":
-            params.update(_json_object(_fields_body(request)))
-        elif request.content_type == "text/plain" and _starts_an_object(body := _fields_body(request)):
-            params.update(_json_object(body))  # fetch() labels a string body text/plain: JSON sent without its type
+            params.update(json_object(_fields_body(request)))
+        elif request.content_type == "text/plain" and starts_an_object(body := _fields_body(request)):
+            params.update(json_object(body))  # fetch() labels a string body text/plain: JSON sent without its type
         elif request.content_type == "application/x-www-form-urlencoded":
-            params.update(QueryDict(_fields_body(request), encoding=request.encoding).dict())
+            params.update(_once_each(QueryDict(_fields_body(request), encoding=request.encoding)))
         else:
-            params.update(request.POST.dict())
+            params.update(_once_each(request.POST))
     for name, value in params.items():
         if unstorable(name) or (isinstance(value, str) and unstorable(value)):
             raise BadRequest(
@@ -81,15 +74,18 @@ def request_parameters(request: HttpRequest) -> dict[str, Any]:
     return params
 
 
+def _once_each(fields: QueryDict) -> dict[str, Any]:
+    """A query string's or form's fields, each name once (parameters.given_more_than_once)."""
+    for name, values in fields.lists():
+        if len(values) > 1:
+            raise given_more_than_once(name, len(values))
+    return fields.dict()
+
+
 def batch_search(request: HttpRequest) -> str:
     """The text a list of batches is searched for (`name`, its white space at each end taken off); BadRequest for a
     query holding what no parameter may (request_parameters): PostgreSQL refuses a NUL even in a search."""
     return str(request_parameters(request).get("name", "")).strip()
-
-
-def _starts_an_object(body: bytes) -> bool:
-    """Whether a body starts as a JSON object does (after a UTF-8 byte order mark and white space, as json allows)."""
-    return body.removeprefix(codecs.BOM_UTF8).lstrip()[:1] == b"{"
 
 
 def unstorable(text: str) -> bool:
@@ -108,32 +104,6 @@ def _fields_body(request: HttpRequest) -> bytes:
     if int(request.META["CONTENT_LENGTH"]) > (limit := max_fields_bytes(request.path)):
         raise fields_too_large(limit)
     return request.read()
-
-
-def _json_object(body: bytes) -> dict[str, Any]:
-    if json_depth_over(body, JSON_MAX_DEPTH):
-        raise BadRequest(f"the JSON body nests arrays or objects more than {JSON_MAX_DEPTH} deep")
-    try:
-        parsed = json.loads(body or b"{}")
-    except ValueError:
-        raise BadRequest("the request body is not valid JSON") from None
-    if not isinstance(parsed, dict):
-        raise BadRequest('the JSON body must be an object, e.g. {"img": "https://..."}')
-    return parsed
-
-
-def json_depth_over(body: bytes, limit: int) -> bool:
-    """Whether arrays and objects nest more than `limit` deep in `body`, found without parsing it."""
-    depth = 0
-    for token in JSON_TOKENS.finditer(body):
-        bracket = token[0]
-        if bracket in (b"[", b"{"):
-            depth += 1
-            if depth > limit:
-                return True
-        elif bracket in (b"]", b"}"):
-            depth -= 1
-    return False
 
 
 def uploaded_files(request: HttpRequest) -> list[File]:
@@ -336,10 +306,8 @@ def callback_url(params: Any) -> str:
 
 def batch_name(params: Any) -> str | None:
     """The batch's `name`, its white space at each end taken off ("" names none); None when the request gives none."""
-    if "name" not in params:
+    if params.get("name") is None:  # absent, or JSON's null: not given, as for every parameter (web.parameters)
         return None
-    if not isinstance(params["name"], str):
-        raise BadRequest('name: a string, e.g. {"name": "Shoes, spring catalogue"}')
     name = params["name"].strip()
     if len(name) > BATCH_NAME_LENGTH:
         raise BadRequest(f"name: {BATCH_NAME_LENGTH} characters at most")

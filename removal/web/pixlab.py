@@ -26,7 +26,7 @@ from django.views.decorators.csrf import csrf_exempt
 from accounts.auth import user_for_api_request
 from removal import events, selectors, serializers, services
 from removal.cutout import pipeline
-from removal.cutout.option_parsing import is_true
+from removal.cutout.option_parsing import yes_or_no
 from removal.cutout.options import FORMATS, Options
 from removal.errors import BadRequest
 from removal.models import Item
@@ -67,11 +67,12 @@ def _admit(request: HttpRequest) -> tuple[dict[str, Any], "User", dict[str, str]
 def _accept(request: HttpRequest, params: dict[str, Any], user: "User") -> tuple[uuid.UUID, uuid.UUID, bool]:
     """Admit the work, find the input image, queue it; (item id, batch id, blob wanted)."""
     options = inputs.request_options(params, background=inputs.names_a_background(request, params))
+    blob = yes_or_no(params, "blob")  # before the image is queued: a word it does not know is a 400, not a JSON reply
     limits.check_new_work(user, images=1, options=options)
     background = inputs.background_image(request, params)
     upload = _input_image(request, user, params)
     item = services.image_submit(owner=user, upload=upload, options=options, background=background)
-    return item.id, item.batch_id, is_true(params.get("blob", ""))
+    return item.id, item.batch_id, blob
 
 
 def _input_image(request: HttpRequest, user: "User", params: dict[str, Any]) -> File:

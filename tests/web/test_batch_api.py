@@ -646,7 +646,7 @@ class TestNames:
         [
             ({"name": "x" * 101}, "name: 100 characters at most"),
             ({"name": "two\nlines"}, "control character"),
-            ({"name": 7}, "name: a string"),
+            ({"name": 7}, "name: must be a string, not a number"),
             ({"title": "x"}, "send the batch's new name as name"),
         ],
     )

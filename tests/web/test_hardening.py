@@ -19,7 +19,7 @@ from websockets.sync.client import connect
 
 from removal.models import Batch, Item
 from removal.web.http_errors import max_fields_bytes
-from removal.web.inputs import JSON_MAX_DEPTH
+from removal.web.parameters import JSON_MAX_DEPTH
 from tests.conftest import LiveServer, photo_bytes
 
 JSON_ENDPOINTS = ["/bgremove", "/api/v1/bgremove", "/v1.0/removebg"]
