@@ -38,12 +38,17 @@ FALSE_WORDS = {no for _, no in YES_NO_WORDS} | {""}
 NO_SHADOW_TYPE = "none"
 
 
+REASON_MAX_CHARS = 300
+
+
 class InvalidOption(ValueError):
     """An option has a value we cannot use: `field` names the parameter, the message starts with it and says what
     is allowed."""
 
     def __init__(self, field: str, reason: str) -> None:
-        super().__init__(f"{field}: {reason}")
+        # A reason quotes the value sent, which may be megabytes long (a JSON body's string): the reply shows its start.
+        shown = reason if len(reason) <= REASON_MAX_CHARS else f"{reason[:REASON_MAX_CHARS]}…"
+        super().__init__(f"{field}: {shown}")
         self.field = field
 
 

@@ -69,7 +69,8 @@ def request_parameters(request: HttpRequest) -> dict[str, Any]:
     for name, value in params.items():
         if unstorable(name) or (isinstance(value, str) and unstorable(value)):
             raise BadRequest(
-                f"the parameter {name!r} holds a character that no parameter may: NUL (\\u0000) or a lone surrogate"
+                f"the parameter {name[:100]!r} holds a character that no parameter may: "
+                "NUL (\\u0000) or a lone surrogate"
             )
     return params
 
@@ -117,6 +118,23 @@ def uploaded_files(request: HttpRequest) -> list[File]:
             raise services.NothingAccepted(unreadable)
         raise BadRequest("no files: send one or more images as multipart/form-data 'files' fields")
     return list(files)
+
+
+def images_sent(request: HttpRequest) -> bool:
+    """Whether the request sends an image to process as a file (a background aside), readable or not."""
+    return any(field not in BACKGROUND_FIELDS for field in request.FILES) or bool(unreadable_files(request))
+
+
+def one_image(request: HttpRequest) -> File:
+    """The uploaded image of a call that takes one (/bgremove, /store, /v1.0/removebg): BadRequest (remove.bg's
+    `multiple_sources`) when it sends more, where the first was taken and the others dropped without a word."""
+    files = uploaded_files(request)
+    if (sent := len(files) + len(unreadable_files(request))) > 1:
+        raise BadRequest(
+            f"send one image per call, not {sent}; the batch API (POST /api/v1/batches) takes many",
+            code="multiple_sources",
+        )
+    return files[0]
 
 
 def unreadable_files(request: HttpRequest) -> list[services.RejectedFile]:

@@ -26,7 +26,7 @@ from django.views.decorators.csrf import csrf_exempt
 from accounts.auth import user_for_api_request
 from removal import events, selectors, serializers, services
 from removal.cutout import pipeline
-from removal.cutout.option_parsing import yes_or_no
+from removal.cutout.option_parsing import is_blank, yes_or_no
 from removal.cutout.options import FORMATS, Options
 from removal.errors import BadRequest
 from removal.models import Item
@@ -77,10 +77,12 @@ def _accept(request: HttpRequest, params: dict[str, Any], user: "User") -> tuple
 
 def _input_image(request: HttpRequest, user: "User", params: dict[str, Any]) -> File:
     """The image to process: an uploaded file, a stored image, or one fetched from a URL."""
-    if request.FILES or inputs.unreadable_files(request):  # uploaded_files says why none is usable
-        upload = inputs.uploaded_files(request)[0]
+    img = params.get("img")
+    if inputs.images_sent(request):  # one_image says why none is usable
+        if not is_blank(img):
+            raise BadRequest("send the image one way only: an uploaded file or img, not both")
+        upload = inputs.one_image(request)
     else:
-        img = params.get("img")
         if not isinstance(img, str) or not img.strip():
             raise BadRequest(
                 "missing 'img': give an image URL, a link or id returned by /store, "
@@ -125,7 +127,7 @@ def store(request: HttpRequest, user: "User") -> HttpResponseBase:
     """Keep an uploaded image; /bgremove can then name it by the returned link or id."""
     if not request.FILES:
         raise BadRequest("no file: upload the image as multipart/form-data (any field name)")
-    upload = inputs.uploaded_files(request)[0]
+    upload = inputs.one_image(request)
     inputs.check_upload_size(upload)
     limits.check_store_room(user, size_bytes=upload.size)
     try:

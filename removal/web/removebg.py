@@ -31,7 +31,7 @@ from PIL import Image
 from accounts.auth import user_for_api_request
 from removal import events, serializers, services
 from removal.cutout import pipeline
-from removal.cutout.option_parsing import is_blank
+from removal.cutout.option_parsing import InvalidOption, is_blank
 from removal.cutout.options import Options, removebg_params, removebg_refusals
 from removal.errors import BadRequest, GatewayTimeout, NoSubjectFound
 from removal.models import Item
@@ -119,10 +119,10 @@ def _accept(
 
 def _word(params: dict[str, Any], name: str, default: str, words: Sequence[str]) -> str:
     """remove.bg's `type` or `type_level` (which say what X-Type answers, not how the image is cut out): one of
-    `words`, any case, `default` when blank; BadRequest `invalid_<name>` otherwise."""
+    `words`, any case, `default` when blank; InvalidOption (remove.bg's `invalid_<name>`) otherwise."""
     word = default if is_blank(params.get(name)) else str(params[name]).strip().lower()
     if word not in words:
-        raise BadRequest(f"{name}: must be one of {', '.join(words)}, not {word!r}", code=f"invalid_{name}")
+        raise InvalidOption(name, f"must be one of {', '.join(words)}, not {word!r}")
     return word
 
 
@@ -136,18 +136,17 @@ def wants_json(accept: str) -> bool:
 
 
 def _input_image(request: HttpRequest, params: dict[str, Any]) -> File:
-    given = [name for name in INPUTS if name in request.FILES or params.get(name)]
+    files = inputs.images_sent(request)  # as image_file, or under another name
+    given = [name for name in INPUTS if (files if name == "image_file" else params.get(name))]
     if len(given) > 1:
         raise BadRequest(f"send the image one way only, not {' and '.join(given)} together", code="multiple_sources")
     upload: File
-    if "image_file" in request.FILES:
-        upload = request.FILES.getlist("image_file")[0]
+    if files:
+        upload = inputs.one_image(request)  # says why none is usable
     elif encoded := params.get("image_file_b64"):
         upload = inputs.base64_file(str(encoded), field="image_file_b64")
     elif url := params.get("image_url"):
         upload = inputs.fetched_file(str(url), field="image_url")
-    elif any(field not in inputs.BACKGROUND_FIELDS for field in request.FILES) or inputs.unreadable_files(request):
-        upload = inputs.uploaded_files(request)[0]  # a file under another name; uploaded_files says why none is usable
     else:
         raise BadRequest("No image given: send image_file, image_file_b64 or image_url", code="missing_source")
     inputs.check_upload_size(upload)

@@ -7,7 +7,8 @@ import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
-from removal.models import Batch
+from bgsite.networks import parse_networks
+from removal.models import Batch, Item, StoredImage
 from removal.web.inputs import url_filename
 
 NAME = "\N{LATIN SMALL LETTER E WITH ACUTE}" * 300  # past the column's 255 characters
@@ -63,3 +64,57 @@ def test_two_backgrounds_are_refused_naming_them_not_one_dropped(
     if path == "/v1.0/removebg":
         assert body["errors"][0]["code"] == "multiple_bg_sources"
     assert not Batch.objects.exists()
+
+
+TWO = "send one image per call, not 2"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("path", "sent", "error"),
+    [
+        ("/bgremove", {"file": [image_file("a.png"), image_file("b.png")]}, TWO),
+        ("/bgremove", {"a": image_file("a.png"), "b": image_file("b.png")}, TWO),
+        ("/store", {"file": [image_file("a.png"), image_file("b.png")]}, TWO),
+        ("/v1.0/removebg", {"image_file": [image_file("a.png"), image_file("b.png")]}, TWO),
+        ("/v1.0/removebg", {"image_file": image_file("a.png"), "b": image_file("b.png")}, "send one image per call"),
+        (
+            "/v1.0/removebg",
+            {"photo": image_file("a.png"), "image_url": "https://example.com/b.png"},
+            "send the image one way only, not image_file and image_url together",
+        ),
+        (
+            "/bgremove",
+            {"file": image_file("a.png"), "img": "https://example.com/b.png"},
+            "send the image one way only: an uploaded file or img, not both",
+        ),
+    ],
+)
+def test_a_call_that_takes_one_image_refuses_two_rather_than_drop_one(
+    api: Any, path: str, sent: dict[str, Any], error: str
+) -> None:
+    # The first image was taken and the other dropped without a word (a file under another name than image_file
+    # beside an image_url, the URL taken).
+    reply = api.post(path, sent)
+    assert reply.status_code == 400, reply.content
+    body = reply.json()
+    message = body["errors"][0]["title"] if path == "/v1.0/removebg" else body["error"]
+    assert message.startswith(error), message
+    if path == "/v1.0/removebg":
+        assert body["errors"][0]["code"] == "multiple_sources"
+    assert not Batch.objects.exists() and not StoredImage.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)  # /bgremove waits for its cutout in another thread, which reads the item
+def test_bgremove_takes_an_img_url_beside_a_bg_image_file(
+    api: Any, image_host: tuple[str, list[str]], settings: Any
+) -> None:
+    # A bg_image file made the image URL count as absent: 400 "no files: send one or more images ... 'files' fields".
+    settings.FETCH_ALLOWED_NETWORKS = parse_networks(["127.0.0.1/32"])
+    settings.BGREMOVE_TIMEOUT_SECONDS = 0.2  # no worker here: the image is queued, its cutout not awaited
+    host, seen = image_host
+    reply = api.post("/bgremove", {"img": f"http://{host}/image.jpg", "bg_image": image_file("b.png")})
+    assert reply.status_code == 504, reply.content
+    item = Item.objects.get()
+    assert (item.filename, seen) == ("image.jpg", ["/image.jpg"])
+    assert item.batch.options["bg_image_sha256"]

@@ -124,3 +124,13 @@ def test_a_blob_word_that_is_neither_yes_nor_no_is_a_400_and_queues_nothing(api:
     assert error_of("/bgremove", reply)[0] == f"blob: must be true or false, not {blob!r}"
     assert not Item.objects.exists()
 
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("path", "name"), [("/bgremove", "bg_color"), ("/bgremove", "format"), ("/v1.0/removebg", "type")]
+)
+def test_a_huge_value_is_quoted_only_in_part(api: Client, path: str, name: str) -> None:
+    # A 2 MB value came back whole in the 400 that quoted it.
+    reply = api.post(path, json.dumps({name: "x" * 2_000_000}), content_type="application/json")
+    message, _ = error_of(path, reply)
+    assert message.startswith(f"{name}: ") and message.endswith("…") and len(message) < 400
