@@ -19,7 +19,7 @@ from bench import realphotos
 from bench.common import REPO, RESULTS, SERVED_MODEL, text_table
 from bench.scores import cut_out_alpha, scored_cutout
 from removal.cutout import pipeline
-from removal.cutout.confidence import DEFAULT_REVIEW_BELOW
+from removal.cutout.results import DEFAULT_REVIEW_BELOW
 from tests.conftest import photo_bytes
 
 WRONG_BELOW = 0.8  # a cutout with IoU below this is wrong

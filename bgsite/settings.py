@@ -14,7 +14,6 @@ from pathlib import Path
 from typing import Any
 
 import environ
-from botocore.config import Config
 from django.core.exceptions import ImproperlyConfigured
 from django.utils.csp import CSP
 
@@ -22,7 +21,7 @@ from bgsite import cors
 from bgsite.channel_layer import redis_channel_layer
 from bgsite.logging_config import logging_config
 from bgsite.networks import IPNetwork, origin, parse_networks
-from removal.cutout.confidence import DEFAULT_REVIEW_BELOW
+from removal.cutout.results import DEFAULT_REVIEW_BELOW
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -155,6 +154,8 @@ MEDIA_ROOT = DATA_DIR / "media"
 MEDIA_URL = "/media/"  # never served directly: files are private, see removal.web.views
 AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
 if AWS_STORAGE_BUCKET_NAME:
+    from botocore.config import Config  # boto's 0.3 s of CPU only in processes with a bucket
+
     AWS_S3_ENDPOINT_URL = env.str("AWS_S3_ENDPOINT_URL", default="") or None
     # Where browsers and clients reach the bucket, if not at AWS_S3_ENDPOINT_URL (compose: http://localhost:9000).
     AWS_S3_PUBLIC_ENDPOINT_URL = env.str("AWS_S3_PUBLIC_ENDPOINT_URL", default="") or None

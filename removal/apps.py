@@ -11,10 +11,9 @@ class RemovalConfig(AppConfig):
     def ready(self) -> None:
         from django.conf import settings
         from django.core.exceptions import ImproperlyConfigured
-        from PIL import Image
 
         from removal import signals
-        from removal.cutout import providers
+        from removal.cutout import providers, results
         from removal.ops import checks, worker  # noqa: F401  (registers checks and the wake-up signal)
 
         signals.connect()
@@ -30,5 +29,5 @@ class RemovalConfig(AppConfig):
         except ValueError as exc:
             raise ImproperlyConfigured(str(exc)) from None
 
-        # Pillow's own decompression-bomb guard uses the same limit as our checks.
-        Image.MAX_IMAGE_PIXELS = settings.MAX_IMAGE_PIXELS
+        # Pillow's own decompression-bomb guard uses the same limit as our checks (from the first image opened).
+        results.pillow_pixel_limit = settings.MAX_IMAGE_PIXELS

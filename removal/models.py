@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db import models
 from django.utils.translation import pgettext_lazy
 
-from removal.cutout import confidence
+from removal.cutout import results
 from removal.translated import in_language
 
 # The longest Idempotency-Key header taken (a UUID is 36 characters).
@@ -214,7 +214,7 @@ class Item(models.Model):
             self.status == Item.Status.DONE
             and self.confidence is not None
             and not self.reviewed
-            and confidence.needs_review(self.confidence, settings.REVIEW_CONFIDENCE_BELOW)
+            and results.needs_review(self.confidence, settings.REVIEW_CONFIDENCE_BELOW)
         )
 
 

@@ -13,7 +13,7 @@ from django.utils import numberformat
 from django.utils.formats import get_format
 from django.utils.translation import gettext
 
-from removal.cutout.decode import ImageRejected, filled
+from removal.cutout.results import ImageRejected, filled
 
 
 def message(template: str, values: dict[str, Any]) -> dict[str, Any]:

@@ -8,12 +8,12 @@ from typing import IO, Any
 from PIL import GifImagePlugin, Image, ImageSequence, TiffImagePlugin
 
 from removal.cutout.confidence import shows_a_subject
-from removal.cutout.decode import ImageInfo, ImageRejected, gettext_noop, is_animation
-from removal.cutout.encode import Cutout, encode_animation
+from removal.cutout.decode import is_animation
+from removal.cutout.encode import encode_animation
 from removal.cutout.options import Options
+from removal.cutout.results import ANIMATED_FORMATS, Cutout, ImageInfo, ImageRejected, gettext_noop
 from removal.cutout.stills import cut_out_image, finish
 
-ANIMATED_FORMATS = {"png", "webp", "gif"}  # APNG, animated WebP, GIF
 # A GIF's images are counted from its blocks up to this many times the frame limit, and Pillow counts them exactly
 # only below that (_frame_count): what lies beyond is refused as "more than", unread.
 GIF_FRAMES_COUNTED = 10

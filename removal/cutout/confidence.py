@@ -49,11 +49,6 @@ WEIGHT_AREA = -7.4745
 # The order of the photos is unchanged (AUROC for best's own wrong cutouts: 0.896 with the partner, 0.922 without).
 SHIFT_FOR_MASKS_AVERAGED = {1: 0.0, 2: 0.460, 3: 0.994}
 
-# A cutout below this confidence needs a person's look (the operator's setting overrides it). On the
-# real-photo set it flags 22 of 64 photos (34 %) and 17 of the 21 wrong ones (81 %); any value
-# between 0.592 and 0.603 flags the same photos there.
-DEFAULT_REVIEW_BELOW = 0.60
-
 # A cutout whose subject fills less of its frame than this found nothing: what a model keeps of a photo without a
 # subject is specks (a lawn: 0.08 %, a plain grey wall: 0.007 %), where the smallest subject of the 64 real photos
 # fills 2.3 %. remove.bg answers such a photo with its error unknown_foreground.
@@ -118,10 +113,6 @@ def shows_a_subject(cutout: Image.Image, sure: float | None = None) -> bool:
     share = sum(sample.histogram()[SUBJECT:]) / (size[0] * size[1])
     faint_and_unsure = sure is not None and sure < UNSURE_BELOW and share < FAINT_BELOW
     return share >= NOTHING_FOUND_BELOW and not faint_and_unsure
-
-
-def needs_review(confidence_value: float, review_below: float = DEFAULT_REVIEW_BELOW) -> bool:
-    return confidence_value < review_below
 
 
 def _shrunk(alpha: np.ndarray) -> np.ndarray:

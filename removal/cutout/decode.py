@@ -5,20 +5,22 @@ Anything we cannot or will not read raises ImageRejected, whose message is shown
 
 import io
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
-from typing import IO, Any
+from typing import IO
 
 import numpy as np
 import pi_heif
 from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
 
-from removal.cutout import cores
+from removal.cutout import cores, results
+from removal.cutout.results import ImageInfo, ImageRejected, gettext_noop
 
 # HEIC/HEIF (iPhones' photos) through pi-heif, the decode-only build of pillow-heif (libheif and libde265, LGPL,
 # no encoder). libheif turns the photo upright itself (its `irot`/`imir` boxes) and the plugin sets the EXIF
 # orientation to 1, so nothing below turns it twice. An iPhone photo is a grid of tiles, decoded on every core.
 pi_heif.register_heif_opener(decode_threads=cores.CORES, thumbnails=False, depth_images=False, aux_images=False)
+
+if results.pillow_pixel_limit is not None:
+    Image.MAX_IMAGE_PIXELS = results.pillow_pixel_limit
 
 # Formats Pillow decodes that we accept; anything else is refused up front.
 ACCEPTED_FORMATS = {"JPEG", "PNG", "WEBP", "AVIF", "HEIF", "GIF", "BMP", "TIFF", "MPO"}
@@ -41,68 +43,6 @@ EXIF_ORIENTATION = 0x0112
 
 # Orientations whose display turns the stored image by 90 degrees.
 ROTATED_A_QUARTER = {5, 6, 7, 8}
-
-
-def gettext_noop(message: str) -> str:
-    """Marks `message` for the catalogs (makemessages reads this name): a text of this layer, which has no Django,
-    that a page shows in its reader's language (removal.translated)."""
-    return message
-
-
-class ImageRejected(ValueError):
-    """The input is not an image we can process; the message is shown to the user: `template` % `values`, in
-    English, or in a page's language by removal.translated."""
-
-    def __init__(self, template: str, /, **values: Any) -> None:
-        self.template, self.values = template, values
-        super().__init__(filled(template, values, english=template))
-
-
-NUMBER_PLACEHOLDER = re.compile(r"%\((\w+)\)(\.\d+)?([sdfg])")  # %(count)s, %(megapixels).1f, %(limit)g
-# A size is written as digits in every language (9000x9000, as `size=800x600` is), never grouped as a count is.
-SIZE_PLACEHOLDERS = {"width", "height"}
-
-# How a language writes a number: given the number and its placeholder's format ("", ".1f", "g"), its text.
-NumberWriter = Callable[[int | float, str], str]
-
-
-def filled(template: str, values: dict[str, Any], *, english: str, write_number: NumberWriter | None = None) -> str:
-    """`template` % `values` (a translation of `english`), each number written by `write_number` (a language's
-    decimal mark and digit grouping); or `english` % `values` when the translation's placeholders do not match
-    them: a stale catalog shows English, never an error."""
-    if not values:
-        return template
-    written = template, values
-    if write_number is not None:
-        written = _numbers_written(template, values, write_number)
-    try:
-        return written[0] % written[1]
-    except (KeyError, ValueError, TypeError):
-        return english % values
-
-
-def _numbers_written(template: str, values: dict[str, Any], write_number: NumberWriter) -> tuple[str, dict[str, Any]]:
-    """Each number placeholder of `template` as %(name)s, its number written beforehand by `write_number`."""
-    shown = dict(values)
-
-    def as_text(found: re.Match[str]) -> str:
-        name, precision, kind = found.groups()
-        number = values.get(name)
-        if not isinstance(number, int | float) or isinstance(number, bool) or name in SIZE_PLACEHOLDERS:
-            return found[0]
-        shown[name] = write_number(number, f"{precision or ''}{'' if kind in 'sd' else kind}")
-        return f"%({name})s"
-
-    return NUMBER_PLACEHOLDER.sub(as_text, template), shown
-
-
-@dataclass(frozen=True)
-class ImageInfo:
-    format: str
-    width: int
-    height: int
-    animated: bool = False  # more than one frame (an animated GIF/WebP/PNG, or a video)
-    video: bool = False
 
 
 def inspect_image(source: IO[bytes], *, max_pixels: int) -> ImageInfo:

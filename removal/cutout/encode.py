@@ -2,44 +2,10 @@
 
 import io
 import zipfile
-from dataclasses import dataclass
-from typing import IO
 
 from PIL import Image
 
 from removal.cutout import png
-
-
-@dataclass(frozen=True)
-class Cutout:
-    data: bytes  # the result; b"" when it is in `file`
-    width: int
-    height: int
-    mime_type: str
-    extension: str
-    # Where the subject is in the result: (left, top, width, height); None if nothing was found
-    # (removal.cutout.confidence.shows_a_subject).
-    foreground: tuple[int, int, int, int] | None = None
-    frames: int = 1
-    # A still's alpha before layout (placing, cropping, background), as an L PNG in the
-    # photo's frame: what a hand edit starts from (see decode_mask, recompose).
-    mask_png: bytes | None = None
-    # How sure the model is that the cutout is right, 0-1 (removal.cutout.confidence): for an
-    # animation or a video, its least confident frame; None for a hand-edited mask.
-    confidence: float | None = None
-    # The result's thumbnail (removal.cutout.thumbnails), when it was asked for; a still's comes with
-    # the thumbnail of the photo it was cut out of, made from the photo already decoded.
-    thumbnail: bytes | None = None
-    original_thumbnail: bytes | None = None
-    # A result too large to hold in memory (a video's zip): a temporary file that closing deletes.
-    file: IO[bytes] | None = None
-
-    def body(self) -> IO[bytes]:
-        """The result as a file at its start, to close after use: `file`, or `data` in memory."""
-        if self.file is None:
-            return io.BytesIO(self.data)
-        self.file.seek(0)
-        return self.file
 
 
 def encode_png(image: Image.Image, *, compress_level: int, icc_profile: bytes | None = None) -> bytes:

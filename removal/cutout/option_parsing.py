@@ -10,8 +10,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from PIL import ImageColor
-
 from removal.cutout.installed import installed_models
 
 # "auto" (remove.bg's default): JPEG when the result has no transparency left (an opaque
@@ -234,6 +232,8 @@ def background_elsewhere(
 
 def parse_color(text: str) -> tuple[int, int, int, int]:
     """'ff0000', '#ff0000cc', 'f00', 'f00c' or a CSS name -> RGBA."""
+    from PIL import ImageColor  # here: Pillow (0.15 s) would load in every process that reads options
+
     candidate = text.strip()
     if re.fullmatch(r"[0-9a-fA-F]{3,4}|[0-9a-fA-F]{6}|[0-9a-fA-F]{8}", candidate):
         candidate = "#" + candidate

@@ -1,142 +1,53 @@
 """Bytes in, cutout bytes out: the image core's one entry, for stills, animations and videos alike.
 
 No Django here: the batch jobs, /bgremove and the benchmarks call these functions
-directly. `cut_out` sends each input its way (stills.py, animations.py, video.py);
-decode.py reads and checks inputs, sessions.py runs the models, encode.py writes the
-result. The names callers use are re-exported here, so they say `pipeline.<name>`.
+directly. `cut_out` sends each input its way (dispatch.py: stills.py, animations.py,
+video.py); decode.py reads and checks inputs, sessions.py runs the models, encode.py
+writes the result. The names callers use are re-exported here, so they say `pipeline.<name>`.
+
+Every process imports the services and views that call this module, and most never cut out an image (manage.py
+commands, a web process whose worker runs elsewhere). So what it answers and refuses with (results.py) is imported
+here as usual, and each other name from its module at its first use (PEP 562): numpy, Pillow's codecs, SciPy and
+the model's runtime (about a second of CPU) load with the first cutout, or with the worker threads' warm-up.
 """
 
-import io
-from collections.abc import Callable
-from typing import IO, Any
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from PIL import Image
+from removal.cutout.results import ANIMATED_FORMATS, Cutout, ImageInfo, ImageRejected, ModelNotInstalled
 
-from removal.cutout import video
-from removal.cutout.animations import (
-    ANIMATED_FORMATS,
-    check_animation,
-    comes_out_animated,
-    cut_out_animation,
-    decode_animation,
-)
-from removal.cutout.cores import counted_in_progress
-from removal.cutout.decode import ImageInfo, ImageRejected, decode_image, decode_mask, inspect_image
-from removal.cutout.encode import Cutout, encode_png
-from removal.cutout.options import Options
-from removal.cutout.sessions import (
-    ModelNotInstalled,
-    ModelSessions,
-    best_partner,
-    create_session,
-    model_session,
-    thread_session,
-)
-from removal.cutout.stills import (
-    DEFAULT_OPTIONS,
-    cut_out_still,
-    masks_averaged,
-    predict_mask,
-    recompose,
-    remove_background,
-)
+if TYPE_CHECKING:
+    pass
 
-__all__ = [
-    "ANIMATED_FORMATS",
-    "Cutout",
-    "ImageInfo",
-    "ImageRejected",
-    "ModelNotInstalled",
-    "ModelSessions",
-    "best_partner",
-    "check_animation",
-    "comes_out_animated",
-    "create_session",
-    "cut_out",
-    "decode_image",
-    "decode_mask",
-    "encode_png",
-    "inspect_image",
-    "inspect_upload",
-    "is_video",
-    "masks_averaged",
-    "model_session",
-    "predict_mask",
-    "recompose",
-    "remove_background",
-    "thread_session",
-]
+# The module each name loaded at its first use comes from (the imports above, for type checkers).
+_LOADED_AT_FIRST_USE = {
+    "removal.cutout.animations": ("check_animation", "comes_out_animated"),
+    "removal.cutout.decode": ("decode_image", "decode_mask", "inspect_image"),
+    "removal.cutout.dispatch": ("cut_out", "inspect_upload", "is_video"),
+    "removal.cutout.encode": ("encode_png",),
+    "removal.cutout.sessions": ("ModelSessions", "best_partner", "create_session", "model_session", "thread_session"),
+    "removal.cutout.stills": ("masks_averaged", "predict_mask", "recompose", "remove_background"),
+    "removal.cutout.thumbnails": ("display_of_file", "thumbnail_of_file"),
+}
+_MODULE_OF = {name: module for module, names in _LOADED_AT_FIRST_USE.items() for name in names}
+
+__all__ = ["ANIMATED_FORMATS", "Cutout", "ImageInfo", "ImageRejected", "ModelNotInstalled", *_MODULE_OF]
 
 
-def is_video(source: IO[bytes]) -> bool:
-    """Whether `source` starts as an MP4/MOV or a WebM/MKV does (read from its start; left there)."""
-    source.seek(0)
-    head = source.read(12)
-    source.seek(0)
-    return video.looks_like_video(head)
+def __getattr__(name: str) -> Any:
+    if name not in _MODULE_OF:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(_MODULE_OF[name]), name)
+    globals()[name] = value  # the next use is a plain lookup
+    return value
 
 
-def inspect_upload(source: IO[bytes], *, max_pixels: int, max_frames: int, max_video_seconds: float) -> ImageInfo:
-    """inspect_image, or for a video the size of its frames (format MP4 or WEBM)."""
-    if not is_video(source):
-        return inspect_image(source, max_pixels=max_pixels)
-    video_bytes = source.read()
-    source.seek(0)
-    info = video.probe(video_bytes, max_seconds=max_video_seconds, max_frames=max_frames, max_pixels=max_pixels)
-    return ImageInfo(
-        format="WEBM" if video_bytes[:4] == video.WEBM_MAGIC else "MP4",
-        width=info.width,
-        height=info.height,
-        animated=True,
-        video=True,
-    )
+def load() -> None:
+    """Import the modules behind these names now: what a worker thread does before its first job, which they would
+    otherwise slow by a second."""
+    for module in _LOADED_AT_FIRST_USE:
+        importlib.import_module(module)
 
 
-def cut_out(
-    data: bytes,
-    *,
-    session: Any,
-    max_pixels: int,
-    compress_level: int,
-    options: Options = DEFAULT_OPTIONS,
-    max_frames: int = 1,
-    on_frame: Callable[[int, int], None] | None = None,
-    background: Image.Image | None = None,
-    partner: Any = None,
-    thumbnail: bool = False,
-) -> Cutout:
-    """The whole pipeline: image file bytes to the cutout in the requested form (a transparent PNG by default).
-
-    `partner` is a second model's session that `quality=best` averages in. `thumbnail`: a still's
-    cutout comes with its thumbnail (an animation's is made when asked for, from its first frame).
-
-    An animation (with max_frames > 1 and a format that can animate) comes out
-    animated, every frame processed and its timing kept; `on_frame(done, total)`
-    reports progress.
-    """
-    with counted_in_progress():  # what ModelSessions goes by
-        if max_frames > 1 and video.looks_like_video(data[:12]):
-            return video.cut_out(
-                data, session=session, options=options, max_frames=max_frames, on_frame=on_frame, partner=partner
-            )
-        if max_frames > 1 and options.format in ANIMATED_FORMATS:
-            inspect_image(io.BytesIO(data), max_pixels=max_pixels)  # decode_image checks stills itself
-            animation = decode_animation(data, max_pixels=max_pixels, max_frames=max_frames)
-            if animation is not None:
-                return cut_out_animation(
-                    *animation,
-                    session=session,
-                    options=options,
-                    on_frame=on_frame,
-                    background=background,
-                    partner=partner,
-                )
-        return cut_out_still(
-            decode_image(data, max_pixels=max_pixels),
-            options,
-            session=session,
-            partner=partner,
-            background=background,
-            compress_level=compress_level,
-            thumbnail=thumbnail,
-        )
+def __dir__() -> list[str]:
+    return sorted(__all__)

@@ -13,11 +13,7 @@ from PIL import Image
 
 from removal.cutout import cores, providers, u2net
 from removal.cutout.installed import model_weights
-
-
-class ModelNotInstalled(RuntimeError):
-    """The model weights are missing; processing cannot start (an operator problem)."""
-
+from removal.cutout.results import ModelNotInstalled
 
 _sessions = threading.local()
 

@@ -16,9 +16,8 @@ from typing import IO, Any
 import imageio_ffmpeg
 from PIL import Image
 
-from removal.cutout.decode import ImageRejected, gettext_noop
-from removal.cutout.encode import Cutout
 from removal.cutout.options import Options
+from removal.cutout.results import Cutout, ImageRejected, gettext_noop
 from removal.cutout.stills import cut_out_image
 
 WEBM_MAGIC = b"\x1a\x45\xdf\xa3"  # EBML: WebM and Matroska

@@ -30,7 +30,7 @@ from prometheus_client import (
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from removal.cutout import confidence as cutout_confidence
+from removal.cutout import results
 from removal.models import Batch, Item
 
 ITEMS_PROCESSED = Counter("bgsite_items_processed", "Cutouts made, by model.", ["model"])
@@ -116,7 +116,7 @@ def item_finished(*, status: str, model: str, seconds: float | None = None, conf
             PROCESSING_SECONDS.labels(model).observe(seconds)
         if confidence is not None:
             CUTOUT_CONFIDENCE.labels(model).observe(confidence)
-            if cutout_confidence.needs_review(confidence, settings.REVIEW_CONFIDENCE_BELOW):
+            if results.needs_review(confidence, settings.REVIEW_CONFIDENCE_BELOW):
                 CUTOUTS_FLAGGED.labels(model).inc()
     else:
         ITEMS_FAILED.labels(model).inc()

@@ -163,7 +163,8 @@ class WorkerPool:
 
     def _work(self, worker_id: str) -> None:
         try:
-            # Load the model before the first job so that job is not slowed by it.
+            # Load the image core and the model before the first job so that job is not slowed by them.
+            pipeline.load()
             pipeline.model_session(settings.REMBG_MODEL, settings.U2NET_HOME, solo_threads=settings.ORT_SOLO_THREADS)
         except pipeline.ModelNotInstalled:
             logger.exception("worker %s has no model; jobs will fail until it is installed", worker_id)

@@ -21,7 +21,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from removal.cutout import pipeline, thumbnails
+from removal.cutout import pipeline
 from removal.errors import NotFound
 from removal.models import Item
 from removal.services.files import StorageUnavailable, storage_delete_quietly, storage_save
@@ -30,10 +30,10 @@ from removal.services.files import StorageUnavailable, storage_delete_quietly, s
 # otherwise hold a full decode per visible card at once (200 MB for a 50 MP photo).
 _making = threading.Lock()
 
-# What each kind of rendition is made by, from a stored file's bytes.
+# What each kind of rendition is made by, from a stored file's bytes (the image core loads at the first one made).
 MAKERS: dict[str, Callable[..., bytes]] = {
-    "thumbnail": thumbnails.thumbnail_of_file,
-    "display": thumbnails.display_of_file,
+    "thumbnail": lambda data, **limits: pipeline.thumbnail_of_file(data, **limits),
+    "display": lambda data, **limits: pipeline.display_of_file(data, **limits),
 }
 
 

@@ -26,7 +26,6 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.http.response import HttpResponseBase
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import csrf_exempt
-from PIL import Image
 
 from accounts.auth import user_for_api_request
 from removal import events, serializers, services
@@ -199,6 +198,8 @@ def _reply(item: Item, *, as_json: bool, foreground_type: str | None) -> HttpRes
 
 def _result_size(result_bytes: bytes) -> tuple[int, int]:
     """Width and height of a result: the image's header, or the alpha.png of a zip result."""
+    from PIL import Image  # here: Pillow would load in every process that imports the URLs
+
     if result_bytes[:4] == b"PK\x03\x04":
         with zipfile.ZipFile(io.BytesIO(result_bytes)) as bundle, Image.open(bundle.open("alpha.png")) as alpha:
             return alpha.size

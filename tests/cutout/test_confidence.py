@@ -10,7 +10,7 @@ import pytest
 from django.conf import settings
 from PIL import Image
 
-from removal.cutout import confidence, pipeline
+from removal.cutout import confidence, pipeline, results
 from removal.cutout.options import Options
 from tests.conftest import photo_bytes
 
@@ -27,7 +27,7 @@ def model_mask(name: str, *, size: tuple[int, int] | None = None) -> np.ndarray:
 def test_a_photo_with_one_clear_subject_is_confident_and_not_flagged(name: str) -> None:
     score = confidence.confidence(model_mask(name))
     assert score >= 0.9
-    assert not confidence.needs_review(score)
+    assert not results.needs_review(score)
 
 
 @pytest.mark.parametrize("name", ["grass.png", "gravel.png", "text.png"])
@@ -37,7 +37,7 @@ def test_a_photo_without_a_subject_leaves_specks_that_are_flagged(name: str) -> 
     score = confidence.confidence(mask)
     assert (mask >= 128).any()  # the model did keep something: the score, not an empty mask, flags it
     assert score < 0.1
-    assert confidence.needs_review(score)
+    assert results.needs_review(score)
 
 
 def test_a_cutout_of_a_few_specks_shows_no_subject() -> None:
@@ -106,8 +106,8 @@ def test_a_second_piece_as_large_as_the_subject_is_flagged() -> None:
     two_pieces = wide.copy()
     two_pieces[:, width:] = np.fliplr(mask)
     assert confidence.signals(two_pieces).split_share == pytest.approx(0.5, abs=0.01)
-    assert not confidence.needs_review(confidence.confidence(wide))
-    assert confidence.needs_review(confidence.confidence(two_pieces))
+    assert not results.needs_review(confidence.confidence(wide))
+    assert results.needs_review(confidence.confidence(two_pieces))
 
 
 def test_the_same_photo_larger_scores_about_the_same() -> None:
@@ -120,7 +120,7 @@ def test_the_same_photo_larger_scores_about_the_same() -> None:
 def test_an_empty_mask_scores_zero_and_is_flagged() -> None:
     empty = np.zeros((300, 400), dtype=np.uint8)
     assert confidence.confidence(empty) == 0.0
-    assert confidence.needs_review(0.0)
+    assert results.needs_review(0.0)
 
 
 def test_the_signals_read_what_they_name() -> None:
@@ -179,7 +179,7 @@ def test_an_animation_is_as_sure_as_its_least_confident_frame() -> None:
     assert cutout.frames == 3
     least = min(confidence.confidence(model_mask(name, size=size)) for name in ("coffee.png", "grass.png"))
     assert cutout.confidence == pytest.approx(least, abs=0.02)
-    assert cutout.confidence is not None and confidence.needs_review(cutout.confidence)
+    assert cutout.confidence is not None and results.needs_review(cutout.confidence)
 
 
 def video_of(names: list[str], size: tuple[int, int] = (320, 240)) -> bytes:
@@ -196,8 +196,8 @@ def video_of(names: list[str], size: tuple[int, int] = (320, 240)) -> bytes:
 def test_a_video_with_one_frame_the_model_cannot_read_is_flagged() -> None:
     clear = cut_out(video_of(["coffee.png"] * 3), max_frames=10)
     mixed = cut_out(video_of(["coffee.png", "coffee.png", "gravel.png"]), max_frames=10)
-    assert clear.confidence is not None and not confidence.needs_review(clear.confidence)
-    assert mixed.confidence is not None and confidence.needs_review(mixed.confidence)
+    assert clear.confidence is not None and not results.needs_review(clear.confidence)
+    assert mixed.confidence is not None and results.needs_review(mixed.confidence)
 
 
 def test_the_confidence_is_the_fitted_logistic_model_of_the_three_signals() -> None:

@@ -93,7 +93,7 @@ def test_a_damaged_heic_is_refused_at_upload_with_a_reason(make: Callable[[], by
 
 
 def test_a_translation_that_does_not_take_the_values_falls_back_to_english() -> None:
-    from removal.cutout.decode import ImageRejected, filled
+    from removal.cutout.results import ImageRejected, filled
 
     refused = ImageRejected("the image is %(width)sx%(height)s", width=4, height=3)
     assert str(refused) == "the image is 4x3"
@@ -107,7 +107,7 @@ def comma_decimals(number: float, spec: str) -> str:
 
 
 def test_a_translation_writes_its_numbers_with_the_languages_writer() -> None:
-    from removal.cutout.decode import ImageRejected, filled
+    from removal.cutout.results import ImageRejected, filled
 
     refused = ImageRejected("%(megapixels).1f megapixels; the limit is %(limit)g", megapixels=56.04, limit=50.5)
     german = "%(megapixels).1f Megapixel; die Grenze liegt bei %(limit)g"
@@ -117,7 +117,7 @@ def test_a_translation_writes_its_numbers_with_the_languages_writer() -> None:
 
 
 def test_a_stale_translation_falls_back_to_english_with_numbers_written() -> None:
-    from removal.cutout.decode import filled
+    from removal.cutout.results import filled
 
     values = {"megapixels": 56.04, "limit": 50}
     english = "%(megapixels).1f megapixels; the limit is %(limit)s"

@@ -2,7 +2,7 @@
 
 from django.utils import translation
 
-from removal.cutout.decode import ImageRejected
+from removal.cutout.results import ImageRejected
 from removal.translated import in_language, refusal_text
 from tests.conftest import REPO
 
