@@ -179,6 +179,8 @@ NOT_AT_START = (
     "pi_heif",
     "imageio_ffmpeg",
     "onnxruntime",
+    "requests",  # 0.5 s with urllib3: URL fetches and webhook deliveries (removal.fetch_session)
+    "urllib3",
     "ua_parser",  # 75 ms: the account page's
     "redis",  # 0.4 s: only where the settings name Redis
     "boto3",  # only where the settings name a bucket

@@ -12,7 +12,6 @@ import time
 import uuid
 from typing import Any
 
-import requests
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
@@ -156,10 +155,14 @@ def _signed_summary(delivery: WebhookDelivery) -> tuple[bytes, dict[str, str]]:
 def _posted(url: str, body: bytes, headers: dict[str, str]) -> tuple[int | None, str, str, dict[str, Any]]:
     """The status code the callback URL answered (None when none came), what went wrong ("" on a 2xx) in English, and
     as a message template and its values for the account page ("" and {} for a refused URL: fetch's words)."""
+    import requests  # with the session: loaded by the first delivery, not in every process that imports services
+
+    from removal.fetch_session import SafeSession
+
     status_code, error, template = None, "", ""
     values: dict[str, Any] = {}
     limits = _webhook_limits()
-    with fetch.SafeSession(limits) as session:
+    with SafeSession(limits) as session:
         try:
             # Its status is all we need: the reply's body is never read (one that never ended filled the worker's
             # memory, 230 MB a second), and the session is cut off after limits.timeout_seconds in all.
