@@ -5,8 +5,10 @@ subject, or keeps a piece of the background. Both leave marks on the mask:
 
 - where the model hesitates, its mask is neither 0 nor 255 over a wide band rather
   than along a thin edge: `band_width`, the partly transparent pixels (alpha 10-90 %)
-  per pixel of the subject's outline, on a copy at most `SIDE` pixels long (the
-  model's own resolution, so the figure does not grow with the photo's size);
+  per pixel of the subject's outline: a width, measured on a copy at most `SIDE`
+  pixels long (the model's own resolution, so the figure does not grow with the
+  photo's size) and counted in pixels of a copy `SIDE` long (so it does not shrink
+  with a photo smaller than that);
 - a subject that comes out in several large pieces is often a subject cut in two, or
   the subject plus a piece of background: `split_share`, the share of the subject
   outside its largest piece;
@@ -78,8 +80,11 @@ def signals(alpha: np.ndarray) -> Signals:
     outline = int((subject & ~scipy.ndimage.binary_erosion(subject)).sum())
     labels, _ = scipy.ndimage.label(subject)  # one piece at least: the subject is not empty
     largest = int(np.bincount(labels.ravel())[1:].max())
+    # A width, so in the pixels of a copy SIDE long: a photo smaller than that is measured at its own size, where
+    # the same soft edge is fewer (larger) pixels wide (a 160x120 photo's band read half as wide: surer).
+    pixel_size = SIDE / max(small.shape)
     return Signals(
-        band_width=soft / max(outline, 1),
+        band_width=soft / max(outline, 1) * pixel_size,
         split_share=1 - largest / area,
         area_share=area / subject.size,
     )

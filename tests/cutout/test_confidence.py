@@ -117,6 +117,18 @@ def test_the_same_photo_larger_scores_about_the_same() -> None:
     assert abs(small - large) < 0.05
 
 
+@pytest.mark.parametrize("name", ["motorcycle_left.png", "rocket.jpg"])
+def test_the_same_mask_on_a_photo_smaller_than_the_model_side_scores_about_the_same(name: str) -> None:
+    """The model's mask of a photo, and that mask reduced as for a photo 160 pixels long (below SIDE, so measured
+    at its own size): the same soft edge is half as many pixels wide there, and read in those pixels it made the
+    cutout surer (0.61 -> 0.84, 0.24 -> 0.52). Two photos the model is unsure of, where the confidence moves most."""
+    mask = model_mask(name)
+    height, width = mask.shape
+    size = (160, round(160 * height / width))
+    small = np.asarray(Image.fromarray(mask).resize(size, Image.Resampling.LANCZOS))
+    assert abs(confidence.confidence(small) - confidence.confidence(mask)) < 0.05
+
+
 def test_an_empty_mask_scores_zero_and_is_flagged() -> None:
     empty = np.zeros((300, 400), dtype=np.uint8)
     assert confidence.confidence(empty) == 0.0
