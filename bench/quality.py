@@ -267,6 +267,8 @@ def main() -> int:
     print(text_table(REAL_HEADER, real_rows(real)))
     print(text_table(COMPOSITE_HEADER, composite_rows))
     print(text_table(["confidence (issue 21)", "value"], triage.table_rows(found)))
+    sizes = triage.at_other_sizes(photos, served["fast"]["photos"], SERVED_MODEL)
+    print(text_table(triage.SIZES_HEADER, triage.size_rows(sizes)))
     for line, holds in verdicts + triage_verdicts:
         print(f"{'met ' if holds else 'MISSED'}  {line.replace('`', '')}")
 
@@ -274,7 +276,7 @@ def main() -> int:
     worst_picture(SERVED_MODEL, photos, served["fast"]["photos"]).save(RESULTS / "quality-worst.jpg", quality=85)
     triage.write_pictures(photos, served["fast"]["photos"], SERVED_MODEL)
     figures = {"machine": platform.processor() or platform.machine(), "real": real, "composites": composites}
-    (RESULTS / "quality.json").write_text(json.dumps(figures | {"triage": found}, indent=1))
+    (RESULTS / "quality.json").write_text(json.dumps(figures | {"triage": found, "triage_sizes": sizes}, indent=1))
     MEASURED_QUALITY.write_text(json.dumps(measured_for_page(real, len(photos)), indent=2) + "\n")
     (REPO / "docs" / "quality.md").write_text(
         string.Template((REPO / "bench" / "templates" / "quality.md").read_text()).substitute(
@@ -286,6 +288,7 @@ def main() -> int:
             case_count=len(cases),
             triage_table=markdown_table(["figure", "value"], triage.table_rows(found)),
             triage_verdicts=bullets(triage_verdicts),
+            triage_sizes_table=markdown_table(triage.SIZES_HEADER, triage.size_rows(sizes)),
         )
     )
     return 0 if all(holds for _, holds in verdicts) else 1

@@ -3,12 +3,15 @@
 From one run's per-photo rows of the served model (IoU, time and confidence of its fast and best
 cutouts, as bench/quality.py scores them): how well confidence ranks "IoU < 0.8" (AUROC), what
 the default threshold flags, and three workflows: (a) all fast, (b) all best, (c) fast, then best
-on the flagged only. Also two pictures: the most and least confident real-photo cutouts
+on the flagged only; then the same figures on fast cutouts of the photos resized (OTHER_SIZES), and
+how many verdicts the size changes. Also two pictures: the most and least confident real-photo cutouts
 (bench/results, as the photos may not be shared) and scikit-image's photos (docs/images).
 
-    python -m bench.triage    # the served model's part of make quality alone: prints the table
+    python -m bench.triage    # the served model's part of make quality alone: prints the tables
 """
 
+import io
+import math
 from typing import Any
 
 import numpy as np
@@ -17,7 +20,7 @@ from scipy.stats import mannwhitneyu
 
 from bench import realphotos
 from bench.common import REPO, RESULTS, SERVED_MODEL, text_table
-from bench.scores import cut_out_alpha, scored_cutout
+from bench.scores import cut_out_alpha, score, scored_cutout
 from removal.cutout import pipeline
 from removal.cutout.results import DEFAULT_REVIEW_BELOW
 from tests.conftest import photo_bytes
@@ -30,6 +33,10 @@ TARGETS = {
     "(c) within 0.005 IoU of (b)": lambda f: f["c"]["iou"] >= f["b"]["iou"] - 0.005,
     "(c) in at most 50 % of (b)'s time": lambda f: f["c"]["seconds"] <= 0.5 * f["b"]["seconds"],
 }
+# The same photos at other sizes, each in its own shape with about this many pixels: the rule should give the same
+# photo the same verdict at any size when its cutout is as good (below 320 pixels long the model's input is enlarged).
+OTHER_SIZES = {"160x120": 160 * 120, "240x180": 240 * 180, "640x480": 640 * 480, "1280x960": 1280 * 960}
+SIZES_HEADER = ["size", "wrong", "flagged", "caught", "AUROC", "mean confidence / share right", "verdict changed"]
 EXAMPLES = ["chelsea.png", "coffee.png", "astronaut.png", "motorcycle_left.png", "camera.png", "rocket.jpg"]
 
 
@@ -42,7 +49,7 @@ def figures(
     sure = np.array([r["confidence"] for r in fast])
     wrong, flagged = fast_iou < WRONG_BELOW, sure < below
     n_wrong, n_flagged, n_caught = int(wrong.sum()), int(flagged.sum()), int((flagged & wrong).sum())
-    auroc = float(mannwhitneyu(-sure[wrong], -sure[~wrong]).statistic) / int(wrong.sum() * (~wrong).sum())
+    auroc = _auroc(sure, wrong)
     mended = np.where(flagged, best_iou, fast_iou)
     best_sure = np.array([r["confidence"] for r in best])
     cleared = flagged & (best_sure >= below)  # (c): no longer flagged once best made them again
@@ -72,6 +79,71 @@ def figures(
             "share_right": float((best_iou >= WRONG_BELOW).mean()),
         },
     }
+
+
+def _auroc(sure: np.ndarray, wrong: np.ndarray) -> float:
+    """How often a wrong cutout is less sure than a right one (ties count half)."""
+    return float(mannwhitneyu(-sure[wrong], -sure[~wrong]).statistic) / int(wrong.sum() * (~wrong).sum())
+
+
+def size_figures(
+    rows: list[dict[str, Any]], full: list[dict[str, Any]], below: float = DEFAULT_REVIEW_BELOW
+) -> dict[str, Any]:
+    """The rule on the photos' cutouts at one size (`rows`) and how many verdicts differ from full size's (`full`,
+    the same photos in the same order)."""
+    iou, sure = np.array([r["iou"] for r in rows]), np.array([r["confidence"] for r in rows])
+    wrong, flagged = iou < WRONG_BELOW, sure < below
+    flagged_at_full = np.array([r["confidence"] for r in full]) < below
+    return {
+        "photos": len(rows),
+        "wrong": int(wrong.sum()),
+        "flagged": int(flagged.sum()),
+        "caught": int((flagged & wrong).sum()),
+        "auroc": _auroc(sure, wrong),
+        "mean_confidence": float(sure.mean()),
+        "share_right": float((~wrong).mean()),
+        "changed": int((flagged != flagged_at_full).sum()),
+    }
+
+
+def resized(photo: realphotos.Photo, pixels: int) -> tuple[bytes, np.ndarray]:
+    """`photo` as a JPEG (quality 90, as bench/images makes them) of about `pixels` pixels in its own shape, and its
+    true alpha at that size (a trimap's border kept: NEAREST)."""
+    image = Image.open(io.BytesIO(photo.jpeg)).convert("RGB")
+    scale = math.sqrt(pixels / (image.width * image.height))
+    size = (max(1, round(image.width * scale)), max(1, round(image.height * scale)))
+    buffer = io.BytesIO()
+    image.resize(size, Image.Resampling.LANCZOS).save(buffer, "JPEG", quality=90)
+    truth_filter = Image.Resampling.NEAREST if photo.trimap else Image.Resampling.LANCZOS
+    return buffer.getvalue(), np.asarray(Image.fromarray(photo.truth).resize(size, truth_filter))
+
+
+def at_other_sizes(photos: list[Any], full: list[dict[str, Any]], model: str) -> dict[str, dict[str, Any]]:
+    """size_figures of the served fast cutouts of `photos` at each of OTHER_SIZES, and at full size (`full`)."""
+    found = {"full size": size_figures(full, full)}
+    for name, pixels in OTHER_SIZES.items():
+        rows = []
+        for photo in photos:
+            data, truth = resized(photo, pixels)
+            alpha, _, sure = cut_out_alpha(data, model, "fast")
+            rows.append({"iou": score(alpha, truth, trimap=photo.trimap)["iou"], "confidence": sure or 0.0})
+        found[name] = size_figures(rows, full)
+    return found
+
+
+def size_rows(found: dict[str, dict[str, Any]]) -> list[list[str]]:
+    return [
+        [
+            name,
+            f"{f['wrong']} of {f['photos']}",
+            f"{f['flagged']} ({f['flagged'] / f['photos']:.0%})",
+            f"{f['caught']} of {f['wrong']} ({f['caught'] / max(f['wrong'], 1):.0%})",
+            f"{f['auroc']:.3f}",
+            f"{f['mean_confidence']:.3f} / {f['share_right']:.3f}",
+            str(f["changed"]),
+        ]
+        for name, f in found.items()
+    ]
 
 
 def verdicts(found: dict[str, Any]) -> list[tuple[str, bool]]:
@@ -176,6 +248,7 @@ def main() -> int:
     print(text_table(["figure", "value"], table_rows(found)))
     for line, holds in verdicts(found):
         print(f"{'met ' if holds else 'MISSED'}  {line}")
+    print(text_table(SIZES_HEADER, size_rows(at_other_sizes(photos, rows["fast"], SERVED_MODEL))))
     write_pictures(photos, rows["fast"], SERVED_MODEL)
     return 0
 
