@@ -148,6 +148,27 @@ def log_in_new_user(page: Any, server: Any) -> str:
     return username
 
 
+def seeded_batch(server: Any, username: str, statuses: list[str]) -> str:
+    """A batch of `username`'s with an item per status, photo-0000.jpg on in that order, as processing leaves them:
+    "done" (95% confident), "flagged" (done, 5% confident: it needs a look) or "failed". Made by the server's shell,
+    with no files behind them (their cards show no pictures): a batch of hundreds of photos, none processed. Its id."""
+    return server.shell(
+        "from django.contrib.auth.models import User\n"
+        "from django.utils import timezone\n"
+        "from removal.models import Batch, Item\n"
+        "now = timezone.now()\n"
+        f"batch = Batch.objects.create(owner=User.objects.get(username={username!r}))\n"
+        "Item.objects.bulk_create(\n"
+        "    Item(batch=batch, filename=f'photo-{position:04}.jpg', position=position, source='seeded', width=64,\n"
+        "         height=48, source_bytes=1000 + position, queued_at=now, finished_at=now,\n"
+        "         status='failed' if status == 'failed' else 'done', error='seeded' if status == 'failed' else '',\n"
+        "         confidence={'done': 0.95, 'flagged': 0.05}.get(status))\n"
+        f"    for position, status in enumerate({statuses!r})\n"
+        ")\n"
+        "result = batch.id\n"
+    )
+
+
 def test_a_signed_out_visitor_sees_what_bgsite_does_and_the_way_in(page: Any) -> None:
     from playwright.sync_api import expect
 
