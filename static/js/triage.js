@@ -1,6 +1,7 @@
 /**
  * Which cutouts need a look, on the batch page: a "needs a look" badge on each flagged
- * card, a live count, a filter that shows only them, an order by confidence, "Looks fine"
+ * card, a live count, a filter that shows only them (and one that shows only the cards that
+ * failed or were refused), an order by confidence, "Looks fine"
  * (POST /api/v1/items/<id>/review) and "Improve flagged with best"
  * (POST /api/v1/batches/<id>/improve), which runs only the flagged items again.
  *
@@ -18,23 +19,41 @@ const IMPROVED_QUALITY = "best";
 
 const ui = {
   bar: document.getElementById("triage"),
-  filter: document.getElementById("filter-flagged"),
   sort: document.getElementById("sort-confidence"),
   improve: document.getElementById("improve-flagged"),
   improveDone: document.getElementById("improve-done"),
-  empty: document.getElementById("filter-empty"),
   error: document.getElementById("triage-error"),
 };
 
+/**
+ * The filters, by the name the page's address gives them (?flagged=1, ?failed=1): the toggle button, the line said when
+ * no card is left to show, the count on the button, and which cards it shows.
+ */
+const FILTERS = {
+  flagged: {
+    button: document.getElementById("filter-flagged"),
+    empty: document.getElementById("filter-empty"),
+    label: gettext("Needs a look (%(count)s)"),
+    shows: (row) => row.classList.contains("flagged"),
+  },
+  failed: {
+    button: document.getElementById("filter-failed"),
+    empty: document.getElementById("filter-failed-empty"),
+    label: gettext("Failed (%(count)s)"),
+    shows: (row) => ["failed", "rejected"].includes(row.dataset.status),
+  },
+};
+
 const view = {
-  onlyFlagged: false,
+  /** the name of the filter on (FILTERS), or null for every card */
+  filter: null,
   leastConfidentFirst: false,
   /** the batch's threshold (`review_below`), once a snapshot told it */
   reviewBelow: null,
   /**
-   * Item ids the filter has shown since it was turned on. A card marked fine, edited or being
+   * The cards the filter has shown since it was turned on. A card marked fine, edited or being
    * improved stays in view until the filter is toggled, rather than vanish under the pointer.
-   * @type {Set<string>}
+   * @type {Set<HTMLElement>}
    */
   keptInView: new Set(),
   /**
@@ -190,18 +209,21 @@ export function flaggedPosition(current, walked) {
  */
 export function setupTriage({ apiBatches, list, batchId, items, onImproved, onViewChange }) {
   Object.assign(page, { list, items });
-  // The batch list links a batch's flagged count here with ?flagged=1: open with only those shown.
-  view.onlyFlagged = new URLSearchParams(location.search).has("flagged");
-  ui.filter.addEventListener("click", () => {
-    view.onlyFlagged = !view.onlyFlagged;
-    view.keptInView.clear();
-    // The address says it too, so that a reload or another language (the footer's picker) keeps the filter as it is.
-    const address = new URL(location.href);
-    if (view.onlyFlagged) address.searchParams.set("flagged", "1");
-    else address.searchParams.delete("flagged");
-    history.replaceState(history.state, "", address);
-    onViewChange();
-  });
+  // The batch list links a batch's flagged (or failed) count here with ?flagged=1 (?failed=1): open with only those.
+  const asked = new URLSearchParams(location.search);
+  view.filter = Object.keys(FILTERS).find((name) => asked.has(name)) ?? null;
+  for (const [name, { button }] of Object.entries(FILTERS)) {
+    button.addEventListener("click", () => {
+      view.filter = view.filter === name ? null : name; // one filter at a time: another one pressed takes over
+      view.keptInView.clear();
+      // The address says it too, so that a reload or another language (the footer's picker) keeps the filter as it is.
+      const address = new URL(location.href);
+      for (const other of Object.keys(FILTERS)) address.searchParams.delete(other);
+      if (view.filter) address.searchParams.set(view.filter, "1");
+      history.replaceState(history.state, "", address);
+      onViewChange();
+    });
+  }
   ui.sort.addEventListener("change", () => {
     view.leastConfidentFirst = ui.sort.checked;
     onViewChange();
@@ -227,26 +249,32 @@ export function setupTriage({ apiBatches, list, batchId, items, onImproved, onVi
     // Disabled while its request was out (and after it, with none left to improve), the button let go of the focus,
     // and a keyboard was back at the top of the page: it takes it back, else the bar's first control that can.
     if (focusLost()) {
-      [ui.improve, ui.filter, ui.sort].find((control) => !control.disabled)?.focus();
+      const controls = [ui.improve, FILTERS.flagged.button, FILTERS.failed.button, ui.sort];
+      controls.find((control) => !control.disabled)?.focus();
     }
   });
 }
 
 /**
- * The bar and the cards after any change: the count, the buttons, which cards show, their order.
+ * The bar and the cards after any change: the counts, the buttons, which cards show, their order.
  * @param {boolean} hasBatch whether the page follows a batch yet
+ * @param {number} failed how many cards failed or were refused, those still to be made included
  */
-export function updateTriage(hasBatch) {
+export function updateTriage(hasBatch, failed) {
   const { list } = page;
   const items = page.items();
   const flagged = [...items.values()].filter((item) => item.needs_review).length;
   // Another best run would give the same cutout: only those not made with best yet are run again (as the server does).
   const improvable = [...items.values()].filter((item) => item.needs_review && item.quality !== IMPROVED_QUALITY).length;
   const anyDone = [...items.values()].some((item) => item.status === "done");
-  ui.bar.hidden = !hasBatch || !anyDone;
-  ui.filter.textContent = interpolate(gettext("Needs a look (%(count)s)"), { count: formatNumber(flagged) });
-  ui.filter.setAttribute("aria-pressed", String(view.onlyFlagged));
-  ui.filter.disabled = !flagged && !view.onlyFlagged;
+  // Shown once there is something to filter, and while a filter is on (to turn it off, whatever is left).
+  ui.bar.hidden = !((hasBatch && anyDone) || failed > 0 || (view.filter !== null && items.size > 0));
+  const counts = { flagged, failed };
+  for (const [name, { button, label }] of Object.entries(FILTERS)) {
+    button.textContent = interpolate(label, { count: formatNumber(counts[name]) });
+    button.setAttribute("aria-pressed", String(view.filter === name));
+    button.disabled = !counts[name] && view.filter !== name;
+  }
   ui.improve.textContent = interpolate(gettext("Improve flagged with best (%(count)s)"), {
     count: formatNumber(improvable),
   });
@@ -262,13 +290,17 @@ export function updateTriage(hasBatch) {
   // The same for a "Could not mark it fine": another tab marked the item fine or edited it, or took it away.
   const refusedItem = view.fineRefusedFor && items.get(view.fineRefusedFor);
   if (view.fineRefusedFor && (!refusedItem || refusedItem.reviewed)) showError(null);
+  const filter = FILTERS[view.filter];
   let shown = 0;
   for (const row of list.children) {
-    if (row.classList.contains("flagged")) view.keptInView.add(row.dataset.itemId);
-    row.hidden = view.onlyFlagged && !view.keptInView.has(row.dataset.itemId);
+    if (filter?.shows(row)) view.keptInView.add(row);
+    row.hidden = Boolean(filter) && !view.keptInView.has(row);
     if (!row.hidden) shown += 1;
   }
-  ui.empty.hidden = !view.onlyFlagged || shown > 0;
+  // Cards counted that the page has still to make (upload.js) are not "nothing".
+  for (const [name, { empty }] of Object.entries(FILTERS)) {
+    empty.hidden = view.filter !== name || shown > 0 || counts[name] > 0;
+  }
   orderCards(list);
 }
 

@@ -474,7 +474,7 @@ function updateSummary() {
   updateZipLink(zipped, unfinished);
   ui.deleteBatch.disabled = Boolean(uploading) || state.deleting; // files on their way up would be refused
   updateRerun();
-  updateTriage(Boolean(state.batch));
+  updateTriage(Boolean(state.batch), failed);
   if (cards.length || spoken.text) sayCount(text, unfinished === 0); // not the empty page's "No images yet."
 }
 

@@ -11,8 +11,8 @@ from tests.e2e.test_browser import browsing, log_in_new_user, seeded_batch
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
-# Each change of the summary's count, with the cards made and the flagged count then (from before the page's script
-# runs: the snapshot's first drawing is the one this is about).
+# Each change of the summary's count, with the cards made and the flagged and failed counts then (from before the
+# page's script runs: the snapshot's first drawing is the one this is about).
 NOTE_SUMMARIES = """
 window.summaries = [];
 document.addEventListener("DOMContentLoaded", () => {
@@ -21,6 +21,7 @@ document.addEventListener("DOMContentLoaded", () => {
         text: overall.textContent,
         cards: document.querySelectorAll("#items > .item").length,
         flagged: document.getElementById("filter-flagged").textContent,
+        failed: document.getElementById("filter-failed").textContent,
     })).observe(overall, { childList: true, characterData: true, subtree: true });
 });
 """
@@ -47,7 +48,7 @@ def test_a_large_batch_opens_counted_at_once_its_cards_made_in_order_over_severa
         summaries = [summary for summary in page.evaluate("window.summaries") if "of 320" in summary["text"]]
         first = summaries[0]
         assert first["text"] == "280 of 320 done, 40 failed"
-        assert first["flagged"] == "Needs a look (40)"
+        assert (first["flagged"], first["failed"]) == ("Needs a look (40)", "Failed (40)")
         assert 0 < first["cards"] < len(statuses)  # the rest in the next frames
 
 

@@ -8,13 +8,17 @@ with best" are checked against what the batch API says of the same items.
 
 import re
 from decimal import ROUND_HALF_UP, Decimal
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.conftest import photo_path
+from tests.conftest import photo_bytes, photo_path
 from tests.e2e.test_browser import (
     PROCESSING_TIMEOUT_MS,
+    browsing,
+    log_in_new_user,
+    seeded_batch,
     signed_in,
 )
 from tests.e2e.test_editor import drag
@@ -334,3 +338,72 @@ def test_already_made_with_best_is_not_said_while_flagged_cutouts_are_being_impr
             expect(card(page, name)).to_have_attribute("data-status", "done", timeout=PROCESSING_TIMEOUT_MS)
         expect(page.locator("#improve-done")).to_be_visible()
         assert page.evaluate("window.noteWhileImproving") == []
+
+
+def test_the_failed_filter_shows_the_failed_and_refused_cards_live_and_after_a_reload(
+    browser: Any, embedded_server: Any, tmp_path: Path
+) -> None:
+    """Among hundreds of photos, the few that failed could not be found: a filter shows only the cards that failed or
+    were refused, counted, one filter at a time, as new failures come, and after a reload or from the batch list."""
+    from playwright.sync_api import expect
+
+    with browsing(browser, embedded_server.url) as page:
+        username = log_in_new_user(page, embedded_server)
+        batch_id = seeded_batch(embedded_server, username, ["done", "failed", "done", "flagged", "failed", "done"])
+        page.goto(f"/batches/{batch_id}/")
+        failed = page.locator("#filter-failed")
+        expect(failed).to_have_text("Failed (2)")
+        expect(failed).to_have_attribute("aria-pressed", "false")
+
+        failed.click()
+        expect(failed).to_have_attribute("aria-pressed", "true")
+        assert shown_names(page) == ["photo-0001.jpg", "photo-0004.jpg"]
+        assert page.url.endswith(f"/batches/{batch_id}/?failed=1")
+        # One filter at a time: the other one takes over, and lets go.
+        page.click("#filter-flagged")
+        expect(failed).to_have_attribute("aria-pressed", "false")
+        assert shown_names(page) == ["photo-0003.jpg"]
+        assert page.url.endswith(f"/batches/{batch_id}/?flagged=1")
+        failed.click()
+        expect(page.locator("#filter-flagged")).to_have_attribute("aria-pressed", "false")
+        assert shown_names(page) == ["photo-0001.jpg", "photo-0004.jpg"]
+
+        # Live: a file refused here at once (empty), one its worker cannot read; the others' cards stay out of view.
+        empty, cut_short, fine = tmp_path / "empty.jpg", tmp_path / "cut.jpg", tmp_path / "fine.jpg"
+        empty.write_bytes(b"")
+        cut_short.write_bytes(photo_bytes("chelsea.png", size=(640, 480))[:5000])
+        fine.write_bytes(photo_bytes("coffee.png", size=(160, 120)))
+        page.set_input_files("#file-input", [empty, cut_short, fine])
+        expect(page.locator('.item[data-filename="fine.jpg"]')).to_have_attribute(
+            "data-status", "done", timeout=PROCESSING_TIMEOUT_MS
+        )
+        expect(failed).to_have_text("Failed (4)")
+        assert shown_names(page) == ["photo-0001.jpg", "photo-0004.jpg", "empty.jpg", "cut.jpg"]
+
+        # After a reload, still only those (the refused file never joined the batch).
+        page.reload()
+        expect(failed).to_have_text("Failed (3)")
+        expect(failed).to_have_attribute("aria-pressed", "true")
+        expect(page.locator(".item")).to_have_count(8)
+        assert shown_names(page) == ["photo-0001.jpg", "photo-0004.jpg", "cut.jpg"]
+
+        # The batch list's count of failed photos opens the batch showing only those.
+        page.goto("/batches/")
+        link = page.locator(f'tr[data-batch-id="{batch_id}"] a.failed-link')
+        expect(link).to_have_text("3")
+        link.click()
+        expect(failed).to_have_attribute("aria-pressed", "true")
+        expect(page.locator(".item")).to_have_count(8)
+        assert shown_names(page) == ["photo-0001.jpg", "photo-0004.jpg", "cut.jpg"]
+
+        # A batch with no failure, opened with the filter on: said, and the filter can be turned off.
+        clean_id = seeded_batch(embedded_server, username, ["done", "flagged"])
+        page.goto(f"/batches/{clean_id}/?failed=1")
+        expect(page.locator("#filter-failed-empty")).to_have_text("No image failed or was refused.")
+        expect(page.locator(".item")).to_have_count(2)
+        assert shown_names(page) == []
+        failed.click()
+        expect(failed).to_have_attribute("aria-pressed", "false")
+        expect(failed).to_be_disabled()
+        expect(page.locator("#filter-failed-empty")).to_be_hidden()
+        assert shown_names(page) == ["photo-0000.jpg", "photo-0001.jpg"]

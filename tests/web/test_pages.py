@@ -220,11 +220,13 @@ def test_batch_list_shows_own_batches_with_counts(client: Any, user: Any, other_
     assert f"/api/v1/batches/{finished.id}/zip" in html
     assert f"/api/v1/batches/{running.id}/zip" not in html  # nothing done yet
     rows = dict(re.findall(r'<tr data-batch-id="([^"]+)">(.*?)</tr>', html, re.S))
-    assert re.findall(r"<td>(\d+)</td>", rows[str(finished.id)]) == ["3", "2", "1", "0"]
-    # The flagged count opens the batch with only those cards shown.
+    assert re.findall(r"<td>(\d+)</td>", rows[str(finished.id)]) == ["3", "2", "0"]
+    # The failed and the flagged counts open the batch with only those cards shown.
+    assert f'<a href="/batches/{finished.id}/?failed=1" class="failed-link"' in rows[str(finished.id)]
+    assert re.search(r'class="failed-link"[^>]*>1</a>', rows[str(finished.id)])
     assert f'<a href="/batches/{finished.id}/?flagged=1" class="needs-look-link"' in rows[str(finished.id)]
     assert re.search(r'class="needs-look-link"[^>]*>1</a>', rows[str(finished.id)])
-    assert "needs-look-link" not in rows[str(running.id)]
+    assert "needs-look-link" not in rows[str(running.id)] and "failed-link" not in rows[str(running.id)]
     assert ">done<" in rows[str(finished.id)] and ">processing<" in rows[str(running.id)]
 
 
