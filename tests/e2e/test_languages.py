@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tests.e2e.test_browser import drop_files, submit_sign_up_form
+from tests.e2e.test_browser import drop_files, log_in_new_user, submit_sign_up_form
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
@@ -146,7 +146,7 @@ def test_each_language_fits_a_320_px_screen(
 
     with browsing_in(browser, embedded_server.url, locale) as page:
         page.set_viewport_size({"width": 320, "height": 640})
-        submit_sign_up_form(page, "narrow")
+        log_in_new_user(page, embedded_server)
         page.wait_for_load_state()  # the page's modules have run
         page.click("#options-show")  # folded on so narrow a screen
         expect(page.locator("#opt-quality")).to_be_visible()
@@ -276,7 +276,7 @@ def test_the_picker_keeps_the_batch_an_upload_made_of_the_page(browser: Any, emb
 
     photo = photo_path("grass.png")  # a texture with no subject: flagged
     with browsing_in(browser, embedded_server.url, "de-DE") as page:
-        submit_sign_up_form(page, "picker")
+        log_in_new_user(page, embedded_server)
         expect(page.locator("h1")).to_have_text("Hintergründe entfernen")
         drop_files(page, photo)
         card = page.locator(f'.item[data-filename="{photo.name}"]')
@@ -314,7 +314,7 @@ def test_a_rename_speaks_german_tab_or_no_answer(browser: Any, embedded_server: 
 
     (photo,) = small_photos(tmp_path, 1)
     with browsing_in(browser, embedded_server.url, "de-DE") as page:
-        submit_sign_up_form(page, "tab")
+        log_in_new_user(page, embedded_server)
         drop_files(page, photo)
         expect(page.locator(f'.item[data-filename="{photo.name}"]')).to_have_attribute(
             "data-status", "done", timeout=PROCESSING_TIMEOUT_MS
