@@ -577,12 +577,14 @@ def test_after_a_reload_the_cards_keep_the_order_the_photos_were_chosen_in(
     assert rows.evaluate_all("rows => rows.map((row) => row.dataset.filename)") == list(sizes)
 
 
-def test_cards_out_of_view_are_left_unrendered_until_scrolled_to(page: Any, tmp_path: Path) -> None:
+def test_cards_out_of_view_are_left_unrendered_until_scrolled_to(
+    page: Any, embedded_server: Any, tmp_path: Path
+) -> None:
     """Cards the screen does not show skip their layout and style (content-visibility): a batch of 1,000 cards opened,
     after the script made its cards, with a long task of 0.5-0.9 s laying out and styling every card, and each re-sort
     by confidence blocked the page for 0.76-1.04 s; now 0.06-0.17 s and 0.1-0.17 s. Empty files make cards (refused
     here) with no server work."""
-    sign_up(page)
+    log_in_new_user(page, embedded_server)
     page.set_viewport_size({"width": 800, "height": 500})
     empties = []
     for number in range(30):
@@ -884,11 +886,27 @@ def test_a_new_email_address_is_confirmed_from_the_link_the_console_shows(page: 
     expect(page.locator("main")).to_contain_text(f"{username}@new.example")
 
 
-def test_page_recovers_when_the_server_restarts(browser: Any, server_factory: Any, tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def server_to_restart(server_factory: Any) -> Iterator[Any]:
+    """A server of the default settings for the tests that stop it and start it again, shared by them (each signs up
+    its own user), where each started one of its own; not the embedded server, which the other tests share."""
+    server = server_factory()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def restartable_server(server_to_restart: Any) -> Any:
+    """server_to_restart, running: started, or started again if a test before left it stopped (it failed)."""
+    if server_to_restart.process is None or server_to_restart.process.poll() is not None:
+        server_to_restart.start()
+    return server_to_restart
+
+
+def test_page_recovers_when_the_server_restarts(browser: Any, restartable_server: Any, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
-    server = server_factory()
-    server.start()
+    server = restartable_server
     photos = {}
     for name in ("chelsea", "coffee", "astronaut"):
         photos[name] = tmp_path / f"{name}.jpg"
@@ -921,13 +939,12 @@ def test_page_recovers_when_the_server_restarts(browser: Any, server_factory: An
         assert names == ["chelsea.jpg", "coffee.jpg", "astronaut.jpg"]
 
 
-def test_reconnecting_is_said_once_and_tried_at_once_when_back_online(browser: Any, server_factory: Any) -> None:
+def test_reconnecting_is_said_once_and_tried_at_once_when_back_online(browser: Any, restartable_server: Any) -> None:
     """The notice (a live region) was written again at every reconnection try, the same words read out each time.
     Back online (a phone out of a tunnel), the page waited out its last wait, which grows to 30 s."""
     from playwright.sync_api import expect
 
-    server = server_factory()
-    server.start()
+    server = restartable_server
     with browsing(browser, server.url) as page:
         page.clock.install()  # the page's timers: 17 s of reconnection tries pass in a moment
         sign_up(page)
