@@ -265,8 +265,12 @@ class WebhookDelivery(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["batch", "items_total", "improvement"], name="one_delivery_per_completion")
         ]
-        # The reaper's look for held deliveries, every ITEM_LEASE_SECONDS / 4: the few held, not every delivery.
-        indexes = [models.Index(fields=["status"], name="webhook_held_idx", condition=models.Q(status="held"))]
+        indexes = [
+            # The reaper's look for held deliveries, every ITEM_LEASE_SECONDS / 4: the few held, not every delivery.
+            models.Index(fields=["status"], name="webhook_held_idx", condition=models.Q(status="held")),
+            # The admin's list, newest first (ordering, then the admin's -pk): a page read backward, not a sort.
+            models.Index(fields=["created_at", "id"], name="webhook_created_idx"),
+        ]
 
     def __str__(self) -> str:
         return f"webhook for {self.batch_id} ({self.status})"

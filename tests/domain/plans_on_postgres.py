@@ -1,6 +1,6 @@
 """Run by tests/domain/test_query_plans.py on a new PostgreSQL database (DATABASE_URL): migrate, seed an
 installation grown for a year (bulk SQL, small enough for a test), ANALYZE, then run each read audited for growth and
-print, as JSON, the tables PostgreSQL's plan reads whole ("Seq Scan") in each of its queries."""
+print, as JSON, the tables PostgreSQL's plan reads whole ("Seq Scan") in each of its queries and whether it sorts."""
 
 import json
 import os
@@ -77,13 +77,18 @@ def read_whole(run: Callable[[], Any]) -> list[dict[str, Any]]:
             cursor.execute(f"EXPLAIN (FORMAT JSON) {query['sql']}")
             plan = cursor.fetchone()[0][0]["Plan"]
         counts = query["sql"].startswith("SELECT COUNT(*)")
-        plans.append({"sql": query["sql"][:120], "counts": counts, "seq_scans": sorted(set(_seq_scans(plan)))})
+        seq_scans, sorts = sorted(set(_seq_scans(plan))), "Sort" in _node_types(plan)
+        plans.append({"sql": query["sql"][:120], "counts": counts, "seq_scans": seq_scans, "sorts": sorts})
     return plans
 
 
 def _seq_scans(node: dict[str, Any]) -> list[str]:
     found = [node["Relation Name"]] if node["Node Type"] == "Seq Scan" else []
     return found + [name for child in node.get("Plans", []) for name in _seq_scans(child)]
+
+
+def _node_types(node: dict[str, Any]) -> set[str]:
+    return {node["Node Type"]}.union(*(_node_types(child) for child in node.get("Plans", [])))
 
 
 def browser_of(user: User) -> Client:
@@ -122,6 +127,7 @@ def main() -> None:
             f"{hooks}?q=HTTPS://hooks7.example.com/done/1207"
         ),
         "the admin's search for an account's webhooks": lambda: operator.get(f"{hooks}?q=user3"),
+        "the admin's webhook deliveries": lambda: operator.get(hooks),
     }
     print(json.dumps({name: read_whole(run) for name, run in reads.items()}))
 

@@ -113,3 +113,12 @@ def test_the_admin_finds_stored_images_and_webhooks_through_an_index(
     """They searched for the text inside every file name or URL and every owner's username, as the items did: now an
     id, an account's name or the start of a name or URL (migration 0019), each through an index."""
     assert table not in read_whole(plans, read)
+
+
+def test_the_admins_webhook_deliveries_are_listed_newest_first_through_an_index(
+    plans: dict[str, list[dict[str, Any]]],
+) -> None:
+    """The list, newest first (WebhookDelivery's Meta.ordering), read and sorted every delivery for its first page:
+    now the page is read backward through webhook_created_idx (migration 0020), sorting nothing."""
+    assert "removal_webhookdelivery" not in read_whole(plans, "the admin's webhook deliveries", counts=False)
+    assert not any(query["sorts"] for query in plans["the admin's webhook deliveries"])
