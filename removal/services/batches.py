@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.files.base import File
 from django.core.files.storage import default_storage
@@ -34,6 +33,7 @@ from removal.services.files import (
     extension_of,
     item_prefix,
     storage_delete_quietly,
+    storage_errors,
     storage_save,
     upload_error,
     upload_sha256,
@@ -368,7 +368,7 @@ def _batch_rerun(
             for source, filename in sources[start : start + RERUN_CHUNK]:
                 try:
                     files.append(File(default_storage.open(source, "rb"), name=filename))
-                except (OSError, BotoCoreError, ClientError):
+                except storage_errors():
                     rejected.append(RejectedFile(filename=filename, error="the original upload is no longer stored"))
             added, refused = batch_add_files(batch=new_batch, files=files, first_position=start)
             items += added

@@ -5,7 +5,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -15,7 +14,7 @@ from removal.cutout import pipeline
 from removal.cutout.options import Options
 from removal.errors import NotFound
 from removal.models import Item
-from removal.services.files import item_prefix, storage_delete_quietly, storage_save, stored_sha256
+from removal.services.files import item_prefix, storage_delete_quietly, storage_errors, storage_save, stored_sha256
 from removal.services.processing import background_of
 from removal.services.purge import files_delete_later
 from removal.services.queueing import announce_after_commit
@@ -119,7 +118,7 @@ def _item_still_there(item: Item) -> Iterator[None]:
     of it says), not a server error."""
     try:
         yield
-    except (OSError, BotoCoreError, ClientError) as exc:
+    except storage_errors() as exc:
         if not Item.objects.filter(pk=item.pk).exists():
             raise ItemDeleted from None
         if isinstance(exc, FileNotFoundError):

@@ -4,13 +4,13 @@ import errno
 import hashlib
 import logging
 import re
+import sys
 from collections.abc import Iterable, Iterator
 from contextlib import closing
 from datetime import datetime, timedelta
 from pathlib import PurePosixPath
 from typing import IO, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.tasks import Task
@@ -51,6 +51,24 @@ class StorageUnavailable(Exception):
         return None
 
 
+def bucket_errors() -> tuple[type[Exception], ...]:
+    """The exceptions S3 (botocore) raises when the bucket fails; none in a process that never loaded botocore: the
+    settings load it where they name a bucket, the S3 backend when it is imported, and no other call can raise them.
+    A process without a bucket does not import botocore (50 ms, its exceptions module alone) for an `except` clause."""
+    if "botocore" not in sys.modules:
+        return ()
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    return (BotoCoreError, ClientError)
+
+
+def storage_errors(*also: type[Exception]) -> tuple[type[Exception], ...]:
+    """The exceptions a storage call raises when storage fails: OSError (local files) and the bucket's, and `also`.
+    Read it when the exception is caught (`except storage_errors():`), after the call that may have loaded the S3
+    backend."""
+    return (OSError, *bucket_errors(), *also)
+
+
 def storage_failure(exc: Exception) -> str:
     """What a caller or an item's error is told of storage's `exc`: its kind, not its text, which names the bucket's
     endpoint, the bucket and the file (the log has those)."""
@@ -60,7 +78,7 @@ def storage_failure(exc: Exception) -> str:
 def storage_save(name: str, content: Any) -> str:
     try:
         return default_storage.save(name, content)
-    except (OSError, BotoCoreError, ClientError) as exc:
+    except storage_errors() as exc:
         logger.error("storage refused to save %s: %s", name, exc)
         raise StorageUnavailable.after(exc) from exc
 
@@ -73,7 +91,7 @@ def storage_copy(source: str, target: str) -> str:
             return str(copy(source, target))
         with default_storage.open(source, "rb") as content:
             return storage_save(target, content)
-    except (BotoCoreError, ClientError) as exc:
+    except bucket_errors() as exc:
         logger.error("storage refused to copy %s: %s", source, exc)
         raise StorageUnavailable.after(exc) from exc
 
@@ -81,7 +99,7 @@ def storage_copy(source: str, target: str) -> str:
 def storage_delete_quietly(name: str) -> None:
     try:
         default_storage.delete(name)
-    except (OSError, BotoCoreError, ClientError):
+    except storage_errors():
         logger.warning("could not delete %s after a failed request", name)
 
 

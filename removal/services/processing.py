@@ -18,7 +18,6 @@ import uuid
 from datetime import timedelta
 from typing import Any, NamedTuple
 
-from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.files.base import ContentFile, File
 from django.core.files.storage import default_storage
@@ -33,7 +32,7 @@ from removal.cutout import pipeline
 from removal.cutout.options import Options
 from removal.models import Batch, Item
 from removal.ops import metrics
-from removal.services.files import item_prefix, storage_delete_quietly, storage_failure
+from removal.services.files import bucket_errors, item_prefix, storage_delete_quietly, storage_failure
 from removal.services.purge import files_delete_later
 from removal.services.queueing import announce_after_commit, enqueue_processing, lease_renewed
 from removal.services.thumbnails import thumbnail_name, thumbnail_save
@@ -78,7 +77,7 @@ def _failure_reason(exc: Exception) -> str:
     file it names, a path on this server ("No such file or directory", not where); S3's, its kind (storage_failure:
     its text named the S3 endpoint's address, the bucket and the file, to the user and to a /bgremove caller); any
     other's with the server's folders named by their settings ("Load model from U2NET_HOME/u2net.onnx failed")."""
-    if isinstance(exc, BotoCoreError | ClientError):
+    if isinstance(exc, bucket_errors()):
         return storage_failure(exc)
     if isinstance(exc, OSError) and exc.strerror:
         return exc.strerror

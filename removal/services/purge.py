@@ -15,7 +15,6 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.db import transaction
@@ -34,6 +33,7 @@ from removal.services.files import (
     batch_folder,
     item_prefix,
     queued_task,
+    storage_errors,
     stored_files_delete,
     stored_files_modified_under,
     stored_files_under,
@@ -342,7 +342,7 @@ def _storage_refusal_kept_rows(*, of: str, where: str) -> Iterator[None]:
     """A storage error in the block is StorageUnavailable, saying that `of` is not deleted yet (its rows stay)."""
     try:
         yield
-    except (OSError, BotoCoreError, ClientError) as exc:
+    except storage_errors() as exc:
         logger.error("could not delete the files of %s (%s): %s", of, where, exc)
         raise StorageUnavailable(
             f"storage is unavailable ({exc.__class__.__name__}); {of} is not deleted yet, try again shortly"

@@ -5,12 +5,10 @@ import contextlib
 from datetime import datetime
 from pathlib import PurePosixPath
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from removal import selectors
 from removal.cutout.options import Options
 from removal.models import Item
-from removal.services.files import StorageUnavailable, item_prefix, storage_copy, stored_sha256
+from removal.services.files import StorageUnavailable, item_prefix, storage_copy, storage_errors, stored_sha256
 from removal.services.processing import options_of
 from removal.services.thumbnails import thumbnail_copy
 
@@ -40,10 +38,10 @@ def result_reused(*, item: Item, now: datetime) -> bool:
         thumbnail_copy(str(earlier.source.name), str(item.source.name))  # the same bytes: the card's photo too
         # An edited item's sha256 is its edit's: the model's result is hashed here.
         result_sha256 = earlier.result_sha256 if not earlier.model_result else stored_sha256(item.result.name)
-    except (OSError, BotoCoreError, ClientError, StorageUnavailable):
+    except storage_errors(StorageUnavailable):
         return False  # the earlier result is unreadable: process this one afresh
     if earlier.mask:  # if it cannot be copied, the cutout stands; only a hand edit would miss its starting mask
-        with contextlib.suppress(OSError, BotoCoreError, ClientError, StorageUnavailable):
+        with contextlib.suppress(*storage_errors(StorageUnavailable)):
             item.mask.name = storage_copy(str(earlier.mask.name), f"{item_prefix(item)}/mask-reused.png")
     item.status, item.cached = Item.Status.DONE, True
     if earlier.model_result:

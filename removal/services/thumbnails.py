@@ -16,7 +16,6 @@ import threading
 from collections.abc import Callable
 from pathlib import PurePosixPath
 
-from botocore.exceptions import BotoCoreError, ClientError
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -24,7 +23,7 @@ from django.core.files.storage import default_storage
 from removal.cutout import pipeline
 from removal.errors import NotFound
 from removal.models import Item
-from removal.services.files import StorageUnavailable, storage_delete_quietly, storage_save
+from removal.services.files import StorageUnavailable, storage_delete_quietly, storage_errors, storage_save
 
 # One thumbnail made on request at a time in a process: a page of large PNG or TIFF originals would
 # otherwise hold a full decode per visible card at once (200 MB for a 50 MP photo).
@@ -48,7 +47,7 @@ def thumbnail_copy(name: str, copy: str) -> None:
     try:
         with default_storage.open(thumbnail_name(name), "rb") as kept:
             thumbnail_save(copy, kept.read())
-    except (OSError, BotoCoreError, ClientError, StorageUnavailable):
+    except storage_errors(StorageUnavailable):
         pass  # none kept, or storage refused: made on its first request instead
 
 
@@ -82,7 +81,7 @@ def item_thumbnail(*, item: Item, of: str, kind: str = "thumbnail") -> str:
             return _thumbnail_made(item, name, of, kind)
     except FileNotFoundError:
         raise NotFound("the stored file is missing") from None
-    except (OSError, BotoCoreError, ClientError) as exc:
+    except storage_errors() as exc:
         raise StorageUnavailable.after(exc) from exc
 
 
