@@ -270,7 +270,9 @@ def test_a_websocket_message_over_the_size_limit_closes_it_with_1009_and_no_trac
             await websocket.recv()  # the snapshot
             try:
                 await websocket.send(b"\x00" * (WS_MAX_SIZE + 1_000_000))
-                await asyncio.wait_for(websocket.recv(), 10)
+                async with asyncio.timeout(10):
+                    while True:  # the batch's own events may come first: its image is cut out meanwhile
+                        await websocket.recv()
             except ConnectionClosed as closed:
                 assert closed.rcvd is not None
                 return closed.rcvd.code
