@@ -153,9 +153,11 @@ if REDIS_URL:
 MEDIA_ROOT = DATA_DIR / "media"
 MEDIA_URL = "/media/"  # never served directly: files are private, see removal.web.views
 AWS_STORAGE_BUCKET_NAME = env.str("AWS_STORAGE_BUCKET_NAME", default="")
+AWS_S3_SIGNATURE_VERSION = "s3v4"  # presigned links that every region accepts
+# A bucket that hangs (no answer) held each upload, call and /readyz 5 minutes (botocore: 60 s a read, 5 tries): the
+# client removal.storage makes gives up within this a read, after 2 tries.
+AWS_S3_TIMEOUT_SECONDS = env.float("AWS_S3_TIMEOUT_SECONDS", default=10)
 if AWS_STORAGE_BUCKET_NAME:
-    from botocore.config import Config  # boto's 0.3 s of CPU only in processes with a bucket
-
     AWS_S3_ENDPOINT_URL = env.str("AWS_S3_ENDPOINT_URL", default="") or None
     # Where browsers and clients reach the bucket, if not at AWS_S3_ENDPOINT_URL (compose: http://localhost:9000).
     AWS_S3_PUBLIC_ENDPOINT_URL = env.str("AWS_S3_PUBLIC_ENDPOINT_URL", default="") or None
@@ -163,15 +165,6 @@ if AWS_STORAGE_BUCKET_NAME:
     AWS_ACCESS_KEY_ID = env.str("AWS_ACCESS_KEY_ID", default="") or None
     AWS_SECRET_ACCESS_KEY = env.str("AWS_SECRET_ACCESS_KEY", default="") or None
     AWS_QUERYSTRING_EXPIRE = env.int("AWS_QUERYSTRING_EXPIRE", default=3600)
-    AWS_S3_SIGNATURE_VERSION = "s3v4"  # presigned links that every region accepts
-    # A bucket that hangs (no answer) held each upload, call and /readyz 5 minutes (botocore: 60 s a read, 5 tries).
-    AWS_S3_TIMEOUT_SECONDS = env.float("AWS_S3_TIMEOUT_SECONDS", default=10)
-    AWS_S3_CLIENT_CONFIG = Config(
-        signature_version=AWS_S3_SIGNATURE_VERSION,
-        connect_timeout=AWS_S3_TIMEOUT_SECONDS,
-        read_timeout=AWS_S3_TIMEOUT_SECONDS,
-        retries={"mode": "standard", "max_attempts": 2},
-    )
     AWS_DEFAULT_ACL = None
     AWS_S3_FILE_OVERWRITE = False
     default_storage = {"BACKEND": "removal.storage.LinkingS3Storage"}

@@ -16,6 +16,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
+from botocore.config import Config
 from django.conf import settings
 from storages.backends.s3 import S3Storage
 from storages.utils import clean_name
@@ -33,6 +34,18 @@ class SharedConnectionS3Storage(S3Storage):
     """
 
     _connection_lock = threading.Lock()
+
+    def get_default_settings(self) -> dict[str, Any]:
+        """django-storages' settings, with a client that gives up within AWS_S3_TIMEOUT_SECONDS a read, after 2 tries
+        (why: bgsite/settings.py); made here, where boto is loaded anyway, so that the settings need not load it."""
+        defaults: dict[str, Any] = super().get_default_settings()
+        defaults["client_config"] = Config(
+            signature_version=settings.AWS_S3_SIGNATURE_VERSION,
+            connect_timeout=settings.AWS_S3_TIMEOUT_SECONDS,
+            read_timeout=settings.AWS_S3_TIMEOUT_SECONDS,
+            retries={"mode": "standard", "max_attempts": 2},
+        )
+        return defaults
 
     @property
     def connection(self) -> Any:

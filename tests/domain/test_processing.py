@@ -544,8 +544,6 @@ def test_an_unreachable_bucket_fails_an_item_without_naming_its_address(user: An
     item is queued, then storage becomes an S3 bucket whose endpoint no process listens on (as a bucket's server gone
     down after the upload), where an S3 server was started for the upload and killed: its start was most of the
     test's time, and the item's read fails as it did, refused at the endpoint's port."""
-    from botocore.config import Config
-
     from tests.conftest import free_port
 
     (item,) = queue_items(user)
@@ -553,9 +551,6 @@ def test_an_unreachable_bucket_fails_an_item_without_naming_its_address(user: An
     settings.AWS_S3_ENDPOINT_URL = f"http://127.0.0.1:{free_port()}"
     settings.AWS_ACCESS_KEY_ID = settings.AWS_SECRET_ACCESS_KEY = "testing"
     settings.AWS_S3_FILE_OVERWRITE, settings.AWS_DEFAULT_ACL = False, None
-    # Two tries, as bgsite/settings.py configures a bucket's client: botocore's default, five with their back-off
-    # between them, took 3 s of this test.
-    settings.AWS_S3_CLIENT_CONFIG = Config(retries={"mode": "standard", "max_attempts": 2})
     settings.STORAGES = {**settings.STORAGES, "default": {"BACKEND": "removal.storage.LinkingS3Storage"}}
     settings.ITEM_MAX_ATTEMPTS = 1
     services.item_process(item_id=str(item.id))
