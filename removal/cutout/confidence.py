@@ -26,8 +26,8 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-import scipy  # scipy.ndimage loads at first use (0.3 s): every manage.py command imports this module
 from PIL import Image
+from scipy import ndimage
 
 SIDE = 320  # U²-Net's input side: a mask holds no finer detail
 SUBJECT = 128  # alpha at or above this is the subject (as bench/scores.py counts IoU)
@@ -77,8 +77,8 @@ def signals(alpha: np.ndarray) -> Signals:
     if area == 0:
         return Signals(band_width=0.0, split_share=0.0, area_share=0.0)
     soft = int(((small >= SOFT_LOW) & (small <= SOFT_HIGH)).sum())
-    outline = int((subject & ~scipy.ndimage.binary_erosion(subject)).sum())
-    labels, _ = scipy.ndimage.label(subject)  # one piece at least: the subject is not empty
+    outline = int((subject & ~ndimage.binary_erosion(subject)).sum())
+    labels, _ = ndimage.label(subject)  # one piece at least: the subject is not empty
     largest = int(np.bincount(labels.ravel())[1:].max())
     # A width, so in the pixels of a copy SIDE long: a photo smaller than that is measured at its own size, where
     # the same soft edge is fewer (larger) pixels wide (a 160x120 photo's band read half as wide: surer).

@@ -9,7 +9,24 @@ from typing import IO
 
 import numpy as np
 import pi_heif
-from PIL import Image, ImageCms, ImageOps, UnidentifiedImageError
+
+# The formats we accept (ACCEPTED_FORMATS) and write, each registered with Pillow by importing its plugin: opening or
+# saving one then never loads all 47 of Pillow's format plugins and their codecs' libraries (Image.init, 0.1 s of CPU,
+# which the first WebP thumbnail paid), which only a file in another format, one we refuse, still does.
+from PIL import (  # noqa: F401
+    AvifImagePlugin,
+    BmpImagePlugin,
+    GifImagePlugin,
+    Image,
+    ImageCms,
+    ImageOps,
+    JpegImagePlugin,
+    MpoImagePlugin,
+    PngImagePlugin,
+    TiffImagePlugin,
+    UnidentifiedImageError,
+    WebPImagePlugin,
+)
 
 from removal.cutout import cores, results
 from removal.cutout.results import ImageInfo, ImageRejected, gettext_noop

@@ -14,8 +14,8 @@ Each step is a lever measured on real photographs with true alpha
 from dataclasses import dataclass
 
 import numpy as np
-import scipy  # scipy.ndimage loads at first use (0.3 s): every manage.py command imports this module
 from PIL import Image
+from scipy import ndimage
 
 from removal.cutout import cores, views
 
@@ -62,7 +62,7 @@ def refine_alpha(alpha: np.ndarray, refinement: Refinement = DEFAULT) -> np.ndar
         cores.beside(_dilated_small_holes, small, refinement.hole_share) if refinement.hole_share > 0 else None
     )
     if refinement.keep_share > 0:
-        kept = scipy.ndimage.binary_dilation(connected_to_subject(small, refinement.keep_share))
+        kept = ndimage.binary_dilation(connected_to_subject(small, refinement.keep_share))
         np.multiply(alpha, np.take(kept[rows], cols, axis=1), out=alpha)
     if found_holes is not None:
         holes = found_holes.result()
@@ -79,7 +79,7 @@ TOPOLOGY_SIDE = 512
 
 def _dilated_small_holes(alpha: np.ndarray, hole_share: float) -> np.ndarray:
     """small_holes grown by a pixel: the mask's soft rim round a pinhole is filled too."""
-    return scipy.ndimage.binary_dilation(small_holes(alpha, hole_share))
+    return ndimage.binary_dilation(small_holes(alpha, hole_share))
 
 
 def snap(alpha: np.ndarray, low: int, high: int) -> np.ndarray:
@@ -94,13 +94,13 @@ def snap(alpha: np.ndarray, low: int, high: int) -> np.ndarray:
 
 def connected_to_subject(alpha: np.ndarray, keep_share: float) -> np.ndarray:
     """The visible pixels connected to a confident piece at least `keep_share` of the largest."""
-    confident_labels, count = scipy.ndimage.label(alpha >= CONFIDENT)
+    confident_labels, count = ndimage.label(alpha >= CONFIDENT)
     if count == 0:
         return np.zeros(alpha.shape, dtype=bool)
     areas = np.bincount(confident_labels.ravel())
     kept_confident = areas >= keep_share * areas[1:].max()
     kept_confident[0] = False  # label 0 is what is not confident
-    visible_labels, visible_count = scipy.ndimage.label(alpha > 0)
+    visible_labels, visible_count = ndimage.label(alpha > 0)
     # Label lookups rather than np.isin: the same pixels in a fraction of the time.
     kept_visible = np.zeros(visible_count + 1, dtype=bool)
     kept_visible[visible_labels[kept_confident[confident_labels]]] = True
@@ -114,7 +114,7 @@ def small_holes(alpha: np.ndarray, hole_share: float) -> np.ndarray:
     confident = alpha >= CONFIDENT
     # The holes are the pieces of the rest (4-connected, as scipy.ndimage.binary_fill_holes fills) that do
     # not reach the border: one labelling, not a dilation repeated until nothing changes.
-    labels, _ = scipy.ndimage.label(~confident)
+    labels, _ = ndimage.label(~confident)
     small = np.bincount(labels.ravel()) < hole_share * confident.sum()
     small[np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]])] = False
     small[0] = False  # label 0 is the confident subject
@@ -269,8 +269,8 @@ def _local_means(photo: np.ndarray, alpha: np.ndarray) -> tuple[np.ndarray, np.n
     weight = np.asarray(_shrunk(Image.fromarray(alpha), small_size, BLUR_REDUCING_GAP), dtype=np.float32) / 255
     means = []
     for plane_weight in (weight**PURITY_POWER, (1 - weight) ** PURITY_POWER):
-        total = scipy.ndimage.uniform_filter(plane_weight, BLUR_WINDOW)[..., None]
-        weighted = scipy.ndimage.uniform_filter(photo * plane_weight[..., None], (BLUR_WINDOW, BLUR_WINDOW, 1))
+        total = ndimage.uniform_filter(plane_weight, BLUR_WINDOW)[..., None]
+        weighted = ndimage.uniform_filter(photo * plane_weight[..., None], (BLUR_WINDOW, BLUR_WINDOW, 1))
         means.append(weighted * 255 / np.maximum(total, 1e-4))
     small_rows = np.minimum((np.arange(alpha.shape[0]) * scale).astype(int), small_size[1] - 1)
     small_cols = np.minimum((np.arange(alpha.shape[1]) * scale).astype(int), small_size[0] - 1)

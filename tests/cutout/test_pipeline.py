@@ -2,6 +2,8 @@
 
 import io
 import struct
+import subprocess
+import sys
 import threading
 import zipfile
 from collections.abc import Iterator
@@ -15,7 +17,7 @@ from PIL import Image, ImageCms
 from removal.cutout import pipeline, providers, thumbnails
 from removal.cutout.cores import counted_awaited, counted_in_progress
 from removal.cutout.options import Options
-from tests.conftest import photo_bytes
+from tests.conftest import REPO, photo_bytes
 
 MAX_PIXELS = 50_000_000
 
@@ -258,6 +260,40 @@ def test_unsupported_format_is_named() -> None:
 def test_missing_weights_are_reported_not_downloaded(tmp_path: Path) -> None:
     with pytest.raises(pipeline.ModelNotInstalled, match="make setup"):
         pipeline.create_session("u2netp", tmp_path)
+
+
+# What a worker thread does before its first job (removal.ops.worker), then that job: a still and its thumbnail.
+WARM_UP_THEN_A_CUTOUT = """
+import sys
+from pathlib import Path
+from removal.cutout import pipeline
+pipeline.load()
+session = pipeline.model_session(sys.argv[1], Path(sys.argv[2]))
+warm = set(sys.modules)
+pipeline.cut_out(sys.stdin.buffer.read(), session=session, max_pixels=50_000_000, compress_level=1, thumbnail=True)
+print(sorted(set(sys.modules) - warm))
+print(sorted(name for name in sys.modules if name.startswith("PIL.") and name.endswith("ImagePlugin")))
+"""
+
+
+def test_the_first_cutout_after_the_warm_up_loads_nothing_more() -> None:
+    """The worker's warm-up loads what a cutout runs, so the first job does not pay for it: SciPy's ndimage (0.55 s of
+    CPU, which the first job loaded) among them. And Pillow loads the formats we read and write, not all of them
+    (Image.init: 0.1 s, which the first WebP thumbnail paid). A fresh interpreter, as a worker process starts."""
+    done = subprocess.run(
+        [sys.executable, "-c", WARM_UP_THEN_A_CUTOUT, settings.REMBG_MODEL, str(settings.U2NET_HOME)],
+        cwd=REPO,
+        input=photo_bytes("astronaut.png"),
+        capture_output=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr.decode()
+    loaded_by_the_cutout, format_plugins = done.stdout.decode().splitlines()
+    assert loaded_by_the_cutout == "['PIL.PpmImagePlugin']"  # at Pillow's first open (Image.preinit), a 1 ms module
+    # The formats decode.py registers (those we accept and write), and PPM, which Pillow's preinit adds.
+    registered = ["Avif", "Bmp", "Gif", "Jpeg", "Mpo", "Png", "Ppm", "Tiff", "WebP"]
+    assert format_plugins == str([f"PIL.{name}ImagePlugin" for name in registered])
 
 
 def test_each_thread_gets_its_own_session_and_keeps_it() -> None:
