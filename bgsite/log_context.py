@@ -19,8 +19,6 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-from asgi_correlation_id import correlation_id
-
 REQUEST_ID_HEADER = "X-Request-ID"
 # What a client's (or its proxy's) X-Request-ID may be to be taken as it is: a UUID, nginx's $request_id, a trace
 # id. Bounded and without spaces or quotes, so that it reads as one word in a log line and cannot forge one.
@@ -39,9 +37,17 @@ def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
+def _request_id_variable() -> ContextVar[str | None]:
+    """asgi-correlation-id's context variable. Imported here: its package loads Starlette (45 ms of CPU), which a
+    process that serves no request (a manage.py command) does not need; it loads with the first log line or job."""
+    from asgi_correlation_id import correlation_id
+
+    return correlation_id
+
+
 def current_request_id() -> str:
     """The id of the request (or of the request that queued the job) this code runs for; "" outside of one."""
-    return correlation_id.get() or ""
+    return _request_id_variable().get() or ""
 
 
 def request_id_field() -> dict[str, str]:
@@ -53,13 +59,13 @@ def request_id_field() -> dict[str, str]:
 def job_context(*, item_id: str = "", request_id: str = "") -> Iterator[None]:
     """The log lines of a job name its item, and the request that queued it, until it ends."""
     item_token, batch_token = _item_id.set(str(item_id)), _batch_id.set("")
-    request_token = correlation_id.set(request_id or None)
+    request_token = _request_id_variable().set(request_id or None)
     try:
         yield
     finally:
         _item_id.reset(item_token)
         _batch_id.reset(batch_token)  # and so the batch name_batch gave
-        correlation_id.reset(request_token)
+        _request_id_variable().reset(request_token)
 
 
 def name_batch(batch_id: object) -> None:

@@ -186,16 +186,21 @@ NOT_AT_START = (
     "boto3",  # only where the settings name a bucket
     "botocore",  # 0.3 s with its config (the settings), 50 ms its errors (removal.services.files.storage_errors)
 )
-# And what only a process that counts metrics or is scraped loads: a manage.py command, its system checks, URLs,
+# And what only a process that serves requests or counts metrics loads: a manage.py command, its system checks, URLs,
 # services and tasks included, does without them.
-NOT_IN_A_COMMAND = ("prometheus_client",)  # 30 ms: the metrics, made at the first one read (removal.ops.metrics)
+NOT_IN_A_COMMAND = (
+    "asgi_correlation_id",  # 45 ms with Starlette: the requests' ids (bgsite.log_context reads them at first use)
+    "starlette",
+    "prometheus_client",  # 30 ms: the metrics, made at the first one read (removal.ops.metrics)
+)
 
 
 def test_a_process_that_cuts_nothing_out_imports_no_image_libraries_nor_browser_names(tmp_path: Path) -> None:
     """Every process (web, each manage.py command, each `manage.py shell -c` of the tests) imports the settings, the
     URLs, the services and the metrics: the image core's libraries, ua-parser, redis and boto load where a cutout,
     the account page or the settings need them, not at every start (`manage.py shell -c pass` took 4.4 s of CPU). A
-    command, unlike a server, does without prometheus-client. Pillow, once loaded, refuses what MAX_IMAGE_PIXELS refuses (removal.apps sets it before Pillow loads)."""
+    command, unlike a server, does without prometheus-client and the requests' ids. Pillow, once loaded, refuses what
+    MAX_IMAGE_PIXELS refuses (removal.apps sets it before Pillow loads)."""
     script = (
         "import sys\n"
         "from django.core.management import call_command\n"
