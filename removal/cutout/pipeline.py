@@ -16,8 +16,20 @@ from typing import TYPE_CHECKING, Any
 
 from removal.cutout.results import ANIMATED_FORMATS, Cutout, ImageInfo, ImageRejected, ModelNotInstalled
 
-if TYPE_CHECKING:
-    pass
+if TYPE_CHECKING:  # the names loaded at first use, for type checkers (ruff would drop them as unused)
+    from removal.cutout.animations import check_animation, comes_out_animated  # noqa: F401
+    from removal.cutout.decode import decode_image, decode_mask, inspect_image  # noqa: F401
+    from removal.cutout.dispatch import cut_out, inspect_upload, is_video  # noqa: F401
+    from removal.cutout.encode import encode_png  # noqa: F401
+    from removal.cutout.sessions import (  # noqa: F401
+        ModelSessions,
+        best_partner,
+        create_session,
+        model_session,
+        thread_session,
+    )
+    from removal.cutout.stills import masks_averaged, predict_mask, recompose, remove_background  # noqa: F401
+    from removal.cutout.thumbnails import display_of_file, thumbnail_of_file  # noqa: F401
 
 # The module each name loaded at its first use comes from (the imports above, for type checkers).
 _LOADED_AT_FIRST_USE = {
