@@ -73,7 +73,15 @@ def _on_own_columns(node: Any, table: str) -> bool:
     )
 
 
-class GrowingTable(admin.ModelAdmin):
+class MadeByTheService(admin.ModelAdmin):
+    """The admin of rows that only the services make, from an upload, a call or a finished batch: its Add page would
+    save a row without the owner, batch or file it needs (a 500 on Save), so it has none."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+
+class GrowingTable(MadeByTheService):
     """The admin of a table that grows with use (1.4 million items after a year of a busy server): its pages count
     through EstimatedCountPaginator, a filtered list counts only its own rows, not the whole table's besides (0.3-0.6 s
     a count), and its search looks up by index what it is given:
@@ -195,7 +203,7 @@ class WebhookDeliveryAdmin(GrowingTable):
 
 
 @admin.register(DailyUsage)
-class DailyUsageAdmin(admin.ModelAdmin):
+class DailyUsageAdmin(MadeByTheService):
     list_display = ("owner", "day", "images", "previews")
     list_filter = ("day",)
     search_fields = ("owner__username",)

@@ -122,6 +122,14 @@ def test_api_key_hash_is_never_shown(admin_client: Client, user: Any) -> None:
     assert admin_client.get("/admin/accounts/apikey/add/").status_code == 403
 
 
+@pytest.mark.parametrize("model", ["batch", "item", "storedimage", "webhookdelivery", "dailyusage"])
+def test_rows_only_the_services_make_have_no_add_page(admin_client: Client, model: str) -> None:
+    """Their Add page saved a row without its owner, batch or file: a 500 on Save (IntegrityError)."""
+    assert admin_client.get(f"/admin/removal/{model}/add/").status_code == 403
+    assert admin_client.post(f"/admin/removal/{model}/add/", {"_save": "Save"}).status_code == 403
+    assert f"/admin/removal/{model}/add/" not in admin_client.get(f"/admin/removal/{model}/").content.decode()
+
+
 def test_admin_is_for_staff_only(client: Client, user: Any) -> None:
     client.force_login(user)
     assert client.get("/admin/removal/item/").status_code == 302
