@@ -203,7 +203,8 @@ OPTIONS: tuple[Option, ...] = (
         "model",
         summary="One of GET /api/v1/models.",
         doc_values="a model installed on this server; `GET /api/v1/models` lists them. Setup installs `u2netp-int8` "
-        "(u2netp quantized to int8: about 2.7x as fast, the same scores on the [quality guard](quality.md) to "
+        "(u2netp quantized to int8: 1.4 to 2.7 times as fast, the most on a CPU with VNNI "
+        "([benchmarks](benchmarks.md#two-kinds-of-cpu)), the same scores on the [quality guard](quality.md) to "
         "within 0.001) and `u2netp` (the original weights)",
         doc_default="the server's `REMBG_MODEL`, `u2netp-int8` unless changed",
         removebg=False,
