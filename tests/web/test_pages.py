@@ -43,7 +43,7 @@ def test_a_signed_out_visitor_gets_the_first_screen(client: Any, settings: Any) 
     assert 'src="/static/samples/astronaut.jpg"' in html and 'src="/sample/cutout.png"' in html
     assert 'href="/accounts/signup/" id="landing-signup"' in html
     assert 'href="/accounts/login/"' in html
-    assert "-F image_file=@photo.jpg -o cutout.png http://testserver/v1.0/removebg" in html
+    assert "-F image_file=@photo.jpg -F size=auto -o cutout.png http://testserver/v1.0/removebg" in html
 
 
 def test_the_first_screens_cutout_is_made_by_the_server(client: Any) -> None:

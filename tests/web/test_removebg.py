@@ -1,7 +1,9 @@
 """Live: the remove.bg-compatible API, called the way remove.bg's own sample code calls it."""
 
 import base64
+import html
 import io
+import re
 from pathlib import Path
 from typing import Any
 
@@ -62,6 +64,27 @@ def test_sample_code_upload(embedded_server: LiveServer, key: str, tmp_path: Pat
     # Ours: how sure the cutout is, and whether it may need a look.
     assert float(headers["X-Confidence"]) >= 0.6 and headers["X-Needs-Review"] == "false"
     assert len(headers["X-Confidence"].split(".")[1]) == 3
+
+
+def test_the_first_screens_one_line_call_gives_the_whole_photos_cutout(embedded_server: LiveServer, key: str) -> None:
+    """The signed-out visitor's curl line, sent as it reads: without remove.bg's `size=auto` (its own sample has
+    it) the call took remove.bg's default, a 0.25-megapixel preview, where the line promises the photo's cutout."""
+    landing = requests.get(f"{embedded_server.url}/", timeout=30).text
+    call = html.unescape(re.search(r'<pre class="code" id="landing-api-call"><code>(.*?)</code>', landing).group(1))
+    fields = dict(field.split("=", 1) for field in re.findall(r"-F (\S+)", call))
+    assert fields.pop("image_file") == "@photo.jpg"
+
+    response = requests.post(
+        call.split()[-1],
+        files={"image_file": ("photo.jpg", photo_bytes("astronaut.png", size=(800, 600)))},
+        data=fields,
+        headers={"X-Api-Key": key},
+        timeout=60,
+    )
+
+    assert response.status_code == 200, response.text
+    with Image.open(io.BytesIO(response.content)) as cutout:
+        assert cutout.size == (800, 600)
 
 
 def test_a_cutout_that_may_need_a_look_says_so_in_its_headers(embedded_server: LiveServer, key: str) -> None:
