@@ -77,7 +77,7 @@ class Option:
     pattern: str = ""  # else (or also) the shape of a free value: a regular expression
     default: str = ""
     sets: tuple[str, ...] = ()  # the Options fields it sets; () for the one named like it
-    params: tuple[str, ...] = ()  # further parameters it reads (thresholds, other spellings)
+    params: Mapping[str, str] = field(default_factory=dict)  # further parameters it reads, each with what it does
     removebg: bool = True  # /v1.0/removebg takes it under this name
     animations: bool = True  # it applies to animations and videos; if not, setting it there is refused
     videos: bool = True  # it applies to videos (a zip of frames and a WebM); if not, setting it is refused

@@ -152,7 +152,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "crop",
-        summary="",
+        summary="true: the result cropped to the subject, with crop_margin around it.",
         doc_values="`true` / `false`: crop to the subject",
         doc_default="`false`",
         values=("true", "false"),
@@ -177,7 +177,7 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "channels",
-        summary="",
+        summary="rgba: the cutout; alpha: its mask alone, a greyscale image.",
         doc_values="`rgba`, or `alpha` for the mask alone as a greyscale image",
         doc_default="`rgba`",
         values=("rgba", "alpha"),
@@ -224,18 +224,18 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "alpha_matting",
-        summary="",
+        summary="true: finer edges (hair, fur) with rembg's alpha matting; slower.",
         doc_values="`true` for finer edges (hair, fur) with rembg's alpha matting; slower (an image over 2 "
         "megapixels is matted at that size, its alpha scaled back up: memory stays near 1 GB). Tune with "
         "`alpha_matting_foreground_threshold` (0\u2013255, 240), "
         "`alpha_matting_background_threshold` (0\u2013255, 10), `alpha_matting_erode_size` (0\u201340, 10)",
         doc_default="`false`",
         values=("true", "false"),
-        params=(
-            "alpha_matting_foreground_threshold",
-            "alpha_matting_background_threshold",
-            "alpha_matting_erode_size",
-        ),
+        params={
+            "alpha_matting_foreground_threshold": "With alpha_matting: 0-255 (240); the mask above it is sure subject.",
+            "alpha_matting_background_threshold": "With alpha_matting: 0-255 (10); the mask below it is background.",
+            "alpha_matting_erode_size": "With alpha_matting: 0-40 (10); how far the sure parts are eroded.",
+        },
         removebg=False,
         parse=parse_alpha_matting,
     ),
@@ -277,12 +277,16 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "add_shadow",
-        summary="",
+        summary="true: a soft drop shadow under the subject.",
         doc_values="`true` for a soft drop shadow under the subject; `shadow_opacity` 0\u2013100 (50)",
         doc_default="`false`",
         values=("true", "false"),
         sets=("shadow_opacity",),
-        params=("shadow_opacity", "shadow_type", "shadow"),
+        params={
+            "shadow_opacity": "With add_shadow: 0-100 (50), how dark the shadow is.",
+            "shadow_type": "remove.bg's: anything but none adds the shadow, as add_shadow=true.",
+            "shadow": "Another name for add_shadow.",
+        },
         parse=parse_shadow,
         videos=False,
     ),
@@ -300,14 +304,8 @@ OPTIONS: tuple[Option, ...] = (
 
 
 OPTION_NAMES = tuple(option.name for option in OPTIONS)
-
-
 BY_NAME = {option.name: option for option in OPTIONS}
-
-
 QUALITIES = BY_NAME["quality"].values
-
-
 CHANNELS = BY_NAME["channels"].values
 
 

@@ -17,6 +17,7 @@ from removal.web.inputs import MAX_POSITION
 from removal.web.openapi_schemas import (
     BATCH_LIST_QUERY,
     BATCH_NAME,
+    BGREMOVE_OWN,
     BINARY,
     ID,
     IDEMPOTENCY_KEY,
@@ -26,7 +27,6 @@ from removal.web.openapi_schemas import (
     MULTIPART,
     OPTION_PROPERTIES,
     SCHEMAS,
-    YES_NO,
     deletion,
     error_replies,
     json_reply,
@@ -55,9 +55,9 @@ BGREMOVE_RESPONSES: dict[str, Any] = {
 }
 
 BGREMOVE_QUERY = [
-    {"name": "img", "in": "query", "schema": {"type": "string"}},
-    {"name": "blob", "in": "query", "schema": YES_NO},
-    *({"name": name, "in": "query", "schema": schema} for name, schema in OPTION_PROPERTIES.items()),
+    {"name": name, "in": "query", "schema": schema}
+    for name, schema in {**BGREMOVE_OWN, **OPTION_PROPERTIES}.items()
+    if name != "key"  # the apiKeyQuery security scheme's
 ]
 
 

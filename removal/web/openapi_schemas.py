@@ -56,7 +56,7 @@ def json_reply(schema: dict[str, Any], description: str) -> dict[str, Any]:
 # From the declaration in removal.cutout.options: each option, then the further parameters it reads.
 OPTION_PROPERTIES: dict[str, Any] = {
     **{option.name: option.openapi() for option in OPTIONS},
-    **{name: {"type": "string"} for option in OPTIONS for name in option.params},
+    **{name: {"type": "string", "description": does} for option in OPTIONS for name, does in option.params.items()},
 }
 
 
@@ -69,7 +69,6 @@ KEY_SECURITY: list[dict[str, list[str]]] = [
 
 
 ID = {"name": "batch_id", "in": "path", "required": True, "schema": {"type": "string"}}
-
 
 ITEM_ID = {"name": "item_id", "in": "path", "required": True, "schema": {"type": "string"}}
 
@@ -88,6 +87,13 @@ BINARY = {"type": "string", "format": "binary"}
 
 # A yes/no parameter (/bgremove's blob), every word the parser takes.
 YES_NO = {"type": "string", "enum": [word for pair in YES_NO_WORDS for word in pair]}
+
+# /bgremove's own parameters, beside the options: in its query string or its body alike.
+BGREMOVE_OWN = {
+    "img": {"type": "string", "description": "An http(s) image URL, or a /store link or id; or upload the image."},
+    "key": {"type": "string", "description": "Your API key, where no header carries it."},
+    "blob": {**YES_NO, "description": "Yes: the reply is the image itself, not JSON with it in base64."},
+}
 
 
 ITEM_STATUS = {"type": "string", "enum": Item.Status.values}
@@ -353,12 +359,7 @@ SCHEMAS: dict[str, Any] = {
     },
     "BgremoveParameters": {
         "type": "object",
-        "properties": {
-            "img": {"type": "string", "description": "An http(s) image URL, or a /store link or id."},
-            "key": {"type": "string"},
-            "blob": YES_NO,
-            **OPTION_PROPERTIES,
-        },
+        "properties": {**BGREMOVE_OWN, **OPTION_PROPERTIES},
     },
 }
 

@@ -72,6 +72,16 @@ def test_the_option_properties_are_the_declaration() -> None:
     ]
 
 
+def test_every_bgremove_parameter_says_what_it_does() -> None:
+    """/api/docs listed img, blob, crop, channels, alpha_matting, add_shadow, the matting thresholds and the shadow's
+    settings with their values and no word on what they do."""
+    for path in ("/bgremove", "/api/v1/bgremove"):
+        query = document()["paths"][path]["get"]["parameters"]
+        assert [parameter["name"] for parameter in query if not parameter["schema"].get("description")] == []
+    body = document()["components"]["schemas"]["BgremoveParameters"]["properties"]
+    assert [name for name, schema in body.items() if not schema.get("description")] == []
+
+
 def test_blob_lists_every_word_the_parser_reads_as_yes_in_the_query_and_the_body() -> None:
     """`blob` is read by is_true (true, 1, yes, on, any case): the query said only true or false, the body left out
     on and off."""
