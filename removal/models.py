@@ -271,6 +271,7 @@ class WebhookDelivery(models.Model):
             # The admin's list, newest first (ordering, then the admin's -pk): a page read backward, not a sort.
             models.Index(fields=["created_at", "id"], name="webhook_created_idx"),
         ]
+        verbose_name_plural = "webhook deliveries"
 
     def __str__(self) -> str:
         return f"webhook for {self.batch_id} ({self.status})"

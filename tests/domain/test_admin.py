@@ -130,6 +130,12 @@ def test_rows_only_the_services_make_have_no_add_page(admin_client: Client, mode
     assert f"/admin/removal/{model}/add/" not in admin_client.get(f"/admin/removal/{model}/").content.decode()
 
 
+def test_the_admin_index_names_each_table_in_english(admin_client: Client) -> None:
+    """Django's plural of "webhook delivery" is "webhook deliverys"."""
+    index = admin_client.get("/admin/").content.decode()
+    assert "Webhook deliveries" in index and "deliverys" not in index
+
+
 def test_admin_is_for_staff_only(client: Client, user: Any) -> None:
     client.force_login(user)
     assert client.get("/admin/removal/item/").status_code == 302
