@@ -331,6 +331,14 @@ class TestDashboard:
         german = client.get("/accounts/", headers={"Accept-Language": "de"}).content.decode()
         assert "11.997,75 von 12.000" in german
 
+    def test_every_line_that_sets_the_key_holds_the_one_just_made(self, client: Any, user: Any) -> None:
+        """The API card's `export BGSITE_API_KEY=bgs_…` set the variable back to that placeholder for whoever pasted
+        the command-line card's lines (with the new key) and then the API card's: its curl calls were a 401."""
+        client.force_login(user)
+        just_created = client.post("/accounts/keys/", {"name": "laptop"}, follow=True).content.decode()
+        exports = re.findall(r"export BGSITE_API_KEY=(\S+)", just_created)
+        assert len(exports) == 2 and set(exports) == {new_key_on(just_created)}
+
     def test_command_line_card_installs_the_client_from_this_server(self, client: Any, user: Any) -> None:
         client.force_login(user)
         just_created = client.post("/accounts/keys/", {"name": "laptop"}, follow=True).content.decode()
