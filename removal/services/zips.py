@@ -77,8 +77,9 @@ def _zip_contents(batch: Batch) -> tuple[list[Item], dict[uuid.UUID, str], dict[
 def zip_filename(batch: Batch) -> str:
     """A name that tells one batch's download from another's: <its name, made safe>-cutouts.zip, or without a name
     cutouts-<day made>-<start of its id>.zip."""
-    if batch.name:
-        return f"{zip_member_stem(batch.name + '.zip')}-cutouts.zip"
+    if batch.name:  # a name, not a path: all of "Spring/Summer" names the zip
+        words = batch.name.replace("/", " ").replace("\\", " ")
+        return f"{zip_member_stem(words + '.zip')}-cutouts.zip"
     return f"cutouts-{timezone.localtime(batch.created_at):%Y-%m-%d}-{str(batch.id)[:8]}.zip"  # the page's day
 
 

@@ -624,6 +624,20 @@ class TestNames:
         assert unnamed["name"] == ""
         assert api.get(unnamed["zip"])["Content-Disposition"].startswith('attachment; filename="cutouts-')
 
+    @pytest.mark.parametrize(
+        ("name", "zip_name"),
+        [
+            ("Spring/Summer 2026", "Spring_Summer_2026"),
+            ("Shoes\\boots", "Shoes_boots"),
+            ("2026.12 shoot", "2026_12_shoot"),
+        ],
+    )
+    def test_the_whole_name_names_the_zip(self, api: Any, name: str, zip_name: str) -> None:
+        """A name with a slash was read as a path: "Spring/Summer 2026" gave Summer_2026-cutouts.zip."""
+        batch = api.post("/api/v1/batches", {"files": [jpeg(size=(64, 48))], "name": name}).json()
+        run_ready_jobs()
+        assert api.get(batch["zip"])["Content-Disposition"] == f'attachment; filename="{zip_name}-cutouts.zip"'
+
     @pytest.mark.parametrize("how", ["json", "form"])
     def test_patch_renames_a_batch_and_an_empty_name_unnames_it(self, api: Any, how: str) -> None:
         batch = create_batch(api, jpeg(size=(64, 48)))
