@@ -19,13 +19,14 @@ from django.utils.csp import CSP
 
 from bgsite import cors
 from bgsite.channel_layer import redis_channel_layer
+from bgsite.environment import Env
 from bgsite.logging_config import logging_config
 from bgsite.networks import IPNetwork, origin, parse_networks
 from removal.cutout.results import DEFAULT_REVIEW_BELOW
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
-env = environ.Env()
+env = Env()
 # A .env file next to manage.py, if present, provides defaults; real environment
 # variables win. See .env.example for every variable.
 environ.Env.read_env(BASE_DIR / ".env")

@@ -113,6 +113,33 @@ def test_a_negative_limit_stops_the_process_at_start(tmp_path: Path, name: str) 
     assert f"ImproperlyConfigured: {name} must be 0 (no limit) or a positive integer" in done.stderr
 
 
+@pytest.mark.parametrize(
+    ("name", "value", "says"),
+    [
+        ("RATE_LIMITS_ENABLED", "ture", "must be true or false (or yes/no, on/off, 1/0), not 'ture'"),
+        ("REVIEW_CONFIDENCE_BELOW", "60%", "must be a number such as 0.5, not '60%'"),
+        ("WORKER_THREADS", "two", "must be a whole number, not 'two'"),
+    ],
+)
+def test_a_value_that_is_not_a_yes_no_or_a_number_stops_the_process_at_start(
+    tmp_path: Path, name: str, value: str, says: str
+) -> None:
+    """django-environ read 'ture' as false (the rate limits off) and '60%' as 60.0 (every cutout flagged)."""
+    done = python_with_settings(tmp_path, "import django; django.setup()", **{name: value})
+    assert done.returncode != 0
+    assert f"ImproperlyConfigured: {name} {says}" in done.stderr
+
+
+def test_a_blank_value_is_the_default(tmp_path: Path) -> None:
+    """As .env.example shows some (ORT_SOLO_THREADS=): a blank number stopped the start with a bare ValueError, a
+    blank yes/no was no (RATE_LIMITS_ENABLED= turned the rate limits off)."""
+    read = "import django; django.setup(); from django.conf import settings as s; "
+    read += "print(s.RATELIMIT_ENABLE, s.WORKER_THREADS)"
+    done = python_with_settings(tmp_path, read, ORT_SOLO_THREADS="", RATE_LIMITS_ENABLED=" ", WORKER_THREADS="")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "2"]
+
+
 def test_email_url_configures_the_default_mailer(tmp_path: Path) -> None:
     def mailer(**env: str) -> str:
         done = python_with_settings(
