@@ -38,8 +38,8 @@ def error_replies(*codes: int) -> dict[str, Any]:
         409: "Not possible in the object's state; `error` says why.",
         413: "Too large.",
         429: "Rate limit or daily quota reached.",
-        500: "The image could not be processed on our side.",
-        503: "Busy (queue full) or storage unavailable.",
+        500: "An unexpected error on the server's side (logged); not for the input.",
+        503: "Busy, storage or the database down, or a cutout's processing failed on our side: send it again.",
         504: "The cutout was not ready in time; `result` says where it will be.",
     }
     limited = ("Retry-After", "RateLimit-Limit", "RateLimit-Remaining", "RateLimit-Reset")

@@ -82,6 +82,14 @@ def test_every_bgremove_parameter_says_what_it_does() -> None:
     assert [name for name, schema in body.items() if not schema.get("description")] == []
 
 
+def test_a_cutout_that_failed_on_the_server_is_a_503_as_the_docs_say() -> None:
+    """The schema gave it as a 500 ("The image could not be processed on our side."), which /bgremove never answers
+    for it: docs/api.md's 503, send it again; a 500 is a crash."""
+    replies = document()["paths"]["/bgremove"]["get"]["responses"]
+    assert "processing failed" in replies["503"]["description"]
+    assert "processed" not in replies["500"]["description"]
+
+
 def test_blob_lists_every_word_the_parser_reads_as_yes_in_the_query_and_the_body() -> None:
     """`blob` is read by is_true (true, 1, yes, on, any case): the query said only true or false, the body left out
     on and off."""
