@@ -76,10 +76,10 @@ def _zip_contents(batch: Batch) -> tuple[list[Item], dict[uuid.UUID, str], dict[
 
 def zip_filename(batch: Batch) -> str:
     """A name that tells one batch's download from another's: <its name, made safe>-cutouts.zip, or without a name
-    cutouts-<day made>-<start of its id>.zip."""
-    if batch.name:  # a name, not a path: all of "Spring/Summer" names the zip
-        words = batch.name.replace("/", " ").replace("\\", " ")
-        return f"{zip_member_stem(words + '.zip')}-cutouts.zip"
+    (or one of which a file name keeps nothing, as emoji) cutouts-<day made>-<start of its id>.zip."""
+    words = batch.name.replace("/", " ").replace("\\", " ")  # a name, not a path: all of "Spring/Summer" names it
+    if words and (stem := zip_member_stem(words + ".zip", fallback="")):
+        return f"{stem}-cutouts.zip"
     return f"cutouts-{timezone.localtime(batch.created_at):%Y-%m-%d}-{str(batch.id)[:8]}.zip"  # the page's day
 
 
@@ -94,15 +94,15 @@ def zip_member_names(items: list[Item]) -> dict[uuid.UUID, str]:
     }
 
 
-def zip_member_stem(filename: str) -> str:
-    """A safe file name stem from an uploaded name: 'My photo.v2.JPG' -> 'My_photo_v2'."""
+def zip_member_stem(filename: str, fallback: str = "image") -> str:
+    """A safe file name stem from an uploaded name: 'My photo.v2.JPG' -> 'My_photo_v2'; `fallback` for '???.jpg'."""
     try:
         stem = get_valid_filename(PurePosixPath(filename).stem.replace(".", "_"))
     except SuspiciousFileOperation:  # nothing usable left, e.g. '???.jpg'
         stem = ""
     if stem.upper() in WINDOWS_RESERVED_NAMES:
         stem = f"{stem}_"  # 'con.png' cannot be extracted on Windows
-    return (stem or "image")[:100]
+    return (stem or fallback)[:100]
 
 
 def _unique_member_name(filename: str, suffix: str, taken: set[str]) -> str:
