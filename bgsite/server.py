@@ -13,9 +13,11 @@ Served with `uvicorn ... --http bgsite.server:HttpProtocol --ws bgsite.server:We
   than chunked, a request line that is not one) gets 400 with h11's reason, where uvicorn answered "Invalid HTTP
   request received." in plain text; then the lingering close, and one WARNING line saying why (the client's bytes
   that h11 quotes left out: they may hold a key).
-- Every one of these refusals (400, 414, 431, 408) is the API's JSON error, {"status", "error", "request_id"}, the
-  shape docs/api.md gives every error, whatever the path (the server has not read which API a request is for), with
-  "Connection: close".
+- Every one of these refusals (400, 414, 431, 408) is answered in the error shape of the API its path belongs to
+  (removal.web.http_errors.api_error_reply: remove.bg's {"errors": [...]} under /v1.0/, else {"status", "error",
+  "request_id"}), the path read from the request line received (or, for a body h11 could not read, from the request
+  h11 read), with "Connection: close"; without a body when that line's method is HEAD. Where no path can be read (the
+  request line did not come whole up to its path's end, or is not one) the shape is {"status", "error", "request_id"}.
 - Those refusals carry X-Request-ID, and their log line its request_id, as every reply the app makes
   does (bgsite.log_context): the client's when the head received holds a sane one, else a new one. The app never
   sees such a request, so asgi-correlation-id's middleware cannot give it one.
@@ -41,12 +43,12 @@ Served with `uvicorn ... --http bgsite.server:HttpProtocol --ws bgsite.server:We
 
 import asyncio
 import contextlib
-import json
 import logging
 import re
 from collections.abc import Iterator, MutableMapping
 from http import HTTPStatus
 from typing import Any, cast
+from urllib.parse import unquote
 
 import h11
 from asgi_correlation_id import correlation_id
@@ -55,6 +57,7 @@ from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIO
 from websockets.exceptions import InvalidState
 
 from bgsite.log_context import REQUEST_ID_HEADER, acceptable_request_id, new_request_id
+from removal.errors import ApiError, BadRequest, RequestHeaderFieldsTooLarge, RequestTimeout, UriTooLong
 
 logger = logging.getLogger("bgsite.server")
 
@@ -92,17 +95,39 @@ def logged_as(request_id: str) -> Iterator[None]:
         correlation_id.reset(token)
 
 
-def refusal_events(status: int, reason: str, request_id: str) -> list[h11.Event]:
-    """The answer to a request refused before the app saw it: the API's JSON error, its connection closing."""
-    body = json.dumps({"status": status, "error": reason, "request_id": request_id}).encode()
-    headers = [
-        (b"content-type", b"application/json"),
+# A request line's method, and its target up to the end of its path (a space, "?" or "#"): h11's token and target.
+REQUEST_LINE_PATH = re.compile(rb"([!#$%&'*+.^_`|~0-9A-Za-z-]+) ([\x21-\x7e]*?)[ ?#]")
+# The scheme and authority of a target in absolute form (a request to a proxy: "GET http://host/path HTTP/1.1").
+ABSOLUTE_FORM = re.compile(rb"^[A-Za-z][A-Za-z0-9+.-]*://[^/]*")
+
+
+def request_line_path(buffered: bytes) -> tuple[str, str]:
+    """(method, path) of the request line at the start of a head received so far, the path percent-decoded as uvicorn
+    decodes it; ("", "") where the line did not come up to its path's end, or is not a request line."""
+    found = REQUEST_LINE_PATH.match(buffered.lstrip(b"\r\n"))
+    if found is None:
+        return "", ""
+    method, target = found.groups()
+    return method.decode("ascii"), unquote(ABSOLUTE_FORM.sub(b"", target).decode("ascii"))
+
+
+def refusal_events(error: ApiError, request_id: str, method: str, path: str) -> list[h11.Event]:
+    """The answer to a request refused before the app saw it: `error` in the shape of the API `path` belongs to (the
+    one mapping, removal.web.http_errors), its connection closing; no body for a HEAD request."""
+    from removal.web.http_errors import api_error_reply  # imports the models: Django is set up once the app loads
+
+    with logged_as(request_id):  # the body's request_id
+        reply = api_error_reply(path, error) or error.response()
+    body = reply.content  # type: ignore[attr-defined]
+    headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in reply.items()]
+    headers += [
         (b"content-length", str(len(body)).encode()),
         (b"connection", b"close"),
         (REQUEST_ID_HEADER.encode(), request_id.encode()),
     ]
+    status = reply.status_code
     response = h11.Response(status_code=status, headers=headers, reason=HTTPStatus(status).phrase.encode())
-    return [response, h11.Data(data=body), h11.EndOfMessage()]
+    return [response, h11.Data(data=b"" if method == "HEAD" else body), h11.EndOfMessage()]
 
 
 # Where h11's reason quotes the client's bytes ("Illegal header value b'...'"): left out, as they may hold a key.
@@ -116,27 +141,30 @@ def unreadable_reason(h11_reason: str) -> str:
 
 
 class _ReasonKeepingConnection(h11.Connection):
-    """h11's connection, keeping why it could not read the request (uvicorn's protocol logs and answers without it)."""
+    """h11's connection, keeping why it could not read the request (uvicorn's protocol logs and answers without it),
+    and the head it could not read: h11 has taken it out of its buffer by then."""
 
     refused_because = ""
+    refused_head = b""
 
     def next_event(self) -> Any:
+        head = self.trailing_data[0] if self.their_state is h11.IDLE else b""
         try:
             return super().next_event()
         except h11.RemoteProtocolError as exc:
-            self.refused_because = str(exc)
+            self.refused_because, self.refused_head = str(exc), head
             raise
 
 
-def head_refusal(buffered: bytes, max_head_bytes: int) -> tuple[int, str] | None:
-    """(status, reason) for a request head that outgrew `max_head_bytes` before it ended; None otherwise."""
+def head_refusal(buffered: bytes, max_head_bytes: int) -> ApiError | None:
+    """The refusal (414 or 431) of a request head that outgrew `max_head_bytes` before it ended; None otherwise."""
     if len(buffered) <= max_head_bytes or b"\r\n\r\n" in buffered:
         return None
     line_end = buffered.find(b"\r\n")
     request_line = len(buffered) if line_end < 0 else line_end
     if request_line > MAX_REQUEST_LINE_BYTES:
-        return 414, f"the request line (method, path and query string) is over {MAX_REQUEST_LINE_BYTES} bytes"
-    return 431, f"the request headers are over {max_head_bytes // 1024} KiB in all"
+        return UriTooLong(f"the request line (method, path and query string) is over {MAX_REQUEST_LINE_BYTES} bytes")
+    return RequestHeaderFieldsTooLarge(f"the request headers are over {max_head_bytes // 1024} KiB in all")
 
 
 class HttpProtocol(H11Protocol):
@@ -181,7 +209,7 @@ class HttpProtocol(H11Protocol):
             reason = (
                 f"the request's head (request line and headers) was not sent whole within {HEAD_TIMEOUT_SECONDS:g} s"
             )
-            self._write(refusal_events(408, reason, request_id))
+            self._write(refusal_events(RequestTimeout(reason), request_id, *self.request_line_path(buffered)))
         self.transport.close()
 
     def _head_timer_stopped(self) -> None:
@@ -189,8 +217,8 @@ class HttpProtocol(H11Protocol):
             self.head_timer.cancel()
             self.head_timer = None
 
-    def refusal(self) -> tuple[int, str] | None:
-        """(status, reason) when the head received so far is to be refused with 414/431; None otherwise."""
+    def refusal(self) -> ApiError | None:
+        """The refusal when the head received so far is to be refused with 414/431; None otherwise."""
         buffered, _ = self.conn.trailing_data
         return head_refusal(buffered, self.conn._max_incomplete_event_size)
 
@@ -225,19 +253,26 @@ class HttpProtocol(H11Protocol):
     def send_400_response(self, msg: str) -> None:
         """Answer a request h11 could not read (uvicorn's `msg` says no more than that): 414/431 for a head too large,
         else 400 with h11's reason; the API's JSON error either way (see module docstring)."""
-        status, reason = self.refusal() or (
-            400,
-            unreadable_reason(cast(_ReasonKeepingConnection, self.conn).refused_because),
+        error = self.refusal() or BadRequest(
+            unreadable_reason(cast(_ReasonKeepingConnection, self.conn).refused_because)
         )
-        request_id = refused_request_id(self.conn.trailing_data[0])
+        buffered = cast(_ReasonKeepingConnection, self.conn).refused_head or self.conn.trailing_data[0]
+        request_id = refused_request_id(buffered)
         with logged_as(request_id):
-            logger.warning("refused a request from %s with %d: %s", _client(self.client), status, reason)
+            logger.warning("refused a request from %s with %d: %s", _client(self.client), error.status, error.message)
+        method, path = self.request_line_path(buffered)
         if self.cycle is not None and not self.cycle.response_complete:  # its body was unreadable: the app's answer
             self.cycle.disconnected = True  # goes nowhere, as when the client is gone (uvicorn's connection_lost)
             self.cycle.message_event.set()
+            method, path = self.scope["method"], self.scope["path"]  # its head was read
         if self.conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):  # else the app's answer has begun: it cannot follow
-            self._write(refusal_events(status, reason, request_id))
+            self._write(refusal_events(error, request_id, method, path))
         self.linger()
+
+    def request_line_path(self, buffered: bytes) -> tuple[str, str]:
+        """(method, path) of the head received so far, its path as the app's scope would have it (under root_path)."""
+        method, path = request_line_path(buffered)
+        return method, self.root_path + path if path else ""
 
     def _write(self, events: list[h11.Event]) -> None:
         for event in events:

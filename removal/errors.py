@@ -80,12 +80,20 @@ class PayloadTooLarge(ApiError):
     status = 413
 
 
+class UriTooLong(ApiError):
+    status = 414
+
+
 class TooManyRequests(ApiError):
     status = 429
 
 
 class QuotaExceeded(TooManyRequests):
     """The daily quota is used up (remove.bg's clients read it as 402 insufficient_credits)."""
+
+
+class RequestHeaderFieldsTooLarge(ApiError):
+    status = 431
 
 
 class InternalError(ApiError):

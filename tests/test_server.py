@@ -151,6 +151,34 @@ def test_a_late_head_is_refused_with_the_request_id_its_client_sent_or_a_new_one
     assert re.fullmatch(r"[0-9a-f]{32}", reply_headers(transport.written)["x-request-id"])
 
 
+@pytest.mark.parametrize(
+    "head",
+    [b"POST /v1.0/removebg HTTP/1.1\r\nHost: 127", b"POST http://127.0.0.1:8000/v1.0/removebg?size=auto HTTP/1"],
+)
+def test_a_late_head_under_v1_0_is_refused_in_remove_bgs_shape(head_timeout: float, head: bytes) -> None:
+    transport = asyncio.run(http_connection([head], wait=head_timeout * 3))
+    assert transport.written.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), transport.written
+    reason = f"the request's head (request line and headers) was not sent whole within {head_timeout:g} s"
+    request_id = reply_headers(transport.written)["x-request-id"]
+    assert json.loads(transport.written.split(b"\r\n\r\n", 1)[1]) == {
+        "errors": [{"title": reason, "code": "timeout", "request_id": request_id}]
+    }
+
+
+@pytest.mark.parametrize(
+    ("head", "path"),
+    [
+        (b"GET /v1.0/account?x=1 HTTP/1.1", "/v1.0/account"),
+        (b"\r\nPOST /v1.0%2Fremovebg HTTP/1.1", "/v1.0/removebg"),  # decoded, as uvicorn decodes the scope's
+        (b"GET https://example.com/v1.0/account#top", "/v1.0/account"),
+        (b"GET /v1.0/removeb", ""),  # its path's end not come
+        (b"NOT-A-REQUEST-LINE\r\n", ""),
+    ],
+)
+def test_a_refused_heads_path_is_read_from_its_request_line_as_far_as_it_came(head: bytes, path: str) -> None:
+    assert server.request_line_path(head)[1] == path
+
+
 # --- live: a refused body, sent whole before its reply is read (as a reverse proxy sends it) -------------------------
 
 PROXY_BODY_BYTES = 60_000_000  # docs/deploy.md's nginx lets 60 MB through; bgsite takes 54 MB at /bgremove
@@ -191,7 +219,7 @@ UNREADABLE = [
         "conflicting Content-Length headers",
     ),
     (
-        b"POST /v1.0/removebg HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: gzip\r\n\r\n" + b"\x1f\x8b" * 5000,
+        b"POST /bgremove HTTP/1.1\r\nHost: 127.0.0.1\r\nTransfer-Encoding: gzip\r\n\r\n" + b"\x1f\x8b" * 5000,
         "Only Transfer-Encoding: chunked is supported",
     ),
     (b"NOT HTTP AT ALL\r\n\r\n", "illegal request line"),
@@ -209,18 +237,12 @@ def test_a_request_h11_cannot_read_gets_the_apis_json_400_with_why_and_its_conne
 ) -> None:
     # uvicorn answered "Invalid HTTP request received." as text/plain: a client of a JSON API failed to parse it.
     log_start = len(embedded_server.log())
-    with socket.create_connection(("127.0.0.1", embedded_server.port), timeout=10) as raw:
-        raw.sendall(request_bytes)
-        reply = b""
-        while piece := raw.recv(65536):  # to its end: the server closes (a reset would fail here)
-            reply += piece
-    parsed = http.client.HTTPResponse(_Received(reply))  # type: ignore[arg-type]
-    parsed.begin()
+    parsed = refused_over_a_socket(embedded_server, request_bytes)
     assert (parsed.status, parsed.getheader("Content-Type"), parsed.getheader("Connection")) == (
         400,
         "application/json",
         "close",
-    ), reply[:300]
+    )
     assert json.loads(parsed.read()) == {
         "status": 400,
         "error": f"the request could not be read as HTTP ({reason})",
@@ -231,6 +253,96 @@ def test_a_request_h11_cannot_read_gets_the_apis_json_400_with_why_and_its_conne
     assert f"with 400: the request could not be read as HTTP ({reason})" in logged, logged
     assert "Invalid HTTP request received." not in logged and "Traceback" not in logged, logged
     assert "a\\x00b" not in logged  # the bytes h11 quotes (a header that may hold a key) are not logged
+
+
+def refused_over_a_socket(live: LiveServer, request_bytes: bytes) -> http.client.HTTPResponse:
+    """The reply to `request_bytes`, read to the connection's end (the server closes it: a reset would fail here)."""
+    with socket.create_connection(("127.0.0.1", live.port), timeout=10) as raw:
+        raw.sendall(request_bytes)
+        reply = b""
+        while piece := raw.recv(65536):
+            reply += piece
+    parsed = http.client.HTTPResponse(_Received(reply))  # type: ignore[arg-type]
+    parsed.begin()
+    assert parsed.getheader("Connection") == "close", reply[:300]
+    return parsed
+
+
+LONG_REQUEST_LINE = "the request line (method, path and query string) is over 8192 bytes"
+HEADERS_TOO_LARGE = "the request headers are over 16 KiB in all"
+
+
+def refused_at(path: str) -> list[tuple[bytes, int, str]]:
+    """Requests to `path` the server refuses before the app sees them: (request, status, reason)."""
+    head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode()
+    return [
+        (head + b"X-Api-Key: a\x00b\r\n\r\n", 400, "the request could not be read as HTTP (illegal header line)"),
+        (
+            head + b"Content-Length: 2\r\nContent-Length: 3\r\n\r\n{}",
+            400,
+            "the request could not be read as HTTP (conflicting Content-Length headers)",
+        ),
+        (
+            head + b"Transfer-Encoding: gzip\r\n\r\n" + b"\x1f\x8b" * 5000,
+            400,
+            "the request could not be read as HTTP (Only Transfer-Encoding: chunked is supported)",
+        ),
+        (  # the head read, the app called: its path is the request's
+            head + b"Transfer-Encoding: chunked\r\n\r\nzz\r\n",
+            400,
+            "the request could not be read as HTTP (illegal chunk header)",
+        ),
+        # over 16 KiB and not ended yet (a whole head that came at once is read, whatever its size)
+        (f"GET {path}?size=auto&x={'a' * 17_000}".encode(), 414, LONG_REQUEST_LINE),
+        (head + b"X-Pad: " + b"a" * 17_000, 431, HEADERS_TOO_LARGE),
+    ]
+
+
+# remove.bg's (status, code) for each status the server refuses with (removal.web.http_errors.REMOVEBG_CODES).
+REMOVEBG_REFUSAL_CODES = {400: "invalid_parameter", 414: "uri_too_long", 431: "request_header_fields_too_large"}
+
+
+@pytest.mark.live
+@pytest.mark.parametrize(("request_bytes", "status", "reason"), refused_at("/v1.0/removebg"))
+def test_the_servers_own_refusals_under_v1_0_are_in_remove_bgs_shape(
+    embedded_server: LiveServer, request_bytes: bytes, status: int, reason: str
+) -> None:
+    # They were {"status", "error"} at every path: a remove.bg client reads errors[0].title, and found none.
+    parsed = refused_over_a_socket(embedded_server, request_bytes)
+    assert (parsed.status, parsed.getheader("Content-Type")) == (status, "application/json")
+    assert json.loads(parsed.read()) == {
+        "errors": [
+            {"title": reason, "code": REMOVEBG_REFUSAL_CODES[status], "request_id": parsed.getheader("X-Request-ID")}
+        ]
+    }
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("path", ["/bgremove", "/api/v1/batches", "/healthz"])
+@pytest.mark.parametrize(("status", "reason"), [(414, LONG_REQUEST_LINE), (431, HEADERS_TOO_LARGE)])
+def test_the_servers_own_refusals_at_pixlabs_paths_the_batch_api_and_elsewhere_are_the_apis_json_error(
+    embedded_server: LiveServer, path: str, status: int, reason: str
+) -> None:
+    request_bytes = next(sent for sent, refused, _ in refused_at(path) if refused == status)
+    parsed = refused_over_a_socket(embedded_server, request_bytes)
+    assert json.loads(parsed.read()) == {
+        "status": status,
+        "error": reason,
+        "request_id": parsed.getheader("X-Request-ID"),
+    }
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("path", ["/bgremove", "/v1.0/removebg"])
+def test_a_refused_head_request_gets_its_refusal_without_a_body(embedded_server: LiveServer, path: str) -> None:
+    # It came with a JSON body, which a HEAD request's reply never has: the client took it for the next reply.
+    head = f"HEAD {path} HTTP/1.1\r\nX-Request-ID: probe-42\r\nX-Api-Key: a\x00b\r\n\r\n"
+    parsed = refused_over_a_socket(embedded_server, head.encode())
+    # and with a new request id, not the client's: h11 had taken the head it could not read out of its buffer
+    assert parsed.getheader("X-Request-ID") == "probe-42"
+    parsed._method = "HEAD"  # http.client reads no body for a HEAD: nothing may follow the head
+    assert parsed.status == 400 and int(parsed.getheader("Content-Length", "0")) > 0
+    assert parsed.fp is not None and parsed.fp.read() == b""
 
 
 class _Received:
