@@ -111,16 +111,34 @@ def webhook_deliver(*, delivery_id: str) -> None:
         delivery.status, delivery.delivered_at = WebhookDelivery.Status.DELIVERED, timezone.now()
     elif unsendable or delivery.attempts >= settings.WEBHOOK_MAX_ATTEMPTS:
         delivery.status = WebhookDelivery.Status.FAILED
+    if not _attempt_recorded(delivery):
+        logger.info("%s: its batch was deleted during attempt %d", tried, delivery.attempts)
+        return
+    if delivery.status == WebhookDelivery.Status.FAILED:
         last = "gave up at once" if unsendable else "the last; gave up"
         logger.warning("%s failed at attempt %d, %s: %s", tried, delivery.attempts, last, error)
-    else:
+    elif delivery.status == WebhookDelivery.Status.PENDING:
         delay_seconds = settings.WEBHOOK_RETRY_SECONDS * 2 ** (delivery.attempts - 1)
         logger.info("%s failed at attempt %d; trying again in %g s: %s", tried, delivery.attempts, delay_seconds, error)
         enqueue_webhook(delivery.pk, delay_seconds=delay_seconds)
-    delivery.save()
     metrics.WEBHOOK_DELIVERIES.labels(
         "retrying" if delivery.status == WebhookDelivery.Status.PENDING else delivery.status
     ).inc()
+
+
+# What an attempt changes in its delivery's row.
+ATTEMPT_FIELDS = (
+    *("attempts", "status", "delivered_at", "last_status_code"),
+    *("last_error", "last_error_template", "last_error_values"),
+)
+
+
+def _attempt_recorded(delivery: WebhookDelivery) -> bool:
+    """Save the attempt in its delivery's row; False when the row is gone, its batch deleted while the attempt was
+    made. delivery.save() inserted the row again there: a delivery of a batch that no longer exists, which the
+    database refused (its foreign key), failing the job with a traceback at ERROR."""
+    fields = {name: getattr(delivery, name) for name in ATTEMPT_FIELDS}
+    return WebhookDelivery.objects.filter(pk=delivery.pk).update(**fields) == 1
 
 
 def check_callback_url(*, url: str) -> None:

@@ -29,16 +29,18 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def receiver() -> Iterator[tuple[str, list[dict[str, Any]], list[int]]]:
-    """A local endpoint: (url, requests it got, status codes to answer with in turn, then 200)."""
+def receiver() -> Iterator[tuple[str, list[dict[str, Any]], list[Any]]]:
+    """A local endpoint: (url, requests it got, status codes to answer with in turn, then 200; or, in their place,
+    what to do before answering, a function returning the status)."""
     received: list[dict[str, Any]] = []
-    answers: list[int] = []
+    answers: list[Any] = []
 
     class Handler(BaseHTTPRequestHandler):
         def do_POST(self) -> None:
             body = self.rfile.read(int(self.headers["Content-Length"]))
             received.append({"headers": dict(self.headers), "body": body})
-            self.send_response(answers.pop(0) if answers else 200)
+            answer = answers.pop(0) if answers else 200
+            self.send_response(answer() if callable(answer) else answer)
             self.end_headers()
 
         def log_message(self, *args: Any) -> None:
@@ -335,3 +337,27 @@ def test_a_deactivated_accounts_deliveries_are_held_and_sent_once_it_is_active_a
     sent = sorted(json.loads(request["body"])["batch"]["id"] for request in received)
     assert sent == sorted([finished["id"], waiting["id"]])
     assert set(WebhookDelivery.objects.values_list("status", flat=True)) == {"delivered"}
+
+
+@pytest.mark.django_db(transaction=True)  # the receiver deletes the batch from its own thread, on its own connection
+def test_a_batch_deleted_while_its_webhook_is_being_posted_ends_the_delivery_without_an_error(
+    api: Any, receiver: Any, loopback_allowed: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The attempt's outcome was saved with delivery.save(), which inserted the deleted row again: the database
+    refused it (FOREIGN KEY constraint failed), and the job failed with a traceback at ERROR (seen when a program
+    deleted each batch as soon as it had made it)."""
+    url, received, answers = receiver
+    batch = create(api, url, count=1)
+
+    def delete_the_batch() -> int:
+        services.batch_delete(batch=Batch.objects.get(pk=batch["id"]))
+        return 200
+
+    answers.append(delete_the_batch)
+    with caplog.at_level(logging.INFO):
+        run_ready_jobs()
+    assert len(received) == 1  # it was posted, then its batch was gone
+    assert not WebhookDelivery.objects.exists() and not Batch.objects.filter(pk=batch["id"]).exists()
+    assert [record for record in caplog.records if record.levelno >= logging.ERROR] == []
+    assert f"of batch {batch['id']} to " in caplog.text and "its batch was deleted during attempt 1" in caplog.text
+    assert not DBTaskResult.objects.filter(status="FAILED").exists()
