@@ -45,22 +45,37 @@ class CsrfFailed(Exception):
     """A session caller's write without the CSRF token (HTTP 403)."""
 
 
-def api_key_from_headers(headers: Any) -> str:
-    """The key from `Authorization: Bearer`, `X-Api-Key` or `WWW-Authenticate`, else ''.
-
-    PixLab clients send the bare key (or `Bearer <key>`) in WWW-Authenticate.
-    """
-    for name in ("Authorization", "WWW-Authenticate"):
+def the_one_api_key(headers: Any, *elsewhere: tuple[str, str]) -> str:
+    """The API key a request sends, in `Authorization: Bearer`, `X-Api-Key`, `WWW-Authenticate` (PixLab clients send
+    the bare key, or `Bearer <key>`, there) or `elsewhere` ((where, key) pairs: ?key=, a `key` in the body); '' when
+    none. The same key may come in several places; two different keys are NotAuthenticated: one of them was taken
+    without a word (a header over ?key=, Authorization over X-Api-Key), and the call made as whoever it named. A header
+    sent twice is one value, its values joined by commas (as Django joins them): a key holds no comma."""
+    places: dict[str, str] = {}  # each key sent, and where it came first
+    for name in ("Authorization", "WWW-Authenticate", "X-Api-Key"):
         value = headers.get(name, "").strip()
-        if value[:7].lower() == "bearer ":
-            return value[7:].strip()
-        if name == "WWW-Authenticate" and value:
-            return value
-    return headers.get("X-Api-Key", "").strip()
+        if name != "X-Api-Key" and value[:7].lower() == "bearer ":
+            value = value[7:]
+        elif name == "Authorization":
+            continue  # another scheme (Basic, say): not a key of ours
+        for key in value.split(","):
+            places.setdefault(key.strip(), name)
+    for where, key in elsewhere:
+        places.setdefault(key.strip(), where)
+    places.pop("", None)
+    if len(places) > 1:
+        raise NotAuthenticated(
+            f"{len(places)} different API keys were sent ({', '.join(dict.fromkeys(places.values()))}); send one"
+        )
+    return next(iter(places), "")
 
 
-def api_key_from_request(request: HttpRequest) -> str:
-    return api_key_from_headers(request.headers) or request.GET.get("key", "") or _key_field(request)
+def api_key_from_request(request: HttpRequest, key_in_body: str = "") -> str:
+    """The request's one API key (the_one_api_key): in its headers or ?key=, or its body (a form field, read only when
+    the head names none, or `key_in_body`, a key the view found in a JSON or form body)."""
+    query_keys = (("?key=", key) for key in request.GET.getlist("key"))
+    in_head = the_one_api_key(request.headers, *query_keys, ("body", key_in_body))
+    return in_head or the_one_api_key({}, ("body", _key_field(request)))
 
 
 def _key_field(request: HttpRequest) -> str:
@@ -88,7 +103,7 @@ def user_for_api_request(request: HttpRequest, *, key_in_body: str = "", spends_
     `key_in_body` is a key the view found in a JSON body. `spends_credits`: the request
     makes images (see the module docstring).
     """
-    if raw_key := api_key_from_request(request) or key_in_body:
+    if raw_key := api_key_from_request(request, key_in_body):
         key = api_key_for(raw_key)
         request.api_key = key  # type: ignore[attr-defined]  # for per-key rate limits
         # A program's call: its texts in English, whatever Accept-Language says, as programs may read them. A
@@ -136,15 +151,16 @@ def csrf_refusal(request: HttpRequest) -> str | None:
 
 def api_key_in_scope(scope: dict[str, Any]) -> str:
     """The API key an ASGI scope (a websocket's handshake, a request before its body) carries in its headers or
-    ?key=, or "": read as Django's request reads them (a header sent twice is its values joined by commas, of ?key=
-    sent twice the last, a header spelled with underscores none), so that the caller known here is the one the view
-    judges."""
+    ?key=, or "": read as Django's request reads them (a header sent twice is its values joined by commas, a header
+    spelled with underscores none), so that the caller known here is the one the view judges; NotAuthenticated where
+    it carries two different keys (the_one_api_key)."""
     head = _request_head(scope)
     return "" if head is None else _api_key_of_head(head)
 
 
 def _api_key_of_head(head: HttpRequest) -> str:
-    return api_key_from_headers(head.headers) or head.GET.get("key", "")
+    """The head's one API key (the_one_api_key), from its headers and ?key=: NotAuthenticated for two different ones."""
+    return the_one_api_key(head.headers, *(("?key=", key) for key in head.GET.getlist("key")))
 
 
 def _request_head(scope: dict[str, Any]) -> HttpRequest | None:
@@ -159,8 +175,12 @@ def _request_head(scope: dict[str, Any]) -> HttpRequest | None:
 
 def caller_of_websocket(scope: dict[str, Any]) -> tuple[Any, ApiKey | None]:
     """The websocket's user and the API key it came with: a key in the handshake headers or ?key=, else the
-    session's user and None; (None, None) when neither signs anyone in."""
-    if raw_key := api_key_in_scope(scope):
+    session's user and None; (None, None) when neither signs anyone in, or two different keys are sent."""
+    try:
+        raw_key = api_key_in_scope(scope)
+    except NotAuthenticated:
+        return None, None
+    if raw_key:
         api_key = _working_key(raw_key)
         return (api_key.user, api_key) if api_key else (None, None)
     return user_of_head_now(scope), None
@@ -179,7 +199,11 @@ def user_of_head_now(scope: dict[str, Any]) -> Any:
     out, its password changed, its user deactivated)."""
     if (head := _request_head(scope)) is None:
         return None
-    if raw_key := _api_key_of_head(head):
+    try:
+        raw_key = _api_key_of_head(head)
+    except NotAuthenticated:  # two different keys: no one
+        return None
+    if raw_key:
         api_key = _working_key(raw_key)
         return api_key.user if api_key else None
     return _session_user(head)

@@ -164,6 +164,31 @@ class TestAuthentication:
             reply = client.get("/api/v1/batches", headers=headers[how])
         assert reply.status_code in (200, 201), reply.content
 
+    @pytest.mark.parametrize(
+        ("sent", "places"),
+        [
+            ({"headers": {"Authorization": "Bearer {key}", "X-Api-Key": "{other}"}}, "Authorization, X-Api-Key"),
+            ({"headers": {"X-Api-Key": "{key}"}, "query": "key={other}"}, "X-Api-Key, ?key="),
+            ({"headers": {"X-Api-Key": "{key}, {other}"}}, "X-Api-Key"),  # the header sent twice, as Django joins it
+            ({"query": "key={key}&key={other}"}, "?key="),
+            ({"headers": {"WWW-Authenticate": "{other}"}, "query": "key={key}"}, "WWW-Authenticate, ?key="),
+        ],
+    )
+    def test_two_different_keys_are_refused_not_one_taken(
+        self, client: Client, api_key: str, other_user: Any, sent: dict[str, Any], places: str
+    ) -> None:
+        # One was taken without a word (a header over ?key=, Authorization over X-Api-Key), and the call made as
+        # whoever it named: here the other user, whose batches were listed.
+        other = api_key_create(user=other_user, name="other")[1]
+        headers = {name: value.format(key=api_key, other=other) for name, value in sent.get("headers", {}).items()}
+        query = sent.get("query", "").format(key=api_key, other=other)
+        reply = client.get(f"/api/v1/batches?{query}", headers=headers)
+        assert json_error(reply, 401) == f"2 different API keys were sent ({places}); send one"
+
+    def test_the_same_key_in_two_places_is_that_key(self, client: Client, api_key: str) -> None:
+        assert client.get(f"/api/v1/batches?key={api_key}", headers={"X-Api-Key": api_key}).status_code == 200
+        assert client.get("/api/v1/batches", headers={"X-Api-Key": f"{api_key}, {api_key}"}).status_code == 200
+
     def test_wrong_key(self, client: Client, api_key: str) -> None:
         reply = client.get("/api/v1/batches", headers={"X-Api-Key": api_key[:-2] + "xx"})
         assert json_error(reply, 401) == "invalid API key"

@@ -80,6 +80,21 @@ def test_multipart_upload_with_every_key_form(embedded_server: LiveServer, key: 
     assert_success(reply)
 
 
+def test_a_key_in_the_form_and_another_in_a_header_are_refused_not_one_taken(
+    embedded_server: LiveServer, key: str
+) -> None:
+    # The header's key was taken without a word, the image made and counted as whoever it named.
+    other_key = embedded_server.create_user("bgremove-two-keys")
+    reply = requests.post(
+        f"{embedded_server.url}/bgremove",
+        files={"file": ("me.jpg", PHOTO, "image/jpeg")},
+        data={"key": other_key},
+        headers={"X-Api-Key": key},
+        timeout=60,
+    )
+    assert_error(reply, 401, "2 different API keys were sent (X-Api-Key, body); send one")
+
+
 @pytest.mark.parametrize("path", ["/bgremove", "/store", "/api/v1/batches"])
 def test_an_image_in_a_part_without_a_filename_is_the_upload(embedded_server: LiveServer, key: str, path: str) -> None:
     """Node's form-data given a Buffer and requests given (None, bytes) send the image in a part without a filename,

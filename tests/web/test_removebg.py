@@ -403,6 +403,13 @@ def test_image_fields_a_client_sends_blank_are_not_images(embedded_server: LiveS
     [
         ({"size": "auto"}, {}, 403, "auth_failed", "authentication required"),
         ({"size": "auto"}, {"X-Api-Key": "bgs_wrong"}, 403, "auth_failed", "invalid API key"),
+        (  # the header sent twice, with two keys: one was taken (here, neither worked: "invalid API key")
+            {"size": "auto"},
+            {"X-Api-Key": "bgs_one, bgs_two"},
+            403,
+            "auth_failed",
+            "2 different API keys were sent (X-Api-Key); send one",
+        ),
         ({"size": "auto"}, None, 400, "missing_source", "No image given"),
         ({"image_file_b64": "***"}, None, 400, "invalid_image_file_b64", "not valid base64"),
         ({"image_file_b64": base64.b64encode(b"text").decode()}, None, 400, "failed_to_read_image", "not an image"),

@@ -128,6 +128,22 @@ def test_only_the_owner_may_follow(embedded_server: LiveServer, key: str) -> Non
         assert json.loads(socket.recv(timeout=10))["event"] == "snapshot"
 
 
+def test_a_handshake_with_two_different_keys_is_closed_as_unauthenticated(
+    embedded_server: LiveServer, key: str
+) -> None:
+    # The header's key was taken over ?key= (and of ?key= sent twice, the last) without a word: the socket followed
+    # the batch as whoever that one named.
+    batch = upload(embedded_server, key, "/api/v1/batches", [("a.jpg", photo_bytes("chelsea.png"))])
+    other_key = embedded_server.create_user("wstwokeys")
+    url = f"{embedded_server.ws_url}/ws/batches/{batch['id']}"
+    with connect(f"{url}?key={other_key}", additional_headers={"X-Api-Key": key}) as socket:
+        assert closed_with(socket) == 4401
+    with connect(f"{url}?key={other_key}&key={key}") as socket:
+        assert closed_with(socket) == 4401
+    with connect(f"{url}?key={key}", additional_headers={"X-Api-Key": key}) as socket:  # the same key twice: its own
+        assert json.loads(socket.recv(timeout=10))["event"] == "snapshot"
+
+
 def test_handshakes_count_against_the_rate_limits(server_factory: Any) -> None:
     """Each handshake costs a snapshot of the whole batch (about 1 MB of JSON for a thousand items), as a GET of it
     does: past the caller's rate limit it is closed with 1013 (try again later) before any is made."""
