@@ -80,6 +80,10 @@ class PayloadTooLarge(ApiError):
     status = 413
 
 
+class UnsupportedMediaType(ApiError):
+    status = 415
+
+
 class UriTooLong(ApiError):
     status = 414
 

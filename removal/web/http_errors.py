@@ -10,7 +10,8 @@ server errors with it).
 body first): from Content-Length at once, as soon as a chunked body passes the limit, or as soon as one part of a
 multipart body passes the per-file limit (bgsite.multipart_watch, which also notes the file parts Django would skip
 without a word, for the views to report); a batch upload past two images' worth whose caller is not known before its
-body gets 401 the same way; a body that stops arriving for BODY_IDLE_SECONDS, 408 (as bgsite.server a head).
+body gets 401 the same way; a body that stops arriving for BODY_IDLE_SECONDS, 408 (as bgsite.server a head); a body
+sent compressed (Content-Encoding), 415, where it was read as it came: "no files", or "not valid JSON".
 """
 
 import asyncio
@@ -21,6 +22,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from django.conf import settings
+from django.core import exceptions as django_errors
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db import InterfaceError, OperationalError
 from django.http import JsonResponse
@@ -50,6 +52,7 @@ from removal.errors import (
     RequestTimeout,
     ServiceUnavailable,
     Unauthorized,
+    UnsupportedMediaType,
 )
 from removal.models import Item
 from removal.ops import connections
@@ -81,6 +84,7 @@ REMOVEBG_CODES = {
     409: (409, "conflict"),
     413: (400, "file_too_large"),
     414: (414, "uri_too_long"),
+    415: (415, "unsupported_media_type"),
     429: (429, "rate_limit_exceeded"),
     431: (431, "request_header_fields_too_large"),
     500: (500, "server_error"),
@@ -130,6 +134,10 @@ def as_api_error(exc: Exception) -> ApiError | None:
         return BadRequest(f"too many files in one request; send at most {settings.MAX_FILES_PER_REQUEST} per request")
     if isinstance(exc, TooManyFieldsSent):
         return BadRequest(f"the request has more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} form fields")
+    if isinstance(
+        exc, django_errors.BadRequest
+    ):  # Django's own reason (a url-encoded body not in UTF-8), not "bad request"
+        return BadRequest(str(exc))
     if (unavailable := services.StorageUnavailable.of(exc)) is not None:  # a temporary folder's disk full too
         return ServiceUnavailable(str(unavailable), headers={"Retry-After": str(SERVER_FAILURE_RETRY_SECONDS)})
     if isinstance(exc, OperationalError | InterfaceError):  # refused (too many connections), gone, or locked
@@ -272,6 +280,15 @@ CONTENT_TYPE_UNREADABLE = BadRequest(
 )
 
 
+def body_encoded(encoding: str) -> UnsupportedMediaType:
+    """A body sent compressed (Content-Encoding): read as it is, it was no form, no JSON and no image."""
+    return UnsupportedMediaType(
+        f"the request body is sent with Content-Encoding {encoding[:40]!r}; send it as it is (images are compressed "
+        "already)",
+        headers={"Accept-Encoding": "identity"},
+    )
+
+
 # Outside Django's request cycle: on a kept connection of the loop's threads, as websockets read (not one per call).
 caller_known = connections.kept_connection_read(caller_known_before_body)
 
@@ -293,7 +310,7 @@ class BodySizeLimit:
     """ASGI middleware: 413 for a body over max_body_bytes(path), or a multipart part over the per-file
     limit, without reading the rest of it (401 for a batch upload past any request's size whose caller is not known
     before its body; 503 when the database cannot say); 400 for a Content-Type Django cannot read (its request would
-    fail to be made, a 500)."""
+    fail to be made, a 500); 415 for a body with a Content-Encoding."""
 
     def __init__(self, application: AsgiApp) -> None:
         self.application = application
@@ -316,6 +333,9 @@ class BodySizeLimit:
             watch = _multipart_watch(content_type)
         except ValueError:
             return await self._refuse(scope, send, CONTENT_TYPE_UNREADABLE)
+        encoding = b",".join(value for name, value in scope.get("headers", []) if name == b"content-encoding").strip()
+        if encoding.lower() not in (b"", b"identity") and announced_length(scope):
+            return await self._refuse(scope, send, body_encoded(encoding.decode("latin-1")))
         if watch is not None:
             scope = {**scope, DROPPED_PARTS_SCOPE_KEY: watch.dropped}
         received = 0

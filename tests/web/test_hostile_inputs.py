@@ -5,6 +5,7 @@ invalid ones must get a clear 4xx JSON error; nothing may answer 5xx, and zip
 member names stay safe and unique whatever the uploaded names were.
 """
 
+import gzip
 import io
 import zipfile
 import zlib
@@ -216,6 +217,22 @@ def test_hostile_file_names_give_safe_unique_zip_members(api: Any) -> None:
         ({"data": b"{bad json", "headers": {"Content-Type": "application/json"}}, 400, "not valid JSON"),
         ({"params": {"img": "ftp://example.com/a.jpg"}}, 400, "only http and https"),
         ({"params": {"img": "data:image/png;base64,AAAA"}}, 400, "only http and https"),
+        (  # read as it came: "not valid JSON"
+            {
+                "data": gzip.compress(b'{"img": "https://a.example/b.jpg"}'),
+                "headers": {"Content-Type": "application/json", "Content-Encoding": "gzip"},
+            },
+            415,
+            "the request body is sent with Content-Encoding 'gzip'; send it as it is",
+        ),
+        (  # Django's reason, where the reply said "bad request"
+            {
+                "data": "img=https://a.example/b.jpg".encode("utf-16"),
+                "headers": {"Content-Type": "application/x-www-form-urlencoded; charset=utf-16"},
+            },
+            400,
+            "HTTP requests with the 'application/x-www-form-urlencoded' content type must be UTF-8 encoded.",
+        ),
     ],
 )
 def test_malformed_requests(

@@ -13,6 +13,7 @@ from unittest.mock import ANY
 import pytest
 from channels.db import database_sync_to_async
 from django.conf import settings
+from django.core.exceptions import BadRequest as DjangoBadRequest
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
 from django.db import OperationalError
 from django.http.multipartparser import MultiPartParserError
@@ -153,6 +154,28 @@ def signed_in(client: Any, user: Any) -> tuple[bytes, bytes]:
     return b"cookie", f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}".encode()
 
 
+def test_a_body_sent_compressed_is_refused_with_415_in_its_apis_shape_before_it_is_read() -> None:
+    """A gzip-compressed form or JSON body was read as it came: a batch upload "no files", /bgremove "not valid
+    JSON", a mask "not an image": never that the server reads no Content-Encoding."""
+    gzip_form = [(b"content-type", b"multipart/form-data; boundary=b"), (b"content-encoding", b"gzip")]
+    status, batch_api = stalled_post("/api/v1/batches", gzip_form)
+    assert (status, batch_api["error"]) == (
+        415,
+        "the request body is sent with Content-Encoding 'gzip'; send it as it is (images are compressed already)",
+    )
+    status, removebg = stalled_post("/v1.0/removebg", [(b"content-encoding", b"br"), (b"content-encoding", b"gzip")])
+    assert (status, removebg["errors"][0]["code"]) == (415, "unsupported_media_type")
+    assert "'br,gzip'" in removebg["errors"][0]["title"]
+
+
+def test_a_body_sent_as_it_is_or_no_body_is_read_whatever_its_content_encoding_says(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(http_errors, "BODY_IDLE_SECONDS", 0.2)  # read: it stalls, 408
+    assert stalled_post("/api/v1/batches", [(b"content-encoding", b"Identity")])[0] == 408
+    assert stalled_post("/api/v1/batches", [(b"content-encoding", b"gzip")], length=0, sent=0)[0] == 408
+
+
 def test_a_body_of_unknown_length_past_any_requests_size_is_read_only_from_a_known_caller(
     monkeypatch: pytest.MonkeyPatch, api_key: str
 ) -> None:
@@ -183,6 +206,7 @@ def api_errors() -> list[tuple[errors.ApiError, int, tuple[int, str]]]:
         (errors.RequestTimeout("x"), 408, (408, "timeout")),
         (errors.Conflict("x"), 409, (409, "conflict")),
         (errors.PayloadTooLarge("x"), 413, (400, "file_too_large")),
+        (errors.UnsupportedMediaType("x"), 415, (415, "unsupported_media_type")),
         (errors.TooManyRequests("x"), 429, (429, "rate_limit_exceeded")),
         (errors.QuotaExceeded("x"), 429, (402, "insufficient_credits")),
         (errors.InternalError("x"), 500, (500, "server_error")),
@@ -249,6 +273,8 @@ def test_domain_errors_map_to_their_api_errors() -> None:
     late = http_errors.as_api_error(events.NotFinishedInTime(item_id, 30))
     assert late is not None and late.status == 504
     assert late.details == {"id": str(item_id), "result": f"/api/v1/items/{item_id}/result"}
+    not_utf8 = http_errors.as_api_error(DjangoBadRequest("must be UTF-8 encoded"))  # Django's reason, not "bad request"
+    assert not_utf8 is not None and (not_utf8.status, not_utf8.message) == (400, "must be UTF-8 encoded")
     for unread in (MultiPartParserError("bad boundary"), TooManyFilesSent(), TooManyFieldsSent()):
         error = http_errors.as_api_error(unread)
         assert error is not None and error.status == 400, unread
