@@ -148,7 +148,10 @@ def unreadable_files(request: HttpRequest) -> list[services.RejectedFile]:
 
 
 def mask_upload(request: HttpRequest) -> bytes:
-    """An edited mask: the multipart `mask` file, or the whole body sent as image/png."""
+    """An edited mask: the multipart `mask` file, or the whole body sent as image/png; BadRequest for two `mask` files,
+    of which the last was taken without a word."""
+    if (sent := len(request.FILES.getlist("mask"))) > 1:
+        raise BadRequest(f"send one mask, not {sent}")
     upload = request.FILES.get("mask")
     if upload is None and (request.content_type or "").startswith("image/"):
         # Read from the stream, not request.body: that is refused past DATA_UPLOAD_MAX_MEMORY_SIZE (2.5 MB), a

@@ -195,6 +195,13 @@ def test_a_mask_that_cannot_fit_is_refused_from_its_header_before_it_is_decoded(
     assert json_error(api.post(item["mask"], {"mask": cut_short}), 400).startswith("the mask is 7000x7000; send it at")
 
 
+def test_two_masks_are_a_clear_400_not_the_last_taken(api: Any) -> None:
+    item = finished_item(api)
+    masks = [png(left_half_mask()), png(Image.new("L", (WIDTH, HEIGHT), 255))]
+    assert json_error(api.post(item["mask"], {"mask": masks}), 400) == "send one mask, not 2"
+    assert api.get(f"/api/v1/batches/{item['batch']['id']}").json()["items"][0]["edited"] is False
+
+
 def test_no_mask_is_a_clear_400(api: Any) -> None:
     item = finished_item(api)
     assert json_error(api.post(item["mask"], {}), 400).startswith("no mask")
