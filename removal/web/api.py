@@ -37,7 +37,9 @@ def batches(request: HttpRequest, user: "User") -> HttpResponseBase:
     if request.method == "POST":
         return _batch_create(request, user)
     named = inputs.batch_search(request)
-    page = Paginator(selectors.batches_named(user, named), settings.BATCHES_PER_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(selectors.batches_named(user, named), settings.BATCHES_PER_PAGE).get_page(
+        inputs.page_asked(request)
+    )
     kept = f"&name={quote(named)}" if named else ""  # the pages of the same search
     return JsonResponse(
         {

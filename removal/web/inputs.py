@@ -89,6 +89,13 @@ def batch_search(request: HttpRequest) -> str:
     return str(request_parameters(request).get("name", "")).strip()
 
 
+def page_asked(request: HttpRequest) -> str:
+    """The `page` of a list asked for, as Paginator.get_page takes it (past the end the last, not a number the first):
+    a number below 1 is the first, where get_page gave the last, as past the end (a client counting from 0 got it)."""
+    asked = request.GET.get("page", "").strip()
+    return "1" if asked.lstrip("-").isdecimal() and int(asked) < 1 else asked
+
+
 def unstorable(text: str) -> bool:
     """Whether `text` holds a NUL (which PostgreSQL's text columns refuse) or a lone UTF-16 surrogate (which UTF-8
     cannot encode; only a JSON body's escapes such as \\ud800 make one)."""

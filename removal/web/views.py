@@ -84,7 +84,7 @@ def batch_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     except ApiError as refused:  # the site's 400 page
         raise exceptions.BadRequest(str(refused)) from None
     batches = selectors.batches_named(request.user, named)
-    page = Paginator(batches, settings.BATCHES_PER_PAGE).get_page(request.GET.get("page"))
+    page = Paginator(batches, settings.BATCHES_PER_PAGE).get_page(inputs.page_asked(request))
     return render(
         request,
         "removal/batch_list.html",

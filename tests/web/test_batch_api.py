@@ -399,6 +399,16 @@ class TestFollowAndDownload:
         assert [batch["id"] for batch in second["batches"]] == [ids[0]]
         assert second["batches"][0]["counts"]["queued"] == 1
 
+    @pytest.mark.parametrize(("asked", "given"), [("0", 1), ("-1", 1), (" 0 ", 1), ("abc", 1), ("2", 2), ("99", 2)])
+    def test_a_page_below_1_is_the_first_as_one_not_a_number_past_the_end_the_last(
+        self, api: Any, settings: Any, asked: str, given: int
+    ) -> None:
+        # Below 1 was the last page, as past the end: a client counting its pages from 0 got the last for the first.
+        settings.BATCHES_PER_PAGE = 1
+        for _ in range(2):
+            create_batch(api, jpeg())
+        assert api.get("/api/v1/batches", {"page": asked}).json()["page"] == given
+
     def test_list_finds_batches_by_name(self, api: Any, settings: Any) -> None:
         settings.BATCHES_PER_PAGE = 1
         for name in ("Red shoes", "Hats", "red & blue"):

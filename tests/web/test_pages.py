@@ -248,6 +248,8 @@ def test_batch_list_paginates(client: Any, user: Any, settings: Any) -> None:
 
     assert first.count("<tr data-batch-id=") == 2 and 'href="?page=2"' in first
     assert second.count("<tr data-batch-id=") == 1 and 'href="?page=1"' in second
+    below_1 = client.get("/batches/?page=0").content.decode()  # the first, as for the API (it was the last)
+    assert below_1.count("<tr data-batch-id=") == 2 and 'href="?page=2"' in below_1
 
 
 def test_batch_list_finds_batches_by_name_across_its_pages(client: Any, user: Any, settings: Any) -> None:
