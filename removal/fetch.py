@@ -133,7 +133,9 @@ def check_url(url: str, what: str = "image URL") -> None:
     connecting)."""
     try:
         parts = urlsplit(url)
-        hostname, _ = parts.hostname, parts.port  # both parse lazily and raise on e.g. "http://[::"
+        hostname, port = parts.hostname, parts.port  # both parse lazily and raise on e.g. "http://[::"
+        if port == 0:  # no connection can be made to it: a callback URL with it was taken, then failed each delivery
+            raise ValueError(url)
     except ValueError:
         raise FetchError(gettext_noop("the %(what)s is not a valid URL"), what=_named(what)) from None
     scheme = parts.scheme.lower()

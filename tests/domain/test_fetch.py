@@ -174,6 +174,14 @@ def test_a_host_name_no_request_can_be_sent_to_is_refused_as_not_a_valid_url(hos
         fetch.check_url(f"http://{host}/a.jpg", what)
 
 
+@pytest.mark.parametrize("what", ["image URL", "callback URL"])
+def test_port_0_is_refused_as_not_a_valid_url(what: str) -> None:
+    # No connection can be made to it: a callback URL with it was taken with its batch, then every delivery failed.
+    with pytest.raises(fetch.FetchError, match=f"^the {what} is not a valid URL$"):
+        fetch.check_url("https://example.com:0/hook", what)
+    fetch.check_url("https://example.com:1/hook", what)
+
+
 def test_an_international_host_name_is_a_valid_url() -> None:
     fetch.check_url("https://\u00df.de/a b.jpg", "callback URL")  # requests sends it as xn--zca.de
 

@@ -150,7 +150,7 @@ def test_callback_urls_are_ssrf_checked_again_on_delivery(
     assert received == []
 
 
-@pytest.mark.parametrize("url", ["ftp://example.com/x", "file:///etc/passwd", "not a url"])
+@pytest.mark.parametrize("url", ["ftp://example.com/x", "file:///etc/passwd", "not a url", "https://example.com:0/x"])
 def test_bad_callback_urls_are_refused_at_creation(api: Any, url: str) -> None:
     reply = api.post(
         "/api/v1/batches",
