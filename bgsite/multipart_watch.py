@@ -49,7 +49,8 @@ class MultipartWatch:
     """Fed a multipart body in order; `oversized` names the first part over `max_part_bytes`."""
 
     def __init__(self, boundary: bytes, *, max_part_bytes: int) -> None:
-        self.delimiter = b"\r\n--" + boundary
+        self.boundary, self.delimiter = boundary, b"\r\n--" + boundary
+        self.delimited = False  # whether a delimiter came: a body with none holds no part Django can read
         self.max_part_bytes = max_part_bytes
         self.pending = b"\r\n"  # the body opens with the delimiter without its CRLF
         self.in_headers = False
@@ -77,7 +78,7 @@ class MultipartWatch:
                     return
                 self._count(found - position)
                 position = found + len(self.delimiter)
-                self.in_headers = True
+                self.in_headers = self.delimited = True
 
     def _read_headers(self, data: bytes, position: int) -> int:
         """Where the part's body starts in `data`, or -1 when more bytes are needed (kept in pending)."""

@@ -82,6 +82,14 @@ def test_django_test_client_bodies_are_read() -> None:
     assert watch.finished and watch.oversized is None
 
 
+@pytest.mark.parametrize("piece", [1, 5, 100_000])
+def test_a_body_with_no_delimiter_of_its_boundary_is_told_apart(piece: int) -> None:
+    delimited = body([(b'form-data; name="files"; filename="a.jpg"', b"x" * 10)])
+    assert watched(delimited, piece=piece).delimited
+    assert watched(b"\r\n--XyZ--\r\n", piece=piece).delimited  # a form without fields: a delimiter still
+    assert not watched(delimited.replace(b"XyZ", b"AbC"), piece=piece).delimited  # another boundary than the header's
+
+
 @pytest.mark.parametrize("content_type", ["application/json", "multipart/form-data", "text/plain; boundary=x"])
 def test_other_bodies_are_not_watched(content_type: str) -> None:
     assert boundary_of(content_type) is None

@@ -11,7 +11,7 @@ body first): from Content-Length at once, as soon as a chunked body passes the l
 multipart body passes the per-file limit (bgsite.multipart_watch, which also notes the file parts Django would skip
 without a word, for the views to report); a batch upload past two images' worth whose caller is not known before its
 body gets 401 the same way; a body that stops arriving for BODY_IDLE_SECONDS, 408 (as bgsite.server a head); a body
-sent compressed (Content-Encoding), 415, where it was read as it came: "no files", or "not valid JSON".
+sent compressed (Content-Encoding), 415; a multipart body with no part of its boundary, 400 (Django read nothing).
 """
 
 import asyncio
@@ -280,13 +280,14 @@ CONTENT_TYPE_UNREADABLE = BadRequest(
 )
 
 
-def body_encoded(encoding: str) -> UnsupportedMediaType:
-    """A body sent compressed (Content-Encoding): read as it is, it was no form, no JSON and no image."""
-    return UnsupportedMediaType(
-        f"the request body is sent with Content-Encoding {encoding[:40]!r}; send it as it is (images are compressed "
-        "already)",
-        headers={"Accept-Encoding": "identity"},
-    )
+def body_encoded(encoding: str) -> UnsupportedMediaType:  # read as it came, it was no form, no JSON, no image
+    message = f"the request body is sent with Content-Encoding {encoding[:40]!r}; send it as it is"
+    return UnsupportedMediaType(f"{message} (images are compressed already)", headers={"Accept-Encoding": "identity"})
+
+
+def no_part(watch: MultipartWatch) -> BadRequest:  # Django read none: "no files", "missing 'img'", "No image given"
+    boundary = watch.boundary.decode("latin-1")[:70]
+    return BadRequest(f"the multipart/form-data body holds no part that starts with its boundary, {boundary!r}")
 
 
 # Outside Django's request cycle: on a kept connection of the loop's threads, as websockets read (not one per call).
@@ -361,6 +362,8 @@ class BodySizeLimit:
                     refusal = too_large
                 elif watch is not None and watch.oversized is not None:
                     refusal = part_too_large(watch.oversized)
+                elif watch is not None and body_done and received and not watch.delimited:
+                    refusal = no_part(watch)
                 if refusal is not None:
                     return {"type": "http.disconnect"}  # Django stops reading and sends nothing
             return dict(message)

@@ -244,3 +244,19 @@ def test_malformed_requests(
     assert reply.status_code in (status, 413, 414, 431), reply.text
     if reply.headers.get("Content-Type") == "application/json":
         assert fragment in reply.json()["error"]
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("path", ["/api/v1/batches", "/bgremove", "/v1.0/removebg"])
+def test_a_multipart_body_of_another_boundary_than_its_content_types_is_a_400_that_says_so(
+    embedded_server: LiveServer, key: str, path: str
+) -> None:
+    # Django's parser read no part of it: the reply was "no files", "missing 'img'" or "No image given", for an upload
+    # that sent one (a client that wrote the body and the header apart, or a proxy that rewrote one of them).
+    part = b'Content-Disposition: form-data; name="image_file"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n'
+    data = b"--XX\r\n" + part + encoded(Image.new("RGB", (8, 8)), "PNG") + b"\r\n--XX--\r\n"
+    headers = {"X-Api-Key": key, "Content-Type": "multipart/form-data; boundary=YY"}
+    reply = requests.post(f"{embedded_server.url}{path}", data=data, headers=headers, timeout=30)
+    assert reply.status_code == 400, reply.text
+    error = reply.json()["errors"][0]["title"] if path.startswith("/v1.0/") else reply.json()["error"]
+    assert error == "the multipart/form-data body holds no part that starts with its boundary, 'YY'"
