@@ -64,6 +64,8 @@ def request_parameters(request: HttpRequest) -> dict[str, Any]:
             params.update(json_object(body))  # fetch() labels a string body text/plain: JSON sent without its type
         elif request.content_type == "application/x-www-form-urlencoded":
             params.update(_once_each(QueryDict(_fields_body(request), encoding=request.encoding)))
+        elif request.method == "PATCH" and request.content_type == "multipart/form-data":  # Django reads it for POST
+            raise BadRequest("send a PATCH's fields as JSON or url-encoded, not as multipart/form-data (not read)")
         else:
             params.update(_once_each(request.POST))
     for name, value in params.items():

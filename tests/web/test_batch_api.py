@@ -14,6 +14,7 @@ from asgiref.sync import async_to_sync, sync_to_async
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from django.test.client import BOUNDARY, MULTIPART_CONTENT, encode_multipart
 from django.utils.crypto import get_random_string
 from PIL import Image
 
@@ -711,6 +712,15 @@ class TestNames:
         assert Batch.objects.get(pk=batch["id"]).name == ""
         assert "name: 100 characters at most" in json_error(
             api.post("/api/v1/batches", {"files": [jpeg(size=(64, 48))], "name": "x" * 101}), 400
+        )
+
+    def test_a_multipart_patch_is_a_400_not_a_name_missing(self, api: Any) -> None:
+        # Django reads a multipart body's fields for a POST only: the name sent was "not sent".
+        batch = create_batch(api, jpeg(size=(64, 48)))
+        body = encode_multipart(BOUNDARY, {"name": "Shoes"})
+        reply = api.patch(f"/api/v1/batches/{batch['id']}", body, content_type=MULTIPART_CONTENT)
+        assert json_error(reply, 400) == (
+            "send a PATCH's fields as JSON or url-encoded, not as multipart/form-data (not read)"
         )
 
     def test_only_its_owner_renames_a_batch(self, api: Any, other_user: Any) -> None:
