@@ -18,6 +18,8 @@ Served with `uvicorn ... --http bgsite.server:HttpProtocol --ws bgsite.server:We
   "request_id"}), the path read from the request line received (or, for a body h11 could not read, from the request
   h11 read), with "Connection: close"; without a body when that line's method is HEAD. Where no path can be read (the
   request line did not come whole up to its path's end, or is not one) the shape is {"status", "error", "request_id"}.
+  Under an API's path, an allowed Origin (CORS_ALLOWED_ORIGINS) gets Access-Control-Allow-Origin, as the app's own
+  refusals before Django (bgsite.cors): a page elsewhere reads the error, not a network failure.
 - Those refusals carry X-Request-ID, and their log line its request_id, as every reply the app makes
   does (bgsite.log_context): the client's when the head received holds a sane one, else a new one. The app never
   sees such a request, so asgi-correlation-id's middleware cannot give it one.
@@ -52,10 +54,12 @@ from urllib.parse import unquote
 
 import h11
 from asgi_correlation_id import correlation_id
+from django.conf import settings
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.exceptions import InvalidState
 
+from bgsite.cors import allowed_origin_headers
 from bgsite.log_context import REQUEST_ID_HEADER, acceptable_request_id, new_request_id
 from removal.errors import ApiError, BadRequest, RequestHeaderFieldsTooLarge, RequestTimeout, UriTooLong
 
@@ -73,15 +77,16 @@ MAX_REQUEST_LINE_BYTES = 8 * 1024
 UVICORN_INVALID_REQUEST = "Invalid HTTP request received."
 
 
-# A whole X-Request-ID line in a head received so far (the request line comes before the first CRLF).
-CLIENT_REQUEST_ID = re.compile(rb"\r\n" + REQUEST_ID_HEADER.encode() + rb":[ \t]*([^\r\n]*?)[ \t]*\r\n", re.IGNORECASE)
+def head_field(buffered: bytes, name: str) -> str:
+    """The value of the header `name` in a head received so far; "" where no whole line of it came."""
+    line = re.search(rb"\r\n" + name.encode() + rb":[ \t]*([^\r\n]*?)[ \t]*\r\n", buffered, re.IGNORECASE)
+    return line.group(1).decode("latin-1") if line else ""
 
 
 def refused_request_id(buffered: bytes) -> str:
     """The id of a request refused before the app saw it, as bgsite.asgi's middleware would have given it: the
     client's X-Request-ID when the head received so far holds an acceptable one, else a new id."""
-    found = CLIENT_REQUEST_ID.search(buffered)
-    client_id = found.group(1).decode("latin-1") if found else ""
+    client_id = head_field(buffered, REQUEST_ID_HEADER)
     return client_id if acceptable_request_id(client_id) else new_request_id()
 
 
@@ -111,13 +116,15 @@ def request_line_path(buffered: bytes) -> tuple[str, str]:
     return method.decode("ascii"), unquote(ABSOLUTE_FORM.sub(b"", target).decode("ascii"))
 
 
-def refusal_events(error: ApiError, request_id: str, method: str, path: str) -> list[h11.Event]:
+def refusal_events(error: ApiError, request_id: str, method: str, path: str, origin: str) -> list[h11.Event]:
     """The answer to a request refused before the app saw it: `error` in the shape of the API `path` belongs to (the
-    one mapping, removal.web.http_errors), its connection closing; no body for a HEAD request."""
-    from removal.web.http_errors import api_error_reply  # imports the models: Django is set up once the app loads
+    one mapping, removal.web.http_errors), readable by a page of an allowed `origin` (CORS), its connection closing;
+    no body for a HEAD request."""
+    from removal.web.http_errors import api_error_reply, with_headers  # imports the models: Django is set up by then
 
     with logged_as(request_id):  # the body's request_id
         reply = api_error_reply(path, error) or error.response()
+    with_headers(reply, allowed_origin_headers(path, origin, settings.CORS_ALLOWED_ORIGINS))
     body = reply.content  # type: ignore[attr-defined]
     headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in reply.items()]
     headers += [
@@ -209,7 +216,8 @@ class HttpProtocol(H11Protocol):
             reason = (
                 f"the request's head (request line and headers) was not sent whole within {HEAD_TIMEOUT_SECONDS:g} s"
             )
-            self._write(refusal_events(RequestTimeout(reason), request_id, *self.request_line_path(buffered)))
+            refused = self.refused_request(buffered)
+            self._write(refusal_events(RequestTimeout(reason), request_id, *refused))
         self.transport.close()
 
     def _head_timer_stopped(self) -> None:
@@ -260,19 +268,21 @@ class HttpProtocol(H11Protocol):
         request_id = refused_request_id(buffered)
         with logged_as(request_id):
             logger.warning("refused a request from %s with %d: %s", _client(self.client), error.status, error.message)
-        method, path = self.request_line_path(buffered)
+        refused = self.refused_request(buffered)
         if self.cycle is not None and not self.cycle.response_complete:  # its body was unreadable: the app's answer
             self.cycle.disconnected = True  # goes nowhere, as when the client is gone (uvicorn's connection_lost)
             self.cycle.message_event.set()
-            method, path = self.scope["method"], self.scope["path"]  # its head was read
+            origin = dict(self.scope["headers"]).get(b"origin", b"").decode("latin-1")
+            refused = self.scope["method"], self.scope["path"], origin  # its head was read
         if self.conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):  # else the app's answer has begun: it cannot follow
-            self._write(refusal_events(error, request_id, method, path))
+            self._write(refusal_events(error, request_id, *refused))
         self.linger()
 
-    def request_line_path(self, buffered: bytes) -> tuple[str, str]:
-        """(method, path) of the head received so far, its path as the app's scope would have it (under root_path)."""
+    def refused_request(self, buffered: bytes) -> tuple[str, str, str]:
+        """(method, path, Origin) of the head received so far, its path as the app's scope would have it (under
+        root_path)."""
         method, path = request_line_path(buffered)
-        return method, self.root_path + path if path else ""
+        return method, self.root_path + path if path else "", head_field(buffered, "Origin")
 
     def _write(self, events: list[h11.Event]) -> None:
         for event in events:

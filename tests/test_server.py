@@ -36,6 +36,12 @@ class Transport(asyncio.Transport):
     def is_closing(self) -> bool:
         return self.closed
 
+    def can_write_eof(self) -> bool:  # a refusal ends with a lingering close (HttpProtocol.linger)
+        return False
+
+    def resume_reading(self) -> None:
+        pass
+
     def get_extra_info(self, name: str, default: object = None) -> object:
         return {"peername": ("127.0.0.1", 50000), "sockname": ("127.0.0.1", 8000)}.get(name, default)
 
@@ -163,6 +169,24 @@ def test_a_late_head_under_v1_0_is_refused_in_remove_bgs_shape(head_timeout: flo
     assert json.loads(transport.written.split(b"\r\n\r\n", 1)[1]) == {
         "errors": [{"title": reason, "code": "timeout", "request_id": request_id}]
     }
+
+
+@pytest.mark.parametrize(
+    "sent",
+    [
+        [b"POST /v1.0/removebg HTTP/1.1\r\nOrigin: https://shop.example\r\nX-Api-Key: a\x00b\r\n\r\n"],  # 400
+        [b"POST /api/v1/batches HTTP/1.1\r\nOrigin: https://shop.example\r\nHost: 127"],  # 408
+    ],
+)
+def test_a_refusal_under_an_api_is_readable_by_a_page_of_an_allowed_origin(
+    head_timeout: float, settings: Any, sent: list[bytes]
+) -> None:
+    # Without Access-Control-Allow-Origin the browser hid the refusal from the page: a network error, not the reason.
+    settings.CORS_ALLOWED_ORIGINS = ["https://shop.example"]
+    headers = reply_headers(asyncio.run(http_connection(sent, wait=head_timeout * 3)).written)
+    assert (headers["access-control-allow-origin"], headers["vary"]) == ("https://shop.example", "Origin")
+    settings.CORS_ALLOWED_ORIGINS = ["https://other.example"]
+    assert "access-control-allow-origin" not in reply_headers(asyncio.run(http_connection(sent, wait=0.2)).written)
 
 
 @pytest.mark.parametrize(
