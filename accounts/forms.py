@@ -234,6 +234,17 @@ class ApiKeyCreateForm(forms.Form):
         help_text=_("What the key is for, e.g. 'shop import script'."),
     )
 
+    def clean_name(self) -> str:
+        """The name, refused with a control character in it (a tab, a line break, a bell), as a batch's name is
+        (removal.web.inputs.batch_name): the dashboard showed it as a name that was not the one typed."""
+        name = str(self.cleaned_data["name"])
+        if any(unicodedata.category(character) == "Cc" for character in name):
+            raise forms.ValidationError(
+                _("A key's name cannot hold a line break, a tab or another control character."),
+                code="control_character",
+            )
+        return name
+
 
 class _PasswordConfirmed(_FocusOnFirstError, forms.Form):
     """A form that takes the account's password, so an unattended browser cannot use it."""

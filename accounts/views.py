@@ -234,7 +234,10 @@ def address_confirm(request: HttpRequest, token: str) -> HttpResponse:
 def api_key_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = ApiKeyCreateForm(request.POST)
     if not form.is_valid():
-        messages.error(request, _("Give the key a name (up to 100 characters)."))
+        if form.has_error("name", code="control_character"):
+            messages.error(request, str(form.errors["name"][0]))
+        else:
+            messages.error(request, _("Give the key a name (up to 100 characters)."))
         return redirect("dashboard")
     try:
         key, plain = services.api_key_create(user=request.user, name=form.cleaned_data["name"])

@@ -1,5 +1,6 @@
 """Sign-up, log in/out, password change and the account dashboard (API keys, usage)."""
 
+import html
 import io
 import re
 import tarfile
@@ -251,6 +252,14 @@ class TestDashboard:
         client.force_login(user)
         response = client.post("/accounts/keys/", {"name": ""}, follow=True)
         assert "Give the key a name" in response.content.decode()
+        assert not ApiKey.objects.exists()
+
+    @pytest.mark.parametrize("name", ["shop\timport", "two\nlines", "bell\x07"])
+    def test_a_key_name_with_a_control_character_is_refused_saying_why(self, client: Any, user: Any, name: str) -> None:
+        # It was kept as sent (a bell, a tab), where a batch's name with one is refused.
+        client.force_login(user)
+        response = client.post("/accounts/keys/", {"name": name}, follow=True).content.decode()
+        assert "cannot hold a line break, a tab or another control character." in html.unescape(response)
         assert not ApiKey.objects.exists()
 
     def test_an_account_holds_a_bounded_number_of_keys_in_use(self, client: Any, user: Any) -> None:
