@@ -21,7 +21,7 @@ from django.views.decorators.cache import never_cache
 from removal import selectors, serializers, services
 from removal.cutout import providers
 from removal.cutout.installed import installed_models, measured_quality
-from removal.cutout.option_parsing import is_true
+from removal.cutout.option_parsing import yes_or_no
 from removal.cutout.options import QUALITIES, Options
 from removal.errors import BadRequest, NotFound
 from removal.ops import limits
@@ -238,7 +238,7 @@ def item_mask(request: HttpRequest, user: "User", item_id: uuid.UUID) -> HttpRes
         return stored_file_response(
             str(mask.name), download_name=services.zip_member_stem(item.filename) + "-mask.png", request=request
         )
-    if request.method == "DELETE" or is_true(request.POST.get("revert") or request.GET.get("revert", "")):
+    if request.method == "DELETE" or yes_or_no(inputs.request_parameters(request), "revert"):
         item = services.item_mask_revert(item=item)
     else:
         item = services.item_mask_save(item=item, mask_png=inputs.mask_upload(request))

@@ -19,11 +19,11 @@ from django.views.decorators.csrf import csrf_exempt
 
 from accounts.auth import SAFE_METHODS, user_for_api_request
 from removal import services
-from removal.cutout.option_parsing import is_true
+from removal.cutout.option_parsing import yes_or_no
 from removal.errors import NotFound
 from removal.ops import limits
 from removal.web.http_errors import pixlab_error, with_headers
-from removal.web.inputs import check_method
+from removal.web.inputs import check_method, request_parameters
 
 ApiView = Callable[..., HttpResponseBase]
 
@@ -96,7 +96,7 @@ def streamed(request: HttpRequest, chunks: Iterator[bytes], *, size: int, conten
 
 def stored_file_response(name: str, *, download_name: str, request: HttpRequest) -> HttpResponseBase:
     """Send a stored file: straight from local storage, or by a time-limited link to S3."""
-    as_attachment = is_true(request.GET.get("download", ""))
+    as_attachment = yes_or_no(request_parameters(request), "download")  # a word it does not know is a 400, not "no"
     if not isinstance(default_storage, FileSystemStorage):
         return HttpResponseRedirect(default_storage.url(name))
     try:

@@ -293,13 +293,13 @@ PATHS: dict[str, Any] = {
             "same factor in both directions. Grey levels are the alpha (L), or its alpha channel is (LA, RGBA). "
             "The result is composed again from the original with the batch's options. `revert` (form or query) "
             "goes back to the model's cutout.",
-            "parameters": [ITEM_ID, {"name": "revert", "in": "query", "schema": {"type": "string"}}],
+            "parameters": [ITEM_ID, {"name": "revert", "in": "query", "schema": YES_NO}],
             "requestBody": {
                 "content": {
                     MULTIPART: {
                         "schema": {
                             "type": "object",
-                            "properties": {"mask": BINARY, "revert": {"type": "string"}},
+                            "properties": {"mask": BINARY, "revert": YES_NO},
                         }
                     },
                     "image/png": {"schema": BINARY},

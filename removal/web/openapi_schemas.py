@@ -368,11 +368,11 @@ def stored_file(summary: str, description: str) -> dict[str, Any]:
     return {
         "get": {
             "summary": f"{summary} (a redirect to a presigned link with S3 storage)",
-            "parameters": [ITEM_ID, {"name": "download", "in": "query", "schema": {"type": "string"}}],
+            "parameters": [ITEM_ID, {"name": "download", "in": "query", "schema": YES_NO}],
             "responses": {
                 "200": {"description": description, "content": {"*/*": {"schema": BINARY}}},
                 "302": {"description": "With S3 storage: the presigned link."},
-                **error_replies(401, 404, 405),  # not counted against the rate limits: never a 429
+                **error_replies(400, 401, 404, 405),  # not counted against the rate limits: never a 429
             },
         }
     }

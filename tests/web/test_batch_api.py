@@ -258,6 +258,10 @@ class TestFollowAndDownload:
 
         download = api.get(state["items"][0]["result"] + "?download=1")
         assert download["Content-Disposition"] == 'attachment; filename="one.png"'
+        # a word it does not know was read as no: the file came inline, its name lost for a download
+        assert json_error(api.get(state["items"][0]["result"] + "?download=2"), 400) == (
+            "download: must be true or false, not '2'"
+        )
 
         reply = api.get(batch["zip"])
         assert reply["Content-Type"] == "application/zip"

@@ -202,6 +202,15 @@ def test_two_masks_are_a_clear_400_not_the_last_taken(api: Any) -> None:
     assert api.get(f"/api/v1/batches/{item['batch']['id']}").json()["items"][0]["edited"] is False
 
 
+def test_a_revert_word_it_does_not_know_is_a_400_not_an_edit(api: Any) -> None:
+    # "revert=please" was read as no: the mask sent with it became the item's newest result.
+    item = finished_item(api)
+    reply = api.post(item["mask"] + "?revert=please", {"mask": png(left_half_mask())})
+    assert json_error(reply, 400) == "revert: must be true or false, not 'please'"
+    assert api.get(f"/api/v1/batches/{item['batch']['id']}").json()["items"][0]["edited"] is False
+    assert api.post(item["mask"], {"revert": "yes"}).json()["edited"] is False  # a form field, as documented
+
+
 def test_no_mask_is_a_clear_400(api: Any) -> None:
     item = finished_item(api)
     assert json_error(api.post(item["mask"], {}), 400).startswith("no mask")
