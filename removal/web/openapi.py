@@ -27,6 +27,7 @@ from removal.web.openapi_schemas import (
     MULTIPART,
     OPTION_PROPERTIES,
     SCHEMAS,
+    YES_NO,
     deletion,
     error_replies,
     json_reply,
