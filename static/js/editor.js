@@ -35,6 +35,7 @@ const session = {
   item: null,
   onSaved: null,
   review: null, // {next, position, looksFine} while going through the flagged cutouts (openEditor)
+  inWalk: false, // the cutout shown is one of a walk through the flagged ones (it needed a look when it opened)
   walked: new Set(), // ids of the flagged cutouts shown since the editor opened: their places in the count stay
   photo: null, // canvas: the original at working size
   mask: null, // canvas: black, its alpha the mask
@@ -452,19 +453,33 @@ dialog.addEventListener("keydown", (event) => {
  * look; "next" only when another one does too.
  */
 function showReviewButtons() {
-  const flagged = Boolean(session.review && session.item.needs_review);
-  if (flagged) session.walked.add(session.item.id);
-  const place = flagged ? session.review.position(session.item, session.walked) : null;
-  const counted = place && { at: formatNumber(place.at), count: formatNumber(place.count) };
+  session.inWalk = Boolean(session.review && session.item.needs_review);
+  if (session.inWalk) session.walked.add(session.item.id);
+  fineButton.hidden = !session.inWalk;
+  fineButton.disabled = false;
+  saveNextButton.disabled = true; // until the cutout is loaded, as Save
+  showWalkPlace();
+}
+
+/**
+ * The walk's count and its "next" buttons, from the page's cards as they are now: cutouts marked fine or made again
+ * (in another tab, by a program) or removed since the cutout was opened leave the count, new flagged ones join it.
+ */
+function showWalkPlace() {
+  const place = session.inWalk ? session.review.position(session.item, session.walked) : null;
+  // at is 0 once the cutout shown is itself gone (removed elsewhere): no place to say.
+  const counted = place?.at && { at: formatNumber(place.at), count: formatNumber(place.count) };
   position.hidden = !counted;
   position.textContent = counted ? interpolate(gettext("Needs a look: %(at)s of %(count)s"), counted) : "";
-  const next = flagged ? session.review.next(session.item) : null;
-  fineButton.hidden = !flagged;
+  const next = session.inWalk ? session.review.next(session.item) : null;
   fineButton.textContent = next ? gettext("Looks fine, next") : gettext("Looks fine");
-  fineButton.disabled = false;
   saveNextButton.hidden = !next;
   saveButton.classList.toggle("primary", !next); // the walk's own button is the one to press
-  saveNextButton.disabled = true; // until the cutout is loaded, as Save
+}
+
+/** The page's cards changed (an item's news, a removal): an open walk's count follows them. */
+export function followWalk() {
+  if (dialog.open && session.inWalk) showWalkPlace();
 }
 
 /**

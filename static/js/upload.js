@@ -27,7 +27,7 @@ import { deleteAfterAsking, deleteBatchAfterAsking } from "./deleting.js";
 import { asBatchName, showBatchName, showProgress } from "./batch-name.js";
 import { followBatch } from "./batch-socket.js";
 import { openCompare } from "./compare.js";
-import { openEditor } from "./editor.js";
+import { followWalk, openEditor } from "./editor.js";
 import { cardsFirstLink, focusLost } from "./focus.js";
 import { filesOfDrop, imagesOfFolder } from "./folders.js";
 import { oncePerFrame } from "./frames.js";
@@ -475,6 +475,7 @@ function updateSummary() {
   ui.deleteBatch.disabled = Boolean(uploading) || state.deleting; // files on their way up would be refused
   updateRerun();
   updateTriage(Boolean(state.batch), failed);
+  followWalk(); // after the cards are ordered: the walk's count reads their order
   if (cards.length || spoken.text) sayCount(text, unfinished === 0); // not the empty page's "No images yet."
 }
 

@@ -254,6 +254,40 @@ def test_the_editor_goes_through_the_flagged_cutouts_one_after_another(browser: 
         page.click("#editor-cancel")
 
 
+def test_the_walks_count_follows_cutouts_marked_fine_or_removed_in_another_tab(
+    browser: Any, embedded_server: Any
+) -> None:
+    """The editor said "1 of 3" while the other two were marked fine and removed in another tab, and offered "Save
+    and next" with nothing left to go to: its count stayed the one of when the cutout opened."""
+    from playwright.sync_api import expect
+
+    with signed_in(browser, embedded_server) as page:
+        names = [*UNSURE, "gravel.png"]  # textures with no subject: all three flagged
+        items = upload_and_finish(page, names)
+        assert all(items[name]["needs_review"] for name in names), {n: i["confidence"] for n, i in items.items()}
+        first, second, third = shown_names(page)
+        card(page, first).locator(".badge.needs-look").click()
+        expect(page.locator("#editor")).to_have_attribute("data-ready", "true", timeout=60_000)
+        expect(page.locator("#editor-position")).to_have_text("Needs a look: 1 of 3")
+
+        other_tab = page.context.new_page()
+        other_tab.goto(page.url)
+        card(other_tab, second).locator(".looks-fine").click()
+        expect(card(other_tab, second).locator(".badge.needs-look")).to_be_hidden()
+        expect(page.locator("#editor-position")).to_have_text("Needs a look: 1 of 2")
+        other_tab.once("dialog", lambda dialog: dialog.accept())
+        card(other_tab, third).locator(".item-remove").click()
+        expect(card(other_tab, third)).to_have_count(0)
+        other_tab.close()
+
+        expect(page.locator("#editor-position")).to_have_text("Needs a look: 1 of 1")
+        expect(page.locator("#editor-fine")).to_have_text("Looks fine")  # no next one left
+        expect(page.locator("#editor-save-next")).to_be_hidden()
+        page.click("#editor-fine")
+        expect(page.locator("#editor")).to_be_hidden(timeout=60_000)
+        expect(page.locator("#filter-flagged")).to_have_text("Needs a look (0)")
+
+
 def test_improve_flagged_with_best_reruns_only_the_flagged_cards_live(browser: Any, embedded_server: Any) -> None:
     from playwright.sync_api import expect
 
