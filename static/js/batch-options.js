@@ -55,6 +55,8 @@ export async function loadModels(url) {
     ...names.map((name) => new Option(name === installed.default ? interpolate(gettext("%(name)s (default)"), { name }) : name, name)),
   );
   selectModel(wantedModel ?? installed.default);
+  // A batch's settings shown before the list arrived had no model selected yet (none stored: the default).
+  if (field.all.disabled) shown.fields = fieldsKey();
   measured = installed.measured ?? {};
   showMeasured();
 }
@@ -106,6 +108,19 @@ export function optionFields() {
   return fields;
 }
 
+/**
+ * What the panel last showed of a batch's own settings (showOptions, loadModels), as optionsChanged reads: its values,
+ * and whether the batch had settings the panel cannot hold (which a re-run from here leaves out).
+ */
+const shown = { fields: null, extras: false };
+
+const fieldsKey = () => JSON.stringify(optionFields());
+
+/** Whether a re-run with the panel's values would make something new: a value changed, or the batch's extras left out. */
+export function optionsChanged() {
+  return shown.extras || fieldsKey() !== shown.fields;
+}
+
 /** True when the values can be sent; otherwise the browser points at the bad field. */
 export function checkOptions() {
   return form.reportValidity();
@@ -154,6 +169,7 @@ export function showOptions(stored) {
     : "";
   field.extra.hidden = !extras.length;
   syncDependents();
+  Object.assign(shown, { fields: fieldsKey(), extras: extras.length > 0 });
 }
 
 /**

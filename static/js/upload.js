@@ -19,6 +19,7 @@ import {
   checkOptions,
   loadModels,
   optionFields,
+  optionsChanged,
   resultLabel,
   setEditable,
   showOptions,
@@ -81,6 +82,7 @@ const ui = {
   editOptions: document.getElementById("options-edit"),
   rerun: document.getElementById("rerun"),
   rerunError: document.getElementById("rerun-error"),
+  rerunHint: document.getElementById("rerun-hint"),
 };
 
 const state = {
@@ -117,6 +119,8 @@ const state = {
   waitingCards: new Map(),
   /** places given so far: each card's place in upload order */
   rowCount: 0,
+  /** true while the request that re-runs the batch is in flight */
+  rerunning: false,
   /** true while the request that deletes the batch is in flight */
   deleting: false,
   /** @type {Set<string>} ids of items deleted: a late event about one is not shown again */
@@ -558,11 +562,23 @@ function updateRerun() {
   ui.rerunActions.hidden = !finished;
   ui.editOptions.hidden = state.editingOptions;
   ui.optionsNote.textContent = NOTES[state.batch ? (finished ? "finished" : "batch") : "new"];
+  updateRerunButton();
+}
+
+/**
+ * Re-run only once a setting differs from the batch's (or the batch has one the panel cannot hold, which a re-run from
+ * here leaves out): with the same ones it made a new batch of the same cutouts, a copy, which the hint beside the
+ * button says while it is off.
+ */
+function updateRerunButton() {
+  if (state.rerunning) return;
+  ui.rerun.disabled = !optionsChanged();
+  ui.rerunHint.hidden = !ui.rerun.disabled;
 }
 
 async function rerun() {
-  if (!batchFinished() || !checkOptions()) return;
-  ui.rerun.disabled = true;
+  if (!batchFinished() || ui.rerun.disabled || !checkOptions()) return;
+  state.rerunning = ui.rerun.disabled = true;
   ui.rerunError.hidden = true;
   try {
     const reply = await postForm(`${apiBatches}/${state.batch.id}/rerun`, optionFields());
@@ -575,7 +591,8 @@ async function rerun() {
     ui.rerunError.textContent = interpolate(gettext("Could not re-run: %(reason)s"), { reason: error.message });
   }
   ui.rerunError.hidden = false;
-  ui.rerun.disabled = false;
+  state.rerunning = false;
+  updateRerunButton();
   // Disabled while its request was out, the button let go of the focus: it takes it back.
   if (focusLost()) ui.rerun.focus();
 }
@@ -978,6 +995,8 @@ ui.options.addEventListener("submit", (event) => {
   event.preventDefault(); // Enter in a field submits: only a re-run is a submission
   if (!ui.rerunActions.hidden) rerun();
 });
+// A setting changed (or changed back): the re-run button follows, as each value is typed.
+for (const type of ["input", "change"]) ui.options.addEventListener(type, updateRerunButton);
 ui.deleteBatch.addEventListener("click", deleteBatch);
 ui.editOptions.addEventListener("click", () => {
   state.editingOptions = true;

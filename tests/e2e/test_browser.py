@@ -731,8 +731,20 @@ def test_settings_chosen_before_upload_apply_to_the_batch_and_a_rerun_uses_new_o
     expect(page.locator("#opt-crop-margin")).to_have_value("10px")
     expect(page.locator("#opt-format")).to_be_disabled()
 
+    # With the batch's own settings a re-run would only copy the batch: it waits for a setting to differ, saying so.
     expect(page.locator("#rerun")).to_be_visible()
+    expect(page.locator("#rerun")).to_be_disabled()
+    expect(page.locator("#rerun-hint")).to_be_visible()
     page.click("#options-edit")
+    expect(page.locator("#rerun")).to_be_disabled()
+    page.fill("#opt-crop-margin", "12px")  # typed: the button follows each value
+    expect(page.locator("#rerun")).to_be_enabled()
+    expect(page.locator("#rerun-hint")).to_be_hidden()
+    page.fill("#opt-crop-margin", "10px")  # back to the batch's: a copy again
+    expect(page.locator("#rerun")).to_be_disabled()
+    page.locator("#opt-crop-margin").press("Enter")  # Enter submits the form: no copy made either
+    page.wait_for_timeout(300)
+    expect(page).to_have_url(first_batch_url)
     page.select_option("#opt-format", "png")
     page.check("#opt-transparent")
     page.click("#rerun")
@@ -754,13 +766,48 @@ def test_settings_chosen_before_upload_apply_to_the_batch_and_a_rerun_uses_new_o
     seconds = re.compile(r"\d s( |$)")
     expect(page.locator(".item .meta").first).to_contain_text(seconds)  # processed afresh: its time
 
-    # The same settings again: the results are reused, and say so, with no time of their own ("0.0 s").
+    # The first batch's settings again: its results are reused, and say so, with no time of their own ("0.0 s").
+    expect(page.locator("#rerun")).to_be_disabled()
+    page.click("#options-edit")
+    page.select_option("#opt-format", "webp")
+    page.uncheck("#opt-transparent")
+    page.fill("#opt-bg-color", "#3366cc")
     page.click("#rerun")
     expect(page).not_to_have_url(second_batch_url)
+    expect(page.locator("#opt-format")).to_have_value("webp")
     expect_done_with_cutouts_shown(page, photos)
     for photo in photos:
         expect(page.locator(f'.item[data-filename="{photo.name}"] .badge.reused')).to_be_visible()
         expect(page.locator(f'.item[data-filename="{photo.name}"] .meta')).not_to_contain_text(seconds)
+
+
+def test_a_batch_with_settings_the_panel_cannot_hold_may_be_rerun_without_them(page: Any, embedded_server: Any) -> None:
+    """A re-run from the page leaves out what only the API sets (alpha matting): with the panel's values unchanged it
+    still makes something new, so the re-run button is on for it, beside the note saying what is left out."""
+    from playwright.sync_api import expect
+
+    log_in_new_user(page, embedded_server)
+    cookies = {cookie["name"]: cookie["value"] for cookie in page.context.cookies()}
+    made = requests.post(
+        f"{embedded_server.url}/api/v1/batches",
+        files={"files": ("chelsea.jpg", photo_bytes("chelsea.png", size=(320, 240)))},
+        data={"alpha_matting": "true"},
+        cookies=cookies,
+        headers={"X-CSRFToken": cookies["csrftoken"], "Accept": "application/json"},
+        timeout=60,
+    )
+    assert made.status_code == 201, made.text
+    page.goto(f"/batches/{made.json()['id']}/")
+    expect(page.locator(".item[data-status=done]")).to_have_count(1, timeout=PROCESSING_TIMEOUT_MS)
+    expect(page.locator("#options-extra")).to_contain_text("alpha matting")
+    expect(page.locator("#rerun")).to_be_enabled()
+    expect(page.locator("#rerun-hint")).to_be_hidden()
+
+    page.click("#rerun")
+    expect(page).not_to_have_url(re.compile(made.json()["id"]))
+    expect(page.locator(".item[data-status=done]")).to_have_count(1, timeout=PROCESSING_TIMEOUT_MS)
+    rerun_id = re.search(r"/batches/([0-9a-f-]{36})/", page.url)[1]  # type: ignore[index]
+    assert not page.request.get(f"/api/v1/batches/{rerun_id}").json()["options"].get("alpha_matting")
 
 
 def test_the_compare_slider_is_the_line_between_before_and_after(
