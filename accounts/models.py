@@ -7,24 +7,28 @@ import hashlib
 from django.conf import settings
 from django.contrib.sessions.base_session import AbstractBaseSession
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from accounts import sessions
 
 
 class ApiKey(models.Model):
-    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys")
-    name = models.CharField(max_length=100)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys", verbose_name=_("user")
+    )
+    name = models.CharField(_("name"), max_length=100)
     # The visible start of the key ("bgs_" + 8 characters), unique, used to find
     # the row; the rest of the key is secret and only its hash is kept.
-    prefix = models.CharField(max_length=16, unique=True)
+    prefix = models.CharField(_("prefix"), max_length=16, unique=True)
     secret_hash = models.CharField(max_length=64)
-    created_at = models.DateTimeField(auto_now_add=True)
-    last_used_at = models.DateTimeField(null=True, blank=True)
-    revoked_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    last_used_at = models.DateTimeField(_("last used"), null=True, blank=True)
+    revoked_at = models.DateTimeField(_("revoked"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
-        verbose_name = "API key"
+        verbose_name = _("API key")
+        verbose_name_plural = _("API keys")
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
@@ -41,6 +45,10 @@ class WebhookSecret(models.Model):
     secret = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now=True)
 
+    class Meta:
+        verbose_name = _("webhook secret")
+        verbose_name_plural = _("webhook secrets")
+
     def __str__(self) -> str:
         return f"webhook secret of {self.user}"
 
@@ -52,19 +60,31 @@ class Invitation(models.Model):
     """
 
     token_hash = models.CharField(max_length=64, unique=True)
-    note = models.CharField(max_length=200, blank=True, help_text="Whom it is for, for your own records.")
+    note = models.CharField(_("note"), max_length=200, blank=True, help_text=_("Whom it is for, for your own records."))
     created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("created by"),
     )
-    created_at = models.DateTimeField(auto_now_add=True)
-    expires_at = models.DateTimeField()
-    used_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    expires_at = models.DateTimeField(_("expires"))
+    used_at = models.DateTimeField(_("used"), null=True, blank=True)
     used_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True, blank=True, related_name="+"
+        settings.AUTH_USER_MODEL,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        verbose_name=_("used by"),
     )
 
     class Meta:
         ordering = ["-created_at"]
+        verbose_name = _("invitation")
+        verbose_name_plural = _("invitations")
 
     def __str__(self) -> str:
         return self.note or f"invitation of {self.created_at:%Y-%m-%d %H:%M}"
@@ -77,6 +97,10 @@ class UsedEmailChangeLink(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
     token_hash = models.CharField(max_length=64, unique=True)
     used_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("used e-mail change link")
+        verbose_name_plural = _("used e-mail change links")
 
     def __str__(self) -> str:
         return f"e-mail change link used {self.used_at:%Y-%m-%d %H:%M}"
@@ -94,7 +118,7 @@ class FoldedNames(models.Model):
     email_key = models.CharField(max_length=64, blank=True)  # '' for an account without an address
 
     class Meta:
-        verbose_name_plural = "folded names"
+        verbose_name = verbose_name_plural = _("folded names")
         constraints = [
             models.UniqueConstraint(
                 fields=["email_key"], condition=~models.Q(email_key=""), name="accounts_one_account_per_address"
@@ -116,6 +140,10 @@ class UnconfirmedAddress(models.Model):
     email_key = models.CharField(max_length=64)  # accounts.folding.email_key of the address
     since = models.DateTimeField()
 
+    class Meta:
+        verbose_name = _("unconfirmed address")
+        verbose_name_plural = _("unconfirmed addresses")
+
     def __str__(self) -> str:
         return f"unconfirmed address of {self.user}"
 
@@ -129,6 +157,10 @@ class LostAddress(models.Model):
     email = models.EmailField()  # as the account had it
     lost_at = models.DateTimeField()
     told_at_log_in = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("lost address")
+        verbose_name_plural = _("lost addresses")
 
     def __str__(self) -> str:
         return f"address lost by {self.user}"

@@ -14,6 +14,7 @@ from django.db.models.sql import Query
 from django.db.models.sql.where import WhereNode
 from django.http import HttpRequest
 from django.utils.functional import cached_property
+from django.utils.translation import gettext_lazy as _
 from django_tasks_db.admin import DBTaskResultAdmin
 from django_tasks_db.models import DBTaskResult
 
@@ -155,7 +156,7 @@ class BatchAdmin(DeletesThroughTheService):
     list_display = ("id", "name", "owner", "kind", "created_at")
     list_filter = ("kind", "created_at")
     search_fields = ("=id", "=owner__username", "=owner__email", "^name")  # as get_search_results reads them
-    search_help_text = "A batch's id, an account's username or e-mail address, or the start of a batch's name."
+    search_help_text = _("A batch's id, an account's username or e-mail address, or the start of a batch's name.")
     owner_field, prefix_field = "owner", "name"
     readonly_fields = ("id", "owner", "kind", "created_at")
     inlines = [ItemInline]
@@ -169,7 +170,9 @@ class ItemAdmin(DeletesThroughTheService):
     list_display = ("filename", "status", "batch", "attempts", "processing_ms", "created_at")
     list_filter = ("status", "created_at")
     search_fields = ("=id", "=batch__id", "=batch__owner__username", "=batch__owner__email", "^filename")
-    search_help_text = "An item's or its batch's id, an account's username or e-mail address, or a file name's start."
+    search_help_text = _(
+        "An item's or its batch's id, an account's username or e-mail address, or a file name's start."
+    )
     id_fields = ("pk", "batch_id")
     owner_field, prefix_field = "batch__owner", "filename"
     readonly_fields = [field.name for field in Item._meta.fields]
@@ -183,7 +186,7 @@ class StoredImageAdmin(DeletesThroughTheService):
     list_display = ("filename", "owner", "size_bytes", "created_at")
     list_filter = ("created_at",)
     search_fields = ("=id", "=owner__username", "=owner__email", "^filename")  # as get_search_results reads them
-    search_help_text = "A stored image's id, an account's username or e-mail address, or a file name's start."
+    search_help_text = _("A stored image's id, an account's username or e-mail address, or a file name's start.")
     owner_field, prefix_field = "owner", "filename"
     readonly_fields = ("id", "owner", "filename", "file", "size_bytes", "created_at")
 
@@ -196,7 +199,7 @@ class WebhookDeliveryAdmin(GrowingTable):
     list_display = ("batch", "url", "status", "attempts", "last_status_code", "created_at")
     list_filter = ("status", "created_at")
     search_fields = ("=id", "=batch__id", "=batch__owner__username", "=batch__owner__email", "^url")
-    search_help_text = "A delivery's or its batch's id, an account's username or e-mail address, or a URL's start."
+    search_help_text = _("A delivery's or its batch's id, an account's username or e-mail address, or a URL's start.")
     id_fields = ("pk", "batch_id")
     owner_field, prefix_field, prefix_indexed = "batch__owner", "url", URL_START_INDEXED
     readonly_fields = [field.name for field in WebhookDelivery._meta.fields]

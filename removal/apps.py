@@ -2,10 +2,12 @@
 model runtime's providers set from the settings, and Pillow's pixel limit made MAX_IMAGE_PIXELS."""
 
 from django.apps import AppConfig
+from django.utils.translation import gettext_lazy as _
 
 
 class RemovalConfig(AppConfig):
     name = "removal"
+    verbose_name = _("Background removal")
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self) -> None:

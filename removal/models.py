@@ -8,6 +8,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 from django.utils.translation import pgettext_lazy
 
 from removal.cutout import results
@@ -23,30 +24,33 @@ FILENAME_LENGTH = 255
 
 class Batch(models.Model):
     class Kind(models.TextChoices):
-        UPLOAD = "upload"  # made on the page or with the batch API
-        BGREMOVE = "bgremove"  # the single image of one /bgremove call
+        UPLOAD = "upload", pgettext_lazy("batch kind", "upload")  # made on the page or with the batch API
+        BGREMOVE = "bgremove", pgettext_lazy("batch kind", "/bgremove call")  # the single image of one call
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="batches")
-    kind = models.CharField(max_length=10, choices=Kind.choices, default=Kind.UPLOAD)
+    id = models.UUIDField(_("ID"), primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="batches", verbose_name=_("owner")
+    )
+    kind = models.CharField(_("kind"), max_length=10, choices=Kind.choices, default=Kind.UPLOAD)
     # What its owner calls it (the page names a batch after the folder it was made from); "" for none.
-    name = models.CharField(max_length=BATCH_NAME_LENGTH, blank=True, default="")
+    name = models.CharField(_("name"), max_length=BATCH_NAME_LENGTH, blank=True, default="")
     # Output options for every item of the batch (removal.cutout.options.Options as JSON).
-    options = models.JSONField(default=dict, blank=True)
+    options = models.JSONField(_("options"), default=dict, blank=True)
     # POSTed a signed summary when the batch finishes (see removal.services.webhook_deliver).
-    callback_url = models.URLField(max_length=2000, blank=True)
+    callback_url = models.URLField(_("callback URL"), max_length=2000, blank=True)
     # An image to composite every cutout onto (the `bg_image` option).
-    bg_image = models.FileField(max_length=300, blank=True)
+    bg_image = models.FileField(_("background image"), max_length=300, blank=True)
     # How many times its flagged items were queued again with best (removal.services.batch_improve):
     # each improvement that finishes notifies the callback once more.
-    improvements = models.PositiveIntegerField(default=0)
-    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    improvements = models.PositiveIntegerField(_("improvements"), default=0)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True, db_index=True)
     # The creating request's Idempotency-Key: the same request sent again (its reply lost) gets this batch.
-    idempotency_key = models.CharField(max_length=IDEMPOTENCY_KEY_LENGTH, blank=True, default="")
+    idempotency_key = models.CharField(_("idempotency key"), max_length=IDEMPOTENCY_KEY_LENGTH, blank=True, default="")
 
     class Meta:
         ordering = ["-created_at"]
-        verbose_name_plural = "batches"
+        verbose_name = _("batch")
+        verbose_name_plural = _("batches")
         # An owner's batches of a kind, newest first (selectors.batches_for: the batch list, its API): an API
         # client's /bgremove calls, one batch each, were all read for a page of its other batches (0.1 s at 200,000).
         indexes = [models.Index(fields=["owner", "kind", "created_at"], name="batch_owner_kind_created_idx")]
@@ -91,86 +95,88 @@ class Item(models.Model):
     # Every field naming a file in storage: the purges delete what these hold.
     FILE_FIELDS = ("source", "result", "model_result", "previous_result", "mask", "edited_mask")
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="items")
+    id = models.UUIDField(_("ID"), primary_key=True, default=uuid.uuid4, editable=False)
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="items", verbose_name=_("batch"))
     # The name the user uploaded, for display only; storage paths never use it.
-    filename = models.CharField(max_length=FILENAME_LENGTH)
+    filename = models.CharField(_("file name"), max_length=FILENAME_LENGTH)
     # Where the sender put the file among the batch's (the page: the order the photos were dropped in, which its
     # uploads, two at a time, do not keep); null when it did not say. See ItemQuerySet.in_sent_order.
-    position = models.PositiveIntegerField(null=True, blank=True)
-    source = models.FileField(max_length=300)
-    source_bytes = models.PositiveBigIntegerField()
+    position = models.PositiveIntegerField(_("position"), null=True, blank=True)
+    source = models.FileField(_("upload"), max_length=300)
+    source_bytes = models.PositiveBigIntegerField(_("upload size (bytes)"))
     # SHA-256 of the upload: the same bytes with the same options are processed once per account.
-    source_sha256 = models.CharField(max_length=64, blank=True, db_index=True)
+    source_sha256 = models.CharField(_("upload SHA-256"), max_length=64, blank=True, db_index=True)
     # True when the result was reused from an earlier identical request instead of processed.
-    cached = models.BooleanField(default=False)
-    width = models.PositiveIntegerField()
-    height = models.PositiveIntegerField()
-    status = models.CharField(max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
-    result = models.FileField(max_length=300, blank=True)
-    result_bytes = models.PositiveBigIntegerField(null=True, blank=True)
+    cached = models.BooleanField(_("reused"), default=False)
+    width = models.PositiveIntegerField(_("width"))
+    height = models.PositiveIntegerField(_("height"))
+    status = models.CharField(_("status"), max_length=12, choices=Status.choices, default=Status.QUEUED, db_index=True)
+    result = models.FileField(_("result"), max_length=300, blank=True)
+    result_bytes = models.PositiveBigIntegerField(_("result size (bytes)"), null=True, blank=True)
     # SHA-256 of the result, listed in the zip's manifest.json so a download can be checked.
-    result_sha256 = models.CharField(max_length=64, blank=True)
+    result_sha256 = models.CharField(_("result SHA-256"), max_length=64, blank=True)
     # The model that made the result (the batch's option, or the server's default then).
-    model = models.CharField(max_length=40, blank=True)
+    model = models.CharField(_("model"), max_length=40, blank=True)
     # The subject's box in the result, [left, top, width, height] (remove.bg's X-Foreground-*).
-    foreground = models.JSONField(null=True, blank=True)
+    foreground = models.JSONField(_("subject box"), null=True, blank=True)
     # A hand-edited mask (POST /api/v1/items/<id>/mask) makes a new revision: `result`,
     # `result_bytes` and `foreground` then hold the edited cutout, and these keep the
     # model's own, to revert to and to reuse for identical uploads. `edits` counts
     # saved edits and reverts, so the item's revision keeps growing.
-    model_result = models.FileField(max_length=300, blank=True)
-    model_result_bytes = models.PositiveBigIntegerField(null=True, blank=True)
-    model_foreground = models.JSONField(null=True, blank=True)
-    edits = models.PositiveIntegerField(default=0)
+    model_result = models.FileField(_("model's result"), max_length=300, blank=True)
+    model_result_bytes = models.PositiveBigIntegerField(_("model's result size (bytes)"), null=True, blank=True)
+    model_foreground = models.JSONField(_("model's subject box"), null=True, blank=True)
+    edits = models.PositiveIntegerField(_("hand edits"), default=0)
     # How sure the model is of its cutout, 0-1 (removal.cutout.confidence); null for items
     # made before it was measured. A hand edit leaves it (it is the model's) and sets
     # `reviewed`, as does POST .../review: a person looked, so the item no longer needs review.
-    confidence = models.FloatField(null=True, blank=True)
-    reviewed = models.BooleanField(default=False)
+    confidence = models.FloatField(_("confidence"), null=True, blank=True)
+    reviewed = models.BooleanField(_("reviewed"), default=False)
     # The quality preset for this item, over its batch's: set when a flagged item is
     # improved with quality=best, and by the worker to the one that made the result.
-    quality = models.CharField(max_length=10, blank=True)
+    quality = models.CharField(_("quality"), max_length=10, blank=True)
     # The day (UTC) its image was last counted against its owner's daily quota: its upload's, or its latest
     # improvement's. A refund (services.usage_given_back) gives back to that day; null for items from before.
-    counted_on = models.DateField(null=True, blank=True)
+    counted_on = models.DateField(_("counted on"), null=True, blank=True)
     # The result an improvement replaced (kept, not lost; purged with the batch).
-    previous_result = models.FileField(max_length=300, blank=True)
+    previous_result = models.FileField(_("previous result"), max_length=300, blank=True)
     # The alpha before layout, as an L PNG in the photo's frame: the model's (`mask`,
     # from processing a still) and the last saved edit's (`edited_mask`, at the size it
     # was sent). The editor starts from the newest.
-    mask = models.FileField(max_length=300, blank=True)
-    edited_mask = models.FileField(max_length=300, blank=True)
-    error = models.TextField(blank=True)
+    mask = models.FileField(_("model's mask"), max_length=300, blank=True)
+    edited_mask = models.FileField(_("edited mask"), max_length=300, blank=True)
+    error = models.TextField(_("error"), blank=True)
     # The error as a message template and its values, when it has them (a refused input, ImageRejected): what pages
     # show in their reader's language (Item.error_text); `error` is it in English, for the API.
-    error_template = models.TextField(blank=True)
-    error_values = models.JSONField(default=dict, blank=True)
+    error_template = models.TextField(_("error template"), blank=True)
+    error_values = models.JSONField(_("error values"), default=dict, blank=True)
     # True when it failed because of the input (not an image we can read), as
     # opposed to our side (storage, model); callers get a 4xx or a 5xx.
-    input_rejected = models.BooleanField(default=False)
+    input_rejected = models.BooleanField(_("input refused"), default=False)
 
     # Bookkeeping for exactly-once processing: the worker that claims an item
     # writes a fresh claim_token and keeps lease_until in the future while it
     # works; only the holder of the current token may record the outcome.
-    task_id = models.UUIDField(null=True, blank=True)
-    attempts = models.PositiveSmallIntegerField(default=0)
+    task_id = models.UUIDField(_("job ID"), null=True, blank=True)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
     # Claims spent on earlier results (before an improvement queued the item again):
     # ITEM_MAX_ATTEMPTS counts from here, while `attempts` keeps the revision growing.
-    attempts_before = models.PositiveSmallIntegerField(default=0)
-    claim_token = models.CharField(max_length=32, blank=True)
-    lease_until = models.DateTimeField(null=True, blank=True)
+    attempts_before = models.PositiveSmallIntegerField(_("earlier attempts"), default=0)
+    claim_token = models.CharField(_("claim token"), max_length=32, blank=True)
+    lease_until = models.DateTimeField(_("lease until"), null=True, blank=True)
 
-    created_at = models.DateTimeField(auto_now_add=True)
-    queued_at = models.DateTimeField()
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-    processing_ms = models.PositiveIntegerField(null=True, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    queued_at = models.DateTimeField(_("queued at"))
+    started_at = models.DateTimeField(_("started at"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished at"), null=True, blank=True)
+    processing_ms = models.PositiveIntegerField(_("processing time (ms)"), null=True, blank=True)
 
     objects = ItemQuerySet.as_manager()
 
     class Meta:
         ordering = ["created_at", "id"]
+        verbose_name = _("item")
+        verbose_name_plural = _("items")
         indexes = [
             models.Index(fields=["status", "lease_until"]),
             # The account page's usage by day (selectors.usage_by_day) reads the last 30 days' finished items: of
@@ -221,12 +227,18 @@ class Item(models.Model):
 class StoredImage(models.Model):
     """An image uploaded with /store, to be named later in /bgremove by its link or id."""
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="stored_images")
-    filename = models.CharField(max_length=FILENAME_LENGTH)
-    file = models.FileField(max_length=300)
-    size_bytes = models.PositiveBigIntegerField()
-    created_at = models.DateTimeField(auto_now_add=True)
+    id = models.UUIDField(_("ID"), primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="stored_images", verbose_name=_("owner")
+    )
+    filename = models.CharField(_("file name"), max_length=FILENAME_LENGTH)
+    file = models.FileField(_("file"), max_length=300)
+    size_bytes = models.PositiveBigIntegerField(_("size (bytes)"))
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("stored image")
+        verbose_name_plural = _("stored images")
 
     def __str__(self) -> str:
         return f"{self.filename} ({self.id})"
@@ -242,23 +254,25 @@ class WebhookDelivery(models.Model):
         # Due while its owner's account was inactive: sent once it is active again (services.webhooks_resume_held).
         HELD = "held", pgettext_lazy("webhook delivery", "held")
 
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="webhook_deliveries")
+    id = models.UUIDField(_("ID"), primary_key=True, default=uuid.uuid4, editable=False)
+    batch = models.ForeignKey(
+        Batch, on_delete=models.CASCADE, related_name="webhook_deliveries", verbose_name=_("batch")
+    )
     # The batch's size and improvements when it finished: adding files, or improving flagged items,
     # and finishing again notifies again, once.
-    items_total = models.PositiveIntegerField()
-    improvement = models.PositiveIntegerField(default=0)
-    url = models.URLField(max_length=2000)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
-    attempts = models.PositiveSmallIntegerField(default=0)
-    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
+    items_total = models.PositiveIntegerField(_("batch size"))
+    improvement = models.PositiveIntegerField(_("improvement"), default=0)
+    url = models.URLField(_("URL"), max_length=2000)
+    status = models.CharField(_("status"), max_length=10, choices=Status.choices, default=Status.PENDING)
+    attempts = models.PositiveSmallIntegerField(_("attempts"), default=0)
+    last_status_code = models.PositiveSmallIntegerField(_("last HTTP status"), null=True, blank=True)
+    last_error = models.TextField(_("last error"), blank=True)
     # The error as a message template and its values, when it has them (no answer, an HTTP error): what the account
     # page shows in its reader's language (last_error_text); `last_error` is it in English.
-    last_error_template = models.TextField(blank=True)
-    last_error_values = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    delivered_at = models.DateTimeField(null=True, blank=True)
+    last_error_template = models.TextField(_("last error template"), blank=True)
+    last_error_values = models.JSONField(_("last error values"), default=dict, blank=True)
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    delivered_at = models.DateTimeField(_("delivered at"), null=True, blank=True)
 
     class Meta:
         ordering = ["-created_at"]
@@ -271,7 +285,8 @@ class WebhookDelivery(models.Model):
             # The admin's list, newest first (ordering, then the admin's -pk): a page read backward, not a sort.
             models.Index(fields=["created_at", "id"], name="webhook_created_idx"),
         ]
-        verbose_name_plural = "webhook deliveries"
+        verbose_name = _("webhook delivery")
+        verbose_name_plural = _("webhook deliveries")
 
     def __str__(self) -> str:
         return f"webhook for {self.batch_id} ({self.status})"
@@ -291,14 +306,17 @@ class DailyUsage(models.Model):
     images does not give their credits back.
     """
 
-    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
-    day = models.DateField()
-    images = models.PositiveIntegerField(default=0)
-    previews = models.PositiveIntegerField(default=0)  # of which size=preview (a quarter of a credit each)
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", verbose_name=_("owner")
+    )
+    day = models.DateField(_("day"))
+    images = models.PositiveIntegerField(_("images"), default=0)
+    # Of which size=preview (a quarter of a credit each).
+    previews = models.PositiveIntegerField(_("previews"), default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["owner", "day"], name="one_usage_row_per_owner_and_day")]
-        verbose_name_plural = "daily usage"
+        verbose_name = verbose_name_plural = _("daily usage")
 
     def __str__(self) -> str:
         return f"{self.owner_id} on {self.day}: {self.images} images"
