@@ -148,8 +148,13 @@ def stored_image_for(user: "User", reference: str) -> StoredImage:
     return image
 
 
-def is_stored_image_reference(reference: str) -> bool:
-    return _STORED_ID.search(reference) is not None or _as_uuid(reference) is not None
+def is_stored_image_id(reference: str) -> bool:
+    return _as_uuid(reference) is not None
+
+
+def is_stored_image_path(path: str) -> bool:
+    """Whether `path` is a /store link's (or its S3 key's); whose host it is, the caller decides."""
+    return _STORED_ID.search(path) is not None
 
 
 def images_on(user: "User", day: date) -> tuple[int, int]:

@@ -144,8 +144,8 @@ def astronaut_jpeg() -> bytes:
 
 
 class ImageHostHandler(BaseHTTPRequestHandler):
-    """Serves /image.jpg (also as /odd-length.jpg, with an unreadable Content-Length), /big, /redirect?to=URL,
-    /loop; remembers every request path."""
+    """Serves /image.jpg (also as /odd-length.jpg, with an unreadable Content-Length, and at /api/v1/store/<id>, as
+    another bgsite's /store link), /big, /redirect?to=URL, /loop; remembers every request path."""
 
     seen: list[str]
     image: bytes
@@ -168,7 +168,7 @@ class ImageHostHandler(BaseHTTPRequestHandler):
                     self.wfile.write(b"x" * 65536)
             except (BrokenPipeError, ConnectionResetError):
                 pass  # the client stopped reading at its size cap, as it should
-        elif self.path in ("/image.jpg", "/odd-length.jpg"):
+        elif self.path in ("/image.jpg", "/odd-length.jpg") or self.path.startswith("/api/v1/store/"):
             self.send_response(200)
             self.send_header("Content-Type", "image/jpeg")
             # "²" passes str.isdigit but not int(): a length no parser takes, which a hostile host may send.

@@ -29,8 +29,10 @@ from removal.cutout.options import Options, options_named, parse_options
 from removal.errors import BadRequest, MethodNotAllowed, PayloadTooLarge
 from removal.models import BATCH_NAME_LENGTH, IDEMPOTENCY_KEY_LENGTH
 from removal.ops import limits
+from removal.selectors import is_stored_image_path
 from removal.translated import in_language
 from removal.web.http_errors import fields_too_large, max_fields_bytes
+from removal.web.links import on_this_server
 from removal.web.parameters import given_more_than_once, json_object, starts_an_object
 
 if TYPE_CHECKING:
@@ -217,9 +219,10 @@ def base64_file(encoded: str, *, field: str) -> ContentFile[bytes]:
         raise BadRequest(f"{field}: not valid base64", code=f"invalid_{field}") from None
 
 
-def stored_or_fetched(user: "User", reference: str, *, field: str) -> File:
-    """A /store link or id of the user's, or else an image URL to fetch."""
-    if selectors.is_stored_image_reference(reference):
+def stored_or_fetched(request: HttpRequest, user: "User", reference: str, *, field: str) -> File:
+    """A /store id of the user's, or a /store link to this server; else an image URL to fetch (another host's link)."""
+    link = urlsplit(reference)
+    if selectors.is_stored_image_id(reference) or (is_stored_image_path(link.path) and on_this_server(request, link)):
         stored = selectors.stored_image_for(user, reference)
         with stored.file.open("rb") as source:
             return ContentFile(source.read(), name=stored.filename)

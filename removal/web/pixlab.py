@@ -88,7 +88,7 @@ def _input_image(request: HttpRequest, user: "User", params: dict[str, Any]) -> 
                 "missing 'img': give an image URL, a link or id returned by /store, "
                 "or upload the image as multipart/form-data"
             )
-        upload = inputs.stored_or_fetched(user, img.strip(), field="img")
+        upload = inputs.stored_or_fetched(request, user, img.strip(), field="img")
     inputs.check_upload_size(upload)
     return upload
 

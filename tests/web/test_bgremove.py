@@ -208,6 +208,31 @@ def test_another_users_stored_image_cannot_be_used(embedded_server: LiveServer, 
     assert requests.get(stored["link"], headers={"X-Api-Key": other}, timeout=10).status_code == 404
 
 
+def test_a_store_link_to_another_host_is_that_hosts_image_not_the_callers_stored_one(
+    loopback_server: Any, image_host: Any
+) -> None:
+    """Its host was ignored: another server's /store/<id> link (here the image host, 127.0.0.1 at another port) was
+    read as the caller's own stored image of that id (7th hostile probe). It is a URL like any other, fetched."""
+    server, key = loopback_server
+    address, seen = image_host
+    stored = requests.post(
+        f"{server.url}/store", files={"file": ("me.jpg", PHOTO, "image/jpeg")}, data={"key": key}, timeout=30
+    ).json()
+    elsewhere = f"http://{address}/api/v1/store/{stored['id']}"
+    cutout = base64.b64decode(
+        assert_success(requests.post(f"{server.url}/bgremove", json={"img": elsewhere, "key": key}, timeout=60))[
+            "imgData"
+        ]
+    )
+    assert seen == [f"/api/v1/store/{stored['id']}"]
+    assert Image.open(io.BytesIO(cutout)).size == Image.open(io.BytesIO(photo_bytes("chelsea.png"))).size != (320, 320)
+    # The link /store gave, at this server's host and port (under another name it answers to too), is the stored image.
+    for link in (stored["link"], stored["link"].replace("127.0.0.1", "localhost")):
+        own = requests.post(f"{server.url}/bgremove", json={"img": link, "key": key, "blob": True}, timeout=60)
+        assert Image.open(io.BytesIO(own.content)).size == (320, 320)
+    assert len(seen) == 1
+
+
 def test_url_input_from_an_allowed_host(loopback_server: Any, image_host: Any) -> None:
     server, key = loopback_server
     address, seen = image_host
