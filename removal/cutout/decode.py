@@ -248,7 +248,7 @@ def decode_mask(data: bytes, *, size: tuple[int, int], max_pixels: int) -> Image
 
     Grey levels are the alpha (L or 1 images), or the alpha channel is (LA, RGBA, a
     palette with transparency). The mask may be a copy scaled down by the same factor
-    in both directions (an editor's working copy); it is scaled up here.
+    in both directions, no further than the hand editor's working copy; it is scaled up here.
     """
     if not data:
         raise ImageRejected(gettext_noop("the mask is empty; send a PNG"))
@@ -287,9 +287,21 @@ def decode_mask(data: bytes, *, size: tuple[int, int], max_pixels: int) -> Image
 
 
 def _check_mask_fits(mask_size: tuple[int, int], size: tuple[int, int]) -> None:
+    """ImageRejected, naming the sizes it takes, unless the mask is the original's `size` scaled by one factor, each
+    side rounded to a whole pixel (by any rule: Math.round, floor or ceil), that factor no smaller than the hand
+    editor's (its working copy's, MASK_WORKING_SIDE a side; for a photo no larger, 1).
+
+    Rounding moves a side by less than a pixel. The height checked against the width's, to a pixel, took a 1x1 mask
+    for any photo no more than twice as tall as wide, scaled up to the whole photo (7th hostile probe)."""
     (mask_width, mask_height), (width, height) = mask_size, size
-    if not (mask_width <= width and abs(mask_width * height / width - mask_height) <= 1):
+    least = min(1.0, results.MASK_WORKING_SIDE / max(width, height))
+    # Rounded, a length between n - 1 and n + 1 (both left out) gives a side of n: the factors above `low` and below
+    # `high` give each side its length. Unscaled (factor 1), the sides are the photo's.
+    low = max((side - 1) / whole for side, whole in zip(mask_size, size, strict=True))
+    high = min((side + 1) / whole for side, whole in zip(mask_size, size, strict=True))
+    if not (low < high and low < 1 and least < high):
+        smallest = (max(1, int(width * least + 0.5)), max(1, int(height * least + 0.5)))  # what the editor sends
+        also = "" if least == 1 else f", or scaled down by the same factor to {smallest[0]}x{smallest[1]} at the least"
         raise ImageRejected(
-            f"the mask is {mask_width}x{mask_height}; send it at {width}x{height} "
-            "(the original's size) or scaled down by the same factor"
+            f"the mask is {mask_width}x{mask_height}; send it at {width}x{height} (the original's size){also}"
         )

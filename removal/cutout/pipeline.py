@@ -14,7 +14,14 @@ the model's runtime (about a second of CPU) load with the first cutout, or with 
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from removal.cutout.results import ANIMATED_FORMATS, Cutout, ImageInfo, ImageRejected, ModelNotInstalled
+from removal.cutout.results import (
+    ANIMATED_FORMATS,
+    MASK_WORKING_SIDE,
+    Cutout,
+    ImageInfo,
+    ImageRejected,
+    ModelNotInstalled,
+)
 
 if TYPE_CHECKING:  # the names loaded at first use, for type checkers (ruff would drop them as unused)
     from removal.cutout.animations import check_animation, comes_out_animated  # noqa: F401
@@ -43,7 +50,15 @@ _LOADED_AT_FIRST_USE = {
 }
 _MODULE_OF = {name: module for module, names in _LOADED_AT_FIRST_USE.items() for name in names}
 
-__all__ = ["ANIMATED_FORMATS", "Cutout", "ImageInfo", "ImageRejected", "ModelNotInstalled", *_MODULE_OF]
+__all__ = [
+    "ANIMATED_FORMATS",
+    "MASK_WORKING_SIDE",
+    "Cutout",
+    "ImageInfo",
+    "ImageRejected",
+    "ModelNotInstalled",
+    *_MODULE_OF,
+]
 
 
 def __getattr__(name: str) -> Any:

@@ -14,6 +14,10 @@ ANIMATED_FORMATS = {"png", "webp", "gif"}  # APNG, animated WebP, GIF
 # by removal.apps at start-up): decode.py hands it to Pillow when the first image loads them both.
 pillow_pixel_limit: int | None = None
 
+# The hand editor (static/js/editor.js, which reads it from the page) works on a copy of the mask at most this many
+# pixels a side, and sends that copy; decode.decode_mask takes no mask smaller than it.
+MASK_WORKING_SIDE = 2048
+
 # A cutout below this confidence (confidence.py) needs a person's look (the operator's setting overrides it). On the
 # real-photo set it flags 22 of 64 photos (34 %) and 17 of the 21 wrong ones (81 %); any value
 # between 0.592 and 0.603 flags the same photos there.

@@ -46,7 +46,7 @@ def item_mask_save(*, item: Item, mask_png: bytes) -> Item:
     """A new revision of the item's result: its original composed with `mask_png` and the batch's options.
 
     The mask is in the original's frame (as displayed), at its size or scaled down by
-    the same factor; pipeline.decode_mask says what it accepts (ImageRejected
+    the same factor as far as the hand editor's copy; pipeline.decode_mask says what it accepts (ImageRejected
     otherwise). The model's result is kept, to revert to and to reuse.
     """
     options = _editable_options(item)

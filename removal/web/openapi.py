@@ -12,6 +12,7 @@ from django.http import HttpRequest, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import cache_control
 
+from removal.cutout.results import MASK_WORKING_SIDE
 from removal.web.endpoints import public_endpoint
 from removal.web.inputs import MAX_POSITION
 from removal.web.openapi_schemas import (
@@ -290,10 +291,9 @@ PATHS: dict[str, Any] = {
         )["get"],
         "post": {
             "summary": "Replace a cutout's mask (a new revision of its result), or revert to the model's",
-            "description": "The mask is in the original's frame (as displayed): its size, or scaled down by the "
-            "same factor in both directions. Grey levels are the alpha (L), or its alpha channel is (LA, RGBA). "
-            "The result is composed again from the original with the batch's options. `revert` (form or query) "
-            "goes back to the model's cutout.",
+            "description": f"The mask is in the original's frame: its size, or scaled down by one factor to "
+            f"{MASK_WORKING_SIDE} pixels on its long side at the least. Grey levels are the alpha (L), or its alpha "
+            "channel is (LA, RGBA). The result is made again with the batch's options; `revert`: the model's again.",
             "parameters": [ITEM_ID, {"name": "revert", "in": "query", "schema": YES_NO}],
             "requestBody": {
                 "content": {

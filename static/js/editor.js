@@ -12,7 +12,8 @@ import { cardsFirstLink, focusLost } from "./focus.js";
 import { pageHeaders } from "./http.js";
 import { formatNumber, gettext, interpolate } from "./i18n.js";
 
-const WORKING_SIDE = 2048;
+// The server's removal.cutout.results.MASK_WORKING_SIDE: it takes no smaller mask than this copy.
+const WORKING_SIDE = JSON.parse(document.getElementById("upload-limits").textContent).mask_working_side;
 const UNDO_STEPS = 12;
 
 const dialog = document.getElementById("editor");

@@ -166,3 +166,55 @@ def test_a_mask_too_large_for_pillow_to_open_is_refused_as_too_large_not_as_unre
     # refusal said "the mask is not an image we can read; send a PNG" of a PNG that any editor reads.
     with pytest.raises(pipeline.ImageRejected, match=r"^the image is 400\.0 megapixels; the limit is 50 megapixels$"):
         pipeline.decode_mask(png_of_size(20_000, 20_000), size=(400, 300), max_pixels=MAX_PIXELS)
+
+
+def mask_png(size: tuple[int, int]) -> bytes:
+    buffer = io.BytesIO()
+    Image.new("L", size, 255).save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("mask_size", "photo_size"),
+    [
+        ((640, 480), (640, 480)),
+        ((2048, 1536), (4000, 3000)),  # the hand editor's working copy
+        ((2048, 1366), (4000, 2667)),  # 1365.5, as Math.round rounds it
+        ((2048, 1365), (4000, 2667)),  # floored
+        ((3000, 2250), (4000, 3000)),  # between the working copy and the photo
+        ((3999, 3000), (4000, 3000)),  # a factor just below 1, one side floored, the other rounded up
+        ((2048, 1), (100_000, 10)),  # a side below half a pixel, made 1 (the editor's Math.max(1, ...))
+    ],
+)
+def test_a_mask_at_the_photos_size_or_scaled_no_further_than_the_editors_copy_is_taken(
+    mask_size: tuple[int, int], photo_size: tuple[int, int]
+) -> None:
+    assert pipeline.decode_mask(mask_png(mask_size), size=photo_size, max_pixels=MAX_PIXELS).size == photo_size
+
+
+ONLY_ITS_SIZE = r"send it at 640x480 \(the original's size\)$"
+OR_THE_EDITORS = (
+    r"send it at 4000x3000 \(the original's size\), or scaled down by the same factor to 2048x1536 at the least$"
+)
+
+
+@pytest.mark.parametrize(
+    ("mask_size", "photo_size", "expected"),
+    [
+        ((1, 1), (640, 480), ONLY_ITS_SIZE),  # was taken: a 1-pixel tolerance on the height the width gives
+        ((2, 1), (640, 480), ONLY_ITS_SIZE),
+        ((320, 240), (640, 480), ONLY_ITS_SIZE),  # smaller than the editor ever sends: a blurred mask
+        ((639, 480), (640, 480), ONLY_ITS_SIZE),  # unscaled, no side is rounded
+        ((640, 481), (640, 480), ONLY_ITS_SIZE),
+        ((1, 1), (4000, 3000), OR_THE_EDITORS),
+        ((1024, 768), (4000, 3000), OR_THE_EDITORS),
+        ((2047, 1536), (4000, 3000), OR_THE_EDITORS),
+        ((2048, 2048), (4000, 3000), OR_THE_EDITORS),  # not the photo's shape
+        ((4000, 3001), (4000, 3000), OR_THE_EDITORS),
+    ],
+)
+def test_a_mask_of_another_size_is_refused_naming_the_sizes_taken(
+    mask_size: tuple[int, int], photo_size: tuple[int, int], expected: str
+) -> None:
+    with pytest.raises(pipeline.ImageRejected, match=f"^the mask is {mask_size[0]}x{mask_size[1]}; {expected}"):
+        pipeline.decode_mask(mask_png(mask_size), size=photo_size, max_pixels=MAX_PIXELS)

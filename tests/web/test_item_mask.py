@@ -74,15 +74,29 @@ def test_an_edited_mask_becomes_the_result_download_and_zip_member(api: Any) -> 
 
 
 def test_a_scaled_down_mask_is_scaled_up_and_a_raw_png_body_works(api: Any) -> None:
-    item = finished_item(api)
-    body = png(left_half_mask((WIDTH // 4, HEIGHT // 4))).read()
+    """The hand editor sends a photo larger than its working copy (2048 a side) as that copy."""
+    reply = api.post("/api/v1/batches", {"files": [jpeg("photo.jpg", size=(2560, 1920))]})
+    run_ready_jobs()
+    item = api.get(f"/api/v1/batches/{reply.json()['id']}").json()["items"][0]
+    body = png(left_half_mask((2048, 1536))).read()
 
     reply = api.post(item["mask"], body, content_type="image/png")
 
     assert reply.status_code == 200, reply.content
     alpha = np.asarray(result_image(api, reply.json()).getchannel("A"))
-    assert alpha.shape == (HEIGHT, WIDTH)
-    assert (alpha[:, :100] == 255).all() and (alpha[:, 220:] == 0).all()
+    assert alpha.shape == (1920, 2560)
+    assert (alpha[:, :1270] == 255).all() and (alpha[:, 1290:] == 0).all()
+
+
+def test_a_mask_smaller_than_the_editor_sends_is_a_400_naming_the_size(api: Any) -> None:
+    """A 1x1 mask was taken for this 320x240 photo, as for any photo no more than twice as tall as wide, and made
+    its result: a size check to a pixel, where rounding moves a side by less, and scaling down as far as one liked
+    (7th hostile probe). The editor sends a photo of 2048 pixels a side or less at its own size."""
+    item = finished_item(api)
+    for size in ((1, 1), (WIDTH // 2, HEIGHT // 2), (WIDTH - 1, HEIGHT)):
+        error = json_error(api.post(item["mask"], {"mask": png(left_half_mask(size))}), 400)
+        assert error == f"the mask is {size[0]}x{size[1]}; send it at 320x240 (the original's size)"
+    assert api.get(f"/api/v1/items/{item['id']}").json()["edited"] is False
 
 
 def test_a_raw_png_body_larger_than_djangos_form_limit_is_read(api: Any, settings: Any) -> None:
@@ -130,7 +144,7 @@ def test_head_reads_the_mask_and_never_changes_the_item(api: Any) -> None:
     """HEAD is a GET without its body, whatever it carries: not a revert, not an edit."""
     item = finished_item(api)
     edited = api.post(item["mask"], {"mask": png(left_half_mask())}).json()
-    mask = png(left_half_mask((WIDTH // 2, HEIGHT // 2)))
+    mask = png(left_half_mask())
     for head in (
         api.head(item["mask"] + "?revert=1"),
         api.generic("HEAD", item["mask"], mask.read(), content_type="image/png"),
@@ -144,7 +158,7 @@ def test_revert_restores_the_models_cutout(api: Any) -> None:
     item = finished_item(api)
     model_bytes = b"".join(api.get(item["result"]))
     api.post(item["mask"], {"mask": png(left_half_mask())})
-    edited_again = api.post(item["mask"], {"mask": png(left_half_mask((WIDTH // 2, HEIGHT // 2)))}).json()
+    edited_again = api.post(item["mask"], {"mask": png(Image.new("L", (WIDTH, HEIGHT), 255))}).json()
 
     by_flag = api.post(item["mask"] + "?revert=1")
     assert by_flag.status_code == 200, by_flag.content
@@ -288,9 +302,9 @@ def test_the_mask_to_start_from_is_the_models_then_the_last_edits(api: Any) -> N
     assert model_mask.shape == (HEIGHT, WIDTH)
     assert (model_mask == 0).any() and (model_mask == 255).any()
 
-    # Sent as an editor sends it: a scaled-down black image whose alpha is the mask.
-    rgba = Image.new("RGBA", (WIDTH // 2, HEIGHT // 2), (0, 0, 0, 0))
-    rgba.putalpha(left_half_mask((WIDTH // 2, HEIGHT // 2)))
+    # Sent as the editor sends it: a black image whose alpha is the mask.
+    rgba = Image.new("RGBA", (WIDTH, HEIGHT), (0, 0, 0, 0))
+    rgba.putalpha(left_half_mask())
     api.post(item["mask"], {"mask": png(rgba)})
     edited = mask_of(api, item)
     assert edited.shape == (HEIGHT, WIDTH)
