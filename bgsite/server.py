@@ -14,8 +14,10 @@ Served with `uvicorn ... --http bgsite.server:HttpProtocol --ws bgsite.server:We
   request received." in plain text; then the lingering close, and one WARNING line saying why (the client's bytes
   that h11 quotes left out: they may hold a key).
 - Every one of these refusals (400, 414, 431, 408) is answered in the error shape of the API its path belongs to
-  (removal.web.http_errors.api_error_reply: remove.bg's {"errors": [...]} under /v1.0/, else {"status", "error",
-  "request_id"}), the path read from the request line received (or, for a body h11 could not read, from the request
+  (removal.web.http_errors.api_error_reply: remove.bg's {"errors": [...]} under /v1.0/, {"status", "error",
+  "request_id"} under PixLab's and the batch API's), at any other path the site's HTML error page (templates/4xx.html)
+  in the language the page would speak (its picker's cookie, else Accept-Language: removal.web.error_pages), where a
+  browser showed JSON; the path read from the request line received (or, for a body h11 could not read, from the request
   h11 read), with "Connection: close"; without a body when that line's method is HEAD. Where no path can be read (the
   request line did not come whole up to its path's end, or is not one) the shape is {"status", "error", "request_id"}.
   Under an API's path, an allowed Origin (CORS_ALLOWED_ORIGINS) gets Access-Control-Allow-Origin, as the app's own
@@ -73,6 +75,8 @@ LINGER_MAX_SECONDS = 30.0
 HEAD_TIMEOUT_SECONDS = 30.0
 # A request line longer than this, in a head that is too large, is what made it too large.
 MAX_REQUEST_LINE_BYTES = 8 * 1024
+# The fields of a refused head its answer reads: CORS's, and the language of the site's page (its cookie, else this).
+HEAD_FIELDS_READ = ("Origin", "Cookie", "Accept-Language")
 # What uvicorn's h11 protocol logs before answering a request h11 could not parse.
 UVICORN_INVALID_REQUEST = "Invalid HTTP request received."
 
@@ -113,18 +117,25 @@ def request_line_path(buffered: bytes) -> tuple[str, str]:
     if found is None:
         return "", ""
     method, target = found.groups()
-    return method.decode("ascii"), unquote(ABSOLUTE_FORM.sub(b"", target).decode("ascii"))
+    path = unquote(ABSOLUTE_FORM.sub(b"", target).decode("ascii"))
+    return (method.decode("ascii"), path) if path.startswith("/") else ("", "")
 
 
-def refusal_events(error: ApiError, request_id: str, method: str, path: str, origin: str) -> list[h11.Event]:
+def refusal_events(error: ApiError, request_id: str, method: str, path: str, head: dict[str, str]) -> list[h11.Event]:
     """The answer to a request refused before the app saw it: `error` in the shape of the API `path` belongs to (the
-    one mapping, removal.web.http_errors), readable by a page of an allowed `origin` (CORS), its connection closing;
-    no body for a HEAD request."""
-    from removal.web.http_errors import api_error_reply, with_headers  # imports the models: Django is set up by then
+    one mapping, removal.web.http_errors), readable by a page of an allowed Origin (CORS), or the site's error page in
+    the reader's language at any other path; its connection closing; no body for a HEAD request. `head`: the
+    HEAD_FIELDS_READ of the head received."""
+    from removal.web.error_pages import refusal_page  # these import the models: Django is set up by then
+    from removal.web.http_errors import api_error_reply, with_headers
 
     with logged_as(request_id):  # the body's request_id
-        reply = api_error_reply(path, error) or error.response()
-    with_headers(reply, allowed_origin_headers(path, origin, settings.CORS_ALLOWED_ORIGINS))
+        reply = api_error_reply(path, error) or (
+            refusal_page(error, cookie=head["Cookie"], accept_language=head["Accept-Language"])
+            if path
+            else error.response()  # no path read: a program's, most likely (not a request line, or cut short)
+        )
+    with_headers(reply, allowed_origin_headers(path, head["Origin"], settings.CORS_ALLOWED_ORIGINS))
     body = reply.content  # type: ignore[attr-defined]
     headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in reply.items()]
     headers += [
@@ -272,17 +283,22 @@ class HttpProtocol(H11Protocol):
         if self.cycle is not None and not self.cycle.response_complete:  # its body was unreadable: the app's answer
             self.cycle.disconnected = True  # goes nowhere, as when the client is gone (uvicorn's connection_lost)
             self.cycle.message_event.set()
-            origin = dict(self.scope["headers"]).get(b"origin", b"").decode("latin-1")
-            refused = self.scope["method"], self.scope["path"], origin  # its head was read
+            headers = dict(self.scope["headers"])
+            head = {name: headers.get(name.lower().encode(), b"").decode("latin-1") for name in HEAD_FIELDS_READ}
+            refused = self.scope["method"], self.scope["path"], head  # its head was read
         if self.conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):  # else the app's answer has begun: it cannot follow
             self._write(refusal_events(error, request_id, *refused))
         self.linger()
 
-    def refused_request(self, buffered: bytes) -> tuple[str, str, str]:
-        """(method, path, Origin) of the head received so far, its path as the app's scope would have it (under
-        root_path)."""
+    def refused_request(self, buffered: bytes) -> tuple[str, str, dict[str, str]]:
+        """(method, path, HEAD_FIELDS_READ) of the head received so far, its path as the app's scope would have it
+        (under root_path)."""
         method, path = request_line_path(buffered)
-        return method, self.root_path + path if path else "", head_field(buffered, "Origin")
+        return (
+            method,
+            self.root_path + path if path else "",
+            {name: head_field(buffered, name) for name in HEAD_FIELDS_READ},
+        )
 
     def _write(self, events: list[h11.Event]) -> None:
         for event in events:

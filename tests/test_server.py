@@ -106,7 +106,7 @@ def head_timeout(monkeypatch: Any) -> float:
 
 def test_a_head_sent_a_byte_at_a_time_past_the_timeout_gets_408_and_the_connection_closes(head_timeout: float) -> None:
     # uvicorn held such connections forever: a client could open them until the process ran out of files.
-    transport = asyncio.run(http_connection([HEAD[:1], HEAD[1:2]], wait=head_timeout * 3))
+    transport = asyncio.run(http_connection([b"G", b"ET /api/v1/models HTTP/1.1\r\n"], wait=head_timeout * 3))
     assert transport.closed
     assert transport.written.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), transport.written
     # The API's JSON error (it was plain text), as every other error reply
@@ -135,6 +135,27 @@ def test_the_next_request_on_a_kept_connection_has_the_same_time_for_its_head(he
     assert transport.closed
     assert transport.written.startswith(b"HTTP/1.1 200 OK\r\n")
     assert b"HTTP/1.1 408 Request Timeout\r\n" in transport.written
+
+
+@pytest.mark.parametrize(
+    ("head", "language"),
+    [
+        (b"GET / HTTP/1.1\r\nAccept-Language: de-DE,de;q=0.9\r\nHost: 127", "de"),
+        (b"GET /batches/ HTTP/1.1\r\nCookie: a=b; django_language=fr\r\nAccept-Language: de\r\nHost: 127", "fr"),
+        (b"GET /healthz HTTP/1.1\r\nHost: 127", "en"),
+    ],
+)
+def test_a_late_head_at_a_page_is_refused_with_the_sites_page_in_the_readers_language(
+    head_timeout: float, head: bytes, language: str
+) -> None:
+    # A browser showed the API's JSON. The page speaks as LocaleMiddleware would: the picker's cookie, else the
+    # browser's languages.
+    transport = asyncio.run(http_connection([head], wait=head_timeout * 3))
+    assert transport.written.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), transport.written
+    headers, page = reply_headers(transport.written), transport.written.split(b"\r\n\r\n", 1)[1].decode()
+    assert (headers["content-type"], headers["connection"]) == ("text/html; charset=utf-8", "close")
+    assert int(headers["content-length"]) == len(page.encode())
+    assert_the_sites_page(page, 408, language)
 
 
 def reply_headers(written: bytes) -> dict[str, str]:
@@ -197,6 +218,7 @@ def test_a_refusal_under_an_api_is_readable_by_a_page_of_an_allowed_origin(
         (b"GET https://example.com/v1.0/account#top", "/v1.0/account"),
         (b"GET /v1.0/removeb", ""),  # its path's end not come
         (b"NOT-A-REQUEST-LINE\r\n", ""),
+        (b"NOT HTTP AT ALL\r\n", ""),  # "HTTP" is no path: a browser's page was given for it
     ],
 )
 def test_a_refused_heads_path_is_read_from_its_request_line_as_far_as_it_came(head: bytes, path: str) -> None:
@@ -296,9 +318,10 @@ LONG_REQUEST_LINE = "the request line (method, path and query string) is over 81
 HEADERS_TOO_LARGE = "the request headers are over 16 KiB in all"
 
 
-def refused_at(path: str) -> list[tuple[bytes, int, str]]:
+def refused_at(path: str, accept_language: str = "") -> list[tuple[bytes, int, str]]:
     """Requests to `path` the server refuses before the app sees them: (request, status, reason)."""
     head = f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n".encode()
+    head += f"Accept-Language: {accept_language}\r\n".encode() if accept_language else b""
     return [
         (head + b"X-Api-Key: a\x00b\r\n\r\n", 400, "the request could not be read as HTTP (illegal header line)"),
         (
@@ -342,9 +365,9 @@ def test_the_servers_own_refusals_under_v1_0_are_in_remove_bgs_shape(
 
 
 @pytest.mark.live
-@pytest.mark.parametrize("path", ["/bgremove", "/api/v1/batches", "/healthz"])
+@pytest.mark.parametrize("path", ["/bgremove", "/api/v1/batches"])
 @pytest.mark.parametrize(("status", "reason"), [(414, LONG_REQUEST_LINE), (431, HEADERS_TOO_LARGE)])
-def test_the_servers_own_refusals_at_pixlabs_paths_the_batch_api_and_elsewhere_are_the_apis_json_error(
+def test_the_servers_own_refusals_at_pixlabs_paths_and_the_batch_api_are_the_apis_json_error(
     embedded_server: LiveServer, path: str, status: int, reason: str
 ) -> None:
     request_bytes = next(sent for sent, refused, _ in refused_at(path) if refused == status)
@@ -354,6 +377,30 @@ def test_the_servers_own_refusals_at_pixlabs_paths_the_batch_api_and_elsewhere_a
         "error": reason,
         "request_id": parsed.getheader("X-Request-ID"),
     }
+
+
+# What each page says in English (templates/<status>.html), and a line of their layout in each language.
+PAGE_TITLES = {400: "Bad request", 408: "Request timed out", 414: "Address too long", 431: "Request too large"}
+UPLOAD_PAGE_LINK = {"en": "Go to the upload page", "de": "Zur Upload-Seite", "fr": "Aller à la page d\u2019envoi"}
+
+
+def assert_the_sites_page(page: str, status: int, language: str) -> None:
+    assert f'<html lang="{language}">' in page and UPLOAD_PAGE_LINK[language] in page
+    assert language != "en" or f"<h1>{PAGE_TITLES[status]}</h1>" in page
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("path", ["/", "/batches/", "/accounts/login/", "/healthz"])
+def test_the_servers_own_refusals_at_the_sites_pages_are_its_html_error_pages(
+    embedded_server: LiveServer, path: str
+) -> None:
+    # They were the API's JSON, which a browser shows as text.
+    for language in ("en", "fr"):
+        for request_bytes, status, _ in refused_at(path, accept_language=language):
+            parsed = refused_over_a_socket(embedded_server, request_bytes)
+            assert (parsed.status, parsed.getheader("Content-Type")) == (status, "text/html; charset=utf-8")
+            assert_the_sites_page(parsed.read().decode(), status, language if status != 414 else "en")  # 414: the
+            # request line is all that came
 
 
 @pytest.mark.live

@@ -1,5 +1,6 @@
 """The error handlers bgsite.urls names (400, 403, 404, 500): under an API's prefix its JSON shape
-(removal.web.http_errors.api_error_reply), elsewhere the site's pages.
+(removal.web.http_errors.api_error_reply), elsewhere the site's pages; and those pages for the refusals the server
+makes before Django sees a request (bgsite.server: 400, 408, 414, 431).
 
 An error that reaches Django's 500 handler but maps to a 503 (http_errors.unavailable: the database refused or
 dropped a connection, SQLite could not write, storage failed) is answered as one, with Retry-After, in the API's shape
@@ -12,11 +13,13 @@ import sys
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
+from django.http.cookie import parse_cookie
 from django.http.response import HttpResponseBase
 from django.template import loader
+from django.utils import translation
 from django.views import defaults
 
-from removal.errors import BadRequest, Forbidden, InternalError, NotFound
+from removal.errors import ApiError, BadRequest, Forbidden, InternalError, NotFound
 from removal.web.http_errors import api_error_reply, is_removebg_path, unavailable, with_headers
 
 # An id that is not a UUID matches no <uuid:> route; it names nothing, as an unknown id.
@@ -54,3 +57,13 @@ def server_error(request: HttpRequest, **kwargs: Any) -> HttpResponseBase:
     # Rendered without the request, as Django's 500 page is: what failed may be what the request's context reads.
     page = HttpResponse(loader.get_template("503.html").render(), status=error.status)
     return api_error_reply(request.path, error) or with_headers(page, error.headers)
+
+
+def refusal_page(error: ApiError, *, cookie: str, accept_language: str) -> HttpResponseBase:
+    """The site's page for a request the server refused before Django saw it, in the language LocaleMiddleware would
+    have chosen from the head's `cookie` and `accept_language`; rendered without a request, as the 400 and 500 are."""
+    chooser = HttpRequest()
+    chooser.COOKIES, chooser.META["HTTP_ACCEPT_LANGUAGE"] = parse_cookie(cookie), accept_language
+    with translation.override(translation.get_language_from_request(chooser)):
+        page = HttpResponse(loader.get_template(f"{error.status}.html").render(), status=error.status)
+    return with_headers(page, error.headers)
