@@ -48,16 +48,18 @@ class ChunkedBodyASGIHandler(ASGIHandler):
         try:
             await super().handle(scope, receive, send)
         except BodyNotSpooled as exc:
-            await self.send_response(body_not_spooled_reply(scope.get("path", ""), exc.__cause__), send)
+            await self.send_response(body_not_spooled_reply(scope, exc.__cause__), send)
 
 
-def body_not_spooled_reply(path: str, exc: BaseException | None) -> HttpResponseBase:
-    """503 in the API's shape, as BodySizeLimit refuses a body, for one with no room in TMPDIR; another error raised."""
-    from removal.web.http_errors import api_error_reply, as_api_error  # needs Django set up
+def body_not_spooled_reply(scope: dict[str, Any], exc: BaseException | None) -> HttpResponseBase:
+    """503 in the API's shape (the site's page at a page's path), as BodySizeLimit refuses a body, for one with no room
+    in TMPDIR; another error raised."""
+    from removal.web.error_pages import refusal_reply  # needs Django set up
+    from removal.web.http_errors import as_api_error
 
     if not isinstance(exc, Exception) or (error := as_api_error(exc)) is None:
         raise exc or RuntimeError("a request body could not be read")
-    reply = api_error_reply(path, error) or error.response()
+    reply = refusal_reply(scope.get("path", ""), error, dict(scope.get("headers", [])))
     reply["Connection"] = "close"  # the rest of the body is not read
     return reply
 

@@ -121,21 +121,20 @@ def request_line_path(buffered: bytes) -> tuple[str, str]:
     return (method.decode("ascii"), path) if path.startswith("/") else ("", "")
 
 
-def refusal_events(error: ApiError, request_id: str, method: str, path: str, head: dict[str, str]) -> list[h11.Event]:
+def refusal_events(
+    error: ApiError, request_id: str, method: str, path: str, head: dict[bytes, bytes]
+) -> list[h11.Event]:
     """The answer to a request refused before the app saw it: `error` in the shape of the API `path` belongs to (the
     one mapping, removal.web.http_errors), readable by a page of an allowed Origin (CORS), or the site's error page in
     the reader's language at any other path; its connection closing; no body for a HEAD request. `head`: the
     HEAD_FIELDS_READ of the head received."""
-    from removal.web.error_pages import refusal_page  # these import the models: Django is set up by then
-    from removal.web.http_errors import api_error_reply, with_headers
+    from removal.web.error_pages import refusal_reply  # these import the models: Django is set up by then
+    from removal.web.http_errors import with_headers
 
-    with logged_as(request_id):  # the body's request_id
-        reply = api_error_reply(path, error) or (
-            refusal_page(error, cookie=head["Cookie"], accept_language=head["Accept-Language"])
-            if path
-            else error.response()  # no path read: a program's, most likely (not a request line, or cut short)
-        )
-    with_headers(reply, allowed_origin_headers(path, head["Origin"], settings.CORS_ALLOWED_ORIGINS))
+    with logged_as(request_id):  # the body's request_id; no path read: a program's, most likely (not a request line)
+        reply = refusal_reply(path, error, head) if path else error.response()
+    origin = head.get(b"origin", b"").decode("latin-1")
+    with_headers(reply, allowed_origin_headers(path, origin, settings.CORS_ALLOWED_ORIGINS))
     body = reply.content  # type: ignore[attr-defined]
     headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in reply.items()]
     headers += [
@@ -283,21 +282,19 @@ class HttpProtocol(H11Protocol):
         if self.cycle is not None and not self.cycle.response_complete:  # its body was unreadable: the app's answer
             self.cycle.disconnected = True  # goes nowhere, as when the client is gone (uvicorn's connection_lost)
             self.cycle.message_event.set()
-            headers = dict(self.scope["headers"])
-            head = {name: headers.get(name.lower().encode(), b"").decode("latin-1") for name in HEAD_FIELDS_READ}
-            refused = self.scope["method"], self.scope["path"], head  # its head was read
+            refused = self.scope["method"], self.scope["path"], dict(self.scope["headers"])  # its head was read
         if self.conn.our_state in (h11.IDLE, h11.SEND_RESPONSE):  # else the app's answer has begun: it cannot follow
             self._write(refusal_events(error, request_id, *refused))
         self.linger()
 
-    def refused_request(self, buffered: bytes) -> tuple[str, str, dict[str, str]]:
+    def refused_request(self, buffered: bytes) -> tuple[str, str, dict[bytes, bytes]]:
         """(method, path, HEAD_FIELDS_READ) of the head received so far, its path as the app's scope would have it
         (under root_path)."""
         method, path = request_line_path(buffered)
         return (
             method,
             self.root_path + path if path else "",
-            {name: head_field(buffered, name) for name in HEAD_FIELDS_READ},
+            {name.lower().encode(): head_field(buffered, name).encode("latin-1") for name in HEAD_FIELDS_READ},
         )
 
     def _write(self, events: list[h11.Event]) -> None:

@@ -380,7 +380,7 @@ def test_the_servers_own_refusals_at_pixlabs_paths_and_the_batch_api_are_the_api
 
 
 # What each page says in English (templates/<status>.html), and a line of their layout in each language.
-PAGE_TITLES = {400: "Bad request", 408: "Request timed out", 414: "Address too long", 431: "Request too large"}
+PAGE_TITLES = {400: "Bad request", 408: "Request timed out", 414: "Address too long", 431: "Request headers too large"}
 UPLOAD_PAGE_LINK = {"en": "Go to the upload page", "de": "Zur Upload-Seite", "fr": "Aller à la page d\u2019envoi"}
 
 

@@ -1,6 +1,6 @@
 """The error handlers bgsite.urls names (400, 403, 404, 500): under an API's prefix its JSON shape
-(removal.web.http_errors.api_error_reply), elsewhere the site's pages; and those pages for the refusals the server
-makes before Django sees a request (bgsite.server: 400, 408, 414, 431).
+(removal.web.http_errors.api_error_reply), elsewhere the site's pages; and so for the refusals made before Django
+sees a request (refusal_reply).
 
 An error that reaches Django's 500 handler but maps to a 503 (http_errors.unavailable: the database refused or
 dropped a connection, SQLite could not write, storage failed) is answered as one, with Retry-After, in the API's shape
@@ -10,12 +10,13 @@ a bare 500 "Something went wrong" where every API call said 503 and when to retr
 
 import re
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from django.http import HttpRequest, HttpResponse
 from django.http.cookie import parse_cookie
 from django.http.response import HttpResponseBase
-from django.template import loader
+from django.template import TemplateDoesNotExist, loader
 from django.utils import translation
 from django.views import defaults
 
@@ -59,11 +60,18 @@ def server_error(request: HttpRequest, **kwargs: Any) -> HttpResponseBase:
     return api_error_reply(request.path, error) or with_headers(page, error.headers)
 
 
-def refusal_page(error: ApiError, *, cookie: str, accept_language: str) -> HttpResponseBase:
-    """The site's page for a request the server refused before Django saw it, in the language LocaleMiddleware would
-    have chosen from the head's `cookie` and `accept_language`; rendered without a request, as the 400 and 500 are."""
+def refusal_reply(path: str, error: ApiError, headers: Mapping[bytes, bytes]) -> HttpResponseBase:
+    """A refusal made before Django saw the request (bgsite.server, BodySizeLimit, the ASGI handler): in the shape of
+    the API `path` belongs to; at any other path the site's page for its status, in the language the page would speak
+    (the `headers`' cookie, else their Accept-Language), rendered without a request as the 400 and 500 are."""
+    if (reply := api_error_reply(path, error)) is not None:
+        return reply
     chooser = HttpRequest()
-    chooser.COOKIES, chooser.META["HTTP_ACCEPT_LANGUAGE"] = parse_cookie(cookie), accept_language
+    chooser.COOKIES = parse_cookie(headers.get(b"cookie", b"").decode("latin-1"))
+    chooser.META["HTTP_ACCEPT_LANGUAGE"] = headers.get(b"accept-language", b"").decode("latin-1")
     with translation.override(translation.get_language_from_request(chooser)):
-        page = HttpResponse(loader.get_template(f"{error.status}.html").render(), status=error.status)
+        try:
+            page = HttpResponse(loader.get_template(f"{error.status}.html").render(), status=error.status)
+        except TemplateDoesNotExist:  # a status no page speaks of (a 401 is an API's)
+            return error.response()
     return with_headers(page, error.headers)

@@ -4,8 +4,7 @@
 storage down, authentication) into the removal.errors class with its status; quota, rate and full-queue refusals are
 removal.errors classes already; `item_failure_error`, a failed item; `unavailable`, the 503s among them. `pixlab_error`
 gives the {"status", "error"} JSON of the batch API and the PixLab paths, `removebg_error` remove.bg's
-{"errors": [...]}; `api_error_reply` the shape of a path's API (removal.web.error_pages answers unknown paths and
-server errors with it).
+{"errors": [...]}; `api_error_reply` the shape of a path's API (removal.web.error_pages: unknown paths, server errors).
 `BodySizeLimit` refuses a request body that is too large before Django reads it (Django's ASGI handler spools the whole
 body first): from Content-Length at once, as soon as a chunked body passes the limit, or as soon as one part of a
 multipart body passes the per-file limit (bgsite.multipart_watch, which also notes the file parts Django would skip
@@ -389,11 +388,12 @@ class BodySizeLimit:
         return limit, body_too_large(path)
 
     async def _refuse(self, scope: dict[str, Any], send: Any, error: ApiError) -> None:
-        path = scope.get("path", "")
-        request_origin = dict(scope.get("headers", [])).get(b"origin", b"").decode("latin1")
-        reply = api_error_reply(path, error) or error.response()
+        from removal.web.error_pages import refusal_reply  # the site's page at a page's path; it imports this module
+
+        path, received = scope.get("path", ""), dict(scope.get("headers", []))
+        reply, origin = refusal_reply(path, error, received), received.get(b"origin", b"").decode("latin1")
         reply["Connection"] = "close"  # the rest of the body is not read
-        with_headers(reply, allowed_origin_headers(path, request_origin, settings.CORS_ALLOWED_ORIGINS))
+        with_headers(reply, allowed_origin_headers(path, origin, settings.CORS_ALLOWED_ORIGINS))
         headers = [(name.encode("latin1"), value.encode("latin1")) for name, value in reply.items()]
         log_refused_unread(scope, reply.status_code)
         await send({"type": "http.response.start", "status": reply.status_code, "headers": headers})

@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from django.db import OperationalError, connection
 
+from removal import errors
 from removal.web import error_pages
 
 UNAVAILABLE = "the database is busy or unreachable; try again in a few seconds"
@@ -52,3 +53,11 @@ def test_a_bug_stays_a_500(rf: Any) -> None:
         reply = error_pages.server_error(rf.get("/batches/"))
     assert reply.status_code == 500 and not reply.has_header("Retry-After")
     assert "<h1>Something went wrong</h1>" in reply.content.decode()
+
+
+def test_a_refusal_at_a_page_with_no_page_of_its_status_keeps_its_json() -> None:
+    # 401 and 429 are an API's (a key, a rate): there is no templates/401.html to render, and no 500 for the lack.
+    refused = error_pages.refusal_reply("/", errors.Unauthorized("a key is needed"), {b"accept-language": b"fr"})
+    assert (refused.status_code, json.loads(refused.content)["error"]) == (401, "a key is needed")  # type: ignore[attr-defined]
+    page = error_pages.refusal_reply("/", errors.BadRequest("unreadable"), {b"accept-language": b"fr"})
+    assert page["Content-Type"] == "text/html; charset=utf-8" and '<html lang="fr">' in page.content.decode()  # type: ignore[attr-defined]

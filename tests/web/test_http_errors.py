@@ -38,6 +38,20 @@ def stalled_post(
 ) -> tuple[int, dict[str, Any]]:
     """POST `path` whose body sends its first `sent` bytes and then nothing, declaring a Content-Length of `length`
     (None: none): the reply's status and JSON."""
+    status, _, body = stalled_post_reply(path, headers, length, query, sent=sent, http_version=http_version)
+    return status, json.loads(body)
+
+
+def stalled_post_reply(
+    path: str,
+    headers: list[tuple[bytes, bytes]],
+    length: int | None = 1000,
+    query: bytes = b"",
+    *,
+    sent: int = 10,
+    http_version: str = "1.1",
+) -> tuple[int, dict[bytes, bytes], bytes]:
+    """stalled_post's reply: its status, headers and body."""
     declared = [(b"content-length", str(length).encode())] if length is not None else []
     scope = {
         "type": "http",
@@ -70,7 +84,33 @@ def stalled_post(
     asyncio.run(asyncio.wait_for(application(scope, receive, send), 10))  # its http door is BodySizeLimit
     (start,) = [message for message in replied if message["type"] == "http.response.start"]
     body = b"".join(message.get("body", b"") for message in replied if message["type"] == "http.response.body")
-    return start["status"], json.loads(body)
+    return start["status"], dict(start["headers"]), body
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "length", "status", "language", "link"),
+    [  # a log-in form's body that stops arriving, in the language of the picker's cookie
+        ("/accounts/login/", [(b"cookie", b"django_language=de")], 1000, 408, "de", "Zur Upload-Seite"),
+        ("/i18n/setlang/", [(b"accept-language", b"fr")], 10**12, 413, "fr", "Aller à la page d\u2019envoi"),
+        ("/", [(b"content-encoding", b"gzip")], 1000, 415, "en", "Go to the upload page"),
+        ("/batches/", [(b"content-type", b"text/plain; a*=bogus''x")], 1000, 400, "en", "Bad request"),
+    ],
+)
+def test_a_body_refused_at_a_pages_path_gets_the_sites_page(
+    monkeypatch: pytest.MonkeyPatch,
+    path: str,
+    headers: list[tuple[bytes, bytes]],
+    length: int,
+    status: int,
+    language: str,
+    link: str,
+) -> None:
+    """BodySizeLimit answered a browser with the API's JSON, which it shows as text."""
+    monkeypatch.setattr(http_errors, "BODY_IDLE_SECONDS", 0.2)
+    replied_status, replied_headers, body = stalled_post_reply(path, headers, length)
+    assert (replied_status, replied_headers[b"Content-Type"]) == (status, b"text/html; charset=utf-8")
+    assert replied_headers[b"Connection"] == b"close"
+    assert f'<html lang="{language}">' in body.decode() and link in body.decode()
 
 
 def test_a_body_that_stops_arriving_is_refused_with_408_in_its_apis_shape(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -317,6 +357,15 @@ def test_a_body_with_no_room_in_the_temporary_folder_is_a_503_in_its_apis_shape(
         removebg_status, removebg = stalled_post("/v1.0/removebg", form, length=200_000, sent=200_000)
     assert status == 503 and batch_api["error"] == "storage is unavailable (OSError); try again shortly"
     assert removebg_status == 503 and removebg["errors"][0]["code"] == "service_unavailable"
+
+
+def test_a_body_with_no_room_in_the_temporary_folder_at_a_pages_path_is_the_sites_503_page(settings: Any) -> None:
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 10_000
+    form = [(b"content-type", b"application/x-www-form-urlencoded"), (b"accept-language", b"es")]
+    with files_written_up_to(50_000):
+        status, headers, page = stalled_post_reply("/accounts/login/", form, length=200_000, sent=200_000)
+    assert (status, headers[b"Content-Type"], headers[b"Retry-After"]) == (503, b"text/html; charset=utf-8", b"30")
+    assert '<html lang="es">' in page.decode() and "Ir a la página de subida" in page.decode()
 
 
 def test_an_uploaded_file_with_no_room_in_the_temporary_folder_is_a_503(api: Any, settings: Any) -> None:
