@@ -131,7 +131,11 @@ def test_batch_refuses_an_animation_with_too_many_frames_at_once(api: Any, setti
 # --- item 5: error texts -----------------------------------------------------------
 
 
-@pytest.mark.parametrize("img", ["x", "foo.jpg", "example.com/a.jpg"])
+@pytest.mark.parametrize(
+    # a /store link with no scheme was a stored image's whatever came before its path (7th hostile probe)
+    "img",
+    ["x", "foo.jpg", "example.com/a.jpg", "other-host/api/v1/store/0d6f3c5e-8a0b-4c1e-9a51-3f0e7f6b2d14"],
+)
 def test_img_that_is_no_url_nor_stored_id_says_so(api: Any, img: str) -> None:
     reply = api.get("/bgremove", {"img": img})
     assert reply.status_code == 400
