@@ -6,12 +6,12 @@ declaration (removal.cutout.options.OPTIONS).
 
 from typing import Any
 
-from removal.cutout import providers
 from removal.cutout.option_parsing import YES_NO_WORDS
 from removal.cutout.options import OPTIONS, QUALITIES
 from removal.models import BATCH_NAME_LENGTH, Item
 from removal.serializers import BatchStatus
 from removal.web.inputs import IDEMPOTENCY_KEY_TEXT
+from removal.web.openapi_models import MODELS
 
 JSON = "application/json"
 MULTIPART = "multipart/form-data"
@@ -325,38 +325,7 @@ SCHEMAS: dict[str, Any] = {
         "required": ["status", "link", "id"],
         "properties": {"status": {"type": "integer"}, "link": {"type": "string"}, "id": {"type": "string"}},
     },
-    "Models": {
-        "type": "object",
-        "additionalProperties": False,
-        "required": ["models", "default", "providers", "layout", "max_batch", "qualities", "measured"],
-        "properties": {
-            "models": {"type": "array", "items": {"type": "string"}},
-            "default": {"type": "string"},
-            "providers": {
-                "type": "array",
-                "items": {"type": "string"},
-                "description": "The ONNX Runtime execution providers the models run on, in order "
-                "(e.g. CUDAExecutionProvider, CPUExecutionProvider); see ORT_PROVIDERS.",
-            },
-            "layout": {
-                "type": "string",
-                "enum": [providers.PER_THREAD, providers.SHARED],
-                "description": "How worker threads run the models: each on its own session, or all on one session "
-                "per model that runs their images in batches; see ORT_LAYOUT.",
-            },
-            "max_batch": {
-                "type": "integer",
-                "description": "Images per run of a model, at most (1 on the per-thread layout); see ORT_MAX_BATCH.",
-            },
-            "qualities": {"type": "array", "items": {"type": "string", "enum": list(QUALITIES)}},
-            "measured": {
-                "type": "object",
-                "description": "What `make quality` last measured on real photos: photos (count), "
-                "measured_on (date), and models: {model: {preset: {iou, mae, residue, crop_iou, ms_per_image}}} "
-                "for the installed models it measured; empty when it has not run.",
-            },
-        },
-    },
+    "Models": MODELS,
     "BgremoveParameters": {
         "type": "object",
         "properties": {**BGREMOVE_OWN, **OPTION_PROPERTIES},
