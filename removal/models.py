@@ -334,3 +334,21 @@ class JobLease(models.Model):
 
     def __str__(self) -> str:
         return f"job {self.job_id} leased until {self.lease_until}"
+
+
+class WorkerProcess(models.Model):
+    """A process's worker threads as they last said: what they run the models on, which a web process without worker
+    threads (EMBEDDED_WORKERS=0) reports (removal.ops.models_run_on) instead of loading onnxruntime to give its own
+    view. Written once a thread has its model and at each pass of the process's reaper, deleted as it stops; one not
+    renewed for ITEM_LEASE_SECONDS is taken for dead, as its items are, and deleted by another's reaper."""
+
+    name = models.CharField(max_length=64, primary_key=True)  # its WorkerPool's, e.g. worker-1a2b3c4d
+    host = models.CharField(max_length=255)
+    threads = models.PositiveSmallIntegerField()
+    providers = models.JSONField()  # onnxruntime's names, in order, as its sessions run on them
+    layout = models.CharField(max_length=16)
+    max_batch = models.PositiveSmallIntegerField()
+    seen_at = models.DateTimeField(db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} on {self.host}: {self.threads} threads on {', '.join(self.providers)}"

@@ -13,7 +13,16 @@ from django.utils.translation import gettext
 from accounts.auth import NotAuthenticated
 from removal.cutout.options import Options
 from removal.errors import NotFound
-from removal.models import Batch, DailyUsage, Item, ItemQuerySet, StoredImage, WebhookDelivery, needing_review
+from removal.models import (
+    Batch,
+    DailyUsage,
+    Item,
+    ItemQuerySet,
+    StoredImage,
+    WebhookDelivery,
+    WorkerProcess,
+    needing_review,
+)
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -250,3 +259,8 @@ def results_for_bytes(owner_id: Any, source_sha256: str) -> list[Item]:
     """The owner's newest finished items made from these bytes (with any options), to reuse a result from."""
     done = Item.objects.filter(batch__owner_id=owner_id, source_sha256=source_sha256, status=Item.Status.DONE)
     return list(done.select_related("batch").order_by("-finished_at")[:REUSE_CANDIDATES])
+
+
+def worker_processes_seen(since: datetime) -> QuerySet[WorkerProcess]:
+    """The processes whose worker threads said they live at `since` or later (services.worker_process_seen)."""
+    return WorkerProcess.objects.filter(seen_at__gte=since).order_by("name")

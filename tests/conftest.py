@@ -664,6 +664,18 @@ class LiveServer:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
 
+def models_run_on(url: str) -> list[Any]:
+    """What the server at `url` says the models run on: providers, layout, max_batch and workers, which /readyz and
+    /api/v1/models say alike (an AssertionError where they differ)."""
+    model_check = requests.get(f"{url}/readyz", timeout=30).json()["checks"]["model"]
+    models = requests.get(f"{url}/api/v1/models", timeout=30).json()
+    said = [
+        [reply.get(name) for name in ("providers", "layout", "max_batch", "workers")] for reply in (model_check, models)
+    ]
+    assert said[0] == said[1]
+    return said[0]
+
+
 def mid_batch(rows: dict[str, dict[str, Any]]) -> bool:
     """Item rows (by filename) with a result made, an item in a worker's hands and another waiting."""
     return {"done", "processing", "queued"} <= {row["status"] for row in rows.values()}

@@ -8,6 +8,7 @@ core knows nothing of Django or of the layers above it.
 import ast
 import inspect
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -227,3 +228,40 @@ def test_a_process_that_cuts_nothing_out_imports_no_image_libraries_nor_browser_
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-3:] == ["[]", "[]", "1234567"]  # Pillow's guard, set when Pillow loads
+
+
+def test_a_web_process_without_workers_reports_theirs_without_loading_onnxruntime(
+    tmp_path: Path, migrated_data_dir: Path
+) -> None:
+    """A web process of the scaled layout (EMBEDDED_WORKERS=0) answers /readyz and /api/v1/models with what the worker
+    processes recorded (removal.ops.models_run_on): asking onnxruntime itself cost each web process 0.3 s of CPU and
+    32 MB (numpy with it), and gave its own view where the jobs run on the workers'."""
+    script = (
+        "import sys\n"
+        "from django.test import Client\n"
+        "from removal import services\n"
+        "services.worker_process_seen(name='gpu-1', threads=4, providers=['CUDAExecutionProvider', "
+        "'CPUExecutionProvider'], layout='shared', max_batch=2)\n"
+        "client = Client(HTTP_HOST='127.0.0.1')\n"
+        "model_check = client.get('/readyz').json()['checks']['model']\n"
+        "models = client.get('/api/v1/models').json()\n"
+        "for reply in (model_check, models):\n"
+        "    print([reply[name] for name in ('providers', 'layout', 'max_batch', 'workers')])\n"
+        "print(sorted(name for name in ('onnxruntime', 'numpy') if name in sys.modules))\n"
+    )
+    shutil.copytree(migrated_data_dir, tmp_path, dirs_exist_ok=True)
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bgsite.settings", "DATA_DIR": str(tmp_path), "SECRET_KEY": "x"}
+    env["EMBEDDED_WORKERS"] = "0"
+    done = subprocess.run(
+        [sys.executable, "manage.py", "shell", "-c", script],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    gpu = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    workers = [{"providers": gpu, "layout": "shared", "max_batch": 2, "processes": 1, "threads": 4}]
+    assert done.stdout.strip().splitlines()[-3:] == [str([gpu, "shared", 2, workers])] * 2 + ["[]"]

@@ -20,9 +20,9 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 
 from bgsite.networks import client_address, in_networks
-from removal.cutout import providers
 from removal.cutout.installed import model_weights
 from removal.ops import metrics, worker
+from removal.ops.models_run_on import models_run_on
 
 logger = logging.getLogger(__name__)
 
@@ -159,7 +159,6 @@ def _model() -> dict[str, Any]:
         raise FileNotFoundError(f"{weights} is missing; run `make setup`")
     return {
         "name": settings.REMBG_MODEL,
-        "providers": providers.active(),
-        **providers.layout().summary(),
+        **models_run_on(),
         "workers_in_this_process": worker.live_worker_threads(),
     }

@@ -136,6 +136,7 @@ class WorkerPool:
         self.name = f"{name}-{uuid.uuid4().hex[:8]}"
         self._stopping = threading.Event()
         self._threads: list[threading.Thread] = []
+        self._record_lock = threading.Lock()  # no record of it is renewed once stop() has deleted it
 
     def start(self) -> None:
         # Before the threads: a runworker process has no lifespan to do it (a second call changes nothing).
@@ -160,6 +161,21 @@ class WorkerPool:
         for thread in self._threads:
             thread.join(timeout)
         metrics.WORKER_THREADS.dec(self.size)
+        with self._record_lock:
+            try:
+                services.worker_process_gone(name=self.name)
+            except Exception:  # the database gone: the other processes forget it once ITEM_LEASE_SECONDS have passed
+                logger.exception("could not delete the record of %s", self.name)
+
+    def _record_what_runs(self) -> None:
+        """Say in the database that this pool's threads live and what they run the models on (WorkerProcess), for the
+        web processes that have no worker threads to ask."""
+        with self._record_lock:
+            if not self._stopping.is_set():
+                runs_on, layout = providers.active(), providers.layout()
+                services.worker_process_seen(
+                    name=self.name, threads=self.size, providers=runs_on, layout=layout.name, max_batch=layout.max_batch
+                )
 
     def _work(self, worker_id: str) -> None:
         try:
@@ -170,6 +186,10 @@ class WorkerPool:
             logger.exception("worker %s has no model; jobs will fail until it is installed", worker_id)
         except Exception:  # a damaged file: the thread lives on, so that each job fails and says why, not waits
             logger.exception("worker %s could not load its model; jobs will fail until it is mended", worker_id)
+        try:
+            self._record_what_runs()  # at once, with what its session runs on: the reaper renews it
+        except Exception:
+            logger.exception("worker %s could not record what it runs the models on; its reaper tries again", worker_id)
         failures = 0  # in a row: the wait doubles with each, up to FAILING_WAIT_MAX_SECONDS
         while not self._stopping.is_set():
             with _job_queued:
@@ -195,6 +215,7 @@ class WorkerPool:
         while not self._stopping.wait(interval):
             try:
                 close_old_connections()
+                self._record_what_runs()  # first: a step that fails after it does not make this process look dead
                 services.items_requeue_stale()
                 services.jobs_requeue_lost()
                 services.webhooks_resume_held()

@@ -13,6 +13,7 @@ jobs        webhook deliveries, file and account deletions: leased while they ru
 sample      the first screen's before/after, cut out by this server
 thumbnails  the small WebPs of an item's original and result that the page's cards show, kept beside them
 usage       the daily quota's count: images counted when accepted, given back where nothing charged was made
+worker_processes  what each process's worker threads run the models on, renewed while they live
 files       storage writes, names and the upload-size rule the others share
 
 Front doors call `services.<function>`; the names they use are re-exported here.
@@ -62,6 +63,7 @@ from removal.services.sample import sample_cutout
 from removal.services.thumbnails import item_thumbnail
 from removal.services.usage import usage_given_back
 from removal.services.webhooks import check_callback_url, webhook_deliver, webhook_signature, webhooks_resume_held
+from removal.services.worker_processes import worker_process_gone, worker_process_seen
 from removal.services.zips import (
     MANIFEST_NAME,
     batch_manifest,
@@ -126,6 +128,8 @@ __all__ = [
     "webhook_deliver",
     "webhook_signature",
     "webhooks_resume_held",
+    "worker_process_gone",
+    "worker_process_seen",
     "zip_filename",
     "zip_member_names",
     "zip_member_stem",

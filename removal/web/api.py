@@ -19,12 +19,12 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.cache import never_cache
 
 from removal import selectors, serializers, services
-from removal.cutout import providers
 from removal.cutout.installed import installed_models, measured_quality
 from removal.cutout.option_parsing import yes_or_no
 from removal.cutout.options import QUALITIES, Options
 from removal.errors import BadRequest, NotFound
 from removal.ops import limits
+from removal.ops.models_run_on import models_run_on
 from removal.web import inputs
 from removal.web.endpoints import api_endpoint, public_endpoint, stored_file_response, streamed
 
@@ -262,8 +262,7 @@ def models(request: HttpRequest) -> HttpResponseBase:
         {
             "models": installed,
             "default": settings.REMBG_MODEL,
-            "providers": providers.active(),
-            **providers.layout().summary(),
+            **models_run_on(),
             "qualities": list(QUALITIES),
             "measured": measured_quality(installed),
         }

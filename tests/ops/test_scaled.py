@@ -33,6 +33,7 @@ from tests.conftest import (
     S3Server,
     frozen_when,
     mid_batch,
+    models_run_on,
     new_postgres_database,
     photo_bytes,
 )
@@ -295,6 +296,55 @@ def test_scaled_topology_survives_a_killed_worker(
     assert checks["storage"]["backend"] == "LinkingS3Storage"
     assert checks["model"]["workers_in_this_process"] == 0
     web.stop()
+
+
+def worker_records(database_url: str) -> list[str]:
+    """The names of the worker processes recorded (WorkerProcess), dead ones not yet forgotten included."""
+    with psycopg.connect(database_url) as db:
+        return [name for (name,) in db.execute("SELECT name FROM removal_workerprocess ORDER BY name").fetchall()]
+
+
+def test_the_web_process_reports_the_live_worker_processes_on_postgresql(web_on_postgres: LiveServer) -> None:
+    """A web process without workers says what the worker processes run the models on, from their records: one that
+    stops deletes its own, one killed is no longer reported once ITEM_LEASE_SECONDS have passed since it renewed it
+    (its record aged here), and the next worker's reaper deletes it."""
+    web, postgres_url = web_on_postgres, web_on_postgres.env["DATABASE_URL"]
+    cpu = ["CPUExecutionProvider"]
+    one_thread = {"providers": cpu, "layout": "per-thread", "max_batch": 1, "processes": 1, "threads": 1}
+    live = [cpu, "per-thread", 1, [one_thread]]
+    nobody = [[], None, None, []]
+
+    def seen(expected: list[Any]) -> bool:
+        """Whether the web process says `expected` once the worker has started (Django, the model: a while on a busy
+        machine), polling /readyz alone: the worker may record itself between the two requests of models_run_on."""
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            model_check = requests.get(f"{web.url}/readyz", timeout=30).json()["checks"]["model"]
+            if [model_check[name] for name in ("providers", "layout", "max_batch", "workers")] == expected:
+                break
+            time.sleep(0.2)
+        return models_run_on(web.url) == expected
+
+    killed = start_worker(web, "killed-worker")
+    try:
+        assert seen(live), web.log()[-3000:]
+        (killed_record,) = worker_records(postgres_url)
+    finally:
+        killed.send_signal(signal.SIGKILL)
+        killed.wait(10)
+    assert models_run_on(web.url) == live  # renewed moments ago
+    with psycopg.connect(postgres_url) as db:
+        db.execute("UPDATE removal_workerprocess SET seen_at = seen_at - interval '1 hour'")
+    assert models_run_on(web.url) == nobody
+    stopped = start_worker(web, "stopped-worker")
+    try:
+        assert seen(live)
+        assert killed_record not in worker_records(postgres_url)
+    finally:
+        stopped.send_signal(signal.SIGTERM)
+        stopped.wait(60)
+    assert stopped.returncode == 0
+    assert (models_run_on(web.url), worker_records(postgres_url)) == (nobody, [])
 
 
 def sessions_opened(database_url: str) -> int:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import REPO, photo_bytes
+from tests.conftest import REPO, models_run_on, photo_bytes
 
 pytestmark = pytest.mark.live
 
@@ -30,6 +30,8 @@ def batch_when_done(url: str, key: str, batch_id: str, *, timeout: float) -> dic
 
 
 def test_separate_worker_process_does_the_work_and_stops_cleanly(server_factory: Any) -> None:
+    """And the web process reports what the worker process runs the models on (here another layout than a process
+    of its own settings would take), not what it would itself, which it never asks onnxruntime."""
     web = server_factory(EMBEDDED_WORKERS="0")
     web.start()
     key = web.create_user("scaled")
@@ -40,11 +42,12 @@ def test_separate_worker_process_does_the_work_and_stops_cleanly(server_factory:
     time.sleep(1)
     state = requests.get(f"{web.url}/api/v1/batches/{batch['id']}", headers={"X-Api-Key": key}, timeout=10).json()
     assert state["counts"]["queued"] == 3, "the web process alone must not process"
+    assert models_run_on(web.url) == [[], None, None, []]
 
     worker = subprocess.Popen(
         [sys.executable, "manage.py", "runworker", "--threads", "2"],
         cwd=REPO,
-        env=web.env,
+        env={**web.env, "ORT_LAYOUT": "shared", "ORT_MAX_BATCH": "2"},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -52,11 +55,16 @@ def test_separate_worker_process_does_the_work_and_stops_cleanly(server_factory:
     try:
         state = batch_when_done(web.url, key, batch["id"], timeout=120)
         assert state["counts"]["done"] == 3, state
+        cpu = ["CPUExecutionProvider"]
+        worker_process = {"providers": cpu, "layout": "shared", "max_batch": 2, "processes": 1, "threads": 2}
+        assert models_run_on(web.url) == [cpu, "shared", 2, [worker_process]]
     finally:
         worker.send_signal(signal.SIGTERM)
         output, _ = worker.communicate(timeout=60)
     assert worker.returncode == 0, output
     assert "running 2 threads" in output and "stopping" in output
+    assert models_run_on(web.url) == [[], None, None, []]  # it stopped
+    assert "models run on" not in web.log() and "ORT_PROVIDERS=auto" not in web.log()
 
 
 def test_four_worker_threads_sharing_one_session_finish_a_batch(server_factory: Any) -> None:

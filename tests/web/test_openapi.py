@@ -120,6 +120,23 @@ def test_status_and_quality_enums_are_the_models_and_the_options() -> None:
     assert {batch_status({"total": 0}), batch_status({"total": 1, "queued": 1, "processing": 0})} <= set(BatchStatus)
 
 
+def test_a_web_process_without_workers_answers_models_as_documented(client: Any, db: Any, settings: Any) -> None:
+    """Its providers, layout and max_batch are the worker processes' (removal.ops.models_run_on): an empty list and
+    nulls while none is seen, which the schema allows, as it does their `workers`."""
+    from jsonschema import Draft202012Validator
+
+    from removal import services
+
+    settings.EMBEDDED_WORKERS = 0
+    validator = Draft202012Validator(document()["components"]["schemas"]["Models"])
+    nobody = client.get("/api/v1/models").json()
+    services.worker_process_seen(name="w", threads=2, providers=["CPUExecutionProvider"], layout="shared", max_batch=2)
+    one_worker = client.get("/api/v1/models").json()
+    for reply in (nobody, one_worker):
+        assert list(validator.iter_errors(reply)) == []
+    assert (nobody["layout"], one_worker["layout"], one_worker["workers"][0]["threads"]) == (None, "shared", 2)
+
+
 def test_schema_and_docs_pages(client: Any, db: Any) -> None:
     assert client.get("/api/schema").json()["openapi"] == "3.1.0"
     page = client.get("/api/docs").content.decode()
