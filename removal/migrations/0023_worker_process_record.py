@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('removal', '0021_webhook_delivery_plural_name'),
+        ('removal', '0022_admin_names_for_translation'),
     ]
 
     operations = [
