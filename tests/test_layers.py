@@ -119,11 +119,12 @@ def _domain_modules() -> tuple[str, ...]:
 
 
 def test_no_module_of_removal_is_over_400_lines() -> None:
-    """Short modules (the team's rule): a module that grows past it is split by what it holds."""
+    """Short modules (the team's rule): a module that grows past it is split by what it holds. Migrations are
+    makemigrations' output, read as a list of operations, not written or read as a module."""
     long = {
         str(path.relative_to(ROOT)): n
         for path in REMOVAL.rglob("*.py")
-        if (n := len(path.read_text().splitlines())) > 400
+        if "migrations" not in path.parts and (n := len(path.read_text().splitlines())) > 400
     }
     assert long == {}
 
