@@ -26,6 +26,9 @@ document.addEventListener("DOMContentLoaded", () => {
 });
 """
 
+WIDE = {"width": 1280, "height": 800}
+PHONE = {"width": 390, "height": 844}
+
 
 def test_a_large_batch_opens_counted_at_once_its_cards_made_in_order_over_several_frames(
     browser: Any, embedded_server: Any
@@ -87,3 +90,26 @@ def test_a_burst_of_messages_is_drawn_once_at_the_next_frame(browser: Any, embed
         page.clock.run_for(100)
         assert page.evaluate("window.drawings") == 1
         expect(page.locator("#overall")).to_have_text("10 of 10 done, 0 failed")
+
+
+@pytest.mark.parametrize("viewport", [WIDE, PHONE], ids=["wide", "phone"])
+def test_a_card_out_of_view_takes_the_height_it_has_in_view(
+    browser: Any, embedded_server: Any, viewport: dict[str, int]
+) -> None:
+    """A card out of view is not laid out (site.css: content-visibility), and took the height it was given instead:
+    178 px for a card of 148 on a wide screen, so that every row of cards shrank as it came into view, and a page
+    scrolled to a card ended some rows away from it (which cards were laid out changed as it went)."""
+    from playwright.sync_api import expect
+
+    statuses = ["done", "flagged", "done", "failed"] * 30
+    with browsing(browser, embedded_server.url, viewport=viewport) as page:
+        username = log_in_new_user(page, embedded_server)
+        batch_id = seeded_batch(embedded_server, username, statuses)
+        page.goto(f"/batches/{batch_id}/")
+        expect(page.locator(".item")).to_have_count(len(statuses))
+        last = page.locator(".item").last
+        height = "card => card.getBoundingClientRect().height"
+        out_of_view = last.evaluate(height)
+        last.scroll_into_view_if_needed()
+        page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
+        assert abs(last.evaluate(height) - out_of_view) <= 1, (out_of_view, last.evaluate(height))
