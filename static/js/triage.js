@@ -102,7 +102,7 @@ export function triageFacts(item) {
 export function renderFlag(row, item) {
   const flagged = Boolean(item.needs_review);
   row.classList.toggle("flagged", flagged);
-  row.dataset.confidence = item.status === "done" && item.confidence != null ? String(item.confidence) : "";
+  row.dataset.confidence = String(shownConfidence(item) ?? "");
   const badge = row.querySelector(".badge.needs-look");
   badge.hidden = !flagged;
   row.querySelector(".looks-fine").hidden = !flagged;
@@ -290,11 +290,9 @@ export function updateTriage(hasBatch, failed) {
   // The same for a "Could not mark it fine": another tab marked the item fine or edited it, or took it away.
   const refusedItem = view.fineRefusedFor && items.get(view.fineRefusedFor);
   if (view.fineRefusedFor && (!refusedItem || refusedItem.reviewed)) showError(null);
-  const filter = FILTERS[view.filter];
   let shown = 0;
   for (const row of list.children) {
-    if (filter?.shows(row)) view.keptInView.add(row);
-    row.hidden = Boolean(filter) && !view.keptInView.has(row);
+    applyFilter(row);
     if (!row.hidden) shown += 1;
   }
   // Cards counted that the page has still to make (upload.js) are not "nothing".
@@ -304,20 +302,52 @@ export function updateTriage(hasBatch, failed) {
   orderCards(list);
 }
 
+/** Show or hide a card as the filter on says (a card it has shown stays until it is toggled: view.keptInView). */
+export function applyFilter(row) {
+  const filter = FILTERS[view.filter];
+  if (filter?.shows(row)) view.keptInView.add(row);
+  row.hidden = Boolean(filter) && !view.keptInView.has(row);
+}
+
 /** Least confident first (cards without a confidence yet last), else as uploaded; moves only what must move. */
 function orderCards(list) {
   const rows = [...list.children];
   // Each card's place read once: read at each comparison, sorting them took longer than anything else of a redraw.
-  const keys = new Map(
-    rows.map((row) => [row, [view.leastConfidentFirst ? confidenceKey(row) : 0, Number(row.dataset.order)]]),
-  );
-  const inOrder = (a, b) => keys.get(a)[0] - keys.get(b)[0] || keys.get(a)[1] - keys.get(b)[1];
+  const places = new Map(rows.map((row) => [row, cardPlace(row)]));
+  const inOrder = (a, b) => comparePlaces(places.get(a), places.get(b));
   if (rows.every((row, index) => !index || inOrder(rows[index - 1], row) <= 0)) return; // as they mostly are
   list.append(...rows.sort(inOrder));
 }
 
-function confidenceKey(row) {
-  return row.dataset.confidence === "" || row.dataset.confidence == null ? 2 : Number(row.dataset.confidence);
+/** The confidence an item's card is sorted by: its cutout's, once done; null before (sorted after any). */
+function shownConfidence(item) {
+  return item.status === "done" && item.confidence != null ? item.confidence : null;
+}
+
+/** Where a card of upload place `order` goes in the list's order: a key for comparePlaces. */
+function place(confidence, order) {
+  return [view.leastConfidentFirst ? (confidence ?? 2) : 0, order];
+}
+
+/** A card's place in the list's order (comparePlaces). */
+export function cardPlace(row) {
+  const confidence = row.dataset.confidence ? Number(row.dataset.confidence) : null;
+  return place(confidence, Number(row.dataset.order));
+}
+
+/** The place in the list's order (comparePlaces) of the card `item` will have, made at upload place `order`. */
+export function itemPlace(item, order) {
+  return place(shownConfidence(item), order);
+}
+
+/** Negative if a card of place `one` comes before one of place `other`, positive if after. */
+export function comparePlaces(one, other) {
+  return one[0] - other[0] || one[1] - other[1];
+}
+
+/** Whether the list shows the least confident cards first (else as uploaded). */
+export function leastConfidentFirst() {
+  return view.leastConfidentFirst;
 }
 
 /** The bar's line of error (an improvement's, a "Looks fine"'s), or none. */

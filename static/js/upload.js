@@ -54,6 +54,7 @@ import {
   updateTriage,
   wireCard,
 } from "./triage.js";
+import { cardWaits, isWaiting, makeWaitingCards, stopWaiting, waitingIds } from "./waiting-cards.js";
 
 const PARALLEL_UPLOADS = 2;
 
@@ -112,11 +113,6 @@ const state = {
   items: new Map(),
   /** @type {Map<string, HTMLElement>} item id -> its row */
   rows: new Map(),
-  /**
-   * Items whose cards are still to be made (makeWaitingCards), in the order they came: item id -> the card's place.
-   * @type {Map<string, number>}
-   */
-  waitingCards: new Map(),
   /** places given so far: each card's place in upload order */
   rowCount: 0,
   /** true while the request that re-runs the batch is in flight */
@@ -138,6 +134,13 @@ const flaggedWalk = {
 
 /** A new row at the end of the list, at `order` among the cards (upload order). */
 function addRow(filename, order = state.rowCount++) {
+  const row = newRow(filename, order);
+  ui.list.append(row);
+  return row;
+}
+
+/** A new row, not in the list yet. */
+function newRow(filename, order) {
   const row = ui.rowTemplate.content.firstElementChild.cloneNode(true);
   row.dataset.filename = filename;
   row.dataset.order = String(order);
@@ -177,7 +180,6 @@ function addRow(filename, order = state.rowCount++) {
       if (item) renderItem(row, item);
     });
   }
-  ui.list.append(row);
   return row;
 }
 
@@ -299,7 +301,7 @@ function mergeItem(item, uploadRow = null) {
 
   const row = uploadRow ?? state.rows.get(item.id);
   if (row) {
-    state.waitingCards.delete(item.id);
+    stopWaiting(item.id);
     state.rows.set(item.id, row);
     // A snapshot after a reconnection brings every item again, mostly as the cards show them: 1,000 cards drawn again
     // held the page 0.5-1 s (Chromium, 2 loaded cores).
@@ -310,29 +312,18 @@ function mergeItem(item, uploadRow = null) {
   // wait for that reply rather than show the file twice (see showUnclaimedItems).
   if (state.active) return;
   // Its card is made at the next frame, in its place (a snapshot's thousand items, a frame's worth at a time).
-  if (!state.waitingCards.has(item.id)) state.waitingCards.set(item.id, state.rowCount++);
+  if (!isWaiting(item.id)) cardWaits(item.id, state.rowCount++);
   redraw();
 }
 
-// Cards made from items at most in one frame, and for how long: a batch of 1,000 photos opened (its snapshot) had its
-// cards made at once, which held the page 0.9-4 s (Chromium, 2 loaded cores); a frame of 50 cards, 0.1-0.2 s there.
-const CARDS_PER_FRAME = 50;
-const CARDS_MS_PER_FRAME = 50;
-
-/** Make the cards of items waiting for one, in order, a frame's worth (CARDS_PER_FRAME, CARDS_MS_PER_FRAME). */
-function makeWaitingCards() {
-  const started = performance.now();
-  let made = 0;
-  for (const [id, order] of state.waitingCards) {
-    if (made >= CARDS_PER_FRAME || performance.now() - started > CARDS_MS_PER_FRAME) return;
-    state.waitingCards.delete(id);
-    const item = state.items.get(id);
-    if (!item || state.rows.has(id)) continue;
-    const row = addRow(item.filename, order);
-    state.rows.set(id, row);
-    renderItem(row, item);
-    made += 1;
-  }
+/** The card of an item waiting for one (waiting-cards.js), drawn; null if it has one. */
+function waitingItemCard(id, order) {
+  if (state.rows.has(id)) return null;
+  const item = state.items.get(id);
+  const row = newRow(item.filename, order);
+  state.rows.set(id, row);
+  renderItem(row, item);
+  return row;
 }
 
 /** Whether two item JSONs say the same: their fields are plain values. */
@@ -345,7 +336,7 @@ function sameItem(one, other) {
 function dropItem(id) {
   state.removed.add(id);
   state.items.delete(id);
-  state.waitingCards.delete(id);
+  stopWaiting(id);
   const row = state.rows.get(id);
   if (row) releaseDropped(row);
   row?.remove();
@@ -414,9 +405,9 @@ function showUnclaimedItems() {
 
 /** The cards still to be made, then the summary (counts, filter, order) of them all. */
 function drawPage() {
-  makeWaitingCards();
+  makeWaitingCards(ui.list, state.items, waitingItemCard);
   updateSummary();
-  if (state.waitingCards.size) redraw();
+  if (isWaiting()) redraw();
 }
 
 /**
@@ -435,7 +426,7 @@ function cardStates() {
     status: row.dataset.status,
     hasCutout: row.dataset.hasCutout === "true",
   }));
-  const waiting = [...state.waitingCards.keys()]
+  const waiting = [...waitingIds()]
     .map((id) => state.items.get(id))
     .filter(Boolean)
     .map((item) => ({ status: item.status, hasCutout: Boolean(item.result) }));
@@ -762,7 +753,7 @@ function heldFiles() {
   const made = [...ui.list.children]
     .filter((row) => !["rejected", "failed"].includes(row.dataset.status))
     .map((row) => heldKey(row.dataset.filename, row.dataset.bytes));
-  const waiting = [...state.waitingCards.keys()]
+  const waiting = [...waitingIds()]
     .map((id) => state.items.get(id))
     .filter((item) => item && item.status !== "failed")
     .map((item) => heldKey(item.filename, String(item.original_bytes)));

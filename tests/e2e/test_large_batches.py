@@ -1,7 +1,9 @@
-"""The batch page at the scale users bring, hundreds of photos (static/js/upload.js, static/js/frames.js): its cards
-made a frame's worth at a time, and the websocket's messages drawn once a frame, in a real browser against a live
-server. Batches are seeded in the server's shell (seeded_batch), none of their photos processed."""
+"""The batch page at the scale users bring, hundreds of photos (static/js/upload.js, static/js/waiting-cards.js,
+static/js/frames.js): its cards made a frame's worth at a time, in the list's order, and the websocket's messages
+drawn once a frame, in a real browser against a live server. Batches are seeded in the server's shell (seeded_batch),
+none of their photos processed."""
 
+import time
 from typing import Any
 
 import pytest
@@ -113,3 +115,51 @@ def test_a_card_out_of_view_takes_the_height_it_has_in_view(
         last.scroll_into_view_if_needed()
         page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
         assert abs(last.evaluate(height) - out_of_view) <= 1, (out_of_view, last.evaluate(height))
+
+
+# The filenames of the cards each change of the list brought, in order (from before the page's script runs).
+NOTE_CARDS_MADE = """
+window.cardsMade = [];
+window.cardsMoved = 0;
+document.addEventListener("DOMContentLoaded", () => {
+    const list = document.getElementById("items");
+    if (!list) return; // not a batch page
+    new MutationObserver((records) => {
+        const added = records.flatMap((record) => [...record.addedNodes]);
+        window.cardsMade.push(added.map((card) => card.dataset.filename));
+        const removed = records.flatMap((record) => [...record.removedNodes]);
+        window.cardsMoved += removed.filter((card) => card.isConnected).length; // taken out and put back
+    }).observe(list, { childList: true });
+});
+"""
+
+
+def test_least_confident_first_ticked_while_the_cards_are_made_sorts_them_once_and_makes_the_rest_in_order(
+    browser: Any, embedded_server: Any
+) -> None:
+    """Ticked while a large batch's cards were being made, "Least confident first" sorted the whole list again at each
+    frame, the cards made in upload order each time. Now the cards made are sorted once, the others made in the
+    sorted order, each in its place: no card moves after the first sort. The page's frames come when the test says."""
+    statuses = ["done", "flagged", "done", "failed"] * 80  # 320 photos, 50 cards a frame
+    with browsing(browser, embedded_server.url) as page:
+        username = log_in_new_user(page, embedded_server)
+        batch_id = seeded_batch(embedded_server, username, statuses)
+        page.add_init_script(NOTE_CARDS_MADE)
+        page.clock.install()
+        page.clock.pause_at(time.time() * 1000 + 1000)
+        page.goto(f"/batches/{batch_id}/")
+        while not page.locator(".item").count():  # until the snapshot came and a frame made the first cards
+            page.clock.run_for(20)
+        assert page.locator(".item").count() < len(statuses)
+        page.locator("#sort-confidence").check()
+        page.evaluate("window.cardsMoved = 0")
+        frames = 0
+        while page.locator(".item").count() < len(statuses):
+            page.clock.run_for(20)
+            frames += 1
+        assert frames > 1
+        assert page.evaluate("window.cardsMoved") == 0
+
+        names = page.locator(".item").evaluate_all("cards => cards.map((card) => card.dataset.filename)")
+        named = {status: [f"photo-{n:04}.jpg" for n, of in enumerate(statuses) if of == status] for status in statuses}
+        assert names == named["flagged"] + named["done"] + named["failed"]  # 5% confident, 95%, none
