@@ -54,7 +54,15 @@ import {
   updateTriage,
   wireCard,
 } from "./triage.js";
-import { cardWaits, isWaiting, makeWaitingCards, stopWaiting, waitingIds } from "./waiting-cards.js";
+import {
+  cardWaits,
+  drawHoldingPlace,
+  isWaiting,
+  keepPlace,
+  makeWaitingCards,
+  stopWaiting,
+  waitingIds,
+} from "./waiting-cards.js";
 
 const PARALLEL_UPLOADS = 2;
 
@@ -405,8 +413,10 @@ function showUnclaimedItems() {
 
 /** The cards still to be made, then the summary (counts, filter, order) of them all. */
 function drawPage() {
-  makeWaitingCards(ui.list, state.items, waitingItemCard);
-  updateSummary();
+  drawHoldingPlace(ui.list, () => {
+    makeWaitingCards(ui.list, state.items, waitingItemCard);
+    updateSummary();
+  });
   if (isWaiting()) redraw();
 }
 
@@ -1008,6 +1018,7 @@ setupTriage({
   onViewChange: updateSummary,
 });
 loadModels(root.dataset.apiModels);
+keepPlace(ui.list);
 if (root.dataset.batchId) {
   const { batchId: id, batchName: name, batchZip: zip, batchWs: ws } = root.dataset;
   useBatch({ id, name, zip, ws });

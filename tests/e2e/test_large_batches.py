@@ -1,7 +1,7 @@
 """The batch page at the scale users bring, hundreds of photos (static/js/upload.js, static/js/waiting-cards.js,
-static/js/frames.js): its cards made a frame's worth at a time, in the list's order, and the websocket's messages
-drawn once a frame, in a real browser against a live server. Batches are seeded in the server's shell (seeded_batch),
-none of their photos processed."""
+static/js/frames.js): its cards made a frame's worth at a time, in the list's order, those where its user was first
+after a reload, and the websocket's messages drawn once a frame, in a real browser against a live server. Batches are
+seeded in the server's shell (seeded_batch), none of their photos processed."""
 
 import time
 from typing import Any
@@ -163,3 +163,59 @@ def test_least_confident_first_ticked_while_the_cards_are_made_sorts_them_once_a
         names = page.locator(".item").evaluate_all("cards => cards.map((card) => card.dataset.filename)")
         named = {status: [f"photo-{n:04}.jpg" for n, of in enumerate(statuses) if of == status] for status in statuses}
         assert names == named["flagged"] + named["done"] + named["failed"]  # 5% confident, 95%, none
+
+
+# A card's top, px from the top of the window.
+CARD_TOP = "card => card.getBoundingClientRect().top"
+
+
+def scroll_card_to(page: Any, filename: str, top: int) -> None:
+    """Scroll the page so that the card of `filename` is `top` px below the top of the window (again once the cards
+    come into view took their own heights)."""
+    card = page.locator(f'.item[data-filename="{filename}"]')
+    for _ in range(5):
+        card.evaluate(f"card => scrollBy(0, card.getBoundingClientRect().top - {top})")
+        page.evaluate("() => new Promise((done) => requestAnimationFrame(() => requestAnimationFrame(done)))")
+        if round(card.evaluate(CARD_TOP)) == top:
+            return
+    raise AssertionError(f"{filename} stays at {card.evaluate(CARD_TOP)} px")
+
+
+def test_a_reloaded_or_returned_batch_page_opens_where_its_user_was_with_the_cards_there_made_first(
+    browser: Any, embedded_server: Any
+) -> None:
+    """The browser's own restoring of the scroll gave up on the page, still too short when it loaded, and the cards
+    were made from the top: a reload or a return to a batch of 1,000 photos, scrolled down to the 600th, showed the
+    first ones. Now the cards from the one that was first in view on are made first, put back where they were, and
+    held there while those above them are made."""
+    from playwright.sync_api import expect
+
+    statuses = ["done", "done", "flagged", "done", "done", "done", "failed", "done"] * 125  # 1,000 photos
+    with browsing(browser, embedded_server.url, viewport=WIDE) as page:
+        username = log_in_new_user(page, embedded_server)
+        batch_id = seeded_batch(embedded_server, username, statuses)
+        page.add_init_script(NOTE_CARDS_MADE)
+        page.goto(f"/batches/{batch_id}/")
+        expect(page.locator(".item")).to_have_count(len(statuses))
+
+        def comes_back_to(filename: str, top: int) -> None:
+            expect(page.locator(".item")).to_have_count(len(statuses))
+            first_made = page.evaluate("window.cardsMade[0]")
+            assert filename in first_made and "photo-0000.jpg" not in first_made, first_made
+            assert round(page.locator(f'.item[data-filename="{filename}"]').evaluate(CARD_TOP)) == top
+            names = page.locator(".item").evaluate_all("cards => cards.map((card) => card.dataset.filename)")
+            assert names == [f"photo-{position:04}.jpg" for position in range(len(statuses))]  # all in their places
+
+        scroll_card_to(page, "photo-0600.jpg", 120)
+        page.reload()  # at once: the place is kept as the page goes
+        comes_back_to("photo-0600.jpg", 120)
+
+        scroll_card_to(page, "photo-0301.jpg", 300)
+        page.goto("/batches/")
+        page.go_back()
+        comes_back_to("photo-0301.jpg", 300)
+
+        page.goto(f"/batches/{batch_id}/")  # opened anew (a link, the address typed): at its top
+        expect(page.locator(".item")).to_have_count(len(statuses))
+        assert page.evaluate("window.cardsMade[0]")[0] == "photo-0000.jpg"
+        assert page.evaluate("scrollY") == 0
