@@ -44,6 +44,10 @@ const FILTERS = {
   },
 };
 
+/** How the page's address says the cards are sorted least confident first: ?sort=confidence. */
+const SORT_PARAMETER = "sort";
+const SORT_BY_CONFIDENCE = "confidence";
+
 const view = {
   /** the name of the filter on (FILTERS), or null for every card */
   filter: null,
@@ -212,20 +216,20 @@ export function setupTriage({ apiBatches, list, batchId, items, onImproved, onVi
   // The batch list links a batch's flagged (or failed) count here with ?flagged=1 (?failed=1): open with only those.
   const asked = new URLSearchParams(location.search);
   view.filter = Object.keys(FILTERS).find((name) => asked.has(name)) ?? null;
+  // The order too (?sort=confidence): the box left as a reload found it (unticked, or ticked by the browser's
+  // restoring of a form) did not say the cards' order.
+  view.leastConfidentFirst = ui.sort.checked = asked.get(SORT_PARAMETER) === SORT_BY_CONFIDENCE;
   for (const [name, { button }] of Object.entries(FILTERS)) {
     button.addEventListener("click", () => {
       view.filter = view.filter === name ? null : name; // one filter at a time: another one pressed takes over
       view.keptInView.clear();
-      // The address says it too, so that a reload or another language (the footer's picker) keeps the filter as it is.
-      const address = new URL(location.href);
-      for (const other of Object.keys(FILTERS)) address.searchParams.delete(other);
-      if (view.filter) address.searchParams.set(view.filter, "1");
-      history.replaceState(history.state, "", address);
+      showViewInAddress();
       onViewChange();
     });
   }
   ui.sort.addEventListener("change", () => {
     view.leastConfidentFirst = ui.sort.checked;
+    showViewInAddress();
     onViewChange();
   });
   ui.improve.addEventListener("click", async () => {
@@ -253,6 +257,16 @@ export function setupTriage({ apiBatches, list, batchId, items, onImproved, onVi
       controls.find((control) => !control.disabled)?.focus();
     }
   });
+}
+
+/** The filter and the order in the page's address, so that a reload or another language (the footer's picker) keeps
+ * them as they are. */
+function showViewInAddress() {
+  const address = new URL(location.href);
+  for (const name of [...Object.keys(FILTERS), SORT_PARAMETER]) address.searchParams.delete(name);
+  if (view.filter) address.searchParams.set(view.filter, "1");
+  if (view.leastConfidentFirst) address.searchParams.set(SORT_PARAMETER, SORT_BY_CONFIDENCE);
+  history.replaceState(history.state, "", address);
 }
 
 /**

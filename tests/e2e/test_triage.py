@@ -441,3 +441,37 @@ def test_the_failed_filter_shows_the_failed_and_refused_cards_live_and_after_a_r
         expect(failed).to_be_disabled()
         expect(page.locator("#filter-failed-empty")).to_be_hidden()
         assert shown_names(page) == ["photo-0000.jpg", "photo-0001.jpg"]
+
+
+def test_least_confident_first_is_kept_by_the_address_through_a_reload(browser: Any, embedded_server: Any) -> None:
+    """The filters were kept by the page's address, not the order: a reload showed the cards as uploaded, the box
+    unticked (or ticked, where the browser restores a form's boxes, over cards as uploaded)."""
+    from playwright.sync_api import expect
+
+    with browsing(browser, embedded_server.url) as page:
+        username = log_in_new_user(page, embedded_server)
+        batch_id = seeded_batch(embedded_server, username, ["done", "flagged", "failed", "flagged", "done"])
+        page.goto(f"/batches/{batch_id}/")
+        expect(page.locator(".item")).to_have_count(5)
+        sort = page.locator("#sort-confidence")
+        sort.check()
+        sorted_names = ["photo-0001.jpg", "photo-0003.jpg", "photo-0000.jpg", "photo-0004.jpg", "photo-0002.jpg"]
+        assert shown_names(page) == sorted_names
+        assert page.url.endswith(f"/batches/{batch_id}/?sort=confidence")
+        page.click("#filter-flagged")
+        assert page.url.endswith(f"/batches/{batch_id}/?flagged=1&sort=confidence")
+
+        page.reload()
+        expect(page.locator(".item")).to_have_count(5)
+        expect(sort).to_be_checked()
+        expect(page.locator("#filter-flagged")).to_have_attribute("aria-pressed", "true")
+        assert shown_names(page) == ["photo-0001.jpg", "photo-0003.jpg"]
+        page.click("#filter-flagged")
+        assert shown_names(page) == sorted_names
+
+        sort.uncheck()
+        assert page.url.endswith(f"/batches/{batch_id}/")
+        page.reload()
+        expect(page.locator(".item")).to_have_count(5)
+        expect(sort).not_to_be_checked()
+        assert shown_names(page) == [f"photo-{position:04}.jpg" for position in range(5)]
