@@ -27,7 +27,8 @@ const ui = {
 
 /**
  * The filters, by the name the page's address gives them (?flagged=1, ?failed=1): the toggle button, the line said when
- * no card is left to show, the count on the button, and which cards it shows.
+ * no card is left to show, the count on the button, which cards it shows, and the items whose cards it will show (a
+ * card still to be made: upload.js draws a flagged item's card with the class "flagged", and its status).
  */
 const FILTERS = {
   flagged: {
@@ -35,12 +36,14 @@ const FILTERS = {
     empty: document.getElementById("filter-empty"),
     label: gettext("Needs a look (%(count)s)"),
     shows: (row) => row.classList.contains("flagged"),
+    showsItem: (item) => Boolean(item.needs_review),
   },
   failed: {
     button: document.getElementById("filter-failed"),
     empty: document.getElementById("filter-failed-empty"),
     label: gettext("Failed (%(count)s)"),
     shows: (row) => ["failed", "rejected"].includes(row.dataset.status),
+    showsItem: (item) => item.status === "failed", // a refused file never became an item
   },
 };
 
@@ -323,6 +326,11 @@ export function applyFilter(row) {
   row.hidden = Boolean(filter) && !view.keptInView.has(row);
 }
 
+/** Whether the filter on (if any) will show the card of `item`. */
+export function filterShowsItem(item) {
+  return FILTERS[view.filter]?.showsItem(item) ?? true;
+}
+
 /** Least confident first (cards without a confidence yet last), else as uploaded; moves only what must move. */
 function orderCards(list) {
   const rows = [...list.children];
@@ -359,9 +367,9 @@ export function comparePlaces(one, other) {
   return one[0] - other[0] || one[1] - other[1];
 }
 
-/** Whether the list shows the least confident cards first (else as uploaded). */
-export function leastConfidentFirst() {
-  return view.leastConfidentFirst;
+/** How the list is shown, its filter and its order, as one value: it differs once either changed. */
+export function listView() {
+  return `${view.filter} ${view.leastConfidentFirst}`;
 }
 
 /** The bar's line of error (an improvement's, a "Looks fine"'s), or none. */

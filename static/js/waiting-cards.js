@@ -13,7 +13,7 @@
  * top reached the place (some twenty frames at 1,000 photos).
  */
 
-import { applyFilter, cardPlace, comparePlaces, itemPlace, leastConfidentFirst } from "./triage.js";
+import { applyFilter, cardPlace, comparePlaces, filterShowsItem, itemPlace, listView } from "./triage.js";
 
 // Cards made from items at most in one frame, and for how long: a batch of 1,000 photos opened (its snapshot) had its
 // cards made at once, which held the page 0.9-4 s (Chromium, 2 loaded cores); a frame of 50 cards, 0.1-0.2 s there.
@@ -27,9 +27,9 @@ const SAVE_AFTER_SCROLL_MS = 200;
 const waiting = new Map();
 
 /**
- * The waiting items in the order their cards are made, last first (taken with pop()), sorted once for the order the
- * list had then (`leastConfidentFirst`); null to sort them again (items came since).
- * @type {{turns: {id: string, aboveHeld: boolean}[], leastConfidentFirst: boolean} | null}
+ * The waiting items in the order their cards are made, last first (taken with pop()), sorted once for the list's
+ * order and filter then (`view`: triage.js listView); null to sort them again (items came since).
+ * @type {{turns: {id: string, aboveHeld: boolean}[], view: string} | null}
  */
 let making = null;
 
@@ -69,7 +69,7 @@ export function waitingIds() {
  *   null: it has one already)
  */
 export function makeWaitingCards(list, items, make) {
-  if (!making || making.leastConfidentFirst !== leastConfidentFirst()) making = makingOrder(items);
+  if (!making || making.view !== listView()) making = makingOrder(items);
   const started = performance.now();
   const columns = gridColumns(list);
   let made = 0;
@@ -91,16 +91,23 @@ export function makeWaitingCards(list, items, make) {
   }
 }
 
-/** The waiting items in the list's order, last first; while a place is found again, its card's and those after it
- * first, then those before it, nearest first. */
+/**
+ * The waiting items in the list's order, last first; while a place is found again, its card's and those after it
+ * first, then those before it, nearest first. The cards the filter on shows come before those it hides: opened from the
+ * batch list's count of failed photos, a batch of 1,000 showed its last ones only once every card before them was made.
+ */
 function makingOrder(items) {
   const places = new Map([...waiting].map(([id, order]) => [id, itemPlace(items.get(id) ?? {}, order)]));
   const sorted = [...waiting.keys()].sort((one, other) => comparePlaces(places.get(one), places.get(other)));
   const heldPlace = restoring?.item != null && places.get(restoring.item);
   const split = heldPlace ? sorted.findIndex((id) => comparePlaces(places.get(id), heldPlace) >= 0) : 0;
-  const below = sorted.slice(split).map((id) => ({ id, aboveHeld: false }));
-  const above = sorted.slice(0, split).map((id) => ({ id, aboveHeld: true }));
-  return { turns: [...above, ...below.reverse()], leastConfidentFirst: leastConfidentFirst() };
+  const shownFirst = (ids) => {
+    const shown = new Set(ids.filter((id) => filterShowsItem(items.get(id) ?? {})));
+    return [...shown, ...ids.filter((id) => !shown.has(id))];
+  };
+  const below = shownFirst(sorted.slice(split)).map((id) => ({ id, aboveHeld: false }));
+  const above = shownFirst(sorted.slice(0, split).reverse()).map((id) => ({ id, aboveHeld: true }));
+  return { turns: [...above.reverse(), ...below.reverse()], view: listView() };
 }
 
 /** Put a card in `list` before the first card that comes after it in the list's order (the list is in that order). */

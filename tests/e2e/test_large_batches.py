@@ -219,3 +219,26 @@ def test_a_reloaded_or_returned_batch_page_opens_where_its_user_was_with_the_car
         expect(page.locator(".item")).to_have_count(len(statuses))
         assert page.evaluate("window.cardsMade[0]")[0] == "photo-0000.jpg"
         assert page.evaluate("scrollY") == 0
+
+
+def test_a_large_batch_opened_with_a_filter_makes_the_cards_it_shows_first(browser: Any, embedded_server: Any) -> None:
+    """Opened with only its failed photos (the batch list's count links there), a batch made every card in upload
+    order, the hidden ones too: its last photos, failed, showed only once every card before them was made. Now the
+    cards the filter shows come first. The page's frames come when the test says."""
+    from playwright.sync_api import expect
+
+    statuses = ["done"] * 300 + ["failed"] * 20
+    with browsing(browser, embedded_server.url) as page:
+        username = log_in_new_user(page, embedded_server)
+        batch_id = seeded_batch(embedded_server, username, statuses)
+        page.clock.install()
+        page.clock.pause_at(time.time() * 1000 + 1000)
+        page.goto(f"/batches/{batch_id}/?failed=1")
+        while not page.locator(".item").count():  # until the snapshot came and a frame made the first cards
+            page.clock.run_for(20)
+        assert page.locator(".item").count() < len(statuses)
+        failed = [f"photo-{position:04}.jpg" for position in range(300, 320)]
+        expect(page.locator(".item:visible")).to_have_count(20)
+        assert (
+            page.locator(".item:visible").evaluate_all("cards => cards.map((card) => card.dataset.filename)") == failed
+        )
