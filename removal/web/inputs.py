@@ -221,8 +221,13 @@ def base64_file(encoded: str, *, field: str) -> ContentFile[bytes]:
 
 def stored_or_fetched(request: HttpRequest, user: "User", reference: str, *, field: str) -> File:
     """A /store id of the user's, or a /store link to this server; else an image URL to fetch (another host's link)."""
-    link = urlsplit(reference)
-    if selectors.is_stored_image_id(reference) or (is_stored_image_path(link.path) and on_this_server(request, link)):
+    try:
+        link = urlsplit(reference)
+    except ValueError:  # not a URL at all ("http://[::1/"): fetched_file says so, naming the field
+        link = None
+    if selectors.is_stored_image_id(reference) or (
+        link is not None and is_stored_image_path(link.path) and on_this_server(request, link)
+    ):
         stored = selectors.stored_image_for(user, reference)
         with stored.file.open("rb") as source:
             return ContentFile(source.read(), name=stored.filename)
