@@ -142,7 +142,7 @@ def test_the_next_request_on_a_kept_connection_has_the_same_time_for_its_head(he
     [
         (b"GET / HTTP/1.1\r\nAccept-Language: de-DE,de;q=0.9\r\nHost: 127", "de"),
         (b"GET /batches/ HTTP/1.1\r\nCookie: a=b; django_language=fr\r\nAccept-Language: de\r\nHost: 127", "fr"),
-        (b"GET /healthz HTTP/1.1\r\nHost: 127", "en"),
+        (b"GET /accounts/login/ HTTP/1.1\r\nHost: 127", "en"),
     ],
 )
 def test_a_late_head_at_a_page_is_refused_with_the_sites_page_in_the_readers_language(
@@ -156,6 +156,15 @@ def test_a_late_head_at_a_page_is_refused_with_the_sites_page_in_the_readers_lan
     assert (headers["content-type"], headers["connection"]) == ("text/html; charset=utf-8", "close")
     assert int(headers["content-length"]) == len(page.encode())
     assert_the_sites_page(page, 408, language)
+
+
+@pytest.mark.parametrize("path", [b"/healthz", b"/readyz", b"/metrics"])
+def test_a_late_head_at_a_probe_is_refused_with_the_apis_json(head_timeout: float, path: bytes) -> None:
+    # Load balancers, orchestrators and Prometheus read these: the API's JSON, not the site's page.
+    transport = asyncio.run(http_connection([b"GET " + path + b" HTTP/1.1\r\nHost: 127"], wait=head_timeout * 3))
+    assert transport.written.startswith(b"HTTP/1.1 408 Request Timeout\r\n"), transport.written
+    assert reply_headers(transport.written)["content-type"] == "application/json"
+    assert json.loads(transport.written.split(b"\r\n\r\n", 1)[1])["status"] == 408
 
 
 def reply_headers(written: bytes) -> dict[str, str]:
@@ -390,7 +399,7 @@ def assert_the_sites_page(page: str, status: int, language: str) -> None:
 
 
 @pytest.mark.live
-@pytest.mark.parametrize("path", ["/", "/batches/", "/accounts/login/", "/healthz"])
+@pytest.mark.parametrize("path", ["/", "/batches/", "/accounts/login/"])
 def test_the_servers_own_refusals_at_the_sites_pages_are_its_html_error_pages(
     embedded_server: LiveServer, path: str
 ) -> None:

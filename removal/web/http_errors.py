@@ -61,6 +61,7 @@ logger = logging.getLogger(__name__)
 
 PIXLAB_PREFIXES = ("/api/", "/bgremove", "/store")
 REMOVEBG_PREFIX = "/v1.0/"
+PROBE_PATHS = ("/healthz", "/readyz", "/metrics")  # read by programs (probes, Prometheus): the API's JSON, not a page
 # Batch uploads carry up to MAX_FILES_PER_REQUEST images; any other request at most an
 # image and a background. Form fields, JSON and multipart headers fit in the slack.
 BATCH_UPLOAD_PATH_PREFIX = "/api/v1/batches"
@@ -195,12 +196,11 @@ def with_removebg_rate_headers(reply: HttpResponseBase) -> HttpResponseBase:
 
 
 def api_error_reply(path: str, error: ApiError) -> HttpResponseBase | None:
-    """`error` in the shape of the API that `path` belongs to (`/v1.0` and `/api` themselves too); None outside."""
+    """`error` in the shape of the API that `path` belongs to (`/v1.0` and `/api` themselves too, and the probes');
+    None at a page's path."""
     if is_removebg_path(path):
         return removebg_error(error)
-    if f"{path}/".startswith(PIXLAB_PREFIXES):
-        return error.response()
-    return None
+    return error.response() if f"{path}/".startswith(PIXLAB_PREFIXES) or path in PROBE_PATHS else None
 
 
 def is_removebg_path(path: str) -> bool:
