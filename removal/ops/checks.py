@@ -10,8 +10,12 @@ from removal.cutout.options import FORMATS
 
 
 @checks.register()
-def model_installed(**kwargs: Any) -> list[checks.CheckMessage]:
-    if model_weights(settings.U2NET_HOME, settings.REMBG_MODEL) is not None:
+def model_installed(*, separate_worker: bool = False, **kwargs: Any) -> list[checks.CheckMessage]:
+    """Where the models run: in worker threads of this process (EMBEDDED_WORKERS above 0), or in a worker process
+    (`separate_worker`, asked by `runworker`). A web process without worker threads runs none: its image or host may
+    well hold no weights."""
+    runs_the_models = separate_worker or settings.EMBEDDED_WORKERS > 0
+    if not runs_the_models or model_weights(settings.U2NET_HOME, settings.REMBG_MODEL) is not None:
         return []
     weights = settings.U2NET_HOME / f"{settings.REMBG_MODEL}.onnx"
     return [
@@ -52,6 +56,17 @@ def progress_reaches_browsers(*, separate_worker: bool = False, **kwargs: Any) -
             )
         ]
     return []
+
+
+def told_only_a_worker_process() -> list[checks.CheckMessage]:
+    """What the checks have to say of a worker process (`runworker`) that Django's system checks, which ask them for
+    a process of this one's EMBEDDED_WORKERS, did not say: each is said once, whatever EMBEDDED_WORKERS is."""
+    return [
+        message
+        for check in (model_installed, progress_reaches_browsers)
+        for message in check(separate_worker=True)
+        if message not in check()
+    ]
 
 
 @checks.register()

@@ -154,7 +154,11 @@ def _storage() -> dict[str, Any]:
 
 
 def _model() -> dict[str, Any]:
-    if model_weights(settings.U2NET_HOME, settings.REMBG_MODEL) is None:
+    """The default model's weights where this process runs the models; a web process without worker threads
+    (EMBEDDED_WORKERS=0) runs none, and needs none on its disk (its image may hold none): it says which worker
+    processes have reported (`workers`), as information, not as a failure that would take it out of a load balancer
+    while its uploads can queue for the workers."""
+    if settings.EMBEDDED_WORKERS > 0 and model_weights(settings.U2NET_HOME, settings.REMBG_MODEL) is None:
         weights = settings.U2NET_HOME / f"{settings.REMBG_MODEL}.onnx"
         raise FileNotFoundError(f"{weights} is missing; run `make setup`")
     return {

@@ -3,6 +3,7 @@
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ from typing import Any
 import pytest
 import requests
 
-from tests.conftest import require_or_skip
+from tests.conftest import REPO, require_or_skip
 
 pytestmark = pytest.mark.django_db
 
@@ -117,3 +118,31 @@ def test_readyz_is_503_while_postgresql_takes_no_write(
     assert "cannot execute UPDATE in a read-only transaction" in server.log()
     assert requests.get(f"{server.url}/readyz", timeout=30).status_code == 200
     server.stop()
+
+
+@pytest.mark.live
+def test_a_web_process_without_worker_threads_is_ready_without_model_weights_and_says_no_worker_reported(
+    server_factory: Any, tmp_path: Path
+) -> None:
+    """Only the worker processes run the models in the scaled layout, so a web image may hold no weights: its /readyz
+    checked its own U2NET_HOME and was 503, taking it out of the load balancer, and `manage.py check` warned
+    (removal.W001). It says instead that no worker process has reported, and is ready: uploads queue for them."""
+    no_weights = tmp_path / "no-weights"
+    no_weights.mkdir()
+    web = server_factory(EMBEDDED_WORKERS="0", U2NET_HOME=str(no_weights))
+    web.start()
+    reply = requests.get(f"{web.url}/readyz", timeout=30)
+    assert reply.status_code == 200, reply.text
+    model = reply.json()["checks"]["model"]
+    assert model["ok"] is True and model["workers"] == [] and model["workers_in_this_process"] == 0
+    web.stop()
+    assert "removal.W001" not in system_checks_said(web.env)
+    assert "removal.W001" in system_checks_said({**web.env, "EMBEDDED_WORKERS": "2"})  # `make run` runs the models
+
+
+def system_checks_said(env: dict[str, str]) -> str:
+    """What `manage.py check` writes with `env`, both streams (its warnings go to stderr)."""
+    done = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=REPO, env=env, capture_output=True, text=True, check=True
+    )
+    return done.stdout + done.stderr

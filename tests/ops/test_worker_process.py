@@ -1,6 +1,7 @@
 """Live: worker threads in real processes: the scaled shape on one machine (a web process without workers plus
 `manage.py runworker`), and a pool of threads sharing one model session (ORT_LAYOUT=shared)."""
 
+import os
 import shutil
 import signal
 import subprocess
@@ -125,11 +126,15 @@ def test_a_worker_process_without_redis_warns_at_start(tmp_path: Any, migrated_d
     """A `runworker` whose progress cannot leave it (no REDIS_URL) says so with removal.W002, as deploy.md promises:
     the check looked only at EMBEDDED_WORKERS, which a worker's environment leaves at its default, so it said
     nothing and browsers silently got no progress."""
-    import os
-
     env = {**os.environ, "DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "bgsite.settings", "REDIS_URL": ""}
     env.pop("EMBEDDED_WORKERS", None)
     shutil.copytree(migrated_data_dir, tmp_path, dirs_exist_ok=True)  # as `manage.py migrate` leaves it
+    output = worker_start_output(env)
+    assert output.count("removal.W002") == 1, output
+
+
+def worker_start_output(env: dict[str, str]) -> str:
+    """What `manage.py runworker --threads 1` writes with `env` until it has started, and as it stops."""
     worker = subprocess.Popen(
         [sys.executable, "manage.py", "runworker", "--threads", "1"],
         cwd=REPO,
@@ -148,5 +153,21 @@ def test_a_worker_process_without_redis_warns_at_start(tmp_path: Any, migrated_d
     finally:
         worker.send_signal(signal.SIGTERM)
         rest, _ = worker.communicate(timeout=60)
-    output = "".join(lines) + rest
-    assert output.count("removal.W002") == 1, output
+    return "".join(lines) + rest
+
+
+@pytest.mark.parametrize("embedded_workers", ["0", None])
+def test_a_worker_process_without_the_model_weights_warns_once_at_start(
+    tmp_path: Any, migrated_data_dir: Path, embedded_workers: str | None
+) -> None:
+    """removal.W001 is for the processes that run the models: a web process without worker threads runs none, so the
+    system checks say it only where EMBEDDED_WORKERS is above 0, and `runworker` asks for itself when it is 0 (the
+    scaled layout's workers share the web's environment); once, whatever the setting."""
+    env = {**os.environ, "DATA_DIR": str(tmp_path), "DJANGO_SETTINGS_MODULE": "bgsite.settings"}
+    env.pop("EMBEDDED_WORKERS", None)
+    if embedded_workers is not None:
+        env["EMBEDDED_WORKERS"] = embedded_workers
+    env["U2NET_HOME"] = str(tmp_path / "no-weights")
+    shutil.copytree(migrated_data_dir, tmp_path, dirs_exist_ok=True)
+    output = worker_start_output(env)
+    assert output.count("removal.W001") == 1, output

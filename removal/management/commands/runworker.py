@@ -18,8 +18,8 @@ class Command(BaseCommand):
         parser.add_argument("--threads", type=int, default=None, help="default: WORKER_THREADS")
 
     def handle(self, *args: Any, threads: int | None, **options: Any) -> None:
-        if settings.EMBEDDED_WORKERS != 0 and not options.get("skip_checks"):  # with 0 the system checks said it
-            for message in checks.progress_reaches_browsers(separate_worker=True):
+        if not options.get("skip_checks"):
+            for message in checks.told_only_a_worker_process():
                 self.stderr.write(f"System check identified an issue for a worker process:\n{message}")
         pool = WorkerPool(threads=threads or settings.WORKER_THREADS)
         stop = threading.Event()
