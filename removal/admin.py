@@ -2,8 +2,10 @@
 through the services, as the owner's Delete does, so no stored file is left behind."""
 
 import uuid
+from datetime import timedelta
 from typing import Any
 
+from django.conf import settings
 from django.contrib import admin
 from django.core.paginator import Paginator
 from django.db import connections
@@ -13,6 +15,7 @@ from django.db.models.functions import Left
 from django.db.models.sql import Query
 from django.db.models.sql.where import WhereNode
 from django.http import HttpRequest
+from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.translation import gettext_lazy as _
 from django_tasks_db.admin import DBTaskResultAdmin
@@ -20,7 +23,7 @@ from django_tasks_db.models import DBTaskResult
 
 from accounts import selectors as account_selectors
 from removal import services
-from removal.models import Batch, DailyUsage, Item, StoredImage, WebhookDelivery
+from removal.models import Batch, DailyUsage, Item, StoredImage, WebhookDelivery, WorkerProcess
 
 # The characters of a webhook's URL that its search's index holds (migration 0019): 2,000 characters of a URL that are
 # not all ASCII may pass the 2,704 bytes a PostgreSQL index takes in a row, and the delivery would not be saved.
@@ -211,6 +214,31 @@ class DailyUsageAdmin(MadeByTheService):
     list_filter = ("day",)
     search_fields = ("owner__username",)
     readonly_fields = ("owner", "day", "images", "previews")
+
+
+@admin.register(WorkerProcess)
+class WorkerProcessAdmin(admin.ModelAdmin):
+    """The worker processes as they last said what they run the models on, to be read only: each process writes,
+    renews and deletes its own record, and one not renewed for ITEM_LEASE_SECONDS is deleted by another's reaper (or
+    kept, not live, when none runs)."""
+
+    list_display = ("name", "host", "threads", "providers", "layout", "max_batch", "seen_at", "live")
+    list_filter = ("host", "layout")
+    ordering = ("host", "name")
+
+    @admin.display(boolean=True, description=_("live"))
+    def live(self, obj: WorkerProcess) -> bool:
+        """Renewed within ITEM_LEASE_SECONDS, as the web processes count it (removal.ops.models_run_on)."""
+        return obj.seen_at >= timezone.now() - timedelta(seconds=settings.ITEM_LEASE_SECONDS)
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 admin.site.unregister(DBTaskResult)

@@ -342,13 +342,18 @@ class WorkerProcess(models.Model):
     view. Written once a thread has its model and at each pass of the process's reaper, deleted as it stops; one not
     renewed for ITEM_LEASE_SECONDS is taken for dead, as its items are, and deleted by another's reaper."""
 
-    name = models.CharField(max_length=64, primary_key=True)  # its WorkerPool's, e.g. worker-1a2b3c4d
-    host = models.CharField(max_length=255)
-    threads = models.PositiveSmallIntegerField()
-    providers = models.JSONField()  # onnxruntime's names, in order, as its sessions run on them
-    layout = models.CharField(max_length=16)
-    max_batch = models.PositiveSmallIntegerField()
-    seen_at = models.DateTimeField(db_index=True)
+    name = models.CharField(_("name"), max_length=64, primary_key=True)  # its WorkerPool's, e.g. worker-1a2b3c4d
+    host = models.CharField(_("host"), max_length=255)
+    threads = models.PositiveSmallIntegerField(_("worker threads"))
+    # onnxruntime's names, in order, as its sessions run on them
+    providers = models.JSONField(_("execution providers"))
+    layout = models.CharField(_("model session layout"), max_length=16)
+    max_batch = models.PositiveSmallIntegerField(_("images per model run"))
+    seen_at = models.DateTimeField(_("last seen"), db_index=True)
+
+    class Meta:
+        verbose_name = _("worker process")
+        verbose_name_plural = _("worker processes")
 
     def __str__(self) -> str:
         return f"{self.name} on {self.host}: {self.threads} threads on {', '.join(self.providers)}"

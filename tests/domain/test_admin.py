@@ -1,6 +1,8 @@
 """The operators' admin: every model listed with search and filters, secrets never shown."""
 
+import socket
 from collections.abc import Iterator
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -13,11 +15,12 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.db.models import CASCADE, Model
 from django.http import HttpRequest
 from django.test import Client
+from django.utils import timezone
 from django.utils.functional import Promise
 
 from accounts.services import api_key_create
 from removal import services
-from removal.models import Item
+from removal.models import Item, WorkerProcess
 from removal.ops.worker import run_ready_jobs
 from tests.conftest import item_files, make_item, photo_bytes, run_deferred_file_deletions
 
@@ -40,6 +43,7 @@ def admin_client(client: Client) -> Client:
         "/admin/removal/storedimage/?q=x",
         "/admin/removal/webhookdelivery/?q=https://x&status__exact=pending",
         "/admin/removal/dailyusage/?q=alice",
+        "/admin/removal/workerprocess/?layout__exact=shared",
         "/admin/django_tasks_database/dbtaskresult/?status__exact=READY",
     ],
 )
@@ -215,6 +219,31 @@ def test_the_admin_has_each_name_of_ours_in_the_readers_language(rf: Any) -> Non
                 unmarked.append(f"{model.__name__} {name}")
     unmarked += [f"app {app}" for app in OUR_APPS if not isinstance(apps.get_app_config(app).verbose_name, Promise)]
     assert unmarked == []
+
+
+def test_the_worker_processes_are_listed_to_be_read_only_and_those_not_renewed_are_not_live(
+    admin_client: Client, settings: Any
+) -> None:
+    """Which worker processes run the models, on what and where, as /readyz counts them but with their hosts (the
+    operator's, not anyone's to read): each process writes, renews and deletes its own record."""
+    gpu = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    services.worker_process_seen(name="worker-gpu", threads=4, providers=gpu, layout="shared", max_batch=8)
+    services.worker_process_seen(name="worker-gone", threads=2, providers=gpu, layout="shared", max_batch=1)
+    lease_ago = timezone.now() - timedelta(seconds=settings.ITEM_LEASE_SECONDS + 1)
+    WorkerProcess.objects.filter(name="worker-gone").update(seen_at=lease_ago)  # its machine went away since
+
+    page = admin_client.get("/admin/removal/workerprocess/").content.decode()
+    rows = {name: row for row in page.split("<tr") for name in ("worker-gpu", "worker-gone") if name in row}
+    assert "CUDAExecutionProvider" in rows["worker-gpu"] and socket.gethostname() in rows["worker-gpu"]
+    assert '<td class="field-max_batch">8<' in rows["worker-gpu"] and 'alt="True"' in rows["worker-gpu"]
+    assert 'alt="False"' in rows["worker-gone"]
+    one = admin_client.get("/admin/removal/workerprocess/worker-gpu/change/")
+    assert one.status_code == 200 and "CUDAExecutionProvider" in one.content.decode()
+    assert 'name="_save"' not in one.content.decode()
+    assert admin_client.post("/admin/removal/workerprocess/worker-gpu/change/", {"threads": 1}).status_code == 403
+    assert admin_client.get("/admin/removal/workerprocess/worker-gpu/delete/").status_code == 403
+    assert admin_client.get("/admin/removal/workerprocess/add/").status_code == 403
+    assert WorkerProcess.objects.get(name="worker-gpu").threads == 4
 
 
 def test_admin_is_for_staff_only(client: Client, user: Any) -> None:
