@@ -222,7 +222,17 @@ class WorkerProcessAdmin(admin.ModelAdmin):
     renews and deletes its own record, and one not renewed for ITEM_LEASE_SECONDS is deleted by another's reaper (or
     kept, not live, when none runs)."""
 
-    list_display = ("name", "host", "threads", "providers", "layout", "max_batch", "seen_at", "live")
+    list_display = (
+        "name",
+        "host",
+        "threads",
+        "providers",
+        "layout",
+        "max_batch",
+        "models_installed",
+        "seen_at",
+        "live",
+    )
     list_filter = ("host", "layout")
     ordering = ("host", "name")
 

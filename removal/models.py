@@ -349,6 +349,8 @@ class WorkerProcess(models.Model):
     providers = models.JSONField(_("execution providers"))
     layout = models.CharField(_("model session layout"), max_length=16)
     max_batch = models.PositiveSmallIntegerField(_("images per model run"))
+    # Those whose weights are in its U2NET_HOME: the models a request to a web process without worker threads may name
+    models_installed = models.JSONField(_("installed models"), default=list)
     seen_at = models.DateTimeField(_("last seen"), db_index=True)
 
     class Meta:

@@ -16,6 +16,7 @@ from django.conf import settings  # noqa: E402
 from PIL import Image, ImageDraw  # noqa: E402
 
 from removal.cutout import pipeline  # noqa: E402
+from removal.cutout.installed import installed_models  # noqa: E402
 from removal.cutout.options import parse_options  # noqa: E402
 from tests.conftest import photo_bytes  # noqa: E402
 
@@ -51,7 +52,7 @@ def main() -> None:
             options = parse_options(
                 {key: value for key, value in params.items() if key != "bg_image"},
                 default_model=settings.REMBG_MODEL,
-                model_dir=settings.U2NET_HOME,
+                models=installed_models(settings.U2NET_HOME),
             )
             cutout = pipeline.cut_out(
                 photo,

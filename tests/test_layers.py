@@ -242,7 +242,7 @@ def test_a_web_process_without_workers_reports_theirs_without_loading_onnxruntim
         "from django.test import Client\n"
         "from removal import services\n"
         "services.worker_process_seen(name='gpu-1', threads=4, providers=['CUDAExecutionProvider', "
-        "'CPUExecutionProvider'], layout='shared', max_batch=2)\n"
+        "'CPUExecutionProvider'], layout='shared', max_batch=2, models=['u2netp'])\n"
         "client = Client(HTTP_HOST='127.0.0.1')\n"
         "model_check = client.get('/readyz').json()['checks']['model']\n"
         "models = client.get('/api/v1/models').json()\n"

@@ -5,12 +5,9 @@ none for a plain choice among its values. A bad value is an InvalidOption naming
 """
 
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
-
-from removal.cutout.installed import installed_models
 
 # "auto" (remove.bg's default): JPEG when the result has no transparency left (an opaque
 # bg_color or a bg_image), PNG otherwise.
@@ -55,7 +52,7 @@ class ParseContext:
     """What parsing needs besides the parameters: this site's defaults, and whether a bg_image came."""
 
     default_model: str
-    model_dir: Path
+    models: Collection[str]  # the names a request may choose (removal.ops.models_run_on.models_installed)
     default_format: str = "png"
     background: bool = False
 
@@ -169,9 +166,9 @@ def parse_size(option: Option, params: Mapping[str, Any], values: dict[str, Any]
 
 def parse_model(option: Option, params: Mapping[str, Any], values: dict[str, Any], context: ParseContext) -> None:
     model = _text(params, "model", context.default_model)
-    available = installed_models(context.model_dir)
-    if model not in available:
-        raise InvalidOption("model", f"{model!r} is not installed; installed: {', '.join(available) or 'none'}")
+    if model not in context.models:
+        installed = ", ".join(sorted(context.models)) or "none"
+        raise InvalidOption("model", f"{model!r} is not installed; installed: {installed}")
     values["model"] = model
 
 

@@ -13,9 +13,8 @@ with the files that create a batch; they apply to the whole batch) and the
 remove.bg-compatible endpoint. A bad value is an InvalidOption naming the field.
 """
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import asdict, dataclass, fields
-from pathlib import Path
 from typing import Any
 
 from removal.cutout.option_parsing import (
@@ -317,15 +316,16 @@ def parse_options(
     params: Mapping[str, Any],
     *,
     default_model: str,
-    model_dir: Path,
+    models: Collection[str],
     default_format: str = "png",
     background: bool = False,
 ) -> Options:
     """Options from request parameters; absent ones keep their defaults.
 
-    `background`: the request also brings a bg_image (which leaves no transparency).
+    `models`: the names a request may choose as `model`; `background`: the request also brings a bg_image (which
+    leaves no transparency).
     """
-    context = ParseContext(default_model, model_dir, default_format, background)
+    context = ParseContext(default_model, models, default_format, background)
     values: dict[str, Any] = {}
     for option in OPTIONS:
         option.read(params, values, context)

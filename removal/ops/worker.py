@@ -26,6 +26,7 @@ from django_tasks_db.utils import exclusive_transaction, is_locked_database_exce
 from accounts import deletion as account_deletion
 from removal import events, services
 from removal.cutout import pipeline, providers
+from removal.cutout.installed import installed_models
 from removal.ops import connections, heap, metrics
 
 logger = logging.getLogger(__name__)
@@ -174,7 +175,12 @@ class WorkerPool:
             if not self._stopping.is_set():
                 runs_on, layout = providers.active(), providers.layout()
                 services.worker_process_seen(
-                    name=self.name, threads=self.size, providers=runs_on, layout=layout.name, max_batch=layout.max_batch
+                    name=self.name,
+                    threads=self.size,
+                    providers=runs_on,
+                    layout=layout.name,
+                    max_batch=layout.max_batch,
+                    models=installed_models(settings.U2NET_HOME),
                 )
 
     def _work(self, worker_id: str) -> None:

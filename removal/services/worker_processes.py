@@ -11,9 +11,11 @@ from django.utils import timezone
 from removal.models import WorkerProcess
 
 
-def worker_process_seen(*, name: str, threads: int, providers: list[str], layout: str, max_batch: int) -> None:
-    """`name`'s worker threads live and run the models on `providers` as `layout` says; those of processes not seen
-    for ITEM_LEASE_SECONDS (killed, their machine gone) are forgotten."""
+def worker_process_seen(
+    *, name: str, threads: int, providers: list[str], layout: str, max_batch: int, models: list[str]
+) -> None:
+    """`name`'s worker threads live and run `models` (those installed where it runs) on `providers` as `layout` says;
+    those of processes not seen for ITEM_LEASE_SECONDS (killed, their machine gone) are forgotten."""
     now = timezone.now()
     with transaction.atomic():
         WorkerProcess.objects.update_or_create(
@@ -24,6 +26,7 @@ def worker_process_seen(*, name: str, threads: int, providers: list[str], layout
                 "providers": providers,
                 "layout": layout,
                 "max_batch": max_batch,
+                "models_installed": models,
                 "seen_at": now,
             },
         )

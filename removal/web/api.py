@@ -19,12 +19,12 @@ from django.utils.http import content_disposition_header
 from django.views.decorators.cache import never_cache
 
 from removal import selectors, serializers, services
-from removal.cutout.installed import installed_models, measured_quality
+from removal.cutout.installed import measured_quality
 from removal.cutout.option_parsing import yes_or_no
 from removal.cutout.options import QUALITIES, Options
 from removal.errors import BadRequest, NotFound
 from removal.ops import limits
-from removal.ops.models_run_on import models_run_on
+from removal.ops.models_run_on import models_installed, models_run_on
 from removal.web import inputs
 from removal.web.endpoints import api_endpoint, public_endpoint, stored_file_response, streamed
 
@@ -255,9 +255,10 @@ def item_review(request: HttpRequest, user: "User", item_id: uuid.UUID) -> HttpR
 @public_endpoint("GET", "HEAD")
 @never_cache
 def models(request: HttpRequest) -> HttpResponseBase:
-    """The models installed here, usable as the `model` option (no authentication needed), with the
-    quality presets and what the last `make quality` measured of each on real photos."""
-    installed = installed_models(settings.U2NET_HOME)
+    """The models a request may name as the `model` option (removal.ops.models_run_on.models_installed; no
+    authentication needed), with the quality presets and what the last `make quality` measured of each on real
+    photos."""
+    installed = models_installed()
     return JsonResponse(
         {
             "models": installed,

@@ -29,6 +29,7 @@ from removal.cutout.options import Options, options_named, parse_options
 from removal.errors import BadRequest, MethodNotAllowed, PayloadTooLarge
 from removal.models import BATCH_NAME_LENGTH, IDEMPOTENCY_KEY_LENGTH
 from removal.ops import limits
+from removal.ops.models_run_on import models_installed
 from removal.selectors import is_stored_image_path
 from removal.translated import in_language
 from removal.web.http_errors import fields_too_large, max_fields_bytes
@@ -290,7 +291,7 @@ def _site_options(params: Any, *, background: bool) -> Options:
     return parse_options(
         params,
         default_model=settings.REMBG_MODEL,
-        model_dir=settings.U2NET_HOME,
+        models=models_installed(),
         default_format=settings.DEFAULT_FORMAT,
         background=background,
     )

@@ -11,6 +11,7 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
+from removal.cutout.installed import installed_models
 from removal.cutout.model_catalog import CATALOG
 from removal.cutout.model_files import VerificationStatus, models_verify
 from removal.cutout.options import parse_options
@@ -75,7 +76,7 @@ def test_pull_installs_the_downloaded_model_with_its_checksum_checked(
     assert "(100 %)" in progress
     assert sorted(path.name for path in model_dir.iterdir()) == ["u2netp.onnx"]
     # Served under its name at once.
-    options = parse_options({"model": "u2netp"}, default_model="u2netp", model_dir=model_dir)
+    options = parse_options({"model": "u2netp"}, default_model="u2netp", models=installed_models(model_dir))
     assert options.model == "u2netp"
     # Pulled again: the verified file is left alone, nothing is downloaded.
     out, _ = models("pull", "u2netp", "--url", f"{base_url}/u2netp.onnx")

@@ -15,7 +15,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
 from removal.cutout import pipeline, stills
-from removal.cutout.installed import MEASURED_QUALITY
+from removal.cutout.installed import MEASURED_QUALITY, installed_models
 from removal.cutout.option_parsing import InvalidOption, is_true
 from removal.cutout.options import OPTIONS, Options, options_table, parse_options
 from removal.models import Item
@@ -26,7 +26,7 @@ PHOTO = photo_bytes("astronaut.png", size=(400, 300))
 
 
 def parse(**params: Any) -> Options:
-    return parse_options(params, default_model="u2netp", model_dir=settings.U2NET_HOME)
+    return parse_options(params, default_model="u2netp", models=installed_models(settings.U2NET_HOME))
 
 
 @pytest.fixture
@@ -318,7 +318,7 @@ def test_bgremove_options(embedded_server: LiveServer, tmp_path: Path) -> None:
 
 
 def test_models_are_found_flat_or_in_rembgs_layout(tmp_path: Path) -> None:
-    from removal.cutout.installed import installed_models, model_weights
+    from removal.cutout.installed import model_weights
 
     (tmp_path / "u2netp.onnx").write_bytes(b"weights")
     nested = tmp_path / "models" / "isnet-general-use" / "isnet-general-use.onnx"
@@ -327,7 +327,7 @@ def test_models_are_found_flat_or_in_rembgs_layout(tmp_path: Path) -> None:
     assert installed_models(tmp_path) == ["isnet-general-use", "u2netp"]
     assert model_weights(tmp_path, "isnet-general-use") == nested
     assert model_weights(tmp_path, "birefnet-general-lite") is None
-    options = parse_options({"model": "isnet-general-use"}, default_model="u2netp", model_dir=tmp_path)
+    options = parse_options({"model": "isnet-general-use"}, default_model="u2netp", models=installed_models(tmp_path))
     assert options.model == "isnet-general-use"
 
 
@@ -556,7 +556,9 @@ def test_results_are_reused_across_a_new_option_field(user: Any) -> None:
 
 
 def test_auto_format_is_jpeg_under_a_background_image() -> None:
-    options = parse_options({"format": "auto"}, default_model="u2netp", model_dir=settings.U2NET_HOME, background=True)
+    options = parse_options(
+        {"format": "auto"}, default_model="u2netp", models=installed_models(settings.U2NET_HOME), background=True
+    )
     assert options.format == "jpg"
 
 

@@ -227,8 +227,12 @@ def test_the_worker_processes_are_listed_to_be_read_only_and_those_not_renewed_a
     """Which worker processes run the models, on what and where, as /readyz counts them but with their hosts (the
     operator's, not anyone's to read): each process writes, renews and deletes its own record."""
     gpu = ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    services.worker_process_seen(name="worker-gpu", threads=4, providers=gpu, layout="shared", max_batch=8)
-    services.worker_process_seen(name="worker-gone", threads=2, providers=gpu, layout="shared", max_batch=1)
+    services.worker_process_seen(
+        name="worker-gpu", threads=4, providers=gpu, layout="shared", max_batch=8, models=["u2netp"]
+    )
+    services.worker_process_seen(
+        name="worker-gone", threads=2, providers=gpu, layout="shared", max_batch=1, models=["u2netp"]
+    )
     lease_ago = timezone.now() - timedelta(seconds=settings.ITEM_LEASE_SECONDS + 1)
     WorkerProcess.objects.filter(name="worker-gone").update(seen_at=lease_ago)  # its machine went away since
 

@@ -12,7 +12,9 @@ from typing import Any
 
 import pytest
 import requests
+from django.conf import settings
 
+from removal.cutout.installed import installed_models
 from tests.conftest import REPO, models_run_on, photo_bytes
 
 pytestmark = pytest.mark.live
@@ -30,10 +32,13 @@ def batch_when_done(url: str, key: str, batch_id: str, *, timeout: float) -> dic
         time.sleep(0.2)
 
 
-def test_separate_worker_process_does_the_work_and_stops_cleanly(server_factory: Any) -> None:
+def test_separate_worker_process_does_the_work_and_stops_cleanly(server_factory: Any, tmp_path: Path) -> None:
     """And the web process reports what the worker process runs the models on (here another layout than a process
-    of its own settings would take), not what it would itself, which it never asks onnxruntime."""
-    web = server_factory(EMBEDDED_WORKERS="0")
+    of its own settings would take), not what it would itself, which it never asks onnxruntime; it has no weights of
+    its own (only the workers run the models), and takes the models the worker has."""
+    no_weights = tmp_path / "no-weights"
+    no_weights.mkdir()
+    web = server_factory(EMBEDDED_WORKERS="0", U2NET_HOME=str(no_weights))
     web.start()
     key = web.create_user("scaled")
     files = [
@@ -48,7 +53,7 @@ def test_separate_worker_process_does_the_work_and_stops_cleanly(server_factory:
     worker = subprocess.Popen(
         [sys.executable, "manage.py", "runworker", "--threads", "2"],
         cwd=REPO,
-        env={**web.env, "ORT_LAYOUT": "shared", "ORT_MAX_BATCH": "2"},
+        env={**web.env, "ORT_LAYOUT": "shared", "ORT_MAX_BATCH": "2", "U2NET_HOME": str(settings.U2NET_HOME)},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -59,6 +64,8 @@ def test_separate_worker_process_does_the_work_and_stops_cleanly(server_factory:
         cpu = ["CPUExecutionProvider"]
         worker_process = {"providers": cpu, "layout": "shared", "max_batch": 2, "processes": 1, "threads": 2}
         assert models_run_on(web.url) == [cpu, "shared", 2, [worker_process]]
+        models = requests.get(f"{web.url}/api/v1/models", timeout=30).json()["models"]
+        assert models == installed_models(settings.U2NET_HOME) and "u2netp" in models
     finally:
         worker.send_signal(signal.SIGTERM)
         output, _ = worker.communicate(timeout=60)

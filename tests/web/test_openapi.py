@@ -130,7 +130,9 @@ def test_a_web_process_without_workers_answers_models_as_documented(client: Any,
     settings.EMBEDDED_WORKERS = 0
     validator = Draft202012Validator(document()["components"]["schemas"]["Models"])
     nobody = client.get("/api/v1/models").json()
-    services.worker_process_seen(name="w", threads=2, providers=["CPUExecutionProvider"], layout="shared", max_batch=2)
+    services.worker_process_seen(
+        name="w", threads=2, providers=["CPUExecutionProvider"], layout="shared", max_batch=2, models=["u2netp"]
+    )
     one_worker = client.get("/api/v1/models").json()
     for reply in (nobody, one_worker):
         assert list(validator.iter_errors(reply)) == []
