@@ -7,6 +7,7 @@ import hashlib
 from django.conf import settings
 from django.contrib.sessions.base_session import AbstractBaseSession
 from django.db import models
+from django.utils.translation import gettext
 from django.utils.translation import gettext_lazy as _
 
 from accounts import sessions
@@ -175,6 +176,10 @@ class BrowserSession(AbstractBaseSession):
     )  # None for a visitor's session
     user_agent = models.CharField(max_length=sessions.USER_AGENT_LENGTH, blank=True)
     logged_in_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        # Not the session key (AbstractBaseSession's): the confirmation of an account's deletion lists its sessions.
+        return gettext("log-in session %(handle)s") % {"handle": self.handle}
 
     @classmethod
     def get_session_store_class(cls) -> type:

@@ -172,3 +172,17 @@ class TestWhetherTheAddressIsConfirmed:
         Client().post("/accounts/password/reset/", {"email": "carol@example.com"})  # mailed now
         assert [mail.to for mail in mailoutbox] == [["carol@example.com"]]
         assert dave.email and UnconfirmedAddress.objects.filter(user=dave).exists()
+
+
+@pytest.mark.django_db
+def test_an_accounts_deletion_page_names_its_sessions_without_their_keys(admin_client: Client, user: Any) -> None:
+    """The page listing what deleting an account deletes named its sessions by their keys (AbstractBaseSession's
+    __str__): the cookies that log in as the account, shown to every staff member who opened it."""
+    owner = Client()
+    owner.login(username=user.username, password=PASSWORD)
+    key = owner.session.session_key
+    assert BrowserSession.objects.filter(session_key=key, user=user).exists()
+
+    page = admin_client.get(f"/admin/auth/user/{user.pk}/delete/").content.decode()
+
+    assert key not in page and BrowserSession.objects.get(session_key=key).handle in page
