@@ -51,7 +51,7 @@ class WebhookSecret(models.Model):
         verbose_name_plural = _("webhook secrets")
 
     def __str__(self) -> str:
-        return f"webhook secret of {self.user}"
+        return gettext("webhook secret of %(user)s") % {"user": self.user}
 
 
 class Invitation(models.Model):
@@ -88,7 +88,7 @@ class Invitation(models.Model):
         verbose_name_plural = _("invitations")
 
     def __str__(self) -> str:
-        return self.note or f"invitation of {self.created_at:%Y-%m-%d %H:%M}"
+        return self.note or gettext("invitation of %(created)s") % {"created": f"{self.created_at:%Y-%m-%d %H:%M}"}
 
 
 class UsedEmailChangeLink(models.Model):
@@ -104,7 +104,7 @@ class UsedEmailChangeLink(models.Model):
         verbose_name_plural = _("used e-mail change links")
 
     def __str__(self) -> str:
-        return f"e-mail change link used {self.used_at:%Y-%m-%d %H:%M}"
+        return gettext("e-mail change link used %(used)s") % {"used": f"{self.used_at:%Y-%m-%d %H:%M}"}
 
 
 class FoldedNames(models.Model):
@@ -127,7 +127,7 @@ class FoldedNames(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"folded names of {self.user}"
+        return gettext("folded names of %(user)s") % {"user": self.user}
 
 
 class UnconfirmedAddress(models.Model):
@@ -146,7 +146,7 @@ class UnconfirmedAddress(models.Model):
         verbose_name_plural = _("unconfirmed addresses")
 
     def __str__(self) -> str:
-        return f"unconfirmed address of {self.user}"
+        return gettext("unconfirmed address of %(user)s") % {"user": self.user}
 
 
 class LostAddress(models.Model):
@@ -164,7 +164,7 @@ class LostAddress(models.Model):
         verbose_name_plural = _("lost addresses")
 
     def __str__(self) -> str:
-        return f"address lost by {self.user}"
+        return gettext("address lost by %(user)s") % {"user": self.user}
 
 
 class BrowserSession(AbstractBaseSession):

@@ -66,7 +66,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
-    "django_tasks_db",
+    "removal.apps.JobQueueConfig",  # django_tasks_db, named in the reader's language
     "corsheaders",
     # Before channels: our `manage.py runworker` (the image workers) replaces
     # channels' command of the same name, which bgsite does not use.

@@ -3,9 +3,11 @@ model runtime's providers set from the settings, and Pillow's pixel limit made M
 
 from django.apps import AppConfig
 from django.utils.translation import gettext_lazy as _
+from django_tasks_db.apps import TasksAppConfig
 
 
 class RemovalConfig(AppConfig):
+    default = True  # the app's, of the two here
     name = "removal"
     verbose_name = _("Background removal")
     default_auto_field = "django.db.models.BigAutoField"
@@ -33,3 +35,10 @@ class RemovalConfig(AppConfig):
 
         # Pillow's own decompression-bomb guard uses the same limit as our checks (from the first image opened).
         results.pillow_pixel_limit = settings.MAX_IMAGE_PIXELS
+
+
+class JobQueueConfig(TasksAppConfig):
+    """django-tasks-db (INSTALLED_APPS names this), under a name the admin shows in its reader's language, where it
+    lists the permissions of its model: its own, "Tasks Database Backend", is not marked for translation."""
+
+    verbose_name = _("Job queue")  # type: ignore[assignment]  # a lazy string, read when shown

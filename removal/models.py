@@ -8,8 +8,9 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext, ngettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
-from django.utils.translation import pgettext_lazy
+from django_tasks_db.models import DBTaskResult
 
 from removal.cutout import results
 from removal.translated import in_language
@@ -63,7 +64,7 @@ class Batch(models.Model):
         ]
 
     def __str__(self) -> str:
-        return self.name or f"batch {self.id}"
+        return self.name or gettext("batch %(id)s") % {"id": self.id}
 
 
 def needing_review() -> models.Q:
@@ -189,7 +190,7 @@ class Item(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.filename} ({self.status})"
+        return f"{self.filename} ({self.get_status_display()})"
 
     def stored_names(self) -> list[str]:
         """The names of the files in storage this row holds (FILE_FIELDS that are set)."""
@@ -289,7 +290,10 @@ class WebhookDelivery(models.Model):
         verbose_name_plural = _("webhook deliveries")
 
     def __str__(self) -> str:
-        return f"webhook for {self.batch_id} ({self.status})"
+        return gettext("webhook for %(batch)s (%(status)s)") % {
+            "batch": self.batch_id,
+            "status": self.get_status_display(),
+        }
 
     def last_error_text(self) -> str:
         """What went wrong at the last attempt, in the active language where the message was marked for translation
@@ -319,7 +323,10 @@ class DailyUsage(models.Model):
         verbose_name = verbose_name_plural = _("daily usage")
 
     def __str__(self) -> str:
-        return f"{self.owner_id} on {self.day}: {self.images} images"
+        images = ngettext(
+            "%(owner)s on %(day)s: %(count)d image", "%(owner)s on %(day)s: %(count)d images", self.images
+        )
+        return images % {"owner": self.owner_id, "day": self.day, "count": self.images}
 
 
 class JobLease(models.Model):
@@ -332,8 +339,26 @@ class JobLease(models.Model):
     job_id = models.UUIDField(primary_key=True)
     lease_until = models.DateTimeField()
 
+    class Meta:
+        verbose_name = _("job lease")
+        verbose_name_plural = _("job leases")
+
     def __str__(self) -> str:
         return f"job {self.job_id} leased until {self.lease_until}"
+
+
+class JobRecord(DBTaskResult):
+    """django-tasks-db's record of a job, as the admin lists it (removal.admin.JobRecordAdmin): under names of ours, in
+    the reader's language. Its own model has no name for a row ("DBTaskResult object (<id>)"), and its app's name is
+    not marked for translation ("Tasks Database Backend")."""
+
+    class Meta:
+        proxy = True
+        verbose_name = _("job record")
+        verbose_name_plural = _("job records")
+
+    def __str__(self) -> str:
+        return gettext("job %(id)s") % {"id": self.id}
 
 
 class WorkerProcess(models.Model):
@@ -352,6 +377,10 @@ class WorkerProcess(models.Model):
     # Those whose weights are in its U2NET_HOME: the models a request to a web process without worker threads may name
     models_installed = models.JSONField(_("installed models"), default=list)
     seen_at = models.DateTimeField(_("last seen"), db_index=True)
+
+    class Meta:
+        verbose_name = _("worker process")
+        verbose_name_plural = _("worker processes")
 
     class Meta:
         verbose_name = _("worker process")

@@ -112,7 +112,7 @@ def main() -> None:
         "usage of an account with many batches": lambda: selectors.usage_by_day(page_user),
         "usage of an API client": lambda: selectors.usage_by_day(api_user),
         "the reaper's look for lost jobs": services.jobs_requeue_lost,
-        "the admin's job records": lambda: operator.get("/admin/django_tasks_database/dbtaskresult/"),
+        "the admin's job records": lambda: operator.get("/admin/removal/jobrecord/"),
         "the batch list of an API client": lambda: browser_of(api_user).get("/api/v1/batches"),
         "the admin's items": lambda: operator.get("/admin/removal/item/"),
         "the admin's search for an item's id": lambda: operator.get(f"/admin/removal/item/?q={item.pk}"),

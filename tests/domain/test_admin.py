@@ -44,7 +44,7 @@ def admin_client(client: Client) -> Client:
         "/admin/removal/webhookdelivery/?q=https://x&status__exact=pending",
         "/admin/removal/dailyusage/?q=alice",
         "/admin/removal/workerprocess/?layout__exact=shared",
-        "/admin/django_tasks_database/dbtaskresult/?status__exact=READY",
+        "/admin/removal/jobrecord/?status__exact=READY",
     ],
 )
 def test_changelists_with_search_and_filters(admin_client: Client, user: Any, path: str) -> None:
