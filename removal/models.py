@@ -382,9 +382,5 @@ class WorkerProcess(models.Model):
         verbose_name = _("worker process")
         verbose_name_plural = _("worker processes")
 
-    class Meta:
-        verbose_name = _("worker process")
-        verbose_name_plural = _("worker processes")
-
     def __str__(self) -> str:
         return f"{self.name} on {self.host}: {self.threads} threads on {', '.join(self.providers)}"

@@ -7,7 +7,7 @@ class Migration(migrations.Migration):
 
     dependencies = [
         ('django_tasks_database', '0021_conditional_partial_index_ordering'),
-        ('removal', '0023_worker_process_record'),
+        ('removal', '0025_worker_process_installed_models'),
     ]
 
     operations = [
