@@ -383,4 +383,4 @@ class WorkerProcess(models.Model):
         verbose_name_plural = _("worker processes")
 
     def __str__(self) -> str:
-        return f"{self.name} on {self.host}: {self.threads} threads on {', '.join(self.providers)}"
+        return gettext("%(name)s on %(host)s") % {"name": self.name, "host": self.host}

@@ -32,7 +32,7 @@ from accounts.models import (
 )
 from accounts.services import api_key_create, invitation_token_set
 from removal import services
-from removal.models import DailyUsage, JobRecord, StoredImage, WebhookDelivery
+from removal.models import DailyUsage, JobRecord, StoredImage, WebhookDelivery, WorkerProcess
 from tests.conftest import make_item
 from tests.test_translations import marked_page_messages
 
@@ -45,7 +45,8 @@ SHOWN_APART = "\x00"  # between the texts of two elements
 # What the rows below hold, as the admin shows it (a batch's options, a job's arguments and task).
 DATA = re.compile(
     r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|https?://\S+|\{[^\x00]*\}|bgs_\w+|\w+\*{3,}|"
-    r"\b(alice|example\.com|root|Ramona|shop|photo\.jpg|stored\.png|s\.png|default|removal\.tasks\.|item_process)\b",
+    r"\b(alice|example\.com|root|Ramona|shop|photo\.jpg|stored\.png|s\.png|default|removal\.tasks\.|item_process|"
+    r"worker-1a2b3c4d|per-thread)\b|\[\"\w+\"\]",
     re.I,
 )
 # Django's own words that it does not mark for translation: a permission's name, written into the database in English
@@ -150,6 +151,16 @@ def rows_of_every_model() -> dict[str, Any]:
         "dailyusage": DailyUsage.objects.create(owner=alice, day=now.date(), images=2),
         "apikey": api_key_create(user=alice, name="shop")[0],
         "invitation": invitation,
+        "workerprocess": WorkerProcess.objects.create(
+            name="worker-1a2b3c4d",
+            host="h",
+            threads=2,
+            providers=["CPUExecutionProvider"],
+            layout="per-thread",
+            max_batch=1,
+            models_installed=["u2netp"],
+            seen_at=now,
+        ),
         "jobrecord": JobRecord.objects.create(
             task_path="removal.tasks.item_process",
             args_kwargs={"args": [], "kwargs": {}},
