@@ -216,18 +216,7 @@ def test_a_process_that_cuts_nothing_out_imports_no_image_libraries_nor_browser_
         "from PIL import Image\n"
         "print(Image.MAX_IMAGE_PIXELS)\n"
     )
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bgsite.settings", "DATA_DIR": str(tmp_path), "SECRET_KEY": "x"}
-    env["MAX_IMAGE_PIXELS"] = "1234567"
-    done = subprocess.run(
-        [sys.executable, "manage.py", "shell", "-c", script],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
+    done = shell_run(script, tmp_path, MAX_IMAGE_PIXELS="1234567")
     assert done.stdout.strip().splitlines()[-3:] == ["[]", "[]", "1234567"]  # Pillow's guard, set when Pillow loads
 
 
@@ -251,18 +240,23 @@ def test_a_web_process_without_workers_reports_theirs_without_loading_onnxruntim
         "print(sorted(name for name in ('onnxruntime', 'numpy') if name in sys.modules))\n"
     )
     shutil.copytree(migrated_data_dir, tmp_path, dirs_exist_ok=True)
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bgsite.settings", "DATA_DIR": str(tmp_path), "SECRET_KEY": "x"}
-    env["EMBEDDED_WORKERS"] = "0"
+    done = shell_run(script, tmp_path, EMBEDDED_WORKERS="0")
+    gpu = ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    workers = [{"providers": gpu, "layout": "shared", "max_batch": 2, "processes": 1, "threads": 4}]
+    assert done.stdout.strip().splitlines()[-3:] == [str([gpu, "shared", 2, workers])] * 2 + ["[]"]
+
+
+def shell_run(script: str, data_dir: Path, **environment: str) -> subprocess.CompletedProcess[str]:
+    """`manage.py shell -c script` in a process of its own, with the data folder and `environment`; it must succeed."""
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bgsite.settings", "DATA_DIR": str(data_dir), "SECRET_KEY": "x"}
     done = subprocess.run(
         [sys.executable, "manage.py", "shell", "-c", script],
         cwd=ROOT,
-        env=env,
+        env={**env, **environment},
         capture_output=True,
         text=True,
         timeout=240,
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    gpu = ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    workers = [{"providers": gpu, "layout": "shared", "max_batch": 2, "processes": 1, "threads": 4}]
-    assert done.stdout.strip().splitlines()[-3:] == [str([gpu, "shared", 2, workers])] * 2 + ["[]"]
+    return done
