@@ -12,8 +12,9 @@ the model's runtime (about a second of CPU) load with the first cutout, or with 
 """
 
 import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from removal.cutout import first_use
 from removal.cutout.results import (
     ANIMATED_FORMATS,
     MASK_WORKING_SIDE,
@@ -61,12 +62,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _MODULE_OF:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(_MODULE_OF[name]), name)
-    globals()[name] = value  # the next use is a plain lookup
-    return value
+__getattr__ = first_use.loader(globals(), _MODULE_OF)
 
 
 def load() -> None:

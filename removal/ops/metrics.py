@@ -13,8 +13,9 @@ system checks included). So the metrics are made, and prometheus-client loaded (
 from this module (PEP 562), in removal.ops.prometheus_metrics: a server with worker threads reads one as it starts.
 """
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from removal.cutout import first_use
 
 if TYPE_CHECKING:  # the names below, for type checkers; at run time __getattr__ serves them
     from removal.ops.prometheus_metrics import (
@@ -53,12 +54,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name not in __all__:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(LOADED_AT_FIRST_USE), name)
-    globals()[name] = value  # the next use is a plain lookup
-    return value
+__getattr__ = first_use.loader(globals(), dict.fromkeys(__all__, LOADED_AT_FIRST_USE))
 
 
 def __dir__() -> list[str]:
