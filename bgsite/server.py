@@ -56,12 +56,10 @@ from urllib.parse import unquote
 
 import h11
 from asgi_correlation_id import correlation_id
-from django.conf import settings
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
 from websockets.exceptions import InvalidState
 
-from bgsite.cors import allowed_origin_headers
 from bgsite.log_context import REQUEST_ID_HEADER, acceptable_request_id, new_request_id
 from removal.errors import ApiError, BadRequest, RequestHeaderFieldsTooLarge, RequestTimeout, UriTooLong
 
@@ -129,12 +127,9 @@ def refusal_events(
     the reader's language at any other path; its connection closing; no body for a HEAD request. `head`: the
     HEAD_FIELDS_READ of the head received."""
     from removal.web.error_pages import refusal_reply  # these import the models: Django is set up by then
-    from removal.web.http_errors import with_headers
 
     with logged_as(request_id):  # the body's request_id; no path read: a program's, most likely (not a request line)
         reply = refusal_reply(path, error, head) if path else error.response()
-    origin = head.get(b"origin", b"").decode("latin-1")
-    with_headers(reply, allowed_origin_headers(path, origin, settings.CORS_ALLOWED_ORIGINS))
     body = reply.content  # type: ignore[attr-defined]
     headers = [(name.lower().encode("latin-1"), value.encode("latin-1")) for name, value in reply.items()]
     headers += [

@@ -13,6 +13,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 from django.http.cookie import parse_cookie
 from django.http.response import HttpResponseBase
@@ -20,6 +21,7 @@ from django.template import TemplateDoesNotExist, loader
 from django.utils import translation
 from django.views import defaults
 
+from bgsite.cors import allowed_origin_headers
 from removal.errors import ApiError, BadRequest, Forbidden, InternalError, NotFound
 from removal.web.http_errors import api_error_reply, is_removebg_path, unavailable, with_headers
 
@@ -62,10 +64,15 @@ def server_error(request: HttpRequest, **kwargs: Any) -> HttpResponseBase:
 
 def refusal_reply(path: str, error: ApiError, headers: Mapping[bytes, bytes]) -> HttpResponseBase:
     """A refusal made before Django saw the request (bgsite.server, BodySizeLimit, the ASGI handler): in the shape of
-    the API `path` belongs to; at any other path the site's page for its status, in the language the page would speak
-    (the `headers`' cookie, else their Accept-Language), rendered without a request as the 400 and 500 are."""
-    if (reply := api_error_reply(path, error)) is not None:
-        return reply
+    the API `path` belongs to, readable by a page of an allowed Origin (CORS, as django-cors-headers would make it);
+    at any other path the site's page for its status, in the language the page would speak (the `headers`' cookie,
+    else their Accept-Language), rendered without a request as the 400 and 500 are."""
+    origin = headers.get(b"origin", b"").decode("latin-1")
+    reply = api_error_reply(path, error) or _refusal_page(error, headers)
+    return with_headers(reply, allowed_origin_headers(path, origin, settings.CORS_ALLOWED_ORIGINS))
+
+
+def _refusal_page(error: ApiError, headers: Mapping[bytes, bytes]) -> HttpResponseBase:
     chooser = HttpRequest()
     chooser.COOKIES = parse_cookie(headers.get(b"cookie", b"").decode("latin-1"))
     chooser.META["HTTP_ACCEPT_LANGUAGE"] = headers.get(b"accept-language", b"").decode("latin-1")

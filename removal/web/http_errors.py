@@ -32,7 +32,6 @@ from django.utils.http import MAX_HEADER_LENGTH
 
 from accounts.auth import CsrfFailed, NotAuthenticated, caller_known_before_body
 from bgsite.access_log import log_refused_unread
-from bgsite.cors import allowed_origin_headers
 from bgsite.multipart_watch import DROPPED_PARTS_SCOPE_KEY, MultipartWatch, boundary_of
 from removal import events, fetch, services
 from removal.cutout import pipeline
@@ -390,10 +389,8 @@ class BodySizeLimit:
     async def _refuse(self, scope: dict[str, Any], send: Any, error: ApiError) -> None:
         from removal.web.error_pages import refusal_reply  # the site's page at a page's path; it imports this module
 
-        path, received = scope.get("path", ""), dict(scope.get("headers", []))
-        reply, origin = refusal_reply(path, error, received), received.get(b"origin", b"").decode("latin1")
+        reply = refusal_reply(scope.get("path", ""), error, dict(scope.get("headers", [])))
         reply["Connection"] = "close"  # the rest of the body is not read
-        with_headers(reply, allowed_origin_headers(path, origin, settings.CORS_ALLOWED_ORIGINS))
         headers = [(name.encode("latin1"), value.encode("latin1")) for name, value in reply.items()]
         log_refused_unread(scope, reply.status_code)
         await send({"type": "http.response.start", "status": reply.status_code, "headers": headers})
