@@ -133,10 +133,8 @@ def as_api_error(exc: Exception) -> ApiError | None:
         return BadRequest(f"too many files in one request; send at most {settings.MAX_FILES_PER_REQUEST} per request")
     if isinstance(exc, TooManyFieldsSent):
         return BadRequest(f"the request has more than {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} form fields")
-    if isinstance(
-        exc, django_errors.BadRequest
-    ):  # Django's own reason (a url-encoded body not in UTF-8), not "bad request"
-        return BadRequest(str(exc))
+    if isinstance(exc, django_errors.BadRequest):
+        return BadRequest(str(exc))  # Django's own reason (a url-encoded body not in UTF-8), not "bad request"
     if (unavailable := services.StorageUnavailable.of(exc)) is not None:  # a temporary folder's disk full too
         return ServiceUnavailable(str(unavailable), headers={"Retry-After": str(SERVER_FAILURE_RETRY_SECONDS)})
     if isinstance(exc, OperationalError | InterfaceError):  # refused (too many connections), gone, or locked
