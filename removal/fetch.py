@@ -24,6 +24,9 @@ from django.utils.translation import gettext_noop
 from bgsite.networks import IPAddress, IPNetwork, in_networks
 from removal.translated import in_english, message
 
+# The schemes an image or callback URL may have, and the port each means when the URL names none.
+DEFAULT_PORTS = {"http": 80, "https": 443}
+
 
 class FetchError(Exception):
     """The URL could not be used; the message says why, for the API caller: `template` % `values`, in English, or in a
@@ -145,7 +148,7 @@ def check_url(url: str, what: str = "image URL") -> None:
             what=_named(what),
             url=repr(url[:100]),
         )
-    if scheme not in ("http", "https"):
+    if scheme not in DEFAULT_PORTS:
         raise FetchError(
             gettext_noop("only http and https %(whats)s are supported, not %(scheme)s"),
             whats=_named(what, several=True),

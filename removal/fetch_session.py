@@ -17,7 +17,7 @@ from urllib3.connection import HTTPConnection, HTTPSConnection
 from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from bgsite.networks import IPNetwork
-from removal.fetch import FetchedTooLarge, FetchError, FetchLimits, check_url, resolve_checked
+from removal.fetch import DEFAULT_PORTS, FetchedTooLarge, FetchError, FetchLimits, check_url, resolve_checked
 
 
 class Watchdog:
@@ -113,7 +113,7 @@ class PinnedAddressAdapter(HTTPAdapter):
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         host_params, pool_kwargs = super().build_connection_pool_key_attributes(request, verify, cert)
         hostname = host_params["host"]
-        port = host_params["port"] or (443 if host_params["scheme"] == "https" else 80)
+        port = host_params["port"] or DEFAULT_PORTS[host_params["scheme"]]
         request.headers = CaseInsensitiveDict(request.headers or {})
         host_header = f"[{hostname}]" if ":" in hostname else hostname
         if host_params["port"] is not None:

@@ -329,10 +329,8 @@ def callback_url(params: Any) -> str:
         try:
             services.check_callback_url(url=url)
             parts = urlsplit(url)
-            default_port = 443 if parts.scheme.lower() == "https" else 80
-            fetch.resolve_checked(
-                parts.hostname or "", parts.port or default_port, settings.FETCH_ALLOWED_NETWORKS, "callback URL"
-            )
+            port = parts.port or fetch.DEFAULT_PORTS[parts.scheme.lower()]  # check_callback_url took no other scheme
+            fetch.resolve_checked(parts.hostname or "", port, settings.FETCH_ALLOWED_NETWORKS, "callback URL")
         except fetch.HostNotFound:
             pass
         except fetch.FetchError as exc:

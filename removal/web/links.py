@@ -7,7 +7,7 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.http.request import split_domain_port, validate_host
 
-DEFAULT_PORTS = {"http": 80, "https": 443}
+from removal.fetch import DEFAULT_PORTS
 
 
 def on_this_server(request: HttpRequest, link: SplitResult) -> bool:
