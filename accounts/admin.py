@@ -1,6 +1,7 @@
 """The admin for API keys (never made there; their hash never shown), invitations, whose link is shown once, and
 users, whose address is refused there as at sign-up when another account has it, whose new password or address is told
-to the account as when its owner sets it, and whose address is shown confirmed or not (and may be confirmed there)."""
+to the account as when its owner sets it, and whose address is shown confirmed or not (and may be confirmed there).
+Users' and groups' permissions are named in the reader's language (accounts.auth_names)."""
 
 import json
 from typing import Any, cast
@@ -9,15 +10,17 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.admin.utils import unquote
-from django.contrib.auth.admin import UserAdmin
-from django.contrib.auth.models import User
-from django.db.models import QuerySet
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group, Permission, User
+from django.db.models import ManyToManyField, Model, QuerySet
+from django.forms import ModelMultipleChoiceField
 from django.http import HttpRequest, HttpResponse
 from django.utils import translation
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_lazy, ngettext
 
 from accounts import confirmation, forms, mails, selectors, services
+from accounts.auth_names import PermissionsField, links_renamed, permission_names
 from accounts.models import ApiKey, Invitation
 from accounts.password_views import RedirectThenMail, password_changed
 
@@ -74,17 +77,61 @@ class AddressConfirmedFilter(admin.SimpleListFilter):
         return queryset
 
 
+class PermissionsInReadersLanguage(admin.ModelAdmin):
+    """A user's or a group's permissions in the reader's language: in the picker, where a reader who may only view the
+    row is shown them instead (Django's list there reads each permission's English name from the database), and among
+    what deleting it deletes, with its groups or its members (accounts.auth_names.links_renamed)."""
+
+    permissions_field: str  # the many-to-many field to Permission
+
+    def formfield_for_manytomany(
+        self, db_field: ManyToManyField[Any, Any], request: HttpRequest | None = None, **kwargs: Any
+    ) -> ModelMultipleChoiceField[Any] | None:
+        if db_field.name == self.permissions_field:
+            kwargs["form_class"] = PermissionsField
+        return super().formfield_for_manytomany(db_field, request, **kwargs)  # type: ignore[arg-type]  # as GroupAdmin's
+
+    def get_fieldsets(self, request: HttpRequest, obj: Model | None = None) -> Any:
+        fieldsets = super().get_fieldsets(request, obj)
+        if obj is None or self.has_change_permission(request, obj):
+            return fieldsets
+        return [(name, {**options, "fields": list(map(self._shown, options["fields"]))}) for name, options in fieldsets]
+
+    def _shown(self, field: Any) -> Any:
+        """What a reader who may only view the row is shown for `field`: the permissions, named here."""
+        return "permissions_named" if field == self.permissions_field else field
+
+    def get_deleted_objects(self, objs: Any, request: HttpRequest) -> Any:
+        to_delete, counts, permissions_needed, protected = super().get_deleted_objects(objs, request)
+        return (*links_renamed(self.model, objs, to_delete, counts), permissions_needed, protected)
+
+    @admin.display(description=Permission._meta.verbose_name_plural)
+    def permissions_named(self, obj: Model) -> str:
+        return permission_names(getattr(obj, self.permissions_field).select_related("content_type"))
+
+
+admin.site.unregister(Group)
+
+
+@admin.register(Group)
+class NamedGroupAdmin(PermissionsInReadersLanguage, GroupAdmin):
+    """Django's group admin, its permissions in the reader's language."""
+
+    permissions_field = "permissions"
+
+
 admin.site.unregister(User)
 
 
 @admin.register(User)
-class AccountAdmin(UserAdmin):
+class AccountAdmin(PermissionsInReadersLanguage, UserAdmin):
     """Django's user admin. A password or an address set here is told to the account's address (the address it had),
     as the site's own change does (accounts.mails), once the reply has gone, in the site's language (LANGUAGE_CODE:
     no account stores one, and the admin's is not its owner's); a new password logs out the account's browsers.
     Without it, a user whose password or address an admin had changed, on request or not, was told nothing."""
 
     form = forms.AdminUserChangeForm
+    permissions_field = "user_permissions"
     list_display = ("username", "email", "first_name", "last_name", "is_staff", "address_confirmed")
     list_filter = ("is_staff", "is_superuser", "is_active", "groups", AddressConfirmedFilter)
     readonly_fields = ("address_confirmed",)

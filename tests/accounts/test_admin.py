@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 from django.contrib.admin.models import LogEntry
-from django.contrib.auth.models import User
+from django.contrib.auth.models import Group, Permission, User
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -186,3 +186,32 @@ def test_an_accounts_deletion_page_names_its_sessions_without_their_keys(admin_c
     page = admin_client.get(f"/admin/auth/user/{user.pk}/delete/").content.decode()
 
     assert key not in page and BrowserSession.objects.get(session_key=key).handle in page
+
+
+@pytest.mark.django_db
+def test_a_group_added_in_the_admin_has_the_permissions_picked(admin_client: Client) -> None:
+    """The picker names each permission in the reader's language (accounts.auth_names); what it posts is unchanged."""
+    picked = Permission.objects.filter(codename__in=("view_batch", "change_item"))
+
+    page = admin_client.get("/admin/auth/group/add/").content.decode()
+    admin_client.post("/admin/auth/group/add/", {"name": "retouchers", "permissions": [p.pk for p in picked]})
+
+    assert "Background removal | item | Can change item</option>" in page
+    assert set(Group.objects.get(name="retouchers").permissions.all()) == set(picked)
+
+
+@pytest.mark.django_db
+def test_deleting_a_user_lists_its_memberships_and_permissions_by_what_they_link(
+    admin_client: Client, user: Any
+) -> None:
+    """Django listed them by its link tables' names: "User-group relationship: User_groups object (1)"."""
+    user.groups.add(Group.objects.create(name="retouchers"))
+    user.user_permissions.add(Permission.objects.get(codename="add_storedimage"))
+
+    page = admin_client.get(f"/admin/auth/user/{user.pk}/delete/").content.decode()
+    admin_client.post(f"/admin/auth/user/{user.pk}/delete/", {"post": "yes"})
+
+    assert f"<li>Group membership: {user.username} in retouchers</li>" in page
+    assert "<li>Permission of a user: Background removal | stored image | Can add stored image</li>" in page
+    assert "<li>Group memberships: 1</li>" in page and "relationship" not in page
+    assert not User.objects.filter(pk=user.pk).exists() and Group.objects.filter(name="retouchers").exists()

@@ -14,7 +14,7 @@ import polib
 import pytest
 from django.contrib import admin
 from django.contrib.auth.hashers import get_hasher
-from django.contrib.auth.models import Permission, User
+from django.contrib.auth.models import Group, Permission, User
 from django.http import HttpRequest
 from django.test import Client
 from django.utils import timezone
@@ -45,12 +45,11 @@ SHOWN_APART = "\x00"  # between the texts of two elements
 # What the rows below hold, as the admin shows it (a batch's options, a job's arguments and task).
 DATA = re.compile(
     r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}|https?://\S+|\{[^\x00]*\}|bgs_\w+|\w+\*{3,}|"
-    r"\b(alice|example\.com|root|Ramona|shop|photo\.jpg|stored\.png|s\.png|default|removal\.tasks\.|item_process|"
+    r"\b(alice|example\.com|root|Ramona|retouchers|shop|photo\.jpg|stored\.png|s\.png|default|removal\.tasks\.|item_process|"
     r"worker-1a2b3c4d|per-thread)\b|\[\"\w+\"\]",
     re.I,
 )
-# Django's own words that it does not mark for translation: a permission's name, written into the database in English
-# when it is made; the search's icon's alt text and a boolean column's icons'.
+# Django's own words that it does not mark for translation: the search's icon's alt text and a boolean column's icons'.
 DJANGOS_OWN_UNMARKED = {"Search", "True", "False", "None"}
 READ_ATTRIBUTES = ("title", "placeholder", "aria-label", "alt")
 
@@ -123,15 +122,18 @@ def unmarked_words(page: str) -> list[str]:
     while (unwrapped := MARKED.sub(" ", text)) != text:  # the inner first: a name inside a sentence
         text = unwrapped
     text = DATA.sub(" ", text).replace(get_hasher().algorithm, " ")  # a password's
-    for permission in Permission.objects.values_list("name", flat=True):
-        text = text.replace(permission, " ")
     texts = (" ".join(part.split()) for part in text.split(SHOWN_APART))
     return [part for part in texts if WORDS.search(part) and part not in DJANGOS_OWN_UNMARKED]
 
 
 def rows_of_every_model() -> dict[str, Any]:
-    """A row of each model the admin shows, or lists among those deleting an account deletes."""
+    """A row of each model the admin shows, or lists among those deleting an account deletes (its group and its
+    permission among them)."""
     alice = User.objects.create_user("alice", email="alice@example.com", password="x" * 12, first_name="Ramona")
+    group = Group.objects.create(name="retouchers")
+    group.permissions.set(Permission.objects.filter(codename__in=("view_batch", "change_item")))
+    alice.groups.add(group)
+    alice.user_permissions.add(Permission.objects.get(codename="add_storedimage"))
     batch = services.batch_create(owner=alice)
     now = timezone.now()
     invitation = Invitation(note="", expires_at=now + timedelta(days=1))
@@ -144,6 +146,7 @@ def rows_of_every_model() -> dict[str, Any]:
     BrowserSession.objects.create(session_key="k" * 32, session_data="", expire_date=now, user=alice)
     return {
         "user": alice,
+        "group": group,
         "batch": batch,
         "item": make_item(batch),
         "storedimage": StoredImage.objects.create(owner=alice, filename="stored.png", file="s.png", size_bytes=1),
@@ -174,15 +177,11 @@ def rows_of_every_model() -> dict[str, Any]:
 
 
 def admin_pages(client: Client, rows: dict[str, Any]) -> Iterator[str]:
-    """Every page of the admin of ours: the index, each app's, each list, a row's page, its history and its
-    deletion's confirmation (an account's lists what goes with it), the add pages, an action's and an addition's
-    messages."""
+    """Every page of the admin: the index, each app's, each list, a row's page, its history and its deletion's
+    confirmation (an account's lists what goes with it), the add pages (a user's and a group's hold the permission
+    pickers), an action's and an addition's messages."""
     yield "/admin/"
-    ours = {
-        model: model_admin
-        for model, model_admin in admin.site._registry.items()
-        if type(model_admin).__module__.split(".")[0] in ("removal", "accounts")
-    }
+    ours = admin.site._registry
     for app in sorted({model._meta.app_label for model in ours}):
         yield f"/admin/{app}/"
     superuser = HttpRequest()
@@ -193,22 +192,30 @@ def admin_pages(client: Client, rows: dict[str, Any]) -> Iterator[str]:
         yield from (base, f"{base}{row.pk}/change/", f"{base}{row.pk}/history/")
         if model_admin.has_delete_permission(superuser):  # not a job record
             yield f"{base}{row.pk}/delete/"
-    yield from ("/admin/auth/user/add/", "/admin/accounts/invitation/add/")
+    yield from ("/admin/auth/user/add/", "/admin/auth/group/add/", "/admin/accounts/invitation/add/")
     client.post("/admin/auth/user/", {"action": "address_confirm", "_selected_action": [rows["user"].pk]})
     yield "/admin/auth/user/"
     client.post("/admin/accounts/invitation/add/", {"note": ""})
     yield "/admin/accounts/invitation/"
 
 
-def test_every_word_of_the_admin_is_in_the_readers_language(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
-    """Read in German, the admin showed our rows' names in English ("batch <id>", "webhook for <id> (pending)",
-    "folded names of alice" among what deleting an account deletes), and django-tasks-db's app name, columns and
-    fields: its own names were not marked, or had no catalog to be translated by."""
-    client.force_login(User.objects.create_superuser("root", password="x" * 12))
-    rows = rows_of_every_model()
+@pytest.fixture
+def marked_german(client: Client, monkeypatch: pytest.MonkeyPatch) -> EveryMessageMarked:
+    """German, each message marked (EveryMessageMarked), the language `client` asks for."""
     marked = EveryMessageMarked(trans_real.translation("de"))
     monkeypatch.setitem(trans_real._translations, "de", marked)
     client.cookies["django_language"] = "de"
+    return marked
+
+
+def test_every_word_of_the_admin_is_in_the_readers_language(client: Client, marked_german: EveryMessageMarked) -> None:
+    """Read in German, the admin showed our rows' names in English ("batch <id>", "webhook for <id> (pending)",
+    "folded names of alice" among what deleting an account deletes), and django-tasks-db's app name, columns and
+    fields: its own names were not marked, or had no catalog to be translated by. The user and group pages' permission
+    pickers named each permission as Django wrote it into the database, in English ("Can add batch"), and deleting a
+    user or a group listed its memberships and permissions as "User-group relationship: User_groups object (1)"."""
+    client.force_login(User.objects.create_superuser("root", password="x" * 12))
+    rows = rows_of_every_model()
 
     unmarked = {}
     for path in admin_pages(client, rows):
@@ -218,7 +225,26 @@ def test_every_word_of_the_admin_is_in_the_readers_language(client: Client, monk
             unmarked[path] = found
 
     assert unmarked == {}, "\n".join(f"{path}: {found}" for path, found in unmarked.items())
-    assert marked.untranslatable() == set()
+    assert marked_german.untranslatable() == set()
+
+
+def test_a_reader_who_may_only_view_users_and_groups_reads_their_permissions_in_german(
+    client: Client, marked_german: EveryMessageMarked
+) -> None:
+    """Where the picker would be, the admin lists the permissions of a user or a group to one who may only view it:
+    Django's list named each as the database holds it, in English."""
+    rows = rows_of_every_model()
+    viewer = User.objects.create_user("root", password="x" * 12, is_staff=True)
+    viewer.user_permissions.set(Permission.objects.filter(codename__in=("view_user", "view_group")))
+    client.force_login(viewer)
+
+    user_page = client.get(f"/admin/auth/user/{rows['user'].pk}/change/").content.decode()
+    group_page = client.get(f"/admin/auth/group/{rows['group'].pk}/change/").content.decode()
+
+    assert unmarked_words(user_page) == unmarked_words(group_page) == []
+    assert f"{OPEN}Can add {OPEN}stored image{CLOSE}{CLOSE}" in user_page  # alice's, read only: no picker
+    assert f"{OPEN}Can change {OPEN}item{CLOSE}{CLOSE}" in group_page and "<select" not in group_page
+    assert marked_german.untranslatable() == set()
 
 
 def test_the_walk_finds_an_unmarked_word() -> None:
