@@ -131,6 +131,7 @@ class AccountAdmin(PermissionsInReadersLanguage, UserAdmin):
     Without it, a user whose password or address an admin had changed, on request or not, was told nothing."""
 
     form = forms.AdminUserChangeForm
+    change_password_form = forms.AdminPasswordChangeForm
     permissions_field = "user_permissions"
     list_display = ("username", "email", "first_name", "last_name", "is_staff", "address_confirmed")
     list_filter = ("is_staff", "is_superuser", "is_active", "groups", AddressConfirmedFilter)

@@ -14,6 +14,7 @@ from django.contrib.auth import forms as auth_forms
 from django.contrib.auth.models import User
 from django.core.mail import EmailMessage
 from django.template.loader import render_to_string
+from django.utils.text import format_lazy
 from django.utils.translation import gettext_lazy as _
 
 from accounts import confirmation, folding, selectors
@@ -170,6 +171,17 @@ class AdminUserChangeForm(auth_forms.UserChangeForm):
     def clean_email(self) -> str:
         email = self.cleaned_data["email"]
         return _address_of_no_account(email, but=self.instance) if email else email
+
+
+class AdminPasswordChangeForm(auth_forms.AdminPasswordChangeForm):
+    """The admin's form for setting a user's password. Django's joins the help of its password-based authentication
+    field to an unmarked warning when it is imported, so that it read in English whatever the reader's language."""
+
+    usable_password_help_text = format_lazy(  # type: ignore[assignment]  # lazy: put in words when a form is made
+        '{}<ul id="id_unusable_warning" class="messagelist"><li class="warning">{}</li></ul>',
+        auth_forms.SetUnusablePasswordMixin.usable_password_help_text,
+        _("If disabled, the current password for this user will be lost."),
+    )
 
 
 class PasswordChangeForm(_ConfirmationInOurWords, auth_forms.PasswordChangeForm):
