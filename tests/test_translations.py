@@ -20,7 +20,8 @@ from django.utils.translation.template import templatize
 
 REPO = Path(__file__).resolve().parent.parent
 TEMPLATES = sorted(path for path in (REPO / "templates").rglob("*") if path.suffix in (".html", ".txt"))
-SCRIPTS = sorted((REPO / "static" / "js").glob("*.js"))
+# The pages' scripts, and the messages of Django's admin scripts that our catalogs translate for Django's.
+SCRIPTS = [*sorted((REPO / "static" / "js").glob("*.js")), REPO / "bgsite" / "django_catalog_gaps.js"]
 LANGUAGES = [code for code, _ in settings.LANGUAGES if code != settings.LANGUAGE_CODE]
 # Attributes people read: a string there needs translating as much as text does.
 READ_ATTRIBUTES = {"title", "alt", "placeholder", "aria-label", "data-confirm", "label"}
@@ -120,13 +121,14 @@ def marked_template_messages() -> set[str]:
 
 
 def marked_script_messages() -> set[str]:
-    """The literal gettext("...") and ngettext("...", ...) strings of static/js."""
-    found = set()
-    for script in SCRIPTS:
-        # Comments start their lines here; a line comment ends with its line (re.S lets "." pass line ends).
-        code = re.sub(r"^\s*/\*.*?\*/|^\s*//[^\n]*", "", script.read_text(), flags=re.S | re.M)
-        found |= {ast.literal_eval(literal) for literal in re.findall(STRING_ARGUMENT, code)}
-    return found
+    return set().union(*map(script_messages, SCRIPTS))
+
+
+def script_messages(script: Path) -> set[str]:
+    """The literal gettext("...") and ngettext("...", ...) strings of a script."""
+    # Comments start their lines here; a line comment ends with its line (re.S lets "." pass line ends).
+    code = re.sub(r"^\s*/\*.*?\*/|^\s*//[^\n]*", "", script.read_text(), flags=re.S | re.M)
+    return {ast.literal_eval(literal) for literal in re.findall(STRING_ARGUMENT, code)}
 
 
 # The names makemessages reads in Python (xgettext's keywords as Django passes them), with the place of the
