@@ -23,10 +23,11 @@ from accounts import confirmation, forms, mails, selectors, services
 from accounts.auth_names import PermissionsField, links_renamed, permission_names
 from accounts.models import ApiKey, Invitation
 from accounts.password_views import RedirectThenMail, password_changed
+from bgsite.admin_history import HistoryInReadersLanguage
 
 
 @admin.register(ApiKey)
-class ApiKeyAdmin(admin.ModelAdmin):
+class ApiKeyAdmin(HistoryInReadersLanguage):
     list_display = ("name", "prefix", "user", "created_at", "last_used_at", "revoked_at")
     list_filter = ("revoked_at", "created_at")
     search_fields = ("name", "prefix", "user__username", "user__email")
@@ -39,7 +40,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Invitation)
-class InvitationAdmin(admin.ModelAdmin):
+class InvitationAdmin(HistoryInReadersLanguage):
     """Sign-up links for SIGNUP=invite. Adding one shows its link once; only its hash is kept."""
 
     list_display = ("__str__", "created_by", "created_at", "expires_at", "used_at", "used_by")
@@ -77,10 +78,10 @@ class AddressConfirmedFilter(admin.SimpleListFilter):
         return queryset
 
 
-class PermissionsInReadersLanguage(admin.ModelAdmin):
+class PermissionsInReadersLanguage(HistoryInReadersLanguage):
     """A user's or a group's permissions in the reader's language: in the picker, where a reader who may only view the
     row is shown them instead (Django's list there reads each permission's English name from the database), and among
-    what deleting it deletes, with its groups or its members (accounts.auth_names.links_renamed)."""
+    what deleting it deletes, with its groups or its members (accounts.auth_names.links_renamed); its history too."""
 
     permissions_field: str  # the many-to-many field to Permission
 

@@ -16,6 +16,7 @@ ADMIN_MESSAGES = (
     gettext_noop("Disabled"),
     gettext_noop("Enabled"),
     gettext_noop("Pagination %(name)s"),
+    gettext_noop("Pagination %(name)s entries"),  # a row's history's
     gettext_noop("Password-based authentication"),
     gettext_noop("Raw passwords are not stored, so there is no way to see the user’s password."),  # noqa: RUF001
     gettext_noop("Reset password"),

@@ -23,6 +23,7 @@ from django_tasks_db.admin import DBTaskResultAdmin
 from django_tasks_db.models import DBTaskResult
 
 from accounts import selectors as account_selectors
+from bgsite.admin_history import HistoryInReadersLanguage
 from removal import services
 from removal.models import Batch, DailyUsage, Item, JobRecord, StoredImage, WebhookDelivery, WorkerProcess
 
@@ -78,7 +79,7 @@ def _on_own_columns(node: Any, table: str) -> bool:
     )
 
 
-class MadeByTheService(admin.ModelAdmin):
+class MadeByTheService(HistoryInReadersLanguage):
     """The admin of rows that only the services make, from an upload, a call or a finished batch: its Add page would
     save a row without the owner, batch or file it needs (a 500 on Save), so it has none."""
 

@@ -177,7 +177,7 @@ def rows_of_every_model() -> dict[str, Any]:
 def admin_pages(client: Client, rows: dict[str, Any]) -> Iterator[str]:
     """Every page of the admin: the index, each app's, each list, a row's page, its history and its deletion's
     confirmation (an account's lists what goes with it), the add pages (a user's and a group's hold the permission
-    pickers), an action's and an addition's messages."""
+    pickers), a user's password page, an action's and an addition's messages, and a change's in a row's history."""
     yield "/admin/"
     ours = admin.site._registry
     for app in sorted({model._meta.app_label for model in ours}):
@@ -192,6 +192,11 @@ def admin_pages(client: Client, rows: dict[str, Any]) -> Iterator[str]:
             yield f"{base}{row.pk}/delete/"
     yield from ("/admin/auth/user/add/", "/admin/auth/group/add/", "/admin/accounts/invitation/add/")
     yield f"/admin/auth/user/{rows['user'].pk}/password/"
+    alice = rows["user"]
+    changed = {"username": "alice", "email": alice.email, "last_name": "Ramona", "date_joined_0": "2026-01-01"}
+    changed |= {"date_joined_1": "00:00", "groups": [rows["group"].pk], "user_permissions": [1, 2]}
+    assert client.post(f"/admin/auth/user/{alice.pk}/change/", changed).status_code == 302
+    yield f"/admin/auth/user/{alice.pk}/history/"  # the fields changed, named
     client.post("/admin/auth/user/", {"action": "address_confirm", "_selected_action": [rows["user"].pk]})
     yield "/admin/auth/user/"
     client.post("/admin/accounts/invitation/add/", {"note": ""})
