@@ -32,7 +32,7 @@ ACTIONS = {
 
 
 def permission_name(permission: Permission) -> str:
-    """ "<app> | <model> | <what it allows>", as str(permission) reads, in the active language."""
+    """Named as str(permission) names it, "<app> | <model> | <what it allows>", in the active language."""
     model = permission.content_type.model_class()
     if model is None:  # a model no longer installed: its row's words are all there are
         return str(permission)
