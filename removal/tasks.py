@@ -21,3 +21,8 @@ def deliver_webhook(delivery_id: str) -> None:
 @task()
 def delete_files(names: list[str], folder: str, attempt: int = 0) -> None:
     services.files_delete(names=names, folder=folder, attempt=attempt)
+
+
+@task()
+def make_sample_cutout(model: str) -> None:
+    services.sample_cutout_make(model=model)

@@ -676,6 +676,17 @@ def models_run_on(url: str) -> list[Any]:
     return said[0]
 
 
+def sample_when_made(url: str, *, timeout: float) -> requests.Response:
+    """The first screen's sample cutout once the server has it (its 503 says when to ask again), or its last reply
+    when `timeout` seconds have passed."""
+    deadline = time.monotonic() + timeout
+    while (reply := requests.get(f"{url}/sample/cutout.png", timeout=30)).status_code == 503:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
+    return reply
+
+
 def mid_batch(rows: dict[str, dict[str, Any]]) -> bool:
     """Item rows (by filename) with a result made, an item in a worker's hands and another waiting."""
     return {"done", "processing", "queued"} <= {row["status"] for row in rows.values()}

@@ -225,7 +225,8 @@ def test_a_web_process_without_workers_reports_theirs_without_loading_onnxruntim
 ) -> None:
     """A web process of the scaled layout (EMBEDDED_WORKERS=0) answers /readyz and /api/v1/models with what the worker
     processes recorded (removal.ops.models_run_on): asking onnxruntime itself cost each web process 0.3 s of CPU and
-    32 MB (numpy with it), and gave its own view where the jobs run on the workers'."""
+    32 MB (numpy with it), and gave its own view where the jobs run on the workers'. The first screen's sample cutout,
+    which it made itself where it had the weights, it leaves to a worker too."""
     script = (
         "import sys\n"
         "from django.test import Client\n"
@@ -237,6 +238,7 @@ def test_a_web_process_without_workers_reports_theirs_without_loading_onnxruntim
         "models = client.get('/api/v1/models').json()\n"
         "for reply in (model_check, models):\n"
         "    print([reply[name] for name in ('providers', 'layout', 'max_batch', 'workers')])\n"
+        "assert client.get('/').status_code == 200 and client.get('/sample/cutout.png').status_code == 503\n"
         "print(sorted(name for name in ('onnxruntime', 'numpy') if name in sys.modules))\n"
     )
     shutil.copytree(migrated_data_dir, tmp_path, dirs_exist_ok=True)

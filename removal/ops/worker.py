@@ -183,6 +183,14 @@ class WorkerPool:
                     models=installed_models(settings.U2NET_HOME),
                 )
 
+    def _sample_requested(self) -> None:
+        """The first screen's sample cutout with the default model, queued for the workers unless storage has it:
+        made as the threads warm up, before the first visitor asks (who would otherwise queue it)."""
+        try:
+            services.sample_cutout_or_request(model=settings.REMBG_MODEL)
+        except Exception:
+            logger.exception("could not queue the first screen's sample cutout; its first visitor queues it")
+
     def _work(self, worker_id: str) -> None:
         try:
             # Load the image core and the model before the first job so that job is not slowed by them.
@@ -216,6 +224,7 @@ class WorkerPool:
         close_old_connections()
 
     def _reap(self) -> None:
+        self._sample_requested()
         interval = max(1.0, settings.ITEM_LEASE_SECONDS / 4)
         next_purge = next_sweep = time.monotonic() + PURGE_EVERY_SECONDS / 10  # not all at start-up
         while not self._stopping.wait(interval):

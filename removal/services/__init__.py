@@ -10,7 +10,7 @@ webhooks    the signed batch summary POSTed when a batch finishes
 purge       expired batches, stored images and finished jobs, a batch its owner deletes, and a deleted
             user's everything, files first
 jobs        webhook deliveries, file and account deletions: leased while they run, queued again when a lease runs out
-sample      the first screen's before/after, cut out by this server
+sample      the first screen's before/after, cut out by a worker and kept in storage
 thumbnails  the small WebPs of an item's original and result that the page's cards show, kept beside them
 usage       the daily quota's count: images counted when accepted, given back where nothing charged was made
 worker_processes  what each process's worker threads run the models on, renewed while they live
@@ -59,7 +59,7 @@ from removal.services.purge import (
 )
 from removal.services.queueing import WorkerLost, items_requeue_stale
 from removal.services.review import IMPROVED_QUALITY, NothingToImprove, batch_improve, item_review
-from removal.services.sample import sample_cutout
+from removal.services.sample import sample_cutout, sample_cutout_make, sample_cutout_or_request, sample_version
 from removal.services.thumbnails import item_thumbnail
 from removal.services.usage import usage_given_back
 from removal.services.webhooks import check_callback_url, webhook_deliver, webhook_signature, webhooks_resume_held
@@ -118,6 +118,9 @@ __all__ = [
     "orphaned_files_sweep",
     "rejected_json",
     "sample_cutout",
+    "sample_cutout_make",
+    "sample_cutout_or_request",
+    "sample_version",
     "storage_chunks",
     "stored_image_create",
     "stored_image_delete",

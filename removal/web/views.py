@@ -13,7 +13,9 @@ from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.urls import reverse
+from django.utils.cache import get_conditional_response
 from django.utils.formats import number_format
+from django.utils.http import quote_etag
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
 from django.views.decorators.csrf import ensure_csrf_cookie
@@ -29,6 +31,9 @@ from removal.errors import ApiError, NotFound
 from removal.models import BATCH_NAME_LENGTH, Item
 from removal.ops import client_package, limits
 from removal.web import inputs
+
+# A worker takes the sample's job at once and makes it in a second or two.
+SAMPLE_RETRY_SECONDS = 5
 
 
 def _upload_context() -> dict[str, object]:
@@ -61,20 +66,41 @@ def home(request: HttpRequest) -> HttpResponse:
     A signed-out visitor gets the first screen instead: what bgsite does, a before/after
     this server makes, the way in, and the one-line API call."""
     if not request.user.is_authenticated:
-        return render(
-            request, "removal/landing.html", {"removebg_url": request.build_absolute_uri(reverse("removebg"))}
-        )
+        removebg_url = request.build_absolute_uri(reverse("removebg"))
+        return render(request, "removal/landing.html", {"removebg_url": removebg_url, "sample": _sample_made()})
     return render(request, "removal/home.html", {**_upload_context(), "batch_id": None})
+
+
+def _sample_made() -> str | None:
+    """The sample cutout's version (its address names it) once a worker has made it; None until then (a worker
+    process queues it as it starts, the page's script by asking for it)."""
+    try:
+        made = services.sample_cutout(model=settings.REMBG_MODEL)
+    except services.StorageUnavailable:
+        return None
+    return services.sample_version(model=settings.REMBG_MODEL) if made else None
 
 
 @require_safe
 def sample_cutout(request: HttpRequest) -> HttpResponse:
-    """The first screen's "after": the bundled sample photo, cut out by this server's own pipeline."""
+    """The first screen's "after": the bundled sample photo, cut out by this server's own pipeline (a worker's).
+
+    At the address the landing page gives (?v=, the model and all else that made it) it never changes, and browsers
+    keep it; at another, they ask again each time (ETag). While it is being made: 503, Retry-After."""
     try:
-        cutout = services.sample_cutout()
-    except pipeline.ModelNotInstalled as exc:  # removal.W001 says so at start-up too
-        return HttpResponse(str(exc), content_type="text/plain", status=503)
-    return HttpResponse(cutout, content_type="image/png", headers={"Cache-Control": "public, max-age=86400"})
+        cutout = services.sample_cutout_or_request(model=settings.REMBG_MODEL)
+    except services.StorageUnavailable as exc:
+        cutout, not_yet = None, str(exc)
+    else:
+        not_yet = _("The sample is still being cut out; try again in a few seconds.")
+    if cutout is None:
+        headers = {"Retry-After": str(SAMPLE_RETRY_SECONDS), "Cache-Control": "no-store"}
+        return HttpResponse(not_yet, content_type="text/plain; charset=utf-8", status=503, headers=headers)
+    version = services.sample_version(model=settings.REMBG_MODEL)
+    kept = "public, max-age=31536000, immutable" if request.GET.get("v") == version else "no-cache"
+    etag = quote_etag(version)
+    response = HttpResponse(cutout, content_type="image/png", headers={"Cache-Control": kept, "ETag": etag})
+    return get_conditional_response(request, etag=etag, response=response) or response
 
 
 @login_required

@@ -2,15 +2,17 @@
 
 import io
 import json
+import re
 import time
 import zipfile
 from typing import Any
 
 import pytest
 import requests
+from django.conf import settings
 from PIL import Image
 
-from tests.conftest import LiveServer, S3Server, photo_bytes, rss_bytes
+from tests.conftest import LiveServer, S3Server, photo_bytes, rss_bytes, sample_when_made
 
 pytestmark = pytest.mark.live
 
@@ -219,3 +221,13 @@ def test_a_reused_result_is_copied_inside_the_bucket(s3_site: Any, s3_server: S3
     assert again["cached"] is True and first["cached"] is False
     assert any(again["id"] in name and name.endswith("/cutout-reused.png") for name in bucket_keys(s3_server))
     assert result_bytes(again) == result_bytes(first)
+
+
+def test_the_first_screens_sample_is_made_into_the_bucket_and_served_from_it(s3_site: Any, s3_server: S3Server) -> None:
+    """The workers make it as they start (removal.services.sample), and any web process serves it from the bucket."""
+    server, _ = s3_site
+    sample = sample_when_made(server.url, timeout=60)
+    assert sample.status_code == 200 and sample.headers["Content-Type"] == "image/png"
+    (key,) = [key for key in bucket_keys(s3_server) if key.startswith("samples/")]
+    assert s3_server.client().get_object(Bucket=s3_server.bucket, Key=key)["Body"].read() == sample.content
+    assert re.fullmatch(rf"samples/cutout-{re.escape(settings.REMBG_MODEL)}-\w{{16}}\.png", key)

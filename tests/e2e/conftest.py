@@ -20,3 +20,20 @@ def browser() -> Iterator[Any]:
         browser = launch_chromium(playwright)
         yield browser
         browser.close()
+
+
+def wait_for_sample_cutout(page: Any, *, timeout_ms: float = 60_000) -> None:
+    """Wait until the first screen shows the sample's cutout (not the photo shown while a worker makes it): a
+    480 x 480 image, transparent where the studio backdrop was."""
+    page.wait_for_function(
+        """img => {
+            if (img.classList.contains("sample-waiting") || !img.complete || img.naturalWidth !== 480) return false;
+            const canvas = document.createElement("canvas");
+            canvas.width = canvas.height = 480;
+            const drawn = canvas.getContext("2d");
+            drawn.drawImage(img, 0, 0);
+            return drawn.getImageData(360, 20, 1, 1).data[3] === 0;
+        }""",
+        arg=page.locator("#sample-cutout").element_handle(),
+        timeout=timeout_ms,
+    )

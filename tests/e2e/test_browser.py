@@ -16,6 +16,7 @@ import requests
 from PIL import Image
 
 from tests.conftest import heic_bytes, photo_bytes, photo_path
+from tests.e2e.conftest import wait_for_sample_cutout
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
@@ -174,13 +175,34 @@ def test_a_signed_out_visitor_sees_what_bgsite_does_and_the_way_in(page: Any) ->
 
     page.goto("/")
     expect(page.locator("h1")).to_have_text("Remove the background from your photos")
-    cutout = page.locator("#sample-cutout")
-    page.wait_for_function(
-        "img => img.complete && img.naturalWidth === 480", arg=cutout.element_handle(), timeout=60_000
-    )
+    wait_for_sample_cutout(page)
     page.click("#landing-login")
     expect(page).to_have_url(re.compile(r"/accounts/login/$"))
     expect(page.locator("h1")).to_have_text("Log in")
+
+
+def test_the_first_screen_shows_the_sample_cutout_once_a_worker_process_has_made_it(
+    browser: Any, server_factory: Any
+) -> None:
+    """A web process of the scaled layout has no worker threads: until a worker has made the sample, the page shows
+    the photo faded with a note, and its script asks for the cutout again (the 503's Retry-After) until it comes."""
+    from playwright.sync_api import expect
+
+    web = server_factory(EMBEDDED_WORKERS="0")
+    web.start()
+    with browsing(browser, web.url) as page:
+        page.goto("/")
+        expect(page.locator("#sample-cutout")).to_have_class("sample-waiting")
+        expect(page.locator("#sample-caption")).to_have_text("After: this server is cutting it out, reload in a moment")
+        # A worker's passes, until the job the script queued by asking for the cutout has run.
+        web.shell(
+            "import time\nfrom removal.ops.worker import run_ready_jobs\ndeadline = time.monotonic() + 20\n"
+            "while not run_ready_jobs() and time.monotonic() < deadline:\n    time.sleep(0.1)\nresult = 1"
+        )
+        wait_for_sample_cutout(page, timeout_ms=20_000)
+        expect(page.locator("#sample-caption")).to_have_text("After: cut out by this server")
+        alt = "The same photo cut out by this server: only the astronaut is left"
+        expect(page.locator("#sample-cutout")).to_have_attribute("alt", alt)
 
 
 def test_upload_photos_follow_progress_download_the_zip_remove_one_delete_all(page: Any, tmp_path: Path) -> None:

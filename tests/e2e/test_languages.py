@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from tests.e2e.conftest import wait_for_sample_cutout
 from tests.e2e.test_browser import drop_files, log_in_new_user, submit_sign_up_form
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
@@ -83,10 +84,7 @@ def test_each_language_renders_the_first_screen_and_the_upload_page(
     with browsing_in(browser, embedded_server.url, locale) as page:
         page.goto("/")
         expect(page.locator("h1")).to_have_text(landing, timeout=WAIT_MS)
-        cutout = page.locator("#sample-cutout")
-        page.wait_for_function(
-            "img => img.complete && img.naturalWidth === 480", arg=cutout.element_handle(), timeout=60_000
-        )
+        wait_for_sample_cutout(page)
 
         submit_sign_up_form(page, "lang")
         heading = page.locator("h1")

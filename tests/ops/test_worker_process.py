@@ -1,6 +1,7 @@
 """Live: worker threads in real processes: the scaled shape on one machine (a web process without workers plus
 `manage.py runworker`), and a pool of threads sharing one model session (ORT_LAYOUT=shared)."""
 
+import io
 import os
 import shutil
 import signal
@@ -13,9 +14,10 @@ from typing import Any
 import pytest
 import requests
 from django.conf import settings
+from PIL import Image
 
 from removal.cutout.installed import installed_models
-from tests.conftest import REPO, models_run_on, photo_bytes
+from tests.conftest import REPO, models_run_on, photo_bytes, sample_when_made
 
 pytestmark = pytest.mark.live
 
@@ -35,7 +37,9 @@ def batch_when_done(url: str, key: str, batch_id: str, *, timeout: float) -> dic
 def test_separate_worker_process_does_the_work_and_stops_cleanly(server_factory: Any, tmp_path: Path) -> None:
     """And the web process reports what the worker process runs the models on (here another layout than a process
     of its own settings would take), not what it would itself, which it never asks onnxruntime; it has no weights of
-    its own (only the workers run the models), and takes the models the worker has."""
+    its own (only the workers run the models), and takes the models the worker has. It serves the first screen's
+    sample cutout once the worker has made it (it made it itself: a 503 for want of weights, whatever the workers
+    had)."""
     no_weights = tmp_path / "no-weights"
     no_weights.mkdir()
     web = server_factory(EMBEDDED_WORKERS="0", U2NET_HOME=str(no_weights))
@@ -49,6 +53,8 @@ def test_separate_worker_process_does_the_work_and_stops_cleanly(server_factory:
     state = requests.get(f"{web.url}/api/v1/batches/{batch['id']}", headers={"X-Api-Key": key}, timeout=10).json()
     assert state["counts"]["queued"] == 3, "the web process alone must not process"
     assert models_run_on(web.url) == [[], None, None, []]
+    not_yet = requests.get(f"{web.url}/sample/cutout.png", timeout=30)
+    assert not_yet.status_code == 503 and not_yet.headers["Retry-After"] == "5"
 
     worker = subprocess.Popen(
         [sys.executable, "manage.py", "runworker", "--threads", "2"],
@@ -66,6 +72,10 @@ def test_separate_worker_process_does_the_work_and_stops_cleanly(server_factory:
         assert models_run_on(web.url) == [cpu, "shared", 2, [worker_process]]
         models = requests.get(f"{web.url}/api/v1/models", timeout=30).json()["models"]
         assert models == installed_models(settings.U2NET_HOME) and "u2netp" in models
+        sample = sample_when_made(web.url, timeout=60)
+        assert sample.status_code == 200 and sample.headers["Content-Type"] == "image/png", sample.text
+        with Image.open(io.BytesIO(sample.content)) as cutout:
+            assert cutout.mode == "RGBA" and cutout.size == (480, 480) and cutout.getextrema()[3] == (0, 255)
     finally:
         worker.send_signal(signal.SIGTERM)
         output, _ = worker.communicate(timeout=60)

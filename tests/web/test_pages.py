@@ -40,25 +40,60 @@ def test_a_signed_out_visitor_gets_the_first_screen(client: Any, settings: Any) 
     assert response.status_code == 200
     html = response.content.decode()
     assert "bgsite cuts the subject out of your photos" in html
-    assert 'src="/static/samples/astronaut.jpg"' in html and 'src="/sample/cutout.png"' in html
+    assert 'src="/static/samples/astronaut.jpg"' in html
     assert 'href="/accounts/signup/" id="landing-signup"' in html
     assert 'href="/accounts/login/"' in html
     assert "-F image_file=@photo.jpg -F size=auto -o cutout.png http://testserver/v1.0/removebg" in html
 
 
-def test_the_first_screens_cutout_is_made_by_the_server(client: Any) -> None:
+def test_the_first_screens_cutout_is_made_by_a_worker_and_served_from_storage(client: Any) -> None:
+    """The web process cut it out itself, loading the model: a 503 where it has no weights (a web process of the
+    scaled layout). Now its first visitor gets the photo, faded, with a note and a script that asks again, and a job
+    for a worker; the worker's cutout then comes from storage, at an address that names what made it."""
     import io
 
     import numpy as np
     from PIL import Image
 
-    response = client.get("/sample/cutout.png")
+    from removal.ops.worker import run_ready_jobs
+
+    waiting = client.get("/").content.decode()
+    assert 'data-cutout="/sample/cutout.png"' in waiting and "this server is cutting it out" in waiting
+    assert 'src="/static/js/sample.js"' in waiting
+    not_yet = client.get("/sample/cutout.png")
+    assert not_yet.status_code == 503 and not_yet["Retry-After"] == "5" and not_yet["Cache-Control"] == "no-store"
+    assert client.get("/sample/cutout.png").status_code == 503
+    assert run_ready_jobs() == 1, "the image, asked for twice, queued one job"
+
+    version = re.search(r'src="/sample/cutout.png\?v=(\w+)"', client.get("/").content.decode())
+    assert version is not None
+    response = client.get(f"/sample/cutout.png?v={version[1]}")
     assert response.status_code == 200 and response["Content-Type"] == "image/png"
+    assert response["Cache-Control"] == "public, max-age=31536000, immutable"
     with Image.open(io.BytesIO(response.content)) as cutout:
         assert cutout.mode == "RGBA" and cutout.size == (480, 480)
         alpha = np.asarray(cutout.getchannel("A"))
     # The studio backdrop above the model shuttle is gone, the astronaut's face is kept.
     assert alpha[:40, 300:420].mean() < 10 and alpha[80:140, 170:240].mean() > 245
+    unversioned = client.get("/sample/cutout.png")
+    assert unversioned["Cache-Control"] == "no-cache" and unversioned.content == response.content
+    assert client.get("/sample/cutout.png", headers={"If-None-Match": response["ETag"]}).status_code == 304
+
+
+def test_another_default_model_is_another_sample_at_another_address(client: Any, settings: Any) -> None:
+    """Browsers keep the sample for a year at its address; the address changes with the model that makes it."""
+    from removal.ops.worker import run_ready_jobs
+
+    client.get("/sample/cutout.png")
+    run_ready_jobs()
+    made = re.search(r'src="(/sample/cutout.png\?v=\w+)"', client.get("/").content.decode())
+    settings.REMBG_MODEL = "u2netp"
+    assert 'data-cutout="/sample/cutout.png"' in client.get("/").content.decode()
+    client.get("/sample/cutout.png")
+    run_ready_jobs()
+    remade = re.search(r'src="(/sample/cutout.png\?v=\w+)"', client.get("/").content.decode())
+    assert made and remade and made[1] != remade[1]
+    assert client.get(made[1])["Cache-Control"] == "no-cache"  # a stale address: the current sample, asked again
 
 
 def test_home_renders_upload_page_with_limits(client: Any, user: Any, settings: Any) -> None:
@@ -362,3 +397,17 @@ def test_template_comments_end_on_their_line() -> None:
     for template in (REPO / "templates").rglob("*.html"):
         for number, line in enumerate(template.read_text().splitlines(), 1):
             assert line.count("{#") == line.count("#}"), f"{template.relative_to(REPO)}:{number}"
+
+
+def test_a_sample_job_that_failed_is_not_queued_again_at_each_visit(client: Any, settings: Any) -> None:
+    """A default model the workers lack fails the sample's job: each visit queued another, which failed in turn."""
+    from django_tasks_db.models import DBTaskResult
+
+    from removal.ops.worker import run_ready_jobs
+
+    settings.REMBG_MODEL = "no-such-model"
+    client.get("/sample/cutout.png")
+    assert run_ready_jobs() == 1
+    assert client.get("/sample/cutout.png").status_code == 503
+    (job,) = DBTaskResult.objects.filter(task_path="removal.tasks.make_sample_cutout")
+    assert job.status == "FAILED" and "no-such-model" in job.traceback
