@@ -125,35 +125,41 @@ export function renderFlag(row, item) {
 }
 
 /**
- * Wire a card's triage controls.
- * @param {HTMLElement} row the card
+ * Wire the cards' triage controls, with one listener on their list (cards come and go by the thousand).
+ * @param {HTMLElement} list the cards' list
  * @param {object} handlers
- * @param {() => void} handlers.onEdit opens the editor for the card's item
- * @param {() => object | undefined} handlers.item the card's newest item JSON
+ * @param {(row: HTMLElement) => void} handlers.onEdit opens the editor for a card's item
+ * @param {(row: HTMLElement) => object | undefined} handlers.item a card's newest item JSON
  * @param {(item: object) => void} handlers.onReviewed takes the item JSON the server answers
  */
-export function wireCard(row, { onEdit, item, onReviewed }) {
-  row.querySelector(".badge.needs-look").addEventListener("click", onEdit);
-  const looksFine = row.querySelector(".looks-fine");
-  looksFine.addEventListener("click", async () => {
-    const current = item();
-    if (!current) return;
-    looksFine.disabled = true;
-    try {
-      onReviewed(await markFine(current));
-    } catch (error) {
-      showError(error.message);
-      view.fineRefusedFor = current.id;
-    } finally {
-      looksFine.disabled = false;
-    }
-    // Disabled while its request was out, the button let go of the focus, and a keyboard was back at the top of the
-    // page: it takes it back, or, hidden now that the flag is gone, the card's first link does (unless the focus went
-    // elsewhere meanwhile).
-    if (focusLost()) {
-      (looksFine.hidden ? cardsFirstLink(row) : looksFine)?.focus();
-    }
+export function wireCards(list, { onEdit, item, onReviewed }) {
+  list.addEventListener("click", (event) => {
+    const control = event.target.closest(".badge.needs-look, .looks-fine");
+    const row = control?.closest(".item");
+    if (!row) return;
+    if (control.classList.contains("looks-fine")) looksFine(row, control, item(row), onReviewed);
+    else onEdit(row);
   });
+}
+
+/** A card's "Looks fine" pressed: its item marked reviewed, or the refusal said on the bar. */
+async function looksFine(row, button, current, onReviewed) {
+  if (!current) return;
+  button.disabled = true;
+  try {
+    onReviewed(await markFine(current));
+  } catch (error) {
+    showError(error.message);
+    view.fineRefusedFor = current.id;
+  } finally {
+    button.disabled = false;
+  }
+  // Disabled while its request was out, the button let go of the focus, and a keyboard was back at the top of the
+  // page: it takes it back, or, hidden now that the flag is gone, the card's first link does (unless the focus went
+  // elsewhere meanwhile).
+  if (focusLost()) {
+    (button.hidden || !button.isConnected ? cardsFirstLink(row) : button)?.focus();
+  }
 }
 
 /**

@@ -1,0 +1,131 @@
+/**
+ * A card of the batch page: made from the page's template (#item-template), and drawn as its item's state, its
+ * upload's or its refusal say. What the card's controls do is card-actions.js's (one listener on the list for them
+ * all); which cards the list holds, card-items.js's.
+ */
+
+import { backdropColor, resultLabel } from "./batch-options.js";
+import { FINISHED, state, ui } from "./batch-page.js";
+import { formatNumber, gettext, interpolate } from "./i18n.js";
+import { renderFlag, triageFacts } from "./triage.js";
+
+/** A new card, not in the list yet, at `order` among the cards (upload order). */
+export function newRow(filename, order) {
+  const row = ui.rowTemplate.content.firstElementChild.cloneNode(true);
+  row.dataset.filename = filename;
+  row.dataset.order = String(order);
+  const name = row.querySelector(".filename");
+  name.textContent = filename;
+  name.title = filename; // the whole name, where two lines cut it short
+  // Each card has the same buttons ("Edit", "Remove"…): a screen reader names the photo each one acts on.
+  name.id = `item-name-${row.dataset.order}`;
+  for (const control of row.querySelectorAll(".item-links > *, .badge.needs-look")) {
+    control.setAttribute("aria-describedby", name.id);
+  }
+  const uploadName = interpolate(gettext("Upload of %(name)s"), { name: filename });
+  row.querySelector(".upload-progress").setAttribute("aria-label", uploadName);
+  row.querySelector(".before img").alt = interpolate(gettext("%(name)s, as uploaded"), { name: filename });
+  row.querySelector(".after img").alt = interpolate(gettext("%(name)s, background removed"), { name: filename });
+  return row;
+}
+
+const STATUS_LABELS = {
+  pending: gettext("pending"),
+  uploading: gettext("uploading"),
+  queued: gettext("queued"),
+  processing: gettext("processing"),
+  done: gettext("done"),
+  failed: gettext("failed"),
+  rejected: gettext("rejected"),
+};
+
+/** @param {string} status pending|uploading|queued|processing|done|failed|rejected */
+export function setStatus(row, status, label = STATUS_LABELS[status] ?? status) {
+  row.dataset.status = status;
+  const badge = row.querySelector(".badge.status");
+  badge.className = `badge status ${status}`;
+  badge.textContent = label;
+}
+
+export function showError(row, text) {
+  const error = row.querySelector(".error");
+  error.textContent = text ?? "";
+  error.hidden = !text;
+}
+
+/** A file that never became an item: refused by the server or by the quick local check. */
+export function refuse(row, text) {
+  setStatus(row, "rejected");
+  const before = row.querySelector(".before");
+  if (!before.querySelector("img").getAttribute("src")) before.classList.add("no-preview"); // refused unread
+  row.querySelector(".upload-progress").hidden = true;
+  row.querySelector(".item-remove").hidden = false; // so that a batch's refused files can be cleared away
+  showError(row, text);
+}
+
+/**
+ * A card's photo: a file dropped here shows from the browser's own copy until its cutout is done, unless the
+ * browser cannot show it (HEIC, TIFF; "…" until then); then, as after a reload, the server's thumbnail. Its
+ * worker keeps that thumbnail from the photo it decodes anyway; asked for earlier, the server would decode each
+ * photo a second time beside the workers (a batch of eight 12 MP HEICs took 7.5 s instead of 5.6). Kept on the
+ * card, the dropped copies held the whole photos: 400 of them, scrolled through, took Chromium's memory 400 MB
+ * above the same cards with thumbnails.
+ */
+function renderOriginal(row, item) {
+  const before = row.querySelector(".before img");
+  const figure = before.closest("figure");
+  const dropped = before.src.startsWith("blob:");
+  const unshown = figure.classList.contains("no-preview") && dropped;
+  const thumbnailKept = dropped && item.status === "done";
+  if (before.getAttribute("src") && !unshown && !thumbnailKept && !before.hidden) return;
+  const processed = FINISHED.includes(item.status);
+  figure.classList.remove("no-preview");
+  before.hidden = !processed;
+  if (!processed) return;
+  releaseDropped(row);
+  before.src = item.original_thumbnail ?? item.original;
+}
+
+/** The browser's copy of a dropped photo is let go once its card no longer shows it. */
+export function releaseDropped(row) {
+  const before = row.querySelector(".before img");
+  if (before.src.startsWith("blob:")) URL.revokeObjectURL(before.src);
+}
+
+/** Show an item's state on its row. */
+export function renderItem(row, item) {
+  row.dataset.itemId = item.id;
+  row.dataset.bytes = String(item.original_bytes);
+  setStatus(row, item.status);
+  row.querySelector(".upload-progress").hidden = true;
+  showError(row, item.error);
+
+  // The cards show thumbnails (a 12 MP photo and its cutout in about 20 KB, not 10 MB); compare and edit
+  // open the full images.
+  renderOriginal(row, item);
+  const after = row.querySelector(".after img");
+  const download = row.querySelector(".item-download");
+  const compare = row.querySelector(".compare-open");
+  if (item.result) {
+    // An edit keeps the result's address; the revision makes the browser fetch the new one.
+    const shown = `${item.result_thumbnail ?? item.result}?r=${item.revision}`;
+    if (after.getAttribute("src") !== shown) after.src = shown;
+    after.style.background = backdropColor(state.batchOptions) ?? "";
+    download.href = `${item.result}?download=1`;
+    download.textContent = interpolate(gettext("Download %(format)s"), { format: resultLabel(state.batchOptions) });
+  }
+  after.hidden = download.hidden = compare.hidden = !item.result;
+  row.dataset.hasCutout = String(Boolean(item.result));
+  row.querySelector(".item-remove").hidden = false;
+  row.querySelector(".edit-open").hidden = !item.mask;
+  row.querySelector(".badge.reused").hidden = !(item.cached && item.result);
+  renderFlag(row, item);
+
+  const facts = [`${item.width}×${item.height}`];
+  // A reused cutout took no processing here: its badge says so, rather than "0.0 s".
+  if (item.processing_ms != null && !item.cached) {
+    facts.push(interpolate(gettext("%(seconds)s s"), { seconds: formatNumber(item.processing_ms / 1000, 1) }));
+  }
+  facts.push(...triageFacts(item));
+  row.querySelector(".meta").textContent = facts.join(" · ");
+}
