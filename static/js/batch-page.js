@@ -16,7 +16,6 @@ export const ui = {
   folderInput: document.getElementById("folder-input"),
   dropzone: document.getElementById("dropzone"),
   list: document.getElementById("items"),
-  rowTemplate: document.getElementById("item-template"),
   overall: document.getElementById("overall"),
   overallBar: document.getElementById("overall-bar"),
   overallSaid: document.getElementById("overall-said"),

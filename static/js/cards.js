@@ -1,29 +1,25 @@
 /**
  * A card of the batch page: made from the page's template (#item-template), and drawn as its item's state, its
- * upload's or its refusal say. What the card's controls do is card-actions.js's (one listener on the list for them
+ * upload's or its refusal say; the parts it does not show are left out of it (card-parts.js). What the card's controls do is card-actions.js's (one listener on the list for them
  * all); which cards the list holds, card-items.js's.
  */
 
 import { backdropColor, resultLabel } from "./batch-options.js";
-import { FINISHED, state, ui } from "./batch-page.js";
+import { FINISHED, state } from "./batch-page.js";
 import { formatNumber, gettext, interpolate } from "./i18n.js";
+import { cardFromTemplate, showPart, togglePart } from "./card-parts.js";
 import { renderFlag, triageFacts } from "./triage.js";
 
 /** A new card, not in the list yet, at `order` among the cards (upload order). */
 export function newRow(filename, order) {
-  const row = ui.rowTemplate.content.firstElementChild.cloneNode(true);
+  const row = cardFromTemplate();
   row.dataset.filename = filename;
   row.dataset.order = String(order);
   const name = row.querySelector(".filename");
   name.textContent = filename;
   name.title = filename; // the whole name, where two lines cut it short
-  // Each card has the same buttons ("Edit", "Remove"…): a screen reader names the photo each one acts on.
+  // Each card has the same buttons ("Edit", "Remove"…): each is described by this name (card-parts.js).
   name.id = `item-name-${row.dataset.order}`;
-  for (const control of row.querySelectorAll(".item-links > *, .badge.needs-look")) {
-    control.setAttribute("aria-describedby", name.id);
-  }
-  const uploadName = interpolate(gettext("Upload of %(name)s"), { name: filename });
-  row.querySelector(".upload-progress").setAttribute("aria-label", uploadName);
   row.querySelector(".before img").alt = interpolate(gettext("%(name)s, as uploaded"), { name: filename });
   row.querySelector(".after img").alt = interpolate(gettext("%(name)s, background removed"), { name: filename });
   return row;
@@ -47,10 +43,16 @@ export function setStatus(row, status, label = STATUS_LABELS[status] ?? status) 
   badge.textContent = label;
 }
 
+/** The bar of a file's upload on its card, named for a screen reader after the file. */
+export function showUploadBar(row) {
+  const bar = showPart(row, "upload-progress");
+  bar.setAttribute("aria-label", interpolate(gettext("Upload of %(name)s"), { name: row.dataset.filename }));
+  return bar;
+}
+
 export function showError(row, text) {
-  const error = row.querySelector(".error");
-  error.textContent = text ?? "";
-  error.hidden = !text;
+  const error = togglePart(row, "error", Boolean(text));
+  if (error) error.textContent = text;
 }
 
 /** A file that never became an item: refused by the server or by the quick local check. */
@@ -58,8 +60,8 @@ export function refuse(row, text) {
   setStatus(row, "rejected");
   const before = row.querySelector(".before");
   if (!before.querySelector("img").getAttribute("src")) before.classList.add("no-preview"); // refused unread
-  row.querySelector(".upload-progress").hidden = true;
-  row.querySelector(".item-remove").hidden = false; // so that a batch's refused files can be cleared away
+  togglePart(row, "upload-progress", false);
+  showPart(row, "remove"); // so that a batch's refused files can be cleared away
   showError(row, text);
 }
 
@@ -97,28 +99,16 @@ export function renderItem(row, item) {
   row.dataset.itemId = item.id;
   row.dataset.bytes = String(item.original_bytes);
   setStatus(row, item.status);
-  row.querySelector(".upload-progress").hidden = true;
+  togglePart(row, "upload-progress", false);
   showError(row, item.error);
 
   // The cards show thumbnails (a 12 MP photo and its cutout in about 20 KB, not 10 MB); compare and edit
   // open the full images.
   renderOriginal(row, item);
-  const after = row.querySelector(".after img");
-  const download = row.querySelector(".item-download");
-  const compare = row.querySelector(".compare-open");
-  if (item.result) {
-    // An edit keeps the result's address; the revision makes the browser fetch the new one.
-    const shown = `${item.result_thumbnail ?? item.result}?r=${item.revision}`;
-    if (after.getAttribute("src") !== shown) after.src = shown;
-    after.style.background = backdropColor(state.batchOptions) ?? "";
-    download.href = `${item.result}?download=1`;
-    download.textContent = interpolate(gettext("Download %(format)s"), { format: resultLabel(state.batchOptions) });
-  }
-  after.hidden = download.hidden = compare.hidden = !item.result;
-  row.dataset.hasCutout = String(Boolean(item.result));
-  row.querySelector(".item-remove").hidden = false;
-  row.querySelector(".edit-open").hidden = !item.mask;
-  row.querySelector(".badge.reused").hidden = !(item.cached && item.result);
+  renderResult(row, item);
+  showPart(row, "remove");
+  togglePart(row, "edit", Boolean(item.mask));
+  togglePart(row, "reused", Boolean(item.cached && item.result));
   renderFlag(row, item);
 
   const facts = [`${item.width}×${item.height}`];
@@ -128,4 +118,20 @@ export function renderItem(row, item) {
   }
   facts.push(...triageFacts(item));
   row.querySelector(".meta").textContent = facts.join(" · ");
+}
+
+/** An item's cutout on its card, and the links to it (compare, download), once it has one. */
+function renderResult(row, item) {
+  const after = row.querySelector(".after img");
+  after.hidden = !item.result;
+  row.dataset.hasCutout = String(Boolean(item.result));
+  togglePart(row, "compare", Boolean(item.result));
+  const download = togglePart(row, "download", Boolean(item.result));
+  if (!item.result) return;
+  // An edit keeps the result's address; the revision makes the browser fetch the new one.
+  const shown = `${item.result_thumbnail ?? item.result}?r=${item.revision}`;
+  if (after.getAttribute("src") !== shown) after.src = shown;
+  after.style.background = backdropColor(state.batchOptions) ?? "";
+  download.href = `${item.result}?download=1`;
+  download.textContent = interpolate(gettext("Download %(format)s"), { format: resultLabel(state.batchOptions) });
 }

@@ -53,7 +53,7 @@ const session = {
   redo: [],
   showOriginal: false,
   backdrop: null,
-  opener: null, // what had the focus when the editor opened (a card's Edit, its badge)
+  openerCard: null, // the card whose control had the focus when the editor opened (its Edit, its badge), if any
 };
 
 const tool = () => document.querySelector("input[name=editor-tool]:checked").value;
@@ -100,7 +100,8 @@ export async function openEditor(item, backdrop, onSaved, review = null) {
   view.classList.toggle("checkerboard", !backdrop);
   view.style.background = backdrop ?? "";
   if (!dialog.open) {
-    session.opener = document.activeElement;
+    // The card, not its control: a badge no longer needed is taken out of it (card-parts.js).
+    session.openerCard = document.activeElement?.closest(".item") ?? null;
     dialog.showModal();
   }
   const started = performance.now();
@@ -421,13 +422,13 @@ dialog.addEventListener("cancel", (event) => {
   if (!mayDiscard()) event.preventDefault(); // a close request other than Escape (Android's back)
 });
 dialog.addEventListener("close", () => {
-  // The browser gives the focus back to what had it when the editor opened; a badge hidden since (the cutout no longer
+  // The browser gives the focus back to what had it when the editor opened; a badge gone since (the cutout no longer
   // needs a look) cannot take it, the focus stays in the closed dialog or falls to the page, and a keyboard was back
   // at the top of the page: its card's first link takes it.
   if (focusLost() || dialog.contains(document.activeElement)) {
-    cardsFirstLink(session.opener?.closest(".item"))?.focus();
+    cardsFirstLink(session.openerCard)?.focus();
   }
-  session.opener = null;
+  session.openerCard = null;
   dialog.dataset.ready = "false";
   session.mask = session.photo = session.cutout = null;
   session.undo = session.redo = [];

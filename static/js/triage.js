@@ -11,6 +11,7 @@
  * cutouts finish, are edited, or are marked fine.
  */
 
+import { togglePart } from "./card-parts.js";
 import { cardsFirstLink, focusLost } from "./focus.js";
 import { postForm, refusalText } from "./http.js";
 import { formatNumber, gettext, interpolate } from "./i18n.js";
@@ -110,9 +111,8 @@ export function renderFlag(row, item) {
   const flagged = Boolean(item.needs_review);
   row.classList.toggle("flagged", flagged);
   row.dataset.confidence = String(shownConfidence(item) ?? "");
-  const badge = row.querySelector(".badge.needs-look");
-  badge.hidden = !flagged;
-  row.querySelector(".looks-fine").hidden = !flagged;
+  const badge = togglePart(row, "needs-look", flagged);
+  togglePart(row, "looks-fine", flagged);
   if (!flagged) return;
   const values = { percent: percent.format(item.confidence) };
   badge.title =

@@ -11,7 +11,8 @@ import { apiBatches, limits, root, state, ui } from "./batch-page.js";
 import { asBatchName } from "./batch-name.js";
 import { useBatch } from "./batch-follow.js";
 import { addRow, mergeItem, redraw, showUnclaimedItems } from "./card-items.js";
-import { refuse, setStatus } from "./cards.js";
+import { cardPart } from "./card-parts.js";
+import { refuse, setStatus, showUploadBar } from "./cards.js";
 import { limitLastsLong, NetworkError, postFile, refusalText, sendForm, sleep } from "./http.js";
 import { formatNumber, gettext, interpolate, ngettext } from "./i18n.js";
 import { cardStates, showNotice } from "./summary.js";
@@ -92,6 +93,7 @@ async function addFilesInTurns(files, skipped) {
       inBatch += 1;
       row.querySelector(".before img").src = URL.createObjectURL(file);
       setStatus(row, "pending");
+      showUploadBar(row);
       state.queue.push({ file, row });
     }
     redraw();
@@ -161,7 +163,7 @@ async function upload({ file, row }) {
   // flight arrives first.
   const named = creating && state.newBatchName ? [["name", state.newBatchName]] : [];
   const fields = [...(creating ? optionFields() : []), ...named, ["file_position", row.dataset.order]];
-  const progress = row.querySelector(".upload-progress");
+  const progress = showUploadBar(row);
   state.active += 1;
   setStatus(row, "uploading");
   try {
@@ -220,7 +222,7 @@ function stopUploads(row, reason) {
   refuse(row, reason);
   for (const waiting of state.queue.splice(0)) refuse(waiting.row, reason);
   const notTaken = [...ui.list.children].filter(
-    (card) => card.dataset.status === "rejected" && card.querySelector(".error").textContent === reason,
+    (card) => card.dataset.status === "rejected" && cardPart(card, "error")?.textContent === reason,
   ).length;
   const stopped = ngettext(
     "Uploads stopped: %(reason)s. %(count)s file was not taken; add it again later.",
@@ -235,7 +237,7 @@ function backInLine(upload, waitingFor) {
   state.queue.push(upload);
   state.queue.sort((a, b) => Number(a.row.dataset.order) - Number(b.row.dataset.order));
   setStatus(upload.row, "pending", waitingFor);
-  upload.row.querySelector(".upload-progress").value = 0;
+  showUploadBar(upload.row).value = 0;
 }
 
 /**

@@ -1,7 +1,8 @@
 """The batch page at the scale users bring, hundreds of photos (static/js/upload.js, static/js/waiting-cards.js,
-static/js/frames.js): its cards made a frame's worth at a time, in the list's order, those where its user was first
-after a reload, and the websocket's messages drawn once a frame, in a real browser against a live server. Batches are
-seeded in the server's shell (seeded_batch), none of their photos processed."""
+static/js/frames.js, static/js/card-parts.js): its cards as small as what they show, made a frame's worth at a time,
+in the list's order, those where its user was first after a reload, and the websocket's messages drawn once a frame,
+in a real browser against a live server. Batches are seeded in the server's shell (seeded_batch), none of their
+photos processed."""
 
 import time
 from typing import Any
@@ -55,6 +56,48 @@ def test_a_large_batch_opens_counted_at_once_its_cards_made_in_order_over_severa
         assert first["text"] == "280 of 320 done, 40 failed"
         assert (first["flagged"], first["failed"]) == ("Needs a look (40)", "Failed (40)")
         assert 0 < first["cards"] < len(statuses)  # the rest in the next frames
+
+
+# The nodes of the cards' list (elements, their text), and how many of its cards show each part a flagged or a failed
+# photo's card has.
+CARDS_NODES = """() => {
+    const list = document.getElementById("items");
+    const walker = document.createTreeWalker(list);
+    let nodes = 0;
+    while (walker.nextNode()) nodes++;
+    const count = (selector) => list.querySelectorAll(selector).length;
+    return {
+        nodes,
+        cards: count(".item"),
+        named: count(".item .filename:not(:empty)"),
+        flagged: count(".item.flagged .badge.needs-look:not([hidden]) + .badge.status"),
+        looksFine: count(".item.flagged .looks-fine:not([hidden])"),
+        failed: count('.item[data-status="failed"] .error:not([hidden])'),
+        removable: count(".item .item-remove:not([hidden])"),
+    };
+}"""
+
+# Nodes a card may hold, generous: each card held 61 (24 elements, 37 texts, mostly the template's whitespace),
+# 61,000 at 1,000 photos, for the browser to keep, match styles against and clone; now 22-26.
+NODES_PER_CARD = 40
+
+
+def test_a_thousand_cards_hold_only_the_parts_they_show(browser: Any, embedded_server: Any) -> None:
+    """Every card held every part any card may show, hidden (badges, the upload's bar, an error, six controls) and the
+    whitespace of its template: now a part is put in a card only while it shows it, and a card's controls answer
+    through one listener on the list."""
+    from playwright.sync_api import expect
+
+    statuses = ["done", "done", "flagged", "done", "done", "done", "failed", "done"] * 125  # 1,000 photos
+    with browsing(browser, embedded_server.url, viewport=WIDE) as page:
+        username = log_in_new_user(page, embedded_server)
+        batch_id = seeded_batch(embedded_server, username, statuses)
+        page.goto(f"/batches/{batch_id}/")
+        expect(page.locator(".item")).to_have_count(len(statuses))
+        cards = page.evaluate(CARDS_NODES)
+        assert cards["nodes"] <= NODES_PER_CARD * len(statuses), cards["nodes"] / len(statuses)
+        parts = {"cards": 1000, "named": 1000, "flagged": 125, "looksFine": 125, "failed": 125, "removable": 1000}
+        assert {name: cards[name] for name in parts} == parts
 
 
 def test_a_burst_of_messages_is_drawn_once_at_the_next_frame(browser: Any, embedded_server: Any) -> None:
