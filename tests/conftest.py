@@ -280,6 +280,17 @@ def _default_language() -> None:
     translation.deactivate()
 
 
+@pytest.fixture(autouse=True)
+def _no_cutouts_counted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts as a process with no cutout in progress or awaited, now or lately (cores.expected remembers
+    the most at once for a moment): an earlier test's cutouts do not decide whether this one's spread over the cores
+    or take the solo session."""
+    from removal.cutout import cores
+
+    monkeypatch.setattr(cores, "_in_progress", cores._Count())
+    monkeypatch.setattr(cores, "_awaited", cores._Count())
+
+
 def make_item(batch: Any, status: str = "done", filename: str = "photo.jpg", processing_ms: int | None = None) -> Any:
     """An Item row as processing would leave it (no files behind it), for pages and usage."""
     from django.utils import timezone

@@ -6,15 +6,17 @@ overlapped with each other (`beside`). The caller and the pool's threads take th
 parts of uneven cost (a strip of background deflates far faster than one of the subject) still keep
 every core busy to the end.
 
-Only while fewer cutouts are in progress in the process than it has cores (`counted_in_progress`,
-which pipeline.cut_out holds): when every core has a cutout of its own (two workers on two cores),
-handing parts to other threads only adds switches, and each cutout does its own work in turn. Measured
-in-process on 50 photos at 1280x960, two threads on two cores: 9.46-9.49 images/s in turn, against
-8.93-9.14 spread; one image alone: 194 ms spread, against 219 ms in turn.
+Only while fewer cutouts are expected in the process than it has cores (`expected`: those in progress, which
+pipeline.cut_out counts, or the synchronous calls awaiting theirs, whichever are more, now or in the last
+CROWDED_MEMORY_SECONDS): when every core has a cutout of its own (two workers on two cores), handing parts to other
+threads only adds switches, and each cutout does its own work in turn. Measured in-process on 50 photos at 1280x960,
+two threads on two cores: 9.46-9.49 images/s in turn, against 8.93-9.14 spread; one image alone: 194 ms spread,
+against 219 ms in turn.
 """
 
 import os
 import threading
+import time
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import AbstractContextManager, contextmanager
@@ -24,12 +26,21 @@ _pool = ThreadPoolExecutor(max_workers=CORES, thread_name_prefix="cutout-core")
 _beside = ThreadPoolExecutor(max_workers=CORES, thread_name_prefix="cutout-beside")
 
 
+# How long the most cutouts in progress (or calls awaiting theirs) at once still count after the count fell. Two
+# clients that each send their next image once the previous reply is in leave one call alone for the 10-55 ms between
+# a reply and the next call's admission (measured at c2 on a 2-core Xeon, 2026-12-07); a cutout that then started its
+# model run on every core (the solo session) shared them three threads to two with the next call's for the rest of
+# its run, slowing both. A lone call a while after the others still gets every core.
+CROWDED_MEMORY_SECONDS = 0.5
+
+
 class _Count:
     """A number of things under way in this process, each counted for as long as its `with` block runs."""
 
     def __init__(self) -> None:
         self.value = 0
         self._lock = threading.Lock()
+        self._fell_from: dict[int, float] = {}  # a count, and when the count last fell from it
 
     @contextmanager
     def held(self) -> Iterator[None]:
@@ -39,7 +50,14 @@ class _Count:
             yield
         finally:
             with self._lock:
+                self._fell_from[self.value] = time.monotonic()
                 self.value -= 1
+
+    def recent_peak(self) -> int:
+        """The most counted at once, now or in the last CROWDED_MEMORY_SECONDS."""
+        since = time.monotonic() - CROWDED_MEMORY_SECONDS
+        with self._lock:
+            return max([self.value, *(count for count, fell in self._fell_from.items() if fell > since)])
 
 
 _in_progress = _Count()
@@ -59,14 +77,15 @@ def counted_awaited() -> AbstractContextManager[None]:
 
 
 def expected() -> int:
-    """The cutouts in progress, or the synchronous calls awaiting theirs, whichever are more: when two calls arrive
-    together, the first one's cutout starts before the second is queued, and should not take every core for its model
-    run (the solo session) only to share them with the second a few milliseconds later."""
-    return max(_in_progress.value, _awaited.value)
+    """The cutouts in progress, or the synchronous calls awaiting theirs, whichever are more, now or in the last
+    CROWDED_MEMORY_SECONDS: when two calls arrive together, the first one's cutout starts before the second is queued,
+    and should not take every core for its model run (the solo session) only to share them with the second a few
+    milliseconds later; nor should a cutout that starts between a client's reply and its next call."""
+    return max(_in_progress.recent_peak(), _awaited.recent_peak())
 
 
 def _cores_idle() -> bool:
-    return _in_progress.value < CORES
+    return expected() < CORES
 
 
 def beside[**Params, Result](

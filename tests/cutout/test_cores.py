@@ -52,6 +52,28 @@ def test_beside_runs_on_another_thread_while_a_core_is_idle() -> None:
         assert cores.beside(threading.current_thread).result() is not threading.current_thread()
 
 
+@pytest.mark.usefixtures("two_cores_or_more")
+def test_parts_run_in_the_calling_thread_for_a_moment_after_every_core_had_a_cutout() -> None:
+    # Two clients' calls: one answered, its client about to send the next; the other's cutout goes on alone meanwhile.
+    with every_core_busy():
+        pass
+    with cores.counted_in_progress():
+        done = cores.each_on_a_core(thread_of, list(range(6)))
+        beside = cores.beside(threading.current_thread)
+    assert done == [(part, threading.current_thread().name) for part in range(6)]
+    assert beside.result() is threading.current_thread()
+
+
+@pytest.mark.usefixtures("two_cores_or_more")
+def test_parts_spread_again_once_the_crowd_is_past(monkeypatch: pytest.MonkeyPatch) -> None:
+    with every_core_busy():
+        pass
+    monkeypatch.setattr(cores, "CROWDED_MEMORY_SECONDS", 0.0)
+    with cores.counted_in_progress():
+        done = cores.each_on_a_core(thread_of, list(range(12)))
+    assert len({name for _, name in done}) > 1
+
+
 def test_an_error_in_a_part_reaches_the_caller() -> None:
     def fail_on_three(part: int) -> int:
         if part == 3:

@@ -14,7 +14,7 @@ import pytest
 from django.conf import settings
 from PIL import Image, ImageCms
 
-from removal.cutout import pipeline, providers, thumbnails
+from removal.cutout import cores, pipeline, providers, thumbnails
 from removal.cutout.cores import counted_awaited, counted_in_progress
 from removal.cutout.options import Options
 from tests.conftest import REPO, photo_bytes
@@ -341,17 +341,36 @@ def test_an_image_alone_runs_on_every_core_and_concurrent_ones_each_on_one() -> 
     data = photo_bytes("coffee.png")
 
     alone = cut_out(data, sessions)
-    with counted_in_progress():  # another image in progress in this process
-        beside_another = cut_out(data, sessions)
     with counted_awaited():  # a synchronous call awaits this cutout, alone
         cut_out(data, sessions)
+    with counted_in_progress():  # another image in progress in this process
+        beside_another = cut_out(data, sessions)
     with counted_awaited(), counted_awaited():  # and another call's cutout is on its way
         cut_out(data, sessions)
 
-    assert used == ["solo", "single", "solo", "single"]
+    assert used == ["solo", "solo", "single", "single"]
     # Same model, same weights: the number of threads changes only float rounding.
     assert np.abs(alone.astype(int) - beside_another.astype(int)).max() <= 2
     assert pipeline.ModelSessions(settings.REMBG_MODEL, settings.U2NET_HOME, solo_threads=2).solo is solo
+
+
+def test_a_cutout_that_starts_between_another_clients_reply_and_its_next_call_runs_on_one_core(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Two clients, each sending its next image once its reply is in: the solo session's threads would share the two
+    # cores with the next call's cutout for the rest of the run, three threads to two, slowing both.
+    sessions = pipeline.ModelSessions(settings.REMBG_MODEL, settings.U2NET_HOME, solo_threads=2)
+    used: list[str] = []
+    sessions.single = RecordingSession(sessions.single, "single", used)
+    sessions.solo = RecordingSession(sessions.solo, "solo", used)
+    data = photo_bytes("coffee.png")
+    with counted_awaited():
+        with counted_awaited():  # the other client's call, answered
+            pass
+        cut_out(data, sessions)
+        monkeypatch.setattr(cores, "CROWDED_MEMORY_SECONDS", 0.0)  # the other client sent nothing more for a while
+        cut_out(data, sessions)
+    assert used == ["single", "solo"]
 
 
 def test_solo_threads_one_keeps_every_image_on_its_thread_session() -> None:
