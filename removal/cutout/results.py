@@ -14,7 +14,7 @@ ANIMATED_FORMATS = {"png", "webp", "gif"}  # APNG, animated WebP, GIF
 # by removal.apps at start-up): decode.py hands it to Pillow when the first image loads them both.
 pillow_pixel_limit: int | None = None
 
-# The hand editor (static/js/editor.js, which reads it from the page) works on a copy of the mask at most this many
+# The hand editor (static/js/editor-view.js, which reads it from the page) works on a copy of the mask at most this many
 # pixels a side, and sends that copy; decode.decode_mask takes no mask smaller than it.
 MASK_WORKING_SIDE = 2048
 

@@ -16,7 +16,7 @@ THUMBNAIL_SIDE = 256
 WEBP_QUALITY = 80
 WEBP_METHOD = 0
 
-# The hand editor works on at most 2048 pixels a side (static/js/editor.js, WORKING_SIDE); compare fits a screen.
+# The hand editor works on at most 2048 pixels a side (static/js/editor-view.js, WORKING_SIDE); compare fits a screen.
 DISPLAY_SIDE = 2048
 DISPLAY_QUALITY = 90
 

@@ -44,7 +44,7 @@ def _upload_context() -> dict[str, object]:
         # A file the batch holds already is known by its name as the server keeps it (services.display_filename).
         "max_filename_chars": Item._meta.get_field("filename").max_length,
         "max_batch_name_chars": BATCH_NAME_LENGTH,
-        "mask_working_side": pipeline.MASK_WORKING_SIDE,  # the hand editor's working copy (static/js/editor.js)
+        "mask_working_side": pipeline.MASK_WORKING_SIDE,  # the hand editor's working copy (static/js/editor-view.js)
     }
     # Decimal megabytes, as the API's error messages state the same limit, with the language's decimal mark ("0,18").
     return {

@@ -5,7 +5,7 @@
 
 import { FINISHED, state, ui } from "./batch-page.js";
 import { showProgress } from "./batch-name.js";
-import { followWalk } from "./editor.js";
+import { followWalk } from "./editor-walk.js";
 import { formatNumber, gettext, interpolate, ngettext } from "./i18n.js";
 import { updateRerun } from "./rerun.js";
 import { updateTriage } from "./triage.js";

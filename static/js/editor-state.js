@@ -1,0 +1,51 @@
+/**
+ * What the hand editor's modules share: the dialog's elements, the tool chosen, and the session (the cutout open,
+ * its working copies, the view of them, the brush, the undo history). editor.js opens and closes the editor;
+ * editor-view.js draws the picture, editor-mask.js paints the mask and keeps its history, editor-brush.js turns the
+ * pointer and the keyboard into strokes, editor-walk.js shows the walk through the flagged cutouts, and
+ * editor-save.js sends the result.
+ */
+
+export const ui = {
+  dialog: document.getElementById("editor"),
+  view: document.getElementById("editor-canvas"),
+  title: document.getElementById("editor-title"),
+  status: document.getElementById("editor-status"),
+  position: document.getElementById("editor-position"),
+  sizeInput: document.getElementById("editor-size"),
+  softInput: document.getElementById("editor-soft"),
+  undoButton: document.getElementById("editor-undo"),
+  redoButton: document.getElementById("editor-redo"),
+  saveButton: document.getElementById("editor-save"),
+  originalButton: document.getElementById("editor-original"),
+  revertButton: document.getElementById("editor-revert"),
+  fineButton: document.getElementById("editor-fine"),
+  saveNextButton: document.getElementById("editor-save-next"),
+};
+
+export const session = {
+  item: null,
+  onSaved: null,
+  review: null, // {next, position, looksFine} while going through the flagged cutouts (openEditor)
+  inWalk: false, // the cutout shown is one of a walk through the flagged ones (it needed a look when it opened)
+  walked: new Set(), // ids of the flagged cutouts shown since the editor opened: their places in the count stay
+  photo: null, // canvas: the original at working size
+  mask: null, // canvas: black, its alpha the mask
+  cutout: null, // canvas: photo shown through the mask
+  zoom: 1,
+  panX: 0,
+  panY: 0,
+  pointers: new Map(), // pointerId -> {x, y} in view pixels
+  stroke: null, // {last: [x, y], byKeys} while painting
+  cursor: null, // [x, y] in working-copy pixels: where the keyboard's brush is (moveCursor)
+  cursorShown: false, // the keyboard's brush ring is drawn: the picture has the keyboard's focus
+  pinch: null, // {distance, midX, midY} while two fingers are down
+  undo: [],
+  redo: [],
+  showOriginal: false,
+  backdrop: null,
+  openerCard: null, // the card whose control had the focus when the editor opened (its Edit, its badge), if any
+};
+
+/** The brush's tool chosen: "erase", "restore" or "pan". */
+export const tool = () => document.querySelector("input[name=editor-tool]:checked").value;
