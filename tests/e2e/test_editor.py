@@ -342,3 +342,42 @@ def test_the_editor_is_used_from_the_keyboard_alone(browser: Any, embedded_serve
         expect(edit).to_be_focused()
         result = Image.open(io.BytesIO(page.request.get(f"/api/v1/items/{item_id}/result").body()))
         assert (alpha_around(result, inside) == 0).all() and (alpha_around(result, line_end) == 0).all()
+
+
+def test_a_cutout_closed_while_loading_does_not_land_in_the_next_one_opened(
+    browser: Any,
+    embedded_server: Any,
+    tmp_path: Path,
+) -> None:
+    """Cancelled while its pictures were on their way, the editor still took them when they came: drawn under the next
+    cutout opened, and saved as its mask."""
+    from playwright.sync_api import expect
+
+    with signed_in(browser, embedded_server) as page:
+        first = astronaut_row(page, tmp_path)
+        coffee = tmp_path / "coffee.jpg"
+        coffee.write_bytes(photo_bytes("coffee.png", size=(640, 480)))
+        second = finished_row(page, coffee)
+        second_id = second.get_attribute("data-item-id")
+        second_mask = model_mask(page, second_id)
+
+        first_mask = f"/api/v1/items/{first.get_attribute('data-item-id')}/mask?"
+        held: list[Any] = []
+        page.route(f"**{first_mask}*", lambda route: held.append(route))
+        first.locator(".edit-open").click()
+        expect(page.locator("#editor-status")).to_have_text("Loading…")
+        page.wait_for_function("() => true")  # lets the route's handler see the mask's request
+        assert len(held) == 1
+        page.click("#editor-cancel")
+        expect(page.locator("#editor")).to_be_hidden()
+        open_editor(page, second)
+        held[0].continue_()
+        page.wait_for_function(
+            "mask => performance.getEntriesByType('resource').some((entry) => entry.name.includes(mask))",
+            arg=first_mask,
+        )
+        page.evaluate("() => new Promise((done) => setTimeout(done, 300))")  # its load event, had it a listener
+        page.click("#editor-save")
+        expect(page.locator("#editor")).to_be_hidden(timeout=60_000)
+        saved = model_mask(page, second_id)
+        assert np.abs(saved.astype(int) - second_mask).mean() < 1, "the first cutout's mask was saved as the second's"
