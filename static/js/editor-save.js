@@ -4,7 +4,7 @@
  * marks the cutout reviewed; "Save and next" and "Looks fine, next" then go on to the next cutout that needs a look.
  */
 
-import { session, ui } from "./editor-state.js";
+import { session, stillOpen, ui } from "./editor-state.js";
 import { focusLost } from "./focus.js";
 import { pageHeaders } from "./http.js";
 import { gettext, interpolate } from "./i18n.js";
@@ -13,25 +13,29 @@ const { dialog, status, saveButton, revertButton, fineButton, saveNextButton } =
 const sendButtons = [saveButton, revertButton, fineButton, saveNextButton];
 
 /**
- * Send the mask (or, with no body, DELETE it: back to the model's cutout), or mark the cutout fine; the item JSON
- * goes to onSaved. Then the editor closes, or with `thenNext` opens on the next cutout that needs a look
- * (`openNext`).
+ * Send the mask (or, with no body, DELETE it: back to the model's cutout), or mark the cutout fine: `request` is
+ * given the item. The item JSON goes to onSaved. Then the editor closes, or with `thenNext` opens on the next cutout
+ * that needs a look (`openNext`); unless it was closed while the request was out, or opened on another cutout, whose
+ * strokes the answer leaves alone.
  */
 async function send(request, openNext, { thenNext = false } = {}) {
+  const { opening, item, onSaved } = session;
   const pressed = document.activeElement;
   for (const button of sendButtons) button.disabled = true;
   status.textContent = gettext("Saving…");
   const started = performance.now();
   try {
-    session.onSaved(await request());
+    onSaved(await request(item));
+    if (!stillOpen(opening)) return;
     dialog.dataset.saveMs = String(Math.round(performance.now() - started));
   } catch (error) {
+    if (!stillOpen(opening)) return;
     status.textContent = interpolate(gettext("Not saved: %(reason)s"), { reason: error.message });
     for (const button of sendButtons) button.disabled = false;
     if (focusLost()) pressed.focus(); // disabled while the request was out, the button had let go of it
     return;
   }
-  const next = thenNext && session.review ? session.review.next(session.item) : null;
+  const next = thenNext && session.review ? session.review.next(item) : null;
   if (!next) {
     dialog.close();
     return;
@@ -46,8 +50,8 @@ async function send(request, openNext, { thenNext = false } = {}) {
 }
 
 /** The mask request: the edited mask POSTed, or with no body a DELETE (back to the model's cutout). */
-async function maskRequest(method, body) {
-  const reply = await fetch(session.item.mask, {
+async function maskRequest(item, method, body) {
+  const reply = await fetch(item.mask, {
     method,
     body,
     headers: pageHeaders(),
@@ -69,16 +73,14 @@ async function editedMask() {
  * @param {(item: object) => Promise<void>} openNext opens the editor on the next cutout that needs a look
  */
 export function wireSaving(openNext) {
-  saveButton.addEventListener("click", () => send(async () => maskRequest("POST", await editedMask()), openNext));
-  saveNextButton.addEventListener("click", () =>
-    send(async () => maskRequest("POST", await editedMask()), openNext, { thenNext: true }),
-  );
+  const saveMask = async (item) => maskRequest(item, "POST", await editedMask());
+  saveButton.addEventListener("click", () => send(saveMask, openNext));
+  saveNextButton.addEventListener("click", () => send(saveMask, openNext, { thenNext: true }));
   revertButton.addEventListener("click", () => {
     // Every hand edit of the cutout goes, the saved ones too: asked first, as Remove is.
     const question = gettext("Revert to the model’s cutout? Every hand edit of this cutout, saved or not, is lost.");
-    if (window.confirm(question)) send(() => maskRequest("DELETE", null), openNext);
+    if (window.confirm(question)) send((item) => maskRequest(item, "DELETE", null), openNext);
   });
-  fineButton.addEventListener("click", () =>
-    send(() => session.review.looksFine(session.item), openNext, { thenNext: true }),
-  );
+  const markFine = (item) => session.review.looksFine(item);
+  fineButton.addEventListener("click", () => send(markFine, openNext, { thenNext: true }));
 }

@@ -24,6 +24,7 @@ export const ui = {
 };
 
 export const session = {
+  opening: 0, // how many times the editor was opened: what comes back for an earlier opening is not the open cutout's
   item: null,
   onSaved: null,
   review: null, // {next, position, looksFine} while going through the flagged cutouts (openEditor)
@@ -46,6 +47,9 @@ export const session = {
   backdrop: null,
   openerCard: null, // the card whose control had the focus when the editor opened (its Edit, its badge), if any
 };
+
+/** Whether the editor is open still on the cutout it was opened on as `opening` (session.opening then). */
+export const stillOpen = (opening) => opening === session.opening && ui.dialog.open;
 
 /** The brush's tool chosen: "erase", "restore" or "pan". */
 export const tool = () => document.querySelector("input[name=editor-tool]:checked").value;

@@ -16,16 +16,13 @@
 import { wireBrush } from "./editor-brush.js";
 import { updateHistoryButtons, wireHistory } from "./editor-mask.js";
 import { wireSaving } from "./editor-save.js";
-import { session, ui } from "./editor-state.js";
+import { session, stillOpen, ui } from "./editor-state.js";
 import { prepare, wireView } from "./editor-view.js";
 import { showReviewButtons } from "./editor-walk.js";
 import { cardsFirstLink, focusLost } from "./focus.js";
 import { gettext, interpolate } from "./i18n.js";
 
 const { dialog, view, title, status, saveButton, originalButton, revertButton, saveNextButton } = ui;
-
-/** How many times the editor was opened: a cutout's pictures that come after another opening are not its. */
-let openings = 0;
 
 function loadImage(url) {
   return new Promise((resolve, reject) => {
@@ -67,18 +64,17 @@ export async function openEditor(item, backdrop, onSaved, review = null) {
     dialog.showModal();
   }
   const started = performance.now();
-  const opening = ++openings;
   // Closed or opened on another cutout while its pictures were on their way, the editor is no longer this one's: they
   // were drawn under the other cutout's name, and saved as its mask.
-  const stillOpening = () => opening === openings && dialog.open;
+  const opening = ++session.opening;
   try {
     // A browser that cannot show the upload itself (HEIC, TIFF) gets the server's upright WebP of it.
     const photo = loadImage(item.original).catch(() => loadImage(item.original_display));
     const [shown, mask] = await Promise.all([photo, loadImage(`${item.mask}?r=${item.revision}`)]);
-    if (!stillOpening()) return;
+    if (!stillOpen(opening)) return;
     prepare(shown, mask);
   } catch (error) {
-    if (!stillOpening()) return;
+    if (!stillOpen(opening)) return;
     status.textContent = interpolate(gettext("The editor could not open this image: %(reason)s"), {
       reason: error.message,
     });

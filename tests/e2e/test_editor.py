@@ -381,3 +381,40 @@ def test_a_cutout_closed_while_loading_does_not_land_in_the_next_one_opened(
         expect(page.locator("#editor")).to_be_hidden(timeout=60_000)
         saved = model_mask(page, second_id)
         assert np.abs(saved.astype(int) - second_mask).mean() < 1, "the first cutout's mask was saved as the second's"
+
+
+def test_a_save_answered_after_the_editor_moved_on_leaves_the_cutout_open_now_alone(
+    browser: Any,
+    embedded_server: Any,
+    tmp_path: Path,
+) -> None:
+    """Saved, cancelled while the save was out, and opened on another cutout: when the first save's answer came, the
+    editor closed under the strokes painted since, unasked."""
+    from playwright.sync_api import expect
+
+    with signed_in(browser, embedded_server) as page:
+        first = astronaut_row(page, tmp_path)
+        coffee = tmp_path / "coffee.jpg"
+        coffee.write_bytes(photo_bytes("coffee.png", size=(640, 480)))
+        second = finished_row(page, coffee)
+        shown_before = first.locator(".after img").get_attribute("src")
+        dialog = open_editor(page, first)
+        drag(page, (640, 480), (100, 100), (140, 100))
+        held: list[Any] = []
+        page.route(f"**/api/v1/items/{first.get_attribute('data-item-id')}/mask", lambda route: held.append(route))
+        page.click("#editor-save")
+        page.wait_for_function("() => true")  # lets the route's handler see the save's request
+        assert len(held) == 1
+        page.once("dialog", lambda question: question.accept())  # its strokes given up (they are on their way)
+        page.click("#editor-cancel")
+        expect(dialog).to_be_hidden()
+
+        open_editor(page, second)
+        drag(page, (640, 480), (100, 100), (140, 100))
+        held[0].continue_()
+        expect(first.locator(".after img")).not_to_have_attribute("src", shown_before, timeout=60_000)  # answered
+        expect(dialog).to_be_visible()
+        expect(page.locator("#editor-title")).to_have_text("Edit coffee.jpg")
+        expect(page.locator("#editor-status")).to_have_text("")
+        expect(page.locator("#editor-undo")).to_be_enabled()  # its stroke still there to save
+        expect(page.locator("#editor-save")).to_be_enabled()
