@@ -24,7 +24,8 @@ worker: setup
 	$(PY) manage.py runworker
 
 # The test files run side by side, one pytest-xdist worker per core up to TEST_WORKERS_MAX
-# (each file on one worker, so its fixtures are shared); TEST_WORKERS=0 runs them in this process.
+# (each file on one worker, so its fixtures are shared), the longest first, so that the workers
+# finish together (tests/file_order.py); TEST_WORKERS=0 runs them in this process.
 TEST_WORKERS ?= auto
 TEST_WORKERS_MAX ?= 4
 test: setup-dev migrate lint chromium

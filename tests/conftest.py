@@ -31,8 +31,19 @@ import requests
 import skimage
 from PIL import Image
 
+from tests import file_order
+
 REPO = Path(__file__).resolve().parent.parent
 SKIMAGE_DATA = Path(skimage.__file__).parent / "data"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    file_order.configure(config)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """The files longest first (tests/file_order.py), so that the workers running them side by side end together."""
+    items[:] = file_order.longest_first(items, file_order.known_seconds())
 
 
 def require_or_skip(reason: str) -> None:
