@@ -31,7 +31,7 @@ import requests
 import skimage
 from PIL import Image
 
-from tests import file_order
+from tests import bytecode, file_order
 
 REPO = Path(__file__).resolve().parent.parent
 SKIMAGE_DATA = Path(skimage.__file__).parent / "data"
@@ -39,6 +39,8 @@ SKIMAGE_DATA = Path(skimage.__file__).parent / "data"
 
 def pytest_configure(config: pytest.Config) -> None:
     file_order.configure(config)
+    if not os.environ.get("PYTEST_XDIST_WORKER"):  # once, before the workers start
+        bytecode.project_compiled()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
