@@ -1,14 +1,15 @@
 """Jobs a worker died running, other than an item's cutout (which its lease recovers: queueing.items_requeue_stale).
 
-A webhook delivery gives up on its POST after 10 s and a file deletion takes seconds, but an account's deletion (its
-rows and files, accounts.deletion) takes as long as the account is large: minutes for 300,000 images. So each of these
-jobs holds a lease (JobLease) from the moment a worker takes it, which the worker renews while it runs, as it does an
-item's; one whose lease ran out was lost with its worker (killed, or its machine gone), however long it had run.
-django-tasks-db would show it running forever and never run it again; here it is marked failed and queued once more
-with the same arguments. A running job with no lease (taken by a worker of a version before leases, or by
-django-tasks-db's own db_worker) is taken for lost LOST_AFTER after it started. All are safe to run twice: a deletion
-deletes what is still there, and a delivery that was already recorded as sent (or given up) does nothing; one that
-was not is sent again, which webhook receivers must allow for (X-Bgsite-Delivery names it).
+A webhook delivery gives up on its POST after 10 s, a file deletion and the first screen's sample cutout take seconds,
+but an account's deletion (its rows and files, accounts.deletion) takes as long as the account is large: minutes for
+300,000 images. So each of these jobs holds a lease (JobLease) from the moment a worker takes it, which the worker
+renews while it runs, as it does an item's; one whose lease ran out was lost with its worker (killed, or its machine
+gone), however long it had run. django-tasks-db would show it running forever and never run it again; here it is
+marked failed and queued once more with the same arguments. A running job with no lease (taken by a worker of a
+version before leases, or by django-tasks-db's own db_worker) is taken for lost LOST_AFTER after it started. All are
+safe to run twice: a deletion deletes what is still there, a sample already stored is not made again, and a delivery
+that was already recorded as sent (or given up) does nothing; one that was not is sent again, which webhook receivers
+must allow for (X-Bgsite-Delivery names it).
 """
 
 import logging
@@ -28,11 +29,12 @@ from removal.models import JobLease
 from removal.services.files import queued_task
 from removal.services.purge import DELETE_FILES_TASK
 from removal.services.queueing import lost_job_failed, renewed_while_running
+from removal.services.sample import MAKE_SAMPLE_TASK
 from removal.services.webhooks import DELIVER_WEBHOOK_TASK
 
 logger = logging.getLogger(__name__)
 
-RERUN_TASKS = (DELIVER_WEBHOOK_TASK, DELETE_FILES_TASK, DELETE_ACCOUNT_TASK)
+RERUN_TASKS = (DELIVER_WEBHOOK_TASK, DELETE_FILES_TASK, DELETE_ACCOUNT_TASK, MAKE_SAMPLE_TASK)
 LOST_AFTER = timedelta(minutes=10)
 
 
@@ -61,8 +63,8 @@ def job_lease_renewed(*, job: DBTaskResult) -> Iterator[None]:
 
 
 def jobs_requeue_lost() -> int:
-    """Queue again the webhook deliveries, file deletions and account deletions whose worker died running them; how
-    many."""
+    """Queue again the webhook deliveries, file deletions, account deletions and sample cutouts whose worker died
+    running them; how many."""
     now = timezone.now()
     leases = JobLease.objects.filter(job_id=OuterRef("pk"))
     lost = DBTaskResult.objects.filter(status=TaskResultStatus.RUNNING, task_path__in=RERUN_TASKS).filter(

@@ -20,6 +20,7 @@ from removal.ops.worker import claim_next_job, run_ready_jobs
 from removal.services import jobs
 from removal.services.purge import DELETE_FILES_TASK, files_delete_later
 from removal.services.queueing import WorkerLost
+from removal.services.sample import MAKE_SAMPLE_TASK
 from removal.services.webhooks import enqueue_webhook
 from tests.conftest import photo_bytes
 
@@ -87,3 +88,18 @@ def test_a_job_still_within_its_time_and_an_items_cutout_are_left_alone(user: An
     running.refresh_from_db()
     assert running.status == TaskResultStatus.RUNNING
     assert not DBTaskResult.objects.filter(status=TaskResultStatus.READY).exists()
+
+
+def test_a_sample_cutout_a_dead_worker_left_running_is_made_again(settings: Any, tmp_path: Any) -> None:
+    """The first screen's sample: its job was shown running for ever (in the admin's job records), and the sample
+    waited for a visitor to queue it again instead of being made as the other lost jobs are."""
+    settings.MEDIA_ROOT = tmp_path
+    model = settings.REMBG_MODEL
+    assert services.sample_cutout_or_request(model=model) is None  # queued
+    lost = left_running(started_minutes_ago=11)
+    assert lost.task_path == MAKE_SAMPLE_TASK
+
+    assert services.jobs_requeue_lost() == 1
+
+    assert run_ready_jobs() == 1
+    assert services.sample_cutout(model=model) is not None
