@@ -190,22 +190,32 @@ def options_of(item: Item) -> Options:
 
 def _cut_out(item: Item) -> pipeline.Cutout:
     """The item's source through the pipeline, with its options, model and background."""
-    options = options_of(item)
-    model = _model_of(item.batch)
     with item.source.open("rb") as source:
-        return pipeline.cut_out(
+        return cut_out_as_configured(
             source.read(),
-            session=pipeline.model_session(model, settings.U2NET_HOME, solo_threads=settings.ORT_SOLO_THREADS),
-            partner=pipeline.best_partner(options.quality, model, settings.QUALITY_BEST_PARTNER, settings.U2NET_HOME),
-            max_pixels=settings.MAX_IMAGE_PIXELS,
-            compress_level=settings.PNG_COMPRESS_LEVEL,
-            options=options,
-            max_frames=settings.MAX_ANIMATION_FRAMES,
+            model=_model_of(item.batch),
+            options=options_of(item),
             on_frame=functools.partial(events.item_progress, item),
             background=background_of(item.batch),
             # The page shows a batch's cutouts as thumbnails; a /bgremove caller waits for its one image only.
             thumbnail=item.batch.kind == Batch.Kind.UPLOAD,
         )
+
+
+def cut_out_as_configured(data: bytes, *, model: str, options: Options, **item_inputs: Any) -> pipeline.Cutout:
+    """`data` through the pipeline with `model` (on the calling worker thread's sessions) and `options`, under this
+    server's settings: limits, PNG compression, the partner `quality=best` averages in. `item_inputs`: what only an
+    item has (its progress events, its batch's background, its thumbnail)."""
+    return pipeline.cut_out(
+        data,
+        session=pipeline.model_session(model, settings.U2NET_HOME, solo_threads=settings.ORT_SOLO_THREADS),
+        partner=pipeline.best_partner(options.quality, model, settings.QUALITY_BEST_PARTNER, settings.U2NET_HOME),
+        max_pixels=settings.MAX_IMAGE_PIXELS,
+        compress_level=settings.PNG_COMPRESS_LEVEL,
+        options=options,
+        max_frames=settings.MAX_ANIMATION_FRAMES,
+        **item_inputs,
+    )
 
 
 def _model_of(batch: Batch) -> str:

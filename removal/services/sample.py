@@ -21,7 +21,6 @@ from django.tasks import TaskResultStatus
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
-from removal.cutout import pipeline
 from removal.cutout.options import Options
 from removal.models import Batch
 from removal.services.files import (
@@ -31,6 +30,7 @@ from removal.services.files import (
     storage_errors,
     storage_save,
 )
+from removal.services.processing import cut_out_as_configured
 from removal.services.queueing import KIND_PRIORITY
 
 logger = logging.getLogger(__name__)
@@ -112,13 +112,7 @@ def sample_cutout_make(*, model: str) -> None:
     name = sample_name(model)
     if default_storage.exists(name):
         return
-    cutout = pipeline.cut_out(
-        SAMPLE_PHOTO.read_bytes(),
-        session=pipeline.model_session(model, settings.U2NET_HOME, solo_threads=settings.ORT_SOLO_THREADS),
-        max_pixels=settings.MAX_IMAGE_PIXELS,
-        compress_level=settings.PNG_COMPRESS_LEVEL,
-        options=SAMPLE_OPTIONS,
-    )
+    cutout = cut_out_as_configured(SAMPLE_PHOTO.read_bytes(), model=model, options=SAMPLE_OPTIONS)
     saved = storage_save(name, ContentFile(cutout.data))
     if saved != name:  # another worker stored it meanwhile (local storage keeps both, under another name)
         storage_delete_quietly(saved)
