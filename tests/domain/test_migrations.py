@@ -40,3 +40,48 @@ def test_daily_usage_starts_from_the_items_kept(user: Any, other_user: Any) -> N
         (user.pk, today, 3, 1),
         (other_user.pk, today, 1, 0),
     }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_history_logged_by_labels_reads_in_the_readers_language(user: Any) -> None:
+    """accounts.0009 renames the English form labels that history entries logged before bgsite.admin_history to the
+    fields' names the catalogs translate; an inline row's labels, a form's own field and plain text stay."""
+    import json
+
+    from django.contrib.admin.models import LogEntry
+    from django.contrib.contenttypes.models import ContentType
+    from django.utils import translation
+
+    executor = MigrationExecutor(connection)
+    executor.migrate([("accounts", "0008_admin_names_for_translation")])
+    users = ContentType.objects.get(app_label="auth", model="user")
+    old = [
+        {"changed": {"fields": ["Last name", "User permissions", "Favourite colour"]}},
+        {"changed": {"name": "item", "object": "p.jpg", "fields": ["Last name"]}},
+    ]
+    logged = [json.dumps(old), "Changed Last name by hand."]
+    entries = [
+        LogEntry.objects.create(
+            user_id=user.pk,
+            content_type=users,
+            object_id=str(user.pk),
+            object_repr="x",
+            action_flag=2,
+            change_message=message,
+        )
+        for message in logged
+    ]
+
+    executor = MigrationExecutor(connection)
+    executor.migrate([("accounts", "0009_history_by_field_names")])
+
+    structured, plain = (LogEntry.objects.get(pk=entry.pk) for entry in entries)
+    assert json.loads(structured.change_message) == [
+        {"changed": {"fields": ["last name", "user permissions", "Favourite colour"]}},
+        {"changed": {"name": "item", "object": "p.jpg", "fields": ["Last name"]}},
+    ]
+    assert plain.change_message == "Changed Last name by hand."
+    with translation.override("de"):
+        assert structured.get_change_message() == (
+            "Nachname, Berechtigungen und Favourite colour geändert. Last name für Element „p.jpg“ geändert."
+        )
