@@ -232,6 +232,7 @@ class WorkerProcessAdmin(admin.ModelAdmin):
         "layout",
         "max_batch",
         "models_installed",
+        "weights_sha256",
         "seen_at",
         "live",
     )

@@ -376,6 +376,9 @@ class WorkerProcess(models.Model):
     max_batch = models.PositiveSmallIntegerField(_("images per model run"))
     # Those whose weights are in its U2NET_HOME: the models a request to a web process without worker threads may name
     models_installed = models.JSONField(_("installed models"), default=list)
+    # {model: SHA-256 hex} of the default model's weights as its sessions loaded them: the first screen's sample, which
+    # a web process names by it (removal.services.sample), follows new weights installed under the same name
+    weights_sha256 = models.JSONField(_("weights' SHA-256"), default=dict)
     seen_at = models.DateTimeField(_("last seen"), db_index=True)
 
     class Meta:

@@ -5,6 +5,7 @@ import uuid
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING, Any
 
+from django.conf import settings
 from django.db.models import Count, Min, Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 from django.utils import timezone
@@ -261,6 +262,8 @@ def results_for_bytes(owner_id: Any, source_sha256: str) -> list[Item]:
     return list(done.select_related("batch").order_by("-finished_at")[:REUSE_CANDIDATES])
 
 
-def worker_processes_seen(since: datetime) -> QuerySet[WorkerProcess]:
-    """The processes whose worker threads said they live at `since` or later (services.worker_process_seen)."""
+def worker_processes_live() -> QuerySet[WorkerProcess]:
+    """The processes whose worker threads said they live (services.worker_process_seen) in the last
+    ITEM_LEASE_SECONDS: one not renewed since is taken for dead, as its items are."""
+    since = timezone.now() - timedelta(seconds=settings.ITEM_LEASE_SECONDS)
     return WorkerProcess.objects.filter(seen_at__gte=since).order_by("name")

@@ -24,5 +24,6 @@ def delete_files(names: list[str], folder: str, attempt: int = 0) -> None:
 
 
 @task()
-def make_sample_cutout(model: str) -> None:
-    services.sample_cutout_make(model=model)
+def make_sample_cutout(model: str, weights: str = "") -> None:
+    """`weights`: the SHA-256 of the weights to cut it out with (none in jobs queued before it was: any)."""
+    services.sample_cutout_make(model=model, weights=weights)

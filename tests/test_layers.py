@@ -229,10 +229,12 @@ def test_a_web_process_without_workers_reports_theirs_without_loading_onnxruntim
     which it made itself where it had the weights, it leaves to a worker too."""
     script = (
         "import sys\n"
+        "from django.conf import settings\n"
         "from django.test import Client\n"
         "from removal import services\n"
         "services.worker_process_seen(name='gpu-1', threads=4, providers=['CUDAExecutionProvider', "
-        "'CPUExecutionProvider'], layout='shared', max_batch=2, models=['u2netp'])\n"
+        "'CPUExecutionProvider'], layout='shared', max_batch=2, models=['u2netp'], "
+        "weights_sha256={settings.REMBG_MODEL: 64 * 'a'})\n"
         "client = Client(HTTP_HOST='127.0.0.1')\n"
         "model_check = client.get('/readyz').json()['checks']['model']\n"
         "models = client.get('/api/v1/models').json()\n"

@@ -7,11 +7,9 @@ web process), and the answer was the web process's own view, where the jobs run 
 GPU's). Nor does it need the weights on its own disk: a request may name the models the worker processes have.
 """
 
-from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.utils import timezone
 
 from removal import selectors
 from removal.cutout import providers
@@ -37,7 +35,7 @@ def models_installed() -> list[str]:
     of weights it lacks (removal.W001)."""
     if settings.EMBEDDED_WORKERS > 0:
         return installed_models(settings.U2NET_HOME)
-    each_workers = [set(process.models_installed) for process in selectors.worker_processes_seen(_lease_start())]
+    each_workers = [set(process.models_installed) for process in selectors.worker_processes_live()]
     if each_workers:
         return sorted(set.intersection(*each_workers))
     return sorted({settings.REMBG_MODEL, *installed_models(settings.U2NET_HOME)})
@@ -48,14 +46,9 @@ def workers_seen() -> list[dict[str, Any]]:
     max_batch they run the models with, with how many processes and threads do: the most threads first. No host
     names: /readyz and /api/v1/models answer anyone."""
     kinds: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for process in selectors.worker_processes_seen(_lease_start()):
+    for process in selectors.worker_processes_live():
         runs_on = {"providers": list(process.providers), "layout": process.layout, "max_batch": process.max_batch}
         kind = kinds.setdefault(tuple(map(str, runs_on.values())), {**runs_on, "processes": 0, "threads": 0})
         kind["processes"] += 1
         kind["threads"] += process.threads
     return sorted(kinds.values(), key=lambda kind: -kind["threads"])
-
-
-def _lease_start() -> datetime:
-    """A worker process renewed its record since then, or is taken for dead (as its items are)."""
-    return timezone.now() - timedelta(seconds=settings.ITEM_LEASE_SECONDS)

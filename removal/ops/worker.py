@@ -26,7 +26,7 @@ from django_tasks_db.utils import exclusive_transaction, is_locked_database_exce
 from accounts import deletion as account_deletion
 from removal import events, services
 from removal.cutout import pipeline, providers
-from removal.cutout.installed import installed_models
+from removal.cutout.installed import installed_models, weights_sha256
 from removal.ops import connections, heap, metrics
 
 logger = logging.getLogger(__name__)
@@ -181,13 +181,22 @@ class WorkerPool:
                     layout=layout.name,
                     max_batch=layout.max_batch,
                     models=installed_models(settings.U2NET_HOME),
+                    weights_sha256=self._default_weights(),
                 )
+
+    @staticmethod
+    def _default_weights() -> dict[str, str]:
+        """The SHA-256 of the default model's weights as this process loaded them (the first screen's sample is made
+        with them, and a web process names it by them), read once a process."""
+        found = weights_sha256(settings.U2NET_HOME, settings.REMBG_MODEL)
+        return {settings.REMBG_MODEL: found} if found else {}
 
     def _sample_requested(self) -> None:
         """The first screen's sample cutout with the default model, queued for the workers unless storage has it:
         made as the threads warm up, before the first visitor asks (who would otherwise queue it)."""
         try:
-            services.sample_cutout_or_request(model=settings.REMBG_MODEL)
+            model = settings.REMBG_MODEL  # with the weights this process runs, whatever the others' records say
+            services.sample_cutout_or_request(model=model, weights=weights_sha256(settings.U2NET_HOME, model) or "")
         except Exception:
             logger.exception("could not queue the first screen's sample cutout; its first visitor queues it")
 

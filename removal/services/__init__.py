@@ -59,7 +59,7 @@ from removal.services.purge import (
 )
 from removal.services.queueing import WorkerLost, items_requeue_stale
 from removal.services.review import IMPROVED_QUALITY, NothingToImprove, batch_improve, item_review
-from removal.services.sample import sample_cutout, sample_cutout_make, sample_cutout_or_request, sample_version
+from removal.services.sample import sample_cutout, sample_cutout_make, sample_cutout_or_request
 from removal.services.thumbnails import item_thumbnail
 from removal.services.usage import usage_given_back
 from removal.services.webhooks import check_callback_url, webhook_deliver, webhook_signature, webhooks_resume_held
@@ -120,7 +120,6 @@ __all__ = [
     "sample_cutout",
     "sample_cutout_make",
     "sample_cutout_or_request",
-    "sample_version",
     "storage_chunks",
     "stored_image_create",
     "stored_image_delete",

@@ -2,11 +2,21 @@
 
 The cutout is made by whoever makes the uploads' cutouts, a worker thread (of this process under `make run`, of a
 worker process in the scaled layout), as a job, and kept in the default storage under a name that says what made it.
-A web process serves it from there: it loads no model, and may have no weights at all."""
+A web process serves it from there: it loads no model, and may have no weights at all.
+
+Its name says what made it, the weights' bytes included (their SHA-256): new weights installed under the same name
+(`manage.py models pull NAME --from FILE`, another `models quantize`) make another sample at another address once the
+workers run them (a process runs the weights it loaded until it restarts, and says so: WorkerProcess.weights_sha256).
+The execution providers are not in it (nor onnxruntime's version): CPU and CUDA may round a few alpha values apart,
+which no visitor sees, and a fleet of both would make the sample again at each change of hands. Samples of earlier
+weights stay in storage (260 KB each): during a rolling upgrade workers of both weights make and keep their own, and
+deleting the other's would start them again; the landing page links only the current one."""
 
 import functools
 import hashlib
 import logging
+from collections import Counter
+from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -21,6 +31,8 @@ from django.tasks import TaskResultStatus
 from django.utils import timezone
 from django_tasks_db.models import DBTaskResult
 
+from removal import selectors
+from removal.cutout.installed import weights_sha256
 from removal.cutout.options import Options
 from removal.models import Batch
 from removal.services.files import (
@@ -46,21 +58,54 @@ SAMPLE_PRIORITY = KIND_PRIORITY[Batch.Kind.BGREMOVE]
 SAMPLE_REQUESTED_AGAIN_AFTER = timedelta(minutes=1)
 
 
+@dataclass(frozen=True)
+class SampleCutout:
+    version: str  # what made it, as a short digest: its name and its address say it
+    png: bytes
+
+
+class SampleWeightsDiffer(Exception):
+    """This worker runs other weights than those the sample was asked of; a worker that runs them makes it."""
+
+
 @functools.cache
 def _photo_sha256() -> str:
     return hashlib.sha256(SAMPLE_PHOTO.read_bytes()).hexdigest()
 
 
-def sample_version(*, model: str) -> str:
-    """What the sample cut out with `model` depends on, as a short digest: the photo, the model, the options and the
-    PNG compression. Another default model (or photo) makes another name, and another URL for browsers to cache."""
-    made_by = f"{_photo_sha256()} {model} {SAMPLE_OPTIONS!r} {settings.PNG_COMPRESS_LEVEL}"
+# The weights the worker processes last said they run, by model: a web process links the sample they made while
+# none is seen (all of them restarting).
+_weights_last_said: dict[str, str] = {}
+
+
+def sample_weights(*, model: str) -> str:
+    """The SHA-256 of the `model` weights the sample is cut out with; "" while none is known. Those this process's
+    own worker threads run (EMBEDDED_WORKERS above 0); in a web process without them, those the live worker processes
+    said they run (most of them, while a rolling upgrade leaves some on others), or at least last said. A dictionary
+    look-up or a query of a few rows: no weights are read here after the first time."""
+    if settings.EMBEDDED_WORKERS > 0:
+        return weights_sha256(settings.U2NET_HOME, model) or ""
+    said = Counter(
+        process.weights_sha256[model]
+        for process in selectors.worker_processes_live()
+        if process.weights_sha256.get(model)
+    )
+    if said:
+        _weights_last_said[model] = max(said, key=lambda digest: (said[digest], digest))
+    return _weights_last_said.get(model, "")
+
+
+def sample_version(*, model: str, weights: str) -> str:
+    """What the sample cut out with `model` depends on, as a short digest: the photo, the model and its weights'
+    SHA-256, the options and the PNG compression. Another default model, new weights under its name (or another
+    photo) make another name, and another URL for browsers to cache."""
+    made_by = f"{_photo_sha256()} {model} {weights} {SAMPLE_OPTIONS!r} {settings.PNG_COMPRESS_LEVEL}"
     return hashlib.sha256(made_by.encode()).hexdigest()[:16]
 
 
-def sample_name(model: str) -> str:
+def sample_name(model: str, version: str) -> str:
     """The sample's name in storage."""
-    return f"{SAMPLES_FOLDER}cutout-{model}-{sample_version(model=model)}.png"
+    return f"{SAMPLES_FOLDER}cutout-{model}-{version}.png"
 
 
 # The names found in storage, with their bytes (one PNG of 480 x 480, 260 KB with the default model): a sample once
@@ -75,10 +120,13 @@ def _stored_forgotten(*, setting: str, **kwargs: Any) -> None:
         _stored.clear()
 
 
-def sample_cutout(*, model: str) -> bytes | None:
-    """The sample cut out with `model`, as stored; None while no worker has made it.
-    StorageUnavailable where storage fails."""
-    name = sample_name(model)
+def sample_cutout(*, model: str, weights: str | None = None) -> SampleCutout | None:
+    """The sample cut out with `model`'s weights of SHA-256 `weights` (by default those the workers run:
+    sample_weights), as stored; None while no worker has made it. StorageUnavailable where storage fails."""
+    if weights is None:
+        weights = sample_weights(model=model)
+    version = sample_version(model=model, weights=weights)
+    name = sample_name(model, version)
     if name not in _stored:
         try:
             with default_storage.open(name, "rb") as stored:
@@ -87,29 +135,37 @@ def sample_cutout(*, model: str) -> bytes | None:
             return None
         except storage_errors() as exc:
             raise StorageUnavailable.after(exc) from exc
-    return _stored[name]
+    return SampleCutout(version=version, png=_stored[name])
 
 
-def sample_cutout_or_request(*, model: str) -> bytes | None:
-    """The sample cut out with `model`, as stored; while there is none, None, and a worker is asked to make it."""
-    if (cutout := sample_cutout(model=model)) is None:
-        _sample_cutout_request(model=model)
+def sample_cutout_or_request(*, model: str, weights: str | None = None) -> SampleCutout | None:
+    """The sample cut out with `model` (and `weights`, as sample_cutout), as stored; while there is none, None, and a
+    worker is asked to make it."""
+    if weights is None:
+        weights = sample_weights(model=model)
+    if (cutout := sample_cutout(model=model, weights=weights)) is None:
+        _sample_cutout_request(model=model, weights=weights)
     return cutout
 
 
-def _sample_cutout_request(*, model: str) -> None:
-    """Have a worker make the sample with `model` (sample_cutout_make), unless a job for it waits already or was
-    queued within SAMPLE_REQUESTED_AGAIN_AFTER (one that failed, the model missing, is not queued at each visit)."""
+def _sample_cutout_request(*, model: str, weights: str) -> None:
+    """Have a worker make the sample with `model`'s `weights` (sample_cutout_make), unless a job for them waits
+    already or was queued within SAMPLE_REQUESTED_AGAIN_AFTER (one that failed, the model missing, is not queued at
+    each visit)."""
     recent = Q(status=TaskResultStatus.READY) | Q(enqueued_at__gt=timezone.now() - SAMPLE_REQUESTED_AGAIN_AFTER)
     asked = DBTaskResult.objects.filter(recent, task_path=MAKE_SAMPLE_TASK).values_list("args_kwargs", flat=True)
-    if [model] not in (job["args"] for job in asked):
-        queued_task(MAKE_SAMPLE_TASK).using(priority=SAMPLE_PRIORITY).enqueue(model)
+    if [model, weights] not in (job["args"] for job in asked):
+        queued_task(MAKE_SAMPLE_TASK).using(priority=SAMPLE_PRIORITY).enqueue(model, weights)
 
 
-def sample_cutout_make(*, model: str) -> None:
-    """The sample photo through the same pipeline, model and options as an upload's, stored (once: a job queued twice
-    finds it there)."""
-    name = sample_name(model)
+def sample_cutout_make(*, model: str, weights: str = "") -> None:
+    """The sample photo through the same pipeline, model and options as an upload's, stored under the SHA-256 of the
+    weights this worker runs (once: a job queued twice finds it there). SampleWeightsDiffer where they are not the
+    `weights` asked for ("": any)."""
+    own = weights_sha256(settings.U2NET_HOME, model) or ""
+    if weights and own and own != weights:
+        raise SampleWeightsDiffer(f"this worker runs {model} weights of SHA-256 {own}, not {weights}")
+    name = sample_name(model, sample_version(model=model, weights=own))
     if default_storage.exists(name):
         return
     cutout = cut_out_as_configured(SAMPLE_PHOTO.read_bytes(), model=model, options=SAMPLE_OPTIONS)

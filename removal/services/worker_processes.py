@@ -12,10 +12,18 @@ from removal.models import WorkerProcess
 
 
 def worker_process_seen(
-    *, name: str, threads: int, providers: list[str], layout: str, max_batch: int, models: list[str]
+    *,
+    name: str,
+    threads: int,
+    providers: list[str],
+    layout: str,
+    max_batch: int,
+    models: list[str],
+    weights_sha256: dict[str, str] | None = None,
 ) -> None:
-    """`name`'s worker threads live and run `models` (those installed where it runs) on `providers` as `layout` says;
-    those of processes not seen for ITEM_LEASE_SECONDS (killed, their machine gone) are forgotten."""
+    """`name`'s worker threads live and run `models` (those installed where it runs) on `providers` as `layout` says,
+    the weights whose SHA-256 `weights_sha256` gives by model; those of processes not seen for ITEM_LEASE_SECONDS
+    (killed, their machine gone) are forgotten."""
     now = timezone.now()
     with transaction.atomic():
         WorkerProcess.objects.update_or_create(
@@ -27,6 +35,7 @@ def worker_process_seen(
                 "layout": layout,
                 "max_batch": max_batch,
                 "models_installed": models,
+                "weights_sha256": weights_sha256 or {},
                 "seen_at": now,
             },
         )

@@ -78,15 +78,15 @@ def _sample_made() -> str | None:
         made = services.sample_cutout(model=settings.REMBG_MODEL)
     except services.StorageUnavailable:
         return None
-    return services.sample_version(model=settings.REMBG_MODEL) if made else None
+    return made.version if made else None
 
 
 @require_safe
 def sample_cutout(request: HttpRequest) -> HttpResponse:
     """The first screen's "after": the bundled sample photo, cut out by this server's own pipeline (a worker's).
 
-    At the address the landing page gives (?v=, the model and all else that made it) it never changes, and browsers
-    keep it; at another, they ask again each time (ETag). While it is being made: 503, Retry-After."""
+    At the address the landing page gives (?v=, the model, its weights and all else that made it) it never changes,
+    and browsers keep it; at another, they ask again each time (ETag). While it is being made: 503, Retry-After."""
     try:
         cutout = services.sample_cutout_or_request(model=settings.REMBG_MODEL)
     except services.StorageUnavailable as exc:
@@ -96,10 +96,9 @@ def sample_cutout(request: HttpRequest) -> HttpResponse:
     if cutout is None:
         headers = {"Retry-After": str(SAMPLE_RETRY_SECONDS), "Cache-Control": "no-store"}
         return HttpResponse(not_yet, content_type="text/plain; charset=utf-8", status=503, headers=headers)
-    version = services.sample_version(model=settings.REMBG_MODEL)
-    kept = "public, max-age=31536000, immutable" if request.GET.get("v") == version else "no-cache"
-    etag = quote_etag(version)
-    response = HttpResponse(cutout, content_type="image/png", headers={"Cache-Control": kept, "ETag": etag})
+    kept = "public, max-age=31536000, immutable" if request.GET.get("v") == cutout.version else "no-cache"
+    etag = quote_etag(cutout.version)
+    response = HttpResponse(cutout.png, content_type="image/png", headers={"Cache-Control": kept, "ETag": etag})
     return get_conditional_response(request, etag=etag, response=response) or response
 
 

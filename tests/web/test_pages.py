@@ -2,6 +2,7 @@
 
 import json
 import re
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -94,6 +95,101 @@ def test_another_default_model_is_another_sample_at_another_address(client: Any,
     remade = re.search(r'src="(/sample/cutout.png\?v=\w+)"', client.get("/").content.decode())
     assert made and remade and made[1] != remade[1]
     assert client.get(made[1])["Cache-Control"] == "no-cache"  # a stale address: the current sample, asked again
+
+
+def started_afresh(monkeypatch: Any) -> None:
+    """This process as a worker (or `make run`) started anew: no model session loaded, no weights read."""
+    import threading
+
+    from removal.cutout import installed, sessions
+    from removal.services import sample
+
+    monkeypatch.setattr(sessions, "_sessions", threading.local())
+    monkeypatch.setattr(sessions, "_shared_sessions", {})
+    monkeypatch.setattr(sessions, "_solo_sessions", {})
+    monkeypatch.setattr(installed, "_sha256_first_read", {})
+    monkeypatch.setattr(sample, "_weights_last_said", {})
+
+
+def sample_linked(client: Any) -> str | None:
+    """The address the landing page gives the sample cutout at; None while it shows the photo, waiting for it."""
+    linked = re.search(r'src="(/sample/cutout.png\?v=\w+)"', client.get("/").content.decode())
+    return linked[1] if linked else None
+
+
+def test_new_weights_under_the_same_name_are_another_sample_at_another_address(
+    client: Any, settings: Any, tmp_path: Path, monkeypatch: Any
+) -> None:
+    """The sample's address named the model, not its weights: an operator who installed new ones under the same name
+    (`models pull NAME --from FILE`, another `models quantize`) kept the old cutout, and browsers kept it a year. Here
+    u2netp's fp32 weights are replaced by its int8 copy's, and the process that runs them starts again."""
+    from removal.ops.worker import run_ready_jobs
+
+    model_dir = tmp_path / "u2net"
+    model_dir.mkdir()
+    shutil.copyfile(REPO / ".cache" / "u2net" / "u2netp.onnx", model_dir / "u2netp.onnx")
+    settings.U2NET_HOME, settings.REMBG_MODEL = model_dir, "u2netp"
+    started_afresh(monkeypatch)
+    client.get("/sample/cutout.png")
+    assert run_ready_jobs() == 1
+    made = sample_linked(client)
+    assert made is not None
+    first = client.get(made).content
+
+    partial = model_dir / "u2netp.onnx.part"  # as `models pull --from` installs it: one rename
+    shutil.copyfile(REPO / ".cache" / "u2net" / "u2netp-int8.onnx", partial)
+    partial.replace(model_dir / "u2netp.onnx")
+    assert sample_linked(client) == made, "a process runs the weights it loaded until it starts again, and says so"
+    started_afresh(monkeypatch)
+    assert sample_linked(client) is None  # the photo, waiting: its script asks for the cutout
+    assert client.get("/sample/cutout.png").status_code == 503
+    assert run_ready_jobs() == 1, "a job for the new weights, though the old ones' ended a moment ago"
+
+    remade = sample_linked(client)
+    assert remade is not None and remade != made
+    assert client.get(remade)["Cache-Control"] == "public, max-age=31536000, immutable"
+    assert client.get(remade).content != first  # the int8 weights' cutout
+    stale = client.get(made)
+    assert stale["Cache-Control"] == "no-cache" and stale.content == client.get(remade).content
+
+
+def test_a_web_process_without_workers_links_the_sample_of_the_weights_the_workers_run(
+    client: Any, settings: Any, monkeypatch: Any
+) -> None:
+    """A web process of the scaled layout has no weights to read: it links the sample of those the live worker
+    processes said they run (most of them, while a rolling upgrade leaves some on others), and the job it queues asks
+    for them; a worker that runs others does not store its cutout under their name."""
+    from django_tasks_db.models import DBTaskResult
+
+    from removal import services
+    from removal.cutout.installed import weights_sha256
+    from removal.models import WorkerProcess
+    from removal.ops.worker import run_ready_jobs
+
+    settings.REMBG_MODEL = "u2netp"
+    started_afresh(monkeypatch)
+    runs = weights_sha256(settings.U2NET_HOME, "u2netp")
+    assert runs is not None
+    settings.EMBEDDED_WORKERS = 0
+    seen = {"threads": 1, "providers": ["CPUExecutionProvider"], "layout": "shared", "max_batch": 1}
+    for name, weights in (("worker-old", "0" * 64), ("worker-new-1", runs), ("worker-new-2", runs)):
+        services.worker_process_seen(name=name, **seen, models=["u2netp"], weights_sha256={"u2netp": weights})
+    assert client.get("/sample/cutout.png").status_code == 503
+    (job,) = DBTaskResult.objects.filter(task_path="removal.tasks.make_sample_cutout")
+    assert job.args_kwargs["args"] == ["u2netp", runs]
+    assert run_ready_jobs() == 1
+    made = sample_linked(client)
+    assert made is not None and client.get(made).status_code == 200
+    WorkerProcess.objects.all().delete()  # all of them restarting: the sample they last said stays linked
+    assert sample_linked(client) == made
+
+    services.worker_process_seen(name="worker-old", **seen, models=["u2netp"], weights_sha256={"u2netp": "1" * 64})
+    services.worker_process_seen(name="worker-new-2", **seen, models=["u2netp"], weights_sha256={"u2netp": "1" * 64})
+    assert sample_linked(client) is None and client.get("/sample/cutout.png").status_code == 503
+    assert run_ready_jobs() == 1  # taken by this process, which runs the others
+    (failed,) = DBTaskResult.objects.filter(task_path="removal.tasks.make_sample_cutout", status="FAILED")
+    assert failed.args_kwargs["args"] == ["u2netp", "1" * 64] and "SampleWeightsDiffer" in failed.traceback
+    assert sample_linked(client) is None
 
 
 def test_home_renders_upload_page_with_limits(client: Any, user: Any, settings: Any) -> None:
