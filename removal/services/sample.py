@@ -81,8 +81,9 @@ _weights_last_said: dict[str, str] = {}
 def sample_weights(*, model: str) -> str:
     """The SHA-256 of the `model` weights the sample is cut out with; "" while none is known. Those this process's
     own worker threads run (EMBEDDED_WORKERS above 0); in a web process without them, those the live worker processes
-    said they run (most of them, while a rolling upgrade leaves some on others), or at least last said. A dictionary
-    look-up or a query of a few rows: no weights are read here after the first time."""
+    said they run (most of them, while a rolling upgrade leaves some on others), or at least last said, and until one
+    has said, those in its own U2NET_HOME, where a worker beside it would find them. A dictionary look-up or a query
+    of a few rows: no weights are read here after the first time."""
     if settings.EMBEDDED_WORKERS > 0:
         return weights_sha256(settings.U2NET_HOME, model) or ""
     said = Counter(
@@ -92,7 +93,9 @@ def sample_weights(*, model: str) -> str:
     )
     if said:
         _weights_last_said[model] = max(said, key=lambda digest: (said[digest], digest))
-    return _weights_last_said.get(model, "")
+    if model not in _weights_last_said:
+        return weights_sha256(settings.U2NET_HOME, model) or ""
+    return _weights_last_said[model]
 
 
 def sample_version(*, model: str, weights: str) -> str:
