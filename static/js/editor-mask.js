@@ -49,6 +49,7 @@ export function remember() {
   session.undo.push(context.getImageData(0, 0, session.mask.width, session.mask.height));
   if (session.undo.length > UNDO_STEPS) session.undo.shift();
   session.redo = [];
+  session.changes += 1;
   updateHistoryButtons();
 }
 
@@ -59,6 +60,7 @@ export function swapHistory(from, to) {
   const context = session.mask.getContext("2d", { willReadFrequently: true });
   to.push(context.getImageData(0, 0, session.mask.width, session.mask.height));
   context.putImageData(snapshot, 0, 0);
+  session.changes += 1;
   updateHistoryButtons();
   render();
 }

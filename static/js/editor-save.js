@@ -16,23 +16,27 @@ const sendButtons = [saveButton, revertButton, fineButton, saveNextButton];
  * Send the mask (or, with no body, DELETE it: back to the model's cutout), or mark the cutout fine: `request` is
  * given the item. The item JSON goes to onSaved. Then the editor closes, or with `thenNext` opens on the next cutout
  * that needs a look (`openNext`); unless it was closed while the request was out, or opened on another cutout, whose
- * strokes the answer leaves alone.
+ * strokes the answer leaves alone. `mask` is a save's edited mask (a PNG, as it was when pressed): saved under changes
+ * made since, the editor stays on them.
  */
-async function send(request, openNext, { thenNext = false } = {}) {
+async function send(request, openNext, { thenNext = false, mask = null } = {}) {
   const { opening, item, onSaved } = session;
   const pressed = document.activeElement;
   for (const button of sendButtons) button.disabled = true;
   status.textContent = gettext("Saving…");
   const started = performance.now();
+  let saved;
   try {
-    onSaved(await request(item));
+    saved = await request(item);
+    onSaved(saved);
     if (!stillOpen(opening)) return;
     dialog.dataset.saveMs = String(Math.round(performance.now() - started));
   } catch (error) {
-    if (!stillOpen(opening)) return;
-    status.textContent = interpolate(gettext("Not saved: %(reason)s"), { reason: error.message });
-    for (const button of sendButtons) button.disabled = false;
-    if (focusLost()) pressed.focus(); // disabled while the request was out, the button had let go of it
+    if (stillOpen(opening)) showRefusal(error.message, pressed);
+    return;
+  }
+  if (mask && session.changes !== session.sentChanges) {
+    showChangedSince(saved, pressed);
     return;
   }
   const next = thenNext && session.review ? session.review.next(item) : null;
@@ -49,6 +53,28 @@ async function send(request, openNext, { thenNext = false } = {}) {
   }
 }
 
+/** The buttons back, the editor staying; disabled while the request was out, the pressed one let go of the focus. */
+function enableSending(pressed) {
+  for (const button of sendButtons) button.disabled = false;
+  if (focusLost()) pressed.focus();
+}
+
+/** A request refused while the editor is still on its cutout: said there, the strokes unsaved still. */
+function showRefusal(reason, pressed) {
+  session.sentChanges = null;
+  status.textContent = interpolate(gettext("Not saved: %(reason)s"), { reason });
+  enableSending(pressed);
+}
+
+/** Saved, but not the changes made while the save was out (strokes, undo): the editor stays on them, as saved. */
+function showChangedSince(saved, pressed) {
+  session.item = saved;
+  revertButton.hidden = !saved.edited;
+  session.sentChanges = null;
+  status.textContent = gettext("Saved, except the changes made since: Save again to keep them.");
+  enableSending(pressed);
+}
+
 /** The mask request: the edited mask POSTed, or with no body a DELETE (back to the model's cutout). */
 async function maskRequest(item, method, body) {
   const reply = await fetch(item.mask, {
@@ -61,11 +87,24 @@ async function maskRequest(item, method, body) {
   return answer;
 }
 
-async function editedMask() {
-  const blob = await new Promise((resolve) => session.mask.toBlob(resolve, "image/png"));
-  const form = new FormData();
-  form.append("mask", blob, "mask.png");
-  return form;
+/** The working mask as a PNG, as it is now: the strokes painted later are not in it. */
+function editedMask() {
+  return new Promise((resolve) => session.mask.toBlob(resolve, "image/png"));
+}
+
+/**
+ * Save (and "Save and next"): the mask as it is when pressed; its strokes are on their way (Cancel closes the editor
+ * unasked while no other is painted).
+ */
+function saveMask(openNext, options = {}) {
+  const mask = editedMask();
+  session.sentChanges = session.changes;
+  const request = async (item) => {
+    const form = new FormData();
+    form.append("mask", await mask, "mask.png");
+    return maskRequest(item, "POST", form);
+  };
+  send(request, openNext, { ...options, mask });
 }
 
 /**
@@ -73,9 +112,8 @@ async function editedMask() {
  * @param {(item: object) => Promise<void>} openNext opens the editor on the next cutout that needs a look
  */
 export function wireSaving(openNext) {
-  const saveMask = async (item) => maskRequest(item, "POST", await editedMask());
-  saveButton.addEventListener("click", () => send(saveMask, openNext));
-  saveNextButton.addEventListener("click", () => send(saveMask, openNext, { thenNext: true }));
+  saveButton.addEventListener("click", () => saveMask(openNext));
+  saveNextButton.addEventListener("click", () => saveMask(openNext, { thenNext: true }));
   revertButton.addEventListener("click", () => {
     // Every hand edit of the cutout goes, the saved ones too: asked first, as Remove is.
     const question = gettext("Revert to the model’s cutout? Every hand edit of this cutout, saved or not, is lost.");

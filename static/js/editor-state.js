@@ -43,6 +43,8 @@ export const session = {
   pinch: null, // {distance, midX, midY} while two fingers are down
   undo: [],
   redo: [],
+  changes: 0, // how many times the mask changed since the editor opened: strokes, undone and redone
+  sentChanges: null, // `changes` when the mask's save now out was pressed: a save covering them all, if still equal
   showOriginal: false,
   backdrop: null,
   openerCard: null, // the card whose control had the focus when the editor opened (its Edit, its badge), if any

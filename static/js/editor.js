@@ -46,6 +46,7 @@ function loadImage(url) {
  */
 export async function openEditor(item, backdrop, onSaved, review = null) {
   Object.assign(session, { item, onSaved, review, backdrop, undo: [], redo: [], showOriginal: false, stroke: null });
+  Object.assign(session, { changes: 0, sentChanges: null });
   session.cursor = null; // the keyboard's brush starts in the middle of each photo
   session.pointers.clear();
   dialog.dataset.ready = "false";
@@ -87,9 +88,13 @@ export async function openEditor(item, backdrop, onSaved, review = null) {
   dialog.dataset.ready = "true";
 }
 
-/** Whether the editor may close: nothing painted since it opened, or the user agrees to lose it. */
+/**
+ * Whether the editor may close: nothing painted since it opened, or all of it on its way in the save now out, or the
+ * user agrees to lose it.
+ */
 function mayDiscard() {
-  return session.undo.length === 0 || window.confirm(gettext("Discard the changes you have not saved?"));
+  const unsent = session.undo.length > 0 && session.sentChanges !== session.changes;
+  return !unsent || window.confirm(gettext("Discard the changes you have not saved?"));
 }
 
 /** Cancel: the editor closes, unless there are strokes the user keeps when asked. */

@@ -86,6 +86,26 @@ def alpha_around(image: Image.Image, centre: tuple[int, int], reach: int = 3) ->
     return alpha[y - reach : y + reach + 1, x - reach : x + reach + 1]
 
 
+DISCARD = "Discard the changes you have not saved?"
+
+
+def held_saves(page: Any, item_id: str) -> list[Any]:
+    """The editor's saves of an item's mask, held until the test lets each go on (or fail)."""
+    held: list[Any] = []
+    page.route(f"**/api/v1/items/{item_id}/mask", lambda route: held.append(route))
+    return held
+
+
+def save_held(page: Any, held: list[Any]) -> None:
+    """Save pressed; its request held."""
+    page.click("#editor-save")
+    for _ in range(100):  # the mask's PNG is made first
+        if held:
+            break
+        page.wait_for_timeout(50)
+    assert len(held) == 1
+
+
 def test_erase_and_restore_with_pointer_drags_then_save(browser: Any, embedded_server: Any, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
@@ -197,7 +217,7 @@ def test_the_keyboard_stays_in_the_editor_and_unsaved_strokes_are_not_lost_to_es
         page.once("dialog", lambda question: (asked.append(question.message), question.dismiss()))
         page.keyboard.press("Escape")
         expect(dialog).to_be_visible()  # kept: the stroke is not thrown away unasked
-        assert asked == ["Discard the changes you have not saved?"]
+        assert asked == [DISCARD]
         page.once("dialog", lambda question: question.accept())
         page.click("#editor-cancel")
         expect(dialog).to_be_hidden()
@@ -334,7 +354,7 @@ def test_the_editor_is_used_from_the_keyboard_alone(browser: Any, embedded_serve
         page.on("dialog", lambda question: (asked.append(question.message), question.dismiss()))
         for _ in range(3):
             page.keyboard.press("Escape")
-        assert asked == ["Discard the changes you have not saved?"] * 3
+        assert asked == [DISCARD] * 3
         expect(dialog).to_have_attribute("open", "")
         page.focus("#editor-save")
         page.keyboard.press("Enter")
@@ -400,13 +420,9 @@ def test_a_save_answered_after_the_editor_moved_on_leaves_the_cutout_open_now_al
         shown_before = first.locator(".after img").get_attribute("src")
         dialog = open_editor(page, first)
         drag(page, (640, 480), (100, 100), (140, 100))
-        held: list[Any] = []
-        page.route(f"**/api/v1/items/{first.get_attribute('data-item-id')}/mask", lambda route: held.append(route))
-        page.click("#editor-save")
-        page.wait_for_function("() => true")  # lets the route's handler see the save's request
-        assert len(held) == 1
-        page.once("dialog", lambda question: question.accept())  # its strokes given up (they are on their way)
-        page.click("#editor-cancel")
+        held = held_saves(page, first.get_attribute("data-item-id"))
+        save_held(page, held)
+        page.click("#editor-cancel")  # unasked: its strokes are on their way
         expect(dialog).to_be_hidden()
 
         open_editor(page, second)
@@ -418,3 +434,48 @@ def test_a_save_answered_after_the_editor_moved_on_leaves_the_cutout_open_now_al
         expect(page.locator("#editor-status")).to_have_text("")
         expect(page.locator("#editor-undo")).to_be_enabled()  # its stroke still there to save
         expect(page.locator("#editor-save")).to_be_enabled()
+
+
+def test_cancel_while_a_save_of_every_stroke_is_out_closes_the_editor_unasked(
+    browser: Any,
+    embedded_server: Any,
+    tmp_path: Path,
+) -> None:
+    """Escape while the save was out asked "Discard the changes you have not saved?" of strokes on their way: yes
+    looked like losing them, no kept the editor open for nothing. A stroke painted after Save was pressed is not on
+    its way: Escape asks, and the save's answer leaves the editor on it."""
+    from playwright.sync_api import expect
+
+    with signed_in(browser, embedded_server) as page:
+        row = astronaut_row(page, tmp_path)
+        item_id = row.get_attribute("data-item-id")
+        asked: list[str] = []
+        page.on("dialog", lambda question: (asked.append(question.message), question.dismiss()))
+        shown_before = row.locator(".after img").get_attribute("src")
+        dialog = open_editor(page, row)
+        drag(page, (640, 480), (100, 100), (140, 100))
+        held = held_saves(page, item_id)
+        save_held(page, held)
+        page.keyboard.press("Escape")
+        expect(dialog).to_be_hidden()
+        assert asked == []
+        held.pop().continue_()
+        expect(row.locator(".after img")).not_to_have_attribute("src", shown_before, timeout=60_000)
+
+        open_editor(page, row)
+        drag(page, (640, 480), (100, 200), (140, 200))
+        save_held(page, held)
+        drag(page, (640, 480), (100, 300), (140, 300))  # painted while the save is out
+        page.keyboard.press("Escape")
+        assert asked == [DISCARD]
+        expect(dialog).to_be_visible()
+        held.pop().continue_()
+        expect(page.locator("#editor-status")).to_have_text(
+            "Saved, except the changes made since: Save again to keep them.", timeout=60_000
+        )
+        expect(dialog).to_be_visible()
+        expect(page.locator("#editor-save")).to_be_enabled()
+        page.unroute(f"**/api/v1/items/{item_id}/mask")
+        page.click("#editor-save")
+        expect(dialog).to_be_hidden(timeout=60_000)
+        assert asked == [DISCARD]
