@@ -70,6 +70,8 @@ export const state = {
   deleting: false,
   /** @type {Set<string>} ids of items deleted: a late event about one is not shown again */
   removed: new Set(),
+  /** @type {Map<string, string>} item id -> why its hand edit was not saved (the editor keeps it): on its card */
+  unsavedEdits: new Map(),
 };
 
 /** An item's statuses once its worker is through with it. */

@@ -7,7 +7,7 @@
 
 import { backdropColor } from "./batch-options.js";
 import { state, ui } from "./batch-page.js";
-import { dropItem, takeItem } from "./card-items.js";
+import { dropItem, noteUnsavedEdit, takeItem } from "./card-items.js";
 import { releaseDropped, renderItem, showError } from "./cards.js";
 import { openCompare } from "./compare.js";
 import { deleteAfterAsking } from "./deleting.js";
@@ -24,6 +24,13 @@ const flaggedWalk = {
   looksFine: markFine,
 };
 
+/** What the editor tells the page (openEditor's `news`): a saved cutout, and a hand edit not saved, on the cards. */
+const editorNews = {
+  saved: takeItem,
+  unsaved: (item, reason) => noteUnsavedEdit(item.id, reason),
+  unsavedCleared: (item) => noteUnsavedEdit(item.id),
+};
+
 /** The newest item JSON of a card, if it is an item's. */
 const cardItem = (row) => state.items.get(row.dataset.itemId);
 
@@ -34,7 +41,7 @@ function compare(row) {
 
 function edit(row) {
   const item = cardItem(row);
-  if (item?.mask) openEditor(item, backdropColor(state.batchOptions), (saved) => takeItem(saved), flaggedWalk);
+  if (item?.mask) openEditor(item, backdropColor(state.batchOptions), editorNews, flaggedWalk);
   else compare(row); // no kept mask to edit (an animation): the cutout itself, to judge
 }
 

@@ -66,6 +66,7 @@ function sameItem(one, other) {
 export function dropItem(id) {
   state.removed.add(id);
   state.items.delete(id);
+  state.unsavedEdits.delete(id);
   stopWaiting(id);
   const row = state.rows.get(id);
   if (row) releaseDropped(row);
@@ -77,6 +78,15 @@ export function dropItem(id) {
 export function takeItem(item) {
   mergeItem(item);
   updateSummary();
+}
+
+/** Why an item's hand edit was not saved, or with no `reason` that it is unsaved no longer: on its card. */
+export function noteUnsavedEdit(id, reason = null) {
+  if (reason) state.unsavedEdits.set(id, reason);
+  else if (!state.unsavedEdits.delete(id)) return;
+  const row = state.rows.get(id);
+  const item = state.items.get(id);
+  if (row && item) renderItem(row, item);
 }
 
 /** Rows for the items no upload of this page claimed: added from another tab or program. */

@@ -50,9 +50,24 @@ export function showUploadBar(row) {
   return bar;
 }
 
-export function showError(row, text) {
+/** A card's error, if `text`; with `alert`, a screen reader says it at once (a failure of the user's own request). */
+export function showError(row, text, alert = false) {
   const error = togglePart(row, "error", Boolean(text));
-  if (error) error.textContent = text;
+  if (!error) return;
+  if (alert) error.setAttribute("role", "alert");
+  else error.removeAttribute("role");
+  if (error.textContent !== text) error.textContent = text; // the same again is not said again
+}
+
+/**
+ * An item's card says why its hand edit was not saved (a save that failed once the editor had left it, which the
+ * editor keeps: Edit gives it back), then the item's own error.
+ */
+function showItemError(row, item) {
+  const reason = state.unsavedEdits.get(item.id);
+  const unsaved =
+    reason && interpolate(gettext("Your hand edit was not saved: %(reason)s. Edit opens it again."), { reason });
+  showError(row, [unsaved, item.error].filter(Boolean).join(" "), Boolean(unsaved));
 }
 
 /** A file that never became an item: refused by the server or by the quick local check. */
@@ -100,7 +115,7 @@ export function renderItem(row, item) {
   row.dataset.bytes = String(item.original_bytes);
   setStatus(row, item.status);
   togglePart(row, "upload-progress", false);
-  showError(row, item.error);
+  showItemError(row, item);
 
   // The cards show thumbnails (a 12 MP photo and its cutout in about 20 KB, not 10 MB); compare and edit
   // open the full images.

@@ -53,6 +53,16 @@ export function remember() {
   updateHistoryButtons();
 }
 
+/** A mask whose save failed after the editor left it, painted over the one loaded: one step, which Undo takes back. */
+export function restoreDraft(draft) {
+  remember();
+  const context = session.mask.getContext("2d", { willReadFrequently: true });
+  context.globalCompositeOperation = "copy";
+  context.drawImage(draft, 0, 0, session.mask.width, session.mask.height);
+  context.globalCompositeOperation = "source-over";
+  render();
+}
+
 /** The mask goes back to the last snapshot of `from` (undo or redo); the mask as it was goes onto `to`. */
 export function swapHistory(from, to) {
   const snapshot = from.pop();

@@ -14,13 +14,14 @@ const sendButtons = [saveButton, revertButton, fineButton, saveNextButton];
 
 /**
  * Send the mask (or, with no body, DELETE it: back to the model's cutout), or mark the cutout fine: `request` is
- * given the item. The item JSON goes to onSaved. Then the editor closes, or with `thenNext` opens on the next cutout
- * that needs a look (`openNext`); unless it was closed while the request was out, or opened on another cutout, whose
- * strokes the answer leaves alone. `mask` is a save's edited mask (a PNG, as it was when pressed): saved under changes
- * made since, the editor stays on them.
+ * given the item. The item JSON goes to the page (news.saved). Then the editor closes, or with `thenNext` opens on the
+ * next cutout that needs a look (`openNext`); unless it was closed while the request was out, or opened on another
+ * cutout, whose strokes the answer leaves alone. `mask` is a save's edited mask (a PNG, as it was when pressed): failed
+ * once the editor had left its cutout, it is kept for the cutout's next opening and the page told; saved under
+ * changes made since, the editor stays on them.
  */
 async function send(request, openNext, { thenNext = false, mask = null } = {}) {
-  const { opening, item, onSaved } = session;
+  const { opening, item, news } = session;
   const pressed = document.activeElement;
   for (const button of sendButtons) button.disabled = true;
   status.textContent = gettext("Saving…");
@@ -28,11 +29,13 @@ async function send(request, openNext, { thenNext = false, mask = null } = {}) {
   let saved;
   try {
     saved = await request(item);
-    onSaved(saved);
+    if (mask && session.drafts.delete(item.id)) news.unsavedCleared(item); // an older unsaved edit is past
+    news.saved(saved);
     if (!stillOpen(opening)) return;
     dialog.dataset.saveMs = String(Math.round(performance.now() - started));
   } catch (error) {
     if (stillOpen(opening)) showRefusal(error.message, pressed);
+    else if (mask) keepUnsaved(item, news, await mask, error.message);
     return;
   }
   if (mask && session.changes !== session.sentChanges) {
@@ -73,6 +76,12 @@ function showChangedSince(saved, pressed) {
   session.sentChanges = null;
   status.textContent = gettext("Saved, except the changes made since: Save again to keep them.");
   enableSending(pressed);
+}
+
+/** A save failed once the editor had left its cutout: its mask is kept for the next opening, and the page told. */
+function keepUnsaved(item, news, mask, reason) {
+  session.drafts.set(item.id, mask);
+  news.unsaved(item, reason);
 }
 
 /** The mask request: the edited mask POSTed, or with no body a DELETE (back to the model's cutout). */

@@ -14,7 +14,7 @@
  */
 
 import { wireBrush } from "./editor-brush.js";
-import { updateHistoryButtons, wireHistory } from "./editor-mask.js";
+import { restoreDraft, updateHistoryButtons, wireHistory } from "./editor-mask.js";
 import { wireSaving } from "./editor-save.js";
 import { session, stillOpen, ui } from "./editor-state.js";
 import { prepare, wireView } from "./editor-view.js";
@@ -37,15 +37,18 @@ function loadImage(url) {
  * Open the editor on a finished item.
  * @param {object} item item JSON (original, original_display, mask, filename, width, height)
  * @param {string | null} backdrop the batch's background colour as CSS, or null for a checkerboard
- * @param {(item: object) => void} onSaved called with the item JSON the server answers
+ * @param {{saved: (item: object) => void, unsaved: (item: object, reason: string) => void,
+ *   unsavedCleared: (item: object) => void}} news what the page hears: the item JSON the server answers a request
+ *   with; a hand edit whose save failed after the editor had left its cutout, and why (the editor keeps it for the
+ *   cutout's next opening); and that such an edit is unsaved no longer (back in the editor, or a later one saved)
  * @param {{next: (item: object) => object | null, position: (item: object, walked: Set<string>) => {at: number,
  *   count: number}, looksFine: (item: object) => Promise<object>} | null} review
  *   for a cutout that needs a look: the next one that does, where it stands among them, and how to mark one fine
  *   (triage.js); the editor then says "3 of 17", offers "Looks fine" and "Save and next", and goes on to the next
  *   flagged cutout without closing
  */
-export async function openEditor(item, backdrop, onSaved, review = null) {
-  Object.assign(session, { item, onSaved, review, backdrop, undo: [], redo: [], showOriginal: false, stroke: null });
+export async function openEditor(item, backdrop, news, review = null) {
+  Object.assign(session, { item, news, review, backdrop, undo: [], redo: [], showOriginal: false, stroke: null });
   Object.assign(session, { changes: 0, sentChanges: null });
   session.cursor = null; // the keyboard's brush starts in the middle of each photo
   session.pointers.clear();
@@ -68,12 +71,20 @@ export async function openEditor(item, backdrop, onSaved, review = null) {
   // Closed or opened on another cutout while its pictures were on their way, the editor is no longer this one's: they
   // were drawn under the other cutout's name, and saved as its mask.
   const opening = ++session.opening;
+  let resumed = false; // a hand edit whose save failed is back on the mask
   try {
     // A browser that cannot show the upload itself (HEIC, TIFF) gets the server's upright WebP of it.
     const photo = loadImage(item.original).catch(() => loadImage(item.original_display));
-    const [shown, mask] = await Promise.all([photo, loadImage(`${item.mask}?r=${item.revision}`)]);
+    const draft = session.drafts.get(item.id);
+    const [shown, mask, unsaved] = await Promise.all([
+      photo,
+      loadImage(`${item.mask}?r=${item.revision}`),
+      draft && createImageBitmap(draft),
+    ]);
     if (!stillOpen(opening)) return;
     prepare(shown, mask);
+    if (unsaved) resumeDraft(item, unsaved);
+    resumed = Boolean(unsaved);
   } catch (error) {
     if (!stillOpen(opening)) return;
     status.textContent = interpolate(gettext("The editor could not open this image: %(reason)s"), {
@@ -82,15 +93,22 @@ export async function openEditor(item, backdrop, onSaved, review = null) {
     return;
   }
   dialog.dataset.openMs = String(Math.round(performance.now() - started));
-  status.textContent = "";
+  status.textContent = resumed ? gettext("Your hand edit that was not saved is back: Save to try again.") : "";
   saveButton.disabled = saveNextButton.disabled = false;
   updateHistoryButtons();
   dialog.dataset.ready = "true";
 }
 
+/** A hand edit whose save failed after the editor had left its cutout, on the mask again: its card's note goes. */
+function resumeDraft(item, draft) {
+  session.drafts.delete(item.id);
+  restoreDraft(draft);
+  session.news.unsavedCleared(item);
+}
+
 /**
- * Whether the editor may close: nothing painted since it opened, or all of it on its way in the save now out, or the
- * user agrees to lose it.
+ * Whether the editor may close: nothing painted since it opened, or all of it on its way in the save now out (a
+ * failure is told on the cutout's card), or the user agrees to lose it.
  */
 function mayDiscard() {
   const unsent = session.undo.length > 0 && session.sentChanges !== session.changes;
@@ -132,4 +150,4 @@ dialog.addEventListener("keydown", (event) => {
 wireView();
 wireHistory();
 wireBrush();
-wireSaving((next) => openEditor(next, session.backdrop, session.onSaved, session.review));
+wireSaving((next) => openEditor(next, session.backdrop, session.news, session.review));

@@ -479,3 +479,46 @@ def test_cancel_while_a_save_of_every_stroke_is_out_closes_the_editor_unasked(
         page.click("#editor-save")
         expect(dialog).to_be_hidden(timeout=60_000)
         assert asked == [DISCARD]
+
+
+def test_a_save_failing_after_the_editor_closed_is_told_on_the_card_and_edit_gives_the_strokes_back(
+    browser: Any,
+    embedded_server: Any,
+    tmp_path: Path,
+) -> None:
+    """Closed while its save was out, the editor took no notice of the save's failure: the hand edit was lost, and
+    nothing said so."""
+    from playwright.sync_api import expect
+
+    with signed_in(browser, embedded_server) as page:
+        row = astronaut_row(page, tmp_path)
+        item_id = row.get_attribute("data-item-id")
+        model = model_mask(page, item_id)
+        inside = block_where(model, 255)
+        page.on("dialog", lambda question: question.accept())  # asked or not, the editor closes
+        dialog = open_editor(page, row)
+        page.uncheck("#editor-soft")
+        page.locator("#editor-size").fill("30")
+        drag(page, (640, 480), (inside[0] - 4, inside[1]), (inside[0] + 4, inside[1]))
+        held = held_saves(page, item_id)
+        save_held(page, held)
+        page.click("#editor-cancel")
+        expect(dialog).to_be_hidden()
+        held.pop().abort()  # the connection lost
+
+        error = row.locator(".error")
+        expect(error).to_have_text("Your hand edit was not saved: Failed to fetch. Edit opens it again.")
+        expect(error).to_have_attribute("role", "alert")
+        assert np.array_equal(model_mask(page, item_id), model)
+
+        page.unroute(f"**/api/v1/items/{item_id}/mask")
+        open_editor(page, row)
+        expect(page.locator("#editor-status")).to_have_text(
+            "Your hand edit that was not saved is back: Save to try again."
+        )
+        expect(error).to_have_count(0)
+        expect(page.locator("#editor-undo")).to_be_enabled()  # back to the cutout as saved
+        page.click("#editor-save")
+        expect(dialog).to_be_hidden(timeout=60_000)
+        result = Image.open(io.BytesIO(page.request.get(f"/api/v1/items/{item_id}/result").body()))
+        assert (alpha_around(result, inside) == 0).all()
