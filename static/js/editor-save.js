@@ -103,17 +103,26 @@ function editedMask() {
 
 /**
  * Save (and "Save and next"): the mask as it is when pressed; its strokes are on their way (Cancel closes the editor
- * unasked while no other is painted).
+ * unasked while no other is painted). Until the save is answered, the cutout's next opening waits for it
+ * (session.saving): opened at once, it showed the mask from before the save, and a save from there put it back.
  */
 function saveMask(openNext, options = {}) {
+  const { item } = session;
   const mask = editedMask();
   session.sentChanges = session.changes;
-  const request = async (item) => {
+  let answered = null;
+  const request = async (sent) => {
     const form = new FormData();
     form.append("mask", await mask, "mask.png");
-    return maskRequest(item, "POST", form);
+    answered = await maskRequest(sent, "POST", form);
+    return answered;
   };
-  send(request, openNext, { ...options, mask });
+  const handled = send(request, openNext, { ...options, mask }).then(() => answered);
+  session.saving.set(item.id, handled);
+  const forget = () => {
+    if (session.saving.get(item.id) === handled) session.saving.delete(item.id);
+  };
+  handled.then(forget, forget);
 }
 
 /**

@@ -46,6 +46,7 @@ export const session = {
   changes: 0, // how many times the mask changed since the editor opened: strokes, undone and redone
   sentChanges: null, // `changes` when the mask's save now out was pressed: a save covering them all, if still equal
   drafts: new Map(), // item id -> the mask (a PNG Blob) whose save failed after the editor had left it: opened again
+  saving: new Map(), // item id -> its mask's save now out, resolved once handled: the item JSON saved, or null
   showOriginal: false,
   backdrop: null,
   openerCard: null, // the card whose control had the focus when the editor opened (its Edit, its badge), if any

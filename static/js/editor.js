@@ -73,6 +73,8 @@ export async function openEditor(item, backdrop, news, review = null) {
   const opening = ++session.opening;
   let resumed = false; // a hand edit whose save failed is back on the mask
   try {
+    item = await afterItsSave(item, opening);
+    if (!item) return;
     // A browser that cannot show the upload itself (HEIC, TIFF) gets the server's upright WebP of it.
     const photo = loadImage(item.original).catch(() => loadImage(item.original_display));
     const draft = session.drafts.get(item.id);
@@ -97,6 +99,22 @@ export async function openEditor(item, backdrop, news, review = null) {
   saveButton.disabled = saveNextButton.disabled = false;
   updateHistoryButtons();
   dialog.dataset.ready = "true";
+}
+
+/**
+ * The item as its mask's save now out leaves it (the item JSON saved; as it was where the save failed, its strokes
+ * then kept as a draft), once answered; null where the editor was closed or moved on meanwhile.
+ */
+async function afterItsSave(item, opening) {
+  const saving = session.saving.get(item.id);
+  if (!saving) return item;
+  status.textContent = gettext("Waiting for the save of this cutout…");
+  const saved = (await saving) ?? item;
+  if (!stillOpen(opening)) return null;
+  session.item = saved;
+  revertButton.hidden = !saved.edited;
+  status.textContent = gettext("Loading…");
+  return saved;
 }
 
 /** A hand edit whose save failed after the editor had left its cutout, on the mask again: its card's note goes. */

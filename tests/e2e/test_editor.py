@@ -522,3 +522,55 @@ def test_a_save_failing_after_the_editor_closed_is_told_on_the_card_and_edit_giv
         expect(dialog).to_be_hidden(timeout=60_000)
         result = Image.open(io.BytesIO(page.request.get(f"/api/v1/items/{item_id}/result").body()))
         assert (alpha_around(result, inside) == 0).all()
+
+
+def two_blocks_where(mask: np.ndarray, value: int) -> tuple[tuple[int, int], tuple[int, int]]:
+    """The centres of two BLOCK x BLOCK squares of `value`, apart by at least two blocks."""
+    first = block_where(mask, value)
+    height, width = mask.shape
+    for top in range(BLOCK, height - 2 * BLOCK, BLOCK // 2):
+        for left in range(BLOCK, width - 2 * BLOCK, BLOCK // 2):
+            centre = (left + BLOCK // 2, top + BLOCK // 2)
+            far = max(abs(centre[0] - first[0]), abs(centre[1] - first[1])) >= 2 * BLOCK
+            if far and (mask[top : top + BLOCK, left : left + BLOCK] == value).all():
+                return first, centre
+    raise AssertionError(f"no two {BLOCK}px squares of {value} in the model's mask")
+
+
+def test_a_cutout_opened_again_while_its_save_is_out_waits_for_it_and_keeps_both_edits(
+    browser: Any,
+    embedded_server: Any,
+    tmp_path: Path,
+) -> None:
+    """Opened again at once, the editor showed the mask from before the save still out: painted and saved from
+    there, it put back what the first save had erased."""
+    from playwright.sync_api import expect
+
+    with signed_in(browser, embedded_server) as page:
+        row = astronaut_row(page, tmp_path)
+        item_id = row.get_attribute("data-item-id")
+        first, second = two_blocks_where(model_mask(page, item_id), 255)
+        dialog = open_editor(page, row)
+        page.uncheck("#editor-soft")
+        page.locator("#editor-size").fill("30")
+        drag(page, (640, 480), (first[0] - 4, first[1]), (first[0] + 4, first[1]))
+        held = held_saves(page, item_id)
+        save_held(page, held)
+        page.click("#editor-cancel")
+        expect(dialog).to_be_hidden()
+
+        row.locator(".edit-open").click()
+        expect(page.locator("#editor-status")).to_have_text("Waiting for the save of this cutout…")
+        expect(dialog).to_have_attribute("data-ready", "false")
+        held.pop().continue_()
+        page.unroute(f"**/api/v1/items/{item_id}/mask")
+        expect(dialog).to_have_attribute("data-ready", "true", timeout=60_000)
+        page.uncheck("#editor-soft")
+        page.locator("#editor-size").fill("30")
+        drag(page, (640, 480), (second[0] - 4, second[1]), (second[0] + 4, second[1]))
+        page.click("#editor-save")
+        expect(dialog).to_be_hidden(timeout=60_000)
+
+        result = Image.open(io.BytesIO(page.request.get(f"/api/v1/items/{item_id}/result").body()))
+        assert (alpha_around(result, first) == 0).all()
+        assert (alpha_around(result, second) == 0).all()
