@@ -80,6 +80,13 @@ def drag(page: Any, size: tuple[int, int], start: tuple[int, int], end: tuple[in
     page.mouse.up()
 
 
+def erase_hard(page: Any, centre: tuple[int, int]) -> None:
+    """A hard-edged 30 px erase stroke across `centre` of the 640x480 astronaut."""
+    page.uncheck("#editor-soft")
+    page.locator("#editor-size").fill("30")
+    drag(page, (640, 480), (centre[0] - 4, centre[1]), (centre[0] + 4, centre[1]))
+
+
 def alpha_around(image: Image.Image, centre: tuple[int, int], reach: int = 3) -> np.ndarray:
     alpha = np.asarray(image.convert("RGBA").getchannel("A"))
     x, y = centre
@@ -119,9 +126,7 @@ def test_erase_and_restore_with_pointer_drags_then_save(browser: Any, embedded_s
 
         shown_before = row.locator(".after img").get_attribute("src")
         open_editor(page, row)
-        page.uncheck("#editor-soft")
-        page.locator("#editor-size").fill("30")
-        drag(page, (640, 480), (inside[0] - 4, inside[1]), (inside[0] + 4, inside[1]))
+        erase_hard(page, inside)
         page.check("input[name=editor-tool][value=restore]")
         drag(page, (640, 480), (outside[0] - 4, outside[1]), (outside[0] + 4, outside[1]))
         page.click("#editor-undo")
@@ -497,9 +502,7 @@ def test_a_save_failing_after_the_editor_closed_is_told_on_the_card_and_edit_giv
         inside = block_where(model, 255)
         page.on("dialog", lambda question: question.accept())  # asked or not, the editor closes
         dialog = open_editor(page, row)
-        page.uncheck("#editor-soft")
-        page.locator("#editor-size").fill("30")
-        drag(page, (640, 480), (inside[0] - 4, inside[1]), (inside[0] + 4, inside[1]))
+        erase_hard(page, inside)
         held = held_saves(page, item_id)
         save_held(page, held)
         page.click("#editor-cancel")
@@ -551,9 +554,7 @@ def test_a_cutout_opened_again_while_its_save_is_out_waits_for_it_and_keeps_both
         item_id = row.get_attribute("data-item-id")
         first, second = two_blocks_where(model_mask(page, item_id), 255)
         dialog = open_editor(page, row)
-        page.uncheck("#editor-soft")
-        page.locator("#editor-size").fill("30")
-        drag(page, (640, 480), (first[0] - 4, first[1]), (first[0] + 4, first[1]))
+        erase_hard(page, first)
         held = held_saves(page, item_id)
         save_held(page, held)
         page.click("#editor-cancel")
@@ -565,9 +566,7 @@ def test_a_cutout_opened_again_while_its_save_is_out_waits_for_it_and_keeps_both
         held.pop().continue_()
         page.unroute(f"**/api/v1/items/{item_id}/mask")
         expect(dialog).to_have_attribute("data-ready", "true", timeout=60_000)
-        page.uncheck("#editor-soft")
-        page.locator("#editor-size").fill("30")
-        drag(page, (640, 480), (second[0] - 4, second[1]), (second[0] + 4, second[1]))
+        erase_hard(page, second)
         page.click("#editor-save")
         expect(dialog).to_be_hidden(timeout=60_000)
 
