@@ -87,6 +87,20 @@ def erase_hard(page: Any, centre: tuple[int, int]) -> None:
     drag(page, (640, 480), (centre[0] - 4, centre[1]), (centre[0] + 4, centre[1]))
 
 
+def erased_and_closed_while_saving(page: Any, row: Any, centre: tuple[int, int]) -> tuple[Any, Any]:
+    """The editor opened on `row`, erase_hard at `centre`, Save pressed and its request held, then Cancel: the editor
+    (closed) and the held request."""
+    from playwright.sync_api import expect
+
+    dialog = open_editor(page, row)
+    erase_hard(page, centre)
+    held = held_saves(page, row.get_attribute("data-item-id"))
+    save_held(page, held)
+    page.click("#editor-cancel")
+    expect(dialog).to_be_hidden()
+    return dialog, held.pop()
+
+
 def alpha_around(image: Image.Image, centre: tuple[int, int], reach: int = 3) -> np.ndarray:
     alpha = np.asarray(image.convert("RGBA").getchannel("A"))
     x, y = centre
@@ -501,13 +515,8 @@ def test_a_save_failing_after_the_editor_closed_is_told_on_the_card_and_edit_giv
         model = model_mask(page, item_id)
         inside = block_where(model, 255)
         page.on("dialog", lambda question: question.accept())  # asked or not, the editor closes
-        dialog = open_editor(page, row)
-        erase_hard(page, inside)
-        held = held_saves(page, item_id)
-        save_held(page, held)
-        page.click("#editor-cancel")
-        expect(dialog).to_be_hidden()
-        held.pop().abort()  # the connection lost
+        dialog, save = erased_and_closed_while_saving(page, row, inside)
+        save.abort()  # the connection lost
 
         error = row.locator(".error")
         expect(error).to_have_text("Your hand edit was not saved: Failed to fetch. Edit opens it again.")
@@ -553,17 +562,12 @@ def test_a_cutout_opened_again_while_its_save_is_out_waits_for_it_and_keeps_both
         row = astronaut_row(page, tmp_path)
         item_id = row.get_attribute("data-item-id")
         first, second = two_blocks_where(model_mask(page, item_id), 255)
-        dialog = open_editor(page, row)
-        erase_hard(page, first)
-        held = held_saves(page, item_id)
-        save_held(page, held)
-        page.click("#editor-cancel")
-        expect(dialog).to_be_hidden()
+        dialog, save = erased_and_closed_while_saving(page, row, first)
 
         row.locator(".edit-open").click()
         expect(page.locator("#editor-status")).to_have_text("Waiting for the save of this cutout…")
         expect(dialog).to_have_attribute("data-ready", "false")
-        held.pop().continue_()
+        save.continue_()
         page.unroute(f"**/api/v1/items/{item_id}/mask")
         expect(dialog).to_have_attribute("data-ready", "true", timeout=60_000)
         erase_hard(page, second)
