@@ -257,11 +257,11 @@ def test_calls_and_handshakes_go_through_while_redis_is_down(server_factory: Any
 def test_a_bucket_that_hangs_gets_a_503_not_a_wait_of_minutes(server_factory: Any, private_s3: Any) -> None:
     """S3 that accepts connections and never answers (a hung server, a black-holed route): botocore's defaults (60 s a
     read, 5 tries) held an upload, a /bgremove call and /readyz for 5 minutes. Bounded by AWS_S3_TIMEOUT_SECONDS
-    (2 s here, two tries), they answer 503 with Retry-After well within a client's 60 s."""
+    (1 s here, two tries), they answer 503 with Retry-After well within a client's 60 s."""
     import signal
 
     s3, process = private_s3
-    server = server_factory(**s3.env, EMBEDDED_WORKERS="1", AWS_S3_TIMEOUT_SECONDS="2")
+    server = server_factory(**s3.env, EMBEDDED_WORKERS="1", AWS_S3_TIMEOUT_SECONDS="1")
     server.start()
     key = server.create_user("s3hung")
     process.send_signal(signal.SIGSTOP)
