@@ -39,6 +39,7 @@ SKIMAGE_DATA = Path(skimage.__file__).parent / "data"
 
 def pytest_configure(config: pytest.Config) -> None:
     file_order.configure(config)
+    bytecode.rewritten_modules_kept()  # in the workers too: each collects the test modules
     if not os.environ.get("PYTEST_XDIST_WORKER"):  # once, before the workers start
         bytecode.project_compiled()
 
