@@ -188,7 +188,7 @@ def test_the_first_screen_shows_the_sample_cutout_once_a_worker_process_has_made
     the photo faded with a note, and its script asks for the cutout again (the 503's Retry-After) until it comes."""
     from playwright.sync_api import expect
 
-    web = server_factory(EMBEDDED_WORKERS="0")
+    web = server_factory(EMBEDDED_WORKERS="0", sample_made=False)
     web.start()
     with browsing(browser, web.url) as page:
         page.goto("/")

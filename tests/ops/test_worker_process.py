@@ -42,7 +42,7 @@ def test_separate_worker_process_does_the_work_and_stops_cleanly(server_factory:
     had)."""
     no_weights = tmp_path / "no-weights"
     no_weights.mkdir()
-    web = server_factory(EMBEDDED_WORKERS="0", U2NET_HOME=str(no_weights))
+    web = server_factory(EMBEDDED_WORKERS="0", U2NET_HOME=str(no_weights), sample_made=False)
     web.start()
     key = web.create_user("scaled")
     files = [
