@@ -644,13 +644,21 @@ class LiveServer:
                 secret_key_write(self.data_dir / "secret_key")
         elif self.migrated_template is not None and not {"DATABASE_URL", "SECRET_KEY"} & self.env.keys():
             shutil.copytree(self.migrated_template, self.data_dir, dirs_exist_ok=True)
-            if not self.sample_made:
-                from removal.services.sample import SAMPLES_FOLDER
-
-                shutil.rmtree(self.data_dir / "media" / SAMPLES_FOLDER)
         else:
             self.manage("migrate", "--noinput", "-v", "0")
+        self.sample_placed()
         self.migrated = True
+
+    def sample_placed(self) -> None:
+        """The template's first-screen sample in this server's media folder (whatever its database; on S3 unused)
+        where sample_made, none where not."""
+        from removal.services.sample import SAMPLES_FOLDER
+
+        samples = self.data_dir / "media" / SAMPLES_FOLDER
+        if not self.sample_made:
+            shutil.rmtree(samples, ignore_errors=True)
+        elif self.migrated_template is not None:
+            shutil.copytree(self.migrated_template / "media" / SAMPLES_FOLDER, samples, dirs_exist_ok=True)
 
     def start(self, timeout: float = 60) -> None:
         if not self.migrated:  # a restart finds its database migrated
