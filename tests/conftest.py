@@ -651,7 +651,10 @@ class LiveServer:
 
     def sample_placed(self) -> None:
         """The template's first-screen sample in this server's media folder (whatever its database; on S3 unused)
-        where sample_made, none where not."""
+        where sample_made, none where not. A server migrated on its own (no template: `make bench`'s, in a process
+        without Django's settings) is left as it is: removal's services are not imported for it."""
+        if self.sample_made and self.migrated_template is None:
+            return
         from removal.services.sample import SAMPLES_FOLDER
 
         samples = self.data_dir / "media" / SAMPLES_FOLDER
