@@ -16,10 +16,21 @@ def model_weights(model_dir: Path, name: str) -> Path | None:
     return None
 
 
+CHUNK_BYTES = 1 << 20  # how much of a weights file is read at a time (hashing, copying, downloading)
+
+
+def file_hexdigest(path: Path, algorithm: str) -> str:
+    """The hex digest of the file at `path` by hashlib's `algorithm` ("sha256", "md5"...), read a chunk at a time."""
+    digest = hashlib.new(algorithm, usedforsecurity=False)
+    with path.open("rb") as source:
+        while chunk := source.read(CHUNK_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
 # Each weights file's SHA-256 as this process first read it. A process's model sessions run the weights they loaded
 # (removal.cutout.sessions keeps them until it stops), so what it says it runs does not follow a file replaced under it.
 _sha256_first_read: dict[Path, str] = {}
-CHUNK_BYTES = 1 << 20
 
 
 def weights_sha256(model_dir: Path, name: str) -> str | None:
@@ -29,11 +40,7 @@ def weights_sha256(model_dir: Path, name: str) -> str | None:
     if path is None:
         return None
     if path not in _sha256_first_read:
-        digest = hashlib.sha256()
-        with path.open("rb") as weights:
-            while chunk := weights.read(CHUNK_BYTES):
-                digest.update(chunk)
-        _sha256_first_read[path] = digest.hexdigest()
+        _sha256_first_read[path] = file_hexdigest(path, "sha256")
     return _sha256_first_read[path]
 
 

@@ -16,10 +16,9 @@ from pathlib import Path
 
 import requests
 
-from removal.cutout.installed import installed_models, model_weights
+from removal.cutout.installed import CHUNK_BYTES, file_hexdigest, installed_models, model_weights
 from removal.cutout.model_catalog import CATALOG, CatalogModel, int8_base
 
-CHUNK_BYTES = 1 << 20
 # Connect, then between two reads: a stalled download fails instead of hanging a build.
 TIMEOUT_SECONDS = (15, 60)
 ProgressCallback = Callable[[int, int | None], None]
@@ -52,11 +51,7 @@ class Verification:
 
 
 def file_checksum(path: Path, algorithm: str) -> str:
-    digest = hashlib.new(algorithm, usedforsecurity=False)
-    with path.open("rb") as source:
-        while chunk := source.read(CHUNK_BYTES):
-            digest.update(chunk)
-    return f"{algorithm}:{digest.hexdigest()}"
+    return f"{algorithm}:{file_hexdigest(path, algorithm)}"
 
 
 def checksum_matches(path: Path, expected: str) -> bool:
