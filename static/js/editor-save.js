@@ -18,7 +18,8 @@ const sendButtons = [saveButton, revertButton, fineButton, saveNextButton];
  * next cutout that needs a look (`openNext`); unless it was closed while the request was out, or opened on another
  * cutout, whose strokes the answer leaves alone. `mask` is a save's edited mask (a PNG, as it was when pressed): failed
  * once the editor had left its cutout, it is kept for the cutout's next opening and the page told; saved under
- * changes made since, the editor stays on them.
+ * changes made since, the editor stays on them. Resolves, once all that is done, with the item JSON the server answered,
+ * or null where it refused.
  */
 async function send(request, openNext, { thenNext = false, mask = null } = {}) {
   const { opening, item, news } = session;
@@ -31,21 +32,21 @@ async function send(request, openNext, { thenNext = false, mask = null } = {}) {
     saved = await request(item);
     if (mask && session.drafts.delete(item.id)) news.unsavedCleared(item); // an older unsaved edit is past
     news.saved(saved);
-    if (!stillOpen(opening)) return;
+    if (!stillOpen(opening)) return saved;
     dialog.dataset.saveMs = String(Math.round(performance.now() - started));
   } catch (error) {
     if (stillOpen(opening)) showRefusal(error.message, pressed);
     else if (mask) keepUnsaved(item, news, await mask, error.message);
-    return;
+    return null;
   }
   if (mask && session.changes !== session.sentChanges) {
     showChangedSince(saved, pressed);
-    return;
+    return saved;
   }
   const next = thenNext && session.review ? session.review.next(item) : null;
   if (!next) {
     dialog.close();
-    return;
+    return saved;
   }
   await openNext(next);
   // The pressed button let go of the focus while disabled, and a keyboard had none in the dialog: it takes it back
@@ -54,6 +55,7 @@ async function send(request, openNext, { thenNext = false, mask = null } = {}) {
     const again = pressed instanceof HTMLButtonElement && !pressed.hidden && !pressed.disabled;
     (again ? pressed : document.querySelector("input[name=editor-tool]:checked")).focus();
   }
+  return saved;
 }
 
 /** The buttons back, the editor staying; disabled while the request was out, the pressed one let go of the focus. */
@@ -110,14 +112,12 @@ function saveMask(openNext, options = {}) {
   const { item } = session;
   const mask = editedMask();
   session.sentChanges = session.changes;
-  let answered = null;
   const request = async (sent) => {
     const form = new FormData();
     form.append("mask", await mask, "mask.png");
-    answered = await maskRequest(sent, "POST", form);
-    return answered;
+    return maskRequest(sent, "POST", form);
   };
-  const handled = send(request, openNext, { ...options, mask }).then(() => answered);
+  const handled = send(request, openNext, { ...options, mask });
   session.saving.set(item.id, handled);
   const forget = () => {
     if (session.saving.get(item.id) === handled) session.saving.delete(item.id);
