@@ -32,7 +32,23 @@ def libc() -> Any:
 
 
 @pytest.fixture
-def fragmented_heap() -> Iterator[int]:
+def no_trimmer_beside() -> Iterator[None]:
+    """This process's own trimmer paused, then started again: a test of this xdist worker that started a
+    worker pool earlier left one running, which could give a test's heap back before it measured anything."""
+    running = heap._process_trimmer
+    if running is None:
+        yield
+        return
+    running.stop()
+    heap._process_trimmer = None
+    try:
+        yield
+    finally:
+        heap._process_trimmer = heap.HeapTrimmer(running.every_seconds).start()
+
+
+@pytest.fixture
+def fragmented_heap(no_trimmer_beside: None) -> Iterator[int]:
     """A thread, as Django starts one per request, fills ~94 MB of its arena and frees 9 blocks in 10:
     the rest stays resident. Yields the bytes that could be handed back."""
     if not heap.release_free_heap():
