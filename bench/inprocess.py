@@ -2,7 +2,7 @@
 and reads the JSON line it prints.
 
     python -m bench.inprocess ceiling THREADS ORT_THREADS MODEL [--shared] IMAGE...   # one layout's images/s
-    python -m bench.inprocess stages IMAGE REPEATS                         # median ms per stage of one cutout
+    python -m bench.inprocess stages IMAGE ROUNDS                          # median ms per stage of one cutout
     python -m bench.inprocess memory IMAGE                                 # one cutout's time and peak RSS
 
 The ceiling (model sessions, decode, clean-up, compose, PNG, and for the bulk figure each cutout's
@@ -67,36 +67,41 @@ def ceiling(paths: list[Path], *, threads: int, ort_threads: int, model: str, sh
     }
 
 
-def timed(function: Callable[[], Any], repeats: int) -> tuple[float, Any]:
-    """Median milliseconds over `repeats` calls, and the last result."""
-    times, result = [], None
-    for _ in range(repeats):
+def one_round(session: Any, fp32: Any, data: bytes) -> dict[str, float]:
+    """Milliseconds of each stage of one cutout of `data`, one after the other, then of the whole cutout."""
+    ms: dict[str, float] = {}
+
+    def lap(name: str, function: Callable[[], Any]) -> Any:
         started = time.perf_counter()
         result = function()
-        times.append((time.perf_counter() - started) * 1000)
-    return statistics.median(times), result
+        ms[name] = (time.perf_counter() - started) * 1000
+        return result
+
+    image = lap("decode", lambda: pipeline.decode_image(data, max_pixels=MAX_PIXELS))
+    feed = lap("model_input", lambda: session.model_input(image))
+    output = lap("onnx_run", lambda: session.run(feed))
+    lap("onnx_run_fp32", lambda: fp32.run(feed))
+    mask = lap("mask_upscale", lambda: session.mask_from_output(output, image.size))
+    alpha = lap("mask_cleanup", lambda: refine.refine_alpha(np.asarray(mask)))
+    canvas = lap("canvas", lambda: stills.canvas_of(image))
+    cutout = lap("compose", lambda: stills.compose_cutout(image, alpha, canvas))
+    lap("png", lambda: png.encode(cutout))
+    lap("mask_png", lambda: png.encode(cutout.getchannel("A")))
+    lap("thumbnail", lambda: thumbnails.thumbnail(cutout))
+    lap("cut_out_total", lambda: cut_out(session, data))
+    return ms
 
 
-def stages(path: Path, repeats: int) -> dict[str, float]:
+def stages(path: Path, rounds: int) -> dict[str, float]:
+    """Median ms of each stage over `rounds` rounds, each stage and the whole cutout timed in every round: a
+    slow spell of the machine (these VMs have them) then falls on the stages and the whole alike, where timing
+    each stage's repeats one stage after another once put the model run above the whole cutout."""
     data = path.read_bytes()
     session = pipeline.create_session(SERVED_MODEL, MODEL_DIR)
     fp32 = pipeline.create_session("u2netp", MODEL_DIR)
-    cut_out(session, data)  # the first run allocates
-    ms: dict[str, float] = {}
-    ms["decode"], image = timed(lambda: pipeline.decode_image(data, max_pixels=MAX_PIXELS), repeats)
-    ms["model_input"], feed = timed(lambda: session.model_input(image), repeats)
-    ms["onnx_run"], output = timed(lambda: session.run(feed), repeats)
-    ms["onnx_run_fp32"], _ = timed(lambda: fp32.run(feed), repeats)
-    ms["mask_upscale"], mask = timed(lambda: session.mask_from_output(output, image.size), repeats)
-    ms["mask_cleanup"], alpha = timed(lambda: refine.refine_alpha(np.asarray(mask)), repeats)
-    ms["canvas"], _ = timed(lambda: stills.canvas_of(image), repeats)
-    canvases = [stills.canvas_of(image) for _ in range(repeats)]  # each serves one compose
-    ms["compose"], cutout = timed(lambda: stills.compose_cutout(image, alpha, canvases.pop()), repeats)
-    ms["png"], _ = timed(lambda: png.encode(cutout), repeats)
-    ms["mask_png"], _ = timed(lambda: png.encode(cutout.getchannel("A")), repeats)
-    ms["thumbnail"], _ = timed(lambda: thumbnails.thumbnail(cutout), repeats)
-    ms["cut_out_total"], _ = timed(lambda: cut_out(session, data), repeats)
-    return {name: round(value, 1) for name, value in ms.items()}
+    one_round(session, fp32, data)  # the first runs allocate
+    laps = [one_round(session, fp32, data) for _ in range(rounds)]
+    return {name: round(statistics.median(lap[name] for lap in laps), 1) for name in laps[0]}
 
 
 def memory(path: Path) -> dict[str, float]:

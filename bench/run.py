@@ -43,7 +43,8 @@ Send = Callable[[requests.Session, bytes], bytes]
 QUICK = os.environ.get("BENCH_QUICK", "") not in ("", "0")
 # name: (full run, quick run)
 SIZES = {"bulk": (50, 10), "c1": (20, 5), "c2": (40, 10), "large_c1": (3, 1), "small_c1": (10, 3), "zip": (1000, 200)}
-SIZES |= {"zip_distinct": (50, 10), "repeats": (15, 2), "repeats_large": (5, 1), "fronts": (200, 40), "phone": (6, 2)}
+SIZES |= {"zip_distinct": (50, 10), "stage_rounds": (15, 2), "stage_rounds_large": (5, 1)}
+SIZES |= {"fronts": (200, 40), "phone": (6, 2)}
 
 
 def size(name: str) -> int:
@@ -171,8 +172,8 @@ class Bench:
 
     def stages(self) -> None:
         self.results["stages"] = {
-            "1280x960": json_of("bench.inprocess", "stages", str(self.images.bulk[0]), str(size("repeats"))),
-            "4000x3000": json_of("bench.inprocess", "stages", str(self.images.large), str(size("repeats_large"))),
+            "1280x960": json_of("bench.inprocess", "stages", str(self.images.bulk[0]), str(size("stage_rounds"))),
+            "4000x3000": json_of("bench.inprocess", "stages", str(self.images.large), str(size("stage_rounds_large"))),
         }
         self.results["memory_50mp"] = json_of("bench.inprocess", "memory", str(self.images.huge))
 
