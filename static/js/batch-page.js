@@ -70,8 +70,11 @@ export const state = {
   deleting: false,
   /** @type {Set<string>} ids of items deleted: a late event about one is not shown again */
   removed: new Set(),
-  /** @type {Map<string, string>} item id -> why its hand edit was not saved (the editor keeps it): on its card */
-  unsavedEdits: new Map(),
+  /**
+   * @type {Map<string, string>} item id -> what its card says of the editor's request of it that failed once the
+   * editor had left it (a hand edit not saved, which the editor keeps; a Revert; "Looks fine")
+   */
+  editorFailures: new Map(),
 };
 
 /** An item's statuses once its worker is through with it. */

@@ -7,7 +7,7 @@
 
 import { backdropColor } from "./batch-options.js";
 import { state, ui } from "./batch-page.js";
-import { dropItem, noteUnsavedEdit, takeItem } from "./card-items.js";
+import { dropItem, noteEditorFailure, takeItem } from "./card-items.js";
 import { releaseDropped, renderItem, showError } from "./cards.js";
 import { openCompare } from "./compare.js";
 import { deleteAfterAsking } from "./deleting.js";
@@ -24,11 +24,11 @@ const flaggedWalk = {
   looksFine: markFine,
 };
 
-/** What the editor tells the page (openEditor's `news`): a saved cutout, and a hand edit not saved, on the cards. */
+/** What the editor tells the page (openEditor's `news`): a saved cutout, and a failed request, on the cards. */
 const editorNews = {
   saved: takeItem,
-  unsaved: (item, reason) => noteUnsavedEdit(item.id, reason),
-  unsavedCleared: (item) => noteUnsavedEdit(item.id),
+  failed: (item, note) => noteEditorFailure(item.id, note),
+  failureCleared: (item) => noteEditorFailure(item.id),
 };
 
 /** The newest item JSON of a card, if it is an item's. */

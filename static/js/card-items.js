@@ -66,7 +66,7 @@ function sameItem(one, other) {
 export function dropItem(id) {
   state.removed.add(id);
   state.items.delete(id);
-  state.unsavedEdits.delete(id);
+  state.editorFailures.delete(id);
   stopWaiting(id);
   const row = state.rows.get(id);
   if (row) releaseDropped(row);
@@ -80,10 +80,10 @@ export function takeItem(item) {
   updateSummary();
 }
 
-/** Why an item's hand edit was not saved, or with no `reason` that it is unsaved no longer: on its card. */
-export function noteUnsavedEdit(id, reason = null) {
-  if (reason) state.unsavedEdits.set(id, reason);
-  else if (!state.unsavedEdits.delete(id)) return;
+/** An editor's request of an item that failed (`note` says so), or with no `note` that it is past: on its card. */
+export function noteEditorFailure(id, note = null) {
+  if (note) state.editorFailures.set(id, note);
+  else if (!state.editorFailures.delete(id)) return;
   const row = state.rows.get(id);
   const item = state.items.get(id);
   if (row && item) renderItem(row, item);

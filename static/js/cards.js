@@ -60,14 +60,12 @@ export function showError(row, text, alert = false) {
 }
 
 /**
- * An item's card says why its hand edit was not saved (a save that failed once the editor had left it, which the
- * editor keeps: Edit gives it back), then the item's own error.
+ * An item's card says which request of the editor's failed once the editor had left the cutout (a save, whose edit
+ * the editor keeps: Edit gives it back; a Revert; "Looks fine"), in the editor's words, then the item's own error.
  */
 function showItemError(row, item) {
-  const reason = state.unsavedEdits.get(item.id);
-  const unsaved =
-    reason && interpolate(gettext("Your hand edit was not saved: %(reason)s. Edit opens it again."), { reason });
-  showError(row, [unsaved, item.error].filter(Boolean).join(" "), Boolean(unsaved));
+  const failure = state.editorFailures.get(item.id);
+  showError(row, [failure, item.error].filter(Boolean).join(" "), Boolean(failure));
 }
 
 /** A file that never became an item: refused by the server or by the quick local check. */

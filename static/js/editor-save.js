@@ -16,27 +16,32 @@ const sendButtons = [saveButton, revertButton, fineButton, saveNextButton];
  * Send the mask (or, with no body, DELETE it: back to the model's cutout), or mark the cutout fine: `request` is
  * given the item. The item JSON goes to the page (news.saved). Then the editor closes, or with `thenNext` opens on the
  * next cutout that needs a look (`openNext`); unless it was closed while the request was out, or opened on another
- * cutout, whose strokes the answer leaves alone. `mask` is a save's edited mask (a PNG, as it was when pressed): failed
- * once the editor had left its cutout, it is kept for the cutout's next opening and the page told; saved under
- * changes made since, the editor stays on them. Resolves, once all that is done, with the item JSON the server answered,
- * or null where it refused.
+ * cutout, whose strokes the answer leaves alone. Every stroke painted until pressed is the request's to answer for (a
+ * save sends them, a Revert or "Looks fine" lets them go): Cancel closes the editor unasked while no other is painted.
+ * A refusal is said in `failure`'s words, in the editor or, once it has left the cutout, on the cutout's card.
+ * `mask` is a save's edited mask (a PNG, as it was when pressed): failed once the editor had left its cutout, it is
+ * kept for the cutout's next opening, the card saying so; saved under changes made since, the editor stays on them.
+ * Resolves, once all that is done, with the item JSON the server answered, or null where it refused.
  */
-async function send(request, openNext, { thenNext = false, mask = null } = {}) {
+async function send(request, openNext, { thenNext = false, mask = null, failure = notSaved } = {}) {
   const { opening, item, news } = session;
   const pressed = document.activeElement;
+  session.sentChanges = session.changes;
   for (const button of sendButtons) button.disabled = true;
   status.textContent = gettext("Saving…");
   const started = performance.now();
   let saved;
   try {
     saved = await request(item);
-    if (mask && session.drafts.delete(item.id)) news.unsavedCleared(item); // an older unsaved edit is past
+    if (mask) session.drafts.delete(item.id); // an older unsaved edit is past
+    if (!session.drafts.has(item.id)) news.failureCleared(item); // and so is a failure its card tells
     news.saved(saved);
     if (!stillOpen(opening)) return saved;
     dialog.dataset.saveMs = String(Math.round(performance.now() - started));
   } catch (error) {
-    if (stillOpen(opening)) showRefusal(error.message, pressed);
+    if (stillOpen(opening)) showRefusal(failure(error.message), pressed);
     else if (mask) keepUnsaved(item, news, await mask, error.message);
+    else news.failed(item, failure(error.message));
     return null;
   }
   if (mask && session.changes !== session.sentChanges) {
@@ -65,11 +70,20 @@ function enableSending(pressed) {
 }
 
 /** A request refused while the editor is still on its cutout: said there, the strokes unsaved still. */
-function showRefusal(reason, pressed) {
+function showRefusal(refusal, pressed) {
   session.sentChanges = null;
-  status.textContent = interpolate(gettext("Not saved: %(reason)s"), { reason });
+  status.textContent = refusal;
   enableSending(pressed);
 }
+
+/** A save's refusal, in the editor. */
+const notSaved = (reason) => interpolate(gettext("Not saved: %(reason)s"), { reason });
+
+/** A Revert's refusal, in the editor or on the cutout's card. */
+const notReverted = (reason) => interpolate(gettext("Could not revert to the model’s cutout: %(reason)s"), { reason });
+
+/** A "Looks fine" refused: its request's own words already ("Could not mark it fine: …", triage.markFine). */
+const notMarkedFine = (refusal) => refusal;
 
 /** Saved, but not the changes made while the save was out (strokes, undo): the editor stays on them, as saved. */
 function showChangedSince(saved, pressed) {
@@ -80,10 +94,11 @@ function showChangedSince(saved, pressed) {
   enableSending(pressed);
 }
 
-/** A save failed once the editor had left its cutout: its mask is kept for the next opening, and the page told. */
+/** A save failed once the editor had left its cutout: its mask is kept for the next opening, and the card told. */
 function keepUnsaved(item, news, mask, reason) {
   session.drafts.set(item.id, mask);
-  news.unsaved(item, reason);
+  const note = gettext("Your hand edit was not saved: %(reason)s. Edit opens it again.");
+  news.failed(item, interpolate(note, { reason }));
 }
 
 /** The mask request: the edited mask POSTed, or with no body a DELETE (back to the model's cutout). */
@@ -104,14 +119,13 @@ function editedMask() {
 }
 
 /**
- * Save (and "Save and next"): the mask as it is when pressed; its strokes are on their way (Cancel closes the editor
- * unasked while no other is painted). Until the save is answered, the cutout's next opening waits for it
- * (session.saving): opened at once, it showed the mask from before the save, and a save from there put it back.
+ * Save (and "Save and next"): the mask as it is when pressed, with the strokes painted until then. Until the save is
+ * answered, the cutout's next opening waits for it (session.saving): opened at once, it showed the mask from before
+ * the save, and a save from there put it back.
  */
 function saveMask(openNext, options = {}) {
   const { item } = session;
   const mask = editedMask();
-  session.sentChanges = session.changes;
   const request = async (sent) => {
     const form = new FormData();
     form.append("mask", await mask, "mask.png");
@@ -135,8 +149,10 @@ export function wireSaving(openNext) {
   revertButton.addEventListener("click", () => {
     // Every hand edit of the cutout goes, the saved ones too: asked first, as Remove is.
     const question = gettext("Revert to the model’s cutout? Every hand edit of this cutout, saved or not, is lost.");
-    if (window.confirm(question)) send((item) => maskRequest(item, "DELETE", null), openNext);
+    const revert = (item) => maskRequest(item, "DELETE", null);
+    if (window.confirm(question)) send(revert, openNext, { failure: notReverted });
   });
+  // Marked fine, the cutout is as it was saved: the strokes painted go, as they go with the editor when it moves on.
   const markFine = (item) => session.review.looksFine(item);
-  fineButton.addEventListener("click", () => send(markFine, openNext, { thenNext: true }));
+  fineButton.addEventListener("click", () => send(markFine, openNext, { thenNext: true, failure: notMarkedFine }));
 }

@@ -26,7 +26,7 @@ export const ui = {
 export const session = {
   opening: 0, // how many times the editor was opened: what comes back for an earlier opening is not the open cutout's
   item: null,
-  news: null, // {saved, unsaved, unsavedCleared}: what the page hears of the cutout's saves (openEditor)
+  news: null, // {saved, failed, failureCleared}: what the page hears of the cutout's requests (openEditor)
   review: null, // {next, position, looksFine} while going through the flagged cutouts (openEditor)
   inWalk: false, // the cutout shown is one of a walk through the flagged ones (it needed a look when it opened)
   walked: new Set(), // ids of the flagged cutouts shown since the editor opened: their places in the count stay
@@ -44,7 +44,7 @@ export const session = {
   undo: [],
   redo: [],
   changes: 0, // how many times the mask changed since the editor opened: strokes, undone and redone
-  sentChanges: null, // `changes` when the mask's save now out was pressed: a save covering them all, if still equal
+  sentChanges: null, // `changes` when the request now out was pressed (Save, Revert, "Looks fine"): its, if equal
   drafts: new Map(), // item id -> the mask (a PNG Blob) whose save failed after the editor had left it: opened again
   saving: new Map(), // item id -> its mask's save now out, resolved once handled: the item JSON saved, or null
   showOriginal: false,

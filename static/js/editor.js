@@ -37,10 +37,11 @@ function loadImage(url) {
  * Open the editor on a finished item.
  * @param {object} item item JSON (original, original_display, mask, filename, width, height)
  * @param {string | null} backdrop the batch's background colour as CSS, or null for a checkerboard
- * @param {{saved: (item: object) => void, unsaved: (item: object, reason: string) => void,
- *   unsavedCleared: (item: object) => void}} news what the page hears: the item JSON the server answers a request
- *   with; a hand edit whose save failed after the editor had left its cutout, and why (the editor keeps it for the
- *   cutout's next opening); and that such an edit is unsaved no longer (back in the editor, or a later one saved)
+ * @param {{saved: (item: object) => void, failed: (item: object, note: string) => void,
+ *   failureCleared: (item: object) => void}} news what the page hears: the item JSON the server answers a request
+ *   with; a request that failed after the editor had left its cutout, in words for the cutout's card (a hand edit not
+ *   saved: the editor keeps it for the cutout's next opening); and that such a failure is past (the edit back in the
+ *   editor, or a later request of the cutout's answered)
  * @param {{next: (item: object) => object | null, position: (item: object, walked: Set<string>) => {at: number,
  *   count: number}, looksFine: (item: object) => Promise<object>} | null} review
  *   for a cutout that needs a look: the next one that does, where it stands among them, and how to mark one fine
@@ -121,12 +122,13 @@ async function afterItsSave(item, opening) {
 function resumeDraft(item, draft) {
   session.drafts.delete(item.id);
   restoreDraft(draft);
-  session.news.unsavedCleared(item);
+  session.news.failureCleared(item);
 }
 
 /**
- * Whether the editor may close: nothing painted since it opened, or all of it on its way in the save now out (a
- * failure is told on the cutout's card), or the user agrees to lose it.
+ * Whether the editor may close: nothing painted since it opened, or all of it answered for by the request now out (a
+ * save sends it; a Revert or "Looks fine", pressed over it, lets it go; a failure is told on the cutout's card), or
+ * the user agrees to lose it.
  */
 function mayDiscard() {
   const unsent = session.undo.length > 0 && session.sentChanges !== session.changes;

@@ -117,10 +117,10 @@ def held_saves(page: Any, item_id: str) -> list[Any]:
     return held
 
 
-def save_held(page: Any, held: list[Any]) -> None:
-    """Save pressed; its request held."""
-    page.click("#editor-save")
-    for _ in range(100):  # the mask's PNG is made first
+def save_held(page: Any, held: list[Any], button: str = "#editor-save") -> None:
+    """Save (or another of the editor's buttons that send) pressed; its request held."""
+    page.click(button)
+    for _ in range(100):  # a save's PNG is made first
         if held:
             break
         page.wait_for_timeout(50)
@@ -577,3 +577,52 @@ def test_a_cutout_opened_again_while_its_save_is_out_waits_for_it_and_keeps_both
         result = Image.open(io.BytesIO(page.request.get(f"/api/v1/items/{item_id}/result").body()))
         assert (alpha_around(result, first) == 0).all()
         assert (alpha_around(result, second) == 0).all()
+
+
+def test_cancel_while_a_revert_is_out_closes_the_editor_unasked_and_its_failure_is_told_on_the_card(
+    browser: Any,
+    embedded_server: Any,
+    tmp_path: Path,
+) -> None:
+    """Revert pressed over strokes, the question answered yes (every hand edit goes), then Escape while the DELETE was
+    out: the editor asked "Discard the changes you have not saved?" of strokes the user had just chosen to lose. And
+    the DELETE failing once the editor had closed was told nowhere: the card went on showing the hand edit, as if
+    reverted."""
+    from playwright.sync_api import expect
+
+    with signed_in(browser, embedded_server) as page:
+        row = astronaut_row(page, tmp_path)
+        item_id = row.get_attribute("data-item-id")
+        model = model_mask(page, item_id)
+        dialog = open_editor(page, row)
+        erase_hard(page, block_where(model, 255))
+        page.click("#editor-save")
+        expect(dialog).to_be_hidden(timeout=60_000)
+        edited = model_mask(page, item_id)
+        assert not np.array_equal(edited, model)
+
+        asked: list[str] = []
+        page.on("dialog", lambda question: (asked.append(question.message), question.accept()))
+        open_editor(page, row)
+        drag(page, (640, 480), (100, 100), (140, 100))
+        held = held_saves(page, item_id)
+        save_held(page, held, "#editor-revert")
+        page.keyboard.press("Escape")
+        expect(dialog).to_be_hidden()
+        assert len(asked) == 1 and "Every hand edit of this cutout, saved or not, is lost." in asked[0]
+        held.pop().abort()  # the connection lost
+
+        error = row.locator(".error")
+        expect(error).to_have_text(
+            "Could not revert to the model\N{RIGHT SINGLE QUOTATION MARK}s cutout: Failed to fetch"
+        )
+        expect(error).to_have_attribute("role", "alert")
+        assert np.array_equal(model_mask(page, item_id), edited)
+
+        # Reverted from the editor again, answered this time: the card's note is past.
+        page.unroute(f"**/api/v1/items/{item_id}/mask")
+        open_editor(page, row)
+        page.click("#editor-revert")
+        expect(dialog).to_be_hidden(timeout=60_000)
+        expect(error).to_have_count(0)
+        assert np.array_equal(model_mask(page, item_id), model)

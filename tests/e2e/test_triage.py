@@ -21,7 +21,7 @@ from tests.e2e.test_browser import (
     seeded_batch,
     signed_in,
 )
-from tests.e2e.test_editor import drag
+from tests.e2e.test_editor import drag, save_held
 
 pytestmark = [pytest.mark.browser, pytest.mark.live]
 
@@ -188,6 +188,48 @@ def test_the_editor_walked_from_the_keyboard_keeps_the_focus_in_reach(browser: A
         expect(editor).not_to_have_attribute("open", "")
         expect(card(page, UNSURE[1]).locator(".badge.needs-look")).to_be_hidden()
         expect(card(page, UNSURE[1]).locator(".compare-open")).to_be_focused()
+
+
+def test_cancel_while_looks_fine_is_out_closes_the_editor_unasked_and_its_failure_is_told_on_the_card(
+    browser: Any,
+    embedded_server: Any,
+) -> None:
+    """ "Looks fine" pressed over strokes, then Escape while its request was out: the editor asked "Discard the changes
+    you have not saved?", though marked fine it leaves them anyway (the cutout is fine as saved), and no kept it open
+    for nothing. And the request failing once the editor had closed was told nowhere: the badge simply stayed."""
+    from playwright.sync_api import expect
+
+    with signed_in(browser, embedded_server) as page:
+        upload_and_finish(page, [UNSURE[0]])
+        asked: list[str] = []
+        page.on("dialog", lambda question: (asked.append(question.message), question.dismiss()))
+        flagged = card(page, UNSURE[0])
+        editor = page.locator("#editor")
+        flagged.locator(".badge.needs-look").click()
+        expect(editor).to_have_attribute("data-ready", "true", timeout=60_000)
+        drag(page, (512, 512), (200, 250), (320, 260))
+        held: list[Any] = []
+        page.route("**/api/v1/items/*/review", lambda route: held.append(route))
+        save_held(page, held, "#editor-fine")
+        page.keyboard.press("Escape")
+        expect(editor).to_be_hidden()
+        assert asked == []
+        held.pop().abort()  # the connection lost
+
+        error = flagged.locator(".error")
+        expect(error).to_have_text("Could not mark it fine: the server could not be reached")
+        expect(error).to_have_attribute("role", "alert")
+        expect(flagged.locator(".badge.needs-look")).to_be_visible()
+
+        # Marked fine from the editor again, answered this time: the card's note is past.
+        page.unroute("**/api/v1/items/*/review")
+        flagged.locator(".badge.needs-look").click()
+        expect(editor).to_have_attribute("data-ready", "true", timeout=60_000)
+        page.click("#editor-fine")
+        expect(editor).to_be_hidden(timeout=60_000)
+        expect(error).to_have_count(0)
+        expect(flagged.locator(".badge.needs-look")).to_be_hidden()
+        assert items_by_name(page)[UNSURE[0]]["reviewed"]
 
 
 def test_improve_flagged_from_the_keyboard_leaves_the_focus_in_the_bar(browser: Any, embedded_server: Any) -> None:
