@@ -119,24 +119,29 @@ function editedMask() {
 }
 
 /**
- * Save (and "Save and next"): the mask as it is when pressed, with the strokes painted until then. Until the save is
- * answered, the cutout's next opening waits for it (session.saving): opened at once, it showed the mask from before
- * the save, and a save from there put it back.
+ * Send a request that changes the cutout's mask (a save, a Revert): until it is handled, the cutout's next opening
+ * waits for it (session.saving). Opened at once, the editor showed the mask from before the request, and a save from
+ * there put that mask back: over the strokes saved, or over the model's cutout a Revert had gone back to.
  */
-function saveMask(openNext, options = {}) {
+function sendMaskChange(request, openNext, options) {
   const { item } = session;
+  const handled = send(request, openNext, options);
+  session.saving.set(item.id, handled);
+  const forget = () => {
+    if (session.saving.get(item.id) === handled) session.saving.delete(item.id);
+  };
+  handled.then(forget, forget);
+}
+
+/** Save (and "Save and next"): the mask as it is when pressed, with the strokes painted until then. */
+function saveMask(openNext, options = {}) {
   const mask = editedMask();
   const request = async (sent) => {
     const form = new FormData();
     form.append("mask", await mask, "mask.png");
     return maskRequest(sent, "POST", form);
   };
-  const handled = send(request, openNext, { ...options, mask });
-  session.saving.set(item.id, handled);
-  const forget = () => {
-    if (session.saving.get(item.id) === handled) session.saving.delete(item.id);
-  };
-  handled.then(forget, forget);
+  sendMaskChange(request, openNext, { ...options, mask });
 }
 
 /**
@@ -150,7 +155,7 @@ export function wireSaving(openNext) {
     // Every hand edit of the cutout goes, the saved ones too: asked first, as Remove is.
     const question = gettext("Revert to the model’s cutout? Every hand edit of this cutout, saved or not, is lost.");
     const revert = (item) => maskRequest(item, "DELETE", null);
-    if (window.confirm(question)) send(revert, openNext, { failure: notReverted });
+    if (window.confirm(question)) sendMaskChange(revert, openNext, { failure: notReverted });
   });
   // Marked fine, the cutout is as it was saved: the strokes painted go, as they go with the editor when it moves on.
   const markFine = (item) => session.review.looksFine(item);

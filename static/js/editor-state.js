@@ -46,7 +46,7 @@ export const session = {
   changes: 0, // how many times the mask changed since the editor opened: strokes, undone and redone
   sentChanges: null, // `changes` when the request now out was pressed (Save, Revert, "Looks fine"): its, if equal
   drafts: new Map(), // item id -> the mask (a PNG Blob) whose save failed after the editor had left it: opened again
-  saving: new Map(), // item id -> its mask's save now out, resolved once handled: the item JSON saved, or null
+  saving: new Map(), // item id -> its mask's save or Revert now out, resolved once handled: the item JSON, or null
   showOriginal: false,
   backdrop: null,
   openerCard: null, // the card whose control had the focus when the editor opened (its Edit, its badge), if any

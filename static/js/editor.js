@@ -103,8 +103,8 @@ export async function openEditor(item, backdrop, news, review = null) {
 }
 
 /**
- * The item as its mask's save now out leaves it (the item JSON saved; as it was where the save failed, its strokes
- * then kept as a draft), once answered; null where the editor was closed or moved on meanwhile.
+ * The item as its mask's save or Revert now out leaves it (the item JSON answered; as it was where the request failed,
+ * a save's strokes then kept as a draft), once answered; null where the editor was closed or moved on meanwhile.
  */
 async function afterItsSave(item, opening) {
   const saving = session.saving.get(item.id);

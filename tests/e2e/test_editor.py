@@ -626,3 +626,40 @@ def test_cancel_while_a_revert_is_out_closes_the_editor_unasked_and_its_failure_
         expect(dialog).to_be_hidden(timeout=60_000)
         expect(error).to_have_count(0)
         assert np.array_equal(model_mask(page, item_id), model)
+
+
+def test_a_cutout_opened_again_while_its_revert_is_out_waits_for_it(
+    browser: Any,
+    embedded_server: Any,
+    tmp_path: Path,
+) -> None:
+    """Opened again at once, the editor showed the hand edit the Revert still out was taking away: saved from there,
+    the hand edit came back over the model's cutout."""
+    from playwright.sync_api import expect
+
+    with signed_in(browser, embedded_server) as page:
+        row = astronaut_row(page, tmp_path)
+        item_id = row.get_attribute("data-item-id")
+        model = model_mask(page, item_id)
+        dialog = open_editor(page, row)
+        erase_hard(page, block_where(model, 255))
+        page.click("#editor-save")
+        expect(dialog).to_be_hidden(timeout=60_000)
+
+        page.on("dialog", lambda question: question.accept())
+        open_editor(page, row)
+        held = held_saves(page, item_id)
+        save_held(page, held, "#editor-revert")
+        page.click("#editor-cancel")
+        expect(dialog).to_be_hidden()
+
+        row.locator(".edit-open").click()
+        expect(page.locator("#editor-status")).to_have_text("Waiting for the save of this cutout…")
+        expect(dialog).to_have_attribute("data-ready", "false")
+        held.pop().continue_()
+        page.unroute(f"**/api/v1/items/{item_id}/mask")
+        expect(dialog).to_have_attribute("data-ready", "true", timeout=60_000)
+        expect(page.locator("#editor-revert")).to_be_hidden()  # nothing edited by hand now
+        page.click("#editor-save")
+        expect(dialog).to_be_hidden(timeout=60_000)
+        assert np.array_equal(model_mask(page, item_id), model)
