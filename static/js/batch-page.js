@@ -71,8 +71,9 @@ export const state = {
   /** @type {Set<string>} ids of items deleted: a late event about one is not shown again */
   removed: new Set(),
   /**
-   * @type {Map<string, string>} item id -> what its card says of the editor's request of it that failed once the
-   * editor had left it (a hand edit not saved, which the editor keeps; a Revert; "Looks fine")
+   * @type {Map<string, {note: string, untilCleared: boolean}>} item id -> what its card says of the editor's request
+   * of it that failed once the editor had left it (a hand edit not saved, which the editor keeps until it says
+   * otherwise: `untilCleared`; a Revert; "Looks fine")
    */
   editorFailures: new Map(),
 };

@@ -27,7 +27,7 @@ const flaggedWalk = {
 /** What the editor tells the page (openEditor's `news`): a saved cutout, and a failed request, on the cards. */
 const editorNews = {
   saved: takeItem,
-  failed: (item, note) => noteEditorFailure(item.id, note),
+  failed: (item, note, untilCleared) => noteEditorFailure(item.id, note, untilCleared),
   failureCleared: (item) => noteEditorFailure(item.id),
 };
 

@@ -28,6 +28,7 @@ export function mergeItem(item, uploadRow = null) {
   const known = state.items.get(item.id);
   const newest = known && known.revision > item.revision ? known : item;
   state.items.set(item.id, newest);
+  if (known && !sameItem(known, newest)) overtakeFailure(item.id);
 
   const row = uploadRow ?? state.rows.get(item.id);
   if (row) {
@@ -56,6 +57,14 @@ function waitingItemCard(id, order) {
   return row;
 }
 
+/**
+ * An item changed (marked fine from its card, reverted or made again elsewhere): the failure of an editor's "Looks
+ * fine" or Revert its card told is past, or its words are; a hand edit not saved stays, the editor keeping it.
+ */
+function overtakeFailure(id) {
+  if (state.editorFailures.get(id)?.untilCleared === false) state.editorFailures.delete(id);
+}
+
 /** Whether two item JSONs say the same: their fields are plain values. */
 function sameItem(one, other) {
   const keys = Object.keys(one);
@@ -80,9 +89,12 @@ export function takeItem(item) {
   updateSummary();
 }
 
-/** An editor's request of an item that failed (`note` says so), or with no `note` that it is past: on its card. */
-export function noteEditorFailure(id, note = null) {
-  if (note) state.editorFailures.set(id, note);
+/**
+ * An editor's request of an item that failed (`note` says so), or with no `note` that it is past: on its card. Unless
+ * `untilCleared`, the note goes too once the item changes (overtakeFailure).
+ */
+export function noteEditorFailure(id, note = null, untilCleared = false) {
+  if (note) state.editorFailures.set(id, { note, untilCleared });
   else if (!state.editorFailures.delete(id)) return;
   const row = state.rows.get(id);
   const item = state.items.get(id);

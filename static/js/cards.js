@@ -64,7 +64,7 @@ export function showError(row, text, alert = false) {
  * the editor keeps: Edit gives it back; a Revert; "Looks fine"), in the editor's words, then the item's own error.
  */
 function showItemError(row, item) {
-  const failure = state.editorFailures.get(item.id);
+  const failure = state.editorFailures.get(item.id)?.note;
   showError(row, [failure, item.error].filter(Boolean).join(" "), Boolean(failure));
 }
 

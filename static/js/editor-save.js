@@ -98,7 +98,7 @@ function showChangedSince(saved, pressed) {
 function keepUnsaved(item, news, mask, reason) {
   session.drafts.set(item.id, mask);
   const note = gettext("Your hand edit was not saved: %(reason)s. Edit opens it again.");
-  news.failed(item, interpolate(note, { reason }));
+  news.failed(item, interpolate(note, { reason }), true); // Edit gives it back: the note stays till then
 }
 
 /** The mask request: the edited mask POSTed, or with no body a DELETE (back to the model's cutout). */

@@ -37,11 +37,11 @@ function loadImage(url) {
  * Open the editor on a finished item.
  * @param {object} item item JSON (original, original_display, mask, filename, width, height)
  * @param {string | null} backdrop the batch's background colour as CSS, or null for a checkerboard
- * @param {{saved: (item: object) => void, failed: (item: object, note: string) => void,
+ * @param {{saved: (item: object) => void, failed: (item: object, note: string, untilCleared: boolean) => void,
  *   failureCleared: (item: object) => void}} news what the page hears: the item JSON the server answers a request
  *   with; a request that failed after the editor had left its cutout, in words for the cutout's card (a hand edit not
- *   saved: the editor keeps it for the cutout's next opening); and that such a failure is past (the edit back in the
- *   editor, or a later request of the cutout's answered)
+ *   saved, which the editor keeps for the cutout's next opening: its note `untilCleared`, not gone with a change of the
+ *   item); and that such a failure is past (the edit back in the editor, or a later request of the cutout's answered)
  * @param {{next: (item: object) => object | null, position: (item: object, walked: Set<string>) => {at: number,
  *   count: number}, looksFine: (item: object) => Promise<object>} | null} review
  *   for a cutout that needs a look: the next one that does, where it stands among them, and how to mark one fine

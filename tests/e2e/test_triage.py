@@ -221,15 +221,41 @@ def test_cancel_while_looks_fine_is_out_closes_the_editor_unasked_and_its_failur
         expect(error).to_have_attribute("role", "alert")
         expect(flagged.locator(".badge.needs-look")).to_be_visible()
 
-        # Marked fine from the editor again, answered this time: the card's note is past.
+        # Marked fine from the card, answered this time: the card's note is past.
         page.unroute("**/api/v1/items/*/review")
-        flagged.locator(".badge.needs-look").click()
-        expect(editor).to_have_attribute("data-ready", "true", timeout=60_000)
-        page.click("#editor-fine")
-        expect(editor).to_be_hidden(timeout=60_000)
+        flagged.locator(".looks-fine").click()
         expect(error).to_have_count(0)
         expect(flagged.locator(".badge.needs-look")).to_be_hidden()
         assert items_by_name(page)[UNSURE[0]]["reviewed"]
+
+
+def test_a_hand_edit_not_saved_stays_told_on_its_card_when_the_cutout_is_marked_fine_from_there(
+    browser: Any,
+    embedded_server: Any,
+) -> None:
+    """A failed "Looks fine" of the editor's is told on the card until the item changes; a failed save is not: the
+    editor keeps its strokes, and Edit gives them back whatever the item went through meanwhile."""
+    from playwright.sync_api import expect
+
+    with signed_in(browser, embedded_server) as page:
+        upload_and_finish(page, [UNSURE[0]])
+        flagged = card(page, UNSURE[0])
+        editor = page.locator("#editor")
+        flagged.locator(".badge.needs-look").click()
+        expect(editor).to_have_attribute("data-ready", "true", timeout=60_000)
+        drag(page, (512, 512), (200, 250), (320, 260))
+        held: list[Any] = []
+        page.route("**/api/v1/items/*/mask", lambda route: held.append(route))
+        save_held(page, held)
+        page.keyboard.press("Escape")
+        expect(editor).to_be_hidden()
+        held.pop().abort()
+        error = flagged.locator(".error")
+        expect(error).to_have_text("Your hand edit was not saved: Failed to fetch. Edit opens it again.")
+
+        flagged.locator(".looks-fine").click()
+        expect(flagged.locator(".badge.needs-look")).to_be_hidden()
+        expect(error).to_have_text("Your hand edit was not saved: Failed to fetch. Edit opens it again.")
 
 
 def test_improve_flagged_from_the_keyboard_leaves_the_focus_in_the_bar(browser: Any, embedded_server: Any) -> None:
