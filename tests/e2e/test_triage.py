@@ -196,7 +196,8 @@ def test_cancel_while_looks_fine_is_out_closes_the_editor_unasked_and_its_failur
 ) -> None:
     """ "Looks fine" pressed over strokes, then Escape while its request was out: the editor asked "Discard the changes
     you have not saved?", though marked fine it leaves them anyway (the cutout is fine as saved), and no kept it open
-    for nothing. And the request failing once the editor had closed was told nowhere: the badge simply stayed."""
+    for nothing. And the request failing once the editor had closed was told nowhere: the badge simply stayed. (In the
+    editor, its refusal read "Not saved: Could not mark it fine: ...".)"""
     from playwright.sync_api import expect
 
     with signed_in(browser, embedded_server) as page:
@@ -208,6 +209,10 @@ def test_cancel_while_looks_fine_is_out_closes_the_editor_unasked_and_its_failur
         flagged.locator(".badge.needs-look").click()
         expect(editor).to_have_attribute("data-ready", "true", timeout=60_000)
         drag(page, (512, 512), (200, 250), (320, 260))
+        page.route("**/api/v1/items/*/review", lambda route: route.abort())
+        page.click("#editor-fine")  # refused while the editor is on the cutout: said there, in the request's words
+        expect(page.locator("#editor-status")).to_have_text("Could not mark it fine: the server could not be reached")
+        page.unroute("**/api/v1/items/*/review")
         held: list[Any] = []
         page.route("**/api/v1/items/*/review", lambda route: held.append(route))
         save_held(page, held, "#editor-fine")
