@@ -579,6 +579,20 @@ def test_a_cutout_opened_again_while_its_save_is_out_waits_for_it_and_keeps_both
         assert (alpha_around(result, second) == 0).all()
 
 
+def a_cutout_edited_by_hand(page: Any, tmp_path: Path) -> tuple[Any, str, np.ndarray, Any]:
+    """The astronaut's card with a hand edit saved: (its row, its item's id, the model's mask, the editor)."""
+    from playwright.sync_api import expect
+
+    row = astronaut_row(page, tmp_path)
+    item_id = row.get_attribute("data-item-id")
+    model = model_mask(page, item_id)
+    dialog = open_editor(page, row)
+    erase_hard(page, block_where(model, 255))
+    page.click("#editor-save")
+    expect(dialog).to_be_hidden(timeout=60_000)
+    return row, item_id, model, dialog
+
+
 def test_cancel_while_a_revert_is_out_closes_the_editor_unasked_and_its_failure_is_told_on_the_card(
     browser: Any,
     embedded_server: Any,
@@ -591,13 +605,7 @@ def test_cancel_while_a_revert_is_out_closes_the_editor_unasked_and_its_failure_
     from playwright.sync_api import expect
 
     with signed_in(browser, embedded_server) as page:
-        row = astronaut_row(page, tmp_path)
-        item_id = row.get_attribute("data-item-id")
-        model = model_mask(page, item_id)
-        dialog = open_editor(page, row)
-        erase_hard(page, block_where(model, 255))
-        page.click("#editor-save")
-        expect(dialog).to_be_hidden(timeout=60_000)
+        row, item_id, model, dialog = a_cutout_edited_by_hand(page, tmp_path)
         edited = model_mask(page, item_id)
         assert not np.array_equal(edited, model)
 
@@ -638,13 +646,7 @@ def test_a_cutout_opened_again_while_its_revert_is_out_waits_for_it(
     from playwright.sync_api import expect
 
     with signed_in(browser, embedded_server) as page:
-        row = astronaut_row(page, tmp_path)
-        item_id = row.get_attribute("data-item-id")
-        model = model_mask(page, item_id)
-        dialog = open_editor(page, row)
-        erase_hard(page, block_where(model, 255))
-        page.click("#editor-save")
-        expect(dialog).to_be_hidden(timeout=60_000)
+        row, item_id, model, dialog = a_cutout_edited_by_hand(page, tmp_path)
 
         page.on("dialog", lambda question: question.accept())
         open_editor(page, row)
