@@ -190,6 +190,19 @@ def test_the_editor_walked_from_the_keyboard_keeps_the_focus_in_reach(browser: A
         expect(card(page, UNSURE[1]).locator(".compare-open")).to_be_focused()
 
 
+def flagged_and_painted_in_the_editor(page: Any, name: str) -> tuple[Any, Any]:
+    """Photo `name` cut out, its card's badge opening the editor, a stroke painted: (its card, the editor)."""
+    from playwright.sync_api import expect
+
+    upload_and_finish(page, [name])
+    flagged = card(page, name)
+    editor = page.locator("#editor")
+    flagged.locator(".badge.needs-look").click()
+    expect(editor).to_have_attribute("data-ready", "true", timeout=60_000)
+    drag(page, (512, 512), (200, 250), (320, 260))
+    return flagged, editor
+
+
 def test_cancel_while_looks_fine_is_out_closes_the_editor_unasked_and_its_failure_is_told_on_the_card(
     browser: Any,
     embedded_server: Any,
@@ -201,14 +214,9 @@ def test_cancel_while_looks_fine_is_out_closes_the_editor_unasked_and_its_failur
     from playwright.sync_api import expect
 
     with signed_in(browser, embedded_server) as page:
-        upload_and_finish(page, [UNSURE[0]])
         asked: list[str] = []
         page.on("dialog", lambda question: (asked.append(question.message), question.dismiss()))
-        flagged = card(page, UNSURE[0])
-        editor = page.locator("#editor")
-        flagged.locator(".badge.needs-look").click()
-        expect(editor).to_have_attribute("data-ready", "true", timeout=60_000)
-        drag(page, (512, 512), (200, 250), (320, 260))
+        flagged, editor = flagged_and_painted_in_the_editor(page, UNSURE[0])
         page.route("**/api/v1/items/*/review", lambda route: route.abort())
         page.click("#editor-fine")  # refused while the editor is on the cutout: said there, in the request's words
         expect(page.locator("#editor-status")).to_have_text("Could not mark it fine: the server could not be reached")
@@ -243,12 +251,7 @@ def test_a_hand_edit_not_saved_stays_told_on_its_card_when_the_cutout_is_marked_
     from playwright.sync_api import expect
 
     with signed_in(browser, embedded_server) as page:
-        upload_and_finish(page, [UNSURE[0]])
-        flagged = card(page, UNSURE[0])
-        editor = page.locator("#editor")
-        flagged.locator(".badge.needs-look").click()
-        expect(editor).to_have_attribute("data-ready", "true", timeout=60_000)
-        drag(page, (512, 512), (200, 250), (320, 260))
+        flagged, editor = flagged_and_painted_in_the_editor(page, UNSURE[0])
         held: list[Any] = []
         page.route("**/api/v1/items/*/mask", lambda route: held.append(route))
         save_held(page, held)
