@@ -223,8 +223,9 @@ def account(request: HttpRequest) -> HttpResponseBase:
         "data": {
             "attributes": {
                 "credits": {"total": credits, "subscription": 0, "payg": credits, "enterprise": 0},
-                # remove.bg types free_calls as an integer: whole calls left (a preview costs a quarter).
-                "api": {"free_calls": int(credits), "sizes": "all"},
+                # remove.bg's free calls are previews paid by no credit, a pool beside the credits: bgsite has
+                # none, every call is paid from the credits above. Clients add the two (removebg-cli's "remaining").
+                "api": {"free_calls": 0, "sizes": "all"},
             }
         }
     }

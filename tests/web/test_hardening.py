@@ -229,7 +229,7 @@ def test_out_of_credits_is_402_insufficient_credits(api: Client, settings: Any) 
     assert api.post("/api/v1/batches", {"files": [jpeg()], "size": "preview"}).status_code == 201
     account = api.get("/v1.0/account").json()["data"]["attributes"]
     assert account["credits"]["total"] == 0.75
-    # remove.bg types free_calls as an integer: whole calls left.
+    # remove.bg types free_calls as an integer; bgsite has none: every call is paid from the credits.
     assert account["api"]["free_calls"] == 0 and isinstance(account["api"]["free_calls"], int)
     reply = api.post("/v1.0/removebg", {"image_file": jpeg(), "size": "full"})
     assert reply.status_code == 402

@@ -154,12 +154,18 @@ def test_malformed_multipart_is_a_400_that_says_so(api: Any) -> None:
 # --- item 8: remove.bg's account ------------------------------------------------------
 
 
-def test_account_free_calls_stay_whole_after_a_preview(client: Client, user: Any, api_key: str, settings: Any) -> None:
+def test_account_counts_each_credit_once_as_removebg_cli_adds_free_calls_to_credits(
+    client: Client, user: Any, api_key: str, settings: Any
+) -> None:
+    """PyPI's removebg-cli (1.0.0) asks as here and shows `free_calls + credits.total` as what is left: remove.bg's
+    free calls are a pool beside the credits. It showed 4.75 here (free_calls held the same credits again)."""
     settings.DAILY_IMAGE_QUOTA = 3
     DailyUsage.objects.create(owner=user, day=timezone.now().date(), images=1, previews=1)  # a preview today
-    account = client.get("/v1.0/account", headers={"X-Api-Key": api_key}).json()["data"]["attributes"]
-    assert account["credits"]["total"] == 2.75
-    assert account["api"]["free_calls"] == 2 and isinstance(account["api"]["free_calls"], int)
+    reply = client.get("/v1.0/account", headers={"X-Api-Key": api_key})
+    attributes = reply.json()["data"]["attributes"]
+    assert attributes["credits"]["total"] == 2.75
+    assert attributes["api"]["free_calls"] + attributes["credits"]["total"] == 2.75
+    assert isinstance(attributes["api"]["free_calls"], int)  # remove.bg types it as an integer
 
 
 # --- back-pressure -------------------------------------------------------------------
