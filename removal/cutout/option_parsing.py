@@ -19,6 +19,16 @@ AUTO_FORMAT = "auto"
 SIZE_PIXELS = {"preview": 250_000, "medium": 1_500_000, "hd": 4_000_000}
 
 
+# remove.bg's size "auto": "the highest available resolution, based on image size and available credits". What it
+# stands for is the caller's (removal.ops.limits.auto_size): ParseContext.auto_size, asked when a request names it.
+AUTO_SIZE = "auto"
+
+
+def auto_size_without_quota() -> str:
+    """size=auto where no credits are counted: the whole image."""
+    return "full"
+
+
 # A yes/no parameter's words, each yes with its no, in the order the OpenAPI document lists them; blank is no.
 YES_NO_WORDS = (("true", "false"), ("1", "0"), ("yes", "no"), ("on", "off"))
 
@@ -49,12 +59,14 @@ class InvalidOption(ValueError):
 
 @dataclass(frozen=True)
 class ParseContext:
-    """What parsing needs besides the parameters: this site's defaults, and whether a bg_image came."""
+    """What parsing needs besides the parameters: this site's defaults, whether a bg_image came, and what size=auto
+    stands for ("full" or "preview")."""
 
     default_model: str
     models: Collection[str]  # the names a request may choose (removal.ops.models_run_on.models_installed)
     default_format: str = "png"
     background: bool = False
+    auto_size: Callable[[], str] = auto_size_without_quota
 
 
 # Reads its option from the parameters and puts the Options fields it sets into the dict.
@@ -152,6 +164,8 @@ def parse_crop_margin(option: Option, params: Mapping[str, Any], values: dict[st
 def parse_size(option: Option, params: Mapping[str, Any], values: dict[str, Any], context: ParseContext) -> None:
     size = _text(params, "size", option.default).lower()
     size = option.aliases.get(size, size)
+    if size == AUTO_SIZE:
+        size = context.auto_size()
     if size == "preview":
         values["size_preview"] = True
     elif size in SIZE_PIXELS:

@@ -13,16 +13,18 @@ with the files that create a batch; they apply to the whole batch) and the
 remove.bg-compatible endpoint. A bad value is an InvalidOption naming the field.
 """
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from removal.cutout.option_parsing import (
     AUTO_FORMAT,
+    AUTO_SIZE,
     SIZE_PIXELS,
     InvalidOption,
     Option,
     ParseContext,
+    auto_size_without_quota,
     background_elsewhere,
     is_blank,
     is_true,
@@ -48,9 +50,7 @@ FORMATS = {
     "zip": ("application/zip", "zip"),
 }
 
-
 PREVIEW_PIXELS = SIZE_PIXELS["preview"]
-
 
 # remove.bg's switches this server does not offer, with remove.bg's default for each: sent set to it, a switch asks
 # for nothing else and is taken; set otherwise, a 400 names it rather than a silent difference.
@@ -185,13 +185,15 @@ OPTIONS: tuple[Option, ...] = (
     ),
     Option(
         "size",
-        summary="preview (0.25 MP), medium (1.5 MP), hd (4 MP), full, or WIDTHxHEIGHT to fit within.",
+        summary="preview (0.25 MP), medium (1.5 MP), hd (4 MP), full, auto (full while the credits left today pay for "
+        "it, else preview), or WIDTHxHEIGHT to fit within.",
         doc_values="`full`, `preview` (at most 0.25 megapixels), remove.bg's `medium` (at most 1.5) and `hd` (at "
-        "most 4), or `WIDTHxHEIGHT` to fit within (never enlarged)",
+        "most 4), its `auto` (the whole image while the credits left today under `DAILY_IMAGE_QUOTA` pay for it, else "
+        "a preview), or `WIDTHxHEIGHT` to fit within (never enlarged)",
         doc_default="`full`",
-        values=("preview", "medium", "hd", "full"),
-        # remove.bg's other size names: "small" and "regular" are its preview, the rest its full size.
-        aliases={"small": "preview", "regular": "preview"} | {name: "full" for name in ("auto", "4k", "50mp")},
+        values=("preview", "medium", "hd", "full", AUTO_SIZE),
+        # remove.bg's other size names: "small" and "regular" are its preview, "4k" and "50mp" its full size.
+        aliases={"small": "preview", "regular": "preview", "4k": "full", "50mp": "full"},
         pattern="[0-9]{1,5}x[0-9]{1,5}",
         default="full",
         sets=("size_bound", "size_preview", "size_max_pixels"),
@@ -319,13 +321,12 @@ def parse_options(
     models: Collection[str],
     default_format: str = "png",
     background: bool = False,
+    auto_size: Callable[[], str] = auto_size_without_quota,
 ) -> Options:
-    """Options from request parameters; absent ones keep their defaults.
-
-    `models`: the names a request may choose as `model`; `background`: the request also brings a bg_image (which
-    leaves no transparency).
-    """
-    context = ParseContext(default_model, models, default_format, background)
+    """Options from request parameters; absent ones keep their defaults. `models`: the names a request may choose as
+    `model`; `background`: the request also brings a bg_image (which leaves no transparency); `auto_size`: what
+    size=auto stands for, "full" or "preview", asked only when a request names it (removal.ops.limits.auto_size)."""
+    context = ParseContext(default_model, models, default_format, background, auto_size)
     values: dict[str, Any] = {}
     for option in OPTIONS:
         option.read(params, values, context)

@@ -94,6 +94,16 @@ def image_credits(options: Options | None) -> float:
     return PREVIEW_CREDITS if options is not None and options.size_preview else 1.0
 
 
+def auto_size(user: "User", *, images: int) -> str:
+    """remove.bg's size=auto, "the highest available resolution, based on image size and available credits", for a
+    request of `images` images: the whole images ("full") while the credits left today pay for them all (or there is
+    no quota), else previews, which check_daily_quota refuses in turn when even they are not paid for. One size for
+    the request (a batch has one), decided here at admission: the options the work is made, charged and reused
+    under say which it was."""
+    left = credits_left_today(user)
+    return "full" if left is None or left >= images * image_credits(Options()) else "preview"
+
+
 def credits_left_today(user: "User") -> float | None:
     """Credits the user may still spend today (UTC) under DAILY_IMAGE_QUOTA; None without a quota."""
     if settings.DAILY_IMAGE_QUOTA <= 0:

@@ -63,7 +63,9 @@ def _batch_create(request: HttpRequest, user: "User") -> HttpResponseBase:
     files = inputs.uploaded_files(request)
     unreadable = inputs.unreadable_files(request)
     params = inputs.request_parameters(request)  # the form's fields over the query string's, as everywhere
-    options = inputs.request_options(params, background=inputs.names_a_background(request, params))
+    options = inputs.request_options(
+        params, user=user, images=len(files), background=inputs.names_a_background(request, params)
+    )
     callback_url = inputs.callback_url(params)
     name = inputs.batch_name(params) or ""
     position = inputs.first_position(params)
@@ -96,9 +98,12 @@ def batch_rerun(request: HttpRequest, user: "User", batch_id: uuid.UUID) -> Http
     """The same uploads again with other options, as a new batch (no upload needed)."""
     batch = selectors.batch_for(user, batch_id)
     params = inputs.request_parameters(request)  # form fields or a JSON body, as /bgremove reads them
-    options = inputs.request_options(params, background=inputs.names_a_background(request, params))
+    images = selectors.batch_size(batch)
+    options = inputs.request_options(
+        params, user=user, images=images, background=inputs.names_a_background(request, params)
+    )
     callback_url = inputs.callback_url(params)
-    limits.check_new_work(user, images=selectors.batch_size(batch), options=options)
+    limits.check_new_work(user, images=images, options=options)
     background = inputs.background_image(request, params)
     new_batch, items, rejected = services.batch_rerun(
         batch=batch, options=options, callback_url=callback_url, background=background

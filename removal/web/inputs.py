@@ -11,6 +11,7 @@ each API's reply shape by removal.web.http_errors.
 import binascii
 import re
 import unicodedata
+from collections.abc import Callable
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, urlsplit
@@ -281,19 +282,21 @@ def background_image(request: HttpRequest, params: Any) -> File | None:
     return upload
 
 
-def request_options(params: Any, *, background: bool = False) -> Options:
-    """The output options named in a request (removal.cutout.options), with this site's default model and format;
-    `background`: a bg_image is named (names_a_background)."""
-    return _site_options(params, background=background)
+def request_options(params: Any, *, user: "User", images: int, background: bool = False) -> Options:
+    """The output options named in a request of `images` images (removal.cutout.options), with this site's default
+    model and format, and size=auto as `user`'s credits decide it (limits.auto_size); `background`: a bg_image is
+    named (names_a_background)."""
+    return _site_options(params, background=background, auto_size=lambda: limits.auto_size(user, images=images))
 
 
-def _site_options(params: Any, *, background: bool) -> Options:
+def _site_options(params: Any, *, background: bool, auto_size: Callable[[], str]) -> Options:
     return parse_options(
         params,
         default_model=settings.REMBG_MODEL,
         models=models_installed(),
         default_format=settings.DEFAULT_FORMAT,
         background=background,
+        auto_size=auto_size,
     )
 
 
@@ -304,7 +307,9 @@ def check_batch_options_kept(params: Any, batch_options: Options) -> None:
     named = [option for option in options_named(params) if option.name != "bg_image"]
     if not named:
         return
-    asked = _site_options(params, background=bool(batch_options.bg_image_sha256))
+    # size=auto sent again stands for the size it stood for when the batch was made, not today's credits' choice.
+    made_size = "preview" if batch_options.size_preview else "full"
+    asked = _site_options(params, background=bool(batch_options.bg_image_sha256), auto_size=lambda: made_size)
     changed = [
         option.name
         for option in named

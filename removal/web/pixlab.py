@@ -66,7 +66,7 @@ def _admit(request: HttpRequest) -> tuple[dict[str, Any], "User", dict[str, str]
 
 def _accept(request: HttpRequest, params: dict[str, Any], user: "User") -> tuple[uuid.UUID, uuid.UUID, bool]:
     """Admit the work, find the input image, queue it; (item id, batch id, blob wanted)."""
-    options = inputs.request_options(params, background=inputs.names_a_background(request, params))
+    options = inputs.request_options(params, user=user, images=1, background=inputs.names_a_background(request, params))
     blob = yes_or_no(params, "blob")  # before the image is queued: a word it does not know is a 400, not a JSON reply
     limits.check_new_work(user, images=1, options=options)
     background = inputs.background_image(request, params)

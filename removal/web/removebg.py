@@ -106,7 +106,9 @@ def _accept(
     type_level = _word(params, "type_level", "1", TYPE_LEVELS)
     if refusals := removebg_refusals(params):
         raise refusals[0]
-    options = inputs.request_options(removebg_params(params), background=inputs.names_a_background(request, params))
+    options = inputs.request_options(
+        removebg_params(params), user=user, images=1, background=inputs.names_a_background(request, params)
+    )
     limits.check_new_work(user, images=1, options=options)
     background = inputs.background_image(request, params)
     upload = _input_image(request, params)

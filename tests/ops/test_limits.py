@@ -98,6 +98,55 @@ def test_a_preview_costs_a_quarter_of_a_credit_when_it_is_asked_for(
     assert limits.credits_left_today(user) == 0
 
 
+def test_size_auto_is_whole_images_while_the_credits_pay_for_them_all_else_previews(
+    client: Client, user: Any, api_key: str, settings: Any
+) -> None:
+    """remove.bg's size=auto, decided once for a request's images (limits.auto_size): whole images while the credits
+    left today pay for every one, else previews if those are paid for, else the quota's refusal."""
+    settings.DAILY_IMAGE_QUOTA = 2
+    headers = {"X-Api-Key": api_key}
+
+    def sent(count: int) -> Any:
+        return client.post(
+            "/api/v1/batches", {"files": [jpeg() for _ in range(count)], "size": "auto"}, headers=headers
+        )
+
+    three = sent(3)  # 2 left: three whole images are not paid for, three previews are
+    assert three.status_code == 201, three.content
+    assert Batch.objects.get(id=three.json()["id"]).options["size_preview"] is True
+    assert limits.credits_left_today(user) == 1.25
+    one = sent(1)
+    assert Batch.objects.get(id=one.json()["id"]).options["size_preview"] is False
+    refused = sent(2)  # 0.25 left: not even two previews
+    assert refused.status_code == 429 and "(0.25 left today, 0.5 asked;" in refused.json()["error"]
+    # size=auto sent again with files for the batch of previews stands for its previews, not a changed size.
+    added = client.post(
+        f"/api/v1/batches/{three.json()['id']}/files", {"files": [jpeg()], "size": "auto"}, headers=headers
+    )
+    assert added.status_code == 201, added.content
+    assert limits.credits_left_today(user) == 0
+
+
+@pytest.mark.parametrize(
+    ("path", "image_field", "status"),
+    [("/v1.0/removebg", "image_file", 402), ("/bgremove", "file", 429), ("/api/v1/batches", "files", 429)],
+)
+def test_size_auto_without_a_quarter_credit_left_is_refused_at_every_front_door(
+    api: Client, settings: Any, path: str, image_field: str, status: int
+) -> None:
+    """Each door asks for the cheapest `auto` can be, a preview, and refuses it in its own shape."""
+    settings.DAILY_IMAGE_QUOTA = 1.1
+    assert api.post("/api/v1/batches", {"files": [jpeg()]}).status_code == 201
+    reply = api.post(path, {image_field: jpeg(), "size": "auto"})
+    assert reply.status_code == status, reply.content
+    body = reply.json()
+    if path == "/v1.0/removebg":  # remove.bg's shape: its code, the message as the title
+        assert body["errors"][0]["code"] == "insufficient_credits"
+    message = body["errors"][0]["title"] if path == "/v1.0/removebg" else body["error"]
+    assert "(0.1 left today, 0.25 asked;" in message
+    assert Item.objects.count() == 1
+
+
 def test_credits_used_count_a_preview_as_a_quarter(user: Any, settings: Any) -> None:
     from removal import services
     from removal.cutout.options import Options

@@ -123,6 +123,34 @@ def test_a_photo_without_a_subject_is_unknown_foreground_and_not_charged(server_
     server.stop()
 
 
+def test_size_auto_is_the_whole_image_while_a_credit_is_left_else_a_preview(server_factory: Any) -> None:
+    """remove.bg's `auto`, "the highest available resolution, based on image size and available credits", which
+    removebg-cli and others send by default: with 0.75 credits left it was a 402 insufficient_credits. Each cutout
+    is made once and reused for the same photo: the reused one is the size charged, not the other one cached."""
+    server = server_factory(DAILY_IMAGE_QUOTA="3")
+    server.start()
+    key = server.create_user("auto")
+    photo = photo_bytes("astronaut.png", size=(1280, 960))
+
+    def cut_out(size: str) -> tuple[tuple[int, int], str]:
+        reply = send_file(server, key, photo, {"size": size})
+        assert reply.status_code == 200, reply.text
+        with Image.open(io.BytesIO(reply.content)) as cutout:
+            return cutout.size, reply.headers["X-Credits-Charged"]
+
+    assert cut_out("preview") == ((577, 433), "0.25")
+    assert cut_out("auto") == ((1280, 960), "1")  # 2.75 credits left: the whole image, not the cached preview
+    assert credits_left(server, key) == 1.75
+    assert cut_out("full") == ((1280, 960), "1")
+    assert cut_out("auto") == ((577, 433), "0.25")  # 0.75 left: a preview, at most 0.25 MP, not the cached whole
+    assert credits_left(server, key) == 0.5
+    assert [cut_out("preview")[1] for _ in range(2)] == ["0.25", "0.25"]
+    refused = send_file(server, key, photo, {"size": "auto"})
+    assert refused.status_code == 402 and refused.json()["errors"][0]["code"] == "insufficient_credits"
+    assert "(0 left today, 0.25 asked;" in refused.json()["errors"][0]["title"]
+    server.stop()
+
+
 def test_an_animation_cropped_to_its_subject_reports_its_box(embedded_server: LiveServer, key: str) -> None:
     """A GIF's frames cut out and cropped to the box that holds the subject in all of them: that box is the whole
     result (it was reported as no subject at all); frames of a plain wall show none."""
