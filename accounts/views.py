@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 from django_ratelimit.core import is_ratelimited
 
 from accounts import confirmation, deletion, folding, mails, selectors, services
@@ -29,7 +29,11 @@ from accounts.password_views import RedirectThenMail, password_guesses_refused
 
 ACCOUNT_DELETE, EMAIL_CHANGE = "accounts/account_delete.html", "registration/email_change_form.html"
 
+# The pages that show a form and take it back; another method is a 405 (removal.web.error_pages), not the page.
+form_page = require_http_methods(["GET", "HEAD", "POST"])
 
+
+@form_page
 def signup(request: HttpRequest) -> HttpResponse:
     """Sign-up as settings.SIGNUP allows: open, closed, or with an invitation link (?invitation=)."""
     if request.user.is_authenticated:
@@ -82,6 +86,7 @@ def _signup_refused(request: HttpRequest, reason: str) -> HttpResponse:
     return render(request, "registration/signup_refused.html", {"reason": reason}, status=403)
 
 
+@form_page
 @login_required
 def account_delete(request: AuthenticatedHttpRequest) -> HttpResponse:
     """End the account at once, once its password is given (its data goes in a job: accounts.deletion), and tell its
@@ -105,6 +110,7 @@ def account_delete(request: AuthenticatedHttpRequest) -> HttpResponse:
     return render(request, ACCOUNT_DELETE, {"form": form})
 
 
+@form_page
 @login_required
 def email_change(request: AuthenticatedHttpRequest) -> HttpResponse:
     """A new address, once the password is given: a link sent to it makes it the account's (email_change_confirm).
@@ -150,6 +156,7 @@ def _address_links_too_many(request: AuthenticatedHttpRequest, address: str) -> 
     )
 
 
+@form_page
 def email_change_confirm(request: HttpRequest, token: str) -> HttpResponse:
     """The link from the new address: a page that asks to confirm (mail scanners open links), then the change, and a
     notice to the address it replaces; opened again while the address is the account's, it says so again."""
@@ -201,6 +208,7 @@ def address_confirmation_send(request: AuthenticatedHttpRequest) -> HttpResponse
     return redirect("dashboard")
 
 
+@form_page
 def address_confirm(request: HttpRequest, token: str) -> HttpResponse:
     """The link mailed after sign-up: a page that asks to confirm (a mail scanner that opens it confirms nothing, so
     an address given by someone else is not confirmed by its owner's scanner), then a redirect to the account page,

@@ -92,6 +92,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django.middleware.csp.ContentSecurityPolicyMiddleware",
+    # Last, so that the language is chosen: Django's bare 405 becomes the site's page, or the API's shape.
+    "removal.web.error_pages.method_not_allowed_middleware",
 ]
 
 ROOT_URLCONF = "bgsite.urls"

@@ -1,6 +1,6 @@
 """The error handlers bgsite.urls names (400, 403, 404, 500): under an API's prefix its JSON shape
 (removal.web.http_errors.api_error_reply), elsewhere the site's pages; and so for the refusals made before Django
-sees a request (refusal_reply).
+sees a request (refusal_reply) and for Django's own 405s (method_not_allowed_middleware).
 
 An error that reaches Django's 500 handler but maps to a 503 (http_errors.unavailable: the database refused or
 dropped a connection, SQLite could not write, storage failed) is answered as one, with Retry-After, in the API's shape
@@ -10,19 +10,21 @@ a bare 500 "Something went wrong" where every API call said 503 and when to retr
 
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
+from asgiref.sync import iscoroutinefunction
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.http.cookie import parse_cookie
 from django.http.response import HttpResponseBase
 from django.template import TemplateDoesNotExist, loader
 from django.utils import translation
+from django.utils.decorators import sync_and_async_middleware
 from django.views import defaults
 
 from bgsite.cors import allowed_origin_headers
-from removal.errors import ApiError, BadRequest, Forbidden, InternalError, NotFound
+from removal.errors import ApiError, BadRequest, Forbidden, InternalError, MethodNotAllowed, NotFound
 from removal.web.http_errors import api_error_reply, is_removebg_path, unavailable, with_headers
 
 # An id that is not a UUID matches no <uuid:> route; it names nothing, as an unknown id.
@@ -59,6 +61,34 @@ def server_error(request: HttpRequest, **kwargs: Any) -> HttpResponseBase:
         return reply or defaults.server_error(request, **kwargs)
     # Rendered without the request, as Django's 500 page is: what failed may be what the request's context reads.
     page = HttpResponse(loader.get_template("503.html").render(), status=error.status)
+    return api_error_reply(request.path, error) or with_headers(page, error.headers)
+
+
+@sync_and_async_middleware
+def method_not_allowed_middleware(get_response: Callable[..., Any]) -> Callable[..., Any]:
+    """Django's own 405 (require_http_methods, a class-based view's) has no body: a browser showed a blank page. It
+    gets the shape of the API its path belongs to, elsewhere the site's page, in the page's language."""
+    if iscoroutinefunction(get_response):
+
+        async def answered_async(request: HttpRequest) -> Any:
+            return method_not_allowed_reply(request, await get_response(request))
+
+        return answered_async
+
+    def answered(request: HttpRequest) -> Any:
+        return method_not_allowed_reply(request, get_response(request))
+
+    return answered
+
+
+def method_not_allowed_reply(request: HttpRequest, response: Any) -> Any:
+    if not isinstance(response, HttpResponseNotAllowed):
+        return response
+    allowed = response["Allow"]
+    error = MethodNotAllowed(
+        f"{request.method} is not allowed here; use {' or '.join(allowed.split(', '))}", headers={"Allow": allowed}
+    )
+    page = HttpResponse(loader.get_template("405.html").render(), status=405)
     return api_error_reply(request.path, error) or with_headers(page, error.headers)
 
 

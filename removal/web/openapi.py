@@ -367,6 +367,7 @@ def schema(request: HttpRequest) -> JsonResponse:
     return JsonResponse(document(), json_dumps_params={"indent": 2})
 
 
+@public_endpoint("GET")  # another method is the API's 405, not the CSRF check's page nor the reference
 def docs(request: HttpRequest) -> Any:
     """A readable reference rendered on the server from the same document (no CDN, no script)."""
     spec = document()
@@ -392,8 +393,7 @@ def _body_fields(operation: dict[str, Any]) -> set[str]:
     fields: set[str] = set()
     for media in operation.get("requestBody", {}).get("content", {}).values():
         schema = media["schema"]
-        parts = schema.get("allOf", [schema])
-        for part in parts:
+        for part in schema.get("allOf", [schema]):
             if "$ref" in part:
                 part = SCHEMAS[part["$ref"].rsplit("/", 1)[1]]
             fields |= set(part.get("properties", {}))

@@ -59,6 +59,7 @@ def _upload_context() -> dict[str, object]:
     }
 
 
+@require_safe
 @ensure_csrf_cookie
 def home(request: HttpRequest) -> HttpResponse:
     """The upload page: drop images, follow each one, download the zip.
@@ -102,6 +103,7 @@ def sample_cutout(request: HttpRequest) -> HttpResponse:
     return get_conditional_response(request, etag=etag, response=response) or response
 
 
+@require_safe
 @login_required
 @ensure_csrf_cookie  # Delete on a row sends the token
 def batch_list(request: AuthenticatedHttpRequest) -> HttpResponse:
@@ -126,6 +128,7 @@ def batch_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     )
 
 
+@require_safe
 @login_required
 @ensure_csrf_cookie
 def batch_detail(request: AuthenticatedHttpRequest, batch_id: uuid.UUID) -> HttpResponse:
@@ -143,6 +146,7 @@ def batch_detail(request: AuthenticatedHttpRequest, batch_id: uuid.UUID) -> Http
     return render(request, "removal/home.html", context)
 
 
+@require_safe
 @login_required
 @never_cache  # it shows a new key once and the webhook secret: not for the Back button to show again
 def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:

@@ -578,3 +578,14 @@ def test_pages_send_a_strict_content_security_policy(client: Any) -> None:
     policy = client.get("/accounts/login/")["Content-Security-Policy"]
     assert "script-src 'self'" in policy and "unsafe-inline" not in policy
     assert "frame-ancestors 'none'" in policy
+
+
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "TRACE"])
+def test_a_form_page_answers_a_method_it_does_not_take_with_a_405(client: Any, user: Any, method: str) -> None:
+    """Each answered any method with its form, a 200; a DELETE of the account's deletion page showed it."""
+    assert client.generic(method, "/accounts/signup/").status_code == 405  # signed out: sign-up's form
+    client.force_login(user)
+    for path in ("/accounts/email/", "/accounts/delete/", "/accounts/email/confirm/x/", "/accounts/email/verify/x/"):
+        reply = client.generic(method, path, "password=" + PASSWORD, "application/x-www-form-urlencoded")
+        assert (reply.status_code, reply["Allow"]) == (405, "GET, HEAD, POST"), path
+    assert User.objects.filter(pk=user.pk, is_active=True).exists()

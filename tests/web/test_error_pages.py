@@ -61,3 +61,18 @@ def test_a_refusal_at_a_page_with_no_page_of_its_status_keeps_its_json() -> None
     assert (refused.status_code, json.loads(refused.content)["error"]) == (401, "a key is needed")  # type: ignore[attr-defined]
     page = error_pages.refusal_reply("/", errors.BadRequest("unreadable"), {b"accept-language": b"fr"})
     assert page["Content-Type"] == "text/html; charset=utf-8" and '<html lang="fr">' in page.content.decode()  # type: ignore[attr-defined]
+
+
+def test_djangos_bare_405_at_a_page_is_the_sites_page_in_its_language(client: Any, user: Any) -> None:
+    """require_POST answered a GET of /accounts/keys/ (typed, or a bookmark) with no body: a blank page."""
+    client.force_login(user)
+    reply = client.get("/accounts/keys/", headers={"Accept-Language": "fr"})
+    assert (reply.status_code, reply["Allow"]) == (405, "POST")
+    html = reply.content.decode()
+    assert "<h1>Request not allowed here</h1>" in html and '<html lang="fr">' in html
+
+
+def test_djangos_405_under_an_apis_prefix_is_in_its_shape(client: Any) -> None:
+    reply = client.generic("TRACE", "/api/docs")
+    assert (reply.status_code, reply["Allow"]) == (405, "GET, HEAD")
+    assert json.loads(reply.content)["error"] == "TRACE is not allowed here; use GET or HEAD"

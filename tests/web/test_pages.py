@@ -288,6 +288,18 @@ def test_other_users_batch_is_404(client: Any, user: Any, other_user: Any) -> No
     assert client.get(f"/batches/{batch.id}/").status_code == 404
 
 
+@pytest.mark.parametrize("method", ["POST", "PUT", "DELETE", "TRACE"])
+def test_a_page_answers_a_method_it_does_not_take_with_a_405_page(client: Any, user: Any, method: str) -> None:
+    """Each page answered any method with itself, a 200: a DELETE or a TRACE of the account page showed it."""
+    client.force_login(user)
+    batch = Batch.objects.create(owner=user)
+    for path in ("/", "/batches/", f"/batches/{batch.id}/", "/accounts/"):
+        reply = client.generic(method, path)
+        assert (reply.status_code, reply["Allow"]) == (405, "GET, HEAD"), path
+        assert "<h1>Request not allowed here</h1>" in reply.content.decode()
+    assert client.head("/accounts/").status_code == 200
+
+
 def test_a_missing_page_says_why_in_the_sites_layout_and_language(client: Any, user: Any) -> None:
     """A link to a deleted batch: the site's page with its menu, not Django's bare "Not Found"."""
     client.force_login(user)
