@@ -125,8 +125,9 @@ def _result_kind(item: Item) -> tuple[str, str]:
 @api_endpoint("POST")
 def store(request: HttpRequest, user: "User") -> HttpResponseBase:
     """Keep an uploaded image; /bgremove can then name it by the returned link or id."""
-    if not request.FILES:
-        raise BadRequest("no file: upload the image as multipart/form-data (any field name)")
+    if not inputs.images_sent(request):  # a bg_image alone was answered with the batch API's "files" fields
+        backgrounds = " or ".join(inputs.BACKGROUND_FIELDS)
+        raise BadRequest(f"no file: upload the image as multipart/form-data (any field name but {backgrounds})")
     upload = inputs.one_image(request)
     inputs.check_upload_size(upload)
     limits.check_store_room(user, size_bytes=upload.size)

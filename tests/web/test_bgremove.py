@@ -392,6 +392,16 @@ def test_timeout_answers_504_and_says_where_the_result_will_be(server_factory: A
     server.stop()
 
 
+NO_STORE_FILE = "no file: upload the image as multipart/form-data (any field name but bg_image or bg_image_file)"
+
+
 def test_store_without_a_file(embedded_server: LiveServer, key: str) -> None:
     reply = requests.post(f"{embedded_server.url}/store", data={"key": key}, timeout=10)
-    assert_error(reply, 400, "no file: upload the image as multipart/form-data")
+    assert_error(reply, 400, NO_STORE_FILE)
+
+
+def test_store_with_only_a_background_says_what_store_takes(embedded_server: LiveServer, key: str) -> None:
+    """It answered with the batch API's words: "send one or more images as multipart/form-data 'files' fields"."""
+    background = {"bg_image": ("bg.png", PHOTO, "image/png")}
+    reply = requests.post(f"{embedded_server.url}/store", files=background, data={"key": key}, timeout=10)
+    assert_error(reply, 400, NO_STORE_FILE)
