@@ -176,10 +176,8 @@ def mask_upload(request: HttpRequest) -> bytes:
         raise BadRequest(
             "no mask: send a PNG as the multipart 'mask' field, or as the body with Content-Type image/png"
         )
-    if len(mask_png) > settings.MAX_UPLOAD_BYTES:
-        raise BadRequest(
-            f"the mask is {len(mask_png) / 1e6:.1f} MB; the limit is {settings.MAX_UPLOAD_BYTES / 1e6:g} MB"
-        )
+    if len(mask_png) > settings.MAX_UPLOAD_BYTES:  # read to one byte past the limit: "25.0 MB; the limit is 25 MB"
+        raise PayloadTooLarge(f"the mask is larger than {settings.MAX_UPLOAD_BYTES / 1e6:g} MB, the limit per file")
     return mask_png
 
 

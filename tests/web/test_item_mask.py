@@ -112,7 +112,7 @@ def test_a_raw_png_body_larger_than_djangos_form_limit_is_read(api: Any, setting
     too_large = api.post(
         f"/api/v1/items/{item['id']}/mask", b"\0" * (settings.MAX_UPLOAD_BYTES + 1), content_type="image/png"
     )
-    assert "the limit is 25 MB" in json_error(too_large, 400)
+    assert json_error(too_large, 413) == "the mask is larger than 25 MB, the limit per file"
 
 
 def test_an_alpha_channel_is_the_mask(api: Any) -> None:
