@@ -15,6 +15,7 @@ from typing import Any
 
 from asgiref.sync import iscoroutinefunction
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.http.cookie import parse_cookie
 from django.http.response import HttpResponseBase
@@ -34,6 +35,8 @@ NOUNS = {"batches": "batch", "items": "item"}
 
 def bad_request(request: HttpRequest, exception: Exception, **kwargs: Any) -> HttpResponseBase:
     reply = api_error_reply(request.path, BadRequest("bad request"))
+    if reply is None and isinstance(exception, RequestDataTooBig):  # a form past DATA_UPLOAD_MAX_MEMORY_SIZE
+        return HttpResponse(loader.get_template("413.html").render(), status=413)  # not "could not understand"
     return reply or defaults.bad_request(request, exception, **kwargs)
 
 

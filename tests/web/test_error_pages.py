@@ -76,3 +76,11 @@ def test_djangos_405_under_an_apis_prefix_is_in_its_shape(client: Any) -> None:
     reply = client.generic("TRACE", "/api/docs")
     assert (reply.status_code, reply["Allow"]) == (405, "GET, HEAD")
     assert json.loads(reply.content)["error"] == "TRACE is not allowed here; use GET or HEAD"
+
+
+def test_a_pages_form_too_large_to_read_is_the_413_page_not_the_400s(client: Any) -> None:
+    """Django's RequestDataTooBig (a form's fields over DATA_UPLOAD_MAX_MEMORY_SIZE) was the page that says the
+    server could not understand the request."""
+    reply = client.post("/accounts/login/", {"username": "alice", "password": "p" * 3_000_000})
+    assert reply.status_code == 413
+    assert "<h1>Request too large</h1>" in reply.content.decode()
