@@ -68,6 +68,7 @@ def job_records_naming(work_ids: set[str], *, chunk: int = 1000) -> dict[str, li
     named: dict[str, list[Any]] = defaultdict(list)
     records = DBTaskResult.objects.exclude(status=TaskResultStatus.RUNNING).values_list("id", "args_kwargs__args__0")
     for job_id, work_id in records.iterator(chunk_size=chunk):  # read whole
-        if work_id in work_ids:
+        # Not every job's first argument is text: delete_files' is a list (unhashable: `in` a set raised TypeError).
+        if isinstance(work_id, str) and work_id in work_ids:
             named[work_id].append(job_id)
     return named

@@ -124,6 +124,25 @@ def test_an_account_deleted_while_its_image_is_cut_out_lets_the_worker_finish_th
     assert sorted(jobs) == [(DELETE_ACCOUNT_TASK, "SUCCESSFUL"), ("removal.tasks.process_item", "SUCCESSFUL")]
 
 
+def test_an_account_is_deleted_while_a_deleted_batchs_files_wait_for_their_job(user: Any, other_user: Any) -> None:
+    """A deleted batch's files wait for a job whose first argument is a list of their names (delete_files): reading
+    the job table for the account's work, `list in set` raised TypeError, the deletion's job failed, and the account's
+    batches and files stayed."""
+    from accounts.deletion import account_data_delete, account_delete
+
+    other = services.batch_create(owner=other_user)  # anyone's, while its job record is kept (RETENTION_DAYS)
+    services.batch_add_files(batch=other, files=[upload("b.jpg")])
+    services.batch_delete(batch=other)
+    batch = services.batch_create(owner=user)
+    services.batch_add_files(batch=batch, files=[upload()])
+    assert DBTaskResult.objects.filter(task_path="removal.tasks.delete_files").exists()
+
+    account_delete(user=user)
+    account_data_delete(user_id=user.pk)
+
+    assert not Batch.objects.filter(owner=user).exists() and not Item.objects.filter(batch__owner=user).exists()
+
+
 def test_an_accounts_job_records_go_by_queries_that_do_not_grow_with_the_account(
     user: Any, other_user: Any, django_assert_max_num_queries: Any
 ) -> None:
