@@ -20,6 +20,17 @@ def test_healthz(client: Any) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
 
 
+@pytest.mark.parametrize("path", ["/healthz", "/readyz"])
+@pytest.mark.parametrize("method", ["POST", "PUT", "TRACE"])
+def test_another_method_is_a_405_in_the_probes_json(path: str, method: str) -> None:
+    """A PUT or POST got the CSRF check's HTML page for a form, and a TRACE the probe's answer, a 200."""
+    from django.test import Client
+
+    reply = Client(enforce_csrf_checks=True).generic(method, path)
+    assert (reply.status_code, reply["Allow"]) == (405, "GET, HEAD")
+    assert reply.json()["error"] == f"{method} is not allowed here; use GET or HEAD"
+
+
 def test_readyz_reports_each_dependency(client: Any) -> None:
     reply = client.get("/readyz")
     assert reply.status_code == 200

@@ -6,6 +6,7 @@ from typing import Any
 
 import pytest
 from django.db import OperationalError, connection
+from django.test import Client
 
 from removal import errors
 from removal.web import error_pages
@@ -72,10 +73,12 @@ def test_djangos_bare_405_at_a_page_is_the_sites_page_in_its_language(client: An
     assert "<h1>Request not allowed here</h1>" in html and '<html lang="fr">' in html
 
 
-def test_djangos_405_under_an_apis_prefix_is_in_its_shape(client: Any) -> None:
-    reply = client.generic("TRACE", "/api/docs")
+@pytest.mark.parametrize("method", ["DELETE", "TRACE"])
+def test_a_page_under_an_apis_prefix_answers_another_method_in_its_shape(method: str) -> None:
+    """/api/docs answered a TRACE with itself, and a DELETE with the CSRF check's HTML page for a form."""
+    reply = Client(enforce_csrf_checks=True).generic(method, "/api/docs")
     assert (reply.status_code, reply["Allow"]) == (405, "GET, HEAD")
-    assert json.loads(reply.content)["error"] == "TRACE is not allowed here; use GET or HEAD"
+    assert json.loads(reply.content)["error"] == f"{method} is not allowed here; use GET or HEAD"
 
 
 def test_a_pages_form_too_large_to_read_is_the_413_page_not_the_400s(client: Any) -> None:
