@@ -70,7 +70,7 @@ def test_djangos_bare_405_at_a_page_is_the_sites_page_in_its_language(client: An
     reply = client.get("/accounts/keys/", headers={"Accept-Language": "fr"})
     assert (reply.status_code, reply["Allow"]) == (405, "POST")
     html = reply.content.decode()
-    assert "<h1>Request not allowed here</h1>" in html and '<html lang="fr">' in html
+    assert "<h1>Requête non autorisée ici</h1>" in html and '<html lang="fr">' in html
 
 
 @pytest.mark.parametrize("method", ["DELETE", "TRACE"])
