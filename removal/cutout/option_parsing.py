@@ -189,12 +189,14 @@ def parse_model(option: Option, params: Mapping[str, Any], values: dict[str, Any
 def parse_alpha_matting(
     option: Option, params: Mapping[str, Any], values: dict[str, Any], context: ParseContext
 ) -> None:
+    # Its tuning values are checked with it off too: a client learns of a bad one now, not once it turns matting on.
+    tuning = (
+        whole_number(params, "alpha_matting_foreground_threshold", 240, 0, 255),
+        whole_number(params, "alpha_matting_background_threshold", 10, 0, 255),
+        whole_number(params, "alpha_matting_erode_size", 10, 0, 40),
+    )
     if yes_or_no(params, "alpha_matting"):
-        values["alpha_matting"] = (
-            whole_number(params, "alpha_matting_foreground_threshold", 240, 0, 255),
-            whole_number(params, "alpha_matting_background_threshold", 10, 0, 255),
-            whole_number(params, "alpha_matting_erode_size", 10, 0, 40),
-        )
+        values["alpha_matting"] = tuning
 
 
 def parse_roi(option: Option, params: Mapping[str, Any], values: dict[str, Any], context: ParseContext) -> None:
@@ -231,8 +233,9 @@ def parse_shadow(option: Option, params: Mapping[str, Any], values: dict[str, An
     shadow = _text(params, "add_shadow", _text(params, "shadow", "false")).lower()
     if shadow not in TRUE_WORDS | FALSE_WORDS:
         raise InvalidOption("add_shadow", f"must be true or false, not {shadow!r}")
+    opacity = whole_number(params, "shadow_opacity", 50, 0, 100)  # checked without a shadow too, as alpha matting's
     if shadow in TRUE_WORDS or _text(params, "shadow_type", NO_SHADOW_TYPE).lower() != NO_SHADOW_TYPE:
-        values["shadow_opacity"] = whole_number(params, "shadow_opacity", 50, 0, 100)
+        values["shadow_opacity"] = opacity
 
 
 def background_elsewhere(

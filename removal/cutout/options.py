@@ -1,16 +1,15 @@
 """Output options: each declared once here, parsed from a request, applied by the pipeline.
 
-`OPTIONS` is the vocabulary: for each option its name, allowed values (or the shape of
-a free value), default, the other words for its values (remove.bg's among them),
-whether /v1.0/removebg takes it, whether it applies to animations and videos, and
-which `Options` fields it sets. The parser, the OpenAPI document (web/openapi_schemas.py), the
-option table of docs/api.md (tests/cutout/test_options.py holds it to `options_table()`),
-the upload page's controls and result reuse all read it. Adding an option is one
-`Option` here, its `Options` field, and the pixel code in pipeline.py.
+`OPTIONS` is the vocabulary: for each option its name, allowed values (or the shape of a free value), default, the
+other words for its values (remove.bg's among them), whether /v1.0/removebg takes it, whether it applies to
+animations and videos, and which `Options` fields it sets. The parser, the OpenAPI document
+(web/openapi_schemas.py), the option table of docs/api.md (tests/cutout/test_options.py holds it to
+`options_table()`), the upload page's controls and result reuse all read it. Adding an option is one `Option` here,
+its `Options` field, and the pixel code in pipeline.py.
 
-The same names work in /bgremove (query, form or JSON), the batch API (fields sent
-with the files that create a batch; they apply to the whole batch) and the
-remove.bg-compatible endpoint. A bad value is an InvalidOption naming the field.
+The same names work in /bgremove (query, form or JSON), the batch API (fields sent with the files that create a
+batch; they apply to the whole batch) and the remove.bg-compatible endpoint. A bad value is an InvalidOption naming
+the field, whether or not the option it tunes is on.
 """
 
 from collections.abc import Callable, Collection, Mapping

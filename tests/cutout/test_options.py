@@ -140,6 +140,12 @@ def test_an_option_sent_empty_counts_as_not_sent(name: str) -> None:
         ({"position": "0% 101%"}, "position:"),
         ({"add_shadow": "maybe"}, "add_shadow: must be true or false, not 'maybe'"),
         ({"shadow": "2"}, "add_shadow:"),
+        # A value is checked with its option off too: a client learns of it now, not once it turns the option on.
+        ({"shadow_opacity": "abc"}, "shadow_opacity: must be a whole number from 0 to 100, not 'abc'"),
+        ({"add_shadow": "false", "shadow_opacity": "101"}, "shadow_opacity:"),
+        ({"alpha_matting_erode_size": "x"}, "alpha_matting_erode_size: must be a whole number from 0 to 40"),
+        ({"alpha_matting": "0", "alpha_matting_foreground_threshold": "256"}, "alpha_matting_foreground_threshold:"),
+        ({"alpha_matting_background_threshold": "-1"}, "alpha_matting_background_threshold:"),
     ],
 )
 def test_invalid_values_name_the_field(params: dict[str, Any], field: str, default_models_only: Path) -> None:

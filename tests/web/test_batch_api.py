@@ -89,6 +89,13 @@ class TestCreateBatch:
         jobs = DBTaskResult.objects.filter(task_path="removal.tasks.process_item", status="READY")
         assert sorted(job.args_kwargs["args"][0] for job in jobs) == sorted(item["id"] for item in batch["items"])
 
+    def test_a_bad_value_of_an_option_that_is_off_is_a_400_naming_it(self, api: Any) -> None:
+        """shadow_opacity=abc without add_shadow was a 201: the client learnt of it only once it turned shadows on."""
+        for name in ("shadow_opacity", "alpha_matting_erode_size"):
+            reply = api.post("/api/v1/batches", {"files": [jpeg()], name: "abc"})
+            assert json_error(reply, 400).startswith(f"{name}: must be a whole number")
+        assert not Batch.objects.exists()
+
     def test_no_files_is_a_clear_400(self, api: Any) -> None:
         assert "no files" in json_error(api.post("/api/v1/batches", {}), 400)
 

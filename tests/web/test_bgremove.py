@@ -288,6 +288,25 @@ def test_bad_img_values(
     assert_error(reply, status, fragment)
 
 
+@pytest.mark.parametrize(
+    ("params", "fragment"),
+    [
+        ({"shadow_opacity": "abc"}, "shadow_opacity: must be a whole number from 0 to 100, not 'abc'"),
+    ],
+)
+def test_options_it_cannot_use_are_a_400_naming_them(
+    embedded_server: LiveServer, key: str, params: dict[str, str], fragment: str
+) -> None:
+    """A bad shadow_opacity without add_shadow gave a cutout."""
+    reply = requests.post(
+        f"{embedded_server.url}/bgremove",
+        files={"file": ("me.jpg", PHOTO, "image/jpeg")},
+        data={"key": key, **params},
+        timeout=60,
+    )
+    assert_error(reply, 400, fragment)
+
+
 def test_bad_keys(embedded_server: LiveServer, key: str) -> None:
     url = f"{embedded_server.url}/bgremove"
     assert_error(

@@ -465,6 +465,7 @@ def test_image_fields_a_client_sends_blank_are_not_images(embedded_server: LiveS
         ({"image_file_b64": "AA==", "roi": "1 2 3"}, None, 400, "invalid_roi", "roi:"),
         ({"image_file_b64": "AA==", "scale": "5%"}, None, 400, "invalid_scale", "scale:"),
         ({"image_file_b64": "AA==", "position": "left"}, None, 400, "invalid_position", "position:"),
+        ({"image_file_b64": "AA==", "shadow_opacity": "abc"}, None, 400, "invalid_shadow_opacity", "shadow_opacity:"),
         ({"image_file_b64": "AA==", "image_url": "https://a.example/b.jpg"}, None, 400, "multiple_sources", "one way"),
         (
             {"image_file_b64": "AA==", "bg_color": "fff", "bg_image_url": "https://a.example/b.jpg"},
