@@ -242,7 +242,8 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "roi",
         summary="Only the subject inside this box counts: x1 y1 x2 y2, like '10% 10% 90% 90%'.",
-        doc_values="four values `x1 y1 x2 y2` in px or % (`10% 10% 90% 90%`): only the subject inside this box is kept",
+        doc_values="four values `x1 y1 x2 y2` in px of the photo or % (`10% 10% 90% 90%`): only the subject inside "
+        "this box is kept; a box past the image's edge is cut to it, one with no area in the image is refused",
         doc_default="whole image",
         pattern=" ".join([PX_OR_PERCENT] * 4),
         animations=False,

@@ -11,6 +11,7 @@ from PIL import Image, ImageFilter, ImageOps
 from removal.cutout import confidence, cores, refine, thumbnails, views
 from removal.cutout.decode import decode_image, rgb_profile
 from removal.cutout.encode import encode, encode_png
+from removal.cutout.option_parsing import roi_box
 from removal.cutout.options import PREVIEW_PIXELS, Options
 from removal.cutout.results import Cutout
 
@@ -148,7 +149,7 @@ def cut_out_still(
     image's (made on another thread while the model runs: no second decode of the photo for the page's card).
     What composing needs of the photo alone (refine.canvas) is made on another thread while the model runs too."""
     original_small = cores.Later(thumbnails.thumbnail, image) if thumbnail else None
-    profile = rgb_profile(image)
+    profile, photo_size = rgb_profile(image), image.size
     image = fit_size(image, options)
     ready = cores.Later(canvas_of, image)  # an RGBA photo's RGB copy made there too, not before the model
     beside_the_model = [work for work in (ready, original_small) if work is not None]
@@ -161,7 +162,14 @@ def cut_out_still(
     mask_png = cores.beside(encode_png, Image.fromarray(alpha), compress_level=compress_level)
     cutout = compose_cutout(image, alpha, ready.result())
     result = laid_out(
-        cutout, options, background, compress_level=compress_level, thumbnail=thumbnail, sure=sure, profile=profile
+        cutout,
+        options,
+        background,
+        compress_level=compress_level,
+        thumbnail=thumbnail,
+        sure=sure,
+        profile=profile,
+        photo_size=photo_size,
     )
     return dataclasses.replace(
         result,
@@ -220,20 +228,12 @@ def fit_size(image: Image.Image, options: Options) -> Image.Image:
     return image.resize(target, Image.Resampling.LANCZOS)
 
 
-def _roi_box(roi: tuple[str, str, str, str], size: tuple[int, int]) -> tuple[int, int, int, int]:
-    def pixels(token: str, full: int) -> int:
-        number = int(token.rstrip("px%"))
-        return round(full * number / 100) if token.endswith("%") else number
-
-    left, top, right, bottom = (pixels(token, size[index % 2]) for index, token in enumerate(roi))
-    return left, top, max(left, right), max(top, bottom)
-
-
-def place_subject(cutout: Image.Image, options: Options) -> Image.Image:
-    """remove.bg's roi, scale and position: keep only the subject in the box, resize it, move it."""
-    if options.roi is not None:
+def place_subject(cutout: Image.Image, options: Options, roi: tuple[int, int, int, int] | None) -> Image.Image:
+    """remove.bg's roi (its box in the cutout's pixels), scale and position: keep only the subject in the box, resize
+    it, move it."""
+    if roi is not None:
         inside = Image.new("L", cutout.size, 0)
-        inside.paste(255, _roi_box(options.roi, cutout.size))
+        inside.paste(255, roi)
         alpha = Image.fromarray(np.minimum(np.asarray(cutout.getchannel("A")), np.asarray(inside)))
         cutout = cutout.copy()
         cutout.putalpha(alpha)
@@ -319,14 +319,17 @@ def laid_out(
     thumbnail: bool = False,
     sure: float | None = None,
     profile: bytes | None = None,
+    photo_size: tuple[int, int] | None = None,
 ) -> Cutout:
     """The cutout placed, cropped, finished and encoded as the options ask, in the colour `profile` of the photo
     (decode.rgb_profile); with `thumbnail`, its thumbnail too (made on another thread while the result is encoded).
     `sure`: the model's confidence in it (none for a hand-edited mask), which has a say in whether it shows a
-    subject (confidence.shows_a_subject)."""
-    asked_about = cutout.crop(_roi_box(options.roi, cutout.size)) if options.roi is not None else cutout
+    subject (confidence.shows_a_subject). `photo_size`: the photo's, which a roi in px counts in, when the cutout
+    was made of a smaller copy (fit_size)."""
+    roi = roi_box(options.roi, cutout.size, photo_size or cutout.size) if options.roi is not None else None
+    asked_about = cutout.crop(roi) if roi is not None else cutout
     found = confidence.shows_a_subject(asked_about, sure)  # a subject that fills a small roi is found
-    cutout = place_subject(cutout, options)
+    cutout = place_subject(cutout, options, roi)
     if options.crop:
         cutout = crop_to_subject(cutout, options)
     result = finish(cutout, options, background)
@@ -361,5 +364,11 @@ def recompose(
         mask = mask.resize(image.size, Image.Resampling.BILINEAR)
     cutout = compose_cutout(image, visible_alpha(image, np.asarray(mask, dtype=np.uint8)))
     return laid_out(
-        cutout, options, background, compress_level=compress_level, thumbnail=thumbnail, profile=rgb_profile(photo)
+        cutout,
+        options,
+        background,
+        compress_level=compress_level,
+        thumbnail=thumbnail,
+        profile=rgb_profile(photo),
+        photo_size=photo.size,
     )

@@ -22,6 +22,7 @@ from django.utils.translation import gettext, gettext_noop, ngettext
 
 from removal import events, selectors
 from removal.cutout import pipeline
+from removal.cutout.option_parsing import roi_is_empty
 from removal.cutout.options import Options, not_applicable
 from removal.errors import Conflict, QuotaExceeded
 from removal.models import Batch, Item, StoredImage
@@ -267,7 +268,22 @@ def _inspected(upload: Any, room: int, options: Options) -> pipeline.ImageInfo |
         )
     except pipeline.ImageRejected as exc:
         return refusal_text(exc)
-    return _options_not_applicable(info, options) or _animation_error(upload, info, options) or info
+    return (
+        _options_not_applicable(info, options)
+        or _animation_error(upload, info, options)
+        or _roi_error(info, options)
+        or info
+    )
+
+
+def _roi_error(info: pipeline.ImageInfo, options: Options) -> str | None:
+    """Why this image is refused for a roi box that holds none of it, which the options alone could not tell ("50% 0
+    100px 100%" on an image 200 pixels wide, a box past a small image's edge), rather than cut out wholly transparent;
+    or None."""
+    if options.roi is None or not roi_is_empty(options.roi, (info.width, info.height)):
+        return None
+    template = gettext_noop("roi: the box %(roi)s holds none of this %(width)sx%(height)s image; give one inside it")
+    return in_language(template, {"roi": " ".join(options.roi), "width": info.width, "height": info.height})
 
 
 def _animation_error(upload: Any, info: pipeline.ImageInfo, options: Options) -> str | None:

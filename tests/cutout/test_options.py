@@ -68,6 +68,8 @@ def test_defaults_are_a_full_size_transparent_png() -> None:
         ({"bg_color": "f00c"}, {"bg_color": (255, 0, 0, 204)}),
         ({"roi": "0 0 100% 50%"}, {"roi": ("0px", "0px", "100%", "50%")}),
         ({"roi": "0 0 100% 100%"}, {"roi": ("0px", "0px", "100%", "100%")}),
+        ({"roi": "50% 50% 9999px 150%"}, {"roi": ("50%", "50%", "9999px", "150%")}),  # partly outside: clamped
+        ({"roi": "50% 0 100px 100%"}, {"roi": ("50%", "0px", "100px", "100%")}),  # empty below 200 pixels wide only
         ({"channels": "alpha"}, {"channels": "alpha"}),
         ({"size": "preview"}, {"size_preview": True, "size_max_pixels": None}),
         ({"size": "regular"}, {"size_preview": True}),
@@ -146,6 +148,12 @@ def test_an_option_sent_empty_counts_as_not_sent(name: str) -> None:
         ({"alpha_matting_erode_size": "x"}, "alpha_matting_erode_size: must be a whole number from 0 to 40"),
         ({"alpha_matting": "0", "alpha_matting_foreground_threshold": "256"}, "alpha_matting_foreground_threshold:"),
         ({"alpha_matting_background_threshold": "-1"}, "alpha_matting_background_threshold:"),
+        # A box with no area in any image: it left a wholly transparent image, not even flagged.
+        ({"roi": "0 0 0 0"}, "roi: the box '0px 0px 0px 0px' has no area"),
+        ({"roi": "500px 500px 400px 400px"}, "roi: the box .* has no area"),
+        ({"roi": "10% 10% 90% 10%"}, "roi: .* has no area"),
+        ({"roi": "100% 0% 150% 100%"}, "roi: .* has no area"),  # wholly past the right edge, whatever the size
+        ({"roi": "0% 5px 100% 5px"}, "roi: .* has no area"),
     ],
 )
 def test_invalid_values_name_the_field(params: dict[str, Any], field: str, default_models_only: Path) -> None:
@@ -471,6 +479,10 @@ def test_roi_scale_and_position(session: Any) -> None:
     _, left_half = run(session, roi="0% 0% 50% 100%")
     alpha = np.asarray(left_half.getchannel("A"))
     assert alpha[:, 200:].max() == 0 and alpha[:, :200].max() > 200  # nothing outside the box
+
+    _, preview = run(session, roi="0px 0px 200px 300px", size="200x150")  # px: the photo's, not the preview's
+    alpha = np.asarray(preview.getchannel("A"))
+    assert preview.size == (200, 150) and alpha[:, 100:].max() == 0 and alpha[:, :100].max() > 200
 
     _, small = run(session, scale="40%", position="0% 100%")
     alpha = np.asarray(small.getchannel("A"))

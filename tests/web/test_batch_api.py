@@ -89,6 +89,17 @@ class TestCreateBatch:
         jobs = DBTaskResult.objects.filter(task_path="removal.tasks.process_item", status="READY")
         assert sorted(job.args_kwargs["args"][0] for job in jobs) == sorted(item["id"] for item in batch["items"])
 
+    def test_a_roi_that_holds_none_of_an_image_refuses_that_image_by_name(self, api: Any) -> None:
+        """Each was clamped to nothing and came out wholly transparent, not even flagged."""
+        files = [jpeg("wide.jpg", size=(320, 240)), jpeg("small.jpg", size=(100, 100))]
+        reply = api.post("/api/v1/batches", {"files": files, "roi": "150px 0px 9999px 100%"})
+        assert reply.status_code == 201, reply.content
+        assert [item["filename"] for item in reply.json()["items"]] == ["wide.jpg"]  # partly outside: clamped
+        error = "roi: the box 150px 0px 9999px 100% holds none of this 100x100 image; give one inside it"
+        assert reply.json()["rejected"] == [{"filename": "small.jpg", "error": error}]
+        refused = api.post("/api/v1/batches", {"files": [jpeg()], "roi": "0 0 0 0"})
+        assert json_error(refused, 400).startswith("roi: the box '0px 0px 0px 0px' has no area")
+
     def test_a_bad_value_of_an_option_that_is_off_is_a_400_naming_it(self, api: Any) -> None:
         """shadow_opacity=abc without add_shadow was a 201: the client learnt of it only once it turned shadows on."""
         for name in ("shadow_opacity", "alpha_matting_erode_size"):

@@ -291,13 +291,15 @@ def test_bad_img_values(
 @pytest.mark.parametrize(
     ("params", "fragment"),
     [
+        ({"roi": "0 0 0 0"}, "roi: the box '0px 0px 0px 0px' has no area"),
+        ({"roi": "400px 0px 500px 100px"}, "roi: the box 400px 0px 500px 100px holds none of this 320x320 image"),
         ({"shadow_opacity": "abc"}, "shadow_opacity: must be a whole number from 0 to 100, not 'abc'"),
     ],
 )
 def test_options_it_cannot_use_are_a_400_naming_them(
     embedded_server: LiveServer, key: str, params: dict[str, str], fragment: str
 ) -> None:
-    """A bad shadow_opacity without add_shadow gave a cutout."""
+    """An empty roi gave a wholly transparent cutout, and a bad shadow_opacity without add_shadow a cutout."""
     reply = requests.post(
         f"{embedded_server.url}/bgremove",
         files={"file": ("me.jpg", PHOTO, "image/jpeg")},

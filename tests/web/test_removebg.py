@@ -7,6 +7,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 import requests
 from PIL import Image
@@ -515,6 +516,40 @@ def test_roi_scale_position_as_remove_bg_names_them(embedded_server: LiveServer,
     assert response.status_code == 200, response.text
     width, height = int(response.headers["X-Foreground-Width"]), int(response.headers["X-Foreground-Height"])
     assert max(width / 400, height / 300) == pytest.approx(0.5, abs=0.03)
+
+
+@pytest.mark.parametrize(
+    ("roi", "code", "title"),
+    [
+        ("0 0 0 0", "invalid_roi", "roi: the box '0px 0px 0px 0px' has no area"),
+        ("500px 500px 400px 400px", "invalid_roi", "roi: the box '500px 500px 400px 400px' has no area"),
+        # Empty in this image only: refused once its size is read, before it is cut out or charged.
+        (
+            "400px 0px 500px 100px",
+            "failed_to_read_image",
+            "roi: the box 400px 0px 500px 100px holds none of this 400x300",
+        ),
+        ("50% 0% 100px 100%", "failed_to_read_image", "roi: the box 50% 0% 100px 100% holds none of this 400x300"),
+    ],
+)
+def test_a_roi_that_holds_none_of_the_image_is_a_400_naming_it(
+    embedded_server: LiveServer, key: str, roi: str, code: str, title: str
+) -> None:
+    """It was clamped to nothing: a 200 with a wholly transparent image, not even flagged."""
+    before = credits_left(embedded_server, key)
+    response = send_file(embedded_server, key, PHOTO, {"roi": roi})
+    assert response.status_code == 400, response.text
+    (error,) = response.json()["errors"]
+    assert error["code"] == code and error["title"].startswith(title), error
+    assert credits_left(embedded_server, key) == before
+
+
+def test_a_roi_partly_outside_the_image_is_clamped_to_it(embedded_server: LiveServer, key: str) -> None:
+    response = send_file(embedded_server, key, PHOTO, {"roi": "200px 0px 9999px 150%"})
+    assert response.status_code == 200, response.text
+    with Image.open(io.BytesIO(response.content)) as cutout:
+        alpha = np.asarray(cutout.convert("RGBA").getchannel("A"))
+    assert alpha[:, :200].max() == 0 and alpha[:, 200:].max() > 200
 
 
 def test_zip_format_holds_color_and_alpha(embedded_server: LiveServer, key: str) -> None:
