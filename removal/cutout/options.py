@@ -3,9 +3,9 @@
 `OPTIONS` is the vocabulary: for each option its name, allowed values (or the shape of a free value), default, the
 other words for its values (remove.bg's among them), whether /v1.0/removebg takes it, whether it applies to
 animations and videos, and which `Options` fields it sets. The parser, the OpenAPI document
-(web/openapi_schemas.py), the option table of docs/api.md (tests/cutout/test_options.py holds it to
-`options_table()`), the upload page's controls and result reuse all read it. Adding an option is one `Option` here,
-its `Options` field, and the pixel code in pipeline.py.
+(web/openapi_schemas.py), the option table of docs/api.md and the upload page's controls (option_lists.py), remove.bg's
+parameters (removebg_options.py) and result reuse all read it. Adding an option is one `Option` here, its `Options`
+field, and the pixel code in pipeline.py.
 
 The same names work in /bgremove (query, form or JSON), the batch API (fields sent with the files that create a
 batch; they apply to the whole batch) and the remove.bg-compatible endpoint. A bad value is an InvalidOption naming
@@ -20,13 +20,10 @@ from removal.cutout.option_parsing import (
     AUTO_FORMAT,
     AUTO_SIZE,
     SIZE_PIXELS,
-    InvalidOption,
     Option,
     ParseContext,
     auto_size_without_quota,
     background_elsewhere,
-    is_blank,
-    is_true,
     parse_alpha_matting,
     parse_bg_color,
     parse_crop_margin,
@@ -50,10 +47,6 @@ FORMATS = {
 }
 
 PREVIEW_PIXELS = SIZE_PIXELS["preview"]
-
-# remove.bg's switches this server does not offer, with remove.bg's default for each: sent set to it, a switch asks
-# for nothing else and is taken; set otherwise, a 400 names it rather than a silent difference.
-REMOVEBG_UNSUPPORTED = {"semitransparency": True}
 
 
 def gettext_noop(label: str) -> str:
@@ -118,7 +111,6 @@ class Options:
         return cls(**values)
 
 
-REMOVEBG_DEFAULT_SIZE = "preview"  # remove.bg's own default
 PX_OR_PERCENT = r"[0-9]{1,5}(px|%)"
 MARGIN = "([0-9]{1,4}(px)?|([0-9]|[1-4][0-9]|50)%)"  # one side's crop_margin
 
@@ -331,70 +323,3 @@ def parse_options(
     for option in OPTIONS:
         option.read(params, values, context)
     return Options(**values)
-
-
-def options_named(params: Mapping[str, Any]) -> tuple[Option, ...]:
-    """The options that `params` gives a value, under their name or a further parameter they read (one sent
-    blank counts as not given, as everywhere)."""
-    return tuple(
-        option for option in OPTIONS if any(not is_blank(params.get(name)) for name in (option.name, *option.params))
-    )
-
-
-def removebg_params(params: Mapping[str, Any]) -> dict[str, Any]:
-    """remove.bg's parameters as parse_options takes them: the options it shares, and its defaults (format `auto`,
-    size `preview`: a client that names no size gets what remove.bg gives it, at most 0.25 megapixels)."""
-    shared = {
-        name: params[name]
-        for option in OPTIONS
-        if option.removebg
-        for name in (option.name, *option.params)
-        if name in params
-    }
-    return {
-        **shared,
-        "format": AUTO_FORMAT if is_blank(params.get("format")) else params["format"],
-        "size": REMOVEBG_DEFAULT_SIZE if is_blank(params.get("size")) else params["size"],
-    }
-
-
-def removebg_refusals(params: Mapping[str, Any]) -> list[InvalidOption]:
-    """Each remove.bg switch in `params` set to what this server does not offer, refused with why."""
-    return [
-        InvalidOption(name, f"only {str(default).lower()} (remove.bg's default) is offered here, not {value!r}")
-        for name, default in REMOVEBG_UNSUPPORTED.items()
-        if not is_blank(value := params.get(name)) and is_true(value) != default
-    ]
-
-
-def not_applicable(options: "Options", *, video: bool) -> list[str]:
-    """The options set to something other than their default that do not apply to an animation, or to a video."""
-    defaults = Options()
-    names = [
-        option.name
-        for option in OPTIONS
-        if not (option.videos if video else option.animations)
-        and any(getattr(options, name) != getattr(defaults, name) for name in option.fields)
-    ]
-    if video and options.bg_image_sha256:
-        names.append("bg_image")
-    return names
-
-
-def page_choices() -> dict[str, Any]:
-    """What the upload page offers (values, labels, defaults, patterns), from the declaration."""
-    return {
-        option.name: {
-            "default": option.default,
-            "choices": list(option.labels.items()),
-            "pattern": option.pattern,
-        }
-        for option in OPTIONS
-    }
-
-
-def options_table() -> str:
-    """docs/api.md's table of options, from the declaration."""
-    rows = ["| option | values | default |", "|---|---|---|"]
-    rows += [f"| `{option.name}` | {option.doc_values} | {option.doc_default} |" for option in OPTIONS]
-    return "\n".join(rows)

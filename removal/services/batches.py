@@ -22,8 +22,9 @@ from django.utils.translation import gettext, gettext_noop, ngettext
 
 from removal import events, selectors
 from removal.cutout import pipeline
+from removal.cutout.option_lists import not_applicable
 from removal.cutout.option_parsing import roi_is_empty
-from removal.cutout.options import Options, not_applicable
+from removal.cutout.options import Options
 from removal.errors import Conflict, QuotaExceeded
 from removal.models import Batch, Item, StoredImage
 from removal.services.files import (

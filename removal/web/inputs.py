@@ -25,8 +25,9 @@ from django.utils.translation import gettext_noop
 from bgsite.multipart_watch import DROPPED_PARTS_SCOPE_KEY
 from removal import fetch, selectors, services
 from removal.cutout import pipeline
+from removal.cutout.option_lists import options_named
 from removal.cutout.option_parsing import is_blank, whole_number
-from removal.cutout.options import Options, options_named, parse_options
+from removal.cutout.options import Options, parse_options
 from removal.errors import BadRequest, MethodNotAllowed, PayloadTooLarge
 from removal.models import BATCH_NAME_LENGTH, IDEMPOTENCY_KEY_LENGTH
 from removal.ops import limits

@@ -31,7 +31,8 @@ from accounts.auth import user_for_api_request
 from removal import events, serializers, services
 from removal.cutout import pipeline
 from removal.cutout.option_parsing import InvalidOption, is_blank
-from removal.cutout.options import Options, removebg_params, removebg_refusals
+from removal.cutout.options import Options
+from removal.cutout.removebg_options import removebg_params, removebg_refusals
 from removal.errors import BadRequest, GatewayTimeout, NoSubjectFound
 from removal.models import Item
 from removal.ops import limits

@@ -26,7 +26,7 @@ from accounts.auth import AuthenticatedHttpRequest
 from accounts.forms import ApiKeyCreateForm
 from removal import selectors, serializers, services
 from removal.cutout import pipeline
-from removal.cutout.options import page_choices
+from removal.cutout.option_lists import page_choices
 from removal.errors import ApiError, NotFound
 from removal.models import BATCH_NAME_LENGTH, Item
 from removal.ops import client_package, limits

@@ -16,8 +16,9 @@ from PIL import Image
 
 from removal.cutout import pipeline, stills
 from removal.cutout.installed import MEASURED_QUALITY, installed_models
+from removal.cutout.option_lists import options_table
 from removal.cutout.option_parsing import InvalidOption, is_true
-from removal.cutout.options import OPTIONS, Options, options_table, parse_options
+from removal.cutout.options import OPTIONS, Options, parse_options
 from removal.models import Item
 from removal.ops.worker import run_ready_jobs
 from tests.conftest import LiveServer, photo_bytes
