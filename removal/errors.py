@@ -48,6 +48,11 @@ class BadRequest(ApiError):
     status = 400
 
 
+def invalid_option_code(field: str) -> str:
+    """remove.bg's code for a value of the parameter `field` that is not taken (`invalid_size`, `invalid_roi`)."""
+    return f"invalid_{field}"
+
+
 class NoSubjectFound(BadRequest):
     """The cutout shows no subject (removal.cutout.confidence.shows_a_subject): remove.bg's unknown_foreground."""
 

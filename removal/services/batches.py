@@ -58,6 +58,7 @@ Status = Item.Status
 class RejectedFile:
     filename: str
     error: str
+    option: str = ""  # the option it was refused for, where only the image could tell (ImageRejected.option)
 
 
 class NothingAccepted(Exception):
@@ -194,6 +195,9 @@ def _stored_items(
         if isinstance(info, str):  # why it is refused
             rejected.append(RejectedFile(filename=filename, error=info))
             continue
+        if (refusal := _roi_refusal(filename, info, options)) is not None:
+            rejected.append(refusal)
+            continue
         item = Item(
             id=uuid.uuid4(),
             batch=batch,
@@ -269,22 +273,18 @@ def _inspected(upload: Any, room: int, options: Options) -> pipeline.ImageInfo |
         )
     except pipeline.ImageRejected as exc:
         return refusal_text(exc)
-    return (
-        _options_not_applicable(info, options)
-        or _animation_error(upload, info, options)
-        or _roi_error(info, options)
-        or info
-    )
+    return _options_not_applicable(info, options) or _animation_error(upload, info, options) or info
 
 
-def _roi_error(info: pipeline.ImageInfo, options: Options) -> str | None:
-    """Why this image is refused for a roi box that holds none of it, which the options alone could not tell ("50% 0
+def _roi_refusal(filename: str, info: pipeline.ImageInfo, options: Options) -> RejectedFile | None:
+    """The image refused for a roi box that holds none of it, which the options alone could not tell ("50% 0
     100px 100%" on an image 200 pixels wide, a box past a small image's edge), rather than cut out wholly transparent;
     or None."""
     if options.roi is None or not roi_is_empty(options.roi, (info.width, info.height)):
         return None
     template = gettext_noop("roi: the box %(roi)s holds none of this %(width)sx%(height)s image; give one inside it")
-    return in_language(template, {"roi": " ".join(options.roi), "width": info.width, "height": info.height})
+    error = in_language(template, {"roi": " ".join(options.roi), "width": info.width, "height": info.height})
+    return RejectedFile(filename=filename, error=error, option="roi")
 
 
 def _animation_error(upload: Any, info: pipeline.ImageInfo, options: Options) -> str | None:
@@ -332,7 +332,8 @@ def image_submit(*, owner: "User", upload: Any, options: Options | None = None, 
             owner=owner, files=[upload], options=options or Options(), background=background, kind=Batch.Kind.BGREMOVE
         )
     except NothingAccepted as refused:
-        raise pipeline.ImageRejected(refused.rejected[0].error) from None
+        first = refused.rejected[0]
+        raise pipeline.ImageRejected(first.error, option=first.option) from None
     return items[0]
 
 

@@ -51,6 +51,7 @@ from removal.errors import (
     ServiceUnavailable,
     Unauthorized,
     UnsupportedMediaType,
+    invalid_option_code,
 )
 from removal.models import Item
 from removal.ops import connections
@@ -110,10 +111,12 @@ def as_api_error(exc: Exception) -> ApiError | None:
     if isinstance(exc, CsrfFailed):
         return Forbidden(str(exc))
     if isinstance(exc, pipeline.ImageRejected):
-        # In the page's language; a program's call is English (accounts.auth).
-        return BadRequest(refusal_text(exc), code="failed_to_read_image")
+        # In the page's language; a program's call is English (accounts.auth). An option only this image refuses is
+        # a bad value of that option, as an InvalidOption is.
+        code = invalid_option_code(exc.option) if exc.option else "failed_to_read_image"
+        return BadRequest(refusal_text(exc), code=code)
     if isinstance(exc, InvalidOption):
-        return BadRequest(str(exc), code=f"invalid_{exc.field}")
+        return BadRequest(str(exc), code=invalid_option_code(exc.field))
     if isinstance(exc, services.NothingAccepted):
         return BadRequest(str(exc), details={"rejected": exc.rejected_json()} if exc.rejected else {})
     if isinstance(exc, services.BatchDeleted | services.ItemDeleted):

@@ -28,7 +28,7 @@ from removal.cutout import pipeline
 from removal.cutout.option_lists import options_named
 from removal.cutout.option_parsing import is_blank, whole_number
 from removal.cutout.options import Options, parse_options
-from removal.errors import BadRequest, MethodNotAllowed, PayloadTooLarge
+from removal.errors import BadRequest, MethodNotAllowed, PayloadTooLarge, invalid_option_code
 from removal.models import BATCH_NAME_LENGTH, IDEMPOTENCY_KEY_LENGTH
 from removal.ops import limits
 from removal.ops.models_run_on import models_installed
@@ -217,7 +217,7 @@ def base64_file(encoded: str, *, field: str) -> ContentFile[bytes]:
     try:  # binascii reads an ASCII str where it lies; base64.b64decode would first copy it into bytes
         return ContentFile(binascii.a2b_base64(text + "=" * (-len(text) % 4), strict_mode=True), name="image")
     except (binascii.Error, ValueError):
-        raise BadRequest(f"{field}: not valid base64", code=f"invalid_{field}") from None
+        raise BadRequest(f"{field}: not valid base64", code=invalid_option_code(field)) from None
 
 
 def stored_or_fetched(request: HttpRequest, user: "User", reference: str, *, field: str) -> File:
