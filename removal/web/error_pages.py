@@ -33,10 +33,15 @@ MALFORMED_ID = re.compile(r"^/api/v1/(batches|items)/[^/]+(/(files|zip|rerun|res
 NOUNS = {"batches": "batch", "items": "item"}
 
 
+def status_page(status: int) -> HttpResponse:
+    """The site's page for `status` (templates/<status>.html, in the active language), answered with it."""
+    return HttpResponse(loader.get_template(f"{status}.html").render(), status=status)
+
+
 def bad_request(request: HttpRequest, exception: Exception, **kwargs: Any) -> HttpResponseBase:
     reply = api_error_reply(request.path, BadRequest("bad request"))
     if reply is None and isinstance(exception, RequestDataTooBig):  # a form past DATA_UPLOAD_MAX_MEMORY_SIZE
-        return HttpResponse(loader.get_template("413.html").render(), status=413)  # not "could not understand"
+        return status_page(413)  # not "could not understand"
     return reply or defaults.bad_request(request, exception, **kwargs)
 
 
@@ -63,7 +68,7 @@ def server_error(request: HttpRequest, **kwargs: Any) -> HttpResponseBase:
         reply = api_error_reply(request.path, InternalError("internal error; it has been logged"))
         return reply or defaults.server_error(request, **kwargs)
     # Rendered without the request, as Django's 500 page is: what failed may be what the request's context reads.
-    page = HttpResponse(loader.get_template("503.html").render(), status=error.status)
+    page = status_page(error.status)
     return api_error_reply(request.path, error) or with_headers(page, error.headers)
 
 
@@ -91,7 +96,7 @@ def method_not_allowed_reply(request: HttpRequest, response: Any) -> Any:
     error = MethodNotAllowed(
         f"{request.method} is not allowed here; use {' or '.join(allowed.split(', '))}", headers={"Allow": allowed}
     )
-    page = HttpResponse(loader.get_template("405.html").render(), status=405)
+    page = status_page(405)
     return api_error_reply(request.path, error) or with_headers(page, error.headers)
 
 
@@ -111,7 +116,7 @@ def _refusal_page(error: ApiError, headers: Mapping[bytes, bytes]) -> HttpRespon
     chooser.META["HTTP_ACCEPT_LANGUAGE"] = headers.get(b"accept-language", b"").decode("latin-1")
     with translation.override(translation.get_language_from_request(chooser)):
         try:
-            page = HttpResponse(loader.get_template(f"{error.status}.html").render(), status=error.status)
+            page = status_page(error.status)
         except TemplateDoesNotExist:  # a status no page speaks of (a 401 is an API's)
             return error.response()
     return with_headers(page, error.headers)
