@@ -230,9 +230,15 @@ def roi_is_empty(roi: Roi, size: tuple[int, int] | None = None) -> bool:
 def _no_side_whatever_the_size(start: str, end: str) -> bool:
     """Whether an axis of the roi from `start` to `end` is empty in any image: both in one unit, and inverted or (in
     %) starting past the image. In mixed units ("50% 0 100px 100%") only the image's size tells."""
-    if start[-1] != end[-1]:
+    (first, in_percent), (last, end_in_percent) = _roi_value(start), _roi_value(end)
+    if in_percent != end_in_percent:
         return False
-    return int(end.rstrip("px%")) <= int(start.rstrip("px%")) or (start.endswith("%") and int(start[:-1]) >= 100)
+    return last <= first or (in_percent and first >= 100)
+
+
+def _roi_value(token: str) -> tuple[int, bool]:
+    """One of the roi's four values ("25px", "10%"): its number, and whether it is a percentage."""
+    return int(token.rstrip("px%")), token.endswith("%")
 
 
 def roi_box(roi: Roi, size: tuple[int, int], photo_size: tuple[int, int]) -> tuple[int, int, int, int]:
@@ -250,8 +256,8 @@ def _roi_edges(roi: Roi, size: tuple[int, int]) -> tuple[float, ...]:
     """The roi's edges (left, top, right, bottom) in pixels of an image of `size`, clamped to it."""
 
     def pixels(token: str, full: int) -> float:
-        number = int(token.rstrip("px%"))
-        return min(full * number / 100 if token.endswith("%") else number, full)
+        number, in_percent = _roi_value(token)
+        return min(full * number / 100 if in_percent else number, full)
 
     return tuple(pixels(token, size[index % 2]) for index, token in enumerate(roi))
 
