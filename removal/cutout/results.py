@@ -37,7 +37,8 @@ def gettext_noop(message: str) -> str:
 class ImageRejected(ValueError):
     """The input is not an image we can process; the message is shown to the user: `template` % `values`, in
     English, or in a page's language by removal.translated. `option`: the option this image cannot take, where only
-    the image could tell (a roi box that holds none of it), which remove.bg names as a bad value of it."""
+    the image could tell (a roi box that holds none of it, a roi on an animation), which remove.bg names as a bad
+    value of it."""
 
     def __init__(self, template: str, /, *, option: str = "", **values: Any) -> None:
         self.template, self.values, self.option = template, values, option

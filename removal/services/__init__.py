@@ -1,6 +1,7 @@
 """Writes: the only code that changes batches and items, one module per entity.
 
 batches     a batch of uploads (or one image whose caller waits, or a stored image), stored and queued
+refusals    why an upload is refused before it is stored, by name (an option's refusal names the option)
 processing  one item through the image core, claimed under a lease, recorded exactly once
 queueing    each image's job and its place, the lease its worker renews, the requeue of what a dead worker left
 edits       a hand-edited mask as the item's newest result, or back to the model's
@@ -22,14 +23,12 @@ Front doors call `services.<function>`; the names they use are re-exported here.
 from removal.services.batches import (
     BatchDeleted,
     NothingAccepted,
-    RejectedFile,
     batch_add_files,
     batch_create,
     batch_rename,
     batch_rerun,
     batch_submit,
     image_submit,
-    rejected_json,
     stored_image_create,
 )
 from removal.services.edits import ItemDeleted, ItemNotEditable, item_mask_revert, item_mask_save
@@ -58,6 +57,7 @@ from removal.services.purge import (
     user_data_purge,
 )
 from removal.services.queueing import WorkerLost, items_requeue_stale
+from removal.services.refusals import RejectedFile, rejected_json
 from removal.services.review import IMPROVED_QUALITY, NothingToImprove, batch_improve, item_review
 from removal.services.sample import sample_cutout, sample_cutout_make, sample_cutout_or_request
 from removal.services.thumbnails import item_thumbnail

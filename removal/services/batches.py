@@ -9,7 +9,6 @@ for the /store flow. Identical bytes and options reuse the owner's earlier resul
 import dataclasses
 import functools
 import uuid
-from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -18,12 +17,10 @@ from django.core.files.base import File
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
-from django.utils.translation import gettext, gettext_noop, ngettext
+from django.utils.translation import gettext, gettext_noop
 
 from removal import events, selectors
 from removal.cutout import pipeline
-from removal.cutout.option_lists import not_applicable
-from removal.cutout.option_parsing import roi_is_empty
 from removal.cutout.options import Options
 from removal.errors import Conflict, QuotaExceeded
 from removal.models import Batch, Item, StoredImage
@@ -42,23 +39,17 @@ from removal.services.files import (
     user_folder,
 )
 from removal.services.queueing import announce_after_commit, enqueue_processing
+from removal.services.refusals import RejectedFile, inspected, rejected_json
 from removal.services.reuse import result_reused
 from removal.services.thumbnails import thumbnail_name
 from removal.services.usage import usage_counted
 from removal.services.webhooks import notify_if_batch_finished
-from removal.translated import in_language, refusal_text
+from removal.translated import in_language
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
 
 Status = Item.Status
-
-
-@dataclass(frozen=True)
-class RejectedFile:
-    filename: str
-    error: str
-    option: str = ""  # the option it was refused for, where only the image could tell (ImageRejected.option)
 
 
 class NothingAccepted(Exception):
@@ -78,10 +69,6 @@ class NothingAccepted(Exception):
 
     def rejected_json(self) -> list[dict[str, str]]:
         return rejected_json(self.rejected)
-
-
-def rejected_json(rejected: list[RejectedFile]) -> list[dict[str, str]]:
-    return [{"filename": refusal.filename, "error": refusal.error} for refusal in rejected]
 
 
 def batch_submit(
@@ -191,12 +178,9 @@ def _stored_items(
     rejected: list[RejectedFile] = []
     for index, upload in enumerate(files):
         filename = display_filename(upload.name)
-        info = _inspected(upload, room - len(items), options)
-        if isinstance(info, str):  # why it is refused
-            rejected.append(RejectedFile(filename=filename, error=info))
-            continue
-        if (refusal := _roi_refusal(filename, info, options)) is not None:
-            rejected.append(refusal)
+        info = inspected(upload, filename=filename, room=room - len(items), options=options)
+        if isinstance(info, RejectedFile):
+            rejected.append(info)
             continue
         item = Item(
             id=uuid.uuid4(),
@@ -257,68 +241,6 @@ def _queued(batch: Batch, items: list[Item], *, preview: bool) -> tuple[list[Ite
         if any(item.cached for item in fresh):  # the batch may be finished already
             transaction.on_commit(functools.partial(notify_if_batch_finished, batch))
     return [sent_before.get(item.id, item) for item in items if item not in no_room], no_room
-
-
-def _inspected(upload: Any, room: int, options: Options) -> pipeline.ImageInfo | str:
-    """The upload's size and kind, or why it is refused (in the page's language; a program's call is English:
-    accounts.auth). `room`: how many more items the batch takes."""
-    if (error := upload_error(upload, room)) is not None:
-        return error
-    try:
-        info = pipeline.inspect_upload(
-            upload,
-            max_pixels=settings.MAX_IMAGE_PIXELS,
-            max_frames=settings.MAX_ANIMATION_FRAMES,
-            max_video_seconds=settings.MAX_VIDEO_SECONDS,
-        )
-    except pipeline.ImageRejected as exc:
-        return refusal_text(exc)
-    return _options_not_applicable(info, options) or _animation_error(upload, info, options) or info
-
-
-def _roi_refusal(filename: str, info: pipeline.ImageInfo, options: Options) -> RejectedFile | None:
-    """The image refused for a roi box that holds none of it, which the options alone could not tell ("50% 0
-    100px 100%" on an image 200 pixels wide, a box past a small image's edge), rather than cut out wholly transparent;
-    or None."""
-    if options.roi is None or not roi_is_empty(options.roi, (info.width, info.height)):
-        return None
-    template = gettext_noop("roi: the box %(roi)s holds none of this %(width)sx%(height)s image; give one inside it")
-    error = in_language(template, {"roi": " ".join(options.roi), "width": info.width, "height": info.height})
-    return RejectedFile(filename=filename, error=error, option="roi")
-
-
-def _animation_error(upload: Any, info: pipeline.ImageInfo, options: Options) -> str | None:
-    """Why an animation that comes out animated is refused (frames, pixels in all), as its worker would; or None."""
-    if info.video or not pipeline.comes_out_animated(info, options, max_frames=settings.MAX_ANIMATION_FRAMES):
-        return None
-    try:
-        pipeline.check_animation(upload, max_pixels=settings.MAX_IMAGE_PIXELS, max_frames=settings.MAX_ANIMATION_FRAMES)
-    except pipeline.ImageRejected as exc:
-        return refusal_text(exc)
-    return None
-
-
-def _options_not_applicable(info: pipeline.ImageInfo, options: Options) -> str | None:
-    """Options that cannot apply to this input (roi on an animation...) are refused by name, not ignored."""
-    if not pipeline.comes_out_animated(info, options, max_frames=settings.MAX_ANIMATION_FRAMES):
-        return None
-    names = not_applicable(options, video=info.video)
-    if not names:
-        return None
-    refusal = (
-        ngettext(
-            "%(names)s: cannot apply to a video (every frame is cut out as it is); leave it out",
-            "%(names)s: cannot apply to a video (every frame is cut out as it is); leave them out",
-            len(names),
-        )
-        if info.video
-        else ngettext(
-            "%(names)s: cannot apply to an animation (every frame is cut out as it is); leave it out",
-            "%(names)s: cannot apply to an animation (every frame is cut out as it is); leave them out",
-            len(names),
-        )
-    )
-    return refusal % {"names": ", ".join(names)}
 
 
 def image_submit(*, owner: "User", upload: Any, options: Options | None = None, background: Any = None) -> Item:

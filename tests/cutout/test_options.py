@@ -538,6 +538,32 @@ def test_options_that_cannot_apply_to_an_animation_are_refused_by_name(
     )
 
 
+@pytest.mark.parametrize(
+    ("params", "code"),
+    [
+        ({"roi": "10% 10% 90% 90%"}, "invalid_roi"),
+        ({"scale": "50%", "position": "20% 30%"}, "invalid_scale"),  # the first it names
+        ({"crop": "true", "crop_margin": "10px"}, "invalid_crop_margin"),
+    ],
+)
+def test_an_option_an_animation_cannot_take_is_an_option_refusal_at_each_front_door(
+    api: Any, params: dict[str, str], code: str
+) -> None:
+    """remove.bg's door answered failed_to_read_image, the code of a file that is no image: a client could not tell
+    an option it must leave out from a broken file. PixLab's /bgremove and the batch API keep their own shapes."""
+    named = code.removeprefix("invalid_")
+    removebg = api.post("/v1.0/removebg", {"image_file": SimpleUploadedFile("a.gif", animation()), **params})
+    assert removebg.status_code == 400
+    (error,) = removebg.json()["errors"]
+    assert error["code"] == code and error["title"].startswith(f"{named}") and "animation" in error["title"]
+    pixlab = api.post("/bgremove", {"file": SimpleUploadedFile("a.gif", animation()), **params})
+    assert pixlab.status_code == 400 and set(pixlab.json()) == {"status", "error"}
+    assert pixlab.json()["error"] == error["title"]
+    batch = api.post("/api/v1/batches", {"files": [SimpleUploadedFile("a.gif", animation())], **params})
+    assert batch.status_code == 400 and batch.json()["error"] == f"a.gif: {error['title']}"
+    assert batch.json()["rejected"] == [{"filename": "a.gif", "error": error["title"]}]
+
+
 def test_an_animation_sent_as_a_still_format_takes_every_option(api: Any) -> None:
     """jpg takes the first frame, a still image: roi applies to it."""
     files = {"files": [SimpleUploadedFile("a.gif", animation())], "format": "jpg", "roi": "10% 10% 90% 90%"}
