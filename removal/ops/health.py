@@ -18,10 +18,9 @@ from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
-from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_safe
 
 from bgsite.networks import client_address, in_networks
+from bgsite.read_only import read_only
 from removal.cutout.installed import model_weights
 from removal.ops import metrics, worker
 from removal.ops.models_run_on import models_run_on
@@ -29,18 +28,16 @@ from removal.ops.models_run_on import models_run_on
 logger = logging.getLogger(__name__)
 
 
-# A probe's GET changes nothing: another method is a 405 in the probes' JSON (removal.web.error_pages), not the CSRF
-# check's HTML page for a form, nor the probe's answer.
-@csrf_exempt
-@require_safe
+# A probe's GET changes nothing: another method is a 405 in the probes' JSON (removal.web.error_pages), not the
+# probe's answer.
+@read_only
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
     """The process is up and answering."""
     return JsonResponse({"status": "ok"})
 
 
-@csrf_exempt
-@require_safe
+@read_only
 @never_cache
 async def readyz(request: HttpRequest) -> JsonResponse:
     """Ready to take work: the database takes writes, channel layer, storage and model answer, and local storage's

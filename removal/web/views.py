@@ -18,12 +18,12 @@ from django.utils.formats import number_format
 from django.utils.http import quote_etag
 from django.utils.translation import gettext as _
 from django.views.decorators.cache import never_cache
-from django.views.decorators.csrf import csrf_exempt, ensure_csrf_cookie
-from django.views.decorators.http import require_safe
+from django.views.decorators.csrf import ensure_csrf_cookie
 
 from accounts import selectors as account_selectors
 from accounts.auth import AuthenticatedHttpRequest
 from accounts.forms import ApiKeyCreateForm
+from bgsite.read_only import read_only
 from removal import selectors, serializers, services
 from removal.cutout import pipeline
 from removal.cutout.option_lists import page_choices
@@ -59,7 +59,7 @@ def _upload_context() -> dict[str, object]:
     }
 
 
-@require_safe
+@read_only
 @ensure_csrf_cookie
 def home(request: HttpRequest) -> HttpResponse:
     """The upload page: drop images, follow each one, download the zip.
@@ -82,9 +82,7 @@ def _sample_made() -> str | None:
     return made.version if made else None
 
 
-# Open to all and read-only, as /healthz: another method is the site's 405 (error_pages), not the CSRF check's page.
-@csrf_exempt
-@require_safe
+@read_only  # open to all, as /healthz
 def sample_cutout(request: HttpRequest) -> HttpResponse:
     """The first screen's "after": the bundled sample photo, cut out by this server's own pipeline (a worker's).
 
@@ -105,7 +103,7 @@ def sample_cutout(request: HttpRequest) -> HttpResponse:
     return get_conditional_response(request, etag=etag, response=response) or response
 
 
-@require_safe
+@read_only
 @login_required
 @ensure_csrf_cookie  # Delete on a row sends the token
 def batch_list(request: AuthenticatedHttpRequest) -> HttpResponse:
@@ -130,7 +128,7 @@ def batch_list(request: AuthenticatedHttpRequest) -> HttpResponse:
     )
 
 
-@require_safe
+@read_only
 @login_required
 @ensure_csrf_cookie
 def batch_detail(request: AuthenticatedHttpRequest, batch_id: uuid.UUID) -> HttpResponse:
@@ -148,7 +146,7 @@ def batch_detail(request: AuthenticatedHttpRequest, batch_id: uuid.UUID) -> Http
     return render(request, "removal/home.html", context)
 
 
-@require_safe
+@read_only
 @login_required
 @never_cache  # it shows a new key once and the webhook secret: not for the Back button to show again
 def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
@@ -182,8 +180,7 @@ def dashboard(request: AuthenticatedHttpRequest) -> HttpResponse:
     )
 
 
-@csrf_exempt  # as sample_cutout
-@require_safe
+@read_only
 def client_sdist(request: HttpRequest) -> HttpResponse:
     """The `bgsite` client for `pip install <this URL>` (ops.client_package); open to all, as pip cannot log in."""
     return HttpResponse(

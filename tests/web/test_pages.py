@@ -300,6 +300,42 @@ def test_a_page_answers_a_method_it_does_not_take_with_a_405_page(client: Any, u
     assert client.head("/accounts/").status_code == 200
 
 
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "PATCH"])
+def test_a_get_only_page_answers_an_unsafe_method_with_the_405_page_not_the_csrf_ones(user: Any, method: str) -> None:
+    """CsrfViewMiddleware refused a PUT, DELETE or PATCH of a GET-only page before require_safe could: the CSRF
+    check's 403 page for a form, where there is no form to send."""
+    from django.test import Client
+
+    signed_out, signed_in = Client(enforce_csrf_checks=True), Client(enforce_csrf_checks=True)
+    signed_in.force_login(user)
+    batch = Batch.objects.create(owner=user)
+    for client, path in [
+        (signed_out, "/"),
+        (signed_out, "/batches/"),
+        (signed_in, "/"),
+        (signed_in, "/batches/"),
+        (signed_in, f"/batches/{batch.id}/"),
+        (signed_in, "/accounts/"),
+    ]:
+        reply = client.generic(method, path)
+        assert (reply.status_code, reply.get("Allow")) == (405, "GET, HEAD"), path
+        assert "<h1>Request not allowed here</h1>" in reply.content.decode()
+
+
+def test_a_get_only_page_with_a_form_still_hands_out_the_csrf_token_a_post_needs(user: Any) -> None:
+    from django.test import Client
+
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(user)
+    for path in ("/", "/batches/", "/accounts/"):
+        browser.cookies.pop("csrftoken", None)
+        assert browser.get(path).status_code == 200
+        assert browser.cookies["csrftoken"].value, path
+    token = browser.cookies["csrftoken"].value
+    assert browser.post("/accounts/keys/", {"name": "k"}).status_code == 403  # the key form, sent without the token
+    assert browser.post("/accounts/keys/", {"name": "k", "csrfmiddlewaretoken": token}).status_code == 302
+
+
 def test_a_missing_page_says_why_in_the_sites_layout_and_language(client: Any, user: Any) -> None:
     """A link to a deleted batch: the site's page with its menu, not Django's bare "Not Found"."""
     client.force_login(user)
