@@ -206,13 +206,16 @@ def item_result(request: HttpRequest, user: "User", item_id: uuid.UUID) -> HttpR
         str(item.result.name),
         download_name=services.zip_member_stem(item.filename) + PurePosixPath(str(item.result.name)).suffix,
         request=request,
+        digest=item.result_sha256,
     )
 
 
 @api_endpoint("GET", reads_counted=False)
 def item_original(request: HttpRequest, user: "User", item_id: uuid.UUID) -> HttpResponseBase:
     item = selectors.item_for(user, item_id)
-    return stored_file_response(str(item.source.name), download_name=item.filename, request=request)
+    return stored_file_response(
+        str(item.source.name), download_name=item.filename, request=request, digest=item.source_sha256
+    )
 
 
 @api_endpoint("GET", reads_counted=False)

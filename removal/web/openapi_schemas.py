@@ -341,6 +341,7 @@ def stored_file(summary: str, description: str) -> dict[str, Any]:
             "responses": {
                 "200": {"description": description, "content": {"*/*": {"schema": BINARY}}},
                 "302": {"description": "With S3 storage: the presigned link."},
+                "304": {"description": "The copy the request names (If-None-Match, If-Modified-Since) is current."},
                 **error_replies(400, 401, 404, 405),  # not counted against the rate limits: never a 429
             },
         }
