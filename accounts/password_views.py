@@ -33,12 +33,17 @@ from accounts.forms import AccountDeleteForm, EmailChangeForm, LoginForm, Passwo
 # The throttle group of the forms that check the account's password once logged in.
 RECONFIRMATION_GROUP = "password-guesses"
 
+# The methods of a form page. Django's form views take a PUT as a POST, but Django reads a form from a POST's body
+# alone: a PUT showed the form again with every field missing. Any other method is a 405 (bgsite.allowed_methods).
+FORM_PAGE_METHODS = ["get", "post", "head", "options"]
+
 
 class _ThrottledFormView(FormView):
     """A form view whose POST is refused past `throttle_rate` (a setting's name) per what the form names
     (`attempt_key`) and, with `throttled_per_address`, per client address: the form is shown again unbound, saying
     `refusal`, with a 429, and nothing of it is done (no password checked, no mail sent)."""
 
+    http_method_names = FORM_PAGE_METHODS
     throttle_group = ""
     throttle_rate = ""
     throttle_field = ""
@@ -180,6 +185,7 @@ class ThrottledPasswordChangeView(_ThrottledFormView, PasswordChangeView):
 class PasswordResetConfirmWithNotice(PasswordResetConfirmView):
     """Django's new password from a reset link, then a notice to the account's address, as after a change."""
 
+    http_method_names = FORM_PAGE_METHODS
     form_class = SetPasswordForm
 
     def render_to_response(self, context: dict[str, Any], **response_kwargs: Any) -> HttpResponse:

@@ -14,7 +14,6 @@ from django.urls import reverse
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
-from django.views.decorators.http import require_http_methods, require_POST
 from django_ratelimit.core import is_ratelimited
 
 from accounts import confirmation, deletion, folding, mails, selectors, services
@@ -26,11 +25,12 @@ from accounts.forms import (
     SignupForm,
 )
 from accounts.password_views import RedirectThenMail, password_guesses_refused
+from bgsite.allowed_methods import methods_allowed
 
 ACCOUNT_DELETE, EMAIL_CHANGE = "accounts/account_delete.html", "registration/email_change_form.html"
 
-# The pages that show a form and take it back; another method is a 405 (removal.web.error_pages), not the page.
-form_page = require_http_methods(["GET", "HEAD", "POST"])
+# The pages that show a form and take it back; another method is a 405 (bgsite.allowed_methods), not the page.
+form_page = methods_allowed("GET", "HEAD", "POST")
 
 
 @form_page
@@ -181,7 +181,7 @@ def email_change_confirm(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@methods_allowed("POST")
 def address_confirmation_send(request: AuthenticatedHttpRequest) -> HttpResponse:
     """The sign-up's confirmation link again, from the account page: on the count of the address changes' mails,
     for the account and for the address (PASSWORD_RESET_RATE_LIMIT)."""
@@ -238,7 +238,7 @@ def address_confirm(request: HttpRequest, token: str) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@methods_allowed("POST")
 def api_key_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = ApiKeyCreateForm(request.POST)
     if not form.is_valid():
@@ -259,7 +259,7 @@ def api_key_create(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@methods_allowed("POST")
 def api_key_revoke(request: AuthenticatedHttpRequest, key_id: int) -> HttpResponse:
     if services.api_key_revoke(user=request.user, key_id=key_id):
         messages.success(request, _("The key was revoked; requests using it are refused from now on."))
@@ -269,7 +269,7 @@ def api_key_revoke(request: AuthenticatedHttpRequest, key_id: int) -> HttpRespon
 
 
 @login_required
-@require_POST
+@methods_allowed("POST")
 def webhook_secret_rotate(request: AuthenticatedHttpRequest) -> HttpResponse:
     services.webhook_secret_rotate(user=request.user)
     messages.success(request, _("A new webhook secret is in use; deliveries are signed with it from now on."))
@@ -277,7 +277,7 @@ def webhook_secret_rotate(request: AuthenticatedHttpRequest) -> HttpResponse:
 
 
 @login_required
-@require_POST
+@methods_allowed("POST")
 def browser_log_out(request: AuthenticatedHttpRequest, handle: str) -> HttpResponse:
     if services.browser_log_out(user=request.user, handle=handle):
         messages.success(request, _("That browser is logged out."))
@@ -287,7 +287,7 @@ def browser_log_out(request: AuthenticatedHttpRequest, handle: str) -> HttpRespo
 
 
 @login_required
-@require_POST
+@methods_allowed("POST")
 def browsers_log_out(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Every browser but this one: a phone left somewhere, a shared computer."""
     count = services.browsers_log_out(user=request.user, but=request.session.session_key)

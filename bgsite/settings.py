@@ -87,6 +87,8 @@ MIDDLEWARE = [
     "django.middleware.locale.LocaleMiddleware",
     "bgsite.time_zones.time_zone_middleware",  # times in the browser's zone (its cookie), else TIME_ZONE
     "django.middleware.common.CommonMiddleware",
+    # Before the CSRF check: a method the view does not take is its 405, not the CSRF check's 403 for a form.
+    "bgsite.allowed_methods.AllowedMethodsMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",

@@ -3,8 +3,9 @@ catalog, the OpenAPI document, the health and metrics endpoints; and the error p
 
 from django.contrib import admin
 from django.urls import include, path
-from django.views.i18n import JavaScriptCatalog
+from django.views.i18n import JavaScriptCatalog, set_language
 
+from bgsite.allowed_methods import methods_allowed
 from removal.ops import health
 from removal.web import openapi
 from removal.web.urls import api_urlpatterns, page_urlpatterns, pixlab_urlpatterns
@@ -15,9 +16,9 @@ urlpatterns = [
     path("api/v1/", include(api_urlpatterns)),
     path("", include(pixlab_urlpatterns)),
     path("admin/", admin.site.urls),
-    # The language picker posts here (Django's set_language, which remembers it in a cookie);
-    # static/js gets its strings from the catalog.
-    path("i18n/", include("django.conf.urls.i18n")),
+    # The language picker posts here (Django's set_language, which remembers it in a cookie; a GET goes back to the
+    # page unchanged); static/js gets its strings from the catalog.
+    path("i18n/setlang/", methods_allowed("GET", "HEAD", "POST")(set_language), name="set_language"),
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
     path("api/schema", openapi.schema, name="api-schema"),
     path("api/docs", openapi.docs, name="api-docs"),

@@ -19,8 +19,8 @@ from django.db import connection
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views.decorators.cache import never_cache
 
+from bgsite.allowed_methods import read_only
 from bgsite.networks import client_address, in_networks
-from bgsite.read_only import read_only
 from removal.cutout.installed import model_weights
 from removal.ops import metrics, worker
 from removal.ops.models_run_on import models_run_on
@@ -58,6 +58,7 @@ async def readyz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"status": "ok" if ready else "unavailable", "checks": checks}, status=200 if ready else 503)
 
 
+@read_only
 @never_cache
 def metrics_view(request: HttpRequest) -> HttpResponse:
     """Prometheus metrics (removal.ops.metrics) for a scraper in METRICS_ALLOWED_NETWORKS or holding

@@ -23,7 +23,7 @@ from django.views.decorators.csrf import ensure_csrf_cookie
 from accounts import selectors as account_selectors
 from accounts.auth import AuthenticatedHttpRequest
 from accounts.forms import ApiKeyCreateForm
-from bgsite.read_only import read_only
+from bgsite.allowed_methods import read_only
 from removal import selectors, serializers, services
 from removal.cutout import pipeline
 from removal.cutout.option_lists import page_choices
