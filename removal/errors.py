@@ -4,6 +4,7 @@ Every error reply has the PixLab shape: {"status": <code>, "error": "<text>"},
 with the same HTTP status, and the request's id (bgsite.log_context) as "request_id".
 """
 
+from collections.abc import Sequence
 from typing import Any
 
 from django.http import JsonResponse
@@ -71,6 +72,11 @@ class NotFound(ApiError):
 
 class MethodNotAllowed(ApiError):
     status = 405
+
+    @classmethod
+    def naming(cls, method: str | None, allowed: Sequence[str]) -> "MethodNotAllowed":
+        """The 405 for `method` where only `allowed` are taken: named in its text and its Allow header."""
+        return cls(f"{method} is not allowed here; use {' or '.join(allowed)}", headers={"Allow": ", ".join(allowed)})
 
 
 class Conflict(ApiError):

@@ -90,12 +90,10 @@ def method_not_allowed_middleware(get_response: Callable[..., Any]) -> Callable[
 
 
 def method_not_allowed_reply(request: HttpRequest, response: Any) -> Any:
+    """`response` as it is, unless it is Django's bare 405: then the 405 in the shape of its API, or the page."""
     if not isinstance(response, HttpResponseNotAllowed):
         return response
-    allowed = response["Allow"]
-    error = MethodNotAllowed(
-        f"{request.method} is not allowed here; use {' or '.join(allowed.split(', '))}", headers={"Allow": allowed}
-    )
+    error = MethodNotAllowed.naming(request.method, response["Allow"].split(", "))
     page = status_page(405)
     return api_error_reply(request.path, error) or with_headers(page, error.headers)
 

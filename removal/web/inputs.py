@@ -51,10 +51,7 @@ BASE64_LINE_BREAKS = "\r\n\t"  # taken out of base64 text, wherever they are
 
 def check_method(request: HttpRequest, methods: tuple[str, ...]) -> None:
     if request.method not in methods:
-        raise MethodNotAllowed(
-            f"{request.method} is not allowed here; use {' or '.join(methods)}",
-            headers={"Allow": ", ".join(methods)},
-        )
+        raise MethodNotAllowed.naming(request.method, methods)
 
 
 def request_parameters(request: HttpRequest) -> dict[str, Any]:
