@@ -40,7 +40,7 @@ def loggable_path(request: HttpRequest) -> str:
 
 def log_refused_unread(scope: dict[str, Any], status: int) -> None:
     """The access line of a request the ASGI door answered before Django made one of it (an upload over the
-    limits: removal.web.http_errors.BodySizeLimit), which this middleware never sees."""
+    limits: removal.web.body_limit.BodySizeLimit), which this middleware never sees."""
     query = scope.get("query_string", b"").decode("latin1")
     logger.info(
         '%s "%s %s" %s refused unread',

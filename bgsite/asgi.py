@@ -14,7 +14,7 @@ from channels.sessions import CookieMiddleware  # noqa: E402
 from accounts.auth import BrowserOriginValidator  # noqa: E402
 from bgsite.log_context import REQUEST_ID_HEADER, acceptable_request_id, new_request_id  # noqa: E402
 from removal.ops.lifespan import EmbeddedWorkers  # noqa: E402
-from removal.web.http_errors import BodySizeLimit  # noqa: E402
+from removal.web.body_limit import BodySizeLimit  # noqa: E402
 from removal.web.routing import websocket_urlpatterns  # noqa: E402
 
 routed = ProtocolTypeRouter(

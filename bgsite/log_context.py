@@ -1,7 +1,7 @@
 """Which request or job a log line belongs to: the request's id, and the batch and item a worker is on.
 
 Every HTTP request and websocket gets an id through asgi-correlation-id's ASGI middleware (bgsite/asgi.py), which
-wraps everything, the ASGI door's own refusals (removal.web.http_errors.BodySizeLimit) included (bgsite.server gives
+wraps everything, the ASGI door's own refusals (removal.web.body_limit.BodySizeLimit) included (bgsite.server gives
 the heads it refuses before the app, 408, 414 and 431, theirs the same way): the client's
 X-Request-ID when it is a sane one (`acceptable_request_id`), else a new one. Every reply carries it back in
 X-Request-ID, and the API's error bodies in `request_id`. The id lives in a context variable, which asgiref copies

@@ -2,7 +2,7 @@
 
 Django reads a request's whole body before a view runs (under ASGI it spools it to a
 file first), so a limit per file would only be applied after every byte arrived.
-`MultipartWatch` is fed the body chunk by chunk (by removal.http_errors.BodySizeLimit)
+`MultipartWatch` is fed the body chunk by chunk (by removal.web.body_limit.BodySizeLimit)
 and notes the first part that passes the per-file limit, so that the upload can end
 there. It also notes the file parts that Django's parser skips without a word: a file
 name that is empty, "." or ".." once Django has taken out directories and unprintable

@@ -30,7 +30,7 @@ Served with `uvicorn ... --http bgsite.server:HttpProtocol --ws bgsite.server:We
   closes (one that sent nothing just closes), where uvicorn waits forever: connections that send a
   head a byte at a time ("slowloris") piled up until the process ran out of file descriptors.
 - A response sent before its request's body came whole (bgsite's 413, 401 or 408 from
-  removal/web/http_errors.py, sent with "Connection: close") ends with a lingering close too: the
+  removal/web/body_limit.py, sent with "Connection: close") ends with a lingering close too: the
   server stops writing (FIN) and reads and drops what the client still sends, for as long as it keeps
   sending (LINGER_SECONDS between pieces, LINGER_MAX_SECONDS in all), then closes. uvicorn closed at
   once, on bytes it had not read, which resets the connection: a client (or a reverse proxy) still

@@ -34,7 +34,7 @@ from removal.ops import limits
 from removal.ops.models_run_on import models_installed
 from removal.selectors import is_stored_image_path
 from removal.translated import in_language
-from removal.web.http_errors import fields_too_large, max_fields_bytes
+from removal.web.body_limit import fields_too_large, max_fields_bytes
 from removal.web.links import on_this_server
 from removal.web.parameters import given_more_than_once, json_object, starts_an_object
 

@@ -18,7 +18,7 @@ from websockets.exceptions import InvalidStatus
 from websockets.sync.client import connect
 
 from removal.models import Batch, Item
-from removal.web.http_errors import max_fields_bytes
+from removal.web.body_limit import max_fields_bytes
 from removal.web.parameters import JSON_MAX_DEPTH
 from tests.conftest import LiveServer, photo_bytes
 

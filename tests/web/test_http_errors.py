@@ -1,5 +1,6 @@
-"""removal.web.http_errors.BodySizeLimit at the ASGI level: a body that stops arriving gets 408 in its API's shape; a
-batch upload larger than any request may be is read only from a caller known before its body."""
+"""removal.web.http_errors (the one mapping of errors to each API's replies), and removal.web.body_limit.BodySizeLimit
+at the ASGI level: a body that stops arriving gets 408 in its API's shape; a batch upload larger than any request may
+be is read only from a caller known before its body."""
 
 import asyncio
 import io
@@ -21,7 +22,7 @@ from django.http.multipartparser import MultiPartParserError
 from bgsite.asgi import application
 from bgsite.log_context import LogContext
 from removal import errors, selectors
-from removal.web import http_errors
+from removal.web import body_limit, http_errors
 from tests.conftest import files_written_up_to, photo_bytes
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -106,7 +107,7 @@ def test_a_body_refused_at_a_pages_path_gets_the_sites_page(
     link: str,
 ) -> None:
     """BodySizeLimit answered a browser with the API's JSON, which it shows as text."""
-    monkeypatch.setattr(http_errors, "BODY_IDLE_SECONDS", 0.2)
+    monkeypatch.setattr(body_limit, "BODY_IDLE_SECONDS", 0.2)
     replied_status, replied_headers, body = stalled_post_reply(path, headers, length)
     assert (replied_status, replied_headers[b"Content-Type"]) == (status, b"text/html; charset=utf-8")
     assert replied_headers[b"Connection"] == b"close"
@@ -114,7 +115,7 @@ def test_a_body_refused_at_a_pages_path_gets_the_sites_page(
 
 
 def test_a_body_that_stops_arriving_is_refused_with_408_in_its_apis_shape(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(http_errors, "BODY_IDLE_SECONDS", 0.2)
+    monkeypatch.setattr(body_limit, "BODY_IDLE_SECONDS", 0.2)
     form = [(b"content-type", b"application/x-www-form-urlencoded")]
 
     status, batch_api = stalled_post("/api/v1/batches", form)
@@ -129,8 +130,8 @@ def test_a_batch_upload_past_any_requests_size_is_read_only_from_a_caller_known_
 ) -> None:
     """A stranger's 2.5 GB is not read into temporary files: past two images' worth, a batch upload needs a working
     key in a header or ?key=, or a signed-in session, before its body; a key in a form field comes too late."""
-    monkeypatch.setattr(http_errors, "BODY_IDLE_SECONDS", 0.2)  # a known caller's upload is read: it stalls, 408
-    length = http_errors.max_body_bytes("/api/v1/batches", caller_known=False) + 1
+    monkeypatch.setattr(body_limit, "BODY_IDLE_SECONDS", 0.2)  # a known caller's upload is read: it stalls, 408
+    length = body_limit.max_body_bytes("/api/v1/batches", caller_known=False) + 1
     form = (b"content-type", b"multipart/form-data; boundary=b")
     client.force_login(user)
     session = f"{settings.SESSION_COOKIE_NAME}={client.cookies[settings.SESSION_COOKIE_NAME].value}"
@@ -148,8 +149,8 @@ def test_a_large_batch_upload_whose_caller_cannot_be_looked_up_is_a_503(monkeypa
     def database_gone(scope: Any) -> bool:
         raise OperationalError("the database is gone")
 
-    monkeypatch.setattr(http_errors, "caller_known", database_sync_to_async(database_gone))
-    length = http_errors.max_body_bytes("/api/v1/batches", caller_known=False) + 1
+    monkeypatch.setattr(body_limit, "caller_known", database_sync_to_async(database_gone))
+    length = body_limit.max_body_bytes("/api/v1/batches", caller_known=False) + 1
     headers = [(b"content-type", b"multipart/form-data; boundary=b"), (b"x-api-key", b"bgs_1a2b3c4d_x")]
     status, reply = stalled_post("/api/v1/batches", headers, length)
     assert status == 503 and reply["error"].startswith("the database is busy or unreachable")
@@ -162,8 +163,8 @@ def test_the_caller_known_before_a_body_is_the_one_its_request_will_be_judged_as
     joined by a comma or in two ?key=, are no one's; the same key twice is its own), and a session is a signed-in
     user's only while Django would take it: not once the user is deactivated or changed their password. Each was
     known before the body and refused after it: 2.5 GB read for a 401."""
-    monkeypatch.setattr(http_errors, "BODY_IDLE_SECONDS", 0.2)
-    length = http_errors.max_body_bytes("/api/v1/batches", caller_known=False) + 1
+    monkeypatch.setattr(body_limit, "BODY_IDLE_SECONDS", 0.2)
+    length = body_limit.max_body_bytes("/api/v1/batches", caller_known=False) + 1
     form = (b"content-type", b"multipart/form-data; boundary=b")
     key = api_key.encode()
 
@@ -211,7 +212,7 @@ def test_a_body_sent_compressed_is_refused_with_415_in_its_apis_shape_before_it_
 def test_a_body_sent_as_it_is_or_no_body_is_read_whatever_its_content_encoding_says(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(http_errors, "BODY_IDLE_SECONDS", 0.2)  # read: it stalls, 408
+    monkeypatch.setattr(body_limit, "BODY_IDLE_SECONDS", 0.2)  # read: it stalls, 408
     assert stalled_post("/api/v1/batches", [(b"content-encoding", b"Identity")])[0] == 408
     assert stalled_post("/api/v1/batches", [(b"content-encoding", b"gzip")], length=0, sent=0)[0] == 408
 
@@ -222,8 +223,8 @@ def test_a_body_of_unknown_length_past_any_requests_size_is_read_only_from_a_kno
     """A chunked body's length is unknown, whatever Content-Length says beside it (the server reads the chunks, as
     HTTP says): 'Content-Length: 10' with 'Transfer-Encoding: chunked' had a stranger's 2.5 GB read. HTTP/2 may send
     a body with neither."""
-    monkeypatch.setattr(http_errors, "BODY_IDLE_SECONDS", 0.2)
-    past = http_errors.max_body_bytes("/api/v1/batches", caller_known=False) + 1_000_000
+    monkeypatch.setattr(body_limit, "BODY_IDLE_SECONDS", 0.2)
+    past = body_limit.max_body_bytes("/api/v1/batches", caller_known=False) + 1_000_000
     form = (b"content-type", b"application/octet-stream")  # no multipart parts, each of which has its own limit
     chunked = (b"transfer-encoding", b"chunked")
 
@@ -419,7 +420,7 @@ def test_an_error_body_carries_the_request_id_in_each_apis_shape(monkeypatch: py
     assert status == 405 and error == {"title": error["title"], "code": "method_not_allowed", "request_id": ANY}
     assert error["request_id"] == headers["x-request-id"]
 
-    monkeypatch.setattr(http_errors, "BODY_IDLE_SECONDS", 0.2)  # and a refusal the ASGI door makes
+    monkeypatch.setattr(body_limit, "BODY_IDLE_SECONDS", 0.2)  # and a refusal the ASGI door makes
     status, refused = stalled_post("/v1.0/removebg", [(b"x-request-id", b"support-case-2")])
     assert status == 408 and refused["errors"][0]["request_id"] == "support-case-2"
 

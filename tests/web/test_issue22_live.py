@@ -1,6 +1,6 @@
 """Live: what a hostile client found over real HTTP (issue 22), against a real server process.
 
-The server's protocols (bgsite.server), the body watch (removal.web.http_errors.BodySizeLimit
+The server's protocols (bgsite.server), the body watch (removal.web.body_limit.BodySizeLimit
 with bgsite.multipart_watch), the log filters and the synchronous endpoints' waiting room
 only exist in a served process.
 """

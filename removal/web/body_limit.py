@@ -1,0 +1,225 @@
+"""How large a request body may be, and the refusals of one before Django reads it.
+
+`BodySizeLimit` (ASGI middleware) refuses a request body that is too large before Django reads it (Django's ASGI
+handler spools the whole body first): from Content-Length at once, as soon as a chunked body passes the limit, or as
+soon as one part of a multipart body passes the per-file limit (bgsite.multipart_watch, which also notes the file parts
+Django would skip without a word, for the views to report); a batch upload past two images' worth whose caller is not
+known before its body gets 401 the same way; a body that stops arriving for BODY_IDLE_SECONDS, 408 (as bgsite.server a
+head); a body sent compressed (Content-Encoding), 415; a multipart body with no part of its boundary, 400 (Django read
+nothing). Each refusal is answered by removal.web.error_pages.refusal_reply, in the shape of the path's API or as the
+site's page. `max_fields_bytes` bounds a JSON or url-encoded body, which removal.web.inputs reads.
+"""
+
+import asyncio
+import math
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from django.conf import settings
+from django.db import InterfaceError, OperationalError
+from django.utils.http import MAX_HEADER_LENGTH
+
+from accounts.auth import caller_known_before_body
+from bgsite.access_log import log_refused_unread
+from bgsite.multipart_watch import DROPPED_PARTS_SCOPE_KEY, MultipartWatch, boundary_of
+from removal.errors import (
+    ApiError,
+    BadRequest,
+    InternalError,
+    PayloadTooLarge,
+    RequestTimeout,
+    Unauthorized,
+    UnsupportedMediaType,
+)
+from removal.ops import connections
+from removal.web.error_pages import refusal_reply
+from removal.web.http_errors import REMOVEBG_PREFIX, as_api_error
+
+# Batch uploads carry up to MAX_FILES_PER_REQUEST images; any other request at most an
+# image and a background. Form fields, JSON and multipart headers fit in the slack.
+BATCH_UPLOAD_PATH_PREFIX = "/api/v1/batches"
+BODY_SLACK_BYTES = 1_000_000
+# How long a request body may go without a byte before it is refused (408): a client that sends a byte now and then
+# held its connection, and the buffered part of its body, for as long as it liked.
+BODY_IDLE_SECONDS = 30.0
+
+
+def max_body_bytes(path: str, *, caller_known: bool = True) -> int:
+    """The largest request body accepted at `path`: one rule for every endpoint. A batch upload may carry
+    MAX_FILES_PER_REQUEST images when its caller is known before its body (accounts.auth.caller_known_before_body);
+    any other request, two images' worth (an image and a background)."""
+    batch_upload = path.startswith(BATCH_UPLOAD_PATH_PREFIX) and caller_known
+    images = settings.MAX_FILES_PER_REQUEST if batch_upload else 2
+    return images * settings.MAX_UPLOAD_BYTES + settings.DATA_UPLOAD_MAX_MEMORY_SIZE + BODY_SLACK_BYTES
+
+
+def max_fields_bytes(path: str) -> int:
+    """The most a JSON or url-encoded body may hold at `path`: Django's DATA_UPLOAD_MAX_MEMORY_SIZE, and at
+    remove.bg's path an image of MAX_UPLOAD_BYTES in base64 besides (image_file_b64, which remove.bg's clients
+    send in such bodies)."""
+    base64_image = 4 * math.ceil(settings.MAX_UPLOAD_BYTES / 3) if path.startswith(REMOVEBG_PREFIX) else 0
+    return settings.DATA_UPLOAD_MAX_MEMORY_SIZE + base64_image
+
+
+def fields_too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"the request body is too large (form fields or JSON: {limit / 1e6:.1f} MB at most; send images as files)"
+    )
+
+
+def body_too_large(path: str) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"the request body is larger than {max_body_bytes(path) / 1e6:,.0f} MB, the most this endpoint accepts "
+        f"(each image at most {settings.MAX_UPLOAD_BYTES / 1e6:g} MB)"
+    )
+
+
+def caller_unknown_for_body(path: str) -> Unauthorized:
+    over = max_body_bytes(path, caller_known=False) / 1e6
+    return Unauthorized(
+        f"a request body over {over:.0f} MB is read only from a known caller: send your API key as 'Authorization: "
+        "Bearer <key>', 'X-Api-Key' or ?key= (not as a form field), or sign in"
+    )
+
+
+def body_stalled() -> RequestTimeout:
+    return RequestTimeout(f"the request body stopped arriving: no byte of it for {BODY_IDLE_SECONDS:g} s")
+
+
+def _multipart_watch(content_type: bytes) -> MultipartWatch | None:
+    """A watch of a multipart body, None for another; ValueError for a Content-Type Django cannot parse."""
+    boundary = boundary_of(content_type.decode("latin-1"))
+    return MultipartWatch(boundary, max_part_bytes=settings.MAX_UPLOAD_BYTES) if boundary else None
+
+
+AsgiApp = Callable[[dict[str, Any], Any, Any], Awaitable[None]]
+
+
+def part_too_large(name: str) -> PayloadTooLarge:
+    return PayloadTooLarge(
+        f"{name}: the file is larger than {settings.MAX_UPLOAD_BYTES / 1e6:g} MB, the limit per file; "
+        "the upload was stopped there"
+    )
+
+
+CONTENT_TYPE_UNREADABLE = BadRequest(
+    f"the Content-Type header cannot be read (over {MAX_HEADER_LENGTH:,} characters, or a parameter in an unknown "
+    "charset)"
+)
+
+
+def body_encoded(encoding: str) -> UnsupportedMediaType:  # read as it came, it was no form, no JSON, no image
+    message = f"the request body is sent with Content-Encoding {encoding[:40]!r}; send it as it is"
+    return UnsupportedMediaType(f"{message} (images are compressed already)", headers={"Accept-Encoding": "identity"})
+
+
+def no_part(watch: MultipartWatch) -> BadRequest:  # Django read none: "no files", "missing 'img'", "No image given"
+    boundary = watch.boundary.decode("latin-1")[:70]
+    return BadRequest(f"the multipart/form-data body holds no part that starts with its boundary, {boundary!r}")
+
+
+# Outside Django's request cycle: on a kept connection of the loop's threads, as websockets read (not one per call).
+caller_known = connections.kept_connection_read(caller_known_before_body)
+
+
+def announced_length(scope: dict[str, Any]) -> float:
+    """How long the request says its body is: infinite when it does not say (a chunked body, whatever Content-Length
+    says beside it, as the server reads the chunks; an HTTP/2 body without Content-Length); 0 for an HTTP/1 request
+    with neither header, which has no body."""
+    headers = dict(scope.get("headers", []))
+    declared = headers.get(b"content-length", b"")
+    if b"transfer-encoding" in headers:
+        return math.inf
+    if declared.isdigit():
+        return int(declared)
+    return 0 if scope.get("http_version", "1.1") in ("1.0", "1.1") else math.inf
+
+
+class BodySizeLimit:
+    """ASGI middleware: 413 for a body over max_body_bytes(path), or a multipart part over the per-file
+    limit, without reading the rest of it (401 for a batch upload past any request's size whose caller is not known
+    before its body; 503 when the database cannot say); 400 for a Content-Type Django cannot read (its request would
+    fail to be made, a 500); 415 for a body with a Content-Encoding."""
+
+    def __init__(self, application: AsgiApp) -> None:
+        self.application = application
+
+    async def __call__(self, scope: dict[str, Any], receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return await self.application(scope, receive, send)
+        try:
+            limit, too_large = await self._limit(scope)
+        except (OperationalError, InterfaceError) as exc:  # the caller's key could not be looked up: a 503
+            return await self._refuse(scope, send, as_api_error(exc) or InternalError(str(exc)))
+        headers = dict(scope.get("headers", []))
+        declared = headers.get(b"content-length", b"")
+        if declared.isdigit() and int(declared) > limit:
+            return await self._refuse(scope, send, too_large)
+        # Every Content-Type the client sent, joined by commas as Django joins them; one Django cannot parse would
+        # fail the making of its request (a 500).
+        content_type = b",".join(value for name, value in scope.get("headers", []) if name == b"content-type")
+        try:
+            watch = _multipart_watch(content_type)
+        except ValueError:
+            return await self._refuse(scope, send, CONTENT_TYPE_UNREADABLE)
+        encoding = b",".join(value for name, value in scope.get("headers", []) if name == b"content-encoding").strip()
+        if encoding.lower() not in (b"", b"identity") and announced_length(scope):
+            return await self._refuse(scope, send, body_encoded(encoding.decode("latin-1")))
+        if watch is not None:
+            scope = {**scope, DROPPED_PARTS_SCOPE_KEY: watch.dropped}
+        received = 0
+        refusal: ApiError | None = None
+        started, body_done = False, False
+
+        async def counting_receive() -> dict[str, Any]:
+            nonlocal received, refusal, body_done
+            if body_done:  # Django listens for a disconnect while the view runs: no time limit on that
+                return dict(await receive())
+            try:
+                message = await asyncio.wait_for(receive(), BODY_IDLE_SECONDS)
+            except TimeoutError:
+                refusal = body_stalled()
+                return {"type": "http.disconnect"}  # Django stops reading and sends nothing
+            body_done = message["type"] != "http.request" or not message.get("more_body", False)
+            if message["type"] == "http.request":
+                body = message.get("body", b"")
+                received += len(body)
+                if watch is not None:
+                    watch.feed(body)
+                if received > limit:
+                    refusal = too_large
+                elif watch is not None and watch.oversized is not None:
+                    refusal = part_too_large(watch.oversized)
+                elif watch is not None and body_done and received and not watch.delimited:
+                    refusal = no_part(watch)
+                if refusal is not None:
+                    return {"type": "http.disconnect"}  # Django stops reading and sends nothing
+            return dict(message)
+
+        async def watching_send(message: dict[str, Any]) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        await self.application(scope, counting_receive, watching_send)
+        if refusal is not None and not started:
+            await self._refuse(scope, send, refusal)
+
+    @staticmethod
+    async def _limit(scope: dict[str, Any]) -> tuple[int, ApiError]:
+        """The most of this request's body that is read, and the refusal past it. A body that may be larger than
+        any caller's (a batch upload's) is read that far only from a caller known before it: a stranger's is not
+        read, nor stored in temporary files, past what any request may carry."""
+        path = scope.get("path", "")
+        limit, anyones = max_body_bytes(path), max_body_bytes(path, caller_known=False)
+        if limit > anyones and announced_length(scope) > anyones and not await caller_known(scope):
+            return anyones, caller_unknown_for_body(path)
+        return limit, body_too_large(path)
+
+    async def _refuse(self, scope: dict[str, Any], send: Any, error: ApiError) -> None:
+        reply = refusal_reply(scope.get("path", ""), error, dict(scope.get("headers", [])))
+        reply["Connection"] = "close"  # the rest of the body is not read
+        headers = [(name.encode("latin1"), value.encode("latin1")) for name, value in reply.items()]
+        log_refused_unread(scope, reply.status_code)
+        await send({"type": "http.response.start", "status": reply.status_code, "headers": headers})
+        await send({"type": "http.response.body", "body": reply.content})  # type: ignore[attr-defined]
