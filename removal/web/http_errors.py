@@ -75,6 +75,9 @@ REMOVEBG_NAMED_ERRORS = {
     NoSubjectFound: (400, "unknown_foreground"),
 }
 
+# remove.bg's code for an input that is no image it can read: refused at the door, or by the worker (input_rejected).
+IMAGE_UNREADABLE_CODE = "failed_to_read_image"
+
 # remove.bg's code for a URL that could not be fetched, by the parameter that gave it.
 REMOVEBG_FETCH_CODES = {"image_url": "failed_image_download", "bg_image_url": "failed_bg_download"}
 
@@ -90,7 +93,7 @@ def as_api_error(exc: Exception) -> ApiError | None:
     if isinstance(exc, pipeline.ImageRejected):
         # In the page's language; a program's call is English (accounts.auth). An option only this image refuses is
         # a bad value of that option, as an InvalidOption is.
-        code = invalid_option_code(exc.option) if exc.option else "failed_to_read_image"
+        code = invalid_option_code(exc.option) if exc.option else IMAGE_UNREADABLE_CODE
         return BadRequest(refusal_text(exc), code=code)
     if isinstance(exc, InvalidOption):
         return BadRequest(str(exc), code=invalid_option_code(exc.field))
@@ -132,7 +135,7 @@ def as_api_error(exc: Exception) -> ApiError | None:
 def item_failure_error(item: Item) -> ApiError:
     """A failed item: 400 when its input was refused, else 503 (the server's failure, not charged: send it again)."""
     if item.input_rejected:
-        return BadRequest(item.error, code="failed_to_read_image")
+        return BadRequest(item.error, code=IMAGE_UNREADABLE_CODE)
     return ServiceUnavailable(item.error, headers={"Retry-After": str(SERVER_FAILURE_RETRY_SECONDS)})
 
 
