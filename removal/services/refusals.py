@@ -42,19 +42,17 @@ def inspected(upload: Any, *, filename: str, room: int, options: Options) -> pip
         )
     except pipeline.ImageRejected as exc:
         return RejectedFile(filename=filename, error=refusal_text(exc))
-    return (
-        _options_not_applicable(filename, info, options)
-        or _animation_refusal(filename, upload, info, options)
-        or _roi_refusal(filename, info, options)
-        or info
-    )
+    animated = pipeline.comes_out_animated(info, options, max_frames=settings.MAX_ANIMATION_FRAMES)
+    if animated and (
+        refusal := _options_not_applicable(filename, info, options) or _animation_refusal(filename, upload, info)
+    ):
+        return refusal
+    return _roi_refusal(filename, info, options) or info
 
 
 def _options_not_applicable(filename: str, info: pipeline.ImageInfo, options: Options) -> RejectedFile | None:
-    """Options that cannot apply to this input (roi on an animation...) are refused by name, not ignored; the
-    refusal is the first one's."""
-    if not pipeline.comes_out_animated(info, options, max_frames=settings.MAX_ANIMATION_FRAMES):
-        return None
+    """Options that cannot apply to this input, which comes out animated (roi on an animation...), refused by name,
+    not ignored; the refusal is the first one's."""
     names = not_applicable(options, video=info.video)
     if not names:
         return None
@@ -74,9 +72,10 @@ def _options_not_applicable(filename: str, info: pipeline.ImageInfo, options: Op
     return RejectedFile(filename=filename, error=refusal % {"names": ", ".join(names)}, option=names[0])
 
 
-def _animation_refusal(filename: str, upload: Any, info: pipeline.ImageInfo, options: Options) -> RejectedFile | None:
-    """Why an animation that comes out animated is refused (frames, pixels in all), as its worker would; or None."""
-    if info.video or not pipeline.comes_out_animated(info, options, max_frames=settings.MAX_ANIMATION_FRAMES):
+def _animation_refusal(filename: str, upload: Any, info: pipeline.ImageInfo) -> RejectedFile | None:
+    """Why an input that comes out animated is refused, an animation past its limits (frames, pixels in all) as its
+    worker would refuse it; or None."""
+    if info.video:
         return None
     try:
         pipeline.check_animation(upload, max_pixels=settings.MAX_IMAGE_PIXELS, max_frames=settings.MAX_ANIMATION_FRAMES)
