@@ -11,9 +11,9 @@ from PIL import Image, ImageFilter, ImageOps
 from removal.cutout import confidence, cores, refine, thumbnails, views
 from removal.cutout.decode import decode_image, rgb_profile
 from removal.cutout.encode import encode, encode_png
-from removal.cutout.option_parsing import roi_box
 from removal.cutout.options import PREVIEW_PIXELS, Options
 from removal.cutout.results import Cutout
+from removal.cutout.roi import roi_box
 
 DEFAULT_OPTIONS = Options()
 

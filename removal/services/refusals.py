@@ -11,8 +11,8 @@ from django.utils.translation import gettext_noop, ngettext
 
 from removal.cutout import pipeline
 from removal.cutout.option_lists import not_applicable
-from removal.cutout.option_parsing import roi_is_empty
 from removal.cutout.options import Options
+from removal.cutout.roi import roi_is_empty
 from removal.services.files import upload_error
 from removal.translated import in_language, refusal_text
 
