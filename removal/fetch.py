@@ -32,7 +32,7 @@ class FetchError(Exception):
     """The URL could not be used; the message says why, for the API caller: `template` % `values`, in English, or in a
     page's language by removal.translated (as ImageRejected)."""
 
-    field = ""  # the request parameter that gave the URL, once the caller that read it says (inputs.fetch_image)
+    field = ""  # the request parameter that gave the URL, once the caller that read it says (input_images.fetch_image)
 
     def __init__(self, template: str, /, **values: Any) -> None:
         self.template, self.values = template, values

@@ -290,7 +290,7 @@ OPTIONS: tuple[Option, ...] = (
         "http(s) URL (fetched with the same rules as `img`); remove.bg's `bg_image_file` / `bg_image_url` too",
         doc_default="none",
         sets=("bg_image_sha256",),
-        removebg=False,  # remove.bg names it bg_image_url / bg_image_file (removal.web.inputs.background_image)
+        removebg=False,  # remove.bg names it bg_image_url / bg_image_file (removal.web.input_images.background_image)
         parse=background_elsewhere,
     ),
 )

@@ -25,7 +25,7 @@ from removal.cutout.options import QUALITIES, Options
 from removal.errors import BadRequest, NotFound
 from removal.ops import limits
 from removal.ops.models_run_on import models_installed, models_run_on
-from removal.web import inputs
+from removal.web import input_images, inputs
 from removal.web.endpoints import api_endpoint, public_endpoint, stored_file_response, streamed
 
 if TYPE_CHECKING:
@@ -60,17 +60,17 @@ def _batch_create(request: HttpRequest, user: "User") -> HttpResponseBase:
     idempotency_key = inputs.idempotency_key(request)
     if idempotency_key and (earlier := selectors.batch_created_with(user, idempotency_key)):
         return _created(earlier, *_files_added(request, user, earlier))  # its reply was lost: the same reply
-    files = inputs.uploaded_files(request)
-    unreadable = inputs.unreadable_files(request)
+    files = input_images.uploaded_files(request)
+    unreadable = input_images.unreadable_files(request)
     params = inputs.request_parameters(request)  # the form's fields over the query string's, as everywhere
     options = inputs.request_options(
-        params, user=user, images=len(files), background=inputs.names_a_background(request, params)
+        params, user=user, images=len(files), background=input_images.names_a_background(request, params)
     )
     callback_url = inputs.callback_url(params)
     name = inputs.batch_name(params) or ""
     position = inputs.first_position(params)
     limits.check_new_work(user, images=len(files), options=options)
-    background = inputs.background_image(request, params)
+    background = input_images.background_image(request, params)
     try:
         batch, items, rejected = services.batch_submit(
             owner=user,
@@ -100,11 +100,11 @@ def batch_rerun(request: HttpRequest, user: "User", batch_id: uuid.UUID) -> Http
     params = inputs.request_parameters(request)  # form fields or a JSON body, as /bgremove reads them
     images = selectors.batch_size(batch)
     options = inputs.request_options(
-        params, user=user, images=images, background=inputs.names_a_background(request, params)
+        params, user=user, images=images, background=input_images.names_a_background(request, params)
     )
     callback_url = inputs.callback_url(params)
     limits.check_new_work(user, images=images, options=options)
-    background = inputs.background_image(request, params)
+    background = input_images.background_image(request, params)
     new_batch, items, rejected = services.batch_rerun(
         batch=batch, options=options, callback_url=callback_url, background=background
     )
@@ -161,10 +161,10 @@ def _files_added(request: HttpRequest, user: "User", batch: Any) -> tuple[list[A
     params = inputs.request_parameters(request)
     inputs.check_batch_options_kept(params, options)
     position = inputs.first_position(params)
-    files = inputs.uploaded_files(request)
+    files = input_images.uploaded_files(request)
     limits.check_new_work(user, images=len(files), options=options)
     items, rejected = services.batch_add_files(batch=batch, files=files, first_position=position)
-    rejected = inputs.unreadable_files(request) + rejected
+    rejected = input_images.unreadable_files(request) + rejected
     if not items:
         raise services.NothingAccepted(rejected)
     return items, rejected
@@ -249,7 +249,7 @@ def item_mask(request: HttpRequest, user: "User", item_id: uuid.UUID) -> HttpRes
     if request.method == "DELETE" or yes_or_no(inputs.request_parameters(request), "revert"):
         item = services.item_mask_revert(item=item)
     else:
-        item = services.item_mask_save(item=item, mask_png=inputs.mask_upload(request))
+        item = services.item_mask_save(item=item, mask_png=input_images.mask_upload(request))
     return JsonResponse(serializers.serialize_item(item))
 
 

@@ -32,7 +32,7 @@ from removal.errors import BadRequest
 from removal.models import Item
 from removal.ops import limits
 from removal.ops.connections import kept_connection_read
-from removal.web import inputs
+from removal.web import input_images, inputs
 from removal.web.endpoints import api_endpoint, stored_file_response
 from removal.web.http_errors import item_failure_error, pixlab_error, with_headers
 
@@ -66,10 +66,12 @@ def _admit(request: HttpRequest) -> tuple[dict[str, Any], "User", dict[str, str]
 
 def _accept(request: HttpRequest, params: dict[str, Any], user: "User") -> tuple[uuid.UUID, uuid.UUID, bool]:
     """Admit the work, find the input image, queue it; (item id, batch id, blob wanted)."""
-    options = inputs.request_options(params, user=user, images=1, background=inputs.names_a_background(request, params))
+    options = inputs.request_options(
+        params, user=user, images=1, background=input_images.names_a_background(request, params)
+    )
     blob = yes_or_no(params, "blob")  # before the image is queued: a word it does not know is a 400, not a JSON reply
     limits.check_new_work(user, images=1, options=options)
-    background = inputs.background_image(request, params)
+    background = input_images.background_image(request, params)
     upload = _input_image(request, user, params)
     item = services.image_submit(owner=user, upload=upload, options=options, background=background)
     return item.id, item.batch_id, blob
@@ -78,18 +80,18 @@ def _accept(request: HttpRequest, params: dict[str, Any], user: "User") -> tuple
 def _input_image(request: HttpRequest, user: "User", params: dict[str, Any]) -> File:
     """The image to process: an uploaded file, a stored image, or one fetched from a URL."""
     img = params.get("img")
-    if inputs.images_sent(request):  # one_image says why none is usable
+    if input_images.images_sent(request):  # one_image says why none is usable
         if not is_blank(img):
             raise BadRequest("send the image one way only: an uploaded file or img, not both")
-        upload = inputs.one_image(request)
+        upload = input_images.one_image(request)
     else:
         if not isinstance(img, str) or not img.strip():
             raise BadRequest(
                 "missing 'img': give an image URL, a link or id returned by /store, "
                 "or upload the image as multipart/form-data"
             )
-        upload = inputs.stored_or_fetched(request, user, img.strip(), field="img")
-    inputs.check_upload_size(upload)
+        upload = input_images.stored_or_fetched(request, user, img.strip(), field="img")
+    input_images.check_upload_size(upload)
     return upload
 
 
@@ -125,11 +127,11 @@ def _result_kind(item: Item) -> tuple[str, str]:
 @api_endpoint("POST")
 def store(request: HttpRequest, user: "User") -> HttpResponseBase:
     """Keep an uploaded image; /bgremove can then name it by the returned link or id."""
-    if not inputs.images_sent(request):  # a bg_image alone was answered with the batch API's "files" fields
-        backgrounds = " or ".join(inputs.BACKGROUND_FIELDS)
+    if not input_images.images_sent(request):  # a bg_image alone was answered with the batch API's "files" fields
+        backgrounds = " or ".join(input_images.BACKGROUND_FIELDS)
         raise BadRequest(f"no file: upload the image as multipart/form-data (any field name but {backgrounds})")
-    upload = inputs.one_image(request)
-    inputs.check_upload_size(upload)
+    upload = input_images.one_image(request)
+    input_images.check_upload_size(upload)
     limits.check_store_room(user, size_bytes=upload.size)
     try:
         image = services.stored_image_create(owner=user, upload=upload)

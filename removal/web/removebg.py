@@ -37,7 +37,7 @@ from removal.errors import BadRequest, GatewayTimeout, NoSubjectFound
 from removal.models import Item
 from removal.ops import limits
 from removal.ops.connections import kept_connection_read
-from removal.web import inputs
+from removal.web import input_images, inputs
 from removal.web.endpoints import with_head
 from removal.web.http_errors import item_failure_error, removebg_error, with_headers, with_removebg_rate_headers
 
@@ -108,10 +108,10 @@ def _accept(
     if refusals := removebg_refusals(params):
         raise refusals[0]
     options = inputs.request_options(
-        removebg_params(params), user=user, images=1, background=inputs.names_a_background(request, params)
+        removebg_params(params), user=user, images=1, background=input_images.names_a_background(request, params)
     )
     limits.check_new_work(user, images=1, options=options)
-    background = inputs.background_image(request, params)
+    background = input_images.background_image(request, params)
     upload = _input_image(request, params)
     item = services.image_submit(owner=user, upload=upload, options=options, background=background)
     as_json = wants_json(request.headers.get("Accept", ""))
@@ -138,20 +138,20 @@ def wants_json(accept: str) -> bool:
 
 
 def _input_image(request: HttpRequest, params: dict[str, Any]) -> File:
-    files = inputs.images_sent(request)  # as image_file, or under another name
+    files = input_images.images_sent(request)  # as image_file, or under another name
     given = [name for name in INPUTS if (files if name == "image_file" else params.get(name))]
     if len(given) > 1:
         raise BadRequest(f"send the image one way only, not {' and '.join(given)} together", code="multiple_sources")
     upload: File
     if files:
-        upload = inputs.one_image(request)  # says why none is usable
+        upload = input_images.one_image(request)  # says why none is usable
     elif encoded := params.get("image_file_b64"):
-        upload = inputs.base64_file(str(encoded), field="image_file_b64")
+        upload = input_images.base64_file(str(encoded), field="image_file_b64")
     elif url := params.get("image_url"):
-        upload = inputs.fetched_file(str(url), field="image_url")
+        upload = input_images.fetched_file(str(url), field="image_url")
     else:
         raise BadRequest("No image given: send image_file, image_file_b64 or image_url", code="missing_source")
-    inputs.check_upload_size(upload)
+    input_images.check_upload_size(upload)
     if pipeline.is_video(upload):  # its cutout is a zip of frames, which no remove.bg reply can carry
         raise BadRequest(
             "the file is a video; remove.bg's API takes images: send videos to POST /api/v1/batches",

@@ -99,7 +99,7 @@ def test_a_key_in_the_form_and_another_in_a_header_are_refused_not_one_taken(
 def test_an_image_in_a_part_without_a_filename_is_the_upload(embedded_server: LiveServer, key: str, path: str) -> None:
     """Node's form-data given a Buffer and requests given (None, bytes) send the image in a part without a filename,
     which Django keeps as a text field; the key comes in a form field, as PixLab's samples send it. A batch takes two,
-    the others one (tests/web/test_inputs.py: two are refused there)."""
+    the others one (tests/web/test_input_images.py: two are refused there)."""
     second = {"files": (None, PHOTO)} if path == "/api/v1/batches" else {}
     reply = requests.post(
         f"{embedded_server.url}{path}",

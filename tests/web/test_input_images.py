@@ -1,4 +1,4 @@
-"""removal.web.inputs: what a request's fields become before the service takes them."""
+"""removal.web.input_images: the images a request sends, as the service takes them."""
 
 import io
 from typing import Any
@@ -9,7 +9,7 @@ from PIL import Image
 
 from bgsite.networks import parse_networks
 from removal.models import Batch, Item, StoredImage
-from removal.web.inputs import url_filename
+from removal.web.input_images import url_filename
 
 NAME = "\N{LATIN SMALL LETTER E WITH ACUTE}" * 300  # past the column's 255 characters
 
