@@ -7,7 +7,7 @@ from django.views.i18n import JavaScriptCatalog, set_language
 
 from bgsite.allowed_methods import methods_allowed
 from removal.ops import health
-from removal.web import openapi
+from removal.web import openapi_views
 from removal.web.urls import api_urlpatterns, page_urlpatterns, pixlab_urlpatterns
 
 urlpatterns = [
@@ -20,8 +20,8 @@ urlpatterns = [
     # page unchanged); static/js gets its strings from the catalog.
     path("i18n/setlang/", methods_allowed("GET", "HEAD", "POST")(set_language), name="set_language"),
     path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
-    path("api/schema", openapi.schema, name="api-schema"),
-    path("api/docs", openapi.docs, name="api-docs"),
+    path("api/schema", openapi_views.schema, name="api-schema"),
+    path("api/docs", openapi_views.docs, name="api-docs"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("metrics", health.metrics_view, name="metrics"),

@@ -1,4 +1,5 @@
-"""The OpenAPI 3.1 description of the HTTP API, served at /api/schema and rendered at /api/docs.
+"""The OpenAPI 3.1 description of the HTTP API (document()), served at /api/schema and rendered at /api/docs
+(removal.web.openapi_views).
 
 Written by hand next to the code it describes, except the options, which come from
 their declaration (removal.cutout.options.OPTIONS); tests/web/test_openapi.py checks it against
@@ -8,12 +9,7 @@ the URLconf and fuzzes the live server with schemathesis against it.
 import copy
 from typing import Any
 
-from django.http import HttpRequest, JsonResponse
-from django.shortcuts import render
-from django.views.decorators.cache import cache_control
-
 from removal.cutout.results import MASK_WORKING_SIDE
-from removal.web.endpoints import public_endpoint
 from removal.web.inputs import MAX_POSITION
 from removal.web.openapi_schemas import (
     BATCH_LIST_QUERY,
@@ -359,42 +355,3 @@ def document() -> dict[str, Any]:
             },
         },
     }
-
-
-@public_endpoint("GET", "HEAD")
-@cache_control(max_age=300, public=True)
-def schema(request: HttpRequest) -> JsonResponse:
-    return JsonResponse(document(), json_dumps_params={"indent": 2})
-
-
-@public_endpoint("GET")  # another method is the API's 405, not the CSRF check's page nor the reference
-def docs(request: HttpRequest) -> Any:
-    """A readable reference rendered on the server from the same document (no CDN, no script)."""
-    spec = document()
-    operations = [
-        {
-            "path": path,
-            "method": method.upper(),
-            "summary": operation.get("summary", ""),
-            "parameters": operation.get("parameters", []),
-            "body": sorted(_body_fields(operation)),
-            "responses": [
-                (code, reply.get("description", ""), ", ".join(reply.get("content", {})))
-                for code, reply in operation["responses"].items()
-            ],
-        }
-        for path, methods in spec["paths"].items()
-        for method, operation in methods.items()
-    ]
-    return render(request, "removal/api_docs.html", {"info": spec["info"], "operations": operations})
-
-
-def _body_fields(operation: dict[str, Any]) -> set[str]:
-    fields: set[str] = set()
-    for media in operation.get("requestBody", {}).get("content", {}).values():
-        schema = media["schema"]
-        for part in schema.get("allOf", [schema]):
-            if "$ref" in part:
-                part = SCHEMAS[part["$ref"].rsplit("/", 1)[1]]
-            fields |= set(part.get("properties", {}))
-    return fields
