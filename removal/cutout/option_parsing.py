@@ -116,6 +116,37 @@ class Option:
         return {**schema, "description": self.summary} if self.summary else schema
 
 
+@dataclass(frozen=True)
+class WholeNumberParam:
+    """A further parameter an option reads as a whole number: its default and range, declared once for the parser
+    and for the texts that tell them (options.OPTIONS: docs/api.md's table, the OpenAPI descriptions)."""
+
+    name: str
+    default: int
+    low: int
+    high: int
+
+    def read(self, params: Mapping[str, Any]) -> int:
+        return whole_number(params, self.name, self.default, self.low, self.high)
+
+    @property
+    def doc(self) -> str:
+        """For docs/api.md's table: its name, then its range and default in parentheses, as the others."""
+        return f"`{self.name}` ({self.low}\u2013{self.high}, {self.default})"
+
+    @property
+    def bounds(self) -> str:
+        """For an OpenAPI description: its range, then its default in parentheses."""
+        return f"{self.low}-{self.high} ({self.default})"
+
+
+FOREGROUND_THRESHOLD = WholeNumberParam("alpha_matting_foreground_threshold", default=240, low=0, high=255)
+BACKGROUND_THRESHOLD = WholeNumberParam("alpha_matting_background_threshold", default=10, low=0, high=255)
+ERODE_SIZE = WholeNumberParam("alpha_matting_erode_size", default=10, low=0, high=40)
+ALPHA_MATTING_TUNING = (FOREGROUND_THRESHOLD, BACKGROUND_THRESHOLD, ERODE_SIZE)  # in Options.alpha_matting's order
+SHADOW_OPACITY = WholeNumberParam("shadow_opacity", default=50, low=0, high=100)
+
+
 def parse_choice(option: Option, params: Mapping[str, Any], values: dict[str, Any], context: ParseContext) -> None:
     word = _text(params, option.name, option.default).lower()
     word = option.aliases.get(word, word)
@@ -192,11 +223,7 @@ def parse_alpha_matting(
     option: Option, params: Mapping[str, Any], values: dict[str, Any], context: ParseContext
 ) -> None:
     # Its tuning values are checked with it off too: a client learns of a bad one now, not once it turns matting on.
-    tuning = (
-        whole_number(params, "alpha_matting_foreground_threshold", 240, 0, 255),
-        whole_number(params, "alpha_matting_background_threshold", 10, 0, 255),
-        whole_number(params, "alpha_matting_erode_size", 10, 0, 40),
-    )
+    tuning = tuple(param.read(params) for param in ALPHA_MATTING_TUNING)
     if yes_or_no(params, "alpha_matting"):
         values["alpha_matting"] = tuning
 
@@ -241,7 +268,7 @@ def parse_shadow(option: Option, params: Mapping[str, Any], values: dict[str, An
     shadow = _text(params, "add_shadow", _text(params, "shadow", "false")).lower()
     if shadow not in TRUE_WORDS | FALSE_WORDS:
         raise InvalidOption("add_shadow", f"must be true or false, not {shadow!r}")
-    opacity = whole_number(params, "shadow_opacity", 50, 0, 100)  # checked without a shadow too, as alpha matting's
+    opacity = SHADOW_OPACITY.read(params)  # checked without a shadow too, as alpha matting's
     if shadow in TRUE_WORDS or _text(params, "shadow_type", NO_SHADOW_TYPE).lower() != NO_SHADOW_TYPE:
         values["shadow_opacity"] = opacity
 

@@ -17,8 +17,13 @@ from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from removal.cutout.option_parsing import (
+    ALPHA_MATTING_TUNING,
     AUTO_FORMAT,
     AUTO_SIZE,
+    BACKGROUND_THRESHOLD,
+    ERODE_SIZE,
+    FOREGROUND_THRESHOLD,
+    SHADOW_OPACITY,
     SIZE_PIXELS,
     Option,
     ParseContext,
@@ -219,14 +224,15 @@ OPTIONS: tuple[Option, ...] = (
         summary="true: finer edges (hair, fur) with rembg's alpha matting; slower.",
         doc_values="`true` for finer edges (hair, fur) with rembg's alpha matting; slower (an image over 2 "
         "megapixels is matted at that size, its alpha scaled back up: memory stays near 1 GB). Tune with "
-        "`alpha_matting_foreground_threshold` (0\u2013255, 240), "
-        "`alpha_matting_background_threshold` (0\u2013255, 10), `alpha_matting_erode_size` (0\u201340, 10)",
+        + ", ".join(param.doc for param in ALPHA_MATTING_TUNING),
         doc_default="`false`",
         values=("true", "false"),
         params={
-            "alpha_matting_foreground_threshold": "With alpha_matting: 0-255 (240); the mask above it is sure subject.",
-            "alpha_matting_background_threshold": "With alpha_matting: 0-255 (10); the mask below it is background.",
-            "alpha_matting_erode_size": "With alpha_matting: 0-40 (10); how far the sure parts are eroded.",
+            FOREGROUND_THRESHOLD.name: f"With alpha_matting: {FOREGROUND_THRESHOLD.bounds}; the mask above it is sure "
+            "subject.",
+            BACKGROUND_THRESHOLD.name: f"With alpha_matting: {BACKGROUND_THRESHOLD.bounds}; the mask below it is "
+            "background.",
+            ERODE_SIZE.name: f"With alpha_matting: {ERODE_SIZE.bounds}; how far the sure parts are eroded.",
         },
         removebg=False,
         parse=parse_alpha_matting,
@@ -271,12 +277,12 @@ OPTIONS: tuple[Option, ...] = (
     Option(
         "add_shadow",
         summary="true: a soft drop shadow under the subject.",
-        doc_values="`true` for a soft drop shadow under the subject; `shadow_opacity` 0\u2013100 (50)",
+        doc_values=f"`true` for a soft drop shadow under the subject; {SHADOW_OPACITY.doc}",
         doc_default="`false`",
         values=("true", "false"),
         sets=("shadow_opacity",),
         params={
-            "shadow_opacity": "With add_shadow: 0-100 (50), how dark the shadow is.",
+            SHADOW_OPACITY.name: f"With add_shadow: {SHADOW_OPACITY.bounds}, how dark the shadow is.",
             "shadow_type": "remove.bg's: anything but none adds the shadow, as add_shadow=true.",
             "shadow": "Another name for add_shadow.",
         },
