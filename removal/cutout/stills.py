@@ -316,17 +316,17 @@ def laid_out(
     background: Image.Image | None,
     *,
     compress_level: int,
+    photo_size: tuple[int, int],
     thumbnail: bool = False,
     sure: float | None = None,
     profile: bytes | None = None,
-    photo_size: tuple[int, int] | None = None,
 ) -> Cutout:
     """The cutout placed, cropped, finished and encoded as the options ask, in the colour `profile` of the photo
     (decode.rgb_profile); with `thumbnail`, its thumbnail too (made on another thread while the result is encoded).
     `sure`: the model's confidence in it (none for a hand-edited mask), which has a say in whether it shows a
-    subject (confidence.shows_a_subject). `photo_size`: the photo's, which a roi in px counts in, when the cutout
-    was made of a smaller copy (fit_size)."""
-    roi = roi_box(options.roi, cutout.size, photo_size or cutout.size) if options.roi is not None else None
+    subject (confidence.shows_a_subject). `photo_size`: the photo's, which a roi in px counts in (the cutout may be
+    of a smaller copy: fit_size)."""
+    roi = roi_box(options.roi, cutout.size, photo_size) if options.roi is not None else None
     asked_about = cutout.crop(roi) if roi is not None else cutout
     found = confidence.shows_a_subject(asked_about, sure)  # a subject that fills a small roi is found
     cutout = place_subject(cutout, options, roi)
