@@ -9,7 +9,7 @@ from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from removal.cutout.roi import roi_is_empty
+from removal.cutout.roi import roi_is_empty_in_any_image
 
 # "auto" (remove.bg's default): JPEG when the result has no transparency left (an opaque
 # bg_color or a bg_image), PNG otherwise.
@@ -233,7 +233,7 @@ def parse_roi(option: Option, params: Mapping[str, Any], values: dict[str, Any],
     if roi and roi != ["0%", "0%", "100%", "100%"]:
         if re.fullmatch(option.pattern, " ".join(roi)) is None:
             raise InvalidOption("roi", "must be four values like '10% 10% 90% 90%' or '0px 0px 400px 300px'")
-        if roi_is_empty(roi):
+        if roi_is_empty_in_any_image(roi):
             raise InvalidOption(
                 "roi",
                 f"the box {' '.join(roi)!r} has no area: x2 must be greater than x1 and y2 greater than y1, "

@@ -7,14 +7,17 @@ import math
 Roi = tuple[str, str, str, str] | list[str]  # x1 y1 x2 y2, each "25px" or "10%"
 
 
-def roi_is_empty(roi: Roi, size: tuple[int, int] | None = None) -> bool:
-    """Whether no pixel of an image of `size` is in the roi box, as it is clamped to the image; without a size,
-    whether none is whatever the size (each side in one unit, and the box inverted or outside: "0 0 0 0",
-    "500px 500px 400px 400px", "100% 0% 150% 100%"). A box partly outside the image is not empty."""
-    if size is None:
-        return any(_no_side_whatever_the_size(roi[index], roi[index + 2]) for index in (0, 1))
+def roi_is_empty(roi: Roi, size: tuple[int, int]) -> bool:
+    """Whether no pixel of an image of `size` is in the roi box, as it is clamped to the image. A box partly outside
+    the image is not empty."""
     left, top, right, bottom = _roi_edges(roi, size)
     return right <= left or bottom <= top
+
+
+def roi_is_empty_in_any_image(roi: Roi) -> bool:
+    """Whether no pixel is in the roi box whatever the image's size: a side in one unit, inverted or outside ("0 0 0
+    0", "500px 500px 400px 400px", "100% 0% 150% 100%")."""
+    return any(_no_side_whatever_the_size(roi[index], roi[index + 2]) for index in (0, 1))
 
 
 def _no_side_whatever_the_size(start: str, end: str) -> bool:
