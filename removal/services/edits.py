@@ -14,7 +14,14 @@ from removal.cutout import pipeline
 from removal.cutout.options import Options
 from removal.errors import NotFound
 from removal.models import Item
-from removal.services.files import item_prefix, storage_delete_quietly, storage_errors, storage_save, stored_sha256
+from removal.services.files import (
+    inspected_under_limits,
+    item_prefix,
+    storage_delete_quietly,
+    storage_errors,
+    storage_save,
+    stored_sha256,
+)
 from removal.services.processing import background_of
 from removal.services.purge import files_delete_later
 from removal.services.queueing import announce_after_commit
@@ -128,12 +135,7 @@ def _item_still_there(item: Item) -> Iterator[None]:
 
 def _source_is_animated(item: Item) -> bool:
     with _item_still_there(item), item.source.open("rb") as source:
-        info = pipeline.inspect_upload(
-            source,
-            max_pixels=settings.MAX_IMAGE_PIXELS,
-            max_frames=settings.MAX_ANIMATION_FRAMES,
-            max_video_seconds=settings.MAX_VIDEO_SECONDS,
-        )
+        info = inspected_under_limits(source)
     return info.animated or info.video
 
 

@@ -136,6 +136,17 @@ def batch_full_error() -> str:
     )
 
 
+def inspected_under_limits(source: Any) -> pipeline.ImageInfo:
+    """An upload's or a stored source's size and kind, read under this site's limits (pixels, frames, a video's
+    seconds): ImageRejected past one, or for what is no image we take."""
+    return pipeline.inspect_upload(
+        source,
+        max_pixels=settings.MAX_IMAGE_PIXELS,
+        max_frames=settings.MAX_ANIMATION_FRAMES,
+        max_video_seconds=settings.MAX_VIDEO_SECONDS,
+    )
+
+
 def upload_size_error(size: int) -> str | None:
     """Why a file of `size` bytes is refused, or None: the one upload-size rule of every front door."""
     if size > settings.MAX_UPLOAD_BYTES:

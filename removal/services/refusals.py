@@ -13,7 +13,7 @@ from removal.cutout import pipeline
 from removal.cutout.option_lists import not_applicable
 from removal.cutout.options import Options
 from removal.cutout.roi import roi_is_empty
-from removal.services.files import upload_error
+from removal.services.files import inspected_under_limits, upload_error
 from removal.translated import in_language, refusal_text
 
 
@@ -34,12 +34,7 @@ def inspected(upload: Any, *, filename: str, room: int, options: Options) -> pip
     if (error := upload_error(upload, room)) is not None:
         return RejectedFile(filename=filename, error=error)
     try:
-        info = pipeline.inspect_upload(
-            upload,
-            max_pixels=settings.MAX_IMAGE_PIXELS,
-            max_frames=settings.MAX_ANIMATION_FRAMES,
-            max_video_seconds=settings.MAX_VIDEO_SECONDS,
-        )
+        info = inspected_under_limits(upload)
     except pipeline.ImageRejected as exc:
         return RejectedFile(filename=filename, error=refusal_text(exc))
     animated = pipeline.comes_out_animated(info, options, max_frames=settings.MAX_ANIMATION_FRAMES)

@@ -236,6 +236,23 @@ def test_an_unfinished_item_cannot_be_edited(api: Any) -> None:
     assert "only a finished cutout" in json_error(api.post(url, {"mask": png(left_half_mask())}), 409)
 
 
+def test_an_animated_cutout_cannot_be_edited(api: Any) -> None:
+    frames = [Image.new("RGB", (48, 32), colour) for colour in ("red", "blue")]
+    animation = io.BytesIO()
+    frames[0].save(animation, "GIF", save_all=True, append_images=frames[1:], duration=100, loop=0)
+    upload = SimpleUploadedFile("moving.gif", animation.getvalue(), content_type="image/gif")
+    reply = api.post("/api/v1/batches", {"files": [upload], "format": "gif"})
+    assert reply.status_code == 201, reply.content
+    run_ready_jobs()
+    item = api.get(f"/api/v1/batches/{reply.json()['id']}").json()["items"][0]
+    assert item["status"] == "done" and item["mask"] is None, item  # no mask is offered for it
+
+    url = f"/api/v1/items/{item['id']}/mask"
+    refused = json_error(api.post(url, {"mask": png(left_half_mask((48, 32)))}), 409)
+
+    assert refused == "only still cutouts can be edited, not animations or videos"
+
+
 def test_an_edit_that_meets_an_improvement_is_refused_and_leaves_nothing(api: Any) -> None:
     """The edit read the item done; an improvement queued it before the edit was recorded (they came together)."""
     item = finished_item(api)
