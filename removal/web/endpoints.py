@@ -1,7 +1,7 @@
 """What the JSON front doors share around a view: the api_endpoint and public_endpoint wrappers, and stored files
 sent back.
 
-Not a view module: api.py and pixlab.py import it, never each other.
+Not a view module: the front doors (api.py, pixlab.py, removebg.py, openapi_views.py) import it, never each other.
 """
 
 import functools
