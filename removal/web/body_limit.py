@@ -33,7 +33,7 @@ from removal.errors import (
 )
 from removal.ops import connections
 from removal.web.error_pages import refusal_reply
-from removal.web.http_errors import REMOVEBG_PREFIX, as_api_error
+from removal.web.http_errors import as_api_error, is_removebg_path
 
 # Batch uploads carry up to MAX_FILES_PER_REQUEST images; any other request at most an
 # image and a background. Form fields, JSON and multipart headers fit in the slack.
@@ -57,7 +57,7 @@ def max_fields_bytes(path: str) -> int:
     """The most a JSON or url-encoded body may hold at `path`: Django's DATA_UPLOAD_MAX_MEMORY_SIZE, and at
     remove.bg's path an image of MAX_UPLOAD_BYTES in base64 besides (image_file_b64, which remove.bg's clients
     send in such bodies)."""
-    base64_image = 4 * math.ceil(settings.MAX_UPLOAD_BYTES / 3) if path.startswith(REMOVEBG_PREFIX) else 0
+    base64_image = 4 * math.ceil(settings.MAX_UPLOAD_BYTES / 3) if is_removebg_path(path) else 0
     return settings.DATA_UPLOAD_MAX_MEMORY_SIZE + base64_image
 
 
