@@ -16,9 +16,12 @@ from removal.cutout.roi import roi_is_empty_in_any_image
 AUTO_FORMAT = "auto"
 
 
+# The two sizes every caller may name, and size=auto stands for one of them: the whole image, or a preview.
+FULL_SIZE, PREVIEW_SIZE = "full", "preview"
+
 # The sizes that cap a cutout's pixels, as remove.bg defines them: "preview" at most 0.25 megapixels, and its
 # older names "medium" (1.5) and "hd" (4), which clients written for it still send.
-SIZE_PIXELS = {"preview": 250_000, "medium": 1_500_000, "hd": 4_000_000}
+SIZE_PIXELS = {PREVIEW_SIZE: 250_000, "medium": 1_500_000, "hd": 4_000_000}
 
 
 # remove.bg's size "auto": "the highest available resolution, based on image size and available credits". What it
@@ -28,7 +31,7 @@ AUTO_SIZE = "auto"
 
 def auto_size_without_quota() -> str:
     """size=auto where no credits are counted: the whole image."""
-    return "full"
+    return FULL_SIZE
 
 
 # A yes/no parameter's words, each yes with its no, in the order the OpenAPI document lists them; blank is no.
@@ -62,7 +65,7 @@ class InvalidOption(ValueError):
 @dataclass(frozen=True)
 class ParseContext:
     """What parsing needs besides the parameters: this site's defaults, whether a bg_image came, and what size=auto
-    stands for ("full" or "preview")."""
+    stands for (FULL_SIZE or PREVIEW_SIZE)."""
 
     default_model: str
     models: Collection[str]  # the names a request may choose (removal.ops.models_run_on.models_installed)
@@ -199,11 +202,11 @@ def parse_size(option: Option, params: Mapping[str, Any], values: dict[str, Any]
     size = option.aliases.get(size, size)
     if size == AUTO_SIZE:
         size = context.auto_size()
-    if size == "preview":
+    if size == PREVIEW_SIZE:
         values["size_preview"] = True
     elif size in SIZE_PIXELS:
         values["size_max_pixels"] = SIZE_PIXELS[size]
-    elif size != "full":
+    elif size != FULL_SIZE:
         bound = re.fullmatch(r"(\d{1,5})x(\d{1,5})", size)
         if bound is None or 0 in (int(bound.group(1)), int(bound.group(2))):
             words = ", ".join(option.values)

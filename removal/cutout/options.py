@@ -23,6 +23,8 @@ from removal.cutout.option_parsing import (
     BACKGROUND_THRESHOLD,
     ERODE_SIZE,
     FOREGROUND_THRESHOLD,
+    FULL_SIZE,
+    PREVIEW_SIZE,
     SHADOW_OPACITY,
     SIZE_PIXELS,
     Option,
@@ -51,7 +53,7 @@ FORMATS = {
     "zip": ("application/zip", "zip"),
 }
 
-PREVIEW_PIXELS = SIZE_PIXELS["preview"]
+PREVIEW_PIXELS = SIZE_PIXELS[PREVIEW_SIZE]
 
 
 def gettext_noop(label: str) -> str:
@@ -187,13 +189,13 @@ OPTIONS: tuple[Option, ...] = (
         "most 4), its `auto` (the whole image while the credits left today under `DAILY_IMAGE_QUOTA` pay for it, else "
         "a preview), or `WIDTHxHEIGHT` to fit within (never enlarged)",
         doc_default="`full`",
-        values=("preview", "medium", "hd", "full", AUTO_SIZE),
+        values=(PREVIEW_SIZE, "medium", "hd", FULL_SIZE, AUTO_SIZE),
         # remove.bg's other size names: "small" and "regular" are its preview, "4k" and "50mp" its full size.
-        aliases={"small": "preview", "regular": "preview", "4k": "full", "50mp": "full"},
+        aliases={"small": PREVIEW_SIZE, "regular": PREVIEW_SIZE, "4k": FULL_SIZE, "50mp": FULL_SIZE},
         pattern="[0-9]{1,5}x[0-9]{1,5}",
-        default="full",
+        default=FULL_SIZE,
         sets=("size_bound", "size_preview", "size_max_pixels"),
-        labels={"full": gettext_noop("Full size"), "preview": gettext_noop("Preview (0.25 MP)")},
+        labels={FULL_SIZE: gettext_noop("Full size"), PREVIEW_SIZE: gettext_noop("Preview (0.25 MP)")},
         parse=parse_size,
     ),
     Option(
@@ -323,7 +325,7 @@ def parse_options(
 ) -> Options:
     """Options from request parameters; absent ones keep their defaults. `models`: the names a request may choose as
     `model`; `background`: the request also brings a bg_image (which leaves no transparency); `auto_size`: what
-    size=auto stands for, "full" or "preview", asked only when a request names it (removal.ops.limits.auto_size)."""
+    size=auto stands for, FULL_SIZE or PREVIEW_SIZE, asked only when a request names it (ops.limits.auto_size)."""
     context = ParseContext(default_model, models, default_format, background, auto_size)
     values: dict[str, Any] = {}
     for option in OPTIONS:

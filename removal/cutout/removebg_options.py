@@ -4,14 +4,14 @@ defaults, and its switches this server does not offer, refused by name (removal.
 from collections.abc import Mapping
 from typing import Any
 
-from removal.cutout.option_parsing import AUTO_FORMAT, InvalidOption, is_blank, is_true
+from removal.cutout.option_parsing import AUTO_FORMAT, PREVIEW_SIZE, InvalidOption, is_blank, is_true
 from removal.cutout.options import OPTIONS
 
 # remove.bg's switches this server does not offer, with remove.bg's default for each: sent set to it, a switch asks
 # for nothing else and is taken; set otherwise, a 400 names it rather than a silent difference.
 REMOVEBG_UNSUPPORTED = {"semitransparency": True}
 
-REMOVEBG_DEFAULT_SIZE = "preview"  # remove.bg's own default
+REMOVEBG_DEFAULT_SIZE = PREVIEW_SIZE  # remove.bg's own default
 
 
 def removebg_params(params: Mapping[str, Any]) -> dict[str, Any]:

@@ -26,6 +26,7 @@ from django_ratelimit.core import get_usage
 
 from removal import selectors
 from removal.cutout import cores
+from removal.cutout.option_parsing import FULL_SIZE, PREVIEW_SIZE
 from removal.cutout.options import Options
 from removal.errors import QuotaExceeded, ServiceUnavailable, TooManyRequests
 from removal.ops import metrics
@@ -101,7 +102,7 @@ def auto_size(user: "User", *, images: int) -> str:
     the request (a batch has one), decided here at admission: the options the work is made, charged and reused
     under say which it was."""
     left = credits_left_today(user)
-    return "full" if left is None or left >= images * image_credits(Options()) else "preview"
+    return FULL_SIZE if left is None or left >= images * image_credits(Options()) else PREVIEW_SIZE
 
 
 def credits_left_today(user: "User") -> float | None:

@@ -21,7 +21,7 @@ from django.utils.translation import gettext_noop
 
 from removal import fetch, services
 from removal.cutout.option_lists import options_named
-from removal.cutout.option_parsing import is_blank, whole_number
+from removal.cutout.option_parsing import FULL_SIZE, PREVIEW_SIZE, is_blank, whole_number
 from removal.cutout.options import Options, parse_options
 from removal.errors import BadRequest, MethodNotAllowed
 from removal.models import BATCH_NAME_LENGTH, IDEMPOTENCY_KEY_LENGTH
@@ -133,7 +133,7 @@ def check_batch_options_kept(params: Any, batch_options: Options) -> None:
     if not named:
         return
     # size=auto sent again stands for the size it stood for when the batch was made, not today's credits' choice.
-    made_size = "preview" if batch_options.size_preview else "full"
+    made_size = PREVIEW_SIZE if batch_options.size_preview else FULL_SIZE
     asked = _site_options(params, background=bool(batch_options.bg_image_sha256), auto_size=lambda: made_size)
     changed = [
         option.name
