@@ -135,6 +135,42 @@ def announced_length(scope: dict[str, Any]) -> float:
     return 0 if scope.get("http_version", "1.1") in ("1.0", "1.1") else math.inf
 
 
+def joined_header(scope: dict[str, Any], name: bytes) -> bytes:
+    """Every value the client sent of the header `name`, joined by commas as Django joins them."""
+    return b",".join(value for header, value in scope.get("headers", []) if header == name)
+
+
+def head_refusal(scope: dict[str, Any], *, limit: int, too_large: ApiError) -> ApiError | None:
+    """What the request's head alone refuses, before a byte of its body is read: a Content-Length past `limit`
+    (`too_large`), a Content-Type Django cannot parse (it would fail the making of its request, a 500), a body sent
+    compressed; or None."""
+    declared = dict(scope.get("headers", [])).get(b"content-length", b"")
+    if declared.isdigit() and int(declared) > limit:
+        return too_large
+    try:
+        _multipart_watch(joined_header(scope, b"content-type"))
+    except ValueError:
+        return CONTENT_TYPE_UNREADABLE
+    encoding = joined_header(scope, b"content-encoding").strip()
+    if encoding.lower() not in (b"", b"identity") and announced_length(scope):
+        return body_encoded(encoding.decode("latin-1"))
+    return None
+
+
+def body_refusal(
+    watch: MultipartWatch | None, *, received: int, limit: int, too_large: ApiError, whole: bool
+) -> ApiError | None:
+    """What the body refuses once `received` bytes of it came (`whole`: all of it): more than `limit` (`too_large`),
+    a multipart part past the per-file limit, a multipart body with no part of its boundary; or None."""
+    if received > limit:
+        return too_large
+    if watch is not None and watch.oversized is not None:
+        return part_too_large(watch.oversized)
+    if watch is not None and whole and received and not watch.delimited:
+        return no_part(watch)
+    return None
+
+
 class BodySizeLimit:
     """ASGI middleware: 413 for a body over max_body_bytes(path), or a multipart part over the per-file
     limit, without reading the rest of it (401 for a batch upload past any request's size whose caller is not known
@@ -151,24 +187,12 @@ class BodySizeLimit:
             limit, too_large = await self._limit(scope)
         except (OperationalError, InterfaceError) as exc:  # the caller's key could not be looked up: a 503
             return await self._refuse(scope, send, as_api_error(exc) or InternalError(str(exc)))
-        headers = dict(scope.get("headers", []))
-        declared = headers.get(b"content-length", b"")
-        if declared.isdigit() and int(declared) > limit:
-            return await self._refuse(scope, send, too_large)
-        # Every Content-Type the client sent, joined by commas as Django joins them; one Django cannot parse would
-        # fail the making of its request (a 500).
-        content_type = b",".join(value for name, value in scope.get("headers", []) if name == b"content-type")
-        try:
-            watch = _multipart_watch(content_type)
-        except ValueError:
-            return await self._refuse(scope, send, CONTENT_TYPE_UNREADABLE)
-        encoding = b",".join(value for name, value in scope.get("headers", []) if name == b"content-encoding").strip()
-        if encoding.lower() not in (b"", b"identity") and announced_length(scope):
-            return await self._refuse(scope, send, body_encoded(encoding.decode("latin-1")))
+        if (refusal := head_refusal(scope, limit=limit, too_large=too_large)) is not None:
+            return await self._refuse(scope, send, refusal)
+        watch = _multipart_watch(joined_header(scope, b"content-type"))  # head_refusal read it
         if watch is not None:
             scope = {**scope, DROPPED_PARTS_SCOPE_KEY: watch.dropped}
-        received = 0
-        refusal: ApiError | None = None
+        received, refusal = 0, None  # refusal: what counting_receive found wrong with the body as it came
         started, body_done = False, False
 
         async def counting_receive() -> dict[str, Any]:
@@ -186,13 +210,8 @@ class BodySizeLimit:
                 received += len(body)
                 if watch is not None:
                     watch.feed(body)
-                if received > limit:
-                    refusal = too_large
-                elif watch is not None and watch.oversized is not None:
-                    refusal = part_too_large(watch.oversized)
-                elif watch is not None and body_done and received and not watch.delimited:
-                    refusal = no_part(watch)
-                if refusal is not None:
+                if found := body_refusal(watch, received=received, limit=limit, too_large=too_large, whole=body_done):
+                    refusal = found
                     return {"type": "http.disconnect"}  # Django stops reading and sends nothing
             return dict(message)
 
