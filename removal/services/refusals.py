@@ -19,12 +19,15 @@ from removal.translated import in_language, refusal_text
 
 @dataclass(frozen=True)
 class RejectedFile:
+    """An upload refused before it was stored: its name, and why (in the caller's language)."""
+
     filename: str
     error: str
     option: str = ""  # the option it was refused for, where only the image could tell (ImageRejected.option)
 
 
 def rejected_json(rejected: list[RejectedFile]) -> list[dict[str, str]]:
+    """The refusals as the APIs list them ("rejected": [{"filename", "error"}]), without the option one names."""
     return [{"filename": refusal.filename, "error": refusal.error} for refusal in rejected]
 
 

@@ -78,18 +78,18 @@ def method_not_allowed_middleware(get_response: Callable[..., Any]) -> Callable[
     gets the shape of the API its path belongs to, elsewhere the site's page, in the page's language."""
     if iscoroutinefunction(get_response):
 
-        async def answered_async(request: HttpRequest) -> Any:
+        async def answered_async(request: HttpRequest) -> HttpResponseBase:
             return method_not_allowed_reply(request, await get_response(request))
 
         return answered_async
 
-    def answered(request: HttpRequest) -> Any:
+    def answered(request: HttpRequest) -> HttpResponseBase:
         return method_not_allowed_reply(request, get_response(request))
 
     return answered
 
 
-def method_not_allowed_reply(request: HttpRequest, response: Any) -> Any:
+def method_not_allowed_reply(request: HttpRequest, response: HttpResponseBase) -> HttpResponseBase:
     """`response` as it is, unless it is Django's bare 405: then the 405 in the shape of its API, or the page."""
     if not isinstance(response, HttpResponseNotAllowed):
         return response
