@@ -29,7 +29,7 @@ from removal.ops import limits
 from removal.ops.models_run_on import models_installed
 from removal.translated import in_language
 from removal.web.body_limit import fields_too_large, max_fields_bytes
-from removal.web.parameters import given_more_than_once, json_object, starts_an_object
+from removal.web.parameters import check_text_parts, given_more_than_once, json_object, starts_an_object
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -59,6 +59,7 @@ def request_parameters(request: HttpRequest) -> dict[str, Any]:
             raise BadRequest("send a PATCH's fields as JSON or url-encoded, not as multipart/form-data (not read)")
         else:
             params.update(_once_each(request.POST))
+            check_text_parts(request.FILES)
     for name, value in params.items():
         if unstorable(name) or (isinstance(value, str) and unstorable(value)):
             raise BadRequest(

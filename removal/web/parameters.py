@@ -14,7 +14,7 @@ import codecs
 import json
 import re
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from removal.cutout.option_parsing import InvalidOption
@@ -46,6 +46,17 @@ TEXTS = frozenset(
     {*FRONT_DOOR_TEXTS, *(name for option in OPTIONS for name in (option.name, *option.params))} - YES_NO - NUMBERS
 )
 PARAMETERS = TEXTS | YES_NO | NUMBERS
+# Those a multipart part may send an image's bytes in (a file under img or bg_image is that image); the others are text.
+IMAGE_PARTS = frozenset({"img", "image_file_b64", "bg_image"})
+
+
+def check_text_parts(file_fields: Iterable[str]) -> None:
+    """InvalidOption for a text parameter that came as a file part: one whose bytes are not UTF-8 (a form written in
+    Latin-1), which bgsite.filenameless_parts reads as a file sent without a filename, was taken for an image to
+    process (a batch made nameless, a "name" file refused; "send one image per call, not 2" at the others)."""
+    for name in file_fields:
+        if name in PARAMETERS - IMAGE_PARTS:
+            raise InvalidOption(name, "not UTF-8 text; send the form's fields in UTF-8, and images as files")
 
 
 def check_json_values(parameters: Mapping[str, Any]) -> None:
