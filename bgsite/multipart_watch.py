@@ -80,6 +80,19 @@ class MultipartWatch:
                 position = found + len(self.delimiter)
                 self.in_headers = self.delimited = True
 
+    def unreadable(self) -> str:
+        """Fed the whole body: why Django's parser reads none of its parts, or drops its last unread (a file part that
+        no boundary ends: a stream that stopped early, a Content-Length shorter than the body); '' for neither."""
+        if not self.delimited:
+            boundary = self.boundary.decode("latin-1")[:70]
+            return f"the multipart/form-data body holds no part that starts with its boundary, {boundary!r}"
+        if self.finished or (self.in_headers and not self.pending.strip(b"\r\n-")):  # a closing boundary, or near one
+            return ""
+        return (
+            "the multipart/form-data body ends inside a part, with no boundary after it: it was cut short (a stream "
+            "that stopped early, or a Content-Length less than the body's length)"
+        )
+
     def _read_headers(self, data: bytes, position: int) -> int:
         """Where the part's body starts in `data`, or -1 when more bytes are needed (kept in pending)."""
         if len(data) - position < 2:

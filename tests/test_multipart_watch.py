@@ -116,3 +116,17 @@ def test_a_header_pythons_email_package_fails_on_is_passed_over() -> None:
     the ASGI stack before any view, must not fail on it (a 500 with no body of the API's shape)."""
     watch = watched(body([(b'form-data; name="files"; filename*=utf-8\'\'a.jpg; filename*0="b"', b"x")]), piece=7)
     assert watch.finished and watch.oversized is None
+
+
+@pytest.mark.parametrize("piece", [1, 5, 100_000])
+def test_a_body_that_ends_inside_a_part_is_told_apart(piece: int) -> None:
+    whole = body([(b'form-data; name="files"; filename="a.jpg"', b"x" * 10)])
+    assert watched(whole, piece=piece).unreadable() == ""
+    for end in (b"\r\n--XyZ", b"\r\n--XyZ\r\n", b"\r\n--XyZ-"):  # no closing "--" or CRLF: Django reads the part
+        assert watched(whole[: whole.rindex(b"\r\n--XyZ")] + end, piece=piece).unreadable() == ""
+    for cut in (len(whole) - len(b"\r\n--XyZ--\r\n"), len(whole) - 20, 30):  # in the file's bytes, in its headers
+        reason = watched(whole[:cut], piece=piece).unreadable()
+        assert reason.startswith("the multipart/form-data body ends inside a part, with no boundary after it"), reason
+    assert watched(whole.replace(b"XyZ", b"AbC"), piece=piece).unreadable() == (
+        "the multipart/form-data body holds no part that starts with its boundary, 'XyZ'"
+    )

@@ -113,9 +113,8 @@ def body_encoded(encoding: str) -> UnsupportedMediaType:  # read as it came, it 
     return UnsupportedMediaType(f"{message} (images are compressed already)", headers={"Accept-Encoding": "identity"})
 
 
-def no_part(watch: MultipartWatch) -> BadRequest:  # Django read none: "no files", "missing 'img'", "No image given"
-    boundary = watch.boundary.decode("latin-1")[:70]
-    return BadRequest(f"the multipart/form-data body holds no part that starts with its boundary, {boundary!r}")
+def unreadable_parts(watch: MultipartWatch) -> BadRequest | None:  # else "no files", "missing 'img'", "No image given"
+    return BadRequest(reason) if (reason := watch.unreadable()) else None
 
 
 # Outside Django's request cycle: on a kept connection of the loop's threads, as websockets read (not one per call).
@@ -166,8 +165,8 @@ def body_refusal(
         return too_large
     if watch is not None and watch.oversized is not None:
         return part_too_large(watch.oversized)
-    if watch is not None and whole and received and not watch.delimited:
-        return no_part(watch)
+    if watch is not None and whole and received:
+        return unreadable_parts(watch)
     return None
 
 

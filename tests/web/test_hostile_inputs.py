@@ -260,3 +260,19 @@ def test_a_multipart_body_of_another_boundary_than_its_content_types_is_a_400_th
     assert reply.status_code == 400, reply.text
     error = reply.json()["errors"][0]["title"] if path.startswith("/v1.0/") else reply.json()["error"]
     assert error == "the multipart/form-data body holds no part that starts with its boundary, 'YY'"
+
+
+@pytest.mark.live
+@pytest.mark.parametrize("path", ["/api/v1/batches", "/bgremove", "/v1.0/removebg"])
+def test_a_multipart_body_that_ends_inside_its_file_is_a_400_that_says_so(
+    embedded_server: LiveServer, key: str, path: str
+) -> None:
+    # Django's parser drops a file part no boundary ends: a stream that stopped early (or a Content-Length shorter than
+    # the body) was answered "no files", "missing 'img'" or "No image given", for an upload that sent an image.
+    part = b'Content-Disposition: form-data; name="image_file"; filename="a.png"\r\nContent-Type: image/png\r\n\r\n'
+    chunks = [b"--XX\r\n" + part, encoded(Image.new("RGB", (8, 8)), "PNG")]  # its closing boundary never sent
+    headers = {"X-Api-Key": key, "Content-Type": "multipart/form-data; boundary=XX"}
+    reply = requests.post(f"{embedded_server.url}{path}", data=iter(chunks), headers=headers, timeout=30)
+    assert reply.status_code == 400, reply.text
+    error = reply.json()["errors"][0]["title"] if path.startswith("/v1.0/") else reply.json()["error"]
+    assert error.startswith("the multipart/form-data body ends inside a part, with no boundary after it"), error
