@@ -57,10 +57,13 @@ class TooManyApiKeys(Exception):
 
 
 def api_key_create(*, user: "User", name: str) -> tuple[ApiKey, str]:
-    """Create a key and return it with its plain text, which is never stored; TooManyApiKeys past MAX_API_KEYS."""
-    if ApiKey.objects.filter(user=user, revoked_at__isnull=True).count() >= MAX_API_KEYS:
-        raise TooManyApiKeys
+    """Create a key and return it with its plain text, which is never stored; TooManyApiKeys past MAX_API_KEYS.
+    The keys in use are counted with the account's row locked (and on SQLite, the write lock held), so that keys made
+    at once are counted one after the other: counted before, each of a burst found room."""
     with transaction.atomic():
+        get_user_model().objects.select_for_update().filter(pk=user.pk).exists()
+        if ApiKey.objects.filter(user=user, revoked_at__isnull=True).count() >= MAX_API_KEYS:
+            raise TooManyApiKeys
         while True:
             prefix = KEY_TYPE + secrets.token_hex(PREFIX_CHARS // 2)
             if not ApiKey.objects.filter(prefix=prefix).exists():

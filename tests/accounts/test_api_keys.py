@@ -1,6 +1,7 @@
 """accounts.services and the createapikey command."""
 
 import hashlib
+import json
 from datetime import timedelta
 from io import StringIO
 from typing import Any
@@ -12,6 +13,8 @@ from django.utils import timezone
 from accounts import services
 from accounts.forms import ApiKeyCreateForm
 from accounts.models import ApiKey, Invitation
+from accounts.services import MAX_API_KEYS
+from tests.accounts.conftest import python
 
 pytestmark = pytest.mark.django_db
 
@@ -132,3 +135,12 @@ def test_the_key_limit_counts_only_the_accounts_own_keys_in_use(user: Any, other
 def test_a_long_name_is_cut_to_the_column(user: Any) -> None:
     key, _ = services.api_key_create(user=user, name="n" * 150)
     assert ApiKey.objects.get(pk=key.pk).name == "n" * 100
+
+
+def test_of_two_keys_made_at_once_for_the_last_place_one_is_refused(database_env: dict[str, str]) -> None:
+    """Both counted the account's keys before either saved (tests/accounts/api_key_race.py): the count was made before
+    the key's transaction, and each of a burst of creations found room, 51 keys in use of MAX_API_KEYS 50."""
+    done = python(database_env, "-m", "tests.accounts.api_key_race")
+    assert done.returncode == 0, done.stderr
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    assert outcome == {"outcomes": ["made", "refused"], "in_use": MAX_API_KEYS}

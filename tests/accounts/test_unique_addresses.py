@@ -3,10 +3,8 @@ sign-ups at once, an installation that already holds shared addresses, the admin
 
 import json
 import os
-import shutil
 import subprocess
 import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,25 +12,10 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from accounts import selectors
+from tests.accounts.conftest import python
 from tests.conftest import REPO
 
 PASSWORD = "correct horse battery"
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def database_env(request: Any, tmp_path: Path) -> dict[str, str]:
-    """The environment of a process on a new database, migrated (a copy of the session's): SQLite in a data folder,
-    or PostgreSQL."""
-    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "bgsite.settings", "DATA_DIR": str(tmp_path), "SECRET_KEY": "x"}
-    if request.param == "postgresql":
-        env["DATABASE_URL"] = request.getfixturevalue("postgres_url")
-    else:
-        shutil.copytree(request.getfixturevalue("migrated_data_dir"), tmp_path, dirs_exist_ok=True)
-    return env
-
-
-def python(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True, check=False)
 
 
 def shell(env: dict[str, str], code: str) -> str:
