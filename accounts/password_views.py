@@ -30,12 +30,13 @@ from accounts import folding, mails, services
 from accounts.auth import AuthenticatedHttpRequest
 from accounts.forms import AccountDeleteForm, EmailChangeForm, LoginForm, PasswordChangeForm, SetPasswordForm
 
+# The methods of a page that shows a form and takes it back, and of one that only shows. Django's class-based views
+# would also take a PUT as a POST (reading no form from its body: the form shown again, every field missing) and
+# answer OPTIONS with a blank 200; any other method is the site's 405 page (bgsite.allowed_methods).
+FORM_PAGE_METHODS, PAGE_METHODS = ["get", "head", "post"], ["get", "head"]
+
 # The throttle group of the forms that check the account's password once logged in.
 RECONFIRMATION_GROUP = "password-guesses"
-
-# The methods of a form page. Django's form views take a PUT as a POST, but Django reads a form from a POST's body
-# alone: a PUT showed the form again with every field missing. Any other method is a 405 (bgsite.allowed_methods).
-FORM_PAGE_METHODS = ["get", "post", "head", "options"]
 
 
 class _ThrottledFormView(FormView):
@@ -156,6 +157,8 @@ class RedirectThenMail(HttpResponseRedirect):
 class PasswordResetSent(PasswordResetDoneView):
     """Django's "check your e-mail" page, saying how long the link works (PASSWORD_RESET_TIMEOUT)."""
 
+    http_method_names = PAGE_METHODS
+
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         return super().get_context_data(validity=mails.link_validity(), **kwargs)
 
@@ -226,6 +229,8 @@ def password_guesses_refused(
 class LogoutWithNotice(LogoutView):
     """Django's log-out, then the log-in page saying so: without a word, the form a visitor lands on looked like the
     log-out had not happened, or had thrown them out."""
+
+    http_method_names = ["post"]
 
     def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         was_logged_in = request.user.is_authenticated

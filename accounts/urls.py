@@ -12,7 +12,11 @@ urlpatterns = [
     path("login/", password_views.ThrottledLoginView.as_view(), name="login"),
     path("logout/", password_views.LogoutWithNotice.as_view(), name="logout"),
     path("password/", password_views.ThrottledPasswordChangeView.as_view(), name="password_change"),
-    path("password/done/", auth_views.PasswordChangeDoneView.as_view(), name="password_change_done"),
+    path(
+        "password/done/",
+        auth_views.PasswordChangeDoneView.as_view(http_method_names=password_views.PAGE_METHODS),
+        name="password_change_done",
+    ),
     # A forgotten password: Django's reset views, the link sent by e-mail (EMAIL_URL).
     path(
         "password/reset/",
@@ -25,7 +29,11 @@ urlpatterns = [
         password_views.PasswordResetConfirmWithNotice.as_view(),
         name="password_reset_confirm",
     ),
-    path("password/reset/done/", auth_views.PasswordResetCompleteView.as_view(), name="password_reset_complete"),
+    path(
+        "password/reset/done/",
+        auth_views.PasswordResetCompleteView.as_view(http_method_names=password_views.PAGE_METHODS),
+        name="password_reset_complete",
+    ),
     path("email/", views.email_change, name="email_change"),
     path("email/confirm/<str:token>/", views.email_change_confirm, name="email_change_confirm"),
     path("email/verify/", views.address_confirmation_send, name="address_confirmation_send"),

@@ -19,8 +19,7 @@ from removal.models import Batch
 
 pytestmark = pytest.mark.django_db
 
-FORM_PAGE, CLASS_FORM_PAGE, CLASS_PAGE = "GET, HEAD, POST", "GET, POST, HEAD, OPTIONS", "GET, HEAD, OPTIONS"
-READ_ONLY, FORM_TARGET = "GET, HEAD", "POST"
+FORM_PAGE, READ_ONLY, FORM_TARGET = "GET, HEAD, POST", "GET, HEAD", "POST"
 
 
 def signed_out_pages(user: Any) -> dict[str, str]:
@@ -31,17 +30,17 @@ def signed_out_pages(user: Any) -> dict[str, str]:
         "/sample/cutout.png": READ_ONLY,
         "/client/bgsite-client.tar.gz": READ_ONLY,
         "/accounts/signup/": FORM_PAGE,
-        "/accounts/login/": CLASS_FORM_PAGE,
-        "/accounts/logout/": "POST, OPTIONS",
-        "/accounts/password/reset/": CLASS_FORM_PAGE,
-        "/accounts/password/reset/sent/": CLASS_PAGE,
-        f"/accounts/password/reset/{account}/{default_token_generator.make_token(user)}/": CLASS_FORM_PAGE,
-        f"/accounts/password/reset/{account}/set-password/": CLASS_FORM_PAGE,  # where that link leads
-        "/accounts/password/reset/done/": CLASS_PAGE,
+        "/accounts/login/": FORM_PAGE,
+        "/accounts/logout/": FORM_TARGET,
+        "/accounts/password/reset/": FORM_PAGE,
+        "/accounts/password/reset/sent/": READ_ONLY,
+        f"/accounts/password/reset/{account}/{default_token_generator.make_token(user)}/": FORM_PAGE,
+        f"/accounts/password/reset/{account}/set-password/": FORM_PAGE,  # where that link leads
+        "/accounts/password/reset/done/": READ_ONLY,
         "/accounts/email/confirm/a-token/": FORM_PAGE,
         "/accounts/email/verify/a-token/": FORM_PAGE,
         "/i18n/setlang/": FORM_PAGE,
-        "/jsi18n/": CLASS_PAGE,
+        "/jsi18n/": READ_ONLY,
     }
 
 
@@ -54,8 +53,8 @@ def signed_in_pages(user: Any) -> dict[str, str]:
         "/batches/": READ_ONLY,
         f"/batches/{batch.id}/": READ_ONLY,
         "/accounts/": READ_ONLY,
-        "/accounts/password/": CLASS_FORM_PAGE,
-        "/accounts/password/done/": CLASS_PAGE,
+        "/accounts/password/": FORM_PAGE,
+        "/accounts/password/done/": READ_ONLY,
         "/accounts/email/": FORM_PAGE,
         "/accounts/delete/": FORM_PAGE,
         "/accounts/email/verify/": FORM_TARGET,
@@ -64,7 +63,7 @@ def signed_in_pages(user: Any) -> dict[str, str]:
         "/accounts/webhook-secret/": FORM_TARGET,
         "/accounts/browsers/log-out/": FORM_TARGET,
         "/accounts/browsers/a-handle/log-out/": FORM_TARGET,
-        "/accounts/logout/": "POST, OPTIONS",
+        "/accounts/logout/": FORM_TARGET,
     }
 
 
@@ -89,7 +88,7 @@ def test_a_page_answers_a_method_it_does_not_take_with_the_405_page_not_the_csrf
 
 def test_the_405_page_speaks_the_visitors_language() -> None:
     reply = Client(enforce_csrf_checks=True).put("/accounts/login/", headers={"Accept-Language": "fr"})
-    assert (reply.status_code, reply["Allow"]) == (405, CLASS_FORM_PAGE)
+    assert (reply.status_code, reply["Allow"]) == (405, FORM_PAGE)
     assert "<h1>Requête non autorisée ici</h1>" in reply.content.decode()
 
 

@@ -11,8 +11,11 @@ from urllib.parse import urlsplit
 
 import pytest
 from django.contrib.auth.models import User
+from django.contrib.auth.tokens import default_token_generator
 from django.test import Client
 from django.utils import timezone
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
 
 from accounts import services
 from accounts.models import ApiKey
@@ -589,3 +592,33 @@ def test_a_form_page_answers_a_method_it_does_not_take_with_a_405(client: Any, u
         reply = client.generic(method, path, "password=" + PASSWORD, "application/x-www-form-urlencoded")
         assert (reply.status_code, reply["Allow"]) == (405, "GET, HEAD, POST"), path
     assert User.objects.filter(pk=user.pk, is_active=True).exists()
+
+
+@pytest.mark.parametrize("method", ["PUT", "OPTIONS"])
+def test_djangos_own_account_pages_answer_a_method_they_do_not_take_with_a_405(
+    client: Any, user: Any, method: str
+) -> None:
+    """Django's class-based views take PUT as a POST and answer OPTIONS: a PUT to the log-in or reset page was
+    answered with the page itself (a 200, its form bound to nothing: "This field is required"), OPTIONS with a blank
+    200, and Allow listed PUT and OPTIONS, where the site's function-based pages answer both with the 405 page."""
+    uid, token = urlsafe_base64_encode(force_bytes(user.pk)), default_token_generator.make_token(user)
+    token_path = client.get(f"/accounts/password/reset/{uid}/{token}/")["Location"]  # the link's page of the form
+    signed_out = {
+        "/accounts/login/": "GET, HEAD, POST",
+        "/accounts/password/reset/": "GET, HEAD, POST",
+        "/accounts/password/reset/sent/": "GET, HEAD",
+        token_path: "GET, HEAD, POST",
+        "/accounts/password/reset/done/": "GET, HEAD",
+    }
+    signed_in = {
+        "/accounts/password/": "GET, HEAD, POST",
+        "/accounts/password/done/": "GET, HEAD",
+        "/accounts/logout/": "POST",
+    }
+    for pages in (signed_out, signed_in):
+        if pages is signed_in:
+            client.force_login(user)
+        for path, allowed in pages.items():
+            reply = client.generic(method, path, "username=x&password=y", "application/x-www-form-urlencoded")
+            assert (reply.status_code, reply.get("Allow")) == (405, allowed), path
+            assert b"<html" in reply.content, path  # the site's page, not a blank one
