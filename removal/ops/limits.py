@@ -169,8 +169,14 @@ def check_queue_room(user: "User") -> None:
             gettext("the service is busy: too many images are waiting; try again shortly"),
             headers={"Retry-After": str(QUEUE_FULL_RETRY_SECONDS)},
         )
-    limit = settings.MAX_QUEUED_ITEMS_PER_USER  # 0: none
-    if limit and (mine := selectors.queued_count(user.pk)) >= limit:
+    if settings.MAX_QUEUED_ITEMS_PER_USER:  # 0: none
+        check_own_queue_room(waiting=selectors.queued_count(user.pk))
+
+
+def check_own_queue_room(*, waiting: int) -> None:
+    """TooManyRequests while `waiting`, an account's images waiting, are MAX_QUEUED_ITEMS_PER_USER or more;
+    services.batches holds the rule again as it queues, for requests that passed check_queue_room side by side."""
+    if (limit := settings.MAX_QUEUED_ITEMS_PER_USER) and (mine := waiting) >= limit:
         raise TooManyRequests(
             in_language(
                 gettext_noop(

@@ -13,6 +13,7 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.core.files.base import File
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, IntegrityError, transaction
@@ -22,8 +23,9 @@ from django.utils.translation import gettext, gettext_noop
 from removal import events, selectors
 from removal.cutout import pipeline
 from removal.cutout.options import Options
-from removal.errors import Conflict, QuotaExceeded
+from removal.errors import Conflict, TooManyRequests
 from removal.models import Batch, Item, StoredImage
+from removal.ops import limits
 from removal.services.files import (
     StorageUnavailable,
     batch_folder,
@@ -158,7 +160,7 @@ def batch_add_files(
     items, rejected = _stored_items(batch, files, options, room=room, first_position=first_position)
     try:
         made, no_room = _queued(batch, items, preview=options.size_preview)
-    except (DatabaseError, QuotaExceeded) as exc:  # nothing of a refused request stays behind
+    except (DatabaseError, TooManyRequests) as exc:  # nothing of a refused request (quota, queue) stays behind
         _stored_files_deleted(items)
         if not isinstance(exc, IntegrityError):  # counted first by another request of the owner's; database gone
             raise
@@ -218,17 +220,20 @@ def _queued(batch: Batch, items: list[Item], *, preview: bool) -> tuple[list[Ite
     items the request made, in its order, and those past the batch's room, which requests side by side took.
 
     The room is counted again with the batch's row locked (SQLite: the IMMEDIATE transaction): counted only as each
-    request began, two uploads side by side each found room for one last file. Under the same lock, a file the batch
+    request began, two uploads side by side each found room for one last file (so is the owner's part of the queue,
+    its row locked: limits.check_own_queue_room). Under the same lock, a file the batch
     holds at its `file_position` with the same bytes is a request sent again (its reply lost: a retry, a connection
     cut): it is given the item its first sending made, not a second cutout and credit."""
     now = timezone.now()
     with transaction.atomic():
+        get_user_model().objects.select_for_update().filter(pk=batch.owner_id).exists()
         Batch.objects.select_for_update().filter(pk=batch.pk).first()
         sent_before = selectors.items_sent_before(batch, items)
         fresh = [item for item in items if item.id not in sent_before]
         room = max(0, settings.MAX_ITEMS_PER_BATCH - batch.items.count())
         fresh, no_room = fresh[:room], fresh[room:]
         waiting = selectors.queued_count(batch.owner_id) if fresh else 0
+        limits.check_own_queue_room(waiting=waiting)
         for item in fresh:
             item.queued_at, item.counted_on = now, now.date()
             if not result_reused(item=item, now=now):
@@ -244,11 +249,9 @@ def _queued(batch: Batch, items: list[Item], *, preview: bool) -> tuple[list[Ite
 
 
 def image_submit(*, owner: "User", upload: Any, options: Options | None = None, background: Any = None) -> Item:
-    """batch_submit for one image whose caller waits (/bgremove, /v1.0/removebg): its jobs go first.
-
-    `upload` is a Django File (an UploadedFile, or a ContentFile with a name).
-    Raises pipeline.ImageRejected when it is not an image we accept.
-    """
+    """batch_submit for one image whose caller waits (/bgremove, /v1.0/removebg): its jobs go first. `upload` is a
+    Django File (an UploadedFile, or a ContentFile with a name). Raises pipeline.ImageRejected when it is not an image
+    we accept."""
     try:
         _, items, _ = batch_submit(
             owner=owner, files=[upload], options=options or Options(), background=background, kind=Batch.Kind.BGREMOVE

@@ -15,7 +15,7 @@ from PIL import Image
 
 from accounts.services import api_key_create
 from removal.cutout import cores
-from removal.errors import QuotaExceeded
+from removal.errors import QuotaExceeded, TooManyRequests
 from removal.models import Batch, Item, StoredImage
 from removal.ops import limits
 from tests.conftest import REPO, photo_bytes
@@ -206,6 +206,22 @@ def test_one_account_cannot_fill_the_queue(client: Client, api_key: str, other_u
     _, other_key = api_key_create(user=other_user, name="other")
     theirs = client.post("/api/v1/batches", {"files": [jpeg()]}, headers={"X-Api-Key": other_key})
     assert theirs.status_code == 201
+
+
+def test_requests_checked_side_by_side_are_queued_only_within_the_accounts_part(user: Any, settings: Any) -> None:
+    """Requests that each passed the early check of the account's part of the queue: the first queued fills it, the
+    others are refused and keep nothing. Checked only as each began, 8 uploads of 10 images at once from one account
+    were all queued past MAX_QUEUED_ITEMS_PER_USER 20 (80 waiting), and a client with more connections queued more."""
+    from removal import services
+    from removal.cutout.options import Options
+
+    settings.MAX_QUEUED_ITEMS_PER_USER = 2
+    for _ in range(2):
+        limits.check_queue_room(user)  # both pass: nothing is queued yet
+    services.batch_submit(owner=user, files=[jpeg("a.jpg"), jpeg("b.jpg")], options=Options())
+    with pytest.raises(TooManyRequests, match=r"^you have 2 images waiting, the most one account may have at once"):
+        services.batch_submit(owner=user, files=[jpeg("c.jpg")], options=Options())
+    assert Batch.objects.filter(owner=user).count() == 1 and Item.objects.count() == 2
 
 
 def test_the_per_account_refusal_reads_as_docs_api_md_quotes_it(client: Client, api_key: str, user: Any) -> None:
