@@ -1,7 +1,8 @@
 """Writes: the only code that changes batches and items, one module per entity.
 
-batches     a batch of uploads (or one image whose caller waits, or a stored image), stored and queued
+batches     a batch of uploads (or one image whose caller waits), stored and queued
 refusals    why an upload is refused before it is stored, by name (an option's refusal names the option)
+stored_images  an upload kept for /store, within STORE_DAILY_MB
 processing  one item through the image core, claimed under a lease, recorded exactly once
 queueing    each image's job and its place, the lease its worker renews, the requeue of what a dead worker left
 edits       a hand-edited mask as the item's newest result, or back to the model's
@@ -29,7 +30,6 @@ from removal.services.batches import (
     batch_rerun,
     batch_submit,
     image_submit,
-    stored_image_create,
 )
 from removal.services.edits import ItemDeleted, ItemNotEditable, item_mask_revert, item_mask_save
 from removal.services.files import (
@@ -60,6 +60,7 @@ from removal.services.queueing import WorkerLost, items_requeue_stale
 from removal.services.refusals import RejectedFile, rejected_json
 from removal.services.review import IMPROVED_QUALITY, NothingToImprove, batch_improve, item_review
 from removal.services.sample import sample_cutout, sample_cutout_make, sample_cutout_or_request
+from removal.services.stored_images import stored_image_create
 from removal.services.thumbnails import item_thumbnail
 from removal.services.usage import usage_given_back
 from removal.services.webhooks import check_callback_url, webhook_deliver, webhook_signature, webhooks_resume_held

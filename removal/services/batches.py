@@ -2,8 +2,8 @@
 
 `batch_submit` is the one entry (the batch API, the page, and as a hidden BGREMOVE batch
 whose jobs go first, /bgremove and /v1.0/removebg through `image_submit`); `batch_rerun`
-queues a batch's uploads again with other options; `stored_image_create` keeps an image
-for the /store flow. Identical bytes and options reuse the owner's earlier result.
+queues a batch's uploads again with other options. Identical bytes and options reuse the
+owner's earlier result.
 """
 
 import dataclasses
@@ -24,7 +24,7 @@ from removal import events, selectors
 from removal.cutout import pipeline
 from removal.cutout.options import Options
 from removal.errors import Conflict, TooManyRequests
-from removal.models import Batch, Item, StoredImage
+from removal.models import Batch, Item
 from removal.ops import limits
 from removal.services.files import (
     StorageUnavailable,
@@ -38,7 +38,6 @@ from removal.services.files import (
     storage_save,
     upload_error,
     upload_sha256,
-    user_folder,
 )
 from removal.services.queueing import announce_after_commit, enqueue_processing
 from removal.services.refusals import RejectedFile, inspected, rejected_json
@@ -260,19 +259,6 @@ def image_submit(*, owner: "User", upload: Any, options: Options | None = None, 
         first = refused.rejected[0]
         raise pipeline.ImageRejected(first.error, option=first.option) from None
     return items[0]
-
-
-def stored_image_create(*, owner: "User", upload: Any) -> StoredImage:
-    """Keep an uploaded image for later /bgremove calls that name it (the /store flow)."""
-    error = upload_error(upload, room=1)
-    if error is None:
-        info = pipeline.inspect_image(upload, max_pixels=settings.MAX_IMAGE_PIXELS)  # raises ImageRejected
-    else:
-        raise pipeline.ImageRejected(error)
-    image = StoredImage(id=uuid.uuid4(), owner=owner, filename=display_filename(upload.name), size_bytes=upload.size)
-    image.file.name = storage_save(f"{user_folder(owner.pk)}store/{image.id}.{extension_of(info)}", upload)
-    image.save()
-    return image
 
 
 RERUN_CHUNK = 50

@@ -3,7 +3,7 @@
 import asyncio
 import io
 from datetime import timedelta
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
@@ -345,6 +345,29 @@ def test_store_room_counts_megabytes_up_to_the_limit_and_switches_off_at_zero(us
         limits.check_store_room(user, size_bytes=1_000_001)
     settings.STORE_DAILY_MB = 0  # no limit
     limits.check_store_room(user, size_bytes=10**12)
+
+
+def test_store_uploads_checked_side_by_side_are_kept_only_within_store_daily_mb(user: Any, settings: Any) -> None:
+    """Uploads that each passed the early check of STORE_DAILY_MB: the first kept fills it, the other is refused and
+    leaves no file. Checked only as each began, 8 uploads of 0.36 MB at once were all kept under STORE_DAILY_MB=1."""
+    from django.core.files.storage import default_storage
+
+    from removal import services
+
+    noise = Image.frombytes("RGB", (500, 500), np.random.default_rng(3).integers(0, 256, 500 * 500 * 3, np.uint8))
+    buffer = io.BytesIO()
+    noise.save(buffer, "PNG")
+    photo = buffer.getvalue()
+    assert 500_000 < len(photo) < 1_000_000  # one fits in 1 MB, two do not
+    settings.STORE_DAILY_MB = 1
+    for _ in range(2):
+        limits.check_store_room(user, size_bytes=len(photo))  # both pass: nothing is kept yet
+    services.stored_image_create(owner=user, upload=SimpleUploadedFile("a.png", photo, content_type="image/png"))
+    with pytest.raises(QuotaExceeded, match=r"^/store keeps at most 1 MB of your uploads a day"):
+        services.stored_image_create(owner=user, upload=SimpleUploadedFile("b.png", photo, content_type="image/png"))
+    (kept,) = StoredImage.objects.all()
+    _, files = default_storage.listdir(f"users/{user.pk}/store")
+    assert files == [PurePosixPath(kept.file.name).name]
 
 
 def test_a_closed_websocket_gives_back_its_one_place() -> None:
