@@ -106,6 +106,9 @@ def batch_submit(
     return batch, items, rejected
 
 
+IDEMPOTENT_RETRY_SECONDS = 1  # the first request's batch is made by then, or nearly: the retry finds it
+
+
 def batch_create(
     *,
     owner: "User",
@@ -131,7 +134,8 @@ def batch_create(
     except IntegrityError:
         if batch.bg_image.name:
             storage_delete_quietly(batch.bg_image.name)
-        raise Conflict("a request with this Idempotency-Key is making its batch now; send it again") from None
+        making = "a request with this Idempotency-Key is making its batch now; send it again"
+        raise Conflict(making, headers={"Retry-After": str(IDEMPOTENT_RETRY_SECONDS)}) from None
     return batch
 
 

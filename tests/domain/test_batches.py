@@ -108,11 +108,13 @@ def test_a_request_sent_again_gets_the_items_its_first_sending_made(user: Any) -
 
 def test_two_creations_with_one_idempotency_key_at_once_make_one_batch(user: Any) -> None:
     """Both requests missed the other's batch when they looked: the second to save is told to send it again (409),
-    which then finds the first's, and the background it stored is not kept."""
+    with a Retry-After, as every refusal that asks to be sent again (it had none: a client that waits as Retry-After
+    says retried at once), which then finds the first's, and the background it stored is not kept."""
     services.batch_create(owner=user, idempotency_key="same")
     background = SimpleUploadedFile("bg.png", photo_bytes("coffee.png", size=(64, 48)))
-    with pytest.raises(Conflict, match="Idempotency-Key"):
+    with pytest.raises(Conflict, match="Idempotency-Key") as refused:
         services.batch_create(owner=user, idempotency_key="same", background=background)
+    assert refused.value.headers == {"Retry-After": "1"}
     assert Batch.objects.count() == 1 and not default_storage.listdir("")[1]
     services.batch_create(owner=user)  # without a key: any number
     services.batch_create(owner=user)
