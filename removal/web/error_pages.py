@@ -15,7 +15,7 @@ from typing import Any
 
 from asgiref.sync import iscoroutinefunction
 from django.conf import settings
-from django.core.exceptions import RequestDataTooBig
+from django.core.exceptions import DisallowedHost, RequestDataTooBig
 from django.http import HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.http.cookie import parse_cookie
 from django.http.response import HttpResponseBase
@@ -39,10 +39,18 @@ def status_page(status: int) -> HttpResponse:
 
 
 def bad_request(request: HttpRequest, exception: Exception, **kwargs: Any) -> HttpResponseBase:
-    reply = api_error_reply(request.path, BadRequest("bad request"))
+    reply = api_error_reply(request.path, BadRequest(_bad_request_reason(request, exception)))
     if reply is None and isinstance(exception, RequestDataTooBig):  # a form past DATA_UPLOAD_MAX_MEMORY_SIZE
         return status_page(413)  # not "could not understand"
     return reply or defaults.bad_request(request, exception, **kwargs)
+
+
+def _bad_request_reason(request: HttpRequest, exception: Exception) -> str:
+    if isinstance(exception, DisallowedHost):  # a client calling by an address, or by a name the operator did not list
+        host = request.META.get("HTTP_HOST", "")[:100]
+        served = "is not a name this server answers to (its ALLOWED_HOSTS); call it by one of its names"
+        return f"the Host header {host!r} {served}"
+    return "bad request"
 
 
 def permission_denied(request: HttpRequest, exception: Exception, **kwargs: Any) -> HttpResponseBase:

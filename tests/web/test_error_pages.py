@@ -96,3 +96,17 @@ def test_a_pages_form_too_large_to_read_is_the_413_page_not_the_400s(client: Any
     reply = client.post("/accounts/login/", {"username": "alice", "password": "p" * 3_000_000})
     assert reply.status_code == 413
     assert "<h1>Request too large</h1>" in reply.content.decode()
+
+
+@pytest.mark.parametrize("path", ["/api/v1/batches", "/bgremove", "/v1.0/account"])
+def test_an_api_call_to_a_host_name_not_served_says_so(path: str) -> None:
+    """Django refuses a Host header outside ALLOWED_HOSTS (DisallowedHost, a 400): the reply said only "bad request",
+    so a client calling the server by its address, or by a name the operator had not listed, could not tell why."""
+    reply = Client().get(path, HTTP_HOST="198.51.100.7:8000")
+    assert reply.status_code == 400
+    body = json.loads(reply.content)
+    message = body["errors"][0]["title"] if path.startswith("/v1.0/") else body["error"]
+    assert message == (
+        "the Host header '198.51.100.7:8000' is not a name this server answers to (its ALLOWED_HOSTS); "
+        "call it by one of its names"
+    )
