@@ -19,6 +19,7 @@ from django.utils.translation import gettext_lazy as _
 
 from accounts import confirmation, folding, selectors
 from accounts.models import ApiKey
+from bgsite.names import breaks_a_name
 
 logger = logging.getLogger(__name__)
 
@@ -250,7 +251,7 @@ class ApiKeyCreateForm(forms.Form):
         """The name, refused with a control character in it (a tab, a line break, a bell), as a batch's name is
         (removal.web.inputs.batch_name): the dashboard showed it as a name that was not the one typed."""
         name = str(self.cleaned_data["name"])
-        if any(unicodedata.category(character) == "Cc" for character in name):
+        if breaks_a_name(name):
             raise forms.ValidationError(
                 _("A key's name cannot hold a line break, a tab or another control character."),
                 code="control_character",

@@ -230,6 +230,8 @@ def _options(args: argparse.Namespace) -> dict[str, str]:
 
 # The longest batch name the server takes (BATCH_NAME_LENGTH in removal/models.py), in characters (code points).
 BATCH_NAME_LENGTH = 100
+# What no name may hold, as the server says (bgsite/names.py): controls, and the line and paragraph separators.
+NOT_IN_A_NAME = frozenset({"Cc", "Zl", "Zp"})
 
 
 def _batch_name(args: argparse.Namespace) -> dict[str, str]:
@@ -237,19 +239,19 @@ def _batch_name(args: argparse.Namespace) -> dict[str, str]:
 
     The rule every front door follows (docs/api.md, "Name a batch"): a name given is taken as it is or refused, here
     before anything is uploaded, where it was cut without a word; a folder's name is made one as the page makes it
-    (a control character a space, white space at each end off, cut to BATCH_NAME_LENGTH), where a tab in it failed
-    the whole run."""
+    (a control character or a line separator a space, white space at each end off, cut to BATCH_NAME_LENGTH), where a
+    tab in it failed the whole run."""
     if args.name is not None:
         name = args.name.strip()
         if len(name) > BATCH_NAME_LENGTH:
             raise SystemExit(f"bgsite: --name: {BATCH_NAME_LENGTH} characters at most, not {len(name)}")
-        if any(unicodedata.category(character) == "Cc" for character in name):
+        if any(unicodedata.category(character) in NOT_IN_A_NAME for character in name):
             raise SystemExit("bgsite: --name: a line break, tab or other control character has no place in a name")
         return {"name": name} if name else {}
     folder = args.paths[0].resolve() if len(args.paths) == 1 and args.paths[0].is_dir() else None
     if folder is None:
         return {}
-    name = "".join(" " if unicodedata.category(character) == "Cc" else character for character in folder.name)
+    name = "".join(" " if unicodedata.category(character) in NOT_IN_A_NAME else character for character in folder.name)
     name = name.strip()[:BATCH_NAME_LENGTH].strip()
     return {"name": name} if name else {}
 

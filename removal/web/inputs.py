@@ -10,7 +10,6 @@ each API's reply shape by removal.web.http_errors.
 """
 
 import re
-import unicodedata
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
@@ -19,6 +18,7 @@ from django.conf import settings
 from django.http import HttpRequest, QueryDict
 from django.utils.translation import gettext_noop
 
+from bgsite.names import breaks_a_name
 from removal import fetch, services
 from removal.cutout.option_lists import options_named
 from removal.cutout.option_parsing import FULL_SIZE, PREVIEW_SIZE, is_blank, whole_number
@@ -179,7 +179,7 @@ def batch_name(params: Any) -> str | None:
     name = params["name"].strip()
     if len(name) > BATCH_NAME_LENGTH:
         raise BadRequest(f"name: {BATCH_NAME_LENGTH} characters at most")
-    if any(unicodedata.category(character) == "Cc" for character in name):
+    if breaks_a_name(name):
         raise BadRequest("name: a line break, tab or other control character has no place in a batch's name")
     return name
 

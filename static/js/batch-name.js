@@ -32,13 +32,14 @@ let shown = null;
 let progress = "";
 
 /**
- * `text` as a batch's name the server takes: a control character as a space (a tab pasted with a spreadsheet's cell,
- * which the field keeps, unlike a line break; the API refuses them, in English, its words for programs), white space
- * at each end taken off, and no longer than the name's field allows (the server's BATCH_NAME_LENGTH), in characters as
- * the server counts them: cut in UTF-16 units, an emoji's half was left, which the server kept as "�".
+ * `text` as a batch's name the server takes: a control character or a line or paragraph separator as a space (a tab
+ * pasted with a spreadsheet's cell, which the field keeps, unlike a line break; the API refuses them, in English, its
+ * words for programs), white space at each end taken off, and no longer than the name's field allows (the server's
+ * BATCH_NAME_LENGTH), in characters as the server counts them: cut in UTF-16 units, an emoji's half was left, which the
+ * server kept as "�".
  */
 export function asBatchName(text) {
-  return Array.from(text.replace(/\p{Cc}/gu, " ").trim()).slice(0, NAME_CHARS).join("");
+  return Array.from(text.replace(/[\p{Cc}\p{Zl}\p{Zp}]/gu, " ").trim()).slice(0, NAME_CHARS).join("");
 }
 
 /**

@@ -257,7 +257,9 @@ class TestDashboard:
         assert "Give the key a name" in response.content.decode()
         assert not ApiKey.objects.exists()
 
-    @pytest.mark.parametrize("name", ["shop\timport", "two\nlines", "bell\x07"])
+    @pytest.mark.parametrize(
+        "name", ["shop\timport", "two\nlines", "bell\x07", "two\u2028lines", "two\u2029paragraphs"]
+    )
     def test_a_key_name_with_a_control_character_is_refused_saying_why(self, client: Any, user: Any, name: str) -> None:
         # It was kept as sent (a bell, a tab), where a batch's name with one is refused.
         client.force_login(user)

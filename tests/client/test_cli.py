@@ -35,6 +35,7 @@ def test_a_run_names_its_batches_after_the_one_folder_it_was_given(
     [
         ("x" * 101, "bgsite: --name: 100 characters at most, not 101"),
         ("Shoes\tspring", "bgsite: --name: a line break, tab or other control character has no place in a name"),
+        ("Shoes\u2028spring", "bgsite: --name: a line break, tab or other control character has no place in a name"),
     ],
 )
 def test_a_name_given_that_the_server_would_refuse_stops_the_run_before_it_uploads(

@@ -722,6 +722,8 @@ class TestNames:
         [
             ({"name": "x" * 101}, "name: 100 characters at most"),
             ({"name": "two\nlines"}, "control character"),
+            ({"name": "two\u2028lines"}, "control character"),  # a line separator: it was taken
+            ({"name": "two\u2029paragraphs"}, "control character"),
             ({"name": 7}, "name: must be a string, not a number"),
             ({"title": "x"}, "send the batch's new name as name"),
         ],
