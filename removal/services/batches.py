@@ -148,7 +148,7 @@ def batch_rename(*, batch: Batch, name: str) -> Batch:
 
 
 def batch_add_files(
-    *, batch: Batch, files: list[Any], first_position: int | None = None
+    *, batch: Batch, files: list[Any], first_position: int | None = None, continued: bool = False
 ) -> tuple[list[Item], list[RejectedFile]]:
     """Store each acceptable upload and queue it; explain each refused one.
 
@@ -156,13 +156,14 @@ def batch_add_files(
     file interface). The whole upload is stored before its job exists, so a job
     never points at a missing file. With `first_position`, the files are the batch's
     from that position on, in their order (Item.position): the batch lists them so
-    whatever order their requests arrive in.
+    whatever order their requests arrive in. `continued`: more files of a request whose first ones were queued (a
+    rerun's later chunks), not refused for the room in the owner's part of the queue that those took.
     """
     room = settings.MAX_ITEMS_PER_BATCH - batch.items.count()
     options = Options.from_json(batch.options)
     items, rejected = _stored_items(batch, files, options, room=room, first_position=first_position)
     try:
-        made, no_room = _queued(batch, items, preview=options.size_preview)
+        made, no_room = _queued(batch, items, preview=options.size_preview, room_held=not continued)
     except (DatabaseError, TooManyRequests) as exc:  # nothing of a refused request (quota, queue) stays behind
         _stored_files_deleted(items)
         if not isinstance(exc, IntegrityError):  # counted first by another request of the owner's; database gone
@@ -218,7 +219,7 @@ class BatchDeleted(Exception):
     """Files were being added to a batch that its owner deleted at the same moment; none was kept."""
 
 
-def _queued(batch: Batch, items: list[Item], *, preview: bool) -> tuple[list[Item], list[Item]]:
+def _queued(batch: Batch, items: list[Item], *, preview: bool, room_held: bool) -> tuple[list[Item], list[Item]]:
     """The stored items inserted and their jobs queued in one transaction (a repeat finished at once instead): the
     items the request made, in its order, and those past the batch's room, which requests side by side took.
 
@@ -236,7 +237,8 @@ def _queued(batch: Batch, items: list[Item], *, preview: bool) -> tuple[list[Ite
         room = max(0, settings.MAX_ITEMS_PER_BATCH - batch.items.count())
         fresh, no_room = fresh[:room], fresh[room:]
         waiting = selectors.queued_count(batch.owner_id) if fresh else 0
-        limits.check_own_queue_room(waiting=waiting)
+        if room_held:
+            limits.check_own_queue_room(waiting=waiting)
         for item in fresh:
             item.queued_at, item.counted_on = now, now.date()
             if not result_reused(item=item, now=now):
@@ -303,7 +305,7 @@ def _batch_rerun(
                     files.append(File(default_storage.open(source, "rb"), name=filename))
                 except storage_errors():
                     rejected.append(RejectedFile(filename=filename, error="the original upload is no longer stored"))
-            added, refused = batch_add_files(batch=new_batch, files=files, first_position=start)
+            added, refused = batch_add_files(batch=new_batch, files=files, first_position=start, continued=start > 0)
             items += added
             rejected += refused
         finally:

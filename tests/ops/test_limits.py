@@ -224,6 +224,23 @@ def test_requests_checked_side_by_side_are_queued_only_within_the_accounts_part(
     assert Batch.objects.filter(owner=user).count() == 1 and Item.objects.count() == 2
 
 
+def test_a_rerun_is_one_request_for_the_accounts_part_of_the_queue(user: Any, settings: Any, monkeypatch: Any) -> None:
+    """A rerun queues its images a chunk at a time: admitted with room left, it is not refused at a later chunk for
+    the images its own earlier chunks queued (that left those chunks' files behind, and a count that held them)."""
+    from removal import services
+    from removal.cutout.options import Options
+    from removal.services import batches
+
+    monkeypatch.setattr(batches, "RERUN_CHUNK", 2)
+    settings.MAX_QUEUED_ITEMS_PER_USER = 4
+    batch, _, _ = services.batch_submit(
+        owner=user, files=[jpeg("a.jpg"), jpeg("b.jpg"), jpeg("c.jpg")], options=Options()
+    )
+    limits.check_queue_room(user)  # 3 waiting: room for a request
+    rerun, items, _ = services.batch_rerun(batch=batch, options=Options(format="webp"))
+    assert len(items) == 3 and rerun.items.count() == 3
+
+
 def test_the_per_account_refusal_reads_as_docs_api_md_quotes_it(client: Client, api_key: str, user: Any) -> None:
     """At the default MAX_QUEUED_ITEMS_PER_USER the counts are grouped as English groups them (5,000); the page
     quoted 5000."""
