@@ -36,6 +36,7 @@ if TYPE_CHECKING:
 
 CALLBACK_URL_MAX_CHARS = 2000
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+JSON_MEDIA_TYPE = re.compile(r"application/([\w.-]+\+)?json")  # and RFC 6839's +json types: merge-patch+json, ...
 
 
 def check_method(request: HttpRequest, methods: tuple[str, ...]) -> None:
@@ -49,7 +50,7 @@ def request_parameters(request: HttpRequest) -> dict[str, Any]:
     (bgsite.filenameless_parts), not here. Each source gives a name once (json_object, _once_each)."""
     params = _once_each(request.GET)
     if request.method in ("POST", "PATCH"):
-        if request.content_type == "application/json":
+        if JSON_MEDIA_TYPE.fullmatch(request.content_type or ""):
             params.update(json_object(_fields_body(request)))
         elif request.content_type == "text/plain" and starts_an_object(body := _fields_body(request)):
             params.update(json_object(body))  # fetch() labels a string body text/plain: JSON sent without its type

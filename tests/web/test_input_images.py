@@ -4,6 +4,7 @@ import io
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 from PIL import Image
 
@@ -162,3 +163,16 @@ def test_a_text_field_not_in_utf8_is_refused_naming_it_not_taken_for_an_image(
     if path == "/v1.0/removebg":
         assert body_read["errors"][0]["code"] == f"invalid_{field}"
     assert not Batch.objects.exists() and not StoredImage.objects.exists()
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("content_type", ["application/merge-patch+json", "application/vnd.api+json"])
+def test_a_json_body_of_a_json_based_media_type_is_read_as_json(api: Any, content_type: str) -> None:
+    # A media type with RFC 6839's +json suffix is JSON: its body was not read, so a rename sent as JSON Merge Patch
+    # (RFC 7396, PATCH's own type) was told "send the batch's new name as name", and /v1.0/removebg "No image given".
+    batch = Batch.objects.create(owner=User.objects.get(), name="")
+    reply = api.patch(f"/api/v1/batches/{batch.id}", '{"name": "Merged"}', content_type=content_type)
+    assert reply.status_code == 200, reply.content
+    assert Batch.objects.get().name == "Merged"
+    refused = api.post("/v1.0/removebg", '{"image_url": "ftp://example.com/a.jpg"}', content_type=content_type)
+    assert refused.json()["errors"][0]["title"].startswith("image_url:"), refused.content
