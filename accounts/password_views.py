@@ -8,7 +8,9 @@ from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib import messages
+from django.contrib import admin, messages
+from django.contrib.admin.forms import AdminAuthenticationForm
+from django.contrib.auth.forms import AuthenticationForm
 from django.contrib.auth.models import User
 from django.contrib.auth.views import (
     LoginView,
@@ -84,7 +86,7 @@ class ThrottledLoginView(_ThrottledFormView, LoginView):
     keep an account's owner out for good with ten wrong passwords a minute for its name (OWASP's "device cookie").
     Those browsers have a count of their own per username, and the count per address holds for everyone."""
 
-    authentication_form = LoginForm
+    authentication_form: type[AuthenticationForm] = LoginForm  # the admin's subclass below takes its own
     redirect_authenticated_user = True
     throttle_group, throttle_rate, throttle_field = "login", "LOGIN_RATE_LIMIT", "username"
     refusal = gettext_lazy("Too many log-in attempts. Wait a minute, then try again.")
@@ -118,6 +120,29 @@ class ThrottledLoginView(_ThrottledFormView, LoginView):
             samesite="Lax",
         )
         return response
+
+
+class ThrottledAdminLoginView(ThrottledLoginView):
+    """The admin's log-in (/admin/login/, routed before admin.site's own), its attempts counted with the site's log-in
+    form's, per client address and per username: Django's took any number of password guesses. Its form, page and
+    context are the admin's (AdminSite.login's)."""
+
+    authentication_form = AdminAuthenticationForm
+    template_name = "admin/login.html"
+    redirect_authenticated_user = False  # the admin shows its form to a signed-in account that is not staff
+
+    def get(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if admin.site.has_permission(request):
+            return HttpResponseRedirect(reverse("admin:index"))
+        return super().get(request, *args, **kwargs)
+
+    def get_default_redirect_url(self) -> str:
+        return reverse("admin:index")
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        admin_context = {"title": _("Log in"), "subtitle": None, "app_path": self.request.get_full_path()}
+        return {**admin.site.each_context(self.request), **admin_context, **context}
 
 
 class ThrottledPasswordResetView(_ThrottledFormView, PasswordResetView):

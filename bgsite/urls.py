@@ -5,6 +5,7 @@ from django.contrib import admin
 from django.urls import include, path
 from django.views.i18n import JavaScriptCatalog, set_language
 
+from accounts import password_views
 from bgsite.allowed_methods import methods_allowed
 from removal.ops import health
 from removal.web import openapi_views
@@ -15,6 +16,8 @@ urlpatterns = [
     path("accounts/", include("accounts.urls")),
     path("api/v1/", include(api_urlpatterns)),
     path("", include(pixlab_urlpatterns)),
+    # The admin's log-in, throttled as the site's (before admin.site's own, which counts no attempt).
+    path("admin/login/", password_views.ThrottledAdminLoginView.as_view(), name="admin-login"),
     path("admin/", admin.site.urls),
     # The language picker posts here (Django's set_language, which remembers it in a cookie; a GET goes back to the
     # page unchanged); static/js gets its strings from the catalog.

@@ -215,3 +215,22 @@ def test_deleting_a_user_lists_its_memberships_and_permissions_by_what_they_link
     assert "<li>Permission of a user: Background removal | stored image | Can add stored image</li>" in page
     assert "<li>Group memberships: 1</li>" in page and "relationship" not in page
     assert not User.objects.filter(pk=user.pk).exists() and Group.objects.filter(name="retouchers").exists()
+
+
+@pytest.mark.django_db
+def test_the_admins_log_in_is_throttled_as_the_sites_is(client: Client, settings: Any) -> None:
+    """/admin/login/ is Django's own log-in: it took any number of password guesses, for a staff account or any
+    other, where /accounts/login/ refuses past LOGIN_RATE_LIMIT per client address and per username."""
+    User.objects.create_superuser("root", "root@example.com", PASSWORD)
+    settings.LOGIN_RATE_LIMIT = "3/h"
+    page = client.get("/admin/login/?next=/admin/")
+    assert page.status_code == 200 and 'name="username"' in page.content.decode()
+    for _ in range(3):
+        assert client.post("/admin/login/?next=/admin/", {"username": "root", "password": "wrong"}).status_code == 200
+    refused = client.post("/admin/login/?next=/admin/", {"username": "root", "password": PASSWORD})
+    assert refused.status_code == 429 and "Too many log-in attempts" in refused.content.decode()
+    assert "_auth_user_id" not in client.session
+    settings.LOGIN_RATE_LIMIT = "100/h"  # a new count: the right password lets the staff member in
+    welcome = client.post("/admin/login/?next=/admin/", {"username": "root", "password": PASSWORD})
+    assert (welcome.status_code, welcome["Location"]) == (302, "/admin/")
+    assert client.get("/admin/login/").status_code == 302  # signed in: on to the index, as Django's admin does
