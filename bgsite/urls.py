@@ -22,7 +22,10 @@ urlpatterns = [
     # The language picker posts here (Django's set_language, which remembers it in a cookie; a GET goes back to the
     # page unchanged); static/js gets its strings from the catalog.
     path("i18n/setlang/", methods_allowed("GET", "HEAD", "POST")(set_language), name="set_language"),
-    path("jsi18n/", JavaScriptCatalog.as_view(), name="javascript-catalog"),
+    # Open to all and read-only, as the sample cutout: another method is the site's 405 (bgsite.allowed_methods).
+    path(
+        "jsi18n/", JavaScriptCatalog.as_view(http_method_names=password_views.PAGE_METHODS), name="javascript-catalog"
+    ),
     path("api/schema", openapi_views.schema, name="api-schema"),
     path("api/docs", openapi_views.docs, name="api-docs"),
     path("healthz", health.healthz, name="healthz"),

@@ -73,10 +73,11 @@ def test_djangos_bare_405_at_a_page_is_the_sites_page_in_its_language(client: An
     assert "<h1>Requête non autorisée ici</h1>" in html and '<html lang="fr">' in html
 
 
-@pytest.mark.parametrize("path", ["/client/bgsite-client.tar.gz", "/sample/cutout.png"])
-@pytest.mark.parametrize("method", ["PUT", "DELETE"])
+@pytest.mark.parametrize("path", ["/client/bgsite-client.tar.gz", "/sample/cutout.png", "/jsi18n/"])
+@pytest.mark.parametrize("method", ["PUT", "DELETE", "OPTIONS"])
 def test_a_public_file_answers_another_method_with_the_sites_405_page(path: str, method: str) -> None:
-    """The client's sdist and the sample cutout answered a PUT or DELETE with the CSRF check's page for a form."""
+    """The client's sdist and the sample cutout answered a PUT or DELETE with the CSRF check's page for a form; so did
+    the pages' JavaScript catalog (/jsi18n/), which answered OPTIONS with a blank 200."""
     reply = Client(enforce_csrf_checks=True).generic(method, path, headers={"Accept-Language": "fr"})
     assert (reply.status_code, reply["Allow"]) == (405, "GET, HEAD")
     assert "<h1>Requête non autorisée ici</h1>" in reply.content.decode()
