@@ -36,7 +36,6 @@ from removal.services.files import (
     storage_delete_quietly,
     storage_errors,
     storage_save,
-    upload_error,
     upload_sha256,
 )
 from removal.services.queueing import announce_after_commit, enqueue_processing
