@@ -1014,3 +1014,12 @@ def redis_url() -> str:
     except redis.RedisError as exc:
         require_or_skip(f"Redis not reachable at {REDIS_TEST_URL}: {exc}")
     return REDIS_TEST_URL
+
+
+def error_text(path: str, reply: Any) -> str:
+    """The error message of an API's refusal, in the shape of the API at `path` (remove.bg's title, else "error")."""
+    body = reply.json()
+    if f"{path}/".startswith("/v1.0/"):
+        return str(body["errors"][0]["title"])
+    assert body["status"] == reply.status_code
+    return str(body["error"])

@@ -18,7 +18,7 @@ from removal.cutout import cores
 from removal.errors import QuotaExceeded, TooManyRequests
 from removal.models import Batch, Item, StoredImage
 from removal.ops import limits
-from tests.conftest import REPO, photo_bytes
+from tests.conftest import REPO, error_text, photo_bytes
 
 pytestmark = pytest.mark.django_db
 
@@ -142,7 +142,7 @@ def test_size_auto_without_a_quarter_credit_left_is_refused_at_every_front_door(
     body = reply.json()
     if path == "/v1.0/removebg":  # remove.bg's shape: its code, the message as the title
         assert body["errors"][0]["code"] == "insufficient_credits"
-    message = body["errors"][0]["title"] if path == "/v1.0/removebg" else body["error"]
+    message = error_text(path, reply)
     assert "(0.1 left today, 0.25 asked;" in message
     assert Item.objects.count() == 1
 

@@ -10,6 +10,7 @@ from django.test import Client
 
 from removal import errors
 from removal.web import error_pages
+from tests.conftest import error_text
 
 UNAVAILABLE = "the database is busy or unreachable; try again in a few seconds"
 pytestmark = pytest.mark.django_db
@@ -105,8 +106,7 @@ def test_an_api_call_to_a_host_name_not_served_says_so(path: str) -> None:
     so a client calling the server by its address, or by a name the operator had not listed, could not tell why."""
     reply = Client().get(path, HTTP_HOST="198.51.100.7:8000")
     assert reply.status_code == 400
-    body = json.loads(reply.content)
-    message = body["errors"][0]["title"] if path.startswith("/v1.0/") else body["error"]
+    message = error_text(path, reply)
     assert message == (
         "the Host header '198.51.100.7:8000' is not a name this server answers to (its ALLOWED_HOSTS); "
         "call it by one of its names"

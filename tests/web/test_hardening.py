@@ -20,19 +20,10 @@ from websockets.sync.client import connect
 from removal.models import Batch, Item
 from removal.web.body_limit import max_fields_bytes
 from removal.web.parameters import JSON_MAX_DEPTH
-from tests.conftest import LiveServer, photo_bytes
+from tests.conftest import LiveServer, error_text, photo_bytes
 
 JSON_ENDPOINTS = ["/bgremove", "/api/v1/bgremove", "/v1.0/removebg"]
 DEEP = "[" * 5000 + "]" * 5000
-
-
-def error_text(path: str, reply: Any) -> str:
-    """The error message in the shape of the API at `path`."""
-    body = reply.json()
-    if f"{path}/".startswith("/v1.0/"):
-        return str(body["errors"][0]["title"])
-    assert body["status"] == reply.status_code
-    return str(body["error"])
 
 
 def jpeg(name: str = "a.jpg") -> Any:

@@ -21,7 +21,7 @@ from PIL import Image
 
 from removal.models import Item
 from removal.ops.worker import run_ready_jobs
-from tests.conftest import REPO, LiveServer, heic_bytes, heic_header_only, photo_bytes
+from tests.conftest import REPO, LiveServer, error_text, heic_bytes, heic_header_only, photo_bytes
 
 
 @dataclass(frozen=True)
@@ -258,7 +258,7 @@ def test_a_multipart_body_of_another_boundary_than_its_content_types_is_a_400_th
     headers = {"X-Api-Key": key, "Content-Type": "multipart/form-data; boundary=YY"}
     reply = requests.post(f"{embedded_server.url}{path}", data=data, headers=headers, timeout=30)
     assert reply.status_code == 400, reply.text
-    error = reply.json()["errors"][0]["title"] if path.startswith("/v1.0/") else reply.json()["error"]
+    error = error_text(path, reply)
     assert error == "the multipart/form-data body holds no part that starts with its boundary, 'YY'"
 
 
@@ -274,5 +274,5 @@ def test_a_multipart_body_that_ends_inside_its_file_is_a_400_that_says_so(
     headers = {"X-Api-Key": key, "Content-Type": "multipart/form-data; boundary=XX"}
     reply = requests.post(f"{embedded_server.url}{path}", data=iter(chunks), headers=headers, timeout=30)
     assert reply.status_code == 400, reply.text
-    error = reply.json()["errors"][0]["title"] if path.startswith("/v1.0/") else reply.json()["error"]
+    error = error_text(path, reply)
     assert error.startswith("the multipart/form-data body ends inside a part, with no boundary after it"), error

@@ -10,6 +10,7 @@ from PIL import Image
 from bgsite.networks import parse_networks
 from removal.models import Batch, Item, StoredImage
 from removal.web.input_images import url_filename
+from tests.conftest import error_text
 
 NAME = "\N{LATIN SMALL LETTER E WITH ACUTE}" * 300  # past the column's 255 characters
 
@@ -59,7 +60,7 @@ def test_two_backgrounds_are_refused_naming_them_not_one_dropped(
     reply = api.post(path, {image_field: image_file("a.png"), **backgrounds})
     assert reply.status_code == 400
     body = reply.json()
-    error = body["errors"][0]["title"] if path == "/v1.0/removebg" else body["error"]
+    error = error_text(path, reply)
     assert error == f"send one background only, not {named}"
     if path == "/v1.0/removebg":
         assert body["errors"][0]["code"] == "multiple_bg_sources"
@@ -98,7 +99,7 @@ def test_a_call_that_takes_one_image_refuses_two_rather_than_drop_one(
     reply = api.post(path, sent)
     assert reply.status_code == 400, reply.content
     body = reply.json()
-    message = body["errors"][0]["title"] if path == "/v1.0/removebg" else body["error"]
+    message = error_text(path, reply)
     assert message.startswith(error), message
     if path == "/v1.0/removebg":
         assert body["errors"][0]["code"] == "multiple_sources"

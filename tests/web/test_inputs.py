@@ -6,6 +6,7 @@ import pytest
 from django.contrib.auth.models import User
 
 from removal.models import Batch, StoredImage
+from tests.conftest import error_text
 from tests.web.test_input_images import image_file
 
 
@@ -46,7 +47,7 @@ def test_a_text_field_not_in_utf8_is_refused_naming_it_not_taken_for_an_image(
     reply = api.post(path, body, content_type=content_type)
     assert reply.status_code == 400, reply.content
     body_read = reply.json()
-    message = body_read["errors"][0]["title"] if path == "/v1.0/removebg" else body_read["error"]
+    message = error_text(path, reply)
     assert message.startswith(f"{field}: not UTF-8 text"), message
     if path == "/v1.0/removebg":
         assert body_read["errors"][0]["code"] == f"invalid_{field}"
