@@ -66,6 +66,10 @@ class Batch(models.Model):
     def __str__(self) -> str:
         return self.name or gettext("batch %(id)s") % {"id": self.id}
 
+    def stored_names(self) -> list[str]:
+        """The names of the files in storage this row holds itself (its background; its items hold their own)."""
+        return [str(self.bg_image.name)] if self.bg_image else []
+
 
 def needing_review() -> models.Q:
     """Done items whose cutout is less sure than REVIEW_CONFIDENCE_BELOW and nobody has looked at.

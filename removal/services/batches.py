@@ -9,6 +9,8 @@ owner's earlier result.
 import dataclasses
 import functools
 import uuid
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
@@ -89,7 +91,7 @@ def batch_submit(
     and /v1.0/removebg one, as a hidden batch of kind BGREMOVE whose jobs go first. `first_position`: see
     batch_add_files; `idempotency_key`: Batch.idempotency_key; `name`: Batch.name.
     """
-    with transaction.atomic():
+    with _kept_only_if_accepted() as stored, transaction.atomic():
         batch = batch_create(
             owner=owner,
             options=options,
@@ -99,10 +101,23 @@ def batch_submit(
             idempotency_key=idempotency_key,
             name=name,
         )
+        stored.append(batch)
         items, rejected = batch_add_files(batch=batch, files=files, first_position=first_position)
         if not items:
             raise NothingAccepted(rejected)  # rolls the empty batch back
     return batch, items, rejected
+
+
+@contextmanager
+def _kept_only_if_accepted() -> Iterator[list[Batch | Item]]:
+    """A list for the rows a request stores files for (its batch's background, its items), as they are stored; the
+    files deleted when the request is refused or fails: its rows are rolled back, and nothing of it stays behind."""
+    stored: list[Batch | Item] = []
+    try:
+        yield stored
+    except BaseException:
+        _stored_files_deleted(stored)
+        raise
 
 
 IDEMPOTENT_RETRY_SECONDS = 1  # the first request's batch is made by then, or nearly: the retry finds it
@@ -207,9 +222,9 @@ def _stored_items(
     return items, rejected
 
 
-def _stored_files_deleted(items: list[Item]) -> None:
-    for item in items:
-        for name in item.stored_names():  # and the thumbnails a repeat's reuse copied beside them
+def _stored_files_deleted(rows: Iterable[Batch | Item]) -> None:
+    for row in rows:
+        for name in row.stored_names():  # and the thumbnails a repeat's reuse copied beside them
             storage_delete_quietly(name)
             storage_delete_quietly(thumbnail_name(name))
 
@@ -278,9 +293,9 @@ def batch_rerun(
     bytes-and-options are reused as usual. Raises NothingAccepted (and keeps
     nothing) when no image could be queued again.
     """
-    with transaction.atomic():
+    with _kept_only_if_accepted() as stored, transaction.atomic():
         new_batch, items, rejected = _batch_rerun(
-            batch=batch, options=options, callback_url=callback_url, background=background
+            batch=batch, options=options, callback_url=callback_url, background=background, stored=stored
         )
         if not items:
             raise NothingAccepted(rejected)
@@ -288,11 +303,14 @@ def batch_rerun(
 
 
 def _batch_rerun(
-    *, batch: Batch, options: Options, callback_url: str, background: Any
+    *, batch: Batch, options: Options, callback_url: str, background: Any, stored: list[Batch | Item]
 ) -> tuple[Batch, list[Item], list[RejectedFile]]:
+    """batch_rerun's work; `stored` lists each row whose files it stored, for a refusal at a later chunk to delete
+    those the earlier chunks stored (_kept_only_if_accepted)."""
     new_batch = batch_create(
         owner=batch.owner, options=options, callback_url=callback_url, background=background, name=batch.name
     )
+    stored.append(new_batch)
     sources = list(batch.items.in_sent_order().values_list("source", "filename"))
     items: list[Item] = []
     rejected: list[RejectedFile] = []
@@ -306,6 +324,7 @@ def _batch_rerun(
                     rejected.append(RejectedFile(filename=filename, error="the original upload is no longer stored"))
             added, refused = batch_add_files(batch=new_batch, files=files, first_position=start, continued=start > 0)
             items += added
+            stored += added
             rejected += refused
         finally:
             for file in files:

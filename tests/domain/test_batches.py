@@ -1,5 +1,6 @@
 """removal.services.batches: files added to a batch, within its limits."""
 
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -8,7 +9,8 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.utils import translation
 
 from removal import services
-from removal.errors import Conflict
+from removal.cutout.options import Options
+from removal.errors import Conflict, QuotaExceeded, TooManyRequests
 from removal.models import Batch, DailyUsage, Item
 from removal.services import batches
 from tests.conftest import photo_bytes
@@ -141,3 +143,41 @@ def test_each_refused_file_says_why_and_takes_no_place(user: Any, settings: Any)
     assert refusals["large.jpg"].startswith("the file is 0.0 MB; the limit is ")
     assert refusals["third.jpg"] == "the batch is full (2 files at most); start a new batch"
     assert len(refusals) == 3
+
+
+def stored_files(user: Any) -> set[str]:
+    """Every file under the user's folder in storage."""
+    folder = Path(default_storage.path(f"users/{user.pk}"))
+    return {str(path.relative_to(folder)) for path in folder.rglob("*") if path.is_file()}
+
+
+def background() -> SimpleUploadedFile:
+    return SimpleUploadedFile("bg.png", photo_bytes("coffee.png", size=(64, 48)))
+
+
+@pytest.mark.parametrize("refusal", ["quota", "queue", "nothing accepted"])
+def test_a_refused_request_keeps_no_background(user: Any, settings: Any, refusal: str) -> None:
+    """A request that brought a background (bg_image, bg_image_file) and was refused left that file in storage
+    until the daily orphan sweep: its batch was rolled back, the file it named was not deleted."""
+    settings.DAILY_IMAGE_QUOTA = 1 if refusal == "quota" else 0
+    settings.MAX_QUEUED_ITEMS_PER_USER = 1 if refusal == "queue" else 0
+    services.batch_submit(owner=user, files=[upload("a.jpg")], options=Options())
+    kept = stored_files(user)
+    files = [SimpleUploadedFile("empty.jpg", b"")] if refusal == "nothing accepted" else [upload("b.jpg")]
+    with pytest.raises((TooManyRequests, batches.NothingAccepted)):
+        services.batch_submit(owner=user, files=files, options=Options(), background=background())
+    assert stored_files(user) == kept and Batch.objects.count() == 1
+
+
+def test_a_rerun_refused_part_way_keeps_nothing_of_its_earlier_chunks(
+    user: Any, settings: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rerun queues its images a chunk at a time: refused at a later chunk (here the daily quota, held as each
+    chunk is counted), the sources its earlier chunks copied and its background stayed in storage."""
+    monkeypatch.setattr(batches, "RERUN_CHUNK", 1)
+    settings.DAILY_IMAGE_QUOTA = 3
+    batch, _, _ = services.batch_submit(owner=user, files=[upload("a.jpg"), upload("b.jpg")], options=Options())
+    kept = stored_files(user)
+    with pytest.raises(QuotaExceeded):
+        services.batch_rerun(batch=batch, options=Options(format="webp"), background=background())
+    assert stored_files(user) == kept and Batch.objects.count() == 1 and Item.objects.count() == 2
