@@ -175,7 +175,8 @@ def check_queue_room(user: "User") -> None:
 
 def check_own_queue_room(*, waiting: int) -> None:
     """TooManyRequests while `waiting`, an account's images waiting, are MAX_QUEUED_ITEMS_PER_USER or more;
-    services.batches holds the rule again as it queues, for requests that passed check_queue_room side by side."""
+    services.queueing.own_queue_waiting holds the rule again as uploads, reruns and improvements queue, for requests
+    that passed check_queue_room side by side."""
     if (limit := settings.MAX_QUEUED_ITEMS_PER_USER) and (mine := waiting) >= limit:
         raise TooManyRequests(
             in_language(

@@ -15,7 +15,6 @@ from pathlib import PurePosixPath
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.core.files.base import File
 from django.core.files.storage import default_storage
 from django.db import DatabaseError, IntegrityError, transaction
@@ -27,7 +26,6 @@ from removal.cutout import pipeline
 from removal.cutout.options import Options
 from removal.errors import Conflict, TooManyRequests
 from removal.models import Batch, Item
-from removal.ops import limits
 from removal.services.files import (
     StorageUnavailable,
     batch_folder,
@@ -40,7 +38,12 @@ from removal.services.files import (
     storage_save,
     upload_sha256,
 )
-from removal.services.queueing import announce_after_commit, enqueue_processing
+from removal.services.queueing import (
+    announce_after_commit,
+    enqueue_processing,
+    own_queue_waiting,
+    owners_queue_locked,
+)
 from removal.services.refusals import RejectedFile, inspected, rejected_json
 from removal.services.reuse import result_reused
 from removal.services.thumbnails import thumbnail_name
@@ -239,20 +242,18 @@ def _queued(batch: Batch, items: list[Item], *, preview: bool, room_held: bool) 
 
     The room is counted again with the batch's row locked (SQLite: the IMMEDIATE transaction): counted only as each
     request began, two uploads side by side each found room for one last file (so is the owner's part of the queue,
-    its row locked: limits.check_own_queue_room). Under the same lock, a file the batch
+    its row locked: queueing.own_queue_waiting). Under the same lock, a file the batch
     holds at its `file_position` with the same bytes is a request sent again (its reply lost: a retry, a connection
     cut): it is given the item its first sending made, not a second cutout and credit."""
     now = timezone.now()
     with transaction.atomic():
-        get_user_model().objects.select_for_update().filter(pk=batch.owner_id).exists()
+        owners_queue_locked(batch.owner_id)
         Batch.objects.select_for_update().filter(pk=batch.pk).first()
         sent_before = selectors.items_sent_before(batch, items)
         fresh = [item for item in items if item.id not in sent_before]
         room = max(0, settings.MAX_ITEMS_PER_BATCH - batch.items.count())
         fresh, no_room = fresh[:room], fresh[room:]
-        waiting = selectors.queued_count(batch.owner_id) if fresh else 0
-        if room_held:
-            limits.check_own_queue_room(waiting=waiting)
+        waiting = own_queue_waiting(batch.owner_id, room_held=room_held) if fresh else 0
         for item in fresh:
             item.queued_at, item.counted_on = now, now.date()
             if not result_reused(item=item, now=now):

@@ -15,7 +15,12 @@ from removal import selectors
 from removal.cutout.options import Options
 from removal.models import Batch, Item
 from removal.services.edits import ItemNotEditable, locked_current
-from removal.services.queueing import announce_after_commit, enqueue_processing
+from removal.services.queueing import (
+    announce_after_commit,
+    enqueue_processing,
+    own_queue_waiting,
+    owners_queue_locked,
+)
 from removal.services.usage import usage_counted
 from removal.translated import in_language
 
@@ -52,15 +57,16 @@ def batch_improve(*, batch: Batch, quality: str = IMPROVED_QUALITY) -> list[Item
     """
     now = timezone.now()
     with transaction.atomic():
+        owners_queue_locked(batch.owner_id)  # before the items, as an upload takes it before its batch
         items = list(selectors.items_to_improve(batch, quality).select_for_update().select_related("batch"))
         if not items:
             raise NothingToImprove(_nothing_to_improve(batch, quality))
+        waiting = own_queue_waiting(batch.owner_id)
         Batch.objects.filter(pk=batch.pk).update(improvements=F("improvements") + 1)  # its finish is news again
         # Each is made again: it counts as an upload does.
         usage_counted(
             batch=batch, images=len(items), preview=Options.from_json(batch.options).size_preview, day=now.date()
         )
-        waiting = selectors.queued_count(batch.owner_id)
         for position, item in enumerate(items):
             item.status, item.quality, item.queued_at, item.counted_on = Status.QUEUED, quality, now, now.date()
             item.attempts_before, item.claim_token, item.lease_until = item.attempts, "", None

@@ -6,7 +6,9 @@ from typing import Any
 import pytest
 
 from removal import selectors, services
+from removal.errors import TooManyRequests
 from removal.models import Batch, Item
+from removal.ops import limits
 from tests.conftest import make_item
 
 pytestmark = pytest.mark.django_db
@@ -83,3 +85,19 @@ def test_an_improvement_makes_news_of_its_own_batch_only(user: Any, batch: Batch
     services.batch_improve(batch=batch)
     assert Batch.objects.get(pk=batch.pk).improvements == 1
     assert Batch.objects.get(pk=other.pk).improvements == 0
+
+
+def test_improvements_checked_side_by_side_are_queued_only_within_the_accounts_part(user: Any, settings: Any) -> None:
+    """Improvements of two batches that each passed the early check of the account's part of the queue: the first
+    queued fills it, the other is refused and queues nothing. Checked only as each began, improvements side by side
+    queued past MAX_QUEUED_ITEMS_PER_USER, as uploads did before the rule was held again under the owner's row lock."""
+    settings.MAX_QUEUED_ITEMS_PER_USER = 1
+    first, second = Batch.objects.create(owner=user), Batch.objects.create(owner=user)
+    item(first), item(second)
+    for _ in range(2):
+        limits.check_queue_room(user)  # both pass: nothing is queued yet
+    services.batch_improve(batch=first)
+    with pytest.raises(TooManyRequests, match=r"^you have 1 images waiting, the most one account may have at once"):
+        services.batch_improve(batch=second)
+    assert list(Item.objects.filter(status="queued").values_list("batch", flat=True)) == [first.pk]
+    assert Batch.objects.get(pk=second.pk).improvements == 0
