@@ -21,6 +21,7 @@ from removal.cutout import pipeline
 from removal.cutout.option_parsing import is_blank
 from removal.errors import BadRequest, PayloadTooLarge, invalid_option_code
 from removal.selectors import is_stored_image_path
+from removal.web.inputs import check_body_type
 from removal.web.links import on_this_server
 
 if TYPE_CHECKING:
@@ -34,6 +35,7 @@ BASE64_LINE_BREAKS = "\r\n\t"  # taken out of base64 text, wherever they are
 
 def uploaded_files(request: HttpRequest) -> list[File]:
     """Every uploaded image to process, from `files` fields first, then any other file field."""
+    check_body_type(request)
     files = request.FILES.getlist("files")
     for field in request.FILES:
         if field != "files" and field not in BACKGROUND_FIELDS:
@@ -47,6 +49,7 @@ def uploaded_files(request: HttpRequest) -> list[File]:
 
 def images_sent(request: HttpRequest) -> bool:
     """Whether the request sends an image to process as a file (a background aside), readable or not."""
+    check_body_type(request)
     return any(field not in BACKGROUND_FIELDS for field in request.FILES) or bool(unreadable_files(request))
 
 

@@ -23,7 +23,7 @@ from removal import fetch, services
 from removal.cutout.option_lists import options_named
 from removal.cutout.option_parsing import FULL_SIZE, PREVIEW_SIZE, is_blank, whole_number
 from removal.cutout.options import Options, parse_options
-from removal.errors import BadRequest, MethodNotAllowed
+from removal.errors import BadRequest, MethodNotAllowed, UnsupportedMediaType
 from removal.models import BATCH_NAME_LENGTH, IDEMPOTENCY_KEY_LENGTH
 from removal.ops import limits
 from removal.ops.models_run_on import models_installed
@@ -37,6 +37,26 @@ if TYPE_CHECKING:
 CALLBACK_URL_MAX_CHARS = 2000
 LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 JSON_MEDIA_TYPE = re.compile(r"application/([\w.-]+\+)?json")  # and RFC 6839's +json types: merge-patch+json, ...
+
+
+# The bodies request_parameters reads (JSON also under RFC 6839's +json types, and as text/plain: fetch()'s label).
+FIELDS_BODY_TYPES = ("multipart/form-data", "application/x-www-form-urlencoded", "application/json")
+
+
+def check_body_type(request: HttpRequest) -> None:
+    """UnsupportedMediaType for a body that is neither a form nor JSON (raw image bytes, XML): Django reads no field
+    and no file of it, and the request was refused for what it then lacked ("no file: upload the image as
+    multipart/form-data", a 400), not for its type. A request without a body (GET /bgremove?img=URL) is not judged."""
+    content_type = request.content_type or ""
+    if not int(request.META.get("CONTENT_LENGTH") or 0):  # bgsite.asgi_handler counts a chunked body's
+        return
+    if content_type in (*FIELDS_BODY_TYPES, "text/plain") or JSON_MEDIA_TYPE.fullmatch(content_type):
+        return
+    *others, last = FIELDS_BODY_TYPES
+    raise UnsupportedMediaType(
+        f"a request body of Content-Type {content_type[:100] or '(none)'} is not read here: send "
+        f"{others[0]} (images as files), {', '.join(others[1:])} or {last}"
+    )
 
 
 def check_method(request: HttpRequest, methods: tuple[str, ...]) -> None:

@@ -119,3 +119,34 @@ def test_bgremove_takes_an_img_url_beside_a_bg_image_file(
     item = Item.objects.get()
     assert (item.filename, seen) == ("image.jpg", ["/image.jpg"])
     assert item.batch.options["bg_image_sha256"]
+
+
+@pytest.mark.parametrize("content_type", ["image/jpeg", "application/octet-stream", "application/xml"])
+@pytest.mark.parametrize("path", ["/bgremove", "/v1.0/removebg", "/store", "/api/v1/batches", "batch files"])
+def test_a_body_neither_form_nor_json_is_a_415_naming_the_types_read(
+    api: Any, user: Any, path: str, content_type: str
+) -> None:
+    """Raw image bytes (or XML) as the body: Django reads no field and no file of it, and the request was refused
+    for what it lacked ("no file: upload the image as multipart/form-data", 400), not for its type."""
+    if path == "batch files":
+        path = f"/api/v1/batches/{Batch.objects.create(owner=user).pk}/files"
+    reply = api.post(path, data=b"\xff\xd8\xff\xe0 raw bytes", content_type=content_type)
+    assert reply.status_code == 415
+    error = reply.json()["errors"][0]["title"] if path.startswith("/v1.0/") else reply.json()["error"]
+    assert error == (
+        f"a request body of Content-Type {content_type} is not read here: send multipart/form-data (images as "
+        "files), application/x-www-form-urlencoded or application/json"
+    )
+    if path.startswith("/v1.0/"):
+        assert reply.json()["errors"][0]["code"] == "unsupported_media_type"
+    else:
+        assert reply.json()["status"] == 415
+    assert not Item.objects.exists() and not StoredImage.objects.exists()
+
+
+def test_a_call_without_a_body_is_read_whatever_its_content_type_says(api: Any) -> None:
+    """PixLab's GET /bgremove?img=URL has no body: its parameters are the query string's."""
+    reply = api.get("/bgremove", {"img": ""}, content_type="application/octet-stream")
+    assert reply.status_code == 400 and reply.json()["error"].startswith("missing 'img'")
+    reply = api.post("/store", data=b"", content_type="application/xml")  # no body: no file, the 400 that says so
+    assert reply.status_code == 400 and reply.json()["error"].startswith("no file: upload the image")
