@@ -345,6 +345,11 @@ MAX_ANIMATION_FRAMES = env.int("MAX_ANIMATION_FRAMES", default=300)
 # Videos (MP4, MOV, WebM): at most this long, and MAX_ANIMATION_FRAMES frames.
 MAX_VIDEO_SECONDS = env.float("MAX_VIDEO_SECONDS", default=10)
 DATA_UPLOAD_MAX_NUMBER_FILES = MAX_FILES_PER_REQUEST
+# Past its first BODY_RATE_GRACE_SECONDS a request body must have brought BODY_MIN_BYTES_PER_SECOND for each further
+# second (0: no such bound), else 408 (removal.web.body_limit): a client that sent a byte now and then, never idle
+# for the 30 s that refuse a stalled body, held its connection and its request for as long as it liked.
+BODY_MIN_BYTES_PER_SECOND = env.int("BODY_MIN_BYTES_PER_SECOND", default=10_000)
+BODY_RATE_GRACE_SECONDS = env.float("BODY_RATE_GRACE_SECONDS", default=60)
 BATCHES_PER_PAGE = 20
 
 # API rate limits ("<count>/<s|m|h|d>" per key and per user), a daily image quota per user (0: none), MB /store keeps
@@ -391,9 +396,16 @@ CORS_URLS_REGEX, CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS = cors.API_PATHS, cors.
 for _name in ("MAX_UPLOAD_BYTES", "MAX_IMAGE_PIXELS", "MAX_FILES_PER_REQUEST", "MAX_ITEMS_PER_BATCH"):
     if globals()[_name] <= 0:
         raise ImproperlyConfigured(f"{_name} must be a positive integer")
-for _name in ("DAILY_IMAGE_QUOTA", "STORE_DAILY_MB", "MAX_QUEUED_ITEMS_PER_USER"):  # 0: none; below it, a mistake
+for _name in (  # 0: none; below it, a mistake
+    "DAILY_IMAGE_QUOTA",
+    "STORE_DAILY_MB",
+    "MAX_QUEUED_ITEMS_PER_USER",
+    "BODY_MIN_BYTES_PER_SECOND",
+):
     if globals()[_name] < 0:
         raise ImproperlyConfigured(f"{_name} must be 0 (no limit) or a positive integer")
+if BODY_RATE_GRACE_SECONDS < 0:
+    raise ImproperlyConfigured("BODY_RATE_GRACE_SECONDS must be 0 or more seconds")
 
 # Plain lines, or LOG_FORMAT=json: one JSON object a line, for log shippers (docs/deploy.md#logs).
 LOGGING = logging_config(env.str("LOG_LEVEL", default="INFO"), log_format=env.str("LOG_FORMAT", default="plain"))

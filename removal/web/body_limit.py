@@ -5,7 +5,8 @@ handler spools the whole body first): from Content-Length at once, as soon as a 
 soon as one part of a multipart body passes the per-file limit (bgsite.multipart_watch, which also notes the file parts
 Django would skip without a word, for the views to report); a batch upload past two images' worth whose caller is not
 known before its body gets 401 the same way; a body that stops arriving for BODY_IDLE_SECONDS, 408 (as bgsite.server a
-head); a body sent compressed (Content-Encoding), 415; a multipart body with no part of its boundary, 400 (Django read
+head), or that comes slower than BODY_MIN_BYTES_PER_SECOND past its first BODY_RATE_GRACE_SECONDS, 408 too; a body
+sent compressed (Content-Encoding), 415; a multipart body with no part of its boundary, 400 (Django read
 nothing). Each refusal is answered by removal.web.error_pages.refusal_reply, in the shape of the path's API or as the
 site's page. `max_fields_bytes` bounds a JSON or url-encoded body, which removal.web.inputs reads.
 """
@@ -84,6 +85,23 @@ def caller_unknown_for_body(path: str) -> Unauthorized:
 
 def body_stalled() -> RequestTimeout:
     return RequestTimeout(f"the request body stopped arriving: no byte of it for {BODY_IDLE_SECONDS:g} s")
+
+
+def body_deadline(started: float, received: int) -> float:
+    """When (on the clock `started` was read from) more of a body that began at `started` and brought `received`
+    bytes must have come: past its first BODY_RATE_GRACE_SECONDS, BODY_MIN_BYTES_PER_SECOND for each further second.
+    A byte now and then, never idle for BODY_IDLE_SECONDS, held a connection and its request as long as it liked."""
+    if not (rate := settings.BODY_MIN_BYTES_PER_SECOND):
+        return math.inf
+    return started + settings.BODY_RATE_GRACE_SECONDS + received / rate
+
+
+def body_too_slow(received: int, seconds: float) -> RequestTimeout:
+    return RequestTimeout(
+        f"the request body came too slowly: {received:,} bytes in {seconds:.0f} s, where past its first "
+        f"{settings.BODY_RATE_GRACE_SECONDS:g} s a body must bring {settings.BODY_MIN_BYTES_PER_SECOND:,} bytes for "
+        "each second"
+    )
 
 
 def _multipart_watch(content_type: bytes) -> MultipartWatch | None:
@@ -193,15 +211,19 @@ class BodySizeLimit:
             scope = {**scope, DROPPED_PARTS_SCOPE_KEY: watch.dropped}
         received, refusal = 0, None  # refusal: what counting_receive found wrong with the body as it came
         started, body_done = False, False
+        clock = asyncio.get_running_loop().time
+        body_started = clock()
 
         async def counting_receive() -> dict[str, Any]:
             nonlocal received, refusal, body_done
             if body_done:  # Django listens for a disconnect while the view runs: no time limit on that
                 return dict(await receive())
+            too_slow_in = body_deadline(body_started, received) - clock()
             try:
-                message = await asyncio.wait_for(receive(), BODY_IDLE_SECONDS)
+                message = await asyncio.wait_for(receive(), max(0.0, min(BODY_IDLE_SECONDS, too_slow_in)))
             except TimeoutError:
-                refusal = body_stalled()
+                too_slow = too_slow_in < BODY_IDLE_SECONDS
+                refusal = body_too_slow(received, clock() - body_started) if too_slow else body_stalled()
                 return {"type": "http.disconnect"}  # Django stops reading and sends nothing
             body_done = message["type"] != "http.request" or not message.get("more_body", False)
             if message["type"] == "http.request":

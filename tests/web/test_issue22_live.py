@@ -7,6 +7,7 @@ only exist in a served process.
 
 import asyncio
 import base64
+import contextlib
 import io
 import os
 import re
@@ -258,3 +259,34 @@ def test_a_full_waiting_room_answers_503_at_once_while_batches_queue(server: Liv
     metrics = requests.get(f"{server.url}/metrics", timeout=10).text
     refused = statuses.count(503)
     assert f'bgsite_sync_calls_refused_total{{path="/bgremove"}} {float(refused)}' in metrics
+
+
+def test_a_body_trickled_slower_than_the_least_rate_gets_408_past_its_grace(server_factory: Any) -> None:
+    """A client sending a few bytes every 0.2 s, never idle for the 30 s that refuse a stalled body, held its
+    connection and its request for as long as it liked: past BODY_RATE_GRACE_SECONDS a body must bring
+    BODY_MIN_BYTES_PER_SECOND for each further second, else 408 in its API's shape, and the connection closes."""
+    served = server_factory(BODY_RATE_GRACE_SECONDS="1", BODY_MIN_BYTES_PER_SECOND="1000")
+    served.start()
+    head = (
+        f"POST /api/v1/batches HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Api-Key: {served.create_user('trickler')}\r\n"
+        "Content-Type: application/x-www-form-urlencoded\r\nContent-Length: 100000\r\n\r\n"
+    ).encode()
+    answer = b""
+    with socket.create_connection(("127.0.0.1", served.port), timeout=10) as connection:
+        connection.sendall(head)
+        began = time.monotonic()
+        while not answer and time.monotonic() - began < 10:
+            with contextlib.suppress(OSError):  # closed after its answer
+                connection.sendall(b"a=1&")
+            if select.select([connection], [], [], 0.2)[0]:
+                answer = connection.recv(65536)
+        answered_after = time.monotonic() - began
+        while answer and (chunk := connection.recv(65536)):
+            answer += chunk
+    assert answer.startswith(b"HTTP/1.1 408 ") and b"connection: close" in answer.lower()
+    assert 1 <= answered_after < 5
+    assert re.search(
+        rb'"error": "the request body came too slowly: \d+ bytes in [12] s, where past its first 1 s a body must '
+        rb'bring 1,000 bytes for each second"',
+        answer,
+    )
