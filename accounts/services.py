@@ -56,12 +56,18 @@ class TooManyApiKeys(Exception):
     """The account holds MAX_API_KEYS keys in use already."""
 
 
+def account_locked(*, user_id: int) -> None:
+    """Lock the account's row until the transaction ends (on SQLite the IMMEDIATE transaction holds the write lock): the
+    requests that count what an account holds and add to it (its keys, its part of the queue, its /store images) count
+    one after the other. Counted before, each of a burst found room."""
+    get_user_model().objects.select_for_update().filter(pk=user_id).exists()
+
+
 def api_key_create(*, user: "User", name: str) -> tuple[ApiKey, str]:
     """Create a key and return it with its plain text, which is never stored; TooManyApiKeys past MAX_API_KEYS.
-    The keys in use are counted with the account's row locked (and on SQLite, the write lock held), so that keys made
-    at once are counted one after the other: counted before, each of a burst found room."""
+    The keys in use are counted under account_locked, so that keys made at once are counted one after the other."""
     with transaction.atomic():
-        get_user_model().objects.select_for_update().filter(pk=user.pk).exists()
+        account_locked(user_id=user.pk)
         if ApiKey.objects.filter(user=user, revoked_at__isnull=True).count() >= MAX_API_KEYS:
             raise TooManyApiKeys
         while True:

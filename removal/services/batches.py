@@ -21,6 +21,7 @@ from django.db import DatabaseError, IntegrityError, transaction
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 
+from accounts.services import account_locked
 from removal import events, selectors
 from removal.cutout import pipeline
 from removal.cutout.options import Options
@@ -42,7 +43,6 @@ from removal.services.queueing import (
     announce_after_commit,
     enqueue_processing,
     own_queue_waiting,
-    owners_queue_locked,
 )
 from removal.services.refusals import RejectedFile, inspected, rejected_json
 from removal.services.reuse import result_reused
@@ -247,7 +247,7 @@ def _queued(batch: Batch, items: list[Item], *, preview: bool, room_held: bool) 
     cut): it is given the item its first sending made, not a second cutout and credit."""
     now = timezone.now()
     with transaction.atomic():
-        owners_queue_locked(batch.owner_id)
+        account_locked(user_id=batch.owner_id)  # uploads, reruns and improvements count its part of the queue in turn
         Batch.objects.select_for_update().filter(pk=batch.pk).first()
         sent_before = selectors.items_sent_before(batch, items)
         fresh = [item for item in items if item.id not in sent_before]

@@ -16,7 +16,6 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 from django.tasks import TaskResultStatus
@@ -77,16 +76,10 @@ def enqueue_processing(item_id: uuid.UUID, *, kind: str, waiting_ahead: int, del
     return uuid.UUID(str(job.enqueue(str(item_id), request_id=current_request_id()).id))
 
 
-def owners_queue_locked(owner_id: int) -> None:
-    """Lock the owner's row until the transaction ends (SQLite: the IMMEDIATE transaction): the requests that queue
-    an owner's images (uploads, reruns, improvements) count the owner's part of the queue one after another."""
-    get_user_model().objects.select_for_update().filter(pk=owner_id).exists()
-
-
 def own_queue_waiting(owner_id: int, *, room_held: bool = True) -> int:
-    """The owner's images waiting, under owners_queue_locked; with `room_held`, TooManyRequests when they fill the
-    owner's part of the queue (limits.check_own_queue_room). Checked only as each request began (check_queue_room),
-    requests side by side each found room and all were queued past MAX_QUEUED_ITEMS_PER_USER."""
+    """The owner's images waiting, under accounts.services.account_locked; with `room_held`, TooManyRequests when they
+    fill the owner's part of the queue (limits.check_own_queue_room). Checked only as each request began
+    (check_queue_room), requests side by side each found room and all were queued past MAX_QUEUED_ITEMS_PER_USER."""
     waiting = selectors.queued_count(owner_id)
     if room_held:
         limits.check_own_queue_room(waiting=waiting)

@@ -11,6 +11,7 @@ from django.db.models import F
 from django.utils import timezone
 from django.utils.translation import gettext, gettext_noop
 
+from accounts.services import account_locked
 from removal import selectors
 from removal.cutout.options import Options
 from removal.models import Batch, Item
@@ -19,7 +20,6 @@ from removal.services.queueing import (
     announce_after_commit,
     enqueue_processing,
     own_queue_waiting,
-    owners_queue_locked,
 )
 from removal.services.usage import usage_counted
 from removal.translated import in_language
@@ -57,7 +57,7 @@ def batch_improve(*, batch: Batch, quality: str = IMPROVED_QUALITY) -> list[Item
     """
     now = timezone.now()
     with transaction.atomic():
-        owners_queue_locked(batch.owner_id)  # before the items, as an upload takes it before its batch
+        account_locked(user_id=batch.owner_id)  # before the items, as an upload takes it before its batch
         items = list(selectors.items_to_improve(batch, quality).select_for_update().select_related("batch"))
         if not items:
             raise NothingToImprove(_nothing_to_improve(batch, quality))

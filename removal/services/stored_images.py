@@ -4,9 +4,9 @@ import uuid
 from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
-from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from accounts.services import account_locked
 from removal.cutout import pipeline
 from removal.errors import QuotaExceeded
 from removal.models import StoredImage
@@ -27,9 +27,9 @@ if TYPE_CHECKING:
 def stored_image_create(*, owner: "User", upload: Any) -> StoredImage:
     """Keep an uploaded image for later /bgremove calls that name it; pipeline.ImageRejected for one we do not accept.
 
-    STORE_DAILY_MB is held again as the image is recorded, with the owner's row locked (SQLite: the IMMEDIATE
-    transaction): checked only as each request began (limits.check_store_room), uploads side by side were all kept
-    past it. QuotaExceeded then, its file deleted."""
+    STORE_DAILY_MB is held again as the image is recorded, under accounts.services.account_locked: checked only as
+    each request began (limits.check_store_room), uploads side by side were all kept past it. QuotaExceeded then, its
+    file deleted."""
     error = upload_error(upload, room=1)
     if error is None:
         info = pipeline.inspect_image(upload, max_pixels=settings.MAX_IMAGE_PIXELS)  # raises ImageRejected
@@ -39,7 +39,7 @@ def stored_image_create(*, owner: "User", upload: Any) -> StoredImage:
     image.file.name = storage_save(f"{user_folder(owner.pk)}store/{image.id}.{extension_of(info)}", upload)
     try:
         with transaction.atomic():
-            get_user_model().objects.select_for_update().filter(pk=owner.pk).exists()
+            account_locked(user_id=owner.pk)
             limits.check_store_room(owner, size_bytes=upload.size)
             image.save()
     except QuotaExceeded:
