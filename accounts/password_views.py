@@ -31,11 +31,10 @@ from django_ratelimit.core import is_ratelimited
 from accounts import folding, mails, services
 from accounts.auth import AuthenticatedHttpRequest
 from accounts.forms import AccountDeleteForm, EmailChangeForm, LoginForm, PasswordChangeForm, SetPasswordForm
+from bgsite.allowed_methods import FORM_PAGE_METHODS, PAGE_METHODS, lower_cased
 
-# The methods of a page that shows a form and takes it back, and of one that only shows. Django's class-based views
-# would also take a PUT as a POST (reading no form from its body: the form shown again, every field missing) and
-# answer OPTIONS with a blank 200; any other method is the site's 405 page (bgsite.allowed_methods).
-FORM_PAGE_METHODS, PAGE_METHODS = ["get", "head", "post"], ["get", "head"]
+# The http_method_names of a class-based page that shows a form and takes it back, and of one that only shows.
+FORM_PAGE_HANDLERS, PAGE_HANDLERS = lower_cased(FORM_PAGE_METHODS), lower_cased(PAGE_METHODS)
 
 # The throttle group of the forms that check the account's password once logged in.
 RECONFIRMATION_GROUP = "password-guesses"
@@ -46,7 +45,7 @@ class _ThrottledFormView(FormView):
     (`attempt_key`) and, with `throttled_per_address`, per client address: the form is shown again unbound, saying
     `refusal`, with a 429, and nothing of it is done (no password checked, no mail sent)."""
 
-    http_method_names = FORM_PAGE_METHODS
+    http_method_names = FORM_PAGE_HANDLERS
     throttle_group = ""
     throttle_rate = ""
     throttle_field = ""
@@ -182,7 +181,7 @@ class RedirectThenMail(HttpResponseRedirect):
 class PasswordResetSent(PasswordResetDoneView):
     """Django's "check your e-mail" page, saying how long the link works (PASSWORD_RESET_TIMEOUT)."""
 
-    http_method_names = PAGE_METHODS
+    http_method_names = PAGE_HANDLERS
 
     def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
         return super().get_context_data(validity=mails.link_validity(), **kwargs)
@@ -213,7 +212,7 @@ class ThrottledPasswordChangeView(_ThrottledFormView, PasswordChangeView):
 class PasswordResetConfirmWithNotice(PasswordResetConfirmView):
     """Django's new password from a reset link, then a notice to the account's address, as after a change."""
 
-    http_method_names = FORM_PAGE_METHODS
+    http_method_names = FORM_PAGE_HANDLERS
     form_class = SetPasswordForm
 
     def render_to_response(self, context: dict[str, Any], **response_kwargs: Any) -> HttpResponse:

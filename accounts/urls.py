@@ -14,7 +14,7 @@ urlpatterns = [
     path("password/", password_views.ThrottledPasswordChangeView.as_view(), name="password_change"),
     path(
         "password/done/",
-        auth_views.PasswordChangeDoneView.as_view(http_method_names=password_views.PAGE_METHODS),
+        auth_views.PasswordChangeDoneView.as_view(http_method_names=password_views.PAGE_HANDLERS),
         name="password_change_done",
     ),
     # A forgotten password: Django's reset views, the link sent by e-mail (EMAIL_URL).
@@ -31,7 +31,7 @@ urlpatterns = [
     ),
     path(
         "password/reset/done/",
-        auth_views.PasswordResetCompleteView.as_view(http_method_names=password_views.PAGE_METHODS),
+        auth_views.PasswordResetCompleteView.as_view(http_method_names=password_views.PAGE_HANDLERS),
         name="password_reset_complete",
     ),
     path("email/", views.email_change, name="email_change"),

@@ -24,13 +24,13 @@ from accounts.forms import (
     EmailChangeForm,
     SignupForm,
 )
-from accounts.password_views import FORM_PAGE_METHODS, RedirectThenMail, password_guesses_refused
-from bgsite.allowed_methods import methods_allowed
+from accounts.password_views import RedirectThenMail, password_guesses_refused
+from bgsite.allowed_methods import FORM_PAGE_METHODS, methods_allowed
 
 ACCOUNT_DELETE, EMAIL_CHANGE = "accounts/account_delete.html", "registration/email_change_form.html"
 
 # The pages that show a form and take it back; another method is a 405 (bgsite.allowed_methods), not the page.
-form_page = methods_allowed(*(method.upper() for method in FORM_PAGE_METHODS))
+form_page = methods_allowed(*FORM_PAGE_METHODS)
 
 
 @form_page

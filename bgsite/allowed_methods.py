@@ -10,13 +10,25 @@ without the token stays a 403). A view that declares nothing (the admin's; the A
 answer another method with their own 405) is left to its own handling.
 """
 
-from collections.abc import Callable
+import functools
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from django.http import HttpRequest, HttpResponseNotAllowed
 from django.utils.deprecation import MiddlewareMixin
 from django.utils.log import log_response
 from django.views.decorators.http import require_http_methods
+
+# The methods of a page that only shows, and of one that shows a form and takes it back. Django's class-based views
+# would also take a PUT as a POST (reading no form from its body: the form shown again, every field missing) and
+# answer OPTIONS with a blank 200; a class-based page lists these as its http_method_names (lower_cased).
+PAGE_METHODS = ("GET", "HEAD")
+FORM_PAGE_METHODS = ("GET", "HEAD", "POST")
+
+
+def lower_cased(methods: Iterable[str]) -> list[str]:
+    """`methods` as a class-based view's http_method_names lists them."""
+    return [method.lower() for method in methods]
 
 
 def methods_allowed[View: Callable[..., Any]](*methods: str) -> Callable[[View], View]:
@@ -30,9 +42,10 @@ def methods_allowed[View: Callable[..., Any]](*methods: str) -> Callable[[View],
 
 def read_only[View: Callable[..., Any]](view: View) -> View:
     """A view that answers GET and HEAD only (a page, a probe, a public file)."""
-    return methods_allowed("GET", "HEAD")(view)
+    return methods_allowed(*PAGE_METHODS)(view)
 
 
+@functools.cache  # a view's methods are the same at every request
 def view_methods(view: Callable[..., Any]) -> list[str]:
     """The methods `view` declares it takes, as its 405's Allow header lists them; [] if it declares none."""
     if (view_class := getattr(view, "view_class", None)) is not None:
