@@ -7,6 +7,7 @@ is the default, as if unset, and any other that is not a yes/no or a number stop
 """
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import environ
@@ -43,3 +44,22 @@ def read(var: str, text: str, cast: type) -> bool | int | float:
         kind = "a whole number" if cast is int else "a number such as 0.5"
         raise ImproperlyConfigured(f"{var} must be {kind}, not {text!r}")
     return number
+
+
+# The limits that must be at least 1; those where 0 means none (below it, a mistake); the seconds that may be 0.
+POSITIVE_LIMITS = ("MAX_UPLOAD_BYTES", "MAX_IMAGE_PIXELS", "MAX_FILES_PER_REQUEST", "MAX_ITEMS_PER_BATCH")
+ZERO_FOR_NONE_LIMITS = ("DAILY_IMAGE_QUOTA", "STORE_DAILY_MB", "MAX_QUEUED_ITEMS_PER_USER", "BODY_MIN_BYTES_PER_SECOND")
+NOT_NEGATIVE_SECONDS = ("BODY_RATE_GRACE_SECONDS",)
+
+
+def check_limits(settings: Mapping[str, Any]) -> None:
+    """ImproperlyConfigured, naming it, for a limit of `settings` (the settings module's names) out of its range."""
+    for name in POSITIVE_LIMITS:
+        if settings[name] <= 0:
+            raise ImproperlyConfigured(f"{name} must be a positive integer")
+    for name in ZERO_FOR_NONE_LIMITS:
+        if settings[name] < 0:
+            raise ImproperlyConfigured(f"{name} must be 0 (no limit) or a positive integer")
+    for name in NOT_NEGATIVE_SECONDS:
+        if settings[name] < 0:
+            raise ImproperlyConfigured(f"{name} must be 0 or more seconds")

@@ -19,7 +19,7 @@ from django.utils.csp import CSP
 
 from bgsite import cors
 from bgsite.channel_layer import redis_channel_layer
-from bgsite.environment import Env
+from bgsite.environment import Env, check_limits
 from bgsite.logging_config import logging_config
 from bgsite.networks import IPNetwork, origin, parse_networks
 from removal.cutout.results import DEFAULT_REVIEW_BELOW
@@ -393,19 +393,7 @@ FETCH_ALLOWED_NETWORKS = _networks("FETCH_ALLOWED_NETWORKS")
 CORS_ALLOWED_ORIGINS = [name.strip() for name in env.list("CORS_ALLOWED_ORIGINS", default=[]) if name.strip()]
 CORS_URLS_REGEX, CORS_ALLOW_HEADERS, CORS_EXPOSE_HEADERS = cors.API_PATHS, cors.REQUEST_HEADERS, cors.REPLY_HEADERS
 
-for _name in ("MAX_UPLOAD_BYTES", "MAX_IMAGE_PIXELS", "MAX_FILES_PER_REQUEST", "MAX_ITEMS_PER_BATCH"):
-    if globals()[_name] <= 0:
-        raise ImproperlyConfigured(f"{_name} must be a positive integer")
-for _name in (  # 0: none; below it, a mistake
-    "DAILY_IMAGE_QUOTA",
-    "STORE_DAILY_MB",
-    "MAX_QUEUED_ITEMS_PER_USER",
-    "BODY_MIN_BYTES_PER_SECOND",
-):
-    if globals()[_name] < 0:
-        raise ImproperlyConfigured(f"{_name} must be 0 (no limit) or a positive integer")
-if BODY_RATE_GRACE_SECONDS < 0:
-    raise ImproperlyConfigured("BODY_RATE_GRACE_SECONDS must be 0 or more seconds")
+check_limits(globals())  # each limit within its range, or the start stops naming it
 
 # Plain lines, or LOG_FORMAT=json: one JSON object a line, for log shippers (docs/deploy.md#logs).
 LOGGING = logging_config(env.str("LOG_LEVEL", default="INFO"), log_format=env.str("LOG_FORMAT", default="plain"))
