@@ -128,8 +128,11 @@ def test_uploads_cut_off_by_a_log_out_in_another_tab_wait_and_go_up_after_loggin
         waiting = tab_a.locator("#items .item", has_text="waiting for you to log in")
         expect(waiting.first).to_be_visible()
         # Its upload's bar, named after its photo for a screen reader.
+        # That card by its photo: `waiting.first` is looked up again at each use, and another card that starts to
+        # wait meanwhile can come before it (the name read from one card, the bar from the next).
         name = waiting.first.get_attribute("data-filename")
-        expect(waiting.first.locator(".upload-progress")).to_have_attribute("aria-label", f"Upload of {name}")
+        card = tab_a.locator(f'#items .item[data-filename="{name}"]')
+        expect(card.locator(".upload-progress")).to_have_attribute("aria-label", f"Upload of {name}")
         expect(tab_a.locator("#notice")).to_have_text("Uploads wait: you are logged out; log in again to go on.")
         # A photo the person's program adds meanwhile: its news ends the page's live updates, logged out too, which
         # try again now and then; the notice stays through those tries.
