@@ -177,3 +177,43 @@ def test_a_web_process_freezes_what_is_alive_once_started_and_collects_its_garba
     finally:
         gc.unfreeze()  # this test process's objects back in the collector's sight
         gc.enable()
+
+
+CUTOUT_LIKE_CYCLES = """
+import ctypes, resource, sys
+from removal.ops import heap
+if sys.argv[1] == "kept":
+    assert heap.keep_freed_blocks()
+c = ctypes.CDLL(None)
+c.malloc.restype, c.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+c.free.argtypes = [ctypes.c_void_p]
+c.memset.argtypes = [ctypes.c_void_p, ctypes.c_int, ctypes.c_size_t]
+def cutout_like():  # a 1280x960 cutout's arrays: a few blocks of about 5 MB, all freed at its end
+    blocks = [c.malloc(5 * 2**20) for _ in range(4)]
+    for block in blocks:
+        c.memset(block, 1, 5 * 2**20)
+    for block in blocks:
+        c.free(block)
+for _ in range(3):
+    cutout_like()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+for _ in range(20):
+    cutout_like()
+print(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before)
+"""
+
+
+def page_faults_of_20_cycles(mode: str) -> int:
+    done = subprocess.run(
+        [sys.executable, "-c", CUTOUT_LIKE_CYCLES, mode], cwd=REPO, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    return int(done.stdout)
+
+
+def test_a_process_keeps_the_blocks_a_cutout_freed_for_the_next_instead_of_faulting_them_in_again() -> None:
+    if heap._mallopt() is None:
+        require_or_skip("this C library has no mallopt")
+    pages_of_a_cycle = 20 * 2**20 // os.sysconf("SC_PAGE_SIZE")
+    assert page_faults_of_20_cycles("glibc") > 10 * pages_of_a_cycle, "glibc's sliding thresholds: handed back"
+    assert page_faults_of_20_cycles("kept") < pages_of_a_cycle // 4
