@@ -20,7 +20,15 @@ from django.utils import timezone, translation
 from django.utils.crypto import constant_time_compare, salted_hmac
 
 from accounts import confirmation, folding, mails, selectors, sessions
-from accounts.models import ApiKey, BrowserSession, FoldedNames, Invitation, UsedEmailChangeLink, WebhookSecret
+from accounts.models import (
+    REVOKED_API_KEY_KEPT,
+    ApiKey,
+    BrowserSession,
+    FoldedNames,
+    Invitation,
+    UsedEmailChangeLink,
+    WebhookSecret,
+)
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -50,6 +58,11 @@ def _hash(secret: str) -> str:
 
 # Keys in use an account may hold: each one a row on the account page, and every POST made one without end.
 MAX_API_KEYS = 50
+
+
+# Revoked keys an account keeps (REVOKED_API_KEY_KEPT each at most): revoking one more deletes the one revoked first.
+# Without it a key made and revoked in a loop added a row to the account page at each turn, for a month.
+MAX_REVOKED_API_KEYS = MAX_API_KEYS
 
 
 class TooManyApiKeys(Exception):
@@ -114,8 +127,21 @@ def _split(raw_key: str) -> tuple[str, str]:
 
 
 def api_key_revoke(*, user: "User", key_id: int) -> bool:
-    """Revoke one of the user's keys at once; False if there is no such active key."""
-    return ApiKey.objects.filter(pk=key_id, user=user, revoked_at__isnull=True).update(revoked_at=timezone.now()) == 1
+    """Revoke one of the user's keys at once; False if there is no such active key. Past MAX_REVOKED_API_KEYS revoked
+    keys, the ones revoked first are deleted."""
+    with transaction.atomic():
+        if ApiKey.objects.filter(pk=key_id, user=user, revoked_at__isnull=True).update(revoked_at=timezone.now()) != 1:
+            return False
+        revoked = ApiKey.objects.filter(user=user, revoked_at__isnull=False).order_by("-revoked_at", "-pk")
+        ApiKey.objects.filter(pk__in=list(revoked.values_list("pk", flat=True)[MAX_REVOKED_API_KEYS:])).delete()
+    return True
+
+
+def revoked_api_keys_delete() -> int:
+    """Delete the keys revoked over REVOKED_API_KEY_KEPT ago (in the workers' daily sweep): how many. Nothing refers to
+    a key's row (the usage, batches and images are the account's), so only the key goes."""
+    deleted, _ = ApiKey.objects.filter(revoked_at__lt=timezone.now() - REVOKED_API_KEY_KEPT).delete()
+    return deleted
 
 
 def webhook_secret_for(*, user: "User") -> str:

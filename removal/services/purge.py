@@ -23,7 +23,8 @@ from django.tasks import TaskResultStatus
 from django.utils import timezone
 
 from accounts.deletion import AccountDataNotDeleted
-from accounts.services import sessions_expired_delete
+from accounts.models import REVOKED_API_KEY_KEPT
+from accounts.services import revoked_api_keys_delete, sessions_expired_delete
 from removal import events
 from removal.models import Batch, DailyUsage, Item, StoredImage, WebhookDelivery
 from removal.services.files import (
@@ -281,9 +282,11 @@ def orphaned_files_sweep(*, older_than: datetime | None = None, page: int = 1000
 
 def daily_sweep() -> int:
     """What the workers do once a day, and purge_expired at each run: the orphaned files (how many), and the expired
-    log-in sessions, which nothing else removes."""
+    log-in sessions and the keys revoked over REVOKED_API_KEY_KEPT ago, which nothing else removes."""
     swept = orphaned_files_sweep()
     sessions_expired_delete()
+    if keys := revoked_api_keys_delete():
+        logger.info("retention: %d API keys revoked over %d days ago", keys, REVOKED_API_KEY_KEPT.days)
     return swept
 
 

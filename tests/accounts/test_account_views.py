@@ -5,7 +5,7 @@ import io
 import re
 import tarfile
 import time
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -235,6 +235,23 @@ class TestDashboard:
         assert "The key was revoked" in response.content.decode()
         assert ">revoked<" in response.content.decode()
         assert Client().get("/api/v1/batches", HTTP_X_API_KEY=key).status_code == 401
+
+    def test_a_revoked_key_says_when_it_was_revoked_and_when_it_goes(self, client: Any, user: Any) -> None:
+        """A revoked key was listed for good, saying only when it was revoked; it goes 30 days later now."""
+        key, _ = services.api_key_create(user=user, name="rotated")
+        revoked_at = datetime(2026, 3, 1, 13, 30, tzinfo=UTC)
+        ApiKey.objects.filter(pk=key.pk).update(revoked_at=revoked_at)
+        services.api_key_create(user=user, name="in use")
+        client.force_login(user)
+
+        page = client.get("/accounts/").content.decode()
+
+        rows = re.findall(r'<tr data-key-prefix="[^"]*">(.*?)</tr>', page, re.S)
+        assert [re.search(r"<td>(.*?)</td>", row).group(1) for row in rows] == ["in use", "rotated"]  # type: ignore[union-attr]
+        status = " ".join(re.sub(r"<[^>]+>", " ", rows[1]).split())
+        assert "revoked 03/01/2026 1:30 p.m. removed after 03/31/2026 1:30 p.m." in status
+        assert 'removed after <time datetime="2026-03-31T13:30:00+00:00">' in rows[1]
+        assert "removed after" not in rows[0]
 
     def test_another_user_cannot_revoke_my_key(self, client: Any, user: Any, other_user: Any, api_key: str) -> None:
         key = ApiKey.objects.get(user=user)

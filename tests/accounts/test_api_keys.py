@@ -8,13 +8,16 @@ from typing import Any
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import models
 from django.utils import timezone
 
 from accounts import services
 from accounts.forms import ApiKeyCreateForm
 from accounts.models import ApiKey, Invitation
 from accounts.services import MAX_API_KEYS
+from removal.models import Batch, DailyUsage, Item
 from tests.accounts.conftest import python
+from tests.conftest import make_item
 
 pytestmark = pytest.mark.django_db
 
@@ -122,6 +125,65 @@ def test_revoking_one_key_leaves_the_others_working(user: Any) -> None:
     assert services.api_key_authenticate(raw_key=kept_plain) == kept
     with pytest.raises(services.RevokedApiKey):
         services.api_key_authenticate(raw_key=revoked_plain)
+
+
+def revoked_key(user: Any, name: str, *, days_ago: float) -> ApiKey:
+    key, _ = services.api_key_create(user=user, name=name)
+    ApiKey.objects.filter(pk=key.pk).update(revoked_at=timezone.now() - timedelta(days=days_ago))
+    return key
+
+
+def test_the_purge_deletes_the_keys_revoked_over_30_days_ago_and_keeps_the_others(user: Any, other_user: Any) -> None:
+    """A revoked key's row was kept for good: a script that made and revoked a key each hour added 720 rows a month
+    to its account page. As the workers' daily sweep (purge_expired runs it too), with retention on or off."""
+    revoked_key(user, "revoked a month ago", days_ago=31)
+    revoked_key(other_user, "theirs, a month ago", days_ago=31)
+    revoked_key(user, "revoked 29 days ago", days_ago=29)
+    in_use, plain = services.api_key_create(user=user, name="in use for a year")
+    ApiKey.objects.filter(pk=in_use.pk).update(created_at=timezone.now() - timedelta(days=365))
+
+    call_command("purge_expired", stdout=StringIO())
+
+    assert sorted(ApiKey.objects.values_list("name", flat=True)) == ["in use for a year", "revoked 29 days ago"]
+    assert services.api_key_authenticate(raw_key=plain) == in_use
+
+
+def test_the_purge_deletes_the_keys_revoked_over_30_days_ago_with_retention_off_too(user: Any, settings: Any) -> None:
+    settings.RETENTION_DAYS = 0
+    revoked_key(user, "revoked a month ago", days_ago=31)
+    revoked_key(user, "revoked 29 days ago", days_ago=29)
+    call_command("purge_expired", stdout=StringIO())
+    assert list(ApiKey.objects.values_list("name", flat=True)) == ["revoked 29 days ago"]
+
+
+def test_a_deleted_keys_account_keeps_its_batches_images_and_usage(user: Any) -> None:
+    """Nothing refers to a key's row (a batch, an image, a day's usage are the account's, whichever key sent them), so
+    deleting one takes nothing else with it; a relation added to it one day must not either."""
+    revoked_key(user, "sent the batch", days_ago=31)
+    item = make_item(Batch.objects.create(owner=user), "done")
+    DailyUsage.objects.create(owner=user, day=timezone.now().date(), images=1)
+
+    call_command("purge_expired", stdout=StringIO())
+
+    assert not ApiKey.objects.exists()
+    assert Item.objects.filter(pk=item.pk, batch__owner=user).exists()
+    assert DailyUsage.objects.get(owner=user).images == 1
+    cascading = [relation for relation in ApiKey._meta.related_objects if relation.on_delete is models.CASCADE]
+    assert cascading == []
+
+
+def test_an_account_keeps_its_last_revoked_keys_and_revoking_one_more_deletes_the_first(user: Any) -> None:
+    """Keys made and revoked in a loop each kept a row on the account page, some 720 a month for a key an hour: an
+    account keeps MAX_REVOKED_API_KEYS revoked keys, and its keys in use whatever their number."""
+    in_use, plain = services.api_key_create(user=user, name="in use")
+    for number in range(services.MAX_REVOKED_API_KEYS + 1):
+        key, _ = services.api_key_create(user=user, name=f"rotated {number}")
+        assert services.api_key_revoke(user=user, key_id=key.pk)
+
+    revoked = ApiKey.objects.filter(user=user, revoked_at__isnull=False).values_list("name", flat=True)
+    assert len(revoked) == services.MAX_REVOKED_API_KEYS
+    assert "rotated 0" not in revoked and f"rotated {services.MAX_REVOKED_API_KEYS}" in revoked
+    assert services.api_key_authenticate(raw_key=plain) == in_use
 
 
 def test_the_key_limit_counts_only_the_accounts_own_keys_in_use(user: Any, other_user: Any) -> None:

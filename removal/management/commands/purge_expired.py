@@ -5,13 +5,15 @@ from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.utils import timezone
 
+from accounts.models import REVOKED_API_KEY_KEPT
 from removal.services import JOB_RECORDS_KEPT_WITHOUT_RETENTION, daily_sweep, expired_purge, finished_jobs_purge
 
 
 class Command(BaseCommand):
     help = (
         "Delete uploads, cutouts, stored images and job records older than RETENTION_DAYS, "
-        "stored files a day old that no row names, and expired log-in sessions."
+        "stored files a day old that no row names, expired log-in sessions, and API keys revoked over "
+        f"{REVOKED_API_KEY_KEPT.days} days ago."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
