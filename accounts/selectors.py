@@ -19,7 +19,9 @@ if TYPE_CHECKING:
 
 
 def api_keys_for(user: "User") -> QuerySet[ApiKey]:
-    return ApiKey.objects.filter(user=user).order_by("revoked_at", "-created_at")
+    """The account's keys: those in use first, the newest on top, then the revoked ones in the order they were revoked
+    (PostgreSQL sorts an empty revoked_at last unless told otherwise)."""
+    return ApiKey.objects.filter(user=user).order_by(F("revoked_at").asc(nulls_first=True), "-created_at")
 
 
 def webhook_secret_of(user: "User") -> str | None:

@@ -206,3 +206,26 @@ def test_of_two_keys_made_at_once_for_the_last_place_one_is_refused(database_env
     assert done.returncode == 0, done.stderr
     outcome = json.loads(done.stdout.strip().splitlines()[-1])
     assert outcome == {"outcomes": ["made", "refused"], "in_use": MAX_API_KEYS}
+
+
+KEYS_LISTED = """
+import django
+django.setup()
+from django.contrib.auth.models import User
+from django.core.management import call_command
+from accounts import selectors, services
+call_command("migrate", verbosity=0)
+user = User.objects.create_user("lister")
+revoked, _ = services.api_key_create(user=user, name="revoked")
+services.api_key_create(user=user, name="in use")
+services.api_key_revoke(user=user, key_id=revoked.pk)
+print([key.name for key in selectors.api_keys_for(user)])
+"""
+
+
+def test_the_keys_in_use_are_listed_before_the_revoked_ones_on_either_database(database_env: dict[str, str]) -> None:
+    """On PostgreSQL, which sorts an empty revoked_at after the others, the revoked keys came first, up to
+    MAX_REVOKED_API_KEYS of them above the keys in use."""
+    listed = python(database_env, "-c", KEYS_LISTED)
+    assert listed.returncode == 0, listed.stderr
+    assert listed.stdout.strip().splitlines()[-1] == "['in use', 'revoked']"
