@@ -164,13 +164,19 @@ def credits_used(images: Any, previews: Any) -> Any:
 def check_queue_room(user: "User") -> None:
     """Refuse new work while the queue is longer than MAX_QUEUED_ITEMS, or the user's part of it longer than
     MAX_QUEUED_ITEMS_PER_USER (one account cannot fill the queue and lock the others out)."""
-    if selectors.queued_count() >= settings.MAX_QUEUED_ITEMS:
+    check_whole_queue_room(waiting=selectors.queued_count())
+    if settings.MAX_QUEUED_ITEMS_PER_USER:  # 0: none
+        check_own_queue_room(waiting=selectors.queued_count(user.pk))
+
+
+def check_whole_queue_room(*, waiting: int) -> None:
+    """ServiceUnavailable while `waiting`, the images waiting server-wide, are MAX_QUEUED_ITEMS or more;
+    services.queueing.whole_queue_room_held holds it again, under a lock all accounts share, as images are queued."""
+    if waiting >= settings.MAX_QUEUED_ITEMS:
         raise ServiceUnavailable(
             gettext("the service is busy: too many images are waiting; try again shortly"),
             headers={"Retry-After": str(QUEUE_FULL_RETRY_SECONDS)},
         )
-    if settings.MAX_QUEUED_ITEMS_PER_USER:  # 0: none
-        check_own_queue_room(waiting=selectors.queued_count(user.pk))
 
 
 def check_own_queue_room(*, waiting: int) -> None:

@@ -25,7 +25,7 @@ from accounts.services import account_locked
 from removal import events, selectors
 from removal.cutout import pipeline
 from removal.cutout.options import Options
-from removal.errors import Conflict, TooManyRequests
+from removal.errors import Conflict, ServiceUnavailable, TooManyRequests
 from removal.models import Batch, Item
 from removal.services.files import (
     StorageUnavailable,
@@ -43,6 +43,7 @@ from removal.services.queueing import (
     announce_after_commit,
     enqueue_processing,
     own_queue_waiting,
+    whole_queue_room_held,
 )
 from removal.services.refusals import RejectedFile, inspected, rejected_json
 from removal.services.reuse import result_reused
@@ -165,7 +166,7 @@ def batch_rename(*, batch: Batch, name: str) -> Batch:
 
 
 def batch_add_files(
-    *, batch: Batch, files: list[Any], first_position: int | None = None, continued: bool = False
+    *, batch: Batch, files: list[Any], first_position: int | None = None, room_held_by_caller: bool = False
 ) -> tuple[list[Item], list[RejectedFile]]:
     """Store each acceptable upload and queue it; explain each refused one.
 
@@ -173,15 +174,15 @@ def batch_add_files(
     file interface). The whole upload is stored before its job exists, so a job
     never points at a missing file. With `first_position`, the files are the batch's
     from that position on, in their order (Item.position): the batch lists them so
-    whatever order their requests arrive in. `continued`: more files of a request whose first ones were queued (a
-    rerun's later chunks), not refused for the room in the owner's part of the queue that those took.
+    whatever order their requests arrive in. `room_held_by_caller`: files of a request that holds its room in the
+    queue itself (a rerun's chunks: batch_rerun), not refused for the room its earlier chunks took.
     """
     room = settings.MAX_ITEMS_PER_BATCH - batch.items.count()
     options = Options.from_json(batch.options)
     items, rejected = _stored_items(batch, files, options, room=room, first_position=first_position)
     try:
-        made, no_room = _queued(batch, items, preview=options.size_preview, room_held=not continued)
-    except (DatabaseError, TooManyRequests) as exc:  # nothing of a refused request (quota, queue) stays behind
+        made, no_room = _queued(batch, items, preview=options.size_preview, room_held=not room_held_by_caller)
+    except (DatabaseError, TooManyRequests, ServiceUnavailable) as exc:  # nothing of a refused request stays behind
         _stored_files_deleted(items)
         if not isinstance(exc, IntegrityError):  # counted first by another request of the owner's; database gone
             raise
@@ -242,7 +243,8 @@ def _queued(batch: Batch, items: list[Item], *, preview: bool, room_held: bool) 
 
     The room is counted again with the batch's row locked (SQLite: the IMMEDIATE transaction): counted only as each
     request began, two uploads side by side each found room for one last file (so is the owner's part of the queue,
-    its row locked: queueing.own_queue_waiting). Under the same lock, a file the batch
+    its row locked: queueing.own_queue_waiting, and the whole queue, last: queueing.whole_queue_room_held). Under
+    the same lock, a file the batch
     holds at its `file_position` with the same bytes is a request sent again (its reply lost: a retry, a connection
     cut): it is given the item its first sending made, not a second cutout and credit."""
     now = timezone.now()
@@ -265,6 +267,8 @@ def _queued(batch: Batch, items: list[Item], *, preview: bool, room_held: bool) 
             announce_after_commit(*fresh)
         if any(item.cached for item in fresh):  # the batch may be finished already
             transaction.on_commit(functools.partial(notify_if_batch_finished, batch))
+        if room_held:  # last: the whole queue's lock is held for the count and the commit only
+            whole_queue_room_held(queued_now=sum(not item.cached for item in fresh))
     return [sent_before.get(item.id, item) for item in items if item not in no_room], no_room
 
 
@@ -313,6 +317,8 @@ def _batch_rerun(
     )
     stored.append(new_batch)
     sources = list(batch.items.in_sent_order().values_list("source", "filename"))
+    account_locked(user_id=batch.owner_id)  # one room in the owner's part of the queue for all the chunks
+    own_queue_waiting(batch.owner_id)
     items: list[Item] = []
     rejected: list[RejectedFile] = []
     for start in range(0, len(sources), RERUN_CHUNK):
@@ -323,11 +329,15 @@ def _batch_rerun(
                     files.append(File(default_storage.open(source, "rb"), name=filename))
                 except storage_errors():
                     rejected.append(RejectedFile(filename=filename, error="the original upload is no longer stored"))
-            added, refused = batch_add_files(batch=new_batch, files=files, first_position=start, continued=start > 0)
+            added, refused = batch_add_files(
+                batch=new_batch, files=files, first_position=start, room_held_by_caller=True
+            )
             items += added
             stored += added
             rejected += refused
         finally:
             for file in files:
                 file.close()
+    # Last, as an upload's: the whole queue's lock is not held while the chunks' files are stored.
+    whole_queue_room_held(queued_now=sum(not item.cached for item in items))
     return new_batch, items, rejected

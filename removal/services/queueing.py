@@ -86,6 +86,32 @@ def own_queue_waiting(owner_id: int, *, room_held: bool = True) -> int:
     return waiting
 
 
+# The PostgreSQL advisory lock of the whole queue (queue_locked): a constant no other lock of the database uses.
+QUEUE_LOCK_KEY = 0x6267737175657565  # "bgsqueue" in ASCII
+
+
+def whole_queue_room_held(*, queued_now: int) -> None:
+    """ServiceUnavailable when the images waiting server-wide, less the `queued_now` this request's transaction has
+    queued, fill the queue (limits.check_whole_queue_room). Called last in the request's transaction, under
+    queue_locked: requests of every account count the queue one after the other, and the lock is held for the count
+    and the commit only. Counted only as each request began (check_queue_room), N accounts uploading at once each
+    found room, and the queue took one request per account past MAX_QUEUED_ITEMS."""
+    if queued_now:
+        queue_locked()
+        limits.check_whole_queue_room(waiting=selectors.queued_count() - queued_now)
+
+
+def queue_locked() -> None:
+    """Hold the whole queue's lock until the transaction ends. Taken after the account's row lock
+    (accounts.services.account_locked) and the request's own rows, never before them: no two requests wait for each
+    other's locks. PostgreSQL: a transaction-level advisory lock, which needs no row of its own (none to seed, none
+    that can be missing), holds up nothing else, and is let go at commit or rollback (also behind a pooler in
+    transaction mode). SQLite: the IMMEDIATE transaction holds the database's write lock already."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [QUEUE_LOCK_KEY])
+
+
 def announce_after_commit(*items: Item) -> None:
     """Publish the items as they are now, once the transaction commits (their batch's counts read once).
 

@@ -20,6 +20,7 @@ from removal.services.queueing import (
     announce_after_commit,
     enqueue_processing,
     own_queue_waiting,
+    whole_queue_room_held,
 )
 from removal.services.usage import usage_counted
 from removal.translated import in_language
@@ -86,6 +87,7 @@ def batch_improve(*, batch: Batch, quality: str = IMPROVED_QUALITY) -> list[Item
                 ]
             )
         announce_after_commit(*items)
+        whole_queue_room_held(queued_now=len(items))  # last: its lock is held for the count and the commit only
     return items
 
 

@@ -16,8 +16,7 @@ from accounts.forms import ApiKeyCreateForm
 from accounts.models import ApiKey, Invitation
 from accounts.services import MAX_API_KEYS
 from removal.models import Batch, DailyUsage, Item
-from tests.accounts.conftest import python
-from tests.conftest import make_item
+from tests.conftest import make_item, python
 
 pytestmark = pytest.mark.django_db
 

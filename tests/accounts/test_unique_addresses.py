@@ -12,8 +12,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 
 from accounts import selectors
-from tests.accounts.conftest import python
-from tests.conftest import REPO
+from tests.conftest import REPO, python
 
 PASSWORD = "correct horse battery"
 

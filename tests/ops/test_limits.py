@@ -2,13 +2,16 @@
 
 import asyncio
 import io
+import json
 from datetime import timedelta
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import numpy as np
 import pytest
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connection
 from django.test import Client, RequestFactory
 from django.utils import timezone
 from PIL import Image
@@ -18,7 +21,7 @@ from removal.cutout import cores
 from removal.errors import QuotaExceeded, TooManyRequests
 from removal.models import Batch, Item, StoredImage
 from removal.ops import limits
-from tests.conftest import REPO, error_text, photo_bytes
+from tests.conftest import REPO, error_text, photo_bytes, python
 
 pytestmark = pytest.mark.django_db
 
@@ -269,6 +272,81 @@ def test_full_queue_answers_503(client: Client, api_key: str, settings: Any) -> 
     }
     assert busy["Retry-After"] == "5"
     assert client.get("/api/v1/batches", headers=headers).status_code == 200  # reads still work
+
+
+def test_uploads_from_several_accounts_at_once_are_queued_only_within_the_queue(database_env: dict[str, str]) -> None:
+    """Three accounts upload an image each at once into a queue with room for two (tests/ops/queue_race.py): each
+    passed the count of the whole queue as its request began, and all three were queued past MAX_QUEUED_ITEMS, on
+    SQLite as on PostgreSQL (a server-wide queue overshot by a request per account uploading at that moment)."""
+    done = python({**database_env, "MAX_QUEUED_ITEMS": "2"}, "-m", "tests.ops.queue_race")
+    assert done.returncode == 0, done.stderr
+    outcome = json.loads(done.stdout.strip().splitlines()[-1])
+    busy = "503 the service is busy: too many images are waiting; try again shortly"
+    assert outcome == {"outcomes": [busy, "queued", "queued"], "queued": 2}
+
+
+@pytest.mark.parametrize(
+    ("path", "image_field"), [("/v1.0/removebg", "image_file"), ("/bgremove", "file"), ("/api/v1/batches", "files")]
+)
+def test_a_queue_filled_after_the_requests_first_count_refuses_it_in_each_apis_shape(
+    api: Client, user: Any, other_user: Any, settings: Any, path: str, image_field: str
+) -> None:
+    """Another account's image queued between the request's first count of the whole queue and its own queuing, as
+    uploads sent at once do (test_uploads_from_several_accounts_at_once_are_queued_only_within_the_queue): the request
+    is refused as at a full queue, in its API's shape, and keeps nothing. It was queued past MAX_QUEUED_ITEMS."""
+    settings.MAX_QUEUED_ITEMS = 1
+    theirs, filled = Batch.objects.create(owner=other_user), False
+
+    def queue_filled_after_the_first_count(execute: Any, sql: str, params: Any, many: bool, context: Any) -> Any:
+        nonlocal filled
+        counted = execute(sql, params, many, context)
+        if (
+            not filled
+            and sql.startswith("SELECT COUNT(")
+            and 'FROM "removal_item" WHERE "removal_item"."status" = ' in sql
+        ):
+            filled = True
+            Item.objects.create(
+                batch=theirs,
+                filename="theirs.jpg",
+                source="-",
+                source_bytes=1,
+                width=1,
+                height=1,
+                queued_at=timezone.now(),
+            )
+        return counted
+
+    with connection.execute_wrapper(queue_filled_after_the_first_count):
+        busy = api.post(path, {image_field: jpeg()})
+    assert (busy.status_code, busy["Retry-After"]) == (503, "5"), busy.content
+    assert error_text(path, busy) == "the service is busy: too many images are waiting; try again shortly"
+    if path == "/v1.0/removebg":
+        assert busy.json()["errors"][0]["code"] == "service_unavailable"
+    assert list(Item.objects.values_list("filename", flat=True)) == ["theirs.jpg"]
+    assert not Batch.objects.filter(owner=user).exists()
+    assert not [path for path in Path(default_storage.path(f"users/{user.pk}")).rglob("*") if path.is_file()]
+
+
+def test_a_rerun_and_an_improvement_past_the_early_check_are_refused_at_a_queue_filled_meanwhile(
+    user: Any, other_user: Any, settings: Any
+) -> None:
+    """Both hold the whole queue's room again as they queue (a rerun once, after its last chunk), and keep nothing."""
+    from removal import services
+    from removal.cutout.options import Options
+    from removal.errors import ServiceUnavailable
+
+    batch, _, _ = services.batch_submit(owner=user, files=[jpeg("a.jpg"), jpeg("b.jpg")], options=Options())
+    Item.objects.filter(batch=batch).update(status=Item.Status.DONE, confidence=0.0)  # both need review
+    settings.MAX_QUEUED_ITEMS = 1
+    limits.check_queue_room(user)  # nothing waits yet
+    services.batch_submit(owner=other_user, files=[jpeg("theirs.jpg")], options=Options())
+    with pytest.raises(ServiceUnavailable, match="too many images are waiting"):
+        services.batch_rerun(batch=batch, options=Options(format="webp"))
+    with pytest.raises(ServiceUnavailable, match="too many images are waiting"):
+        services.batch_improve(batch=batch)
+    assert Batch.objects.filter(owner=user).count() == 1
+    assert list(Item.objects.filter(batch=batch).values_list("status", flat=True)) == [Item.Status.DONE] * 2
 
 
 def test_a_call_in_the_waiting_room_is_a_cutout_expected_until_it_leaves_and_the_moment_after(
