@@ -11,7 +11,9 @@ through the upload handlers (to a temporary file past FILE_UPLOAD_MAX_MEMORY_SIZ
 the files (DATA_UPLOAD_MAX_NUMBER_FILES), in request.FILES under its field's name. A part whose
 bytes are text stays a text field, under Django's limits; one still text after
 DATA_UPLOAD_MAX_MEMORY_SIZE bytes is text too long for them, refused by Django as before. The size
-of any part, and of the body, is bounded before Django reads it (bgsite.multipart_watch).
+of any part, and of the body, is bounded before Django reads it (bgsite.multipart_watch). A text part
+that declares a charset other than UTF-8 (`Content-Type: text/plain; charset=iso-8859-1`), which Django
+would read as UTF-8, is read as a file too, then put among the fields read in its charset.
 """
 
 import codecs
@@ -21,12 +23,14 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import quote
 
 from django.conf import settings
-from django.http import HttpRequest
+from django.core.files.uploadedfile import UploadedFile
+from django.http import HttpRequest, QueryDict
 from django.http.multipartparser import (  # type: ignore[attr-defined]
     MAX_TOTAL_HEADER_SIZE,
     MultiPartParser,
     MultiPartParserError,
 )
+from django.utils.datastructures import MultiValueDict
 from django.utils.http import parse_header_parameters
 
 from bgsite.multipart_watch import boundary_of, skipped_by_django
@@ -59,6 +63,7 @@ class FilenamesGiven(io.RawIOBase):
         self._at_part_start = True  # the body's start is one too: Django reads its preamble as a part
         self._ended = False  # the body is read to its end
         self._finished = False  # and all of it made ready
+        self.charset_fields: set[str] = set()  # the fields of parts given a filename that declared another charset
 
     def readable(self) -> bool:
         return True
@@ -140,7 +145,9 @@ class FilenamesGiven(io.RawIOBase):
         return end
 
     def _name_file(self, start: int) -> None:
-        """Give the part at `start` a filename if Django would read it as a text field and its bytes are not text."""
+        """Give the part at `start` a filename if Django would read it as a text field and its bytes are not UTF-8 text,
+        or it declares another charset (Content-Type: text/plain; charset=iso-8859-1), which Django does not read in a
+        field: FilenamelessFilesParser reads it in its charset."""
         delimiter_at = self._delimiter_at(start, start + HEADER_WINDOW)
         window_end = start + HEADER_WINDOW
         if delimiter_at >= 0:
@@ -148,23 +155,27 @@ class FilenamesGiven(io.RawIOBase):
         headers_end = self._buffer.find(HEADERS_END, start, window_end)
         if headers_end < 0 or (field := text_field(bytes(self._buffer[start:headers_end]))) is None:
             return
-        disposition_end, filename = field
+        disposition_end, filename, name, charset = field
+        other_charset = charset is not None and not is_utf8(charset)
         fits = headers_end + len(filename) + len(HEADERS_END) - start <= HEADER_WINDOW
-        if fits and self._holds_a_file(headers_end + len(HEADERS_END)):
+        if fits and self._holds_a_file(headers_end + len(HEADERS_END), other_charset=other_charset):
             self._buffer[start + disposition_end : start + disposition_end] = filename
             self._added.append((start + disposition_end, len(filename)))
             self._ready = headers_end + len(filename) + len(HEADERS_END)
+            if other_charset:
+                self.charset_fields.add(name)
 
-    def _holds_a_file(self, start: int) -> bool:
-        """Whether the content at `start` is not UTF-8 text in its first `look_ahead` bytes, and is a part Django
-        keeps as a file: one it sees the end of, a delimiter and a byte after it (else it drops the file unread)."""
+    def _holds_a_file(self, start: int, *, other_charset: bool) -> bool:
+        """Whether the content at `start` is not UTF-8 text in its first `look_ahead` bytes (or, `other_charset`, is
+        all there), and is a part Django keeps as a file: one it sees the end of, a delimiter and a byte after it
+        (else it drops the file unread)."""
         limit = start + self._look_ahead
         delimiter_at = self._delimiter_at(start, limit)
         if delimiter_at >= 0:
             self._fill(delimiter_at + len(self._delimiter) + 1)
             if len(self._buffer) <= delimiter_at + len(self._delimiter):
                 return False
-            return not is_text(self._buffer, start, self._part_end(start, delimiter_at), whole=True)
+            return other_charset or not is_text(self._buffer, start, self._part_end(start, delimiter_at), whole=True)
         self._fill(limit)
         # The part goes on past `limit`, or is the rest of a body that ends without a delimiter.
         return len(self._buffer) > limit and not is_text(self._buffer, start, limit, whole=False)
@@ -183,14 +194,23 @@ def is_text(buffer: bytearray, start: int, end: int, *, whole: bool) -> bool:
     return True
 
 
-def text_field(headers: bytes) -> tuple[int, bytes] | None:
-    """Where the Content-Disposition header ends in these headers of a part, and the filename parameter to add to it,
+def is_utf8(charset: str) -> bool:
+    """Whether `charset` names UTF-8 (under any of its aliases); False for one Python does not know."""
+    try:
+        return codecs.lookup(charset).name == "utf-8"
+    except LookupError:
+        return False
+
+
+def text_field(headers: bytes) -> tuple[int, bytes, str, str | None] | None:
+    """Where the Content-Disposition header ends in these headers of a part, the filename parameter to add to it, the
+    field's name and the charset its Content-Type declares (None where it declares none),
     when Django reads the part as a text field it would read as a file named after its field with that parameter: a
     Content-Disposition with a name, not blank (Django drops a file with one), and no filename; its bytes not said
     to be base64 (a file's bytes would have to be). Read as Django's parser reads them (parse_boundary_stream): the
     last such header counts."""
     disposition: tuple[dict[str, str], int] | None = None
-    transfer_encoding = None
+    transfer_encoding = charset = None
     line_end = -2
     for line in headers.split(b"\r\n"):
         line_end += len(line) + 2
@@ -200,13 +220,15 @@ def text_field(headers: bytes) -> tuple[int, bytes] | None:
             disposition = header[2], line_end
         elif header[0] == "content-transfer-encoding":
             transfer_encoding = header[1].strip()
+        elif header[0] == "content-type":
+            charset = header[2].get("charset")
     if disposition is None or transfer_encoding == "base64":
         return None
     params, disposition_end = disposition
     if not params.get("name", "").strip() or params.get("filename"):
         return None
     parameter = filename_parameter(headers[headers.rfind(b"\r\n", 0, disposition_end) + 2 : disposition_end], params)
-    return None if parameter is None else (disposition_end, parameter)
+    return None if parameter is None else (disposition_end, parameter, params["name"].strip(), charset)
 
 
 def filename_parameter(disposition: bytes, params: dict[str, str]) -> bytes | None:
@@ -256,7 +278,45 @@ class FilenamelessFilesParser(MultiPartParser):
         if boundary:
             look_ahead = settings.DATA_UPLOAD_MAX_MEMORY_SIZE or settings.FILE_UPLOAD_MAX_MEMORY_SIZE
             input_data = FilenamesGiven(input_data, boundary, look_ahead=look_ahead)
+        self._given = input_data if isinstance(input_data, FilenamesGiven) else None
         super().__init__(META, input_data, upload_handlers, encoding)
+
+    def parse(self) -> tuple[QueryDict, MultiValueDict[str, UploadedFile]]:
+        """The fields and files, a text part that declared another charset than UTF-8 among the fields, read in it.
+        One whose charset Python does not know, or whose bytes are not text in it, stays a file (a text parameter
+        sent as a file is refused naming it: removal.web.parameters.check_text_parts)."""
+        post, files = super().parse()
+        for field in self._given.charset_fields if self._given else ():
+            kept = []
+            for upload in files.getlist(field):
+                if (text := declared_text(upload)) is None:
+                    kept.append(upload)
+                    continue
+                post._mutable = True  # as Django's parser adds its fields
+                post.appendlist(field, text)
+                post._mutable = False
+                upload.close()
+            if kept:
+                files.setlist(field, kept)
+            else:
+                files.pop(field)
+        return post, files
+
+
+def declared_text(upload: UploadedFile) -> str | None:
+    """The text of a part read in the charset it declares; None where Python does not know that charset, the bytes
+    are not text in it, or the part is longer than a field may be (DATA_UPLOAD_MAX_MEMORY_SIZE)."""
+    limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+    if not upload.charset or (limit is not None and (upload.size or 0) > limit):
+        return None
+    charset: str | bytes = upload.charset  # bytes as Django's parser reads a part's headers
+    try:
+        upload.seek(0)
+        return upload.read().decode(charset.decode("ascii") if isinstance(charset, bytes) else charset)
+    except (LookupError, UnicodeDecodeError):
+        return None
+    finally:
+        upload.seek(0)
 
 
 def _use_parser(request: HttpRequest) -> None:

@@ -70,6 +70,21 @@ def test_an_image_without_a_filename_is_a_file_and_text_stays_text() -> None:
     assert files["image_file"].content_type == "image/jpeg"
 
 
+def test_a_text_part_that_declares_its_charset_is_a_field_read_in_it() -> None:
+    """Django reads a field in the request's encoding whatever its part declares: Latin-1's bytes were taken for a
+    file (not UTF-8 text), UTF-8's said to be Latin-1 read as UTF-8. One Python cannot read stays a file."""
+    latin1 = b"\r\nContent-Type: text/plain; charset=iso-8859-1"
+    body = body_of(
+        part("name", "Café".encode("latin-1"), extra=latin1),
+        part("format", "Café".encode(), extra=latin1),
+        part("size", "prévue".encode("latin-1"), extra=b"\r\nContent-Type: text/plain; charset=x-unknown"),
+        part("image_file", PHOTO, extra=b"\r\nContent-Type: image/jpeg"),
+    )
+    fields, files = parse(body, read_size=7)
+    assert fields.dict() == {"name": "Café", "format": "CafÃ©"}
+    assert sorted(files) == ["image_file", "size"]
+
+
 def test_a_phone_photo_without_a_filename_is_streamed_to_a_temporary_file() -> None:
     """Past Django's 2.5 MiB for text fields (a 413 before): read as a file part is, not held in memory."""
     photo = phone_photo_jpeg()
