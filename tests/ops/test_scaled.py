@@ -480,3 +480,38 @@ def test_an_upload_the_database_refuses_leaves_no_file_behind(server_factory: An
     assert refused.headers["Retry-After"]
     stored = sorted(path.name for path in (web.data_dir / "media").rglob("source.*"))
     assert stored == ["source.jpg"]  # a.jpg's only
+
+
+def test_uploads_from_many_accounts_at_once_fill_the_queue_exactly_on_postgresql(
+    server_factory: Any, postgres_url: str
+) -> None:
+    """Eight accounts each send an image at the same moment to a queue with room for three, through one web process
+    on PostgreSQL: three are queued, the others get the batch API's 503 with Retry-After. Each request counted the
+    whole queue as it began and again under its account's lock only, and more than three were queued."""
+    web = server_factory(
+        DATABASE_URL=postgres_url, EMBEDDED_WORKERS="0", MAX_QUEUED_ITEMS="3", SECRET_KEY="queue-at-once-on-postgres"
+    )
+    web.start()
+    keys = [web.create_user(f"sender{index}") for index in range(8)]
+    photo = photo_bytes("coffee.png", size=(160, 120))
+    all_ready = threading.Barrier(len(keys))
+
+    def upload(key: str) -> requests.Response:
+        all_ready.wait()
+        files = {"files": ("a.jpg", photo, "image/jpeg")}
+        return requests.post(f"{web.url}/api/v1/batches", headers={"X-Api-Key": key}, files=files, timeout=60)
+
+    with ThreadPoolExecutor(max_workers=len(keys)) as senders:
+        replies = list(senders.map(upload, keys))
+    statuses = sorted(reply.status_code for reply in replies)
+    assert statuses == [201] * 3 + [503] * 5, [reply.text for reply in replies]
+    for refused in (reply for reply in replies if reply.status_code == 503):
+        body = refused.json()
+        assert (body["status"], body["error"]) == (
+            503,
+            "the service is busy: too many images are waiting; try again shortly",
+        )
+        assert refused.headers["Retry-After"] == "5"
+    with psycopg.connect(postgres_url) as database:
+        queued = database.execute("SELECT count(*) FROM removal_item WHERE status = 'queued'").fetchone()
+    assert queued == (3,)
