@@ -244,9 +244,9 @@ def _queued(batch: Batch, items: list[Item], *, preview: bool, room_held: bool) 
     The room is counted again with the batch's row locked (SQLite: the IMMEDIATE transaction): counted only as each
     request began, two uploads side by side each found room for one last file (so is the owner's part of the queue,
     its row locked: queueing.own_queue_waiting, and the whole queue, last: queueing.whole_queue_room_held). Under
-    the same lock, a file the batch
-    holds at its `file_position` with the same bytes is a request sent again (its reply lost: a retry, a connection
-    cut): it is given the item its first sending made, not a second cutout and credit."""
+    the same lock, a file the batch holds at its `file_position` with the same bytes is a request sent again (its
+    reply lost: a retry, a connection cut): it is given the item its first sending made, not a second cutout and
+    credit."""
     now = timezone.now()
     with transaction.atomic():
         account_locked(user_id=batch.owner_id)  # uploads, reruns and improvements count its part of the queue in turn
