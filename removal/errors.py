@@ -99,6 +99,10 @@ class UriTooLong(ApiError):
     status = 414
 
 
+class RangeNotSatisfiable(ApiError):
+    status = 416
+
+
 class TooManyRequests(ApiError):
     status = 429
 

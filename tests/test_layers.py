@@ -131,8 +131,8 @@ def test_no_module_of_removal_is_over_400_lines() -> None:
 
 # What the services modules offer besides services: names, formats and reads that change nothing.
 NOT_SERVICES = {
-    *("rejected_json", "display_filename", "opened_storage_chunks", "storage_chunks", "upload_size_error"),
-    *("webhook_signature", "zip_filename", "zip_member_names", "zip_member_stem"),
+    *("rejected_json", "display_filename", "opened_storage_file", "storage_chunks", "upload_size_error"),
+    *("stored_file_chunks", "webhook_signature", "zip_filename", "zip_member_names", "zip_member_stem"),
     *("invitation_path", "invitation_usable", "mail_to"),
 }
 

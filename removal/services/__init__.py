@@ -35,8 +35,9 @@ from removal.services.edits import ItemDeleted, ItemNotEditable, item_mask_rever
 from removal.services.files import (
     StorageUnavailable,
     display_filename,
-    opened_storage_chunks,
+    opened_storage_file,
     storage_chunks,
+    stored_file_chunks,
     upload_size_error,
 )
 from removal.services.job_records import JOB_RECORDS_KEPT_WITHOUT_RETENTION, finished_jobs_purge
@@ -115,13 +116,14 @@ __all__ = [
     "job_lease_renewed",
     "job_lease_taken",
     "jobs_requeue_lost",
-    "opened_storage_chunks",
+    "opened_storage_file",
     "orphaned_files_sweep",
     "rejected_json",
     "sample_cutout",
     "sample_cutout_make",
     "sample_cutout_or_request",
     "storage_chunks",
+    "stored_file_chunks",
     "stored_image_create",
     "stored_image_delete",
     "upload_size_error",

@@ -9,9 +9,10 @@ from collections.abc import Iterable, Iterator
 from contextlib import closing
 from datetime import datetime, timedelta
 from pathlib import PurePosixPath
-from typing import IO, Any
+from typing import Any
 
 from django.conf import settings
+from django.core.files import File
 from django.core.files.storage import default_storage
 from django.tasks import Task
 from django.utils import timezone
@@ -248,28 +249,35 @@ def stored_files_modified_under(folder: str) -> Iterator[tuple[str, datetime]]:
 
 def storage_chunks(name: str) -> Iterator[bytes]:
     """A stored file, opened when first read, then read a chunk at a time (a zip's members, one after another)."""
-    yield from _chunks_of(default_storage.open(name, "rb"))
+    yield from stored_file_chunks(default_storage.open(name, "rb"))
 
 
-def opened_storage_chunks(name: str) -> tuple[Iterator[bytes], int]:
-    """A stored file opened now, to be read a chunk at a time, and its size (FileNotFoundError if it is gone).
+def opened_storage_file(name: str) -> File:
+    """A stored file opened now, for stored_file_chunks to read (FileNotFoundError if it is gone).
 
     Open before the reply starts, the file is read whole even if it is deleted or replaced meanwhile
     (the item removed, an edit saved), instead of the reply breaking off after its headers.
     """
-    source = default_storage.open(name, "rb")
-    return _chunks_of(source), source.size
+    return default_storage.open(name, "rb")
 
 
-def _chunks_of(source: IO[bytes]) -> Iterator[bytes]:
-    """A file's chunks. An S3 file's come straight from its object's body: read through django-storages, the whole
-    object is first downloaded into memory (a zip of 20 MB cutouts took 109 MB more)."""
+def stored_file_chunks(source: File, *, first_byte: int = 0, byte_count: int | None = None) -> Iterator[bytes]:
+    """An opened stored file's bytes from `first_byte` on, `byte_count` of them (else to its end), a chunk at a
+    time; the file is closed at the end. Nothing before `first_byte` is read: a local file is sought, an S3
+    object asked for that range alone. An S3 file's chunks come straight from its object's body: read through
+    django-storages, the whole object is first downloaded into memory (a zip of 20 MB cutouts took 109 MB more)."""
     with source:
         if (s3_object := getattr(source, "obj", None)) is not None:  # django-storages' S3File
-            with closing(s3_object.get()["Body"]) as body:
+            last = "" if byte_count is None else first_byte + byte_count - 1
+            # The whole without Range: S3 refuses `bytes=0-` of an empty object (InvalidRange).
+            sliced = {"Range": f"bytes={first_byte}-{last}"} if first_byte or byte_count is not None else {}
+            with closing(s3_object.get(**sliced)["Body"]) as body:
                 yield from body.iter_chunks(STORAGE_CHUNK_BYTES)
             return
-        while chunk := source.read(STORAGE_CHUNK_BYTES):
+        source.seek(first_byte)
+        left = sys.maxsize if byte_count is None else byte_count
+        while left and (chunk := source.read(min(STORAGE_CHUNK_BYTES, left))):
+            left -= len(chunk)
             yield chunk
 
 

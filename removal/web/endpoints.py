@@ -22,8 +22,9 @@ from django.views.decorators.csrf import csrf_exempt
 from accounts.auth import SAFE_METHODS, user_for_api_request
 from removal import services
 from removal.cutout.option_parsing import yes_or_no
-from removal.errors import NotFound
+from removal.errors import NotFound, RangeNotSatisfiable
 from removal.ops import limits
+from removal.web.byte_ranges import requested_range
 from removal.web.http_errors import pixlab_error, with_headers
 from removal.web.inputs import check_method, request_parameters
 
@@ -98,24 +99,37 @@ def streamed(request: HttpRequest, chunks: Iterator[bytes], *, size: int, conten
 
 def stored_file_response(name: str, *, download_name: str, request: HttpRequest, digest: str = "") -> HttpResponseBase:
     """Send a stored file: straight from local storage, or by a time-limited link to S3 (which answers conditional
-    requests itself). The caller has checked that it is the asker's to read.
+    and range requests itself). The caller has checked that it is the asker's to read.
 
     From local storage with an ETag (`digest`, the SHA-256 kept of the file, else its size and time) and its
     Last-Modified: a request naming the copy it holds (If-None-Match, If-Modified-Since) is a 304 without the file
-    read, by Django's get_conditional_response, as the condition decorator answers."""
+    read, by Django's get_conditional_response, as the condition decorator answers; then a request for a part of
+    it (Range, removal.web.byte_ranges) is a 206 with that part alone read."""
     as_attachment = yes_or_no(request_parameters(request), "download")  # a word it does not know is a 400, not "no"
     if not isinstance(default_storage, FileSystemStorage):
         return HttpResponseRedirect(default_storage.url(name))
     try:
         etag, modified = _validators(name, digest)
-        validators = {"ETag": etag, "Last-Modified": http_date(modified)}
+        validators = {"ETag": etag, "Last-Modified": http_date(modified), "Accept-Ranges": "bytes"}
         if (held := get_conditional_response(request, etag=etag, last_modified=modified)) is not None:
             return with_headers(held, validators)
-        chunks, size = services.opened_storage_chunks(name)
+        source = services.opened_storage_file(name)
     except FileNotFoundError:
         raise NotFound("the stored file is missing") from None
+    try:
+        part = requested_range(request, size=source.size, etag=etag, last_modified=modified)
+    except RangeNotSatisfiable:
+        source.close()
+        raise
     content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    reply = with_headers(streamed(request, chunks, size=size, content_type=content_type), validators)
+    if part is None:
+        reply = streamed(request, services.stored_file_chunks(source), size=source.size, content_type=content_type)
+    else:
+        chunks = services.stored_file_chunks(source, first_byte=part.first, byte_count=part.length)
+        reply = streamed(request, chunks, size=part.length, content_type=content_type)
+        reply.status_code = 206
+        reply["Content-Range"] = part.content_range
+    reply = with_headers(reply, validators)
     if disposition := content_disposition_header(as_attachment, download_name):
         reply["Content-Disposition"] = disposition
     return reply

@@ -23,7 +23,9 @@ from removal.web.openapi_schemas import (
     KEY_SECURITY,
     MULTIPART,
     OPTION_PROPERTIES,
+    RANGE,
     SCHEMAS,
+    STORED_FILE_REPLIES,
     YES_NO,
     deletion,
     error_replies,
@@ -138,9 +140,10 @@ PATHS: dict[str, Any] = {
     "/api/v1/store/{image_id}": {
         "get": {
             "summary": "A stored image (owner only)",
-            "parameters": [{"name": "image_id", "in": "path", "required": True, "schema": {"type": "string"}}],
+            "parameters": [{"name": "image_id", "in": "path", "required": True, "schema": {"type": "string"}}, RANGE],
             "responses": {
                 "200": {"description": "The image.", "content": {"image/*": {"schema": BINARY}}},
+                **STORED_FILE_REPLIES,
                 **error_replies(401, 404, 405),  # not counted against the rate limits: never a 429
             },
         }

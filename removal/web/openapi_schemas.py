@@ -37,6 +37,7 @@ def error_replies(*codes: int) -> dict[str, Any]:
         405: "Method not allowed.",
         409: "Not possible in the object's state; `error` says why.",
         413: "Too large.",
+        416: "The Range asked for starts past the end of the file; `Content-Range: bytes */<size>` gives its size.",
         429: "Rate limit or daily quota reached.",
         500: "An unexpected error on the server's side (logged); not for the input.",
         503: "Busy, storage or the database down, or a cutout's processing failed on our side: send it again.",
@@ -333,15 +334,31 @@ SCHEMAS: dict[str, Any] = {
 }
 
 
+# A stored file's download (removal.web.endpoints.stored_file_response): a copy the client holds, a part of it.
+RANGE = {
+    "name": "Range",
+    "in": "header",
+    "description": "One byte range (`bytes=0-1023`, `bytes=1024-`, `bytes=-1024`): a 206 with that part. Several "
+    "ranges, or a header not of these forms, get the whole file (200); with If-Range (the ETag or Last-Modified), "
+    "the part only while the file is that copy.",
+    "schema": {"type": "string"},
+}
+STORED_FILE_REPLIES = {
+    "304": {"description": "The copy the request names (If-None-Match, If-Modified-Since) is current."},
+    "206": {"description": "The part that Range asks for, with Content-Range.", "content": {"*/*": {"schema": BINARY}}},
+    **error_replies(416),
+}
+
+
 def stored_file(summary: str, description: str) -> dict[str, Any]:
     return {
         "get": {
             "summary": f"{summary} (a redirect to a presigned link with S3 storage)",
-            "parameters": [ITEM_ID, {"name": "download", "in": "query", "schema": YES_NO}],
+            "parameters": [ITEM_ID, {"name": "download", "in": "query", "schema": YES_NO}, RANGE],
             "responses": {
                 "200": {"description": description, "content": {"*/*": {"schema": BINARY}}},
-                "302": {"description": "With S3 storage: the presigned link."},
-                "304": {"description": "The copy the request names (If-None-Match, If-Modified-Since) is current."},
+                "302": {"description": "With S3 storage: the presigned link (which takes Range too)."},
+                **STORED_FILE_REPLIES,
                 **error_replies(400, 401, 404, 405),  # not counted against the rate limits: never a 429
             },
         }

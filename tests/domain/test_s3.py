@@ -88,6 +88,10 @@ def test_batch_files_live_in_the_bucket_the_zip_streams_from_it_and_deleting_tak
         assert result.status_code == 302
         assert result.headers["Location"].startswith(s3_server.endpoint.replace("127.0.0.1", "localhost"))
         assert requests.get(result.headers["Location"], timeout=10).content[:8] == b"\x89PNG\r\n\x1a\n"
+        # A part of it too (a video player seeking, a download resumed): S3 answers Range itself.
+        part = requests.get(result.headers["Location"], headers={"Range": "bytes=1-3"}, timeout=10)
+        assert part.status_code == 206 and part.content == b"PNG"
+        assert part.headers["Content-Range"].startswith("bytes 1-3/")
         # Thumbnails too: the cutout's made by the worker, the original's on this first request, both kept.
         assert any(item["id"] in key and "/cutout-" in key and key.endswith("-thumbnail.webp") for key in keys)
         for thumbnail in (item["result_thumbnail"], item["original_thumbnail"]):
