@@ -14,11 +14,15 @@ API_PATHS = r"^/(api/v1/|api/schema$|bgremove/?$|store(/|$)|v1\.0/)"
 REQUEST_HEADERS = (
     *corsheaders.defaults.default_headers,
     *("x-api-key", "www-authenticate", "idempotency-key", "x-request-id"),
+    *("range", "if-range"),  # a part of a stored file (removal.web.byte_ranges): a suffix range is not safelisted
 )
 # What API replies carry beyond what every page may read: a cutout's facts, rate limits, a download's name, the
-# request's id (bgsite/log_context.py).
+# request's id (bgsite/log_context.py), which part of a stored file a reply holds and which copy of it.
 REPLY_HEADERS = [
     "Content-Disposition",
+    "Content-Range",
+    "Accept-Ranges",
+    "ETag",
     "X-Request-ID",
     "Retry-After",
     "RateLimit-Limit",

@@ -97,6 +97,32 @@ def test_preflight_and_origins_not_listed(cors_server: LiveServer, other_site: s
     assert stranger.status_code == 403 and "Access-Control-Allow-Origin" not in stranger.headers
 
 
+def test_a_page_elsewhere_may_ask_for_a_part_of_a_stored_file_and_read_where_it_lies(
+    cors_server: LiveServer, other_site: str
+) -> None:
+    """A suffix range and If-Range are not safelisted request headers (a preflight names them), and Content-Range,
+    Accept-Ranges and ETag are not safelisted reply headers: unlisted, the browser refused the request or the page
+    read null."""
+    preflight = requests.options(
+        f"{cors_server.url}/api/v1/store/x",
+        headers={
+            "Origin": other_site,
+            "Access-Control-Request-Method": "GET",
+            "Access-Control-Request-Headers": "range, if-range",
+        },
+        timeout=10,
+    )
+    assert {"range", "if-range"} <= set(preflight.headers["Access-Control-Allow-Headers"].split(", "))
+    key = cors_server.create_user("seeker")
+    link = requests.post(
+        f"{cors_server.url}/store", files={"file": ("a.jpg", photo_bytes(size=(64, 48)))}, data={"key": key}, timeout=30
+    ).json()["link"]
+    part = requests.get(link, headers={"Origin": other_site, "X-Api-Key": key, "Range": "bytes=-10"}, timeout=10)
+    assert part.status_code == 206 and part.headers["Access-Control-Allow-Origin"] == other_site
+    exposed = set(part.headers["Access-Control-Expose-Headers"].split(", "))
+    assert {"Content-Range", "Accept-Ranges", "ETag"} <= exposed
+
+
 def test_no_origin_is_allowed_by_default(embedded_server: LiveServer) -> None:
     reply = requests.get(f"{embedded_server.url}/api/v1/models", headers={"Origin": "https://app.example"}, timeout=10)
     assert reply.status_code == 200 and "Access-Control-Allow-Origin" not in reply.headers
