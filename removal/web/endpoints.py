@@ -121,12 +121,13 @@ def stored_file_response(name: str, *, download_name: str, request: HttpRequest,
     except RangeNotSatisfiable:
         source.close()
         raise
+    first_byte, byte_count = (0, source.size) if part is None else (part.first, part.length)
+    chunks = services.stored_file_chunks(source, first_byte=first_byte, byte_count=byte_count)
     content_type = mimetypes.guess_type(name)[0] or "application/octet-stream"
-    if part is None:
-        reply = streamed(request, services.stored_file_chunks(source), size=source.size, content_type=content_type)
-    else:
-        chunks = services.stored_file_chunks(source, first_byte=part.first, byte_count=part.length)
-        reply = streamed(request, chunks, size=part.length, content_type=content_type)
+    reply = streamed(request, chunks, size=byte_count, content_type=content_type)
+    if request.method == "HEAD":
+        source.close()  # opened for its size alone: no body is sent, so nothing reads it to its end and closes it
+    if part is not None:
         reply.status_code = 206
         reply["Content-Range"] = part.content_range
     reply = with_headers(reply, validators)

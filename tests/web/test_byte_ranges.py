@@ -1,6 +1,8 @@
 """A part of a stored file (a cutout, its mask, an original, a thumbnail, a display copy, a /store image) asked for
 with `Range`: a video player seeking, a download manager resuming (removal.web.byte_ranges)."""
 
+import gc
+import warnings
 from typing import Any
 
 import pytest
@@ -150,3 +152,16 @@ def test_a_served_process_sends_the_part_and_its_headers(embedded_server: LiveSe
     assert head.status_code == 206 and head.content == b"" and head.headers["Content-Length"] == "10"
     past = requests.get(link, headers={"X-Api-Key": key, "Range": f"bytes={size}-"}, timeout=10)
     assert past.status_code == 416 and past.headers["Content-Range"] == f"bytes */{size}"
+
+
+@pytest.mark.parametrize("headers", [{}, {"Range": "bytes=0-3"}, {"Range": "bytes=999999999-"}])
+def test_head_and_a_416_leave_no_file_open(api: Any, item: Item, headers: dict[str, str]) -> None:
+    """A HEAD opened the file for its size and never read it: the handle was left to the garbage collector."""
+    url = f"/api/v1/items/{item.id}/result"
+    gc.collect()  # what earlier tests left: a reply whose body was never read keeps its file to the collector
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        api.head(url, headers=headers)
+        api.get(url, headers={"Range": "bytes=999999999-"})
+        gc.collect()
+    assert [str(warning.message) for warning in caught if warning.category is ResourceWarning] == []
