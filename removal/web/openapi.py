@@ -23,9 +23,7 @@ from removal.web.openapi_schemas import (
     KEY_SECURITY,
     MULTIPART,
     OPTION_PROPERTIES,
-    RANGE,
     SCHEMAS,
-    STORED_FILE_REPLIES,
     YES_NO,
     deletion,
     error_replies,
@@ -137,17 +135,12 @@ PATHS: dict[str, Any] = {
     "/api/v1/bgremove": _bgremove("Remove the background of one image"),
     "/store": STORE,
     "/api/v1/store": STORE,
-    "/api/v1/store/{image_id}": {
-        "get": {
-            "summary": "A stored image (owner only)",
-            "parameters": [{"name": "image_id", "in": "path", "required": True, "schema": {"type": "string"}}, RANGE],
-            "responses": {
-                "200": {"description": "The image.", "content": {"image/*": {"schema": BINARY}}},
-                **STORED_FILE_REPLIES,
-                **error_replies(401, 404, 405),  # not counted against the rate limits: never a 429
-            },
-        }
-    },
+    "/api/v1/store/{image_id}": stored_file(
+        "A stored image (owner only)",
+        "The image.",
+        parameter={"name": "image_id", "in": "path", "required": True, "schema": {"type": "string"}},
+        media_type="image/*",
+    ),
     "/api/v1/models": {
         "get": {
             "summary": "Installed models",

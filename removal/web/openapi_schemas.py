@@ -350,13 +350,16 @@ STORED_FILE_REPLIES = {
 }
 
 
-def stored_file(summary: str, description: str) -> dict[str, Any]:
+def stored_file(
+    summary: str, description: str, *, parameter: dict[str, Any] = ITEM_ID, media_type: str = "*/*"
+) -> dict[str, Any]:
+    """A stored file's GET, as removal.web.endpoints.stored_file_response sends each: `download`, Range, 302, 304."""
     return {
         "get": {
             "summary": f"{summary} (a redirect to a presigned link with S3 storage)",
-            "parameters": [ITEM_ID, {"name": "download", "in": "query", "schema": YES_NO}, RANGE],
+            "parameters": [parameter, {"name": "download", "in": "query", "schema": YES_NO}, RANGE],
             "responses": {
-                "200": {"description": description, "content": {"*/*": {"schema": BINARY}}},
+                "200": {"description": description, "content": {media_type: {"schema": BINARY}}},
                 "302": {"description": "With S3 storage: the presigned link (which takes Range too)."},
                 **STORED_FILE_REPLIES,
                 **error_replies(400, 401, 404, 405),  # not counted against the rate limits: never a 429

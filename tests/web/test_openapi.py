@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 import requests
 import schemathesis
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from hypothesis import HealthCheck, given, settings, strategies
 from schemathesis import checks
@@ -108,6 +109,32 @@ def test_a_429_is_promised_only_where_reads_are_counted(db: Any) -> None:
         if "get" in operations:
             view = resolve(re.sub(r"\{\w+\}", "0d6f3c5e-8a0b-4c1e-9a51-3f0e7f6b2d14", path)).func
             assert ("429" in operations["get"]["responses"]) == getattr(view, "rate_limited_reads", True), path
+
+
+def documented(path: str, method: str) -> dict[str, Any]:
+    operation = document()["paths"][path][method]
+    return {"statuses": set(operation["responses"]), "parameters": {p["name"] for p in operation.get("parameters", [])}}
+
+
+def test_a_stored_images_get_documents_what_it_answers(api: Any) -> None:
+    """/api/v1/store/<id> is sent as every stored file is (removal.web.endpoints.stored_file_response): it reads
+    `download` (a word it does not know, or the parameter given twice, is a 400) and answers a conditional request
+    with a 304. The document listed 200, 401, 404 and 405 only, and no `download` (schemathesis: 400 undocumented)."""
+    stored = api.post("/store", {"file": SimpleUploadedFile("me.jpg", photo_bytes(size=(32, 32)))}).json()
+    url = f"/api/v1/store/{stored['id']}"
+    sent = api.get(url)
+    replies = [
+        sent,
+        api.get(url, {"download": "maybe"}),
+        api.get(f"{url}?download=1&download=0"),
+        api.get(url, headers={"If-None-Match": sent["ETag"]}),
+        api.get(url, {"download": "true"}),
+    ]
+    assert [reply.status_code for reply in replies] == [200, 400, 400, 304, 200]
+    assert replies[-1]["Content-Disposition"].startswith("attachment")
+    store_get = documented("/api/v1/store/{image_id}", "get")
+    assert {str(reply.status_code) for reply in replies} <= store_get["statuses"]
+    assert "download" in store_get["parameters"]
 
 
 def test_status_and_quality_enums_are_the_models_and_the_options() -> None:
