@@ -31,6 +31,7 @@ from removal.web.openapi_schemas import (
     ref,
     stored_file,
     thumbnail_file,
+    with_body_refusals,
 )
 
 REVIEW_HEADERS = {
@@ -326,7 +327,7 @@ def document() -> dict[str, Any]:
             '{"status": <code>, "error": "<text>"} with the same HTTP status (remove.bg\'s own shape on /v1.0).',
         },
         "security": KEY_SECURITY,
-        "paths": PATHS,
+        "paths": with_body_refusals(PATHS),
         "components": {
             "schemas": SCHEMAS,
             "headers": {

@@ -35,8 +35,10 @@ def error_replies(*codes: int) -> dict[str, Any]:
         403: "A signed-in browser's write without the CSRF token.",
         404: "No such object for this user.",
         405: "Method not allowed.",
+        408: "The request body stopped arriving, or came too slowly.",
         409: "Not possible in the object's state; `error` says why.",
         413: "Too large.",
+        415: "The request body was sent compressed (Content-Encoding); send it as it is.",
         416: "The Range asked for starts past the end of the file; `Content-Range: bytes */<size>` gives its size.",
         429: "Rate limit or daily quota reached.",
         500: "An unexpected error on the server's side (logged); not for the input.",
@@ -47,6 +49,21 @@ def error_replies(*codes: int) -> dict[str, Any]:
     return {
         str(code): error_reply(texts[code], headers=limited if code == 429 else ("Retry-After",) if code == 503 else ())
         for code in codes
+    }
+
+
+def with_body_refusals(paths: dict[str, Any]) -> dict[str, Any]:
+    """`paths` with each operation that takes a body given the refusals of one, which removal.web.body_limit
+    answers at every path before a view reads it: 408 (stalled), 413 (too large), 415 (compressed)."""
+    refusals = error_replies(408, 413, 415)
+    return {
+        path: {
+            method: operation
+            if "requestBody" not in operation
+            else {**operation, "responses": dict(sorted((operation["responses"] | refusals).items()))}
+            for method, operation in operations.items()
+        }
+        for path, operations in paths.items()
     }
 
 

@@ -51,14 +51,15 @@ def stalled_post_reply(
     *,
     sent: int = 10,
     http_version: str = "1.1",
+    method: str = "POST",
 ) -> tuple[int, dict[bytes, bytes], bytes]:
-    """stalled_post's reply: its status, headers and body."""
+    """stalled_post's reply (or another `method`'s): its status, headers and body."""
     declared = [(b"content-length", str(length).encode())] if length is not None else []
     scope = {
         "type": "http",
         "asgi": {"version": "3.0"},
         "http_version": http_version,
-        "method": "POST",
+        "method": method,
         "scheme": "http",
         "path": path,
         "raw_path": path.encode(),
