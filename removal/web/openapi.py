@@ -146,7 +146,10 @@ PATHS: dict[str, Any] = {
         "get": {
             "summary": "Installed models",
             "security": [],
-            "responses": {"200": json_reply(ref("Models"), "Installed models and the default.")},
+            "responses": {
+                "200": json_reply(ref("Models"), "Installed models and the default."),
+                **error_replies(405),
+            },
         }
     },
     "/api/v1/batches": {

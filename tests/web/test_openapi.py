@@ -164,6 +164,15 @@ def test_each_operation_with_a_body_documents_the_refusals_of_one(monkeypatch: A
     assert undocumented == []
 
 
+def test_the_models_operation_documents_its_405(client: Any, db: Any) -> None:
+    """Every other operation lists the 405 its path answers another method with; /api/v1/models listed its 200
+    alone (schemathesis: POST /api/v1/models, 405 with Allow: GET, HEAD)."""
+    reply = client.post("/api/v1/models")
+    assert (reply.status_code, reply["Allow"]) == (405, "GET, HEAD")
+    assert "405" in documented("/api/v1/models", "get")["statuses"]
+    assert all("405" in operation["responses"] for ops in document()["paths"].values() for operation in ops.values())
+
+
 def test_status_and_quality_enums_are_the_models_and_the_options() -> None:
     schemas = document()["components"]["schemas"]
     for name in ("Item", "ManifestEntry"):
