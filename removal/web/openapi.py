@@ -178,7 +178,10 @@ PATHS: dict[str, Any] = {
             "summary": "Rename a batch",
             "parameters": [ID],
             "requestBody": {"required": True, "content": {JSON: {"schema": ref("BatchRename")}}},
-            "responses": {"200": json_reply(ref("Batch"), "Renamed."), **error_replies(400, 401, 404, 405, 429)},
+            "responses": {
+                "200": json_reply(ref("Batch"), "Renamed."),
+                **error_replies(400, 401, 403, 404, 405, 429),
+            },
         },
         "delete": deletion(
             "Delete a batch: its uploads, cutouts and masks now, and its images still waiting",

@@ -9,18 +9,19 @@ import pytest
 import requests
 import schemathesis
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from hypothesis import HealthCheck, given, settings, strategies
 from schemathesis import checks
 
 from removal.cutout.option_parsing import is_true
 from removal.cutout.options import OPTION_NAMES, OPTIONS, QUALITIES
-from removal.models import Item
+from removal.models import Batch, Item
 from removal.serializers import BatchStatus, batch_status
 from removal.web import body_limit
 from removal.web.openapi import document
 from removal.web.openapi_schemas import OPTION_PROPERTIES
-from tests.conftest import LiveServer, photo_bytes
+from tests.conftest import LiveServer, make_item, photo_bytes
 from tests.web.test_http_errors import stalled_post_reply
 
 DOCUMENTED_ELSEWHERE = {"v1.0/removebg", "v1.0/account"}  # remove.bg's own contract; see docs/api.md
@@ -171,6 +172,20 @@ def test_the_models_operation_documents_its_405(client: Any, db: Any) -> None:
     assert (reply.status_code, reply["Allow"]) == (405, "GET, HEAD")
     assert "405" in documented("/api/v1/models", "get")["statuses"]
     assert all("405" in operation["responses"] for ops in document()["paths"].values() for operation in ops.values())
+
+
+def test_each_write_documents_the_403_a_browsers_write_without_its_csrf_token_gets(user: Any) -> None:
+    """A signed-in browser's write without the CSRF token is a 403 at every operation that writes; PATCH
+    /api/v1/batches/<id> (a batch's rename, which the page sends) did not list it."""
+    batch = Batch.objects.create(owner=user)
+    ids = {"batch_id": str(batch.id), "item_id": str(make_item(batch).id), "image_id": str(batch.id)}
+    browser = Client(enforce_csrf_checks=True)
+    browser.force_login(user)
+    for path, operations in document()["paths"].items():
+        for method in operations.keys() - {"get"}:
+            reply = browser.generic(method.upper(), path.format(**ids), "{}", content_type="application/json")
+            assert reply.status_code == 403, (method, path, reply.content)
+            assert "403" in operations[method]["responses"], (method, path)
 
 
 def test_status_and_quality_enums_are_the_models_and_the_options() -> None:
