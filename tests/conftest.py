@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import unquote, urlsplit, urlunsplit
 
 import numpy as np
 import pytest
@@ -1010,6 +1010,29 @@ def database_env(request: Any, tmp_path: Path) -> dict[str, str]:
 
 def python(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run([sys.executable, *args], cwd=REPO, env=env, capture_output=True, text=True, check=False)
+
+
+LIMITED_CONNECTIONS = 3
+
+
+@pytest.fixture
+def limited_postgres_url(postgres_admin: Any, postgres_url: str) -> Iterator[str]:
+    """The test's database, owned by a role of its own that PostgreSQL lets open LIMITED_CONNECTIONS at once."""
+    import psycopg
+
+    parts = urlsplit(postgres_url)
+    database = parts.path.lstrip("/")
+    role = f"{database}_limited"
+    postgres_admin.execute(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT {LIMITED_CONNECTIONS}')
+    postgres_admin.execute(f'ALTER DATABASE "{database}" OWNER TO "{role}"')
+    with psycopg.connect(postgres_url, autocommit=True) as db:  # and its tables, as if the role had migrated it
+        for (table,) in db.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall():
+            db.execute(f'ALTER TABLE "{table}" OWNER TO "{role}"')
+    yield urlunsplit(parts._replace(netloc=f"{role}@{parts.hostname}:{parts.port}"))
+    with psycopg.connect(postgres_url, autocommit=True) as db:  # as the admin, inside the database
+        db.execute(f'REASSIGN OWNED BY "{role}" TO CURRENT_USER')
+        db.execute(f'DROP OWNED BY "{role}"')
+    postgres_admin.execute(f'DROP ROLE "{role}"')
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ from removal.web.openapi_schemas import (
     ref,
     stored_file,
     thumbnail_file,
-    with_body_refusals,
+    with_refusals,
 )
 
 REVIEW_HEADERS = {
@@ -333,7 +333,7 @@ def document() -> dict[str, Any]:
             '{"status": <code>, "error": "<text>"} with the same HTTP status (remove.bg\'s own shape on /v1.0).',
         },
         "security": KEY_SECURITY,
-        "paths": with_body_refusals(PATHS),
+        "paths": with_refusals(PATHS),
         "components": {
             "schemas": SCHEMAS,
             "headers": {

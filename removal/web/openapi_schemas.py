@@ -52,15 +52,19 @@ def error_replies(*codes: int) -> dict[str, Any]:
     }
 
 
-def with_body_refusals(paths: dict[str, Any]) -> dict[str, Any]:
-    """`paths` with each operation that takes a body given the refusals of one, which removal.web.body_limit
-    answers at every path before a view reads it: 408 (stalled), 413 (too large), 415 (compressed)."""
-    refusals = error_replies(408, 413, 415)
+def with_refusals(paths: dict[str, Any]) -> dict[str, Any]:
+    """`paths` with the refusals any request may get, whatever its operation: 503 when the database refuses a
+    connection (removal.web.http_errors; the key is looked up there), and at each operation that takes a body, the
+    refusals of one, which removal.web.body_limit answers before a view reads it: 408 (stalled), 413 (too large),
+    415 (compressed)."""
+    any_request, any_body = error_replies(503), error_replies(408, 413, 415)
+
+    def refusals(operation: dict[str, Any]) -> dict[str, Any]:
+        return any_request | (any_body if "requestBody" in operation else {})
+
     return {
         path: {
-            method: operation
-            if "requestBody" not in operation
-            else {**operation, "responses": dict(sorted((operation["responses"] | refusals).items()))}
+            method: {**operation, "responses": dict(sorted((operation["responses"] | refusals(operation)).items()))}
             for method, operation in operations.items()
         }
         for path, operations in paths.items()

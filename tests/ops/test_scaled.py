@@ -19,7 +19,7 @@ import zipfile
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import psycopg
 import pytest
@@ -157,27 +157,6 @@ def test_calls_go_on_after_the_database_drops_every_connection(
     ).fetchone()
     assert dropped is not None and dropped[0] >= 2  # the workers' and the waiting calls' reader's at least
     assert [cut_out(340 + index) for index in range(6)] == [200] * 6, web.log()[-3000:]
-
-
-LIMITED_CONNECTIONS = 3
-
-
-@pytest.fixture
-def limited_postgres_url(postgres_admin: Any, postgres_url: str) -> Iterator[str]:
-    """The test's database, owned by a role of its own that PostgreSQL lets open LIMITED_CONNECTIONS at once."""
-    parts = urlsplit(postgres_url)
-    database = parts.path.lstrip("/")
-    role = f"{database}_limited"
-    postgres_admin.execute(f'CREATE ROLE "{role}" LOGIN CONNECTION LIMIT {LIMITED_CONNECTIONS}')
-    postgres_admin.execute(f'ALTER DATABASE "{database}" OWNER TO "{role}"')
-    with psycopg.connect(postgres_url, autocommit=True) as db:  # and its tables, as if the role had migrated it
-        for (table,) in db.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall():
-            db.execute(f'ALTER TABLE "{table}" OWNER TO "{role}"')
-    yield urlunsplit(parts._replace(netloc=f"{role}@{parts.hostname}:{parts.port}"))
-    with psycopg.connect(postgres_url, autocommit=True) as db:  # as the admin, inside the database
-        db.execute(f'REASSIGN OWNED BY "{role}" TO CURRENT_USER')
-        db.execute(f'DROP OWNED BY "{role}"')
-    postgres_admin.execute(f'DROP ROLE "{role}"')
 
 
 def test_a_database_that_refuses_connections_gets_503_with_retry_after_never_500(

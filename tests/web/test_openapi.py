@@ -1,5 +1,6 @@
 """The OpenAPI document: valid, in step with the URLconf, and honoured by the live server under fuzzing."""
 
+import contextlib
 import re
 import time
 from dataclasses import dataclass
@@ -223,6 +224,37 @@ def test_schema_and_docs_pages(client: Any, db: Any) -> None:
     assert "POST /api/v1/batches" in page and "GET /bgremove" in page
     assert "<th>Status</th>" in page and "<code>blob</code>" in page
     assert 'src="http' not in page and 'href="http' not in page  # nothing from other sites
+
+
+@pytest.mark.live
+def test_each_operation_documents_the_503_of_a_database_that_refuses_it(
+    server_factory: Any, limited_postgres_url: str
+) -> None:
+    """A database that refuses a connection is a 503 with Retry-After at every operation (removal.web.http_errors:
+    the key is looked up in it, /api/v1/models reads the workers there), as tests/ops/test_scaled.py sees at GET
+    /api/v1/batches; 15 of the 29 operations, that one among them, did not list a 503."""
+    import psycopg
+
+    web = server_factory(DATABASE_URL=limited_postgres_url, EMBEDDED_WORKERS="0", SECRET_KEY="one-web-process")
+    web.start()
+    key = web.create_user("reader")
+    web.stop()  # and its kept shell's connection; the server's own close after each request (CONN_MAX_AGE 0)
+    web.start()
+    held = []
+    try:
+        with contextlib.suppress(psycopg.OperationalError):
+            while len(held) < 10:  # every connection the role may open, until PostgreSQL refuses one
+                held.append(psycopg.connect(limited_postgres_url, connect_timeout=5))
+        for path, operations in document()["paths"].items():
+            url = web.url + re.sub(r"\{\w+\}", "0d6f3c5e-8a0b-4c1e-9a51-3f0e7f6b2d14", path)
+            for method, operation in operations.items():
+                reply = requests.request(method, url, headers={"X-Api-Key": key}, timeout=30)
+                assert (reply.status_code, reply.headers.get("Retry-After")) == (503, "5"), (method, path)
+                assert "503" in operation["responses"], (method, path)
+    finally:
+        for connection in held:
+            connection.close()
+        web.stop()
 
 
 @dataclass(frozen=True)
