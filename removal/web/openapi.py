@@ -204,6 +204,9 @@ PATHS: dict[str, Any] = {
     "/api/v1/batches/{batch_id}/files": {
         "post": {
             "summary": "Add images to a batch",
+            "description": "The files take the options the batch was created with: a request may send them again, "
+            "but an option given another value is a 400 naming it, and nothing is added (rerun the batch for other "
+            "options). A bg_image sent again is ignored.",
             "parameters": [ID],
             "requestBody": FILES_BODY,
             "responses": {
