@@ -11,6 +11,7 @@ from typing import Any
 
 from removal.cutout.results import MASK_WORKING_SIDE
 from removal.web.inputs import MAX_POSITION
+from removal.web.openapi_files import stored_file, thumbnail_file
 from removal.web.openapi_schemas import (
     BATCH_LIST_QUERY,
     BATCH_NAME,
@@ -29,8 +30,6 @@ from removal.web.openapi_schemas import (
     error_replies,
     json_reply,
     ref,
-    stored_file,
-    thumbnail_file,
     with_refusals,
 )
 

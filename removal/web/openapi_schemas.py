@@ -38,7 +38,7 @@ def error_replies(*codes: int) -> dict[str, Any]:
         408: "The request body stopped arriving, or came too slowly.",
         409: "Not possible in the object's state; `error` says why.",
         413: "Too large.",
-        415: "The request body was sent compressed (Content-Encoding); send it as it is.",
+        415: "The request body was sent compressed (Content-Encoding), or in a type the operation does not read.",
         416: "The Range asked for starts past the end of the file; `Content-Range: bytes */<size>` gives its size.",
         429: "Rate limit or daily quota reached.",
         500: "An unexpected error on the server's side (logged); not for the input.",
@@ -353,50 +353,6 @@ SCHEMAS: dict[str, Any] = {
         "properties": {**BGREMOVE_OWN, **OPTION_PROPERTIES},
     },
 }
-
-
-# A stored file's download (removal.web.endpoints.stored_file_response): a copy the client holds, a part of it.
-RANGE = {
-    "name": "Range",
-    "in": "header",
-    "description": "One byte range (`bytes=0-1023`, `bytes=1024-`, `bytes=-1024`): a 206 with that part. Several "
-    "ranges, or a header not of these forms, get the whole file (200); with If-Range (the ETag or Last-Modified), "
-    "the part only while the file is that copy.",
-    "schema": {"type": "string"},
-}
-STORED_FILE_REPLIES = {
-    "304": {"description": "The copy the request names (If-None-Match, If-Modified-Since) is current."},
-    "206": {"description": "The part that Range asks for, with Content-Range.", "content": {"*/*": {"schema": BINARY}}},
-    **error_replies(416),
-}
-
-
-def stored_file(
-    summary: str, description: str, *, parameter: dict[str, Any] = ITEM_ID, media_type: str = "*/*"
-) -> dict[str, Any]:
-    """A stored file's GET, as removal.web.endpoints.stored_file_response sends each: `download`, Range, 302, 304."""
-    return {
-        "get": {
-            "summary": f"{summary} (a redirect to a presigned link with S3 storage)",
-            "parameters": [parameter, {"name": "download", "in": "query", "schema": YES_NO}, RANGE],
-            "responses": {
-                "200": {"description": description, "content": {media_type: {"schema": BINARY}}},
-                "302": {"description": "With S3 storage: the presigned link (which takes Range too)."},
-                **STORED_FILE_REPLIES,
-                **error_replies(400, 401, 404, 405),  # not counted against the rate limits: never a 429
-            },
-        }
-    }
-
-
-def thumbnail_file(of: str, none: str, side: int = 256, use: str = "for a card or a list") -> dict[str, Any]:
-    """A thumbnail's GET: stored_file's, made on the first request (so storage may refuse the write: 503)."""
-    endpoint = stored_file(
-        f"A WebP of {of} at most {side} pixels a side, {use}",
-        f"The image (image/webp); 404 when there is none to make ({none}).",
-    )
-    endpoint["get"]["responses"] |= error_replies(503)
-    return endpoint
 
 
 def deletion(summary: str, parameter: dict[str, Any], gone: str) -> dict[str, Any]:
