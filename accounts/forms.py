@@ -281,7 +281,7 @@ class _PasswordConfirmed(_FocusOnFirstError, forms.Form):
 
 
 class EmailChangeForm(_PasswordConfirmed):
-    """A new e-mail address, which a link sent to it confirms (accounts.services.email_change_token)."""
+    """A new e-mail address, which a link sent to it confirms (accounts.email_changes.email_change_token)."""
 
     email = _email_field(label=_("New e-mail address"))
     field_order = ("email", "password")

@@ -19,6 +19,11 @@ from accounts import sessions
 REVOKED_API_KEY_KEPT = timedelta(days=30)
 
 
+def token_hash(secret: str) -> str:
+    """What is stored of a secret (an API key's, an invitation's or an e-mail change link's token): its SHA-256."""
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
 class ApiKey(models.Model):
     user = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="api_keys", verbose_name=_("user")

@@ -16,7 +16,7 @@ from django.utils.translation import gettext as _
 from django.utils.translation import ngettext
 from django_ratelimit.core import is_ratelimited
 
-from accounts import confirmation, deletion, folding, mails, selectors, services
+from accounts import confirmation, deletion, email_changes, folding, mails, selectors, services
 from accounts.auth import AuthenticatedHttpRequest
 from accounts.forms import (
     AccountDeleteForm,
@@ -126,7 +126,7 @@ def email_change(request: AuthenticatedHttpRequest) -> HttpResponse:
             return render(request, EMAIL_CHANGE, {"form": form}, status=429)
         new_email = form.cleaned_data["email"]
         try:
-            services.email_change_request(
+            email_changes.email_change_request(
                 user=request.user,
                 new_email=new_email,
                 absolute_url=request.build_absolute_uri,
@@ -162,14 +162,14 @@ def email_change_confirm(request: HttpRequest, token: str) -> HttpResponse:
     notice to the address it replaces; opened again while the address is the account's, it says so again."""
     try:
         if request.method != "POST":
-            user, new_email = services.email_change_pending(token=token)
+            user, new_email = email_changes.email_change_pending(token=token)
             return render(request, "registration/email_change_confirm.html", {"account": user, "email": new_email})
-        user, notice = services.email_change_confirm(token=token, host=request.get_host())  # checks the link again
-    except services.EmailChangedAlready as done:  # opened again: said as the first time, not "does not work"
+        user, notice = email_changes.email_change_confirm(token=token, host=request.get_host())  # checks the link again
+    except email_changes.EmailChangedAlready as done:  # opened again: said as the first time, not "does not work"
         user, notice = done.user, mails.no_notice
-    except services.EmailChangeRefused:
+    except email_changes.EmailChangeRefused:
         return render(request, "registration/email_change_confirm.html", {"refused": True}, status=400)
-    except services.EmailTaken:
+    except email_changes.EmailTaken:
         messages.error(request, _("An account with this e-mail address exists already."))
         return redirect("dashboard")
     changed = {"email": user.email, "username": user.get_username()}

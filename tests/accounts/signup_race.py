@@ -34,7 +34,7 @@ def main(race: str) -> None:
     from django.test.utils import override_settings, setup_test_environment
     from django.utils import timezone
 
-    from accounts import folding, services
+    from accounts import email_changes, folding
     from accounts.models import UnconfirmedAddress
 
     setup_test_environment()
@@ -53,7 +53,7 @@ def main(race: str) -> None:
         first: Any = lambda: sign_up("race1", "Race@example.com")  # noqa: E731
         if race == "change":
             mover = User.objects.create_user("mover", "mover@example.com", PASSWORD)
-            token = services.email_change_token(user=mover, new_email="Race@example.com")
+            token = email_changes.email_change_token(user=mover, new_email="Race@example.com")
             first = lambda: Client().post(f"/accounts/email/confirm/{token}/")  # noqa: E731
         if race == "take":  # held by an account that never confirmed it, its link expired
             squatter = User.objects.create_user("squatter", "RACE@example.com", PASSWORD)

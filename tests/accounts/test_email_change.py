@@ -290,10 +290,10 @@ def test_an_address_the_mail_server_refuses_is_said_on_its_field(alice: Client, 
 
 
 def test_a_change_asked_for_mails_the_new_address_a_link_that_names_it(user: Any, mailoutbox: list[Any]) -> None:
-    """accounts.services.email_change_request, which the view calls once the password is right."""
-    from accounts import services
+    """accounts.email_changes.email_change_request, which the view calls once the password is right."""
+    from accounts import email_changes
 
-    services.email_change_request(
+    email_changes.email_change_request(
         user=user,
         new_email="alice@new.example",
         absolute_url=lambda path: f"https://bg.example{path}",
@@ -303,7 +303,7 @@ def test_a_change_asked_for_mails_the_new_address_a_link_that_names_it(user: Any
     assert message.to == ["alice@new.example"]
     match = re.search(r"https://bg\.example/accounts/email/confirm/([^/\s]+)/", message.body)
     assert match is not None, message.body
-    assert services.email_change_pending(token=match.group(1)) == (user, "alice@new.example")
+    assert email_changes.email_change_pending(token=match.group(1)) == (user, "alice@new.example")
 
 
 def test_a_browser_logged_in_to_another_account_is_told_whose_address_changed(

@@ -97,11 +97,11 @@ def test_links_that_open_an_account_are_logged_without_their_token(
     from django.utils.encoding import force_bytes
     from django.utils.http import urlsafe_base64_encode
 
-    from accounts import services
+    from accounts import email_changes
 
     reset = default_token_generator.make_token(user)
     uid = urlsafe_base64_encode(force_bytes(user.pk))
-    change = services.email_change_token(user=user, new_email="new@example.com")
+    change = email_changes.email_change_token(user=user, new_email="new@example.com")
     with caplog.at_level(logging.INFO, logger="bgsite.access"):
         assert client.get(f"/accounts/password/reset/{uid}/{reset}/").status_code == 302
         assert client.get(f"/accounts/email/confirm/{change}/").status_code == 200
