@@ -31,10 +31,7 @@ from django_ratelimit.core import is_ratelimited
 from accounts import folding, mails, services
 from accounts.auth import AuthenticatedHttpRequest
 from accounts.forms import AccountDeleteForm, EmailChangeForm, LoginForm, PasswordChangeForm, SetPasswordForm
-from bgsite.allowed_methods import FORM_PAGE_METHODS, PAGE_METHODS, lower_cased
-
-# The http_method_names of a class-based page that shows a form and takes it back, and of one that only shows.
-FORM_PAGE_HANDLERS, PAGE_HANDLERS = lower_cased(FORM_PAGE_METHODS), lower_cased(PAGE_METHODS)
+from bgsite.allowed_methods import FORM_PAGE_HANDLERS, PAGE_HANDLERS
 
 # The throttle group of the forms that check the account's password once logged in.
 RECONFIRMATION_GROUP = "password-guesses"

@@ -6,6 +6,7 @@ from django.contrib.auth import views as auth_views
 from django.urls import path
 
 from accounts import forms, password_views, views
+from bgsite.allowed_methods import PAGE_HANDLERS
 
 urlpatterns = [
     path("signup/", views.signup, name="signup"),
@@ -14,7 +15,7 @@ urlpatterns = [
     path("password/", password_views.ThrottledPasswordChangeView.as_view(), name="password_change"),
     path(
         "password/done/",
-        auth_views.PasswordChangeDoneView.as_view(http_method_names=password_views.PAGE_HANDLERS),
+        auth_views.PasswordChangeDoneView.as_view(http_method_names=PAGE_HANDLERS),
         name="password_change_done",
     ),
     # A forgotten password: Django's reset views, the link sent by e-mail (EMAIL_URL).
@@ -31,7 +32,7 @@ urlpatterns = [
     ),
     path(
         "password/reset/done/",
-        auth_views.PasswordResetCompleteView.as_view(http_method_names=password_views.PAGE_HANDLERS),
+        auth_views.PasswordResetCompleteView.as_view(http_method_names=PAGE_HANDLERS),
         name="password_reset_complete",
     ),
     path("email/", views.email_change, name="email_change"),

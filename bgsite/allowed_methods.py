@@ -21,14 +21,17 @@ from django.views.decorators.http import require_http_methods
 
 # The methods of a page that only shows, and of one that shows a form and takes it back. Django's class-based views
 # would also take a PUT as a POST (reading no form from its body: the form shown again, every field missing) and
-# answer OPTIONS with a blank 200; a class-based page lists these as its http_method_names (lower_cased).
+# answer OPTIONS with a blank 200; a class-based page lists them as its http_method_names (the *_HANDLERS below).
 PAGE_METHODS = ("GET", "HEAD")
 FORM_PAGE_METHODS = ("GET", "HEAD", "POST")
 
 
-def lower_cased(methods: Iterable[str]) -> list[str]:
+def _lower_cased(methods: Iterable[str]) -> list[str]:
     """`methods` as a class-based view's http_method_names lists them."""
     return [method.lower() for method in methods]
+
+
+PAGE_HANDLERS, FORM_PAGE_HANDLERS = _lower_cased(PAGE_METHODS), _lower_cased(FORM_PAGE_METHODS)
 
 
 def methods_allowed[View: Callable[..., Any]](*methods: str) -> Callable[[View], View]:

@@ -6,7 +6,7 @@ from django.urls import include, path
 from django.views.i18n import JavaScriptCatalog, set_language
 
 from accounts import password_views
-from bgsite.allowed_methods import FORM_PAGE_METHODS, PAGE_METHODS, lower_cased, methods_allowed
+from bgsite.allowed_methods import FORM_PAGE_METHODS, PAGE_HANDLERS, methods_allowed
 from removal.ops import health
 from removal.web import openapi_views
 from removal.web.urls import api_urlpatterns, page_urlpatterns, pixlab_urlpatterns
@@ -23,7 +23,7 @@ urlpatterns = [
     # page unchanged); static/js gets its strings from the catalog.
     path("i18n/setlang/", methods_allowed(*FORM_PAGE_METHODS)(set_language), name="set_language"),
     # Open to all and read-only, as the sample cutout: another method is the site's 405 (bgsite.allowed_methods).
-    path("jsi18n/", JavaScriptCatalog.as_view(http_method_names=lower_cased(PAGE_METHODS)), name="javascript-catalog"),
+    path("jsi18n/", JavaScriptCatalog.as_view(http_method_names=PAGE_HANDLERS), name="javascript-catalog"),
     path("api/schema", openapi_views.schema, name="api-schema"),
     path("api/docs", openapi_views.docs, name="api-docs"),
     path("healthz", health.healthz, name="healthz"),
