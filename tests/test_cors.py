@@ -77,15 +77,15 @@ def test_a_page_on_an_allowed_origin_calls_the_api_with_a_key_and_reads_replies_
     assert seen["page"] == "blocked"  # the site's own pages are not opened to other origins
 
 
+def preflight_of(url: str, origin: str, method: str, headers: str) -> requests.Response:
+    """The browser's preflight of a `method` call to `url` from a page of `origin` that sends `headers`."""
+    asking = {"Origin": origin, "Access-Control-Request-Method": method, "Access-Control-Request-Headers": headers}
+    return requests.options(url, headers=asking, timeout=10)
+
+
 def test_preflight_and_origins_not_listed(cors_server: LiveServer, other_site: str) -> None:
-    preflight = requests.options(
-        f"{cors_server.url}/bgremove",
-        headers={
-            "Origin": other_site,
-            "Access-Control-Request-Method": "POST",
-            "Access-Control-Request-Headers": "x-api-key, www-authenticate, idempotency-key, content-type",
-        },
-        timeout=10,
+    preflight = preflight_of(
+        f"{cors_server.url}/bgremove", other_site, "POST", "x-api-key, www-authenticate, idempotency-key, content-type"
     )
     assert preflight.status_code == 200
     assert preflight.headers["Access-Control-Allow-Origin"] == other_site
@@ -103,15 +103,7 @@ def test_a_page_elsewhere_may_ask_for_a_part_of_a_stored_file_and_read_where_it_
     """A suffix range and If-Range are not safelisted request headers (a preflight names them), and Content-Range,
     Accept-Ranges and ETag are not safelisted reply headers: unlisted, the browser refused the request or the page
     read null."""
-    preflight = requests.options(
-        f"{cors_server.url}/api/v1/store/x",
-        headers={
-            "Origin": other_site,
-            "Access-Control-Request-Method": "GET",
-            "Access-Control-Request-Headers": "range, if-range",
-        },
-        timeout=10,
-    )
+    preflight = preflight_of(f"{cors_server.url}/api/v1/store/x", other_site, "GET", "range, if-range")
     assert {"range", "if-range"} <= set(preflight.headers["Access-Control-Allow-Headers"].split(", "))
     key = cors_server.create_user("seeker")
     link = requests.post(

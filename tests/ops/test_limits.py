@@ -21,7 +21,7 @@ from removal.cutout import cores
 from removal.errors import QuotaExceeded, TooManyRequests
 from removal.models import Batch, Item, StoredImage
 from removal.ops import limits
-from tests.conftest import REPO, error_text, photo_bytes, python
+from tests.conftest import REPO, error_text, make_item, photo_bytes, python
 
 pytestmark = pytest.mark.django_db
 
@@ -306,15 +306,7 @@ def test_a_queue_filled_after_the_requests_first_count_refuses_it_in_each_apis_s
             and 'FROM "removal_item" WHERE "removal_item"."status" = ' in sql
         ):
             filled = True
-            Item.objects.create(
-                batch=theirs,
-                filename="theirs.jpg",
-                source="-",
-                source_bytes=1,
-                width=1,
-                height=1,
-                queued_at=timezone.now(),
-            )
+            make_item(theirs, status=Item.Status.QUEUED, filename="theirs.jpg")
         return counted
 
     with connection.execute_wrapper(queue_filled_after_the_first_count):

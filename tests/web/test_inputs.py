@@ -28,16 +28,16 @@ def multipart_with_a_text_field(image_field: str, field: str, value: bytes, *, d
     return body, f"multipart/form-data; boundary={boundary}"
 
 
+# A text option at each door, with the field that door takes its image in.
+OPTION_AT_EACH_DOOR = [
+    ("/api/v1/batches", "files", "format"),
+    ("/bgremove", "file", "bg_color"),
+    ("/v1.0/removebg", "image_file", "size"),
+]
+
+
 @pytest.mark.django_db
-@pytest.mark.parametrize(
-    ("path", "image_field", "field"),
-    [
-        ("/api/v1/batches", "files", "name"),
-        ("/api/v1/batches", "files", "format"),
-        ("/bgremove", "file", "bg_color"),
-        ("/v1.0/removebg", "image_file", "size"),
-    ],
-)
+@pytest.mark.parametrize(("path", "image_field", "field"), [("/api/v1/batches", "files", "name"), *OPTION_AT_EACH_DOOR])
 def test_a_text_field_not_in_utf8_is_refused_naming_it_not_taken_for_an_image(
     api: Any, path: str, image_field: str, field: str
 ) -> None:
@@ -84,14 +84,7 @@ def test_a_text_field_in_the_charset_it_declares_is_read_in_that_charset(
 
 
 @pytest.mark.django_db
-@pytest.mark.parametrize(
-    ("path", "image_field", "field"),
-    [
-        ("/v1.0/removebg", "image_file", "size"),
-        ("/bgremove", "file", "bg_color"),
-        ("/api/v1/batches", "files", "format"),
-    ],
-)
+@pytest.mark.parametrize(("path", "image_field", "field"), OPTION_AT_EACH_DOOR)
 def test_an_option_in_the_charset_it_declares_is_read_as_that_text_at_every_door(
     api: Any, path: str, image_field: str, field: str
 ) -> None:
