@@ -40,10 +40,9 @@ def stored_file(
 
 
 def thumbnail_file(of: str, none: str, side: int = 256, use: str = "for a card or a list") -> dict[str, Any]:
-    """A thumbnail's GET: stored_file's, made on the first request (so storage may refuse the write: 503)."""
-    endpoint = stored_file(
+    """A thumbnail's GET: stored_file's, made on the first request (so storage may refuse the write: the 503 every
+    operation documents, openapi_schemas.with_refusals)."""
+    return stored_file(
         f"A WebP of {of} at most {side} pixels a side, {use}",
         f"The image (image/webp); 404 when there is none to make ({none}).",
     )
-    endpoint["get"]["responses"] |= error_replies(503)
-    return endpoint
